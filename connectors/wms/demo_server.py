@@ -1,0 +1,324 @@
+"""A small real HTTP fake WMS for the demo and end-to-end tests (127.0.0.1 only).
+
+It speaks the REST WMS protocol of ``connectors.wms.rest``::
+
+    with FakeWms() as wms:
+        connector = RestWmsConnector({"base_url": wms.base_url}, {}, runtime=dev_runtime)
+        wms.fail_next(2, status=503)
+        connector.release(request)        # retried, then accepted
+        assert wms.accepted_count == 1
+
+Endpoints: ``POST /fulfilment-orders`` (needs ``Idempotency-Key``; a replayed key gets the
+stored response again, marked ``Idempotent-Replayed: true``; the same key with a different
+body gets 409) and ``GET /healthz``. Standalone: ``python -m connectors.wms.demo_server``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import logging
+import socket
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Any, NamedTuple, Self
+
+__all__ = ["FakeWms", "RecordedRequest"]
+
+logger = logging.getLogger("omniroute.demo_wms")
+
+RELEASE_PATH = "/fulfilment-orders"
+HEALTH_PATH = "/healthz"
+
+
+class RecordedRequest(NamedTuple):
+    """One request as received; header names are lower-cased, ``body`` is None if not JSON."""
+
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: Any
+
+
+@dataclass(frozen=True)
+class _Reply:
+    status: int
+    body: dict[str, Any]
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass
+class _State:
+    """Everything the handlers share; guarded by ``lock``."""
+
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    accepted: dict[str, Any] = field(default_factory=dict)
+    replies: dict[str, _Reply] = field(default_factory=dict)
+    requests: list[RecordedRequest] = field(default_factory=list)
+    failures_left: int = 0
+    failure_status: int = 500
+    failure_retry_after: float | None = None
+    down: bool = False
+    rejected_skus: frozenset[str] = frozenset()
+    counter: int = 0
+
+
+class FakeWms:
+    """A threaded HTTP fake WMS with failure injection and thread-safe introspection."""
+
+    def __init__(self, *, host: str = "127.0.0.1", port: int = 0) -> None:
+        self._address = (host, port)
+        self._state = _State()
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+
+    # --- lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> str:
+        """Bind, serve in a daemon thread and return the base URL (``http://127.0.0.1:<port>``)."""
+        if self._server is not None:
+            return self.base_url
+        server = _Server(self._address, _Handler, self._state)
+        self._server = server
+        self._thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        )
+        self._thread.start()
+        return self.base_url
+
+    def stop(self) -> None:
+        """Stop serving and drop open keep-alive connections."""
+        server, self._server = self._server, None
+        if server is None:
+            return
+        server.shutdown()
+        server.drop_connections()
+        server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    @property
+    def base_url(self) -> str:
+        if self._server is None:
+            raise RuntimeError("FakeWms is not started")
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    # --- failure injection -------------------------------------------------------------------
+
+    def fail_next(self, n: int, status: int = 500, retry_after: float | None = None) -> None:
+        """Answer the next ``n`` requests (any path) with ``status``, plus Retry-After if given."""
+        with self._state.lock:
+            self._state.failures_left = n
+            self._state.failure_status = status
+            self._state.failure_retry_after = retry_after
+
+    def set_down(self, down: bool) -> None:
+        """While down, every request is answered 503."""
+        with self._state.lock:
+            self._state.down = down
+
+    def reject_skus(self, skus: Iterable[str]) -> None:
+        """Answer 422 to orders with any of these SKUs (replaces the previous set)."""
+        with self._state.lock:
+            self._state.rejected_skus = frozenset(skus)
+
+    # --- introspection -----------------------------------------------------------------------
+
+    @property
+    def accepted(self) -> dict[str, Any]:
+        """Idempotency key → payload of every order accepted (a copy)."""
+        with self._state.lock:
+            return dict(self._state.accepted)
+
+    @property
+    def accepted_count(self) -> int:
+        with self._state.lock:
+            return len(self._state.accepted)
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        """Every request received, failed ones included, oldest first (a copy)."""
+        with self._state.lock:
+            return list(self._state.requests)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(
+        self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler], state: _State
+    ) -> None:
+        self.state = state
+        self._open: set[socket.socket] = set()
+        self._open_lock = threading.Lock()
+        super().__init__(address, handler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self._open_lock:
+            self._open.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        with self._open_lock:
+            self._open.discard(request)
+        super().shutdown_request(request)
+
+    def drop_connections(self) -> None:
+        with self._open_lock:
+            sockets = list(self._open)
+        for sock in sockets:
+            with contextlib.suppress(OSError):  # already closed by the peer
+                sock.shutdown(socket.SHUT_RDWR)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+    protocol_version = "HTTP/1.1"  # keep-alive, so clients exercise connection reuse
+    disable_nagle_algorithm = True  # headers and body go out in two writes; avoid 40 ms stalls
+    timeout = 30  # idle keep-alive connections give their thread back after this
+
+    def do_GET(self) -> None:
+        self._handle("GET")
+
+    def do_POST(self) -> None:
+        self._handle("POST")
+
+    def do_PUT(self) -> None:
+        self._handle("PUT")
+
+    def do_DELETE(self) -> None:
+        self._handle("DELETE")
+
+    def log_message(self, format: str, *args: Any) -> None:
+        logger.debug("%s %s", self.address_string(), format % args)
+
+    def _handle(self, method: str) -> None:
+        body = _parse_json(self._read_body())
+        headers = {name.lower(): value for name, value in self.headers.items()}
+        path = self.path.split("?", 1)[0]
+        state = self.server.state
+        with state.lock:
+            state.requests.append(RecordedRequest(method, path, headers, body))
+            reply = _injected_failure(state) or _route(state, method, path, headers, body)
+        self._send(reply)
+
+    def _read_body(self) -> bytes:
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            length = 0
+        return self.rfile.read(length) if length > 0 else b""
+
+    def _send(self, reply: _Reply) -> None:
+        data = json.dumps(reply.body).encode()
+        self.send_response(reply.status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        for name, value in reply.headers:
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(data)
+
+
+def _parse_json(raw: bytes) -> Any:
+    if not raw:
+        return None
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return None
+
+
+def _injected_failure(state: _State) -> _Reply | None:
+    if state.down:
+        return _Reply(503, {"error": "service unavailable"})
+    if state.failures_left <= 0:
+        return None
+    state.failures_left -= 1
+    headers: tuple[tuple[str, str], ...] = ()
+    if state.failure_retry_after is not None:
+        headers = (("Retry-After", _format_seconds(state.failure_retry_after)),)
+    return _Reply(state.failure_status, {"error": "injected failure"}, headers)
+
+
+def _route(state: _State, method: str, path: str, headers: dict[str, str], body: Any) -> _Reply:
+    if path == HEALTH_PATH and method == "GET":
+        return _Reply(200, {"status": "ok"})
+    if path == RELEASE_PATH and method == "POST":
+        return _create_order(state, headers, body)
+    if path in (HEALTH_PATH, RELEASE_PATH):
+        return _Reply(405, {"error": "method not allowed"})
+    return _Reply(404, {"error": "not found"})
+
+
+def _create_order(state: _State, headers: dict[str, str], body: Any) -> _Reply:
+    key = headers.get("idempotency-key", "").strip()
+    if not key:
+        return _Reply(400, {"error": "missing Idempotency-Key"})
+    if not isinstance(body, dict):
+        return _Reply(400, {"error": "body must be a JSON object"})
+    if key in state.replies:
+        if state.accepted[key] != body:
+            return _Reply(409, {"error": "Idempotency-Key reused with a different body"})
+        stored = state.replies[key]
+        return _Reply(stored.status, stored.body, (("Idempotent-Replayed", "true"),))
+    unknown = sorted(_skus(body) & state.rejected_skus)
+    if unknown:
+        return _Reply(422, {"error": "unknown sku", "skus": unknown})
+    state.counter += 1
+    reply = _Reply(201, {"id": f"WMS-{state.counter}", "status": "accepted"})
+    state.accepted[key] = body
+    state.replies[key] = reply
+    return reply
+
+
+def _skus(body: dict[str, Any]) -> set[str]:
+    lines = body.get("lines")
+    if not isinstance(lines, list):
+        return set()
+    return {str(line.get("sku")) for line in lines if isinstance(line, dict)}
+
+
+def _format_seconds(seconds: float) -> str:
+    return str(int(seconds)) if float(seconds).is_integer() else repr(float(seconds))
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the fake WMS in the foreground until interrupted."""
+    parser = argparse.ArgumentParser(description="Fake REST WMS for trying omniroute by hand.")
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8099, help="port (default 8099; 0 = any)")
+    parser.add_argument("--verbose", action="store_true", help="log every request")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO)
+    wms = FakeWms(host=args.host, port=args.port)
+    url = wms.start()
+    logger.info("fake WMS listening on %s (POST %s, GET %s)", url, RELEASE_PATH, HEALTH_PATH)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        wms.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,26 @@
+"""Typed calls to a generic REST WMS: one method per remote endpoint."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import httpx
+
+
+class RestWmsClient:
+    """The WMS's HTTP endpoints over an injected ``httpx.Client`` (base URL, auth, timeouts)."""
+
+    def __init__(self, http: httpx.Client, *, release_path: str) -> None:
+        self._http = http
+        self._release_path = release_path
+
+    def create_fulfilment_order(
+        self, payload: Mapping[str, Any], idempotency_key: str
+    ) -> httpx.Response:
+        """POST a fulfilment order as JSON; the WMS must dedupe on ``Idempotency-Key``."""
+        return self._http.post(
+            self._release_path,
+            json=dict(payload),
+            headers={"Idempotency-Key": idempotency_key},
+        )

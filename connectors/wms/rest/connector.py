@@ -1,0 +1,202 @@
+"""The generic REST WMS connector: releases fulfilment orders over HTTP with retries.
+
+Duplicate rule: the WMS must dedupe on the ``Idempotency-Key`` header. A replay answered with
+2xx is a success. A ``409 Conflict`` counts as success only when its JSON body says
+``{"duplicate": true}`` (the WMS already holds this key's order); any other 409 is a
+``PermanentError`` (``http_409``): the key was reused for a different order, or the WMS
+refuses the order for a business reason. Retrying would not change either.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import httpx
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+
+from connectors.base import Capability, ConnectorRuntime, ReleaseReceipt, ReleaseRequest
+from connectors.http import (
+    UnsafeUrlError,
+    build_client,
+    guard_url,
+    raise_for_status,
+    send_with_retry,
+)
+from connectors.wms.rest.client import RestWmsClient
+
+__all__ = ["RestWmsConfig", "RestWmsConnector", "RestWmsSecrets", "build_release_payload"]
+
+#: How long a passed SSRF check is trusted before the host is resolved and checked again.
+GUARD_TTL_SECONDS = 300.0
+
+# One leading slash, then no whitespace, query or fragment. "//host" or "http://host" would
+# make httpx ignore base_url and send the order somewhere the guard never checked.
+_PATH_PATTERN = re.compile(r"/(?!/)[^\s?#]*")
+
+
+class RestWmsConfig(BaseModel):
+    """Where the WMS lives and how long to wait for it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    base_url: str = Field(
+        description="http(s) root of the WMS API, e.g. https://wms.example.com/api"
+    )
+    release_path: str = Field(
+        default="/fulfilment-orders", description="Path, under base_url, that accepts orders"
+    )
+    timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+
+    @field_validator("base_url")
+    @classmethod
+    def _check_base_url(cls, value: str) -> str:
+        # Syntax only: the address check needs DNS, which does not belong in model validation.
+        try:
+            guard_url(value, allow_private=True)
+        except UnsafeUrlError as exc:
+            raise ValueError(str(exc)) from exc
+        if "?" in value or "#" in value:
+            raise ValueError("base_url must not have a query string or fragment")
+        return value.strip()
+
+    @field_validator("release_path")
+    @classmethod
+    def _check_release_path(cls, value: str) -> str:
+        if not _PATH_PATTERN.fullmatch(value):
+            raise ValueError("release_path must be a path starting with a single '/'")
+        return value
+
+
+class RestWmsSecrets(BaseModel):
+    """Credentials; ``api_key`` is sent as a Bearer token when set."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    api_key: SecretStr | None = None
+
+
+def build_release_payload(request: ReleaseRequest) -> dict[str, Any]:
+    """The JSON body of a fulfilment order as this WMS expects it."""
+    return {
+        "fulfilment_order_id": request.fulfilment_order_id,
+        "order_id": request.order_id,
+        "order_reference": request.order_reference,
+        "warehouse_code": request.warehouse_code,
+        "service_level": request.service_level,
+        "ship_to": dict(request.ship_to),
+        "lines": [
+            {"line_id": line.line_id, "sku": line.sku, "quantity": line.quantity}
+            for line in request.lines
+        ],
+    }
+
+
+class RestWmsConnector:
+    """A ``WarehouseAdapter`` for any WMS exposing ``POST <release_path>`` with idempotency keys.
+
+    Instances are long-lived and safe to share between threads: the ``httpx.Client`` (and its
+    connection pool) is created on first use and reused until ``close()``.
+    """
+
+    kind: ClassVar[str] = "rest_wms"
+    capabilities: ClassVar[frozenset[Capability]] = frozenset({Capability.FULFILMENT_RELEASE})
+    config_model: ClassVar[type[BaseModel]] = RestWmsConfig
+    secrets_model: ClassVar[type[BaseModel]] = RestWmsSecrets
+
+    def __init__(
+        self,
+        config: RestWmsConfig | Mapping[str, Any],
+        secrets: RestWmsSecrets | Mapping[str, Any],
+        *,
+        runtime: ConnectorRuntime,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.config = RestWmsConfig.model_validate(config)
+        self._secrets = RestWmsSecrets.model_validate(secrets)
+        self._runtime = runtime
+        self._transport = transport
+        self._lock = threading.Lock()
+        self._http: httpx.Client | None = None
+        self._api: RestWmsClient | None = None
+        self._guarded_until = float("-inf")
+
+    def release(self, request: ReleaseRequest) -> ReleaseReceipt:
+        """Send one fulfilment order; retries reuse ``request.idempotency_key``.
+
+        Raises ``TransientError`` (retry later) or ``PermanentError`` (dead-letter).
+        """
+        self._check_target()
+        api = self._client()
+        payload = build_release_payload(request)
+        response, attempts = send_with_retry(
+            lambda: api.create_fulfilment_order(payload, request.idempotency_key),
+            attempts=self._runtime.retry_attempts,
+            max_wait=self._runtime.retry_max_wait,
+            check=_check_release_response,
+        )
+        return ReleaseReceipt(
+            external_ref=_external_ref(response),
+            status_code=response.status_code,
+            attempts=attempts,
+        )
+
+    def close(self) -> None:
+        """Close pooled connections; a later ``release`` opens a new client."""
+        with self._lock:
+            http, self._http, self._api = self._http, None, None
+        if http is not None:
+            http.close()
+
+    def _check_target(self) -> None:
+        now = time.monotonic()
+        if now < self._guarded_until:
+            return
+        guard_url(self.config.base_url, allow_private=self._runtime.allow_private_urls)
+        self._guarded_until = now + GUARD_TTL_SECONDS
+
+    def _client(self) -> RestWmsClient:
+        with self._lock:
+            if self._api is None:
+                self._http = build_client(
+                    timeout=self.config.timeout_seconds,
+                    base_url=self.config.base_url,
+                    headers=self._auth_headers(),
+                    transport=self._transport,
+                )
+                self._api = RestWmsClient(self._http, release_path=self.config.release_path)
+            return self._api
+
+    def _auth_headers(self) -> dict[str, str]:
+        key = self._secrets.api_key
+        if key is None or not key.get_secret_value():
+            return {}
+        return {"Authorization": f"Bearer {key.get_secret_value()}"}
+
+
+def _check_release_response(response: httpx.Response) -> None:
+    if response.status_code == 409 and _json_object(response).get("duplicate") is True:
+        return
+    raise_for_status(response)
+
+
+def _json_object(response: httpx.Response) -> dict[str, Any]:
+    try:
+        body = response.json()
+    except ValueError:  # not JSON (JSONDecodeError and UnicodeDecodeError both are)
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def _external_ref(response: httpx.Response) -> str | None:
+    body = _json_object(response)
+    for name in ("id", "reference"):
+        value = body.get(name)
+        if isinstance(value, str) and value:
+            return value
+        if isinstance(value, int) and not isinstance(value, bool):
+            return str(value)
+    return None
