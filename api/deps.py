@@ -1,0 +1,53 @@
+"""Typed dependencies: the application context and the caller's role."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
+
+from core.bootstrap import Context
+from core.security import Role
+from core.services.tokens import Principal, authenticate
+
+bearer = HTTPBearer(auto_error=False)
+
+
+def get_ctx(request: Request) -> Context:
+    ctx: Context = request.app.state.ctx
+    return ctx
+
+
+CtxDep = Annotated[Context, Depends(get_ctx)]
+
+
+def require(*roles: Role) -> Callable[..., object]:
+    """A dependency that admits only tokens with one of ``roles`` (admin always passes)."""
+    allowed = {Role.ADMIN, *roles}
+
+    async def check(
+        ctx: CtxDep,
+        creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    ) -> Principal:
+        if creds is None or creds.scheme.lower() != "bearer":
+            raise HTTPException(401, "a bearer token is required",
+                                headers={"WWW-Authenticate": "Bearer"})
+        principal = await run_in_threadpool(authenticate, ctx, creds.credentials)
+        if principal is None:
+            raise HTTPException(401, "the token is not valid",
+                                headers={"WWW-Authenticate": "Bearer"})
+        if principal.role not in allowed:
+            raise HTTPException(403, f"role {principal.role} may not do this")
+        return principal
+
+    return check
+
+
+ALL_ROLES = (Role.OPS, Role.SUPPORT, Role.INTEGRATION)
+Reader = Annotated[Principal, Depends(require(*ALL_ROLES))]
+Staff = Annotated[Principal, Depends(require(Role.OPS, Role.SUPPORT))]
+Ops = Annotated[Principal, Depends(require(Role.OPS))]
+Admin = Annotated[Principal, Depends(require())]

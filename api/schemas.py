@@ -1,0 +1,198 @@
+"""Request and response bodies of the REST API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from core.security import Role
+
+
+class Address(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    line1: str | None = None
+    line2: str | None = None
+    city: str | None = None
+    region: str | None = None
+    postal_code: str = Field(min_length=1, max_length=20)
+    country: str = Field(min_length=2, max_length=2, description="ISO 3166-1 alpha-2")
+
+    @field_validator("country")
+    @classmethod
+    def _upper(cls, v: str) -> str:
+        return v.upper()
+
+
+class WarehouseIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    code: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
+    name: str = Field(min_length=1, max_length=200)
+    address: Address
+    priority: int = Field(default=100, ge=0, le=1_000_000, description="lower is preferred")
+    enabled: bool = True
+    wms_connector_id: int | None = None
+
+
+class WarehousePatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    address: Address | None = None
+    priority: int | None = Field(default=None, ge=0, le=1_000_000)
+    enabled: bool | None = None
+    wms_connector_id: int | None = None
+
+
+class WarehouseOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    code: str
+    name: str
+    address: dict[str, Any]
+    country: str
+    postal_code: str
+    priority: int
+    enabled: bool
+    wms_connector_id: int | None
+
+
+class StockSet(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    warehouse_id: int
+    sku: str = Field(min_length=1, max_length=128)
+    on_hand: int | None = Field(default=None, ge=0)
+    safety: int | None = Field(default=None, ge=0)
+    reason: str = Field(default="set", max_length=40)
+
+
+class StockAdjust(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    warehouse_id: int
+    sku: str = Field(min_length=1, max_length=128)
+    delta: int
+    reason: str = Field(min_length=1, max_length=40)
+
+
+class StockOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    warehouse_id: int
+    sku: str
+    on_hand: int
+    reserved: int
+    safety: int
+    available: int
+
+
+class LedgerOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    warehouse_id: int
+    sku: str
+    delta_on_hand: int
+    delta_reserved: int
+    delta_safety: int
+    reason: str
+    reference: str | None
+    actor: str | None
+    created_at: datetime
+
+
+class SkuIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    code: str = Field(min_length=1, max_length=128)
+    name: str | None = Field(default=None, max_length=300)
+
+
+class SkuOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    code: str
+    name: str | None
+
+
+class AliasIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    connector_id: int
+    alias: str = Field(min_length=1, max_length=200,
+                       description="the channel's SKU, or variant:<id> for SKU-less lines")
+    sku: str = Field(min_length=1, max_length=128)
+
+
+class AliasOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    connector_id: int
+    alias: str
+    sku: str
+
+
+class ConnectorIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    kind: str
+    name: str = Field(min_length=1, max_length=200)
+    config: dict[str, Any] = Field(default_factory=dict)
+    secrets: dict[str, Any] = Field(default_factory=dict, description="write-only")
+    enabled: bool = True
+
+
+class ConnectorPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    config: dict[str, Any] | None = None
+    secrets: dict[str, Any] | None = Field(default=None, description="write-only; merged")
+    enabled: bool | None = None
+
+
+class ConnectorOut(BaseModel):
+    id: int
+    kind: str
+    name: str
+    config: dict[str, Any]
+    secrets_set: list[str]
+    enabled: bool
+    webhook_url: str | None
+
+
+class ConnectorKindOut(BaseModel):
+    kind: str
+    capabilities: list[str]
+    config_schema: dict[str, Any]
+    secrets_schema: dict[str, Any]
+
+
+class ExceptionOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    reason: str
+    status: str
+    detail: dict[str, Any]
+    order_id: int | None
+    inbound_message_id: int | None
+    outbox_message_id: int | None
+    retries: int
+    created_at: datetime
+    resolved_at: datetime | None
+
+
+class RetryOut(BaseModel):
+    exception_id: int
+    task: str
+    row_id: int
+
+
+class TokenIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    role: Role
+    name: str = Field(min_length=1, max_length=200)
+
+
+class TokenOut(BaseModel):
+    token: str
+    role: Role
+    name: str
+
+
+class WebhookAck(BaseModel):
+    status: str
+    inbound_id: int | None
+    duplicate: bool

@@ -1,0 +1,56 @@
+"""The composition root: every process builds its collaborators here, and only here."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from connectors.base import ConnectorRuntime
+from core.db import make_engine, make_session_factory
+from core.dispatch import Dispatcher, RecordingDispatcher
+from core.registry import ConnectorCache, ConnectorRegistry
+from core.security import SecretBox, load_secret_key
+from core.settings import Settings
+
+
+@dataclass
+class Context:
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    registry: ConnectorRegistry
+    connectors: ConnectorCache
+    secret_box: SecretBox
+    dispatcher: Dispatcher = field(default_factory=RecordingDispatcher)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def bootstrap(
+    settings: Settings | None = None, *, registry: ConnectorRegistry | None = None
+) -> Context:
+    settings = settings or Settings()
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+    )
+    engine = make_engine(settings.database_url, pool_size=settings.db_pool_size)
+    registry = registry or ConnectorRegistry.discover()
+    runtime = ConnectorRuntime(
+        allow_private_urls=settings.allow_private_urls,
+        http_timeout=settings.http_timeout,
+        retry_attempts=settings.http_retry_attempts,
+        retry_max_wait=settings.http_retry_max_wait,
+    )
+    return Context(
+        settings=settings,
+        engine=engine,
+        sessions=make_session_factory(engine),
+        registry=registry,
+        connectors=ConnectorCache(registry, runtime),
+        secret_box=SecretBox(load_secret_key(settings)),
+    )

@@ -1,0 +1,110 @@
+"""The ``omniroute`` command: one entry point for every process of both deployments."""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated
+
+import typer
+
+from core.security import Role
+from core.settings import Settings
+
+app = typer.Typer(help="omniroute: integration hub and omnichannel order router",
+                  no_args_is_help=True)
+token_app = typer.Typer(help="API tokens", no_args_is_help=True)
+app.add_typer(token_app, name="token")
+
+DEMO_DB = "sqlite:///./omniroute-demo.db"
+
+
+@app.command()
+def migrate() -> None:
+    """Create or upgrade the database schema (Alembic)."""
+    from core.migrate import upgrade
+
+    settings = Settings()
+    upgrade(settings.database_url)
+    typer.echo("database is at the latest schema")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="interface to bind")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port to bind")] = 8000,
+) -> None:
+    """Run the API. Without OMNIROUTE_BROKER_URL it also runs the embedded worker."""
+    import uvicorn
+
+    from api.app import create_app
+    from core.bootstrap import bootstrap
+
+    settings = Settings()
+    ctx = bootstrap(settings)
+    if settings.embedded:
+        from worker.embedded import EmbeddedRunner
+
+        runner = EmbeddedRunner(ctx)
+        ctx.dispatcher = runner
+        application = create_app(ctx, on_startup=runner.start, on_shutdown=runner.stop)
+    else:
+        from worker.celery_app import CeleryDispatcher, create_celery
+
+        ctx.dispatcher = CeleryDispatcher(create_celery(settings))
+        application = create_app(ctx)
+    uvicorn.run(application, host=host, port=port, log_level=settings.log_level.lower(),
+                access_log=False)
+
+
+@app.command()
+def worker(
+    concurrency: Annotated[int, typer.Option(help="worker processes")] = 2,
+    pool: Annotated[str, typer.Option(help="celery pool: prefork or threads")] = "prefork",
+) -> None:
+    """Run a Celery worker (needs OMNIROUTE_BROKER_URL)."""
+    from worker.celery_app import create_celery
+
+    celery = create_celery(Settings())
+    celery.worker_main(["worker", "--loglevel=INFO", f"--concurrency={concurrency}",
+                        f"--pool={pool}", f"--hostname=omniroute-{os.getpid()}@%h"])
+
+
+@app.command()
+def beat() -> None:
+    """Run the scheduler that triggers the sweeper (needs OMNIROUTE_BROKER_URL)."""
+    from worker.celery_app import create_celery
+
+    create_celery(Settings()).start(["beat", "--loglevel=INFO"])
+
+
+@app.command()
+def demo(
+    send_orders: Annotated[int, typer.Option(help="post this many signed demo orders")] = 20,
+    host: Annotated[str, typer.Option()] = "127.0.0.1",
+    port: Annotated[int, typer.Option()] = 8000,
+    exit_when_done: Annotated[bool, typer.Option(help="stop once the orders settle")] = False,
+) -> None:
+    """Start everything on one machine (SQLite + in-process worker + a fake WMS)."""
+    from core.demo.run import run_demo
+
+    os.environ.setdefault("OMNIROUTE_DATABASE_URL", DEMO_DB)
+    os.environ.setdefault("OMNIROUTE_ALLOW_PRIVATE_URLS", "true")
+    os.environ.pop("OMNIROUTE_BROKER_URL", None)
+    run_demo(Settings(), host=host, port=port, send_orders=send_orders,
+             exit_when_done=exit_when_done)
+
+
+@token_app.command("create")
+def token_create(
+    role: Annotated[Role, typer.Option(help="admin, ops, support or integration")],
+    name: Annotated[str, typer.Option(help="who or what the token is for")] = "cli",
+) -> None:
+    """Create an API token and print it (it is shown only once)."""
+    from core.bootstrap import bootstrap
+    from core.services.tokens import create_token
+
+    ctx = bootstrap(Settings())
+    try:
+        typer.echo(create_token(ctx, role=role, name=name))
+    finally:
+        ctx.close()

@@ -1,0 +1,14 @@
+"""Naive-UTC time, the one representation stored in the database."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def as_aware(value: datetime | None) -> datetime | None:
+    """A stored naive-UTC time as an aware one, for output."""
+    return None if value is None else value.replace(tzinfo=UTC)

@@ -1,0 +1,308 @@
+"""ORM models: the database is the source of truth for every unit of work.
+
+Times are naive UTC everywhere (``core.clock.utcnow``) so SQLite and PostgreSQL compare alike.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from core.clock import utcnow
+
+JSONType = JSON().with_variant(JSONB(), "postgresql")
+# BIGINT ids on PostgreSQL; SQLite only autoincrements an INTEGER PRIMARY KEY.
+Id = BigInteger().with_variant(Integer(), "sqlite")
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {dict[str, Any]: JSONType, list[Any]: JSONType}
+
+
+class Connector(Base):
+    __tablename__ = "connector"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    config: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    secrets_encrypted: Mapped[bytes | None] = mapped_column(LargeBinary)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+
+
+class InboundMessage(Base):
+    """The inbox: a raw inbound payload, committed before the sender gets its 2xx."""
+
+    __tablename__ = "inbound_message"
+    __table_args__ = (
+        UniqueConstraint("connector_id", "dedupe_key", name="uq_inbound_message_dedupe"),
+        Index("ix_inbound_message_due", "status", "next_attempt_at"),
+    )
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    connector_id: Mapped[int] = mapped_column(ForeignKey("connector.id"))
+    dedupe_key: Mapped[str] = mapped_column(String(255))
+    topic: Mapped[str | None] = mapped_column(String(100))
+    headers: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    body: Mapped[bytes] = mapped_column(LargeBinary)
+    status: Mapped[str] = mapped_column(String(20), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    claimed_at: Mapped[datetime | None] = mapped_column(DateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    order_id: Mapped[int | None] = mapped_column(ForeignKey("sales_order.id"))
+    received_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    processed_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class Warehouse(Base):
+    __tablename__ = "warehouse"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    address: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    country: Mapped[str] = mapped_column(String(2))
+    postal_code: Mapped[str] = mapped_column(String(20))
+    priority: Mapped[int] = mapped_column(Integer, default=100)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    wms_connector_id: Mapped[int | None] = mapped_column(ForeignKey("connector.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+
+
+class Sku(Base):
+    """The catalogue of internal SKUs an order line may resolve to."""
+
+    __tablename__ = "sku"
+    code: Mapped[str] = mapped_column(String(128), primary_key=True)
+    name: Mapped[str | None] = mapped_column(String(300))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class SkuAlias(Base):
+    """A channel's SKU (or ``variant:<id>``) that means an internal SKU."""
+
+    __tablename__ = "sku_alias"
+    __table_args__ = (UniqueConstraint("connector_id", "alias", name="uq_sku_alias_key"),)
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    connector_id: Mapped[int] = mapped_column(ForeignKey("connector.id"))
+    alias: Mapped[str] = mapped_column(String(200))
+    sku: Mapped[str] = mapped_column(ForeignKey("sku.code"))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class StockLevel(Base):
+    __tablename__ = "stock_level"
+    __table_args__ = (
+        UniqueConstraint("warehouse_id", "sku", name="uq_stock_level_key"),
+        CheckConstraint("on_hand >= 0", name="on_hand_non_negative"),
+        CheckConstraint("reserved >= 0", name="reserved_non_negative"),
+        CheckConstraint("safety >= 0", name="safety_non_negative"),
+        CheckConstraint("reserved <= on_hand", name="reserved_within_on_hand"),
+    )
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    warehouse_id: Mapped[int] = mapped_column(ForeignKey("warehouse.id"))
+    sku: Mapped[str] = mapped_column(ForeignKey("sku.code"))
+    on_hand: Mapped[int] = mapped_column(Integer, default=0)
+    reserved: Mapped[int] = mapped_column(Integer, default=0)
+    safety: Mapped[int] = mapped_column(Integer, default=0)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+
+
+class StockLedger(Base):
+    """Append-only: every change to on hand, reserved or safety, with its cause."""
+
+    __tablename__ = "stock_ledger"
+    __table_args__ = (Index("ix_stock_ledger_key", "warehouse_id", "sku", "id"),)
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    warehouse_id: Mapped[int] = mapped_column(ForeignKey("warehouse.id"))
+    sku: Mapped[str] = mapped_column(String(128))
+    delta_on_hand: Mapped[int] = mapped_column(Integer, default=0)
+    delta_reserved: Mapped[int] = mapped_column(Integer, default=0)
+    delta_safety: Mapped[int] = mapped_column(Integer, default=0)
+    reason: Mapped[str] = mapped_column(String(40))
+    reference: Mapped[str | None] = mapped_column(String(200))
+    actor: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class SalesOrder(Base):
+    __tablename__ = "sales_order"
+    __table_args__ = (
+        UniqueConstraint("connector_id", "external_id", name="uq_sales_order_external"),
+        Index("ix_sales_order_status", "status", "updated_at"),
+    )
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    connector_id: Mapped[int] = mapped_column(ForeignKey("connector.id"))
+    external_id: Mapped[str] = mapped_column(String(128))
+    external_number: Mapped[str | None] = mapped_column(String(128))
+    channel: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(32), default="received")
+    external_updated_at: Mapped[str | None] = mapped_column(String(40))
+    currency: Mapped[str] = mapped_column(String(3))
+    total: Mapped[str | None] = mapped_column(String(32))
+    ship_to: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    customer_email: Mapped[str | None] = mapped_column(String(320))
+    service_level: Mapped[str] = mapped_column(String(20), default="standard")
+    canonical: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+
+    lines: Mapped[list[OrderLine]] = relationship(
+        back_populates="order", order_by="OrderLine.line_no", cascade="all, delete-orphan"
+    )
+
+
+class OrderLine(Base):
+    __tablename__ = "order_line"
+    __table_args__ = (UniqueConstraint("order_id", "line_no", name="uq_order_line_no"),)
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("sales_order.id"))
+    line_no: Mapped[int] = mapped_column(Integer)
+    external_line_id: Mapped[str | None] = mapped_column(String(128))
+    channel_sku: Mapped[str | None] = mapped_column(String(200))
+    sku: Mapped[str | None] = mapped_column(String(128))
+    title: Mapped[str | None] = mapped_column(String(300))
+    quantity: Mapped[int] = mapped_column(Integer)
+    unit_price: Mapped[str | None] = mapped_column(String(32))
+
+    order: Mapped[SalesOrder] = relationship(back_populates="lines")
+
+
+class OrderEvent(Base):
+    """The order's timeline: one row per state transition or notable step."""
+
+    __tablename__ = "order_event"
+    __table_args__ = (Index("ix_order_event_order", "order_id", "id"),)
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("sales_order.id"))
+    from_status: Mapped[str | None] = mapped_column(String(32))
+    to_status: Mapped[str] = mapped_column(String(32))
+    note: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class RoutingDecision(Base):
+    __tablename__ = "routing_decision"
+    __table_args__ = (Index("ix_routing_decision_order", "order_id", "id"),)
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("sales_order.id"))
+    policy: Mapped[str] = mapped_column(String(64))
+    outcome: Mapped[str] = mapped_column(String(20))
+    attempt: Mapped[int] = mapped_column(Integer, default=1)
+    plan: Mapped[list[Any]] = mapped_column(default=list)
+    trace: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class FulfilmentOrder(Base):
+    __tablename__ = "fulfilment_order"
+    __table_args__ = (Index("ix_fulfilment_order_order", "order_id"),)
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("sales_order.id"))
+    warehouse_id: Mapped[int] = mapped_column(ForeignKey("warehouse.id"))
+    decision_id: Mapped[int] = mapped_column(ForeignKey("routing_decision.id"))
+    status: Mapped[str] = mapped_column(String(20), default="pending")
+    external_ref: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    released_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+    lines: Mapped[list[FulfilmentLine]] = relationship(
+        back_populates="fulfilment_order", order_by="FulfilmentLine.id"
+    )
+
+
+class FulfilmentLine(Base):
+    __tablename__ = "fulfilment_line"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    fulfilment_order_id: Mapped[int] = mapped_column(ForeignKey("fulfilment_order.id"))
+    order_line_id: Mapped[int] = mapped_column(ForeignKey("order_line.id"))
+    sku: Mapped[str] = mapped_column(String(128))
+    quantity: Mapped[int] = mapped_column(Integer)
+
+    fulfilment_order: Mapped[FulfilmentOrder] = relationship(back_populates="lines")
+
+
+class OutboxMessage(Base):
+    """A side effect on another system, written with the change that causes it."""
+
+    __tablename__ = "outbox_message"
+    __table_args__ = (Index("ix_outbox_message_due", "status", "next_attempt_at"),)
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    connector_id: Mapped[int | None] = mapped_column(ForeignKey("connector.id"))
+    fulfilment_order_id: Mapped[int | None] = mapped_column(ForeignKey("fulfilment_order.id"))
+    idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    status: Mapped[str] = mapped_column(String(20), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    claimed_at: Mapped[datetime | None] = mapped_column(DateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class OrderException(Base):
+    """A problem a person must look at, with a machine-readable reason."""
+
+    __tablename__ = "order_exception"
+    __table_args__ = (Index("ix_order_exception_status", "status", "id"),)
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    reason: Mapped[str] = mapped_column(String(40))
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    status: Mapped[str] = mapped_column(String(20), default="open")
+    order_id: Mapped[int | None] = mapped_column(ForeignKey("sales_order.id"))
+    inbound_message_id: Mapped[int | None] = mapped_column(ForeignKey("inbound_message.id"))
+    outbox_message_id: Mapped[int | None] = mapped_column(ForeignKey("outbox_message.id"))
+    retries: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    resolved_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class ApiToken(Base):
+    __tablename__ = "api_token"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(20))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class AuditLog(Base):
+    __tablename__ = "audit_log"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    actor: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(60))
+    entity: Mapped[str] = mapped_column(String(40))
+    entity_id: Mapped[str | None] = mapped_column(String(64))
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)

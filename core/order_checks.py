@@ -1,0 +1,69 @@
+"""Business checks on a canonical order before it may be routed (pure)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+# Postal code shapes for the countries we see most; other countries only need a value.
+POSTAL_PATTERNS: dict[str, re.Pattern[str]] = {
+    "US": re.compile(r"^\d{5}(-?\d{4})?$"),
+    "CA": re.compile(r"^[A-Za-z]\d[A-Za-z] ?\d[A-Za-z]\d$"),
+    "GB": re.compile(r"^[A-Za-z]{1,2}\d[A-Za-z\d]? ?\d[A-Za-z]{2}$"),
+    "DE": re.compile(r"^\d{5}$"),
+    "FR": re.compile(r"^\d{5}$"),
+    "NL": re.compile(r"^\d{4} ?[A-Za-z]{2}$"),
+    "CN": re.compile(r"^\d{6}$"),
+    "JP": re.compile(r"^\d{3}-?\d{4}$"),
+    "AU": re.compile(r"^\d{4}$"),
+}
+
+
+@dataclass(frozen=True)
+class Problem:
+    reason: str  # an exception reason code
+    field: str
+    message: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"reason": self.reason, "field": self.field, "message": self.message}
+
+
+def check_order(order: Mapping[str, Any], known_skus: Collection[str]) -> list[Problem]:
+    return [*_check_lines(order, known_skus), *_check_address(order)]
+
+
+def _check_lines(order: Mapping[str, Any], known_skus: Collection[str]) -> list[Problem]:
+    problems = []
+    for i, line in enumerate(order.get("lines") or []):
+        qty = line.get("quantity")
+        if not isinstance(qty, int) or qty <= 0:
+            problems.append(Problem("bad_quantity", f"lines[{i}].quantity",
+                                    f"quantity must be a positive whole number, got {qty!r}"))
+        sku = line.get("sku")
+        if not sku or sku not in known_skus:
+            shown = sku or line.get("channel_sku") or line.get("variant_id")
+            problems.append(Problem("unknown_sku", f"lines[{i}].sku",
+                                    f"SKU {shown!r} is not in the catalogue and has no alias"))
+    return problems
+
+
+def _check_address(order: Mapping[str, Any]) -> list[Problem]:
+    lines = order.get("lines") or []
+    if not any(line.get("requires_shipping", True) for line in lines):
+        return []
+    ship_to = order.get("ship_to") or {}
+    country = (ship_to.get("country") or "").strip().upper()
+    postal = (ship_to.get("postal_code") or "").strip()
+    if not country:
+        return [Problem("bad_address", "ship_to.country", "the shipping address has no country")]
+    if not postal:
+        return [Problem("bad_address", "ship_to.postal_code",
+                        "the shipping address has no postal code")]
+    pattern = POSTAL_PATTERNS.get(country)
+    if pattern is not None and not pattern.match(postal):
+        return [Problem("bad_address", "ship_to.postal_code",
+                        f"{postal!r} is not a valid postal code for {country}")]
+    return []

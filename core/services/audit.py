@@ -1,0 +1,18 @@
+"""Audit trail: who did what to which entity."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from core.models import AuditLog
+
+
+def record(
+    session: Session, actor: str, action: str, entity: str, entity_id: object,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    session.add(AuditLog(actor=actor, action=action, entity=entity,
+                         entity_id=None if entity_id is None else str(entity_id),
+                         detail=detail or {}))

@@ -1,0 +1,37 @@
+"""Readiness: can this process reach its database and its broker?"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kombu import Connection
+from sqlalchemy import text
+
+from core.bootstrap import Context
+
+
+def readiness(ctx: Context) -> dict[str, dict[str, Any]]:
+    checks: dict[str, dict[str, Any]] = {"database": _check_db(ctx)}
+    if ctx.settings.broker_url:
+        checks["broker"] = _check_broker(ctx.settings.broker_url)
+    else:
+        checks["broker"] = {"ok": True, "mode": "embedded"}
+    return checks
+
+
+def _check_db(ctx: Context) -> dict[str, Any]:
+    try:
+        with ctx.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        return {"ok": True, "dialect": ctx.engine.dialect.name}
+    except Exception as exc:  # noqa: BLE001 - readiness reports any failure
+        return {"ok": False, "error": type(exc).__name__}
+
+
+def _check_broker(url: str) -> dict[str, Any]:
+    try:
+        with Connection(url, connect_timeout=2) as conn:
+            conn.ensure_connection(max_retries=1, timeout=2)
+        return {"ok": True, "mode": "celery"}
+    except Exception as exc:  # noqa: BLE001 - readiness reports any failure
+        return {"ok": False, "mode": "celery", "error": type(exc).__name__}

@@ -1,0 +1,60 @@
+"""Stock as ops see it: levels per warehouse and SKU, changes, and the ledger."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from core.bootstrap import Context
+from core.db import unit_of_work
+from core.models import StockLedger, StockLevel
+from core.services import stock
+from core.services.audit import record
+
+
+def set_stock(
+    ctx: Context, warehouse_id: int, sku: str, *, on_hand: int | None, safety: int | None,
+    actor: str, reason: str = "set",
+) -> StockLevel:
+    with unit_of_work(ctx.sessions) as session:
+        level = stock.set_level(session, warehouse_id, sku, on_hand=on_hand, safety=safety,
+                                actor=actor, reason=reason)
+        record(session, actor, "stock.set", "stock_level", level.id,
+               {"warehouse_id": warehouse_id, "sku": sku, "on_hand": on_hand, "safety": safety})
+        return level
+
+
+def adjust_stock(
+    ctx: Context, warehouse_id: int, sku: str, *, delta: int, actor: str, reason: str,
+) -> StockLevel:
+    with unit_of_work(ctx.sessions) as session:
+        level = stock.adjust_level(session, warehouse_id, sku, delta_on_hand=delta, actor=actor,
+                                   reason=reason)
+        record(session, actor, "stock.adjust", "stock_level", level.id,
+               {"warehouse_id": warehouse_id, "sku": sku, "delta": delta, "reason": reason})
+        return level
+
+
+def list_stock(
+    ctx: Context, *, warehouse_id: int | None = None, sku: str | None = None, limit: int = 500,
+    after_id: int = 0,
+) -> list[StockLevel]:
+    with unit_of_work(ctx.sessions) as session:
+        q = select(StockLevel).where(StockLevel.id > after_id)
+        if warehouse_id is not None:
+            q = q.where(StockLevel.warehouse_id == warehouse_id)
+        if sku is not None:
+            q = q.where(StockLevel.sku == sku)
+        return list(session.scalars(q.order_by(StockLevel.id).limit(limit)))
+
+
+def ledger(
+    ctx: Context, *, warehouse_id: int | None = None, sku: str | None = None, limit: int = 500,
+    after_id: int = 0,
+) -> list[StockLedger]:
+    with unit_of_work(ctx.sessions) as session:
+        q = select(StockLedger).where(StockLedger.id > after_id)
+        if warehouse_id is not None:
+            q = q.where(StockLedger.warehouse_id == warehouse_id)
+        if sku is not None:
+            q = q.where(StockLedger.sku == sku)
+        return list(session.scalars(q.order_by(StockLedger.id).limit(limit)))

@@ -1,0 +1,141 @@
+"""Stock levels, their append-only ledger, and the conditional reservation that never oversells."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from core.clock import utcnow
+from core.errors import Conflict, NotFound
+from core.models import Sku, StockLedger, StockLevel, Warehouse
+
+
+class ReservationLost(Exception):
+    """Another order took the stock between our snapshot and our reservation."""
+
+    def __init__(self, warehouse_id: int, sku: str, quantity: int) -> None:
+        super().__init__(f"could not reserve {quantity} x {sku} in warehouse {warehouse_id}")
+        self.warehouse_id = warehouse_id
+        self.sku = sku
+        self.quantity = quantity
+
+
+@dataclass(frozen=True)
+class Allocation:
+    warehouse_id: int
+    sku: str
+    quantity: int
+
+
+def available_snapshot(session: Session, skus: Iterable[str]) -> dict[tuple[int, str], int]:
+    """Available to promise per (warehouse, sku): on hand - reserved - safety."""
+    sku_list = sorted(set(skus))
+    if not sku_list:
+        return {}
+    rows = session.execute(
+        select(StockLevel.warehouse_id, StockLevel.sku, StockLevel.on_hand,
+               StockLevel.reserved, StockLevel.safety).where(StockLevel.sku.in_(sku_list))
+    )
+    return {(w, s): max(0, oh - r - sf) for w, s, oh, r, sf in rows}
+
+
+def reserve(session: Session, allocations: Iterable[Allocation], *, reference: str) -> None:
+    """Reserve every allocation or raise ReservationLost (the caller rolls back and re-plans).
+
+    Rows are touched in one fixed key order so concurrent reservations cannot deadlock.
+    """
+    merged: dict[tuple[int, str], int] = defaultdict(int)
+    for a in allocations:
+        merged[(a.warehouse_id, a.sku)] += a.quantity
+    for (warehouse_id, sku), qty in sorted(merged.items()):
+        result = session.execute(
+            update(StockLevel)
+            .where(
+                StockLevel.warehouse_id == warehouse_id,
+                StockLevel.sku == sku,
+                StockLevel.on_hand - StockLevel.reserved - StockLevel.safety >= qty,
+            )
+            .values(reserved=StockLevel.reserved + qty, updated_at=utcnow())
+            .execution_options(synchronize_session=False)
+        )
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            raise ReservationLost(warehouse_id, sku, qty)
+        session.add(StockLedger(warehouse_id=warehouse_id, sku=sku, delta_reserved=qty,
+                                reason="reserve", reference=reference))
+
+
+def ensure_sku(session: Session, code: str, name: str | None = None) -> Sku:
+    sku = session.get(Sku, code)
+    if sku is None:
+        sku = Sku(code=code, name=name)
+        session.add(sku)
+        session.flush()
+    elif name and sku.name != name:
+        sku.name = name
+    return sku
+
+
+def set_level(
+    session: Session, warehouse_id: int, sku: str, *, on_hand: int | None, safety: int | None,
+    actor: str, reason: str = "set", reference: str | None = None,
+) -> StockLevel:
+    """Set on hand and/or safety to absolute values; the ledger records the deltas."""
+    level = _level_for_update(session, warehouse_id, sku)
+    d_on_hand = 0 if on_hand is None else on_hand - level.on_hand
+    d_safety = 0 if safety is None else safety - level.safety
+    return _apply(session, level, d_on_hand, d_safety, actor=actor, reason=reason,
+                  reference=reference)
+
+
+def adjust_level(
+    session: Session, warehouse_id: int, sku: str, *, delta_on_hand: int, delta_safety: int = 0,
+    actor: str, reason: str = "adjust", reference: str | None = None,
+) -> StockLevel:
+    level = _level_for_update(session, warehouse_id, sku)
+    return _apply(session, level, delta_on_hand, delta_safety, actor=actor, reason=reason,
+                  reference=reference)
+
+
+def _level_for_update(session: Session, warehouse_id: int, sku: str) -> StockLevel:
+    if session.get(Warehouse, warehouse_id) is None:
+        raise NotFound(f"warehouse {warehouse_id} does not exist")
+    ensure_sku(session, sku)
+    level = session.scalars(
+        select(StockLevel)
+        .where(StockLevel.warehouse_id == warehouse_id, StockLevel.sku == sku)
+        .with_for_update()
+    ).first()
+    if level is None:
+        level = StockLevel(warehouse_id=warehouse_id, sku=sku, on_hand=0, reserved=0, safety=0)
+        session.add(level)
+        session.flush()
+    return level
+
+
+def _apply(
+    session: Session, level: StockLevel, d_on_hand: int, d_safety: int, *, actor: str,
+    reason: str, reference: str | None,
+) -> StockLevel:
+    new_on_hand = level.on_hand + d_on_hand
+    new_safety = level.safety + d_safety
+    if new_on_hand < 0 or new_safety < 0:
+        raise Conflict("stock cannot go below zero", code="negative_stock",
+                       on_hand=new_on_hand, safety=new_safety)
+    if new_on_hand < level.reserved:
+        raise Conflict(
+            f"on hand {new_on_hand} would be below the {level.reserved} units reserved",
+            code="below_reserved", reserved=level.reserved,
+        )
+    if d_on_hand or d_safety:
+        level.on_hand = new_on_hand
+        level.safety = new_safety
+        session.add(StockLedger(
+            warehouse_id=level.warehouse_id, sku=level.sku, delta_on_hand=d_on_hand,
+            delta_safety=d_safety, reason=reason, reference=reference, actor=actor,
+        ))
+        session.flush()
+    return level

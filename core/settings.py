@@ -1,0 +1,50 @@
+"""The one settings class every omniroute process reads (environment prefix ``OMNIROUTE_``)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="OMNIROUTE_", env_file=None, extra="ignore")
+
+    database_url: str = "sqlite:///./omniroute.db"
+    # Empty broker URL: the embedded in-process worker runs the tasks (laptop, demo, tests).
+    broker_url: str | None = None
+    # Fernet key (urlsafe base64, 32 bytes) for connector secrets at rest. When unset with an
+    # embedded SQLite database, a key file is created beside the database file.
+    secret_key: str | None = None
+    secret_key_file: str | None = None
+
+    max_body_bytes: int = Field(default=1_048_576, gt=0)
+    allow_private_urls: bool = False
+
+    http_timeout: float = Field(default=10.0, gt=0)
+    http_retry_attempts: int = Field(default=3, ge=1, le=10)
+    http_retry_max_wait: float = Field(default=5.0, ge=0)
+
+    outbox_max_attempts: int = Field(default=8, ge=1)
+    outbox_backoff_base: float = Field(default=2.0, ge=0)
+    outbox_backoff_max: float = Field(default=300.0, ge=0)
+    inbox_max_attempts: int = Field(default=5, ge=1)
+
+    sweep_interval: float = Field(default=2.0, gt=0)
+    sweep_grace: float = Field(default=5.0, ge=0)
+    claim_timeout: float = Field(default=60.0, gt=0)
+    sweep_batch: int = Field(default=500, gt=0)
+
+    route_max_replans: int = Field(default=5, ge=1)
+    no_stock_policy: str = Field(default="exception", pattern="^(exception|backorder)$")
+
+    embedded_workers: int = Field(default=2, ge=1)
+    db_pool_size: int = Field(default=10, ge=1)
+    log_level: str = "INFO"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def embedded(self) -> bool:
+        return not self.broker_url

@@ -1,0 +1,56 @@
+"""The order state machine: which transitions are allowed (pure)."""
+
+from __future__ import annotations
+
+import enum
+
+
+class OrderStatus(enum.StrEnum):
+    RECEIVED = "received"
+    VALIDATED = "validated"
+    ROUTED = "routed"
+    RELEASED = "released"
+    PARTIALLY_SHIPPED = "partially_shipped"
+    SHIPPED = "shipped"
+    DELIVERED = "delivered"
+    ON_HOLD = "on_hold"
+    BACKORDERED = "backordered"
+    EXCEPTION = "exception"
+    CANCELLED = "cancelled"
+
+
+S = OrderStatus
+TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
+    S.RECEIVED: frozenset({S.VALIDATED, S.EXCEPTION, S.ON_HOLD, S.CANCELLED}),
+    S.VALIDATED: frozenset({S.ROUTED, S.BACKORDERED, S.EXCEPTION, S.ON_HOLD, S.CANCELLED}),
+    S.ROUTED: frozenset({S.RELEASED, S.EXCEPTION, S.CANCELLED}),
+    S.RELEASED: frozenset({S.PARTIALLY_SHIPPED, S.SHIPPED, S.EXCEPTION}),
+    S.PARTIALLY_SHIPPED: frozenset({S.SHIPPED, S.EXCEPTION}),
+    S.SHIPPED: frozenset({S.DELIVERED}),
+    S.DELIVERED: frozenset(),
+    S.ON_HOLD: frozenset({S.RECEIVED, S.VALIDATED, S.CANCELLED}),
+    S.BACKORDERED: frozenset({S.VALIDATED, S.EXCEPTION, S.CANCELLED}),
+    # An exception is resolved by retrying: back to the start, or on to validated once the
+    # order itself is fine (a routing or hand-off problem).
+    S.EXCEPTION: frozenset({S.RECEIVED, S.VALIDATED, S.ROUTED, S.CANCELLED}),
+    S.CANCELLED: frozenset(),
+}
+
+
+class InvalidTransition(ValueError):
+    def __init__(self, current: OrderStatus, target: OrderStatus) -> None:
+        super().__init__(f"an order cannot go from {current} to {target}")
+        self.current = current
+        self.target = target
+
+
+def can_transition(current: OrderStatus, target: OrderStatus) -> bool:
+    return target in TRANSITIONS[current]
+
+
+def check_transition(current: str, target: str) -> OrderStatus:
+    """The target status, if the machine allows the move; else InvalidTransition."""
+    cur, tgt = OrderStatus(current), OrderStatus(target)
+    if not can_transition(cur, tgt):
+        raise InvalidTransition(cur, tgt)
+    return tgt

@@ -1,0 +1,82 @@
+"""The Celery deployment: tasks carry row ids only; every process bootstraps its own context."""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from celery import Celery
+from celery.signals import worker_process_init
+
+from core.bootstrap import Context, bootstrap
+from core.dispatch import Task
+from core.services.sweeper import sweep
+from core.settings import Settings
+from worker.handlers import run_task
+
+log = logging.getLogger("omniroute.celery")
+
+SWEEP_TASK = "omniroute.sweep"
+
+
+class CeleryDispatcher:
+    def __init__(self, app: Celery) -> None:
+        self._app = app
+
+    def enqueue(self, task: Task, row_id: int) -> None:
+        self._app.send_task(task.value, args=[row_id])
+
+
+class _ContextHolder:
+    """One context per worker process, built after the fork (engines do not survive forks)."""
+
+    def __init__(self, settings: Settings, app: Celery) -> None:
+        self._settings = settings
+        self._app = app
+        self._ctx: Context | None = None
+
+    def get(self) -> Context:
+        if self._ctx is None:
+            ctx = bootstrap(self._settings)
+            ctx.dispatcher = CeleryDispatcher(self._app)
+            self._ctx = ctx
+        return self._ctx
+
+    def reset(self, **_: Any) -> None:
+        self._ctx = None
+
+
+def create_celery(settings: Settings) -> Celery:
+    if not settings.broker_url:
+        raise RuntimeError("OMNIROUTE_BROKER_URL is not set; the embedded runner needs no Celery")
+    app = Celery("omniroute", broker=settings.broker_url)
+    app.conf.update(
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=4,
+        task_ignore_result=True,
+        broker_connection_retry_on_startup=True,
+        broker_transport_options={"visibility_timeout": max(60, int(settings.claim_timeout * 2))},
+        beat_schedule={"sweep": {"task": SWEEP_TASK, "schedule": settings.sweep_interval}},
+        beat_schedule_filename=str(Path(tempfile.gettempdir()) / "omniroute-celerybeat"),
+        worker_hijack_root_logger=False,
+    )
+    holder = _ContextHolder(settings, app)
+    worker_process_init.connect(holder.reset, weak=False)
+
+    for task in Task:
+        _register(app, holder, task)
+
+    @app.task(name=SWEEP_TASK)
+    def sweep_task() -> int:
+        return sweep(holder.get())
+
+    return app
+
+
+def _register(app: Celery, holder: _ContextHolder, task: Task) -> None:
+    @app.task(name=task.value)
+    def handler(row_id: int) -> None:
+        run_task(holder.get(), task, row_id)
