@@ -1,0 +1,432 @@
+"""Apply declarative mapping specs and validate the result against the canonical order schema.
+
+A spec (``mapping/specs/<name>.json``) is a table of ``target ← source`` rules::
+
+    {
+      "name": "myshop", "version": 1,
+      "fields": {
+        "external_id": {"path": "id", "transform": "str"},
+        "channel": {"const": "myshop"},
+        "service_level": {"path": "shipping.method", "transform": "service_level"},
+        "customer": {"fields": {"email": {"path": "buyer.email"}}},
+        "ship_to": {"path": "shipping.address", "fields": {"city": {"path": "town"}}},
+        "lines": {"path": "items", "items": {"fields": {
+          "quantity": {"path": "qty", "transform": "int"}
+        }}}
+      }
+    }
+
+Each rule is one of three kinds, told apart by its keys:
+
+- value: ``path`` (a jmespath expression) or ``const``; optional ``transform`` (a name in
+  ``mapping.transforms.TRANSFORMS``) and ``default`` (used when the result is null);
+- object: ``fields`` (rules for its keys), optional ``path``: with a path, its fields read
+  from the object found there and a null source gives null; without one, they read from the
+  enclosing object;
+- list: ``path`` and ``items`` (one rule applied to every element; null source gives ``[]``).
+
+Paths are relative to the enclosing object or list element. Any rule may carry a
+``description``. Expressions are compiled once, when the spec is loaded.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import functools
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+import jmespath
+from jmespath.exceptions import JMESPathError
+from jmespath.parser import ParsedResult
+from jsonschema import Draft202012Validator, FormatChecker, ValidationError
+
+from mapping.transforms import TRANSFORMS, Transform, TransformError
+
+__all__ = [
+    "MappingError",
+    "MappingSpec",
+    "SpecError",
+    "apply_spec",
+    "compile_spec",
+    "load_spec",
+    "map_order",
+    "order_schema",
+    "resolve_skus",
+    "validate_order",
+]
+
+_SPEC_NAME = re.compile(r"[a-z][a-z0-9_]*")
+_SIMPLE_PATH = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*")
+_MESSAGE_LIMIT = 200
+
+
+class MappingError(ValueError):
+    """A payload cannot become a valid canonical order.
+
+    ``path`` is the canonical JSON path (``"lines[0].quantity"``), ``source`` the source
+    field or expression it came from when known (``"line_items[0].quantity"``), ``detail``
+    the reason without either.
+    """
+
+    def __init__(self, detail: str, *, path: str | None = None, source: str | None = None) -> None:
+        self.detail = detail
+        self.path = path
+        self.source = source
+        where = f"{path}: " if path else ""
+        origin = f" (source: {source})" if source else ""
+        super().__init__(f"{where}{detail}{origin}")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Keep path and source when the error crosses a process boundary (pickle).
+        rebuild = functools.partial(MappingError, path=self.path, source=self.source)
+        return (rebuild, (self.detail,))
+
+
+class SpecError(ValueError):
+    """A mapping spec itself is malformed or missing: a programming error, not bad input."""
+
+
+@dataclass(frozen=True)
+class ValueRule:
+    target: str
+    source: str | None
+    expression: ParsedResult | None
+    const: Any = None
+    transform: Transform | None = None
+    default: Any = None
+    has_default: bool = False
+
+
+@dataclass(frozen=True)
+class ObjectRule:
+    target: str
+    source: str | None
+    expression: ParsedResult | None
+    fields: tuple[Rule, ...]
+
+
+@dataclass(frozen=True)
+class ListRule:
+    target: str
+    source: str
+    expression: ParsedResult
+    item: Rule
+
+
+Rule = ValueRule | ObjectRule | ListRule
+
+
+@dataclass(frozen=True)
+class MappingSpec:
+    """A compiled spec: load with ``load_spec`` or build with ``compile_spec``."""
+
+    name: str
+    version: int
+    fields: tuple[Rule, ...]
+
+    def source_of(self, target: Sequence[str | int]) -> str | None:
+        """The source expression behind a canonical path given as parts: ``["lines", 0, "sku"]``."""
+        return _source_in_fields(self.fields, target, None)
+
+
+# --- compiling --------------------------------------------------------------------------
+
+_SPEC_KEYS = frozenset({"name", "version", "description", "fields"})
+_VALUE_KEYS = frozenset({"path", "const", "transform", "default", "description"})
+_OBJECT_KEYS = frozenset({"path", "fields", "description"})
+_LIST_KEYS = frozenset({"path", "items", "description"})
+
+
+def compile_spec(raw: Mapping[str, Any]) -> MappingSpec:
+    """Check a spec document and compile its expressions; raises ``SpecError``."""
+    _check_keys(raw, _SPEC_KEYS, "spec")
+    name, version = raw.get("name"), raw.get("version")
+    if not isinstance(name, str) or not _SPEC_NAME.fullmatch(name):
+        raise SpecError(f"spec name must match {_SPEC_NAME.pattern}, got {name!r}")
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise SpecError(f"spec {name}: version must be an integer, got {version!r}")
+    return MappingSpec(name, version, _compile_fields(raw.get("fields"), f"{name}.fields"))
+
+
+def _check_keys(raw: Mapping[str, Any], allowed: frozenset[str], where: str) -> None:
+    unknown = sorted(set(raw) - allowed)
+    if unknown:
+        raise SpecError(f"{where}: unknown keys {unknown}")
+
+
+def _compile_fields(raw: Any, where: str) -> tuple[Rule, ...]:
+    if not isinstance(raw, Mapping) or not raw:
+        raise SpecError(f"{where}: expected a non-empty object of rules")
+    return tuple(_compile_rule(target, rule, f"{where}.{target}") for target, rule in raw.items())
+
+
+def _compile_rule(target: str, raw: Any, where: str) -> Rule:
+    if not isinstance(raw, Mapping):
+        raise SpecError(f"{where}: a rule must be an object, got {raw!r}")
+    path = raw.get("path")
+    if "fields" in raw:
+        _check_keys(raw, _OBJECT_KEYS, where)
+        expression = None if path is None else _compile_path(path, where)
+        fields = _compile_fields(raw["fields"], f"{where}.fields")
+        source = None if expression is None else expression.expression
+        return ObjectRule(target, source, expression, fields)
+    if "items" in raw:
+        _check_keys(raw, _LIST_KEYS, where)
+        expression = _compile_path(path, where)
+        item = _compile_rule(target, raw["items"], f"{where}.items")
+        return ListRule(target, expression.expression, expression, item)
+    _check_keys(raw, _VALUE_KEYS, where)
+    return _compile_value(target, raw, where)
+
+
+def _compile_value(target: str, raw: Mapping[str, Any], where: str) -> ValueRule:
+    if ("path" in raw) == ("const" in raw):
+        raise SpecError(f"{where}: a value rule needs exactly one of 'path' and 'const'")
+    transform: Transform | None = None
+    if "transform" in raw:
+        if "const" in raw:
+            raise SpecError(f"{where}: a const is already canonical; drop its transform")
+        transform = TRANSFORMS.get(raw["transform"])
+        if transform is None:
+            raise SpecError(f"{where}: unknown transform {raw['transform']!r}")
+    if "const" in raw:
+        return ValueRule(target, None, None, const=raw["const"])
+    return ValueRule(
+        target,
+        raw["path"],
+        _compile_path(raw["path"], where),
+        transform=transform,
+        default=raw.get("default"),
+        has_default="default" in raw,
+    )
+
+
+def _compile_path(path: Any, where: str) -> ParsedResult:
+    if not isinstance(path, str) or not path:
+        raise SpecError(f"{where}: 'path' must be a jmespath expression, got {path!r}")
+    try:
+        return jmespath.compile(path)
+    except JMESPathError as exc:
+        raise SpecError(f"{where}: bad jmespath {path!r}: {exc}") from exc
+
+
+@functools.cache
+def load_spec(name: str) -> MappingSpec:
+    """The packaged spec ``mapping/specs/<name>.json``, compiled once per process."""
+    if not _SPEC_NAME.fullmatch(name):
+        raise SpecError(f"invalid spec name {name!r}")
+    resource = resources.files("mapping").joinpath("specs").joinpath(f"{name}.json")
+    if not resource.is_file():
+        raise SpecError(f"no mapping spec named {name!r}")
+    spec = compile_spec(json.loads(resource.read_text(encoding="utf-8")))
+    if spec.name != name:
+        raise SpecError(f"spec file {name}.json declares name {spec.name!r}")
+    return spec
+
+
+# --- applying ---------------------------------------------------------------------------
+
+
+def apply_spec(spec: MappingSpec, payload: Mapping[str, Any]) -> dict[str, Any]:
+    """The canonical document the spec makes of a decoded JSON payload (not yet validated)."""
+    return _apply_fields(spec.fields, payload, "", None)
+
+
+def _apply_fields(
+    rules: tuple[Rule, ...], context: Any, target: str, source: str | None
+) -> dict[str, Any]:
+    if not isinstance(context, Mapping):
+        raise MappingError(
+            f"expected an object, got {_describe(context)}", path=target or "$", source=source
+        )
+    return {
+        rule.target: _apply_rule(rule, context, _join_target(target, rule.target), source)
+        for rule in rules
+    }
+
+
+def _apply_rule(rule: Rule, context: Any, target: str, prefix: str | None) -> Any:
+    source = _join_source(prefix, rule.source)
+    if isinstance(rule, ValueRule):
+        return _apply_value(rule, context, target, source)
+    if isinstance(rule, ObjectRule):
+        found = (
+            context
+            if rule.expression is None
+            else _search(rule.expression, context, target, source)
+        )
+        return None if found is None else _apply_fields(rule.fields, found, target, source)
+    found = _search(rule.expression, context, target, source)
+    if found is None:
+        return []
+    if not isinstance(found, list):
+        raise MappingError(f"expected a list, got {_describe(found)}", path=target, source=source)
+    return [
+        _apply_rule(rule.item, element, f"{target}[{index}]", f"{source}[{index}]")
+        for index, element in enumerate(found)
+    ]
+
+
+def _apply_value(rule: ValueRule, context: Any, target: str, source: str | None) -> Any:
+    if rule.expression is None:
+        return copy.deepcopy(rule.const)
+    value = _search(rule.expression, context, target, source)
+    if rule.transform is not None:
+        try:
+            value = rule.transform(value)
+        except TransformError as exc:
+            raise MappingError(str(exc), path=target, source=source) from exc
+    if value is None and rule.has_default:
+        return copy.deepcopy(rule.default)
+    return value
+
+
+def _search(expression: ParsedResult, context: Any, target: str, source: str | None = None) -> Any:
+    try:
+        return expression.search(context)
+    except JMESPathError as exc:  # e.g. a jmespath function given the wrong type
+        raise MappingError(f"cannot evaluate source: {exc}", path=target, source=source) from exc
+
+
+def _join_target(prefix: str, name: str) -> str:
+    return f"{prefix}.{name}" if prefix else name
+
+
+def _join_source(prefix: str | None, expression: str | None) -> str | None:
+    if prefix is None or expression is None:
+        return expression or prefix
+    if _SIMPLE_PATH.fullmatch(expression):
+        return f"{prefix}.{expression}"
+    return f"{prefix}.({expression})"
+
+
+def _source_in_fields(
+    rules: tuple[Rule, ...], target: Sequence[str | int], prefix: str | None
+) -> str | None:
+    if not target:
+        return prefix
+    rule = next((rule for rule in rules if rule.target == target[0]), None)
+    return None if rule is None else _source_in_rule(rule, target[1:], prefix)
+
+
+def _source_in_rule(rule: Rule, rest: Sequence[str | int], prefix: str | None) -> str | None:
+    here = _join_source(prefix, rule.source)
+    if isinstance(rule, ObjectRule) and rest:
+        return _source_in_fields(rule.fields, rest, here)
+    if isinstance(rule, ListRule) and rest and isinstance(rest[0], int):
+        return _source_in_rule(rule.item, rest[1:], f"{here}[{rest[0]}]")
+    return here
+
+
+def _describe(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+# --- validating -------------------------------------------------------------------------
+
+
+@functools.cache
+def _schema() -> dict[str, Any]:
+    resource = resources.files("mapping").joinpath("schemas").joinpath("order.v1.json")
+    schema: dict[str, Any] = json.loads(resource.read_text(encoding="utf-8"))
+    return schema
+
+
+def order_schema() -> dict[str, Any]:
+    """The canonical order JSON Schema (a copy the caller may change)."""
+    return copy.deepcopy(_schema())
+
+
+@functools.cache
+def _validator() -> Draft202012Validator:
+    # Own date-time check: jsonschema only checks formats whose optional packages are
+    # installed, and a silently skipped check is worse than none.
+    formats = FormatChecker(formats=())
+
+    @formats.checks("date-time", raises=ValueError)
+    def _is_datetime(instance: object) -> bool:
+        if not isinstance(instance, str):
+            return True
+        return dt.datetime.fromisoformat(instance).tzinfo is not None
+
+    schema = _schema()
+    Draft202012Validator.check_schema(schema)
+    return Draft202012Validator(schema, format_checker=formats)
+
+
+def validate_order(doc: Mapping[str, Any], *, spec: MappingSpec | None = None) -> None:
+    """Raise ``MappingError`` for the first schema violation (by path); ``spec`` names sources."""
+    errors = sorted(
+        ((_error_parts(error), error) for error in _validator().iter_errors(doc)),
+        key=lambda pair: (_render_target(pair[0]), pair[1].message),
+    )
+    if not errors:
+        return
+    parts, first = errors[0]
+    detail = first.message
+    if len(detail) > _MESSAGE_LIMIT:
+        detail = detail[: _MESSAGE_LIMIT - 3] + "..."
+    if len(errors) > 1:
+        detail += f" (and {len(errors) - 1} more schema errors)"
+    source = spec.source_of(parts) if spec is not None else None
+    raise MappingError(detail, path=_render_target(parts) or "$", source=source)
+
+
+def _error_parts(error: ValidationError) -> list[str | int]:
+    """The error's path, pointing at the missing or unexpected key where there is one."""
+    parts = list(error.absolute_path)
+    instance = error.instance
+    if error.validator == "required" and isinstance(instance, Mapping):
+        required = error.validator_value if isinstance(error.validator_value, list) else []
+        missing = [name for name in required if name not in instance]
+        parts.extend(missing[:1])
+    elif error.validator == "additionalProperties" and isinstance(instance, Mapping):
+        schema = error.schema if isinstance(error.schema, Mapping) else {}
+        extra = sorted(key for key in instance if key not in schema.get("properties", {}))
+        parts.extend(extra[:1])
+    return parts
+
+
+def _render_target(parts: Sequence[str | int]) -> str:
+    text = ""
+    for part in parts:
+        text = f"{text}[{part}]" if isinstance(part, int) else _join_target(text, part)
+    return text
+
+
+def map_order(spec_name: str, payload: Mapping[str, Any]) -> dict[str, Any]:
+    """Apply the named spec to a channel payload and validate the canonical order."""
+    spec = load_spec(spec_name)
+    doc = apply_spec(spec, payload)
+    validate_order(doc, spec=spec)
+    return doc
+
+
+# --- SKU aliases ------------------------------------------------------------------------
+
+
+def resolve_skus(order: Mapping[str, Any], aliases: Mapping[str, str]) -> dict[str, Any]:
+    """A copy of a canonical order whose lines carry ``sku``, the internal SKU.
+
+    Looked up by ``channel_sku``, or by ``"variant:<variant_id>"`` when the line has no
+    channel SKU; without an alias the channel SKU itself is used (``None`` if it is empty).
+    """
+    resolved = copy.deepcopy(dict(order))
+    for line in resolved.get("lines") or []:
+        line["sku"] = _line_sku(line, aliases)
+    return resolved
+
+
+def _line_sku(line: Mapping[str, Any], aliases: Mapping[str, str]) -> str | None:
+    channel_sku: str | None = line.get("channel_sku") or None
+    if channel_sku is not None:
+        return aliases.get(channel_sku, channel_sku)
+    variant_id = line.get("variant_id")
+    return aliases.get(f"variant:{variant_id}") if variant_id else None
