@@ -22,14 +22,16 @@ class OrderStatus(enum.StrEnum):
 S = OrderStatus
 TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
     S.RECEIVED: frozenset({S.VALIDATED, S.EXCEPTION, S.ON_HOLD, S.CANCELLED}),
-    S.VALIDATED: frozenset({S.ROUTED, S.BACKORDERED, S.EXCEPTION, S.ON_HOLD, S.CANCELLED}),
+    S.VALIDATED: frozenset(
+        {S.RECEIVED, S.ROUTED, S.BACKORDERED, S.EXCEPTION, S.ON_HOLD, S.CANCELLED}
+    ),
     S.ROUTED: frozenset({S.RELEASED, S.EXCEPTION, S.CANCELLED}),
     S.RELEASED: frozenset({S.PARTIALLY_SHIPPED, S.SHIPPED, S.EXCEPTION}),
     S.PARTIALLY_SHIPPED: frozenset({S.SHIPPED, S.EXCEPTION}),
     S.SHIPPED: frozenset({S.DELIVERED}),
     S.DELIVERED: frozenset(),
     S.ON_HOLD: frozenset({S.RECEIVED, S.VALIDATED, S.CANCELLED}),
-    S.BACKORDERED: frozenset({S.VALIDATED, S.EXCEPTION, S.CANCELLED}),
+    S.BACKORDERED: frozenset({S.RECEIVED, S.VALIDATED, S.EXCEPTION, S.CANCELLED}),
     # An exception is resolved by retrying: back to the start, or on to validated once the
     # order itself is fine (a routing or hand-off problem).
     S.EXCEPTION: frozenset({S.RECEIVED, S.VALIDATED, S.ROUTED, S.CANCELLED}),

@@ -158,6 +158,10 @@ def _apply_newer(
             order_state.note(session, order, f"version {incoming} arrived after routing; "
                              "not applied")
         return order, False
+    if incoming == order.external_updated_at and order.status not in (
+        OrderStatus.RECEIVED, OrderStatus.EXCEPTION
+    ):
+        return order, False  # the same version again: a redelivery, nothing to apply
     if canonical.get("cancelled"):
         order_state.transition(session, order, OrderStatus.CANCELLED, "cancelled by the channel")
         resolve_open_for_order(session, order.id)
