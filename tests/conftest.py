@@ -1,0 +1,86 @@
+"""Shared fixtures: a migrated database per test (SQLite always, PostgreSQL when configured)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from cryptography.fernet import Fernet
+from sqlalchemy import create_engine, text
+
+from core.bootstrap import Context, bootstrap
+from core.db import normalise_url
+from core.migrate import upgrade
+from core.models import Base
+from core.settings import Settings
+
+PG_URL = os.environ.get("OMNIROUTE_TEST_PG_URL", "")
+FIXTURES = Path(__file__).parent / "fixtures"
+SECRET_KEY = Fernet.generate_key().decode()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    skip_pg = pytest.mark.skip(reason="set OMNIROUTE_TEST_PG_URL to run PostgreSQL tests")
+    for item in items:
+        if "postgres" in item.keywords and not PG_URL:
+            item.add_marker(skip_pg)
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("db") / "template.db"
+    upgrade(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def pg_migrated() -> str:
+    """A fresh PostgreSQL database for this test session, migrated once."""
+    admin = create_engine(normalise_url(PG_URL), isolation_level="AUTOCOMMIT")
+    name = f"omniroute_test_{uuid.uuid4().hex[:10]}"
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    url = PG_URL.rsplit("/", 1)[0] + "/" + name
+    upgrade(url)
+    return url
+
+
+def _truncate_pg(url: str) -> None:
+    engine = create_engine(normalise_url(url))
+    tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+    with engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    engine.dispose()
+
+
+def make_settings(database_url: str, **overrides: object) -> Settings:
+    values: dict[str, object] = {
+        "database_url": database_url, "secret_key": SECRET_KEY, "allow_private_urls": True,
+        "http_retry_max_wait": 0.05, "outbox_backoff_base": 0.01, "outbox_backoff_max": 0.05,
+        "sweep_grace": 0.0, "claim_timeout": 30.0, "broker_url": None, "log_level": "WARNING",
+    }
+    values.update(overrides)
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path) -> str:
+    if request.param == "sqlite":
+        path = tmp_path / "omniroute.db"
+        shutil.copy(sqlite_template, path)
+        return f"sqlite:///{path}"
+    url: str = request.getfixturevalue("pg_migrated")
+    _truncate_pg(url)
+    return url
+
+
+@pytest.fixture
+def ctx(db_url: str) -> Iterator[Context]:
+    context = bootstrap(make_settings(db_url))
+    yield context
+    context.close()
