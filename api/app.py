@@ -14,7 +14,9 @@ from core.bootstrap import Context
 
 
 def create_app(
-    ctx: Context, *, on_startup: Callable[[], None] | None = None,
+    ctx: Context,
+    *,
+    on_startup: Callable[[], None] | None = None,
     on_shutdown: Callable[[], None] | None = None,
 ) -> FastAPI:
     @asynccontextmanager
@@ -25,8 +27,12 @@ def create_app(
         if on_shutdown:
             on_shutdown()
 
-    app = FastAPI(title="omniroute", version="0.1.0", lifespan=lifespan,
-                  description="Integration hub and omnichannel order router")
+    app = FastAPI(
+        title="omniroute",
+        version="0.1.0",
+        lifespan=lifespan,
+        description="Integration hub and omnichannel order router",
+    )
     app.state.ctx = ctx
     problems.install(app)
     for module in (webhooks, warehouses, stock, connectors, orders, exceptions, health):

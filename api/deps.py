@@ -33,12 +33,14 @@ def require(*roles: Role) -> Callable[..., object]:
         creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
     ) -> Principal:
         if creds is None or creds.scheme.lower() != "bearer":
-            raise HTTPException(401, "a bearer token is required",
-                                headers={"WWW-Authenticate": "Bearer"})
+            raise HTTPException(
+                401, "a bearer token is required", headers={"WWW-Authenticate": "Bearer"}
+            )
         principal = await run_in_threadpool(authenticate, ctx, creds.credentials)
         if principal is None:
-            raise HTTPException(401, "the token is not valid",
-                                headers={"WWW-Authenticate": "Bearer"})
+            raise HTTPException(
+                401, "the token is not valid", headers={"WWW-Authenticate": "Bearer"}
+            )
         if principal.role not in allowed:
             raise HTTPException(403, f"role {principal.role} may not do this")
         return principal

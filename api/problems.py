@@ -12,8 +12,13 @@ from starlette.exceptions import HTTPException
 from core.errors import Conflict, DomainError, Invalid, NotFound, Unauthorized
 from core.states import InvalidTransition
 
-HTTP_CODES = {401: "unauthorized", 403: "forbidden", 404: "not_found",
-              405: "method_not_allowed", 413: "body_too_large"}
+HTTP_CODES = {
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "body_too_large",
+}
 STATUS = {NotFound: 404, Conflict: 409, Invalid: 422, Unauthorized: 401}
 
 
@@ -43,7 +48,6 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
         fields = [
-            {"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]}
-            for e in exc.errors()
+            {"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]} for e in exc.errors()
         ]
         return problem(422, "invalid_request", "the request is not valid", fields=fields)

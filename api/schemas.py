@@ -114,8 +114,11 @@ class SkuOut(BaseModel):
 class AliasIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     connector_id: int
-    alias: str = Field(min_length=1, max_length=200,
-                       description="the channel's SKU, or variant:<id> for SKU-less lines")
+    alias: str = Field(
+        min_length=1,
+        max_length=200,
+        description="the channel's SKU, or variant:<id> for SKU-less lines",
+    )
     sku: str = Field(min_length=1, max_length=128)
 
 

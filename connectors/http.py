@@ -393,7 +393,7 @@ def _request_of(exc: httpx.RequestError) -> httpx.Request | None:
 
 def _log_response(response: httpx.Response, started: float, number: int) -> None:
     request = response.request
-    level = logging.INFO if response.is_success else logging.WARNING
+    level = logging.DEBUG if response.is_success else logging.WARNING
     logger.log(
         level,
         "%s %s -> %s in %d ms (attempt %d)",

@@ -38,6 +38,8 @@ def bootstrap(
         level=settings.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
     )
+    for noisy in ("httpx", "httpcore"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     engine = make_engine(settings.database_url, pool_size=settings.db_pool_size)
     registry = registry or ConnectorRegistry.discover()
     runtime = ConnectorRuntime(

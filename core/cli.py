@@ -10,8 +10,9 @@ import typer
 from core.security import Role
 from core.settings import Settings
 
-app = typer.Typer(help="omniroute: integration hub and omnichannel order router",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="omniroute: integration hub and omnichannel order router", no_args_is_help=True
+)
 token_app = typer.Typer(help="API tokens", no_args_is_help=True)
 app.add_typer(token_app, name="token")
 
@@ -52,8 +53,9 @@ def serve(
 
         ctx.dispatcher = CeleryDispatcher(create_celery(settings))
         application = create_app(ctx)
-    uvicorn.run(application, host=host, port=port, log_level=settings.log_level.lower(),
-                access_log=False)
+    uvicorn.run(
+        application, host=host, port=port, log_level=settings.log_level.lower(), access_log=False
+    )
 
 
 @app.command()
@@ -65,8 +67,15 @@ def worker(
     from worker.celery_app import create_celery
 
     celery = create_celery(Settings())
-    celery.worker_main(["worker", "--loglevel=INFO", f"--concurrency={concurrency}",
-                        f"--pool={pool}", f"--hostname=omniroute-{os.getpid()}@%h"])
+    celery.worker_main(
+        [
+            "worker",
+            "--loglevel=INFO",
+            f"--concurrency={concurrency}",
+            f"--pool={pool}",
+            f"--hostname=omniroute-{os.getpid()}@%h",
+        ]
+    )
 
 
 @app.command()
@@ -90,8 +99,9 @@ def demo(
     os.environ.setdefault("OMNIROUTE_DATABASE_URL", DEMO_DB)
     os.environ.setdefault("OMNIROUTE_ALLOW_PRIVATE_URLS", "true")
     os.environ.pop("OMNIROUTE_BROKER_URL", None)
-    run_demo(Settings(), host=host, port=port, send_orders=send_orders,
-             exit_when_done=exit_when_done)
+    run_demo(
+        Settings(), host=host, port=port, send_orders=send_orders, exit_when_done=exit_when_done
+    )
 
 
 @token_app.command("create")
@@ -108,3 +118,7 @@ def token_create(
         typer.echo(create_token(ctx, role=role, name=name))
     finally:
         ctx.close()
+
+
+if __name__ == "__main__":
+    app()

@@ -40,13 +40,23 @@ def _check_lines(order: Mapping[str, Any], known_skus: Collection[str]) -> list[
     for i, line in enumerate(order.get("lines") or []):
         qty = line.get("quantity")
         if not isinstance(qty, int) or qty <= 0:
-            problems.append(Problem("bad_quantity", f"lines[{i}].quantity",
-                                    f"quantity must be a positive whole number, got {qty!r}"))
+            problems.append(
+                Problem(
+                    "bad_quantity",
+                    f"lines[{i}].quantity",
+                    f"quantity must be a positive whole number, got {qty!r}",
+                )
+            )
         sku = line.get("sku")
         if not sku or sku not in known_skus:
             shown = sku or line.get("channel_sku") or line.get("variant_id")
-            problems.append(Problem("unknown_sku", f"lines[{i}].sku",
-                                    f"SKU {shown!r} is not in the catalogue and has no alias"))
+            problems.append(
+                Problem(
+                    "unknown_sku",
+                    f"lines[{i}].sku",
+                    f"SKU {shown!r} is not in the catalogue and has no alias",
+                )
+            )
     return problems
 
 
@@ -60,10 +70,16 @@ def _check_address(order: Mapping[str, Any]) -> list[Problem]:
     if not country:
         return [Problem("bad_address", "ship_to.country", "the shipping address has no country")]
     if not postal:
-        return [Problem("bad_address", "ship_to.postal_code",
-                        "the shipping address has no postal code")]
+        return [
+            Problem("bad_address", "ship_to.postal_code", "the shipping address has no postal code")
+        ]
     pattern = POSTAL_PATTERNS.get(country)
     if pattern is not None and not pattern.match(postal):
-        return [Problem("bad_address", "ship_to.postal_code",
-                        f"{postal!r} is not a valid postal code for {country}")]
+        return [
+            Problem(
+                "bad_address",
+                "ship_to.postal_code",
+                f"{postal!r} is not a valid postal code for {country}",
+            )
+        ]
     return []

@@ -29,7 +29,7 @@ class ConnectorRegistry:
             try:
                 kind_cls = ep.load()
                 registry.add(kind_cls)
-            except Exception as exc:  # noqa: BLE001 - any import failure marks the kind broken
+            except Exception as exc:
                 registry.broken[ep.name] = f"{type(exc).__name__}: {exc}"
                 log.error("connector kind %s failed to load: %s", ep.name, exc)
         return registry
@@ -42,7 +42,9 @@ class ConnectorRegistry:
             return self.kinds[kind]
         except KeyError:
             if kind in self.broken:
-                raise LookupError(f"connector kind {kind!r} is broken: {self.broken[kind]}")
+                raise LookupError(
+                    f"connector kind {kind!r} is broken: {self.broken[kind]}"
+                ) from None
             raise LookupError(f"unknown connector kind {kind!r}") from None
 
 

@@ -60,9 +60,16 @@ def _truncate_pg(url: str) -> None:
 
 def make_settings(database_url: str, **overrides: object) -> Settings:
     values: dict[str, object] = {
-        "database_url": database_url, "secret_key": SECRET_KEY, "allow_private_urls": True,
-        "http_retry_max_wait": 0.05, "outbox_backoff_base": 0.01, "outbox_backoff_max": 0.05,
-        "sweep_grace": 0.0, "claim_timeout": 30.0, "broker_url": None, "log_level": "WARNING",
+        "database_url": database_url,
+        "secret_key": SECRET_KEY,
+        "allow_private_urls": True,
+        "http_retry_max_wait": 0.05,
+        "outbox_backoff_base": 0.01,
+        "outbox_backoff_max": 0.05,
+        "sweep_grace": 0.0,
+        "claim_timeout": 30.0,
+        "broker_url": None,
+        "log_level": "WARNING",
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]

@@ -16,19 +16,27 @@ def _out(ctx: Context, row: Connector, request: Request) -> ConnectorOut:
     kind_cls = ctx.registry.kinds.get(row.kind)
     takes_webhooks = kind_cls is not None and Capability.ORDER_WEBHOOKS in kind_cls.capabilities
     return ConnectorOut(
-        id=row.id, kind=row.kind, name=row.name, config=row.config, enabled=row.enabled,
+        id=row.id,
+        kind=row.kind,
+        name=row.name,
+        config=row.config,
+        enabled=row.enabled,
         secrets_set=svc.secret_names(ctx, row),
         webhook_url=str(request.url_for("webhook", connector_id=row.id))
-        if takes_webhooks else None,
+        if takes_webhooks
+        else None,
     )
 
 
 @router.get("/connector-kinds", response_model=list[ConnectorKindOut])
 def connector_kinds(ctx: CtxDep, _: Ops) -> list[ConnectorKindOut]:
     return [
-        ConnectorKindOut(kind=k, capabilities=sorted(c.capabilities),
-                         config_schema=c.config_model.model_json_schema(),
-                         secrets_schema=c.secrets_model.model_json_schema())
+        ConnectorKindOut(
+            kind=k,
+            capabilities=sorted(c.capabilities),
+            config_schema=c.config_model.model_json_schema(),
+            secrets_schema=c.secrets_model.model_json_schema(),
+        )
         for k, c in sorted(ctx.registry.kinds.items())
     ]
 
@@ -39,10 +47,16 @@ def list_connectors(ctx: CtxDep, _: Ops, request: Request) -> list[ConnectorOut]
 
 
 @router.post("/connectors", response_model=ConnectorOut, status_code=201)
-def create_connector(body: ConnectorIn, ctx: CtxDep, who: Admin,
-                     request: Request) -> ConnectorOut:
-    row = svc.create_connector(ctx, kind=body.kind, name=body.name, config=body.config,
-                               secrets=body.secrets, enabled=body.enabled, actor=who.actor)
+def create_connector(body: ConnectorIn, ctx: CtxDep, who: Admin, request: Request) -> ConnectorOut:
+    row = svc.create_connector(
+        ctx,
+        kind=body.kind,
+        name=body.name,
+        config=body.config,
+        secrets=body.secrets,
+        enabled=body.enabled,
+        actor=who.actor,
+    )
     return _out(ctx, row, request)
 
 
@@ -52,8 +66,15 @@ def get_connector(connector_id: int, ctx: CtxDep, _: Ops, request: Request) -> C
 
 
 @router.patch("/connectors/{connector_id}", response_model=ConnectorOut)
-def update_connector(connector_id: int, body: ConnectorPatch, ctx: CtxDep, who: Admin,
-                     request: Request) -> ConnectorOut:
-    row = svc.update_connector(ctx, connector_id, config=body.config, secrets=body.secrets,
-                               enabled=body.enabled, actor=who.actor)
+def update_connector(
+    connector_id: int, body: ConnectorPatch, ctx: CtxDep, who: Admin, request: Request
+) -> ConnectorOut:
+    row = svc.update_connector(
+        ctx,
+        connector_id,
+        config=body.config,
+        secrets=body.secrets,
+        enabled=body.enabled,
+        actor=who.actor,
+    )
     return _out(ctx, row, request)

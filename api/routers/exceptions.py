@@ -12,12 +12,19 @@ router = APIRouter(prefix="/api/v1/exceptions", tags=["exceptions"])
 
 
 @router.get("", response_model=list[ExceptionOut])
-def list_exceptions(ctx: CtxDep, _: Staff, status: str | None = "open",
-                    reason: str | None = None, order_id: int | None = None,
-                    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-                    after_id: int = 0) -> list[ExceptionOut]:
-    rows = svc.list_exceptions(ctx, status=status or None, reason=reason, order_id=order_id,
-                               limit=limit, after_id=after_id)
+def list_exceptions(
+    *,
+    ctx: CtxDep,
+    _: Staff,
+    status: str | None = "open",
+    reason: str | None = None,
+    order_id: int | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    after_id: int = 0,
+) -> list[ExceptionOut]:
+    rows = svc.list_exceptions(
+        ctx, status=status or None, reason=reason, order_id=order_id, limit=limit, after_id=after_id
+    )
     return [ExceptionOut.model_validate(r) for r in rows]
 
 
@@ -30,5 +37,4 @@ def get_exception(exception_id: int, ctx: CtxDep, _: Staff) -> ExceptionOut:
 def retry_exception(exception_id: int, ctx: CtxDep, who: Staff) -> RetryOut:
     """Replay the work behind the exception once its cause is fixed."""
     result = svc.retry_exception(ctx, exception_id, actor=who.actor)
-    return RetryOut(exception_id=result.exception_id, task=result.task.value,
-                    row_id=result.row_id)
+    return RetryOut(exception_id=result.exception_id, task=result.task.value, row_id=result.row_id)

@@ -35,5 +35,6 @@ def metrics() -> Response:
 @router.post("/api/v1/tokens", response_model=TokenOut, status_code=201, tags=["tokens"])
 def new_token(body: TokenIn, ctx: CtxDep, _: Admin) -> TokenOut:
     """Create a token; its value is shown only in this response."""
-    return TokenOut(token=create_token(ctx, role=body.role, name=body.name), role=body.role,
-                    name=body.name)
+    return TokenOut(
+        token=create_token(ctx, role=body.role, name=body.name), role=body.role, name=body.name
+    )

@@ -12,9 +12,13 @@ router = APIRouter(prefix="/api/v1/orders", tags=["orders"])
 
 
 @router.get("")
-def list_orders(ctx: CtxDep, _: Reader, status: OrderStatus | None = None,
-                limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-                after_id: int = 0) -> list[dict[str, Any]]:
+def list_orders(
+    ctx: CtxDep,
+    _: Reader,
+    status: OrderStatus | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    after_id: int = 0,
+) -> list[dict[str, Any]]:
     """Orders by id; page with ``after_id`` = the last id of the previous page."""
     return svc.list_orders(ctx, status=status, limit=limit, after_id=after_id)
 

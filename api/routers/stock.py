@@ -15,38 +15,70 @@ Limit = Annotated[int, Query(ge=1, le=1000)]
 
 
 def _out(level: StockLevel) -> StockOut:
-    return StockOut(id=level.id, warehouse_id=level.warehouse_id, sku=level.sku,
-                    on_hand=level.on_hand, reserved=level.reserved, safety=level.safety,
-                    available=max(0, level.on_hand - level.reserved - level.safety))
+    return StockOut(
+        id=level.id,
+        warehouse_id=level.warehouse_id,
+        sku=level.sku,
+        on_hand=level.on_hand,
+        reserved=level.reserved,
+        safety=level.safety,
+        available=max(0, level.on_hand - level.reserved - level.safety),
+    )
 
 
 @router.get("/stock", response_model=list[StockOut])
-def list_stock(ctx: CtxDep, _: Reader, warehouse_id: int | None = None, sku: str | None = None,
-               limit: Limit = 500, after_id: int = 0) -> list[StockOut]:
-    return [_out(s) for s in inventory.list_stock(ctx, warehouse_id=warehouse_id, sku=sku,
-                                                  limit=limit, after_id=after_id)]
+def list_stock(
+    ctx: CtxDep,
+    _: Reader,
+    warehouse_id: int | None = None,
+    sku: str | None = None,
+    limit: Limit = 500,
+    after_id: int = 0,
+) -> list[StockOut]:
+    return [
+        _out(s)
+        for s in inventory.list_stock(
+            ctx, warehouse_id=warehouse_id, sku=sku, limit=limit, after_id=after_id
+        )
+    ]
 
 
 @router.put("/stock", response_model=StockOut)
 def set_stock(body: StockSet, ctx: CtxDep, who: Ops) -> StockOut:
     """Set on hand and/or safety stock to absolute values (creates the SKU if new)."""
-    return _out(inventory.set_stock(ctx, body.warehouse_id, body.sku, on_hand=body.on_hand,
-                                    safety=body.safety, actor=who.actor, reason=body.reason))
+    return _out(
+        inventory.set_stock(
+            ctx,
+            body.warehouse_id,
+            body.sku,
+            on_hand=body.on_hand,
+            safety=body.safety,
+            actor=who.actor,
+            reason=body.reason,
+        )
+    )
 
 
 @router.post("/stock/adjustments", response_model=StockOut)
 def adjust_stock(body: StockAdjust, ctx: CtxDep, who: Ops) -> StockOut:
     """Add or remove units on hand (receipts, counts, damage)."""
-    return _out(inventory.adjust_stock(ctx, body.warehouse_id, body.sku, delta=body.delta,
-                                       actor=who.actor, reason=body.reason))
+    return _out(
+        inventory.adjust_stock(
+            ctx, body.warehouse_id, body.sku, delta=body.delta, actor=who.actor, reason=body.reason
+        )
+    )
 
 
 @router.get("/stock/ledger", response_model=list[LedgerOut])
-def stock_ledger(ctx: CtxDep, _: Reader, warehouse_id: int | None = None,
-                 sku: str | None = None, limit: Limit = 500,
-                 after_id: int = 0) -> list[LedgerOut]:
-    rows = inventory.ledger(ctx, warehouse_id=warehouse_id, sku=sku, limit=limit,
-                            after_id=after_id)
+def stock_ledger(
+    ctx: CtxDep,
+    _: Reader,
+    warehouse_id: int | None = None,
+    sku: str | None = None,
+    limit: Limit = 500,
+    after_id: int = 0,
+) -> list[LedgerOut]:
+    rows = inventory.ledger(ctx, warehouse_id=warehouse_id, sku=sku, limit=limit, after_id=after_id)
     return [LedgerOut.model_validate(r) for r in rows]
 
 
@@ -68,4 +100,5 @@ def list_aliases(ctx: CtxDep, _: Reader, connector_id: int | None = None) -> lis
 @router.post("/sku-aliases", response_model=AliasOut, status_code=201)
 def create_alias(body: AliasIn, ctx: CtxDep, who: Ops) -> AliasOut:
     return AliasOut.model_validate(
-        catalog.create_alias(ctx, body.connector_id, body.alias, body.sku, actor=who.actor))
+        catalog.create_alias(ctx, body.connector_id, body.alias, body.sku, actor=who.actor)
+    )

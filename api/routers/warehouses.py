@@ -17,8 +17,11 @@ def list_warehouses(ctx: CtxDep, _: Staff) -> list[WarehouseOut]:
 @router.post("", response_model=WarehouseOut, status_code=201)
 def create_warehouse(body: WarehouseIn, ctx: CtxDep, who: Ops) -> WarehouseOut:
     data = body.model_dump(exclude={"address"})
-    data.update(address=body.address.model_dump(), country=body.address.country,
-                postal_code=body.address.postal_code)
+    data.update(
+        address=body.address.model_dump(),
+        country=body.address.country,
+        postal_code=body.address.postal_code,
+    )
     return WarehouseOut.model_validate(svc.create_warehouse(ctx, data, actor=who.actor))
 
 
@@ -33,7 +36,11 @@ def update_warehouse(
 ) -> WarehouseOut:
     changes = body.model_dump(exclude_unset=True, exclude={"address"})
     if body.address is not None:
-        changes.update(address=body.address.model_dump(), country=body.address.country,
-                       postal_code=body.address.postal_code)
+        changes.update(
+            address=body.address.model_dump(),
+            country=body.address.country,
+            postal_code=body.address.postal_code,
+        )
     return WarehouseOut.model_validate(
-        svc.update_warehouse(ctx, warehouse_id, changes, actor=who.actor))
+        svc.update_warehouse(ctx, warehouse_id, changes, actor=who.actor)
+    )

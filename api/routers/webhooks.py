@@ -12,11 +12,17 @@ from core.services.intake import receive_webhook
 router = APIRouter(tags=["webhooks"])
 
 
-@router.post("/webhooks/{connector_id}", response_model=WebhookAck,
-             responses={401: {"description": "bad signature"}, 413: {"description": "too large"}})
+@router.post(
+    "/webhooks/{connector_id}",
+    response_model=WebhookAck,
+    responses={401: {"description": "bad signature"}, 413: {"description": "too large"}},
+)
 async def webhook(connector_id: int, request: Request, ctx: CtxDep) -> WebhookAck:
     """Signed by the channel, not by a token: the connector checks the signature."""
     body = await request.body()
     result = await run_in_threadpool(receive_webhook, ctx, connector_id, request.headers, body)
-    return WebhookAck(status="duplicate" if result.duplicate else "accepted",
-                      inbound_id=result.inbound_id, duplicate=result.duplicate)
+    return WebhookAck(
+        status="duplicate" if result.duplicate else "accepted",
+        inbound_id=result.inbound_id,
+        duplicate=result.duplicate,
+    )

@@ -24,7 +24,11 @@ def demo_skus(count: int) -> list[str]:
 
 
 def shopify_order(
-    order_id: int, skus: list[str], rng: random.Random, *, max_lines: int = 5,
+    order_id: int,
+    skus: list[str],
+    rng: random.Random,
+    *,
+    max_lines: int = 5,
     now: datetime | None = None,
 ) -> dict[str, Any]:
     """A webhook body as Shopify sends ``orders/create``: the bare order object."""
@@ -32,10 +36,19 @@ def shopify_order(
     city, province, zip_code, country_code, country = rng.choice(CITIES)
     first, last = rng.choice(FIRST), rng.choice(LAST)
     address = {
-        "first_name": first, "last_name": last, "name": f"{first} {last}",
-        "address1": f"{rng.randint(1, 999)} Main Street", "address2": None, "company": None,
-        "city": city, "province": province, "province_code": province, "zip": zip_code,
-        "country": country, "country_code": country_code, "phone": "555-555-5555",
+        "first_name": first,
+        "last_name": last,
+        "name": f"{first} {last}",
+        "address1": f"{rng.randint(1, 999)} Main Street",
+        "address2": None,
+        "company": None,
+        "city": city,
+        "province": province,
+        "province_code": province,
+        "zip": zip_code,
+        "country": country,
+        "country_code": country_code,
+        "phone": "555-555-5555",
     }
     lines = []
     total = Decimal("0")
@@ -43,20 +56,43 @@ def shopify_order(
         price = Decimal(rng.randint(500, 20000)) / 100
         qty = rng.randint(1, 3)
         total += price * qty
-        lines.append({
-            "id": order_id * 10 + n, "variant_id": 1_000_000 + skus.index(sku), "sku": sku,
-            "title": f"Demo product {sku}", "quantity": qty, "price": str(price),
-            "requires_shipping": True, "grams": 200, "fulfillment_status": None,
-        })
+        lines.append(
+            {
+                "id": order_id * 10 + n,
+                "variant_id": 1_000_000 + skus.index(sku),
+                "sku": sku,
+                "title": f"Demo product {sku}",
+                "quantity": qty,
+                "price": str(price),
+                "requires_shipping": True,
+                "grams": 200,
+                "fulfillment_status": None,
+            }
+        )
     stamp = (now - timedelta(seconds=rng.randint(0, 60))).isoformat(timespec="seconds")
     return {
-        "id": order_id, "name": f"#{order_id}", "order_number": order_id,
-        "email": f"{first.lower()}.{last.lower()}@example.com", "currency": "USD",
-        "created_at": stamp, "updated_at": stamp, "cancelled_at": None,
-        "financial_status": "paid", "fulfillment_status": None, "tags": "demo",
-        "total_price": str(total), "subtotal_price": str(total), "note": None,
-        "customer": {"id": order_id + 7, "email": f"{first.lower()}@example.com",
-                     "first_name": first, "last_name": last},
-        "shipping_address": address, "billing_address": address, "line_items": lines,
+        "id": order_id,
+        "name": f"#{order_id}",
+        "order_number": order_id,
+        "email": f"{first.lower()}.{last.lower()}@example.com",
+        "currency": "USD",
+        "created_at": stamp,
+        "updated_at": stamp,
+        "cancelled_at": None,
+        "financial_status": "paid",
+        "fulfillment_status": None,
+        "tags": "demo",
+        "total_price": str(total),
+        "subtotal_price": str(total),
+        "note": None,
+        "customer": {
+            "id": order_id + 7,
+            "email": f"{first.lower()}@example.com",
+            "first_name": first,
+            "last_name": last,
+        },
+        "shipping_address": address,
+        "billing_address": address,
+        "line_items": lines,
         "shipping_lines": [{"code": "Standard", "title": "Standard", "price": "5.00"}],
     }

@@ -43,7 +43,8 @@ def run_demo(
     typer.echo(f"Shopify webhook URL: {base}/webhooks/{setup.shopify_connector_id}")
     if send_orders:
         threading.Thread(
-            target=_send_and_report, daemon=True,
+            target=_send_and_report,
+            daemon=True,
             args=(server, base, setup, send_orders, exit_when_done),
         ).start()
     try:
@@ -58,7 +59,7 @@ def _send_and_report(
 ) -> None:
     while not server.started:
         time.sleep(0.05)
-    rng = random.Random()
+    rng = random.Random()  # noqa: S311 - demo data, not security
     first_id = int(time.time() * 1000) % 10**12
     headers = {"Authorization": f"Bearer {setup.admin_token}"}
     with httpx.Client(base_url=base, timeout=10) as client:
@@ -66,19 +67,25 @@ def _send_and_report(
         order_ids = []
         for i in range(count):
             body = json.dumps(shopify_order(first_id + i, setup.skus, rng)).encode()
-            client.post(f"/webhooks/{setup.shopify_connector_id}", content=body, headers={
-                "Content-Type": "application/json", "X-Shopify-Topic": "orders/create",
-                "X-Shopify-Webhook-Id": str(uuid.uuid4()),
-                "X-Shopify-Hmac-Sha256": sign(setup.webhook_secret.encode(), body),
-            }).raise_for_status()
+            client.post(
+                f"/webhooks/{setup.shopify_connector_id}",
+                content=body,
+                headers={
+                    "Content-Type": "application/json",
+                    "X-Shopify-Topic": "orders/create",
+                    "X-Shopify-Webhook-Id": str(uuid.uuid4()),
+                    "X-Shopify-Hmac-Sha256": sign(setup.webhook_secret.encode(), body),
+                },
+            ).raise_for_status()
             order_ids.append(str(first_id + i))
         typer.echo(f"sent {count} signed Shopify orders")
         statuses = _wait_settled(client, headers, set(order_ids), timeout=60)
         elapsed = time.perf_counter() - started
         summary = ", ".join(f"{n} {s}" for s, n in sorted(statuses.items()))
         typer.echo(f"after {elapsed:.1f}s: {summary}")
-        typer.echo(f"see them: curl -H 'Authorization: Bearer {setup.admin_token}' "
-                   f"{base}/api/v1/orders")
+        typer.echo(
+            f"see them: curl -H 'Authorization: Bearer {setup.admin_token}' {base}/api/v1/orders"
+        )
     if exit_when_done:
         server.should_exit = True
 
@@ -93,8 +100,9 @@ def _wait_settled(
         statuses = Counter()
         after = 0
         while True:
-            page = client.get("/api/v1/orders", headers=headers,
-                              params={"after_id": after, "limit": 1000}).json()
+            page = client.get(
+                "/api/v1/orders", headers=headers, params={"after_id": after, "limit": 1000}
+            ).json()
             for order in page:
                 if order["external_id"] in external_ids:
                     statuses[order["status"]] += 1

@@ -18,15 +18,42 @@ from core.services.tokens import create_token
 
 ACTOR = "demo"
 WAREHOUSES = [
-    {"code": "EAST", "name": "East coast DC", "priority": 1,
-     "address": {"line1": "1 Dock Rd", "city": "Newark", "region": "NJ",
-                 "postal_code": "07102", "country": "US"}},
-    {"code": "WEST", "name": "West coast DC", "priority": 2,
-     "address": {"line1": "9 Harbor Way", "city": "Seattle", "region": "WA",
-                 "postal_code": "98101", "country": "US"}},
-    {"code": "NORTH", "name": "Canada DC", "priority": 3,
-     "address": {"line1": "5 Front St", "city": "Toronto", "region": "ON",
-                 "postal_code": "M5V 2T6", "country": "CA"}},
+    {
+        "code": "EAST",
+        "name": "East coast DC",
+        "priority": 1,
+        "address": {
+            "line1": "1 Dock Rd",
+            "city": "Newark",
+            "region": "NJ",
+            "postal_code": "07102",
+            "country": "US",
+        },
+    },
+    {
+        "code": "WEST",
+        "name": "West coast DC",
+        "priority": 2,
+        "address": {
+            "line1": "9 Harbor Way",
+            "city": "Seattle",
+            "region": "WA",
+            "postal_code": "98101",
+            "country": "US",
+        },
+    },
+    {
+        "code": "NORTH",
+        "name": "Canada DC",
+        "priority": 3,
+        "address": {
+            "line1": "5 Front St",
+            "city": "Toronto",
+            "region": "ON",
+            "postal_code": "M5V 2T6",
+            "country": "CA",
+        },
+    },
 ]
 
 
@@ -40,15 +67,21 @@ class DemoSetup:
 
 def seed(ctx: Context, *, wms_url: str, sku_count: int = 50, seed_value: int = 7) -> DemoSetup:
     wms = _connector(ctx, "demo-wms", "rest_wms", {"base_url": wms_url}, {})
-    shop = _connector(ctx, "demo-shopify", "shopify", {"shop_domain": "demo.myshopify.com"},
-                      {"webhook_secret": secrets.token_hex(16)})
+    shop = _connector(
+        ctx,
+        "demo-shopify",
+        "shopify",
+        {"shop_domain": "demo.myshopify.com"},
+        {"webhook_secret": secrets.token_hex(16)},
+    )
     ids = _warehouses(ctx, wms.id)
     skus = demo_skus(sku_count)
-    _stock(ctx, ids, skus, random.Random(seed_value))
+    _stock(ctx, ids, skus, random.Random(seed_value))  # noqa: S311 - demo data
     secret = str(ctx.secret_box.open(shop.secrets_encrypted)["webhook_secret"])
     token = create_token(ctx, role=Role.ADMIN, name="demo admin")
-    return DemoSetup(shopify_connector_id=shop.id, webhook_secret=secret, admin_token=token,
-                     skus=skus)
+    return DemoSetup(
+        shopify_connector_id=shop.id, webhook_secret=secret, admin_token=token, skus=skus
+    )
 
 
 def _connector(
@@ -57,10 +90,12 @@ def _connector(
     with unit_of_work(ctx.sessions) as session:
         existing = session.scalars(select(Connector).where(Connector.name == name)).first()
     if existing is None:
-        return connector_admin.create_connector(ctx, kind=kind, name=name, config=config,
-                                                secrets=secret, enabled=True, actor=ACTOR)
-    return connector_admin.update_connector(ctx, existing.id, config=config, secrets=None,
-                                            enabled=True, actor=ACTOR)
+        return connector_admin.create_connector(
+            ctx, kind=kind, name=name, config=config, secrets=secret, enabled=True, actor=ACTOR
+        )
+    return connector_admin.update_connector(
+        ctx, existing.id, config=config, secrets=None, enabled=True, actor=ACTOR
+    )
 
 
 def _warehouses(ctx: Context, wms_id: int) -> list[int]:
@@ -72,20 +107,33 @@ def _warehouses(ctx: Context, wms_id: int) -> list[int]:
             ids.append(have[str(spec["code"])])
             continue
         address = dict(spec["address"])  # type: ignore[call-overload]
-        wh = warehouses.create_warehouse(ctx, {
-            **spec, "country": address["country"], "postal_code": address["postal_code"],
-            "enabled": True, "wms_connector_id": wms_id,
-        }, actor=ACTOR)
+        wh = warehouses.create_warehouse(
+            ctx,
+            {
+                **spec,
+                "country": address["country"],
+                "postal_code": address["postal_code"],
+                "enabled": True,
+                "wms_connector_id": wms_id,
+            },
+            actor=ACTOR,
+        )
         ids.append(wh.id)
     return ids
 
 
 def _stock(ctx: Context, warehouse_ids: list[int], skus: list[str], rng: random.Random) -> None:
     with unit_of_work(ctx.sessions) as session:
-        have = {(w, s) for w, s in session.execute(
-            select(StockLevel.warehouse_id, StockLevel.sku))}
+        have = {(w, s) for w, s in session.execute(select(StockLevel.warehouse_id, StockLevel.sku))}
     for wid in warehouse_ids:
         for sku in skus:
             if (wid, sku) not in have:
-                inventory.set_stock(ctx, wid, sku, on_hand=rng.randint(20, 200), safety=2,
-                                    actor=ACTOR, reason="demo seed")
+                inventory.set_stock(
+                    ctx,
+                    wid,
+                    sku,
+                    on_hand=rng.randint(20, 200),
+                    safety=2,
+                    actor=ACTOR,
+                    reason="demo seed",
+                )

@@ -18,26 +18,44 @@ from core.services.audit import record
 
 
 def create_connector(
-    ctx: Context, *, kind: str, name: str, config: dict[str, Any], secrets: dict[str, Any],
-    enabled: bool, actor: str,
+    ctx: Context,
+    *,
+    kind: str,
+    name: str,
+    config: dict[str, Any],
+    secrets: dict[str, Any],
+    enabled: bool,
+    actor: str,
 ) -> Connector:
     clean_config, sealed = _validated(ctx, kind, config, secrets)
     try:
         with unit_of_work(ctx.sessions) as session:
-            row = Connector(kind=kind, name=name, config=clean_config, secrets_encrypted=sealed,
-                            enabled=enabled)
+            row = Connector(
+                kind=kind, name=name, config=clean_config, secrets_encrypted=sealed, enabled=enabled
+            )
             session.add(row)
             session.flush()
-            record(session, actor, "connector.create", "connector", row.id,
-                   {"kind": kind, "name": name, "secrets": sorted(secrets)})
+            record(
+                session,
+                actor,
+                "connector.create",
+                "connector",
+                row.id,
+                {"kind": kind, "name": name, "secrets": sorted(secrets)},
+            )
             return row
     except IntegrityError:
         raise Conflict(f"connector name {name!r} is taken", code="duplicate") from None
 
 
 def update_connector(
-    ctx: Context, connector_id: int, *, config: dict[str, Any] | None,
-    secrets: dict[str, Any] | None, enabled: bool | None, actor: str,
+    ctx: Context,
+    connector_id: int,
+    *,
+    config: dict[str, Any] | None,
+    secrets: dict[str, Any] | None,
+    enabled: bool | None,
+    actor: str,
 ) -> Connector:
     with unit_of_work(ctx.sessions) as session:
         row = session.get(Connector, connector_id)
@@ -52,9 +70,14 @@ def update_connector(
         row.config, row.secrets_encrypted = clean_config, sealed
         if enabled is not None:
             row.enabled = enabled
-        record(session, actor, "connector.update", "connector", row.id,
-               {"config": config is not None, "secrets": sorted(secrets or {}),
-                "enabled": enabled})
+        record(
+            session,
+            actor,
+            "connector.update",
+            "connector",
+            row.id,
+            {"config": config is not None, "secrets": sorted(secrets or {}), "enabled": enabled},
+        )
     ctx.connectors.forget(connector_id)
     return row
 
@@ -71,7 +94,8 @@ def _validated(
     _guard_urls(ctx, cfg)
     plain = {
         k: v.get_secret_value() if isinstance(v, SecretStr) else v
-        for k, v in sec.model_dump().items() if v is not None
+        for k, v in sec.model_dump().items()
+        if v is not None
     }
     return cfg.model_dump(mode="json"), ctx.secret_box.seal(plain)
 

@@ -26,8 +26,13 @@ class RetryResult:
 
 
 def list_exceptions(
-    ctx: Context, *, status: str | None = "open", reason: str | None = None,
-    order_id: int | None = None, limit: int = 100, after_id: int = 0,
+    ctx: Context,
+    *,
+    status: str | None = "open",
+    reason: str | None = None,
+    order_id: int | None = None,
+    limit: int = 100,
+    after_id: int = 0,
 ) -> list[OrderException]:
     with unit_of_work(ctx.sessions) as session:
         q = select(OrderException).where(OrderException.id > after_id)
@@ -55,8 +60,7 @@ def retry_exception(ctx: Context, exception_id: int, *, actor: str) -> RetryResu
         if exc is None:
             raise NotFound(f"exception {exception_id} does not exist")
         if exc.status != "open":
-            raise Conflict(f"exception {exception_id} is {exc.status}, not open",
-                           code="not_open")
+            raise Conflict(f"exception {exception_id} is {exc.status}, not open", code="not_open")
         order = session.get(SalesOrder, exc.order_id) if exc.order_id else None
         if exc.outbox_message_id is not None:
             result = _redrive_outbox(session, exc, order)
@@ -69,15 +73,19 @@ def retry_exception(ctx: Context, exception_id: int, *, actor: str) -> RetryResu
         exc.status = "retried"
         exc.resolved_at = utcnow()
         exc.retries += 1
-        record(session, actor, "exception.retry", "exception", exc.id,
-               {"reason": exc.reason, "task": result.task.value, "row_id": result.row_id})
+        record(
+            session,
+            actor,
+            "exception.retry",
+            "exception",
+            exc.id,
+            {"reason": exc.reason, "task": result.task.value, "row_id": result.row_id},
+        )
     ctx.dispatcher.enqueue(result.task, result.row_id)
     return result
 
 
-def _redrive_outbox(
-    session: Session, exc: OrderException, order: SalesOrder | None
-) -> RetryResult:
+def _redrive_outbox(session: Session, exc: OrderException, order: SalesOrder | None) -> RetryResult:
     msg = session.get_one(OutboxMessage, exc.outbox_message_id)
     msg.status, msg.attempts, msg.claimed_at = "pending", 0, None
     msg.next_attempt_at = utcnow()
@@ -89,9 +97,7 @@ def _redrive_outbox(
     return RetryResult(exc.id, Task.DELIVER_OUTBOX, msg.id)
 
 
-def _replay_inbound(
-    session: Session, exc: OrderException, order: SalesOrder | None
-) -> RetryResult:
+def _replay_inbound(session: Session, exc: OrderException, order: SalesOrder | None) -> RetryResult:
     msg = session.get_one(InboundMessage, exc.inbound_message_id)
     msg.status, msg.attempts, msg.claimed_at = "pending", 0, None
     msg.next_attempt_at = utcnow()
@@ -102,7 +108,9 @@ def _replay_inbound(
 
 def _reroute(session: Session, exc: OrderException, order: SalesOrder) -> RetryResult:
     if order.status != OrderStatus.EXCEPTION:
-        raise Conflict(f"order {order.id} is {order.status}; only a parked order re-routes",
-                       code="not_retryable")
+        raise Conflict(
+            f"order {order.id} is {order.status}; only a parked order re-routes",
+            code="not_retryable",
+        )
     order_state.transition(session, order, OrderStatus.VALIDATED, "routing retried")
     return RetryResult(exc.id, Task.ROUTE_ORDER, order.id)

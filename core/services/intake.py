@@ -48,7 +48,8 @@ def receive_webhook(
             WEBHOOKS.labels(row.kind, "bad_signature").inc()
             raise Unauthorized(str(exc), code="bad_signature") from None
         kept = {
-            k.lower(): v for k, v in headers.items()
+            k.lower(): v
+            for k, v in headers.items()
             if k.lower().startswith(KEPT_HEADER_PREFIXES)
             and not any(w in k.lower() for w in SECRET_HEADER_WORDS)
         }

@@ -12,30 +12,60 @@ from core.services.audit import record
 
 
 def set_stock(
-    ctx: Context, warehouse_id: int, sku: str, *, on_hand: int | None, safety: int | None,
-    actor: str, reason: str = "set",
+    ctx: Context,
+    warehouse_id: int,
+    sku: str,
+    *,
+    on_hand: int | None,
+    safety: int | None,
+    actor: str,
+    reason: str = "set",
 ) -> StockLevel:
     with unit_of_work(ctx.sessions) as session:
-        level = stock.set_level(session, warehouse_id, sku, on_hand=on_hand, safety=safety,
-                                actor=actor, reason=reason)
-        record(session, actor, "stock.set", "stock_level", level.id,
-               {"warehouse_id": warehouse_id, "sku": sku, "on_hand": on_hand, "safety": safety})
+        level = stock.set_level(
+            session, warehouse_id, sku, on_hand=on_hand, safety=safety, actor=actor, reason=reason
+        )
+        record(
+            session,
+            actor,
+            "stock.set",
+            "stock_level",
+            level.id,
+            {"warehouse_id": warehouse_id, "sku": sku, "on_hand": on_hand, "safety": safety},
+        )
         return level
 
 
 def adjust_stock(
-    ctx: Context, warehouse_id: int, sku: str, *, delta: int, actor: str, reason: str,
+    ctx: Context,
+    warehouse_id: int,
+    sku: str,
+    *,
+    delta: int,
+    actor: str,
+    reason: str,
 ) -> StockLevel:
     with unit_of_work(ctx.sessions) as session:
-        level = stock.adjust_level(session, warehouse_id, sku, delta_on_hand=delta, actor=actor,
-                                   reason=reason)
-        record(session, actor, "stock.adjust", "stock_level", level.id,
-               {"warehouse_id": warehouse_id, "sku": sku, "delta": delta, "reason": reason})
+        level = stock.adjust_level(
+            session, warehouse_id, sku, delta_on_hand=delta, actor=actor, reason=reason
+        )
+        record(
+            session,
+            actor,
+            "stock.adjust",
+            "stock_level",
+            level.id,
+            {"warehouse_id": warehouse_id, "sku": sku, "delta": delta, "reason": reason},
+        )
         return level
 
 
 def list_stock(
-    ctx: Context, *, warehouse_id: int | None = None, sku: str | None = None, limit: int = 500,
+    ctx: Context,
+    *,
+    warehouse_id: int | None = None,
+    sku: str | None = None,
+    limit: int = 500,
     after_id: int = 0,
 ) -> list[StockLevel]:
     with unit_of_work(ctx.sessions) as session:
@@ -48,7 +78,11 @@ def list_stock(
 
 
 def ledger(
-    ctx: Context, *, warehouse_id: int | None = None, sku: str | None = None, limit: int = 500,
+    ctx: Context,
+    *,
+    warehouse_id: int | None = None,
+    sku: str | None = None,
+    limit: int = 500,
     after_id: int = 0,
 ) -> list[StockLedger]:
     with unit_of_work(ctx.sessions) as session:

@@ -10,6 +10,9 @@ from core.models import Connector
 
 def instance_for(ctx: Context, row: Connector) -> Any:
     return ctx.connectors.get(
-        row.id, row.kind, row.updated_at, row.config,
+        row.id,
+        row.kind,
+        row.updated_at,
+        row.config,
         lambda: ctx.secret_box.open(row.secrets_encrypted),
     )

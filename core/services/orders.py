@@ -34,48 +34,82 @@ def list_orders(
 def order_detail(ctx: Context, order_id: int) -> dict[str, Any]:
     with unit_of_work(ctx.sessions) as session:
         order = session.scalars(
-            select(SalesOrder).where(SalesOrder.id == order_id)
+            select(SalesOrder)
+            .where(SalesOrder.id == order_id)
             .options(selectinload(SalesOrder.lines))
         ).first()
         if order is None:
             raise NotFound(f"order {order_id} does not exist")
         codes = {wid: code for wid, code in session.execute(select(Warehouse.id, Warehouse.code))}
         events = session.scalars(
-            select(OrderEvent).where(OrderEvent.order_id == order_id).order_by(OrderEvent.id))
+            select(OrderEvent).where(OrderEvent.order_id == order_id).order_by(OrderEvent.id)
+        )
         fos = session.scalars(
-            select(FulfilmentOrder).where(FulfilmentOrder.order_id == order_id)
-            .options(selectinload(FulfilmentOrder.lines)).order_by(FulfilmentOrder.id))
+            select(FulfilmentOrder)
+            .where(FulfilmentOrder.order_id == order_id)
+            .options(selectinload(FulfilmentOrder.lines))
+            .order_by(FulfilmentOrder.id)
+        )
         decisions = session.scalars(
-            select(RoutingDecision).where(RoutingDecision.order_id == order_id)
-            .order_by(RoutingDecision.id))
+            select(RoutingDecision)
+            .where(RoutingDecision.order_id == order_id)
+            .order_by(RoutingDecision.id)
+        )
         exceptions = session.scalars(
-            select(OrderException).where(OrderException.order_id == order_id)
-            .order_by(OrderException.id))
+            select(OrderException)
+            .where(OrderException.order_id == order_id)
+            .order_by(OrderException.id)
+        )
         return {
             **_summary(order),
             "ship_to": order.ship_to,
             "lines": [
-                {"id": ln.id, "line_no": ln.line_no, "external_line_id": ln.external_line_id,
-                 "channel_sku": ln.channel_sku, "sku": ln.sku, "title": ln.title,
-                 "quantity": ln.quantity, "unit_price": ln.unit_price}
+                {
+                    "id": ln.id,
+                    "line_no": ln.line_no,
+                    "external_line_id": ln.external_line_id,
+                    "channel_sku": ln.channel_sku,
+                    "sku": ln.sku,
+                    "title": ln.title,
+                    "quantity": ln.quantity,
+                    "unit_price": ln.unit_price,
+                }
                 for ln in order.lines
             ],
             "timeline": [
-                {"at": as_aware(e.created_at), "from": e.from_status, "to": e.to_status,
-                 "note": e.note}
+                {
+                    "at": as_aware(e.created_at),
+                    "from": e.from_status,
+                    "to": e.to_status,
+                    "note": e.note,
+                }
                 for e in events
             ],
             "fulfilment_orders": [
-                {"id": fo.id, "warehouse_id": fo.warehouse_id,
-                 "warehouse_code": codes.get(fo.warehouse_id), "status": fo.status,
-                 "external_ref": fo.external_ref, "released_at": as_aware(fo.released_at),
-                 "lines": [{"order_line_id": fl.order_line_id, "sku": fl.sku,
-                            "quantity": fl.quantity} for fl in fo.lines]}
+                {
+                    "id": fo.id,
+                    "warehouse_id": fo.warehouse_id,
+                    "warehouse_code": codes.get(fo.warehouse_id),
+                    "status": fo.status,
+                    "external_ref": fo.external_ref,
+                    "released_at": as_aware(fo.released_at),
+                    "lines": [
+                        {"order_line_id": fl.order_line_id, "sku": fl.sku, "quantity": fl.quantity}
+                        for fl in fo.lines
+                    ],
+                }
                 for fo in fos
             ],
             "routing_decisions": [
-                {"id": d.id, "policy": d.policy, "outcome": d.outcome, "attempt": d.attempt,
-                 "at": as_aware(d.created_at), "plan": d.plan, "trace": d.trace}
+                {
+                    "id": d.id,
+                    "policy": d.policy,
+                    "outcome": d.outcome,
+                    "attempt": d.attempt,
+                    "at": as_aware(d.created_at),
+                    "plan": d.plan,
+                    "trace": d.trace,
+                }
                 for d in decisions
             ],
             "exceptions": [
@@ -87,9 +121,16 @@ def order_detail(ctx: Context, order_id: int) -> dict[str, Any]:
 
 def _summary(order: SalesOrder) -> dict[str, Any]:
     return {
-        "id": order.id, "connector_id": order.connector_id, "channel": order.channel,
-        "external_id": order.external_id, "external_number": order.external_number,
-        "status": order.status, "currency": order.currency, "total": order.total,
-        "service_level": order.service_level, "customer_email": order.customer_email,
-        "created_at": as_aware(order.created_at), "updated_at": as_aware(order.updated_at),
+        "id": order.id,
+        "connector_id": order.connector_id,
+        "channel": order.channel,
+        "external_id": order.external_id,
+        "external_number": order.external_number,
+        "status": order.status,
+        "currency": order.currency,
+        "total": order.total,
+        "service_level": order.service_level,
+        "customer_email": order.customer_email,
+        "created_at": as_aware(order.created_at),
+        "updated_at": as_aware(order.updated_at),
     }

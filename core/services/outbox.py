@@ -50,8 +50,9 @@ def deliver_outbox(ctx: Context, outbox_id: int, *, now: datetime | None = None)
     """Deliver one outbox row; returns what happened (sent, retry, dead, skipped)."""
     now = now or utcnow()
     with unit_of_work(ctx.sessions) as session:
-        if not claim(session, OutboxMessage, outbox_id, now=now,
-                     claim_timeout=ctx.settings.claim_timeout):
+        if not claim(
+            session, OutboxMessage, outbox_id, now=now, claim_timeout=ctx.settings.claim_timeout
+        ):
             return "skipped"
         try:
             job = _prepare(ctx, session, outbox_id)
@@ -79,21 +80,28 @@ def _prepare(ctx: Context, session: Session, outbox_id: int) -> Job:
     warehouse = session.get_one(Warehouse, fo.warehouse_id)
     connector = session.get(Connector, msg.connector_id) if msg.connector_id else None
     if connector is None or not connector.enabled:
-        raise PermanentError(f"warehouse {warehouse.code} has no enabled WMS connector",
-                             reason=Reason.NO_WMS)
+        raise PermanentError(
+            f"warehouse {warehouse.code} has no enabled WMS connector", reason=Reason.NO_WMS
+        )
     adapter = instance_for(ctx, connector)
     if Capability.FULFILMENT_RELEASE not in adapter.capabilities or not isinstance(
         adapter, WarehouseAdapter
     ):
-        raise PermanentError(f"connector {connector.name} cannot release fulfilment orders",
-                             reason=Reason.NO_WMS)
+        raise PermanentError(
+            f"connector {connector.name} cannot release fulfilment orders", reason=Reason.NO_WMS
+        )
     request = ReleaseRequest(
-        fulfilment_order_id=fo.id, order_id=order.id,
+        fulfilment_order_id=fo.id,
+        order_id=order.id,
         order_reference=order.external_number or order.external_id,
-        warehouse_code=warehouse.code, ship_to=order.ship_to or {},
-        lines=tuple(ReleaseLine(line_id=fl.order_line_id, sku=fl.sku, quantity=fl.quantity)
-                    for fl in fo.lines),
-        idempotency_key=msg.idempotency_key, service_level=order.service_level,
+        warehouse_code=warehouse.code,
+        ship_to=order.ship_to or {},
+        lines=tuple(
+            ReleaseLine(line_id=fl.order_line_id, sku=fl.sku, quantity=fl.quantity)
+            for fl in fo.lines
+        ),
+        idempotency_key=msg.idempotency_key,
+        service_level=order.service_level,
     )
     return Job(adapter=adapter, request=request, attempts=msg.attempts)
 
@@ -109,8 +117,9 @@ def _sent(session: Session, outbox_id: int, external_ref: str | None) -> None:
     session.flush()
     order = session.get_one(SalesOrder, fo.order_id)
     if order.status == OrderStatus.ROUTED and routed_order_released(session, order.id):
-        order_state.transition(session, order, OrderStatus.RELEASED,
-                               "every fulfilment order accepted by its warehouse")
+        order_state.transition(
+            session, order, OrderStatus.RELEASED, "every fulfilment order accepted by its warehouse"
+        )
 
 
 def _after_transient(ctx: Context, outbox_id: int, exc: TransientError) -> str:
@@ -120,8 +129,9 @@ def _after_transient(ctx: Context, outbox_id: int, exc: TransientError) -> str:
         if msg.attempts >= settings.outbox_max_attempts:
             _dead(session, msg, exc, Reason.WMS_UNREACHABLE)
             return "dead"
-        delay = backoff_delay(msg.attempts, settings.outbox_backoff_base,
-                              settings.outbox_backoff_max, exc.retry_after)
+        delay = backoff_delay(
+            msg.attempts, settings.outbox_backoff_base, settings.outbox_backoff_max, exc.retry_after
+        )
         msg.status = "pending"
         msg.claimed_at = None
         msg.next_attempt_at = utcnow() + timedelta(seconds=delay)
@@ -147,14 +157,22 @@ def _dead(session: Session, msg: OutboxMessage, exc: ConnectorError, reason: str
     fo = session.get(FulfilmentOrder, msg.fulfilment_order_id)
     order = session.get(SalesOrder, fo.order_id) if fo else None
     open_exception(
-        session, reason, outbox_message_id=msg.id, order_id=order.id if order else None,
-        detail={"message": str(exc), "error": exc.reason, "attempts": msg.attempts,
-                "fulfilment_order_id": msg.fulfilment_order_id},
+        session,
+        reason,
+        outbox_message_id=msg.id,
+        order_id=order.id if order else None,
+        detail={
+            "message": str(exc),
+            "error": exc.reason,
+            "attempts": msg.attempts,
+            "fulfilment_order_id": msg.fulfilment_order_id,
+        },
     )
     if fo is not None:
         fo.status = "failed"
     if order is not None and order.status in (OrderStatus.ROUTED, OrderStatus.RELEASED):
-        order_state.transition(session, order, OrderStatus.EXCEPTION,
-                               f"warehouse hand-off failed: {reason}")
+        order_state.transition(
+            session, order, OrderStatus.EXCEPTION, f"warehouse hand-off failed: {reason}"
+        )
     OUTBOX_DELIVERIES.labels(msg.kind, "dead").inc()
     log.warning("outbox %s dead-lettered (%s): %s", msg.id, reason, exc)

@@ -13,7 +13,15 @@ from connectors.base import PayloadError
 from core.bootstrap import Context
 from core.clock import utcnow
 from core.db import unit_of_work
-from core.models import Connector, FulfilmentOrder, InboundMessage, OrderLine, SalesOrder, Sku, SkuAlias
+from core.models import (
+    Connector,
+    FulfilmentOrder,
+    InboundMessage,
+    OrderLine,
+    SalesOrder,
+    Sku,
+    SkuAlias,
+)
 from core.order_checks import Problem, check_order
 from core.services import order_state
 from core.services.claims import claim
@@ -27,8 +35,11 @@ log = logging.getLogger("omniroute.processing")
 
 # Statuses in which a newer version of the order from the channel may still change it.
 EDITABLE = {
-    OrderStatus.RECEIVED, OrderStatus.VALIDATED, OrderStatus.EXCEPTION,
-    OrderStatus.ON_HOLD, OrderStatus.BACKORDERED,
+    OrderStatus.RECEIVED,
+    OrderStatus.VALIDATED,
+    OrderStatus.EXCEPTION,
+    OrderStatus.ON_HOLD,
+    OrderStatus.BACKORDERED,
 }
 
 
@@ -36,8 +47,9 @@ def process_inbound(ctx: Context, inbound_id: int, *, now: datetime | None = Non
     """Process one inbox row; the id of an order now ready for routing, if there is one."""
     now = now or utcnow()
     with unit_of_work(ctx.sessions) as session:
-        if not claim(session, InboundMessage, inbound_id, now=now,
-                     claim_timeout=ctx.settings.claim_timeout):
+        if not claim(
+            session, InboundMessage, inbound_id, now=now, claim_timeout=ctx.settings.claim_timeout
+        ):
             return None
     try:
         return _process_claimed(ctx, inbound_id, now)
@@ -73,11 +85,15 @@ def _retry_later(ctx: Context, inbound_id: int, exc: Exception) -> None:
         msg.claimed_at = None
         if msg.attempts >= ctx.settings.inbox_max_attempts:
             msg.status = "failed"
-            open_exception(session, Reason.PROCESSING_ERROR, inbound_message_id=msg.id,
-                           detail={"message": msg.last_error, "attempts": msg.attempts})
+            open_exception(
+                session,
+                Reason.PROCESSING_ERROR,
+                inbound_message_id=msg.id,
+                detail={"message": msg.last_error, "attempts": msg.attempts},
+            )
         else:
             msg.status = "pending"
-            msg.next_attempt_at = utcnow() + timedelta(seconds=2 ** msg.attempts)
+            msg.next_attempt_at = utcnow() + timedelta(seconds=2**msg.attempts)
 
 
 def _translate(
@@ -89,8 +105,10 @@ def _translate(
         raise PayloadError(f"webhook topic {event.topic!r} carries no order")
     canonical: dict[str, Any] = source.map_order(event.order)
     channel_skus = {
-        key for line in canonical["lines"]
-        for key in (line.get("channel_sku"), f"variant:{line.get('variant_id')}") if key
+        key
+        for line in canonical["lines"]
+        for key in (line.get("channel_sku"), f"variant:{line.get('variant_id')}")
+        if key
     }
     rows = session.execute(
         select(SkuAlias.alias, SkuAlias.sku).where(
@@ -110,8 +128,13 @@ def _fail(session: Session, msg: InboundMessage, exc: Exception, now: datetime) 
     msg.status = "failed"
     msg.last_error = str(exc)[:2000]
     msg.processed_at = now
-    open_exception(session, Reason.INVALID_PAYLOAD, detail=detail, inbound_message_id=msg.id,
-                   order_id=msg.order_id)
+    open_exception(
+        session,
+        Reason.INVALID_PAYLOAD,
+        detail=detail,
+        inbound_message_id=msg.id,
+        order_id=msg.order_id,
+    )
     log.warning("inbound %s kept as invalid_payload: %s", msg.id, exc)
 
 
@@ -123,10 +146,16 @@ def _upsert_order(
     order = _find(session, connector.id, external_id)
     if order is None:
         new_id = insert_ignoring_conflict(
-            session, SalesOrder.__table__,  # type: ignore[arg-type]
-            {"connector_id": connector.id, "external_id": external_id,
-             "channel": canonical["channel"], "currency": canonical["currency"],
-             "status": OrderStatus.RECEIVED.value, "canonical": {}},
+            session,
+            SalesOrder.__table__,  # type: ignore[arg-type]
+            {
+                "connector_id": connector.id,
+                "external_id": external_id,
+                "channel": canonical["channel"],
+                "currency": canonical["currency"],
+                "status": OrderStatus.RECEIVED.value,
+                "canonical": {},
+            },
             ["connector_id", "external_id"],
         )
         order = _find(session, connector.id, external_id)
@@ -155,11 +184,13 @@ def _apply_newer(
         return order, False
     if order.status not in EDITABLE or _has_fulfilment(session, order.id):
         if incoming != order.external_updated_at:
-            order_state.note(session, order, f"version {incoming} arrived after routing; "
-                             "not applied")
+            order_state.note(
+                session, order, f"version {incoming} arrived after routing; not applied"
+            )
         return order, False
     if incoming == order.external_updated_at and order.status not in (
-        OrderStatus.RECEIVED, OrderStatus.EXCEPTION
+        OrderStatus.RECEIVED,
+        OrderStatus.EXCEPTION,
     ):
         return order, False  # the same version again: a redelivery, nothing to apply
     if canonical.get("cancelled"):
@@ -173,9 +204,12 @@ def _apply_newer(
 
 
 def _has_fulfilment(session: Session, order_id: int) -> bool:
-    return session.scalar(
-        select(FulfilmentOrder.id).where(FulfilmentOrder.order_id == order_id).limit(1)
-    ) is not None
+    return (
+        session.scalar(
+            select(FulfilmentOrder.id).where(FulfilmentOrder.order_id == order_id).limit(1)
+        )
+        is not None
+    )
 
 
 def _apply_version(session: Session, order: SalesOrder, canonical: dict[str, Any]) -> None:
@@ -191,11 +225,17 @@ def _apply_version(session: Session, order: SalesOrder, canonical: dict[str, Any
         order.lines.clear()
         session.flush()  # delete the old lines before their line numbers are reused
     for no, line in enumerate(canonical["lines"], start=1):
-        order.lines.append(OrderLine(
-            line_no=no, external_line_id=line.get("external_line_id"),
-            channel_sku=line.get("channel_sku"), sku=line.get("sku"), title=line.get("title"),
-            quantity=line["quantity"], unit_price=line.get("unit_price"),
-        ))
+        order.lines.append(
+            OrderLine(
+                line_no=no,
+                external_line_id=line.get("external_line_id"),
+                channel_sku=line.get("channel_sku"),
+                sku=line.get("sku"),
+                title=line.get("title"),
+                quantity=line["quantity"],
+                unit_price=line.get("unit_price"),
+            )
+        )
 
 
 def _validate(
@@ -220,8 +260,13 @@ def _park(
     for p in problems:
         by_reason.setdefault(p.reason, []).append(p.as_dict())
     for reason, items in by_reason.items():
-        open_exception(session, reason, detail={"problems": items}, order_id=order.id,
-                       inbound_message_id=msg.id)
+        open_exception(
+            session,
+            reason,
+            detail={"problems": items},
+            order_id=order.id,
+            inbound_message_id=msg.id,
+        )
     summary = "; ".join(p.message for p in problems)
     order_state.transition(session, order, OrderStatus.EXCEPTION, summary[:1000])
 

@@ -58,24 +58,36 @@ def _route_once(
     ).first()
     if order is None or order.status != OrderStatus.VALIDATED:
         return []
-    demand = routing.OrderDemand(order_id=order.id, lines=tuple(
-        routing.LineDemand(line_id=line.id, sku=line.sku or "", quantity=line.quantity)
-        for line in order.lines
-    ))
+    demand = routing.OrderDemand(
+        order_id=order.id,
+        lines=tuple(
+            routing.LineDemand(line_id=line.id, sku=line.sku or "", quantity=line.quantity)
+            for line in order.lines
+        ),
+    )
     warehouses = list(session.scalars(select(Warehouse).order_by(Warehouse.id)))
     candidates = [
-        routing.WarehouseCandidate(warehouse_id=w.id, code=w.code, priority=w.priority,
-                                   enabled=w.enabled)
+        routing.WarehouseCandidate(
+            warehouse_id=w.id, code=w.code, priority=w.priority, enabled=w.enabled
+        )
         for w in warehouses
     ]
     stock = available_snapshot(session, (line.sku for line in demand.lines))
     result = routing.plan(demand, candidates, stock, policy, now)
     decision = RoutingDecision(
-        order_id=order.id, policy=routing.POLICY_NAME, outcome=result.outcome.value,
-        attempt=attempt, trace=result.trace, plan=[
-            {"warehouse_id": s.warehouse_id, "warehouse_code": s.warehouse_code,
-             "lines": [{"line_id": a.line_id, "sku": a.sku, "quantity": a.quantity}
-                       for a in s.lines]}
+        order_id=order.id,
+        policy=routing.POLICY_NAME,
+        outcome=result.outcome.value,
+        attempt=attempt,
+        trace=result.trace,
+        plan=[
+            {
+                "warehouse_id": s.warehouse_id,
+                "warehouse_code": s.warehouse_code,
+                "lines": [
+                    {"line_id": a.line_id, "sku": a.sku, "quantity": a.quantity} for a in s.lines
+                ],
+            }
             for s in result.shipments
         ],
     )
@@ -85,48 +97,69 @@ def _route_once(
     if not result.shipments:
         _park(session, order, decision, result)
         return []
-    reserve(session, (
-        Allocation(s.warehouse_id, a.sku, a.quantity) for s in result.shipments for a in s.lines
-    ), reference=f"order:{order.id}")
+    reserve(
+        session,
+        (Allocation(s.warehouse_id, a.sku, a.quantity) for s in result.shipments for a in s.lines),
+        reference=f"order:{order.id}",
+    )
     by_id = {w.id: w for w in warehouses}
     outbox_ids = [
         _create_fulfilment(session, order, decision, shipment, by_id[shipment.warehouse_id])
         for shipment in result.shipments
     ]
-    order_state.transition(session, order, OrderStatus.ROUTED,
-                           str(result.trace.get("summary") or result.outcome.value))
+    order_state.transition(
+        session, order, OrderStatus.ROUTED, str(result.trace.get("summary") or result.outcome.value)
+    )
     return outbox_ids
 
 
 def _park(
-    session: Session, order: SalesOrder, decision: RoutingDecision,
+    session: Session,
+    order: SalesOrder,
+    decision: RoutingDecision,
     result: routing.RoutingResult,
 ) -> None:
-    shortfall = [{"line_id": d.line_id, "sku": d.sku, "missing": d.quantity}
-                 for d in result.shortfall]
+    shortfall = [
+        {"line_id": d.line_id, "sku": d.sku, "missing": d.quantity} for d in result.shortfall
+    ]
     if result.outcome == routing.Outcome.BACKORDER:
         order_state.transition(session, order, OrderStatus.BACKORDERED, "waiting for stock")
         return
-    open_exception(session, Reason.NO_STOCK, order_id=order.id,
-                   detail={"decision_id": decision.id, "shortfall": shortfall})
+    open_exception(
+        session,
+        Reason.NO_STOCK,
+        order_id=order.id,
+        detail={"decision_id": decision.id, "shortfall": shortfall},
+    )
     order_state.transition(session, order, OrderStatus.EXCEPTION, "not enough stock to fill")
 
 
 def _create_fulfilment(
-    session: Session, order: SalesOrder, decision: RoutingDecision,
-    shipment: routing.Shipment, warehouse: Warehouse,
+    session: Session,
+    order: SalesOrder,
+    decision: RoutingDecision,
+    shipment: routing.Shipment,
+    warehouse: Warehouse,
 ) -> int:
-    fo = FulfilmentOrder(order_id=order.id, warehouse_id=warehouse.id, decision_id=decision.id,
-                         status="pending")
+    fo = FulfilmentOrder(
+        order_id=order.id, warehouse_id=warehouse.id, decision_id=decision.id, status="pending"
+    )
     session.add(fo)
     session.flush()
     for a in shipment.lines:
-        session.add(FulfilmentLine(fulfilment_order_id=fo.id, order_line_id=a.line_id,
-                                   sku=a.sku, quantity=a.quantity))
+        session.add(
+            FulfilmentLine(
+                fulfilment_order_id=fo.id, order_line_id=a.line_id, sku=a.sku, quantity=a.quantity
+            )
+        )
     msg = OutboxMessage(
-        kind=WMS_RELEASE, connector_id=warehouse.wms_connector_id, fulfilment_order_id=fo.id,
+        kind=WMS_RELEASE,
+        connector_id=warehouse.wms_connector_id,
+        fulfilment_order_id=fo.id,
         idempotency_key=f"fo-{fo.id}-{uuid.uuid4().hex[:16]}",
-        payload={"fulfilment_order_id": fo.id}, status="pending", attempts=0,
+        payload={"fulfilment_order_id": fo.id},
+        status="pending",
+        attempts=0,
     )
     session.add(msg)
     session.flush()
@@ -136,8 +169,8 @@ def _create_fulfilment(
 def routed_order_released(session: Session, order_id: int) -> bool:
     """True when every fulfilment order of the order has been released."""
     pending = session.scalar(
-        select(func.count()).select_from(FulfilmentOrder).where(
-            FulfilmentOrder.order_id == order_id, FulfilmentOrder.status != "released"
-        )
+        select(func.count())
+        .select_from(FulfilmentOrder)
+        .where(FulfilmentOrder.order_id == order_id, FulfilmentOrder.status != "released")
     )
     return pending == 0

@@ -37,8 +37,13 @@ def available_snapshot(session: Session, skus: Iterable[str]) -> dict[tuple[int,
     if not sku_list:
         return {}
     rows = session.execute(
-        select(StockLevel.warehouse_id, StockLevel.sku, StockLevel.on_hand,
-               StockLevel.reserved, StockLevel.safety).where(StockLevel.sku.in_(sku_list))
+        select(
+            StockLevel.warehouse_id,
+            StockLevel.sku,
+            StockLevel.on_hand,
+            StockLevel.reserved,
+            StockLevel.safety,
+        ).where(StockLevel.sku.in_(sku_list))
     )
     return {(w, s): max(0, oh - r - sf) for w, s, oh, r, sf in rows}
 
@@ -64,8 +69,15 @@ def reserve(session: Session, allocations: Iterable[Allocation], *, reference: s
         )
         if result.rowcount != 1:  # type: ignore[attr-defined]
             raise ReservationLost(warehouse_id, sku, qty)
-        session.add(StockLedger(warehouse_id=warehouse_id, sku=sku, delta_reserved=qty,
-                                reason="reserve", reference=reference))
+        session.add(
+            StockLedger(
+                warehouse_id=warehouse_id,
+                sku=sku,
+                delta_reserved=qty,
+                reason="reserve",
+                reference=reference,
+            )
+        )
 
 
 def ensure_sku(session: Session, code: str, name: str | None = None) -> Sku:
@@ -80,24 +92,40 @@ def ensure_sku(session: Session, code: str, name: str | None = None) -> Sku:
 
 
 def set_level(
-    session: Session, warehouse_id: int, sku: str, *, on_hand: int | None, safety: int | None,
-    actor: str, reason: str = "set", reference: str | None = None,
+    session: Session,
+    warehouse_id: int,
+    sku: str,
+    *,
+    on_hand: int | None,
+    safety: int | None,
+    actor: str,
+    reason: str = "set",
+    reference: str | None = None,
 ) -> StockLevel:
     """Set on hand and/or safety to absolute values; the ledger records the deltas."""
     level = _level_for_update(session, warehouse_id, sku)
     d_on_hand = 0 if on_hand is None else on_hand - level.on_hand
     d_safety = 0 if safety is None else safety - level.safety
-    return _apply(session, level, d_on_hand, d_safety, actor=actor, reason=reason,
-                  reference=reference)
+    return _apply(
+        session, level, d_on_hand, d_safety, actor=actor, reason=reason, reference=reference
+    )
 
 
 def adjust_level(
-    session: Session, warehouse_id: int, sku: str, *, delta_on_hand: int, delta_safety: int = 0,
-    actor: str, reason: str = "adjust", reference: str | None = None,
+    session: Session,
+    warehouse_id: int,
+    sku: str,
+    *,
+    delta_on_hand: int,
+    delta_safety: int = 0,
+    actor: str,
+    reason: str = "adjust",
+    reference: str | None = None,
 ) -> StockLevel:
     level = _level_for_update(session, warehouse_id, sku)
-    return _apply(session, level, delta_on_hand, delta_safety, actor=actor, reason=reason,
-                  reference=reference)
+    return _apply(
+        session, level, delta_on_hand, delta_safety, actor=actor, reason=reason, reference=reference
+    )
 
 
 def _level_for_update(session: Session, warehouse_id: int, sku: str) -> StockLevel:
@@ -117,25 +145,43 @@ def _level_for_update(session: Session, warehouse_id: int, sku: str) -> StockLev
 
 
 def _apply(
-    session: Session, level: StockLevel, d_on_hand: int, d_safety: int, *, actor: str,
-    reason: str, reference: str | None,
+    session: Session,
+    level: StockLevel,
+    d_on_hand: int,
+    d_safety: int,
+    *,
+    actor: str,
+    reason: str,
+    reference: str | None,
 ) -> StockLevel:
     new_on_hand = level.on_hand + d_on_hand
     new_safety = level.safety + d_safety
     if new_on_hand < 0 or new_safety < 0:
-        raise Conflict("stock cannot go below zero", code="negative_stock",
-                       on_hand=new_on_hand, safety=new_safety)
+        raise Conflict(
+            "stock cannot go below zero",
+            code="negative_stock",
+            on_hand=new_on_hand,
+            safety=new_safety,
+        )
     if new_on_hand < level.reserved:
         raise Conflict(
             f"on hand {new_on_hand} would be below the {level.reserved} units reserved",
-            code="below_reserved", reserved=level.reserved,
+            code="below_reserved",
+            reserved=level.reserved,
         )
     if d_on_hand or d_safety:
         level.on_hand = new_on_hand
         level.safety = new_safety
-        session.add(StockLedger(
-            warehouse_id=level.warehouse_id, sku=level.sku, delta_on_hand=d_on_hand,
-            delta_safety=d_safety, reason=reason, reference=reference, actor=actor,
-        ))
+        session.add(
+            StockLedger(
+                warehouse_id=level.warehouse_id,
+                sku=level.sku,
+                delta_on_hand=d_on_hand,
+                delta_safety=d_safety,
+                reason=reason,
+                reference=reference,
+                actor=actor,
+            )
+        )
         session.flush()
     return level

@@ -22,16 +22,20 @@ def find_due_work(ctx: Context, *, now: datetime | None = None) -> list[tuple[Ta
     grace_before = now - timedelta(seconds=s.sweep_grace)
     stale_before = now - timedelta(seconds=s.claim_timeout)
     with unit_of_work(ctx.sessions) as session:
-        inbound = session.scalars(_due(InboundMessage, now, grace_before, stale_before)
-                                  .limit(s.sweep_batch))
-        outbox = session.scalars(_due(OutboxMessage, now, grace_before, stale_before)
-                                 .limit(s.sweep_batch))
+        inbound = session.scalars(
+            _due(InboundMessage, now, grace_before, stale_before).limit(s.sweep_batch)
+        )
+        outbox = session.scalars(
+            _due(OutboxMessage, now, grace_before, stale_before).limit(s.sweep_batch)
+        )
         # Validated but never routed: the worker died between the two steps.
         orders = session.scalars(
             select(SalesOrder.id)
-            .where(SalesOrder.status == OrderStatus.VALIDATED,
-                   SalesOrder.updated_at <= grace_before)
-            .order_by(SalesOrder.id).limit(s.sweep_batch)
+            .where(
+                SalesOrder.status == OrderStatus.VALIDATED, SalesOrder.updated_at <= grace_before
+            )
+            .order_by(SalesOrder.id)
+            .limit(s.sweep_batch)
         )
         return [
             *((Task.PROCESS_INBOUND, i) for i in inbound),
@@ -45,12 +49,17 @@ def _due(model: Any, now: datetime, grace_before: datetime, stale_before: dateti
     # before assuming that nudge was lost. A retry is due as soon as its time comes.
     return (
         select(model.id)
-        .where(or_(
-            and_(model.status == "pending", model.attempts == 0,
-                 model.next_attempt_at <= grace_before),
-            and_(model.status == "pending", model.attempts > 0, model.next_attempt_at <= now),
-            and_(model.status == "processing", model.claimed_at < stale_before),
-        ))
+        .where(
+            or_(
+                and_(
+                    model.status == "pending",
+                    model.attempts == 0,
+                    model.next_attempt_at <= grace_before,
+                ),
+                and_(model.status == "pending", model.attempts > 0, model.next_attempt_at <= now),
+                and_(model.status == "processing", model.claimed_at < stale_before),
+            )
+        )
         .order_by(model.next_attempt_at, model.id)
     )
 

@@ -34,8 +34,9 @@ def authenticate(ctx: Context, token: str) -> Principal | None:
     # The lookup is by SHA-256 of the token, so no timing difference reveals a prefix.
     with unit_of_work(ctx.sessions) as session:
         row = session.scalars(
-            select(ApiToken).where(ApiToken.token_hash == hash_token(token),
-                                   ApiToken.revoked_at.is_(None))
+            select(ApiToken).where(
+                ApiToken.token_hash == hash_token(token), ApiToken.revoked_at.is_(None)
+            )
         ).first()
         if row is None:
             return None

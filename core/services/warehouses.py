@@ -14,8 +14,16 @@ from core.models import Connector, Sku, SkuAlias, Warehouse
 from core.services.audit import record
 from core.services.stock import ensure_sku
 
-WAREHOUSE_FIELDS = ("code", "name", "address", "country", "postal_code", "priority", "enabled",
-                    "wms_connector_id")
+WAREHOUSE_FIELDS = (
+    "code",
+    "name",
+    "address",
+    "country",
+    "postal_code",
+    "priority",
+    "enabled",
+    "wms_connector_id",
+)
 
 
 def create_warehouse(ctx: Context, data: dict[str, Any], *, actor: str) -> Warehouse:
@@ -74,14 +82,12 @@ def upsert_sku(ctx: Context, code: str, name: str | None, *, actor: str) -> Sku:
 
 def list_skus(ctx: Context, *, limit: int, after: str = "") -> list[Sku]:
     with unit_of_work(ctx.sessions) as session:
-        return list(session.scalars(
-            select(Sku).where(Sku.code > after).order_by(Sku.code).limit(limit)
-        ))
+        return list(
+            session.scalars(select(Sku).where(Sku.code > after).order_by(Sku.code).limit(limit))
+        )
 
 
-def create_alias(
-    ctx: Context, connector_id: int, alias: str, sku: str, *, actor: str
-) -> SkuAlias:
+def create_alias(ctx: Context, connector_id: int, alias: str, sku: str, *, actor: str) -> SkuAlias:
     try:
         with unit_of_work(ctx.sessions) as session:
             if session.get(Connector, connector_id) is None:
@@ -91,12 +97,19 @@ def create_alias(
             row = SkuAlias(connector_id=connector_id, alias=alias, sku=sku)
             session.add(row)
             session.flush()
-            record(session, actor, "sku_alias.create", "sku_alias", row.id,
-                   {"connector_id": connector_id, "alias": alias, "sku": sku})
+            record(
+                session,
+                actor,
+                "sku_alias.create",
+                "sku_alias",
+                row.id,
+                {"connector_id": connector_id, "alias": alias, "sku": sku},
+            )
             return row
     except IntegrityError:
-        raise Conflict(f"alias {alias!r} already exists for connector {connector_id}",
-                       code="duplicate") from None
+        raise Conflict(
+            f"alias {alias!r} already exists for connector {connector_id}", code="duplicate"
+        ) from None
 
 
 def list_aliases(ctx: Context, connector_id: int | None = None) -> list[SkuAlias]:

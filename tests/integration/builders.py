@@ -25,20 +25,44 @@ class World:
 
 
 def build_world(
-    ctx: Context, wms_url: str, warehouses_spec: list[tuple[str, int]] | None = None,
+    ctx: Context,
+    wms_url: str,
+    warehouses_spec: list[tuple[str, int]] | None = None,
 ) -> World:
     wms = connector_admin.create_connector(
-        ctx, kind="rest_wms", name="wms", config={"base_url": wms_url}, secrets={},
-        enabled=True, actor="test")
+        ctx,
+        kind="rest_wms",
+        name="wms",
+        config={"base_url": wms_url},
+        secrets={},
+        enabled=True,
+        actor="test",
+    )
     shop = connector_admin.create_connector(
-        ctx, kind="shopify", name="shop", config={}, secrets={"webhook_secret": SECRET},
-        enabled=True, actor="test")
+        ctx,
+        kind="shopify",
+        name="shop",
+        config={},
+        secrets={"webhook_secret": SECRET},
+        enabled=True,
+        actor="test",
+    )
     ids = {}
     for code, priority in warehouses_spec or [("EAST", 1), ("WEST", 2)]:
-        wh = warehouses.create_warehouse(ctx, {
-            "code": code, "name": code, "address": {"postal_code": "10001", "country": "US"},
-            "country": "US", "postal_code": "10001", "priority": priority, "enabled": True,
-            "wms_connector_id": wms.id}, actor="test")
+        wh = warehouses.create_warehouse(
+            ctx,
+            {
+                "code": code,
+                "name": code,
+                "address": {"postal_code": "10001", "country": "US"},
+                "country": "US",
+                "postal_code": "10001",
+                "priority": priority,
+                "enabled": True,
+                "wms_connector_id": wms.id,
+            },
+            actor="test",
+        )
         ids[code] = wh.id
     return World(shopify_id=shop.id, wms_id=wms.id, warehouse_ids=ids)
 
@@ -49,7 +73,8 @@ def stock(ctx: Context, warehouse_id: int, sku: str, on_hand: int, safety: int =
 
 def sample_order() -> dict[str, Any]:
     data: dict[str, Any] = json.loads(
-        (FIXTURES / "shopify" / "shopify_python_api_order.json").read_text())
+        (FIXTURES / "shopify" / "shopify_python_api_order.json").read_text()
+    )
     return data["order"]  # type: ignore[no-any-return]
 
 
@@ -66,10 +91,12 @@ def order_body(order_id: int, lines: list[tuple[str, int]]) -> bytes:
     return json.dumps(order).encode()
 
 
-def signed_headers(body: bytes, webhook_id: str | None = None,
-                   topic: str = "orders/create") -> dict[str, str]:
+def signed_headers(
+    body: bytes, webhook_id: str | None = None, topic: str = "orders/create"
+) -> dict[str, str]:
     return {
-        "Content-Type": "application/json", "X-Shopify-Topic": topic,
+        "Content-Type": "application/json",
+        "X-Shopify-Topic": topic,
         "X-Shopify-Webhook-Id": webhook_id or str(uuid.uuid4()),
         "X-Shopify-Hmac-Sha256": sign(SECRET.encode(), body),
     }

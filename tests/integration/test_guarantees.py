@@ -61,7 +61,7 @@ def _run_concurrently(ctx: Context, jobs: list[tuple[Task, int]], threads: int =
                 task, row_id = queue.pop()
             try:
                 run_task(ctx, task, row_id)
-            except BaseException as exc:  # noqa: BLE001 - surfaced below
+            except BaseException as exc:
                 errors.append(exc)
 
     pool = [threading.Thread(target=worker) for _ in range(threads)]

@@ -39,14 +39,15 @@ def test_sample_order_is_routed_reserved_and_released(ctx: Context, wms: FakeWms
     assert detail["status"] == "released"
     assert reserved == {"IPOD2008GREEN": 1, "IPOD2008RED": 2, "IPOD2008BLACK": 0}
     assert [fo["warehouse_code"] for fo in detail["fulfilment_orders"]] == ["EAST"]
-    assert [e["to"] for e in detail["timeline"]] == ["received", "validated", "routed",
-                                                     "released"]
+    assert [e["to"] for e in detail["timeline"]] == ["received", "validated", "routed", "released"]
     trace = detail["routing_decisions"][0]["trace"]
     assert trace["chosen"] == ["EAST"]
     assert wms.accepted_count == 1
     (payload,) = wms.accepted.values()
     assert sorted((ln["sku"], ln["quantity"]) for ln in payload["lines"]) == [
-        ("IPOD2008GREEN", 1), ("IPOD2008RED", 2)]
+        ("IPOD2008GREEN", 1),
+        ("IPOD2008RED", 2),
+    ]
 
 
 def test_bad_signature_stores_nothing(ctx: Context, wms: FakeWms) -> None:
@@ -81,6 +82,12 @@ def test_unknown_sku_parks_then_alias_and_retry_releases(ctx: Context, wms: Fake
         order = s.scalars(select(SalesOrder)).one()
         assert order.status == "released"
         assert order.lines[0].sku == "INTERNAL-1"
-        assert s.scalar(select(func.count()).select_from(OrderException)
-                        .where(OrderException.status == "open")) == 0
+        assert (
+            s.scalar(
+                select(func.count())
+                .select_from(OrderException)
+                .where(OrderException.status == "open")
+            )
+            == 0
+        )
     assert wms.accepted_count == 1
