@@ -1,0 +1,59 @@
+"""Business checks before routing (pure)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from core.order_checks import check_order
+
+
+def order(**over: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "lines": [{"sku": "A", "channel_sku": "A", "quantity": 2, "requires_shipping": True}],
+        "ship_to": {"country": "US", "postal_code": "40202"},
+    }
+    base.update(over)
+    return base
+
+
+def test_a_good_order_has_no_problems() -> None:
+    assert check_order(order(), {"A"}) == []
+
+
+def test_unknown_sku_and_bad_quantity_are_named_by_field() -> None:
+    lines = [{"sku": "Z", "channel_sku": "z-1", "quantity": 0}]
+    problems = check_order(order(lines=lines), {"A"})
+    assert [(p.reason, p.field) for p in problems] == [
+        ("bad_quantity", "lines[0].quantity"),
+        ("unknown_sku", "lines[0].sku"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("ship_to", "field"),
+    [
+        (None, "ship_to.country"),
+        ({"country": "", "postal_code": "1"}, "ship_to.country"),
+        ({"country": "US", "postal_code": ""}, "ship_to.postal_code"),
+        ({"country": "US", "postal_code": "ABCDE"}, "ship_to.postal_code"),
+        ({"country": "CA", "postal_code": "12345"}, "ship_to.postal_code"),
+    ],
+)
+def test_address_problems(ship_to: dict[str, str] | None, field: str) -> None:
+    (problem,) = check_order(order(ship_to=ship_to), {"A"})
+    assert (problem.reason, problem.field) == ("bad_address", field)
+
+
+@pytest.mark.parametrize(
+    ("country", "postal"),
+    [("US", "40202-1234"), ("CA", "K2P 1L4"), ("GB", "SW1A 1AA"), ("NO", "0150")],
+)
+def test_valid_postal_codes(country: str, postal: str) -> None:
+    assert check_order(order(ship_to={"country": country, "postal_code": postal}), {"A"}) == []
+
+
+def test_digital_only_orders_need_no_address() -> None:
+    lines = [{"sku": "A", "quantity": 1, "requires_shipping": False}]
+    assert check_order(order(lines=lines, ship_to=None), {"A"}) == []

@@ -1,0 +1,75 @@
+"""The order state machine (pure)."""
+
+from __future__ import annotations
+
+import pytest
+
+from core.states import (
+    TRANSITIONS,
+    InvalidTransition,
+    OrderStatus,
+    can_transition,
+    check_transition,
+)
+
+S = OrderStatus
+
+
+@pytest.mark.parametrize(
+    ("current", "target"),
+    [
+        (S.RECEIVED, S.VALIDATED),
+        (S.VALIDATED, S.ROUTED),
+        (S.ROUTED, S.RELEASED),
+        (S.RELEASED, S.PARTIALLY_SHIPPED),
+        (S.PARTIALLY_SHIPPED, S.SHIPPED),
+        (S.SHIPPED, S.DELIVERED),
+        (S.RECEIVED, S.EXCEPTION),
+        (S.VALIDATED, S.BACKORDERED),
+        (S.EXCEPTION, S.RECEIVED),
+        (S.EXCEPTION, S.VALIDATED),
+        (S.EXCEPTION, S.ROUTED),
+        (S.VALIDATED, S.CANCELLED),
+        (S.ON_HOLD, S.VALIDATED),
+    ],
+)
+def test_allowed_moves(current: OrderStatus, target: OrderStatus) -> None:
+    assert check_transition(current, target) is target
+
+
+@pytest.mark.parametrize(
+    ("current", "target"),
+    [
+        (S.RECEIVED, S.ROUTED),  # routing needs a validated order
+        (S.RECEIVED, S.RELEASED),
+        (S.VALIDATED, S.RELEASED),  # no release without a routing decision
+        (S.RELEASED, S.CANCELLED),  # once a warehouse has it, cancelling is a WMS matter
+        (S.SHIPPED, S.EXCEPTION),
+        (S.DELIVERED, S.RECEIVED),
+        (S.CANCELLED, S.RECEIVED),
+        (S.ROUTED, S.VALIDATED),
+    ],
+)
+def test_refused_moves(current: OrderStatus, target: OrderStatus) -> None:
+    assert not can_transition(current, target)
+    with pytest.raises(InvalidTransition, match=f"from {current} to {target}"):
+        check_transition(current, target)
+
+
+def test_terminal_states_and_reachability() -> None:
+    assert TRANSITIONS[S.DELIVERED] == frozenset()
+    assert TRANSITIONS[S.CANCELLED] == frozenset()
+    assert set(TRANSITIONS) == set(OrderStatus)
+    reached = {S.RECEIVED}
+    frontier = [S.RECEIVED]
+    while frontier:
+        for nxt in TRANSITIONS[frontier.pop()]:
+            if nxt not in reached:
+                reached.add(nxt)
+                frontier.append(nxt)
+    assert reached == set(OrderStatus)
+
+
+def test_unknown_status_is_an_error() -> None:
+    with pytest.raises(ValueError):
+        check_transition("received", "teleported")
