@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kombu import Connection
+from kombu.connection import Connection
 from sqlalchemy import text
 
 from core.bootstrap import Context
@@ -30,7 +30,7 @@ def _check_db(ctx: Context) -> dict[str, Any]:
 
 def _check_broker(url: str) -> dict[str, Any]:
     try:
-        with Connection(url, connect_timeout=2) as conn:
+        with Connection(url, connect_timeout=2) as conn:  # type: ignore[no-untyped-call]
             conn.ensure_connection(max_retries=1, timeout=2)
         return {"ok": True, "mode": "celery"}
     except Exception as exc:
