@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
+from datetime import UTC, datetime
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, field_validator
 
 from core.security import Role
+
+
+def _utc(value: datetime) -> str:
+    """Stored times are naive UTC; say so on the wire."""
+    return (value if value.tzinfo else value.replace(tzinfo=UTC)).isoformat()
+
+
+UtcDateTime = Annotated[datetime, PlainSerializer(_utc, return_type=str)]
 
 
 class Address(BaseModel):
@@ -96,7 +104,7 @@ class LedgerOut(BaseModel):
     reason: str
     reference: str | None
     actor: str | None
-    created_at: datetime
+    created_at: UtcDateTime
 
 
 class SkuIn(BaseModel):
@@ -173,8 +181,8 @@ class ExceptionOut(BaseModel):
     inbound_message_id: int | None
     outbox_message_id: int | None
     retries: int
-    created_at: datetime
-    resolved_at: datetime | None
+    created_at: UtcDateTime
+    resolved_at: UtcDateTime | None
 
 
 class RetryOut(BaseModel):

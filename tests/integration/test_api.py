@@ -252,6 +252,7 @@ def test_bad_payload_is_kept_with_a_reason_and_replayable(
     drain(ctx)
     (exc,) = client.get("/api/v1/exceptions", headers=admin).json()
     assert exc["reason"] == "invalid_payload"
+    assert exc["created_at"].endswith("+00:00")
     assert exc["inbound_message_id"] is not None
     with unit_of_work(ctx.sessions) as s:
         assert s.get_one(InboundMessage, exc["inbound_message_id"]).body == body
