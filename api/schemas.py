@@ -207,3 +207,80 @@ class WebhookAck(BaseModel):
     status: str
     inbound_id: int | None
     duplicate: bool
+
+
+class OrderSummaryOut(BaseModel):
+    id: int
+    connector_id: int
+    channel: str
+    external_id: str
+    external_number: str | None
+    status: str
+    currency: str
+    total: str | None
+    service_level: str
+    customer_email: str | None
+    created_at: UtcDateTime
+    updated_at: UtcDateTime
+
+
+class OrderLineOut(BaseModel):
+    id: int
+    line_no: int
+    external_line_id: str | None
+    channel_sku: str | None
+    sku: str | None
+    title: str | None
+    quantity: int
+    unit_price: str | None
+
+
+class TimelineEntryOut(BaseModel):
+    at: UtcDateTime
+    from_: str | None = Field(alias="from", serialization_alias="from")
+    to: str
+    note: str | None
+
+    model_config = ConfigDict(populate_by_name=True)
+
+
+class FulfilmentLineOut(BaseModel):
+    order_line_id: int
+    sku: str
+    quantity: int
+
+
+class FulfilmentOrderOut(BaseModel):
+    id: int
+    warehouse_id: int
+    warehouse_code: str | None
+    status: str
+    external_ref: str | None
+    released_at: UtcDateTime | None
+    lines: list[FulfilmentLineOut]
+
+
+class RoutingDecisionOut(BaseModel):
+    id: int
+    policy: str
+    outcome: str
+    attempt: int
+    at: UtcDateTime
+    plan: list[dict[str, Any]]
+    trace: dict[str, Any] = Field(description="every candidate warehouse and why it won or lost")
+
+
+class OrderExceptionBrief(BaseModel):
+    id: int
+    reason: str
+    status: str
+    detail: dict[str, Any]
+
+
+class OrderDetailOut(OrderSummaryOut):
+    ship_to: dict[str, Any] | None
+    lines: list[OrderLineOut]
+    timeline: list[TimelineEntryOut]
+    fulfilment_orders: list[FulfilmentOrderOut]
+    routing_decisions: list[RoutingDecisionOut]
+    exceptions: list[OrderExceptionBrief]

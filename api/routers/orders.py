@@ -1,29 +1,31 @@
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query
 
 from api.deps import CtxDep, Reader
+from api.schemas import OrderDetailOut, OrderSummaryOut
 from core.services import orders as svc
 from core.states import OrderStatus
 
 router = APIRouter(prefix="/api/v1/orders", tags=["orders"])
 
 
-@router.get("")
+@router.get("", response_model=list[OrderSummaryOut])
 def list_orders(
     ctx: CtxDep,
     _: Reader,
     status: OrderStatus | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     after_id: int = 0,
-) -> list[dict[str, Any]]:
+) -> list[OrderSummaryOut]:
     """Orders by id; page with ``after_id`` = the last id of the previous page."""
-    return svc.list_orders(ctx, status=status, limit=limit, after_id=after_id)
+    rows = svc.list_orders(ctx, status=status, limit=limit, after_id=after_id)
+    return [OrderSummaryOut.model_validate(r) for r in rows]
 
 
-@router.get("/{order_id}")
-def get_order(order_id: int, ctx: CtxDep, _: Reader) -> dict[str, Any]:
+@router.get("/{order_id}", response_model=OrderDetailOut, response_model_by_alias=True)
+def get_order(order_id: int, ctx: CtxDep, _: Reader) -> OrderDetailOut:
     """An order with its lines, timeline, fulfilment orders and routing decisions (trace)."""
-    return svc.order_detail(ctx, order_id)
+    return OrderDetailOut.model_validate(svc.order_detail(ctx, order_id))

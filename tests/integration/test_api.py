@@ -204,6 +204,9 @@ def test_webhook_intake_over_http(client: TestClient, ctx: Context, wms: FakeWms
     assert [o["status"] for o in orders] == ["released"]
     detail = client.get(f"/api/v1/orders/{orders[0]['id']}", headers=admin).json()
     assert detail["fulfilment_orders"][0]["warehouse_code"] == "EAST"
+    assert detail["timeline"][-1]["from"] == "routed"
+    assert detail["timeline"][-1]["to"] == "released"
+    assert detail["lines"][0]["sku"] == "IPOD2008GREEN"
     assert detail["routing_decisions"][0]["trace"]["candidates"][0]["code"] == "EAST"
 
 
