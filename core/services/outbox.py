@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from connectors.base import (
@@ -113,9 +114,14 @@ def _sent(session: Session, outbox_id: int, external_ref: str | None) -> None:
     fo = session.get_one(FulfilmentOrder, msg.fulfilment_order_id)
     if fo.status == "released":
         return
+    # Lock the order before looking at its other fulfilment orders: those of a split order
+    # are sent in parallel, and without the lock each transaction sees its sibling still
+    # pending (READ COMMITTED) and neither releases the order, which then stays routed.
+    order = session.scalars(
+        select(SalesOrder).where(SalesOrder.id == fo.order_id).with_for_update()
+    ).one()
     fo.status, fo.released_at, fo.external_ref = "released", now, external_ref
     session.flush()
-    order = session.get_one(SalesOrder, fo.order_id)
     if order.status == OrderStatus.ROUTED and routed_order_released(session, order.id):
         order_state.transition(
             session, order, OrderStatus.RELEASED, "every fulfilment order accepted by its warehouse"
