@@ -32,6 +32,7 @@ class Settings(BaseSettings):
     sweep_interval: float = Field(default=2.0, gt=0)
     sweep_grace: float = Field(default=5.0, ge=0)
     claim_timeout: float = Field(default=60.0, gt=0)
+    renudge_interval: float = Field(default=30.0, ge=0)
     sweep_batch: int = Field(default=500, gt=0)
 
     route_max_replans: int = Field(default=5, ge=1)

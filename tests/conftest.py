@@ -38,16 +38,20 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def pg_migrated() -> str:
-    """A fresh PostgreSQL database for this test session, migrated once."""
+def pg_migrated() -> Iterator[str]:
+    """A fresh PostgreSQL database for this test session, migrated once, dropped after."""
     admin = create_engine(normalise_url(PG_URL), isolation_level="AUTOCOMMIT")
     name = f"omniroute_test_{uuid.uuid4().hex[:10]}"
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    url = PG_URL.rsplit("/", 1)[0] + "/" + name
-    upgrade(url)
-    return url
+    try:
+        url = PG_URL.rsplit("/", 1)[0] + "/" + name
+        upgrade(url)
+        yield url
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
 
 
 def _truncate_pg(url: str) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -59,8 +60,17 @@ def create_celery(settings: Settings) -> Celery:
         task_ignore_result=True,
         broker_connection_retry_on_startup=True,
         broker_transport_options={"visibility_timeout": max(60, int(settings.claim_timeout * 2))},
-        beat_schedule={"sweep": {"task": SWEEP_TASK, "schedule": settings.sweep_interval}},
-        beat_schedule_filename=str(Path(tempfile.gettempdir()) / "omniroute-celerybeat"),
+        # A sweep nobody ran in time is superseded by the next one: let it expire.
+        beat_schedule={
+            "sweep": {
+                "task": SWEEP_TASK,
+                "schedule": settings.sweep_interval,
+                "options": {"expires": settings.sweep_interval},
+            }
+        },
+        beat_schedule_filename=str(
+            Path(tempfile.gettempdir()) / f"omniroute-celerybeat-{os.getpid()}"
+        ),
         worker_hijack_root_logger=False,
     )
     holder = _ContextHolder(settings, app)

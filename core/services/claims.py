@@ -27,7 +27,7 @@ def claim(
                 and_(model.status == "processing", model.claimed_at < stale_before),
             ),
         )
-        .values(status="processing", claimed_at=now, attempts=model.attempts + 1)
+        .values(status="processing", claimed_at=now, nudged_at=None, attempts=model.attempts + 1)
         .execution_options(synchronize_session=False)
     )
     return bool(result.rowcount == 1)  # type: ignore[attr-defined]

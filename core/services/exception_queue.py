@@ -87,7 +87,7 @@ def retry_exception(ctx: Context, exception_id: int, *, actor: str) -> RetryResu
 
 def _redrive_outbox(session: Session, exc: OrderException, order: SalesOrder | None) -> RetryResult:
     msg = session.get_one(OutboxMessage, exc.outbox_message_id)
-    msg.status, msg.attempts, msg.claimed_at = "pending", 0, None
+    msg.status, msg.attempts, msg.claimed_at, msg.nudged_at = "pending", 0, None, None
     msg.next_attempt_at = utcnow()
     if order is not None and order.status == OrderStatus.EXCEPTION:
         order_state.transition(session, order, OrderStatus.ROUTED, "hand-off redriven")
@@ -99,7 +99,7 @@ def _redrive_outbox(session: Session, exc: OrderException, order: SalesOrder | N
 
 def _replay_inbound(session: Session, exc: OrderException, order: SalesOrder | None) -> RetryResult:
     msg = session.get_one(InboundMessage, exc.inbound_message_id)
-    msg.status, msg.attempts, msg.claimed_at = "pending", 0, None
+    msg.status, msg.attempts, msg.claimed_at, msg.nudged_at = "pending", 0, None, None
     msg.next_attempt_at = utcnow()
     if order is not None and order.status == OrderStatus.EXCEPTION:
         order_state.transition(session, order, OrderStatus.RECEIVED, "replayed from the inbox")

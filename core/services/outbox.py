@@ -139,7 +139,7 @@ def _after_transient(ctx: Context, outbox_id: int, exc: TransientError) -> str:
             msg.attempts, settings.outbox_backoff_base, settings.outbox_backoff_max, exc.retry_after
         )
         msg.status = "pending"
-        msg.claimed_at = None
+        msg.claimed_at = msg.nudged_at = None
         msg.next_attempt_at = utcnow() + timedelta(seconds=delay)
         msg.last_error = f"{exc.reason}: {exc}"[:2000]
     OUTBOX_DELIVERIES.labels("wms.release", "retry").inc()

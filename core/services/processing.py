@@ -82,7 +82,7 @@ def _retry_later(ctx: Context, inbound_id: int, exc: Exception) -> None:
     with unit_of_work(ctx.sessions) as session:
         msg = session.get_one(InboundMessage, inbound_id)
         msg.last_error = f"{type(exc).__name__}: {exc}"[:2000]
-        msg.claimed_at = None
+        msg.claimed_at = msg.nudged_at = None
         if msg.attempts >= ctx.settings.inbox_max_attempts:
             msg.status = "failed"
             open_exception(

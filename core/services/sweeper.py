@@ -1,67 +1,79 @@
-"""The sweeper: finds work whose nudge was lost or whose worker died, and nudges it again."""
+"""The sweeper: finds work whose nudge was lost or whose worker died, and nudges it again.
+
+A row is re-nudged at most once per ``renudge_interval``: a backlog waiting in the broker
+is not a lost nudge, and re-queuing it on every sweep would only multiply duplicate tasks
+(the claims keep them harmless, but they cost throughput).
+"""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.orm import Session
 
 from core.bootstrap import Context
 from core.clock import utcnow
 from core.db import unit_of_work
 from core.dispatch import Task
 from core.models import InboundMessage, OutboxMessage, SalesOrder
+from core.settings import Settings
 from core.states import OrderStatus
 
 
 def find_due_work(ctx: Context, *, now: datetime | None = None) -> list[tuple[Task, int]]:
-    """Rows that are due and not being worked on, or whose claim went stale."""
+    """Rows due and not being worked on, or whose claim went stale; marks them nudged."""
     now = now or utcnow()
-    s = ctx.settings
+    with unit_of_work(ctx.sessions) as session:
+        inbound = _take(
+            session, InboundMessage, _due_rows(InboundMessage, now, ctx.settings), now, ctx.settings
+        )
+        orders = _take(session, SalesOrder, _unrouted_orders(now, ctx.settings), now, ctx.settings)
+        outbox = _take(
+            session, OutboxMessage, _due_rows(OutboxMessage, now, ctx.settings), now, ctx.settings
+        )
+    return [
+        *((Task.PROCESS_INBOUND, i) for i in inbound),
+        *((Task.ROUTE_ORDER, i) for i in orders),
+        *((Task.DELIVER_OUTBOX, i) for i in outbox),
+    ]
+
+
+def _due_rows(model: Any, now: datetime, s: Settings) -> Any:
     grace_before = now - timedelta(seconds=s.sweep_grace)
     stale_before = now - timedelta(seconds=s.claim_timeout)
-    with unit_of_work(ctx.sessions) as session:
-        inbound = session.scalars(
-            _due(InboundMessage, now, grace_before, stale_before).limit(s.sweep_batch)
-        )
-        outbox = session.scalars(
-            _due(OutboxMessage, now, grace_before, stale_before).limit(s.sweep_batch)
-        )
-        # Validated but never routed: the worker died between the two steps.
-        orders = session.scalars(
-            select(SalesOrder.id)
-            .where(
-                SalesOrder.status == OrderStatus.VALIDATED, SalesOrder.updated_at <= grace_before
-            )
-            .order_by(SalesOrder.id)
-            .limit(s.sweep_batch)
-        )
-        return [
-            *((Task.PROCESS_INBOUND, i) for i in inbound),
-            *((Task.ROUTE_ORDER, i) for i in orders),
-            *((Task.DELIVER_OUTBOX, i) for i in outbox),
-        ]
-
-
-def _due(model: Any, now: datetime, grace_before: datetime, stale_before: datetime) -> Any:
     # A fresh row (no attempt yet) was nudged when it was written: wait out the grace period
     # before assuming that nudge was lost. A retry is due as soon as its time comes.
-    return (
-        select(model.id)
-        .where(
-            or_(
-                and_(
-                    model.status == "pending",
-                    model.attempts == 0,
-                    model.next_attempt_at <= grace_before,
-                ),
-                and_(model.status == "pending", model.attempts > 0, model.next_attempt_at <= now),
-                and_(model.status == "processing", model.claimed_at < stale_before),
-            )
-        )
-        .order_by(model.next_attempt_at, model.id)
+    return model.status.in_(("pending", "processing")) & or_(
+        and_(model.status == "pending", model.attempts == 0, model.next_attempt_at <= grace_before),
+        and_(model.status == "pending", model.attempts > 0, model.next_attempt_at <= now),
+        and_(model.status == "processing", model.claimed_at < stale_before),
     )
+
+
+def _unrouted_orders(now: datetime, s: Settings) -> Any:
+    # Validated but never routed: the worker died between the two steps, or lost every race.
+    grace_before = now - timedelta(seconds=s.sweep_grace)
+    return and_(SalesOrder.status == OrderStatus.VALIDATED, SalesOrder.updated_at <= grace_before)
+
+
+def _take(session: Session, model: Any, due: Any, now: datetime, s: Settings) -> list[int]:
+    renudge_before = now - timedelta(seconds=s.renudge_interval)
+    not_recently_nudged = or_(model.nudged_at.is_(None), model.nudged_at <= renudge_before)
+    ids = list(
+        session.scalars(
+            select(model.id).where(due, not_recently_nudged).order_by(model.id).limit(s.sweep_batch)
+        )
+    )
+    if ids:
+        session.execute(
+            update(model)
+            .where(model.id.in_(ids))
+            .values(nudged_at=now)
+            .execution_options(synchronize_session=False)
+        )
+    return ids
 
 
 def sweep(ctx: Context, *, now: datetime | None = None) -> int:

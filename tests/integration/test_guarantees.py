@@ -244,3 +244,17 @@ def test_migrations_match_the_models(ctx: Context) -> None:
     command.check(alembic_config(ctx.settings.database_url))
     with unit_of_work(ctx.sessions) as s:
         assert s.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0001"
+
+
+def test_a_backlog_is_renudged_once_per_interval_not_every_sweep(
+    ctx: Context, wms: FakeWms
+) -> None:
+    world = build_world(ctx, wms.base_url)
+    result = post(ctx, world, order_body(46, [("A", 1)]))
+    ctx.dispatcher.drain()  # type: ignore[attr-defined]  # nudged, still waiting in a queue
+    now = utcnow() + timedelta(seconds=1)
+    first = find_due_work(ctx, now=now)
+    assert first == [(Task.PROCESS_INBOUND, result.inbound_id)]
+    assert find_due_work(ctx, now=now + timedelta(seconds=2)) == []
+    interval = ctx.settings.renudge_interval
+    assert find_due_work(ctx, now=now + timedelta(seconds=interval + 1)) == first
