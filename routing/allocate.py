@@ -63,6 +63,8 @@ class Outcome(StrEnum):
     SPLIT = "split"
     NO_STOCK = "no_stock"
     BACKORDER = "backorder"
+    HOLD = "hold"
+    REJECT = "reject"
 
 
 @dataclass(frozen=True)
