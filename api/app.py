@@ -9,7 +9,16 @@ from fastapi import FastAPI
 
 from api import problems
 from api.body_limit import BodyLimitMiddleware
-from api.routers import connectors, exceptions, health, orders, stock, warehouses, webhooks
+from api.routers import (
+    connectors,
+    exceptions,
+    health,
+    orders,
+    routing_rules,
+    stock,
+    warehouses,
+    webhooks,
+)
 from core.bootstrap import Context
 
 
@@ -35,7 +44,16 @@ def create_app(
     )
     app.state.ctx = ctx
     problems.install(app)
-    for module in (webhooks, warehouses, stock, connectors, orders, exceptions, health):
+    for module in (
+        webhooks,
+        warehouses,
+        stock,
+        connectors,
+        orders,
+        exceptions,
+        routing_rules,
+        health,
+    ):
         app.include_router(module.router)
     app.add_middleware(BodyLimitMiddleware, max_bytes=ctx.settings.max_body_bytes)
     return app

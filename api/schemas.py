@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, field_validator
 
@@ -33,6 +34,22 @@ class Address(BaseModel):
         return v.upper()
 
 
+class RateBandIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    max_km: float = Field(gt=0)
+    base: float = Field(ge=0)
+    per_kg: float = Field(ge=0)
+
+
+def _check_timezone(value: str | None) -> str | None:
+    if value is not None:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}") from None
+    return value
+
+
 class WarehouseIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     code: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
@@ -41,6 +58,18 @@ class WarehouseIn(BaseModel):
     priority: int = Field(default=100, ge=0, le=1_000_000, description="lower is preferred")
     enabled: bool = True
     wms_connector_id: int | None = None
+    tags: list[str] = Field(default_factory=list, description="capabilities: cold-chain, hazmat...")
+    channels: list[str] = Field(
+        default_factory=list, description="connector kinds or names served; empty = all"
+    )
+    daily_order_capacity: int | None = Field(default=None, ge=0)
+    cutoff_local_time: str | None = Field(default=None, pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+    timezone: str = Field(default="UTC", max_length=64)
+    latitude: float | None = Field(default=None, ge=-90, le=90)
+    longitude: float | None = Field(default=None, ge=-180, le=180)
+    rate_table: list[RateBandIn] = Field(default_factory=list)
+
+    _tz = field_validator("timezone")(_check_timezone)
 
 
 class WarehousePatch(BaseModel):
@@ -50,6 +79,16 @@ class WarehousePatch(BaseModel):
     priority: int | None = Field(default=None, ge=0, le=1_000_000)
     enabled: bool | None = None
     wms_connector_id: int | None = None
+    tags: list[str] | None = None
+    channels: list[str] | None = None
+    daily_order_capacity: int | None = Field(default=None, ge=0)
+    cutoff_local_time: str | None = Field(default=None, pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+    timezone: str | None = Field(default=None, max_length=64)
+    latitude: float | None = Field(default=None, ge=-90, le=90)
+    longitude: float | None = Field(default=None, ge=-180, le=180)
+    rate_table: list[RateBandIn] | None = None
+
+    _tz = field_validator("timezone")(_check_timezone)
 
 
 class WarehouseOut(BaseModel):
@@ -63,6 +102,14 @@ class WarehouseOut(BaseModel):
     priority: int
     enabled: bool
     wms_connector_id: int | None
+    tags: list[str]
+    channels: list[str]
+    daily_order_capacity: int | None
+    cutoff_local_time: str | None
+    timezone: str
+    latitude: float | None
+    longitude: float | None
+    rate_table: list[dict[str, float]]
 
 
 class StockSet(BaseModel):
@@ -111,12 +158,20 @@ class SkuIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     code: str = Field(min_length=1, max_length=128)
     name: str | None = Field(default=None, max_length=300)
+    tags: list[str] = Field(default_factory=list, description="categories rules can match")
+    requires: list[str] = Field(
+        default_factory=list, description="warehouse tags needed to ship it (cold-chain...)"
+    )
+    weight_kg: float | None = Field(default=None, ge=0)
 
 
 class SkuOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
     code: str
     name: str | None
+    tags: list[str]
+    requires: list[str]
+    weight_kg: float | None
 
 
 class AliasIn(BaseModel):

@@ -13,7 +13,9 @@ from core.db import make_engine, make_session_factory
 from core.dispatch import Dispatcher, RecordingDispatcher
 from core.registry import ConnectorCache, ConnectorRegistry
 from core.security import SecretBox, load_secret_key
+from core.services.routing_inputs import RoutingCaches
 from core.settings import Settings
+from routing.geo import OfflineGeocoder
 
 
 @dataclass
@@ -24,6 +26,7 @@ class Context:
     registry: ConnectorRegistry
     connectors: ConnectorCache
     secret_box: SecretBox
+    routing: RoutingCaches
     dispatcher: Dispatcher = field(default_factory=RecordingDispatcher)
 
     def close(self) -> None:
@@ -55,4 +58,5 @@ def bootstrap(
         registry=registry,
         connectors=ConnectorCache(registry, runtime),
         secret_box=SecretBox(load_secret_key(settings)),
+        routing=RoutingCaches(geocoder=OfflineGeocoder()),
     )

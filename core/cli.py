@@ -64,9 +64,11 @@ def worker(
     pool: Annotated[str, typer.Option(help="celery pool: prefork or threads")] = "prefork",
 ) -> None:
     """Run a Celery worker (needs OMNIROUTE_BROKER_URL)."""
+    from routing.geo import OfflineGeocoder
     from worker.celery_app import create_celery
 
     celery = create_celery(Settings())
+    OfflineGeocoder().warm()  # load once in the parent; forked pool processes share it
     celery.worker_main(
         [
             "worker",

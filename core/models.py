@@ -14,6 +14,7 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -94,6 +95,16 @@ class Warehouse(Base):
     priority: Mapped[int] = mapped_column(Integer, default=100)
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     wms_connector_id: Mapped[int | None] = mapped_column(ForeignKey("connector.id"))
+    # What routing needs to know: capabilities (cold-chain, hazmat...), the channels it
+    # serves (connector kinds or names; empty = all), capacity, cut-off, location and rates.
+    tags: Mapped[list[Any]] = mapped_column(default=list)
+    channels: Mapped[list[Any]] = mapped_column(default=list)
+    daily_order_capacity: Mapped[int | None] = mapped_column(Integer)
+    cutoff_local_time: Mapped[str | None] = mapped_column(String(5))
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    latitude: Mapped[float | None] = mapped_column(Float)
+    longitude: Mapped[float | None] = mapped_column(Float)
+    rate_table: Mapped[list[Any]] = mapped_column(default=list)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
 
@@ -104,6 +115,9 @@ class Sku(Base):
     __tablename__ = "sku"
     code: Mapped[str] = mapped_column(String(128), primary_key=True)
     name: Mapped[str | None] = mapped_column(String(300))
+    tags: Mapped[list[Any]] = mapped_column(default=list)
+    requires: Mapped[list[Any]] = mapped_column(default=list)
+    weight_kg: Mapped[float | None] = mapped_column(Float)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 
@@ -211,12 +225,32 @@ class OrderEvent(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 
+class RoutingRuleSet(Base):
+    """A version of the routing rules: drafts are editable, published versions immutable."""
+
+    __tablename__ = "routing_rule_set"
+    __table_args__ = (Index("ix_routing_rule_set_active", "status", "effective_from"),)
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(20), default="draft")
+    document: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    notes: Mapped[str | None] = mapped_column(Text)
+    effective_from: Mapped[datetime | None] = mapped_column(DateTime)
+    created_by: Mapped[str] = mapped_column(String(200))
+    published_by: Mapped[str | None] = mapped_column(String(200))
+    copied_from: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    published_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
 class RoutingDecision(Base):
     __tablename__ = "routing_decision"
     __table_args__ = (Index("ix_routing_decision_order", "order_id", "id"),)
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     order_id: Mapped[int] = mapped_column(ForeignKey("sales_order.id"))
     policy: Mapped[str] = mapped_column(String(64))
+    rule_set_id: Mapped[int | None] = mapped_column(ForeignKey("routing_rule_set.id"))
     outcome: Mapped[str] = mapped_column(String(20))
     attempt: Mapped[int] = mapped_column(Integer, default=1)
     plan: Mapped[list[Any]] = mapped_column(default=list)
@@ -226,7 +260,10 @@ class RoutingDecision(Base):
 
 class FulfilmentOrder(Base):
     __tablename__ = "fulfilment_order"
-    __table_args__ = (Index("ix_fulfilment_order_order", "order_id"),)
+    __table_args__ = (
+        Index("ix_fulfilment_order_order", "order_id"),
+        Index("ix_fulfilment_order_warehouse_day", "warehouse_id", "created_at"),
+    )
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     order_id: Mapped[int] = mapped_column(ForeignKey("sales_order.id"))
     warehouse_id: Mapped[int] = mapped_column(ForeignKey("warehouse.id"))

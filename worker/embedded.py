@@ -34,6 +34,10 @@ class EmbeddedRunner:
         self._queue.put((task, row_id))
 
     def start(self) -> None:
+        # Load the geocoder's data off the request path, before the first order needs it.
+        threading.Thread(
+            target=self._ctx.routing.geocoder_warm, name="omniroute-geo-warm", daemon=True
+        ).start()
         for i in range(self._n):
             t = threading.Thread(target=self._work, name=f"omniroute-worker-{i}", daemon=True)
             t.start()

@@ -89,7 +89,17 @@ def list_skus(ctx: CtxDep, _: Reader, limit: Limit = 500, after: str = "") -> li
 
 @router.put("/skus", response_model=SkuOut)
 def upsert_sku(body: SkuIn, ctx: CtxDep, who: Ops) -> SkuOut:
-    return SkuOut.model_validate(catalog.upsert_sku(ctx, body.code, body.name, actor=who.actor))
+    return SkuOut.model_validate(
+        catalog.upsert_sku(
+            ctx,
+            body.code,
+            body.name,
+            actor=who.actor,
+            tags=body.tags,
+            requires=body.requires,
+            weight_kg=body.weight_kg,
+        )
+    )
 
 
 @router.get("/sku-aliases", response_model=list[AliasOut])

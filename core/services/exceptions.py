@@ -22,6 +22,7 @@ class Reason:
     WMS_UNREACHABLE = "wms_unreachable"
     NO_WMS = "no_wms"
     PROCESSING_ERROR = "processing_error"
+    REJECTED_BY_RULE = "rejected_by_rule"
 
 
 def open_exception(

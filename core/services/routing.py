@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -15,6 +15,7 @@ from core.clock import utcnow
 from core.db import unit_of_work
 from core.metrics import ORDERS_ROUTED, RESERVATION_RACES
 from core.models import (
+    Connector,
     FulfilmentLine,
     FulfilmentOrder,
     OutboxMessage,
@@ -24,8 +25,18 @@ from core.models import (
 )
 from core.services import order_state
 from core.services.exceptions import Reason, open_exception
+from core.services.routing_inputs import (
+    Rules,
+    active_rules,
+    locate_ship_to,
+    order_facts,
+    sku_profiles,
+    sku_requirements,
+    warehouse_profiles,
+)
 from core.services.stock import Allocation, ReservationLost, available_snapshot, reserve
 from core.states import OrderStatus
+from routing.engine import RoutingRequest, decide
 
 log = logging.getLogger("omniroute.routing")
 
@@ -39,44 +50,59 @@ class RoutingContention(Exception):
 def route_order(ctx: Context, order_id: int, *, now: datetime | None = None) -> list[int]:
     """Route a validated order; the ids of the outbox rows to deliver."""
     now = now or utcnow()
-    policy = routing.RoutingPolicy(on_no_stock=routing.NoStockPolicy(ctx.settings.no_stock_policy))
     for attempt in range(1, ctx.settings.route_max_replans + 1):
         try:
             with unit_of_work(ctx.sessions) as session:
-                return _route_once(session, order_id, policy, now, attempt)
+                return _route_once(ctx, session, order_id, now, attempt)
         except ReservationLost as lost:
             RESERVATION_RACES.inc()
             log.info("order %s lost a reservation race (%s); re-planning", order_id, lost)
     raise RoutingContention(f"order {order_id}: every re-plan lost its reservation race")
 
 
+def build_request(
+    ctx: Context, session: Session, order: SalesOrder, now: datetime
+) -> tuple[RoutingRequest, Rules]:
+    """Everything the pure router needs to decide this order, read in this transaction."""
+    connector = session.get_one(Connector, order.connector_id)
+    codes = {line.sku for line in order.lines if line.sku}
+    skus = sku_profiles(session, codes)
+    rules = active_rules(session, ctx.routing, now, ctx.settings.no_stock_policy)
+    request = RoutingRequest(
+        order=routing.OrderDemand(
+            order_id=order.id,
+            lines=tuple(
+                routing.LineDemand(line_id=line.id, sku=line.sku or "", quantity=line.quantity)
+                for line in order.lines
+            ),
+        ),
+        facts=order_facts(order, connector, skus),
+        channel_name=connector.name,
+        ship_to=locate_ship_to(ctx.routing, order.ship_to),
+        warehouses=warehouse_profiles(session, ctx.routing, now),
+        stock=available_snapshot(session, codes),
+        now=now.replace(tzinfo=UTC),
+        skus=sku_requirements(skus),
+        rule_set=rules.rule_set,
+        rule_set_label=rules.label,
+    )
+    return request, rules
+
+
 def _route_once(
-    session: Session, order_id: int, policy: routing.RoutingPolicy, now: datetime, attempt: int
+    ctx: Context, session: Session, order_id: int, now: datetime, attempt: int
 ) -> list[int]:
     order = session.scalars(
         select(SalesOrder).where(SalesOrder.id == order_id).with_for_update()
     ).first()
     if order is None or order.status != OrderStatus.VALIDATED:
         return []
-    demand = routing.OrderDemand(
-        order_id=order.id,
-        lines=tuple(
-            routing.LineDemand(line_id=line.id, sku=line.sku or "", quantity=line.quantity)
-            for line in order.lines
-        ),
-    )
-    warehouses = list(session.scalars(select(Warehouse).order_by(Warehouse.id)))
-    candidates = [
-        routing.WarehouseCandidate(
-            warehouse_id=w.id, code=w.code, priority=w.priority, enabled=w.enabled
-        )
-        for w in warehouses
-    ]
-    stock = available_snapshot(session, (line.sku for line in demand.lines))
-    result = routing.plan(demand, candidates, stock, policy, now)
+    request, rules = build_request(ctx, session, order, now)
+    result = decide(request)
     decision = RoutingDecision(
         order_id=order.id,
-        policy=routing.POLICY_NAME,
+        policy=rules.label[:64],
+        rule_set_id=rules.row_id,
         outcome=result.outcome.value,
         attempt=attempt,
         trace=result.trace,
@@ -102,7 +128,7 @@ def _route_once(
         (Allocation(s.warehouse_id, a.sku, a.quantity) for s in result.shipments for a in s.lines),
         reference=f"order:{order.id}",
     )
-    by_id = {w.id: w for w in warehouses}
+    by_id = {w.id: w for w in session.scalars(select(Warehouse))}
     outbox_ids = [
         _create_fulfilment(session, order, decision, shipment, by_id[shipment.warehouse_id])
         for shipment in result.shipments
@@ -122,8 +148,21 @@ def _park(
     shortfall = [
         {"line_id": d.line_id, "sku": d.sku, "missing": d.quantity} for d in result.shortfall
     ]
+    summary = str(result.trace.get("summary") or "")
     if result.outcome == routing.Outcome.BACKORDER:
         order_state.transition(session, order, OrderStatus.BACKORDERED, "waiting for stock")
+        return
+    if result.outcome == routing.Outcome.HOLD:
+        order_state.transition(session, order, OrderStatus.ON_HOLD, summary[:1000])
+        return
+    if result.outcome == routing.Outcome.REJECT:
+        open_exception(
+            session,
+            Reason.REJECTED_BY_RULE,
+            order_id=order.id,
+            detail={"decision_id": decision.id, "summary": summary},
+        )
+        order_state.transition(session, order, OrderStatus.EXCEPTION, summary[:1000])
         return
     open_exception(
         session,
@@ -131,7 +170,7 @@ def _park(
         order_id=order.id,
         detail={"decision_id": decision.id, "shortfall": shortfall},
     )
-    order_state.transition(session, order, OrderStatus.EXCEPTION, "not enough stock to fill")
+    order_state.transition(session, order, OrderStatus.EXCEPTION, summary[:1000])
 
 
 def _create_fulfilment(

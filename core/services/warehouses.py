@@ -73,10 +73,32 @@ def get_warehouse(ctx: Context, warehouse_id: int) -> Warehouse:
         return wh
 
 
-def upsert_sku(ctx: Context, code: str, name: str | None, *, actor: str) -> Sku:
+def upsert_sku(
+    ctx: Context,
+    code: str,
+    name: str | None,
+    *,
+    actor: str,
+    tags: list[str] | None = None,
+    requires: list[str] | None = None,
+    weight_kg: float | None = None,
+) -> Sku:
     with unit_of_work(ctx.sessions) as session:
         sku = ensure_sku(session, code, name)
-        record(session, actor, "sku.upsert", "sku", code, {"name": name})
+        if tags is not None:
+            sku.tags = tags
+        if requires is not None:
+            sku.requires = requires
+        if weight_kg is not None:
+            sku.weight_kg = weight_kg
+        record(
+            session,
+            actor,
+            "sku.upsert",
+            "sku",
+            code,
+            {"name": name, "tags": tags, "requires": requires, "weight_kg": weight_kg},
+        )
         return sku
 
 

@@ -244,7 +244,9 @@ def test_migrations_match_the_models(ctx: Context) -> None:
 
     command.check(alembic_config(ctx.settings.database_url))
     with unit_of_work(ctx.sessions) as s:
-        head = ScriptDirectory.from_config(alembic_config(ctx.settings.database_url)).get_current_head()
+        head = ScriptDirectory.from_config(
+            alembic_config(ctx.settings.database_url)
+        ).get_current_head()
         assert s.execute(text("SELECT version_num FROM alembic_version")).scalar() == head
 
 

@@ -1,0 +1,146 @@
+"""Routing rules: versions (draft → validate → simulate → publish) and dry runs."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import APIRouter
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
+
+from api.deps import CtxDep, Ops, Staff
+from api.schemas import UtcDateTime
+from core.models import RoutingRuleSet
+from core.services import rule_sets as svc
+from core.services.simulate import simulate
+from routing.rules import rule_set_schema
+
+router = APIRouter(prefix="/api/v1/routing", tags=["routing"])
+
+
+class RuleSetIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    document: dict[str, Any] = Field(description="a rule set; see GET /api/v1/routing/schema")
+    notes: str | None = Field(default=None, max_length=2000)
+
+
+class PublishIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    effective_from: datetime | None = Field(default=None, description="default: now")
+
+
+class RuleSetOut(BaseModel):
+    id: int
+    version: int
+    name: str
+    status: str
+    notes: str | None
+    effective_from: UtcDateTime | None
+    created_by: str
+    published_by: str | None
+    copied_from: int | None
+    created_at: UtcDateTime
+    published_at: UtcDateTime | None
+    document: dict[str, Any]
+    errors: list[dict[str, str]]
+
+
+class ValidationOut(BaseModel):
+    valid: bool
+    errors: list[dict[str, str]]
+
+
+class SimulateIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    order_id: int | None = None
+    order: dict[str, Any] | None = Field(
+        default=None, description="a canonical order with connector_id and lines[].sku"
+    )
+    rule_set_id: int | None = None
+    document: dict[str, Any] | None = Field(default=None, description="an unsaved rule set")
+    at: datetime | None = Field(default=None, description="decide as of this time (UTC)")
+
+
+def _out(row: RoutingRuleSet) -> RuleSetOut:
+    return RuleSetOut(
+        id=row.id,
+        version=row.version,
+        name=row.name,
+        status=row.status,
+        notes=row.notes,
+        effective_from=row.effective_from,
+        created_by=row.created_by,
+        published_by=row.published_by,
+        copied_from=row.copied_from,
+        created_at=row.created_at,
+        published_at=row.published_at,
+        document=row.document,
+        errors=svc.check_document(row.document),
+    )
+
+
+@router.get("/schema")
+def schema(_: Staff) -> dict[str, Any]:
+    """The JSON Schema every rule set must satisfy."""
+    return rule_set_schema()
+
+
+@router.get("/rule-sets", response_model=list[RuleSetOut])
+def list_rule_sets(ctx: CtxDep, _: Staff) -> list[RuleSetOut]:
+    return [_out(r) for r in svc.list_rule_sets(ctx)]
+
+
+@router.post("/rule-sets", response_model=RuleSetOut, status_code=201)
+def create_rule_set(body: RuleSetIn, ctx: CtxDep, who: Ops) -> RuleSetOut:
+    """Save a draft (even an invalid one: ``errors`` lists what to fix)."""
+    return _out(svc.create_draft(ctx, body.document, notes=body.notes, actor=who.actor))
+
+
+@router.get("/rule-sets/{rule_set_id}", response_model=RuleSetOut)
+def get_rule_set(rule_set_id: int, ctx: CtxDep, _: Staff) -> RuleSetOut:
+    return _out(svc.get_rule_set(ctx, rule_set_id))
+
+
+@router.put("/rule-sets/{rule_set_id}", response_model=RuleSetOut)
+def update_rule_set(rule_set_id: int, body: RuleSetIn, ctx: CtxDep, who: Ops) -> RuleSetOut:
+    return _out(
+        svc.update_draft(ctx, rule_set_id, body.document, notes=body.notes, actor=who.actor)
+    )
+
+
+@router.post("/rule-sets/validate", response_model=ValidationOut)
+def validate(body: RuleSetIn, _: Staff) -> ValidationOut:
+    errors = svc.check_document(body.document)
+    return ValidationOut(valid=not errors, errors=errors)
+
+
+@router.post("/rule-sets/{rule_set_id}/publish", response_model=RuleSetOut)
+def publish(rule_set_id: int, body: PublishIn, ctx: CtxDep, who: Ops) -> RuleSetOut:
+    """Publish a draft; publishing an already published version re-publishes it (rollback)."""
+    return _out(
+        svc.publish(
+            ctx, rule_set_id, effective_from=_naive_utc(body.effective_from), actor=who.actor
+        )
+    )
+
+
+def _naive_utc(value: datetime | None) -> datetime | None:
+    if value is None or value.tzinfo is None:
+        return value
+    return value.astimezone(UTC).replace(tzinfo=None)
+
+
+@router.post("/simulate")
+async def simulate_order(body: SimulateIn, ctx: CtxDep, _: Staff) -> dict[str, Any]:
+    """What a rule set would decide for an order, against current stock. Changes nothing."""
+    return await run_in_threadpool(
+        lambda: simulate(
+            ctx,
+            order_id=body.order_id,
+            order=body.order,
+            rule_set_id=body.rule_set_id,
+            document=body.document,
+            now=_naive_utc(body.at),
+        )
+    )

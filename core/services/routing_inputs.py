@@ -1,0 +1,202 @@
+"""Gathering what the pure router needs from the database: facts, warehouses, SKUs, rules."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from core.errors import Invalid
+from core.models import Connector, FulfilmentOrder, RoutingRuleSet, SalesOrder, Sku, Warehouse
+from routing.conditions import OrderFacts
+from routing.engine import RateBand, SkuProfile, WarehouseProfile
+from routing.geo import Geocoder, GeoLevel, GeoPoint
+from routing.rules import DEFAULT_OUTCOME, NoStockAction, RuleSet, RuleSetError, parse_rule_set
+
+ORDER_TYPES = ("b2b", "presale", "group")
+
+
+@dataclass
+class RoutingCaches:
+    """Per-process memo of things that change rarely: parsed published rule sets (immutable)
+    and warehouse locations (keyed by the row's updated_at)."""
+
+    geocoder: Geocoder
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    rules: dict[int, RuleSet] = field(default_factory=dict)
+    places: dict[tuple[int, datetime], GeoPoint | None] = field(default_factory=dict)
+
+    def geocoder_warm(self) -> None:
+        warm = getattr(self.geocoder, "warm", None)
+        if callable(warm):
+            warm()
+
+
+@dataclass(frozen=True)
+class Rules:
+    row_id: int | None
+    label: str
+    rule_set: RuleSet
+
+
+def active_rules(
+    session: Session, caches: RoutingCaches, now: datetime, no_stock_policy: str
+) -> Rules:
+    """The published rule set in force at ``now``; else the built-in default policy."""
+    row = session.execute(
+        select(RoutingRuleSet.id, RoutingRuleSet.name, RoutingRuleSet.version)
+        .where(RoutingRuleSet.status == "published", RoutingRuleSet.effective_from <= now)
+        .order_by(RoutingRuleSet.effective_from.desc(), RoutingRuleSet.version.desc())
+        .limit(1)
+    ).first()
+    if row is None:
+        default = replace(DEFAULT_OUTCOME, on_no_stock=NoStockAction(no_stock_policy))
+        return Rules(
+            None, "default", RuleSet(name="default", timezone="UTC", rules=(), default=default)
+        )
+    row_id, name, version = row
+    with caches.lock:
+        parsed = caches.rules.get(row_id)
+    if parsed is None:
+        parsed = parse_rules(session.get_one(RoutingRuleSet, row_id).document)
+        with caches.lock:
+            caches.rules[row_id] = parsed
+    return Rules(row_id, f"{name}@v{version}", parsed)
+
+
+def parse_rules(doc: Any) -> RuleSet:
+    try:
+        return parse_rule_set(doc)
+    except RuleSetError as exc:
+        errors = [{"path": e.path, "message": e.message} for e in exc.errors]
+        raise Invalid("the rule set is not valid", code="invalid_rule_set", errors=errors) from None
+
+
+def order_facts(order: SalesOrder, connector: Connector, skus: dict[str, Sku]) -> OrderFacts:
+    canonical = order.canonical or {}
+    ship_to = order.ship_to or {}
+    tags = frozenset(str(t).lower() for t in canonical.get("tags") or [])
+    order_type = next((t for t in ORDER_TYPES if t in tags), "normal")
+    return OrderFacts(
+        channel=connector.kind,
+        connector_id=connector.id,
+        order_type=order_type,
+        country=ship_to.get("country"),
+        region=ship_to.get("region"),
+        postal_code=ship_to.get("postal_code"),
+        skus=tuple(line.sku or "" for line in order.lines),
+        sku_tags=frozenset(t for s in skus.values() for t in s.tags or []),
+        line_count=len(order.lines),
+        order_value=_decimal(order.total),
+        currency=order.currency,
+        service_level=order.service_level or "standard",
+        customer_tags=frozenset(),
+        order_tags=tags,
+    )
+
+
+def _decimal(value: str | None) -> Decimal | None:
+    try:
+        return None if value is None else Decimal(value)
+    except InvalidOperation:
+        return None
+
+
+def sku_profiles(session: Session, codes: set[str]) -> dict[str, Sku]:
+    return {s.code: s for s in session.scalars(select(Sku).where(Sku.code.in_(sorted(codes))))}
+
+
+def sku_requirements(skus: dict[str, Sku]) -> dict[str, SkuProfile]:
+    return {
+        code: SkuProfile(requires=frozenset(s.requires or []), weight_kg=s.weight_kg)
+        for code, s in skus.items()
+    }
+
+
+def locate_ship_to(caches: RoutingCaches, ship_to: dict[str, Any] | None) -> GeoPoint | None:
+    if not ship_to:
+        return None
+    return caches.geocoder.locate(
+        country=ship_to.get("country"),
+        postal_code=ship_to.get("postal_code"),
+        city=ship_to.get("city"),
+        region=ship_to.get("region"),
+    )
+
+
+def warehouse_profiles(
+    session: Session, caches: RoutingCaches, now: datetime
+) -> list[WarehouseProfile]:
+    warehouses = list(session.scalars(select(Warehouse).order_by(Warehouse.id)))
+    used = _orders_today(session, [w for w in warehouses if w.daily_order_capacity], now)
+    return [
+        WarehouseProfile(
+            warehouse_id=w.id,
+            code=w.code,
+            priority=w.priority,
+            enabled=w.enabled,
+            tags=frozenset(w.tags or []),
+            channels=frozenset(w.channels or []),
+            location=_place(caches, w),
+            capacity_left=None
+            if w.daily_order_capacity is None
+            else w.daily_order_capacity - used.get(w.id, 0),
+            cutoff_local_time=w.cutoff_local_time,
+            timezone=w.timezone or "UTC",
+            rate_table=tuple(
+                RateBand(float(b["max_km"]), float(b["base"]), float(b["per_kg"]))
+                for b in w.rate_table or []
+            ),
+        )
+        for w in warehouses
+    ]
+
+
+def _place(caches: RoutingCaches, w: Warehouse) -> GeoPoint | None:
+    key = (w.id, w.updated_at)
+    with caches.lock:
+        if key in caches.places:
+            return caches.places[key]
+    if w.latitude is not None and w.longitude is not None:
+        point: GeoPoint | None = GeoPoint(
+            w.latitude, w.longitude, GeoLevel.POSTAL_CODE, f"{w.code} (set by ops)"
+        )
+    else:
+        address = w.address or {}
+        point = caches.geocoder.locate(
+            country=w.country,
+            postal_code=w.postal_code,
+            city=address.get("city"),
+            region=address.get("region"),
+        )
+    with caches.lock:
+        caches.places[key] = point
+    return point
+
+
+def _orders_today(session: Session, limited: list[Warehouse], now: datetime) -> dict[int, int]:
+    """Fulfilment orders each capacity-limited warehouse took since its local midnight."""
+    counts: dict[int, int] = {}
+    for w in limited:
+        local = now.replace(tzinfo=UTC).astimezone(ZoneInfo(w.timezone or "UTC"))
+        midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
+        since = midnight.astimezone(UTC).replace(tzinfo=None)
+        counts[w.id] = int(
+            session.scalar(
+                select(func.count())
+                .select_from(FulfilmentOrder)
+                .where(
+                    FulfilmentOrder.warehouse_id == w.id,
+                    FulfilmentOrder.created_at >= since,
+                    FulfilmentOrder.created_at < since + timedelta(days=1),
+                )
+            )
+            or 0
+        )
+    return counts
