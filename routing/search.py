@@ -1,42 +1,40 @@
 """Minimum-split allocation: fewest shipments first, then the best-ranked warehouses.
 
-Objective, lexicographic: (1) fewest shipments; (2) the sorted rank positions of the
-warehouses of the combined shipments, then the rank positions of the ship-alone lines'
-warehouses in line order; (3) quantities filled from the best-ranked chosen warehouse first.
-
-A ship-alone line is exactly one shipment (never split) and a keep-together group ships whole
-from one warehouse, so shipments = ``|R| + ship-alone lines`` where R is the set of warehouses
-of the combined shipments: minimising shipments is finding the smallest feasible R.
+Objective, lexicographic: (1) fewest shipments; (2) the sorted rank positions of the combined
+shipments' warehouses, then the ranks of the ship-alone lines' warehouses in line order;
+(3) quantities filled from the best-ranked chosen warehouse first. A ship-alone line is exactly
+one shipment (never split), a keep-together group ships whole from one warehouse, so
+shipments = ``|R| + ship-alone lines`` with R the combined shipments' warehouses.
 
 Why this search (exact, no ILP):
 
-* Feasibility is monotone in R, so iterative deepening on ``|R|`` from a lower bound (per
-  SKU, the fewest warehouses whose largest stocks reach the demand) finds the minimum;
-  warehouses holding none of the order's SKUs are dropped first.
-* Sets of one size are enumerated in lexicographic rank order, so the first feasible set is
-  the best-ranked one. Pruning: stop when a SKU's open demand exceeds ``slots_left * the
-  best stock still on offer`` (it only falls with rank, so the loop breaks); with only
-  splittable lines skip a warehouse adding nothing to a still-short SKU (a set holding it is
-  not minimal); stop when a whole-shipping block fits in no warehouse still reachable.
-* The last pick of a set is one AND of cached bitmasks "warehouses with >= v units of SKU s"
-  (built in C with ``itertools.compress``), not a scan of the warehouses.
-* With only splittable lines a set is feasible iff every SKU's summed stock covers it. Blocks
-  (keep-together groups, unsplittable lines, ship-alone lines) are backtracked onto warehouses
-  in rank order with shared per-SKU stock, ship-alone ones first in line order (they may use
-  any warehouse); the splittable lines then get the summed check.
-* Nodes are counted; past ``node_budget`` the heuristic answers. Above ``exact_max_lines`` /
-  ``exact_max_warehouses`` (counting warehouses holding any of the order's SKUs) only the
-  one-warehouse level is searched exactly.
+* Feasibility is monotone in R, so iterative deepening on ``|R|`` from a lower bound (per SKU,
+  the fewest warehouses whose largest stocks reach the demand) finds the minimum; warehouses
+  holding none of the order's SKUs are dropped, and a scan in rank order settles ``|R| = 1``.
+* Sets of one size are enumerated in lexicographic rank order, so the first feasible one is
+  the best-ranked. Pruning: a SKU's open demand above ``picks_left * best stock still on
+  offer`` ends the loop (that stock only falls with rank); with only splittable lines a
+  warehouse adding nothing to a still-short SKU is skipped (a set holding it is not minimal);
+  a whole-shipping block that fits in no reachable warehouse ends the branch.
+* The last pick is one AND of cached bitmasks "warehouses with >= v units of SKU s", built in
+  C with ``itertools.compress``, instead of a scan.
+* Splittable lines only: a set is feasible iff each SKU's summed stock covers it. Blocks
+  (keep-together groups, unsplittable and ship-alone lines) are backtracked onto warehouses in
+  rank order with shared per-SKU stock, ship-alone ones first (any warehouse, line order),
+  then the splittable lines get the summed check.
+* Past ``node_budget`` nodes the heuristic answers; above ``exact_max_lines`` /
+  ``exact_max_warehouses`` (warehouses holding any ordered SKU) only ``|R| = 1`` is exact.
 
-The heuristic is greedy set cover (most open units covered, ties by rank: the classic
-ln(n)-approximation, and the same picks as ``routing.plan``'s split when the rank order is its
-tie-break chain), then each pick, worst-ranked first, is dropped if the rest is still feasible.
+The heuristic is greedy set cover (most open units, ties by rank: the ln(n)-approximation, and
+``routing.plan``'s picks when the rank order is its tie-break chain); then each pick, worst-ranked
+first, is dropped if the rest stays feasible, so it never uses more shipments than that greedy.
 """
 
 from bisect import bisect_left
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import accumulate, compress, product, repeat
+from operator import ge
 
 from routing.allocate import LineAllocation, LineDemand
 
@@ -110,14 +108,16 @@ def min_split(
     rows: list[tuple[int, ...]] = []
     at, chunk = 0, 8
     while at < len(ranked):
-        keys = product(ranked[at : at + chunk], skus)
-        rows += zip(*[map(stock.get, keys, repeat(0))] * len(skus), strict=True)
+        got = list(map(stock.get, product(ranked[at : at + chunk], skus), repeat(0)))
+        if min(got) < 0:
+            got = [max(0, v) for v in got]
+        rows += zip(*[iter(got)] * len(skus), strict=True)
         for n in range(at, len(rows)) if single else ():
-            if rows[n][0] >= units[0] and all(map(int.__ge__, rows[n], units)):
+            if rows[n][0] >= units[0] and all(map(ge, rows[n], units)):
                 every = tuple(LineAllocation(ln.line_id, ln.sku, ln.quantity) for ln in lines)
                 return SearchResult(((ranked[n], every),), True, "exact", 1, True)
         at, chunk = at + chunk, chunk * 2
-    return _Search(tuple(lines), ranked, rows, limits).solve()
+    return _Search(tuple(lines), ranked, rows, limits, no_single=single).solve()
 
 
 def _bits(mask: int) -> Iterator[int]:
@@ -131,23 +131,14 @@ def _components(
     lines: tuple[LineDemand, ...], groups: tuple[frozenset[str], ...]
 ) -> list[list[int]]:
     """Line positions bound together by (possibly overlapping) keep-together groups."""
-    parent = list(range(len(lines)))
-
-    def root(x: int) -> int:
-        while parent[x] != x:
-            x = parent[x]
-        return x
-
-    grouped: set[int] = set()
+    parts: list[set[int]] = []
     for group in groups:
-        members = [n for n, line in enumerate(lines) if line.sku in group]
-        for n in members[1:]:
-            parent[root(n)] = root(members[0])
-        grouped.update(members)
-    parts: dict[int, list[int]] = {}
-    for n in sorted(grouped):
-        parts.setdefault(root(n), []).append(n)
-    return list(parts.values())
+        part = {n for n, line in enumerate(lines) if line.sku in group}
+        for other in [p for p in parts if p & part]:
+            parts.remove(other)
+            part |= other
+        parts += [part] if part else []
+    return [sorted(part) for part in parts]
 
 
 class _Search:
@@ -159,13 +150,14 @@ class _Search:
         ranked: Sequence[int],
         rows: list[tuple[int, ...]],
         limits: SearchLimits,
+        *,
+        no_single: bool,  # the caller saw no warehouse holding the whole order
     ) -> None:
         self.lines, self.limits, self.nodes, self.limit = lines, limits, 0, limits.node_budget
+        self.no_single = no_single
         index: dict[str, int] = {}
         self.sku = [index.setdefault(line.sku, len(index)) for line in lines]
         self.m = len(index)
-        if min(map(min, rows), default=0) < 0:
-            rows = [tuple(max(0, v) for v in row) for row in rows]
         useful = list(map(any, rows))
         self.ids = list(compress(ranked, useful))
         self.caps = list(compress(rows, useful))
@@ -221,6 +213,7 @@ class _Search:
             for s, q in block.demand:
                 need[s] += q
         self.need = tuple(q + f for q, f in zip(need, fluid, strict=True))
+        self.needed = [(s, q) for s, q in enumerate(self.need) if q]
         self.fluid_need = [(s, q) for s, q in enumerate(fluid) if q]
         total = [0] * self.m
         for n, line in enumerate(self.lines):
@@ -244,7 +237,8 @@ class _Search:
         """Bitmask of the warehouses holding at least ``units`` of SKU ``s`` (cached)."""
         mask = self.masks.get((s, units))
         if mask is None:
-            mask = self.masks[s, units] = sum(compress(self.bit, map(units.__le__, self.cols[s])))
+            enough = map(ge, self.cols[s], repeat(units))
+            mask = self.masks[s, units] = sum(compress(self.bit, enough))
         return mask
 
     def _fitting(self, demand: tuple[tuple[int, int], ...]) -> int:
@@ -252,8 +246,6 @@ class _Search:
         for s, q in demand:
             mask &= self._at_least(s, q)
         return mask
-
-    # --- driver ------------------------------------------------------------------------
 
     def solve(self) -> SearchResult:
         if self.impossible:
@@ -264,7 +256,7 @@ class _Search:
         try:
             if small:
                 return self._exact()
-            found = self._level_one()
+            found = None if self.no_single else self._level_one()
             if found is not None:
                 return self._result(found, "exact", proven=True)
         except _BudgetSpent:
@@ -282,7 +274,7 @@ class _Search:
         return SearchResult(self._assemble(*found), proven, method, self.nodes, True)
 
     def _exact(self) -> SearchResult:
-        found = self._level_one()
+        found = None if self.no_single else self._level_one()
         top = self.reg_mask.bit_count()
         if self.limits.max_shipments is not None:
             top = min(top, self.limits.max_shipments - self.alone_count)
@@ -295,8 +287,6 @@ class _Search:
                 if found is not None:
                     break
         return self._result(found, "exact", proven=True)
-
-    # --- exact search ------------------------------------------------------------------
 
     def _level_one(self) -> Found | None:
         """The best-ranked single combined shipment (or none, when every line ships alone)."""
@@ -370,6 +360,8 @@ class _Search:
         placement = dict(self.fixed)
         if summed and not self.order:
             return placement
+        if not summed and any(sum(self.cols[s][i] for i in picks) < q for s, q in self.needed):
+            return None
         if self._place(0, sum(self.bit[i] for i in picks), picks, {}, placement):
             return placement
         return None
@@ -397,8 +389,6 @@ class _Search:
                 _take(row, block, 1)
         placement.pop(b, None)
         return False
-
-    # --- heuristic ---------------------------------------------------------------------
 
     def _heuristic(self, method: str) -> SearchResult:
         self.limit = self.nodes + self.limits.node_budget
@@ -478,17 +468,15 @@ class _Search:
             pass
         return picks, placement
 
-    # --- the plan ----------------------------------------------------------------------
-
     def _assemble(self, picks: list[int], placement: Placement) -> Shipments:
         left = {i: list(self.caps[i]) for i in {*picks, *placement.values()}}
         combined: dict[int, dict[int, int]] = {i: {} for i in picks}
-        entries: list[tuple[int, int, int, dict[int, int]]] = []
+        entries: list[tuple[int, int, int, list[tuple[int, int]]]] = []
         for b, i in placement.items():
             _take(left[i], self.blocks[b], -1)
             for n in self.blocks[b].lines:
                 if self.alone[n]:
-                    entries.append((i, 1, n, {n: self.lines[n].quantity}))
+                    entries.append((i, 1, n, [(n, self.lines[n].quantity)]))
                 else:
                     combined[i][n] = self.lines[n].quantity
         for n in self.fluid:
@@ -499,14 +487,12 @@ class _Search:
                     left[i][s] -= got
                     combined[i][n] = got
                     want -= got
-        entries += [(i, 0, min(got), got) for i, got in combined.items() if got]
+        entries += [(i, 0, min(got), sorted(got.items())) for i, got in combined.items() if got]
         entries.sort(key=lambda e: e[:3])
-        return tuple((self.ids[i], self._allocations(got)) for i, _, _, got in entries)
-
-    def _allocations(self, got: dict[int, int]) -> tuple[LineAllocation, ...]:
+        line = self.lines
         return tuple(
-            LineAllocation(self.lines[n].line_id, self.lines[n].sku, q)
-            for n, q in sorted(got.items())
+            (self.ids[i], tuple(LineAllocation(line[n].line_id, line[n].sku, q) for n, q in got))
+            for i, _, _, got in entries
         )
 
 
