@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 
@@ -19,7 +20,23 @@ from api.routers import (
     warehouses,
     webhooks,
 )
+from api.webhook_intake import WebhookIntake
 from core.bootstrap import Context
+
+
+class OmnirouteApp(FastAPI):
+    """FastAPI, with webhooks answered by a lean ASGI handler before the framework runs."""
+
+    webhook_intake: WebhookIntake | None = None
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        intake = self.webhook_intake
+        if intake is not None:
+            connector_id = intake.match(scope)
+            if connector_id is not None:
+                await intake(scope, receive, send, connector_id)
+                return
+        await super().__call__(scope, receive, send)
 
 
 def create_app(
@@ -27,7 +44,7 @@ def create_app(
     *,
     on_startup: Callable[[], None] | None = None,
     on_shutdown: Callable[[], None] | None = None,
-) -> FastAPI:
+) -> OmnirouteApp:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         if on_startup:
@@ -36,7 +53,7 @@ def create_app(
         if on_shutdown:
             on_shutdown()
 
-    app = FastAPI(
+    app = OmnirouteApp(
         title="omniroute",
         version="0.1.0",
         lifespan=lifespan,
@@ -56,4 +73,9 @@ def create_app(
     ):
         app.include_router(module.router)
     app.add_middleware(BodyLimitMiddleware, max_bytes=ctx.settings.max_body_bytes)
+    # One webhook thread per pooled database connection: no thread waits for a connection
+    # and no overflow connection is opened (and closed again) for a webhook.
+    app.webhook_intake = WebhookIntake(
+        ctx, max_bytes=ctx.settings.max_body_bytes, threads=ctx.settings.db_pool_size
+    )
     return app

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -56,6 +57,10 @@ class ConnectorCache:
         self._runtime = runtime
         self._lock = threading.Lock()
         self._items: dict[int, tuple[datetime, Any]] = {}
+        # Short-lived views of connector rows (for the webhook path), and a generation per id
+        # that ``forget`` bumps, so a load that raced an update is not stored.
+        self._rows: dict[int, tuple[float, Any]] = {}
+        self._generations: dict[int, int] = {}
 
     def get(
         self,
@@ -88,6 +93,26 @@ class ConnectorCache:
             runtime=self._runtime,
         )
 
+    def row(self, connector_id: int, ttl: float, load: Callable[[], Any]) -> Any:
+        """What ``load`` returned for this id less than ``ttl`` seconds ago, or a fresh load.
+
+        ``None`` (no such row) is not kept.
+        """
+        now = time.monotonic()
+        with self._lock:
+            hit = self._rows.get(connector_id)
+            if hit is not None and hit[0] > now:
+                return hit[1]
+            generation = self._generations.get(connector_id, 0)
+        value = load()
+        if value is not None:
+            with self._lock:
+                if self._generations.get(connector_id, 0) == generation:
+                    self._rows[connector_id] = (now + ttl, value)
+        return value
+
     def forget(self, connector_id: int) -> None:
         with self._lock:
             self._items.pop(connector_id, None)
+            self._rows.pop(connector_id, None)
+            self._generations[connector_id] = self._generations.get(connector_id, 0) + 1

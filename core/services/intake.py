@@ -2,23 +2,26 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection
+from sqlalchemy.dialects import postgresql, sqlite
 
 from connectors.base import Capability, OrderSource, SignatureError
 from core.bootstrap import Context
-from core.db import unit_of_work
 from core.dispatch import Task
 from core.errors import Conflict, NotFound, Unauthorized
 from core.metrics import SIGNATURE_FAILURES, WEBHOOKS
-from core.models import Connector, InboundMessage
-from core.services.live_connectors import instance_for
-from core.sql import insert_ignoring_conflict
+from core.models import InboundMessage
+from core.services.live_connectors import WebhookTarget, webhook_target
 
 # Headers worth keeping with the raw body so a replay sees what the sender sent.
 KEPT_HEADER_PREFIXES = ("x-shopify-", "x-wc-", "content-type", "user-agent", "webhook-")
 SECRET_HEADER_WORDS = ("hmac", "signature", "authorization", "token")
+
+_INSERTS: dict[str, Any] = {}
 
 
 @dataclass(frozen=True)
@@ -27,48 +30,60 @@ class IntakeResult:
     duplicate: bool
 
 
+def _inbox_insert(dialect: str) -> Any:
+    """INSERT ... ON CONFLICT DO NOTHING RETURNING id, built once per dialect.
+
+    The values come as execution parameters, so the compiled form is cached and reused.
+    """
+    stmt = _INSERTS.get(dialect)
+    if stmt is None:
+        module: Any = postgresql if dialect == "postgresql" else sqlite
+        table: Any = InboundMessage.__table__
+        stmt = (
+            module.insert(table)
+            .on_conflict_do_nothing(index_elements=["connector_id", "dedupe_key"])
+            .returning(table.c.id)
+        )
+        _INSERTS[dialect] = stmt
+    return stmt
+
+
 def receive_webhook(
     ctx: Context, connector_id: int, headers: Mapping[str, str], body: bytes
 ) -> IntakeResult:
-    with unit_of_work(ctx.sessions) as session:
-        row = session.get(Connector, connector_id)
-        if row is None:
-            raise NotFound(f"connector {connector_id} does not exist")
-        if not row.enabled:
-            raise Conflict(f"connector {connector_id} is disabled", code="connector_disabled")
-        source = instance_for(ctx, row)
-        if Capability.ORDER_WEBHOOKS not in source.capabilities or not isinstance(
-            source, OrderSource
-        ):
-            raise NotFound(f"connector {connector_id} does not take webhooks")
-        try:
-            source.verify_webhook(headers, body)
-        except SignatureError as exc:
-            SIGNATURE_FAILURES.labels(row.kind).inc()
-            WEBHOOKS.labels(row.kind, "bad_signature").inc()
-            raise Unauthorized(str(exc), code="bad_signature") from None
-        kept = {
-            k.lower(): v
-            for k, v in headers.items()
-            if k.lower().startswith(KEPT_HEADER_PREFIXES)
-            and not any(w in k.lower() for w in SECRET_HEADER_WORDS)
-        }
-        inbound_id = insert_ignoring_conflict(
-            session,
-            InboundMessage.__table__,  # type: ignore[arg-type]
-            {
-                "connector_id": connector_id,
-                "dedupe_key": source.dedupe_key(headers, body),
-                "topic": kept.get("x-shopify-topic") or kept.get("x-wc-webhook-topic"),
-                "headers": json.loads(json.dumps(kept)),
-                "body": body,
-                "status": "pending",
-                "attempts": 0,
-            },
-            ["connector_id", "dedupe_key"],
-        )
-        kind = row.kind
-    WEBHOOKS.labels(kind, "duplicate" if inbound_id is None else "accepted").inc()
+    target: WebhookTarget | None = webhook_target(ctx, connector_id)
+    if target is None:
+        raise NotFound(f"connector {connector_id} does not exist")
+    if not target.enabled:
+        raise Conflict(f"connector {connector_id} is disabled", code="connector_disabled")
+    source = target.source
+    if Capability.ORDER_WEBHOOKS not in source.capabilities or not isinstance(source, OrderSource):
+        raise NotFound(f"connector {connector_id} does not take webhooks")
+    try:
+        source.verify_webhook(headers, body)
+    except SignatureError as exc:
+        SIGNATURE_FAILURES.labels(target.kind).inc()
+        WEBHOOKS.labels(target.kind, "bad_signature").inc()
+        raise Unauthorized(str(exc), code="bad_signature") from None
+    kept = {}
+    for k, v in headers.items():
+        key = k.lower()
+        if key.startswith(KEPT_HEADER_PREFIXES) and not any(w in key for w in SECRET_HEADER_WORDS):
+            kept[key] = v
+    values = {
+        "connector_id": connector_id,
+        "dedupe_key": source.dedupe_key(headers, body),
+        "topic": kept.get("x-shopify-topic") or kept.get("x-wc-webhook-topic"),
+        "headers": kept,
+        "body": body,
+        "status": "pending",
+        "attempts": 0,
+    }
+    conn: Connection
+    with ctx.engine.begin() as conn:  # committed before the caller acknowledges
+        inbound_id = conn.execute(_inbox_insert(conn.dialect.name), values).scalar()
+    inbound_id = None if inbound_id is None else int(inbound_id)
+    WEBHOOKS.labels(target.kind, "duplicate" if inbound_id is None else "accepted").inc()
     if inbound_id is not None:
         ctx.dispatcher.enqueue(Task.PROCESS_INBOUND, inbound_id)
     return IntakeResult(inbound_id=inbound_id, duplicate=inbound_id is None)

@@ -1,0 +1,123 @@
+"""The lean path for ``POST /webhooks/{connector_id}``: plain ASGI, no FastAPI machinery.
+
+Webhooks are the hot path of the API, and most of their CPU went to the framework
+(middleware chain, routing, dependency solving, response-model serialisation). This handler
+answers them directly; everything else, including a webhook URL that does not match exactly,
+falls through to FastAPI. The FastAPI route in ``api/routers/webhooks.py`` stays registered,
+so the OpenAPI document still describes the endpoint.
+
+Behaviour is the same as through FastAPI: the body limit is enforced before buffering (413),
+the connector verifies the signature on the raw bytes (401 ``bad_signature``), errors are
+problem+json bodies built as ``api.problems`` builds them, and the 200 comes only after the
+inbox row is committed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from typing import Any
+
+import anyio
+from starlette.datastructures import Headers
+
+from api.problems import STATUS
+from core.bootstrap import Context
+from core.errors import DomainError
+from core.services.intake import receive_webhook
+
+log = logging.getLogger("omniroute.api.webhooks")
+
+# Up to 18 digits fits a BIGINT; anything else goes to FastAPI, which validates it as before.
+PATH = re.compile(r"/webhooks/([0-9]{1,18})")
+
+Scope = dict[str, Any]
+
+
+def _json(payload: dict[str, Any]) -> bytes:
+    # The same rendering as starlette's JSONResponse.
+    return json.dumps(
+        payload, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":")
+    ).encode("utf-8")
+
+
+class WebhookIntake:
+    def __init__(self, ctx: Context, *, max_bytes: int, threads: int) -> None:
+        self.ctx = ctx
+        self.max_bytes = max_bytes
+        self.threads = threads
+        self._limiter: anyio.CapacityLimiter | None = None
+
+    def match(self, scope: Scope) -> int | None:
+        """The connector id when this request is a webhook this handler takes."""
+        if scope["type"] != "http" or scope["method"] != "POST":
+            return None
+        found = PATH.fullmatch(scope["path"])
+        return None if found is None else int(found.group(1))
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any, connector_id: int) -> None:
+        headers = Headers(scope=scope)
+        declared = headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            await self._too_large(send)
+            return
+        chunks: list[bytes] = []
+        seen = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunk = message.get("body", b"")
+            seen += len(chunk)
+            if seen > self.max_bytes:
+                await self._too_large(send)
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        if self._limiter is None:
+            # Created lazily: a limiter belongs to the running event loop.
+            self._limiter = anyio.CapacityLimiter(self.threads)
+        try:
+            result = await anyio.to_thread.run_sync(
+                receive_webhook, self.ctx, connector_id, headers, body, limiter=self._limiter
+            )
+        except DomainError as exc:
+            status = next((s for cls, s in STATUS.items() if isinstance(exc, cls)), 400)
+            payload = {"status": status, "code": exc.code, "detail": str(exc), **exc.details}
+            await self._answer(send, status, _json(payload), b"application/problem+json")
+            return
+        except Exception:
+            await self._answer(send, 500, b"Internal Server Error", b"text/plain; charset=utf-8")
+            raise
+        status_text = "duplicate" if result.duplicate else "accepted"
+        payload = {
+            "status": status_text,
+            "inbound_id": result.inbound_id,
+            "duplicate": result.duplicate,
+        }
+        await self._answer(send, 200, _json(payload), b"application/json")
+
+    async def _too_large(self, send: Any) -> None:
+        payload = {
+            "status": 413,
+            "code": "body_too_large",
+            "detail": f"request bodies are limited to {self.max_bytes} bytes",
+        }
+        await self._answer(send, 413, _json(payload), b"application/problem+json")
+
+    @staticmethod
+    async def _answer(send: Any, status: int, body: bytes, content_type: bytes) -> None:
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [
+                    (b"content-length", str(len(body)).encode()),
+                    (b"content-type", content_type),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
