@@ -358,7 +358,47 @@ def _validator() -> Draft202012Validator:
 
     schema = _schema()
     Draft202012Validator.check_schema(schema)
-    return Draft202012Validator(schema, format_checker=formats)
+    return Draft202012Validator(_inline_refs(schema), format_checker=formats)
+
+
+# Keywords that only annotate: a ``$ref`` beside them can be replaced by its target.
+_ANNOTATIONS = frozenset({"description", "title", "default", "examples", "$comment"})
+
+
+def _inline_refs(schema: dict[str, Any]) -> dict[str, Any]:
+    """The schema with every local ``#/$defs/<name>`` reference replaced by its target.
+
+    Resolving a ``$ref`` goes through the referencing registry on every validation, which
+    is most of the validator's time on an order; the definitions here are not recursive, so
+    they are inlined once. A ``$ref`` with non-annotation siblings, or to anywhere else, is
+    left as it is (the validator still resolves it against the original ``$defs``).
+    """
+    defs = schema.get("$defs") or {}
+
+    def inline(node: Any, seen: frozenset[str]) -> Any:
+        if isinstance(node, list):
+            return [inline(item, seen) for item in node]
+        if not isinstance(node, dict):
+            return node
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/$defs/"):
+            name = ref[len("#/$defs/") :]
+            target = defs.get(name)
+            siblings = {k: v for k, v in node.items() if k != "$ref"}
+            if (
+                isinstance(target, dict)
+                and name not in seen
+                and "/" not in name
+                and "~" not in name
+                and set(siblings) <= _ANNOTATIONS
+            ):
+                merged = dict(inline(target, seen | {name}))
+                merged.update(siblings)
+                return merged
+        return {key: inline(value, seen) for key, value in node.items()}
+
+    inlined: dict[str, Any] = inline(schema, frozenset())
+    return inlined
 
 
 def validate_order(doc: Mapping[str, Any], *, spec: MappingSpec | None = None) -> None:

@@ -10,6 +10,7 @@ from typing import Any
 
 from celery import Celery
 from celery.signals import worker_process_init
+from kombu.entity import Queue
 
 from core.bootstrap import Context, bootstrap
 from core.dispatch import Task
@@ -20,6 +21,17 @@ from worker.handlers import run_task
 log = logging.getLogger("omniroute.celery")
 
 SWEEP_TASK = "omniroute.sweep"
+
+# Queues, in the order a worker polls them. Releases and sweeps get their own queues, polled
+# first, so they don't wait behind the whole intake backlog (outbox work is finite: it only
+# comes from intake, so intake cannot starve). A worker consumes all of them unless started
+# with ``-Q``.
+CONTROL_QUEUE, OUTBOX_QUEUE, INTAKE_QUEUE = "control", "outbox", "celery"
+QUEUES = (CONTROL_QUEUE, OUTBOX_QUEUE, INTAKE_QUEUE)
+TASK_ROUTES = {
+    SWEEP_TASK: {"queue": CONTROL_QUEUE},
+    Task.DELIVER_OUTBOX.value: {"queue": OUTBOX_QUEUE},
+}
 
 
 class CeleryDispatcher:
@@ -57,9 +69,17 @@ def create_celery(settings: Settings) -> Celery:
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=4,
+        worker_disable_rate_limits=True,
         task_ignore_result=True,
         broker_connection_retry_on_startup=True,
-        broker_transport_options={"visibility_timeout": max(60, int(settings.claim_timeout * 2))},
+        task_default_queue=INTAKE_QUEUE,
+        task_queues=tuple(Queue(name, routing_key=name) for name in QUEUES),  # type: ignore[no-untyped-call]
+        task_routes=TASK_ROUTES,
+        broker_transport_options={
+            "visibility_timeout": max(60, int(settings.claim_timeout * 2)),
+            # Poll the queues in the order above (Redis BRPOP takes the first non-empty).
+            "queue_order_strategy": "priority",
+        },
         # A sweep nobody ran in time is superseded by the next one: let it expire.
         beat_schedule={
             "sweep": {
@@ -81,9 +101,20 @@ def create_celery(settings: Settings) -> Celery:
 
     @app.task(name=SWEEP_TASK)
     def sweep_task() -> int:
-        return sweep(holder.get())
+        return sweep(holder.get(), queued_inbound=_queue_depth(app, INTAKE_QUEUE))
 
     return app
+
+
+def _queue_depth(app: Celery, queue: str) -> int:
+    """Messages waiting in ``queue`` (0 if the broker can't tell): the sweeper's hint."""
+    try:
+        with app.connection_for_read() as conn:
+            declared = conn.default_channel.queue_declare(queue=queue, passive=True)
+            return int(declared.message_count)
+    except Exception:  # a hint only: without it the sweeper nudges as before
+        log.debug("could not read the depth of queue %s", queue, exc_info=True)
+        return 0
 
 
 def _register(app: Celery, holder: _ContextHolder, task: Task) -> None:

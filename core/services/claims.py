@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, or_, update
+from sqlalchemy import and_, or_, text, update
 from sqlalchemy.orm import Session
 
 
@@ -31,3 +31,16 @@ def claim(
         .execution_options(synchronize_session=False)
     )
     return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+
+def relax_durability(session: Session) -> None:
+    """Let this transaction's commit return before its WAL reaches the disk (PostgreSQL).
+
+    Only for a transaction whose loss in a database crash costs time, never data: a claim
+    (and the reads that go with it). If it is lost, the row is pending again and is done
+    again (the claims and the outbox idempotency key make that harmless), and any later
+    durable commit flushes the WAL up to and including it. Never for a transaction that
+    records something another system was told or that acknowledges a webhook.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SET LOCAL synchronous_commit TO OFF"))

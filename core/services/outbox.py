@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from connectors.base import (
@@ -29,9 +29,16 @@ from core.bootstrap import Context
 from core.clock import utcnow
 from core.db import unit_of_work
 from core.metrics import OUTBOX_DELIVERIES
-from core.models import Connector, FulfilmentOrder, OutboxMessage, SalesOrder, Warehouse
+from core.models import (
+    Connector,
+    FulfilmentLine,
+    FulfilmentOrder,
+    OutboxMessage,
+    SalesOrder,
+    Warehouse,
+)
 from core.services import order_state
-from core.services.claims import claim
+from core.services.claims import claim, relax_durability
 from core.services.exceptions import Reason, open_exception
 from core.services.live_connectors import instance_for
 from core.services.routing import routed_order_released
@@ -42,6 +49,7 @@ log = logging.getLogger("omniroute.outbox")
 
 @dataclass(frozen=True)
 class Job:
+    outbox_id: int
     adapter: Any
     request: ReleaseRequest
     attempts: int
@@ -51,6 +59,7 @@ def deliver_outbox(ctx: Context, outbox_id: int, *, now: datetime | None = None)
     """Deliver one outbox row; returns what happened (sent, retry, dead, skipped)."""
     now = now or utcnow()
     with unit_of_work(ctx.sessions) as session:
+        relax_durability(session)  # a lost claim only means the row is done again
         if not claim(
             session, OutboxMessage, outbox_id, now=now, claim_timeout=ctx.settings.claim_timeout
         ):
@@ -69,17 +78,22 @@ def deliver_outbox(ctx: Context, outbox_id: int, *, now: datetime | None = None)
             _dead(session, session.get_one(OutboxMessage, outbox_id), exc, Reason.WMS_REJECTED)
         return "dead"
     with unit_of_work(ctx.sessions) as session:
-        _sent(session, outbox_id, receipt.external_ref)
+        _sent(session, job, receipt.external_ref)
     OUTBOX_DELIVERIES.labels("wms.release", "sent").inc()
     return "sent"
 
 
 def _prepare(ctx: Context, session: Session, outbox_id: int) -> Job:
-    msg = session.get_one(OutboxMessage, outbox_id)
-    fo = session.get_one(FulfilmentOrder, msg.fulfilment_order_id)
-    order = session.get_one(SalesOrder, fo.order_id)
-    warehouse = session.get_one(Warehouse, fo.warehouse_id)
-    connector = session.get(Connector, msg.connector_id) if msg.connector_id else None
+    # One joined read for the row and what it points at, one for the lines (no lazy loads).
+    row = session.execute(
+        select(OutboxMessage, FulfilmentOrder, SalesOrder, Warehouse, Connector)
+        .join(FulfilmentOrder, FulfilmentOrder.id == OutboxMessage.fulfilment_order_id)
+        .join(SalesOrder, SalesOrder.id == FulfilmentOrder.order_id)
+        .join(Warehouse, Warehouse.id == FulfilmentOrder.warehouse_id)
+        .outerjoin(Connector, Connector.id == OutboxMessage.connector_id)
+        .where(OutboxMessage.id == outbox_id)
+    ).one()
+    msg, fo, order, warehouse, connector = row
     if connector is None or not connector.enabled:
         raise PermanentError(
             f"warehouse {warehouse.code} has no enabled WMS connector", reason=Reason.NO_WMS
@@ -91,6 +105,11 @@ def _prepare(ctx: Context, session: Session, outbox_id: int) -> Job:
         raise PermanentError(
             f"connector {connector.name} cannot release fulfilment orders", reason=Reason.NO_WMS
         )
+    lines = session.execute(
+        select(FulfilmentLine.order_line_id, FulfilmentLine.sku, FulfilmentLine.quantity)
+        .where(FulfilmentLine.fulfilment_order_id == fo.id)
+        .order_by(FulfilmentLine.id)
+    ).all()
     request = ReleaseRequest(
         fulfilment_order_id=fo.id,
         order_id=order.id,
@@ -98,30 +117,39 @@ def _prepare(ctx: Context, session: Session, outbox_id: int) -> Job:
         warehouse_code=warehouse.code,
         ship_to=order.ship_to or {},
         lines=tuple(
-            ReleaseLine(line_id=fl.order_line_id, sku=fl.sku, quantity=fl.quantity)
-            for fl in fo.lines
+            ReleaseLine(line_id=line_id, sku=sku, quantity=quantity)
+            for line_id, sku, quantity in lines
         ),
         idempotency_key=msg.idempotency_key,
         service_level=order.service_level,
     )
-    return Job(adapter=adapter, request=request, attempts=msg.attempts)
+    return Job(outbox_id=outbox_id, adapter=adapter, request=request, attempts=msg.attempts)
 
 
-def _sent(session: Session, outbox_id: int, external_ref: str | None) -> None:
+def _sent(session: Session, job: Job, external_ref: str | None) -> None:
     now = utcnow()
-    msg = session.get_one(OutboxMessage, outbox_id)
-    msg.status, msg.sent_at, msg.last_error = "sent", now, None
-    fo = session.get_one(FulfilmentOrder, msg.fulfilment_order_id)
-    if fo.status == "released":
-        return
+    request = job.request
+    session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id == job.outbox_id)
+        .values(status="sent", sent_at=now, last_error=None)
+        .execution_options(synchronize_session=False)
+    )
     # Lock the order before looking at its other fulfilment orders: those of a split order
     # are sent in parallel, and without the lock each transaction sees its sibling still
     # pending (READ COMMITTED) and neither releases the order, which then stays routed.
     order = session.scalars(
-        select(SalesOrder).where(SalesOrder.id == fo.order_id).with_for_update()
+        select(SalesOrder).where(SalesOrder.id == request.order_id).with_for_update()
     ).one()
-    fo.status, fo.released_at, fo.external_ref = "released", now, external_ref
-    session.flush()
+    released = session.execute(
+        update(FulfilmentOrder)
+        .where(FulfilmentOrder.id == request.fulfilment_order_id)
+        .where(FulfilmentOrder.status != "released")
+        .values(status="released", released_at=now, external_ref=external_ref)
+        .execution_options(synchronize_session=False)
+    )
+    if released.rowcount != 1:  # type: ignore[attr-defined]
+        return  # already released (a redelivery): nothing more to do
     if order.status == OrderStatus.ROUTED and routed_order_released(session, order.id):
         order_state.transition(
             session, order, OrderStatus.RELEASED, "every fulfilment order accepted by its warehouse"

@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from connectors.base import PayloadError
 from core.bootstrap import Context
@@ -24,7 +25,7 @@ from core.models import (
 )
 from core.order_checks import Problem, check_order
 from core.services import order_state
-from core.services.claims import claim
+from core.services.claims import claim, relax_durability
 from core.services.exceptions import Reason, open_exception, resolve_open_for_order
 from core.services.live_connectors import instance_for
 from core.sql import insert_ignoring_conflict
@@ -47,6 +48,7 @@ def process_inbound(ctx: Context, inbound_id: int, *, now: datetime | None = Non
     """Process one inbox row; the id of an order now ready for routing, if there is one."""
     now = now or utcnow()
     with unit_of_work(ctx.sessions) as session:
+        relax_durability(session)  # a lost claim only means the row is done again
         if not claim(
             session, InboundMessage, inbound_id, now=now, claim_timeout=ctx.settings.claim_timeout
         ):
@@ -67,14 +69,14 @@ def _process_claimed(ctx: Context, inbound_id: int, now: datetime) -> int | None
         except (PayloadError, MappingError) as exc:
             _fail(session, msg, exc, now)
             return None
-        order, changed = _upsert_order(session, connector, canonical)
+        order, changed, created = _upsert_order(session, connector, canonical)
         msg.order_id = order.id
         msg.status = "done"
         msg.processed_at = now
         msg.last_error = None
         if not changed:
             return None
-        return _validate(session, order, msg, canonical)
+        return _validate(session, order, msg, canonical, created=created)
 
 
 def _retry_later(ctx: Context, inbound_id: int, exc: Exception) -> None:
@@ -140,8 +142,8 @@ def _fail(session: Session, msg: InboundMessage, exc: Exception, now: datetime) 
 
 def _upsert_order(
     session: Session, connector: Connector, canonical: dict[str, Any]
-) -> tuple[SalesOrder, bool]:
-    """Insert the order, or apply a newer version to it; (order, whether it changed)."""
+) -> tuple[SalesOrder, bool, bool]:
+    """Insert the order, or apply a newer version to it; (order, changed, newly created)."""
     external_id = canonical["external_id"]
     order = _find(session, connector.id, external_id)
     if order is None:
@@ -161,10 +163,12 @@ def _upsert_order(
         order = _find(session, connector.id, external_id)
         assert order is not None  # noqa: S101 - inserted or found by the unique key
         if new_id is not None:
+            # Inserted by this transaction: it has no lines yet (no lazy load needed).
+            set_committed_value(order, "lines", [])
             _apply_version(session, order, canonical)
             order_state.note(session, order, f"received from {connector.name}")
-            return order, True
-    return _apply_newer(session, order, canonical)
+            return order, True, True
+    return (*_apply_newer(session, order, canonical), False)
 
 
 def _find(session: Session, connector_id: int, external_id: str) -> SalesOrder | None:
@@ -239,13 +243,19 @@ def _apply_version(session: Session, order: SalesOrder, canonical: dict[str, Any
 
 
 def _validate(
-    session: Session, order: SalesOrder, msg: InboundMessage, canonical: dict[str, Any]
+    session: Session,
+    order: SalesOrder,
+    msg: InboundMessage,
+    canonical: dict[str, Any],
+    *,
+    created: bool = False,
 ) -> int | None:
-    session.flush()
     skus = {line["sku"] for line in canonical["lines"] if line.get("sku")}
+    # The query flushes the order and its lines first (autoflush).
     known = set(session.scalars(select(Sku.code).where(Sku.code.in_(sorted(skus)))))
     problems = check_order(canonical, known)
-    resolve_open_for_order(session, order.id)
+    if not created:  # an order inserted by this transaction has no exceptions to resolve
+        resolve_open_for_order(session, order.id)
     if problems:
         _park(session, order, msg, problems)
         return None

@@ -128,9 +128,23 @@ def _route_once(
         (Allocation(s.warehouse_id, a.sku, a.quantity) for s in result.shipments for a in s.lines),
         reference=f"order:{order.id}",
     )
-    by_id = {w.id: w for w in session.scalars(select(Warehouse))}
+    # Only the WMS connector of each shipping warehouse is needed: no ORM objects to build.
+    wms_of = dict(
+        session.execute(
+            select(Warehouse.id, Warehouse.wms_connector_id).where(
+                Warehouse.id.in_(sorted({s.warehouse_id for s in result.shipments}))
+            )
+        ).all()
+    )
     outbox_ids = [
-        _create_fulfilment(session, order, decision, shipment, by_id[shipment.warehouse_id])
+        _create_fulfilment(
+            session,
+            order,
+            decision,
+            shipment,
+            warehouse_id=shipment.warehouse_id,
+            wms_connector_id=wms_of[shipment.warehouse_id],
+        )
         for shipment in result.shipments
     ]
     order_state.transition(
@@ -178,10 +192,12 @@ def _create_fulfilment(
     order: SalesOrder,
     decision: RoutingDecision,
     shipment: routing.Shipment,
-    warehouse: Warehouse,
+    *,
+    warehouse_id: int,
+    wms_connector_id: int | None,
 ) -> int:
     fo = FulfilmentOrder(
-        order_id=order.id, warehouse_id=warehouse.id, decision_id=decision.id, status="pending"
+        order_id=order.id, warehouse_id=warehouse_id, decision_id=decision.id, status="pending"
     )
     session.add(fo)
     session.flush()
@@ -193,7 +209,7 @@ def _create_fulfilment(
         )
     msg = OutboxMessage(
         kind=WMS_RELEASE,
-        connector_id=warehouse.wms_connector_id,
+        connector_id=wms_connector_id,
         fulfilment_order_id=fo.id,
         idempotency_key=f"fo-{fo.id}-{uuid.uuid4().hex[:16]}",
         payload={"fulfilment_order_id": fo.id},

@@ -22,13 +22,22 @@ from core.settings import Settings
 from core.states import OrderStatus
 
 
-def find_due_work(ctx: Context, *, now: datetime | None = None) -> list[tuple[Task, int]]:
-    """Rows due and not being worked on, or whose claim went stale; marks them nudged."""
+def find_due_work(
+    ctx: Context, *, now: datetime | None = None, queued_inbound: int = 0
+) -> list[tuple[Task, int]]:
+    """Rows due and not being worked on, or whose claim went stale; marks them nudged.
+
+    ``queued_inbound`` is how many intake tasks the delivery mechanism reports still
+    waiting (0 if it can't tell). The newest that many fresh inbox rows are taken to be
+    among them, not lost, and are not nudged again: under a backlog every fresh row would
+    otherwise be queued twice (or more), which only slows the backlog down further.
+    """
     now = now or utcnow()
     with unit_of_work(ctx.sessions) as session:
-        inbound = _take(
-            session, InboundMessage, _due_rows(InboundMessage, now, ctx.settings), now, ctx.settings
-        )
+        inbound_due = _due_rows(InboundMessage, now, ctx.settings)
+        if queued_inbound > 0:
+            inbound_due = _unless_queued(session, inbound_due, queued_inbound)
+        inbound = _take(session, InboundMessage, inbound_due, now, ctx.settings)
         orders = _take(session, SalesOrder, _unrouted_orders(now, ctx.settings), now, ctx.settings)
         outbox = _take(
             session, OutboxMessage, _due_rows(OutboxMessage, now, ctx.settings), now, ctx.settings
@@ -50,6 +59,21 @@ def _due_rows(model: Any, now: datetime, s: Settings) -> Any:
         and_(model.status == "pending", model.attempts > 0, model.next_attempt_at <= now),
         and_(model.status == "processing", model.claimed_at < stale_before),
     )
+
+
+def _unless_queued(session: Session, due: Any, queued: int) -> Any:
+    """``due``, except fresh inbox rows among the newest ``queued`` fresh ones."""
+    fresh = and_(InboundMessage.status == "pending", InboundMessage.attempts == 0)
+    boundary = session.scalar(
+        select(InboundMessage.id)
+        .where(fresh)
+        .order_by(InboundMessage.id.desc())
+        .offset(queued - 1)
+        .limit(1)
+    )
+    if boundary is None:  # fewer fresh rows than queued tasks: all of them are waiting
+        return and_(due, ~fresh)
+    return and_(due, or_(~fresh, InboundMessage.id < boundary))
 
 
 def _unrouted_orders(now: datetime, s: Settings) -> Any:
@@ -76,9 +100,9 @@ def _take(session: Session, model: Any, due: Any, now: datetime, s: Settings) ->
     return ids
 
 
-def sweep(ctx: Context, *, now: datetime | None = None) -> int:
+def sweep(ctx: Context, *, now: datetime | None = None, queued_inbound: int = 0) -> int:
     """Enqueue everything due; how many tasks were enqueued."""
-    work = find_due_work(ctx, now=now or utcnow())
+    work = find_due_work(ctx, now=now or utcnow(), queued_inbound=queued_inbound)
     for task, row_id in work:
         ctx.dispatcher.enqueue(task, row_id)
     return len(work)

@@ -262,3 +262,16 @@ def test_a_backlog_is_renudged_once_per_interval_not_every_sweep(
     assert find_due_work(ctx, now=now + timedelta(seconds=2)) == []
     interval = ctx.settings.renudge_interval
     assert find_due_work(ctx, now=now + timedelta(seconds=interval + 1)) == first
+
+
+def test_rows_still_waiting_in_the_broker_are_not_renudged(ctx: Context, wms: FakeWms) -> None:
+    world = build_world(ctx, wms.base_url)
+    ids = [post(ctx, world, order_body(60 + i, [("A", 1)])).inbound_id for i in range(3)]
+    ctx.dispatcher.drain()  # type: ignore[attr-defined]
+    later = utcnow() + timedelta(seconds=10)
+    # The broker reports two intake tasks waiting: the newest two rows are among them.
+    assert find_due_work(ctx, now=later, queued_inbound=2) == [(Task.PROCESS_INBOUND, ids[0])]
+    assert find_due_work(ctx, now=later + timedelta(seconds=60), queued_inbound=5) == []
+    assert find_due_work(ctx, now=later + timedelta(seconds=120)) == [
+        (Task.PROCESS_INBOUND, i) for i in ids
+    ]
