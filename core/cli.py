@@ -33,35 +33,47 @@ def migrate() -> None:
 def serve(
     host: Annotated[str, typer.Option(help="interface to bind")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="port to bind")] = 8000,
+    workers: Annotated[
+        int, typer.Option(min=1, help="API processes (broker mode only; embedded runs one)")
+    ] = 1,
 ) -> None:
     """Run the API. Without OMNIROUTE_BROKER_URL it also runs the embedded worker."""
     import uvicorn
 
+    settings = Settings()
+    options = {
+        "host": host,
+        "port": port,
+        "log_level": settings.log_level.lower(),
+        "access_log": False,
+    }
+    if not settings.embedded:
+        # Every worker process builds its own application from the settings.
+        uvicorn.run("api.asgi:broker_app", factory=True, workers=workers, **options)  # type: ignore[arg-type]
+        return
+    if workers > 1:
+        typer.echo("embedded mode runs one process; --workers needs OMNIROUTE_BROKER_URL", err=True)
+        raise typer.Exit(2)
+
     from api.app import create_app
     from core.bootstrap import bootstrap
+    from worker.embedded import EmbeddedRunner
 
-    settings = Settings()
     ctx = bootstrap(settings)
-    if settings.embedded:
-        from worker.embedded import EmbeddedRunner
-
-        runner = EmbeddedRunner(ctx)
-        ctx.dispatcher = runner
-        application = create_app(ctx, on_startup=runner.start, on_shutdown=runner.stop)
-    else:
-        from worker.celery_app import CeleryDispatcher, create_celery
-
-        ctx.dispatcher = CeleryDispatcher(create_celery(settings))
-        application = create_app(ctx)
-    uvicorn.run(
-        application, host=host, port=port, log_level=settings.log_level.lower(), access_log=False
-    )
+    runner = EmbeddedRunner(ctx)
+    ctx.dispatcher = runner
+    application = create_app(ctx, on_startup=runner.start, on_shutdown=runner.stop)
+    uvicorn.run(application, **options)  # type: ignore[arg-type]
 
 
 @app.command()
 def worker(
     concurrency: Annotated[int, typer.Option(help="worker processes")] = 2,
     pool: Annotated[str, typer.Option(help="celery pool: prefork or threads")] = "prefork",
+    queues: Annotated[
+        str | None,
+        typer.Option(help="comma-separated queues to consume (default: control,outbox,celery)"),
+    ] = None,
 ) -> None:
     """Run a Celery worker (needs OMNIROUTE_BROKER_URL)."""
     from routing.geo import OfflineGeocoder
@@ -76,6 +88,7 @@ def worker(
             f"--concurrency={concurrency}",
             f"--pool={pool}",
             f"--hostname=omniroute-{os.getpid()}@%h",
+            *([f"--queues={queues}"] if queues else []),
         ]
     )
 
