@@ -1,0 +1,118 @@
+"""Whole routing decisions per second: routing.engine.decide with a rule set, on one core.
+
+Each decision evaluates a four-rule rule set, filters and ranks every warehouse (priority,
+distance from geocoded points, stock depth), and runs the minimum-split search; the same
+corpus is also routed by the greedy first policy (routing.plan) for its split rate.
+
+    python bench/engine_bench.py                    # 1/5/20 lines x 10/50/200 warehouses
+    python bench/engine_bench.py --orders 300 --shapes 5x50
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from routing import LineDemand, OrderDemand, RoutingPolicy, WarehouseCandidate, plan
+from routing.conditions import OrderFacts
+from routing.engine import RoutingRequest, WarehouseProfile, decide
+from routing.geo import GeoLevel, GeoPoint
+from routing.rules import parse_rule_set
+
+NOW = datetime(2026, 11, 27, 17, 0, tzinfo=UTC)
+RULES = parse_rule_set({
+    "name": "bench", "timezone": "America/New_York",
+    "default": {"ranking": ["priority", "distance", "stock_depth"],
+                "split": {"mode": "split", "max_shipments": 4}},
+    "rules": [
+        {"id": "cold", "when": {"field": "sku_tag", "op": "contains_any", "value": ["cold"]},
+         "then": {"warehouses": {"require_tags": ["cold-chain"]}}, "continue": True},
+        {"id": "canada", "when": {"field": "country", "op": "eq", "value": "CA"},
+         "then": {"split": {"mode": "ship_complete"}, "on_no_stock": "backorder"}},
+        {"id": "b2b", "when": {"field": "order_type", "op": "eq", "value": "b2b"},
+         "then": {"split": {"max_shipments": 2}}},
+        {"id": "express-west",
+         "when": {"all": [{"field": "service_level", "op": "in", "value": ["express"]},
+                          {"field": "local_time", "op": "between", "value": ["16:00", "23:59"]}]},
+         "then": {"priority_boost": {"W001": 5}}},
+    ],
+})
+
+
+def world(rng: random.Random, n: int, skus: int) -> tuple[list[WarehouseProfile],
+                                                           dict[tuple[int, str], int]]:
+    houses = [
+        WarehouseProfile(
+            warehouse_id=i, code=f"W{i:03d}", priority=rng.randint(1, 5),
+            location=GeoPoint(rng.uniform(25, 48), rng.uniform(-123, -70), GeoLevel.POSTAL_CODE,
+                              f"W{i:03d}"),
+        )
+        for i in range(1, n + 1)
+    ]
+    stock = {(w.warehouse_id, f"S{s}"): rng.randint(0, 8)
+             for w in houses for s in range(skus) if rng.random() < 0.6}
+    return houses, stock
+
+
+def orders(rng: random.Random, count: int, lines: int, skus: int) -> list[OrderDemand]:
+    return [
+        OrderDemand(order_id=o, lines=tuple(
+            LineDemand(line_id=i + 1, sku=f"S{s}", quantity=rng.randint(1, 3))
+            for i, s in enumerate(rng.sample(range(skus), lines))))
+        for o in range(count)
+    ]
+
+
+def shape(lines: int, n_wh: int, count: int, seed: int) -> str:
+    rng = random.Random(seed)
+    houses, stock = world(rng, n_wh, 200)
+    corpus = orders(rng, count, lines, 200)
+    ship_to = GeoPoint(40.7, -74.0, GeoLevel.POSTAL_CODE, "US 10001")
+    times: list[float] = []
+    engine_ships = greedy_ships = splits = greedy_splits = 0
+    candidates = [WarehouseCandidate(w.warehouse_id, w.code, w.priority) for w in houses]
+    for order in corpus:
+        facts = OrderFacts(
+            channel="shopify", connector_id=1, order_type="normal", country="US", region="NY",
+            postal_code="10001", skus=tuple(ln.sku for ln in order.lines), sku_tags=frozenset(),
+            line_count=len(order.lines), order_value=Decimal("120"), currency="USD",
+            service_level="standard", customer_tags=frozenset(), order_tags=frozenset())
+        req = RoutingRequest(order=order, facts=facts, channel_name="shop", ship_to=ship_to,
+                             warehouses=houses, stock=stock, now=NOW, rule_set=RULES,
+                             rule_set_label="bench@v1")
+        started = time.perf_counter()
+        result = decide(req)
+        times.append((time.perf_counter() - started) * 1e6)
+        engine_ships += len(result.shipments)
+        splits += len(result.shipments) > 1
+        greedy = plan(order, candidates, stock, RoutingPolicy(), NOW)
+        greedy_ships += len(greedy.shipments)
+        greedy_splits += len(greedy.shipments) > 1
+    times.sort()
+    per_s = len(times) / (sum(times) / 1e6)
+    p50, p99 = statistics.median(times), times[min(len(times) - 1, int(0.99 * len(times)))]
+    return (f"{lines:>5} {n_wh:>4} {count:>6} | {per_s:>10,.0f} {p50:>8.1f} {p99:>8.1f} | "
+            f"{splits / count:>6.1%} {engine_ships:>6} | {greedy_splits / count:>6.1%} "
+            f"{greedy_ships:>6}")
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--orders", type=int, default=400)
+    parser.add_argument("--shapes", default="1x10,1x50,1x200,5x10,5x50,5x200,20x10,20x50,20x200")
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args(argv)
+    print("lines  whs orders | decisions/s   p50 us   p99 us | engine split ships | "
+          "greedy split ships")
+    for spec in args.shapes.split(","):
+        lines, n_wh = (int(x) for x in spec.split("x"))
+        print(shape(lines, n_wh, args.orders, args.seed), flush=True)
+
+
+if __name__ == "__main__":
+    main()
