@@ -107,8 +107,11 @@ def decide(req: RoutingRequest) -> RoutingResult:
     candidates = [_filter(req, outcome, w) for w in _ordered(req.warehouses)]
     eligible = [c for c in candidates if c.removed_by is None]
     stock = _usable_stock(req, eligible)
+    order_skus = tuple(sorted({line.sku for line in req.order.lines}))
+    weight = _order_weight(req)
+    boosts = dict(outcome.priority_boost)
     for c in eligible:
-        c.scores = _scores(req, outcome, c, stock)
+        c.scores = _scores(req, c, stock, order_skus=order_skus, weight=weight, boosts=boosts)
     ranked = sorted(eligible, key=lambda c: _rank_key(outcome.ranking, c))
     for position, c in enumerate(ranked, start=1):
         c.rank = position
@@ -170,22 +173,44 @@ def _missed_cutoff(w: WarehouseProfile, now: datetime) -> bool:
 def _usable_stock(req: RoutingRequest, eligible: list[_Candidate]) -> dict[tuple[int, str], int]:
     """Available units per eligible warehouse and order SKU, zero where it may not ship it."""
     stock: dict[tuple[int, str], int] = {}
-    skus = sorted({line.sku for line in req.order.lines})
+    needs = {line.sku: _requirements(req, line.sku) for line in req.order.lines}
+    skus = sorted(needs)
+    source = req.stock
     for c in eligible:
-        wid = c.profile.warehouse_id
+        wid, tags = c.profile.warehouse_id, c.profile.tags
         for sku in skus:
-            needs = req.skus.get(sku, SkuProfile()).requires
-            if not needs <= c.profile.tags:
-                c.blocked_skus[sku] = f"needs {', '.join(sorted(needs - c.profile.tags))}"
+            need = needs[sku]
+            if need and not need <= tags:
+                c.blocked_skus[sku] = f"needs {', '.join(sorted(need - tags))}"
                 continue
-            units = req.stock.get((wid, sku), 0)
+            units = source.get((wid, sku), 0)
             if units > 0:
                 stock[(wid, sku)] = units
     return stock
 
 
+def _requirements(req: RoutingRequest, sku: str) -> frozenset[str]:
+    profile = req.skus.get(sku)
+    return frozenset() if profile is None else profile.requires
+
+
+def _order_weight(req: RoutingRequest) -> float:
+    total = 0.0
+    for line in req.order.lines:
+        profile = req.skus.get(line.sku)
+        if profile is not None and profile.weight_kg:
+            total += profile.weight_kg * line.quantity
+    return total
+
+
 def _scores(
-    req: RoutingRequest, outcome: RuleOutcome, c: _Candidate, stock: Mapping[tuple[int, str], int]
+    req: RoutingRequest,
+    c: _Candidate,
+    stock: Mapping[tuple[int, str], int],
+    *,
+    order_skus: tuple[str, ...],
+    weight: float,
+    boosts: Mapping[str, int],
 ) -> dict[str, float | None]:
     w = c.profile
     km = (
@@ -193,23 +218,20 @@ def _scores(
         if req.ship_to is not None and w.location is not None
         else None
     )
-    depth = sum(stock.get((w.warehouse_id, sku), 0) for sku in {ln.sku for ln in req.order.lines})
+    wid = w.warehouse_id
+    depth = sum(stock.get((wid, sku), 0) for sku in order_skus)
     return {
-        "priority": float(w.priority - outcome.boost(w.code)),
+        "priority": float(w.priority - boosts.get(w.code, 0)),
         "distance": None if km is None else round(km, 1),
         "stock_depth": float(depth),
-        "shipping_cost": _cost(req, w, km),
+        "shipping_cost": _cost(w, km, weight),
         "capacity_headroom": None if w.capacity_left is None else float(w.capacity_left),
     }
 
 
-def _cost(req: RoutingRequest, w: WarehouseProfile, km: float | None) -> float | None:
+def _cost(w: WarehouseProfile, km: float | None, weight: float) -> float | None:
     if km is None or not w.rate_table:
         return None
-    weight = sum(
-        (req.skus.get(ln.sku, SkuProfile()).weight_kg or 0.0) * ln.quantity
-        for ln in req.order.lines
-    )
     for band in sorted(w.rate_table, key=lambda b: b.max_km):
         if km <= band.max_km:
             return round(band.base + band.per_kg * weight, 2)
