@@ -11,8 +11,10 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import CtxDep, Ops, Staff
 from api.schemas import UtcDateTime
+from core.errors import Invalid
 from core.models import RoutingRuleSet
 from core.services import rule_sets as svc
+from core.services.backtest import backtest
 from core.services.simulate import simulate
 from routing.rules import rule_set_schema
 
@@ -60,6 +62,15 @@ class SimulateIn(BaseModel):
     rule_set_id: int | None = None
     document: dict[str, Any] | None = Field(default=None, description="an unsaved rule set")
     at: datetime | None = Field(default=None, description="decide as of this time (UTC)")
+
+
+class BacktestIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    document: dict[str, Any] | None = Field(default=None, description="an unsaved rule set")
+    rule_set_id: int | None = None
+    last: int = Field(default=100, ge=1, le=10_000, description="the most recent N orders")
+    since: datetime | None = None
+    until: datetime | None = None
 
 
 def _out(row: RoutingRuleSet) -> RuleSetOut:
@@ -144,3 +155,17 @@ async def simulate_order(body: SimulateIn, ctx: CtxDep, _: Staff) -> dict[str, A
             now=_naive_utc(body.at),
         )
     )
+
+
+@router.post("/backtest")
+async def backtest_rules(body: BacktestIn, ctx: CtxDep, _: Staff) -> dict[str, Any]:
+    """Replay a rule set over recent routed orders and compare with what decided them."""
+    document = body.document
+    if document is None:
+        if body.rule_set_id is None:
+            raise Invalid("give a document or a rule_set_id", code="missing_rule_set")
+        document = svc.get_rule_set(ctx, body.rule_set_id).document
+    chosen = document
+    return await run_in_threadpool(
+        lambda: backtest(ctx, chosen, last=body.last, since=_naive_utc(body.since),
+                         until=_naive_utc(body.until)))

@@ -185,3 +185,29 @@ def test_simulate_a_hypothetical_order_and_roles(
         == 403
     )
     assert client.get("/api/v1/orders", headers=ops).json() == []  # nothing was written
+
+
+def test_backtest_reports_changed_decisions_against_the_stored_ones(
+    client: TestClient, ctx: Context, ops: dict[str, str], wms: FakeWms
+) -> None:
+    ids = world(client, ctx, wms.base_url)
+    for n in range(3):
+        body = order_body(800 + n, [("A", 3)])
+        client.post(f"/webhooks/{ids['shop']}", content=body, headers=signed_headers(body))
+    drain(ctx)
+    same = {"name": "same", "timezone": "UTC", "default": {"ranking": ["priority"]}, "rules": []}
+    unchanged = client.post("/api/v1/routing/backtest", headers=ops,
+                            json={"document": same, "last": 10}).json()
+    # Each order's own reservation is added back, so today's stock still fits it in NYC.
+    assert unchanged["orders"] == 3 and unchanged["changed_decisions"] == 0
+    report = client.post("/api/v1/routing/backtest", headers=ops,
+                         json={"document": WEST_FIRST, "last": 10})
+    assert report.status_code == 200, report.text
+    result = report.json()
+    assert result["orders"] == 3 and result["changed_decisions"] == 3
+    assert result["before"]["shipments_per_order"] == 1.0
+    assert result["before"]["mean_distance_km"] is not None
+    assert {c["after"]["warehouses"][0] for c in result["changes"]} == {"LAX"}
+    assert {c["before"]["warehouses"][0] for c in result["changes"]} == {"NYC"}
+    missing = client.post("/api/v1/routing/backtest", headers=ops, json={"last": 5})
+    assert missing.status_code == 422 and missing.json()["code"] == "missing_rule_set"

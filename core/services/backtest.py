@@ -1,0 +1,145 @@
+"""Backtest: replay a rule set over stored orders and compare with what actually decided them.
+
+Stock is today's (decision-time snapshots are not kept yet), with each order's own
+reservations added back so an order does not compete with itself. Nothing is written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from statistics import mean
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from core.bootstrap import Context
+from core.clock import utcnow
+from core.models import FulfilmentLine, FulfilmentOrder, RoutingDecision, SalesOrder
+from core.services.routing import build_request
+from core.services.routing_inputs import parse_rules
+from routing.engine import RoutingRequest, decide
+from routing.geo import distance_km
+
+FILLED = {"single", "split"}
+DETAIL_LIMIT = 200
+
+
+@dataclass
+class _Tally:
+    orders: int = 0
+    unfillable: int = 0
+    shipments: list[int] = field(default_factory=list)
+    distances: list[float] = field(default_factory=list)
+    costs: list[float] = field(default_factory=list)
+
+    def add(self, outcome: str, codes: list[str], request: RoutingRequest) -> None:
+        self.orders += 1
+        if outcome not in FILLED:
+            self.unfillable += 1
+            return
+        self.shipments.append(len(codes))
+        by_code = {w.code: w for w in request.warehouses}
+        for code in codes:
+            w = by_code.get(code)
+            if w is not None and w.location is not None and request.ship_to is not None:
+                self.distances.append(distance_km(request.ship_to, w.location))
+
+    def report(self) -> dict[str, Any]:
+        filled = len(self.shipments)
+        return {
+            "orders": self.orders,
+            "unfillable": self.unfillable,
+            "shipments_per_order": round(mean(self.shipments), 3) if filled else None,
+            "split_rate": round(sum(n > 1 for n in self.shipments) / filled, 4) if filled else None,
+            "mean_distance_km": round(mean(self.distances), 1) if self.distances else None,
+            "estimated_cost": round(sum(self.costs), 2) if self.costs else None,
+        }
+
+
+def backtest(
+    ctx: Context, document: dict[str, Any], *, last: int = 100,
+    since: datetime | None = None, until: datetime | None = None, now: datetime | None = None,
+) -> dict[str, Any]:
+    """Compare ``document`` with the decisions stored for recent routed orders."""
+    now = now or utcnow()
+    rules = parse_rules(document)
+    label = f"{document.get('name', 'draft')} (backtest)"
+    before, after = _Tally(), _Tally()
+    changed: list[dict[str, Any]] = []
+    session = ctx.sessions()
+    try:
+        for order, decision in _decided_orders(session, last, since, until):
+            request, _ = build_request(ctx, session, order, now)
+            request = replace(request, stock=_with_own_reservations(session, order, request),
+                              rule_set=rules, rule_set_label=label)
+            result = decide(request)
+            old_codes = [s["warehouse_code"] for s in decision.plan]
+            new_codes = [s.warehouse_code for s in result.shipments]
+            before.add(decision.outcome, old_codes, request)
+            after.add(result.outcome.value, new_codes, request)
+            _add_cost(before, result.trace, old_codes)
+            _add_cost(after, result.trace, new_codes)
+            if sorted(old_codes) != sorted(new_codes) or decision.outcome != result.outcome.value:
+                changed.append({
+                    "order_id": order.id, "before": {"policy": decision.policy,
+                                                     "outcome": decision.outcome,
+                                                     "warehouses": old_codes},
+                    "after": {"outcome": result.outcome.value, "warehouses": new_codes,
+                              "summary": result.trace.get("summary")},
+                })
+    finally:
+        session.rollback()
+        session.close()
+    return {
+        "rule_set": label, "stock": "current, with each order's own reservations added back",
+        "orders": before.orders, "changed_decisions": len(changed),
+        "before": before.report(), "after": after.report(), "changes": changed[:DETAIL_LIMIT],
+    }
+
+
+def _decided_orders(
+    session: Session, last: int, since: datetime | None, until: datetime | None
+) -> Iterable[tuple[SalesOrder, RoutingDecision]]:
+    latest = (
+        select(RoutingDecision)
+        .order_by(RoutingDecision.order_id.desc(), RoutingDecision.id.desc())
+    )
+    if since is not None:
+        latest = latest.where(RoutingDecision.created_at >= since)
+    if until is not None:
+        latest = latest.where(RoutingDecision.created_at < until)
+    seen: set[int] = set()
+    for decision in session.scalars(latest.limit(last * 4)):
+        if decision.order_id in seen:
+            continue
+        seen.add(decision.order_id)
+        order = session.get(SalesOrder, decision.order_id)
+        if order is not None and order.lines:
+            yield order, decision
+        if len(seen) >= last:
+            return
+
+
+def _with_own_reservations(
+    session: Session, order: SalesOrder, request: RoutingRequest
+) -> dict[tuple[int, str], int]:
+    stock = dict(request.stock)
+    rows = session.execute(
+        select(FulfilmentOrder.warehouse_id, FulfilmentLine.sku, FulfilmentLine.quantity)
+        .join(FulfilmentLine, FulfilmentLine.fulfilment_order_id == FulfilmentOrder.id)
+        .where(FulfilmentOrder.order_id == order.id)
+    )
+    for warehouse_id, sku, quantity in rows:
+        stock[(warehouse_id, sku)] = stock.get((warehouse_id, sku), 0) + quantity
+    return stock
+
+
+def _add_cost(tally: _Tally, trace: dict[str, Any], codes: list[str]) -> None:
+    scores = {c["code"]: c.get("scores", {}) for c in trace.get("candidates", [])}
+    for code in codes:
+        cost = scores.get(code, {}).get("shipping_cost")
+        if cost is not None:
+            tally.costs.append(float(cost))
