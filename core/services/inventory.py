@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from core.bootstrap import Context
 from core.db import unit_of_work
 from core.models import StockLedger, StockLevel
 from core.services import stock
 from core.services.audit import record
+from core.services.backorders import wake_backorders
 
 
 def set_stock(
@@ -22,9 +24,11 @@ def set_stock(
     reason: str = "set",
 ) -> StockLevel:
     with unit_of_work(ctx.sessions) as session:
+        before = _available(session, warehouse_id, sku)
         level = stock.set_level(
             session, warehouse_id, sku, on_hand=on_hand, safety=safety, actor=actor, reason=reason
         )
+        more = _available_of(level) > before
         record(
             session,
             actor,
@@ -33,7 +37,9 @@ def set_stock(
             level.id,
             {"warehouse_id": warehouse_id, "sku": sku, "on_hand": on_hand, "safety": safety},
         )
-        return level
+    if more:
+        wake_backorders(ctx, sku)
+    return level
 
 
 def adjust_stock(
@@ -57,7 +63,20 @@ def adjust_stock(
             level.id,
             {"warehouse_id": warehouse_id, "sku": sku, "delta": delta, "reason": reason},
         )
-        return level
+    if delta > 0:
+        wake_backorders(ctx, sku)
+    return level
+
+
+def _available(session: Session, warehouse_id: int, sku: str) -> int:
+    level = session.scalars(
+        select(StockLevel).where(StockLevel.warehouse_id == warehouse_id, StockLevel.sku == sku)
+    ).first()
+    return -1 if level is None else _available_of(level)
+
+
+def _available_of(level: StockLevel) -> int:
+    return level.on_hand - level.reserved - level.safety
 
 
 def list_stock(

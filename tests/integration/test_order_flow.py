@@ -91,3 +91,33 @@ def test_unknown_sku_parks_then_alias_and_retry_releases(ctx: Context, wms: Fake
             == 0
         )
     assert wms.accepted_count == 1
+
+
+def test_backorder_waits_for_stock_then_routes_oldest_first(db_url: str, wms: FakeWms) -> None:
+    from core.bootstrap import bootstrap
+    from core.services import inventory
+    from tests.conftest import make_settings
+
+    ctx = bootstrap(make_settings(db_url, no_stock_policy="backorder"))
+    try:
+        world = build_world(ctx, wms.base_url)
+        stock(ctx, world.warehouse_ids["EAST"], "LATE", 0)
+        for n in range(3):
+            post(ctx, world, order_body(900 + n, [("LATE", 2)]))
+        drain(ctx)
+        with unit_of_work(ctx.sessions) as s:
+            assert [st for (st,) in s.execute(select(SalesOrder.status))] == ["backordered"] * 3
+
+        inventory.adjust_stock(ctx, world.warehouse_ids["EAST"], "LATE", delta=5, actor="t",
+                               reason="receipt")
+        drain(ctx)
+        with unit_of_work(ctx.sessions) as s:
+            rows = s.execute(select(SalesOrder.external_id, SalesOrder.status)
+                             .order_by(SalesOrder.id)).all()
+            reserved = s.scalar(select(StockLevel.reserved))
+        # 5 units fill the two oldest orders (2 each); the third waits for the next receipt.
+        assert [status for _, status in rows] == ["released", "released", "backordered"]
+        assert reserved == 4
+        assert wms.accepted_count == 2
+    finally:
+        ctx.close()
