@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,18 +18,6 @@ from core.security import Role
 from core.services.tokens import create_token
 from tests.integration.builders import FIXTURES, SECRET, order_body, signed_headers
 from worker.handlers import drain
-
-
-@pytest.fixture
-def wms() -> Iterator[FakeWms]:
-    with FakeWms() as server:
-        yield server
-
-
-@pytest.fixture
-def client(ctx: Context) -> Iterator[TestClient]:
-    with TestClient(create_app(ctx)) as c:
-        yield c
 
 
 def auth(ctx: Context, role: Role) -> dict[str, str]:

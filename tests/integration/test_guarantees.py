@@ -5,7 +5,6 @@ from __future__ import annotations
 import random
 import threading
 import time
-from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
@@ -32,12 +31,6 @@ from core.services.sweeper import find_due_work, sweep
 from tests.conftest import make_settings
 from tests.integration.builders import build_world, order_body, post, stock
 from worker.handlers import drain, run_task
-
-
-@pytest.fixture
-def wms() -> Iterator[FakeWms]:
-    with FakeWms() as server:
-        yield server
 
 
 def _count(ctx: Context, model: type, *where: object) -> int:

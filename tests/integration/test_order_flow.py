@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from sqlalchemy import func, select
 
@@ -15,12 +13,6 @@ from core.services import orders
 from core.services.intake import receive_webhook
 from tests.integration.builders import build_world, order_body, post, signed_headers, stock
 from worker.handlers import drain
-
-
-@pytest.fixture
-def wms() -> Iterator[FakeWms]:
-    with FakeWms() as server:
-        yield server
 
 
 def test_sample_order_is_routed_reserved_and_released(ctx: Context, wms: FakeWms) -> None:

@@ -2,30 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from fastapi.testclient import TestClient
 
-from api.app import create_app
 from connectors.wms.demo_server import FakeWms
 from core.bootstrap import Context
 from core.security import Role
 from core.services.tokens import create_token
 from tests.integration.builders import SECRET, order_body, signed_headers
 from worker.handlers import drain
-
-
-@pytest.fixture
-def wms() -> Iterator[FakeWms]:
-    with FakeWms() as server:
-        yield server
-
-
-@pytest.fixture
-def client(ctx: Context) -> Iterator[TestClient]:
-    with TestClient(create_app(ctx)) as c:
-        yield c
 
 
 @pytest.fixture
