@@ -59,7 +59,19 @@ class Connector(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
 
 
-class InboundMessage(Base):
+class WorkItem:
+    """The columns every claimable unit of work has (see core/services/claims.py)."""
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    status: Mapped[str] = mapped_column(String(20), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    claimed_at: Mapped[datetime | None] = mapped_column(DateTime)
+    nudged_at: Mapped[datetime | None] = mapped_column(DateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class InboundMessage(WorkItem, Base):
     """The inbox: a raw inbound payload, committed before the sender gets its 2xx."""
 
     __tablename__ = "inbound_message"
@@ -67,18 +79,11 @@ class InboundMessage(Base):
         UniqueConstraint("connector_id", "dedupe_key", name="uq_inbound_message_dedupe"),
         Index("ix_inbound_message_due", "status", "next_attempt_at"),
     )
-    id: Mapped[int] = mapped_column(Id, primary_key=True)
     connector_id: Mapped[int] = mapped_column(ForeignKey("connector.id"))
     dedupe_key: Mapped[str] = mapped_column(String(255))
     topic: Mapped[str | None] = mapped_column(String(100))
     headers: Mapped[dict[str, Any]] = mapped_column(default=dict)
     body: Mapped[bytes] = mapped_column(LargeBinary)
-    status: Mapped[str] = mapped_column(String(20), default="pending")
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
-    next_attempt_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
-    claimed_at: Mapped[datetime | None] = mapped_column(DateTime)
-    nudged_at: Mapped[datetime | None] = mapped_column(DateTime)
-    last_error: Mapped[str | None] = mapped_column(Text)
     order_id: Mapped[int | None] = mapped_column(ForeignKey("sales_order.id"))
     received_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     processed_at: Mapped[datetime | None] = mapped_column(DateTime)
@@ -289,23 +294,16 @@ class FulfilmentLine(Base):
     fulfilment_order: Mapped[FulfilmentOrder] = relationship(back_populates="lines")
 
 
-class OutboxMessage(Base):
+class OutboxMessage(WorkItem, Base):
     """A side effect on another system, written with the change that causes it."""
 
     __tablename__ = "outbox_message"
     __table_args__ = (Index("ix_outbox_message_due", "status", "next_attempt_at"),)
-    id: Mapped[int] = mapped_column(Id, primary_key=True)
     kind: Mapped[str] = mapped_column(String(40))
     connector_id: Mapped[int | None] = mapped_column(ForeignKey("connector.id"))
     fulfilment_order_id: Mapped[int | None] = mapped_column(ForeignKey("fulfilment_order.id"))
     idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
     payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    status: Mapped[str] = mapped_column(String(20), default="pending")
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
-    next_attempt_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
-    claimed_at: Mapped[datetime | None] = mapped_column(DateTime)
-    nudged_at: Mapped[datetime | None] = mapped_column(DateTime)
-    last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(DateTime)
 

@@ -8,14 +8,15 @@ crash after the claim only delays the row until the sweeper finds the stale clai
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy import and_, or_, text, update
 from sqlalchemy.orm import Session
 
+from core.models import WorkItem
+
 
 def claim(
-    session: Session, model: Any, row_id: int, *, now: datetime, claim_timeout: float
+    session: Session, model: type[WorkItem], row_id: int, *, now: datetime, claim_timeout: float
 ) -> bool:
     stale_before = now - timedelta(seconds=claim_timeout)
     result = session.execute(
