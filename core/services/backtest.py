@@ -60,8 +60,13 @@ class _Tally:
 
 
 def backtest(
-    ctx: Context, document: dict[str, Any], *, last: int = 100,
-    since: datetime | None = None, until: datetime | None = None, now: datetime | None = None,
+    ctx: Context,
+    document: dict[str, Any],
+    *,
+    last: int = 100,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    now: datetime | None = None,
 ) -> dict[str, Any]:
     """Compare ``document`` with the decisions stored for recent routed orders."""
     now = now or utcnow()
@@ -73,8 +78,12 @@ def backtest(
     try:
         for order, decision in _decided_orders(session, last, since, until):
             request, _ = build_request(ctx, session, order, now)
-            request = replace(request, stock=_with_own_reservations(session, order, request),
-                              rule_set=rules, rule_set_label=label)
+            request = replace(
+                request,
+                stock=_with_own_reservations(session, order, request),
+                rule_set=rules,
+                rule_set_label=label,
+            )
             result = decide(request)
             old_codes = [s["warehouse_code"] for s in decision.plan]
             new_codes = [s.warehouse_code for s in result.shipments]
@@ -83,29 +92,40 @@ def backtest(
             _add_cost(before, result.trace, old_codes)
             _add_cost(after, result.trace, new_codes)
             if sorted(old_codes) != sorted(new_codes) or decision.outcome != result.outcome.value:
-                changed.append({
-                    "order_id": order.id, "before": {"policy": decision.policy,
-                                                     "outcome": decision.outcome,
-                                                     "warehouses": old_codes},
-                    "after": {"outcome": result.outcome.value, "warehouses": new_codes,
-                              "summary": result.trace.get("summary")},
-                })
+                changed.append(
+                    {
+                        "order_id": order.id,
+                        "before": {
+                            "policy": decision.policy,
+                            "outcome": decision.outcome,
+                            "warehouses": old_codes,
+                        },
+                        "after": {
+                            "outcome": result.outcome.value,
+                            "warehouses": new_codes,
+                            "summary": result.trace.get("summary"),
+                        },
+                    }
+                )
     finally:
         session.rollback()
         session.close()
     return {
-        "rule_set": label, "stock": "current, with each order's own reservations added back",
-        "orders": before.orders, "changed_decisions": len(changed),
-        "before": before.report(), "after": after.report(), "changes": changed[:DETAIL_LIMIT],
+        "rule_set": label,
+        "stock": "current, with each order's own reservations added back",
+        "orders": before.orders,
+        "changed_decisions": len(changed),
+        "before": before.report(),
+        "after": after.report(),
+        "changes": changed[:DETAIL_LIMIT],
     }
 
 
 def _decided_orders(
     session: Session, last: int, since: datetime | None, until: datetime | None
 ) -> Iterable[tuple[SalesOrder, RoutingDecision]]:
-    latest = (
-        select(RoutingDecision)
-        .order_by(RoutingDecision.order_id.desc(), RoutingDecision.id.desc())
+    latest = select(RoutingDecision).order_by(
+        RoutingDecision.order_id.desc(), RoutingDecision.id.desc()
     )
     if since is not None:
         latest = latest.where(RoutingDecision.created_at >= since)
