@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -17,7 +18,14 @@ from core.models import Connector, FulfilmentOrder, RoutingRuleSet, SalesOrder, 
 from routing.conditions import OrderFacts
 from routing.engine import RateBand, SkuProfile, WarehouseProfile
 from routing.geo import Geocoder, GeoLevel, GeoPoint
-from routing.rules import DEFAULT_OUTCOME, NoStockAction, RuleSet, RuleSetError, parse_rule_set
+from routing.rules import (
+    DEFAULT_OUTCOME,
+    NoStockAction,
+    RuleError,
+    RuleSet,
+    RuleSetError,
+    parse_rule_set,
+)
 
 ORDER_TYPES = ("b2b", "presale", "group")
 
@@ -70,12 +78,20 @@ def active_rules(
     return Rules(row_id, f"{name}@v{version}", parsed)
 
 
+def rule_error_dicts(errors: Iterable[RuleError]) -> list[dict[str, str]]:
+    """Rule-set errors as the API reports them: a JSON path and a message each."""
+    return [{"path": e.path, "message": e.message} for e in errors]
+
+
 def parse_rules(doc: Any) -> RuleSet:
     try:
         return parse_rule_set(doc)
     except RuleSetError as exc:
-        errors = [{"path": e.path, "message": e.message} for e in exc.errors]
-        raise Invalid("the rule set is not valid", code="invalid_rule_set", errors=errors) from None
+        raise Invalid(
+            "the rule set is not valid",
+            code="invalid_rule_set",
+            errors=rule_error_dicts(exc.errors),
+        ) from None
 
 
 def order_facts(order: SalesOrder, connector: Connector, skus: dict[str, Sku]) -> OrderFacts:

@@ -20,20 +20,17 @@ from core.db import unit_of_work
 from core.errors import Conflict, Invalid, NotFound
 from core.models import RoutingRuleSet
 from core.services.audit import record
+from core.services.routing_inputs import rule_error_dicts
 from routing.rules import validate_rule_set
-
-
-def _errors(doc: Any) -> list[dict[str, str]]:
-    return [{"path": e.path, "message": e.message} for e in validate_rule_set(doc)]
 
 
 def check_document(doc: Any) -> list[dict[str, str]]:
     """Every problem in a rule-set document, each with its JSON path."""
-    return _errors(doc)
+    return rule_error_dicts(validate_rule_set(doc))
 
 
 def _require_valid(doc: Any) -> None:
-    errors = _errors(doc)
+    errors = check_document(doc)
     if errors:
         raise Invalid("the rule set is not valid", code="invalid_rule_set", errors=errors)
 
