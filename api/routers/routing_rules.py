@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter
@@ -11,6 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import CtxDep, Ops, Staff
 from api.schemas import UtcDateTime
+from core.clock import as_naive_utc
 from core.errors import Invalid
 from core.models import RoutingRuleSet
 from core.services import rule_sets as svc
@@ -131,15 +132,9 @@ def publish(rule_set_id: int, body: PublishIn, ctx: CtxDep, who: Ops) -> RuleSet
     """Publish a draft; publishing an already published version re-publishes it (rollback)."""
     return _out(
         svc.publish(
-            ctx, rule_set_id, effective_from=_naive_utc(body.effective_from), actor=who.actor
+            ctx, rule_set_id, effective_from=as_naive_utc(body.effective_from), actor=who.actor
         )
     )
-
-
-def _naive_utc(value: datetime | None) -> datetime | None:
-    if value is None or value.tzinfo is None:
-        return value
-    return value.astimezone(UTC).replace(tzinfo=None)
 
 
 @router.post("/simulate")
@@ -152,7 +147,7 @@ async def simulate_order(body: SimulateIn, ctx: CtxDep, _: Staff) -> dict[str, A
             order=body.order,
             rule_set_id=body.rule_set_id,
             document=body.document,
-            now=_naive_utc(body.at),
+            now=as_naive_utc(body.at),
         )
     )
 
@@ -167,5 +162,11 @@ async def backtest_rules(body: BacktestIn, ctx: CtxDep, _: Staff) -> dict[str, A
         document = svc.get_rule_set(ctx, body.rule_set_id).document
     chosen = document
     return await run_in_threadpool(
-        lambda: backtest(ctx, chosen, last=body.last, since=_naive_utc(body.since),
-                         until=_naive_utc(body.until)))
+        lambda: backtest(
+            ctx,
+            chosen,
+            last=body.last,
+            since=as_naive_utc(body.since),
+            until=as_naive_utc(body.until),
+        )
+    )
