@@ -22,8 +22,9 @@ Example, a channel that only receives webhooks::
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from pydantic import BaseModel
@@ -32,6 +33,7 @@ from pydantic import BaseModel
 class Capability(enum.StrEnum):
     ORDER_WEBHOOKS = "order_webhooks"
     ORDER_POLLING = "order_polling"
+    ORDER_FETCH = "order_fetch"
     FULFILMENT_RELEASE = "fulfilment_release"
     FULFILMENT_PUSH = "fulfilment_push"
     STOCK_PUSH = "stock_push"
@@ -78,13 +80,43 @@ class PayloadError(ConnectorError):
     reason = "invalid_payload"
 
 
+#: The inbox topic of an order that a poller read; its body is the JSON of the channel order.
+POLLED_TOPIC = "poll"
+#: The inbox topic of an order uploaded through the import endpoint (same body convention).
+IMPORTED_TOPIC = "import"
+
+
 @dataclass(frozen=True)
 class WebhookEvent:
-    """What a channel webhook means once parsed: a topic and the channel's order object."""
+    """What a channel webhook means once parsed.
+
+    - ``order`` set: the channel's order object, as ``map_order`` takes it.
+    - ``order`` None, ``external_id`` set: a hint; the worker fetches the order with
+      ``fetch_order`` (channels whose webhooks carry only an id, such as Square).
+    - both None: nothing to do (a test delivery or a topic omniroute does not use); the inbox
+      row is marked ignored, with no exception.
+    """
 
     topic: str
     order: Mapping[str, Any] | None
     external_id: str | None = None
+
+
+@dataclass(frozen=True)
+class ChannelOrder:
+    """One version of an order as a poller or a fetch read it from the channel."""
+
+    external_id: str
+    updated_at: datetime  # timezone-aware; the channel's last-modified time of this version
+    payload: Mapping[str, Any]  # what ``map_order`` takes; JSON-serialisable
+
+
+@dataclass(frozen=True)
+class OrderPage:
+    """One page of a poll; ``next_page_token`` None means the run has read everything."""
+
+    orders: tuple[ChannelOrder, ...]
+    next_page_token: str | None = None
 
 
 @dataclass(frozen=True)
@@ -129,6 +161,99 @@ class OrderSource(Protocol):
     def map_order(self, order: Mapping[str, Any]) -> dict[str, Any]:
         """The channel's order object as a canonical order (mapping/schemas/order.v1.json)."""
         ...
+
+
+@runtime_checkable
+class PingAware(Protocol):
+    """A channel that sends unsigned set-up pings (WooCommerce) that must get a 200."""
+
+    def is_ping(self, headers: Mapping[str, str], body: bytes) -> bool: ...
+
+
+@runtime_checkable
+class OrderPoller(Protocol):
+    """A channel whose orders can be listed by last-modified time (the reconciliation path).
+
+    The core keeps the cursor: it asks for orders modified after ``updated_after`` (already
+    moved back by the overlap window), then follows ``next_page_token`` until it is None.
+    A run interrupted mid-way resumes from the last stored token. Example::
+
+        def pull_orders(self, updated_after, page_token, *, now):
+            body = self.client.list_orders(updated_after, page_token)
+            return OrderPage(tuple(ChannelOrder(...) for o in body["orders"]), body.get("next"))
+    """
+
+    def pull_orders(
+        self, updated_after: datetime, page_token: str | None, *, now: datetime
+    ) -> OrderPage: ...
+
+
+@runtime_checkable
+class StoreLocations(Protocol):
+    """A channel with its own stock locations (POS stores) mapped to omniroute warehouses."""
+
+    def warehouse_code_for(self, location: str) -> str | None: ...
+
+
+@runtime_checkable
+class OrderFetcher(Protocol):
+    """A channel that can return one order by its id (used for id-only webhook hints)."""
+
+    def fetch_order(self, external_id: str) -> ChannelOrder: ...
+
+
+@dataclass(frozen=True)
+class ShippedLine:
+    sku: str  # omniroute's SKU
+    quantity: int
+    external_line_id: str | None = None  # the channel's line id, from the canonical order
+    channel_sku: str | None = None
+
+
+@dataclass(frozen=True)
+class FulfilmentNotice:
+    """A shipment to report to the channel the order came from."""
+
+    external_order_id: str
+    shipment_ref: str  # omniroute's shipment id; stable across retries
+    lines: tuple[ShippedLine, ...]
+    shipped_at: datetime
+    idempotency_key: str
+    carrier: str | None = None
+    tracking_number: str | None = None
+    tracking_url: str | None = None
+    order_complete: bool = False  # every line of the order has now shipped
+
+
+@dataclass(frozen=True)
+class StockUpdate:
+    """Available-to-sell of one SKU for one channel."""
+
+    sku: str  # omniroute's SKU
+    channel_ref: str  # the channel's id for it (variant, inventory item, listing SKU...)
+    available: int
+
+
+@dataclass(frozen=True)
+class PushReceipt:
+    external_ref: str | None
+    attempts: int
+
+
+@runtime_checkable
+class FulfilmentSink(Protocol):
+    """A channel that takes shipments and tracking back."""
+
+    def push_fulfilment(self, notice: FulfilmentNotice) -> PushReceipt: ...
+
+
+@runtime_checkable
+class StockSink(Protocol):
+    """A channel that takes available-to-sell quantities."""
+
+    def push_stock(
+        self, updates: Sequence[StockUpdate], *, idempotency_key: str
+    ) -> PushReceipt: ...
 
 
 @runtime_checkable

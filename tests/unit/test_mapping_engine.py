@@ -430,6 +430,8 @@ def test_schema_is_draft_2020_12_and_has_the_canonical_fields() -> None:
         "lines",
         "tags",
         "note",
+        "fulfilled_externally",
+        "fulfilment_location",
     }
     assert schema["additionalProperties"] is False
     assert schema["$defs"]["line"]["additionalProperties"] is False
