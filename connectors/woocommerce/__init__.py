@@ -1,0 +1,10 @@
+"""WooCommerce channel connector: order webhooks and REST v3 polling in, tracking and stock out."""
+
+from connectors.woocommerce.client import WooCommerceClient
+from connectors.woocommerce.connector import (
+    WooCommerceConfig,
+    WooCommerceConnector,
+    WooCommerceSecrets,
+)
+
+__all__ = ["WooCommerceClient", "WooCommerceConfig", "WooCommerceConnector", "WooCommerceSecrets"]
