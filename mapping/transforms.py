@@ -242,6 +242,64 @@ def service_level(value: Any) -> str:
     return "standard"
 
 
+def per_unit(value: Any) -> str | None:
+    """Unit price from ``[line_total, quantity]`` (Amazon's ItemPrice is price x quantity).
+
+    ``["17.95", 2]`` → ``"8.975"``. ``None`` when either part is missing, the quantity is not
+    positive, or the total does not divide exactly (a rounded unit price would be wrong).
+    """
+    if value is None:
+        return None
+    if not isinstance(value, list) or len(value) != 2:
+        raise TransformError(f"expected [line_total, quantity], got {_describe(value)}")
+    total, quantity = decimal_(value[0]), int_(value[1])
+    if total is None or quantity is None or quantity <= 0:
+        return None
+    with decimal.localcontext() as context:
+        context.prec = 60
+        amount = decimal.Decimal(total)
+        unit = amount / quantity
+        if unit * quantity != amount:
+            return None
+    return decimal_(unit)
+
+
+# ISO 4217 minor-unit exponents other than the usual 2.
+_ZERO_DECIMAL_CURRENCIES = frozenset(
+    {"BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG"}
+    | {"RWF", "UGX", "UYI", "VND", "VUV", "XAF", "XOF", "XPF"}
+)
+_THREE_DECIMAL_CURRENCIES = frozenset({"BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"})
+
+
+def money_minor(value: Any) -> str | None:
+    """Money in integer minor units with its currency (Square) as a decimal string.
+
+    ``{"amount": 550, "currency": "USD"}`` → ``"5.50"``; ``{"amount": 500, "currency": "JPY"}``
+    → ``"500"`` (JPY has no minor unit); ``{"amount": 1234, "currency": "KWD"}`` → ``"1.234"``.
+    """
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        raise TransformError(
+            f"expected a money object with amount and currency, got {_describe(value)}"
+        )
+    amount = value.get("amount")
+    if amount is None:
+        return None
+    if isinstance(amount, bool) or not isinstance(amount, int):
+        raise TransformError(
+            f"money amount must be an integer of minor units, got {_describe(amount)}"
+        )
+    currency = upper(value.get("currency"))
+    if currency is None:
+        raise TransformError(f"money has no currency: {_describe(value)}")
+    exponent = 3 if currency in _THREE_DECIMAL_CURRENCIES else 2
+    if currency in _ZERO_DECIMAL_CURRENCIES:
+        exponent = 0
+    return format(decimal.Decimal(amount).scaleb(-exponent), "f")
+
+
 TRANSFORMS: Mapping[str, Transform] = MappingProxyType(
     {
         "str": str_,
@@ -256,5 +314,7 @@ TRANSFORMS: Mapping[str, Transform] = MappingProxyType(
         "not_null": not_null,
         "join_words": join_words,
         "service_level": service_level,
+        "money_minor": money_minor,
+        "per_unit": per_unit,
     }
 )

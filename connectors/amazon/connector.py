@@ -1,0 +1,420 @@
+"""The Amazon SP-API connector kind: Orders v0 polling in, shipments and stock out.
+
+Auth is Login with Amazon only: a refresh-token grant gives an access token (about an hour),
+sent as ``x-amz-access-token``. SP-API stopped requiring AWS SigV4 signing on 2023-10-02.
+
+Orders still ``Pending`` (payment not authorised: no address, no prices) are skipped by the
+poller and cost no ``getOrderItems`` call; leaving Pending changes their ``LastUpdateDate``, so
+the next poll reads them. Each operation is paced by its own token bucket sized to Amazon's
+published usage plan and adjusted to the ``x-amzn-RateLimit-Limit`` the API reports.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any, ClassVar, Literal
+
+import httpx
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+
+from connectors.amazon import mapping
+from connectors.amazon.auth import AccessTokenCache
+from connectors.amazon.client import LwaClient, SpApiClient
+from connectors.amazon.mapping import aware, iso_utc
+from connectors.amazon.responses import (
+    RefusedToken,
+    accepted_submission,
+    as_object,
+    check_lwa_response,
+    check_sp_response,
+    next_token,
+    parse_time,
+    payload_of,
+    token_of,
+)
+from connectors.base import (
+    Capability,
+    ChannelOrder,
+    ConnectorRuntime,
+    FulfilmentNotice,
+    OrderPage,
+    PayloadError,
+    PermanentError,
+    PushReceipt,
+    StockUpdate,
+)
+from connectors.http import UnsafeUrlError, build_client, guard_url, send_with_retry
+from connectors.ratelimit import TokenBucket
+
+__all__ = [
+    "AmazonConfig",
+    "AmazonConnector",
+    "AmazonRateLimits",
+    "AmazonSecrets",
+    "OperationRate",
+]
+
+#: How long a passed SSRF check is trusted before the hosts are resolved and checked again.
+GUARD_TTL_SECONDS = 300.0
+#: getOrders refuses a LastUpdatedAfter closer to the request time than this.
+RECENT_WINDOW = timedelta(minutes=2)
+#: Upper bound on getOrderItems pages for one order (an order has at most a few hundred items).
+MAX_ITEM_PAGES = 50
+
+
+class OperationRate(BaseModel):
+    """A usage plan: ``rate`` requests per second refilling a bucket of ``burst``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    rate: float = Field(gt=0)
+    burst: int = Field(ge=1)
+
+
+class AmazonRateLimits(BaseModel):
+    """Default usage plans from the SP-API models (Orders v0, Listings Items 2021-08-01)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    get_orders: OperationRate = OperationRate(rate=0.0167, burst=20)
+    get_order: OperationRate = OperationRate(rate=0.5, burst=30)
+    get_order_items: OperationRate = OperationRate(rate=0.5, burst=30)
+    confirm_shipment: OperationRate = OperationRate(rate=2.0, burst=10)
+    patch_listings_item: OperationRate = OperationRate(rate=5.0, burst=10)
+
+
+def _check_url(value: str) -> str:
+    # Syntax only here; the address check needs DNS and runs at first use.
+    try:
+        guard_url(value, allow_private=True)
+    except UnsafeUrlError as exc:
+        raise ValueError(str(exc)) from exc
+    if "?" in value or "#" in value:
+        raise ValueError("the URL must not have a query string or fragment")
+    return value.strip().rstrip("/")
+
+
+class AmazonConfig(BaseModel):
+    """Which Amazon region and marketplaces, and how stock and shipments are sent."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    marketplace_ids: tuple[str, ...] = Field(
+        min_length=1, max_length=50, description="Marketplace ids to poll, e.g. ATVPDKIKX0DER"
+    )
+    seller_id: str | None = Field(
+        default=None, description="Merchant token (seller id); needed to push stock"
+    )
+    api_base_url: str = Field(
+        default="https://sellingpartnerapi-na.amazon.com",
+        description="SP-API regional endpoint (-na, -eu or -fe)",
+    )
+    token_url: str = Field(default="https://api.amazon.com/auth/o2/token")
+    page_size: int = Field(default=100, ge=1, le=100, description="getOrders MaxResultsPerPage")
+    timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    listing_product_type: str = Field(
+        default="PRODUCT", min_length=1, description="productType sent with listing patches"
+    )
+    fulfillment_channel_code: str = Field(default="DEFAULT", min_length=1)
+    stock_patch_op: Literal["merge", "replace"] = Field(
+        default="merge",
+        description="merge keeps handling time and restock date; replace overwrites them",
+    )
+    carrier_codes: dict[str, str] = Field(
+        default_factory=dict,
+        description="omniroute carrier name → Amazon carrierCode; others are sent as 'Others'",
+    )
+    rate_limits: AmazonRateLimits = AmazonRateLimits()
+
+    @field_validator("api_base_url", "token_url")
+    @classmethod
+    def _urls(cls, value: str) -> str:
+        return _check_url(value)
+
+    @field_validator("marketplace_ids")
+    @classmethod
+    def _marketplaces(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        cleaned = tuple(item.strip() for item in value)
+        if not all(cleaned):
+            raise ValueError("marketplace ids must not be blank")
+        return cleaned
+
+
+class AmazonSecrets(BaseModel):
+    """The app's LWA credentials and the seller's refresh token (from authorising the app)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    lwa_client_id: SecretStr = Field(min_length=1)
+    lwa_client_secret: SecretStr = Field(min_length=1)
+    refresh_token: SecretStr = Field(min_length=1)
+
+
+class AmazonConnector:
+    """Polls one seller's SP-API orders and sends shipments and stock back.
+
+    Instances are long-lived and thread-safe: HTTP clients are created on first use, the
+    access token is cached until shortly before it expires, and buckets are shared.
+    """
+
+    kind: ClassVar[str] = "amazon_sp"
+    capabilities: ClassVar[frozenset[Capability]] = frozenset(
+        {
+            Capability.ORDER_POLLING,
+            Capability.ORDER_FETCH,
+            Capability.FULFILMENT_PUSH,
+            Capability.STOCK_PUSH,
+        }
+    )
+    config_model: ClassVar[type[BaseModel]] = AmazonConfig
+    secrets_model: ClassVar[type[BaseModel]] = AmazonSecrets
+
+    def __init__(
+        self,
+        config: AmazonConfig | Mapping[str, Any],
+        secrets: AmazonSecrets | Mapping[str, Any],
+        *,
+        runtime: ConnectorRuntime,
+        transport: httpx.BaseTransport | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.config = AmazonConfig.model_validate(config)
+        self._secrets = AmazonSecrets.model_validate(secrets)
+        self._runtime = runtime
+        self._transport = transport
+        self._sleep = sleep
+        self._lock = threading.Lock()
+        self._http: list[httpx.Client] = []
+        self._api: SpApiClient | None = None
+        self._lwa: LwaClient | None = None
+        self._guarded_until = float("-inf")
+        self._clock = clock
+        self._tokens = AccessTokenCache(self._fetch_access_token, clock=clock)
+        limits = self.config.rate_limits
+        self._buckets: dict[str, TokenBucket] = {
+            name: TokenBucket(plan.rate, plan.burst, clock=clock, sleep=sleep)
+            for name, plan in (
+                ("get_orders", limits.get_orders),
+                ("get_order", limits.get_order),
+                ("get_order_items", limits.get_order_items),
+                ("confirm_shipment", limits.confirm_shipment),
+                ("patch_listings_item", limits.patch_listings_item),
+            )
+        }
+
+    @property
+    def rate_limits(self) -> Mapping[str, TokenBucket]:
+        """One bucket per SP-API operation."""
+        return dict(self._buckets)
+
+    # --- orders in ----------------------------------------------------------------------------
+
+    def pull_orders(
+        self, updated_after: datetime, page_token: str | None, *, now: datetime
+    ) -> OrderPage:
+        """One getOrders page, each paid order with all its items; Pending ones are skipped."""
+        after = min(aware(updated_after), aware(now) - RECENT_WINDOW)
+        response = self._call(
+            "get_orders",
+            lambda api, token: api.get_orders(
+                token,
+                marketplace_ids=self.config.marketplace_ids,
+                last_updated_after=iso_utc(after),
+                max_results=self.config.page_size,
+                next_token=page_token,
+            ),
+        )[0]
+        body = payload_of(response, "getOrders")
+        orders = body.get("Orders")
+        if not isinstance(orders, list):
+            raise PayloadError("getOrders answered without a payload.Orders list")
+        pulled = tuple(
+            self._with_items(order) for order in orders if not mapping.is_unpaid(as_object(order))
+        )
+        return OrderPage(pulled, next_token(body))
+
+    def fetch_order(self, external_id: str) -> ChannelOrder:
+        """One order by its AmazonOrderId, with all its items."""
+        response = self._call("get_order", lambda api, token: api.get_order(token, external_id))[0]
+        return self._with_items(payload_of(response, "getOrder"))
+
+    def map_order(self, order: Mapping[str, Any]) -> dict[str, Any]:
+        """What ``pull_orders``/``fetch_order`` stored, as a canonical order."""
+        return mapping.to_canonical(order)
+
+    def _with_items(self, order: Any) -> ChannelOrder:
+        order = as_object(order)
+        order_id = order.get("AmazonOrderId")
+        if not isinstance(order_id, str) or not order_id:
+            raise PayloadError("an SP-API order has no AmazonOrderId")
+        updated = parse_time(order.get("LastUpdateDate"), f"order {order_id} LastUpdateDate")
+        payload = mapping.build_payload(order, self._all_items(order_id))
+        return ChannelOrder(external_id=order_id, updated_at=updated, payload=payload)
+
+    def _all_items(self, order_id: str) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        token: str | None = None
+        for _ in range(MAX_ITEM_PAGES):
+            body = self._item_page(order_id, token)
+            page = body.get("OrderItems")
+            if not isinstance(page, list):
+                raise PayloadError(f"getOrderItems for {order_id} has no OrderItems list")
+            items.extend(as_object(item) for item in page)
+            token = next_token(body)
+            if token is None:
+                return items
+        raise PayloadError(f"order {order_id} has more than {MAX_ITEM_PAGES} pages of items")
+
+    def _item_page(self, order_id: str, page_token: str | None) -> dict[str, Any]:
+        response = self._call(
+            "get_order_items",
+            lambda api, token: api.get_order_items(token, order_id, next_token=page_token),
+        )[0]
+        return payload_of(response, "getOrderItems")
+
+    # --- shipments and stock out --------------------------------------------------------------
+
+    def push_fulfilment(self, notice: FulfilmentNotice) -> PushReceipt:
+        """confirmShipment for one package; the same shipment always gets the same package id."""
+        marketplace = self._marketplace_of(notice.external_order_id)
+        body = mapping.shipment_confirmation_body(notice, marketplace, self.config.carrier_codes)
+        _, attempts = self._call(
+            "confirm_shipment",
+            lambda api, token: api.confirm_shipment(token, notice.external_order_id, body),
+        )
+        package = body["packageDetail"]["packageReferenceId"]
+        return PushReceipt(external_ref=str(package), attempts=attempts)
+
+    def push_stock(self, updates: Sequence[StockUpdate], *, idempotency_key: str) -> PushReceipt:
+        """One listings patch per SKU setting an absolute quantity, so a replay is harmless.
+
+        The Listings Items API takes no idempotency key; ``idempotency_key`` is not sent.
+        """
+        seller_id = self.config.seller_id
+        if updates and not seller_id:
+            raise PermanentError(
+                "set seller_id (the merchant token) in the Amazon connector's config to push stock",
+                reason="config_incomplete",
+            )
+        submissions: list[str] = []
+        attempts = 0
+        for update in updates:
+            submission, made = self._set_quantity(str(seller_id), update)
+            submissions.append(submission)
+            attempts += made
+        return PushReceipt(external_ref=",".join(submissions) or None, attempts=attempts)
+
+    def _set_quantity(self, seller_id: str, update: StockUpdate) -> tuple[str, int]:
+        body = mapping.listing_quantity_patch(
+            update,
+            product_type=self.config.listing_product_type,
+            channel_code=self.config.fulfillment_channel_code,
+            op=self.config.stock_patch_op,
+        )
+        response, made = self._call(
+            "patch_listings_item",
+            lambda api, token: api.patch_listings_item(
+                token,
+                seller_id=seller_id,
+                sku=update.channel_ref,
+                marketplace_ids=self.config.marketplace_ids,
+                body=body,
+            ),
+        )
+        return accepted_submission(response, update.channel_ref), made
+
+    def _marketplace_of(self, order_id: str) -> str:
+        if len(self.config.marketplace_ids) == 1:
+            return self.config.marketplace_ids[0]
+        response = self._call("get_order", lambda api, token: api.get_order(token, order_id))[0]
+        marketplace = payload_of(response, "getOrder").get("MarketplaceId")
+        if not isinstance(marketplace, str) or not marketplace:
+            raise PayloadError(f"getOrder for {order_id} has no MarketplaceId")
+        return marketplace
+
+    # --- transport ----------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close pooled connections; a later call opens new clients."""
+        with self._lock:
+            clients, self._http, self._api, self._lwa = self._http, [], None, None
+        for client in clients:
+            client.close()
+
+    def _call(
+        self, operation: str, send: Callable[[SpApiClient, str], httpx.Response]
+    ) -> tuple[httpx.Response, int]:
+        """Send one operation paced by its bucket; refresh the token once if it was refused."""
+        self._check_targets()
+        api = self._clients()[0]
+        bucket = self._buckets[operation]
+        made = 0
+
+        def attempt(token: str) -> httpx.Response:
+            nonlocal made
+            bucket.acquire()
+            made += 1
+            return send(api, token)
+
+        for last_round in (False, True):
+            token = self._tokens.get()
+            try:
+                response, _ = send_with_retry(
+                    functools.partial(attempt, token),
+                    attempts=self._runtime.retry_attempts,
+                    max_wait=self._runtime.retry_max_wait,
+                    sleep=self._sleep,
+                    check=lambda response: check_sp_response(response, bucket),
+                )
+            except RefusedToken:
+                self._tokens.invalidate(token)
+                if last_round:
+                    raise
+                continue
+            return response, made
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _fetch_access_token(self) -> tuple[str, float]:
+        lwa = self._clients()[1]
+        secrets = self._secrets
+        response, _ = send_with_retry(
+            lambda: lwa.refresh_access_token(
+                refresh_token=secrets.refresh_token.get_secret_value(),
+                client_id=secrets.lwa_client_id.get_secret_value(),
+                client_secret=secrets.lwa_client_secret.get_secret_value(),
+            ),
+            attempts=self._runtime.retry_attempts,
+            max_wait=self._runtime.retry_max_wait,
+            sleep=self._sleep,
+            check=check_lwa_response,
+        )
+        return token_of(response)
+
+    def _check_targets(self) -> None:
+        now = self._clock()
+        if now < self._guarded_until:
+            return
+        for url in (self.config.api_base_url, self.config.token_url):
+            guard_url(url, allow_private=self._runtime.allow_private_urls)
+        self._guarded_until = now + GUARD_TTL_SECONDS
+
+    def _clients(self) -> tuple[SpApiClient, LwaClient]:
+        with self._lock:
+            if self._api is None or self._lwa is None:
+                api_http = build_client(
+                    timeout=self.config.timeout_seconds,
+                    base_url=self.config.api_base_url,
+                    transport=self._transport,
+                )
+                lwa_http = build_client(
+                    timeout=self.config.timeout_seconds, transport=self._transport
+                )
+                self._http = [api_http, lwa_http]
+                self._api = SpApiClient(api_http)
+                self._lwa = LwaClient(lwa_http, token_url=self.config.token_url)
+            return self._api, self._lwa
