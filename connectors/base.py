@@ -273,6 +273,17 @@ class ConnectorRuntime:
     retry_max_wait: float = 5.0
 
 
+def enabled_capabilities(instance: Any) -> frozenset[Capability]:
+    """What this instance can do with the config it has.
+
+    A kind may narrow its class-level ``capabilities`` per instance by setting an
+    ``enabled_capabilities`` attribute: a Shopify connector without an Admin API token takes
+    webhooks but is never polled and is not sent shipments or stock.
+    """
+    narrowed = getattr(instance, "enabled_capabilities", None)
+    return frozenset(narrowed if narrowed is not None else instance.capabilities)
+
+
 class ConnectorKind(Protocol):
     """The class-level contract of a registered connector kind."""
 

@@ -1,1 +1,6 @@
-"""Shopify channel connector: order webhooks (HMAC-SHA256, base64) mapped to canonical orders."""
+"""Shopify channel connector: order webhooks and polling in, fulfillments and stock out."""
+
+from connectors.shopify.client import ShopifyAdminClient
+from connectors.shopify.connector import ShopifyConfig, ShopifyConnector, ShopifySecrets
+
+__all__ = ["ShopifyAdminClient", "ShopifyConfig", "ShopifyConnector", "ShopifySecrets"]

@@ -1,25 +1,153 @@
-"""The Shopify connector kind: order webhooks in, mapped to canonical orders."""
+"""The Shopify connector kind: order webhooks and polling in, fulfillments and stock out.
+
+Everything beyond webhooks calls the REST Admin API with ``X-Shopify-Access-Token``:
+
+- polling: ``GET /orders.json?status=any&updated_at_min=..&limit=250&order=updated_at asc``,
+  then the ``page_info`` cursor of the ``Link: <...>; rel="next"`` header;
+- fetch: ``GET /orders/{id}.json``;
+- fulfilment: ``GET /orders/{id}/fulfillments.json`` and ``.../fulfillment_orders.json``, then
+  ``POST /fulfillments.json`` per assigned location;
+- stock: ``POST /inventory_levels/set.json`` per update (``channel_ref`` = inventory item id).
+
+Shopify takes no idempotency key on these writes. A fulfilment is made safe to repeat by
+reading first: quantities that a live fulfillment with the same tracking number already carries
+are not sent again. The ``POST`` is sent once per call (a retry after a timeout could fulfil
+twice); its failure goes back to the caller, whose retry reads Shopify's state again. Without a
+tracking number, a shipment whose lines are all in closed fulfillment orders counts as already
+reported; any other shortfall is a ``PermanentError`` for ops to look at, never a guess.
+A stock set is an absolute value, so repeating it is harmless (REST has no compare-and-set).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, ClassVar
+import re
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
+from typing import Any, ClassVar, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+import httpx
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
-from connectors.base import Capability, ConnectorRuntime, WebhookEvent
-from connectors.shopify import webhooks
-from connectors.shopify.mapping import to_canonical
+from connectors.base import (
+    Capability,
+    ChannelOrder,
+    ConnectorRuntime,
+    FulfilmentNotice,
+    OrderPage,
+    PayloadError,
+    PermanentError,
+    PushReceipt,
+    StockUpdate,
+    WebhookEvent,
+)
+from connectors.http import (
+    UnsafeUrlError,
+    build_client,
+    guard_url,
+    parse_retry_after,
+    raise_for_status,
+    send_with_retry,
+)
+from connectors.ratelimit import TokenBucket
+from connectors.shopify import mapping, webhooks
+from connectors.shopify.client import MAX_PAGE_SIZE, ShopifyAdminClient
+
+__all__ = ["ShopifyConfig", "ShopifyConnector", "ShopifySecrets"]
+
+ACCESS_TOKEN_HEADER = "X-Shopify-Access-Token"  # noqa: S105 - a header name, not a secret
+CALL_LIMIT_HEADER = "X-Shopify-Shop-Api-Call-Limit"
+#: How long a passed SSRF check is trusted before the host is resolved and checked again.
+GUARD_TTL_SECONDS = 300.0
+#: Pause after a 429 that came without Retry-After (Shopify normally sends one).
+DEFAULT_THROTTLE_PAUSE = 1.0
+
+_T = TypeVar("_T")
+_DOMAIN_PATTERN = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9-]+)+")
+_VERSION_PATTERN = re.compile(r"\d{4}-\d{2}|unstable")
+_CALL_LIMIT_PATTERN = re.compile(r"\s*(\d+)\s*/\s*(\d+)\s*")
+_HINTS = {
+    401: "check the access_token secret (Admin API access token of the Shopify app)",
+    403: "grant the Shopify app the access scope this call needs "
+    "(read_orders, write_merchant_managed_fulfillment_orders, write_inventory)",
+    404: "check the id and the shop's Admin API base URL",
+}
 
 
 class ShopifyConfig(BaseModel):
-    """Where the shop is; only needed for calls to the Admin API."""
+    """Where the shop is and how to treat it; only needed for calls to the Admin API."""
 
     model_config = ConfigDict(extra="forbid")
 
-    shop_domain: str | None = None
-    api_base_url: str | None = None
+    shop_domain: str | None = Field(
+        default=None, description="The shop's myshopify.com domain, e.g. example.myshopify.com"
+    )
+    api_base_url: str | None = Field(
+        default=None,
+        description="Admin API root; default https://{shop_domain}/admin/api/{api_version}",
+    )
     api_version: str = "2024-07"
+    location_id: int | None = Field(
+        default=None, gt=0, description="Shopify location that stock levels are set at"
+    )
+    notify_customer: bool = Field(
+        default=False, description="Let Shopify e-mail the customer when a fulfillment is made"
+    )
+    rate_limit_per_second: float = Field(
+        default=2.0, gt=0, le=100, description="REST leak rate: 2/s standard, 20/s Shopify Plus"
+    )
+    rate_limit_burst: int = Field(
+        default=40, ge=1, le=4000, description="REST bucket size: 40 standard, 400 Shopify Plus"
+    )
+    call_limit_headroom: int = Field(
+        default=4,
+        ge=0,
+        description=f"Slow down once {CALL_LIMIT_HEADER} shows fewer free slots than this",
+    )
+
+    @field_validator("shop_domain")
+    @classmethod
+    def _check_domain(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        value = value.strip().lower()
+        if not _DOMAIN_PATTERN.fullmatch(value):
+            raise ValueError("shop_domain must be a bare host name such as example.myshopify.com")
+        return value
+
+    @field_validator("api_base_url")
+    @classmethod
+    def _check_base_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        # Syntax only: the address check needs DNS and runs at first use.
+        try:
+            guard_url(value, allow_private=True)
+        except UnsafeUrlError as exc:
+            raise ValueError(str(exc)) from exc
+        if "?" in value or "#" in value:
+            raise ValueError("api_base_url must not have a query string or fragment")
+        return value.strip().rstrip("/")
+
+    @field_validator("api_version")
+    @classmethod
+    def _check_version(cls, value: str) -> str:
+        if not _VERSION_PATTERN.fullmatch(value):
+            raise ValueError("api_version must look like 2024-07 (or be 'unstable')")
+        return value
+
+    def admin_base_url(self) -> str:
+        """The Admin API root all REST paths hang from; ``PermanentError`` if unknown."""
+        if self.api_base_url:
+            return self.api_base_url
+        if self.shop_domain:
+            return f"https://{self.shop_domain}/admin/api/{self.api_version}"
+        raise PermanentError(
+            "the Shopify connector has neither api_base_url nor shop_domain in its config; "
+            "set one of them to call the Admin API",
+            reason="not_configured",
+        )
 
 
 class ShopifySecrets(BaseModel):
@@ -32,10 +160,22 @@ class ShopifySecrets(BaseModel):
 
 
 class ShopifyConnector:
-    """Receives ``orders/*`` webhooks from one Shopify shop."""
+    """One Shopify shop: ``orders/*`` webhooks, order polling and fetch, fulfillments, stock.
+
+    Instances are long-lived and thread-safe; the HTTP client is built on first API use, so the
+    webhook path never pays for it.
+    """
 
     kind: ClassVar[str] = "shopify"
-    capabilities: ClassVar[frozenset[Capability]] = frozenset({Capability.ORDER_WEBHOOKS})
+    capabilities: ClassVar[frozenset[Capability]] = frozenset(
+        {
+            Capability.ORDER_WEBHOOKS,
+            Capability.ORDER_POLLING,
+            Capability.ORDER_FETCH,
+            Capability.FULFILMENT_PUSH,
+            Capability.STOCK_PUSH,
+        }
+    )
     config_model: ClassVar[type[BaseModel]] = ShopifyConfig
     secrets_model: ClassVar[type[BaseModel]] = ShopifySecrets
 
@@ -45,10 +185,44 @@ class ShopifyConnector:
         secrets: ShopifySecrets | Mapping[str, Any],
         *,
         runtime: ConnectorRuntime,
+        transport: httpx.BaseTransport | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.config = ShopifyConfig.model_validate(config)
         self.secrets = ShopifySecrets.model_validate(secrets)
         self.runtime = runtime
+        self._transport = transport
+        self._bucket = TokenBucket(
+            self.config.rate_limit_per_second,
+            self.config.rate_limit_burst,
+            clock=clock,
+            sleep=sleep,
+        )
+        self._lock = threading.Lock()
+        self._http: httpx.Client | None = None
+        self._api: ShopifyAdminClient | None = None
+        self._guarded_until = float("-inf")
+        self.enabled_capabilities = self._configured_capabilities()
+
+    def _configured_capabilities(self) -> frozenset[Capability]:
+        """Webhooks always; Admin API work only with a token and a shop; stock with a location."""
+        token = self.secrets.access_token
+        has_api = bool(token and token.get_secret_value()) and bool(
+            self.config.api_base_url or self.config.shop_domain
+        )
+        enabled = {Capability.ORDER_WEBHOOKS}
+        if has_api:
+            enabled |= {
+                Capability.ORDER_POLLING,
+                Capability.ORDER_FETCH,
+                Capability.FULFILMENT_PUSH,
+            }
+            if self.config.location_id is not None:
+                enabled.add(Capability.STOCK_PUSH)
+        return frozenset(enabled)
+
+    # --- webhooks (unchanged hot path) --------------------------------------------------------
 
     def verify_webhook(self, headers: Mapping[str, str], body: bytes) -> None:
         secret = self.secrets.webhook_secret.get_secret_value().encode("utf-8")
@@ -61,4 +235,243 @@ class ShopifyConnector:
         return webhooks.parse(headers, body)
 
     def map_order(self, order: Mapping[str, Any]) -> dict[str, Any]:
-        return to_canonical(order)
+        return mapping.to_canonical(order)
+
+    # --- Admin API ----------------------------------------------------------------------------
+
+    @property
+    def rate_limits(self) -> Mapping[str, TokenBucket]:
+        """The shop's REST Admin API leaky bucket (one per shop and app)."""
+        return {"admin_api": self._bucket}
+
+    def pull_orders(
+        self, updated_after: datetime, page_token: str | None, *, now: datetime
+    ) -> OrderPage:
+        """One page of orders changed at or after ``updated_after``, oldest change first."""
+        if page_token is None:
+            params = mapping.first_page_params(updated_after, MAX_PAGE_SIZE)
+        else:
+            params = mapping.next_page_params(page_token, MAX_PAGE_SIZE)
+        response, _ = self._send(lambda api: api.list_orders(params))
+        entries = _json_object(response, "order list").get("orders")
+        if not isinstance(entries, list):
+            raise PayloadError("Shopify's order list has no 'orders' array")
+        orders = tuple(mapping.channel_order(entry) for entry in entries)
+        return OrderPage(orders=orders, next_page_token=mapping.next_page_info(response.links))
+
+    def fetch_order(self, external_id: str) -> ChannelOrder:
+        """The current version of one order (``GET /orders/{id}.json``)."""
+        order_id = mapping.shopify_id(external_id, "order id")
+        response, _ = self._send(lambda api: api.get_order(order_id))
+        body = _json_object(response, "order")
+        return mapping.channel_order(webhooks.extract_order(body))
+
+    def push_fulfilment(self, notice: FulfilmentNotice) -> PushReceipt:
+        """Create the fulfillment(s) of one shipment, skipping what Shopify already has."""
+        order_id = mapping.shopify_id(notice.external_order_id, "order id")
+        wanted, existing, attempts = self._unreported(order_id, notice)
+        if not wanted:
+            return PushReceipt(external_ref=existing, attempts=attempts)
+        response, made = self._send(lambda api: api.list_fulfillment_orders(order_id))
+        attempts += made
+        fulfillment_orders = _json_list(response, "fulfillment_orders")
+        allocations, short = _shaped(lambda: mapping.allocate(fulfillment_orders, wanted))
+        if short:
+            if _shipped_before(notice, fulfillment_orders, wanted, short):
+                return PushReceipt(external_ref=None, attempts=attempts)
+            raise _shortfall(notice, short, wanted)
+        refs: list[str] = []
+        for body in mapping.fulfillment_bodies(
+            allocations, notice, notify_customer=self.config.notify_customer
+        ):
+            created, made = self._create_fulfillment(body)
+            attempts += made
+            refs.append(created)
+        return PushReceipt(external_ref=",".join(refs), attempts=attempts)
+
+    def push_stock(self, updates: Sequence[StockUpdate], *, idempotency_key: str) -> PushReceipt:
+        """Set ``available`` of each inventory item at the configured location."""
+        location_id = self.config.location_id
+        if location_id is None:
+            raise PermanentError(
+                "set location_id in the Shopify connector's config: the Shopify location "
+                "whose stock omniroute sets",
+                reason="not_configured",
+            )
+        bodies = [mapping.inventory_set_body(update, location_id) for update in updates]
+        attempts = 0
+        for body in bodies:
+            _, made = self._send(_set_inventory_level(body))
+            attempts += made
+        return PushReceipt(external_ref=None, attempts=attempts)
+
+    def close(self) -> None:
+        """Close pooled connections; a later call opens a new client."""
+        with self._lock:
+            http, self._http, self._api = self._http, None, None
+        if http is not None:
+            http.close()
+
+    # --- plumbing -----------------------------------------------------------------------------
+
+    def _unreported(
+        self, order_id: int, notice: FulfilmentNotice
+    ) -> tuple[dict[int, int], str | None, int]:
+        """Quantities still to report, the fulfillment already carrying them, requests made."""
+        wanted = mapping.requested_quantities(notice)
+        tracking_number = notice.tracking_number
+        if not tracking_number:
+            return wanted, None, 0
+        response, attempts = self._send(lambda api: api.list_fulfillments(order_id))
+        fulfillments = _json_list(response, "fulfillments")
+        done, existing = _shaped(lambda: mapping.already_reported(fulfillments, tracking_number))
+        return mapping.subtract(wanted, done), existing, attempts
+
+    def _create_fulfillment(self, body: Mapping[str, Any]) -> tuple[str, int]:
+        # No idempotency key here: a repeat after a timeout or 5xx could fulfil twice, so the
+        # POST is sent once and a failure goes back to the caller, whose retry reads again.
+        response, made = self._send(lambda api: api.create_fulfillment(body), attempts=1)
+        fulfillment = _json_object(response, "fulfillment").get("fulfillment")
+        if not isinstance(fulfillment, dict) or fulfillment.get("id") is None:
+            raise PermanentError(
+                "Shopify answered the fulfillment without its id", reason="unexpected_response"
+            )
+        return str(fulfillment["id"]), made
+
+    def _send(
+        self, call: Callable[[ShopifyAdminClient], httpx.Response], *, attempts: int | None = None
+    ) -> tuple[httpx.Response, int]:
+        self._check_target()
+        api = self._client()
+
+        def paced() -> httpx.Response:
+            self._bucket.acquire()
+            response = call(api)
+            self._observe(response)
+            return response
+
+        return send_with_retry(
+            paced,
+            attempts=attempts or self.runtime.retry_attempts,
+            max_wait=self.runtime.retry_max_wait,
+            check=_check_response,
+        )
+
+    def _observe(self, response: httpx.Response) -> None:
+        """Pace by what Shopify says: hold off on 429, slow down when its bucket is nearly full."""
+        if response.status_code == 429:
+            pause = parse_retry_after(response.headers.get("Retry-After"))
+            self._bucket.hold_off(DEFAULT_THROTTLE_PAUSE if pause is None else pause)
+            return
+        usage = _call_limit(response.headers.get(CALL_LIMIT_HEADER))
+        if usage is None:
+            return
+        used, size = usage
+        over = used - (size - self.config.call_limit_headroom)
+        if over > 0:
+            self._bucket.hold_off(over / self.config.rate_limit_per_second)
+
+    def _check_target(self) -> None:
+        base = self.config.admin_base_url()
+        if self.secrets.access_token is None or not self.secrets.access_token.get_secret_value():
+            raise PermanentError(
+                "set the access_token secret of the Shopify connector (the app's Admin API "
+                "access token) to call the Admin API",
+                reason="not_configured",
+            )
+        now = time.monotonic()
+        if now < self._guarded_until:
+            return
+        guard_url(base, allow_private=self.runtime.allow_private_urls)
+        self._guarded_until = now + GUARD_TTL_SECONDS
+
+    def _client(self) -> ShopifyAdminClient:
+        with self._lock:
+            if self._api is None:
+                token = self.secrets.access_token
+                headers = {ACCESS_TOKEN_HEADER: token.get_secret_value()} if token else {}
+                headers["Accept"] = "application/json"
+                self._http = build_client(
+                    timeout=self.runtime.http_timeout,
+                    base_url=self.config.admin_base_url(),
+                    headers=headers,
+                    transport=self._transport,
+                )
+                self._api = ShopifyAdminClient(self._http)
+            return self._api
+
+
+def _check_response(response: httpx.Response) -> None:
+    """``raise_for_status`` with a hint on what to fix for the usual permanent answers."""
+    try:
+        raise_for_status(response)
+    except PermanentError as exc:
+        hint = _HINTS.get(response.status_code)
+        if hint is None:
+            raise
+        raise PermanentError(f"{exc}; {hint}", reason=exc.reason) from None
+
+
+def _call_limit(value: str | None) -> tuple[int, int] | None:
+    """``(used, size)`` from ``X-Shopify-Shop-Api-Call-Limit: 32/40``; None if absent/odd."""
+    if value is None:
+        return None
+    match = _CALL_LIMIT_PATTERN.fullmatch(value)
+    if match is None or int(match.group(2)) == 0:
+        return None
+    return int(match.group(1)), int(match.group(2))
+
+
+def _json_object(response: httpx.Response, what: str) -> dict[str, Any]:
+    try:
+        body = response.json()
+    except ValueError:
+        raise PayloadError(f"Shopify's {what} response is not JSON") from None
+    if not isinstance(body, dict):
+        raise PayloadError(f"Shopify's {what} response is not a JSON object")
+    return body
+
+
+def _json_list(response: httpx.Response, key: str) -> list[Mapping[str, Any]]:
+    entries = _json_object(response, key).get(key)
+    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+        raise PayloadError(f"Shopify's response has no '{key}' array of objects")
+    return entries
+
+
+def _shaped(compute: Callable[[], _T]) -> _T:
+    """Run ``compute`` over a Shopify response; a missing or odd field is a payload error."""
+    try:
+        return compute()
+    except (KeyError, TypeError, ValueError) as exc:
+        raise PayloadError(f"Shopify's response has an unexpected shape: {exc!r}") from None
+
+
+def _shipped_before(
+    notice: FulfilmentNotice,
+    fulfillment_orders: Sequence[Mapping[str, Any]],
+    wanted: Mapping[int, int],
+    short: Mapping[int, int],
+) -> bool:
+    """Without a tracking number, all lines sitting in closed fulfillment orders means done."""
+    if notice.tracking_number or short != wanted:
+        return False
+    return _shaped(lambda: mapping.only_in_closed(fulfillment_orders, short))
+
+
+def _set_inventory_level(body: Mapping[str, Any]) -> Callable[[ShopifyAdminClient], httpx.Response]:
+    return lambda api: api.set_inventory_level(body)
+
+
+def _shortfall(
+    notice: FulfilmentNotice, short: Mapping[int, int], wanted: Mapping[int, int]
+) -> PermanentError:
+    lines = ", ".join(
+        f"line item {line} ({qty} of {wanted[line]} not fulfillable)" for line, qty in short.items()
+    )
+    return PermanentError(
+        f"Shopify order {notice.external_order_id} cannot take shipment {notice.shipment_ref}: "
+        f"{lines}. The items may already be fulfilled in Shopify, or the order is cancelled or "
+        "on hold; check the order in the Shopify admin, then resolve or redrive this shipment",
+        reason="not_fulfillable",
+    )

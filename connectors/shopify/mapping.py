@@ -1,19 +1,232 @@
-"""Shopify order object → canonical order.
+"""Shopify objects ↔ omniroute: orders in, fulfillment and inventory bodies out.
 
-The declarative spec ``mapping/specs/shopify.json`` says it all (names are joined and the
-service level derived by named transforms), so this module only names the spec.
+The declarative spec ``mapping/specs/shopify.json`` maps an order (names are joined and the
+service level derived by named transforms); the small pure functions below shape the REST
+Admin API's poll pages, fulfillment-order allocations and request bodies.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
+from connectors.base import (
+    ChannelOrder,
+    FulfilmentNotice,
+    PayloadError,
+    PermanentError,
+    StockUpdate,
+)
 from mapping import map_order
 
 SPEC_NAME = "shopify"
+
+#: Fulfillment-order statuses that still take fulfillments.
+OPEN_STATUSES = frozenset({"open", "in_progress"})
+#: Fulfillment statuses that did not ship anything.
+VOID_FULFILLMENT_STATUSES = frozenset({"cancelled", "error", "failure"})
 
 
 def to_canonical(order: Mapping[str, Any]) -> dict[str, Any]:
     """The canonical order (mapping/schemas/order.v1.json); raises ``mapping.MappingError``."""
     return map_order(SPEC_NAME, order)
+
+
+# --- polling ----------------------------------------------------------------------------------
+
+
+def shopify_time(moment: datetime) -> str:
+    """ISO 8601 in UTC, to the second (sub-seconds dropped: the window only grows)."""
+    if moment.tzinfo is None:
+        raise ValueError("Shopify time filters need a timezone-aware datetime")
+    return moment.astimezone(UTC).replace(microsecond=0).isoformat()
+
+
+def first_page_params(updated_after: datetime, limit: int) -> dict[str, str | int]:
+    """Query of a poll's first page: every status, oldest change first."""
+    return {
+        "status": "any",
+        "updated_at_min": shopify_time(updated_after),
+        "limit": limit,
+        "order": "updated_at asc",
+    }
+
+
+def next_page_params(page_info: str, limit: int) -> dict[str, str | int]:
+    """Query of a later page: Shopify refuses any filter beside ``page_info`` and ``limit``."""
+    return {"page_info": page_info, "limit": limit}
+
+
+def next_page_info(links: Mapping[str | None, Mapping[str, str]]) -> str | None:
+    """The ``page_info`` cursor of the ``rel="next"`` Link, or None on the last page."""
+    url = links.get("next", {}).get("url")
+    if not url:
+        return None
+    values = parse_qs(urlsplit(url).query).get("page_info")
+    if not values or not values[0]:
+        raise PayloadError("Shopify's Link rel=next has no page_info parameter")
+    return values[0]
+
+
+def channel_order(order: Any) -> ChannelOrder:
+    """One polled or fetched Shopify order as a ``ChannelOrder`` (payload: the bare order)."""
+    if not isinstance(order, dict) or order.get("id") is None:
+        raise PayloadError("Shopify order list holds an entry that is not an order object")
+    stamp = order.get("updated_at") or order.get("created_at")
+    try:
+        updated_at = datetime.fromisoformat(str(stamp))
+    except ValueError:
+        raise PayloadError(f"Shopify order {order['id']} has no valid updated_at") from None
+    if updated_at.tzinfo is None:
+        raise PayloadError(f"Shopify order {order['id']} updated_at has no UTC offset")
+    return ChannelOrder(external_id=str(order["id"]), updated_at=updated_at, payload=order)
+
+
+# --- fulfilment -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Allocation:
+    """Quantity of one fulfillment-order line item to fulfil."""
+
+    location_id: int | None
+    fulfillment_order_id: int
+    line_id: int  # the fulfillment-order line item's id
+    quantity: int
+
+
+def shopify_id(value: str | int, what: str) -> int:
+    """A Shopify numeric id, or ``PermanentError`` naming what was wrong."""
+    text = str(value).strip()
+    if not text.isascii() or not text.isdigit():
+        raise PermanentError(f"{what} {value!r} is not a Shopify numeric id")
+    return int(text)
+
+
+def requested_quantities(notice: FulfilmentNotice) -> dict[int, int]:
+    """Shipped quantity per Shopify order line item id."""
+    wanted: dict[int, int] = {}
+    for line in notice.lines:
+        if line.external_line_id is None:
+            raise PermanentError(
+                f"shipped line {line.sku!r} has no Shopify line item id; "
+                "the order must come from Shopify with its line ids"
+            )
+        if line.quantity > 0:
+            line_id = shopify_id(line.external_line_id, "line item id")
+            wanted[line_id] = wanted.get(line_id, 0) + line.quantity
+    if not wanted:
+        raise PermanentError(f"shipment {notice.shipment_ref} has no quantity to report")
+    return wanted
+
+
+def already_reported(
+    fulfillments: Iterable[Mapping[str, Any]], tracking_number: str
+) -> tuple[dict[int, int], str | None]:
+    """Quantities per line item that live fulfillments with this tracking number carry."""
+    done: dict[int, int] = {}
+    ref: str | None = None
+    for fulfillment in fulfillments:
+        if fulfillment.get("status") in VOID_FULFILLMENT_STATUSES:
+            continue
+        numbers = {fulfillment.get("tracking_number"), *(fulfillment.get("tracking_numbers") or ())}
+        if tracking_number not in numbers:
+            continue
+        ref = str(fulfillment.get("id"))
+        for item in fulfillment.get("line_items") or ():
+            line_id, quantity = int(item["id"]), int(item.get("quantity") or 0)
+            done[line_id] = done.get(line_id, 0) + quantity
+    return done, ref
+
+
+def subtract(wanted: Mapping[int, int], done: Mapping[int, int]) -> dict[int, int]:
+    """What is still to report once ``done`` is taken off ``wanted``."""
+    left = {line: qty - done.get(line, 0) for line, qty in wanted.items()}
+    return {line: qty for line, qty in left.items() if qty > 0}
+
+
+def allocate(
+    fulfillment_orders: Sequence[Mapping[str, Any]], wanted: Mapping[int, int]
+) -> tuple[list[Allocation], dict[int, int]]:
+    """Spread ``wanted`` over open fulfillment-order line items; also return the shortfall."""
+    left = dict(wanted)
+    allocations: list[Allocation] = []
+    for fulfillment_order in fulfillment_orders:
+        if fulfillment_order.get("status") not in OPEN_STATUSES:
+            continue
+        for item in fulfillment_order.get("line_items") or ():
+            line_id = int(item["line_item_id"])
+            take = min(left.get(line_id, 0), int(item.get("fulfillable_quantity") or 0))
+            if take <= 0:
+                continue
+            left[line_id] -= take
+            allocations.append(
+                Allocation(
+                    location_id=fulfillment_order.get("assigned_location_id"),
+                    fulfillment_order_id=int(fulfillment_order["id"]),
+                    line_id=int(item["id"]),
+                    quantity=take,
+                )
+            )
+    return allocations, {line: qty for line, qty in left.items() if qty > 0}
+
+
+def only_in_closed(fulfillment_orders: Sequence[Mapping[str, Any]], lines: Iterable[int]) -> bool:
+    """Every one of ``lines`` sits only in closed (fully fulfilled) fulfillment orders."""
+    statuses: dict[int, set[str]] = {}
+    for fulfillment_order in fulfillment_orders:
+        for item in fulfillment_order.get("line_items") or ():
+            line_id = int(item["line_item_id"])
+            statuses.setdefault(line_id, set()).add(str(fulfillment_order.get("status")))
+    return all(statuses.get(line) == {"closed"} for line in lines)
+
+
+def fulfillment_bodies(
+    allocations: Sequence[Allocation], notice: FulfilmentNotice, *, notify_customer: bool
+) -> list[dict[str, Any]]:
+    """One ``POST /fulfillments.json`` body per assigned location, in first-seen order."""
+    by_location: dict[int | None, dict[int, list[dict[str, int]]]] = {}
+    for allocation in allocations:
+        orders = by_location.setdefault(allocation.location_id, {})
+        orders.setdefault(allocation.fulfillment_order_id, []).append(
+            {"id": allocation.line_id, "quantity": allocation.quantity}
+        )
+    tracking = tracking_info(notice)
+    bodies: list[dict[str, Any]] = []
+    for orders in by_location.values():
+        fulfillment: dict[str, Any] = {
+            "line_items_by_fulfillment_order": [
+                {"fulfillment_order_id": order_id, "fulfillment_order_line_items": items}
+                for order_id, items in orders.items()
+            ],
+            "notify_customer": notify_customer,
+        }
+        if tracking:
+            fulfillment["tracking_info"] = tracking
+        bodies.append({"fulfillment": fulfillment})
+    return bodies
+
+
+def tracking_info(notice: FulfilmentNotice) -> dict[str, str]:
+    """Shopify's ``tracking_info`` (number, url, company), without the parts we do not have."""
+    values = {
+        "number": notice.tracking_number,
+        "url": notice.tracking_url,
+        "company": notice.carrier,
+    }
+    return {key: value for key, value in values.items() if value}
+
+
+# --- stock ------------------------------------------------------------------------------------
+
+
+def inventory_set_body(update: StockUpdate, location_id: int) -> dict[str, int]:
+    """``POST /inventory_levels/set.json`` body; ``channel_ref`` is the inventory item id."""
+    return {
+        "location_id": location_id,
+        "inventory_item_id": shopify_id(update.channel_ref, f"inventory item id of {update.sku}"),
+        "available": update.available,
+    }

@@ -12,6 +12,7 @@ import pytest
 from pydantic import ValidationError
 from starlette.datastructures import Headers
 
+from connectors import testkit
 from connectors.base import (
     Capability,
     ConnectorRuntime,
@@ -59,7 +60,15 @@ def connector() -> ShopifyConnector:
 
 def test_connector_declares_its_kind(connector: ShopifyConnector) -> None:
     assert ShopifyConnector.kind == "shopify"
-    assert ShopifyConnector.capabilities == frozenset({Capability.ORDER_WEBHOOKS})
+    assert ShopifyConnector.capabilities == frozenset(
+        {
+            Capability.ORDER_WEBHOOKS,
+            Capability.ORDER_POLLING,
+            Capability.ORDER_FETCH,
+            Capability.FULFILMENT_PUSH,
+            Capability.STOCK_PUSH,
+        }
+    )
     assert ShopifyConnector.config_model is ShopifyConfig
     assert ShopifyConnector.secrets_model is ShopifySecrets
     assert isinstance(connector, OrderSource)
@@ -384,3 +393,42 @@ def test_order_without_line_items_fails_validation(connector: ShopifyConnector) 
     with pytest.raises(MappingError) as caught:
         connector.map_order(order)
     assert (caught.value.path, caught.value.source) == ("lines", "line_items")
+
+
+# --- contract kit -----------------------------------------------------------------------
+
+
+def test_contract_kind_and_protocols(connector: ShopifyConnector) -> None:
+    testkit.check_kind(ShopifyConnector, connector)
+
+
+@pytest.mark.parametrize("sample", ORDER_SAMPLES, ids=lambda path: path.name)
+def test_contract_every_order_sample_maps_to_canonical(
+    connector: ShopifyConnector, sample: Path
+) -> None:
+    order = webhooks.extract_order(json.loads(sample.read_bytes()))
+    canonical = testkit.check_maps_to_canonical(connector, order)
+    assert canonical["external_id"] == str(order["id"])
+
+
+@pytest.mark.parametrize("make_body", [webhook_body, raw_fixture], ids=["webhook", "raw_fixture"])
+def test_contract_signature(connector: ShopifyConnector, make_body: Any) -> None:
+    body = make_body()
+    testkit.check_signature(
+        connector, signed_headers(body), body, signature_header="X-Shopify-Hmac-Sha256"
+    )
+
+
+def test_contract_duplicate_delivery(connector: ShopifyConnector) -> None:
+    body = webhook_body()
+    redelivery = (signed_headers(body), body)
+    other = (signed_headers(body, webhook_id="0a1b2c3d-other-delivery"), body)
+    testkit.check_duplicate_delivery(connector, redelivery, other)
+    # Without delivery ids, the body digest tells two different bodies apart.
+    variant = dict(sample_order(), id=450789470)
+    other_body = json.dumps(variant).encode("utf-8")
+    testkit.check_duplicate_delivery(
+        connector,
+        (signed_headers(body, webhook_id=None), body),
+        (signed_headers(other_body, webhook_id=None), other_body),
+    )
