@@ -8,7 +8,9 @@ its own; Shopify's REST Admin API is one leaky bucket per shop)::
     ...
     orders.hold_off(retry_after)                    # the remote said 429: stop for this long
 
-Waits are counted so connector health can show how much time rate limits cost.
+Waits are counted so connector health can show how much time rate limits cost. A wait longer
+than ``max_wait`` is not slept: ``acquire`` raises ``TransientError`` with ``retry_after``, so
+a worker thread is never held for minutes and the caller's work is rescheduled instead.
 """
 
 from __future__ import annotations
@@ -18,7 +20,12 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Protocol, runtime_checkable
 
-__all__ = ["RateLimited", "TokenBucket", "total_wait_seconds"]
+from connectors.base import TransientError
+
+__all__ = ["DEFAULT_MAX_WAIT", "RateLimited", "TokenBucket", "total_wait_seconds"]
+
+#: The longest a call sleeps for a token before it gives up with TransientError instead.
+DEFAULT_MAX_WAIT = 30.0
 
 
 class TokenBucket:
@@ -31,10 +38,12 @@ class TokenBucket:
         *,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        max_wait: float | None = DEFAULT_MAX_WAIT,
     ) -> None:
         if rate <= 0 or burst < 1:
             raise ValueError("a token bucket needs rate > 0 and burst >= 1")
         self.rate = rate
+        self.max_wait = max_wait
         self.burst = float(burst)
         self._clock = clock
         self._sleep = sleep
@@ -54,6 +63,12 @@ class TokenBucket:
             start = max(now, self._stamp)
             extra = max(tokens - self._tokens, 0.0) / self.rate
             ready = start + extra
+            if self.max_wait is not None and ready - now > self.max_wait:
+                raise TransientError(
+                    f"rate limit: the next call is allowed in {ready - now:.1f}s",
+                    retry_after=ready - now,
+                    reason="rate_limited",
+                )
             self._tokens += extra * self.rate - tokens
             self._stamp = ready
             delay = ready - now

@@ -52,7 +52,7 @@ def test_tokens_refill_up_to_the_burst_only() -> None:
 
 def test_hold_off_blocks_until_the_remote_allows_again() -> None:
     clock = FakeClock()
-    b = bucket(10.0, 10, clock)
+    b = TokenBucket(10.0, 10, clock=clock, sleep=clock.sleep, max_wait=None)
     b.hold_off(30)
     assert b.acquire() == pytest.approx(30.1)
     clock.now += 100
@@ -79,3 +79,18 @@ def test_total_wait_counts_every_bucket_of_a_connector() -> None:
         b.acquire()
     assert total_wait_seconds(paced) == pytest.approx(2.0)
     assert total_wait_seconds(object()) == 0.0
+
+
+def test_a_wait_beyond_max_wait_is_not_slept_but_handed_back() -> None:
+    from connectors.base import TransientError
+
+    clock = FakeClock()
+    b = TokenBucket(1.0, 1, clock=clock, sleep=clock.sleep, max_wait=5)
+    b.acquire()
+    b.hold_off(60)
+    with pytest.raises(TransientError) as caught:
+        b.acquire()
+    assert caught.value.retry_after == pytest.approx(61.0)  # the hold, then one token
+    assert clock.slept == []
+    clock.now += 61
+    assert b.acquire() == 0.0  # the refused call reserved nothing
