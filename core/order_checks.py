@@ -50,11 +50,17 @@ def _check_lines(order: Mapping[str, Any], known_skus: Collection[str]) -> list[
         sku = line.get("sku")
         if not sku or sku not in known_skus:
             shown = sku or line.get("channel_sku") or line.get("variant_id")
+            message = (
+                f"SKU {shown!r} is not in the catalogue and has no alias"
+                if shown
+                else f"line {line.get('external_line_id')!r} ({line.get('title') or 'no title'})"
+                " has no SKU, channel SKU or variant id to map"
+            )
             problems.append(
                 Problem(
                     "unknown_sku",
                     f"lines[{i}].sku",
-                    f"SKU {shown!r} is not in the catalogue and has no alias",
+                    message,
                 )
             )
     return problems

@@ -57,3 +57,12 @@ def test_valid_postal_codes(country: str, postal: str) -> None:
 def test_digital_only_orders_need_no_address() -> None:
     lines = [{"sku": "A", "quantity": 1, "requires_shipping": False}]
     assert check_order(order(lines=lines, ship_to=None), {"A"}) == []
+
+
+def test_a_line_with_nothing_to_map_is_named_by_its_id_and_title() -> None:
+    order = {
+        "lines": [{"external_line_id": "L9", "title": "Gift wrap", "quantity": 1}],
+        "ship_to": {"country": "US", "postal_code": "10001", "address1": "1 Main St"},
+    }
+    (problem,) = [p for p in check_order(order, set()) if p.reason == "unknown_sku"]
+    assert problem.message == "line 'L9' (Gift wrap) has no SKU, channel SKU or variant id to map"
