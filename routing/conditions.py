@@ -1,9 +1,11 @@
 """Conditions of routing rules: a JSON tree parsed into plain objects, evaluated against facts.
 
 A condition is a leaf ``{"field": F, "op": O, "value": V}`` or a combination of conditions,
-nested freely: ``{"all": [c, ...]}``, ``{"any": [c, ...]}``, ``{"not": c}``. Parsing checks
-every field, operator and value against the table below; user text is only ever compared,
-never executed. Example::
+nested freely: ``{"all": [c, ...]}``, ``{"any": [c, ...]}``, ``{"not": c}``. Parsing
+(:mod:`routing.condition_parser`) checks every field, operator and value against the table
+below; user text is only ever compared, never executed. This module holds the parsed form and
+its evaluation; :func:`compile_condition` gives an equivalent form that is faster to evaluate
+many times (rule sets compile theirs once). Example::
 
     {"all": [{"field": "country", "op": "in", "value": ["US", "CA"]},
              {"not": {"field": "order_tags", "op": "contains_any", "value": ["wholesale"]}},
@@ -40,9 +42,7 @@ matches nothing, except ``ne`` and ``not_in``, which hold for it ("not DE" is tr
 with no country); tag and SKU sets are never missing, and ``not_contains`` holds for an empty one.
 """
 
-import math
 import operator
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, time
@@ -195,7 +195,7 @@ class Leaf:
     currency: str | None = None  # order_value only
 
     def matches(self, facts: OrderFacts, local_now: datetime) -> bool:
-        actual = _FIELDS[self.field].read(facts, local_now)
+        actual = READERS[self.field](facts, local_now)
         if actual is None:
             return self.op in _TRUE_WHEN_MISSING
         if self.currency is not None and _code(facts.currency) != self.currency:
@@ -207,7 +207,7 @@ class Leaf:
         return f"{self.field} {self.op} {show(self.value)}{suffix}"
 
     def explain(self, facts: OrderFacts, local_now: datetime) -> str:
-        actual = show(_FIELDS[self.field].read(facts, local_now))
+        actual = show(READERS[self.field](facts, local_now))
         if self.field is Field.ORDER_VALUE and facts.order_value is not None:
             actual = f"{actual} {facts.currency}"
         return f"{self.describe()} (was {actual})"
@@ -254,127 +254,7 @@ class Not:
         return f"not {_wrap(self.part, self.part.explain(facts, local_now))}"
 
 
-# --- value checks: each takes the JSON value and its path, returns the parsed value or raises
-
-Check = Callable[[Any, str], Any]
-
-
-def kind(value: Any) -> str:
-    """The JSON type name of ``value`` for error messages."""
-    names = {bool: "boolean", str: "string", int: "integer", float: "number", list: "list"}
-    return "null" if value is None else names.get(type(value), "object")
-
-
-def check(ok: Callable[[Any], bool], what: str, convert: Callable[[Any], Any] = str) -> Check:
-    """A value check: ``ok(value)`` or RuleError "expected <what>"; then ``convert(value)``."""
-
-    def parse(value: Any, path: str) -> Any:
-        if not ok(value):
-            raise RuleError(path, f"expected {what}, got {value!r}")
-        return convert(value)
-
-    return parse
-
-
-def is_text(value: Any) -> bool:
-    return isinstance(value, str) and bool(value.strip())
-
-
-def _matches(regex: str) -> Callable[[Any], bool]:
-    compiled = re.compile(regex)
-    return lambda value: isinstance(value, str) and compiled.fullmatch(value) is not None
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def integer(minimum: int, maximum: int | None = None) -> Check:
-    """An integer (not a boolean) within the bounds."""
-
-    def ok(value: Any) -> bool:
-        if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-            return False
-        return maximum is None or value <= maximum
-
-    upto = "" if maximum is None else f" and <= {maximum}"
-    return check(ok, f"an integer >= {minimum}{upto}", int)
-
-
-def _choice(options: tuple[str, ...]) -> Check:
-    return check(lambda value: value in options, f"one of {', '.join(options)}")
-
-
-def _normal_postal(value: str) -> str:
-    return "".join(value.split()).upper()
-
-
-nonempty_text = check(is_text, "a non-empty string")
-_is_decimal_text = _matches(r"-?[0-9]+(\.[0-9]+)?")
-decimal_value = check(
-    lambda v: _is_number(v) or _is_decimal_text(v),
-    "a decimal number or string like '12.50'",
-    lambda v: Decimal(str(v)),
-)
-currency_code = check(_matches("[A-Z]{3}"), "an upper-case ISO 4217 currency code like 'EUR'")
-_country = check(_matches("[A-Z]{2}"), "an upper-case ISO country code like 'DE'")
-_upper = check(is_text, "a non-empty string", str.upper)
-_tag = check(is_text, "a non-empty string", str.casefold)
-_postal = check(is_text, "a non-empty string", _normal_postal)
-_clock = check(
-    _matches("([01][0-9]|2[0-3]):[0-5][0-9]"),
-    "a time of day 'HH:MM' (00:00 to 23:59)",
-    lambda v: time(int(v[:2]), int(v[3:])),
-)
-
-
-def _list(item: Check) -> Check:
-    def parse(value: Any, path: str) -> tuple[Any, ...]:
-        if not isinstance(value, list) or not value:
-            raise RuleError(path, f"expected a non-empty list, got {kind(value)}")
-        return tuple(item(entry, f"{path}[{n}]") for n, entry in enumerate(value))
-
-    return parse
-
-
-def _set(item: Check) -> Check:
-    return lambda value, path: frozenset(_list(item)(value, path))
-
-
-def _pair(item: Check, *, ordered: bool = True) -> Check:
-    def parse(value: Any, path: str) -> tuple[Any, Any]:
-        if not isinstance(value, list) or len(value) != 2:
-            raise RuleError(path, "expected a list of two values [low, high]")
-        low, high = item(value[0], f"{path}[0]"), item(value[1], f"{path}[1]")
-        if ordered and low > high:
-            raise RuleError(path, f"low {show(low)} is greater than high {show(high)}")
-        return low, high
-
-    return parse
-
-
-def _postal_range(value: Any, path: str) -> tuple[str, str]:
-    low, high = _pair(_postal)(value, path)
-    if len(low) != len(high):
-        raise RuleError(path, f"range ends must have the same length ({low!r}, {high!r})")
-    return low, high
-
-
-def _one_or_list(item: Check) -> Check:
-    many = _list(item)
-    return lambda value, path: (item(value, path),) if isinstance(value, str) else many(value, path)
-
-
-def _equality(item: Check) -> dict[Op, Check]:
-    return {Op.EQ: item, Op.NE: item, Op.IN: _list(item), Op.NOT_IN: _list(item)}
-
-
-def _containment(item: Check) -> dict[Op, Check]:
-    return {op: _set(item) for op in (Op.CONTAINS_ANY, Op.CONTAINS_ALL, Op.NOT_CONTAINS)}
-
-
-def _ordering(item: Check) -> dict[Op, Check]:
-    return {Op.GT: item, Op.GTE: item, Op.LT: item, Op.LTE: item, Op.BETWEEN: _pair(item)}
+# --- reading the facts
 
 
 def _code(value: str | None) -> str | None:
@@ -385,126 +265,109 @@ def _folded(tags: frozenset[str]) -> frozenset[str]:
     return frozenset(tag.casefold() for tag in tags)
 
 
-@dataclass(frozen=True)
-class _FieldSpec:
-    read: Callable[[OrderFacts, datetime], Any]  # None when the fact is missing
-    ops: Mapping[Op, Check]
+def normal_postal(value: str) -> str:
+    """A postal code as conditions compare it: upper-case, without spaces."""
+    return "".join(value.split()).upper()
 
 
-_FIELDS: Mapping[Field, _FieldSpec] = {
-    Field.CHANNEL: _FieldSpec(lambda f, _: f.channel, _equality(nonempty_text)),
-    Field.CONNECTOR_ID: _FieldSpec(lambda f, _: f.connector_id, _equality(integer(1))),
-    Field.ORDER_TYPE: _FieldSpec(lambda f, _: f.order_type, _equality(_choice(ORDER_TYPES))),
-    Field.COUNTRY: _FieldSpec(lambda f, _: _code(f.country), _equality(_country)),
-    Field.REGION: _FieldSpec(lambda f, _: _code(f.region), _equality(_upper)),
-    Field.POSTAL_CODE: _FieldSpec(
-        lambda f, _: _normal_postal(f.postal_code or "") or None,
-        {
-            Op.EQ: _postal,
-            Op.IN: _list(_postal),
-            Op.PREFIX: _one_or_list(_postal),
-            Op.RANGE: _postal_range,
-        },
-    ),
-    Field.SKU: _FieldSpec(lambda f, _: frozenset(f.skus), _containment(nonempty_text)),
-    Field.SKU_TAG: _FieldSpec(lambda f, _: _folded(f.sku_tags), _containment(_tag)),
-    Field.CUSTOMER_TAGS: _FieldSpec(lambda f, _: _folded(f.customer_tags), _containment(_tag)),
-    Field.ORDER_TAGS: _FieldSpec(lambda f, _: _folded(f.order_tags), _containment(_tag)),
-    Field.LINE_COUNT: _FieldSpec(
-        lambda f, _: f.line_count,
-        {Op.EQ: integer(0), Op.NE: integer(0), **_ordering(integer(0))},
-    ),
-    Field.ORDER_VALUE: _FieldSpec(lambda f, _: f.order_value, _ordering(decimal_value)),
-    Field.CURRENCY: _FieldSpec(lambda f, _: _code(f.currency), _equality(currency_code)),
-    Field.SERVICE_LEVEL: _FieldSpec(
-        lambda f, _: f.service_level, _equality(_choice(SERVICE_LEVELS))
-    ),
-    Field.LOCAL_TIME: _FieldSpec(
-        lambda _, now: time(now.hour, now.minute), {Op.BETWEEN: _pair(_clock, ordered=False)}
-    ),
-    Field.WEEKDAY: _FieldSpec(
-        lambda _, now: WEEKDAYS[now.weekday()], {Op.IN: _list(_choice(WEEKDAYS))}
-    ),
-}
-FIELD_OPS: Mapping[str, tuple[str, ...]] = {
-    str(field): tuple(str(op) for op in spec.ops) for field, spec in _FIELDS.items()
+Reader = Callable[[OrderFacts, datetime], Any]  # the fact's value; None when it is missing
+
+READERS: Mapping[Field, Reader] = {
+    Field.CHANNEL: lambda f, _: f.channel,
+    Field.CONNECTOR_ID: lambda f, _: f.connector_id,
+    Field.ORDER_TYPE: lambda f, _: f.order_type,
+    Field.COUNTRY: lambda f, _: _code(f.country),
+    Field.REGION: lambda f, _: _code(f.region),
+    Field.POSTAL_CODE: lambda f, _: normal_postal(f.postal_code or "") or None,
+    Field.SKU: lambda f, _: frozenset(f.skus),
+    Field.SKU_TAG: lambda f, _: _folded(f.sku_tags),
+    Field.CUSTOMER_TAGS: lambda f, _: _folded(f.customer_tags),
+    Field.ORDER_TAGS: lambda f, _: _folded(f.order_tags),
+    Field.LINE_COUNT: lambda f, _: f.line_count,
+    Field.ORDER_VALUE: lambda f, _: f.order_value,
+    Field.CURRENCY: lambda f, _: _code(f.currency),
+    Field.SERVICE_LEVEL: lambda f, _: f.service_level,
+    Field.LOCAL_TIME: lambda _, now: time(now.hour, now.minute),
+    Field.WEEKDAY: lambda _, now: WEEKDAYS[now.weekday()],
 }
 
 
-# --- parsing
+# --- compiled form: the same answers, with every lookup and description done once
 
 
-def parse_condition(doc: Any, path: str) -> Condition:
-    """Parse a JSON condition; raise :class:`RuleError` (the first problem found) if invalid."""
-    errors: list[RuleError] = []
-    condition = read_condition(doc, path, errors)
-    if errors or condition is None:
-        raise errors[0]
-    return condition
+class Judge(Protocol):
+    """A compiled condition: whether it matches and why, in one pass."""
+
+    group: bool  # an all/any (its explanation is parenthesised inside another condition)
+
+    def judge(self, facts: OrderFacts, local_now: datetime) -> tuple[bool, str]:
+        """``(condition.matches(...), condition.explain(...))`` of the condition compiled."""
+        ...
 
 
-def read_condition(
-    doc: Any, path: str, errors: list[RuleError], depth: int = 0
-) -> Condition | None:
-    """Parse a JSON condition, appending every problem to ``errors``; None when invalid."""
-    if not isinstance(doc, dict):
-        errors.append(RuleError(path, f"expected a condition object, got {kind(doc)}"))
-    elif depth >= MAX_DEPTH:
-        errors.append(RuleError(path, f"conditions nest deeper than {MAX_DEPTH} levels"))
-    elif any(key in doc for key in ("all", "any", "not")):
-        return _combination(doc, path, errors, depth)
-    else:
-        try:
-            return _leaf(doc, path)
-        except RuleError as error:
-            errors.append(error)
-    return None
+def compile_condition(condition: Condition) -> Judge:
+    """A form of ``condition`` that answers ``matches`` and ``explain`` together, faster."""
+    if isinstance(condition, Leaf):
+        return _LeafJudge(condition)
+    if isinstance(condition, Group):
+        return _GroupJudge(condition.every, tuple(map(compile_condition, condition.parts)))
+    if isinstance(condition, Not):
+        return _NotJudge(compile_condition(condition.part))
+    raise TypeError(f"cannot compile {condition!r}")
 
 
-def _combination(
-    doc: dict[str, Any], path: str, errors: list[RuleError], depth: int
-) -> Condition | None:
-    key = next(key for key in ("all", "any", "not") if key in doc)
-    for extra in sorted((k for k in doc if k != key), key=str):
-        errors.append(RuleError(f"{path}.{extra}", f"unexpected key beside {key!r}"))
-    if key == "not":
-        part = read_condition(doc["not"], f"{path}.not", errors, depth + 1)
-        return None if part is None or len(doc) != 1 else Not(part)
-    items = doc[key]
-    if not isinstance(items, list) or not items:
-        errors.append(RuleError(f"{path}.{key}", "expected a non-empty list of conditions"))
-        return None
-    parts = [
-        read_condition(item, f"{path}.{key}[{n}]", errors, depth + 1)
-        for n, item in enumerate(items)
-    ]
-    checked = tuple(part for part in parts if part is not None)
-    if len(checked) != len(parts) or len(doc) != 1:
-        return None
-    return Group(key == "all", checked)
+class _LeafJudge:
+    __slots__ = ("currency", "missing", "money", "read", "test", "text", "value")
+    group = False
+
+    def __init__(self, leaf: Leaf) -> None:
+        self.read = READERS[leaf.field]
+        self.test = _TESTS[leaf.op]
+        self.value = leaf.value
+        self.missing = leaf.op in _TRUE_WHEN_MISSING
+        self.currency = leaf.currency
+        self.money = leaf.field is Field.ORDER_VALUE
+        self.text = leaf.describe()
+
+    def judge(self, facts: OrderFacts, local_now: datetime) -> tuple[bool, str]:
+        actual = self.read(facts, local_now)
+        if actual is None:
+            hit = self.missing
+        elif self.currency is not None and _code(facts.currency) != self.currency:
+            hit = False
+        else:
+            hit = self.test(actual, self.value)
+        shown = show(actual)
+        if self.money and facts.order_value is not None:
+            shown = f"{shown} {facts.currency}"
+        return hit, f"{self.text} (was {shown})"
 
 
-def _leaf(doc: dict[str, Any], path: str) -> Leaf:
-    unknown = sorted(set(doc) - {"field", "op", "value", "currency"}, key=str)
-    if unknown:
-        raise RuleError(f"{path}.{unknown[0]}", "unknown key; a condition has field, op and value")
-    for key in ("field", "op", "value"):
-        if key not in doc:
-            raise RuleError(f"{path}.{key}", "is required")
-    name, op = doc["field"], doc["op"]
-    if not isinstance(name, str) or name not in FIELD_OPS:
-        raise RuleError(f"{path}.field", f"unknown field {name!r}; expected one of {_FIELD_NAMES}")
-    allowed = FIELD_OPS[name]
-    if not isinstance(op, str) or op not in allowed:
-        raise RuleError(f"{path}.op", f"{op!r} is not allowed for {name}; use {', '.join(allowed)}")
-    field = Field(name)
-    currency = None
-    if "currency" in doc:
-        if field is not Field.ORDER_VALUE:
-            raise RuleError(f"{path}.currency", "only order_value conditions take a currency")
-        currency = currency_code(doc["currency"], f"{path}.currency")
-    value = _FIELDS[field].ops[Op(op)](doc["value"], f"{path}.value")
-    return Leaf(field, Op(op), value, currency)
+class _GroupJudge:
+    __slots__ = ("every", "parts")
+    group = True
+
+    def __init__(self, every: bool, parts: tuple[Judge, ...]) -> None:
+        self.every, self.parts = every, parts
+
+    def judge(self, facts: OrderFacts, local_now: datetime) -> tuple[bool, str]:
+        texts = []
+        for part in self.parts:
+            hit, text = part.judge(facts, local_now)
+            text = f"({text})" if part.group else text
+            if hit is not self.every:  # the first failing part of an "all", matching of an "any"
+                return hit, text
+            texts.append(text)
+        return self.every, " and ".join(texts) if self.every else "none of: " + "; ".join(texts)
 
 
-_FIELD_NAMES = ", ".join(FIELD_OPS)
+class _NotJudge:
+    __slots__ = ("part",)
+    group = False
+
+    def __init__(self, part: Judge) -> None:
+        self.part = part
+
+    def judge(self, facts: OrderFacts, local_now: datetime) -> tuple[bool, str]:
+        hit, text = self.part.judge(facts, local_now)
+        return not hit, f"not ({text})" if self.part.group else f"not {text}"

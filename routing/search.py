@@ -89,21 +89,13 @@ def min_split(
     limits: SearchLimits,
 ) -> SearchResult:
     """Allocate ``lines`` over ``ranked_warehouses`` (best first) in the fewest shipments."""
-    if any(line.quantity <= 0 for line in lines):
-        raise ValueError("every line quantity must be positive")
-    if len({line.line_id for line in lines}) != len(lines):
-        raise ValueError("duplicate line_id")
-    if len(set(ranked_warehouses)) != len(ranked_warehouses):
-        raise ValueError("duplicate warehouse id")
+    _check(lines, ranked_warehouses)
     if not lines:
         return SearchResult((), True, "exact", 0, True)
-    need: dict[str, int] = {}
-    for line in lines:
-        need[line.sku] = need.get(line.sku, 0) + line.quantity
+    need = _need(lines)
     # Without ship-alone lines the best-ranked warehouse holding everything is optimal, so
     # stock is read in growing chunks of warehouses (C-level passes) until one does.
-    single = not any(line.sku in limits.ship_alone_skus for line in lines)
-    single = single and (limits.max_shipments is None or limits.max_shipments >= 1)
+    single = _single_allowed(lines, limits)
     skus, units, ranked = list(need), list(need.values()), list(ranked_warehouses)
     rows: list[tuple[int, ...]] = []
     at, chunk = 0, 8
@@ -112,12 +104,69 @@ def min_split(
         if min(got) < 0:
             got = [max(0, v) for v in got]
         rows += zip(*[iter(got)] * len(skus), strict=True)
-        for n in range(at, len(rows)) if single else ():
-            if rows[n][0] >= units[0] and all(map(ge, rows[n], units)):
-                every = tuple(LineAllocation(ln.line_id, ln.sku, ln.quantity) for ln in lines)
-                return SearchResult(((ranked[n], every),), True, "exact", 1, True)
+        n = _first_whole(rows, units, at) if single else -1
+        if n >= 0:
+            return _whole(lines, ranked[n])
         at, chunk = at + chunk, chunk * 2
     return _Search(tuple(lines), ranked, rows, limits, no_single=single).solve()
+
+
+def min_split_rows(
+    lines: Sequence[LineDemand],
+    ranked_warehouses: Sequence[int],
+    rows: Sequence[tuple[int, ...]],
+    limits: SearchLimits,
+) -> SearchResult:
+    """:func:`min_split` with the stock already read: ``rows[n]`` holds the units (none
+    negative) at ``ranked_warehouses[n]`` of each distinct SKU of ``lines``, in the order the
+    SKUs first appear in ``lines``."""
+    _check(lines, ranked_warehouses)
+    if not lines:
+        return SearchResult((), True, "exact", 0, True)
+    single = _single_allowed(lines, limits)
+    n = _first_whole(rows, list(_need(lines).values()), 0) if single else -1
+    if n >= 0:
+        return _whole(lines, ranked_warehouses[n])
+    return _Search(
+        tuple(lines), list(ranked_warehouses), list(rows), limits, no_single=single
+    ).solve()
+
+
+def _check(lines: Sequence[LineDemand], ranked_warehouses: Sequence[int]) -> None:
+    if any(line.quantity <= 0 for line in lines):
+        raise ValueError("every line quantity must be positive")
+    if len({line.line_id for line in lines}) != len(lines):
+        raise ValueError("duplicate line_id")
+    if len(set(ranked_warehouses)) != len(ranked_warehouses):
+        raise ValueError("duplicate warehouse id")
+
+
+def _need(lines: Sequence[LineDemand]) -> dict[str, int]:
+    need: dict[str, int] = {}
+    for line in lines:
+        need[line.sku] = need.get(line.sku, 0) + line.quantity
+    return need
+
+
+def _single_allowed(lines: Sequence[LineDemand], limits: SearchLimits) -> bool:
+    """Whether one warehouse holding everything settles it: no ship-alone line, one allowed."""
+    single = not any(line.sku in limits.ship_alone_skus for line in lines)
+    return single and (limits.max_shipments is None or limits.max_shipments >= 1)
+
+
+def _first_whole(rows: Sequence[tuple[int, ...]], units: list[int], start: int) -> int:
+    """The first of ``rows`` from ``start`` holding every SKU's demand; -1 when none does."""
+    first = units[0]
+    for n in range(start, len(rows)):
+        row = rows[n]
+        if row[0] >= first and all(map(ge, row, units)):
+            return n
+    return -1
+
+
+def _whole(lines: Sequence[LineDemand], warehouse_id: int) -> SearchResult:
+    every = tuple(LineAllocation(ln.line_id, ln.sku, ln.quantity) for ln in lines)
+    return SearchResult(((warehouse_id, every),), True, "exact", 1, True)
 
 
 def _bits(mask: int) -> Iterator[int]:

@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as hs
 
-from routing.conditions import FIELD_OPS, OrderFacts, RuleError, parse_condition
+from routing.condition_parser import FIELD_OPS, parse_condition
+from routing.conditions import OrderFacts, RuleError
 from routing.rules import validate_rule_set
 
 FACTS = OrderFacts(

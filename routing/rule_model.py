@@ -1,0 +1,254 @@
+"""Rule sets as plain objects, and their evaluation against one order.
+
+The format of a rule-set document and what each part means is described in
+:mod:`routing.rules`, which re-exports everything here; reading a document is
+:mod:`routing.rule_parser`. A rule set compiles its conditions once, on its first evaluation
+(:class:`CompiledRules`), and keeps them for every later order.
+"""
+
+import functools
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, tzinfo
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any, Final
+from zoneinfo import ZoneInfo
+
+from routing.conditions import Condition, Judge, OrderFacts, RuleError, compile_condition
+
+CRITERIA: Final = (
+    "priority",
+    "distance",
+    "stock_depth",
+    "shipping_cost",
+    "capacity_headroom",
+    "fewest_shipments",
+)
+MAX_BOOST: Final = 1000
+
+
+class NoStockAction(StrEnum):
+    """What to do when the order cannot be covered under the outcome's constraints."""
+
+    EXCEPTION = "exception"
+    BACKORDER = "backorder"
+    HOLD = "hold"
+    REJECT = "reject"
+
+
+class SplitMode(StrEnum):
+    SHIP_COMPLETE = "ship_complete"
+    SPLIT = "split"
+
+
+def _union(first: tuple[str, ...], second: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(first + second))
+
+
+@dataclass(frozen=True)
+class WarehouseSelector:
+    """Which warehouses are eligible; an empty ``include`` means every warehouse."""
+
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    require_tags: tuple[str, ...] = ()
+    exclude_tags: tuple[str, ...] = ()
+
+    def narrowed(self, later: "WarehouseSelector") -> "WarehouseSelector":
+        """``later`` laid over this one: its include replaces, its other filters add up."""
+        return WarehouseSelector(
+            later.include or self.include,
+            _union(self.exclude, later.exclude),
+            _union(self.require_tags, later.require_tags),
+            _union(self.exclude_tags, later.exclude_tags),
+        )
+
+
+@dataclass(frozen=True)
+class SplitPolicy:
+    """How an order may be divided into shipments."""
+
+    mode: SplitMode = SplitMode.SPLIT
+    max_shipments: int | None = None  # None: no limit; ignored by SHIP_COMPLETE
+    allow_line_split: bool = True  # may one line's quantity come from several warehouses
+    ship_alone_skus: tuple[str, ...] = ()
+    keep_together: tuple[tuple[str, ...], ...] = ()
+    min_value_per_extra_shipment: Decimal | None = None
+
+
+Boosts = tuple[tuple[str, int], ...]  # (warehouse code, boost), sorted by code
+
+
+@dataclass(frozen=True)
+class RuleOutcome:
+    """Everything the rules decide for one order."""
+
+    warehouses: WarehouseSelector
+    ranking: tuple[str, ...]
+    split: SplitPolicy
+    on_no_stock: NoStockAction
+    priority_boost: Boosts = ()
+
+    def boost(self, code: str) -> int:
+        """The priority boost of warehouse ``code``, 0 when none is set."""
+        return dict(self.priority_boost).get(code, 0)
+
+    def to_json(self) -> dict[str, Any]:
+        """The outcome as a JSON object that is itself a valid ``default``/``then``."""
+        split = self.split
+        amount = split.min_value_per_extra_shipment
+        selector = self.warehouses
+        return {
+            "warehouses": {
+                key: list(value)
+                for key, value in vars(selector).items()
+                if value or key != "include"
+            },
+            "ranking": list(self.ranking),
+            "split": {
+                "mode": split.mode.value,
+                "max_shipments": split.max_shipments,
+                "allow_line_split": split.allow_line_split,
+                "ship_alone_skus": list(split.ship_alone_skus),
+                "keep_together": [list(group) for group in split.keep_together],
+                "min_value_per_extra_shipment": None if amount is None else str(amount),
+            },
+            "on_no_stock": self.on_no_stock.value,
+            "priority_boost": dict(self.priority_boost),
+        }
+
+
+DEFAULT_OUTCOME: Final = RuleOutcome(
+    warehouses=WarehouseSelector(),
+    ranking=("priority", "stock_depth"),
+    split=SplitPolicy(),
+    on_no_stock=NoStockAction.EXCEPTION,
+)
+
+
+@dataclass(frozen=True)
+class PartialOutcome:
+    """What a rule's ``then`` (or a rule set's ``default``) states; None is "not stated"."""
+
+    warehouses: WarehouseSelector | None = None
+    ranking: tuple[str, ...] | None = None
+    split: tuple[tuple[str, Any], ...] = ()  # (SplitPolicy field, value) for each key stated
+    on_no_stock: NoStockAction | None = None
+    priority_boost: Boosts = ()
+
+    def stated(self) -> tuple[str, ...]:
+        """The outcome keys this partial outcome sets, for the trace."""
+        return tuple(key for key, value in vars(self).items() if value not in (None, ()))
+
+    def over(self, base: RuleOutcome) -> RuleOutcome:
+        """This partial outcome laid over ``base`` (see the module docs)."""
+        boosts = dict(base.priority_boost) | dict(self.priority_boost)
+        return RuleOutcome(
+            warehouses=(
+                base.warehouses
+                if self.warehouses is None
+                else base.warehouses.narrowed(self.warehouses)
+            ),
+            ranking=self.ranking or base.ranking,
+            split=replace(base.split, **dict(self.split)),
+            on_no_stock=self.on_no_stock or base.on_no_stock,
+            priority_boost=tuple(sorted(boosts.items())),
+        )
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    description: str
+    when: Condition
+    then: PartialOutcome
+    continue_after: bool  # "continue" in JSON: go on to later rules after this one matched
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    name: str
+    timezone: str  # IANA name; local_time and weekday conditions are read in it
+    rules: tuple[Rule, ...]
+    default: RuleOutcome  # DEFAULT_OUTCOME with the document's "default" laid over it
+
+    @functools.cached_property
+    def compiled(self) -> "CompiledRules":
+        """The rule set ready to evaluate, made on first use and kept (not part of its value)."""
+        return CompiledRules(self)
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """The outcome for one order, the ids of the rules applied and a JSON-ready trace."""
+
+    outcome: RuleOutcome
+    matched: tuple[str, ...]
+    steps: tuple[dict[str, Any], ...]
+
+
+class RuleSetError(ValueError):
+    """A rule-set document is invalid; ``errors`` holds every problem found."""
+
+    def __init__(self, errors: Sequence[RuleError]) -> None:
+        self.errors = tuple(errors)
+        super().__init__("invalid rule set: " + "; ".join(str(error) for error in self.errors))
+
+
+def evaluate(rule_set: RuleSet, facts: OrderFacts, now: datetime) -> Evaluation:
+    """Apply the rules to one order at ``now`` (timezone-aware); pure and deterministic."""
+    if now.utcoffset() is None:
+        raise ValueError("now must be timezone-aware")
+    compiled = rule_set.compiled
+    local_now = now.astimezone(compiled.zone)
+    path: list[int] = []
+    steps: list[dict[str, Any]] = []
+    for n, (rule_id, when, stated, go_on) in enumerate(compiled.rules):
+        hit, why = when.judge(facts, local_now)
+        if not hit:
+            steps.append({"rule": rule_id, "matched": False, "why": why})
+            continue
+        steps.append(
+            {
+                "rule": rule_id,
+                "matched": True,
+                "why": why,
+                "applied": list(stated),
+                "continue": go_on,
+            }
+        )
+        path.append(n)
+        if not go_on:
+            break
+    matched = tuple(compiled.rules[n][0] for n in path)
+    return Evaluation(compiled.outcome(tuple(path)), matched, tuple(steps))
+
+
+class CompiledRules:
+    """A rule set ready to evaluate: its time zone loaded, its conditions compiled, and the
+    outcome of each sequence of matched rules laid over the default once, then remembered."""
+
+    MAX_REMEMBERED: Final = 1024  # outcomes kept; past that they are laid over every time
+
+    def __init__(self, rule_set: RuleSet) -> None:
+        self.zone: tzinfo = ZoneInfo(rule_set.timezone)
+        self.rules: tuple[tuple[str, Judge, tuple[str, ...], bool], ...] = tuple(
+            (rule.id, compile_condition(rule.when), rule.then.stated(), rule.continue_after)
+            for rule in rule_set.rules
+        )
+        self._then = tuple(rule.then for rule in rule_set.rules)
+        self._outcomes: dict[tuple[int, ...], RuleOutcome] = {(): rule_set.default}
+        self._default = rule_set.default
+
+    def outcome(self, path: tuple[int, ...]) -> RuleOutcome:
+        """The outcome when the rules at positions ``path`` matched (in that order)."""
+        known = self._outcomes.get(path)
+        if known is not None:
+            return known
+        outcome = self._default
+        for n in path:
+            outcome = self._then[n].over(outcome)
+        if len(self._outcomes) < self.MAX_REMEMBERED:
+            self._outcomes[path] = outcome
+        return outcome
