@@ -23,6 +23,14 @@ WAREHOUSE_FIELDS = (
     "priority",
     "enabled",
     "wms_connector_id",
+    "tags",
+    "channels",
+    "daily_order_capacity",
+    "cutoff_local_time",
+    "timezone",
+    "latitude",
+    "longitude",
+    "rate_table",
 )
 
 

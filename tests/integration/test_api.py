@@ -296,3 +296,34 @@ def test_health_and_readiness(client: TestClient) -> None:
     assert ready["checks"]["broker"]["mode"] == "embedded"
     assert client.get("/docs").status_code == 200
     assert "/api/v1/orders" in client.get("/openapi.json").json()["paths"]
+
+
+def test_warehouse_routing_attributes_are_kept_and_updated(
+    client: TestClient, ctx: Context
+) -> None:
+    ops = auth(ctx, Role.OPS)
+    body = {
+        "code": "COLD",
+        "name": "Cold store",
+        "address": {"country": "US", "postal_code": "60601"},
+        "tags": ["cold-chain"],
+        "channels": ["shopify"],
+        "daily_order_capacity": 500,
+        "cutoff_local_time": "15:30",
+        "timezone": "America/Chicago",
+        "latitude": 41.88,
+        "longitude": -87.62,
+        "rate_table": [{"max_km": 500, "base": 4.5, "per_kg": 0.2}],
+    }
+    created = client.post("/api/v1/warehouses", json=body, headers=ops)
+    assert created.status_code == 201, created.text
+    got = client.get(f"/api/v1/warehouses/{created.json()['id']}", headers=ops).json()
+    for key in ("tags", "channels", "daily_order_capacity", "cutoff_local_time", "timezone"):
+        assert got[key] == body[key], key
+    assert got["rate_table"] == body["rate_table"]
+    patched = client.patch(
+        f"/api/v1/warehouses/{got['id']}",
+        json={"channels": [], "tags": ["cold-chain", "hazmat"]},
+        headers=ops,
+    ).json()
+    assert patched["channels"] == [] and patched["tags"] == ["cold-chain", "hazmat"]
