@@ -82,8 +82,7 @@ def load_requests(path: Path, host: str, port: int, target: str) -> list[bytes]:
     for line in path.read_text().splitlines():
         item = json.loads(line)
         body = item["body"].encode()
-        head = [f"POST {target} HTTP/1.1", f"Host: {host}:{port}",
-                f"Content-Length: {len(body)}"]
+        head = [f"POST {target} HTTP/1.1", f"Host: {host}:{port}", f"Content-Length: {len(body)}"]
         head += [f"{k}: {v}" for k, v in item["headers"].items()]
         raws.append(("\r\n".join(head) + "\r\n\r\n").encode() + body)
     return raws
@@ -92,8 +91,14 @@ def load_requests(path: Path, host: str, port: int, target: str) -> list[bytes]:
 async def timed(conn: Conn, raw: bytes, tally: Tally, started: float) -> None:
     try:
         status = await asyncio.wait_for(conn.request(raw), TIMEOUT)
-    except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, RuntimeError,
-            ValueError, TimeoutError) as exc:
+    except (
+        OSError,
+        asyncio.IncompleteReadError,
+        asyncio.LimitOverrunError,
+        RuntimeError,
+        ValueError,
+        TimeoutError,
+    ) as exc:
         conn.close()
         tally.errors[type(exc).__name__] += 1
         return
@@ -120,8 +125,7 @@ async def run_max(raws: list[bytes], host: str, port: int, concurrency: int) -> 
     return tally
 
 
-async def run_rate(raws: list[bytes], host: str, port: int, rate: float, connections: int
-                   ) -> Tally:
+async def run_rate(raws: list[bytes], host: str, port: int, rate: float, connections: int) -> Tally:
     tally = Tally()
     idle: asyncio.LifoQueue[Conn] = asyncio.LifoQueue()
     for _ in range(connections):
@@ -158,10 +162,16 @@ def summary(tally: Tally, mode: str, sent: int) -> dict[str, Any]:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     wall_offset = time.time() - time.perf_counter()
     return {
-        "mode": mode, "sent": sent, "ok": len(lat), "errors": sum(tally.errors.values()),
-        "error_kinds": dict(tally.errors), "elapsed_s": round(elapsed, 3),
+        "mode": mode,
+        "sent": sent,
+        "ok": len(lat),
+        "errors": sum(tally.errors.values()),
+        "error_kinds": dict(tally.errors),
+        "elapsed_s": round(elapsed, 3),
         "rps": round(len(lat) / elapsed, 1),
-        "p50_ms": pct(50), "p90_ms": pct(90), "p99_ms": pct(99),
+        "p50_ms": pct(50),
+        "p90_ms": pct(90),
+        "p99_ms": pct(99),
         "max_ms": round(lat[-1], 2) if lat else 0.0,
         "first_send_epoch": tally.first_send + wall_offset,
         "last_done_epoch": tally.last_done + wall_offset,

@@ -100,12 +100,14 @@ def test_backorder_waits_for_stock_then_routes_oldest_first(db_url: str, wms: Fa
         with unit_of_work(ctx.sessions) as s:
             assert [st for (st,) in s.execute(select(SalesOrder.status))] == ["backordered"] * 3
 
-        inventory.adjust_stock(ctx, world.warehouse_ids["EAST"], "LATE", delta=5, actor="t",
-                               reason="receipt")
+        inventory.adjust_stock(
+            ctx, world.warehouse_ids["EAST"], "LATE", delta=5, actor="t", reason="receipt"
+        )
         drain(ctx)
         with unit_of_work(ctx.sessions) as s:
-            rows = s.execute(select(SalesOrder.external_id, SalesOrder.status)
-                             .order_by(SalesOrder.id)).all()
+            rows = s.execute(
+                select(SalesOrder.external_id, SalesOrder.status).order_by(SalesOrder.id)
+            ).all()
             reserved = s.scalar(select(StockLevel.reserved))
         # 5 units fill the two oldest orders (2 each); the third waits for the next receipt.
         assert [status for _, status in rows] == ["released", "released", "backordered"]

@@ -181,12 +181,14 @@ def test_backtest_reports_changed_decisions_against_the_stored_ones(
         client.post(f"/webhooks/{ids['shop']}", content=body, headers=signed_headers(body))
     drain(ctx)
     same = {"name": "same", "timezone": "UTC", "default": {"ranking": ["priority"]}, "rules": []}
-    unchanged = client.post("/api/v1/routing/backtest", headers=ops,
-                            json={"document": same, "last": 10}).json()
+    unchanged = client.post(
+        "/api/v1/routing/backtest", headers=ops, json={"document": same, "last": 10}
+    ).json()
     # Each order's own reservation is added back, so today's stock still fits it in NYC.
     assert unchanged["orders"] == 3 and unchanged["changed_decisions"] == 0
-    report = client.post("/api/v1/routing/backtest", headers=ops,
-                         json={"document": WEST_FIRST, "last": 10})
+    report = client.post(
+        "/api/v1/routing/backtest", headers=ops, json={"document": WEST_FIRST, "last": 10}
+    )
     assert report.status_code == 200, report.text
     result = report.json()
     assert result["orders"] == 3 and result["changed_decisions"] == 3

@@ -17,10 +17,18 @@ def test_validate_accepts_a_good_rule_set_and_names_each_problem(tmp_path: Path)
     assert ok.exit_code == 0 and "valid" in ok.output
 
     bad = tmp_path / "bad.json"
-    bad.write_text(json.dumps({
-        "name": "n", "timezone": "UTC", "default": {"ranking": ["vibes"]},
-        "rules": [{"id": "r", "when": {"field": "country", "op": "gt", "value": "US"},
-                   "then": {}}]}))
+    bad.write_text(
+        json.dumps(
+            {
+                "name": "n",
+                "timezone": "UTC",
+                "default": {"ranking": ["vibes"]},
+                "rules": [
+                    {"id": "r", "when": {"field": "country", "op": "gt", "value": "US"}, "then": {}}
+                ],
+            }
+        )
+    )
     result = CliRunner().invoke(app, ["rules", "validate", str(bad)])
     assert result.exit_code == 1
     assert "default.ranking[0]" in result.output
