@@ -13,6 +13,7 @@ from api.body_limit import BodyLimitMiddleware
 from api.routers import (
     connectors,
     exceptions,
+    fulfilment,
     health,
     orders,
     routing_rules,
@@ -66,6 +67,7 @@ def create_app(
         warehouses,
         stock,
         connectors,
+        fulfilment,
         orders,
         exceptions,
         routing_rules,

@@ -219,6 +219,34 @@ class ConnectorOut(BaseModel):
     webhook_url: str | None
 
 
+class ConnectorHealthOut(BaseModel):
+    last_success_at: datetime | None
+    last_error_at: datetime | None
+    last_error: str | None
+    consecutive_failures: int
+    rate_limit_wait_seconds: float
+    disabled_at: datetime | None
+    disabled_reason: str | None
+    last_webhook_at: datetime | None
+    poll_cursor: datetime | None = Field(
+        description="Orders modified after this (minus the overlap window) are read next"
+    )
+    last_poll_at: datetime | None
+    next_poll_at: datetime | None
+    poll_in_progress: bool
+    lag_seconds: float | None = Field(description="Seconds since the last finished poll")
+
+
+class PollRequested(BaseModel):
+    connector_id: int
+    queued: bool
+
+
+class BrokenKindOut(BaseModel):
+    kind: str
+    error: str
+
+
 class ConnectorKindOut(BaseModel):
     kind: str
     capabilities: list[str]
@@ -303,6 +331,23 @@ class FulfilmentLineOut(BaseModel):
     order_line_id: int
     sku: str
     quantity: int
+    shipped_quantity: int
+
+
+class ShipmentLineOut(BaseModel):
+    sku: str
+    quantity: int
+
+
+class ShipmentOut(BaseModel):
+    id: int
+    fulfilment_order_id: int
+    external_ref: str
+    carrier: str | None
+    tracking_number: str | None
+    tracking_url: str | None
+    shipped_at: UtcDateTime
+    lines: list[ShipmentLineOut]
 
 
 class FulfilmentOrderOut(BaseModel):
@@ -337,5 +382,6 @@ class OrderDetailOut(OrderSummaryOut):
     lines: list[OrderLineOut]
     timeline: list[TimelineEntryOut]
     fulfilment_orders: list[FulfilmentOrderOut]
+    shipments: list[ShipmentOut]
     routing_decisions: list[RoutingDecisionOut]
     exceptions: list[OrderExceptionBrief]

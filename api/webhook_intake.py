@@ -92,9 +92,8 @@ class WebhookIntake:
         except Exception:
             await self._answer(send, 500, b"Internal Server Error", b"text/plain; charset=utf-8")
             raise
-        status_text = "duplicate" if result.duplicate else "accepted"
         payload = {
-            "status": status_text,
+            "status": result.status,
             "inbound_id": result.inbound_id,
             "duplicate": result.duplicate,
         }

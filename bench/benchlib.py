@@ -60,11 +60,13 @@ def flush_redis(url: str) -> None:
 def omniroute_env(database_url: str, redis_url: str | None, **extra: str) -> dict[str, str]:
     """The environment of every omniroute process of one run (fresh Fernet key)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("OMNIROUTE_")}
-    env.update({
-        "OMNIROUTE_DATABASE_URL": database_url,
-        "OMNIROUTE_SECRET_KEY": Fernet.generate_key().decode(),
-        "PYTHONUNBUFFERED": "1",
-    })
+    env.update(
+        {
+            "OMNIROUTE_DATABASE_URL": database_url,
+            "OMNIROUTE_SECRET_KEY": Fernet.generate_key().decode(),
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
     if redis_url:
         env["OMNIROUTE_BROKER_URL"] = redis_url
     env.update(extra)
@@ -73,15 +75,19 @@ def omniroute_env(database_url: str, redis_url: str | None, **extra: str) -> dic
 
 def code_version() -> str:
     """The commit under test, and which files outside bench/ differ from it."""
-    def git(*argv: str) -> str:
-        done = subprocess.run(["git", *argv], cwd=REPO, capture_output=True, text=True,
-                              check=False)
-        return done.stdout.strip()
 
-    changed = [line[3:] for line in git("status", "--porcelain").splitlines()
-               if not line[3:].startswith("bench/")]
+    def git(*argv: str) -> str:
+        done = subprocess.run(["git", *argv], cwd=REPO, capture_output=True, text=True, check=False)
+        return done.stdout
+
+    # Porcelain lines are "XY path": two status columns and a space (the first may be blank).
+    changed = [
+        line[3:]
+        for line in git("status", "--porcelain").splitlines()
+        if line[3:] and not line[3:].startswith("bench/")
+    ]
     dirty = f" + uncommitted changes in {', '.join(changed)}" if changed else ""
-    return f"commit {git('rev-parse', '--short', 'HEAD')}{dirty}"
+    return f"commit {git('rev-parse', '--short', 'HEAD').strip()}{dirty}"
 
 
 @contextmanager
@@ -124,8 +130,14 @@ class Procs:
         log = self.logdir / f"{name}.log"
         fh = log.open("wb")
         self._files.append(fh)
-        popen = subprocess.Popen(argv, env=dict(env), cwd=REPO, stdout=fh,
-                                 stderr=subprocess.STDOUT, start_new_session=True)
+        popen = subprocess.Popen(
+            argv,
+            env=dict(env),
+            cwd=REPO,
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         proc = Proc(name, popen, log)
         self.items.append(proc)
         return proc
@@ -209,13 +221,15 @@ def wait_http(url: str, group: Procs, timeout: float = 60.0) -> None:
 # --- requests files and the load generator ------------------------------------------------
 
 
-def write_requests(path: Path, bodies: list[bytes], secret: str, topic: str = "orders/create"
-                   ) -> None:
+def write_requests(
+    path: Path, bodies: list[bytes], secret: str, topic: str = "orders/create"
+) -> None:
     """One signed Shopify webhook per line: headers and the exact body (UTF-8 JSON text)."""
     with path.open("w") as fh:
         for body in bodies:
             headers = {
-                "Content-Type": "application/json", "X-Shopify-Topic": topic,
+                "Content-Type": "application/json",
+                "X-Shopify-Topic": topic,
                 "X-Shopify-Webhook-Id": str(uuid.uuid4()),
                 "X-Shopify-Hmac-Sha256": sign(secret.encode(), body),
             }
@@ -223,16 +237,26 @@ def write_requests(path: Path, bodies: list[bytes], secret: str, topic: str = "o
 
 
 def loadgen_argv(port: int, path: str, requests_file: Path, *extra: str) -> list[str]:
-    return [sys.executable, str(BENCH_DIR / "loadgen.py"), "--port", str(port), "--path", path,
-            "--requests", str(requests_file), *extra]
+    return [
+        sys.executable,
+        str(BENCH_DIR / "loadgen.py"),
+        "--port",
+        str(port),
+        "--path",
+        path,
+        "--requests",
+        str(requests_file),
+        *extra,
+    ]
 
 
 def run_loadgen(argv: list[str], logdir: Path, name: str) -> dict[str, Any]:
     """Run the load generator in its own process; its JSON summary."""
     err = logdir / f"{name}.stderr"
     with err.open("wb") as fh:
-        done = subprocess.run(argv, cwd=REPO, stdout=subprocess.PIPE, stderr=fh, check=False,
-                              timeout=900)
+        done = subprocess.run(
+            argv, cwd=REPO, stdout=subprocess.PIPE, stderr=fh, check=False, timeout=900
+        )
     if done.returncode != 0:
         print(err.read_text(errors="replace"), file=sys.stderr)
         raise RuntimeError(f"load generator {name} failed with code {done.returncode}")
@@ -318,8 +342,10 @@ def wait_quiet(max_busy_pct: float, timeout: float) -> float:
         busy = 100 * (b1[0] - b0[0]) / max(b1[1] - b0[1], 1e-9)
         if busy <= max_busy_pct or time.monotonic() >= deadline:
             return busy
-        print(f"machine is {busy:.0f}% busy with other work; waiting for it to calm down",
-              file=sys.stderr)
+        print(
+            f"machine is {busy:.0f}% busy with other work; waiting for it to calm down",
+            file=sys.stderr,
+        )
 
 
 def pids_named(name: str) -> list[int]:

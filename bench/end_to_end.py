@@ -36,43 +36,92 @@ from core.settings import Settings
 
 TARGET_ORDERS_PER_S = 100.0
 SETTLED = ("released", "exception", "backordered", "cancelled")
-POSTAL = ["10001", "60601", "73301", "98101", "07102", "30301", "94105", "02108", "80202",
-          "33101"]
+POSTAL = ["10001", "60601", "73301", "98101", "07102", "30301", "94105", "02108", "80202", "33101"]
 
 
-def seed(env: dict[str, str], args: argparse.Namespace, wms_url: str, secret: str
-         ) -> tuple[int, list[str]]:
+def seed(
+    env: dict[str, str], args: argparse.Namespace, wms_url: str, secret: str
+) -> tuple[int, list[str]]:
     """Connectors and warehouses through the services; SKUs and stock in bulk. (shop id, SKUs)"""
-    ctx = bootstrap(Settings(database_url=env["OMNIROUTE_DATABASE_URL"],
-                             secret_key=env["OMNIROUTE_SECRET_KEY"], allow_private_urls=True,
-                             log_level="WARNING"))
+    ctx = bootstrap(
+        Settings(
+            database_url=env["OMNIROUTE_DATABASE_URL"],
+            secret_key=env["OMNIROUTE_SECRET_KEY"],
+            allow_private_urls=True,
+            log_level="WARNING",
+        )
+    )
     try:
         wms = connector_admin.create_connector(
-            ctx, kind="rest_wms", name="bench-wms", config={"base_url": wms_url}, secrets={},
-            enabled=True, actor="bench")
+            ctx,
+            kind="rest_wms",
+            name="bench-wms",
+            config={"base_url": wms_url},
+            secrets={},
+            enabled=True,
+            actor="bench",
+        )
         shop = connector_admin.create_connector(
-            ctx, kind="shopify", name="bench-shopify", config={}, enabled=True, actor="bench",
-            secrets={"webhook_secret": secret})
+            ctx,
+            kind="shopify",
+            name="bench-shopify",
+            config={},
+            enabled=True,
+            actor="bench",
+            secrets={"webhook_secret": secret},
+        )
         ids = []
         for n in range(1, args.warehouses + 1):
             postal = POSTAL[n % len(POSTAL)]
-            ids.append(warehouses.create_warehouse(ctx, {
-                "code": f"WH{n:02d}", "name": f"Warehouse {n}", "priority": n, "enabled": True,
-                "address": {"postal_code": postal, "country": "US"}, "country": "US",
-                "postal_code": postal, "wms_connector_id": wms.id}, actor="bench").id)
+            ids.append(
+                warehouses.create_warehouse(
+                    ctx,
+                    {
+                        "code": f"WH{n:02d}",
+                        "name": f"Warehouse {n}",
+                        "priority": n,
+                        "enabled": True,
+                        "address": {"postal_code": postal, "country": "US"},
+                        "country": "US",
+                        "postal_code": postal,
+                        "wms_connector_id": wms.id,
+                    },
+                    actor="bench",
+                ).id
+            )
         skus = demo_skus(args.skus)
         rng = random.Random(7)
         with unit_of_work(ctx.sessions) as session:
             session.execute(insert(Sku), [{"code": s, "name": f"Demo product {s}"} for s in skus])
-            levels = [{"warehouse_id": w, "sku": s, "on_hand": rng.randint(500, 1500),
-                       "reserved": 0, "safety": 2}
-                      for w in ids for s in skus if rng.random() < args.stock_density]
+            levels = [
+                {
+                    "warehouse_id": w,
+                    "sku": s,
+                    "on_hand": rng.randint(500, 1500),
+                    "reserved": 0,
+                    "safety": 2,
+                }
+                for w in ids
+                for s in skus
+                if rng.random() < args.stock_density
+            ]
             session.execute(insert(StockLevel), levels)
-            session.execute(insert(StockLedger), [
-                {"warehouse_id": lv["warehouse_id"], "sku": lv["sku"],
-                 "delta_on_hand": lv["on_hand"], "delta_reserved": 0, "delta_safety": 2,
-                 "reason": "set", "reference": "bench seed", "actor": "bench"}
-                for lv in levels])
+            session.execute(
+                insert(StockLedger),
+                [
+                    {
+                        "warehouse_id": lv["warehouse_id"],
+                        "sku": lv["sku"],
+                        "delta_on_hand": lv["on_hand"],
+                        "delta_reserved": 0,
+                        "delta_safety": 2,
+                        "reason": "set",
+                        "reference": "bench seed",
+                        "actor": "bench",
+                    }
+                    for lv in levels
+                ],
+            )
         return shop.id, skus
     finally:
         ctx.close()
@@ -81,8 +130,10 @@ def seed(env: dict[str, str], args: argparse.Namespace, wms_url: str, secret: st
 def start_stack(group: bl.Procs, env: dict[str, str], args: argparse.Namespace) -> dict[str, Any]:
     api = group.start("api", ["omniroute", "serve", "--port", str(args.port)], env)
     if args.workers == "2x1":
-        workers = [group.start(f"worker{i}", ["omniroute", "worker", "--concurrency", "1"], env)
-                   for i in (1, 2)]
+        workers = [
+            group.start(f"worker{i}", ["omniroute", "worker", "--concurrency", "1"], env)
+            for i in (1, 2)
+        ]
     else:
         workers = [group.start("worker1", ["omniroute", "worker", "--concurrency", "2"], env)]
     beat = group.start("beat", ["omniroute", "beat"], env)
@@ -108,14 +159,16 @@ def status_counts(url: str) -> dict[str, int]:
     with psycopg.connect(url) as conn:
         rows = conn.execute("SELECT status, count(*) FROM sales_order GROUP BY status").fetchall()
         failed = conn.execute(
-            "SELECT count(*) FROM inbound_message WHERE status = 'failed'").fetchone()
+            "SELECT count(*) FROM inbound_message WHERE status = 'failed'"
+        ).fetchone()
     counts = {str(s): int(n) for s, n in rows}
     counts["inbound_failed"] = int(failed[0]) if failed else 0
     return counts
 
 
-def wait_released(url: str, args: argparse.Namespace, loadgen: subprocess.Popen[bytes],
-                  group: bl.Procs) -> dict[str, Any]:
+def wait_released(
+    url: str, args: argparse.Namespace, loadgen: subprocess.Popen[bytes], group: bl.Procs
+) -> dict[str, Any]:
     """Poll every 0.5 s until every order is released (or settled otherwise); bounded."""
     queue = redis.Redis.from_url(args.redis_url)
     deadline, max_queue, last_print = time.monotonic() + args.timeout, 0, 0.0
@@ -129,7 +182,8 @@ def wait_released(url: str, args: argparse.Namespace, loadgen: subprocess.Popen[
             max_queue = max(max_queue, depth)
             settled = sum(counts.get(s, 0) for s in SETTLED) + counts["inbound_failed"]
             if counts.get("released", 0) >= args.orders or (
-                    loadgen.poll() is not None and settled >= args.orders):
+                loadgen.poll() is not None and settled >= args.orders
+            ):
                 return {"counts": counts, "max_queue": max_queue, "stalled": False}
             if counts != last_counts or depth:
                 last_counts, last_change = counts, time.monotonic()
@@ -178,9 +232,13 @@ WHERE o.status <> 'released' GROUP BY o.id, o.status ORDER BY o.id LIMIT 20
 def measure(url: str, first_post: float) -> dict[str, Any]:
     out: dict[str, Any] = {}
     with psycopg.connect(url) as conn:
-        times = [float(r[0]) for r in conn.execute(
-            "SELECT extract(epoch FROM created_at) FROM order_event"
-            " WHERE to_status = 'released' ORDER BY created_at")]
+        times = [
+            float(r[0])
+            for r in conn.execute(
+                "SELECT extract(epoch FROM created_at) FROM order_event"
+                " WHERE to_status = 'released' ORDER BY created_at"
+            )
+        ]
         for column in ("total", "inbox", "route", "release"):
             row = conn.execute(TTR_SQL.format(c=column), (column,)).fetchone()
             assert row is not None
@@ -188,7 +246,7 @@ def measure(url: str, first_post: float) -> dict[str, Any]:
         for name, q in {
             "fulfilment_orders": "SELECT count(*) FROM fulfilment_order",
             "split_orders": "SELECT count(*) FROM (SELECT order_id FROM fulfilment_order"
-                            " GROUP BY order_id HAVING count(*) > 1) x",
+            " GROUP BY order_id HAVING count(*) > 1) x",
             "replans": "SELECT count(*) FROM routing_decision WHERE attempt > 1",
             "inbound_retried": "SELECT count(*) FROM inbound_message WHERE attempts > 1",
             "outbox_retried": "SELECT count(*) FROM outbox_message WHERE attempts > 1",
@@ -197,7 +255,8 @@ def measure(url: str, first_post: float) -> dict[str, Any]:
             row = conn.execute(q).fetchone()
             out[name] = int(row[0]) if row else 0
         out["stuck"] = [
-            f"order {o} {st}: fulfilment orders {fos}" for o, st, fos in conn.execute(STUCK_SQL)]
+            f"order {o} {st}: fulfilment orders {fos}" for o, st, fos in conn.execute(STUCK_SQL)
+        ]
     if times:
         n = len(times)
         out["released"] = n
@@ -207,8 +266,11 @@ def measure(url: str, first_post: float) -> dict[str, Any]:
 
 
 def resources(stack: dict[str, Any], fake_wms: bl.Proc) -> dict[str, list[int]]:
-    tree = {"api": bl.descendants(stack["api"].pid), "beat": bl.descendants(stack["beat"].pid),
-            "fake-wms": bl.descendants(fake_wms.pid)}
+    tree = {
+        "api": bl.descendants(stack["api"].pid),
+        "beat": bl.descendants(stack["beat"].pid),
+        "fake-wms": bl.descendants(fake_wms.pid),
+    }
     for w in stack["workers"]:
         tree[w.name] = bl.descendants(w.pid)
     tree["postgres"] = bl.pids_named("postgres")
@@ -233,58 +295,90 @@ def task_stats(logs: list[Path]) -> dict[str, Any]:
             runs.setdefault(m.group(1), []).append(float(m.group(2)))
             if m.group(1) == "sweep" and m.group(3).isdigit():
                 swept += int(m.group(3))
-    return {"swept": swept, "runs": {k: (len(v), sum(v), sorted(v)[len(v) // 2])
-                                      for k, v in runs.items()}}
+    return {
+        "swept": swept,
+        "runs": {k: (len(v), sum(v), sorted(v)[len(v) // 2]) for k, v in runs.items()},
+    }
 
 
 def pg_counters(url: str) -> dict[str, int]:
     with psycopg.connect(url) as conn:
-        row = conn.execute("SELECT xact_commit, xact_rollback, tup_inserted, tup_updated,"
-                           " tup_deleted FROM pg_stat_database"
-                           " WHERE datname = current_database()").fetchone()
+        row = conn.execute(
+            "SELECT xact_commit, xact_rollback, tup_inserted, tup_updated,"
+            " tup_deleted FROM pg_stat_database"
+            " WHERE datname = current_database()"
+        ).fetchone()
     names = ("commits", "rollbacks", "rows inserted", "rows updated", "rows deleted")
     return dict(zip(names, (int(v) for v in row or (0,) * 5), strict=True))
 
 
-def report(args: argparse.Namespace, *, intake: dict[str, Any], m: dict[str, Any],
-           waited: dict[str, Any], cpu: dict[str, float], rss: dict[str, list[float]],
-           tasks: dict[str, Any], pg: dict[str, int]) -> None:
+def report(
+    args: argparse.Namespace,
+    *,
+    intake: dict[str, Any],
+    m: dict[str, Any],
+    waited: dict[str, Any],
+    cpu: dict[str, float],
+    rss: dict[str, list[float]],
+    tasks: dict[str, Any],
+    pg: dict[str, int],
+) -> None:
     n = args.orders
-    print(f"\n== end to end: {n} orders, workers {args.workers} "
-          f"({'two processes x concurrency 1' if args.workers == '2x1' else 'one x 2'}) ==")
-    print(f"posting: {intake['ok']} acknowledged, {intake['errors']} errors, "
-          f"{intake['rps']} req/s, p50 {intake['p50_ms']} ms, p99 {intake['p99_ms']} ms "
-          f"(concurrency {args.concurrency})")
+    print(
+        f"\n== end to end: {n} orders, workers {args.workers} "
+        f"({'two processes x concurrency 1' if args.workers == '2x1' else 'one x 2'}) =="
+    )
+    print(
+        f"posting: {intake['ok']} acknowledged, {intake['errors']} errors, "
+        f"{intake['rps']} req/s, p50 {intake['p50_ms']} ms, p99 {intake['p99_ms']} ms "
+        f"(concurrency {args.concurrency})"
+    )
     print(f"final states: {waited['counts']}")
     if waited["stalled"]:
-        print(f"NOT ALL RELEASED: {n - waited['counts'].get('released', 0)} order(s) stopped "
-              f"short of released and nothing moved them for {args.stall:.0f} s")
+        print(
+            f"NOT ALL RELEASED: {n - waited['counts'].get('released', 0)} order(s) stopped "
+            f"short of released and nothing moved them for {args.stall:.0f} s"
+        )
         for row in m["stuck"]:
             print(f"  stuck: {row}")
     rate = m.get("orders_per_s", 0.0)
-    print(f"released {m.get('released', 0)} in {m.get('elapsed_s', 0):.1f} s from the first post:"
-          f" {rate:.1f} orders/s  target >= {TARGET_ORDERS_PER_S:.0f}: "
-          f"{'met' if rate >= TARGET_ORDERS_PER_S else 'MISSED'}")
+    print(
+        f"released {m.get('released', 0)} in {m.get('elapsed_s', 0):.1f} s from the first post:"
+        f" {rate:.1f} orders/s  target >= {TARGET_ORDERS_PER_S:.0f}: "
+        f"{'met' if rate >= TARGET_ORDERS_PER_S else 'MISSED'}"
+    )
     busy = sum(b for _count, b, _median in tasks["runs"].values())
-    print(f"worker task time {1000 * busy / n:.1f} ms per order over 2 slots: at most "
-          f"{2 * n / max(busy, 1e-9):.0f} orders/s with these task times")
-    labels = {"total": "received -> released", "inbox": "inbox wait+parse -> order received",
-              "route": "order received -> routed", "release": "routed -> released (WMS)"}
+    print(
+        f"worker task time {1000 * busy / n:.1f} ms per order over 2 slots: at most "
+        f"{2 * n / max(busy, 1e-9):.0f} orders/s with these task times"
+    )
+    labels = {
+        "total": "received -> released",
+        "inbox": "inbox wait+parse -> order received",
+        "route": "order received -> routed",
+        "release": "routed -> released (WMS)",
+    }
     for key, label in labels.items():
         p50, p99, top = m[f"ttr_{key}"]
         print(f"  time {label:36} p50 {p50:>9} ms  p99 {p99:>9} ms  max {top:>9} ms")
-    print(f"fulfilment orders {m['fulfilment_orders']} (split orders {m['split_orders']}), "
-          f"re-plans {m['replans']}, inbound retried {m['inbound_retried']}, outbox retried "
-          f"{m['outbox_retried']}, open exceptions {m['open_exceptions']}")
-    print(f"max Redis queue depth {waited['max_queue']}, tasks re-enqueued by the sweeper "
-          f"{tasks['swept']}; tasks run (count, busy s, median ms):")
+    print(
+        f"fulfilment orders {m['fulfilment_orders']} (split orders {m['split_orders']}), "
+        f"re-plans {m['replans']}, inbound retried {m['inbound_retried']}, outbox retried "
+        f"{m['outbox_retried']}, open exceptions {m['open_exceptions']}"
+    )
+    print(
+        f"max Redis queue depth {waited['max_queue']}, tasks re-enqueued by the sweeper "
+        f"{tasks['swept']}; tasks run (count, busy s, median ms):"
+    )
     for name, (count, busy, median) in sorted(tasks["runs"].items()):
         print(f"  {name:16} {count:7} {busy:8.1f} s {1000 * median:8.1f} ms")
     print("PostgreSQL per order: " + ", ".join(f"{k} {v / n:.1f}" for k, v in pg.items()))
     wall = m.get("elapsed_s", 0.0) or 1.0
-    print(f"CPU seconds during the run ({wall:.1f} s wall, {2 * wall:.1f} core-s available; "
-          f"the machine was {cpu.pop('machine_busy_pct'):.0f}% busy, "
-          f"{cpu.pop('other'):.1f} core-s of it other processes and this driver):")
+    print(
+        f"CPU seconds during the run ({wall:.1f} s wall, {2 * wall:.1f} core-s available; "
+        f"the machine was {cpu.pop('machine_busy_pct'):.0f}% busy, "
+        f"{cpu.pop('other'):.1f} core-s of it other processes and this driver):"
+    )
     for name, secs in sorted(cpu.items(), key=lambda kv: -kv[1]):
         print(f"  {name:10} {secs:8.1f} s  {1000 * secs / n:6.2f} ms/order")
     print("peak RSS (MiB, VmHWM; a worker is its main process + prefork children):")
@@ -301,13 +395,18 @@ def run(args: argparse.Namespace, logdir: Path) -> None:
     secret = secrets.token_hex(16)
     with bl.procs(logdir) as group:
         bl.run_checked("migrate", ["omniroute", "migrate"], env, logdir)
-        fake_wms = group.start("fake-wms", [sys.executable, "-m", "connectors.wms.demo_server",
-                                            "--port", str(args.wms_port)], env)
+        fake_wms = group.start(
+            "fake-wms",
+            [sys.executable, "-m", "connectors.wms.demo_server", "--port", str(args.wms_port)],
+            env,
+        )
         bl.wait_http(f"http://127.0.0.1:{args.wms_port}/healthz", group)
         shop_id, skus = seed(env, args, f"http://127.0.0.1:{args.wms_port}", secret)
         rng, now = random.Random(42), datetime.now(UTC)
-        bodies = [json.dumps(shopify_order(5_000_000 + i, skus, rng, now=now)).encode()
-                  for i in range(args.orders)]
+        bodies = [
+            json.dumps(shopify_order(5_000_000 + i, skus, rng, now=now)).encode()
+            for i in range(args.orders)
+        ]
         requests_file = logdir / "orders.jsonl"
         bl.write_requests(requests_file, bodies, secret)
         stack = start_stack(group, env, args)
@@ -316,9 +415,19 @@ def run(args: argparse.Namespace, logdir: Path) -> None:
         tree = resources(stack, fake_wms)
         cpu0, pg0, box0 = cpu_now(tree), pg_counters(url), bl.machine_cpu()
         out, err = (logdir / "loadgen.json").open("wb"), (logdir / "loadgen.stderr").open("wb")
-        loadgen = subprocess.Popen(bl.loadgen_argv(
-            args.port, f"/webhooks/{shop_id}", requests_file, "--mode", "max",
-            "--concurrency", str(args.concurrency)), stdout=out, stderr=err)
+        loadgen = subprocess.Popen(
+            bl.loadgen_argv(
+                args.port,
+                f"/webhooks/{shop_id}",
+                requests_file,
+                "--mode",
+                "max",
+                "--concurrency",
+                str(args.concurrency),
+            ),
+            stdout=out,
+            stderr=err,
+        )
         try:
             waited = wait_released(url, args, loadgen, group)
             loadgen.wait(timeout=120)
@@ -330,8 +439,11 @@ def run(args: argparse.Namespace, logdir: Path) -> None:
             err.close()
         tree = resources(stack, fake_wms)  # prefork children may have been replaced
         cpu1, box1 = cpu_now(tree), bl.machine_cpu()
-        rss = {k: [bl.peak_rss_mib(p) for p in v] for k, v in tree.items()
-               if k not in ("postgres", "redis")}
+        rss = {
+            k: [bl.peak_rss_mib(p) for p in v]
+            for k, v in tree.items()
+            if k not in ("postgres", "redis")
+        }
         intake = json.loads((logdir / "loadgen.json").read_text())
         cpu = {k: cpu1[k] - cpu0.get(k, 0.0) for k in cpu1}
         cpu["loadgen"] = intake["loadgen_cpu_s"]
@@ -348,25 +460,46 @@ def run(args: argparse.Namespace, logdir: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--orders", type=int, default=10_000)
-    parser.add_argument("--workers", choices=["2x1", "1x2"], default="2x1",
-                        help="2x1: two worker processes with --concurrency 1; 1x2: one with 2")
+    parser.add_argument(
+        "--workers",
+        choices=["2x1", "1x2"],
+        default="2x1",
+        help="2x1: two worker processes with --concurrency 1; 1x2: one with 2",
+    )
     parser.add_argument("--concurrency", type=int, default=16, help="posting connections")
     parser.add_argument("--skus", type=int, default=2000)
     parser.add_argument("--warehouses", type=int, default=20)
-    parser.add_argument("--stock-density", type=float, default=0.6,
-                        help="share of (warehouse, SKU) pairs stocked, 500-1500 units each")
+    parser.add_argument(
+        "--stock-density",
+        type=float,
+        default=0.6,
+        help="share of (warehouse, SKU) pairs stocked, 500-1500 units each",
+    )
     parser.add_argument("--timeout", type=float, default=900.0, help="abort after (s)")
-    parser.add_argument("--stall", type=float, default=30.0,
-                        help="stop waiting when nothing changed for this long after posting")
+    parser.add_argument(
+        "--stall",
+        type=float,
+        default=30.0,
+        help="stop waiting when nothing changed for this long after posting",
+    )
     parser.add_argument("--port", type=int, default=8751)
     parser.add_argument("--wms-port", type=int, default=8752)
     parser.add_argument("--pg-admin-url", default=bl.PG_ADMIN_URL)
     parser.add_argument("--db", default="omniroute_bench")
     parser.add_argument("--redis-url", default=bl.REDIS_URL)
-    parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
-                        help="extra environment for omniroute (e.g. OMNIROUTE_SWEEP_GRACE=60)")
-    parser.add_argument("--quiet-pct", type=float, default=15.0,
-                        help="wait until other work uses less than this much CPU")
+    parser.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="extra environment for omniroute (e.g. OMNIROUTE_SWEEP_GRACE=60)",
+    )
+    parser.add_argument(
+        "--quiet-pct",
+        type=float,
+        default=15.0,
+        help="wait until other work uses less than this much CPU",
+    )
     parser.add_argument("--quiet-timeout", type=float, default=300.0)
     args = parser.parse_args()
     logdir = Path(tempfile.mkdtemp(prefix="omniroute-bench-e2e-"))

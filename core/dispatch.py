@@ -11,6 +11,7 @@ class Task(enum.StrEnum):
     PROCESS_INBOUND = "omniroute.process_inbound"
     ROUTE_ORDER = "omniroute.route_order"
     DELIVER_OUTBOX = "omniroute.deliver_outbox"
+    POLL_CONNECTOR = "omniroute.poll_connector"
 
 
 class Dispatcher(Protocol):

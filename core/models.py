@@ -59,6 +59,45 @@ class Connector(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
 
 
+class ConnectorCursor(Base):
+    """Where a connector's order poll stands; a run interrupted mid-way resumes at its token."""
+
+    __tablename__ = "connector_cursor"
+    connector_id: Mapped[int] = mapped_column(
+        ForeignKey("connector.id", ondelete="CASCADE"), primary_key=True
+    )
+    # Highest channel updated_at seen by a finished run; the next run asks from it minus the
+    # overlap window.
+    updated_after: Mapped[datetime | None] = mapped_column(DateTime)
+    # Set while a run is in progress: what it asked from, the page to read next, and the
+    # highest updated_at it has stored so far.
+    run_after: Mapped[datetime | None] = mapped_column(DateTime)
+    page_token: Mapped[str | None] = mapped_column(Text)
+    run_high_water: Mapped[datetime | None] = mapped_column(DateTime)
+    run_started_at: Mapped[datetime | None] = mapped_column(DateTime)
+    claimed_at: Mapped[datetime | None] = mapped_column(DateTime)
+    next_poll_at: Mapped[datetime | None] = mapped_column(DateTime)
+    last_run_at: Mapped[datetime | None] = mapped_column(DateTime)
+    last_run_orders: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class ConnectorHealth(Base):
+    """How a connector's calls to its remote system are going (kept apart from ``connector``
+    so that recording health never looks like a configuration change)."""
+
+    __tablename__ = "connector_health"
+    connector_id: Mapped[int] = mapped_column(
+        ForeignKey("connector.id", ondelete="CASCADE"), primary_key=True
+    )
+    last_success_at: Mapped[datetime | None] = mapped_column(DateTime)
+    last_error_at: Mapped[datetime | None] = mapped_column(DateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
+    rate_limit_wait_seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    disabled_at: Mapped[datetime | None] = mapped_column(DateTime)
+    disabled_reason: Mapped[str | None] = mapped_column(Text)
+
+
 class WorkItem:
     """The columns every claimable unit of work has (see core/services/claims.py)."""
 
@@ -290,8 +329,56 @@ class FulfilmentLine(Base):
     order_line_id: Mapped[int] = mapped_column(ForeignKey("order_line.id"))
     sku: Mapped[str] = mapped_column(String(128))
     quantity: Mapped[int] = mapped_column(Integer)
+    shipped_quantity: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     fulfilment_order: Mapped[FulfilmentOrder] = relationship(back_populates="lines")
+
+
+class Shipment(Base):
+    """What a warehouse confirmed as shipped for a fulfilment order: lines, carrier, tracking."""
+
+    __tablename__ = "shipment"
+    __table_args__ = (
+        UniqueConstraint("fulfilment_order_id", "external_ref", name="uq_shipment_external"),
+        Index("ix_shipment_order", "order_id"),
+    )
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    fulfilment_order_id: Mapped[int] = mapped_column(ForeignKey("fulfilment_order.id"))
+    order_id: Mapped[int] = mapped_column(ForeignKey("sales_order.id"))
+    external_ref: Mapped[str] = mapped_column(String(200))
+    carrier: Mapped[str | None] = mapped_column(String(100))
+    tracking_number: Mapped[str | None] = mapped_column(String(200))
+    tracking_url: Mapped[str | None] = mapped_column(String(1000))
+    lines: Mapped[list[Any]] = mapped_column(default=list)
+    shipped_at: Mapped[datetime] = mapped_column(DateTime)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class ChannelListing(Base):
+    """A SKU a channel sells, under the channel's own id for it, and the units held back."""
+
+    __tablename__ = "channel_listing"
+    __table_args__ = (
+        UniqueConstraint("connector_id", "sku", name="uq_channel_listing_sku"),
+        CheckConstraint("buffer >= 0", name="buffer_non_negative"),
+    )
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    connector_id: Mapped[int] = mapped_column(ForeignKey("connector.id", ondelete="CASCADE"))
+    sku: Mapped[str] = mapped_column(ForeignKey("sku.code"))
+    channel_ref: Mapped[str] = mapped_column(String(200))
+    buffer: Mapped[int] = mapped_column(Integer, default=0)
+    pushed_available: Mapped[int | None] = mapped_column(Integer)
+    pushed_at: Mapped[datetime | None] = mapped_column(DateTime)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class SyncCursor(Base):
+    """How far a background job has read an append-only table (e.g. the stock ledger)."""
+
+    __tablename__ = "sync_cursor"
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    position: Mapped[int] = mapped_column(BigInteger, default=0)
+    updated_at: Mapped[datetime | None] = mapped_column(DateTime)
 
 
 class OutboxMessage(WorkItem, Base):

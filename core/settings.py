@@ -35,6 +35,13 @@ class Settings(BaseSettings):
     renudge_interval: float = Field(default=30.0, ge=0)
     sweep_batch: int = Field(default=500, gt=0)
 
+    poll_interval: float = Field(default=60.0, gt=0)
+    poll_overlap: float = Field(default=300.0, ge=0)
+    poll_initial_lookback: float = Field(default=86_400.0, ge=0)
+    poll_max_pages: int = Field(default=20, ge=1)
+    connector_disable_after_failures: int = Field(default=20, ge=1)
+    stock_sync_interval: float = Field(default=10.0, ge=0)
+
     route_max_replans: int = Field(default=5, ge=1)
     no_stock_policy: str = Field(default="exception", pattern="^(exception|backorder)$")
 

@@ -21,7 +21,8 @@ class OrderStatus(enum.StrEnum):
 
 S = OrderStatus
 TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
-    S.RECEIVED: frozenset({S.VALIDATED, S.EXCEPTION, S.ON_HOLD, S.CANCELLED}),
+    # Straight to shipped: the channel fulfilled it itself (FBA, a POS sale); never routed.
+    S.RECEIVED: frozenset({S.VALIDATED, S.EXCEPTION, S.ON_HOLD, S.CANCELLED, S.SHIPPED}),
     S.VALIDATED: frozenset(
         {S.RECEIVED, S.ROUTED, S.BACKORDERED, S.EXCEPTION, S.ON_HOLD, S.CANCELLED}
     ),

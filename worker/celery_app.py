@@ -5,6 +5,9 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -31,15 +34,51 @@ QUEUES = (CONTROL_QUEUE, OUTBOX_QUEUE, INTAKE_QUEUE)
 TASK_ROUTES = {
     SWEEP_TASK: {"queue": CONTROL_QUEUE},
     Task.DELIVER_OUTBOX.value: {"queue": OUTBOX_QUEUE},
+    Task.POLL_CONNECTOR.value: {"queue": CONTROL_QUEUE},
 }
+
+
+# Work a task asks for that this worker runs itself, right after that task, instead of a
+# broker round trip (publish, fetch, ack: a large share of a worker's CPU per order). The
+# row is committed before, so a crash in between is a lost nudge: the sweeper re-sends it.
+RUN_AFTER_IN_PROCESS = frozenset({Task.DELIVER_OUTBOX})
 
 
 class CeleryDispatcher:
     def __init__(self, app: Celery) -> None:
         self._app = app
+        self._local = threading.local()
 
     def enqueue(self, task: Task, row_id: int) -> None:
+        after: list[tuple[Task, int]] | None = getattr(self._local, "after", None)
+        if after is not None and task in RUN_AFTER_IN_PROCESS:
+            after.append((task, row_id))
+            return
         self._app.send_task(task.value, args=[row_id])
+
+    @contextmanager
+    def collecting(self) -> Iterator[list[tuple[Task, int]]]:
+        """Within: the follow-up work enqueued that this process runs itself afterwards."""
+        after: list[tuple[Task, int]] = []
+        self._local.after = after
+        try:
+            yield after
+        finally:
+            self._local.after = None
+
+
+def _run_with_follow_ups(ctx: Context, task: Task, row_id: int) -> None:
+    dispatcher = ctx.dispatcher
+    if not isinstance(dispatcher, CeleryDispatcher):
+        run_task(ctx, task, row_id)
+        return
+    with dispatcher.collecting() as after:
+        run_task(ctx, task, row_id)
+    for follow_task, follow_id in after:
+        try:
+            run_task(ctx, follow_task, follow_id)
+        except Exception:  # the row is committed: the sweeper sends it again
+            log.exception("%s(%s) failed; the sweeper will retry it", follow_task, follow_id)
 
 
 class _ContextHolder:
@@ -120,4 +159,4 @@ def _queue_depth(app: Celery, queue: str) -> int:
 def _register(app: Celery, holder: _ContextHolder, task: Task) -> None:
     @app.task(name=task.value)
     def handler(row_id: int) -> None:
-        run_task(holder.get(), task, row_id)
+        _run_with_follow_ups(holder.get(), task, row_id)

@@ -11,6 +11,7 @@ from core.bootstrap import Context
 from core.dispatch import RecordingDispatcher, Task
 from core.metrics import TASK_SECONDS
 from core.services.outbox import deliver_outbox
+from core.services.polling import poll_connector
 from core.services.processing import process_inbound
 from core.services.routing import RoutingContention, route_order
 
@@ -18,10 +19,7 @@ log = logging.getLogger("omniroute.worker")
 
 
 def _process_inbound(ctx: Context, inbound_id: int) -> None:
-    order_id = process_inbound(ctx, inbound_id)
-    if order_id is not None:
-        # Route in the same task: one hop fewer, and the sweeper covers a crash in between.
-        _route_order(ctx, order_id)
+    process_inbound(ctx, inbound_id)  # routes the order it makes ready, in one transaction
 
 
 def _route_order(ctx: Context, order_id: int) -> None:
@@ -38,10 +36,15 @@ def _deliver_outbox(ctx: Context, outbox_id: int) -> None:
     deliver_outbox(ctx, outbox_id)
 
 
+def _poll_connector(ctx: Context, connector_id: int) -> None:
+    poll_connector(ctx, connector_id)
+
+
 HANDLERS: dict[Task, Callable[[Context, int], None]] = {
     Task.PROCESS_INBOUND: _process_inbound,
     Task.ROUTE_ORDER: _route_order,
     Task.DELIVER_OUTBOX: _deliver_outbox,
+    Task.POLL_CONNECTOR: _poll_connector,
 }
 
 

@@ -3,7 +3,15 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 
 from api.deps import Admin, CtxDep, Ops
-from api.schemas import ConnectorIn, ConnectorKindOut, ConnectorOut, ConnectorPatch
+from api.schemas import (
+    BrokenKindOut,
+    ConnectorHealthOut,
+    ConnectorIn,
+    ConnectorKindOut,
+    ConnectorOut,
+    ConnectorPatch,
+    PollRequested,
+)
 from connectors.base import Capability
 from core.bootstrap import Context
 from core.models import Connector
@@ -39,6 +47,12 @@ def connector_kinds(ctx: CtxDep, _: Ops) -> list[ConnectorKindOut]:
         )
         for k, c in sorted(ctx.registry.kinds.items())
     ]
+
+
+@router.get("/connector-kinds/broken", response_model=list[BrokenKindOut])
+def broken_connector_kinds(ctx: CtxDep, _: Ops) -> list[BrokenKindOut]:
+    """Installed connector kinds that failed to load, with the error."""
+    return [BrokenKindOut(kind=k, error=e) for k, e in sorted(ctx.registry.broken.items())]
 
 
 @router.get("/connectors", response_model=list[ConnectorOut])
@@ -78,3 +92,14 @@ def update_connector(
         actor=who.actor,
     )
     return _out(ctx, row, request)
+
+
+@router.get("/connectors/{connector_id}/health", response_model=ConnectorHealthOut)
+def connector_health(connector_id: int, ctx: CtxDep, _: Ops) -> ConnectorHealthOut:
+    return ConnectorHealthOut(**svc.connector_health_view(ctx, connector_id))
+
+
+@router.post("/connectors/{connector_id}/poll", response_model=PollRequested, status_code=202)
+def poll_connector_now(connector_id: int, ctx: CtxDep, who: Ops) -> PollRequested:
+    svc.request_poll(ctx, connector_id, actor=who.actor)
+    return PollRequested(connector_id=connector_id, queued=True)

@@ -22,7 +22,7 @@ async def webhook(connector_id: int, request: Request, ctx: CtxDep) -> WebhookAc
     body = await request.body()
     result = await run_in_threadpool(receive_webhook, ctx, connector_id, request.headers, body)
     return WebhookAck(
-        status="duplicate" if result.duplicate else "accepted",
+        status=result.status,
         inbound_id=result.inbound_id,
         duplicate=result.duplicate,
     )

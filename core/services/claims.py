@@ -1,37 +1,86 @@
 """Claiming a unit of work (an inbox or outbox row) so only one worker runs it at a time.
 
 A claim is a conditional UPDATE: a row is taken when it is pending and due, or when another
-worker's claim has gone stale (that worker died). Claims are committed on their own, so a
-crash after the claim only delays the row until the sweeper finds the stale claim.
+worker's claim has gone stale (that worker died). An outbox claim is committed on its own,
+before the remote call, so a crash after it only delays the row until the sweeper finds the
+stale claim. An inbox claim is taken in the transaction that does the work: its row lock
+keeps a second worker out until the work commits, and a crash rolls the claim back with the
+work, leaving the row pending for the sweeper.
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any, TypeVar
 
-from sqlalchemy import and_, or_, text, update
+from sqlalchemy import Update, and_, bindparam, or_, text, update
 from sqlalchemy.orm import Session
 
 from core.models import WorkItem
+
+W = TypeVar("W", bound=WorkItem)
 
 
 def claim(
     session: Session, model: type[WorkItem], row_id: int, *, now: datetime, claim_timeout: float
 ) -> bool:
-    stale_before = now - timedelta(seconds=claim_timeout)
-    result = session.execute(
+    result = session.execute(_claim_statement(model), _claim_params(row_id, now, claim_timeout))
+    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+
+def claim_row(
+    session: Session, model: type[W], row_id: int, *, now: datetime, claim_timeout: float
+) -> W | None:
+    """Claim the row as ``claim`` does and load it in the same statement; None if not taken.
+
+    Within the caller's transaction the claim's row lock keeps other workers out until commit.
+    """
+    stmt = _claim_statement(model).returning(model)
+    return session.scalars(stmt, _claim_params(row_id, now, claim_timeout)).first()
+
+
+def _claim_params(row_id: int, now: datetime, claim_timeout: float) -> dict[str, Any]:
+    return {
+        "row_id": row_id,
+        "now": now,
+        "stale_before": now - timedelta(seconds=claim_timeout),
+    }
+
+
+def _claimable(model: type[WorkItem]) -> Any:
+    """Pending and due, or claimed by a worker whose claim went stale."""
+    return and_(
+        model.id == bindparam("row_id"),
+        or_(
+            and_(model.status == "pending", model.next_attempt_at <= bindparam("now")),
+            and_(model.status == "processing", model.claimed_at < bindparam("stale_before")),
+        ),
+    )
+
+
+_CLAIMS: dict[str, Update] = {}
+
+
+def _claim_statement(model: type[WorkItem]) -> Update:
+    """The conditional claim UPDATE for ``model``, built once."""
+    stmt = _CLAIMS.get(model.__name__)
+    if stmt is None:
+        stmt = _CLAIMS[model.__name__] = _build_claim(model)
+    return stmt
+
+
+def _build_claim(model: type[WorkItem]) -> Update:
+    return (
         update(model)
-        .where(
-            model.id == row_id,
-            or_(
-                and_(model.status == "pending", model.next_attempt_at <= now),
-                and_(model.status == "processing", model.claimed_at < stale_before),
-            ),
+        .where(_claimable(model))
+        .values(
+            status="processing",
+            claimed_at=bindparam("now"),
+            nudged_at=None,
+            attempts=model.attempts + 1,
         )
-        .values(status="processing", claimed_at=now, nudged_at=None, attempts=model.attempts + 1)
         .execution_options(synchronize_session=False)
     )
-    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
 
 def relax_durability(session: Session) -> None:

@@ -8,13 +8,17 @@ from pydantic import BaseModel, SecretStr, ValidationError
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from connectors.base import TransientError
+from connectors.base import Capability, TransientError, enabled_capabilities
 from connectors.http import UnsafeUrlError, guard_url
 from core.bootstrap import Context
+from core.clock import utcnow
 from core.db import unit_of_work
+from core.dispatch import Task
 from core.errors import Conflict, Invalid, NotFound
 from core.models import Connector
+from core.services import connector_health
 from core.services.audit import record
+from core.services.live_connectors import instance_for
 
 
 def create_connector(
@@ -69,6 +73,8 @@ def update_connector(
         )
         row.config, row.secrets_encrypted = clean_config, sealed
         if enabled is not None:
+            if enabled and not row.enabled:
+                connector_health.clear_disabled(session, row.id)
             row.enabled = enabled
         record(
             session,
@@ -138,3 +144,28 @@ def get_connector(ctx: Context, connector_id: int) -> Connector:
 def secret_names(ctx: Context, row: Connector) -> list[str]:
     """Which secrets are set; never their values."""
     return sorted(ctx.secret_box.open(row.secrets_encrypted))
+
+
+def connector_health_view(ctx: Context, connector_id: int) -> dict[str, Any]:
+    with unit_of_work(ctx.sessions) as session:
+        if session.get(Connector, connector_id) is None:
+            raise NotFound(f"connector {connector_id} does not exist")
+        return connector_health.health_view(session, connector_id, now=utcnow()).as_dict()
+
+
+def request_poll(ctx: Context, connector_id: int, *, actor: str) -> None:
+    """Queue a poll of this connector now rather than at its next turn."""
+    with unit_of_work(ctx.sessions) as session:
+        row = session.get(Connector, connector_id)
+        if row is None:
+            raise NotFound(f"connector {connector_id} does not exist")
+        if row.kind not in ctx.registry.kinds or Capability.ORDER_POLLING not in (
+            enabled_capabilities(instance_for(ctx, row))
+        ):
+            raise Conflict(
+                f"connector {connector_id} does not poll as configured", code="not_polling"
+            )
+        if not row.enabled:
+            raise Conflict(f"connector {connector_id} is disabled", code="connector_disabled")
+        record(session, actor, "connector.poll", "connector", row.id, {})
+    ctx.dispatcher.enqueue(Task.POLL_CONNECTOR, connector_id)

@@ -15,6 +15,7 @@ from core.errors import Conflict, NotFound
 from core.models import FulfilmentOrder, InboundMessage, OrderException, OutboxMessage, SalesOrder
 from core.services import order_state
 from core.services.audit import record
+from core.services.routing import WMS_RELEASE
 from core.states import OrderStatus
 
 
@@ -92,7 +93,7 @@ def _redrive_outbox(session: Session, exc: OrderException, order: SalesOrder | N
     if order is not None and order.status == OrderStatus.EXCEPTION:
         order_state.transition(session, order, OrderStatus.ROUTED, "hand-off redriven")
     fo = msg.fulfilment_order_id
-    if fo is not None:
+    if fo is not None and msg.kind == WMS_RELEASE:
         session.get_one(FulfilmentOrder, fo).status = "pending"
     return RetryResult(exc.id, Task.DELIVER_OUTBOX, msg.id)
 

@@ -23,6 +23,8 @@ class Reason:
     NO_WMS = "no_wms"
     PROCESSING_ERROR = "processing_error"
     REJECTED_BY_RULE = "rejected_by_rule"
+    STOCK_DISCREPANCY = "stock_discrepancy"
+    CHANNEL_PUSH_FAILED = "channel_push_failed"
 
 
 def open_exception(

@@ -7,21 +7,26 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection
-from sqlalchemy.dialects import postgresql, sqlite
 
-from connectors.base import Capability, OrderSource, SignatureError
+from connectors.base import (
+    IMPORTED_TOPIC,
+    POLLED_TOPIC,
+    Capability,
+    OrderSource,
+    PingAware,
+    SignatureError,
+)
 from core.bootstrap import Context
 from core.dispatch import Task
 from core.errors import Conflict, NotFound, Unauthorized
 from core.metrics import SIGNATURE_FAILURES, WEBHOOKS
 from core.models import InboundMessage
 from core.services.live_connectors import WebhookTarget, webhook_target
+from core.sql import insert_ignoring_conflict_stmt
 
 # Headers worth keeping with the raw body so a replay sees what the sender sent.
 KEPT_HEADER_PREFIXES = ("x-shopify-", "x-wc-", "content-type", "user-agent", "webhook-")
 SECRET_HEADER_WORDS = ("hmac", "signature", "authorization", "token")
-
-_INSERTS: dict[str, Any] = {}
 
 
 @dataclass(frozen=True)
@@ -29,23 +34,24 @@ class IntakeResult:
     inbound_id: int | None
     duplicate: bool
 
+    @property
+    def status(self) -> str:
+        """accepted (stored), duplicate (stored before) or ignored (a set-up ping)."""
+        if self.inbound_id is not None:
+            return "accepted"
+        return "duplicate" if self.duplicate else "ignored"
 
-def _inbox_insert(dialect: str) -> Any:
-    """INSERT ... ON CONFLICT DO NOTHING RETURNING id, built once per dialect.
 
-    The values come as execution parameters, so the compiled form is cached and reused.
-    """
-    stmt = _INSERTS.get(dialect)
-    if stmt is None:
-        module: Any = postgresql if dialect == "postgresql" else sqlite
-        table: Any = InboundMessage.__table__
-        stmt = (
-            module.insert(table)
-            .on_conflict_do_nothing(index_elements=["connector_id", "dedupe_key"])
-            .returning(table.c.id)
-        )
-        _INSERTS[dialect] = stmt
-    return stmt
+def _inbox_insert(conn: Connection) -> Any:
+    table = InboundMessage.__table__
+    return insert_ignoring_conflict_stmt(conn.dialect.name, table, ("connector_id", "dedupe_key"))
+
+
+def _topic(kept: Mapping[str, str]) -> str | None:
+    topic = kept.get("x-shopify-topic") or kept.get("x-wc-webhook-topic")
+    if topic in (POLLED_TOPIC, IMPORTED_TOPIC):
+        return f"webhook:{topic}"  # those names mean a body omniroute wrote itself
+    return topic
 
 
 def receive_webhook(
@@ -59,6 +65,9 @@ def receive_webhook(
     source = target.source
     if Capability.ORDER_WEBHOOKS not in source.capabilities or not isinstance(source, OrderSource):
         raise NotFound(f"connector {connector_id} does not take webhooks")
+    if isinstance(source, PingAware) and source.is_ping(headers, body):
+        WEBHOOKS.labels(target.kind, "ping").inc()
+        return IntakeResult(inbound_id=None, duplicate=False)
     try:
         source.verify_webhook(headers, body)
     except SignatureError as exc:
@@ -73,7 +82,7 @@ def receive_webhook(
     values = {
         "connector_id": connector_id,
         "dedupe_key": source.dedupe_key(headers, body),
-        "topic": kept.get("x-shopify-topic") or kept.get("x-wc-webhook-topic"),
+        "topic": _topic(kept),
         "headers": kept,
         "body": body,
         "status": "pending",
@@ -81,7 +90,7 @@ def receive_webhook(
     }
     conn: Connection
     with ctx.engine.begin() as conn:  # committed before the caller acknowledges
-        inbound_id = conn.execute(_inbox_insert(conn.dialect.name), values).scalar()
+        inbound_id = conn.execute(_inbox_insert(conn), values).scalar()
     inbound_id = None if inbound_id is None else int(inbound_id)
     WEBHOOKS.labels(target.kind, "duplicate" if inbound_id is None else "accepted").inc()
     if inbound_id is not None:

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Update, bindparam, insert, update
 from sqlalchemy.orm import Session
 
 from core.clock import utcnow
 from core.models import OrderEvent, SalesOrder
+from core.sql import table_of
 from core.states import check_transition
 
 
@@ -22,3 +27,50 @@ def note(session: Session, order: SalesOrder, text: str) -> None:
     session.add(
         OrderEvent(order_id=order.id, from_status=order.status, to_status=order.status, note=text)
     )
+
+
+_ORDER = table_of(SalesOrder).c
+_MOVE_IF_DONE = (
+    update(table_of(SalesOrder))
+    .where(_ORDER.id == bindparam("order_id"), _ORDER.status == bindparam("current"))
+    .values(status=bindparam("target"), updated_at=bindparam("now"))
+)
+_INSERT_EVENT = insert(table_of(OrderEvent))
+
+
+def transition_when(
+    session: Session,
+    order_id: int,
+    current: str,
+    target: str,
+    note: str | None,
+    *,
+    condition: Any = None,
+    now: datetime | None = None,
+) -> bool:
+    """Move the order from ``current`` to ``target`` if it is still in ``current`` and
+    ``condition`` (an SQL expression) holds, without loading it; record the event. Moved?"""
+    new = check_transition(current, target)
+    stmt = _move_statement(condition)
+    params = {"order_id": order_id, "current": current, "target": new.value, "now": now or utcnow()}
+    if session.execute(stmt, params).rowcount != 1:  # type: ignore[attr-defined]
+        return False
+    session.execute(
+        _INSERT_EVENT,
+        {"order_id": order_id, "from_status": current, "to_status": new.value, "note": note},
+    )
+    return True
+
+
+_MOVES: dict[int, tuple[Any, Update]] = {}
+
+
+def _move_statement(condition: Any) -> Update:
+    """The conditional move with ``condition`` added, built once per condition object."""
+    if condition is None:
+        return _MOVE_IF_DONE
+    hit = _MOVES.get(id(condition))
+    if hit is None or hit[0] is not condition:
+        hit = (condition, _MOVE_IF_DONE.where(condition))
+        _MOVES[id(condition)] = hit
+    return hit[1]

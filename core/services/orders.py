@@ -17,6 +17,7 @@ from core.models import (
     OrderException,
     RoutingDecision,
     SalesOrder,
+    Shipment,
     Warehouse,
 )
 
@@ -49,6 +50,9 @@ def order_detail(ctx: Context, order_id: int) -> dict[str, Any]:
             .where(FulfilmentOrder.order_id == order_id)
             .options(selectinload(FulfilmentOrder.lines))
             .order_by(FulfilmentOrder.id)
+        )
+        shipments = session.scalars(
+            select(Shipment).where(Shipment.order_id == order_id).order_by(Shipment.id)
         )
         decisions = session.scalars(
             select(RoutingDecision)
@@ -94,11 +98,31 @@ def order_detail(ctx: Context, order_id: int) -> dict[str, Any]:
                     "external_ref": fo.external_ref,
                     "released_at": as_aware(fo.released_at),
                     "lines": [
-                        {"order_line_id": fl.order_line_id, "sku": fl.sku, "quantity": fl.quantity}
+                        {
+                            "order_line_id": fl.order_line_id,
+                            "sku": fl.sku,
+                            "quantity": fl.quantity,
+                            "shipped_quantity": fl.shipped_quantity,
+                        }
                         for fl in fo.lines
                     ],
                 }
                 for fo in fos
+            ],
+            "shipments": [
+                {
+                    "id": sh.id,
+                    "fulfilment_order_id": sh.fulfilment_order_id,
+                    "external_ref": sh.external_ref,
+                    "carrier": sh.carrier,
+                    "tracking_number": sh.tracking_number,
+                    "tracking_url": sh.tracking_url,
+                    "shipped_at": as_aware(sh.shipped_at),
+                    "lines": [
+                        {"sku": item["sku"], "quantity": item["quantity"]} for item in sh.lines
+                    ],
+                }
+                for sh in shipments
             ],
             "routing_decisions": [
                 {

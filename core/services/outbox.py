@@ -8,12 +8,12 @@ cannot create a second order in the WMS.
 from __future__ import annotations
 
 import logging
-import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, exists, select, update
+from sqlalchemy.exc import NoResultFound
 from sqlalchemy.orm import Session
 
 from connectors.base import (
@@ -38,10 +38,12 @@ from core.models import (
     Warehouse,
 )
 from core.services import order_state
+from core.services.backoff import backoff_delay
+from core.services.channel_push import deliver_claimed as deliver_to_channel
 from core.services.claims import claim, relax_durability
 from core.services.exceptions import Reason, open_exception
-from core.services.live_connectors import instance_for
-from core.services.routing import routed_order_released
+from core.services.routing import WMS_RELEASE
+from core.sql import table_of
 from core.states import OrderStatus
 
 log = logging.getLogger("omniroute.outbox")
@@ -69,6 +71,8 @@ def deliver_outbox(ctx: Context, outbox_id: int, *, now: datetime | None = None)
         except PermanentError as exc:
             _dead(session, session.get_one(OutboxMessage, outbox_id), exc, Reason.NO_WMS)
             return "dead"
+    if job is None:  # not a WMS release: a message to a channel
+        return deliver_to_channel(ctx, outbox_id, now=now)
     try:
         receipt = job.adapter.release(job.request)
     except TransientError as exc:
@@ -83,77 +87,123 @@ def deliver_outbox(ctx: Context, outbox_id: int, *, now: datetime | None = None)
     return "sent"
 
 
-def _prepare(ctx: Context, session: Session, outbox_id: int) -> Job:
-    # One joined read for the row and what it points at, one for the lines (no lazy loads).
-    row = session.execute(
-        select(OutboxMessage, FulfilmentOrder, SalesOrder, Warehouse, Connector)
-        .join(FulfilmentOrder, FulfilmentOrder.id == OutboxMessage.fulfilment_order_id)
-        .join(SalesOrder, SalesOrder.id == FulfilmentOrder.order_id)
-        .join(Warehouse, Warehouse.id == FulfilmentOrder.warehouse_id)
-        .outerjoin(Connector, Connector.id == OutboxMessage.connector_id)
-        .where(OutboxMessage.id == outbox_id)
-    ).one()
-    msg, fo, order, warehouse, connector = row
-    if connector is None or not connector.enabled:
+def _prepare(ctx: Context, session: Session, outbox_id: int) -> Job | None:
+    """The WMS release this row asks for; None if the row is for another kind of target."""
+    # One joined read of the columns needed, a row per line (no ORM objects, no lazy loads).
+    rows = session.execute(_RELEASE_READ, {"outbox_id": outbox_id}).all()
+    if not rows:
+        raise NoResultFound(f"outbox message {outbox_id} does not exist")
+    row = rows[0]
+    if row.kind != WMS_RELEASE:
+        return None
+    if row.connector_id is None or not row.connector_enabled:
         raise PermanentError(
-            f"warehouse {warehouse.code} has no enabled WMS connector", reason=Reason.NO_WMS
+            f"warehouse {row.warehouse_code} has no enabled WMS connector", reason=Reason.NO_WMS
         )
-    adapter = instance_for(ctx, connector)
+    sealed = row.secrets_encrypted
+    adapter = ctx.connectors.get(
+        row.connector_id,
+        row.connector_kind,
+        row.connector_updated_at,
+        row.config,
+        lambda: ctx.secret_box.open(sealed),
+    )
     if Capability.FULFILMENT_RELEASE not in adapter.capabilities or not isinstance(
         adapter, WarehouseAdapter
     ):
         raise PermanentError(
-            f"connector {connector.name} cannot release fulfilment orders", reason=Reason.NO_WMS
+            f"connector {row.connector_name} cannot release fulfilment orders",
+            reason=Reason.NO_WMS,
         )
-    lines = session.execute(
-        select(FulfilmentLine.order_line_id, FulfilmentLine.sku, FulfilmentLine.quantity)
-        .where(FulfilmentLine.fulfilment_order_id == fo.id)
-        .order_by(FulfilmentLine.id)
-    ).all()
     request = ReleaseRequest(
-        fulfilment_order_id=fo.id,
-        order_id=order.id,
-        order_reference=order.external_number or order.external_id,
-        warehouse_code=warehouse.code,
-        ship_to=order.ship_to or {},
+        fulfilment_order_id=row.fo_id,
+        order_id=row.order_id,
+        order_reference=row.external_number or row.external_id,
+        warehouse_code=row.warehouse_code,
+        ship_to=row.ship_to or {},
         lines=tuple(
-            ReleaseLine(line_id=line_id, sku=sku, quantity=quantity)
-            for line_id, sku, quantity in lines
+            ReleaseLine(line_id=r.order_line_id, sku=r.line_sku, quantity=r.line_quantity)
+            for r in rows
+            if r.line_pk is not None
         ),
-        idempotency_key=msg.idempotency_key,
-        service_level=order.service_level,
+        idempotency_key=row.idempotency_key,
+        service_level=row.service_level,
     )
-    return Job(outbox_id=outbox_id, adapter=adapter, request=request, attempts=msg.attempts)
+    return Job(outbox_id=outbox_id, adapter=adapter, request=request, attempts=row.attempts)
+
+
+_RELEASE_READ = (
+    select(
+        OutboxMessage.kind,
+        OutboxMessage.idempotency_key,
+        OutboxMessage.attempts,
+        FulfilmentOrder.id.label("fo_id"),
+        SalesOrder.id.label("order_id"),
+        SalesOrder.external_number,
+        SalesOrder.external_id,
+        SalesOrder.ship_to,
+        SalesOrder.service_level,
+        Warehouse.code.label("warehouse_code"),
+        Connector.id.label("connector_id"),
+        Connector.name.label("connector_name"),
+        Connector.kind.label("connector_kind"),
+        Connector.enabled.label("connector_enabled"),
+        Connector.updated_at.label("connector_updated_at"),
+        Connector.config,
+        Connector.secrets_encrypted,
+        FulfilmentLine.id.label("line_pk"),
+        FulfilmentLine.order_line_id,
+        FulfilmentLine.sku.label("line_sku"),
+        FulfilmentLine.quantity.label("line_quantity"),
+    )
+    .outerjoin(FulfilmentOrder, FulfilmentOrder.id == OutboxMessage.fulfilment_order_id)
+    .outerjoin(SalesOrder, SalesOrder.id == FulfilmentOrder.order_id)
+    .outerjoin(Warehouse, Warehouse.id == FulfilmentOrder.warehouse_id)
+    .outerjoin(Connector, Connector.id == OutboxMessage.connector_id)
+    .outerjoin(FulfilmentLine, FulfilmentLine.fulfilment_order_id == FulfilmentOrder.id)
+    .where(OutboxMessage.id == bindparam("outbox_id"))
+    .order_by(FulfilmentLine.id)
+)
+
+
+_FO = table_of(FulfilmentOrder).c
+_ORDER = table_of(SalesOrder).c
+_LOCK_ORDER = select(_ORDER.id).where(_ORDER.id == bindparam("order_id")).with_for_update()
+_RELEASE_FO = (
+    update(table_of(FulfilmentOrder))
+    .where(_FO.id == bindparam("fo_id"), _FO.status != "released")
+    .values(status="released", released_at=bindparam("now"), external_ref=bindparam("ref"))
+)
+_MARK_SENT = (
+    update(table_of(OutboxMessage))
+    .where(table_of(OutboxMessage).c.id == bindparam("outbox_id"))
+    .values(status="sent", sent_at=bindparam("now"), last_error=None)
+)
+_ALL_RELEASED = ~exists().where(_FO.order_id == _ORDER.id, _FO.status != "released")
 
 
 def _sent(session: Session, job: Job, external_ref: str | None) -> None:
     now = utcnow()
     request = job.request
-    session.execute(
-        update(OutboxMessage)
-        .where(OutboxMessage.id == job.outbox_id)
-        .values(status="sent", sent_at=now, last_error=None)
-        .execution_options(synchronize_session=False)
-    )
     # Lock the order before looking at its other fulfilment orders: those of a split order
     # are sent in parallel, and without the lock each transaction sees its sibling still
     # pending (READ COMMITTED) and neither releases the order, which then stays routed.
-    order = session.scalars(
-        select(SalesOrder).where(SalesOrder.id == request.order_id).with_for_update()
-    ).one()
+    session.execute(_LOCK_ORDER, {"order_id": request.order_id}).one()
+    session.execute(_MARK_SENT, {"outbox_id": job.outbox_id, "now": now})
     released = session.execute(
-        update(FulfilmentOrder)
-        .where(FulfilmentOrder.id == request.fulfilment_order_id)
-        .where(FulfilmentOrder.status != "released")
-        .values(status="released", released_at=now, external_ref=external_ref)
-        .execution_options(synchronize_session=False)
+        _RELEASE_FO, {"fo_id": request.fulfilment_order_id, "now": now, "ref": external_ref}
     )
     if released.rowcount != 1:  # type: ignore[attr-defined]
         return  # already released (a redelivery): nothing more to do
-    if order.status == OrderStatus.ROUTED and routed_order_released(session, order.id):
-        order_state.transition(
-            session, order, OrderStatus.RELEASED, "every fulfilment order accepted by its warehouse"
-        )
+    order_state.transition_when(
+        session,
+        request.order_id,
+        OrderStatus.ROUTED,
+        OrderStatus.RELEASED,
+        "every fulfilment order accepted by its warehouse",
+        condition=_ALL_RELEASED,
+        now=now,
+    )
 
 
 def _after_transient(ctx: Context, outbox_id: int, exc: TransientError) -> str:
@@ -173,15 +223,6 @@ def _after_transient(ctx: Context, outbox_id: int, exc: TransientError) -> str:
     OUTBOX_DELIVERIES.labels("wms.release", "retry").inc()
     log.info("outbox %s: transient failure, retry in %.1fs: %s", outbox_id, delay, exc)
     return "retry"
-
-
-def backoff_delay(attempts: int, base: float, cap: float, retry_after: float | None) -> float:
-    """Exponential backoff with full jitter, never sooner than the remote asked."""
-    ceiling = min(cap, base * (2 ** max(0, attempts - 1)))
-    delay = random.uniform(ceiling / 2, ceiling)  # noqa: S311 - jitter, not security
-    if retry_after is not None:
-        delay = max(delay, min(retry_after, cap))
-    return delay
 
 
 def _dead(session: Session, msg: OutboxMessage, exc: ConnectorError, reason: str) -> None:

@@ -1,8 +1,9 @@
-"""Inbox processing: parse, map, upsert and validate one inbound message into an order."""
+"""Inbox processing: parse, map, upsert, validate and route one inbound message's order."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -14,6 +15,7 @@ from connectors.base import PayloadError
 from core.bootstrap import Context
 from core.clock import utcnow
 from core.db import unit_of_work
+from core.dispatch import Task
 from core.models import (
     Connector,
     FulfilmentOrder,
@@ -25,14 +27,21 @@ from core.models import (
 )
 from core.order_checks import Problem, check_order
 from core.services import order_state
-from core.services.claims import claim, relax_durability
+from core.services.channel_messages import FetchNeeded, channel_order_of
+from core.services.claims import claim_row
 from core.services.exceptions import Reason, open_exception, resolve_open_for_order
+from core.services.external_fulfilment import record_external_fulfilment
 from core.services.live_connectors import instance_for
-from core.sql import insert_ignoring_conflict
+from core.services.routing import RoutingContention, route_locked
+from core.services.routing_inputs import sku_profiles
+from core.sql import insert_ignoring_conflict_stmt
 from core.states import OrderStatus
 from mapping import MappingError, resolve_skus
 
 log = logging.getLogger("omniroute.processing")
+
+# What fetching a hinted order gave: the order, or the error to record; None before a fetch.
+Fetched = Mapping[str, Any] | PayloadError | None
 
 # Statuses in which a newer version of the order from the channel may still change it.
 EDITABLE = {
@@ -45,44 +54,99 @@ EDITABLE = {
 
 
 def process_inbound(ctx: Context, inbound_id: int, *, now: datetime | None = None) -> int | None:
-    """Process one inbox row; the id of an order now ready for routing, if there is one."""
+    """Process one inbox row and route the order it makes ready, in one transaction.
+
+    The id of that order, if there is one; its WMS releases are enqueued once committed.
+    """
     now = now or utcnow()
-    with unit_of_work(ctx.sessions) as session:
-        relax_durability(session)  # a lost claim only means the row is done again
-        if not claim(
-            session, InboundMessage, inbound_id, now=now, claim_timeout=ctx.settings.claim_timeout
-        ):
-            return None
+    outbox_ids: list[int] = []
+    fetched: Fetched = None
     try:
-        return _process_claimed(ctx, inbound_id, now)
+        while True:
+            try:
+                with unit_of_work(ctx.sessions) as session:
+                    msg = claim_row(
+                        session,
+                        InboundMessage,
+                        inbound_id,
+                        now=now,
+                        claim_timeout=ctx.settings.claim_timeout,
+                    )
+                    if msg is None:
+                        return None
+                    connector = session.get_one(Connector, msg.connector_id)
+                    ready = _process_claimed(ctx, session, msg, now, fetched)
+                    if ready is not None:
+                        outbox_ids = _route_ready(ctx, session, connector, *ready, now=now)
+                break
+            except FetchNeeded as need:
+                if fetched is not None:
+                    raise RuntimeError("the order was fetched but is asked for again") from None
+                # Rolled back: nothing is held while the channel answers. Then from the start.
+                fetched = need.fetch()
     except Exception as exc:
         _retry_later(ctx, inbound_id, exc)
         raise
+    for outbox_id in outbox_ids:
+        ctx.dispatcher.enqueue(Task.DELIVER_OUTBOX, outbox_id)
+    return None if ready is None else ready[0].id
 
 
-def _process_claimed(ctx: Context, inbound_id: int, now: datetime) -> int | None:
-    with unit_of_work(ctx.sessions) as session:
-        msg = session.get_one(InboundMessage, inbound_id)
-        connector = session.get_one(Connector, msg.connector_id)
-        try:
-            canonical = _translate(ctx, session, connector, msg)
-        except (PayloadError, MappingError) as exc:
-            _fail(session, msg, exc, now)
-            return None
-        order, changed, created = _upsert_order(session, connector, canonical)
-        msg.order_id = order.id
-        msg.status = "done"
-        msg.processed_at = now
-        msg.last_error = None
-        if not changed:
-            return None
-        return _validate(session, order, msg, canonical, created=created)
+def _route_ready(
+    ctx: Context,
+    session: Session,
+    connector: Connector,
+    order: SalesOrder,
+    skus: dict[str, Sku],
+    *,
+    now: datetime,
+) -> list[int]:
+    """Route a just-validated order; a lost race on every re-plan leaves it for the sweeper."""
+    if any(line.id is None for line in order.lines):
+        session.flush()  # the router names lines by id
+    try:
+        return route_locked(ctx, session, order, now, connector=connector, skus=skus)
+    except RoutingContention as exc:
+        log.warning("%s; the sweeper will try again", exc)
+        return []
+
+
+def _process_claimed(
+    ctx: Context, session: Session, msg: InboundMessage, now: datetime, fetched: Fetched = None
+) -> tuple[SalesOrder, dict[str, Sku]] | None:
+    connector = session.get_one(Connector, msg.connector_id)
+    try:
+        canonical = _translate(ctx, session, connector, msg, fetched)
+    except (PayloadError, MappingError) as exc:
+        _fail(session, msg, exc, now)
+        return None
+    if canonical is None:
+        _ignore(msg, now)
+        return None
+    order, changed, created = _upsert_order(session, connector, canonical)
+    msg.order_id = order.id
+    msg.status = "done"
+    msg.processed_at = now
+    msg.last_error = None
+    if not changed:
+        return None
+    if canonical.get("fulfilled_externally"):
+        record_external_fulfilment(ctx, session, connector, order, canonical)
+        return None
+    return _validate(session, order, msg, canonical, created=created)
 
 
 def _retry_later(ctx: Context, inbound_id: int, exc: Exception) -> None:
-    """An unexpected error: try again later, and after too many tries park it for a person."""
+    """An unexpected error: try again later, and after too many tries park it for a person.
+
+    The claim was rolled back with the work, so the attempt is counted here, unless another
+    worker has finished the row meanwhile.
+    """
     with unit_of_work(ctx.sessions) as session:
-        msg = session.get_one(InboundMessage, inbound_id)
+        msg = session.get(InboundMessage, inbound_id, with_for_update=True)
+        if msg is None or msg.status not in ("pending", "processing"):
+            return
+        msg.attempts += 1
         msg.last_error = f"{type(exc).__name__}: {exc}"[:2000]
         msg.claimed_at = msg.nudged_at = None
         if msg.attempts >= ctx.settings.inbox_max_attempts:
@@ -99,13 +163,18 @@ def _retry_later(ctx: Context, inbound_id: int, exc: Exception) -> None:
 
 
 def _translate(
-    ctx: Context, session: Session, connector: Connector, msg: InboundMessage
-) -> dict[str, Any]:
+    ctx: Context,
+    session: Session,
+    connector: Connector,
+    msg: InboundMessage,
+    fetched: Fetched = None,
+) -> dict[str, Any] | None:
+    """The canonical order a message carries, SKUs resolved; None when there is none."""
     source = instance_for(ctx, connector)
-    event = source.parse_webhook(msg.headers, msg.body)
-    if event.order is None:
-        raise PayloadError(f"webhook topic {event.topic!r} carries no order")
-    canonical: dict[str, Any] = source.map_order(event.order)
+    channel_order = channel_order_of(source, msg.topic, msg.headers, msg.body, fetched=fetched)
+    if channel_order is None:
+        return None
+    canonical: dict[str, Any] = source.map_order(channel_order)
     channel_skus = {
         key
         for line in canonical["lines"]
@@ -119,6 +188,13 @@ def _translate(
     )
     aliases = {alias: sku for alias, sku in rows}
     return resolve_skus(canonical, aliases)
+
+
+def _ignore(msg: InboundMessage, now: datetime) -> None:
+    """A delivery with no order in it (a test event, a topic omniroute does not use)."""
+    msg.status = "ignored"
+    msg.processed_at = now
+    msg.last_error = None
 
 
 def _fail(session: Session, msg: InboundMessage, exc: Exception, now: datetime) -> None:
@@ -145,29 +221,25 @@ def _upsert_order(
 ) -> tuple[SalesOrder, bool, bool]:
     """Insert the order, or apply a newer version to it; (order, changed, newly created)."""
     external_id = canonical["external_id"]
+    stmt = insert_ignoring_conflict_stmt(
+        session.get_bind().dialect.name, SalesOrder, ("connector_id", "external_id")
+    )
+    values = {
+        "connector_id": connector.id,
+        "external_id": external_id,
+        "channel": canonical["channel"],
+        "status": OrderStatus.RECEIVED.value,
+        **_version_values(canonical),
+    }
+    order = session.scalars(stmt, values).first()
+    if order is not None:
+        # Inserted by this statement: it has no lines yet (no lazy load needed).
+        set_committed_value(order, "lines", [])
+        _add_lines(order, canonical)
+        order_state.note(session, order, f"received from {connector.name}")
+        return order, True, True
     order = _find(session, connector.id, external_id)
-    if order is None:
-        new_id = insert_ignoring_conflict(
-            session,
-            SalesOrder.__table__,  # type: ignore[arg-type]
-            {
-                "connector_id": connector.id,
-                "external_id": external_id,
-                "channel": canonical["channel"],
-                "currency": canonical["currency"],
-                "status": OrderStatus.RECEIVED.value,
-                "canonical": {},
-            },
-            ["connector_id", "external_id"],
-        )
-        order = _find(session, connector.id, external_id)
-        assert order is not None  # noqa: S101 - inserted or found by the unique key
-        if new_id is not None:
-            # Inserted by this transaction: it has no lines yet (no lazy load needed).
-            set_committed_value(order, "lines", [])
-            _apply_version(session, order, canonical)
-            order_state.note(session, order, f"received from {connector.name}")
-            return order, True, True
+    assert order is not None  # noqa: S101 - not inserted, so found by the unique key
     return (*_apply_newer(session, order, canonical), False)
 
 
@@ -216,18 +288,30 @@ def _has_fulfilment(session: Session, order_id: int) -> bool:
     )
 
 
+def _version_values(canonical: dict[str, Any]) -> dict[str, Any]:
+    """The order's columns that each version from the channel sets."""
+    return {
+        "external_number": canonical.get("external_number"),
+        "external_updated_at": canonical.get("updated_at"),
+        "currency": canonical["currency"],
+        "total": canonical.get("total"),
+        "ship_to": canonical.get("ship_to"),
+        "customer_email": (canonical.get("customer") or {}).get("email"),
+        "service_level": canonical.get("service_level") or "standard",
+        "canonical": canonical,
+    }
+
+
 def _apply_version(session: Session, order: SalesOrder, canonical: dict[str, Any]) -> None:
-    order.external_number = canonical.get("external_number")
-    order.external_updated_at = canonical.get("updated_at")
-    order.currency = canonical["currency"]
-    order.total = canonical.get("total")
-    order.ship_to = canonical.get("ship_to")
-    order.customer_email = (canonical.get("customer") or {}).get("email")
-    order.service_level = canonical.get("service_level") or "standard"
-    order.canonical = canonical
+    for column, value in _version_values(canonical).items():
+        setattr(order, column, value)
     if order.lines:
         order.lines.clear()
         session.flush()  # delete the old lines before their line numbers are reused
+    _add_lines(order, canonical)
+
+
+def _add_lines(order: SalesOrder, canonical: dict[str, Any]) -> None:
     for no, line in enumerate(canonical["lines"], start=1):
         order.lines.append(
             OrderLine(
@@ -249,18 +333,19 @@ def _validate(
     canonical: dict[str, Any],
     *,
     created: bool = False,
-) -> int | None:
-    skus = {line["sku"] for line in canonical["lines"] if line.get("sku")}
-    # The query flushes the order and its lines first (autoflush).
-    known = set(session.scalars(select(Sku.code).where(Sku.code.in_(sorted(skus)))))
-    problems = check_order(canonical, known)
+) -> tuple[SalesOrder, dict[str, Sku]] | None:
+    """The order and its SKUs when it is valid and ready to route; else it is parked."""
+    codes = {line["sku"] for line in canonical["lines"] if line.get("sku")}
+    # The query flushes the order and its lines first (autoflush); the router reuses its rows.
+    skus = sku_profiles(session, codes)
+    problems = check_order(canonical, set(skus))
     if not created:  # an order inserted by this transaction has no exceptions to resolve
         resolve_open_for_order(session, order.id)
     if problems:
         _park(session, order, msg, problems)
         return None
     order_state.transition(session, order, OrderStatus.VALIDATED)
-    return order.id
+    return order, skus
 
 
 def _park(

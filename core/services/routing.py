@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 import routing
@@ -21,7 +22,7 @@ from core.models import (
     OutboxMessage,
     RoutingDecision,
     SalesOrder,
-    Warehouse,
+    Sku,
 )
 from core.services import order_state
 from core.services.exceptions import Reason, open_exception
@@ -33,8 +34,10 @@ from core.services.routing_inputs import (
     sku_profiles,
     sku_requirements,
     warehouse_profiles,
+    wms_connector_of,
 )
 from core.services.stock import Allocation, ReservationLost, available_snapshot, reserve
+from core.sql import table_of
 from core.states import OrderStatus
 from routing.engine import RoutingRequest, decide
 
@@ -48,25 +51,58 @@ class RoutingContention(Exception):
 
 
 def route_order(ctx: Context, order_id: int, *, now: datetime | None = None) -> list[int]:
-    """Route a validated order; the ids of the outbox rows to deliver."""
+    """Route a validated order in a transaction of its own; the ids of the outbox rows."""
     now = now or utcnow()
+    with unit_of_work(ctx.sessions) as session:
+        order = session.scalars(
+            select(SalesOrder).where(SalesOrder.id == order_id).with_for_update()
+        ).first()
+        if order is None or order.status != OrderStatus.VALIDATED:
+            return []
+        return route_locked(ctx, session, order, now)
+
+
+def route_locked(
+    ctx: Context,
+    session: Session,
+    order: SalesOrder,
+    now: datetime,
+    *,
+    connector: Connector | None = None,
+    skus: dict[str, Sku] | None = None,
+) -> list[int]:
+    """Route ``order`` (validated, locked by this transaction) in the caller's transaction.
+
+    A lost reservation race writes nothing and re-plans on fresh stock; when every re-plan
+    loses, RoutingContention leaves the order validated. The ids of the outbox rows to send.
+    """
     for attempt in range(1, ctx.settings.route_max_replans + 1):
+        with session.no_autoflush:  # plain reads: the order's own changes can wait
+            request, rules = build_request(ctx, session, order, now, connector=connector, skus=skus)
+        result = decide(request)
         try:
-            with unit_of_work(ctx.sessions) as session:
-                return _route_once(ctx, session, order_id, now, attempt)
+            return _apply(ctx, session, order, rules, result, attempt=attempt)
         except ReservationLost as lost:
             RESERVATION_RACES.inc()
-            log.info("order %s lost a reservation race (%s); re-planning", order_id, lost)
-    raise RoutingContention(f"order {order_id}: every re-plan lost its reservation race")
+            log.info("order %s lost a reservation race (%s); re-planning", order.id, lost)
+    raise RoutingContention(f"order {order.id}: every re-plan lost its reservation race")
 
 
 def build_request(
-    ctx: Context, session: Session, order: SalesOrder, now: datetime
+    ctx: Context,
+    session: Session,
+    order: SalesOrder,
+    now: datetime,
+    *,
+    connector: Connector | None = None,
+    skus: dict[str, Sku] | None = None,
 ) -> tuple[RoutingRequest, Rules]:
     """Everything the pure router needs to decide this order, read in this transaction."""
-    connector = session.get_one(Connector, order.connector_id)
+    if connector is None:
+        connector = session.get_one(Connector, order.connector_id)
     codes = {line.sku for line in order.lines if line.sku}
-    skus = sku_profiles(session, codes)
+    if skus is None:
+        skus = sku_profiles(session, codes)
     rules = active_rules(session, ctx.routing, now, ctx.settings.no_stock_policy)
     request = RoutingRequest(
         order=routing.OrderDemand(
@@ -89,64 +125,53 @@ def build_request(
     return request, rules
 
 
-def _route_once(
-    ctx: Context, session: Session, order_id: int, now: datetime, attempt: int
+def _apply(
+    ctx: Context,
+    session: Session,
+    order: SalesOrder,
+    rules: Rules,
+    result: routing.RoutingResult,
+    *,
+    attempt: int,
 ) -> list[int]:
-    order = session.scalars(
-        select(SalesOrder).where(SalesOrder.id == order_id).with_for_update()
-    ).first()
-    if order is None or order.status != OrderStatus.VALIDATED:
-        return []
-    request, rules = build_request(ctx, session, order, now)
-    result = decide(request)
-    decision = RoutingDecision(
-        order_id=order.id,
-        policy=rules.label[:64],
-        rule_set_id=rules.row_id,
-        outcome=result.outcome.value,
-        attempt=attempt,
-        trace=result.trace,
-        plan=[
-            {
-                "warehouse_id": s.warehouse_id,
-                "warehouse_code": s.warehouse_code,
-                "lines": [
-                    {"line_id": a.line_id, "sku": a.sku, "quantity": a.quantity} for a in s.lines
-                ],
-            }
-            for s in result.shipments
-        ],
-    )
-    session.add(decision)
-    session.flush()
+    """Reserve first (a lost race raises before anything is written), then record it all."""
+    if result.shipments:
+        reserve(
+            session,
+            (
+                Allocation(s.warehouse_id, a.sku, a.quantity)
+                for s in result.shipments
+                for a in s.lines
+            ),
+            reference=f"order:{order.id}",
+        )
+    decision_id = session.execute(
+        _INSERT_DECISION,
+        {
+            "order_id": order.id,
+            "policy": rules.label[:64],
+            "rule_set_id": rules.row_id,
+            "outcome": result.outcome.value,
+            "attempt": attempt,
+            "trace": result.trace,
+            "plan": [
+                {
+                    "warehouse_id": s.warehouse_id,
+                    "warehouse_code": s.warehouse_code,
+                    "lines": [
+                        {"line_id": a.line_id, "sku": a.sku, "quantity": a.quantity}
+                        for a in s.lines
+                    ],
+                }
+                for s in result.shipments
+            ],
+        },
+    ).scalar_one()
     ORDERS_ROUTED.labels(result.outcome.value).inc()
     if not result.shipments:
-        _park(session, order, decision, result)
+        _park(session, order, decision_id, result)
         return []
-    reserve(
-        session,
-        (Allocation(s.warehouse_id, a.sku, a.quantity) for s in result.shipments for a in s.lines),
-        reference=f"order:{order.id}",
-    )
-    # Only the WMS connector of each shipping warehouse is needed: no ORM objects to build.
-    wms_of = dict(
-        session.execute(
-            select(Warehouse.id, Warehouse.wms_connector_id).where(
-                Warehouse.id.in_(sorted({s.warehouse_id for s in result.shipments}))
-            )
-        ).all()
-    )
-    outbox_ids = [
-        _create_fulfilment(
-            session,
-            order,
-            decision,
-            shipment,
-            warehouse_id=shipment.warehouse_id,
-            wms_connector_id=wms_of[shipment.warehouse_id],
-        )
-        for shipment in result.shipments
-    ]
+    outbox_ids = _create_fulfilment(ctx, session, order.id, decision_id, result.shipments)
     order_state.transition(
         session, order, OrderStatus.ROUTED, str(result.trace.get("summary") or result.outcome.value)
     )
@@ -156,7 +181,7 @@ def _route_once(
 def _park(
     session: Session,
     order: SalesOrder,
-    decision: RoutingDecision,
+    decision_id: int,
     result: routing.RoutingResult,
 ) -> None:
     shortfall = [
@@ -174,7 +199,7 @@ def _park(
             session,
             Reason.REJECTED_BY_RULE,
             order_id=order.id,
-            detail={"decision_id": decision.id, "summary": summary},
+            detail={"decision_id": decision_id, "summary": summary},
         )
         order_state.transition(session, order, OrderStatus.EXCEPTION, summary[:1000])
         return
@@ -182,50 +207,65 @@ def _park(
         session,
         Reason.NO_STOCK,
         order_id=order.id,
-        detail={"decision_id": decision.id, "shortfall": shortfall},
+        detail={"decision_id": decision_id, "shortfall": shortfall},
     )
     order_state.transition(session, order, OrderStatus.EXCEPTION, summary[:1000])
 
 
+_INSERT_DECISION = insert(table_of(RoutingDecision)).returning(table_of(RoutingDecision).c.id)
+_INSERT_FULFILMENT = insert(table_of(FulfilmentOrder)).returning(table_of(FulfilmentOrder).c.id)
+_INSERT_LINES = insert(table_of(FulfilmentLine))
+_OUTBOX = table_of(OutboxMessage)
+_INSERT_OUTBOX = insert(_OUTBOX).returning(_OUTBOX.c.id, _OUTBOX.c.fulfilment_order_id)
+
+
 def _create_fulfilment(
+    ctx: Context,
     session: Session,
-    order: SalesOrder,
-    decision: RoutingDecision,
-    shipment: routing.Shipment,
-    *,
-    warehouse_id: int,
-    wms_connector_id: int | None,
-) -> int:
-    fo = FulfilmentOrder(
-        order_id=order.id, warehouse_id=warehouse_id, decision_id=decision.id, status="pending"
+    order_id: int,
+    decision_id: int,
+    shipments: Sequence[routing.Shipment],
+) -> list[int]:
+    """One fulfilment order per shipment, its lines, and its WMS release in the outbox."""
+    fo_ids = [
+        session.execute(
+            _INSERT_FULFILMENT,
+            {
+                "order_id": order_id,
+                "warehouse_id": s.warehouse_id,
+                "decision_id": decision_id,
+                "status": "pending",
+            },
+        ).scalar_one()
+        for s in shipments
+    ]
+    session.execute(
+        _INSERT_LINES,
+        [
+            {
+                "fulfilment_order_id": fo_id,
+                "order_line_id": a.line_id,
+                "sku": a.sku,
+                "quantity": a.quantity,
+            }
+            for fo_id, s in zip(fo_ids, shipments, strict=True)
+            for a in s.lines
+        ],
     )
-    session.add(fo)
-    session.flush()
-    for a in shipment.lines:
-        session.add(
-            FulfilmentLine(
-                fulfilment_order_id=fo.id, order_line_id=a.line_id, sku=a.sku, quantity=a.quantity
-            )
-        )
-    msg = OutboxMessage(
-        kind=WMS_RELEASE,
-        connector_id=wms_connector_id,
-        fulfilment_order_id=fo.id,
-        idempotency_key=f"fo-{fo.id}-{uuid.uuid4().hex[:16]}",
-        payload={"fulfilment_order_id": fo.id},
-        status="pending",
-        attempts=0,
-    )
-    session.add(msg)
-    session.flush()
-    return msg.id
-
-
-def routed_order_released(session: Session, order_id: int) -> bool:
-    """True when every fulfilment order of the order has been released."""
-    pending = session.scalar(
-        select(func.count())
-        .select_from(FulfilmentOrder)
-        .where(FulfilmentOrder.order_id == order_id, FulfilmentOrder.status != "released")
-    )
-    return pending == 0
+    sent = session.execute(
+        _INSERT_OUTBOX,
+        [
+            {
+                "kind": WMS_RELEASE,
+                "connector_id": wms_connector_of(ctx.routing, s.warehouse_id),
+                "fulfilment_order_id": fo_id,
+                "idempotency_key": f"fo-{fo_id}-{uuid.uuid4().hex[:16]}",
+                "payload": {"fulfilment_order_id": fo_id},
+                "status": "pending",
+                "attempts": 0,
+            }
+            for fo_id, s in zip(fo_ids, shipments, strict=True)
+        ],
+    ).all()
+    outbox_of = {fo_id: outbox_id for outbox_id, fo_id in sent}
+    return [outbox_of[fo_id] for fo_id in fo_ids]

@@ -26,19 +26,32 @@ from routing.rules import (
     RuleSetError,
     parse_rule_set,
 )
+from routing.warehouses import WarehouseSet, prepare_warehouses
 
 ORDER_TYPES = ("b2b", "presale", "group")
 
 
+@dataclass(frozen=True)
+class CachedWarehouse:
+    """A warehouse row as the router sees it, valid while the row's updated_at is unchanged."""
+
+    updated_at: datetime
+    profile: WarehouseProfile
+    daily_order_capacity: int | None
+    wms_connector_id: int | None
+
+
 @dataclass
 class RoutingCaches:
-    """Per-process memo of things that change rarely: parsed published rule sets (immutable)
-    and warehouse locations (keyed by the row's updated_at)."""
+    """Per-process memo of things that change rarely: parsed published rule sets (immutable),
+    warehouse locations and warehouse profiles (both keyed by the row's updated_at)."""
 
     geocoder: Geocoder
     lock: threading.Lock = field(default_factory=threading.Lock)
     rules: dict[int, RuleSet] = field(default_factory=dict)
     places: dict[tuple[int, datetime], GeoPoint | None] = field(default_factory=dict)
+    warehouses: dict[int, CachedWarehouse] = field(default_factory=dict)
+    warehouse_set: WarehouseSet | None = None
 
     def geocoder_warm(self) -> None:
         warm = getattr(self.geocoder, "warm", None)
@@ -146,32 +159,70 @@ def locate_ship_to(caches: RoutingCaches, ship_to: dict[str, Any] | None) -> Geo
     )
 
 
-def warehouse_profiles(
-    session: Session, caches: RoutingCaches, now: datetime
-) -> list[WarehouseProfile]:
-    warehouses = list(session.scalars(select(Warehouse).order_by(Warehouse.id)))
+def warehouse_profiles(session: Session, caches: RoutingCaches, now: datetime) -> WarehouseSet:
+    """Every warehouse as the router sees it now, prepared once while nothing changes."""
+    warehouses = current_warehouses(session, caches)
     used = _orders_today(session, [w for w in warehouses if w.daily_order_capacity], now)
-    return [
-        WarehouseProfile(
-            warehouse_id=w.id,
-            code=w.code,
-            priority=w.priority,
-            enabled=w.enabled,
-            tags=frozenset(w.tags or []),
-            channels=frozenset(w.channels or []),
-            location=_place(caches, w),
-            capacity_left=None
-            if w.daily_order_capacity is None
-            else w.daily_order_capacity - used.get(w.id, 0),
-            cutoff_local_time=w.cutoff_local_time,
-            timezone=w.timezone or "UTC",
-            rate_table=tuple(
-                RateBand(float(b["max_km"]), float(b["base"]), float(b["per_kg"]))
-                for b in w.rate_table or []
-            ),
+    profiles = [
+        w.profile
+        if w.daily_order_capacity is None
+        else replace(
+            w.profile,
+            capacity_left=w.daily_order_capacity - used.get(w.profile.warehouse_id, 0),
         )
         for w in warehouses
     ]
+    with caches.lock:
+        prepared = prepare_warehouses(profiles, reuse=caches.warehouse_set)
+        caches.warehouse_set = prepared
+    return prepared
+
+
+def current_warehouses(session: Session, caches: RoutingCaches) -> list[CachedWarehouse]:
+    """Every warehouse, by id: only rows changed since they were cached are read in full."""
+    stamps = session.execute(select(Warehouse.id, Warehouse.updated_at).order_by(Warehouse.id))
+    stamped = [(wid, updated_at) for wid, updated_at in stamps]
+    with caches.lock:
+        known = {
+            wid: cached
+            for wid, updated_at in stamped
+            if (cached := caches.warehouses.get(wid)) is not None
+            and cached.updated_at == updated_at
+        }
+    missing = [wid for wid, _ in stamped if wid not in known]
+    if missing:
+        rows = session.scalars(select(Warehouse).where(Warehouse.id.in_(missing)))
+        fresh = {w.id: _cached_warehouse(caches, w) for w in rows}
+        with caches.lock:
+            caches.warehouses.update(fresh)
+        known.update(fresh)
+    return [known[wid] for wid, _ in stamped if wid in known]
+
+
+def wms_connector_of(caches: RoutingCaches, warehouse_id: int) -> int | None:
+    """The WMS connector of a warehouse read by ``current_warehouses`` in this transaction."""
+    with caches.lock:
+        return caches.warehouses[warehouse_id].wms_connector_id
+
+
+def _cached_warehouse(caches: RoutingCaches, w: Warehouse) -> CachedWarehouse:
+    profile = WarehouseProfile(
+        warehouse_id=w.id,
+        code=w.code,
+        priority=w.priority,
+        enabled=w.enabled,
+        tags=frozenset(w.tags or []),
+        channels=frozenset(w.channels or []),
+        location=_place(caches, w),
+        capacity_left=None,
+        cutoff_local_time=w.cutoff_local_time,
+        timezone=w.timezone or "UTC",
+        rate_table=tuple(
+            RateBand(float(b["max_km"]), float(b["base"]), float(b["per_kg"]))
+            for b in w.rate_table or []
+        ),
+    )
+    return CachedWarehouse(w.updated_at, profile, w.daily_order_capacity, w.wms_connector_id)
 
 
 def _place(caches: RoutingCaches, w: Warehouse) -> GeoPoint | None:
@@ -196,19 +247,22 @@ def _place(caches: RoutingCaches, w: Warehouse) -> GeoPoint | None:
     return point
 
 
-def _orders_today(session: Session, limited: list[Warehouse], now: datetime) -> dict[int, int]:
+def _orders_today(
+    session: Session, limited: list[CachedWarehouse], now: datetime
+) -> dict[int, int]:
     """Fulfilment orders each capacity-limited warehouse took since its local midnight."""
     counts: dict[int, int] = {}
-    for w in limited:
+    for cached in limited:
+        w = cached.profile
         local = now.replace(tzinfo=UTC).astimezone(ZoneInfo(w.timezone or "UTC"))
         midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
         since = midnight.astimezone(UTC).replace(tzinfo=None)
-        counts[w.id] = int(
+        counts[w.warehouse_id] = int(
             session.scalar(
                 select(func.count())
                 .select_from(FulfilmentOrder)
                 .where(
-                    FulfilmentOrder.warehouse_id == w.id,
+                    FulfilmentOrder.warehouse_id == w.warehouse_id,
                     FulfilmentOrder.created_at >= since,
                     FulfilmentOrder.created_at < since + timedelta(days=1),
                 )

@@ -5,13 +5,15 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from core.clock import utcnow
 from core.errors import Conflict, NotFound
 from core.models import Sku, StockLedger, StockLevel, Warehouse
+from core.sql import table_of
 
 
 class ReservationLost(Exception):
@@ -48,35 +50,58 @@ def available_snapshot(session: Session, skus: Iterable[str]) -> dict[tuple[int,
     return {(w, s): max(0, oh - r - sf) for w, s, oh, r, sf in rows}
 
 
-def reserve(session: Session, allocations: Iterable[Allocation], *, reference: str) -> None:
-    """Reserve every allocation or raise ReservationLost (the caller rolls back and re-plans).
+# Core statements on the tables: no ORM flush or bookkeeping on the hot path.
+_LEVEL = table_of(StockLevel).c
+_RESERVE = (
+    update(table_of(StockLevel))
+    .where(
+        _LEVEL.warehouse_id == bindparam("w"),
+        _LEVEL.sku == bindparam("s"),
+        _LEVEL.on_hand - _LEVEL.reserved - _LEVEL.safety >= bindparam("q"),
+    )
+    .values(reserved=_LEVEL.reserved + bindparam("q"), updated_at=bindparam("now"))
+)
+_UNRESERVE = (
+    update(table_of(StockLevel))
+    .where(_LEVEL.warehouse_id == bindparam("w"), _LEVEL.sku == bindparam("s"))
+    .values(reserved=_LEVEL.reserved - bindparam("q"))
+)
+_INSERT_LEDGER = insert(table_of(StockLedger))
 
-    Rows are touched in one fixed key order so concurrent reservations cannot deadlock.
+
+def reserve(session: Session, allocations: Iterable[Allocation], *, reference: str) -> None:
+    """Reserve every allocation, or none and raise ReservationLost (the caller re-plans).
+
+    Rows are touched in one fixed key order so concurrent reservations cannot deadlock. On a
+    lost race the rows already taken are given back in this transaction (still locked by it,
+    so no other transaction saw them), which leaves the caller's transaction usable.
     """
     merged: dict[tuple[int, str], int] = defaultdict(int)
     for a in allocations:
         merged[(a.warehouse_id, a.sku)] += a.quantity
+    now = utcnow()
+    taken: list[dict[str, Any]] = []
     for (warehouse_id, sku), qty in sorted(merged.items()):
-        result = session.execute(
-            update(StockLevel)
-            .where(
-                StockLevel.warehouse_id == warehouse_id,
-                StockLevel.sku == sku,
-                StockLevel.on_hand - StockLevel.reserved - StockLevel.safety >= qty,
-            )
-            .values(reserved=StockLevel.reserved + qty, updated_at=utcnow())
-            .execution_options(synchronize_session=False)
-        )
+        params = {"w": warehouse_id, "s": sku, "q": qty}
+        result = session.execute(_RESERVE, {**params, "now": now})
         if result.rowcount != 1:  # type: ignore[attr-defined]
+            for done in taken:
+                session.execute(_UNRESERVE, done)
             raise ReservationLost(warehouse_id, sku, qty)
-        session.add(
-            StockLedger(
-                warehouse_id=warehouse_id,
-                sku=sku,
-                delta_reserved=qty,
-                reason="reserve",
-                reference=reference,
-            )
+        taken.append(params)
+    if taken:
+        session.execute(
+            _INSERT_LEDGER,
+            [
+                {
+                    "warehouse_id": t["w"],
+                    "sku": t["s"],
+                    "delta_reserved": t["q"],
+                    "reason": "reserve",
+                    "reference": reference,
+                }
+                for t in taken
+            ],
         )
 
 

@@ -18,6 +18,8 @@ from core.clock import utcnow
 from core.db import unit_of_work
 from core.dispatch import Task
 from core.models import InboundMessage, OutboxMessage, SalesOrder
+from core.services.polling import enqueue_due_polls
+from core.services.stock_sync import sync_stock
 from core.settings import Settings
 from core.states import OrderStatus
 
@@ -102,7 +104,8 @@ def _take(session: Session, model: Any, due: Any, now: datetime, s: Settings) ->
 
 def sweep(ctx: Context, *, now: datetime | None = None, queued_inbound: int = 0) -> int:
     """Enqueue everything due; how many tasks were enqueued."""
-    work = find_due_work(ctx, now=now or utcnow(), queued_inbound=queued_inbound)
+    now = now or utcnow()
+    work = find_due_work(ctx, now=now, queued_inbound=queued_inbound)
     for task, row_id in work:
         ctx.dispatcher.enqueue(task, row_id)
-    return len(work)
+    return len(work) + enqueue_due_polls(ctx, now=now) + sync_stock(ctx, now=now)

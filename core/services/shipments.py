@@ -1,0 +1,270 @@
+"""Shipment confirmations from a warehouse: stock leaves, orders move on, the channel is told.
+
+One confirmation is one transaction: the shipment row (unique per fulfilment order and the
+warehouse's own reference, so a repeated confirmation is a no-op), shipped quantities, stock
+out of on hand and reserved with ledger rows, fulfilment and order status, and the outbox row
+that reports the shipment to the order's channel.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.orm import Session
+
+from connectors.base import Capability, enabled_capabilities
+from core.bootstrap import Context
+from core.clock import as_naive_utc, utcnow
+from core.db import unit_of_work
+from core.dispatch import Task
+from core.errors import Conflict, Invalid, NotFound
+from core.models import (
+    Connector,
+    FulfilmentLine,
+    FulfilmentOrder,
+    OutboxMessage,
+    SalesOrder,
+    Shipment,
+    StockLedger,
+    StockLevel,
+)
+from core.services import order_state
+from core.services.audit import record
+from core.services.live_connectors import instance_for
+from core.states import OrderStatus
+
+CHANNEL_FULFILMENT = "channel.fulfilment"
+SHIPPABLE = frozenset({"pending", "released", "partially_shipped"})
+
+
+@dataclass(frozen=True)
+class ShipmentInput:
+    external_ref: str
+    lines: list[tuple[str, int]] | None  # (sku, quantity); None = everything still open
+    shipped_at: datetime | None = None
+    carrier: str | None = None
+    tracking_number: str | None = None
+    tracking_url: str | None = None
+
+
+@dataclass(frozen=True)
+class ShipmentResult:
+    shipment_id: int
+    created: bool
+    order_status: str
+
+
+def confirm_shipment(
+    ctx: Context, fulfilment_order_id: int, shipment: ShipmentInput, *, actor: str
+) -> ShipmentResult:
+    outbox_id: int | None = None
+    with unit_of_work(ctx.sessions) as session:
+        fo = session.get(FulfilmentOrder, fulfilment_order_id)
+        if fo is None:
+            raise NotFound(f"fulfilment order {fulfilment_order_id} does not exist")
+        order = session.scalars(
+            select(SalesOrder).where(SalesOrder.id == fo.order_id).with_for_update()
+        ).one()
+        fo = session.scalars(
+            select(FulfilmentOrder)
+            .where(FulfilmentOrder.id == fulfilment_order_id)
+            .with_for_update()
+        ).one()
+        existing = session.scalars(
+            select(Shipment).where(
+                Shipment.fulfilment_order_id == fo.id,
+                Shipment.external_ref == shipment.external_ref,
+            )
+        ).first()
+        if existing is not None:
+            return ShipmentResult(existing.id, False, order.status)
+        if fo.status not in SHIPPABLE:
+            raise Conflict(
+                f"fulfilment order {fo.id} is {fo.status}; it cannot ship",
+                code="not_shippable",
+                fulfilment_status=fo.status,
+            )
+        shipped = _take_lines(session, fo, shipment.lines)
+        row = Shipment(
+            fulfilment_order_id=fo.id,
+            order_id=order.id,
+            external_ref=shipment.external_ref,
+            carrier=shipment.carrier,
+            tracking_number=shipment.tracking_number,
+            tracking_url=shipment.tracking_url,
+            lines=[
+                {"fulfilment_line_id": line.id, "sku": line.sku, "quantity": qty}
+                for line, qty in shipped
+            ],
+            shipped_at=as_naive_utc(shipment.shipped_at) or utcnow(),
+        )
+        session.add(row)
+        session.flush()
+        _stock_out(session, fo.warehouse_id, shipped, reference=f"shipment:{row.id}", actor=actor)
+        complete = _advance(session, order, fo)
+        outbox_id = _notify_channel(ctx, session, order, row, complete)
+        record(session, actor, "shipment.confirm", "fulfilment_order", fo.id, {"shipment": row.id})
+        result = ShipmentResult(row.id, True, order.status)
+    if outbox_id is not None:
+        ctx.dispatcher.enqueue(Task.DELIVER_OUTBOX, outbox_id)
+    return result
+
+
+def _take_lines(
+    session: Session, fo: FulfilmentOrder, wanted: list[tuple[str, int]] | None
+) -> list[tuple[FulfilmentLine, int]]:
+    lines = list(
+        session.scalars(
+            select(FulfilmentLine)
+            .where(FulfilmentLine.fulfilment_order_id == fo.id)
+            .order_by(FulfilmentLine.id)
+            .with_for_update()
+        )
+    )
+    if wanted is None:
+        taken = [(ln, ln.quantity - ln.shipped_quantity) for ln in lines]
+        taken = [(ln, q) for ln, q in taken if q > 0]
+        if not taken:
+            raise Conflict(
+                f"fulfilment order {fo.id} has nothing left to ship", code="not_shippable"
+            )
+    else:
+        taken = _allocate(fo.id, lines, wanted)
+    for line, qty in taken:
+        line.shipped_quantity += qty
+    return taken
+
+
+def _allocate(
+    fo_id: int, lines: list[FulfilmentLine], wanted: list[tuple[str, int]]
+) -> list[tuple[FulfilmentLine, int]]:
+    """Spread each SKU's shipped quantity over the open lines of that SKU, in line order."""
+    problems: list[dict[str, Any]] = []
+    taken: list[tuple[FulfilmentLine, int]] = []
+    for sku, qty in Counter(_summed(wanted)).items():
+        if qty <= 0:
+            problems.append({"sku": sku, "message": "quantity must be positive"})
+            continue
+        left = qty
+        for line in lines:
+            open_qty = line.quantity - line.shipped_quantity
+            if line.sku != sku or open_qty <= 0 or left == 0:
+                continue
+            part = min(open_qty, left)
+            taken.append((line, part))
+            left -= part
+        if left:
+            problems.append(
+                {"sku": sku, "message": f"{left} more than fulfilment order {fo_id} has open"}
+            )
+    if problems:
+        raise Invalid("the shipment does not match the fulfilment order", problems=problems)
+    return taken
+
+
+def _summed(wanted: list[tuple[str, int]]) -> dict[str, int]:
+    totals: dict[str, int] = {}
+    for sku, qty in wanted:
+        totals[sku] = totals.get(sku, 0) + qty
+    return totals
+
+
+def _stock_out(
+    session: Session,
+    warehouse_id: int,
+    shipped: list[tuple[FulfilmentLine, int]],
+    *,
+    reference: str,
+    actor: str,
+) -> None:
+    by_sku = _summed([(line.sku, qty) for line, qty in shipped])
+    for sku in sorted(by_sku):  # the same key order as reservations
+        qty = by_sku[sku]
+        moved = session.execute(
+            update(StockLevel)
+            .where(
+                StockLevel.warehouse_id == warehouse_id,
+                StockLevel.sku == sku,
+                StockLevel.reserved >= qty,
+            )
+            .values(on_hand=StockLevel.on_hand - qty, reserved=StockLevel.reserved - qty)
+            .execution_options(synchronize_session=False)
+        )
+        if moved.rowcount != 1:  # type: ignore[attr-defined]
+            raise Conflict(
+                f"{qty} x {sku} shipped but fewer are reserved in the warehouse",
+                code="stock_mismatch",
+                sku=sku,
+            )
+        session.execute(
+            insert(StockLedger).values(
+                warehouse_id=warehouse_id,
+                sku=sku,
+                delta_on_hand=-qty,
+                delta_reserved=-qty,
+                delta_safety=0,
+                reason="shipped",
+                reference=reference,
+                actor=actor,
+                created_at=utcnow(),
+            )
+        )
+
+
+def _advance(session: Session, order: SalesOrder, fo: FulfilmentOrder) -> bool:
+    """Move the fulfilment order and the order on; True when the whole order has shipped."""
+    open_here = session.scalar(
+        select(FulfilmentLine.id)
+        .where(
+            FulfilmentLine.fulfilment_order_id == fo.id,
+            FulfilmentLine.shipped_quantity < FulfilmentLine.quantity,
+        )
+        .limit(1)
+    )
+    fo.status = "partially_shipped" if open_here is not None else "shipped"
+    others_open = session.scalar(
+        select(FulfilmentOrder.id)
+        .where(
+            FulfilmentOrder.order_id == order.id,
+            FulfilmentOrder.id != fo.id,
+            FulfilmentOrder.status.not_in(("shipped", "cancelled")),
+        )
+        .limit(1)
+    )
+    complete = open_here is None and others_open is None
+    if order.status == OrderStatus.ROUTED:
+        order_state.transition(session, order, OrderStatus.RELEASED, "the warehouse shipped")
+    target = OrderStatus.SHIPPED if complete else OrderStatus.PARTIALLY_SHIPPED
+    if order.status != target:
+        order_state.transition(session, order, target, f"shipment from fulfilment order {fo.id}")
+    return complete
+
+
+def _notify_channel(
+    ctx: Context, session: Session, order: SalesOrder, shipment: Shipment, complete: bool
+) -> int | None:
+    connector = session.get(Connector, order.connector_id)
+    if connector is None or connector.kind not in ctx.registry.kinds:
+        return None
+    if Capability.FULFILMENT_PUSH not in enabled_capabilities(instance_for(ctx, connector)):
+        return None
+    outbox_id = session.execute(
+        insert(OutboxMessage)
+        .values(
+            kind=CHANNEL_FULFILMENT,
+            connector_id=connector.id,
+            fulfilment_order_id=shipment.fulfilment_order_id,
+            idempotency_key=f"shipment-{shipment.id}",
+            payload={"shipment_id": shipment.id, "order_complete": complete},
+            status="pending",
+            attempts=0,
+            next_attempt_at=utcnow(),
+            created_at=utcnow(),
+        )
+        .returning(OutboxMessage.id)
+    ).scalar_one()
+    return int(outbox_id)
