@@ -1,0 +1,78 @@
+"""Order upload: ``POST /api/v1/orders/import`` with a CSV or JSON file of orders."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
+
+from api.deps import CtxDep, require
+from connectors.generic.upload import MEDIA_TYPES
+from core.security import Role
+from core.services.order_import import ImportOutcome, import_orders
+from core.services.tokens import Principal
+
+router = APIRouter(prefix="/api/v1/orders", tags=["orders"])
+
+Importer = Annotated[Principal, Depends(require(Role.OPS, Role.INTEGRATION))]
+
+
+class ImportErrorOut(BaseModel):
+    row: int | None
+    column: str | None
+    message: str
+    order_ref: str | None = None
+
+
+class ImportedOrderOut(BaseModel):
+    external_id: str
+    inbound_id: int | None
+    duplicate: bool
+
+
+class ImportOut(BaseModel):
+    connector_id: int
+    created: int
+    duplicates: int
+    failed: int
+    orders: list[ImportedOrderOut]
+    errors: list[ImportErrorOut]
+
+
+def _out(outcome: ImportOutcome) -> ImportOut:
+    return ImportOut(
+        connector_id=outcome.connector_id,
+        created=outcome.created,
+        duplicates=outcome.duplicates,
+        failed=outcome.failed,
+        orders=[ImportedOrderOut(**vars(item)) for item in outcome.orders],
+        errors=[ImportErrorOut(**error.as_dict()) for error in outcome.errors],
+    )
+
+
+@router.post(
+    "/import",
+    response_model=ImportOut,
+    responses={
+        413: {"description": "the file is over the body limit"},
+        415: {"description": "not text/csv or application/json"},
+        422: {"description": "no valid order in the file (problem+json with errors)"},
+    },
+)
+async def import_order_file(
+    request: Request,
+    ctx: CtxDep,
+    who: Importer,
+    connector_id: Annotated[int, Query(description="a generic_webhook connector")],
+) -> ImportOut:
+    """Store the valid orders of a CSV or JSON upload; bad rows are reported, not stored."""
+    media_type = request.headers.get("content-type", "")
+    if media_type.split(";", 1)[0].strip().lower() not in MEDIA_TYPES:
+        raise HTTPException(415, "upload the orders as text/csv or application/json")
+    body = await request.body()
+    outcome = await run_in_threadpool(
+        import_orders, ctx, connector_id, body, media_type, actor=who.actor
+    )
+    return _out(outcome)

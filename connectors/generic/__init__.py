@@ -1,0 +1,1 @@
+"""Generic channel: Standard Webhooks signed order events and CSV/JSON order uploads."""

@@ -1,0 +1,22 @@
+"""Every connector kind installed through the entry-point group passes the kit's declaration
+checks; the per-connector suites (tests/unit/test_<kind>.py) run the rest of the kit."""
+
+from __future__ import annotations
+
+import pytest
+
+from connectors import testkit
+from core.registry import ConnectorRegistry
+
+REGISTRY = ConnectorRegistry.discover()
+BUILT_IN = {"shopify", "rest_wms", "woocommerce", "square", "amazon_sp", "generic_webhook"}
+
+
+def test_every_built_in_kind_loads() -> None:
+    assert REGISTRY.broken == {}
+    assert set(REGISTRY.kinds) >= BUILT_IN
+
+
+@pytest.mark.parametrize("kind", sorted(REGISTRY.kinds))
+def test_kind_declares_itself_properly(kind: str) -> None:
+    testkit.check_kind(REGISTRY.kinds[kind])
