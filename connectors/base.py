@@ -37,6 +37,7 @@ class Capability(enum.StrEnum):
     FULFILMENT_RELEASE = "fulfilment_release"
     FULFILMENT_PUSH = "fulfilment_push"
     STOCK_PUSH = "stock_push"
+    CANCEL_PUSH = "cancel_push"
 
 
 class ConnectorError(Exception):
@@ -254,6 +255,22 @@ class StockSink(Protocol):
     def push_stock(
         self, updates: Sequence[StockUpdate], *, idempotency_key: str
     ) -> PushReceipt: ...
+
+
+@dataclass(frozen=True)
+class CancelNotice:
+    """Ops cancelled an order in omniroute before it was released: tell its channel."""
+
+    external_order_id: str
+    reason: str
+    idempotency_key: str
+
+
+@runtime_checkable
+class OrderCanceller(Protocol):
+    """A channel that can be told an order is cancelled (safe to repeat: cancelled is final)."""
+
+    def cancel_order(self, notice: CancelNotice) -> PushReceipt: ...
 
 
 @runtime_checkable

@@ -39,6 +39,7 @@ from connectors.base import (
     Capability,
     ChannelOrder,
     FulfilmentSink,
+    OrderCanceller,
     OrderFetcher,
     OrderPoller,
     OrderSource,
@@ -70,6 +71,7 @@ PROTOCOL_OF: Mapping[Capability, type] = {
     Capability.ORDER_FETCH: OrderFetcher,
     Capability.FULFILMENT_PUSH: FulfilmentSink,
     Capability.STOCK_PUSH: StockSink,
+    Capability.CANCEL_PUSH: OrderCanceller,
     Capability.FULFILMENT_RELEASE: WarehouseAdapter,
 }
 

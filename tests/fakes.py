@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict
 
 from connectors.base import (
+    CancelNotice,
     Capability,
     ChannelOrder,
     ConnectorRuntime,
@@ -38,6 +39,7 @@ class FakeRemote:
     stock: list[tuple[str, list[StockUpdate]]] = field(default_factory=list)
     push_failures: list[Exception] = field(default_factory=list)
     on_fetch: Callable[[str], None] | None = None
+    cancelled: list[CancelNotice] = field(default_factory=list)
 
     def push(self) -> None:
         if self.push_failures:
@@ -98,6 +100,7 @@ class FakeChannel:
             Capability.ORDER_WEBHOOKS,
             Capability.FULFILMENT_PUSH,
             Capability.STOCK_PUSH,
+            Capability.CANCEL_PUSH,
         }
     )
     config_model: ClassVar[type[BaseModel]] = FakeChannelConfig
@@ -147,6 +150,11 @@ class FakeChannel:
         self.remote.push()
         self.remote.fulfilments.append(notice)
         return PushReceipt(external_ref=f"F{len(self.remote.fulfilments)}", attempts=1)
+
+    def cancel_order(self, notice: CancelNotice) -> PushReceipt:
+        self.remote.push()
+        self.remote.cancelled.append(notice)
+        return PushReceipt(external_ref=None, attempts=1)
 
     def push_stock(self, updates: Sequence[StockUpdate], *, idempotency_key: str) -> PushReceipt:
         self.remote.push()

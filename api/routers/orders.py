@@ -3,9 +3,11 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query
+from pydantic import BaseModel, ConfigDict, Field
 
-from api.deps import CtxDep, Reader
+from api.deps import CtxDep, Reader, Staff
 from api.schemas import OrderDetailOut, OrderSummaryOut
+from core.services import cancellation
 from core.services import orders as svc
 from core.states import OrderStatus
 
@@ -29,3 +31,33 @@ def list_orders(
 def get_order(order_id: int, ctx: CtxDep, _: Reader) -> OrderDetailOut:
     """An order with its lines, timeline, fulfilment orders and routing decisions (trace)."""
     return OrderDetailOut.model_validate(svc.order_detail(ctx, order_id))
+
+
+class CancelIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(min_length=1, max_length=500)
+    notify_channel: bool = Field(
+        default=True, description="Tell the channel the order came from, where it takes that"
+    )
+
+
+class CancelOut(BaseModel):
+    order_id: int
+    status: str
+    units_released: int
+    channel_notified: bool
+
+
+@router.post("/{order_id}/cancel", response_model=CancelOut)
+def cancel_order(order_id: int, body: CancelIn, ctx: CtxDep, who: Staff) -> CancelOut:
+    """Cancel an order no warehouse holds yet: its reserved stock goes back."""
+    result = cancellation.cancel_order(
+        ctx, order_id, reason=body.reason, actor=who.actor, notify_channel=body.notify_channel
+    )
+    return CancelOut(
+        order_id=result.order_id,
+        status=result.status,
+        units_released=result.units_released,
+        channel_notified=result.channel_notified,
+    )

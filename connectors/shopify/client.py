@@ -44,3 +44,7 @@ class ShopifyAdminClient:
     def set_inventory_level(self, body: Mapping[str, Any]) -> httpx.Response:
         """``POST /inventory_levels/set.json``: absolute ``available`` at one location."""
         return self._http.post("/inventory_levels/set.json", json=dict(body))
+
+    def cancel_order(self, order_id: int, body: Mapping[str, Any]) -> httpx.Response:
+        """``POST /orders/{id}/cancel.json`` with ``reason`` and ``email``."""
+        return self._http.post(f"/orders/{order_id}/cancel.json", json=dict(body))

@@ -31,6 +31,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from connectors.base import (
+    CancelNotice,
     Capability,
     ChannelOrder,
     ConnectorRuntime,
@@ -174,6 +175,7 @@ class ShopifyConnector:
             Capability.ORDER_FETCH,
             Capability.FULFILMENT_PUSH,
             Capability.STOCK_PUSH,
+            Capability.CANCEL_PUSH,
         }
     )
     config_model: ClassVar[type[BaseModel]] = ShopifyConfig
@@ -217,6 +219,7 @@ class ShopifyConnector:
                 Capability.ORDER_POLLING,
                 Capability.ORDER_FETCH,
                 Capability.FULFILMENT_PUSH,
+                Capability.CANCEL_PUSH,
             }
             if self.config.location_id is not None:
                 enabled.add(Capability.STOCK_PUSH)
@@ -265,6 +268,17 @@ class ShopifyConnector:
         response, _ = self._send(lambda api: api.get_order(order_id))
         body = _json_object(response, "order")
         return mapping.channel_order(webhooks.extract_order(body))
+
+    def cancel_order(self, notice: CancelNotice) -> PushReceipt:
+        """Cancel the order in Shopify, unless it already is (cancelled is final there)."""
+        order_id = mapping.shopify_id(notice.external_order_id, "order id")
+        response, attempts = self._send(lambda api: api.get_order(order_id))
+        order = webhooks.extract_order(_json_object(response, "order"))
+        if order.get("cancelled_at"):
+            return PushReceipt(external_ref=None, attempts=attempts)
+        body = {"reason": "other", "email": self.config.notify_customer}
+        _, more = self._send(lambda api: api.cancel_order(order_id, body), attempts=1)
+        return PushReceipt(external_ref=None, attempts=attempts + more)
 
     def push_fulfilment(self, notice: FulfilmentNotice) -> PushReceipt:
         """Create the fulfillment(s) of one shipment, skipping what Shopify already has."""

@@ -26,6 +26,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from connectors.base import (
+    CancelNotice,
     Capability,
     ChannelOrder,
     ConnectorRuntime,
@@ -135,6 +136,7 @@ class WooCommerceConnector:
             Capability.ORDER_FETCH,
             Capability.FULFILMENT_PUSH,
             Capability.STOCK_PUSH,
+            Capability.CANCEL_PUSH,
         }
     )
     config_model: ClassVar[type[BaseModel]] = WooCommerceConfig
@@ -247,6 +249,23 @@ class WooCommerceConnector:
             for chunk in _chunks(sorted(quantities.items()), BATCH_LIMIT):
                 attempts += self._push_variations(parent_id, chunk)
         return PushReceipt(external_ref=None, attempts=attempts)
+
+    def cancel_order(self, notice: CancelNotice) -> PushReceipt:
+        """Set the order's status to cancelled (an absolute value: safe to repeat)."""
+        order_id = _order_id(notice.external_order_id)
+        response, attempts = self._call(lambda api: api.get_order(order_id))
+        order = _json(response, "GET /orders/{id}")
+        status = order.get("status") if isinstance(order, dict) else None
+        if status in ("cancelled", "trash"):
+            return PushReceipt(external_ref=None, attempts=attempts)
+        if status in ("completed", "refunded"):
+            raise PermanentError(
+                f"WooCommerce order {order_id} is {status}; omniroute cancelled it, so refund "
+                "or reopen it in WooCommerce by hand",
+                reason="order_closed",
+            )
+        _, more = self._call(lambda api: api.update_order(order_id, {"status": "cancelled"}))
+        return PushReceipt(external_ref=None, attempts=attempts + more)
 
     def close(self) -> None:
         """Close pooled connections; the next call opens a new client."""

@@ -18,9 +18,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from connectors.base import (
+    CancelNotice,
     ConnectorError,
     FulfilmentNotice,
     FulfilmentSink,
+    OrderCanceller,
     PermanentError,
     ShippedLine,
     StockSink,
@@ -42,6 +44,7 @@ from core.models import (
 )
 from core.services import connector_health
 from core.services.backoff import backoff_delay
+from core.services.cancellation import CHANNEL_CANCEL
 from core.services.claims import claim
 from core.services.exceptions import Reason, open_exception
 from core.services.live_connectors import instance_for
@@ -50,7 +53,7 @@ from core.services.stock_sync import CHANNEL_STOCK, channel_available
 
 log = logging.getLogger("omniroute.channel_push")
 
-CHANNEL_KINDS = frozenset({CHANNEL_FULFILMENT, CHANNEL_STOCK})
+CHANNEL_KINDS = frozenset({CHANNEL_FULFILMENT, CHANNEL_STOCK, CHANNEL_CANCEL})
 
 Call = Callable[[], Any]
 
@@ -129,6 +132,14 @@ def _prepare(ctx: Context, session: Session, msg: OutboxMessage) -> Prepared:
             lambda: sink.push_stock(updates, idempotency_key=key) if updates else None,
             tuple((listing_id, update.available) for listing_id, update in levels),
         )
+    if msg.kind == CHANNEL_CANCEL:
+        if not isinstance(sink, OrderCanceller):
+            raise PermanentError(f"{connector.kind} cannot take cancellations", reason="no_channel")
+        order = session.get_one(SalesOrder, msg.payload["order_id"])
+        cancel = CancelNotice(
+            order.external_id, str(msg.payload.get("reason") or ""), msg.idempotency_key
+        )
+        return Prepared(lambda: sink.cancel_order(cancel))
     raise PermanentError(f"unknown channel outbox kind {msg.kind!r}", reason="no_channel")
 
 
@@ -228,6 +239,8 @@ def _dead(
     if msg.kind == CHANNEL_FULFILMENT:
         shipment = session.get(Shipment, msg.payload.get("shipment_id"))
         order_id = shipment.order_id if shipment else None
+    elif msg.kind == CHANNEL_CANCEL:
+        order_id = msg.payload.get("order_id")
     open_exception(
         session,
         Reason.CHANNEL_PUSH_FAILED,

@@ -67,6 +67,7 @@ def test_connector_declares_its_kind(connector: ShopifyConnector) -> None:
             Capability.ORDER_FETCH,
             Capability.FULFILMENT_PUSH,
             Capability.STOCK_PUSH,
+            Capability.CANCEL_PUSH,
         }
     )
     assert ShopifyConnector.config_model is ShopifyConfig

@@ -895,3 +895,26 @@ def test_an_instance_enables_only_what_its_config_allows() -> None:
         runtime=runtime,
     )
     assert enabled_capabilities(stock) == ShopifyConnector.capabilities
+
+
+@respx.mock
+def test_cancel_order_posts_cancel_once_and_skips_cancelled_orders(
+    connector: ShopifyConnector,
+) -> None:
+    from connectors.base import CancelNotice
+
+    order = sample_order()
+    order["cancelled_at"] = None
+    respx.get(f"{BASE}/orders/450789469.json").respond(200, json={"order": order})
+    cancel = respx.post(f"{BASE}/orders/450789469/cancel.json").respond(
+        200, json={"order": {**order, "cancelled_at": "2026-11-27T12:00:00-05:00"}}
+    )
+    connector.cancel_order(CancelNotice("450789469", "customer called", "cancel-1"))
+    assert json.loads(cancel.calls[0].request.content) == {"reason": "other", "email": False}
+    assert cancel.calls[0].request.headers["X-Shopify-Access-Token"] == TOKEN
+
+    respx.get(f"{BASE}/orders/450789469.json").respond(
+        200, json={"order": {**order, "cancelled_at": "2026-11-27T12:00:00-05:00"}}
+    )
+    connector.cancel_order(CancelNotice("450789469", "customer called", "cancel-1"))
+    assert cancel.call_count == 1

@@ -204,6 +204,7 @@ def test_kind_passes_the_contract_kit(connector: WooCommerceConnector) -> None:
             Capability.ORDER_FETCH,
             Capability.FULFILMENT_PUSH,
             Capability.STOCK_PUSH,
+            Capability.CANCEL_PUSH,
         }
     )
     assert isinstance(connector, PingAware)
@@ -990,3 +991,26 @@ def test_parse_works_on_the_headers_the_inbox_keeps(connector: WooCommerceConnec
     assert connector.parse_webhook(kept, body).external_id == "727"
     full = raw_sample()
     assert connector.parse_webhook({"x-wc-webhook-topic": "order.created"}, full).order
+
+
+@respx.mock
+def test_cancel_order_sets_cancelled_once_and_refuses_completed_orders(
+    connector: WooCommerceConnector,
+) -> None:
+    from connectors.base import CancelNotice
+
+    order = sample_order()
+    order["status"] = "processing"
+    respx.get(f"{API}/orders/727").respond(200, json=order)
+    put = respx.put(f"{API}/orders/727").respond(200, json={**order, "status": "cancelled"})
+    connector.cancel_order(CancelNotice("727", "customer called", "cancel-1"))
+    assert put.call_count == 1
+    assert json.loads(put.calls[0].request.content) == {"status": "cancelled"}
+
+    respx.get(f"{API}/orders/727").respond(200, json={**order, "status": "cancelled"})
+    connector.cancel_order(CancelNotice("727", "customer called", "cancel-1"))
+    assert put.call_count == 1  # already cancelled: nothing sent
+
+    respx.get(f"{API}/orders/727").respond(200, json={**order, "status": "completed"})
+    with pytest.raises(PermanentError, match="completed"):
+        connector.cancel_order(CancelNotice("727", "late", "cancel-1"))
