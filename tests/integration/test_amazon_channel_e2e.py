@@ -470,7 +470,7 @@ def test_throttling_and_server_errors_are_retried_or_rescheduled_and_shown_in_he
     next_poll = datetime.fromisoformat(health["next_poll_at"])
     last_error_at = datetime.fromisoformat(health["last_error_at"])
     # Rescheduled after Retry-After plus one getOrders token (1/50 s), not a poll interval.
-    assert next_poll - last_error_at == pytest.approx(timedelta(seconds=0.22), abs=1e-3)
+    assert 0.2 <= (next_poll - last_error_at).total_seconds() <= 0.25
     assert len(amz.orders()) == 5  # the first page's orders are in
     mark = amz.mark()
 
