@@ -1,0 +1,452 @@
+"""A small stateful fake of the Shopify REST Admin API on 127.0.0.1, on ``tests.e2e.fake_http``.
+
+It serves what the Shopify connector calls, under ``/admin/api/{version}``:
+
+- ``GET /orders.json``: scripted pages of the orders it holds, joined by ``page_info`` cursors
+  in ``Link`` headers (``rel="next"`` / ``rel="previous"``) as Shopify does. A first page needs
+  the filters (``status``, ``updated_at_min``, ``limit``, ``order``); a later page is refused
+  (400) when anything but ``page_info`` and ``limit`` comes with it, as Shopify refuses it.
+  The pages are served as scripted: the fake does not filter by ``updated_at_min``.
+- ``GET /orders/{id}.json``: ``{"order": {...}}``.
+- ``GET /orders/{id}/fulfillments.json`` and ``GET /orders/{id}/fulfillment_orders.json``:
+  the order's fulfillments (those the order came with, then the ones created here) and its
+  fulfillment orders, whose ``fulfillable_quantity`` goes down as fulfillments are made.
+- ``POST /fulfillments.json``: checked against the open fulfillment orders (422 otherwise),
+  applied, and answered 201 with a fulfillment built on the recorded sample.
+- ``POST /inventory_levels/set.json``: the ``available`` of an inventory item at a location.
+
+Every request without the right ``X-Shopify-Access-Token`` is answered 401.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+from tests.e2e.fake_http import FakeHttp, Reply, Request
+
+SAMPLES = Path(__file__).resolve().parents[1] / "fixtures" / "third_party" / "shopify"
+ORDER_SAMPLE = SAMPLES / "shopify_python_api_order.json"
+FULFILLMENT_SAMPLE = SAMPLES / "shopify_python_api_fulfillment.json"
+
+API_VERSION = "2025-01"
+API = f"/admin/api/{API_VERSION}"
+ORDERS_PATH = rf"{API}/orders\.json"
+ORDER_PATH = rf"{API}/orders/(?P<order_id>\d+)\.json"
+FULFILLMENTS_PATH = rf"{API}/orders/(?P<order_id>\d+)/fulfillments\.json"
+FULFILLMENT_ORDERS_PATH = rf"{API}/orders/(?P<order_id>\d+)/fulfillment_orders\.json"
+CREATE_FULFILLMENT_PATH = rf"{API}/fulfillments\.json"
+INVENTORY_SET_PATH = rf"{API}/inventory_levels/set\.json"
+FIRST_PAGE_FILTERS = frozenset({"status", "updated_at_min", "limit", "order"})
+
+
+def sample_order_document() -> dict[str, Any]:
+    """shopify_python_api_order.json as recorded: ``{"order": {...}}``."""
+    document: dict[str, Any] = json.loads(ORDER_SAMPLE.read_bytes())
+    return document
+
+
+def sample_order() -> dict[str, Any]:
+    """The recorded order object, untouched (what an ``orders/*`` webhook body carries)."""
+    order: dict[str, Any] = sample_order_document()["order"]
+    return order
+
+
+def sample_fulfillment() -> dict[str, Any]:
+    """shopify_python_api_fulfillment.json's ``fulfillment`` object, untouched."""
+    document: dict[str, Any] = json.loads(FULFILLMENT_SAMPLE.read_bytes())
+    fulfillment: dict[str, Any] = document["fulfillment"]
+    return fulfillment
+
+
+@dataclass(frozen=True)
+class Line:
+    """A line of an order variant: Shopify line item id, SKU (None: a SKU-less variant),
+    variant id and quantity."""
+
+    line_id: int
+    sku: str | None
+    variant_id: int
+    quantity: int
+
+
+def order_variant(
+    order_id: int, *, number: int, updated_at: str, lines: list[Line], customer: str
+) -> dict[str, Any]:
+    """The recorded order with another id, number, time, lines and customer name.
+
+    Each line is the sample's first line item with the given id, SKU, variant and quantity;
+    prices, totals, taxes and the address stay those of the sample (shipping to Louisville, KY).
+    The sample's embedded (failed) fulfillment is dropped: a new order has none.
+    """
+    order: dict[str, Any] = copy.deepcopy(sample_order())
+    template = order["line_items"][0]
+    first, last = customer.split(maxsplit=1)
+    items = []
+    for line in lines:
+        item = copy.deepcopy(template)
+        item.update(
+            id=line.line_id,
+            sku=line.sku,
+            variant_id=line.variant_id,
+            quantity=line.quantity,
+            variant_title=(line.sku or f"variant {line.variant_id}").lower(),
+            properties=[],
+        )
+        items.append(item)
+    subtotal = sum(float(item["price"]) * item["quantity"] for item in items)
+    order.update(
+        id=order_id,
+        name=f"#{number}",
+        number=number - 1000,
+        order_number=number,
+        created_at=updated_at,
+        updated_at=updated_at,
+        line_items=items,
+        fulfillments=[],
+        subtotal_price=f"{subtotal:.2f}",
+        total_line_items_price=f"{subtotal:.2f}",
+        total_price=f"{subtotal:.2f}",
+        total_tax="0.00",
+        tax_lines=[],
+        discount_codes=[],
+        email=f"{first.lower()}@example.com",
+    )
+    for address in (order["shipping_address"], order["billing_address"]):
+        address.update(first_name=first, last_name=last, name=customer)
+    order["customer"].update(first_name=first, last_name=last, email=order["email"])
+    return order
+
+
+def shopify_errors(message: str | list[str]) -> dict[str, Any]:
+    """Shopify's REST error envelope."""
+    return {"errors": message}
+
+
+@dataclass(frozen=True)
+class FulfillmentOrderSpec:
+    """One fulfillment order of an order: its id, assigned location and order line item ids."""
+
+    fulfillment_order_id: int
+    location_id: int
+    line_ids: tuple[int, ...]
+
+
+def fo_line_id(line_item_id: int) -> int:
+    """The fake's id of the fulfillment-order line item that holds an order line item."""
+    return line_item_id * 10 + 1
+
+
+class ShopifyFake:
+    """The fake Shopify shop; ``http`` is the underlying :class:`FakeHttp` (requests, fail())."""
+
+    def __init__(self, *, access_token: str, first_fulfillment_id: int) -> None:
+        self.http = FakeHttp()
+        self.access_token = access_token
+        self.orders: dict[int, dict[str, Any]] = {}
+        #: Order-list pages: order ids per page; page n > 0 is reached by ``cursor_for(n)``.
+        self.pages: list[list[int]] = []
+        self.fulfillments: dict[int, list[dict[str, Any]]] = {}
+        self.fulfillment_orders: dict[int, list[dict[str, Any]]] = {}
+        #: The ``orders`` array of every order-list page served, in order.
+        self.served_pages: list[list[dict[str, Any]]] = []
+        #: Every fulfillment answered to a POST /fulfillments.json, in order.
+        self.created: list[dict[str, Any]] = []
+        #: ``available`` by (inventory item id, location id).
+        self.levels: dict[tuple[int, int], int] = {}
+        self._lock = threading.Lock()
+        self._next_fulfillment_id = first_fulfillment_id
+        self._after_page: dict[int, list[Reply]] = {}
+        self._apply_then_fail: list[Reply] = []
+        self.http.route("GET", ORDERS_PATH, self._list_orders)
+        self.http.route("GET", ORDER_PATH, self._get_order)
+        self.http.route("GET", FULFILLMENTS_PATH, self._list_fulfillments)
+        self.http.route("GET", FULFILLMENT_ORDERS_PATH, self._list_fulfillment_orders)
+        self.http.route("POST", CREATE_FULFILLMENT_PATH, self._create_fulfillment)
+        self.http.route("POST", INVENTORY_SET_PATH, self._set_inventory_level)
+
+    # --- lifecycle and set-up ----------------------------------------------------------------
+
+    def __enter__(self) -> Self:
+        self.http.__enter__()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.http.__exit__(exc_type, exc, tb)
+
+    @property
+    def base_url(self) -> str:
+        return self.http.base_url
+
+    @property
+    def api_base_url(self) -> str:
+        """What the connector's ``api_base_url`` is set to."""
+        return f"{self.http.base_url}{API}"
+
+    def add_order(
+        self, order: dict[str, Any], fulfillment_orders: list[FulfillmentOrderSpec]
+    ) -> None:
+        """Hold (a copy of) ``order`` with its open fulfillment orders."""
+        by_id = {item["id"]: item for item in order["line_items"]}
+        with self._lock:
+            self.orders[order["id"]] = copy.deepcopy(order)
+            self.fulfillments[order["id"]] = copy.deepcopy(order.get("fulfillments") or [])
+            self.fulfillment_orders[order["id"]] = [
+                {
+                    "id": spec.fulfillment_order_id,
+                    "shop_id": 548380009,
+                    "order_id": order["id"],
+                    "assigned_location_id": spec.location_id,
+                    "request_status": "unsubmitted",
+                    "status": "open",
+                    "supported_actions": ["create_fulfillment", "move"],
+                    "line_items": [
+                        {
+                            "id": fo_line_id(line_id),
+                            "shop_id": 548380009,
+                            "fulfillment_order_id": spec.fulfillment_order_id,
+                            "quantity": by_id[line_id]["quantity"],
+                            "line_item_id": line_id,
+                            "inventory_item_id": by_id[line_id]["variant_id"] + 1,
+                            "fulfillable_quantity": by_id[line_id]["quantity"],
+                            "variant_id": by_id[line_id]["variant_id"],
+                        }
+                        for line_id in spec.line_ids
+                    ],
+                }
+                for spec in fulfillment_orders
+            ]
+
+    def fail_after_page(self, page: int, replies: list[Reply]) -> None:
+        """Once page ``page`` (0-based) has been served, answer the next order-list calls
+        with ``replies`` (through ``FakeHttp.fail``): a failure in the middle of a run."""
+        with self._lock:
+            self._after_page[page] = list(replies)
+
+    def apply_then_fail_next_fulfillment(self, reply: Reply) -> None:
+        """The next POST /fulfillments.json is applied, but answered ``reply`` (a 5xx after
+        Shopify made the fulfillment, or a timeout's worth of uncertainty)."""
+        with self._lock:
+            self._apply_then_fail.append(reply)
+
+    @staticmethod
+    def cursor_for(page: int) -> str:
+        """The opaque ``page_info`` that leads to page ``page`` (1-based after the first)."""
+        return f"eyJsYXN0X2lkIjo{page}fQ-e2e"
+
+    # --- handlers ----------------------------------------------------------------------------
+
+    def _refused(self, request: Request) -> Reply | None:
+        if request.headers.get("x-shopify-access-token") != self.access_token:
+            return Reply(
+                401,
+                shopify_errors(
+                    "[API] Invalid API key or access token (unrecognized login or wrong password)"
+                ),
+            )
+        return None
+
+    def _link(self, page: int) -> str:
+        links = []
+        url = f"{self.api_base_url}/orders.json"
+        if page > 0:
+            links.append(f'<{url}?limit=250&page_info={self.cursor_for(page - 1)}>; rel="previous"')
+        if page + 1 < len(self.pages):
+            links.append(f'<{url}?limit=250&page_info={self.cursor_for(page + 1)}>; rel="next"')
+        return ", ".join(links)
+
+    def _list_orders(self, request: Request) -> Reply:
+        refused = self._refused(request)
+        if refused is not None:
+            return refused
+        page_info = request.param("page_info")
+        if page_info is None:
+            if set(request.query) != FIRST_PAGE_FILTERS:
+                return Reply(400, shopify_errors("first page needs the poll filters"))
+            index = 0
+        else:
+            if set(request.query) - {"page_info", "limit"}:
+                return Reply(
+                    400, shopify_errors("page_info - Invalid value: only limit may go with it")
+                )
+            pages = {self.cursor_for(n): n for n in range(1, len(self.pages))}
+            if page_info not in pages:
+                return Reply(400, shopify_errors("page_info - Invalid value."))
+            index = pages[page_info]
+        with self._lock:
+            orders = [copy.deepcopy(self.orders[i]) for i in self.pages[index]]
+            failures = self._after_page.pop(index, [])
+            self.served_pages.append(copy.deepcopy(orders))
+        for reply in failures:
+            self.http.fail("GET", ORDERS_PATH, reply)
+        link = self._link(index)
+        return Reply(200, {"orders": orders}, {"Link": link} if link else {})
+
+    def _get_order(self, request: Request) -> Reply:
+        refused = self._refused(request)
+        if refused is not None:
+            return refused
+        with self._lock:
+            order = self.orders.get(self._order_id(ORDER_PATH, request))
+            if order is None:
+                return Reply(404, shopify_errors("Not Found"))
+            return Reply(200, {"order": copy.deepcopy(order)})
+
+    def _list_fulfillments(self, request: Request) -> Reply:
+        refused = self._refused(request)
+        if refused is not None:
+            return refused
+        with self._lock:
+            found = self.fulfillments.get(self._order_id(FULFILLMENTS_PATH, request))
+            if found is None:
+                return Reply(404, shopify_errors("Not Found"))
+            return Reply(200, {"fulfillments": copy.deepcopy(found)})
+
+    def _list_fulfillment_orders(self, request: Request) -> Reply:
+        refused = self._refused(request)
+        if refused is not None:
+            return refused
+        with self._lock:
+            found = self.fulfillment_orders.get(self._order_id(FULFILLMENT_ORDERS_PATH, request))
+            if found is None:
+                return Reply(404, shopify_errors("Not Found"))
+            return Reply(200, {"fulfillment_orders": copy.deepcopy(found)})
+
+    def _create_fulfillment(self, request: Request) -> Reply:
+        refused = self._refused(request)
+        if refused is not None:
+            return refused
+        body = (request.json or {}).get("fulfillment") or {}
+        with self._lock:
+            checked = self._check_fulfillment(body)
+            if isinstance(checked, Reply):
+                return checked
+            order_id, taken = checked
+            for fo_line, quantity in taken:
+                fo_line["fulfillable_quantity"] -= quantity
+            for fulfillment_order in self.fulfillment_orders[order_id]:
+                left = sum(i["fulfillable_quantity"] for i in fulfillment_order["line_items"])
+                if left == 0:
+                    fulfillment_order["status"] = "closed"
+                elif any(fo_line in fulfillment_order["line_items"] for fo_line, _ in taken):
+                    fulfillment_order["status"] = "in_progress"
+            fulfillment = self._fulfillment(order_id, taken, body.get("tracking_info") or {})
+            self.fulfillments[order_id].append(fulfillment)
+            self.created.append(copy.deepcopy(fulfillment))
+            if self._apply_then_fail:
+                return self._apply_then_fail.pop(0)
+        return Reply(201, {"fulfillment": fulfillment})
+
+    def _check_fulfillment(
+        self, body: dict[str, Any]
+    ) -> Reply | tuple[int, list[tuple[dict[str, Any], int]]]:
+        """The order and the (fulfillment-order line, quantity) pairs a body asks for."""
+        groups = body.get("line_items_by_fulfillment_order") or []
+        if not groups:
+            return Reply(400, shopify_errors("line_items_by_fulfillment_order is missing"))
+        owners = {
+            fo["id"]: (order_id, fo)
+            for order_id, fos in self.fulfillment_orders.items()
+            for fo in fos
+        }
+        taken: list[tuple[dict[str, Any], int]] = []
+        order_ids = set()
+        for group in groups:
+            owner = owners.get(group.get("fulfillment_order_id"))
+            if owner is None:
+                return Reply(404, shopify_errors("Not Found"))
+            order_id, fo = owner
+            order_ids.add(order_id)
+            lines = _take(fo, group.get("fulfillment_order_line_items") or [])
+            if isinstance(lines, Reply):
+                return lines
+            taken += lines
+        if len(order_ids) != 1:
+            return Reply(422, shopify_errors(["All fulfillment orders must be of one order."]))
+        return order_ids.pop(), taken
+
+    def _fulfillment(
+        self, order_id: int, taken: list[tuple[dict[str, Any], int]], tracking: dict[str, Any]
+    ) -> dict[str, Any]:
+        """A fulfillment shaped like the recorded sample: the sample with this id, order,
+        tracking and line items (the order's line items with the fulfilled quantities)."""
+        fulfillment = sample_fulfillment()
+        order_lines = {item["id"]: item for item in self.orders[order_id]["line_items"]}
+        line_items = []
+        for fo_line, quantity in taken:
+            line_items.append({**order_lines[fo_line["line_item_id"]], "quantity": quantity})
+        number, url = tracking.get("number"), tracking.get("url")
+        fulfillment.update(
+            id=self._next_fulfillment_id,
+            order_id=order_id,
+            tracking_company=tracking.get("company"),
+            tracking_number=number,
+            tracking_numbers=[number] if number else [],
+            tracking_url=url,
+            tracking_urls=[url] if url else [],
+            line_items=copy.deepcopy(line_items),
+        )
+        self._next_fulfillment_id += 1
+        return fulfillment
+
+    def _set_inventory_level(self, request: Request) -> Reply:
+        refused = self._refused(request)
+        if refused is not None:
+            return refused
+        body = request.json or {}
+        item, location, available = (
+            body.get("inventory_item_id"),
+            body.get("location_id"),
+            body.get("available"),
+        )
+        if not all(isinstance(value, int) for value in (item, location, available)):
+            return Reply(422, shopify_errors(["inventory_item_id, location_id and available"]))
+        assert isinstance(item, int) and isinstance(location, int) and isinstance(available, int)
+        with self._lock:
+            self.levels[(item, location)] = available
+        level = {
+            "inventory_item_id": item,
+            "location_id": location,
+            "available": available,
+            "updated_at": "2026-11-27T10:00:00-05:00",
+            "admin_graphql_api_id": f"gid://shopify/InventoryLevel/{location}?inventory_item_id={item}",
+        }
+        return Reply(200, {"inventory_level": level})
+
+    @staticmethod
+    def _order_id(pattern: str, request: Request) -> int:
+        match = re.fullmatch(pattern, request.path)
+        assert match is not None  # the route matched this pattern
+        return int(match.group("order_id"))
+
+
+def _take(
+    fulfillment_order: dict[str, Any], wanted: list[dict[str, Any]]
+) -> Reply | list[tuple[dict[str, Any], int]]:
+    """The (fulfillment-order line, quantity) pairs asked of one fulfillment order, or the 422
+    Shopify answers when it is not open or a line or quantity is not fulfillable."""
+    if fulfillment_order["status"] not in ("open", "in_progress"):
+        return Reply(422, shopify_errors(["Fulfillment order is not open."]))
+    lines = {item["id"]: item for item in fulfillment_order["line_items"]}
+    taken: list[tuple[dict[str, Any], int]] = []
+    for item in wanted:
+        fo_line = lines.get(item.get("id"))
+        quantity = item.get("quantity")
+        if fo_line is None or not isinstance(quantity, int) or quantity < 1:
+            return Reply(422, shopify_errors(["Invalid fulfillment order line item."]))
+        if quantity > fo_line["fulfillable_quantity"]:
+            message = "Invalid fulfillment order line item quantity requested."
+            return Reply(422, shopify_errors([message]))
+        taken.append((fo_line, quantity))
+    return taken
