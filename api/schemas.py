@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -41,6 +41,45 @@ class RateBandIn(BaseModel):
     per_kg: float = Field(ge=0)
 
 
+class WarehouseCalendar(BaseModel):
+    """Local days a warehouse does not ship; empty = open every day."""
+
+    model_config = ConfigDict(extra="forbid")
+    closed_weekdays: list[Annotated[int, Field(ge=0, le=6)]] = Field(
+        default_factory=list, description="weekdays it never ships: Monday=0 ... Sunday=6"
+    )
+    holidays: list[Annotated[str, Field(pattern=r"^\d{4}-\d{2}-\d{2}$")]] = Field(
+        default_factory=list, max_length=1000, description="dates it does not ship, YYYY-MM-DD"
+    )
+
+    @field_validator("closed_weekdays")
+    @classmethod
+    def _weekdays(cls, value: list[int]) -> list[int]:
+        if len(set(value)) == 7:
+            raise ValueError("closed every weekday: it would never ship (disable it instead)")
+        return sorted(set(value))
+
+    @field_validator("holidays")
+    @classmethod
+    def _dates(cls, value: list[str]) -> list[str]:
+        for day in value:
+            try:
+                date.fromisoformat(day)
+            except ValueError:
+                raise ValueError(f"{day!r} is not a date (YYYY-MM-DD)") from None
+        return sorted(set(value))
+
+
+ChannelBuffers = dict[
+    Annotated[str, Field(min_length=1, max_length=200)],
+    Annotated[int, Field(ge=0, le=1_000_000)],
+]
+BUFFERS_HELP = (
+    "units of every SKU held back from a channel, by connector kind or name "
+    "(the name's entry wins over the kind's)"
+)
+
+
 def _check_timezone(value: str | None) -> str | None:
     if value is not None:
         try:
@@ -68,6 +107,8 @@ class WarehouseIn(BaseModel):
     latitude: float | None = Field(default=None, ge=-90, le=90)
     longitude: float | None = Field(default=None, ge=-180, le=180)
     rate_table: list[RateBandIn] = Field(default_factory=list)
+    calendar: WarehouseCalendar = Field(default_factory=WarehouseCalendar)
+    channel_buffers: ChannelBuffers = Field(default_factory=dict, description=BUFFERS_HELP)
 
     _tz = field_validator("timezone")(_check_timezone)
 
@@ -87,6 +128,8 @@ class WarehousePatch(BaseModel):
     latitude: float | None = Field(default=None, ge=-90, le=90)
     longitude: float | None = Field(default=None, ge=-180, le=180)
     rate_table: list[RateBandIn] | None = None
+    calendar: WarehouseCalendar | None = Field(default=None, description="replaces the calendar")
+    channel_buffers: ChannelBuffers | None = Field(default=None, description=BUFFERS_HELP)
 
     _tz = field_validator("timezone")(_check_timezone)
 
@@ -110,6 +153,8 @@ class WarehouseOut(BaseModel):
     latitude: float | None
     longitude: float | None
     rate_table: list[dict[str, float]]
+    calendar: WarehouseCalendar
+    channel_buffers: dict[str, int]
 
 
 class StockSet(BaseModel):

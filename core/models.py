@@ -149,6 +149,10 @@ class Warehouse(Base):
     latitude: Mapped[float | None] = mapped_column(Float)
     longitude: Mapped[float | None] = mapped_column(Float)
     rate_table: Mapped[list[Any]] = mapped_column(default=list)
+    # Days it does not ship ({"closed_weekdays": [5, 6], "holidays": ["2026-12-25"]}, local;
+    # {} = open every day) and units of every SKU held back per connector kind or name.
+    calendar: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    channel_buffers: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
 
@@ -299,6 +303,8 @@ class RoutingDecision(Base):
     attempt: Mapped[int] = mapped_column(Integer, default=1)
     plan: Mapped[list[Any]] = mapped_column(default=list)
     trace: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # Available units the router was given: {"<warehouse id>": {"<sku>": units}}, order SKUs.
+    stock_snapshot: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 

@@ -44,6 +44,10 @@ class Settings(BaseSettings):
 
     route_max_replans: int = Field(default=5, ge=1)
     no_stock_policy: str = Field(default="exception", pattern="^(exception|backorder)$")
+    # A WMS rejection re-routes the fulfilment order's lines elsewhere (else: dead letter),
+    # at most max_reroutes times per order; then the lines park as reroute_exhausted.
+    reroute_on_rejection: bool = True
+    max_reroutes: int = Field(default=3, ge=0)
 
     embedded_workers: int = Field(default=2, ge=1)
     db_pool_size: int = Field(default=10, ge=1)

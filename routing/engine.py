@@ -13,11 +13,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, time
+from datetime import datetime
 from decimal import Decimal
 from itertools import product, repeat
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from routing.allocate import OrderDemand, RoutingResult, Shipment
 from routing.conditions import OrderFacts
@@ -34,11 +33,16 @@ from routing.search import SearchLimits, SearchResult, min_split_rows
 from routing.trace import ScoreColumns, Stock, Verdicts, build_result
 from routing.warehouses import (
     RateBand,
+    ShipDay,
+    Shipping,
     Site,
     SkuProfile,
     WarehouseProfile,
     WarehouseSet,
+    buffered,
+    held_back,
     prepare_warehouses,
+    ship_days,
     sites_of,
 )
 
@@ -60,7 +64,7 @@ __all__ = [
 URGENT_LEVELS = frozenset({"express", "same_day"})
 DEFAULT_RULES = RuleSet(name="default", timezone="UTC", rules=(), default=DEFAULT_OUTCOME)
 # Sorting direction per criterion: smaller is better for these, larger for the others.
-SMALLER_IS_BETTER = frozenset({"priority", "distance", "shipping_cost"})
+SMALLER_IS_BETTER = frozenset({"priority", "distance", "shipping_cost", "ship_date"})
 NEVER_UNKNOWN = frozenset({"priority", "stock_depth"})  # every warehouse has these
 # Position of each criterion in ScoreColumns (fewest_shipments is the search's own).
 SCORE_INDEX = {name: n for n, name in enumerate(ScoreColumns._fields)}
@@ -79,6 +83,8 @@ class RoutingRequest:
     rule_set: RuleSet | None = None
     rule_set_label: str = "default"
     node_budget: int = 20_000
+    # Warehouses the caller rules out (id -> reason for the trace), e.g. after a WMS rejection.
+    excluded_warehouses: Mapping[int, str] = field(default_factory=dict)
 
 
 def decide(req: RoutingRequest) -> RoutingResult:
@@ -87,10 +93,12 @@ def decide(req: RoutingRequest) -> RoutingResult:
         raise ValueError("an order without lines cannot be routed")
     evaluation = evaluate(req.rule_set or DEFAULT_RULES, req.facts, req.now)
     outcome = evaluation.outcome
-    eligible, removed = _eligibility(req, outcome.warehouses, sites_of(req.warehouses))
+    sites = sites_of(req.warehouses)
+    ships = ship_days(req.warehouses, sites, req.now)  # once per calendar, not per warehouse
+    eligible, removed = _eligibility(req, outcome.warehouses, sites, ships)
     skus = tuple(dict.fromkeys(line.sku for line in req.order.lines))  # first-appearance order
     rows, blocked = _stock_rows(req, eligible, skus)
-    scores = _scores(req, eligible, rows, dict(outcome.priority_boost))
+    scores = _scores(req, eligible, rows, dict(outcome.priority_boost), ships)
     order = _rank_order(outcome.ranking, eligible, scores)
     ranked = [eligible[n] for n in order]
     search = min_split_rows(
@@ -106,6 +114,8 @@ def decide(req: RoutingRequest) -> RoutingResult:
         blocked=blocked,
         order=order,
         removed=sorted(removed, key=lambda entry: (entry[0].code, entry[0].warehouse_id)),
+        ships=ships,
+        channel=(req.facts.channel, req.channel_name),
     )
     return build_result(
         req.order.lines,
@@ -122,10 +132,20 @@ def decide(req: RoutingRequest) -> RoutingResult:
 
 
 def _eligibility(
-    req: RoutingRequest, sel: WarehouseSelector, sites: Sequence[Site]
+    req: RoutingRequest,
+    sel: WarehouseSelector,
+    sites: Sequence[Site],
+    ships: Mapping[Shipping, ShipDay],
 ) -> tuple[list[Site], list[tuple[Site, str]]]:
     """The warehouses that pass every feasibility filter, and the others with the reason."""
-    selective = bool(sel.include or sel.exclude or sel.require_tags or sel.exclude_tags)
+    # Warehouses the caller excludes are rare: when there are some, no fast path.
+    selective = bool(
+        sel.include
+        or sel.exclude
+        or sel.require_tags
+        or sel.exclude_tags
+        or req.excluded_warehouses
+    )
     served = (req.facts.channel, req.channel_name)
     urgent = req.facts.service_level in URGENT_LEVELS
     eligible: list[Site] = []
@@ -136,19 +156,27 @@ def _eligibility(
             s.open
             and not selective
             and (not s.channels or not s.channels.isdisjoint(served))
-            and not (urgent and s.cutoff)
-        ) or (reason := _removal(req, sel, s.profile)) is None:
+            and not (urgent and s.limited)
+        ) or (reason := _removal(req, sel, s.profile, ships[s.shipping])) is None:
             eligible.append(s)
         else:
             removed.append((s, reason))
     return eligible, removed
 
 
-def _removal(req: RoutingRequest, sel: WarehouseSelector, w: WarehouseProfile) -> str | None:
-    """The first feasibility filter that removes ``w``, in words; None when it passes them all."""
+def _removal(
+    req: RoutingRequest, sel: WarehouseSelector, w: WarehouseProfile, ship: ShipDay
+) -> str | None:
+    """The first feasibility filter that removes ``w``, in words; None when it passes them all.
+
+    An urgent order (``URGENT_LEVELS``) needs a warehouse that ships today: one closed today
+    by its calendar or past its cut-off is removed.
+    """
     reason = None
     if not w.enabled:
         reason = "disabled"
+    elif (excluded := req.excluded_warehouses.get(w.warehouse_id)) is not None:
+        reason = excluded
     elif sel.include and w.code not in sel.include:
         reason = "not in the rule's warehouse list"
     elif w.code in sel.exclude:
@@ -161,31 +189,26 @@ def _removal(req: RoutingRequest, sel: WarehouseSelector, w: WarehouseProfile) -
         reason = f"does not serve channel {req.channel_name}"
     elif w.capacity_left is not None and w.capacity_left <= 0:
         reason = "no capacity left today"
-    elif req.facts.service_level in URGENT_LEVELS and _missed_cutoff(w, req.now):
-        reason = (
-            f"missed today's {w.cutoff_local_time} cut-off ({w.timezone}) "
-            f"for a {req.facts.service_level} order"
-        )
+    elif req.facts.service_level in URGENT_LEVELS and ship.late:
+        reason = f"{ship.late} for a {req.facts.service_level} order"
     return reason
-
-
-def _missed_cutoff(w: WarehouseProfile, now: datetime) -> bool:
-    if not w.cutoff_local_time:
-        return False
-    hours, minutes = (int(p) for p in w.cutoff_local_time.split(":"))
-    local = now.astimezone(ZoneInfo(w.timezone))
-    return local.time() >= time(hours, minutes)
 
 
 def _stock_rows(
     req: RoutingRequest, eligible: list[Site], skus: tuple[str, ...]
 ) -> tuple[list[tuple[int, ...]], dict[int, dict[str, str]]]:
-    """Units of each of ``skus`` per eligible warehouse (0 where it may not ship it), and the
-    SKUs each one may not ship (by position in ``eligible``, SKUs sorted) with the reason."""
+    """Units of each of ``skus`` per eligible warehouse (0 where it may not ship it, less what
+    it holds back from the order's channel), and the SKUs each one may not ship (by position
+    in ``eligible``, SKUs sorted) with the reason."""
     m = len(skus)
     units = list(map(req.stock.get, product([s.warehouse_id for s in eligible], skus), repeat(0)))
     if units and min(units) < 0:
         units = [u if u > 0 else 0 for u in units]
+    if buffered(req.warehouses, eligible):
+        kind, name = req.facts.channel, req.channel_name
+        for n, s in enumerate(eligible):
+            if s.buffers and (held := held_back(s, kind, name)):
+                units[n * m : n * m + m] = [max(u - held, 0) for u in units[n * m : n * m + m]]
     blocked: dict[int, dict[str, str]] = {}
     requirements = sorted(
         (sku, j, profile.requires)
@@ -215,6 +238,7 @@ def _scores(
     eligible: list[Site],
     rows: list[tuple[int, ...]],
     boosts: Mapping[str, int],
+    ships: Mapping[Shipping, ShipDay],
 ) -> ScoreColumns:
     """Every eligible warehouse's value on each criterion, a column per criterion."""
     if boosts:
@@ -235,6 +259,9 @@ def _scores(
             for s, k in zip(eligible, km, strict=True)
         ],
         [s.capacity for s in eligible],
+        [next(iter(ships.values())).days] * len(eligible)
+        if len(ships) == 1
+        else [ships[s.shipping].days for s in eligible],
     )
 
 

@@ -23,6 +23,7 @@ CRITERIA: Final = (
     "stock_depth",
     "shipping_cost",
     "capacity_headroom",
+    "ship_date",
     "fewest_shipments",
 )
 MAX_BOOST: Final = 1000

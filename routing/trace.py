@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
@@ -12,7 +12,7 @@ from routing.allocate import LineDemand, Outcome, RoutingResult, Shipment
 from routing.geo import GeoPoint
 from routing.rules import Evaluation, NoStockAction
 from routing.search import SearchResult
-from routing.warehouses import Site
+from routing.warehouses import ShipDay, Shipping, Site, held_back
 
 
 class ScoreColumns(NamedTuple):
@@ -23,6 +23,7 @@ class ScoreColumns(NamedTuple):
     stock_depth: list[float]
     shipping_cost: list[float | None]
     capacity_headroom: list[float | None]
+    ship_date: list[float | None]  # days until it ships; None: never
 
     def infinite(self) -> bool:
         """Whether any value is infinite: only a rate band's price can be, or a priority or
@@ -34,7 +35,7 @@ class ScoreColumns(NamedTuple):
 
 
 # One warehouse's values, in ScoreColumns order.
-Scores = tuple[float, float | None, float, float | None, float | None]
+Scores = tuple[float, float | None, float, float | None, float | None, float | None]
 NO_STOCK_OUTCOME = {
     NoStockAction.EXCEPTION: Outcome.NO_STOCK,
     NoStockAction.BACKORDER: Outcome.BACKORDER,
@@ -46,13 +47,16 @@ NO_STOCK_OUTCOME = {
 @dataclass(frozen=True)
 class Verdicts:
     """Every warehouse considered: the eligible ones (their scores, the SKUs each may not
-    ship with why, and the ranking), then the removed ones by code with the filter's reason."""
+    ship with why, and the ranking), then the removed ones by code with the filter's reason;
+    for each, its ship date and the units it holds back from the order's channel."""
 
     eligible: Sequence[Site]
     scores: ScoreColumns  # in ``eligible`` order
     blocked: dict[int, dict[str, str]]  # by position in ``eligible``; absent: none blocked
     order: Sequence[int]  # positions in ``eligible``, best-ranked first
     removed: Sequence[tuple[Site, str]]
+    ships: Mapping[Shipping, ShipDay]  # by each site's ``shipping``
+    channel: tuple[str, str]  # the order's connector kind and name
 
 
 @dataclass(frozen=True)
@@ -119,13 +123,15 @@ def build_result(
 
 def _candidates(verdicts: Verdicts, chosen: set[int]) -> list[dict[str, Any]]:
     eligible, blocked, columns = verdicts.eligible, verdicts.blocked, verdicts.scores
+    kind, name = verdicts.channel
+    dates = _ship_dates(eligible, verdicts.ships)
     scores: list[Scores] = list(zip(*columns, strict=True))
     if columns.infinite():
         scores = [tuple(map(_finite, values)) for values in scores]  # type: ignore[misc]  # same shape
     entries = []
     for rank, n in enumerate(verdicts.order, start=1):
         s = eligible[n]
-        priority, distance, depth, cost, capacity = scores[n]
+        priority, distance, depth, cost, capacity, days = scores[n]
         entries.append(
             {
                 "warehouse_id": s.warehouse_id,
@@ -139,9 +145,12 @@ def _candidates(verdicts: Verdicts, chosen: set[int]) -> list[dict[str, Any]]:
                     "stock_depth": depth,
                     "shipping_cost": cost,
                     "capacity_headroom": capacity,
+                    "ship_date": days,
                 },
                 "location": s.level,
                 "cannot_ship": blocked.get(n, {}),
+                "ship_date": dates[n],
+                "channel_buffer": held_back(s, kind, name) if s.buffers else 0,
                 "verdict": f"chosen: ranked {rank}"
                 if s.warehouse_id in chosen
                 else f"lost: ranked {rank}; the plan needed no shipment from it",
@@ -157,11 +166,20 @@ def _candidates(verdicts: Verdicts, chosen: set[int]) -> list[dict[str, Any]]:
             "scores": {},
             "location": s.level,
             "cannot_ship": {},
+            "ship_date": verdicts.ships[s.shipping].iso,
+            "channel_buffer": held_back(s, kind, name) if s.buffers else 0,
             "verdict": f"removed: {reason}",
         }
         for s, reason in verdicts.removed
     ]
     return entries
+
+
+def _ship_dates(sites: Sequence[Site], ships: Mapping[Shipping, ShipDay]) -> list[str | None]:
+    """Each site's ship date for the trace; one calendar for all (the usual case): no lookups."""
+    if len(ships) == 1:
+        return [next(iter(ships.values())).iso] * len(sites)
+    return [ships[s.shipping].iso for s in sites]
 
 
 def _finite(value: float | None) -> float | None:

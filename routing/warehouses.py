@@ -3,9 +3,11 @@
 :func:`prepare_warehouses` turns a list of :class:`WarehouseProfile` into a
 :class:`WarehouseSet`: the same profiles (it is a sequence of them, usable wherever the list
 was), plus what every decision would otherwise work out again per warehouse: the location in
-radians and its cosine, the rate table sorted by distance, the location level's name.
-``decide`` accepts either; given a plain list it prepares it for that one decision. A caller
-that routes many orders against the same warehouses keeps the set and passes it again::
+radians and its cosine, the rate table sorted by distance, the location level's name, the
+distinct shipping calendars (a warehouse's ship date is worked out once per calendar and
+decision, see :func:`ship_days`). ``decide`` accepts either; given a plain list it prepares
+it for that one decision. A caller that routes many orders against the same warehouses keeps
+the set and passes it again::
 
     houses = prepare_warehouses(profiles, reuse=houses)  # the old set if nothing changed
     decide(replace(request, warehouses=houses))
@@ -13,9 +15,12 @@ that routes many orders against the same warehouses keeps the set and passes it 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+import functools
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import NamedTuple, overload
+from datetime import date, datetime, time, timedelta
+from typing import Any, NamedTuple, overload
+from zoneinfo import ZoneInfo
 
 from routing.geo import GeoPoint, PreparedPoint, prepare_point
 
@@ -42,12 +47,33 @@ class WarehouseProfile:
     cutoff_local_time: str | None = None  # "HH:MM" in ``timezone``
     timezone: str = "UTC"
     rate_table: tuple[RateBand, ...] = ()
+    closed_weekdays: frozenset[int] = frozenset()  # local weekdays it never ships, Mon=0
+    holidays: frozenset[date] = frozenset()  # local dates it does not ship
+    # Units of every SKU held back from a channel: (connector kind or name, units), sorted.
+    channel_buffers: tuple[tuple[str, int], ...] = ()
 
 
 @dataclass(frozen=True)
 class SkuProfile:
     requires: frozenset[str] = frozenset()  # warehouse capabilities needed (cold-chain, ...)
     weight_kg: float | None = None
+
+
+# What a warehouse's ship date depends on besides the time, one key per calendar: its time
+# zone, cut-off ("HH:MM" or None), closed weekdays and holidays; or only the time zone when
+# it has none of the others (most warehouses: a str hashes from its cache). Built for every
+# warehouse of every decision given a list, so kept cheap: no NamedTuple.
+Shipping = str | tuple[str, str | None, frozenset[int], frozenset[date]]
+NO_DAYS: frozenset[Any] = frozenset()
+
+
+class ShipDay(NamedTuple):
+    """When a warehouse ships an order decided now, and why not today if it does not."""
+
+    date: date | None  # its local date; None: closed every weekday, it never ships
+    days: float | None  # days from its local today (the ship_date criterion)
+    iso: str | None  # ``date`` for the trace
+    late: str | None  # why not today (a missed cut-off or a closed day); None: today
 
 
 class Site(NamedTuple):
@@ -63,12 +89,15 @@ class Site(NamedTuple):
     open: bool  # enabled and not out of capacity
     capacity: float | None  # capacity_left as a score; None = no limit
     channels: frozenset[str]
-    cutoff: bool  # has a cut-off time (checked for urgent orders only)
+    limited: bool  # has a cut-off time or closed days (checked for urgent orders only)
+    shipping: Shipping
+    buffers: tuple[tuple[str, int], ...]  # the profile's channel_buffers
 
 
 def site(w: WarehouseProfile) -> Site:
     """The prepared form of one warehouse."""
     location, capacity, bands = w.location, w.capacity_left, w.rate_table
+    limited = bool(w.cutoff_local_time or w.closed_weekdays or w.holidays)
     # tuple.__new__: a NamedTuple's own __new__ is Python code, ~3x slower per warehouse.
     return tuple.__new__(
         Site,
@@ -83,7 +112,11 @@ def site(w: WarehouseProfile) -> Site:
             w.enabled and (capacity is None or capacity > 0),
             None if capacity is None else float(capacity),
             w.channels,
-            bool(w.cutoff_local_time),
+            limited,
+            (w.timezone, w.cutoff_local_time, w.closed_weekdays, w.holidays)
+            if limited
+            else w.timezone,
+            w.channel_buffers,
         ),
     )
 
@@ -95,11 +128,13 @@ def _reach(band: RateBand) -> float:
 class WarehouseSet(Sequence[WarehouseProfile]):
     """Candidate warehouses prepared once (see the module docs); a sequence of the profiles."""
 
-    __slots__ = ("profiles", "sites")
+    __slots__ = ("buffered", "calendars", "profiles", "sites")
 
     def __init__(self, profiles: Iterable[WarehouseProfile]) -> None:
         self.profiles: tuple[WarehouseProfile, ...] = tuple(profiles)
         self.sites: tuple[Site, ...] = tuple(map(site, self.profiles))
+        self.calendars: tuple[Shipping, ...] = tuple({s.shipping: None for s in self.sites})
+        self.buffered: bool = any(s.buffers for s in self.sites)
 
     @overload
     def __getitem__(self, index: int) -> WarehouseProfile: ...
@@ -135,3 +170,78 @@ def sites_of(warehouses: Sequence[WarehouseProfile]) -> tuple[Site, ...]:
     if isinstance(warehouses, WarehouseSet):
         return warehouses.sites
     return tuple(map(site, warehouses))
+
+
+def buffered(warehouses: Sequence[WarehouseProfile], sites: Iterable[Site]) -> bool:
+    """Whether any of ``sites`` (of ``warehouses``) holds stock back from some channel."""
+    if isinstance(warehouses, WarehouseSet):
+        return warehouses.buffered
+    return any(s.buffers for s in sites)
+
+
+def channel_buffer(buffers: Mapping[str, int], kind: str, name: str) -> int:
+    """Units held back from a channel: the entry for its connector name, else for its kind."""
+    units = buffers.get(name)
+    return buffers.get(kind, 0) if units is None else units
+
+
+def held_back(site: Site, kind: str, name: str) -> int:
+    """Units ``site`` holds back from the channel of connector kind ``kind``, named ``name``."""
+    return channel_buffer(dict(site.buffers), kind, name) if site.buffers else 0
+
+
+def ship_days(
+    warehouses: Sequence[WarehouseProfile], sites: Iterable[Site], now: datetime
+) -> dict[Shipping, ShipDay]:
+    """The ship date of every calendar among ``sites`` for an order decided at ``now``."""
+    keys = (
+        warehouses.calendars
+        if isinstance(warehouses, WarehouseSet)
+        else {s.shipping: None for s in sites}
+    )
+    minute = now.replace(second=0, microsecond=0)
+    return {key: _ship_day_in(key, minute) for key in keys}
+
+
+WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+
+
+@functools.lru_cache(maxsize=4096)
+def _ship_day_in(key: Shipping, minute: datetime) -> ShipDay:
+    # Cut-offs are whole minutes and so are UTC offsets (but some before ~1970): the ship
+    # date is the same all through a minute, so orders of the same minute share it.
+    return ship_day(key, minute)
+
+
+def ship_day(key: Shipping, now: datetime) -> ShipDay:
+    """When a warehouse with this calendar ships an order decided at ``now`` (aware).
+
+    Today (its local date) when it is open today and before its cut-off; else its next open
+    day. Closed weekdays and holidays are local dates in its time zone.
+    """
+    zone, cutoff, closed, holidays = (key, None, NO_DAYS, NO_DAYS) if isinstance(key, str) else key
+    local = now.astimezone(ZoneInfo(zone))
+    today = local.date()
+    late = None
+    if today.weekday() in closed:
+        late = f"closed on {WEEKDAYS[today.weekday()]}s by its calendar"
+    elif today in holidays:
+        late = f"closed today ({today.isoformat()}, a holiday in its calendar)"
+    elif cutoff and local.time() >= _clock(cutoff):
+        late = f"missed today's {cutoff} cut-off ({zone})"
+    if late is None:
+        return ShipDay(today, 0.0, today.isoformat(), None)
+    if len(closed) >= len(WEEKDAYS):
+        return ShipDay(None, None, None, "closed every day by its calendar")
+    day = today + timedelta(days=1)
+    # Each holiday can hide at most one open weekday, so this always finds one.
+    for _ in range(len(WEEKDAYS) * (len(holidays) + 1)):
+        if day.weekday() not in closed and day not in holidays:
+            break
+        day += timedelta(days=1)
+    return ShipDay(day, float((day - today).days), day.isoformat(), late)
+
+
+def _clock(hh_mm: str) -> time:
+    hours, minutes = hh_mm.split(":")
+    return time(int(hours), int(minutes))

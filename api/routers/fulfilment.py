@@ -9,9 +9,11 @@ from fastapi import APIRouter, Depends, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import CtxDep, Ops, Staff, require
+from api.routers.order_actions import RejectIn, RerouteOut, reroute_out
 from core.security import Role
 from core.services import listings as listing_svc
 from core.services import shipments as shipment_svc
+from core.services.reroute import Count, reroute_fulfilment
 from core.services.stock_sync import resync_connector
 from core.services.tokens import Principal
 
@@ -124,3 +126,19 @@ def put_listings(
 def resync_stock(connector_id: int, ctx: CtxDep, _: Ops) -> ResyncOut:
     """Push every listing of this channel now, changed or not."""
     return ResyncOut(connector_id=connector_id, queued_pushes=resync_connector(ctx, connector_id))
+
+
+@router.post("/fulfilment-orders/{fulfilment_order_id}/reject", response_model=RerouteOut)
+def reject_fulfilment(
+    fulfilment_order_id: int, body: RejectIn, ctx: CtxDep, who: Shipper
+) -> RerouteOut:
+    """A warehouse refuses a fulfilment order or miscounted its stock: its lines re-route."""
+    result = reroute_fulfilment(
+        ctx,
+        fulfilment_order_id,
+        reason=body.reason,
+        actor=who.actor,
+        counted=[Count(c.sku, c.on_hand) for c in body.counted or ()],
+        detail=body.detail,
+    )
+    return reroute_out(result)

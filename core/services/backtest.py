@@ -1,7 +1,9 @@
 """Backtest: replay a rule set over stored orders and compare with what actually decided them.
 
-Stock is today's (decision-time snapshots are not kept yet), with each order's own
-reservations added back so an order does not compete with itself. Nothing is written.
+Stock is what the stored decision saw (``routing_decision.stock_snapshot``) where it was kept;
+else today's, with each order's own reservations added back so an order does not compete with
+itself. Channel buffers, calendars and the rest of the warehouses are today's. Nothing is
+written.
 """
 
 from __future__ import annotations
@@ -19,12 +21,13 @@ from core.bootstrap import Context
 from core.clock import utcnow
 from core.models import FulfilmentLine, FulfilmentOrder, RoutingDecision, SalesOrder
 from core.services.routing import build_request
-from core.services.routing_inputs import parse_rules
+from core.services.routing_inputs import parse_rules, snapshot_stock
 from routing.engine import RoutingRequest, decide
 from routing.geo import distance_km
 
 FILLED = {"single", "split"}
 DETAIL_LIMIT = 200
+DECISION_TIME, CURRENT = "decision_time", "current"  # where an order's replayed stock came from
 
 
 @dataclass
@@ -74,16 +77,17 @@ def backtest(
     label = f"{document.get('name', 'draft')} (backtest)"
     before, after = _Tally(), _Tally()
     changed: list[dict[str, Any]] = []
+    sources: list[dict[str, Any]] = []
     session = ctx.sessions()
     try:
         for order, decision in _decided_orders(session, last, since, until):
             request, _ = build_request(ctx, session, order, now)
-            request = replace(
-                request,
-                stock=_with_own_reservations(session, order, request),
-                rule_set=rules,
-                rule_set_label=label,
-            )
+            if decision.stock_snapshot is not None:
+                source, stock = DECISION_TIME, snapshot_stock(decision.stock_snapshot)
+            else:
+                source, stock = CURRENT, _with_own_reservations(session, order, request)
+            sources.append({"order_id": order.id, "stock": source})
+            request = replace(request, stock=stock, rule_set=rules, rule_set_label=label)
             result = decide(request)
             old_codes = [s["warehouse_code"] for s in decision.plan]
             new_codes = [s.warehouse_code for s in result.shipments]
@@ -95,6 +99,7 @@ def backtest(
                 changed.append(
                     {
                         "order_id": order.id,
+                        "stock": source,
                         "before": {
                             "policy": decision.policy,
                             "outcome": decision.outcome,
@@ -112,7 +117,13 @@ def backtest(
         session.close()
     return {
         "rule_set": label,
-        "stock": "current, with each order's own reservations added back",
+        "stock": "as each decision saw it where kept (decision_time), else current with the "
+        "order's own reservations added back (current)",
+        "stock_sources": {
+            kind: sum(item["stock"] == kind for item in sources)
+            for kind in (DECISION_TIME, CURRENT)
+        },
+        "stock_by_order": sources[:DETAIL_LIMIT],
         "orders": before.orders,
         "changed_decisions": len(changed),
         "before": before.report(),

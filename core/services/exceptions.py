@@ -24,6 +24,7 @@ class Reason:
     PROCESSING_ERROR = "processing_error"
     REJECTED_BY_RULE = "rejected_by_rule"
     STOCK_DISCREPANCY = "stock_discrepancy"
+    REROUTE_EXHAUSTED = "reroute_exhausted"
     CHANNEL_PUSH_FAILED = "channel_push_failed"
 
 

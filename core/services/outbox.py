@@ -28,6 +28,7 @@ from connectors.base import (
 from core.bootstrap import Context
 from core.clock import utcnow
 from core.db import unit_of_work
+from core.errors import DomainError
 from core.metrics import OUTBOX_DELIVERIES
 from core.models import (
     Connector,
@@ -42,7 +43,8 @@ from core.services.backoff import backoff_delay
 from core.services.channel_push import deliver_claimed as deliver_to_channel
 from core.services.claims import claim, relax_durability
 from core.services.exceptions import Reason, open_exception
-from core.services.routing import WMS_RELEASE
+from core.services.reroute import REJECTIONS, Unplaceable, reroute_fulfilment
+from core.services.routing import CLOSED_FULFILMENT, WMS_RELEASE
 from core.sql import table_of
 from core.states import OrderStatus
 
@@ -78,13 +80,46 @@ def deliver_outbox(ctx: Context, outbox_id: int, *, now: datetime | None = None)
     except TransientError as exc:
         return _after_transient(ctx, outbox_id, exc)
     except ConnectorError as exc:
-        with unit_of_work(ctx.sessions) as session:
-            _dead(session, session.get_one(OutboxMessage, outbox_id), exc, Reason.WMS_REJECTED)
-        return "dead"
+        return _rejected(ctx, job, exc)
     with unit_of_work(ctx.sessions) as session:
         _sent(session, job, receipt.external_ref)
     OUTBOX_DELIVERIES.labels("wms.release", "sent").inc()
     return "sent"
+
+
+def _rejected(ctx: Context, job: Job, exc: ConnectorError) -> str:
+    """A permanent refusal: re-route the lines elsewhere, else dead-letter the release."""
+    tried: dict[str, Any] | None = None
+    if ctx.settings.reroute_on_rejection and exc.reason in REJECTIONS:
+        outcome = _reroute(ctx, job, exc)
+        if isinstance(outcome, str):
+            return outcome
+        tried = outcome
+    with unit_of_work(ctx.sessions) as session:
+        msg = session.get_one(OutboxMessage, job.outbox_id)
+        _dead(session, msg, exc, Reason.WMS_REJECTED, reroute=tried)
+    return "dead"
+
+
+def _reroute(ctx: Context, job: Job, exc: ConnectorError) -> str | dict[str, Any]:
+    """Send the rejected lines elsewhere: what happened, or why they could not go (that
+    stays in the dead letter, which can be redriven once the warehouse is fixed)."""
+    try:
+        result = reroute_fulfilment(
+            ctx,
+            job.request.fulfilment_order_id,
+            reason="rejected",
+            actor="wms",
+            detail=f"{exc.reason}: {exc}",
+            outbox_id=job.outbox_id,
+            park_unplaced=False,
+        )
+    except Unplaceable as why:
+        return {"summary": why.summary, "shortfall": why.shortfall}
+    except DomainError as why:
+        return {"summary": str(why), "code": why.code}
+    OUTBOX_DELIVERIES.labels("wms.release", "rerouted").inc()
+    return "rerouted" if result.fulfilment_orders else "parked"
 
 
 def _prepare(ctx: Context, session: Session, outbox_id: int) -> Job | None:
@@ -171,7 +206,7 @@ _ORDER = table_of(SalesOrder).c
 _LOCK_ORDER = select(_ORDER.id).where(_ORDER.id == bindparam("order_id")).with_for_update()
 _RELEASE_FO = (
     update(table_of(FulfilmentOrder))
-    .where(_FO.id == bindparam("fo_id"), _FO.status != "released")
+    .where(_FO.id == bindparam("fo_id"), _FO.status.not_in(("released", *CLOSED_FULFILMENT)))
     .values(status="released", released_at=bindparam("now"), external_ref=bindparam("ref"))
 )
 _MARK_SENT = (
@@ -179,7 +214,8 @@ _MARK_SENT = (
     .where(table_of(OutboxMessage).c.id == bindparam("outbox_id"))
     .values(status="sent", sent_at=bindparam("now"), last_error=None)
 )
-_ALL_RELEASED = ~exists().where(_FO.order_id == _ORDER.id, _FO.status != "released")
+# Rejected or withdrawn fulfilment orders do not hold the order back.
+_ALL_RELEASED = ~exists().where(_FO.order_id == _ORDER.id, _FO.status.in_(("pending", "failed")))
 
 
 def _sent(session: Session, job: Job, external_ref: str | None) -> None:
@@ -225,7 +261,14 @@ def _after_transient(ctx: Context, outbox_id: int, exc: TransientError) -> str:
     return "retry"
 
 
-def _dead(session: Session, msg: OutboxMessage, exc: ConnectorError, reason: str) -> None:
+def _dead(
+    session: Session,
+    msg: OutboxMessage,
+    exc: ConnectorError,
+    reason: str,
+    *,
+    reroute: dict[str, Any] | None = None,
+) -> None:
     msg.status = "dead"
     msg.claimed_at = None
     msg.last_error = f"{exc.reason}: {exc}"[:2000]
@@ -241,6 +284,7 @@ def _dead(session: Session, msg: OutboxMessage, exc: ConnectorError, reason: str
             "error": exc.reason,
             "attempts": msg.attempts,
             "fulfilment_order_id": msg.fulfilment_order_id,
+            **({"reroute": reroute} if reroute is not None else {}),
         },
     )
     if fo is not None:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 import routing
@@ -29,6 +30,7 @@ from core.services.exceptions import Reason, open_exception
 from core.services.routing_inputs import (
     Rules,
     active_rules,
+    decision_snapshot,
     locate_ship_to,
     order_facts,
     sku_profiles,
@@ -44,6 +46,8 @@ from routing.engine import RoutingRequest, decide
 log = logging.getLogger("omniroute.routing")
 
 WMS_RELEASE = "wms.release"
+# Fulfilment orders that no longer hold their lines: a WMS rejected them, or they were withdrawn.
+CLOSED_FULFILMENT = ("rejected", "cancelled")
 
 
 class RoutingContention(Exception):
@@ -59,7 +63,34 @@ def route_order(ctx: Context, order_id: int, *, now: datetime | None = None) -> 
         ).first()
         if order is None or order.status != OrderStatus.VALIDATED:
             return []
-        return route_locked(ctx, session, order, now)
+        lines = open_lines(session, order)
+        if not lines:  # every line is with a warehouse already (routed in parts before)
+            order_state.transition(
+                session, order, OrderStatus.ROUTED, "every line has a fulfilment order"
+            )
+            return []
+        return route_locked(ctx, session, order, now, lines=lines)
+
+
+def open_lines(session: Session, order: SalesOrder) -> list[routing.LineDemand]:
+    """The order's lines, less what its live fulfilment orders already hold."""
+    held: dict[int, int] = {
+        line_id: int(qty)
+        for line_id, qty in session.execute(
+            select(FulfilmentLine.order_line_id, func.sum(FulfilmentLine.quantity))
+            .join(FulfilmentOrder, FulfilmentOrder.id == FulfilmentLine.fulfilment_order_id)
+            .where(
+                FulfilmentOrder.order_id == order.id,
+                FulfilmentOrder.status.not_in(CLOSED_FULFILMENT),
+            )
+            .group_by(FulfilmentLine.order_line_id)
+        )
+    }
+    return [
+        routing.LineDemand(line_id=line.id, sku=line.sku or "", quantity=left)
+        for line in order.lines
+        if (left := line.quantity - held.get(line.id, 0)) > 0
+    ]
 
 
 def route_locked(
@@ -70,6 +101,7 @@ def route_locked(
     *,
     connector: Connector | None = None,
     skus: dict[str, Sku] | None = None,
+    lines: Sequence[routing.LineDemand] | None = None,
 ) -> list[int]:
     """Route ``order`` (validated, locked by this transaction) in the caller's transaction.
 
@@ -78,10 +110,13 @@ def route_locked(
     """
     for attempt in range(1, ctx.settings.route_max_replans + 1):
         with session.no_autoflush:  # plain reads: the order's own changes can wait
-            request, rules = build_request(ctx, session, order, now, connector=connector, skus=skus)
+            request, rules = build_request(
+                ctx, session, order, now, connector=connector, skus=skus, lines=lines
+            )
         result = decide(request)
         try:
-            return _apply(ctx, session, order, rules, result, attempt=attempt)
+            snapshot = decision_snapshot(request)
+            return _apply(ctx, session, order, rules, result, attempt=attempt, snapshot=snapshot)
         except ReservationLost as lost:
             RESERVATION_RACES.inc()
             log.info("order %s lost a reservation race (%s); re-planning", order.id, lost)
@@ -96,22 +131,24 @@ def build_request(
     *,
     connector: Connector | None = None,
     skus: dict[str, Sku] | None = None,
+    lines: Sequence[routing.LineDemand] | None = None,
+    excluded: Mapping[int, str] | None = None,
 ) -> tuple[RoutingRequest, Rules]:
-    """Everything the pure router needs to decide this order, read in this transaction."""
+    """Everything the pure router needs to decide this order (``lines`` of it: all by
+    default; never from the ``excluded`` warehouses), read in this transaction."""
     if connector is None:
         connector = session.get_one(Connector, order.connector_id)
-    codes = {line.sku for line in order.lines if line.sku}
+    if lines is None:
+        lines = [
+            routing.LineDemand(line_id=line.id, sku=line.sku or "", quantity=line.quantity)
+            for line in order.lines
+        ]
+    codes = {line.sku for line in lines if line.sku}
     if skus is None:
         skus = sku_profiles(session, codes)
     rules = active_rules(session, ctx.routing, now, ctx.settings.no_stock_policy)
     request = RoutingRequest(
-        order=routing.OrderDemand(
-            order_id=order.id,
-            lines=tuple(
-                routing.LineDemand(line_id=line.id, sku=line.sku or "", quantity=line.quantity)
-                for line in order.lines
-            ),
-        ),
+        order=routing.OrderDemand(order_id=order.id, lines=tuple(lines)),
         facts=order_facts(order, connector, skus),
         channel_name=connector.name,
         ship_to=locate_ship_to(ctx.routing, order.ship_to),
@@ -121,6 +158,7 @@ def build_request(
         skus=sku_requirements(skus),
         rule_set=rules.rule_set,
         rule_set_label=rules.label,
+        excluded_warehouses=excluded or {},
     )
     return request, rules
 
@@ -133,6 +171,7 @@ def _apply(
     result: routing.RoutingResult,
     *,
     attempt: int,
+    snapshot: dict[str, dict[str, int]] | None = None,
 ) -> list[int]:
     """Reserve first (a lost race raises before anything is written), then record it all."""
     if result.shipments:
@@ -145,71 +184,110 @@ def _apply(
             ),
             reference=f"order:{order.id}",
         )
-    decision_id = session.execute(
-        _INSERT_DECISION,
-        {
-            "order_id": order.id,
-            "policy": rules.label[:64],
-            "rule_set_id": rules.row_id,
-            "outcome": result.outcome.value,
-            "attempt": attempt,
-            "trace": result.trace,
-            "plan": [
-                {
-                    "warehouse_id": s.warehouse_id,
-                    "warehouse_code": s.warehouse_code,
-                    "lines": [
-                        {"line_id": a.line_id, "sku": a.sku, "quantity": a.quantity}
-                        for a in s.lines
-                    ],
-                }
-                for s in result.shipments
-            ],
-        },
-    ).scalar_one()
+    decision_id = record_decision(
+        session,
+        order.id,
+        policy=rules.label,
+        rule_set_id=rules.row_id,
+        outcome=result.outcome.value,
+        attempt=attempt,
+        trace=result.trace,
+        shipments=result.shipments,
+        stock_snapshot=snapshot,
+    )
     ORDERS_ROUTED.labels(result.outcome.value).inc()
     if not result.shipments:
-        _park(session, order, decision_id, result)
+        park(session, order, decision_id, result)
         return []
-    outbox_ids = _create_fulfilment(ctx, session, order.id, decision_id, result.shipments)
+    outbox_ids = create_fulfilment(ctx, session, order.id, decision_id, result.shipments)
     order_state.transition(
         session, order, OrderStatus.ROUTED, str(result.trace.get("summary") or result.outcome.value)
     )
     return outbox_ids
 
 
-def _park(
+def record_decision(
+    session: Session,
+    order_id: int,
+    *,
+    policy: str,
+    rule_set_id: int | None,
+    outcome: str,
+    attempt: int,
+    trace: dict[str, Any],
+    shipments: Sequence[routing.Shipment],
+    stock_snapshot: dict[str, dict[str, int]] | None = None,
+) -> int:
+    """Store one routing decision with its plan, trace and (if given) the stock it saw; its id."""
+    kept = {} if stock_snapshot is None else {"stock_snapshot": stock_snapshot}
+    return int(
+        session.execute(
+            _INSERT_DECISION,
+            kept
+            | {
+                "order_id": order_id,
+                "policy": policy[:64],
+                "rule_set_id": rule_set_id,
+                "outcome": outcome,
+                "attempt": attempt,
+                "trace": trace,
+                "plan": [
+                    {
+                        "warehouse_id": s.warehouse_id,
+                        "warehouse_code": s.warehouse_code,
+                        "lines": [
+                            {"line_id": a.line_id, "sku": a.sku, "quantity": a.quantity}
+                            for a in s.lines
+                        ],
+                    }
+                    for s in shipments
+                ],
+            },
+        ).scalar_one()
+    )
+
+
+def park(
     session: Session,
     order: SalesOrder,
     decision_id: int,
     result: routing.RoutingResult,
-) -> None:
+) -> int | None:
+    """Park an order no plan could fill by the no-stock outcome; the exception's id, if any."""
     shortfall = [
         {"line_id": d.line_id, "sku": d.sku, "missing": d.quantity} for d in result.shortfall
     ]
     summary = str(result.trace.get("summary") or "")
     if result.outcome == routing.Outcome.BACKORDER:
-        order_state.transition(session, order, OrderStatus.BACKORDERED, "waiting for stock")
-        return
+        _move(session, order, OrderStatus.BACKORDERED, "waiting for stock")
+        return None
     if result.outcome == routing.Outcome.HOLD:
-        order_state.transition(session, order, OrderStatus.ON_HOLD, summary[:1000])
-        return
+        _move(session, order, OrderStatus.ON_HOLD, summary[:1000])
+        return None
     if result.outcome == routing.Outcome.REJECT:
-        open_exception(
+        exc = open_exception(
             session,
             Reason.REJECTED_BY_RULE,
             order_id=order.id,
             detail={"decision_id": decision_id, "summary": summary},
         )
-        order_state.transition(session, order, OrderStatus.EXCEPTION, summary[:1000])
-        return
-    open_exception(
-        session,
-        Reason.NO_STOCK,
-        order_id=order.id,
-        detail={"decision_id": decision_id, "shortfall": shortfall},
-    )
-    order_state.transition(session, order, OrderStatus.EXCEPTION, summary[:1000])
+    else:
+        exc = open_exception(
+            session,
+            Reason.NO_STOCK,
+            order_id=order.id,
+            detail={"decision_id": decision_id, "shortfall": shortfall},
+        )
+    _move(session, order, OrderStatus.EXCEPTION, summary[:1000])
+    return exc.id
+
+
+def _move(session: Session, order: SalesOrder, target: OrderStatus, note: str) -> None:
+    """Transition, or only note it when the order is there already (parked again)."""
+    if order.status == target:
+        order_state.note(session, order, note)
+    else:
+        order_state.transition(session, order, target, note)
 
 
 _INSERT_DECISION = insert(table_of(RoutingDecision)).returning(table_of(RoutingDecision).c.id)
@@ -219,7 +297,7 @@ _OUTBOX = table_of(OutboxMessage)
 _INSERT_OUTBOX = insert(_OUTBOX).returning(_OUTBOX.c.id, _OUTBOX.c.fulfilment_order_id)
 
 
-def _create_fulfilment(
+def create_fulfilment(
     ctx: Context,
     session: Session,
     order_id: int,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from core.errors import Invalid
 from core.models import Connector, FulfilmentOrder, RoutingRuleSet, SalesOrder, Sku, Warehouse
 from routing.conditions import OrderFacts
-from routing.engine import RateBand, SkuProfile, WarehouseProfile
+from routing.engine import RateBand, RoutingRequest, SkuProfile, WarehouseProfile
 from routing.geo import Geocoder, GeoLevel, GeoPoint
 from routing.rules import (
     DEFAULT_OUTCOME,
@@ -206,6 +206,7 @@ def wms_connector_of(caches: RoutingCaches, warehouse_id: int) -> int | None:
 
 
 def _cached_warehouse(caches: RoutingCaches, w: Warehouse) -> CachedWarehouse:
+    calendar = w.calendar or {}
     profile = WarehouseProfile(
         warehouse_id=w.id,
         code=w.code,
@@ -220,6 +221,11 @@ def _cached_warehouse(caches: RoutingCaches, w: Warehouse) -> CachedWarehouse:
         rate_table=tuple(
             RateBand(float(b["max_km"]), float(b["base"]), float(b["per_kg"]))
             for b in w.rate_table or []
+        ),
+        closed_weekdays=frozenset(int(d) for d in calendar.get("closed_weekdays") or []),
+        holidays=frozenset(date.fromisoformat(d) for d in calendar.get("holidays") or []),
+        channel_buffers=tuple(
+            sorted((str(k), int(v)) for k, v in (w.channel_buffers or {}).items())
         ),
     )
     return CachedWarehouse(w.updated_at, profile, w.daily_order_capacity, w.wms_connector_id)
@@ -270,3 +276,24 @@ def _orders_today(
             or 0
         )
     return counts
+
+
+def decision_snapshot(request: RoutingRequest) -> dict[str, dict[str, int]]:
+    """The stock the router was given for the order's SKUs, as routing_decision keeps it.
+
+    ``{"<warehouse id>": {"<sku>": units}}``: on hand - reserved - safety per warehouse that
+    has a stock row, before channel buffers (the router applies those; its trace shows them).
+    """
+    snapshot: dict[str, dict[str, int]] = {}
+    for (warehouse_id, sku), units in sorted(request.stock.items()):
+        snapshot.setdefault(str(warehouse_id), {})[sku] = units
+    return snapshot
+
+
+def snapshot_stock(snapshot: dict[str, Any]) -> dict[tuple[int, str], int]:
+    """A kept ``decision_snapshot`` as a stock mapping for the router again."""
+    return {
+        (int(warehouse_id), sku): int(units)
+        for warehouse_id, by_sku in snapshot.items()
+        for sku, units in by_sku.items()
+    }

@@ -231,7 +231,7 @@ def _advance(session: Session, order: SalesOrder, fo: FulfilmentOrder) -> bool:
         .where(
             FulfilmentOrder.order_id == order.id,
             FulfilmentOrder.id != fo.id,
-            FulfilmentOrder.status.not_in(("shipped", "cancelled")),
+            FulfilmentOrder.status.not_in(("shipped", "cancelled", "rejected")),
         )
         .limit(1)
     )

@@ -35,6 +35,7 @@ from core.models import (
     Warehouse,
 )
 from core.services.live_connectors import instance_for
+from routing.warehouses import channel_buffer
 
 CHANNEL_STOCK = "channel.stock"
 CURSOR = "stock_ledger"
@@ -48,12 +49,14 @@ def serves(warehouse_channels: Iterable[str], connector: Connector) -> bool:
 
 
 def channel_available(session: Session, connector: Connector, skus: list[str]) -> dict[str, int]:
-    """Free units per SKU over the enabled warehouses that serve the channel."""
+    """Free units per SKU over the enabled warehouses that serve the channel, less what each
+    holds back from it (its channel buffer, as routing applies it)."""
     if not skus:
         return {}
     rows = session.execute(
         select(
             Warehouse.channels,
+            Warehouse.channel_buffers,
             StockLevel.sku,
             StockLevel.on_hand - StockLevel.reserved - StockLevel.safety,
         )
@@ -61,9 +64,10 @@ def channel_available(session: Session, connector: Connector, skus: list[str]) -
         .where(Warehouse.enabled.is_(True), StockLevel.sku.in_(sorted(set(skus))))
     )
     totals: dict[str, int] = {}
-    for channels, sku, free in rows:
+    for channels, buffers, sku, free in rows:
         if serves(channels, connector):
-            totals[sku] = totals.get(sku, 0) + max(int(free), 0)
+            held = channel_buffer(buffers or {}, connector.kind, connector.name)
+            totals[sku] = totals.get(sku, 0) + max(int(free) - held, 0)
     return totals
 
 

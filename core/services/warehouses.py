@@ -31,7 +31,10 @@ WAREHOUSE_FIELDS = (
     "latitude",
     "longitude",
     "rate_table",
+    "calendar",
+    "channel_buffers",
 )
+CLEARED_BY_NULL = ("calendar", "channel_buffers")  # PATCH null: back to {} (none)
 
 
 def create_warehouse(ctx: Context, data: dict[str, Any], *, actor: str) -> Warehouse:
@@ -58,7 +61,7 @@ def update_warehouse(
             _check_wms(session, changes["wms_connector_id"])
         for key, value in changes.items():
             if key in WAREHOUSE_FIELDS and key != "code":
-                setattr(wh, key, value)
+                setattr(wh, key, {} if value is None and key in CLEARED_BY_NULL else value)
         record(session, actor, "warehouse.update", "warehouse", wh.id, changes)
         return wh
 

@@ -48,8 +48,23 @@ def same(got: Any, want: Any) -> None:
     assert got.outcome is want.outcome
     assert got.shipments == want.shipments
     assert got.shortfall == want.shortfall
-    assert got.trace == want.trace
-    assert json.dumps(got.trace) == json.dumps(want.trace)  # key order too
+    trace = without_later_keys(got.trace)
+    assert trace == want.trace
+    assert json.dumps(trace) == json.dumps(want.trace)  # key order too
+
+
+LATER_KEYS = ("ship_date", "channel_buffer")  # the reference predates them
+
+
+def without_later_keys(trace: dict[str, Any]) -> dict[str, Any]:
+    """The trace as the reference writes it: no ship dates or channel buffers (their own
+    oracle is in test_calendars_buffers.py)."""
+    candidates = [
+        {key: value for key, value in entry.items() if key not in LATER_KEYS}
+        | {"scores": {k: v for k, v in entry["scores"].items() if k not in LATER_KEYS}}
+        for entry in trace["candidates"]
+    ]
+    return trace | {"candidates": candidates}
 
 
 @PROPERTY

@@ -31,6 +31,13 @@ S = OrderStatus
         (S.EXCEPTION, S.ROUTED),
         (S.VALIDATED, S.CANCELLED),
         (S.ON_HOLD, S.VALIDATED),
+        # re-routes: new fulfilment orders not yet accepted, or no warehouse for the lines
+        (S.RELEASED, S.ROUTED),
+        (S.ROUTED, S.BACKORDERED),
+        (S.ROUTED, S.ON_HOLD),
+        (S.RELEASED, S.BACKORDERED),
+        (S.PARTIALLY_SHIPPED, S.BACKORDERED),
+        (S.PARTIALLY_SHIPPED, S.ON_HOLD),
     ],
 )
 def test_allowed_moves(current: OrderStatus, target: OrderStatus) -> None:
@@ -48,6 +55,8 @@ def test_allowed_moves(current: OrderStatus, target: OrderStatus) -> None:
         (S.DELIVERED, S.RECEIVED),
         (S.CANCELLED, S.RECEIVED),
         (S.ROUTED, S.VALIDATED),
+        (S.PARTIALLY_SHIPPED, S.ROUTED),  # a re-route leaves a partly shipped order so
+        (S.SHIPPED, S.ROUTED),
     ],
 )
 def test_refused_moves(current: OrderStatus, target: OrderStatus) -> None:
