@@ -129,13 +129,16 @@ def seed(
 
 def start_stack(group: bl.Procs, env: dict[str, str], args: argparse.Namespace) -> dict[str, Any]:
     api = group.start("api", ["omniroute", "serve", "--port", str(args.port)], env)
+    pool = ["--pool", args.pool]
     if args.workers == "2x1":
         workers = [
-            group.start(f"worker{i}", ["omniroute", "worker", "--concurrency", "1"], env)
+            group.start(f"worker{i}", ["omniroute", "worker", "--concurrency", "1", *pool], env)
             for i in (1, 2)
         ]
     else:
-        workers = [group.start("worker1", ["omniroute", "worker", "--concurrency", "2"], env)]
+        workers = [
+            group.start("worker1", ["omniroute", "worker", "--concurrency", "2", *pool], env)
+        ]
     beat = group.start("beat", ["omniroute", "beat"], env)
     bl.wait_http(f"http://127.0.0.1:{args.port}/healthz", group)
     wait_workers(group, args.redis_url, len(workers))
@@ -326,7 +329,8 @@ def report(
     n = args.orders
     print(
         f"\n== end to end: {n} orders, workers {args.workers} "
-        f"({'two processes x concurrency 1' if args.workers == '2x1' else 'one x 2'}) =="
+        f"({'two processes x concurrency 1' if args.workers == '2x1' else 'one x 2'}, "
+        f"pool {args.pool}) =="
     )
     print(
         f"posting: {intake['ok']} acknowledged, {intake['errors']} errors, "
@@ -465,6 +469,12 @@ def main() -> None:
         choices=["2x1", "1x2"],
         default="2x1",
         help="2x1: two worker processes with --concurrency 1; 1x2: one with 2",
+    )
+    parser.add_argument(
+        "--pool",
+        choices=["prefork", "threads"],
+        default="prefork",
+        help="Celery pool of each worker (threads: no forked child, tasks run in the main process)",
     )
     parser.add_argument("--concurrency", type=int, default=16, help="posting connections")
     parser.add_argument("--skus", type=int, default=2000)

@@ -39,13 +39,13 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
-from typing import Any
+from typing import Any, Protocol
 
 import jmespath
 from jmespath.exceptions import JMESPathError
-from jmespath.parser import ParsedResult
 from jsonschema import Draft202012Validator, FormatChecker, ValidationError
 
+from mapping.schema_check import Check, compile_check
 from mapping.transforms import TRANSFORMS, Transform, TransformError
 
 __all__ = [
@@ -92,11 +92,37 @@ class SpecError(ValueError):
     """A mapping spec itself is malformed or missing: a programming error, not bad input."""
 
 
+class Path(Protocol):
+    """A compiled source expression."""
+
+    @property
+    def expression(self) -> str: ...
+
+    def search(self, value: Any) -> Any: ...
+
+
+@dataclass(frozen=True, slots=True)
+class FieldPath:
+    """A jmespath path of plain fields read without the interpreter (most of a spec's paths):
+    the same result as jmespath's, a field of anything without ``get`` being None."""
+
+    expression: str
+    names: tuple[str, ...]
+
+    def search(self, value: Any) -> Any:
+        for name in self.names:
+            try:
+                value = value.get(name)
+            except AttributeError:
+                return None
+        return value
+
+
 @dataclass(frozen=True)
 class ValueRule:
     target: str
     source: str | None
-    expression: ParsedResult | None
+    expression: Path | None
     const: Any = None
     transform: Transform | None = None
     default: Any = None
@@ -107,7 +133,7 @@ class ValueRule:
 class ObjectRule:
     target: str
     source: str | None
-    expression: ParsedResult | None
+    expression: Path | None
     fields: tuple[Rule, ...]
 
 
@@ -115,7 +141,7 @@ class ObjectRule:
 class ListRule:
     target: str
     source: str
-    expression: ParsedResult
+    expression: Path
     item: Rule
 
 
@@ -207,13 +233,30 @@ def _compile_value(target: str, raw: Mapping[str, Any], where: str) -> ValueRule
     )
 
 
-def _compile_path(path: Any, where: str) -> ParsedResult:
+def _compile_path(path: Any, where: str) -> Path:
     if not isinstance(path, str) or not path:
         raise SpecError(f"{where}: 'path' must be a jmespath expression, got {path!r}")
     try:
-        return jmespath.compile(path)
+        parsed = jmespath.compile(path)
     except JMESPathError as exc:
         raise SpecError(f"{where}: bad jmespath {path!r}: {exc}") from exc
+    names = _field_names(parsed.parsed)
+    return parsed if names is None else FieldPath(parsed.expression, names)
+
+
+def _field_names(node: Mapping[str, Any]) -> tuple[str, ...] | None:
+    """The names of a path of plain fields (``a``, ``a.b.c``); None for anything else."""
+    if node.get("type") == "field":
+        return (node["value"],)
+    if node.get("type") != "subexpression":
+        return None
+    names: tuple[str, ...] = ()
+    for child in node["children"]:
+        more = _field_names(child)
+        if more is None:
+            return None
+        names += more
+    return names
 
 
 @functools.cache
@@ -287,7 +330,7 @@ def _apply_value(rule: ValueRule, context: Any, target: str, source: str | None)
     return value
 
 
-def _search(expression: ParsedResult, context: Any, target: str, source: str | None = None) -> Any:
+def _search(expression: Path, context: Any, target: str, source: str | None = None) -> Any:
     try:
         return expression.search(context)
     except JMESPathError as exc:  # e.g. a jmespath function given the wrong type
@@ -345,7 +388,7 @@ def order_schema() -> dict[str, Any]:
 
 
 @functools.cache
-def _validator() -> Draft202012Validator:
+def _formats() -> FormatChecker:
     # Own date-time check: jsonschema only checks formats whose optional packages are
     # installed, and a silently skipped check is worse than none.
     formats = FormatChecker(formats=())
@@ -356,9 +399,21 @@ def _validator() -> Draft202012Validator:
             return True
         return dt.datetime.fromisoformat(instance).tzinfo is not None
 
+    return formats
+
+
+@functools.cache
+def _validator() -> Draft202012Validator:
     schema = _schema()
     Draft202012Validator.check_schema(schema)
-    return Draft202012Validator(_inline_refs(schema), format_checker=formats)
+    return Draft202012Validator(_inline_refs(schema), format_checker=_formats())
+
+
+@functools.cache
+def _is_valid() -> Check:
+    """A compiled validity check of the canonical schema (jsonschema's when not compilable)."""
+    check = compile_check(_inline_refs(_schema()), _formats())
+    return check if check is not None else _validator().is_valid
 
 
 # Keywords that only annotate: a ``$ref`` beside them can be replaced by its target.
@@ -403,6 +458,8 @@ def _inline_refs(schema: dict[str, Any]) -> dict[str, Any]:
 
 def validate_order(doc: Mapping[str, Any], *, spec: MappingSpec | None = None) -> None:
     """Raise ``MappingError`` for the first schema violation (by path); ``spec`` names sources."""
+    if _is_valid()(doc):  # the common case; jsonschema only to describe what is wrong
+        return
     errors = sorted(
         ((_error_parts(error), error) for error in _validator().iter_errors(doc)),
         key=lambda pair: (_render_target(pair[0]), pair[1].message),

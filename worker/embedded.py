@@ -73,9 +73,16 @@ class EmbeddedRunner:
                     self._busy -= 1
                     self._idle.notify_all()
 
+    def _intake_hint(self) -> tuple[int, int | None]:
+        """Intake tasks waiting on this runner's queue, and the inbox row of the next one."""
+        with self._queue.mutex:  # the queue's own lock: a consistent view of its deque
+            waiting = [row_id for task, row_id in self._queue.queue if task is Task.PROCESS_INBOUND]
+        return len(waiting), (waiting[0] if waiting else None)
+
     def _sweep(self) -> None:
         while not self._stopping.wait(self._ctx.settings.sweep_interval):
             try:
-                sweep(self._ctx)
+                depth, head = self._intake_hint()
+                sweep(self._ctx, queued_inbound=depth, queue_head=head)
             except Exception:
                 log.exception("sweep failed")

@@ -25,19 +25,38 @@ from core.states import OrderStatus
 
 
 def find_due_work(
-    ctx: Context, *, now: datetime | None = None, queued_inbound: int = 0
+    ctx: Context,
+    *,
+    now: datetime | None = None,
+    queued_inbound: int = 0,
+    queue_head: int | None = None,
 ) -> list[tuple[Task, int]]:
     """Rows due and not being worked on, or whose claim went stale; marks them nudged.
 
-    ``queued_inbound`` is how many intake tasks the delivery mechanism reports still
-    waiting (0 if it can't tell). The newest that many fresh inbox rows are taken to be
-    among them, not lost, and are not nudged again: under a backlog every fresh row would
-    otherwise be queued twice (or more), which only slows the backlog down further.
+    The delivery mechanism's hints keep a backlog waiting in it from being taken for lost
+    nudges (each would be queued twice or more, which only slows the backlog down further):
+
+    - ``queue_head``: the inbox row of the next intake task to be taken from the queue. Fresh
+      rows received less than ``sweep_grace`` before it are taken to be waiting behind it, or
+      just taken ahead of it (prefetched by a worker), not lost. A lost nudge is still found,
+      once the queue has moved that far past its row.
+    - ``queued_inbound``, when the head is not known: how many intake tasks are still
+      waiting; the newest that many fresh inbox rows are taken to be among them. It
+      undercounts when the messages are not all in the queue (prefetched by workers, or
+      still being published), so the head is the better hint.
+
+    0 / None: the mechanism can't tell; every fresh row past its grace is due.
     """
     now = now or utcnow()
     with unit_of_work(ctx.sessions) as session:
         inbound_due = _due_rows(InboundMessage, now, ctx.settings)
-        if queued_inbound > 0:
+        head_received = _received_at(session, queue_head) if queue_head is not None else None
+        if head_received is not None:
+            grace = timedelta(seconds=ctx.settings.sweep_grace)
+            inbound_due = and_(
+                inbound_due, or_(~_FRESH, InboundMessage.received_at < head_received - grace)
+            )
+        elif queued_inbound > 0:
             inbound_due = _unless_queued(session, inbound_due, queued_inbound)
         inbound = _take(session, InboundMessage, inbound_due, now, ctx.settings)
         orders = _take(session, SalesOrder, _unrouted_orders(now, ctx.settings), now, ctx.settings)
@@ -63,9 +82,17 @@ def _due_rows(model: Any, now: datetime, s: Settings) -> Any:
     )
 
 
+# An inbox row that has never been attempted: its only nudge so far is the one at intake.
+_FRESH = and_(InboundMessage.status == "pending", InboundMessage.attempts == 0)
+
+
+def _received_at(session: Session, inbound_id: int) -> datetime | None:
+    return session.scalar(select(InboundMessage.received_at).where(InboundMessage.id == inbound_id))
+
+
 def _unless_queued(session: Session, due: Any, queued: int) -> Any:
     """``due``, except fresh inbox rows among the newest ``queued`` fresh ones."""
-    fresh = and_(InboundMessage.status == "pending", InboundMessage.attempts == 0)
+    fresh = _FRESH
     boundary = session.scalar(
         select(InboundMessage.id)
         .where(fresh)
@@ -102,10 +129,16 @@ def _take(session: Session, model: Any, due: Any, now: datetime, s: Settings) ->
     return ids
 
 
-def sweep(ctx: Context, *, now: datetime | None = None, queued_inbound: int = 0) -> int:
-    """Enqueue everything due; how many tasks were enqueued."""
+def sweep(
+    ctx: Context,
+    *,
+    now: datetime | None = None,
+    queued_inbound: int = 0,
+    queue_head: int | None = None,
+) -> int:
+    """Enqueue everything due (hints as in :func:`find_due_work`); how many tasks were enqueued."""
     now = now or utcnow()
-    work = find_due_work(ctx, now=now, queued_inbound=queued_inbound)
+    work = find_due_work(ctx, now=now, queued_inbound=queued_inbound, queue_head=queue_head)
     for task, row_id in work:
         ctx.dispatcher.enqueue(task, row_id)
     return len(work) + enqueue_due_polls(ctx, now=now) + sync_stock(ctx, now=now)

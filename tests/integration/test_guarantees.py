@@ -30,6 +30,7 @@ from core.services.claims import claim
 from core.services.sweeper import find_due_work, sweep
 from tests.conftest import make_settings
 from tests.integration.builders import build_world, order_body, post, stock
+from worker.embedded import EmbeddedRunner
 from worker.handlers import drain, run_task
 
 
@@ -268,3 +269,56 @@ def test_rows_still_waiting_in_the_broker_are_not_renudged(ctx: Context, wms: Fa
     assert find_due_work(ctx, now=later + timedelta(seconds=120)) == [
         (Task.PROCESS_INBOUND, i) for i in ids
     ]
+
+
+def _received(ctx: Context, offsets: dict[int, float]) -> None:
+    base = utcnow() - timedelta(minutes=5)
+    with unit_of_work(ctx.sessions) as session:
+        for inbound_id, seconds in offsets.items():
+            session.execute(
+                update(InboundMessage)
+                .where(InboundMessage.id == inbound_id)
+                .values(received_at=base + timedelta(seconds=seconds))
+            )
+
+
+def test_rows_behind_or_just_ahead_of_the_queue_head_are_not_renudged(
+    ctx: Context, wms: FakeWms
+) -> None:
+    ctx.settings = ctx.settings.model_copy(update={"sweep_grace": 5.0})
+    world = build_world(ctx, wms.base_url)
+    ids = [post(ctx, world, order_body(70 + i, [("A", 1)])).inbound_id for i in range(4)]
+    ctx.dispatcher.drain()  # type: ignore[attr-defined]  # nudged, still waiting in a queue
+    # ids[0]: lost well before the head; ids[1]: taken just ahead of it (prefetched by a
+    # worker); ids[2]: the head; ids[3]: waiting behind it.
+    _received(ctx, {ids[0]: 0, ids[1]: 29, ids[2]: 30, ids[3]: 31})
+    later = utcnow() + timedelta(seconds=10)  # every row is past its grace
+    # A count of 2 would take ids[0] and ids[1] for lost; the head knows better.
+    assert find_due_work(ctx, now=later, queued_inbound=2, queue_head=ids[2]) == [
+        (Task.PROCESS_INBOUND, ids[0])
+    ]
+    # The queue moves on: once its head is past ids[1] by more than the grace, ids[1] is lost.
+    assert find_due_work(ctx, now=later + timedelta(seconds=1), queue_head=ids[3]) == []
+    _received(ctx, {ids[0]: 0, ids[1]: 29, ids[2]: 30, ids[3]: 29 + 5 + 1})
+    assert find_due_work(ctx, now=later + timedelta(seconds=2), queue_head=ids[3]) == [
+        (Task.PROCESS_INBOUND, ids[1])
+    ]
+
+
+def test_an_unknown_queue_head_falls_back_to_the_count(ctx: Context, wms: FakeWms) -> None:
+    world = build_world(ctx, wms.base_url)
+    ids = [post(ctx, world, order_body(80 + i, [("A", 1)])).inbound_id for i in range(2)]
+    ctx.dispatcher.drain()  # type: ignore[attr-defined]
+    later = utcnow() + timedelta(seconds=10)
+    assert find_due_work(ctx, now=later, queued_inbound=1, queue_head=10**9) == [
+        (Task.PROCESS_INBOUND, ids[0])
+    ]
+
+
+def test_the_embedded_runner_hints_its_own_queue(ctx: Context) -> None:
+    runner = EmbeddedRunner(ctx, workers=1)  # not started: what is enqueued stays queued
+    assert runner._intake_hint() == (0, None)
+    runner.enqueue(Task.DELIVER_OUTBOX, 7)
+    for inbound_id in (11, 12):
+        runner.enqueue(Task.PROCESS_INBOUND, inbound_id)
+    assert runner._intake_hint() == (2, 11)

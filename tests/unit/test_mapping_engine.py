@@ -7,6 +7,7 @@ import decimal
 import pickle
 from typing import Any
 
+import jmespath
 import pytest
 
 from mapping import (
@@ -22,6 +23,7 @@ from mapping import (
     resolve_skus,
     validate_order,
 )
+from mapping.engine import FieldPath, ValueRule
 
 SPEC: dict[str, Any] = {
     "name": "toy",
@@ -578,3 +580,36 @@ def test_mapping_error_survives_pickling() -> None:
     copied = pickle.loads(pickle.dumps(error))  # noqa: S301 -- our own bytes, just made
     assert (copied.detail, copied.path, copied.source) == ("bad", error.path, error.source)
     assert str(copied) == str(error)
+
+
+# --- plain field paths read without the jmespath interpreter ----------------------------
+
+FIELD_VALUES: list[Any] = [
+    None,
+    0,
+    "text",
+    [1, 2],
+    {"a": None},
+    {"a": {"b": {"c": 3}}},
+    {"a": [{"b": 1}]},
+    {"a": {"b": "x"}, "foo-bar": 1},
+]
+
+
+@pytest.mark.parametrize("path", ["a", "a.b", "a.b.c", "b", '"foo-bar"', 'a."b"'])
+def test_a_field_path_reads_what_jmespath_reads(path: str) -> None:
+    compiled = compile_spec({"name": "t", "version": 1, "fields": {"x": {"path": path}}})
+    rule = compiled.fields[0]
+    assert isinstance(rule, ValueRule)
+    assert isinstance(rule.expression, FieldPath)
+    assert rule.expression.expression == path
+    for value in FIELD_VALUES:
+        assert rule.expression.search(value) == jmespath.search(path, value)
+
+
+@pytest.mark.parametrize("path", ["a[0]", "a || b", "a.b[0].c", "length(a)", "a | b"])
+def test_other_paths_keep_the_jmespath_interpreter(path: str) -> None:
+    compiled = compile_spec({"name": "t", "version": 1, "fields": {"x": {"path": path}}})
+    rule = compiled.fields[0]
+    assert isinstance(rule, ValueRule)
+    assert not isinstance(rule.expression, FieldPath)
