@@ -27,14 +27,13 @@ from core.models import (
     FulfilmentOrder,
     OutboxMessage,
     SalesOrder,
-    StockLedger,
-    StockLevel,
 )
 from core.services import order_state
 from core.services.audit import record
 from core.services.exceptions import resolve_open_for_order
 from core.services.live_connectors import instance_for
 from core.services.routing import WMS_RELEASE
+from core.services.stock import give_back
 from core.states import OrderStatus
 
 CHANNEL_CANCEL = "channel.cancel"
@@ -152,39 +151,9 @@ def _unreserve(session: Session, warehouse_id: int, lines: Sequence[Any], *, ref
     by_sku: dict[str, int] = {}
     for sku, qty in lines:
         by_sku[sku] = by_sku.get(sku, 0) + int(qty)
-    freed = 0
-    for sku in sorted(by_sku):  # the reservation's key order
-        qty = by_sku[sku]
-        done = session.execute(
-            update(StockLevel)
-            .where(
-                StockLevel.warehouse_id == warehouse_id,
-                StockLevel.sku == sku,
-                StockLevel.reserved >= qty,
-            )
-            .values(reserved=StockLevel.reserved - qty)
-            .execution_options(synchronize_session=False)
-        )
-        if done.rowcount != 1:  # type: ignore[attr-defined]
-            raise Conflict(
-                f"fewer than {qty} x {sku} are reserved in warehouse {warehouse_id}",
-                code="stock_mismatch",
-                sku=sku,
-            )
-        session.execute(
-            insert(StockLedger).values(
-                warehouse_id=warehouse_id,
-                sku=sku,
-                delta_on_hand=0,
-                delta_reserved=-qty,
-                delta_safety=0,
-                reason="unreserved",
-                reference=reference,
-                created_at=utcnow(),
-            )
-        )
-        freed += qty
-    return freed
+    return give_back(
+        session, warehouse_id, by_sku, shipped=False, reason="unreserved", reference=reference
+    )
 
 
 def _tell_channel(ctx: Context, session: Session, order: SalesOrder, reason: str) -> int | None:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from connectors.base import Capability, enabled_capabilities
@@ -29,12 +29,11 @@ from core.models import (
     OutboxMessage,
     SalesOrder,
     Shipment,
-    StockLedger,
-    StockLevel,
 )
 from core.services import order_state
 from core.services.audit import record
 from core.services.live_connectors import instance_for
+from core.services.stock import give_back
 from core.states import OrderStatus
 
 CHANNEL_FULFILMENT = "channel.fulfilment"
@@ -182,37 +181,15 @@ def _stock_out(
     actor: str,
 ) -> None:
     by_sku = _summed([(line.sku, qty) for line, qty in shipped])
-    for sku in sorted(by_sku):  # the same key order as reservations
-        qty = by_sku[sku]
-        moved = session.execute(
-            update(StockLevel)
-            .where(
-                StockLevel.warehouse_id == warehouse_id,
-                StockLevel.sku == sku,
-                StockLevel.reserved >= qty,
-            )
-            .values(on_hand=StockLevel.on_hand - qty, reserved=StockLevel.reserved - qty)
-            .execution_options(synchronize_session=False)
-        )
-        if moved.rowcount != 1:  # type: ignore[attr-defined]
-            raise Conflict(
-                f"{qty} x {sku} shipped but fewer are reserved in the warehouse",
-                code="stock_mismatch",
-                sku=sku,
-            )
-        session.execute(
-            insert(StockLedger).values(
-                warehouse_id=warehouse_id,
-                sku=sku,
-                delta_on_hand=-qty,
-                delta_reserved=-qty,
-                delta_safety=0,
-                reason="shipped",
-                reference=reference,
-                actor=actor,
-                created_at=utcnow(),
-            )
-        )
+    give_back(
+        session,
+        warehouse_id,
+        by_sku,
+        shipped=True,
+        reason="shipped",
+        reference=reference,
+        actor=actor,
+    )
 
 
 def _advance(session: Session, order: SalesOrder, fo: FulfilmentOrder) -> bool:

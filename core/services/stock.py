@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -210,3 +210,57 @@ def _apply(
         )
         session.flush()
     return level
+
+
+def give_back(
+    session: Session,
+    warehouse_id: int,
+    quantities: Mapping[str, int],
+    *,
+    shipped: bool,
+    reason: str,
+    reference: str,
+    actor: str | None = None,
+) -> int:
+    """Take reserved units off their reservation, in the reservations' key order; units moved.
+
+    ``shipped``: the units left the building (on hand goes down too); otherwise they are
+    free again. Each SKU writes its ledger row; fewer reserved than asked is a Conflict.
+    """
+    moved_total = 0
+    for sku in sorted(quantities):
+        qty = quantities[sku]
+        values: dict[str, Any] = {"reserved": StockLevel.reserved - qty}
+        if shipped:
+            values["on_hand"] = StockLevel.on_hand - qty
+        moved = session.execute(
+            update(StockLevel)
+            .where(
+                StockLevel.warehouse_id == warehouse_id,
+                StockLevel.sku == sku,
+                StockLevel.reserved >= qty,
+            )
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+        if moved.rowcount != 1:  # type: ignore[attr-defined]
+            raise Conflict(
+                f"fewer than {qty} x {sku} are reserved in warehouse {warehouse_id}",
+                code="stock_mismatch",
+                sku=sku,
+            )
+        session.execute(
+            insert(StockLedger).values(
+                warehouse_id=warehouse_id,
+                sku=sku,
+                delta_on_hand=-qty if shipped else 0,
+                delta_reserved=-qty,
+                delta_safety=0,
+                reason=reason,
+                reference=reference,
+                actor=actor,
+                created_at=utcnow(),
+            )
+        )
+        moved_total += qty
+    return moved_total
