@@ -36,9 +36,12 @@ import tenacity
 from connectors.base import PermanentError, TransientError
 
 __all__ = [
+    "GUARD_TTL_SECONDS",
     "RETRY_AFTER_CAP",
     "UnsafeUrlError",
+    "UrlGuard",
     "build_client",
+    "check_base_url",
     "guard_url",
     "parse_retry_after",
     "raise_for_status",
@@ -121,6 +124,51 @@ def guard_url(url: str, *, allow_private: bool) -> str:
         if problem is not None:
             raise UnsafeUrlError(f"{host!r} resolves to {address}, a {problem} address")
     return url
+
+
+def check_base_url(value: str, name: str) -> str:
+    """Config-time check of a base URL's syntax, ``value`` stripped of blanks.
+
+    The address check needs DNS, which does not belong in model validation: ``UrlGuard``
+    runs it at first use. ``name`` is the config field, for the message.
+    """
+    try:
+        guard_url(value, allow_private=True)
+    except UnsafeUrlError as exc:
+        raise ValueError(str(exc)) from exc
+    if "?" in value or "#" in value:
+        raise ValueError(f"{name} must not have a query string or fragment")
+    return value.strip()
+
+
+#: How long a passed SSRF check is trusted before the hosts are resolved and checked again.
+GUARD_TTL_SECONDS = 300.0
+
+
+class UrlGuard:
+    """The SSRF check of a connector's configured URLs, at first use and then at most once
+    per ``ttl`` seconds (a name may come to resolve elsewhere)."""
+
+    def __init__(
+        self,
+        *,
+        allow_private: bool,
+        ttl: float = GUARD_TTL_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.allow_private = allow_private
+        self._ttl = ttl
+        self._clock = clock
+        self._until = float("-inf")
+
+    def check(self, *urls: str) -> None:
+        """Raise ``UnsafeUrlError`` unless every URL is a safe target (cached while fresh)."""
+        now = self._clock()
+        if now < self._until:
+            return
+        for url in urls:
+            guard_url(url, allow_private=self.allow_private)
+        self._until = now + self._ttl
 
 
 def _resolve(host: str, port: int | None) -> list[ipaddress.IPv4Address | ipaddress.IPv6Address]:

@@ -47,7 +47,7 @@ from connectors.base import (
     PushReceipt,
     StockUpdate,
 )
-from connectors.http import UnsafeUrlError, build_client, guard_url, send_with_retry
+from connectors.http import UrlGuard, build_client, check_base_url, send_with_retry
 from connectors.ratelimit import TokenBucket
 
 __all__ = [
@@ -58,8 +58,6 @@ __all__ = [
     "OperationRate",
 ]
 
-#: How long a passed SSRF check is trusted before the hosts are resolved and checked again.
-GUARD_TTL_SECONDS = 300.0
 #: getOrders refuses a LastUpdatedAfter closer to the request time than this.
 RECENT_WINDOW = timedelta(minutes=2)
 #: Upper bound on getOrderItems pages for one order (an order has at most a few hundred items).
@@ -88,14 +86,7 @@ class AmazonRateLimits(BaseModel):
 
 
 def _check_url(value: str) -> str:
-    # Syntax only here; the address check needs DNS and runs at first use.
-    try:
-        guard_url(value, allow_private=True)
-    except UnsafeUrlError as exc:
-        raise ValueError(str(exc)) from exc
-    if "?" in value or "#" in value:
-        raise ValueError("the URL must not have a query string or fragment")
-    return value.strip().rstrip("/")
+    return check_base_url(value, "the URL").rstrip("/")
 
 
 class AmazonConfig(BaseModel):
@@ -192,7 +183,7 @@ class AmazonConnector:
         self._http: list[httpx.Client] = []
         self._api: SpApiClient | None = None
         self._lwa: LwaClient | None = None
-        self._guarded_until = float("-inf")
+        self._guard = UrlGuard(allow_private=runtime.allow_private_urls, clock=clock)
         self._clock = clock
         self._tokens = AccessTokenCache(self._fetch_access_token, clock=clock)
         limits = self.config.rate_limits
@@ -396,12 +387,7 @@ class AmazonConnector:
         return token_of(response)
 
     def _check_targets(self) -> None:
-        now = self._clock()
-        if now < self._guarded_until:
-            return
-        for url in (self.config.api_base_url, self.config.token_url):
-            guard_url(url, allow_private=self._runtime.allow_private_urls)
-        self._guarded_until = now + GUARD_TTL_SECONDS
+        self._guard.check(self.config.api_base_url, self.config.token_url)
 
     def _clients(self) -> tuple[SpApiClient, LwaClient]:
         with self._lock:

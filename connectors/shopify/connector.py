@@ -44,9 +44,9 @@ from connectors.base import (
     WebhookEvent,
 )
 from connectors.http import (
-    UnsafeUrlError,
+    UrlGuard,
     build_client,
-    guard_url,
+    check_base_url,
     parse_retry_after,
     raise_for_status,
     send_with_retry,
@@ -59,8 +59,6 @@ __all__ = ["ShopifyConfig", "ShopifyConnector", "ShopifySecrets"]
 
 ACCESS_TOKEN_HEADER = "X-Shopify-Access-Token"  # noqa: S105 - a header name, not a secret
 CALL_LIMIT_HEADER = "X-Shopify-Shop-Api-Call-Limit"
-#: How long a passed SSRF check is trusted before the host is resolved and checked again.
-GUARD_TTL_SECONDS = 300.0
 #: Pause after a 429 that came without Retry-After (Shopify normally sends one).
 DEFAULT_THROTTLE_PAUSE = 1.0
 
@@ -122,14 +120,7 @@ class ShopifyConfig(BaseModel):
     def _check_base_url(cls, value: str | None) -> str | None:
         if value is None:
             return None
-        # Syntax only: the address check needs DNS and runs at first use.
-        try:
-            guard_url(value, allow_private=True)
-        except UnsafeUrlError as exc:
-            raise ValueError(str(exc)) from exc
-        if "?" in value or "#" in value:
-            raise ValueError("api_base_url must not have a query string or fragment")
-        return value.strip().rstrip("/")
+        return check_base_url(value, "api_base_url").rstrip("/")
 
     @field_validator("api_version")
     @classmethod
@@ -204,7 +195,7 @@ class ShopifyConnector:
         self._lock = threading.Lock()
         self._http: httpx.Client | None = None
         self._api: ShopifyAdminClient | None = None
-        self._guarded_until = float("-inf")
+        self._guard = UrlGuard(allow_private=runtime.allow_private_urls)
         self.enabled_capabilities = self._configured_capabilities()
 
     def _configured_capabilities(self) -> frozenset[Capability]:
@@ -393,11 +384,7 @@ class ShopifyConnector:
                 "access token) to call the Admin API",
                 reason="not_configured",
             )
-        now = time.monotonic()
-        if now < self._guarded_until:
-            return
-        guard_url(base, allow_private=self.runtime.allow_private_urls)
-        self._guarded_until = now + GUARD_TTL_SECONDS
+        self._guard.check(base)
 
     def _client(self) -> ShopifyAdminClient:
         with self._lock:

@@ -34,9 +34,9 @@ from connectors.base import (
     WebhookEvent,
 )
 from connectors.http import (
-    UnsafeUrlError,
+    UrlGuard,
     build_client,
-    guard_url,
+    check_base_url,
     parse_retry_after,
     raise_for_status,
     send_with_retry,
@@ -50,8 +50,6 @@ __all__ = ["SquareConfig", "SquareConnector", "SquareSecrets"]
 
 DEFAULT_BASE_URL = "https://connect.squareup.com"
 DEFAULT_SQUARE_VERSION = "2025-10-16"
-#: How long a passed SSRF check is trusted before the host is resolved and checked again.
-GUARD_TTL_SECONDS = 300.0
 #: Pause after a 429 that came without Retry-After (Square does not publish its limits).
 DEFAULT_HOLD_OFF_SECONDS = 1.0
 #: BatchChangeInventory takes at most 100 changes per request.
@@ -106,14 +104,7 @@ class SquareConfig(BaseModel):
     @field_validator("api_base_url")
     @classmethod
     def _check_base_url(cls, value: str) -> str:
-        # Syntax only here; the address policy is applied at first use (runtime setting).
-        try:
-            guard_url(value, allow_private=True)
-        except UnsafeUrlError as exc:
-            raise ValueError(str(exc)) from exc
-        if "?" in value or "#" in value:
-            raise ValueError("api_base_url must not have a query string or fragment")
-        return value.strip().rstrip("/")
+        return check_base_url(value, "api_base_url").rstrip("/")
 
     @field_validator("square_version")
     @classmethod
@@ -183,7 +174,7 @@ class SquareConnector:
         self._lock = threading.Lock()
         self._http: httpx.Client | None = None
         self._api: SquareClient | None = None
-        self._guarded_until = float("-inf")
+        self._guard = UrlGuard(allow_private=runtime.allow_private_urls)
         self._occurred_at: OrderedDict[str, str] = OrderedDict()
 
     # --- rate limits ---------------------------------------------------------------------
@@ -345,11 +336,7 @@ class SquareConnector:
             raise _explain(response, exc) from None
 
     def _check_target(self) -> None:
-        now = time.monotonic()
-        if now < self._guarded_until:
-            return
-        guard_url(self.config.api_base_url, allow_private=self._runtime.allow_private_urls)
-        self._guarded_until = now + GUARD_TTL_SECONDS
+        self._guard.check(self.config.api_base_url)
 
     def _client(self) -> SquareClient:
         with self._lock:

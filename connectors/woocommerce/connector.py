@@ -41,8 +41,9 @@ from connectors.base import (
 )
 from connectors.http import (
     UnsafeUrlError,
+    UrlGuard,
     build_client,
-    guard_url,
+    check_base_url,
     parse_retry_after,
     raise_for_status,
     send_with_retry,
@@ -64,8 +65,6 @@ from connectors.woocommerce.mapping import (
 
 __all__ = ["WooCommerceConfig", "WooCommerceConnector", "WooCommerceSecrets"]
 
-#: How long a passed SSRF check is trusted before the host is resolved and checked again.
-GUARD_TTL_SECONDS = 300.0
 #: WooCommerce's default cap on the items of one batch request.
 BATCH_LIMIT = 100
 #: Order statuses after which an order must not be reopened as completed.
@@ -98,14 +97,7 @@ class WooCommerceConfig(BaseModel):
     @field_validator("base_url")
     @classmethod
     def _check_base_url(cls, value: str) -> str:
-        # Syntax only: the address check needs DNS, which does not belong in model validation.
-        try:
-            guard_url(value, allow_private=True)
-        except UnsafeUrlError as exc:
-            raise ValueError(str(exc)) from exc
-        if "?" in value or "#" in value:
-            raise ValueError("base_url must not have a query string or fragment")
-        return value.strip().rstrip("/")
+        return check_base_url(value, "base_url").rstrip("/")
 
     @field_validator("api_path")
     @classmethod
@@ -163,7 +155,7 @@ class WooCommerceConnector:
         self._lock = threading.Lock()
         self._http: httpx.Client | None = None
         self._api: WooCommerceClient | None = None
-        self._guarded_until = float("-inf")
+        self._guard = UrlGuard(allow_private=runtime.allow_private_urls)
 
     @property
     def rate_limits(self) -> Mapping[str, TokenBucket]:
@@ -355,17 +347,14 @@ class WooCommerceConnector:
         raise_for_status(response)
 
     def _check_target(self) -> None:
-        now = time.monotonic()
-        if now < self._guarded_until:
-            return
-        allow_private = self._runtime.allow_private_urls
-        guard_url(self.config.base_url, allow_private=allow_private)
-        if not allow_private and not self.config.base_url.lower().startswith("https://"):
+        self._guard.check(self.config.base_url)
+        if not self._guard.allow_private and not self.config.base_url.lower().startswith(
+            "https://"
+        ):
             raise UnsafeUrlError(
                 "WooCommerce takes consumer keys over HTTP Basic only on https; "
                 "change base_url to https"
             )
-        self._guarded_until = now + GUARD_TTL_SECONDS
 
     def _client(self) -> WooCommerceClient:
         with self._lock:

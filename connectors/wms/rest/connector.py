@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import re
 import threading
-import time
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
@@ -20,18 +19,15 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from connectors.base import Capability, ConnectorRuntime, ReleaseReceipt, ReleaseRequest
 from connectors.http import (
-    UnsafeUrlError,
+    UrlGuard,
     build_client,
-    guard_url,
+    check_base_url,
     raise_for_status,
     send_with_retry,
 )
 from connectors.wms.rest.client import RestWmsClient
 
 __all__ = ["RestWmsConfig", "RestWmsConnector", "RestWmsSecrets", "build_release_payload"]
-
-#: How long a passed SSRF check is trusted before the host is resolved and checked again.
-GUARD_TTL_SECONDS = 300.0
 
 # One leading slash, then no whitespace, query or fragment. "//host" or "http://host" would
 # make httpx ignore base_url and send the order somewhere the guard never checked.
@@ -54,14 +50,7 @@ class RestWmsConfig(BaseModel):
     @field_validator("base_url")
     @classmethod
     def _check_base_url(cls, value: str) -> str:
-        # Syntax only: the address check needs DNS, which does not belong in model validation.
-        try:
-            guard_url(value, allow_private=True)
-        except UnsafeUrlError as exc:
-            raise ValueError(str(exc)) from exc
-        if "?" in value or "#" in value:
-            raise ValueError("base_url must not have a query string or fragment")
-        return value.strip()
+        return check_base_url(value, "base_url")
 
     @field_validator("release_path")
     @classmethod
@@ -122,7 +111,7 @@ class RestWmsConnector:
         self._lock = threading.Lock()
         self._http: httpx.Client | None = None
         self._api: RestWmsClient | None = None
-        self._guarded_until = float("-inf")
+        self._guard = UrlGuard(allow_private=runtime.allow_private_urls)
 
     def release(self, request: ReleaseRequest) -> ReleaseReceipt:
         """Send one fulfilment order; retries reuse ``request.idempotency_key``.
@@ -152,11 +141,7 @@ class RestWmsConnector:
             http.close()
 
     def _check_target(self) -> None:
-        now = time.monotonic()
-        if now < self._guarded_until:
-            return
-        guard_url(self.config.base_url, allow_private=self._runtime.allow_private_urls)
-        self._guarded_until = now + GUARD_TTL_SECONDS
+        self._guard.check(self.config.base_url)
 
     def _client(self) -> RestWmsClient:
         with self._lock:
