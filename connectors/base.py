@@ -228,17 +228,31 @@ class FulfilmentNotice:
 
 @dataclass(frozen=True)
 class StockUpdate:
-    """Available-to-sell of one SKU for one channel."""
+    """Available-to-sell of one SKU for one channel.
+
+    ``previous`` and ``channel_units_since`` let a channel that decrements its own stock on
+    each sale (and offers compare-and-set) tell its sales that omniroute has not taken in yet
+    from ours: since the last push the channel should have dropped from ``previous`` by about
+    ``channel_units_since``; anything it dropped beyond that is orders still on their way.
+    A connector that simply overwrites the figure ignores both.
+    """
 
     sku: str  # omniroute's SKU
     channel_ref: str  # the channel's id for it (variant, inventory item, listing SKU...)
     available: int
+    #: What omniroute last pushed for this listing (None: never, or the listing changed).
+    previous: int | None = None
+    #: Units of this channel's own orders for the SKU taken in since that push (not cancelled).
+    channel_units_since: int = 0
 
 
 @dataclass(frozen=True)
 class PushReceipt:
     external_ref: str | None
     attempts: int
+    #: Stock pushes: the figure the channel now holds per ``channel_ref``, where it is not the
+    #: one asked for (a compare-and-set that held back sales omniroute has not seen yet).
+    applied: Mapping[str, int] | None = None
 
 
 @runtime_checkable

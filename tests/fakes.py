@@ -40,6 +40,8 @@ class FakeRemote:
     push_failures: list[Exception] = field(default_factory=list)
     on_fetch: Callable[[str], None] | None = None
     cancelled: list[CancelNotice] = field(default_factory=list)
+    # What the channel says it holds after a stock push, where not what it was asked to set.
+    stock_applied: dict[str, int] = field(default_factory=dict)
 
     def push(self) -> None:
         if self.push_failures:
@@ -159,4 +161,4 @@ class FakeChannel:
     def push_stock(self, updates: Sequence[StockUpdate], *, idempotency_key: str) -> PushReceipt:
         self.remote.push()
         self.remote.stock.append((idempotency_key, list(updates)))
-        return PushReceipt(external_ref=None, attempts=1)
+        return PushReceipt(external_ref=None, attempts=1, applied=dict(self.remote.stock_applied))

@@ -1,7 +1,8 @@
-"""Typed calls to the Shopify REST Admin API: one method per remote endpoint.
+"""Typed calls to the Shopify Admin API: one method per remote endpoint.
 
 The injected ``httpx.Client`` carries the base URL (``https://{shop}/admin/api/{version}``)
-and the ``X-Shopify-Access-Token`` header; these methods only shape the requests.
+and the ``X-Shopify-Access-Token`` header; these methods only shape the requests. Most are
+REST; stock compare-and-set goes through the GraphQL endpoint of the same version.
 """
 
 from __future__ import annotations
@@ -44,6 +45,10 @@ class ShopifyAdminClient:
     def set_inventory_level(self, body: Mapping[str, Any]) -> httpx.Response:
         """``POST /inventory_levels/set.json``: absolute ``available`` at one location."""
         return self._http.post("/inventory_levels/set.json", json=dict(body))
+
+    def graphql(self, body: Mapping[str, Any]) -> httpx.Response:
+        """``POST /graphql.json`` with ``{"query": ..., "variables": ...}``."""
+        return self._http.post("/graphql.json", json=dict(body))
 
     def cancel_order(self, order_id: int, body: Mapping[str, Any]) -> httpx.Response:
         """``POST /orders/{id}/cancel.json`` with ``reason`` and ``email``."""

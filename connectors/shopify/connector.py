@@ -7,7 +7,11 @@ Everything beyond webhooks calls the REST Admin API with ``X-Shopify-Access-Toke
 - fetch: ``GET /orders/{id}.json``;
 - fulfilment: ``GET /orders/{id}/fulfillments.json`` and ``.../fulfillment_orders.json``, then
   ``POST /fulfillments.json`` per assigned location;
-- stock: ``POST /inventory_levels/set.json`` per update (``channel_ref`` = inventory item id).
+- stock (``channel_ref`` = inventory item id), by compare-and-set through GraphQL: one query
+  reads ``available`` at the location for the batch, one ``inventorySetQuantities`` mutation
+  sets each figure less the units Shopify sold that omniroute has not taken in yet, compared
+  against what was read (see ``connectors.shopify.inventory``); with
+  ``inventory_compare_and_set`` off, ``POST /inventory_levels/set.json`` per update instead.
 
 Shopify takes no idempotency key on these writes. A fulfilment is made safe to repeat by
 reading first: quantities that a live fulfillment with the same tracking number already carries
@@ -15,7 +19,9 @@ are not sent again. The ``POST`` is sent once per call (a retry after a timeout 
 twice); its failure goes back to the caller, whose retry reads Shopify's state again. Without a
 tracking number, a shipment whose lines are all in closed fulfillment orders counts as already
 reported; any other shortfall is a ``PermanentError`` for ops to look at, never a guess.
-A stock set is an absolute value, so repeating it is harmless (REST has no compare-and-set).
+A stock set is an absolute value and the GraphQL one is compared with what was read, so
+repeating either is harmless; a compare that fails because a sale moved the figure is read
+again and retried, three rounds at most, then handed back as a ``TransientError``.
 """
 
 from __future__ import annotations
@@ -41,6 +47,7 @@ from connectors.base import (
     PermanentError,
     PushReceipt,
     StockUpdate,
+    TransientError,
     WebhookEvent,
 )
 from connectors.http import (
@@ -52,7 +59,7 @@ from connectors.http import (
     send_with_retry,
 )
 from connectors.ratelimit import TokenBucket
-from connectors.shopify import mapping, webhooks
+from connectors.shopify import graphql, inventory, mapping, webhooks
 from connectors.shopify.client import MAX_PAGE_SIZE, ShopifyAdminClient
 
 __all__ = ["ShopifyConfig", "ShopifyConnector", "ShopifySecrets"]
@@ -61,6 +68,12 @@ ACCESS_TOKEN_HEADER = "X-Shopify-Access-Token"  # noqa: S105 - a header name, no
 CALL_LIMIT_HEADER = "X-Shopify-Shop-Api-Call-Limit"
 #: Pause after a 429 that came without Retry-After (Shopify normally sends one).
 DEFAULT_THROTTLE_PAUSE = 1.0
+#: Read-and-set rounds per batch before a figure that keeps moving is left for a later try.
+CAS_ROUNDS = 3
+_DENIED_HINT = (
+    "grant the Shopify app read_inventory and write_inventory, or set inventory_compare_and_set "
+    "to false in the connector's config to set stock without reading it first"
+)
 
 _T = TypeVar("_T")
 _DOMAIN_PATTERN = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9-]+)+")
@@ -69,7 +82,7 @@ _CALL_LIMIT_PATTERN = re.compile(r"\s*(\d+)\s*/\s*(\d+)\s*")
 _HINTS = {
     401: "check the access_token secret (Admin API access token of the Shopify app)",
     403: "grant the Shopify app the access scope this call needs "
-    "(read_orders, write_merchant_managed_fulfillment_orders, write_inventory)",
+    "(read_orders, write_merchant_managed_fulfillment_orders, read_inventory, write_inventory)",
     404: "check the id and the shop's Admin API base URL",
 }
 
@@ -86,9 +99,18 @@ class ShopifyConfig(BaseModel):
         default=None,
         description="Admin API root; default https://{shop_domain}/admin/api/{api_version}",
     )
-    api_version: str = "2024-07"
+    api_version: str = Field(
+        default="2024-07",
+        description="Admin API version; also picks the compare field of the stock mutation",
+    )
     location_id: int | None = Field(
         default=None, gt=0, description="Shopify location that stock levels are set at"
+    )
+    inventory_compare_and_set: bool = Field(
+        default=True,
+        description="Read Shopify's available first and set stock by compare-and-set "
+        "(GraphQL, needs read_inventory), so sales omniroute has not taken in yet are not "
+        "overwritten; off: set it blindly through REST inventory_levels/set",
     )
     notify_customer: bool = Field(
         default=False, description="Let Shopify e-mail the customer when a fulfillment is made"
@@ -235,7 +257,7 @@ class ShopifyConnector:
 
     @property
     def rate_limits(self) -> Mapping[str, TokenBucket]:
-        """The shop's REST Admin API leaky bucket (one per shop and app)."""
+        """The shop's REST Admin API leaky bucket (one per shop and app); it paces GraphQL too."""
         return {"admin_api": self._bucket}
 
     def pull_orders(
@@ -303,6 +325,14 @@ class ShopifyConnector:
                 "whose stock omniroute sets",
                 reason="not_configured",
             )
+        if self.config.inventory_compare_and_set:
+            targets = [inventory.Target.of(update) for update in updates]  # all checked first
+            attempts, applied = 0, {}
+            for chunk in inventory.chunks(targets):
+                made, values = self._compare_and_set(chunk, location_id, idempotency_key)
+                attempts += made
+                applied.update({str(item): value for item, value in values.items()})
+            return PushReceipt(external_ref=None, attempts=attempts, applied=applied)
         bodies = [mapping.inventory_set_body(update, location_id) for update in updates]
         attempts = 0
         for body in bodies:
@@ -318,6 +348,51 @@ class ShopifyConnector:
             http.close()
 
     # --- plumbing -----------------------------------------------------------------------------
+
+    def _compare_and_set(
+        self, targets: Sequence[inventory.Target], location_id: int, idempotency_key: str
+    ) -> tuple[int, Mapping[int, int]]:
+        """Read, then set by compare-and-set, until nothing moved in between; the requests made
+        and the figure Shopify now holds per inventory item."""
+        attempts = 0
+        for _ in range(CAS_ROUNDS):
+            data, made = self._graphql(inventory.read_body(targets, location_id))
+            attempts += made
+            current = inventory.read_available(data, targets, location_id)
+            request = inventory.set_request(
+                targets,
+                current,
+                location_id=location_id,
+                api_version=self.config.api_version,
+                idempotency_key=idempotency_key,
+            )
+            if request.body is None:  # Shopify already shows every figure
+                return attempts, request.values
+            data, made = self._graphql(request.body)
+            attempts += made
+            if not inventory.is_stale(data):
+                return attempts, request.values
+        skus = ", ".join(target.sku for target in targets)
+        raise TransientError(
+            f"Shopify's available of {skus} changed between read and set {CAS_ROUNDS} times "
+            "(sales in progress); the push is left for a later try",
+            reason="compare_stale",
+        )
+
+    def _graphql(self, body: Mapping[str, Any]) -> tuple[dict[str, Any], int]:
+        """``data`` of one GraphQL call, paced by the shop's bucket; throttles are retried."""
+
+        def check(response: httpx.Response) -> None:
+            _check_response(response)
+            try:
+                graphql.check(graphql.envelope(response), denied_hint=_DENIED_HINT)
+            except TransientError as exc:
+                pause = exc.retry_after
+                self._bucket.hold_off(DEFAULT_THROTTLE_PAUSE if pause is None else pause)
+                raise
+
+        response, made = self._send(lambda api: api.graphql(body), check=check)
+        return graphql.check(graphql.envelope(response), denied_hint=_DENIED_HINT), made
 
     def _unreported(
         self, order_id: int, notice: FulfilmentNotice
@@ -344,7 +419,11 @@ class ShopifyConnector:
         return str(fulfillment["id"]), made
 
     def _send(
-        self, call: Callable[[ShopifyAdminClient], httpx.Response], *, attempts: int | None = None
+        self,
+        call: Callable[[ShopifyAdminClient], httpx.Response],
+        *,
+        attempts: int | None = None,
+        check: Callable[[httpx.Response], None] | None = None,
     ) -> tuple[httpx.Response, int]:
         self._check_target()
         api = self._client()
@@ -359,7 +438,7 @@ class ShopifyConnector:
             paced,
             attempts=attempts or self.runtime.retry_attempts,
             max_wait=self.runtime.retry_max_wait,
-            check=_check_response,
+            check=check or _check_response,
         )
 
     def _observe(self, response: httpx.Response) -> None:

@@ -3,18 +3,20 @@
 Like the WMS release, the call happens outside any transaction with the row's idempotency
 key; transient failures retry with backoff, permanent ones dead-letter with an exception that
 ops can redrive. What is sent is read when it is sent: a redriven stock push sends today's
-available quantity, never the stale one of the day it failed.
+available quantity, never the stale one of the day it failed. With it go the figure last
+pushed and the units of the channel's own orders taken in since, so a channel that offers
+compare-and-set can tell the sales it made that omniroute has not seen yet.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
 from connectors.base import (
@@ -24,6 +26,7 @@ from connectors.base import (
     FulfilmentSink,
     OrderCanceller,
     PermanentError,
+    PushReceipt,
     ShippedLine,
     StockSink,
     StockUpdate,
@@ -50,6 +53,7 @@ from core.services.exceptions import Reason, open_exception
 from core.services.live_connectors import instance_for
 from core.services.shipments import CHANNEL_FULFILMENT
 from core.services.stock_sync import CHANNEL_STOCK, channel_available
+from core.states import OrderStatus
 
 log = logging.getLogger("omniroute.channel_push")
 
@@ -61,8 +65,11 @@ Call = Callable[[], Any]
 @dataclass(frozen=True)
 class Prepared:
     call: Call
-    # (listing id, quantity) of a stock push, recorded as pushed once the channel took it.
-    levels: tuple[tuple[int, int], ...] = ()
+    # (listing id, channel ref, quantity) of a stock push, recorded as pushed once the channel
+    # took it (or what the channel says it now holds instead: ``PushReceipt.applied``).
+    levels: tuple[tuple[int, str, int], ...] = ()
+    # When those quantities were read; recorded as the listings' ``pushed_at``.
+    read_at: datetime | None = None
 
 
 def deliver_channel_push(ctx: Context, outbox_id: int, *, now: datetime | None = None) -> str:
@@ -87,7 +94,7 @@ def deliver_claimed(ctx: Context, outbox_id: int, *, now: datetime) -> str:
             _dead(ctx, session, msg, exc, now)
             return "dead"
     try:
-        prepared.call()
+        receipt = prepared.call()
     except TransientError as exc:
         return _retry(ctx, outbox_id, exc, now)
     except ConnectorError as exc:
@@ -97,19 +104,28 @@ def deliver_claimed(ctx: Context, outbox_id: int, *, now: datetime) -> str:
     with unit_of_work(ctx.sessions) as session:
         msg = session.get_one(OutboxMessage, outbox_id)
         msg.status, msg.sent_at, msg.last_error, msg.claimed_at = "sent", utcnow(), None, None
-        _record_pushed(session, prepared.levels)
+        applied = receipt.applied if isinstance(receipt, PushReceipt) else None
+        _record_pushed(session, prepared.levels, prepared.read_at or utcnow(), applied or {})
         if connector_id is not None:
             connector_health.record_success(session, connector_id, now=utcnow())
     OUTBOX_DELIVERIES.labels(kind, "sent").inc()
     return "sent"
 
 
-def _record_pushed(session: Session, levels: tuple[tuple[int, int], ...]) -> None:
-    now = utcnow()
-    for listing_id, quantity in levels:
+def _record_pushed(
+    session: Session,
+    levels: tuple[tuple[int, str, int], ...],
+    read_at: datetime,
+    applied: Mapping[str, int],
+) -> None:
+    """Remember what the channel holds now: the next compare-and-set expects it, less the
+    channel's own sales taken in since (a figure held back for unseen sales is not taken
+    for a drift that never corrects)."""
+    for listing_id, channel_ref, quantity in levels:
         listing = session.get(ChannelListing, listing_id)
         if listing is not None:
-            listing.pushed_available, listing.pushed_at = quantity, now
+            listing.pushed_available = applied.get(channel_ref, quantity)
+            listing.pushed_at = read_at
 
 
 def _prepare(ctx: Context, session: Session, msg: OutboxMessage) -> Prepared:
@@ -125,12 +141,14 @@ def _prepare(ctx: Context, session: Session, msg: OutboxMessage) -> Prepared:
     if msg.kind == CHANNEL_STOCK:
         if not isinstance(sink, StockSink):
             raise PermanentError(f"{connector.kind} cannot take stock", reason="no_channel")
+        read_at = utcnow()
         levels = _stock_levels(session, connector, msg.payload.get("listing_ids", []))
         updates = [update for _, update in levels]
         key = msg.idempotency_key
         return Prepared(
             lambda: sink.push_stock(updates, idempotency_key=key) if updates else None,
-            tuple((listing_id, update.available) for listing_id, update in levels),
+            tuple((lid, update.channel_ref, update.available) for lid, update in levels),
+            read_at,
         )
     if msg.kind == CHANNEL_CANCEL:
         if not isinstance(sink, OrderCanceller):
@@ -190,6 +208,7 @@ def _stock_levels(
         )
     )
     available = channel_available(session, connector, [listing.sku for listing in listings])
+    since = _channel_units_since(session, [listing.id for listing in listings])
     return [
         (
             listing.id,
@@ -197,10 +216,44 @@ def _stock_levels(
                 listing.sku,
                 listing.channel_ref,
                 max(available.get(listing.sku, 0) - listing.buffer, 0),
+                previous=listing.pushed_available,
+                channel_units_since=since.get(listing.id, 0),
             ),
         )
         for listing in listings
     ]
+
+
+def _channel_units_since(session: Session, listing_ids: list[int]) -> dict[int, int]:
+    """Units per listing of its channel's own orders taken in after its last push.
+
+    "Taken in" is ``SalesOrder.created_at``: the row is written, and its stock reserved, in
+    the transaction that processes the inbound message, so an order counted here is already
+    in the available figure. (``InboundMessage.received_at`` would count orders still waiting
+    in the inbox, whose units the figure does not hold yet.) ``pushed_at`` is when the pushed
+    figure was read, so an order taken in between that read and the channel's answer counts.
+    Cancelled orders are left out. One query for the whole batch.
+    """
+    if not listing_ids:
+        return {}
+    rows = session.execute(
+        select(ChannelListing.id, func.sum(OrderLine.quantity))
+        .join(
+            SalesOrder,
+            and_(
+                SalesOrder.connector_id == ChannelListing.connector_id,
+                SalesOrder.created_at > ChannelListing.pushed_at,
+                SalesOrder.status != OrderStatus.CANCELLED.value,
+            ),
+        )
+        .join(
+            OrderLine,
+            and_(OrderLine.order_id == SalesOrder.id, OrderLine.sku == ChannelListing.sku),
+        )
+        .where(ChannelListing.id.in_(listing_ids), ChannelListing.pushed_at.is_not(None))
+        .group_by(ChannelListing.id)
+    )
+    return {int(listing_id): int(units or 0) for listing_id, units in rows}
 
 
 def _retry(ctx: Context, outbox_id: int, exc: TransientError, now: datetime) -> str:

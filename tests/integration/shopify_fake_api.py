@@ -14,6 +14,12 @@ It serves what the Shopify connector calls, under ``/admin/api/{version}``:
 - ``POST /fulfillments.json``: checked against the open fulfillment orders (422 otherwise),
   applied, and answered 201 with a fulfillment built on the recorded sample.
 - ``POST /inventory_levels/set.json``: the ``available`` of an inventory item at a location.
+- ``POST /graphql.json``, the two documents the connector sends for stock: the read of
+  ``available`` (``nodes(ids:)`` → ``InventoryItem.inventoryLevel(locationId:)``, null for an
+  item not stocked there) and ``inventorySetQuantities``, which sets only when every
+  ``compareQuantity`` matches what the fake holds (otherwise ``COMPARE_QUANTITY_STALE`` and
+  nothing is set). ``sell`` lowers a level as a shop order would; ``sell_before_next_set``
+  does it just before the next mutation is looked at (a sale between read and set).
 
 Every request without the right ``X-Shopify-Access-Token`` is answered 401.
 """
@@ -43,6 +49,9 @@ FULFILLMENTS_PATH = rf"{API}/orders/(?P<order_id>\d+)/fulfillments\.json"
 FULFILLMENT_ORDERS_PATH = rf"{API}/orders/(?P<order_id>\d+)/fulfillment_orders\.json"
 CREATE_FULFILLMENT_PATH = rf"{API}/fulfillments\.json"
 INVENTORY_SET_PATH = rf"{API}/inventory_levels/set\.json"
+GRAPHQL_PATH = rf"{API}/graphql\.json"
+ITEM_GID = "gid://shopify/InventoryItem/"
+LOCATION_GID = "gid://shopify/Location/"
 FIRST_PAGE_FILTERS = frozenset({"status", "updated_at_min", "limit", "order"})
 
 
@@ -164,12 +173,14 @@ class ShopifyFake:
         self._next_fulfillment_id = first_fulfillment_id
         self._after_page: dict[int, list[Reply]] = {}
         self._apply_then_fail: list[Reply] = []
+        self._sales_before_set: list[tuple[int, int, int]] = []
         self.http.route("GET", ORDERS_PATH, self._list_orders)
         self.http.route("GET", ORDER_PATH, self._get_order)
         self.http.route("GET", FULFILLMENTS_PATH, self._list_fulfillments)
         self.http.route("GET", FULFILLMENT_ORDERS_PATH, self._list_fulfillment_orders)
         self.http.route("POST", CREATE_FULFILLMENT_PATH, self._create_fulfillment)
         self.http.route("POST", INVENTORY_SET_PATH, self._set_inventory_level)
+        self.http.route("POST", GRAPHQL_PATH, self._graphql)
 
     # --- lifecycle and set-up ----------------------------------------------------------------
 
@@ -239,6 +250,16 @@ class ShopifyFake:
         Shopify made the fulfillment, or a timeout's worth of uncertainty)."""
         with self._lock:
             self._apply_then_fail.append(reply)
+
+    def sell(self, item: int, location: int, units: int) -> None:
+        """A customer bought ``units`` in the shop: Shopify lowers ``available`` itself."""
+        with self._lock:
+            self.levels[(item, location)] -= units
+
+    def sell_before_next_set(self, item: int, location: int, units: int) -> None:
+        """``sell`` just before the next ``inventorySetQuantities`` is looked at."""
+        with self._lock:
+            self._sales_before_set.append((item, location, units))
 
     @staticmethod
     def cursor_for(page: int) -> str:
@@ -424,11 +445,92 @@ class ShopifyFake:
         }
         return Reply(200, {"inventory_level": level})
 
+    def _graphql(self, request: Request) -> Reply:
+        refused = self._refused(request)
+        if refused is not None:
+            return refused
+        body = request.json or {}
+        query, variables = str(body.get("query") or ""), body.get("variables") or {}
+        if "inventorySetQuantities(" in query:
+            data = {"inventorySetQuantities": self._set_quantities(variables.get("input") or {})}
+        elif "nodes(ids:" in query and "inventoryLevel(locationId:" in query:
+            data = {"nodes": self._read_levels(variables)}
+        else:
+            return Reply(200, {"errors": [{"message": "the fake does not know this query"}]})
+        cost = {"requestedQueryCost": 10, "actualQueryCost": 10, "throttleStatus": THROTTLE}
+        return Reply(200, {"data": data, "extensions": {"cost": cost}})
+
+    def _read_levels(self, variables: dict[str, Any]) -> list[dict[str, Any] | None]:
+        location = _numeric(variables.get("locationId"), LOCATION_GID)
+        nodes: list[dict[str, Any] | None] = []
+        with self._lock:
+            for gid in variables.get("ids") or []:
+                item = _numeric(gid, ITEM_GID)
+                available = self.levels.get((item, location))
+                level = None
+                if available is not None:
+                    level = {"quantities": [{"name": "available", "quantity": available}]}
+                nodes.append({"id": gid, "inventoryLevel": level})
+        return nodes
+
+    def _set_quantities(self, given: dict[str, Any]) -> dict[str, Any]:
+        """Shopify's compare-and-set: all or nothing, each compared with what is held."""
+        if given.get("name") != "available" or not given.get("reason"):
+            return _user_errors(("INVALID_NAME", ["input", "name"], "name and reason"))
+        wanted: list[tuple[tuple[int, int], int]] = []
+        errors: list[tuple[str, list[str], str]] = []
+        with self._lock:
+            for item, location, units in self._sales_before_set:
+                self.levels[(item, location)] -= units
+            self._sales_before_set.clear()
+            for n, entry in enumerate(given.get("quantities") or []):
+                key = (
+                    _numeric(entry.get("inventoryItemId"), ITEM_GID),
+                    _numeric(entry.get("locationId"), LOCATION_GID),
+                )
+                field = ["input", "quantities", str(n)]
+                if key not in self.levels:
+                    errors.append(("ITEM_NOT_STOCKED_AT_LOCATION", field, "not stocked"))
+                elif "compareQuantity" not in entry:
+                    errors.append(("COMPARE_QUANTITY_REQUIRED", field, "compareQuantity"))
+                elif entry["compareQuantity"] != self.levels[key]:
+                    message = "The compareQuantity value does not match persisted value."
+                    errors.append(("COMPARE_QUANTITY_STALE", [*field, "compareQuantity"], message))
+                wanted.append((key, int(entry["quantity"])))
+            if errors:
+                return _user_errors(*errors)
+            for key, quantity in wanted:
+                self.levels[key] = quantity
+        return {"userErrors": []}
+
     @staticmethod
     def _order_id(pattern: str, request: Request) -> int:
         match = re.fullmatch(pattern, request.path)
         assert match is not None  # the route matched this pattern
         return int(match.group("order_id"))
+
+
+#: What the fake's GraphQL answers say of the (never exhausted) query-cost bucket.
+THROTTLE = {"maximumAvailable": 1000.0, "currentlyAvailable": 990.0, "restoreRate": 50.0}
+
+
+def graphql_throttled() -> dict[str, Any]:
+    """Shopify's answer (HTTP 200) to a query its cost bucket cannot take now; the points
+    are back already, so the connector retries at once."""
+    status = {**THROTTLE, "currentlyAvailable": 10.0}
+    cost = {"requestedQueryCost": 10, "actualQueryCost": None, "throttleStatus": status}
+    errors = [{"message": "Throttled", "extensions": {"code": "THROTTLED"}}]
+    return {"errors": errors, "extensions": {"cost": cost}}
+
+
+def _numeric(gid: Any, prefix: str) -> int:
+    text = str(gid)
+    assert text.startswith(prefix) and text[len(prefix) :].isdigit(), f"not a {prefix}<id>: {gid}"
+    return int(text[len(prefix) :])
+
+
+def _user_errors(*errors: tuple[str, list[str], str]) -> dict[str, Any]:
+    return {"userErrors": [{"code": c, "field": f, "message": m} for c, f, m in errors]}
 
 
 def _take(

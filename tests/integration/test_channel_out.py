@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from connectors.base import PermanentError, TransientError
 from connectors.wms.demo_server import FakeWms
@@ -19,6 +19,7 @@ from core.clock import utcnow
 from core.db import unit_of_work
 from core.dispatch import Task
 from core.models import (
+    ChannelListing,
     FulfilmentOrder,
     OrderException,
     OutboxMessage,
@@ -27,12 +28,18 @@ from core.models import (
     StockLevel,
 )
 from core.security import Role
-from core.services import connector_admin, exception_queue, inventory, warehouses
+from core.services import (
+    cancellation,
+    connector_admin,
+    exception_queue,
+    inventory,
+    warehouses,
+)
 from core.services.polling import poll_connector
 from core.services.stock_sync import sync_stock
 from core.services.tokens import create_token
 from tests.fakes import REMOTES, FakeChannel, FakeRemote, remote
-from tests.integration.builders import World, build_world, order_body, stock
+from tests.integration.builders import World, build_world, order_body, post, stock
 from worker.handlers import drain
 
 T0 = datetime(2026, 11, 27, 12, 0, 0)
@@ -290,3 +297,98 @@ def test_listings_are_checked(
         ).status_code
         == 403
     )
+
+
+def take_in(
+    ctx: Context, cid: int, fake: FakeRemote, order_id: int, lines: list[tuple[str, int]]
+) -> int:
+    """Let the channel's poll bring in one more order; its id in omniroute."""
+    stamp = datetime.now(UTC) - timedelta(seconds=1)
+    data: dict[str, Any] = json.loads(order_body(order_id, lines))
+    data["updated_at"] = stamp.isoformat()
+    fake.put(data, stamp)
+    poll_connector(ctx, cid)
+    drain(ctx)
+    with unit_of_work(ctx.sessions) as s:
+        return s.scalars(
+            select(SalesOrder.id).where(
+                SalesOrder.connector_id == cid, SalesOrder.external_id == str(order_id)
+            )
+        ).one()
+
+
+def test_stock_push_carries_the_last_pushed_figure_and_the_channels_orders_since(
+    ctx: Context, channel: tuple[World, int, FakeRemote], client: TestClient
+) -> None:
+    world, cid, fake = channel  # A and B: 10 each in EAST
+    body = [{"sku": "A", "channel_ref": "item-a"}, {"sku": "B", "channel_ref": "item-b"}]
+    answer = client.put(
+        f"/api/v1/connectors/{cid}/listings", json=body, headers=headers(ctx, Role.OPS)
+    )
+    assert answer.status_code == 200, answer.text
+    take_in(ctx, cid, fake, 801, [("A", 1)])  # before the first push: already in its figure
+
+    sync_stock(ctx, force=True)
+    drain(ctx)
+    first = fake.stock[-1][1]
+    assert [(u.sku, u.available, u.previous, u.channel_units_since) for u in first] == [
+        ("A", 9, None, 0),
+        ("B", 10, None, 0),
+    ]
+
+    # After that push: an order of this channel (A 2, B 1); one of this channel cancelled
+    # before it was routed (A 30 is more than there is: backordered); one of another channel.
+    take_in(ctx, cid, fake, 802, [("A", 2), ("B", 1)])
+    backordered = take_in(ctx, cid, fake, 803, [("A", 30)])
+    cancellation.cancel_order(ctx, backordered, reason="customer", actor="ops")
+    post(ctx, world, order_body(804, [("A", 4)]))
+    drain(ctx)
+    with unit_of_work(ctx.sessions) as s:
+        rows = s.execute(select(SalesOrder.external_id, SalesOrder.status))
+        statuses = {external_id: status for external_id, status in rows}
+    assert statuses == {"801": "released", "802": "released", "803": "cancelled", "804": "released"}
+
+    sync_stock(ctx, force=True)
+    drain(ctx)
+    second = fake.stock[-1][1]
+    # A: 10 - 1 - 2 - 4 = 3; only order 802 is this channel's and counts (2 of A, 1 of B).
+    assert [(u.sku, u.available, u.previous, u.channel_units_since) for u in second] == [
+        ("A", 3, 9, 2),
+        ("B", 9, 10, 1),
+    ]
+    # Recorded as pushed: the figures, and the time they were read (before the call).
+    with unit_of_work(ctx.sessions) as s:
+        listed = s.execute(
+            select(ChannelListing.sku, ChannelListing.pushed_available, ChannelListing.pushed_at)
+            .where(ChannelListing.connector_id == cid)
+            .order_by(ChannelListing.sku)
+        ).all()
+        newest_order = s.scalar(select(func.max(SalesOrder.created_at)))
+        sent_at = s.scalar(
+            select(func.max(OutboxMessage.sent_at)).where(OutboxMessage.kind == "channel.stock")
+        )
+    assert [(sku, pushed) for sku, pushed, _ in listed] == [("A", 3), ("B", 9)]
+    assert all(newest_order < pushed_at < sent_at for _, _, pushed_at in listed)
+
+    # Nothing new since: the next push (ops asked for one) counts no order.
+    resync = client.post(f"/api/v1/connectors/{cid}/stock-sync", headers=headers(ctx, Role.OPS))
+    assert resync.status_code == 202
+    drain(ctx)
+    third = fake.stock[-1][1]
+    assert [(u.sku, u.available, u.previous, u.channel_units_since) for u in third] == [
+        ("A", 3, 3, 0),
+        ("B", 9, 9, 0),
+    ]
+
+    # A channel that held a figure back (a sale of its own omniroute has not seen) says what
+    # it holds now; that is what the next compare-and-set expects, not omniroute's figure.
+    fake.stock_applied = {"item-a": 2}
+    resync = client.post(f"/api/v1/connectors/{cid}/stock-sync", headers=headers(ctx, Role.OPS))
+    assert resync.status_code == 202
+    drain(ctx)
+    fake.stock_applied = {}
+    resync = client.post(f"/api/v1/connectors/{cid}/stock-sync", headers=headers(ctx, Role.OPS))
+    assert resync.status_code == 202
+    drain(ctx)
+    fifth = fake.stock[-1][1]
+    assert [(u.sku, u.available, u.previous) for u in fifth] == [("A", 3, 2), ("B", 9, 9)]

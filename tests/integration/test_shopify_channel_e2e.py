@@ -36,13 +36,14 @@ from tests.integration.builders import World, build_world
 from tests.integration.shopify_fake_api import (
     API,
     API_VERSION,
-    INVENTORY_SET_PATH,
+    GRAPHQL_PATH,
     ORDER_SAMPLE,
     ORDERS_PATH,
     FulfillmentOrderSpec,
     Line,
     ShopifyFake,
     fo_line_id,
+    graphql_throttled,
     order_variant,
     sample_fulfillment,
     sample_order,
@@ -172,6 +173,7 @@ def env(ctx: Context, wms: FakeWms, client: TestClient) -> Iterator[Env]:
                     "name": "shopify-e2e",
                     "config": {
                         "api_base_url": shop.api_base_url,
+                        "api_version": API_VERSION,
                         "location_id": LOCATION,
                         "rate_limit_per_second": LEAK_RATE,
                     },
@@ -634,9 +636,56 @@ def stock_levels(env: Env, sku: str) -> dict[str, tuple[int, int, int]]:
     return {codes[r["warehouse_id"]]: (r["on_hand"], r["reserved"], r["safety"]) for r in rows}
 
 
-def inventory_set(item: int, available: int) -> tuple[str, str, dict[str, Any], Any]:
-    body = {"location_id": LOCATION, "inventory_item_id": item, "available": available}
-    return ("POST", f"{API}/inventory_levels/set.json", {}, body)
+READ_AVAILABLE = """\
+query OmnirouteAvailable($ids: [ID!]!, $locationId: ID!) {
+  nodes(ids: $ids) {
+    ... on InventoryItem {
+      id
+      inventoryLevel(locationId: $locationId) {
+        quantities(names: ["available"]) { name quantity }
+      }
+    }
+  }
+}"""
+SET_AVAILABLE = """\
+mutation OmnirouteSetAvailable($input: InventorySetQuantitiesInput!) {
+  inventorySetQuantities(input: $input) {
+    userErrors { code field message }
+  }
+}"""
+
+
+def read_available(*items: int) -> tuple[str, str, dict[str, Any], Any]:
+    variables = {
+        "ids": [f"gid://shopify/InventoryItem/{item}" for item in items],
+        "locationId": f"gid://shopify/Location/{LOCATION}",
+    }
+    return ("POST", f"{API}/graphql.json", {}, {"query": READ_AVAILABLE, "variables": variables})
+
+
+def set_available(key: str, *sets: tuple[int, int, int]) -> tuple[str, str, dict[str, Any], Any]:
+    """The compare-and-set of (inventory item, value, compared with) at LOCATION."""
+    quantities = [
+        {
+            "inventoryItemId": f"gid://shopify/InventoryItem/{item}",
+            "locationId": f"gid://shopify/Location/{LOCATION}",
+            "quantity": value,
+            "compareQuantity": compared,
+        }
+        for item, value, compared in sets
+    ]
+    payload = {
+        "name": "available",
+        "reason": "correction",
+        "referenceDocumentUri": f"gid://omniroute/StockPush/{key}",
+        "quantities": quantities,
+    }
+    return (
+        "POST",
+        f"{API}/graphql.json",
+        {},
+        {"query": SET_AVAILABLE, "variables": {"input": payload}},
+    )
 
 
 def set_stock(env: Env, code: str, sku: str, on_hand: int) -> None:
@@ -644,7 +693,11 @@ def set_stock(env: Env, code: str, sku: str, on_hand: int) -> None:
     ok(env.client.put("/api/v1/stock", json=body, headers=env.ops))
 
 
-def test_stock_goes_out_as_inventory_levels_of_available_minus_buffer(env: Env) -> None:
+def stock_keys(env: Env) -> list[str]:
+    return [key for key, _, _ in outbox_rows(env, "channel.stock")]
+
+
+def test_stock_goes_out_by_compare_and_set_without_undoing_shopifys_own_sales(env: Env) -> None:
     poll(env)  # four orders reserve stock in EAST
     assert stock_levels(env, GREEN) == {"EAST": (10, 4, 1), "WEST": (2, 0, 0), "SOUTH": (100, 0, 0)}
     assert stock_levels(env, RED) == {"EAST": (10, 3, 0), "WEST": (4, 0, 0), "SOUTH": (100, 0, 0)}
@@ -656,11 +709,14 @@ def test_stock_goes_out_as_inventory_levels_of_available_minus_buffer(env: Env) 
     ]
     url = f"/api/v1/connectors/{env.connector_id}/listings"
     ok(env.client.put(url, json=listings, headers=env.ops))
+    # What the shop shows before omniroute ever pushed.
+    env.shop.levels.update(
+        {(GREEN_ITEM, LOCATION): 7, (RED_ITEM, LOCATION): 20, (SILVER_ITEM, LOCATION): 3}
+    )
     set_stock(env, "WEST", RED, 9)  # a stock change in a warehouse that serves Shopify
     start = len(env.shop.http.requests)
-    # Shopify throttles the first set once (Retry-After: 0): the same body is sent again.
-    throttled = shopify_errors("Exceeded 2 calls per second for api client. Reduce request rates.")
-    env.shop.http.fail("POST", INVENTORY_SET_PATH, Reply(429, throttled, {"Retry-After": "0"}))
+    # Shopify throttles the first GraphQL call once (its points are back): it goes again.
+    env.shop.http.fail("POST", GRAPHQL_PATH, Reply(200, graphql_throttled()))
 
     assert sync_stock(env.ctx, force=True) == 1  # one outbox row for the three listings
     drain(env.ctx)
@@ -668,12 +724,12 @@ def test_stock_goes_out_as_inventory_levels_of_available_minus_buffer(env: Env) 
     # SOUTH does not sell through Shopify, so its 100s never count:
     # GREEN = (10 - 4 - 1) + (2 - 0 - 0) - buffer 2 = 5
     # RED   = (10 - 3 - 0) + (9 - 0 - 0) - buffer 0 = 16
-    # SILVER = (5 - 1 - 0) - buffer 1 = 3
+    # SILVER = (5 - 1 - 0) - buffer 1 = 3, which the shop shows already: not sent.
+    (first,) = stock_keys(env)
     assert [shape(r) for r in env.shop.http.requests[start:]] == [
-        inventory_set(GREEN_ITEM, 5),
-        inventory_set(GREEN_ITEM, 5),
-        inventory_set(RED_ITEM, 16),
-        inventory_set(SILVER_ITEM, 3),
+        read_available(GREEN_ITEM, RED_ITEM, SILVER_ITEM),
+        read_available(GREEN_ITEM, RED_ITEM, SILVER_ITEM),
+        set_available(first, (GREEN_ITEM, 5, 7), (RED_ITEM, 16, 20)),
     ]
     assert env.shop.levels == {
         (GREEN_ITEM, LOCATION): 5,
@@ -696,25 +752,75 @@ def test_stock_goes_out_as_inventory_levels_of_available_minus_buffer(env: Env) 
     assert sync_stock(env.ctx, force=True) == 1
     drain(env.ctx)
     # SILVER = (8 - 1 - 0) - 1 = 6.
-    assert [shape(r) for r in env.shop.http.requests[start:]] == [inventory_set(SILVER_ITEM, 6)]
+    assert [shape(r) for r in env.shop.http.requests[start:]] == [
+        read_available(SILVER_ITEM),
+        set_available(stock_keys(env)[-1], (SILVER_ITEM, 6, 3)),
+    ]
 
     # Nothing changed since: the next sync sends nothing.
     assert sync_stock(env.ctx, force=True) == 0
     drain(env.ctx)
-    assert len(env.shop.http.requests) == start + 1
+    assert len(env.shop.http.requests) == start + 2
 
-    # Ops push every listing now (after an outage): all three, with today's figures.
+    # Customers order in the shop, and Shopify lowers its figures itself: 2 RED in an order
+    # whose webhook omniroute takes in, 1 GREEN in one whose webhook is still on its way.
+    env.shop.sell(RED_ITEM, LOCATION, 2)
+    env.shop.sell(GREEN_ITEM, LOCATION, 1)
+    order = order_variant(
+        ORDER_D,
+        number=1104,
+        updated_at="2026-11-21T08:30:00-05:00",
+        lines=[Line(50_000_041, "IPOD2008RED", 49148385, 2)],
+        customer="Dennis Ritchie",
+    )
+    body = json.dumps(order).encode()
+    headers = webhook_headers(body, "wh-stock")
+    ok(env.client.post(f"/webhooks/{env.connector_id}", content=body, headers=headers))
+    drain(env.ctx)
+    assert released(env)[str(ORDER_D)] == {RED: 2}
+
+    # Ops push every listing now. RED is 14 in omniroute (the order reserved 2) and 14 in the
+    # shop. GREEN is 5 in omniroute, but the shop sold 1 that omniroute has not seen: setting 5
+    # would sell that unit twice. Both figures stand; nothing is written.
+    start = len(env.shop.http.requests)
     resync = f"/api/v1/connectors/{env.connector_id}/stock-sync"
     assert ok(env.client.post(resync, headers=env.ops), 202) == {
         "connector_id": env.connector_id,
         "queued_pushes": 1,
     }
     drain(env.ctx)
-    assert [shape(r) for r in env.shop.http.requests[start + 1 :]] == [
-        inventory_set(GREEN_ITEM, 5),
-        inventory_set(RED_ITEM, 16),
-        inventory_set(SILVER_ITEM, 6),
+    assert [shape(r) for r in env.shop.http.requests[start:]] == [
+        read_available(GREEN_ITEM, RED_ITEM, SILVER_ITEM)
     ]
+    assert env.shop.levels == {
+        (GREEN_ITEM, LOCATION): 4,
+        (RED_ITEM, LOCATION): 14,
+        (SILVER_ITEM, LOCATION): 6,
+    }
+    # Recorded as pushed: what the shop holds (GREEN 4), which the next compare expects.
+    pushed = ok(env.client.get(url, headers=env.ops))
+    assert [(p["sku"], p["pushed_available"]) for p in pushed] == [
+        (GREEN, 4),
+        (RED, 14),
+        (SILVER, 6),
+    ]
+
+    # More RED arrives in WEST (RED 17), and a customer buys 1 RED in the shop between the
+    # read and the set: the compare fails, the figure is read again and that sale held back.
+    set_stock(env, "WEST", RED, 12)
+    env.shop.sell_before_next_set(RED_ITEM, LOCATION, 1)
+    start = len(env.shop.http.requests)
+    assert sync_stock(env.ctx, force=True) == 1
+    drain(env.ctx)
+    key = stock_keys(env)[-1]
+    assert [shape(r) for r in env.shop.http.requests[start:]] == [
+        read_available(RED_ITEM),
+        set_available(key, (RED_ITEM, 17, 14)),
+        read_available(RED_ITEM),
+        set_available(key, (RED_ITEM, 16, 13)),
+    ]
+    assert env.shop.levels[(RED_ITEM, LOCATION)] == 16
+    assert outbox_rows(env, "channel.stock")[-1][1:] == ("sent", 1)
 
 
 # --- 5. webhooks --------------------------------------------------------------------------------

@@ -796,10 +796,19 @@ def test_odd_fulfillment_order_list_is_a_payload_error(connector: ShopifyConnect
 # --- stock ------------------------------------------------------------------------------------
 
 INVENTORY_SET = f"{BASE}/inventory_levels/set.json"
+# Compare-and-set (GraphQL) has its own tests in test_shopify_stock.py; these are the REST
+# path a shop takes with inventory_compare_and_set off.
+
+
+@pytest.fixture
+def rest_stock(fake_time: FakeTime) -> Iterator[ShopifyConnector]:
+    conn = make_connector(fake_time, inventory_compare_and_set=False)
+    yield conn
+    conn.close()
 
 
 @respx.mock
-def test_stock_sets_each_inventory_item_at_the_location(connector: ShopifyConnector) -> None:
+def test_stock_sets_each_inventory_item_at_the_location(rest_stock: ShopifyConnector) -> None:
     route = respx.post(INVENTORY_SET).respond(
         200,
         json={
@@ -811,8 +820,11 @@ def test_stock_sets_each_inventory_item_at_the_location(connector: ShopifyConnec
             }
         },
     )
-    updates = [StockUpdate("SKU-RED", "808950810", 6), StockUpdate("SKU-BLUE", "39072856", 0)]
-    receipt = connector.push_stock(updates, idempotency_key="stock-42")
+    updates = [
+        StockUpdate("SKU-RED", "808950810", 6, previous=9, channel_units_since=1),
+        StockUpdate("SKU-BLUE", "39072856", 0),
+    ]
+    receipt = rest_stock.push_stock(updates, idempotency_key="stock-42")
 
     assert receipt == PushReceipt(external_ref=None, attempts=2)
     assert [json.loads(call.request.content) for call in route.calls] == [
@@ -822,10 +834,12 @@ def test_stock_sets_each_inventory_item_at_the_location(connector: ShopifyConnec
     assert route.calls.last.request.headers["X-Shopify-Access-Token"] == TOKEN
 
 
+@pytest.mark.parametrize("compare_and_set", [True, False], ids=["graphql", "rest"])
 @respx.mock
 def test_stock_refuses_a_channel_ref_that_is_not_an_inventory_item_id(
-    connector: ShopifyConnector,
+    fake_time: FakeTime, compare_and_set: bool
 ) -> None:
+    connector = make_connector(fake_time, inventory_compare_and_set=compare_and_set)
     updates = [StockUpdate("A", "808950810", 1), StockUpdate("B", "gid://shopify/Variant/1", 1)]
     with pytest.raises(PermanentError, match="inventory item id of B"):
         connector.push_stock(updates, idempotency_key="k")
@@ -836,10 +850,10 @@ def test_stock_refuses_a_channel_ref_that_is_not_an_inventory_item_id(
     "first", [testkit.too_many(0), testkit.server_error(503)], ids=["429", "503"]
 )
 @respx.mock
-def test_stock_transient_then_success(connector: ShopifyConnector, first: httpx.Response) -> None:
+def test_stock_transient_then_success(rest_stock: ShopifyConnector, first: httpx.Response) -> None:
     route = respx.post(INVENTORY_SET).mock(side_effect=[first, httpx.Response(200, json={})])
     receipt = testkit.check_retries_then_succeeds(
-        lambda: connector.push_stock([StockUpdate("A", "1", 1)], idempotency_key="k"),
+        lambda: rest_stock.push_stock([StockUpdate("A", "1", 1)], idempotency_key="k"),
         route,
         calls=2,
     )
@@ -848,13 +862,13 @@ def test_stock_transient_then_success(connector: ShopifyConnector, first: httpx.
 
 @pytest.mark.parametrize("status", [401, 404, 422])
 @respx.mock
-def test_stock_permanent_errors(connector: ShopifyConnector, status: int) -> None:
+def test_stock_permanent_errors(rest_stock: ShopifyConnector, status: int) -> None:
     route = respx.post(INVENTORY_SET).respond(
         status,
         json={"errors": ["Inventory item does not have inventory tracking enabled"]},
     )
     error = testkit.check_permanent_error(
-        lambda: connector.push_stock([StockUpdate("A", "1", 1)], idempotency_key="k"), route
+        lambda: rest_stock.push_stock([StockUpdate("A", "1", 1)], idempotency_key="k"), route
     )
     assert error.reason == f"http_{status}"
 
