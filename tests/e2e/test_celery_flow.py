@@ -19,6 +19,7 @@ from sqlalchemy import func, select
 
 from connectors.wms.demo_server import RELEASE_PATH, FakeWms
 from core.bootstrap import Context
+from core.clock import utcnow
 from core.db import unit_of_work
 from core.models import (
     FulfilmentLine,
@@ -114,6 +115,21 @@ def status_counts(ctx: Context) -> dict[str, dict[str, int]]:
                 ("fulfilment", FulfilmentOrder),
             )
         }
+
+
+def unfinished(ctx: Context) -> str:
+    """Counts, plus every inbox/outbox row still open with its claim and nudge times: what a
+    stuck recovery needs to be understood from the log alone."""
+    with unit_of_work(ctx.sessions) as s:
+        rows = [
+            f"{name} {r.id} {r.status} attempts={r.attempts} claimed={r.claimed_at} "
+            f"nudged={r.nudged_at} next={r.next_attempt_at} error={r.last_error!r}"
+            for name, model in (("inbound", InboundMessage), ("outbox", OutboxMessage))
+            for r in s.scalars(
+                select(model).where(model.status.in_(("pending", "processing"))).limit(20)
+            )
+        ]
+    return "\n".join([f"now={utcnow()} {status_counts(ctx)}", *rows])
 
 
 def released_count(ctx: Context) -> int:
@@ -324,9 +340,12 @@ def test_worker_sigkill_mid_batch_loses_and_duplicates_nothing(
     total, queued_first = 200, 150
     specs = order_specs(total)
     world = make_world(e2e_ctx, wms_proxy.base_url)
-    # Claims go stale after 5 s, the sweeper runs every second and re-nudges rows whose
-    # first nudge is 2 s old: recovery from a SIGKILL takes seconds, not minutes.
-    stack = make_stack(claim_timeout=5, sweep_interval=1, sweep_grace=2)
+    # Claims go stale after 5 s, the sweeper runs every second and nudges rows whose first
+    # nudge is 2 s old: recovery from a SIGKILL takes seconds, not minutes. Under load the
+    # WMS answers can be held past the 5 s, so the sweeper nudges a claimed row while the
+    # doomed worker still runs, and that nudge may die in its prefetch; a nudge is therefore
+    # repeated after 5 s here (30 s by default), or the test would wait that long.
+    stack = make_stack(claim_timeout=5, sweep_interval=1, sweep_grace=2, renudge_interval=5)
     base_url = start_api_and_beat(stack)
     client = api(base_url)
 
@@ -374,7 +393,7 @@ def test_worker_sigkill_mid_batch_loses_and_duplicates_nothing(
         lambda: released_count(e2e_ctx) == total,
         timeout=90,
         interval=0.2,
-        describe=lambda: str(status_counts(e2e_ctx)),
+        describe=lambda: unfinished(e2e_ctx),
     )
     print(
         f"recovered in {time.monotonic() - started:.1f}s (worker start included); "
