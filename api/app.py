@@ -12,6 +12,7 @@ from api import problems
 from api.body_limit import BodyLimitMiddleware
 from api.routers import (
     connectors,
+    consolidations,
     exceptions,
     fulfilment,
     health,
@@ -73,6 +74,7 @@ def create_app(
         fulfilment,
         orders,
         order_actions,
+        consolidations,
         exceptions,
         routing_rules,
         health,

@@ -402,7 +402,10 @@ class FulfilmentOrderOut(BaseModel):
     status: str
     external_ref: str | None
     released_at: UtcDateTime | None
-    lines: list[FulfilmentLineOut]
+    consolidation_id: int | None = Field(
+        default=None, description="set when the lines come from several orders of this group"
+    )
+    lines: list[FulfilmentLineOut] = Field(description="this order's lines on it")
 
 
 class RoutingDecisionOut(BaseModel):
@@ -422,6 +425,25 @@ class OrderExceptionBrief(BaseModel):
     detail: dict[str, Any]
 
 
+class ConsolidationOrderOut(BaseModel):
+    id: int
+    external_id: str
+    external_number: str | None
+    status: str
+
+
+class ConsolidationOut(BaseModel):
+    """Orders of one customer to one address held to leave as one fulfilment order per
+    warehouse; status open (waiting until hold_until), routed or dissolved."""
+
+    id: int
+    status: str
+    hold_until: UtcDateTime
+    created_at: UtcDateTime
+    closed_at: UtcDateTime | None
+    orders: list[ConsolidationOrderOut]
+
+
 class OrderDetailOut(OrderSummaryOut):
     ship_to: dict[str, Any] | None
     lines: list[OrderLineOut]
@@ -430,3 +452,6 @@ class OrderDetailOut(OrderSummaryOut):
     shipments: list[ShipmentOut]
     routing_decisions: list[RoutingDecisionOut]
     exceptions: list[OrderExceptionBrief]
+    consolidation: ConsolidationOut | None = Field(
+        default=None, description="the consolidation group the order waits or went out in"
+    )

@@ -125,6 +125,9 @@ class ReleaseLine:
     line_id: int
     sku: str
     quantity: int
+    # Set on a consolidated fulfilment order, whose lines come from several orders.
+    order_id: int | None = None
+    order_reference: str | None = None
 
 
 @dataclass(frozen=True)

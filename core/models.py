@@ -23,6 +23,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -216,11 +217,36 @@ class StockLedger(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 
+class Consolidation(Base):
+    """Orders of one customer to one address held together, to leave as one fulfilment
+    order per warehouse; at most one open group per merge key (a partial unique index)."""
+
+    __tablename__ = "consolidation"
+    __table_args__ = (
+        Index("ix_consolidation_merge_key", "merge_key"),
+        Index(
+            "uq_consolidation_open_key",
+            "merge_key",
+            unique=True,
+            sqlite_where=text("status = 'open'"),
+            postgresql_where=text("status = 'open'"),
+        ),
+        Index("ix_consolidation_due", "status", "hold_until"),
+    )
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    merge_key: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(20), default="open")  # open|routed|dissolved
+    hold_until: Mapped[datetime] = mapped_column(DateTime)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
 class SalesOrder(Base):
     __tablename__ = "sales_order"
     __table_args__ = (
         UniqueConstraint("connector_id", "external_id", name="uq_sales_order_external"),
         Index("ix_sales_order_status", "status", "updated_at"),
+        Index("ix_sales_order_consolidation", "consolidation_id"),
     )
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     connector_id: Mapped[int] = mapped_column(ForeignKey("connector.id"))
@@ -236,6 +262,7 @@ class SalesOrder(Base):
     service_level: Mapped[str] = mapped_column(String(20), default="standard")
     canonical: Mapped[dict[str, Any]] = mapped_column(default=dict)
     nudged_at: Mapped[datetime | None] = mapped_column(DateTime)
+    consolidation_id: Mapped[int | None] = mapped_column(ForeignKey("consolidation.id"))
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
 
@@ -313,11 +340,14 @@ class FulfilmentOrder(Base):
     __table_args__ = (
         Index("ix_fulfilment_order_order", "order_id"),
         Index("ix_fulfilment_order_warehouse_day", "warehouse_id", "created_at"),
+        Index("ix_fulfilment_order_consolidation", "consolidation_id"),
     )
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     order_id: Mapped[int] = mapped_column(ForeignKey("sales_order.id"))
     warehouse_id: Mapped[int] = mapped_column(ForeignKey("warehouse.id"))
     decision_id: Mapped[int] = mapped_column(ForeignKey("routing_decision.id"))
+    # Set when the lines come from several orders of one consolidation group.
+    consolidation_id: Mapped[int | None] = mapped_column(ForeignKey("consolidation.id"))
     status: Mapped[str] = mapped_column(String(20), default="pending")
     external_ref: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
@@ -330,6 +360,8 @@ class FulfilmentOrder(Base):
 
 class FulfilmentLine(Base):
     __tablename__ = "fulfilment_line"
+    # Fulfilment orders are found through their lines (core.services.order_fulfilment).
+    __table_args__ = (Index("ix_fulfilment_line_order_line", "order_line_id"),)
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     fulfilment_order_id: Mapped[int] = mapped_column(ForeignKey("fulfilment_order.id"))
     order_line_id: Mapped[int] = mapped_column(ForeignKey("order_line.id"))

@@ -27,6 +27,7 @@ CRITERIA: Final = (
     "fewest_shipments",
 )
 MAX_BOOST: Final = 1000
+MAX_CONSOLIDATION_MINUTES: Final = 1440  # a day: longer holds are a backlog, not a merge
 
 
 class NoStockAction(StrEnum):
@@ -90,6 +91,8 @@ class RuleOutcome:
     split: SplitPolicy
     on_no_stock: NoStockAction
     priority_boost: Boosts = ()
+    # Minutes to hold the order for others of the same customer and address; 0 = none.
+    consolidate_minutes: int = 0
 
     def boost(self, code: str) -> int:
         """The priority boost of warehouse ``code``, 0 when none is set."""
@@ -117,6 +120,7 @@ class RuleOutcome:
             },
             "on_no_stock": self.on_no_stock.value,
             "priority_boost": dict(self.priority_boost),
+            "consolidate": {"window_minutes": self.consolidate_minutes},
         }
 
 
@@ -137,6 +141,7 @@ class PartialOutcome:
     split: tuple[tuple[str, Any], ...] = ()  # (SplitPolicy field, value) for each key stated
     on_no_stock: NoStockAction | None = None
     priority_boost: Boosts = ()
+    consolidate: int | None = None  # window minutes; 0 states "no consolidation"
 
     def stated(self) -> tuple[str, ...]:
         """The outcome keys this partial outcome sets, for the trace."""
@@ -155,6 +160,9 @@ class PartialOutcome:
             split=replace(base.split, **dict(self.split)),
             on_no_stock=self.on_no_stock or base.on_no_stock,
             priority_boost=tuple(sorted(boosts.items())),
+            consolidate_minutes=(
+                base.consolidate_minutes if self.consolidate is None else self.consolidate
+            ),
         )
 
 
@@ -173,6 +181,13 @@ class RuleSet:
     timezone: str  # IANA name; local_time and weekday conditions are read in it
     rules: tuple[Rule, ...]
     default: RuleOutcome  # DEFAULT_OUTCOME with the document's "default" laid over it
+
+    @functools.cached_property
+    def consolidates(self) -> bool:
+        """Whether any outcome of this rule set may hold an order for consolidation."""
+        return self.default.consolidate_minutes > 0 or any(
+            rule.then.consolidate for rule in self.rules
+        )
 
     @functools.cached_property
     def compiled(self) -> "CompiledRules":

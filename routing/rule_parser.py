@@ -32,6 +32,7 @@ from routing.rule_model import (
     CRITERIA,
     DEFAULT_OUTCOME,
     MAX_BOOST,
+    MAX_CONSOLIDATION_MINUTES,
     Boosts,
     NoStockAction,
     PartialOutcome,
@@ -279,8 +280,15 @@ class _Reader:
             "split": self.split,
             "on_no_stock": _choice_of(NoStockAction),
             "priority_boost": _boosts,
+            "consolidate": self.consolidate,
         }
         return PartialOutcome(**self.keys(doc, path, checks))
+
+    def consolidate(self, doc: Any, path: str) -> int:
+        """The consolidation window in minutes (0: the order is not held for others)."""
+        checks = {"window_minutes": integer(0, MAX_CONSOLIDATION_MINUTES)}
+        minutes: int = self.keys(doc, path, checks, required=("window_minutes",))["window_minutes"]
+        return minutes
 
     def warehouses(self, doc: Any, path: str) -> WarehouseSelector:
         checks: dict[str, Check] = {

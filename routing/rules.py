@@ -32,7 +32,9 @@ An outcome (``default`` or a rule's ``then``) states any of:
   ``keep_together`` (groups of SKUs such as a kit's parts) and
   ``min_value_per_extra_shipment`` (in the order's currency);
 * ``on_no_stock``: exception | backorder | hold | reject;
-* ``priority_boost``: warehouse code -> integer, positive = more preferred.
+* ``priority_boost``: warehouse code -> integer, positive = more preferred;
+* ``consolidate``: ``{"window_minutes": N}`` (0..1440; 0 = none): hold the order so that
+  orders of the same customer to the same address within N minutes ship together.
 
 Laying a ``then`` over an outcome replaces what it states: ``ranking`` and ``on_no_stock``
 whole, ``split`` key by key and ``priority_boost`` code by code; ``warehouses.include``

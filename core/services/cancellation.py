@@ -4,6 +4,10 @@ An order whose fulfilment orders are still waiting in the outbox can be cancelle
 outbox rows are withdrawn with a conditional update, so a relay that has already picked
 one up wins and the cancel is refused (try again once it has answered). Once a warehouse
 holds the order, cancelling is the warehouse's business first.
+
+An order waiting in a consolidation group leaves it. One routed with its group, whose shared
+fulfilment orders are still in the outbox, takes those with it: they are withdrawn and the
+other orders of the group are routed again together, at once.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from connectors.base import Capability, enabled_capabilities
@@ -23,6 +27,7 @@ from core.dispatch import Task
 from core.errors import Conflict, NotFound
 from core.models import (
     Connector,
+    Consolidation,
     FulfilmentLine,
     FulfilmentOrder,
     OutboxMessage,
@@ -30,9 +35,11 @@ from core.models import (
 )
 from core.services import order_state
 from core.services.audit import record
+from core.services.consolidation import leave_group, lock_group_of, reference, route_members
 from core.services.exceptions import resolve_open_for_order
 from core.services.live_connectors import instance_for
-from core.services.routing import WMS_RELEASE
+from core.services.order_fulfilment import of_order
+from core.services.routing import WMS_RELEASE, RoutingContention
 from core.services.stock import give_back
 from core.states import OrderStatus
 
@@ -46,6 +53,11 @@ CANCELLABLE = frozenset(
         OrderStatus.ON_HOLD,
         OrderStatus.BACKORDERED,
     }
+)
+# Orders of a group routed again with the rest when a member is cancelled: those on their
+# way to warehouses (a parked one waits for its own retry, as before).
+ROUTED_WITH_GROUP = frozenset(
+    {OrderStatus.ROUTED, OrderStatus.RELEASED, OrderStatus.PARTIALLY_SHIPPED}
 )
 
 
@@ -61,9 +73,14 @@ def cancel_order(
     ctx: Context, order_id: int, *, reason: str, actor: str, notify_channel: bool = True
 ) -> CancelResult:
     outbox_id: int | None = None
+    rerouted: list[int] = []
     with unit_of_work(ctx.sessions) as session:
+        group = lock_group_of(session, order_id)  # the group before its orders
         order = session.scalars(
-            select(SalesOrder).where(SalesOrder.id == order_id).with_for_update()
+            select(SalesOrder)
+            .where(SalesOrder.id == order_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
         ).first()
         if order is None:
             raise NotFound(f"order {order_id} does not exist")
@@ -75,9 +92,13 @@ def cancel_order(
                 code="not_cancellable",
                 order_status=order.status,
             )
-        released = _withdraw_fulfilment(session, order)
+        if order.status == OrderStatus.ON_HOLD:
+            leave_group(session, order, f"cancelled: {reason}", now=utcnow())
+        released = _withdraw_fulfilment(session, order, group)
         resolve_open_for_order(session, order.id)
         order_state.transition(session, order, OrderStatus.CANCELLED, f"cancelled: {reason}")
+        if released.merged:
+            rerouted = _route_the_rest(ctx, session, order, released.merged)
         if notify_channel:
             outbox_id = _tell_channel(ctx, session, order, reason)
         record(
@@ -86,28 +107,57 @@ def cancel_order(
             "order.cancel",
             "order",
             order.id,
-            {"reason": reason, "units_released": released, "channel": outbox_id is not None},
+            {
+                "reason": reason,
+                "units_released": released.units,
+                "channel": outbox_id is not None,
+            },
         )
-        result = CancelResult(order.id, order.status, released, outbox_id is not None)
-    if outbox_id is not None:
-        ctx.dispatcher.enqueue(Task.DELIVER_OUTBOX, outbox_id)
+        result = CancelResult(order.id, order.status, released.units, outbox_id is not None)
+    for queued in ([] if outbox_id is None else [outbox_id]) + rerouted:
+        ctx.dispatcher.enqueue(Task.DELIVER_OUTBOX, queued)
     return result
 
 
-def _withdraw_fulfilment(session: Session, order: SalesOrder) -> int:
-    """Cancel fulfilment orders not yet handed over and give their stock back; units freed."""
+@dataclass(frozen=True)
+class _Withdrawn:
+    units: int
+    merged: int | None = None  # the group whose shared fulfilment orders were withdrawn
+
+
+def _withdraw_fulfilment(
+    session: Session, order: SalesOrder, group: Consolidation | None
+) -> _Withdrawn:
+    """Cancel fulfilment orders not yet handed over and give their stock back.
+
+    Those holding the order's lines; when one of them is shared with other orders of its
+    consolidation group, every such shared one of the group not yet handed over too (the
+    rest of the group is routed again at once).
+    """
+    mine = of_order(order.id)
     fos = list(
         session.scalars(
             select(FulfilmentOrder)
-            .where(
-                FulfilmentOrder.order_id == order.id,
-                FulfilmentOrder.status.in_(("pending", "failed")),
-            )
+            .where(mine, FulfilmentOrder.status.in_(("pending", "failed")))
             .with_for_update()
         )
     )
+    merged = None
+    if group is not None and any(fo.consolidation_id == group.id for fo in fos):
+        merged = group.id
+        fos = list(
+            session.scalars(
+                select(FulfilmentOrder)
+                .where(
+                    or_(mine, FulfilmentOrder.consolidation_id == group.id),
+                    FulfilmentOrder.status.in_(("pending", "failed")),
+                )
+                .order_by(FulfilmentOrder.id)
+                .with_for_update()
+            )
+        )
     if not fos:
-        return 0
+        return _Withdrawn(0)
     fo_ids = [fo.id for fo in fos]
     in_flight = session.scalar(
         select(OutboxMessage.id)
@@ -133,18 +183,57 @@ def _withdraw_fulfilment(session: Session, order: SalesOrder) -> int:
         .values(status="cancelled", claimed_at=None)
         .execution_options(synchronize_session=False)
     )
-    freed = 0
+    own_lines = {line.id for line in order.lines}
+    freed = 0  # of this order's own units; a shared one's others are routed again
     for fo in sorted(fos, key=lambda f: f.id):
         lines = list(
             session.execute(
-                select(FulfilmentLine.sku, FulfilmentLine.quantity).where(
-                    FulfilmentLine.fulfilment_order_id == fo.id
-                )
+                select(
+                    FulfilmentLine.sku, FulfilmentLine.quantity, FulfilmentLine.order_line_id
+                ).where(FulfilmentLine.fulfilment_order_id == fo.id)
             )
         )
-        freed += _unreserve(session, fo.warehouse_id, lines, reference=f"cancel:{order.id}")
+        _unreserve(
+            session, fo.warehouse_id, [(s, q) for s, q, _ in lines], reference=f"cancel:{order.id}"
+        )
+        freed += sum(int(q) for _, q, line_id in lines if line_id in own_lines)
         fo.status = "cancelled"
-    return freed
+    return _Withdrawn(freed, merged)
+
+
+def _route_the_rest(
+    ctx: Context, session: Session, cancelled: SalesOrder, group_id: int
+) -> list[int]:
+    """Route the other orders of the group whose lines were withdrawn with the cancelled
+    one's, together and at once; the outbox ids to send."""
+    rest = list(
+        session.scalars(
+            select(SalesOrder)
+            .where(
+                SalesOrder.consolidation_id == group_id,
+                SalesOrder.id != cancelled.id,
+                SalesOrder.status.in_(ROUTED_WITH_GROUP),
+            )
+            .order_by(SalesOrder.created_at, SalesOrder.id)
+            .with_for_update()
+        )
+    )
+    for other in rest:
+        order_state.note(
+            session,
+            other,
+            f"order {reference(cancelled)} (id {cancelled.id}) was cancelled; "
+            f"routing the rest of consolidation group {group_id} again",
+        )
+    try:
+        return route_members(
+            ctx, session, group_id, rest, utcnow(), reason=f"order {cancelled.id} cancelled"
+        )
+    except RoutingContention:
+        raise Conflict(
+            "the rest of the consolidation group lost every stock race; try again",
+            code="routing_contention",
+        ) from None
 
 
 def _unreserve(session: Session, warehouse_id: int, lines: Sequence[Any], *, reference: str) -> int:

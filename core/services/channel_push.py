@@ -163,8 +163,11 @@ def _prepare(ctx: Context, session: Session, msg: OutboxMessage) -> Prepared:
 
 def _notice(session: Session, msg: OutboxMessage) -> FulfilmentNotice:
     shipment = session.get_one(Shipment, msg.payload["shipment_id"])
-    order = session.get_one(SalesOrder, shipment.order_id)
-    line_ids = [int(item["fulfilment_line_id"]) for item in shipment.lines]
+    # A consolidated shipment is told to each order's channel with only that order's lines.
+    order = session.get_one(SalesOrder, msg.payload.get("order_id", shipment.order_id))
+    only = msg.payload.get("fulfilment_line_ids")
+    items = [i for i in shipment.lines if only is None or i["fulfilment_line_id"] in only]
+    line_ids = [int(item["fulfilment_line_id"]) for item in items]
     order_lines = {
         fl_id: ol
         for fl_id, ol in session.execute(
@@ -180,7 +183,7 @@ def _notice(session: Session, msg: OutboxMessage) -> FulfilmentNotice:
             external_line_id=order_lines[int(item["fulfilment_line_id"])].external_line_id,
             channel_sku=order_lines[int(item["fulfilment_line_id"])].channel_sku,
         )
-        for item in shipment.lines
+        for item in items
     )
     shipped_at = as_aware(shipment.shipped_at)
     assert shipped_at is not None  # noqa: S101 - the column is NOT NULL

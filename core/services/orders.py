@@ -20,6 +20,8 @@ from core.models import (
     Shipment,
     Warehouse,
 )
+from core.services.consolidation import group_of_order
+from core.services.order_fulfilment import of_order
 
 
 def list_orders(
@@ -45,14 +47,21 @@ def order_detail(ctx: Context, order_id: int) -> dict[str, Any]:
         events = session.scalars(
             select(OrderEvent).where(OrderEvent.order_id == order_id).order_by(OrderEvent.id)
         )
-        fos = session.scalars(
-            select(FulfilmentOrder)
-            .where(FulfilmentOrder.order_id == order_id)
-            .options(selectinload(FulfilmentOrder.lines))
-            .order_by(FulfilmentOrder.id)
+        # Through the lines: a consolidated fulfilment order names only its oldest order.
+        fos = list(
+            session.scalars(
+                select(FulfilmentOrder)
+                .where(of_order(order_id))
+                .options(selectinload(FulfilmentOrder.lines))
+                .order_by(FulfilmentOrder.id)
+            )
         )
+        mine = {ln.id for ln in order.lines}
+        own_lines = {fl.id for fo in fos for fl in fo.lines if fl.order_line_id in mine}
         shipments = session.scalars(
-            select(Shipment).where(Shipment.order_id == order_id).order_by(Shipment.id)
+            select(Shipment)
+            .where(Shipment.fulfilment_order_id.in_([fo.id for fo in fos]))
+            .order_by(Shipment.id)
         )
         decisions = session.scalars(
             select(RoutingDecision)
@@ -97,6 +106,7 @@ def order_detail(ctx: Context, order_id: int) -> dict[str, Any]:
                     "status": fo.status,
                     "external_ref": fo.external_ref,
                     "released_at": as_aware(fo.released_at),
+                    "consolidation_id": fo.consolidation_id,
                     "lines": [
                         {
                             "order_line_id": fl.order_line_id,
@@ -105,6 +115,7 @@ def order_detail(ctx: Context, order_id: int) -> dict[str, Any]:
                             "shipped_quantity": fl.shipped_quantity,
                         }
                         for fl in fo.lines
+                        if fl.order_line_id in mine
                     ],
                 }
                 for fo in fos
@@ -119,7 +130,9 @@ def order_detail(ctx: Context, order_id: int) -> dict[str, Any]:
                     "tracking_url": sh.tracking_url,
                     "shipped_at": as_aware(sh.shipped_at),
                     "lines": [
-                        {"sku": item["sku"], "quantity": item["quantity"]} for item in sh.lines
+                        {"sku": item["sku"], "quantity": item["quantity"]}
+                        for item in sh.lines
+                        if item.get("fulfilment_line_id") in own_lines
                     ],
                 }
                 for sh in shipments
@@ -140,6 +153,7 @@ def order_detail(ctx: Context, order_id: int) -> dict[str, Any]:
                 {"id": x.id, "reason": x.reason, "status": x.status, "detail": x.detail}
                 for x in exceptions
             ],
+            "consolidation": group_of_order(session, order),
         }
 
 

@@ -8,13 +8,14 @@ cannot create a second order in the WMS.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import bindparam, exists, select, update
 from sqlalchemy.exc import NoResultFound
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from connectors.base import (
     Capability,
@@ -34,6 +35,7 @@ from core.models import (
     Connector,
     FulfilmentLine,
     FulfilmentOrder,
+    OrderLine,
     OutboxMessage,
     SalesOrder,
     Warehouse,
@@ -43,6 +45,7 @@ from core.services.backoff import backoff_delay
 from core.services.channel_push import deliver_claimed as deliver_to_channel
 from core.services.claims import claim, relax_durability
 from core.services.exceptions import Reason, open_exception
+from core.services.order_fulfilment import member_orders_of
 from core.services.reroute import REJECTIONS, Unplaceable, reroute_fulfilment
 from core.services.routing import CLOSED_FULFILMENT, WMS_RELEASE
 from core.sql import table_of
@@ -57,6 +60,8 @@ class Job:
     adapter: Any
     request: ReleaseRequest
     attempts: int
+    # The orders with lines here, when they are not just the fulfilment order's own.
+    members: tuple[int, ...] | None = None
 
 
 def deliver_outbox(ctx: Context, outbox_id: int, *, now: datetime | None = None) -> str:
@@ -157,16 +162,43 @@ def _prepare(ctx: Context, session: Session, outbox_id: int) -> Job | None:
         warehouse_code=row.warehouse_code,
         ship_to=row.ship_to or {},
         lines=tuple(
-            ReleaseLine(line_id=r.order_line_id, sku=r.line_sku, quantity=r.line_quantity)
+            _release_line(r, merged=row.fo_consolidation_id is not None)
             for r in rows
             if r.line_pk is not None
         ),
         idempotency_key=row.idempotency_key,
         service_level=row.service_level,
     )
-    return Job(outbox_id=outbox_id, adapter=adapter, request=request, attempts=row.attempts)
+    return Job(
+        outbox_id=outbox_id,
+        adapter=adapter,
+        request=request,
+        attempts=row.attempts,
+        members=_members(rows),
+    )
 
 
+def _release_line(r: Any, *, merged: bool) -> ReleaseLine:
+    line = ReleaseLine(line_id=r.order_line_id, sku=r.line_sku, quantity=r.line_quantity)
+    if not merged:
+        return line
+    return replace(
+        line,
+        order_id=r.line_order_id,
+        order_reference=r.line_order_number or r.line_order_external_id,
+    )
+
+
+def _members(rows: Sequence[Any]) -> tuple[int, ...] | None:
+    """The orders whose release state depends on this fulfilment order through their lines,
+    when that is not simply its own order (consolidation); None for a plain order."""
+    row = rows[0]
+    if row.fo_consolidation_id is None and row.order_consolidation_id is None:
+        return None
+    return tuple(sorted({r.line_order_id for r in rows if r.line_order_id is not None}))
+
+
+_LINE_ORDER = aliased(SalesOrder, name="line_order")
 _RELEASE_READ = (
     select(
         OutboxMessage.kind,
@@ -190,12 +222,19 @@ _RELEASE_READ = (
         FulfilmentLine.order_line_id,
         FulfilmentLine.sku.label("line_sku"),
         FulfilmentLine.quantity.label("line_quantity"),
+        FulfilmentOrder.consolidation_id.label("fo_consolidation_id"),
+        SalesOrder.consolidation_id.label("order_consolidation_id"),
+        _LINE_ORDER.id.label("line_order_id"),
+        _LINE_ORDER.external_number.label("line_order_number"),
+        _LINE_ORDER.external_id.label("line_order_external_id"),
     )
     .outerjoin(FulfilmentOrder, FulfilmentOrder.id == OutboxMessage.fulfilment_order_id)
     .outerjoin(SalesOrder, SalesOrder.id == FulfilmentOrder.order_id)
     .outerjoin(Warehouse, Warehouse.id == FulfilmentOrder.warehouse_id)
     .outerjoin(Connector, Connector.id == OutboxMessage.connector_id)
     .outerjoin(FulfilmentLine, FulfilmentLine.fulfilment_order_id == FulfilmentOrder.id)
+    .outerjoin(OrderLine, OrderLine.id == FulfilmentLine.order_line_id)
+    .outerjoin(_LINE_ORDER, _LINE_ORDER.id == OrderLine.order_id)
     .where(OutboxMessage.id == bindparam("outbox_id"))
     .order_by(FulfilmentLine.id)
 )
@@ -216,6 +255,14 @@ _MARK_SENT = (
 )
 # Rejected or withdrawn fulfilment orders do not hold the order back.
 _ALL_RELEASED = ~exists().where(_FO.order_id == _ORDER.id, _FO.status.in_(("pending", "failed")))
+# The same for an order in a consolidation group, whose lines may be on fulfilment orders
+# that name another member.
+_ALL_LINES_RELEASED = ~exists(
+    select(_FO.id)
+    .join(FulfilmentLine, FulfilmentLine.fulfilment_order_id == _FO.id)
+    .join(OrderLine, OrderLine.id == FulfilmentLine.order_line_id)
+    .where(OrderLine.order_id == _ORDER.id, _FO.status.in_(("pending", "failed")))
+)
 
 
 def _sent(session: Session, job: Job, external_ref: str | None) -> None:
@@ -224,22 +271,25 @@ def _sent(session: Session, job: Job, external_ref: str | None) -> None:
     # Lock the order before looking at its other fulfilment orders: those of a split order
     # are sent in parallel, and without the lock each transaction sees its sibling still
     # pending (READ COMMITTED) and neither releases the order, which then stays routed.
-    session.execute(_LOCK_ORDER, {"order_id": request.order_id}).one()
+    orders = job.members or (request.order_id,)
+    for order_id in orders:  # ascending ids, like every other multi-order lock
+        session.execute(_LOCK_ORDER, {"order_id": order_id}).one()
     session.execute(_MARK_SENT, {"outbox_id": job.outbox_id, "now": now})
     released = session.execute(
         _RELEASE_FO, {"fo_id": request.fulfilment_order_id, "now": now, "ref": external_ref}
     )
     if released.rowcount != 1:  # type: ignore[attr-defined]
         return  # already released (a redelivery): nothing more to do
-    order_state.transition_when(
-        session,
-        request.order_id,
-        OrderStatus.ROUTED,
-        OrderStatus.RELEASED,
-        "every fulfilment order accepted by its warehouse",
-        condition=_ALL_RELEASED,
-        now=now,
-    )
+    for order_id in orders:
+        order_state.transition_when(
+            session,
+            order_id,
+            OrderStatus.ROUTED,
+            OrderStatus.RELEASED,
+            "every fulfilment order accepted by its warehouse",
+            condition=_ALL_RELEASED if job.members is None else _ALL_LINES_RELEASED,
+            now=now,
+        )
 
 
 def _after_transient(ctx: Context, outbox_id: int, exc: TransientError) -> str:
@@ -289,9 +339,14 @@ def _dead(
     )
     if fo is not None:
         fo.status = "failed"
-    if order is not None and order.status in (OrderStatus.ROUTED, OrderStatus.RELEASED):
-        order_state.transition(
-            session, order, OrderStatus.EXCEPTION, f"warehouse hand-off failed: {reason}"
-        )
+    orders = [order] if order is not None else []
+    if fo is not None and fo.consolidation_id is not None:
+        members = member_orders_of(session, fo.id)
+        orders = [session.get_one(SalesOrder, order_id) for order_id in members]
+    for each in orders:
+        if each.status in (OrderStatus.ROUTED, OrderStatus.RELEASED):
+            order_state.transition(
+                session, each, OrderStatus.EXCEPTION, f"warehouse hand-off failed: {reason}"
+            )
     OUTBOX_DELIVERIES.labels(msg.kind, "dead").inc()
     log.warning("outbox %s dead-lettered (%s): %s", msg.id, reason, exc)

@@ -19,7 +19,9 @@ from core.errors import Conflict, Invalid
 from core.models import FulfilmentOrder, SalesOrder, Warehouse
 from core.services import order_state
 from core.services.audit import record
+from core.services.consolidation import leave_group
 from core.services.exceptions import resolve_open_for_order
+from core.services.order_fulfilment import of_order
 from core.services.reroute import (
     PARKED,
     Decision,
@@ -34,6 +36,7 @@ from core.services.reroute import (
     withdraw_outbox,
 )
 from core.services.routing import build_request, open_lines
+from core.services.routing_inputs import channel_holdbacks, decision_snapshot
 from core.states import OrderStatus
 from routing.engine import decide
 
@@ -109,6 +112,9 @@ def override_route(
             trace=trace,
             shipments=shipments,
             unplaced=left if left is not None and not left.shipments else None,
+            # No held_back: an ops force may use units held back from the channel (a person
+            # chose it). The snapshot is what the engine saw for the lines it placed.
+            stock_snapshot=decision_snapshot(replace(request, stock=stock)) if rest else None,
         )
         placed = place(ctx, session, order, decision, moves, actor=actor)
         record(
@@ -150,7 +156,8 @@ def reroute_order(
         if not demand:
             raise Conflict(f"order {order_id} has no line left to route", code="nothing_to_route")
         request, rules = build_request(ctx, session, order, at, lines=demand)
-        result = decide(replace(request, stock=stock_after_release(session, request.stock, moves)))
+        request = replace(request, stock=stock_after_release(session, request.stock, moves))
+        result = decide(request)
         note = {"by": actor, "reason": "routing re-run by ops", "cancelled": cancelled}
         decision = Decision(
             policy=rules.label,
@@ -159,6 +166,8 @@ def reroute_order(
             trace={**result.trace, "reroute": note},
             shipments=result.shipments,
             unplaced=None if result.shipments else result,
+            stock_snapshot=decision_snapshot(request),
+            held_back=channel_holdbacks(request),
         )
         placed = place(ctx, session, order, decision, moves, actor=actor)
         record(
@@ -176,6 +185,9 @@ def reroute_order(
 
 def _reopen(session: Session, order: SalesOrder, moves: StockMoves, why: str) -> list[int]:
     """Withdraw what no warehouse has accepted and, for a parked order, un-park it."""
+    _refuse_if_shared(session, order.id)
+    if order.status == OrderStatus.ON_HOLD:  # ops route it now: it stops waiting for others
+        leave_group(session, order, why, now=utcnow())
     cancelled = withdraw(session, order, moves)
     if order.status in PARKED:
         resolve_open_for_order(session, order.id)
@@ -207,6 +219,22 @@ def withdraw(session: Session, order: SalesOrder, moves: StockMoves) -> list[int
         fo.status = "cancelled"
     order_state.note(session, order, f"withdrew fulfilment order(s) {ids} to route again")
     return ids
+
+
+def _refuse_if_shared(session: Session, order_id: int) -> None:
+    """Lines on a consolidation group's shared fulfilment order are not this order's alone
+    to move: 409 until it is cancelled or rejected (either undoes the merge)."""
+    shared = select(FulfilmentOrder.id).where(
+        of_order(order_id),
+        FulfilmentOrder.consolidation_id.is_not(None),
+        FulfilmentOrder.status.not_in(("rejected", "cancelled")),
+    )
+    if session.scalar(shared.limit(1)) is not None:
+        raise Conflict(
+            f"order {order_id} shares a fulfilment order with its consolidation group; "
+            "cancel the order or reject that fulfilment order first",
+            code="consolidated",
+        )
 
 
 def _any_accepted(session: Session, order_id: int) -> bool:

@@ -29,11 +29,13 @@ from core.order_checks import Problem, check_order
 from core.services import order_state
 from core.services.channel_messages import FetchNeeded, channel_order_of
 from core.services.claims import claim_row
+from core.services.consolidation import hold_if_consolidating, leave_group
 from core.services.exceptions import Reason, open_exception, resolve_open_for_order
 from core.services.external_fulfilment import record_external_fulfilment
 from core.services.live_connectors import instance_for
+from core.services.order_fulfilment import of_order
 from core.services.routing import RoutingContention, route_locked
-from core.services.routing_inputs import sku_profiles
+from core.services.routing_inputs import active_rules, sku_profiles
 from core.sql import insert_ignoring_conflict_stmt
 from core.states import OrderStatus
 from mapping import MappingError, resolve_skus
@@ -104,8 +106,11 @@ def _route_ready(
     """Route a just-validated order; a lost race on every re-plan leaves it for the sweeper."""
     if any(line.id is None for line in order.lines):
         session.flush()  # the router names lines by id
+    rules = active_rules(session, ctx.routing, now, ctx.settings.no_stock_policy)
+    if hold_if_consolidating(ctx, session, order, connector, skus, now=now, rules=rules):
+        return []  # routed with its group once the window ends (core.services.consolidation)
     try:
-        return route_locked(ctx, session, order, now, connector=connector, skus=skus)
+        return route_locked(ctx, session, order, now, connector=connector, skus=skus, rules=rules)
     except RoutingContention as exc:
         log.warning("%s; the sweeper will try again", exc)
         return []
@@ -269,6 +274,9 @@ def _apply_newer(
         OrderStatus.EXCEPTION,
     ):
         return order, False  # the same version again: a redelivery, nothing to apply
+    if order.status == OrderStatus.ON_HOLD and order.consolidation_id is not None:
+        why = "cancelled by the channel" if canonical.get("cancelled") else "changed by the channel"
+        leave_group(session, order, why, now=utcnow())
     if canonical.get("cancelled"):
         order_state.transition(session, order, OrderStatus.CANCELLED, "cancelled by the channel")
         resolve_open_for_order(session, order.id)
@@ -280,12 +288,7 @@ def _apply_newer(
 
 
 def _has_fulfilment(session: Session, order_id: int) -> bool:
-    return (
-        session.scalar(
-            select(FulfilmentOrder.id).where(FulfilmentOrder.order_id == order_id).limit(1)
-        )
-        is not None
-    )
+    return session.scalar(select(FulfilmentOrder.id).where(of_order(order_id)).limit(1)) is not None
 
 
 def _version_values(canonical: dict[str, Any]) -> dict[str, Any]:

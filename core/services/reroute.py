@@ -31,8 +31,10 @@ from core.dispatch import Task
 from core.errors import Conflict, Invalid, NotFound
 from core.metrics import ORDERS_ROUTED, RESERVATION_RACES
 from core.models import (
+    FulfilmentLine,
     FulfilmentOrder,
     OrderException,
+    OrderLine,
     OutboxMessage,
     RoutingDecision,
     SalesOrder,
@@ -43,6 +45,7 @@ from core.models import (
 from core.services import order_state
 from core.services.audit import record
 from core.services.exceptions import Reason, open_exception
+from core.services.order_fulfilment import member_orders_of, of_order
 from core.services.routing import (
     WMS_RELEASE,
     build_request,
@@ -50,6 +53,7 @@ from core.services.routing import (
     park,
     record_decision,
 )
+from core.services.routing_inputs import channel_holdbacks, decision_snapshot
 from core.services.stock import ReservationLost, set_level
 from core.sql import table_of
 from core.states import OrderStatus
@@ -114,15 +118,21 @@ class StockMoves:
     release: dict[Key, int] = field(default_factory=lambda: defaultdict(int))
     reserve: dict[Key, int] = field(default_factory=lambda: defaultdict(int))
     counts: dict[Key, int] = field(default_factory=dict)
+    # Units held back from the order's channel (channel buffers) where a row is taken from.
+    held_back: dict[Key, int] = field(default_factory=dict)
 
     def release_lines(self, warehouse_id: int, lines: Iterable[tuple[str, int]]) -> None:
         for sku, qty in lines:
             self.release[(warehouse_id, sku)] += qty
 
-    def reserve_shipments(self, shipments: Iterable[routing.Shipment]) -> None:
+    def reserve_shipments(
+        self, shipments: Iterable[routing.Shipment], held_back: Mapping[int, int]
+    ) -> None:
         for s in shipments:
             for a in s.lines:
                 self.reserve[(s.warehouse_id, a.sku)] += a.quantity
+                if held := held_back.get(s.warehouse_id, 0):
+                    self.held_back[(s.warehouse_id, a.sku)] = held
 
 
 @dataclass(frozen=True)
@@ -136,6 +146,10 @@ class Decision:
     trace: dict[str, Any]
     shipments: tuple[routing.Shipment, ...]
     unplaced: routing.RoutingResult | None = None
+    # The stock the engine saw (kept with the decision for backtests), and what each
+    # warehouse holds back from the order's channel (the reservation leaves it free).
+    stock_snapshot: dict[str, dict[str, int]] | None = None
+    held_back: Mapping[int, int] = field(default_factory=dict)
 
 
 Work = Callable[[Session], tuple[RerouteResult, list[int]]]
@@ -205,51 +219,20 @@ class _Rejection:
 def _reject(
     ctx: Context, session: Session, fo_id: int, why: _Rejection, now: datetime
 ) -> tuple[RerouteResult, list[int]]:
-    order_id = session.scalar(select(FulfilmentOrder.order_id).where(FulfilmentOrder.id == fo_id))
-    if order_id is None:
+    row = session.execute(
+        select(FulfilmentOrder.order_id, FulfilmentOrder.consolidation_id).where(
+            FulfilmentOrder.id == fo_id
+        )
+    ).first()
+    if row is None:
         raise NotFound(f"fulfilment order {fo_id} does not exist")
-    order = lock_order(session, order_id)
-    fo = session.scalars(
-        select(FulfilmentOrder)
-        .where(FulfilmentOrder.id == fo_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    ).one()
-    if fo.status not in REROUTABLE or order.status in DONE:
-        raise Conflict(
-            f"fulfilment order {fo_id} is {fo.status} (order {order.status}); it cannot re-route",
-            code="not_reroutable",
-            fulfilment_status=fo.status,
-            order_status=order.status,
-        )
-    code = session.scalar(select(Warehouse.code).where(Warehouse.id == fo.warehouse_id)) or "?"
-    withdraw_outbox(session, [fo.id], own=why.outbox_id)
-    close_outbox_exceptions(session, [fo.id])
-    if why.outbox_id is not None:  # the relay's row: kept, with the warehouse's answer
-        session.execute(
-            update(OutboxMessage)
-            .where(OutboxMessage.id == why.outbox_id)
-            .values(status="rejected", claimed_at=None, last_error=(why.detail or "")[:2000])
-            .execution_options(synchronize_session=False)
-        )
-    earlier = session.execute(
-        select(FulfilmentOrder.id, FulfilmentOrder.warehouse_id)
-        .where(FulfilmentOrder.order_id == order.id, FulfilmentOrder.status == "rejected")
-        .order_by(FulfilmentOrder.id)
-    ).all()
-    moves = StockMoves()
-    moves.release_lines(fo.warehouse_id, [(ln.sku, ln.quantity) for ln in fo.lines])
-    for c in why.counted:
-        moves.counts[(fo.warehouse_id, c.sku)] = c.on_hand
-    demand: dict[int, routing.LineDemand] = {}
-    for ln in fo.lines:
-        had = demand.get(ln.order_line_id)
-        demand[ln.order_line_id] = routing.LineDemand(
-            ln.order_line_id, ln.sku, ln.quantity + (had.quantity if had else 0)
-        )
-    fo.status = "rejected"
-    what = f"{code} rejected fulfilment order {fo.id} ({why.reason})"
-    order_state.note(session, order, what if not why.detail else f"{what}: {why.detail}"[:1000])
+    if row.consolidation_id is not None:
+        return _reject_merged(ctx, session, fo_id, why, now)
+    order = lock_order(session, row.order_id)
+    fo = _lock_rejectable(session, fo_id, [order])
+    earlier = _earlier_rejections(session, order.id)  # before this one is marked rejected
+    code, moves = _close_rejected(session, fo, [order], why)
+    demand = _demand(fo.lines)
     record(
         session,
         why.actor,
@@ -296,9 +279,146 @@ def _reject(
         trace=trace,
         shipments=result.shipments,
         unplaced=None if result.shipments else result,
+        stock_snapshot=decision_snapshot(request),
+        held_back=channel_holdbacks(request),
     )
     placed, outbox_ids = place(ctx, session, order, decision, moves, actor=why.actor)
     return replace(placed, rejected_fulfilment_order_id=fo.id), outbox_ids
+
+
+def _lock_rejectable(session: Session, fo_id: int, orders: Sequence[SalesOrder]) -> FulfilmentOrder:
+    """Lock the fulfilment order (after its orders); a Conflict when it cannot re-route."""
+    fo = session.scalars(
+        select(FulfilmentOrder)
+        .where(FulfilmentOrder.id == fo_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).one()
+    done = [o for o in orders if o.status in DONE]
+    if fo.status not in REROUTABLE or done:
+        status = (done or list(orders))[0].status
+        raise Conflict(
+            f"fulfilment order {fo_id} is {fo.status} (order {status}); it cannot re-route",
+            code="not_reroutable",
+            fulfilment_status=fo.status,
+            order_status=status,
+        )
+    return fo
+
+
+def _close_rejected(
+    session: Session, fo: FulfilmentOrder, orders: Sequence[SalesOrder], why: _Rejection
+) -> tuple[str, StockMoves]:
+    """Withdraw and close a rejected fulfilment order, note it on its orders; its warehouse
+    code and the stock moves that give its reservation back (and set counts)."""
+    code = session.scalar(select(Warehouse.code).where(Warehouse.id == fo.warehouse_id)) or "?"
+    withdraw_outbox(session, [fo.id], own=why.outbox_id)
+    close_outbox_exceptions(session, [fo.id])
+    if why.outbox_id is not None:  # the relay's row: kept, with the warehouse's answer
+        session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id == why.outbox_id)
+            .values(status="rejected", claimed_at=None, last_error=(why.detail or "")[:2000])
+            .execution_options(synchronize_session=False)
+        )
+    moves = StockMoves()
+    moves.release_lines(fo.warehouse_id, [(ln.sku, ln.quantity) for ln in fo.lines])
+    for c in why.counted:
+        moves.counts[(fo.warehouse_id, c.sku)] = c.on_hand
+    fo.status = "rejected"
+    what = f"{code} rejected fulfilment order {fo.id} ({why.reason})"
+    for order in orders:
+        order_state.note(session, order, what if not why.detail else f"{what}: {why.detail}"[:1000])
+    return code, moves
+
+
+def _earlier_rejections(session: Session, order_id: int) -> Sequence[Any]:
+    """(id, warehouse id) of the order's fulfilment orders rejected so far."""
+    return session.execute(
+        select(FulfilmentOrder.id, FulfilmentOrder.warehouse_id)
+        .where(of_order(order_id), FulfilmentOrder.status == "rejected")
+        .order_by(FulfilmentOrder.id)
+    ).all()
+
+
+def _demand(lines: Iterable[FulfilmentLine]) -> dict[int, routing.LineDemand]:
+    demand: dict[int, routing.LineDemand] = {}
+    for ln in lines:
+        had = demand.get(ln.order_line_id)
+        demand[ln.order_line_id] = routing.LineDemand(
+            ln.order_line_id, ln.sku, ln.quantity + (had.quantity if had else 0)
+        )
+    return demand
+
+
+def _reject_merged(
+    ctx: Context, session: Session, fo_id: int, why: _Rejection, now: datetime
+) -> tuple[RerouteResult, list[int]]:
+    """A rejected fulfilment order of a consolidation group: the merge is undone, and each
+    order's lines on it are routed again on their own (without the rejecting warehouse)."""
+    orders = [lock_order(session, oid) for oid in member_orders_of(session, fo_id)]
+    fo = _lock_rejectable(session, fo_id, orders)
+    code, moves = _close_rejected(session, fo, orders, why)
+    record(
+        session,
+        why.actor,
+        "fulfilment_order.reject",
+        "fulfilment_order",
+        fo.id,
+        {"reason": why.reason, "warehouse": code, "detail": why.detail, "consolidated": True},
+    )
+    apply_moves(session, moves, reference=f"reject:fo-{fo.id}", actor=why.actor)
+    line_orders = dict(
+        session.execute(
+            select(OrderLine.id, OrderLine.order_id).where(
+                OrderLine.id.in_([ln.order_line_id for ln in fo.lines])
+            )
+        ).all()
+    )
+    results: list[RerouteResult] = []
+    outbox_ids: list[int] = []
+    for order in orders:
+        own = [ln for ln in fo.lines if line_orders[ln.order_line_id] == order.id]
+        earlier = _earlier_rejections(session, order.id)
+        if len(earlier) > ctx.settings.max_reroutes:  # this rejection is among them
+            lone = replace(why, counted=())
+            results.append(
+                _exhausted(session, order, fo, StockMoves(), why=lone, earlier=len(earlier) - 1)
+            )
+            continue
+        excluded = {wid: f"rejected fulfilment order {fid}" for fid, wid in earlier}
+        excluded[fo.warehouse_id] = f"rejected fulfilment order {fo.id} ({why.reason})"
+        request, rules = build_request(ctx, session, order, now, lines=list(_demand(own).values()))
+        result = decide(replace(request, excluded_warehouses=excluded))
+        if not (
+            result.shipments or why.park_unplaced or result.outcome == routing.Outcome.BACKORDER
+        ):
+            raise Unplaceable(str(result.trace.get("summary") or ""), result.trace["shortfall"])
+        summary = (
+            f"Re-route after {code} rejected consolidated fulfilment order {fo.id} "
+            f"({why.reason}); the merge is undone: "
+            f"{result.trace.get('summary') or result.outcome.value}"
+        )
+        decision = Decision(
+            policy=rules.label,
+            rule_set_id=rules.row_id,
+            outcome=result.outcome.value,
+            trace={
+                **result.trace,
+                "reason": f"reroute after rejection of FO {fo.id}",
+                "summary": summary,
+            },
+            shipments=result.shipments,
+            unplaced=None if result.shipments else result,
+            stock_snapshot=decision_snapshot(request),
+            held_back=channel_holdbacks(request),
+        )
+        placed, sent = place(ctx, session, order, decision, StockMoves(), actor=why.actor)
+        results.append(placed)
+        outbox_ids += sent
+    first = results[0]
+    new = tuple(f for r in results for f in r.fulfilment_orders)
+    return replace(first, fulfilment_orders=new, rejected_fulfilment_order_id=fo.id), outbox_ids
 
 
 def _exhausted(
@@ -343,7 +463,7 @@ def place(
 ) -> tuple[RerouteResult, list[int]]:
     """Apply a decision: stock, the decision row, fulfilment orders and outbox, the order's
     state (routed, or parked by the no-stock policy for what it could not place)."""
-    moves.reserve_shipments(decision.shipments)
+    moves.reserve_shipments(decision.shipments, decision.held_back)
     apply_moves(session, moves, reference=f"order:{order.id}", actor=actor)
     attempt = 1 + int(
         session.scalar(
@@ -362,6 +482,7 @@ def place(
         attempt=attempt,
         trace=decision.trace,
         shipments=decision.shipments,
+        stock_snapshot=decision.stock_snapshot,
     )
     ORDERS_ROUTED.labels(decision.outcome).inc()
     summary = str(decision.trace.get("summary") or decision.outcome)
@@ -486,7 +607,7 @@ _TAKE = (
     .where(
         _LEVEL.warehouse_id == bindparam("w"),
         _LEVEL.sku == bindparam("s"),
-        _LEVEL.on_hand - _LEVEL.reserved - _LEVEL.safety >= bindparam("q"),
+        _LEVEL.on_hand - _LEVEL.reserved - _LEVEL.safety - bindparam("h") >= bindparam("q"),
     )
     .values(reserved=_LEVEL.reserved + bindparam("q"), updated_at=bindparam("now"))
 )
@@ -525,7 +646,9 @@ def apply_moves(session: Session, moves: StockMoves, *, reference: str, actor: s
         give = moves.release.get((wid, sku), 0)
         take = moves.reserve.get((wid, sku), 0)
         params = {"w": wid, "s": sku, "now": now}
-        if take > give and _changed(session.execute(_TAKE, {**params, "q": take - give})) != 1:
+        held = moves.held_back.get((wid, sku), 0)
+        taken = {**params, "q": take - give, "h": held}
+        if take > give and _changed(session.execute(_TAKE, taken)) != 1:
             raise ReservationLost(wid, sku, take)
         if give > take and _changed(session.execute(_GIVE, {**params, "q": give - take})) != 1:
             raise Conflict(

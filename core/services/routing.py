@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,6 +21,7 @@ from core.models import (
     Connector,
     FulfilmentLine,
     FulfilmentOrder,
+    OrderLine,
     OutboxMessage,
     RoutingDecision,
     SalesOrder,
@@ -30,6 +32,7 @@ from core.services.exceptions import Reason, open_exception
 from core.services.routing_inputs import (
     Rules,
     active_rules,
+    channel_holdbacks,
     decision_snapshot,
     locate_ship_to,
     order_facts,
@@ -74,13 +77,15 @@ def route_order(ctx: Context, order_id: int, *, now: datetime | None = None) -> 
 
 def open_lines(session: Session, order: SalesOrder) -> list[routing.LineDemand]:
     """The order's lines, less what its live fulfilment orders already hold."""
+    # Through the lines: a consolidated fulfilment order names only the group's oldest order.
     held: dict[int, int] = {
         line_id: int(qty)
         for line_id, qty in session.execute(
             select(FulfilmentLine.order_line_id, func.sum(FulfilmentLine.quantity))
             .join(FulfilmentOrder, FulfilmentOrder.id == FulfilmentLine.fulfilment_order_id)
+            .join(OrderLine, OrderLine.id == FulfilmentLine.order_line_id)
             .where(
-                FulfilmentOrder.order_id == order.id,
+                OrderLine.order_id == order.id,
                 FulfilmentOrder.status.not_in(CLOSED_FULFILMENT),
             )
             .group_by(FulfilmentLine.order_line_id)
@@ -102,6 +107,7 @@ def route_locked(
     connector: Connector | None = None,
     skus: dict[str, Sku] | None = None,
     lines: Sequence[routing.LineDemand] | None = None,
+    rules: Rules | None = None,
 ) -> list[int]:
     """Route ``order`` (validated, locked by this transaction) in the caller's transaction.
 
@@ -110,13 +116,16 @@ def route_locked(
     """
     for attempt in range(1, ctx.settings.route_max_replans + 1):
         with session.no_autoflush:  # plain reads: the order's own changes can wait
-            request, rules = build_request(
-                ctx, session, order, now, connector=connector, skus=skus, lines=lines
+            request, used = build_request(
+                ctx, session, order, now, connector=connector, skus=skus, lines=lines, rules=rules
             )
         result = decide(request)
         try:
             snapshot = decision_snapshot(request)
-            return _apply(ctx, session, order, rules, result, attempt=attempt, snapshot=snapshot)
+            held = channel_holdbacks(request)
+            return _apply(
+                ctx, session, order, used, result, attempt=attempt, snapshot=snapshot, held=held
+            )
         except ReservationLost as lost:
             RESERVATION_RACES.inc()
             log.info("order %s lost a reservation race (%s); re-planning", order.id, lost)
@@ -133,9 +142,11 @@ def build_request(
     skus: dict[str, Sku] | None = None,
     lines: Sequence[routing.LineDemand] | None = None,
     excluded: Mapping[int, str] | None = None,
+    rules: Rules | None = None,
 ) -> tuple[RoutingRequest, Rules]:
     """Everything the pure router needs to decide this order (``lines`` of it: all by
-    default; never from the ``excluded`` warehouses), read in this transaction."""
+    default; never from the ``excluded`` warehouses; under ``rules`` when the caller read
+    them in this transaction already), read in this transaction."""
     if connector is None:
         connector = session.get_one(Connector, order.connector_id)
     if lines is None:
@@ -146,7 +157,8 @@ def build_request(
     codes = {line.sku for line in lines if line.sku}
     if skus is None:
         skus = sku_profiles(session, codes)
-    rules = active_rules(session, ctx.routing, now, ctx.settings.no_stock_policy)
+    if rules is None:
+        rules = active_rules(session, ctx.routing, now, ctx.settings.no_stock_policy)
     request = RoutingRequest(
         order=routing.OrderDemand(order_id=order.id, lines=tuple(lines)),
         facts=order_facts(order, connector, skus),
@@ -172,13 +184,17 @@ def _apply(
     *,
     attempt: int,
     snapshot: dict[str, dict[str, int]] | None = None,
+    held: Mapping[int, int] | None = None,
 ) -> list[int]:
-    """Reserve first (a lost race raises before anything is written), then record it all."""
+    """Reserve first (a lost race raises before anything is written), then record it all.
+
+    ``held``: units each warehouse holds back from the order's channel, left free."""
+    held = held or {}
     if result.shipments:
         reserve(
             session,
             (
-                Allocation(s.warehouse_id, a.sku, a.quantity)
+                Allocation(s.warehouse_id, a.sku, a.quantity, held.get(s.warehouse_id, 0))
                 for s in result.shipments
                 for a in s.lines
             ),
@@ -297,14 +313,45 @@ _OUTBOX = table_of(OutboxMessage)
 _INSERT_OUTBOX = insert(_OUTBOX).returning(_OUTBOX.c.id, _OUTBOX.c.fulfilment_order_id)
 
 
+@dataclass(frozen=True)
+class Merged:
+    """The consolidation group whose orders' lines the fulfilment orders carry together,
+    and each line's order as ``(order id, order reference)`` by line id."""
+
+    consolidation_id: int
+    line_orders: Mapping[int, tuple[int, str]]
+
+    def payload(self, shipment: routing.Shipment) -> dict[str, Any]:
+        """What the outbox row says beyond the fulfilment order's id: every line's order."""
+        return {
+            "consolidation_id": self.consolidation_id,
+            "lines": [
+                {
+                    "line_id": a.line_id,
+                    "order_id": self.line_orders[a.line_id][0],
+                    "order_reference": self.line_orders[a.line_id][1],
+                    "sku": a.sku,
+                    "quantity": a.quantity,
+                }
+                for a in shipment.lines
+            ],
+        }
+
+
 def create_fulfilment(
     ctx: Context,
     session: Session,
     order_id: int,
     decision_id: int,
     shipments: Sequence[routing.Shipment],
+    *,
+    merged: Merged | None = None,
 ) -> list[int]:
-    """One fulfilment order per shipment, its lines, and its WMS release in the outbox."""
+    """One fulfilment order per shipment, its lines, and its WMS release in the outbox.
+
+    ``merged``: the lines are of several orders of a consolidation group (``order_id`` is
+    its oldest); each fulfilment order and release says so, and names every line's order.
+    """
     fo_ids = [
         session.execute(
             _INSERT_FULFILMENT,
@@ -313,6 +360,7 @@ def create_fulfilment(
                 "warehouse_id": s.warehouse_id,
                 "decision_id": decision_id,
                 "status": "pending",
+                "consolidation_id": None if merged is None else merged.consolidation_id,
             },
         ).scalar_one()
         for s in shipments
@@ -338,7 +386,8 @@ def create_fulfilment(
                 "connector_id": wms_connector_of(ctx.routing, s.warehouse_id),
                 "fulfilment_order_id": fo_id,
                 "idempotency_key": f"fo-{fo_id}-{uuid.uuid4().hex[:16]}",
-                "payload": {"fulfilment_order_id": fo_id},
+                "payload": {"fulfilment_order_id": fo_id}
+                | ({} if merged is None else merged.payload(s)),
                 "status": "pending",
                 "attempts": 0,
             }

@@ -26,7 +26,7 @@ from routing.rules import (
     RuleSetError,
     parse_rule_set,
 )
-from routing.warehouses import WarehouseSet, prepare_warehouses
+from routing.warehouses import WarehouseSet, channel_buffer, prepare_warehouses
 
 ORDER_TYPES = ("b2b", "presale", "group")
 
@@ -276,6 +276,16 @@ def _orders_today(
             or 0
         )
     return counts
+
+
+def channel_holdbacks(request: RoutingRequest) -> dict[int, int]:
+    """Units each warehouse holds back from the request's channel (its buffer), where any."""
+    kind, name = request.facts.channel, request.channel_name
+    return {
+        w.warehouse_id: units
+        for w in request.warehouses
+        if w.channel_buffers and (units := channel_buffer(dict(w.channel_buffers), kind, name))
+    }
 
 
 def decision_snapshot(request: RoutingRequest) -> dict[str, dict[str, int]]:

@@ -26,6 +26,7 @@ from core.models import (
     Connector,
     FulfilmentLine,
     FulfilmentOrder,
+    OrderLine,
     OutboxMessage,
     SalesOrder,
     Shipment,
@@ -33,6 +34,7 @@ from core.models import (
 from core.services import order_state
 from core.services.audit import record
 from core.services.live_connectors import instance_for
+from core.services.order_fulfilment import member_orders_of, of_order
 from core.services.stock import give_back
 from core.states import OrderStatus
 
@@ -65,9 +67,20 @@ def confirm_shipment(
         fo = session.get(FulfilmentOrder, fulfilment_order_id)
         if fo is None:
             raise NotFound(f"fulfilment order {fulfilment_order_id} does not exist")
-        order = session.scalars(
-            select(SalesOrder).where(SalesOrder.id == fo.order_id).with_for_update()
-        ).one()
+        # A consolidated fulfilment order carries lines of several orders: lock them all.
+        order_ids = (
+            [fo.order_id] if fo.consolidation_id is None else member_orders_of(session, fo.id)
+        )
+        orders = {
+            o.id: o
+            for o in session.scalars(
+                select(SalesOrder)
+                .where(SalesOrder.id.in_(order_ids))
+                .order_by(SalesOrder.id)
+                .with_for_update()
+            )
+        }
+        order = orders[fo.order_id]
         fo = session.scalars(
             select(FulfilmentOrder)
             .where(FulfilmentOrder.id == fulfilment_order_id)
@@ -104,12 +117,17 @@ def confirm_shipment(
         session.add(row)
         session.flush()
         _stock_out(session, fo.warehouse_id, shipped, reference=f"shipment:{row.id}", actor=actor)
-        complete = _advance(session, order, fo)
-        outbox_id = _notify_channel(ctx, session, order, row, complete)
+        _close_fulfilment(session, fo)
+        if fo.consolidation_id is None:
+            complete = _advance(session, order, fo)
+            outbox_ids = [_notify_channel(ctx, session, order, row, complete)]
+        else:
+            outbox_ids = _advance_members(ctx, session, orders, fo, shipment=row, shipped=shipped)
         record(session, actor, "shipment.confirm", "fulfilment_order", fo.id, {"shipment": row.id})
         result = ShipmentResult(row.id, True, order.status)
-    if outbox_id is not None:
-        ctx.dispatcher.enqueue(Task.DELIVER_OUTBOX, outbox_id)
+    for outbox_id in outbox_ids:
+        if outbox_id is not None:
+            ctx.dispatcher.enqueue(Task.DELIVER_OUTBOX, outbox_id)
     return result
 
 
@@ -192,8 +210,8 @@ def _stock_out(
     )
 
 
-def _advance(session: Session, order: SalesOrder, fo: FulfilmentOrder) -> bool:
-    """Move the fulfilment order and the order on; True when the whole order has shipped."""
+def _close_fulfilment(session: Session, fo: FulfilmentOrder) -> None:
+    """The fulfilment order is shipped, or partially so while some of its lines are open."""
     open_here = session.scalar(
         select(FulfilmentLine.id)
         .where(
@@ -203,10 +221,28 @@ def _advance(session: Session, order: SalesOrder, fo: FulfilmentOrder) -> bool:
         .limit(1)
     )
     fo.status = "partially_shipped" if open_here is not None else "shipped"
+
+
+def _advance(session: Session, order: SalesOrder, fo: FulfilmentOrder) -> bool:
+    """Move the order on after a shipment from ``fo``; True when the whole order has shipped.
+
+    Its fulfilment orders are found through its lines, so that one shared with other
+    orders of a consolidation group counts for each of them, with only their own lines.
+    """
+    mine = select(OrderLine.id).where(OrderLine.order_id == order.id)
+    open_here = session.scalar(
+        select(FulfilmentLine.id)
+        .where(
+            FulfilmentLine.fulfilment_order_id == fo.id,
+            FulfilmentLine.order_line_id.in_(mine),
+            FulfilmentLine.shipped_quantity < FulfilmentLine.quantity,
+        )
+        .limit(1)
+    )
     others_open = session.scalar(
         select(FulfilmentOrder.id)
         .where(
-            FulfilmentOrder.order_id == order.id,
+            of_order(order.id),
             FulfilmentOrder.id != fo.id,
             FulfilmentOrder.status.not_in(("shipped", "cancelled", "rejected")),
         )
@@ -221,8 +257,45 @@ def _advance(session: Session, order: SalesOrder, fo: FulfilmentOrder) -> bool:
     return complete
 
 
+def _advance_members(
+    ctx: Context,
+    session: Session,
+    orders: dict[int, SalesOrder],
+    fo: FulfilmentOrder,
+    *,
+    shipment: Shipment,
+    shipped: list[tuple[FulfilmentLine, int]],
+) -> list[int | None]:
+    """After a shipment from a consolidated fulfilment order: each order with lines in it
+    moves on, and its channel hears of its own lines only; the outbox ids to send."""
+    line_orders = dict(
+        session.execute(
+            select(OrderLine.id, OrderLine.order_id).where(
+                OrderLine.id.in_([line.order_line_id for line, _ in shipped])
+            )
+        ).all()
+    )
+    by_order: dict[int, list[int]] = {}
+    for line, _ in shipped:
+        by_order.setdefault(line_orders[line.order_line_id], []).append(line.id)
+    outbox_ids: list[int | None] = []
+    for order_id, line_ids in sorted(by_order.items()):
+        order = orders[order_id]
+        complete = _advance(session, order, fo)
+        outbox_ids.append(
+            _notify_channel(ctx, session, order, shipment, complete, only_lines=line_ids)
+        )
+    return outbox_ids
+
+
 def _notify_channel(
-    ctx: Context, session: Session, order: SalesOrder, shipment: Shipment, complete: bool
+    ctx: Context,
+    session: Session,
+    order: SalesOrder,
+    shipment: Shipment,
+    complete: bool,
+    *,
+    only_lines: list[int] | None = None,
 ) -> int | None:
     connector = session.get(Connector, order.connector_id)
     if connector is None or connector.kind not in ctx.registry.kinds:
@@ -235,8 +308,15 @@ def _notify_channel(
             kind=CHANNEL_FULFILMENT,
             connector_id=connector.id,
             fulfilment_order_id=shipment.fulfilment_order_id,
-            idempotency_key=f"shipment-{shipment.id}",
-            payload={"shipment_id": shipment.id, "order_complete": complete},
+            idempotency_key=f"shipment-{shipment.id}"
+            if only_lines is None
+            else f"shipment-{shipment.id}-order-{order.id}",
+            payload={"shipment_id": shipment.id, "order_complete": complete}
+            | (
+                {}
+                if only_lines is None
+                else {"order_id": order.id, "fulfilment_line_ids": only_lines}
+            ),
             status="pending",
             attempts=0,
             next_attempt_at=utcnow(),

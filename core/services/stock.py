@@ -31,6 +31,9 @@ class Allocation:
     warehouse_id: int
     sku: str
     quantity: int
+    # Units the warehouse holds back from the order's channel (its channel buffer): the
+    # reservation leaves them free, as routing did when it planned.
+    held_back: int = 0
 
 
 def available_snapshot(session: Session, skus: Iterable[str]) -> dict[tuple[int, str], int]:
@@ -57,7 +60,7 @@ _RESERVE = (
     .where(
         _LEVEL.warehouse_id == bindparam("w"),
         _LEVEL.sku == bindparam("s"),
-        _LEVEL.on_hand - _LEVEL.reserved - _LEVEL.safety >= bindparam("q"),
+        _LEVEL.on_hand - _LEVEL.reserved - _LEVEL.safety - bindparam("h") >= bindparam("q"),
     )
     .values(reserved=_LEVEL.reserved + bindparam("q"), updated_at=bindparam("now"))
 )
@@ -72,18 +75,23 @@ _INSERT_LEDGER = insert(table_of(StockLedger))
 def reserve(session: Session, allocations: Iterable[Allocation], *, reference: str) -> None:
     """Reserve every allocation, or none and raise ReservationLost (the caller re-plans).
 
+    A row is taken only while what stays free covers the units it holds back from the
+    order's channel, so a race cannot eat into a channel buffer that routing respected.
+
     Rows are touched in one fixed key order so concurrent reservations cannot deadlock. On a
     lost race the rows already taken are given back in this transaction (still locked by it,
     so no other transaction saw them), which leaves the caller's transaction usable.
     """
     merged: dict[tuple[int, str], int] = defaultdict(int)
+    held: dict[tuple[int, str], int] = {}
     for a in allocations:
         merged[(a.warehouse_id, a.sku)] += a.quantity
+        held[(a.warehouse_id, a.sku)] = max(a.held_back, held.get((a.warehouse_id, a.sku), 0))
     now = utcnow()
     taken: list[dict[str, Any]] = []
     for (warehouse_id, sku), qty in sorted(merged.items()):
         params = {"w": warehouse_id, "s": sku, "q": qty}
-        result = session.execute(_RESERVE, {**params, "now": now})
+        result = session.execute(_RESERVE, {**params, "h": held[(warehouse_id, sku)], "now": now})
         if result.rowcount != 1:  # type: ignore[attr-defined]
             for done in taken:
                 session.execute(_UNRESERVE, done)

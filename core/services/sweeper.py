@@ -1,4 +1,5 @@
-"""The sweeper: finds work whose nudge was lost or whose worker died, and nudges it again.
+"""The sweeper: finds work whose nudge was lost or whose worker died, and nudges it again;
+and routes the consolidation groups whose hold has ended (core.services.consolidation).
 
 A row is re-nudged at most once per ``renudge_interval``: a backlog waiting in the broker
 is not a lost nudge, and re-queuing it on every sweep would only multiply duplicate tasks
@@ -18,6 +19,7 @@ from core.clock import utcnow
 from core.db import unit_of_work
 from core.dispatch import Task
 from core.models import InboundMessage, OutboxMessage, SalesOrder
+from core.services.consolidation import route_due_groups
 from core.services.polling import enqueue_due_polls
 from core.services.stock_sync import sync_stock
 from core.settings import Settings
@@ -136,9 +138,12 @@ def sweep(
     queued_inbound: int = 0,
     queue_head: int | None = None,
 ) -> int:
-    """Enqueue everything due (hints as in :func:`find_due_work`); how many tasks were enqueued."""
+    """Enqueue everything due (hints as in :func:`find_due_work`) and route the consolidation
+    groups whose window has passed; how many tasks were enqueued and groups routed."""
     now = now or utcnow()
     work = find_due_work(ctx, now=now, queued_inbound=queued_inbound, queue_head=queue_head)
     for task, row_id in work:
         ctx.dispatcher.enqueue(task, row_id)
-    return len(work) + enqueue_due_polls(ctx, now=now) + sync_stock(ctx, now=now)
+    polls = enqueue_due_polls(ctx, now=now)
+    pushes = sync_stock(ctx, now=now)
+    return len(work) + polls + pushes + route_due_groups(ctx, now=now)

@@ -17,12 +17,14 @@ from connectors.wms.demo_server import FakeWms
 from core.bootstrap import Context
 from core.clock import utcnow
 from core.db import unit_of_work
-from core.models import Connector, FulfilmentOrder, RoutingDecision, SalesOrder
+from core.models import Connector, FulfilmentOrder, RoutingDecision, SalesOrder, StockLevel
 from core.security import Role
 from core.services import connector_admin, inventory, warehouses
+from core.services import routing as routing_service
 from core.services.backtest import backtest
 from core.services.processing import process_inbound
 from core.services.simulate import simulate
+from core.services.stock import Allocation, ReservationLost, reserve
 from core.services.stock_sync import channel_available, sync_stock
 from core.services.tokens import create_token
 from tests.fakes import REMOTES, FakeChannel, FakeRemote, remote
@@ -282,3 +284,47 @@ def test_backtest_replays_the_stock_each_decision_saw(ctx: Context, wms: FakeWms
     change = current["changes"][0]
     assert (change["order_id"], change["stock"]) == (second, "current")
     assert (change["before"]["warehouses"], change["after"]["warehouses"]) == (["WEST"], ["EAST"])
+
+
+def test_a_reservation_never_takes_units_held_back_from_the_orders_channel(
+    ctx: Context, wms: FakeWms
+) -> None:
+    world = build_world(ctx, wms.base_url, [("EAST", 1)])
+    east = world.warehouse_ids["EAST"]
+    stock(ctx, east, "A", 3)
+    # Routing planned on an older snapshot; by now 3 are free and 2 of them held back from
+    # the channel: 2 more would eat into the buffer, so the reservation is lost.
+    with pytest.raises(ReservationLost), unit_of_work(ctx.sessions) as s:
+        reserve(s, [Allocation(east, "A", 2, held_back=2)], reference="order:1")
+    with unit_of_work(ctx.sessions) as s:
+        reserve(s, [Allocation(east, "A", 1, held_back=2)], reference="order:2")
+        reserve(s, [Allocation(east, "A", 2)], reference="order:3")  # another channel's order
+    with unit_of_work(ctx.sessions) as s:
+        level = s.execute(
+            select(StockLevel.on_hand, StockLevel.reserved).where(
+                StockLevel.warehouse_id == east, StockLevel.sku == "A"
+            )
+        ).one()
+        assert tuple(level) == (3, 3)
+
+
+def test_routing_on_a_stale_snapshot_cannot_take_the_channels_buffer(
+    ctx: Context, wms: FakeWms, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    world = build_world(ctx, wms.base_url, [("EAST", 1)])
+    east = world.warehouse_ids["EAST"]
+    stock(ctx, east, "A", 3)
+    warehouses.update_warehouse(ctx, east, {"channel_buffers": {"shopify": 2}}, actor="ops")
+    # The engine plans on a snapshot from before another order took 2 units: 5 free, less
+    # the buffer 3, so 2 fit. Only 3 are free now, 1 past the buffer: every re-plan loses.
+    monkeypatch.setattr(routing_service, "available_snapshot", lambda _s, _skus: {(east, "A"): 5})
+    order_id = process_inbound(ctx, post(ctx, world, shopify_order(913, [("A", 2)])).inbound_id)
+    assert order_id is not None
+    with unit_of_work(ctx.sessions) as s:
+        assert s.get_one(SalesOrder, order_id).status == "validated"  # left for the sweeper
+        reserved = s.scalar(
+            select(StockLevel.reserved).where(
+                StockLevel.warehouse_id == east, StockLevel.sku == "A"
+            )
+        )
+    assert reserved == 0

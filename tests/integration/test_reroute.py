@@ -19,6 +19,7 @@ from core.models import (
     AuditLog,
     FulfilmentOrder,
     OutboxMessage,
+    RoutingDecision,
     SalesOrder,
     StockLedger,
     StockLevel,
@@ -132,6 +133,27 @@ def test_wms_rejection_reroutes_the_lines_to_the_next_warehouse(ctx: Context, wm
         rows = s.execute(select(OutboxMessage.fulfilment_order_id, OutboxMessage.status))
         statuses = {fo_id: status for fo_id, status in rows}
     assert statuses == {fos["EAST"]["id"]: "rejected", fos["WEST"]["id"]: "sent"}
+    # Each decision keeps the stock it saw, the re-route's too (for backtests): EAST's 2
+    # were still reserved by the rejected fulfilment order when the re-route looked.
+    assert snapshots(ctx, detail["id"], world) == [
+        {"EAST": {"A": 5}, "WEST": {"A": 5}},
+        {"EAST": {"A": 3}, "WEST": {"A": 5}},
+    ]
+
+
+def snapshots(ctx: Context, order_id: int, world: Any) -> list[dict[str, dict[str, int]] | None]:
+    """The stock snapshot of each of the order's routing decisions, by warehouse code."""
+    codes = {str(wid): code for code, wid in world.warehouse_ids.items()}
+    with unit_of_work(ctx.sessions) as s:
+        kept = s.scalars(
+            select(RoutingDecision.stock_snapshot)
+            .where(RoutingDecision.order_id == order_id)
+            .order_by(RoutingDecision.id)
+        ).all()
+    return [
+        None if snap is None else {codes[wid]: units for wid, units in snap.items()}
+        for snap in kept
+    ]
 
 
 def test_a_second_rejection_with_nowhere_left_stays_a_dead_letter_that_redrives(
@@ -452,6 +474,8 @@ def test_reroute_of_a_routed_order_not_yet_released_follows_new_rules(
     assert [fo["status"] for fo in detail["fulfilment_orders"]] == ["cancelled", "released"]
     assert detail["routing_decisions"][-1]["policy"].startswith("west-only")
     assert detail["routing_decisions"][-1]["trace"]["rules"]["matched"] == ["west"]
+    # The re-run saw the order's own 3 in EAST as free again (it gave them back first).
+    assert snapshots(ctx, detail["id"], world)[-1] == {"EAST": {"A": 5}, "WEST": {"A": 5}}
     assert accepted_at(wms) == ["WEST"]  # EAST never heard of it
     with unit_of_work(ctx.sessions) as s:
         east = s.scalars(

@@ -17,7 +17,13 @@ from typing import Any, ClassVar
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
-from connectors.base import Capability, ConnectorRuntime, ReleaseReceipt, ReleaseRequest
+from connectors.base import (
+    Capability,
+    ConnectorRuntime,
+    ReleaseLine,
+    ReleaseReceipt,
+    ReleaseRequest,
+)
 from connectors.http import (
     UrlGuard,
     build_client,
@@ -77,11 +83,16 @@ def build_release_payload(request: ReleaseRequest) -> dict[str, Any]:
         "warehouse_code": request.warehouse_code,
         "service_level": request.service_level,
         "ship_to": dict(request.ship_to),
-        "lines": [
-            {"line_id": line.line_id, "sku": line.sku, "quantity": line.quantity}
-            for line in request.lines
-        ],
+        "lines": [_release_line(line) for line in request.lines],
     }
+
+
+def _release_line(line: ReleaseLine) -> dict[str, Any]:
+    """A line of the body; a consolidated order's lines also name the order each is from."""
+    body: dict[str, Any] = {"line_id": line.line_id, "sku": line.sku, "quantity": line.quantity}
+    if line.order_reference is not None:
+        body |= {"order_id": line.order_id, "order_reference": line.order_reference}
+    return body
 
 
 class RestWmsConnector:
