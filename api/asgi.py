@@ -6,26 +6,12 @@ a fork). Broker mode only: the embedded runner must run in exactly one process.
 
 from __future__ import annotations
 
-from celery import Celery
-
 from api.app import OmnirouteApp, create_app
 from api.background_dispatch import BackgroundDispatcher
+from api.nudge_publisher import CeleryPublisher
 from core.bootstrap import bootstrap
-from core.dispatch import Task
 from core.settings import Settings
 from worker.celery_app import create_celery
-
-
-class CeleryPublisher:
-    """Sends a batch of nudges through one producer, as ``CeleryDispatcher.enqueue`` would."""
-
-    def __init__(self, app: Celery) -> None:
-        self._app = app
-
-    def publish(self, items: list[tuple[Task, int]]) -> None:
-        with self._app.producer_or_acquire() as producer:
-            for task, row_id in items:
-                self._app.send_task(task.value, args=[row_id], producer=producer)
 
 
 def broker_app() -> OmnirouteApp:

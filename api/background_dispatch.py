@@ -8,9 +8,10 @@ costs only delay, never data.
 
 from __future__ import annotations
 
+import contextlib
 import logging
-import queue
 import threading
+from collections import deque
 from typing import Protocol
 
 from core.dispatch import Task
@@ -19,6 +20,9 @@ log = logging.getLogger("omniroute.api.dispatch")
 
 
 BATCH = 100
+# After the first nudge of a batch, wait this long for others to join it: a batch costs one
+# broker round trip whatever its size, and a nudge 10 ms later changes nothing downstream.
+LINGER_S = 0.01
 
 
 class Publisher(Protocol):
@@ -26,19 +30,33 @@ class Publisher(Protocol):
 
 
 class BackgroundDispatcher:
-    def __init__(self, inner: Publisher, *, max_pending: int = 100_000) -> None:
+    """Hands nudges to one thread that publishes them in batches.
+
+    ``enqueue`` only appends to a deque (no lock, no condition variable on the request
+    path); the thread wakes on the first nudge, lingers for more, and publishes all waiting.
+    """
+
+    def __init__(
+        self, inner: Publisher, *, max_pending: int = 100_000, linger: float = LINGER_S
+    ) -> None:
         self._inner = inner
-        self._queue: queue.Queue[tuple[Task, int] | None] = queue.Queue(maxsize=max_pending)
+        self._max_pending = max_pending
+        self._linger = linger
+        self._pending: deque[tuple[Task, int]] = deque()
+        self._wakeup = threading.Event()
         self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
         self._lock = threading.Lock()
 
     def enqueue(self, task: Task, row_id: int) -> None:
         self._ensure_started()
-        try:
-            self._queue.put_nowait((task, row_id))
-        except queue.Full:
+        if len(self._pending) >= self._max_pending:
             # The broker is far behind; the sweeper will nudge this row later.
             log.warning("nudge queue is full; %s %s is left to the sweeper", task.value, row_id)
+            return
+        self._pending.append((task, row_id))
+        if not self._wakeup.is_set():
+            self._wakeup.set()
 
     def start(self) -> None:
         self._ensure_started()
@@ -47,9 +65,11 @@ class BackgroundDispatcher:
         """Publish what is pending (up to ``timeout``), then stop the thread."""
         with self._lock:
             thread, self._thread = self._thread, None
+            stop = self._stop
         if thread is None:
             return
-        self._queue.put(None)  # the stop mark
+        stop.set()
+        self._wakeup.set()
         thread.join(timeout)
 
     def _ensure_started(self) -> None:
@@ -57,27 +77,35 @@ class BackgroundDispatcher:
             return
         with self._lock:
             if self._thread is None:
-                thread = threading.Thread(target=self._run, name="omniroute-nudges", daemon=True)
+                self._stop = stop = threading.Event()
+                thread = threading.Thread(
+                    target=self._run, args=(stop,), name="omniroute-nudges", daemon=True
+                )
                 thread.start()
                 self._thread = thread
 
-    def _run(self) -> None:
+    def _run(self, stop: threading.Event) -> None:
         while True:
-            # Whatever is waiting goes out together (one producer checkout per batch).
-            batch: list[tuple[Task, int]] = []
-            item = self._queue.get()
-            while item is not None:
-                batch.append(item)
-                if len(batch) >= BATCH:
-                    break
-                try:
-                    item = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-            if batch:
-                try:
-                    self._inner.publish(batch)
-                except Exception:
-                    log.exception("could not publish %d nudges; the sweeper will retry", len(batch))
-            if item is None:
+            self._wakeup.wait()
+            if len(self._pending) < BATCH:
+                stop.wait(self._linger)  # let more nudges join this batch; stop cuts it short
+            # Cleared before draining: a nudge added from here on sets it again.
+            self._wakeup.clear()
+            stopping = stop.is_set()
+            while self._pending:
+                self._publish(self._take(BATCH))
+            if stopping:
                 return
+
+    def _take(self, limit: int) -> list[tuple[Task, int]]:
+        batch: list[tuple[Task, int]] = []
+        with contextlib.suppress(IndexError):
+            while len(batch) < limit:
+                batch.append(self._pending.popleft())
+        return batch
+
+    def _publish(self, batch: list[tuple[Task, int]]) -> None:
+        try:
+            self._inner.publish(batch)
+        except Exception:
+            log.exception("could not publish %d nudges; the sweeper will retry", len(batch))

@@ -14,18 +14,19 @@ inbox row is committed.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import anyio
 from starlette.datastructures import Headers
 
 from api.problems import STATUS
 from core.bootstrap import Context
 from core.errors import DomainError
-from core.services.intake import receive_webhook
+from core.services.intake import IntakeResult, receive_webhook
 
 log = logging.getLogger("omniroute.api.webhooks")
 
@@ -42,12 +43,22 @@ def _json(payload: dict[str, Any]) -> bytes:
     ).encode("utf-8")
 
 
+def _accepted_body(result: IntakeResult) -> bytes:
+    """The 200 body, byte for byte what ``_json`` renders, without the encoder for one int."""
+    if result.inbound_id is not None:
+        return b'{"status":"accepted","inbound_id":%d,"duplicate":false}' % result.inbound_id
+    return _json({"status": result.status, "inbound_id": None, "duplicate": result.duplicate})
+
+
 class WebhookIntake:
     def __init__(self, ctx: Context, *, max_bytes: int, threads: int) -> None:
         self.ctx = ctx
         self.max_bytes = max_bytes
         self.threads = threads
-        self._limiter: anyio.CapacityLimiter | None = None
+        # The blocking part (connector lookup, verify, INSERT + COMMIT) runs here. A plain
+        # executor hop costs under half of anyio.to_thread's per call (sniffio lookups,
+        # cancel scope, limiter), and max_workers bounds it the same way.
+        self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="webhook")
 
     def match(self, scope: Scope) -> int | None:
         """The connector id when this request is a webhook this handler takes."""
@@ -77,12 +88,10 @@ class WebhookIntake:
             if not message.get("more_body", False):
                 break
         body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-        if self._limiter is None:
-            # Created lazily: a limiter belongs to the running event loop.
-            self._limiter = anyio.CapacityLimiter(self.threads)
+        loop = asyncio.get_running_loop()
         try:
-            result = await anyio.to_thread.run_sync(
-                receive_webhook, self.ctx, connector_id, headers, body, limiter=self._limiter
+            result = await loop.run_in_executor(
+                self._executor, receive_webhook, self.ctx, connector_id, headers, body
             )
         except DomainError as exc:
             status = next((s for cls, s in STATUS.items() if isinstance(exc, cls)), 400)
@@ -92,12 +101,7 @@ class WebhookIntake:
         except Exception:
             await self._answer(send, 500, b"Internal Server Error", b"text/plain; charset=utf-8")
             raise
-        payload = {
-            "status": result.status,
-            "inbound_id": result.inbound_id,
-            "duplicate": result.duplicate,
-        }
-        await self._answer(send, 200, _json(payload), b"application/json")
+        await self._answer(send, 200, _accepted_body(result), b"application/json")
 
     async def _too_large(self, send: Any) -> None:
         payload = {

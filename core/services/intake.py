@@ -4,9 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
-
-from sqlalchemy import Connection
 
 from connectors.base import (
     IMPORTED_TOPIC,
@@ -20,9 +17,8 @@ from core.bootstrap import Context
 from core.dispatch import Task
 from core.errors import Conflict, NotFound, Unauthorized
 from core.metrics import SIGNATURE_FAILURES, WEBHOOKS
-from core.models import InboundMessage
+from core.services.inbox_insert import insert_committed
 from core.services.live_connectors import WebhookTarget, webhook_target
-from core.sql import insert_ignoring_conflict_stmt
 
 # Headers worth keeping with the raw body so a replay sees what the sender sent.
 KEPT_HEADER_PREFIXES = ("x-shopify-", "x-wc-", "content-type", "user-agent", "webhook-")
@@ -42,9 +38,16 @@ class IntakeResult:
         return "duplicate" if self.duplicate else "ignored"
 
 
-def _inbox_insert(conn: Connection) -> Any:
-    table = InboundMessage.__table__
-    return insert_ignoring_conflict_stmt(conn.dialect.name, table, ("connector_id", "dedupe_key"))
+_ROLES: dict[type, tuple[bool, bool]] = {}
+
+
+def _webhook_roles(kind: type) -> tuple[bool, bool]:
+    """Whether a connector class is an OrderSource, and PingAware; once per class, because a
+    runtime protocol check inspects every member on each call."""
+    roles = _ROLES.get(kind)
+    if roles is None:
+        roles = _ROLES[kind] = (issubclass(kind, OrderSource), issubclass(kind, PingAware))
+    return roles
 
 
 def _topic(kept: Mapping[str, str]) -> str | None:
@@ -63,9 +66,10 @@ def receive_webhook(
     if not target.enabled:
         raise Conflict(f"connector {connector_id} is disabled", code="connector_disabled")
     source = target.source
-    if Capability.ORDER_WEBHOOKS not in source.capabilities or not isinstance(source, OrderSource):
+    order_source, ping_aware = _webhook_roles(type(source))
+    if Capability.ORDER_WEBHOOKS not in source.capabilities or not order_source:
         raise NotFound(f"connector {connector_id} does not take webhooks")
-    if isinstance(source, PingAware) and source.is_ping(headers, body):
+    if ping_aware and source.is_ping(headers, body):
         WEBHOOKS.labels(target.kind, "ping").inc()
         return IntakeResult(inbound_id=None, duplicate=False)
     try:
@@ -88,10 +92,7 @@ def receive_webhook(
         "status": "pending",
         "attempts": 0,
     }
-    conn: Connection
-    with ctx.engine.begin() as conn:  # committed before the caller acknowledges
-        inbound_id = conn.execute(_inbox_insert(conn), values).scalar()
-    inbound_id = None if inbound_id is None else int(inbound_id)
+    inbound_id = insert_committed(ctx.engine, values)  # before the caller acknowledges
     WEBHOOKS.labels(target.kind, "duplicate" if inbound_id is None else "accepted").inc()
     if inbound_id is not None:
         ctx.dispatcher.enqueue(Task.PROCESS_INBOUND, inbound_id)
