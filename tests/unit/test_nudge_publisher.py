@@ -161,3 +161,13 @@ def test_other_brokers_get_the_nudges_through_send_task() -> None:
             message.ack()
         queue.close()
     assert received == [(Task.PROCESS_INBOUND.value, [31]), (Task.PROCESS_INBOUND.value, [32])]
+
+
+@pytest.mark.parametrize("task", [Task.PROCESS_INBOUND, Task.DELIVER_OUTBOX])
+@pytest.mark.parametrize("row_id", [0, 7, 1234567890123])
+def test_the_pre_rendered_message_is_the_one_built_field_by_field(task: Task, row_id: int) -> None:
+    app = create_celery(Settings(broker_url=REDIS_URL, database_url="sqlite://"))
+    template = capture_template(app, task)
+    assert template is not None
+    task_id, tag = "0b4f6c1e-7a0d-4b8e-9d55-3f2a1c9e8b71", "5d1e2f3a-4b5c-4d6e-8f70-8192a3b4c5d6"
+    assert template.encode(row_id, task_id, tag) == template.render(row_id, task_id, tag)
