@@ -5,11 +5,13 @@ distance from geocoded points, stock depth), runs the minimum-split search and b
 full trace; the same corpus is also routed by the greedy first policy (routing.plan) for its
 split rate (not timed).
 
-Two modes per shape: ``list`` passes the warehouses as a plain list, as
-core/services/routing.py does today (decide prepares them on every call); ``prepared`` passes
-a WarehouseSet prepared once, as a caller that keeps it between orders would. Every corpus is
-decided once untimed (warm-up), then ``--repeat`` times timed. ``other-cpu`` is the CPU other
-processes used meanwhile, in cores (the machine has 2): figures under load are lower.
+Two modes per shape: ``list`` passes the warehouses as a plain list (decide prepares them on
+every call); ``prepared`` passes a WarehouseSet prepared once, as the service does
+(core/services/routing_inputs.py keeps it in ``RoutingCaches.warehouse_set``). The trace is
+the plain dict the service stores (its JSON encoding at storage is not timed here, before or
+after). Every corpus is decided once untimed (warm-up), then ``--repeat`` times timed.
+``other-cpu`` is the CPU other processes used meanwhile, in cores (the machine has 2): figures
+under load are lower.
 
     python bench/engine_bench.py                    # 1/5/20 lines x 10/50/200 warehouses
     python bench/engine_bench.py --orders 300 --shapes 5x50,5x10,1x10

@@ -5,33 +5,43 @@ locations already geocoded, the stock snapshot, SKU requirements, the parsed rul
 "now"); a RoutingResult with a full trace comes out. Applying it is the caller's business.
 
 ``warehouses`` may be a plain list of profiles or a :class:`~routing.warehouses.WarehouseSet`
-prepared once for many decisions (same result, less work per decision). The trace is
-assembled by :mod:`routing.trace`.
+prepared once for many decisions (same result, less work per decision). The eligible
+warehouses are handled as columns (:class:`~routing.warehouses.Columns`); the scores and the
+ranking are :mod:`routing.ranking`'s, the trace is assembled by :mod:`routing.trace`.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from itertools import product, repeat
-from typing import Any
 
 from routing.allocate import OrderDemand, RoutingResult, Shipment
 from routing.conditions import OrderFacts
 from routing.geo import GeoPoint, distances_km, prepare_point
+from routing.ranking import (
+    SMALLER_IS_BETTER,
+    ScoreColumns,
+    distances_in_tenths,
+    rank_order,
+    tenths,
+)
 from routing.rules import (
     DEFAULT_OUTCOME,
     RuleOutcome,
     RuleSet,
     SplitMode,
+    SplitPolicy,
     WarehouseSelector,
     evaluate,
 )
 from routing.search import SearchLimits, SearchResult, min_split_rows
-from routing.trace import ScoreColumns, Stock, Verdicts, build_result
+from routing.trace import Stock, Verdicts, build_result, permuter
 from routing.warehouses import (
+    Columns,
     RateBand,
     ShipDay,
     Shipping,
@@ -39,14 +49,16 @@ from routing.warehouses import (
     SkuProfile,
     WarehouseProfile,
     WarehouseSet,
-    buffered,
-    held_back,
+    channel_buffer,
+    columns,
+    columns_of,
     prepare_warehouses,
     ship_days,
     sites_of,
 )
 
-# The profile types moved to routing.warehouses; they stay importable from here.
+# The profile types moved to routing.warehouses, tenths to routing.ranking; they stay
+# importable from here.
 __all__ = [
     "DEFAULT_RULES",
     "SMALLER_IS_BETTER",
@@ -59,15 +71,11 @@ __all__ = [
     "decide",
     "order_value",
     "prepare_warehouses",
+    "tenths",
 ]
 
 URGENT_LEVELS = frozenset({"express", "same_day"})
 DEFAULT_RULES = RuleSet(name="default", timezone="UTC", rules=(), default=DEFAULT_OUTCOME)
-# Sorting direction per criterion: smaller is better for these, larger for the others.
-SMALLER_IS_BETTER = frozenset({"priority", "distance", "shipping_cost", "ship_date"})
-NEVER_UNKNOWN = frozenset({"priority", "stock_depth"})  # every warehouse has these
-# Position of each criterion in ScoreColumns (fewest_shipments is the search's own).
-SCORE_INDEX = {name: n for n, name in enumerate(ScoreColumns._fields)}
 
 
 @dataclass(frozen=True)
@@ -95,25 +103,28 @@ def decide(req: RoutingRequest) -> RoutingResult:
     outcome = evaluation.outcome
     sites = sites_of(req.warehouses)
     ships = ship_days(req.warehouses, sites, req.now)  # once per calendar, not per warehouse
-    eligible, removed = _eligibility(req, outcome.warehouses, sites, ships)
+    every = columns_of(req.warehouses, sites)
+    kept, removed = _eligibility(req, outcome.warehouses, sites, every, ships)
+    eligible = every if kept is None else columns([sites[n] for n in kept])
     skus = tuple(dict.fromkeys(line.sku for line in req.order.lines))  # first-appearance order
-    rows, blocked = _stock_rows(req, eligible, skus)
-    scores = _scores(req, eligible, rows, dict(outcome.priority_boost), ships)
-    order = _rank_order(outcome.ranking, eligible, scores)
-    ranked = [eligible[n] for n in order]
+    units, blocked = _stock_rows(req, eligible, skus)
+    rows = list(zip(*[iter(units)] * len(skus), strict=True))
+    scores = _scores(req, eligible, list(map(float, map(sum, rows))), outcome.priority_boost, ships)
+    order = rank_order(outcome.ranking, scores, eligible.by_code)
+    in_rank = permuter(order)
+    ranked_ids: tuple[int, ...] = in_rank(eligible.ids)
     search = min_split_rows(
-        req.order.lines,
-        [s.warehouse_id for s in ranked],
-        [rows[n] for n in order],
-        _limits(outcome, req.node_budget),
+        req.order.lines, ranked_ids, in_rank(rows), _limits(outcome, req.node_budget)
     )
-    shipments, policy_block = _shipments(req, outcome, search, ranked)
+    shipments, policy_block = _shipments(req, outcome, search, eligible)
     verdicts = Verdicts(
         eligible=eligible,
         scores=scores,
         blocked=blocked,
         order=order,
-        removed=sorted(removed, key=lambda entry: (entry[0].code, entry[0].warehouse_id)),
+        removed=sorted(removed, key=lambda entry: (entry[0].code, entry[0].warehouse_id))
+        if len(removed) > 1
+        else removed,
         ships=ships,
         channel=(req.facts.channel, req.channel_name),
     )
@@ -135,9 +146,11 @@ def _eligibility(
     req: RoutingRequest,
     sel: WarehouseSelector,
     sites: Sequence[Site],
+    every: Columns,
     ships: Mapping[Shipping, ShipDay],
-) -> tuple[list[Site], list[tuple[Site, str]]]:
-    """The warehouses that pass every feasibility filter, and the others with the reason."""
+) -> tuple[list[int] | None, list[tuple[Site, str]]]:
+    """Positions in ``sites`` of the warehouses that pass every feasibility filter (None: all
+    of them), and the others with the reason."""
     # Warehouses the caller excludes are rare: when there are some, no fast path.
     selective = bool(
         sel.include
@@ -146,11 +159,18 @@ def _eligibility(
         or sel.exclude_tags
         or req.excluded_warehouses
     )
-    served = (req.facts.channel, req.channel_name)
     urgent = req.facts.service_level in URGENT_LEVELS
-    eligible: list[Site] = []
+    if (
+        not selective
+        and every.all_open
+        and not every.any_channels
+        and not (urgent and every.any_limited)
+    ):
+        return None, []  # nothing can remove any of them
+    served = (req.facts.channel, req.channel_name)
+    kept: list[int] = []
     removed: list[tuple[Site, str]] = []
-    for s in sites:
+    for n, s in enumerate(sites):
         # Fast path: nothing can remove it; anything else is read by _removal in full.
         if (
             s.open
@@ -158,10 +178,10 @@ def _eligibility(
             and (not s.channels or not s.channels.isdisjoint(served))
             and not (urgent and s.limited)
         ) or (reason := _removal(req, sel, s.profile, ships[s.shipping])) is None:
-            eligible.append(s)
+            kept.append(n)
         else:
             removed.append((s, reason))
-    return eligible, removed
+    return (None if not removed else kept), removed
 
 
 def _removal(
@@ -195,33 +215,37 @@ def _removal(
 
 
 def _stock_rows(
-    req: RoutingRequest, eligible: list[Site], skus: tuple[str, ...]
-) -> tuple[list[tuple[int, ...]], dict[int, dict[str, str]]]:
-    """Units of each of ``skus`` per eligible warehouse (0 where it may not ship it, less what
-    it holds back from the order's channel), and the SKUs each one may not ship (by position
-    in ``eligible``, SKUs sorted) with the reason."""
+    req: RoutingRequest, eligible: Columns, skus: tuple[str, ...]
+) -> tuple[list[int], dict[int, dict[str, str]]]:
+    """Units of each of ``skus`` per eligible warehouse, flat (``len(skus)`` per warehouse; 0
+    where it may not ship it, less what it holds back from the order's channel), and the SKUs
+    each one may not ship (by position in ``eligible``, SKUs sorted) with the reason."""
     m = len(skus)
-    units = list(map(req.stock.get, product([s.warehouse_id for s in eligible], skus), repeat(0)))
+    units = list(map(req.stock.get, product(eligible.ids, skus), repeat(0)))
     if units and min(units) < 0:
         units = [u if u > 0 else 0 for u in units]
-    if buffered(req.warehouses, eligible):
+    if eligible.buffered:
         kind, name = req.facts.channel, req.channel_name
-        for n, s in enumerate(eligible):
-            if s.buffers and (held := held_back(s, kind, name)):
+        for n, buffers in enumerate(eligible.buffers):
+            if buffers and (held := channel_buffer(dict(buffers), kind, name)):
                 units[n * m : n * m + m] = [max(u - held, 0) for u in units[n * m : n * m + m]]
     blocked: dict[int, dict[str, str]] = {}
-    requirements = sorted(
-        (sku, j, profile.requires)
-        for j, sku in enumerate(skus)
-        if (profile := req.skus.get(sku)) is not None and profile.requires
+    requirements = (
+        sorted(
+            (sku, j, profile.requires)
+            for j, sku in enumerate(skus)
+            if (profile := req.skus.get(sku)) is not None and profile.requires
+        )
+        if req.skus
+        else ()
     )
-    for n, s in enumerate(eligible if requirements else ()):
-        tags = s.profile.tags
+    for n, house in enumerate(eligible.profiles if requirements else ()):
+        tags = house.tags
         for sku, j, need in requirements:
             if not need <= tags:
                 blocked.setdefault(n, {})[sku] = f"needs {', '.join(sorted(need - tags))}"
                 units[n * m + j] = 0
-    return list(zip(*[iter(units)] * m, strict=True)), blocked
+    return units, blocked
 
 
 def _order_weight(req: RoutingRequest) -> float:
@@ -235,57 +259,61 @@ def _order_weight(req: RoutingRequest) -> float:
 
 def _scores(
     req: RoutingRequest,
-    eligible: list[Site],
-    rows: list[tuple[int, ...]],
-    boosts: Mapping[str, int],
+    eligible: Columns,
+    depths: list[float],
+    boosts: Sequence[tuple[str, int]],
     ships: Mapping[Shipping, ShipDay],
 ) -> ScoreColumns:
     """Every eligible warehouse's value on each criterion, a column per criterion."""
+    n = len(depths)
+    uniform: list[str] = []
+    known: list[str] = []
     if boosts:
-        priority = [float(s.profile.priority - boosts.get(s.code, 0)) for s in eligible]
+        boost = dict(boosts)
+        priority: Sequence[float] = [
+            float(p.priority - boost.get(code, 0))
+            for p, code in zip(eligible.profiles, eligible.codes, strict=True)
+        ]
     else:
-        priority = [s.priority for s in eligible]
+        priority = eligible.priorities
+    cost: Sequence[float | None]
     if req.ship_to is None:
-        km: list[float | None] = [None] * len(eligible)
+        km: Sequence[float | None] = [None] * n
+        distance, cost = km, km
+        uniform += ("distance", "shipping_cost")
     else:
-        km = distances_km(prepare_point(req.ship_to), [s.point for s in eligible])
-    weight = _order_weight(req)
+        origin = prepare_point(req.ship_to)
+        distance = distances_in_tenths(origin, eligible.points)
+        if eligible.located:
+            known.append("distance")
+        if eligible.priced:
+            km = distances_km(origin, eligible.points)
+            weight = _order_weight(req)
+            cost = [
+                None if k is None or not bands else _cost(bands, k, weight)
+                for bands, k in zip(eligible.bands, km, strict=True)
+            ]
+        else:
+            cost = [None] * n
+            uniform.append("shipping_cost")
+    if not eligible.capped:
+        uniform.append("capacity_headroom")
+    if len(ships) == 1:
+        days: Sequence[float | None] = [next(iter(ships.values())).days] * n
+        uniform.append("ship_date")
+    else:
+        days = [ships[key].days for key in eligible.shipping]
     return ScoreColumns(
         priority,
-        tenths(km),
-        list(map(float, map(sum, rows))),
-        [
-            None if k is None or not s.bands else _cost(s.bands, k, weight)
-            for s, k in zip(eligible, km, strict=True)
-        ],
-        [s.capacity for s in eligible],
-        [next(iter(ships.values())).days] * len(eligible)
-        if len(ships) == 1
-        else [ships[s.shipping].days for s in eligible],
+        distance,
+        depths,
+        cost,
+        eligible.capacities,
+        days,
+        frozenset(uniform),
+        frozenset(known),
+        eligible.integral,
     )
-
-
-def tenths(values: list[float | None]) -> list[float | None]:
-    """``round(v, 1)`` of each value (None stays None): the very same floats, faster.
-
-    CPython's ``round(v, 1)`` rounds the exact binary value half-even to one decimal through
-    a decimal string (~0.3 us). ``round(10 * v) / 10`` rounds the product instead, whose
-    error is far below 1e-6 here; so away from a tie (10v within 1e-6 of a half) both pick
-    the same tenth, and the division is correctly rounded like the string's conversion.
-    Near a tie, for zero (its sign), negative or huge values, the exact route is taken.
-    """
-    out: list[float | None] = []
-    for v in values:
-        if v is None:
-            out.append(None)
-            continue
-        scaled = v * 10.0
-        tenth = round(scaled) if 0.0 < scaled < 1e9 else None
-        if tenth is not None and abs(scaled - tenth) < 0.5 - 1e-6:  # exact: both below 2**53
-            out.append(tenth / 10)
-        else:
-            out.append(round(v, 1))
-    return out
 
 
 def _cost(bands: tuple[RateBand, ...], km: float, weight: float) -> float | None:
@@ -295,31 +323,13 @@ def _cost(bands: tuple[RateBand, ...], km: float, weight: float) -> float | None
     return None  # beyond its furthest band: it does not ship that far
 
 
-def _rank_order(chain: Sequence[str], eligible: list[Site], scores: ScoreColumns) -> list[int]:
-    """Positions in ``eligible``, best first: the ranking chain, then code and id.
-
-    One key column per criterion: a larger-is-better value is negated, and where some
-    warehouse's value is unknown the column holds (0, value) or, for the unknown, (1, 0.0), so
-    that it ranks after every known value (a column without unknowns orders the same bare).
-    """
-    columns: list[list[Any]] = []
-    for criterion in chain:
-        index = SCORE_INDEX.get(criterion)
-        if index is None:
-            continue  # fewest_shipments is the search's own objective
-        column: list[Any] = scores[index]
-        if criterion not in SMALLER_IS_BETTER:
-            column = [None if v is None else -v for v in column]
-        if criterion not in NEVER_UNKNOWN and None in column:
-            column = [(1, 0.0) if v is None else (0, v) for v in column]
-        columns.append(column)
-    columns += ([s.code for s in eligible], [s.warehouse_id for s in eligible])
-    keys = list(zip(*columns, strict=True))
-    return sorted(range(len(keys)), key=keys.__getitem__)
-
-
 def _limits(outcome: RuleOutcome, node_budget: int) -> SearchLimits:
-    split = outcome.split
+    return _search_limits(outcome.split, node_budget)
+
+
+@functools.lru_cache(maxsize=256)
+def _search_limits(split: SplitPolicy, node_budget: int) -> SearchLimits:
+    """The search's limits under a split policy; few policies recur, so made once each."""
     max_shipments = 1 if split.mode == SplitMode.SHIP_COMPLETE else split.max_shipments
     return SearchLimits(
         max_shipments=max_shipments,
@@ -331,13 +341,16 @@ def _limits(outcome: RuleOutcome, node_budget: int) -> SearchLimits:
 
 
 def _shipments(
-    req: RoutingRequest, outcome: RuleOutcome, search: SearchResult, ranked: list[Site]
+    req: RoutingRequest,
+    outcome: RuleOutcome,
+    search: SearchResult,
+    eligible: Columns,
 ) -> tuple[tuple[Shipment, ...], str | None]:
     if not search.feasible:
         return (), None
-    ids = [s.warehouse_id for s in ranked]
+    ids, codes = eligible.ids, eligible.codes
     shipments = tuple(
-        Shipment(warehouse_id=wid, warehouse_code=ranked[ids.index(wid)].code, lines=lines)
+        Shipment(warehouse_id=wid, warehouse_code=codes[ids.index(wid)], lines=lines)
         for wid, lines in search.shipments
     )
     minimum = outcome.split.min_value_per_extra_shipment

@@ -156,10 +156,14 @@ def _single_allowed(lines: Sequence[LineDemand], limits: SearchLimits) -> bool:
 
 def _first_whole(rows: Sequence[tuple[int, ...]], units: list[int], start: int) -> int:
     """The first of ``rows`` from ``start`` holding every SKU's demand; -1 when none does."""
-    first = units[0]
+    if len(units) == 1:
+        first = units[0]
+        return next((n for n in range(start, len(rows)) if rows[n][0] >= first), -1)
+    # Most rows lack one of the first two SKUs: checked inline before the full comparison.
+    first, second = units[0], units[1]
     for n in range(start, len(rows)):
         row = rows[n]
-        if row[0] >= first and all(map(ge, row, units)):
+        if row[0] >= first and row[1] >= second and all(map(ge, row, units)):
             return n
     return -1
 

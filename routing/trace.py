@@ -3,39 +3,19 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
+from itertools import repeat
+from operator import itemgetter
 from typing import Any, NamedTuple
 
 from routing.allocate import LineDemand, Outcome, RoutingResult, Shipment
 from routing.geo import GeoPoint
+from routing.ranking import ScoreColumns
 from routing.rules import Evaluation, NoStockAction
 from routing.search import SearchResult
-from routing.warehouses import ShipDay, Shipping, Site, held_back
+from routing.warehouses import Columns, ShipDay, Shipping, Site, channel_buffer, held_back
 
-
-class ScoreColumns(NamedTuple):
-    """The eligible warehouses' values on each ranking criterion; None: unknown."""
-
-    priority: list[float]
-    distance: list[float | None]
-    stock_depth: list[float]
-    shipping_cost: list[float | None]
-    capacity_headroom: list[float | None]
-    ship_date: list[float | None]  # days until it ships; None: never
-
-    def infinite(self) -> bool:
-        """Whether any value is infinite: only a rate band's price can be, or a priority or
-        capacity given as a float (distances and stock depths are always finite)."""
-        return any(
-            math.inf in column or -math.inf in column
-            for column in (self.priority, self.shipping_cost, self.capacity_headroom)
-        )
-
-
-# One warehouse's values, in ScoreColumns order.
-Scores = tuple[float, float | None, float, float | None, float | None, float | None]
 NO_STOCK_OUTCOME = {
     NoStockAction.EXCEPTION: Outcome.NO_STOCK,
     NoStockAction.BACKORDER: Outcome.BACKORDER,
@@ -44,13 +24,12 @@ NO_STOCK_OUTCOME = {
 }
 
 
-@dataclass(frozen=True)
-class Verdicts:
+class Verdicts(NamedTuple):
     """Every warehouse considered: the eligible ones (their scores, the SKUs each may not
     ship with why, and the ranking), then the removed ones by code with the filter's reason;
     for each, its ship date and the units it holds back from the order's channel."""
 
-    eligible: Sequence[Site]
+    eligible: Columns
     scores: ScoreColumns  # in ``eligible`` order
     blocked: dict[int, dict[str, str]]  # by position in ``eligible``; absent: none blocked
     order: Sequence[int]  # positions in ``eligible``, best-ranked first
@@ -59,12 +38,48 @@ class Verdicts:
     channel: tuple[str, str]  # the order's connector kind and name
 
 
-@dataclass(frozen=True)
-class Stock:
+class Stock(NamedTuple):
     """Usable units of each order SKU per eligible warehouse (``rows`` in any order)."""
 
     skus: tuple[str, ...]
     rows: Sequence[tuple[int, ...]]
+
+
+def permuter(order: Sequence[int]) -> Callable[[Sequence[Any]], tuple[Any, ...]]:
+    """A function taking a column to a tuple of its values at the positions in ``order``."""
+    if len(order) > 1:
+        return itemgetter(*order)  # in C; one position would give the bare value
+    if order:
+        only = order[0]
+        return lambda column: (column[only],)
+    return lambda column: ()
+
+
+class _RankWords:
+    """The verdicts of the eligible warehouses by rank, made once and shared (the trace is
+    read, never changed in place, and equal strings serialise the same)."""
+
+    def __init__(self) -> None:
+        # (chosen, lost) by rank, index 0 unused; one attribute, so that a thread growing it
+        # never lets another read one tuple of the old size and one of the new.
+        self.words: tuple[tuple[str, ...], tuple[str, ...]] = ((), ())
+
+    def upto(self, ranks: int) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        words = self.words
+        if len(words[0]) <= ranks:
+            size = max(ranks + 1, 2 * len(words[0]), 64)
+            words = (
+                tuple(f"chosen: ranked {rank}" for rank in range(size)),
+                tuple(
+                    f"lost: ranked {rank}; the plan needed no shipment from it"
+                    for rank in range(size)
+                ),
+            )
+            self.words = words
+        return words
+
+
+RANK_WORDS = _RankWords()
 
 
 def build_result(
@@ -122,40 +137,82 @@ def build_result(
 
 
 def _candidates(verdicts: Verdicts, chosen: set[int]) -> list[dict[str, Any]]:
-    eligible, blocked, columns = verdicts.eligible, verdicts.blocked, verdicts.scores
+    """The trace entry of every warehouse: the eligible ones best-ranked first, then the
+    removed ones. Entries are made in ``eligible`` order, column by column, and put in rank
+    order once (cheaper than putting every column in rank order)."""
+    eligible, blocked, scores, order = (
+        verdicts.eligible,
+        verdicts.blocked,
+        verdicts.scores,
+        verdicts.order,
+    )
     kind, name = verdicts.channel
-    dates = _ship_dates(eligible, verdicts.ships)
-    scores: list[Scores] = list(zip(*columns, strict=True))
-    if columns.infinite():
-        scores = [tuple(map(_finite, values)) for values in scores]  # type: ignore[misc]  # same shape
-    entries = []
-    for rank, n in enumerate(verdicts.order, start=1):
-        s = eligible[n]
-        priority, distance, depth, cost, capacity, days = scores[n]
-        entries.append(
-            {
-                "warehouse_id": s.warehouse_id,
-                "code": s.code,
-                "eligible": True,
-                "removed_by": None,
-                "rank": rank,
-                "scores": {
-                    "priority": priority,
-                    "distance": distance,
-                    "stock_depth": depth,
-                    "shipping_cost": cost,
-                    "capacity_headroom": capacity,
-                    "ship_date": days,
-                },
-                "location": s.level,
-                "cannot_ship": blocked.get(n, {}),
-                "ship_date": dates[n],
-                "channel_buffer": held_back(s, kind, name) if s.buffers else 0,
-                "verdict": f"chosen: ranked {rank}"
-                if s.warehouse_id in chosen
-                else f"lost: ranked {rank}; the plan needed no shipment from it",
-            }
+    values: Sequence[Sequence[float | None]] = scores[:6]
+    if scores.infinite():
+        values = [list(map(_finite, column)) for column in values]
+    dates: Any = (
+        repeat(next(iter(verdicts.ships.values())).iso)
+        if len(verdicts.ships) == 1
+        else [verdicts.ships[key].iso for key in eligible.shipping]
+    )
+    held: Any = (
+        [channel_buffer(dict(b), kind, name) if b else 0 for b in eligible.buffers]
+        if eligible.buffered
+        else repeat(0)
+    )
+    cannot: Any = map(blocked.get, range(len(order))) if blocked else repeat(None)
+    ranks = [0] * len(order)
+    for rank, n in enumerate(order, start=1):
+        ranks[n] = rank
+    won, lost = RANK_WORDS.upto(len(order))
+    entries = [
+        {
+            "warehouse_id": wid,
+            "code": code,
+            "eligible": True,
+            "removed_by": None,
+            "rank": rank,
+            "scores": {
+                "priority": priority,
+                "distance": distance,
+                "stock_depth": depth,
+                "shipping_cost": cost,
+                "capacity_headroom": capacity,
+                "ship_date": days,
+            },
+            "location": level,
+            "cannot_ship": {} if skus is None else skus,
+            "ship_date": date,
+            "channel_buffer": units,
+            "verdict": won[rank] if wid in chosen else lost[rank],
+        }
+        for (
+            rank,
+            wid,
+            code,
+            level,
+            priority,
+            distance,
+            depth,
+            cost,
+            capacity,
+            days,
+            skus,
+            date,
+            units,
+        ) in zip(
+            ranks,
+            eligible.ids,
+            eligible.codes,
+            eligible.levels,
+            *values,
+            cannot,
+            dates,
+            held,
+            strict=False,  # the constant columns repeat without end
         )
+    ]
+    entries = list(permuter(order)(entries))
     entries += [
         {
             "warehouse_id": s.warehouse_id,
@@ -173,13 +230,6 @@ def _candidates(verdicts: Verdicts, chosen: set[int]) -> list[dict[str, Any]]:
         for s, reason in verdicts.removed
     ]
     return entries
-
-
-def _ship_dates(sites: Sequence[Site], ships: Mapping[Shipping, ShipDay]) -> list[str | None]:
-    """Each site's ship date for the trace; one calendar for all (the usual case): no lookups."""
-    if len(ships) == 1:
-        return [next(iter(ships.values())).iso] * len(sites)
-    return [ships[s.shipping].iso for s in sites]
 
 
 def _finite(value: float | None) -> float | None:
@@ -212,7 +262,7 @@ def _no_plan_summary(
     verdicts: Verdicts,
 ) -> str:
     action = evaluation.outcome.on_no_stock.value
-    if not verdicts.eligible:
+    if not verdicts.order:
         return f"No warehouse is eligible for this order; {action}."
     if policy_block:
         return f"{policy_block}; {action}."

@@ -5,9 +5,10 @@
 was), plus what every decision would otherwise work out again per warehouse: the location in
 radians and its cosine, the rate table sorted by distance, the location level's name, the
 distinct shipping calendars (a warehouse's ship date is worked out once per calendar and
-decision, see :func:`ship_days`). ``decide`` accepts either; given a plain list it prepares
-it for that one decision. A caller that routes many orders against the same warehouses keeps
-the set and passes it again::
+decision, see :func:`ship_days`), and every field as a column (:class:`Columns`) with what the
+filters and the ranking ask of all the warehouses at once. ``decide`` accepts either; given a
+plain list it prepares it for that one decision. A caller that routes many orders against
+the same warehouses keeps the set and passes it again::
 
     houses = prepare_warehouses(profiles, reuse=houses)  # the old set if nothing changed
     decide(replace(request, warehouses=houses))
@@ -125,16 +126,66 @@ def _reach(band: RateBand) -> float:
     return band.max_km
 
 
+class Columns(NamedTuple):
+    """Some sites' fields a column each (``Site`` order), and what the hot path asks of them."""
+
+    profiles: tuple[WarehouseProfile, ...]
+    ids: tuple[int, ...]
+    codes: tuple[str, ...]
+    priorities: tuple[float, ...]
+    points: tuple[PreparedPoint | None, ...]
+    bands: tuple[tuple[RateBand, ...], ...]
+    levels: tuple[str | None, ...]
+    open: tuple[bool, ...]
+    capacities: tuple[float | None, ...]
+    channels: tuple[frozenset[str], ...]
+    limited: tuple[bool, ...]
+    shipping: tuple[Shipping, ...]
+    buffers: tuple[tuple[tuple[str, int], ...], ...]
+    by_code: tuple[int, ...]  # positions sorted by (code, id): the ranking's last tie-breaks
+    located: bool  # every site has a location
+    priced: bool  # some site has a rate table
+    capped: bool  # some site has a capacity limit
+    buffered: bool  # some site holds stock back from some channel
+    all_open: bool  # every site is enabled with capacity left
+    any_channels: bool  # some site serves only some channels
+    any_limited: bool  # some site has a cut-off or closed days
+    integral: bool  # every priority is an int (so finite, boosted or not)
+
+
+def columns(sites: Sequence[Site]) -> Columns:
+    """The columns of ``sites``."""
+    fields = tuple(zip(*sites, strict=True)) or ((),) * len(Site._fields)
+    ids, codes = list(fields[1]), list(fields[2])  # a list's __getitem__ is the faster key
+    # Two stable passes on plain keys: the same order as sorting on (code, id), cheaper.
+    by_code = sorted(range(len(sites)), key=ids.__getitem__)
+    by_code.sort(key=codes.__getitem__)
+    return Columns._make(
+        (
+            *fields,  # Site's fields, in order
+            tuple(by_code),
+            None not in fields[4],
+            any(fields[5]),
+            fields[8].count(None) < len(sites),
+            any(fields[12]),
+            all(fields[7]),
+            any(fields[9]),
+            any(fields[10]),
+            all(type(w.priority) is int for w in fields[0]),
+        )
+    )
+
+
 class WarehouseSet(Sequence[WarehouseProfile]):
     """Candidate warehouses prepared once (see the module docs); a sequence of the profiles."""
 
-    __slots__ = ("buffered", "calendars", "profiles", "sites")
+    __slots__ = ("calendars", "columns", "profiles", "sites")
 
     def __init__(self, profiles: Iterable[WarehouseProfile]) -> None:
         self.profiles: tuple[WarehouseProfile, ...] = tuple(profiles)
         self.sites: tuple[Site, ...] = tuple(map(site, self.profiles))
         self.calendars: tuple[Shipping, ...] = tuple({s.shipping: None for s in self.sites})
-        self.buffered: bool = any(s.buffers for s in self.sites)
+        self.columns: Columns = columns(self.sites)
 
     @overload
     def __getitem__(self, index: int) -> WarehouseProfile: ...
@@ -172,11 +223,11 @@ def sites_of(warehouses: Sequence[WarehouseProfile]) -> tuple[Site, ...]:
     return tuple(map(site, warehouses))
 
 
-def buffered(warehouses: Sequence[WarehouseProfile], sites: Iterable[Site]) -> bool:
-    """Whether any of ``sites`` (of ``warehouses``) holds stock back from some channel."""
+def columns_of(warehouses: Sequence[WarehouseProfile], sites: Sequence[Site]) -> Columns:
+    """The columns of ``sites`` (those of ``warehouses``): kept from a WarehouseSet, else now."""
     if isinstance(warehouses, WarehouseSet):
-        return warehouses.buffered
-    return any(s.buffers for s in sites)
+        return warehouses.columns
+    return columns(sites)
 
 
 def channel_buffer(buffers: Mapping[str, int], kind: str, name: str) -> int:

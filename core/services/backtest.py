@@ -1,16 +1,22 @@
 """Backtest: replay a rule set over stored orders and compare with what actually decided them.
 
+Each order is replayed at the time its stored decision was made: the clock the router used
+(the trace's ``decided_at``), else, for a decision stored without it, the decision row's
+``created_at``. So day and time-window conditions, warehouse calendars and cut-offs are judged
+as they were then, not at the time of the backtest. Only orders with a stored decision are
+replayed; the backtest's own ``now`` serves to read today's warehouses.
+
 Stock is what the stored decision saw (``routing_decision.stock_snapshot``) where it was kept;
 else today's, with each order's own reservations added back so an order does not compete with
-itself. Channel buffers, calendars and the rest of the warehouses are today's. Nothing is
-written.
+itself. Channel buffers, calendar settings, capacity left and the rest of the warehouses are
+today's. Nothing is written.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from statistics import mean
 from typing import Any
 
@@ -25,7 +31,7 @@ from core.services.routing_inputs import parse_rules, snapshot_stock
 from routing.engine import RoutingRequest, decide
 from routing.geo import distance_km
 
-FILLED = {"single", "split"}
+FILLED = {"single", "split", "partial_release"}  # partial: shipped what stock covered
 DETAIL_LIMIT = 200
 DECISION_TIME, CURRENT = "decision_time", "current"  # where an order's replayed stock came from
 
@@ -86,8 +92,13 @@ def backtest(
                 source, stock = DECISION_TIME, snapshot_stock(decision.stock_snapshot)
             else:
                 source, stock = CURRENT, _with_own_reservations(session, order, request)
-            sources.append({"order_id": order.id, "stock": source})
-            request = replace(request, stock=stock, rule_set=rules, rule_set_label=label)
+            decided_at = decision_time(decision)
+            sources.append(
+                {"order_id": order.id, "stock": source, "decided_at": decided_at.isoformat()}
+            )
+            request = replace(
+                request, stock=stock, rule_set=rules, rule_set_label=label, now=decided_at
+            )
             result = decide(request)
             old_codes = [s["warehouse_code"] for s in decision.plan]
             new_codes = [s.warehouse_code for s in result.shipments]
@@ -123,6 +134,7 @@ def backtest(
             kind: sum(item["stock"] == kind for item in sources)
             for kind in (DECISION_TIME, CURRENT)
         },
+        "clock": "each order at the time its stored decision was made (decided_at)",
         "stock_by_order": sources[:DETAIL_LIMIT],
         "orders": before.orders,
         "changed_decisions": len(changed),
@@ -130,6 +142,21 @@ def backtest(
         "after": after.report(),
         "changes": changed[:DETAIL_LIMIT],
     }
+
+
+def decision_time(decision: RoutingDecision) -> datetime:
+    """When ``decision`` was made, aware: the router's clock from its trace, else the row's
+    creation time (stored naive, in UTC)."""
+    stamp = decision.trace.get("decided_at") if isinstance(decision.trace, dict) else None
+    if isinstance(stamp, str):
+        try:
+            parsed = datetime.fromisoformat(stamp)
+        except ValueError:
+            parsed = None
+        if parsed is not None:
+            return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+    created = decision.created_at
+    return created if created.tzinfo is not None else created.replace(tzinfo=UTC)
 
 
 def _decided_orders(

@@ -17,8 +17,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as hs
 
 from routing.engine import RateBand, RoutingRequest, decide, prepare_warehouses, tenths
-from routing.geo import GeoLevel, GeoPoint, distance_km, prepare_point, prepared_distance_km
-from routing.rules import evaluate
+from routing.geo import (
+    GeoLevel,
+    GeoPoint,
+    PreparedPoint,
+    distance_km,
+    distances_km,
+    prepare_point,
+    prepared_distance_km,
+)
+from routing.ranking import SMALLER_IS_BETTER, ScoreColumns, distances_in_tenths, rank_order
+from routing.rules import CRITERIA, evaluate
 from routing.search import min_split, min_split_rows
 from tests.unit import reference_engine as reference
 from tests.unit.test_engine import LA, NYC, wh
@@ -151,3 +160,57 @@ def test_a_prepared_set_is_reused_only_while_the_profiles_are_equal() -> None:
     assert list(again) == changed
     assert again[0] == changed[0]
     assert len(again) == len(changed)
+
+
+POINTS = hs.builds(
+    lambda lat, lon: prepare_point(GeoPoint(lat, lon, GeoLevel.CITY, "p")), LATITUDES, LONGITUDES
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(POINTS, hs.lists(hs.one_of(hs.none(), POINTS), max_size=12))
+def test_distances_in_tenths_are_the_rounded_distances(
+    origin: PreparedPoint, points: list[PreparedPoint | None]
+) -> None:
+    want = tenths(distances_km(origin, points))
+    got = distances_in_tenths(origin, points)
+    assert [None if v is None else v.hex() for v in got] == [
+        None if v is None else v.hex() for v in want
+    ]
+
+
+SCORE = hs.one_of(
+    hs.none(), hs.sampled_from((0.0, -0.0, 1.0, 2.5, math.inf, -math.inf)), hs.floats(-5, 5)
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(hs.data())
+def test_rank_order_is_the_order_of_one_key_tuple_per_warehouse(data: hs.DataObject) -> None:
+    n = data.draw(hs.integers(0, 9))
+    column = hs.lists(SCORE, min_size=n, max_size=n)
+    known = hs.lists(hs.floats(-5, 5) | hs.sampled_from((0.0, 1.0)), min_size=n, max_size=n)
+    scores = ScoreColumns(
+        priority=data.draw(known),
+        distance=data.draw(column),
+        stock_depth=data.draw(known),
+        shipping_cost=data.draw(column),
+        capacity_headroom=data.draw(column),
+        ship_date=data.draw(column),
+    )
+    chain = data.draw(hs.lists(hs.sampled_from(CRITERIA), max_size=8))
+    codes = data.draw(hs.lists(hs.sampled_from("ABC"), min_size=n, max_size=n))
+    ids = list(range(n, 0, -1))
+    by_code = sorted(range(n), key=lambda k: (codes[k], ids[k]))
+
+    def key(k: int) -> tuple[Any, ...]:
+        parts: list[Any] = []
+        for criterion in chain:
+            if criterion == "fewest_shipments":
+                continue
+            value = getattr(scores, criterion)[k]
+            value = value if value is None or criterion in SMALLER_IS_BETTER else -value
+            parts.append((1, 0.0) if value is None else (0, value))
+        return (*parts, codes[k], ids[k])
+
+    assert rank_order(chain, scores, by_code) == sorted(range(n), key=key)
