@@ -45,6 +45,13 @@ TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
 }
 
 
+# Statuses in which some of an order's lines may be with warehouses while the rest waits to
+# be routed: released in part while backordered (partial release), or a re-route parked the
+# rest. Releasing or shipping those lines only notes it; the order moves on along the usual
+# path (validated -> routed -> released -> shipped) once the rest is routed.
+AWAITING_REST: frozenset[OrderStatus] = frozenset({S.VALIDATED, S.BACKORDERED, S.ON_HOLD})
+
+
 class InvalidTransition(ValueError):
     def __init__(self, current: OrderStatus, target: OrderStatus) -> None:
         super().__init__(f"an order cannot go from {current} to {target}")

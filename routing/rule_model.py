@@ -93,6 +93,8 @@ class RuleOutcome:
     priority_boost: Boosts = ()
     # Minutes to hold the order for others of the same customer and address; 0 = none.
     consolidate_minutes: int = 0
+    # With on_no_stock "backorder": release what stock covers now, backorder only the rest.
+    partial_release: bool = False
 
     def boost(self, code: str) -> int:
         """The priority boost of warehouse ``code``, 0 when none is set."""
@@ -121,6 +123,7 @@ class RuleOutcome:
             "on_no_stock": self.on_no_stock.value,
             "priority_boost": dict(self.priority_boost),
             "consolidate": {"window_minutes": self.consolidate_minutes},
+            "partial_release": self.partial_release,
         }
 
 
@@ -142,6 +145,7 @@ class PartialOutcome:
     on_no_stock: NoStockAction | None = None
     priority_boost: Boosts = ()
     consolidate: int | None = None  # window minutes; 0 states "no consolidation"
+    partial_release: bool | None = None
 
     def stated(self) -> tuple[str, ...]:
         """The outcome keys this partial outcome sets, for the trace."""
@@ -162,6 +166,9 @@ class PartialOutcome:
             priority_boost=tuple(sorted(boosts.items())),
             consolidate_minutes=(
                 base.consolidate_minutes if self.consolidate is None else self.consolidate
+            ),
+            partial_release=(
+                base.partial_release if self.partial_release is None else self.partial_release
             ),
         )
 
@@ -188,6 +195,11 @@ class RuleSet:
         return self.default.consolidate_minutes > 0 or any(
             rule.then.consolidate for rule in self.rules
         )
+
+    @functools.cached_property
+    def partial_releases(self) -> bool:
+        """Whether any outcome of this rule set may release part of a backordered order."""
+        return self.default.partial_release or any(rule.then.partial_release for rule in self.rules)
 
     @functools.cached_property
     def compiled(self) -> "CompiledRules":

@@ -281,6 +281,7 @@ class _Reader:
             "on_no_stock": _choice_of(NoStockAction),
             "priority_boost": _boosts,
             "consolidate": self.consolidate,
+            "partial_release": _BOOLEAN,
         }
         return PartialOutcome(**self.keys(doc, path, checks))
 

@@ -34,7 +34,10 @@ An outcome (``default`` or a rule's ``then``) states any of:
 * ``on_no_stock``: exception | backorder | hold | reject;
 * ``priority_boost``: warehouse code -> integer, positive = more preferred;
 * ``consolidate``: ``{"window_minutes": N}`` (0..1440; 0 = none): hold the order so that
-  orders of the same customer to the same address within N minutes ship together.
+  orders of the same customer to the same address within N minutes ship together;
+* ``partial_release``: true | false (default false), acted on only with ``on_no_stock``
+  backorder: what stock covers now is routed and released (under the same split policy) and
+  only the rest waits for replenishment; false keeps the whole order waiting.
 
 Laying a ``then`` over an outcome replaces what it states: ``ranking`` and ``on_no_stock``
 whole, ``split`` key by key and ``priority_boost`` code by code; ``warehouses.include``

@@ -2,14 +2,33 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from typing import Any
+
+from sqlalchemy import func, select
 
 from core.bootstrap import Context
 from core.db import unit_of_work
 from core.dispatch import Task
-from core.models import OrderLine, SalesOrder
+from core.models import FulfilmentLine, FulfilmentOrder, OrderLine, SalesOrder
 from core.services import order_state
+from core.services.routing import CLOSED_FULFILMENT
 from core.states import OrderStatus
+
+
+def _open_lines_of(sku: str) -> Any:
+    """The orders with a line of ``sku`` that live fulfilment orders do not hold in full: a
+    backorder released in part does not wait for the SKUs it has released."""
+    held = (
+        select(func.coalesce(func.sum(FulfilmentLine.quantity), 0))
+        .join(FulfilmentOrder, FulfilmentOrder.id == FulfilmentLine.fulfilment_order_id)
+        .where(
+            FulfilmentLine.order_line_id == OrderLine.id,
+            FulfilmentOrder.status.not_in(CLOSED_FULFILMENT),
+        )
+        .correlate(OrderLine)
+        .scalar_subquery()
+    )
+    return select(OrderLine.order_id).where(OrderLine.sku == sku, OrderLine.quantity > held)
 
 
 def wake_backorders(ctx: Context, sku: str, *, limit: int = 100) -> list[int]:
@@ -20,7 +39,7 @@ def wake_backorders(ctx: Context, sku: str, *, limit: int = 100) -> list[int]:
             select(SalesOrder)
             .where(
                 SalesOrder.status == OrderStatus.BACKORDERED,
-                SalesOrder.id.in_(select(OrderLine.order_id).where(OrderLine.sku == sku)),
+                SalesOrder.id.in_(_open_lines_of(sku)),
             )
             .order_by(SalesOrder.created_at, SalesOrder.id)
             .limit(limit)

@@ -3,7 +3,10 @@
 An order whose fulfilment orders are still waiting in the outbox can be cancelled: those
 outbox rows are withdrawn with a conditional update, so a relay that has already picked
 one up wins and the cancel is refused (try again once it has answered). Once a warehouse
-holds the order, cancelling is the warehouse's business first.
+holds the order, cancelling is the warehouse's business first. That holds for part of an
+order too: one with a fulfilment order a warehouse has accepted is refused (409
+``not_cancellable``) whatever its status, e.g. a backordered order whose covered lines were
+released (partial release); its backordered rest is not cancelled on its own.
 
 An order waiting in a consolidation group leaves it. One routed with its group, whose shared
 fulfilment orders are still in the outbox, takes those with it: they are withdrawn and the
@@ -54,6 +57,8 @@ CANCELLABLE = frozenset(
         OrderStatus.BACKORDERED,
     }
 )
+# Fulfilment orders a warehouse has accepted (and may have shipped from).
+WITH_A_WAREHOUSE = ("released", "partially_shipped", "shipped")
 # Orders of a group routed again with the rest when a member is cancelled: those on their
 # way to warehouses (a parked one waits for its own retry, as before).
 ROUTED_WITH_GROUP = frozenset(
@@ -92,6 +97,7 @@ def cancel_order(
                 code="not_cancellable",
                 order_status=order.status,
             )
+        _refuse_if_with_a_warehouse(session, order)
         if order.status == OrderStatus.ON_HOLD:
             leave_group(session, order, f"cancelled: {reason}", now=utcnow())
         released = _withdraw_fulfilment(session, order, group)
@@ -117,6 +123,25 @@ def cancel_order(
     for queued in ([] if outbox_id is None else [outbox_id]) + rerouted:
         ctx.dispatcher.enqueue(Task.DELIVER_OUTBOX, queued)
     return result
+
+
+def _refuse_if_with_a_warehouse(session: Session, order: SalesOrder) -> None:
+    """409 when a warehouse has accepted some of the order's lines (a backordered order
+    released in part, or a split order half accepted): that part is cancelled there first."""
+    accepted = session.scalar(
+        select(FulfilmentOrder.id)
+        .where(of_order(order.id), FulfilmentOrder.status.in_(WITH_A_WAREHOUSE))
+        .order_by(FulfilmentOrder.id)
+        .limit(1)
+    )
+    if accepted is not None:
+        raise Conflict(
+            f"order {order.id} is {order.status} but a warehouse has part of it (fulfilment "
+            f"order {accepted}); cancel that part there first",
+            code="not_cancellable",
+            order_status=order.status,
+            fulfilment_order_id=accepted,
+        )
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select, text, update
@@ -37,6 +37,8 @@ from core.models import Connector, Consolidation, OrderEvent, SalesOrder, Sku
 from core.services import order_state
 from core.services.audit import record
 from core.services.merge_key import merge_key
+from core.services.partial_release import OUTCOME as PARTIAL_RELEASE
+from core.services.partial_release import PartialRelease, evaluate_order, partial_release
 from core.services.routing import (
     Merged,
     RoutingContention,
@@ -51,7 +53,6 @@ from core.services.stock import Allocation, ReservationLost, reserve
 from core.sql import table_of
 from core.states import OrderStatus, can_transition
 from routing.engine import decide
-from routing.rules import evaluate
 
 log = logging.getLogger("omniroute.consolidation")
 
@@ -84,9 +85,7 @@ def hold_if_consolidating(
     """Put a just-validated order on hold in its group when its rule says so; held?"""
     if not rules.rule_set.consolidates:
         return False
-    evaluation = evaluate(
-        rules.rule_set, order_facts(order, connector, skus), now.replace(tzinfo=UTC)
-    )
+    evaluation = evaluate_order(rules.rule_set, order_facts(order, connector, skus), now)
     minutes = evaluation.outcome.consolidate_minutes
     if minutes <= 0:
         return False
@@ -330,9 +329,14 @@ def route_members(
         with session.no_autoflush:
             request, rules = build_request(ctx, session, group.lead, now, lines=lines)
         result = decide(request)
+        partial = partial_release(request, result)
+        if partial is not None:
+            result = partial.plan
         try:
             seen = (decision_snapshot(request), channel_holdbacks(request))
-            return _apply(ctx, session, group, rules, result, attempt, seen, reason)
+            return _apply(
+                ctx, session, group, rules, result, attempt, seen, reason, partial=partial
+            )
         except ReservationLost as lost:
             RESERVATION_RACES.inc()
             log.info("group %s lost a reservation race (%s); re-planning", group_id, lost)
@@ -348,9 +352,12 @@ def _apply(  # noqa: PLR0917 - the pieces of one decision, applied together
     attempt: int,
     seen: tuple[dict[str, dict[str, int]], Mapping[int, int]],
     reason: str,
+    *,
+    partial: PartialRelease | None = None,
 ) -> list[int]:
     """``seen``: the stock snapshot the engine used, and the units each warehouse holds back
-    from the lead order's channel (the reservation leaves them free)."""
+    from the lead order's channel (the reservation leaves them free). ``partial``: ``result``
+    is the plan of a partial release; members with missing units stay backordered."""
     snapshot, held = seen
     merged = group.merged
     if result.shipments:
@@ -365,7 +372,8 @@ def _apply(  # noqa: PLR0917 - the pieces of one decision, applied together
             if merged is None
             else f"consolidation:{group.group_id}",
         )
-    trace = result.trace
+    trace = result.trace if partial is None else partial.trace
+    outcome = result.outcome.value if partial is None else PARTIAL_RELEASE
     if merged is not None:
         trace = trace | {
             "consolidation": {
@@ -380,7 +388,7 @@ def _apply(  # noqa: PLR0917 - the pieces of one decision, applied together
             o.id,
             policy=rules.label,
             rule_set_id=rules.row_id,
-            outcome=result.outcome.value,
+            outcome=outcome,
             attempt=attempt,
             trace=trace,
             shipments=_own(result.shipments, {line.line_id for line in group.lines[o.id]}),
@@ -388,7 +396,7 @@ def _apply(  # noqa: PLR0917 - the pieces of one decision, applied together
         )
         for o in group.orders
     }
-    ORDERS_ROUTED.labels(result.outcome.value).inc(len(group.orders))
+    ORDERS_ROUTED.labels(outcome).inc(len(group.orders))
     if not result.shipments:
         for o in group.orders:
             park(session, o, decisions[o.id], result)
@@ -398,11 +406,14 @@ def _apply(  # noqa: PLR0917 - the pieces of one decision, applied together
     )
     summary = str(result.trace.get("summary") or result.outcome.value)
     for o in group.orders:
-        note = summary
+        own = {line.line_id for line in group.lines[o.id]}
+        target, note = OrderStatus.ROUTED, summary
+        if partial is not None and partial.waiting(own):  # this member's rest waits
+            target, note = OrderStatus.BACKORDERED, partial.note_for(own)
         if merged is not None:
             others = [x for x in group.orders if x.id != o.id]
-            note = f"consolidated with order {_named(others)} (group {group.group_id}): {summary}"
-        _settle(session, o, OrderStatus.ROUTED, note[:1000])
+            note = f"consolidated with order {_named(others)} (group {group.group_id}): {note}"
+        _settle(session, o, target, note[:1000])
     return outbox_ids
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, exists, select, update
+from sqlalchemy import bindparam, exists, insert, select, update
 from sqlalchemy.exc import NoResultFound
 from sqlalchemy.orm import Session, aliased
 
@@ -35,6 +35,7 @@ from core.models import (
     Connector,
     FulfilmentLine,
     FulfilmentOrder,
+    OrderEvent,
     OrderLine,
     OutboxMessage,
     SalesOrder,
@@ -49,7 +50,7 @@ from core.services.order_fulfilment import member_orders_of
 from core.services.reroute import REJECTIONS, Unplaceable, reroute_fulfilment
 from core.services.routing import CLOSED_FULFILMENT, WMS_RELEASE
 from core.sql import table_of
-from core.states import OrderStatus
+from core.states import AWAITING_REST, OrderStatus
 
 log = logging.getLogger("omniroute.outbox")
 
@@ -242,7 +243,8 @@ _RELEASE_READ = (
 
 _FO = table_of(FulfilmentOrder).c
 _ORDER = table_of(SalesOrder).c
-_LOCK_ORDER = select(_ORDER.id).where(_ORDER.id == bindparam("order_id")).with_for_update()
+_LOCK_ORDER = select(_ORDER.status).where(_ORDER.id == bindparam("order_id")).with_for_update()
+_INSERT_EVENT = insert(table_of(OrderEvent))
 _RELEASE_FO = (
     update(table_of(FulfilmentOrder))
     .where(_FO.id == bindparam("fo_id"), _FO.status.not_in(("released", *CLOSED_FULFILMENT)))
@@ -272,8 +274,10 @@ def _sent(session: Session, job: Job, external_ref: str | None) -> None:
     # are sent in parallel, and without the lock each transaction sees its sibling still
     # pending (READ COMMITTED) and neither releases the order, which then stays routed.
     orders = job.members or (request.order_id,)
-    for order_id in orders:  # ascending ids, like every other multi-order lock
-        session.execute(_LOCK_ORDER, {"order_id": order_id}).one()
+    status = {  # ascending ids, like every other multi-order lock
+        order_id: session.execute(_LOCK_ORDER, {"order_id": order_id}).scalar_one()
+        for order_id in orders
+    }
     session.execute(_MARK_SENT, {"outbox_id": job.outbox_id, "now": now})
     released = session.execute(
         _RELEASE_FO, {"fo_id": request.fulfilment_order_id, "now": now, "ref": external_ref}
@@ -281,6 +285,18 @@ def _sent(session: Session, job: Job, external_ref: str | None) -> None:
     if released.rowcount != 1:  # type: ignore[attr-defined]
         return  # already released (a redelivery): nothing more to do
     for order_id in orders:
+        if status[order_id] in AWAITING_REST:  # the rest of it waits to be routed
+            session.execute(
+                _INSERT_EVENT,
+                {
+                    "order_id": order_id,
+                    "from_status": status[order_id],
+                    "to_status": status[order_id],
+                    "note": f"fulfilment order {request.fulfilment_order_id} accepted by its "
+                    "warehouse; the rest of the order waits to be routed",
+                },
+            )
+            continue
         order_state.transition_when(
             session,
             order_id,

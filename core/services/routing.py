@@ -29,6 +29,8 @@ from core.models import (
 )
 from core.services import order_state
 from core.services.exceptions import Reason, open_exception
+from core.services.partial_release import OUTCOME as PARTIAL_RELEASE
+from core.services.partial_release import PartialRelease, partial_release
 from core.services.routing_inputs import (
     Rules,
     active_rules,
@@ -111,6 +113,8 @@ def route_locked(
 ) -> list[int]:
     """Route ``order`` (validated, locked by this transaction) in the caller's transaction.
 
+    A backorder whose rules allow a partial release routes what stock covers and stays
+    backordered for the rest (:mod:`core.services.partial_release`).
     A lost reservation race writes nothing and re-plans on fresh stock; when every re-plan
     loses, RoutingContention leaves the order validated. The ids of the outbox rows to send.
     """
@@ -120,11 +124,20 @@ def route_locked(
                 ctx, session, order, now, connector=connector, skus=skus, lines=lines, rules=rules
             )
         result = decide(request)
+        partial = partial_release(request, result)
         try:
             snapshot = decision_snapshot(request)
             held = channel_holdbacks(request)
             return _apply(
-                ctx, session, order, used, result, attempt=attempt, snapshot=snapshot, held=held
+                ctx,
+                session,
+                order,
+                used,
+                result if partial is None else partial.plan,
+                attempt=attempt,
+                snapshot=snapshot,
+                held=held,
+                partial=partial,
             )
         except ReservationLost as lost:
             RESERVATION_RACES.inc()
@@ -185,10 +198,12 @@ def _apply(
     attempt: int,
     snapshot: dict[str, dict[str, int]] | None = None,
     held: Mapping[int, int] | None = None,
+    partial: PartialRelease | None = None,
 ) -> list[int]:
     """Reserve first (a lost race raises before anything is written), then record it all.
 
-    ``held``: units each warehouse holds back from the order's channel, left free."""
+    ``held``: units each warehouse holds back from the order's channel, left free.
+    ``partial``: ``result`` is the plan of a partial release; the order stays backordered."""
     held = held or {}
     if result.shipments:
         reserve(
@@ -200,22 +215,26 @@ def _apply(
             ),
             reference=f"order:{order.id}",
         )
+    outcome = result.outcome.value if partial is None else PARTIAL_RELEASE
     decision_id = record_decision(
         session,
         order.id,
         policy=rules.label,
         rule_set_id=rules.row_id,
-        outcome=result.outcome.value,
+        outcome=outcome,
         attempt=attempt,
-        trace=result.trace,
+        trace=result.trace if partial is None else partial.trace,
         shipments=result.shipments,
         stock_snapshot=snapshot,
     )
-    ORDERS_ROUTED.labels(result.outcome.value).inc()
+    ORDERS_ROUTED.labels(outcome).inc()
     if not result.shipments:
         park(session, order, decision_id, result)
         return []
     outbox_ids = create_fulfilment(ctx, session, order.id, decision_id, result.shipments)
+    if partial is not None:
+        _move(session, order, OrderStatus.BACKORDERED, partial.note[:1000])
+        return outbox_ids
     order_state.transition(
         session, order, OrderStatus.ROUTED, str(result.trace.get("summary") or result.outcome.value)
     )

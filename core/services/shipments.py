@@ -36,7 +36,7 @@ from core.services.audit import record
 from core.services.live_connectors import instance_for
 from core.services.order_fulfilment import member_orders_of, of_order
 from core.services.stock import give_back
-from core.states import OrderStatus
+from core.states import AWAITING_REST, OrderStatus
 
 CHANNEL_FULFILMENT = "channel.fulfilment"
 SHIPPABLE = frozenset({"pending", "released", "partially_shipped"})
@@ -228,7 +228,16 @@ def _advance(session: Session, order: SalesOrder, fo: FulfilmentOrder) -> bool:
 
     Its fulfilment orders are found through its lines, so that one shared with other
     orders of a consolidation group counts for each of them, with only their own lines.
+    An order whose other lines still wait to be routed (released in part while backordered)
+    stays as it is, with a note: it is not complete, and it must stay findable by the wake-up.
     """
+    if order.status in AWAITING_REST:
+        order_state.note(
+            session,
+            order,
+            f"shipment from fulfilment order {fo.id}; the rest of the order waits to be routed",
+        )
+        return False
     mine = select(OrderLine.id).where(OrderLine.order_id == order.id)
     open_here = session.scalar(
         select(FulfilmentLine.id)
