@@ -47,9 +47,10 @@ from core.services.routing import (
     open_lines,
     park,
     record_decision,
+    reserve_plan,
 )
 from core.services.routing_inputs import Rules, channel_holdbacks, decision_snapshot, order_facts
-from core.services.stock import Allocation, ReservationLost, reserve
+from core.services.stock import ReservationLost
 from core.sql import table_of
 from core.states import OrderStatus, can_transition
 from routing.engine import decide
@@ -360,18 +361,8 @@ def _apply(  # noqa: PLR0917 - the pieces of one decision, applied together
     is the plan of a partial release; members with missing units stay backordered."""
     snapshot, held = seen
     merged = group.merged
-    if result.shipments:
-        reserve(
-            session,
-            (
-                Allocation(s.warehouse_id, a.sku, a.quantity, held.get(s.warehouse_id, 0))
-                for s in result.shipments
-                for a in s.lines
-            ),
-            reference=f"order:{group.lead.id}"
-            if merged is None
-            else f"consolidation:{group.group_id}",
-        )
+    reference = f"order:{group.lead.id}" if merged is None else f"consolidation:{group.group_id}"
+    reserve_plan(session, result.shipments, held, reference=reference)
     trace = result.trace if partial is None else partial.trace
     outcome = result.outcome.value if partial is None else PARTIAL_RELEASE
     if merged is not None:

@@ -204,17 +204,7 @@ def _apply(
 
     ``held``: units each warehouse holds back from the order's channel, left free.
     ``partial``: ``result`` is the plan of a partial release; the order stays backordered."""
-    held = held or {}
-    if result.shipments:
-        reserve(
-            session,
-            (
-                Allocation(s.warehouse_id, a.sku, a.quantity, held.get(s.warehouse_id, 0))
-                for s in result.shipments
-                for a in s.lines
-            ),
-            reference=f"order:{order.id}",
-        )
+    reserve_plan(session, result.shipments, held or {}, reference=f"order:{order.id}")
     outcome = result.outcome.value if partial is None else PARTIAL_RELEASE
     decision_id = record_decision(
         session,
@@ -239,6 +229,27 @@ def _apply(
         session, order, OrderStatus.ROUTED, str(result.trace.get("summary") or result.outcome.value)
     )
     return outbox_ids
+
+
+def reserve_plan(
+    session: Session,
+    shipments: Sequence[routing.Shipment],
+    held: Mapping[int, int],
+    *,
+    reference: str,
+) -> None:
+    """Reserve a plan's shipments, leaving each warehouse's ``held`` units (its buffer for
+    the order's channel) free; ReservationLost when another order got there first."""
+    if shipments:
+        reserve(
+            session,
+            (
+                Allocation(s.warehouse_id, a.sku, a.quantity, held.get(s.warehouse_id, 0))
+                for s in shipments
+                for a in s.lines
+            ),
+            reference=reference,
+        )
 
 
 def record_decision(
