@@ -190,6 +190,7 @@ class StockLevel(Base):
         CheckConstraint("reserved >= 0", name="reserved_non_negative"),
         CheckConstraint("safety >= 0", name="safety_non_negative"),
         CheckConstraint("reserved <= on_hand", name="reserved_within_on_hand"),
+        Index("ix_stock_level_sku", "sku"),  # the stock snapshot reads by SKU
     )
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     warehouse_id: Mapped[int] = mapped_column(ForeignKey("warehouse.id"))
@@ -247,6 +248,7 @@ class SalesOrder(Base):
         UniqueConstraint("connector_id", "external_id", name="uq_sales_order_external"),
         Index("ix_sales_order_status", "status", "updated_at"),
         Index("ix_sales_order_consolidation", "consolidation_id"),
+        Index("ix_sales_order_connector_created", "connector_id", "created_at"),
     )
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     connector_id: Mapped[int] = mapped_column(ForeignKey("connector.id"))
@@ -361,7 +363,10 @@ class FulfilmentOrder(Base):
 class FulfilmentLine(Base):
     __tablename__ = "fulfilment_line"
     # Fulfilment orders are found through their lines (core.services.order_fulfilment).
-    __table_args__ = (Index("ix_fulfilment_line_order_line", "order_line_id"),)
+    __table_args__ = (
+        Index("ix_fulfilment_line_order_line", "order_line_id"),
+        Index("ix_fulfilment_line_fulfilment_order", "fulfilment_order_id"),
+    )
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     fulfilment_order_id: Mapped[int] = mapped_column(ForeignKey("fulfilment_order.id"))
     order_line_id: Mapped[int] = mapped_column(ForeignKey("order_line.id"))
@@ -423,7 +428,10 @@ class OutboxMessage(WorkItem, Base):
     """A side effect on another system, written with the change that causes it."""
 
     __tablename__ = "outbox_message"
-    __table_args__ = (Index("ix_outbox_message_due", "status", "next_attempt_at"),)
+    __table_args__ = (
+        Index("ix_outbox_message_due", "status", "next_attempt_at"),
+        Index("ix_outbox_message_fulfilment_order", "fulfilment_order_id"),
+    )
     kind: Mapped[str] = mapped_column(String(40))
     connector_id: Mapped[int | None] = mapped_column(ForeignKey("connector.id"))
     fulfilment_order_id: Mapped[int | None] = mapped_column(ForeignKey("fulfilment_order.id"))
@@ -437,7 +445,10 @@ class OrderException(Base):
     """A problem a person must look at, with a machine-readable reason."""
 
     __tablename__ = "order_exception"
-    __table_args__ = (Index("ix_order_exception_status", "status", "id"),)
+    __table_args__ = (
+        Index("ix_order_exception_status", "status", "id"),
+        Index("ix_order_exception_order", "order_id", "status"),
+    )
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     reason: Mapped[str] = mapped_column(String(40))
     detail: Mapped[dict[str, Any]] = mapped_column(default=dict)

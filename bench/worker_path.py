@@ -1,0 +1,176 @@
+"""Worker path per order, in one process: what a Celery worker does for each order, without
+Celery, so its CPU, its statements and PostgreSQL's CPU can be read per order.
+
+Signed Shopify webhooks go through the intake service into the inbox (not timed); then every
+order is processed (parse, map, upsert, validate, route, reserve) and its fulfilment orders
+are released to the fake WMS (connectors/wms/demo_server.py, a subprocess), one order at a
+time in the order a worker runs them. Printed per order: worker CPU, PostgreSQL CPU,
+statements and commits by task, and with --profile the functions that took the most time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import json
+import pstats
+import random
+import secrets
+import sys
+import tempfile
+import time
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import benchlib as bl
+from end_to_end import seed
+from sqlalchemy import event
+
+from connectors.shopify.webhooks import sign
+from core.bootstrap import Context, bootstrap
+from core.demo.orders import shopify_order
+from core.dispatch import RecordingDispatcher, Task
+from core.services.intake import receive_webhook
+from core.settings import Settings
+from worker.handlers import run_task
+
+
+class StatementCounter:
+    """Statements and commits on the context's engine, by the task that ran them."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.task = "intake"
+        self.statements: Counter[str] = Counter()
+        self.commits: Counter[str] = Counter()
+        self.kinds: Counter[tuple[str, str]] = Counter()
+        event.listen(ctx.engine, "before_cursor_execute", self._statement)
+        event.listen(ctx.engine, "commit", self._commit)
+
+    def reset(self) -> None:
+        self.statements.clear()
+        self.commits.clear()
+        self.kinds.clear()
+
+    def _statement(self, _conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        self.statements[self.task] += 1
+        self.kinds[(self.task, statement.lstrip().split(None, 1)[0].upper())] += 1
+
+    def _commit(self, _conn: Any) -> None:
+        self.commits[self.task] += 1
+
+
+def post_orders(ctx: Context, shop_id: int, skus: list[str], count: int, secret: str) -> None:
+    rng, now = random.Random(42), datetime.now(UTC)
+    for i in range(count):
+        body = json.dumps(shopify_order(6_000_000 + i, skus, rng, now=now)).encode()
+        headers = {
+            "x-shopify-topic": "orders/create",
+            "x-shopify-webhook-id": f"bench-{i}",
+            "x-shopify-hmac-sha256": sign(secret.encode(), body),
+            "content-type": "application/json",
+        }
+        receive_webhook(ctx, shop_id, headers, body)
+
+
+def run_orders(ctx: Context, counter: StatementCounter, intake: list[int]) -> dict[str, int]:
+    """Each process_inbound, then the releases it asked for, as a worker runs them."""
+    dispatcher = ctx.dispatcher
+    assert isinstance(dispatcher, RecordingDispatcher)
+    ran: Counter[str] = Counter()
+    for inbound_id in intake:
+        counter.task = "process_inbound"
+        run_task(ctx, Task.PROCESS_INBOUND, inbound_id)
+        ran["process_inbound"] += 1
+        for task, row_id in dispatcher.drain():
+            counter.task = task.name.lower()
+            run_task(ctx, task, row_id)
+            ran[counter.task] += 1
+    return dict(ran)
+
+
+def report(
+    orders: int, *, cpu: float, wall: float, pg_cpu: float, counter: StatementCounter, ran: Any
+) -> None:
+    print(f"orders {orders}, tasks {ran}")
+    per = 1000 / orders
+    print(f"  worker CPU      {cpu * per:6.2f} ms/order  (wall {wall * per:.2f})")
+    print(f"  PostgreSQL CPU  {1000 * pg_cpu / orders:6.2f} ms/order")
+    for task in sorted(counter.statements):
+        if task == "intake":
+            continue
+        kinds = ", ".join(
+            f"{kind} {n / orders:.2f}"
+            for (t, kind), n in sorted(counter.kinds.items())
+            if t == task
+        )
+        print(
+            f"  {task:16s} statements {counter.statements[task] / orders:5.2f}/order, "
+            f"commits {counter.commits[task] / orders:4.2f}/order ({kinds})"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--orders", type=int, default=1000)
+    parser.add_argument("--warmup", type=int, default=50, help="orders run before timing")
+    parser.add_argument("--skus", type=int, default=2000)
+    parser.add_argument("--warehouses", type=int, default=20)
+    parser.add_argument("--stock-density", type=float, default=0.6)
+    parser.add_argument("--wms-port", type=int, default=8762)
+    parser.add_argument("--pg-admin-url", default=bl.PG_ADMIN_URL)
+    parser.add_argument("--db", default="omniroute_bench_worker")
+    parser.add_argument(
+        "--profile", type=int, default=0, metavar="N", help="print the N functions taking most CPU"
+    )
+    args = parser.parse_args()
+    logdir = Path(tempfile.mkdtemp(prefix="omniroute-bench-worker-"))
+    print(f"logs: {logdir}\ncode: {bl.code_version()}")
+    url = bl.recreate_database(args.pg_admin_url, args.db)
+    env = bl.omniroute_env(url, None, OMNIROUTE_ALLOW_PRIVATE_URLS="true")
+    secret = secrets.token_hex(16)
+    with bl.exclusive_run(), bl.procs(logdir) as group:
+        bl.run_checked("migrate", ["omniroute", "migrate"], env, logdir)
+        argv = [sys.executable, "-m", "connectors.wms.demo_server", "--port", str(args.wms_port)]
+        group.start("fake-wms", argv, env)
+        bl.wait_http(f"http://127.0.0.1:{args.wms_port}/healthz", group)
+        shop_id, skus = seed(env, args, f"http://127.0.0.1:{args.wms_port}", secret)
+        ctx = bootstrap(
+            Settings(
+                database_url=url,
+                secret_key=env["OMNIROUTE_SECRET_KEY"],
+                allow_private_urls=True,
+                log_level="WARNING",
+            )
+        )
+        try:
+            counter = StatementCounter(ctx)
+            post_orders(ctx, shop_id, skus, args.warmup + args.orders, secret)
+            assert isinstance(ctx.dispatcher, RecordingDispatcher)
+            intake = [row for task, row in ctx.dispatcher.drain() if task is Task.PROCESS_INBOUND]
+            run_orders(ctx, counter, intake[: args.warmup])  # caches, geocoder index, plans
+            counter.reset()
+            profiler = cProfile.Profile(time.process_time) if args.profile else None
+            pg0, cpu0, wall0 = bl.postgres_cpu(), time.process_time(), time.perf_counter()
+            if profiler:
+                profiler.enable()
+            ran = run_orders(ctx, counter, intake[args.warmup :])
+            if profiler:
+                profiler.disable()
+            cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+            pg_cpu = bl.postgres_cpu() - pg0
+        finally:
+            ctx.close()
+    report(args.orders, cpu=cpu, wall=wall, pg_cpu=pg_cpu, counter=counter, ran=ran)
+    if profiler:
+        out = io.StringIO()
+        stats = pstats.Stats(profiler, stream=out)
+        stats.sort_stats("tottime").print_stats(args.profile)
+        stats.sort_stats("cumulative").print_stats(args.profile)
+        print(out.getvalue())
+
+
+if __name__ == "__main__":
+    main()
