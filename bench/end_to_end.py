@@ -130,15 +130,13 @@ def seed(
 def start_stack(group: bl.Procs, env: dict[str, str], args: argparse.Namespace) -> dict[str, Any]:
     api = group.start("api", ["omniroute", "serve", "--port", str(args.port)], env)
     pool = ["--pool", args.pool]
-    if args.workers == "2x1":
-        workers = [
-            group.start(f"worker{i}", ["omniroute", "worker", "--concurrency", "1", *pool], env)
-            for i in (1, 2)
-        ]
-    else:
-        workers = [
-            group.start("worker1", ["omniroute", "worker", "--concurrency", "2", *pool], env)
-        ]
+    processes, concurrency = (int(n) for n in args.workers.split("x"))
+    workers = [
+        group.start(
+            f"worker{i}", ["omniroute", "worker", "--concurrency", str(concurrency), *pool], env
+        )
+        for i in range(1, processes + 1)
+    ]
     beat = group.start("beat", ["omniroute", "beat"], env)
     bl.wait_http(f"http://127.0.0.1:{args.port}/healthz", group)
     wait_workers(group, args.redis_url, len(workers))
@@ -327,10 +325,11 @@ def report(
     pg: dict[str, int],
 ) -> None:
     n = args.orders
+    processes, concurrency = (int(k) for k in args.workers.split("x"))
+    slots = processes * concurrency
     print(
         f"\n== end to end: {n} orders, workers {args.workers} "
-        f"({'two processes x concurrency 1' if args.workers == '2x1' else 'one x 2'}, "
-        f"pool {args.pool}) =="
+        f"({processes} process(es) x concurrency {concurrency}, pool {args.pool}) =="
     )
     print(
         f"posting: {intake['ok']} acknowledged, {intake['errors']} errors, "
@@ -353,8 +352,8 @@ def report(
     )
     busy = sum(b for _count, b, _median in tasks["runs"].values())
     print(
-        f"worker task time {1000 * busy / n:.1f} ms per order over 2 slots: at most "
-        f"{2 * n / max(busy, 1e-9):.0f} orders/s with these task times"
+        f"worker task time {1000 * busy / n:.1f} ms per order over {slots} slots: at most "
+        f"{slots * n / max(busy, 1e-9):.0f} orders/s with these task times"
     )
     labels = {
         "total": "received -> released",
@@ -466,9 +465,9 @@ def main() -> None:
     parser.add_argument("--orders", type=int, default=10_000)
     parser.add_argument(
         "--workers",
-        choices=["2x1", "1x2"],
+        choices=["2x1", "1x2", "2x2", "2x3"],
         default="2x1",
-        help="2x1: two worker processes with --concurrency 1; 1x2: one with 2",
+        help="PxC: P worker processes, each with --concurrency C (2x1: two with 1 each)",
     )
     parser.add_argument(
         "--pool",
