@@ -106,14 +106,20 @@ def _route_ready(
     """Route a just-validated order; a lost race on every re-plan leaves it for the sweeper."""
     if any(line.id is None for line in order.lines):
         session.flush()  # the router names lines by id
-    rules = active_rules(session, ctx.routing, now, ctx.settings.no_stock_policy)
-    if hold_if_consolidating(ctx, session, order, connector, skus, now=now, rules=rules):
-        return []  # routed with its group once the window ends (core.services.consolidation)
-    try:
-        return route_locked(ctx, session, order, now, connector=connector, skus=skus, rules=rules)
-    except RoutingContention as exc:
-        log.warning("%s; the sweeper will try again", exc)
-        return []
+    # Nothing below reads the order's own pending changes back from the database (its lines
+    # are in; stock, decisions and fulfilment rows are written with Core statements), so its
+    # moves to validated and on are flushed once, at commit: one UPDATE, one batch of events.
+    with session.no_autoflush:
+        rules = active_rules(session, ctx.routing, now, ctx.settings.no_stock_policy)
+        if hold_if_consolidating(ctx, session, order, connector, skus, now=now, rules=rules):
+            return []  # routed with its group once the window ends (core.services.consolidation)
+        try:
+            return route_locked(
+                ctx, session, order, now, connector=connector, skus=skus, rules=rules
+            )
+        except RoutingContention as exc:
+            log.warning("%s; the sweeper will try again", exc)
+            return []
 
 
 def _process_claimed(
