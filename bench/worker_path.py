@@ -21,11 +21,14 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import benchlib as bl
+from celery import Celery
 from end_to_end import seed
 from sqlalchemy import event
 
@@ -35,7 +38,8 @@ from core.demo.orders import shopify_order
 from core.dispatch import RecordingDispatcher, Task
 from core.services.intake import receive_webhook
 from core.settings import Settings
-from worker.handlers import run_task
+from worker import celery_app, handlers
+from worker.celery_app import CeleryDispatcher, run_with_follow_ups
 
 
 class StatementCounter:
@@ -76,19 +80,30 @@ def post_orders(ctx: Context, shop_id: int, skus: list[str], count: int, secret:
 
 
 def run_orders(ctx: Context, counter: StatementCounter, intake: list[int]) -> dict[str, int]:
-    """Each process_inbound, then the releases it asked for, as a worker runs them."""
-    dispatcher = ctx.dispatcher
-    assert isinstance(dispatcher, RecordingDispatcher)
+    """Each process_inbound as a Celery worker runs it: with the releases it asks for run
+    right after it in the same process (worker.celery_app.run_with_follow_ups)."""
     ran: Counter[str] = Counter()
-    for inbound_id in intake:
-        counter.task = "process_inbound"
-        run_task(ctx, Task.PROCESS_INBOUND, inbound_id)
-        ran["process_inbound"] += 1
-        for task, row_id in dispatcher.drain():
-            counter.task = task.name.lower()
-            run_task(ctx, task, row_id)
-            ran[counter.task] += 1
+    with counting_tasks(counter, ran):
+        for inbound_id in intake:
+            run_with_follow_ups(ctx, Task.PROCESS_INBOUND, inbound_id)
     return dict(ran)
+
+
+@contextmanager
+def counting_tasks(counter: StatementCounter, ran: Counter[str]) -> Iterator[None]:
+    """Attribute statements to the task running them, and count the runs."""
+    original = handlers.run_task
+
+    def run_task(ctx: Context, task: Task, row_id: int, *, claimed: bool = False) -> None:
+        counter.task = task.name.lower()
+        ran[counter.task] += 1
+        original(ctx, task, row_id, claimed=claimed)
+
+    celery_app.run_task = run_task  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        celery_app.run_task = original
 
 
 def report(
@@ -150,6 +165,8 @@ def main() -> None:
             post_orders(ctx, shop_id, skus, args.warmup + args.orders, secret)
             assert isinstance(ctx.dispatcher, RecordingDispatcher)
             intake = [row for task, row in ctx.dispatcher.drain() if task is Task.PROCESS_INBOUND]
+            # What a worker process has: its tasks' follow-ups run inline (no broker here).
+            ctx.dispatcher = CeleryDispatcher(Celery("worker-path", broker="memory://"))
             run_orders(ctx, counter, intake[: args.warmup])  # caches, geocoder index, plans
             counter.reset()
             profiler = cProfile.Profile(time.process_time) if args.profile else None

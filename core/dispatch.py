@@ -18,6 +18,28 @@ class Dispatcher(Protocol):
     def enqueue(self, task: Task, row_id: int) -> None: ...
 
 
+class InlineDispatcher(Dispatcher, Protocol):
+    """A dispatcher that runs some follow-up work itself, in this process, right after the
+    task that asked for it (worker.celery_app: the WMS releases of an order it routed)."""
+
+    def runs_inline(self, task: Task) -> bool:
+        """Whether ``task`` enqueued now runs here right after the current task."""
+        ...
+
+    def enqueue_claimed(self, task: Task, row_id: int) -> None:
+        """Run ``task`` here afterwards on a row that the committed transaction that made it
+        also claimed for it, so the run skips the claim (a transaction of its own)."""
+        ...
+
+
+def inline_for(dispatcher: Dispatcher, task: Task) -> InlineDispatcher | None:
+    """``dispatcher`` if it runs ``task`` inline now: rows for it may be claimed at birth."""
+    runs_inline = getattr(dispatcher, "runs_inline", None)
+    if runs_inline is not None and runs_inline(task):
+        return dispatcher  # type: ignore[return-value]
+    return None
+
+
 class RecordingDispatcher:
     """Keeps what was enqueued; for tests and for callers that drain work themselves."""
 

@@ -43,8 +43,12 @@ TASK_ROUTES = {
 
 # Work a task asks for that this worker runs itself, right after that task, instead of a
 # broker round trip (publish, fetch, ack: a large share of a worker's CPU per order). The
-# row is committed before, so a crash in between is a lost nudge: the sweeper re-sends it.
+# row is committed before, so a crash in between is a lost nudge: the sweeper re-sends it
+# (a row claimed at birth once its claim has gone stale, after the claim timeout).
 RUN_AFTER_IN_PROCESS = frozenset({Task.DELIVER_OUTBOX})
+
+# (task, row id, claimed at birth by the transaction that made the row)
+FollowUp = tuple[Task, int, bool]
 
 
 class CeleryDispatcher:
@@ -53,16 +57,25 @@ class CeleryDispatcher:
         self._local = threading.local()
 
     def enqueue(self, task: Task, row_id: int) -> None:
-        after: list[tuple[Task, int]] | None = getattr(self._local, "after", None)
+        after: list[FollowUp] | None = getattr(self._local, "after", None)
         if after is not None and task in RUN_AFTER_IN_PROCESS:
-            after.append((task, row_id))
+            after.append((task, row_id, False))
             return
         self._app.send_task(task.value, args=[row_id])
 
+    def runs_inline(self, task: Task) -> bool:
+        return getattr(self._local, "after", None) is not None and task in RUN_AFTER_IN_PROCESS
+
+    def enqueue_claimed(self, task: Task, row_id: int) -> None:
+        after: list[FollowUp] | None = getattr(self._local, "after", None)
+        if after is None or task not in RUN_AFTER_IN_PROCESS:
+            raise RuntimeError(f"{task} is not run in this process now; it cannot be claimed")
+        after.append((task, row_id, True))
+
     @contextmanager
-    def collecting(self) -> Iterator[list[tuple[Task, int]]]:
+    def collecting(self) -> Iterator[list[FollowUp]]:
         """Within: the follow-up work enqueued that this process runs itself afterwards."""
-        after: list[tuple[Task, int]] = []
+        after: list[FollowUp] = []
         self._local.after = after
         try:
             yield after
@@ -70,16 +83,16 @@ class CeleryDispatcher:
             self._local.after = None
 
 
-def _run_with_follow_ups(ctx: Context, task: Task, row_id: int) -> None:
+def run_with_follow_ups(ctx: Context, task: Task, row_id: int) -> None:
     dispatcher = ctx.dispatcher
     if not isinstance(dispatcher, CeleryDispatcher):
         run_task(ctx, task, row_id)
         return
     with dispatcher.collecting() as after:
         run_task(ctx, task, row_id)
-    for follow_task, follow_id in after:
+    for follow_task, follow_id, claimed in after:
         try:
-            run_task(ctx, follow_task, follow_id)
+            run_task(ctx, follow_task, follow_id, claimed=claimed)
         except Exception:  # the row is committed: the sweeper sends it again
             log.exception("%s(%s) failed; the sweeper will retry it", follow_task, follow_id)
 
@@ -216,4 +229,4 @@ def _inbound_id(message: Any) -> int | None:
 def _register(app: Celery, holder: _ContextHolder, task: Task) -> None:
     @app.task(name=task.value)
     def handler(row_id: int) -> None:
-        _run_with_follow_ups(holder.get(), task, row_id)
+        run_with_follow_ups(holder.get(), task, row_id)

@@ -36,6 +36,10 @@ def _deliver_outbox(ctx: Context, outbox_id: int) -> None:
     deliver_outbox(ctx, outbox_id)
 
 
+def _deliver_claimed_outbox(ctx: Context, outbox_id: int) -> None:
+    deliver_outbox(ctx, outbox_id, claimed=True)
+
+
 def _poll_connector(ctx: Context, connector_id: int) -> None:
     poll_connector(ctx, connector_id)
 
@@ -48,10 +52,16 @@ HANDLERS: dict[Task, Callable[[Context, int], None]] = {
 }
 
 
-def run_task(ctx: Context, task: Task, row_id: int) -> None:
+# Handlers for rows the transaction that made them also claimed for this process.
+CLAIMED_HANDLERS: dict[Task, Callable[[Context, int], None]] = {
+    Task.DELIVER_OUTBOX: _deliver_claimed_outbox,
+}
+
+
+def run_task(ctx: Context, task: Task, row_id: int, *, claimed: bool = False) -> None:
     started = time.perf_counter()
     try:
-        HANDLERS[task](ctx, row_id)
+        (CLAIMED_HANDLERS if claimed else HANDLERS)[task](ctx, row_id)
     finally:
         TASK_SECONDS.labels(task.name.lower()).observe(time.perf_counter() - started)
 

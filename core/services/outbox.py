@@ -65,15 +65,26 @@ class Job:
     members: tuple[int, ...] | None = None
 
 
-def deliver_outbox(ctx: Context, outbox_id: int, *, now: datetime | None = None) -> str:
-    """Deliver one outbox row; returns what happened (sent, retry, dead, skipped)."""
+def deliver_outbox(
+    ctx: Context, outbox_id: int, *, now: datetime | None = None, claimed: bool = False
+) -> str:
+    """Deliver one outbox row; returns what happened (sent, retry, dead, skipped).
+
+    ``claimed``: the transaction that wrote the row claimed it for this process (see
+    ``create_fulfilment``), so it is not claimed again here.
+    """
     now = now or utcnow()
     with unit_of_work(ctx.sessions) as session:
-        relax_durability(session)  # a lost claim only means the row is done again
-        if not claim(
-            session, OutboxMessage, outbox_id, now=now, claim_timeout=ctx.settings.claim_timeout
-        ):
-            return "skipped"
+        if not claimed:
+            relax_durability(session)  # a lost claim only means the row is done again
+            if not claim(
+                session,
+                OutboxMessage,
+                outbox_id,
+                now=now,
+                claim_timeout=ctx.settings.claim_timeout,
+            ):
+                return "skipped"
         try:
             job = _prepare(ctx, session, outbox_id)
         except PermanentError as exc:

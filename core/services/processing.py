@@ -15,7 +15,7 @@ from connectors.base import PayloadError
 from core.bootstrap import Context
 from core.clock import utcnow
 from core.db import unit_of_work
-from core.dispatch import Task
+from core.dispatch import Task, inline_for
 from core.models import (
     Connector,
     FulfilmentOrder,
@@ -63,6 +63,8 @@ def process_inbound(ctx: Context, inbound_id: int, *, now: datetime | None = Non
     now = now or utcnow()
     outbox_ids: list[int] = []
     fetched: Fetched = None
+    # Releases this process sends right after the commit are written claimed by it.
+    inline = inline_for(ctx.dispatcher, Task.DELIVER_OUTBOX)
     try:
         while True:
             try:
@@ -79,7 +81,14 @@ def process_inbound(ctx: Context, inbound_id: int, *, now: datetime | None = Non
                     connector = session.get_one(Connector, msg.connector_id)
                     ready = _process_claimed(ctx, session, msg, now, fetched)
                     if ready is not None:
-                        outbox_ids = _route_ready(ctx, session, connector, *ready, now=now)
+                        outbox_ids = _route_ready(
+                            ctx,
+                            session,
+                            connector,
+                            *ready,
+                            now=now,
+                            claimed_at=now if inline is not None else None,
+                        )
                 break
             except FetchNeeded as need:
                 if fetched is not None:
@@ -90,7 +99,10 @@ def process_inbound(ctx: Context, inbound_id: int, *, now: datetime | None = Non
         _retry_later(ctx, inbound_id, exc)
         raise
     for outbox_id in outbox_ids:
-        ctx.dispatcher.enqueue(Task.DELIVER_OUTBOX, outbox_id)
+        if inline is not None:
+            inline.enqueue_claimed(Task.DELIVER_OUTBOX, outbox_id)
+        else:
+            ctx.dispatcher.enqueue(Task.DELIVER_OUTBOX, outbox_id)
     return None if ready is None else ready[0].id
 
 
@@ -102,8 +114,12 @@ def _route_ready(
     skus: dict[str, Sku],
     *,
     now: datetime,
+    claimed_at: datetime | None = None,
 ) -> list[int]:
-    """Route a just-validated order; a lost race on every re-plan leaves it for the sweeper."""
+    """Route a just-validated order; a lost race on every re-plan leaves it for the sweeper.
+
+    ``claimed_at``: write its WMS releases claimed for this process (``create_fulfilment``).
+    """
     if any(line.id is None for line in order.lines):
         session.flush()  # the router names lines by id
     # Nothing below reads the order's own pending changes back from the database (its lines
@@ -115,7 +131,14 @@ def _route_ready(
             return []  # routed with its group once the window ends (core.services.consolidation)
         try:
             return route_locked(
-                ctx, session, order, now, connector=connector, skus=skus, rules=rules
+                ctx,
+                session,
+                order,
+                now,
+                connector=connector,
+                skus=skus,
+                rules=rules,
+                claimed_at=claimed_at,
             )
         except RoutingContention as exc:
             log.warning("%s; the sweeper will try again", exc)

@@ -110,8 +110,11 @@ def route_locked(
     skus: dict[str, Sku] | None = None,
     lines: Sequence[routing.LineDemand] | None = None,
     rules: Rules | None = None,
+    claimed_at: datetime | None = None,
 ) -> list[int]:
     """Route ``order`` (validated, locked by this transaction) in the caller's transaction.
+
+    ``claimed_at``: the WMS releases are written claimed at that time (``create_fulfilment``).
 
     A backorder whose rules allow a partial release routes what stock covers and stays
     backordered for the rest (:mod:`core.services.partial_release`).
@@ -138,6 +141,7 @@ def route_locked(
                 snapshot=snapshot,
                 held=held,
                 partial=partial,
+                claimed_at=claimed_at,
             )
         except ReservationLost as lost:
             RESERVATION_RACES.inc()
@@ -199,6 +203,7 @@ def _apply(
     snapshot: dict[str, dict[str, int]] | None = None,
     held: Mapping[int, int] | None = None,
     partial: PartialRelease | None = None,
+    claimed_at: datetime | None = None,
 ) -> list[int]:
     """Reserve first (a lost race raises before anything is written), then record it all.
 
@@ -221,7 +226,9 @@ def _apply(
     if not result.shipments:
         park(session, order, decision_id, result)
         return []
-    outbox_ids = create_fulfilment(ctx, session, order.id, decision_id, result.shipments)
+    outbox_ids = create_fulfilment(
+        ctx, session, order.id, decision_id, result.shipments, claimed_at=claimed_at
+    )
     if partial is not None:
         _move(session, order, OrderStatus.BACKORDERED, partial.note[:1000])
         return outbox_ids
@@ -376,12 +383,22 @@ def create_fulfilment(
     shipments: Sequence[routing.Shipment],
     *,
     merged: Merged | None = None,
+    claimed_at: datetime | None = None,
 ) -> list[int]:
     """One fulfilment order per shipment, its lines, and its WMS release in the outbox.
 
     ``merged``: the lines are of several orders of a consolidation group (``order_id`` is
     its oldest); each fulfilment order and release says so, and names every line's order.
+    ``claimed_at``: the caller's process sends the releases itself right after this
+    transaction commits, so they are written claimed (as ``core.services.claims.claim``
+    leaves a row): no claim transaction per release. If that process dies first, the claim
+    goes stale and the sweeper has the release sent, as after any crash past a claim.
     """
+    born = (
+        {"status": "pending", "attempts": 0}
+        if claimed_at is None
+        else {"status": "processing", "attempts": 1, "claimed_at": claimed_at}
+    )
     fo_ids = [
         session.execute(
             _INSERT_FULFILMENT,
@@ -418,8 +435,7 @@ def create_fulfilment(
                 "idempotency_key": f"fo-{fo_id}-{uuid.uuid4().hex[:16]}",
                 "payload": {"fulfilment_order_id": fo_id}
                 | ({} if merged is None else merged.payload(s)),
-                "status": "pending",
-                "attempts": 0,
+                **born,
             }
             for fo_id, s in zip(fo_ids, shipments, strict=True)
         ],
