@@ -3,9 +3,11 @@
 A claim is a conditional UPDATE: a row is taken when it is pending and due, or when another
 worker's claim has gone stale (that worker died). An outbox claim is committed on its own,
 before the remote call, so a crash after it only delays the row until the sweeper finds the
-stale claim. An inbox claim is taken in the transaction that does the work: its row lock
-keeps a second worker out until the work commits, and a crash rolls the claim back with the
-work, leaving the row pending for the sweeper.
+stale claim; a release that the routing worker sends itself is claimed by the routing
+transaction instead (``core.services.routing.create_fulfilment``). An inbox claim is taken
+in the transaction that does the work: its row lock keeps a second worker out until the
+work commits, and a crash rolls the claim back with the work, leaving the row pending for
+the sweeper.
 """
 
 from __future__ import annotations
@@ -87,10 +89,13 @@ def relax_durability(session: Session) -> None:
     """Let this transaction's commit return before its WAL reaches the disk (PostgreSQL).
 
     Only for a transaction whose loss in a database crash costs time, never data: a claim
-    (and the reads that go with it). If it is lost, the row is pending again and is done
-    again (the claims and the outbox idempotency key make that harmless), and any later
-    durable commit flushes the WAL up to and including it. Never for a transaction that
-    records something another system was told or that acknowledges a webhook.
+    (and the reads that go with it), or the record that a system accepted an outbox message
+    sent with the row's idempotency key. If it is lost, the row is claimable again and is
+    done again (the claims and the idempotency key make that harmless: the receiver
+    recognises the key), and any later durable commit flushes the WAL up to and including
+    it. Never for a transaction whose effects are sent out after it commits without such a
+    key (the routing that creates fulfilment orders and their keys), nor for one that
+    acknowledges a webhook.
     """
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SET LOCAL synchronous_commit TO OFF"))
