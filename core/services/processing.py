@@ -7,8 +7,8 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import insert, select
+from sqlalchemy.orm import Session, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
 from connectors.base import PayloadError
@@ -36,7 +36,7 @@ from core.services.live_connectors import instance_for
 from core.services.order_fulfilment import of_order
 from core.services.routing import RoutingContention, route_locked
 from core.services.routing_inputs import active_rules, sku_profiles
-from core.sql import insert_ignoring_conflict_stmt
+from core.sql import insert_ignoring_conflict_stmt, table_of
 from core.states import OrderStatus
 from mapping import MappingError, resolve_skus
 
@@ -267,9 +267,8 @@ def _upsert_order(
     }
     order = session.scalars(stmt, values).first()
     if order is not None:
-        # Inserted by this statement: it has no lines yet (no lazy load needed).
-        set_committed_value(order, "lines", [])
-        _add_lines(order, canonical)
+        # Inserted by this statement: its lines are all new, written here in one statement.
+        set_committed_value(order, "lines", _insert_lines(session, order.id, canonical))
         order_state.note(session, order, f"received from {connector.name}")
         return order, True, True
     order = _find(session, connector.id, external_id)
@@ -343,19 +342,45 @@ def _apply_version(session: Session, order: SalesOrder, canonical: dict[str, Any
     _add_lines(order, canonical)
 
 
+def _line_values(canonical: dict[str, Any]) -> list[dict[str, Any]]:
+    return [
+        {
+            "line_no": no,
+            "external_line_id": line.get("external_line_id"),
+            "channel_sku": line.get("channel_sku"),
+            "sku": line.get("sku"),
+            "title": line.get("title"),
+            "quantity": line["quantity"],
+            "unit_price": line.get("unit_price"),
+        }
+        for no, line in enumerate(canonical["lines"], start=1)
+    ]
+
+
 def _add_lines(order: SalesOrder, canonical: dict[str, Any]) -> None:
-    for no, line in enumerate(canonical["lines"], start=1):
-        order.lines.append(
-            OrderLine(
-                line_no=no,
-                external_line_id=line.get("external_line_id"),
-                channel_sku=line.get("channel_sku"),
-                sku=line.get("sku"),
-                title=line.get("title"),
-                quantity=line["quantity"],
-                unit_price=line.get("unit_price"),
-            )
-        )
+    for values in _line_values(canonical):
+        order.lines.append(OrderLine(**values))
+
+
+_INSERT_LINES = insert(table_of(OrderLine)).returning(
+    table_of(OrderLine).c.id, table_of(OrderLine).c.line_no, sort_by_parameter_order=True
+)
+
+
+def _insert_lines(session: Session, order_id: int, canonical: dict[str, Any]) -> list[OrderLine]:
+    """A new order's lines, inserted with one Core statement and kept in the session as
+    loaded rows (ids known at once: the order needs no flush before it is routed)."""
+    values = [{"order_id": order_id, **v} for v in _line_values(canonical)]
+    if not values:
+        return []
+    ids = session.execute(_INSERT_LINES, values).all()
+    lines = []
+    for (line_id, _no), v in zip(ids, values, strict=True):
+        line = OrderLine(id=line_id, **v)
+        make_transient_to_detached(line)
+        session.add(line)
+        lines.append(line)
+    return lines
 
 
 def _validate(
@@ -368,8 +393,8 @@ def _validate(
 ) -> tuple[SalesOrder, dict[str, Sku]] | None:
     """The order and its SKUs when it is valid and ready to route; else it is parked."""
     codes = {line["sku"] for line in canonical["lines"] if line.get("sku")}
-    # The query flushes the order and its lines first (autoflush); the router reuses its rows.
-    skus = sku_profiles(session, codes)
+    with session.no_autoflush:  # the order's own changes wait for the commit (one flush)
+        skus = sku_profiles(session, codes)
     problems = check_order(canonical, set(skus))
     if not created:  # an order inserted by this transaction has no exceptions to resolve
         resolve_open_for_order(session, order.id)
