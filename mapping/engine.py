@@ -514,10 +514,12 @@ def resolve_skus(order: Mapping[str, Any], aliases: Mapping[str, str]) -> dict[s
 
     Looked up by ``channel_sku``, or by ``"variant:<variant_id>"`` when the line has no
     channel SKU; without an alias the channel SKU itself is used (``None`` if it is empty).
+    The lines are new dicts; every other value is shared with ``order``, which is left as
+    it was (a deep copy of the whole order cost more than mapping it).
     """
-    resolved = copy.deepcopy(dict(order))
-    for line in resolved.get("lines") or []:
-        line["sku"] = _line_sku(line, aliases)
+    resolved = dict(order)
+    if resolved.get("lines"):
+        resolved["lines"] = [{**line, "sku": _line_sku(line, aliases)} for line in order["lines"]]
     return resolved
 
 
