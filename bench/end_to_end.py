@@ -471,9 +471,10 @@ def main() -> None:
     )
     parser.add_argument(
         "--pool",
-        choices=["prefork", "threads"],
+        choices=["prefork", "threads", "solo"],
         default="prefork",
-        help="Celery pool of each worker (threads: no forked child, tasks run in the main process)",
+        help="Celery pool of each worker (threads, solo: no forked child, tasks run in the main "
+        "process; solo runs one at a time, in the thread that fetches them)",
     )
     parser.add_argument("--concurrency", type=int, default=16, help="posting connections")
     parser.add_argument("--skus", type=int, default=2000)

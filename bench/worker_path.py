@@ -50,6 +50,7 @@ class StatementCounter:
         self.statements: Counter[str] = Counter()
         self.commits: Counter[str] = Counter()
         self.kinds: Counter[tuple[str, str]] = Counter()
+        self.trace: list[str] | None = None  # statements kept for --trace
         event.listen(ctx.engine, "before_cursor_execute", self._statement)
         event.listen(ctx.engine, "commit", self._commit)
 
@@ -61,9 +62,13 @@ class StatementCounter:
     def _statement(self, _conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
         self.statements[self.task] += 1
         self.kinds[(self.task, statement.lstrip().split(None, 1)[0].upper())] += 1
+        if self.trace is not None:
+            self.trace.append(f"{self.task:16s} {' '.join(statement.split())[:150]}")
 
     def _commit(self, _conn: Any) -> None:
         self.commits[self.task] += 1
+        if self.trace is not None:
+            self.trace.append(f"{self.task:16s} COMMIT")
 
 
 def post_orders(ctx: Context, shop_id: int, skus: list[str], count: int, secret: str) -> None:
@@ -127,7 +132,7 @@ def report(
         )
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--orders", type=int, default=1000)
     parser.add_argument("--warmup", type=int, default=50, help="orders run before timing")
@@ -140,7 +145,22 @@ def main() -> None:
     parser.add_argument(
         "--profile", type=int, default=0, metavar="N", help="print the N functions taking most CPU"
     )
-    args = parser.parse_args()
+    parser.add_argument(
+        "--trace", type=int, default=0, metavar="N", help="print the SQL of N orders after timing"
+    )
+    return parser.parse_args()
+
+
+def print_profile(profiler: cProfile.Profile, top: int) -> None:
+    out = io.StringIO()
+    stats = pstats.Stats(profiler, stream=out)
+    stats.sort_stats("tottime").print_stats(top)
+    stats.sort_stats("cumulative").print_stats(top)
+    print(out.getvalue())
+
+
+def main() -> None:
+    args = parse_args()
     logdir = Path(tempfile.mkdtemp(prefix="omniroute-bench-worker-"))
     print(f"logs: {logdir}\ncode: {bl.code_version()}")
     url = bl.recreate_database(args.pg_admin_url, args.db)
@@ -162,7 +182,7 @@ def main() -> None:
         )
         try:
             counter = StatementCounter(ctx)
-            post_orders(ctx, shop_id, skus, args.warmup + args.orders, secret)
+            post_orders(ctx, shop_id, skus, args.warmup + args.orders + args.trace, secret)
             assert isinstance(ctx.dispatcher, RecordingDispatcher)
             intake = [row for task, row in ctx.dispatcher.drain() if task is Task.PROCESS_INBOUND]
             # What a worker process has: its tasks' follow-ups run inline (no broker here).
@@ -173,20 +193,22 @@ def main() -> None:
             pg0, cpu0, wall0 = bl.postgres_cpu(), time.process_time(), time.perf_counter()
             if profiler:
                 profiler.enable()
-            ran = run_orders(ctx, counter, intake[args.warmup :])
+            ran = run_orders(ctx, counter, intake[args.warmup : args.warmup + args.orders])
             if profiler:
                 profiler.disable()
             cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
             pg_cpu = bl.postgres_cpu() - pg0
+            trace: list[str] = []
+            if args.trace:
+                counter.trace = trace
+                run_orders(ctx, counter, intake[args.warmup + args.orders :])
         finally:
             ctx.close()
     report(args.orders, cpu=cpu, wall=wall, pg_cpu=pg_cpu, counter=counter, ran=ran)
+    if args.trace:
+        print(f"SQL of {args.trace} more order(s), in order:", *trace, sep="\n  ")
     if profiler:
-        out = io.StringIO()
-        stats = pstats.Stats(profiler, stream=out)
-        stats.sort_stats("tottime").print_stats(args.profile)
-        stats.sort_stats("cumulative").print_stats(args.profile)
-        print(out.getvalue())
+        print_profile(profiler, args.profile)
 
 
 if __name__ == "__main__":
