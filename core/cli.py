@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from enum import StrEnum
 from typing import Annotated
 
 import typer
@@ -21,6 +22,14 @@ rules_app = typer.Typer(
 app.add_typer(rules_app, name="rules")
 
 DEMO_DB = "sqlite:///./omniroute-demo.db"
+
+
+class Pool(StrEnum):
+    """Celery execution pools a worker can run its tasks in."""
+
+    PREFORK = "prefork"  # forked child processes, --concurrency of them
+    THREADS = "threads"  # --concurrency threads in the worker's own process
+    SOLO = "solo"  # one task at a time in the worker's own process: scale by processes
 
 
 @app.command()
@@ -72,8 +81,16 @@ def serve(
 
 @app.command()
 def worker(
-    concurrency: Annotated[int, typer.Option(help="worker processes")] = 2,
-    pool: Annotated[str, typer.Option(help="celery pool: prefork or threads")] = "prefork",
+    concurrency: Annotated[
+        int, typer.Option(help="tasks at a time: pool processes or threads (solo: always 1)")
+    ] = 2,
+    pool: Annotated[
+        Pool,
+        typer.Option(
+            help="celery pool; solo runs tasks in the worker process itself (no child, half the "
+            "memory): one worker process per core"
+        ),
+    ] = Pool.PREFORK,
     queues: Annotated[
         str | None,
         typer.Option(help="comma-separated queues to consume (default: control,outbox,celery)"),
@@ -89,8 +106,8 @@ def worker(
         [
             "worker",
             "--loglevel=INFO",
-            f"--concurrency={concurrency}",
-            f"--pool={pool}",
+            f"--concurrency={1 if pool is Pool.SOLO else concurrency}",
+            f"--pool={pool.value}",
             f"--hostname=omniroute-{os.getpid()}@%h",
             *([f"--queues={queues}"] if queues else []),
         ]

@@ -218,8 +218,10 @@ class ProcessStack:
         self.wait_http_ready(base_url, timeout=timeout)
         return base_url
 
-    def worker(self, concurrency: int = 2, *, timeout: float = 30.0) -> ManagedProcess:
-        proc = self.start("worker", "worker", "--concurrency", str(concurrency))
+    def worker(
+        self, concurrency: int = 2, *, pool: str = "prefork", timeout: float = 30.0
+    ) -> ManagedProcess:
+        proc = self.start("worker", "worker", "--concurrency", str(concurrency), "--pool", pool)
         # Celery logs "<hostname> ready." once it consumes from the broker.
         self.wait_log_line(proc, " ready.", timeout=timeout)
         return proc

@@ -286,17 +286,20 @@ def start_api_and_beat(stack: ProcessStack) -> str:
     return base_url
 
 
+@pytest.mark.parametrize("pool", ["prefork", "solo"])
 def test_webhook_to_wms_through_celery(
     make_stack: ProcessStackFactory,
     e2e_ctx: Context,
     wms: FakeWms,
     api: ClientFactory,
+    pool: str,
 ) -> None:
     specs = order_specs(20)
     world = make_world(e2e_ctx, wms.base_url)
     stack = make_stack()
     base_url = start_api_and_beat(stack)
-    stack.worker(concurrency=2)
+    worker = stack.worker(concurrency=2, pool=pool)
+    assert f"concurrency: {1 if pool == 'solo' else 2} ({pool})" in worker.log_text()
     client = api(base_url)
 
     post_orders(client, world, specs)
