@@ -26,9 +26,12 @@ class InlineDispatcher(Dispatcher, Protocol):
         """Whether ``task`` enqueued now runs here right after the current task."""
         ...
 
-    def enqueue_claimed(self, task: Task, row_id: int) -> None:
+    def enqueue_claimed(self, task: Task, row_id: int, prepared: object = None) -> None:
         """Run ``task`` here afterwards on a row that the committed transaction that made it
-        also claimed for it, so the run skips the claim (a transaction of its own)."""
+        also claimed for it, so the run skips the claim (a transaction of its own).
+
+        ``prepared``: what that transaction already read for the run (for a WMS release,
+        ``core.services.outbox.Job``), so the run needs no read transaction either."""
         ...
 
 

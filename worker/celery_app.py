@@ -47,8 +47,8 @@ TASK_ROUTES = {
 # (a row claimed at birth once its claim has gone stale, after the claim timeout).
 RUN_AFTER_IN_PROCESS = frozenset({Task.DELIVER_OUTBOX})
 
-# (task, row id, claimed at birth by the transaction that made the row)
-FollowUp = tuple[Task, int, bool]
+# (task, row id, claimed at birth by the transaction that made the row, what it prepared)
+FollowUp = tuple[Task, int, bool, object]
 
 
 class CeleryDispatcher:
@@ -59,18 +59,18 @@ class CeleryDispatcher:
     def enqueue(self, task: Task, row_id: int) -> None:
         after: list[FollowUp] | None = getattr(self._local, "after", None)
         if after is not None and task in RUN_AFTER_IN_PROCESS:
-            after.append((task, row_id, False))
+            after.append((task, row_id, False, None))
             return
         self._app.send_task(task.value, args=[row_id])
 
     def runs_inline(self, task: Task) -> bool:
         return getattr(self._local, "after", None) is not None and task in RUN_AFTER_IN_PROCESS
 
-    def enqueue_claimed(self, task: Task, row_id: int) -> None:
+    def enqueue_claimed(self, task: Task, row_id: int, prepared: object = None) -> None:
         after: list[FollowUp] | None = getattr(self._local, "after", None)
         if after is None or task not in RUN_AFTER_IN_PROCESS:
             raise RuntimeError(f"{task} is not run in this process now; it cannot be claimed")
-        after.append((task, row_id, True))
+        after.append((task, row_id, True, prepared))
 
     @contextmanager
     def collecting(self) -> Iterator[list[FollowUp]]:
@@ -90,9 +90,9 @@ def run_with_follow_ups(ctx: Context, task: Task, row_id: int) -> None:
         return
     with dispatcher.collecting() as after:
         run_task(ctx, task, row_id)
-    for follow_task, follow_id, claimed in after:
+    for follow_task, follow_id, claimed, prepared in after:
         try:
-            run_task(ctx, follow_task, follow_id, claimed=claimed)
+            run_task(ctx, follow_task, follow_id, claimed=claimed, prepared=prepared)
         except Exception:  # the row is committed: the sweeper sends it again
             log.exception("%s(%s) failed; the sweeper will retry it", follow_task, follow_id)
 

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from core.bootstrap import Context
 from core.dispatch import RecordingDispatcher, Task
 from core.metrics import TASK_SECONDS
-from core.services.outbox import deliver_outbox
+from core.services.outbox import Job, deliver_outbox
 from core.services.polling import poll_connector
 from core.services.processing import process_inbound
 from core.services.routing import RoutingContention, route_order
@@ -36,8 +36,9 @@ def _deliver_outbox(ctx: Context, outbox_id: int) -> None:
     deliver_outbox(ctx, outbox_id)
 
 
-def _deliver_claimed_outbox(ctx: Context, outbox_id: int) -> None:
-    deliver_outbox(ctx, outbox_id, claimed=True)
+def _deliver_claimed_outbox(ctx: Context, outbox_id: int, prepared: object) -> None:
+    job = prepared if isinstance(prepared, Job) else None
+    deliver_outbox(ctx, outbox_id, claimed=True, prepared=job)
 
 
 def _poll_connector(ctx: Context, connector_id: int) -> None:
@@ -52,16 +53,22 @@ HANDLERS: dict[Task, Callable[[Context, int], None]] = {
 }
 
 
-# Handlers for rows the transaction that made them also claimed for this process.
-CLAIMED_HANDLERS: dict[Task, Callable[[Context, int], None]] = {
+# Handlers for rows the transaction that made them also claimed for this process, with what
+# that transaction prepared for them (None: they read it themselves).
+CLAIMED_HANDLERS: dict[Task, Callable[[Context, int, object], None]] = {
     Task.DELIVER_OUTBOX: _deliver_claimed_outbox,
 }
 
 
-def run_task(ctx: Context, task: Task, row_id: int, *, claimed: bool = False) -> None:
+def run_task(
+    ctx: Context, task: Task, row_id: int, *, claimed: bool = False, prepared: object = None
+) -> None:
     started = time.perf_counter()
     try:
-        (CLAIMED_HANDLERS if claimed else HANDLERS)[task](ctx, row_id)
+        if claimed:
+            CLAIMED_HANDLERS[task](ctx, row_id, prepared)
+        else:
+            HANDLERS[task](ctx, row_id)
     finally:
         TASK_SECONDS.labels(task.name.lower()).observe(time.perf_counter() - started)
 

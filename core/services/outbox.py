@@ -66,30 +66,41 @@ class Job:
 
 
 def deliver_outbox(
-    ctx: Context, outbox_id: int, *, now: datetime | None = None, claimed: bool = False
+    ctx: Context,
+    outbox_id: int,
+    *,
+    now: datetime | None = None,
+    claimed: bool = False,
+    prepared: Job | None = None,
 ) -> str:
     """Deliver one outbox row; returns what happened (sent, retry, dead, skipped).
 
     ``claimed``: the transaction that wrote the row claimed it for this process (see
-    ``create_fulfilment``), so it is not claimed again here.
+    ``create_fulfilment``), so it is not claimed again here. ``prepared``: that transaction
+    also read the release (``prepare_release``), so it is not read again either.
     """
     now = now or utcnow()
-    with unit_of_work(ctx.sessions) as session:
-        if not claimed:
-            relax_durability(session)  # a lost claim only means the row is done again
-            if not claim(
-                session,
-                OutboxMessage,
-                outbox_id,
-                now=now,
-                claim_timeout=ctx.settings.claim_timeout,
-            ):
-                return "skipped"
-        try:
-            job = _prepare(ctx, session, outbox_id)
-        except PermanentError as exc:
-            _dead(session, session.get_one(OutboxMessage, outbox_id), exc, Reason.NO_WMS)
-            return "dead"
+    if prepared is not None:
+        if not claimed or prepared.outbox_id != outbox_id:
+            raise ValueError("a prepared release is for the row its transaction claimed")
+        job: Job | None = prepared
+    else:
+        with unit_of_work(ctx.sessions) as session:
+            if not claimed:
+                relax_durability(session)  # a lost claim only means the row is done again
+                if not claim(
+                    session,
+                    OutboxMessage,
+                    outbox_id,
+                    now=now,
+                    claim_timeout=ctx.settings.claim_timeout,
+                ):
+                    return "skipped"
+            try:
+                job = _prepare(ctx, session, outbox_id)
+            except PermanentError as exc:
+                _dead(session, session.get_one(OutboxMessage, outbox_id), exc, Reason.NO_WMS)
+                return "dead"
     if job is None:  # not a WMS release: a message to a channel
         return deliver_to_channel(ctx, outbox_id, now=now)
     try:
@@ -140,6 +151,16 @@ def _reroute(ctx: Context, job: Job, exc: ConnectorError) -> str | dict[str, Any
         return {"summary": str(why), "code": why.code}
     OUTBOX_DELIVERIES.labels("wms.release", "rerouted").inc()
     return "rerouted" if result.fulfilment_orders else "parked"
+
+
+def prepare_release(ctx: Context, session: Session, outbox_id: int) -> Job | None:
+    """The WMS release of a row written in ``session``'s transaction, read there for the
+    process that sends it after the commit; None when that process should read it itself
+    (not a WMS release, or one that cannot be sent: the delivery records why)."""
+    try:
+        return _prepare(ctx, session, outbox_id)
+    except PermanentError:
+        return None
 
 
 def _prepare(ctx: Context, session: Session, outbox_id: int) -> Job | None:

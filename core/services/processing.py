@@ -15,7 +15,7 @@ from connectors.base import PayloadError
 from core.bootstrap import Context
 from core.clock import utcnow
 from core.db import unit_of_work
-from core.dispatch import Task, inline_for
+from core.dispatch import InlineDispatcher, Task, inline_for
 from core.models import (
     Connector,
     FulfilmentOrder,
@@ -34,6 +34,7 @@ from core.services.exceptions import Reason, open_exception, resolve_open_for_or
 from core.services.external_fulfilment import record_external_fulfilment
 from core.services.live_connectors import instance_for
 from core.services.order_fulfilment import of_order
+from core.services.outbox import Job, prepare_release
 from core.services.routing import RoutingContention, route_locked
 from core.services.routing_inputs import active_rules, sku_profiles
 from core.sql import insert_ignoring_conflict_stmt, table_of
@@ -62,6 +63,7 @@ def process_inbound(ctx: Context, inbound_id: int, *, now: datetime | None = Non
     """
     now = now or utcnow()
     outbox_ids: list[int] = []
+    prepared: list[Job | None] = []
     fetched: Fetched = None
     # Releases this process sends right after the commit are written claimed by it.
     inline = inline_for(ctx.dispatcher, Task.DELIVER_OUTBOX)
@@ -89,6 +91,8 @@ def process_inbound(ctx: Context, inbound_id: int, *, now: datetime | None = Non
                             now=now,
                             claimed_at=now if inline is not None else None,
                         )
+                    if inline is not None:  # read here, the releases need no read of their own
+                        prepared = [prepare_release(ctx, session, i) for i in outbox_ids]
                 break
             except FetchNeeded as need:
                 if fetched is not None:
@@ -98,12 +102,24 @@ def process_inbound(ctx: Context, inbound_id: int, *, now: datetime | None = Non
     except Exception as exc:
         _retry_later(ctx, inbound_id, exc)
         raise
-    for outbox_id in outbox_ids:
-        if inline is not None:
-            inline.enqueue_claimed(Task.DELIVER_OUTBOX, outbox_id)
-        else:
-            ctx.dispatcher.enqueue(Task.DELIVER_OUTBOX, outbox_id)
+    _enqueue_releases(ctx, inline, outbox_ids, prepared)
     return None if ready is None else ready[0].id
+
+
+def _enqueue_releases(
+    ctx: Context,
+    inline: InlineDispatcher | None,
+    outbox_ids: list[int],
+    prepared: list[Job | None],
+) -> None:
+    """Ask for the committed releases to be sent: by this process, claimed and read already,
+    when it runs them inline; else by whoever takes the task."""
+    if inline is None:
+        for outbox_id in outbox_ids:
+            ctx.dispatcher.enqueue(Task.DELIVER_OUTBOX, outbox_id)
+        return
+    for outbox_id, job in zip(outbox_ids, prepared, strict=True):
+        inline.enqueue_claimed(Task.DELIVER_OUTBOX, outbox_id, job)
 
 
 def _route_ready(

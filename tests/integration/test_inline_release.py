@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from celery import Celery
 from sqlalchemy import event, select
 
@@ -16,6 +17,7 @@ from core.clock import utcnow
 from core.db import unit_of_work
 from core.dispatch import RecordingDispatcher, Task, inline_for
 from core.models import OutboxMessage, SalesOrder
+from core.services.outbox import Job, deliver_outbox
 from core.services.sweeper import find_due_work
 from tests.integration.builders import build_world, order_body, post, stock
 from worker.celery_app import CeleryDispatcher, run_with_follow_ups
@@ -84,7 +86,10 @@ def test_a_release_claimed_at_birth_by_a_worker_that_died_is_sent_once_it_goes_s
     with dispatcher.collecting() as after:  # the worker routes the order, then dies
         run_task(ctx, Task.PROCESS_INBOUND, inbound_id)
     born = _outbox(ctx)
-    assert after == [(Task.DELIVER_OUTBOX, born.id, True)]
+    [(task, row_id, claimed, prepared)] = after
+    assert (task, row_id, claimed) == (Task.DELIVER_OUTBOX, born.id, True)
+    assert isinstance(prepared, Job)
+    assert prepared.outbox_id == born.id
     assert (born.status, born.attempts) == ("processing", 1)
     assert born.claimed_at is not None
     assert wms.accepted_count == 0
@@ -96,9 +101,39 @@ def test_a_release_claimed_at_birth_by_a_worker_that_died_is_sent_once_it_goes_s
     run_task(ctx, Task.DELIVER_OUTBOX, born.id)  # not stale yet by the clock: skipped
     assert wms.accepted_count == 0
 
-    from core.services.outbox import deliver_outbox
-
     assert deliver_outbox(ctx, born.id, now=max(stale, utcnow())) == "sent"
     drain(ctx)
     assert wms.accepted_count == 1
     assert (_outbox(ctx).status, _outbox(ctx).attempts) == ("sent", 2)
+
+
+def test_the_routing_transaction_reads_the_release_so_sending_it_takes_one_transaction(
+    ctx: Context, wms: FakeWms
+) -> None:
+    inbound_id = _posted(ctx, wms, 503)
+    dispatcher = ctx.dispatcher = _worker_dispatcher()
+    with dispatcher.collecting() as after:
+        run_task(ctx, Task.PROCESS_INBOUND, inbound_id)
+    [(task, outbox_id, claimed, prepared)] = after
+    assert isinstance(prepared, Job)
+    assert prepared.request.lines[0].sku == "A"
+    assert prepared.request.lines[0].quantity == 2
+    assert prepared.request.idempotency_key == _outbox(ctx).idempotency_key
+    with pytest.raises(ValueError, match="prepared release"):
+        deliver_outbox(ctx, outbox_id + 1, claimed=True, prepared=prepared)
+
+    commits: list[object] = []
+
+    def committed(conn: object) -> None:
+        commits.append(conn)
+
+    event.listen(ctx.engine, "commit", committed)
+    try:
+        run_task(ctx, task, outbox_id, claimed=claimed, prepared=prepared)
+    finally:
+        event.remove(ctx.engine, "commit", committed)
+    assert wms.accepted_count == 1
+    assert len(commits) == 1  # the record that it was sent; no claim, no read
+    assert _outbox(ctx).status == "sent"
+    with unit_of_work(ctx.sessions) as s:
+        assert s.scalar(select(SalesOrder.status)) == "released"
