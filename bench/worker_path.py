@@ -30,12 +30,14 @@ from typing import Any
 import benchlib as bl
 from celery import Celery
 from end_to_end import seed
-from sqlalchemy import event
+from sqlalchemy import event, func, select
 
 from connectors.shopify.webhooks import sign
 from core.bootstrap import Context, bootstrap
+from core.db import unit_of_work
 from core.demo.orders import shopify_order
 from core.dispatch import RecordingDispatcher, Task
+from core.models import OutboxMessage
 from core.services.intake import receive_webhook
 from core.settings import Settings
 from worker import celery_app, handlers
@@ -99,10 +101,12 @@ def counting_tasks(counter: StatementCounter, ran: Counter[str]) -> Iterator[Non
     """Attribute statements to the task running them, and count the runs."""
     original = handlers.run_task
 
-    def run_task(ctx: Context, task: Task, row_id: int, *, claimed: bool = False) -> None:
+    def run_task(
+        ctx: Context, task: Task, row_id: int, *, claimed: bool = False, prepared: object = None
+    ) -> None:
         counter.task = task.name.lower()
         ran[counter.task] += 1
-        original(ctx, task, row_id, claimed=claimed)
+        original(ctx, task, row_id, claimed=claimed, prepared=prepared)
 
     celery_app.run_task = run_task  # type: ignore[assignment]
     try:
@@ -202,6 +206,7 @@ def main() -> None:
             if args.trace:
                 counter.trace = trace
                 run_orders(ctx, counter, intake[args.warmup + args.orders :])
+            unsent = unsent_releases(ctx)
         finally:
             ctx.close()
     report(args.orders, cpu=cpu, wall=wall, pg_cpu=pg_cpu, counter=counter, ran=ran)
@@ -209,6 +214,14 @@ def main() -> None:
         print(f"SQL of {args.trace} more order(s), in order:", *trace, sep="\n  ")
     if profiler:
         print_profile(profiler, args.profile)
+    if unsent:
+        sys.exit(f"{unsent} releases were not sent: the figures above are not of the whole path")
+
+
+def unsent_releases(ctx: Context) -> int:
+    with unit_of_work(ctx.sessions) as session:
+        stmt = select(func.count()).where(OutboxMessage.status != "sent")
+        return int(session.scalar(stmt) or 0)
 
 
 if __name__ == "__main__":
