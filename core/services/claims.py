@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Update, and_, bindparam, or_, text, update
 from sqlalchemy.orm import Session
 
-from core.models import WorkItem
+from core.models import Connector, InboundMessage, WorkItem
 
 W = TypeVar("W", bound=WorkItem)
 
@@ -39,6 +39,22 @@ def claim_row(
     """
     stmt = _claim_statement(model).returning(model)
     return session.scalars(stmt, _claim_params(row_id, now, claim_timeout)).first()
+
+
+def claim_inbound(
+    session: Session, row_id: int, *, now: datetime, claim_timeout: float
+) -> tuple[InboundMessage, Connector] | None:
+    """Claim an inbox row as ``claim_row`` does, and load its connector with it.
+
+    One statement on PostgreSQL (UPDATE ... FROM connector ... RETURNING both); SQLite's
+    RETURNING cannot name a FROM table, so there the connector is read after the claim.
+    """
+    params = _claim_params(row_id, now, claim_timeout)
+    if session.get_bind().dialect.name == "postgresql":
+        row = session.execute(_CLAIM_INBOUND_WITH_CONNECTOR, params).first()
+        return None if row is None else (row[0], row[1])
+    msg = claim_row(session, InboundMessage, row_id, now=now, claim_timeout=claim_timeout)
+    return None if msg is None else (msg, session.get_one(Connector, msg.connector_id))
 
 
 def _claim_params(row_id: int, now: datetime, claim_timeout: float) -> dict[str, Any]:
@@ -99,3 +115,10 @@ def relax_durability(session: Session) -> None:
     """
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SET LOCAL synchronous_commit TO OFF"))
+
+
+_CLAIM_INBOUND_WITH_CONNECTOR = (
+    _claim_statement(InboundMessage)
+    .where(Connector.id == InboundMessage.connector_id)
+    .returning(InboundMessage, Connector)
+)

@@ -28,7 +28,7 @@ from core.models import (
 from core.order_checks import Problem, check_order
 from core.services import order_state
 from core.services.channel_messages import FetchNeeded, channel_order_of
-from core.services.claims import claim_row
+from core.services.claims import claim_inbound
 from core.services.consolidation import hold_if_consolidating, leave_group
 from core.services.exceptions import Reason, open_exception, resolve_open_for_order
 from core.services.external_fulfilment import record_external_fulfilment
@@ -71,16 +71,12 @@ def process_inbound(ctx: Context, inbound_id: int, *, now: datetime | None = Non
         while True:
             try:
                 with unit_of_work(ctx.sessions) as session:
-                    msg = claim_row(
-                        session,
-                        InboundMessage,
-                        inbound_id,
-                        now=now,
-                        claim_timeout=ctx.settings.claim_timeout,
+                    claimed = claim_inbound(
+                        session, inbound_id, now=now, claim_timeout=ctx.settings.claim_timeout
                     )
-                    if msg is None:
+                    if claimed is None:
                         return None
-                    connector = session.get_one(Connector, msg.connector_id)
+                    msg, connector = claimed
                     ready = _process_claimed(ctx, session, msg, now, fetched)
                     if ready is not None:
                         outbox_ids = _route_ready(

@@ -26,7 +26,7 @@ from core.models import (
     StockLevel,
 )
 from core.services import exception_queue
-from core.services.claims import claim
+from core.services.claims import claim, claim_inbound
 from core.services.sweeper import find_due_work, sweep
 from tests.conftest import make_settings
 from tests.integration.builders import build_world, order_body, post, stock
@@ -219,6 +219,26 @@ def test_stale_claim_of_a_dead_worker_is_swept_and_done_once(ctx: Context, wms: 
     drain(ctx)
     assert wms.accepted_count == 1
     assert _count(ctx, SalesOrder, SalesOrder.status == "released") == 1
+
+
+def test_claiming_an_inbox_row_loads_its_connector_and_takes_it_once(
+    ctx: Context, wms: FakeWms
+) -> None:
+    world = build_world(ctx, wms.base_url)
+    result = post(ctx, world, order_body(46, [("A", 1)]))
+    assert result.inbound_id is not None
+    now = utcnow()
+    with unit_of_work(ctx.sessions) as s:
+        claimed = claim_inbound(s, result.inbound_id, now=now, claim_timeout=30)
+        assert claimed is not None
+        msg, connector = claimed
+        assert (msg.id, msg.status, msg.attempts) == (result.inbound_id, "processing", 1)
+        assert (connector.id, connector.kind) == (world.shopify_id, "shopify")
+        assert msg.connector_id == connector.id
+        # A second claim within the claim timeout takes nothing.
+        assert claim_inbound(s, result.inbound_id, now=now, claim_timeout=30) is None
+    with unit_of_work(ctx.sessions) as s:
+        assert claim_inbound(s, result.inbound_id + 1000, now=now, claim_timeout=30) is None
 
 
 def test_check_constraint_backs_up_the_conditional_update(ctx: Context, wms: FakeWms) -> None:
