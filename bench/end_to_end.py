@@ -472,7 +472,7 @@ def main() -> None:
     parser.add_argument(
         "--pool",
         choices=["prefork", "threads", "solo"],
-        default="prefork",
+        default="solo",  # as docker-compose.yml runs them
         help="Celery pool of each worker (threads, solo: no forked child, tasks run in the main "
         "process; solo runs one at a time, in the thread that fetches them)",
     )
