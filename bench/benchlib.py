@@ -329,6 +329,21 @@ def _ppid(pid: int) -> int:
         return 0
 
 
+def speed_probe(rounds: int = 5) -> float:
+    """CPU ms that a fixed pure-Python loop takes here now, best of ``rounds``.
+
+    The same code on this kind of machine runs 15-30 % faster in some runs than in others
+    (bench/RESULTS.md); printed before and after a run, this tells a slow machine from slow
+    code. Lower is faster.
+    """
+    best = float("inf")
+    for _ in range(rounds):
+        started = time.process_time()
+        sum(i * i for i in range(1_000_000))
+        best = min(best, time.process_time() - started)
+    return 1000 * best
+
+
 def wait_quiet(max_busy_pct: float, timeout: float) -> float:
     """Wait (up to ``timeout`` s) until the machine is under ``max_busy_pct`` busy over 2 s.
 

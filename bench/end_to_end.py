@@ -415,6 +415,7 @@ def run(args: argparse.Namespace, logdir: Path) -> None:
         stack = start_stack(group, env, args)
         busy = bl.wait_quiet(args.quiet_pct, args.quiet_timeout)
         print(f"background load before posting: {busy:.0f}% of the machine's 2 cores")
+        speed_before = bl.speed_probe()
         tree = resources(stack, fake_wms)
         cpu0, pg0, box0 = cpu_now(tree), pg_counters(url), bl.machine_cpu()
         out, err = (logdir / "loadgen.json").open("wb"), (logdir / "loadgen.stderr").open("wb")
@@ -442,6 +443,7 @@ def run(args: argparse.Namespace, logdir: Path) -> None:
             err.close()
         tree = resources(stack, fake_wms)  # prefork children may have been replaced
         cpu1, box1 = cpu_now(tree), bl.machine_cpu()
+        speed_after = bl.speed_probe()
         rss = {
             k: [bl.peak_rss_mib(p) for p in v]
             for k, v in tree.items()
@@ -458,6 +460,10 @@ def run(args: argparse.Namespace, logdir: Path) -> None:
         pg1 = pg_counters(url)
     pg = {k: pg1[k] - pg0[k] for k in pg1}
     report(args, intake=intake, m=m, waited=waited, cpu=cpu, rss=rss, tasks=tasks, pg=pg)
+    print(
+        f"machine speed probe: {speed_before:.0f} ms before, {speed_after:.0f} ms after "
+        "(bl.speed_probe: the same Python loop each time; lower is faster)"
+    )
 
 
 def main() -> None:

@@ -193,6 +193,7 @@ def main() -> None:
             ctx.dispatcher = CeleryDispatcher(Celery("worker-path", broker="memory://"))
             run_orders(ctx, counter, intake[: args.warmup])  # caches, geocoder index, plans
             counter.reset()
+            speed = bl.speed_probe()
             profiler = cProfile.Profile(time.process_time) if args.profile else None
             pg0, cpu0, wall0 = bl.postgres_cpu(), time.process_time(), time.perf_counter()
             if profiler:
@@ -210,6 +211,7 @@ def main() -> None:
         finally:
             ctx.close()
     report(args.orders, cpu=cpu, wall=wall, pg_cpu=pg_cpu, counter=counter, ran=ran)
+    print(f"  machine speed probe {speed:.0f} ms before timing (lower is faster)")
     if args.trace:
         print(f"SQL of {args.trace} more order(s), in order:", *trace, sep="\n  ")
     if profiler:
