@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import bindparam, insert, select
 from sqlalchemy.orm import Session, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -228,12 +228,16 @@ def _translate(
         if key
     }
     rows = session.execute(
-        select(SkuAlias.alias, SkuAlias.sku).where(
-            SkuAlias.connector_id == connector.id, SkuAlias.alias.in_(sorted(channel_skus))
-        )
+        _ALIASES, {"connector_id": connector.id, "aliases": sorted(channel_skus)}
     )
     aliases = {alias: sku for alias, sku in rows}
     return resolve_skus(canonical, aliases)
+
+
+_ALIASES = select(SkuAlias.alias, SkuAlias.sku).where(
+    SkuAlias.connector_id == bindparam("connector_id"),
+    SkuAlias.alias.in_(bindparam("aliases", expanding=True)),
+)
 
 
 def _ignore(msg: InboundMessage, now: datetime) -> None:

@@ -10,7 +10,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from core.errors import Invalid
@@ -70,12 +70,7 @@ def active_rules(
     session: Session, caches: RoutingCaches, now: datetime, no_stock_policy: str
 ) -> Rules:
     """The published rule set in force at ``now``; else the built-in default policy."""
-    row = session.execute(
-        select(RoutingRuleSet.id, RoutingRuleSet.name, RoutingRuleSet.version)
-        .where(RoutingRuleSet.status == "published", RoutingRuleSet.effective_from <= now)
-        .order_by(RoutingRuleSet.effective_from.desc(), RoutingRuleSet.version.desc())
-        .limit(1)
-    ).first()
+    row = session.execute(_ACTIVE_RULES, {"now": now}).first()
     if row is None:
         default = replace(DEFAULT_OUTCOME, on_no_stock=NoStockAction(no_stock_policy))
         return Rules(
@@ -89,6 +84,17 @@ def active_rules(
         with caches.lock:
             caches.rules[row_id] = parsed
     return Rules(row_id, f"{name}@v{version}", parsed)
+
+
+# The hot path's reads, built once: no statement construction or cache key per order.
+_ACTIVE_RULES = (
+    select(RoutingRuleSet.id, RoutingRuleSet.name, RoutingRuleSet.version)
+    .where(RoutingRuleSet.status == "published", RoutingRuleSet.effective_from <= bindparam("now"))
+    .order_by(RoutingRuleSet.effective_from.desc(), RoutingRuleSet.version.desc())
+    .limit(1)
+)
+_SKUS = select(Sku).where(Sku.code.in_(bindparam("codes", expanding=True)))
+_WAREHOUSE_STAMPS = select(Warehouse.id, Warehouse.updated_at).order_by(Warehouse.id)
 
 
 def rule_error_dicts(errors: Iterable[RuleError]) -> list[dict[str, str]]:
@@ -138,7 +144,7 @@ def _decimal(value: str | None) -> Decimal | None:
 
 
 def sku_profiles(session: Session, codes: set[str]) -> dict[str, Sku]:
-    return {s.code: s for s in session.scalars(select(Sku).where(Sku.code.in_(sorted(codes))))}
+    return {s.code: s for s in session.scalars(_SKUS, {"codes": sorted(codes)})}
 
 
 def sku_requirements(skus: dict[str, Sku]) -> dict[str, SkuProfile]:
@@ -180,7 +186,7 @@ def warehouse_profiles(session: Session, caches: RoutingCaches, now: datetime) -
 
 def current_warehouses(session: Session, caches: RoutingCaches) -> list[CachedWarehouse]:
     """Every warehouse, by id: only rows changed since they were cached are read in full."""
-    stamps = session.execute(select(Warehouse.id, Warehouse.updated_at).order_by(Warehouse.id))
+    stamps = session.execute(_WAREHOUSE_STAMPS)
     stamped = [(wid, updated_at) for wid, updated_at in stamps]
     with caches.lock:
         known = {

@@ -41,16 +41,18 @@ def available_snapshot(session: Session, skus: Iterable[str]) -> dict[tuple[int,
     sku_list = sorted(set(skus))
     if not sku_list:
         return {}
-    rows = session.execute(
-        select(
-            StockLevel.warehouse_id,
-            StockLevel.sku,
-            StockLevel.on_hand,
-            StockLevel.reserved,
-            StockLevel.safety,
-        ).where(StockLevel.sku.in_(sku_list))
-    )
+    rows = session.execute(_SNAPSHOT, {"skus": sku_list})
     return {(w, s): max(0, oh - r - sf) for w, s, oh, r, sf in rows}
+
+
+# Built once (an expanding IN): no statement construction or cache key per order.
+_SNAPSHOT = select(
+    StockLevel.warehouse_id,
+    StockLevel.sku,
+    StockLevel.on_hand,
+    StockLevel.reserved,
+    StockLevel.safety,
+).where(StockLevel.sku.in_(bindparam("skus", expanding=True)))
 
 
 # Core statements on the tables: no ORM flush or bookkeeping on the hot path.
