@@ -379,7 +379,7 @@ def _add_lines(order: SalesOrder, canonical: dict[str, Any]) -> None:
 
 
 _INSERT_LINES = insert(table_of(OrderLine)).returning(
-    table_of(OrderLine).c.id, table_of(OrderLine).c.line_no, sort_by_parameter_order=True
+    table_of(OrderLine).c.id, sort_by_parameter_order=True
 )
 
 
@@ -389,9 +389,9 @@ def _insert_lines(session: Session, order_id: int, canonical: dict[str, Any]) ->
     values = [{"order_id": order_id, **v} for v in _line_values(canonical)]
     if not values:
         return []
-    ids = session.execute(_INSERT_LINES, values).all()
+    ids = session.execute(_INSERT_LINES, values).scalars().all()
     lines = []
-    for (line_id, _no), v in zip(ids, values, strict=True):
+    for line_id, v in zip(ids, values, strict=True):
         line = OrderLine(id=line_id, **v)
         make_transient_to_detached(line)
         session.add(line)
