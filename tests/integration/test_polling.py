@@ -276,7 +276,10 @@ def test_health_and_poll_now_over_the_api(
     world, cid, fake = channel
     ops = {"Authorization": f"Bearer {create_token(ctx, role=Role.OPS, name='ops')}"}
     support = {"Authorization": f"Bearer {create_token(ctx, role=Role.SUPPORT, name='s')}"}
-    fake.put(order(600, [("A", 1)], T0), aware(T0))
+    # The API polls at the real time: the order must fall inside its first look-back window
+    # (a fixed date here stopped being found a day after it was written).
+    updated = utcnow() - timedelta(minutes=1)
+    fake.put(order(600, [("A", 1)], updated), aware(updated))
 
     assert client.post(f"/api/v1/connectors/{cid}/poll", headers=support).status_code == 403
     answer = client.post(f"/api/v1/connectors/{cid}/poll", headers=ops)
