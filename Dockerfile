@@ -8,6 +8,7 @@ COPY routing routing
 COPY mapping mapping
 COPY connectors connectors
 COPY migrations migrations
+COPY omniroute omniroute
 RUN pip install --no-cache-dir .
 RUN useradd --system omniroute
 USER omniroute

@@ -8,9 +8,9 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from api import problems
-from api.body_limit import BodyLimitMiddleware
-from api.routers import (
+from omniroute.api import problems
+from omniroute.api.body_limit import BodyLimitMiddleware
+from omniroute.api.routers import (
     connectors,
     consolidations,
     exceptions,
@@ -24,8 +24,8 @@ from api.routers import (
     warehouses,
     webhooks,
 )
-from api.webhook_intake import WebhookIntake
-from core.bootstrap import Context
+from omniroute.api.webhook_intake import WebhookIntake
+from omniroute.core.bootstrap import Context
 
 
 class OmnirouteApp(FastAPI):

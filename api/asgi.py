@@ -1,4 +1,4 @@
-"""An import-string factory for uvicorn: ``uvicorn --factory api.asgi:broker_app``.
+"""An import-string factory for uvicorn: ``uvicorn --factory omniroute.api.asgi:broker_app``.
 
 Each uvicorn worker process calls it and bootstraps its own context (engines do not survive
 a fork). Broker mode only: the embedded runner must run in exactly one process.
@@ -6,18 +6,18 @@ a fork). Broker mode only: the embedded runner must run in exactly one process.
 
 from __future__ import annotations
 
-from api.app import OmnirouteApp, create_app
-from api.background_dispatch import BackgroundDispatcher
-from api.nudge_publisher import CeleryPublisher
-from core.bootstrap import bootstrap
-from core.settings import Settings
-from worker.celery_app import create_celery
+from omniroute.api.app import OmnirouteApp, create_app
+from omniroute.api.background_dispatch import BackgroundDispatcher
+from omniroute.api.nudge_publisher import CeleryPublisher
+from omniroute.core.bootstrap import bootstrap
+from omniroute.core.settings import Settings
+from omniroute.worker.celery_app import create_celery
 
 
 def broker_app() -> OmnirouteApp:
     settings = Settings()
     if settings.embedded:
-        raise RuntimeError("api.asgi:broker_app needs OMNIROUTE_BROKER_URL")
+        raise RuntimeError("omniroute.api.asgi:broker_app needs OMNIROUTE_BROKER_URL")
     ctx = bootstrap(settings)
     # Nudges are published from a background thread, after the inbox row is committed.
     dispatcher = BackgroundDispatcher(CeleryPublisher(create_celery(settings)))

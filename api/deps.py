@@ -9,9 +9,9 @@ from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
-from core.bootstrap import Context
-from core.security import Role
-from core.services.tokens import Principal, authenticate
+from omniroute.core.bootstrap import Context
+from omniroute.core.security import Role
+from omniroute.core.services.tokens import Principal, authenticate
 
 bearer = HTTPBearer(auto_error=False)
 

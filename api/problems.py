@@ -9,8 +9,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from core.errors import Conflict, DomainError, Invalid, NotFound, Unauthorized
-from core.states import InvalidTransition
+from omniroute.core.errors import Conflict, DomainError, Invalid, NotFound, Unauthorized
+from omniroute.core.states import InvalidTransition
 
 HTTP_CODES = {
     401: "unauthorized",

@@ -23,10 +23,10 @@ from typing import Any
 
 from starlette.datastructures import Headers
 
-from api.problems import STATUS
-from core.bootstrap import Context
-from core.errors import DomainError
-from core.services.intake import IntakeResult, receive_webhook
+from omniroute.api.problems import STATUS
+from omniroute.core.bootstrap import Context
+from omniroute.core.errors import DomainError
+from omniroute.core.services.intake import IntakeResult, receive_webhook
 
 log = logging.getLogger("omniroute.api.webhooks")
 

@@ -47,14 +47,14 @@ sys.path.insert(0, str(REPO))  # the fake lives in tests/, which is not installe
 import benchlib as bl  # noqa: E402
 from cryptography.fernet import Fernet  # noqa: E402
 
-from core.bootstrap import bootstrap  # noqa: E402
-from core.db import unit_of_work  # noqa: E402
-from core.migrate import upgrade  # noqa: E402
-from core.models import Connector  # noqa: E402
-from core.services import connector_admin  # noqa: E402
-from core.services.live_connectors import instance_for  # noqa: E402
-from core.services.polling import poll_connector  # noqa: E402
-from core.settings import Settings  # noqa: E402
+from omniroute.core.bootstrap import bootstrap  # noqa: E402
+from omniroute.core.db import unit_of_work  # noqa: E402
+from omniroute.core.migrate import upgrade  # noqa: E402
+from omniroute.core.models import Connector  # noqa: E402
+from omniroute.core.services import connector_admin  # noqa: E402
+from omniroute.core.services.live_connectors import instance_for  # noqa: E402
+from omniroute.core.services.polling import poll_connector  # noqa: E402
+from omniroute.core.settings import Settings  # noqa: E402
 from tests.integration.amazon_fake_api import (  # noqa: E402
     FakeAmazon,
     iso,

@@ -24,7 +24,7 @@ import redis
 from cryptography.fernet import Fernet
 from psycopg import sql
 
-from connectors.shopify.webhooks import sign
+from omniroute.connectors.shopify.webhooks import sign
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent

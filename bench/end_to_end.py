@@ -27,12 +27,12 @@ import redis
 from celery import Celery
 from sqlalchemy import insert
 
-from core.bootstrap import bootstrap
-from core.db import unit_of_work
-from core.demo.orders import demo_skus, shopify_order
-from core.models import Sku, StockLedger, StockLevel
-from core.services import connector_admin, warehouses
-from core.settings import Settings
+from omniroute.core.bootstrap import bootstrap
+from omniroute.core.db import unit_of_work
+from omniroute.core.demo.orders import demo_skus, shopify_order
+from omniroute.core.models import Sku, StockLedger, StockLevel
+from omniroute.core.services import connector_admin, warehouses
+from omniroute.core.settings import Settings
 
 TARGET_ORDERS_PER_S = 100.0
 # A paced run kept up when its last order was released within this share of the posting
@@ -433,7 +433,13 @@ def run(args: argparse.Namespace, logdir: Path) -> None:
         bl.run_checked("migrate", ["omniroute", "migrate"], env, logdir)
         fake_wms = group.start(
             "fake-wms",
-            [sys.executable, "-m", "connectors.wms.demo_server", "--port", str(args.wms_port)],
+            [
+                sys.executable,
+                "-m",
+                "omniroute.connectors.wms.demo_server",
+                "--port",
+                str(args.wms_port),
+            ],
             env,
         )
         bl.wait_http(f"http://127.0.0.1:{args.wms_port}/healthz", group)

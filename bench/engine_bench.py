@@ -30,15 +30,15 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 
-import routing
-from routing import LineDemand, OrderDemand, RoutingPolicy, WarehouseCandidate, plan
-from routing.conditions import OrderFacts
-from routing.engine import RoutingRequest, WarehouseProfile, decide
-from routing.geo import GeoLevel, GeoPoint
-from routing.rules import parse_rule_set
+from omniroute import routing
+from omniroute.routing import LineDemand, OrderDemand, RoutingPolicy, WarehouseCandidate, plan
+from omniroute.routing.conditions import OrderFacts
+from omniroute.routing.engine import RoutingRequest, WarehouseProfile, decide
+from omniroute.routing.geo import GeoLevel, GeoPoint
+from omniroute.routing.rules import parse_rule_set
 
 try:
-    from routing.warehouses import prepare_warehouses
+    from omniroute.routing.warehouses import prepare_warehouses
 except ImportError:  # a revision before the prepared form: only the list mode runs
     prepare_warehouses = None  # type: ignore[assignment]
 

@@ -31,12 +31,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from connectors.amazon.mapping import build_payload
-from connectors.amazon.mapping import to_canonical as amazon_map
-from connectors.generic.mapping import to_canonical as generic_map
-from connectors.shopify.mapping import to_canonical as shopify_map
-from connectors.square.mapping import to_canonical as square_map
-from connectors.woocommerce.mapping import to_canonical as woocommerce_map
+from omniroute.connectors.amazon.mapping import build_payload
+from omniroute.connectors.amazon.mapping import to_canonical as amazon_map
+from omniroute.connectors.generic.mapping import to_canonical as generic_map
+from omniroute.connectors.shopify.mapping import to_canonical as shopify_map
+from omniroute.connectors.square.mapping import to_canonical as square_map
+from omniroute.connectors.woocommerce.mapping import to_canonical as woocommerce_map
 
 SAMPLES = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "third_party"
 

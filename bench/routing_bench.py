@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import TypeVar
 
-from routing import (
+from omniroute.routing import (
     LineDemand,
     OrderDemand,
     Outcome,
@@ -33,7 +33,7 @@ from routing import (
     WarehouseCandidate,
     plan,
 )
-from routing.search import SearchLimits, SearchResult, min_split
+from omniroute.routing.search import SearchLimits, SearchResult, min_split
 
 NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 T = TypeVar("T")

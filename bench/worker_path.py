@@ -32,16 +32,16 @@ from celery import Celery
 from end_to_end import seed
 from sqlalchemy import event, func, select
 
-from connectors.shopify.webhooks import sign
-from core.bootstrap import Context, bootstrap
-from core.db import unit_of_work
-from core.demo.orders import shopify_order
-from core.dispatch import RecordingDispatcher, Task
-from core.models import OutboxMessage
-from core.services.intake import receive_webhook
-from core.settings import Settings
-from worker import celery_app, handlers
-from worker.celery_app import CeleryDispatcher, run_with_follow_ups
+from omniroute.connectors.shopify.webhooks import sign
+from omniroute.core.bootstrap import Context, bootstrap
+from omniroute.core.db import unit_of_work
+from omniroute.core.demo.orders import shopify_order
+from omniroute.core.dispatch import RecordingDispatcher, Task
+from omniroute.core.models import OutboxMessage
+from omniroute.core.services.intake import receive_webhook
+from omniroute.core.settings import Settings
+from omniroute.worker import celery_app, handlers
+from omniroute.worker.celery_app import CeleryDispatcher, run_with_follow_ups
 
 
 class StatementCounter:
@@ -172,7 +172,13 @@ def main() -> None:
     secret = secrets.token_hex(16)
     with bl.exclusive_run(), bl.procs(logdir) as group:
         bl.run_checked("migrate", ["omniroute", "migrate"], env, logdir)
-        argv = [sys.executable, "-m", "connectors.wms.demo_server", "--port", str(args.wms_port)]
+        argv = [
+            sys.executable,
+            "-m",
+            "omniroute.connectors.wms.demo_server",
+            "--port",
+            str(args.wms_port),
+        ]
         group.start("fake-wms", argv, env)
         bl.wait_http(f"http://127.0.0.1:{args.wms_port}/healthz", group)
         shop_id, skus = seed(env, args, f"http://127.0.0.1:{args.wms_port}", secret)

@@ -33,7 +33,7 @@ from urllib.parse import urlsplit
 import httpx
 import tenacity
 
-from connectors.base import PermanentError, TransientError
+from omniroute.connectors.base import PermanentError, TransientError
 
 __all__ = [
     "GUARD_TTL_SECONDS",

@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Protocol, runtime_checkable
 
-from connectors.base import TransientError
+from omniroute.connectors.base import TransientError
 
 __all__ = ["DEFAULT_MAX_WAIT", "RateLimited", "TokenBucket", "total_wait_seconds"]
 

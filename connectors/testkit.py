@@ -2,7 +2,7 @@
 
 A connector package (built in or third party) proves itself with a test module such as::
 
-    from connectors import testkit
+    from omniroute.connectors import testkit
 
     def test_kind_is_declared_properly():
         testkit.check_kind(WooConnector)
@@ -35,7 +35,7 @@ from typing import Any
 import httpx
 from pydantic import BaseModel
 
-from connectors.base import (
+from omniroute.connectors.base import (
     Capability,
     ChannelOrder,
     FulfilmentSink,
@@ -49,7 +49,7 @@ from connectors.base import (
     TransientError,
     WarehouseAdapter,
 )
-from mapping import validate_order
+from omniroute.mapping import validate_order
 
 __all__ = [
     "PROTOCOL_OF",

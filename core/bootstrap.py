@@ -8,14 +8,14 @@ from dataclasses import dataclass, field
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from connectors.base import ConnectorRuntime
-from core.db import make_engine, make_session_factory
-from core.dispatch import Dispatcher, RecordingDispatcher
-from core.registry import ConnectorCache, ConnectorRegistry
-from core.security import SecretBox, load_secret_key
-from core.services.routing_inputs import RoutingCaches
-from core.settings import Settings
-from routing.geo import OfflineGeocoder
+from omniroute.connectors.base import ConnectorRuntime
+from omniroute.core.db import make_engine, make_session_factory
+from omniroute.core.dispatch import Dispatcher, RecordingDispatcher
+from omniroute.core.registry import ConnectorCache, ConnectorRegistry
+from omniroute.core.security import SecretBox, load_secret_key
+from omniroute.core.services.routing_inputs import RoutingCaches
+from omniroute.core.settings import Settings
+from omniroute.routing.geo import OfflineGeocoder
 
 
 @dataclass

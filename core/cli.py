@@ -8,8 +8,8 @@ from typing import Annotated
 
 import typer
 
-from core.security import Role
-from core.settings import Settings
+from omniroute.core.security import Role
+from omniroute.core.settings import Settings
 
 app = typer.Typer(
     help="omniroute: integration hub and omnichannel order router", no_args_is_help=True
@@ -35,7 +35,7 @@ class Pool(StrEnum):
 @app.command()
 def migrate() -> None:
     """Create or upgrade the database schema (Alembic)."""
-    from core.migrate import upgrade
+    from omniroute.core.migrate import upgrade
 
     settings = Settings()
     upgrade(settings.database_url)
@@ -62,15 +62,15 @@ def serve(
     }
     if not settings.embedded:
         # Every worker process builds its own application from the settings.
-        uvicorn.run("api.asgi:broker_app", factory=True, workers=workers, **options)  # type: ignore[arg-type]
+        uvicorn.run("omniroute.api.asgi:broker_app", factory=True, workers=workers, **options)  # type: ignore[arg-type]
         return
     if workers > 1:
         typer.echo("embedded mode runs one process; --workers needs OMNIROUTE_BROKER_URL", err=True)
         raise typer.Exit(2)
 
-    from api.app import create_app
-    from core.bootstrap import bootstrap
-    from worker.embedded import EmbeddedRunner
+    from omniroute.api.app import create_app
+    from omniroute.core.bootstrap import bootstrap
+    from omniroute.worker.embedded import EmbeddedRunner
 
     ctx = bootstrap(settings)
     runner = EmbeddedRunner(ctx)
@@ -97,8 +97,8 @@ def worker(
     ] = None,
 ) -> None:
     """Run a Celery worker (needs OMNIROUTE_BROKER_URL)."""
-    from routing.geo import OfflineGeocoder
-    from worker.celery_app import create_celery
+    from omniroute.routing.geo import OfflineGeocoder
+    from omniroute.worker.celery_app import create_celery
 
     celery = create_celery(Settings())
     OfflineGeocoder().warm()  # load once in the parent; forked pool processes share it
@@ -117,7 +117,7 @@ def worker(
 @app.command()
 def beat() -> None:
     """Run the scheduler that triggers the sweeper (needs OMNIROUTE_BROKER_URL)."""
-    from worker.celery_app import create_celery
+    from omniroute.worker.celery_app import create_celery
 
     create_celery(Settings()).start(["beat", "--loglevel=INFO"])
 
@@ -130,7 +130,7 @@ def demo(
     exit_when_done: Annotated[bool, typer.Option(help="stop once the orders settle")] = False,
 ) -> None:
     """Start everything on one machine (SQLite + in-process worker + a fake WMS)."""
-    from core.demo.run import run_demo
+    from omniroute.core.demo.run import run_demo
 
     os.environ.setdefault("OMNIROUTE_DATABASE_URL", DEMO_DB)
     os.environ.setdefault("OMNIROUTE_ALLOW_PRIVATE_URLS", "true")
@@ -158,7 +158,7 @@ def _read_rules(path: str) -> dict[str, object]:
 @rules_app.command("validate")
 def rules_validate(path: Annotated[str, typer.Argument(help="rule set JSON file")]) -> None:
     """Check a rule set; every problem is printed with its JSON path (exit 1 if any)."""
-    from routing.rules import validate_rule_set
+    from omniroute.routing.rules import validate_rule_set
 
     errors = validate_rule_set(_read_rules(path))
     for error in errors:
@@ -176,8 +176,8 @@ def rules_simulate(
     """What the rule set would decide for a stored order (nothing is written)."""
     import json
 
-    from core.bootstrap import bootstrap
-    from core.services.simulate import simulate
+    from omniroute.core.bootstrap import bootstrap
+    from omniroute.core.services.simulate import simulate
 
     ctx = bootstrap(Settings())
     try:
@@ -195,8 +195,8 @@ def rules_backtest(
     """Replay the rule set over recent orders and compare with their stored decisions."""
     import json
 
-    from core.bootstrap import bootstrap
-    from core.services.backtest import backtest
+    from omniroute.core.bootstrap import bootstrap
+    from omniroute.core.services.backtest import backtest
 
     ctx = bootstrap(Settings())
     try:
@@ -212,8 +212,8 @@ def token_create(
     name: Annotated[str, typer.Option(help="who or what the token is for")] = "cli",
 ) -> None:
     """Create an API token and print it (it is shown only once)."""
-    from core.bootstrap import bootstrap
-    from core.services.tokens import create_token
+    from omniroute.core.bootstrap import bootstrap
+    from omniroute.core.services.tokens import create_token
 
     ctx = bootstrap(Settings())
     try:

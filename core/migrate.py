@@ -7,7 +7,7 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 
-import migrations
+from omniroute import migrations
 
 
 def alembic_config(database_url: str) -> Config:

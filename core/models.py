@@ -28,7 +28,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from core.clock import utcnow
+from omniroute.core.clock import utcnow
 
 JSONType = JSON().with_variant(JSONB(), "postgresql")
 # BIGINT ids on PostgreSQL; SQLite only autoincrements an INTEGER PRIMARY KEY.

@@ -11,7 +11,7 @@ from datetime import datetime
 from importlib.metadata import entry_points
 from typing import Any
 
-from connectors.base import ConnectorKind, ConnectorRuntime
+from omniroute.connectors.base import ConnectorKind, ConnectorRuntime
 
 log = logging.getLogger("omniroute.registry")
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken
 
-from core.settings import Settings
+from omniroute.core.settings import Settings
 
 
 class Role(enum.StrEnum):

@@ -1,6 +1,6 @@
 """Canonical order model and the translation of channel payloads into it (pure: no I/O)."""
 
-from mapping.engine import (
+from omniroute.mapping.engine import (
     MappingError,
     MappingSpec,
     SpecError,
@@ -12,7 +12,7 @@ from mapping.engine import (
     resolve_skus,
     validate_order,
 )
-from mapping.transforms import TRANSFORMS, TransformError
+from omniroute.mapping.transforms import TRANSFORMS, TransformError
 
 __all__ = [
     "TRANSFORMS",
@@ -28,3 +28,6 @@ __all__ = [
     "resolve_skus",
     "validate_order",
 ]
+
+if __name__ != "omniroute.mapping":  # the folder is installed as a subpackage of omniroute
+    raise ImportError(f"import omniroute.mapping, not {__name__}")

@@ -45,8 +45,8 @@ import jmespath
 from jmespath.exceptions import JMESPathError
 from jsonschema import Draft202012Validator, FormatChecker, ValidationError
 
-from mapping.schema_check import Check, compile_check
-from mapping.transforms import TRANSFORMS, Transform, TransformError
+from omniroute.mapping.schema_check import Check, compile_check
+from omniroute.mapping.transforms import TRANSFORMS, Transform, TransformError
 
 __all__ = [
     "MappingError",
@@ -264,7 +264,7 @@ def load_spec(name: str) -> MappingSpec:
     """The packaged spec ``mapping/specs/<name>.json``, compiled once per process."""
     if not _SPEC_NAME.fullmatch(name):
         raise SpecError(f"invalid spec name {name!r}")
-    resource = resources.files("mapping").joinpath("specs").joinpath(f"{name}.json")
+    resource = resources.files("omniroute.mapping").joinpath("specs").joinpath(f"{name}.json")
     if not resource.is_file():
         raise SpecError(f"no mapping spec named {name!r}")
     spec = compile_spec(json.loads(resource.read_text(encoding="utf-8")))
@@ -377,7 +377,7 @@ def _describe(value: Any) -> str:
 
 @functools.cache
 def _schema() -> dict[str, Any]:
-    resource = resources.files("mapping").joinpath("schemas").joinpath("order.v1.json")
+    resource = resources.files("omniroute.mapping").joinpath("schemas").joinpath("order.v1.json")
     schema: dict[str, Any] = json.loads(resource.read_text(encoding="utf-8"))
     return schema
 

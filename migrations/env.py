@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from alembic import context
 
-from core.db import make_engine
-from core.models import Base
-from core.settings import Settings
+from omniroute.core.db import make_engine
+from omniroute.core.models import Base
+from omniroute.core.settings import Settings
 
 config = context.config
 url = config.get_main_option("sqlalchemy.url") or Settings().database_url

@@ -1,6 +1,6 @@
 """The pure order router: order, warehouses, stock snapshot and policy in; plan and trace out."""
 
-from routing.allocate import (
+from omniroute.routing.allocate import (
     POLICY_NAME,
     LineAllocation,
     LineDemand,
@@ -27,3 +27,6 @@ __all__ = [
     "WarehouseCandidate",
     "plan",
 ]
+
+if __name__ != "omniroute.routing":  # the folder is installed as a subpackage of omniroute
+    raise ImportError(f"import omniroute.routing, not {__name__}")

@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Final
 
-from routing import strategies as st
+from omniroute.routing import strategies as st
 
 POLICY_NAME: Final = "default.v1"
 

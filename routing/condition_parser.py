@@ -13,7 +13,7 @@ from datetime import time
 from decimal import Decimal
 from typing import Any
 
-from routing.conditions import (
+from omniroute.routing.conditions import (
     MAX_DEPTH,
     ORDER_TYPES,
     SERVICE_LEVELS,

@@ -19,17 +19,17 @@ from datetime import datetime
 from decimal import Decimal
 from itertools import product, repeat
 
-from routing.allocate import OrderDemand, RoutingResult, Shipment
-from routing.conditions import OrderFacts
-from routing.geo import GeoPoint, distances_km, prepare_point
-from routing.ranking import (
+from omniroute.routing.allocate import OrderDemand, RoutingResult, Shipment
+from omniroute.routing.conditions import OrderFacts
+from omniroute.routing.geo import GeoPoint, distances_km, prepare_point
+from omniroute.routing.ranking import (
     SMALLER_IS_BETTER,
     ScoreColumns,
     distances_in_tenths,
     rank_order,
     tenths,
 )
-from routing.rules import (
+from omniroute.routing.rules import (
     DEFAULT_OUTCOME,
     RuleOutcome,
     RuleSet,
@@ -38,9 +38,9 @@ from routing.rules import (
     WarehouseSelector,
     evaluate,
 )
-from routing.search import SearchLimits, SearchResult, min_split_rows
-from routing.trace import Stock, Verdicts, build_result, permuter
-from routing.warehouses import (
+from omniroute.routing.search import SearchLimits, SearchResult, min_split_rows
+from omniroute.routing.trace import Stock, Verdicts, build_result, permuter
+from omniroute.routing.warehouses import (
     Columns,
     RateBand,
     ShipDay,

@@ -11,7 +11,7 @@ import math
 from collections.abc import Sequence
 from typing import Any, NamedTuple, cast
 
-from routing.geo import EARTH_RADIUS_KM, PreparedPoint
+from omniroute.routing.geo import EARTH_RADIUS_KM, PreparedPoint
 
 # Sorting direction per criterion: smaller is better for these, larger for the others.
 SMALLER_IS_BETTER = frozenset({"priority", "distance", "shipping_cost", "ship_date"})

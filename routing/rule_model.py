@@ -15,7 +15,7 @@ from enum import StrEnum
 from typing import Any, Final
 from zoneinfo import ZoneInfo
 
-from routing.conditions import Condition, Judge, OrderFacts, RuleError, compile_condition
+from omniroute.routing.conditions import Condition, Judge, OrderFacts, RuleError, compile_condition
 
 CRITERIA: Final = (
     "priority",

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from jsonschema import Draft202012Validator
 
-from routing.condition_parser import (
+from omniroute.routing.condition_parser import (
     Check,
     check,
     decimal_value,
@@ -27,8 +27,8 @@ from routing.condition_parser import (
     nonempty_text,
     read_condition,
 )
-from routing.conditions import Condition, RuleError
-from routing.rule_model import (
+from omniroute.routing.conditions import Condition, RuleError
+from omniroute.routing.rule_model import (
     CRITERIA,
     DEFAULT_OUTCOME,
     MAX_BOOST,
@@ -46,7 +46,9 @@ from routing.rule_model import (
 
 @functools.cache
 def _schema_text() -> str:
-    text: str = resources.files("routing").joinpath("schemas", "ruleset.v1.json").read_text()
+    text: str = (
+        resources.files("omniroute.routing").joinpath("schemas", "ruleset.v1.json").read_text()
+    )
     return text
 
 

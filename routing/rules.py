@@ -47,8 +47,8 @@ The types and their evaluation live in :mod:`routing.rule_model`, reading a docu
 :mod:`routing.rule_parser`; everything is importable from here.
 """
 
-from routing.conditions import Condition, OrderFacts, RuleError
-from routing.rule_model import (
+from omniroute.routing.conditions import Condition, OrderFacts, RuleError
+from omniroute.routing.rule_model import (
     CRITERIA,
     DEFAULT_OUTCOME,
     MAX_BOOST,
@@ -65,7 +65,7 @@ from routing.rule_model import (
     WarehouseSelector,
     evaluate,
 )
-from routing.rule_parser import parse_rule_set, rule_set_schema, validate_rule_set
+from omniroute.routing.rule_parser import parse_rule_set, rule_set_schema, validate_rule_set
 
 # Condition, OrderFacts and RuleError are re-exported: callers need only this module.
 __all__ = [

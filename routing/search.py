@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from itertools import accumulate, compress, product, repeat
 from operator import ge
 
-from routing.allocate import LineAllocation, LineDemand
+from omniroute.routing.allocate import LineAllocation, LineDemand
 
 Shipments = tuple[tuple[int, tuple[LineAllocation, ...]], ...]
 Placement = dict[int, int]  # block index -> warehouse index

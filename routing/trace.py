@@ -9,12 +9,12 @@ from itertools import repeat
 from operator import itemgetter
 from typing import Any, NamedTuple
 
-from routing.allocate import LineDemand, Outcome, RoutingResult, Shipment
-from routing.geo import GeoPoint
-from routing.ranking import ScoreColumns
-from routing.rules import Evaluation, NoStockAction
-from routing.search import SearchResult
-from routing.warehouses import Columns, ShipDay, Shipping, Site, channel_buffer, held_back
+from omniroute.routing.allocate import LineDemand, Outcome, RoutingResult, Shipment
+from omniroute.routing.geo import GeoPoint
+from omniroute.routing.ranking import ScoreColumns
+from omniroute.routing.rules import Evaluation, NoStockAction
+from omniroute.routing.search import SearchResult
+from omniroute.routing.warehouses import Columns, ShipDay, Shipping, Site, channel_buffer, held_back
 
 NO_STOCK_OUTCOME = {
     NoStockAction.EXCEPTION: Outcome.NO_STOCK,

@@ -23,7 +23,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any, NamedTuple, overload
 from zoneinfo import ZoneInfo
 
-from routing.geo import GeoPoint, PreparedPoint, prepare_point
+from omniroute.routing.geo import GeoPoint, PreparedPoint, prepare_point
 
 
 @dataclass(frozen=True)

@@ -12,11 +12,11 @@ import pytest
 from cryptography.fernet import Fernet
 from sqlalchemy import create_engine, text
 
-from core.bootstrap import Context, bootstrap
-from core.db import normalise_url
-from core.migrate import upgrade
-from core.models import Base
-from core.settings import Settings
+from omniroute.core.bootstrap import Context, bootstrap
+from omniroute.core.db import normalise_url
+from omniroute.core.migrate import upgrade
+from omniroute.core.models import Base
+from omniroute.core.settings import Settings
 
 PG_URL = os.environ.get("OMNIROUTE_TEST_PG_URL", "")
 FIXTURES = Path(__file__).parent / "fixtures"

@@ -11,7 +11,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
-from connectors.base import (
+from omniroute.connectors.base import (
     CancelNotice,
     Capability,
     ChannelOrder,
@@ -23,7 +23,7 @@ from connectors.base import (
     StockUpdate,
     WebhookEvent,
 )
-from connectors.shopify.mapping import to_canonical
+from omniroute.connectors.shopify.mapping import to_canonical
 
 
 @dataclass

@@ -18,11 +18,11 @@ from celery import Celery
 from celery.signals import worker_process_init
 from kombu.entity import Queue
 
-from core.bootstrap import Context, bootstrap
-from core.dispatch import Task
-from core.services.sweeper import sweep
-from core.settings import Settings
-from worker.handlers import run_task
+from omniroute.core.bootstrap import Context, bootstrap
+from omniroute.core.dispatch import Task
+from omniroute.core.services.sweeper import sweep
+from omniroute.core.settings import Settings
+from omniroute.worker.handlers import run_task
 
 log = logging.getLogger("omniroute.celery")
 

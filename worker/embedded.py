@@ -6,10 +6,10 @@ import logging
 import queue
 import threading
 
-from core.bootstrap import Context
-from core.dispatch import Task
-from core.services.sweeper import sweep
-from worker.handlers import run_task
+from omniroute.core.bootstrap import Context
+from omniroute.core.dispatch import Task
+from omniroute.core.services.sweeper import sweep
+from omniroute.worker.handlers import run_task
 
 log = logging.getLogger("omniroute.embedded")
 

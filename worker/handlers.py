@@ -7,13 +7,13 @@ import logging
 import time
 from collections.abc import Callable
 
-from core.bootstrap import Context
-from core.dispatch import RecordingDispatcher, Task
-from core.metrics import TASK_SECONDS
-from core.services.outbox import Job, deliver_outbox
-from core.services.polling import poll_connector
-from core.services.processing import process_inbound
-from core.services.routing import RoutingContention, route_order
+from omniroute.core.bootstrap import Context
+from omniroute.core.dispatch import RecordingDispatcher, Task
+from omniroute.core.metrics import TASK_SECONDS
+from omniroute.core.services.outbox import Job, deliver_outbox
+from omniroute.core.services.polling import poll_connector
+from omniroute.core.services.processing import process_inbound
+from omniroute.core.services.routing import RoutingContention, route_order
 
 log = logging.getLogger("omniroute.worker")
 

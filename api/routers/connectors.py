@@ -2,8 +2,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
-from api.deps import Admin, CtxDep, Ops
-from api.schemas import (
+from omniroute.api.deps import Admin, CtxDep, Ops
+from omniroute.api.schemas import (
     BrokenKindOut,
     ConnectorHealthOut,
     ConnectorIn,
@@ -12,10 +12,10 @@ from api.schemas import (
     ConnectorPatch,
     PollRequested,
 )
-from connectors.base import Capability
-from core.bootstrap import Context
-from core.models import Connector
-from core.services import connector_admin as svc
+from omniroute.connectors.base import Capability
+from omniroute.core.bootstrap import Context
+from omniroute.core.models import Connector
+from omniroute.core.services import connector_admin as svc
 
 router = APIRouter(prefix="/api/v1", tags=["connectors"])
 

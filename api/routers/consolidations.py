@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from api.deps import CtxDep, Ops, Reader
-from api.schemas import ConsolidationOut
-from core.services import consolidation as svc
+from omniroute.api.deps import CtxDep, Ops, Reader
+from omniroute.api.schemas import ConsolidationOut
+from omniroute.core.services import consolidation as svc
 
 router = APIRouter(prefix="/api/v1/consolidations", tags=["orders"])
 

@@ -4,9 +4,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from api.deps import CtxDep, Staff
-from api.schemas import ExceptionOut, RetryOut
-from core.services import exception_queue as svc
+from omniroute.api.deps import CtxDep, Staff
+from omniroute.api.schemas import ExceptionOut, RetryOut
+from omniroute.core.services import exception_queue as svc
 
 router = APIRouter(prefix="/api/v1/exceptions", tags=["exceptions"])
 

@@ -8,14 +8,14 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.deps import CtxDep, Ops, Staff, require
-from api.routers.order_actions import RejectIn, RerouteOut, reroute_out
-from core.security import Role
-from core.services import listings as listing_svc
-from core.services import shipments as shipment_svc
-from core.services.reroute import Count, reroute_fulfilment
-from core.services.stock_sync import resync_connector
-from core.services.tokens import Principal
+from omniroute.api.deps import CtxDep, Ops, Staff, require
+from omniroute.api.routers.order_actions import RejectIn, RerouteOut, reroute_out
+from omniroute.core.security import Role
+from omniroute.core.services import listings as listing_svc
+from omniroute.core.services import shipments as shipment_svc
+from omniroute.core.services.reroute import Count, reroute_fulfilment
+from omniroute.core.services.stock_sync import resync_connector
+from omniroute.core.services.tokens import Principal
 
 router = APIRouter(prefix="/api/v1", tags=["fulfilment"])
 

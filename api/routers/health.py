@@ -6,10 +6,10 @@ from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import Admin, CtxDep
-from api.schemas import TokenIn, TokenOut
-from core.services.health import readiness
-from core.services.tokens import create_token
+from omniroute.api.deps import Admin, CtxDep
+from omniroute.api.schemas import TokenIn, TokenOut
+from omniroute.core.services.health import readiness
+from omniroute.core.services.tokens import create_token
 
 router = APIRouter(tags=["health"])
 

@@ -7,9 +7,9 @@ from typing import Literal, Self
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from api.deps import CtxDep, Ops
-from core.services import overrides
-from core.services.reroute import RerouteResult
+from omniroute.api.deps import CtxDep, Ops
+from omniroute.core.services import overrides
+from omniroute.core.services.reroute import RerouteResult
 
 router = APIRouter(prefix="/api/v1/orders", tags=["orders"])
 

@@ -8,11 +8,11 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import CtxDep, require
-from connectors.generic.upload import MEDIA_TYPES
-from core.security import Role
-from core.services.order_import import ImportOutcome, import_orders
-from core.services.tokens import Principal
+from omniroute.api.deps import CtxDep, require
+from omniroute.connectors.generic.upload import MEDIA_TYPES
+from omniroute.core.security import Role
+from omniroute.core.services.order_import import ImportOutcome, import_orders
+from omniroute.core.services.tokens import Principal
 
 router = APIRouter(prefix="/api/v1/orders", tags=["orders"])
 

@@ -5,11 +5,11 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.deps import CtxDep, Reader, Staff
-from api.schemas import OrderDetailOut, OrderSummaryOut
-from core.services import cancellation
-from core.services import orders as svc
-from core.states import OrderStatus
+from omniroute.api.deps import CtxDep, Reader, Staff
+from omniroute.api.schemas import OrderDetailOut, OrderSummaryOut
+from omniroute.core.services import cancellation
+from omniroute.core.services import orders as svc
+from omniroute.core.states import OrderStatus
 
 router = APIRouter(prefix="/api/v1/orders", tags=["orders"])
 

@@ -9,15 +9,15 @@ from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import CtxDep, Ops, Staff
-from api.schemas import UtcDateTime
-from core.clock import as_naive_utc
-from core.errors import Invalid
-from core.models import RoutingRuleSet
-from core.services import rule_sets as svc
-from core.services.backtest import backtest
-from core.services.simulate import simulate
-from routing.rules import rule_set_schema
+from omniroute.api.deps import CtxDep, Ops, Staff
+from omniroute.api.schemas import UtcDateTime
+from omniroute.core.clock import as_naive_utc
+from omniroute.core.errors import Invalid
+from omniroute.core.models import RoutingRuleSet
+from omniroute.core.services import rule_sets as svc
+from omniroute.core.services.backtest import backtest
+from omniroute.core.services.simulate import simulate
+from omniroute.routing.rules import rule_set_schema
 
 router = APIRouter(prefix="/api/v1/routing", tags=["routing"])
 

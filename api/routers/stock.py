@@ -4,11 +4,20 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from api.deps import CtxDep, Ops, Reader
-from api.schemas import AliasIn, AliasOut, LedgerOut, SkuIn, SkuOut, StockAdjust, StockOut, StockSet
-from core.models import StockLevel
-from core.services import inventory
-from core.services import warehouses as catalog
+from omniroute.api.deps import CtxDep, Ops, Reader
+from omniroute.api.schemas import (
+    AliasIn,
+    AliasOut,
+    LedgerOut,
+    SkuIn,
+    SkuOut,
+    StockAdjust,
+    StockOut,
+    StockSet,
+)
+from omniroute.core.models import StockLevel
+from omniroute.core.services import inventory
+from omniroute.core.services import warehouses as catalog
 
 router = APIRouter(prefix="/api/v1", tags=["stock"])
 Limit = Annotated[int, Query(ge=1, le=1000)]

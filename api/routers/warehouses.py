@@ -2,9 +2,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from api.deps import CtxDep, Ops, Staff
-from api.schemas import WarehouseIn, WarehouseOut, WarehousePatch
-from core.services import warehouses as svc
+from omniroute.api.deps import CtxDep, Ops, Staff
+from omniroute.api.schemas import WarehouseIn, WarehouseOut, WarehousePatch
+from omniroute.core.services import warehouses as svc
 
 router = APIRouter(prefix="/api/v1/warehouses", tags=["warehouses"])
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import CtxDep
-from api.schemas import WebhookAck
-from core.services.intake import receive_webhook
+from omniroute.api.deps import CtxDep
+from omniroute.api.schemas import WebhookAck
+from omniroute.core.services.intake import receive_webhook
 
 router = APIRouter(tags=["webhooks"])
 

@@ -1,5 +1,5 @@
 """Amazon SP-API channel connector: Orders v0 polling, shipment confirmation, listing stock."""
 
-from connectors.amazon.connector import AmazonConfig, AmazonConnector, AmazonSecrets
+from omniroute.connectors.amazon.connector import AmazonConfig, AmazonConnector, AmazonSecrets
 
 __all__ = ["AmazonConfig", "AmazonConnector", "AmazonSecrets"]

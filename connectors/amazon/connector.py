@@ -21,11 +21,11 @@ from typing import Any, ClassVar, Literal
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
-from connectors.amazon import mapping
-from connectors.amazon.auth import AccessTokenCache
-from connectors.amazon.client import LwaClient, SpApiClient
-from connectors.amazon.mapping import aware, iso_utc
-from connectors.amazon.responses import (
+from omniroute.connectors.amazon import mapping
+from omniroute.connectors.amazon.auth import AccessTokenCache
+from omniroute.connectors.amazon.client import LwaClient, SpApiClient
+from omniroute.connectors.amazon.mapping import aware, iso_utc
+from omniroute.connectors.amazon.responses import (
     RefusedToken,
     accepted_submission,
     as_object,
@@ -36,7 +36,7 @@ from connectors.amazon.responses import (
     payload_of,
     token_of,
 )
-from connectors.base import (
+from omniroute.connectors.base import (
     Capability,
     ChannelOrder,
     ConnectorRuntime,
@@ -47,8 +47,8 @@ from connectors.base import (
     PushReceipt,
     StockUpdate,
 )
-from connectors.http import UrlGuard, build_client, check_base_url, send_with_retry
-from connectors.ratelimit import TokenBucket
+from omniroute.connectors.http import UrlGuard, build_client, check_base_url, send_with_retry
+from omniroute.connectors.ratelimit import TokenBucket
 
 __all__ = [
     "AmazonConfig",

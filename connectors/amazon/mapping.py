@@ -14,8 +14,8 @@ from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any
 
-from connectors.base import FulfilmentNotice, PermanentError, StockUpdate
-from mapping import map_order
+from omniroute.connectors.base import FulfilmentNotice, PermanentError, StockUpdate
+from omniroute.mapping import map_order
 
 SPEC_NAME = "amazon"
 

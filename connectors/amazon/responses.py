@@ -8,10 +8,10 @@ from typing import Any
 
 import httpx
 
-from connectors.amazon.mapping import aware
-from connectors.base import PayloadError, PermanentError, TransientError
-from connectors.http import RETRY_AFTER_CAP, parse_retry_after, raise_for_status
-from connectors.ratelimit import TokenBucket
+from omniroute.connectors.amazon.mapping import aware
+from omniroute.connectors.base import PayloadError, PermanentError, TransientError
+from omniroute.connectors.http import RETRY_AFTER_CAP, parse_retry_after, raise_for_status
+from omniroute.connectors.ratelimit import TokenBucket
 
 RATE_LIMIT_HEADER = "x-amzn-RateLimit-Limit"
 DEFAULT_LWA_LIFETIME = 3600.0

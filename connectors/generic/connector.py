@@ -13,9 +13,9 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
-from connectors.base import Capability, ConnectorRuntime, SignatureError, WebhookEvent
-from connectors.generic import upload, webhooks
-from connectors.generic.mapping import MAX_CHANNEL, to_canonical
+from omniroute.connectors.base import Capability, ConnectorRuntime, SignatureError, WebhookEvent
+from omniroute.connectors.generic import upload, webhooks
+from omniroute.connectors.generic.mapping import MAX_CHANNEL, to_canonical
 
 
 def _utcnow() -> datetime:

@@ -10,7 +10,7 @@ import copy
 from collections.abc import Mapping
 from typing import Any
 
-from mapping import MappingError, validate_order
+from omniroute.mapping import MappingError, validate_order
 
 #: Longest ``external_id`` / ``external_number`` the order table stores.
 MAX_EXTERNAL_ID = 128

@@ -52,10 +52,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from connectors.base import IMPORTED_TOPIC, PayloadError
-from connectors.generic.mapping import MAX_EXTERNAL_ID, to_canonical
-from mapping import MappingError
-from mapping.transforms import TransformError, country, datetime_, decimal_, str_or_none
+from omniroute.connectors.base import IMPORTED_TOPIC, PayloadError
+from omniroute.connectors.generic.mapping import MAX_EXTERNAL_ID, to_canonical
+from omniroute.mapping import MappingError
+from omniroute.mapping.transforms import TransformError, country, datetime_, decimal_, str_or_none
 
 CSV_MEDIA_TYPES = frozenset({"text/csv", "application/csv"})
 JSON_MEDIA_TYPES = frozenset({"application/json"})

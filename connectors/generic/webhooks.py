@@ -25,7 +25,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from connectors.base import PayloadError, SignatureError, WebhookEvent
+from omniroute.connectors.base import PayloadError, SignatureError, WebhookEvent
 
 ID_HEADER = "webhook-id"
 TIMESTAMP_HEADER = "webhook-timestamp"

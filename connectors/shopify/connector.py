@@ -36,7 +36,7 @@ from typing import Any, ClassVar, TypeVar
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
-from connectors.base import (
+from omniroute.connectors.base import (
     CancelNotice,
     Capability,
     ChannelOrder,
@@ -50,7 +50,7 @@ from connectors.base import (
     TransientError,
     WebhookEvent,
 )
-from connectors.http import (
+from omniroute.connectors.http import (
     UrlGuard,
     build_client,
     check_base_url,
@@ -58,9 +58,9 @@ from connectors.http import (
     raise_for_status,
     send_with_retry,
 )
-from connectors.ratelimit import TokenBucket
-from connectors.shopify import graphql, inventory, mapping, webhooks
-from connectors.shopify.client import MAX_PAGE_SIZE, ShopifyAdminClient
+from omniroute.connectors.ratelimit import TokenBucket
+from omniroute.connectors.shopify import graphql, inventory, mapping, webhooks
+from omniroute.connectors.shopify.client import MAX_PAGE_SIZE, ShopifyAdminClient
 
 __all__ = ["ShopifyConfig", "ShopifyConnector", "ShopifySecrets"]
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 
-from connectors.base import PayloadError, PermanentError, TransientError
+from omniroute.connectors.base import PayloadError, PermanentError, TransientError
 
 THROTTLED = "THROTTLED"
 ACCESS_DENIED = "ACCESS_DENIED"

@@ -26,8 +26,8 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from connectors.base import PayloadError, PermanentError, StockUpdate, TransientError
-from connectors.shopify.mapping import shopify_id
+from omniroute.connectors.base import PayloadError, PermanentError, StockUpdate, TransientError
+from omniroute.connectors.shopify.mapping import shopify_id
 
 #: Shopify refuses any GraphQL input array longer than this (nodes ids, quantities).
 MAX_ITEMS_PER_CALL = 250

@@ -13,14 +13,14 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from connectors.base import (
+from omniroute.connectors.base import (
     ChannelOrder,
     FulfilmentNotice,
     PayloadError,
     PermanentError,
     StockUpdate,
 )
-from mapping import map_order
+from omniroute.mapping import map_order
 
 SPEC_NAME = "shopify"
 

@@ -1,7 +1,7 @@
 """Square (POS): order webhooks (HMAC-SHA256 over notification URL + body) and SearchOrders
 polling in; fulfillment state and PHYSICAL_COUNT inventory out."""
 
-from connectors.square.client import SquareClient
-from connectors.square.connector import SquareConfig, SquareConnector, SquareSecrets
+from omniroute.connectors.square.client import SquareClient
+from omniroute.connectors.square.connector import SquareConfig, SquareConnector, SquareSecrets
 
 __all__ = ["SquareClient", "SquareConfig", "SquareConnector", "SquareSecrets"]

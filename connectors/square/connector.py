@@ -20,7 +20,7 @@ from typing import Any, ClassVar
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
-from connectors.base import (
+from omniroute.connectors.base import (
     Capability,
     ChannelOrder,
     ConnectorRuntime,
@@ -33,7 +33,7 @@ from connectors.base import (
     TransientError,
     WebhookEvent,
 )
-from connectors.http import (
+from omniroute.connectors.http import (
     UrlGuard,
     build_client,
     check_base_url,
@@ -41,10 +41,10 @@ from connectors.http import (
     raise_for_status,
     send_with_retry,
 )
-from connectors.ratelimit import TokenBucket
-from connectors.square import webhooks
-from connectors.square.client import SquareClient
-from connectors.square.mapping import extract_order, to_canonical
+from omniroute.connectors.ratelimit import TokenBucket
+from omniroute.connectors.square import webhooks
+from omniroute.connectors.square.client import SquareClient
+from omniroute.connectors.square.mapping import extract_order, to_canonical
 
 __all__ = ["SquareConfig", "SquareConnector", "SquareSecrets"]
 

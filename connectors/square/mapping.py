@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from connectors.base import PayloadError
-from mapping import map_order
+from omniroute.connectors.base import PayloadError
+from omniroute.mapping import map_order
 
 SPEC_NAME = "square"
 

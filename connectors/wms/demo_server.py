@@ -10,7 +10,7 @@ It speaks the REST WMS protocol of ``connectors.wms.rest``::
 
 Endpoints: ``POST /fulfilment-orders`` (needs ``Idempotency-Key``; a replayed key gets the
 stored response again, marked ``Idempotent-Replayed: true``; the same key with a different
-body gets 409) and ``GET /healthz``. Standalone: ``python -m connectors.wms.demo_server``.
+body gets 409) and ``GET /healthz``. Standalone: ``python -m omniroute.connectors.wms.demo_server``.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """WooCommerce channel connector: order webhooks and REST v3 polling in, tracking and stock out."""
 
-from connectors.woocommerce.client import WooCommerceClient
-from connectors.woocommerce.connector import (
+from omniroute.connectors.woocommerce.client import WooCommerceClient
+from omniroute.connectors.woocommerce.connector import (
     WooCommerceConfig,
     WooCommerceConnector,
     WooCommerceSecrets,

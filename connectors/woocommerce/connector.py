@@ -25,7 +25,7 @@ from typing import Any, ClassVar
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
-from connectors.base import (
+from omniroute.connectors.base import (
     CancelNotice,
     Capability,
     ChannelOrder,
@@ -39,7 +39,7 @@ from connectors.base import (
     TransientError,
     WebhookEvent,
 )
-from connectors.http import (
+from omniroute.connectors.http import (
     UnsafeUrlError,
     UrlGuard,
     build_client,
@@ -48,10 +48,10 @@ from connectors.http import (
     raise_for_status,
     send_with_retry,
 )
-from connectors.ratelimit import TokenBucket
-from connectors.woocommerce import webhooks
-from connectors.woocommerce.client import DEFAULT_API_PATH, WooCommerceClient
-from connectors.woocommerce.mapping import (
+from omniroute.connectors.ratelimit import TokenBucket
+from omniroute.connectors.woocommerce import webhooks
+from omniroute.connectors.woocommerce.client import DEFAULT_API_PATH, WooCommerceClient
+from omniroute.connectors.woocommerce.mapping import (
     StockTarget,
     extract_order,
     format_gmt,

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from connectors.base import FulfilmentNotice, PayloadError
-from mapping import map_order
+from omniroute.connectors.base import FulfilmentNotice, PayloadError
+from omniroute.mapping import map_order
 
 SPEC_NAME = "woocommerce"
 

@@ -21,8 +21,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from connectors.base import PayloadError, SignatureError, WebhookEvent
-from connectors.woocommerce.mapping import extract_order
+from omniroute.connectors.base import PayloadError, SignatureError, WebhookEvent
+from omniroute.connectors.woocommerce.mapping import extract_order
 
 SIGNATURE_HEADER = "X-WC-Webhook-Signature"
 TOPIC_HEADER = "X-WC-Webhook-Topic"

@@ -13,15 +13,15 @@ import httpx
 import typer
 import uvicorn
 
-from api.app import create_app
-from connectors.shopify.webhooks import sign
-from connectors.wms.demo_server import FakeWms
-from core.bootstrap import bootstrap
-from core.demo.orders import shopify_order
-from core.demo.seed import DemoSetup, seed
-from core.migrate import upgrade
-from core.settings import Settings
-from worker.embedded import EmbeddedRunner
+from omniroute.api.app import create_app
+from omniroute.connectors.shopify.webhooks import sign
+from omniroute.connectors.wms.demo_server import FakeWms
+from omniroute.core.bootstrap import bootstrap
+from omniroute.core.demo.orders import shopify_order
+from omniroute.core.demo.seed import DemoSetup, seed
+from omniroute.core.migrate import upgrade
+from omniroute.core.settings import Settings
+from omniroute.worker.embedded import EmbeddedRunner
 
 
 def run_demo(

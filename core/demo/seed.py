@@ -8,13 +8,13 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 
-from core.bootstrap import Context
-from core.db import unit_of_work
-from core.demo.orders import demo_skus
-from core.models import Connector, StockLevel, Warehouse
-from core.security import Role
-from core.services import connector_admin, inventory, warehouses
-from core.services.tokens import create_token
+from omniroute.core.bootstrap import Context
+from omniroute.core.db import unit_of_work
+from omniroute.core.demo.orders import demo_skus
+from omniroute.core.models import Connector, StockLevel, Warehouse
+from omniroute.core.security import Role
+from omniroute.core.services import connector_admin, inventory, warehouses
+from omniroute.core.services.tokens import create_token
 
 ACTOR = "demo"
 WAREHOUSES = [

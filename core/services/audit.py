@@ -6,7 +6,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from core.models import AuditLog
+from omniroute.core.models import AuditLog
 
 
 def record(  # noqa: PLR0917 - reads as a sentence: who did what to which entity

@@ -6,13 +6,13 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from core.bootstrap import Context
-from core.db import unit_of_work
-from core.dispatch import Task
-from core.models import FulfilmentLine, FulfilmentOrder, OrderLine, SalesOrder
-from core.services import order_state
-from core.services.routing import CLOSED_FULFILMENT
-from core.states import OrderStatus
+from omniroute.core.bootstrap import Context
+from omniroute.core.db import unit_of_work
+from omniroute.core.dispatch import Task
+from omniroute.core.models import FulfilmentLine, FulfilmentOrder, OrderLine, SalesOrder
+from omniroute.core.services import order_state
+from omniroute.core.services.routing import CLOSED_FULFILMENT
+from omniroute.core.states import OrderStatus
 
 
 def _open_lines_of(sku: str) -> Any:

@@ -23,13 +23,13 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core.bootstrap import Context
-from core.clock import utcnow
-from core.models import FulfilmentLine, FulfilmentOrder, RoutingDecision, SalesOrder
-from core.services.routing import build_request
-from core.services.routing_inputs import parse_rules, snapshot_stock
-from routing.engine import RoutingRequest, decide
-from routing.geo import distance_km
+from omniroute.core.bootstrap import Context
+from omniroute.core.clock import utcnow
+from omniroute.core.models import FulfilmentLine, FulfilmentOrder, RoutingDecision, SalesOrder
+from omniroute.core.services.routing import build_request
+from omniroute.core.services.routing_inputs import parse_rules, snapshot_stock
+from omniroute.routing.engine import RoutingRequest, decide
+from omniroute.routing.geo import distance_km
 
 FILLED = {"single", "split", "partial_release"}  # partial: shipped what stock covered
 DETAIL_LIMIT = 200

@@ -22,13 +22,13 @@ from typing import Any
 from sqlalchemy import insert, or_, select, update
 from sqlalchemy.orm import Session
 
-from connectors.base import Capability, enabled_capabilities
-from core.bootstrap import Context
-from core.clock import utcnow
-from core.db import unit_of_work
-from core.dispatch import Task
-from core.errors import Conflict, NotFound
-from core.models import (
+from omniroute.connectors.base import Capability, enabled_capabilities
+from omniroute.core.bootstrap import Context
+from omniroute.core.clock import utcnow
+from omniroute.core.db import unit_of_work
+from omniroute.core.dispatch import Task
+from omniroute.core.errors import Conflict, NotFound
+from omniroute.core.models import (
     Connector,
     Consolidation,
     FulfilmentLine,
@@ -36,15 +36,20 @@ from core.models import (
     OutboxMessage,
     SalesOrder,
 )
-from core.services import order_state
-from core.services.audit import record
-from core.services.consolidation import leave_group, lock_group_of, reference, route_members
-from core.services.exceptions import resolve_open_for_order
-from core.services.live_connectors import instance_for
-from core.services.order_fulfilment import of_order
-from core.services.routing import WMS_RELEASE, RoutingContention
-from core.services.stock import give_back
-from core.states import OrderStatus
+from omniroute.core.services import order_state
+from omniroute.core.services.audit import record
+from omniroute.core.services.consolidation import (
+    leave_group,
+    lock_group_of,
+    reference,
+    route_members,
+)
+from omniroute.core.services.exceptions import resolve_open_for_order
+from omniroute.core.services.live_connectors import instance_for
+from omniroute.core.services.order_fulfilment import of_order
+from omniroute.core.services.routing import WMS_RELEASE, RoutingContention
+from omniroute.core.services.stock import give_back
+from omniroute.core.states import OrderStatus
 
 CHANNEL_CANCEL = "channel.cancel"
 CANCELLABLE = frozenset(

@@ -6,7 +6,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from connectors.base import (
+from omniroute.connectors.base import (
     IMPORTED_TOPIC,
     POLLED_TOPIC,
     OrderFetcher,

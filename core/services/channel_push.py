@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
-from connectors.base import (
+from omniroute.connectors.base import (
     CancelNotice,
     ConnectorError,
     FulfilmentNotice,
@@ -32,11 +32,11 @@ from connectors.base import (
     StockUpdate,
     TransientError,
 )
-from core.bootstrap import Context
-from core.clock import as_aware, utcnow
-from core.db import unit_of_work
-from core.metrics import OUTBOX_DELIVERIES
-from core.models import (
+from omniroute.core.bootstrap import Context
+from omniroute.core.clock import as_aware, utcnow
+from omniroute.core.db import unit_of_work
+from omniroute.core.metrics import OUTBOX_DELIVERIES
+from omniroute.core.models import (
     ChannelListing,
     Connector,
     FulfilmentLine,
@@ -45,15 +45,15 @@ from core.models import (
     SalesOrder,
     Shipment,
 )
-from core.services import connector_health
-from core.services.backoff import backoff_delay
-from core.services.cancellation import CHANNEL_CANCEL
-from core.services.claims import claim
-from core.services.exceptions import Reason, open_exception
-from core.services.live_connectors import instance_for
-from core.services.shipments import CHANNEL_FULFILMENT
-from core.services.stock_sync import CHANNEL_STOCK, channel_available
-from core.states import OrderStatus
+from omniroute.core.services import connector_health
+from omniroute.core.services.backoff import backoff_delay
+from omniroute.core.services.cancellation import CHANNEL_CANCEL
+from omniroute.core.services.claims import claim
+from omniroute.core.services.exceptions import Reason, open_exception
+from omniroute.core.services.live_connectors import instance_for
+from omniroute.core.services.shipments import CHANNEL_FULFILMENT
+from omniroute.core.services.stock_sync import CHANNEL_STOCK, channel_available
+from omniroute.core.states import OrderStatus
 
 log = logging.getLogger("omniroute.channel_push")
 

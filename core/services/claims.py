@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Update, and_, bindparam, or_, text, update
 from sqlalchemy.orm import Session
 
-from core.models import Connector, InboundMessage, WorkItem
+from omniroute.core.models import Connector, InboundMessage, WorkItem
 
 W = TypeVar("W", bound=WorkItem)
 

@@ -8,17 +8,17 @@ from pydantic import BaseModel, SecretStr, ValidationError
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from connectors.base import Capability, TransientError, enabled_capabilities
-from connectors.http import UnsafeUrlError, guard_url
-from core.bootstrap import Context
-from core.clock import utcnow
-from core.db import unit_of_work
-from core.dispatch import Task
-from core.errors import Conflict, Invalid, NotFound
-from core.models import Connector
-from core.services import connector_health
-from core.services.audit import record
-from core.services.live_connectors import instance_for
+from omniroute.connectors.base import Capability, TransientError, enabled_capabilities
+from omniroute.connectors.http import UnsafeUrlError, guard_url
+from omniroute.core.bootstrap import Context
+from omniroute.core.clock import utcnow
+from omniroute.core.db import unit_of_work
+from omniroute.core.dispatch import Task
+from omniroute.core.errors import Conflict, Invalid, NotFound
+from omniroute.core.models import Connector
+from omniroute.core.services import connector_health
+from omniroute.core.services.audit import record
+from omniroute.core.services.live_connectors import instance_for
 
 
 def create_connector(

@@ -8,9 +8,9 @@ from datetime import datetime
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from connectors.base import IMPORTED_TOPIC, POLLED_TOPIC
-from core.clock import as_aware
-from core.models import Connector, ConnectorCursor, ConnectorHealth, InboundMessage
+from omniroute.connectors.base import IMPORTED_TOPIC, POLLED_TOPIC
+from omniroute.core.clock import as_aware
+from omniroute.core.models import Connector, ConnectorCursor, ConnectorHealth, InboundMessage
 
 ERROR_CHARS = 2000
 NOT_WEBHOOKS = (POLLED_TOPIC, IMPORTED_TOPIC)

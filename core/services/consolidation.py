@@ -26,20 +26,20 @@ from sqlalchemy import select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-import routing
-from core.bootstrap import Context
-from core.clock import as_aware, utcnow
-from core.db import unit_of_work
-from core.dispatch import Task
-from core.errors import Conflict, NotFound
-from core.metrics import ORDERS_ROUTED, RESERVATION_RACES
-from core.models import Connector, Consolidation, OrderEvent, SalesOrder, Sku
-from core.services import order_state
-from core.services.audit import record
-from core.services.merge_key import merge_key
-from core.services.partial_release import OUTCOME as PARTIAL_RELEASE
-from core.services.partial_release import PartialRelease, evaluate_order, partial_release
-from core.services.routing import (
+from omniroute import routing
+from omniroute.core.bootstrap import Context
+from omniroute.core.clock import as_aware, utcnow
+from omniroute.core.db import unit_of_work
+from omniroute.core.dispatch import Task
+from omniroute.core.errors import Conflict, NotFound
+from omniroute.core.metrics import ORDERS_ROUTED, RESERVATION_RACES
+from omniroute.core.models import Connector, Consolidation, OrderEvent, SalesOrder, Sku
+from omniroute.core.services import order_state
+from omniroute.core.services.audit import record
+from omniroute.core.services.merge_key import merge_key
+from omniroute.core.services.partial_release import OUTCOME as PARTIAL_RELEASE
+from omniroute.core.services.partial_release import PartialRelease, evaluate_order, partial_release
+from omniroute.core.services.routing import (
     Merged,
     RoutingContention,
     build_request,
@@ -49,11 +49,16 @@ from core.services.routing import (
     record_decision,
     reserve_plan,
 )
-from core.services.routing_inputs import Rules, channel_holdbacks, decision_snapshot, order_facts
-from core.services.stock import ReservationLost
-from core.sql import table_of
-from core.states import OrderStatus, can_transition
-from routing.engine import decide
+from omniroute.core.services.routing_inputs import (
+    Rules,
+    channel_holdbacks,
+    decision_snapshot,
+    order_facts,
+)
+from omniroute.core.services.stock import ReservationLost
+from omniroute.core.sql import table_of
+from omniroute.core.states import OrderStatus, can_transition
+from omniroute.routing.engine import decide
 
 log = logging.getLogger("omniroute.consolidation")
 

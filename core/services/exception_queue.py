@@ -7,16 +7,22 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core.bootstrap import Context
-from core.clock import utcnow
-from core.db import unit_of_work
-from core.dispatch import Task
-from core.errors import Conflict, NotFound
-from core.models import FulfilmentOrder, InboundMessage, OrderException, OutboxMessage, SalesOrder
-from core.services import order_state
-from core.services.audit import record
-from core.services.routing import WMS_RELEASE
-from core.states import OrderStatus
+from omniroute.core.bootstrap import Context
+from omniroute.core.clock import utcnow
+from omniroute.core.db import unit_of_work
+from omniroute.core.dispatch import Task
+from omniroute.core.errors import Conflict, NotFound
+from omniroute.core.models import (
+    FulfilmentOrder,
+    InboundMessage,
+    OrderException,
+    OutboxMessage,
+    SalesOrder,
+)
+from omniroute.core.services import order_state
+from omniroute.core.services.audit import record
+from omniroute.core.services.routing import WMS_RELEASE
+from omniroute.core.states import OrderStatus
 
 
 @dataclass(frozen=True)

@@ -7,9 +7,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core.clock import utcnow
-from core.metrics import EXCEPTIONS_OPENED
-from core.models import OrderException
+from omniroute.core.clock import utcnow
+from omniroute.core.metrics import EXCEPTIONS_OPENED
+from omniroute.core.models import OrderException
 
 
 class Reason:

@@ -12,14 +12,14 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from connectors.base import StoreLocations
-from core.bootstrap import Context
-from core.models import Connector, SalesOrder, StockLedger, StockLevel, Warehouse
-from core.services import order_state
-from core.services.exceptions import Reason, open_exception
-from core.services.live_connectors import instance_for
-from core.services.stock import adjust_level
-from core.states import OrderStatus
+from omniroute.connectors.base import StoreLocations
+from omniroute.core.bootstrap import Context
+from omniroute.core.models import Connector, SalesOrder, StockLedger, StockLevel, Warehouse
+from omniroute.core.services import order_state
+from omniroute.core.services.exceptions import Reason, open_exception
+from omniroute.core.services.live_connectors import instance_for
+from omniroute.core.services.stock import adjust_level
+from omniroute.core.states import OrderStatus
 
 SALE_REASON = "channel_sale"
 

@@ -7,7 +7,7 @@ from typing import Any
 from kombu.connection import Connection
 from sqlalchemy import text
 
-from core.bootstrap import Context
+from omniroute.core.bootstrap import Context
 
 
 def readiness(ctx: Context) -> dict[str, dict[str, Any]]:

@@ -21,8 +21,8 @@ import psycopg
 from sqlalchemy import Engine, Table
 from sqlalchemy.sql.schema import CallableColumnDefault, ScalarElementColumnDefault
 
-from core.models import InboundMessage
-from core.sql import insert_ignoring_conflict_stmt, table_of
+from omniroute.core.models import InboundMessage
+from omniroute.core.sql import insert_ignoring_conflict_stmt, table_of
 
 CONFLICT_KEY = ("connector_id", "dedupe_key")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from connectors.base import (
+from omniroute.connectors.base import (
     IMPORTED_TOPIC,
     POLLED_TOPIC,
     Capability,
@@ -13,12 +13,12 @@ from connectors.base import (
     PingAware,
     SignatureError,
 )
-from core.bootstrap import Context
-from core.dispatch import Task
-from core.errors import Conflict, NotFound, Unauthorized
-from core.metrics import SIGNATURE_FAILURES, WEBHOOKS
-from core.services.inbox_insert import insert_committed
-from core.services.live_connectors import WebhookTarget, webhook_target
+from omniroute.core.bootstrap import Context
+from omniroute.core.dispatch import Task
+from omniroute.core.errors import Conflict, NotFound, Unauthorized
+from omniroute.core.metrics import SIGNATURE_FAILURES, WEBHOOKS
+from omniroute.core.services.inbox_insert import insert_committed
+from omniroute.core.services.live_connectors import WebhookTarget, webhook_target
 
 # Headers worth keeping with the raw body so a replay sees what the sender sent.
 KEPT_HEADER_PREFIXES = ("x-shopify-", "x-wc-", "content-type", "user-agent", "webhook-")

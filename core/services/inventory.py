@@ -5,12 +5,12 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core.bootstrap import Context
-from core.db import unit_of_work
-from core.models import StockLedger, StockLevel
-from core.services import stock
-from core.services.audit import record
-from core.services.backorders import wake_backorders
+from omniroute.core.bootstrap import Context
+from omniroute.core.db import unit_of_work
+from omniroute.core.models import StockLedger, StockLevel
+from omniroute.core.services import stock
+from omniroute.core.services.audit import record
+from omniroute.core.services.backorders import wake_backorders
 
 
 def set_stock(

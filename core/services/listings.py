@@ -6,13 +6,13 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 
-from connectors.base import Capability, enabled_capabilities
-from core.bootstrap import Context
-from core.db import unit_of_work
-from core.errors import Conflict, Invalid, NotFound
-from core.models import ChannelListing, Connector, Sku
-from core.services.audit import record
-from core.services.live_connectors import instance_for
+from omniroute.connectors.base import Capability, enabled_capabilities
+from omniroute.core.bootstrap import Context
+from omniroute.core.db import unit_of_work
+from omniroute.core.errors import Conflict, Invalid, NotFound
+from omniroute.core.models import ChannelListing, Connector, Sku
+from omniroute.core.services.audit import record
+from omniroute.core.services.live_connectors import instance_for
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,8 @@ from typing import Any
 
 from sqlalchemy import select
 
-from core.bootstrap import Context
-from core.models import Connector
+from omniroute.core.bootstrap import Context
+from omniroute.core.models import Connector
 
 # How long the webhook path trusts a connector row it has read. An update through the admin
 # API forgets it at once in this process; other API processes see it within this time.

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core.models import FulfilmentLine, FulfilmentOrder, OrderLine
+from omniroute.core.models import FulfilmentLine, FulfilmentOrder, OrderLine
 
 
 def fulfilment_ids_of(order_id: Any) -> Any:

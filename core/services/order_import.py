@@ -12,17 +12,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from connectors.base import PayloadError
-from connectors.generic.connector import GenericWebhookConnector
-from connectors.generic.upload import IMPORT_TOPIC, ParsedUpload, RowError, inbox_entry
-from core.bootstrap import Context
-from core.db import unit_of_work
-from core.dispatch import Task
-from core.errors import Conflict, Invalid, NotFound
-from core.models import Connector, InboundMessage
-from core.services import audit
-from core.services.live_connectors import instance_for
-from core.sql import insert_ignoring_conflict
+from omniroute.connectors.base import PayloadError
+from omniroute.connectors.generic.connector import GenericWebhookConnector
+from omniroute.connectors.generic.upload import IMPORT_TOPIC, ParsedUpload, RowError, inbox_entry
+from omniroute.core.bootstrap import Context
+from omniroute.core.db import unit_of_work
+from omniroute.core.dispatch import Task
+from omniroute.core.errors import Conflict, Invalid, NotFound
+from omniroute.core.models import Connector, InboundMessage
+from omniroute.core.services import audit
+from omniroute.core.services.live_connectors import instance_for
+from omniroute.core.sql import insert_ignoring_conflict
 
 
 @dataclass(frozen=True)

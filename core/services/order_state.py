@@ -8,10 +8,10 @@ from typing import Any
 from sqlalchemy import Update, bindparam, insert, update
 from sqlalchemy.orm import Session
 
-from core.clock import utcnow
-from core.models import OrderEvent, SalesOrder
-from core.sql import table_of
-from core.states import check_transition
+from omniroute.core.clock import utcnow
+from omniroute.core.models import OrderEvent, SalesOrder
+from omniroute.core.sql import table_of
+from omniroute.core.states import check_transition
 
 
 def transition(session: Session, order: SalesOrder, target: str, note: str | None = None) -> None:

@@ -7,11 +7,11 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from core.bootstrap import Context
-from core.clock import as_aware
-from core.db import unit_of_work
-from core.errors import NotFound
-from core.models import (
+from omniroute.core.bootstrap import Context
+from omniroute.core.clock import as_aware
+from omniroute.core.db import unit_of_work
+from omniroute.core.errors import NotFound
+from omniroute.core.models import (
     FulfilmentOrder,
     OrderEvent,
     OrderException,
@@ -20,8 +20,8 @@ from core.models import (
     Shipment,
     Warehouse,
 )
-from core.services.consolidation import group_of_order
-from core.services.order_fulfilment import of_order
+from omniroute.core.services.consolidation import group_of_order
+from omniroute.core.services.order_fulfilment import of_order
 
 
 def list_orders(

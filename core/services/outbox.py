@@ -17,7 +17,7 @@ from sqlalchemy import bindparam, exists, insert, select, update
 from sqlalchemy.exc import NoResultFound
 from sqlalchemy.orm import Session, aliased
 
-from connectors.base import (
+from omniroute.connectors.base import (
     Capability,
     ConnectorError,
     PermanentError,
@@ -26,12 +26,12 @@ from connectors.base import (
     TransientError,
     WarehouseAdapter,
 )
-from core.bootstrap import Context
-from core.clock import utcnow
-from core.db import unit_of_work
-from core.errors import DomainError
-from core.metrics import OUTBOX_DELIVERIES
-from core.models import (
+from omniroute.core.bootstrap import Context
+from omniroute.core.clock import utcnow
+from omniroute.core.db import unit_of_work
+from omniroute.core.errors import DomainError
+from omniroute.core.metrics import OUTBOX_DELIVERIES
+from omniroute.core.models import (
     Connector,
     FulfilmentLine,
     FulfilmentOrder,
@@ -41,16 +41,16 @@ from core.models import (
     SalesOrder,
     Warehouse,
 )
-from core.services import order_state
-from core.services.backoff import backoff_delay
-from core.services.channel_push import deliver_claimed as deliver_to_channel
-from core.services.claims import claim, relax_durability
-from core.services.exceptions import Reason, open_exception
-from core.services.order_fulfilment import member_orders_of
-from core.services.reroute import REJECTIONS, Unplaceable, reroute_fulfilment
-from core.services.routing import CLOSED_FULFILMENT, WMS_RELEASE
-from core.sql import table_of
-from core.states import AWAITING_REST, OrderStatus
+from omniroute.core.services import order_state
+from omniroute.core.services.backoff import backoff_delay
+from omniroute.core.services.channel_push import deliver_claimed as deliver_to_channel
+from omniroute.core.services.claims import claim, relax_durability
+from omniroute.core.services.exceptions import Reason, open_exception
+from omniroute.core.services.order_fulfilment import member_orders_of
+from omniroute.core.services.reroute import REJECTIONS, Unplaceable, reroute_fulfilment
+from omniroute.core.services.routing import CLOSED_FULFILMENT, WMS_RELEASE
+from omniroute.core.sql import table_of
+from omniroute.core.states import AWAITING_REST, OrderStatus
 
 log = logging.getLogger("omniroute.outbox")
 

@@ -12,17 +12,17 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-import routing
-from core.bootstrap import Context
-from core.clock import utcnow
-from core.errors import Conflict, Invalid
-from core.models import FulfilmentOrder, SalesOrder, Warehouse
-from core.services import order_state
-from core.services.audit import record
-from core.services.consolidation import leave_group
-from core.services.exceptions import resolve_open_for_order
-from core.services.order_fulfilment import of_order
-from core.services.reroute import (
+from omniroute import routing
+from omniroute.core.bootstrap import Context
+from omniroute.core.clock import utcnow
+from omniroute.core.errors import Conflict, Invalid
+from omniroute.core.models import FulfilmentOrder, SalesOrder, Warehouse
+from omniroute.core.services import order_state
+from omniroute.core.services.audit import record
+from omniroute.core.services.consolidation import leave_group
+from omniroute.core.services.exceptions import resolve_open_for_order
+from omniroute.core.services.order_fulfilment import of_order
+from omniroute.core.services.reroute import (
     PARKED,
     Decision,
     Key,
@@ -35,10 +35,10 @@ from core.services.reroute import (
     stock_after_release,
     withdraw_outbox,
 )
-from core.services.routing import build_request, open_lines
-from core.services.routing_inputs import channel_holdbacks, decision_snapshot
-from core.states import OrderStatus
-from routing.engine import decide
+from omniroute.core.services.routing import build_request, open_lines
+from omniroute.core.services.routing_inputs import channel_holdbacks, decision_snapshot
+from omniroute.core.states import OrderStatus
+from omniroute.routing.engine import decide
 
 OVERRIDABLE = frozenset({OrderStatus.VALIDATED, *PARKED})
 WITHDRAWABLE = ("pending", "failed")  # not yet accepted by a warehouse

@@ -16,10 +16,10 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Final
 
-import routing
-from routing.conditions import OrderFacts
-from routing.engine import DEFAULT_RULES, RoutingRequest, decide
-from routing.rules import Evaluation, RuleSet, evaluate
+from omniroute import routing
+from omniroute.routing.conditions import OrderFacts
+from omniroute.routing.engine import DEFAULT_RULES, RoutingRequest, decide
+from omniroute.routing.rules import Evaluation, RuleSet, evaluate
 
 OUTCOME: Final = "partial_release"  # the decision row's outcome; the router has no such value
 

@@ -20,7 +20,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from connectors.base import (
+from omniroute.connectors.base import (
     POLLED_TOPIC,
     Capability,
     ChannelOrder,
@@ -30,15 +30,15 @@ from connectors.base import (
     TransientError,
     enabled_capabilities,
 )
-from connectors.ratelimit import total_wait_seconds
-from core.bootstrap import Context
-from core.clock import as_aware, as_naive_utc, utcnow
-from core.db import unit_of_work
-from core.dispatch import Task
-from core.models import Connector, ConnectorCursor, ConnectorHealth, InboundMessage
-from core.services import connector_health
-from core.services.live_connectors import instance_for
-from core.sql import insert_ignoring_conflict
+from omniroute.connectors.ratelimit import total_wait_seconds
+from omniroute.core.bootstrap import Context
+from omniroute.core.clock import as_aware, as_naive_utc, utcnow
+from omniroute.core.db import unit_of_work
+from omniroute.core.dispatch import Task
+from omniroute.core.models import Connector, ConnectorCursor, ConnectorHealth, InboundMessage
+from omniroute.core.services import connector_health
+from omniroute.core.services.live_connectors import instance_for
+from omniroute.core.sql import insert_ignoring_conflict
 
 log = logging.getLogger("omniroute.polling")
 

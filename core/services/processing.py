@@ -11,12 +11,12 @@ from sqlalchemy import bindparam, insert, select
 from sqlalchemy.orm import Session, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
-from connectors.base import PayloadError
-from core.bootstrap import Context
-from core.clock import utcnow
-from core.db import unit_of_work
-from core.dispatch import InlineDispatcher, Task, inline_for
-from core.models import (
+from omniroute.connectors.base import PayloadError
+from omniroute.core.bootstrap import Context
+from omniroute.core.clock import utcnow
+from omniroute.core.db import unit_of_work
+from omniroute.core.dispatch import InlineDispatcher, Task, inline_for
+from omniroute.core.models import (
     Connector,
     FulfilmentOrder,
     InboundMessage,
@@ -25,21 +25,21 @@ from core.models import (
     Sku,
     SkuAlias,
 )
-from core.order_checks import Problem, check_order
-from core.services import order_state
-from core.services.channel_messages import FetchNeeded, channel_order_of
-from core.services.claims import claim_inbound
-from core.services.consolidation import hold_if_consolidating, leave_group
-from core.services.exceptions import Reason, open_exception, resolve_open_for_order
-from core.services.external_fulfilment import record_external_fulfilment
-from core.services.live_connectors import instance_for
-from core.services.order_fulfilment import of_order
-from core.services.outbox import Job, prepare_release
-from core.services.routing import RoutingContention, route_locked
-from core.services.routing_inputs import active_rules, sku_profiles
-from core.sql import insert_ignoring_conflict_stmt, table_of
-from core.states import OrderStatus
-from mapping import MappingError, resolve_skus
+from omniroute.core.order_checks import Problem, check_order
+from omniroute.core.services import order_state
+from omniroute.core.services.channel_messages import FetchNeeded, channel_order_of
+from omniroute.core.services.claims import claim_inbound
+from omniroute.core.services.consolidation import hold_if_consolidating, leave_group
+from omniroute.core.services.exceptions import Reason, open_exception, resolve_open_for_order
+from omniroute.core.services.external_fulfilment import record_external_fulfilment
+from omniroute.core.services.live_connectors import instance_for
+from omniroute.core.services.order_fulfilment import of_order
+from omniroute.core.services.outbox import Job, prepare_release
+from omniroute.core.services.routing import RoutingContention, route_locked
+from omniroute.core.services.routing_inputs import active_rules, sku_profiles
+from omniroute.core.sql import insert_ignoring_conflict_stmt, table_of
+from omniroute.core.states import OrderStatus
+from omniroute.mapping import MappingError, resolve_skus
 
 log = logging.getLogger("omniroute.processing")
 

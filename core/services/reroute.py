@@ -23,14 +23,14 @@ from typing import Any
 from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
-import routing
-from core.bootstrap import Context
-from core.clock import utcnow
-from core.db import unit_of_work
-from core.dispatch import Task
-from core.errors import Conflict, Invalid, NotFound
-from core.metrics import ORDERS_ROUTED, RESERVATION_RACES
-from core.models import (
+from omniroute import routing
+from omniroute.core.bootstrap import Context
+from omniroute.core.clock import utcnow
+from omniroute.core.db import unit_of_work
+from omniroute.core.dispatch import Task
+from omniroute.core.errors import Conflict, Invalid, NotFound
+from omniroute.core.metrics import ORDERS_ROUTED, RESERVATION_RACES
+from omniroute.core.models import (
     FulfilmentLine,
     FulfilmentOrder,
     OrderException,
@@ -42,22 +42,22 @@ from core.models import (
     StockLevel,
     Warehouse,
 )
-from core.services import order_state
-from core.services.audit import record
-from core.services.exceptions import Reason, open_exception
-from core.services.order_fulfilment import member_orders_of, of_order
-from core.services.routing import (
+from omniroute.core.services import order_state
+from omniroute.core.services.audit import record
+from omniroute.core.services.exceptions import Reason, open_exception
+from omniroute.core.services.order_fulfilment import member_orders_of, of_order
+from omniroute.core.services.routing import (
     WMS_RELEASE,
     build_request,
     create_fulfilment,
     park,
     record_decision,
 )
-from core.services.routing_inputs import channel_holdbacks, decision_snapshot
-from core.services.stock import ReservationLost, set_level
-from core.sql import table_of
-from core.states import OrderStatus
-from routing.engine import decide
+from omniroute.core.services.routing_inputs import channel_holdbacks, decision_snapshot
+from omniroute.core.services.stock import ReservationLost, set_level
+from omniroute.core.sql import table_of
+from omniroute.core.states import OrderStatus
+from omniroute.routing.engine import decide
 
 log = logging.getLogger("omniroute.reroute")
 

@@ -12,12 +12,12 @@ from typing import Any
 from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
-import routing
-from core.bootstrap import Context
-from core.clock import utcnow
-from core.db import unit_of_work
-from core.metrics import ORDERS_ROUTED, RESERVATION_RACES
-from core.models import (
+from omniroute import routing
+from omniroute.core.bootstrap import Context
+from omniroute.core.clock import utcnow
+from omniroute.core.db import unit_of_work
+from omniroute.core.metrics import ORDERS_ROUTED, RESERVATION_RACES
+from omniroute.core.models import (
     Connector,
     FulfilmentLine,
     FulfilmentOrder,
@@ -27,11 +27,11 @@ from core.models import (
     SalesOrder,
     Sku,
 )
-from core.services import order_state
-from core.services.exceptions import Reason, open_exception
-from core.services.partial_release import OUTCOME as PARTIAL_RELEASE
-from core.services.partial_release import PartialRelease, partial_release
-from core.services.routing_inputs import (
+from omniroute.core.services import order_state
+from omniroute.core.services.exceptions import Reason, open_exception
+from omniroute.core.services.partial_release import OUTCOME as PARTIAL_RELEASE
+from omniroute.core.services.partial_release import PartialRelease, partial_release
+from omniroute.core.services.routing_inputs import (
     Rules,
     active_rules,
     channel_holdbacks,
@@ -43,10 +43,10 @@ from core.services.routing_inputs import (
     warehouse_profiles,
     wms_connector_of,
 )
-from core.services.stock import Allocation, ReservationLost, available_snapshot, reserve
-from core.sql import table_of
-from core.states import OrderStatus
-from routing.engine import RoutingRequest, decide
+from omniroute.core.services.stock import Allocation, ReservationLost, available_snapshot, reserve
+from omniroute.core.sql import table_of
+from omniroute.core.states import OrderStatus
+from omniroute.routing.engine import RoutingRequest, decide
 
 log = logging.getLogger("omniroute.routing")
 

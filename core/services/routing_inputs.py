@@ -13,12 +13,19 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
-from core.errors import Invalid
-from core.models import Connector, FulfilmentOrder, RoutingRuleSet, SalesOrder, Sku, Warehouse
-from routing.conditions import OrderFacts
-from routing.engine import RateBand, RoutingRequest, SkuProfile, WarehouseProfile
-from routing.geo import Geocoder, GeoLevel, GeoPoint
-from routing.rules import (
+from omniroute.core.errors import Invalid
+from omniroute.core.models import (
+    Connector,
+    FulfilmentOrder,
+    RoutingRuleSet,
+    SalesOrder,
+    Sku,
+    Warehouse,
+)
+from omniroute.routing.conditions import OrderFacts
+from omniroute.routing.engine import RateBand, RoutingRequest, SkuProfile, WarehouseProfile
+from omniroute.routing.geo import Geocoder, GeoLevel, GeoPoint
+from omniroute.routing.rules import (
     DEFAULT_OUTCOME,
     NoStockAction,
     RuleError,
@@ -26,7 +33,7 @@ from routing.rules import (
     RuleSetError,
     parse_rule_set,
 )
-from routing.warehouses import WarehouseSet, channel_buffer, prepare_warehouses
+from omniroute.routing.warehouses import WarehouseSet, channel_buffer, prepare_warehouses
 
 ORDER_TYPES = ("b2b", "presale", "group")
 

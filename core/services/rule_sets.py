@@ -14,14 +14,14 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from core.bootstrap import Context
-from core.clock import utcnow
-from core.db import unit_of_work
-from core.errors import Conflict, Invalid, NotFound
-from core.models import RoutingRuleSet
-from core.services.audit import record
-from core.services.routing_inputs import rule_error_dicts
-from routing.rules import validate_rule_set
+from omniroute.core.bootstrap import Context
+from omniroute.core.clock import utcnow
+from omniroute.core.db import unit_of_work
+from omniroute.core.errors import Conflict, Invalid, NotFound
+from omniroute.core.models import RoutingRuleSet
+from omniroute.core.services.audit import record
+from omniroute.core.services.routing_inputs import rule_error_dicts
+from omniroute.routing.rules import validate_rule_set
 
 
 def check_document(doc: Any) -> list[dict[str, str]]:

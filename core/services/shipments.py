@@ -16,13 +16,13 @@ from typing import Any
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
-from connectors.base import Capability, enabled_capabilities
-from core.bootstrap import Context
-from core.clock import as_naive_utc, utcnow
-from core.db import unit_of_work
-from core.dispatch import Task
-from core.errors import Conflict, Invalid, NotFound
-from core.models import (
+from omniroute.connectors.base import Capability, enabled_capabilities
+from omniroute.core.bootstrap import Context
+from omniroute.core.clock import as_naive_utc, utcnow
+from omniroute.core.db import unit_of_work
+from omniroute.core.dispatch import Task
+from omniroute.core.errors import Conflict, Invalid, NotFound
+from omniroute.core.models import (
     Connector,
     FulfilmentLine,
     FulfilmentOrder,
@@ -31,12 +31,12 @@ from core.models import (
     SalesOrder,
     Shipment,
 )
-from core.services import order_state
-from core.services.audit import record
-from core.services.live_connectors import instance_for
-from core.services.order_fulfilment import member_orders_of, of_order
-from core.services.stock import give_back
-from core.states import AWAITING_REST, OrderStatus
+from omniroute.core.services import order_state
+from omniroute.core.services.audit import record
+from omniroute.core.services.live_connectors import instance_for
+from omniroute.core.services.order_fulfilment import member_orders_of, of_order
+from omniroute.core.services.stock import give_back
+from omniroute.core.states import AWAITING_REST, OrderStatus
 
 CHANNEL_FULFILMENT = "channel.fulfilment"
 SHIPPABLE = frozenset({"pending", "released", "partially_shipped"})

@@ -6,13 +6,13 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
-from core.bootstrap import Context
-from core.clock import utcnow
-from core.errors import Invalid, NotFound
-from core.models import OrderLine, RoutingRuleSet, SalesOrder
-from core.services.routing import build_request
-from core.services.routing_inputs import parse_rules
-from routing.engine import decide
+from omniroute.core.bootstrap import Context
+from omniroute.core.clock import utcnow
+from omniroute.core.errors import Invalid, NotFound
+from omniroute.core.models import OrderLine, RoutingRuleSet, SalesOrder
+from omniroute.core.services.routing import build_request
+from omniroute.core.services.routing_inputs import parse_rules
+from omniroute.routing.engine import decide
 
 
 def simulate(

@@ -10,10 +10,10 @@ from typing import Any
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
-from core.clock import utcnow
-from core.errors import Conflict, NotFound
-from core.models import Sku, StockLedger, StockLevel, Warehouse
-from core.sql import table_of
+from omniroute.core.clock import utcnow
+from omniroute.core.errors import Conflict, NotFound
+from omniroute.core.models import Sku, StockLedger, StockLevel, Warehouse
+from omniroute.core.sql import table_of
 
 
 class ReservationLost(Exception):

@@ -19,13 +19,13 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from connectors.base import Capability, enabled_capabilities
-from core.bootstrap import Context
-from core.clock import utcnow
-from core.db import unit_of_work
-from core.dispatch import Task
-from core.errors import NotFound
-from core.models import (
+from omniroute.connectors.base import Capability, enabled_capabilities
+from omniroute.core.bootstrap import Context
+from omniroute.core.clock import utcnow
+from omniroute.core.db import unit_of_work
+from omniroute.core.dispatch import Task
+from omniroute.core.errors import NotFound
+from omniroute.core.models import (
     ChannelListing,
     Connector,
     OutboxMessage,
@@ -34,8 +34,8 @@ from core.models import (
     SyncCursor,
     Warehouse,
 )
-from core.services.live_connectors import instance_for
-from routing.warehouses import channel_buffer
+from omniroute.core.services.live_connectors import instance_for
+from omniroute.routing.warehouses import channel_buffer
 
 CHANNEL_STOCK = "channel.stock"
 CURSOR = "stock_ledger"

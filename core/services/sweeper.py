@@ -14,16 +14,16 @@ from typing import Any
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
-from core.bootstrap import Context
-from core.clock import utcnow
-from core.db import unit_of_work
-from core.dispatch import Task
-from core.models import InboundMessage, OutboxMessage, SalesOrder
-from core.services.consolidation import route_due_groups
-from core.services.polling import enqueue_due_polls
-from core.services.stock_sync import sync_stock
-from core.settings import Settings
-from core.states import OrderStatus
+from omniroute.core.bootstrap import Context
+from omniroute.core.clock import utcnow
+from omniroute.core.db import unit_of_work
+from omniroute.core.dispatch import Task
+from omniroute.core.models import InboundMessage, OutboxMessage, SalesOrder
+from omniroute.core.services.consolidation import route_due_groups
+from omniroute.core.services.polling import enqueue_due_polls
+from omniroute.core.services.stock_sync import sync_stock
+from omniroute.core.settings import Settings
+from omniroute.core.states import OrderStatus
 
 
 def find_due_work(

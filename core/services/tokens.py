@@ -6,10 +6,10 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 
-from core.bootstrap import Context
-from core.db import unit_of_work
-from core.models import ApiToken
-from core.security import Role, hash_token, new_token
+from omniroute.core.bootstrap import Context
+from omniroute.core.db import unit_of_work
+from omniroute.core.models import ApiToken
+from omniroute.core.security import Role, hash_token, new_token
 
 
 @dataclass(frozen=True)

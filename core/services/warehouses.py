@@ -7,12 +7,12 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from core.bootstrap import Context
-from core.db import unit_of_work
-from core.errors import Conflict, Invalid, NotFound
-from core.models import Connector, Sku, SkuAlias, Warehouse
-from core.services.audit import record
-from core.services.stock import ensure_sku
+from omniroute.core.bootstrap import Context
+from omniroute.core.db import unit_of_work
+from omniroute.core.errors import Conflict, Invalid, NotFound
+from omniroute.core.models import Connector, Sku, SkuAlias, Warehouse
+from omniroute.core.services.audit import record
+from omniroute.core.services.stock import ensure_sku
 
 WAREHOUSE_FIELDS = (
     "code",

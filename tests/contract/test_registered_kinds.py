@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from connectors import testkit
-from core.registry import ConnectorRegistry
+from omniroute.connectors import testkit
+from omniroute.core.registry import ConnectorRegistry
 
 REGISTRY = ConnectorRegistry.discover()
 BUILT_IN = {"shopify", "rest_wms", "woocommerce", "square", "amazon_sp", "generic_webhook"}

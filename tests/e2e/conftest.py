@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 import redis
 
-from connectors.wms.demo_server import FakeWms
-from core.bootstrap import Context, bootstrap
+from omniroute.connectors.wms.demo_server import FakeWms
+from omniroute.core.bootstrap import Context, bootstrap
 from tests.conftest import SECRET_KEY, _truncate_pg, make_settings
 from tests.e2e.processes import ProcessStack, ProcessStackFactory, omniroute_env
 

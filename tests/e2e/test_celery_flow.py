@@ -17,11 +17,11 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from connectors.wms.demo_server import RELEASE_PATH, FakeWms
-from core.bootstrap import Context
-from core.clock import utcnow
-from core.db import unit_of_work
-from core.models import (
+from omniroute.connectors.wms.demo_server import RELEASE_PATH, FakeWms
+from omniroute.core.bootstrap import Context
+from omniroute.core.clock import utcnow
+from omniroute.core.db import unit_of_work
+from omniroute.core.models import (
     FulfilmentLine,
     FulfilmentOrder,
     InboundMessage,
@@ -33,8 +33,8 @@ from core.models import (
     StockLevel,
     Warehouse,
 )
-from core.security import Role
-from core.services.tokens import create_token
+from omniroute.core.security import Role
+from omniroute.core.services.tokens import create_token
 from tests.e2e.processes import GatedProxy, ProcessStack, ProcessStackFactory, free_port
 from tests.integration.builders import World, build_world, order_body, signed_headers, stock
 

@@ -8,9 +8,9 @@ import time
 import pytest
 import redis
 
-from core.dispatch import Task
-from core.settings import Settings
-from worker.celery_app import _intake_hint, create_celery
+from omniroute.core.dispatch import Task
+from omniroute.core.settings import Settings
+from omniroute.worker.celery_app import _intake_hint, create_celery
 
 pytestmark = [pytest.mark.celery]
 

@@ -8,10 +8,10 @@ import json
 import pytest
 import redis
 
-from api.nudge_publisher import CeleryPublisher, capture_template
-from core.dispatch import Task
-from core.settings import Settings
-from worker.celery_app import _intake_hint, create_celery
+from omniroute.api.nudge_publisher import CeleryPublisher, capture_template
+from omniroute.core.dispatch import Task
+from omniroute.core.settings import Settings
+from omniroute.worker.celery_app import _intake_hint, create_celery
 
 pytestmark = [pytest.mark.celery]
 

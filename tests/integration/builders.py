@@ -8,10 +8,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from connectors.shopify.webhooks import sign
-from core.bootstrap import Context
-from core.services import connector_admin, inventory, warehouses
-from core.services.intake import IntakeResult, receive_webhook
+from omniroute.connectors.shopify.webhooks import sign
+from omniroute.core.bootstrap import Context
+from omniroute.core.services import connector_admin, inventory, warehouses
+from omniroute.core.services.intake import IntakeResult, receive_webhook
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "third_party"
 SECRET = "shpss_test_secret"

@@ -7,9 +7,9 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
-from api.app import create_app
-from connectors.wms.demo_server import FakeWms
-from core.bootstrap import Context
+from omniroute.api.app import create_app
+from omniroute.connectors.wms.demo_server import FakeWms
+from omniroute.core.bootstrap import Context
 
 
 @pytest.fixture

@@ -24,13 +24,14 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from connectors.wms.demo_server import FakeWms
-from core.bootstrap import Context
-from core.db import unit_of_work
-from core.models import InboundMessage, OutboxMessage
-from core.security import Role
-from core.services.stock_sync import sync_stock
-from core.services.tokens import create_token
+from omniroute.connectors.wms.demo_server import FakeWms
+from omniroute.core.bootstrap import Context
+from omniroute.core.db import unit_of_work
+from omniroute.core.models import InboundMessage, OutboxMessage
+from omniroute.core.security import Role
+from omniroute.core.services.stock_sync import sync_stock
+from omniroute.core.services.tokens import create_token
+from omniroute.worker.handlers import drain
 from tests.e2e.fake_http import Reply, Request
 from tests.integration.amazon_fake_api import (
     ORDERS_PATH,
@@ -41,7 +42,6 @@ from tests.integration.amazon_fake_api import (
     orders_sample,
 )
 from tests.integration.builders import World, build_world
-from worker.handlers import drain
 
 US = "ATVPDKIKX0DER"
 SELLER = "A2SELLERE2E"

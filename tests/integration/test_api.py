@@ -9,15 +9,15 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from api.app import create_app
-from connectors.wms.demo_server import FakeWms
-from core.bootstrap import Context
-from core.db import unit_of_work
-from core.models import Connector, InboundMessage
-from core.security import Role
-from core.services.tokens import create_token
+from omniroute.api.app import create_app
+from omniroute.connectors.wms.demo_server import FakeWms
+from omniroute.core.bootstrap import Context
+from omniroute.core.db import unit_of_work
+from omniroute.core.models import Connector, InboundMessage
+from omniroute.core.security import Role
+from omniroute.core.services.tokens import create_token
+from omniroute.worker.handlers import drain
 from tests.integration.builders import FIXTURES, SECRET, order_body, signed_headers
-from worker.handlers import drain
 
 
 def auth(ctx: Context, role: Role) -> dict[str, str]:
@@ -127,7 +127,7 @@ def test_connector_config_errors_name_the_field(client: TestClient, ctx: Context
 
 
 def test_private_wms_url_is_refused_without_the_dev_flag(ctx: Context) -> None:
-    from core.bootstrap import bootstrap
+    from omniroute.core.bootstrap import bootstrap
     from tests.conftest import make_settings
 
     strict = bootstrap(make_settings(ctx.settings.database_url, allow_private_urls=False))

@@ -6,13 +6,13 @@ from datetime import UTC, timedelta
 
 from sqlalchemy import update
 
-from connectors.wms.demo_server import FakeWms
-from core.bootstrap import Context
-from core.clock import utcnow
-from core.db import unit_of_work
-from core.models import RoutingDecision
-from core.services import rule_sets
-from core.services.backtest import backtest
+from omniroute.connectors.wms.demo_server import FakeWms
+from omniroute.core.bootstrap import Context
+from omniroute.core.clock import utcnow
+from omniroute.core.db import unit_of_work
+from omniroute.core.models import RoutingDecision
+from omniroute.core.services import rule_sets
+from omniroute.core.services.backtest import backtest
 from tests.integration.builders import build_world, stock
 from tests.integration.test_calendars_buffers import (
     decision,

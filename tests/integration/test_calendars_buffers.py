@@ -13,23 +13,29 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 
-from connectors.wms.demo_server import FakeWms
-from core.bootstrap import Context
-from core.clock import utcnow
-from core.db import unit_of_work
-from core.models import Connector, FulfilmentOrder, RoutingDecision, SalesOrder, StockLevel
-from core.security import Role
-from core.services import connector_admin, inventory, warehouses
-from core.services import routing as routing_service
-from core.services.backtest import backtest
-from core.services.processing import process_inbound
-from core.services.simulate import simulate
-from core.services.stock import Allocation, ReservationLost, reserve
-from core.services.stock_sync import channel_available, sync_stock
-from core.services.tokens import create_token
+from omniroute.connectors.wms.demo_server import FakeWms
+from omniroute.core.bootstrap import Context
+from omniroute.core.clock import utcnow
+from omniroute.core.db import unit_of_work
+from omniroute.core.models import (
+    Connector,
+    FulfilmentOrder,
+    RoutingDecision,
+    SalesOrder,
+    StockLevel,
+)
+from omniroute.core.security import Role
+from omniroute.core.services import connector_admin, inventory, warehouses
+from omniroute.core.services import routing as routing_service
+from omniroute.core.services.backtest import backtest
+from omniroute.core.services.processing import process_inbound
+from omniroute.core.services.simulate import simulate
+from omniroute.core.services.stock import Allocation, ReservationLost, reserve
+from omniroute.core.services.stock_sync import channel_available, sync_stock
+from omniroute.core.services.tokens import create_token
+from omniroute.worker.handlers import drain
 from tests.fakes import REMOTES, FakeChannel, FakeRemote, remote
 from tests.integration.builders import World, build_world, order_body, post, stock
-from worker.handlers import drain
 
 PRIORITY = {
     "name": "priority",

@@ -12,17 +12,23 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from connectors.wms.demo_server import FakeWms
-from core.bootstrap import Context
-from core.db import unit_of_work
-from core.models import AuditLog, FulfilmentOrder, OrderException, OutboxMessage, SalesOrder
-from core.security import Role
-from core.services import connector_admin
-from core.services.polling import poll_connector
-from core.services.tokens import create_token
+from omniroute.connectors.wms.demo_server import FakeWms
+from omniroute.core.bootstrap import Context
+from omniroute.core.db import unit_of_work
+from omniroute.core.models import (
+    AuditLog,
+    FulfilmentOrder,
+    OrderException,
+    OutboxMessage,
+    SalesOrder,
+)
+from omniroute.core.security import Role
+from omniroute.core.services import connector_admin
+from omniroute.core.services.polling import poll_connector
+from omniroute.core.services.tokens import create_token
+from omniroute.worker.handlers import drain
 from tests.fakes import REMOTES, FakeChannel, FakeRemote, remote
 from tests.integration.builders import World, build_world, order_body, stock
-from worker.handlers import drain
 
 T0 = datetime(2026, 11, 27, 12, 0, 0)
 
@@ -61,7 +67,7 @@ def auth(ctx: Context, role: Role) -> dict[str, str]:
 
 
 def reserved(ctx: Context) -> int:
-    from core.models import StockLevel
+    from omniroute.core.models import StockLevel
 
     with unit_of_work(ctx.sessions) as s:
         return sum(s.scalars(select(StockLevel.reserved)))

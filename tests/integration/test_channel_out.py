@@ -12,13 +12,13 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from connectors.base import PermanentError, TransientError
-from connectors.wms.demo_server import FakeWms
-from core.bootstrap import Context
-from core.clock import utcnow
-from core.db import unit_of_work
-from core.dispatch import Task
-from core.models import (
+from omniroute.connectors.base import PermanentError, TransientError
+from omniroute.connectors.wms.demo_server import FakeWms
+from omniroute.core.bootstrap import Context
+from omniroute.core.clock import utcnow
+from omniroute.core.db import unit_of_work
+from omniroute.core.dispatch import Task
+from omniroute.core.models import (
     ChannelListing,
     FulfilmentOrder,
     OrderException,
@@ -27,20 +27,20 @@ from core.models import (
     StockLedger,
     StockLevel,
 )
-from core.security import Role
-from core.services import (
+from omniroute.core.security import Role
+from omniroute.core.services import (
     cancellation,
     connector_admin,
     exception_queue,
     inventory,
     warehouses,
 )
-from core.services.polling import poll_connector
-from core.services.stock_sync import sync_stock
-from core.services.tokens import create_token
+from omniroute.core.services.polling import poll_connector
+from omniroute.core.services.stock_sync import sync_stock
+from omniroute.core.services.tokens import create_token
+from omniroute.worker.handlers import drain
 from tests.fakes import REMOTES, FakeChannel, FakeRemote, remote
 from tests.integration.builders import World, build_world, order_body, post, stock
-from worker.handlers import drain
 
 T0 = datetime(2026, 11, 27, 12, 0, 0)
 

@@ -14,30 +14,30 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from connectors.wms.demo_server import FakeWms
-from core.bootstrap import Context
-from core.clock import utcnow
-from core.db import unit_of_work
-from core.dispatch import Task
-from core.models import (
+from omniroute.connectors.wms.demo_server import FakeWms
+from omniroute.core.bootstrap import Context
+from omniroute.core.clock import utcnow
+from omniroute.core.db import unit_of_work
+from omniroute.core.dispatch import Task
+from omniroute.core.models import (
     Consolidation,
     FulfilmentOrder,
     OutboxMessage,
     SalesOrder,
     StockLevel,
 )
-from core.security import Role
-from core.services import connector_admin, orders, rule_sets
-from core.services.consolidation import join_or_open_group, route_due_groups
-from core.services.polling import poll_connector
-from core.services.processing import process_inbound
-from core.services.reroute import reroute_fulfilment
-from core.services.shipments import ShipmentInput, confirm_shipment
-from core.services.sweeper import sweep
-from core.services.tokens import create_token
+from omniroute.core.security import Role
+from omniroute.core.services import connector_admin, orders, rule_sets
+from omniroute.core.services.consolidation import join_or_open_group, route_due_groups
+from omniroute.core.services.polling import poll_connector
+from omniroute.core.services.processing import process_inbound
+from omniroute.core.services.reroute import reroute_fulfilment
+from omniroute.core.services.shipments import ShipmentInput, confirm_shipment
+from omniroute.core.services.sweeper import sweep
+from omniroute.core.services.tokens import create_token
+from omniroute.worker.handlers import drain
 from tests.fakes import REMOTES, FakeChannel, FakeRemote, remote
 from tests.integration.builders import World, build_world, order_body, stock
-from worker.handlers import drain
 
 T0 = datetime(2026, 11, 27, 12, 0, 0)
 WINDOW = 30

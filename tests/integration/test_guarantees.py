@@ -11,12 +11,12 @@ import pytest
 from sqlalchemy import func, select, text, update
 from sqlalchemy.exc import IntegrityError
 
-from connectors.wms.demo_server import FakeWms
-from core.bootstrap import Context, bootstrap
-from core.clock import utcnow
-from core.db import unit_of_work
-from core.dispatch import Task
-from core.models import (
+from omniroute.connectors.wms.demo_server import FakeWms
+from omniroute.core.bootstrap import Context, bootstrap
+from omniroute.core.clock import utcnow
+from omniroute.core.db import unit_of_work
+from omniroute.core.dispatch import Task
+from omniroute.core.models import (
     FulfilmentOrder,
     InboundMessage,
     OrderException,
@@ -25,13 +25,13 @@ from core.models import (
     StockLedger,
     StockLevel,
 )
-from core.services import exception_queue
-from core.services.claims import claim, claim_inbound
-from core.services.sweeper import find_due_work, sweep
+from omniroute.core.services import exception_queue
+from omniroute.core.services.claims import claim, claim_inbound
+from omniroute.core.services.sweeper import find_due_work, sweep
+from omniroute.worker.embedded import EmbeddedRunner
+from omniroute.worker.handlers import drain, run_task
 from tests.conftest import make_settings
 from tests.integration.builders import build_world, order_body, post, stock
-from worker.embedded import EmbeddedRunner
-from worker.handlers import drain, run_task
 
 
 def _count(ctx: Context, model: type, *where: object) -> int:
@@ -211,7 +211,7 @@ def test_stale_claim_of_a_dead_worker_is_swept_and_done_once(ctx: Context, wms: 
     assert find_due_work(ctx, now=later) == [(Task.PROCESS_INBOUND, result.inbound_id)]
     run_task(ctx, Task.PROCESS_INBOUND, result.inbound_id)  # not yet stale by the clock: skip
     assert _count(ctx, SalesOrder) == 0
-    from core.services.processing import process_inbound
+    from omniroute.core.services.processing import process_inbound
 
     order_id = process_inbound(ctx, result.inbound_id, now=later)
     assert order_id is not None
@@ -254,7 +254,7 @@ def test_migrations_match_the_models(ctx: Context) -> None:
     from alembic import command
     from alembic.script import ScriptDirectory
 
-    from core.migrate import alembic_config
+    from omniroute.core.migrate import alembic_config
 
     command.check(alembic_config(ctx.settings.database_url))
     with unit_of_work(ctx.sessions) as s:

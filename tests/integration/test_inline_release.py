@@ -11,17 +11,17 @@ import pytest
 from celery import Celery
 from sqlalchemy import event, select
 
-from connectors.wms.demo_server import FakeWms
-from core.bootstrap import Context
-from core.clock import utcnow
-from core.db import unit_of_work
-from core.dispatch import RecordingDispatcher, Task, inline_for
-from core.models import OutboxMessage, SalesOrder
-from core.services.outbox import Job, deliver_outbox
-from core.services.sweeper import find_due_work
+from omniroute.connectors.wms.demo_server import FakeWms
+from omniroute.core.bootstrap import Context
+from omniroute.core.clock import utcnow
+from omniroute.core.db import unit_of_work
+from omniroute.core.dispatch import RecordingDispatcher, Task, inline_for
+from omniroute.core.models import OutboxMessage, SalesOrder
+from omniroute.core.services.outbox import Job, deliver_outbox
+from omniroute.core.services.sweeper import find_due_work
+from omniroute.worker.celery_app import CeleryDispatcher, run_with_follow_ups
+from omniroute.worker.handlers import drain, run_task
 from tests.integration.builders import build_world, order_body, post, stock
-from worker.celery_app import CeleryDispatcher, run_with_follow_ups
-from worker.handlers import drain, run_task
 
 
 def _posted(ctx: Context, wms: FakeWms, order_no: int) -> int:

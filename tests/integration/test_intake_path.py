@@ -12,15 +12,15 @@ import pytest
 from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, create_engine, func
 from sqlalchemy import update as sql_update
 
-from api.webhook_intake import _accepted_body, _json
-from core.bootstrap import Context
-from core.clock import utcnow
-from core.db import make_engine, unit_of_work
-from core.errors import Conflict
-from core.models import Connector, InboundMessage
-from core.services import live_connectors
-from core.services.inbox_insert import driver_insert, insert_committed
-from core.services.intake import IntakeResult, receive_webhook
+from omniroute.api.webhook_intake import _accepted_body, _json
+from omniroute.core.bootstrap import Context
+from omniroute.core.clock import utcnow
+from omniroute.core.db import make_engine, unit_of_work
+from omniroute.core.errors import Conflict
+from omniroute.core.models import Connector, InboundMessage
+from omniroute.core.services import live_connectors
+from omniroute.core.services.inbox_insert import driver_insert, insert_committed
+from omniroute.core.services.intake import IntakeResult, receive_webhook
 from tests.integration.builders import build_world, order_body, signed_headers
 
 

@@ -5,14 +5,14 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from connectors.wms.demo_server import FakeWms
-from core.bootstrap import Context
-from core.db import unit_of_work
-from core.models import InboundMessage, OrderException, SalesOrder, StockLevel
-from core.services import orders
-from core.services.intake import receive_webhook
+from omniroute.connectors.wms.demo_server import FakeWms
+from omniroute.core.bootstrap import Context
+from omniroute.core.db import unit_of_work
+from omniroute.core.models import InboundMessage, OrderException, SalesOrder, StockLevel
+from omniroute.core.services import orders
+from omniroute.core.services.intake import receive_webhook
+from omniroute.worker.handlers import drain
 from tests.integration.builders import build_world, order_body, post, signed_headers, stock
-from worker.handlers import drain
 
 
 def test_sample_order_is_routed_reserved_and_released(ctx: Context, wms: FakeWms) -> None:
@@ -47,7 +47,7 @@ def test_bad_signature_stores_nothing(ctx: Context, wms: FakeWms) -> None:
     body = order_body(1, [("A", 1)])
     headers = signed_headers(body)
     headers["X-Shopify-Hmac-Sha256"] = "AAAA" + headers["X-Shopify-Hmac-Sha256"][4:]
-    from core.errors import Unauthorized
+    from omniroute.core.errors import Unauthorized
 
     with pytest.raises(Unauthorized):
         receive_webhook(ctx, world.shopify_id, headers, body)
@@ -56,7 +56,7 @@ def test_bad_signature_stores_nothing(ctx: Context, wms: FakeWms) -> None:
 
 
 def test_unknown_sku_parks_then_alias_and_retry_releases(ctx: Context, wms: FakeWms) -> None:
-    from core.services import exception_queue, warehouses
+    from omniroute.core.services import exception_queue, warehouses
 
     world = build_world(ctx, wms.base_url)
     stock(ctx, world.warehouse_ids["WEST"], "INTERNAL-1", 3)
@@ -86,8 +86,8 @@ def test_unknown_sku_parks_then_alias_and_retry_releases(ctx: Context, wms: Fake
 
 
 def test_backorder_waits_for_stock_then_routes_oldest_first(db_url: str, wms: FakeWms) -> None:
-    from core.bootstrap import bootstrap
-    from core.services import inventory
+    from omniroute.core.bootstrap import bootstrap
+    from omniroute.core.services import inventory
     from tests.conftest import make_settings
 
     ctx = bootstrap(make_settings(db_url, no_stock_policy="backorder"))

@@ -10,16 +10,16 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from connectors.generic.webhooks import decode_secret, sign
-from connectors.wms.demo_server import FakeWms
-from core.bootstrap import Context
-from core.db import unit_of_work
-from core.models import AuditLog, InboundMessage, SalesOrder
-from core.security import Role
-from core.services import connector_admin, orders
-from core.services.tokens import create_token
+from omniroute.connectors.generic.webhooks import decode_secret, sign
+from omniroute.connectors.wms.demo_server import FakeWms
+from omniroute.core.bootstrap import Context
+from omniroute.core.db import unit_of_work
+from omniroute.core.models import AuditLog, InboundMessage, SalesOrder
+from omniroute.core.security import Role
+from omniroute.core.services import connector_admin, orders
+from omniroute.core.services.tokens import create_token
+from omniroute.worker.handlers import drain
 from tests.integration.builders import World, build_world, stock
-from worker.handlers import drain
 
 URL = "/api/v1/orders/import"
 CSV_TYPE = {"Content-Type": "text/csv; charset=utf-8"}

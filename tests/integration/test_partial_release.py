@@ -9,15 +9,16 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from connectors.wms.demo_server import FakeWms
-from core.bootstrap import Context
-from core.clock import utcnow
-from core.db import unit_of_work
-from core.errors import Conflict
-from core.models import StockLevel
-from core.security import Role
-from core.services import cancellation, inventory, orders, rule_sets
-from core.services.shipments import ShipmentInput, confirm_shipment
+from omniroute.connectors.wms.demo_server import FakeWms
+from omniroute.core.bootstrap import Context
+from omniroute.core.clock import utcnow
+from omniroute.core.db import unit_of_work
+from omniroute.core.errors import Conflict
+from omniroute.core.models import StockLevel
+from omniroute.core.security import Role
+from omniroute.core.services import cancellation, inventory, orders, rule_sets
+from omniroute.core.services.shipments import ShipmentInput, confirm_shipment
+from omniroute.worker.handlers import drain
 from tests.integration.builders import World, build_world, order_body, post, stock
 from tests.integration.test_consolidation import (  # the group fixtures and helpers
     WINDOW,
@@ -30,7 +31,6 @@ from tests.integration.test_consolidation import (  # the group fixtures and hel
     window_ends,
 )
 from tests.integration.test_consolidation import shop as group_shop
-from worker.handlers import drain
 
 shop = group_shop  # the consolidation tests' fixture (a shop whose channel can merge orders)
 

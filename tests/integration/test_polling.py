@@ -12,12 +12,12 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from connectors.base import TransientError
-from connectors.wms.demo_server import FakeWms
-from core.bootstrap import Context
-from core.clock import utcnow
-from core.db import unit_of_work
-from core.models import (
+from omniroute.connectors.base import TransientError
+from omniroute.connectors.wms.demo_server import FakeWms
+from omniroute.core.bootstrap import Context
+from omniroute.core.clock import utcnow
+from omniroute.core.db import unit_of_work
+from omniroute.core.models import (
     ConnectorCursor,
     FulfilmentOrder,
     InboundMessage,
@@ -27,14 +27,14 @@ from core.models import (
     StockLedger,
     StockLevel,
 )
-from core.security import Role
-from core.services import connector_admin
-from core.services.intake import receive_webhook
-from core.services.polling import enqueue_due_polls, poll_connector
-from core.services.tokens import create_token
+from omniroute.core.security import Role
+from omniroute.core.services import connector_admin
+from omniroute.core.services.intake import receive_webhook
+from omniroute.core.services.polling import enqueue_due_polls, poll_connector
+from omniroute.core.services.tokens import create_token
+from omniroute.worker.handlers import drain
 from tests.fakes import REMOTES, FakeChannel, FakeRemote, remote
 from tests.integration.builders import World, build_world, order_body, stock
-from worker.handlers import drain
 
 T0 = datetime(2026, 11, 27, 12, 0, 0)
 
@@ -300,7 +300,7 @@ def test_health_and_poll_now_over_the_api(
 def test_a_hinted_order_is_fetched_while_no_transaction_is_open(
     ctx: Context, channel: tuple[World, int, FakeRemote]
 ) -> None:
-    from core.services.stock import ensure_sku
+    from omniroute.core.services.stock import ensure_sku
 
     _, cid, fake = channel
 

@@ -10,12 +10,12 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from api.app import create_app
-from connectors.wms.demo_server import FakeWms
-from core.bootstrap import Context, bootstrap
-from core.db import unit_of_work
-from core.dispatch import Task
-from core.models import (
+from omniroute.api.app import create_app
+from omniroute.connectors.wms.demo_server import FakeWms
+from omniroute.core.bootstrap import Context, bootstrap
+from omniroute.core.db import unit_of_work
+from omniroute.core.dispatch import Task
+from omniroute.core.models import (
     AuditLog,
     FulfilmentOrder,
     OutboxMessage,
@@ -25,12 +25,12 @@ from core.models import (
     StockLevel,
     Warehouse,
 )
-from core.security import Role
-from core.services import exception_queue, inventory, orders
-from core.services.tokens import create_token
+from omniroute.core.security import Role
+from omniroute.core.services import exception_queue, inventory, orders
+from omniroute.core.services.tokens import create_token
+from omniroute.worker.handlers import drain, run_task
 from tests.conftest import make_settings
 from tests.integration.builders import World, build_world, order_body, post, stock
-from worker.handlers import drain, run_task
 
 THREE = [("EAST", 1), ("WEST", 2), ("NORTH", 3)]
 
@@ -512,7 +512,7 @@ def test_roles(ctx: Context, client: TestClient, wms: FakeWms) -> None:
 
 
 def test_a_rerouted_order_ships_complete(ctx: Context, wms: FakeWms) -> None:
-    from core.services.shipments import ShipmentInput, confirm_shipment
+    from omniroute.core.services.shipments import ShipmentInput, confirm_shipment
 
     world = routed_world(ctx, wms)
     wms.fail_next(1, status=422)
@@ -526,7 +526,7 @@ def test_a_rerouted_order_ships_complete(ctx: Context, wms: FakeWms) -> None:
 def test_a_count_below_other_orders_reservations_opens_a_stock_discrepancy(
     ctx: Context, wms: FakeWms
 ) -> None:
-    from core.services.reroute import Count, reroute_fulfilment
+    from omniroute.core.services.reroute import Count, reroute_fulfilment
 
     world = routed_world(ctx, wms)
     post(ctx, world, order_body(511, [("A", 2)]))

@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
-from connectors.wms.demo_server import FakeWms
-from core.bootstrap import Context
-from core.security import Role
-from core.services.tokens import create_token
+from omniroute.connectors.wms.demo_server import FakeWms
+from omniroute.core.bootstrap import Context
+from omniroute.core.security import Role
+from omniroute.core.services.tokens import create_token
+from omniroute.worker.handlers import drain
 from tests.integration.builders import SECRET, order_body, signed_headers
-from worker.handlers import drain
 
 
 @pytest.fixture

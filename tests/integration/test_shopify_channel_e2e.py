@@ -22,15 +22,16 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from connectors.wms.demo_server import FakeWms
-from core.bootstrap import Context
-from core.clock import utcnow
-from core.db import unit_of_work
-from core.models import InboundMessage, OutboxMessage
-from core.security import Role
-from core.services.stock_sync import sync_stock
-from core.services.sweeper import find_due_work
-from core.services.tokens import create_token
+from omniroute.connectors.wms.demo_server import FakeWms
+from omniroute.core.bootstrap import Context
+from omniroute.core.clock import utcnow
+from omniroute.core.db import unit_of_work
+from omniroute.core.models import InboundMessage, OutboxMessage
+from omniroute.core.security import Role
+from omniroute.core.services.stock_sync import sync_stock
+from omniroute.core.services.sweeper import find_due_work
+from omniroute.core.services.tokens import create_token
+from omniroute.worker.handlers import drain
 from tests.e2e.fake_http import Reply, Request
 from tests.integration.builders import World, build_world
 from tests.integration.shopify_fake_api import (
@@ -51,7 +52,6 @@ from tests.integration.shopify_fake_api import (
     shopify_errors,
 )
 from tests.shopify_signing import shopify_hmac
-from worker.handlers import drain
 
 TOKEN = "shpat_e2e_0123456789abcdef0123456789"
 WEBHOOK_SECRET = "shpss_e2e_webhook_secret"

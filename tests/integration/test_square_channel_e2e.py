@@ -21,13 +21,14 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from connectors.wms.demo_server import FakeWms
-from core.bootstrap import Context
-from core.db import unit_of_work
-from core.models import InboundMessage, OutboxMessage
-from core.security import Role
-from core.services.stock_sync import sync_stock
-from core.services.tokens import create_token
+from omniroute.connectors.wms.demo_server import FakeWms
+from omniroute.core.bootstrap import Context
+from omniroute.core.db import unit_of_work
+from omniroute.core.models import InboundMessage, OutboxMessage
+from omniroute.core.security import Role
+from omniroute.core.services.stock_sync import sync_stock
+from omniroute.core.services.tokens import create_token
+from omniroute.worker.handlers import drain
 from tests.e2e.fake_http import Reply, Request
 from tests.integration.builders import World, build_world
 from tests.integration.square_fake_api import (
@@ -39,7 +40,6 @@ from tests.integration.square_fake_api import (
     sample_order_response,
     square_error,
 )
-from worker.handlers import drain
 
 TOKEN = "EAAAl-e2e-square-access-token"
 SIGNATURE_KEY = "e2e-square-webhook-signature-key"

@@ -17,16 +17,17 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from connectors.wms.demo_server import FakeWms
-from connectors.woocommerce.webhooks import sign
-from core.bootstrap import Context
-from core.clock import utcnow
-from core.db import unit_of_work
-from core.models import InboundMessage
-from core.security import Role
-from core.services.stock_sync import sync_stock
-from core.services.sweeper import find_due_work
-from core.services.tokens import create_token
+from omniroute.connectors.wms.demo_server import FakeWms
+from omniroute.connectors.woocommerce.webhooks import sign
+from omniroute.core.bootstrap import Context
+from omniroute.core.clock import utcnow
+from omniroute.core.db import unit_of_work
+from omniroute.core.models import InboundMessage
+from omniroute.core.security import Role
+from omniroute.core.services.stock_sync import sync_stock
+from omniroute.core.services.sweeper import find_due_work
+from omniroute.core.services.tokens import create_token
+from omniroute.worker.handlers import drain
 from tests.e2e.fake_http import FakeHttp, Reply, Request
 from tests.integration.builders import World, build_world, stock
 from tests.integration.woocommerce_fake_api import (
@@ -43,7 +44,6 @@ from tests.integration.woocommerce_fake_api import (
     sample_order,
     variant,
 )
-from worker.handlers import drain
 
 SINGLE = "SINGLE-1"  # the sample's SKU-less line: product 93, aliased as variant:93
 SHIRT = "SHIRT-BLACK-M"  # the sample's variation 23 of product 22, channel SKU "Bar3"

@@ -15,12 +15,12 @@ from datetime import datetime, time
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from routing.allocate import LineDemand, Outcome, RoutingResult, Shipment
-from routing.conditions import OrderFacts
-from routing.engine import DEFAULT_RULES, URGENT_LEVELS, RoutingRequest, WarehouseProfile
-from routing.geo import distance_km
-from routing.rules import Evaluation, NoStockAction, RuleOutcome, RuleSet, SplitMode
-from routing.search import SearchLimits, SearchResult, min_split
+from omniroute.routing.allocate import LineDemand, Outcome, RoutingResult, Shipment
+from omniroute.routing.conditions import OrderFacts
+from omniroute.routing.engine import DEFAULT_RULES, URGENT_LEVELS, RoutingRequest, WarehouseProfile
+from omniroute.routing.geo import distance_km
+from omniroute.routing.rules import Evaluation, NoStockAction, RuleOutcome, RuleSet, SplitMode
+from omniroute.routing.search import SearchLimits, SearchResult, min_split
 
 NO_STOCK_OUTCOME = {
     NoStockAction.EXCEPTION: Outcome.NO_STOCK,

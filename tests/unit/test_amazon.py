@@ -15,11 +15,15 @@ import pydantic
 import pytest
 import respx
 
-from connectors import testkit
-from connectors.amazon import AmazonConfig, AmazonConnector, AmazonSecrets
-from connectors.amazon.auth import AccessTokenCache
-from connectors.amazon.mapping import MARKETPLACE_CURRENCY, build_payload, package_reference_id
-from connectors.base import (
+from omniroute.connectors import testkit
+from omniroute.connectors.amazon import AmazonConfig, AmazonConnector, AmazonSecrets
+from omniroute.connectors.amazon.auth import AccessTokenCache
+from omniroute.connectors.amazon.mapping import (
+    MARKETPLACE_CURRENCY,
+    build_payload,
+    package_reference_id,
+)
+from omniroute.connectors.base import (
     Capability,
     ConnectorRuntime,
     FulfilmentNotice,
@@ -29,9 +33,9 @@ from connectors.base import (
     StockUpdate,
     TransientError,
 )
-from connectors.http import UnsafeUrlError
-from mapping import MappingError
-from mapping.transforms import TRANSFORMS, TransformError
+from omniroute.connectors.http import UnsafeUrlError
+from omniroute.mapping import MappingError
+from omniroute.mapping.transforms import TRANSFORMS, TransformError
 
 SAMPLES = Path(__file__).resolve().parents[1] / "fixtures" / "third_party" / "amazon"
 API = "https://sellingpartnerapi-na.amazon.com"

@@ -9,8 +9,8 @@ import time
 
 import pytest
 
-from api.background_dispatch import BATCH, BackgroundDispatcher
-from core.dispatch import Task
+from omniroute.api.background_dispatch import BATCH, BackgroundDispatcher
+from omniroute.core.dispatch import Task
 
 
 class FakePublisher:

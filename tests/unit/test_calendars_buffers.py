@@ -12,9 +12,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as hs
 
-from routing.engine import RoutingRequest, WarehouseProfile, decide, prepare_warehouses
-from routing.rules import parse_rule_set, validate_rule_set
-from routing.warehouses import Shipping, channel_buffer, ship_day, site
+from omniroute.routing.engine import RoutingRequest, WarehouseProfile, decide, prepare_warehouses
+from omniroute.routing.rules import parse_rule_set, validate_rule_set
+from omniroute.routing.warehouses import Shipping, channel_buffer, ship_day, site
 from tests.unit.test_engine import LA, NYC, facts, request, rules, wh
 
 FRIDAY_EVENING = datetime(2026, 11, 27, 23, 30, tzinfo=UTC)  # 18:30 New York, Sat 08:30 Tokyo

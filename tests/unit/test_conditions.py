@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as hs
 
-from routing.condition_parser import FIELD_OPS, parse_condition
-from routing.conditions import OrderFacts, RuleError
-from routing.rules import validate_rule_set
+from omniroute.routing.condition_parser import FIELD_OPS, parse_condition
+from omniroute.routing.conditions import OrderFacts, RuleError
+from omniroute.routing.rules import validate_rule_set
 
 FACTS = OrderFacts(
     channel="shopify",

@@ -6,8 +6,8 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator
 
-from core.services.merge_key import address_identity, customer_identity, merge_key
-from routing.rules import (
+from omniroute.core.services.merge_key import address_identity, customer_identity, merge_key
+from omniroute.routing.rules import (
     OrderFacts,
     evaluate,
     parse_rule_set,

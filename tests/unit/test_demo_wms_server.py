@@ -10,9 +10,9 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from connectors.base import ConnectorRuntime, PermanentError, ReleaseLine, ReleaseRequest
-from connectors.wms.demo_server import FakeWms, RecordedRequest
-from connectors.wms.rest import RestWmsConfig, RestWmsConnector, RestWmsSecrets
+from omniroute.connectors.base import ConnectorRuntime, PermanentError, ReleaseLine, ReleaseRequest
+from omniroute.connectors.wms.demo_server import FakeWms, RecordedRequest
+from omniroute.connectors.wms.rest import RestWmsConfig, RestWmsConnector, RestWmsSecrets
 
 
 @pytest.fixture

@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
-from routing.allocate import LineDemand, OrderDemand, Outcome
-from routing.conditions import OrderFacts
-from routing.engine import RateBand, RoutingRequest, SkuProfile, WarehouseProfile, decide
-from routing.geo import GeoLevel, GeoPoint
-from routing.rules import parse_rule_set
+from omniroute.routing.allocate import LineDemand, OrderDemand, Outcome
+from omniroute.routing.conditions import OrderFacts
+from omniroute.routing.engine import RateBand, RoutingRequest, SkuProfile, WarehouseProfile, decide
+from omniroute.routing.geo import GeoLevel, GeoPoint
+from omniroute.routing.rules import parse_rule_set
 
 NYC = GeoPoint(40.75, -73.99, GeoLevel.POSTAL_CODE, "US 10001")
 BOSTON = GeoPoint(42.36, -71.06, GeoLevel.POSTAL_CODE, "US 02108")
@@ -168,7 +168,7 @@ def test_minimum_split_uses_fewer_shipments_than_greedy() -> None:
     assert sorted(result.trace["chosen"]) == ["W2", "W3"]
     assert result.trace["search"]["proven_minimal"] is True
 
-    from routing import RoutingPolicy, WarehouseCandidate, plan
+    from omniroute.routing import RoutingPolicy, WarehouseCandidate, plan
 
     greedy = plan(
         OrderDemand(1, tuple(LineDemand(i, s, q) for i, (s, q) in enumerate(lines))),

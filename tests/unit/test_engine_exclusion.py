@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from routing.allocate import Outcome
-from routing.engine import decide, prepare_warehouses
+from omniroute.routing.allocate import Outcome
+from omniroute.routing.engine import decide, prepare_warehouses
 from tests.unit.test_engine import BOSTON, BY_DISTANCE, LA, NYC, request, rules, wh
 
 

@@ -16,8 +16,8 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as hs
 
-from routing.engine import RateBand, RoutingRequest, decide, prepare_warehouses, tenths
-from routing.geo import (
+from omniroute.routing.engine import RateBand, RoutingRequest, decide, prepare_warehouses, tenths
+from omniroute.routing.geo import (
     GeoLevel,
     GeoPoint,
     PreparedPoint,
@@ -26,9 +26,14 @@ from routing.geo import (
     prepare_point,
     prepared_distance_km,
 )
-from routing.ranking import SMALLER_IS_BETTER, ScoreColumns, distances_in_tenths, rank_order
-from routing.rules import CRITERIA, evaluate
-from routing.search import min_split, min_split_rows
+from omniroute.routing.ranking import (
+    SMALLER_IS_BETTER,
+    ScoreColumns,
+    distances_in_tenths,
+    rank_order,
+)
+from omniroute.routing.rules import CRITERIA, evaluate
+from omniroute.routing.search import min_split, min_split_rows
 from tests.unit import reference_engine as reference
 from tests.unit.test_engine import LA, NYC, wh
 from tests.unit.test_engine_properties import requests

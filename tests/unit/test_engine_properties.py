@@ -20,10 +20,10 @@ from zoneinfo import ZoneInfo
 from hypothesis import given, settings
 from hypothesis import strategies as hs
 
-from routing import RoutingPolicy, WarehouseCandidate, plan
-from routing.allocate import LineDemand, OrderDemand, Outcome, RoutingResult
-from routing.conditions import OrderFacts
-from routing.engine import (
+from omniroute.routing import RoutingPolicy, WarehouseCandidate, plan
+from omniroute.routing.allocate import LineDemand, OrderDemand, Outcome, RoutingResult
+from omniroute.routing.conditions import OrderFacts
+from omniroute.routing.engine import (
     URGENT_LEVELS,
     RateBand,
     RoutingRequest,
@@ -31,8 +31,8 @@ from routing.engine import (
     WarehouseProfile,
     decide,
 )
-from routing.geo import GeoLevel, GeoPoint
-from routing.rules import NoStockAction, RuleOutcome, SplitMode, evaluate, parse_rule_set
+from omniroute.routing.geo import GeoLevel, GeoPoint
+from omniroute.routing.rules import NoStockAction, RuleOutcome, SplitMode, evaluate, parse_rule_set
 
 SKUS = ("A", "B", "C", "D")
 TAGS = ("cold", "hazmat", "returns")

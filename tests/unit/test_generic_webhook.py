@@ -17,16 +17,16 @@ import pytest
 from pydantic import ValidationError
 from starlette.datastructures import Headers
 
-from connectors import testkit
-from connectors.base import Capability, ConnectorRuntime, PayloadError, SignatureError
-from connectors.generic import webhooks
-from connectors.generic.connector import (
+from omniroute.connectors import testkit
+from omniroute.connectors.base import Capability, ConnectorRuntime, PayloadError, SignatureError
+from omniroute.connectors.generic import webhooks
+from omniroute.connectors.generic.connector import (
     GenericWebhookConfig,
     GenericWebhookConnector,
     GenericWebhookSecrets,
 )
-from connectors.shopify.connector import ShopifyConnector
-from mapping import MappingError
+from omniroute.connectors.shopify.connector import ShopifyConnector
+from omniroute.mapping import MappingError
 
 SHOPIFY_SAMPLES = Path(__file__).resolve().parents[1] / "fixtures" / "third_party" / "shopify"
 

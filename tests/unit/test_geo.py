@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from routing import geo
-from routing.geo import (
+from omniroute.routing import geo
+from omniroute.routing.geo import (
     Geocoder,
     GeoLevel,
     GeoPoint,

@@ -13,8 +13,8 @@ import httpx
 import pytest
 import respx
 
-from connectors.base import PermanentError, TransientError
-from connectors.http import (
+from omniroute.connectors.base import PermanentError, TransientError
+from omniroute.connectors.http import (
     RETRY_AFTER_CAP,
     UnsafeUrlError,
     build_client,

@@ -10,7 +10,7 @@ from typing import Any
 import jmespath
 import pytest
 
-from mapping import (
+from omniroute.mapping import (
     TRANSFORMS,
     MappingError,
     SpecError,
@@ -23,7 +23,7 @@ from mapping import (
     resolve_skus,
     validate_order,
 )
-from mapping.engine import FieldPath, ValueRule
+from omniroute.mapping.engine import FieldPath, ValueRule
 
 SPEC: dict[str, Any] = {
     "name": "toy",

@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
-from api.nudge_publisher import CeleryPublisher, capture_template, plain_redis_url
-from core.dispatch import Task
-from core.settings import Settings
-from worker.celery_app import _inbound_id, create_celery
+from omniroute.api.nudge_publisher import CeleryPublisher, capture_template, plain_redis_url
+from omniroute.core.dispatch import Task
+from omniroute.core.settings import Settings
+from omniroute.worker.celery_app import _inbound_id, create_celery
 
 REDIS_URL = "redis://127.0.0.1:1/0"  # never connected: the client is a fake
 

@@ -9,12 +9,12 @@ from typing import Any
 
 import pytest
 
-from connectors import testkit
-from connectors.base import ConnectorRuntime, PayloadError
-from connectors.generic import upload
-from connectors.generic.connector import GenericWebhookConnector
-from connectors.generic.upload import RowError, UploadDefaults, inbox_entry, parse_csv
-from connectors.shopify.connector import ShopifyConnector
+from omniroute.connectors import testkit
+from omniroute.connectors.base import ConnectorRuntime, PayloadError
+from omniroute.connectors.generic import upload
+from omniroute.connectors.generic.connector import GenericWebhookConnector
+from omniroute.connectors.generic.upload import RowError, UploadDefaults, inbox_entry, parse_csv
+from omniroute.connectors.shopify.connector import ShopifyConnector
 
 SHOPIFY_ORDER = (
     Path(__file__).resolve().parents[1]

@@ -7,11 +7,11 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator
 
-from core.services.partial_release import covered_part, partial_release
-from core.states import AWAITING_REST, OrderStatus, can_transition
-from routing.allocate import LineDemand, Outcome
-from routing.engine import decide
-from routing.rules import evaluate, parse_rule_set, rule_set_schema, validate_rule_set
+from omniroute.core.services.partial_release import covered_part, partial_release
+from omniroute.core.states import AWAITING_REST, OrderStatus, can_transition
+from omniroute.routing.allocate import LineDemand, Outcome
+from omniroute.routing.engine import decide
+from omniroute.routing.rules import evaluate, parse_rule_set, rule_set_schema, validate_rule_set
 from tests.unit.test_engine import NOON_UTC, facts, request, wh
 
 WAREHOUSES = [wh(1, "EAST", None, priority=1), wh(2, "WEST", None, priority=2)]

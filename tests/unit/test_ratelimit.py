@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from connectors.ratelimit import TokenBucket, total_wait_seconds
+from omniroute.connectors.ratelimit import TokenBucket, total_wait_seconds
 
 
 class FakeClock:
@@ -82,7 +82,7 @@ def test_total_wait_counts_every_bucket_of_a_connector() -> None:
 
 
 def test_a_wait_beyond_max_wait_is_not_slept_but_handed_back() -> None:
-    from connectors.base import TransientError
+    from omniroute.connectors.base import TransientError
 
     clock = FakeClock()
     b = TokenBucket(1.0, 1, clock=clock, sleep=clock.sleep, max_wait=5)

@@ -14,7 +14,7 @@ import pytest
 import respx
 from pydantic import SecretStr
 
-from connectors.base import (
+from omniroute.connectors.base import (
     Capability,
     ConnectorRuntime,
     PermanentError,
@@ -24,9 +24,9 @@ from connectors.base import (
     TransientError,
     WarehouseAdapter,
 )
-from connectors.http import UnsafeUrlError
-from connectors.wms.rest import RestWmsConfig, RestWmsConnector, RestWmsSecrets
-from connectors.wms.rest.connector import build_release_payload
+from omniroute.connectors.http import UnsafeUrlError
+from omniroute.connectors.wms.rest import RestWmsConfig, RestWmsConnector, RestWmsSecrets
+from omniroute.connectors.wms.rest.connector import build_release_payload
 
 BASE = "https://wms.example.com/api"
 ORDERS = f"{BASE}/fulfilment-orders"

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from routing import (
+from omniroute.routing import (
     POLICY_NAME,
     LineAllocation,
     LineDemand,

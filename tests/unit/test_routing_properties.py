@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from hypothesis import given, settings
 from hypothesis import strategies as hs
 
-from routing import (
+from omniroute.routing import (
     LineDemand,
     NoStockPolicy,
     OrderDemand,

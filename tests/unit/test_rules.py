@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator
 
-from routing.rules import (
+from omniroute.routing.rules import (
     CRITERIA,
     DEFAULT_OUTCOME,
     NoStockAction,

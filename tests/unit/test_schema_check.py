@@ -13,9 +13,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from jsonschema import FormatChecker
 
-from core.demo.orders import demo_skus, shopify_order
-from mapping import engine, map_order
-from mapping.schema_check import compile_check
+from omniroute.core.demo.orders import demo_skus, shopify_order
+from omniroute.mapping import engine, map_order
+from omniroute.mapping.schema_check import compile_check
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "third_party" / "shopify"
 

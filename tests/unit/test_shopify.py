@@ -12,17 +12,17 @@ import pytest
 from pydantic import ValidationError
 from starlette.datastructures import Headers
 
-from connectors import testkit
-from connectors.base import (
+from omniroute.connectors import testkit
+from omniroute.connectors.base import (
     Capability,
     ConnectorRuntime,
     OrderSource,
     PayloadError,
     SignatureError,
 )
-from connectors.shopify import webhooks
-from connectors.shopify.connector import ShopifyConfig, ShopifyConnector, ShopifySecrets
-from mapping import MappingError, validate_order
+from omniroute.connectors.shopify import webhooks
+from omniroute.connectors.shopify.connector import ShopifyConfig, ShopifyConnector, ShopifySecrets
+from omniroute.mapping import MappingError, validate_order
 from tests.shopify_signing import TEST_SECRET, shopify_hmac, signed_headers
 
 SAMPLES = Path(__file__).resolve().parents[1] / "fixtures" / "third_party" / "shopify"

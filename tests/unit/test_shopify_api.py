@@ -15,8 +15,8 @@ import pydantic
 import pytest
 import respx
 
-from connectors import testkit
-from connectors.base import (
+from omniroute.connectors import testkit
+from omniroute.connectors.base import (
     ConnectorRuntime,
     FulfilmentNotice,
     PayloadError,
@@ -26,8 +26,8 @@ from connectors.base import (
     StockUpdate,
     TransientError,
 )
-from connectors.http import UnsafeUrlError
-from connectors.shopify.connector import ShopifyConfig, ShopifyConnector, ShopifySecrets
+from omniroute.connectors.http import UnsafeUrlError
+from omniroute.connectors.shopify.connector import ShopifyConfig, ShopifyConnector, ShopifySecrets
 
 SAMPLES = Path(__file__).resolve().parents[1] / "fixtures" / "third_party" / "shopify"
 ORDER_SAMPLE = SAMPLES / "shopify_python_api_order.json"
@@ -890,8 +890,8 @@ def test_client_is_reused_and_reopened_after_close(connector: ShopifyConnector) 
 
 
 def test_an_instance_enables_only_what_its_config_allows() -> None:
-    from connectors.base import Capability, ConnectorRuntime, enabled_capabilities
-    from connectors.shopify.connector import ShopifyConnector
+    from omniroute.connectors.base import Capability, ConnectorRuntime, enabled_capabilities
+    from omniroute.connectors.shopify.connector import ShopifyConnector
 
     runtime = ConnectorRuntime()
     webhook_only = ShopifyConnector({}, {"webhook_secret": "s"}, runtime=runtime)
@@ -915,7 +915,7 @@ def test_an_instance_enables_only_what_its_config_allows() -> None:
 def test_cancel_order_posts_cancel_once_and_skips_cancelled_orders(
     connector: ShopifyConnector,
 ) -> None:
-    from connectors.base import CancelNotice
+    from omniroute.connectors.base import CancelNotice
 
     order = sample_order()
     order["cancelled_at"] = None

@@ -19,16 +19,16 @@ import respx
 from hypothesis import given
 from hypothesis import strategies as st
 
-from connectors import testkit
-from connectors.base import (
+from omniroute.connectors import testkit
+from omniroute.connectors.base import (
     PayloadError,
     PermanentError,
     PushReceipt,
     StockUpdate,
     TransientError,
 )
-from connectors.shopify import inventory
-from connectors.shopify.connector import ShopifyConfig, ShopifyConnector
+from omniroute.connectors.shopify import inventory
+from omniroute.connectors.shopify.connector import ShopifyConfig, ShopifyConnector
 from tests.unit.test_shopify_api import (  # noqa: F401 - fake_dns is an autouse fixture
     BASE,
     LOCATION,

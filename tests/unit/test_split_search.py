@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as hs
 
-from routing import (
+from omniroute.routing import (
     LineAllocation,
     LineDemand,
     OrderDemand,
@@ -20,7 +20,7 @@ from routing import (
     WarehouseCandidate,
     plan,
 )
-from routing.search import SearchLimits, SearchResult, min_split
+from omniroute.routing.search import SearchLimits, SearchResult, min_split
 
 NOW = datetime(2024, 5, 1, 12, 30, tzinfo=UTC)
 Stock = Mapping[tuple[int, str], int]

@@ -17,8 +17,8 @@ import pydantic
 import pytest
 import respx
 
-from connectors import testkit
-from connectors.base import (
+from omniroute.connectors import testkit
+from omniroute.connectors.base import (
     Capability,
     ConnectorRuntime,
     FulfilmentNotice,
@@ -29,18 +29,18 @@ from connectors.base import (
     StockUpdate,
     TransientError,
 )
-from connectors.http import UnsafeUrlError
-from connectors.ratelimit import TokenBucket
-from connectors.square import webhooks
-from connectors.square.connector import (
+from omniroute.connectors.http import UnsafeUrlError
+from omniroute.connectors.ratelimit import TokenBucket
+from omniroute.connectors.square import webhooks
+from omniroute.connectors.square.connector import (
     DEFAULT_SQUARE_VERSION,
     SquareConfig,
     SquareConnector,
     SquareSecrets,
     rfc3339,
 )
-from mapping import MappingError, TransformError
-from mapping.transforms import money_minor
+from omniroute.mapping import MappingError, TransformError
+from omniroute.mapping.transforms import money_minor
 
 SAMPLES = Path(__file__).resolve().parents[1] / "fixtures" / "third_party" / "square"
 EVENT_SAMPLE = SAMPLES / "OrderCreatedEvent.example.json"
@@ -1013,7 +1013,7 @@ def test_push_stock_bad_request_is_permanent(
 
 
 def test_store_locations_map_to_warehouses_for_in_store_sales() -> None:
-    from connectors.base import StoreLocations
+    from omniroute.connectors.base import StoreLocations
 
     connector = make_connector(location_warehouses={"L1": "STORE-1"})
     assert isinstance(connector, StoreLocations)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from core.states import (
+from omniroute.core.states import (
     TRANSITIONS,
     InvalidTransition,
     OrderStatus,

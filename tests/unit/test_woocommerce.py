@@ -20,8 +20,8 @@ import pydantic
 import pytest
 import respx
 
-from connectors import testkit
-from connectors.base import (
+from omniroute.connectors import testkit
+from omniroute.connectors.base import (
     Capability,
     ConnectorRuntime,
     FulfilmentNotice,
@@ -33,15 +33,15 @@ from connectors.base import (
     StockUpdate,
     TransientError,
 )
-from connectors.http import UnsafeUrlError
-from connectors.ratelimit import RateLimited
-from connectors.woocommerce import webhooks
-from connectors.woocommerce.connector import (
+from omniroute.connectors.http import UnsafeUrlError
+from omniroute.connectors.ratelimit import RateLimited
+from omniroute.connectors.woocommerce import webhooks
+from omniroute.connectors.woocommerce.connector import (
     WooCommerceConfig,
     WooCommerceConnector,
     WooCommerceSecrets,
 )
-from connectors.woocommerce.mapping import (
+from omniroute.connectors.woocommerce.mapping import (
     StockTarget,
     format_gmt,
     note_shipment_refs,
@@ -997,7 +997,7 @@ def test_parse_works_on_the_headers_the_inbox_keeps(connector: WooCommerceConnec
 def test_cancel_order_sets_cancelled_once_and_refuses_completed_orders(
     connector: WooCommerceConnector,
 ) -> None:
-    from connectors.base import CancelNotice
+    from omniroute.connectors.base import CancelNotice
 
     order = sample_order()
     order["status"] = "processing"

@@ -17,21 +17,21 @@ from typing import Any, ClassVar
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
-from connectors.base import (
+from omniroute.connectors.base import (
     Capability,
     ConnectorRuntime,
     ReleaseLine,
     ReleaseReceipt,
     ReleaseRequest,
 )
-from connectors.http import (
+from omniroute.connectors.http import (
     UrlGuard,
     build_client,
     check_base_url,
     raise_for_status,
     send_with_retry,
 )
-from connectors.wms.rest.client import RestWmsClient
+from omniroute.connectors.wms.rest.client import RestWmsClient
 
 __all__ = ["RestWmsConfig", "RestWmsConnector", "RestWmsSecrets", "build_release_payload"]
 
