@@ -10,7 +10,7 @@ from omniroute.api.app import OmnirouteApp, create_app
 from omniroute.api.background_dispatch import BackgroundDispatcher
 from omniroute.api.nudge_publisher import CeleryPublisher
 from omniroute.core.bootstrap import bootstrap
-from omniroute.core.settings import Settings
+from omniroute.core.platform.settings import Settings
 from omniroute.worker.celery_app import create_celery
 
 

@@ -14,7 +14,7 @@ import threading
 from collections import deque
 from typing import Protocol
 
-from omniroute.core.dispatch import Task
+from omniroute.core.platform.dispatch import Task
 
 log = logging.getLogger("omniroute.api.dispatch")
 

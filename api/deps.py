@@ -9,9 +9,9 @@ from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
+from omniroute.core.access.tokens import Principal, authenticate
 from omniroute.core.bootstrap import Context
-from omniroute.core.security import Role
-from omniroute.core.services.tokens import Principal, authenticate
+from omniroute.core.platform.security import Role
 
 bearer = HTTPBearer(auto_error=False)
 

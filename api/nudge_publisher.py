@@ -29,7 +29,7 @@ from celery import Celery
 from kombu.serialization import dumps as _kombu_dumps
 from kombu.utils.json import dumps as _kombu_json
 
-from omniroute.core.dispatch import Task
+from omniroute.core.platform.dispatch import Task
 
 log = logging.getLogger("omniroute.api.dispatch")
 

@@ -9,8 +9,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from omniroute.core.errors import Conflict, DomainError, Invalid, NotFound, Unauthorized
-from omniroute.core.states import InvalidTransition
+from omniroute.core.order_state.machine import InvalidTransition
+from omniroute.core.platform.errors import Conflict, DomainError, Invalid, NotFound, Unauthorized
 
 HTTP_CODES = {
     401: "unauthorized",

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, field_validator
 
-from omniroute.core.security import Role
+from omniroute.core.platform.security import Role
 
 
 def _utc(value: datetime) -> str:

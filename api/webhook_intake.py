@@ -25,8 +25,8 @@ from starlette.datastructures import Headers
 
 from omniroute.api.problems import STATUS
 from omniroute.core.bootstrap import Context
-from omniroute.core.errors import DomainError
-from omniroute.core.services.intake import IntakeResult, receive_webhook
+from omniroute.core.intake.webhooks import IntakeResult, receive_webhook
+from omniroute.core.platform.errors import DomainError
 
 log = logging.getLogger("omniroute.api.webhooks")
 

@@ -13,7 +13,7 @@ QuotaExceeded with Retry-After when a bucket is empty. The connector's own bucke
 configured to the same scaled plans.
 
 This process bootstraps omniroute on a migrated SQLite file (no Celery, no worker) and calls
-``core.services.polling.poll_connector`` in a loop, as the worker would, until a run finishes
+``core.intake.polling.poll_connector`` in a loop, as the worker would, until a run finishes
 (the cursor has caught up). The orders land in the inbox; they are not processed further.
 
 Printed: orders read, pages, requests per operation, 429s, wall time, the theoretical minimum
@@ -48,13 +48,13 @@ import benchlib as bl  # noqa: E402
 from cryptography.fernet import Fernet  # noqa: E402
 
 from omniroute.core.bootstrap import bootstrap  # noqa: E402
-from omniroute.core.db import unit_of_work  # noqa: E402
-from omniroute.core.migrate import upgrade  # noqa: E402
-from omniroute.core.models import Connector  # noqa: E402
-from omniroute.core.services import connector_admin  # noqa: E402
-from omniroute.core.services.live_connectors import instance_for  # noqa: E402
-from omniroute.core.services.polling import poll_connector  # noqa: E402
-from omniroute.core.settings import Settings  # noqa: E402
+from omniroute.core.channels import connector_admin  # noqa: E402
+from omniroute.core.intake.polling import poll_connector  # noqa: E402
+from omniroute.core.platform.db import unit_of_work  # noqa: E402
+from omniroute.core.platform.live_connectors import instance_for  # noqa: E402
+from omniroute.core.platform.migrate import upgrade  # noqa: E402
+from omniroute.core.platform.models import Connector  # noqa: E402
+from omniroute.core.platform.settings import Settings  # noqa: E402
 from tests.integration.amazon_fake_api import (  # noqa: E402
     FakeAmazon,
     iso,

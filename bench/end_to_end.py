@@ -27,12 +27,13 @@ import redis
 from celery import Celery
 from sqlalchemy import insert
 
+from omniroute.cli.demo.orders import demo_skus, shopify_order
 from omniroute.core.bootstrap import bootstrap
-from omniroute.core.db import unit_of_work
-from omniroute.core.demo.orders import demo_skus, shopify_order
-from omniroute.core.models import Sku, StockLedger, StockLevel
-from omniroute.core.services import connector_admin, warehouses
-from omniroute.core.settings import Settings
+from omniroute.core.channels import connector_admin
+from omniroute.core.platform.db import unit_of_work
+from omniroute.core.platform.models import Sku, StockLedger, StockLevel
+from omniroute.core.platform.settings import Settings
+from omniroute.core.stock import warehouses
 
 TARGET_ORDERS_PER_S = 100.0
 # A paced run kept up when its last order was released within this share of the posting

@@ -7,7 +7,7 @@ split rate (not timed).
 
 Two modes per shape: ``list`` passes the warehouses as a plain list (decide prepares them on
 every call); ``prepared`` passes a WarehouseSet prepared once, as the service does
-(core/services/routing_inputs.py keeps it in ``RoutingCaches.warehouse_set``). The trace is
+(core/order_routing/inputs.py keeps it in ``RoutingCaches.warehouse_set``). The trace is
 the plain dict the service stores (its JSON encoding at storage is not timed here, before or
 after). Every corpus is decided once untimed (warm-up), then ``--repeat`` times timed.
 ``other-cpu`` is the CPU other processes used meanwhile, in cores (the machine has 2): figures

@@ -22,10 +22,10 @@ from typing import Any
 import benchlib as bl
 import psycopg
 
+from omniroute.cli.demo.orders import demo_skus, shopify_order
 from omniroute.core.bootstrap import bootstrap
-from omniroute.core.demo.orders import demo_skus, shopify_order
-from omniroute.core.services import connector_admin
-from omniroute.core.settings import Settings
+from omniroute.core.channels import connector_admin
+from omniroute.core.platform.settings import Settings
 
 TARGET_P99_MS = 100.0
 TARGET_RATIO = 0.5

@@ -32,14 +32,14 @@ from celery import Celery
 from end_to_end import seed
 from sqlalchemy import event, func, select
 
+from omniroute.cli.demo.orders import shopify_order
 from omniroute.connectors.shopify.webhooks import sign
 from omniroute.core.bootstrap import Context, bootstrap
-from omniroute.core.db import unit_of_work
-from omniroute.core.demo.orders import shopify_order
-from omniroute.core.dispatch import RecordingDispatcher, Task
-from omniroute.core.models import OutboxMessage
-from omniroute.core.services.intake import receive_webhook
-from omniroute.core.settings import Settings
+from omniroute.core.intake.webhooks import receive_webhook
+from omniroute.core.platform.db import unit_of_work
+from omniroute.core.platform.dispatch import RecordingDispatcher, Task
+from omniroute.core.platform.models import OutboxMessage
+from omniroute.core.platform.settings import Settings
 from omniroute.worker import celery_app, handlers
 from omniroute.worker.celery_app import CeleryDispatcher, run_with_follow_ups
 

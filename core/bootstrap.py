@@ -9,12 +9,12 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from omniroute.connectors.base import ConnectorRuntime
-from omniroute.core.db import make_engine, make_session_factory
-from omniroute.core.dispatch import Dispatcher, RecordingDispatcher
-from omniroute.core.registry import ConnectorCache, ConnectorRegistry
-from omniroute.core.security import SecretBox, load_secret_key
-from omniroute.core.services.routing_inputs import RoutingCaches
-from omniroute.core.settings import Settings
+from omniroute.core.order_routing.inputs import RoutingCaches
+from omniroute.core.platform.db import make_engine, make_session_factory
+from omniroute.core.platform.dispatch import Dispatcher, RecordingDispatcher
+from omniroute.core.platform.registry import ConnectorCache, ConnectorRegistry
+from omniroute.core.platform.security import SecretBox, load_secret_key
+from omniroute.core.platform.settings import Settings
 from omniroute.routing.geo import OfflineGeocoder
 
 

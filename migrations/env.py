@@ -1,12 +1,12 @@
-"""Alembic environment: the URL comes from the caller (core.migrate) or from settings."""
+"""Alembic environment: the URL comes from the caller (core.platform.migrate) or from settings."""
 
 from __future__ import annotations
 
 from alembic import context
 
-from omniroute.core.db import make_engine
-from omniroute.core.models import Base
-from omniroute.core.settings import Settings
+from omniroute.core.platform.db import make_engine
+from omniroute.core.platform.models import Base
+from omniroute.core.platform.settings import Settings
 
 config = context.config
 url = config.get_main_option("sqlalchemy.url") or Settings().database_url

@@ -13,10 +13,10 @@ from cryptography.fernet import Fernet
 from sqlalchemy import create_engine, text
 
 from omniroute.core.bootstrap import Context, bootstrap
-from omniroute.core.db import normalise_url
-from omniroute.core.migrate import upgrade
-from omniroute.core.models import Base
-from omniroute.core.settings import Settings
+from omniroute.core.platform.db import normalise_url
+from omniroute.core.platform.migrate import upgrade
+from omniroute.core.platform.models import Base
+from omniroute.core.platform.settings import Settings
 
 PG_URL = os.environ.get("OMNIROUTE_TEST_PG_URL", "")
 FIXTURES = Path(__file__).parent / "fixtures"

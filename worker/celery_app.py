@@ -19,9 +19,9 @@ from celery.signals import worker_process_init
 from kombu.entity import Queue
 
 from omniroute.core.bootstrap import Context, bootstrap
-from omniroute.core.dispatch import Task
-from omniroute.core.services.sweeper import sweep
-from omniroute.core.settings import Settings
+from omniroute.core.housekeeping.sweeper import sweep
+from omniroute.core.platform.dispatch import Task
+from omniroute.core.platform.settings import Settings
 from omniroute.worker.handlers import run_task
 
 log = logging.getLogger("omniroute.celery")

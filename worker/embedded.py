@@ -7,8 +7,8 @@ import queue
 import threading
 
 from omniroute.core.bootstrap import Context
-from omniroute.core.dispatch import Task
-from omniroute.core.services.sweeper import sweep
+from omniroute.core.housekeeping.sweeper import sweep
+from omniroute.core.platform.dispatch import Task
 from omniroute.worker.handlers import run_task
 
 log = logging.getLogger("omniroute.embedded")

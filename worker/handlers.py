@@ -8,12 +8,12 @@ import time
 from collections.abc import Callable
 
 from omniroute.core.bootstrap import Context
-from omniroute.core.dispatch import RecordingDispatcher, Task
-from omniroute.core.metrics import TASK_SECONDS
-from omniroute.core.services.outbox import Job, deliver_outbox
-from omniroute.core.services.polling import poll_connector
-from omniroute.core.services.processing import process_inbound
-from omniroute.core.services.routing import RoutingContention, route_order
+from omniroute.core.fulfilment.release import Job, deliver_outbox
+from omniroute.core.intake.polling import poll_connector
+from omniroute.core.intake.processing import process_inbound
+from omniroute.core.order_routing.route import RoutingContention, route_order
+from omniroute.core.platform.dispatch import RecordingDispatcher, Task
+from omniroute.core.platform.metrics import TASK_SECONDS
 
 log = logging.getLogger("omniroute.worker")
 

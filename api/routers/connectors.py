@@ -14,8 +14,8 @@ from omniroute.api.schemas import (
 )
 from omniroute.connectors.base import Capability
 from omniroute.core.bootstrap import Context
-from omniroute.core.models import Connector
-from omniroute.core.services import connector_admin as svc
+from omniroute.core.channels import connector_admin as svc
+from omniroute.core.platform.models import Connector
 
 router = APIRouter(prefix="/api/v1", tags=["connectors"])
 

@@ -6,7 +6,7 @@ from fastapi import APIRouter
 
 from omniroute.api.deps import CtxDep, Ops, Reader
 from omniroute.api.schemas import ConsolidationOut
-from omniroute.core.services import consolidation as svc
+from omniroute.core.order_routing import consolidation as svc
 
 router = APIRouter(prefix="/api/v1/consolidations", tags=["orders"])
 

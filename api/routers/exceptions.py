@@ -6,7 +6,7 @@ from fastapi import APIRouter, Query
 
 from omniroute.api.deps import CtxDep, Staff
 from omniroute.api.schemas import ExceptionOut, RetryOut
-from omniroute.core.services import exception_queue as svc
+from omniroute.core.exceptions import queue as svc
 
 router = APIRouter(prefix="/api/v1/exceptions", tags=["exceptions"])
 

@@ -10,12 +10,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from omniroute.api.deps import CtxDep, Ops, Staff, require
 from omniroute.api.routers.order_actions import RejectIn, RerouteOut, reroute_out
-from omniroute.core.security import Role
-from omniroute.core.services import listings as listing_svc
-from omniroute.core.services import shipments as shipment_svc
-from omniroute.core.services.reroute import Count, reroute_fulfilment
-from omniroute.core.services.stock_sync import resync_connector
-from omniroute.core.services.tokens import Principal
+from omniroute.core.access.tokens import Principal
+from omniroute.core.fulfilment import shipments as shipment_svc
+from omniroute.core.order_routing.reroute import Count, reroute_fulfilment
+from omniroute.core.platform.security import Role
+from omniroute.core.stock import listings as listing_svc
+from omniroute.core.stock.sync import resync_connector
 
 router = APIRouter(prefix="/api/v1", tags=["fulfilment"])
 

@@ -8,8 +8,8 @@ from starlette.concurrency import run_in_threadpool
 
 from omniroute.api.deps import Admin, CtxDep
 from omniroute.api.schemas import TokenIn, TokenOut
-from omniroute.core.services.health import readiness
-from omniroute.core.services.tokens import create_token
+from omniroute.core.access.tokens import create_token
+from omniroute.core.platform.readiness import readiness
 
 router = APIRouter(tags=["health"])
 

@@ -8,8 +8,8 @@ from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from omniroute.api.deps import CtxDep, Ops
-from omniroute.core.services import overrides
-from omniroute.core.services.reroute import RerouteResult
+from omniroute.core.order_routing.reroute import RerouteResult
+from omniroute.core.orders import overrides
 
 router = APIRouter(prefix="/api/v1/orders", tags=["orders"])
 

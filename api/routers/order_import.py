@@ -10,9 +10,9 @@ from starlette.concurrency import run_in_threadpool
 
 from omniroute.api.deps import CtxDep, require
 from omniroute.connectors.generic.upload import MEDIA_TYPES
-from omniroute.core.security import Role
-from omniroute.core.services.order_import import ImportOutcome, import_orders
-from omniroute.core.services.tokens import Principal
+from omniroute.core.access.tokens import Principal
+from omniroute.core.intake.order_import import ImportOutcome, import_orders
+from omniroute.core.platform.security import Role
 
 router = APIRouter(prefix="/api/v1/orders", tags=["orders"])
 

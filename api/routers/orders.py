@@ -7,9 +7,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from omniroute.api.deps import CtxDep, Reader, Staff
 from omniroute.api.schemas import OrderDetailOut, OrderSummaryOut
-from omniroute.core.services import cancellation
-from omniroute.core.services import orders as svc
-from omniroute.core.states import OrderStatus
+from omniroute.core.order_state.machine import OrderStatus
+from omniroute.core.orders import cancellation
+from omniroute.core.orders import views as svc
 
 router = APIRouter(prefix="/api/v1/orders", tags=["orders"])
 

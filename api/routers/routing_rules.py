@@ -11,12 +11,12 @@ from starlette.concurrency import run_in_threadpool
 
 from omniroute.api.deps import CtxDep, Ops, Staff
 from omniroute.api.schemas import UtcDateTime
-from omniroute.core.clock import as_naive_utc
-from omniroute.core.errors import Invalid
-from omniroute.core.models import RoutingRuleSet
-from omniroute.core.services import rule_sets as svc
-from omniroute.core.services.backtest import backtest
-from omniroute.core.services.simulate import simulate
+from omniroute.core.order_routing import rule_sets as svc
+from omniroute.core.order_routing.backtest import backtest
+from omniroute.core.order_routing.simulate import simulate
+from omniroute.core.platform.clock import as_naive_utc
+from omniroute.core.platform.errors import Invalid
+from omniroute.core.platform.models import RoutingRuleSet
 from omniroute.routing.rules import rule_set_schema
 
 router = APIRouter(prefix="/api/v1/routing", tags=["routing"])

@@ -15,9 +15,9 @@ from omniroute.api.schemas import (
     StockOut,
     StockSet,
 )
-from omniroute.core.models import StockLevel
-from omniroute.core.services import inventory
-from omniroute.core.services import warehouses as catalog
+from omniroute.core.platform.models import StockLevel
+from omniroute.core.stock import inventory
+from omniroute.core.stock import warehouses as catalog
 
 router = APIRouter(prefix="/api/v1", tags=["stock"])
 Limit = Annotated[int, Query(ge=1, le=1000)]

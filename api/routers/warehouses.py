@@ -4,7 +4,7 @@ from fastapi import APIRouter
 
 from omniroute.api.deps import CtxDep, Ops, Staff
 from omniroute.api.schemas import WarehouseIn, WarehouseOut, WarehousePatch
-from omniroute.core.services import warehouses as svc
+from omniroute.core.stock import warehouses as svc
 
 router = APIRouter(prefix="/api/v1/warehouses", tags=["warehouses"])
 

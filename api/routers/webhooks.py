@@ -7,7 +7,7 @@ from starlette.concurrency import run_in_threadpool
 
 from omniroute.api.deps import CtxDep
 from omniroute.api.schemas import WebhookAck
-from omniroute.core.services.intake import receive_webhook
+from omniroute.core.intake.webhooks import receive_webhook
 
 router = APIRouter(tags=["webhooks"])
 

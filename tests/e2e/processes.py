@@ -26,7 +26,7 @@ import httpx
 T = TypeVar("T")
 
 # The same interpreter as the tests, whatever is on PATH.
-OMNIROUTE = [sys.executable, "-c", "from omniroute.core.cli import app; app()"]
+OMNIROUTE = [sys.executable, "-c", "from omniroute.cli.main import app; app()"]
 LOG_TAIL_LINES = 60
 
 

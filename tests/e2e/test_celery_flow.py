@@ -18,10 +18,11 @@ import pytest
 from sqlalchemy import func, select
 
 from omniroute.connectors.wms.demo_server import RELEASE_PATH, FakeWms
+from omniroute.core.access.tokens import create_token
 from omniroute.core.bootstrap import Context
-from omniroute.core.clock import utcnow
-from omniroute.core.db import unit_of_work
-from omniroute.core.models import (
+from omniroute.core.platform.clock import utcnow
+from omniroute.core.platform.db import unit_of_work
+from omniroute.core.platform.models import (
     FulfilmentLine,
     FulfilmentOrder,
     InboundMessage,
@@ -33,8 +34,7 @@ from omniroute.core.models import (
     StockLevel,
     Warehouse,
 )
-from omniroute.core.security import Role
-from omniroute.core.services.tokens import create_token
+from omniroute.core.platform.security import Role
 from tests.e2e.processes import GatedProxy, ProcessStack, ProcessStackFactory, free_port
 from tests.integration.builders import World, build_world, order_body, signed_headers, stock
 

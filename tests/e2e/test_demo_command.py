@@ -18,7 +18,7 @@ def _free_port() -> int:
 def test_demo_routes_and_releases_its_orders(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("OMNIROUTE_")}
     cli = Path(sys.executable).with_name("omniroute")
-    command = [str(cli)] if cli.exists() else [sys.executable, "-m", "omniroute.core.cli"]
+    command = [str(cli)] if cli.exists() else [sys.executable, "-m", "omniroute.cli.main"]
     done = subprocess.run(
         [*command, "demo", "--send-orders", "8", "--exit-when-done", "--port", str(_free_port())],
         cwd=tmp_path,

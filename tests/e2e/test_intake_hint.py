@@ -8,8 +8,8 @@ import time
 import pytest
 import redis
 
-from omniroute.core.dispatch import Task
-from omniroute.core.settings import Settings
+from omniroute.core.platform.dispatch import Task
+from omniroute.core.platform.settings import Settings
 from omniroute.worker.celery_app import _intake_hint, create_celery
 
 pytestmark = [pytest.mark.celery]

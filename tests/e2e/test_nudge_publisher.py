@@ -9,8 +9,8 @@ import pytest
 import redis
 
 from omniroute.api.nudge_publisher import CeleryPublisher, capture_template
-from omniroute.core.dispatch import Task
-from omniroute.core.settings import Settings
+from omniroute.core.platform.dispatch import Task
+from omniroute.core.platform.settings import Settings
 from omniroute.worker.celery_app import _intake_hint, create_celery
 
 pytestmark = [pytest.mark.celery]

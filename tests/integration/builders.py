@@ -10,8 +10,9 @@ from typing import Any
 
 from omniroute.connectors.shopify.webhooks import sign
 from omniroute.core.bootstrap import Context
-from omniroute.core.services import connector_admin, inventory, warehouses
-from omniroute.core.services.intake import IntakeResult, receive_webhook
+from omniroute.core.channels import connector_admin
+from omniroute.core.intake.webhooks import IntakeResult, receive_webhook
+from omniroute.core.stock import inventory, warehouses
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "third_party"
 SECRET = "shpss_test_secret"

@@ -11,11 +11,11 @@ from sqlalchemy import select
 
 from omniroute.api.app import create_app
 from omniroute.connectors.wms.demo_server import FakeWms
+from omniroute.core.access.tokens import create_token
 from omniroute.core.bootstrap import Context
-from omniroute.core.db import unit_of_work
-from omniroute.core.models import Connector, InboundMessage
-from omniroute.core.security import Role
-from omniroute.core.services.tokens import create_token
+from omniroute.core.platform.db import unit_of_work
+from omniroute.core.platform.models import Connector, InboundMessage
+from omniroute.core.platform.security import Role
 from omniroute.worker.handlers import drain
 from tests.integration.builders import FIXTURES, SECRET, order_body, signed_headers
 

@@ -8,11 +8,11 @@ from sqlalchemy import update
 
 from omniroute.connectors.wms.demo_server import FakeWms
 from omniroute.core.bootstrap import Context
-from omniroute.core.clock import utcnow
-from omniroute.core.db import unit_of_work
-from omniroute.core.models import RoutingDecision
-from omniroute.core.services import rule_sets
-from omniroute.core.services.backtest import backtest
+from omniroute.core.order_routing import rule_sets
+from omniroute.core.order_routing.backtest import backtest
+from omniroute.core.platform.clock import utcnow
+from omniroute.core.platform.db import unit_of_work
+from omniroute.core.platform.models import RoutingDecision
 from tests.integration.builders import build_world, stock
 from tests.integration.test_calendars_buffers import (
     decision,

@@ -14,25 +14,26 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 
 from omniroute.connectors.wms.demo_server import FakeWms
+from omniroute.core.access.tokens import create_token
 from omniroute.core.bootstrap import Context
-from omniroute.core.clock import utcnow
-from omniroute.core.db import unit_of_work
-from omniroute.core.models import (
+from omniroute.core.channels import connector_admin
+from omniroute.core.intake.processing import process_inbound
+from omniroute.core.order_routing import route as routing_service
+from omniroute.core.order_routing.backtest import backtest
+from omniroute.core.order_routing.simulate import simulate
+from omniroute.core.platform.clock import utcnow
+from omniroute.core.platform.db import unit_of_work
+from omniroute.core.platform.models import (
     Connector,
     FulfilmentOrder,
     RoutingDecision,
     SalesOrder,
     StockLevel,
 )
-from omniroute.core.security import Role
-from omniroute.core.services import connector_admin, inventory, warehouses
-from omniroute.core.services import routing as routing_service
-from omniroute.core.services.backtest import backtest
-from omniroute.core.services.processing import process_inbound
-from omniroute.core.services.simulate import simulate
-from omniroute.core.services.stock import Allocation, ReservationLost, reserve
-from omniroute.core.services.stock_sync import channel_available, sync_stock
-from omniroute.core.services.tokens import create_token
+from omniroute.core.platform.security import Role
+from omniroute.core.stock import inventory, warehouses
+from omniroute.core.stock.levels import Allocation, ReservationLost, reserve
+from omniroute.core.stock.sync import channel_available, sync_stock
 from omniroute.worker.handlers import drain
 from tests.fakes import REMOTES, FakeChannel, FakeRemote, remote
 from tests.integration.builders import World, build_world, order_body, post, stock

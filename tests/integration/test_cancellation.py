@@ -13,19 +13,19 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from omniroute.connectors.wms.demo_server import FakeWms
+from omniroute.core.access.tokens import create_token
 from omniroute.core.bootstrap import Context
-from omniroute.core.db import unit_of_work
-from omniroute.core.models import (
+from omniroute.core.channels import connector_admin
+from omniroute.core.intake.polling import poll_connector
+from omniroute.core.platform.db import unit_of_work
+from omniroute.core.platform.models import (
     AuditLog,
     FulfilmentOrder,
     OrderException,
     OutboxMessage,
     SalesOrder,
 )
-from omniroute.core.security import Role
-from omniroute.core.services import connector_admin
-from omniroute.core.services.polling import poll_connector
-from omniroute.core.services.tokens import create_token
+from omniroute.core.platform.security import Role
 from omniroute.worker.handlers import drain
 from tests.fakes import REMOTES, FakeChannel, FakeRemote, remote
 from tests.integration.builders import World, build_world, order_body, stock
@@ -67,7 +67,7 @@ def auth(ctx: Context, role: Role) -> dict[str, str]:
 
 
 def reserved(ctx: Context) -> int:
-    from omniroute.core.models import StockLevel
+    from omniroute.core.platform.models import StockLevel
 
     with unit_of_work(ctx.sessions) as s:
         return sum(s.scalars(select(StockLevel.reserved)))

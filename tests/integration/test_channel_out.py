@@ -14,11 +14,16 @@ from sqlalchemy import func, select
 
 from omniroute.connectors.base import PermanentError, TransientError
 from omniroute.connectors.wms.demo_server import FakeWms
+from omniroute.core.access.tokens import create_token
 from omniroute.core.bootstrap import Context
-from omniroute.core.clock import utcnow
-from omniroute.core.db import unit_of_work
-from omniroute.core.dispatch import Task
-from omniroute.core.models import (
+from omniroute.core.channels import connector_admin
+from omniroute.core.exceptions import queue as exception_queue
+from omniroute.core.intake.polling import poll_connector
+from omniroute.core.orders import cancellation
+from omniroute.core.platform.clock import utcnow
+from omniroute.core.platform.db import unit_of_work
+from omniroute.core.platform.dispatch import Task
+from omniroute.core.platform.models import (
     ChannelListing,
     FulfilmentOrder,
     OrderException,
@@ -27,17 +32,9 @@ from omniroute.core.models import (
     StockLedger,
     StockLevel,
 )
-from omniroute.core.security import Role
-from omniroute.core.services import (
-    cancellation,
-    connector_admin,
-    exception_queue,
-    inventory,
-    warehouses,
-)
-from omniroute.core.services.polling import poll_connector
-from omniroute.core.services.stock_sync import sync_stock
-from omniroute.core.services.tokens import create_token
+from omniroute.core.platform.security import Role
+from omniroute.core.stock import inventory, warehouses
+from omniroute.core.stock.sync import sync_stock
 from omniroute.worker.handlers import drain
 from tests.fakes import REMOTES, FakeChannel, FakeRemote, remote
 from tests.integration.builders import World, build_world, order_body, post, stock

@@ -15,26 +15,28 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from omniroute.connectors.wms.demo_server import FakeWms
+from omniroute.core.access.tokens import create_token
 from omniroute.core.bootstrap import Context
-from omniroute.core.clock import utcnow
-from omniroute.core.db import unit_of_work
-from omniroute.core.dispatch import Task
-from omniroute.core.models import (
+from omniroute.core.channels import connector_admin
+from omniroute.core.fulfilment.shipments import ShipmentInput, confirm_shipment
+from omniroute.core.housekeeping.sweeper import sweep
+from omniroute.core.intake.polling import poll_connector
+from omniroute.core.intake.processing import process_inbound
+from omniroute.core.order_routing import rule_sets
+from omniroute.core.order_routing.consolidation import join_or_open_group, route_due_groups
+from omniroute.core.order_routing.reroute import reroute_fulfilment
+from omniroute.core.orders import views as orders
+from omniroute.core.platform.clock import utcnow
+from omniroute.core.platform.db import unit_of_work
+from omniroute.core.platform.dispatch import Task
+from omniroute.core.platform.models import (
     Consolidation,
     FulfilmentOrder,
     OutboxMessage,
     SalesOrder,
     StockLevel,
 )
-from omniroute.core.security import Role
-from omniroute.core.services import connector_admin, orders, rule_sets
-from omniroute.core.services.consolidation import join_or_open_group, route_due_groups
-from omniroute.core.services.polling import poll_connector
-from omniroute.core.services.processing import process_inbound
-from omniroute.core.services.reroute import reroute_fulfilment
-from omniroute.core.services.shipments import ShipmentInput, confirm_shipment
-from omniroute.core.services.sweeper import sweep
-from omniroute.core.services.tokens import create_token
+from omniroute.core.platform.security import Role
 from omniroute.worker.handlers import drain
 from tests.fakes import REMOTES, FakeChannel, FakeRemote, remote
 from tests.integration.builders import World, build_world, order_body, stock

@@ -13,10 +13,13 @@ from sqlalchemy.exc import IntegrityError
 
 from omniroute.connectors.wms.demo_server import FakeWms
 from omniroute.core.bootstrap import Context, bootstrap
-from omniroute.core.clock import utcnow
-from omniroute.core.db import unit_of_work
-from omniroute.core.dispatch import Task
-from omniroute.core.models import (
+from omniroute.core.exceptions import queue as exception_queue
+from omniroute.core.housekeeping.sweeper import find_due_work, sweep
+from omniroute.core.platform.claims import claim, claim_inbound
+from omniroute.core.platform.clock import utcnow
+from omniroute.core.platform.db import unit_of_work
+from omniroute.core.platform.dispatch import Task
+from omniroute.core.platform.models import (
     FulfilmentOrder,
     InboundMessage,
     OrderException,
@@ -25,9 +28,6 @@ from omniroute.core.models import (
     StockLedger,
     StockLevel,
 )
-from omniroute.core.services import exception_queue
-from omniroute.core.services.claims import claim, claim_inbound
-from omniroute.core.services.sweeper import find_due_work, sweep
 from omniroute.worker.embedded import EmbeddedRunner
 from omniroute.worker.handlers import drain, run_task
 from tests.conftest import make_settings
@@ -211,7 +211,7 @@ def test_stale_claim_of_a_dead_worker_is_swept_and_done_once(ctx: Context, wms: 
     assert find_due_work(ctx, now=later) == [(Task.PROCESS_INBOUND, result.inbound_id)]
     run_task(ctx, Task.PROCESS_INBOUND, result.inbound_id)  # not yet stale by the clock: skip
     assert _count(ctx, SalesOrder) == 0
-    from omniroute.core.services.processing import process_inbound
+    from omniroute.core.intake.processing import process_inbound
 
     order_id = process_inbound(ctx, result.inbound_id, now=later)
     assert order_id is not None
@@ -254,7 +254,7 @@ def test_migrations_match_the_models(ctx: Context) -> None:
     from alembic import command
     from alembic.script import ScriptDirectory
 
-    from omniroute.core.migrate import alembic_config
+    from omniroute.core.platform.migrate import alembic_config
 
     command.check(alembic_config(ctx.settings.database_url))
     with unit_of_work(ctx.sessions) as s:

@@ -13,12 +13,12 @@ from sqlalchemy import event, select
 
 from omniroute.connectors.wms.demo_server import FakeWms
 from omniroute.core.bootstrap import Context
-from omniroute.core.clock import utcnow
-from omniroute.core.db import unit_of_work
-from omniroute.core.dispatch import RecordingDispatcher, Task, inline_for
-from omniroute.core.models import OutboxMessage, SalesOrder
-from omniroute.core.services.outbox import Job, deliver_outbox
-from omniroute.core.services.sweeper import find_due_work
+from omniroute.core.fulfilment.release import Job, deliver_outbox
+from omniroute.core.housekeeping.sweeper import find_due_work
+from omniroute.core.platform.clock import utcnow
+from omniroute.core.platform.db import unit_of_work
+from omniroute.core.platform.dispatch import RecordingDispatcher, Task, inline_for
+from omniroute.core.platform.models import OutboxMessage, SalesOrder
 from omniroute.worker.celery_app import CeleryDispatcher, run_with_follow_ups
 from omniroute.worker.handlers import drain, run_task
 from tests.integration.builders import build_world, order_body, post, stock

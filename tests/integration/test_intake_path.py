@@ -14,13 +14,13 @@ from sqlalchemy import update as sql_update
 
 from omniroute.api.webhook_intake import _accepted_body, _json
 from omniroute.core.bootstrap import Context
-from omniroute.core.clock import utcnow
-from omniroute.core.db import make_engine, unit_of_work
-from omniroute.core.errors import Conflict
-from omniroute.core.models import Connector, InboundMessage
-from omniroute.core.services import live_connectors
-from omniroute.core.services.inbox_insert import driver_insert, insert_committed
-from omniroute.core.services.intake import IntakeResult, receive_webhook
+from omniroute.core.intake.webhooks import IntakeResult, receive_webhook
+from omniroute.core.platform import live_connectors
+from omniroute.core.platform.clock import utcnow
+from omniroute.core.platform.db import make_engine, unit_of_work
+from omniroute.core.platform.errors import Conflict
+from omniroute.core.platform.inbox_insert import driver_insert, insert_committed
+from omniroute.core.platform.models import Connector, InboundMessage
 from tests.integration.builders import build_world, order_body, signed_headers
 
 

@@ -7,10 +7,10 @@ from sqlalchemy import func, select
 
 from omniroute.connectors.wms.demo_server import FakeWms
 from omniroute.core.bootstrap import Context
-from omniroute.core.db import unit_of_work
-from omniroute.core.models import InboundMessage, OrderException, SalesOrder, StockLevel
-from omniroute.core.services import orders
-from omniroute.core.services.intake import receive_webhook
+from omniroute.core.intake.webhooks import receive_webhook
+from omniroute.core.orders import views as orders
+from omniroute.core.platform.db import unit_of_work
+from omniroute.core.platform.models import InboundMessage, OrderException, SalesOrder, StockLevel
 from omniroute.worker.handlers import drain
 from tests.integration.builders import build_world, order_body, post, signed_headers, stock
 
@@ -47,7 +47,7 @@ def test_bad_signature_stores_nothing(ctx: Context, wms: FakeWms) -> None:
     body = order_body(1, [("A", 1)])
     headers = signed_headers(body)
     headers["X-Shopify-Hmac-Sha256"] = "AAAA" + headers["X-Shopify-Hmac-Sha256"][4:]
-    from omniroute.core.errors import Unauthorized
+    from omniroute.core.platform.errors import Unauthorized
 
     with pytest.raises(Unauthorized):
         receive_webhook(ctx, world.shopify_id, headers, body)
@@ -56,7 +56,8 @@ def test_bad_signature_stores_nothing(ctx: Context, wms: FakeWms) -> None:
 
 
 def test_unknown_sku_parks_then_alias_and_retry_releases(ctx: Context, wms: FakeWms) -> None:
-    from omniroute.core.services import exception_queue, warehouses
+    from omniroute.core.exceptions import queue as exception_queue
+    from omniroute.core.stock import warehouses
 
     world = build_world(ctx, wms.base_url)
     stock(ctx, world.warehouse_ids["WEST"], "INTERNAL-1", 3)
@@ -87,7 +88,7 @@ def test_unknown_sku_parks_then_alias_and_retry_releases(ctx: Context, wms: Fake
 
 def test_backorder_waits_for_stock_then_routes_oldest_first(db_url: str, wms: FakeWms) -> None:
     from omniroute.core.bootstrap import bootstrap
-    from omniroute.core.services import inventory
+    from omniroute.core.stock import inventory
     from tests.conftest import make_settings
 
     ctx = bootstrap(make_settings(db_url, no_stock_policy="backorder"))

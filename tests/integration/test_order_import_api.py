@@ -12,12 +12,13 @@ from sqlalchemy import func, select
 
 from omniroute.connectors.generic.webhooks import decode_secret, sign
 from omniroute.connectors.wms.demo_server import FakeWms
+from omniroute.core.access.tokens import create_token
 from omniroute.core.bootstrap import Context
-from omniroute.core.db import unit_of_work
-from omniroute.core.models import AuditLog, InboundMessage, SalesOrder
-from omniroute.core.security import Role
-from omniroute.core.services import connector_admin, orders
-from omniroute.core.services.tokens import create_token
+from omniroute.core.channels import connector_admin
+from omniroute.core.orders import views as orders
+from omniroute.core.platform.db import unit_of_work
+from omniroute.core.platform.models import AuditLog, InboundMessage, SalesOrder
+from omniroute.core.platform.security import Role
 from omniroute.worker.handlers import drain
 from tests.integration.builders import World, build_world, stock
 

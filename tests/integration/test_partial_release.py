@@ -11,13 +11,16 @@ from sqlalchemy import select
 
 from omniroute.connectors.wms.demo_server import FakeWms
 from omniroute.core.bootstrap import Context
-from omniroute.core.clock import utcnow
-from omniroute.core.db import unit_of_work
-from omniroute.core.errors import Conflict
-from omniroute.core.models import StockLevel
-from omniroute.core.security import Role
-from omniroute.core.services import cancellation, inventory, orders, rule_sets
-from omniroute.core.services.shipments import ShipmentInput, confirm_shipment
+from omniroute.core.fulfilment.shipments import ShipmentInput, confirm_shipment
+from omniroute.core.order_routing import rule_sets
+from omniroute.core.orders import cancellation
+from omniroute.core.orders import views as orders
+from omniroute.core.platform.clock import utcnow
+from omniroute.core.platform.db import unit_of_work
+from omniroute.core.platform.errors import Conflict
+from omniroute.core.platform.models import StockLevel
+from omniroute.core.platform.security import Role
+from omniroute.core.stock import inventory
 from omniroute.worker.handlers import drain
 from tests.integration.builders import World, build_world, order_body, post, stock
 from tests.integration.test_consolidation import (  # the group fixtures and helpers

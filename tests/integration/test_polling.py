@@ -14,10 +14,14 @@ from sqlalchemy import func, select
 
 from omniroute.connectors.base import TransientError
 from omniroute.connectors.wms.demo_server import FakeWms
+from omniroute.core.access.tokens import create_token
 from omniroute.core.bootstrap import Context
-from omniroute.core.clock import utcnow
-from omniroute.core.db import unit_of_work
-from omniroute.core.models import (
+from omniroute.core.channels import connector_admin
+from omniroute.core.intake.polling import enqueue_due_polls, poll_connector
+from omniroute.core.intake.webhooks import receive_webhook
+from omniroute.core.platform.clock import utcnow
+from omniroute.core.platform.db import unit_of_work
+from omniroute.core.platform.models import (
     ConnectorCursor,
     FulfilmentOrder,
     InboundMessage,
@@ -27,11 +31,7 @@ from omniroute.core.models import (
     StockLedger,
     StockLevel,
 )
-from omniroute.core.security import Role
-from omniroute.core.services import connector_admin
-from omniroute.core.services.intake import receive_webhook
-from omniroute.core.services.polling import enqueue_due_polls, poll_connector
-from omniroute.core.services.tokens import create_token
+from omniroute.core.platform.security import Role
 from omniroute.worker.handlers import drain
 from tests.fakes import REMOTES, FakeChannel, FakeRemote, remote
 from tests.integration.builders import World, build_world, order_body, stock
@@ -300,7 +300,7 @@ def test_health_and_poll_now_over_the_api(
 def test_a_hinted_order_is_fetched_while_no_transaction_is_open(
     ctx: Context, channel: tuple[World, int, FakeRemote]
 ) -> None:
-    from omniroute.core.services.stock import ensure_sku
+    from omniroute.core.stock.levels import ensure_sku
 
     _, cid, fake = channel
 

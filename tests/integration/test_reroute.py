@@ -12,10 +12,13 @@ from sqlalchemy import select
 
 from omniroute.api.app import create_app
 from omniroute.connectors.wms.demo_server import FakeWms
+from omniroute.core.access.tokens import create_token
 from omniroute.core.bootstrap import Context, bootstrap
-from omniroute.core.db import unit_of_work
-from omniroute.core.dispatch import Task
-from omniroute.core.models import (
+from omniroute.core.exceptions import queue as exception_queue
+from omniroute.core.orders import views as orders
+from omniroute.core.platform.db import unit_of_work
+from omniroute.core.platform.dispatch import Task
+from omniroute.core.platform.models import (
     AuditLog,
     FulfilmentOrder,
     OutboxMessage,
@@ -25,9 +28,8 @@ from omniroute.core.models import (
     StockLevel,
     Warehouse,
 )
-from omniroute.core.security import Role
-from omniroute.core.services import exception_queue, inventory, orders
-from omniroute.core.services.tokens import create_token
+from omniroute.core.platform.security import Role
+from omniroute.core.stock import inventory
 from omniroute.worker.handlers import drain, run_task
 from tests.conftest import make_settings
 from tests.integration.builders import World, build_world, order_body, post, stock
@@ -512,7 +514,7 @@ def test_roles(ctx: Context, client: TestClient, wms: FakeWms) -> None:
 
 
 def test_a_rerouted_order_ships_complete(ctx: Context, wms: FakeWms) -> None:
-    from omniroute.core.services.shipments import ShipmentInput, confirm_shipment
+    from omniroute.core.fulfilment.shipments import ShipmentInput, confirm_shipment
 
     world = routed_world(ctx, wms)
     wms.fail_next(1, status=422)
@@ -526,7 +528,7 @@ def test_a_rerouted_order_ships_complete(ctx: Context, wms: FakeWms) -> None:
 def test_a_count_below_other_orders_reservations_opens_a_stock_discrepancy(
     ctx: Context, wms: FakeWms
 ) -> None:
-    from omniroute.core.services.reroute import Count, reroute_fulfilment
+    from omniroute.core.order_routing.reroute import Count, reroute_fulfilment
 
     world = routed_world(ctx, wms)
     post(ctx, world, order_body(511, [("A", 2)]))

@@ -6,9 +6,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from omniroute.connectors.wms.demo_server import FakeWms
+from omniroute.core.access.tokens import create_token
 from omniroute.core.bootstrap import Context
-from omniroute.core.security import Role
-from omniroute.core.services.tokens import create_token
+from omniroute.core.platform.security import Role
 from omniroute.worker.handlers import drain
 from tests.integration.builders import SECRET, order_body, signed_headers
 

@@ -22,12 +22,12 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from omniroute.connectors.wms.demo_server import FakeWms
+from omniroute.core.access.tokens import create_token
 from omniroute.core.bootstrap import Context
-from omniroute.core.db import unit_of_work
-from omniroute.core.models import InboundMessage, OutboxMessage
-from omniroute.core.security import Role
-from omniroute.core.services.stock_sync import sync_stock
-from omniroute.core.services.tokens import create_token
+from omniroute.core.platform.db import unit_of_work
+from omniroute.core.platform.models import InboundMessage, OutboxMessage
+from omniroute.core.platform.security import Role
+from omniroute.core.stock.sync import sync_stock
 from omniroute.worker.handlers import drain
 from tests.e2e.fake_http import Reply, Request
 from tests.integration.builders import World, build_world

@@ -10,7 +10,7 @@ import time
 import pytest
 
 from omniroute.api.background_dispatch import BATCH, BackgroundDispatcher
-from omniroute.core.dispatch import Task
+from omniroute.core.platform.dispatch import Task
 
 
 class FakePublisher:

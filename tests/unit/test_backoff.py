@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from omniroute.core.services.backoff import backoff_delay
+from omniroute.core.outbox.backoff import backoff_delay
 
 
 def test_backoff_grows_is_jittered_and_capped() -> None:

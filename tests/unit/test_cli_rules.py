@@ -7,7 +7,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from omniroute.core.cli import app
+from omniroute.cli.main import app
 
 
 def test_validate_accepts_a_good_rule_set_and_names_each_problem(tmp_path: Path) -> None:

@@ -6,7 +6,7 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator
 
-from omniroute.core.services.merge_key import address_identity, customer_identity, merge_key
+from omniroute.core.order_routing.merge_key import address_identity, customer_identity, merge_key
 from omniroute.routing.rules import (
     OrderFacts,
     evaluate,

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from omniroute.api.nudge_publisher import CeleryPublisher, capture_template, plain_redis_url
-from omniroute.core.dispatch import Task
-from omniroute.core.settings import Settings
+from omniroute.core.platform.dispatch import Task
+from omniroute.core.platform.settings import Settings
 from omniroute.worker.celery_app import _inbound_id, create_celery
 
 REDIS_URL = "redis://127.0.0.1:1/0"  # never connected: the client is a fake

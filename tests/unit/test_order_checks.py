@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from omniroute.core.order_checks import check_order
+from omniroute.core.intake.checks import check_order
 
 
 def order(**over: Any) -> dict[str, Any]:

@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator
 
-from omniroute.core.services.partial_release import covered_part, partial_release
-from omniroute.core.states import AWAITING_REST, OrderStatus, can_transition
+from omniroute.core.order_routing.partial_release import covered_part, partial_release
+from omniroute.core.order_state.machine import AWAITING_REST, OrderStatus, can_transition
 from omniroute.routing.allocate import LineDemand, Outcome
 from omniroute.routing.engine import decide
 from omniroute.routing.rules import evaluate, parse_rule_set, rule_set_schema, validate_rule_set

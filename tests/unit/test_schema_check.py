@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from jsonschema import FormatChecker
 
-from omniroute.core.demo.orders import demo_skus, shopify_order
+from omniroute.cli.demo.orders import demo_skus, shopify_order
 from omniroute.mapping import engine, map_order
 from omniroute.mapping.schema_check import compile_check
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from omniroute.core.states import (
+from omniroute.core.order_state.machine import (
     TRANSITIONS,
     InvalidTransition,
     OrderStatus,

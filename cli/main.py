@@ -1,0 +1,226 @@
+"""The ``omniroute`` command: one entry point for every process of both deployments."""
+
+from __future__ import annotations
+
+import os
+from enum import StrEnum
+from typing import Annotated
+
+import typer
+
+from omniroute.core.platform.security import Role
+from omniroute.core.platform.settings import Settings
+
+app = typer.Typer(
+    help="omniroute: integration hub and omnichannel order router", no_args_is_help=True
+)
+token_app = typer.Typer(help="API tokens", no_args_is_help=True)
+app.add_typer(token_app, name="token")
+rules_app = typer.Typer(
+    help="routing rule sets: validate, simulate, backtest", no_args_is_help=True
+)
+app.add_typer(rules_app, name="rules")
+
+DEMO_DB = "sqlite:///./omniroute-demo.db"
+
+
+class Pool(StrEnum):
+    """Celery execution pools a worker can run its tasks in."""
+
+    PREFORK = "prefork"  # forked child processes, --concurrency of them
+    THREADS = "threads"  # --concurrency threads in the worker's own process
+    SOLO = "solo"  # one task at a time in the worker's own process: scale by processes
+
+
+@app.command()
+def migrate() -> None:
+    """Create or upgrade the database schema (Alembic)."""
+    from omniroute.core.platform.migrate import upgrade
+
+    settings = Settings()
+    upgrade(settings.database_url)
+    typer.echo("database is at the latest schema")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="interface to bind")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port to bind")] = 8000,
+    workers: Annotated[
+        int, typer.Option(min=1, help="API processes (broker mode only; embedded runs one)")
+    ] = 1,
+) -> None:
+    """Run the API. Without OMNIROUTE_BROKER_URL it also runs the embedded worker."""
+    import uvicorn
+
+    settings = Settings()
+    options = {
+        "host": host,
+        "port": port,
+        "log_level": settings.log_level.lower(),
+        "access_log": False,
+    }
+    if not settings.embedded:
+        # Every worker process builds its own application from the settings.
+        uvicorn.run("omniroute.api.asgi:broker_app", factory=True, workers=workers, **options)  # type: ignore[arg-type]
+        return
+    if workers > 1:
+        typer.echo("embedded mode runs one process; --workers needs OMNIROUTE_BROKER_URL", err=True)
+        raise typer.Exit(2)
+
+    from omniroute.api.app import create_app
+    from omniroute.core.bootstrap import bootstrap
+    from omniroute.worker.embedded import EmbeddedRunner
+
+    ctx = bootstrap(settings)
+    runner = EmbeddedRunner(ctx)
+    ctx.dispatcher = runner
+    application = create_app(ctx, on_startup=runner.start, on_shutdown=runner.stop)
+    uvicorn.run(application, **options)  # type: ignore[arg-type]
+
+
+@app.command()
+def worker(
+    concurrency: Annotated[
+        int, typer.Option(help="tasks at a time: pool processes or threads (solo: always 1)")
+    ] = 2,
+    pool: Annotated[
+        Pool,
+        typer.Option(
+            help="celery pool; solo runs tasks in the worker process itself (no child, half the "
+            "memory): one worker process per core"
+        ),
+    ] = Pool.PREFORK,
+    queues: Annotated[
+        str | None,
+        typer.Option(help="comma-separated queues to consume (default: control,outbox,celery)"),
+    ] = None,
+) -> None:
+    """Run a Celery worker (needs OMNIROUTE_BROKER_URL)."""
+    from omniroute.routing.geo import OfflineGeocoder
+    from omniroute.worker.celery_app import create_celery
+
+    celery = create_celery(Settings())
+    OfflineGeocoder().warm()  # load once in the parent; forked pool processes share it
+    celery.worker_main(
+        [
+            "worker",
+            "--loglevel=INFO",
+            f"--concurrency={1 if pool is Pool.SOLO else concurrency}",
+            f"--pool={pool.value}",
+            f"--hostname=omniroute-{os.getpid()}@%h",
+            *([f"--queues={queues}"] if queues else []),
+        ]
+    )
+
+
+@app.command()
+def beat() -> None:
+    """Run the scheduler that triggers the sweeper (needs OMNIROUTE_BROKER_URL)."""
+    from omniroute.worker.celery_app import create_celery
+
+    create_celery(Settings()).start(["beat", "--loglevel=INFO"])
+
+
+@app.command()
+def demo(
+    send_orders: Annotated[int, typer.Option(help="post this many signed demo orders")] = 20,
+    host: Annotated[str, typer.Option()] = "127.0.0.1",
+    port: Annotated[int, typer.Option()] = 8000,
+    exit_when_done: Annotated[bool, typer.Option(help="stop once the orders settle")] = False,
+) -> None:
+    """Start everything on one machine (SQLite + in-process worker + a fake WMS)."""
+    from omniroute.cli.demo.run import run_demo
+
+    os.environ.setdefault("OMNIROUTE_DATABASE_URL", DEMO_DB)
+    os.environ.setdefault("OMNIROUTE_ALLOW_PRIVATE_URLS", "true")
+    os.environ.pop("OMNIROUTE_BROKER_URL", None)
+    run_demo(
+        Settings(), host=host, port=port, send_orders=send_orders, exit_when_done=exit_when_done
+    )
+
+
+def _read_rules(path: str) -> dict[str, object]:
+    import json
+    from pathlib import Path
+
+    try:
+        doc = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        typer.echo(f"{path}: {exc}", err=True)
+        raise typer.Exit(2) from None
+    if not isinstance(doc, dict):
+        typer.echo(f"{path}: a rule set is a JSON object", err=True)
+        raise typer.Exit(2)
+    return doc
+
+
+@rules_app.command("validate")
+def rules_validate(path: Annotated[str, typer.Argument(help="rule set JSON file")]) -> None:
+    """Check a rule set; every problem is printed with its JSON path (exit 1 if any)."""
+    from omniroute.routing.rules import validate_rule_set
+
+    errors = validate_rule_set(_read_rules(path))
+    for error in errors:
+        typer.echo(f"{error.path}: {error.message}")
+    if errors:
+        raise typer.Exit(1)
+    typer.echo("valid")
+
+
+@rules_app.command("simulate")
+def rules_simulate(
+    path: Annotated[str, typer.Argument(help="rule set JSON file")],
+    order_id: Annotated[int, typer.Option(help="a stored order to route")],
+) -> None:
+    """What the rule set would decide for a stored order (nothing is written)."""
+    import json
+
+    from omniroute.core.bootstrap import bootstrap
+    from omniroute.core.order_routing.simulate import simulate
+
+    ctx = bootstrap(Settings())
+    try:
+        result = simulate(ctx, order_id=order_id, document=_read_rules(path))
+    finally:
+        ctx.close()
+    typer.echo(json.dumps(result, indent=2, default=str))
+
+
+@rules_app.command("backtest")
+def rules_backtest(
+    path: Annotated[str, typer.Argument(help="rule set JSON file")],
+    last: Annotated[int, typer.Option(help="replay the most recent N routed orders")] = 100,
+) -> None:
+    """Replay the rule set over recent orders and compare with their stored decisions."""
+    import json
+
+    from omniroute.core.bootstrap import bootstrap
+    from omniroute.core.order_routing.backtest import backtest
+
+    ctx = bootstrap(Settings())
+    try:
+        report = backtest(ctx, _read_rules(path), last=last)
+    finally:
+        ctx.close()
+    typer.echo(json.dumps(report, indent=2, default=str))
+
+
+@token_app.command("create")
+def token_create(
+    role: Annotated[Role, typer.Option(help="admin, ops, support or integration")],
+    name: Annotated[str, typer.Option(help="who or what the token is for")] = "cli",
+) -> None:
+    """Create an API token and print it (it is shown only once)."""
+    from omniroute.core.access.tokens import create_token
+    from omniroute.core.bootstrap import bootstrap
+
+    ctx = bootstrap(Settings())
+    try:
+        typer.echo(create_token(ctx, role=role, name=name))
+    finally:
+        ctx.close()
+
+
+if __name__ == "__main__":
+    app()

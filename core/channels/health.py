@@ -1,0 +1,148 @@
+"""Connector health: the outcome of each call a connector makes, and the health view."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from omniroute.connectors.base import IMPORTED_TOPIC, POLLED_TOPIC
+from omniroute.core.platform.clock import as_aware
+from omniroute.core.platform.models import (
+    Connector,
+    ConnectorCursor,
+    ConnectorHealth,
+    InboundMessage,
+)
+
+ERROR_CHARS = 2000
+NOT_WEBHOOKS = (POLLED_TOPIC, IMPORTED_TOPIC)
+
+
+def _row(session: Session, connector_id: int) -> ConnectorHealth:
+    health = session.get(ConnectorHealth, connector_id, with_for_update=True)
+    if health is None:
+        health = ConnectorHealth(
+            connector_id=connector_id, consecutive_failures=0, rate_limit_wait_seconds=0.0
+        )
+        session.add(health)
+    return health
+
+
+def record_success(
+    session: Session, connector_id: int, *, now: datetime, rate_limit_wait: float = 0.0
+) -> None:
+    health = _row(session, connector_id)
+    health.last_success_at = now
+    health.consecutive_failures = 0
+    health.rate_limit_wait_seconds = (health.rate_limit_wait_seconds or 0.0) + rate_limit_wait
+
+
+def record_failure(
+    session: Session,
+    connector_id: int,
+    error: str,
+    *,
+    now: datetime,
+    disable_after: int,
+    rate_limit_wait: float = 0.0,
+) -> bool:
+    """Count a failed call; after ``disable_after`` in a row the connector is disabled.
+
+    True when this failure disabled it.
+    """
+    health = _row(session, connector_id)
+    health.last_error_at = now
+    health.last_error = error[:ERROR_CHARS]
+    health.consecutive_failures = (health.consecutive_failures or 0) + 1
+    health.rate_limit_wait_seconds = (health.rate_limit_wait_seconds or 0.0) + rate_limit_wait
+    if health.consecutive_failures < disable_after:
+        return False
+    connector = session.get_one(Connector, connector_id, with_for_update=True)
+    if not connector.enabled:
+        return False
+    connector.enabled = False
+    health.disabled_at = now
+    health.disabled_reason = (
+        f"disabled after {health.consecutive_failures} failures in a row; last: {error}"
+    )[:ERROR_CHARS]
+    return True
+
+
+def clear_disabled(session: Session, connector_id: int) -> None:
+    """Ops re-enabled the connector: start counting failures afresh."""
+    health = session.get(ConnectorHealth, connector_id, with_for_update=True)
+    if health is not None:
+        health.consecutive_failures = 0
+        health.disabled_at = None
+        health.disabled_reason = None
+
+
+@dataclass(frozen=True)
+class HealthView:
+    last_success_at: datetime | None
+    last_error_at: datetime | None
+    last_error: str | None
+    consecutive_failures: int
+    rate_limit_wait_seconds: float
+    disabled_at: datetime | None
+    disabled_reason: str | None
+    last_webhook_at: datetime | None
+    poll_cursor: datetime | None
+    last_poll_at: datetime | None
+    next_poll_at: datetime | None
+    poll_in_progress: bool
+    lag_seconds: float | None
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "last_success_at": as_aware(self.last_success_at),
+            "last_error_at": as_aware(self.last_error_at),
+            "last_error": self.last_error,
+            "consecutive_failures": self.consecutive_failures,
+            "rate_limit_wait_seconds": round(self.rate_limit_wait_seconds, 3),
+            "disabled_at": as_aware(self.disabled_at),
+            "disabled_reason": self.disabled_reason,
+            "last_webhook_at": as_aware(self.last_webhook_at),
+            "poll_cursor": as_aware(self.poll_cursor),
+            "last_poll_at": as_aware(self.last_poll_at),
+            "next_poll_at": as_aware(self.next_poll_at),
+            "poll_in_progress": self.poll_in_progress,
+            "lag_seconds": None if self.lag_seconds is None else round(self.lag_seconds, 1),
+        }
+
+
+def health_view(session: Session, connector_id: int, *, now: datetime) -> HealthView:
+    """What ops see: last success and error, failures, rate-limit waits, poll lag."""
+    health = session.get(ConnectorHealth, connector_id)
+    cursor = session.get(ConnectorCursor, connector_id)
+    last_webhook = session.scalar(
+        select(InboundMessage.received_at)
+        .where(
+            InboundMessage.connector_id == connector_id,
+            or_(InboundMessage.topic.is_(None), InboundMessage.topic.not_in(NOT_WEBHOOKS)),
+        )
+        .order_by(InboundMessage.id.desc())
+        .limit(1)
+    )
+    # Lag: how old the newest data a finished poll has vouched for is.
+    lag = None
+    if cursor is not None and cursor.last_run_at is not None:
+        lag = max((now - cursor.last_run_at).total_seconds(), 0.0)
+    return HealthView(
+        last_success_at=health.last_success_at if health else None,
+        last_error_at=health.last_error_at if health else None,
+        last_error=health.last_error if health else None,
+        consecutive_failures=health.consecutive_failures if health else 0,
+        rate_limit_wait_seconds=health.rate_limit_wait_seconds if health else 0.0,
+        disabled_at=health.disabled_at if health else None,
+        disabled_reason=health.disabled_reason if health else None,
+        last_webhook_at=last_webhook,
+        poll_cursor=cursor.updated_after if cursor else None,
+        last_poll_at=cursor.last_run_at if cursor else None,
+        next_poll_at=cursor.next_poll_at if cursor else None,
+        poll_in_progress=bool(cursor and cursor.run_after is not None),
+        lag_seconds=lag,
+    )

@@ -1,0 +1,322 @@
+"""Outbox delivery of what channels are told: shipments with tracking, available stock.
+
+Like the WMS release, the call happens outside any transaction with the row's idempotency
+key; transient failures retry with backoff, permanent ones dead-letter with an exception that
+ops can redrive. What is sent is read when it is sent: a redriven stock push sends today's
+available quantity, never the stale one of the day it failed. With it go the figure last
+pushed and the units of the channel's own orders taken in since, so a channel that offers
+compare-and-set can tell the sales it made that omniroute has not seen yet.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, func, select
+from sqlalchemy.orm import Session
+
+from omniroute.connectors.base import (
+    CancelNotice,
+    ConnectorError,
+    FulfilmentNotice,
+    FulfilmentSink,
+    OrderCanceller,
+    PermanentError,
+    PushReceipt,
+    ShippedLine,
+    StockSink,
+    StockUpdate,
+    TransientError,
+)
+from omniroute.core.bootstrap import Context
+from omniroute.core.channels import health as connector_health
+from omniroute.core.exceptions.opening import Reason, open_exception
+from omniroute.core.fulfilment.shipments import CHANNEL_FULFILMENT
+from omniroute.core.order_state.machine import OrderStatus
+from omniroute.core.orders.cancellation import CHANNEL_CANCEL
+from omniroute.core.outbox.backoff import backoff_delay
+from omniroute.core.platform.claims import claim
+from omniroute.core.platform.clock import as_aware, utcnow
+from omniroute.core.platform.db import unit_of_work
+from omniroute.core.platform.live_connectors import instance_for
+from omniroute.core.platform.metrics import OUTBOX_DELIVERIES
+from omniroute.core.platform.models import (
+    ChannelListing,
+    Connector,
+    FulfilmentLine,
+    OrderLine,
+    OutboxMessage,
+    SalesOrder,
+    Shipment,
+)
+from omniroute.core.stock.sync import CHANNEL_STOCK, channel_available
+
+log = logging.getLogger("omniroute.channel_push")
+
+CHANNEL_KINDS = frozenset({CHANNEL_FULFILMENT, CHANNEL_STOCK, CHANNEL_CANCEL})
+
+Call = Callable[[], Any]
+
+
+@dataclass(frozen=True)
+class Prepared:
+    call: Call
+    # (listing id, channel ref, quantity) of a stock push, recorded as pushed once the channel
+    # took it (or what the channel says it now holds instead: ``PushReceipt.applied``).
+    levels: tuple[tuple[int, str, int], ...] = ()
+    # When those quantities were read; recorded as the listings' ``pushed_at``.
+    read_at: datetime | None = None
+
+
+def deliver_channel_push(ctx: Context, outbox_id: int, *, now: datetime | None = None) -> str:
+    """Claim and deliver one channel outbox row; what happened (sent, retry, dead, skipped)."""
+    now = now or utcnow()
+    with unit_of_work(ctx.sessions) as session:
+        if not claim(
+            session, OutboxMessage, outbox_id, now=now, claim_timeout=ctx.settings.claim_timeout
+        ):
+            return "skipped"
+    return deliver_claimed(ctx, outbox_id, now=now)
+
+
+def deliver_claimed(ctx: Context, outbox_id: int, *, now: datetime) -> str:
+    """Deliver a channel outbox row this worker has claimed."""
+    with unit_of_work(ctx.sessions) as session:
+        msg = session.get_one(OutboxMessage, outbox_id)
+        kind, connector_id = msg.kind, msg.connector_id
+        try:
+            prepared = _prepare(ctx, session, msg)
+        except PermanentError as exc:
+            _dead(ctx, session, msg, exc, now)
+            return "dead"
+    try:
+        receipt = prepared.call()
+    except TransientError as exc:
+        return _retry(ctx, outbox_id, exc, now)
+    except ConnectorError as exc:
+        with unit_of_work(ctx.sessions) as session:
+            _dead(ctx, session, session.get_one(OutboxMessage, outbox_id), exc, now)
+        return "dead"
+    with unit_of_work(ctx.sessions) as session:
+        msg = session.get_one(OutboxMessage, outbox_id)
+        msg.status, msg.sent_at, msg.last_error, msg.claimed_at = "sent", utcnow(), None, None
+        applied = receipt.applied if isinstance(receipt, PushReceipt) else None
+        _record_pushed(session, prepared.levels, prepared.read_at or utcnow(), applied or {})
+        if connector_id is not None:
+            connector_health.record_success(session, connector_id, now=utcnow())
+    OUTBOX_DELIVERIES.labels(kind, "sent").inc()
+    return "sent"
+
+
+def _record_pushed(
+    session: Session,
+    levels: tuple[tuple[int, str, int], ...],
+    read_at: datetime,
+    applied: Mapping[str, int],
+) -> None:
+    """Remember what the channel holds now: the next compare-and-set expects it, less the
+    channel's own sales taken in since (a figure held back for unseen sales is not taken
+    for a drift that never corrects)."""
+    for listing_id, channel_ref, quantity in levels:
+        listing = session.get(ChannelListing, listing_id)
+        if listing is not None:
+            listing.pushed_available = applied.get(channel_ref, quantity)
+            listing.pushed_at = read_at
+
+
+def _prepare(ctx: Context, session: Session, msg: OutboxMessage) -> Prepared:
+    connector = session.get(Connector, msg.connector_id) if msg.connector_id else None
+    if connector is None or not connector.enabled:
+        raise PermanentError("the channel connector is missing or disabled", reason="no_channel")
+    sink = instance_for(ctx, connector)
+    if msg.kind == CHANNEL_FULFILMENT:
+        if not isinstance(sink, FulfilmentSink):
+            raise PermanentError(f"{connector.kind} cannot take shipments", reason="no_channel")
+        notice = _notice(session, msg)
+        return Prepared(lambda: sink.push_fulfilment(notice))
+    if msg.kind == CHANNEL_STOCK:
+        if not isinstance(sink, StockSink):
+            raise PermanentError(f"{connector.kind} cannot take stock", reason="no_channel")
+        read_at = utcnow()
+        levels = _stock_levels(session, connector, msg.payload.get("listing_ids", []))
+        updates = [update for _, update in levels]
+        key = msg.idempotency_key
+        return Prepared(
+            lambda: sink.push_stock(updates, idempotency_key=key) if updates else None,
+            tuple((lid, update.channel_ref, update.available) for lid, update in levels),
+            read_at,
+        )
+    if msg.kind == CHANNEL_CANCEL:
+        if not isinstance(sink, OrderCanceller):
+            raise PermanentError(f"{connector.kind} cannot take cancellations", reason="no_channel")
+        order = session.get_one(SalesOrder, msg.payload["order_id"])
+        cancel = CancelNotice(
+            order.external_id, str(msg.payload.get("reason") or ""), msg.idempotency_key
+        )
+        return Prepared(lambda: sink.cancel_order(cancel))
+    raise PermanentError(f"unknown channel outbox kind {msg.kind!r}", reason="no_channel")
+
+
+def _notice(session: Session, msg: OutboxMessage) -> FulfilmentNotice:
+    shipment = session.get_one(Shipment, msg.payload["shipment_id"])
+    # A consolidated shipment is told to each order's channel with only that order's lines.
+    order = session.get_one(SalesOrder, msg.payload.get("order_id", shipment.order_id))
+    only = msg.payload.get("fulfilment_line_ids")
+    items = [i for i in shipment.lines if only is None or i["fulfilment_line_id"] in only]
+    line_ids = [int(item["fulfilment_line_id"]) for item in items]
+    order_lines = {
+        fl_id: ol
+        for fl_id, ol in session.execute(
+            select(FulfilmentLine.id, OrderLine)
+            .join(OrderLine, OrderLine.id == FulfilmentLine.order_line_id)
+            .where(FulfilmentLine.id.in_(line_ids))
+        )
+    }
+    lines = tuple(
+        ShippedLine(
+            sku=item["sku"],
+            quantity=int(item["quantity"]),
+            external_line_id=order_lines[int(item["fulfilment_line_id"])].external_line_id,
+            channel_sku=order_lines[int(item["fulfilment_line_id"])].channel_sku,
+        )
+        for item in items
+    )
+    shipped_at = as_aware(shipment.shipped_at)
+    assert shipped_at is not None  # noqa: S101 - the column is NOT NULL
+    return FulfilmentNotice(
+        external_order_id=order.external_id,
+        shipment_ref=str(shipment.id),
+        lines=lines,
+        shipped_at=shipped_at,
+        idempotency_key=msg.idempotency_key,
+        carrier=shipment.carrier,
+        tracking_number=shipment.tracking_number,
+        tracking_url=shipment.tracking_url,
+        order_complete=bool(msg.payload.get("order_complete")),
+    )
+
+
+def _stock_levels(
+    session: Session, connector: Connector, listing_ids: list[int]
+) -> list[tuple[int, StockUpdate]]:
+    listings = list(
+        session.scalars(
+            select(ChannelListing)
+            .where(ChannelListing.id.in_(listing_ids), ChannelListing.connector_id == connector.id)
+            .order_by(ChannelListing.sku)
+        )
+    )
+    available = channel_available(session, connector, [listing.sku for listing in listings])
+    since = _channel_units_since(session, [listing.id for listing in listings])
+    return [
+        (
+            listing.id,
+            StockUpdate(
+                listing.sku,
+                listing.channel_ref,
+                max(available.get(listing.sku, 0) - listing.buffer, 0),
+                previous=listing.pushed_available,
+                channel_units_since=since.get(listing.id, 0),
+            ),
+        )
+        for listing in listings
+    ]
+
+
+def _channel_units_since(session: Session, listing_ids: list[int]) -> dict[int, int]:
+    """Units per listing of its channel's own orders taken in after its last push.
+
+    "Taken in" is ``SalesOrder.created_at``: the row is written, and its stock reserved, in
+    the transaction that processes the inbound message, so an order counted here is already
+    in the available figure. (``InboundMessage.received_at`` would count orders still waiting
+    in the inbox, whose units the figure does not hold yet.) ``pushed_at`` is when the pushed
+    figure was read, so an order taken in between that read and the channel's answer counts.
+    Cancelled orders are left out. One query for the whole batch.
+    """
+    if not listing_ids:
+        return {}
+    rows = session.execute(
+        select(ChannelListing.id, func.sum(OrderLine.quantity))
+        .join(
+            SalesOrder,
+            and_(
+                SalesOrder.connector_id == ChannelListing.connector_id,
+                SalesOrder.created_at > ChannelListing.pushed_at,
+                SalesOrder.status != OrderStatus.CANCELLED.value,
+            ),
+        )
+        .join(
+            OrderLine,
+            and_(OrderLine.order_id == SalesOrder.id, OrderLine.sku == ChannelListing.sku),
+        )
+        .where(ChannelListing.id.in_(listing_ids), ChannelListing.pushed_at.is_not(None))
+        .group_by(ChannelListing.id)
+    )
+    return {int(listing_id): int(units or 0) for listing_id, units in rows}
+
+
+def _retry(ctx: Context, outbox_id: int, exc: TransientError, now: datetime) -> str:
+    settings = ctx.settings
+    with unit_of_work(ctx.sessions) as session:
+        msg = session.get_one(OutboxMessage, outbox_id)
+        if msg.attempts >= settings.outbox_max_attempts:
+            _dead(ctx, session, msg, exc, now)
+            return "dead"
+        delay = backoff_delay(
+            msg.attempts, settings.outbox_backoff_base, settings.outbox_backoff_max, exc.retry_after
+        )
+        msg.status = "pending"
+        msg.claimed_at = msg.nudged_at = None
+        msg.next_attempt_at = utcnow() + timedelta(seconds=delay)
+        msg.last_error = f"{exc.reason}: {exc}"[:2000]
+        if msg.connector_id is not None:
+            connector_health.record_failure(
+                session,
+                msg.connector_id,
+                msg.last_error,
+                now=now,
+                disable_after=settings.connector_disable_after_failures,
+            )
+    OUTBOX_DELIVERIES.labels(msg.kind, "retry").inc()
+    return "retry"
+
+
+def _dead(
+    ctx: Context, session: Session, msg: OutboxMessage, exc: ConnectorError, now: datetime
+) -> None:
+    msg.status = "dead"
+    msg.claimed_at = None
+    msg.last_error = f"{exc.reason}: {exc}"[:2000]
+    order_id = None
+    if msg.kind == CHANNEL_FULFILMENT:
+        shipment = session.get(Shipment, msg.payload.get("shipment_id"))
+        order_id = shipment.order_id if shipment else None
+    elif msg.kind == CHANNEL_CANCEL:
+        order_id = msg.payload.get("order_id")
+    open_exception(
+        session,
+        Reason.CHANNEL_PUSH_FAILED,
+        outbox_message_id=msg.id,
+        order_id=order_id,
+        detail={
+            "message": str(exc),
+            "error": exc.reason,
+            "attempts": msg.attempts,
+            "kind": msg.kind,
+            "connector_id": msg.connector_id,
+        },
+    )
+    if msg.connector_id is not None:
+        connector_health.record_failure(
+            session,
+            msg.connector_id,
+            msg.last_error,
+            now=now,
+            disable_after=ctx.settings.connector_disable_after_failures,
+        )
+    OUTBOX_DELIVERIES.labels(msg.kind, "dead").inc()
+    log.warning("outbox %s (%s) dead-lettered: %s", msg.id, msg.kind, exc)

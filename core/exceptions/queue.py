@@ -1,0 +1,123 @@
+"""The exception queue support works: list, read, and retry after the cause is fixed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from omniroute.core.access.audit import record
+from omniroute.core.bootstrap import Context
+from omniroute.core.order_routing.route import WMS_RELEASE
+from omniroute.core.order_state import timeline as order_state
+from omniroute.core.order_state.machine import OrderStatus
+from omniroute.core.platform.clock import utcnow
+from omniroute.core.platform.db import unit_of_work
+from omniroute.core.platform.dispatch import Task
+from omniroute.core.platform.errors import Conflict, NotFound
+from omniroute.core.platform.models import (
+    FulfilmentOrder,
+    InboundMessage,
+    OrderException,
+    OutboxMessage,
+    SalesOrder,
+)
+
+
+@dataclass(frozen=True)
+class RetryResult:
+    exception_id: int
+    task: Task
+    row_id: int
+
+
+def list_exceptions(
+    ctx: Context,
+    *,
+    status: str | None = "open",
+    reason: str | None = None,
+    order_id: int | None = None,
+    limit: int = 100,
+    after_id: int = 0,
+) -> list[OrderException]:
+    with unit_of_work(ctx.sessions) as session:
+        q = select(OrderException).where(OrderException.id > after_id)
+        if status:
+            q = q.where(OrderException.status == status)
+        if reason:
+            q = q.where(OrderException.reason == reason)
+        if order_id is not None:
+            q = q.where(OrderException.order_id == order_id)
+        return list(session.scalars(q.order_by(OrderException.id).limit(limit)))
+
+
+def get_exception(ctx: Context, exception_id: int) -> OrderException:
+    with unit_of_work(ctx.sessions) as session:
+        exc = session.get(OrderException, exception_id)
+        if exc is None:
+            raise NotFound(f"exception {exception_id} does not exist")
+        return exc
+
+
+def retry_exception(ctx: Context, exception_id: int, *, actor: str) -> RetryResult:
+    """Replay the work behind an open exception: the inbound message, routing, or the hand-off."""
+    with unit_of_work(ctx.sessions) as session:
+        exc = session.get(OrderException, exception_id)
+        if exc is None:
+            raise NotFound(f"exception {exception_id} does not exist")
+        if exc.status != "open":
+            raise Conflict(f"exception {exception_id} is {exc.status}, not open", code="not_open")
+        order = session.get(SalesOrder, exc.order_id) if exc.order_id else None
+        if exc.outbox_message_id is not None:
+            result = _redrive_outbox(session, exc, order)
+        elif exc.inbound_message_id is not None:
+            result = _replay_inbound(session, exc, order)
+        elif order is not None:
+            result = _reroute(session, exc, order)
+        else:
+            raise Conflict(f"exception {exception_id} has nothing to retry", code="not_retryable")
+        exc.status = "retried"
+        exc.resolved_at = utcnow()
+        exc.retries += 1
+        record(
+            session,
+            actor,
+            "exception.retry",
+            "exception",
+            exc.id,
+            {"reason": exc.reason, "task": result.task.value, "row_id": result.row_id},
+        )
+    ctx.dispatcher.enqueue(result.task, result.row_id)
+    return result
+
+
+def _redrive_outbox(session: Session, exc: OrderException, order: SalesOrder | None) -> RetryResult:
+    msg = session.get_one(OutboxMessage, exc.outbox_message_id)
+    msg.status, msg.attempts, msg.claimed_at, msg.nudged_at = "pending", 0, None, None
+    msg.next_attempt_at = utcnow()
+    if order is not None and order.status == OrderStatus.EXCEPTION:
+        order_state.transition(session, order, OrderStatus.ROUTED, "hand-off redriven")
+    fo = msg.fulfilment_order_id
+    if fo is not None and msg.kind == WMS_RELEASE:
+        session.get_one(FulfilmentOrder, fo).status = "pending"
+    return RetryResult(exc.id, Task.DELIVER_OUTBOX, msg.id)
+
+
+def _replay_inbound(session: Session, exc: OrderException, order: SalesOrder | None) -> RetryResult:
+    msg = session.get_one(InboundMessage, exc.inbound_message_id)
+    msg.status, msg.attempts, msg.claimed_at, msg.nudged_at = "pending", 0, None, None
+    msg.next_attempt_at = utcnow()
+    if order is not None and order.status == OrderStatus.EXCEPTION:
+        order_state.transition(session, order, OrderStatus.RECEIVED, "replayed from the inbox")
+    return RetryResult(exc.id, Task.PROCESS_INBOUND, msg.id)
+
+
+def _reroute(session: Session, exc: OrderException, order: SalesOrder) -> RetryResult:
+    if order.status != OrderStatus.EXCEPTION:
+        raise Conflict(
+            f"order {order.id} is {order.status}; only a parked order re-routes",
+            code="not_retryable",
+        )
+    order_state.transition(session, order, OrderStatus.VALIDATED, "routing retried")
+    return RetryResult(exc.id, Task.ROUTE_ORDER, order.id)

@@ -1,0 +1,403 @@
+"""Outbox relay: hand a fulfilment order to its warehouse system, exactly once in effect.
+
+The remote call happens outside any transaction (no lock is held while calling out); the
+idempotency key stored on the row is sent on every attempt, so a retry after a lost answer
+cannot create a second order in the WMS.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import bindparam, exists, insert, select, update
+from sqlalchemy.exc import NoResultFound
+from sqlalchemy.orm import Session, aliased
+
+from omniroute.connectors.base import (
+    Capability,
+    ConnectorError,
+    PermanentError,
+    ReleaseLine,
+    ReleaseRequest,
+    TransientError,
+    WarehouseAdapter,
+)
+from omniroute.core.bootstrap import Context
+from omniroute.core.channels.push import deliver_claimed as deliver_to_channel
+from omniroute.core.exceptions.opening import Reason, open_exception
+from omniroute.core.order_routing.reroute import REJECTIONS, Unplaceable, reroute_fulfilment
+from omniroute.core.order_routing.route import CLOSED_FULFILMENT, WMS_RELEASE
+from omniroute.core.order_state import timeline as order_state
+from omniroute.core.order_state.holdings import member_orders_of
+from omniroute.core.order_state.machine import AWAITING_REST, OrderStatus
+from omniroute.core.outbox.backoff import backoff_delay
+from omniroute.core.platform.claims import claim, relax_durability
+from omniroute.core.platform.clock import utcnow
+from omniroute.core.platform.db import unit_of_work
+from omniroute.core.platform.errors import DomainError
+from omniroute.core.platform.metrics import OUTBOX_DELIVERIES
+from omniroute.core.platform.models import (
+    Connector,
+    FulfilmentLine,
+    FulfilmentOrder,
+    OrderEvent,
+    OrderLine,
+    OutboxMessage,
+    SalesOrder,
+    Warehouse,
+)
+from omniroute.core.platform.sql import table_of
+
+log = logging.getLogger("omniroute.outbox")
+
+
+@dataclass(frozen=True)
+class Job:
+    outbox_id: int
+    adapter: Any
+    request: ReleaseRequest
+    attempts: int
+    # The orders with lines here, when they are not just the fulfilment order's own.
+    members: tuple[int, ...] | None = None
+
+
+def deliver_outbox(
+    ctx: Context,
+    outbox_id: int,
+    *,
+    now: datetime | None = None,
+    claimed: bool = False,
+    prepared: Job | None = None,
+) -> str:
+    """Deliver one outbox row; returns what happened (sent, retry, dead, skipped).
+
+    ``claimed``: the transaction that wrote the row claimed it for this process (see
+    ``create_fulfilment``), so it is not claimed again here. ``prepared``: that transaction
+    also read the release (``prepare_release``), so it is not read again either.
+    """
+    now = now or utcnow()
+    if prepared is not None:
+        if not claimed or prepared.outbox_id != outbox_id:
+            raise ValueError("a prepared release is for the row its transaction claimed")
+        job: Job | None = prepared
+    else:
+        with unit_of_work(ctx.sessions) as session:
+            if not claimed:
+                relax_durability(session)  # a lost claim only means the row is done again
+                if not claim(
+                    session,
+                    OutboxMessage,
+                    outbox_id,
+                    now=now,
+                    claim_timeout=ctx.settings.claim_timeout,
+                ):
+                    return "skipped"
+            try:
+                job = _prepare(ctx, session, outbox_id)
+            except PermanentError as exc:
+                _dead(session, session.get_one(OutboxMessage, outbox_id), exc, Reason.NO_WMS)
+                return "dead"
+    if job is None:  # not a WMS release: a message to a channel
+        return deliver_to_channel(ctx, outbox_id, now=now)
+    try:
+        receipt = job.adapter.release(job.request)
+    except TransientError as exc:
+        return _after_transient(ctx, outbox_id, exc)
+    except ConnectorError as exc:
+        return _rejected(ctx, job, exc)
+    with unit_of_work(ctx.sessions) as session:
+        # Lost in a database crash, the row is claimed again once stale and sent again with
+        # the same idempotency key, which the warehouse system answers as before.
+        relax_durability(session)
+        _sent(session, job, receipt.external_ref)
+    OUTBOX_DELIVERIES.labels("wms.release", "sent").inc()
+    return "sent"
+
+
+def _rejected(ctx: Context, job: Job, exc: ConnectorError) -> str:
+    """A permanent refusal: re-route the lines elsewhere, else dead-letter the release."""
+    tried: dict[str, Any] | None = None
+    if ctx.settings.reroute_on_rejection and exc.reason in REJECTIONS:
+        outcome = _reroute(ctx, job, exc)
+        if isinstance(outcome, str):
+            return outcome
+        tried = outcome
+    with unit_of_work(ctx.sessions) as session:
+        msg = session.get_one(OutboxMessage, job.outbox_id)
+        _dead(session, msg, exc, Reason.WMS_REJECTED, reroute=tried)
+    return "dead"
+
+
+def _reroute(ctx: Context, job: Job, exc: ConnectorError) -> str | dict[str, Any]:
+    """Send the rejected lines elsewhere: what happened, or why they could not go (that
+    stays in the dead letter, which can be redriven once the warehouse is fixed)."""
+    try:
+        result = reroute_fulfilment(
+            ctx,
+            job.request.fulfilment_order_id,
+            reason="rejected",
+            actor="wms",
+            detail=f"{exc.reason}: {exc}",
+            outbox_id=job.outbox_id,
+            park_unplaced=False,
+        )
+    except Unplaceable as why:
+        return {"summary": why.summary, "shortfall": why.shortfall}
+    except DomainError as why:
+        return {"summary": str(why), "code": why.code}
+    OUTBOX_DELIVERIES.labels("wms.release", "rerouted").inc()
+    return "rerouted" if result.fulfilment_orders else "parked"
+
+
+def prepare_release(ctx: Context, session: Session, outbox_id: int) -> Job | None:
+    """The WMS release of a row written in ``session``'s transaction, read there for the
+    process that sends it after the commit; None when that process should read it itself
+    (not a WMS release, or one that cannot be sent: the delivery records why)."""
+    try:
+        return _prepare(ctx, session, outbox_id)
+    except PermanentError:
+        return None
+
+
+def _prepare(ctx: Context, session: Session, outbox_id: int) -> Job | None:
+    """The WMS release this row asks for; None if the row is for another kind of target."""
+    # One joined read of the columns needed, a row per line (no ORM objects, no lazy loads).
+    rows = session.execute(_RELEASE_READ, {"outbox_id": outbox_id}).all()
+    if not rows:
+        raise NoResultFound(f"outbox message {outbox_id} does not exist")
+    row = rows[0]
+    if row.kind != WMS_RELEASE:
+        return None
+    if row.connector_id is None or not row.connector_enabled:
+        raise PermanentError(
+            f"warehouse {row.warehouse_code} has no enabled WMS connector", reason=Reason.NO_WMS
+        )
+    sealed = row.secrets_encrypted
+    adapter = ctx.connectors.get(
+        row.connector_id,
+        row.connector_kind,
+        row.connector_updated_at,
+        row.config,
+        lambda: ctx.secret_box.open(sealed),
+    )
+    if Capability.FULFILMENT_RELEASE not in adapter.capabilities or not isinstance(
+        adapter, WarehouseAdapter
+    ):
+        raise PermanentError(
+            f"connector {row.connector_name} cannot release fulfilment orders",
+            reason=Reason.NO_WMS,
+        )
+    request = ReleaseRequest(
+        fulfilment_order_id=row.fo_id,
+        order_id=row.order_id,
+        order_reference=row.external_number or row.external_id,
+        warehouse_code=row.warehouse_code,
+        ship_to=row.ship_to or {},
+        lines=tuple(
+            _release_line(r, merged=row.fo_consolidation_id is not None)
+            for r in rows
+            if r.line_pk is not None
+        ),
+        idempotency_key=row.idempotency_key,
+        service_level=row.service_level,
+    )
+    return Job(
+        outbox_id=outbox_id,
+        adapter=adapter,
+        request=request,
+        attempts=row.attempts,
+        members=_members(rows),
+    )
+
+
+def _release_line(r: Any, *, merged: bool) -> ReleaseLine:
+    line = ReleaseLine(line_id=r.order_line_id, sku=r.line_sku, quantity=r.line_quantity)
+    if not merged:
+        return line
+    return replace(
+        line,
+        order_id=r.line_order_id,
+        order_reference=r.line_order_number or r.line_order_external_id,
+    )
+
+
+def _members(rows: Sequence[Any]) -> tuple[int, ...] | None:
+    """The orders whose release state depends on this fulfilment order through their lines,
+    when that is not simply its own order (consolidation); None for a plain order."""
+    row = rows[0]
+    if row.fo_consolidation_id is None and row.order_consolidation_id is None:
+        return None
+    return tuple(sorted({r.line_order_id for r in rows if r.line_order_id is not None}))
+
+
+_LINE_ORDER = aliased(SalesOrder, name="line_order")
+_RELEASE_READ = (
+    select(
+        OutboxMessage.kind,
+        OutboxMessage.idempotency_key,
+        OutboxMessage.attempts,
+        FulfilmentOrder.id.label("fo_id"),
+        SalesOrder.id.label("order_id"),
+        SalesOrder.external_number,
+        SalesOrder.external_id,
+        SalesOrder.ship_to,
+        SalesOrder.service_level,
+        Warehouse.code.label("warehouse_code"),
+        Connector.id.label("connector_id"),
+        Connector.name.label("connector_name"),
+        Connector.kind.label("connector_kind"),
+        Connector.enabled.label("connector_enabled"),
+        Connector.updated_at.label("connector_updated_at"),
+        Connector.config,
+        Connector.secrets_encrypted,
+        FulfilmentLine.id.label("line_pk"),
+        FulfilmentLine.order_line_id,
+        FulfilmentLine.sku.label("line_sku"),
+        FulfilmentLine.quantity.label("line_quantity"),
+        FulfilmentOrder.consolidation_id.label("fo_consolidation_id"),
+        SalesOrder.consolidation_id.label("order_consolidation_id"),
+        _LINE_ORDER.id.label("line_order_id"),
+        _LINE_ORDER.external_number.label("line_order_number"),
+        _LINE_ORDER.external_id.label("line_order_external_id"),
+    )
+    .outerjoin(FulfilmentOrder, FulfilmentOrder.id == OutboxMessage.fulfilment_order_id)
+    .outerjoin(SalesOrder, SalesOrder.id == FulfilmentOrder.order_id)
+    .outerjoin(Warehouse, Warehouse.id == FulfilmentOrder.warehouse_id)
+    .outerjoin(Connector, Connector.id == OutboxMessage.connector_id)
+    .outerjoin(FulfilmentLine, FulfilmentLine.fulfilment_order_id == FulfilmentOrder.id)
+    .outerjoin(OrderLine, OrderLine.id == FulfilmentLine.order_line_id)
+    .outerjoin(_LINE_ORDER, _LINE_ORDER.id == OrderLine.order_id)
+    .where(OutboxMessage.id == bindparam("outbox_id"))
+    .order_by(FulfilmentLine.id)
+)
+
+
+_FO = table_of(FulfilmentOrder).c
+_ORDER = table_of(SalesOrder).c
+_LOCK_ORDER = select(_ORDER.status).where(_ORDER.id == bindparam("order_id")).with_for_update()
+_INSERT_EVENT = insert(table_of(OrderEvent))
+_RELEASE_FO = (
+    update(table_of(FulfilmentOrder))
+    .where(_FO.id == bindparam("fo_id"), _FO.status.not_in(("released", *CLOSED_FULFILMENT)))
+    .values(status="released", released_at=bindparam("now"), external_ref=bindparam("ref"))
+)
+_MARK_SENT = (
+    update(table_of(OutboxMessage))
+    .where(table_of(OutboxMessage).c.id == bindparam("outbox_id"))
+    .values(status="sent", sent_at=bindparam("now"), last_error=None)
+)
+# Rejected or withdrawn fulfilment orders do not hold the order back.
+_ALL_RELEASED = ~exists().where(_FO.order_id == _ORDER.id, _FO.status.in_(("pending", "failed")))
+# The same for an order in a consolidation group, whose lines may be on fulfilment orders
+# that name another member.
+_ALL_LINES_RELEASED = ~exists(
+    select(_FO.id)
+    .join(FulfilmentLine, FulfilmentLine.fulfilment_order_id == _FO.id)
+    .join(OrderLine, OrderLine.id == FulfilmentLine.order_line_id)
+    .where(OrderLine.order_id == _ORDER.id, _FO.status.in_(("pending", "failed")))
+)
+
+
+def _sent(session: Session, job: Job, external_ref: str | None) -> None:
+    now = utcnow()
+    request = job.request
+    # Lock the order before looking at its other fulfilment orders: those of a split order
+    # are sent in parallel, and without the lock each transaction sees its sibling still
+    # pending (READ COMMITTED) and neither releases the order, which then stays routed.
+    orders = job.members or (request.order_id,)
+    status = {  # ascending ids, like every other multi-order lock
+        order_id: session.execute(_LOCK_ORDER, {"order_id": order_id}).scalar_one()
+        for order_id in orders
+    }
+    session.execute(_MARK_SENT, {"outbox_id": job.outbox_id, "now": now})
+    released = session.execute(
+        _RELEASE_FO, {"fo_id": request.fulfilment_order_id, "now": now, "ref": external_ref}
+    )
+    if released.rowcount != 1:  # type: ignore[attr-defined]
+        return  # already released (a redelivery): nothing more to do
+    for order_id in orders:
+        if status[order_id] in AWAITING_REST:  # the rest of it waits to be routed
+            session.execute(
+                _INSERT_EVENT,
+                {
+                    "order_id": order_id,
+                    "from_status": status[order_id],
+                    "to_status": status[order_id],
+                    "note": f"fulfilment order {request.fulfilment_order_id} accepted by its "
+                    "warehouse; the rest of the order waits to be routed",
+                },
+            )
+            continue
+        order_state.transition_when(
+            session,
+            order_id,
+            OrderStatus.ROUTED,
+            OrderStatus.RELEASED,
+            "every fulfilment order accepted by its warehouse",
+            condition=_ALL_RELEASED if job.members is None else _ALL_LINES_RELEASED,
+            now=now,
+        )
+
+
+def _after_transient(ctx: Context, outbox_id: int, exc: TransientError) -> str:
+    settings = ctx.settings
+    with unit_of_work(ctx.sessions) as session:
+        msg = session.get_one(OutboxMessage, outbox_id)
+        if msg.attempts >= settings.outbox_max_attempts:
+            _dead(session, msg, exc, Reason.WMS_UNREACHABLE)
+            return "dead"
+        delay = backoff_delay(
+            msg.attempts, settings.outbox_backoff_base, settings.outbox_backoff_max, exc.retry_after
+        )
+        msg.status = "pending"
+        msg.claimed_at = msg.nudged_at = None
+        msg.next_attempt_at = utcnow() + timedelta(seconds=delay)
+        msg.last_error = f"{exc.reason}: {exc}"[:2000]
+    OUTBOX_DELIVERIES.labels("wms.release", "retry").inc()
+    log.info("outbox %s: transient failure, retry in %.1fs: %s", outbox_id, delay, exc)
+    return "retry"
+
+
+def _dead(
+    session: Session,
+    msg: OutboxMessage,
+    exc: ConnectorError,
+    reason: str,
+    *,
+    reroute: dict[str, Any] | None = None,
+) -> None:
+    msg.status = "dead"
+    msg.claimed_at = None
+    msg.last_error = f"{exc.reason}: {exc}"[:2000]
+    fo = session.get(FulfilmentOrder, msg.fulfilment_order_id)
+    order = session.get(SalesOrder, fo.order_id) if fo else None
+    open_exception(
+        session,
+        reason,
+        outbox_message_id=msg.id,
+        order_id=order.id if order else None,
+        detail={
+            "message": str(exc),
+            "error": exc.reason,
+            "attempts": msg.attempts,
+            "fulfilment_order_id": msg.fulfilment_order_id,
+            **({"reroute": reroute} if reroute is not None else {}),
+        },
+    )
+    if fo is not None:
+        fo.status = "failed"
+    orders = [order] if order is not None else []
+    if fo is not None and fo.consolidation_id is not None:
+        members = member_orders_of(session, fo.id)
+        orders = [session.get_one(SalesOrder, order_id) for order_id in members]
+    for each in orders:
+        if each.status in (OrderStatus.ROUTED, OrderStatus.RELEASED):
+            order_state.transition(
+                session, each, OrderStatus.EXCEPTION, f"warehouse hand-off failed: {reason}"
+            )
+    OUTBOX_DELIVERIES.labels(msg.kind, "dead").inc()
+    log.warning("outbox %s dead-lettered (%s): %s", msg.id, reason, exc)

@@ -1,0 +1,336 @@
+"""Shipment confirmations from a warehouse: stock leaves, orders move on, the channel is told.
+
+One confirmation is one transaction: the shipment row (unique per fulfilment order and the
+warehouse's own reference, so a repeated confirmation is a no-op), shipped quantities, stock
+out of on hand and reserved with ledger rows, fulfilment and order status, and the outbox row
+that reports the shipment to the order's channel.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert, select
+from sqlalchemy.orm import Session
+
+from omniroute.connectors.base import Capability, enabled_capabilities
+from omniroute.core.access.audit import record
+from omniroute.core.bootstrap import Context
+from omniroute.core.order_state import timeline as order_state
+from omniroute.core.order_state.holdings import member_orders_of, of_order
+from omniroute.core.order_state.machine import AWAITING_REST, OrderStatus
+from omniroute.core.platform.clock import as_naive_utc, utcnow
+from omniroute.core.platform.db import unit_of_work
+from omniroute.core.platform.dispatch import Task
+from omniroute.core.platform.errors import Conflict, Invalid, NotFound
+from omniroute.core.platform.live_connectors import instance_for
+from omniroute.core.platform.models import (
+    Connector,
+    FulfilmentLine,
+    FulfilmentOrder,
+    OrderLine,
+    OutboxMessage,
+    SalesOrder,
+    Shipment,
+)
+from omniroute.core.stock.levels import give_back
+
+CHANNEL_FULFILMENT = "channel.fulfilment"
+SHIPPABLE = frozenset({"pending", "released", "partially_shipped"})
+
+
+@dataclass(frozen=True)
+class ShipmentInput:
+    external_ref: str
+    lines: list[tuple[str, int]] | None  # (sku, quantity); None = everything still open
+    shipped_at: datetime | None = None
+    carrier: str | None = None
+    tracking_number: str | None = None
+    tracking_url: str | None = None
+
+
+@dataclass(frozen=True)
+class ShipmentResult:
+    shipment_id: int
+    created: bool
+    order_status: str
+
+
+def confirm_shipment(
+    ctx: Context, fulfilment_order_id: int, shipment: ShipmentInput, *, actor: str
+) -> ShipmentResult:
+    outbox_id: int | None = None
+    with unit_of_work(ctx.sessions) as session:
+        fo = session.get(FulfilmentOrder, fulfilment_order_id)
+        if fo is None:
+            raise NotFound(f"fulfilment order {fulfilment_order_id} does not exist")
+        # A consolidated fulfilment order carries lines of several orders: lock them all.
+        order_ids = (
+            [fo.order_id] if fo.consolidation_id is None else member_orders_of(session, fo.id)
+        )
+        orders = {
+            o.id: o
+            for o in session.scalars(
+                select(SalesOrder)
+                .where(SalesOrder.id.in_(order_ids))
+                .order_by(SalesOrder.id)
+                .with_for_update()
+            )
+        }
+        order = orders[fo.order_id]
+        fo = session.scalars(
+            select(FulfilmentOrder)
+            .where(FulfilmentOrder.id == fulfilment_order_id)
+            .with_for_update()
+        ).one()
+        existing = session.scalars(
+            select(Shipment).where(
+                Shipment.fulfilment_order_id == fo.id,
+                Shipment.external_ref == shipment.external_ref,
+            )
+        ).first()
+        if existing is not None:
+            return ShipmentResult(existing.id, False, order.status)
+        if fo.status not in SHIPPABLE:
+            raise Conflict(
+                f"fulfilment order {fo.id} is {fo.status}; it cannot ship",
+                code="not_shippable",
+                fulfilment_status=fo.status,
+            )
+        shipped = _take_lines(session, fo, shipment.lines)
+        row = Shipment(
+            fulfilment_order_id=fo.id,
+            order_id=order.id,
+            external_ref=shipment.external_ref,
+            carrier=shipment.carrier,
+            tracking_number=shipment.tracking_number,
+            tracking_url=shipment.tracking_url,
+            lines=[
+                {"fulfilment_line_id": line.id, "sku": line.sku, "quantity": qty}
+                for line, qty in shipped
+            ],
+            shipped_at=as_naive_utc(shipment.shipped_at) or utcnow(),
+        )
+        session.add(row)
+        session.flush()
+        _stock_out(session, fo.warehouse_id, shipped, reference=f"shipment:{row.id}", actor=actor)
+        _close_fulfilment(session, fo)
+        if fo.consolidation_id is None:
+            complete = _advance(session, order, fo)
+            outbox_ids = [_notify_channel(ctx, session, order, row, complete)]
+        else:
+            outbox_ids = _advance_members(ctx, session, orders, fo, shipment=row, shipped=shipped)
+        record(session, actor, "shipment.confirm", "fulfilment_order", fo.id, {"shipment": row.id})
+        result = ShipmentResult(row.id, True, order.status)
+    for outbox_id in outbox_ids:
+        if outbox_id is not None:
+            ctx.dispatcher.enqueue(Task.DELIVER_OUTBOX, outbox_id)
+    return result
+
+
+def _take_lines(
+    session: Session, fo: FulfilmentOrder, wanted: list[tuple[str, int]] | None
+) -> list[tuple[FulfilmentLine, int]]:
+    lines = list(
+        session.scalars(
+            select(FulfilmentLine)
+            .where(FulfilmentLine.fulfilment_order_id == fo.id)
+            .order_by(FulfilmentLine.id)
+            .with_for_update()
+        )
+    )
+    if wanted is None:
+        taken = [(ln, ln.quantity - ln.shipped_quantity) for ln in lines]
+        taken = [(ln, q) for ln, q in taken if q > 0]
+        if not taken:
+            raise Conflict(
+                f"fulfilment order {fo.id} has nothing left to ship", code="not_shippable"
+            )
+    else:
+        taken = _allocate(fo.id, lines, wanted)
+    for line, qty in taken:
+        line.shipped_quantity += qty
+    return taken
+
+
+def _allocate(
+    fo_id: int, lines: list[FulfilmentLine], wanted: list[tuple[str, int]]
+) -> list[tuple[FulfilmentLine, int]]:
+    """Spread each SKU's shipped quantity over the open lines of that SKU, in line order."""
+    problems: list[dict[str, Any]] = []
+    taken: list[tuple[FulfilmentLine, int]] = []
+    for sku, qty in Counter(_summed(wanted)).items():
+        if qty <= 0:
+            problems.append({"sku": sku, "message": "quantity must be positive"})
+            continue
+        left = qty
+        for line in lines:
+            open_qty = line.quantity - line.shipped_quantity
+            if line.sku != sku or open_qty <= 0 or left == 0:
+                continue
+            part = min(open_qty, left)
+            taken.append((line, part))
+            left -= part
+        if left:
+            problems.append(
+                {"sku": sku, "message": f"{left} more than fulfilment order {fo_id} has open"}
+            )
+    if problems:
+        raise Invalid("the shipment does not match the fulfilment order", problems=problems)
+    return taken
+
+
+def _summed(wanted: list[tuple[str, int]]) -> dict[str, int]:
+    totals: dict[str, int] = {}
+    for sku, qty in wanted:
+        totals[sku] = totals.get(sku, 0) + qty
+    return totals
+
+
+def _stock_out(
+    session: Session,
+    warehouse_id: int,
+    shipped: list[tuple[FulfilmentLine, int]],
+    *,
+    reference: str,
+    actor: str,
+) -> None:
+    by_sku = _summed([(line.sku, qty) for line, qty in shipped])
+    give_back(
+        session,
+        warehouse_id,
+        by_sku,
+        shipped=True,
+        reason="shipped",
+        reference=reference,
+        actor=actor,
+    )
+
+
+def _close_fulfilment(session: Session, fo: FulfilmentOrder) -> None:
+    """The fulfilment order is shipped, or partially so while some of its lines are open."""
+    open_here = session.scalar(
+        select(FulfilmentLine.id)
+        .where(
+            FulfilmentLine.fulfilment_order_id == fo.id,
+            FulfilmentLine.shipped_quantity < FulfilmentLine.quantity,
+        )
+        .limit(1)
+    )
+    fo.status = "partially_shipped" if open_here is not None else "shipped"
+
+
+def _advance(session: Session, order: SalesOrder, fo: FulfilmentOrder) -> bool:
+    """Move the order on after a shipment from ``fo``; True when the whole order has shipped.
+
+    Its fulfilment orders are found through its lines, so that one shared with other
+    orders of a consolidation group counts for each of them, with only their own lines.
+    An order whose other lines still wait to be routed (released in part while backordered)
+    stays as it is, with a note: it is not complete, and it must stay findable by the wake-up.
+    """
+    if order.status in AWAITING_REST:
+        order_state.note(
+            session,
+            order,
+            f"shipment from fulfilment order {fo.id}; the rest of the order waits to be routed",
+        )
+        return False
+    mine = select(OrderLine.id).where(OrderLine.order_id == order.id)
+    open_here = session.scalar(
+        select(FulfilmentLine.id)
+        .where(
+            FulfilmentLine.fulfilment_order_id == fo.id,
+            FulfilmentLine.order_line_id.in_(mine),
+            FulfilmentLine.shipped_quantity < FulfilmentLine.quantity,
+        )
+        .limit(1)
+    )
+    others_open = session.scalar(
+        select(FulfilmentOrder.id)
+        .where(
+            of_order(order.id),
+            FulfilmentOrder.id != fo.id,
+            FulfilmentOrder.status.not_in(("shipped", "cancelled", "rejected")),
+        )
+        .limit(1)
+    )
+    complete = open_here is None and others_open is None
+    if order.status == OrderStatus.ROUTED:
+        order_state.transition(session, order, OrderStatus.RELEASED, "the warehouse shipped")
+    target = OrderStatus.SHIPPED if complete else OrderStatus.PARTIALLY_SHIPPED
+    if order.status != target:
+        order_state.transition(session, order, target, f"shipment from fulfilment order {fo.id}")
+    return complete
+
+
+def _advance_members(
+    ctx: Context,
+    session: Session,
+    orders: dict[int, SalesOrder],
+    fo: FulfilmentOrder,
+    *,
+    shipment: Shipment,
+    shipped: list[tuple[FulfilmentLine, int]],
+) -> list[int | None]:
+    """After a shipment from a consolidated fulfilment order: each order with lines in it
+    moves on, and its channel hears of its own lines only; the outbox ids to send."""
+    line_orders = dict(
+        session.execute(
+            select(OrderLine.id, OrderLine.order_id).where(
+                OrderLine.id.in_([line.order_line_id for line, _ in shipped])
+            )
+        ).all()
+    )
+    by_order: dict[int, list[int]] = {}
+    for line, _ in shipped:
+        by_order.setdefault(line_orders[line.order_line_id], []).append(line.id)
+    outbox_ids: list[int | None] = []
+    for order_id, line_ids in sorted(by_order.items()):
+        order = orders[order_id]
+        complete = _advance(session, order, fo)
+        outbox_ids.append(
+            _notify_channel(ctx, session, order, shipment, complete, only_lines=line_ids)
+        )
+    return outbox_ids
+
+
+def _notify_channel(
+    ctx: Context,
+    session: Session,
+    order: SalesOrder,
+    shipment: Shipment,
+    complete: bool,
+    *,
+    only_lines: list[int] | None = None,
+) -> int | None:
+    connector = session.get(Connector, order.connector_id)
+    if connector is None or connector.kind not in ctx.registry.kinds:
+        return None
+    if Capability.FULFILMENT_PUSH not in enabled_capabilities(instance_for(ctx, connector)):
+        return None
+    outbox_id = session.execute(
+        insert(OutboxMessage)
+        .values(
+            kind=CHANNEL_FULFILMENT,
+            connector_id=connector.id,
+            fulfilment_order_id=shipment.fulfilment_order_id,
+            idempotency_key=f"shipment-{shipment.id}"
+            if only_lines is None
+            else f"shipment-{shipment.id}-order-{order.id}",
+            payload={"shipment_id": shipment.id, "order_complete": complete}
+            | (
+                {}
+                if only_lines is None
+                else {"order_id": order.id, "fulfilment_line_ids": only_lines}
+            ),
+            status="pending",
+            attempts=0,
+            next_attempt_at=utcnow(),
+            created_at=utcnow(),
+        )
+        .returning(OutboxMessage.id)
+    ).scalar_one()
+    return int(outbox_id)

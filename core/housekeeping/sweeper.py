@@ -1,0 +1,149 @@
+"""The sweeper: finds work whose nudge was lost or whose worker died, and nudges it again;
+and routes the consolidation groups whose hold has ended (core.order_routing.consolidation).
+
+A row is re-nudged at most once per ``renudge_interval``: a backlog waiting in the broker
+is not a lost nudge, and re-queuing it on every sweep would only multiply duplicate tasks
+(the claims keep them harmless, but they cost throughput).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.orm import Session
+
+from omniroute.core.bootstrap import Context
+from omniroute.core.intake.polling import enqueue_due_polls
+from omniroute.core.order_routing.consolidation import route_due_groups
+from omniroute.core.order_state.machine import OrderStatus
+from omniroute.core.platform.clock import utcnow
+from omniroute.core.platform.db import unit_of_work
+from omniroute.core.platform.dispatch import Task
+from omniroute.core.platform.models import InboundMessage, OutboxMessage, SalesOrder
+from omniroute.core.platform.settings import Settings
+from omniroute.core.stock.sync import sync_stock
+
+
+def find_due_work(
+    ctx: Context,
+    *,
+    now: datetime | None = None,
+    queued_inbound: int = 0,
+    queue_head: int | None = None,
+) -> list[tuple[Task, int]]:
+    """Rows due and not being worked on, or whose claim went stale; marks them nudged.
+
+    The delivery mechanism's hints keep a backlog waiting in it from being taken for lost
+    nudges (each would be queued twice or more, which only slows the backlog down further):
+
+    - ``queue_head``: the inbox row of the next intake task to be taken from the queue. Fresh
+      rows received less than ``sweep_grace`` before it are taken to be waiting behind it, or
+      just taken ahead of it (prefetched by a worker), not lost. A lost nudge is still found,
+      once the queue has moved that far past its row.
+    - ``queued_inbound``, when the head is not known: how many intake tasks are still
+      waiting; the newest that many fresh inbox rows are taken to be among them. It
+      undercounts when the messages are not all in the queue (prefetched by workers, or
+      still being published), so the head is the better hint.
+
+    0 / None: the mechanism can't tell; every fresh row past its grace is due.
+    """
+    now = now or utcnow()
+    with unit_of_work(ctx.sessions) as session:
+        inbound_due = _due_rows(InboundMessage, now, ctx.settings)
+        head_received = _received_at(session, queue_head) if queue_head is not None else None
+        if head_received is not None:
+            grace = timedelta(seconds=ctx.settings.sweep_grace)
+            inbound_due = and_(
+                inbound_due, or_(~_FRESH, InboundMessage.received_at < head_received - grace)
+            )
+        elif queued_inbound > 0:
+            inbound_due = _unless_queued(session, inbound_due, queued_inbound)
+        inbound = _take(session, InboundMessage, inbound_due, now, ctx.settings)
+        orders = _take(session, SalesOrder, _unrouted_orders(now, ctx.settings), now, ctx.settings)
+        outbox = _take(
+            session, OutboxMessage, _due_rows(OutboxMessage, now, ctx.settings), now, ctx.settings
+        )
+    return [
+        *((Task.PROCESS_INBOUND, i) for i in inbound),
+        *((Task.ROUTE_ORDER, i) for i in orders),
+        *((Task.DELIVER_OUTBOX, i) for i in outbox),
+    ]
+
+
+def _due_rows(model: Any, now: datetime, s: Settings) -> Any:
+    grace_before = now - timedelta(seconds=s.sweep_grace)
+    stale_before = now - timedelta(seconds=s.claim_timeout)
+    # A fresh row (no attempt yet) was nudged when it was written: wait out the grace period
+    # before assuming that nudge was lost. A retry is due as soon as its time comes.
+    return model.status.in_(("pending", "processing")) & or_(
+        and_(model.status == "pending", model.attempts == 0, model.next_attempt_at <= grace_before),
+        and_(model.status == "pending", model.attempts > 0, model.next_attempt_at <= now),
+        and_(model.status == "processing", model.claimed_at < stale_before),
+    )
+
+
+# An inbox row that has never been attempted: its only nudge so far is the one at intake.
+_FRESH = and_(InboundMessage.status == "pending", InboundMessage.attempts == 0)
+
+
+def _received_at(session: Session, inbound_id: int) -> datetime | None:
+    return session.scalar(select(InboundMessage.received_at).where(InboundMessage.id == inbound_id))
+
+
+def _unless_queued(session: Session, due: Any, queued: int) -> Any:
+    """``due``, except fresh inbox rows among the newest ``queued`` fresh ones."""
+    fresh = _FRESH
+    boundary = session.scalar(
+        select(InboundMessage.id)
+        .where(fresh)
+        .order_by(InboundMessage.id.desc())
+        .offset(queued - 1)
+        .limit(1)
+    )
+    if boundary is None:  # fewer fresh rows than queued tasks: all of them are waiting
+        return and_(due, ~fresh)
+    return and_(due, or_(~fresh, InboundMessage.id < boundary))
+
+
+def _unrouted_orders(now: datetime, s: Settings) -> Any:
+    # Validated but never routed: the worker died between the two steps, or lost every race.
+    grace_before = now - timedelta(seconds=s.sweep_grace)
+    return and_(SalesOrder.status == OrderStatus.VALIDATED, SalesOrder.updated_at <= grace_before)
+
+
+def _take(session: Session, model: Any, due: Any, now: datetime, s: Settings) -> list[int]:
+    renudge_before = now - timedelta(seconds=s.renudge_interval)
+    not_recently_nudged = or_(model.nudged_at.is_(None), model.nudged_at <= renudge_before)
+    ids = list(
+        session.scalars(
+            select(model.id).where(due, not_recently_nudged).order_by(model.id).limit(s.sweep_batch)
+        )
+    )
+    if ids:
+        session.execute(
+            update(model)
+            .where(model.id.in_(ids))
+            .values(nudged_at=now)
+            .execution_options(synchronize_session=False)
+        )
+    return ids
+
+
+def sweep(
+    ctx: Context,
+    *,
+    now: datetime | None = None,
+    queued_inbound: int = 0,
+    queue_head: int | None = None,
+) -> int:
+    """Enqueue everything due (hints as in :func:`find_due_work`) and route the consolidation
+    groups whose window has passed; how many tasks were enqueued and groups routed."""
+    now = now or utcnow()
+    work = find_due_work(ctx, now=now, queued_inbound=queued_inbound, queue_head=queue_head)
+    for task, row_id in work:
+        ctx.dispatcher.enqueue(task, row_id)
+    polls = enqueue_due_polls(ctx, now=now)
+    pushes = sync_stock(ctx, now=now)
+    return len(work) + polls + pushes + route_due_groups(ctx, now=now)

@@ -1,0 +1,108 @@
+"""Orders the channel fulfilled itself (Amazon FBA, a sale completed at a POS till).
+
+They are recorded with their lines and timeline so reports and customers' histories are whole,
+but never routed or reserved. A store sale also leaves the store's shelf: when the connector
+maps the sale's location to a warehouse, on hand goes down by what was sold, with a ledger row.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from omniroute.connectors.base import StoreLocations
+from omniroute.core.bootstrap import Context
+from omniroute.core.exceptions.opening import Reason, open_exception
+from omniroute.core.order_state import timeline as order_state
+from omniroute.core.order_state.machine import OrderStatus
+from omniroute.core.platform.live_connectors import instance_for
+from omniroute.core.platform.models import Connector, SalesOrder, StockLedger, StockLevel, Warehouse
+from omniroute.core.stock.levels import adjust_level
+
+SALE_REASON = "channel_sale"
+
+
+def record_external_fulfilment(
+    ctx: Context,
+    session: Session,
+    connector: Connector,
+    order: SalesOrder,
+    canonical: dict[str, Any],
+) -> None:
+    location = canonical.get("fulfilment_location")
+    order_state.transition(
+        session,
+        order,
+        OrderStatus.SHIPPED,
+        "fulfilled by the channel"
+        + (f" at location {location}" if location else "")
+        + "; recorded, not routed",
+    )
+    if location:
+        _post_store_sale(ctx, session, connector, order, str(location))
+
+
+def _post_store_sale(
+    ctx: Context, session: Session, connector: Connector, order: SalesOrder, location: str
+) -> None:
+    source = instance_for(ctx, connector)
+    code = source.warehouse_code_for(location) if isinstance(source, StoreLocations) else None
+    if code is None:
+        order_state.note(
+            session, order, f"location {location} maps to no warehouse: no stock posted"
+        )
+        return
+    warehouse_id = session.scalar(select(Warehouse.id).where(Warehouse.code == code))
+    if warehouse_id is None:
+        order_state.note(session, order, f"warehouse {code} does not exist: no stock posted")
+        return
+    reference = f"order:{order.id}"
+    if _already_posted(session, reference):
+        return
+    short: list[dict[str, Any]] = []
+    for line in order.lines:
+        if not line.sku or line.quantity <= 0:
+            continue
+        level = session.scalars(
+            select(StockLevel)
+            .where(StockLevel.warehouse_id == warehouse_id, StockLevel.sku == line.sku)
+            .with_for_update()
+        ).first()
+        free = 0 if level is None else level.on_hand - level.reserved
+        take = min(line.quantity, max(free, 0))
+        if take:
+            adjust_level(
+                session,
+                warehouse_id,
+                line.sku,
+                delta_on_hand=-take,
+                actor=f"connector:{connector.name}",
+                reason=SALE_REASON,
+                reference=reference,
+            )
+        if take < line.quantity:
+            short.append({"sku": line.sku, "sold": line.quantity, "posted": take})
+    if short:
+        open_exception(
+            session,
+            Reason.STOCK_DISCREPANCY,
+            order_id=order.id,
+            detail={
+                "warehouse": code,
+                "lines": short,
+                "message": "the store sold more than omniroute had free on hand",
+            },
+        )
+
+
+def _already_posted(session: Session, reference: str) -> bool:
+    return (
+        session.scalar(
+            select(StockLedger.id)
+            .where(StockLedger.reason == SALE_REASON, StockLedger.reference == reference)
+            .limit(1)
+        )
+        is not None
+    )

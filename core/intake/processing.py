@@ -1,0 +1,451 @@
+"""Inbox processing: parse, map, upsert, validate and route one inbound message's order."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import bindparam, insert, select
+from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy.orm.attributes import set_committed_value
+
+from omniroute.connectors.base import PayloadError
+from omniroute.core.bootstrap import Context
+from omniroute.core.exceptions.opening import Reason, open_exception, resolve_open_for_order
+from omniroute.core.fulfilment.release import Job, prepare_release
+from omniroute.core.intake.channel_messages import FetchNeeded, channel_order_of
+from omniroute.core.intake.checks import Problem, check_order
+from omniroute.core.intake.external_fulfilment import record_external_fulfilment
+from omniroute.core.order_routing.consolidation import hold_if_consolidating, leave_group
+from omniroute.core.order_routing.inputs import active_rules, sku_profiles
+from omniroute.core.order_routing.route import RoutingContention, route_locked
+from omniroute.core.order_state import timeline as order_state
+from omniroute.core.order_state.holdings import of_order
+from omniroute.core.order_state.machine import OrderStatus
+from omniroute.core.platform.claims import claim_inbound
+from omniroute.core.platform.clock import utcnow
+from omniroute.core.platform.db import unit_of_work
+from omniroute.core.platform.dispatch import InlineDispatcher, Task, inline_for
+from omniroute.core.platform.live_connectors import instance_for
+from omniroute.core.platform.models import (
+    Connector,
+    FulfilmentOrder,
+    InboundMessage,
+    OrderLine,
+    SalesOrder,
+    Sku,
+    SkuAlias,
+)
+from omniroute.core.platform.sql import insert_ignoring_conflict_stmt, table_of
+from omniroute.mapping import MappingError, resolve_skus
+
+log = logging.getLogger("omniroute.processing")
+
+# What fetching a hinted order gave: the order, or the error to record; None before a fetch.
+Fetched = Mapping[str, Any] | PayloadError | None
+
+# Statuses in which a newer version of the order from the channel may still change it.
+EDITABLE = {
+    OrderStatus.RECEIVED,
+    OrderStatus.VALIDATED,
+    OrderStatus.EXCEPTION,
+    OrderStatus.ON_HOLD,
+    OrderStatus.BACKORDERED,
+}
+
+
+def process_inbound(ctx: Context, inbound_id: int, *, now: datetime | None = None) -> int | None:
+    """Process one inbox row and route the order it makes ready, in one transaction.
+
+    The id of that order, if there is one; its WMS releases are enqueued once committed.
+    """
+    now = now or utcnow()
+    outbox_ids: list[int] = []
+    prepared: list[Job | None] = []
+    fetched: Fetched = None
+    # Releases this process sends right after the commit are written claimed by it.
+    inline = inline_for(ctx.dispatcher, Task.DELIVER_OUTBOX)
+    try:
+        while True:
+            try:
+                with unit_of_work(ctx.sessions) as session:
+                    claimed = claim_inbound(
+                        session, inbound_id, now=now, claim_timeout=ctx.settings.claim_timeout
+                    )
+                    if claimed is None:
+                        return None
+                    msg, connector = claimed
+                    ready = _process_claimed(ctx, session, msg, now, fetched)
+                    if ready is not None:
+                        outbox_ids = _route_ready(
+                            ctx,
+                            session,
+                            connector,
+                            *ready,
+                            now=now,
+                            claimed_at=now if inline is not None else None,
+                        )
+                    if inline is not None:  # read here, the releases need no read of their own
+                        prepared = [prepare_release(ctx, session, i) for i in outbox_ids]
+                break
+            except FetchNeeded as need:
+                if fetched is not None:
+                    raise RuntimeError("the order was fetched but is asked for again") from None
+                # Rolled back: nothing is held while the channel answers. Then from the start.
+                fetched = need.fetch()
+    except Exception as exc:
+        _retry_later(ctx, inbound_id, exc)
+        raise
+    _enqueue_releases(ctx, inline, outbox_ids, prepared)
+    return None if ready is None else ready[0].id
+
+
+def _enqueue_releases(
+    ctx: Context,
+    inline: InlineDispatcher | None,
+    outbox_ids: list[int],
+    prepared: list[Job | None],
+) -> None:
+    """Ask for the committed releases to be sent: by this process, claimed and read already,
+    when it runs them inline; else by whoever takes the task."""
+    if inline is None:
+        for outbox_id in outbox_ids:
+            ctx.dispatcher.enqueue(Task.DELIVER_OUTBOX, outbox_id)
+        return
+    for outbox_id, job in zip(outbox_ids, prepared, strict=True):
+        inline.enqueue_claimed(Task.DELIVER_OUTBOX, outbox_id, job)
+
+
+def _route_ready(
+    ctx: Context,
+    session: Session,
+    connector: Connector,
+    order: SalesOrder,
+    skus: dict[str, Sku],
+    *,
+    now: datetime,
+    claimed_at: datetime | None = None,
+) -> list[int]:
+    """Route a just-validated order; a lost race on every re-plan leaves it for the sweeper.
+
+    ``claimed_at``: write its WMS releases claimed for this process (``create_fulfilment``).
+    """
+    if any(line.id is None for line in order.lines):
+        session.flush()  # the router names lines by id
+    # Nothing below reads the order's own pending changes back from the database (its lines
+    # are in; stock, decisions and fulfilment rows are written with Core statements), so its
+    # moves to validated and on are flushed once, at commit: one UPDATE, one batch of events.
+    with session.no_autoflush:
+        rules = active_rules(session, ctx.routing, now, ctx.settings.no_stock_policy)
+        if hold_if_consolidating(ctx, session, order, connector, skus, now=now, rules=rules):
+            return []  # routed with its group when the window ends (order_routing.consolidation)
+        try:
+            return route_locked(
+                ctx,
+                session,
+                order,
+                now,
+                connector=connector,
+                skus=skus,
+                rules=rules,
+                claimed_at=claimed_at,
+            )
+        except RoutingContention as exc:
+            log.warning("%s; the sweeper will try again", exc)
+            return []
+
+
+def _process_claimed(
+    ctx: Context, session: Session, msg: InboundMessage, now: datetime, fetched: Fetched = None
+) -> tuple[SalesOrder, dict[str, Sku]] | None:
+    connector = session.get_one(Connector, msg.connector_id)
+    try:
+        canonical = _translate(ctx, session, connector, msg, fetched)
+    except (PayloadError, MappingError) as exc:
+        _fail(session, msg, exc, now)
+        return None
+    if canonical is None:
+        _ignore(msg, now)
+        return None
+    order, changed, created = _upsert_order(session, connector, canonical)
+    msg.order_id = order.id
+    msg.status = "done"
+    msg.processed_at = now
+    msg.last_error = None
+    if not changed:
+        return None
+    if canonical.get("fulfilled_externally"):
+        record_external_fulfilment(ctx, session, connector, order, canonical)
+        return None
+    return _validate(session, order, msg, canonical, created=created)
+
+
+def _retry_later(ctx: Context, inbound_id: int, exc: Exception) -> None:
+    """An unexpected error: try again later, and after too many tries park it for a person.
+
+    The claim was rolled back with the work, so the attempt is counted here, unless another
+    worker has finished the row meanwhile.
+    """
+    with unit_of_work(ctx.sessions) as session:
+        msg = session.get(InboundMessage, inbound_id, with_for_update=True)
+        if msg is None or msg.status not in ("pending", "processing"):
+            return
+        msg.attempts += 1
+        msg.last_error = f"{type(exc).__name__}: {exc}"[:2000]
+        msg.claimed_at = msg.nudged_at = None
+        if msg.attempts >= ctx.settings.inbox_max_attempts:
+            msg.status = "failed"
+            open_exception(
+                session,
+                Reason.PROCESSING_ERROR,
+                inbound_message_id=msg.id,
+                detail={"message": msg.last_error, "attempts": msg.attempts},
+            )
+        else:
+            msg.status = "pending"
+            msg.next_attempt_at = utcnow() + timedelta(seconds=2**msg.attempts)
+
+
+def _translate(
+    ctx: Context,
+    session: Session,
+    connector: Connector,
+    msg: InboundMessage,
+    fetched: Fetched = None,
+) -> dict[str, Any] | None:
+    """The canonical order a message carries, SKUs resolved; None when there is none."""
+    source = instance_for(ctx, connector)
+    channel_order = channel_order_of(source, msg.topic, msg.headers, msg.body, fetched=fetched)
+    if channel_order is None:
+        return None
+    canonical: dict[str, Any] = source.map_order(channel_order)
+    channel_skus = {
+        key
+        for line in canonical["lines"]
+        for key in (line.get("channel_sku"), f"variant:{line.get('variant_id')}")
+        if key
+    }
+    rows = session.execute(
+        _ALIASES, {"connector_id": connector.id, "aliases": sorted(channel_skus)}
+    )
+    aliases = {alias: sku for alias, sku in rows}
+    return resolve_skus(canonical, aliases)
+
+
+_ALIASES = select(SkuAlias.alias, SkuAlias.sku).where(
+    SkuAlias.connector_id == bindparam("connector_id"),
+    SkuAlias.alias.in_(bindparam("aliases", expanding=True)),
+)
+
+
+def _ignore(msg: InboundMessage, now: datetime) -> None:
+    """A delivery with no order in it (a test event, a topic omniroute does not use)."""
+    msg.status = "ignored"
+    msg.processed_at = now
+    msg.last_error = None
+
+
+def _fail(session: Session, msg: InboundMessage, exc: Exception, now: datetime) -> None:
+    detail: dict[str, Any] = {"message": str(exc)}
+    for attr in ("path", "source"):
+        value = getattr(exc, attr, None)
+        if value is not None:
+            detail[attr] = value
+    msg.status = "failed"
+    msg.last_error = str(exc)[:2000]
+    msg.processed_at = now
+    open_exception(
+        session,
+        Reason.INVALID_PAYLOAD,
+        detail=detail,
+        inbound_message_id=msg.id,
+        order_id=msg.order_id,
+    )
+    log.warning("inbound %s kept as invalid_payload: %s", msg.id, exc)
+
+
+def _upsert_order(
+    session: Session, connector: Connector, canonical: dict[str, Any]
+) -> tuple[SalesOrder, bool, bool]:
+    """Insert the order, or apply a newer version to it; (order, changed, newly created)."""
+    external_id = canonical["external_id"]
+    stmt = insert_ignoring_conflict_stmt(
+        session.get_bind().dialect.name, SalesOrder, ("connector_id", "external_id")
+    )
+    values = {
+        "connector_id": connector.id,
+        "external_id": external_id,
+        "channel": canonical["channel"],
+        "status": OrderStatus.RECEIVED.value,
+        **_version_values(canonical),
+    }
+    order = session.scalars(stmt, values).first()
+    if order is not None:
+        # Inserted by this statement: its lines are all new, written here in one statement.
+        set_committed_value(order, "lines", _insert_lines(session, order.id, canonical))
+        order_state.note(session, order, f"received from {connector.name}")
+        return order, True, True
+    order = _find(session, connector.id, external_id)
+    assert order is not None  # noqa: S101 - not inserted, so found by the unique key
+    return (*_apply_newer(session, order, canonical), False)
+
+
+def _find(session: Session, connector_id: int, external_id: str) -> SalesOrder | None:
+    return session.scalars(
+        select(SalesOrder)
+        .where(SalesOrder.connector_id == connector_id, SalesOrder.external_id == external_id)
+        .with_for_update()
+    ).first()
+
+
+def _apply_newer(
+    session: Session, order: SalesOrder, canonical: dict[str, Any]
+) -> tuple[SalesOrder, bool]:
+    incoming = canonical.get("updated_at")
+    if _is_older(incoming, order.external_updated_at):
+        order_state.note(session, order, f"ignored an older version ({incoming})")
+        return order, False
+    if order.status not in EDITABLE or _has_fulfilment(session, order.id):
+        if incoming != order.external_updated_at:
+            order_state.note(
+                session, order, f"version {incoming} arrived after routing; not applied"
+            )
+        return order, False
+    if incoming == order.external_updated_at and order.status not in (
+        OrderStatus.RECEIVED,
+        OrderStatus.EXCEPTION,
+    ):
+        return order, False  # the same version again: a redelivery, nothing to apply
+    if order.status == OrderStatus.ON_HOLD and order.consolidation_id is not None:
+        why = "cancelled by the channel" if canonical.get("cancelled") else "changed by the channel"
+        leave_group(session, order, why, now=utcnow())
+    if canonical.get("cancelled"):
+        order_state.transition(session, order, OrderStatus.CANCELLED, "cancelled by the channel")
+        resolve_open_for_order(session, order.id)
+        return order, False
+    if order.status != OrderStatus.RECEIVED:
+        order_state.transition(session, order, OrderStatus.RECEIVED, "re-processing")
+    _apply_version(session, order, canonical)
+    return order, True
+
+
+def _has_fulfilment(session: Session, order_id: int) -> bool:
+    return session.scalar(select(FulfilmentOrder.id).where(of_order(order_id)).limit(1)) is not None
+
+
+def _version_values(canonical: dict[str, Any]) -> dict[str, Any]:
+    """The order's columns that each version from the channel sets."""
+    return {
+        "external_number": canonical.get("external_number"),
+        "external_updated_at": canonical.get("updated_at"),
+        "currency": canonical["currency"],
+        "total": canonical.get("total"),
+        "ship_to": canonical.get("ship_to"),
+        "customer_email": (canonical.get("customer") or {}).get("email"),
+        "service_level": canonical.get("service_level") or "standard",
+        "canonical": canonical,
+    }
+
+
+def _apply_version(session: Session, order: SalesOrder, canonical: dict[str, Any]) -> None:
+    for column, value in _version_values(canonical).items():
+        setattr(order, column, value)
+    if order.lines:
+        order.lines.clear()
+        session.flush()  # delete the old lines before their line numbers are reused
+    _add_lines(order, canonical)
+
+
+def _line_values(canonical: dict[str, Any]) -> list[dict[str, Any]]:
+    return [
+        {
+            "line_no": no,
+            "external_line_id": line.get("external_line_id"),
+            "channel_sku": line.get("channel_sku"),
+            "sku": line.get("sku"),
+            "title": line.get("title"),
+            "quantity": line["quantity"],
+            "unit_price": line.get("unit_price"),
+        }
+        for no, line in enumerate(canonical["lines"], start=1)
+    ]
+
+
+def _add_lines(order: SalesOrder, canonical: dict[str, Any]) -> None:
+    for values in _line_values(canonical):
+        order.lines.append(OrderLine(**values))
+
+
+_INSERT_LINES = insert(table_of(OrderLine)).returning(
+    table_of(OrderLine).c.id, sort_by_parameter_order=True
+)
+
+
+def _insert_lines(session: Session, order_id: int, canonical: dict[str, Any]) -> list[OrderLine]:
+    """A new order's lines, inserted with one Core statement and kept in the session as
+    loaded rows (ids known at once: the order needs no flush before it is routed)."""
+    values = [{"order_id": order_id, **v} for v in _line_values(canonical)]
+    if not values:
+        return []
+    ids = session.execute(_INSERT_LINES, values).scalars().all()
+    lines = []
+    for line_id, v in zip(ids, values, strict=True):
+        line = OrderLine(id=line_id, **v)
+        make_transient_to_detached(line)
+        session.add(line)
+        lines.append(line)
+    return lines
+
+
+def _validate(
+    session: Session,
+    order: SalesOrder,
+    msg: InboundMessage,
+    canonical: dict[str, Any],
+    *,
+    created: bool = False,
+) -> tuple[SalesOrder, dict[str, Sku]] | None:
+    """The order and its SKUs when it is valid and ready to route; else it is parked."""
+    codes = {line["sku"] for line in canonical["lines"] if line.get("sku")}
+    with session.no_autoflush:  # the order's own changes wait for the commit (one flush)
+        skus = sku_profiles(session, codes)
+    problems = check_order(canonical, set(skus))
+    if not created:  # an order inserted by this transaction has no exceptions to resolve
+        resolve_open_for_order(session, order.id)
+    if problems:
+        _park(session, order, msg, problems)
+        return None
+    order_state.transition(session, order, OrderStatus.VALIDATED)
+    return order, skus
+
+
+def _park(
+    session: Session, order: SalesOrder, msg: InboundMessage, problems: list[Problem]
+) -> None:
+    by_reason: dict[str, list[dict[str, str]]] = {}
+    for p in problems:
+        by_reason.setdefault(p.reason, []).append(p.as_dict())
+    for reason, items in by_reason.items():
+        open_exception(
+            session,
+            reason,
+            detail={"problems": items},
+            order_id=order.id,
+            inbound_message_id=msg.id,
+        )
+    summary = "; ".join(p.message for p in problems)
+    order_state.transition(session, order, OrderStatus.EXCEPTION, summary[:1000])
+
+
+def _is_older(incoming: str | None, stored: str | None) -> bool:
+    if not incoming or not stored:
+        return False
+    try:
+        return datetime.fromisoformat(incoming) < datetime.fromisoformat(stored)
+    except ValueError:
+        return False
+
+
+__all__ = ["Reason", "process_inbound"]

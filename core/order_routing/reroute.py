@@ -1,0 +1,707 @@
+"""Re-routing: lines a warehouse rejected (or miscounted) go to the next best warehouse.
+
+A re-route is one transaction: the order is locked, the rejected fulfilment order closed,
+its reservation given back (and, for a stock discrepancy, on hand set to the warehouse's
+count), and just its lines are routed again without the warehouses that rejected this order,
+as a new routing decision with its trace. Stock rows are touched in one sorted pass
+(release, reserve, count), as a reservation touches them, so the two cannot deadlock; a
+lost race rolls the whole transaction back and it runs again on fresh stock. An order is
+re-routed at most ``max_reroutes`` times; then its lines park as ``reroute_exhausted``.
+The pieces that apply a decision (:func:`place`, :func:`apply_moves`) serve the ops
+overrides in :mod:`core.orders.overrides` too.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy.orm import Session
+
+from omniroute import routing
+from omniroute.core.access.audit import record
+from omniroute.core.bootstrap import Context
+from omniroute.core.exceptions.opening import Reason, open_exception
+from omniroute.core.order_routing.inputs import channel_holdbacks, decision_snapshot
+from omniroute.core.order_routing.route import (
+    WMS_RELEASE,
+    build_request,
+    create_fulfilment,
+    park,
+    record_decision,
+)
+from omniroute.core.order_state import timeline as order_state
+from omniroute.core.order_state.holdings import member_orders_of, of_order
+from omniroute.core.order_state.machine import OrderStatus
+from omniroute.core.platform.clock import utcnow
+from omniroute.core.platform.db import unit_of_work
+from omniroute.core.platform.dispatch import Task
+from omniroute.core.platform.errors import Conflict, Invalid, NotFound
+from omniroute.core.platform.metrics import ORDERS_ROUTED, RESERVATION_RACES
+from omniroute.core.platform.models import (
+    FulfilmentLine,
+    FulfilmentOrder,
+    OrderException,
+    OrderLine,
+    OutboxMessage,
+    RoutingDecision,
+    SalesOrder,
+    StockLedger,
+    StockLevel,
+    Warehouse,
+)
+from omniroute.core.platform.sql import table_of
+from omniroute.core.stock.levels import ReservationLost, set_level
+from omniroute.routing.engine import decide
+
+log = logging.getLogger("omniroute.reroute")
+
+REJECT_REASONS = frozenset({"rejected", "stock_discrepancy"})
+# Connector error reasons that mean "this warehouse will not take this order" (others, such
+# as 401/403/404 or a redirect, are the connection's fault: they stay dead letters).
+REJECTIONS = frozenset({"http_400", "http_422", "permanent", "rejected", "stock_discrepancy"})
+REROUTABLE = frozenset({"pending", "released", "failed"})  # nothing shipped from it yet
+PARKED = frozenset({OrderStatus.EXCEPTION, OrderStatus.BACKORDERED, OrderStatus.ON_HOLD})
+DONE = frozenset({OrderStatus.CANCELLED, OrderStatus.SHIPPED, OrderStatus.DELIVERED})
+
+Key = tuple[int, str]  # (warehouse id, sku): the key order stock rows are touched in
+
+
+@dataclass(frozen=True)
+class Count:
+    """What a warehouse counted of one SKU (a stock discrepancy report)."""
+
+    sku: str
+    on_hand: int
+
+
+@dataclass(frozen=True)
+class NewFulfilment:
+    id: int
+    warehouse_id: int
+    warehouse_code: str
+    lines: tuple[routing.LineAllocation, ...]
+
+
+@dataclass(frozen=True)
+class RerouteResult:
+    """What a re-route or override did: its decision, new fulfilment orders or parking."""
+
+    order_id: int
+    order_status: str
+    outcome: str
+    decision_id: int | None
+    fulfilment_orders: tuple[NewFulfilment, ...]
+    exception_id: int | None
+    summary: str
+    rejected_fulfilment_order_id: int | None = None
+
+
+class Unplaceable(Exception):
+    """No warehouse can take the rejected lines and the caller asked not to park them."""
+
+    def __init__(self, summary: str, shortfall: list[dict[str, Any]]) -> None:
+        super().__init__(summary)
+        self.summary = summary
+        self.shortfall = shortfall
+
+
+@dataclass
+class StockMoves:
+    """Reservations to give back and take, and counts to set, by (warehouse, sku)."""
+
+    release: dict[Key, int] = field(default_factory=lambda: defaultdict(int))
+    reserve: dict[Key, int] = field(default_factory=lambda: defaultdict(int))
+    counts: dict[Key, int] = field(default_factory=dict)
+    # Units held back from the order's channel (channel buffers) where a row is taken from.
+    held_back: dict[Key, int] = field(default_factory=dict)
+
+    def release_lines(self, warehouse_id: int, lines: Iterable[tuple[str, int]]) -> None:
+        for sku, qty in lines:
+            self.release[(warehouse_id, sku)] += qty
+
+    def reserve_shipments(
+        self, shipments: Iterable[routing.Shipment], held_back: Mapping[int, int]
+    ) -> None:
+        for s in shipments:
+            for a in s.lines:
+                self.reserve[(s.warehouse_id, a.sku)] += a.quantity
+                if held := held_back.get(s.warehouse_id, 0):
+                    self.held_back[(s.warehouse_id, a.sku)] = held
+
+
+@dataclass(frozen=True)
+class Decision:
+    """A decision to record and apply: its plan, and the engine's result when it placed
+    nothing for some lines (which then park by the no-stock policy)."""
+
+    policy: str
+    rule_set_id: int | None
+    outcome: str
+    trace: dict[str, Any]
+    shipments: tuple[routing.Shipment, ...]
+    unplaced: routing.RoutingResult | None = None
+    # The stock the engine saw (kept with the decision for backtests), and what each
+    # warehouse holds back from the order's channel (the reservation leaves it free).
+    stock_snapshot: dict[str, dict[str, int]] | None = None
+    held_back: Mapping[int, int] = field(default_factory=dict)
+
+
+Work = Callable[[Session], tuple[RerouteResult, list[int]]]
+
+
+def reroute_fulfilment(
+    ctx: Context,
+    fulfilment_order_id: int,
+    *,
+    reason: str,
+    actor: str,
+    counted: Sequence[Count] | None = None,
+    detail: str | None = None,
+    outbox_id: int | None = None,
+    park_unplaced: bool = True,
+    now: datetime | None = None,
+) -> RerouteResult:
+    """Reject a fulfilment order and route just its lines again, elsewhere; what happened.
+
+    ``park_unplaced=False`` (the outbox relay): when no warehouse can take the lines and the
+    policy is not to backorder them, nothing is written and Unplaceable is raised, so the
+    rejection stays a dead letter that can be redriven once the warehouse is fixed.
+    """
+    if reason not in REJECT_REASONS:
+        raise Invalid(f"unknown rejection reason {reason!r}", code="invalid_reason")
+    at = now or utcnow()
+
+    def work(session: Session) -> tuple[RerouteResult, list[int]]:
+        return _reject(
+            ctx,
+            session,
+            fulfilment_order_id,
+            _Rejection(reason, actor, tuple(counted or ()), detail, outbox_id, park_unplaced),
+            at,
+        )
+
+    return run_with_replans(ctx, work)
+
+
+def run_with_replans(ctx: Context, work: Work) -> RerouteResult:
+    """Run ``work`` in a transaction, again on fresh stock after a lost reservation race;
+    then nudge the outbox rows it wrote."""
+    for _ in range(ctx.settings.route_max_replans):
+        try:
+            with unit_of_work(ctx.sessions) as session:
+                result, outbox_ids = work(session)
+        except ReservationLost as lost:
+            RESERVATION_RACES.inc()
+            log.info("re-route lost a reservation race (%s); trying again", lost)
+            continue
+        for outbox_id in outbox_ids:
+            ctx.dispatcher.enqueue(Task.DELIVER_OUTBOX, outbox_id)
+        return result
+    raise Conflict("every attempt lost its reservation race; try again", code="routing_contention")
+
+
+@dataclass(frozen=True)
+class _Rejection:
+    reason: str
+    actor: str
+    counted: tuple[Count, ...]
+    detail: str | None
+    outbox_id: int | None
+    park_unplaced: bool
+
+
+def _reject(
+    ctx: Context, session: Session, fo_id: int, why: _Rejection, now: datetime
+) -> tuple[RerouteResult, list[int]]:
+    row = session.execute(
+        select(FulfilmentOrder.order_id, FulfilmentOrder.consolidation_id).where(
+            FulfilmentOrder.id == fo_id
+        )
+    ).first()
+    if row is None:
+        raise NotFound(f"fulfilment order {fo_id} does not exist")
+    if row.consolidation_id is not None:
+        return _reject_merged(ctx, session, fo_id, why, now)
+    order = lock_order(session, row.order_id)
+    fo = _lock_rejectable(session, fo_id, [order])
+    earlier = _earlier_rejections(session, order.id)  # before this one is marked rejected
+    code, moves = _close_rejected(session, fo, [order], why)
+    demand = _demand(fo.lines)
+    record(
+        session,
+        why.actor,
+        "fulfilment_order.reject",
+        "fulfilment_order",
+        fo.id,
+        {
+            "reason": why.reason,
+            "warehouse": code,
+            "counted": [{"sku": c.sku, "on_hand": c.on_hand} for c in why.counted],
+            "detail": why.detail,
+        },
+    )
+    if len(earlier) >= ctx.settings.max_reroutes:
+        return _exhausted(session, order, fo, moves, why=why, earlier=len(earlier)), []
+    excluded = {wid: f"rejected fulfilment order {fid}" for fid, wid in earlier}
+    excluded[fo.warehouse_id] = f"rejected fulfilment order {fo.id} ({why.reason})"
+    request, rules = build_request(ctx, session, order, now, lines=list(demand.values()))
+    result = decide(replace(request, excluded_warehouses=excluded))
+    if not (result.shipments or why.park_unplaced or result.outcome == routing.Outcome.BACKORDER):
+        raise Unplaceable(str(result.trace.get("summary") or ""), result.trace["shortfall"])
+    summary = (
+        f"Re-route after {code} rejected fulfilment order {fo.id} ({why.reason}): "
+        f"{result.trace.get('summary') or result.outcome.value}"
+    )
+    trace = {
+        **result.trace,
+        "reason": f"reroute after rejection of FO {fo.id}",
+        "reroute": {
+            "fulfilment_order_id": fo.id,
+            "warehouse": code,
+            "reason": why.reason,
+            "detail": why.detail,
+            "by": why.actor,
+            "number": len(earlier) + 1,
+            "excluded": {str(wid): text for wid, text in sorted(excluded.items())},
+        },
+        "summary": summary,
+    }
+    decision = Decision(
+        policy=rules.label,
+        rule_set_id=rules.row_id,
+        outcome=result.outcome.value,
+        trace=trace,
+        shipments=result.shipments,
+        unplaced=None if result.shipments else result,
+        stock_snapshot=decision_snapshot(request),
+        held_back=channel_holdbacks(request),
+    )
+    placed, outbox_ids = place(ctx, session, order, decision, moves, actor=why.actor)
+    return replace(placed, rejected_fulfilment_order_id=fo.id), outbox_ids
+
+
+def _lock_rejectable(session: Session, fo_id: int, orders: Sequence[SalesOrder]) -> FulfilmentOrder:
+    """Lock the fulfilment order (after its orders); a Conflict when it cannot re-route."""
+    fo = session.scalars(
+        select(FulfilmentOrder)
+        .where(FulfilmentOrder.id == fo_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).one()
+    done = [o for o in orders if o.status in DONE]
+    if fo.status not in REROUTABLE or done:
+        status = (done or list(orders))[0].status
+        raise Conflict(
+            f"fulfilment order {fo_id} is {fo.status} (order {status}); it cannot re-route",
+            code="not_reroutable",
+            fulfilment_status=fo.status,
+            order_status=status,
+        )
+    return fo
+
+
+def _close_rejected(
+    session: Session, fo: FulfilmentOrder, orders: Sequence[SalesOrder], why: _Rejection
+) -> tuple[str, StockMoves]:
+    """Withdraw and close a rejected fulfilment order, note it on its orders; its warehouse
+    code and the stock moves that give its reservation back (and set counts)."""
+    code = session.scalar(select(Warehouse.code).where(Warehouse.id == fo.warehouse_id)) or "?"
+    withdraw_outbox(session, [fo.id], own=why.outbox_id)
+    close_outbox_exceptions(session, [fo.id])
+    if why.outbox_id is not None:  # the relay's row: kept, with the warehouse's answer
+        session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id == why.outbox_id)
+            .values(status="rejected", claimed_at=None, last_error=(why.detail or "")[:2000])
+            .execution_options(synchronize_session=False)
+        )
+    moves = StockMoves()
+    moves.release_lines(fo.warehouse_id, [(ln.sku, ln.quantity) for ln in fo.lines])
+    for c in why.counted:
+        moves.counts[(fo.warehouse_id, c.sku)] = c.on_hand
+    fo.status = "rejected"
+    what = f"{code} rejected fulfilment order {fo.id} ({why.reason})"
+    for order in orders:
+        order_state.note(session, order, what if not why.detail else f"{what}: {why.detail}"[:1000])
+    return code, moves
+
+
+def _earlier_rejections(session: Session, order_id: int) -> Sequence[Any]:
+    """(id, warehouse id) of the order's fulfilment orders rejected so far."""
+    return session.execute(
+        select(FulfilmentOrder.id, FulfilmentOrder.warehouse_id)
+        .where(of_order(order_id), FulfilmentOrder.status == "rejected")
+        .order_by(FulfilmentOrder.id)
+    ).all()
+
+
+def _demand(lines: Iterable[FulfilmentLine]) -> dict[int, routing.LineDemand]:
+    demand: dict[int, routing.LineDemand] = {}
+    for ln in lines:
+        had = demand.get(ln.order_line_id)
+        demand[ln.order_line_id] = routing.LineDemand(
+            ln.order_line_id, ln.sku, ln.quantity + (had.quantity if had else 0)
+        )
+    return demand
+
+
+def _reject_merged(
+    ctx: Context, session: Session, fo_id: int, why: _Rejection, now: datetime
+) -> tuple[RerouteResult, list[int]]:
+    """A rejected fulfilment order of a consolidation group: the merge is undone, and each
+    order's lines on it are routed again on their own (without the rejecting warehouse)."""
+    orders = [lock_order(session, oid) for oid in member_orders_of(session, fo_id)]
+    fo = _lock_rejectable(session, fo_id, orders)
+    code, moves = _close_rejected(session, fo, orders, why)
+    record(
+        session,
+        why.actor,
+        "fulfilment_order.reject",
+        "fulfilment_order",
+        fo.id,
+        {"reason": why.reason, "warehouse": code, "detail": why.detail, "consolidated": True},
+    )
+    apply_moves(session, moves, reference=f"reject:fo-{fo.id}", actor=why.actor)
+    line_orders = dict(
+        session.execute(
+            select(OrderLine.id, OrderLine.order_id).where(
+                OrderLine.id.in_([ln.order_line_id for ln in fo.lines])
+            )
+        ).all()
+    )
+    results: list[RerouteResult] = []
+    outbox_ids: list[int] = []
+    for order in orders:
+        own = [ln for ln in fo.lines if line_orders[ln.order_line_id] == order.id]
+        earlier = _earlier_rejections(session, order.id)
+        if len(earlier) > ctx.settings.max_reroutes:  # this rejection is among them
+            lone = replace(why, counted=())
+            results.append(
+                _exhausted(session, order, fo, StockMoves(), why=lone, earlier=len(earlier) - 1)
+            )
+            continue
+        excluded = {wid: f"rejected fulfilment order {fid}" for fid, wid in earlier}
+        excluded[fo.warehouse_id] = f"rejected fulfilment order {fo.id} ({why.reason})"
+        request, rules = build_request(ctx, session, order, now, lines=list(_demand(own).values()))
+        result = decide(replace(request, excluded_warehouses=excluded))
+        if not (
+            result.shipments or why.park_unplaced or result.outcome == routing.Outcome.BACKORDER
+        ):
+            raise Unplaceable(str(result.trace.get("summary") or ""), result.trace["shortfall"])
+        summary = (
+            f"Re-route after {code} rejected consolidated fulfilment order {fo.id} "
+            f"({why.reason}); the merge is undone: "
+            f"{result.trace.get('summary') or result.outcome.value}"
+        )
+        decision = Decision(
+            policy=rules.label,
+            rule_set_id=rules.row_id,
+            outcome=result.outcome.value,
+            trace={
+                **result.trace,
+                "reason": f"reroute after rejection of FO {fo.id}",
+                "summary": summary,
+            },
+            shipments=result.shipments,
+            unplaced=None if result.shipments else result,
+            stock_snapshot=decision_snapshot(request),
+            held_back=channel_holdbacks(request),
+        )
+        placed, sent = place(ctx, session, order, decision, StockMoves(), actor=why.actor)
+        results.append(placed)
+        outbox_ids += sent
+    first = results[0]
+    new = tuple(f for r in results for f in r.fulfilment_orders)
+    return replace(first, fulfilment_orders=new, rejected_fulfilment_order_id=fo.id), outbox_ids
+
+
+def _exhausted(
+    session: Session,
+    order: SalesOrder,
+    fo: FulfilmentOrder,
+    moves: StockMoves,
+    *,
+    why: _Rejection,
+    earlier: int,
+) -> RerouteResult:
+    apply_moves(session, moves, reference=f"reject:fo-{fo.id}", actor=why.actor)
+    summary = f"fulfilment order {fo.id} rejected after {earlier} re-route(s); no more tries"
+    exc = open_exception(
+        session,
+        Reason.REROUTE_EXHAUSTED,
+        order_id=order.id,
+        detail={
+            "fulfilment_order_id": fo.id,
+            "reroutes": earlier,
+            "lines": [
+                {"line_id": ln.order_line_id, "sku": ln.sku, "quantity": ln.quantity}
+                for ln in fo.lines
+            ],
+            "reason": why.reason,
+        },
+    )
+    move_to(session, order, OrderStatus.EXCEPTION, summary)
+    return RerouteResult(
+        order.id, order.status, "reroute_exhausted", None, (), exc.id, summary, fo.id
+    )
+
+
+def place(
+    ctx: Context,
+    session: Session,
+    order: SalesOrder,
+    decision: Decision,
+    moves: StockMoves,
+    *,
+    actor: str,
+) -> tuple[RerouteResult, list[int]]:
+    """Apply a decision: stock, the decision row, fulfilment orders and outbox, the order's
+    state (routed, or parked by the no-stock policy for what it could not place)."""
+    moves.reserve_shipments(decision.shipments, decision.held_back)
+    apply_moves(session, moves, reference=f"order:{order.id}", actor=actor)
+    attempt = 1 + int(
+        session.scalar(
+            select(func.count())
+            .select_from(RoutingDecision)
+            .where(RoutingDecision.order_id == order.id)
+        )
+        or 0
+    )
+    decision_id = record_decision(
+        session,
+        order.id,
+        policy=decision.policy,
+        rule_set_id=decision.rule_set_id,
+        outcome=decision.outcome,
+        attempt=attempt,
+        trace=decision.trace,
+        shipments=decision.shipments,
+        stock_snapshot=decision.stock_snapshot,
+    )
+    ORDERS_ROUTED.labels(decision.outcome).inc()
+    summary = str(decision.trace.get("summary") or decision.outcome)
+    outbox_ids: list[int] = []
+    new: tuple[NewFulfilment, ...] = ()
+    if decision.shipments:
+        outbox_ids = create_fulfilment(ctx, session, order.id, decision_id, decision.shipments)
+        ids = session.scalars(
+            select(FulfilmentOrder.id)
+            .where(FulfilmentOrder.decision_id == decision_id)
+            .order_by(FulfilmentOrder.id)
+        ).all()
+        new = tuple(
+            NewFulfilment(fo_id, s.warehouse_id, s.warehouse_code, s.lines)
+            for fo_id, s in zip(ids, decision.shipments, strict=True)
+        )
+    exception_id = None
+    if decision.unplaced is not None:
+        exception_id = park(session, order, decision_id, decision.unplaced)
+    elif _stays(session, order):
+        order_state.note(session, order, summary[:1000])
+    else:
+        order_state.transition(session, order, OrderStatus.ROUTED, summary[:1000])
+    result = RerouteResult(
+        order.id, order.status, decision.outcome, decision_id, new, exception_id, summary
+    )
+    return result, outbox_ids
+
+
+def _stays(session: Session, order: SalesOrder) -> bool:
+    """Whether new fulfilment orders leave the order's state as it is: the rest is on its
+    way already (routed, partly shipped), or other lines still wait (parked)."""
+    if order.status in (OrderStatus.ROUTED, OrderStatus.PARTIALLY_SHIPPED):
+        return True
+    if order.status in (OrderStatus.BACKORDERED, OrderStatus.ON_HOLD):
+        return True
+    if order.status != OrderStatus.EXCEPTION:
+        return False
+    still_open = select(OrderException.id).where(
+        OrderException.order_id == order.id, OrderException.status == "open"
+    )
+    return session.scalar(still_open.limit(1)) is not None
+
+
+def lock_order(session: Session, order_id: int) -> SalesOrder:
+    order = session.scalars(
+        select(SalesOrder)
+        .where(SalesOrder.id == order_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).first()
+    if order is None:
+        raise NotFound(f"order {order_id} does not exist")
+    return order
+
+
+def withdraw_outbox(session: Session, fo_ids: list[int], *, own: int | None) -> None:
+    """Withdraw the WMS releases of these fulfilment orders; one already being sent (other
+    than ``own``, the relay's own row) means the warehouse may take it: refuse (409)."""
+    session.execute(
+        update(OutboxMessage)
+        .where(
+            OutboxMessage.fulfilment_order_id.in_(fo_ids),
+            OutboxMessage.kind == WMS_RELEASE,
+            OutboxMessage.status.in_(("pending", "dead")),
+        )
+        .values(status="cancelled", claimed_at=None)
+        .execution_options(synchronize_session=False)
+    )
+    busy = select(OutboxMessage.id).where(
+        OutboxMessage.fulfilment_order_id.in_(fo_ids),
+        OutboxMessage.kind == WMS_RELEASE,
+        OutboxMessage.status == "processing",
+    )
+    if own is not None:
+        busy = busy.where(OutboxMessage.id != own)
+    if session.scalar(busy.limit(1)) is not None:
+        raise Conflict(
+            "a warehouse is being sent this fulfilment order right now; try again shortly",
+            code="release_in_flight",
+        )
+
+
+def close_outbox_exceptions(session: Session, fo_ids: list[int]) -> None:
+    """Resolve dead letters of these fulfilment orders: redriving them would be wrong now."""
+    rows = select(OutboxMessage.id).where(OutboxMessage.fulfilment_order_id.in_(fo_ids))
+    session.execute(
+        update(OrderException)
+        .where(OrderException.status == "open", OrderException.outbox_message_id.in_(rows))
+        .values(status="resolved", resolved_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+
+
+def move_to(session: Session, order: SalesOrder, target: OrderStatus, note: str) -> None:
+    if order.status == target:
+        order_state.note(session, order, note)
+    else:
+        order_state.transition(session, order, target, note)
+
+
+def stock_after_release(
+    session: Session, stock: Mapping[Key, int], moves: StockMoves
+) -> dict[Key, int]:
+    """The available-to-promise snapshot as it will be once ``moves.release`` is given back."""
+    adjusted = dict(stock)
+    for (wid, sku), qty in moves.release.items():
+        row = session.execute(
+            select(StockLevel.on_hand, StockLevel.reserved, StockLevel.safety).where(
+                StockLevel.warehouse_id == wid, StockLevel.sku == sku
+            )
+        ).first()
+        if row is not None and (wid, sku) in adjusted:
+            on_hand, reserved, safety = row
+            adjusted[(wid, sku)] = max(0, on_hand - (reserved - qty) - safety)
+    return adjusted
+
+
+_LEVEL = table_of(StockLevel).c
+_TAKE = (
+    update(table_of(StockLevel))
+    .where(
+        _LEVEL.warehouse_id == bindparam("w"),
+        _LEVEL.sku == bindparam("s"),
+        _LEVEL.on_hand - _LEVEL.reserved - _LEVEL.safety - bindparam("h") >= bindparam("q"),
+    )
+    .values(reserved=_LEVEL.reserved + bindparam("q"), updated_at=bindparam("now"))
+)
+_GIVE = (
+    update(table_of(StockLevel))
+    .where(
+        _LEVEL.warehouse_id == bindparam("w"),
+        _LEVEL.sku == bindparam("s"),
+        _LEVEL.reserved >= bindparam("q"),
+    )
+    .values(reserved=_LEVEL.reserved - bindparam("q"), updated_at=bindparam("now"))
+)
+_READ = (
+    select(_LEVEL.on_hand, _LEVEL.reserved)
+    .where(_LEVEL.warehouse_id == bindparam("w"), _LEVEL.sku == bindparam("s"))
+    .with_for_update()
+)
+_SET_ON_HAND = (
+    update(table_of(StockLevel))
+    .where(_LEVEL.warehouse_id == bindparam("w"), _LEVEL.sku == bindparam("s"))
+    .values(on_hand=bindparam("on_hand"), updated_at=bindparam("now"))
+)
+_LEDGER = insert(table_of(StockLedger))
+
+
+def apply_moves(session: Session, moves: StockMoves, *, reference: str, actor: str) -> None:
+    """Give back, take and count stock in one pass in key order, each with its ledger rows.
+
+    A reservation given back and taken on the same row is netted: the conditional update
+    checks only what is newly taken. A lost race raises ReservationLost (roll back, re-plan).
+    """
+    now = utcnow()
+    keys = sorted({*moves.release, *moves.reserve, *moves.counts})
+    ledger: list[dict[str, Any]] = []
+    for wid, sku in keys:
+        give = moves.release.get((wid, sku), 0)
+        take = moves.reserve.get((wid, sku), 0)
+        params = {"w": wid, "s": sku, "now": now}
+        held = moves.held_back.get((wid, sku), 0)
+        taken = {**params, "q": take - give, "h": held}
+        if take > give and _changed(session.execute(_TAKE, taken)) != 1:
+            raise ReservationLost(wid, sku, take)
+        if give > take and _changed(session.execute(_GIVE, {**params, "q": give - take})) != 1:
+            raise Conflict(
+                f"fewer than {give} x {sku} are reserved in warehouse {wid}",
+                code="stock_mismatch",
+                sku=sku,
+            )
+        base = {"warehouse_id": wid, "sku": sku, "delta_on_hand": 0, "delta_safety": 0}
+        base |= {"reference": reference, "actor": actor, "created_at": now}
+        if give:
+            ledger.append({**base, "delta_reserved": -give, "reason": "unreserved"})
+        if take:
+            ledger.append({**base, "delta_reserved": take, "reason": "reserve"})
+        if (wid, sku) in moves.counts:
+            ledger += _count(session, wid, sku, moves.counts[(wid, sku)], base)
+    if ledger:
+        session.execute(_LEDGER, ledger)
+
+
+def _changed(result: Any) -> int:
+    return int(result.rowcount)
+
+
+def _count(
+    session: Session, wid: int, sku: str, counted: int, base: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """Set on hand to a warehouse's count; never below what other orders hold reserved (that
+    difference opens a stock_discrepancy exception for a person instead)."""
+    row = session.execute(_READ, {"w": wid, "s": sku}).first()
+    if row is None:
+        if counted:
+            set_level(
+                session, wid, sku, on_hand=counted, safety=None, actor=base["actor"],
+                reason="count", reference=base["reference"],
+            )  # fmt: skip
+        return []
+    on_hand, reserved = row
+    target = max(counted, reserved)
+    if counted < reserved:
+        open_exception(
+            session,
+            Reason.STOCK_DISCREPANCY,
+            detail={
+                "warehouse_id": wid,
+                "sku": sku,
+                "counted": counted,
+                "reserved_by_other_orders": reserved,
+                "on_hand_set_to": target,
+            },
+        )
+    if target == on_hand:
+        return []
+    session.execute(
+        _SET_ON_HAND, {"w": wid, "s": sku, "on_hand": target, "now": base["created_at"]}
+    )
+    return [{**base, "delta_on_hand": target - on_hand, "delta_reserved": 0, "reason": "count"}]

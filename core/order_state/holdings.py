@@ -1,0 +1,42 @@
+"""Which fulfilment orders hold an order's lines.
+
+A fulfilment order of a consolidation group carries lines of several orders but names only
+the oldest in ``order_id``; asking through its lines finds it for every member.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from omniroute.core.platform.models import FulfilmentLine, FulfilmentOrder, OrderLine
+
+
+def fulfilment_ids_of(order_id: Any) -> Any:
+    """A subquery of the ids of fulfilment orders with a line of ``order_id`` (a value or
+    a column, e.g. ``SalesOrder.id`` inside a correlated EXISTS)."""
+    return (
+        select(FulfilmentLine.fulfilment_order_id)
+        .join(OrderLine, OrderLine.id == FulfilmentLine.order_line_id)
+        .where(OrderLine.order_id == order_id)
+    )
+
+
+def of_order(order_id: Any) -> Any:
+    """A condition on FulfilmentOrder: it holds a line of ``order_id``."""
+    return FulfilmentOrder.id.in_(fulfilment_ids_of(order_id))
+
+
+def member_orders_of(session: Session, fulfilment_order_id: int) -> list[int]:
+    """The ids of the orders whose lines a fulfilment order holds, ascending."""
+    return list(
+        session.scalars(
+            select(OrderLine.order_id)
+            .join(FulfilmentLine, FulfilmentLine.order_line_id == OrderLine.id)
+            .where(FulfilmentLine.fulfilment_order_id == fulfilment_order_id)
+            .distinct()
+            .order_by(OrderLine.order_id)
+        )
+    )

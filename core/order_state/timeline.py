@@ -1,0 +1,76 @@
+"""Moving an order through its states, with a timeline row for every move."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Update, bindparam, insert, update
+from sqlalchemy.orm import Session
+
+from omniroute.core.order_state.machine import check_transition
+from omniroute.core.platform.clock import utcnow
+from omniroute.core.platform.models import OrderEvent, SalesOrder
+from omniroute.core.platform.sql import table_of
+
+
+def transition(session: Session, order: SalesOrder, target: str, note: str | None = None) -> None:
+    """Move ``order`` to ``target`` if the state machine allows it; record the event."""
+    new = check_transition(order.status, target)
+    session.add(OrderEvent(order_id=order.id, from_status=order.status, to_status=new, note=note))
+    order.status = new
+    order.updated_at = utcnow()
+
+
+def note(session: Session, order: SalesOrder, text: str) -> None:
+    """A timeline entry that does not change the status."""
+    session.add(
+        OrderEvent(order_id=order.id, from_status=order.status, to_status=order.status, note=text)
+    )
+
+
+_ORDER = table_of(SalesOrder).c
+_MOVE_IF_DONE = (
+    update(table_of(SalesOrder))
+    .where(_ORDER.id == bindparam("order_id"), _ORDER.status == bindparam("current"))
+    .values(status=bindparam("target"), updated_at=bindparam("now"))
+)
+_INSERT_EVENT = insert(table_of(OrderEvent))
+
+
+def transition_when(
+    session: Session,
+    order_id: int,
+    current: str,
+    target: str,
+    note: str | None,
+    *,
+    condition: Any = None,
+    now: datetime | None = None,
+) -> bool:
+    """Move the order from ``current`` to ``target`` if it is still in ``current`` and
+    ``condition`` (an SQL expression) holds, without loading it; record the event. Moved?"""
+    new = check_transition(current, target)
+    stmt = _move_statement(condition)
+    params = {"order_id": order_id, "current": current, "target": new.value, "now": now or utcnow()}
+    if session.execute(stmt, params).rowcount != 1:  # type: ignore[attr-defined]
+        return False
+    session.execute(
+        _INSERT_EVENT,
+        {"order_id": order_id, "from_status": current, "to_status": new.value, "note": note},
+    )
+    return True
+
+
+_MOVES: dict[int, tuple[Any, Update]] = {}
+
+
+def _move_statement(condition: Any) -> Update:
+    """The conditional move with ``condition`` added, built once per condition object."""
+    if condition is None:
+        return _MOVE_IF_DONE
+    hit = _MOVES.get(id(condition))
+    if hit is None or hit[0] is not condition:
+        hit = (condition, _MOVE_IF_DONE.where(condition))
+        _MOVES[id(condition)] = hit
+    return hit[1]

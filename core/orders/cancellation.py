@@ -1,0 +1,298 @@
+"""Ops cancel an order that no warehouse has yet: stock goes back, the channel is told.
+
+An order whose fulfilment orders are still waiting in the outbox can be cancelled: those
+outbox rows are withdrawn with a conditional update, so a relay that has already picked
+one up wins and the cancel is refused (try again once it has answered). Once a warehouse
+holds the order, cancelling is the warehouse's business first. That holds for part of an
+order too: one with a fulfilment order a warehouse has accepted is refused (409
+``not_cancellable``) whatever its status, e.g. a backordered order whose covered lines were
+released (partial release); its backordered rest is not cancelled on its own.
+
+An order waiting in a consolidation group leaves it. One routed with its group, whose shared
+fulfilment orders are still in the outbox, takes those with it: they are withdrawn and the
+other orders of the group are routed again together, at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import insert, or_, select, update
+from sqlalchemy.orm import Session
+
+from omniroute.connectors.base import Capability, enabled_capabilities
+from omniroute.core.access.audit import record
+from omniroute.core.bootstrap import Context
+from omniroute.core.exceptions.opening import resolve_open_for_order
+from omniroute.core.order_routing.consolidation import (
+    leave_group,
+    lock_group_of,
+    reference,
+    route_members,
+)
+from omniroute.core.order_routing.route import WMS_RELEASE, RoutingContention
+from omniroute.core.order_state import timeline as order_state
+from omniroute.core.order_state.holdings import of_order
+from omniroute.core.order_state.machine import OrderStatus
+from omniroute.core.platform.clock import utcnow
+from omniroute.core.platform.db import unit_of_work
+from omniroute.core.platform.dispatch import Task
+from omniroute.core.platform.errors import Conflict, NotFound
+from omniroute.core.platform.live_connectors import instance_for
+from omniroute.core.platform.models import (
+    Connector,
+    Consolidation,
+    FulfilmentLine,
+    FulfilmentOrder,
+    OutboxMessage,
+    SalesOrder,
+)
+from omniroute.core.stock.levels import give_back
+
+CHANNEL_CANCEL = "channel.cancel"
+CANCELLABLE = frozenset(
+    {
+        OrderStatus.RECEIVED,
+        OrderStatus.VALIDATED,
+        OrderStatus.ROUTED,
+        OrderStatus.EXCEPTION,
+        OrderStatus.ON_HOLD,
+        OrderStatus.BACKORDERED,
+    }
+)
+# Fulfilment orders a warehouse has accepted (and may have shipped from).
+WITH_A_WAREHOUSE = ("released", "partially_shipped", "shipped")
+# Orders of a group routed again with the rest when a member is cancelled: those on their
+# way to warehouses (a parked one waits for its own retry, as before).
+ROUTED_WITH_GROUP = frozenset(
+    {OrderStatus.ROUTED, OrderStatus.RELEASED, OrderStatus.PARTIALLY_SHIPPED}
+)
+
+
+@dataclass(frozen=True)
+class CancelResult:
+    order_id: int
+    status: str
+    units_released: int
+    channel_notified: bool
+
+
+def cancel_order(
+    ctx: Context, order_id: int, *, reason: str, actor: str, notify_channel: bool = True
+) -> CancelResult:
+    outbox_id: int | None = None
+    rerouted: list[int] = []
+    with unit_of_work(ctx.sessions) as session:
+        group = lock_group_of(session, order_id)  # the group before its orders
+        order = session.scalars(
+            select(SalesOrder)
+            .where(SalesOrder.id == order_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        ).first()
+        if order is None:
+            raise NotFound(f"order {order_id} does not exist")
+        if order.status == OrderStatus.CANCELLED:
+            return CancelResult(order.id, order.status, 0, False)
+        if order.status not in CANCELLABLE:
+            raise Conflict(
+                f"order {order_id} is {order.status}: a warehouse has it; cancel it there first",
+                code="not_cancellable",
+                order_status=order.status,
+            )
+        _refuse_if_with_a_warehouse(session, order)
+        if order.status == OrderStatus.ON_HOLD:
+            leave_group(session, order, f"cancelled: {reason}", now=utcnow())
+        released = _withdraw_fulfilment(session, order, group)
+        resolve_open_for_order(session, order.id)
+        order_state.transition(session, order, OrderStatus.CANCELLED, f"cancelled: {reason}")
+        if released.merged:
+            rerouted = _route_the_rest(ctx, session, order, released.merged)
+        if notify_channel:
+            outbox_id = _tell_channel(ctx, session, order, reason)
+        record(
+            session,
+            actor,
+            "order.cancel",
+            "order",
+            order.id,
+            {
+                "reason": reason,
+                "units_released": released.units,
+                "channel": outbox_id is not None,
+            },
+        )
+        result = CancelResult(order.id, order.status, released.units, outbox_id is not None)
+    for queued in ([] if outbox_id is None else [outbox_id]) + rerouted:
+        ctx.dispatcher.enqueue(Task.DELIVER_OUTBOX, queued)
+    return result
+
+
+def _refuse_if_with_a_warehouse(session: Session, order: SalesOrder) -> None:
+    """409 when a warehouse has accepted some of the order's lines (a backordered order
+    released in part, or a split order half accepted): that part is cancelled there first."""
+    accepted = session.scalar(
+        select(FulfilmentOrder.id)
+        .where(of_order(order.id), FulfilmentOrder.status.in_(WITH_A_WAREHOUSE))
+        .order_by(FulfilmentOrder.id)
+        .limit(1)
+    )
+    if accepted is not None:
+        raise Conflict(
+            f"order {order.id} is {order.status} but a warehouse has part of it (fulfilment "
+            f"order {accepted}); cancel that part there first",
+            code="not_cancellable",
+            order_status=order.status,
+            fulfilment_order_id=accepted,
+        )
+
+
+@dataclass(frozen=True)
+class _Withdrawn:
+    units: int
+    merged: int | None = None  # the group whose shared fulfilment orders were withdrawn
+
+
+def _withdraw_fulfilment(
+    session: Session, order: SalesOrder, group: Consolidation | None
+) -> _Withdrawn:
+    """Cancel fulfilment orders not yet handed over and give their stock back.
+
+    Those holding the order's lines; when one of them is shared with other orders of its
+    consolidation group, every such shared one of the group not yet handed over too (the
+    rest of the group is routed again at once).
+    """
+    mine = of_order(order.id)
+    fos = list(
+        session.scalars(
+            select(FulfilmentOrder)
+            .where(mine, FulfilmentOrder.status.in_(("pending", "failed")))
+            .with_for_update()
+        )
+    )
+    merged = None
+    if group is not None and any(fo.consolidation_id == group.id for fo in fos):
+        merged = group.id
+        fos = list(
+            session.scalars(
+                select(FulfilmentOrder)
+                .where(
+                    or_(mine, FulfilmentOrder.consolidation_id == group.id),
+                    FulfilmentOrder.status.in_(("pending", "failed")),
+                )
+                .order_by(FulfilmentOrder.id)
+                .with_for_update()
+            )
+        )
+    if not fos:
+        return _Withdrawn(0)
+    fo_ids = [fo.id for fo in fos]
+    in_flight = session.scalar(
+        select(OutboxMessage.id)
+        .where(
+            OutboxMessage.fulfilment_order_id.in_(fo_ids),
+            OutboxMessage.kind == WMS_RELEASE,
+            OutboxMessage.status.in_(("processing", "sent")),
+        )
+        .limit(1)
+    )
+    if in_flight is not None:
+        raise Conflict(
+            f"order {order.id} is being handed to a warehouse right now; try again shortly",
+            code="release_in_flight",
+        )
+    session.execute(
+        update(OutboxMessage)
+        .where(
+            OutboxMessage.fulfilment_order_id.in_(fo_ids),
+            OutboxMessage.kind == WMS_RELEASE,
+            OutboxMessage.status.in_(("pending", "dead")),
+        )
+        .values(status="cancelled", claimed_at=None)
+        .execution_options(synchronize_session=False)
+    )
+    own_lines = {line.id for line in order.lines}
+    freed = 0  # of this order's own units; a shared one's others are routed again
+    for fo in sorted(fos, key=lambda f: f.id):
+        lines = list(
+            session.execute(
+                select(
+                    FulfilmentLine.sku, FulfilmentLine.quantity, FulfilmentLine.order_line_id
+                ).where(FulfilmentLine.fulfilment_order_id == fo.id)
+            )
+        )
+        _unreserve(
+            session, fo.warehouse_id, [(s, q) for s, q, _ in lines], reference=f"cancel:{order.id}"
+        )
+        freed += sum(int(q) for _, q, line_id in lines if line_id in own_lines)
+        fo.status = "cancelled"
+    return _Withdrawn(freed, merged)
+
+
+def _route_the_rest(
+    ctx: Context, session: Session, cancelled: SalesOrder, group_id: int
+) -> list[int]:
+    """Route the other orders of the group whose lines were withdrawn with the cancelled
+    one's, together and at once; the outbox ids to send."""
+    rest = list(
+        session.scalars(
+            select(SalesOrder)
+            .where(
+                SalesOrder.consolidation_id == group_id,
+                SalesOrder.id != cancelled.id,
+                SalesOrder.status.in_(ROUTED_WITH_GROUP),
+            )
+            .order_by(SalesOrder.created_at, SalesOrder.id)
+            .with_for_update()
+        )
+    )
+    for other in rest:
+        order_state.note(
+            session,
+            other,
+            f"order {reference(cancelled)} (id {cancelled.id}) was cancelled; "
+            f"routing the rest of consolidation group {group_id} again",
+        )
+    try:
+        return route_members(
+            ctx, session, group_id, rest, utcnow(), reason=f"order {cancelled.id} cancelled"
+        )
+    except RoutingContention:
+        raise Conflict(
+            "the rest of the consolidation group lost every stock race; try again",
+            code="routing_contention",
+        ) from None
+
+
+def _unreserve(session: Session, warehouse_id: int, lines: Sequence[Any], *, reference: str) -> int:
+    by_sku: dict[str, int] = {}
+    for sku, qty in lines:
+        by_sku[sku] = by_sku.get(sku, 0) + int(qty)
+    return give_back(
+        session, warehouse_id, by_sku, shipped=False, reason="unreserved", reference=reference
+    )
+
+
+def _tell_channel(ctx: Context, session: Session, order: SalesOrder, reason: str) -> int | None:
+    connector = session.get(Connector, order.connector_id)
+    if connector is None or not connector.enabled or connector.kind not in ctx.registry.kinds:
+        return None
+    if Capability.CANCEL_PUSH not in enabled_capabilities(instance_for(ctx, connector)):
+        return None
+    outbox_id = session.execute(
+        insert(OutboxMessage)
+        .values(
+            kind=CHANNEL_CANCEL,
+            connector_id=connector.id,
+            idempotency_key=f"cancel-{order.id}",
+            payload={"order_id": order.id, "reason": reason},
+            status="pending",
+            attempts=0,
+            next_attempt_at=utcnow(),
+            created_at=utcnow(),
+        )
+        .returning(OutboxMessage.id)
+    ).scalar_one()
+    return int(outbox_id)

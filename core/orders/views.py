@@ -1,0 +1,174 @@
+"""Reading orders as the API shows them: lines, timeline, fulfilment and the routing trace."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from omniroute.core.bootstrap import Context
+from omniroute.core.order_routing.consolidation import group_of_order
+from omniroute.core.order_state.holdings import of_order
+from omniroute.core.platform.clock import as_aware
+from omniroute.core.platform.db import unit_of_work
+from omniroute.core.platform.errors import NotFound
+from omniroute.core.platform.models import (
+    FulfilmentOrder,
+    OrderEvent,
+    OrderException,
+    RoutingDecision,
+    SalesOrder,
+    Shipment,
+    Warehouse,
+)
+
+
+def list_orders(
+    ctx: Context, *, status: str | None, limit: int, after_id: int = 0
+) -> list[dict[str, Any]]:
+    with unit_of_work(ctx.sessions) as session:
+        q = select(SalesOrder).where(SalesOrder.id > after_id)
+        if status:
+            q = q.where(SalesOrder.status == status)
+        return [_summary(o) for o in session.scalars(q.order_by(SalesOrder.id).limit(limit))]
+
+
+def order_detail(ctx: Context, order_id: int) -> dict[str, Any]:
+    with unit_of_work(ctx.sessions) as session:
+        order = session.scalars(
+            select(SalesOrder)
+            .where(SalesOrder.id == order_id)
+            .options(selectinload(SalesOrder.lines))
+        ).first()
+        if order is None:
+            raise NotFound(f"order {order_id} does not exist")
+        codes = {wid: code for wid, code in session.execute(select(Warehouse.id, Warehouse.code))}
+        events = session.scalars(
+            select(OrderEvent).where(OrderEvent.order_id == order_id).order_by(OrderEvent.id)
+        )
+        # Through the lines: a consolidated fulfilment order names only its oldest order.
+        fos = list(
+            session.scalars(
+                select(FulfilmentOrder)
+                .where(of_order(order_id))
+                .options(selectinload(FulfilmentOrder.lines))
+                .order_by(FulfilmentOrder.id)
+            )
+        )
+        mine = {ln.id for ln in order.lines}
+        own_lines = {fl.id for fo in fos for fl in fo.lines if fl.order_line_id in mine}
+        shipments = session.scalars(
+            select(Shipment)
+            .where(Shipment.fulfilment_order_id.in_([fo.id for fo in fos]))
+            .order_by(Shipment.id)
+        )
+        decisions = session.scalars(
+            select(RoutingDecision)
+            .where(RoutingDecision.order_id == order_id)
+            .order_by(RoutingDecision.id)
+        )
+        exceptions = session.scalars(
+            select(OrderException)
+            .where(OrderException.order_id == order_id)
+            .order_by(OrderException.id)
+        )
+        return {
+            **_summary(order),
+            "ship_to": order.ship_to,
+            "lines": [
+                {
+                    "id": ln.id,
+                    "line_no": ln.line_no,
+                    "external_line_id": ln.external_line_id,
+                    "channel_sku": ln.channel_sku,
+                    "sku": ln.sku,
+                    "title": ln.title,
+                    "quantity": ln.quantity,
+                    "unit_price": ln.unit_price,
+                }
+                for ln in order.lines
+            ],
+            "timeline": [
+                {
+                    "at": as_aware(e.created_at),
+                    "from": e.from_status,
+                    "to": e.to_status,
+                    "note": e.note,
+                }
+                for e in events
+            ],
+            "fulfilment_orders": [
+                {
+                    "id": fo.id,
+                    "warehouse_id": fo.warehouse_id,
+                    "warehouse_code": codes.get(fo.warehouse_id),
+                    "status": fo.status,
+                    "external_ref": fo.external_ref,
+                    "released_at": as_aware(fo.released_at),
+                    "consolidation_id": fo.consolidation_id,
+                    "lines": [
+                        {
+                            "order_line_id": fl.order_line_id,
+                            "sku": fl.sku,
+                            "quantity": fl.quantity,
+                            "shipped_quantity": fl.shipped_quantity,
+                        }
+                        for fl in fo.lines
+                        if fl.order_line_id in mine
+                    ],
+                }
+                for fo in fos
+            ],
+            "shipments": [
+                {
+                    "id": sh.id,
+                    "fulfilment_order_id": sh.fulfilment_order_id,
+                    "external_ref": sh.external_ref,
+                    "carrier": sh.carrier,
+                    "tracking_number": sh.tracking_number,
+                    "tracking_url": sh.tracking_url,
+                    "shipped_at": as_aware(sh.shipped_at),
+                    "lines": [
+                        {"sku": item["sku"], "quantity": item["quantity"]}
+                        for item in sh.lines
+                        if item.get("fulfilment_line_id") in own_lines
+                    ],
+                }
+                for sh in shipments
+            ],
+            "routing_decisions": [
+                {
+                    "id": d.id,
+                    "policy": d.policy,
+                    "outcome": d.outcome,
+                    "attempt": d.attempt,
+                    "at": as_aware(d.created_at),
+                    "plan": d.plan,
+                    "trace": d.trace,
+                }
+                for d in decisions
+            ],
+            "exceptions": [
+                {"id": x.id, "reason": x.reason, "status": x.status, "detail": x.detail}
+                for x in exceptions
+            ],
+            "consolidation": group_of_order(session, order),
+        }
+
+
+def _summary(order: SalesOrder) -> dict[str, Any]:
+    return {
+        "id": order.id,
+        "connector_id": order.connector_id,
+        "channel": order.channel,
+        "external_id": order.external_id,
+        "external_number": order.external_number,
+        "status": order.status,
+        "currency": order.currency,
+        "total": order.total,
+        "service_level": order.service_level,
+        "customer_email": order.customer_email,
+        "created_at": as_aware(order.created_at),
+        "updated_at": as_aware(order.updated_at),
+    }

@@ -1,0 +1,483 @@
+"""ORM models: the database is the source of truth for every unit of work.
+
+Times are naive UTC everywhere (``core.platform.clock.utcnow``) so SQLite and PostgreSQL
+compare alike.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from omniroute.core.platform.clock import utcnow
+
+JSONType = JSON().with_variant(JSONB(), "postgresql")
+# BIGINT ids on PostgreSQL; SQLite only autoincrements an INTEGER PRIMARY KEY.
+Id = BigInteger().with_variant(Integer(), "sqlite")
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {dict[str, Any]: JSONType, list[Any]: JSONType}
+
+
+class Connector(Base):
+    __tablename__ = "connector"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    config: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    secrets_encrypted: Mapped[bytes | None] = mapped_column(LargeBinary)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+
+
+class ConnectorCursor(Base):
+    """Where a connector's order poll stands; a run interrupted mid-way resumes at its token."""
+
+    __tablename__ = "connector_cursor"
+    connector_id: Mapped[int] = mapped_column(
+        ForeignKey("connector.id", ondelete="CASCADE"), primary_key=True
+    )
+    # Highest channel updated_at seen by a finished run; the next run asks from it minus the
+    # overlap window.
+    updated_after: Mapped[datetime | None] = mapped_column(DateTime)
+    # Set while a run is in progress: what it asked from, the page to read next, and the
+    # highest updated_at it has stored so far.
+    run_after: Mapped[datetime | None] = mapped_column(DateTime)
+    page_token: Mapped[str | None] = mapped_column(Text)
+    run_high_water: Mapped[datetime | None] = mapped_column(DateTime)
+    run_started_at: Mapped[datetime | None] = mapped_column(DateTime)
+    claimed_at: Mapped[datetime | None] = mapped_column(DateTime)
+    next_poll_at: Mapped[datetime | None] = mapped_column(DateTime)
+    last_run_at: Mapped[datetime | None] = mapped_column(DateTime)
+    last_run_orders: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class ConnectorHealth(Base):
+    """How a connector's calls to its remote system are going (kept apart from ``connector``
+    so that recording health never looks like a configuration change)."""
+
+    __tablename__ = "connector_health"
+    connector_id: Mapped[int] = mapped_column(
+        ForeignKey("connector.id", ondelete="CASCADE"), primary_key=True
+    )
+    last_success_at: Mapped[datetime | None] = mapped_column(DateTime)
+    last_error_at: Mapped[datetime | None] = mapped_column(DateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
+    rate_limit_wait_seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    disabled_at: Mapped[datetime | None] = mapped_column(DateTime)
+    disabled_reason: Mapped[str | None] = mapped_column(Text)
+
+
+class WorkItem:
+    """The columns every claimable unit of work has (see core/platform/claims.py)."""
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    status: Mapped[str] = mapped_column(String(20), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    claimed_at: Mapped[datetime | None] = mapped_column(DateTime)
+    nudged_at: Mapped[datetime | None] = mapped_column(DateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class InboundMessage(WorkItem, Base):
+    """The inbox: a raw inbound payload, committed before the sender gets its 2xx."""
+
+    __tablename__ = "inbound_message"
+    __table_args__ = (
+        UniqueConstraint("connector_id", "dedupe_key", name="uq_inbound_message_dedupe"),
+        Index("ix_inbound_message_due", "status", "next_attempt_at"),
+    )
+    connector_id: Mapped[int] = mapped_column(ForeignKey("connector.id"))
+    dedupe_key: Mapped[str] = mapped_column(String(255))
+    topic: Mapped[str | None] = mapped_column(String(100))
+    headers: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    body: Mapped[bytes] = mapped_column(LargeBinary)
+    order_id: Mapped[int | None] = mapped_column(ForeignKey("sales_order.id"))
+    received_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    processed_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class Warehouse(Base):
+    __tablename__ = "warehouse"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    address: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    country: Mapped[str] = mapped_column(String(2))
+    postal_code: Mapped[str] = mapped_column(String(20))
+    priority: Mapped[int] = mapped_column(Integer, default=100)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    wms_connector_id: Mapped[int | None] = mapped_column(ForeignKey("connector.id"))
+    # What routing needs to know: capabilities (cold-chain, hazmat...), the channels it
+    # serves (connector kinds or names; empty = all), capacity, cut-off, location and rates.
+    tags: Mapped[list[Any]] = mapped_column(default=list)
+    channels: Mapped[list[Any]] = mapped_column(default=list)
+    daily_order_capacity: Mapped[int | None] = mapped_column(Integer)
+    cutoff_local_time: Mapped[str | None] = mapped_column(String(5))
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    latitude: Mapped[float | None] = mapped_column(Float)
+    longitude: Mapped[float | None] = mapped_column(Float)
+    rate_table: Mapped[list[Any]] = mapped_column(default=list)
+    # Days it does not ship ({"closed_weekdays": [5, 6], "holidays": ["2026-12-25"]}, local;
+    # {} = open every day) and units of every SKU held back per connector kind or name.
+    calendar: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    channel_buffers: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+
+
+class Sku(Base):
+    """The catalogue of internal SKUs an order line may resolve to."""
+
+    __tablename__ = "sku"
+    code: Mapped[str] = mapped_column(String(128), primary_key=True)
+    name: Mapped[str | None] = mapped_column(String(300))
+    tags: Mapped[list[Any]] = mapped_column(default=list)
+    requires: Mapped[list[Any]] = mapped_column(default=list)
+    weight_kg: Mapped[float | None] = mapped_column(Float)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class SkuAlias(Base):
+    """A channel's SKU (or ``variant:<id>``) that means an internal SKU."""
+
+    __tablename__ = "sku_alias"
+    __table_args__ = (UniqueConstraint("connector_id", "alias", name="uq_sku_alias_key"),)
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    connector_id: Mapped[int] = mapped_column(ForeignKey("connector.id"))
+    alias: Mapped[str] = mapped_column(String(200))
+    sku: Mapped[str] = mapped_column(ForeignKey("sku.code"))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class StockLevel(Base):
+    __tablename__ = "stock_level"
+    __table_args__ = (
+        UniqueConstraint("warehouse_id", "sku", name="uq_stock_level_key"),
+        CheckConstraint("on_hand >= 0", name="on_hand_non_negative"),
+        CheckConstraint("reserved >= 0", name="reserved_non_negative"),
+        CheckConstraint("safety >= 0", name="safety_non_negative"),
+        CheckConstraint("reserved <= on_hand", name="reserved_within_on_hand"),
+        Index("ix_stock_level_sku", "sku"),  # the stock snapshot reads by SKU
+    )
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    warehouse_id: Mapped[int] = mapped_column(ForeignKey("warehouse.id"))
+    sku: Mapped[str] = mapped_column(ForeignKey("sku.code"))
+    on_hand: Mapped[int] = mapped_column(Integer, default=0)
+    reserved: Mapped[int] = mapped_column(Integer, default=0)
+    safety: Mapped[int] = mapped_column(Integer, default=0)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+
+
+class StockLedger(Base):
+    """Append-only: every change to on hand, reserved or safety, with its cause."""
+
+    __tablename__ = "stock_ledger"
+    __table_args__ = (Index("ix_stock_ledger_key", "warehouse_id", "sku", "id"),)
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    warehouse_id: Mapped[int] = mapped_column(ForeignKey("warehouse.id"))
+    sku: Mapped[str] = mapped_column(String(128))
+    delta_on_hand: Mapped[int] = mapped_column(Integer, default=0)
+    delta_reserved: Mapped[int] = mapped_column(Integer, default=0)
+    delta_safety: Mapped[int] = mapped_column(Integer, default=0)
+    reason: Mapped[str] = mapped_column(String(40))
+    reference: Mapped[str | None] = mapped_column(String(200))
+    actor: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class Consolidation(Base):
+    """Orders of one customer to one address held together, to leave as one fulfilment
+    order per warehouse; at most one open group per merge key (a partial unique index)."""
+
+    __tablename__ = "consolidation"
+    __table_args__ = (
+        Index("ix_consolidation_merge_key", "merge_key"),
+        Index(
+            "uq_consolidation_open_key",
+            "merge_key",
+            unique=True,
+            sqlite_where=text("status = 'open'"),
+            postgresql_where=text("status = 'open'"),
+        ),
+        Index("ix_consolidation_due", "status", "hold_until"),
+    )
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    merge_key: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(20), default="open")  # open|routed|dissolved
+    hold_until: Mapped[datetime] = mapped_column(DateTime)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class SalesOrder(Base):
+    __tablename__ = "sales_order"
+    __table_args__ = (
+        UniqueConstraint("connector_id", "external_id", name="uq_sales_order_external"),
+        Index("ix_sales_order_status", "status", "updated_at"),
+        Index("ix_sales_order_consolidation", "consolidation_id"),
+        Index("ix_sales_order_connector_created", "connector_id", "created_at"),
+    )
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    connector_id: Mapped[int] = mapped_column(ForeignKey("connector.id"))
+    external_id: Mapped[str] = mapped_column(String(128))
+    external_number: Mapped[str | None] = mapped_column(String(128))
+    channel: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(32), default="received")
+    external_updated_at: Mapped[str | None] = mapped_column(String(40))
+    currency: Mapped[str] = mapped_column(String(3))
+    total: Mapped[str | None] = mapped_column(String(32))
+    ship_to: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    customer_email: Mapped[str | None] = mapped_column(String(320))
+    service_level: Mapped[str] = mapped_column(String(20), default="standard")
+    canonical: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    nudged_at: Mapped[datetime | None] = mapped_column(DateTime)
+    consolidation_id: Mapped[int | None] = mapped_column(ForeignKey("consolidation.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+
+    lines: Mapped[list[OrderLine]] = relationship(
+        back_populates="order", order_by="OrderLine.line_no", cascade="all, delete-orphan"
+    )
+
+
+class OrderLine(Base):
+    __tablename__ = "order_line"
+    __table_args__ = (UniqueConstraint("order_id", "line_no", name="uq_order_line_no"),)
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("sales_order.id"))
+    line_no: Mapped[int] = mapped_column(Integer)
+    external_line_id: Mapped[str | None] = mapped_column(String(128))
+    channel_sku: Mapped[str | None] = mapped_column(String(200))
+    sku: Mapped[str | None] = mapped_column(String(128))
+    title: Mapped[str | None] = mapped_column(String(300))
+    quantity: Mapped[int] = mapped_column(Integer)
+    unit_price: Mapped[str | None] = mapped_column(String(32))
+
+    order: Mapped[SalesOrder] = relationship(back_populates="lines")
+
+
+class OrderEvent(Base):
+    """The order's timeline: one row per state transition or notable step."""
+
+    __tablename__ = "order_event"
+    __table_args__ = (Index("ix_order_event_order", "order_id", "id"),)
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("sales_order.id"))
+    from_status: Mapped[str | None] = mapped_column(String(32))
+    to_status: Mapped[str] = mapped_column(String(32))
+    note: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class RoutingRuleSet(Base):
+    """A version of the routing rules: drafts are editable, published versions immutable."""
+
+    __tablename__ = "routing_rule_set"
+    __table_args__ = (Index("ix_routing_rule_set_active", "status", "effective_from"),)
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(20), default="draft")
+    document: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    notes: Mapped[str | None] = mapped_column(Text)
+    effective_from: Mapped[datetime | None] = mapped_column(DateTime)
+    created_by: Mapped[str] = mapped_column(String(200))
+    published_by: Mapped[str | None] = mapped_column(String(200))
+    copied_from: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    published_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class RoutingDecision(Base):
+    __tablename__ = "routing_decision"
+    __table_args__ = (Index("ix_routing_decision_order", "order_id", "id"),)
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("sales_order.id"))
+    policy: Mapped[str] = mapped_column(String(64))
+    rule_set_id: Mapped[int | None] = mapped_column(ForeignKey("routing_rule_set.id"))
+    outcome: Mapped[str] = mapped_column(String(20))
+    attempt: Mapped[int] = mapped_column(Integer, default=1)
+    plan: Mapped[list[Any]] = mapped_column(default=list)
+    trace: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # Available units the router was given: {"<warehouse id>": {"<sku>": units}}, order SKUs.
+    stock_snapshot: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class FulfilmentOrder(Base):
+    __tablename__ = "fulfilment_order"
+    __table_args__ = (
+        Index("ix_fulfilment_order_order", "order_id"),
+        Index("ix_fulfilment_order_warehouse_day", "warehouse_id", "created_at"),
+        Index("ix_fulfilment_order_consolidation", "consolidation_id"),
+    )
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("sales_order.id"))
+    warehouse_id: Mapped[int] = mapped_column(ForeignKey("warehouse.id"))
+    decision_id: Mapped[int] = mapped_column(ForeignKey("routing_decision.id"))
+    # Set when the lines come from several orders of one consolidation group.
+    consolidation_id: Mapped[int | None] = mapped_column(ForeignKey("consolidation.id"))
+    status: Mapped[str] = mapped_column(String(20), default="pending")
+    external_ref: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    released_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+    lines: Mapped[list[FulfilmentLine]] = relationship(
+        back_populates="fulfilment_order", order_by="FulfilmentLine.id"
+    )
+
+
+class FulfilmentLine(Base):
+    __tablename__ = "fulfilment_line"
+    # Fulfilment orders are found through their lines (core.order_state.holdings).
+    __table_args__ = (
+        Index("ix_fulfilment_line_order_line", "order_line_id"),
+        Index("ix_fulfilment_line_fulfilment_order", "fulfilment_order_id"),
+    )
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    fulfilment_order_id: Mapped[int] = mapped_column(ForeignKey("fulfilment_order.id"))
+    order_line_id: Mapped[int] = mapped_column(ForeignKey("order_line.id"))
+    sku: Mapped[str] = mapped_column(String(128))
+    quantity: Mapped[int] = mapped_column(Integer)
+    shipped_quantity: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+    fulfilment_order: Mapped[FulfilmentOrder] = relationship(back_populates="lines")
+
+
+class Shipment(Base):
+    """What a warehouse confirmed as shipped for a fulfilment order: lines, carrier, tracking."""
+
+    __tablename__ = "shipment"
+    __table_args__ = (
+        UniqueConstraint("fulfilment_order_id", "external_ref", name="uq_shipment_external"),
+        Index("ix_shipment_order", "order_id"),
+    )
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    fulfilment_order_id: Mapped[int] = mapped_column(ForeignKey("fulfilment_order.id"))
+    order_id: Mapped[int] = mapped_column(ForeignKey("sales_order.id"))
+    external_ref: Mapped[str] = mapped_column(String(200))
+    carrier: Mapped[str | None] = mapped_column(String(100))
+    tracking_number: Mapped[str | None] = mapped_column(String(200))
+    tracking_url: Mapped[str | None] = mapped_column(String(1000))
+    lines: Mapped[list[Any]] = mapped_column(default=list)
+    shipped_at: Mapped[datetime] = mapped_column(DateTime)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class ChannelListing(Base):
+    """A SKU a channel sells, under the channel's own id for it, and the units held back."""
+
+    __tablename__ = "channel_listing"
+    __table_args__ = (
+        UniqueConstraint("connector_id", "sku", name="uq_channel_listing_sku"),
+        CheckConstraint("buffer >= 0", name="buffer_non_negative"),
+    )
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    connector_id: Mapped[int] = mapped_column(ForeignKey("connector.id", ondelete="CASCADE"))
+    sku: Mapped[str] = mapped_column(ForeignKey("sku.code"))
+    channel_ref: Mapped[str] = mapped_column(String(200))
+    buffer: Mapped[int] = mapped_column(Integer, default=0)
+    pushed_available: Mapped[int | None] = mapped_column(Integer)
+    pushed_at: Mapped[datetime | None] = mapped_column(DateTime)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class SyncCursor(Base):
+    """How far a background job has read an append-only table (e.g. the stock ledger)."""
+
+    __tablename__ = "sync_cursor"
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    position: Mapped[int] = mapped_column(BigInteger, default=0)
+    updated_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class OutboxMessage(WorkItem, Base):
+    """A side effect on another system, written with the change that causes it."""
+
+    __tablename__ = "outbox_message"
+    __table_args__ = (
+        Index("ix_outbox_message_due", "status", "next_attempt_at"),
+        Index("ix_outbox_message_fulfilment_order", "fulfilment_order_id"),
+    )
+    kind: Mapped[str] = mapped_column(String(40))
+    connector_id: Mapped[int | None] = mapped_column(ForeignKey("connector.id"))
+    fulfilment_order_id: Mapped[int | None] = mapped_column(ForeignKey("fulfilment_order.id"))
+    idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class OrderException(Base):
+    """A problem a person must look at, with a machine-readable reason."""
+
+    __tablename__ = "order_exception"
+    __table_args__ = (
+        Index("ix_order_exception_status", "status", "id"),
+        Index("ix_order_exception_order", "order_id", "status"),
+    )
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    reason: Mapped[str] = mapped_column(String(40))
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    status: Mapped[str] = mapped_column(String(20), default="open")
+    order_id: Mapped[int | None] = mapped_column(ForeignKey("sales_order.id"))
+    inbound_message_id: Mapped[int | None] = mapped_column(ForeignKey("inbound_message.id"))
+    outbox_message_id: Mapped[int | None] = mapped_column(ForeignKey("outbox_message.id"))
+    retries: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    resolved_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class ApiToken(Base):
+    __tablename__ = "api_token"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(20))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class AuditLog(Base):
+    __tablename__ = "audit_log"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    actor: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(60))
+    entity: Mapped[str] = mapped_column(String(40))
+    entity_id: Mapped[str | None] = mapped_column(String(64))
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)

@@ -1,0 +1,113 @@
+"""Stock as ops see it: levels per warehouse and SKU, changes, and the ledger."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from omniroute.core.access.audit import record
+from omniroute.core.bootstrap import Context
+from omniroute.core.platform.db import unit_of_work
+from omniroute.core.platform.models import StockLedger, StockLevel
+from omniroute.core.stock import levels as stock
+from omniroute.core.stock.backorder_wakeup import wake_backorders
+
+
+def set_stock(
+    ctx: Context,
+    warehouse_id: int,
+    sku: str,
+    *,
+    on_hand: int | None,
+    safety: int | None,
+    actor: str,
+    reason: str = "set",
+) -> StockLevel:
+    with unit_of_work(ctx.sessions) as session:
+        before = _available(session, warehouse_id, sku)
+        level = stock.set_level(
+            session, warehouse_id, sku, on_hand=on_hand, safety=safety, actor=actor, reason=reason
+        )
+        more = _available_of(level) > before
+        record(
+            session,
+            actor,
+            "stock.set",
+            "stock_level",
+            level.id,
+            {"warehouse_id": warehouse_id, "sku": sku, "on_hand": on_hand, "safety": safety},
+        )
+    if more:
+        wake_backorders(ctx, sku)
+    return level
+
+
+def adjust_stock(
+    ctx: Context,
+    warehouse_id: int,
+    sku: str,
+    *,
+    delta: int,
+    actor: str,
+    reason: str,
+) -> StockLevel:
+    with unit_of_work(ctx.sessions) as session:
+        level = stock.adjust_level(
+            session, warehouse_id, sku, delta_on_hand=delta, actor=actor, reason=reason
+        )
+        record(
+            session,
+            actor,
+            "stock.adjust",
+            "stock_level",
+            level.id,
+            {"warehouse_id": warehouse_id, "sku": sku, "delta": delta, "reason": reason},
+        )
+    if delta > 0:
+        wake_backorders(ctx, sku)
+    return level
+
+
+def _available(session: Session, warehouse_id: int, sku: str) -> int:
+    level = session.scalars(
+        select(StockLevel).where(StockLevel.warehouse_id == warehouse_id, StockLevel.sku == sku)
+    ).first()
+    return -1 if level is None else _available_of(level)
+
+
+def _available_of(level: StockLevel) -> int:
+    return level.on_hand - level.reserved - level.safety
+
+
+def list_stock(
+    ctx: Context,
+    *,
+    warehouse_id: int | None = None,
+    sku: str | None = None,
+    limit: int = 500,
+    after_id: int = 0,
+) -> list[StockLevel]:
+    with unit_of_work(ctx.sessions) as session:
+        q = select(StockLevel).where(StockLevel.id > after_id)
+        if warehouse_id is not None:
+            q = q.where(StockLevel.warehouse_id == warehouse_id)
+        if sku is not None:
+            q = q.where(StockLevel.sku == sku)
+        return list(session.scalars(q.order_by(StockLevel.id).limit(limit)))
+
+
+def ledger(
+    ctx: Context,
+    *,
+    warehouse_id: int | None = None,
+    sku: str | None = None,
+    limit: int = 500,
+    after_id: int = 0,
+) -> list[StockLedger]:
+    with unit_of_work(ctx.sessions) as session:
+        q = select(StockLedger).where(StockLedger.id > after_id)
+        if warehouse_id is not None:
+            q = q.where(StockLedger.warehouse_id == warehouse_id)
+        if sku is not None:
+            q = q.where(StockLedger.sku == sku)
+        return list(session.scalars(q.order_by(StockLedger.id).limit(limit)))

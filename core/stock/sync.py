@@ -1,0 +1,187 @@
+"""Available-to-sell out to channels, within a minute of any stock change.
+
+Every stock change writes a ledger row, so the ledger is the change feed: each sync reads the
+rows added since its cursor, takes the SKUs they touch, works out each listing's available
+quantity (free stock of the warehouses that serve the channel, minus the listing's buffer)
+and writes one outbox row per channel for the listings whose quantity changed. Changes within
+one interval are pushed together (the debounce). The quantity is read again when the row is
+sent, so a late or redriven push never sends a stale figure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from typing import Any
+from uuid import uuid4
+
+from sqlalchemy import func, insert, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from omniroute.connectors.base import Capability, enabled_capabilities
+from omniroute.core.bootstrap import Context
+from omniroute.core.platform.clock import utcnow
+from omniroute.core.platform.db import unit_of_work
+from omniroute.core.platform.dispatch import Task
+from omniroute.core.platform.errors import NotFound
+from omniroute.core.platform.live_connectors import instance_for
+from omniroute.core.platform.models import (
+    ChannelListing,
+    Connector,
+    OutboxMessage,
+    StockLedger,
+    StockLevel,
+    SyncCursor,
+    Warehouse,
+)
+from omniroute.routing.warehouses import channel_buffer
+
+CHANNEL_STOCK = "channel.stock"
+CURSOR = "stock_ledger"
+BATCH = 100
+
+
+def serves(warehouse_channels: Iterable[str], connector: Connector) -> bool:
+    """Whether a warehouse sells through this channel (no list means every channel)."""
+    channels = set(warehouse_channels or ())
+    return not channels or bool({connector.kind, connector.name} & channels)
+
+
+def channel_available(session: Session, connector: Connector, skus: list[str]) -> dict[str, int]:
+    """Free units per SKU over the enabled warehouses that serve the channel, less what each
+    holds back from it (its channel buffer, as routing applies it)."""
+    if not skus:
+        return {}
+    rows = session.execute(
+        select(
+            Warehouse.channels,
+            Warehouse.channel_buffers,
+            StockLevel.sku,
+            StockLevel.on_hand - StockLevel.reserved - StockLevel.safety,
+        )
+        .join(Warehouse, Warehouse.id == StockLevel.warehouse_id)
+        .where(Warehouse.enabled.is_(True), StockLevel.sku.in_(sorted(set(skus))))
+    )
+    totals: dict[str, int] = {}
+    for channels, buffers, sku, free in rows:
+        if serves(channels, connector):
+            held = channel_buffer(buffers or {}, connector.kind, connector.name)
+            totals[sku] = totals.get(sku, 0) + max(int(free) - held, 0)
+    return totals
+
+
+def sync_stock(ctx: Context, *, now: datetime | None = None, force: bool = False) -> int:
+    """Queue pushes for listings whose available quantity changed; how many rows were queued.
+
+    Runs at most once per ``stock_sync_interval`` unless ``force``.
+    """
+    now = now or utcnow()
+    with unit_of_work(ctx.sessions) as session:
+        cursor = _cursor(session)
+        due = cursor.updated_at is None or cursor.updated_at <= now - timedelta(
+            seconds=ctx.settings.stock_sync_interval
+        )
+        if not (due or force):
+            return 0
+        newest = session.scalar(select(func.max(StockLedger.id))) or 0
+        skus = list(
+            session.scalars(
+                select(StockLedger.sku)
+                .where(StockLedger.id > cursor.position, StockLedger.id <= newest)
+                .distinct()
+            )
+        )
+        cursor.position, cursor.updated_at = newest, now
+        outbox_ids = _queue_changes(ctx, session, skus, now) if skus else []
+    for outbox_id in outbox_ids:
+        ctx.dispatcher.enqueue(Task.DELIVER_OUTBOX, outbox_id)
+    return len(outbox_ids)
+
+
+def resync_connector(ctx: Context, connector_id: int) -> int:
+    """Push every listing of one channel now, changed or not (after set-up or an outage)."""
+    with unit_of_work(ctx.sessions) as session:
+        connector = session.get(Connector, connector_id)
+        if connector is None:
+            raise NotFound(f"connector {connector_id} does not exist")
+        listings = list(
+            session.scalars(
+                select(ChannelListing.id)
+                .where(ChannelListing.connector_id == connector.id)
+                .order_by(ChannelListing.sku)
+            )
+        )
+        outbox_ids = _write_outbox(session, connector.id, listings, utcnow())
+    for outbox_id in outbox_ids:
+        ctx.dispatcher.enqueue(Task.DELIVER_OUTBOX, outbox_id)
+    return len(outbox_ids)
+
+
+def _cursor(session: Session) -> SyncCursor:
+    cursor = session.get(SyncCursor, CURSOR, with_for_update=True)
+    if cursor is None:
+        module: Any = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+        session.execute(
+            module.insert(SyncCursor.__table__)
+            .values(name=CURSOR, position=0)
+            .on_conflict_do_nothing(index_elements=["name"])
+        )
+        cursor = session.get_one(SyncCursor, CURSOR, with_for_update=True)
+    return cursor
+
+
+def _queue_changes(ctx: Context, session: Session, skus: list[str], now: datetime) -> list[int]:
+    stock_kinds = [
+        kind
+        for kind, cls in ctx.registry.kinds.items()
+        if Capability.STOCK_PUSH in cls.capabilities
+    ]
+    connectors = list(
+        session.scalars(
+            select(Connector).where(Connector.enabled.is_(True), Connector.kind.in_(stock_kinds))
+        )
+    )
+    outbox_ids: list[int] = []
+    for connector in connectors:
+        if Capability.STOCK_PUSH not in enabled_capabilities(instance_for(ctx, connector)):
+            continue
+        listings = list(
+            session.scalars(
+                select(ChannelListing).where(
+                    ChannelListing.connector_id == connector.id, ChannelListing.sku.in_(skus)
+                )
+            )
+        )
+        available = channel_available(session, connector, [item.sku for item in listings])
+        changed = [
+            item.id
+            for item in sorted(listings, key=lambda item: item.sku)
+            if max(available.get(item.sku, 0) - item.buffer, 0) != item.pushed_available
+        ]
+        outbox_ids += _write_outbox(session, connector.id, changed, now)
+    return outbox_ids
+
+
+def _write_outbox(
+    session: Session, connector_id: int, listing_ids: list[int], now: datetime
+) -> list[int]:
+    ids = []
+    for start in range(0, len(listing_ids), BATCH):
+        chunk = listing_ids[start : start + BATCH]
+        outbox_id = session.execute(
+            insert(OutboxMessage)
+            .values(
+                kind=CHANNEL_STOCK,
+                connector_id=connector_id,
+                idempotency_key=f"stock-{connector_id}-{uuid4().hex}",
+                payload={"listing_ids": chunk},
+                status="pending",
+                attempts=0,
+                next_attempt_at=utcnow(),  # due at once, whatever time the sync ran for
+                created_at=now,
+            )
+            .returning(OutboxMessage.id)
+        ).scalar_one()
+        ids.append(int(outbox_id))
+    return ids

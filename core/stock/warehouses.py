@@ -1,0 +1,153 @@
+"""Warehouses, the SKU catalogue and SKU aliases: what ops configure."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from omniroute.core.access.audit import record
+from omniroute.core.bootstrap import Context
+from omniroute.core.platform.db import unit_of_work
+from omniroute.core.platform.errors import Conflict, Invalid, NotFound
+from omniroute.core.platform.models import Connector, Sku, SkuAlias, Warehouse
+from omniroute.core.stock.levels import ensure_sku
+
+WAREHOUSE_FIELDS = (
+    "code",
+    "name",
+    "address",
+    "country",
+    "postal_code",
+    "priority",
+    "enabled",
+    "wms_connector_id",
+    "tags",
+    "channels",
+    "daily_order_capacity",
+    "cutoff_local_time",
+    "timezone",
+    "latitude",
+    "longitude",
+    "rate_table",
+    "calendar",
+    "channel_buffers",
+)
+CLEARED_BY_NULL = ("calendar", "channel_buffers")  # PATCH null: back to {} (none)
+
+
+def create_warehouse(ctx: Context, data: dict[str, Any], *, actor: str) -> Warehouse:
+    try:
+        with unit_of_work(ctx.sessions) as session:
+            _check_wms(session, data.get("wms_connector_id"))
+            wh = Warehouse(**{k: v for k, v in data.items() if k in WAREHOUSE_FIELDS})
+            session.add(wh)
+            session.flush()
+            record(session, actor, "warehouse.create", "warehouse", wh.id, {"code": wh.code})
+            return wh
+    except IntegrityError:
+        raise Conflict(f"warehouse code {data.get('code')!r} is taken", code="duplicate") from None
+
+
+def update_warehouse(
+    ctx: Context, warehouse_id: int, changes: dict[str, Any], *, actor: str
+) -> Warehouse:
+    with unit_of_work(ctx.sessions) as session:
+        wh = session.get(Warehouse, warehouse_id)
+        if wh is None:
+            raise NotFound(f"warehouse {warehouse_id} does not exist")
+        if "wms_connector_id" in changes:
+            _check_wms(session, changes["wms_connector_id"])
+        for key, value in changes.items():
+            if key in WAREHOUSE_FIELDS and key != "code":
+                setattr(wh, key, {} if value is None and key in CLEARED_BY_NULL else value)
+        record(session, actor, "warehouse.update", "warehouse", wh.id, changes)
+        return wh
+
+
+def _check_wms(session: Any, connector_id: int | None) -> None:
+    if connector_id is not None and session.get(Connector, connector_id) is None:
+        raise Invalid(f"connector {connector_id} does not exist", code="unknown_connector")
+
+
+def list_warehouses(ctx: Context) -> list[Warehouse]:
+    with unit_of_work(ctx.sessions) as session:
+        return list(session.scalars(select(Warehouse).order_by(Warehouse.priority, Warehouse.code)))
+
+
+def get_warehouse(ctx: Context, warehouse_id: int) -> Warehouse:
+    with unit_of_work(ctx.sessions) as session:
+        wh = session.get(Warehouse, warehouse_id)
+        if wh is None:
+            raise NotFound(f"warehouse {warehouse_id} does not exist")
+        return wh
+
+
+def upsert_sku(
+    ctx: Context,
+    code: str,
+    name: str | None,
+    *,
+    actor: str,
+    tags: list[str] | None = None,
+    requires: list[str] | None = None,
+    weight_kg: float | None = None,
+) -> Sku:
+    with unit_of_work(ctx.sessions) as session:
+        sku = ensure_sku(session, code, name)
+        if tags is not None:
+            sku.tags = tags
+        if requires is not None:
+            sku.requires = requires
+        if weight_kg is not None:
+            sku.weight_kg = weight_kg
+        record(
+            session,
+            actor,
+            "sku.upsert",
+            "sku",
+            code,
+            {"name": name, "tags": tags, "requires": requires, "weight_kg": weight_kg},
+        )
+        return sku
+
+
+def list_skus(ctx: Context, *, limit: int, after: str = "") -> list[Sku]:
+    with unit_of_work(ctx.sessions) as session:
+        return list(
+            session.scalars(select(Sku).where(Sku.code > after).order_by(Sku.code).limit(limit))
+        )
+
+
+def create_alias(ctx: Context, connector_id: int, alias: str, sku: str, *, actor: str) -> SkuAlias:
+    try:
+        with unit_of_work(ctx.sessions) as session:
+            if session.get(Connector, connector_id) is None:
+                raise NotFound(f"connector {connector_id} does not exist")
+            if session.get(Sku, sku) is None:
+                raise Invalid(f"SKU {sku!r} is not in the catalogue", code="unknown_sku")
+            row = SkuAlias(connector_id=connector_id, alias=alias, sku=sku)
+            session.add(row)
+            session.flush()
+            record(
+                session,
+                actor,
+                "sku_alias.create",
+                "sku_alias",
+                row.id,
+                {"connector_id": connector_id, "alias": alias, "sku": sku},
+            )
+            return row
+    except IntegrityError:
+        raise Conflict(
+            f"alias {alias!r} already exists for connector {connector_id}", code="duplicate"
+        ) from None
+
+
+def list_aliases(ctx: Context, connector_id: int | None = None) -> list[SkuAlias]:
+    with unit_of_work(ctx.sessions) as session:
+        q = select(SkuAlias).order_by(SkuAlias.id)
+        if connector_id is not None:
+            q = q.where(SkuAlias.connector_id == connector_id)
+        return list(session.scalars(q))
