@@ -51,7 +51,6 @@ from omniroute.core.bootstrap import bootstrap  # noqa: E402
 from omniroute.core.channels import connector_admin  # noqa: E402
 from omniroute.core.intake.polling import poll_connector  # noqa: E402
 from omniroute.core.platform.db import unit_of_work  # noqa: E402
-from omniroute.core.platform.live_connectors import instance_for  # noqa: E402
 from omniroute.core.platform.migrate import upgrade  # noqa: E402
 from omniroute.core.platform.models import Connector  # noqa: E402
 from omniroute.core.platform.settings import Settings  # noqa: E402
@@ -206,7 +205,7 @@ def run(args: argparse.Namespace, tmp: Path) -> None:  # noqa: PLR0915 - one lin
     )
 
     with unit_of_work(ctx.sessions) as session:
-        source = instance_for(ctx, session.get_one(Connector, row.id))
+        source = ctx.connectors.for_row(session.get_one(Connector, row.id))
     busy = bl.wait_quiet(args.quiet_pct, args.quiet_timeout)
     print(f"machine busy with other work before the run: {busy:.0f}% of 2 cores")
     load_before = os.getloadavg()

@@ -1,4 +1,9 @@
-"""The composition root: every process builds its collaborators here, and only here."""
+"""The composition root: every process builds its collaborators here, and only here.
+
+``bootstrap`` makes one ``Context`` per process (API, worker, CLI command, test). It has
+every collaborator a service may be given; services take it typed as the narrow ``Deps``
+protocol they declare (``core.platform.ports``), so each sees only what it uses.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +15,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from omniroute.connectors.base import ConnectorRuntime
 from omniroute.core.order_routing.inputs import RoutingCaches
+from omniroute.core.platform.clock import Clock, SystemClock
 from omniroute.core.platform.db import make_engine, make_session_factory
 from omniroute.core.platform.dispatch import Dispatcher, RecordingDispatcher
+from omniroute.core.platform.live_connectors import LiveConnectors
 from omniroute.core.platform.registry import ConnectorCache, ConnectorRegistry
 from omniroute.core.platform.security import SecretBox, load_secret_key
 from omniroute.core.platform.settings import Settings
@@ -24,9 +31,10 @@ class Context:
     engine: Engine
     sessions: sessionmaker[Session]
     registry: ConnectorRegistry
-    connectors: ConnectorCache
+    connectors: LiveConnectors
     secret_box: SecretBox
     routing: RoutingCaches
+    clock: Clock
     dispatcher: Dispatcher = field(default_factory=RecordingDispatcher)
 
     def close(self) -> None:
@@ -34,9 +42,13 @@ class Context:
 
 
 def bootstrap(
-    settings: Settings | None = None, *, registry: ConnectorRegistry | None = None
+    settings: Settings | None = None,
+    *,
+    registry: ConnectorRegistry | None = None,
+    clock: Clock | None = None,
 ) -> Context:
     settings = settings or Settings()
+    clock = clock or SystemClock()
     logging.basicConfig(
         level=settings.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
@@ -51,12 +63,14 @@ def bootstrap(
         retry_attempts=settings.http_retry_attempts,
         retry_max_wait=settings.http_retry_max_wait,
     )
+    secret_box = SecretBox(load_secret_key(settings))
     return Context(
         settings=settings,
         engine=engine,
-        sessions=make_session_factory(engine),
+        sessions=make_session_factory(engine, clock),
         registry=registry,
-        connectors=ConnectorCache(registry, runtime),
-        secret_box=SecretBox(load_secret_key(settings)),
+        connectors=LiveConnectors(registry, ConnectorCache(registry, runtime), secret_box, engine),
+        secret_box=secret_box,
         routing=RoutingCaches(geocoder=OfflineGeocoder()),
+        clock=clock,
     )

@@ -6,9 +6,9 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 
-from omniroute.core.bootstrap import Context
 from omniroute.core.platform.db import unit_of_work
 from omniroute.core.platform.models import ApiToken
+from omniroute.core.platform.ports import HasSessions
 from omniroute.core.platform.security import Role, hash_token, new_token
 
 
@@ -23,16 +23,16 @@ class Principal:
         return f"token:{self.token_id}:{self.name}"
 
 
-def create_token(ctx: Context, *, role: Role, name: str) -> str:
+def create_token(deps: HasSessions, *, role: Role, name: str) -> str:
     token = new_token()
-    with unit_of_work(ctx.sessions) as session:
+    with unit_of_work(deps.sessions) as session:
         session.add(ApiToken(name=name, role=role.value, token_hash=hash_token(token)))
     return token
 
 
-def authenticate(ctx: Context, token: str) -> Principal | None:
+def authenticate(deps: HasSessions, token: str) -> Principal | None:
     # The lookup is by SHA-256 of the token, so no timing difference reveals a prefix.
-    with unit_of_work(ctx.sessions) as session:
+    with unit_of_work(deps.sessions) as session:
         row = session.scalars(
             select(ApiToken).where(
                 ApiToken.token_hash == hash_token(token), ApiToken.revoked_at.is_(None)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import BaseModel, SecretStr, ValidationError
 from sqlalchemy import select
@@ -11,18 +11,26 @@ from sqlalchemy.exc import IntegrityError
 from omniroute.connectors.base import Capability, TransientError, enabled_capabilities
 from omniroute.connectors.http import UnsafeUrlError, guard_url
 from omniroute.core.access.audit import record
-from omniroute.core.bootstrap import Context
 from omniroute.core.channels import health as connector_health
-from omniroute.core.platform.clock import utcnow
 from omniroute.core.platform.db import unit_of_work
 from omniroute.core.platform.dispatch import Task
 from omniroute.core.platform.errors import Conflict, Invalid, NotFound
-from omniroute.core.platform.live_connectors import instance_for
 from omniroute.core.platform.models import Connector
+from omniroute.core.platform.ports import (
+    HasClock,
+    HasConnectors,
+    HasDispatcher,
+    HasSessions,
+    HasSettings,
+)
+
+
+class Deps(HasSessions, HasClock, HasSettings, HasDispatcher, HasConnectors, Protocol):
+    """What connector administration uses."""
 
 
 def create_connector(
-    ctx: Context,
+    deps: Deps,
     *,
     kind: str,
     name: str,
@@ -31,9 +39,9 @@ def create_connector(
     enabled: bool,
     actor: str,
 ) -> Connector:
-    clean_config, sealed = _validated(ctx, kind, config, secrets)
+    clean_config, sealed = _validated(deps, kind, config, secrets)
     try:
-        with unit_of_work(ctx.sessions) as session:
+        with unit_of_work(deps.sessions) as session:
             row = Connector(
                 kind=kind, name=name, config=clean_config, secrets_encrypted=sealed, enabled=enabled
             )
@@ -53,7 +61,7 @@ def create_connector(
 
 
 def update_connector(
-    ctx: Context,
+    deps: Deps,
     connector_id: int,
     *,
     config: dict[str, Any] | None,
@@ -61,15 +69,15 @@ def update_connector(
     enabled: bool | None,
     actor: str,
 ) -> Connector:
-    with unit_of_work(ctx.sessions) as session:
+    with unit_of_work(deps.sessions) as session:
         row = session.get(Connector, connector_id)
         if row is None:
             raise NotFound(f"connector {connector_id} does not exist")
-        merged_secrets = ctx.secret_box.open(row.secrets_encrypted)
+        merged_secrets = deps.connectors.open(row.secrets_encrypted)
         if secrets:
             merged_secrets.update(secrets)
         clean_config, sealed = _validated(
-            ctx, row.kind, config if config is not None else row.config, merged_secrets
+            deps, row.kind, config if config is not None else row.config, merged_secrets
         )
         row.config, row.secrets_encrypted = clean_config, sealed
         if enabled is not None:
@@ -84,26 +92,26 @@ def update_connector(
             row.id,
             {"config": config is not None, "secrets": sorted(secrets or {}), "enabled": enabled},
         )
-    ctx.connectors.forget(connector_id)
+    deps.connectors.forget(connector_id)
     return row
 
 
 def _validated(
-    ctx: Context, kind: str, config: dict[str, Any], secrets: dict[str, Any]
+    deps: Deps, kind: str, config: dict[str, Any], secrets: dict[str, Any]
 ) -> tuple[dict[str, Any], bytes]:
     try:
-        kind_cls = ctx.registry.get(kind)
+        kind_cls = deps.connectors.kind(kind)
     except LookupError as exc:
         raise Invalid(str(exc), code="unknown_kind") from None
     cfg = _model(kind_cls.config_model, config, "config")
     sec = _model(kind_cls.secrets_model, secrets, "secrets")
-    _guard_urls(ctx, cfg)
+    _guard_urls(deps, cfg)
     plain = {
         k: v.get_secret_value() if isinstance(v, SecretStr) else v
         for k, v in sec.model_dump().items()
         if v is not None
     }
-    return cfg.model_dump(mode="json"), ctx.secret_box.seal(plain)
+    return cfg.model_dump(mode="json"), deps.connectors.seal(plain)
 
 
 def _model(model: type[BaseModel], data: dict[str, Any], where: str) -> BaseModel:
@@ -117,50 +125,50 @@ def _model(model: type[BaseModel], data: dict[str, Any], where: str) -> BaseMode
         raise Invalid(f"{where} is not valid", code="invalid_config", fields=fields) from None
 
 
-def _guard_urls(ctx: Context, cfg: BaseModel) -> None:
+def _guard_urls(deps: Deps, cfg: BaseModel) -> None:
     for key, value in cfg.model_dump().items():
         if key.endswith("url") and isinstance(value, str) and value:
             try:
-                guard_url(value, allow_private=ctx.settings.allow_private_urls)
+                guard_url(value, allow_private=deps.settings.allow_private_urls)
             except UnsafeUrlError as exc:
                 raise Invalid(str(exc), code="unsafe_url", field=f"config.{key}") from None
             except TransientError:
                 pass  # DNS is down now; the guard runs again on every call
 
 
-def list_connectors(ctx: Context) -> list[Connector]:
-    with unit_of_work(ctx.sessions) as session:
+def list_connectors(deps: Deps) -> list[Connector]:
+    with unit_of_work(deps.sessions) as session:
         return list(session.scalars(select(Connector).order_by(Connector.id)))
 
 
-def get_connector(ctx: Context, connector_id: int) -> Connector:
-    with unit_of_work(ctx.sessions) as session:
+def get_connector(deps: Deps, connector_id: int) -> Connector:
+    with unit_of_work(deps.sessions) as session:
         row = session.get(Connector, connector_id)
         if row is None:
             raise NotFound(f"connector {connector_id} does not exist")
         return row
 
 
-def secret_names(ctx: Context, row: Connector) -> list[str]:
+def secret_names(deps: Deps, row: Connector) -> list[str]:
     """Which secrets are set; never their values."""
-    return sorted(ctx.secret_box.open(row.secrets_encrypted))
+    return sorted(deps.connectors.open(row.secrets_encrypted))
 
 
-def connector_health_view(ctx: Context, connector_id: int) -> dict[str, Any]:
-    with unit_of_work(ctx.sessions) as session:
+def connector_health_view(deps: Deps, connector_id: int) -> dict[str, Any]:
+    with unit_of_work(deps.sessions) as session:
         if session.get(Connector, connector_id) is None:
             raise NotFound(f"connector {connector_id} does not exist")
-        return connector_health.health_view(session, connector_id, now=utcnow()).as_dict()
+        return connector_health.health_view(session, connector_id, now=deps.clock.now()).as_dict()
 
 
-def request_poll(ctx: Context, connector_id: int, *, actor: str) -> None:
+def request_poll(deps: Deps, connector_id: int, *, actor: str) -> None:
     """Queue a poll of this connector now rather than at its next turn."""
-    with unit_of_work(ctx.sessions) as session:
+    with unit_of_work(deps.sessions) as session:
         row = session.get(Connector, connector_id)
         if row is None:
             raise NotFound(f"connector {connector_id} does not exist")
-        if row.kind not in ctx.registry.kinds or Capability.ORDER_POLLING not in (
-            enabled_capabilities(instance_for(ctx, row))
+        if row.kind not in deps.connectors.kinds or Capability.ORDER_POLLING not in (
+            enabled_capabilities(deps.connectors.for_row(row))
         ):
             raise Conflict(
                 f"connector {connector_id} does not poll as configured", code="not_polling"
@@ -168,4 +176,4 @@ def request_poll(ctx: Context, connector_id: int, *, actor: str) -> None:
         if not row.enabled:
             raise Conflict(f"connector {connector_id} is disabled", code="connector_disabled")
         record(session, actor, "connector.poll", "connector", row.id, {})
-    ctx.dispatcher.enqueue(Task.POLL_CONNECTOR, connector_id)
+    deps.dispatcher.enqueue(Task.POLL_CONNECTOR, connector_id)

@@ -14,7 +14,7 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
@@ -32,7 +32,6 @@ from omniroute.connectors.base import (
     StockUpdate,
     TransientError,
 )
-from omniroute.core.bootstrap import Context
 from omniroute.core.channels import health as connector_health
 from omniroute.core.exceptions.opening import Reason, open_exception
 from omniroute.core.fulfilment.shipments import CHANNEL_FULFILMENT
@@ -40,9 +39,8 @@ from omniroute.core.order_state.machine import OrderStatus
 from omniroute.core.orders.cancellation import CHANNEL_CANCEL
 from omniroute.core.outbox.backoff import backoff_delay
 from omniroute.core.platform.claims import claim
-from omniroute.core.platform.clock import as_aware, utcnow
+from omniroute.core.platform.clock import as_aware
 from omniroute.core.platform.db import unit_of_work
-from omniroute.core.platform.live_connectors import instance_for
 from omniroute.core.platform.metrics import OUTBOX_DELIVERIES
 from omniroute.core.platform.models import (
     ChannelListing,
@@ -53,6 +51,7 @@ from omniroute.core.platform.models import (
     SalesOrder,
     Shipment,
 )
+from omniroute.core.platform.ports import HasConnectors, HasSettings, Store
 from omniroute.core.stock.sync import CHANNEL_STOCK, channel_available
 
 log = logging.getLogger("omniroute.channel_push")
@@ -60,6 +59,10 @@ log = logging.getLogger("omniroute.channel_push")
 CHANNEL_KINDS = frozenset({CHANNEL_FULFILMENT, CHANNEL_STOCK, CHANNEL_CANCEL})
 
 Call = Callable[[], Any]
+
+
+class Deps(Store, HasSettings, HasConnectors, Protocol):
+    """What delivering to a channel uses."""
 
 
 @dataclass(frozen=True)
@@ -72,42 +75,49 @@ class Prepared:
     read_at: datetime | None = None
 
 
-def deliver_channel_push(ctx: Context, outbox_id: int, *, now: datetime | None = None) -> str:
+def deliver_channel_push(deps: Deps, outbox_id: int, *, now: datetime | None = None) -> str:
     """Claim and deliver one channel outbox row; what happened (sent, retry, dead, skipped)."""
-    now = now or utcnow()
-    with unit_of_work(ctx.sessions) as session:
+    now = now or deps.clock.now()
+    with unit_of_work(deps.sessions) as session:
         if not claim(
-            session, OutboxMessage, outbox_id, now=now, claim_timeout=ctx.settings.claim_timeout
+            session, OutboxMessage, outbox_id, now=now, claim_timeout=deps.settings.claim_timeout
         ):
             return "skipped"
-    return deliver_claimed(ctx, outbox_id, now=now)
+    return deliver_claimed(deps, outbox_id, now=now)
 
 
-def deliver_claimed(ctx: Context, outbox_id: int, *, now: datetime) -> str:
+def deliver_claimed(deps: Deps, outbox_id: int, *, now: datetime) -> str:
     """Deliver a channel outbox row this worker has claimed."""
-    with unit_of_work(ctx.sessions) as session:
+    with unit_of_work(deps.sessions) as session:
         msg = session.get_one(OutboxMessage, outbox_id)
         kind, connector_id = msg.kind, msg.connector_id
         try:
-            prepared = _prepare(ctx, session, msg)
+            prepared = _prepare(deps, session, msg)
         except PermanentError as exc:
-            _dead(ctx, session, msg, exc, now)
+            _dead(deps, session, msg, exc, now)
             return "dead"
     try:
         receipt = prepared.call()
     except TransientError as exc:
-        return _retry(ctx, outbox_id, exc, now)
+        return _retry(deps, outbox_id, exc, now)
     except ConnectorError as exc:
-        with unit_of_work(ctx.sessions) as session:
-            _dead(ctx, session, session.get_one(OutboxMessage, outbox_id), exc, now)
+        with unit_of_work(deps.sessions) as session:
+            _dead(deps, session, session.get_one(OutboxMessage, outbox_id), exc, now)
         return "dead"
-    with unit_of_work(ctx.sessions) as session:
+    with unit_of_work(deps.sessions) as session:
         msg = session.get_one(OutboxMessage, outbox_id)
-        msg.status, msg.sent_at, msg.last_error, msg.claimed_at = "sent", utcnow(), None, None
+        msg.status, msg.sent_at, msg.last_error, msg.claimed_at = (
+            "sent",
+            deps.clock.now(),
+            None,
+            None,
+        )
         applied = receipt.applied if isinstance(receipt, PushReceipt) else None
-        _record_pushed(session, prepared.levels, prepared.read_at or utcnow(), applied or {})
+        _record_pushed(
+            session, prepared.levels, prepared.read_at or deps.clock.now(), applied or {}
+        )
         if connector_id is not None:
-            connector_health.record_success(session, connector_id, now=utcnow())
+            connector_health.record_success(session, connector_id, now=deps.clock.now())
     OUTBOX_DELIVERIES.labels(kind, "sent").inc()
     return "sent"
 
@@ -128,11 +138,11 @@ def _record_pushed(
             listing.pushed_at = read_at
 
 
-def _prepare(ctx: Context, session: Session, msg: OutboxMessage) -> Prepared:
+def _prepare(deps: Deps, session: Session, msg: OutboxMessage) -> Prepared:
     connector = session.get(Connector, msg.connector_id) if msg.connector_id else None
     if connector is None or not connector.enabled:
         raise PermanentError("the channel connector is missing or disabled", reason="no_channel")
-    sink = instance_for(ctx, connector)
+    sink = deps.connectors.for_row(connector)
     if msg.kind == CHANNEL_FULFILMENT:
         if not isinstance(sink, FulfilmentSink):
             raise PermanentError(f"{connector.kind} cannot take shipments", reason="no_channel")
@@ -141,7 +151,7 @@ def _prepare(ctx: Context, session: Session, msg: OutboxMessage) -> Prepared:
     if msg.kind == CHANNEL_STOCK:
         if not isinstance(sink, StockSink):
             raise PermanentError(f"{connector.kind} cannot take stock", reason="no_channel")
-        read_at = utcnow()
+        read_at = deps.clock.now()
         levels = _stock_levels(session, connector, msg.payload.get("listing_ids", []))
         updates = [update for _, update in levels]
         key = msg.idempotency_key
@@ -259,19 +269,19 @@ def _channel_units_since(session: Session, listing_ids: list[int]) -> dict[int, 
     return {int(listing_id): int(units or 0) for listing_id, units in rows}
 
 
-def _retry(ctx: Context, outbox_id: int, exc: TransientError, now: datetime) -> str:
-    settings = ctx.settings
-    with unit_of_work(ctx.sessions) as session:
+def _retry(deps: Deps, outbox_id: int, exc: TransientError, now: datetime) -> str:
+    settings = deps.settings
+    with unit_of_work(deps.sessions) as session:
         msg = session.get_one(OutboxMessage, outbox_id)
         if msg.attempts >= settings.outbox_max_attempts:
-            _dead(ctx, session, msg, exc, now)
+            _dead(deps, session, msg, exc, now)
             return "dead"
         delay = backoff_delay(
             msg.attempts, settings.outbox_backoff_base, settings.outbox_backoff_max, exc.retry_after
         )
         msg.status = "pending"
         msg.claimed_at = msg.nudged_at = None
-        msg.next_attempt_at = utcnow() + timedelta(seconds=delay)
+        msg.next_attempt_at = deps.clock.now() + timedelta(seconds=delay)
         msg.last_error = f"{exc.reason}: {exc}"[:2000]
         if msg.connector_id is not None:
             connector_health.record_failure(
@@ -286,7 +296,7 @@ def _retry(ctx: Context, outbox_id: int, exc: TransientError, now: datetime) -> 
 
 
 def _dead(
-    ctx: Context, session: Session, msg: OutboxMessage, exc: ConnectorError, now: datetime
+    deps: Deps, session: Session, msg: OutboxMessage, exc: ConnectorError, now: datetime
 ) -> None:
     msg.status = "dead"
     msg.claimed_at = None
@@ -316,7 +326,7 @@ def _dead(
             msg.connector_id,
             msg.last_error,
             now=now,
-            disable_after=ctx.settings.connector_disable_after_failures,
+            disable_after=deps.settings.connector_disable_after_failures,
         )
     OUTBOX_DELIVERIES.labels(msg.kind, "dead").inc()
     log.warning("outbox %s (%s) dead-lettered: %s", msg.id, msg.kind, exc)

@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from omniroute.core.platform.clock import utcnow
+from omniroute.core.platform.clock import now_of
 from omniroute.core.platform.metrics import EXCEPTIONS_OPENED
 from omniroute.core.platform.models import OrderException
 
@@ -77,4 +77,4 @@ def resolve_open_for_order(session: Session, order_id: int, *, except_reason: st
     ):
         if exc.reason != except_reason:
             exc.status = "resolved"
-            exc.resolved_at = utcnow()
+            exc.resolved_at = now_of(session)

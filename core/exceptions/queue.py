@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from omniroute.core.access.audit import record
-from omniroute.core.bootstrap import Context
 from omniroute.core.order_routing.route import WMS_RELEASE
 from omniroute.core.order_state import timeline as order_state
 from omniroute.core.order_state.machine import OrderStatus
-from omniroute.core.platform.clock import utcnow
+from omniroute.core.platform.clock import now_of
 from omniroute.core.platform.db import unit_of_work
 from omniroute.core.platform.dispatch import Task
 from omniroute.core.platform.errors import Conflict, NotFound
@@ -23,6 +23,11 @@ from omniroute.core.platform.models import (
     OutboxMessage,
     SalesOrder,
 )
+from omniroute.core.platform.ports import HasDispatcher, Store
+
+
+class Deps(Store, HasDispatcher, Protocol):
+    """What working the exception queue uses."""
 
 
 @dataclass(frozen=True)
@@ -33,7 +38,7 @@ class RetryResult:
 
 
 def list_exceptions(
-    ctx: Context,
+    deps: Deps,
     *,
     status: str | None = "open",
     reason: str | None = None,
@@ -41,7 +46,7 @@ def list_exceptions(
     limit: int = 100,
     after_id: int = 0,
 ) -> list[OrderException]:
-    with unit_of_work(ctx.sessions) as session:
+    with unit_of_work(deps.sessions) as session:
         q = select(OrderException).where(OrderException.id > after_id)
         if status:
             q = q.where(OrderException.status == status)
@@ -52,17 +57,17 @@ def list_exceptions(
         return list(session.scalars(q.order_by(OrderException.id).limit(limit)))
 
 
-def get_exception(ctx: Context, exception_id: int) -> OrderException:
-    with unit_of_work(ctx.sessions) as session:
+def get_exception(deps: Deps, exception_id: int) -> OrderException:
+    with unit_of_work(deps.sessions) as session:
         exc = session.get(OrderException, exception_id)
         if exc is None:
             raise NotFound(f"exception {exception_id} does not exist")
         return exc
 
 
-def retry_exception(ctx: Context, exception_id: int, *, actor: str) -> RetryResult:
+def retry_exception(deps: Deps, exception_id: int, *, actor: str) -> RetryResult:
     """Replay the work behind an open exception: the inbound message, routing, or the hand-off."""
-    with unit_of_work(ctx.sessions) as session:
+    with unit_of_work(deps.sessions) as session:
         exc = session.get(OrderException, exception_id)
         if exc is None:
             raise NotFound(f"exception {exception_id} does not exist")
@@ -78,7 +83,7 @@ def retry_exception(ctx: Context, exception_id: int, *, actor: str) -> RetryResu
         else:
             raise Conflict(f"exception {exception_id} has nothing to retry", code="not_retryable")
         exc.status = "retried"
-        exc.resolved_at = utcnow()
+        exc.resolved_at = deps.clock.now()
         exc.retries += 1
         record(
             session,
@@ -88,14 +93,14 @@ def retry_exception(ctx: Context, exception_id: int, *, actor: str) -> RetryResu
             exc.id,
             {"reason": exc.reason, "task": result.task.value, "row_id": result.row_id},
         )
-    ctx.dispatcher.enqueue(result.task, result.row_id)
+    deps.dispatcher.enqueue(result.task, result.row_id)
     return result
 
 
 def _redrive_outbox(session: Session, exc: OrderException, order: SalesOrder | None) -> RetryResult:
     msg = session.get_one(OutboxMessage, exc.outbox_message_id)
     msg.status, msg.attempts, msg.claimed_at, msg.nudged_at = "pending", 0, None, None
-    msg.next_attempt_at = utcnow()
+    msg.next_attempt_at = now_of(session)
     if order is not None and order.status == OrderStatus.EXCEPTION:
         order_state.transition(session, order, OrderStatus.ROUTED, "hand-off redriven")
     fo = msg.fulfilment_order_id
@@ -107,7 +112,7 @@ def _redrive_outbox(session: Session, exc: OrderException, order: SalesOrder | N
 def _replay_inbound(session: Session, exc: OrderException, order: SalesOrder | None) -> RetryResult:
     msg = session.get_one(InboundMessage, exc.inbound_message_id)
     msg.status, msg.attempts, msg.claimed_at, msg.nudged_at = "pending", 0, None, None
-    msg.next_attempt_at = utcnow()
+    msg.next_attempt_at = now_of(session)
     if order is not None and order.status == OrderStatus.EXCEPTION:
         order_state.transition(session, order, OrderStatus.RECEIVED, "replayed from the inbox")
     return RetryResult(exc.id, Task.PROCESS_INBOUND, msg.id)

@@ -11,7 +11,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import bindparam, exists, insert, select, update
 from sqlalchemy.exc import NoResultFound
@@ -26,9 +26,10 @@ from omniroute.connectors.base import (
     TransientError,
     WarehouseAdapter,
 )
-from omniroute.core.bootstrap import Context
+from omniroute.core.channels import push
 from omniroute.core.channels.push import deliver_claimed as deliver_to_channel
 from omniroute.core.exceptions.opening import Reason, open_exception
+from omniroute.core.order_routing import reroute
 from omniroute.core.order_routing.reroute import REJECTIONS, Unplaceable, reroute_fulfilment
 from omniroute.core.order_routing.route import CLOSED_FULFILMENT, WMS_RELEASE
 from omniroute.core.order_state import timeline as order_state
@@ -36,7 +37,7 @@ from omniroute.core.order_state.holdings import member_orders_of
 from omniroute.core.order_state.machine import AWAITING_REST, OrderStatus
 from omniroute.core.outbox.backoff import backoff_delay
 from omniroute.core.platform.claims import claim, relax_durability
-from omniroute.core.platform.clock import utcnow
+from omniroute.core.platform.clock import now_of
 from omniroute.core.platform.db import unit_of_work
 from omniroute.core.platform.errors import DomainError
 from omniroute.core.platform.metrics import OUTBOX_DELIVERIES
@@ -55,6 +56,10 @@ from omniroute.core.platform.sql import table_of
 log = logging.getLogger("omniroute.outbox")
 
 
+class Deps(reroute.Deps, push.Deps, Protocol):
+    """What the outbox relay uses: the connectors, and re-routing for a warehouse's refusal."""
+
+
 @dataclass(frozen=True)
 class Job:
     outbox_id: int
@@ -66,7 +71,7 @@ class Job:
 
 
 def deliver_outbox(
-    ctx: Context,
+    deps: Deps,
     outbox_id: int,
     *,
     now: datetime | None = None,
@@ -79,13 +84,13 @@ def deliver_outbox(
     ``create_fulfilment``), so it is not claimed again here. ``prepared``: that transaction
     also read the release (``prepare_release``), so it is not read again either.
     """
-    now = now or utcnow()
+    now = now or deps.clock.now()
     if prepared is not None:
         if not claimed or prepared.outbox_id != outbox_id:
             raise ValueError("a prepared release is for the row its transaction claimed")
         job: Job | None = prepared
     else:
-        with unit_of_work(ctx.sessions) as session:
+        with unit_of_work(deps.sessions) as session:
             if not claimed:
                 relax_durability(session)  # a lost claim only means the row is done again
                 if not claim(
@@ -93,23 +98,23 @@ def deliver_outbox(
                     OutboxMessage,
                     outbox_id,
                     now=now,
-                    claim_timeout=ctx.settings.claim_timeout,
+                    claim_timeout=deps.settings.claim_timeout,
                 ):
                     return "skipped"
             try:
-                job = _prepare(ctx, session, outbox_id)
+                job = _prepare(deps, session, outbox_id)
             except PermanentError as exc:
                 _dead(session, session.get_one(OutboxMessage, outbox_id), exc, Reason.NO_WMS)
                 return "dead"
     if job is None:  # not a WMS release: a message to a channel
-        return deliver_to_channel(ctx, outbox_id, now=now)
+        return deliver_to_channel(deps, outbox_id, now=now)
     try:
         receipt = job.adapter.release(job.request)
     except TransientError as exc:
-        return _after_transient(ctx, outbox_id, exc)
+        return _after_transient(deps, outbox_id, exc)
     except ConnectorError as exc:
-        return _rejected(ctx, job, exc)
-    with unit_of_work(ctx.sessions) as session:
+        return _rejected(deps, job, exc)
+    with unit_of_work(deps.sessions) as session:
         # Lost in a database crash, the row is claimed again once stale and sent again with
         # the same idempotency key, which the warehouse system answers as before.
         relax_durability(session)
@@ -118,26 +123,26 @@ def deliver_outbox(
     return "sent"
 
 
-def _rejected(ctx: Context, job: Job, exc: ConnectorError) -> str:
+def _rejected(deps: Deps, job: Job, exc: ConnectorError) -> str:
     """A permanent refusal: re-route the lines elsewhere, else dead-letter the release."""
     tried: dict[str, Any] | None = None
-    if ctx.settings.reroute_on_rejection and exc.reason in REJECTIONS:
-        outcome = _reroute(ctx, job, exc)
+    if deps.settings.reroute_on_rejection and exc.reason in REJECTIONS:
+        outcome = _reroute(deps, job, exc)
         if isinstance(outcome, str):
             return outcome
         tried = outcome
-    with unit_of_work(ctx.sessions) as session:
+    with unit_of_work(deps.sessions) as session:
         msg = session.get_one(OutboxMessage, job.outbox_id)
         _dead(session, msg, exc, Reason.WMS_REJECTED, reroute=tried)
     return "dead"
 
 
-def _reroute(ctx: Context, job: Job, exc: ConnectorError) -> str | dict[str, Any]:
+def _reroute(deps: Deps, job: Job, exc: ConnectorError) -> str | dict[str, Any]:
     """Send the rejected lines elsewhere: what happened, or why they could not go (that
     stays in the dead letter, which can be redriven once the warehouse is fixed)."""
     try:
         result = reroute_fulfilment(
-            ctx,
+            deps,
             job.request.fulfilment_order_id,
             reason="rejected",
             actor="wms",
@@ -153,17 +158,17 @@ def _reroute(ctx: Context, job: Job, exc: ConnectorError) -> str | dict[str, Any
     return "rerouted" if result.fulfilment_orders else "parked"
 
 
-def prepare_release(ctx: Context, session: Session, outbox_id: int) -> Job | None:
+def prepare_release(deps: Deps, session: Session, outbox_id: int) -> Job | None:
     """The WMS release of a row written in ``session``'s transaction, read there for the
     process that sends it after the commit; None when that process should read it itself
     (not a WMS release, or one that cannot be sent: the delivery records why)."""
     try:
-        return _prepare(ctx, session, outbox_id)
+        return _prepare(deps, session, outbox_id)
     except PermanentError:
         return None
 
 
-def _prepare(ctx: Context, session: Session, outbox_id: int) -> Job | None:
+def _prepare(deps: Deps, session: Session, outbox_id: int) -> Job | None:
     """The WMS release this row asks for; None if the row is for another kind of target."""
     # One joined read of the columns needed, a row per line (no ORM objects, no lazy loads).
     rows = session.execute(_RELEASE_READ, {"outbox_id": outbox_id}).all()
@@ -176,13 +181,12 @@ def _prepare(ctx: Context, session: Session, outbox_id: int) -> Job | None:
         raise PermanentError(
             f"warehouse {row.warehouse_code} has no enabled WMS connector", reason=Reason.NO_WMS
         )
-    sealed = row.secrets_encrypted
-    adapter = ctx.connectors.get(
+    adapter = deps.connectors.for_stored(
         row.connector_id,
         row.connector_kind,
         row.connector_updated_at,
         row.config,
-        lambda: ctx.secret_box.open(sealed),
+        row.secrets_encrypted,
     )
     if Capability.FULFILMENT_RELEASE not in adapter.capabilities or not isinstance(
         adapter, WarehouseAdapter
@@ -303,7 +307,7 @@ _ALL_LINES_RELEASED = ~exists(
 
 
 def _sent(session: Session, job: Job, external_ref: str | None) -> None:
-    now = utcnow()
+    now = now_of(session)
     request = job.request
     # Lock the order before looking at its other fulfilment orders: those of a split order
     # are sent in parallel, and without the lock each transaction sees its sibling still
@@ -343,9 +347,9 @@ def _sent(session: Session, job: Job, external_ref: str | None) -> None:
         )
 
 
-def _after_transient(ctx: Context, outbox_id: int, exc: TransientError) -> str:
-    settings = ctx.settings
-    with unit_of_work(ctx.sessions) as session:
+def _after_transient(deps: Deps, outbox_id: int, exc: TransientError) -> str:
+    settings = deps.settings
+    with unit_of_work(deps.sessions) as session:
         msg = session.get_one(OutboxMessage, outbox_id)
         if msg.attempts >= settings.outbox_max_attempts:
             _dead(session, msg, exc, Reason.WMS_UNREACHABLE)
@@ -355,7 +359,7 @@ def _after_transient(ctx: Context, outbox_id: int, exc: TransientError) -> str:
         )
         msg.status = "pending"
         msg.claimed_at = msg.nudged_at = None
-        msg.next_attempt_at = utcnow() + timedelta(seconds=delay)
+        msg.next_attempt_at = deps.clock.now() + timedelta(seconds=delay)
         msg.last_error = f"{exc.reason}: {exc}"[:2000]
     OUTBOX_DELIVERIES.labels("wms.release", "retry").inc()
     log.info("outbox %s: transient failure, retry in %.1fs: %s", outbox_id, delay, exc)

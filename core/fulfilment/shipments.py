@@ -11,22 +11,20 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from omniroute.connectors.base import Capability, enabled_capabilities
 from omniroute.core.access.audit import record
-from omniroute.core.bootstrap import Context
 from omniroute.core.order_state import timeline as order_state
 from omniroute.core.order_state.holdings import member_orders_of, of_order
 from omniroute.core.order_state.machine import AWAITING_REST, OrderStatus
-from omniroute.core.platform.clock import as_naive_utc, utcnow
+from omniroute.core.platform.clock import as_naive_utc
 from omniroute.core.platform.db import unit_of_work
 from omniroute.core.platform.dispatch import Task
 from omniroute.core.platform.errors import Conflict, Invalid, NotFound
-from omniroute.core.platform.live_connectors import instance_for
 from omniroute.core.platform.models import (
     Connector,
     FulfilmentLine,
@@ -36,10 +34,15 @@ from omniroute.core.platform.models import (
     SalesOrder,
     Shipment,
 )
+from omniroute.core.platform.ports import HasConnectors, HasDispatcher, Store
 from omniroute.core.stock.levels import give_back
 
 CHANNEL_FULFILMENT = "channel.fulfilment"
 SHIPPABLE = frozenset({"pending", "released", "partially_shipped"})
+
+
+class Deps(Store, HasDispatcher, HasConnectors, Protocol):
+    """What recording a shipment uses."""
 
 
 @dataclass(frozen=True)
@@ -60,10 +63,10 @@ class ShipmentResult:
 
 
 def confirm_shipment(
-    ctx: Context, fulfilment_order_id: int, shipment: ShipmentInput, *, actor: str
+    deps: Deps, fulfilment_order_id: int, shipment: ShipmentInput, *, actor: str
 ) -> ShipmentResult:
     outbox_id: int | None = None
-    with unit_of_work(ctx.sessions) as session:
+    with unit_of_work(deps.sessions) as session:
         fo = session.get(FulfilmentOrder, fulfilment_order_id)
         if fo is None:
             raise NotFound(f"fulfilment order {fulfilment_order_id} does not exist")
@@ -112,7 +115,7 @@ def confirm_shipment(
                 {"fulfilment_line_id": line.id, "sku": line.sku, "quantity": qty}
                 for line, qty in shipped
             ],
-            shipped_at=as_naive_utc(shipment.shipped_at) or utcnow(),
+            shipped_at=as_naive_utc(shipment.shipped_at) or deps.clock.now(),
         )
         session.add(row)
         session.flush()
@@ -120,14 +123,14 @@ def confirm_shipment(
         _close_fulfilment(session, fo)
         if fo.consolidation_id is None:
             complete = _advance(session, order, fo)
-            outbox_ids = [_notify_channel(ctx, session, order, row, complete)]
+            outbox_ids = [_notify_channel(deps, session, order, row, complete)]
         else:
-            outbox_ids = _advance_members(ctx, session, orders, fo, shipment=row, shipped=shipped)
+            outbox_ids = _advance_members(deps, session, orders, fo, shipment=row, shipped=shipped)
         record(session, actor, "shipment.confirm", "fulfilment_order", fo.id, {"shipment": row.id})
         result = ShipmentResult(row.id, True, order.status)
     for outbox_id in outbox_ids:
         if outbox_id is not None:
-            ctx.dispatcher.enqueue(Task.DELIVER_OUTBOX, outbox_id)
+            deps.dispatcher.enqueue(Task.DELIVER_OUTBOX, outbox_id)
     return result
 
 
@@ -267,7 +270,7 @@ def _advance(session: Session, order: SalesOrder, fo: FulfilmentOrder) -> bool:
 
 
 def _advance_members(
-    ctx: Context,
+    deps: Deps,
     session: Session,
     orders: dict[int, SalesOrder],
     fo: FulfilmentOrder,
@@ -292,13 +295,13 @@ def _advance_members(
         order = orders[order_id]
         complete = _advance(session, order, fo)
         outbox_ids.append(
-            _notify_channel(ctx, session, order, shipment, complete, only_lines=line_ids)
+            _notify_channel(deps, session, order, shipment, complete, only_lines=line_ids)
         )
     return outbox_ids
 
 
 def _notify_channel(
-    ctx: Context,
+    deps: Deps,
     session: Session,
     order: SalesOrder,
     shipment: Shipment,
@@ -307,9 +310,9 @@ def _notify_channel(
     only_lines: list[int] | None = None,
 ) -> int | None:
     connector = session.get(Connector, order.connector_id)
-    if connector is None or connector.kind not in ctx.registry.kinds:
+    if connector is None or connector.kind not in deps.connectors.kinds:
         return None
-    if Capability.FULFILMENT_PUSH not in enabled_capabilities(instance_for(ctx, connector)):
+    if Capability.FULFILMENT_PUSH not in enabled_capabilities(deps.connectors.for_row(connector)):
         return None
     outbox_id = session.execute(
         insert(OutboxMessage)
@@ -328,8 +331,8 @@ def _notify_channel(
             ),
             status="pending",
             attempts=0,
-            next_attempt_at=utcnow(),
-            created_at=utcnow(),
+            next_attempt_at=deps.clock.now(),
+            created_at=deps.clock.now(),
         )
         .returning(OutboxMessage.id)
     ).scalar_one()

@@ -9,25 +9,30 @@ is not a lost nudge, and re-queuing it on every sweep would only multiply duplic
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
-from omniroute.core.bootstrap import Context
+from omniroute.core.intake import polling
 from omniroute.core.intake.polling import enqueue_due_polls
+from omniroute.core.order_routing import consolidation
 from omniroute.core.order_routing.consolidation import route_due_groups
 from omniroute.core.order_state.machine import OrderStatus
-from omniroute.core.platform.clock import utcnow
 from omniroute.core.platform.db import unit_of_work
 from omniroute.core.platform.dispatch import Task
 from omniroute.core.platform.models import InboundMessage, OutboxMessage, SalesOrder
 from omniroute.core.platform.settings import Settings
+from omniroute.core.stock import sync
 from omniroute.core.stock.sync import sync_stock
 
 
+class Deps(polling.Deps, sync.Deps, consolidation.Deps, Protocol):
+    """What a sweep uses: every periodic chore's dependencies."""
+
+
 def find_due_work(
-    ctx: Context,
+    deps: Deps,
     *,
     now: datetime | None = None,
     queued_inbound: int = 0,
@@ -49,21 +54,23 @@ def find_due_work(
 
     0 / None: the mechanism can't tell; every fresh row past its grace is due.
     """
-    now = now or utcnow()
-    with unit_of_work(ctx.sessions) as session:
-        inbound_due = _due_rows(InboundMessage, now, ctx.settings)
+    now = now or deps.clock.now()
+    with unit_of_work(deps.sessions) as session:
+        inbound_due = _due_rows(InboundMessage, now, deps.settings)
         head_received = _received_at(session, queue_head) if queue_head is not None else None
         if head_received is not None:
-            grace = timedelta(seconds=ctx.settings.sweep_grace)
+            grace = timedelta(seconds=deps.settings.sweep_grace)
             inbound_due = and_(
                 inbound_due, or_(~_FRESH, InboundMessage.received_at < head_received - grace)
             )
         elif queued_inbound > 0:
             inbound_due = _unless_queued(session, inbound_due, queued_inbound)
-        inbound = _take(session, InboundMessage, inbound_due, now, ctx.settings)
-        orders = _take(session, SalesOrder, _unrouted_orders(now, ctx.settings), now, ctx.settings)
+        inbound = _take(session, InboundMessage, inbound_due, now, deps.settings)
+        orders = _take(
+            session, SalesOrder, _unrouted_orders(now, deps.settings), now, deps.settings
+        )
         outbox = _take(
-            session, OutboxMessage, _due_rows(OutboxMessage, now, ctx.settings), now, ctx.settings
+            session, OutboxMessage, _due_rows(OutboxMessage, now, deps.settings), now, deps.settings
         )
     return [
         *((Task.PROCESS_INBOUND, i) for i in inbound),
@@ -132,7 +139,7 @@ def _take(session: Session, model: Any, due: Any, now: datetime, s: Settings) ->
 
 
 def sweep(
-    ctx: Context,
+    deps: Deps,
     *,
     now: datetime | None = None,
     queued_inbound: int = 0,
@@ -140,10 +147,10 @@ def sweep(
 ) -> int:
     """Enqueue everything due (hints as in :func:`find_due_work`) and route the consolidation
     groups whose window has passed; how many tasks were enqueued and groups routed."""
-    now = now or utcnow()
-    work = find_due_work(ctx, now=now, queued_inbound=queued_inbound, queue_head=queue_head)
+    now = now or deps.clock.now()
+    work = find_due_work(deps, now=now, queued_inbound=queued_inbound, queue_head=queue_head)
     for task, row_id in work:
-        ctx.dispatcher.enqueue(task, row_id)
-    polls = enqueue_due_polls(ctx, now=now)
-    pushes = sync_stock(ctx, now=now)
-    return len(work) + polls + pushes + route_due_groups(ctx, now=now)
+        deps.dispatcher.enqueue(task, row_id)
+    polls = enqueue_due_polls(deps, now=now)
+    pushes = sync_stock(deps, now=now)
+    return len(work) + polls + pushes + route_due_groups(deps, now=now)

@@ -7,25 +7,28 @@ maps the sale's location to a warehouse, on hand goes down by what was sold, wit
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from omniroute.connectors.base import StoreLocations
-from omniroute.core.bootstrap import Context
 from omniroute.core.exceptions.opening import Reason, open_exception
 from omniroute.core.order_state import timeline as order_state
 from omniroute.core.order_state.machine import OrderStatus
-from omniroute.core.platform.live_connectors import instance_for
 from omniroute.core.platform.models import Connector, SalesOrder, StockLedger, StockLevel, Warehouse
+from omniroute.core.platform.ports import HasConnectors
 from omniroute.core.stock.levels import adjust_level
 
 SALE_REASON = "channel_sale"
 
 
+class Deps(HasConnectors, Protocol):
+    """What recording an order the channel fulfilled uses."""
+
+
 def record_external_fulfilment(
-    ctx: Context,
+    deps: Deps,
     session: Session,
     connector: Connector,
     order: SalesOrder,
@@ -41,13 +44,13 @@ def record_external_fulfilment(
         + "; recorded, not routed",
     )
     if location:
-        _post_store_sale(ctx, session, connector, order, str(location))
+        _post_store_sale(deps, session, connector, order, str(location))
 
 
 def _post_store_sale(
-    ctx: Context, session: Session, connector: Connector, order: SalesOrder, location: str
+    deps: Deps, session: Session, connector: Connector, order: SalesOrder, location: str
 ) -> None:
-    source = instance_for(ctx, connector)
+    source = deps.connectors.for_row(connector)
     code = source.warehouse_code_for(location) if isinstance(source, StoreLocations) else None
     if code is None:
         order_state.note(

@@ -10,19 +10,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from omniroute.connectors.base import PayloadError
 from omniroute.connectors.generic.connector import GenericWebhookConnector
 from omniroute.connectors.generic.upload import IMPORT_TOPIC, ParsedUpload, RowError, inbox_entry
 from omniroute.core.access import audit
-from omniroute.core.bootstrap import Context
 from omniroute.core.platform.db import unit_of_work
 from omniroute.core.platform.dispatch import Task
 from omniroute.core.platform.errors import Conflict, Invalid, NotFound
-from omniroute.core.platform.live_connectors import instance_for
 from omniroute.core.platform.models import Connector, InboundMessage
+from omniroute.core.platform.ports import HasConnectors, HasDispatcher, Store
 from omniroute.core.platform.sql import insert_ignoring_conflict
+
+
+class Deps(Store, HasDispatcher, HasConnectors, Protocol):
+    """What an upload of orders uses."""
 
 
 @dataclass(frozen=True)
@@ -43,7 +46,7 @@ class ImportOutcome:
 
 
 def import_orders(
-    ctx: Context,
+    deps: Deps,
     connector_id: int,
     body: bytes,
     media_type: str,
@@ -52,10 +55,10 @@ def import_orders(
     now: datetime | None = None,
 ) -> ImportOutcome:
     """Parse an upload for a generic connector and store its valid orders in the inbox."""
-    now = now or datetime.now(UTC)
-    parsed = _parse(_source(ctx, connector_id), body, media_type)
+    now = now or deps.clock.now().replace(tzinfo=UTC)
+    parsed = _parse(_source(deps, connector_id), body, media_type)
     stored: list[ImportedOrder] = []
-    with unit_of_work(ctx.sessions) as session:
+    with unit_of_work(deps.sessions) as session:
         for order in parsed.orders:
             entry = inbox_entry(order, now=now)
             inbound_id = insert_ignoring_conflict(
@@ -77,18 +80,18 @@ def import_orders(
         audit.record(session, actor, "orders.import", "connector", connector_id, _summary(outcome))
     for item in stored:  # only after the commit: the worker must find the row
         if item.inbound_id is not None:
-            ctx.dispatcher.enqueue(Task.PROCESS_INBOUND, item.inbound_id)
+            deps.dispatcher.enqueue(Task.PROCESS_INBOUND, item.inbound_id)
     return outcome
 
 
-def _source(ctx: Context, connector_id: int) -> GenericWebhookConnector:
-    with unit_of_work(ctx.sessions) as session:
+def _source(deps: Deps, connector_id: int) -> GenericWebhookConnector:
+    with unit_of_work(deps.sessions) as session:
         row = session.get(Connector, connector_id)
         if row is None:
             raise NotFound(f"connector {connector_id} does not exist")
         if not row.enabled:
             raise Conflict(f"connector {connector_id} is disabled", code="connector_disabled")
-        source = instance_for(ctx, row)
+        source = deps.connectors.for_row(row)
     if not isinstance(source, GenericWebhookConnector):
         raise Invalid(
             f"connector {connector_id} is a {row.kind} connector; upload orders to a "

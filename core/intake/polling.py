@@ -14,7 +14,7 @@ import json
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -31,23 +31,26 @@ from omniroute.connectors.base import (
     enabled_capabilities,
 )
 from omniroute.connectors.ratelimit import total_wait_seconds
-from omniroute.core.bootstrap import Context
 from omniroute.core.channels import health as connector_health
-from omniroute.core.platform.clock import as_aware, as_naive_utc, utcnow
+from omniroute.core.platform.clock import as_aware, as_naive_utc
 from omniroute.core.platform.db import unit_of_work
 from omniroute.core.platform.dispatch import Task
-from omniroute.core.platform.live_connectors import instance_for
 from omniroute.core.platform.models import (
     Connector,
     ConnectorCursor,
     ConnectorHealth,
     InboundMessage,
 )
+from omniroute.core.platform.ports import HasConnectors, HasDispatcher, HasSettings, Store
 from omniroute.core.platform.sql import insert_ignoring_conflict
 
 log = logging.getLogger("omniroute.polling")
 
 MAX_BACKOFF_SECONDS = 3600.0
+
+
+class Deps(Store, HasSettings, HasDispatcher, HasConnectors, Protocol):
+    """What polling a channel uses."""
 
 
 @dataclass(frozen=True)
@@ -61,47 +64,47 @@ class PollResult:
     error: str | None = None
 
 
-def polling_kinds(ctx: Context) -> list[str]:
+def polling_kinds(deps: Deps) -> list[str]:
     return sorted(
         kind
-        for kind, kind_cls in ctx.registry.kinds.items()
+        for kind, kind_cls in deps.connectors.kinds.items()
         if Capability.ORDER_POLLING in kind_cls.capabilities
     )
 
 
-def enqueue_due_polls(ctx: Context, *, now: datetime | None = None) -> int:
+def enqueue_due_polls(deps: Deps, *, now: datetime | None = None) -> int:
     """Nudge a poll for every enabled polling connector that is due; how many were nudged.
 
     Taking the turn moves ``next_poll_at`` on by the poll interval in the same statement, so
     several sweepers never nudge the same connector twice for one turn.
     """
-    now = now or utcnow()
-    kinds = polling_kinds(ctx)
+    now = now or deps.clock.now()
+    kinds = polling_kinds(deps)
     if not kinds:
         return 0
     nudged: list[int] = []
-    with unit_of_work(ctx.sessions) as session:
+    with unit_of_work(deps.sessions) as session:
         rows = list(
             session.scalars(
                 select(Connector).where(Connector.enabled.is_(True), Connector.kind.in_(kinds))
             )
         )
         for row in rows:
-            if not _polls(ctx, row):
+            if not _polls(deps, row):
                 continue
             connector_id = row.id
             _ensure_cursor(session, connector_id)
-            if _take_turn(session, connector_id, now, ctx.settings.poll_interval):
+            if _take_turn(session, connector_id, now, deps.settings.poll_interval):
                 nudged.append(connector_id)
     for connector_id in nudged:
-        ctx.dispatcher.enqueue(Task.POLL_CONNECTOR, connector_id)
+        deps.dispatcher.enqueue(Task.POLL_CONNECTOR, connector_id)
     return len(nudged)
 
 
-def _polls(ctx: Context, row: Connector) -> bool:
+def _polls(deps: Deps, row: Connector) -> bool:
     """Whether this connector, as configured, can be polled (a bad config cannot)."""
     try:
-        source = instance_for(ctx, row)
+        source = deps.connectors.for_row(row)
     except Exception:  # reported by the poll itself; the sweeper must go on
         log.warning("connector %s cannot be built", row.id, exc_info=True)
         return False
@@ -133,39 +136,39 @@ def _take_turn(session: Session, connector_id: int, now: datetime, interval: flo
     return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
 
-def poll_connector(ctx: Context, connector_id: int, *, now: datetime | None = None) -> PollResult:
+def poll_connector(deps: Deps, connector_id: int, *, now: datetime | None = None) -> PollResult:
     """Run (or resume) one poll of a connector, up to ``poll_max_pages`` pages."""
-    now = now or utcnow()
-    with unit_of_work(ctx.sessions) as session:
+    now = now or deps.clock.now()
+    with unit_of_work(deps.sessions) as session:
         connector = session.get(Connector, connector_id)
         if connector is None or not connector.enabled:
             return PollResult(connector_id, skipped="connector missing or disabled")
-        source = instance_for(ctx, connector)
+        source = deps.connectors.for_row(connector)
         polls = Capability.ORDER_POLLING in enabled_capabilities(source)
         if not polls or not isinstance(source, OrderPoller):
             return PollResult(connector_id, skipped=f"connector {connector.name} does not poll")
         _ensure_cursor(session, connector_id)
-        if not _claim(session, connector_id, now, ctx.settings.claim_timeout):
+        if not _claim(session, connector_id, now, deps.settings.claim_timeout):
             return PollResult(connector_id, skipped="another poll of this connector is running")
     waited_before = total_wait_seconds(source)
     try:
-        result = _run_pages(ctx, source, connector_id, now)
+        result = _run_pages(deps, source, connector_id, now)
     except ConnectorError as exc:
-        _record_failure(ctx, connector_id, exc, now, total_wait_seconds(source) - waited_before)
+        _record_failure(deps, connector_id, exc, now, total_wait_seconds(source) - waited_before)
         log.warning("poll of connector %s failed: %s", connector_id, exc)
         return PollResult(connector_id, error=f"{exc.reason}: {exc}")
     except Exception:
-        _release(ctx, connector_id, next_poll_at=None)
+        _release(deps, connector_id, next_poll_at=None)
         raise
-    with unit_of_work(ctx.sessions) as session:
+    with unit_of_work(deps.sessions) as session:
         connector_health.record_success(
             session,
             connector_id,
-            now=utcnow(),
+            now=deps.clock.now(),
             rate_limit_wait=total_wait_seconds(source) - waited_before,
         )
     if not result.finished:
-        ctx.dispatcher.enqueue(Task.POLL_CONNECTOR, connector_id)  # go on with the next pages
+        deps.dispatcher.enqueue(Task.POLL_CONNECTOR, connector_id)  # go on with the next pages
     return result
 
 
@@ -183,27 +186,27 @@ def _claim(session: Session, connector_id: int, now: datetime, claim_timeout: fl
     return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
 
-def _run_pages(ctx: Context, source: OrderPoller, connector_id: int, now: datetime) -> PollResult:
+def _run_pages(deps: Deps, source: OrderPoller, connector_id: int, now: datetime) -> PollResult:
     pages = seen = new = 0
-    for _ in range(ctx.settings.poll_max_pages):
-        after, token = _start_or_resume(ctx, connector_id, now)
+    for _ in range(deps.settings.poll_max_pages):
+        after, token = _start_or_resume(deps, connector_id, now)
         page = source.pull_orders(as_aware(after), token, now=as_aware(now))  # type: ignore[arg-type]
-        new_ids = _store_page(ctx, connector_id, page, now)
+        new_ids = _store_page(deps, connector_id, page, now)
         for inbound_id in new_ids:
-            ctx.dispatcher.enqueue(Task.PROCESS_INBOUND, inbound_id)
+            deps.dispatcher.enqueue(Task.PROCESS_INBOUND, inbound_id)
         pages += 1
         seen += len(page.orders)
         new += len(new_ids)
         if page.next_page_token is None:
             return PollResult(connector_id, pages, seen, new, finished=True)
-    _release(ctx, connector_id, next_poll_at=now)
+    _release(deps, connector_id, next_poll_at=now)
     return PollResult(connector_id, pages, seen, new, finished=False)
 
 
-def _start_or_resume(ctx: Context, connector_id: int, now: datetime) -> tuple[datetime, str | None]:
+def _start_or_resume(deps: Deps, connector_id: int, now: datetime) -> tuple[datetime, str | None]:
     """The run's lower bound and the page to read; starts a run if none is in progress."""
-    settings = ctx.settings
-    with unit_of_work(ctx.sessions) as session:
+    settings = deps.settings
+    with unit_of_work(deps.sessions) as session:
         cursor = session.get_one(ConnectorCursor, connector_id, with_for_update=True)
         if cursor.run_after is None:
             start = cursor.updated_after or now - timedelta(seconds=settings.poll_initial_lookback)
@@ -215,10 +218,10 @@ def _start_or_resume(ctx: Context, connector_id: int, now: datetime) -> tuple[da
         return cursor.run_after, cursor.page_token
 
 
-def _store_page(ctx: Context, connector_id: int, page: OrderPage, now: datetime) -> list[int]:
+def _store_page(deps: Deps, connector_id: int, page: OrderPage, now: datetime) -> list[int]:
     """Commit the page's orders to the inbox together with the cursor's next position."""
     new_ids: list[int] = []
-    with unit_of_work(ctx.sessions) as session:
+    with unit_of_work(deps.sessions) as session:
         for order in page.orders:
             inbound_id = _insert_polled(session, connector_id, order, now)
             if inbound_id is not None:
@@ -230,11 +233,11 @@ def _store_page(ctx: Context, connector_id: int, page: OrderPage, now: datetime)
         cursor.last_run_orders = (cursor.last_run_orders or 0) + len(page.orders)
         cursor.page_token = page.next_page_token
         if page.next_page_token is None:
-            _finish_run(ctx, cursor, now)
+            _finish_run(deps, cursor, now)
     return new_ids
 
 
-def _finish_run(ctx: Context, cursor: ConnectorCursor, now: datetime) -> None:
+def _finish_run(deps: Deps, cursor: ConnectorCursor, now: datetime) -> None:
     # The next run starts from what this run has vouched for: the newest order it saw, or
     # the moment it started if that is later (quiet channels must not re-read forever).
     marks = [m for m in (cursor.updated_after, cursor.run_high_water, cursor.run_started_at) if m]
@@ -245,7 +248,7 @@ def _finish_run(ctx: Context, cursor: ConnectorCursor, now: datetime) -> None:
     cursor.page_token = None
     cursor.last_run_at = now
     cursor.claimed_at = None
-    cursor.next_poll_at = now + timedelta(seconds=ctx.settings.poll_interval)
+    cursor.next_poll_at = now + timedelta(seconds=deps.settings.poll_interval)
 
 
 def _insert_polled(
@@ -278,21 +281,21 @@ def _naive(value: datetime) -> datetime:
 
 
 def _record_failure(
-    ctx: Context, connector_id: int, exc: ConnectorError, now: datetime, waited: float
+    deps: Deps, connector_id: int, exc: ConnectorError, now: datetime, waited: float
 ) -> None:
     retry_after = exc.retry_after if isinstance(exc, TransientError) else None
-    with unit_of_work(ctx.sessions) as session:
+    with unit_of_work(deps.sessions) as session:
         health_failures = connector_health.record_failure(
             session,
             connector_id,
             f"{exc.reason}: {exc}",
             now=now,
-            disable_after=ctx.settings.connector_disable_after_failures,
+            disable_after=deps.settings.connector_disable_after_failures,
             rate_limit_wait=waited,
         )
         cursor = session.get_one(ConnectorCursor, connector_id, with_for_update=True)
         failures = _failures(session, connector_id)
-        delay = retry_after or min(ctx.settings.poll_interval * 2**failures, MAX_BACKOFF_SECONDS)
+        delay = retry_after or min(deps.settings.poll_interval * 2**failures, MAX_BACKOFF_SECONDS)
         cursor.claimed_at = None
         cursor.next_poll_at = now + timedelta(seconds=delay)
     if health_failures:
@@ -304,8 +307,8 @@ def _failures(session: Session, connector_id: int) -> int:
     return min(health.consecutive_failures if health else 0, 10)
 
 
-def _release(ctx: Context, connector_id: int, *, next_poll_at: datetime | None) -> None:
-    with unit_of_work(ctx.sessions) as session:
+def _release(deps: Deps, connector_id: int, *, next_poll_at: datetime | None) -> None:
+    with unit_of_work(deps.sessions) as session:
         cursor = session.get_one(ConnectorCursor, connector_id, with_for_update=True)
         cursor.claimed_at = None
         if next_poll_at is not None:

@@ -5,19 +5,21 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import bindparam, insert, select
 from sqlalchemy.orm import Session, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
 from omniroute.connectors.base import PayloadError
-from omniroute.core.bootstrap import Context
 from omniroute.core.exceptions.opening import Reason, open_exception, resolve_open_for_order
+from omniroute.core.fulfilment import release
 from omniroute.core.fulfilment.release import Job, prepare_release
+from omniroute.core.intake import external_fulfilment
 from omniroute.core.intake.channel_messages import FetchNeeded, channel_order_of
 from omniroute.core.intake.checks import Problem, check_order
 from omniroute.core.intake.external_fulfilment import record_external_fulfilment
+from omniroute.core.order_routing import consolidation
 from omniroute.core.order_routing.consolidation import hold_if_consolidating, leave_group
 from omniroute.core.order_routing.inputs import active_rules, sku_profiles
 from omniroute.core.order_routing.route import RoutingContention, route_locked
@@ -25,10 +27,9 @@ from omniroute.core.order_state import timeline as order_state
 from omniroute.core.order_state.holdings import of_order
 from omniroute.core.order_state.machine import OrderStatus
 from omniroute.core.platform.claims import claim_inbound
-from omniroute.core.platform.clock import utcnow
+from omniroute.core.platform.clock import now_of
 from omniroute.core.platform.db import unit_of_work
 from omniroute.core.platform.dispatch import InlineDispatcher, Task, inline_for
-from omniroute.core.platform.live_connectors import instance_for
 from omniroute.core.platform.models import (
     Connector,
     FulfilmentOrder,
@@ -56,31 +57,35 @@ EDITABLE = {
 }
 
 
-def process_inbound(ctx: Context, inbound_id: int, *, now: datetime | None = None) -> int | None:
+class Deps(release.Deps, consolidation.Deps, external_fulfilment.Deps, Protocol):
+    """What processing an inbox row uses: translating, routing and releasing its order."""
+
+
+def process_inbound(deps: Deps, inbound_id: int, *, now: datetime | None = None) -> int | None:
     """Process one inbox row and route the order it makes ready, in one transaction.
 
     The id of that order, if there is one; its WMS releases are enqueued once committed.
     """
-    now = now or utcnow()
+    now = now or deps.clock.now()
     outbox_ids: list[int] = []
     prepared: list[Job | None] = []
     fetched: Fetched = None
     # Releases this process sends right after the commit are written claimed by it.
-    inline = inline_for(ctx.dispatcher, Task.DELIVER_OUTBOX)
+    inline = inline_for(deps.dispatcher, Task.DELIVER_OUTBOX)
     try:
         while True:
             try:
-                with unit_of_work(ctx.sessions) as session:
+                with unit_of_work(deps.sessions) as session:
                     claimed = claim_inbound(
-                        session, inbound_id, now=now, claim_timeout=ctx.settings.claim_timeout
+                        session, inbound_id, now=now, claim_timeout=deps.settings.claim_timeout
                     )
                     if claimed is None:
                         return None
                     msg, connector = claimed
-                    ready = _process_claimed(ctx, session, msg, now, fetched)
+                    ready = _process_claimed(deps, session, msg, now, fetched)
                     if ready is not None:
                         outbox_ids = _route_ready(
-                            ctx,
+                            deps,
                             session,
                             connector,
                             *ready,
@@ -88,7 +93,7 @@ def process_inbound(ctx: Context, inbound_id: int, *, now: datetime | None = Non
                             claimed_at=now if inline is not None else None,
                         )
                     if inline is not None:  # read here, the releases need no read of their own
-                        prepared = [prepare_release(ctx, session, i) for i in outbox_ids]
+                        prepared = [prepare_release(deps, session, i) for i in outbox_ids]
                 break
             except FetchNeeded as need:
                 if fetched is not None:
@@ -96,14 +101,14 @@ def process_inbound(ctx: Context, inbound_id: int, *, now: datetime | None = Non
                 # Rolled back: nothing is held while the channel answers. Then from the start.
                 fetched = need.fetch()
     except Exception as exc:
-        _retry_later(ctx, inbound_id, exc)
+        _retry_later(deps, inbound_id, exc)
         raise
-    _enqueue_releases(ctx, inline, outbox_ids, prepared)
+    _enqueue_releases(deps, inline, outbox_ids, prepared)
     return None if ready is None else ready[0].id
 
 
 def _enqueue_releases(
-    ctx: Context,
+    deps: Deps,
     inline: InlineDispatcher | None,
     outbox_ids: list[int],
     prepared: list[Job | None],
@@ -112,14 +117,14 @@ def _enqueue_releases(
     when it runs them inline; else by whoever takes the task."""
     if inline is None:
         for outbox_id in outbox_ids:
-            ctx.dispatcher.enqueue(Task.DELIVER_OUTBOX, outbox_id)
+            deps.dispatcher.enqueue(Task.DELIVER_OUTBOX, outbox_id)
         return
     for outbox_id, job in zip(outbox_ids, prepared, strict=True):
         inline.enqueue_claimed(Task.DELIVER_OUTBOX, outbox_id, job)
 
 
 def _route_ready(
-    ctx: Context,
+    deps: Deps,
     session: Session,
     connector: Connector,
     order: SalesOrder,
@@ -138,12 +143,12 @@ def _route_ready(
     # are in; stock, decisions and fulfilment rows are written with Core statements), so its
     # moves to validated and on are flushed once, at commit: one UPDATE, one batch of events.
     with session.no_autoflush:
-        rules = active_rules(session, ctx.routing, now, ctx.settings.no_stock_policy)
-        if hold_if_consolidating(ctx, session, order, connector, skus, now=now, rules=rules):
+        rules = active_rules(session, deps.routing, now, deps.settings.no_stock_policy)
+        if hold_if_consolidating(deps, session, order, connector, skus, now=now, rules=rules):
             return []  # routed with its group when the window ends (order_routing.consolidation)
         try:
             return route_locked(
-                ctx,
+                deps,
                 session,
                 order,
                 now,
@@ -158,11 +163,11 @@ def _route_ready(
 
 
 def _process_claimed(
-    ctx: Context, session: Session, msg: InboundMessage, now: datetime, fetched: Fetched = None
+    deps: Deps, session: Session, msg: InboundMessage, now: datetime, fetched: Fetched = None
 ) -> tuple[SalesOrder, dict[str, Sku]] | None:
     connector = session.get_one(Connector, msg.connector_id)
     try:
-        canonical = _translate(ctx, session, connector, msg, fetched)
+        canonical = _translate(deps, session, connector, msg, fetched)
     except (PayloadError, MappingError) as exc:
         _fail(session, msg, exc, now)
         return None
@@ -177,25 +182,25 @@ def _process_claimed(
     if not changed:
         return None
     if canonical.get("fulfilled_externally"):
-        record_external_fulfilment(ctx, session, connector, order, canonical)
+        record_external_fulfilment(deps, session, connector, order, canonical)
         return None
     return _validate(session, order, msg, canonical, created=created)
 
 
-def _retry_later(ctx: Context, inbound_id: int, exc: Exception) -> None:
+def _retry_later(deps: Deps, inbound_id: int, exc: Exception) -> None:
     """An unexpected error: try again later, and after too many tries park it for a person.
 
     The claim was rolled back with the work, so the attempt is counted here, unless another
     worker has finished the row meanwhile.
     """
-    with unit_of_work(ctx.sessions) as session:
+    with unit_of_work(deps.sessions) as session:
         msg = session.get(InboundMessage, inbound_id, with_for_update=True)
         if msg is None or msg.status not in ("pending", "processing"):
             return
         msg.attempts += 1
         msg.last_error = f"{type(exc).__name__}: {exc}"[:2000]
         msg.claimed_at = msg.nudged_at = None
-        if msg.attempts >= ctx.settings.inbox_max_attempts:
+        if msg.attempts >= deps.settings.inbox_max_attempts:
             msg.status = "failed"
             open_exception(
                 session,
@@ -205,18 +210,18 @@ def _retry_later(ctx: Context, inbound_id: int, exc: Exception) -> None:
             )
         else:
             msg.status = "pending"
-            msg.next_attempt_at = utcnow() + timedelta(seconds=2**msg.attempts)
+            msg.next_attempt_at = deps.clock.now() + timedelta(seconds=2**msg.attempts)
 
 
 def _translate(
-    ctx: Context,
+    deps: Deps,
     session: Session,
     connector: Connector,
     msg: InboundMessage,
     fetched: Fetched = None,
 ) -> dict[str, Any] | None:
     """The canonical order a message carries, SKUs resolved; None when there is none."""
-    source = instance_for(ctx, connector)
+    source = deps.connectors.for_row(connector)
     channel_order = channel_order_of(source, msg.topic, msg.headers, msg.body, fetched=fetched)
     if channel_order is None:
         return None
@@ -320,7 +325,7 @@ def _apply_newer(
         return order, False  # the same version again: a redelivery, nothing to apply
     if order.status == OrderStatus.ON_HOLD and order.consolidation_id is not None:
         why = "cancelled by the channel" if canonical.get("cancelled") else "changed by the channel"
-        leave_group(session, order, why, now=utcnow())
+        leave_group(session, order, why, now=now_of(session))
     if canonical.get("cancelled"):
         order_state.transition(session, order, OrderStatus.CANCELLED, "cancelled by the channel")
         resolve_open_for_order(session, order.id)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Protocol
 
 from omniroute.connectors.base import (
     IMPORTED_TOPIC,
@@ -13,16 +14,20 @@ from omniroute.connectors.base import (
     PingAware,
     SignatureError,
 )
-from omniroute.core.bootstrap import Context
 from omniroute.core.platform.dispatch import Task
 from omniroute.core.platform.errors import Conflict, NotFound, Unauthorized
 from omniroute.core.platform.inbox_insert import insert_committed
-from omniroute.core.platform.live_connectors import WebhookTarget, webhook_target
+from omniroute.core.platform.live_connectors import WebhookTarget
 from omniroute.core.platform.metrics import SIGNATURE_FAILURES, WEBHOOKS
+from omniroute.core.platform.ports import HasConnectors, HasDispatcher, HasEngine
 
 # Headers worth keeping with the raw body so a replay sees what the sender sent.
 KEPT_HEADER_PREFIXES = ("x-shopify-", "x-wc-", "content-type", "user-agent", "webhook-")
 SECRET_HEADER_WORDS = ("hmac", "signature", "authorization", "token")
+
+
+class Deps(HasEngine, HasConnectors, HasDispatcher, Protocol):
+    """What webhook intake uses: no session, one INSERT on the engine."""
 
 
 @dataclass(frozen=True)
@@ -58,9 +63,9 @@ def _topic(kept: Mapping[str, str]) -> str | None:
 
 
 def receive_webhook(
-    ctx: Context, connector_id: int, headers: Mapping[str, str], body: bytes
+    deps: Deps, connector_id: int, headers: Mapping[str, str], body: bytes
 ) -> IntakeResult:
-    target: WebhookTarget | None = webhook_target(ctx, connector_id)
+    target: WebhookTarget | None = deps.connectors.webhook_target(connector_id)
     if target is None:
         raise NotFound(f"connector {connector_id} does not exist")
     if not target.enabled:
@@ -92,8 +97,8 @@ def receive_webhook(
         "status": "pending",
         "attempts": 0,
     }
-    inbound_id = insert_committed(ctx.engine, values)  # before the caller acknowledges
+    inbound_id = insert_committed(deps.engine, values)  # before the caller acknowledges
     WEBHOOKS.labels(target.kind, "duplicate" if inbound_id is None else "accepted").inc()
     if inbound_id is not None:
-        ctx.dispatcher.enqueue(Task.PROCESS_INBOUND, inbound_id)
+        deps.dispatcher.enqueue(Task.PROCESS_INBOUND, inbound_id)
     return IntakeResult(inbound_id=inbound_id, duplicate=inbound_id is None)

@@ -18,15 +18,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from statistics import mean
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from omniroute.core.bootstrap import Context
+from omniroute.core.order_routing import route
 from omniroute.core.order_routing.inputs import parse_rules, snapshot_stock
 from omniroute.core.order_routing.route import build_request
-from omniroute.core.platform.clock import utcnow
 from omniroute.core.platform.models import (
     FulfilmentLine,
     FulfilmentOrder,
@@ -39,6 +38,10 @@ from omniroute.routing.geo import distance_km
 FILLED = {"single", "split", "partial_release"}  # partial: shipped what stock covered
 DETAIL_LIMIT = 200
 DECISION_TIME, CURRENT = "decision_time", "current"  # where an order's replayed stock came from
+
+
+class Deps(route.Deps, Protocol):
+    """What a backtest uses (it writes nothing)."""
 
 
 @dataclass
@@ -74,7 +77,7 @@ class _Tally:
 
 
 def backtest(
-    ctx: Context,
+    deps: Deps,
     document: dict[str, Any],
     *,
     last: int = 100,
@@ -83,16 +86,16 @@ def backtest(
     now: datetime | None = None,
 ) -> dict[str, Any]:
     """Compare ``document`` with the decisions stored for recent routed orders."""
-    now = now or utcnow()
+    now = now or deps.clock.now()
     rules = parse_rules(document)
     label = f"{document.get('name', 'draft')} (backtest)"
     before, after = _Tally(), _Tally()
     changed: list[dict[str, Any]] = []
     sources: list[dict[str, Any]] = []
-    session = ctx.sessions()
+    session = deps.sessions()
     try:
         for order, decision in _decided_orders(session, last, since, until):
-            request, _ = build_request(ctx, session, order, now)
+            request, _ = build_request(deps, session, order, now)
             if decision.stock_snapshot is not None:
                 source, stock = DECISION_TIME, snapshot_stock(decision.stock_snapshot)
             else:

@@ -20,7 +20,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 
 from omniroute import routing
 from omniroute.core.access.audit import record
-from omniroute.core.bootstrap import Context
+from omniroute.core.order_routing import route
 from omniroute.core.order_routing.inputs import (
     Rules,
     channel_holdbacks,
@@ -54,12 +54,13 @@ from omniroute.core.order_routing.route import (
 )
 from omniroute.core.order_state import timeline as order_state
 from omniroute.core.order_state.machine import OrderStatus, can_transition
-from omniroute.core.platform.clock import as_aware, utcnow
+from omniroute.core.platform.clock import as_aware
 from omniroute.core.platform.db import unit_of_work
 from omniroute.core.platform.dispatch import Task
 from omniroute.core.platform.errors import Conflict, NotFound
 from omniroute.core.platform.metrics import ORDERS_ROUTED, RESERVATION_RACES
 from omniroute.core.platform.models import Connector, Consolidation, OrderEvent, SalesOrder, Sku
+from omniroute.core.platform.ports import HasDispatcher
 from omniroute.core.platform.sql import table_of
 from omniroute.core.stock.levels import ReservationLost
 from omniroute.routing.engine import decide
@@ -68,6 +69,10 @@ log = logging.getLogger("omniroute.consolidation")
 
 OPEN, ROUTED, DISSOLVED = "open", "routed", "dissolved"
 _GROUP = table_of(Consolidation)
+
+
+class Deps(route.Deps, HasDispatcher, Protocol):
+    """What holding and routing consolidation groups uses."""
 
 
 def reference(order: SalesOrder) -> str:
@@ -83,7 +88,7 @@ def _named(orders: Sequence[SalesOrder]) -> str:
 
 
 def hold_if_consolidating(
-    ctx: Context,
+    deps: Deps,
     session: Session,
     order: SalesOrder,
     connector: Connector,
@@ -228,22 +233,22 @@ def leave_group(session: Session, order: SalesOrder, why: str, *, now: datetime)
 # --- routing a group
 
 
-def route_due_groups(ctx: Context, *, now: datetime | None = None) -> int:
+def route_due_groups(deps: Deps, *, now: datetime | None = None) -> int:
     """Route every group whose window has passed (the sweeper); how many were routed."""
-    now = now or utcnow()
-    with unit_of_work(ctx.sessions) as session:
+    now = now or deps.clock.now()
+    with unit_of_work(deps.sessions) as session:
         due = list(
             session.scalars(
                 select(Consolidation.id)
                 .where(Consolidation.status == OPEN, Consolidation.hold_until <= now)
                 .order_by(Consolidation.hold_until, Consolidation.id)
-                .limit(ctx.settings.sweep_batch)
+                .limit(deps.settings.sweep_batch)
             )
         )
     routed = 0
     for group_id in due:
         try:
-            if route_group(ctx, group_id, now=now) is not None:
+            if route_group(deps, group_id, now=now) is not None:
                 routed += 1
         except RoutingContention as exc:
             log.warning("%s; the group stays open for the next sweep", exc)
@@ -255,15 +260,15 @@ def route_due_groups(ctx: Context, *, now: datetime | None = None) -> int:
 
 
 def route_group(
-    ctx: Context, group_id: int, *, now: datetime | None = None, actor: str | None = None
+    deps: Deps, group_id: int, *, now: datetime | None = None, actor: str | None = None
 ) -> list[int] | None:
     """Claim a group and route its members together; None when it was not there to claim.
 
     ``actor`` set: ops release it before its window ends. A reservation race lost on every
     re-plan raises RoutingContention and rolls everything back: the group stays open.
     """
-    now = now or utcnow()
-    with unit_of_work(ctx.sessions) as session:
+    now = now or deps.clock.now()
+    with unit_of_work(deps.sessions) as session:
         claim = (
             update(Consolidation)
             .where(Consolidation.id == group_id, Consolidation.status == OPEN)
@@ -290,9 +295,9 @@ def route_group(
             order_state.transition(
                 session, member, OrderStatus.VALIDATED, f"consolidation group {group_id}: {why}"
             )
-        outbox_ids = route_members(ctx, session, group_id, members, now, reason=why)
+        outbox_ids = route_members(deps, session, group_id, members, now, reason=why)
     for outbox_id in outbox_ids:
-        ctx.dispatcher.enqueue(Task.DELIVER_OUTBOX, outbox_id)
+        deps.dispatcher.enqueue(Task.DELIVER_OUTBOX, outbox_id)
     return outbox_ids
 
 
@@ -319,7 +324,7 @@ class _Members:
 
 
 def route_members(
-    ctx: Context,
+    deps: Deps,
     session: Session,
     group_id: int,
     members: Sequence[SalesOrder],
@@ -335,9 +340,9 @@ def route_members(
         return []
     group = _Members(group_id, routable, demand)
     lines = [line for m in routable for line in demand[m.id]]
-    for attempt in range(1, ctx.settings.route_max_replans + 1):
+    for attempt in range(1, deps.settings.route_max_replans + 1):
         with session.no_autoflush:
-            request, rules = build_request(ctx, session, group.lead, now, lines=lines)
+            request, rules = build_request(deps, session, group.lead, now, lines=lines)
         result = decide(request)
         partial = partial_release(request, result)
         if partial is not None:
@@ -345,7 +350,7 @@ def route_members(
         try:
             seen = (decision_snapshot(request), channel_holdbacks(request))
             return _apply(
-                ctx, session, group, rules, result, attempt, seen, reason, partial=partial
+                deps, session, group, rules, result, attempt, seen, reason, partial=partial
             )
         except ReservationLost as lost:
             RESERVATION_RACES.inc()
@@ -354,7 +359,7 @@ def route_members(
 
 
 def _apply(  # noqa: PLR0917 - the pieces of one decision, applied together
-    ctx: Context,
+    deps: Deps,
     session: Session,
     group: _Members,
     rules: Rules,
@@ -402,7 +407,7 @@ def _apply(  # noqa: PLR0917 - the pieces of one decision, applied together
             park(session, o, decisions[o.id], result)
         return []
     outbox_ids = create_fulfilment(
-        ctx, session, group.lead.id, decisions[group.lead.id], result.shipments, merged=merged
+        deps, session, group.lead.id, decisions[group.lead.id], result.shipments, merged=merged
     )
     summary = str(result.trace.get("summary") or result.outcome.value)
     for o in group.orders:
@@ -433,15 +438,15 @@ def _settle(session: Session, order: SalesOrder, target: OrderStatus, note: str)
 # --- ops
 
 
-def release_group(ctx: Context, group_id: int, *, actor: str) -> dict[str, Any]:
+def release_group(deps: Deps, group_id: int, *, actor: str) -> dict[str, Any]:
     """Route a held group now, before its window ends (ops); the group as the API shows it."""
-    with unit_of_work(ctx.sessions) as session:
+    with unit_of_work(deps.sessions) as session:
         group = session.get(Consolidation, group_id)
         if group is None:
             raise NotFound(f"consolidation group {group_id} does not exist")
         status = group.status
     try:
-        routed = status == OPEN and route_group(ctx, group_id, actor=actor) is not None
+        routed = status == OPEN and route_group(deps, group_id, actor=actor) is not None
     except RoutingContention:
         raise Conflict(
             "every plan lost its stock race to other orders; try again", code="routing_contention"
@@ -451,11 +456,11 @@ def release_group(ctx: Context, group_id: int, *, actor: str) -> dict[str, Any]:
             f"consolidation group {group_id} is {status}; only an open group can be released",
             code="not_open",
         )
-    return group_detail(ctx, group_id)
+    return group_detail(deps, group_id)
 
 
-def group_detail(ctx: Context, group_id: int) -> dict[str, Any]:
-    with unit_of_work(ctx.sessions) as session:
+def group_detail(deps: Deps, group_id: int) -> dict[str, Any]:
+    with unit_of_work(deps.sessions) as session:
         group = session.get(Consolidation, group_id)
         if group is None:
             raise NotFound(f"consolidation group {group_id} does not exist")

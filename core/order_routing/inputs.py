@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import bindparam, func, select
@@ -64,6 +64,13 @@ class RoutingCaches:
         warm = getattr(self.geocoder, "warm", None)
         if callable(warm):
             warm()
+
+
+class HasRoutingCaches(Protocol):
+    @property
+    def routing(self) -> RoutingCaches:
+        """This process's memo of rule sets, warehouse places and profiles."""
+        ...
 
 
 @dataclass(frozen=True)

@@ -18,15 +18,15 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from omniroute import routing
 from omniroute.core.access.audit import record
-from omniroute.core.bootstrap import Context
 from omniroute.core.exceptions.opening import Reason, open_exception
+from omniroute.core.order_routing import route
 from omniroute.core.order_routing.inputs import channel_holdbacks, decision_snapshot
 from omniroute.core.order_routing.route import (
     WMS_RELEASE,
@@ -38,7 +38,7 @@ from omniroute.core.order_routing.route import (
 from omniroute.core.order_state import timeline as order_state
 from omniroute.core.order_state.holdings import member_orders_of, of_order
 from omniroute.core.order_state.machine import OrderStatus
-from omniroute.core.platform.clock import utcnow
+from omniroute.core.platform.clock import now_of
 from omniroute.core.platform.db import unit_of_work
 from omniroute.core.platform.dispatch import Task
 from omniroute.core.platform.errors import Conflict, Invalid, NotFound
@@ -55,6 +55,7 @@ from omniroute.core.platform.models import (
     StockLevel,
     Warehouse,
 )
+from omniroute.core.platform.ports import HasDispatcher
 from omniroute.core.platform.sql import table_of
 from omniroute.core.stock.levels import ReservationLost, set_level
 from omniroute.routing.engine import decide
@@ -70,6 +71,10 @@ PARKED = frozenset({OrderStatus.EXCEPTION, OrderStatus.BACKORDERED, OrderStatus.
 DONE = frozenset({OrderStatus.CANCELLED, OrderStatus.SHIPPED, OrderStatus.DELIVERED})
 
 Key = tuple[int, str]  # (warehouse id, sku): the key order stock rows are touched in
+
+
+class Deps(route.Deps, HasDispatcher, Protocol):
+    """What re-routing uses."""
 
 
 @dataclass(frozen=True)
@@ -156,7 +161,7 @@ Work = Callable[[Session], tuple[RerouteResult, list[int]]]
 
 
 def reroute_fulfilment(
-    ctx: Context,
+    deps: Deps,
     fulfilment_order_id: int,
     *,
     reason: str,
@@ -175,33 +180,33 @@ def reroute_fulfilment(
     """
     if reason not in REJECT_REASONS:
         raise Invalid(f"unknown rejection reason {reason!r}", code="invalid_reason")
-    at = now or utcnow()
+    at = now or deps.clock.now()
 
     def work(session: Session) -> tuple[RerouteResult, list[int]]:
         return _reject(
-            ctx,
+            deps,
             session,
             fulfilment_order_id,
             _Rejection(reason, actor, tuple(counted or ()), detail, outbox_id, park_unplaced),
             at,
         )
 
-    return run_with_replans(ctx, work)
+    return run_with_replans(deps, work)
 
 
-def run_with_replans(ctx: Context, work: Work) -> RerouteResult:
+def run_with_replans(deps: Deps, work: Work) -> RerouteResult:
     """Run ``work`` in a transaction, again on fresh stock after a lost reservation race;
     then nudge the outbox rows it wrote."""
-    for _ in range(ctx.settings.route_max_replans):
+    for _ in range(deps.settings.route_max_replans):
         try:
-            with unit_of_work(ctx.sessions) as session:
+            with unit_of_work(deps.sessions) as session:
                 result, outbox_ids = work(session)
         except ReservationLost as lost:
             RESERVATION_RACES.inc()
             log.info("re-route lost a reservation race (%s); trying again", lost)
             continue
         for outbox_id in outbox_ids:
-            ctx.dispatcher.enqueue(Task.DELIVER_OUTBOX, outbox_id)
+            deps.dispatcher.enqueue(Task.DELIVER_OUTBOX, outbox_id)
         return result
     raise Conflict("every attempt lost its reservation race; try again", code="routing_contention")
 
@@ -217,7 +222,7 @@ class _Rejection:
 
 
 def _reject(
-    ctx: Context, session: Session, fo_id: int, why: _Rejection, now: datetime
+    deps: Deps, session: Session, fo_id: int, why: _Rejection, now: datetime
 ) -> tuple[RerouteResult, list[int]]:
     row = session.execute(
         select(FulfilmentOrder.order_id, FulfilmentOrder.consolidation_id).where(
@@ -227,7 +232,7 @@ def _reject(
     if row is None:
         raise NotFound(f"fulfilment order {fo_id} does not exist")
     if row.consolidation_id is not None:
-        return _reject_merged(ctx, session, fo_id, why, now)
+        return _reject_merged(deps, session, fo_id, why, now)
     order = lock_order(session, row.order_id)
     fo = _lock_rejectable(session, fo_id, [order])
     earlier = _earlier_rejections(session, order.id)  # before this one is marked rejected
@@ -246,11 +251,11 @@ def _reject(
             "detail": why.detail,
         },
     )
-    if len(earlier) >= ctx.settings.max_reroutes:
+    if len(earlier) >= deps.settings.max_reroutes:
         return _exhausted(session, order, fo, moves, why=why, earlier=len(earlier)), []
     excluded = {wid: f"rejected fulfilment order {fid}" for fid, wid in earlier}
     excluded[fo.warehouse_id] = f"rejected fulfilment order {fo.id} ({why.reason})"
-    request, rules = build_request(ctx, session, order, now, lines=list(demand.values()))
+    request, rules = build_request(deps, session, order, now, lines=list(demand.values()))
     result = decide(replace(request, excluded_warehouses=excluded))
     if not (result.shipments or why.park_unplaced or result.outcome == routing.Outcome.BACKORDER):
         raise Unplaceable(str(result.trace.get("summary") or ""), result.trace["shortfall"])
@@ -282,7 +287,7 @@ def _reject(
         stock_snapshot=decision_snapshot(request),
         held_back=channel_holdbacks(request),
     )
-    placed, outbox_ids = place(ctx, session, order, decision, moves, actor=why.actor)
+    placed, outbox_ids = place(deps, session, order, decision, moves, actor=why.actor)
     return replace(placed, rejected_fulfilment_order_id=fo.id), outbox_ids
 
 
@@ -352,7 +357,7 @@ def _demand(lines: Iterable[FulfilmentLine]) -> dict[int, routing.LineDemand]:
 
 
 def _reject_merged(
-    ctx: Context, session: Session, fo_id: int, why: _Rejection, now: datetime
+    deps: Deps, session: Session, fo_id: int, why: _Rejection, now: datetime
 ) -> tuple[RerouteResult, list[int]]:
     """A rejected fulfilment order of a consolidation group: the merge is undone, and each
     order's lines on it are routed again on their own (without the rejecting warehouse)."""
@@ -380,7 +385,7 @@ def _reject_merged(
     for order in orders:
         own = [ln for ln in fo.lines if line_orders[ln.order_line_id] == order.id]
         earlier = _earlier_rejections(session, order.id)
-        if len(earlier) > ctx.settings.max_reroutes:  # this rejection is among them
+        if len(earlier) > deps.settings.max_reroutes:  # this rejection is among them
             lone = replace(why, counted=())
             results.append(
                 _exhausted(session, order, fo, StockMoves(), why=lone, earlier=len(earlier) - 1)
@@ -388,7 +393,7 @@ def _reject_merged(
             continue
         excluded = {wid: f"rejected fulfilment order {fid}" for fid, wid in earlier}
         excluded[fo.warehouse_id] = f"rejected fulfilment order {fo.id} ({why.reason})"
-        request, rules = build_request(ctx, session, order, now, lines=list(_demand(own).values()))
+        request, rules = build_request(deps, session, order, now, lines=list(_demand(own).values()))
         result = decide(replace(request, excluded_warehouses=excluded))
         if not (
             result.shipments or why.park_unplaced or result.outcome == routing.Outcome.BACKORDER
@@ -413,7 +418,7 @@ def _reject_merged(
             stock_snapshot=decision_snapshot(request),
             held_back=channel_holdbacks(request),
         )
-        placed, sent = place(ctx, session, order, decision, StockMoves(), actor=why.actor)
+        placed, sent = place(deps, session, order, decision, StockMoves(), actor=why.actor)
         results.append(placed)
         outbox_ids += sent
     first = results[0]
@@ -453,7 +458,7 @@ def _exhausted(
 
 
 def place(
-    ctx: Context,
+    deps: Deps,
     session: Session,
     order: SalesOrder,
     decision: Decision,
@@ -489,7 +494,7 @@ def place(
     outbox_ids: list[int] = []
     new: tuple[NewFulfilment, ...] = ()
     if decision.shipments:
-        outbox_ids = create_fulfilment(ctx, session, order.id, decision_id, decision.shipments)
+        outbox_ids = create_fulfilment(deps, session, order.id, decision_id, decision.shipments)
         ids = session.scalars(
             select(FulfilmentOrder.id)
             .where(FulfilmentOrder.decision_id == decision_id)
@@ -572,7 +577,7 @@ def close_outbox_exceptions(session: Session, fo_ids: list[int]) -> None:
     session.execute(
         update(OrderException)
         .where(OrderException.status == "open", OrderException.outbox_message_id.in_(rows))
-        .values(status="resolved", resolved_at=utcnow())
+        .values(status="resolved", resolved_at=now_of(session))
         .execution_options(synchronize_session=False)
     )
 
@@ -639,7 +644,7 @@ def apply_moves(session: Session, moves: StockMoves, *, reference: str, actor: s
     A reservation given back and taken on the same row is netted: the conditional update
     checks only what is newly taken. A lost race raises ReservationLost (roll back, re-plan).
     """
-    now = utcnow()
+    now = now_of(session)
     keys = sorted({*moves.release, *moves.reserve, *moves.counts})
     ledger: list[dict[str, Any]] = []
     for wid, sku in keys:

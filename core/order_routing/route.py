@@ -7,15 +7,15 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from omniroute import routing
-from omniroute.core.bootstrap import Context
 from omniroute.core.exceptions.opening import Reason, open_exception
 from omniroute.core.order_routing.inputs import (
+    HasRoutingCaches,
     Rules,
     active_rules,
     channel_holdbacks,
@@ -31,7 +31,6 @@ from omniroute.core.order_routing.partial_release import OUTCOME as PARTIAL_RELE
 from omniroute.core.order_routing.partial_release import PartialRelease, partial_release
 from omniroute.core.order_state import timeline as order_state
 from omniroute.core.order_state.machine import OrderStatus
-from omniroute.core.platform.clock import utcnow
 from omniroute.core.platform.db import unit_of_work
 from omniroute.core.platform.metrics import ORDERS_ROUTED, RESERVATION_RACES
 from omniroute.core.platform.models import (
@@ -44,6 +43,7 @@ from omniroute.core.platform.models import (
     SalesOrder,
     Sku,
 )
+from omniroute.core.platform.ports import HasSettings, Store
 from omniroute.core.platform.sql import table_of
 from omniroute.core.stock.levels import Allocation, ReservationLost, available_snapshot, reserve
 from omniroute.routing.engine import RoutingRequest, decide
@@ -55,14 +55,18 @@ WMS_RELEASE = "wms.release"
 CLOSED_FULFILMENT = ("rejected", "cancelled")
 
 
+class Deps(Store, HasSettings, HasRoutingCaches, Protocol):
+    """What routing an order uses."""
+
+
 class RoutingContention(Exception):
     """Every re-plan lost its reservation race; the order stays validated for the sweeper."""
 
 
-def route_order(ctx: Context, order_id: int, *, now: datetime | None = None) -> list[int]:
+def route_order(deps: Deps, order_id: int, *, now: datetime | None = None) -> list[int]:
     """Route a validated order in a transaction of its own; the ids of the outbox rows."""
-    now = now or utcnow()
-    with unit_of_work(ctx.sessions) as session:
+    now = now or deps.clock.now()
+    with unit_of_work(deps.sessions) as session:
         order = session.scalars(
             select(SalesOrder).where(SalesOrder.id == order_id).with_for_update()
         ).first()
@@ -74,7 +78,7 @@ def route_order(ctx: Context, order_id: int, *, now: datetime | None = None) -> 
                 session, order, OrderStatus.ROUTED, "every line has a fulfilment order"
             )
             return []
-        return route_locked(ctx, session, order, now, lines=lines)
+        return route_locked(deps, session, order, now, lines=lines)
 
 
 def open_lines(session: Session, order: SalesOrder) -> list[routing.LineDemand]:
@@ -101,7 +105,7 @@ def open_lines(session: Session, order: SalesOrder) -> list[routing.LineDemand]:
 
 
 def route_locked(
-    ctx: Context,
+    deps: Deps,
     session: Session,
     order: SalesOrder,
     now: datetime,
@@ -121,10 +125,10 @@ def route_locked(
     A lost reservation race writes nothing and re-plans on fresh stock; when every re-plan
     loses, RoutingContention leaves the order validated. The ids of the outbox rows to send.
     """
-    for attempt in range(1, ctx.settings.route_max_replans + 1):
+    for attempt in range(1, deps.settings.route_max_replans + 1):
         with session.no_autoflush:  # plain reads: the order's own changes can wait
             request, used = build_request(
-                ctx, session, order, now, connector=connector, skus=skus, lines=lines, rules=rules
+                deps, session, order, now, connector=connector, skus=skus, lines=lines, rules=rules
             )
         result = decide(request)
         partial = partial_release(request, result)
@@ -132,7 +136,7 @@ def route_locked(
             snapshot = decision_snapshot(request)
             held = channel_holdbacks(request)
             return _apply(
-                ctx,
+                deps,
                 session,
                 order,
                 used,
@@ -150,7 +154,7 @@ def route_locked(
 
 
 def build_request(
-    ctx: Context,
+    deps: Deps,
     session: Session,
     order: SalesOrder,
     now: datetime,
@@ -175,13 +179,13 @@ def build_request(
     if skus is None:
         skus = sku_profiles(session, codes)
     if rules is None:
-        rules = active_rules(session, ctx.routing, now, ctx.settings.no_stock_policy)
+        rules = active_rules(session, deps.routing, now, deps.settings.no_stock_policy)
     request = RoutingRequest(
         order=routing.OrderDemand(order_id=order.id, lines=tuple(lines)),
         facts=order_facts(order, connector, skus),
         channel_name=connector.name,
-        ship_to=locate_ship_to(ctx.routing, order.ship_to),
-        warehouses=warehouse_profiles(session, ctx.routing, now),
+        ship_to=locate_ship_to(deps.routing, order.ship_to),
+        warehouses=warehouse_profiles(session, deps.routing, now),
         stock=available_snapshot(session, codes),
         now=now.replace(tzinfo=UTC),
         skus=sku_requirements(skus),
@@ -193,7 +197,7 @@ def build_request(
 
 
 def _apply(
-    ctx: Context,
+    deps: Deps,
     session: Session,
     order: SalesOrder,
     rules: Rules,
@@ -227,7 +231,7 @@ def _apply(
         park(session, order, decision_id, result)
         return []
     outbox_ids = create_fulfilment(
-        ctx, session, order.id, decision_id, result.shipments, claimed_at=claimed_at
+        deps, session, order.id, decision_id, result.shipments, claimed_at=claimed_at
     )
     if partial is not None:
         _move(session, order, OrderStatus.BACKORDERED, partial.note[:1000])
@@ -376,7 +380,7 @@ class Merged:
 
 
 def create_fulfilment(
-    ctx: Context,
+    deps: Deps,
     session: Session,
     order_id: int,
     decision_id: int,
@@ -430,7 +434,7 @@ def create_fulfilment(
         [
             {
                 "kind": WMS_RELEASE,
-                "connector_id": wms_connector_of(ctx.routing, s.warehouse_id),
+                "connector_id": wms_connector_of(deps.routing, s.warehouse_id),
                 "fulfilment_order_id": fo_id,
                 "idempotency_key": f"fo-{fo_id}-{uuid.uuid4().hex[:16]}",
                 "payload": {"fulfilment_order_id": fo_id}

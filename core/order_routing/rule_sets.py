@@ -15,12 +15,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from omniroute.core.access.audit import record
-from omniroute.core.bootstrap import Context
 from omniroute.core.order_routing.inputs import rule_error_dicts
-from omniroute.core.platform.clock import utcnow
 from omniroute.core.platform.db import unit_of_work
 from omniroute.core.platform.errors import Conflict, Invalid, NotFound
 from omniroute.core.platform.models import RoutingRuleSet
+from omniroute.core.platform.ports import Store
 from omniroute.routing.rules import validate_rule_set
 
 
@@ -40,10 +39,10 @@ def _next_version(session: Session) -> int:
 
 
 def create_draft(
-    ctx: Context, doc: dict[str, Any], *, notes: str | None, actor: str
+    deps: Store, doc: dict[str, Any], *, notes: str | None, actor: str
 ) -> RoutingRuleSet:
     """Store a draft; it may be invalid (validation reports its problems)."""
-    with unit_of_work(ctx.sessions) as session:
+    with unit_of_work(deps.sessions) as session:
         row = RoutingRuleSet(
             version=_next_version(session),
             name=str(doc.get("name") or "unnamed"),
@@ -61,9 +60,9 @@ def create_draft(
 
 
 def update_draft(
-    ctx: Context, rule_set_id: int, doc: dict[str, Any], *, notes: str | None, actor: str
+    deps: Store, rule_set_id: int, doc: dict[str, Any], *, notes: str | None, actor: str
 ) -> RoutingRuleSet:
-    with unit_of_work(ctx.sessions) as session:
+    with unit_of_work(deps.sessions) as session:
         row = _get(session, rule_set_id)
         if row.status != "draft":
             raise Conflict(
@@ -78,13 +77,13 @@ def update_draft(
 
 
 def publish(
-    ctx: Context, rule_set_id: int, *, effective_from: datetime | None, actor: str
+    deps: Store, rule_set_id: int, *, effective_from: datetime | None, actor: str
 ) -> RoutingRuleSet:
     """Publish a draft, or re-publish an older version (a rollback) as a new version."""
-    with unit_of_work(ctx.sessions) as session:
+    with unit_of_work(deps.sessions) as session:
         row = _get(session, rule_set_id)
         _require_valid(row.document)
-        now = utcnow()
+        now = deps.clock.now()
         if row.status == "published":
             row = RoutingRuleSet(
                 version=_next_version(session),
@@ -110,13 +109,13 @@ def publish(
         return row
 
 
-def list_rule_sets(ctx: Context) -> list[RoutingRuleSet]:
-    with unit_of_work(ctx.sessions) as session:
+def list_rule_sets(deps: Store) -> list[RoutingRuleSet]:
+    with unit_of_work(deps.sessions) as session:
         return list(session.scalars(select(RoutingRuleSet).order_by(RoutingRuleSet.version)))
 
 
-def get_rule_set(ctx: Context, rule_set_id: int) -> RoutingRuleSet:
-    with unit_of_work(ctx.sessions) as session:
+def get_rule_set(deps: Store, rule_set_id: int) -> RoutingRuleSet:
+    with unit_of_work(deps.sessions) as session:
         return _get(session, rule_set_id)
 
 

@@ -4,19 +4,22 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
-from omniroute.core.bootstrap import Context
+from omniroute.core.order_routing import route
 from omniroute.core.order_routing.inputs import parse_rules
 from omniroute.core.order_routing.route import build_request
-from omniroute.core.platform.clock import utcnow
 from omniroute.core.platform.errors import Invalid, NotFound
 from omniroute.core.platform.models import OrderLine, RoutingRuleSet, SalesOrder
 from omniroute.routing.engine import decide
 
 
+class Deps(route.Deps, Protocol):
+    """What a dry run uses (it writes nothing)."""
+
+
 def simulate(
-    ctx: Context,
+    deps: Deps,
     *,
     order_id: int | None = None,
     order: dict[str, Any] | None = None,
@@ -25,11 +28,11 @@ def simulate(
     now: datetime | None = None,
 ) -> dict[str, Any]:
     """The plan and trace for an order under a rule set, against current stock."""
-    now = now or utcnow()
-    session = ctx.sessions()
+    now = now or deps.clock.now()
+    session = deps.sessions()
     try:
-        target = _order(session, order_id, order)
-        request, rules = build_request(ctx, session, target, now)
+        target = _order(session, order_id, order, now)
+        request, rules = build_request(deps, session, target, now)
         label = rules.label
         if document is not None:
             request = replace(
@@ -68,7 +71,9 @@ def simulate(
     }
 
 
-def _order(session: Any, order_id: int | None, doc: dict[str, Any] | None) -> SalesOrder:
+def _order(
+    session: Any, order_id: int | None, doc: dict[str, Any] | None, now: datetime
+) -> SalesOrder:
     if order_id is not None:
         found = session.get(SalesOrder, order_id)
         if found is None:
@@ -76,10 +81,10 @@ def _order(session: Any, order_id: int | None, doc: dict[str, Any] | None) -> Sa
         return found  # type: ignore[no-any-return]
     if doc is None:
         raise Invalid("give an order_id or an order", code="missing_order")
-    return _transient_order(doc)
+    return _transient_order(doc, now)
 
 
-def _transient_order(doc: dict[str, Any]) -> SalesOrder:
+def _transient_order(doc: dict[str, Any], now: datetime) -> SalesOrder:
     """An unsaved order built from a canonical order document (lines need ``sku``)."""
     lines = doc.get("lines") or []
     if not lines or "connector_id" not in doc:
@@ -95,7 +100,7 @@ def _transient_order(doc: dict[str, Any]) -> SalesOrder:
         service_level=str(doc.get("service_level", "standard")),
         canonical=doc,
         status="validated",
-        created_at=datetime.now(UTC),
+        created_at=now.replace(tzinfo=UTC),
     )
     for n, line in enumerate(lines, start=1):
         sku = line.get("sku") or line.get("channel_sku")

@@ -9,7 +9,7 @@ from sqlalchemy import Update, bindparam, insert, update
 from sqlalchemy.orm import Session
 
 from omniroute.core.order_state.machine import check_transition
-from omniroute.core.platform.clock import utcnow
+from omniroute.core.platform.clock import now_of
 from omniroute.core.platform.models import OrderEvent, SalesOrder
 from omniroute.core.platform.sql import table_of
 
@@ -19,7 +19,7 @@ def transition(session: Session, order: SalesOrder, target: str, note: str | Non
     new = check_transition(order.status, target)
     session.add(OrderEvent(order_id=order.id, from_status=order.status, to_status=new, note=note))
     order.status = new
-    order.updated_at = utcnow()
+    order.updated_at = now_of(session)
 
 
 def note(session: Session, order: SalesOrder, text: str) -> None:
@@ -52,7 +52,12 @@ def transition_when(
     ``condition`` (an SQL expression) holds, without loading it; record the event. Moved?"""
     new = check_transition(current, target)
     stmt = _move_statement(condition)
-    params = {"order_id": order_id, "current": current, "target": new.value, "now": now or utcnow()}
+    params = {
+        "order_id": order_id,
+        "current": current,
+        "target": new.value,
+        "now": now or now_of(session),
+    }
     if session.execute(stmt, params).rowcount != 1:  # type: ignore[attr-defined]
         return False
     session.execute(

@@ -17,15 +17,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from omniroute.connectors.base import Capability, enabled_capabilities
 from omniroute.core.access.audit import record
-from omniroute.core.bootstrap import Context
 from omniroute.core.exceptions.opening import resolve_open_for_order
+from omniroute.core.order_routing import consolidation
 from omniroute.core.order_routing.consolidation import (
     leave_group,
     lock_group_of,
@@ -36,11 +36,9 @@ from omniroute.core.order_routing.route import WMS_RELEASE, RoutingContention
 from omniroute.core.order_state import timeline as order_state
 from omniroute.core.order_state.holdings import of_order
 from omniroute.core.order_state.machine import OrderStatus
-from omniroute.core.platform.clock import utcnow
 from omniroute.core.platform.db import unit_of_work
 from omniroute.core.platform.dispatch import Task
 from omniroute.core.platform.errors import Conflict, NotFound
-from omniroute.core.platform.live_connectors import instance_for
 from omniroute.core.platform.models import (
     Connector,
     Consolidation,
@@ -49,6 +47,7 @@ from omniroute.core.platform.models import (
     OutboxMessage,
     SalesOrder,
 )
+from omniroute.core.platform.ports import HasConnectors
 from omniroute.core.stock.levels import give_back
 
 CHANNEL_CANCEL = "channel.cancel"
@@ -71,6 +70,10 @@ ROUTED_WITH_GROUP = frozenset(
 )
 
 
+class Deps(consolidation.Deps, HasConnectors, Protocol):
+    """What cancelling an order uses."""
+
+
 @dataclass(frozen=True)
 class CancelResult:
     order_id: int
@@ -80,11 +83,11 @@ class CancelResult:
 
 
 def cancel_order(
-    ctx: Context, order_id: int, *, reason: str, actor: str, notify_channel: bool = True
+    deps: Deps, order_id: int, *, reason: str, actor: str, notify_channel: bool = True
 ) -> CancelResult:
     outbox_id: int | None = None
     rerouted: list[int] = []
-    with unit_of_work(ctx.sessions) as session:
+    with unit_of_work(deps.sessions) as session:
         group = lock_group_of(session, order_id)  # the group before its orders
         order = session.scalars(
             select(SalesOrder)
@@ -104,14 +107,14 @@ def cancel_order(
             )
         _refuse_if_with_a_warehouse(session, order)
         if order.status == OrderStatus.ON_HOLD:
-            leave_group(session, order, f"cancelled: {reason}", now=utcnow())
+            leave_group(session, order, f"cancelled: {reason}", now=deps.clock.now())
         released = _withdraw_fulfilment(session, order, group)
         resolve_open_for_order(session, order.id)
         order_state.transition(session, order, OrderStatus.CANCELLED, f"cancelled: {reason}")
         if released.merged:
-            rerouted = _route_the_rest(ctx, session, order, released.merged)
+            rerouted = _route_the_rest(deps, session, order, released.merged)
         if notify_channel:
-            outbox_id = _tell_channel(ctx, session, order, reason)
+            outbox_id = _tell_channel(deps, session, order, reason)
         record(
             session,
             actor,
@@ -126,7 +129,7 @@ def cancel_order(
         )
         result = CancelResult(order.id, order.status, released.units, outbox_id is not None)
     for queued in ([] if outbox_id is None else [outbox_id]) + rerouted:
-        ctx.dispatcher.enqueue(Task.DELIVER_OUTBOX, queued)
+        deps.dispatcher.enqueue(Task.DELIVER_OUTBOX, queued)
     return result
 
 
@@ -232,7 +235,7 @@ def _withdraw_fulfilment(
 
 
 def _route_the_rest(
-    ctx: Context, session: Session, cancelled: SalesOrder, group_id: int
+    deps: Deps, session: Session, cancelled: SalesOrder, group_id: int
 ) -> list[int]:
     """Route the other orders of the group whose lines were withdrawn with the cancelled
     one's, together and at once; the outbox ids to send."""
@@ -257,7 +260,12 @@ def _route_the_rest(
         )
     try:
         return route_members(
-            ctx, session, group_id, rest, utcnow(), reason=f"order {cancelled.id} cancelled"
+            deps,
+            session,
+            group_id,
+            rest,
+            deps.clock.now(),
+            reason=f"order {cancelled.id} cancelled",
         )
     except RoutingContention:
         raise Conflict(
@@ -275,11 +283,11 @@ def _unreserve(session: Session, warehouse_id: int, lines: Sequence[Any], *, ref
     )
 
 
-def _tell_channel(ctx: Context, session: Session, order: SalesOrder, reason: str) -> int | None:
+def _tell_channel(deps: Deps, session: Session, order: SalesOrder, reason: str) -> int | None:
     connector = session.get(Connector, order.connector_id)
-    if connector is None or not connector.enabled or connector.kind not in ctx.registry.kinds:
+    if connector is None or not connector.enabled or connector.kind not in deps.connectors.kinds:
         return None
-    if Capability.CANCEL_PUSH not in enabled_capabilities(instance_for(ctx, connector)):
+    if Capability.CANCEL_PUSH not in enabled_capabilities(deps.connectors.for_row(connector)):
         return None
     outbox_id = session.execute(
         insert(OutboxMessage)
@@ -290,8 +298,8 @@ def _tell_channel(ctx: Context, session: Session, order: SalesOrder, reason: str
             payload={"order_id": order.id, "reason": reason},
             status="pending",
             attempts=0,
-            next_attempt_at=utcnow(),
-            created_at=utcnow(),
+            next_attempt_at=deps.clock.now(),
+            created_at=deps.clock.now(),
         )
         .returning(OutboxMessage.id)
     ).scalar_one()

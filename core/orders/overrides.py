@@ -7,15 +7,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from omniroute import routing
 from omniroute.core.access.audit import record
-from omniroute.core.bootstrap import Context
 from omniroute.core.exceptions.opening import resolve_open_for_order
+from omniroute.core.order_routing import reroute
 from omniroute.core.order_routing.consolidation import leave_group
 from omniroute.core.order_routing.inputs import channel_holdbacks, decision_snapshot
 from omniroute.core.order_routing.reroute import (
@@ -35,13 +35,17 @@ from omniroute.core.order_routing.route import build_request, open_lines
 from omniroute.core.order_state import timeline as order_state
 from omniroute.core.order_state.holdings import of_order
 from omniroute.core.order_state.machine import OrderStatus
-from omniroute.core.platform.clock import utcnow
+from omniroute.core.platform.clock import now_of
 from omniroute.core.platform.errors import Conflict, Invalid
 from omniroute.core.platform.models import FulfilmentOrder, SalesOrder, Warehouse
 from omniroute.routing.engine import decide
 
 OVERRIDABLE = frozenset({OrderStatus.VALIDATED, *PARKED})
 WITHDRAWABLE = ("pending", "failed")  # not yet accepted by a warehouse
+
+
+class Deps(reroute.Deps, Protocol):
+    """What an ops override of routing uses."""
 
 
 @dataclass(frozen=True)
@@ -51,7 +55,7 @@ class ForcedLine:
 
 
 def override_route(
-    ctx: Context,
+    deps: Deps,
     order_id: int,
     *,
     actor: str,
@@ -67,7 +71,7 @@ def override_route(
     ids = [f.line_id for f in lines or ()]
     if len(set(ids)) != len(ids):
         raise Invalid("a line is named twice", code="invalid_override")
-    at = now or utcnow()
+    at = now or deps.clock.now()
 
     def work(session: Session) -> tuple[RerouteResult, list[int]]:
         order = lock_order(session, order_id)
@@ -95,7 +99,7 @@ def override_route(
                 f"line(s) {unknown} are not open lines of order {order_id}", code="unknown_line"
             )
         houses = _warehouses(session, set(wanted.values()))
-        request, rules = build_request(ctx, session, order, at, lines=demand)
+        request, rules = build_request(deps, session, order, at, lines=demand)
         stock = stock_after_release(session, request.stock, moves)
         forced = _forced(wanted, by_line, houses, stock)
         rest = tuple(d for d in demand if d.line_id not in wanted)
@@ -116,7 +120,7 @@ def override_route(
             # chose it). The snapshot is what the engine saw for the lines it placed.
             stock_snapshot=decision_snapshot(replace(request, stock=stock)) if rest else None,
         )
-        placed = place(ctx, session, order, decision, moves, actor=actor)
+        placed = place(deps, session, order, decision, moves, actor=actor)
         record(
             session,
             actor,
@@ -127,15 +131,15 @@ def override_route(
         )
         return placed
 
-    return run_with_replans(ctx, work)
+    return run_with_replans(deps, work)
 
 
 def reroute_order(
-    ctx: Context, order_id: int, *, actor: str, now: datetime | None = None
+    deps: Deps, order_id: int, *, actor: str, now: datetime | None = None
 ) -> RerouteResult:
     """Re-run routing with the rules in force now for an order no warehouse has accepted yet
     (routed, every fulfilment order still pending) or a parked one; 409 otherwise."""
-    at = now or utcnow()
+    at = now or deps.clock.now()
 
     def work(session: Session) -> tuple[RerouteResult, list[int]]:
         order = lock_order(session, order_id)
@@ -155,7 +159,7 @@ def reroute_order(
         demand = open_lines(session, order)
         if not demand:
             raise Conflict(f"order {order_id} has no line left to route", code="nothing_to_route")
-        request, rules = build_request(ctx, session, order, at, lines=demand)
+        request, rules = build_request(deps, session, order, at, lines=demand)
         request = replace(request, stock=stock_after_release(session, request.stock, moves))
         result = decide(request)
         note = {"by": actor, "reason": "routing re-run by ops", "cancelled": cancelled}
@@ -169,7 +173,7 @@ def reroute_order(
             stock_snapshot=decision_snapshot(request),
             held_back=channel_holdbacks(request),
         )
-        placed = place(ctx, session, order, decision, moves, actor=actor)
+        placed = place(deps, session, order, decision, moves, actor=actor)
         record(
             session,
             actor,
@@ -180,14 +184,14 @@ def reroute_order(
         )
         return placed
 
-    return run_with_replans(ctx, work)
+    return run_with_replans(deps, work)
 
 
 def _reopen(session: Session, order: SalesOrder, moves: StockMoves, why: str) -> list[int]:
     """Withdraw what no warehouse has accepted and, for a parked order, un-park it."""
     _refuse_if_shared(session, order.id)
     if order.status == OrderStatus.ON_HOLD:  # ops route it now: it stops waiting for others
-        leave_group(session, order, why, now=utcnow())
+        leave_group(session, order, why, now=now_of(session))
     cancelled = withdraw(session, order, moves)
     if order.status in PARKED:
         resolve_open_for_order(session, order.id)

@@ -7,7 +7,6 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from omniroute.core.bootstrap import Context
 from omniroute.core.order_routing.consolidation import group_of_order
 from omniroute.core.order_state.holdings import of_order
 from omniroute.core.platform.clock import as_aware
@@ -22,20 +21,21 @@ from omniroute.core.platform.models import (
     Shipment,
     Warehouse,
 )
+from omniroute.core.platform.ports import HasSessions
 
 
 def list_orders(
-    ctx: Context, *, status: str | None, limit: int, after_id: int = 0
+    deps: HasSessions, *, status: str | None, limit: int, after_id: int = 0
 ) -> list[dict[str, Any]]:
-    with unit_of_work(ctx.sessions) as session:
+    with unit_of_work(deps.sessions) as session:
         q = select(SalesOrder).where(SalesOrder.id > after_id)
         if status:
             q = q.where(SalesOrder.status == status)
         return [_summary(o) for o in session.scalars(q.order_by(SalesOrder.id).limit(limit))]
 
 
-def order_detail(ctx: Context, order_id: int) -> dict[str, Any]:
-    with unit_of_work(ctx.sessions) as session:
+def order_detail(deps: HasSessions, order_id: int) -> dict[str, Any]:
+    with unit_of_work(deps.sessions) as session:
         order = session.scalars(
             select(SalesOrder)
             .where(SalesOrder.id == order_id)

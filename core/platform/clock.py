@@ -1,12 +1,47 @@
-"""Naive-UTC time, the one representation stored in the database."""
+"""Time: the clock services are given, and naive UTC, the one representation stored.
+
+Business code never reads the wall clock itself: a service gets ``now`` from the clock it
+was built with (``deps.clock.now()``), and a helper that has only the session asks the
+session's own (``now_of(session)``: ``make_session_factory`` puts the clock in every
+session's ``info``). Tests and backtests pass another clock, or ``now``; the one place that
+reads the wall clock is ``SystemClock`` (and the tables' insert-time defaults, ``utcnow``).
+"""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Protocol
+
+from sqlalchemy.orm import Session
+
+SESSION_CLOCK = "omniroute.clock"
+
+
+class Clock(Protocol):
+    def now(self) -> datetime:
+        """The current time, naive UTC."""
+        ...
+
+
+class SystemClock:
+    """The wall clock."""
+
+    def now(self) -> datetime:
+        return utcnow()
 
 
 def utcnow() -> datetime:
+    """The wall clock as naive UTC: for SystemClock and the tables' insert-time defaults."""
     return datetime.now(UTC).replace(tzinfo=None)
+
+
+def now_of(session: Session) -> datetime:
+    """The current time by the clock of the session's factory (see ``make_session_factory``)."""
+    try:
+        clock: Clock = session.info[SESSION_CLOCK]
+    except KeyError:
+        raise RuntimeError("this session was not made by make_session_factory: no clock") from None
+    return clock.now()
 
 
 def as_aware(value: datetime | None) -> datetime | None:

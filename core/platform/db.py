@@ -10,6 +10,8 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event, exc
 from sqlalchemy.orm import Session, sessionmaker
 
+from omniroute.core.platform.clock import SESSION_CLOCK, Clock, SystemClock
+
 # A pooled connection idle for longer than this is pinged before use; one in steady use is
 # not (a ping is a round trip and a transaction of its own on every checkout).
 PING_AFTER_IDLE_S = 5.0
@@ -77,8 +79,14 @@ def _sqlite_engine(url: str) -> Engine:
     return engine
 
 
-def make_session_factory(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(bind=engine, expire_on_commit=False, future=True)
+def make_session_factory(engine: Engine, clock: Clock | None = None) -> sessionmaker[Session]:
+    """Sessions on ``engine`` that tell the time by ``clock`` (``clock.now_of``)."""
+    return sessionmaker(
+        bind=engine,
+        expire_on_commit=False,
+        future=True,
+        info={SESSION_CLOCK: clock or SystemClock()},
+    )
 
 
 @contextmanager

@@ -2,28 +2,32 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 from kombu.connection import Connection
 from sqlalchemy import text
 
-from omniroute.core.bootstrap import Context
+from omniroute.core.platform.ports import HasEngine, HasSettings
 
 
-def readiness(ctx: Context) -> dict[str, dict[str, Any]]:
-    checks: dict[str, dict[str, Any]] = {"database": _check_db(ctx)}
-    if ctx.settings.broker_url:
-        checks["broker"] = _check_broker(ctx.settings.broker_url)
+class Deps(HasEngine, HasSettings, Protocol):
+    """What the readiness check looks at: the database, and the broker in the settings."""
+
+
+def readiness(deps: Deps) -> dict[str, dict[str, Any]]:
+    checks: dict[str, dict[str, Any]] = {"database": _check_db(deps)}
+    if deps.settings.broker_url:
+        checks["broker"] = _check_broker(deps.settings.broker_url)
     else:
         checks["broker"] = {"ok": True, "mode": "embedded"}
     return checks
 
 
-def _check_db(ctx: Context) -> dict[str, Any]:
+def _check_db(deps: Deps) -> dict[str, Any]:
     try:
-        with ctx.engine.connect() as conn:
+        with deps.engine.connect() as conn:
             conn.execute(text("SELECT 1"))
-        return {"ok": True, "dialect": ctx.engine.dialect.name}
+        return {"ok": True, "dialect": deps.engine.dialect.name}
     except Exception as exc:
         return {"ok": False, "error": type(exc).__name__}
 

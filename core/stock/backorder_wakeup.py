@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import func, select
 
-from omniroute.core.bootstrap import Context
 from omniroute.core.order_routing.route import CLOSED_FULFILMENT
 from omniroute.core.order_state import timeline as order_state
 from omniroute.core.order_state.machine import OrderStatus
 from omniroute.core.platform.db import unit_of_work
 from omniroute.core.platform.dispatch import Task
 from omniroute.core.platform.models import FulfilmentLine, FulfilmentOrder, OrderLine, SalesOrder
+from omniroute.core.platform.ports import HasDispatcher, HasSessions
+
+
+class Deps(HasSessions, HasDispatcher, Protocol):
+    """What waking backordered orders uses."""
 
 
 def _open_lines_of(sku: str) -> Any:
@@ -31,10 +35,10 @@ def _open_lines_of(sku: str) -> Any:
     return select(OrderLine.order_id).where(OrderLine.sku == sku, OrderLine.quantity > held)
 
 
-def wake_backorders(ctx: Context, sku: str, *, limit: int = 100) -> list[int]:
+def wake_backorders(deps: Deps, sku: str, *, limit: int = 100) -> list[int]:
     """Move backordered orders waiting for ``sku`` back to routing; their ids, oldest first."""
     woken: list[int] = []
-    with unit_of_work(ctx.sessions) as session:
+    with unit_of_work(deps.sessions) as session:
         waiting = session.scalars(
             select(SalesOrder)
             .where(
@@ -51,5 +55,5 @@ def wake_backorders(ctx: Context, sku: str, *, limit: int = 100) -> list[int]:
             )
             woken.append(order.id)
     for order_id in woken:
-        ctx.dispatcher.enqueue(Task.ROUTE_ORDER, order_id)
+        deps.dispatcher.enqueue(Task.ROUTE_ORDER, order_id)
     return woken

@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from omniroute.core.access.audit import record
-from omniroute.core.bootstrap import Context
 from omniroute.core.platform.db import unit_of_work
 from omniroute.core.platform.models import StockLedger, StockLevel
+from omniroute.core.stock import backorder_wakeup
 from omniroute.core.stock import levels as stock
 from omniroute.core.stock.backorder_wakeup import wake_backorders
 
 
+class Deps(backorder_wakeup.Deps, Protocol):
+    """What ops stock changes use (a rise wakes backorders)."""
+
+
 def set_stock(
-    ctx: Context,
+    deps: Deps,
     warehouse_id: int,
     sku: str,
     *,
@@ -23,7 +29,7 @@ def set_stock(
     actor: str,
     reason: str = "set",
 ) -> StockLevel:
-    with unit_of_work(ctx.sessions) as session:
+    with unit_of_work(deps.sessions) as session:
         before = _available(session, warehouse_id, sku)
         level = stock.set_level(
             session, warehouse_id, sku, on_hand=on_hand, safety=safety, actor=actor, reason=reason
@@ -38,12 +44,12 @@ def set_stock(
             {"warehouse_id": warehouse_id, "sku": sku, "on_hand": on_hand, "safety": safety},
         )
     if more:
-        wake_backorders(ctx, sku)
+        wake_backorders(deps, sku)
     return level
 
 
 def adjust_stock(
-    ctx: Context,
+    deps: Deps,
     warehouse_id: int,
     sku: str,
     *,
@@ -51,7 +57,7 @@ def adjust_stock(
     actor: str,
     reason: str,
 ) -> StockLevel:
-    with unit_of_work(ctx.sessions) as session:
+    with unit_of_work(deps.sessions) as session:
         level = stock.adjust_level(
             session, warehouse_id, sku, delta_on_hand=delta, actor=actor, reason=reason
         )
@@ -64,7 +70,7 @@ def adjust_stock(
             {"warehouse_id": warehouse_id, "sku": sku, "delta": delta, "reason": reason},
         )
     if delta > 0:
-        wake_backorders(ctx, sku)
+        wake_backorders(deps, sku)
     return level
 
 
@@ -80,14 +86,14 @@ def _available_of(level: StockLevel) -> int:
 
 
 def list_stock(
-    ctx: Context,
+    deps: Deps,
     *,
     warehouse_id: int | None = None,
     sku: str | None = None,
     limit: int = 500,
     after_id: int = 0,
 ) -> list[StockLevel]:
-    with unit_of_work(ctx.sessions) as session:
+    with unit_of_work(deps.sessions) as session:
         q = select(StockLevel).where(StockLevel.id > after_id)
         if warehouse_id is not None:
             q = q.where(StockLevel.warehouse_id == warehouse_id)
@@ -97,14 +103,14 @@ def list_stock(
 
 
 def ledger(
-    ctx: Context,
+    deps: Deps,
     *,
     warehouse_id: int | None = None,
     sku: str | None = None,
     limit: int = 500,
     after_id: int = 0,
 ) -> list[StockLedger]:
-    with unit_of_work(ctx.sessions) as session:
+    with unit_of_work(deps.sessions) as session:
         q = select(StockLedger).where(StockLedger.id > after_id)
         if warehouse_id is not None:
             q = q.where(StockLedger.warehouse_id == warehouse_id)

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
-from omniroute.core.platform.clock import utcnow
+from omniroute.core.platform.clock import now_of
 from omniroute.core.platform.errors import Conflict, NotFound
 from omniroute.core.platform.models import Sku, StockLedger, StockLevel, Warehouse
 from omniroute.core.platform.sql import table_of
@@ -89,7 +89,7 @@ def reserve(session: Session, allocations: Iterable[Allocation], *, reference: s
     for a in allocations:
         merged[(a.warehouse_id, a.sku)] += a.quantity
         held[(a.warehouse_id, a.sku)] = max(a.held_back, held.get((a.warehouse_id, a.sku), 0))
-    now = utcnow()
+    now = now_of(session)
     taken: list[dict[str, Any]] = []
     for (warehouse_id, sku), qty in sorted(merged.items()):
         params = {"w": warehouse_id, "s": sku, "q": qty}
@@ -269,7 +269,7 @@ def give_back(
                 reason=reason,
                 reference=reference,
                 actor=actor,
-                created_at=utcnow(),
+                created_at=now_of(session),
             )
         )
         moved_total += qty

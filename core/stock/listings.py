@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 from sqlalchemy import select
 
 from omniroute.connectors.base import Capability, enabled_capabilities
 from omniroute.core.access.audit import record
-from omniroute.core.bootstrap import Context
 from omniroute.core.platform.db import unit_of_work
 from omniroute.core.platform.errors import Conflict, Invalid, NotFound
-from omniroute.core.platform.live_connectors import instance_for
 from omniroute.core.platform.models import ChannelListing, Connector, Sku
+from omniroute.core.platform.ports import HasConnectors, HasSessions
+
+
+class Deps(HasSessions, HasConnectors, Protocol):
+    """What channel listings use."""
 
 
 @dataclass(frozen=True)
@@ -23,15 +27,15 @@ class ListingIn:
 
 
 def put_listings(
-    ctx: Context, connector_id: int, items: list[ListingIn], *, actor: str
+    deps: Deps, connector_id: int, items: list[ListingIn], *, actor: str
 ) -> list[ChannelListing]:
     """Create or update listings by SKU (others are left as they are)."""
-    with unit_of_work(ctx.sessions) as session:
+    with unit_of_work(deps.sessions) as session:
         connector = session.get(Connector, connector_id)
         if connector is None:
             raise NotFound(f"connector {connector_id} does not exist")
-        if connector.kind not in ctx.registry.kinds or Capability.STOCK_PUSH not in (
-            enabled_capabilities(instance_for(ctx, connector))
+        if connector.kind not in deps.connectors.kinds or Capability.STOCK_PUSH not in (
+            enabled_capabilities(deps.connectors.for_row(connector))
         ):
             raise Conflict(
                 f"connector {connector_id} ({connector.kind}) does not take stock as configured",
@@ -64,8 +68,8 @@ def put_listings(
         return sorted(existing.values(), key=lambda row: row.sku)
 
 
-def list_listings(ctx: Context, connector_id: int) -> list[ChannelListing]:
-    with unit_of_work(ctx.sessions) as session:
+def list_listings(deps: Deps, connector_id: int) -> list[ChannelListing]:
+    with unit_of_work(deps.sessions) as session:
         if session.get(Connector, connector_id) is None:
             raise NotFound(f"connector {connector_id} does not exist")
         return list(

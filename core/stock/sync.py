@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 from uuid import uuid4
 
 from sqlalchemy import func, insert, select
@@ -20,12 +20,10 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from omniroute.connectors.base import Capability, enabled_capabilities
-from omniroute.core.bootstrap import Context
-from omniroute.core.platform.clock import utcnow
+from omniroute.core.platform.clock import now_of
 from omniroute.core.platform.db import unit_of_work
 from omniroute.core.platform.dispatch import Task
 from omniroute.core.platform.errors import NotFound
-from omniroute.core.platform.live_connectors import instance_for
 from omniroute.core.platform.models import (
     ChannelListing,
     Connector,
@@ -35,11 +33,16 @@ from omniroute.core.platform.models import (
     SyncCursor,
     Warehouse,
 )
+from omniroute.core.platform.ports import HasConnectors, HasDispatcher, HasSettings, Store
 from omniroute.routing.warehouses import channel_buffer
 
 CHANNEL_STOCK = "channel.stock"
 CURSOR = "stock_ledger"
 BATCH = 100
+
+
+class Deps(Store, HasSettings, HasDispatcher, HasConnectors, Protocol):
+    """What stock sync uses."""
 
 
 def serves(warehouse_channels: Iterable[str], connector: Connector) -> bool:
@@ -71,16 +74,16 @@ def channel_available(session: Session, connector: Connector, skus: list[str]) -
     return totals
 
 
-def sync_stock(ctx: Context, *, now: datetime | None = None, force: bool = False) -> int:
+def sync_stock(deps: Deps, *, now: datetime | None = None, force: bool = False) -> int:
     """Queue pushes for listings whose available quantity changed; how many rows were queued.
 
     Runs at most once per ``stock_sync_interval`` unless ``force``.
     """
-    now = now or utcnow()
-    with unit_of_work(ctx.sessions) as session:
+    now = now or deps.clock.now()
+    with unit_of_work(deps.sessions) as session:
         cursor = _cursor(session)
         due = cursor.updated_at is None or cursor.updated_at <= now - timedelta(
-            seconds=ctx.settings.stock_sync_interval
+            seconds=deps.settings.stock_sync_interval
         )
         if not (due or force):
             return 0
@@ -93,15 +96,15 @@ def sync_stock(ctx: Context, *, now: datetime | None = None, force: bool = False
             )
         )
         cursor.position, cursor.updated_at = newest, now
-        outbox_ids = _queue_changes(ctx, session, skus, now) if skus else []
+        outbox_ids = _queue_changes(deps, session, skus, now) if skus else []
     for outbox_id in outbox_ids:
-        ctx.dispatcher.enqueue(Task.DELIVER_OUTBOX, outbox_id)
+        deps.dispatcher.enqueue(Task.DELIVER_OUTBOX, outbox_id)
     return len(outbox_ids)
 
 
-def resync_connector(ctx: Context, connector_id: int) -> int:
+def resync_connector(deps: Deps, connector_id: int) -> int:
     """Push every listing of one channel now, changed or not (after set-up or an outage)."""
-    with unit_of_work(ctx.sessions) as session:
+    with unit_of_work(deps.sessions) as session:
         connector = session.get(Connector, connector_id)
         if connector is None:
             raise NotFound(f"connector {connector_id} does not exist")
@@ -112,9 +115,9 @@ def resync_connector(ctx: Context, connector_id: int) -> int:
                 .order_by(ChannelListing.sku)
             )
         )
-        outbox_ids = _write_outbox(session, connector.id, listings, utcnow())
+        outbox_ids = _write_outbox(session, connector.id, listings, deps.clock.now())
     for outbox_id in outbox_ids:
-        ctx.dispatcher.enqueue(Task.DELIVER_OUTBOX, outbox_id)
+        deps.dispatcher.enqueue(Task.DELIVER_OUTBOX, outbox_id)
     return len(outbox_ids)
 
 
@@ -131,10 +134,10 @@ def _cursor(session: Session) -> SyncCursor:
     return cursor
 
 
-def _queue_changes(ctx: Context, session: Session, skus: list[str], now: datetime) -> list[int]:
+def _queue_changes(deps: Deps, session: Session, skus: list[str], now: datetime) -> list[int]:
     stock_kinds = [
         kind
-        for kind, cls in ctx.registry.kinds.items()
+        for kind, cls in deps.connectors.kinds.items()
         if Capability.STOCK_PUSH in cls.capabilities
     ]
     connectors = list(
@@ -144,7 +147,7 @@ def _queue_changes(ctx: Context, session: Session, skus: list[str], now: datetim
     )
     outbox_ids: list[int] = []
     for connector in connectors:
-        if Capability.STOCK_PUSH not in enabled_capabilities(instance_for(ctx, connector)):
+        if Capability.STOCK_PUSH not in enabled_capabilities(deps.connectors.for_row(connector)):
             continue
         listings = list(
             session.scalars(
@@ -178,7 +181,7 @@ def _write_outbox(
                 payload={"listing_ids": chunk},
                 status="pending",
                 attempts=0,
-                next_attempt_at=utcnow(),  # due at once, whatever time the sync ran for
+                next_attempt_at=now_of(session),  # due at once, whatever time the sync ran for
                 created_at=now,
             )
             .returning(OutboxMessage.id)

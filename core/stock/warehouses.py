@@ -8,10 +8,10 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from omniroute.core.access.audit import record
-from omniroute.core.bootstrap import Context
 from omniroute.core.platform.db import unit_of_work
 from omniroute.core.platform.errors import Conflict, Invalid, NotFound
 from omniroute.core.platform.models import Connector, Sku, SkuAlias, Warehouse
+from omniroute.core.platform.ports import HasSessions
 from omniroute.core.stock.levels import ensure_sku
 
 WAREHOUSE_FIELDS = (
@@ -37,9 +37,9 @@ WAREHOUSE_FIELDS = (
 CLEARED_BY_NULL = ("calendar", "channel_buffers")  # PATCH null: back to {} (none)
 
 
-def create_warehouse(ctx: Context, data: dict[str, Any], *, actor: str) -> Warehouse:
+def create_warehouse(deps: HasSessions, data: dict[str, Any], *, actor: str) -> Warehouse:
     try:
-        with unit_of_work(ctx.sessions) as session:
+        with unit_of_work(deps.sessions) as session:
             _check_wms(session, data.get("wms_connector_id"))
             wh = Warehouse(**{k: v for k, v in data.items() if k in WAREHOUSE_FIELDS})
             session.add(wh)
@@ -51,9 +51,9 @@ def create_warehouse(ctx: Context, data: dict[str, Any], *, actor: str) -> Wareh
 
 
 def update_warehouse(
-    ctx: Context, warehouse_id: int, changes: dict[str, Any], *, actor: str
+    deps: HasSessions, warehouse_id: int, changes: dict[str, Any], *, actor: str
 ) -> Warehouse:
-    with unit_of_work(ctx.sessions) as session:
+    with unit_of_work(deps.sessions) as session:
         wh = session.get(Warehouse, warehouse_id)
         if wh is None:
             raise NotFound(f"warehouse {warehouse_id} does not exist")
@@ -71,13 +71,13 @@ def _check_wms(session: Any, connector_id: int | None) -> None:
         raise Invalid(f"connector {connector_id} does not exist", code="unknown_connector")
 
 
-def list_warehouses(ctx: Context) -> list[Warehouse]:
-    with unit_of_work(ctx.sessions) as session:
+def list_warehouses(deps: HasSessions) -> list[Warehouse]:
+    with unit_of_work(deps.sessions) as session:
         return list(session.scalars(select(Warehouse).order_by(Warehouse.priority, Warehouse.code)))
 
 
-def get_warehouse(ctx: Context, warehouse_id: int) -> Warehouse:
-    with unit_of_work(ctx.sessions) as session:
+def get_warehouse(deps: HasSessions, warehouse_id: int) -> Warehouse:
+    with unit_of_work(deps.sessions) as session:
         wh = session.get(Warehouse, warehouse_id)
         if wh is None:
             raise NotFound(f"warehouse {warehouse_id} does not exist")
@@ -85,7 +85,7 @@ def get_warehouse(ctx: Context, warehouse_id: int) -> Warehouse:
 
 
 def upsert_sku(
-    ctx: Context,
+    deps: HasSessions,
     code: str,
     name: str | None,
     *,
@@ -94,7 +94,7 @@ def upsert_sku(
     requires: list[str] | None = None,
     weight_kg: float | None = None,
 ) -> Sku:
-    with unit_of_work(ctx.sessions) as session:
+    with unit_of_work(deps.sessions) as session:
         sku = ensure_sku(session, code, name)
         if tags is not None:
             sku.tags = tags
@@ -113,16 +113,18 @@ def upsert_sku(
         return sku
 
 
-def list_skus(ctx: Context, *, limit: int, after: str = "") -> list[Sku]:
-    with unit_of_work(ctx.sessions) as session:
+def list_skus(deps: HasSessions, *, limit: int, after: str = "") -> list[Sku]:
+    with unit_of_work(deps.sessions) as session:
         return list(
             session.scalars(select(Sku).where(Sku.code > after).order_by(Sku.code).limit(limit))
         )
 
 
-def create_alias(ctx: Context, connector_id: int, alias: str, sku: str, *, actor: str) -> SkuAlias:
+def create_alias(
+    deps: HasSessions, connector_id: int, alias: str, sku: str, *, actor: str
+) -> SkuAlias:
     try:
-        with unit_of_work(ctx.sessions) as session:
+        with unit_of_work(deps.sessions) as session:
             if session.get(Connector, connector_id) is None:
                 raise NotFound(f"connector {connector_id} does not exist")
             if session.get(Sku, sku) is None:
@@ -145,8 +147,8 @@ def create_alias(ctx: Context, connector_id: int, alias: str, sku: str, *, actor
         ) from None
 
 
-def list_aliases(ctx: Context, connector_id: int | None = None) -> list[SkuAlias]:
-    with unit_of_work(ctx.sessions) as session:
+def list_aliases(deps: HasSessions, connector_id: int | None = None) -> list[SkuAlias]:
+    with unit_of_work(deps.sessions) as session:
         q = select(SkuAlias).order_by(SkuAlias.id)
         if connector_id is not None:
             q = q.where(SkuAlias.connector_id == connector_id)
