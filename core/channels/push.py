@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, Protocol
 
 from sqlalchemy import and_, func, select
@@ -34,11 +34,10 @@ from omniroute.connectors.base import (
 )
 from omniroute.core.channels import health as connector_health
 from omniroute.core.exceptions.opening import Reason, open_exception
-from omniroute.core.fulfilment.shipments import CHANNEL_FULFILMENT
 from omniroute.core.order_state.machine import OrderStatus
-from omniroute.core.orders.cancellation import CHANNEL_CANCEL
+from omniroute.core.outbox import messages as outbox
 from omniroute.core.outbox.backoff import backoff_delay
-from omniroute.core.platform.claims import claim
+from omniroute.core.outbox.messages import CHANNEL_CANCEL, CHANNEL_FULFILMENT, CHANNEL_STOCK
 from omniroute.core.platform.clock import as_aware
 from omniroute.core.platform.db import unit_of_work
 from omniroute.core.platform.metrics import OUTBOX_DELIVERIES
@@ -52,11 +51,9 @@ from omniroute.core.platform.models import (
     Shipment,
 )
 from omniroute.core.platform.ports import HasConnectors, HasSettings, Store
-from omniroute.core.stock.sync import CHANNEL_STOCK, channel_available
+from omniroute.core.stock.sync import channel_available
 
 log = logging.getLogger("omniroute.channel_push")
-
-CHANNEL_KINDS = frozenset({CHANNEL_FULFILMENT, CHANNEL_STOCK, CHANNEL_CANCEL})
 
 Call = Callable[[], Any]
 
@@ -73,17 +70,6 @@ class Prepared:
     levels: tuple[tuple[int, str, int], ...] = ()
     # When those quantities were read; recorded as the listings' ``pushed_at``.
     read_at: datetime | None = None
-
-
-def deliver_channel_push(deps: Deps, outbox_id: int, *, now: datetime | None = None) -> str:
-    """Claim and deliver one channel outbox row; what happened (sent, retry, dead, skipped)."""
-    now = now or deps.clock.now()
-    with unit_of_work(deps.sessions) as session:
-        if not claim(
-            session, OutboxMessage, outbox_id, now=now, claim_timeout=deps.settings.claim_timeout
-        ):
-            return "skipped"
-    return deliver_claimed(deps, outbox_id, now=now)
 
 
 def deliver_claimed(deps: Deps, outbox_id: int, *, now: datetime) -> str:
@@ -105,13 +91,7 @@ def deliver_claimed(deps: Deps, outbox_id: int, *, now: datetime) -> str:
             _dead(deps, session, session.get_one(OutboxMessage, outbox_id), exc, now)
         return "dead"
     with unit_of_work(deps.sessions) as session:
-        msg = session.get_one(OutboxMessage, outbox_id)
-        msg.status, msg.sent_at, msg.last_error, msg.claimed_at = (
-            "sent",
-            deps.clock.now(),
-            None,
-            None,
-        )
+        outbox.mark_sent(session, outbox_id, now=deps.clock.now())
         applied = receipt.applied if isinstance(receipt, PushReceipt) else None
         _record_pushed(
             session, prepared.levels, prepared.read_at or deps.clock.now(), applied or {}
@@ -279,15 +259,12 @@ def _retry(deps: Deps, outbox_id: int, exc: TransientError, now: datetime) -> st
         delay = backoff_delay(
             msg.attempts, settings.outbox_backoff_base, settings.outbox_backoff_max, exc.retry_after
         )
-        msg.status = "pending"
-        msg.claimed_at = msg.nudged_at = None
-        msg.next_attempt_at = deps.clock.now() + timedelta(seconds=delay)
-        msg.last_error = f"{exc.reason}: {exc}"[:2000]
+        outbox.retry_later(msg, exc, delay=delay, now=deps.clock.now())
         if msg.connector_id is not None:
             connector_health.record_failure(
                 session,
                 msg.connector_id,
-                msg.last_error,
+                outbox.describe(exc),
                 now=now,
                 disable_after=settings.connector_disable_after_failures,
             )
@@ -298,9 +275,7 @@ def _retry(deps: Deps, outbox_id: int, exc: TransientError, now: datetime) -> st
 def _dead(
     deps: Deps, session: Session, msg: OutboxMessage, exc: ConnectorError, now: datetime
 ) -> None:
-    msg.status = "dead"
-    msg.claimed_at = None
-    msg.last_error = f"{exc.reason}: {exc}"[:2000]
+    outbox.mark_dead(msg, exc)
     order_id = None
     if msg.kind == CHANNEL_FULFILMENT:
         shipment = session.get(Shipment, msg.payload.get("shipment_id"))
@@ -324,7 +299,7 @@ def _dead(
         connector_health.record_failure(
             session,
             msg.connector_id,
-            msg.last_error,
+            outbox.describe(exc),
             now=now,
             disable_after=deps.settings.connector_disable_after_failures,
         )

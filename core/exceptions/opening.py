@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from omniroute.core.platform.clock import now_of
 from omniroute.core.platform.metrics import EXCEPTIONS_OPENED
-from omniroute.core.platform.models import OrderException
+from omniroute.core.platform.models import OrderException, OutboxMessage
 
 
 class Reason:
@@ -78,3 +78,17 @@ def resolve_open_for_order(session: Session, order_id: int, *, except_reason: st
         if exc.reason != except_reason:
             exc.status = "resolved"
             exc.resolved_at = now_of(session)
+
+
+def resolve_dead_letters(session: Session, fulfilment_order_ids: list[int]) -> None:
+    """Resolve the open exceptions of these fulfilment orders' outbox rows (dead letters):
+    redriving them would be wrong now that the fulfilment orders are withdrawn."""
+    rows = select(OutboxMessage.id).where(
+        OutboxMessage.fulfilment_order_id.in_(fulfilment_order_ids)
+    )
+    session.execute(
+        update(OrderException)
+        .where(OrderException.status == "open", OrderException.outbox_message_id.in_(rows))
+        .values(status="resolved", resolved_at=now_of(session))
+        .execution_options(synchronize_session=False)
+    )

@@ -9,9 +9,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from omniroute.core.access.audit import record
-from omniroute.core.order_routing.route import WMS_RELEASE
 from omniroute.core.order_state import timeline as order_state
 from omniroute.core.order_state.machine import OrderStatus
+from omniroute.core.outbox import messages as outbox
+from omniroute.core.outbox.messages import WMS_RELEASE
 from omniroute.core.platform.clock import now_of
 from omniroute.core.platform.db import unit_of_work
 from omniroute.core.platform.dispatch import Task
@@ -99,8 +100,7 @@ def retry_exception(deps: Deps, exception_id: int, *, actor: str) -> RetryResult
 
 def _redrive_outbox(session: Session, exc: OrderException, order: SalesOrder | None) -> RetryResult:
     msg = session.get_one(OutboxMessage, exc.outbox_message_id)
-    msg.status, msg.attempts, msg.claimed_at, msg.nudged_at = "pending", 0, None, None
-    msg.next_attempt_at = now_of(session)
+    outbox.redrive(msg, now=now_of(session))
     if order is not None and order.status == OrderStatus.EXCEPTION:
         order_state.transition(session, order, OrderStatus.ROUTED, "hand-off redriven")
     fo = msg.fulfilment_order_id

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, Protocol
 
 from sqlalchemy import bindparam, exists, insert, select, update
@@ -31,12 +31,13 @@ from omniroute.core.channels.push import deliver_claimed as deliver_to_channel
 from omniroute.core.exceptions.opening import Reason, open_exception
 from omniroute.core.order_routing import reroute
 from omniroute.core.order_routing.reroute import REJECTIONS, Unplaceable, reroute_fulfilment
-from omniroute.core.order_routing.route import CLOSED_FULFILMENT, WMS_RELEASE
 from omniroute.core.order_state import timeline as order_state
-from omniroute.core.order_state.holdings import member_orders_of
+from omniroute.core.order_state.holdings import CLOSED, member_orders_of
 from omniroute.core.order_state.machine import AWAITING_REST, OrderStatus
+from omniroute.core.outbox import messages as outbox
 from omniroute.core.outbox.backoff import backoff_delay
-from omniroute.core.platform.claims import claim, relax_durability
+from omniroute.core.outbox.messages import WMS_RELEASE
+from omniroute.core.platform.claims import relax_durability
 from omniroute.core.platform.clock import now_of
 from omniroute.core.platform.db import unit_of_work
 from omniroute.core.platform.errors import DomainError
@@ -93,12 +94,8 @@ def deliver_outbox(
         with unit_of_work(deps.sessions) as session:
             if not claimed:
                 relax_durability(session)  # a lost claim only means the row is done again
-                if not claim(
-                    session,
-                    OutboxMessage,
-                    outbox_id,
-                    now=now,
-                    claim_timeout=deps.settings.claim_timeout,
+                if not outbox.claim(
+                    session, outbox_id, now=now, claim_timeout=deps.settings.claim_timeout
                 ):
                     return "skipped"
             try:
@@ -119,7 +116,7 @@ def deliver_outbox(
         # the same idempotency key, which the warehouse system answers as before.
         relax_durability(session)
         _sent(session, job, receipt.external_ref)
-    OUTBOX_DELIVERIES.labels("wms.release", "sent").inc()
+    OUTBOX_DELIVERIES.labels(WMS_RELEASE, "sent").inc()
     return "sent"
 
 
@@ -154,7 +151,7 @@ def _reroute(deps: Deps, job: Job, exc: ConnectorError) -> str | dict[str, Any]:
         return {"summary": why.summary, "shortfall": why.shortfall}
     except DomainError as why:
         return {"summary": str(why), "code": why.code}
-    OUTBOX_DELIVERIES.labels("wms.release", "rerouted").inc()
+    OUTBOX_DELIVERIES.labels(WMS_RELEASE, "rerouted").inc()
     return "rerouted" if result.fulfilment_orders else "parked"
 
 
@@ -286,13 +283,8 @@ _LOCK_ORDER = select(_ORDER.status).where(_ORDER.id == bindparam("order_id")).wi
 _INSERT_EVENT = insert(table_of(OrderEvent))
 _RELEASE_FO = (
     update(table_of(FulfilmentOrder))
-    .where(_FO.id == bindparam("fo_id"), _FO.status.not_in(("released", *CLOSED_FULFILMENT)))
+    .where(_FO.id == bindparam("fo_id"), _FO.status.not_in(("released", *CLOSED)))
     .values(status="released", released_at=bindparam("now"), external_ref=bindparam("ref"))
-)
-_MARK_SENT = (
-    update(table_of(OutboxMessage))
-    .where(table_of(OutboxMessage).c.id == bindparam("outbox_id"))
-    .values(status="sent", sent_at=bindparam("now"), last_error=None)
 )
 # Rejected or withdrawn fulfilment orders do not hold the order back.
 _ALL_RELEASED = ~exists().where(_FO.order_id == _ORDER.id, _FO.status.in_(("pending", "failed")))
@@ -317,7 +309,7 @@ def _sent(session: Session, job: Job, external_ref: str | None) -> None:
         order_id: session.execute(_LOCK_ORDER, {"order_id": order_id}).scalar_one()
         for order_id in orders
     }
-    session.execute(_MARK_SENT, {"outbox_id": job.outbox_id, "now": now})
+    outbox.mark_sent(session, job.outbox_id, now=now)
     released = session.execute(
         _RELEASE_FO, {"fo_id": request.fulfilment_order_id, "now": now, "ref": external_ref}
     )
@@ -357,11 +349,8 @@ def _after_transient(deps: Deps, outbox_id: int, exc: TransientError) -> str:
         delay = backoff_delay(
             msg.attempts, settings.outbox_backoff_base, settings.outbox_backoff_max, exc.retry_after
         )
-        msg.status = "pending"
-        msg.claimed_at = msg.nudged_at = None
-        msg.next_attempt_at = deps.clock.now() + timedelta(seconds=delay)
-        msg.last_error = f"{exc.reason}: {exc}"[:2000]
-    OUTBOX_DELIVERIES.labels("wms.release", "retry").inc()
+        outbox.retry_later(msg, exc, delay=delay, now=deps.clock.now())
+    OUTBOX_DELIVERIES.labels(WMS_RELEASE, "retry").inc()
     log.info("outbox %s: transient failure, retry in %.1fs: %s", outbox_id, delay, exc)
     return "retry"
 
@@ -374,9 +363,7 @@ def _dead(
     *,
     reroute: dict[str, Any] | None = None,
 ) -> None:
-    msg.status = "dead"
-    msg.claimed_at = None
-    msg.last_error = f"{exc.reason}: {exc}"[:2000]
+    outbox.mark_dead(msg, exc)
     fo = session.get(FulfilmentOrder, msg.fulfilment_order_id)
     order = session.get(SalesOrder, fo.order_id) if fo else None
     open_exception(

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from omniroute.connectors.base import Capability, enabled_capabilities
@@ -21,6 +21,8 @@ from omniroute.core.access.audit import record
 from omniroute.core.order_state import timeline as order_state
 from omniroute.core.order_state.holdings import member_orders_of, of_order
 from omniroute.core.order_state.machine import AWAITING_REST, OrderStatus
+from omniroute.core.outbox import messages as outbox
+from omniroute.core.outbox.messages import CHANNEL_FULFILMENT
 from omniroute.core.platform.clock import as_naive_utc
 from omniroute.core.platform.db import unit_of_work
 from omniroute.core.platform.dispatch import Task
@@ -30,14 +32,12 @@ from omniroute.core.platform.models import (
     FulfilmentLine,
     FulfilmentOrder,
     OrderLine,
-    OutboxMessage,
     SalesOrder,
     Shipment,
 )
 from omniroute.core.platform.ports import HasConnectors, HasDispatcher, Store
 from omniroute.core.stock.levels import give_back
 
-CHANNEL_FULFILMENT = "channel.fulfilment"
 SHIPPABLE = frozenset({"pending", "released", "partially_shipped"})
 
 
@@ -314,26 +314,14 @@ def _notify_channel(
         return None
     if Capability.FULFILMENT_PUSH not in enabled_capabilities(deps.connectors.for_row(connector)):
         return None
-    outbox_id = session.execute(
-        insert(OutboxMessage)
-        .values(
-            kind=CHANNEL_FULFILMENT,
-            connector_id=connector.id,
-            fulfilment_order_id=shipment.fulfilment_order_id,
-            idempotency_key=f"shipment-{shipment.id}"
-            if only_lines is None
-            else f"shipment-{shipment.id}-order-{order.id}",
-            payload={"shipment_id": shipment.id, "order_complete": complete}
-            | (
-                {}
-                if only_lines is None
-                else {"order_id": order.id, "fulfilment_line_ids": only_lines}
-            ),
-            status="pending",
-            attempts=0,
-            next_attempt_at=deps.clock.now(),
-            created_at=deps.clock.now(),
-        )
-        .returning(OutboxMessage.id)
-    ).scalar_one()
-    return int(outbox_id)
+    return outbox.add(
+        session,
+        kind=CHANNEL_FULFILMENT,
+        connector_id=connector.id,
+        fulfilment_order_id=shipment.fulfilment_order_id,
+        idempotency_key=f"shipment-{shipment.id}"
+        if only_lines is None
+        else f"shipment-{shipment.id}-order-{order.id}",
+        payload={"shipment_id": shipment.id, "order_complete": complete}
+        | ({} if only_lines is None else {"order_id": order.id, "fulfilment_line_ids": only_lines}),
+    )

@@ -25,11 +25,10 @@ from sqlalchemy.orm import Session
 
 from omniroute import routing
 from omniroute.core.access.audit import record
-from omniroute.core.exceptions.opening import Reason, open_exception
+from omniroute.core.exceptions.opening import Reason, open_exception, resolve_dead_letters
 from omniroute.core.order_routing import route
 from omniroute.core.order_routing.inputs import channel_holdbacks, decision_snapshot
 from omniroute.core.order_routing.route import (
-    WMS_RELEASE,
     build_request,
     create_fulfilment,
     park,
@@ -38,6 +37,7 @@ from omniroute.core.order_routing.route import (
 from omniroute.core.order_state import timeline as order_state
 from omniroute.core.order_state.holdings import member_orders_of, of_order
 from omniroute.core.order_state.machine import OrderStatus
+from omniroute.core.outbox import messages as outbox
 from omniroute.core.platform.clock import now_of
 from omniroute.core.platform.db import unit_of_work
 from omniroute.core.platform.dispatch import Task
@@ -48,7 +48,6 @@ from omniroute.core.platform.models import (
     FulfilmentOrder,
     OrderException,
     OrderLine,
-    OutboxMessage,
     RoutingDecision,
     SalesOrder,
     StockLedger,
@@ -317,15 +316,10 @@ def _close_rejected(
     """Withdraw and close a rejected fulfilment order, note it on its orders; its warehouse
     code and the stock moves that give its reservation back (and set counts)."""
     code = session.scalar(select(Warehouse.code).where(Warehouse.id == fo.warehouse_id)) or "?"
-    withdraw_outbox(session, [fo.id], own=why.outbox_id)
-    close_outbox_exceptions(session, [fo.id])
+    outbox.withdraw_releases(session, [fo.id], rejected_by_warehouse=True, own=why.outbox_id)
+    resolve_dead_letters(session, [fo.id])
     if why.outbox_id is not None:  # the relay's row: kept, with the warehouse's answer
-        session.execute(
-            update(OutboxMessage)
-            .where(OutboxMessage.id == why.outbox_id)
-            .values(status="rejected", claimed_at=None, last_error=(why.detail or "")[:2000])
-            .execution_options(synchronize_session=False)
-        )
+        outbox.mark_rejected(session, why.outbox_id, why.detail)
     moves = StockMoves()
     moves.release_lines(fo.warehouse_id, [(ln.sku, ln.quantity) for ln in fo.lines])
     for c in why.counted:
@@ -542,44 +536,6 @@ def lock_order(session: Session, order_id: int) -> SalesOrder:
     if order is None:
         raise NotFound(f"order {order_id} does not exist")
     return order
-
-
-def withdraw_outbox(session: Session, fo_ids: list[int], *, own: int | None) -> None:
-    """Withdraw the WMS releases of these fulfilment orders; one already being sent (other
-    than ``own``, the relay's own row) means the warehouse may take it: refuse (409)."""
-    session.execute(
-        update(OutboxMessage)
-        .where(
-            OutboxMessage.fulfilment_order_id.in_(fo_ids),
-            OutboxMessage.kind == WMS_RELEASE,
-            OutboxMessage.status.in_(("pending", "dead")),
-        )
-        .values(status="cancelled", claimed_at=None)
-        .execution_options(synchronize_session=False)
-    )
-    busy = select(OutboxMessage.id).where(
-        OutboxMessage.fulfilment_order_id.in_(fo_ids),
-        OutboxMessage.kind == WMS_RELEASE,
-        OutboxMessage.status == "processing",
-    )
-    if own is not None:
-        busy = busy.where(OutboxMessage.id != own)
-    if session.scalar(busy.limit(1)) is not None:
-        raise Conflict(
-            "a warehouse is being sent this fulfilment order right now; try again shortly",
-            code="release_in_flight",
-        )
-
-
-def close_outbox_exceptions(session: Session, fo_ids: list[int]) -> None:
-    """Resolve dead letters of these fulfilment orders: redriving them would be wrong now."""
-    rows = select(OutboxMessage.id).where(OutboxMessage.fulfilment_order_id.in_(fo_ids))
-    session.execute(
-        update(OrderException)
-        .where(OrderException.status == "open", OrderException.outbox_message_id.in_(rows))
-        .values(status="resolved", resolved_at=now_of(session))
-        .execution_options(synchronize_session=False)
-    )
 
 
 def move_to(session: Session, order: SalesOrder, target: OrderStatus, note: str) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -30,7 +29,9 @@ from omniroute.core.order_routing.inputs import (
 from omniroute.core.order_routing.partial_release import OUTCOME as PARTIAL_RELEASE
 from omniroute.core.order_routing.partial_release import PartialRelease, partial_release
 from omniroute.core.order_state import timeline as order_state
+from omniroute.core.order_state.holdings import CLOSED
 from omniroute.core.order_state.machine import OrderStatus
+from omniroute.core.outbox import messages as outbox
 from omniroute.core.platform.db import unit_of_work
 from omniroute.core.platform.metrics import ORDERS_ROUTED, RESERVATION_RACES
 from omniroute.core.platform.models import (
@@ -38,7 +39,6 @@ from omniroute.core.platform.models import (
     FulfilmentLine,
     FulfilmentOrder,
     OrderLine,
-    OutboxMessage,
     RoutingDecision,
     SalesOrder,
     Sku,
@@ -49,10 +49,6 @@ from omniroute.core.stock.levels import Allocation, ReservationLost, available_s
 from omniroute.routing.engine import RoutingRequest, decide
 
 log = logging.getLogger("omniroute.routing")
-
-WMS_RELEASE = "wms.release"
-# Fulfilment orders that no longer hold their lines: a WMS rejected them, or they were withdrawn.
-CLOSED_FULFILMENT = ("rejected", "cancelled")
 
 
 class Deps(Store, HasSettings, HasRoutingCaches, Protocol):
@@ -92,7 +88,7 @@ def open_lines(session: Session, order: SalesOrder) -> list[routing.LineDemand]:
             .join(OrderLine, OrderLine.id == FulfilmentLine.order_line_id)
             .where(
                 OrderLine.order_id == order.id,
-                FulfilmentOrder.status.not_in(CLOSED_FULFILMENT),
+                FulfilmentOrder.status.not_in(CLOSED),
             )
             .group_by(FulfilmentLine.order_line_id)
         )
@@ -350,8 +346,6 @@ def _move(session: Session, order: SalesOrder, target: OrderStatus, note: str) -
 _INSERT_DECISION = insert(table_of(RoutingDecision)).returning(table_of(RoutingDecision).c.id)
 _INSERT_FULFILMENT = insert(table_of(FulfilmentOrder)).returning(table_of(FulfilmentOrder).c.id)
 _INSERT_LINES = insert(table_of(FulfilmentLine))
-_OUTBOX = table_of(OutboxMessage)
-_INSERT_OUTBOX = insert(_OUTBOX).returning(_OUTBOX.c.id, _OUTBOX.c.fulfilment_order_id)
 
 
 @dataclass(frozen=True)
@@ -394,15 +388,8 @@ def create_fulfilment(
     ``merged``: the lines are of several orders of a consolidation group (``order_id`` is
     its oldest); each fulfilment order and release says so, and names every line's order.
     ``claimed_at``: the caller's process sends the releases itself right after this
-    transaction commits, so they are written claimed (as ``core.platform.claims.claim``
-    leaves a row): no claim transaction per release. If that process dies first, the claim
-    goes stale and the sweeper has the release sent, as after any crash past a claim.
+    transaction commits, so they are written claimed (``outbox.add_releases``).
     """
-    born = (
-        {"status": "pending", "attempts": 0}
-        if claimed_at is None
-        else {"status": "processing", "attempts": 1, "claimed_at": claimed_at}
-    )
     fo_ids = [
         session.execute(
             _INSERT_FULFILMENT,
@@ -429,20 +416,15 @@ def create_fulfilment(
             for a in s.lines
         ],
     )
-    sent = session.execute(
-        _INSERT_OUTBOX,
+    return outbox.add_releases(
+        session,
         [
-            {
-                "kind": WMS_RELEASE,
-                "connector_id": wms_connector_of(deps.routing, s.warehouse_id),
-                "fulfilment_order_id": fo_id,
-                "idempotency_key": f"fo-{fo_id}-{uuid.uuid4().hex[:16]}",
-                "payload": {"fulfilment_order_id": fo_id}
-                | ({} if merged is None else merged.payload(s)),
-                **born,
-            }
+            outbox.Release(
+                fo_id,
+                wms_connector_of(deps.routing, s.warehouse_id),
+                None if merged is None else merged.payload(s),
+            )
             for fo_id, s in zip(fo_ids, shipments, strict=True)
         ],
-    ).all()
-    outbox_of = {fo_id: outbox_id for outbox_id, fo_id in sent}
-    return [outbox_of[fo_id] for fo_id in fo_ids]
+        claimed_at=claimed_at,
+    )

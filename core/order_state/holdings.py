@@ -13,6 +13,9 @@ from sqlalchemy.orm import Session
 
 from omniroute.core.platform.models import FulfilmentLine, FulfilmentOrder, OrderLine
 
+# Fulfilment orders that no longer hold their lines: a WMS rejected them, or they were withdrawn.
+CLOSED = ("rejected", "cancelled")
+
 
 def fulfilment_ids_of(order_id: Any) -> Any:
     """A subquery of the ids of fulfilment orders with a line of ``order_id`` (a value or

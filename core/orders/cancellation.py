@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from sqlalchemy import insert, or_, select, update
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from omniroute.connectors.base import Capability, enabled_capabilities
@@ -32,10 +32,12 @@ from omniroute.core.order_routing.consolidation import (
     reference,
     route_members,
 )
-from omniroute.core.order_routing.route import WMS_RELEASE, RoutingContention
+from omniroute.core.order_routing.route import RoutingContention
 from omniroute.core.order_state import timeline as order_state
 from omniroute.core.order_state.holdings import of_order
 from omniroute.core.order_state.machine import OrderStatus
+from omniroute.core.outbox import messages as outbox
+from omniroute.core.outbox.messages import CHANNEL_CANCEL
 from omniroute.core.platform.db import unit_of_work
 from omniroute.core.platform.dispatch import Task
 from omniroute.core.platform.errors import Conflict, NotFound
@@ -44,13 +46,11 @@ from omniroute.core.platform.models import (
     Consolidation,
     FulfilmentLine,
     FulfilmentOrder,
-    OutboxMessage,
     SalesOrder,
 )
 from omniroute.core.platform.ports import HasConnectors
 from omniroute.core.stock.levels import give_back
 
-CHANNEL_CANCEL = "channel.cancel"
 CANCELLABLE = frozenset(
     {
         OrderStatus.RECEIVED,
@@ -191,31 +191,7 @@ def _withdraw_fulfilment(
         )
     if not fos:
         return _Withdrawn(0)
-    fo_ids = [fo.id for fo in fos]
-    in_flight = session.scalar(
-        select(OutboxMessage.id)
-        .where(
-            OutboxMessage.fulfilment_order_id.in_(fo_ids),
-            OutboxMessage.kind == WMS_RELEASE,
-            OutboxMessage.status.in_(("processing", "sent")),
-        )
-        .limit(1)
-    )
-    if in_flight is not None:
-        raise Conflict(
-            f"order {order.id} is being handed to a warehouse right now; try again shortly",
-            code="release_in_flight",
-        )
-    session.execute(
-        update(OutboxMessage)
-        .where(
-            OutboxMessage.fulfilment_order_id.in_(fo_ids),
-            OutboxMessage.kind == WMS_RELEASE,
-            OutboxMessage.status.in_(("pending", "dead")),
-        )
-        .values(status="cancelled", claimed_at=None)
-        .execution_options(synchronize_session=False)
-    )
+    outbox.withdraw_releases(session, [fo.id for fo in fos])
     own_lines = {line.id for line in order.lines}
     freed = 0  # of this order's own units; a shared one's others are routed again
     for fo in sorted(fos, key=lambda f: f.id):
@@ -289,18 +265,10 @@ def _tell_channel(deps: Deps, session: Session, order: SalesOrder, reason: str) 
         return None
     if Capability.CANCEL_PUSH not in enabled_capabilities(deps.connectors.for_row(connector)):
         return None
-    outbox_id = session.execute(
-        insert(OutboxMessage)
-        .values(
-            kind=CHANNEL_CANCEL,
-            connector_id=connector.id,
-            idempotency_key=f"cancel-{order.id}",
-            payload={"order_id": order.id, "reason": reason},
-            status="pending",
-            attempts=0,
-            next_attempt_at=deps.clock.now(),
-            created_at=deps.clock.now(),
-        )
-        .returning(OutboxMessage.id)
-    ).scalar_one()
-    return int(outbox_id)
+    return outbox.add(
+        session,
+        kind=CHANNEL_CANCEL,
+        connector_id=connector.id,
+        idempotency_key=f"cancel-{order.id}",
+        payload={"order_id": order.id, "reason": reason},
+    )

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from omniroute import routing
 from omniroute.core.access.audit import record
-from omniroute.core.exceptions.opening import resolve_open_for_order
+from omniroute.core.exceptions.opening import resolve_dead_letters, resolve_open_for_order
 from omniroute.core.order_routing import reroute
 from omniroute.core.order_routing.consolidation import leave_group
 from omniroute.core.order_routing.inputs import channel_holdbacks, decision_snapshot
@@ -24,17 +24,16 @@ from omniroute.core.order_routing.reroute import (
     Key,
     RerouteResult,
     StockMoves,
-    close_outbox_exceptions,
     lock_order,
     place,
     run_with_replans,
     stock_after_release,
-    withdraw_outbox,
 )
 from omniroute.core.order_routing.route import build_request, open_lines
 from omniroute.core.order_state import timeline as order_state
 from omniroute.core.order_state.holdings import of_order
 from omniroute.core.order_state.machine import OrderStatus
+from omniroute.core.outbox import messages as outbox
 from omniroute.core.platform.clock import now_of
 from omniroute.core.platform.errors import Conflict, Invalid
 from omniroute.core.platform.models import FulfilmentOrder, SalesOrder, Warehouse
@@ -216,8 +215,8 @@ def withdraw(session: Session, order: SalesOrder, moves: StockMoves) -> list[int
     if not fos:
         return []
     ids = [fo.id for fo in fos]
-    withdraw_outbox(session, ids, own=None)
-    close_outbox_exceptions(session, ids)
+    outbox.withdraw_releases(session, ids)
+    resolve_dead_letters(session, ids)
     for fo in fos:
         moves.release_lines(fo.warehouse_id, [(ln.sku, ln.quantity) for ln in fo.lines])
         fo.status = "cancelled"

@@ -6,8 +6,8 @@ from typing import Any, Protocol
 
 from sqlalchemy import func, select
 
-from omniroute.core.order_routing.route import CLOSED_FULFILMENT
 from omniroute.core.order_state import timeline as order_state
+from omniroute.core.order_state.holdings import CLOSED
 from omniroute.core.order_state.machine import OrderStatus
 from omniroute.core.platform.db import unit_of_work
 from omniroute.core.platform.dispatch import Task
@@ -27,7 +27,7 @@ def _open_lines_of(sku: str) -> Any:
         .join(FulfilmentOrder, FulfilmentOrder.id == FulfilmentLine.fulfilment_order_id)
         .where(
             FulfilmentLine.order_line_id == OrderLine.id,
-            FulfilmentOrder.status.not_in(CLOSED_FULFILMENT),
+            FulfilmentOrder.status.not_in(CLOSED),
         )
         .correlate(OrderLine)
         .scalar_subquery()

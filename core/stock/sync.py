@@ -15,19 +15,19 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 from uuid import uuid4
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from omniroute.connectors.base import Capability, enabled_capabilities
-from omniroute.core.platform.clock import now_of
+from omniroute.core.outbox import messages as outbox
+from omniroute.core.outbox.messages import CHANNEL_STOCK
 from omniroute.core.platform.db import unit_of_work
 from omniroute.core.platform.dispatch import Task
 from omniroute.core.platform.errors import NotFound
 from omniroute.core.platform.models import (
     ChannelListing,
     Connector,
-    OutboxMessage,
     StockLedger,
     StockLevel,
     SyncCursor,
@@ -36,7 +36,6 @@ from omniroute.core.platform.models import (
 from omniroute.core.platform.ports import HasConnectors, HasDispatcher, HasSettings, Store
 from omniroute.routing.warehouses import channel_buffer
 
-CHANNEL_STOCK = "channel.stock"
 CURSOR = "stock_ledger"
 BATCH = 100
 
@@ -96,7 +95,7 @@ def sync_stock(deps: Deps, *, now: datetime | None = None, force: bool = False) 
             )
         )
         cursor.position, cursor.updated_at = newest, now
-        outbox_ids = _queue_changes(deps, session, skus, now) if skus else []
+        outbox_ids = _queue_changes(deps, session, skus) if skus else []
     for outbox_id in outbox_ids:
         deps.dispatcher.enqueue(Task.DELIVER_OUTBOX, outbox_id)
     return len(outbox_ids)
@@ -115,7 +114,7 @@ def resync_connector(deps: Deps, connector_id: int) -> int:
                 .order_by(ChannelListing.sku)
             )
         )
-        outbox_ids = _write_outbox(session, connector.id, listings, deps.clock.now())
+        outbox_ids = _write_outbox(session, connector.id, listings)
     for outbox_id in outbox_ids:
         deps.dispatcher.enqueue(Task.DELIVER_OUTBOX, outbox_id)
     return len(outbox_ids)
@@ -134,7 +133,7 @@ def _cursor(session: Session) -> SyncCursor:
     return cursor
 
 
-def _queue_changes(deps: Deps, session: Session, skus: list[str], now: datetime) -> list[int]:
+def _queue_changes(deps: Deps, session: Session, skus: list[str]) -> list[int]:
     stock_kinds = [
         kind
         for kind, cls in deps.connectors.kinds.items()
@@ -162,29 +161,19 @@ def _queue_changes(deps: Deps, session: Session, skus: list[str], now: datetime)
             for item in sorted(listings, key=lambda item: item.sku)
             if max(available.get(item.sku, 0) - item.buffer, 0) != item.pushed_available
         ]
-        outbox_ids += _write_outbox(session, connector.id, changed, now)
+        outbox_ids += _write_outbox(session, connector.id, changed)
     return outbox_ids
 
 
-def _write_outbox(
-    session: Session, connector_id: int, listing_ids: list[int], now: datetime
-) -> list[int]:
-    ids = []
-    for start in range(0, len(listing_ids), BATCH):
-        chunk = listing_ids[start : start + BATCH]
-        outbox_id = session.execute(
-            insert(OutboxMessage)
-            .values(
-                kind=CHANNEL_STOCK,
-                connector_id=connector_id,
-                idempotency_key=f"stock-{connector_id}-{uuid4().hex}",
-                payload={"listing_ids": chunk},
-                status="pending",
-                attempts=0,
-                next_attempt_at=now_of(session),  # due at once, whatever time the sync ran for
-                created_at=now,
-            )
-            .returning(OutboxMessage.id)
-        ).scalar_one()
-        ids.append(int(outbox_id))
-    return ids
+def _write_outbox(session: Session, connector_id: int, listing_ids: list[int]) -> list[int]:
+    """One push per ``BATCH`` listings, due at once (whatever time the sync ran for)."""
+    return [
+        outbox.add(
+            session,
+            kind=CHANNEL_STOCK,
+            connector_id=connector_id,
+            idempotency_key=f"stock-{connector_id}-{uuid4().hex}",
+            payload={"listing_ids": listing_ids[start : start + BATCH]},
+        )
+        for start in range(0, len(listing_ids), BATCH)
+    ]
