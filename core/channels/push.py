@@ -51,7 +51,7 @@ from omniroute.core.platform.models import (
     Shipment,
 )
 from omniroute.core.platform.ports import HasConnectors, HasSettings, Store
-from omniroute.core.stock.sync import channel_available
+from omniroute.core.stock.levels import channel_available
 
 log = logging.getLogger("omniroute.channel_push")
 

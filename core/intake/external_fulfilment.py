@@ -16,11 +16,9 @@ from omniroute.connectors.base import StoreLocations
 from omniroute.core.exceptions.opening import Reason, open_exception
 from omniroute.core.order_state import timeline as order_state
 from omniroute.core.order_state.machine import OrderStatus
-from omniroute.core.platform.models import Connector, SalesOrder, StockLedger, StockLevel, Warehouse
+from omniroute.core.platform.models import Connector, SalesOrder, Warehouse
 from omniroute.core.platform.ports import HasConnectors
-from omniroute.core.stock.levels import adjust_level
-
-SALE_REASON = "channel_sale"
+from omniroute.core.stock.levels import sell_off_shelf, store_sale_posted
 
 
 class Deps(HasConnectors, Protocol):
@@ -62,29 +60,20 @@ def _post_store_sale(
         order_state.note(session, order, f"warehouse {code} does not exist: no stock posted")
         return
     reference = f"order:{order.id}"
-    if _already_posted(session, reference):
+    if store_sale_posted(session, reference):
         return
     short: list[dict[str, Any]] = []
     for line in order.lines:
         if not line.sku or line.quantity <= 0:
             continue
-        level = session.scalars(
-            select(StockLevel)
-            .where(StockLevel.warehouse_id == warehouse_id, StockLevel.sku == line.sku)
-            .with_for_update()
-        ).first()
-        free = 0 if level is None else level.on_hand - level.reserved
-        take = min(line.quantity, max(free, 0))
-        if take:
-            adjust_level(
-                session,
-                warehouse_id,
-                line.sku,
-                delta_on_hand=-take,
-                actor=f"connector:{connector.name}",
-                reason=SALE_REASON,
-                reference=reference,
-            )
+        take = sell_off_shelf(
+            session,
+            warehouse_id,
+            line.sku,
+            line.quantity,
+            actor=f"connector:{connector.name}",
+            reference=reference,
+        )
         if take < line.quantity:
             short.append({"sku": line.sku, "sold": line.quantity, "posted": take})
     if short:
@@ -98,14 +87,3 @@ def _post_store_sale(
                 "message": "the store sold more than omniroute had free on hand",
             },
         )
-
-
-def _already_posted(session: Session, reference: str) -> bool:
-    return (
-        session.scalar(
-            select(StockLedger.id)
-            .where(StockLedger.reason == SALE_REASON, StockLedger.reference == reference)
-            .limit(1)
-        )
-        is not None
-    )

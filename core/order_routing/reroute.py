@@ -14,13 +14,12 @@ overrides in :mod:`core.orders.overrides` too.
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from omniroute import routing
@@ -38,7 +37,6 @@ from omniroute.core.order_state import timeline as order_state
 from omniroute.core.order_state.holdings import member_orders_of, of_order
 from omniroute.core.order_state.machine import OrderStatus
 from omniroute.core.outbox import messages as outbox
-from omniroute.core.platform.clock import now_of
 from omniroute.core.platform.db import unit_of_work
 from omniroute.core.platform.dispatch import Task
 from omniroute.core.platform.errors import Conflict, Invalid, NotFound
@@ -50,13 +48,10 @@ from omniroute.core.platform.models import (
     OrderLine,
     RoutingDecision,
     SalesOrder,
-    StockLedger,
-    StockLevel,
     Warehouse,
 )
 from omniroute.core.platform.ports import HasDispatcher
-from omniroute.core.platform.sql import table_of
-from omniroute.core.stock.levels import ReservationLost, set_level
+from omniroute.core.stock.levels import ReservationLost, StockMoves, apply_moves
 from omniroute.routing.engine import decide
 
 log = logging.getLogger("omniroute.reroute")
@@ -68,8 +63,6 @@ REJECTIONS = frozenset({"http_400", "http_422", "permanent", "rejected", "stock_
 REROUTABLE = frozenset({"pending", "released", "failed"})  # nothing shipped from it yet
 PARKED = frozenset({OrderStatus.EXCEPTION, OrderStatus.BACKORDERED, OrderStatus.ON_HOLD})
 DONE = frozenset({OrderStatus.CANCELLED, OrderStatus.SHIPPED, OrderStatus.DELIVERED})
-
-Key = tuple[int, str]  # (warehouse id, sku): the key order stock rows are touched in
 
 
 class Deps(route.Deps, HasDispatcher, Protocol):
@@ -113,30 +106,6 @@ class Unplaceable(Exception):
         super().__init__(summary)
         self.summary = summary
         self.shortfall = shortfall
-
-
-@dataclass
-class StockMoves:
-    """Reservations to give back and take, and counts to set, by (warehouse, sku)."""
-
-    release: dict[Key, int] = field(default_factory=lambda: defaultdict(int))
-    reserve: dict[Key, int] = field(default_factory=lambda: defaultdict(int))
-    counts: dict[Key, int] = field(default_factory=dict)
-    # Units held back from the order's channel (channel buffers) where a row is taken from.
-    held_back: dict[Key, int] = field(default_factory=dict)
-
-    def release_lines(self, warehouse_id: int, lines: Iterable[tuple[str, int]]) -> None:
-        for sku, qty in lines:
-            self.release[(warehouse_id, sku)] += qty
-
-    def reserve_shipments(
-        self, shipments: Iterable[routing.Shipment], held_back: Mapping[int, int]
-    ) -> None:
-        for s in shipments:
-            for a in s.lines:
-                self.reserve[(s.warehouse_id, a.sku)] += a.quantity
-                if held := held_back.get(s.warehouse_id, 0):
-                    self.held_back[(s.warehouse_id, a.sku)] = held
 
 
 @dataclass(frozen=True)
@@ -543,126 +512,3 @@ def move_to(session: Session, order: SalesOrder, target: OrderStatus, note: str)
         order_state.note(session, order, note)
     else:
         order_state.transition(session, order, target, note)
-
-
-def stock_after_release(
-    session: Session, stock: Mapping[Key, int], moves: StockMoves
-) -> dict[Key, int]:
-    """The available-to-promise snapshot as it will be once ``moves.release`` is given back."""
-    adjusted = dict(stock)
-    for (wid, sku), qty in moves.release.items():
-        row = session.execute(
-            select(StockLevel.on_hand, StockLevel.reserved, StockLevel.safety).where(
-                StockLevel.warehouse_id == wid, StockLevel.sku == sku
-            )
-        ).first()
-        if row is not None and (wid, sku) in adjusted:
-            on_hand, reserved, safety = row
-            adjusted[(wid, sku)] = max(0, on_hand - (reserved - qty) - safety)
-    return adjusted
-
-
-_LEVEL = table_of(StockLevel).c
-_TAKE = (
-    update(table_of(StockLevel))
-    .where(
-        _LEVEL.warehouse_id == bindparam("w"),
-        _LEVEL.sku == bindparam("s"),
-        _LEVEL.on_hand - _LEVEL.reserved - _LEVEL.safety - bindparam("h") >= bindparam("q"),
-    )
-    .values(reserved=_LEVEL.reserved + bindparam("q"), updated_at=bindparam("now"))
-)
-_GIVE = (
-    update(table_of(StockLevel))
-    .where(
-        _LEVEL.warehouse_id == bindparam("w"),
-        _LEVEL.sku == bindparam("s"),
-        _LEVEL.reserved >= bindparam("q"),
-    )
-    .values(reserved=_LEVEL.reserved - bindparam("q"), updated_at=bindparam("now"))
-)
-_READ = (
-    select(_LEVEL.on_hand, _LEVEL.reserved)
-    .where(_LEVEL.warehouse_id == bindparam("w"), _LEVEL.sku == bindparam("s"))
-    .with_for_update()
-)
-_SET_ON_HAND = (
-    update(table_of(StockLevel))
-    .where(_LEVEL.warehouse_id == bindparam("w"), _LEVEL.sku == bindparam("s"))
-    .values(on_hand=bindparam("on_hand"), updated_at=bindparam("now"))
-)
-_LEDGER = insert(table_of(StockLedger))
-
-
-def apply_moves(session: Session, moves: StockMoves, *, reference: str, actor: str) -> None:
-    """Give back, take and count stock in one pass in key order, each with its ledger rows.
-
-    A reservation given back and taken on the same row is netted: the conditional update
-    checks only what is newly taken. A lost race raises ReservationLost (roll back, re-plan).
-    """
-    now = now_of(session)
-    keys = sorted({*moves.release, *moves.reserve, *moves.counts})
-    ledger: list[dict[str, Any]] = []
-    for wid, sku in keys:
-        give = moves.release.get((wid, sku), 0)
-        take = moves.reserve.get((wid, sku), 0)
-        params = {"w": wid, "s": sku, "now": now}
-        held = moves.held_back.get((wid, sku), 0)
-        taken = {**params, "q": take - give, "h": held}
-        if take > give and _changed(session.execute(_TAKE, taken)) != 1:
-            raise ReservationLost(wid, sku, take)
-        if give > take and _changed(session.execute(_GIVE, {**params, "q": give - take})) != 1:
-            raise Conflict(
-                f"fewer than {give} x {sku} are reserved in warehouse {wid}",
-                code="stock_mismatch",
-                sku=sku,
-            )
-        base = {"warehouse_id": wid, "sku": sku, "delta_on_hand": 0, "delta_safety": 0}
-        base |= {"reference": reference, "actor": actor, "created_at": now}
-        if give:
-            ledger.append({**base, "delta_reserved": -give, "reason": "unreserved"})
-        if take:
-            ledger.append({**base, "delta_reserved": take, "reason": "reserve"})
-        if (wid, sku) in moves.counts:
-            ledger += _count(session, wid, sku, moves.counts[(wid, sku)], base)
-    if ledger:
-        session.execute(_LEDGER, ledger)
-
-
-def _changed(result: Any) -> int:
-    return int(result.rowcount)
-
-
-def _count(
-    session: Session, wid: int, sku: str, counted: int, base: dict[str, Any]
-) -> list[dict[str, Any]]:
-    """Set on hand to a warehouse's count; never below what other orders hold reserved (that
-    difference opens a stock_discrepancy exception for a person instead)."""
-    row = session.execute(_READ, {"w": wid, "s": sku}).first()
-    if row is None:
-        if counted:
-            set_level(
-                session, wid, sku, on_hand=counted, safety=None, actor=base["actor"],
-                reason="count", reference=base["reference"],
-            )  # fmt: skip
-        return []
-    on_hand, reserved = row
-    target = max(counted, reserved)
-    if counted < reserved:
-        open_exception(
-            session,
-            Reason.STOCK_DISCREPANCY,
-            detail={
-                "warehouse_id": wid,
-                "sku": sku,
-                "counted": counted,
-                "reserved_by_other_orders": reserved,
-                "on_hand_set_to": target,
-            },
-        )
-    if target == on_hand:
-        return []
-    session.execute(
-        _SET_ON_HAND, {"w": wid, "s": sku, "on_hand": target, "now": base["created_at"]}
-    )
-    return [{**base, "delta_on_hand": target - on_hand, "delta_reserved": 0, "reason": "count"}]

@@ -21,13 +21,10 @@ from omniroute.core.order_routing.inputs import channel_holdbacks, decision_snap
 from omniroute.core.order_routing.reroute import (
     PARKED,
     Decision,
-    Key,
     RerouteResult,
-    StockMoves,
     lock_order,
     place,
     run_with_replans,
-    stock_after_release,
 )
 from omniroute.core.order_routing.route import build_request, open_lines
 from omniroute.core.order_state import timeline as order_state
@@ -37,6 +34,7 @@ from omniroute.core.outbox import messages as outbox
 from omniroute.core.platform.clock import now_of
 from omniroute.core.platform.errors import Conflict, Invalid
 from omniroute.core.platform.models import FulfilmentOrder, SalesOrder, Warehouse
+from omniroute.core.stock.levels import Key, StockMoves, available_after_release
 from omniroute.routing.engine import decide
 
 OVERRIDABLE = frozenset({OrderStatus.VALIDATED, *PARKED})
@@ -99,7 +97,7 @@ def override_route(
             )
         houses = _warehouses(session, set(wanted.values()))
         request, rules = build_request(deps, session, order, at, lines=demand)
-        stock = stock_after_release(session, request.stock, moves)
+        stock = available_after_release(session, request.stock, moves)
         forced = _forced(wanted, by_line, houses, stock)
         rest = tuple(d for d in demand if d.line_id not in wanted)
         left = None
@@ -159,7 +157,7 @@ def reroute_order(
         if not demand:
             raise Conflict(f"order {order_id} has no line left to route", code="nothing_to_route")
         request, rules = build_request(deps, session, order, at, lines=demand)
-        request = replace(request, stock=stock_after_release(session, request.stock, moves))
+        request = replace(request, stock=available_after_release(session, request.stock, moves))
         result = decide(request)
         note = {"by": actor, "reason": "routing re-run by ops", "cancelled": cancelled}
         decision = Decision(

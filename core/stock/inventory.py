@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Protocol
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from omniroute.core.access.audit import record
 from omniroute.core.platform.db import unit_of_work
@@ -30,11 +29,11 @@ def set_stock(
     reason: str = "set",
 ) -> StockLevel:
     with unit_of_work(deps.sessions) as session:
-        before = _available(session, warehouse_id, sku)
+        before = stock.available(session, warehouse_id, sku)
         level = stock.set_level(
             session, warehouse_id, sku, on_hand=on_hand, safety=safety, actor=actor, reason=reason
         )
-        more = _available_of(level) > before
+        more = level.on_hand - level.reserved - level.safety > before
         record(
             session,
             actor,
@@ -72,17 +71,6 @@ def adjust_stock(
     if delta > 0:
         wake_backorders(deps, sku)
     return level
-
-
-def _available(session: Session, warehouse_id: int, sku: str) -> int:
-    level = session.scalars(
-        select(StockLevel).where(StockLevel.warehouse_id == warehouse_id, StockLevel.sku == sku)
-    ).first()
-    return -1 if level is None else _available_of(level)
-
-
-def _available_of(level: StockLevel) -> int:
-    return level.on_hand - level.reserved - level.safety
 
 
 def list_stock(

@@ -1,19 +1,36 @@
-"""Stock levels, their append-only ledger, and the conditional reservation that never oversells."""
+"""Stock levels and their append-only ledger: the one writer of every stock movement.
+
+Every change to ``stock_level`` goes through here, each with its ledger row: a reservation
+(the conditional update that never oversells, leaving a channel's buffer free), giving a
+reservation back, shipping it, setting or adjusting on hand and safety, a warehouse's count,
+and a sale a store made on its own. So do the reads that decide them: the available-to-
+promise snapshot routing plans on, and what a channel may sell. Each statement exists once.
+
+Rows are touched in one fixed key order, (warehouse id, sku), by every multi-row movement, so
+two of them cannot deadlock. A reservation that loses its race raises ReservationLost and
+leaves the caller's transaction usable (it re-plans on fresh stock); a CHECK constraint on
+the table backs the conditional update up.
+"""
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
+from omniroute import routing
+from omniroute.core.exceptions.opening import Reason, open_exception
 from omniroute.core.platform.clock import now_of
 from omniroute.core.platform.errors import Conflict, NotFound
-from omniroute.core.platform.models import Sku, StockLedger, StockLevel, Warehouse
+from omniroute.core.platform.models import Connector, Sku, StockLedger, StockLevel, Warehouse
 from omniroute.core.platform.sql import table_of
+from omniroute.routing.warehouses import channel_buffer
+
+Key = tuple[int, str]  # (warehouse id, sku): the order stock rows are touched in
 
 
 class ReservationLost(Exception):
@@ -36,7 +53,78 @@ class Allocation:
     held_back: int = 0
 
 
-def available_snapshot(session: Session, skus: Iterable[str]) -> dict[tuple[int, str], int]:
+@dataclass
+class StockMoves:
+    """Reservations to give back and take, and counts to set, by (warehouse, sku)."""
+
+    release: dict[Key, int] = field(default_factory=lambda: defaultdict(int))
+    reserve: dict[Key, int] = field(default_factory=lambda: defaultdict(int))
+    counts: dict[Key, int] = field(default_factory=dict)
+    # Units held back from the order's channel (channel buffers) where a row is taken from.
+    held_back: dict[Key, int] = field(default_factory=dict)
+
+    def release_lines(self, warehouse_id: int, lines: Iterable[tuple[str, int]]) -> None:
+        for sku, qty in lines:
+            self.release[(warehouse_id, sku)] += qty
+
+    def reserve_shipments(
+        self, shipments: Iterable[routing.Shipment], held_back: Mapping[int, int]
+    ) -> None:
+        for s in shipments:
+            for a in s.lines:
+                self.reserve[(s.warehouse_id, a.sku)] += a.quantity
+                if held := held_back.get(s.warehouse_id, 0):
+                    self.held_back[(s.warehouse_id, a.sku)] = held
+
+
+# --- the statements, built once (Core: no ORM flush or bookkeeping on the hot path)
+
+_LEVEL = table_of(StockLevel).c
+_THIS_ROW = (_LEVEL.warehouse_id == bindparam("w"), _LEVEL.sku == bindparam("s"))
+_RESERVE = (
+    update(table_of(StockLevel))
+    .where(
+        *_THIS_ROW,
+        _LEVEL.on_hand - _LEVEL.reserved - _LEVEL.safety - bindparam("h") >= bindparam("q"),
+    )
+    .values(reserved=_LEVEL.reserved + bindparam("q"), updated_at=bindparam("now"))
+)
+_RELEASE = (
+    update(table_of(StockLevel))
+    .where(*_THIS_ROW, _LEVEL.reserved >= bindparam("q"))
+    .values(reserved=_LEVEL.reserved - bindparam("q"), updated_at=bindparam("now"))
+)
+_SHIP = (
+    update(table_of(StockLevel))
+    .where(*_THIS_ROW, _LEVEL.reserved >= bindparam("q"))
+    .values(
+        reserved=_LEVEL.reserved - bindparam("q"),
+        on_hand=_LEVEL.on_hand - bindparam("q"),
+        updated_at=bindparam("now"),
+    )
+)
+_READ_LOCKED = select(_LEVEL.on_hand, _LEVEL.reserved).where(*_THIS_ROW).with_for_update()
+_SET_ON_HAND = (
+    update(table_of(StockLevel))
+    .where(*_THIS_ROW)
+    .values(on_hand=bindparam("on_hand"), updated_at=bindparam("now"))
+)
+_INSERT_LEDGER = insert(table_of(StockLedger))
+# An expanding IN: no statement construction or cache key per order.
+_SNAPSHOT = select(
+    _LEVEL.warehouse_id, _LEVEL.sku, _LEVEL.on_hand, _LEVEL.reserved, _LEVEL.safety
+).where(_LEVEL.sku.in_(bindparam("skus", expanding=True)))
+_LEVEL_OF = select(_LEVEL.on_hand, _LEVEL.reserved, _LEVEL.safety).where(*_THIS_ROW)
+
+
+def _changed(result: Any) -> int:
+    return int(result.rowcount)
+
+
+# --- reads
+
+
+def available_snapshot(session: Session, skus: Iterable[str]) -> dict[Key, int]:
     """Available to promise per (warehouse, sku): on hand - reserved - safety."""
     sku_list = sorted(set(skus))
     if not sku_list:
@@ -45,33 +133,55 @@ def available_snapshot(session: Session, skus: Iterable[str]) -> dict[tuple[int,
     return {(w, s): max(0, oh - r - sf) for w, s, oh, r, sf in rows}
 
 
-# Built once (an expanding IN): no statement construction or cache key per order.
-_SNAPSHOT = select(
-    StockLevel.warehouse_id,
-    StockLevel.sku,
-    StockLevel.on_hand,
-    StockLevel.reserved,
-    StockLevel.safety,
-).where(StockLevel.sku.in_(bindparam("skus", expanding=True)))
+def available(session: Session, warehouse_id: int, sku: str) -> int:
+    """On hand - reserved - safety of one row; -1 when there is no row."""
+    row = session.execute(_LEVEL_OF, {"w": warehouse_id, "s": sku}).first()
+    return -1 if row is None else int(row.on_hand - row.reserved - row.safety)
 
 
-# Core statements on the tables: no ORM flush or bookkeeping on the hot path.
-_LEVEL = table_of(StockLevel).c
-_RESERVE = (
-    update(table_of(StockLevel))
-    .where(
-        _LEVEL.warehouse_id == bindparam("w"),
-        _LEVEL.sku == bindparam("s"),
-        _LEVEL.on_hand - _LEVEL.reserved - _LEVEL.safety - bindparam("h") >= bindparam("q"),
+def available_after_release(
+    session: Session, stock: Mapping[Key, int], moves: StockMoves
+) -> dict[Key, int]:
+    """The available-to-promise snapshot as it will be once ``moves.release`` is given back."""
+    adjusted = dict(stock)
+    for (wid, sku), qty in moves.release.items():
+        row = session.execute(_LEVEL_OF, {"w": wid, "s": sku}).first()
+        if row is not None and (wid, sku) in adjusted:
+            on_hand, reserved, safety = row
+            adjusted[(wid, sku)] = max(0, on_hand - (reserved - qty) - safety)
+    return adjusted
+
+
+def serves(warehouse_channels: Iterable[str], connector: Connector) -> bool:
+    """Whether a warehouse sells through this channel (no list means every channel)."""
+    channels = set(warehouse_channels or ())
+    return not channels or bool({connector.kind, connector.name} & channels)
+
+
+def channel_available(session: Session, connector: Connector, skus: list[str]) -> dict[str, int]:
+    """Free units per SKU over the enabled warehouses that serve the channel, less what each
+    holds back from it (its channel buffer, as routing applies it)."""
+    if not skus:
+        return {}
+    rows = session.execute(
+        select(
+            Warehouse.channels,
+            Warehouse.channel_buffers,
+            StockLevel.sku,
+            StockLevel.on_hand - StockLevel.reserved - StockLevel.safety,
+        )
+        .join(Warehouse, Warehouse.id == StockLevel.warehouse_id)
+        .where(Warehouse.enabled.is_(True), StockLevel.sku.in_(sorted(set(skus))))
     )
-    .values(reserved=_LEVEL.reserved + bindparam("q"), updated_at=bindparam("now"))
-)
-_UNRESERVE = (
-    update(table_of(StockLevel))
-    .where(_LEVEL.warehouse_id == bindparam("w"), _LEVEL.sku == bindparam("s"))
-    .values(reserved=_LEVEL.reserved - bindparam("q"))
-)
-_INSERT_LEDGER = insert(table_of(StockLedger))
+    totals: dict[str, int] = {}
+    for channels, buffers, sku, free in rows:
+        if serves(channels, connector):
+            held = channel_buffer(buffers or {}, connector.kind, connector.name)
+            totals[sku] = totals.get(sku, 0) + max(int(free) - held, 0)
+    return totals
+
+
+# --- reservations
 
 
 def reserve(session: Session, allocations: Iterable[Allocation], *, reference: str) -> None:
@@ -79,24 +189,21 @@ def reserve(session: Session, allocations: Iterable[Allocation], *, reference: s
 
     A row is taken only while what stays free covers the units it holds back from the
     order's channel, so a race cannot eat into a channel buffer that routing respected.
-
-    Rows are touched in one fixed key order so concurrent reservations cannot deadlock. On a
-    lost race the rows already taken are given back in this transaction (still locked by it,
-    so no other transaction saw them), which leaves the caller's transaction usable.
+    On a lost race the rows already taken are given back in this transaction (still locked
+    by it, so no other transaction saw them), which leaves the caller's transaction usable.
     """
-    merged: dict[tuple[int, str], int] = defaultdict(int)
-    held: dict[tuple[int, str], int] = {}
+    merged: dict[Key, int] = defaultdict(int)
+    held: dict[Key, int] = {}
     for a in allocations:
         merged[(a.warehouse_id, a.sku)] += a.quantity
         held[(a.warehouse_id, a.sku)] = max(a.held_back, held.get((a.warehouse_id, a.sku), 0))
     now = now_of(session)
     taken: list[dict[str, Any]] = []
     for (warehouse_id, sku), qty in sorted(merged.items()):
-        params = {"w": warehouse_id, "s": sku, "q": qty}
-        result = session.execute(_RESERVE, {**params, "h": held[(warehouse_id, sku)], "now": now})
-        if result.rowcount != 1:  # type: ignore[attr-defined]
+        params = {"w": warehouse_id, "s": sku, "q": qty, "now": now}
+        if _changed(session.execute(_RESERVE, {**params, "h": held[(warehouse_id, sku)]})) != 1:
             for done in taken:
-                session.execute(_UNRESERVE, done)
+                session.execute(_RELEASE, done)
             raise ReservationLost(warehouse_id, sku, qty)
         taken.append(params)
     if taken:
@@ -109,10 +216,95 @@ def reserve(session: Session, allocations: Iterable[Allocation], *, reference: s
                     "delta_reserved": t["q"],
                     "reason": "reserve",
                     "reference": reference,
+                    "created_at": now,
                 }
                 for t in taken
             ],
         )
+
+
+def apply_moves(session: Session, moves: StockMoves, *, reference: str, actor: str) -> None:
+    """Give back, take and count stock in one pass in key order, each with its ledger rows.
+
+    A reservation given back and taken on the same row is netted: the conditional update
+    checks only what is newly taken. A lost race raises ReservationLost (roll back, re-plan).
+    """
+    now = now_of(session)
+    keys = sorted({*moves.release, *moves.reserve, *moves.counts})
+    ledger: list[dict[str, Any]] = []
+    for wid, sku in keys:
+        give = moves.release.get((wid, sku), 0)
+        take = moves.reserve.get((wid, sku), 0)
+        params = {"w": wid, "s": sku, "now": now}
+        held = moves.held_back.get((wid, sku), 0)
+        taken = {**params, "q": take - give, "h": held}
+        if take > give and _changed(session.execute(_RESERVE, taken)) != 1:
+            raise ReservationLost(wid, sku, take)
+        if give > take and _changed(session.execute(_RELEASE, {**params, "q": give - take})) != 1:
+            raise _mismatch(wid, sku, give)
+        base = {"warehouse_id": wid, "sku": sku, "delta_on_hand": 0, "delta_safety": 0}
+        base |= {"reference": reference, "actor": actor, "created_at": now}
+        if give:
+            ledger.append({**base, "delta_reserved": -give, "reason": "unreserved"})
+        if take:
+            ledger.append({**base, "delta_reserved": take, "reason": "reserve"})
+        if (wid, sku) in moves.counts:
+            ledger += _count(session, wid, sku, moves.counts[(wid, sku)], base)
+    if ledger:
+        session.execute(_INSERT_LEDGER, ledger)
+
+
+def give_back(
+    session: Session,
+    warehouse_id: int,
+    quantities: Mapping[str, int],
+    *,
+    shipped: bool,
+    reason: str,
+    reference: str,
+    actor: str | None = None,
+) -> int:
+    """Take reserved units off their reservation, in the reservations' key order; units moved.
+
+    ``shipped``: the units left the building (on hand goes down too); otherwise they are
+    free again. Each SKU writes its ledger row; fewer reserved than asked is a Conflict.
+    """
+    now = now_of(session)
+    moved_total = 0
+    ledger: list[dict[str, Any]] = []
+    for sku in sorted(quantities):
+        qty = quantities[sku]
+        params = {"w": warehouse_id, "s": sku, "q": qty, "now": now}
+        if _changed(session.execute(_SHIP if shipped else _RELEASE, params)) != 1:
+            raise _mismatch(warehouse_id, sku, qty)
+        ledger.append(
+            {
+                "warehouse_id": warehouse_id,
+                "sku": sku,
+                "delta_on_hand": -qty if shipped else 0,
+                "delta_reserved": -qty,
+                "delta_safety": 0,
+                "reason": reason,
+                "reference": reference,
+                "actor": actor,
+                "created_at": now,
+            }
+        )
+        moved_total += qty
+    if ledger:
+        session.execute(_INSERT_LEDGER, ledger)
+    return moved_total
+
+
+def _mismatch(warehouse_id: int, sku: str, quantity: int) -> Conflict:
+    return Conflict(
+        f"fewer than {quantity} x {sku} are reserved in warehouse {warehouse_id}",
+        code="stock_mismatch",
+        sku=sku,
+    )
+
+
+# --- on hand and safety
 
 
 def ensure_sku(session: Session, code: str, name: str | None = None) -> Sku:
@@ -161,6 +353,73 @@ def adjust_level(
     return _apply(
         session, level, delta_on_hand, delta_safety, actor=actor, reason=reason, reference=reference
     )
+
+
+def sell_off_shelf(
+    session: Session, warehouse_id: int, sku: str, quantity: int, *, actor: str, reference: str
+) -> int:
+    """A sale the store made itself leaves its shelf: on hand goes down by what was sold,
+    but never into units reserved for other orders; the units taken off (<= ``quantity``)."""
+    row = session.execute(_READ_LOCKED, {"w": warehouse_id, "s": sku}).first()
+    free = 0 if row is None else row.on_hand - row.reserved
+    take = min(quantity, max(free, 0))
+    if take:
+        adjust_level(
+            session,
+            warehouse_id,
+            sku,
+            delta_on_hand=-take,
+            actor=actor,
+            reason=STORE_SALE,
+            reference=reference,
+        )
+    return take
+
+
+STORE_SALE = "channel_sale"  # the ledger reason of a store's own sale
+
+
+def store_sale_posted(session: Session, reference: str) -> bool:
+    """Whether the store sale ``reference`` has taken its stock off the shelf already."""
+    posted = select(StockLedger.id).where(
+        StockLedger.reason == STORE_SALE, StockLedger.reference == reference
+    )
+    return session.scalar(posted.limit(1)) is not None
+
+
+def _count(
+    session: Session, wid: int, sku: str, counted: int, base: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """Set on hand to a warehouse's count; never below what other orders hold reserved (that
+    difference opens a stock_discrepancy exception for a person instead)."""
+    row = session.execute(_READ_LOCKED, {"w": wid, "s": sku}).first()
+    if row is None:
+        if counted:
+            set_level(
+                session, wid, sku, on_hand=counted, safety=None, actor=base["actor"],
+                reason="count", reference=base["reference"],
+            )  # fmt: skip
+        return []
+    on_hand, reserved = row
+    target = max(counted, reserved)
+    if counted < reserved:
+        open_exception(
+            session,
+            Reason.STOCK_DISCREPANCY,
+            detail={
+                "warehouse_id": wid,
+                "sku": sku,
+                "counted": counted,
+                "reserved_by_other_orders": reserved,
+                "on_hand_set_to": target,
+            },
+        )
+    if target == on_hand:
+        return []
+    session.execute(
+        _SET_ON_HAND, {"w": wid, "s": sku, "on_hand": target, "now": base["created_at"]}
+    )
+    return [{**base, "delta_on_hand": target - on_hand, "delta_reserved": 0, "reason": "count"}]
 
 
 def _level_for_update(session: Session, warehouse_id: int, sku: str) -> StockLevel:
@@ -220,57 +479,3 @@ def _apply(
         )
         session.flush()
     return level
-
-
-def give_back(
-    session: Session,
-    warehouse_id: int,
-    quantities: Mapping[str, int],
-    *,
-    shipped: bool,
-    reason: str,
-    reference: str,
-    actor: str | None = None,
-) -> int:
-    """Take reserved units off their reservation, in the reservations' key order; units moved.
-
-    ``shipped``: the units left the building (on hand goes down too); otherwise they are
-    free again. Each SKU writes its ledger row; fewer reserved than asked is a Conflict.
-    """
-    moved_total = 0
-    for sku in sorted(quantities):
-        qty = quantities[sku]
-        values: dict[str, Any] = {"reserved": StockLevel.reserved - qty}
-        if shipped:
-            values["on_hand"] = StockLevel.on_hand - qty
-        moved = session.execute(
-            update(StockLevel)
-            .where(
-                StockLevel.warehouse_id == warehouse_id,
-                StockLevel.sku == sku,
-                StockLevel.reserved >= qty,
-            )
-            .values(**values)
-            .execution_options(synchronize_session=False)
-        )
-        if moved.rowcount != 1:  # type: ignore[attr-defined]
-            raise Conflict(
-                f"fewer than {qty} x {sku} are reserved in warehouse {warehouse_id}",
-                code="stock_mismatch",
-                sku=sku,
-            )
-        session.execute(
-            insert(StockLedger).values(
-                warehouse_id=warehouse_id,
-                sku=sku,
-                delta_on_hand=-qty if shipped else 0,
-                delta_reserved=-qty,
-                delta_safety=0,
-                reason=reason,
-                reference=reference,
-                actor=actor,
-                created_at=now_of(session),
-            )
-        )
-        moved_total += qty
-    return moved_total

@@ -10,7 +10,6 @@ sent, so a late or redriven push never sends a stale figure.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 from uuid import uuid4
@@ -29,12 +28,10 @@ from omniroute.core.platform.models import (
     ChannelListing,
     Connector,
     StockLedger,
-    StockLevel,
     SyncCursor,
-    Warehouse,
 )
 from omniroute.core.platform.ports import HasConnectors, HasDispatcher, HasSettings, Store
-from omniroute.routing.warehouses import channel_buffer
+from omniroute.core.stock.levels import channel_available
 
 CURSOR = "stock_ledger"
 BATCH = 100
@@ -42,35 +39,6 @@ BATCH = 100
 
 class Deps(Store, HasSettings, HasDispatcher, HasConnectors, Protocol):
     """What stock sync uses."""
-
-
-def serves(warehouse_channels: Iterable[str], connector: Connector) -> bool:
-    """Whether a warehouse sells through this channel (no list means every channel)."""
-    channels = set(warehouse_channels or ())
-    return not channels or bool({connector.kind, connector.name} & channels)
-
-
-def channel_available(session: Session, connector: Connector, skus: list[str]) -> dict[str, int]:
-    """Free units per SKU over the enabled warehouses that serve the channel, less what each
-    holds back from it (its channel buffer, as routing applies it)."""
-    if not skus:
-        return {}
-    rows = session.execute(
-        select(
-            Warehouse.channels,
-            Warehouse.channel_buffers,
-            StockLevel.sku,
-            StockLevel.on_hand - StockLevel.reserved - StockLevel.safety,
-        )
-        .join(Warehouse, Warehouse.id == StockLevel.warehouse_id)
-        .where(Warehouse.enabled.is_(True), StockLevel.sku.in_(sorted(set(skus))))
-    )
-    totals: dict[str, int] = {}
-    for channels, buffers, sku, free in rows:
-        if serves(channels, connector):
-            held = channel_buffer(buffers or {}, connector.kind, connector.name)
-            totals[sku] = totals.get(sku, 0) + max(int(free) - held, 0)
-    return totals
 
 
 def sync_stock(deps: Deps, *, now: datetime | None = None, force: bool = False) -> int:

@@ -32,8 +32,8 @@ from omniroute.core.platform.models import (
 )
 from omniroute.core.platform.security import Role
 from omniroute.core.stock import inventory, warehouses
-from omniroute.core.stock.levels import Allocation, ReservationLost, reserve
-from omniroute.core.stock.sync import channel_available, sync_stock
+from omniroute.core.stock.levels import Allocation, ReservationLost, channel_available, reserve
+from omniroute.core.stock.sync import sync_stock
 from omniroute.worker.handlers import drain
 from tests.fakes import REMOTES, FakeChannel, FakeRemote, remote
 from tests.integration.builders import World, build_world, order_body, post, stock
