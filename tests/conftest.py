@@ -6,9 +6,11 @@ import os
 import shutil
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import time_machine
 from cryptography.fernet import Fernet
 from sqlalchemy import create_engine, text
 
@@ -19,8 +21,34 @@ from omniroute.core.platform.models import Base
 from omniroute.core.platform.settings import Settings
 
 PG_URL = os.environ.get("OMNIROUTE_TEST_PG_URL", "")
+# Run the suite on another date: every clock in this process (the wall clock, and with it
+# each SystemClock) moved this many days ahead. CI runs the SQLite suite once like this, so
+# a test that only passes near the day it was written fails at once.
+SHIFT_DAYS = os.environ.get("OMNIROUTE_TEST_SHIFT_DAYS", "")
+TRAVEL = pytest.StashKey[time_machine.travel]()
 FIXTURES = Path(__file__).parent / "fixtures"
 SECRET_KEY = Fernet.generate_key().decode()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if SHIFT_DAYS:
+        traveller = time_machine.travel(
+            datetime.now(UTC) + timedelta(days=int(SHIFT_DAYS)), tick=True
+        )
+        traveller.start()
+        config.stash[TRAVEL] = traveller
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    traveller = config.stash.get(TRAVEL, None)
+    if traveller is not None:
+        traveller.stop()
+
+
+def pytest_report_header() -> str | None:
+    if not SHIFT_DAYS:
+        return None
+    return f"clock moved {SHIFT_DAYS} days ahead: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
