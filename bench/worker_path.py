@@ -35,13 +35,14 @@ from sqlalchemy import event, func, select
 from omniroute.cli.demo.orders import shopify_order
 from omniroute.connectors.shopify.webhooks import sign
 from omniroute.core.bootstrap import Context, bootstrap
+from omniroute.core.intake import processing
 from omniroute.core.intake.webhooks import receive_webhook
 from omniroute.core.platform.db import unit_of_work
 from omniroute.core.platform.dispatch import RecordingDispatcher, Task
 from omniroute.core.platform.models import OutboxMessage
 from omniroute.core.platform.settings import Settings
-from omniroute.worker import celery_app, handlers
-from omniroute.worker.celery_app import CeleryDispatcher, run_with_follow_ups
+from omniroute.worker import handlers
+from omniroute.worker.celery_app import CeleryDispatcher
 
 
 class StatementCounter:
@@ -87,32 +88,41 @@ def post_orders(ctx: Context, shop_id: int, skus: list[str], count: int, secret:
 
 
 def run_orders(ctx: Context, counter: StatementCounter, intake: list[int]) -> dict[str, int]:
-    """Each process_inbound as a Celery worker runs it: with the releases it asks for run
-    right after it in the same process (worker.celery_app.run_with_follow_ups)."""
+    """Each process_inbound as a worker runs it (either deployment): it sends the releases of
+    the order it routed itself, right after the routing commits."""
     ran: Counter[str] = Counter()
     with counting_tasks(counter, ran):
         for inbound_id in intake:
-            run_with_follow_ups(ctx, Task.PROCESS_INBOUND, inbound_id)
+            handlers.run_task(ctx, Task.PROCESS_INBOUND, inbound_id)
     return dict(ran)
 
 
 @contextmanager
 def counting_tasks(counter: StatementCounter, ran: Counter[str]) -> Iterator[None]:
-    """Attribute statements to the task running them, and count the runs."""
-    original = handlers.run_task
+    """Attribute statements to the task running them (the releases process_inbound sends
+    itself to deliver_outbox), and count the runs."""
+    original_run, original_send = handlers.HANDLERS, processing._send_releases
 
-    def run_task(
-        ctx: Context, task: Task, row_id: int, *, claimed: bool = False, prepared: object = None
-    ) -> None:
-        counter.task = task.name.lower()
-        ran[counter.task] += 1
-        original(ctx, task, row_id, claimed=claimed, prepared=prepared)
+    def counted(task: Task, run: Any) -> Any:
+        def wrapped(ctx: Context, row_id: int) -> None:
+            counter.task = task.name.lower()
+            ran[counter.task] += 1
+            run(ctx, row_id)
 
-    celery_app.run_task = run_task  # type: ignore[assignment]
+        return wrapped
+
+    def send(deps: Any, outbox_ids: list[int], prepared: list[Any]) -> None:
+        counter.task = Task.DELIVER_OUTBOX.name.lower()
+        ran[counter.task] += len(outbox_ids)
+        original_send(deps, outbox_ids, prepared)
+
+    handlers.HANDLERS = {task: counted(task, run) for task, run in original_run.items()}
+    processing._send_releases = send  # type: ignore[assignment]
     try:
         yield
     finally:
-        celery_app.run_task = original
+        handlers.HANDLERS = original_run
+        processing._send_releases = original_send  # type: ignore[assignment]
 
 
 def report(
@@ -195,7 +205,7 @@ def main() -> None:
             post_orders(ctx, shop_id, skus, args.warmup + args.orders + args.trace, secret)
             assert isinstance(ctx.dispatcher, RecordingDispatcher)
             intake = [row for task, row in ctx.dispatcher.drain() if task is Task.PROCESS_INBOUND]
-            # What a worker process has: its tasks' follow-ups run inline (no broker here).
+            # What a worker process has (no broker here: nothing is sent to one).
             ctx.dispatcher = CeleryDispatcher(Celery("worker-path", broker="memory://"))
             run_orders(ctx, counter, intake[: args.warmup])  # caches, geocoder index, plans
             counter.reset()

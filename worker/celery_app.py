@@ -7,10 +7,7 @@ import json
 import logging
 import os
 import tempfile
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -41,60 +38,14 @@ TASK_ROUTES = {
 }
 
 
-# Work a task asks for that this worker runs itself, right after that task, instead of a
-# broker round trip (publish, fetch, ack: a large share of a worker's CPU per order). The
-# row is committed before, so a crash in between is a lost nudge: the sweeper re-sends it
-# (a row claimed at birth once its claim has gone stale, after the claim timeout).
-RUN_AFTER_IN_PROCESS = frozenset({Task.DELIVER_OUTBOX})
-
-# (task, row id, claimed at birth by the transaction that made the row, what it prepared)
-FollowUp = tuple[Task, int, bool, object]
-
-
 class CeleryDispatcher:
+    """Nudges through the broker: a task name and a row id."""
+
     def __init__(self, app: Celery) -> None:
         self._app = app
-        self._local = threading.local()
 
     def enqueue(self, task: Task, row_id: int) -> None:
-        after: list[FollowUp] | None = getattr(self._local, "after", None)
-        if after is not None and task in RUN_AFTER_IN_PROCESS:
-            after.append((task, row_id, False, None))
-            return
         self._app.send_task(task.value, args=[row_id])
-
-    def runs_inline(self, task: Task) -> bool:
-        return getattr(self._local, "after", None) is not None and task in RUN_AFTER_IN_PROCESS
-
-    def enqueue_claimed(self, task: Task, row_id: int, prepared: object = None) -> None:
-        after: list[FollowUp] | None = getattr(self._local, "after", None)
-        if after is None or task not in RUN_AFTER_IN_PROCESS:
-            raise RuntimeError(f"{task} is not run in this process now; it cannot be claimed")
-        after.append((task, row_id, True, prepared))
-
-    @contextmanager
-    def collecting(self) -> Iterator[list[FollowUp]]:
-        """Within: the follow-up work enqueued that this process runs itself afterwards."""
-        after: list[FollowUp] = []
-        self._local.after = after
-        try:
-            yield after
-        finally:
-            self._local.after = None
-
-
-def run_with_follow_ups(ctx: Context, task: Task, row_id: int) -> None:
-    dispatcher = ctx.dispatcher
-    if not isinstance(dispatcher, CeleryDispatcher):
-        run_task(ctx, task, row_id)
-        return
-    with dispatcher.collecting() as after:
-        run_task(ctx, task, row_id)
-    for follow_task, follow_id, claimed, prepared in after:
-        try:
-            run_task(ctx, follow_task, follow_id, claimed=claimed, prepared=prepared)
-        except Exception:  # the row is committed: the sweeper sends it again
-            log.exception("%s(%s) failed; the sweeper will retry it", follow_task, follow_id)
 
 
 class _ContextHolder:
@@ -229,4 +180,4 @@ def _inbound_id(message: Any) -> int | None:
 def _register(app: Celery, holder: _ContextHolder, task: Task) -> None:
     @app.task(name=task.value)
     def handler(row_id: int) -> None:
-        run_with_follow_ups(holder.get(), task, row_id)
+        run_task(holder.get(), task, row_id)

@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 
 from omniroute.core.bootstrap import Context
-from omniroute.core.fulfilment.release import Job, deliver_outbox
+from omniroute.core.fulfilment.release import deliver_outbox
 from omniroute.core.intake.polling import poll_connector
 from omniroute.core.intake.processing import process_inbound
 from omniroute.core.order_routing.route import RoutingContention, route_order
@@ -19,7 +19,7 @@ log = logging.getLogger("omniroute.worker")
 
 
 def _process_inbound(ctx: Context, inbound_id: int) -> None:
-    process_inbound(ctx, inbound_id)  # routes the order it makes ready, in one transaction
+    process_inbound(ctx, inbound_id)  # routes the order it makes ready, and releases it
 
 
 def _route_order(ctx: Context, order_id: int) -> None:
@@ -36,11 +36,6 @@ def _deliver_outbox(ctx: Context, outbox_id: int) -> None:
     deliver_outbox(ctx, outbox_id)
 
 
-def _deliver_claimed_outbox(ctx: Context, outbox_id: int, prepared: object) -> None:
-    job = prepared if isinstance(prepared, Job) else None
-    deliver_outbox(ctx, outbox_id, claimed=True, prepared=job)
-
-
 def _poll_connector(ctx: Context, connector_id: int) -> None:
     poll_connector(ctx, connector_id)
 
@@ -53,22 +48,10 @@ HANDLERS: dict[Task, Callable[[Context, int], None]] = {
 }
 
 
-# Handlers for rows the transaction that made them also claimed for this process, with what
-# that transaction prepared for them (None: they read it themselves).
-CLAIMED_HANDLERS: dict[Task, Callable[[Context, int, object], None]] = {
-    Task.DELIVER_OUTBOX: _deliver_claimed_outbox,
-}
-
-
-def run_task(
-    ctx: Context, task: Task, row_id: int, *, claimed: bool = False, prepared: object = None
-) -> None:
+def run_task(ctx: Context, task: Task, row_id: int) -> None:
     started = time.perf_counter()
     try:
-        if claimed:
-            CLAIMED_HANDLERS[task](ctx, row_id, prepared)
-        else:
-            HANDLERS[task](ctx, row_id)
+        HANDLERS[task](ctx, row_id)
     finally:
         TASK_SECONDS.labels(task.name.lower()).observe(time.perf_counter() - started)
 

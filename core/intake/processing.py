@@ -14,7 +14,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from omniroute.connectors.base import PayloadError
 from omniroute.core.exceptions.opening import Reason, open_exception, resolve_open_for_order
 from omniroute.core.fulfilment import release
-from omniroute.core.fulfilment.release import Job, prepare_release
+from omniroute.core.fulfilment.release import Job, deliver_outbox, prepare_release
 from omniroute.core.intake import external_fulfilment
 from omniroute.core.intake.channel_messages import FetchNeeded, channel_order_of
 from omniroute.core.intake.checks import Problem, check_order
@@ -29,7 +29,6 @@ from omniroute.core.order_state.machine import OrderStatus
 from omniroute.core.platform.claims import claim_inbound
 from omniroute.core.platform.clock import now_of
 from omniroute.core.platform.db import unit_of_work
-from omniroute.core.platform.dispatch import InlineDispatcher, Task, inline_for
 from omniroute.core.platform.models import (
     Connector,
     FulfilmentOrder,
@@ -62,16 +61,19 @@ class Deps(release.Deps, consolidation.Deps, external_fulfilment.Deps, Protocol)
 
 
 def process_inbound(deps: Deps, inbound_id: int, *, now: datetime | None = None) -> int | None:
-    """Process one inbox row and route the order it makes ready, in one transaction.
+    """Process one inbox row and route the order it makes ready, in one transaction; then
+    hand that order's fulfilment orders to their warehouses. The id of the order, if any.
 
-    The id of that order, if there is one; its WMS releases are enqueued once committed.
+    The WMS releases are written claimed by this call and read in the routing transaction,
+    and sent right after it commits, by this call, whichever deployment runs it: no claim
+    and no read transaction of their own, no queue round trip. If the process dies in
+    between, their claims go stale and the sweeper has them sent (``outbox.messages``).
     """
     now = now or deps.clock.now()
+    claimed_at = deps.clock.now()  # the releases' claims: the real time, whatever ``now`` is
     outbox_ids: list[int] = []
     prepared: list[Job | None] = []
     fetched: Fetched = None
-    # Releases this process sends right after the commit are written claimed by it.
-    inline = inline_for(deps.dispatcher, Task.DELIVER_OUTBOX)
     try:
         while True:
             try:
@@ -90,10 +92,10 @@ def process_inbound(deps: Deps, inbound_id: int, *, now: datetime | None = None)
                             connector,
                             *ready,
                             now=now,
-                            claimed_at=now if inline is not None else None,
+                            claimed_at=claimed_at,
                         )
-                    if inline is not None:  # read here, the releases need no read of their own
-                        prepared = [prepare_release(deps, session, i) for i in outbox_ids]
+                    # Read here, so sending them needs no read transaction of its own.
+                    prepared = [prepare_release(deps, session, i) for i in outbox_ids]
                 break
             except FetchNeeded as need:
                 if fetched is not None:
@@ -103,24 +105,22 @@ def process_inbound(deps: Deps, inbound_id: int, *, now: datetime | None = None)
     except Exception as exc:
         _retry_later(deps, inbound_id, exc)
         raise
-    _enqueue_releases(deps, inline, outbox_ids, prepared)
+    _send_releases(deps, outbox_ids, prepared)
     return None if ready is None else ready[0].id
 
 
-def _enqueue_releases(
-    deps: Deps,
-    inline: InlineDispatcher | None,
-    outbox_ids: list[int],
-    prepared: list[Job | None],
-) -> None:
-    """Ask for the committed releases to be sent: by this process, claimed and read already,
-    when it runs them inline; else by whoever takes the task."""
-    if inline is None:
-        for outbox_id in outbox_ids:
-            deps.dispatcher.enqueue(Task.DELIVER_OUTBOX, outbox_id)
-        return
+def _send_releases(deps: Deps, outbox_ids: list[int], prepared: list[Job | None]) -> None:
+    """Send the committed releases this call claimed (``prepared``: read already, or None
+    when the delivery reads it itself, e.g. to dead-letter it). The order is committed: a
+    release that fails here is the outbox's business (retry, dead letter, or the sweeper
+    once its claim is stale), never the inbox row's."""
     for outbox_id, job in zip(outbox_ids, prepared, strict=True):
-        inline.enqueue_claimed(Task.DELIVER_OUTBOX, outbox_id, job)
+        try:
+            deliver_outbox(deps, outbox_id, claimed=True, prepared=job)
+        except Exception:
+            log.exception(
+                "release %s failed; the sweeper sends it when its claim is stale", outbox_id
+            )
 
 
 def _route_ready(
@@ -131,11 +131,11 @@ def _route_ready(
     skus: dict[str, Sku],
     *,
     now: datetime,
-    claimed_at: datetime | None = None,
+    claimed_at: datetime,
 ) -> list[int]:
     """Route a just-validated order; a lost race on every re-plan leaves it for the sweeper.
 
-    ``claimed_at``: write its WMS releases claimed for this process (``create_fulfilment``).
+    Its WMS releases are written claimed at ``claimed_at``, for this call to send.
     """
     if any(line.id is None for line in order.lines):
         session.flush()  # the router names lines by id

@@ -18,31 +18,6 @@ class Dispatcher(Protocol):
     def enqueue(self, task: Task, row_id: int) -> None: ...
 
 
-class InlineDispatcher(Dispatcher, Protocol):
-    """A dispatcher that runs some follow-up work itself, in this process, right after the
-    task that asked for it (worker.celery_app: the WMS releases of an order it routed)."""
-
-    def runs_inline(self, task: Task) -> bool:
-        """Whether ``task`` enqueued now runs here right after the current task."""
-        ...
-
-    def enqueue_claimed(self, task: Task, row_id: int, prepared: object = None) -> None:
-        """Run ``task`` here afterwards on a row that the committed transaction that made it
-        also claimed for it, so the run skips the claim (a transaction of its own).
-
-        ``prepared``: what that transaction already read for the run (for a WMS release,
-        ``core.fulfilment.release.Job``), so the run needs no read transaction either."""
-        ...
-
-
-def inline_for(dispatcher: Dispatcher, task: Task) -> InlineDispatcher | None:
-    """``dispatcher`` if it runs ``task`` inline now: rows for it may be claimed at birth."""
-    runs_inline = getattr(dispatcher, "runs_inline", None)
-    if runs_inline is not None and runs_inline(task):
-        return dispatcher  # type: ignore[return-value]
-    return None
-
-
 class RecordingDispatcher:
     """Keeps what was enqueued; for tests and for callers that drain work themselves."""
 

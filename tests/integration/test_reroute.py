@@ -453,8 +453,10 @@ def test_reroute_of_a_routed_order_not_yet_released_follows_new_rules(
     result = post(ctx, world, order_body(507, [("A", 3)]))
     assert result.inbound_id is not None
     ctx.dispatcher.drain()  # type: ignore[attr-defined]
+    wms.set_down(True)  # the release is not taken yet: it waits for its retry
     run_task(ctx, Task.PROCESS_INBOUND, result.inbound_id)
-    ctx.dispatcher.drain()  # type: ignore[attr-defined]  # the release is not sent yet
+    wms.set_down(False)
+    ctx.dispatcher.drain()  # type: ignore[attr-defined]
     detail = the_order(ctx)
     assert detail["status"] == "routed"
     assert levels(ctx, "A") == {"EAST": (5, 3), "WEST": (5, 0)}
