@@ -11,7 +11,8 @@ import redis
 from omniroute.api.nudge_publisher import CeleryPublisher, capture_template
 from omniroute.core.platform.dispatch import Task
 from omniroute.core.platform.settings import Settings
-from omniroute.worker.celery_app import _intake_hint, create_celery
+from omniroute.worker.broker_probe import intake_hint
+from omniroute.worker.celery_app import INTAKE_QUEUE, create_celery
 
 pytestmark = [pytest.mark.celery]
 
@@ -38,4 +39,4 @@ def test_a_published_batch_is_in_the_queues_and_the_sweeper_sees_its_head(
     publisher.publish([(Task.DELIVER_OUTBOX, 9), (Task.PROCESS_INBOUND, 104)])
     client = redis.Redis.from_url(broker_url)
     assert client.llen("outbox") == 1
-    assert _intake_hint(app, recent=5) == (4, 101)
+    assert intake_hint(app, INTAKE_QUEUE, recent=5) == (4, 101)

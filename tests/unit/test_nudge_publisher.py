@@ -14,7 +14,8 @@ import pytest
 from omniroute.api.nudge_publisher import CeleryPublisher, capture_template, plain_redis_url
 from omniroute.core.platform.dispatch import Task
 from omniroute.core.platform.settings import Settings
-from omniroute.worker.celery_app import _inbound_id, create_celery
+from omniroute.worker.broker_probe import inbound_id
+from omniroute.worker.celery_app import create_celery
 
 REDIS_URL = "redis://127.0.0.1:1/0"  # never connected: the client is a fake
 
@@ -85,7 +86,7 @@ def test_a_batch_goes_to_each_tasks_list_in_order_in_one_round_trip() -> None:
     assert [args_of(m) for m in server.consumed("outbox")] == [[7]]
     assert [args_of(m) for m in server.consumed("control")] == [[3]]
     # What the sweeper reads from the head of the intake queue.
-    assert [_inbound_id(m) for m in intake] == [11, 12, None]
+    assert [inbound_id(m) for m in intake] == [11, 12, None]
 
 
 def test_every_message_has_its_own_task_id_and_delivery_tag() -> None:
