@@ -17,6 +17,9 @@ Example, a channel that only receives webhooks::
         def verify_webhook(self, headers, body) -> None: ...       # raise SignatureError
         def dedupe_key(self, headers, body) -> str: ...
         def parse_webhook(self, headers, body) -> WebhookEvent: ...
+        # optional (WebhookMetadata): which headers are stored with the body, and the topic
+        def kept_headers(self, headers) -> dict[str, str]: ...
+        def webhook_topic(self, headers) -> str | None: ...
 """
 
 from __future__ import annotations
@@ -165,6 +168,102 @@ class OrderSource(Protocol):
     def map_order(self, order: Mapping[str, Any]) -> dict[str, Any]:
         """The channel's order object as a canonical order (mapping/schemas/order.v1.json)."""
         ...
+
+
+#: Words that mark a header name as a credential: such headers are not stored by default.
+SECRET_HEADER_WORDS = (
+    "hmac",
+    "signature",
+    "authorization",
+    "token",
+    "cookie",
+    "api-key",
+    "apikey",
+    "secret",
+    "password",
+)
+#: At most this many headers are stored with a webhook body...
+MAX_KEPT_HEADERS = 32
+#: ...each value cut to this many characters; a longer name is not stored at all.
+MAX_KEPT_HEADER_CHARS = 1024
+MAX_KEPT_HEADER_NAME = 128
+
+
+@runtime_checkable
+class WebhookMetadata(Protocol):
+    """Optional for an ``OrderSource``: what of a delivery is stored, and under which topic.
+
+    Intake stores the raw body with ``kept_headers(headers)`` and the topic in the inbox row;
+    ``parse_webhook`` later sees only the stored headers, so keep every header it reads (never
+    the signature: the body was verified before it was stored). A connector that declares
+    neither method keeps every header except secret-looking ones, and no topic. At most
+    ``MAX_KEPT_HEADERS`` headers are stored whatever a connector keeps. Example::
+
+        class MyShop:
+            def kept_headers(self, headers):
+                return keep_headers(headers, ("x-myshop-", "content-type", "user-agent"))
+
+            def webhook_topic(self, headers):
+                return header_value(headers, "X-MyShop-Event")
+    """
+
+    def kept_headers(self, headers: Mapping[str, str]) -> dict[str, str]: ...
+
+    def webhook_topic(self, headers: Mapping[str, str]) -> str | None: ...
+
+
+def header_value(headers: Mapping[str, str], name: str) -> str | None:
+    """A header's value looked up case-insensitively in any mapping (dict, starlette Headers)."""
+    wanted = name.lower()
+    for key, value in headers.items():
+        if key.lower() == wanted:
+            return value
+    return None
+
+
+def is_secret_header(name: str) -> bool:
+    """Whether a header name looks like it carries a credential (``SECRET_HEADER_WORDS``)."""
+    lowered = name.lower()
+    return any(word in lowered for word in SECRET_HEADER_WORDS)
+
+
+def keep_headers(headers: Mapping[str, str], prefixes: tuple[str, ...]) -> dict[str, str]:
+    """The headers whose lower-cased name starts with one of ``prefixes`` (lower case; a full
+    name is its own prefix), less secret-looking ones; names lower-cased."""
+    kept = {}
+    for name, value in headers.items():
+        key = name.lower()
+        if key.startswith(prefixes) and not is_secret_header(key):
+            kept[key] = value
+    return kept
+
+
+def default_kept_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    """What is stored for a connector that does not say: every header but secret-looking ones."""
+    return {name.lower(): value for name, value in headers.items() if not is_secret_header(name)}
+
+
+def kept_webhook_headers(source: object, headers: Mapping[str, str]) -> dict[str, str]:
+    """The headers to store with a delivery's body: the connector's ``kept_headers``, else
+    ``default_kept_headers``; capped in count and size either way."""
+    declared = getattr(source, "kept_headers", None)
+    kept: Mapping[str, str] = (
+        declared(headers) if callable(declared) else default_kept_headers(headers)
+    )
+    capped: dict[str, str] = {}
+    for name, value in kept.items():
+        if len(capped) >= MAX_KEPT_HEADERS:
+            break
+        if len(name) <= MAX_KEPT_HEADER_NAME:
+            capped[name.lower()] = str(value)[:MAX_KEPT_HEADER_CHARS]
+    return capped
+
+
+def webhook_topic_of(source: object, headers: Mapping[str, str]) -> str | None:
+    """The delivery's topic as the connector names it (``webhook_topic``); None if it does not."""
+    declared = getattr(source, "webhook_topic", None)
+    topic = declared(headers) if callable(declared) else None
+    return topic if isinstance(topic, str) and topic else None
 
 
 @runtime_checkable

@@ -14,6 +14,8 @@ A connector package (built in or third party) proves itself with a test module s
     def test_signatures():
         testkit.check_signature(connector(), signed_headers(body), body,
                                 signature_header="X-WC-Webhook-Signature")
+        testkit.check_stored_headers(connector(), signed_headers(body), body,
+                                     signature_header="X-WC-Webhook-Signature")
 
     def test_paging(respx_mock):
         ...register two pages...
@@ -48,6 +50,7 @@ from omniroute.connectors.base import (
     StockSink,
     TransientError,
     WarehouseAdapter,
+    kept_webhook_headers,
 )
 from omniroute.mapping import validate_order
 
@@ -59,6 +62,7 @@ __all__ = [
     "check_permanent_error",
     "check_retries_then_succeeds",
     "check_signature",
+    "check_stored_headers",
     "drain",
     "server_error",
     "too_many",
@@ -148,6 +152,24 @@ def _refused(source: OrderSource, headers: Mapping[str, str], body: bytes, what:
     except SignatureError:
         return
     raise AssertionError(f"verify_webhook accepted {what}")
+
+
+def check_stored_headers(
+    source: OrderSource,
+    headers: Mapping[str, str],
+    body: bytes,
+    *,
+    signature_header: str,
+) -> dict[str, str]:
+    """What intake stores with a delivery is enough for ``parse_webhook`` later, and holds
+    no signature; the stored headers are returned."""
+    stored = kept_webhook_headers(source, headers)
+    assert signature_header.lower() not in stored, f"{signature_header} must not be stored"
+    assert source.parse_webhook(stored, body) == source.parse_webhook(headers, body), (
+        "parse_webhook reads a header that kept_headers does not keep: the worker, which sees "
+        "only the stored headers, would read the delivery differently"
+    )
+    return stored
 
 
 def check_duplicate_delivery(

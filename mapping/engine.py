@@ -1,6 +1,8 @@
 """Apply declarative mapping specs and validate the result against the canonical order schema.
 
-A spec (``mapping/specs/<name>.json``) is a table of ``target ← source`` rules::
+A spec is a table of ``target ← source`` rules, kept by the connector that uses it as a
+JSON resource of its package (``connectors/<kind>/mapping_spec.json``) and loaded with
+``load_spec(package, resource)``::
 
     {
       "name": "myshop", "version": 1,
@@ -62,6 +64,7 @@ __all__ = [
 ]
 
 _SPEC_NAME = re.compile(r"[a-z][a-z0-9_]*")
+_SPEC_RESOURCE = re.compile(r"[a-z][a-z0-9_]*\.json")
 _SIMPLE_PATH = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*")
 _MESSAGE_LIMIT = 200
 
@@ -260,17 +263,27 @@ def _field_names(node: Mapping[str, Any]) -> tuple[str, ...] | None:
 
 
 @functools.cache
-def load_spec(name: str) -> MappingSpec:
-    """The packaged spec ``mapping/specs/<name>.json``, compiled once per process."""
-    if not _SPEC_NAME.fullmatch(name):
-        raise SpecError(f"invalid spec name {name!r}")
-    resource = resources.files("omniroute.mapping").joinpath("specs").joinpath(f"{name}.json")
-    if not resource.is_file():
-        raise SpecError(f"no mapping spec named {name!r}")
-    spec = compile_spec(json.loads(resource.read_text(encoding="utf-8")))
-    if spec.name != name:
-        raise SpecError(f"spec file {name}.json declares name {spec.name!r}")
-    return spec
+def load_spec(package: str, resource: str) -> MappingSpec:
+    """The spec a package ships as ``resource`` (a JSON file beside its modules), compiled
+    once per process. A connector loads its own::
+
+        load_spec("omniroute.connectors.myshop", "mapping_spec.json")
+    """
+    if not _SPEC_RESOURCE.fullmatch(resource):
+        raise SpecError(f"invalid spec resource name {resource!r}")
+    try:
+        found = resources.files(package).joinpath(resource)
+    except (ImportError, TypeError, ValueError) as exc:
+        raise SpecError(f"cannot read spec {resource!r} of package {package!r}: {exc}") from None
+    if not found.is_file():
+        raise SpecError(f"package {package!r} has no mapping spec {resource!r}")
+    try:
+        raw = json.loads(found.read_text(encoding="utf-8"))
+    except ValueError as exc:
+        raise SpecError(f"{package}/{resource} is not JSON: {exc}") from None
+    if not isinstance(raw, Mapping):
+        raise SpecError(f"{package}/{resource} must hold a JSON object")
+    return compile_spec(raw)
 
 
 # --- applying ---------------------------------------------------------------------------
@@ -498,9 +511,8 @@ def _render_target(parts: Sequence[str | int]) -> str:
     return text
 
 
-def map_order(spec_name: str, payload: Mapping[str, Any]) -> dict[str, Any]:
-    """Apply the named spec to a channel payload and validate the canonical order."""
-    spec = load_spec(spec_name)
+def map_order(spec: MappingSpec, payload: Mapping[str, Any]) -> dict[str, Any]:
+    """Apply a spec to a channel payload and validate the canonical order."""
     doc = apply_spec(spec, payload)
     validate_order(doc, spec=spec)
     return doc

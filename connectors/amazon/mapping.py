@@ -1,9 +1,9 @@
 """Amazon SP-API order (``{"order": <Order>, "items": [<OrderItem>...]}``) → canonical order,
 and omniroute shipments and stock → SP-API request bodies. Pure: no I/O.
 
-The declarative spec ``mapping/specs/amazon.json`` does the field work. The one thing a spec
-cannot say is a table lookup, so the marketplace's currency is added here: an order in
-``Pending`` has no ``OrderTotal`` and its items carry no prices yet.
+The declarative spec ``mapping_spec.json`` beside this module does the field work. The one
+thing a spec cannot say is a table lookup, so the marketplace's currency is added here: an
+order in ``Pending`` has no ``OrderTotal`` and its items carry no prices yet.
 """
 
 from __future__ import annotations
@@ -15,9 +15,16 @@ from types import MappingProxyType
 from typing import Any
 
 from omniroute.connectors.base import FulfilmentNotice, PermanentError, StockUpdate
-from omniroute.mapping import map_order
+from omniroute.mapping import MappingSpec, load_spec, map_order
 
-SPEC_NAME = "amazon"
+#: This kind's mapping spec: a JSON resource of this package, installed with it.
+SPEC_RESOURCE = "mapping_spec.json"
+
+
+def spec() -> MappingSpec:
+    """The compiled order spec (``connectors/amazon/mapping_spec.json``), loaded once."""
+    return load_spec("omniroute.connectors.amazon", SPEC_RESOURCE)
+
 
 #: Statuses whose orders have no address, no prices and no authorised payment yet.
 UNPAID_STATUSES = frozenset({"Pending", "PendingAvailability"})
@@ -61,7 +68,7 @@ def to_canonical(payload: Mapping[str, Any]) -> dict[str, Any]:
     view["marketplace_currency"] = (
         MARKETPLACE_CURRENCY.get(marketplace) if isinstance(marketplace, str) else None
     )
-    return map_order(SPEC_NAME, view)
+    return map_order(spec(), view)
 
 
 # --- outbound bodies ---------------------------------------------------------------------------

@@ -25,11 +25,14 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from omniroute.connectors.base import PayloadError, SignatureError, WebhookEvent
+from omniroute.connectors.base import PayloadError, SignatureError, WebhookEvent, keep_headers
 
 ID_HEADER = "webhook-id"
 TIMESTAMP_HEADER = "webhook-timestamp"
 SIGNATURE_HEADER = "webhook-signature"
+#: Stored with the body: the Standard Webhooks id and timestamp (the signature is dropped as
+#: secret-looking); ``parse`` reads nothing but the body.
+KEPT_HEADER_PREFIXES = ("webhook-", "content-type", "user-agent")
 SECRET_PREFIX = "whsec_"  # noqa: S105 - the spec's secret prefix, not a secret
 SIGNATURE_VERSION = "v1"
 DEFAULT_TOLERANCE = timedelta(minutes=5)
@@ -51,6 +54,11 @@ def header(headers: Mapping[str, str], name: str) -> str | None:
         if key.lower() == wanted:
             return value
     return None
+
+
+def kept_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    """The headers stored with a delivery (its event type is in the body, not here)."""
+    return keep_headers(headers, KEPT_HEADER_PREFIXES)
 
 
 def decode_secret(secret: str) -> bytes:

@@ -250,6 +250,12 @@ class ShopifyConnector:
     def parse_webhook(self, headers: Mapping[str, str], body: bytes) -> WebhookEvent:
         return webhooks.parse(headers, body)
 
+    def kept_headers(self, headers: Mapping[str, str]) -> dict[str, str]:
+        return webhooks.kept_headers(headers)
+
+    def webhook_topic(self, headers: Mapping[str, str]) -> str | None:
+        return webhooks.topic(headers)
+
     def map_order(self, order: Mapping[str, Any]) -> dict[str, Any]:
         return mapping.to_canonical(order)
 

@@ -1,8 +1,8 @@
 """Shopify objects ↔ omniroute: orders in, fulfillment and inventory bodies out.
 
-The declarative spec ``mapping/specs/shopify.json`` maps an order (names are joined and the
-service level derived by named transforms); the small pure functions below shape the REST
-Admin API's poll pages, fulfillment-order allocations and request bodies.
+The declarative spec ``mapping_spec.json`` beside this module maps an order (names are
+joined and the service level derived by named transforms); the small pure functions below
+shape the REST Admin API's poll pages, fulfillment-order allocations and request bodies.
 """
 
 from __future__ import annotations
@@ -20,9 +20,16 @@ from omniroute.connectors.base import (
     PermanentError,
     StockUpdate,
 )
-from omniroute.mapping import map_order
+from omniroute.mapping import MappingSpec, load_spec, map_order
 
-SPEC_NAME = "shopify"
+#: This kind's mapping spec: a JSON resource of this package, installed with it.
+SPEC_RESOURCE = "mapping_spec.json"
+
+
+def spec() -> MappingSpec:
+    """The compiled order spec (``connectors/shopify/mapping_spec.json``), loaded once."""
+    return load_spec("omniroute.connectors.shopify", SPEC_RESOURCE)
+
 
 #: Fulfillment-order statuses that still take fulfillments.
 OPEN_STATUSES = frozenset({"open", "in_progress"})
@@ -32,7 +39,7 @@ VOID_FULFILLMENT_STATUSES = frozenset({"cancelled", "error", "failure"})
 
 def to_canonical(order: Mapping[str, Any]) -> dict[str, Any]:
     """The canonical order (mapping/schemas/order.v1.json); raises ``mapping.MappingError``."""
-    return map_order(SPEC_NAME, order)
+    return map_order(spec(), order)
 
 
 # --- polling ----------------------------------------------------------------------------------

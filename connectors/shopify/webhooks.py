@@ -14,13 +14,15 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from omniroute.connectors.base import PayloadError, SignatureError, WebhookEvent
+from omniroute.connectors.base import PayloadError, SignatureError, WebhookEvent, keep_headers
 
 HMAC_HEADER = "X-Shopify-Hmac-Sha256"
 TOPIC_HEADER = "X-Shopify-Topic"
 WEBHOOK_ID_HEADER = "X-Shopify-Webhook-Id"
 EVENT_ID_HEADER = "X-Shopify-Event-Id"
 DEFAULT_TOPIC = "orders/create"
+#: Stored with the body: Shopify's own headers (its HMAC is dropped as secret-looking).
+KEPT_HEADER_PREFIXES = ("x-shopify-", "content-type", "user-agent")
 
 
 def header(headers: Mapping[str, str], name: str) -> str | None:
@@ -30,6 +32,16 @@ def header(headers: Mapping[str, str], name: str) -> str | None:
         if key.lower() == wanted:
             return value
     return None
+
+
+def kept_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    """The headers stored with a delivery; ``parse`` reads its topic from them later."""
+    return keep_headers(headers, KEPT_HEADER_PREFIXES)
+
+
+def topic(headers: Mapping[str, str]) -> str | None:
+    """The delivery's ``X-Shopify-Topic`` as sent (``orders/create``), if any."""
+    return header(headers, TOPIC_HEADER)
 
 
 def sign(secret: bytes, body: bytes) -> str:

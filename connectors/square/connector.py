@@ -201,6 +201,12 @@ class SquareConnector:
     def parse_webhook(self, headers: Mapping[str, str], body: bytes) -> WebhookEvent:
         return webhooks.parse(body)
 
+    def kept_headers(self, headers: Mapping[str, str]) -> dict[str, str]:
+        return webhooks.kept_headers(headers)
+
+    def webhook_topic(self, headers: Mapping[str, str]) -> str | None:
+        return None  # Square names the event only in the body's "type"
+
     def map_order(self, order: Mapping[str, Any]) -> dict[str, Any]:
         return to_canonical(order)
 

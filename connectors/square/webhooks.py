@@ -16,9 +16,11 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from omniroute.connectors.base import PayloadError, SignatureError, WebhookEvent
+from omniroute.connectors.base import PayloadError, SignatureError, WebhookEvent, keep_headers
 
 SIGNATURE_HEADER = "x-square-hmacsha256-signature"
+#: Stored with the body: only what describes it; ``parse`` reads nothing but the body.
+KEPT_HEADER_PREFIXES = ("content-type", "user-agent")
 
 #: Order event types and the key of their payload under ``data.object``.
 ORDER_EVENTS: Mapping[str, str] = {
@@ -35,6 +37,11 @@ def header(headers: Mapping[str, str], name: str) -> str | None:
         if key.lower() == wanted:
             return value
     return None
+
+
+def kept_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    """The headers stored with a notification (its event type is in the body, not here)."""
+    return keep_headers(headers, KEPT_HEADER_PREFIXES)
 
 
 def sign(signature_key: bytes, notification_url: str, body: bytes) -> str:

@@ -1,8 +1,8 @@
 """WooCommerce order object → canonical order, and the small pure helpers around it.
 
-The declarative spec ``mapping/specs/woocommerce.json`` maps the order. The helpers here read
-WooCommerce's UTC dates, parse stock ``channel_ref`` values and write (and recognise) the
-tracking note that ``push_fulfilment`` adds to an order.
+The declarative spec ``mapping_spec.json`` beside this module maps the order. The helpers
+here read WooCommerce's UTC dates, parse stock ``channel_ref`` values and write (and
+recognise) the tracking note that ``push_fulfilment`` adds to an order.
 """
 
 from __future__ import annotations
@@ -15,9 +15,16 @@ from datetime import UTC, datetime
 from typing import Any
 
 from omniroute.connectors.base import FulfilmentNotice, PayloadError
-from omniroute.mapping import map_order
+from omniroute.mapping import MappingSpec, load_spec, map_order
 
-SPEC_NAME = "woocommerce"
+#: This kind's mapping spec: a JSON resource of this package, installed with it.
+SPEC_RESOURCE = "mapping_spec.json"
+
+
+def spec() -> MappingSpec:
+    """The compiled order spec (``connectors/woocommerce/mapping_spec.json``), loaded once."""
+    return load_spec("omniroute.connectors.woocommerce", SPEC_RESOURCE)
+
 
 #: The line of a tracking note that makes ``push_fulfilment`` safe to repeat.
 SHIPMENT_MARKER = "Shipment reference:"
@@ -28,7 +35,7 @@ _VARIATION_REF = re.compile(r"variation:([1-9]\d*):([1-9]\d*)")
 
 def to_canonical(order: Mapping[str, Any]) -> dict[str, Any]:
     """The canonical order (mapping/schemas/order.v1.json); raises ``mapping.MappingError``."""
-    return map_order(SPEC_NAME, order)
+    return map_order(spec(), order)
 
 
 def extract_order(document: Any) -> dict[str, Any]:

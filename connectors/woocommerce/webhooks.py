@@ -21,7 +21,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from omniroute.connectors.base import PayloadError, SignatureError, WebhookEvent
+from omniroute.connectors.base import PayloadError, SignatureError, WebhookEvent, keep_headers
 from omniroute.connectors.woocommerce.mapping import extract_order
 
 SIGNATURE_HEADER = "X-WC-Webhook-Signature"
@@ -30,6 +30,8 @@ RESOURCE_HEADER = "X-WC-Webhook-Resource"
 EVENT_HEADER = "X-WC-Webhook-Event"
 DELIVERY_ID_HEADER = "X-WC-Webhook-Delivery-ID"
 WEBHOOK_ID_HEADER = "X-WC-Webhook-ID"
+#: Stored with the body: WooCommerce's own headers (its signature is dropped as secret-looking).
+KEPT_HEADER_PREFIXES = ("x-wc-", "content-type", "user-agent")
 
 ORDER_RESOURCE = "order"
 DELETED_EVENT = "deleted"
@@ -51,6 +53,16 @@ def header(headers: Mapping[str, str], name: str) -> str | None:
 
 def _stripped(headers: Mapping[str, str], name: str) -> str:
     return (header(headers, name) or "").strip()
+
+
+def kept_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    """The headers stored with a delivery; ``parse`` reads topic, resource and event later."""
+    return keep_headers(headers, KEPT_HEADER_PREFIXES)
+
+
+def topic(headers: Mapping[str, str]) -> str | None:
+    """The delivery's ``X-WC-Webhook-Topic`` as sent (``order.updated``), if any."""
+    return header(headers, TOPIC_HEADER)
 
 
 def sign(secret: bytes, body: bytes) -> str:

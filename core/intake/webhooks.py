@@ -1,4 +1,8 @@
-"""Webhook intake: verify on the raw bytes, commit to the inbox, then acknowledge."""
+"""Webhook intake: verify on the raw bytes, commit to the inbox, then acknowledge.
+
+Which request headers are stored with the body, and the row's topic, are the connector's to
+say (``connectors.base.WebhookMetadata``); intake names no channel's headers.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +17,8 @@ from omniroute.connectors.base import (
     OrderSource,
     PingAware,
     SignatureError,
+    kept_webhook_headers,
+    webhook_topic_of,
 )
 from omniroute.core.platform.dispatch import Task
 from omniroute.core.platform.errors import Conflict, NotFound, Unauthorized
@@ -20,10 +26,6 @@ from omniroute.core.platform.inbox_insert import insert_committed
 from omniroute.core.platform.live_connectors import WebhookTarget
 from omniroute.core.platform.metrics import SIGNATURE_FAILURES, WEBHOOKS
 from omniroute.core.platform.ports import HasConnectors, HasDispatcher, HasEngine
-
-# Headers worth keeping with the raw body so a replay sees what the sender sent.
-KEPT_HEADER_PREFIXES = ("x-shopify-", "x-wc-", "content-type", "user-agent", "webhook-")
-SECRET_HEADER_WORDS = ("hmac", "signature", "authorization", "token")
 
 
 class Deps(HasEngine, HasConnectors, HasDispatcher, Protocol):
@@ -55,8 +57,9 @@ def _webhook_roles(kind: type) -> tuple[bool, bool]:
     return roles
 
 
-def _topic(kept: Mapping[str, str]) -> str | None:
-    topic = kept.get("x-shopify-topic") or kept.get("x-wc-webhook-topic")
+def _topic(source: object, headers: Mapping[str, str]) -> str | None:
+    """The topic the connector names; never one of the names of a body omniroute wrote."""
+    topic = webhook_topic_of(source, headers)
     if topic in (POLLED_TOPIC, IMPORTED_TOPIC):
         return f"webhook:{topic}"  # those names mean a body omniroute wrote itself
     return topic
@@ -83,16 +86,12 @@ def receive_webhook(
         SIGNATURE_FAILURES.labels(target.kind).inc()
         WEBHOOKS.labels(target.kind, "bad_signature").inc()
         raise Unauthorized(str(exc), code="bad_signature") from None
-    kept = {}
-    for k, v in headers.items():
-        key = k.lower()
-        if key.startswith(KEPT_HEADER_PREFIXES) and not any(w in key for w in SECRET_HEADER_WORDS):
-            kept[key] = v
     values = {
         "connector_id": connector_id,
         "dedupe_key": source.dedupe_key(headers, body),
-        "topic": _topic(kept),
-        "headers": kept,
+        "topic": _topic(source, headers),
+        # What the connector says its parse_webhook needs later, so a replay sees it too.
+        "headers": kept_webhook_headers(source, headers),
         "body": body,
         "status": "pending",
         "attempts": 0,

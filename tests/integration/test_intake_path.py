@@ -137,6 +137,43 @@ def test_a_connector_disabled_elsewhere_is_refused_once_its_cached_row_expires(
     assert refused.value.code == "connector_disabled"
 
 
+def test_intake_stores_the_headers_and_topic_the_connector_declares(ctx: Context) -> None:
+    world = build_world(ctx, "http://127.0.0.1:9")
+    body = order_body(3, [("A", 1)])
+    headers = {
+        **signed_headers(body, webhook_id="wh-3"),
+        "User-Agent": "Shopify-Captain-Hook",
+        "Authorization": "Bearer not-kept",
+        "X-Forwarded-For": "203.0.113.9",
+        "Webhook-Id": "not-shopify's",
+    }
+    inbound_id = receive_webhook(ctx, world.shopify_id, headers, body).inbound_id
+    with unit_of_work(ctx.sessions) as s:
+        row = s.get(InboundMessage, inbound_id)
+        assert row is not None
+        assert row.topic == "orders/create"
+        assert row.headers == {
+            "content-type": "application/json",
+            "x-shopify-topic": "orders/create",
+            "x-shopify-webhook-id": "wh-3",
+            "user-agent": "Shopify-Captain-Hook",
+        }
+
+
+@pytest.mark.parametrize("topic", ["poll", "import"])
+def test_a_webhook_never_takes_the_topic_of_a_body_omniroute_wrote(
+    ctx: Context, topic: str
+) -> None:
+    world = build_world(ctx, "http://127.0.0.1:9")
+    body = order_body(4, [("A", 1)])
+    headers = signed_headers(body, topic=topic)
+    inbound_id = receive_webhook(ctx, world.shopify_id, headers, body).inbound_id
+    with unit_of_work(ctx.sessions) as s:
+        row = s.get(InboundMessage, inbound_id)
+        assert row is not None
+        assert (row.topic, row.headers["x-shopify-topic"]) == (f"webhook:{topic}", topic)
+
+
 @pytest.mark.parametrize(
     "result",
     [IntakeResult(12, False), IntakeResult(None, True), IntakeResult(None, False)],

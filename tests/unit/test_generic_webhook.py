@@ -18,7 +18,13 @@ from pydantic import ValidationError
 from starlette.datastructures import Headers
 
 from omniroute.connectors import testkit
-from omniroute.connectors.base import Capability, ConnectorRuntime, PayloadError, SignatureError
+from omniroute.connectors.base import (
+    Capability,
+    ConnectorRuntime,
+    PayloadError,
+    SignatureError,
+    webhook_topic_of,
+)
 from omniroute.connectors.generic import webhooks
 from omniroute.connectors.generic.connector import (
     GenericWebhookConfig,
@@ -131,6 +137,21 @@ def test_reference_vector_verifies_with_or_without_the_whsec_prefix() -> None:
 def test_contract_signature_checks() -> None:
     body = envelope(sample_order())
     testkit.check_signature(connector(), signed(body), body, signature_header="webhook-signature")
+
+
+def test_stored_headers_are_the_standard_webhooks_ones_but_the_signature() -> None:
+    body = envelope(sample_order())
+    headers = {**signed(body), "User-Agent": "Svix-Webhooks/1.24"}
+    stored = testkit.check_stored_headers(
+        connector(), headers, body, signature_header="webhook-signature"
+    )
+    assert stored == {
+        "content-type": "application/json",
+        "webhook-id": "msg_2KWPBgLlAfxdpx2AI54pPJ85f4W",
+        "webhook-timestamp": headers["webhook-timestamp"],
+        "user-agent": "Svix-Webhooks/1.24",
+    }
+    assert webhook_topic_of(connector(), headers) is None  # the event type is in the body
 
 
 def test_header_names_are_case_insensitive() -> None:

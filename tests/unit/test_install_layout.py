@@ -74,7 +74,9 @@ def test_an_install_adds_only_omniroute(tmp_path: Path) -> None:
         # Real files, every module of the folder, and the data files they read.
         assert not (installed / name).is_symlink()
         assert _python_files(installed / name) == _python_files(ROOT / name), name
-    for data in ("mapping/schemas/order.v1.json", "routing/schemas/ruleset.v1.json"):
+    specs = sorted(str(p.relative_to(ROOT)) for p in ROOT.glob("connectors/*/mapping_spec.json"))
+    assert len(specs) >= 4, specs
+    for data in ("mapping/schemas/order.v1.json", "routing/schemas/ruleset.v1.json", *specs):
         assert (installed / data).is_file(), data
     assert (installed / "migrations" / "script.py.mako").is_file()
 

@@ -398,15 +398,28 @@ def test_compile_spec_rejects_malformed_specs(fields: dict[str, Any], message: s
         compile_spec({"name": "bad", "version": 1, "fields": fields})
 
 
-@pytest.mark.parametrize("name", ["../schemas/order.v1", "Shopify", "", "no_such_channel"])
-def test_load_spec_refuses_unknown_or_unsafe_names(name: str) -> None:
+SHOPIFY = "omniroute.connectors.shopify"
+
+
+@pytest.mark.parametrize(
+    ("package", "resource"),
+    [
+        (SHOPIFY, "../../mapping/schemas/order.v1.json"),
+        (SHOPIFY, "Mapping_Spec.json"),
+        (SHOPIFY, ""),
+        (SHOPIFY, "no_such_spec.json"),
+        (SHOPIFY, "mapping.py"),
+        ("omniroute.connectors.no_such_channel", "mapping_spec.json"),
+    ],
+)
+def test_load_spec_refuses_unknown_or_unsafe_names(package: str, resource: str) -> None:
     with pytest.raises(SpecError):
-        load_spec(name)
+        load_spec(package, resource)
 
 
 def test_load_spec_is_cached() -> None:
-    assert load_spec("shopify") is load_spec("shopify")
-    assert load_spec("shopify").name == "shopify"
+    assert load_spec(SHOPIFY, "mapping_spec.json") is load_spec(SHOPIFY, "mapping_spec.json")
+    assert load_spec(SHOPIFY, "mapping_spec.json").name == "shopify"
 
 
 # --- validation ----------------------------------------------------------------------
@@ -518,7 +531,10 @@ def test_optional_sku_on_lines_is_allowed() -> None:
 
 def test_map_order_applies_and_validates() -> None:
     with pytest.raises(MappingError) as caught:
-        map_order("shopify", {"id": 1, "line_items": [{"id": 2, "quantity": 1}]})
+        map_order(
+            load_spec(SHOPIFY, "mapping_spec.json"),
+            {"id": 1, "line_items": [{"id": 2, "quantity": 1}]},
+        )
     assert caught.value.path == "currency"
     assert caught.value.source == "currency"
 

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from jsonschema import FormatChecker
 
 from omniroute.cli.demo.orders import demo_skus, shopify_order
+from omniroute.connectors.shopify import mapping as shopify_mapping
 from omniroute.mapping import engine, map_order
 from omniroute.mapping.schema_check import compile_check
 
@@ -140,7 +141,7 @@ def test_mapped_shopify_orders_are_valid_both_ways() -> None:
         shopify_order(n, demo_skus(50), rng=random.Random(n)) for n in range(20)
     ]
     for payload in payloads:
-        doc = map_order("shopify", payload)
+        doc = map_order(shopify_mapping.spec(), payload)
         assert engine._is_valid()(doc)
         assert engine._validator().is_valid(doc)
 

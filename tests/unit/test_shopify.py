@@ -19,6 +19,7 @@ from omniroute.connectors.base import (
     OrderSource,
     PayloadError,
     SignatureError,
+    webhook_topic_of,
 )
 from omniroute.connectors.shopify import webhooks
 from omniroute.connectors.shopify.connector import ShopifyConfig, ShopifyConnector, ShopifySecrets
@@ -418,6 +419,30 @@ def test_contract_signature(connector: ShopifyConnector, make_body: Any) -> None
     testkit.check_signature(
         connector, signed_headers(body), body, signature_header="X-Shopify-Hmac-Sha256"
     )
+
+
+def test_stored_headers_are_shopifys_own_and_enough_to_parse(
+    connector: ShopifyConnector,
+) -> None:
+    body = webhook_body()
+    headers = {
+        **signed_headers(body),
+        "User-Agent": "Shopify-Captain-Hook",
+        "Cookie": "session=1",
+        "Host": "omniroute.example.com",
+    }
+    stored = testkit.check_stored_headers(
+        connector, headers, body, signature_header="X-Shopify-Hmac-Sha256"
+    )
+    assert stored == {
+        "x-shopify-topic": "orders/create",
+        "x-shopify-shop-domain": "example.myshopify.com",
+        "x-shopify-webhook-id": "b54557e4-bdd9-4b37-8a5f-bf7d70bcd043",
+        "content-type": "application/json",
+        "user-agent": "Shopify-Captain-Hook",
+    }
+    assert webhook_topic_of(connector, headers) == "orders/create"
+    assert webhook_topic_of(connector, {"X-Shopify-Topic": ""}) is None
 
 
 def test_contract_duplicate_delivery(connector: ShopifyConnector) -> None:

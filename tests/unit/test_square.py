@@ -28,6 +28,7 @@ from omniroute.connectors.base import (
     SignatureError,
     StockUpdate,
     TransientError,
+    webhook_topic_of,
 )
 from omniroute.connectors.http import UnsafeUrlError
 from omniroute.connectors.ratelimit import TokenBucket
@@ -202,6 +203,20 @@ def test_signature_contract_on_the_real_event(connector: SquareConnector) -> Non
     testkit.check_signature(
         connector, signed_headers(body), body, signature_header="x-square-hmacsha256-signature"
     )
+
+
+def test_stored_headers_describe_the_body_only(connector: SquareConnector) -> None:
+    body = event_body()
+    headers = {
+        **signed_headers(body),
+        "User-Agent": "Square Connect v2",
+        "Square-Version": "2024-05-15",
+    }
+    stored = testkit.check_stored_headers(
+        connector, headers, body, signature_header="x-square-hmacsha256-signature"
+    )
+    assert stored == {"content-type": "application/json", "user-agent": "Square Connect v2"}
+    assert webhook_topic_of(connector, headers) is None  # the event type is in the body
 
 
 def test_sign_is_hmac_sha256_of_url_plus_body() -> None:

@@ -32,6 +32,7 @@ from omniroute.connectors.base import (
     SignatureError,
     StockUpdate,
     TransientError,
+    webhook_topic_of,
 )
 from omniroute.connectors.http import UnsafeUrlError
 from omniroute.connectors.ratelimit import RateLimited
@@ -384,6 +385,32 @@ def test_signature_on_a_compact_body_and_our_sign_agrees(connector: WooCommerceC
         connector, delivery_headers(body), body, signature_header="x-wc-webhook-signature"
     )
     assert webhooks.sign(WEBHOOK_SECRET, body) == wc_signature(body)
+
+
+@pytest.mark.parametrize(
+    ("topic", "body"),
+    [("order.updated", None), ("order.deleted", b'{"id": 727}'), ("product.updated", b"{}")],
+)
+def test_stored_headers_are_woocommerces_own_and_enough_to_parse(
+    connector: WooCommerceConnector, topic: str, body: bytes | None
+) -> None:
+    body = raw_sample() if body is None else body
+    headers = delivery_headers(body, topic=topic)
+    stored = testkit.check_stored_headers(
+        connector, headers, body, signature_header="X-WC-Webhook-Signature"
+    )
+    resource, _, event = topic.partition(".")
+    assert stored == {
+        "user-agent": "WooCommerce/8.9.1 Hookshot (WordPress/6.5.3)",
+        "content-type": "application/json",
+        "x-wc-webhook-source": "https://shop.example.com/",
+        "x-wc-webhook-topic": topic,
+        "x-wc-webhook-resource": resource,
+        "x-wc-webhook-event": event,
+        "x-wc-webhook-id": "12",
+        "x-wc-webhook-delivery-id": DELIVERY_ID,
+    }
+    assert webhook_topic_of(connector, headers) == topic
 
 
 def test_wrong_secret_or_malformed_signature_is_refused(connector: WooCommerceConnector) -> None:
