@@ -25,6 +25,7 @@ from omniroute.core.platform.errors import Conflict, NotFound, Unauthorized
 from omniroute.core.platform.inbox_insert import insert_committed
 from omniroute.core.platform.live_connectors import WebhookTarget
 from omniroute.core.platform.metrics import SIGNATURE_FAILURES, WEBHOOKS
+from omniroute.core.platform.models import InboundMessage
 from omniroute.core.platform.ports import HasConnectors, HasDispatcher, HasEngine
 
 
@@ -57,12 +58,16 @@ def _webhook_roles(kind: type) -> tuple[bool, bool]:
     return roles
 
 
+_TOPIC_CHARS = InboundMessage.__table__.c.topic.type.length  # type: ignore[attr-defined]
+
+
 def _topic(source: object, headers: Mapping[str, str]) -> str | None:
-    """The topic the connector names; never one of the names of a body omniroute wrote."""
+    """The topic the connector names, cut to the column; never one of the names of a body
+    omniroute wrote."""
     topic = webhook_topic_of(source, headers)
     if topic in (POLLED_TOPIC, IMPORTED_TOPIC):
         return f"webhook:{topic}"  # those names mean a body omniroute wrote itself
-    return topic
+    return None if topic is None else topic[:_TOPIC_CHARS]
 
 
 def receive_webhook(

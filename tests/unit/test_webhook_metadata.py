@@ -106,3 +106,14 @@ def test_core_names_no_channels_headers() -> None:
         if channel_header.search(path.read_text(encoding="utf-8"))
     ]
     assert offenders == []
+
+
+def test_a_topic_longer_than_the_inbox_column_is_cut_to_it() -> None:
+    from omniroute.core.intake.webhooks import _topic
+
+    class Chatty:
+        def webhook_topic(self, headers: Mapping[str, str]) -> str:
+            return "x" * 500
+
+    topic = _topic(Chatty(), {})
+    assert topic == "x" * 100
