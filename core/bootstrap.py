@@ -18,8 +18,11 @@ from omniroute.core.order_routing.inputs import RoutingCaches
 from omniroute.core.platform.clock import Clock, SystemClock
 from omniroute.core.platform.db import make_engine, make_session_factory
 from omniroute.core.platform.dispatch import Dispatcher, RecordingDispatcher
-from omniroute.core.platform.live_connectors import LiveConnectors
-from omniroute.core.platform.registry import ConnectorCache, ConnectorRegistry
+from omniroute.core.platform.live_connectors import (
+    ConnectorCache,
+    ConnectorRegistry,
+    LiveConnectors,
+)
 from omniroute.core.platform.security import SecretBox, load_secret_key
 from omniroute.core.platform.settings import Settings
 from omniroute.routing.geo import OfflineGeocoder

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from omniroute.connectors import testkit
-from omniroute.core.platform.registry import ConnectorRegistry
+from omniroute.core.platform.live_connectors import ConnectorRegistry
 
 REGISTRY = ConnectorRegistry.discover()
 BUILT_IN = {"shopify", "rest_wms", "woocommerce", "square", "amazon_sp", "generic_webhook"}

@@ -29,8 +29,8 @@ from omniroute.core.access.tokens import create_token
 from omniroute.core.bootstrap import Context, bootstrap
 from omniroute.core.orders import views as orders
 from omniroute.core.platform.db import unit_of_work
+from omniroute.core.platform.live_connectors import ConnectorRegistry
 from omniroute.core.platform.models import InboundMessage, SalesOrder
-from omniroute.core.platform.registry import ConnectorRegistry
 from omniroute.core.platform.security import Role
 from omniroute.worker.handlers import drain
 from tests.conftest import make_settings
