@@ -150,3 +150,18 @@ def test_an_exception_after_the_response_started_is_logged_once_and_the_answer_c
     assert response.content == b"first chunk;"
     assert "x-correlation-id" not in response.headers
     assert_logged_once(caplog, "stream-1")
+
+
+def test_the_webhook_fast_path_answers_an_unexpected_exception_the_same_way(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Only the lean handler calls receive_webhook through this module's name.
+    monkeypatch.setattr("omniroute.api.webhook_intake.receive_webhook", lambda *_args: boom())
+    response = client.post("/webhooks/1", content=b"{}", headers={"X-Request-ID": "hook-7"})
+    assert_internal_error(response, cid="hook-7")
+    assert_logged_once(caplog, "hook-7")
+    caplog.clear()
+
+    cid = assert_internal_error(client.post("/webhooks/1", content=b"{}"))
+    assert NEW_ID.fullmatch(cid)
+    assert_logged_once(caplog, cid)
