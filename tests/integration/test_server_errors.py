@@ -5,11 +5,13 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from fastapi.responses import StreamingResponse
 from fastapi.testclient import TestClient
 from httpx import Response
+from sqlalchemy import create_engine
 
 from omniroute.api.app import create_app
 from omniroute.api.errors import DETAIL
@@ -165,3 +167,45 @@ def test_the_webhook_fast_path_answers_an_unexpected_exception_the_same_way(
     cid = assert_internal_error(client.post("/webhooks/1", content=b"{}"))
     assert NEW_ID.fullmatch(cid)
     assert_logged_once(caplog, cid)
+
+
+def test_readyz_answers_503_as_a_problem_with_its_checks_when_the_database_is_down(
+    client: TestClient,
+    ctx: Context,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # SQLite cannot open a file in a directory that does not exist: a database that is down.
+    down = create_engine(f"sqlite:///{tmp_path / 'missing' / 'omniroute.db'}")
+    monkeypatch.setattr(ctx, "engine", down)
+    response = client.get("/readyz", headers={"X-Request-ID": "probe-1"})
+    down.dispose()
+    assert response.status_code == 503
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.headers["x-correlation-id"] == "probe-1"
+    assert response.json() == {
+        "status": 503,
+        "code": "not_ready",
+        "detail": "not ready: database cannot be reached",
+        "correlation_id": "probe-1",
+        "checks": {
+            "database": {"ok": False, "error": "OperationalError"},
+            "broker": {"ok": True, "mode": "embedded"},
+        },
+    }
+    assert tracebacks(caplog) == []
+
+
+def test_readyz_answers_200_with_its_checks_when_ready(client: TestClient, ctx: Context) -> None:
+    response = client.get("/readyz")
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/json"
+    assert "x-correlation-id" not in response.headers
+    assert response.json() == {
+        "status": "ready",
+        "checks": {
+            "database": {"ok": True, "dialect": ctx.engine.dialect.name},
+            "broker": {"ok": True, "mode": "embedded"},
+        },
+    }
