@@ -62,9 +62,13 @@ def install(app: FastAPI) -> None:
         return problem(409, "invalid_transition", str(exc))
 
     @app.exception_handler(HTTPException)
-    async def _http(_: Request, exc: HTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: HTTPException) -> JSONResponse:
         code = HTTP_CODES.get(exc.status_code, f"http_{exc.status_code}")
-        response = problem(exc.status_code, code, str(exc.detail))
+        if exc.status_code >= 500:
+            cid = correlation_id(request.headers.raw)
+            response = server_problem(cid, exc.status_code, code, str(exc.detail))
+        else:
+            response = problem(exc.status_code, code, str(exc.detail))
         for key, value in (exc.headers or {}).items():
             response.headers[key] = value
         return response

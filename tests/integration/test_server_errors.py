@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from fastapi import HTTPException
 from fastapi.responses import StreamingResponse
 from fastapi.testclient import TestClient
 from httpx import Response
@@ -209,3 +210,33 @@ def test_readyz_answers_200_with_its_checks_when_ready(client: TestClient, ctx: 
             "broker": {"ok": True, "mode": "embedded"},
         },
     }
+
+
+def test_a_5xx_http_exception_carries_a_correlation_id_and_a_4xx_one_does_not(
+    ctx: Context, caplog: pytest.LogCaptureFixture
+) -> None:
+    def upstream_down() -> None:
+        raise HTTPException(502, "the WMS did not answer")
+
+    def gone() -> None:
+        raise HTTPException(404, "nothing here")
+
+    app = create_app(ctx)
+    app.add_api_route("/test-only/502", upstream_down)
+    app.add_api_route("/test-only/404", gone)
+    with TestClient(app) as client:
+        bad_gateway = client.get("/test-only/502", headers={"X-Request-ID": "gw-1"})
+        not_found = client.get("/test-only/404", headers={"X-Request-ID": "nf-1"})
+    assert bad_gateway.status_code == 502
+    assert bad_gateway.headers["content-type"] == "application/problem+json"
+    assert bad_gateway.headers["x-correlation-id"] == "gw-1"
+    assert bad_gateway.json() == {
+        "status": 502,
+        "code": "http_502",
+        "detail": "the WMS did not answer",
+        "correlation_id": "gw-1",
+    }
+    assert not_found.status_code == 404
+    assert "x-correlation-id" not in not_found.headers
+    assert not_found.json() == {"status": 404, "code": "not_found", "detail": "nothing here"}
+    assert tracebacks(caplog) == []
