@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from omniroute.api import problems
 from omniroute.api.body_limit import BodyLimitMiddleware
+from omniroute.api.errors import ErrorMiddleware
 from omniroute.api.routers import (
     connectors,
     consolidations,
@@ -81,6 +82,7 @@ def create_app(
     ):
         app.include_router(module.router)
     app.add_middleware(BodyLimitMiddleware, max_bytes=ctx.settings.max_body_bytes)
+    app.add_middleware(ErrorMiddleware)  # added last: the outermost of ours
     # One webhook thread per pooled database connection: no thread waits for a connection
     # and no overflow connection is opened (and closed again) for a webhook.
     app.webhook_intake = WebhookIntake(

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+import uuid
+from collections.abc import Iterable
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -20,11 +23,32 @@ HTTP_CODES = {
     413: "body_too_large",
 }
 STATUS = {NotFound: 404, Conflict: 409, Invalid: 422, Unauthorized: 401}
+CORRELATION_HEADER = "X-Correlation-ID"
+# Request headers whose value, when sane, is reused as the correlation id (first wins).
+INCOMING_IDS = (b"x-request-id", b"x-correlation-id")
+SANE_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
 
 
 def problem(status: int, code: str, detail: str, **extra: Any) -> JSONResponse:
     body = {"status": status, "code": code, "detail": detail, **extra}
     return JSONResponse(body, status_code=status, media_type="application/problem+json")
+
+
+def correlation_id(headers: Iterable[tuple[bytes, bytes]]) -> str:
+    """The caller's X-Request-ID (or X-Correlation-ID) when it is sane, else a new id."""
+    sent = dict(headers)
+    for name in INCOMING_IDS:
+        value = sent.get(name, b"").decode("latin-1")
+        if SANE_ID.fullmatch(value):
+            return value
+    return uuid.uuid4().hex
+
+
+def server_problem(cid: str, status: int, code: str, detail: str, **extra: Any) -> JSONResponse:
+    """A 5xx problem: the correlation id in the body and in the X-Correlation-ID header."""
+    response = problem(status, code, detail, correlation_id=cid, **extra)
+    response.headers[CORRELATION_HEADER] = cid
+    return response
 
 
 def install(app: FastAPI) -> None:
@@ -38,9 +62,13 @@ def install(app: FastAPI) -> None:
         return problem(409, "invalid_transition", str(exc))
 
     @app.exception_handler(HTTPException)
-    async def _http(_: Request, exc: HTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: HTTPException) -> JSONResponse:
         code = HTTP_CODES.get(exc.status_code, f"http_{exc.status_code}")
-        response = problem(exc.status_code, code, str(exc.detail))
+        if exc.status_code >= 500:
+            cid = correlation_id(request.headers.raw)
+            response = server_problem(cid, exc.status_code, code, str(exc.detail))
+        else:
+            response = problem(exc.status_code, code, str(exc.detail))
         for key, value in (exc.headers or {}).items():
             response.headers[key] = value
         return response

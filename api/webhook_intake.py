@@ -8,8 +8,9 @@ so the OpenAPI document still describes the endpoint.
 
 Behaviour is the same as through FastAPI: the body limit is enforced before buffering (413),
 the connector verifies the signature on the raw bytes (401 ``bad_signature``), errors are
-problem+json bodies built as ``api.problems`` builds them, and the 200 comes only after the
-inbox row is committed.
+problem+json bodies built as ``api.problems`` builds them (an unexpected exception is the
+same 500 with a correlation id, logged once, that ``api.errors`` gives any other route), and
+the 200 comes only after the inbox row is committed.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import Any
 
 from starlette.datastructures import Headers
 
+from omniroute.api.errors import answer_unexpected
 from omniroute.api.problems import STATUS
 from omniroute.core.bootstrap import Context
 from omniroute.core.intake.webhooks import IntakeResult, receive_webhook
@@ -98,9 +100,9 @@ class WebhookIntake:
             payload = {"status": status, "code": exc.code, "detail": str(exc), **exc.details}
             await self._answer(send, status, _json(payload), b"application/problem+json")
             return
-        except Exception:
-            await self._answer(send, 500, b"Internal Server Error", b"text/plain; charset=utf-8")
-            raise
+        except Exception as exc:
+            await answer_unexpected(scope, receive, send, exc)
+            return
         await self._answer(send, 200, _accepted_body(result), b"application/json")
 
     async def _too_large(self, send: Any) -> None:

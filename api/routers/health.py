@@ -2,11 +2,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.concurrency import run_in_threadpool
 
 from omniroute.api.deps import Admin, CtxDep
+from omniroute.api.problems import correlation_id, server_problem
 from omniroute.api.schemas import TokenIn, TokenOut
 from omniroute.core.access.tokens import create_token
 from omniroute.core.platform.readiness import readiness
@@ -19,12 +21,19 @@ def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz")
-async def readyz(ctx: CtxDep, response: Response) -> dict[str, Any]:
+@router.get(
+    "/readyz",
+    response_model=dict[str, Any],
+    responses={503: {"description": "not ready: a problem (code not_ready) with the checks"}},
+)
+async def readyz(ctx: CtxDep, request: Request) -> dict[str, Any] | JSONResponse:
     checks = await run_in_threadpool(readiness, ctx)
-    ok = all(c["ok"] for c in checks.values())
-    response.status_code = 200 if ok else 503
-    return {"status": "ready" if ok else "not_ready", "checks": checks}
+    failing = [name for name, check in checks.items() if not check["ok"]]
+    if not failing:
+        return {"status": "ready", "checks": checks}
+    detail = f"not ready: {', '.join(failing)} cannot be reached"
+    cid = correlation_id(request.headers.raw)
+    return server_problem(cid, 503, "not_ready", detail, checks=checks)
 
 
 @router.get("/metrics")
