@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import re
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -29,8 +28,6 @@ from omniroute.api.problems import STATUS
 from omniroute.core.bootstrap import Context
 from omniroute.core.intake.webhooks import IntakeResult, receive_webhook
 from omniroute.core.platform.errors import DomainError
-
-log = logging.getLogger("omniroute.api.webhooks")
 
 # Up to 18 digits fits a BIGINT; anything else goes to FastAPI, which validates it as before.
 PATH = re.compile(r"/webhooks/([0-9]{1,18})")
