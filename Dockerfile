@@ -3,6 +3,7 @@ WORKDIR /app
 COPY pyproject.toml README.md LICENSE ./
 COPY core core
 COPY api api
+COPY cli cli
 COPY worker worker
 COPY routing routing
 COPY mapping mapping
