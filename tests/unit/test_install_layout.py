@@ -33,6 +33,12 @@ def test_the_package_links_every_card_folder() -> None:
         assert (ROOT / "omniroute" / name).resolve() == ROOT / name
 
 
+def test_the_image_copies_every_folder_the_package_links() -> None:
+    dockerfile = (ROOT / "Dockerfile").read_text(encoding="utf-8").splitlines()
+    copied = {line.split()[1] for line in dockerfile if line.startswith("COPY ")}
+    assert {*FOLDERS, "omniroute"} <= copied
+
+
 def _copy_of_the_tree(dest: Path) -> Path:
     """The repository's files (links kept as links), so the build leaves no trace in it."""
     listed = subprocess.run(
