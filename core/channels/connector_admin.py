@@ -8,7 +8,7 @@ from pydantic import BaseModel, SecretStr, ValidationError
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from omniroute.connectors.base import Capability, TransientError, enabled_capabilities
+from omniroute.connectors.base import Capability, TransientError
 from omniroute.connectors.http import UnsafeUrlError, guard_url
 from omniroute.core.access.audit import record
 from omniroute.core.channels import health as connector_health
@@ -167,9 +167,7 @@ def request_poll(deps: Deps, connector_id: int, *, actor: str) -> None:
         row = session.get(Connector, connector_id)
         if row is None:
             raise NotFound(f"connector {connector_id} does not exist")
-        if row.kind not in deps.connectors.kinds or Capability.ORDER_POLLING not in (
-            enabled_capabilities(deps.connectors.for_row(row))
-        ):
+        if not deps.connectors.can(row, Capability.ORDER_POLLING):
             raise Conflict(
                 f"connector {connector_id} does not poll as configured", code="not_polling"
             )

@@ -16,7 +16,7 @@ from typing import Any, Protocol
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from omniroute.connectors.base import Capability, enabled_capabilities
+from omniroute.connectors.base import Capability
 from omniroute.core.access.audit import record
 from omniroute.core.order_state import timeline as order_state
 from omniroute.core.order_state.holdings import member_orders_of, of_order
@@ -310,9 +310,7 @@ def _notify_channel(
     only_lines: list[int] | None = None,
 ) -> int | None:
     connector = session.get(Connector, order.connector_id)
-    if connector is None or connector.kind not in deps.connectors.kinds:
-        return None
-    if Capability.FULFILMENT_PUSH not in enabled_capabilities(deps.connectors.for_row(connector)):
+    if connector is None or not deps.connectors.can(connector, Capability.FULFILMENT_PUSH):
         return None
     return outbox.add(
         session,

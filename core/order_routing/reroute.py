@@ -201,7 +201,7 @@ def _reject(
         raise NotFound(f"fulfilment order {fo_id} does not exist")
     if row.consolidation_id is not None:
         return _reject_merged(deps, session, fo_id, why, now)
-    order = lock_order(session, row.order_id)
+    order = order_state.lock_order(session, row.order_id)
     fo = _lock_rejectable(session, fo_id, [order])
     earlier = _earlier_rejections(session, order.id)  # before this one is marked rejected
     code, moves = _close_rejected(session, fo, [order], why)
@@ -324,7 +324,7 @@ def _reject_merged(
 ) -> tuple[RerouteResult, list[int]]:
     """A rejected fulfilment order of a consolidation group: the merge is undone, and each
     order's lines on it are routed again on their own (without the rejecting warehouse)."""
-    orders = [lock_order(session, oid) for oid in member_orders_of(session, fo_id)]
+    orders = [order_state.lock_order(session, oid) for oid in member_orders_of(session, fo_id)]
     fo = _lock_rejectable(session, fo_id, orders)
     code, moves = _close_rejected(session, fo, orders, why)
     record(
@@ -414,7 +414,7 @@ def _exhausted(
             "reason": why.reason,
         },
     )
-    move_to(session, order, OrderStatus.EXCEPTION, summary)
+    order_state.move(session, order, OrderStatus.EXCEPTION, summary)
     return RerouteResult(
         order.id, order.status, "reroute_exhausted", None, (), exc.id, summary, fo.id
     )
@@ -493,22 +493,3 @@ def _stays(session: Session, order: SalesOrder) -> bool:
         OrderException.order_id == order.id, OrderException.status == "open"
     )
     return session.scalar(still_open.limit(1)) is not None
-
-
-def lock_order(session: Session, order_id: int) -> SalesOrder:
-    order = session.scalars(
-        select(SalesOrder)
-        .where(SalesOrder.id == order_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    ).first()
-    if order is None:
-        raise NotFound(f"order {order_id} does not exist")
-    return order
-
-
-def move_to(session: Session, order: SalesOrder, target: OrderStatus, note: str) -> None:
-    if order.status == target:
-        order_state.note(session, order, note)
-    else:
-        order_state.transition(session, order, target, note)

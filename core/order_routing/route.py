@@ -230,7 +230,7 @@ def _apply(
         deps, session, order.id, decision_id, result.shipments, claimed_at=claimed_at
     )
     if partial is not None:
-        _move(session, order, OrderStatus.BACKORDERED, partial.note[:1000])
+        order_state.move(session, order, OrderStatus.BACKORDERED, partial.note[:1000])
         return outbox_ids
     order_state.transition(
         session, order, OrderStatus.ROUTED, str(result.trace.get("summary") or result.outcome.value)
@@ -312,10 +312,10 @@ def park(
     ]
     summary = str(result.trace.get("summary") or "")
     if result.outcome == routing.Outcome.BACKORDER:
-        _move(session, order, OrderStatus.BACKORDERED, "waiting for stock")
+        order_state.move(session, order, OrderStatus.BACKORDERED, "waiting for stock")
         return None
     if result.outcome == routing.Outcome.HOLD:
-        _move(session, order, OrderStatus.ON_HOLD, summary[:1000])
+        order_state.move(session, order, OrderStatus.ON_HOLD, summary[:1000])
         return None
     if result.outcome == routing.Outcome.REJECT:
         exc = open_exception(
@@ -331,16 +331,8 @@ def park(
             order_id=order.id,
             detail={"decision_id": decision_id, "shortfall": shortfall},
         )
-    _move(session, order, OrderStatus.EXCEPTION, summary[:1000])
+    order_state.move(session, order, OrderStatus.EXCEPTION, summary[:1000])
     return exc.id
-
-
-def _move(session: Session, order: SalesOrder, target: OrderStatus, note: str) -> None:
-    """Transition, or only note it when the order is there already (parked again)."""
-    if order.status == target:
-        order_state.note(session, order, note)
-    else:
-        order_state.transition(session, order, target, note)
 
 
 _INSERT_DECISION = insert(table_of(RoutingDecision)).returning(table_of(RoutingDecision).c.id)

@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Update, bindparam, insert, update
+from sqlalchemy import Update, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from omniroute.core.order_state.machine import check_transition
 from omniroute.core.platform.clock import now_of
+from omniroute.core.platform.errors import NotFound
 from omniroute.core.platform.models import OrderEvent, SalesOrder
 from omniroute.core.platform.sql import table_of
 
@@ -20,6 +21,27 @@ def transition(session: Session, order: SalesOrder, target: str, note: str | Non
     session.add(OrderEvent(order_id=order.id, from_status=order.status, to_status=new, note=note))
     order.status = new
     order.updated_at = now_of(session)
+
+
+def move(session: Session, order: SalesOrder, target: str, note_text: str) -> None:
+    """Transition, or only note it when the order is there already (parked again)."""
+    if order.status == target:
+        note(session, order, note_text)
+    else:
+        transition(session, order, target, note_text)
+
+
+def lock_order(session: Session, order_id: int) -> SalesOrder:
+    """The order, locked by this transaction and read afresh; NotFound if there is none."""
+    order = session.scalars(
+        select(SalesOrder)
+        .where(SalesOrder.id == order_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).first()
+    if order is None:
+        raise NotFound(f"order {order_id} does not exist")
+    return order
 
 
 def note(session: Session, order: SalesOrder, text: str) -> None:

@@ -22,7 +22,7 @@ from typing import Any, Protocol
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from omniroute.connectors.base import Capability, enabled_capabilities
+from omniroute.connectors.base import Capability
 from omniroute.core.access.audit import record
 from omniroute.core.exceptions.opening import resolve_open_for_order
 from omniroute.core.order_routing import consolidation
@@ -40,7 +40,7 @@ from omniroute.core.outbox import messages as outbox
 from omniroute.core.outbox.messages import CHANNEL_CANCEL
 from omniroute.core.platform.db import unit_of_work
 from omniroute.core.platform.dispatch import Task
-from omniroute.core.platform.errors import Conflict, NotFound
+from omniroute.core.platform.errors import Conflict
 from omniroute.core.platform.models import (
     Connector,
     Consolidation,
@@ -89,14 +89,7 @@ def cancel_order(
     rerouted: list[int] = []
     with unit_of_work(deps.sessions) as session:
         group = lock_group_of(session, order_id)  # the group before its orders
-        order = session.scalars(
-            select(SalesOrder)
-            .where(SalesOrder.id == order_id)
-            .with_for_update()
-            .execution_options(populate_existing=True)
-        ).first()
-        if order is None:
-            raise NotFound(f"order {order_id} does not exist")
+        order = order_state.lock_order(session, order_id)
         if order.status == OrderStatus.CANCELLED:
             return CancelResult(order.id, order.status, 0, False)
         if order.status not in CANCELLABLE:
@@ -261,9 +254,9 @@ def _unreserve(session: Session, warehouse_id: int, lines: Sequence[Any], *, ref
 
 def _tell_channel(deps: Deps, session: Session, order: SalesOrder, reason: str) -> int | None:
     connector = session.get(Connector, order.connector_id)
-    if connector is None or not connector.enabled or connector.kind not in deps.connectors.kinds:
+    if connector is None or not connector.enabled:
         return None
-    if Capability.CANCEL_PUSH not in enabled_capabilities(deps.connectors.for_row(connector)):
+    if not deps.connectors.can(connector, Capability.CANCEL_PUSH):
         return None
     return outbox.add(
         session,

@@ -22,7 +22,6 @@ from omniroute.core.order_routing.reroute import (
     PARKED,
     Decision,
     RerouteResult,
-    lock_order,
     place,
     run_with_replans,
 )
@@ -71,7 +70,7 @@ def override_route(
     at = now or deps.clock.now()
 
     def work(session: Session) -> tuple[RerouteResult, list[int]]:
-        order = lock_order(session, order_id)
+        order = order_state.lock_order(session, order_id)
         if order.status not in OVERRIDABLE:
             raise Conflict(
                 f"order {order_id} is {order.status}; only an order not yet routed, or parked, "
@@ -139,7 +138,7 @@ def reroute_order(
     at = now or deps.clock.now()
 
     def work(session: Session) -> tuple[RerouteResult, list[int]]:
-        order = lock_order(session, order_id)
+        order = order_state.lock_order(session, order_id)
         if order.status != OrderStatus.ROUTED and order.status not in PARKED:
             raise Conflict(
                 f"order {order_id} is {order.status}; only a routed or parked order re-routes",

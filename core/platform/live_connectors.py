@@ -15,7 +15,12 @@ from typing import Any
 
 from sqlalchemy import Engine, select
 
-from omniroute.connectors.base import ConnectorKind, ConnectorRuntime
+from omniroute.connectors.base import (
+    Capability,
+    ConnectorKind,
+    ConnectorRuntime,
+    enabled_capabilities,
+)
 from omniroute.core.platform.models import Connector
 from omniroute.core.platform.security import SecretBox
 
@@ -168,6 +173,10 @@ class LiveConnectors:
     def kind(self, name: str) -> type[ConnectorKind]:
         """The class of a kind; LookupError naming why when it is unknown or broken."""
         return self._registry.get(name)
+
+    def can(self, row: Connector, capability: Capability) -> bool:
+        """Whether the row's kind is installed and its instance, as configured, can do this."""
+        return row.kind in self.kinds and capability in enabled_capabilities(self.for_row(row))
 
     def for_row(self, row: Connector) -> Any:
         return self.for_stored(row.id, row.kind, row.updated_at, row.config, row.secrets_encrypted)

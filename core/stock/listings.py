@@ -7,7 +7,7 @@ from typing import Protocol
 
 from sqlalchemy import select
 
-from omniroute.connectors.base import Capability, enabled_capabilities
+from omniroute.connectors.base import Capability
 from omniroute.core.access.audit import record
 from omniroute.core.platform.db import unit_of_work
 from omniroute.core.platform.errors import Conflict, Invalid, NotFound
@@ -34,9 +34,7 @@ def put_listings(
         connector = session.get(Connector, connector_id)
         if connector is None:
             raise NotFound(f"connector {connector_id} does not exist")
-        if connector.kind not in deps.connectors.kinds or Capability.STOCK_PUSH not in (
-            enabled_capabilities(deps.connectors.for_row(connector))
-        ):
+        if not deps.connectors.can(connector, Capability.STOCK_PUSH):
             raise Conflict(
                 f"connector {connector_id} ({connector.kind}) does not take stock as configured",
                 code="not_stock_push",

@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from omniroute.connectors.base import Capability, enabled_capabilities
+from omniroute.connectors.base import Capability
 from omniroute.core.outbox import messages as outbox
 from omniroute.core.outbox.messages import CHANNEL_STOCK
 from omniroute.core.platform.db import unit_of_work
@@ -114,7 +114,7 @@ def _queue_changes(deps: Deps, session: Session, skus: list[str]) -> list[int]:
     )
     outbox_ids: list[int] = []
     for connector in connectors:
-        if Capability.STOCK_PUSH not in enabled_capabilities(deps.connectors.for_row(connector)):
+        if not deps.connectors.can(connector, Capability.STOCK_PUSH):
             continue
         listings = list(
             session.scalars(
