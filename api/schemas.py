@@ -225,7 +225,8 @@ class AliasIn(BaseModel):
     alias: str = Field(
         min_length=1,
         max_length=200,
-        description="the channel's SKU, or variant:<id> for SKU-less lines",
+        description="the channel's SKU, or variant:<id> (or the bare id) for SKU-less lines; "
+        "an unknown_sku exception names the exact alias to add",
     )
     sku: str = Field(min_length=1, max_length=128)
 
@@ -236,6 +237,10 @@ class AliasOut(BaseModel):
     connector_id: int
     alias: str
     sku: str
+    retried_exceptions: list[int] = Field(
+        default_factory=list,
+        description="unknown_sku exceptions of orders waiting for this alias, retried on create",
+    )
 
 
 class ConnectorIn(BaseModel):

@@ -266,6 +266,25 @@ def webhook_topic_of(source: object, headers: Mapping[str, str]) -> str | None:
     return topic if isinstance(topic, str) and topic else None
 
 
+class ListingRefs(Protocol):
+    """Optional for a channel whose listings are keyed by the variant its order lines name:
+    the ``channel_ref``(s) a listing of that line's variant has, so a line with no SKU (or a
+    SKU not in the catalogue) is matched through the channel's listings. Example (a channel
+    whose listings are keyed by the variant id itself)::
+
+        def listing_refs(self, line):
+            return (line["variant_id"],) if line.get("variant_id") else ()
+    """
+
+    def listing_refs(self, line: Mapping[str, Any]) -> Sequence[str]: ...
+
+
+def listing_refs_of(source: object, line: Mapping[str, Any]) -> tuple[str, ...]:
+    """The listing refs the connector names for a canonical line; none if it does not say."""
+    declared = getattr(source, "listing_refs", None)
+    return tuple(str(ref) for ref in declared(line)) if callable(declared) else ()
+
+
 @runtime_checkable
 class PingAware(Protocol):
     """A channel that sends unsigned set-up pings (WooCommerce) that must get a 200."""

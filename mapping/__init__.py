@@ -4,12 +4,14 @@ from omniroute.mapping.engine import (
     MappingError,
     MappingSpec,
     SpecError,
+    alias_to_map,
     apply_spec,
     compile_spec,
     load_spec,
     map_order,
     order_schema,
     resolve_skus,
+    sku_keys,
     validate_order,
 )
 from omniroute.mapping.transforms import TRANSFORMS, TransformError
@@ -20,12 +22,14 @@ __all__ = [
     "MappingSpec",
     "SpecError",
     "TransformError",
+    "alias_to_map",
     "apply_spec",
     "compile_spec",
     "load_spec",
     "map_order",
     "order_schema",
     "resolve_skus",
+    "sku_keys",
     "validate_order",
 ]
 

@@ -38,7 +38,7 @@ import datetime as dt
 import functools
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any, Protocol
@@ -54,12 +54,14 @@ __all__ = [
     "MappingError",
     "MappingSpec",
     "SpecError",
+    "alias_to_map",
     "apply_spec",
     "compile_spec",
     "load_spec",
     "map_order",
     "order_schema",
     "resolve_skus",
+    "sku_keys",
     "validate_order",
 ]
 
@@ -521,23 +523,58 @@ def map_order(spec: MappingSpec, payload: Mapping[str, Any]) -> dict[str, Any]:
 # --- SKU aliases ------------------------------------------------------------------------
 
 
-def resolve_skus(order: Mapping[str, Any], aliases: Mapping[str, str]) -> dict[str, Any]:
+def sku_keys(line: Mapping[str, Any]) -> list[str]:
+    """The alias keys a canonical line can be found under, in the order they are tried:
+    its channel SKU, ``"variant:<variant_id>"``, and the bare variant id when the line has
+    no channel SKU (an alias ``93`` for a SKU-less line of variant 93)."""
+    channel_sku = line.get("channel_sku") or None
+    variant_id = line.get("variant_id") or None
+    keys = [channel_sku] if channel_sku else []
+    if variant_id:
+        keys.append(f"variant:{variant_id}")
+        if not channel_sku:
+            keys.append(str(variant_id))
+    return keys
+
+
+def alias_to_map(line: Mapping[str, Any]) -> str | None:
+    """The alias that would map this line: its channel SKU, else ``"variant:<id>"``."""
+    keys = sku_keys(line)
+    return keys[0] if keys else None
+
+
+def resolve_skus(
+    order: Mapping[str, Any],
+    aliases: Mapping[str, str],
+    known: Collection[str] | None = None,
+) -> dict[str, Any]:
     """A copy of a canonical order whose lines carry ``sku``, the internal SKU.
 
-    Looked up by ``channel_sku``, or by ``"variant:<variant_id>"`` when the line has no
-    channel SKU; without an alias the channel SKU itself is used (``None`` if it is empty).
+    A line is matched, in this order: by an alias of its channel SKU; by its channel SKU
+    itself when that is a SKU of the catalogue (``known``; None: taken to be one); by an
+    alias of ``"variant:<variant_id>"`` (or of the bare id for a SKU-less line); else the
+    channel SKU is kept as it is (``None`` if there is none) and validation reports it.
     The lines are new dicts; every other value is shared with ``order``, which is left as
     it was (a deep copy of the whole order cost more than mapping it).
     """
     resolved = dict(order)
     if resolved.get("lines"):
-        resolved["lines"] = [{**line, "sku": _line_sku(line, aliases)} for line in order["lines"]]
+        resolved["lines"] = [
+            {**line, "sku": _line_sku(line, aliases, known)} for line in order["lines"]
+        ]
     return resolved
 
 
-def _line_sku(line: Mapping[str, Any], aliases: Mapping[str, str]) -> str | None:
+def _line_sku(
+    line: Mapping[str, Any], aliases: Mapping[str, str], known: Collection[str] | None
+) -> str | None:
     channel_sku: str | None = line.get("channel_sku") or None
     if channel_sku is not None:
-        return aliases.get(channel_sku, channel_sku)
-    variant_id = line.get("variant_id")
-    return aliases.get(f"variant:{variant_id}") if variant_id else None
+        if channel_sku in aliases:
+            return aliases[channel_sku]
+        if known is None or channel_sku in known:
+            return channel_sku
+    for key in sku_keys(line):
+        if key != channel_sku and key in aliases:
+            return aliases[key]
+    return channel_sku

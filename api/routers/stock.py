@@ -118,6 +118,9 @@ def list_aliases(ctx: CtxDep, _: Reader, connector_id: int | None = None) -> lis
 
 @router.post("/sku-aliases", response_model=AliasOut, status_code=201)
 def create_alias(body: AliasIn, ctx: CtxDep, who: Ops) -> AliasOut:
-    return AliasOut.model_validate(
-        catalog.create_alias(ctx, body.connector_id, body.alias, body.sku, actor=who.actor)
-    )
+    """Map a channel SKU (or ``variant:<id>``) to a SKU; the orders waiting for exactly this
+    alias (their unknown_sku exception names it) are retried at once."""
+    mapped = catalog.map_alias(ctx, body.connector_id, body.alias, body.sku, actor=who.actor)
+    out = AliasOut.model_validate(mapped.alias)
+    out.retried_exceptions = list(mapped.retried)
+    return out

@@ -7,6 +7,8 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from omniroute.mapping import alias_to_map
+
 # Postal code shapes for the countries we see most; other countries only need a value.
 POSTAL_PATTERNS: dict[str, re.Pattern[str]] = {
     "US": re.compile(r"^\d{5}(-?\d{4})?$"),
@@ -26,9 +28,12 @@ class Problem:
     reason: str  # an exception reason code
     field: str
     message: str
+    # unknown_sku: the alias that would map the line (its channel SKU, else variant:<id>)
+    alias: str | None = None
 
     def as_dict(self) -> dict[str, str]:
-        return {"reason": self.reason, "field": self.field, "message": self.message}
+        found = {"reason": self.reason, "field": self.field, "message": self.message}
+        return found if self.alias is None else found | {"alias": self.alias}
 
 
 def check_order(order: Mapping[str, Any], known_skus: Collection[str]) -> list[Problem]:
@@ -49,21 +54,28 @@ def _check_lines(order: Mapping[str, Any], known_skus: Collection[str]) -> list[
             )
         sku = line.get("sku")
         if not sku or sku not in known_skus:
-            shown = sku or line.get("channel_sku") or line.get("variant_id")
-            message = (
-                f"SKU {shown!r} is not in the catalogue and has no alias"
-                if shown
-                else f"line {line.get('external_line_id')!r} ({line.get('title') or 'no title'})"
-                " has no SKU, channel SKU or variant id to map"
-            )
-            problems.append(
-                Problem(
-                    "unknown_sku",
-                    f"lines[{i}].sku",
-                    message,
-                )
-            )
+            problems.append(_unknown_sku(i, line))
     return problems
+
+
+def _unknown_sku(index: int, line: Mapping[str, Any]) -> Problem:
+    """What to map, exactly: an alias of the line's channel SKU, or of its variant."""
+    alias = alias_to_map(line)
+    named = f"line {line.get('external_line_id')!r} ({line.get('title') or 'no title'})"
+    if alias is None:
+        message = f"{named} has no SKU, channel SKU or variant id to map"
+    elif line.get("channel_sku"):
+        message = (
+            f"{named}: SKU {line['channel_sku']!r} is not in the catalogue and has no alias; "
+            f"add the alias {alias!r} for this channel (POST /api/v1/sku-aliases)"
+        )
+    else:
+        message = (
+            f"{named} has no SKU and its variant {line.get('variant_id')!r} is not mapped; "
+            f"add the alias {alias!r} for this channel (POST /api/v1/sku-aliases), or list "
+            "the SKU for this channel with that variant id as its channel_ref"
+        )
+    return Problem("unknown_sku", f"lines[{index}].sku", message, alias)
 
 
 def _check_address(order: Mapping[str, Any]) -> list[Problem]:

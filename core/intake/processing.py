@@ -7,11 +7,11 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import bindparam, insert, select
+from sqlalchemy import bindparam, insert, literal, select, union_all
 from sqlalchemy.orm import Session, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
-from omniroute.connectors.base import PayloadError
+from omniroute.connectors.base import PayloadError, listing_refs_of
 from omniroute.core.exceptions.opening import Reason, open_exception, resolve_open_for_order
 from omniroute.core.fulfilment import release
 from omniroute.core.fulfilment.release import Job, deliver_outbox, prepare_release
@@ -30,6 +30,7 @@ from omniroute.core.platform.claims import claim_inbound
 from omniroute.core.platform.clock import now_of
 from omniroute.core.platform.db import unit_of_work
 from omniroute.core.platform.models import (
+    ChannelListing,
     Connector,
     FulfilmentOrder,
     InboundMessage,
@@ -39,7 +40,7 @@ from omniroute.core.platform.models import (
     SkuAlias,
 )
 from omniroute.core.platform.sql import insert_ignoring_conflict_stmt, table_of
-from omniroute.mapping import MappingError, resolve_skus
+from omniroute.mapping import MappingError, resolve_skus, sku_keys
 
 log = logging.getLogger("omniroute.processing")
 
@@ -226,22 +227,52 @@ def _translate(
     if channel_order is None:
         return None
     canonical: dict[str, Any] = source.map_order(channel_order)
-    channel_skus = {
-        key
-        for line in canonical["lines"]
-        for key in (line.get("channel_sku"), f"variant:{line.get('variant_id')}")
-        if key
+    lines = canonical["lines"]
+    # The channel_ref a listing of each line's variant has, where the connector can say.
+    variant_of_ref = {
+        ref: f"variant:{line['variant_id']}"
+        for line in lines
+        if line.get("variant_id")
+        for ref in listing_refs_of(source, line)
     }
     rows = session.execute(
-        _ALIASES, {"connector_id": connector.id, "aliases": sorted(channel_skus)}
+        _IDENTITIES,
+        {
+            "connector_id": connector.id,
+            "keys": sorted({key for line in lines for key in sku_keys(line)}),
+            "refs": sorted(variant_of_ref),
+            "codes": sorted({line["channel_sku"] for line in lines if line.get("channel_sku")}),
+        },
     )
-    aliases = {alias: sku for alias, sku in rows}
-    return resolve_skus(canonical, aliases)
+    aliases: dict[str, str] = {}
+    listed: dict[str, str] = {}
+    known: set[str] = set()
+    for source_of, key, sku in rows:
+        if source_of == "alias":
+            aliases[key] = sku
+        elif source_of == "listing":
+            listed[variant_of_ref[key]] = sku
+        else:
+            known.add(sku)
+    # A listing of the channel's variant maps a line as an alias of it would; an alias wins.
+    return resolve_skus(canonical, listed | aliases, known)
 
 
-_ALIASES = select(SkuAlias.alias, SkuAlias.sku).where(
-    SkuAlias.connector_id == bindparam("connector_id"),
-    SkuAlias.alias.in_(bindparam("aliases", expanding=True)),
+# How a channel's line is matched to a SKU, read in one round trip: the aliases of its keys
+# (mapping.sku_keys), the listings whose channel_ref is its variant id, and which of the
+# channel SKUs are SKUs of the catalogue themselves.
+_IDENTITIES = union_all(
+    select(literal("alias"), SkuAlias.alias, SkuAlias.sku).where(
+        SkuAlias.connector_id == bindparam("connector_id"),
+        SkuAlias.alias.in_(bindparam("keys", expanding=True)),
+    ),
+    select(literal("listing"), ChannelListing.channel_ref, ChannelListing.sku).where(
+        ChannelListing.connector_id == bindparam("connector_id"),
+        ChannelListing.channel_ref.in_(bindparam("refs", expanding=True)),
+    ),
+    select(literal("sku"), Sku.code, Sku.code).where(
+        Sku.code.in_(bindparam("codes", expanding=True))
+    ),
 )
 
 
@@ -436,7 +467,7 @@ def _park(
         open_exception(
             session,
             reason,
-            detail={"problems": items},
+            detail={"problems": items, "connector_id": order.connector_id},
             order_id=order.id,
             inbound_message_id=msg.id,
         )

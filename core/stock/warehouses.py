@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from omniroute.core.access.audit import record
+from omniroute.core.exceptions import queue
+from omniroute.core.exceptions.opening import Reason
 from omniroute.core.platform.db import unit_of_work
 from omniroute.core.platform.errors import Conflict, Invalid, NotFound
-from omniroute.core.platform.models import Connector, Sku, SkuAlias, Warehouse
+from omniroute.core.platform.models import (
+    Connector,
+    OrderException,
+    SalesOrder,
+    Sku,
+    SkuAlias,
+    Warehouse,
+)
 from omniroute.core.platform.ports import HasSessions
 from omniroute.core.stock.levels import ensure_sku
 
@@ -145,6 +155,55 @@ def create_alias(
         raise Conflict(
             f"alias {alias!r} already exists for connector {connector_id}", code="duplicate"
         ) from None
+
+
+@dataclass(frozen=True)
+class AliasMapped:
+    """A new alias, and the exceptions of orders that waited for it, retried."""
+
+    alias: SkuAlias
+    retried: tuple[int, ...]
+
+
+def map_alias(
+    deps: queue.Deps, connector_id: int, alias: str, sku: str, *, actor: str
+) -> AliasMapped:
+    """Map a channel's SKU or variant to a catalogue SKU, then retry every order of that
+    channel whose ``unknown_sku`` exception names this alias as the one to add (the
+    exception's ``alias``; an alias ``93`` also stands for ``variant:93``)."""
+    row = create_alias(deps, connector_id, alias, sku, actor=actor)
+    retried = []
+    for exception_id in _waiting_on(deps, connector_id, alias):
+        try:
+            queue.retry_exception(deps, exception_id, actor=actor)
+        except Conflict:
+            continue  # retried or closed meanwhile by someone else
+        retried.append(exception_id)
+    return AliasMapped(row, tuple(retried))
+
+
+WAITING_LIMIT = 1000  # exceptions retried by one new alias at most; the rest by hand
+
+
+def _waiting_on(deps: HasSessions, connector_id: int, alias: str) -> list[int]:
+    wanted = {alias, f"variant:{alias}"}
+    with unit_of_work(deps.sessions) as session:
+        rows = session.execute(
+            select(OrderException.id, OrderException.detail)
+            .join(SalesOrder, SalesOrder.id == OrderException.order_id)
+            .where(
+                OrderException.status == "open",
+                OrderException.reason == Reason.UNKNOWN_SKU,
+                SalesOrder.connector_id == connector_id,
+            )
+            .order_by(OrderException.id)
+            .limit(WAITING_LIMIT)
+        ).all()
+    return [
+        exception_id
+        for exception_id, detail in rows
+        if any(p.get("alias") in wanted for p in (detail or {}).get("problems") or [])
+    ]
 
 
 def list_aliases(deps: HasSessions, connector_id: int | None = None) -> list[SkuAlias]:

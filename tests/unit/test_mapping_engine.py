@@ -15,12 +15,14 @@ from omniroute.mapping import (
     MappingError,
     SpecError,
     TransformError,
+    alias_to_map,
     apply_spec,
     compile_spec,
     load_spec,
     map_order,
     order_schema,
     resolve_skus,
+    sku_keys,
     validate_order,
 )
 from omniroute.mapping.engine import FieldPath, ValueRule
@@ -629,3 +631,22 @@ def test_other_paths_keep_the_jmespath_interpreter(path: str) -> None:
     rule = compiled.fields[0]
     assert isinstance(rule, ValueRule)
     assert not isinstance(rule.expression, FieldPath)
+
+
+def test_an_unknown_channel_sku_gives_way_to_its_variants_alias() -> None:
+    line = {"channel_sku": "SHOP-1", "variant_id": "9", "quantity": 1}
+    order = {"lines": [line]}
+    assert resolve_skus(order, {"variant:9": "INT-9"}, known=set())["lines"][0]["sku"] == "INT-9"
+    assert resolve_skus(order, {"variant:9": "INT-9"}, known={"SHOP-1"})["lines"][0]["sku"] == (
+        "SHOP-1"
+    )
+    assert resolve_skus(order, {}, known=set())["lines"][0]["sku"] == "SHOP-1"  # reported later
+
+
+def test_a_sku_less_line_is_found_under_its_variant_and_its_bare_id() -> None:
+    line = {"channel_sku": None, "variant_id": "93", "quantity": 1}
+    assert sku_keys(line) == ["variant:93", "93"]
+    assert alias_to_map(line) == "variant:93"
+    assert resolve_skus({"lines": [line]}, {"93": "INT-93"})["lines"][0]["sku"] == "INT-93"
+    assert sku_keys({"channel_sku": "A", "variant_id": "7"}) == ["A", "variant:7"]
+    assert alias_to_map({"title": "nothing to go by"}) is None
