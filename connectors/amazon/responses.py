@@ -139,7 +139,7 @@ def order_address_of(response: httpx.Response, order_id: str) -> dict[str, Any]:
     """The OrderAddress of a getOrderAddress answer, with a street to ship to.
 
     ``PayloadError`` when there is none: no ShippingAddress (Amazon gives it only once the
-    order is paid), or one without any street line (what a token without access to PII sees).
+    order is paid), or one without any street line, which no warehouse can ship to.
     """
     payload = payload_of(response, f"getOrderAddress for {order_id}")
     answered_for = payload.get("AmazonOrderId")
