@@ -85,6 +85,22 @@ class SpApiClient:
             headers=_auth(token),
         )
 
+    def get_order_address(self, token: str, order_id: str) -> httpx.Response:
+        """Orders v0 ``getOrderAddress``: a restricted operation, ``token`` is an RDT."""
+        return self._http.get(
+            f"/orders/v0/orders/{_segment(order_id)}/address", headers=_auth(token)
+        )
+
+    def create_restricted_data_token(
+        self, token: str, resources: Sequence[Mapping[str, Any]]
+    ) -> httpx.Response:
+        """Tokens 2021-03-01 ``createRestrictedDataToken`` for ``resources`` (at most 50)."""
+        return self._http.post(
+            "/tokens/2021-03-01/restrictedDataToken",
+            json={"restrictedResources": [dict(resource) for resource in resources]},
+            headers=_auth(token),
+        )
+
     def confirm_shipment(
         self, token: str, order_id: str, body: Mapping[str, Any]
     ) -> httpx.Response:

@@ -7,6 +7,13 @@ Orders still ``Pending`` (payment not authorised: no address, no prices) are ski
 poller and cost no ``getOrderItems`` call; leaving Pending changes their ``LastUpdateDate``, so
 the next poll reads them. Each operation is paced by its own token bucket sized to Amazon's
 published usage plan and adjusted to the ``x-amzn-RateLimit-Limit`` the API reports.
+
+getOrders lists no name or street without a Restricted Data Token, so each order the seller
+ships (MFN) also costs a ``getOrderAddress`` call. That operation is restricted: it takes an
+RDT from the Tokens API instead of the LWA token, which the app gets only with the
+Direct-to-Consumer Shipping (Restricted) role. One RDT for the generic path
+``/orders/v0/orders/{orderId}/address`` serves every order's address and is cached for its
+lifetime (an hour) like the LWA token.
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
+from types import MappingProxyType
 from typing import Any, ClassVar, Literal
 
 import httpx
@@ -32,8 +40,10 @@ from omniroute.connectors.amazon.responses import (
     check_lwa_response,
     check_sp_response,
     next_token,
+    order_address_of,
     parse_time,
     payload_of,
+    restricted_token_of,
     token_of,
 )
 from omniroute.connectors.base import (
@@ -62,6 +72,19 @@ __all__ = [
 RECENT_WINDOW = timedelta(minutes=2)
 #: Upper bound on getOrderItems pages for one order (an order has at most a few hundred items).
 MAX_ITEM_PAGES = 50
+#: The restricted resource one RDT is asked for: the generic path covers any order's address.
+#: getOrderAddress takes no ``dataElements`` (only getOrder, getOrders, getOrderItems do).
+ADDRESS_RESOURCE: Mapping[str, str] = MappingProxyType(
+    {"method": "GET", "path": "/orders/v0/orders/{orderId}/address"}
+)
+#: getOrderAddress refusals that concern one order: it is kept, with the reason, unrouted.
+#: Any other refusal (a role, a token) would fail every order alike: the poll fails instead.
+ONE_ORDER_REFUSALS = frozenset({"http_400", "http_404"})
+ADDRESS_ROLE_HINT = (
+    "reading shipping addresses needs the Direct-to-Consumer Shipping (Restricted) role on "
+    "the app and the seller's authorisation for it; nothing of this page was stored, the next "
+    "poll after that is fixed reads its orders again"
+)
 
 
 class OperationRate(BaseModel):
@@ -74,15 +97,18 @@ class OperationRate(BaseModel):
 
 
 class AmazonRateLimits(BaseModel):
-    """Default usage plans from the SP-API models (Orders v0, Listings Items 2021-08-01)."""
+    """Default usage plans from the SP-API models (Orders v0, Listings Items 2021-08-01,
+    Tokens 2021-03-01)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     get_orders: OperationRate = OperationRate(rate=0.0167, burst=20)
     get_order: OperationRate = OperationRate(rate=0.5, burst=30)
     get_order_items: OperationRate = OperationRate(rate=0.5, burst=30)
+    get_order_address: OperationRate = OperationRate(rate=0.5, burst=30)
     confirm_shipment: OperationRate = OperationRate(rate=2.0, burst=10)
     patch_listings_item: OperationRate = OperationRate(rate=5.0, burst=10)
+    create_restricted_data_token: OperationRate = OperationRate(rate=1.0, burst=10)
 
 
 def _check_url(value: str) -> str:
@@ -186,16 +212,11 @@ class AmazonConnector:
         self._guard = UrlGuard(allow_private=runtime.allow_private_urls, clock=clock)
         self._clock = clock
         self._tokens = AccessTokenCache(self._fetch_access_token, clock=clock)
+        self._address_tokens = AccessTokenCache(self._fetch_address_token, clock=clock)
         limits = self.config.rate_limits
-        self._buckets: dict[str, TokenBucket] = {
+        self._buckets: dict[str, TokenBucket] = {  # one per AmazonRateLimits field
             name: TokenBucket(plan.rate, plan.burst, clock=clock, sleep=sleep)
-            for name, plan in (
-                ("get_orders", limits.get_orders),
-                ("get_order", limits.get_order),
-                ("get_order_items", limits.get_order_items),
-                ("confirm_shipment", limits.confirm_shipment),
-                ("patch_listings_item", limits.patch_listings_item),
-            )
+            for name, plan in limits
         }
 
     @property
@@ -239,13 +260,50 @@ class AmazonConnector:
         return mapping.to_canonical(order)
 
     def _with_items(self, order: Any) -> ChannelOrder:
+        """The order with all its items and, if the seller ships it, its shipping address."""
         order = as_object(order)
         order_id = order.get("AmazonOrderId")
         if not isinstance(order_id, str) or not order_id:
             raise PayloadError("an SP-API order has no AmazonOrderId")
         updated = parse_time(order.get("LastUpdateDate"), f"order {order_id} LastUpdateDate")
-        payload = mapping.build_payload(order, self._all_items(order_id))
+        items = self._all_items(order_id)
+        if not mapping.needs_address(order):
+            payload = mapping.build_payload(order, items)
+        else:
+            try:
+                address = self._shipping_address(order_id)
+            except PayloadError as exc:  # this order's alone: kept, its mapping says why
+                problem = {"reason": exc.reason, "message": str(exc)}
+                payload = mapping.build_payload(order, items, address_error=problem)
+            else:
+                payload = mapping.build_payload(order, items, address=address)
         return ChannelOrder(external_id=order_id, updated_at=updated, payload=payload)
+
+    def _shipping_address(self, order_id: str) -> dict[str, Any]:
+        """getOrderAddress with the RDT; ``PayloadError`` when Amazon refuses this order alone.
+
+        A transient failure propagates (the page is read again later), and so does a refusal
+        that is not about this order: without the role every order would fail the same way.
+        """
+        try:
+            response = self._call(
+                "get_order_address",
+                lambda api, token: api.get_order_address(token, order_id),
+                tokens=self._address_tokens,
+            )[0]
+        except RefusedToken as exc:
+            raise PermanentError(
+                f"SP-API refused the Restricted Data Token for getOrderAddress twice ({exc}); "
+                f"{ADDRESS_ROLE_HINT}",
+                reason="rdt_refused",
+            ) from exc
+        except PermanentError as exc:
+            if exc.reason in ONE_ORDER_REFUSALS:
+                raise PayloadError(str(exc), reason=exc.reason) from exc
+            if exc.reason == "http_403":
+                raise PermanentError(f"{exc}; {ADDRESS_ROLE_HINT}", reason=exc.reason) from exc
+            raise
+        return order_address_of(response, order_id)
 
     def _all_items(self, order_id: str) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = []
@@ -338,12 +396,20 @@ class AmazonConnector:
             client.close()
 
     def _call(
-        self, operation: str, send: Callable[[SpApiClient, str], httpx.Response]
+        self,
+        operation: str,
+        send: Callable[[SpApiClient, str], httpx.Response],
+        *,
+        tokens: AccessTokenCache | None = None,
     ) -> tuple[httpx.Response, int]:
-        """Send one operation paced by its bucket; refresh the token once if it was refused."""
+        """Send one operation paced by its bucket; refresh the token once if it was refused.
+
+        ``tokens`` hands out the ``x-amz-access-token``: the LWA token unless given (an RDT).
+        """
         self._check_targets()
         api = self._clients()[0]
         bucket = self._buckets[operation]
+        tokens = tokens or self._tokens
         made = 0
 
         def attempt(token: str) -> httpx.Response:
@@ -353,7 +419,7 @@ class AmazonConnector:
             return send(api, token)
 
         for last_round in (False, True):
-            token = self._tokens.get()
+            token = tokens.get()
             try:
                 response, _ = send_with_retry(
                     functools.partial(attempt, token),
@@ -363,7 +429,7 @@ class AmazonConnector:
                     check=lambda response: check_sp_response(response, bucket),
                 )
             except RefusedToken:
-                self._tokens.invalidate(token)
+                tokens.invalidate(token)
                 if last_round:
                     raise
                 continue
@@ -385,6 +451,27 @@ class AmazonConnector:
             check=check_lwa_response,
         )
         return token_of(response)
+
+    def _fetch_address_token(self) -> tuple[str, float]:
+        """A Restricted Data Token for getOrderAddress on any order (the generic path)."""
+        try:
+            response = self._call(
+                "create_restricted_data_token",
+                lambda api, token: api.create_restricted_data_token(token, [ADDRESS_RESOURCE]),
+            )[0]
+        except RefusedToken as exc:
+            # The LWA token, refused twice: raised as a plain PermanentError, so that the
+            # getOrderAddress call waiting for this RDT does not take it for a refused RDT.
+            raise PermanentError(str(exc), reason=exc.reason) from exc
+        except PermanentError as exc:
+            if not exc.reason.startswith("http_"):
+                raise  # the refresh token or the client: its own message says what to do
+            raise PermanentError(
+                f"the Tokens API refused a Restricted Data Token for getOrderAddress "
+                f"({exc.reason}: {exc}); {ADDRESS_ROLE_HINT}",
+                reason="rdt_refused",
+            ) from exc
+        return restricted_token_of(response)
 
     def _check_targets(self) -> None:
         self._guard.check(self.config.api_base_url, self.config.token_url)

@@ -1,5 +1,10 @@
-"""Amazon SP-API order (``{"order": <Order>, "items": [<OrderItem>...]}``) → canonical order,
-and omniroute shipments and stock → SP-API request bodies. Pure: no I/O.
+"""Amazon SP-API order → canonical order, and omniroute shipments and stock → SP-API request
+bodies. Pure: no I/O.
+
+What the poller stores for one order version: ``{"order": <Order>, "items": [<OrderItem>...]}``
+and, for an order the seller ships, ``"address": <OrderAddress>`` from getOrderAddress (getOrders
+lists no name or street without a Restricted Data Token), or ``"address_error"`` when Amazon
+would not give it for good.
 
 The declarative spec ``mapping_spec.json`` beside this module does the field work. The one
 thing a spec cannot say is a table lookup, so the marketplace's currency is added here: an
@@ -14,7 +19,7 @@ from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any
 
-from omniroute.connectors.base import FulfilmentNotice, PermanentError, StockUpdate
+from omniroute.connectors.base import FulfilmentNotice, PayloadError, PermanentError, StockUpdate
 from omniroute.mapping import MappingSpec, load_spec, map_order
 
 #: This kind's mapping spec: a JSON resource of this package, installed with it.
@@ -28,6 +33,8 @@ def spec() -> MappingSpec:
 
 #: Statuses whose orders have no address, no prices and no authorised payment yet.
 UNPAID_STATUSES = frozenset({"Pending", "PendingAvailability"})
+#: Statuses in which getOrderAddress has the ShippingAddress (Orders v0 ``OrderAddress``).
+ADDRESS_STATUSES = frozenset({"Unshipped", "PartiallyShipped", "Shipped", "InvoiceUnconfirmed"})
 
 #: Marketplace id → its currency (SP-API "Marketplace IDs" table).
 MARKETPLACE_CURRENCY: Mapping[str, str] = MappingProxyType(
@@ -50,9 +57,29 @@ MARKETPLACE_CURRENCY: Mapping[str, str] = MappingProxyType(
 )
 
 
-def build_payload(order: Mapping[str, Any], items: list[dict[str, Any]]) -> dict[str, Any]:
-    """The stored form of one order version: the Order object and all its OrderItems."""
-    return {"order": dict(order), "items": items}
+class AddressUnavailable(PayloadError):
+    """Amazon would not give the shipping address of an order the seller must ship."""
+
+    reason = "address_unavailable"
+    path = "ship_to"  # where it would have gone, and what the stored payload says instead
+    source = "address_error"
+
+
+def build_payload(
+    order: Mapping[str, Any],
+    items: list[dict[str, Any]],
+    *,
+    address: Mapping[str, Any] | None = None,
+    address_error: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The stored form of one order version: the Order, all its OrderItems and, for an order
+    the seller ships, its OrderAddress or why Amazon would not give it."""
+    payload: dict[str, Any] = {"order": dict(order), "items": items}
+    if address is not None:
+        payload["address"] = dict(address)
+    if address_error is not None:
+        payload["address_error"] = dict(address_error)
+    return payload
 
 
 def is_unpaid(order: Mapping[str, Any]) -> bool:
@@ -60,8 +87,19 @@ def is_unpaid(order: Mapping[str, Any]) -> bool:
     return order.get("OrderStatus") in UNPAID_STATUSES
 
 
+def needs_address(order: Mapping[str, Any]) -> bool:
+    """Whether the seller ships this order (not FBA) and Amazon has its address by now."""
+    return order.get("FulfillmentChannel") != "AFN" and order.get("OrderStatus") in (
+        ADDRESS_STATUSES
+    )
+
+
 def to_canonical(payload: Mapping[str, Any]) -> dict[str, Any]:
-    """The canonical order (mapping/schemas/order.v1.json); raises ``mapping.MappingError``."""
+    """The canonical order (mapping/schemas/order.v1.json); raises ``mapping.MappingError``,
+    or ``AddressUnavailable`` for an order stored without the address it must ship to."""
+    problem = payload.get("address_error")
+    if problem is not None:
+        raise _unavailable(payload, problem)
     order = payload.get("order")
     marketplace = order.get("MarketplaceId") if isinstance(order, Mapping) else None
     view = dict(payload)
@@ -69,6 +107,16 @@ def to_canonical(payload: Mapping[str, Any]) -> dict[str, Any]:
         MARKETPLACE_CURRENCY.get(marketplace) if isinstance(marketplace, str) else None
     )
     return map_order(spec(), view)
+
+
+def _unavailable(payload: Mapping[str, Any], problem: Any) -> AddressUnavailable:
+    order = payload.get("order")
+    order_id = order.get("AmazonOrderId") if isinstance(order, Mapping) else None
+    found = problem if isinstance(problem, Mapping) else {}
+    return AddressUnavailable(
+        f"Amazon order {order_id} is kept without routing: getOrderAddress gave no address to "
+        f"ship to ({found.get('reason', '?')}: {found.get('message', problem)})"
+    )
 
 
 # --- outbound bodies ---------------------------------------------------------------------------

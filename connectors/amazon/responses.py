@@ -110,14 +110,52 @@ def check_lwa_response(response: httpx.Response) -> None:
 
 
 def token_of(response: httpx.Response) -> tuple[str, float]:
+    """(access_token, expires_in) of a Login with Amazon answer."""
+    return _token_and_lifetime(response, "access_token", "expires_in", "Login with Amazon")
+
+
+def restricted_token_of(response: httpx.Response) -> tuple[str, float]:
+    """(restrictedDataToken, expiresIn) of a createRestrictedDataToken answer."""
+    return _token_and_lifetime(response, "restrictedDataToken", "expiresIn", "The Tokens API")
+
+
+def _token_and_lifetime(
+    response: httpx.Response, token_key: str, lifetime_key: str, who: str
+) -> tuple[str, float]:
     body = _json(response)
-    token = body.get("access_token") if isinstance(body, dict) else None
+    token = body.get(token_key) if isinstance(body, dict) else None
     if not isinstance(token, str) or not token:
-        raise TransientError("Login with Amazon answered without an access_token")
-    lifetime = body.get("expires_in", DEFAULT_LWA_LIFETIME)
+        raise TransientError(f"{who} answered without a {token_key}")
+    lifetime = body.get(lifetime_key, DEFAULT_LWA_LIFETIME)
     if isinstance(lifetime, bool) or not isinstance(lifetime, int | float) or lifetime <= 0:
         lifetime = DEFAULT_LWA_LIFETIME
     return token, float(lifetime)
+
+
+_STREET_FIELDS = ("AddressLine1", "AddressLine2", "AddressLine3")
+
+
+def order_address_of(response: httpx.Response, order_id: str) -> dict[str, Any]:
+    """The OrderAddress of a getOrderAddress answer, with a street to ship to.
+
+    ``PayloadError`` when there is none: no ShippingAddress (Amazon gives it only once the
+    order is paid), or one without any street line, which no warehouse can ship to.
+    """
+    payload = payload_of(response, f"getOrderAddress for {order_id}")
+    answered_for = payload.get("AmazonOrderId")
+    if answered_for is not None and answered_for != order_id:
+        raise PayloadError(f"getOrderAddress for {order_id} answered for order {answered_for!r}")
+    address = payload.get("ShippingAddress")
+    if not isinstance(address, dict):
+        raise PayloadError(
+            f"getOrderAddress for {order_id} has no ShippingAddress", reason="address_missing"
+        )
+    if not any(isinstance(address.get(k), str) and address[k].strip() for k in _STREET_FIELDS):
+        raise PayloadError(
+            f"the ShippingAddress of order {order_id} has no street (AddressLine1-3 are empty)",
+            reason="address_incomplete",
+        )
+    return payload
 
 
 def accepted_submission(response: httpx.Response, sku: str) -> str:

@@ -2,9 +2,12 @@
 
 It speaks what ``connectors.amazon`` uses: the LWA refresh-token grant, Orders v0
 ``getOrders`` (LastUpdatedAfter + MaxResultsPerPage, or NextToken), ``getOrder``,
-``getOrderItems`` (paged by NextToken), ``confirmShipment`` and Listings Items
-``patchListingsItem``. Like Amazon it refuses a LastUpdatedAfter less than two minutes old,
-a missing MarketplaceIds, an unknown NextToken and a wrong ``x-amz-access-token``. With
+``getOrderItems`` (paged by NextToken), ``getOrderAddress``, ``confirmShipment``, Listings
+Items ``patchListingsItem`` and the Tokens API's ``createRestrictedDataToken``. Like Amazon it
+refuses a LastUpdatedAfter less than two minutes old, a missing MarketplaceIds, an unknown
+NextToken and a wrong ``x-amz-access-token``; it lists orders without the name and street of
+their ShippingAddress (what SP-API shows a token without access to PII), and serves
+``getOrderAddress`` only to the Restricted Data Token it issued for that operation. With
 ``quotas`` it enforces a usage plan per operation (token buckets) and answers 429
 QuotaExceeded with Retry-After when a bucket is empty, as SP-API does.
 
@@ -34,9 +37,15 @@ from tests.e2e.fake_http import FakeHttp, Reply, Request
 
 SAMPLES = Path(__file__).resolve().parents[1] / "fixtures" / "third_party" / "amazon"
 TOKEN_PATH = "/auth/o2/token"
+RDT_PATH = "/tokens/2021-03-01/restrictedDataToken"
 ORDERS_PATH = "/orders/v0/orders"
 ORDER_RE = r"/orders/v0/orders/(?P<id>[^/]+)"
 ITEMS_RE = r"/orders/v0/orders/(?P<id>[^/]+)/orderItems"
+ADDRESS_RE = r"/orders/v0/orders/(?P<id>[^/]+)/address"
+#: The restricted resource whose RDT opens getOrderAddress for any order (the generic path).
+ADDRESS_RESOURCE = {"method": "GET", "path": "/orders/v0/orders/{orderId}/address"}
+#: What getOrders and getOrder show of a ShippingAddress to a token without access to PII.
+LISTED_ADDRESS_FIELDS = ("City", "StateOrRegion", "PostalCode", "CountryCode")
 CONFIRM_RE = r"/orders/v0/orders/(?P<id>[^/]+)/shipmentConfirmation"
 LISTING_RE = r"/listings/2021-08-01/items/(?P<seller>[^/]+)/(?P<sku>[^/]+)"
 RATE_HEADER = "x-amzn-RateLimit-Limit"
@@ -59,6 +68,22 @@ def orders_sample() -> dict[str, Any]:
 
 def items_sample() -> dict[str, Any]:
     return load_sample("getOrderItems.200.example.json")
+
+
+def address_sample(order_id: str) -> dict[str, Any]:
+    """The getOrderAddress answer built from the documentation, for ``order_id``."""
+    document = load_sample("getOrderAddress.200.built.json")
+    document["payload"]["AmazonOrderId"] = order_id
+    return document
+
+
+def as_listed(order: dict[str, Any]) -> dict[str, Any]:
+    """``order`` as getOrders lists it without a Restricted Data Token."""
+    listed = copy.deepcopy(order)
+    address = listed.get("ShippingAddress")
+    if isinstance(address, dict):
+        listed["ShippingAddress"] = {k: v for k, v in address.items() if k in LISTED_ADDRESS_FIELDS}
+    return listed
 
 
 def iso(moment: datetime) -> str:
@@ -102,16 +127,24 @@ class FakeAmazon:
         *,
         access_token: str = "Atza|e2e-access-1",  # noqa: S107 - the fake's own token
         expires_in: int = 3600,
+        restricted_token: str = "Atz.sprdt|e2e-rdt-1",  # noqa: S107 - the fake's own token
+        restricted_expires_in: int = 3600,
         quotas: Mapping[str, tuple[float, int]] | None = None,
         clock: Any = None,
     ) -> None:
         self.server = FakeHttp()
         self.access_token = access_token
         self.expires_in = expires_in
+        self.restricted_token = restricted_token
+        self.restricted_expires_in = restricted_expires_in
         self._now = clock or (lambda: datetime.now(UTC))
         self._lock = threading.Lock()
         self.orders: dict[str, dict[str, Any]] = {}
         self.item_pages: dict[str, list[dict[str, Any]]] = {}
+        #: getOrderAddress answers (whole documents, or a Reply to fail with) by order id;
+        #: an order without one gets the built sample's address.
+        self.addresses: dict[str, dict[str, Any] | Reply] = {}
+        self.rdt_requests: list[Any] = []  # createRestrictedDataToken bodies, in order
         self.first_pages: list[dict[str, Any]] = []  # canned getOrders first pages, served once
         self.next_page_failures: list[Reply] = []  # served instead of NextToken pages, once each
         self._pages_issued = 0
@@ -127,20 +160,39 @@ class FakeAmazon:
         self.submissions = 0
         srv = self.server
         srv.route("POST", TOKEN_PATH, self._token)
+        srv.route("POST", RDT_PATH, self._guarded("create_restricted_data_token", self._rdt))
         srv.route("GET", ORDERS_PATH, self._guarded("get_orders", self._get_orders))
         srv.route("GET", ITEMS_RE, self._guarded("get_order_items", self._get_items))
+        srv.route(
+            "GET",
+            ADDRESS_RE,
+            self._guarded("get_order_address", self._get_address, restricted=True),
+        )
         srv.route("POST", CONFIRM_RE, self._guarded("confirm_shipment", self._confirm))
         srv.route("PATCH", LISTING_RE, self._guarded("patch_listings_item", self._patch_listing))
         srv.route("GET", ORDER_RE, self._guarded("get_order", self._get_order))
 
     # --- the seller's data --------------------------------------------------------------------
 
-    def put_order(self, order: dict[str, Any], item_pages: list[dict[str, Any]]) -> None:
+    def put_order(
+        self,
+        order: dict[str, Any],
+        item_pages: list[dict[str, Any]],
+        address: dict[str, Any] | Reply | None = None,
+    ) -> None:
         """Add or replace an order; ``item_pages`` are whole getOrderItems answers, in order
-        (each page's payload.NextToken leads to the next one)."""
+        (each page's payload.NextToken leads to the next one); ``address`` the whole
+        getOrderAddress answer, or the Reply it fails with (default: the built sample's)."""
         with self._lock:
             self.orders[order["AmazonOrderId"]] = copy.deepcopy(order)
             self.item_pages[order["AmazonOrderId"]] = copy.deepcopy(item_pages)
+            if address is not None:
+                self.addresses[order["AmazonOrderId"]] = copy.deepcopy(address)
+
+    @property
+    def tokens_issued(self) -> int:
+        """Access tokens the LWA endpoint has handed out."""
+        return self._issued
 
     def fail_next_page(self, reply: Reply) -> None:
         """Answer the next getOrders NextToken request with ``reply`` (failure injection)."""
@@ -155,7 +207,9 @@ class FakeAmazon:
 
     # --- handlers -----------------------------------------------------------------------------
 
-    def _guarded(self, operation: str, handler: Any) -> Any:
+    def _guarded(self, operation: str, handler: Any, *, restricted: bool = False) -> Any:
+        """``handler`` behind the quota and the token check (the RDT for a restricted one)."""
+
         def serve(request: Request) -> Reply:
             with self._lock:
                 self.calls[operation] = self.calls.get(operation, 0) + 1
@@ -171,7 +225,8 @@ class FakeAmazon:
                         ),
                         {"Retry-After": f"{wait:.3f}", RATE_HEADER: str(quota.rate)},  # type: ignore[union-attr]
                     )
-            if request.headers.get("x-amz-access-token") != self.access_token:
+            wanted = self.restricted_token if restricted else self.access_token
+            if request.headers.get("x-amz-access-token") != wanted:
                 return Reply(
                     403,
                     errors(
@@ -201,6 +256,24 @@ class FakeAmazon:
             },
         )
 
+    def _rdt(self, request: Request) -> Reply:
+        body = request.json
+        with self._lock:
+            self.rdt_requests.append(body)
+        resources = body.get("restrictedResources") if isinstance(body, dict) else None
+        if not isinstance(resources, list) or not resources or len(resources) > 50:
+            return Reply(400, errors("InvalidInput", "restrictedResources is required."))
+        if ADDRESS_RESOURCE not in resources:
+            # The only restricted operation this fake serves; any other would need its own RDT.
+            return Reply(400, errors("InvalidInput", "Unsupported restricted resource."))
+        return Reply(
+            200,
+            {
+                "restrictedDataToken": self.restricted_token,
+                "expiresIn": self.restricted_expires_in,
+            },
+        )
+
     def _get_orders(self, request: Request) -> Reply:
         with self._lock:
             query = self._orders_query(request)
@@ -217,7 +290,7 @@ class FakeAmazon:
             )
             chunk = matching[offset : offset + size]
             payload: dict[str, Any] = {
-                "Orders": copy.deepcopy(chunk),
+                "Orders": [as_listed(o) for o in chunk],
                 "LastUpdatedBefore": iso(self._now() - RECENT_WINDOW),
             }
             if offset + size < len(matching):
@@ -274,7 +347,18 @@ class FakeAmazon:
             order = self.orders.get(order_id)
         if order is None:
             return Reply(404, errors("NotFound", f"Order {order_id} not found."))
-        return Reply(200, {"payload": copy.deepcopy(order)})
+        return Reply(200, {"payload": as_listed(order)})
+
+    def _get_address(self, request: Request) -> Reply:
+        order_id = self._order_id(request, ADDRESS_RE)
+        with self._lock:
+            known = order_id in self.orders
+            answer = copy.deepcopy(self.addresses.get(order_id))
+        if not known:
+            return Reply(404, errors("NotFound", f"Order {order_id} not found."))
+        if isinstance(answer, Reply):
+            return answer
+        return Reply(200, answer or address_sample(order_id))
 
     def _get_items(self, request: Request) -> Reply:
         order_id = self._order_id(request, ITEMS_RE)

@@ -1,6 +1,7 @@
 """The Amazon SP-API channel end to end against a fake SP-API + LWA on 127.0.0.1.
 
-Everything goes through the public API and the worker's ``drain``: poll → orders stored,
+Everything goes through the public API and the worker's ``drain``: poll → orders stored
+(merchant-fulfilled ones with the address getOrderAddress gives on a Restricted Data Token),
 routed and released to the fake WMS → shipments confirmed back to Amazon → listing
 quantities patched. Each test asserts the exact requests the fake received. Runs on SQLite,
 and on PostgreSQL when OMNIROUTE_TEST_PG_URL is set.
@@ -34,7 +35,9 @@ from omniroute.core.stock.sync import sync_stock
 from omniroute.worker.handlers import drain
 from tests.e2e.fake_http import Reply, Request
 from tests.integration.amazon_fake_api import (
+    ADDRESS_RESOURCE,
     ORDERS_PATH,
+    RDT_PATH,
     FakeAmazon,
     errors,
     iso,
@@ -59,6 +62,8 @@ SECRETS = {
 RATE_LIMITS = {
     "get_orders": {"rate": 50.0, "burst": 20},
     "get_order_items": {"rate": 50.0, "burst": 30},
+    "get_order_address": {"rate": 50.0, "burst": 30},
+    "create_restricted_data_token": {"rate": 50.0, "burst": 10},
     "confirm_shipment": {"rate": 50.0, "burst": 10},
     "patch_listings_item": {"rate": 50.0, "burst": 10},
 }
@@ -253,16 +258,40 @@ def items_path(order_id: str) -> str:
     return f"{ORDERS_PATH}/{order_id}/orderItems"
 
 
+def address_path(order_id: str) -> str:
+    return f"{ORDERS_PATH}/{order_id}/address"
+
+
+#: The Restricted Data Token request, once per token lifetime (an hour), before the first
+#: getOrderAddress.
+RDT_REQUEST = ("POST", RDT_PATH, {})
+#: The built getOrderAddress sample as the canonical ship_to the WMS receives.
+SAMPLE_SHIP_TO = {
+    "name": "Michigan address",
+    "company": None,
+    "address1": "1 Cross St.",
+    "address2": "Apt 2",
+    "city": "Canton",
+    "region": "MI",
+    "postal_code": "48817",
+    "country": "US",
+    "phone": "+1 313-555-0142",
+}
+
+
 def cursor_of(health: dict[str, Any]) -> datetime:
     return datetime.fromisoformat(health["poll_cursor"])
 
 
 def check_sp_headers(amz: Amazon, requests: list[Request]) -> None:
-    """Every SP-API call carries the LWA access token, asks for JSON, and is not SigV4-signed."""
+    """Every SP-API call carries the LWA access token (getOrderAddress the Restricted Data
+    Token instead), asks for JSON, and is not SigV4-signed."""
     for request in requests:
         if request.path.startswith("/auth/"):
             continue
-        assert request.headers["x-amz-access-token"] == amz.api.access_token
+        restricted = request.path.endswith("/address")
+        token = amz.api.restricted_token if restricted else amz.api.access_token
+        assert request.headers["x-amz-access-token"] == token
         assert request.headers["accept"] == "application/json"
         assert request.headers["user-agent"].startswith("omniroute/")
         assert "authorization" not in request.headers
@@ -283,6 +312,13 @@ def check_token_request(request: Request) -> None:
 def inbox_count(ctx: Context) -> int:
     with unit_of_work(ctx.sessions) as s:
         return int(s.scalar(select(func.count()).select_from(InboundMessage)) or 0)
+
+
+def ship_to_at_wms(amz: Amazon) -> dict[str, dict[str, Any]]:
+    """The ship-to of every fulfilment order the fake WMS accepted, by order external id."""
+    return {
+        str(payload["order_reference"]): payload["ship_to"] for payload in amz.wms.accepted.values()
+    }
 
 
 def released_to_wms(amz: Amazon) -> list[tuple[str, list[tuple[str, int]]]]:
@@ -315,12 +351,16 @@ def test_poll_pages_orders_and_items_then_routes_and_rereads_the_overlap(amazon:
         ("GET", ORDERS_PATH, orders_query(NextToken=SAMPLE_TOKEN)),  # the sample's token
         ("GET", items_path(ITEMS_ORDER), {}),
         ("GET", items_path(ITEMS_ORDER), {"NextToken": [SAMPLE_TOKEN]}),
+        RDT_REQUEST,
+        ("GET", address_path(ITEMS_ORDER), {}),
         ("GET", items_path("111-2000002-0000002"), {}),
+        ("GET", address_path("111-2000002-0000002"), {}),
         ("GET", ORDERS_PATH, orders_query(NextToken="orders-page-1")),
         ("GET", items_path("111-2000003-0000003"), {}),
-    ]  # the Pending sample order cost no getOrderItems call
+        ("GET", address_path("111-2000003-0000003"), {}),
+    ]  # the Pending sample order cost no getOrderItems or getOrderAddress call
     check_sp_headers(amz, sent)
-    assert all(r.raw == b"" for r in sent[1:])
+    assert all(r.raw == b"" for r in sent[1:] if r.method == "GET")
     # The run began at most a few seconds after the test did; the cursor is that start.
     assert amz.t0 <= cursor_of(health) <= datetime.now(UTC)
     assert (health["consecutive_failures"], health["last_error"]) == (0, None)
@@ -371,8 +411,10 @@ def test_poll_pages_orders_and_items_then_routes_and_rereads_the_overlap(amazon:
             orders_query(LastUpdatedAfter=iso(cursor_before - overlap), MaxResultsPerPage="2"),
         ),
         ("GET", items_path("111-2000003-0000003"), {}),
+        ("GET", address_path("111-2000003-0000003"), {}),
         ("GET", items_path(SAMPLE_ORDER), {}),
-    ]  # no new token request: the access token is cached
+        ("GET", address_path(SAMPLE_ORDER), {}),
+    ]  # no new token requests: the access token and the RDT are cached
     check_sp_headers(amz, second)
     orders = amz.orders()
     assert sorted(orders) == sorted(
@@ -383,6 +425,134 @@ def test_poll_pages_orders_and_items_then_routes_and_rereads_the_overlap(amazon:
     assert amz.wms.accepted_count == 4
     assert (SAMPLE_ORDER, [("SKU-BLUE", 1)]) in released_to_wms(amz)
     assert cursor_of(amz.health()) > cursor_before
+
+
+# --- 1b. merchant-fulfilled orders: the address, and one token for the whole poll --------------
+
+
+def test_merchant_fulfilled_orders_route_to_the_address_amazon_gives_on_one_token(
+    amazon: Amazon,
+) -> None:
+    amz = amazon
+    api, t0 = amz.api, amz.t0
+    # Tokens that live under a minute (once fetched again before every call): both polls
+    # fit in one token's life, so the token endpoint is asked once, not once per call.
+    api.expires_in = 59
+    orders = [f"113-500000{n}-0000000" for n in range(1, 6)]
+    for n, oid in enumerate(orders, start=1):
+        api.put_order(
+            paid_order(oid, t0 - timedelta(minutes=60 - n), "10.00"),
+            [items_page(oid, [item(f"5{n}000000000001", "CBA_OTF_5", 1, "10.00")])],
+        )
+    api.put_order(  # Amazon ships this one itself (FBA): recorded, no address asked for
+        {
+            **paid_order("113-5000009-0000000", t0 - timedelta(minutes=20), "10.00"),
+            "FulfillmentChannel": "AFN",
+        },
+        [items_page("113-5000009-0000000", [item("59000000000001", "CBA_OTF_1", 1, "10.00")])],
+    )
+
+    amz.poll()
+
+    sent = amz.since(0)
+    check_token_request(sent[0])
+    assert api.tokens_issued == 1  # for all the SP-API calls below
+    sp_calls = [r for r in sent if not r.path.startswith("/auth/")]
+    assert len(sp_calls) == 3 + 1 + 6 + 5  # getOrders pages, the RDT, items, addresses
+    rdt_calls = [r for r in sent if r.path == RDT_PATH]
+    assert len(rdt_calls) == 1 and rdt_calls[0].json == {"restrictedResources": [ADDRESS_RESOURCE]}
+    assert [r.path for r in sent if r.path.endswith("/address")] == [
+        address_path(oid) for oid in orders
+    ]
+    check_sp_headers(amz, sent)
+    # getOrders listed them without name or street; the WMS got the full address.
+    statuses = amz.orders()
+    assert {oid: statuses[oid]["status"] for oid in orders} == dict.fromkeys(orders, "released")
+    assert statuses["113-5000009-0000000"]["status"] == "shipped"  # FBA: recorded only
+    assert ship_to_at_wms(amz) == dict.fromkeys(orders, SAMPLE_SHIP_TO)
+    assert amz.detail(orders[0])["ship_to"] == SAMPLE_SHIP_TO
+
+    # The next poll within the token's life (and the RDT's hour) asks for neither again.
+    api.put_order(
+        paid_order("113-5000006-0000000", t0 - timedelta(minutes=3), "10.00"),
+        [items_page("113-5000006-0000000", [item("56000000000001", "CBA_OTF_5", 1, "10.00")])],
+    )
+    mark = amz.mark()
+    amz.poll()
+    again = amz.since(mark)
+    assert not [r for r in again if r.path.startswith("/auth/") or r.path == RDT_PATH]
+    assert address_path("113-5000006-0000000") in [r.path for r in again]
+    assert api.tokens_issued == 1
+    assert amz.orders()["113-5000006-0000000"]["status"] == "released"
+
+
+def test_an_address_amazon_refuses_keeps_the_order_as_an_exception_and_the_rest_route(
+    amazon: Amazon,
+) -> None:
+    amz = amazon
+    api, t0 = amz.api, amz.t0
+    refused, routed = "113-6000001-0000000", "113-6000002-0000000"
+    api.put_order(
+        paid_order(refused, t0 - timedelta(minutes=30), "10.00"),
+        [items_page(refused, [item("61000000000001", "CBA_OTF_5", 1, "10.00")])],
+        address=Reply(404, errors("NotFound", f"Order {refused} has no address.")),
+    )
+    api.put_order(
+        paid_order(routed, t0 - timedelta(minutes=20), "10.00"),
+        [items_page(routed, [item("62000000000001", "CBA_OTF_5", 1, "10.00")])],
+    )
+    # A transient failure of an address is retried in place.
+    api.server.fail("GET", address_path(routed), Reply(503, {"errors": []}))
+
+    amz.poll()
+
+    health = amz.health()
+    assert (health["consecutive_failures"], health["last_error"]) == (0, None)
+    assert [r.path for r in amz.since(0) if r.path.endswith("/address")] == [
+        address_path(refused),
+        address_path(routed),
+        address_path(routed),
+    ]
+    orders = amz.orders()
+    assert refused not in orders  # never made into an order: no address to ship to
+    assert orders[routed]["status"] == "released"
+    assert list(ship_to_at_wms(amz)) == [routed]
+    answer = amz.client.get("/api/v1/exceptions", headers=amz.ops)
+    assert answer.status_code == 200, answer.text
+    (exception,) = answer.json()
+    assert exception["reason"] == "invalid_payload"
+    assert exception["inbound_message_id"] is not None  # the polled version is kept
+    assert (exception["detail"]["path"], exception["detail"]["source"]) == (
+        "ship_to",
+        "address_error",
+    )
+    message = exception["detail"]["message"]
+    assert refused in message and "http_404" in message and "has no address" in message
+
+
+def test_a_missing_address_role_fails_the_poll_and_loses_nothing(amazon: Amazon) -> None:
+    amz = amazon
+    api, t0 = amz.api, amz.t0
+    oid = "113-7000001-0000000"
+    api.put_order(
+        paid_order(oid, t0 - timedelta(minutes=30), "10.00"),
+        [items_page(oid, [item("71000000000001", "CBA_OTF_5", 1, "10.00")])],
+    )
+    denied = errors("Unauthorized", "Access to requested resource is denied.")
+    api.server.fail("POST", RDT_PATH, Reply(403, denied))
+
+    amz.poll()
+
+    health = amz.health()
+    assert health["consecutive_failures"] == 1
+    assert health["last_error"].startswith("rdt_refused: ")
+    assert "Direct-to-Consumer Shipping" in health["last_error"]
+    assert amz.orders() == {} and inbox_count(amz.ctx) == 0
+
+    amz.poll()  # the role granted (the fake no longer refuses): the same orders are read
+
+    assert amz.orders()[oid]["status"] == "released"
+    assert ship_to_at_wms(amz) == {oid: SAMPLE_SHIP_TO}
 
 
 # --- 2. failures on the real HTTP path ----------------------------------------------------------
@@ -421,9 +591,13 @@ def test_throttling_and_server_errors_are_retried_or_rescheduled_and_shown_in_he
         ("GET", ORDERS_PATH, first),  # 503
         ("GET", ORDERS_PATH, first),  # 200
         ("GET", items_path("112-3000001-0000000"), {}),
+        RDT_REQUEST,
+        ("GET", address_path("112-3000001-0000000"), {}),
         ("GET", items_path("112-3000002-0000000"), {}),
+        ("GET", address_path("112-3000002-0000000"), {}),
         ("GET", ORDERS_PATH, orders_query(NextToken="orders-page-1")),
         ("GET", items_path("112-3000003-0000000"), {}),
+        ("GET", address_path("112-3000003-0000000"), {}),
     ]
     check_sp_headers(amz, sent)
     health = amz.health()
@@ -457,7 +631,9 @@ def test_throttling_and_server_errors_are_retried_or_rescheduled_and_shown_in_he
     assert shape(amz.since(mark)) == [
         ("GET", ORDERS_PATH, second_after),
         ("GET", items_path("112-3000004-0000000"), {}),
+        ("GET", address_path("112-3000004-0000000"), {}),
         ("GET", items_path("112-3000005-0000000"), {}),
+        ("GET", address_path("112-3000005-0000000"), {}),
         ("GET", ORDERS_PATH, orders_query(NextToken="orders-page-2")),  # 429, Retry-After 0.2
     ]
     health = amz.health()
@@ -479,6 +655,7 @@ def test_throttling_and_server_errors_are_retried_or_rescheduled_and_shown_in_he
     assert shape(amz.since(mark)) == [
         ("GET", ORDERS_PATH, orders_query(NextToken="orders-page-2")),
         ("GET", items_path("112-3000006-0000000"), {}),
+        ("GET", address_path("112-3000006-0000000"), {}),
     ]
     health = amz.health()
     assert (health["consecutive_failures"], health["poll_in_progress"]) == (0, False)
@@ -516,9 +693,12 @@ def test_throttling_and_server_errors_are_retried_or_rescheduled_and_shown_in_he
     assert shape(amz.since(mark)) == [
         ("GET", ORDERS_PATH, failed[0].query),
         ("GET", items_path("112-3000004-0000000"), {}),
+        ("GET", address_path("112-3000004-0000000"), {}),
         ("GET", items_path("112-3000005-0000000"), {}),
+        ("GET", address_path("112-3000005-0000000"), {}),
         ("GET", ORDERS_PATH, orders_query(NextToken="orders-page-3")),
         ("GET", items_path("112-3000006-0000000"), {}),
+        ("GET", address_path("112-3000006-0000000"), {}),
     ]
     health = amz.health()
     assert (health["consecutive_failures"], health["poll_in_progress"]) == (0, False)

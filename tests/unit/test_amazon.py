@@ -168,6 +168,48 @@ def token_route(mock: respx.MockRouter, *tokens: str, expires_in: int = 3600) ->
     return mock.post(TOKEN_URL).mock(side_effect=answers)
 
 
+RDT_URL = f"{API}/tokens/2021-03-01/restrictedDataToken"
+#: The generic path: one Restricted Data Token serves getOrderAddress for any order.
+ADDRESS_RESOURCE = {"method": "GET", "path": "/orders/v0/orders/{orderId}/address"}
+ADDRESS_URL = rf"{ORDERS}/(?P<order_id>[^/]+)/address"
+
+
+def address_sample(order_id: str = "902-3159896-1390916") -> dict[str, Any]:
+    """The getOrderAddress answer built from the documentation, for ``order_id``."""
+    document: dict[str, Any] = json.loads((SAMPLES / "getOrderAddress.200.built.json").read_text())
+    document["payload"]["AmazonOrderId"] = order_id
+    return document
+
+
+def listed_order(order_id: str = "902-3159896-1390916", **changes: Any) -> dict[str, Any]:
+    """A paid order as getOrders lists it without a Restricted Data Token: no name, no street."""
+    order = paid_order(order_id, **changes)
+    order["ShippingAddress"] = {
+        key: order["ShippingAddress"][key]
+        for key in ("City", "StateOrRegion", "PostalCode", "CountryCode")
+    }
+    return order
+
+
+def rdt_route(mock: respx.MockRouter, *tokens: str, expires_in: int = 3600) -> respx.Route:
+    answers = [
+        httpx.Response(200, json={"restrictedDataToken": t, "expiresIn": expires_in})
+        for t in (tokens or ("Atz.sprdt|rdt-1",))
+    ]
+    return mock.post(RDT_URL).mock(side_effect=answers)
+
+
+def address_route(mock: respx.MockRouter) -> respx.Route:
+    """getOrderAddress answering the built sample for whichever order is asked for."""
+    return mock.get(url__regex=ADDRESS_URL).mock(
+        side_effect=lambda request, order_id: httpx.Response(200, json=address_sample(order_id))
+    )
+
+
+def address_routes(mock: respx.MockRouter) -> tuple[respx.Route, respx.Route]:
+    return rdt_route(mock), address_route(mock)
+
+
 def items_page(order_id: str, items: list[dict[str, Any]], token: str | None = None) -> Any:
     payload: dict[str, Any] = {"AmazonOrderId": order_id, "OrderItems": items}
     if token is not None:
@@ -224,6 +266,11 @@ def test_config_defaults() -> None:
     assert (limits.get_order_items.rate, limits.get_order_items.burst) == (0.5, 30)
     assert (limits.confirm_shipment.rate, limits.confirm_shipment.burst) == (2.0, 10)
     assert (limits.patch_listings_item.rate, limits.patch_listings_item.burst) == (5.0, 10)
+    assert (limits.get_order_address.rate, limits.get_order_address.burst) == (0.5, 30)
+    assert (
+        limits.create_restricted_data_token.rate,
+        limits.create_restricted_data_token.burst,
+    ) == (1.0, 10)
 
 
 @pytest.mark.parametrize(
@@ -398,6 +445,57 @@ def test_address_lines_phone_company_and_tags(connector: AmazonConnector) -> Non
     assert doc["tags"] == ["amazon:prime", "amazon:business", "amazon:preorder"]
 
 
+def test_fetched_address_fills_ship_to_over_what_get_orders_listed(
+    connector: AmazonConnector,
+) -> None:
+    address = address_sample()["payload"]
+    address["ShippingAddress"].update({"CompanyName": "ACME", "AddressLine3": "Building B"})
+    doc = connector.map_order(build_payload(listed_order(), sample_items(), address=address))
+    assert doc["ship_to"] == {
+        "name": "Michigan address",
+        "company": "ACME",
+        "address1": "1 Cross St.",
+        "address2": "Apt 2 Building B",
+        "city": "Canton",
+        "region": "MI",
+        "postal_code": "48817",
+        "country": "US",
+        "phone": "+1 313-555-0142",
+    }
+
+
+def test_district_municipality_and_county_are_kept_where_the_schema_has_room(
+    connector: AmazonConnector,
+) -> None:
+    # Brazil: the bairro is the District and the city may come as Municipality; no state.
+    address = {
+        "AmazonOrderId": "902-3159896-1390916",
+        "ShippingAddress": {
+            "Name": "Maria Silva",
+            "AddressLine1": "Rua Augusta 100",
+            "District": "Consolacao",
+            "Municipality": "Sao Paulo",
+            "County": "SP",
+            "PostalCode": "01304-000",
+            "CountryCode": "BR",
+        },
+    }
+    doc = connector.map_order(build_payload(listed_order(), sample_items(), address=address))
+    ship_to = doc["ship_to"]
+    assert (ship_to["address2"], ship_to["city"], ship_to["region"]) == (
+        "Consolacao",
+        "Sao Paulo",
+        "SP",
+    )
+
+
+def test_without_a_fetched_address_the_listed_one_is_used(connector: AmazonConnector) -> None:
+    # Versions stored before addresses were fetched, and orders Amazon ships (AFN).
+    doc = connector.map_order(build_payload(listed_order(), sample_items()))
+    assert doc["ship_to"]["address1"] is None
+    assert (doc["ship_to"]["postal_code"], doc["ship_to"]["country"]) == ("48817", "US")
+
+
 def test_unit_price_is_null_when_the_line_total_does_not_divide(
     connector: AmazonConnector,
 ) -> None:
@@ -474,6 +572,7 @@ def test_pull_pages_orders_and_items(connector: AmazonConnector) -> None:
     two = respx.get(f"{ORDERS}/111-0000002-0000002/orderItems").mock(
         return_value=items_page("111-0000002-0000002", sample_items()[:1])
     )
+    _, address = address_routes(respx.mock)
 
     pulled = testkit.drain(connector, datetime(2026, 11, 27, 10, 0, tzinfo=UTC), now=NOW)
 
@@ -499,9 +598,16 @@ def test_pull_pages_orders_and_items(connector: AmazonConnector) -> None:
     assert query(one.calls[0].request) == {}
     assert query(one.calls[1].request) == {"NextToken": ["2YgYW55IGNhcm5hbCBwbGVhc3VyZS4"]}
     assert two.call_count == 1
+    # The shipping address of the paid MFN order, none for the cancelled one.
+    assert [call.request.url.path for call in address.calls] == [
+        "/orders/v0/orders/111-0000001-0000001/address"
+    ]
+    assert pulled[0].payload["address"] == address_sample("111-0000001-0000001")["payload"]
+    assert "address" not in pulled[1].payload
     for call in respx.calls:
         if call.request.url.host == "sellingpartnerapi-na.amazon.com":
-            assert call.request.headers["x-amz-access-token"] == "Atza|access-1"
+            expected = "Atz.sprdt|rdt-1" if call.request.url.path.endswith("/address") else None
+            assert call.request.headers["x-amz-access-token"] == (expected or "Atza|access-1")
             assert "authorization" not in call.request.headers  # LWA only, no SigV4
     for order in pulled:
         testkit.check_maps_to_canonical(connector, order.payload)
@@ -565,10 +671,411 @@ def test_fetch_order_reads_order_and_items(connector: AmazonConnector) -> None:
     respx.get(f"{ORDERS}/902-3159896-1390916/orderItems").mock(
         return_value=items_page("902-3159896-1390916", sample_items())
     )
+    address_routes(respx.mock)
     fetched = connector.fetch_order("902-3159896-1390916")
     assert fetched.external_id == "902-3159896-1390916"
-    assert fetched.payload == build_payload(paid_order(), sample_items())
+    assert fetched.payload == build_payload(
+        paid_order(), sample_items(), address=address_sample()["payload"]
+    )
     testkit.check_maps_to_canonical(connector, fetched.payload)
+
+
+# --- shipping addresses: getOrderAddress with a Restricted Data Token --------------------------
+
+
+def pull(connector: AmazonConnector) -> Any:
+    return connector.pull_orders(NOW - timedelta(hours=1), None, now=NOW)
+
+
+def one_listed_order(mock: respx.MockRouter, order: dict[str, Any] | None = None) -> str:
+    """getOrders listing one paid MFN order (as listed without PII), and its items."""
+    order = order or listed_order()
+    order_id = order["AmazonOrderId"]
+    mock.get(ORDERS).respond(200, json={"payload": {"Orders": [order]}})
+    mock.get(f"{ORDERS}/{order_id}/orderItems").mock(
+        return_value=items_page(order_id, sample_items())
+    )
+    return str(order_id)
+
+
+@respx.mock
+def test_mfn_order_gets_its_shipping_address_with_a_restricted_data_token(
+    connector: AmazonConnector,
+) -> None:
+    tokens = token_route(respx.mock)
+    one_listed_order(respx.mock)
+    rdt, address = address_routes(respx.mock)
+
+    page = pull(connector)
+
+    # The RDT is asked for with the LWA token, for the generic path (any order's address);
+    # getOrderAddress takes no dataElements (only getOrder, getOrders, getOrderItems do).
+    assert (tokens.call_count, rdt.call_count, address.call_count) == (1, 1, 1)
+    sent = rdt.calls.last.request
+    assert json.loads(sent.content) == {"restrictedResources": [ADDRESS_RESOURCE]}
+    assert sent.headers["x-amz-access-token"] == "Atza|access-1"
+    assert sent.headers["content-type"] == "application/json"
+    asked = address.calls.last.request
+    assert asked.url.path == "/orders/v0/orders/902-3159896-1390916/address"
+    assert asked.headers["x-amz-access-token"] == "Atz.sprdt|rdt-1"  # the RDT, not the LWA token
+    (pulled,) = page.orders
+    assert pulled.payload == build_payload(
+        listed_order(), sample_items(), address=address_sample()["payload"]
+    )
+    doc = testkit.check_maps_to_canonical(connector, pulled.payload)
+    assert doc["ship_to"] == {
+        "name": "Michigan address",
+        "company": None,
+        "address1": "1 Cross St.",
+        "address2": "Apt 2",
+        "city": "Canton",
+        "region": "MI",
+        "postal_code": "48817",
+        "country": "US",
+        "phone": "+1 313-555-0142",
+    }
+    # Phone comes with the address; BuyerName/BuyerEmail only where getOrders gave them
+    # (getOrderBuyerInfo needs tax roles this connector does not ask for).
+    assert doc["customer"] == {
+        "email": "user@example.com",
+        "name": "John Doe",
+        "phone": "+1 313-555-0142",
+    }
+    json.dumps(pulled.payload)  # stored as JSON in the inbox
+
+
+@respx.mock
+def test_one_restricted_data_token_serves_every_address_until_it_nears_expiry(
+    connector: AmazonConnector, clock: FakeClock
+) -> None:
+    tokens = token_route(respx.mock, "Atza|one", "Atza|two")
+    orders = [listed_order(f"111-000000{n}-000000{n}") for n in range(1, 4)]
+    respx.get(ORDERS).respond(200, json={"payload": {"Orders": orders}})
+    respx.get(url__regex=rf"{ORDERS}/(?P<order_id>[^/]+)/orderItems").mock(
+        side_effect=lambda request, order_id: items_page(order_id, sample_items())
+    )
+    rdt = rdt_route(respx.mock, "Atz.sprdt|one", "Atz.sprdt|two", expires_in=3600)
+    address = address_route(respx.mock)
+
+    pull(connector)
+    clock.now += 3600 - 61
+    pull(connector)
+    assert (tokens.call_count, rdt.call_count, address.call_count) == (1, 1, 6)
+    clock.now += 2  # inside the last minute of the RDT's hour: a new one
+    pull(connector)
+    assert rdt.call_count == 2 and tokens.call_count == 2  # the LWA token's hour was up too
+    assert [c.request.headers["x-amz-access-token"] for c in address.calls][-4:] == [
+        "Atz.sprdt|one",
+        "Atz.sprdt|two",
+        "Atz.sprdt|two",
+        "Atz.sprdt|two",
+    ]
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"FulfillmentChannel": "AFN"},  # Amazon ships it: recorded, never routed
+        {"OrderStatus": "Canceled"},
+        {"FulfillmentChannel": "AFN", "OrderStatus": "Shipped"},
+    ],
+)
+@respx.mock
+def test_orders_we_do_not_ship_cost_no_address_call(
+    connector: AmazonConnector, changes: dict[str, Any]
+) -> None:
+    token_route(respx.mock)
+    one_listed_order(respx.mock, listed_order(**changes))
+    rdt, address = address_routes(respx.mock)
+    (pulled,) = pull(connector).orders
+    assert not rdt.called and not address.called
+    assert "address" not in pulled.payload and "address_error" not in pulled.payload
+    testkit.check_maps_to_canonical(connector, pulled.payload)
+
+
+@pytest.mark.parametrize(
+    "status", ["Unshipped", "PartiallyShipped", "Shipped", "InvoiceUnconfirmed"]
+)
+@respx.mock
+def test_every_status_with_an_address_gets_it(connector: AmazonConnector, status: str) -> None:
+    token_route(respx.mock)
+    one_listed_order(respx.mock, listed_order(OrderStatus=status))
+    _, address = address_routes(respx.mock)
+    (pulled,) = pull(connector).orders
+    assert address.call_count == 1 and "address" in pulled.payload
+
+
+@respx.mock
+def test_address_429_and_5xx_are_retried(connector: AmazonConnector) -> None:
+    token_route(respx.mock)
+    one_listed_order(respx.mock)
+    rdt_route(respx.mock)
+    address = respx.get(url__regex=ADDRESS_URL).mock(
+        side_effect=[
+            testkit.server_error(503),
+            httpx.Response(200, json=address_sample()),
+        ]
+    )
+    page = testkit.check_retries_then_succeeds(lambda: pull(connector), address, calls=2)
+    assert page.orders[0].payload["address"]["ShippingAddress"]["AddressLine1"] == "1 Cross St."
+
+
+@respx.mock
+def test_address_throttled_longer_than_a_retry_reschedules_the_page(
+    connector: AmazonConnector, clock: FakeClock
+) -> None:
+    token_route(respx.mock)
+    one_listed_order(respx.mock)
+    rdt_route(respx.mock)
+    address = respx.get(url__regex=ADDRESS_URL).mock(
+        side_effect=[testkit.too_many(5), httpx.Response(200, json=address_sample())]
+    )
+    with pytest.raises(TransientError) as caught:
+        pull(connector)
+    # Retry-After plus one getOrderAddress token (0.5/s): handed back, the page read again.
+    assert caught.value.reason == "http_429"
+    assert caught.value.retry_after == pytest.approx(5 + 1 / 0.5)
+    assert address.call_count == 1
+    clock.now += caught.value.retry_after or 0
+    assert pull(connector).orders[0].payload["address"] == address_sample()["payload"]
+
+
+@pytest.mark.parametrize(
+    ("answer", "reason", "words"),
+    [
+        (
+            httpx.Response(404, json={"errors": [{"code": "NotFound", "message": "Not found"}]}),
+            "http_404",
+            "NotFound: Not found",
+        ),
+        (
+            httpx.Response(400, json={"errors": [{"code": "InvalidInput", "message": "Bad id"}]}),
+            "http_400",
+            "InvalidInput: Bad id",
+        ),
+        (httpx.Response(200, json={"errors": []}), "invalid_payload", "payload"),
+        (
+            httpx.Response(200, json={"payload": {"AmazonOrderId": "902-3159896-1390916"}}),
+            "address_missing",
+            "no ShippingAddress",
+        ),
+        (
+            httpx.Response(
+                200,
+                json={
+                    "payload": {
+                        "AmazonOrderId": "902-3159896-1390916",
+                        "ShippingAddress": {
+                            "City": "Canton",
+                            "StateOrRegion": "MI",
+                            "PostalCode": "48817",
+                            "CountryCode": "US",
+                        },
+                    }
+                },
+            ),
+            "address_incomplete",
+            "no street",
+        ),
+        (httpx.Response(200, json=address_sample("111-9999999-9999999")), "invalid_payload", "111"),
+    ],
+)
+@respx.mock
+def test_an_address_amazon_will_not_give_keeps_the_order_with_the_reason(
+    connector: AmazonConnector, answer: httpx.Response, reason: str, words: str
+) -> None:
+    token_route(respx.mock)
+    one_listed_order(respx.mock)
+    rdt_route(respx.mock)
+    address = respx.get(url__regex=ADDRESS_URL).mock(return_value=answer)
+
+    (pulled,) = pull(connector).orders  # the other orders of the poll are not held up
+
+    assert address.call_count == 1  # a refusal for good is not retried
+    problem = pulled.payload["address_error"]
+    assert problem["reason"] == reason and words in problem["message"]
+    assert "address" not in pulled.payload
+    # Mapping it fails with the reason: the inbox row is kept as an invalid_payload exception.
+    with pytest.raises(PayloadError) as caught:
+        connector.map_order(pulled.payload)
+    assert caught.value.reason == "address_unavailable"
+    assert "902-3159896-1390916" in str(caught.value) and reason in str(caught.value)
+    assert (getattr(caught.value, "path", None), getattr(caught.value, "source", None)) == (
+        "ship_to",
+        "address_error",
+    )
+
+
+ACCESS_DENIED = {
+    "errors": [
+        {
+            "code": "Unauthorized",
+            "message": "Access to requested resource is denied.",
+            "details": "",
+        }
+    ]
+}
+TOKEN_REFUSED = {
+    "errors": [
+        {
+            "code": "Unauthorized",
+            "message": "Access to requested resource is denied.",
+            "details": "The access token you provided is revoked, malformed or invalid.",
+        }
+    ]
+}
+
+
+@respx.mock
+def test_a_missing_role_on_the_tokens_api_fails_the_poll_and_says_which_role(
+    connector: AmazonConnector,
+) -> None:
+    token_route(respx.mock)
+    one_listed_order(respx.mock)
+    rdt = respx.post(RDT_URL).respond(403, json=ACCESS_DENIED)
+    address = respx.get(url__regex=ADDRESS_URL)
+    error = testkit.check_permanent_error(lambda: pull(connector), rdt)
+    # Not one order's problem: every MFN order would fail alike. Nothing of the page is
+    # stored, so once the role is granted the next poll reads them all again.
+    assert error.reason == "rdt_refused"
+    assert "Direct-to-Consumer Shipping" in str(error) and "http_403" in str(error)
+    assert not address.called
+
+
+@respx.mock
+def test_access_denied_on_get_order_address_fails_the_poll(connector: AmazonConnector) -> None:
+    token_route(respx.mock)
+    one_listed_order(respx.mock)
+    rdt = rdt_route(respx.mock)
+    address = respx.get(url__regex=ADDRESS_URL).respond(403, json=ACCESS_DENIED)
+    error = testkit.check_permanent_error(lambda: pull(connector), address)
+    assert error.reason == "http_403"
+    assert "Direct-to-Consumer Shipping" in str(error)
+    assert rdt.call_count == 1
+
+
+@respx.mock
+def test_a_refused_restricted_data_token_is_replaced_once(connector: AmazonConnector) -> None:
+    tokens = token_route(respx.mock)
+    one_listed_order(respx.mock)
+    rdt = rdt_route(respx.mock, "Atz.sprdt|stale", "Atz.sprdt|fresh")
+    address = respx.get(url__regex=ADDRESS_URL).mock(
+        side_effect=[
+            httpx.Response(403, json=TOKEN_REFUSED),
+            httpx.Response(200, json=address_sample()),
+        ]
+    )
+    (pulled,) = pull(connector).orders
+    assert "address" in pulled.payload
+    assert [c.request.headers["x-amz-access-token"] for c in address.calls] == [
+        "Atz.sprdt|stale",
+        "Atz.sprdt|fresh",
+    ]
+    assert (tokens.call_count, rdt.call_count) == (1, 2)  # the LWA token was fine
+
+
+@respx.mock
+def test_a_restricted_data_token_refused_twice_fails_the_poll(connector: AmazonConnector) -> None:
+    token_route(respx.mock)
+    one_listed_order(respx.mock)
+    rdt_route(respx.mock, "Atz.sprdt|a", "Atz.sprdt|b")
+    address = respx.get(url__regex=ADDRESS_URL).respond(403, json=TOKEN_REFUSED)
+    with pytest.raises(PermanentError) as caught:
+        pull(connector)
+    assert caught.value.reason == "rdt_refused"
+    assert "Direct-to-Consumer Shipping" in str(caught.value)
+    assert address.call_count == 2
+
+
+@respx.mock
+def test_an_lwa_token_refused_by_the_tokens_api_is_not_blamed_on_the_role(
+    connector: AmazonConnector,
+) -> None:
+    tokens = token_route(respx.mock, "Atza|a", "Atza|b")
+    one_listed_order(respx.mock)
+    rdt = respx.post(RDT_URL).respond(403, json=TOKEN_REFUSED)
+    with pytest.raises(PermanentError) as caught:
+        pull(connector)
+    assert caught.value.reason == "access_token_refused"
+    assert "re-authorise" in str(caught.value)
+    assert "Direct-to-Consumer" not in str(caught.value)
+    assert (tokens.call_count, rdt.call_count) == (2, 2)
+
+
+@respx.mock
+def test_tokens_api_429_and_5xx_are_retried(connector: AmazonConnector) -> None:
+    token_route(respx.mock)
+    one_listed_order(respx.mock)
+    rdt = respx.post(RDT_URL).mock(
+        side_effect=[
+            testkit.server_error(500),
+            httpx.Response(200, json={"restrictedDataToken": "Atz.sprdt|x", "expiresIn": 3600}),
+        ]
+    )
+    address_route(respx.mock)
+    page = testkit.check_retries_then_succeeds(lambda: pull(connector), rdt, calls=2)
+    assert "address" in page.orders[0].payload
+
+
+@respx.mock
+def test_tokens_api_answer_without_a_token_is_transient(connector: AmazonConnector) -> None:
+    token_route(respx.mock)
+    one_listed_order(respx.mock)
+    respx.post(RDT_URL).respond(200, json={"expiresIn": 3600})
+    address = address_route(respx.mock)
+    with pytest.raises(TransientError):
+        pull(connector)
+    assert not address.called
+
+
+@respx.mock
+def test_concurrent_polls_share_one_access_token_and_one_rdt(connector: AmazonConnector) -> None:
+    entered = threading.Event()
+    release = threading.Event()
+
+    def slow_token(request: httpx.Request) -> httpx.Response:
+        entered.set()
+        release.wait(5)  # the other threads pile up behind this fetch meanwhile
+        return httpx.Response(200, json={"access_token": "Atza|shared", "expires_in": 30})
+
+    tokens = respx.post(TOKEN_URL).mock(side_effect=slow_token)
+    one_listed_order(respx.mock)
+    rdt = respx.post(RDT_URL).mock(
+        side_effect=lambda request: httpx.Response(
+            200, json={"restrictedDataToken": "Atz.sprdt|shared", "expiresIn": 3600}
+        )
+    )
+    address = address_route(respx.mock)
+    pulled: list[Any] = []
+    threads = [threading.Thread(target=lambda: pulled.append(pull(connector))) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    assert entered.wait(5)
+    threading.Event().wait(0.2)  # let the others reach the token cache
+    release.set()
+    for thread in threads:
+        thread.join(10)
+    assert len(pulled) == 6
+    assert (tokens.call_count, rdt.call_count, address.call_count) == (1, 1, 6)
+
+
+@respx.mock
+def test_address_calls_are_paced_by_their_own_bucket(sleep: FakeSleep) -> None:
+    token_route(respx.mock)
+    orders = [listed_order(f"111-000000{n}-000000{n}") for n in range(1, 4)]
+    respx.get(ORDERS).respond(200, json={"payload": {"Orders": orders}})
+    respx.get(url__regex=rf"{ORDERS}/(?P<order_id>[^/]+)/orderItems").mock(
+        side_effect=lambda request, order_id: items_page(order_id, sample_items())
+    )
+    address_routes(respx.mock)
+    conn = make_connector(sleep, rate_limits={"get_order_address": {"rate": 0.5, "burst": 1}})
+    conn.pull_orders(NOW - timedelta(hours=1), None, now=NOW)
+    bucket = conn.rate_limits["get_order_address"]
+    assert bucket.waits == 2  # a burst of one: the 2nd and 3rd each waited for a token
+    # The fake clock stands still while FakeSleep "sleeps": the 3rd waits for the token after
+    # the one the 2nd took, 2 s apart at 0.5/s.
+    assert sleep.calls == [pytest.approx(2.0), pytest.approx(4.0)]
+    assert conn.rate_limits["get_order_items"].waits == 0
 
 
 # --- Login with Amazon ------------------------------------------------------------------------
@@ -597,6 +1104,44 @@ def test_token_request_and_cache(connector: AmazonConnector, clock: FakeClock) -
     connector.pull_orders(NOW - timedelta(hours=1), None, now=NOW)
     assert tokens.call_count == 2
     assert orders.calls.last.request.headers["x-amz-access-token"] == "Atza|two"
+
+
+@respx.mock
+def test_a_short_lived_token_is_reused_until_a_tenth_of_its_life_is_left(
+    connector: AmazonConnector, clock: FakeClock
+) -> None:
+    # Seen on real traffic: a token living under a minute was fetched again before every call
+    # (318 token requests for 318 API calls), because the renewal margin was a flat 60 s.
+    tokens = token_route(respx.mock, "Atza|one", "Atza|two", expires_in=30)
+    orders = respx.get(ORDERS).respond(200, json={"payload": {"Orders": []}})
+    start = clock.now
+    for offset in (0.0, 5.0, 13.0, 20.0, 26.9):
+        clock.now = start + offset
+        connector.pull_orders(NOW - timedelta(hours=1), None, now=NOW)
+    assert (tokens.call_count, orders.call_count) == (1, 5)
+    clock.now = start + 27.0  # 3 s (10 % of 30 s) before it expires: renewed
+    connector.pull_orders(NOW - timedelta(hours=1), None, now=NOW)
+    assert tokens.call_count == 2
+    assert orders.calls.last.request.headers["x-amz-access-token"] == "Atza|two"
+
+
+@pytest.mark.parametrize(
+    ("lifetime", "reused_until"),
+    [(3600.0, 3540.0), (600.0, 540.0), (300.0, 270.0), (30.0, 27.0), (1.0, 0.9)],
+)
+def test_token_cache_renews_a_tenth_of_the_lifetime_early_at_most_a_minute(
+    lifetime: float, reused_until: float
+) -> None:
+    clock = FakeClock()
+    issued = iter(["a", "b"])
+    cache = AccessTokenCache(lambda: (next(issued), lifetime), clock=clock)
+    start = clock.now
+    assert cache.get() == "a"
+    clock.now = start + reused_until - 0.001
+    assert cache.get() == "a"
+    clock.now = start + reused_until
+    assert cache.get() == "b"
+    assert cache.fetches == 2
 
 
 @respx.mock
@@ -789,8 +1334,11 @@ def test_one_bucket_per_operation_with_the_published_plans(connector: AmazonConn
         "get_order_items",
         "confirm_shipment",
         "patch_listings_item",
+        "get_order_address",
+        "create_restricted_data_token",
     }
     assert (buckets["get_orders"].rate, buckets["get_orders"].burst) == (0.0167, 20)
+    assert (buckets["get_order_address"].rate, buckets["get_order_address"].burst) == (0.5, 30)
     assert (buckets["get_order_items"].rate, buckets["get_order_items"].burst) == (0.5, 30)
 
 
@@ -858,6 +1406,7 @@ def test_items_429_is_retried_in_place_when_the_wait_is_short(sleep: FakeSleep) 
     items = respx.get(f"{ORDERS}/902-3159896-1390916/orderItems").mock(
         side_effect=[testkit.too_many(0), items_page("902-3159896-1390916", sample_items())]
     )
+    address_routes(respx.mock)
     conn = make_connector(sleep, runtime=ConnectorRuntime(retry_attempts=3, retry_max_wait=5))
     page = conn.pull_orders(NOW - timedelta(hours=1), None, now=NOW)
     assert len(page.orders) == 1 and items.call_count == 2
@@ -901,6 +1450,7 @@ def test_items_429_then_success(connector: AmazonConnector) -> None:
     items = respx.get(f"{ORDERS}/902-3159896-1390916/orderItems").mock(
         side_effect=[testkit.too_many(0), items_page("902-3159896-1390916", sample_items())]
     )
+    address_routes(respx.mock)
     page = testkit.check_retries_then_succeeds(
         lambda: connector.pull_orders(NOW - timedelta(hours=1), None, now=NOW), items, calls=2
     )
