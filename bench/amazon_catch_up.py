@@ -8,7 +8,8 @@ child process on 127.0.0.1. It holds ``--orders`` orders built from the recorded
 shape (tests/fixtures/third_party/amazon/): distinct AmazonOrderIds, LastUpdateDate spread
 over the last day, 1-5 OrderItems each, all paid (Unshipped), so every order costs one
 getOrderItems call. It enforces SP-API's usage plans per operation as token buckets, scaled
-by ``--speedup`` (getOrders 0.0167/s burst 20, getOrderItems 0.5/s burst 30), answering 429
+by ``--speedup`` (getOrders 0.0167/s burst 20, getOrderItems and getOrderAddress 0.5/s burst
+30, the Tokens API 1/s burst 10), answering 429
 QuotaExceeded with Retry-After when a bucket is empty. The connector's own buckets are
 configured to the same scaled plans.
 
@@ -62,7 +63,12 @@ from tests.integration.amazon_fake_api import (  # noqa: E402
 )
 
 #: Amazon's published usage plans (Orders v0): (requests per second, burst).
-PLANS = {"get_orders": (0.0167, 20), "get_order_items": (0.5, 30)}
+PLANS = {
+    "get_orders": (0.0167, 20),
+    "get_order_items": (0.5, 30),
+    "get_order_address": (0.5, 30),  # one per merchant-fulfilled order
+    "create_restricted_data_token": (1.0, 10),  # the address calls' token, cached
+}
 MARKETPLACE = "ATVPDKIKX0DER"
 
 
@@ -133,7 +139,8 @@ def serve(conn: Connection, count: int, seed: int, speedup: float) -> None:
 
 def minimum_seconds(calls: dict[str, int], speedup: float) -> tuple[float, dict[str, float]]:
     per_op = {
-        op: max(0, calls[op] - burst) / (rate * speedup) for op, (rate, burst) in PLANS.items()
+        op: max(0, calls.get(op, 0) - burst) / (rate * speedup)
+        for op, (rate, burst) in PLANS.items()
     }
     return max(per_op.values()), per_op
 
@@ -241,16 +248,18 @@ def run(args: argparse.Namespace, tmp: Path) -> None:  # noqa: PLR0915 - one lin
     needed = {
         "get_orders": max(1, math.ceil(args.orders / args.page_size)),
         "get_order_items": args.orders,
+        "get_order_address": args.orders,  # every order is merchant-fulfilled and unshipped
+        "create_restricted_data_token": 1,
     }
     t_min, per_op = minimum_seconds(needed, speedup)
 
     print()
     print(f"caught up: {finished} after {polls} poll_connector calls ({errors} failed)")
     print(f"orders read: {seen} (new inbox rows {new}); getOrders pages: {pages}")
-    for op in ("get_orders", "get_order_items"):
+    for op, wanted in needed.items():
         print(
             f"  {op}: {stats['calls'].get(op, 0)} requests received, "
-            f"{stats['throttled'].get(op, 0)} answered 429; needed {needed[op]}"
+            f"{stats['throttled'].get(op, 0)} answered 429; needed {wanted}"
         )
     waits = {name: b.waits for name, b in getattr(source, "rate_limits", {}).items()}
     print(f"connector bucket waits (count): {waits}")
