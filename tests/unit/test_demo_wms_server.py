@@ -140,6 +140,22 @@ def test_set_down_answers_503_to_everything(wms: FakeWms, client: httpx.Client) 
     assert post(client, "k1").status_code == 201
 
 
+def test_answer_late_takes_the_order_but_answers_after_the_delay(wms: FakeWms) -> None:
+    wms.answer_late(0.3)
+    with (
+        httpx.Client(base_url=wms.base_url, timeout=0.05) as impatient,
+        pytest.raises(httpx.ReadTimeout),
+    ):
+        post(impatient, "k1")
+    assert wms.accepted_count == 1  # taken at once; only the answer is late
+    assert len(wms.requests) == 1
+    with httpx.Client(base_url=wms.base_url, timeout=5.0) as patient:
+        replay = post(patient, "k1")
+        assert (replay.status_code, replay.headers["Idempotent-Replayed"]) == (201, "true")
+        wms.answer_late(None)
+        assert patient.get("/healthz").status_code == 200
+
+
 def test_reject_skus(wms: FakeWms, client: httpx.Client) -> None:
     wms.reject_skus({"BAD"})
     rejected = post(client, "k1", order("A", "BAD"))
