@@ -4,8 +4,9 @@ It speaks the REST WMS protocol of ``connectors.wms.rest``::
 
     with FakeWms() as wms:
         connector = RestWmsConnector({"base_url": wms.base_url}, {}, runtime=dev_runtime)
-        wms.fail_next(2, status=503)
-        connector.release(request)        # retried, then accepted
+        wms.fail_next(1, status=503)
+        connector.release(request)        # TransientError: the outbox tries again later
+        connector.release(request)        # accepted
         assert wms.accepted_count == 1
 
 Endpoints: ``POST /fulfilment-orders`` (needs ``Idempotency-Key``; a replayed key gets the

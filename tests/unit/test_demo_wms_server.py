@@ -10,7 +10,13 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from omniroute.connectors.base import ConnectorRuntime, PermanentError, ReleaseLine, ReleaseRequest
+from omniroute.connectors.base import (
+    ConnectorRuntime,
+    PermanentError,
+    ReleaseLine,
+    ReleaseRequest,
+    TransientError,
+)
 from omniroute.connectors.wms.demo_server import FakeWms, RecordedRequest
 from omniroute.connectors.wms.rest import RestWmsConfig, RestWmsConnector, RestWmsSecrets
 
@@ -247,13 +253,17 @@ def connector(wms: FakeWms) -> Iterator[RestWmsConnector]:
     conn.close()
 
 
-def test_connector_rides_out_failures_with_one_key(
+def test_connector_leaves_an_error_answer_to_the_outbox_and_keeps_one_key(
     wms: FakeWms, connector: RestWmsConnector
 ) -> None:
     wms.fail_next(2, status=503)
+    for _ in range(2):  # one request per call: the outbox's attempts are the retries
+        with pytest.raises(TransientError):
+            connector.release(release_request("fo-5"))
     receipt = connector.release(release_request("fo-5"))
-    assert (receipt.external_ref, receipt.status_code, receipt.attempts) == ("WMS-1", 201, 3)
+    assert (receipt.external_ref, receipt.status_code, receipt.attempts) == ("WMS-1", 201, 1)
     assert wms.accepted_count == 1
+    assert len(wms.requests) == 3
     assert {r.headers["idempotency-key"] for r in wms.requests} == {"fo-5"}
     assert {r.headers["authorization"] for r in wms.requests} == {"Bearer demo-key"}
 
