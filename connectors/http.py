@@ -13,6 +13,11 @@ redirect policy, retry/backoff and log redaction are the same everywhere::
 
 Errors leave as the two connector errors: ``TransientError`` (retry later; ``retry_after`` set
 when the remote said when) and ``PermanentError`` (dead-letter).
+
+In-call retries suit a read, whose caller has no retries of its own. A delivery from the
+outbox already has them (its attempts, with backoff), so it passes ``repeat_sent=False``: a
+request that may have reached the remote is sent at most once per call, and the outbox's
+attempts are the whole budget (README, "Deliveries and retries").
 """
 
 from __future__ import annotations
@@ -65,6 +70,14 @@ _RETRIED_TRANSPORT_ERRORS: tuple[type[httpx.TransportError], ...] = (
     httpx.NetworkError,  # connect, read, write and close errors
     httpx.RemoteProtocolError,
     httpx.ProxyError,
+)
+# Failures before any byte of the request left: no connection was made, or none was free.
+# Anything else (a read or write timeout, a dropped connection, any answer) may have reached
+# the remote, which may have acted on it.
+_UNSENT_ERRORS: tuple[type[httpx.TransportError], ...] = (
+    httpx.ConnectError,
+    httpx.ConnectTimeout,
+    httpx.PoolTimeout,
 )
 _NAT64_PREFIX = ipaddress.IPv6Network("64:ff9b::/96")
 _REDACTED = "***"
@@ -330,6 +343,7 @@ def send_with_retry(
     max_wait: float,
     sleep: Callable[[float], None] = time.sleep,
     check: Callable[[httpx.Response], None] = raise_for_status,
+    repeat_sent: bool = True,
 ) -> tuple[httpx.Response, int]:
     """Run ``call`` until ``check`` accepts the response; return it and the attempts made.
 
@@ -342,6 +356,12 @@ def send_with_retry(
 
     ``check`` classifies a response (default ``raise_for_status``); a connector with its own
     rules (a WMS whose 409 means "already have it") passes a wrapper around it.
+
+    ``repeat_sent=False`` (an outbox delivery, which is retried by its outbox row): only a
+    failure before the request left (connect error or timeout, no pooled connection free) is
+    tried again here. An answer (5xx, 429, with its ``retry_after``) and a failure after the
+    request may have arrived (read or write timeout, a dropped connection) are raised at
+    once, so the remote sees the request at most once per call, however slow it is.
     """
     if attempts < 1:
         raise ValueError("attempts must be at least 1")
@@ -356,11 +376,20 @@ def send_with_retry(
         sleep=sleep,
         stop=tenacity.stop_after_attempt(attempts) | _StopOnLongHint(max_wait),
         wait=_wait_policy(max_wait),
-        retry=tenacity.retry_if_exception_type(TransientError),
+        retry=tenacity.retry_if_exception(_any_transient if repeat_sent else _unsent),
         reraise=True,
     )
     response = retrying(attempt)
     return response, made
+
+
+def _any_transient(error: BaseException) -> bool:
+    return isinstance(error, TransientError)
+
+
+def _unsent(error: BaseException) -> bool:
+    """A transient failure whose request never left (see ``_UNSENT_ERRORS``)."""
+    return isinstance(error, TransientError) and isinstance(error.__cause__, _UNSENT_ERRORS)
 
 
 def _one_attempt(

@@ -4,8 +4,9 @@ It speaks the REST WMS protocol of ``connectors.wms.rest``::
 
     with FakeWms() as wms:
         connector = RestWmsConnector({"base_url": wms.base_url}, {}, runtime=dev_runtime)
-        wms.fail_next(2, status=503)
-        connector.release(request)        # retried, then accepted
+        wms.fail_next(1, status=503)
+        connector.release(request)        # TransientError: the outbox tries again later
+        connector.release(request)        # accepted
         assert wms.accepted_count == 1
 
 Endpoints: ``POST /fulfilment-orders`` (needs ``Idempotency-Key``; a replayed key gets the
@@ -21,6 +22,7 @@ import json
 import logging
 import socket
 import threading
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -63,6 +65,7 @@ class _State:
     failure_status: int = 500
     failure_retry_after: float | None = None
     down: bool = False
+    answer_delay: float | None = None
     rejected_skus: frozenset[str] = frozenset()
     counter: int = 0
 
@@ -134,6 +137,15 @@ class FakeWms:
         """While down, every request is answered 503."""
         with self._state.lock:
             self._state.down = down
+
+    def answer_late(self, seconds: float | None) -> None:
+        """Take each request at once but answer it ``seconds`` late (None: on time again).
+
+        A WMS slower than its caller's timeout: the order is accepted, and the answer
+        arrives after the caller has given up (if it waited that long, it would get it).
+        """
+        with self._state.lock:
+            self._state.answer_delay = seconds
 
     def reject_skus(self, skus: Iterable[str]) -> None:
         """Answer 422 to orders with any of these SKUs (replaces the previous set)."""
@@ -218,7 +230,14 @@ class _Handler(BaseHTTPRequestHandler):
         with state.lock:
             state.requests.append(RecordedRequest(method, path, headers, body))
             reply = _injected_failure(state) or _route(state, method, path, headers, body)
-        self._send(reply)
+            delay = state.answer_delay
+        if delay is None:
+            self._send(reply)
+            return
+        time.sleep(delay)
+        self.close_connection = True
+        with contextlib.suppress(OSError):  # the caller gave up and closed the connection
+            self._send(reply)
 
     def _read_body(self) -> bytes:
         try:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select
+from sqlalchemy import bindparam, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from omniroute.connectors.base import IMPORTED_TOPIC, POLLED_TOPIC
@@ -16,6 +16,7 @@ from omniroute.core.platform.models import (
     ConnectorHealth,
     InboundMessage,
 )
+from omniroute.core.platform.sql import insert_ignoring_conflict_stmt, table_of
 
 ERROR_CHARS = 2000
 NOT_WEBHOOKS = (POLLED_TOPIC, IMPORTED_TOPIC)
@@ -78,6 +79,87 @@ def clear_disabled(session: Session, connector_id: int) -> None:
         health.consecutive_failures = 0
         health.disabled_at = None
         health.disabled_reason = None
+
+
+# --- outcomes recorded with what was read beside the work (no read of their own) ---------------
+
+#: While nothing fails, a success is written at most this often (``note_success``).
+SUCCESS_REFRESH = timedelta(seconds=60)
+
+
+@dataclass(frozen=True)
+class Seen:
+    """A connector's health as the statement that read the work it concerns read it too
+    (an outer join), so that recording the outcome needs no read, and no lock, of its own."""
+
+    row: bool  # a connector_health row exists
+    consecutive_failures: int = 0
+    last_success_at: datetime | None = None
+
+
+_HEALTH = table_of(ConnectorHealth).c
+_RESET = (
+    update(table_of(ConnectorHealth))
+    .where(_HEALTH.connector_id == bindparam("health_of"))
+    .values(consecutive_failures=0, last_success_at=bindparam("at"))
+)
+_COUNT_FAILURE = (
+    update(table_of(ConnectorHealth))
+    .where(_HEALTH.connector_id == bindparam("health_of"))
+    .values(
+        consecutive_failures=func.coalesce(_HEALTH.consecutive_failures, 0) + 1,
+        last_error_at=bindparam("at"),
+        last_error=bindparam("error"),
+    )
+)
+
+
+def note_success(session: Session, connector_id: int, seen: Seen, *, now: datetime) -> None:
+    """A successful call, as ``record_success`` says it, written only when that changes
+    what ops see: the count was not zero, there is no row yet, or the last success recorded
+    is ``SUCCESS_REFRESH`` old. So a busy connector's successes cost no statement, and take
+    no lock on its one health row; ``last_success_at`` lags by up to ``SUCCESS_REFRESH``.
+
+    ``seen`` is read before the call went out: a failure recorded meanwhile (a call that
+    failed while this one was in flight) is reset by the next success instead.
+    """
+    if not seen.row:
+        _make_row(session, connector_id, last_success_at=now)
+        return
+    fresh = seen.last_success_at is not None and now - seen.last_success_at < SUCCESS_REFRESH
+    if seen.consecutive_failures == 0 and fresh:
+        return
+    session.execute(_RESET, {"health_of": connector_id, "at": now})
+
+
+def count_failure(
+    session: Session, connector_id: int, error: str, seen: Seen, *, now: datetime
+) -> None:
+    """A failed call counted as ``record_failure`` counts it, but never disabling the
+    connector (the caller decides that). One UPDATE that adds one, so failures recorded at
+    the same moment by several workers all count, and none waits to read the row first."""
+    if not seen.row:
+        _make_row(session, connector_id)
+    session.execute(
+        _COUNT_FAILURE, {"health_of": connector_id, "at": now, "error": error[:ERROR_CHARS]}
+    )
+
+
+def _make_row(session: Session, connector_id: int, **values: object) -> None:
+    """The connector's health row, unless another transaction has just made it."""
+    # The mapped class as target: the table has no ``id`` for the helper to return.
+    stmt = insert_ignoring_conflict_stmt(
+        session.get_bind().dialect.name, ConnectorHealth, ["connector_id"]
+    )
+    session.execute(
+        stmt,
+        {
+            "connector_id": connector_id,
+            "consecutive_failures": 0,
+            "rate_limit_wait_seconds": 0.0,
+            **values,
+        },
+    )
 
 
 @dataclass(frozen=True)

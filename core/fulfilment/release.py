@@ -3,6 +3,29 @@
 The remote call happens outside any transaction (no lock is held while calling out); the
 idempotency key stored on the row is sent on every attempt, so a retry after a lost answer
 cannot create a second order in the WMS.
+
+One retry budget: the row's attempts. The adapter sends a release at most once per attempt
+(the REST WMS tries again within the call only when no connection could be made), so a WMS
+sees one release at most ``OMNIROUTE_OUTBOX_MAX_ATTEMPTS`` times before it is a dead letter
+(and as often again per redrive), however it fails: answering 503, or answering after the
+timeout.
+
+Health: each outcome counts in the WMS connector's health (``core.channels.health``) in the
+transaction that records it, as a channel push's does. An acceptance resets the count; a
+transient failure, and a permanent one about the connector (a refused credential, a wrong
+path, a redirect), add one. A refusal of the order (``ORDER_REFUSALS``) does neither: the
+WMS answered and understood, and its verdict was about that order, not about the connector.
+
+Unlike a channel, a WMS connector is not disabled after
+``OMNIROUTE_CONNECTOR_DISABLE_AFTER_FAILURES`` failures in a row; the count keeps climbing
+on the health view instead. Disabling would not send orders elsewhere: routing looks at
+the warehouse, not at its WMS connector. It would only turn the releases still being
+retried, and every new one for that warehouse, into ``no_wms`` dead letters at once, so
+that a WMS down for a few minutes leaves an exception per order, each to be redriven by
+hand after someone re-enables the connector, where the outbox would have delivered them
+when the WMS came back. And what disabling spares a channel (polls and pushes against a
+revoked token without end) the budget already bounds here. Ops who want releases to stop
+disable the warehouse (routing then skips it) or the connector (accepting ``no_wms``).
 """
 
 from __future__ import annotations
@@ -26,6 +49,7 @@ from omniroute.connectors.base import (
     TransientError,
     WarehouseAdapter,
 )
+from omniroute.core.channels import health as connector_health
 from omniroute.core.channels import push
 from omniroute.core.channels.push import deliver_claimed as deliver_to_channel
 from omniroute.core.exceptions.opening import Reason, open_exception
@@ -44,6 +68,7 @@ from omniroute.core.platform.errors import DomainError
 from omniroute.core.platform.metrics import OUTBOX_DELIVERIES
 from omniroute.core.platform.models import (
     Connector,
+    ConnectorHealth,
     FulfilmentLine,
     FulfilmentOrder,
     OrderEvent,
@@ -56,6 +81,9 @@ from omniroute.core.platform.sql import table_of
 
 log = logging.getLogger("omniroute.outbox")
 
+#: Permanent answers about the order, not the connector: they leave its health alone.
+ORDER_REFUSALS = REJECTIONS | {"http_409"}  # 409: the key is held for another order
+
 
 class Deps(reroute.Deps, push.Deps, Protocol):
     """What the outbox relay uses: the connectors, and re-routing for a warehouse's refusal."""
@@ -67,6 +95,10 @@ class Job:
     adapter: Any
     request: ReleaseRequest
     attempts: int
+    connector_id: int
+    # The WMS connector's health as read with the release: recording the outcome needs no
+    # read of its own (``connector_health.note_success``).
+    health: connector_health.Seen
     # The orders with lines here, when they are not just the fulfilment order's own.
     members: tuple[int, ...] | None = None
 
@@ -108,7 +140,7 @@ def deliver_outbox(
     try:
         receipt = job.adapter.release(job.request)
     except TransientError as exc:
-        return _after_transient(deps, outbox_id, exc)
+        return _after_transient(deps, job, exc)
     except ConnectorError as exc:
         return _rejected(deps, job, exc)
     with unit_of_work(deps.sessions) as session:
@@ -116,6 +148,8 @@ def deliver_outbox(
         # the same idempotency key, which the warehouse system answers as before.
         relax_durability(session)
         _sent(session, job, receipt.external_ref)
+        # Last in the transaction, as every write of the health row is (see _count_failure).
+        connector_health.note_success(session, job.connector_id, job.health, now=now_of(session))
     OUTBOX_DELIVERIES.labels(WMS_RELEASE, "sent").inc()
     return "sent"
 
@@ -131,6 +165,8 @@ def _rejected(deps: Deps, job: Job, exc: ConnectorError) -> str:
     with unit_of_work(deps.sessions) as session:
         msg = session.get_one(OutboxMessage, job.outbox_id)
         _dead(session, msg, exc, Reason.WMS_REJECTED, reroute=tried)
+        if exc.reason not in ORDER_REFUSALS:
+            _count_failure(deps, session, job, exc)
     return "dead"
 
 
@@ -211,6 +247,12 @@ def _prepare(deps: Deps, session: Session, outbox_id: int) -> Job | None:
         adapter=adapter,
         request=request,
         attempts=row.attempts,
+        connector_id=row.connector_id,
+        health=connector_health.Seen(
+            row=row.health_row is not None,
+            consecutive_failures=row.health_failures or 0,
+            last_success_at=row.health_success_at,
+        ),
         members=_members(rows),
     )
 
@@ -255,6 +297,9 @@ _RELEASE_READ = (
         Connector.updated_at.label("connector_updated_at"),
         Connector.config,
         Connector.secrets_encrypted,
+        ConnectorHealth.connector_id.label("health_row"),
+        ConnectorHealth.consecutive_failures.label("health_failures"),
+        ConnectorHealth.last_success_at.label("health_success_at"),
         FulfilmentLine.id.label("line_pk"),
         FulfilmentLine.order_line_id,
         FulfilmentLine.sku.label("line_sku"),
@@ -269,6 +314,7 @@ _RELEASE_READ = (
     .outerjoin(SalesOrder, SalesOrder.id == FulfilmentOrder.order_id)
     .outerjoin(Warehouse, Warehouse.id == FulfilmentOrder.warehouse_id)
     .outerjoin(Connector, Connector.id == OutboxMessage.connector_id)
+    .outerjoin(ConnectorHealth, ConnectorHealth.connector_id == OutboxMessage.connector_id)
     .outerjoin(FulfilmentLine, FulfilmentLine.fulfilment_order_id == FulfilmentOrder.id)
     .outerjoin(OrderLine, OrderLine.id == FulfilmentLine.order_line_id)
     .outerjoin(_LINE_ORDER, _LINE_ORDER.id == OrderLine.order_id)
@@ -339,20 +385,36 @@ def _sent(session: Session, job: Job, external_ref: str | None) -> None:
         )
 
 
-def _after_transient(deps: Deps, outbox_id: int, exc: TransientError) -> str:
+def _after_transient(deps: Deps, job: Job, exc: TransientError) -> str:
     settings = deps.settings
+    outbox_id = job.outbox_id
     with unit_of_work(deps.sessions) as session:
         msg = session.get_one(OutboxMessage, outbox_id)
         if msg.attempts >= settings.outbox_max_attempts:
             _dead(session, msg, exc, Reason.WMS_UNREACHABLE)
+            _count_failure(deps, session, job, exc)
             return "dead"
         delay = backoff_delay(
             msg.attempts, settings.outbox_backoff_base, settings.outbox_backoff_max, exc.retry_after
         )
         outbox.retry_later(msg, exc, delay=delay, now=deps.clock.now())
+        _count_failure(deps, session, job, exc)
     OUTBOX_DELIVERIES.labels(WMS_RELEASE, "retry").inc()
     log.info("outbox %s: transient failure, retry in %.1fs: %s", outbox_id, delay, exc)
     return "retry"
+
+
+def _count_failure(deps: Deps, session: Session, job: Job, exc: ConnectorError) -> None:
+    """One failed call in the WMS connector's health (never disabling it: see the module).
+
+    Called last in its transaction, its ORM changes (the order moved) flushed first: every
+    transaction that writes a connector's one health row takes it last, so two releases of
+    one split order, one accepted and one failing, cannot each hold what the other waits for.
+    """
+    session.flush()  # a write the commit would make anyway, made before the health row's
+    connector_health.count_failure(
+        session, job.connector_id, outbox.describe(exc), job.health, now=deps.clock.now()
+    )
 
 
 def _dead(

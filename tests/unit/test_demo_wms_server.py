@@ -10,7 +10,13 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from omniroute.connectors.base import ConnectorRuntime, PermanentError, ReleaseLine, ReleaseRequest
+from omniroute.connectors.base import (
+    ConnectorRuntime,
+    PermanentError,
+    ReleaseLine,
+    ReleaseRequest,
+    TransientError,
+)
 from omniroute.connectors.wms.demo_server import FakeWms, RecordedRequest
 from omniroute.connectors.wms.rest import RestWmsConfig, RestWmsConnector, RestWmsSecrets
 
@@ -140,6 +146,22 @@ def test_set_down_answers_503_to_everything(wms: FakeWms, client: httpx.Client) 
     assert post(client, "k1").status_code == 201
 
 
+def test_answer_late_takes_the_order_but_answers_after_the_delay(wms: FakeWms) -> None:
+    wms.answer_late(0.3)
+    with (
+        httpx.Client(base_url=wms.base_url, timeout=0.05) as impatient,
+        pytest.raises(httpx.ReadTimeout),
+    ):
+        post(impatient, "k1")
+    assert wms.accepted_count == 1  # taken at once; only the answer is late
+    assert len(wms.requests) == 1
+    with httpx.Client(base_url=wms.base_url, timeout=5.0) as patient:
+        replay = post(patient, "k1")
+        assert (replay.status_code, replay.headers["Idempotent-Replayed"]) == (201, "true")
+        wms.answer_late(None)
+        assert patient.get("/healthz").status_code == 200
+
+
 def test_reject_skus(wms: FakeWms, client: httpx.Client) -> None:
     wms.reject_skus({"BAD"})
     rejected = post(client, "k1", order("A", "BAD"))
@@ -231,13 +253,17 @@ def connector(wms: FakeWms) -> Iterator[RestWmsConnector]:
     conn.close()
 
 
-def test_connector_rides_out_failures_with_one_key(
+def test_connector_leaves_an_error_answer_to_the_outbox_and_keeps_one_key(
     wms: FakeWms, connector: RestWmsConnector
 ) -> None:
     wms.fail_next(2, status=503)
+    for _ in range(2):  # one request per call: the outbox's attempts are the retries
+        with pytest.raises(TransientError):
+            connector.release(release_request("fo-5"))
     receipt = connector.release(release_request("fo-5"))
-    assert (receipt.external_ref, receipt.status_code, receipt.attempts) == ("WMS-1", 201, 3)
+    assert (receipt.external_ref, receipt.status_code, receipt.attempts) == ("WMS-1", 201, 1)
     assert wms.accepted_count == 1
+    assert len(wms.requests) == 3
     assert {r.headers["idempotency-key"] for r in wms.requests} == {"fo-5"}
     assert {r.headers["authorization"] for r in wms.requests} == {"Bearer demo-key"}
 

@@ -462,6 +462,95 @@ def test_custom_check_decides_success(client: httpx.Client, sleep: RecordingSlee
     assert (result.status_code, attempts) == (409, 1)
 
 
+# --- repeat_sent=False: one request that may reach the remote per call -----------------------
+
+UNSENT = [
+    httpx.ConnectError("refused"),
+    httpx.ConnectTimeout("slow connect"),
+    httpx.PoolTimeout("pool exhausted"),
+]
+MAYBE_SENT = [
+    httpx.ReadTimeout("slow read"),
+    httpx.WriteTimeout("slow write"),
+    httpx.ReadError("reset"),
+    httpx.WriteError("broken pipe"),
+    httpx.RemoteProtocolError("server disconnected"),
+]
+
+
+@pytest.mark.parametrize("error", UNSENT)
+@respx.mock
+def test_without_repeats_a_request_that_never_left_is_tried_again(
+    client: httpx.Client, sleep: RecordingSleep, error: httpx.TransportError
+) -> None:
+    route = respx.post(f"{API}/orders").mock(side_effect=[error, error, httpx.Response(201)])
+    result, attempts = send_with_retry(
+        post_with_key(client), attempts=3, max_wait=1.0, sleep=sleep, repeat_sent=False
+    )
+    assert (result.status_code, attempts, route.call_count) == (201, 3, 3)
+    assert len(sleep.calls) == 2
+
+
+@pytest.mark.parametrize("error", MAYBE_SENT)
+@respx.mock
+def test_without_repeats_a_request_that_may_have_arrived_is_not_sent_again(
+    client: httpx.Client, sleep: RecordingSleep, error: httpx.TransportError
+) -> None:
+    route = respx.post(f"{API}/orders").mock(side_effect=[error, httpx.Response(201)])
+    with pytest.raises(TransientError) as caught:
+        send_with_retry(
+            post_with_key(client), attempts=3, max_wait=1.0, sleep=sleep, repeat_sent=False
+        )
+    assert caught.value.reason == "http_transport"
+    assert route.call_count == 1
+    assert sleep.calls == []
+
+
+@pytest.mark.parametrize("status", [429, 500, 502, 503, 504])
+@respx.mock
+def test_without_repeats_an_answer_goes_back_to_the_caller(
+    client: httpx.Client, sleep: RecordingSleep, status: int
+) -> None:
+    route = respx.post(f"{API}/orders").mock(
+        side_effect=[httpx.Response(status, headers={"Retry-After": "1"}), httpx.Response(201)]
+    )
+    with pytest.raises(TransientError) as caught:
+        send_with_retry(
+            post_with_key(client), attempts=3, max_wait=5.0, sleep=sleep, repeat_sent=False
+        )
+    assert caught.value.reason == f"http_{status}"
+    assert caught.value.retry_after == 1.0  # for the caller's own rescheduling
+    assert route.call_count == 1
+    assert sleep.calls == []
+
+
+@respx.mock
+def test_without_repeats_connection_failures_still_stop_at_attempts(
+    client: httpx.Client, sleep: RecordingSleep
+) -> None:
+    route = respx.post(f"{API}/orders").mock(side_effect=httpx.ConnectError("refused"))
+    with pytest.raises(TransientError):
+        send_with_retry(
+            post_with_key(client), attempts=2, max_wait=1.0, sleep=sleep, repeat_sent=False
+        )
+    assert route.call_count == 2
+
+
+@respx.mock
+def test_without_repeats_an_unsent_failure_then_an_answer_stops_at_the_answer(
+    client: httpx.Client, sleep: RecordingSleep
+) -> None:
+    route = respx.post(f"{API}/orders").mock(
+        side_effect=[httpx.ConnectError("refused"), httpx.Response(503), httpx.Response(201)]
+    )
+    with pytest.raises(TransientError) as caught:
+        send_with_retry(
+            post_with_key(client), attempts=3, max_wait=1.0, sleep=sleep, repeat_sent=False
+        )
+    assert caught.value.reason == "http_503"
+    assert route.call_count == 2  # one request reached the remote
+
+
 def test_attempts_must_be_positive() -> None:
     with pytest.raises(ValueError, match="attempts"):
         send_with_retry(lambda: httpx.Response(200), attempts=0, max_wait=1.0)

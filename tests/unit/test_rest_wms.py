@@ -221,11 +221,13 @@ def test_non_json_success_is_still_a_success(connector: RestWmsConnector) -> Non
 
 
 @respx.mock
-def test_retries_keep_the_same_idempotency_key(connector: RestWmsConnector) -> None:
+def test_connection_failures_are_tried_again_with_the_same_key(
+    connector: RestWmsConnector,
+) -> None:
     route = respx.post(ORDERS).mock(
         side_effect=[
-            httpx.Response(503),
-            httpx.ConnectError("reset"),
+            httpx.ConnectError("refused"),
+            httpx.ConnectTimeout("no answer to SYN"),
             httpx.Response(201, json={"id": "WMS-3"}),
         ]
     )
@@ -236,12 +238,37 @@ def test_retries_keep_the_same_idempotency_key(connector: RestWmsConnector) -> N
 
 
 @respx.mock
-def test_exhausted_retries_raise_transient(connector: RestWmsConnector) -> None:
-    route = respx.post(ORDERS).respond(502)
+def test_connection_failures_stop_at_the_attempts(connector: RestWmsConnector) -> None:
+    route = respx.post(ORDERS).mock(side_effect=httpx.ConnectError("refused"))
     with pytest.raises(TransientError) as caught:
         connector.release(make_request())
-    assert caught.value.reason == "http_502"
+    assert caught.value.reason == "http_transport"
     assert route.call_count == RUNTIME.retry_attempts
+
+
+@pytest.mark.parametrize("status", [500, 502, 503, 429])
+@respx.mock
+def test_an_error_answer_is_the_outboxs_to_retry(connector: RestWmsConnector, status: int) -> None:
+    """The WMS saw the request: sending it again is the next outbox attempt's job."""
+    route = respx.post(ORDERS).mock(side_effect=[httpx.Response(status), httpx.Response(201)])
+    with pytest.raises(TransientError) as caught:
+        connector.release(make_request())
+    assert caught.value.reason == f"http_{status}"
+    assert route.call_count == 1
+
+
+@pytest.mark.parametrize(
+    "error",
+    [httpx.ReadTimeout("slow WMS"), httpx.ReadError("reset"), httpx.RemoteProtocolError("gone")],
+)
+@respx.mock
+def test_a_release_that_may_have_arrived_is_not_sent_again_in_the_call(
+    connector: RestWmsConnector, error: httpx.TransportError
+) -> None:
+    route = respx.post(ORDERS).mock(side_effect=[error, httpx.Response(201)])
+    with pytest.raises(TransientError):
+        connector.release(make_request())
+    assert route.call_count == 1
 
 
 @respx.mock

@@ -1,4 +1,11 @@
-"""The generic REST WMS connector: releases fulfilment orders over HTTP with retries.
+"""The generic REST WMS connector: releases fulfilment orders over HTTP.
+
+Retry rule: a release reaches the WMS at most once per call. Only a failure before the
+request left (no connection) is tried again within the call (``retry_attempts``); an error
+answer (5xx, 429) or a timeout after sending goes back to the outbox as a ``TransientError``,
+whose attempts are the release's one retry budget: the WMS sees a release at most
+``OMNIROUTE_OUTBOX_MAX_ATTEMPTS`` times per dead letter, even when it answers after the
+timeout (each such answer is another attempt, never another in-call send).
 
 Duplicate rule: the WMS must dedupe on the ``Idempotency-Key`` header. A replay answered with
 2xx is a success. A ``409 Conflict`` counts as success only when its JSON body says
@@ -125,9 +132,10 @@ class RestWmsConnector:
         self._guard = UrlGuard(allow_private=runtime.allow_private_urls)
 
     def release(self, request: ReleaseRequest) -> ReleaseReceipt:
-        """Send one fulfilment order; retries reuse ``request.idempotency_key``.
+        """Send one fulfilment order once; every send carries ``request.idempotency_key``.
 
-        Raises ``TransientError`` (retry later) or ``PermanentError`` (dead-letter).
+        Raises ``TransientError`` (the outbox tries again later) or ``PermanentError``
+        (dead-letter). A connection that could not be made is tried again here first.
         """
         self._check_target()
         api = self._client()
@@ -137,6 +145,7 @@ class RestWmsConnector:
             attempts=self._runtime.retry_attempts,
             max_wait=self._runtime.retry_max_wait,
             check=_check_release_response,
+            repeat_sent=False,
         )
         return ReleaseReceipt(
             external_ref=_external_ref(response),
