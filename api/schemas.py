@@ -305,17 +305,26 @@ class ConnectorKindOut(BaseModel):
 
 
 class ExceptionOut(BaseModel):
+    """One problem per subject and reason, counted again each time it recurs."""
+
     model_config = ConfigDict(from_attributes=True)
     id: int
     reason: str
-    status: str
-    detail: dict[str, Any]
+    status: str = Field(description="open, retried (its work replayed) or resolved")
+    detail: dict[str, Any] = Field(
+        description="the latest occurrence's; inbound_message_ids lists the inbox rows a bad "
+        "payload came in (the same body under other webhook ids), newest last"
+    )
     order_id: int | None
-    inbound_message_id: int | None
+    inbound_message_id: int | None = Field(description="the latest occurrence's inbox row")
     outbox_message_id: int | None
-    retries: int
+    occurrences: int = Field(description="times the problem was found: 1, plus each recurrence")
+    first_seen_at: UtcDateTime
+    last_seen_at: UtcDateTime
+    retries: int = Field(description="times a person retried it")
+    last_retried_at: UtcDateTime | None
     created_at: UtcDateTime
-    resolved_at: UtcDateTime | None
+    resolved_at: UtcDateTime | None = Field(description="when it was resolved or last retried")
 
 
 class RetryOut(BaseModel):

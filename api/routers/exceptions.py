@@ -1,14 +1,28 @@
 from __future__ import annotations
 
+import enum
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 
 from omniroute.api.deps import CtxDep, Staff
 from omniroute.api.schemas import ExceptionOut, RetryOut
 from omniroute.core.exceptions import queue as svc
+from omniroute.core.exceptions.opening import Reason
 
 router = APIRouter(prefix="/api/v1/exceptions", tags=["exceptions"])
+
+MAX_ID = 2**63 - 1  # ids are BIGINT
+ExceptionId = Annotated[int, Path(ge=1, le=MAX_ID)]
+
+
+class StatusFilter(enum.StrEnum):
+    """An exception status, or ``all``."""
+
+    OPEN = "open"
+    RETRIED = "retried"
+    RESOLVED = "resolved"
+    ALL = "all"
 
 
 @router.get("", response_model=list[ExceptionOut])
@@ -16,25 +30,36 @@ def list_exceptions(
     *,
     ctx: CtxDep,
     _: Staff,
-    status: str | None = "open",
-    reason: str | None = None,
-    order_id: int | None = None,
+    status: Annotated[
+        StatusFilter, Query(description="open (the default), retried, resolved, or all")
+    ] = StatusFilter.OPEN,
+    reason: Reason | None = None,
+    order_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    after_id: int = 0,
+    after_id: Annotated[
+        int, Query(ge=0, le=MAX_ID, description="the last id of the previous page")
+    ] = 0,
 ) -> list[ExceptionOut]:
+    """Exceptions by id; each counts its occurrences, first and last seen, and retries."""
     rows = svc.list_exceptions(
-        ctx, status=status or None, reason=reason, order_id=order_id, limit=limit, after_id=after_id
+        ctx,
+        status=None if status == StatusFilter.ALL else status.value,
+        reason=reason,
+        order_id=order_id,
+        limit=limit,
+        after_id=after_id,
     )
     return [ExceptionOut.model_validate(r) for r in rows]
 
 
 @router.get("/{exception_id}", response_model=ExceptionOut)
-def get_exception(exception_id: int, ctx: CtxDep, _: Staff) -> ExceptionOut:
+def get_exception(exception_id: ExceptionId, ctx: CtxDep, _: Staff) -> ExceptionOut:
     return ExceptionOut.model_validate(svc.get_exception(ctx, exception_id))
 
 
 @router.post("/{exception_id}/retry", response_model=RetryOut, status_code=202)
-def retry_exception(exception_id: int, ctx: CtxDep, who: Staff) -> RetryOut:
-    """Replay the work behind the exception once its cause is fixed."""
+def retry_exception(exception_id: ExceptionId, ctx: CtxDep, who: Staff) -> RetryOut:
+    """Replay the work behind the exception once its cause is fixed. It is marked retried;
+    if the problem comes back, the same exception opens again (occurrences + 1)."""
     result = svc.retry_exception(ctx, exception_id, actor=who.actor)
     return RetryOut(exception_id=result.exception_id, task=result.task.value, row_id=result.row_id)

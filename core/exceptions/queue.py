@@ -1,4 +1,7 @@
-"""The exception queue support works: list, read, and retry after the cause is fixed."""
+"""The exception queue support works: list, read, and retry after the cause is fixed.
+
+A retry marks the exception ``retried`` and replays its work; if the problem comes back,
+``opening.open_exception`` reopens the same row (see there)."""
 
 from __future__ import annotations
 
@@ -9,6 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from omniroute.core.access.audit import record
+from omniroute.core.exceptions.opening import ExceptionStatus, mark_retried
 from omniroute.core.order_state import timeline as order_state
 from omniroute.core.order_state.machine import OrderStatus
 from omniroute.core.outbox import messages as outbox
@@ -41,17 +45,18 @@ class RetryResult:
 def list_exceptions(
     deps: Deps,
     *,
-    status: str | None = "open",
+    status: str | None = ExceptionStatus.OPEN,
     reason: str | None = None,
     order_id: int | None = None,
     limit: int = 100,
     after_id: int = 0,
 ) -> list[OrderException]:
+    """Exceptions by id, oldest first; ``status`` None: any status."""
     with unit_of_work(deps.sessions) as session:
         q = select(OrderException).where(OrderException.id > after_id)
-        if status:
+        if status is not None:
             q = q.where(OrderException.status == status)
-        if reason:
+        if reason is not None:
             q = q.where(OrderException.reason == reason)
         if order_id is not None:
             q = q.where(OrderException.order_id == order_id)
@@ -72,7 +77,7 @@ def retry_exception(deps: Deps, exception_id: int, *, actor: str) -> RetryResult
         exc = session.get(OrderException, exception_id)
         if exc is None:
             raise NotFound(f"exception {exception_id} does not exist")
-        if exc.status != "open":
+        if exc.status != ExceptionStatus.OPEN:
             raise Conflict(f"exception {exception_id} is {exc.status}, not open", code="not_open")
         order = session.get(SalesOrder, exc.order_id) if exc.order_id else None
         if exc.outbox_message_id is not None:
@@ -83,9 +88,7 @@ def retry_exception(deps: Deps, exception_id: int, *, actor: str) -> RetryResult
             result = _reroute(session, exc, order)
         else:
             raise Conflict(f"exception {exception_id} has nothing to retry", code="not_retryable")
-        exc.status = "retried"
-        exc.resolved_at = deps.clock.now()
-        exc.retries += 1
+        mark_retried(exc, deps.clock.now())
         record(
             session,
             actor,

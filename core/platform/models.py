@@ -443,12 +443,14 @@ class OutboxMessage(WorkItem, Base):
 
 
 class OrderException(Base):
-    """A problem a person must look at, with a machine-readable reason."""
+    """A problem a person must look at, with a machine-readable reason: one row per subject
+    and reason, counted again each time it recurs (see core/exceptions/opening.py)."""
 
     __tablename__ = "order_exception"
     __table_args__ = (
         Index("ix_order_exception_status", "status", "id"),
         Index("ix_order_exception_order", "order_id", "status"),
+        Index("ix_order_exception_subject", "subject", "reason"),
     )
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     reason: Mapped[str] = mapped_column(String(40))
@@ -457,7 +459,14 @@ class OrderException(Base):
     order_id: Mapped[int | None] = mapped_column(ForeignKey("sales_order.id"))
     inbound_message_id: Mapped[int | None] = mapped_column(ForeignKey("inbound_message.id"))
     outbox_message_id: Mapped[int | None] = mapped_column(ForeignKey("outbox_message.id"))
+    # What the problem is about, as one key ("order:12", "outbox:7", "inbound:3", or
+    # "payload:<connector>:<sha256 of the body>" for a bad payload); None: no subject.
+    subject: Mapped[str | None] = mapped_column(String(100))
+    occurrences: Mapped[int] = mapped_column(Integer, default=1)
+    first_seen_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     retries: Mapped[int] = mapped_column(Integer, default=0)
+    last_retried_at: Mapped[datetime | None] = mapped_column(DateTime)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     resolved_at: Mapped[datetime | None] = mapped_column(DateTime)
 
