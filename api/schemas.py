@@ -437,6 +437,10 @@ class OrderExceptionBrief(BaseModel):
     reason: str
     status: str
     detail: dict[str, Any]
+    occurrences: int = 1
+    first_seen_at: datetime | None = None
+    last_seen_at: datetime | None = None
+    retries: int = 0
 
 
 class ConsolidationOrderOut(BaseModel):

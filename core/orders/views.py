@@ -150,7 +150,16 @@ def order_detail(deps: HasSessions, order_id: int) -> dict[str, Any]:
                 for d in decisions
             ],
             "exceptions": [
-                {"id": x.id, "reason": x.reason, "status": x.status, "detail": x.detail}
+                {
+                    "id": x.id,
+                    "reason": x.reason,
+                    "status": x.status,
+                    "detail": x.detail,
+                    "occurrences": x.occurrences,
+                    "first_seen_at": as_aware(x.first_seen_at),
+                    "last_seen_at": as_aware(x.last_seen_at),
+                    "retries": x.retries,
+                }
                 for x in exceptions
             ],
             "consolidation": group_of_order(session, order),

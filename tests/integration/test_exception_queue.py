@@ -17,6 +17,7 @@ from omniroute.core.bootstrap import Context, bootstrap
 from omniroute.core.exceptions import queue as exception_queue
 from omniroute.core.exceptions.opening import Reason, open_exception
 from omniroute.core.orders import cancellation
+from omniroute.core.orders.views import order_detail
 from omniroute.core.platform.db import unit_of_work
 from omniroute.core.platform.models import InboundMessage, OrderException, SalesOrder
 from omniroute.core.stock import inventory
@@ -71,6 +72,13 @@ def test_a_no_stock_retry_that_fails_again_reopens_the_same_exception(
     assert again.last_retried_at is not None
     assert again.first_seen_at == exc.first_seen_at
     assert again.last_seen_at >= again.last_retried_at >= exc.last_seen_at
+    (shown,) = order_detail(ctx, again.order_id)["exceptions"]  # as the order's page shows it
+    assert (shown["id"], shown["status"], shown["occurrences"], shown["retries"]) == (
+        exc.id,
+        "open",
+        2,
+        1,
+    )
 
 
 def test_fifty_failed_retries_leave_fifty_rows(ctx: Context, wms: FakeWms) -> None:
