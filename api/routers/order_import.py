@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from omniroute.api.deps import CtxDep, require
+from omniroute.api.schemas import Id
 from omniroute.connectors.generic.upload import MAX_REPORTED_ERRORS, MEDIA_TYPES
 from omniroute.core.access.tokens import Principal
 from omniroute.core.intake.order_import import ImportOutcome, import_orders
@@ -71,7 +72,7 @@ async def import_order_file(
     request: Request,
     ctx: CtxDep,
     who: Importer,
-    connector_id: Annotated[int, Query(description="a generic_webhook connector")],
+    connector_id: Annotated[Id, Query(description="a generic_webhook connector")],
 ) -> ImportOut:
     """Store the valid orders of a CSV or JSON upload; bad rows are reported, not stored."""
     media_type = request.headers.get("content-type", "")
