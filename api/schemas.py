@@ -130,6 +130,10 @@ class WarehouseIn(BaseModel):
 
 
 class WarehousePatch(BaseModel):
+    """Fields left out are kept. ``null`` clears the fields that may be empty (the WMS,
+    capacity, cut-off, location, and ``calendar`` / ``channel_buffers`` back to none); for
+    any other field it is a 422."""
+
     model_config = ConfigDict(extra="forbid")
     name: str | None = Field(default=None, min_length=1, max_length=200)
     address: Address | None = None
@@ -148,6 +152,24 @@ class WarehousePatch(BaseModel):
     channel_buffers: ChannelBuffers | None = Field(default=None, description=BUFFERS_HELP)
 
     _tz = field_validator("timezone")(_check_timezone)
+
+    # Runs only for fields the body gives (defaults are not validated): an explicit null.
+    @field_validator(
+        "name",
+        "address",
+        "priority",
+        "enabled",
+        "tags",
+        "channels",
+        "timezone",
+        "rate_table",
+        mode="before",
+    )
+    @classmethod
+    def _not_null(cls, value: Any) -> Any:
+        if value is None:
+            raise ValueError("may not be null: leave the field out to keep it")
+        return value
 
 
 class WarehouseOut(BaseModel):
@@ -171,6 +193,17 @@ class WarehouseOut(BaseModel):
     rate_table: list[dict[str, float]]
     calendar: WarehouseCalendar
     channel_buffers: dict[str, int]
+
+    # Older versions let PATCH store null in these; read it as empty rather than fail.
+    @field_validator("tags", "channels", "rate_table", mode="before")
+    @classmethod
+    def _null_list(cls, value: Any) -> Any:
+        return [] if value is None else value
+
+    @field_validator("address", "calendar", "channel_buffers", mode="before")
+    @classmethod
+    def _null_dict(cls, value: Any) -> Any:
+        return {} if value is None else value
 
 
 class StockSet(BaseModel):

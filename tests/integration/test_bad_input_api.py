@@ -14,11 +14,16 @@ import pytest
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sqlalchemy import select
 
 from omniroute.api.schemas import MAX_ID, MAX_STOCK_UNITS
 from omniroute.core.access.tokens import create_token
 from omniroute.core.bootstrap import Context
+from omniroute.core.platform.db import unit_of_work
+from omniroute.core.platform.errors import Invalid
+from omniroute.core.platform.models import AuditLog, Warehouse
 from omniroute.core.platform.security import Role
+from omniroute.core.stock import warehouses
 from omniroute.mapping.engine import MAX_LINE_QUANTITY
 
 OUT_OF_RANGE = [0, -1, MAX_ID + 1, 2**64, 10**30]
@@ -283,6 +288,102 @@ def test_a_stock_adjustment_may_not_take_more_than_the_bound_either(
 ) -> None:
     body = {"warehouse_id": 1, "sku": "MUG", "delta": -MAX_STOCK_UNITS - 1, "reason": "count"}
     assert_invalid_request(client.post("/api/v1/stock/adjustments", headers=admin(ctx), json=body))
+
+
+# --- PATCH with null ---------------------------------------------------------------------
+
+
+def make_warehouse(client: TestClient, headers: dict[str, str]) -> dict[str, Any]:
+    body = {
+        "code": "EAST",
+        "name": "East",
+        "address": {"postal_code": "10001", "country": "US"},
+        "tags": ["cold-chain"],
+        "channels": ["shopify"],
+        "rate_table": [{"max_km": 500, "base": 4.5, "per_kg": 0.2}],
+        "calendar": {"closed_weekdays": [6]},
+        "channel_buffers": {"amazon": 2},
+        "daily_order_capacity": 50,
+        "cutoff_local_time": "15:00",
+        "latitude": 40.7,
+        "longitude": -74.0,
+    }
+    created = client.post("/api/v1/warehouses", json=body, headers=headers)
+    assert created.status_code == 201, created.text
+    result: dict[str, Any] = created.json()
+    return result
+
+
+def audit_actions(ctx: Context) -> list[str]:
+    with unit_of_work(ctx.sessions) as s:
+        return list(s.scalars(select(AuditLog.action).order_by(AuditLog.id)))
+
+
+@pytest.mark.parametrize(
+    "field",
+    ["name", "address", "priority", "enabled", "tags", "channels", "timezone", "rate_table"],
+)
+def test_null_for_a_field_that_cannot_be_null_is_422_and_writes_nothing(
+    client: TestClient, ctx: Context, field: str
+) -> None:
+    headers = admin(ctx)
+    before = make_warehouse(client, headers)
+    body: dict[str, Any] = {"name": "Renamed", "priority": 7}
+    body[field] = None
+    r = client.patch(f"/api/v1/warehouses/{before['id']}", json=body, headers=headers)
+    assert_invalid_request(r)
+    assert [f["field"] for f in r.json()["fields"]] == [f"body.{field}"]
+    assert client.get(f"/api/v1/warehouses/{before['id']}", headers=headers).json() == before
+    listed = client.get("/api/v1/warehouses", headers=headers)
+    assert listed.status_code == 200 and listed.json() == [before]
+    assert "warehouse.update" not in audit_actions(ctx)
+
+
+def test_null_clears_the_fields_that_may_be_cleared(client: TestClient, ctx: Context) -> None:
+    headers = admin(ctx)
+    before = make_warehouse(client, headers)
+    cleared = {
+        "calendar": None,
+        "channel_buffers": None,
+        "daily_order_capacity": None,
+        "cutoff_local_time": None,
+        "latitude": None,
+        "longitude": None,
+        "wms_connector_id": None,
+    }
+    r = client.patch(f"/api/v1/warehouses/{before['id']}", json=cleared, headers=headers)
+    assert r.status_code == 200, r.text
+    after = r.json()
+    assert after["calendar"] == {"closed_weekdays": [], "holidays": []}
+    assert after["channel_buffers"] == {}
+    for key in ("daily_order_capacity", "cutoff_local_time", "latitude", "longitude"):
+        assert after[key] is None, key
+    assert after["tags"] == before["tags"]
+    assert client.get("/api/v1/warehouses", headers=headers).status_code == 200
+
+
+def test_the_service_refuses_null_for_a_field_that_cannot_be_null(
+    client: TestClient, ctx: Context
+) -> None:
+    before = make_warehouse(client, admin(ctx))
+    with pytest.raises(Invalid, match="tags"):
+        warehouses.update_warehouse(ctx, before["id"], {"tags": None, "name": "X"}, actor="test")
+    assert warehouses.get_warehouse(ctx, before["id"]).name == "East"
+
+
+def test_a_null_already_stored_does_not_break_the_list(client: TestClient, ctx: Context) -> None:
+    headers = admin(ctx)
+    before = make_warehouse(client, headers)
+    with unit_of_work(ctx.sessions) as s:  # as the old PATCH wrote it
+        row = s.get_one(Warehouse, before["id"])
+        row.tags = None  # type: ignore[assignment]
+        row.channels = None  # type: ignore[assignment]
+        row.rate_table = None  # type: ignore[assignment]
+    listed = client.get("/api/v1/warehouses", headers=headers)
+    assert listed.status_code == 200, listed.text
+    (shown,) = listed.json()
+    assert (shown["tags"], shown["channels"], shown["rate_table"]) == ([], [], [])
+    assert client.get(f"/api/v1/warehouses/{before['id']}", headers=headers).status_code == 200
 
 
 # --- a simulated order ---------------------------------------------------------------------
