@@ -9,6 +9,22 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, field_validator
 
 from omniroute.core.platform.security import Role
+from omniroute.mapping.engine import MAX_LINE_QUANTITY
+
+#: The largest id: ids are BIGINT, and a larger number would fail in the database driver.
+MAX_ID = 2**63 - 1
+#: A row id in a path, a query or a body: 1 .. 2^63-1, else 422.
+Id = Annotated[int, Field(ge=1, le=MAX_ID)]
+#: A page cursor: the last id of the previous page, 0 for the first.
+AfterId = Annotated[int, Field(ge=0, le=MAX_ID)]
+#: The most units one stock figure (on hand, safety) or one adjustment may hold: the stock
+#: columns are 32-bit integers, so this leaves room for adjustments on top.
+MAX_STOCK_UNITS = 1_000_000_000
+StockUnits = Annotated[int, Field(ge=0, le=MAX_STOCK_UNITS)]
+#: Units on one line of a shipment, as on one order line (the canonical schema's bound).
+LineQuantity = Annotated[int, Field(ge=1, le=MAX_LINE_QUANTITY)]
+#: Counts ops set on a warehouse or a listing (capacity, buffers).
+SmallCount = Annotated[int, Field(ge=0, le=1_000_000)]
 
 
 def _utc(value: datetime) -> str:
@@ -96,12 +112,12 @@ class WarehouseIn(BaseModel):
     address: Address
     priority: int = Field(default=100, ge=0, le=1_000_000, description="lower is preferred")
     enabled: bool = True
-    wms_connector_id: int | None = None
+    wms_connector_id: Id | None = None
     tags: list[str] = Field(default_factory=list, description="capabilities: cold-chain, hazmat...")
     channels: list[str] = Field(
         default_factory=list, description="connector kinds or names served; empty = all"
     )
-    daily_order_capacity: int | None = Field(default=None, ge=0)
+    daily_order_capacity: SmallCount | None = None
     cutoff_local_time: str | None = Field(default=None, pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
     timezone: str = Field(default="UTC", max_length=64)
     latitude: float | None = Field(default=None, ge=-90, le=90)
@@ -114,15 +130,19 @@ class WarehouseIn(BaseModel):
 
 
 class WarehousePatch(BaseModel):
+    """Fields left out are kept. ``null`` clears the fields that may be empty (the WMS,
+    capacity, cut-off, location, and ``calendar`` / ``channel_buffers`` back to none); for
+    any other field it is a 422."""
+
     model_config = ConfigDict(extra="forbid")
     name: str | None = Field(default=None, min_length=1, max_length=200)
     address: Address | None = None
     priority: int | None = Field(default=None, ge=0, le=1_000_000)
     enabled: bool | None = None
-    wms_connector_id: int | None = None
+    wms_connector_id: Id | None = None
     tags: list[str] | None = None
     channels: list[str] | None = None
-    daily_order_capacity: int | None = Field(default=None, ge=0)
+    daily_order_capacity: SmallCount | None = None
     cutoff_local_time: str | None = Field(default=None, pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
     timezone: str | None = Field(default=None, max_length=64)
     latitude: float | None = Field(default=None, ge=-90, le=90)
@@ -132,6 +152,24 @@ class WarehousePatch(BaseModel):
     channel_buffers: ChannelBuffers | None = Field(default=None, description=BUFFERS_HELP)
 
     _tz = field_validator("timezone")(_check_timezone)
+
+    # Runs only for fields the body gives (defaults are not validated): an explicit null.
+    @field_validator(
+        "name",
+        "address",
+        "priority",
+        "enabled",
+        "tags",
+        "channels",
+        "timezone",
+        "rate_table",
+        mode="before",
+    )
+    @classmethod
+    def _not_null(cls, value: Any) -> Any:
+        if value is None:
+            raise ValueError("may not be null: leave the field out to keep it")
+        return value
 
 
 class WarehouseOut(BaseModel):
@@ -156,21 +194,32 @@ class WarehouseOut(BaseModel):
     calendar: WarehouseCalendar
     channel_buffers: dict[str, int]
 
+    # Older versions let PATCH store null in these; read it as empty rather than fail.
+    @field_validator("tags", "channels", "rate_table", mode="before")
+    @classmethod
+    def _null_list(cls, value: Any) -> Any:
+        return [] if value is None else value
+
+    @field_validator("address", "calendar", "channel_buffers", mode="before")
+    @classmethod
+    def _null_dict(cls, value: Any) -> Any:
+        return {} if value is None else value
+
 
 class StockSet(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    warehouse_id: int
+    warehouse_id: Id
     sku: str = Field(min_length=1, max_length=128)
-    on_hand: int | None = Field(default=None, ge=0)
-    safety: int | None = Field(default=None, ge=0)
+    on_hand: StockUnits | None = None
+    safety: StockUnits | None = None
     reason: str = Field(default="set", max_length=40)
 
 
 class StockAdjust(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    warehouse_id: int
+    warehouse_id: Id
     sku: str = Field(min_length=1, max_length=128)
-    delta: int
+    delta: int = Field(ge=-MAX_STOCK_UNITS, le=MAX_STOCK_UNITS)
     reason: str = Field(min_length=1, max_length=40)
 
 
@@ -221,7 +270,7 @@ class SkuOut(BaseModel):
 
 class AliasIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    connector_id: int
+    connector_id: Id
     alias: str = Field(
         min_length=1,
         max_length=200,

@@ -25,12 +25,14 @@ from starlette.datastructures import Headers
 
 from omniroute.api.errors import answer_unexpected
 from omniroute.api.problems import STATUS
+from omniroute.api.schemas import MAX_ID
 from omniroute.core.bootstrap import Context
 from omniroute.core.intake.webhooks import IntakeResult, receive_webhook
 from omniroute.core.platform.errors import DomainError
 
-# Up to 18 digits fits a BIGINT; anything else goes to FastAPI, which validates it as before.
-PATH = re.compile(r"/webhooks/([0-9]{1,18})")
+# Up to 19 digits; an id outside 1 .. 2^63-1 (a BIGINT), and anything else, goes to FastAPI,
+# whose route declares the same range and answers 422.
+PATH = re.compile(r"/webhooks/([0-9]{1,19})")
 
 Scope = dict[str, Any]
 
@@ -64,7 +66,10 @@ class WebhookIntake:
         if scope["type"] != "http" or scope["method"] != "POST":
             return None
         found = PATH.fullmatch(scope["path"])
-        return None if found is None else int(found.group(1))
+        if found is None:
+            return None
+        connector_id = int(found.group(1))
+        return connector_id if 1 <= connector_id <= MAX_ID else None
 
     async def __call__(self, scope: Scope, receive: Any, send: Any, connector_id: int) -> None:
         headers = Headers(scope=scope)

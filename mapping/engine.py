@@ -36,6 +36,7 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import functools
+import itertools
 import json
 import re
 from collections.abc import Collection, Mapping, Sequence
@@ -51,6 +52,11 @@ from omniroute.mapping.schema_check import Check, compile_check
 from omniroute.mapping.transforms import TRANSFORMS, Transform, TransformError
 
 __all__ = [
+    "MAX_DESCRIBED_ERRORS",
+    "MAX_LINE_QUANTITY",
+    "MAX_ORDER_LINES",
+    "MIN_LINE_QUANTITY",
+    "MONEY",
     "MappingError",
     "MappingSpec",
     "SpecError",
@@ -69,6 +75,9 @@ _SPEC_NAME = re.compile(r"[a-z][a-z0-9_]*")
 _SPEC_RESOURCE = re.compile(r"[a-z][a-z0-9_]*\.json")
 _SIMPLE_PATH = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*")
 _MESSAGE_LIMIT = 200
+#: How many schema errors of one document are looked at to describe it (the first by path
+#: is reported, with a count of the others).
+MAX_DESCRIBED_ERRORS = 20
 
 
 class MappingError(ValueError):
@@ -325,6 +334,10 @@ def _apply_rule(rule: Rule, context: Any, target: str, prefix: str | None) -> An
         return []
     if not isinstance(found, list):
         raise MappingError(f"expected a list, got {_describe(found)}", path=target, source=source)
+    cap = _LIST_CAPS.get(target)
+    if cap is not None and len(found) > cap:
+        # Refused before any item is mapped: the cost of an oversized order stays flat.
+        raise MappingError(_too_many(target, cap, len(found)), path=target, source=source)
     return [
         _apply_rule(rule.item, element, f"{target}[{index}]", f"{source}[{index}]")
         for index, element in enumerate(found)
@@ -350,6 +363,10 @@ def _search(expression: Path, context: Any, target: str, source: str | None = No
         return expression.search(context)
     except JMESPathError as exc:  # e.g. a jmespath function given the wrong type
         raise MappingError(f"cannot evaluate source: {exc}", path=target, source=source) from exc
+
+
+def _too_many(target: str, cap: int, found: int) -> str:
+    return f"at most {cap:,} {target} per order, got {found:,}"
 
 
 def _join_target(prefix: str, name: str) -> str:
@@ -400,6 +417,19 @@ def _schema() -> dict[str, Any]:
 def order_schema() -> dict[str, Any]:
     """The canonical order JSON Schema (a copy the caller may change)."""
     return copy.deepcopy(_schema())
+
+
+_QUANTITY = _schema()["$defs"]["line"]["properties"]["quantity"]
+#: Bounds of a line's quantity (the order_line column is a 32-bit integer). Values from 0
+#: down to the minimum are stored, then parked as ``bad_quantity`` by the business checks.
+MAX_LINE_QUANTITY: int = _QUANTITY["maximum"]
+MIN_LINE_QUANTITY: int = _QUANTITY["minimum"]
+#: The most lines one order may have.
+MAX_ORDER_LINES: int = _schema()["properties"]["lines"]["maxItems"]
+#: A money amount as the schema takes it (digits before and after the point are bounded).
+MONEY = re.compile(_schema()["$defs"]["nullable_decimal"]["pattern"])
+# Canonical lists refused by their length alone, in a spec and in validation.
+_LIST_CAPS = {"lines": MAX_ORDER_LINES}
 
 
 @functools.cache
@@ -472,11 +502,22 @@ def _inline_refs(schema: dict[str, Any]) -> dict[str, Any]:
 
 
 def validate_order(doc: Mapping[str, Any], *, spec: MappingSpec | None = None) -> None:
-    """Raise ``MappingError`` for the first schema violation (by path); ``spec`` names sources."""
+    """Raise ``MappingError`` for the first schema violation (by path); ``spec`` names sources.
+
+    An order with more lines than the cap is refused on its length alone, and at most
+    ``MAX_DESCRIBED_ERRORS`` errors are looked at to describe an invalid one: the cost of a
+    bad order does not grow with its size.
+    """
+    for target, cap in _LIST_CAPS.items():
+        found = doc.get(target)
+        if isinstance(found, list) and len(found) > cap:
+            source = spec.source_of([target]) if spec is not None else None
+            raise MappingError(_too_many(target, cap, len(found)), path=target, source=source)
     if _is_valid()(doc):  # the common case; jsonschema only to describe what is wrong
         return
+    described = itertools.islice(_validator().iter_errors(doc), MAX_DESCRIBED_ERRORS)
     errors = sorted(
-        ((_error_parts(error), error) for error in _validator().iter_errors(doc)),
+        ((_error_parts(error), error) for error in described),
         key=lambda pair: (_render_target(pair[0]), pair[1].message),
     )
     if not errors:
@@ -485,7 +526,9 @@ def validate_order(doc: Mapping[str, Any], *, spec: MappingSpec | None = None) -
     detail = first.message
     if len(detail) > _MESSAGE_LIMIT:
         detail = detail[: _MESSAGE_LIMIT - 3] + "..."
-    if len(errors) > 1:
+    if len(errors) == MAX_DESCRIBED_ERRORS:
+        detail += f" (and at least {len(errors) - 1} more schema errors)"
+    elif len(errors) > 1:
         detail += f" (and {len(errors) - 1} more schema errors)"
     source = spec.source_of(parts) if spec is not None else None
     raise MappingError(detail, path=_render_target(parts) or "$", source=source)

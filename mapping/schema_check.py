@@ -10,6 +10,7 @@ None) rather than checked loosely.
 
 from __future__ import annotations
 
+import numbers
 import re
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -56,9 +57,10 @@ def _compile(schema: Any, formats: FormatChecker) -> Check:
     unknown = set(schema) - _ANNOTATIONS - _KEYWORDS.keys()
     if unknown:
         raise _Unsupported(", ".join(sorted(unknown)))
-    checks = [
-        _KEYWORDS[key](value, schema, formats) for key, value in schema.items() if key in _KEYWORDS
-    ]
+    # Sizes and bounds before the walks over items and properties: an oversized list fails
+    # on its length without one of its items being looked at.
+    keys = sorted((key for key in schema if key in _KEYWORDS), key=lambda key: key in _WALKS)
+    checks = [_KEYWORDS[key](schema[key], schema, formats) for key in keys]
     if not checks:
         return lambda _v: True
     if len(checks) == 1:
@@ -118,6 +120,44 @@ def _min_length(value: Any, _schema: dict[str, Any], _formats: FormatChecker) ->
     return lambda v: not isinstance(v, str) or len(v) >= value
 
 
+def _limit(value: Any, keyword: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise _Unsupported(f"{keyword} {value!r}")
+    return value
+
+
+def _max_items(value: Any, _schema: dict[str, Any], _formats: FormatChecker) -> Check:
+    limit = _limit(value, "maxItems")
+    return lambda v: not isinstance(v, list) or len(v) <= limit
+
+
+def _max_length(value: Any, _schema: dict[str, Any], _formats: FormatChecker) -> Check:
+    limit = _limit(value, "maxLength")
+    return lambda v: not isinstance(v, str) or len(v) <= limit
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, numbers.Number) and not isinstance(v, bool)
+
+
+def _bound(value: Any, keyword: str) -> int | float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise _Unsupported(f"{keyword} {value!r}")
+    return value
+
+
+# Written as jsonschema compares (``instance > maximum`` is the error), so that a NaN
+# passes both ways alike.
+def _maximum(value: Any, _schema: dict[str, Any], _formats: FormatChecker) -> Check:
+    bound = _bound(value, "maximum")
+    return lambda v: not _is_number(v) or not v > bound
+
+
+def _minimum(value: Any, _schema: dict[str, Any], _formats: FormatChecker) -> Check:
+    bound = _bound(value, "minimum")
+    return lambda v: not _is_number(v) or not v < bound
+
+
 def _pattern(value: Any, _schema: dict[str, Any], _formats: FormatChecker) -> Check:
     search = re.compile(value).search
     return lambda v: not isinstance(v, str) or search(v) is not None
@@ -136,6 +176,8 @@ def _format(value: Any, _schema: dict[str, Any], formats: FormatChecker) -> Chec
     return lambda v: formats.conforms(v, value)
 
 
+_WALKS = frozenset({"items", "properties"})
+
 _KEYWORDS: dict[str, Callable[[Any, dict[str, Any], FormatChecker], Check]] = {
     "type": _type,
     "properties": _properties,
@@ -143,7 +185,11 @@ _KEYWORDS: dict[str, Callable[[Any, dict[str, Any], FormatChecker], Check]] = {
     "required": _required,
     "items": _items,
     "minItems": _min_items,
+    "maxItems": _max_items,
     "minLength": _min_length,
+    "maxLength": _max_length,
+    "minimum": _minimum,
+    "maximum": _maximum,
     "pattern": _pattern,
     "enum": _enum,
     "format": _format,

@@ -10,6 +10,7 @@ from omniroute.api.schemas import (
     ConnectorKindOut,
     ConnectorOut,
     ConnectorPatch,
+    Id,
     PollRequested,
 )
 from omniroute.connectors.base import Capability
@@ -75,13 +76,13 @@ def create_connector(body: ConnectorIn, ctx: CtxDep, who: Admin, request: Reques
 
 
 @router.get("/connectors/{connector_id}", response_model=ConnectorOut)
-def get_connector(connector_id: int, ctx: CtxDep, _: Ops, request: Request) -> ConnectorOut:
+def get_connector(connector_id: Id, ctx: CtxDep, _: Ops, request: Request) -> ConnectorOut:
     return _out(ctx, svc.get_connector(ctx, connector_id), request)
 
 
 @router.patch("/connectors/{connector_id}", response_model=ConnectorOut)
 def update_connector(
-    connector_id: int, body: ConnectorPatch, ctx: CtxDep, who: Admin, request: Request
+    connector_id: Id, body: ConnectorPatch, ctx: CtxDep, who: Admin, request: Request
 ) -> ConnectorOut:
     row = svc.update_connector(
         ctx,
@@ -95,11 +96,11 @@ def update_connector(
 
 
 @router.get("/connectors/{connector_id}/health", response_model=ConnectorHealthOut)
-def connector_health(connector_id: int, ctx: CtxDep, _: Ops) -> ConnectorHealthOut:
+def connector_health(connector_id: Id, ctx: CtxDep, _: Ops) -> ConnectorHealthOut:
     return ConnectorHealthOut(**svc.connector_health_view(ctx, connector_id))
 
 
 @router.post("/connectors/{connector_id}/poll", response_model=PollRequested, status_code=202)
-def poll_connector_now(connector_id: int, ctx: CtxDep, who: Ops) -> PollRequested:
+def poll_connector_now(connector_id: Id, ctx: CtxDep, who: Ops) -> PollRequested:
     svc.request_poll(ctx, connector_id, actor=who.actor)
     return PollRequested(connector_id=connector_id, queued=True)

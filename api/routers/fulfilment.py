@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from omniroute.api.deps import CtxDep, Ops, Staff, require
 from omniroute.api.routers.order_actions import RejectIn, RerouteOut, reroute_out
+from omniroute.api.schemas import Id, LineQuantity, SmallCount
 from omniroute.core.access.tokens import Principal
 from omniroute.core.fulfilment import shipments as shipment_svc
 from omniroute.core.order_routing.reroute import Count, reroute_fulfilment
@@ -26,7 +27,7 @@ class ShipmentLineIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     sku: str = Field(min_length=1, max_length=128)
-    quantity: int = Field(gt=0)
+    quantity: LineQuantity
 
 
 class ShipmentIn(BaseModel):
@@ -57,7 +58,7 @@ class ListingBody(BaseModel):
     channel_ref: str = Field(
         min_length=1, max_length=200, description="The channel's id for the SKU"
     )
-    buffer: int = Field(default=0, ge=0, description="Units held back from this channel")
+    buffer: SmallCount = Field(default=0, description="Units held back from this channel")
 
 
 class ListingOut(BaseModel):
@@ -82,7 +83,7 @@ class ResyncOut(BaseModel):
     responses={200: {"description": "This shipment was confirmed before (same external_ref)"}},
 )
 def confirm_shipment(
-    fulfilment_order_id: int, body: ShipmentIn, ctx: CtxDep, who: Shipper, response: Response
+    fulfilment_order_id: Id, body: ShipmentIn, ctx: CtxDep, who: Shipper, response: Response
 ) -> ShipmentOut:
     result = shipment_svc.confirm_shipment(
         ctx,
@@ -105,13 +106,13 @@ def confirm_shipment(
 
 
 @router.get("/connectors/{connector_id}/listings", response_model=list[ListingOut])
-def get_listings(connector_id: int, ctx: CtxDep, _: Staff) -> list[ListingOut]:
+def get_listings(connector_id: Id, ctx: CtxDep, _: Staff) -> list[ListingOut]:
     return [ListingOut.model_validate(r) for r in listing_svc.list_listings(ctx, connector_id)]
 
 
 @router.put("/connectors/{connector_id}/listings", response_model=list[ListingOut])
 def put_listings(
-    connector_id: int, body: list[ListingBody], ctx: CtxDep, who: Ops
+    connector_id: Id, body: list[ListingBody], ctx: CtxDep, who: Ops
 ) -> list[ListingOut]:
     rows = listing_svc.put_listings(
         ctx,
@@ -123,14 +124,14 @@ def put_listings(
 
 
 @router.post("/connectors/{connector_id}/stock-sync", response_model=ResyncOut, status_code=202)
-def resync_stock(connector_id: int, ctx: CtxDep, _: Ops) -> ResyncOut:
+def resync_stock(connector_id: Id, ctx: CtxDep, _: Ops) -> ResyncOut:
     """Push every listing of this channel now, changed or not."""
     return ResyncOut(connector_id=connector_id, queued_pushes=resync_connector(ctx, connector_id))
 
 
 @router.post("/fulfilment-orders/{fulfilment_order_id}/reject", response_model=RerouteOut)
 def reject_fulfilment(
-    fulfilment_order_id: int, body: RejectIn, ctx: CtxDep, who: Shipper
+    fulfilment_order_id: Id, body: RejectIn, ctx: CtxDep, who: Shipper
 ) -> RerouteOut:
     """A warehouse refuses a fulfilment order or miscounted its stock: its lines re-route."""
     result = reroute_fulfilment(

@@ -8,6 +8,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from omniroute.api.deps import CtxDep, Ops
+from omniroute.api.schemas import Id, StockUnits
 from omniroute.core.order_routing.reroute import RerouteResult
 from omniroute.core.orders import overrides
 
@@ -17,7 +18,7 @@ router = APIRouter(prefix="/api/v1/orders", tags=["orders"])
 class ForcedLineIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    line_id: int
+    line_id: Id
     warehouse_code: str = Field(min_length=1, max_length=64)
 
 
@@ -40,7 +41,7 @@ class CountIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     sku: str = Field(min_length=1, max_length=128)
-    on_hand: int = Field(ge=0, description="What the warehouse counted")
+    on_hand: StockUnits = Field(description="What the warehouse counted")
 
 
 class RejectIn(BaseModel):
@@ -110,7 +111,7 @@ def reroute_out(result: RerouteResult) -> RerouteOut:
 
 
 @router.post("/{order_id}/route", response_model=RerouteOut)
-def override_route(order_id: int, body: RouteOverrideIn, ctx: CtxDep, who: Ops) -> RerouteOut:
+def override_route(order_id: Id, body: RouteOverrideIn, ctx: CtxDep, who: Ops) -> RerouteOut:
     """Route an order not yet routed, or parked, to the warehouses named (audited)."""
     result = overrides.override_route(
         ctx,
@@ -125,6 +126,6 @@ def override_route(order_id: int, body: RouteOverrideIn, ctx: CtxDep, who: Ops) 
 
 
 @router.post("/{order_id}/reroute", response_model=RerouteOut)
-def reroute_order(order_id: int, ctx: CtxDep, who: Ops) -> RerouteOut:
+def reroute_order(order_id: Id, ctx: CtxDep, who: Ops) -> RerouteOut:
     """Route again with the rules in force now: an order no warehouse has yet, or a parked one."""
     return reroute_out(overrides.reroute_order(ctx, order_id, actor=who.actor))

@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from omniroute.api.deps import CtxDep, require
-from omniroute.connectors.generic.upload import MEDIA_TYPES
+from omniroute.api.schemas import Id
+from omniroute.connectors.generic.upload import MAX_REPORTED_ERRORS, MEDIA_TYPES
 from omniroute.core.access.tokens import Principal
 from omniroute.core.intake.order_import import ImportOutcome, import_orders
 from omniroute.core.platform.security import Role
@@ -20,7 +21,8 @@ Importer = Annotated[Principal, Depends(require(Role.OPS, Role.INTEGRATION))]
 
 
 class ImportErrorOut(BaseModel):
-    row: int | None
+    row: int | None = Field(description="the spreadsheet row (CSV, header = 1) or list position")
+    line: int | None = Field(default=None, description="CSV: the file line the row starts on")
     column: str | None
     message: str
     order_ref: str | None = None
@@ -38,7 +40,8 @@ class ImportOut(BaseModel):
     duplicates: int
     failed: int
     orders: list[ImportedOrderOut]
-    errors: list[ImportErrorOut]
+    errors: list[ImportErrorOut] = Field(description=f"the first {MAX_REPORTED_ERRORS}")
+    errors_omitted: int = Field(default=0, description="errors not listed, counted only")
 
 
 def _out(outcome: ImportOutcome) -> ImportOut:
@@ -49,6 +52,7 @@ def _out(outcome: ImportOutcome) -> ImportOut:
         failed=outcome.failed,
         orders=[ImportedOrderOut(**vars(item)) for item in outcome.orders],
         errors=[ImportErrorOut(**error.as_dict()) for error in outcome.errors],
+        errors_omitted=outcome.errors_omitted,
     )
 
 
@@ -58,14 +62,17 @@ def _out(outcome: ImportOutcome) -> ImportOut:
     responses={
         413: {"description": "the file is over the body limit"},
         415: {"description": "not text/csv or application/json"},
-        422: {"description": "no valid order in the file (problem+json with errors)"},
+        422: {
+            "description": "no valid order in the file, or a CSV that cannot be read reliably "
+            "(problem+json with errors; a CSV structure error names its line)"
+        },
     },
 )
 async def import_order_file(
     request: Request,
     ctx: CtxDep,
     who: Importer,
-    connector_id: Annotated[int, Query(description="a generic_webhook connector")],
+    connector_id: Annotated[Id, Query(description="a generic_webhook connector")],
 ) -> ImportOut:
     """Store the valid orders of a CSV or JSON upload; bad rows are reported, not stored."""
     media_type = request.headers.get("content-type", "")

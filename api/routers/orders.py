@@ -6,7 +6,7 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from omniroute.api.deps import CtxDep, Reader, Staff
-from omniroute.api.schemas import OrderDetailOut, OrderSummaryOut
+from omniroute.api.schemas import AfterId, Id, OrderDetailOut, OrderSummaryOut
 from omniroute.core.order_state.machine import OrderStatus
 from omniroute.core.orders import cancellation
 from omniroute.core.orders import views as svc
@@ -20,7 +20,7 @@ def list_orders(
     _: Reader,
     status: OrderStatus | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    after_id: int = 0,
+    after_id: AfterId = 0,
 ) -> list[OrderSummaryOut]:
     """Orders by id; page with ``after_id`` = the last id of the previous page."""
     rows = svc.list_orders(ctx, status=status, limit=limit, after_id=after_id)
@@ -28,7 +28,7 @@ def list_orders(
 
 
 @router.get("/{order_id}", response_model=OrderDetailOut, response_model_by_alias=True)
-def get_order(order_id: int, ctx: CtxDep, _: Reader) -> OrderDetailOut:
+def get_order(order_id: Id, ctx: CtxDep, _: Reader) -> OrderDetailOut:
     """An order with its lines, timeline, fulfilment orders and routing decisions (trace)."""
     return OrderDetailOut.model_validate(svc.order_detail(ctx, order_id))
 
@@ -50,7 +50,7 @@ class CancelOut(BaseModel):
 
 
 @router.post("/{order_id}/cancel", response_model=CancelOut)
-def cancel_order(order_id: int, body: CancelIn, ctx: CtxDep, who: Staff) -> CancelOut:
+def cancel_order(order_id: Id, body: CancelIn, ctx: CtxDep, who: Staff) -> CancelOut:
     """Cancel an order no warehouse holds yet: its reserved stock goes back."""
     result = cancellation.cancel_order(
         ctx, order_id, reason=body.reason, actor=who.actor, notify_channel=body.notify_channel

@@ -10,13 +10,14 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from omniroute.api.deps import CtxDep, Ops, Staff
-from omniroute.api.schemas import UtcDateTime
+from omniroute.api.schemas import Id, LineQuantity, UtcDateTime
 from omniroute.core.order_routing import rule_sets as svc
 from omniroute.core.order_routing.backtest import backtest
 from omniroute.core.order_routing.simulate import simulate
 from omniroute.core.platform.clock import as_naive_utc
 from omniroute.core.platform.errors import Invalid
 from omniroute.core.platform.models import RoutingRuleSet
+from omniroute.mapping.engine import MAX_ORDER_LINES
 from omniroute.routing.rules import rule_set_schema
 
 router = APIRouter(prefix="/api/v1/routing", tags=["routing"])
@@ -54,13 +55,28 @@ class ValidationOut(BaseModel):
     errors: list[dict[str, str]]
 
 
+class SimulatedLineIn(BaseModel):
+    model_config = ConfigDict(extra="allow")  # the other fields of a canonical line
+    sku: str | None = Field(default=None, min_length=1, max_length=128)
+    channel_sku: str | None = Field(default=None, min_length=1, max_length=200)
+    quantity: LineQuantity
+
+
+class SimulatedOrderIn(BaseModel):
+    """A canonical order (its other fields are read as given) with the connector it came by."""
+
+    model_config = ConfigDict(extra="allow")
+    connector_id: Id
+    lines: list[SimulatedLineIn] = Field(min_length=1, max_length=MAX_ORDER_LINES)
+
+
 class SimulateIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    order_id: int | None = None
-    order: dict[str, Any] | None = Field(
+    order_id: Id | None = None
+    order: SimulatedOrderIn | None = Field(
         default=None, description="a canonical order with connector_id and lines[].sku"
     )
-    rule_set_id: int | None = None
+    rule_set_id: Id | None = None
     document: dict[str, Any] | None = Field(default=None, description="an unsaved rule set")
     at: datetime | None = Field(default=None, description="decide as of this time (UTC)")
 
@@ -68,7 +84,7 @@ class SimulateIn(BaseModel):
 class BacktestIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     document: dict[str, Any] | None = Field(default=None, description="an unsaved rule set")
-    rule_set_id: int | None = None
+    rule_set_id: Id | None = None
     last: int = Field(default=100, ge=1, le=10_000, description="the most recent N orders")
     since: datetime | None = None
     until: datetime | None = None
@@ -110,12 +126,12 @@ def create_rule_set(body: RuleSetIn, ctx: CtxDep, who: Ops) -> RuleSetOut:
 
 
 @router.get("/rule-sets/{rule_set_id}", response_model=RuleSetOut)
-def get_rule_set(rule_set_id: int, ctx: CtxDep, _: Staff) -> RuleSetOut:
+def get_rule_set(rule_set_id: Id, ctx: CtxDep, _: Staff) -> RuleSetOut:
     return _out(svc.get_rule_set(ctx, rule_set_id))
 
 
 @router.put("/rule-sets/{rule_set_id}", response_model=RuleSetOut)
-def update_rule_set(rule_set_id: int, body: RuleSetIn, ctx: CtxDep, who: Ops) -> RuleSetOut:
+def update_rule_set(rule_set_id: Id, body: RuleSetIn, ctx: CtxDep, who: Ops) -> RuleSetOut:
     return _out(
         svc.update_draft(ctx, rule_set_id, body.document, notes=body.notes, actor=who.actor)
     )
@@ -128,7 +144,7 @@ def validate(body: RuleSetIn, _: Staff) -> ValidationOut:
 
 
 @router.post("/rule-sets/{rule_set_id}/publish", response_model=RuleSetOut)
-def publish(rule_set_id: int, body: PublishIn, ctx: CtxDep, who: Ops) -> RuleSetOut:
+def publish(rule_set_id: Id, body: PublishIn, ctx: CtxDep, who: Ops) -> RuleSetOut:
     """Publish a draft; publishing an already published version re-publishes it (rollback)."""
     return _out(
         svc.publish(
@@ -144,7 +160,7 @@ async def simulate_order(body: SimulateIn, ctx: CtxDep, _: Staff) -> dict[str, A
         lambda: simulate(
             ctx,
             order_id=body.order_id,
-            order=body.order,
+            order=None if body.order is None else body.order.model_dump(exclude_unset=True),
             rule_set_id=body.rule_set_id,
             document=body.document,
             now=as_naive_utc(body.at),

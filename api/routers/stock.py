@@ -6,8 +6,10 @@ from fastapi import APIRouter, Query
 
 from omniroute.api.deps import CtxDep, Ops, Reader
 from omniroute.api.schemas import (
+    AfterId,
     AliasIn,
     AliasOut,
+    Id,
     LedgerOut,
     SkuIn,
     SkuOut,
@@ -39,10 +41,10 @@ def _out(level: StockLevel) -> StockOut:
 def list_stock(
     ctx: CtxDep,
     _: Reader,
-    warehouse_id: int | None = None,
+    warehouse_id: Id | None = None,
     sku: str | None = None,
     limit: Limit = 500,
-    after_id: int = 0,
+    after_id: AfterId = 0,
 ) -> list[StockOut]:
     return [
         _out(s)
@@ -82,10 +84,10 @@ def adjust_stock(body: StockAdjust, ctx: CtxDep, who: Ops) -> StockOut:
 def stock_ledger(
     ctx: CtxDep,
     _: Reader,
-    warehouse_id: int | None = None,
+    warehouse_id: Id | None = None,
     sku: str | None = None,
     limit: Limit = 500,
-    after_id: int = 0,
+    after_id: AfterId = 0,
 ) -> list[LedgerOut]:
     rows = inventory.ledger(ctx, warehouse_id=warehouse_id, sku=sku, limit=limit, after_id=after_id)
     return [LedgerOut.model_validate(r) for r in rows]
@@ -112,7 +114,7 @@ def upsert_sku(body: SkuIn, ctx: CtxDep, who: Ops) -> SkuOut:
 
 
 @router.get("/sku-aliases", response_model=list[AliasOut])
-def list_aliases(ctx: CtxDep, _: Reader, connector_id: int | None = None) -> list[AliasOut]:
+def list_aliases(ctx: CtxDep, _: Reader, connector_id: Id | None = None) -> list[AliasOut]:
     return [AliasOut.model_validate(a) for a in catalog.list_aliases(ctx, connector_id)]
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from omniroute.api.deps import CtxDep, Ops, Staff
-from omniroute.api.schemas import WarehouseIn, WarehouseOut, WarehousePatch
+from omniroute.api.schemas import Id, WarehouseIn, WarehouseOut, WarehousePatch
 from omniroute.core.stock import warehouses as svc
 
 router = APIRouter(prefix="/api/v1/warehouses", tags=["warehouses"])
@@ -26,14 +26,12 @@ def create_warehouse(body: WarehouseIn, ctx: CtxDep, who: Ops) -> WarehouseOut:
 
 
 @router.get("/{warehouse_id}", response_model=WarehouseOut)
-def get_warehouse(warehouse_id: int, ctx: CtxDep, _: Staff) -> WarehouseOut:
+def get_warehouse(warehouse_id: Id, ctx: CtxDep, _: Staff) -> WarehouseOut:
     return WarehouseOut.model_validate(svc.get_warehouse(ctx, warehouse_id))
 
 
 @router.patch("/{warehouse_id}", response_model=WarehouseOut)
-def update_warehouse(
-    warehouse_id: int, body: WarehousePatch, ctx: CtxDep, who: Ops
-) -> WarehouseOut:
+def update_warehouse(warehouse_id: Id, body: WarehousePatch, ctx: CtxDep, who: Ops) -> WarehouseOut:
     changes = body.model_dump(exclude_unset=True, exclude={"address"})
     if body.address is not None:
         changes.update(

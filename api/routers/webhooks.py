@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
 from omniroute.api.deps import CtxDep
-from omniroute.api.schemas import WebhookAck
+from omniroute.api.schemas import Id, WebhookAck
 from omniroute.core.intake.webhooks import receive_webhook
 
 router = APIRouter(tags=["webhooks"])
@@ -17,7 +17,7 @@ router = APIRouter(tags=["webhooks"])
     response_model=WebhookAck,
     responses={401: {"description": "bad signature"}, 413: {"description": "too large"}},
 )
-async def webhook(connector_id: int, request: Request, ctx: CtxDep) -> WebhookAck:
+async def webhook(connector_id: Id, request: Request, ctx: CtxDep) -> WebhookAck:
     """Signed by the channel, not by a token: the connector checks the signature."""
     body = await request.body()
     result = await run_in_threadpool(receive_webhook, ctx, connector_id, request.headers, body)

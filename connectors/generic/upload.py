@@ -11,13 +11,20 @@ CSV (``text/csv``, UTF-8, optional BOM): a header row, then one row per order li
 the same ``order_ref`` form one order (they need not be adjacent). Column names are matched
 case-insensitively; an unknown column rejects the file, so a typo cannot drop data.
 
+A file whose structure cannot be read reliably is refused whole (``CsvStructureError``,
+naming the line) rather than guessed at: a quote left open or closed mid-cell, a row with
+more or fewer cells than the header, a cell over ``MAX_CELL_CHARS`` characters or holding a
+NUL, and a cell that spans lines and holds a comma. The last is what a quote left open
+looks like when a later quote happens to close it (the rows in between would become one
+cell and their orders would be lost); a quoted cell may span lines when it holds no comma.
+
 ==================== ====== ===========================================================
 column               needed meaning
 ==================== ====== ===========================================================
 order_ref            yes    the order's id (external_id), at most 128 characters
 sku                  yes    the channel SKU of the line (resolved through SKU aliases)
-quantity             yes    whole number, at least 1
-unit_price                  decimal with a point, e.g. ``12.50``
+quantity             yes    whole number, 1 to 1,000,000 (``MAX_LINE_QUANTITY``)
+unit_price                  decimal with a point, e.g. ``12.50``; at most 12 digits each side
 title                       line description
 line_ref                    the line's own id; default ``<order_ref>-<n>``
 order_number                a human order number (external_number)
@@ -36,8 +43,11 @@ tags                        tags separated by ``;``
 
 Order-level columns (all but sku, quantity, unit_price, title and line_ref) may be given on
 the order's first row only; when several rows give one, they must agree. An order with any
-bad row is rejected whole (shipping half a phone order is worse than fixing the file). An
-error's ``row`` counts records as a spreadsheet shows them: the header is row 1.
+bad row is rejected whole (shipping half a phone order is worse than fixing the file), and
+so is one of more than 1,000 lines (``MAX_ORDER_LINES``). An error's ``row`` counts records
+as a spreadsheet shows them (the header is row 1), its ``line`` the line of the file where
+the record starts (they differ after a cell that spans lines). At most
+``MAX_REPORTED_ERRORS`` errors are reported; ``errors_omitted`` counts the rest.
 """
 
 from __future__ import annotations
@@ -45,16 +55,18 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import itertools
 import json
 import re
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
 from omniroute.connectors.base import IMPORTED_TOPIC, PayloadError
 from omniroute.connectors.generic.mapping import MAX_EXTERNAL_ID, to_canonical
 from omniroute.mapping import MappingError
+from omniroute.mapping.engine import MAX_LINE_QUANTITY, MONEY
 from omniroute.mapping.transforms import TransformError, country, datetime_, decimal_, str_or_none
 
 CSV_MEDIA_TYPES = frozenset({"text/csv", "application/csv"})
@@ -100,6 +112,18 @@ SERVICE_LEVELS = {
 }
 _CURRENCY = re.compile(r"[A-Z]{3}")
 _COUNTRY = re.compile(r"[A-Z]{2}")
+#: The longest cell a CSV upload may hold, in characters.
+MAX_CELL_CHARS = 10_000
+#: The most errors one upload reports; the rest are counted.
+MAX_REPORTED_ERRORS = 100
+
+
+class CsvStructureError(PayloadError):
+    """The CSV cannot be read reliably; ``line`` is where the offending record starts."""
+
+    def __init__(self, line: int, problem: str) -> None:
+        super().__init__(f"line {line}: {problem}")
+        self.line = line
 
 
 @dataclass(frozen=True)
@@ -110,11 +134,13 @@ class RowError:
     column: str | None
     message: str
     order_ref: str | None = None
+    line: int | None = None  # CSV: the line of the file where the record starts
 
     def as_dict(self) -> dict[str, Any]:
         """The JSON form used in API answers."""
         return {
             "row": self.row,
+            "line": self.line,
             "column": self.column,
             "message": self.message,
             "order_ref": self.order_ref,
@@ -132,11 +158,20 @@ class UploadDefaults:
 
 @dataclass(frozen=True)
 class ParsedUpload:
-    """Valid canonical orders, the errors found, and how many orders (or stray rows) failed."""
+    """Valid canonical orders, the errors found (the first ``MAX_REPORTED_ERRORS``; how many
+    more in ``errors_omitted``), and how many orders (or stray rows) failed."""
 
     orders: tuple[dict[str, Any], ...]
     errors: tuple[RowError, ...]
     failed: int
+    errors_omitted: int = 0
+
+
+def _parsed(
+    orders: Sequence[dict[str, Any]], errors: Sequence[RowError], failed: int
+) -> ParsedUpload:
+    shown = tuple(errors[:MAX_REPORTED_ERRORS])
+    return ParsedUpload(tuple(orders), shown, failed, errors_omitted=len(errors) - len(shown))
 
 
 @dataclass(frozen=True)
@@ -211,7 +246,7 @@ def parse_json(body: bytes) -> ParsedUpload:
             continue
         orders.append(to_canonical(item))
         seen[item["external_id"]] = number
-    return ParsedUpload(tuple(orders), tuple(errors), failed=len(errors))
+    return _parsed(orders, errors, failed=len(errors))
 
 
 def _json_problem(number: int, item: Any, seen: Mapping[str, int]) -> RowError | None:
@@ -239,6 +274,8 @@ def _reject_constant(name: str) -> Any:
 # --- CSV --------------------------------------------------------------------------------
 
 Row = tuple[int, dict[str, str]]
+# A record as read: its spreadsheet row, the line of the file it starts on, its cells.
+Record = tuple[int, int, list[str]]
 
 
 class _Problems(Exception):
@@ -250,16 +287,24 @@ class _Problems(Exception):
 
 
 def parse_csv(text: str, defaults: UploadDefaults) -> ParsedUpload:
-    """One order per distinct ``order_ref``; see the module docstring for the columns."""
-    reader = csv.reader(io.StringIO(text.removeprefix("\ufeff"), newline=""))
-    header = _header(next(reader, None))
+    """One order per distinct ``order_ref``; see the module docstring for the columns.
+
+    Raises ``CsvStructureError`` (a ``PayloadError``) when the file cannot be read reliably.
+    """
+    records = _records(text.removeprefix("\ufeff"))
+    header = _header(next(records, None))
     groups: dict[str, list[Row]] = {}
+    lines: dict[int, int] = {}  # row -> the line it starts on
     errors: list[RowError] = []
     stray = 0
-    for number, record in enumerate(reader, start=2):
+    for number, line, record in records:
+        if not any(cell.strip() for cell in record):
+            continue  # a blank row, however many empty cells it has
+        if len(record) != len(header):
+            problem = f"{len(record)} cells where the header has {len(header)} columns"
+            raise CsvStructureError(line, problem)
         row = _row(header, record)
-        if row is None:
-            continue
+        lines[number] = line
         ref = row.get("order_ref", "")
         if not ref:
             errors.append(RowError(number, "order_ref", "every row needs the order's order_ref"))
@@ -273,13 +318,60 @@ def parse_csv(text: str, defaults: UploadDefaults) -> ParsedUpload:
         except _Problems as problems:
             errors.extend(problems.errors)
     errors.sort(key=lambda error: error.row or 0)
-    return ParsedUpload(tuple(orders), tuple(errors), failed=stray + len(groups) - len(orders))
+    located = [replace(error, line=lines.get(error.row or 0)) for error in errors]
+    return _parsed(orders, located, failed=stray + len(groups) - len(orders))
 
 
-def _header(record: list[str] | None) -> list[str]:
-    if record is None or not any(cell.strip() for cell in record):
+def _records(text: str) -> Iterator[Record]:
+    """Each record with its row and first line; raises ``CsvStructureError``."""
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    for row in itertools.count(1):
+        line = reader.line_num + 1
+        try:
+            record = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            raise CsvStructureError(line, _csv_problem(str(exc), line, reader.line_num)) from None
+        for cell in record:
+            _check_cell(cell, line, reader.line_num)
+        yield row, line, record
+
+
+def _csv_problem(message: str, line: int, at: int) -> str:
+    """What the csv module's complaint means for whoever fixes the file."""
+    if "field larger than field limit" in message:
+        return f"a cell is longer than {MAX_CELL_CHARS:,} characters"
+    if "unexpected end of data" in message:
+        return "a quote opened in this row is never closed"
+    if "expected after" in message:
+        where = "" if at == line else f" (on line {at})"
+        return (
+            f"a quote closes in the middle of a cell{where}; inside a quoted cell write a "
+            'quote as two quotes ("")'
+        )
+    return f"the CSV cannot be read: {message}"
+
+
+def _check_cell(cell: str, line: int, last: int) -> None:
+    if len(cell) > MAX_CELL_CHARS:
+        raise CsvStructureError(line, f"a cell is longer than {MAX_CELL_CHARS:,} characters")
+    if "\x00" in cell:
+        raise CsvStructureError(line, "a cell holds a NUL character")
+    if last > line and "," in cell and ("\n" in cell or "\r" in cell):
+        raise CsvStructureError(
+            line,
+            f"a quoted cell runs on to line {last} and holds commas: a closing quote is "
+            "probably missing, which would make the rows below part of this cell (a cell "
+            "may span lines only when it holds no comma)",
+        )
+
+
+def _header(record: Record | None) -> list[str]:
+    cells = [] if record is None else record[2]
+    if not any(cell.strip() for cell in cells):
         raise PayloadError("the file is empty; the first row must name the columns")
-    names = [cell.strip().lower() for cell in record]
+    names = [cell.strip().lower() for cell in cells]
     unknown = sorted({name for name in names if name not in COLUMNS})
     if unknown:
         raise PayloadError(f"unknown columns {unknown}; allowed: {sorted(COLUMNS)}")
@@ -292,13 +384,10 @@ def _header(record: list[str] | None) -> list[str]:
     return names
 
 
-def _row(header: Sequence[str], record: Sequence[str]) -> dict[str, str] | None:
-    """The row's non-blank cells by column name; None for a blank row."""
-    cells = {name: value.strip() for name, value in zip(header, record, strict=False)}
-    row = {name: value for name, value in cells.items() if value}
-    if len(record) > len(header) and any(cell.strip() for cell in record[len(header) :]):
-        row["__extra__"] = "yes"
-    return row or None
+def _row(header: Sequence[str], record: Sequence[str]) -> dict[str, str]:
+    """The row's non-blank cells by column name (as many cells as columns)."""
+    cells = {name: value.strip() for name, value in zip(header, record, strict=True)}
+    return {name: value for name, value in cells.items() if value}
 
 
 def _order(ref: str, rows: Sequence[Row], defaults: UploadDefaults) -> dict[str, Any]:
@@ -306,9 +395,6 @@ def _order(ref: str, rows: Sequence[Row], defaults: UploadDefaults) -> dict[str,
     first = rows[0][0]
     if len(ref) > MAX_EXTERNAL_ID:
         errors.append(RowError(first, "order_ref", f"at most {MAX_EXTERNAL_ID} characters", ref))
-    for number, row in rows:
-        if "__extra__" in row:
-            errors.append(RowError(number, None, "more cells than header columns", ref))
     fields = _order_fields(ref, rows, errors)
     lines = _lines(ref, rows, errors)
     if errors:
@@ -469,7 +555,9 @@ def _quantity(raw: str) -> int:
     if not text:
         raise ValueError("every row needs the line's quantity")
     if not (text.isascii() and text.isdigit()) or int(text) < 1:
-        raise ValueError(f"expected a whole number of at least 1, got {raw!r}")
+        raise ValueError(f"expected a whole number of at least 1, got {_short(raw)}")
+    if int(text) > MAX_LINE_QUANTITY:
+        raise ValueError(f"at most {MAX_LINE_QUANTITY:,} a line, got {_short(raw)}")
     return int(text)
 
 
@@ -479,7 +567,13 @@ def _price(raw: str) -> str:
     value = decimal_(raw)
     if value is None or value.startswith("-"):
         raise ValueError(f"expected a price of 0 or more, got {raw!r}")
+    if not MONEY.fullmatch(value):
+        raise ValueError(f"at most 12 digits before the point and 12 after, got {_short(raw)}")
     return value
+
+
+def _short(raw: str) -> str:
+    return repr(raw) if len(raw) <= 40 else repr(raw[:37] + "...")
 
 
 # --- CSV: the canonical order -----------------------------------------------------------
@@ -536,7 +630,10 @@ def _ship_to(fields: Mapping[str, Any], defaults: UploadDefaults) -> dict[str, A
 __all__ = [
     "COLUMNS",
     "IMPORT_TOPIC",
+    "MAX_CELL_CHARS",
+    "MAX_REPORTED_ERRORS",
     "MEDIA_TYPES",
+    "CsvStructureError",
     "InboxEntry",
     "ParsedUpload",
     "RowError",

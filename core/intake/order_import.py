@@ -14,7 +14,13 @@ from typing import Any, Protocol
 
 from omniroute.connectors.base import PayloadError
 from omniroute.connectors.generic.connector import GenericWebhookConnector
-from omniroute.connectors.generic.upload import IMPORT_TOPIC, ParsedUpload, RowError, inbox_entry
+from omniroute.connectors.generic.upload import (
+    IMPORT_TOPIC,
+    CsvStructureError,
+    ParsedUpload,
+    RowError,
+    inbox_entry,
+)
 from omniroute.core.access import audit
 from omniroute.core.platform.db import unit_of_work
 from omniroute.core.platform.dispatch import Task
@@ -43,6 +49,7 @@ class ImportOutcome:
     failed: int
     orders: tuple[ImportedOrder, ...]
     errors: tuple[RowError, ...]
+    errors_omitted: int = 0  # errors past the first MAX_REPORTED_ERRORS, counted only
 
 
 def import_orders(
@@ -105,16 +112,21 @@ def _parse(source: GenericWebhookConnector, body: bytes, media_type: str) -> Par
     try:
         parsed = source.parse_upload(body, media_type)
     except PayloadError as exc:
-        error = RowError(None, None, str(exc))
-        raise Invalid(str(exc), code="invalid_import", errors=[error.as_dict()]) from None
+        # The whole file is refused (a CSV structure error names the line to fix).
+        line = exc.line if isinstance(exc, CsvStructureError) else None
+        error = RowError(None, None, str(exc), line=line)
+        raise Invalid(
+            str(exc), code="invalid_import", errors=[error.as_dict()], errors_omitted=0
+        ) from None
     if not parsed.orders:
         errors = [e.as_dict() for e in parsed.errors] or [
             RowError(None, None, "the file holds no orders").as_dict()
         ]
         raise Invalid(
-            f"no valid order in the upload ({len(errors)} errors)",
+            f"no valid order in the upload ({len(errors) + parsed.errors_omitted} errors)",
             code="invalid_import",
             errors=errors,
+            errors_omitted=parsed.errors_omitted,
         )
     return parsed
 
@@ -128,6 +140,7 @@ def _outcome(connector_id: int, parsed: ParsedUpload, stored: list[ImportedOrder
         failed=parsed.failed,
         orders=tuple(stored),
         errors=parsed.errors,
+        errors_omitted=parsed.errors_omitted,
     )
 
 

@@ -45,6 +45,14 @@ WAREHOUSE_FIELDS = (
     "channel_buffers",
 )
 CLEARED_BY_NULL = ("calendar", "channel_buffers")  # PATCH null: back to {} (none)
+# Null clears these (no WMS, no capacity limit, no cut-off, no location) besides the above.
+NULLABLE = (
+    "wms_connector_id",
+    "daily_order_capacity",
+    "cutoff_local_time",
+    "latitude",
+    "longitude",
+)
 
 
 def create_warehouse(deps: HasSessions, data: dict[str, Any], *, actor: str) -> Warehouse:
@@ -67,6 +75,13 @@ def update_warehouse(
         wh = session.get(Warehouse, warehouse_id)
         if wh is None:
             raise NotFound(f"warehouse {warehouse_id} does not exist")
+        nulls = sorted(
+            key
+            for key, value in changes.items()
+            if value is None and key not in NULLABLE + CLEARED_BY_NULL
+        )
+        if nulls:  # checked before anything is set: nothing is written
+            raise Invalid(f"{', '.join(nulls)} may not be null", code="null_not_allowed")
         if "wms_connector_id" in changes:
             _check_wms(session, changes["wms_connector_id"])
         for key, value in changes.items():

@@ -83,6 +83,7 @@ def test_csv_upload_creates_and_processes_orders_and_reports_the_bad_row(
     assert report["errors"] == [
         {
             "row": 5,
+            "line": 5,
             "column": "quantity",
             "message": "expected a whole number of at least 1, got 'two'",
             "order_ref": "PH-3",

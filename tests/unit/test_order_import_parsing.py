@@ -13,7 +13,13 @@ from omniroute.connectors import testkit
 from omniroute.connectors.base import ConnectorRuntime, PayloadError
 from omniroute.connectors.generic import upload
 from omniroute.connectors.generic.connector import GenericWebhookConnector
-from omniroute.connectors.generic.upload import RowError, UploadDefaults, inbox_entry, parse_csv
+from omniroute.connectors.generic.upload import (
+    CsvStructureError,
+    RowError,
+    UploadDefaults,
+    inbox_entry,
+    parse_csv,
+)
 from omniroute.connectors.shopify.connector import ShopifyConnector
 
 SHOPIFY_ORDER = (
@@ -153,7 +159,7 @@ def test_a_bad_row_is_reported_and_the_good_orders_are_kept() -> None:
     result = parse_csv(text, DEFAULTS)
     assert [o["external_id"] for o in result.orders] == ["PH-1", "PH-2"]
     assert result.errors == (
-        RowError(5, "quantity", "expected a whole number of at least 1, got 'two'", "PH-3"),
+        RowError(5, "quantity", "expected a whole number of at least 1, got 'two'", "PH-3", 5),
     )
     assert result.failed == 1
 
@@ -229,9 +235,9 @@ def test_order_ref_length_is_limited() -> None:
     assert errors_of(result) == [(2, "order_ref")]
 
 
-def test_cells_beyond_the_header_are_an_error() -> None:
-    result = parse_csv("order_ref,sku,quantity,currency\nA,X,1,USD,surprise\n", DEFAULTS)
-    assert errors_of(result) == [(2, None)]
+def test_cells_beyond_the_header_refuse_the_file() -> None:
+    with pytest.raises(CsvStructureError, match="line 2: 5 cells"):
+        parse_csv("order_ref,sku,quantity,currency\nA,X,1,USD,surprise\n", DEFAULTS)
 
 
 # --- CSV: whole-file errors -------------------------------------------------------------
