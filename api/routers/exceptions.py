@@ -6,13 +6,12 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query
 
 from omniroute.api.deps import CtxDep, Staff
-from omniroute.api.schemas import ExceptionOut, RetryOut
+from omniroute.api.schemas import MAX_ID, ExceptionOut, RetryOut
 from omniroute.core.exceptions import queue as svc
 from omniroute.core.exceptions.opening import Reason
 
 router = APIRouter(prefix="/api/v1/exceptions", tags=["exceptions"])
 
-MAX_ID = 2**63 - 1  # ids are BIGINT
 ExceptionId = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 
