@@ -49,6 +49,7 @@ from omniroute.connectors.base import (
     StockUpdate,
     TransientError,
     WebhookEvent,
+    read_records,
 )
 from omniroute.connectors.http import (
     UrlGuard,
@@ -269,7 +270,8 @@ class ShopifyConnector:
     def pull_orders(
         self, updated_after: datetime, page_token: str | None, *, now: datetime
     ) -> OrderPage:
-        """One page of orders changed at or after ``updated_after``, oldest change first."""
+        """One page of orders changed at or after ``updated_after``, oldest change first; an
+        entry without an id or a valid ``updated_at`` is handed back in ``rejected``."""
         if page_token is None:
             params = mapping.first_page_params(updated_after, MAX_PAGE_SIZE)
         else:
@@ -278,8 +280,12 @@ class ShopifyConnector:
         entries = _json_object(response, "order list").get("orders")
         if not isinstance(entries, list):
             raise PayloadError("Shopify's order list has no 'orders' array")
-        orders = tuple(mapping.channel_order(entry) for entry in entries)
-        return OrderPage(orders=orders, next_page_token=mapping.next_page_info(response.links))
+        orders, rejected = read_records(entries, mapping.channel_order)
+        return OrderPage(orders, mapping.next_page_info(response.links), rejected)
+
+    def read_polled(self, record: Any) -> ChannelOrder:
+        """One order-list entry as ``pull_orders`` reads it (``PayloadError`` if it cannot)."""
+        return mapping.channel_order(record)
 
     def fetch_order(self, external_id: str) -> ChannelOrder:
         """The current version of one order (``GET /orders/{id}.json``)."""

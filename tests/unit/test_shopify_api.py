@@ -316,8 +316,6 @@ def test_page_token_resumes_an_interrupted_run(connector: ShopifyConnector) -> N
         (httpx.Response(200, json={"order": {}}), "no 'orders' array"),
         (httpx.Response(200, json=[1]), "not a JSON object"),
         (httpx.Response(200, text="<html>"), "not JSON"),
-        (httpx.Response(200, json={"orders": [{"id": 1}]}), "no valid updated_at"),
-        (httpx.Response(200, json={"orders": ["x"]}), "not an order object"),
         (
             httpx.Response(
                 200,
@@ -335,6 +333,60 @@ def test_odd_order_pages_are_payload_errors(
     respx.get(f"{BASE}/orders.json").mock(return_value=response)
     with pytest.raises(PayloadError, match=message):
         connector.pull_orders(SINCE, None, now=NOW)
+
+
+def without(order: dict[str, Any], *keys: str) -> dict[str, Any]:
+    return {k: v for k, v in order.items() if k not in keys}
+
+
+@pytest.mark.parametrize(
+    ("bad", "bad_id", "reason"),
+    [
+        pytest.param(
+            without(order_variant(7, "x"), "updated_at", "created_at"),
+            "7",
+            "Shopify order 7 has no valid updated_at",
+            id="no-updated_at",
+        ),
+        pytest.param(
+            order_variant(7, "2026-13-45T10:00:00Z"),
+            "7",
+            "Shopify order 7 has no valid updated_at",
+            id="malformed-updated_at",
+        ),
+        pytest.param(
+            order_variant(7, "2026-11-27T10:00:00"),
+            "7",
+            "Shopify order 7 updated_at has no UTC offset",
+            id="updated_at-without-offset",
+        ),
+        pytest.param(
+            without(sample_order(), "id"),
+            None,
+            "Shopify order list holds an entry that is not an order object",
+            id="no-id",
+        ),
+        pytest.param(
+            "x", None, "Shopify order list holds an entry that is not an order object", id="text"
+        ),
+    ],
+)
+@respx.mock
+def test_a_record_that_cannot_be_read_is_handed_back_and_the_rest_kept(
+    connector: ShopifyConnector, bad: Any, bad_id: str | None, reason: str
+) -> None:
+    good = order_variant(8, "2026-11-27T10:01:00Z")
+    respx.get(f"{BASE}/orders.json").respond(
+        200, json={"orders": [sample_order(), bad, good]}, headers=link(("next", "cDI"))
+    )
+    page = connector.pull_orders(SINCE, None, now=NOW)
+    assert [o.external_id for o in page.orders] == ["450789469", "8"]
+    assert page.next_page_token == "cDI"
+    (rejected,) = page.rejected
+    assert (rejected.raw, rejected.external_id, rejected.reason) == (bad, bad_id, reason)
+    with pytest.raises(PayloadError) as refused:
+        connector.read_polled(json.loads(json.dumps(bad)))
+    assert str(refused.value) == reason
 
 
 @respx.mock
