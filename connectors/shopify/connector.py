@@ -308,13 +308,21 @@ class ShopifyConnector:
     def push_fulfilment(self, notice: FulfilmentNotice) -> PushReceipt:
         """Create the fulfillment(s) of one shipment, skipping what Shopify already has."""
         order_id = mapping.shopify_id(notice.external_order_id, "order id")
-        wanted, existing, attempts = self._unreported(order_id, notice)
+        wanted, existing, fulfillments, attempts = self._unreported(order_id, notice)
         if not wanted:
             return PushReceipt(external_ref=existing, attempts=attempts)
         response, made = self._send(lambda api: api.list_fulfillment_orders(order_id))
         attempts += made
         fulfillment_orders = _json_list(response, "fulfillment_orders")
-        allocations, short = _shaped(lambda: mapping.allocate(fulfillment_orders, wanted))
+        fulfilled: Mapping[int, int] = {}
+        if _shaped(lambda: mapping.lacks_fulfillable_quantity(fulfillment_orders)):
+            if fulfillments is None:
+                fulfillments, made = self._fulfillments(order_id)
+                attempts += made
+            fulfilled = _shaped(lambda: mapping.fulfilled_quantities(fulfillments or ()))
+        allocations, short = _shaped(
+            lambda: mapping.allocate(fulfillment_orders, wanted, fulfilled)
+        )
         if short:
             if _shipped_before(notice, fulfillment_orders, wanted, short):
                 return PushReceipt(external_ref=None, attempts=attempts)
@@ -408,16 +416,20 @@ class ShopifyConnector:
 
     def _unreported(
         self, order_id: int, notice: FulfilmentNotice
-    ) -> tuple[dict[int, int], str | None, int]:
-        """Quantities still to report, the fulfillment already carrying them, requests made."""
+    ) -> tuple[dict[int, int], str | None, list[Mapping[str, Any]] | None, int]:
+        """Quantities still to report, the fulfillment already carrying them, the order's
+        fulfillments (None: not read, as a shipment without tracking needs none), requests."""
         wanted = mapping.requested_quantities(notice)
         tracking_number = notice.tracking_number
         if not tracking_number:
-            return wanted, None, 0
-        response, attempts = self._send(lambda api: api.list_fulfillments(order_id))
-        fulfillments = _json_list(response, "fulfillments")
+            return wanted, None, None, 0
+        fulfillments, attempts = self._fulfillments(order_id)
         done, existing = _shaped(lambda: mapping.already_reported(fulfillments, tracking_number))
-        return mapping.subtract(wanted, done), existing, attempts
+        return mapping.subtract(wanted, done), existing, fulfillments, attempts
+
+    def _fulfillments(self, order_id: int) -> tuple[list[Mapping[str, Any]], int]:
+        response, attempts = self._send(lambda api: api.list_fulfillments(order_id))
+        return _json_list(response, "fulfillments"), attempts
 
     def _create_fulfillment(self, body: Mapping[str, Any]) -> tuple[str, int]:
         # No idempotency key here: a repeat after a timeout or 5xx could fulfil twice, so the

@@ -627,6 +627,48 @@ def test_shipments_become_shopify_fulfillments_partial_then_the_rest_never_twice
     )
 
 
+def test_fulfillment_orders_without_fulfillable_quantity_still_take_the_tracking(
+    env: Env,
+) -> None:
+    # An older Admin API version: fulfillment-order line items carry no fulfillable_quantity.
+    env.shop.omit_fulfillable_quantity = True
+    poll(env)
+    (fo,) = order_detail(env, ORDER_C)["fulfilment_orders"]  # three green iPods
+    shopify_fo = 2_000_000_000 + ORDER_C
+    create = f"{API}/fulfillments.json"
+    start = len(env.shop.http.requests)
+
+    first = ship(
+        env,
+        fo["id"],
+        {"external_ref": "C-PKG-1", "lines": [{"sku": GREEN, "quantity": 1}],
+         "carrier": "UPS", "tracking_number": "1ZC0000000000001"},
+    )  # fmt: skip
+    drain(env.ctx)
+    second = ship(
+        env,
+        fo["id"],
+        {"external_ref": "C-PKG-2", "carrier": "UPS", "tracking_number": "1ZC0000000000002"},
+    )
+    assert second["order_status"] == "shipped"
+    drain(env.ctx)
+
+    posts = [shape(r) for r in env.shop.http.requests[start:] if r.method == "POST"]
+    assert posts == [
+        ("POST", create, {}, fulfillment_body([(shopify_fo, [(50_000_031, n)])], tracking))
+        for n, tracking in (
+            (1, {"number": "1ZC0000000000001", "company": "UPS"}),
+            # 3 in the fulfillment order, 1 known fulfilled: 2 left, not 0.
+            (2, {"number": "1ZC0000000000002", "company": "UPS"}),
+        )
+    ]
+    assert [fo["status"] for fo in env.shop.fulfillment_orders[ORDER_C]] == ["closed"]
+    assert outbox_rows(env, "channel.fulfilment") == [
+        (f"shipment-{first['shipment_id']}", "sent", 1),
+        (f"shipment-{second['shipment_id']}", "sent", 1),
+    ]
+
+
 # --- 4. stock back ------------------------------------------------------------------------------
 
 

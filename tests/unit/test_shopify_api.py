@@ -794,6 +794,92 @@ def test_more_than_fulfillable_is_a_clear_permanent_error(connector: ShopifyConn
     assert not create.called
 
 
+def old_api_line(fo_line_id: int, line_item_id: int, quantity: int) -> dict[str, Any]:
+    """A fulfillment-order line as an older API version sends it: no fulfillable_quantity."""
+    line = fo_line(fo_line_id, line_item_id, quantity, 0)
+    del line["fulfillable_quantity"]
+    return line
+
+
+def posted_lines(create: respx.Route) -> list[tuple[int, list[dict[str, int]]]]:
+    body = json.loads(create.calls.last.request.content)["fulfillment"]
+    return [
+        (group["fulfillment_order_id"], group["fulfillment_order_line_items"])
+        for group in body["line_items_by_fulfillment_order"]
+    ]
+
+
+@pytest.mark.parametrize("tracking", ["1Z9999", None], ids=["tracked", "untracked"])
+@respx.mock
+def test_a_line_without_fulfillable_quantity_is_not_read_as_zero(
+    connector: ShopifyConnector, tracking: str | None
+) -> None:
+    listed = respx.get(FULFILLMENTS).respond(200, json={"fulfillments": []})
+    respx.get(FULFILLMENT_ORDERS).respond(
+        200,
+        json={
+            "fulfillment_orders": [
+                fulfillment_order(1046000778, "open", [old_api_line(1025578633, GREEN, 1)])
+            ]
+        },
+    )
+    create = respx.post(CREATE).respond(201, json={"fulfillment": {"id": 77}})
+    receipt = connector.push_fulfilment(notice((GREEN, 1), tracking=tracking))
+    assert receipt.external_ref == "77"
+    assert posted_lines(create) == [(1046000778, [{"id": 1025578633, "quantity": 1}])]
+    # What is already fulfilled is read once, also for a shipment without tracking.
+    assert listed.call_count == 1
+
+
+@respx.mock
+def test_without_fulfillable_quantity_what_is_known_fulfilled_is_taken_off(
+    connector: ShopifyConnector,
+) -> None:
+    # Three green iPods in one fulfillment order; the recorded fulfillment (pending, another
+    # tracking number) already carries one of them.
+    respx.get(FULFILLMENTS).respond(
+        200, json={"fulfillments": [fulfillment_sample()["fulfillment"]]}
+    )
+    respx.get(FULFILLMENT_ORDERS).respond(
+        200,
+        json={
+            "fulfillment_orders": [
+                fulfillment_order(51, "in_progress", [old_api_line(510, GREEN, 3)])
+            ]
+        },
+    )
+    create = respx.post(CREATE).respond(201, json={"fulfillment": {"id": 78}})
+    connector.push_fulfilment(notice((GREEN, 2), tracking="1Z0002"))
+    assert posted_lines(create) == [(51, [{"id": 510, "quantity": 2}])]
+
+    with pytest.raises(PermanentError, match=rf"line item {GREEN} \(1 of 3 not fulfillable\)"):
+        connector.push_fulfilment(notice((GREEN, 3), tracking="1Z0003"))
+    assert create.call_count == 1
+
+
+@respx.mock
+def test_without_fulfillable_quantity_a_closed_order_accounts_for_its_own_units(
+    connector: ShopifyConnector,
+) -> None:
+    # Five green iPods: two were fulfilled (and their fulfillment order closed), three wait in
+    # an open one. The two fulfilled units are the closed order's, not the open one's.
+    shipped = {**fulfillment_sample()["fulfillment"], "status": "success"}
+    shipped["line_items"] = [{**shipped["line_items"][0], "quantity": 2}]
+    respx.get(FULFILLMENTS).respond(200, json={"fulfillments": [shipped]})
+    respx.get(FULFILLMENT_ORDERS).respond(
+        200,
+        json={
+            "fulfillment_orders": [
+                fulfillment_order(61, "closed", [old_api_line(610, GREEN, 2)]),
+                fulfillment_order(62, "open", [old_api_line(620, GREEN, 3)]),
+            ]
+        },
+    )
+    create = respx.post(CREATE).respond(201, json={"fulfillment": {"id": 79}})
+    connector.push_fulfilment(notice((GREEN, 3), tracking="1Z0004"))
+    assert posted_lines(create) == [(62, [{"id": 620, "quantity": 3}])]
+
+
 @respx.mock
 def test_untracked_shipment_of_closed_lines_counts_as_reported(
     connector: ShopifyConnector,
