@@ -349,6 +349,51 @@ def test_a_store_sale_is_recorded_not_routed_and_leaves_the_shelf(
     assert detail["lines"] == [{"sku": "B", "sold": 1, "posted": 0}]
 
 
+def test_store_sale_lines_that_match_no_sku_are_shown_to_ops_not_dropped(
+    ctx: Context, channel: tuple[World, int, FakeRemote]
+) -> None:
+    world, cid, fake = channel
+    west = world.warehouse_ids["WEST"]
+    stock(ctx, west, "A", 3)
+    sale = order(510, [("A", 1), ("GONE", 2), ("GONE", 1)], T0)
+    lines = sale["line_items"]
+    assert isinstance(lines, list)
+    lines[1].update(sku=None, variant_id=None, title="Custom amount")  # nothing to match by
+    lines[2].update(sku=None, variant_id=987654321, title="Gift wrap")  # a variant, no alias
+    sale["_fake"] = {"fulfilled_externally": True, "fulfilment_location": "store-1"}
+    fake.put(sale, aware(T0))
+    poll_connector(ctx, cid, now=T0 + timedelta(minutes=1))
+    drain(ctx)
+    with unit_of_work(ctx.sessions) as s:
+        o = s.scalars(select(SalesOrder)).one()
+        shelf = s.scalars(
+            select(StockLevel.on_hand).where(StockLevel.warehouse_id == west, StockLevel.sku == "A")
+        ).one()
+        problems = [(e.reason, e.order_id, e.detail) for e in s.scalars(select(OrderException))]
+    # Recorded as today: shipped, what matched (A) taken off the store's shelf.
+    assert o.status == "shipped" and shelf == 2
+    ((reason, order_id, detail),) = problems
+    assert (reason, order_id, detail["warehouse"]) == ("stock_discrepancy", o.id, "WEST")
+    assert detail["unmatched_lines"] == [
+        {
+            "external_line_id": "51001",
+            "title": "Custom amount",
+            "quantity": 2,
+            "channel_sku": None,
+            "variant_id": None,
+        },
+        {
+            "external_line_id": "51002",
+            "title": "Gift wrap",
+            "quantity": 1,
+            "channel_sku": None,
+            "variant_id": "987654321",
+        },
+    ]
+    assert "no stock was taken off the shelf" in detail["message"]
+    assert "lines" not in detail  # nothing was short of what matched
+
+
 def test_health_and_poll_now_over_the_api(
     ctx: Context, channel: tuple[World, int, FakeRemote], client: TestClient
 ) -> None:

@@ -470,6 +470,49 @@ def test_an_order_square_sends_without_a_valid_updated_at_does_not_stop_the_poll
     assert released(env)[ORDER_BAD] == {RED: 1}
 
 
+def test_an_in_store_sale_without_catalog_ids_is_recorded_and_flagged(env: Env) -> None:
+    # The recorded location is the store, whose stockroom is the WEST warehouse.
+    config = {
+        "api_base_url": env.square.base_url,
+        "square_version": SQUARE_VERSION,
+        "notification_url": NOTIFICATION_URL,
+        "location_ids": [LOCATION, EVENT_LOCATION],
+        "page_size": PAGE_SIZE,
+        "requests_per_second": REQUESTS_PER_SECOND,
+        "location_warehouses": {LOCATION: "WEST"},
+    }
+    url = f"/api/v1/connectors/{env.connector_id}"
+    ok(env.client.patch(url, json={"config": config}, headers=env.admin))
+    # The recorded order, paid and handed over at the till: COMPLETED, no fulfillment. Its
+    # first line was rung up from the catalog (RED); its second, as recorded, has no
+    # catalog_object_id (an ad-hoc item): nothing to match a SKU by.
+    sale = copy.deepcopy(SAMPLE)
+    sale.update(state="COMPLETED", updated_at="2026-11-20T09:20:00.000Z", version=3)
+    sale["line_items"][0]["catalog_object_id"] = VAR_RED
+    env.square.add_order(sale)
+    env.square.pages = [[SAMPLE["id"]]]
+
+    poll(env)
+
+    detail = order_detail(env, SAMPLE["id"])
+    assert detail["status"] == "shipped" and detail["fulfilment_orders"] == []
+    assert env.wms.accepted_count == 0
+    assert [(ln["sku"], ln["quantity"]) for ln in detail["lines"]] == [(RED, 1), (None, 2)]
+    assert stock_levels(env, RED)["WEST"] == (3, 0, 0)  # the matched line left the shelf
+    (problem,) = detail["exceptions"]
+    assert problem["reason"] == "stock_discrepancy" and problem["status"] == "open"
+    assert problem["detail"]["warehouse"] == "WEST"
+    assert problem["detail"]["unmatched_lines"] == [
+        {
+            "external_line_id": "mumY8Nun4BC5aKe2yyx5a",
+            "title": "Item 2",
+            "quantity": 2,
+            "channel_sku": None,
+            "variant_id": None,
+        }
+    ]
+
+
 # --- 2. failures on the real HTTP path -------------------------------------------------------
 
 
