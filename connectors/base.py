@@ -25,7 +25,7 @@ Example, a channel that only receives webhooks::
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar, Protocol, runtime_checkable
@@ -116,11 +116,50 @@ class ChannelOrder:
 
 
 @dataclass(frozen=True)
+class RejectedRecord:
+    """A record of a poll page that the connector could not read as an order.
+
+    The core keeps it as a failed inbox row of its own with an ``invalid_payload`` exception,
+    and takes the rest of the page in: one bad record must not stop a channel's polling.
+    """
+
+    raw: Any  # the record as the channel sent it (a decoded JSON value), stored as JSON
+    reason: str  # what is wrong with it, for ops
+    external_id: str | None = None  # the channel's id for it, when the record names one
+
+
+@dataclass(frozen=True)
 class OrderPage:
-    """One page of a poll; ``next_page_token`` None means the run has read everything."""
+    """One page of a poll; ``next_page_token`` None means the run has read everything.
+
+    ``rejected`` holds the records of the page that could not be read (``read_records``).
+    """
 
     orders: tuple[ChannelOrder, ...]
     next_page_token: str | None = None
+    rejected: tuple[RejectedRecord, ...] = ()
+
+
+def read_records(
+    records: Sequence[Any], read: Callable[[Any], ChannelOrder], *, id_key: str = "id"
+) -> tuple[tuple[ChannelOrder, ...], tuple[RejectedRecord, ...]]:
+    """Each record of a page read with ``read``: the orders, and the records on which it
+    raised ``PayloadError`` (with the record's ``id_key`` value as their id, if it has one)."""
+    orders: list[ChannelOrder] = []
+    rejected: list[RejectedRecord] = []
+    for record in records:
+        try:
+            orders.append(read(record))
+        except PayloadError as exc:
+            rejected.append(RejectedRecord(record, str(exc), _record_id(record, id_key)))
+    return tuple(orders), tuple(rejected)
+
+
+def _record_id(record: Any, id_key: str) -> str | None:
+    value = record.get(id_key) if isinstance(record, Mapping) else None
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        return None
+    return str(value).strip() or None
 
 
 @dataclass(frozen=True)
@@ -298,16 +337,32 @@ class OrderPoller(Protocol):
 
     The core keeps the cursor: it asks for orders modified after ``updated_after`` (already
     moved back by the overlap window), then follows ``next_page_token`` until it is None.
-    A run interrupted mid-way resumes from the last stored token. Example::
+    A run interrupted mid-way resumes from the last stored token. A page that cannot be read
+    at all raises; a single record that cannot be read goes into ``OrderPage.rejected``
+    (``read_records`` does both halves), so the rest of the page still comes in. Example::
 
         def pull_orders(self, updated_after, page_token, *, now):
             body = self.client.list_orders(updated_after, page_token)
-            return OrderPage(tuple(ChannelOrder(...) for o in body["orders"]), body.get("next"))
+            orders, rejected = read_records(body["orders"], self.read_polled)
+            return OrderPage(orders, body.get("next"), rejected)
     """
 
     def pull_orders(
         self, updated_after: datetime, page_token: str | None, *, now: datetime
     ) -> OrderPage: ...
+
+
+@runtime_checkable
+class PolledRecordReader(Protocol):
+    """Optional for an ``OrderPoller``: read one polled record as ``pull_orders`` reads it.
+
+    Processing a polled inbox row calls it on the stored record before mapping it, so a
+    record the poll rejected (``OrderPage.rejected``), once replayed, is refused again for the
+    same reason while its data is still bad, instead of slipping through a laxer mapping.
+    Raise ``PayloadError``.
+    """
+
+    def read_polled(self, record: Any) -> ChannelOrder: ...
 
 
 @runtime_checkable

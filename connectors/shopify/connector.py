@@ -49,6 +49,7 @@ from omniroute.connectors.base import (
     StockUpdate,
     TransientError,
     WebhookEvent,
+    read_records,
 )
 from omniroute.connectors.http import (
     UrlGuard,
@@ -269,7 +270,8 @@ class ShopifyConnector:
     def pull_orders(
         self, updated_after: datetime, page_token: str | None, *, now: datetime
     ) -> OrderPage:
-        """One page of orders changed at or after ``updated_after``, oldest change first."""
+        """One page of orders changed at or after ``updated_after``, oldest change first; an
+        entry without an id or a valid ``updated_at`` is handed back in ``rejected``."""
         if page_token is None:
             params = mapping.first_page_params(updated_after, MAX_PAGE_SIZE)
         else:
@@ -278,8 +280,12 @@ class ShopifyConnector:
         entries = _json_object(response, "order list").get("orders")
         if not isinstance(entries, list):
             raise PayloadError("Shopify's order list has no 'orders' array")
-        orders = tuple(mapping.channel_order(entry) for entry in entries)
-        return OrderPage(orders=orders, next_page_token=mapping.next_page_info(response.links))
+        orders, rejected = read_records(entries, mapping.channel_order)
+        return OrderPage(orders, mapping.next_page_info(response.links), rejected)
+
+    def read_polled(self, record: Any) -> ChannelOrder:
+        """One order-list entry as ``pull_orders`` reads it (``PayloadError`` if it cannot)."""
+        return mapping.channel_order(record)
 
     def fetch_order(self, external_id: str) -> ChannelOrder:
         """The current version of one order (``GET /orders/{id}.json``)."""
@@ -302,13 +308,21 @@ class ShopifyConnector:
     def push_fulfilment(self, notice: FulfilmentNotice) -> PushReceipt:
         """Create the fulfillment(s) of one shipment, skipping what Shopify already has."""
         order_id = mapping.shopify_id(notice.external_order_id, "order id")
-        wanted, existing, attempts = self._unreported(order_id, notice)
+        wanted, existing, fulfillments, attempts = self._unreported(order_id, notice)
         if not wanted:
             return PushReceipt(external_ref=existing, attempts=attempts)
         response, made = self._send(lambda api: api.list_fulfillment_orders(order_id))
         attempts += made
         fulfillment_orders = _json_list(response, "fulfillment_orders")
-        allocations, short = _shaped(lambda: mapping.allocate(fulfillment_orders, wanted))
+        fulfilled: Mapping[int, int] = {}
+        if _shaped(lambda: mapping.lacks_fulfillable_quantity(fulfillment_orders)):
+            if fulfillments is None:
+                fulfillments, made = self._fulfillments(order_id)
+                attempts += made
+            fulfilled = _shaped(lambda: mapping.fulfilled_quantities(fulfillments or ()))
+        allocations, short = _shaped(
+            lambda: mapping.allocate(fulfillment_orders, wanted, fulfilled)
+        )
         if short:
             if _shipped_before(notice, fulfillment_orders, wanted, short):
                 return PushReceipt(external_ref=None, attempts=attempts)
@@ -402,16 +416,20 @@ class ShopifyConnector:
 
     def _unreported(
         self, order_id: int, notice: FulfilmentNotice
-    ) -> tuple[dict[int, int], str | None, int]:
-        """Quantities still to report, the fulfillment already carrying them, requests made."""
+    ) -> tuple[dict[int, int], str | None, list[Mapping[str, Any]] | None, int]:
+        """Quantities still to report, the fulfillment already carrying them, the order's
+        fulfillments (None: not read, as a shipment without tracking needs none), requests."""
         wanted = mapping.requested_quantities(notice)
         tracking_number = notice.tracking_number
         if not tracking_number:
-            return wanted, None, 0
-        response, attempts = self._send(lambda api: api.list_fulfillments(order_id))
-        fulfillments = _json_list(response, "fulfillments")
+            return wanted, None, None, 0
+        fulfillments, attempts = self._fulfillments(order_id)
         done, existing = _shaped(lambda: mapping.already_reported(fulfillments, tracking_number))
-        return mapping.subtract(wanted, done), existing, attempts
+        return mapping.subtract(wanted, done), existing, fulfillments, attempts
+
+    def _fulfillments(self, order_id: int) -> tuple[list[Mapping[str, Any]], int]:
+        response, attempts = self._send(lambda api: api.list_fulfillments(order_id))
+        return _json_list(response, "fulfillments"), attempts
 
     def _create_fulfillment(self, body: Mapping[str, Any]) -> tuple[str, int]:
         # No idempotency key here: a repeat after a timeout or 5xx could fulfil twice, so the

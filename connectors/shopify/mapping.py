@@ -155,18 +155,48 @@ def subtract(wanted: Mapping[int, int], done: Mapping[int, int]) -> dict[int, in
     return {line: qty for line, qty in left.items() if qty > 0}
 
 
+def fulfilled_quantities(fulfillments: Iterable[Mapping[str, Any]]) -> dict[int, int]:
+    """Units per order line item that live fulfillments carry, whatever their tracking."""
+    done: dict[int, int] = {}
+    for fulfillment in fulfillments:
+        if fulfillment.get("status") in VOID_FULFILLMENT_STATUSES:
+            continue
+        for item in fulfillment.get("line_items") or ():
+            line_id = int(item["id"])
+            done[line_id] = done.get(line_id, 0) + int(item.get("quantity") or 0)
+    return done
+
+
+def lacks_fulfillable_quantity(fulfillment_orders: Sequence[Mapping[str, Any]]) -> bool:
+    """Whether an open fulfillment order has a line without ``fulfillable_quantity`` (older
+    API versions leave it out): then what is fulfilled already must be read to allocate."""
+    return any(
+        item.get("fulfillable_quantity") is None
+        for fulfillment_order in fulfillment_orders
+        if fulfillment_order.get("status") in OPEN_STATUSES
+        for item in fulfillment_order.get("line_items") or ()
+    )
+
+
 def allocate(
-    fulfillment_orders: Sequence[Mapping[str, Any]], wanted: Mapping[int, int]
+    fulfillment_orders: Sequence[Mapping[str, Any]],
+    wanted: Mapping[int, int],
+    fulfilled: Mapping[int, int] | None = None,
 ) -> tuple[list[Allocation], dict[int, int]]:
-    """Spread ``wanted`` over open fulfillment-order line items; also return the shortfall."""
+    """Spread ``wanted`` over open fulfillment-order line items; also return the shortfall.
+
+    ``fulfilled`` (units per order line item that live fulfillments carry) is only read for
+    lines that come without ``fulfillable_quantity``.
+    """
     left = dict(wanted)
+    unaccounted = _fulfilled_outside_closed(fulfillment_orders, fulfilled or {})
     allocations: list[Allocation] = []
     for fulfillment_order in fulfillment_orders:
         if fulfillment_order.get("status") not in OPEN_STATUSES:
             continue
         for item in fulfillment_order.get("line_items") or ():
             line_id = int(item["line_item_id"])
-            take = min(left.get(line_id, 0), int(item.get("fulfillable_quantity") or 0))
+            take = min(left.get(line_id, 0), _fulfillable(item, unaccounted))
             if take <= 0:
                 continue
             left[line_id] -= take
@@ -179,6 +209,38 @@ def allocate(
                 )
             )
     return allocations, {line: qty for line, qty in left.items() if qty > 0}
+
+
+def _fulfillable(item: Mapping[str, Any], unaccounted: dict[int, int]) -> int:
+    """Units of a fulfillment-order line item still to fulfil.
+
+    Shopify's ``fulfillable_quantity`` (GraphQL ``remainingQuantity``) when it is sent. An
+    older API version leaves it out: then it is not known, never 0, and is the line's
+    ``quantity`` (its total, GraphQL ``totalQuantity``) less the fulfilled units of its order
+    line that no closed fulfillment order accounts for, taken by the first open lines.
+    """
+    known = item.get("fulfillable_quantity")
+    if known is not None:
+        return int(known)
+    line_id, total = int(item["line_item_id"]), int(item.get("quantity") or 0)
+    done = min(unaccounted.get(line_id, 0), total)
+    if done:
+        unaccounted[line_id] -= done
+    return total - done
+
+
+def _fulfilled_outside_closed(
+    fulfillment_orders: Sequence[Mapping[str, Any]], fulfilled: Mapping[int, int]
+) -> dict[int, int]:
+    """Fulfilled units per order line item less those of closed fulfillment orders."""
+    left = dict(fulfilled)
+    for fulfillment_order in fulfillment_orders:
+        if fulfillment_order.get("status") != "closed":
+            continue
+        for item in fulfillment_order.get("line_items") or ():
+            line_id = int(item["line_item_id"])
+            left[line_id] = left.get(line_id, 0) - int(item.get("quantity") or 0)
+    return {line: units for line, units in left.items() if units > 0}
 
 
 def only_in_closed(fulfillment_orders: Sequence[Mapping[str, Any]], lines: Iterable[int]) -> bool:

@@ -21,6 +21,19 @@ TOPIC_HEADER = "X-Shopify-Topic"
 WEBHOOK_ID_HEADER = "X-Shopify-Webhook-Id"
 EVENT_ID_HEADER = "X-Shopify-Event-Id"
 DEFAULT_TOPIC = "orders/create"
+#: The topics omniroute takes orders from: each body is the whole order object. Any other
+#: topic (products/update, customers/create, app/uninstalled, draft_orders/create,
+#: orders/delete, which carries only an id...) is acknowledged and stored, then ignored.
+ORDER_TOPICS = frozenset(
+    {
+        "orders/create",
+        "orders/updated",
+        "orders/paid",
+        "orders/cancelled",
+        "orders/fulfilled",
+        "orders/partially_fulfilled",
+    }
+)
 #: Stored with the body: Shopify's own headers (its HMAC is dropped as secret-looking).
 KEPT_HEADER_PREFIXES = ("x-shopify-", "content-type", "user-agent")
 
@@ -75,8 +88,11 @@ def dedupe_key(headers: Mapping[str, str], body: bytes) -> str:
 
 
 def parse(headers: Mapping[str, str], body: bytes) -> WebhookEvent:
-    """The event a verified body carries: its topic and the bare Shopify order object."""
+    """The event a verified body carries: its topic and the bare Shopify order object, or
+    nothing to do for a topic that is not one of ``ORDER_TOPICS`` (its body is not read)."""
     topic = (header(headers, TOPIC_HEADER) or "").strip() or DEFAULT_TOPIC
+    if topic.lower() not in ORDER_TOPICS:
+        return WebhookEvent(topic=topic, order=None, external_id=None)
     order = extract_order(_decode(body))
     return WebhookEvent(topic=topic, order=order, external_id=str(order["id"]))
 

@@ -32,6 +32,7 @@ from omniroute.connectors.base import (
     StockUpdate,
     TransientError,
     WebhookEvent,
+    read_records,
 )
 from omniroute.connectors.http import (
     UrlGuard,
@@ -224,7 +225,8 @@ class SquareConnector:
     def pull_orders(
         self, updated_after: datetime, page_token: str | None, *, now: datetime
     ) -> OrderPage:
-        """SearchOrders updated at or after ``updated_after``, oldest first, one page."""
+        """SearchOrders updated at or after ``updated_after``, oldest first, one page; an order
+        without an id or a valid ``updated_at`` is handed back in ``rejected``."""
         body = build_search_body(self.config, updated_after, page_token)
         response, _ = self._send(lambda api: api.search_orders(body))
         document = _json_object(response, "SearchOrders")
@@ -233,7 +235,12 @@ class SquareConnector:
             raise PayloadError("SearchOrders answered with 'orders' that is not a list")
         cursor = document.get("cursor")
         next_token = cursor if isinstance(cursor, str) and cursor else None
-        return OrderPage(tuple(_channel_order(order) for order in orders), next_token)
+        read, rejected = read_records(orders, _channel_order)
+        return OrderPage(read, next_token, rejected)
+
+    def read_polled(self, record: Any) -> ChannelOrder:
+        """One SearchOrders record as ``pull_orders`` reads it (``PayloadError`` if it cannot)."""
+        return _channel_order(record)
 
     # --- fulfilment out --------------------------------------------------------------------
 

@@ -38,6 +38,7 @@ from omniroute.connectors.base import (
     StockUpdate,
     TransientError,
     WebhookEvent,
+    read_records,
 )
 from omniroute.connectors.http import (
     UnsafeUrlError,
@@ -194,7 +195,8 @@ class WooCommerceConnector:
     def pull_orders(
         self, updated_after: datetime, page_token: str | None, *, now: datetime
     ) -> OrderPage:
-        """One page of orders modified after ``updated_after``; the token is the next page."""
+        """One page of orders modified after ``updated_after``; the token is the next page. An
+        entry that is not an order with a valid ``date_modified_gmt`` goes into ``rejected``."""
         page = _page_number(page_token)
         per_page = self.config.per_page
         after = format_gmt(updated_after)
@@ -204,9 +206,13 @@ class WooCommerceConnector:
         body = _json(response, "GET /orders")
         if not isinstance(body, list):
             raise PermanentError("WooCommerce GET /orders did not return a JSON list of orders")
-        orders = tuple(_channel_order(item) for item in body)
+        orders, rejected = read_records(body, _channel_order)
         total_pages = response.headers.get("X-WP-TotalPages")
-        return OrderPage(orders, _next_page(page, len(body), per_page, total_pages))
+        return OrderPage(orders, _next_page(page, len(body), per_page, total_pages), rejected)
+
+    def read_polled(self, record: Any) -> ChannelOrder:
+        """One listed order as ``pull_orders`` reads it (``PayloadError`` if it cannot)."""
+        return _channel_order(record)
 
     def fetch_order(self, external_id: str) -> ChannelOrder:
         """The current version of one order (``GET /orders/{id}``)."""

@@ -12,6 +12,7 @@ from omniroute.connectors.base import (
     OrderFetcher,
     PayloadError,
     PermanentError,
+    PolledRecordReader,
 )
 
 #: Topics whose body is the order payload itself (written by omniroute, not by a channel).
@@ -49,7 +50,7 @@ def channel_order_of(
     omniroute does not use). A row that only names an order raises ``FetchNeeded`` unless
     ``fetched`` holds what fetching it gave."""
     if topic in STORED_PAYLOAD_TOPICS:
-        return _stored_payload(body)
+        return _stored_payload(body, source if topic == POLLED_TOPIC else None)
     event = source.parse_webhook(headers, body)
     if event.order is not None:
         return dict(event.order)
@@ -67,11 +68,14 @@ def channel_order_of(
     return fetched
 
 
-def _stored_payload(body: bytes) -> dict[str, Any]:
+def _stored_payload(body: bytes, poller: Any = None) -> dict[str, Any]:
     try:
         payload = json.loads(body)
     except ValueError as exc:
         raise PayloadError(f"stored order payload is not JSON: {exc}") from exc
+    if isinstance(poller, PolledRecordReader):
+        # Read as the poll read it: a record the poll rejected fails again for that reason.
+        poller.read_polled(payload)
     if not isinstance(payload, dict):
         raise PayloadError("stored order payload must be a JSON object")
     return payload

@@ -3,6 +3,9 @@
 They are recorded with their lines and timeline so reports and customers' histories are whole,
 but never routed or reserved. A store sale also leaves the store's shelf: when the connector
 maps the sale's location to a warehouse, on hand goes down by what was sold, with a ledger row.
+What could not be taken off the shelf is shown to ops as one ``stock_discrepancy`` exception:
+units the store sold beyond omniroute's free stock, and lines that match no SKU (a POS item
+rung up without a catalog id, or one whose id has no alias), for which nothing was taken.
 """
 
 from __future__ import annotations
@@ -42,11 +45,17 @@ def record_external_fulfilment(
         + "; recorded, not routed",
     )
     if location:
-        _post_store_sale(deps, session, connector, order, str(location))
+        _post_store_sale(deps, session, connector, order, str(location), canonical=canonical)
 
 
 def _post_store_sale(
-    deps: Deps, session: Session, connector: Connector, order: SalesOrder, location: str
+    deps: Deps,
+    session: Session,
+    connector: Connector,
+    order: SalesOrder,
+    location: str,
+    *,
+    canonical: dict[str, Any],
 ) -> None:
     source = deps.connectors.for_row(connector)
     code = source.warehouse_code_for(location) if isinstance(source, StoreLocations) else None
@@ -76,14 +85,47 @@ def _post_store_sale(
         )
         if take < line.quantity:
             short.append({"sku": line.sku, "sold": line.quantity, "posted": take})
-    if short:
+    unmatched = _unmatched_lines(canonical)
+    if short or unmatched:
+        # stock_discrepancy, not unknown_sku: the order is rightly shipped and nothing about
+        # it can be retried; what is wrong is the store's on hand, which ops must count.
         open_exception(
             session,
             Reason.STOCK_DISCREPANCY,
             order_id=order.id,
-            detail={
-                "warehouse": code,
-                "lines": short,
-                "message": "the store sold more than omniroute had free on hand",
-            },
+            detail=_discrepancy(code, short, unmatched),
         )
+
+
+def _unmatched_lines(canonical: dict[str, Any]) -> list[dict[str, Any]]:
+    """The sale's lines with a quantity but no SKU: nothing of them can leave the shelf."""
+    return [
+        {
+            "external_line_id": line.get("external_line_id"),
+            "title": line.get("title"),
+            "quantity": line.get("quantity"),
+            "channel_sku": line.get("channel_sku"),
+            "variant_id": line.get("variant_id"),
+        }
+        for line in canonical.get("lines") or ()
+        if not line.get("sku") and isinstance(line.get("quantity"), int) and line["quantity"] > 0
+    ]
+
+
+def _discrepancy(
+    code: str, short: list[dict[str, Any]], unmatched: list[dict[str, Any]]
+) -> dict[str, Any]:
+    messages = []
+    detail: dict[str, Any] = {"warehouse": code}
+    if short:
+        detail["lines"] = short
+        messages.append("the store sold more than omniroute had free on hand")
+    if unmatched:
+        detail["unmatched_lines"] = unmatched
+        messages.append(
+            f"{len(unmatched)} line(s) of the sale match no SKU (no channel SKU, or a variant "
+            "or catalog id without a SKU alias), so no stock was taken off the shelf for them: "
+            f"count {code}'s stock, and add aliases so later sales match"
+        )
+    detail["message"] = "; ".join(messages)
+    return detail

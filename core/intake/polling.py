@@ -6,10 +6,16 @@ commits late, clocks that disagree), follows page tokens, and stores every order
 the inbox under ``poll:<id>:<updated_at>``, so re-reading the overlap costs a duplicate-key
 no-op, never a duplicate order. Each page commits its rows and the next page token together:
 a run killed mid-way resumes from the page it had reached.
+
+A record the connector could not read (``OrderPage.rejected``) does not stop the run: it is
+kept as a failed inbox row of its own, its raw JSON under ``poll-rejected:<id>:<digest>``
+(read again, it is the same no-op), with an ``invalid_payload`` exception, and the rest of
+the page comes in. Retrying that exception processes the stored record like any polled row.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from dataclasses import dataclass
@@ -27,11 +33,13 @@ from omniroute.connectors.base import (
     ConnectorError,
     OrderPage,
     OrderPoller,
+    RejectedRecord,
     TransientError,
     enabled_capabilities,
 )
 from omniroute.connectors.ratelimit import total_wait_seconds
 from omniroute.core.channels import health as connector_health
+from omniroute.core.exceptions.opening import Reason, open_exception
 from omniroute.core.platform.clock import as_aware, as_naive_utc
 from omniroute.core.platform.db import unit_of_work
 from omniroute.core.platform.dispatch import Task
@@ -60,6 +68,7 @@ class PollResult:
     orders_seen: int = 0
     new_messages: int = 0
     finished: bool = False
+    rejected: int = 0  # records the channel sent that could not be read (kept aside)
     skipped: str | None = None
     error: str | None = None
 
@@ -187,7 +196,7 @@ def _claim(session: Session, connector_id: int, now: datetime, claim_timeout: fl
 
 
 def _run_pages(deps: Deps, source: OrderPoller, connector_id: int, now: datetime) -> PollResult:
-    pages = seen = new = 0
+    pages = seen = new = rejected = 0
     for _ in range(deps.settings.poll_max_pages):
         after, token = _start_or_resume(deps, connector_id, now)
         page = source.pull_orders(as_aware(after), token, now=as_aware(now))  # type: ignore[arg-type]
@@ -197,10 +206,11 @@ def _run_pages(deps: Deps, source: OrderPoller, connector_id: int, now: datetime
         pages += 1
         seen += len(page.orders)
         new += len(new_ids)
+        rejected += len(page.rejected)
         if page.next_page_token is None:
-            return PollResult(connector_id, pages, seen, new, finished=True)
+            return PollResult(connector_id, pages, seen, new, finished=True, rejected=rejected)
     _release(deps, connector_id, next_poll_at=now)
-    return PollResult(connector_id, pages, seen, new, finished=False)
+    return PollResult(connector_id, pages, seen, new, finished=False, rejected=rejected)
 
 
 def _start_or_resume(deps: Deps, connector_id: int, now: datetime) -> tuple[datetime, str | None]:
@@ -226,6 +236,8 @@ def _store_page(deps: Deps, connector_id: int, page: OrderPage, now: datetime) -
             inbound_id = _insert_polled(session, connector_id, order, now)
             if inbound_id is not None:
                 new_ids.append(inbound_id)
+        for record in page.rejected:
+            _keep_rejected(session, connector_id, record, now)
         cursor = session.get_one(ConnectorCursor, connector_id, with_for_update=True)
         newest = max((_naive(o.updated_at) for o in page.orders), default=None)
         if newest is not None and (cursor.run_high_water is None or newest > cursor.run_high_water):
@@ -271,6 +283,47 @@ def _insert_polled(
             "received_at": now,
         },
         ["connector_id", "dedupe_key"],
+    )
+
+
+def _keep_rejected(
+    session: Session, connector_id: int, record: RejectedRecord, now: datetime
+) -> None:
+    """A record the poll could not read: a failed inbox row with an invalid_payload exception
+    (once: the overlap reads it again under the same key while it stays the same)."""
+    body = json.dumps(record.raw, separators=(",", ":"), default=str).encode("utf-8")
+    canonical = json.dumps(record.raw, sort_keys=True, separators=(",", ":"), default=str)
+    digest = hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    name = (record.external_id or "-")[:160]
+    inbound_id = insert_ignoring_conflict(
+        session,
+        InboundMessage.__table__,  # type: ignore[arg-type]
+        {
+            "connector_id": connector_id,
+            "dedupe_key": f"poll-rejected:{name}:{digest}",
+            "topic": POLLED_TOPIC,
+            "headers": {},
+            "body": body,
+            "status": "failed",
+            "attempts": 0,
+            "last_error": record.reason[:2000],
+            "next_attempt_at": now,
+            "received_at": now,
+            "processed_at": now,
+        },
+        ["connector_id", "dedupe_key"],
+    )
+    if inbound_id is None:
+        return
+    detail: dict[str, Any] = {"message": record.reason, "source": "poll"}
+    if record.external_id is not None:
+        detail["external_id"] = record.external_id
+    open_exception(session, Reason.INVALID_PAYLOAD, detail=detail, inbound_message_id=inbound_id)
+    log.warning(
+        "connector %s: polled record %s kept as invalid_payload: %s",
+        connector_id,
+        record.external_id,
+        record.reason,
     )
 
 

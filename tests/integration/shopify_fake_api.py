@@ -11,6 +11,8 @@ It serves what the Shopify connector calls, under ``/admin/api/{version}``:
 - ``GET /orders/{id}/fulfillments.json`` and ``GET /orders/{id}/fulfillment_orders.json``:
   the order's fulfillments (those the order came with, then the ones created here) and its
   fulfillment orders, whose ``fulfillable_quantity`` goes down as fulfillments are made.
+  With ``omit_fulfillable_quantity`` set, their line items come without
+  ``fulfillable_quantity``, as older API versions send them (the fake still checks by it).
 - ``POST /fulfillments.json``: checked against the open fulfillment orders (422 otherwise),
   applied, and answered 201 with a fulfillment built on the recorded sample.
 - ``POST /inventory_levels/set.json``: the ``available`` of an inventory item at a location.
@@ -169,6 +171,8 @@ class ShopifyFake:
         self.created: list[dict[str, Any]] = []
         #: ``available`` by (inventory item id, location id).
         self.levels: dict[tuple[int, int], int] = {}
+        #: Answer fulfillment orders as an older API version does: no fulfillable_quantity.
+        self.omit_fulfillable_quantity = False
         self._lock = threading.Lock()
         self._next_fulfillment_id = first_fulfillment_id
         self._after_page: dict[int, list[Reply]] = {}
@@ -342,7 +346,12 @@ class ShopifyFake:
             found = self.fulfillment_orders.get(self._order_id(FULFILLMENT_ORDERS_PATH, request))
             if found is None:
                 return Reply(404, shopify_errors("Not Found"))
-            return Reply(200, {"fulfillment_orders": copy.deepcopy(found)})
+            answer = copy.deepcopy(found)
+            if self.omit_fulfillable_quantity:
+                for fulfillment_order in answer:
+                    for item in fulfillment_order["line_items"]:
+                        del item["fulfillable_quantity"]
+            return Reply(200, {"fulfillment_orders": answer})
 
     def _create_fulfillment(self, request: Request) -> Reply:
         refused = self._refused(request)

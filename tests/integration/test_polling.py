@@ -12,11 +12,18 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from omniroute.connectors.base import TransientError
+from omniroute.connectors.base import (
+    ChannelOrder,
+    OrderPage,
+    PayloadError,
+    RejectedRecord,
+    TransientError,
+)
 from omniroute.connectors.wms.demo_server import FakeWms
 from omniroute.core.access.tokens import create_token
 from omniroute.core.bootstrap import Context
 from omniroute.core.channels import connector_admin
+from omniroute.core.exceptions.queue import retry_exception
 from omniroute.core.intake.polling import enqueue_due_polls, poll_connector
 from omniroute.core.intake.webhooks import receive_webhook
 from omniroute.core.platform.clock import utcnow
@@ -179,6 +186,78 @@ def test_a_run_killed_mid_way_resumes_from_its_page(
     assert health["consecutive_failures"] == 0 and health["last_success_at"] is not None
 
 
+def read_fake_record(record: object) -> ChannelOrder:
+    """The fake channel's reading of one polled record: an order with a valid updated_at."""
+    if not isinstance(record, dict) or "id" not in record:
+        raise PayloadError("not an order")
+    try:
+        stamp = datetime.fromisoformat(str(record.get("updated_at")))
+    except ValueError:
+        raise PayloadError(f"order {record['id']} has no valid updated_at") from None
+    return ChannelOrder(str(record["id"]), stamp, record)
+
+
+def test_a_record_the_poll_cannot_read_is_kept_aside_and_the_rest_comes_in(
+    ctx: Context, channel: tuple[World, int, FakeRemote], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, cid, fake = channel
+    monkeypatch.setattr(FakeChannel, "read_polled", staticmethod(read_fake_record), raising=False)
+    stamps = [T0 - timedelta(minutes=5 - i) for i in range(3)]
+    good = [order(700 + i, [("A", 1)], stamp) for i, stamp in enumerate(stamps)]
+    bad = {**order(799, [("B", 1)], T0), "updated_at": "not a time"}
+    reason = "order 799 has no valid updated_at"
+
+    def page(after: datetime, token: str | None) -> OrderPage:
+        fake.calls.append((after, token))
+        read = [
+            ChannelOrder(str(o["id"]), aware(ts), o) for o, ts in zip(good, stamps, strict=True)
+        ]
+        if token is None:  # a page of three: good, bad, good
+            return OrderPage((read[0], read[1]), "2", (RejectedRecord(bad, reason, "799"),))
+        return OrderPage((read[2],), None)
+
+    fake.page = page  # type: ignore[method-assign]
+    result = poll_connector(ctx, cid, now=T0)
+    drain(ctx)
+
+    assert (result.pages, result.orders_seen, result.rejected, result.finished) == (2, 3, 1, True)
+    assert result.new_messages == 3
+    with unit_of_work(ctx.sessions) as s:
+        placed = {o.external_id: o.status for o in s.scalars(select(SalesOrder))}
+        (kept,) = s.scalars(select(InboundMessage).where(InboundMessage.status == "failed"))
+        (problem,) = s.scalars(select(OrderException))
+        cursor = s.get_one(ConnectorCursor, cid)
+        assert cursor.run_after is None and cursor.page_token is None  # the run finished
+        assert cursor.updated_after == T0  # and the cursor moved on past the bad record
+        kept_id, problem_id = kept.id, problem.id
+        assert kept.topic == "poll" and json.loads(kept.body) == bad  # the raw record
+        assert kept.dedupe_key.startswith("poll-rejected:799:")
+        assert kept.last_error == reason and kept.order_id is None
+        assert (problem.reason, problem.status) == ("invalid_payload", "open")
+        assert problem.inbound_message_id == kept_id and problem.detail["message"] == reason
+    assert placed == {"700": "released", "701": "released", "702": "released"}
+    assert counts(ctx) == (4, 3)
+
+    # The next run re-reads the overlap, bad record included: no second row, no second problem.
+    again = poll_connector(ctx, cid, now=T0 + timedelta(minutes=1))
+    drain(ctx)
+    assert again.finished and again.rejected == 1 and again.new_messages == 0
+    assert counts(ctx) == (4, 3)
+    with unit_of_work(ctx.sessions) as s:
+        assert s.scalar(select(func.count()).select_from(OrderException)) == 1
+
+    # Ops retry it while the channel's data is still bad: it fails again, for the same reason.
+    retry_exception(ctx, problem_id, actor="ops")
+    drain(ctx)
+    with unit_of_work(ctx.sessions) as s:
+        row = s.get_one(InboundMessage, kept_id)
+        reopened = s.scalars(select(OrderException).where(OrderException.status == "open")).one()
+        assert s.get_one(OrderException, problem_id).status == "retried"
+        assert (row.status, row.last_error) == ("failed", reason)
+        assert reopened.inbound_message_id == kept_id and reopened.detail["message"] == reason
+    assert counts(ctx) == (4, 3)
+
+
 def test_repeated_failures_disable_the_connector_until_ops_enable_it(
     ctx: Context, channel: tuple[World, int, FakeRemote]
 ) -> None:
@@ -268,6 +347,51 @@ def test_a_store_sale_is_recorded_not_routed_and_leaves_the_shelf(
     # B had no stock in the store: the shortfall is shown to ops, not hidden.
     (detail,) = exceptions
     assert detail["lines"] == [{"sku": "B", "sold": 1, "posted": 0}]
+
+
+def test_store_sale_lines_that_match_no_sku_are_shown_to_ops_not_dropped(
+    ctx: Context, channel: tuple[World, int, FakeRemote]
+) -> None:
+    world, cid, fake = channel
+    west = world.warehouse_ids["WEST"]
+    stock(ctx, west, "A", 3)
+    sale = order(510, [("A", 1), ("GONE", 2), ("GONE", 1)], T0)
+    lines = sale["line_items"]
+    assert isinstance(lines, list)
+    lines[1].update(sku=None, variant_id=None, title="Custom amount")  # nothing to match by
+    lines[2].update(sku=None, variant_id=987654321, title="Gift wrap")  # a variant, no alias
+    sale["_fake"] = {"fulfilled_externally": True, "fulfilment_location": "store-1"}
+    fake.put(sale, aware(T0))
+    poll_connector(ctx, cid, now=T0 + timedelta(minutes=1))
+    drain(ctx)
+    with unit_of_work(ctx.sessions) as s:
+        o = s.scalars(select(SalesOrder)).one()
+        shelf = s.scalars(
+            select(StockLevel.on_hand).where(StockLevel.warehouse_id == west, StockLevel.sku == "A")
+        ).one()
+        problems = [(e.reason, e.order_id, e.detail) for e in s.scalars(select(OrderException))]
+    # Recorded as today: shipped, what matched (A) taken off the store's shelf.
+    assert o.status == "shipped" and shelf == 2
+    ((reason, order_id, detail),) = problems
+    assert (reason, order_id, detail["warehouse"]) == ("stock_discrepancy", o.id, "WEST")
+    assert detail["unmatched_lines"] == [
+        {
+            "external_line_id": "51001",
+            "title": "Custom amount",
+            "quantity": 2,
+            "channel_sku": None,
+            "variant_id": None,
+        },
+        {
+            "external_line_id": "51002",
+            "title": "Gift wrap",
+            "quantity": 1,
+            "channel_sku": None,
+            "variant_id": "987654321",
+        },
+    ]
+    assert "no stock was taken off the shelf" in detail["message"]
+    assert "lines" not in detail  # nothing was short of what matched
 
 
 def test_health_and_poll_now_over_the_api(

@@ -627,6 +627,48 @@ def test_shipments_become_shopify_fulfillments_partial_then_the_rest_never_twice
     )
 
 
+def test_fulfillment_orders_without_fulfillable_quantity_still_take_the_tracking(
+    env: Env,
+) -> None:
+    # An older Admin API version: fulfillment-order line items carry no fulfillable_quantity.
+    env.shop.omit_fulfillable_quantity = True
+    poll(env)
+    (fo,) = order_detail(env, ORDER_C)["fulfilment_orders"]  # three green iPods
+    shopify_fo = 2_000_000_000 + ORDER_C
+    create = f"{API}/fulfillments.json"
+    start = len(env.shop.http.requests)
+
+    first = ship(
+        env,
+        fo["id"],
+        {"external_ref": "C-PKG-1", "lines": [{"sku": GREEN, "quantity": 1}],
+         "carrier": "UPS", "tracking_number": "1ZC0000000000001"},
+    )  # fmt: skip
+    drain(env.ctx)
+    second = ship(
+        env,
+        fo["id"],
+        {"external_ref": "C-PKG-2", "carrier": "UPS", "tracking_number": "1ZC0000000000002"},
+    )
+    assert second["order_status"] == "shipped"
+    drain(env.ctx)
+
+    posts = [shape(r) for r in env.shop.http.requests[start:] if r.method == "POST"]
+    assert posts == [
+        ("POST", create, {}, fulfillment_body([(shopify_fo, [(50_000_031, n)])], tracking))
+        for n, tracking in (
+            (1, {"number": "1ZC0000000000001", "company": "UPS"}),
+            # 3 in the fulfillment order, 1 known fulfilled: 2 left, not 0.
+            (2, {"number": "1ZC0000000000002", "company": "UPS"}),
+        )
+    ]
+    assert [fo["status"] for fo in env.shop.fulfillment_orders[ORDER_C]] == ["closed"]
+    assert outbox_rows(env, "channel.fulfilment") == [
+        (f"shipment-{first['shipment_id']}", "sent", 1),
+        (f"shipment-{second['shipment_id']}", "sent", 1),
+    ]
+
+
 # --- 4. stock back ------------------------------------------------------------------------------
 
 
@@ -900,3 +942,47 @@ def test_signed_order_webhook_becomes_a_routed_order_and_a_poll_does_not_duplica
     assert calls(env.shop) == [("GET", f"{API}/orders.json")]
     # The version of the API configured is the one in every path.
     assert all(r.path.startswith(f"/admin/api/{API_VERSION}/") for r in env.shop.http.requests)
+
+
+def test_webhooks_of_topics_omniroute_does_not_use_are_kept_and_ignored(env: Env) -> None:
+    url = f"/webhooks/{env.connector_id}"
+    others = {
+        "products/update": {"id": 632910392, "title": "IPod Nano - 8GB", "variants": []},
+        "customers/create": {"id": 207119551, "email": "bob.norman@mail.example.com"},
+        "app/uninstalled": {"id": 548380009, "name": "e2e shop", "domain": "shop.example.com"},
+        # Shaped like an order, but a draft: nothing to fulfil.
+        "draft_orders/create": SAMPLE,
+    }
+    for n, (topic, document) in enumerate(others.items()):
+        body = json.dumps(document).encode()
+        accepted = ok(
+            env.client.post(url, content=body, headers=webhook_headers(body, f"wh-x{n}", topic))
+        )
+        assert accepted["duplicate"] is False and accepted["inbound_id"] is not None
+    # An order topic beside them keeps working.
+    order = order_variant(
+        ORDER_D,
+        number=1104,
+        updated_at="2026-11-21T08:30:00-05:00",
+        lines=[Line(50_000_041, "IPOD2008BLACK", 457924702, 1)],
+        customer="Dennis Ritchie",
+    )
+    body = json.dumps(order).encode()
+    ok(env.client.post(url, content=body, headers=webhook_headers(body, "wh-o", "orders/updated")))
+    drain(env.ctx)
+
+    with unit_of_work(env.ctx.sessions) as session:
+        rows = {
+            topic: (status, last_error)
+            for topic, status, last_error in session.execute(
+                select(InboundMessage.topic, InboundMessage.status, InboundMessage.last_error)
+            )
+        }
+    assert rows == {topic: ("ignored", None) for topic in others} | {
+        "orders/updated": ("done", None)
+    }
+    problems = ok(env.client.get("/api/v1/exceptions", params={"status": ""}, headers=env.ops))
+    assert problems == []
+    assert list(orders(env)) == [str(ORDER_D)]
+    assert orders(env)[str(ORDER_D)]["status"] == "released"
+    assert env.shop.http.requests == []

@@ -10,8 +10,10 @@ received: method, path, the headers that matter (``Authorization``, ``Square-Ver
 from __future__ import annotations
 
 import base64
+import copy
 import hashlib
 import hmac
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -387,6 +389,128 @@ def test_poll_follows_pages_routes_releases_and_rereads_the_overlap_once(env: En
     }
     assert env.wms.accepted_count == 3 and len(env.wms.requests) == 3
     assert calls(env.square) == [("POST", SEARCH_PATH)] * 4
+
+
+def exceptions(env: Env, reason: str, status: str = "open") -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = ok(
+        env.client.get(
+            "/api/v1/exceptions", params={"reason": reason, "status": status}, headers=env.ops
+        )
+    )
+    return found
+
+
+ORDER_BAD = "sqE2eOrderBad0000000000009"
+
+
+def test_an_order_square_sends_without_a_valid_updated_at_does_not_stop_the_poll(
+    env: Env,
+) -> None:
+    # A page of three with the bad order in the middle: its updated_at is not RFC 3339.
+    bad = order_variant(
+        ORDER_BAD,
+        location_id=LOCATION,
+        updated_at="2026-11-20T09:07:00.000Z",
+        lines=[("BAD-L1", VAR_RED, 1)],
+        fulfilment_uid="BAD-SHIPMENT",
+        recipient="Barbara Liskov",
+    )
+    bad["updated_at"] = "Fri, 20 Nov 2026 09:07:00 GMT"
+    env.square.add_order(bad)
+    env.square.pages = [[ORDER_A, ORDER_BAD, ORDER_B], [SAMPLE["id"], ORDER_C]]
+    reason = f"Square order {ORDER_BAD} has no valid updated_at"
+
+    poll(env)
+
+    # The good orders of both pages came in and were released; the run finished.
+    stored = orders(env)
+    assert {k: v["status"] for k, v in stored.items()} == {
+        ORDER_A: "released",
+        ORDER_B: "released",
+        ORDER_C: "released",
+        SAMPLE["id"]: "exception",
+    }
+    assert released(env) == RELEASED_LINES
+    after_first = health(env)
+    assert after_first["poll_in_progress"] is False and after_first["poll_cursor"] is not None
+    assert after_first["consecutive_failures"] == 0 and after_first["last_error"] is None
+    assert len(searches(env.square)) == 2
+    # The bad order is kept as Square sent it, with an exception saying why.
+    (problem,) = exceptions(env, "invalid_payload")
+    assert problem["detail"] == {"message": reason, "source": "poll", "external_id": ORDER_BAD}
+    assert problem["order_id"] is None
+    with unit_of_work(env.ctx.sessions) as session:
+        kept = session.get_one(InboundMessage, problem["inbound_message_id"])
+        assert (kept.status, kept.topic, kept.last_error) == ("failed", "poll", reason)
+        assert json.loads(kept.body) == env.square.order(ORDER_BAD)
+
+    # The next poll reads the overlap again, the bad order with it: nothing is added.
+    inbox = inbox_count(env)
+    poll(env)
+    assert inbox_count(env) == inbox
+    assert when(health(env)["poll_cursor"]) > when(after_first["poll_cursor"])
+    assert [e["id"] for e in exceptions(env, "invalid_payload")] == [problem["id"]]
+
+    # Ops retry it while Square still sends it so: it fails again, for the same reason.
+    retry = env.client.post(f"/api/v1/exceptions/{problem['id']}/retry", headers=env.ops)
+    ok(retry, 202)
+    drain(env.ctx)
+    (again,) = exceptions(env, "invalid_payload")
+    assert again["id"] != problem["id"] and again["detail"]["message"] == reason
+    assert again["inbound_message_id"] == problem["inbound_message_id"]
+    assert [e["id"] for e in exceptions(env, "invalid_payload", "retried")] == [problem["id"]]
+    assert orders(env).keys() == stored.keys()
+
+    # Once Square sends it with a valid updated_at, the next poll takes it in like any order.
+    fixed = copy.deepcopy(env.square.order(ORDER_BAD))
+    fixed["updated_at"] = "2026-11-20T09:07:00.000Z"
+    env.square.add_order(fixed)
+    poll(env)
+    assert orders(env)[ORDER_BAD]["status"] == "released"
+    assert released(env)[ORDER_BAD] == {RED: 1}
+
+
+def test_an_in_store_sale_without_catalog_ids_is_recorded_and_flagged(env: Env) -> None:
+    # The recorded location is the store, whose stockroom is the WEST warehouse.
+    config = {
+        "api_base_url": env.square.base_url,
+        "square_version": SQUARE_VERSION,
+        "notification_url": NOTIFICATION_URL,
+        "location_ids": [LOCATION, EVENT_LOCATION],
+        "page_size": PAGE_SIZE,
+        "requests_per_second": REQUESTS_PER_SECOND,
+        "location_warehouses": {LOCATION: "WEST"},
+    }
+    url = f"/api/v1/connectors/{env.connector_id}"
+    ok(env.client.patch(url, json={"config": config}, headers=env.admin))
+    # The recorded order, paid and handed over at the till: COMPLETED, no fulfillment. Its
+    # first line was rung up from the catalog (RED); its second, as recorded, has no
+    # catalog_object_id (an ad-hoc item): nothing to match a SKU by.
+    sale = copy.deepcopy(SAMPLE)
+    sale.update(state="COMPLETED", updated_at="2026-11-20T09:20:00.000Z", version=3)
+    sale["line_items"][0]["catalog_object_id"] = VAR_RED
+    env.square.add_order(sale)
+    env.square.pages = [[SAMPLE["id"]]]
+
+    poll(env)
+
+    detail = order_detail(env, SAMPLE["id"])
+    assert detail["status"] == "shipped" and detail["fulfilment_orders"] == []
+    assert env.wms.accepted_count == 0
+    assert [(ln["sku"], ln["quantity"]) for ln in detail["lines"]] == [(RED, 1), (None, 2)]
+    assert stock_levels(env, RED)["WEST"] == (3, 0, 0)  # the matched line left the shelf
+    (problem,) = detail["exceptions"]
+    assert problem["reason"] == "stock_discrepancy" and problem["status"] == "open"
+    assert problem["detail"]["warehouse"] == "WEST"
+    assert problem["detail"]["unmatched_lines"] == [
+        {
+            "external_line_id": "mumY8Nun4BC5aKe2yyx5a",
+            "title": "Item 2",
+            "quantity": 2,
+            "channel_sku": None,
+            "variant_id": None,
+        }
+    ]
 
 
 # --- 2. failures on the real HTTP path -------------------------------------------------------

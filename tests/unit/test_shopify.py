@@ -19,6 +19,7 @@ from omniroute.connectors.base import (
     OrderSource,
     PayloadError,
     SignatureError,
+    WebhookEvent,
     webhook_topic_of,
 )
 from omniroute.connectors.shopify import webhooks
@@ -219,6 +220,52 @@ def test_parse_unwraps_the_rest_fixture(connector: ShopifyConnector) -> None:
     assert event.topic == "orders/create"
     assert event.order == sample_order()
     assert event.external_id == "450789469"
+
+
+ORDER_TOPICS = [
+    "orders/create",
+    "orders/updated",
+    "orders/paid",
+    "orders/cancelled",
+    "orders/fulfilled",
+    "orders/partially_fulfilled",
+]
+
+
+def test_the_order_topics_are_explicit() -> None:
+    assert sorted(webhooks.ORDER_TOPICS) == sorted(ORDER_TOPICS)
+
+
+@pytest.mark.parametrize("topic", ORDER_TOPICS)
+def test_every_order_topic_carries_the_order(connector: ShopifyConnector, topic: str) -> None:
+    body = webhook_body()
+    event = connector.parse_webhook(signed_headers(body, topic=topic), body)
+    assert (event.topic, event.external_id, event.order) == (topic, "450789469", sample_order())
+
+
+PRODUCT = {"id": 632910392, "title": "IPod Nano - 8GB", "variants": [{"id": 808950810}]}
+CUSTOMER = {"id": 207119551, "email": "bob.norman@mail.example.com", "orders_count": 1}
+SHOP = {"id": 548380009, "name": "John Smith Test Store", "domain": "shop.example.com"}
+
+
+@pytest.mark.parametrize(
+    ("topic", "body"),
+    [
+        ("products/update", json.dumps(PRODUCT).encode()),
+        ("customers/create", json.dumps(CUSTOMER).encode()),
+        ("app/uninstalled", json.dumps(SHOP).encode()),
+        # Shaped like an order (id and line_items), but a draft: not an order to fulfil.
+        ("draft_orders/create", webhook_body()),
+        ("orders/delete", b'{"id": 450789469}'),
+        ("products/delete", b"not even JSON"),
+    ],
+    ids=lambda value: value if isinstance(value, str) else "",
+)
+def test_a_topic_omniroute_does_not_use_is_nothing_to_do(
+    connector: ShopifyConnector, topic: str, body: bytes
+) -> None:
+    event = connector.parse_webhook(signed_headers(body, topic=topic), body)
+    assert event == WebhookEvent(topic=topic, order=None, external_id=None)
 
 
 @pytest.mark.parametrize(

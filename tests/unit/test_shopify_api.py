@@ -316,8 +316,6 @@ def test_page_token_resumes_an_interrupted_run(connector: ShopifyConnector) -> N
         (httpx.Response(200, json={"order": {}}), "no 'orders' array"),
         (httpx.Response(200, json=[1]), "not a JSON object"),
         (httpx.Response(200, text="<html>"), "not JSON"),
-        (httpx.Response(200, json={"orders": [{"id": 1}]}), "no valid updated_at"),
-        (httpx.Response(200, json={"orders": ["x"]}), "not an order object"),
         (
             httpx.Response(
                 200,
@@ -335,6 +333,60 @@ def test_odd_order_pages_are_payload_errors(
     respx.get(f"{BASE}/orders.json").mock(return_value=response)
     with pytest.raises(PayloadError, match=message):
         connector.pull_orders(SINCE, None, now=NOW)
+
+
+def without(order: dict[str, Any], *keys: str) -> dict[str, Any]:
+    return {k: v for k, v in order.items() if k not in keys}
+
+
+@pytest.mark.parametrize(
+    ("bad", "bad_id", "reason"),
+    [
+        pytest.param(
+            without(order_variant(7, "x"), "updated_at", "created_at"),
+            "7",
+            "Shopify order 7 has no valid updated_at",
+            id="no-updated_at",
+        ),
+        pytest.param(
+            order_variant(7, "2026-13-45T10:00:00Z"),
+            "7",
+            "Shopify order 7 has no valid updated_at",
+            id="malformed-updated_at",
+        ),
+        pytest.param(
+            order_variant(7, "2026-11-27T10:00:00"),
+            "7",
+            "Shopify order 7 updated_at has no UTC offset",
+            id="updated_at-without-offset",
+        ),
+        pytest.param(
+            without(sample_order(), "id"),
+            None,
+            "Shopify order list holds an entry that is not an order object",
+            id="no-id",
+        ),
+        pytest.param(
+            "x", None, "Shopify order list holds an entry that is not an order object", id="text"
+        ),
+    ],
+)
+@respx.mock
+def test_a_record_that_cannot_be_read_is_handed_back_and_the_rest_kept(
+    connector: ShopifyConnector, bad: Any, bad_id: str | None, reason: str
+) -> None:
+    good = order_variant(8, "2026-11-27T10:01:00Z")
+    respx.get(f"{BASE}/orders.json").respond(
+        200, json={"orders": [sample_order(), bad, good]}, headers=link(("next", "cDI"))
+    )
+    page = connector.pull_orders(SINCE, None, now=NOW)
+    assert [o.external_id for o in page.orders] == ["450789469", "8"]
+    assert page.next_page_token == "cDI"
+    (rejected,) = page.rejected
+    assert (rejected.raw, rejected.external_id, rejected.reason) == (bad, bad_id, reason)
+    with pytest.raises(PayloadError) as refused:
+        connector.read_polled(json.loads(json.dumps(bad)))
+    assert str(refused.value) == reason
 
 
 @respx.mock
@@ -740,6 +792,92 @@ def test_more_than_fulfillable_is_a_clear_permanent_error(connector: ShopifyConn
     assert caught.value.reason == "not_fulfillable"
     assert f"line item {GREEN} (1 of 2 not fulfillable)" in str(caught.value)
     assert not create.called
+
+
+def old_api_line(fo_line_id: int, line_item_id: int, quantity: int) -> dict[str, Any]:
+    """A fulfillment-order line as an older API version sends it: no fulfillable_quantity."""
+    line = fo_line(fo_line_id, line_item_id, quantity, 0)
+    del line["fulfillable_quantity"]
+    return line
+
+
+def posted_lines(create: respx.Route) -> list[tuple[int, list[dict[str, int]]]]:
+    body = json.loads(create.calls.last.request.content)["fulfillment"]
+    return [
+        (group["fulfillment_order_id"], group["fulfillment_order_line_items"])
+        for group in body["line_items_by_fulfillment_order"]
+    ]
+
+
+@pytest.mark.parametrize("tracking", ["1Z9999", None], ids=["tracked", "untracked"])
+@respx.mock
+def test_a_line_without_fulfillable_quantity_is_not_read_as_zero(
+    connector: ShopifyConnector, tracking: str | None
+) -> None:
+    listed = respx.get(FULFILLMENTS).respond(200, json={"fulfillments": []})
+    respx.get(FULFILLMENT_ORDERS).respond(
+        200,
+        json={
+            "fulfillment_orders": [
+                fulfillment_order(1046000778, "open", [old_api_line(1025578633, GREEN, 1)])
+            ]
+        },
+    )
+    create = respx.post(CREATE).respond(201, json={"fulfillment": {"id": 77}})
+    receipt = connector.push_fulfilment(notice((GREEN, 1), tracking=tracking))
+    assert receipt.external_ref == "77"
+    assert posted_lines(create) == [(1046000778, [{"id": 1025578633, "quantity": 1}])]
+    # What is already fulfilled is read once, also for a shipment without tracking.
+    assert listed.call_count == 1
+
+
+@respx.mock
+def test_without_fulfillable_quantity_what_is_known_fulfilled_is_taken_off(
+    connector: ShopifyConnector,
+) -> None:
+    # Three green iPods in one fulfillment order; the recorded fulfillment (pending, another
+    # tracking number) already carries one of them.
+    respx.get(FULFILLMENTS).respond(
+        200, json={"fulfillments": [fulfillment_sample()["fulfillment"]]}
+    )
+    respx.get(FULFILLMENT_ORDERS).respond(
+        200,
+        json={
+            "fulfillment_orders": [
+                fulfillment_order(51, "in_progress", [old_api_line(510, GREEN, 3)])
+            ]
+        },
+    )
+    create = respx.post(CREATE).respond(201, json={"fulfillment": {"id": 78}})
+    connector.push_fulfilment(notice((GREEN, 2), tracking="1Z0002"))
+    assert posted_lines(create) == [(51, [{"id": 510, "quantity": 2}])]
+
+    with pytest.raises(PermanentError, match=rf"line item {GREEN} \(1 of 3 not fulfillable\)"):
+        connector.push_fulfilment(notice((GREEN, 3), tracking="1Z0003"))
+    assert create.call_count == 1
+
+
+@respx.mock
+def test_without_fulfillable_quantity_a_closed_order_accounts_for_its_own_units(
+    connector: ShopifyConnector,
+) -> None:
+    # Five green iPods: two were fulfilled (and their fulfillment order closed), three wait in
+    # an open one. The two fulfilled units are the closed order's, not the open one's.
+    shipped = {**fulfillment_sample()["fulfillment"], "status": "success"}
+    shipped["line_items"] = [{**shipped["line_items"][0], "quantity": 2}]
+    respx.get(FULFILLMENTS).respond(200, json={"fulfillments": [shipped]})
+    respx.get(FULFILLMENT_ORDERS).respond(
+        200,
+        json={
+            "fulfillment_orders": [
+                fulfillment_order(61, "closed", [old_api_line(610, GREEN, 2)]),
+                fulfillment_order(62, "open", [old_api_line(620, GREEN, 3)]),
+            ]
+        },
+    )
+    create = respx.post(CREATE).respond(201, json={"fulfillment": {"id": 79}})
+    connector.push_fulfilment(notice((GREEN, 3), tracking="1Z0004"))
+    assert posted_lines(create) == [(62, [{"id": 620, "quantity": 3}])]
 
 
 @respx.mock

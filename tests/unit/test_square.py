@@ -724,20 +724,74 @@ def test_pull_bad_request_is_permanent(connector: SquareConnector, api: respx.Mo
     assert "INVALID_VALUE" in str(error) and "location_ids" in str(error)
 
 
-@pytest.mark.parametrize(
-    "body",
-    [
-        {"orders": "x"},
-        {"orders": [{"updated_at": "2020-05-18T16:30:49Z"}]},
-        {"orders": [{"id": "A"}]},
-    ],
-)
-def test_pull_refuses_malformed_answers(
-    connector: SquareConnector, api: respx.MockRouter, body: dict[str, Any]
+@pytest.mark.parametrize("body", [{"orders": "x"}, {"orders": {"id": "A"}}, ["orders"]])
+def test_pull_refuses_a_page_it_cannot_read(
+    connector: SquareConnector, api: respx.MockRouter, body: Any
 ) -> None:
     api.post("/v2/orders/search").respond(200, json=body)
     with pytest.raises(PayloadError):
         connector.pull_orders(NOW, None, now=NOW)
+
+
+def without(order: dict[str, Any], *keys: str) -> dict[str, Any]:
+    return {k: v for k, v in order.items() if k not in keys}
+
+
+BAD_RECORDS = [
+    pytest.param(
+        without(shipped_order(id="BAD"), "updated_at", "created_at"),
+        "BAD",
+        "Square order BAD has no valid updated_at",
+        id="no-updated_at",
+    ),
+    pytest.param(
+        shipped_order(id="BAD", updated_at="yesterday"),
+        "BAD",
+        "Square order BAD has no valid updated_at",
+        id="malformed-updated_at",
+    ),
+    pytest.param(
+        shipped_order(id="BAD", updated_at="2020-05-18T16:30:49"),
+        "BAD",
+        "Square order BAD updated_at has no UTC offset",
+        id="updated_at-without-offset",
+    ),
+    pytest.param(
+        without(shipped_order(), "id"),
+        None,
+        "Square answered with an order that has no id",
+        id="no-id",
+    ),
+    pytest.param(
+        "CAISENgv", None, "Square answered with an order that has no id", id="not-an-object"
+    ),
+]
+
+
+@pytest.mark.parametrize(("bad", "bad_id", "reason"), BAD_RECORDS)
+def test_pull_hands_back_a_record_it_cannot_read_and_keeps_the_rest(
+    connector: SquareConnector,
+    api: respx.MockRouter,
+    bad: Any,
+    bad_id: str | None,
+    reason: str,
+) -> None:
+    # A page of three, the bad record in the middle: the other two still come in.
+    last = shipped_order(id="LAST", updated_at="2020-05-19T08:00:00Z")
+    api.post("/v2/orders/search").respond(
+        200, json={"orders": [sample_order(), bad, last], "cursor": "CURSOR-2"}
+    )
+    page = connector.pull_orders(NOW, None, now=NOW)
+    assert [order.external_id for order in page.orders] == [ORDER_ID, "LAST"]
+    assert page.next_page_token == "CURSOR-2"
+    (rejected,) = page.rejected
+    assert rejected.raw == bad  # the record exactly as Square sent it
+    assert (rejected.external_id, rejected.reason) == (bad_id, reason)
+    # Read again later (a replay of the stored record), it is refused for the same reason.
+    with pytest.raises(PayloadError) as refused:
+        connector.read_polled(json.loads(json.dumps(bad)))
+    assert str(refused.value) == reason
+    assert connector.read_polled(sample_order()).external_id == ORDER_ID
 
 
 def test_naive_datetimes_are_refused() -> None:

@@ -636,6 +636,57 @@ def test_poll_refuses_a_non_list_answer(
         connector.pull_orders(SINCE, None, now=NOW)
 
 
+@pytest.mark.parametrize(
+    ("bad", "bad_id", "reason"),
+    [
+        pytest.param(
+            {
+                k: v
+                for k, v in variant(9).items()
+                if k not in ("date_modified_gmt", "date_created_gmt")
+            },
+            "9",
+            "WooCommerce order has no date_modified_gmt",
+            id="no-date_modified_gmt",
+        ),
+        pytest.param(
+            variant(9, "22/03/2017 19:28"),
+            "9",
+            "WooCommerce date_modified_gmt is not an ISO 8601 date: '22/03/2017 19:28'",
+            id="malformed-date_modified_gmt",
+        ),
+        pytest.param(
+            {"id": 9, "status": "processing"},
+            "9",
+            "WooCommerce payload is not an order: expected an object with 'id' and 'line_items'",
+            id="no-line_items",
+        ),
+        pytest.param(
+            None,
+            None,
+            "WooCommerce order payload must be a JSON object, got NoneType",
+            id="null",
+        ),
+    ],
+)
+def test_poll_hands_back_a_record_it_cannot_read_and_keeps_the_rest(
+    respx_mock: respx.MockRouter, bad: Any, bad_id: str | None, reason: str
+) -> None:
+    # A full page of three, the bad record in the middle; page 2 is still to be read.
+    respx_mock.get(f"{API}/orders").mock(
+        return_value=orders_page([variant(1, "2017-03-22T19:10:00"), bad, sample_order()], 2)
+    )
+    connector = make_connector(per_page=3)
+    page = connector.pull_orders(SINCE, None, now=NOW)
+    assert [order.external_id for order in page.orders] == ["1", "727"]
+    assert page.next_page_token == "2"
+    (rejected,) = page.rejected
+    assert (rejected.raw, rejected.external_id, rejected.reason) == (bad, bad_id, reason)
+    with pytest.raises(PayloadError) as refused:
+        connector.read_polled(json.loads(json.dumps(bad)))
+    assert str(refused.value) == reason
+
+
 def test_poll_retries_429_with_retry_after_then_succeeds(
     respx_mock: respx.MockRouter, connector: WooCommerceConnector
 ) -> None:
