@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, field_validator
 
+from omniroute.core.channels.release_policy import ReleasePolicy
 from omniroute.core.platform.security import Role
 from omniroute.mapping.engine import MAX_LINE_QUANTITY
 
@@ -299,6 +300,9 @@ class ConnectorIn(BaseModel):
     config: dict[str, Any] = Field(default_factory=dict)
     secrets: dict[str, Any] = Field(default_factory=dict, description="write-only")
     enabled: bool = True
+    release_policy: ReleasePolicy | None = Field(
+        default=None, description="Which of its orders may go to a warehouse; unset: defaults"
+    )
 
 
 class ConnectorPatch(BaseModel):
@@ -306,6 +310,9 @@ class ConnectorPatch(BaseModel):
     config: dict[str, Any] | None = None
     secrets: dict[str, Any] | None = Field(default=None, description="write-only; merged")
     enabled: bool | None = None
+    release_policy: ReleasePolicy | None = Field(
+        default=None, description="Replaces the release policy; null puts the defaults back"
+    )
 
 
 class ConnectorOut(BaseModel):
@@ -316,6 +323,7 @@ class ConnectorOut(BaseModel):
     secrets_set: list[str]
     enabled: bool
     webhook_url: str | None
+    release_policy: ReleasePolicy = Field(description="In force: the stored one or the defaults")
 
 
 class ConnectorHealthOut(BaseModel):
@@ -413,6 +421,18 @@ class OrderSummaryOut(BaseModel):
     customer_email: str | None
     created_at: UtcDateTime
     updated_at: UtcDateTime
+    hold: HoldOut | None = Field(
+        default=None, description="Why the channel's release policy holds it (status on_hold)"
+    )
+
+
+class HoldOut(BaseModel):
+    code: str = Field(
+        description="payment_pending, payment_voided, unrecognised_payment, test_order, risk, "
+        "partially_fulfilled_by_channel"
+    )
+    reason: str | None
+    waived: list[str] = Field(description="Hold codes a person released this order from")
 
 
 class OrderLineOut(BaseModel):

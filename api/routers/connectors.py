@@ -16,6 +16,7 @@ from omniroute.api.schemas import (
 from omniroute.connectors.base import Capability
 from omniroute.core.bootstrap import Context
 from omniroute.core.channels import connector_admin as svc
+from omniroute.core.channels.release_policy import policy_of
 from omniroute.core.platform.models import Connector
 
 router = APIRouter(prefix="/api/v1", tags=["connectors"])
@@ -31,6 +32,7 @@ def _out(ctx: Context, row: Connector, request: Request) -> ConnectorOut:
         config=row.config,
         enabled=row.enabled,
         secrets_set=svc.secret_names(ctx, row),
+        release_policy=policy_of(row.release_policy),
         webhook_url=str(request.url_for("webhook", connector_id=row.id))
         if takes_webhooks
         else None,
@@ -71,6 +73,7 @@ def create_connector(body: ConnectorIn, ctx: CtxDep, who: Admin, request: Reques
         secrets=body.secrets,
         enabled=body.enabled,
         actor=who.actor,
+        release_policy=body.release_policy,
     )
     return _out(ctx, row, request)
 
@@ -91,6 +94,9 @@ def update_connector(
         secrets=body.secrets,
         enabled=body.enabled,
         actor=who.actor,
+        release_policy=body.release_policy
+        if "release_policy" in body.model_fields_set
+        else svc.UNCHANGED,
     )
     return _out(ctx, row, request)
 

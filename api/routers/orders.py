@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from omniroute.api.deps import CtxDep, Reader, Staff
 from omniroute.api.schemas import AfterId, Id, OrderDetailOut, OrderSummaryOut
 from omniroute.core.order_state.machine import OrderStatus
-from omniroute.core.orders import cancellation
+from omniroute.core.orders import cancellation, holds
 from omniroute.core.orders import views as svc
 
 router = APIRouter(prefix="/api/v1/orders", tags=["orders"])
@@ -31,6 +31,30 @@ def list_orders(
 def get_order(order_id: Id, ctx: CtxDep, _: Reader) -> OrderDetailOut:
     """An order with its lines, timeline, fulfilment orders and routing decisions (trace)."""
     return OrderDetailOut.model_validate(svc.order_detail(ctx, order_id))
+
+
+class ReleaseHoldIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    note: str = Field(min_length=1, max_length=500, description="Why it may ship (audited)")
+
+
+class ReleaseHoldOut(BaseModel):
+    order_id: int
+    hold_code: str = Field(description="The hold released; the order is checked again")
+    inbound_message_id: int = Field(description="The inbox row replayed to route it")
+
+
+@router.post("/{order_id}/release-hold", response_model=ReleaseHoldOut, status_code=202)
+def release_hold(order_id: Id, body: ReleaseHoldIn, ctx: CtxDep, who: Staff) -> ReleaseHoldOut:
+    """Release an order from its channel's release-policy hold (not a voided payment): the
+    hold is waived for this order and it is processed again (another hold may still apply)."""
+    result = holds.release_hold(ctx, order_id, actor=who.actor, note=body.note)
+    return ReleaseHoldOut(
+        order_id=result.order_id,
+        hold_code=result.hold_code,
+        inbound_message_id=result.inbound_message_id,
+    )
 
 
 class CancelIn(BaseModel):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 from typing import Any, Protocol
 
 from pydantic import BaseModel, SecretStr, ValidationError
@@ -12,6 +13,7 @@ from omniroute.connectors.base import Capability, TransientError
 from omniroute.connectors.http import UnsafeUrlError, guard_url
 from omniroute.core.access.audit import record
 from omniroute.core.channels import health as connector_health
+from omniroute.core.channels.release_policy import DEFAULT_POLICY, ReleasePolicy
 from omniroute.core.platform.db import unit_of_work
 from omniroute.core.platform.dispatch import Task
 from omniroute.core.platform.errors import Conflict, Invalid, NotFound
@@ -23,6 +25,15 @@ from omniroute.core.platform.ports import (
     HasSessions,
     HasSettings,
 )
+
+
+class Unchanged(enum.Enum):
+    """A field a partial update leaves as it is (``None`` means something there)."""
+
+    UNCHANGED = "unchanged"
+
+
+UNCHANGED = Unchanged.UNCHANGED
 
 
 class Deps(HasSessions, HasClock, HasSettings, HasDispatcher, HasConnectors, Protocol):
@@ -38,12 +49,18 @@ def create_connector(
     secrets: dict[str, Any],
     enabled: bool,
     actor: str,
+    release_policy: ReleasePolicy | None = None,
 ) -> Connector:
     clean_config, sealed = _validated(deps, kind, config, secrets)
     try:
         with unit_of_work(deps.sessions) as session:
             row = Connector(
-                kind=kind, name=name, config=clean_config, secrets_encrypted=sealed, enabled=enabled
+                kind=kind,
+                name=name,
+                config=clean_config,
+                secrets_encrypted=sealed,
+                enabled=enabled,
+                release_policy=_stored(release_policy),
             )
             session.add(row)
             session.flush()
@@ -53,7 +70,12 @@ def create_connector(
                 "connector.create",
                 "connector",
                 row.id,
-                {"kind": kind, "name": name, "secrets": sorted(secrets)},
+                {
+                    "kind": kind,
+                    "name": name,
+                    "secrets": sorted(secrets),
+                    "release_policy": row.release_policy,
+                },
             )
             return row
     except IntegrityError:
@@ -68,7 +90,9 @@ def update_connector(
     secrets: dict[str, Any] | None,
     enabled: bool | None,
     actor: str,
+    release_policy: ReleasePolicy | Unchanged | None = UNCHANGED,
 ) -> Connector:
+    """Change what is given; ``release_policy=None`` puts the defaults back."""
     with unit_of_work(deps.sessions) as session:
         row = session.get(Connector, connector_id)
         if row is None:
@@ -84,16 +108,25 @@ def update_connector(
             if enabled and not row.enabled:
                 connector_health.clear_disabled(session, row.id)
             row.enabled = enabled
-        record(
-            session,
-            actor,
-            "connector.update",
-            "connector",
-            row.id,
-            {"config": config is not None, "secrets": sorted(secrets or {}), "enabled": enabled},
-        )
+        changes: dict[str, Any] = {
+            "config": config is not None,
+            "secrets": sorted(secrets or {}),
+            "enabled": enabled,
+        }
+        if not isinstance(release_policy, Unchanged):
+            changes["release_policy"] = {"before": row.release_policy}
+            row.release_policy = _stored(release_policy)
+            changes["release_policy"]["after"] = row.release_policy
+        record(session, actor, "connector.update", "connector", row.id, changes)
     deps.connectors.forget(connector_id)
     return row
+
+
+def _stored(policy: ReleasePolicy | None) -> dict[str, Any] | None:
+    """The policy as kept on the row; None (the defaults) when it is all defaults."""
+    if policy is None or policy == DEFAULT_POLICY:
+        return None
+    return policy.model_dump(mode="json")
 
 
 def _validated(

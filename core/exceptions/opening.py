@@ -53,6 +53,7 @@ class Reason(enum.StrEnum):
     STOCK_DISCREPANCY = "stock_discrepancy"
     REROUTE_EXHAUSTED = "reroute_exhausted"
     CHANNEL_PUSH_FAILED = "channel_push_failed"
+    HELD_FOR_REVIEW = "held_for_review"
 
 
 class ExceptionStatus(enum.StrEnum):

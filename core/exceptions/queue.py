@@ -116,7 +116,9 @@ def _replay_inbound(session: Session, exc: OrderException, order: SalesOrder | N
     msg = session.get_one(InboundMessage, exc.inbound_message_id)
     msg.status, msg.attempts, msg.claimed_at, msg.nudged_at = "pending", 0, None, None
     msg.next_attempt_at = now_of(session)
-    if order is not None and order.status == OrderStatus.EXCEPTION:
+    held = order is not None and order.status == OrderStatus.ON_HOLD and order.hold_code
+    if order is not None and (order.status == OrderStatus.EXCEPTION or held):
+        # A release-policy hold is checked again, with the policy in force now.
         order_state.transition(session, order, OrderStatus.RECEIVED, "replayed from the inbox")
     return RetryResult(exc.id, Task.PROCESS_INBOUND, msg.id)
 

@@ -52,6 +52,8 @@ def _check_lines(order: Mapping[str, Any], known_skus: Collection[str]) -> list[
                     f"quantity must be a positive whole number, got {qty!r}",
                 )
             )
+        if not line.get("requires_shipping", True):
+            continue  # digital goods and gift cards: no warehouse, no catalogue SKU needed
         sku = line.get("sku")
         if not sku or sku not in known_skus:
             problems.append(_unknown_sku(i, line))

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
 from omniroute.connectors.base import PayloadError, listing_refs_of
+from omniroute.core.channels.release_policy import hold_for, policy_of, shipping_lines
 from omniroute.core.exceptions.opening import Reason, open_exception, resolve_open_for_order
 from omniroute.core.fulfilment import release
 from omniroute.core.fulfilment.release import Job, deliver_outbox, prepare_release
@@ -182,10 +183,73 @@ def _process_claimed(
     msg.last_error = None
     if not changed:
         return None
-    if canonical.get("fulfilled_externally"):
-        record_external_fulfilment(deps, session, connector, order, canonical)
+    if _settled_without_routing(
+        deps, session, connector, order, msg=msg, canonical=canonical, created=created
+    ):
         return None
     return _validate(session, order, msg, canonical, created=created)
+
+
+def _settled_without_routing(
+    deps: Deps,
+    session: Session,
+    connector: Connector,
+    order: SalesOrder,
+    *,
+    msg: InboundMessage,
+    canonical: dict[str, Any],
+    created: bool,
+) -> bool:
+    """Record an order that must not be routed (now, or ever); whether it was one."""
+    if canonical.get("fulfilled_externally"):
+        record_external_fulfilment(deps, session, connector, order, canonical)
+    elif created and canonical.get("cancelled"):
+        order_state.transition(
+            session, order, OrderStatus.CANCELLED, "cancelled by the channel before it came in"
+        )
+    elif _held(session, connector, order, msg, canonical):
+        pass
+    elif not shipping_lines(canonical["lines"]):
+        order_state.transition(
+            session,
+            order,
+            OrderStatus.SHIPPED,
+            "needs no shipping (digital goods or gift cards only); recorded, not routed",
+        )
+    else:
+        return False
+    return True
+
+
+def _held(
+    session: Session,
+    connector: Connector,
+    order: SalesOrder,
+    msg: InboundMessage,
+    canonical: dict[str, Any],
+) -> bool:
+    """Hold the order when the connector's release policy says it must not ship yet."""
+    hold = hold_for(canonical, policy_of(connector.release_policy), order.holds_waived or ())
+    if hold is None:
+        return False
+    with session.no_autoflush:
+        resolve_open_for_order(session, order.id)
+    order_state.transition(session, order, OrderStatus.ON_HOLD, f"held: {hold.reason}")
+    order.hold_code, order.hold_reason = hold.code.value, hold.reason
+    if hold.needs_review:
+        open_exception(
+            session,
+            Reason.HELD_FOR_REVIEW,
+            detail={
+                "hold": hold.code.value,
+                "message": f"{hold.reason}; release it (POST /api/v1/orders/{order.id}/"
+                "release-hold) or cancel it",
+                "connector_id": connector.id,
+            },
+            order_id=order.id,
+            inbound_message_id=msg.id,
+        )
+    return True
 
 
 def _retry_later(deps: Deps, inbound_id: int, exc: Exception) -> None:
@@ -395,6 +459,7 @@ def _apply_version(session: Session, order: SalesOrder, canonical: dict[str, Any
 
 
 def _line_values(canonical: dict[str, Any]) -> list[dict[str, Any]]:
+    """The order lines a warehouse ships, numbered by their place in the channel's order."""
     return [
         {
             "line_no": no,
@@ -405,7 +470,7 @@ def _line_values(canonical: dict[str, Any]) -> list[dict[str, Any]]:
             "quantity": line["quantity"],
             "unit_price": line.get("unit_price"),
         }
-        for no, line in enumerate(canonical["lines"], start=1)
+        for no, line in shipping_lines(canonical["lines"])
     ]
 
 

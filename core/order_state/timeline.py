@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import Update, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
-from omniroute.core.order_state.machine import check_transition
+from omniroute.core.order_state.machine import OrderStatus, check_transition
 from omniroute.core.platform.clock import now_of
 from omniroute.core.platform.errors import NotFound
 from omniroute.core.platform.models import OrderEvent, SalesOrder
@@ -19,6 +19,8 @@ def transition(session: Session, order: SalesOrder, target: str, note: str | Non
     """Move ``order`` to ``target`` if the state machine allows it; record the event."""
     new = check_transition(order.status, target)
     session.add(OrderEvent(order_id=order.id, from_status=order.status, to_status=new, note=note))
+    if order.status == OrderStatus.ON_HOLD and order.hold_code is not None:
+        order.hold_code = order.hold_reason = None  # a release-policy hold ends with it
     order.status = new
     order.updated_at = now_of(session)
 

@@ -185,6 +185,13 @@ def reroute_order(
 
 def _reopen(session: Session, order: SalesOrder, moves: StockMoves, why: str) -> list[int]:
     """Withdraw what no warehouse has accepted and, for a parked order, un-park it."""
+    if order.hold_code is not None:  # never checked: it goes through processing first
+        raise Conflict(
+            f"order {order.id} is held by its channel's release policy ({order.hold_code}); "
+            f"release the hold first (POST /api/v1/orders/{order.id}/release-hold)",
+            code="held",
+            hold_code=order.hold_code,
+        )
     _refuse_if_shared(session, order.id)
     if order.status == OrderStatus.ON_HOLD:  # ops route it now: it stops waiting for others
         leave_group(session, order, why, now=now_of(session))

@@ -180,4 +180,11 @@ def _summary(order: SalesOrder) -> dict[str, Any]:
         "customer_email": order.customer_email,
         "created_at": as_aware(order.created_at),
         "updated_at": as_aware(order.updated_at),
+        "hold": None
+        if order.hold_code is None
+        else {
+            "code": order.hold_code,
+            "reason": order.hold_reason,
+            "waived": list(order.holds_waived or []),
+        },
     }

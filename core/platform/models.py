@@ -57,6 +57,8 @@ class Connector(Base):
     config: Mapped[dict[str, Any]] = mapped_column(default=dict)
     secrets_encrypted: Mapped[bytes | None] = mapped_column(LargeBinary)
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Which of its orders may go to a warehouse (core/intake/release_policy); None: defaults.
+    release_policy: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
 
@@ -266,6 +268,11 @@ class SalesOrder(Base):
     canonical: Mapped[dict[str, Any]] = mapped_column(default=dict)
     nudged_at: Mapped[datetime | None] = mapped_column(DateTime)
     consolidation_id: Mapped[int | None] = mapped_column(ForeignKey("consolidation.id"))
+    # Set while the release policy holds the order (status on_hold): why, in a code and words.
+    hold_code: Mapped[str | None] = mapped_column(String(40))
+    hold_reason: Mapped[str | None] = mapped_column(String(500))
+    # Hold codes a person released this order from; later versions are not held for them.
+    holds_waived: Mapped[list[Any] | None] = mapped_column(JSONType)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
 

@@ -318,6 +318,7 @@ EXPECTED_SAMPLE = {
     "total": None,
     "financial_status": "pending",
     "cancelled": False,
+    "channel_fulfilment": None,
     "service_level": "standard",
     "customer": {"email": "user@example.com", "name": "John Doe", "phone": None},
     "ship_to": {
@@ -424,6 +425,23 @@ def test_fba_orders_are_fulfilled_externally(
 ) -> None:
     doc = connector.map_order(build_payload(paid_order(FulfillmentChannel=channel), sample_items()))
     assert doc["fulfilled_externally"] is external
+
+
+@pytest.mark.parametrize(
+    ("status", "external", "fulfilment"),
+    [
+        ("Unshipped", False, None),
+        ("PartiallyShipped", False, "partial"),
+        ("Shipped", True, "fulfilled"),
+        ("InvoiceUnconfirmed", True, "fulfilled"),
+    ],
+)
+def test_seller_orders_shipped_before_omniroute_saw_them_are_not_routed(
+    connector: AmazonConnector, status: str, external: bool, fulfilment: str | None
+) -> None:
+    order = paid_order(FulfillmentChannel="MFN", OrderStatus=status)
+    doc = connector.map_order(build_payload(order, sample_items()))
+    assert (doc["fulfilled_externally"], doc["channel_fulfilment"]) == (external, fulfilment)
 
 
 def test_address_lines_phone_company_and_tags(connector: AmazonConnector) -> None:

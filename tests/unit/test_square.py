@@ -354,6 +354,8 @@ EXPECTED_ORDER = {
     "currency": "USD",
     "total": "5.50",
     "cancelled": False,
+    "financial_status": None,
+    "channel_fulfilment": None,
     "service_level": "standard",
     "customer": {"email": None, "name": None, "phone": None},
     "ship_to": None,
@@ -471,9 +473,25 @@ def test_completed_pickup_is_fulfilled_externally(connector: SquareConnector) ->
     assert doc["ship_to"] is None
 
 
-def test_completed_shipment_order_is_not_fulfilled_externally(connector: SquareConnector) -> None:
+def test_completed_shipment_order_is_fulfilled_externally_without_a_store(
+    connector: SquareConnector,
+) -> None:
+    """A shipment order the merchant completed in Square before omniroute saw it is not
+    routed again; no store location, so no shelf stock moves."""
     doc = connector.map_order(shipped_order(state="COMPLETED"))
-    assert (doc["fulfilled_externally"], doc["fulfilment_location"]) == (False, None)
+    assert (doc["fulfilled_externally"], doc["fulfilment_location"]) == (True, None)
+    assert doc["channel_fulfilment"] == "fulfilled"
+    assert connector.map_order(shipped_order(state="OPEN"))["fulfilled_externally"] is False
+
+
+def test_payment_status_from_amount_due_and_tenders(connector: SquareConnector) -> None:
+    due = {**sample_order(), "net_amount_due_money": {"amount": 550, "currency": "USD"}}
+    paid = {**sample_order(), "tenders": [{"id": "t1", "type": "CARD"}]}
+    settled = {**paid, "net_amount_due_money": {"amount": 0, "currency": "USD"}}
+    assert connector.map_order(due)["financial_status"] == "pending"
+    assert connector.map_order(paid)["financial_status"] == "paid"
+    assert connector.map_order(settled)["financial_status"] == "paid"
+    assert connector.map_order(sample_order())["financial_status"] is None
 
 
 def test_fractional_quantity_is_refused_with_its_path(connector: SquareConnector) -> None:
