@@ -514,6 +514,8 @@ def validate_order(doc: Mapping[str, Any], *, spec: MappingSpec | None = None) -
             source = spec.source_of([target]) if spec is not None else None
             raise MappingError(_too_many(target, cap, len(found)), path=target, source=source)
     if _is_valid()(doc):  # the common case; jsonschema only to describe what is wrong
+        if _has_nul(doc):
+            _refuse_nul(doc, [], spec)
         return
     described = itertools.islice(_validator().iter_errors(doc), MAX_DESCRIBED_ERRORS)
     errors = sorted(
@@ -532,6 +534,36 @@ def validate_order(doc: Mapping[str, Any], *, spec: MappingSpec | None = None) -
         detail += f" (and {len(errors) - 1} more schema errors)"
     source = spec.source_of(parts) if spec is not None else None
     raise MappingError(detail, path=_render_target(parts) or "$", source=source)
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, Mapping):
+        return any("\x00" in key or _has_nul(item) for key, item in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(item) for item in value)
+    return False
+
+
+def _refuse_nul(value: Any, parts: list[str | int], spec: MappingSpec | None) -> None:
+    """A NUL character in any string (key or value): no database column can store it."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            source = spec.source_of(parts) if spec is not None else None
+            raise MappingError(
+                "holds a NUL character (\\u0000), which cannot be stored",
+                path=_render_target(parts) or "$",
+                source=source,
+            )
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            if "\x00" in key:
+                raise MappingError("a key holds a NUL character", path=_render_target(parts) or "$")
+            _refuse_nul(item, [*parts, key], spec)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _refuse_nul(item, [*parts, index], spec)
 
 
 def _error_parts(error: ValidationError) -> list[str | int]:

@@ -102,4 +102,6 @@ def _check_address(order: Mapping[str, Any]) -> list[Problem]:
                 f"{postal!r} is not a valid postal code for {country}",
             )
         ]
+    if not any(str(ship_to.get(part) or "").strip() for part in ("address1", "address2")):
+        return [Problem("bad_address", "ship_to.address1", "the shipping address has no street")]
     return []

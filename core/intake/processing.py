@@ -466,12 +466,20 @@ def _line_values(canonical: dict[str, Any]) -> list[dict[str, Any]]:
             "external_line_id": line.get("external_line_id"),
             "channel_sku": line.get("channel_sku"),
             "sku": line.get("sku"),
-            "title": line.get("title"),
+            "title": _clip(line.get("title"), TITLE_CHARS),
             "quantity": line["quantity"],
             "unit_price": line.get("unit_price"),
         }
         for no, line in shipping_lines(canonical["lines"])
     ]
+
+
+# A line's title column holds this much; the whole title stays in the canonical order.
+TITLE_CHARS = 300
+
+
+def _clip(text: str | None, limit: int) -> str | None:
+    return text if text is None or len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _add_lines(order: SalesOrder, canonical: dict[str, Any]) -> None:

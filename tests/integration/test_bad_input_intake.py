@@ -212,6 +212,46 @@ def test_a_webhook_quantity_at_the_maximum_is_an_order(client: TestClient, ctx: 
     assert "invalid_payload" not in reasons and "processing_error" not in reasons
 
 
+def test_a_nul_character_is_kept_as_invalid_payload_at_once(
+    client: TestClient, ctx: Context
+) -> None:
+    """PostgreSQL refuses NUL in text and JSONB: refused by the mapping, body kept raw."""
+    connector_id = generic(ctx, secret=SECRET)
+    line = {"external_line_id": "1", "channel_sku": "MUG", "quantity": 1, "title": "Mug\u0000"}
+    body = webhook_order([line])
+    r = client.post(
+        f"/webhooks/{connector_id}", headers=signed(connector_id, body, "m1"), content=body
+    )
+    assert r.status_code == 200, r.text
+    drain(ctx)
+    msg, exc = kept_exception(ctx)
+    assert (msg.status, msg.attempts, msg.body) == ("failed", 1, body)
+    assert (exc.reason, exc.detail["path"]) == ("invalid_payload", "lines[0].title")
+    assert count(ctx, SalesOrder) == 0
+
+
+def test_a_title_longer_than_its_column_is_clipped_and_kept_whole_in_the_order(
+    client: TestClient, ctx: Context
+) -> None:
+    connector_id = generic(ctx, secret=SECRET)
+    title = "Engraved mug, " + "x" * 2000
+    line = {"external_line_id": "1", "channel_sku": "MUG", "quantity": 1, "title": title}
+    body = webhook_order([line])
+    r = client.post(
+        f"/webhooks/{connector_id}", headers=signed(connector_id, body, "m1"), content=body
+    )
+    assert r.status_code == 200, r.text
+    drain(ctx)
+    with unit_of_work(ctx.sessions) as s:
+        (stored,) = s.scalars(select(OrderLine)).all()
+        order = s.scalars(select(SalesOrder)).one()
+        assert stored.title is not None and len(stored.title) == 300
+        assert stored.title.startswith("Engraved mug, ") and stored.title.endswith("…")
+        assert order.canonical["lines"][0]["title"] == title
+        reasons = set(s.scalars(select(OrderException.reason)))
+    assert "processing_error" not in reasons and "invalid_payload" not in reasons
+
+
 # --- lines per order --------------------------------------------------------------------------
 
 

@@ -237,3 +237,20 @@ def test_describing_a_bad_order_stops_after_a_bounded_number_of_errors(
     error = problem({**ORDER, "lines": lines})
     assert seen <= engine.MAX_DESCRIBED_ERRORS
     assert "more schema errors" in error.detail
+
+
+def test_a_nul_character_anywhere_is_refused_with_its_path() -> None:
+    """PostgreSQL stores no NUL in text or JSONB: refused at mapping (kept as
+    invalid_payload), not failed at the INSERT and retried as a processing error."""
+    doc = {
+        "external_id": "N-1",
+        "channel": "web",
+        "currency": "USD",
+        "cancelled": False,
+        "lines": [{"external_line_id": "1", "quantity": 1, "title": "Mug\x00"}],
+    }
+    with pytest.raises(MappingError) as caught:
+        validate_order(doc)
+    assert caught.value.path == "lines[0].title"
+    doc["lines"][0]["title"] = "Mug"
+    validate_order(doc)

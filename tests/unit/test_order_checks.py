@@ -12,7 +12,7 @@ from omniroute.core.intake.checks import check_order
 def order(**over: Any) -> dict[str, Any]:
     base: dict[str, Any] = {
         "lines": [{"sku": "A", "channel_sku": "A", "quantity": 2, "requires_shipping": True}],
-        "ship_to": {"country": "US", "postal_code": "40202"},
+        "ship_to": {"country": "US", "postal_code": "40202", "address1": "1 Main St"},
     }
     base.update(over)
     return base
@@ -51,7 +51,18 @@ def test_address_problems(ship_to: dict[str, str] | None, field: str) -> None:
     [("US", "40202-1234"), ("CA", "K2P 1L4"), ("GB", "SW1A 1AA"), ("NO", "0150")],
 )
 def test_valid_postal_codes(country: str, postal: str) -> None:
-    assert check_order(order(ship_to={"country": country, "postal_code": postal}), {"A"}) == []
+    ship_to = {"country": country, "postal_code": postal, "address1": "1 High St"}
+    assert check_order(order(ship_to=ship_to), {"A"}) == []
+
+
+@pytest.mark.parametrize("street", [{}, {"address1": "  "}, {"address1": None, "address2": ""}])
+def test_an_address_without_a_street_cannot_be_shipped_to(street: dict[str, Any]) -> None:
+    """Amazon lists no street without its restricted address call; a WMS needs one."""
+    ship_to = {"country": "US", "postal_code": "40202", **street}
+    (problem,) = check_order(order(ship_to=ship_to), {"A"})
+    assert (problem.reason, problem.field) == ("bad_address", "ship_to.address1")
+    second_line = {**ship_to, "address2": "Building 4"}
+    assert check_order(order(ship_to=second_line), {"A"}) == []
 
 
 def test_digital_only_orders_need_no_address() -> None:
