@@ -56,6 +56,7 @@ from omniroute.connectors.base import (
     PermanentError,
     PushReceipt,
     StockUpdate,
+    read_records,
 )
 from omniroute.connectors.http import UrlGuard, build_client, check_base_url, send_with_retry
 from omniroute.connectors.ratelimit import TokenBucket
@@ -229,7 +230,12 @@ class AmazonConnector:
     def pull_orders(
         self, updated_after: datetime, page_token: str | None, *, now: datetime
     ) -> OrderPage:
-        """One getOrders page, each paid order with all its items; Pending ones are skipped."""
+        """One getOrders page, each paid order with all its items; Pending ones are skipped.
+
+        An order that cannot be read (no AmazonOrderId, a bad LastUpdateDate, items or an
+        address Amazon refuses for it alone) is rejected on its own: kept raw by the core,
+        while the rest of the page comes in. A transient failure still fails the page.
+        """
         after = min(aware(updated_after), aware(now) - RECENT_WINDOW)
         response = self._call(
             "get_orders",
@@ -245,10 +251,25 @@ class AmazonConnector:
         orders = body.get("Orders")
         if not isinstance(orders, list):
             raise PayloadError("getOrders answered without a payload.Orders list")
-        pulled = tuple(
-            self._with_items(order) for order in orders if not mapping.is_unpaid(as_object(order))
-        )
-        return OrderPage(pulled, next_token(body))
+        paid = [o for o in orders if not (isinstance(o, Mapping) and mapping.is_unpaid(o))]
+        pulled, rejected = read_records(paid, self._with_items, id_key="AmazonOrderId")
+        return OrderPage(pulled, next_token(body), rejected)
+
+    def read_polled(self, record: Any) -> ChannelOrder:
+        """A stored poll record as ``pull_orders`` stored it: an order with its items (and
+        address). A raw getOrders record is one the poll rejected; it is read again only
+        when a later poll lists a corrected version (reading it needs Amazon's API)."""
+        if not (isinstance(record, Mapping) and isinstance(record.get("order"), Mapping)):
+            raise PayloadError(
+                "a getOrders record the poll could not read, kept as Amazon listed it; a "
+                "corrected version comes in with a later poll"
+            )
+        order = record["order"]
+        order_id = order.get("AmazonOrderId")
+        if not isinstance(order_id, str) or not order_id:
+            raise PayloadError("an SP-API order has no AmazonOrderId")
+        updated = parse_time(order.get("LastUpdateDate"), f"order {order_id} LastUpdateDate")
+        return ChannelOrder(external_id=order_id, updated_at=updated, payload=record)
 
     def fetch_order(self, external_id: str) -> ChannelOrder:
         """One order by its AmazonOrderId, with all its items."""

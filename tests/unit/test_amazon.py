@@ -660,15 +660,6 @@ def test_several_marketplaces_and_a_smaller_page(sleep: FakeSleep) -> None:
     [
         {"payload": {"NextToken": "x"}},
         {"errors": []},
-        {"payload": {"Orders": ["not an order"]}},
-        {"payload": {"Orders": [{"OrderStatus": "Unshipped"}]}},
-        {
-            "payload": {
-                "Orders": [
-                    {"AmazonOrderId": "1", "OrderStatus": "Shipped", "LastUpdateDate": "yesterday"}
-                ]
-            }
-        },
     ],
 )
 @respx.mock
@@ -677,9 +668,28 @@ def test_malformed_orders_answers_are_payload_errors(
 ) -> None:
     token_route(respx.mock)
     respx.get(ORDERS).respond(200, json=body)
-    respx.get(url__regex=rf"{ORDERS}/[^/]+/orderItems").respond(200, json=items_sample())
     with pytest.raises(PayloadError):
         connector.pull_orders(NOW - timedelta(hours=1), None, now=NOW)
+
+
+@pytest.mark.parametrize(
+    "record",
+    [
+        "not an order",
+        {"OrderStatus": "Unshipped"},
+        {"AmazonOrderId": "1", "OrderStatus": "Shipped", "LastUpdateDate": "yesterday"},
+    ],
+)
+@respx.mock
+def test_malformed_order_records_are_rejected_alone(
+    connector: AmazonConnector, record: Any
+) -> None:
+    token_route(respx.mock)
+    respx.get(ORDERS).respond(200, json={"payload": {"Orders": [record]}})
+    page = connector.pull_orders(NOW - timedelta(hours=1), None, now=NOW)
+    assert page.orders == ()
+    ((rejected),) = page.rejected
+    assert rejected.raw == record
 
 
 @respx.mock
@@ -1750,3 +1760,35 @@ def test_stock_needs_a_seller_id_and_nothing_to_send_sends_nothing(sleep: FakeSl
     assert caught.value.reason == "config_incomplete"
     assert conn.push_stock([], idempotency_key="k").attempts == 0
     assert not route.called
+
+
+@respx.mock
+def test_a_record_that_cannot_be_read_is_rejected_alone_and_the_page_goes_on(
+    connector: AmazonConnector,
+) -> None:
+    """One listed order with a broken LastUpdateDate, one whose items Amazon answers with
+    a malformed body, one good FBA order: the good one comes in, the two are rejected raw."""
+    token_route(respx.mock)
+    bad_date = {**paid_order("111-0000001-0000001", FulfillmentChannel="AFN")}
+    bad_date["LastUpdateDate"] = "yesterday"
+    bad_items = paid_order("111-0000002-0000002", FulfillmentChannel="AFN")
+    good = paid_order("111-0000003-0000003", FulfillmentChannel="AFN")
+    respx.mock.get(ORDERS).respond(200, json={"payload": {"Orders": [bad_date, bad_items, good]}})
+    respx.mock.get(f"{ORDERS}/111-0000002-0000002/orderItems").respond(
+        200, json={"payload": {"AmazonOrderId": "111-0000002-0000002", "OrderItems": "none"}}
+    )
+    respx.mock.get(f"{ORDERS}/111-0000003-0000003/orderItems").mock(
+        return_value=items_page("111-0000003-0000003", sample_items())
+    )
+    page = pull(connector)
+    assert [o.external_id for o in page.orders] == ["111-0000003-0000003"]
+    assert [(r.external_id, r.raw) for r in page.rejected] == [
+        ("111-0000001-0000001", bad_date),
+        ("111-0000002-0000002", bad_items),
+    ]
+    assert "LastUpdateDate" in page.rejected[0].reason
+    # Retried from the inbox, a raw record fails again (no API call inside processing); a
+    # stored order with its items reads as the poll read it.
+    with pytest.raises(PayloadError, match="later poll"):
+        connector.read_polled(bad_items)
+    assert connector.read_polled(page.orders[0].payload).external_id == "111-0000003-0000003"
