@@ -356,6 +356,7 @@ class AmazonConnector:
         _, attempts = self._call(
             "confirm_shipment",
             lambda api, token: api.confirm_shipment(token, notice.external_order_id, body),
+            write=True,
         )
         package = body["packageDetail"]["packageReferenceId"]
         return PushReceipt(external_ref=str(package), attempts=attempts)
@@ -395,6 +396,7 @@ class AmazonConnector:
                 marketplace_ids=self.config.marketplace_ids,
                 body=body,
             ),
+            write=True,
         )
         return accepted_submission(response, update.channel_ref), made
 
@@ -422,10 +424,13 @@ class AmazonConnector:
         send: Callable[[SpApiClient, str], httpx.Response],
         *,
         tokens: AccessTokenCache | None = None,
+        write: bool = False,
     ) -> tuple[httpx.Response, int]:
         """Send one operation paced by its bucket; refresh the token once if it was refused.
 
         ``tokens`` hands out the ``x-amz-access-token``: the LWA token unless given (an RDT).
+        A ``write`` (an outbox delivery) reaches Amazon at most once per token here: the
+        outbox row's attempts are its retries.
         """
         self._check_targets()
         api = self._clients()[0]
@@ -448,6 +453,7 @@ class AmazonConnector:
                     max_wait=self._runtime.retry_max_wait,
                     sleep=self._sleep,
                     check=lambda response: check_sp_response(response, bucket),
+                    repeat_sent=not write,
                 )
             except RefusedToken:
                 tokens.invalidate(token)

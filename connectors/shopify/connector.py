@@ -356,7 +356,7 @@ class ShopifyConnector:
         bodies = [mapping.inventory_set_body(update, location_id) for update in updates]
         attempts = 0
         for body in bodies:
-            _, made = self._send(_set_inventory_level(body))
+            _, made = self._send(_set_inventory_level(body), write=True)
             attempts += made
         return PushReceipt(external_ref=None, attempts=attempts)
 
@@ -388,7 +388,7 @@ class ShopifyConnector:
             )
             if request.body is None:  # Shopify already shows every figure
                 return attempts, request.values
-            data, made = self._graphql(request.body)
+            data, made = self._graphql(request.body, write=True)
             attempts += made
             if not inventory.is_stale(data):
                 return attempts, request.values
@@ -399,7 +399,9 @@ class ShopifyConnector:
             reason="compare_stale",
         )
 
-    def _graphql(self, body: Mapping[str, Any]) -> tuple[dict[str, Any], int]:
+    def _graphql(
+        self, body: Mapping[str, Any], *, write: bool = False
+    ) -> tuple[dict[str, Any], int]:
         """``data`` of one GraphQL call, paced by the shop's bucket; throttles are retried."""
 
         def check(response: httpx.Response) -> None:
@@ -411,7 +413,7 @@ class ShopifyConnector:
                 self._bucket.hold_off(DEFAULT_THROTTLE_PAUSE if pause is None else pause)
                 raise
 
-        response, made = self._send(lambda api: api.graphql(body), check=check)
+        response, made = self._send(lambda api: api.graphql(body), check=check, write=write)
         return graphql.check(graphql.envelope(response), denied_hint=_DENIED_HINT), made
 
     def _unreported(
@@ -448,7 +450,10 @@ class ShopifyConnector:
         *,
         attempts: int | None = None,
         check: Callable[[httpx.Response], None] | None = None,
+        write: bool = False,
     ) -> tuple[httpx.Response, int]:
+        """One call paced by the shop's bucket. A ``write`` (an outbox delivery) reaches
+        Shopify at most once here: the outbox row's attempts are its retries."""
         self._check_target()
         api = self._client()
 
@@ -463,6 +468,7 @@ class ShopifyConnector:
             attempts=attempts or self.runtime.retry_attempts,
             max_wait=self.runtime.retry_max_wait,
             check=check or _check_response,
+            repeat_sent=not write,
         )
 
     def _observe(self, response: httpx.Response) -> None:

@@ -257,7 +257,7 @@ class SquareConnector:
             if body is None:
                 return PushReceipt(external_ref=str(fulfilment["uid"]), attempts=attempts)
             try:
-                _, made = self._send(_update_order(notice.external_order_id, body))
+                _, made = self._send(_update_order(notice.external_order_id, body), write=True)
             except PermanentError as exc:
                 if exc.reason != "version_mismatch":
                     raise
@@ -289,7 +289,7 @@ class SquareConnector:
                     f"{idempotency_key}:{index}:{occurred_at}", INVENTORY_KEY_LIMIT
                 ),
             )
-            _, made = self._send(_change_inventory(body))
+            _, made = self._send(_change_inventory(body), write=True)
             attempts += made
         return PushReceipt(external_ref=None, attempts=attempts)
 
@@ -323,7 +323,11 @@ class SquareConnector:
             raise PayloadError("RetrieveOrder answered without an order id")
         return dict(order), attempts
 
-    def _send(self, call: Callable[[SquareClient], httpx.Response]) -> tuple[httpx.Response, int]:
+    def _send(
+        self, call: Callable[[SquareClient], httpx.Response], *, write: bool = False
+    ) -> tuple[httpx.Response, int]:
+        """One call paced by the bucket. A ``write`` (an outbox delivery) reaches Square at
+        most once here: the outbox row's attempts are its retries."""
         self._check_target()
         api = self._client()
 
@@ -337,6 +341,7 @@ class SquareConnector:
             max_wait=self._runtime.retry_max_wait,
             sleep=self._sleep,
             check=self._check_response,
+            repeat_sent=not write,
         )
 
     def _check_response(self, response: httpx.Response) -> None:

@@ -268,7 +268,9 @@ class WooCommerceConnector:
                 "or reopen it in WooCommerce by hand",
                 reason="order_closed",
             )
-        _, more = self._call(lambda api: api.update_order(order_id, {"status": "cancelled"}))
+        _, more = self._call(
+            lambda api: api.update_order(order_id, {"status": "cancelled"}), write=True
+        )
         return PushReceipt(external_ref=None, attempts=attempts + more)
 
     def close(self) -> None:
@@ -288,7 +290,7 @@ class WooCommerceConnector:
         text = tracking_note(notice)
         notify = self.config.notify_customer
         response, more = self._call(
-            lambda api: api.create_order_note(order_id, text, customer_note=notify)
+            lambda api: api.create_order_note(order_id, text, customer_note=notify), write=True
         )
         created = _json(response, "POST /orders/{id}/notes")
         note_id = created.get("id") if isinstance(created, dict) else None
@@ -306,29 +308,35 @@ class WooCommerceConnector:
                 "order was not marked completed: check why a closed order shipped",
                 reason="order_closed",
             )
-        _, more = self._call(lambda api: api.update_order(order_id, {"status": "completed"}))
+        _, more = self._call(
+            lambda api: api.update_order(order_id, {"status": "completed"}), write=True
+        )
         return attempts + more
 
     # --- stock helpers ------------------------------------------------------------------------
 
     def _push_products(self, items: Sequence[tuple[int, int]]) -> int:
         payload = [_stock_item(product_id, quantity) for product_id, quantity in items]
-        response, attempts = self._call(lambda api: api.batch_update_products(payload))
+        response, attempts = self._call(lambda api: api.batch_update_products(payload), write=True)
         _check_batch(_json(response, "POST /products/batch"), "product")
         return attempts
 
     def _push_variations(self, parent_id: int, items: Sequence[tuple[int, int]]) -> int:
         payload = [_stock_item(variation_id, quantity) for variation_id, quantity in items]
-        response, attempts = self._call(lambda api: api.batch_update_variations(parent_id, payload))
+        response, attempts = self._call(
+            lambda api: api.batch_update_variations(parent_id, payload), write=True
+        )
         _check_batch(_json(response, "POST /products/{id}/variations/batch"), "variation")
         return attempts
 
     # --- transport ----------------------------------------------------------------------------
 
     def _call(
-        self, call: Callable[[WooCommerceClient], httpx.Response]
+        self, call: Callable[[WooCommerceClient], httpx.Response], *, write: bool = False
     ) -> tuple[httpx.Response, int]:
-        """Send one request through the bucket with retries; the response and attempts made."""
+        """Send one request through the bucket; the response and attempts made. A read is
+        retried here; a ``write`` (an outbox delivery) reaches the store at most once, its
+        outbox row's attempts being its retries."""
         self._check_target()
         api = self._client()
 
@@ -342,6 +350,7 @@ class WooCommerceConnector:
             max_wait=self._runtime.retry_max_wait,
             sleep=self._sleep,
             check=self._check_response,
+            repeat_sent=not write,
         )
 
     def _check_response(self, response: httpx.Response) -> None:
