@@ -407,3 +407,20 @@ def test_ops_cancel_of_a_shipped_order_opens_a_return_and_calls_no_wms(
     # Nothing left to ship: cancelled, the shipped units to come back as a return.
     assert the_order(ctx).status == "cancelled"
     assert levels(ctx) == {GREEN: (5, 0), RED: (3, 0)}
+
+
+def test_a_channel_cancel_while_the_release_waits_is_flagged_not_dropped(
+    ctx: Context, world: World, wms: FakeWms
+) -> None:
+    wms.set_down(True)  # the release waits in the outbox: the order is routed, not released
+    send(ctx, world, version(CREATED, [(GREEN, 1), (RED, 2)]), "orders/create")
+    assert the_order(ctx).status == "routed"
+
+    send(ctx, world, cancelled_version(), "orders/cancelled")
+
+    assert cancel_posts(wms) == []
+    (exc,) = exception_queue.list_exceptions(ctx)
+    assert exc.reason == "change_after_release"
+    assert exc.detail["changes"][0] == "cancelled by the channel"
+    assert "routed" in exc.detail["message"]
+    assert levels(ctx) == {GREEN: (5, 1), RED: (5, 2)}
