@@ -47,7 +47,7 @@ class CancelIn(BaseModel):
     notify_channel: bool = Field(
         default=True,
         description="Tell the channel the order came from, where it takes that (once the "
-        "warehouse confirmed, for an order a warehouse holds; never for a partial cancel)",
+        "warehouse confirmed, for an order a warehouse holds; only once nothing is left to ship)",
     )
     lines: list[CancelLineIn] | None = Field(
         default=None,

@@ -19,7 +19,8 @@ lines. So a shipment confirmation and a cancel outcome for the same units are se
   The fulfilment order is ``cancelled`` (or ``shipped``) once nothing of it is open; the order
   is ``cancelled`` once nothing of it is left to ship, and then, if ops asked with
   ``notify_channel``, its channel is told (``channel.cancel``). The channel is never told of a
-  cancel it sent itself, nor of a partial one (channels take whole-order cancels only).
+  cancel it sent itself, nor of one that leaves units to ship (channels take whole-order
+  cancels only).
 - too late (picked, packed or shipped): ``cancel_too_late``; nothing is given back.
 - unknown order: ``cancel_unknown_order``; nothing is given back.
 """

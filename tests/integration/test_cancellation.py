@@ -123,6 +123,12 @@ def test_a_parked_order_is_cancelled_and_its_exception_resolved(
 ) -> None:
     _, cid, fake = channel
     order_id = place(ctx, cid, fake, 802, "NO-SUCH-SKU")
+    partial = client.post(
+        f"/api/v1/orders/{order_id}/cancel",
+        json={"reason": "one less", "lines": [{"line_id": 1, "quantity": 1}]},
+        headers=auth(ctx, Role.OPS),
+    )
+    assert partial.status_code == 422 and partial.json()["code"] == "not_partially_cancellable"
     answer = client.post(
         f"/api/v1/orders/{order_id}/cancel",
         json={"reason": "duplicate order", "notify_channel": False},
