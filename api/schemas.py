@@ -460,6 +460,7 @@ class FulfilmentLineOut(BaseModel):
     sku: str
     quantity: int
     shipped_quantity: int
+    cancelled_quantity: int = Field(default=0, description="units the warehouse cancelled")
 
 
 class ShipmentLineOut(BaseModel):
@@ -531,6 +532,30 @@ class ConsolidationOut(BaseModel):
     orders: list[ConsolidationOrderOut]
 
 
+class CancellationLineOut(BaseModel):
+    order_line_id: int
+    sku: str
+    quantity: int = Field(description="units asked to be cancelled")
+
+
+class CancellationOut(BaseModel):
+    """A cancel asked of a warehouse that holds (part of) the order, and its outcome."""
+
+    id: int
+    fulfilment_order_id: int
+    source: str = Field(description="channel or ops")
+    reason: str
+    status: str = Field(
+        description="requested (pending), cancelled, too_late, unknown_order or failed"
+    )
+    pending: bool
+    lines: list[CancellationLineOut]
+    units_cancelled: int
+    detail: str | None = Field(description="the warehouse's word for it, or the failure")
+    requested_at: UtcDateTime
+    settled_at: UtcDateTime | None
+
+
 class OrderDetailOut(OrderSummaryOut):
     ship_to: dict[str, Any] | None
     lines: list[OrderLineOut]
@@ -541,4 +566,7 @@ class OrderDetailOut(OrderSummaryOut):
     exceptions: list[OrderExceptionBrief]
     consolidation: ConsolidationOut | None = Field(
         default=None, description="the consolidation group the order waits or went out in"
+    )
+    cancellations: list[CancellationOut] = Field(
+        default_factory=list, description="cancels asked of its warehouses, pending or answered"
     )

@@ -41,6 +41,7 @@ class Capability(enum.StrEnum):
     FULFILMENT_PUSH = "fulfilment_push"
     STOCK_PUSH = "stock_push"
     CANCEL_PUSH = "cancel_push"
+    FULFILMENT_CANCEL = "fulfilment_cancel"
 
 
 class ConnectorError(Exception):
@@ -468,6 +469,63 @@ class WarehouseAdapter(Protocol):
     """A WMS that accepts fulfilment orders."""
 
     def release(self, request: ReleaseRequest) -> ReleaseReceipt: ...
+
+
+class CancelOutcome(enum.StrEnum):
+    """What a warehouse answered to a cancel."""
+
+    CANCELLED = "cancelled"  # the units will not ship (``CancelReceipt.lines`` says which)
+    TOO_LATE = "too_late"  # already picked, packed or shipped: nothing was cancelled
+    UNKNOWN_ORDER = "unknown_order"  # the warehouse holds no such fulfilment order
+
+
+@dataclass(frozen=True)
+class CancelLine:
+    line_id: int  # omniroute's order line id, as the release named it
+    sku: str
+    quantity: int  # units of the line to cancel
+
+
+@dataclass(frozen=True)
+class CancelRequest:
+    """Cancel some or all of a fulfilment order a warehouse accepted (``lines``: what to
+    cancel; ``entire``: every unit it still has open)."""
+
+    fulfilment_order_id: int
+    order_id: int
+    order_reference: str
+    warehouse_code: str
+    external_ref: str | None  # the warehouse's own id for it, from the release's answer
+    lines: tuple[CancelLine, ...]
+    entire: bool
+    reason: str
+    idempotency_key: str
+
+
+@dataclass(frozen=True)
+class CancelReceipt:
+    outcome: CancelOutcome
+    status_code: int
+    attempts: int
+    #: CANCELLED: units cancelled per ``line_id`` when the warehouse says (fewer than asked:
+    #: the rest was too late); None means every unit asked for.
+    lines: Mapping[int, int] | None = None
+    detail: str | None = None  # the warehouse's word for it ("picked", "shipped", ...)
+
+
+@runtime_checkable
+class WarehouseCanceller(Protocol):
+    """A WMS that can cancel (part of) a fulfilment order it accepted. Repeating a request
+    with the same ``idempotency_key`` must give the same answer. Example::
+
+        def cancel(self, request):
+            answer = self.client.cancel(request.fulfilment_order_id, request.lines)
+            if answer["status"] == "picked":
+                return CancelReceipt(CancelOutcome.TOO_LATE, 409, 1, detail="picked")
+            return CancelReceipt(CancelOutcome.CANCELLED, 200, 1)
+    """
+
+    def cancel(self, request: CancelRequest) -> CancelReceipt: ...
 
 
 @dataclass(frozen=True)

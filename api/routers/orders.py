@@ -2,11 +2,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from omniroute.api.deps import CtxDep, Reader, Staff
-from omniroute.api.schemas import AfterId, Id, OrderDetailOut, OrderSummaryOut
+from omniroute.api.schemas import AfterId, Id, LineQuantity, OrderDetailOut, OrderSummaryOut
 from omniroute.core.order_state.machine import OrderStatus
 from omniroute.core.orders import cancellation, holds
 from omniroute.core.orders import views as svc
@@ -57,31 +57,78 @@ def release_hold(order_id: Id, body: ReleaseHoldIn, ctx: CtxDep, who: Staff) -> 
     )
 
 
+class CancelLineIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    line_id: Id = Field(description="The order line's id (GET /api/v1/orders/{id}: lines)")
+    quantity: LineQuantity = Field(description="Units of the line to cancel")
+
+
 class CancelIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     reason: str = Field(min_length=1, max_length=500)
     notify_channel: bool = Field(
-        default=True, description="Tell the channel the order came from, where it takes that"
+        default=True,
+        description="Tell the channel the order came from, where it takes that (once the "
+        "warehouse confirmed, for an order a warehouse holds; only once nothing is left to ship)",
     )
+    lines: list[CancelLineIn] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=500,
+        description="Cancel only these units (an order a warehouse holds); omit for all",
+    )
+
+
+class CancellationRequestedOut(BaseModel):
+    cancellation_ids: list[int] = Field(description="one per fulfilment order asked")
+    units_requested: int = Field(description="units asked of the warehouses")
+    units_to_return: int = Field(description="units shipped already: a return_required exception")
 
 
 class CancelOut(BaseModel):
     order_id: int
-    status: str
+    status: str = Field(description="the order's status now (unchanged while a cancel is pending)")
     units_released: int
     channel_notified: bool
+    cancellation: CancellationRequestedOut | None = Field(
+        default=None, description="set (with HTTP 202) when the order's warehouses were asked"
+    )
 
 
 @router.post("/{order_id}/cancel", response_model=CancelOut)
-def cancel_order(order_id: Id, body: CancelIn, ctx: CtxDep, who: Staff) -> CancelOut:
-    """Cancel an order no warehouse holds yet: its reserved stock goes back."""
+def cancel_order(
+    order_id: Id, body: CancelIn, ctx: CtxDep, who: Staff, response: Response
+) -> CancelOut:
+    """Cancel an order. No warehouse holds it: at once, its reserved stock goes back (200).
+    A warehouse holds it: the cancel is asked of the WMS (202), and stock goes back, the
+    order is cancelled and its channel told once the warehouse confirms."""
+    lines: dict[int, int] | None = None
+    if body.lines is not None:
+        lines = {}
+        for line in body.lines:
+            lines[line.line_id] = lines.get(line.line_id, 0) + line.quantity
     result = cancellation.cancel_order(
-        ctx, order_id, reason=body.reason, actor=who.actor, notify_channel=body.notify_channel
+        ctx,
+        order_id,
+        reason=body.reason,
+        actor=who.actor,
+        notify_channel=body.notify_channel,
+        lines=lines,
     )
+    requested = None
+    if result.requested is not None:
+        response.status_code = 202
+        requested = CancellationRequestedOut(
+            cancellation_ids=list(result.requested.cancellation_ids),
+            units_requested=result.requested.units_requested,
+            units_to_return=result.requested.units_to_return,
+        )
     return CancelOut(
         order_id=result.order_id,
         status=result.status,
         units_released=result.units_released,
         channel_notified=result.channel_notified,
+        cancellation=requested,
     )

@@ -11,7 +11,10 @@ It speaks the REST WMS protocol of ``connectors.wms.rest``::
 
 Endpoints: ``POST /fulfilment-orders`` (needs ``Idempotency-Key``; a replayed key gets the
 stored response again, marked ``Idempotent-Replayed: true``; the same key with a different
-body gets 409) and ``GET /healthz``. Standalone: ``python -m omniroute.connectors.wms.demo_server``.
+body gets 409), ``POST /fulfilment-orders/{id}/cancel`` (the REST WMS cancel contract:
+200 ``cancelled``, 409 ``picked`` once ``pick(id)`` was called, 404 ``unknown_order`` for an
+id never accepted; keyed and replayed like a release) and ``GET /healthz``.
+Standalone: ``python -m omniroute.connectors.wms.demo_server``.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ __all__ = ["FakeWms", "RecordedRequest"]
 logger = logging.getLogger("omniroute.demo_wms")
 
 RELEASE_PATH = "/fulfilment-orders"
+CANCEL_SUFFIX = "/cancel"
 HEALTH_PATH = "/healthz"
 
 
@@ -68,6 +72,9 @@ class _State:
     answer_delay: float | None = None
     rejected_skus: frozenset[str] = frozenset()
     counter: int = 0
+    picked: set[int] = field(default_factory=set)
+    cancelled: dict[str, Any] = field(default_factory=dict)
+    cancel_replies: dict[str, _Reply] = field(default_factory=dict)
 
 
 class FakeWms:
@@ -152,6 +159,11 @@ class FakeWms:
         with self._state.lock:
             self._state.rejected_skus = frozenset(skus)
 
+    def pick(self, fulfilment_order_id: int) -> None:
+        """The warehouse has picked this order: a cancel of it is now too late."""
+        with self._state.lock:
+            self._state.picked.add(fulfilment_order_id)
+
     # --- introspection -----------------------------------------------------------------------
 
     @property
@@ -164,6 +176,12 @@ class FakeWms:
     def accepted_count(self) -> int:
         with self._state.lock:
             return len(self._state.accepted)
+
+    @property
+    def cancelled(self) -> dict[str, Any]:
+        """Idempotency key → body of every cancel that cancelled something (a copy)."""
+        with self._state.lock:
+            return dict(self._state.cancelled)
 
     @property
     def requests(self) -> list[RecordedRequest]:
@@ -283,7 +301,10 @@ def _route(state: _State, method: str, path: str, headers: dict[str, str], body:
         return _Reply(200, {"status": "ok"})
     if path == RELEASE_PATH and method == "POST":
         return _create_order(state, headers, body)
-    if path in (HEALTH_PATH, RELEASE_PATH):
+    fo_id = _cancel_target(path)
+    if fo_id is not None and method == "POST":
+        return _cancel_order(state, fo_id, headers, body)
+    if path in (HEALTH_PATH, RELEASE_PATH) or fo_id is not None:
         return _Reply(405, {"error": "method not allowed"})
     return _Reply(404, {"error": "not found"})
 
@@ -306,6 +327,40 @@ def _create_order(state: _State, headers: dict[str, str], body: Any) -> _Reply:
     reply = _Reply(201, {"id": f"WMS-{state.counter}", "status": "accepted"})
     state.accepted[key] = body
     state.replies[key] = reply
+    return reply
+
+
+def _cancel_target(path: str) -> int | None:
+    """The fulfilment order id of ``/fulfilment-orders/{id}/cancel``; None for other paths."""
+    prefix = RELEASE_PATH + "/"
+    if not (path.startswith(prefix) and path.endswith(CANCEL_SUFFIX)):
+        return None
+    middle = path[len(prefix) : -len(CANCEL_SUFFIX)]
+    return int(middle) if middle.isdigit() else None
+
+
+def _cancel_order(state: _State, fo_id: int, headers: dict[str, str], body: Any) -> _Reply:
+    key = headers.get("idempotency-key", "").strip()
+    if not key:
+        return _Reply(400, {"error": "missing Idempotency-Key"})
+    if not isinstance(body, dict):
+        return _Reply(400, {"error": "body must be a JSON object"})
+    if key in state.cancel_replies:
+        stored = state.cancel_replies[key]
+        return _Reply(stored.status, stored.body, (("Idempotent-Replayed", "true"),))
+    known = {
+        order.get("fulfilment_order_id")
+        for order in state.accepted.values()
+        if isinstance(order, dict)
+    }
+    if fo_id not in known:
+        reply = _Reply(404, {"status": "unknown_order"})
+    elif fo_id in state.picked:
+        reply = _Reply(409, {"status": "picked"})
+    else:
+        reply = _Reply(200, {"status": "cancelled"})
+        state.cancelled[key] = body
+    state.cancel_replies[key] = reply
     return reply
 
 

@@ -54,6 +54,12 @@ class Reason(enum.StrEnum):
     REROUTE_EXHAUSTED = "reroute_exhausted"
     CHANNEL_PUSH_FAILED = "channel_push_failed"
     HELD_FOR_REVIEW = "held_for_review"
+    # Cancels and edits after a warehouse has the order (core/orders/after_release.py).
+    CANCEL_TOO_LATE = "cancel_too_late"  # the warehouse had picked or shipped the units
+    CANCEL_UNKNOWN_ORDER = "cancel_unknown_order"  # the warehouse holds no such order
+    CANCEL_FAILED = "cancel_failed"  # the cancel could not be delivered (a dead letter)
+    RETURN_REQUIRED = "return_required"  # shipped already: a return, not a cancel
+    CHANGE_AFTER_RELEASE = "change_after_release"  # an edit no warehouse can be sent
 
 
 class ExceptionStatus(enum.StrEnum):

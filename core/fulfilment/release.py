@@ -1,5 +1,8 @@
 """Outbox relay: hand a fulfilment order to its warehouse system, exactly once in effect.
 
+Each claimed row goes by its kind: a WMS release is sent here, a WMS cancel by
+``fulfilment.wms_cancel``, a message to a channel by ``channels.push``.
+
 The remote call happens outside any transaction (no lock is held while calling out); the
 idempotency key stored on the row is sent on every attempt, so a retry after a lost answer
 cannot create a second order in the WMS.
@@ -53,6 +56,8 @@ from omniroute.core.channels import health as connector_health
 from omniroute.core.channels import push
 from omniroute.core.channels.push import deliver_claimed as deliver_to_channel
 from omniroute.core.exceptions.opening import Reason, open_exception
+from omniroute.core.fulfilment import wms_cancel
+from omniroute.core.fulfilment.wms_cancel import deliver_cancel
 from omniroute.core.order_routing import reroute
 from omniroute.core.order_routing.reroute import REJECTIONS, Unplaceable, reroute_fulfilment
 from omniroute.core.order_state import timeline as order_state
@@ -60,7 +65,7 @@ from omniroute.core.order_state.holdings import CLOSED, member_orders_of
 from omniroute.core.order_state.machine import AWAITING_REST, OrderStatus
 from omniroute.core.outbox import messages as outbox
 from omniroute.core.outbox.backoff import backoff_delay
-from omniroute.core.outbox.messages import WMS_RELEASE
+from omniroute.core.outbox.messages import WMS_CANCEL, WMS_RELEASE
 from omniroute.core.platform.claims import relax_durability
 from omniroute.core.platform.clock import now_of
 from omniroute.core.platform.db import unit_of_work
@@ -85,7 +90,7 @@ log = logging.getLogger("omniroute.outbox")
 ORDER_REFUSALS = REJECTIONS | {"http_409"}  # 409: the key is held for another order
 
 
-class Deps(reroute.Deps, push.Deps, Protocol):
+class Deps(reroute.Deps, push.Deps, wms_cancel.Deps, Protocol):
     """What the outbox relay uses: the connectors, and re-routing for a warehouse's refusal."""
 
 
@@ -121,7 +126,7 @@ def deliver_outbox(
     if prepared is not None:
         if not claimed or prepared.outbox_id != outbox_id:
             raise ValueError("a prepared release is for the row its transaction claimed")
-        job: Job | None = prepared
+        job: Job | str = prepared
     else:
         with unit_of_work(deps.sessions) as session:
             if not claimed:
@@ -135,8 +140,9 @@ def deliver_outbox(
             except PermanentError as exc:
                 _dead(session, session.get_one(OutboxMessage, outbox_id), exc, Reason.NO_WMS)
                 return "dead"
-    if job is None:  # not a WMS release: a message to a channel
-        return deliver_to_channel(deps, outbox_id, now=now)
+    if not isinstance(job, Job):  # a WMS cancel, or a message to a channel
+        deliver = deliver_cancel if job == WMS_CANCEL else deliver_to_channel
+        return deliver(deps, outbox_id, now=now)
     try:
         receipt = job.adapter.release(job.request)
     except TransientError as exc:
@@ -196,20 +202,21 @@ def prepare_release(deps: Deps, session: Session, outbox_id: int) -> Job | None:
     process that sends it after the commit; None when that process should read it itself
     (not a WMS release, or one that cannot be sent: the delivery records why)."""
     try:
-        return _prepare(deps, session, outbox_id)
+        job = _prepare(deps, session, outbox_id)
     except PermanentError:
         return None
+    return job if isinstance(job, Job) else None
 
 
-def _prepare(deps: Deps, session: Session, outbox_id: int) -> Job | None:
-    """The WMS release this row asks for; None if the row is for another kind of target."""
+def _prepare(deps: Deps, session: Session, outbox_id: int) -> Job | str:
+    """The WMS release this row asks for; the row's kind if it asks for something else."""
     # One joined read of the columns needed, a row per line (no ORM objects, no lazy loads).
     rows = session.execute(_RELEASE_READ, {"outbox_id": outbox_id}).all()
     if not rows:
         raise NoResultFound(f"outbox message {outbox_id} does not exist")
     row = rows[0]
     if row.kind != WMS_RELEASE:
-        return None
+        return str(row.kind)
     if row.connector_id is None or not row.connector_enabled:
         raise PermanentError(
             f"warehouse {row.warehouse_code} has no enabled WMS connector", reason=Reason.NO_WMS

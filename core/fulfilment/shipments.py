@@ -1,7 +1,8 @@
 """Shipment confirmations from a warehouse: stock leaves, orders move on, the channel is told.
 
 One confirmation is one transaction: the shipment row (unique per fulfilment order and the
-warehouse's own reference, so a repeated confirmation is a no-op), shipped quantities, stock
+warehouse's own reference, so a repeated confirmation is a no-op), shipped quantities (never
+more than a line has open: units the warehouse confirmed cancelled do not ship), stock
 out of on hand and reserved with ledger rows, fulfilment and order status, and the outbox row
 that reports the shipment to the order's channel.
 """
@@ -146,7 +147,7 @@ def _take_lines(
         )
     )
     if wanted is None:
-        taken = [(ln, ln.quantity - ln.shipped_quantity) for ln in lines]
+        taken = [(ln, _open(ln)) for ln in lines]
         taken = [(ln, q) for ln, q in taken if q > 0]
         if not taken:
             raise Conflict(
@@ -171,7 +172,7 @@ def _allocate(
             continue
         left = qty
         for line in lines:
-            open_qty = line.quantity - line.shipped_quantity
+            open_qty = _open(line)
             if line.sku != sku or open_qty <= 0 or left == 0:
                 continue
             part = min(open_qty, left)
@@ -184,6 +185,17 @@ def _allocate(
     if problems:
         raise Invalid("the shipment does not match the fulfilment order", problems=problems)
     return taken
+
+
+def _open(line: FulfilmentLine) -> int:
+    """Units of a line that may still ship: neither shipped nor cancelled by the warehouse."""
+    return line.quantity - line.shipped_quantity - line.cancelled_quantity
+
+
+# A line with units that may still ship (``_open`` > 0), as SQL.
+_STILL_OPEN = (
+    FulfilmentLine.shipped_quantity + FulfilmentLine.cancelled_quantity < FulfilmentLine.quantity
+)
 
 
 def _summed(wanted: list[tuple[str, int]]) -> dict[str, int]:
@@ -219,7 +231,7 @@ def _close_fulfilment(session: Session, fo: FulfilmentOrder) -> None:
         select(FulfilmentLine.id)
         .where(
             FulfilmentLine.fulfilment_order_id == fo.id,
-            FulfilmentLine.shipped_quantity < FulfilmentLine.quantity,
+            _STILL_OPEN,
         )
         .limit(1)
     )
@@ -247,7 +259,7 @@ def _advance(session: Session, order: SalesOrder, fo: FulfilmentOrder) -> bool:
         .where(
             FulfilmentLine.fulfilment_order_id == fo.id,
             FulfilmentLine.order_line_id.in_(mine),
-            FulfilmentLine.shipped_quantity < FulfilmentLine.quantity,
+            _STILL_OPEN,
         )
         .limit(1)
     )

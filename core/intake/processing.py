@@ -16,7 +16,7 @@ from omniroute.core.channels.release_policy import hold_for, policy_of, shipping
 from omniroute.core.exceptions.opening import Reason, open_exception, resolve_open_for_order
 from omniroute.core.fulfilment import release
 from omniroute.core.fulfilment.release import Job, deliver_outbox, prepare_release
-from omniroute.core.intake import external_fulfilment
+from omniroute.core.intake import external_fulfilment, late_versions
 from omniroute.core.intake.channel_messages import FetchNeeded, channel_order_of
 from omniroute.core.intake.checks import Problem, check_order
 from omniroute.core.intake.external_fulfilment import record_external_fulfilment
@@ -30,6 +30,7 @@ from omniroute.core.order_state.machine import OrderStatus
 from omniroute.core.platform.claims import claim_inbound
 from omniroute.core.platform.clock import now_of
 from omniroute.core.platform.db import unit_of_work
+from omniroute.core.platform.dispatch import Task
 from omniroute.core.platform.models import (
     ChannelListing,
     Connector,
@@ -75,6 +76,7 @@ def process_inbound(deps: Deps, inbound_id: int, *, now: datetime | None = None)
     claimed_at = deps.clock.now()  # the releases' claims: the real time, whatever ``now`` is
     outbox_ids: list[int] = []
     prepared: list[Job | None] = []
+    nudges: list[int] = []  # cancels asked of warehouses (intake.late_versions)
     fetched: Fetched = None
     try:
         while True:
@@ -98,6 +100,7 @@ def process_inbound(deps: Deps, inbound_id: int, *, now: datetime | None = None)
                         )
                     # Read here, so sending them needs no read transaction of its own.
                     prepared = [prepare_release(deps, session, i) for i in outbox_ids]
+                    nudges = late_versions.take_nudges(session)
                 break
             except FetchNeeded as need:
                 if fetched is not None:
@@ -108,6 +111,8 @@ def process_inbound(deps: Deps, inbound_id: int, *, now: datetime | None = None)
         _retry_later(deps, inbound_id, exc)
         raise
     _send_releases(deps, outbox_ids, prepared)
+    for outbox_id in nudges:
+        deps.dispatcher.enqueue(Task.DELIVER_OUTBOX, outbox_id)
     return None if ready is None else ready[0].id
 
 
@@ -408,10 +413,8 @@ def _apply_newer(
         order_state.note(session, order, f"ignored an older version ({incoming})")
         return order, False
     if order.status not in EDITABLE or _has_fulfilment(session, order.id):
-        if incoming != order.external_updated_at:
-            order_state.note(
-                session, order, f"version {incoming} arrived after routing; not applied"
-            )
+        if incoming != order.external_updated_at:  # a cancel or an edit after routing
+            late_versions.apply_late_version(session, order, canonical)
         return order, False
     if incoming == order.external_updated_at and order.status not in (
         OrderStatus.RECEIVED,

@@ -29,11 +29,21 @@ TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
     # A re-route (a WMS rejected a fulfilment order, or ops re-ran routing) that finds no
     # warehouse for the lines parks the order by the no-stock policy, from any of these;
     # one that finds new warehouses takes a released order back to routed until they accept.
+    # Released or partly shipped, it is cancelled once its warehouses confirmed a cancel of
+    # everything left to ship (core/fulfilment/wms_cancel.py).
     S.ROUTED: frozenset({S.RELEASED, S.EXCEPTION, S.CANCELLED, S.BACKORDERED, S.ON_HOLD}),
     S.RELEASED: frozenset(
-        {S.PARTIALLY_SHIPPED, S.SHIPPED, S.EXCEPTION, S.ROUTED, S.BACKORDERED, S.ON_HOLD}
+        {
+            S.PARTIALLY_SHIPPED,
+            S.SHIPPED,
+            S.EXCEPTION,
+            S.ROUTED,
+            S.BACKORDERED,
+            S.ON_HOLD,
+            S.CANCELLED,
+        }
     ),
-    S.PARTIALLY_SHIPPED: frozenset({S.SHIPPED, S.EXCEPTION, S.BACKORDERED, S.ON_HOLD}),
+    S.PARTIALLY_SHIPPED: frozenset({S.SHIPPED, S.EXCEPTION, S.BACKORDERED, S.ON_HOLD, S.CANCELLED}),
     S.SHIPPED: frozenset({S.DELIVERED}),
     S.DELIVERED: frozenset(),
     S.ON_HOLD: frozenset({S.RECEIVED, S.VALIDATED, S.CANCELLED}),

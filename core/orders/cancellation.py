@@ -1,12 +1,17 @@
-"""Ops cancel an order that no warehouse has yet: stock goes back, the channel is told.
+"""Ops cancel an order: at once while no warehouse has it, else through its warehouses.
+
+An order a warehouse holds (released, partially shipped, shipped, delivered) is cancelled
+through it (``orders.after_release``): the answer is 202 with the cancel asked of the WMS
+(``wms.cancel`` outbox rows) and units already shipped opened as a ``return_required``
+exception; stock goes back, the order is cancelled and the channel told (once) only when
+the warehouse confirms (``fulfilment.wms_cancel``). ``lines`` cancel part of such an order.
 
 An order whose fulfilment orders are still waiting in the outbox can be cancelled: those
 outbox rows are withdrawn with a conditional update, so a relay that has already picked
-one up wins and the cancel is refused (try again once it has answered). Once a warehouse
-holds the order, cancelling is the warehouse's business first. That holds for part of an
-order too: one with a fulfilment order a warehouse has accepted is refused (409
-``not_cancellable``) whatever its status, e.g. a backordered order whose covered lines were
-released (partial release); its backordered rest is not cancelled on its own.
+one up wins and the cancel is refused (try again once it has answered). An order only part
+of which a warehouse holds, in any other status, is refused (409 ``not_cancellable``), e.g.
+a backordered order whose covered lines were released (partial release); its backordered
+rest is not cancelled on its own.
 
 An order waiting in a consolidation group leaves it. One routed with its group, whose shared
 fulfilment orders are still in the outbox, takes those with it: they are withdrawn and the
@@ -36,11 +41,12 @@ from omniroute.core.order_routing.route import RoutingContention
 from omniroute.core.order_state import timeline as order_state
 from omniroute.core.order_state.holdings import of_order
 from omniroute.core.order_state.machine import OrderStatus
+from omniroute.core.orders.after_release import AFTER_RELEASE, Requested, request_cancellation
 from omniroute.core.outbox import messages as outbox
 from omniroute.core.outbox.messages import CHANNEL_CANCEL
 from omniroute.core.platform.db import unit_of_work
 from omniroute.core.platform.dispatch import Task
-from omniroute.core.platform.errors import Conflict
+from omniroute.core.platform.errors import Conflict, Invalid
 from omniroute.core.platform.models import (
     Connector,
     Consolidation,
@@ -80,50 +86,141 @@ class CancelResult:
     status: str
     units_released: int
     channel_notified: bool
+    #: Set when a warehouse holds the order: what was asked of it (the cancel is pending).
+    requested: Requested | None = None
 
 
 def cancel_order(
-    deps: Deps, order_id: int, *, reason: str, actor: str, notify_channel: bool = True
+    deps: Deps,
+    order_id: int,
+    *,
+    reason: str,
+    actor: str,
+    notify_channel: bool = True,
+    lines: dict[int, int] | None = None,
 ) -> CancelResult:
-    outbox_id: int | None = None
-    rerouted: list[int] = []
+    """Cancel the order, or ``lines`` of it (order line id → units; only once a warehouse
+    holds it)."""
     with unit_of_work(deps.sessions) as session:
         group = lock_group_of(session, order_id)  # the group before its orders
         order = order_state.lock_order(session, order_id)
         if order.status == OrderStatus.CANCELLED:
             return CancelResult(order.id, order.status, 0, False)
-        if order.status not in CANCELLABLE:
-            raise Conflict(
-                f"order {order_id} is {order.status}: a warehouse has it; cancel it there first",
-                code="not_cancellable",
-                order_status=order.status,
+        if order.status in AFTER_RELEASE:
+            requested = _through_warehouses(
+                session, order, lines, reason=reason, actor=actor, notify_channel=notify_channel
             )
-        _refuse_if_with_a_warehouse(session, order)
-        if order.status == OrderStatus.ON_HOLD:
-            leave_group(session, order, f"cancelled: {reason}", now=deps.clock.now())
-        released = _withdraw_fulfilment(session, order, group)
-        resolve_open_for_order(session, order.id)
-        order_state.transition(session, order, OrderStatus.CANCELLED, f"cancelled: {reason}")
-        if released.merged:
-            rerouted = _route_the_rest(deps, session, order, released.merged)
-        if notify_channel:
-            outbox_id = _tell_channel(deps, session, order, reason)
-        record(
-            session,
-            actor,
-            "order.cancel",
-            "order",
-            order.id,
-            {
-                "reason": reason,
-                "units_released": released.units,
-                "channel": outbox_id is not None,
-            },
-        )
-        result = CancelResult(order.id, order.status, released.units, outbox_id is not None)
-    for queued in ([] if outbox_id is None else [outbox_id]) + rerouted:
-        deps.dispatcher.enqueue(Task.DELIVER_OUTBOX, queued)
+            result = CancelResult(order.id, order.status, 0, False, requested)
+            queued = list(requested.outbox_ids)
+        elif lines is not None:
+            raise Invalid(
+                f"order {order_id} is {order.status}: only an order its warehouses hold is "
+                "cancelled in part; cancel all of it",
+                code="not_partially_cancellable",
+            )
+        else:
+            result, queued = _cancel_now(
+                deps,
+                session,
+                group,
+                order,
+                reason=reason,
+                actor=actor,
+                notify_channel=notify_channel,
+            )
+    for queued_id in queued:
+        deps.dispatcher.enqueue(Task.DELIVER_OUTBOX, queued_id)
     return result
+
+
+def _cancel_now(
+    deps: Deps,
+    session: Session,
+    group: Consolidation | None,
+    order: SalesOrder,
+    *,
+    reason: str,
+    actor: str,
+    notify_channel: bool,
+) -> tuple[CancelResult, list[int]]:
+    """Cancel an order no warehouse holds: withdraw its releases, stock back, channel told."""
+    outbox_id: int | None = None
+    rerouted: list[int] = []
+    if order.status not in CANCELLABLE:
+        raise Conflict(
+            f"order {order.id} is {order.status}: a warehouse has it; cancel it there first",
+            code="not_cancellable",
+            order_status=order.status,
+        )
+    _refuse_if_with_a_warehouse(session, order)
+    if order.status == OrderStatus.ON_HOLD:
+        leave_group(session, order, f"cancelled: {reason}", now=deps.clock.now())
+    released = _withdraw_fulfilment(session, order, group)
+    resolve_open_for_order(session, order.id)
+    order_state.transition(session, order, OrderStatus.CANCELLED, f"cancelled: {reason}")
+    if released.merged:
+        rerouted = _route_the_rest(deps, session, order, released.merged)
+    if notify_channel:
+        outbox_id = _tell_channel(deps, session, order, reason)
+    record(
+        session,
+        actor,
+        "order.cancel",
+        "order",
+        order.id,
+        {
+            "reason": reason,
+            "units_released": released.units,
+            "channel": outbox_id is not None,
+        },
+    )
+    result = CancelResult(order.id, order.status, released.units, outbox_id is not None)
+    return result, ([] if outbox_id is None else [outbox_id]) + rerouted
+
+
+def _through_warehouses(
+    session: Session,
+    order: SalesOrder,
+    lines: dict[int, int] | None,
+    *,
+    reason: str,
+    actor: str,
+    notify_channel: bool,
+) -> Requested:
+    """Ask the warehouses holding the order to cancel it (or ``lines``), audited."""
+    requested = request_cancellation(
+        session,
+        order,
+        lines,
+        source="ops",
+        reason=reason,
+        actor=actor,
+        notify_channel=notify_channel,
+        strict=True,
+    )
+    if requested.unplaced:
+        raise Conflict(
+            f"order {order.id}: some of those units are on no fulfilment order a warehouse "
+            "holds yet; try again once it has them",
+            code="release_in_flight",
+            order_status=order.status,
+        )
+    record(
+        session,
+        actor,
+        "order.cancel",
+        "order",
+        order.id,
+        {
+            "reason": reason,
+            "lines": lines,
+            "units_requested": requested.units_requested,
+            "units_to_return": requested.units_to_return,
+            "cancellations": list(requested.cancellation_ids),
+            "channel": notify_channel,
+        },
+    )
+    return requested
 
 
 def _refuse_if_with_a_warehouse(session: Session, order: SalesOrder) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import Session, selectinload
 
 from omniroute.core.order_routing.consolidation import group_of_order
 from omniroute.core.order_state.holdings import of_order
@@ -13,6 +13,7 @@ from omniroute.core.platform.clock import as_aware
 from omniroute.core.platform.db import unit_of_work
 from omniroute.core.platform.errors import NotFound
 from omniroute.core.platform.models import (
+    Cancellation,
     FulfilmentOrder,
     OrderEvent,
     OrderException,
@@ -113,6 +114,7 @@ def order_detail(deps: HasSessions, order_id: int) -> dict[str, Any]:
                             "sku": fl.sku,
                             "quantity": fl.quantity,
                             "shipped_quantity": fl.shipped_quantity,
+                            "cancelled_quantity": fl.cancelled_quantity,
                         }
                         for fl in fo.lines
                         if fl.order_line_id in mine
@@ -163,7 +165,33 @@ def order_detail(deps: HasSessions, order_id: int) -> dict[str, Any]:
                 for x in exceptions
             ],
             "consolidation": group_of_order(session, order),
+            "cancellations": _cancellations(session, order_id),
         }
+
+
+def _cancellations(session: Session, order_id: int) -> list[dict[str, Any]]:
+    """Cancels asked of the order's warehouses: pending (``requested``) or answered."""
+    return [
+        {
+            "id": c.id,
+            "fulfilment_order_id": c.fulfilment_order_id,
+            "source": c.source,
+            "reason": c.reason,
+            "status": c.status,
+            "pending": c.status == "requested",
+            "lines": [
+                {"order_line_id": i["order_line_id"], "sku": i["sku"], "quantity": i["quantity"]}
+                for i in c.lines
+            ],
+            "units_cancelled": c.units_cancelled,
+            "detail": c.detail,
+            "requested_at": as_aware(c.created_at),
+            "settled_at": as_aware(c.settled_at),
+        }
+        for c in session.scalars(
+            select(Cancellation).where(Cancellation.order_id == order_id).order_by(Cancellation.id)
+        )
+    ]
 
 
 def _summary(order: SalesOrder) -> dict[str, Any]:

@@ -31,6 +31,7 @@ from omniroute.core.platform.sql import table_of
 
 # What a row asks for, by who receives it.
 WMS_RELEASE: Final = "wms.release"  # a fulfilment order to its warehouse's system
+WMS_CANCEL: Final = "wms.cancel"  # cancel (some of) a released fulfilment order's units
 CHANNEL_FULFILMENT: Final = "channel.fulfilment"  # a shipment (and tracking) to the channel
 CHANNEL_STOCK: Final = "channel.stock"  # available-to-sell of some listings to the channel
 CHANNEL_CANCEL: Final = "channel.cancel"  # an order ops cancelled, to its channel
@@ -51,7 +52,7 @@ def add(
     session: Session,
     *,
     kind: str,
-    connector_id: int,
+    connector_id: int | None,
     idempotency_key: str,
     payload: Mapping[str, Any],
     fulfilment_order_id: int | None = None,

@@ -381,8 +381,37 @@ class FulfilmentLine(Base):
     sku: Mapped[str] = mapped_column(String(128))
     quantity: Mapped[int] = mapped_column(Integer)
     shipped_quantity: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Units the warehouse confirmed it will not ship (core/fulfilment/wms_cancel.py).
+    cancelled_quantity: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     fulfilment_order: Mapped[FulfilmentOrder] = relationship(back_populates="lines")
+
+
+class Cancellation(Base):
+    """A cancel of (some of) a fulfilment order's units that a warehouse holds: what was
+    asked (``lines``), by whom, and what the warehouse answered (core/orders/after_release.py
+    asks, core/fulfilment/wms_cancel.py records the outcome)."""
+
+    __tablename__ = "cancellation"
+    __table_args__ = (
+        Index("ix_cancellation_order", "order_id", "status"),
+        Index("ix_cancellation_fulfilment_order", "fulfilment_order_id"),
+    )
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("sales_order.id"))
+    fulfilment_order_id: Mapped[int] = mapped_column(ForeignKey("fulfilment_order.id"))
+    source: Mapped[str] = mapped_column(String(20))  # channel | ops
+    reason: Mapped[str] = mapped_column(String(500))
+    actor: Mapped[str] = mapped_column(String(200))
+    notify_channel: Mapped[bool] = mapped_column(Boolean, default=False)
+    # requested, then cancelled | too_late | unknown_order | failed
+    status: Mapped[str] = mapped_column(String(20), default="requested")
+    # [{"fulfilment_line_id", "order_line_id", "sku", "quantity"}]: the units asked for.
+    lines: Mapped[list[Any]] = mapped_column(default=list)
+    units_cancelled: Mapped[int] = mapped_column(Integer, default=0)
+    detail: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    settled_at: Mapped[datetime | None] = mapped_column(DateTime)
 
 
 class Shipment(Base):

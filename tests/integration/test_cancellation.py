@@ -94,6 +94,7 @@ def test_a_routed_order_waiting_for_its_wms_is_cancelled_and_its_stock_returned(
         "status": "cancelled",
         "units_released": 2,
         "channel_notified": True,
+        "cancellation": None,
     }
     drain(ctx)
     assert reserved(ctx) == 0
@@ -122,6 +123,12 @@ def test_a_parked_order_is_cancelled_and_its_exception_resolved(
 ) -> None:
     _, cid, fake = channel
     order_id = place(ctx, cid, fake, 802, "NO-SUCH-SKU")
+    partial = client.post(
+        f"/api/v1/orders/{order_id}/cancel",
+        json={"reason": "one less", "lines": [{"line_id": 1, "quantity": 1}]},
+        headers=auth(ctx, Role.OPS),
+    )
+    assert partial.status_code == 422 and partial.json()["code"] == "not_partially_cancellable"
     answer = client.post(
         f"/api/v1/orders/{order_id}/cancel",
         json={"reason": "duplicate order", "notify_channel": False},
@@ -135,19 +142,56 @@ def test_a_parked_order_is_cancelled_and_its_exception_resolved(
     assert statuses == {"resolved"}
 
 
-def test_released_orders_and_wrong_roles_are_refused(
-    ctx: Context, channel: tuple[World, int, FakeRemote], client: TestClient
+def test_wrong_roles_bad_bodies_and_missing_orders_are_refused(
+    ctx: Context, channel: tuple[World, int, FakeRemote], client: TestClient, wms: FakeWms
 ) -> None:
     _, cid, fake = channel
     order_id = place(ctx, cid, fake, 803, "A")
     url = f"/api/v1/orders/{order_id}/cancel"
-    refused = client.post(url, json={"reason": "late"}, headers=auth(ctx, Role.OPS))
-    assert refused.status_code == 409 and refused.json()["code"] == "not_cancellable"
     wrong = client.post(url, json={"reason": "late"}, headers=auth(ctx, Role.INTEGRATION))
     assert wrong.status_code == 403
     assert client.post(url, json={}, headers=auth(ctx, Role.OPS)).status_code == 422
+    for lines in ([], [{"line_id": 1, "quantity": 0}], [{"line_id": 0, "quantity": 1}]):
+        bad = client.post(url, json={"reason": "x", "lines": lines}, headers=auth(ctx, Role.OPS))
+        assert bad.status_code == 422, lines
     missing = client.post(
         "/api/v1/orders/9999/cancel", json={"reason": "x"}, headers=auth(ctx, Role.OPS)
     )
     assert missing.status_code == 404
     assert reserved(ctx) == 2
+    assert wms.cancelled == {}
+
+
+def test_a_released_order_is_cancelled_through_its_warehouse_and_the_channel_told_once(
+    ctx: Context, channel: tuple[World, int, FakeRemote], client: TestClient, wms: FakeWms
+) -> None:
+    _, cid, fake = channel
+    order_id = place(ctx, cid, fake, 804, "A")
+    url = f"/api/v1/orders/{order_id}/cancel"
+    with unit_of_work(ctx.sessions) as s:
+        assert s.get_one(SalesOrder, order_id).status == "released"
+
+    answer = client.post(url, json={"reason": "customer called"}, headers=auth(ctx, Role.SUPPORT))
+    assert answer.status_code == 202, answer.text
+    body = answer.json()
+    assert (body["status"], body["units_released"], body["channel_notified"]) == (
+        "released",
+        0,
+        False,
+    )
+    assert body["cancellation"]["units_requested"] == 2
+    assert reserved(ctx) == 2 and fake.cancelled == []  # nothing before the WMS confirms
+
+    drain(ctx)
+    assert len(wms.cancelled) == 1
+    assert reserved(ctx) == 0
+    assert [(n.external_order_id, n.reason) for n in fake.cancelled] == [("804", "customer called")]
+    with unit_of_work(ctx.sessions) as s:
+        assert s.get_one(SalesOrder, order_id).status == "cancelled"
+        audit = s.scalars(select(AuditLog).where(AuditLog.action == "order.cancel")).one()
+        assert audit.detail["units_requested"] == 2
+
+    again = client.post(url, json={"reason": "again"}, headers=auth(ctx, Role.OPS))
+    assert again.status_code == 200 and again.json()["status"] == "cancelled"
+    drain(ctx)
+    assert len(fake.cancelled) == 1 and len(wms.cancelled) == 1

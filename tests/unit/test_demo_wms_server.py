@@ -280,3 +280,38 @@ def test_connector_surfaces_rejections_as_permanent(
         connector.release(release_request("fo-6", sku="SKU-X"))
     assert caught.value.reason == "http_422"
     assert len(wms.requests) == 1
+
+
+# --- cancel -------------------------------------------------------------------------------------
+
+
+def cancel(client: httpx.Client, fo_id: int, key: str, lines: list[dict[str, Any]]) -> Any:
+    return client.post(
+        f"/fulfilment-orders/{fo_id}/cancel",
+        json={"fulfilment_order_id": fo_id, "entire": False, "lines": lines},
+        headers={"Idempotency-Key": key},
+    )
+
+
+def test_cancel_of_an_accepted_order_is_kept_and_replayed_once(
+    wms: FakeWms, client: httpx.Client
+) -> None:
+    assert post(client, "k1", order("A", "B")).status_code == 201
+    lines = [{"line_id": 0, "sku": "A", "quantity": 1}]
+    first = cancel(client, 1, "c1", lines)
+    assert first.status_code == 200 and first.json()["status"] == "cancelled"
+    again = cancel(client, 1, "c1", lines)
+    assert again.json() == first.json() and again.headers["Idempotent-Replayed"] == "true"
+    assert wms.cancelled == {"c1": {"fulfilment_order_id": 1, "entire": False, "lines": lines}}
+
+
+def test_cancel_too_late_unknown_and_without_a_key(wms: FakeWms, client: httpx.Client) -> None:
+    post(client, "k1", order("A"))
+    wms.pick(1)
+    late = cancel(client, 1, "c1", [])
+    assert (late.status_code, late.json()["status"]) == (409, "picked")
+    unknown = cancel(client, 99, "c2", [])
+    assert (unknown.status_code, unknown.json()["status"]) == (404, "unknown_order")
+    missing = client.post("/fulfilment-orders/1/cancel", json={})
+    assert missing.status_code == 400
+    assert wms.cancelled == {}

@@ -38,6 +38,9 @@ S = OrderStatus
         (S.RELEASED, S.BACKORDERED),
         (S.PARTIALLY_SHIPPED, S.BACKORDERED),
         (S.PARTIALLY_SHIPPED, S.ON_HOLD),
+        # the warehouse confirmed a cancel of everything left to ship
+        (S.RELEASED, S.CANCELLED),
+        (S.PARTIALLY_SHIPPED, S.CANCELLED),
     ],
 )
 def test_allowed_moves(current: OrderStatus, target: OrderStatus) -> None:
@@ -50,7 +53,7 @@ def test_allowed_moves(current: OrderStatus, target: OrderStatus) -> None:
         (S.RECEIVED, S.ROUTED),  # routing needs a validated order
         (S.RECEIVED, S.RELEASED),
         (S.VALIDATED, S.RELEASED),  # no release without a routing decision
-        (S.RELEASED, S.CANCELLED),  # once a warehouse has it, cancelling is a WMS matter
+        (S.SHIPPED, S.CANCELLED),  # everything left: a return, not a cancel
         (S.SHIPPED, S.EXCEPTION),
         (S.DELIVERED, S.RECEIVED),
         (S.CANCELLED, S.RECEIVED),

@@ -11,9 +11,10 @@ import httpx
 class RestWmsClient:
     """The WMS's HTTP endpoints over an injected ``httpx.Client`` (base URL, auth, timeouts)."""
 
-    def __init__(self, http: httpx.Client, *, release_path: str) -> None:
+    def __init__(self, http: httpx.Client, *, release_path: str, cancel_path: str = "") -> None:
         self._http = http
         self._release_path = release_path
+        self._cancel_path = cancel_path
 
     def create_fulfilment_order(
         self, payload: Mapping[str, Any], idempotency_key: str
@@ -23,4 +24,13 @@ class RestWmsClient:
             self._release_path,
             json=dict(payload),
             headers={"Idempotency-Key": idempotency_key},
+        )
+
+    def cancel_fulfilment_order(
+        self, fulfilment_order_id: int, payload: Mapping[str, Any], idempotency_key: str
+    ) -> httpx.Response:
+        """POST a cancel of (part of) a fulfilment order; deduped on ``Idempotency-Key``."""
+        path = self._cancel_path.replace("{fulfilment_order_id}", str(int(fulfilment_order_id)))
+        return self._http.post(
+            path, json=dict(payload), headers={"Idempotency-Key": idempotency_key}
         )

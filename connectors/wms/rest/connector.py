@@ -12,6 +12,24 @@ Duplicate rule: the WMS must dedupe on the ``Idempotency-Key`` header. A replay 
 ``{"duplicate": true}`` (the WMS already holds this key's order); any other 409 is a
 ``PermanentError`` (``http_409``): the key was reused for a different order, or the WMS
 refuses the order for a business reason. Retrying would not change either.
+
+Cancel contract (``cancel``): ``POST <cancel_path>`` (default
+``/fulfilment-orders/{fulfilment_order_id}/cancel``; the placeholder is the id the release
+sent, and may be left out) with the same ``Idempotency-Key`` on every send, the same retry
+rule as a release (sent at most once per call; only a connection never made is tried
+again) and the same SSRF guard. The body names the fulfilment order (our id, the WMS's
+``external_ref`` from the release's answer, the order and warehouse), ``entire`` (every
+open unit) and the ``lines`` to cancel (``line_id``, ``sku``, ``quantity``). The answer:
+
+- 2xx with ``status`` absent or ``"cancelled"``: cancelled. An optional ``lines`` list
+  (``[{"line_id": 11, "quantity": 1}]``) says what was cancelled when it is less than asked;
+  the rest was too late.
+- ``status`` ``"too_late"``, ``"picked"``, ``"packed"`` or ``"shipped"`` on a 2xx, 409 or
+  422: too late, nothing was cancelled (an outcome, not an error).
+- 404 with ``status`` ``"unknown_order"``: the WMS holds no such fulfilment order. A 404
+  without it is a wrong path (``PermanentError`` ``http_404``).
+- Anything else as ``raise_for_status`` says: 5xx, 429 and timeouts ``TransientError``
+  (the outbox tries again later), other 4xx ``PermanentError`` (a dead letter).
 """
 
 from __future__ import annotations
@@ -25,6 +43,9 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from omniroute.connectors.base import (
+    CancelOutcome,
+    CancelReceipt,
+    CancelRequest,
     Capability,
     ConnectorRuntime,
     ReleaseLine,
@@ -40,11 +61,21 @@ from omniroute.connectors.http import (
 )
 from omniroute.connectors.wms.rest.client import RestWmsClient
 
-__all__ = ["RestWmsConfig", "RestWmsConnector", "RestWmsSecrets", "build_release_payload"]
+__all__ = [
+    "RestWmsConfig",
+    "RestWmsConnector",
+    "RestWmsSecrets",
+    "build_cancel_payload",
+    "build_release_payload",
+]
 
 # One leading slash, then no whitespace, query or fragment. "//host" or "http://host" would
 # make httpx ignore base_url and send the order somewhere the guard never checked.
 _PATH_PATTERN = re.compile(r"/(?!/)[^\s?#]*")
+#: The one placeholder a cancel path may hold.
+FO_PLACEHOLDER = "{fulfilment_order_id}"
+#: The words a WMS answers a cancel with when the units are past cancelling.
+TOO_LATE_WORDS = frozenset({"too_late", "picked", "packed", "shipped"})
 
 
 class RestWmsConfig(BaseModel):
@@ -58,6 +89,11 @@ class RestWmsConfig(BaseModel):
     release_path: str = Field(
         default="/fulfilment-orders", description="Path, under base_url, that accepts orders"
     )
+    cancel_path: str = Field(
+        default=f"/fulfilment-orders/{FO_PLACEHOLDER}/cancel",
+        description="Path, under base_url, that cancels (part of) a released order; "
+        f"{FO_PLACEHOLDER} is replaced by the fulfilment order's id",
+    )
     timeout_seconds: float = Field(default=10.0, gt=0, le=120)
 
     @field_validator("base_url")
@@ -70,6 +106,17 @@ class RestWmsConfig(BaseModel):
     def _check_release_path(cls, value: str) -> str:
         if not _PATH_PATTERN.fullmatch(value):
             raise ValueError("release_path must be a path starting with a single '/'")
+        return value
+
+    @field_validator("cancel_path")
+    @classmethod
+    def _check_cancel_path(cls, value: str) -> str:
+        bare = value.replace(FO_PLACEHOLDER, "1")
+        if "{" in bare or "}" in bare or not _PATH_PATTERN.fullmatch(bare):
+            raise ValueError(
+                f"cancel_path must be a path starting with a single '/', with no "
+                f"placeholder but {FO_PLACEHOLDER}"
+            )
         return value
 
 
@@ -110,7 +157,9 @@ class RestWmsConnector:
     """
 
     kind: ClassVar[str] = "rest_wms"
-    capabilities: ClassVar[frozenset[Capability]] = frozenset({Capability.FULFILMENT_RELEASE})
+    capabilities: ClassVar[frozenset[Capability]] = frozenset(
+        {Capability.FULFILMENT_RELEASE, Capability.FULFILMENT_CANCEL}
+    )
     config_model: ClassVar[type[BaseModel]] = RestWmsConfig
     secrets_model: ClassVar[type[BaseModel]] = RestWmsSecrets
 
@@ -153,6 +202,23 @@ class RestWmsConnector:
             attempts=attempts,
         )
 
+    def cancel(self, request: CancelRequest) -> CancelReceipt:
+        """Ask the WMS to cancel lines of a fulfilment order it accepted; the outcome read
+        from its answer (see the module's cancel contract). Raises as ``release`` does."""
+        self._check_target()
+        api = self._client()
+        payload = build_cancel_payload(request)
+        response, attempts = send_with_retry(
+            lambda: api.cancel_fulfilment_order(
+                request.fulfilment_order_id, payload, request.idempotency_key
+            ),
+            attempts=self._runtime.retry_attempts,
+            max_wait=self._runtime.retry_max_wait,
+            check=_check_cancel_response,
+            repeat_sent=False,
+        )
+        return _cancel_receipt(response, attempts)
+
     def close(self) -> None:
         """Close pooled connections; a later ``release`` opens a new client."""
         with self._lock:
@@ -172,7 +238,11 @@ class RestWmsConnector:
                     headers=self._auth_headers(),
                     transport=self._transport,
                 )
-                self._api = RestWmsClient(self._http, release_path=self.config.release_path)
+                self._api = RestWmsClient(
+                    self._http,
+                    release_path=self.config.release_path,
+                    cancel_path=self.config.cancel_path,
+                )
             return self._api
 
     def _auth_headers(self) -> dict[str, str]:
@@ -186,6 +256,65 @@ def _check_release_response(response: httpx.Response) -> None:
     if response.status_code == 409 and _json_object(response).get("duplicate") is True:
         return
     raise_for_status(response)
+
+
+def build_cancel_payload(request: CancelRequest) -> dict[str, Any]:
+    """The JSON body of a cancel as this WMS expects it."""
+    return {
+        "fulfilment_order_id": request.fulfilment_order_id,
+        "order_id": request.order_id,
+        "order_reference": request.order_reference,
+        "warehouse_code": request.warehouse_code,
+        "external_ref": request.external_ref,
+        "entire": request.entire,
+        "reason": request.reason,
+        "lines": [
+            {"line_id": line.line_id, "sku": line.sku, "quantity": line.quantity}
+            for line in request.lines
+        ],
+    }
+
+
+def _cancel_word(response: httpx.Response) -> str | None:
+    word = _json_object(response).get("status")
+    return word.strip().lower() if isinstance(word, str) else None
+
+
+def _check_cancel_response(response: httpx.Response) -> None:
+    word = _cancel_word(response)
+    code = response.status_code
+    if code in (409, 422) and word in TOO_LATE_WORDS:
+        return
+    if code == 404 and word == CancelOutcome.UNKNOWN_ORDER:
+        return
+    raise_for_status(response)
+
+
+def _cancel_receipt(response: httpx.Response, attempts: int) -> CancelReceipt:
+    word = _cancel_word(response)
+    code = response.status_code
+    if code == 404:
+        return CancelReceipt(CancelOutcome.UNKNOWN_ORDER, code, attempts, detail=word)
+    if word in TOO_LATE_WORDS:
+        return CancelReceipt(CancelOutcome.TOO_LATE, code, attempts, detail=word)
+    return CancelReceipt(
+        CancelOutcome.CANCELLED, code, attempts, lines=_cancelled_lines(response), detail=word
+    )
+
+
+def _cancelled_lines(response: httpx.Response) -> dict[int, int] | None:
+    """Units cancelled per line when the WMS lists them; None: every unit asked for."""
+    listed = _json_object(response).get("lines")
+    if not isinstance(listed, list):
+        return None
+    cancelled: dict[int, int] = {}
+    for item in listed:
+        if not isinstance(item, dict):
+            continue
+        line_id, qty = item.get("line_id"), item.get("quantity")
+        if isinstance(line_id, int) and isinstance(qty, int) and qty >= 0:
+            cancelled[line_id] = cancelled.get(line_id, 0) + qty
+    return cancelled
 
 
 def _json_object(response: httpx.Response) -> dict[str, Any]:
