@@ -22,11 +22,15 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from omniroute.core.channels.release_policy import needs_shipping
 from omniroute.core.exceptions.opening import Reason, open_exception
 from omniroute.core.order_state import timeline as order_state
 from omniroute.core.order_state.machine import OrderStatus
 from omniroute.core.orders.after_release import AFTER_RELEASE, request_cancellation
 from omniroute.core.platform.models import OrderLine, SalesOrder
+
+#: An order no warehouse has shipped from: the channel calling it fulfilled is not our doing.
+NOTHING_SHIPPED_YET = frozenset({OrderStatus.ROUTED, OrderStatus.RELEASED})
 
 #: Where the outbox ids of cancels asked in a session wait for it to commit.
 _NUDGES = "omniroute.intake.late_cancel_nudges"
@@ -49,8 +53,10 @@ class Changes:
 def changes_of(order: SalesOrder, canonical: dict[str, Any]) -> Changes:
     """What ``canonical`` changes against the channel's previous version of the order."""
     before = order.canonical or {}
+    # Lines that need no shipping (gift cards, digital goods) were never a warehouse's.
     previous = _by_key(before.get("lines") or [])
     incoming = _by_key(canonical.get("lines") or [])
+    incoming = {k: v for k, v in incoming.items() if needs_shipping(v)}
     changes = Changes(cancelled=bool(canonical.get("cancelled")))
     for line in order.lines:
         key = _key_of_line(line)
@@ -69,6 +75,11 @@ def changes_of(order: SalesOrder, canonical: dict[str, Any]) -> Changes:
             name = added.get("sku") or added.get("channel_sku") or added.get("title")
             changes.unsendable.append(f"line added: {added.get('quantity')} x {name}")
     if not changes.cancelled:
+        if canonical.get("fulfilled_externally") and order.status in NOTHING_SHIPPED_YET:
+            changes.unsendable.append(
+                "the channel marks it fulfilled while a warehouse holds it: if the merchant "
+                "shipped it, cancel it at the warehouse"
+            )
         if (canonical.get("ship_to") or None) != (before.get("ship_to") or None):
             changes.unsendable.append("ship-to address changed")
         old_level, new_level = before.get("service_level"), canonical.get("service_level")

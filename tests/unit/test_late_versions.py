@@ -75,3 +75,24 @@ def test_lines_without_channel_ids_are_matched_by_position() -> None:
     before = canonical([("", "GREEN", 2)])
     changes = changes_of(order(before), canonical([("", "GREEN", 1)]))
     assert changes.fewer == {11: 1}
+
+
+def test_a_line_that_needs_no_shipping_is_no_warehouse_change() -> None:
+    """A gift card added, or one already on the order, was never a warehouse's to ship."""
+    edited = canonical([("466157049", "GREEN", 1), ("518995019", "RED", 2), ("9", "GIFT", 1)])
+    edited["lines"][2]["requires_shipping"] = False
+    changes = changes_of(order(BEFORE), edited)
+    assert (changes.fewer, changes.unsendable) == ({}, [])
+
+
+def test_the_channel_fulfilling_what_a_warehouse_holds_is_named() -> None:
+    held = order(BEFORE)
+    held.status = "released"
+    fulfilled = canonical(
+        [("466157049", "GREEN", 1), ("518995019", "RED", 2)], fulfilled_externally=True
+    )
+    (change,) = changes_of(held, fulfilled).unsendable
+    assert change.startswith("the channel marks it fulfilled while a warehouse holds it")
+    # Once omniroute shipped it, the channel saying so is our own push coming back.
+    held.status = "shipped"
+    assert changes_of(held, fulfilled).unsendable == []
