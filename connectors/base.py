@@ -56,15 +56,25 @@ class ConnectorError(Exception):
 
 
 class TransientError(ConnectorError):
-    """Retry later with backoff; ``retry_after`` (seconds) is the remote's hint, if it gave one."""
+    """Retry later with backoff; ``retry_after`` (seconds) is the remote's hint, if it gave one.
+
+    ``not_applied``: the remote said it did nothing with the request (Shopify's GraphQL
+    THROTTLED runs no part of the call), so even a write may be repeated at once.
+    """
 
     reason = "transient"
 
     def __init__(
-        self, message: str, *, retry_after: float | None = None, reason: str | None = None
+        self,
+        message: str,
+        *,
+        retry_after: float | None = None,
+        reason: str | None = None,
+        not_applied: bool = False,
     ) -> None:
         super().__init__(message, reason=reason)
         self.retry_after = retry_after
+        self.not_applied = not_applied
 
 
 class PermanentError(ConnectorError):

@@ -388,8 +388,11 @@ def _any_transient(error: BaseException) -> bool:
 
 
 def _unsent(error: BaseException) -> bool:
-    """A transient failure whose request never left (see ``_UNSENT_ERRORS``)."""
-    return isinstance(error, TransientError) and isinstance(error.__cause__, _UNSENT_ERRORS)
+    """A transient failure whose request never left (see ``_UNSENT_ERRORS``), or that the
+    remote says it did not act on (``TransientError.not_applied``)."""
+    return isinstance(error, TransientError) and (
+        error.not_applied or isinstance(error.__cause__, _UNSENT_ERRORS)
+    )
 
 
 def _one_attempt(

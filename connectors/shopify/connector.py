@@ -388,7 +388,9 @@ class ShopifyConnector:
             )
             if request.body is None:  # Shopify already shows every figure
                 return attempts, request.values
-            data, made = self._graphql(request.body, write=True)
+            # Compare-and-set (keyed from API 2026-01): a repeat cannot apply twice, so the
+            # mutation is retried in the call like a read.
+            data, made = self._graphql(request.body)
             attempts += made
             if not inventory.is_stale(data):
                 return attempts, request.values

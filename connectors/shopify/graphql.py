@@ -78,6 +78,7 @@ def check(body: Mapping[str, Any], *, denied_hint: str) -> dict[str, Any]:
                 "Shopify throttled the GraphQL call (query cost limit)",
                 retry_after=throttle_wait(body),
                 reason="rate_limited",
+                not_applied=True,  # Shopify runs nothing of a throttled call
             )
         messages = _messages(errors)
         hint = f"; {denied_hint}" if ACCESS_DENIED in codes else ""
