@@ -404,6 +404,8 @@ def _line_values(canonical: dict[str, Any]) -> list[dict[str, Any]]:
             "title": line.get("title"),
             "quantity": line["quantity"],
             "unit_price": line.get("unit_price"),
+            "properties": line.get("properties") or None,
+            "gift_message": line.get("gift_message"),
         }
         for no, line in enumerate(canonical["lines"], start=1)
     ]

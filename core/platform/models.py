@@ -286,6 +286,10 @@ class OrderLine(Base):
     title: Mapped[str | None] = mapped_column(String(300))
     quantity: Mapped[int] = mapped_column(Integer)
     unit_price: Mapped[str | None] = mapped_column(String(32))
+    # What the buyer chose ([{name, value}], canonical lines[].properties) and the line's
+    # gift message: read with every release of the line (migration 0008).
+    properties: Mapped[list[Any] | None] = mapped_column(JSONType)
+    gift_message: Mapped[str | None] = mapped_column(Text)
 
     order: Mapped[SalesOrder] = relationship(back_populates="lines")
 
