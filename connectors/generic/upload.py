@@ -39,6 +39,9 @@ ship_to_country             ISO 3166-1 alpha-2 (or a common English name); defau
                             connector's ``default_country`` when any ship_to column is set
 note                        free text
 tags                        tags separated by ``;``
+total, subtotal, discount_total, shipping_total, tax_total, gift_message,
+attribute:<name>, line_discount_total, line_tax_total, line_total, line_gift_message,
+property:<name>             see ``connectors.generic.upload_fields``
 ==================== ====== ===========================================================
 
 Order-level columns (all but sku, quantity, unit_price, title and line_ref) may be given on
@@ -64,6 +67,7 @@ from datetime import datetime
 from typing import Any
 
 from omniroute.connectors.base import IMPORTED_TOPIC, PayloadError
+from omniroute.connectors.generic import upload_fields as extra
 from omniroute.connectors.generic.mapping import MAX_EXTERNAL_ID, to_canonical
 from omniroute.mapping import MappingError
 from omniroute.mapping.engine import MAX_LINE_QUANTITY, MONEY
@@ -77,7 +81,11 @@ MEDIA_TYPES = CSV_MEDIA_TYPES | JSON_MEDIA_TYPES
 IMPORT_TOPIC = IMPORTED_TOPIC
 DEDUPE_PREFIX = "import:"
 
-LINE_COLUMNS = ("sku", "quantity", "unit_price", "title", "line_ref")
+LINE_COLUMNS = (
+    *("sku", "quantity", "unit_price", "title", "line_ref"),
+    *extra.LINE_MONEY_COLUMNS,
+    *extra.LINE_TEXT_COLUMNS,
+)
 ORDER_COLUMNS = (
     "order_ref",
     "order_number",
@@ -99,6 +107,8 @@ ORDER_COLUMNS = (
     "ship_to_phone",
     "note",
     "tags",
+    *extra.MONEY_COLUMNS,
+    *extra.ORDER_TEXT_COLUMNS,
 )
 COLUMNS = frozenset(ORDER_COLUMNS + LINE_COLUMNS)
 REQUIRED_COLUMNS = ("order_ref", "sku", "quantity")
@@ -371,10 +381,15 @@ def _header(record: Record | None) -> list[str]:
     cells = [] if record is None else record[2]
     if not any(cell.strip() for cell in cells):
         raise PayloadError("the file is empty; the first row must name the columns")
-    names = [cell.strip().lower() for cell in cells]
-    unknown = sorted({name for name in names if name not in COLUMNS})
+    names = [extra.column_name(cell) for cell in cells]
+    unknown = sorted(
+        {name for name in names if name not in COLUMNS and not extra.is_named_column(name)}
+    )
     if unknown:
-        raise PayloadError(f"unknown columns {unknown}; allowed: {sorted(COLUMNS)}")
+        raise PayloadError(
+            f"unknown columns {unknown}; allowed: {sorted(COLUMNS)}, and "
+            "attribute:<name> and property:<name> columns"
+        )
     missing = [name for name in REQUIRED_COLUMNS if name not in names]
     if missing:
         raise PayloadError(f"missing required columns {missing}")
@@ -413,8 +428,9 @@ def _order_fields(ref: str, rows: Sequence[Row], errors: list[RowError]) -> dict
     """Each order-level column's converted value, checked to agree across the order's rows."""
     values: dict[str, Any] = {}
     given_on: dict[str, tuple[int, str]] = {}
+    columns = ORDER_COLUMNS[1:] + extra.attribute_columns(list(rows[0][1]) if rows else [])
     for number, row in rows:
-        for column in ORDER_COLUMNS[1:]:
+        for column in columns + extra.attribute_columns(list(row)):
             raw = row.get(column)
             if raw is None:
                 continue
@@ -425,7 +441,8 @@ def _order_fields(ref: str, rows: Sequence[Row], errors: list[RowError]) -> dict
                     errors.append(RowError(number, column, message, ref))
                 continue
             given_on[column] = (number, raw)
-            converted = _convert(ORDER_CONVERTERS[column], raw, errors, at=(number, column, ref))
+            convert = ORDER_CONVERTERS.get(column, _text_value)  # attribute:<name>: text
+            converted = _convert(convert, raw, errors, at=(number, column, ref))
             if converted is not None:
                 values[column] = converted
     return values
@@ -483,6 +500,10 @@ def _created_at(raw: str) -> str | None:
     return datetime_(raw)
 
 
+def _money(raw: str) -> str:
+    return _price(raw)
+
+
 ORDER_CONVERTERS: Mapping[str, Callable[[str], Any]] = {
     "order_number": _text_value,
     "channel": _text_value,
@@ -503,6 +524,8 @@ ORDER_CONVERTERS: Mapping[str, Callable[[str], Any]] = {
     "ship_to_phone": _text_value,
     "note": _text_value,
     "tags": _tags,
+    **dict.fromkeys(extra.MONEY_COLUMNS, _money),
+    **dict.fromkeys(extra.ORDER_TEXT_COLUMNS, _text_value),
 }
 
 
@@ -536,6 +559,12 @@ def _line(
     price = None
     if "unit_price" in row:
         price = _convert(_price, row["unit_price"], errors, at=(number, "unit_price", ref))
+    amounts = {
+        field: _convert(_price, row[column], errors, at=(number, column, ref))
+        if column in row
+        else None
+        for column, field in extra.LINE_MONEY_COLUMNS.items()
+    }
     if len(errors) > before:
         return None
     return {
@@ -547,6 +576,9 @@ def _line(
         "quantity": quantity,
         "unit_price": price,
         "requires_shipping": True,
+        **amounts,
+        **{field: row.get(column) for column, field in extra.LINE_TEXT_COLUMNS.items()},
+        "properties": extra.properties(row),
     }
 
 
@@ -611,6 +643,9 @@ def _assemble(
         "lines": lines,
         "tags": fields.get("tags", []),
         "note": fields.get("note"),
+        **{column: fields.get(column) for column in extra.MONEY_COLUMNS},
+        **{column: fields.get(column) for column in extra.ORDER_TEXT_COLUMNS},
+        "attributes": extra.attributes(fields),
     }
 
 
