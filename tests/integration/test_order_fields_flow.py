@@ -16,7 +16,7 @@ from omniroute.core.access.tokens import create_token
 from omniroute.core.bootstrap import Context
 from omniroute.core.channels import connector_admin
 from omniroute.core.platform.db import unit_of_work
-from omniroute.core.platform.models import SalesOrder
+from omniroute.core.platform.models import InboundMessage, OrderException, SalesOrder
 from omniroute.core.platform.security import Role
 from omniroute.worker.handlers import drain
 from tests.integration.builders import World, build_world, post, sample_order, stock
@@ -201,3 +201,41 @@ def test_an_upload_without_a_total_routes_by_the_value_of_its_lines(
         [],
         [{"name": "Grind", "value": "Espresso"}],
     ]
+
+
+# --- bounds: an order beyond them is kept as invalid_payload, never a server error ------------
+
+
+@pytest.mark.parametrize(
+    ("change", "path", "source"),
+    [
+        (
+            lambda order: order["line_items"][0].update(
+                properties=[{"name": f"p{n}", "value": "v"} for n in range(101)]
+            ),
+            "lines[0].properties",
+            "line_items[0].properties",
+        ),
+        (
+            lambda order: order["note_attributes"][0].update(value="x" * 2001),
+            "attributes[0].value",
+            "note_attributes",
+        ),
+    ],
+)
+def test_too_many_properties_or_too_long_a_value_is_an_invalid_payload(
+    ctx: Context, world: World, wms: FakeWms, change: Any, path: str, source: str
+) -> None:
+    order = sample_order()
+    change(order)
+    post(ctx, world, json.dumps(order).encode())
+    drain(ctx)
+
+    with unit_of_work(ctx.sessions) as s:
+        inbox = s.scalars(select(InboundMessage)).one()
+        exception = s.scalars(select(OrderException)).one()
+        assert inbox.status == "failed"
+        assert (exception.reason, exception.detail["path"]) == ("invalid_payload", path)
+        assert exception.detail["source"] == source
+        assert s.scalars(select(SalesOrder)).first() is None
+    assert wms.accepted_count == 0
