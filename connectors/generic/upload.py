@@ -55,19 +55,22 @@ the record starts (they differ after a cell that spans lines). At most
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
-import itertools
 import json
 import re
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
 from omniroute.connectors.base import IMPORTED_TOPIC, PayloadError
 from omniroute.connectors.generic import upload_fields as extra
+from omniroute.connectors.generic.csv_records import (
+    MAX_CELL_CHARS,
+    CsvStructureError,
+    Record,
+    records,
+)
 from omniroute.connectors.generic.mapping import MAX_EXTERNAL_ID, to_canonical
 from omniroute.mapping import MappingError
 from omniroute.mapping.engine import MAX_LINE_QUANTITY, MONEY
@@ -122,18 +125,8 @@ SERVICE_LEVELS = {
 }
 _CURRENCY = re.compile(r"[A-Z]{3}")
 _COUNTRY = re.compile(r"[A-Z]{2}")
-#: The longest cell a CSV upload may hold, in characters.
-MAX_CELL_CHARS = 10_000
 #: The most errors one upload reports; the rest are counted.
 MAX_REPORTED_ERRORS = 100
-
-
-class CsvStructureError(PayloadError):
-    """The CSV cannot be read reliably; ``line`` is where the offending record starts."""
-
-    def __init__(self, line: int, problem: str) -> None:
-        super().__init__(f"line {line}: {problem}")
-        self.line = line
 
 
 @dataclass(frozen=True)
@@ -284,8 +277,6 @@ def _reject_constant(name: str) -> Any:
 # --- CSV --------------------------------------------------------------------------------
 
 Row = tuple[int, dict[str, str]]
-# A record as read: its spreadsheet row, the line of the file it starts on, its cells.
-Record = tuple[int, int, list[str]]
 
 
 class _Problems(Exception):
@@ -301,13 +292,13 @@ def parse_csv(text: str, defaults: UploadDefaults) -> ParsedUpload:
 
     Raises ``CsvStructureError`` (a ``PayloadError``) when the file cannot be read reliably.
     """
-    records = _records(text.removeprefix("\ufeff"))
-    header = _header(next(records, None))
+    read = records(text.removeprefix("\ufeff"))
+    header = _header(next(read, None))
     groups: dict[str, list[Row]] = {}
     lines: dict[int, int] = {}  # row -> the line it starts on
     errors: list[RowError] = []
     stray = 0
-    for number, line, record in records:
+    for number, line, record in read:
         if not any(cell.strip() for cell in record):
             continue  # a blank row, however many empty cells it has
         if len(record) != len(header):
@@ -330,51 +321,6 @@ def parse_csv(text: str, defaults: UploadDefaults) -> ParsedUpload:
     errors.sort(key=lambda error: error.row or 0)
     located = [replace(error, line=lines.get(error.row or 0)) for error in errors]
     return _parsed(orders, located, failed=stray + len(groups) - len(orders))
-
-
-def _records(text: str) -> Iterator[Record]:
-    """Each record with its row and first line; raises ``CsvStructureError``."""
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
-    for row in itertools.count(1):
-        line = reader.line_num + 1
-        try:
-            record = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as exc:
-            raise CsvStructureError(line, _csv_problem(str(exc), line, reader.line_num)) from None
-        for cell in record:
-            _check_cell(cell, line, reader.line_num)
-        yield row, line, record
-
-
-def _csv_problem(message: str, line: int, at: int) -> str:
-    """What the csv module's complaint means for whoever fixes the file."""
-    if "field larger than field limit" in message:
-        return f"a cell is longer than {MAX_CELL_CHARS:,} characters"
-    if "unexpected end of data" in message:
-        return "a quote opened in this row is never closed"
-    if "expected after" in message:
-        where = "" if at == line else f" (on line {at})"
-        return (
-            f"a quote closes in the middle of a cell{where}; inside a quoted cell write a "
-            'quote as two quotes ("")'
-        )
-    return f"the CSV cannot be read: {message}"
-
-
-def _check_cell(cell: str, line: int, last: int) -> None:
-    if len(cell) > MAX_CELL_CHARS:
-        raise CsvStructureError(line, f"a cell is longer than {MAX_CELL_CHARS:,} characters")
-    if "\x00" in cell:
-        raise CsvStructureError(line, "a cell holds a NUL character")
-    if last > line and "," in cell and ("\n" in cell or "\r" in cell):
-        raise CsvStructureError(
-            line,
-            f"a quoted cell runs on to line {last} and holds commas: a closing quote is "
-            "probably missing, which would make the rows below part of this cell (a cell "
-            "may span lines only when it holds no comma)",
-        )
 
 
 def _header(record: Record | None) -> list[str]:
