@@ -280,7 +280,7 @@ def _release_line(r: Any, *, merged: bool) -> ReleaseLine:
 
 def _order_notes(rows: Sequence[Any]) -> dict[int, ReleaseOrder]:
     """The note, gift message and attributes of each order with lines here, by order id
-    (read from the orders' canonical JSON with the lines, in the one joined read)."""
+    (read with the lines, in the one joined read)."""
     notes: dict[int, ReleaseOrder] = {}
     for r in rows:
         if r.line_order_id is None or r.line_order_id in notes:
@@ -338,9 +338,9 @@ _RELEASE_READ = (
         _LINE_ORDER.external_id.label("line_order_external_id"),
         OrderLine.properties.label("line_properties"),
         OrderLine.gift_message.label("line_gift_message"),
-        _LINE_ORDER.canonical["note"].as_string().label("line_order_note"),
-        _LINE_ORDER.canonical["gift_message"].as_string().label("line_order_gift_message"),
-        _LINE_ORDER.canonical["attributes"].label("line_order_attributes"),
+        _LINE_ORDER.note.label("line_order_note"),
+        _LINE_ORDER.gift_message.label("line_order_gift_message"),
+        _LINE_ORDER.attributes.label("line_order_attributes"),
     )
     .outerjoin(FulfilmentOrder, FulfilmentOrder.id == OutboxMessage.fulfilment_order_id)
     .outerjoin(SalesOrder, SalesOrder.id == FulfilmentOrder.order_id)

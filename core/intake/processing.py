@@ -382,6 +382,9 @@ def _version_values(canonical: dict[str, Any]) -> dict[str, Any]:
         "customer_email": (canonical.get("customer") or {}).get("email"),
         "service_level": canonical.get("service_level") or "standard",
         "canonical": canonical,
+        "note": canonical.get("note"),
+        "gift_message": canonical.get("gift_message"),
+        "attributes": canonical.get("attributes") or None,
     }
 
 

@@ -264,6 +264,10 @@ class SalesOrder(Base):
     customer_email: Mapped[str | None] = mapped_column(String(320))
     service_level: Mapped[str] = mapped_column(String(20), default="standard")
     canonical: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # The buyer's note, gift message and attributes, read with every release (0008).
+    note: Mapped[str | None] = mapped_column(Text)
+    gift_message: Mapped[str | None] = mapped_column(Text)
+    attributes: Mapped[list[Any] | None] = mapped_column(JSONType)
     nudged_at: Mapped[datetime | None] = mapped_column(DateTime)
     consolidation_id: Mapped[int | None] = mapped_column(ForeignKey("consolidation.id"))
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)

@@ -224,7 +224,7 @@ def test_an_upload_without_a_total_routes_by_the_value_of_its_lines(
     ],
 )
 def test_too_many_properties_or_too_long_a_value_is_an_invalid_payload(
-    ctx: Context, world: World, wms: FakeWms, change: Any, path: str, source: str
+    ctx: Context, world: World, wms: FakeWms, *, change: Any, path: str, source: str
 ) -> None:
     order = sample_order()
     change(order)
