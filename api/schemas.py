@@ -435,6 +435,11 @@ class HoldOut(BaseModel):
     waived: list[str] = Field(description="Hold codes a person released this order from")
 
 
+class NameValueOut(BaseModel):
+    name: str
+    value: str
+
+
 class OrderLineOut(BaseModel):
     id: int
     line_no: int
@@ -444,6 +449,15 @@ class OrderLineOut(BaseModel):
     title: str | None
     quantity: int
     unit_price: str | None
+    discount_total: str | None = None
+    tax_total: str | None = None
+    line_total: str | None = Field(
+        default=None, description="the channel's own figure for the line (README: per channel)"
+    )
+    properties: list[NameValueOut] = Field(
+        default_factory=list, description="what the buyer chose: a grind, an engraving"
+    )
+    gift_message: str | None = None
 
 
 class TimelineEntryOut(BaseModel):
@@ -558,6 +572,17 @@ class CancellationOut(BaseModel):
 
 class OrderDetailOut(OrderSummaryOut):
     ship_to: dict[str, Any] | None
+    bill_to: dict[str, Any] | None = None
+    note: str | None = Field(default=None, description="the buyer's note")
+    gift_message: str | None = None
+    financial_status: str | None = None
+    subtotal: str | None = None
+    discount_total: str | None = None
+    shipping_total: str | None = None
+    tax_total: str | None = None
+    attributes: list[NameValueOut] = Field(
+        default_factory=list, description="order-level custom fields from the channel"
+    )
     lines: list[OrderLineOut]
     timeline: list[TimelineEntryOut]
     fulfilment_orders: list[FulfilmentOrderOut]

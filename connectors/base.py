@@ -181,6 +181,20 @@ class ReleaseLine:
     # Set on a consolidated fulfilment order, whose lines come from several orders.
     order_id: int | None = None
     order_reference: str | None = None
+    # What the buyer chose for the line ({"name", "value"} each) and its gift message.
+    properties: tuple[Mapping[str, str], ...] = ()
+    gift_message: str | None = None
+
+
+@dataclass(frozen=True)
+class ReleaseOrder:
+    """One order of a consolidated fulfilment order: what its packing needs."""
+
+    order_id: int
+    order_reference: str
+    note: str | None = None
+    gift_message: str | None = None
+    attributes: tuple[Mapping[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -196,6 +210,12 @@ class ReleaseRequest:
     idempotency_key: str
     service_level: str = "standard"
     extra: Mapping[str, Any] = field(default_factory=dict)
+    # The order's buyer note, gift message and attributes ({"name", "value"} each).
+    note: str | None = None
+    gift_message: str | None = None
+    attributes: tuple[Mapping[str, str], ...] = ()
+    # A consolidated fulfilment order: the same of every order with lines on it.
+    orders: tuple[ReleaseOrder, ...] = ()
 
 
 @dataclass(frozen=True)

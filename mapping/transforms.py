@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import json
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any
@@ -300,6 +301,83 @@ def money_minor(value: Any) -> str | None:
     return format(decimal.Decimal(amount).scaleb(-exponent), "f")
 
 
+def _decimals(value: Any) -> list[decimal.Decimal]:
+    parts = value if isinstance(value, list) else [value]
+    found = (decimal_(part) for part in parts)
+    return [decimal.Decimal(text) for text in found if text is not None]
+
+
+def decimal_sum(value: Any) -> str | None:
+    """The exact sum of amounts (one, or a list): ``["5.00", "1.50"]`` → ``"6.50"``.
+
+    Absent parts (``None``) are left out; ``None`` when no amount is there at all (an empty
+    list included): the channel did not say, which is not the same as zero.
+    """
+    amounts = _decimals(value)
+    if not amounts:
+        return None
+    with decimal.localcontext() as context:
+        context.prec = 60
+        return decimal_(sum(amounts[1:], start=amounts[0]))
+
+
+def decimal_difference(value: Any) -> str | None:
+    """``[a, b]`` → ``a - b`` exactly (a line's subtotal less its total is its discount);
+    ``None`` when either is missing."""
+    if value is None:
+        return None
+    if not isinstance(value, list) or len(value) != 2:
+        raise TransformError(f"expected [amount, amount], got {_describe(value)}")
+    first, second = decimal_(value[0]), decimal_(value[1])
+    if first is None or second is None:
+        return None
+    with decimal.localcontext() as context:
+        context.prec = 60
+        return decimal_(decimal.Decimal(first) - decimal.Decimal(second))
+
+
+#: Bounds of a list of name/value pairs (order attributes, line properties); the schema's
+#: ``$defs.name_values`` says the same (a test holds them together).
+MAX_NAME_VALUES = 100
+MAX_NAME_CHARS = 255
+MAX_VALUE_CHARS = 2000
+
+
+def name_values(value: Any) -> list[dict[str, str]]:
+    """Name/value pairs (Shopify properties and note_attributes, WooCommerce meta shaped as
+    ``{name, value}``) in their order, each value as text: a number as written, an object or
+    list as compact JSON, null as ``""``. Entries without a name are left out; names are
+    kept as they are, ``_``-prefixed ones included. More than ``MAX_NAME_VALUES`` entries
+    are refused before any is looked at; the lengths are the schema's to check."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise TransformError(f"expected a list of name/value pairs, got {_describe(value)}")
+    if len(value) > MAX_NAME_VALUES:
+        raise TransformError(f"at most {MAX_NAME_VALUES} name/value pairs, got {len(value):,}")
+    pairs = []
+    for entry in value:
+        if not isinstance(entry, Mapping):
+            continue
+        name = entry.get("name")
+        if not isinstance(name, str | int) or isinstance(name, bool) or not str(name).strip():
+            continue
+        pairs.append({"name": str(name), "value": _text_of(entry.get("value"))})
+    return pairs
+
+
+def _text_of(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float | decimal.Decimal):
+        return str(value)
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, sort_keys=False)
+
+
 TRANSFORMS: Mapping[str, Transform] = MappingProxyType(
     {
         "str": str_,
@@ -316,5 +394,8 @@ TRANSFORMS: Mapping[str, Transform] = MappingProxyType(
         "service_level": service_level,
         "money_minor": money_minor,
         "per_unit": per_unit,
+        "decimal_sum": decimal_sum,
+        "decimal_difference": decimal_difference,
+        "name_values": name_values,
     }
 )

@@ -94,6 +94,10 @@ class OrderFacts:
     service_level: str  # standard | express | same_day
     customer_tags: frozenset[str]
     order_tags: frozenset[str]
+    # Where order_value came from (routing.valuation): the channel's total, or computed
+    # from the lines; and for a missing value why, where there is something to say.
+    order_value_source: str = "channel"
+    order_value_note: str | None = None
 
 
 class Condition(Protocol):
@@ -208,9 +212,18 @@ class Leaf:
 
     def explain(self, facts: OrderFacts, local_now: datetime) -> str:
         actual = show(READERS[self.field](facts, local_now))
-        if self.field is Field.ORDER_VALUE and facts.order_value is not None:
-            actual = f"{actual} {facts.currency}"
+        if self.field is Field.ORDER_VALUE:
+            actual = _value_words(actual, facts)
         return f"{self.describe()} (was {actual})"
+
+
+def _value_words(shown: str, facts: OrderFacts) -> str:
+    """The order value as a trace says it: with its currency, and how it was found."""
+    if facts.order_value is None:
+        return f"{shown}: {facts.order_value_note}" if facts.order_value_note else shown
+    if facts.order_value_source == "computed":
+        return f"{shown} {facts.currency}, computed from the lines"
+    return f"{shown} {facts.currency}"
 
 
 def _wrap(condition: Condition, text: str) -> str:
@@ -338,8 +351,8 @@ class _LeafJudge:
         else:
             hit = self.test(actual, self.value)
         shown = show(actual)
-        if self.money and facts.order_value is not None:
-            shown = f"{shown} {facts.currency}"
+        if self.money:
+            shown = _value_words(shown, facts)
         return hit, f"{self.text} (was {shown})"
 
 

@@ -139,7 +139,19 @@ def decide(req: RoutingRequest) -> RoutingResult:
         policy_block=policy_block,
         verdicts=verdicts,
         stock=Stock(skus, rows),
+        order_value=_value_entry(req.facts),
     )
+
+
+def _value_entry(facts: OrderFacts) -> dict[str, str | None]:
+    """The trace's order value: the figure, its currency, and whether the channel gave it,
+    it was computed from the lines (``routing.valuation``) or it is missing."""
+    value = facts.order_value
+    return {
+        "value": None if value is None else str(value),
+        "currency": facts.currency,
+        "source": "missing" if value is None else facts.order_value_source,
+    }
 
 
 def _eligibility(

@@ -94,6 +94,7 @@ def build_result(
     policy_block: str | None,
     verdicts: Verdicts,
     stock: Stock,
+    order_value: Mapping[str, Any] | None = None,
 ) -> RoutingResult:
     rules = evaluation.outcome
     if shipments:
@@ -109,6 +110,7 @@ def build_result(
         "decided_at": now.isoformat(),
         "outcome": outcome.value,
         "rules": {"matched": list(evaluation.matched), "steps": list(evaluation.steps)},
+        "order_value": order_value,
         "ship_to": None
         if ship_to is None
         else {"level": ship_to.level.value, "label": ship_to.label},

@@ -39,6 +39,9 @@ ship_to_country             ISO 3166-1 alpha-2 (or a common English name); defau
                             connector's ``default_country`` when any ship_to column is set
 note                        free text
 tags                        tags separated by ``;``
+total, subtotal, discount_total, shipping_total, tax_total, gift_message,
+attribute:<name>, line_discount_total, line_tax_total, line_total, line_gift_message,
+property:<name>             see ``connectors.generic.upload_fields``
 ==================== ====== ===========================================================
 
 Order-level columns (all but sku, quantity, unit_price, title and line_ref) may be given on
@@ -52,18 +55,22 @@ the record starts (they differ after a cell that spans lines). At most
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
-import itertools
 import json
 import re
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
 from omniroute.connectors.base import IMPORTED_TOPIC, PayloadError
+from omniroute.connectors.generic import upload_fields as extra
+from omniroute.connectors.generic.csv_records import (
+    MAX_CELL_CHARS,
+    CsvStructureError,
+    Record,
+    records,
+)
 from omniroute.connectors.generic.mapping import MAX_EXTERNAL_ID, to_canonical
 from omniroute.mapping import MappingError
 from omniroute.mapping.engine import MAX_LINE_QUANTITY, MONEY
@@ -77,7 +84,11 @@ MEDIA_TYPES = CSV_MEDIA_TYPES | JSON_MEDIA_TYPES
 IMPORT_TOPIC = IMPORTED_TOPIC
 DEDUPE_PREFIX = "import:"
 
-LINE_COLUMNS = ("sku", "quantity", "unit_price", "title", "line_ref")
+LINE_COLUMNS = (
+    *("sku", "quantity", "unit_price", "title", "line_ref"),
+    *extra.LINE_MONEY_COLUMNS,
+    *extra.LINE_TEXT_COLUMNS,
+)
 ORDER_COLUMNS = (
     "order_ref",
     "order_number",
@@ -99,6 +110,8 @@ ORDER_COLUMNS = (
     "ship_to_phone",
     "note",
     "tags",
+    *extra.MONEY_COLUMNS,
+    *extra.ORDER_TEXT_COLUMNS,
 )
 COLUMNS = frozenset(ORDER_COLUMNS + LINE_COLUMNS)
 REQUIRED_COLUMNS = ("order_ref", "sku", "quantity")
@@ -112,18 +125,8 @@ SERVICE_LEVELS = {
 }
 _CURRENCY = re.compile(r"[A-Z]{3}")
 _COUNTRY = re.compile(r"[A-Z]{2}")
-#: The longest cell a CSV upload may hold, in characters.
-MAX_CELL_CHARS = 10_000
 #: The most errors one upload reports; the rest are counted.
 MAX_REPORTED_ERRORS = 100
-
-
-class CsvStructureError(PayloadError):
-    """The CSV cannot be read reliably; ``line`` is where the offending record starts."""
-
-    def __init__(self, line: int, problem: str) -> None:
-        super().__init__(f"line {line}: {problem}")
-        self.line = line
 
 
 @dataclass(frozen=True)
@@ -274,8 +277,6 @@ def _reject_constant(name: str) -> Any:
 # --- CSV --------------------------------------------------------------------------------
 
 Row = tuple[int, dict[str, str]]
-# A record as read: its spreadsheet row, the line of the file it starts on, its cells.
-Record = tuple[int, int, list[str]]
 
 
 class _Problems(Exception):
@@ -291,13 +292,13 @@ def parse_csv(text: str, defaults: UploadDefaults) -> ParsedUpload:
 
     Raises ``CsvStructureError`` (a ``PayloadError``) when the file cannot be read reliably.
     """
-    records = _records(text.removeprefix("\ufeff"))
-    header = _header(next(records, None))
+    read = records(text.removeprefix("\ufeff"))
+    header = _header(next(read, None))
     groups: dict[str, list[Row]] = {}
     lines: dict[int, int] = {}  # row -> the line it starts on
     errors: list[RowError] = []
     stray = 0
-    for number, line, record in records:
+    for number, line, record in read:
         if not any(cell.strip() for cell in record):
             continue  # a blank row, however many empty cells it has
         if len(record) != len(header):
@@ -322,59 +323,19 @@ def parse_csv(text: str, defaults: UploadDefaults) -> ParsedUpload:
     return _parsed(orders, located, failed=stray + len(groups) - len(orders))
 
 
-def _records(text: str) -> Iterator[Record]:
-    """Each record with its row and first line; raises ``CsvStructureError``."""
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
-    for row in itertools.count(1):
-        line = reader.line_num + 1
-        try:
-            record = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as exc:
-            raise CsvStructureError(line, _csv_problem(str(exc), line, reader.line_num)) from None
-        for cell in record:
-            _check_cell(cell, line, reader.line_num)
-        yield row, line, record
-
-
-def _csv_problem(message: str, line: int, at: int) -> str:
-    """What the csv module's complaint means for whoever fixes the file."""
-    if "field larger than field limit" in message:
-        return f"a cell is longer than {MAX_CELL_CHARS:,} characters"
-    if "unexpected end of data" in message:
-        return "a quote opened in this row is never closed"
-    if "expected after" in message:
-        where = "" if at == line else f" (on line {at})"
-        return (
-            f"a quote closes in the middle of a cell{where}; inside a quoted cell write a "
-            'quote as two quotes ("")'
-        )
-    return f"the CSV cannot be read: {message}"
-
-
-def _check_cell(cell: str, line: int, last: int) -> None:
-    if len(cell) > MAX_CELL_CHARS:
-        raise CsvStructureError(line, f"a cell is longer than {MAX_CELL_CHARS:,} characters")
-    if "\x00" in cell:
-        raise CsvStructureError(line, "a cell holds a NUL character")
-    if last > line and "," in cell and ("\n" in cell or "\r" in cell):
-        raise CsvStructureError(
-            line,
-            f"a quoted cell runs on to line {last} and holds commas: a closing quote is "
-            "probably missing, which would make the rows below part of this cell (a cell "
-            "may span lines only when it holds no comma)",
-        )
-
-
 def _header(record: Record | None) -> list[str]:
     cells = [] if record is None else record[2]
     if not any(cell.strip() for cell in cells):
         raise PayloadError("the file is empty; the first row must name the columns")
-    names = [cell.strip().lower() for cell in cells]
-    unknown = sorted({name for name in names if name not in COLUMNS})
+    names = [extra.column_name(cell) for cell in cells]
+    unknown = sorted(
+        {name for name in names if name not in COLUMNS and not extra.is_named_column(name)}
+    )
     if unknown:
-        raise PayloadError(f"unknown columns {unknown}; allowed: {sorted(COLUMNS)}")
+        raise PayloadError(
+            f"unknown columns {unknown}; allowed: {sorted(COLUMNS)}, and "
+            "attribute:<name> and property:<name> columns"
+        )
     missing = [name for name in REQUIRED_COLUMNS if name not in names]
     if missing:
         raise PayloadError(f"missing required columns {missing}")
@@ -413,8 +374,9 @@ def _order_fields(ref: str, rows: Sequence[Row], errors: list[RowError]) -> dict
     """Each order-level column's converted value, checked to agree across the order's rows."""
     values: dict[str, Any] = {}
     given_on: dict[str, tuple[int, str]] = {}
+    columns = ORDER_COLUMNS[1:] + extra.attribute_columns(list(rows[0][1]) if rows else [])
     for number, row in rows:
-        for column in ORDER_COLUMNS[1:]:
+        for column in columns + extra.attribute_columns(list(row)):
             raw = row.get(column)
             if raw is None:
                 continue
@@ -425,7 +387,8 @@ def _order_fields(ref: str, rows: Sequence[Row], errors: list[RowError]) -> dict
                     errors.append(RowError(number, column, message, ref))
                 continue
             given_on[column] = (number, raw)
-            converted = _convert(ORDER_CONVERTERS[column], raw, errors, at=(number, column, ref))
+            convert = ORDER_CONVERTERS.get(column, _text_value)  # attribute:<name>: text
+            converted = _convert(convert, raw, errors, at=(number, column, ref))
             if converted is not None:
                 values[column] = converted
     return values
@@ -483,6 +446,10 @@ def _created_at(raw: str) -> str | None:
     return datetime_(raw)
 
 
+def _money(raw: str) -> str:
+    return _price(raw)
+
+
 ORDER_CONVERTERS: Mapping[str, Callable[[str], Any]] = {
     "order_number": _text_value,
     "channel": _text_value,
@@ -503,6 +470,8 @@ ORDER_CONVERTERS: Mapping[str, Callable[[str], Any]] = {
     "ship_to_phone": _text_value,
     "note": _text_value,
     "tags": _tags,
+    **dict.fromkeys(extra.MONEY_COLUMNS, _money),
+    **dict.fromkeys(extra.ORDER_TEXT_COLUMNS, _text_value),
 }
 
 
@@ -536,6 +505,12 @@ def _line(
     price = None
     if "unit_price" in row:
         price = _convert(_price, row["unit_price"], errors, at=(number, "unit_price", ref))
+    amounts = {
+        field: _convert(_price, row[column], errors, at=(number, column, ref))
+        if column in row
+        else None
+        for column, field in extra.LINE_MONEY_COLUMNS.items()
+    }
     if len(errors) > before:
         return None
     return {
@@ -547,6 +522,9 @@ def _line(
         "quantity": quantity,
         "unit_price": price,
         "requires_shipping": True,
+        **amounts,
+        **{field: row.get(column) for column, field in extra.LINE_TEXT_COLUMNS.items()},
+        "properties": extra.properties(row),
     }
 
 
@@ -611,6 +589,9 @@ def _assemble(
         "lines": lines,
         "tags": fields.get("tags", []),
         "note": fields.get("note"),
+        **{column: fields.get(column) for column in extra.MONEY_COLUMNS},
+        **{column: fields.get(column) for column in extra.ORDER_TEXT_COLUMNS},
+        "attributes": extra.attributes(fields),
     }
 
 

@@ -48,6 +48,7 @@ from omniroute.connectors.base import (
     ConnectorError,
     PermanentError,
     ReleaseLine,
+    ReleaseOrder,
     ReleaseRequest,
     TransientError,
     WarehouseAdapter,
@@ -235,19 +236,22 @@ def _prepare(deps: Deps, session: Session, outbox_id: int) -> Job | str:
             f"connector {row.connector_name} cannot release fulfilment orders",
             reason=Reason.NO_WMS,
         )
+    merged = row.fo_consolidation_id is not None
+    notes = _order_notes(rows)
+    own = notes.get(row.order_id)
     request = ReleaseRequest(
         fulfilment_order_id=row.fo_id,
         order_id=row.order_id,
         order_reference=row.external_number or row.external_id,
         warehouse_code=row.warehouse_code,
         ship_to=row.ship_to or {},
-        lines=tuple(
-            _release_line(r, merged=row.fo_consolidation_id is not None)
-            for r in rows
-            if r.line_pk is not None
-        ),
+        lines=tuple(_release_line(r, merged=merged) for r in rows if r.line_pk is not None),
         idempotency_key=row.idempotency_key,
         service_level=row.service_level,
+        note=own.note if own else None,
+        gift_message=own.gift_message if own else None,
+        attributes=own.attributes if own else (),
+        orders=tuple(notes.values()) if merged else (),
     )
     return Job(
         outbox_id=outbox_id,
@@ -265,7 +269,13 @@ def _prepare(deps: Deps, session: Session, outbox_id: int) -> Job | str:
 
 
 def _release_line(r: Any, *, merged: bool) -> ReleaseLine:
-    line = ReleaseLine(line_id=r.order_line_id, sku=r.line_sku, quantity=r.line_quantity)
+    line = ReleaseLine(
+        line_id=r.order_line_id,
+        sku=r.line_sku,
+        quantity=r.line_quantity,
+        properties=tuple(r.line_properties or ()),
+        gift_message=r.line_gift_message,
+    )
     if not merged:
         return line
     return replace(
@@ -273,6 +283,23 @@ def _release_line(r: Any, *, merged: bool) -> ReleaseLine:
         order_id=r.line_order_id,
         order_reference=r.line_order_number or r.line_order_external_id,
     )
+
+
+def _order_notes(rows: Sequence[Any]) -> dict[int, ReleaseOrder]:
+    """The note, gift message and attributes of each order with lines here, by order id
+    (read with the lines, in the one joined read)."""
+    notes: dict[int, ReleaseOrder] = {}
+    for r in rows:
+        if r.line_order_id is None or r.line_order_id in notes:
+            continue
+        notes[r.line_order_id] = ReleaseOrder(
+            order_id=r.line_order_id,
+            order_reference=r.line_order_number or r.line_order_external_id,
+            note=r.line_order_note,
+            gift_message=r.line_order_gift_message,
+            attributes=tuple(r.line_order_attributes or ()),
+        )
+    return notes
 
 
 def _members(rows: Sequence[Any]) -> tuple[int, ...] | None:
@@ -316,6 +343,11 @@ _RELEASE_READ = (
         _LINE_ORDER.id.label("line_order_id"),
         _LINE_ORDER.external_number.label("line_order_number"),
         _LINE_ORDER.external_id.label("line_order_external_id"),
+        OrderLine.properties.label("line_properties"),
+        OrderLine.gift_message.label("line_gift_message"),
+        _LINE_ORDER.note.label("line_order_note"),
+        _LINE_ORDER.gift_message.label("line_order_gift_message"),
+        _LINE_ORDER.attributes.label("line_order_attributes"),
     )
     .outerjoin(FulfilmentOrder, FulfilmentOrder.id == OutboxMessage.fulfilment_order_id)
     .outerjoin(SalesOrder, SalesOrder.id == FulfilmentOrder.order_id)

@@ -449,6 +449,9 @@ def _version_values(canonical: dict[str, Any]) -> dict[str, Any]:
         "customer_email": (canonical.get("customer") or {}).get("email"),
         "service_level": canonical.get("service_level") or "standard",
         "canonical": canonical,
+        "note": canonical.get("note"),
+        "gift_message": canonical.get("gift_message"),
+        "attributes": canonical.get("attributes") or None,
     }
 
 
@@ -472,6 +475,8 @@ def _line_values(canonical: dict[str, Any]) -> list[dict[str, Any]]:
             "title": _clip(line.get("title"), TITLE_CHARS),
             "quantity": line["quantity"],
             "unit_price": line.get("unit_price"),
+            "properties": line.get("properties") or None,
+            "gift_message": line.get("gift_message"),
         }
         for no, line in shipping_lines(canonical["lines"])
     ]

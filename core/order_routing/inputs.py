@@ -6,7 +6,6 @@ import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal, InvalidOperation
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
@@ -33,6 +32,7 @@ from omniroute.routing.rules import (
     RuleSetError,
     parse_rule_set,
 )
+from omniroute.routing.valuation import value_of_order
 from omniroute.routing.warehouses import WarehouseSet, channel_buffer, prepare_warehouses
 
 ORDER_TYPES = ("b2b", "presale", "group")
@@ -132,6 +132,8 @@ def order_facts(order: SalesOrder, connector: Connector, skus: dict[str, Sku]) -
     ship_to = order.ship_to or {}
     tags = frozenset(str(t).lower() for t in canonical.get("tags") or [])
     order_type = next((t for t in ORDER_TYPES if t in tags), "normal")
+    # The channel's total; without one, what the canonical lines add up to.
+    value = value_of_order(canonical, total=order.total)
     return OrderFacts(
         channel=connector.kind,
         connector_id=connector.id,
@@ -142,19 +144,14 @@ def order_facts(order: SalesOrder, connector: Connector, skus: dict[str, Sku]) -
         skus=tuple(line.sku or "" for line in order.lines),
         sku_tags=frozenset(t for s in skus.values() for t in s.tags or []),
         line_count=len(order.lines),
-        order_value=_decimal(order.total),
+        order_value=value.value,
         currency=order.currency,
         service_level=order.service_level or "standard",
         customer_tags=frozenset(),
         order_tags=tags,
+        order_value_source=value.source,
+        order_value_note=value.note,
     )
-
-
-def _decimal(value: str | None) -> Decimal | None:
-    try:
-        return None if value is None else Decimal(value)
-    except InvalidOperation:
-        return None
 
 
 def sku_profiles(session: Session, codes: set[str]) -> dict[str, Sku]:

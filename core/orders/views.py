@@ -74,11 +74,15 @@ def order_detail(deps: HasSessions, order_id: int) -> dict[str, Any]:
             .where(OrderException.order_id == order_id)
             .order_by(OrderException.id)
         )
+        canonical = order.canonical or {}
+        channel_lines = canonical.get("lines") or []
         return {
             **_summary(order),
             "ship_to": order.ship_to,
+            **_order_fields(canonical),
             "lines": [
                 {
+                    **_line_fields(channel_lines, ln.line_no),
                     "id": ln.id,
                     "line_no": ln.line_no,
                     "external_line_id": ln.external_line_id,
@@ -192,6 +196,36 @@ def _cancellations(session: Session, order_id: int) -> list[dict[str, Any]]:
             select(Cancellation).where(Cancellation.order_id == order_id).order_by(Cancellation.id)
         )
     ]
+
+
+#: What the order view shows of the canonical order beside its columns, and of each line.
+ORDER_FIELDS = (
+    "bill_to",
+    "note",
+    "gift_message",
+    "financial_status",
+    "subtotal",
+    "discount_total",
+    "shipping_total",
+    "tax_total",
+)
+LINE_FIELDS = ("discount_total", "tax_total", "line_total", "gift_message")
+
+
+def _order_fields(canonical: dict[str, Any]) -> dict[str, Any]:
+    shown = {name: canonical.get(name) for name in ORDER_FIELDS}
+    shown["attributes"] = canonical.get("attributes") or []
+    return shown
+
+
+def _line_fields(channel_lines: list[Any], line_no: int) -> dict[str, Any]:
+    """The canonical line's fields beside the order_line columns (lines are numbered from 1
+    in the canonical order's line order)."""
+    found = channel_lines[line_no - 1] if 0 < line_no <= len(channel_lines) else None
+    line = found if isinstance(found, dict) else {}
+    shown = {name: line.get(name) for name in LINE_FIELDS}
+    shown["properties"] = line.get("properties") or []
+    return shown
 
 
 def _summary(order: SalesOrder) -> dict[str, Any]:

@@ -266,6 +266,10 @@ class SalesOrder(Base):
     customer_email: Mapped[str | None] = mapped_column(String(320))
     service_level: Mapped[str] = mapped_column(String(20), default="standard")
     canonical: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # The buyer's note, gift message and attributes, read with every release (migration 0010).
+    note: Mapped[str | None] = mapped_column(Text)
+    gift_message: Mapped[str | None] = mapped_column(Text)
+    attributes: Mapped[list[Any] | None] = mapped_column(JSONType)
     nudged_at: Mapped[datetime | None] = mapped_column(DateTime)
     consolidation_id: Mapped[int | None] = mapped_column(ForeignKey("consolidation.id"))
     # Set while the release policy holds the order (status on_hold): why, in a code and words.
@@ -293,6 +297,10 @@ class OrderLine(Base):
     title: Mapped[str | None] = mapped_column(String(300))
     quantity: Mapped[int] = mapped_column(Integer)
     unit_price: Mapped[str | None] = mapped_column(String(32))
+    # What the buyer chose ([{name, value}], canonical lines[].properties) and the line's
+    # gift message: read with every release of the line (migration 0010).
+    properties: Mapped[list[Any] | None] = mapped_column(JSONType)
+    gift_message: Mapped[str | None] = mapped_column(Text)
 
     order: Mapped[SalesOrder] = relationship(back_populates="lines")
 

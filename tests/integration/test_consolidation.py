@@ -180,6 +180,17 @@ def test_two_orders_of_one_customer_leave_as_one_fulfilment_order_and_ship_toget
         ("#901", "A", 1),
         ("#902", "B", 2),
     ]
+    # Each line keeps its own order's properties; each order its note and attributes.
+    engraved = [{"name": "Custom Engraving", "value": "Happy Birthday"}]
+    assert [ln["properties"] for ln in payload["lines"]] == [engraved, engraved]
+    assert [(o["order_reference"], o["note"]) for o in payload["orders"]] == [
+        ("#901", None),
+        ("#902", None),
+    ]
+    assert payload["orders"][1]["attributes"] == [
+        {"name": "custom engraving", "value": "Happy Birthday"},
+        {"name": "colour", "value": "green"},
+    ]
     with unit_of_work(ctx.sessions) as s:
         release = s.scalars(select(OutboxMessage).where(OutboxMessage.kind == "wms.release")).one()
         assert release.payload["consolidation_id"] == group

@@ -401,10 +401,35 @@ def test_poll_follows_link_pages_routes_releases_and_rereads_the_overlap_once(en
             "country": "US",
             "phone": "555-625-1199",
         },
+        # The recorded note attributes and the green line's engraving go to the warehouse.
+        "note": None,
+        "gift_message": None,
+        "attributes": [
+            {"name": "custom engraving", "value": "Happy Birthday"},
+            {"name": "colour", "value": "green"},
+        ],
         "lines": [
-            {"line_id": sample["lines"][0]["id"], "sku": GREEN, "quantity": 1},
-            {"line_id": sample["lines"][1]["id"], "sku": RED, "quantity": 1},
-            {"line_id": sample["lines"][2]["id"], "sku": BLACK, "quantity": 1},
+            {
+                "line_id": sample["lines"][0]["id"],
+                "sku": GREEN,
+                "quantity": 1,
+                "properties": [{"name": "Custom Engraving", "value": "Happy Birthday"}],
+                "gift_message": None,
+            },
+            {
+                "line_id": sample["lines"][1]["id"],
+                "sku": RED,
+                "quantity": 1,
+                "properties": [],
+                "gift_message": None,
+            },
+            {
+                "line_id": sample["lines"][2]["id"],
+                "sku": BLACK,
+                "quantity": 1,
+                "properties": [],
+                "gift_message": None,
+            },
         ],
     }
     # The SKU-less line found its SKU through the variant alias.

@@ -362,9 +362,24 @@ def test_poll_follows_pages_routes_releases_and_rereads_the_overlap_once(env: En
             "country": "US",
             "phone": None,
         },
+        "note": None,
+        "gift_message": None,
+        "attributes": [],
         "lines": [
-            {"line_id": a["lines"][0]["id"], "sku": RED, "quantity": 2},
-            {"line_id": a["lines"][1]["id"], "sku": BLUE, "quantity": 1},
+            {
+                "line_id": a["lines"][0]["id"],
+                "sku": RED,
+                "quantity": 2,
+                "properties": [],
+                "gift_message": None,
+            },
+            {
+                "line_id": a["lines"][1]["id"],
+                "sku": BLUE,
+                "quantity": 1,
+                "properties": [],
+                "gift_message": None,
+            },
         ],
     }
     # The recorded sample (no catalog ids, no shipment recipient) is kept and parked.

@@ -313,9 +313,28 @@ def test_poll_reads_every_page_routes_the_orders_and_rereads_the_overlap_without
             "country": "US",
             "phone": None,
         },
+        "note": None,
+        "gift_message": None,
+        "attributes": [],  # the sample's one order meta is private ("_download_...")
         "lines": [
-            {"line_id": detail["lines"][0]["id"], "sku": SINGLE, "quantity": 2},
-            {"line_id": detail["lines"][1]["id"], "sku": SHIRT, "quantity": 1},
+            {
+                "line_id": detail["lines"][0]["id"],
+                "sku": SINGLE,
+                "quantity": 2,
+                "properties": [],
+                "gift_message": None,
+            },
+            {
+                "line_id": detail["lines"][1]["id"],
+                "sku": SHIRT,
+                "quantity": 1,
+                # The recorded variation's attributes, for the picker.
+                "properties": [
+                    {"name": "pa_color", "value": "black"},
+                    {"name": "size", "value": "M Test"},
+                ],
+                "gift_message": None,
+            },
         ],
     }
     assert {ref for ref, _ in wms_lines(shop)} == {"801", "802", "803", "804"}

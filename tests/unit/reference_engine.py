@@ -286,6 +286,13 @@ def _result(
         "decided_at": req.now.isoformat(),
         "outcome": outcome.value,
         "rules": {"matched": list(evaluation.matched), "steps": list(evaluation.steps)},
+        "order_value": {
+            "value": None if req.facts.order_value is None else str(req.facts.order_value),
+            "currency": req.facts.currency,
+            "source": req.facts.order_value_source
+            if req.facts.order_value is not None
+            else "missing",
+        },
         "ship_to": None
         if req.ship_to is None
         else {"level": req.ship_to.level.value, "label": req.ship_to.label},

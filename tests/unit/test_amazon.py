@@ -308,6 +308,9 @@ def test_secrets_are_hidden_and_required() -> None:
 
 # --- mapping ----------------------------------------------------------------------------------
 
+CUSTOMIZED_URL = (
+    "https://zme-caps.amazon.com/t/bR6qHkzSOxuB/J8nbWhze0Bd3DkajkOdY-XQbWkFralegp2sr_QZiKEE/1"
+)
 EXPECTED_SAMPLE = {
     "external_id": "902-3159896-1390916",
     "external_number": "902-3159896-1390916",
@@ -316,6 +319,10 @@ EXPECTED_SAMPLE = {
     "updated_at": "2017-01-20T19:49:35+00:00",
     "currency": "JPY",  # no OrderTotal while Pending: the items' price currency
     "total": None,
+    "subtotal": "43.94",
+    "discount_total": None,
+    "shipping_total": "1.26",
+    "tax_total": None,
     "financial_status": "pending",
     "cancelled": False,
     "channel_fulfilment": None,
@@ -341,6 +348,14 @@ EXPECTED_SAMPLE = {
             "title": "Example item name",
             "quantity": 1,
             "unit_price": "25.99",
+            "discount_total": None,
+            "tax_total": None,
+            "line_total": "25.99",
+            "gift_message": "For you!",
+            "properties": [
+                {"name": "GiftWrapLevel", "value": "Classic"},
+                {"name": "CustomizedURL", "value": CUSTOMIZED_URL},
+            ],
         },
         {
             "external_line_id": "79039765272157",
@@ -349,6 +364,14 @@ EXPECTED_SAMPLE = {
             "title": "Example item name",
             "quantity": 2,
             "unit_price": "8.975",  # ItemPrice 17.95 is the line total for 2
+            "discount_total": None,
+            "tax_total": None,
+            "line_total": "17.95",
+            "gift_message": "For you!",
+            "properties": [
+                {"name": "GiftWrapLevel", "value": "Classic"},
+                {"name": "CustomizedURL", "value": CUSTOMIZED_URL},
+            ],
         },
     ],
     "tags": [],

@@ -326,3 +326,60 @@ def test_an_order_that_has_updated_at_keeps_it() -> None:
     order = canonical_sample()
     stored = json.loads(inbox_entry(order, now=NOW).body)
     assert stored["updated_at"] == order["updated_at"]
+
+
+# --- money, gift messages, attributes and line properties -------------------------------------
+
+FIELDS_CSV = (
+    "order_ref,currency,total,subtotal,discount_total,shipping_total,tax_total,gift_message,"
+    "attribute:Gift Wrap,sku,quantity,unit_price,line_discount_total,line_tax_total,"
+    "line_total,line_gift_message,property:Grind,property:_roast_batch\n"
+    "PH-9,USD,28.45,20.50,0.50,5.45,3.00,Happy birthday!,yes,"
+    "MUG,1,12.50,,1.00,13.50,For Ann,,\n"
+    "PH-9,,,,,,,,,TEA,2,4.00,0.50,2.00,9.50,,Espresso,B-17\n"
+)
+
+
+def test_csv_money_gift_message_attribute_and_property_columns() -> None:
+    parsed = upload.parse_csv(FIELDS_CSV, DEFAULTS)
+    assert parsed.errors == ()
+    (order,) = parsed.orders
+    assert {key: order[key] for key in ("total", "subtotal", "discount_total")} == {
+        "total": "28.45",
+        "subtotal": "20.50",
+        "discount_total": "0.50",
+    }
+    assert (order["shipping_total"], order["tax_total"]) == ("5.45", "3.00")
+    assert order["gift_message"] == "Happy birthday!"
+    assert order["attributes"] == [{"name": "Gift Wrap", "value": "yes"}]  # its case kept
+    mug, tea = order["lines"]
+    assert (mug["discount_total"], mug["tax_total"], mug["line_total"]) == (None, "1.00", "13.50")
+    assert (mug["gift_message"], mug["properties"]) == ("For Ann", [])
+    assert (tea["discount_total"], tea["tax_total"], tea["line_total"]) == ("0.50", "2.00", "9.50")
+    assert tea["properties"] == [
+        {"name": "Grind", "value": "Espresso"},
+        {"name": "_roast_batch", "value": "B-17"},
+    ]
+
+
+@pytest.mark.parametrize(
+    ("header", "cells", "column", "message"),
+    [
+        ("shipping_total", '"5,45"', "shipping_total", "decimal point"),
+        ("line_total", "-1", "line_total", "0 or more"),
+        ("property:Note", "x" * 2001, "lines[0].properties[0].value", "xxx"),
+        ("gift_message", "x" * 2001, "gift_message", "xxx"),
+    ],
+)
+def test_csv_field_columns_are_checked(header: str, cells: str, column: str, message: str) -> None:
+    text = f"order_ref,currency,sku,quantity,{header}\nPH-1,USD,MUG,1,{cells}\n"
+    parsed = upload.parse_csv(text, DEFAULTS)
+    (error,) = parsed.errors
+    assert error.column == column
+    assert message in error.message
+
+
+@pytest.mark.parametrize("header", ["property:", "attribute: ", "propertie:Grind"])
+def test_csv_unnamed_or_misspelled_property_columns_reject_the_file(header: str) -> None:
+    with pytest.raises(PayloadError, match="unknown columns"):
+        upload.parse_csv(f"order_ref,sku,quantity,{header}\nPH-1,MUG,1,x\n", DEFAULTS)

@@ -19,6 +19,7 @@ from omniroute.connectors.base import (
     ConnectorRuntime,
     PermanentError,
     ReleaseLine,
+    ReleaseOrder,
     ReleaseReceipt,
     ReleaseRequest,
     TransientError,
@@ -164,7 +165,18 @@ def test_release_posts_the_payload_with_auth_and_idempotency_key(
         "warehouse_code": "AMS-1",
         "service_level": "express",
         "ship_to": {"name": "Ada Lovelace", "country": "NL", "postal_code": "1011 AB"},
-        "lines": [{"line_id": 11, "sku": "SKU-RED", "quantity": 2}],
+        "note": None,
+        "gift_message": None,
+        "attributes": [],
+        "lines": [
+            {
+                "line_id": 11,
+                "sku": "SKU-RED",
+                "quantity": 2,
+                "properties": [],
+                "gift_message": None,
+            }
+        ],
     }
 
 
@@ -173,11 +185,71 @@ def test_payload_lists_every_line() -> None:
         lines=(ReleaseLine(1, "A", 1), ReleaseLine(2, "B", 5)), extra={"ignored": True}
     )
     payload = build_release_payload(request)
-    assert payload["lines"] == [
-        {"line_id": 1, "sku": "A", "quantity": 1},
-        {"line_id": 2, "sku": "B", "quantity": 5},
+    assert [(line["line_id"], line["sku"], line["quantity"]) for line in payload["lines"]] == [
+        (1, "A", 1),
+        (2, "B", 5),
     ]
     assert "extra" not in payload
+
+
+def test_payload_carries_notes_attributes_and_each_lines_properties() -> None:
+    engraved = ({"name": "Custom Engraving", "value": "Happy Birthday"},)
+    request = make_request(
+        note="Leave at the back door",
+        gift_message="For you!",
+        attributes=({"name": "colour", "value": "green"},),
+        lines=(
+            ReleaseLine(1, "A", 1, properties=engraved, gift_message="Happy birthday, Ann"),
+            ReleaseLine(2, "B", 5),
+        ),
+    )
+    payload = build_release_payload(request)
+    assert (payload["note"], payload["gift_message"]) == ("Leave at the back door", "For you!")
+    assert payload["attributes"] == [{"name": "colour", "value": "green"}]
+    assert payload["lines"] == [
+        {
+            "line_id": 1,
+            "sku": "A",
+            "quantity": 1,
+            "properties": [{"name": "Custom Engraving", "value": "Happy Birthday"}],
+            "gift_message": "Happy birthday, Ann",
+        },
+        {"line_id": 2, "sku": "B", "quantity": 5, "properties": [], "gift_message": None},
+    ]
+    assert "orders" not in payload  # only a consolidated fulfilment order lists its orders
+
+
+def test_a_consolidated_payload_lists_each_orders_notes_and_lines_keep_their_own() -> None:
+    grind = ({"name": "Grind", "value": "Espresso"},)
+    request = make_request(
+        note="first order's note",
+        lines=(
+            ReleaseLine(1, "A", 1, order_id=3, order_reference="#1001"),
+            ReleaseLine(2, "A", 1, order_id=4, order_reference="#1002", properties=grind),
+        ),
+        orders=(
+            ReleaseOrder(3, "#1001", note="first order's note"),
+            ReleaseOrder(4, "#1002", gift_message="Enjoy", attributes=grind),
+        ),
+    )
+    payload = build_release_payload(request)
+    assert [line["properties"] for line in payload["lines"]] == [[], [dict(grind[0])]]
+    assert payload["orders"] == [
+        {
+            "order_id": 3,
+            "order_reference": "#1001",
+            "note": "first order's note",
+            "gift_message": None,
+            "attributes": [],
+        },
+        {
+            "order_id": 4,
+            "order_reference": "#1002",
+            "note": None,
+            "gift_message": "Enjoy",
+            "attributes": [{"name": "Grind", "value": "Espresso"}],
+        },
+    ]
 
 
 @respx.mock

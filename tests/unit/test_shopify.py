@@ -309,7 +309,9 @@ EXPECTED_ADDRESS = {
 }
 
 
-def expected_line(line_id: str, sku: str, variant_id: str) -> dict[str, Any]:
+def expected_line(
+    line_id: str, sku: str, variant_id: str, properties: list[dict[str, str]] | None = None
+) -> dict[str, Any]:
     return {
         "external_line_id": line_id,
         "channel_sku": sku,
@@ -318,6 +320,9 @@ def expected_line(line_id: str, sku: str, variant_id: str) -> dict[str, Any]:
         "quantity": 1,
         "unit_price": "199.00",
         "requires_shipping": True,
+        "discount_total": None,
+        "tax_total": None,
+        "properties": properties or [],
     }
 
 
@@ -329,6 +334,10 @@ EXPECTED_ORDER = {
     "updated_at": "2008-01-10T11:00:00-05:00",
     "currency": "USD",
     "total": "409.94",
+    "subtotal": "398.00",
+    "discount_total": "0.00",
+    "shipping_total": "0.00",
+    "tax_total": "11.94",
     "financial_status": "authorized",
     "cancelled": False,
     "test": False,
@@ -339,12 +348,21 @@ EXPECTED_ORDER = {
     "ship_to": EXPECTED_ADDRESS,
     "bill_to": EXPECTED_ADDRESS,
     "lines": [
-        expected_line("466157049", "IPOD2008GREEN", "39072856"),
+        expected_line(
+            "466157049",
+            "IPOD2008GREEN",
+            "39072856",
+            [{"name": "Custom Engraving", "value": "Happy Birthday"}],
+        ),
         expected_line("518995019", "IPOD2008RED", "49148385"),
         expected_line("703073504", "IPOD2008BLACK", "457924702"),
     ],
     "tags": [],
     "note": None,
+    "attributes": [
+        {"name": "custom engraving", "value": "Happy Birthday"},
+        {"name": "colour", "value": "green"},
+    ],
 }
 
 

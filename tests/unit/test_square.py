@@ -334,7 +334,9 @@ def test_parse_rejects_bad_bodies(connector: SquareConnector, body: bytes, messa
 # --- mapping ----------------------------------------------------------------------------------
 
 
-def expected_line(uid: str, title: str, quantity: int, unit_price: str) -> dict[str, Any]:
+def expected_line(
+    uid: str, title: str, quantity: int, unit_price: str, discount: str
+) -> dict[str, Any]:
     return {
         "external_line_id": uid,
         "variant_id": None,
@@ -342,6 +344,10 @@ def expected_line(uid: str, title: str, quantity: int, unit_price: str) -> dict[
         "quantity": quantity,
         "unit_price": unit_price,
         "requires_shipping": True,
+        "discount_total": discount,
+        "tax_total": "0.00",
+        "line_total": discount,  # half off: what is left equals the discount
+        "properties": [],
     }
 
 
@@ -353,6 +359,9 @@ EXPECTED_ORDER = {
     "updated_at": "2020-05-18T16:30:49.614000+00:00",
     "currency": "USD",
     "total": "5.50",
+    "discount_total": "5.50",
+    "shipping_total": "0.00",
+    "tax_total": "0.00",
     "cancelled": False,
     "financial_status": None,
     "channel_fulfilment": None,
@@ -360,8 +369,8 @@ EXPECTED_ORDER = {
     "customer": {"email": None, "name": None, "phone": None},
     "ship_to": None,
     "lines": [
-        expected_line("ULkg0tQTRK2bkU9fNv3IJD", "Item 1", 1, "5.00"),
-        expected_line("mumY8Nun4BC5aKe2yyx5a", "Item 2", 2, "3.00"),
+        expected_line("ULkg0tQTRK2bkU9fNv3IJD", "Item 1", 1, "5.00", "2.50"),
+        expected_line("mumY8Nun4BC5aKe2yyx5a", "Item 2", 2, "3.00", "3.00"),
     ],
     "note": None,
     "fulfilled_externally": False,

@@ -313,6 +313,10 @@ def test_sample_maps_field_by_field(connector: WooCommerceConnector) -> None:
             "title": "Woo Single #1",
             "quantity": 2,
             "unit_price": "3",
+            "discount_total": "0.00",
+            "tax_total": "0.45",
+            "line_total": "6.00",
+            "properties": [],
         },
         {
             "external_line_id": "316",
@@ -321,6 +325,13 @@ def test_sample_maps_field_by_field(connector: WooCommerceConnector) -> None:
             "title": "Ship Your Idea &ndash; Color: Black, Size: M Test",
             "quantity": 1,
             "unit_price": "12",
+            "discount_total": "0.00",
+            "tax_total": "0.90",
+            "line_total": "12.00",
+            "properties": [
+                {"name": "pa_color", "value": "black"},
+                {"name": "size", "value": "M Test"},
+            ],
         },
     ]
 

@@ -49,6 +49,7 @@ from omniroute.connectors.base import (
     Capability,
     ConnectorRuntime,
     ReleaseLine,
+    ReleaseOrder,
     ReleaseReceipt,
     ReleaseRequest,
 )
@@ -137,16 +138,37 @@ def build_release_payload(request: ReleaseRequest) -> dict[str, Any]:
         "warehouse_code": request.warehouse_code,
         "service_level": request.service_level,
         "ship_to": dict(request.ship_to),
+        "note": request.note,
+        "gift_message": request.gift_message,
+        "attributes": [dict(pair) for pair in request.attributes],
         "lines": [_release_line(line) for line in request.lines],
+        **({"orders": [_release_order(o) for o in request.orders]} if request.orders else {}),
     }
 
 
 def _release_line(line: ReleaseLine) -> dict[str, Any]:
     """A line of the body; a consolidated order's lines also name the order each is from."""
-    body: dict[str, Any] = {"line_id": line.line_id, "sku": line.sku, "quantity": line.quantity}
+    body: dict[str, Any] = {
+        "line_id": line.line_id,
+        "sku": line.sku,
+        "quantity": line.quantity,
+        "properties": [dict(pair) for pair in line.properties],
+        "gift_message": line.gift_message,
+    }
     if line.order_reference is not None:
         body |= {"order_id": line.order_id, "order_reference": line.order_reference}
     return body
+
+
+def _release_order(order: ReleaseOrder) -> dict[str, Any]:
+    """One order of a consolidated fulfilment order: its note, gift message, attributes."""
+    return {
+        "order_id": order.order_id,
+        "order_reference": order.order_reference,
+        "note": order.note,
+        "gift_message": order.gift_message,
+        "attributes": [dict(pair) for pair in order.attributes],
+    }
 
 
 class RestWmsConnector:
