@@ -39,7 +39,26 @@ VOID_FULFILLMENT_STATUSES = frozenset({"cancelled", "error", "failure"})
 
 def to_canonical(order: Mapping[str, Any]) -> dict[str, Any]:
     """The canonical order (mapping/schemas/order.v1.json); raises ``mapping.MappingError``."""
-    return map_order(spec(), order)
+    return map_order(spec(), as_edited(order))
+
+
+def as_edited(order: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The order as Shopify's order edits left it: each line's ``current_quantity`` (where
+    the API version sends it) as its quantity, and lines edited down to 0 left out. The
+    source is not changed; an order without edits is returned as it is."""
+    items = order.get("line_items")
+    if not isinstance(items, list) or not any(
+        isinstance(item, Mapping) and item.get("current_quantity") is not None for item in items
+    ):
+        return order
+    left = []
+    for item in items:
+        current = item.get("current_quantity") if isinstance(item, Mapping) else None
+        if current is None:
+            left.append(item)
+        elif current != 0:
+            left.append({**item, "quantity": current})
+    return {**order, "line_items": left}
 
 
 # --- polling ----------------------------------------------------------------------------------

@@ -259,6 +259,29 @@ def test_a_shopify_edit_lowering_a_quantity_cancels_those_units_and_an_address_c
     assert views.order_detail(ctx, order.id)["cancellations"][0]["units_cancelled"] == 1
 
 
+def test_a_real_shopify_edit_lowers_current_quantity_and_that_is_cancelled_at_the_wms(
+    ctx: Context, world: World, wms: FakeWms
+) -> None:
+    """Shopify's order editing keeps each line's ``quantity`` and lowers its
+    ``current_quantity`` (0 for a line edited away): the difference goes to the WMS."""
+    released(ctx, world)
+    edited = version("2026-11-21T10:00:00-05:00", [(GREEN, 1), (RED, 2)])
+    green, red = edited["line_items"]
+    green["current_quantity"] = 0  # removed
+    red["current_quantity"] = 1
+
+    send(ctx, world, edited, "orders/updated")  # orders/edited carries no order
+
+    (sent,) = cancel_posts(wms)
+    assert sent.body["entire"] is False
+    assert sorted((ln["sku"], ln["quantity"]) for ln in sent.body["lines"]) == [
+        (GREEN, 1),
+        (RED, 1),
+    ]
+    assert levels(ctx) == {GREEN: (5, 0), RED: (5, 1)}
+    assert reasons(ctx) == []
+
+
 def test_ops_cancel_part_of_a_released_order(
     ctx: Context, world: World, wms: FakeWms, client: TestClient
 ) -> None:

@@ -526,3 +526,23 @@ def test_contract_duplicate_delivery(connector: ShopifyConnector) -> None:
         (signed_headers(body, webhook_id=None), body),
         (signed_headers(other_body, webhook_id=None), other_body),
     )
+
+
+def test_an_edited_order_maps_what_is_left_of_each_line(connector: ShopifyConnector) -> None:
+    """Shopify's order editing keeps ``quantity`` as ordered and lowers ``current_quantity``
+    (0 for a removed line): the order is what is left, so a warehouse is asked for that and
+    a late edit becomes a cancel of the difference."""
+    edited = sample_order()
+    first, second, third = edited["line_items"]
+    first["current_quantity"] = first["quantity"]
+    second["current_quantity"] = 0  # removed by an edit
+    third.update(quantity=3, current_quantity=1)
+    lines = connector.map_order(edited)["lines"]
+    assert [(ln["external_line_id"], ln["quantity"]) for ln in lines] == [
+        (str(first["id"]), first["quantity"]),
+        (str(third["id"]), 1),
+    ]
+    # Versions from before order editing existed carry no current_quantity.
+    assert [ln["quantity"] for ln in connector.map_order(sample_order())["lines"]] == [
+        item["quantity"] for item in sample_order()["line_items"]
+    ]
