@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from omniroute.connectors.base import (
     CancelNotice,
+    Capability,
     ConnectorError,
     FulfilmentNotice,
     FulfilmentSink,
@@ -305,3 +306,22 @@ def _dead(
         )
     OUTBOX_DELIVERIES.labels(msg.kind, "dead").inc()
     log.warning("outbox %s (%s) dead-lettered: %s", msg.id, msg.kind, exc)
+
+
+def queue_cancel_push(
+    deps: HasConnectors, session: Session, order: SalesOrder, reason: str
+) -> int | None:
+    """Write the push telling the order's channel it was cancelled (one key per order), if
+    the channel is enabled and takes cancels; the outbox id, or None."""
+    connector = session.get(Connector, order.connector_id)
+    if connector is None or not connector.enabled:
+        return None
+    if not deps.connectors.can(connector, Capability.CANCEL_PUSH):
+        return None
+    return outbox.add(
+        session,
+        kind=CHANNEL_CANCEL,
+        connector_id=connector.id,
+        idempotency_key=f"cancel-{order.id}",
+        payload={"order_id": order.id, "reason": reason},
+    )

@@ -49,13 +49,14 @@ from omniroute.connectors.base import (
     enabled_capabilities,
 )
 from omniroute.core.channels import health as connector_health
+from omniroute.core.channels.push import queue_cancel_push
 from omniroute.core.exceptions.opening import Reason, open_exception
 from omniroute.core.order_state import timeline as order_state
 from omniroute.core.order_state.holdings import CLOSED, member_orders_of
 from omniroute.core.order_state.machine import OrderStatus
 from omniroute.core.outbox import messages as outbox
 from omniroute.core.outbox.backoff import backoff_delay
-from omniroute.core.outbox.messages import CHANNEL_CANCEL, WMS_CANCEL
+from omniroute.core.outbox.messages import WMS_CANCEL
 from omniroute.core.platform.clock import now_of
 from omniroute.core.platform.db import unit_of_work
 from omniroute.core.platform.dispatch import Task
@@ -290,7 +291,7 @@ def _cancelled(
     order_state.transition(
         session, order, OrderStatus.CANCELLED, "the warehouse cancelled everything left to ship"
     )
-    return _tell_channel(deps, session, order, row) if row.notify_channel else None
+    return queue_cancel_push(deps, session, order, row.reason) if row.notify_channel else None
 
 
 def _refused_in_part(
@@ -333,21 +334,6 @@ def _left_to_ship(session: Session, order_id: int) -> bool:
         .limit(1)
     )
     return open_units is not None
-
-
-def _tell_channel(deps: Deps, session: Session, order: SalesOrder, row: Cancellation) -> int | None:
-    connector = session.get(Connector, order.connector_id)
-    if connector is None or not connector.enabled:
-        return None
-    if not deps.connectors.can(connector, Capability.CANCEL_PUSH):
-        return None
-    return outbox.add(
-        session,
-        kind=CHANNEL_CANCEL,
-        connector_id=connector.id,
-        idempotency_key=f"cancel-{order.id}",
-        payload={"order_id": order.id, "reason": row.reason},
-    )
 
 
 def _after_transient(deps: Deps, job: CancelJob, exc: TransientError) -> str:

@@ -27,8 +27,8 @@ from typing import Any, Protocol
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from omniroute.connectors.base import Capability
 from omniroute.core.access.audit import record
+from omniroute.core.channels.push import queue_cancel_push
 from omniroute.core.exceptions.opening import resolve_open_for_order
 from omniroute.core.order_routing import consolidation
 from omniroute.core.order_routing.consolidation import (
@@ -43,12 +43,10 @@ from omniroute.core.order_state.holdings import of_order
 from omniroute.core.order_state.machine import OrderStatus
 from omniroute.core.orders.after_release import AFTER_RELEASE, Requested, request_cancellation
 from omniroute.core.outbox import messages as outbox
-from omniroute.core.outbox.messages import CHANNEL_CANCEL
 from omniroute.core.platform.db import unit_of_work
 from omniroute.core.platform.dispatch import Task
 from omniroute.core.platform.errors import Conflict, Invalid
 from omniroute.core.platform.models import (
-    Connector,
     Consolidation,
     FulfilmentLine,
     FulfilmentOrder,
@@ -161,7 +159,7 @@ def _cancel_now(
     if released.merged:
         rerouted = _route_the_rest(deps, session, order, released.merged)
     if notify_channel:
-        outbox_id = _tell_channel(deps, session, order, reason)
+        outbox_id = queue_cancel_push(deps, session, order, reason)
     record(
         session,
         actor,
@@ -346,19 +344,4 @@ def _unreserve(session: Session, warehouse_id: int, lines: Sequence[Any], *, ref
         by_sku[sku] = by_sku.get(sku, 0) + int(qty)
     return give_back(
         session, warehouse_id, by_sku, shipped=False, reason="unreserved", reference=reference
-    )
-
-
-def _tell_channel(deps: Deps, session: Session, order: SalesOrder, reason: str) -> int | None:
-    connector = session.get(Connector, order.connector_id)
-    if connector is None or not connector.enabled:
-        return None
-    if not deps.connectors.can(connector, Capability.CANCEL_PUSH):
-        return None
-    return outbox.add(
-        session,
-        kind=CHANNEL_CANCEL,
-        connector_id=connector.id,
-        idempotency_key=f"cancel-{order.id}",
-        payload={"order_id": order.id, "reason": reason},
     )
