@@ -37,7 +37,6 @@ from omniroute.core.channels import health as connector_health
 from omniroute.core.exceptions.opening import Reason, open_exception
 from omniroute.core.order_state.machine import OrderStatus
 from omniroute.core.outbox import messages as outbox
-from omniroute.core.outbox.backoff import backoff_delay
 from omniroute.core.outbox.messages import CHANNEL_CANCEL, CHANNEL_FULFILMENT, CHANNEL_STOCK
 from omniroute.core.platform.clock import as_aware
 from omniroute.core.platform.db import unit_of_work
@@ -254,13 +253,9 @@ def _retry(deps: Deps, outbox_id: int, exc: TransientError, now: datetime) -> st
     settings = deps.settings
     with unit_of_work(deps.sessions) as session:
         msg = session.get_one(OutboxMessage, outbox_id)
-        if msg.attempts >= settings.outbox_max_attempts:
+        if outbox.retry_with_backoff(msg, exc, settings, now=deps.clock.now()) is None:
             _dead(deps, session, msg, exc, now)
             return "dead"
-        delay = backoff_delay(
-            msg.attempts, settings.outbox_backoff_base, settings.outbox_backoff_max, exc.retry_after
-        )
-        outbox.retry_later(msg, exc, delay=delay, now=deps.clock.now())
         if msg.connector_id is not None:
             connector_health.record_failure(
                 session,

@@ -65,7 +65,6 @@ from omniroute.core.order_state import timeline as order_state
 from omniroute.core.order_state.holdings import CLOSED, member_orders_of
 from omniroute.core.order_state.machine import AWAITING_REST, OrderStatus
 from omniroute.core.outbox import messages as outbox
-from omniroute.core.outbox.backoff import backoff_delay
 from omniroute.core.outbox.messages import WMS_CANCEL, WMS_RELEASE
 from omniroute.core.platform.claims import relax_durability
 from omniroute.core.platform.clock import now_of
@@ -425,19 +424,15 @@ def _sent(session: Session, job: Job, external_ref: str | None) -> None:
 
 
 def _after_transient(deps: Deps, job: Job, exc: TransientError) -> str:
-    settings = deps.settings
     outbox_id = job.outbox_id
     with unit_of_work(deps.sessions) as session:
         msg = session.get_one(OutboxMessage, outbox_id)
-        if msg.attempts >= settings.outbox_max_attempts:
+        delay = outbox.retry_with_backoff(msg, exc, deps.settings, now=deps.clock.now())
+        if delay is None:
             _dead(session, msg, exc, Reason.WMS_UNREACHABLE)
-            _count_failure(deps, session, job, exc)
-            return "dead"
-        delay = backoff_delay(
-            msg.attempts, settings.outbox_backoff_base, settings.outbox_backoff_max, exc.retry_after
-        )
-        outbox.retry_later(msg, exc, delay=delay, now=deps.clock.now())
         _count_failure(deps, session, job, exc)
+        if delay is None:
+            return "dead"
     OUTBOX_DELIVERIES.labels(WMS_RELEASE, "retry").inc()
     log.info("outbox %s: transient failure, retry in %.1fs: %s", outbox_id, delay, exc)
     return "retry"

@@ -55,7 +55,6 @@ from omniroute.core.order_state import timeline as order_state
 from omniroute.core.order_state.holdings import CLOSED, member_orders_of
 from omniroute.core.order_state.machine import OrderStatus
 from omniroute.core.outbox import messages as outbox
-from omniroute.core.outbox.backoff import backoff_delay
 from omniroute.core.outbox.messages import WMS_CANCEL
 from omniroute.core.platform.clock import now_of
 from omniroute.core.platform.db import unit_of_work
@@ -337,16 +336,12 @@ def _left_to_ship(session: Session, order_id: int) -> bool:
 
 
 def _after_transient(deps: Deps, job: CancelJob, exc: TransientError) -> str:
-    settings = deps.settings
     with unit_of_work(deps.sessions) as session:
         msg = session.get_one(OutboxMessage, job.outbox_id)
-        if msg.attempts >= settings.outbox_max_attempts:
+        delay = outbox.retry_with_backoff(msg, exc, deps.settings, now=deps.clock.now())
+        if delay is None:
             _dead(deps, session, msg, exc, job)
             return "dead"
-        delay = backoff_delay(
-            msg.attempts, settings.outbox_backoff_base, settings.outbox_backoff_max, exc.retry_after
-        )
-        outbox.retry_later(msg, exc, delay=delay, now=deps.clock.now())
         _count_failure(deps, session, job, exc)
     OUTBOX_DELIVERIES.labels(WMS_CANCEL, "retry").inc()
     log.info("outbox %s: cancel failed for now, retry in %.1fs: %s", job.outbox_id, delay, exc)

@@ -17,12 +17,13 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
-from omniroute.connectors.base import ConnectorError
+from omniroute.connectors.base import ConnectorError, TransientError
+from omniroute.core.outbox.backoff import backoff_delay
 from omniroute.core.platform.claims import claim as claim_row
 from omniroute.core.platform.clock import now_of
 from omniroute.core.platform.errors import Conflict
@@ -37,6 +38,18 @@ CHANNEL_STOCK: Final = "channel.stock"  # available-to-sell of some listings to 
 CHANNEL_CANCEL: Final = "channel.cancel"  # an order ops cancelled, to its channel
 
 ERROR_CHARS = 2000
+
+
+class RetryPolicy(Protocol):
+    """How often and how patiently a row is tried (the settings have these fields)."""
+
+    @property
+    def outbox_max_attempts(self) -> int: ...
+    @property
+    def outbox_backoff_base(self) -> float: ...
+    @property
+    def outbox_backoff_max(self) -> float: ...
+
 
 _OUTBOX = table_of(OutboxMessage)
 _INSERT = insert(_OUTBOX).returning(_OUTBOX.c.id)
@@ -186,6 +199,21 @@ def retry_later(msg: OutboxMessage, error: ConnectorError, *, delay: float, now:
     msg.claimed_at = msg.nudged_at = None
     msg.next_attempt_at = now + timedelta(seconds=delay)
     msg.last_error = describe(error)
+
+
+def retry_with_backoff(
+    msg: OutboxMessage, error: TransientError, policy: RetryPolicy, *, now: datetime
+) -> float | None:
+    """A transient failure of an attempt: the row pending again after its backoff (never
+    sooner than the remote's Retry-After), the delay returned; None when the row has had
+    all its attempts, for the caller to dead-letter it."""
+    if msg.attempts >= policy.outbox_max_attempts:
+        return None
+    delay = backoff_delay(
+        msg.attempts, policy.outbox_backoff_base, policy.outbox_backoff_max, error.retry_after
+    )
+    retry_later(msg, error, delay=delay, now=now)
+    return delay
 
 
 def mark_dead(msg: OutboxMessage, error: ConnectorError) -> None:
