@@ -165,10 +165,14 @@ def _pattern(value: Any, _schema: dict[str, Any], _formats: FormatChecker) -> Ch
 
 def _enum(value: Any, _schema: dict[str, Any], _formats: FormatChecker) -> Check:
     # jsonschema's equality differs from == for numbers and booleans (1 vs True); strings
-    # compare the same either way, so only string enums are compiled.
-    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
-        raise _Unsupported("enum of non-strings")
-    allowed = frozenset(value)
+    # and null compare the same either way, so only enums of those are compiled.
+    if not isinstance(value, list) or not all(
+        item is None or isinstance(item, str) for item in value
+    ):
+        raise _Unsupported("enum of other than strings and null")
+    allowed = frozenset(item for item in value if item is not None)
+    if None in value:
+        return lambda v: v is None or (isinstance(v, str) and v in allowed)
     return lambda v: isinstance(v, str) and v in allowed
 
 
