@@ -536,13 +536,19 @@ def validate_order(doc: Mapping[str, Any], *, spec: MappingSpec | None = None) -
     raise MappingError(detail, path=_render_target(parts) or "$", source=source)
 
 
-def _has_nul(value: Any) -> bool:
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, Mapping):
-        return any("\x00" in key or _has_nul(item) for key, item in value.items())
-    if isinstance(value, list):
-        return any(_has_nul(item) for item in value)
+def _has_nul(doc: Any) -> bool:
+    """Whether any string value holds a NUL (keys are the schema's own names, checked by it)."""
+    stack = [doc]
+    while stack:
+        value = stack.pop()
+        kind = type(value)
+        if kind is str:
+            if "\x00" in value:
+                return True
+        elif kind is dict:
+            stack.extend(value.values())
+        elif kind is list:
+            stack.extend(value)
     return False
 
 
