@@ -10,7 +10,7 @@ from omniroute.core.order_routing import route
 from omniroute.core.order_routing.inputs import parse_rules
 from omniroute.core.order_routing.route import build_request
 from omniroute.core.platform.errors import Invalid, NotFound
-from omniroute.core.platform.models import OrderLine, RoutingRuleSet, SalesOrder
+from omniroute.core.platform.models import Connector, OrderLine, RoutingRuleSet, SalesOrder
 from omniroute.routing.engine import decide
 
 
@@ -32,6 +32,8 @@ def simulate(
     session = deps.sessions()
     try:
         target = _order(session, order_id, order, now)
+        if session.get(Connector, target.connector_id) is None:
+            raise Invalid(f"connector {target.connector_id} does not exist", code="invalid_order")
         request, rules = build_request(deps, session, target, now)
         label = rules.label
         if document is not None:

@@ -170,6 +170,13 @@ def test_simulate_a_hypothetical_order_and_roles(
         == 403
     )
     assert client.get("/api/v1/orders", headers=ops).json() == []  # nothing was written
+    unknown = client.post(
+        "/api/v1/routing/simulate",
+        headers=ops,
+        json={"order": {**order, "connector_id": 987_654}, "document": by_distance},
+    )
+    assert unknown.status_code == 422, unknown.text
+    assert unknown.json()["code"] == "invalid_order"
 
 
 def test_backtest_reports_changed_decisions_against_the_stored_ones(
