@@ -42,6 +42,8 @@ class Capability(enum.StrEnum):
     STOCK_PUSH = "stock_push"
     CANCEL_PUSH = "cancel_push"
     FULFILMENT_CANCEL = "fulfilment_cancel"
+    # A carrier's tracking webhooks (connectors.tracking.TrackingSource).
+    TRACKING_WEBHOOKS = "tracking_webhooks"
 
 
 class ConnectorError(Exception):

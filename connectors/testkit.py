@@ -52,6 +52,7 @@ from omniroute.connectors.base import (
     WarehouseAdapter,
     kept_webhook_headers,
 )
+from omniroute.connectors.tracking import TrackingSource
 from omniroute.mapping import validate_order
 
 __all__ = [
@@ -77,6 +78,7 @@ PROTOCOL_OF: Mapping[Capability, type] = {
     Capability.STOCK_PUSH: StockSink,
     Capability.CANCEL_PUSH: OrderCanceller,
     Capability.FULFILMENT_RELEASE: WarehouseAdapter,
+    Capability.TRACKING_WEBHOOKS: TrackingSource,
 }
 
 MAX_PAGES = 1000
