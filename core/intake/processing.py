@@ -20,6 +20,7 @@ from omniroute.core.intake import external_fulfilment, late_versions
 from omniroute.core.intake.channel_messages import FetchNeeded, channel_order_of
 from omniroute.core.intake.checks import Problem, check_order
 from omniroute.core.intake.external_fulfilment import record_external_fulfilment
+from omniroute.core.intake.tracking_messages import take_tracking, tracking_of
 from omniroute.core.order_routing import consolidation
 from omniroute.core.order_routing.consolidation import hold_if_consolidating, leave_group
 from omniroute.core.order_routing.inputs import active_rules, sku_profiles
@@ -174,6 +175,10 @@ def _process_claimed(
 ) -> tuple[SalesOrder, dict[str, Sku]] | None:
     connector = session.get_one(Connector, msg.connector_id)
     try:
+        tracking = tracking_of(deps.connectors.for_row(connector), msg)
+        if tracking is not None:  # a carrier's checkpoints, not an order
+            take_tracking(session, msg, tracking, now)
+            return None
         canonical = _translate(deps, session, connector, msg, fetched)
     except (PayloadError, MappingError) as exc:
         _fail(session, msg, exc, now)
