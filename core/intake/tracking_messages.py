@@ -46,15 +46,15 @@ def take_tracking(
     session: Session, msg: InboundMessage, delivery: TrackingDelivery, now: datetime
 ) -> Recorded | None:
     """Record a tracking delivery's checkpoints against its shipment and settle the row."""
-    msg.status = "ignored" if delivery.update is None else "done"
+    recorded = None
+    if delivery.update is not None:
+        recorded = record_update(
+            session, delivery.update, connector_id=msg.connector_id, inbound_message_id=msg.id
+        )
+    # Set after the work: the row's one UPDATE is flushed at commit, not before a query.
+    msg.status = "ignored" if recorded is None else "done"
     msg.processed_at = now
-    msg.last_error = None
-    if delivery.update is None:
-        return None
-    recorded = record_update(
-        session, delivery.update, connector_id=msg.connector_id, inbound_message_id=msg.id
-    )
-    if recorded.shipment_id is None:
-        # Kept, not lost: applied when a shipment with this number is recorded.
-        msg.last_error = f"parked: {recorded.reason}"
+    # A parked update is kept, not lost: applied when a shipment with this number comes.
+    parked = recorded is not None and recorded.shipment_id is None
+    msg.last_error = f"parked: {recorded.reason}" if parked and recorded else None
     return recorded

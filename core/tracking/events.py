@@ -6,7 +6,8 @@ twice. The shipment is the one whose tracking number, normalised, is the update'
 several have it, the one whose carrier matches too. With no such shipment (or no single
 one) the rows are kept with no shipment and ``unmatched_reason``; they are applied when a
 shipment with that tracking number is recorded (``attach_parked``, called by
-``fulfilment.shipments``), when the inbox row is replayed, or by ``rematch_parked``.
+``fulfilment.shipments``), or by the sweeper (``rematch_parked``) when that shipment was
+recorded while the update was being written and did not see its rows.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -87,8 +88,9 @@ def record_update(
         session.execute(_INSERT[session.get_bind().dialect.name], rows)
     if shipment is None:
         return Recorded(None, None, False, reason=reason)
+    # Events kept before this shipment existed were given to it when it was recorded
+    # (attach_parked), or by the sweeper if their write raced its confirmation.
     checkpoints: list[Checkpoint] = [(TrackingStatus(r["status"]), r["occurred_at"]) for r in rows]
-    checkpoints += _take_parked(session, shipment)
     if update_.tracking_url and not shipment.tracking_url:
         shipment.tracking_url = update_.tracking_url
     return _apply(session, shipment, checkpoints)
@@ -147,42 +149,46 @@ def _apply(session: Session, shipment: Shipment, checkpoints: Sequence[Checkpoin
 def _take_parked(session: Session, shipment: Shipment) -> list[Checkpoint]:
     """Give the shipment the unmatched events of its tracking number; their checkpoints."""
     rows = session.execute(
-        update(TrackingEvent)
-        .where(
-            TrackingEvent.shipment_id.is_(None),
-            TrackingEvent.tracking_number == shipment.tracking_key,
-        )
-        .values(shipment_id=shipment.id, unmatched_reason=None)
-        .returning(TrackingEvent.status, TrackingEvent.occurred_at)
-        .execution_options(synchronize_session=False)
+        _PARKED, {"number": shipment.tracking_key, "shipment_id": shipment.id}
     ).all()
     return [(TrackingStatus(status), at) for status, at in rows]
 
 
 def _match(session: Session, carrier: str, number: str) -> tuple[Shipment | None, str | None]:
     """The shipment an update is for, locked; else None and why."""
-    candidates: list[Any] = list(
-        session.execute(
-            select(Shipment.id, Shipment.carrier).where(Shipment.tracking_key == number).limit(20)
-        ).all()
-    )
+    candidates = list(session.scalars(_CANDIDATES, {"number": number}))
     if not candidates:
         return None, f"no shipment has tracking number {number}"
     if len(candidates) > 1:
         wanted = normalise_carrier(carrier)
-        candidates = [c for c in candidates if _same_carrier(wanted, normalise_carrier(c[1]))]
+        candidates = [c for c in candidates if _same_carrier(wanted, normalise_carrier(c.carrier))]
         if len(candidates) != 1:
             return None, (
                 f"several shipments have tracking number {number} and "
                 f"{len(candidates) or 'none'} of them are with carrier {carrier}"
             )[:300]
-    shipment = session.scalars(
-        select(Shipment)
-        .where(Shipment.id == candidates[0][0])
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    ).one()
-    return shipment, None
+    return candidates[0], None
+
+
+# The shipments with a tracking number, locked (nearly always one).
+_CANDIDATES = (
+    select(Shipment)
+    .where(Shipment.tracking_key == bindparam("number"))
+    .order_by(Shipment.id)
+    .limit(20)
+    .with_for_update()
+    .execution_options(populate_existing=True)
+)
+_PARKED = (
+    update(TrackingEvent)
+    .where(
+        TrackingEvent.shipment_id.is_(None),
+        TrackingEvent.tracking_number == bindparam("number"),
+    )
+    .values(shipment_id=bindparam("shipment_id"), unmatched_reason=None)
+    .returning(TrackingEvent.status, TrackingEvent.occurred_at)
+    .execution_options(synchronize_session=False)
+)
 
 
 def _same_carrier(a: str, b: str) -> bool:
