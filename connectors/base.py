@@ -44,6 +44,8 @@ class Capability(enum.StrEnum):
     FULFILMENT_CANCEL = "fulfilment_cancel"
     # A carrier's tracking webhooks (connectors.tracking.TrackingSource).
     TRACKING_WEBHOOKS = "tracking_webhooks"
+    # A channel told of its shipments' tracking status (connectors.tracking.TrackingSink).
+    TRACKING_PUSH = "tracking_push"
 
 
 class ConnectorError(Exception):

@@ -52,7 +52,7 @@ from omniroute.connectors.base import (
     WarehouseAdapter,
     kept_webhook_headers,
 )
-from omniroute.connectors.tracking import TrackingSource
+from omniroute.connectors.tracking import TrackingSink, TrackingSource
 from omniroute.mapping import validate_order
 
 __all__ = [
@@ -79,6 +79,7 @@ PROTOCOL_OF: Mapping[Capability, type] = {
     Capability.CANCEL_PUSH: OrderCanceller,
     Capability.FULFILMENT_RELEASE: WarehouseAdapter,
     Capability.TRACKING_WEBHOOKS: TrackingSource,
+    Capability.TRACKING_PUSH: TrackingSink,
 }
 
 MAX_PAGES = 1000

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol, runtime_checkable
 
-from omniroute.connectors.base import PayloadError
+from omniroute.connectors.base import PayloadError, PushReceipt
 
 
 class TrackingStatus(enum.StrEnum):
@@ -140,6 +140,37 @@ class TrackingSource(Protocol):
         """The tracking a stored delivery carries; raise ``PayloadError`` if it cannot be read.
         None only from a source that also sends orders: this delivery is an order event."""
         ...
+
+
+@dataclass(frozen=True)
+class TrackingNotice:
+    """A shipment's tracking status changed: tell the channel its order came from."""
+
+    external_order_id: str
+    shipment_ref: str  # omniroute's shipment id, as the fulfilment push named it
+    status: TrackingStatus
+    occurred_at: datetime  # timezone-aware: when the carrier saw it
+    idempotency_key: str
+    carrier: str | None = None
+    tracking_number: str | None = None  # as the warehouse confirmed it
+    message: str | None = None
+    location: str | None = None
+
+
+@runtime_checkable
+class TrackingSink(Protocol):
+    """A channel that takes delivery status of the shipments it was told of (capability
+    ``TRACKING_PUSH``). Statuses it has no word for are skipped, not refused. Example::
+
+        def push_tracking(self, notice):
+            status = MY_STATUS.get(notice.status)
+            if status is None:
+                return PushReceipt(external_ref=None, attempts=0)
+            self.client.add_event(notice.external_order_id, notice.tracking_number, status)
+            return PushReceipt(external_ref=None, attempts=1)
+    """
+
+    def push_tracking(self, notice: TrackingNotice) -> PushReceipt: ...
 
 
 def normalise_tracking_number(number: str) -> str:

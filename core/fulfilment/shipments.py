@@ -40,6 +40,7 @@ from omniroute.core.platform.models import (
 from omniroute.core.platform.ports import HasConnectors, HasDispatcher, Store
 from omniroute.core.stock.levels import give_back
 from omniroute.core.tracking.events import attach_parked
+from omniroute.core.tracking.events import take_nudges as take_tracking_nudges
 
 SHIPPABLE = frozenset({"pending", "released", "partially_shipped"})
 
@@ -135,7 +136,8 @@ def confirm_shipment(
         else:
             outbox_ids = _advance_members(deps, session, orders, fo, shipment=row, shipped=shipped)
         # Carrier events that came before the warehouse's confirmation apply now.
-        attach_parked(session, row)
+        attach_parked(deps, session, row)
+        outbox_ids += take_tracking_nudges(session)
         record(session, actor, "shipment.confirm", "fulfilment_order", fo.id, {"shipment": row.id})
         result = ShipmentResult(row.id, True, order.status)
     for outbox_id in outbox_ids:

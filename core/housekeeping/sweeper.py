@@ -166,4 +166,4 @@ REMATCH_WINDOW = timedelta(minutes=15)
 def rematch_tracking(deps: Deps, *, now: datetime) -> int:
     """Give recent shipments the carrier events kept for their number; how many took some."""
     with unit_of_work(deps.sessions) as session:
-        return rematch_parked(session, since=now - REMATCH_WINDOW)
+        return rematch_parked(deps, session, since=now - REMATCH_WINDOW)

@@ -43,6 +43,7 @@ from omniroute.core.platform.models import (
     SkuAlias,
 )
 from omniroute.core.platform.sql import insert_ignoring_conflict_stmt, table_of
+from omniroute.core.tracking import events as tracking_events
 from omniroute.mapping import MappingError, resolve_skus, sku_keys
 
 log = logging.getLogger("omniroute.processing")
@@ -77,7 +78,7 @@ def process_inbound(deps: Deps, inbound_id: int, *, now: datetime | None = None)
     claimed_at = deps.clock.now()  # the releases' claims: the real time, whatever ``now`` is
     outbox_ids: list[int] = []
     prepared: list[Job | None] = []
-    nudges: list[int] = []  # cancels asked of warehouses (intake.late_versions)
+    nudges: list[int] = []  # cancels asked of warehouses, tracking told to channels
     fetched: Fetched = None
     try:
         while True:
@@ -102,6 +103,7 @@ def process_inbound(deps: Deps, inbound_id: int, *, now: datetime | None = None)
                     # Read here, so sending them needs no read transaction of its own.
                     prepared = [prepare_release(deps, session, i) for i in outbox_ids]
                     nudges = late_versions.take_nudges(session)
+                    nudges += tracking_events.take_nudges(session)
                 break
             except FetchNeeded as need:
                 if fetched is not None:
@@ -177,7 +179,7 @@ def _process_claimed(
     try:
         tracking = tracking_of(deps.connectors.for_row(connector), msg)
         if tracking is not None:  # a carrier's checkpoints, not an order
-            take_tracking(session, msg, tracking, now)
+            take_tracking(deps, session, msg, tracking, now)
             return None
         canonical = _translate(deps, session, connector, msg, fetched)
     except (PayloadError, MappingError) as exc:

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from omniroute.connectors.base import PayloadError
 from omniroute.connectors.tracking import TrackingDelivery, TrackingSource
 from omniroute.core.platform.models import InboundMessage
+from omniroute.core.platform.ports import HasConnectors
 from omniroute.core.tracking.events import Recorded, record_update
 
 _IS_SOURCE: dict[type, bool] = {}
@@ -43,13 +44,17 @@ def tracking_of(source: object, msg: InboundMessage) -> TrackingDelivery | None:
 
 
 def take_tracking(
-    session: Session, msg: InboundMessage, delivery: TrackingDelivery, now: datetime
+    deps: HasConnectors,
+    session: Session,
+    msg: InboundMessage,
+    delivery: TrackingDelivery,
+    now: datetime,
 ) -> Recorded | None:
     """Record a tracking delivery's checkpoints against its shipment and settle the row."""
     recorded = None
     if delivery.update is not None:
         recorded = record_update(
-            session, delivery.update, connector_id=msg.connector_id, inbound_message_id=msg.id
+            deps, session, delivery.update, connector_id=msg.connector_id, inbound_message_id=msg.id
         )
     # Set after the work: the row's one UPDATE is flushed at commit, not before a query.
     msg.status = "ignored" if recorded is None else "done"

@@ -21,6 +21,7 @@ from sqlalchemy import bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from omniroute.connectors.base import Capability
 from omniroute.connectors.tracking import (
     TrackingStatus,
     TrackingUpdate,
@@ -28,10 +29,13 @@ from omniroute.connectors.tracking import (
     normalise_carrier,
     normalise_tracking_number,
 )
+from omniroute.core.outbox import messages as outbox
+from omniroute.core.outbox.messages import CHANNEL_TRACKING
 from omniroute.core.platform.clock import as_naive_utc
-from omniroute.core.platform.models import Shipment, TrackingEvent
+from omniroute.core.platform.models import Connector, SalesOrder, Shipment, TrackingEvent
+from omniroute.core.platform.ports import HasConnectors
 from omniroute.core.platform.sql import table_of
-from omniroute.core.tracking.status import Checkpoint, deliver_orders, fold
+from omniroute.core.tracking.status import Checkpoint, deliver_orders, fold, orders_of
 
 _EVENTS = table_of(TrackingEvent)
 _INSERT = {
@@ -56,6 +60,7 @@ class Recorded:
 
 
 def record_update(
+    deps: HasConnectors,
     session: Session,
     update_: TrackingUpdate,
     *,
@@ -93,19 +98,21 @@ def record_update(
     checkpoints: list[Checkpoint] = [(TrackingStatus(r["status"]), r["occurred_at"]) for r in rows]
     if update_.tracking_url and not shipment.tracking_url:
         shipment.tracking_url = update_.tracking_url
-    return _apply(session, shipment, checkpoints)
+    return _apply(deps, session, shipment, checkpoints)
 
 
-def attach_parked(session: Session, shipment: Shipment) -> Recorded | None:
+def attach_parked(deps: HasConnectors, session: Session, shipment: Shipment) -> Recorded | None:
     """A shipment was just recorded (and flushed): apply the events kept for its tracking
     number before it existed. None when there were none."""
     if not shipment.tracking_key:
         return None
     checkpoints = _take_parked(session, shipment)
-    return _apply(session, shipment, checkpoints) if checkpoints else None
+    return _apply(deps, session, shipment, checkpoints) if checkpoints else None
 
 
-def rematch_parked(session: Session, *, since: datetime, limit: int = 100) -> int:
+def rematch_parked(
+    deps: HasConnectors, session: Session, *, since: datetime, limit: int = 100
+) -> int:
     """Apply unmatched events to shipments recorded since ``since`` that have their tracking
     number: a shipment confirmed while such an update was being written did not see it.
     How many shipments took some."""
@@ -133,17 +140,56 @@ def rematch_parked(session: Session, *, since: datetime, limit: int = 100) -> in
         ).one()
         checkpoints = _take_parked(session, shipment)
         if checkpoints:
-            _apply(session, shipment, checkpoints)
+            _apply(deps, session, shipment, checkpoints)
             applied += 1
     return applied
 
 
-def _apply(session: Session, shipment: Shipment, checkpoints: Sequence[Checkpoint]) -> Recorded:
+def _apply(
+    deps: HasConnectors, session: Session, shipment: Shipment, checkpoints: Sequence[Checkpoint]
+) -> Recorded:
     changed = fold(shipment, checkpoints)
     delivered: list[int] = []
-    if changed and shipment.status == TrackingStatus.DELIVERED:
-        delivered = deliver_orders(session, shipment)
+    if changed:
+        _tell_channels(deps, session, shipment)
+        if shipment.status == TrackingStatus.DELIVERED:
+            delivered = deliver_orders(session, shipment)
     return Recorded(shipment.id, shipment.status, changed, tuple(delivered))
+
+
+def _tell_channels(deps: HasConnectors, session: Session, shipment: Shipment) -> None:
+    """Queue the new status for the channel of each order in the shipment that takes it."""
+    assert shipment.status_at is not None  # noqa: S101 - a status that changed has its time
+    stamp = shipment.status_at.strftime("%Y%m%dT%H%M%S")
+    for order_id in orders_of(session, shipment):
+        order = session.get_one(SalesOrder, order_id)
+        connector = session.get(Connector, order.connector_id)
+        if connector is None or not connector.enabled:
+            continue
+        if not deps.connectors.can(connector, Capability.TRACKING_PUSH):
+            continue
+        outbox_id = outbox.add(
+            session,
+            kind=CHANNEL_TRACKING,
+            connector_id=connector.id,
+            fulfilment_order_id=shipment.fulfilment_order_id,
+            idempotency_key=f"tracking-{shipment.id}-{order_id}-{shipment.status}-{stamp}",
+            payload={
+                "shipment_id": shipment.id,
+                "order_id": order_id,
+                "status": shipment.status,
+                "status_at": shipment.status_at.isoformat(),
+            },
+        )
+        session.info.setdefault(_NUDGES, []).append(outbox_id)
+
+
+_NUDGES = "omniroute.tracking.push_nudges"
+
+
+def take_nudges(session: Session) -> list[int]:
+    """The outbox ids of the tracking pushes this session wrote: nudge them after the commit."""
+    return list(session.info.pop(_NUDGES, ()))
 
 
 def _take_parked(session: Session, shipment: Shipment) -> list[Checkpoint]:

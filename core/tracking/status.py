@@ -46,14 +46,8 @@ def fold(shipment: Shipment, checkpoints: Iterable[Checkpoint]) -> bool:
 def deliver_orders(session: Session, shipment: Shipment) -> list[int]:
     """After ``shipment`` was delivered: each order with lines on it whose every shipment is
     delivered, and which has shipped in full, becomes ``delivered``. The ids moved."""
-    fo = session.get_one(FulfilmentOrder, shipment.fulfilment_order_id)
-    order_ids = (
-        [shipment.order_id]
-        if fo.consolidation_id is None
-        else member_orders_of(session, fo.id) or [shipment.order_id]
-    )
     moved = []
-    for order_id in sorted(order_ids):
+    for order_id in orders_of(session, shipment):
         order = order_state.lock_order(session, order_id)
         if order.status != OrderStatus.SHIPPED or not _all_delivered(session, order):
             continue
@@ -65,6 +59,15 @@ def deliver_orders(session: Session, shipment: Shipment) -> list[int]:
         )
         moved.append(order.id)
     return moved
+
+
+def orders_of(session: Session, shipment: Shipment) -> list[int]:
+    """The orders with lines in a shipment, ascending: its order, or every member of a
+    consolidated fulfilment order."""
+    fo = session.get_one(FulfilmentOrder, shipment.fulfilment_order_id)
+    if fo.consolidation_id is None:
+        return [shipment.order_id]
+    return member_orders_of(session, fo.id) or [shipment.order_id]
 
 
 def _all_delivered(session: Session, order: SalesOrder) -> bool:
