@@ -60,8 +60,9 @@ from omniroute.connectors.http import (
     send_with_retry,
 )
 from omniroute.connectors.ratelimit import TokenBucket
-from omniroute.connectors.shopify import graphql, inventory, mapping, webhooks
+from omniroute.connectors.shopify import graphql, inventory, mapping, tracking, webhooks
 from omniroute.connectors.shopify.client import MAX_PAGE_SIZE, ShopifyAdminClient
+from omniroute.connectors.tracking import TrackingNotice
 
 __all__ = ["ShopifyConfig", "ShopifyConnector", "ShopifySecrets"]
 
@@ -190,6 +191,7 @@ class ShopifyConnector:
             Capability.FULFILMENT_PUSH,
             Capability.STOCK_PUSH,
             Capability.CANCEL_PUSH,
+            Capability.TRACKING_PUSH,
         }
     )
     config_model: ClassVar[type[BaseModel]] = ShopifyConfig
@@ -234,6 +236,7 @@ class ShopifyConnector:
                 Capability.ORDER_FETCH,
                 Capability.FULFILMENT_PUSH,
                 Capability.CANCEL_PUSH,
+                Capability.TRACKING_PUSH,
             }
             if self.config.location_id is not None:
                 enabled.add(Capability.STOCK_PUSH)
@@ -335,6 +338,10 @@ class ShopifyConnector:
             attempts += made
             refs.append(created)
         return PushReceipt(external_ref=",".join(refs), attempts=attempts)
+
+    def push_tracking(self, notice: TrackingNotice) -> PushReceipt:
+        """A fulfillment event with the shipment's new status (``connectors.shopify.tracking``)."""
+        return tracking.push_tracking(lambda call, write: self._send(call, write=write), notice)
 
     def push_stock(self, updates: Sequence[StockUpdate], *, idempotency_key: str) -> PushReceipt:
         """Set ``available`` of each inventory item at the configured location."""
