@@ -46,10 +46,12 @@ from omniroute.connectors.base import (
     OrderPoller,
     OrderSource,
     PermanentError,
+    RiskAssessor,
     SignatureError,
     StockSink,
     TransientError,
     WarehouseAdapter,
+    WarehouseCanceller,
     kept_webhook_headers,
 )
 from omniroute.connectors.tracking import TrackingSink, TrackingSource
@@ -78,6 +80,8 @@ PROTOCOL_OF: Mapping[Capability, type] = {
     Capability.STOCK_PUSH: StockSink,
     Capability.CANCEL_PUSH: OrderCanceller,
     Capability.FULFILMENT_RELEASE: WarehouseAdapter,
+    Capability.FULFILMENT_CANCEL: WarehouseCanceller,
+    Capability.RISK_ASSESSMENT: RiskAssessor,
     Capability.TRACKING_WEBHOOKS: TrackingSource,
     Capability.TRACKING_PUSH: TrackingSink,
 }
