@@ -248,6 +248,8 @@ def test_an_unknown_tracking_number_is_kept_and_applied_when_the_shipment_comes(
         ).one()
         assert msg.status == "done"
         assert msg.last_error == "parked: no shipment has tracking number 111111111111"
+    integration = {"Authorization": f"Bearer {create_token(ctx, role=Role.INTEGRATION, name='i')}"}
+    assert client.get("/api/v1/tracking-events/unmatched", headers=integration).status_code == 403
     parked = client.get("/api/v1/tracking-events/unmatched", headers=shop.headers)
     assert parked.status_code == 200
     assert len(parked.json()) == 14
