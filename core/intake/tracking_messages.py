@@ -10,6 +10,7 @@ the order path.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import cast
 
 from sqlalchemy.orm import Session
 
@@ -37,7 +38,7 @@ def tracking_of(source: object, msg: InboundMessage) -> TrackingDelivery | None:
     Raises ``PayloadError`` for a tracking delivery that cannot be read."""
     if not is_tracking_source(source):
         return None
-    parsed: TrackingDelivery | None = source.parse_tracking(msg.headers, msg.body)  # type: ignore[attr-defined]
+    parsed = cast(TrackingSource, source).parse_tracking(msg.headers, msg.body)
     if parsed is not None and not isinstance(parsed, TrackingDelivery):
         raise PayloadError(f"parse_tracking returned {type(parsed).__name__}")
     return parsed
