@@ -42,7 +42,8 @@ class SyntaxErrorCode(enum.StrEnum):
 @dataclass(frozen=True)
 class Problem:
     """What is wrong and where: ``segment`` is the segment's number in the file, ``tag`` its
-    tag, ``in_message`` its place in its message (UNH = 1) where it is inside one, and
+    tag (for a missing segment: the missing tag, and ``segment`` where it was expected),
+    ``in_message`` its place in its message (UNH = 1) where it is inside one, and
     ``element``/``component`` (1-based) the data element where one is to blame."""
 
     code: SyntaxErrorCode
@@ -85,6 +86,13 @@ class Message:
     segments: tuple[Segment, ...]
     problems: tuple[Problem, ...] = ()
     group_reference: str | None = None
+
+    def position_of(self, number: int) -> int | None:
+        """The place (UNH = 1) in this message of the file's segment ``number``."""
+        if not self.segments:
+            return None
+        place = number - self.segments[0].number + 1
+        return place if 1 <= place <= len(self.segments) else None
 
     @property
     def body(self) -> tuple[Segment, ...]:
@@ -162,13 +170,27 @@ def _interchange(chunk: Chunk) -> Interchange:
     reading = _Reading()
     unb = segments[0]
     if unb.tag != "UNB":
-        reading.add(SyntaxErrorCode.MISSING, unb, "the interchange does not start with UNB")
+        reading.problems.append(
+            Problem(
+                SyntaxErrorCode.MISSING,
+                unb.number,
+                "UNB",
+                f"the interchange does not start with UNB but with {unb.tag}",
+            )
+        )
     else:
         _check_unb(unb, reading)
     end = len(segments)
     unz = segments[-1] if segments[-1].tag == "UNZ" and len(segments) > 1 else None
     if unz is None:
-        reading.add(SyntaxErrorCode.MISSING, segments[-1], "no UNZ ends the interchange")
+        reading.problems.append(
+            Problem(
+                SyntaxErrorCode.MISSING,
+                segments[-1].number,
+                "UNZ",
+                f"no UNZ ends the interchange (its last segment is {segments[-1].tag})",
+            )
+        )
     else:
         end -= 1
     start = 1 if unb.tag == "UNB" else 0
@@ -321,8 +343,8 @@ def _message(
             Problem(
                 SyntaxErrorCode.MISSING,
                 last.number,
-                last.tag,
-                f"no UNT ends message {unh.value(0)!r}",
+                "UNT",
+                f"no UNT ends message {unh.value(0)!r} (its last segment is {last.tag})",
                 in_message=len(body),
             )
         )

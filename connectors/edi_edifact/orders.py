@@ -18,6 +18,7 @@ address it keeps for that partner and code in ``ship_to``.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, tzinfo
@@ -25,7 +26,7 @@ from decimal import Decimal
 from typing import Any
 
 from omniroute.connectors.edi_edifact.adapter import Segment
-from omniroute.connectors.edi_edifact.envelope import Interchange, Message
+from omniroute.connectors.edi_edifact.envelope import Interchange, Message, SyntaxErrorCode
 from omniroute.connectors.edi_edifact.values import (
     amount_text,
     decimal_of,
@@ -55,6 +56,7 @@ PARTY_NAMES = {
     "SU": "supplier",
     "UC": "ultimate_consignee",
 }
+_MISSING = SyntaxErrorCode.MISSING
 #: BGM 1225 message function codes that cancel the order.
 CANCELLING_FUNCTIONS = frozenset({"1"})
 
@@ -136,8 +138,51 @@ def map_orders(
     )
 
 
-def _fail(at: Segment, detail: str, path: str = "$") -> MappingError:
-    return MappingError(detail, path=path, source=f"segment {at.number} ({at.tag})")
+class OrdersMappingError(MappingError):
+    """A ``MappingError`` that knows its segment (number in the file, tag) and the syntax
+    error code a CONTRL would report for it (``contrl.problem_of``)."""
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        path: str | None = None,
+        source: str | None = None,
+        segment: int = 0,
+        tag: str = "",
+        code: SyntaxErrorCode = SyntaxErrorCode.INVALID_VALUE,
+    ) -> None:
+        super().__init__(detail, path=path, source=source)
+        self.segment = segment
+        self.tag = tag
+        self.code = code
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        rebuild = functools.partial(
+            OrdersMappingError,
+            path=self.path,
+            source=self.source,
+            segment=self.segment,
+            tag=self.tag,
+            code=self.code,
+        )
+        return (rebuild, (self.detail,))
+
+
+def _fail(
+    at: Segment,
+    detail: str,
+    path: str = "$",
+    code: SyntaxErrorCode = SyntaxErrorCode.INVALID_VALUE,
+) -> OrdersMappingError:
+    return OrdersMappingError(
+        detail,
+        path=path,
+        source=f"segment {at.number} ({at.tag})",
+        segment=at.number,
+        tag=at.tag,
+        code=code,
+    )
 
 
 class _Reader:
@@ -331,23 +376,22 @@ def _canonical(
 ) -> dict[str, Any]:
     document = state.document
     if document is None:
-        raise MappingError(
-            "ORDERS has no BGM (beginning of message)",
-            path="external_id",
-            source=f"message {message.reference!r}",
+        raise _fail(
+            message.segments[0], "ORDERS has no BGM (beginning of message)", "external_id", _MISSING
         )
     number = document.value(1, 0)
     if not number:
-        raise _fail(document, "BGM has no document number (1004)", "external_id")
+        raise _fail(document, "BGM has no document number (1004)", "external_id", _MISSING)
     chosen = state.currency or currency
     if not chosen:
         raise _fail(
             document,
             "the order has no CUX currency and the partner has no default currency",
             "currency",
+            _MISSING,
         )
     if not state.lines:
-        raise _fail(document, "ORDERS has no LIN line", "lines")
+        raise _fail(document, "ORDERS has no LIN line", "lines", _MISSING)
     _check_counts(state)
     attributes = list(state.attributes)
     for name, value in (
@@ -380,10 +424,17 @@ def _check_counts(state: _Order) -> None:
     seen: set[str] = set()
     for line in state.lines:
         if line.number in seen:
-            raise _fail(line.lin, f"line number {line.number!r} is used twice", "lines")
+            raise _fail(
+                line.lin,
+                f"line number {line.number!r} is used twice",
+                "lines",
+                SyntaxErrorCode.DUPLICATE,
+            )
         seen.add(line.number)
         if line.quantity is None:
-            raise _fail(line.lin, f"line {line.number} has no ordered quantity (QTY+21)", "lines")
+            raise _fail(
+                line.lin, f"line {line.number} has no ordered quantity (QTY+21)", "lines", _MISSING
+            )
     for item in state.counts:
         qualifier, text = item.value(0, 0), item.value(0, 1)
         try:
@@ -391,10 +442,18 @@ def _check_counts(state: _Order) -> None:
         except ValueError as exc:
             raise _fail(item, str(exc)) from None
         if qualifier == "2" and declared != len(state.lines):
-            raise _fail(item, f"CNT+2 counts {text} lines but the message has {len(state.lines)}")
+            raise _fail(
+                item,
+                f"CNT+2 counts {text} lines but the message has {len(state.lines)}",
+                code=SyntaxErrorCode.COUNT_DOES_NOT_MATCH,
+            )
         total = sum(line.quantity or 0 for line in state.lines)
         if qualifier == "1" and declared != total:
-            raise _fail(item, f"CNT+1 totals {text} but the lines order {total} units")
+            raise _fail(
+                item,
+                f"CNT+1 totals {text} but the lines order {total} units",
+                code=SyntaxErrorCode.COUNT_DOES_NOT_MATCH,
+            )
 
 
 def _canonical_line(line: _Line) -> dict[str, Any]:

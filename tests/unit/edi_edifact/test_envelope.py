@@ -60,7 +60,7 @@ def test_sample_faults_are_named() -> None:
     assert untcount.in_message == 31 and untcount.element == 1
     assert "UNT counts 17 segments but the message has 31" in untcount.describe()
     (order,) = parse_interchanges(sample("pydifact_order.edi"))
-    assert codes(order) == [("13", "UNT", 17)]
+    assert codes(order) == [("13", "UNZ", 17)]
     assert "no UNZ ends the interchange" in order.problems[0].text
 
 
@@ -93,7 +93,7 @@ def test_missing_unt_unz_and_stray_segments() -> None:
     (missing,) = interchange.messages[1].problems
     assert missing.code is SyntaxErrorCode.MISSING and "no UNT ends message 'M2'" in missing.text
     no_unz = only(ORDERS.removesuffix("UNZ+2+REF1'"))
-    assert [(p.code, p.tag) for p in no_unz.problems] == [(SyntaxErrorCode.MISSING, "UNT")]
+    assert [(p.code, p.tag) for p in no_unz.problems] == [(SyntaxErrorCode.MISSING, "UNZ")]
 
 
 def test_duplicate_message_reference_and_empty_interchange() -> None:
@@ -114,7 +114,7 @@ def test_unb_must_be_complete_and_first() -> None:
     ]
     headless = only("UNH+1+ORDERS:D:96A:UN'UNT+2+1'UNZ+1+R'")
     assert headless.problems[0].code is SyntaxErrorCode.MISSING
-    assert headless.problems[0].tag == "UNH"
+    assert headless.problems[0].tag == "UNB" and "but with UNH" in headless.problems[0].text
 
 
 def test_groups() -> None:
