@@ -11,8 +11,9 @@ are used here; its ``Parser`` is not, because of what it does with real intercha
   everything before it. Here the text is cut into interchanges at each UNA or UNB that
   starts a segment, each read with its own service characters;
 - a line break inside a segment (files wrapped at 80 columns) stays in the data, and a
-  UTF-8 byte order mark before UNA is a bad tag. Here CR and LF are removed before
-  tokenizing (unless the partner uses one as a service character) and the BOM is skipped;
+  UTF-8 byte order mark before UNA is a bad tag. Here CR and LF are removed from the whole
+  file before anything is read (unless a UNA in it declares one as a service character:
+  then they are kept everywhere), and the BOM is skipped;
 - an unterminated last segment is "Unexpected end" with no position. Here the error names
   the segment number.
 
@@ -35,7 +36,6 @@ from pydifact.serializer import Serializer
 from pydifact.token import Token
 from pydifact.tokenizer import Tokenizer
 
-_LINE_BREAKS = ("\r", "\n")
 _TAG = re.compile(r"[A-Z][A-Z0-9]{2}")
 
 
@@ -135,6 +135,8 @@ def read_chunks(text: str) -> Iterator[Chunk]:
     position = 0
     number = 0
     text = text.removeprefix("\ufeff")
+    if not _line_breaks_are_service_characters(text):
+        text = text.replace("\r", "").replace("\n", "")
     while True:
         position = _skip_blank(text, position)
         if position >= len(text):
@@ -154,6 +156,15 @@ def read_chunks(text: str) -> Iterator[Chunk]:
         number += len(segments)
         yield Chunk(delimiters, has_una, segments)
         position = end
+
+
+def _line_breaks_are_service_characters(text: str) -> bool:
+    """Whether any UNA in the text (looked for loosely) declares CR or LF as one of its
+    service characters; if none does, line breaks are never data and are removed."""
+    return any(
+        "\r" in text[found.end() : found.end() + 6] or "\n" in text[found.end() : found.end() + 6]
+        for found in re.finditer("UNA", text)
+    )
 
 
 def _skip_blank(text: str, position: int) -> int:
@@ -180,8 +191,6 @@ def _released(text: str, position: int, release: str) -> bool:
 
 
 def _read_segments(body: str, delimiters: Delimiters, before: int) -> Iterator[Segment]:
-    if not any(char in _LINE_BREAKS for char in delimiters.una_string()):
-        body = body.replace("\r", "").replace("\n", "")
     kinds = Token.Type
     elements: list[tuple[str, ...]] = []
     components = [""]

@@ -111,3 +111,12 @@ def test_delimiters_must_be_distinct() -> None:
         Delimiters(element=":")
     with pytest.raises(ValueError, match="decimal"):
         Delimiters(decimal=";")
+
+
+def test_a_line_feed_terminator_is_kept() -> None:
+    text = "UNA:+.? \nUNB+UNOC:3+A+B+1:1+1\nFTX+AAI+++a b\nUNZ+0+1\n"
+    ((unb, ftx, unz),) = [chunk.segments for chunk in read_chunks(text)]
+    assert (unb.tag, unz.tag, ftx.value(3)) == ("UNB", "UNZ", "a b")
+    # pydifact refuses a released line break; it is reported with its segment
+    with pytest.raises(EdifactSyntaxError, match="segment 2: Newlines after escape"):
+        list(read_chunks(text.replace("a b", "a?\nb")))

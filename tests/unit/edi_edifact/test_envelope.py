@@ -133,3 +133,18 @@ def test_groups() -> None:
         grouped.replace("UNE+2+G1'", "UNE+1+G1'").replace("UNT+5+M1'", "UNT+5+M1'UNE+1+G1'")
     )
     assert SyntaxErrorCode.GROUPS_AND_MESSAGES_MIXED in [p.code for p in mixed.problems]
+
+
+def test_one_file_holding_every_sample() -> None:
+    """The five samples one after another: six interchanges, each read with its own service
+    characters (pydifact's declares a decimal comma, bots' order file has none)."""
+    names = sorted(path.name for path in SAMPLES.iterdir())
+    joined = "\n".join(sample(name) for name in names)
+    found = parse_interchanges(joined)
+    separately = [ic for name in names for ic in parse_interchanges(sample(name))]
+    assert [ic.control_reference for ic in found] == [ic.control_reference for ic in separately]
+    assert [ic.delimiters.decimal for ic in found] == [".", ".", ".", ".", ".", ","]
+    assert [[m.reference for m in ic.messages] for ic in found] == [
+        [m.reference for m in ic.messages] for ic in separately
+    ]
+    assert [len(list(ic.all_problems())) for ic in found] == [0, 0, 0, 0, 3, 1]

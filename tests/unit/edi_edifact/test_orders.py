@@ -241,3 +241,23 @@ def test_schema_takes_line_identifiers_and_bounds_them() -> None:
         with pytest.raises(MappingError) as info:
             validate_order(broken)
         assert info.value.path == path
+
+
+def test_line_break_variants_map_alike() -> None:
+    """The bots sample has CRLF after most segments and LF after some; on one line, with
+    LF only, or wrapped at 40 columns it is the same order."""
+    text = sample("bots_my_first_plugin_order01.edi")
+    one_line = text.replace("\r", "").replace("\n", "")
+    wrapped = "\n".join(one_line[i : i + 40] for i in range(0, len(one_line), 40))
+
+    def mapped(variant: str) -> list[dict[str, object]]:
+        return [
+            map_orders(message, interchange, currency="EUR").order
+            for interchange in parse_interchanges(variant)
+            for message in orders_in(interchange)
+        ]
+
+    split_tags = one_line.replace("UNB", "U\r\nNB").replace("LIN", "LI\nN")
+    assert mapped(text) == mapped(one_line) == mapped(text.replace("\r\n", "\n"))
+    assert mapped(text) == mapped(wrapped) == mapped(split_tags)
+    assert len(mapped(wrapped)) == 3
