@@ -138,6 +138,18 @@ class Interchange:
     def rejected(self) -> bool:
         return bool(self.problems)
 
+    def accepted_messages(self) -> Iterator[Message]:
+        """The messages a CONTRL acknowledges: none if the interchange is rejected, none of
+        a rejected group, and only those without problems of their own."""
+        if self.problems:
+            return
+        refused = {
+            ref for group in self.groups if group.problems for ref in group.message_references
+        }
+        for message in self.messages:
+            if not message.problems and message.reference not in refused:
+                yield message
+
     def all_problems(self) -> Iterator[Problem]:
         yield from self.problems
         for group in self.groups:

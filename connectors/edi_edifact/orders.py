@@ -505,7 +505,7 @@ def _element(item: Segment, index: int) -> tuple[str, ...]:
 
 
 def orders_in(interchange: Interchange) -> Iterator[Message]:
-    """The interchange's ORDERS messages without envelope problems."""
-    for message in interchange.messages:
-        if message.type == "ORDERS" and not message.problems:
+    """The ORDERS messages the envelope checks accept (``Interchange.accepted_messages``)."""
+    for message in interchange.accepted_messages():
+        if message.type == "ORDERS":
             yield message

@@ -148,3 +148,16 @@ def test_one_file_holding_every_sample() -> None:
         [m.reference for m in ic.messages] for ic in separately
     ]
     assert [len(list(ic.all_problems())) for ic in found] == [0, 0, 0, 0, 3, 1]
+
+
+def test_accepted_messages_follow_the_rejections() -> None:
+    assert [m.reference for m in only(ORDERS).accepted_messages()] == ["M1", "M2"]
+    assert list(only(ORDERS.replace("UNZ+2+REF1", "UNZ+2+REF2")).accepted_messages()) == []
+    one_bad = only(ORDERS.replace("UNT+3+M2", "UNT+9+M2"))
+    assert [m.reference for m in one_bad.accepted_messages()] == ["M1"]
+    grouped = ORDERS.replace(
+        "UNH+M1", "UNG+ORDERS+SENDER:14+RECEIVER:14+240102:1200+G1+UN+D:96A'UNH+M1"
+    ).replace("UNZ+2+REF1", "UNE+2+G9'UNZ+1+REF1")
+    assert list(only(grouped).accepted_messages()) == []
+    (no_unz,) = parse_interchanges(sample("pydifact_order.edi"))
+    assert list(no_unz.accepted_messages()) == []
