@@ -7,9 +7,9 @@ left alone (the raw interchange is kept by intake).
 
 Where the canonical order has no field, values go to name/value pairs: order ``attributes``
 (dates other than 137, references, parties' location codes) and line ``properties``
-(unit, gross price, line references and dates). Each line carries every item id it was
-sent with in ``identifiers`` (LIN first, then each PIA id) so that SKU resolution can try
-them; ``channel_sku`` is the first of them.
+(gross price, line references and dates). Each line carries every item id it was sent
+with in ``identifiers`` (scheme, qualifier 7143, value; the schemes shared with the X12
+mapping), in the order SKU resolution is to try them; ``channel_sku`` is the first.
 
 A party identified only by a code (NAD+ST+GLN::9) has no address here: ``PurchaseOrder``
 names the code (``ship_to_location``, NAD+ST, else NAD+DP) so that wiring can put the
@@ -57,6 +57,29 @@ PARTY_NAMES = {
     "UC": "ultimate_consignee",
 }
 _MISSING = SyntaxErrorCode.MISSING
+#: Item number types (7143, on LIN and PIA) and the scheme each id is kept under; the
+#: scheme names are the X12 mapping's, so one alias ("gtin:<value>") serves both syntaxes.
+ID_SCHEMES: dict[str, str] = {
+    "EN": "gtin",  # EAN (GTIN-13)
+    "UP": "gtin",  # UPC
+    "SRV": "gtin",  # GS1 global trade item number (newer directories)
+    "SA": "vendor_part",  # supplier's article number: ours
+    "VP": "vendor_part",  # vendor's (seller's) part number
+    "VN": "vendor_part",  # vendor item number
+    "SK": "sku",
+    "IN": "buyer_part",  # buyer's item number
+    "BP": "buyer_part",  # buyer's part number
+    "MF": "manufacturer_part",  # manufacturer's article number
+}
+#: The order identifiers are tried in unless the partner says otherwise: our own number
+#: first, then the buyer's, then the GTIN.
+DEFAULT_IDENTIFIER_ORDER: tuple[str, ...] = (
+    "vendor_part",
+    "sku",
+    "buyer_part",
+    "gtin",
+    "manufacturer_part",
+)
 #: BGM 1225 message function codes that cancel the order.
 CANCELLING_FUNCTIONS = frozenset({"1"})
 
@@ -86,6 +109,7 @@ class _Line:
     number: str
     lin: Segment
     identifiers: list[dict[str, str]] = field(default_factory=list)
+    unit: str | None = None
     titles: list[str] = field(default_factory=list)
     quantity: int | None = None
     properties: list[dict[str, str]] = field(default_factory=list)
@@ -115,15 +139,25 @@ def map_orders(
     channel: str = "edifact",
     currency: str | None = None,
     zone: tzinfo = UTC,
+    identifier_order: Sequence[str] = DEFAULT_IDENTIFIER_ORDER,
 ) -> PurchaseOrder:
     """Map one ORDERS message. ``currency`` is the partner's when the message has no CUX,
-    ``zone`` the partner's time zone for DTM moments. Raises ``MappingError`` naming the
-    segment (``source``) for what cannot be mapped or fails the schema."""
+    ``zone`` the partner's time zone for DTM moments, ``identifier_order`` the schemes in
+    the order SKU resolution is to try them (the first id is ``channel_sku``). Raises
+    ``MappingError`` naming the segment (``source``) for what cannot be mapped or fails the
+    schema."""
     if message.type != "ORDERS":
         raise MappingError(f"message type {message.type!r} is not ORDERS", path="$")
     reader = _Reader(interchange.delimiters.decimal, zone)
     state = reader.read(message.body)
-    order = _canonical(state, message, interchange, channel=channel, currency=currency)
+    order = _canonical(
+        state,
+        message,
+        interchange,
+        channel=channel,
+        currency=currency,
+        identifier_order=identifier_order,
+    )
     validate_order(order)
     ship_to = next((loc for loc in state.locations if loc.party == "ST"), None) or next(
         (loc for loc in state.locations if loc.party == "DP"), None
@@ -266,7 +300,7 @@ class _Reader:
     def _line(self, item: Segment, index: int) -> _Line:
         line = _Line(number=item.value(0) or str(index + 1), lin=item)
         if item.value(2, 0):
-            line.identifiers.append({"qualifier": item.value(2, 1), "value": item.value(2, 0)})
+            line.identifiers.append(_identifier(item.value(2, 1), item.value(2, 0)))
         return line
 
     def _line_detail(self, item: Segment, line: _Line) -> None:
@@ -278,7 +312,7 @@ class _Reader:
         for parts in item.elements[1:]:
             if parts and parts[0]:
                 qualifier = parts[1] if len(parts) > 1 else ""
-                line.identifiers.append({"qualifier": qualifier, "value": parts[0]})
+                line.identifiers.append(_identifier(qualifier, parts[0]))
 
     def _imd(self, item: Segment, line: _Line) -> None:
         parts = item.elements[2] if len(item.elements) > 2 else ()
@@ -296,8 +330,7 @@ class _Reader:
             if line.quantity is not None:
                 raise _fail(item, f"line {line.number} has a second ordered quantity (QTY+21)")
             line.quantity = quantity
-            if unit:
-                line.properties.append({"name": "unit", "value": unit})
+            line.unit = unit or None
         else:
             line.properties.append({"name": f"quantity_{qualifier}", "value": str(quantity)})
 
@@ -373,6 +406,7 @@ def _canonical(
     *,
     channel: str,
     currency: str | None,
+    identifier_order: Sequence[str],
 ) -> dict[str, Any]:
     document = state.document
     if document is None:
@@ -414,7 +448,7 @@ def _canonical(
         "customer": _customer(state.parties.get("BY")),
         "ship_to": _address(state.parties.get("ST") or state.parties.get("DP")),
         "bill_to": _address(state.parties.get("IV")),
-        "lines": [_canonical_line(line) for line in state.lines],
+        "lines": [_canonical_line(line, identifier_order) for line in state.lines],
         "note": "\n".join(state.notes) or None,
         "attributes": attributes,
     }
@@ -456,18 +490,25 @@ def _check_counts(state: _Order) -> None:
             )
 
 
-def _canonical_line(line: _Line) -> dict[str, Any]:
-    identifiers = line.identifiers
+def _canonical_line(line: _Line, preference: Sequence[str]) -> dict[str, Any]:
+    rank = {scheme: index for index, scheme in enumerate(preference)}
+    identifiers = sorted(line.identifiers, key=lambda item: rank.get(item["scheme"], len(rank)))
     return {
         "external_line_id": line.number,
         "channel_sku": identifiers[0]["value"] if identifiers else None,
         "identifiers": identifiers,
         "title": " ".join(line.titles) or None,
         "quantity": line.quantity,
+        "unit_of_measure": line.unit,
         "unit_price": line.net_price or line.gross_price,
         "line_total": line.line_total,
         "properties": line.properties,
     }
+
+
+def _identifier(qualifier: str, value: str) -> dict[str, str]:
+    scheme = ID_SCHEMES.get(qualifier, f"edifact_{qualifier.lower() or 'unqualified'}")
+    return {"scheme": scheme, "qualifier": qualifier, "value": value}
 
 
 def _customer(buyer: Segment | None) -> dict[str, Any]:

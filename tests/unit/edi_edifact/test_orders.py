@@ -89,22 +89,30 @@ def test_a_full_order() -> None:
     assert attributes["response_type"] == "AC"
     first, second = order["lines"]
     assert first["external_line_id"] == "1" and first["quantity"] == 12
-    assert first["channel_sku"] == "4000862141404"
+    assert first["channel_sku"] == "ART-1001"  # the supplier's (our) number comes first
     assert first["identifiers"] == [
-        {"qualifier": "EN", "value": "4000862141404"},
-        {"qualifier": "SA", "value": "ART-1001"},
-        {"qualifier": "IN", "value": "B-77"},
+        {"scheme": "vendor_part", "qualifier": "SA", "value": "ART-1001"},
+        {"scheme": "buyer_part", "qualifier": "IN", "value": "B-77"},
+        {"scheme": "gtin", "qualifier": "EN", "value": "4000862141404"},
+    ]
+    assert first["unit_of_measure"] == "PCE"
+    gtin_first = map_orders(message, interchange, identifier_order=("gtin", "buyer_part"))
+    assert gtin_first.order["lines"][0]["channel_sku"] == "4000862141404"
+    assert [i["qualifier"] for i in gtin_first.order["lines"][0]["identifiers"]] == [
+        "EN",
+        "IN",
+        "SA",
     ]
     assert first["title"] == "Espresso beans 1 kg"
     assert first["unit_price"] == "17.95" and first["line_total"] == "215.40"
     props = {pair["name"]: pair["value"] for pair in first["properties"]}
     assert props == {
-        "unit": "PCE",
         "delivery_requested": "2024-03-14",
         "gross_price": "19.95",
         "reference_LI": "10",
     }
-    assert second["identifiers"] == [{"qualifier": "SRV", "value": "SRV-55"}]
+    assert second["identifiers"] == [{"scheme": "gtin", "qualifier": "SRV", "value": "SRV-55"}]
+    assert second["unit_of_measure"] is None
     assert second["unit_price"] == "4.5"  # only a gross price: it is the price
     assert mapped.ship_to_location == LocationCode("ST", "4012345000016", "9")
     assert mapped.response_requested == "AC"
@@ -232,10 +240,11 @@ def test_schema_takes_line_identifiers_and_bounds_them() -> None:
     order = map_orders(interchange.messages[0], interchange).order
     line = order["lines"][0]
     for bad, path in (
-        ([{"qualifier": "EN"}], "lines[0].identifiers[0].value"),
-        ([{"qualifier": "EN", "value": ""}], "lines[0].identifiers[0].value"),
-        ([{"qualifier": "EN", "value": "1", "extra": "x"}], "lines[0].identifiers[0].extra"),
-        ([{"qualifier": "EN", "value": "1"}] * 26, "lines[0].identifiers"),
+        ([{"scheme": "gtin"}], "lines[0].identifiers[0].value"),
+        ([{"qualifier": "EN", "value": "1"}], "lines[0].identifiers[0].scheme"),
+        ([{"scheme": "gtin", "value": ""}], "lines[0].identifiers[0].value"),
+        ([{"scheme": "gtin", "value": "1", "extra": "x"}], "lines[0].identifiers[0].extra"),
+        ([{"scheme": "gtin", "value": "1"}] * 21, "lines[0].identifiers"),
     ):
         broken = {**order, "lines": [{**line, "identifiers": bad}]}
         with pytest.raises(MappingError) as info:
