@@ -77,6 +77,8 @@ def problem_of(message: Message, error: MappingError) -> Problem:
             error.tag,
             error.detail,
             in_message=message.position_of(error.segment),
+            element=error.element,
+            component=error.component,
         )
     return Problem(SyntaxErrorCode.UNSPECIFIED, unh.number, "UNH", str(error), in_message=1)
 

@@ -185,11 +185,15 @@ class OrdersMappingError(MappingError):
         segment: int = 0,
         tag: str = "",
         code: SyntaxErrorCode = SyntaxErrorCode.INVALID_VALUE,
+        element: int | None = None,
+        component: int | None = None,
     ) -> None:
         super().__init__(detail, path=path, source=source)
         self.segment = segment
         self.tag = tag
         self.code = code
+        self.element = element
+        self.component = component
 
     def __reduce__(self) -> tuple[Any, ...]:
         rebuild = functools.partial(
@@ -199,6 +203,8 @@ class OrdersMappingError(MappingError):
             segment=self.segment,
             tag=self.tag,
             code=self.code,
+            element=self.element,
+            component=self.component,
         )
         return (rebuild, (self.detail,))
 
@@ -208,7 +214,9 @@ def _fail(
     detail: str,
     path: str = "$",
     code: SyntaxErrorCode = SyntaxErrorCode.INVALID_VALUE,
+    where: tuple[int, int] | None = None,
 ) -> OrdersMappingError:
+    """``where``: the data element and component (1-based) at fault, where one is."""
     return OrdersMappingError(
         detail,
         path=path,
@@ -216,7 +224,13 @@ def _fail(
         segment=at.number,
         tag=at.tag,
         code=code,
+        element=where[0] if where else None,
+        component=where[1] if where else None,
     )
+
+
+#: Where the value sits in DTM, QTY, PRI, MOA and CNT: the first composite's 2nd component.
+_VALUE = (1, 2)
 
 
 class _Reader:
@@ -281,7 +295,7 @@ class _Reader:
         try:
             return moment_of(text, format_code or "102", self.zone)
         except ValueError as exc:
-            raise _fail(item, str(exc)) from None
+            raise _fail(item, str(exc), where=_VALUE) from None
 
     def _party(self, item: Segment, state: _Order) -> str:
         qualifier = item.value(0)
@@ -325,7 +339,7 @@ class _Reader:
         try:
             quantity = quantity_of(text)
         except ValueError as exc:
-            raise _fail(item, str(exc)) from None
+            raise _fail(item, str(exc), where=_VALUE) from None
         if qualifier == "21":
             if line.quantity is not None:
                 raise _fail(item, f"line {line.number} has a second ordered quantity (QTY+21)")
@@ -341,7 +355,7 @@ class _Reader:
         price = self._decimal(item, text)
         basis = item.value(0, 4)
         if basis:
-            divisor = self._decimal(item, basis)
+            divisor = self._decimal(item, basis, (1, 5))
             if divisor <= 0:
                 raise _fail(item, f"price basis {basis!r} is not a positive quantity")
             price = price / divisor
@@ -372,11 +386,11 @@ class _Reader:
         if text:
             line.properties.append({"name": "note", "value": text})
 
-    def _decimal(self, item: Segment, text: str) -> Decimal:
+    def _decimal(self, item: Segment, text: str, where: tuple[int, int] = _VALUE) -> Decimal:
         try:
             return decimal_of(text)
         except ValueError as exc:
-            raise _fail(item, str(exc)) from None
+            raise _fail(item, str(exc), where=where) from None
 
     # --- summary --------------------------------------------------------------------------
 
@@ -415,7 +429,7 @@ def _canonical(
         )
     number = document.value(1, 0)
     if not number:
-        raise _fail(document, "BGM has no document number (1004)", "external_id", _MISSING)
+        raise _fail(document, "BGM has no document number (1004)", "external_id", _MISSING, (2, 1))
     chosen = state.currency or currency
     if not chosen:
         raise _fail(
@@ -474,7 +488,7 @@ def _check_counts(state: _Order) -> None:
         try:
             declared = decimal_of(text)
         except ValueError as exc:
-            raise _fail(item, str(exc)) from None
+            raise _fail(item, str(exc), where=_VALUE) from None
         if qualifier == "2" and declared != len(state.lines):
             raise _fail(
                 item,

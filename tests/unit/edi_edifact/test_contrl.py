@@ -92,6 +92,7 @@ def test_application_problems_go_on_ucs_and_ucd() -> None:
         "UCI+REF1+SENDER:14+RECEIVER:14+7",
         "UCM+M1+ORDERS:D:96A:UN:EAN008+4",
         "UCS+4+12",
+        "UCD+12+1:2",
         "UCM+M2+ORDERS:D:96A:UN:EAN008+4+17+UNH+2:1",
     ]
     assert problem_of(first, MappingError("x", path="lines")).code.value == "18"

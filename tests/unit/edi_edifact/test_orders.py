@@ -3,12 +3,18 @@ message using every segment the mapping reads."""
 
 from __future__ import annotations
 
+import pickle
 from datetime import timedelta, timezone
 
 import pytest
 
 from omniroute.connectors.edi_edifact.envelope import Interchange, parse_interchanges
-from omniroute.connectors.edi_edifact.orders import LocationCode, map_orders, orders_in
+from omniroute.connectors.edi_edifact.orders import (
+    LocationCode,
+    OrdersMappingError,
+    map_orders,
+    orders_in,
+)
 from omniroute.mapping import MappingError, validate_order
 
 from .conftest import sample
@@ -270,3 +276,19 @@ def test_line_break_variants_map_alike() -> None:
     assert mapped(text) == mapped(one_line) == mapped(text.replace("\r\n", "\n"))
     assert mapped(text) == mapped(wrapped) == mapped(split_tags)
     assert len(mapped(wrapped)) == 3
+
+
+def test_mapping_errors_keep_their_place_across_processes() -> None:
+    (interchange,) = parse_interchanges(FULL.replace("PRI+AAB:1995:::100:PCE", "PRI+AAB:1995:::x"))
+    with pytest.raises(OrdersMappingError) as info:
+        map_orders(interchange.messages[0], interchange)
+    error = info.value
+    assert (error.segment, error.tag, error.element, error.component) == (22, "PRI", 1, 5)
+    copy = pickle.loads(pickle.dumps(error))  # noqa: S301 - our own bytes
+    assert isinstance(copy, OrdersMappingError)
+    assert (copy.segment, copy.code, copy.component, copy.source) == (
+        22,
+        error.code,
+        5,
+        "segment 22 (PRI)",
+    )
