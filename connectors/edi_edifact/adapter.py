@@ -153,6 +153,8 @@ def read_chunks(text: str) -> Iterator[Chunk]:
             delimiters, start = DEFAULT_DELIMITERS, position
         end = _next_interchange(text, start, delimiters)
         segments = tuple(_read_segments(text[start:end], delimiters, number))
+        if not segments:
+            raise EdifactSyntaxError("UNA is followed by no segment", segment=number + 1)
         number += len(segments)
         yield Chunk(delimiters, has_una, segments)
         position = end

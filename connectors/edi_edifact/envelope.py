@@ -18,7 +18,13 @@ import enum
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 
-from omniroute.connectors.edi_edifact.adapter import Chunk, Delimiters, Segment, read_chunks
+from omniroute.connectors.edi_edifact.adapter import (
+    Chunk,
+    Delimiters,
+    EdifactSyntaxError,
+    Segment,
+    read_chunks,
+)
 
 
 class SyntaxErrorCode(enum.StrEnum):
@@ -160,8 +166,11 @@ class Interchange:
 
 def parse_interchanges(text: str) -> tuple[Interchange, ...]:
     """Every interchange in the file, checked; ``adapter.EdifactSyntaxError`` if the text
-    cannot be cut into segments at all."""
-    return tuple(_interchange(chunk) for chunk in read_chunks(text))
+    cannot be cut into segments at all or holds none."""
+    found = tuple(_interchange(chunk) for chunk in read_chunks(text))
+    if not found:
+        raise EdifactSyntaxError("the file holds no EDIFACT segment", segment=1)
+    return found
 
 
 @dataclass
@@ -193,7 +202,7 @@ def _interchange(chunk: Chunk) -> Interchange:
     else:
         _check_unb(unb, reading)
     end = len(segments)
-    unz = segments[-1] if segments[-1].tag == "UNZ" and len(segments) > 1 else None
+    unz = segments[-1] if segments[-1].tag == "UNZ" else None
     if unz is None:
         reading.problems.append(
             Problem(
@@ -278,7 +287,7 @@ def _check_unz(unz: Segment, unb: Segment | None, reading: _Reading) -> None:
         reading.add(
             SyntaxErrorCode.COUNT_DOES_NOT_MATCH,
             unz,
-            f"UNZ counts {declared or 'nothing'} but the interchange holds {counted} {what}",
+            f"UNZ's count {declared!r} is not the {counted} {what} the interchange holds",
             element=1,
         )
     if unb is not None and unz.value(1) != unb.value(4):
@@ -398,7 +407,7 @@ def _check_unt(unh: Segment, unt: Segment, count: int, problems: list[Problem]) 
                 SyntaxErrorCode.COUNT_DOES_NOT_MATCH,
                 unt.number,
                 "UNT",
-                f"UNT counts {declared or 'nothing'} segments but the message has {count}",
+                f"UNT's segment count {declared!r} is not the {count} the message has",
                 in_message=count,
                 element=1,
             )
@@ -434,8 +443,7 @@ def _close_group(
                     SyntaxErrorCode.COUNT_DOES_NOT_MATCH,
                     une.number,
                     "UNE",
-                    f"UNE counts {declared or 'nothing'} but the group holds "
-                    f"{len(messages)} messages",
+                    f"UNE's count {declared!r} is not the {len(messages)} messages the group holds",
                     element=1,
                 )
             )

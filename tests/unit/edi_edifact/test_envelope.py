@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from omniroute.connectors.edi_edifact.adapter import EdifactSyntaxError
+from omniroute.connectors.edi_edifact.contrl import build_contrl
 from omniroute.connectors.edi_edifact.envelope import (
     Interchange,
+    Party,
     SyntaxErrorCode,
     parse_interchanges,
 )
+from omniroute.connectors.edi_edifact.writer import Envelope, write_interchange
 
 from .conftest import SAMPLES, sample
 
@@ -58,7 +68,7 @@ def test_sample_faults_are_named() -> None:
     assert ordrsp.rejected
     untcount = ordrsp.messages[0].problems[0]
     assert untcount.in_message == 31 and untcount.element == 1
-    assert "UNT counts 17 segments but the message has 31" in untcount.describe()
+    assert "UNT's segment count '17' is not the 31 the message has" in untcount.describe()
     (order,) = parse_interchanges(sample("pydifact_order.edi"))
     assert codes(order) == [("13", "UNZ", 17)]
     assert "no UNZ ends the interchange" in order.problems[0].text
@@ -161,3 +171,55 @@ def test_accepted_messages_follow_the_rejections() -> None:
     assert list(only(grouped).accepted_messages()) == []
     (no_unz,) = parse_interchanges(sample("pydifact_order.edi"))
     assert list(no_unz.accepted_messages()) == []
+
+
+def test_nothing_to_read_is_a_syntax_error() -> None:
+    for text in ("", " \r\n", "UNA:+.? '"):
+        with pytest.raises(EdifactSyntaxError, match=r"no (EDIFACT )?segment"):
+            parse_interchanges(text)
+    (lone,) = parse_interchanges("UNZ+1+2'")
+    assert [(p.code.value, p.tag) for p in lone.problems] == [
+        ("13", "UNB"),
+        ("29", "UNZ"),
+        ("32", "UNZ"),
+    ]
+
+
+PIECES = st.sampled_from(
+    [
+        "UNA:+.? '",
+        "UNB+UNOC:3+A+B+1:1+R",
+        "UNH+1+ORDERS:D:96A:UN",
+        "UNT+2+1",
+        "UNZ+1+R",
+        "UNG+ORDERS+A+B+1:1+G",
+        "UNE+1+G",
+        "BGM+220+X",
+        "'",
+        "+",
+        ":",
+        "?",
+        "\r\n",
+        "LIN+1",
+        "x",
+    ]
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(PIECES, max_size=25))
+def test_any_text_is_read_or_refused_with_a_syntax_error(pieces: list[str]) -> None:
+    """Whatever arrives, reading it gives interchanges (whose CONTRL can be written and
+    read back clean) or an EdifactSyntaxError naming a segment, never another exception."""
+    try:
+        found = parse_interchanges("".join(pieces))
+    except EdifactSyntaxError as exc:
+        assert exc.segment >= 1
+        return
+    for interchange in found:
+        contrl = build_contrl(interchange, reference="1")
+        text = write_interchange(
+            Envelope(Party("US"), Party("THEM"), "9", datetime(2026, 1, 1, tzinfo=UTC)), [contrl]
+        )
+        (back,) = parse_interchanges(text)
+        assert not list(back.all_problems())
