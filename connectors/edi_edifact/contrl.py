@@ -10,7 +10,9 @@ and component). Messages of UNG groups are answered inside their UCF.
 
 A message can also be rejected for what the application found (``problem_of`` turns an
 ORDERS mapping error into a problem, ``unsupported`` names a message type the partner may
-not send us): pass those as ``rejected``.
+not send us): pass those as ``rejected``. What the application knows of the interchange
+itself (an unknown sender, another recipient, a repeated control reference) rejects it
+whole: pass it as ``interchange_problems``.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from omniroute.connectors.edi_edifact.envelope import (
     Group,
     Interchange,
     Message,
+    Party,
     Problem,
     SyntaxErrorCode,
 )
@@ -41,14 +44,19 @@ def build_contrl(
     reference: str,
     rejected: Mapping[str, Sequence[Problem]] | None = None,
     received_only: bool = False,
+    interchange_problems: Sequence[Problem] = (),
     version: tuple[str, str] = ("D", "3"),
     association: str = "",
 ) -> OutboundMessage:
     """The CONTRL answering ``interchange``; ``rejected`` adds problems by message
-    reference; ``reference`` is the CONTRL's own message reference."""
+    reference, ``interchange_problems`` ones that reject the whole interchange (an unknown
+    sender, another recipient, a control reference seen before: ``unknown_sender``,
+    ``wrong_recipient``, ``duplicate_interchange``); ``reference`` is the CONTRL's own
+    message reference."""
     extra = rejected or {}
-    uci_action = RECEIVED if received_only else _interchange_action(interchange)
-    body: list[Segment] = [_uci(interchange, uci_action)]
+    problems = [*interchange.problems, *interchange_problems]
+    uci_action = RECEIVED if received_only else REJECTED if problems else ACKNOWLEDGED
+    body: list[Segment] = [_uci(interchange, uci_action, problems[0] if problems else None)]
     if uci_action == ACKNOWLEDGED:
         grouped = {ref for group in interchange.groups for ref in group.message_references}
         for message in interchange.messages:
@@ -97,8 +105,43 @@ def unsupported(message: Message) -> Problem:
     )
 
 
-def _interchange_action(interchange: Interchange) -> str:
-    return REJECTED if interchange.problems else ACKNOWLEDGED
+def unknown_sender(interchange: Interchange) -> Problem:
+    """UNB's sender is no partner of ours (0085 23, on S002)."""
+    sender = interchange.sender
+    return Problem(
+        SyntaxErrorCode.UNKNOWN_SENDER,
+        interchange.first_segment,
+        "UNB",
+        f"sender {sender.id!r} (qualifier {sender.qualifier!r}) is not a known partner",
+        element=2,
+        component=1,
+    )
+
+
+def wrong_recipient(interchange: Interchange, ours: Party) -> Problem | None:
+    """UNB's recipient is not us (0085 7, on S003); None when it is."""
+    theirs = interchange.recipient
+    if theirs.id == ours.id and (not ours.qualifier or theirs.qualifier == ours.qualifier):
+        return None
+    return Problem(
+        SyntaxErrorCode.RECIPIENT_NOT_ACTUAL,
+        interchange.first_segment,
+        "UNB",
+        f"recipient {theirs.id!r}:{theirs.qualifier!r} is not {ours.id!r}:{ours.qualifier!r}",
+        element=3,
+        component=1,
+    )
+
+
+def duplicate_interchange(interchange: Interchange) -> Problem:
+    """This sender's control reference was received before (0085 26, on 0020)."""
+    return Problem(
+        SyntaxErrorCode.DUPLICATE,
+        interchange.first_segment,
+        "UNB",
+        f"interchange control reference {interchange.control_reference!r} was received before",
+        element=5,
+    )
 
 
 def _error_elements(problem: Problem | None, *, tag: bool) -> list[str | list[str] | None]:
@@ -119,8 +162,8 @@ def _position(problem: Problem) -> list[str]:
     return position
 
 
-def _uci(interchange: Interchange, action: str) -> Segment:
-    first = interchange.problems[0] if interchange.problems and action == REJECTED else None
+def _uci(interchange: Interchange, action: str, problem: Problem | None) -> Segment:
+    first = problem if action == REJECTED else None
     return segment(
         "UCI",
         interchange.control_reference,

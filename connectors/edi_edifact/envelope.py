@@ -31,12 +31,14 @@ class SyntaxErrorCode(enum.StrEnum):
     """The codes of data element 0085 (syntax error, coded) this package reports."""
 
     SYNTAX_VERSION_NOT_SUPPORTED = "2"
+    RECIPIENT_NOT_ACTUAL = "7"
     INVALID_VALUE = "12"
     MISSING = "13"
     VALUE_NOT_SUPPORTED = "14"
     NOT_SUPPORTED_IN_POSITION = "15"
     NO_AGREEMENT = "17"
     UNSPECIFIED = "18"
+    UNKNOWN_SENDER = "23"
     DUPLICATE = "26"
     REFERENCES_DO_NOT_MATCH = "28"
     COUNT_DOES_NOT_MATCH = "29"
@@ -139,6 +141,7 @@ class Interchange:
     messages: tuple[Message, ...]
     groups: tuple[Group, ...]
     problems: tuple[Problem, ...]
+    first_segment: int = 1  # the file's number of its UNB (or of what stands in its place)
 
     @property
     def rejected(self) -> bool:
@@ -244,6 +247,7 @@ def _interchange(chunk: Chunk) -> Interchange:
         messages=tuple(reading.messages),
         groups=tuple(reading.groups),
         problems=tuple(reading.problems),
+        first_segment=unb.number,
     )
 
 

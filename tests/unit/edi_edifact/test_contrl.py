@@ -7,7 +7,14 @@ from datetime import UTC, datetime
 import pytest
 
 from omniroute.connectors.edi_edifact.adapter import read_chunks
-from omniroute.connectors.edi_edifact.contrl import build_contrl, problem_of, unsupported
+from omniroute.connectors.edi_edifact.contrl import (
+    build_contrl,
+    duplicate_interchange,
+    problem_of,
+    unknown_sender,
+    unsupported,
+    wrong_recipient,
+)
 from omniroute.connectors.edi_edifact.envelope import Interchange, Party, parse_interchanges
 from omniroute.connectors.edi_edifact.orders import map_orders
 from omniroute.connectors.edi_edifact.writer import (
@@ -159,3 +166,22 @@ def test_writer_envelope_options() -> None:
     assert not chunk.has_una
     (back,) = parse_interchanges(text)
     assert back.test and back.acknowledgement_requested and not list(back.all_problems())
+
+
+def test_what_the_application_knows_of_the_interchange_rejects_it() -> None:
+    (interchange,) = parse_interchanges(ORDERS)
+    assert answer(interchange, interchange_problems=[unknown_sender(interchange)]) == [
+        "UCI+REF1+SENDER:14+RECEIVER:14+4+23+UNB+2:1"
+    ]
+    assert wrong_recipient(interchange, Party("RECEIVER", "14")) is None
+    assert wrong_recipient(interchange, Party("RECEIVER")) is None
+    other = wrong_recipient(interchange, Party("US", "14"))
+    assert other is not None
+    assert answer(interchange, interchange_problems=[other]) == [
+        "UCI+REF1+SENDER:14+RECEIVER:14+4+7+UNB+3:1"
+    ]
+    assert answer(interchange, interchange_problems=[duplicate_interchange(interchange)]) == [
+        "UCI+REF1+SENDER:14+RECEIVER:14+4+26+UNB+5"
+    ]
+    (second,) = parse_interchanges(sample("bots_my_first_plugin_order01.edi"))[1:]
+    assert unknown_sender(second).segment == second.first_segment == 21
