@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable, Iterator
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydifact import Parser
 from pydifact.exceptions import EDISyntaxError
 
@@ -12,6 +15,9 @@ from omniroute.connectors.edi_edifact.adapter import (
     DEFAULT_DELIMITERS,
     Delimiters,
     EdifactSyntaxError,
+    Segment,
+    _split_segments,
+    _tokenize_segments,
     read_chunks,
     render,
     segment,
@@ -120,3 +126,27 @@ def test_a_line_feed_terminator_is_kept() -> None:
     # pydifact refuses a released line break; it is reported with its segment
     with pytest.raises(EdifactSyntaxError, match="segment 2: Newlines after escape"):
         list(read_chunks(text.replace("a b", "a?\nb")))
+
+
+def outcome(
+    reader: Callable[[str, Delimiters, int], Iterator[Segment]], body: str
+) -> list[Segment] | str:
+    try:
+        return list(reader(body, DEFAULT_DELIMITERS, 0))
+    except EdifactSyntaxError as exc:
+        return str(exc)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(alphabet="UNBHTZ+:' a1", max_size=40))
+def test_both_readers_agree(body: str) -> None:
+    """Without a release character, the str.split reader and pydifact's tokenizer read the
+    same segments and refuse the same texts with the same error."""
+    assert outcome(_split_segments, body) == outcome(_tokenize_segments, body)
+
+
+def test_the_release_character_takes_the_tokenizer() -> None:
+    text = "UNB+UNOC:3+A+B+1:1+1'FTX+AAI+++a?+b'UNZ+0+1'"
+    (chunk,) = read_chunks(text)
+    assert chunk.segments[1].value(3) == "a+b"
+    assert list(_split_segments("FTX+a'", DEFAULT_DELIMITERS, 0)) == [Segment("FTX", (("a",),), 1)]
