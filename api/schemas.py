@@ -491,6 +491,8 @@ class ShipmentOut(BaseModel):
     tracking_url: str | None
     shipped_at: UtcDateTime
     lines: list[ShipmentLineOut]
+    status: str = Field(default="unknown", description="canonical tracking status")
+    delivered_at: UtcDateTime | None = None
 
 
 class FulfilmentOrderOut(BaseModel):

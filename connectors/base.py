@@ -43,6 +43,10 @@ class Capability(enum.StrEnum):
     CANCEL_PUSH = "cancel_push"
     FULFILMENT_CANCEL = "fulfilment_cancel"
     RISK_ASSESSMENT = "risk_assessment"
+    # A carrier's tracking webhooks (connectors.tracking.TrackingSource).
+    TRACKING_WEBHOOKS = "tracking_webhooks"
+    # A channel told of its shipments' tracking status (connectors.tracking.TrackingSink).
+    TRACKING_PUSH = "tracking_push"
 
 
 class ConnectorError(Exception):

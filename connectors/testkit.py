@@ -54,6 +54,7 @@ from omniroute.connectors.base import (
     WarehouseCanceller,
     kept_webhook_headers,
 )
+from omniroute.connectors.tracking import TrackingSink, TrackingSource
 from omniroute.mapping import validate_order
 
 __all__ = [
@@ -81,6 +82,8 @@ PROTOCOL_OF: Mapping[Capability, type] = {
     Capability.FULFILMENT_RELEASE: WarehouseAdapter,
     Capability.FULFILMENT_CANCEL: WarehouseCanceller,
     Capability.RISK_ASSESSMENT: RiskAssessor,
+    Capability.TRACKING_WEBHOOKS: TrackingSource,
+    Capability.TRACKING_PUSH: TrackingSink,
 }
 
 MAX_PAGES = 1000

@@ -1,4 +1,5 @@
-"""The generic connector kind: Standard Webhooks order events and CSV/JSON order uploads.
+"""The generic connector kind: Standard Webhooks order events and CSV/JSON order uploads, and
+tracking events (``tracking.updated``) for carriers without a connector of their own.
 
 For phone orders, stores and any system without its own connector. Nothing is called on the
 remote side, so there is no client and no rate limit here; a sender signs its webhooks with
@@ -14,8 +15,9 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from omniroute.connectors.base import Capability, ConnectorRuntime, SignatureError, WebhookEvent
-from omniroute.connectors.generic import upload, webhooks
+from omniroute.connectors.generic import tracking, upload, webhooks
 from omniroute.connectors.generic.mapping import MAX_CHANNEL, to_canonical
+from omniroute.connectors.tracking import TrackingDelivery
 
 
 def _utcnow() -> datetime:
@@ -70,7 +72,9 @@ class GenericWebhookConnector:
     """Receives signed canonical orders and parses uploaded order files for one source."""
 
     kind: ClassVar[str] = "generic_webhook"
-    capabilities: ClassVar[frozenset[Capability]] = frozenset({Capability.ORDER_WEBHOOKS})
+    capabilities: ClassVar[frozenset[Capability]] = frozenset(
+        {Capability.ORDER_WEBHOOKS, Capability.TRACKING_WEBHOOKS}
+    )
     config_model: ClassVar[type[BaseModel]] = GenericWebhookConfig
     secrets_model: ClassVar[type[BaseModel]] = GenericWebhookSecrets
 
@@ -102,6 +106,10 @@ class GenericWebhookConnector:
 
     def parse_webhook(self, headers: Mapping[str, str], body: bytes) -> WebhookEvent:
         return webhooks.parse(body)
+
+    def parse_tracking(self, headers: Mapping[str, str], body: bytes) -> TrackingDelivery | None:
+        """A ``tracking.updated`` event (``connectors.generic.tracking``); None for the rest."""
+        return tracking.parse_tracking(body)
 
     def kept_headers(self, headers: Mapping[str, str]) -> dict[str, str]:
         return webhooks.kept_headers(headers)

@@ -53,3 +53,15 @@ class ShopifyAdminClient:
     def cancel_order(self, order_id: int, body: Mapping[str, Any]) -> httpx.Response:
         """``POST /orders/{id}/cancel.json`` with ``reason`` and ``email``."""
         return self._http.post(f"/orders/{order_id}/cancel.json", json=dict(body))
+
+    def list_fulfillment_events(self, order_id: int, fulfillment_id: int) -> httpx.Response:
+        """``GET /orders/{id}/fulfillments/{id}/events.json``: ``{"fulfillment_events": [...]}``."""
+        return self._http.get(f"/orders/{order_id}/fulfillments/{fulfillment_id}/events.json")
+
+    def create_fulfillment_event(
+        self, order_id: int, fulfillment_id: int, body: Mapping[str, Any]
+    ) -> httpx.Response:
+        """``POST /orders/{id}/fulfillments/{id}/events.json`` with ``{"event": {...}}``."""
+        return self._http.post(
+            f"/orders/{order_id}/fulfillments/{fulfillment_id}/events.json", json=dict(body)
+        )

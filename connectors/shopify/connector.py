@@ -61,8 +61,9 @@ from omniroute.connectors.http import (
     send_with_retry,
 )
 from omniroute.connectors.ratelimit import TokenBucket
-from omniroute.connectors.shopify import graphql, inventory, mapping, risk, webhooks
+from omniroute.connectors.shopify import graphql, inventory, mapping, risk, tracking, webhooks
 from omniroute.connectors.shopify.client import MAX_PAGE_SIZE, ShopifyAdminClient
+from omniroute.connectors.tracking import TrackingNotice
 
 __all__ = ["ShopifyConfig", "ShopifyConnector", "ShopifySecrets"]
 
@@ -204,6 +205,7 @@ class ShopifyConnector:
             Capability.STOCK_PUSH,
             Capability.CANCEL_PUSH,
             Capability.RISK_ASSESSMENT,
+            Capability.TRACKING_PUSH,
         }
     )
     config_model: ClassVar[type[BaseModel]] = ShopifyConfig
@@ -248,6 +250,7 @@ class ShopifyConnector:
                 Capability.ORDER_FETCH,
                 Capability.FULFILMENT_PUSH,
                 Capability.CANCEL_PUSH,
+                Capability.TRACKING_PUSH,
             }
             if self.config.location_id is not None:
                 enabled.add(Capability.STOCK_PUSH)
@@ -357,6 +360,10 @@ class ShopifyConnector:
             attempts += made
             refs.append(created)
         return PushReceipt(external_ref=",".join(refs), attempts=attempts)
+
+    def push_tracking(self, notice: TrackingNotice) -> PushReceipt:
+        """A fulfillment event with the shipment's new status (``connectors.shopify.tracking``)."""
+        return tracking.push_tracking(lambda call, write: self._send(call, write=write), notice)
 
     def push_stock(self, updates: Sequence[StockUpdate], *, idempotency_key: str) -> PushReceipt:
         """Set ``available`` of each inventory item at the configured location."""

@@ -20,6 +20,11 @@ from omniroute.connectors.base import (
     PermanentError,
     StockUpdate,
 )
+from omniroute.connectors.tracking import (
+    TrackingNotice,
+    TrackingStatus,
+    normalise_tracking_number,
+)
 from omniroute.mapping import MappingSpec, load_spec, map_order
 
 #: This kind's mapping spec: a JSON resource of this package, installed with it.
@@ -318,3 +323,51 @@ def inventory_set_body(update: StockUpdate, location_id: int) -> dict[str, int]:
         "inventory_item_id": shopify_id(update.channel_ref, f"inventory item id of {update.sku}"),
         "available": update.available,
     }
+
+
+# Shopify's fulfillment event statuses (REST ``FulfillmentEvent.status``) for omniroute's
+# canonical tracking statuses; ``unknown`` has none and is not sent.
+EVENT_STATUS: Mapping[TrackingStatus, str] = {
+    TrackingStatus.LABEL_CREATED: "label_purchased",
+    TrackingStatus.IN_TRANSIT: "in_transit",
+    TrackingStatus.OUT_FOR_DELIVERY: "out_for_delivery",
+    TrackingStatus.AVAILABLE_FOR_PICKUP: "ready_for_pickup",
+    TrackingStatus.FAILED_ATTEMPT: "attempted_delivery",
+    TrackingStatus.EXCEPTION: "failure",
+    TrackingStatus.RETURNED_TO_SENDER: "failure",
+    TrackingStatus.DELIVERED: "delivered",
+}
+
+
+def fulfillments_with_tracking(
+    fulfillments: Iterable[Mapping[str, Any]], tracking_number: str
+) -> list[int]:
+    """The ids of live fulfillments carrying this tracking number (spaces and case aside)."""
+    wanted = normalise_tracking_number(tracking_number)
+    ids = []
+    for fulfillment in fulfillments:
+        if fulfillment.get("status") in VOID_FULFILLMENT_STATUSES:
+            continue
+        numbers = {fulfillment.get("tracking_number"), *(fulfillment.get("tracking_numbers") or ())}
+        if any(isinstance(n, str) and normalise_tracking_number(n) == wanted for n in numbers):
+            ids.append(int(fulfillment["id"]))
+    return ids
+
+
+def event_reported(events: Iterable[Mapping[str, Any]], status: str, happened_at: datetime) -> bool:
+    """Whether a fulfillment already has this event (a repeat after a timeout)."""
+    for event in events:
+        if event.get("status") != status or not isinstance(event.get("happened_at"), str):
+            continue
+        stamp = datetime.fromisoformat(str(event["happened_at"]).replace("Z", "+00:00"))
+        if stamp.tzinfo is not None and stamp == happened_at:
+            return True
+    return False
+
+
+def fulfillment_event_body(notice: TrackingNotice, status: str) -> dict[str, Any]:
+    """The body of ``POST /orders/{id}/fulfillments/{id}/events.json``."""
+    event: dict[str, Any] = {"status": status, "happened_at": notice.occurred_at.isoformat()}
+    if notice.message:
+        event["message"] = notice.message[:255]
+    return {"event": event}

@@ -1,4 +1,5 @@
-"""Outbox delivery of what channels are told: shipments with tracking, available stock.
+"""Outbox delivery of what channels are told: shipments with tracking, delivery status
+(``channel.tracking``), available stock.
 
 Like the WMS release, the call happens outside any transaction with the row's idempotency
 key; transient failures retry with backoff, permanent ones dead-letter with an exception that
@@ -33,11 +34,17 @@ from omniroute.connectors.base import (
     StockUpdate,
     TransientError,
 )
+from omniroute.connectors.tracking import TrackingNotice, TrackingSink, TrackingStatus
 from omniroute.core.channels import health as connector_health
 from omniroute.core.exceptions.opening import Reason, open_exception
 from omniroute.core.order_state.machine import OrderStatus
 from omniroute.core.outbox import messages as outbox
-from omniroute.core.outbox.messages import CHANNEL_CANCEL, CHANNEL_FULFILMENT, CHANNEL_STOCK
+from omniroute.core.outbox.messages import (
+    CHANNEL_CANCEL,
+    CHANNEL_FULFILMENT,
+    CHANNEL_STOCK,
+    CHANNEL_TRACKING,
+)
 from omniroute.core.platform.clock import as_aware
 from omniroute.core.platform.db import unit_of_work
 from omniroute.core.platform.metrics import OUTBOX_DELIVERIES
@@ -49,6 +56,7 @@ from omniroute.core.platform.models import (
     OutboxMessage,
     SalesOrder,
     Shipment,
+    TrackingEvent,
 )
 from omniroute.core.platform.ports import HasConnectors, HasSettings, Store
 from omniroute.core.stock.levels import channel_available
@@ -148,7 +156,42 @@ def _prepare(deps: Deps, session: Session, msg: OutboxMessage) -> Prepared:
             order.external_id, str(msg.payload.get("reason") or ""), msg.idempotency_key
         )
         return Prepared(lambda: sink.cancel_order(cancel))
+    if msg.kind == CHANNEL_TRACKING:
+        if not isinstance(sink, TrackingSink):
+            raise PermanentError(f"{connector.kind} cannot take tracking", reason="no_channel")
+        tracking = _tracking_notice(session, msg)
+        return Prepared(lambda: sink.push_tracking(tracking))
     raise PermanentError(f"unknown channel outbox kind {msg.kind!r}", reason="no_channel")
+
+
+def _tracking_notice(session: Session, msg: OutboxMessage) -> TrackingNotice:
+    """The status the row was written for (a later one has its own row), with the carrier's
+    message and place of the event that set it."""
+    shipment = session.get_one(Shipment, msg.payload["shipment_id"])
+    order = session.get_one(SalesOrder, msg.payload["order_id"])
+    at = datetime.fromisoformat(msg.payload["status_at"])
+    event = session.scalars(
+        select(TrackingEvent)
+        .where(
+            TrackingEvent.shipment_id == shipment.id,
+            TrackingEvent.status == msg.payload["status"],
+            TrackingEvent.occurred_at == at,
+        )
+        .limit(1)
+    ).first()
+    occurred_at = as_aware(at)
+    assert occurred_at is not None  # noqa: S101 - parsed from the payload
+    return TrackingNotice(
+        external_order_id=order.external_id,
+        shipment_ref=str(shipment.id),
+        status=TrackingStatus(msg.payload["status"]),
+        occurred_at=occurred_at,
+        idempotency_key=msg.idempotency_key,
+        carrier=shipment.carrier,
+        tracking_number=shipment.tracking_number,
+        message=None if event is None else event.message,
+        location=None if event is None else event.location,
+    )
 
 
 def _notice(session: Session, msg: OutboxMessage) -> FulfilmentNotice:
@@ -276,7 +319,7 @@ def _dead(
     if msg.kind == CHANNEL_FULFILMENT:
         shipment = session.get(Shipment, msg.payload.get("shipment_id"))
         order_id = shipment.order_id if shipment else None
-    elif msg.kind == CHANNEL_CANCEL:
+    elif msg.kind in (CHANNEL_CANCEL, CHANNEL_TRACKING):
         order_id = msg.payload.get("order_id")
     open_exception(
         session,

@@ -18,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from omniroute.connectors.base import Capability
+from omniroute.connectors.tracking import normalise_tracking_number
 from omniroute.core.access.audit import record
 from omniroute.core.order_state import timeline as order_state
 from omniroute.core.order_state.holdings import member_orders_of, of_order
@@ -38,6 +39,8 @@ from omniroute.core.platform.models import (
 )
 from omniroute.core.platform.ports import HasConnectors, HasDispatcher, Store
 from omniroute.core.stock.levels import give_back
+from omniroute.core.tracking.events import attach_parked
+from omniroute.core.tracking.events import take_nudges as take_tracking_nudges
 
 SHIPPABLE = frozenset({"pending", "released", "partially_shipped"})
 
@@ -112,6 +115,11 @@ def confirm_shipment(
             carrier=shipment.carrier,
             tracking_number=shipment.tracking_number,
             tracking_url=shipment.tracking_url,
+            tracking_key=(
+                normalise_tracking_number(shipment.tracking_number)[:200] or None
+                if shipment.tracking_number
+                else None
+            ),
             lines=[
                 {"fulfilment_line_id": line.id, "sku": line.sku, "quantity": qty}
                 for line, qty in shipped
@@ -127,6 +135,9 @@ def confirm_shipment(
             outbox_ids = [_notify_channel(deps, session, order, row, complete)]
         else:
             outbox_ids = _advance_members(deps, session, orders, fo, shipment=row, shipped=shipped)
+        # Carrier events that came before the warehouse's confirmation apply now.
+        attach_parked(deps, session, row)
+        outbox_ids += take_tracking_nudges(session)
         record(session, actor, "shipment.confirm", "fulfilment_order", fo.id, {"shipment": row.id})
         result = ShipmentResult(row.id, True, order.status)
     for outbox_id in outbox_ids:

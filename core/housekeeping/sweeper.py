@@ -25,6 +25,7 @@ from omniroute.core.platform.models import InboundMessage, OutboxMessage, SalesO
 from omniroute.core.platform.settings import Settings
 from omniroute.core.stock import sync
 from omniroute.core.stock.sync import sync_stock
+from omniroute.core.tracking.events import rematch_parked
 
 
 class Deps(polling.Deps, sync.Deps, consolidation.Deps, Protocol):
@@ -153,4 +154,16 @@ def sweep(
         deps.dispatcher.enqueue(task, row_id)
     polls = enqueue_due_polls(deps, now=now)
     pushes = sync_stock(deps, now=now)
-    return len(work) + polls + pushes + route_due_groups(deps, now=now)
+    rematched = rematch_tracking(deps, now=now)
+    return len(work) + polls + pushes + route_due_groups(deps, now=now) + rematched
+
+
+# How far back the sweeper looks for shipments that may have missed carrier events written
+# at the same moment (core/tracking/events.rematch_parked): far more than a transaction lasts.
+REMATCH_WINDOW = timedelta(minutes=15)
+
+
+def rematch_tracking(deps: Deps, *, now: datetime) -> int:
+    """Give recent shipments the carrier events kept for their number; how many took some."""
+    with unit_of_work(deps.sessions) as session:
+        return rematch_parked(deps, session, since=now - REMATCH_WINDOW)

@@ -28,6 +28,7 @@ from omniroute.core.intake import external_fulfilment, late_versions
 from omniroute.core.intake.channel_messages import FetchNeeded, RiskNeeded, channel_order_of
 from omniroute.core.intake.checks import Problem, check_order
 from omniroute.core.intake.external_fulfilment import record_external_fulfilment
+from omniroute.core.intake.tracking_messages import take_tracking, tracking_of
 from omniroute.core.order_routing import consolidation
 from omniroute.core.order_routing.consolidation import hold_if_consolidating, leave_group
 from omniroute.core.order_routing.inputs import active_rules, sku_profiles
@@ -50,6 +51,7 @@ from omniroute.core.platform.models import (
     SkuAlias,
 )
 from omniroute.core.platform.sql import insert_ignoring_conflict_stmt, table_of
+from omniroute.core.tracking import events as tracking_events
 from omniroute.mapping import MappingError, resolve_skus, sku_keys
 
 log = logging.getLogger("omniroute.processing")
@@ -94,7 +96,7 @@ def process_inbound(deps: Deps, inbound_id: int, *, now: datetime | None = None)
     claimed_at = deps.clock.now()  # the releases' claims: the real time, whatever ``now`` is
     outbox_ids: list[int] = []
     prepared: list[Job | None] = []
-    nudges: list[int] = []  # cancels asked of warehouses (intake.late_versions)
+    nudges: list[int] = []  # cancels asked of warehouses, tracking told to channels
     outside = Outside()
     try:
         while True:
@@ -119,6 +121,7 @@ def process_inbound(deps: Deps, inbound_id: int, *, now: datetime | None = None)
                     # Read here, so sending them needs no read transaction of its own.
                     prepared = [prepare_release(deps, session, i) for i in outbox_ids]
                     nudges = late_versions.take_nudges(session)
+                    nudges += tracking_events.take_nudges(session)
                 break
             except FetchNeeded as need:
                 if outside.order is not None:
@@ -196,6 +199,10 @@ def _process_claimed(
 ) -> tuple[SalesOrder, dict[str, Sku]] | None:
     connector = session.get_one(Connector, msg.connector_id)
     try:
+        tracking = tracking_of(deps.connectors.for_row(connector), msg)
+        if tracking is not None:  # a carrier's checkpoints, not an order
+            take_tracking(deps, session, msg, tracking, now)
+            return None
         canonical = _translate(deps, session, connector, msg, outside.order)
         if canonical is not None:
             _add_channel_risk(deps, session, connector, canonical, outside)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from omniroute.connectors.base import (
     IMPORTED_TOPIC,
@@ -20,6 +20,7 @@ from omniroute.connectors.base import (
     kept_webhook_headers,
     webhook_topic_of,
 )
+from omniroute.connectors.tracking import TrackingSource
 from omniroute.core.platform.dispatch import Task
 from omniroute.core.platform.errors import Conflict, NotFound, Unauthorized
 from omniroute.core.platform.inbox_insert import insert_committed
@@ -46,16 +47,29 @@ class IntakeResult:
         return "duplicate" if self.duplicate else "ignored"
 
 
-_ROLES: dict[type, tuple[bool, bool]] = {}
+_ROLES: dict[type, tuple[bool, bool, bool]] = {}
 
 
-def _webhook_roles(kind: type) -> tuple[bool, bool]:
-    """Whether a connector class is an OrderSource, and PingAware; once per class, because a
-    runtime protocol check inspects every member on each call."""
+def _webhook_roles(kind: type) -> tuple[bool, bool, bool]:
+    """Whether a connector class is an OrderSource, PingAware, and a TrackingSource; once per
+    class, because a runtime protocol check inspects every member on each call."""
     roles = _ROLES.get(kind)
     if roles is None:
-        roles = _ROLES[kind] = (issubclass(kind, OrderSource), issubclass(kind, PingAware))
+        roles = _ROLES[kind] = (
+            issubclass(kind, OrderSource),
+            issubclass(kind, PingAware),
+            issubclass(kind, TrackingSource),
+        )
     return roles
+
+
+def _takes_webhooks(source: Any, order_source: bool, tracking_source: bool) -> bool:
+    """Orders (``ORDER_WEBHOOKS``) or a carrier's tracking (``TRACKING_WEBHOOKS``): both are
+    verified, stored and acknowledged alike; processing tells them apart."""
+    capabilities = source.capabilities
+    return (Capability.ORDER_WEBHOOKS in capabilities and order_source) or (
+        Capability.TRACKING_WEBHOOKS in capabilities and tracking_source
+    )
 
 
 _TOPIC_CHARS = InboundMessage.__table__.c.topic.type.length  # type: ignore[attr-defined]
@@ -79,8 +93,8 @@ def receive_webhook(
     if not target.enabled:
         raise Conflict(f"connector {connector_id} is disabled", code="connector_disabled")
     source = target.source
-    order_source, ping_aware = _webhook_roles(type(source))
-    if Capability.ORDER_WEBHOOKS not in source.capabilities or not order_source:
+    order_source, ping_aware, tracking_source = _webhook_roles(type(source))
+    if not _takes_webhooks(source, order_source, tracking_source):
         raise NotFound(f"connector {connector_id} does not take webhooks")
     if ping_aware and source.is_ping(headers, body):
         WEBHOOKS.labels(target.kind, "ping").inc()

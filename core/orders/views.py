@@ -135,6 +135,8 @@ def order_detail(deps: HasSessions, order_id: int) -> dict[str, Any]:
                     "tracking_number": sh.tracking_number,
                     "tracking_url": sh.tracking_url,
                     "shipped_at": as_aware(sh.shipped_at),
+                    "status": sh.status,
+                    "delivered_at": as_aware(sh.delivered_at),
                     "lines": [
                         {"sku": item["sku"], "quantity": item["quantity"]}
                         for item in sh.lines

@@ -36,6 +36,7 @@ WMS_CANCEL: Final = "wms.cancel"  # cancel (some of) a released fulfilment order
 CHANNEL_FULFILMENT: Final = "channel.fulfilment"  # a shipment (and tracking) to the channel
 CHANNEL_STOCK: Final = "channel.stock"  # available-to-sell of some listings to the channel
 CHANNEL_CANCEL: Final = "channel.cancel"  # an order ops cancelled, to its channel
+CHANNEL_TRACKING: Final = "channel.tracking"  # a shipment's new tracking status, to the channel
 
 ERROR_CHARS = 2000
 

@@ -429,6 +429,7 @@ class Shipment(Base):
     __table_args__ = (
         UniqueConstraint("fulfilment_order_id", "external_ref", name="uq_shipment_external"),
         Index("ix_shipment_order", "order_id"),
+        Index("ix_shipment_tracking_key", "tracking_key"),
     )
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     fulfilment_order_id: Mapped[int] = mapped_column(ForeignKey("fulfilment_order.id"))
@@ -439,6 +440,41 @@ class Shipment(Base):
     tracking_url: Mapped[str | None] = mapped_column(String(1000))
     lines: Mapped[list[Any]] = mapped_column(default=list)
     shipped_at: Mapped[datetime] = mapped_column(DateTime)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    # Carrier tracking (core/tracking, migration 0011): the tracking number as matched
+    # (connectors.tracking.normalise_tracking_number), the canonical status and when the
+    # event that set it happened, when it was delivered, and the newest event's time.
+    tracking_key: Mapped[str | None] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(32), default="unknown")
+    status_at: Mapped[datetime | None] = mapped_column(DateTime)
+    delivered_at: Mapped[datetime | None] = mapped_column(DateTime)
+    last_event_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class TrackingEvent(Base):
+    """One carrier checkpoint of a parcel, canonical status and raw code; kept even while no
+    shipment has its tracking number (``shipment_id`` None, ``unmatched_reason`` says why),
+    and applied when one does."""
+
+    __tablename__ = "tracking_event"
+    __table_args__ = (
+        UniqueConstraint("event_key", name="uq_tracking_event_key"),
+        Index("ix_tracking_event_shipment", "shipment_id", "occurred_at"),
+        Index("ix_tracking_event_number", "tracking_number"),
+    )
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    event_key: Mapped[str] = mapped_column(String(255))
+    shipment_id: Mapped[int | None] = mapped_column(ForeignKey("shipment.id"))
+    connector_id: Mapped[int] = mapped_column(ForeignKey("connector.id"))
+    inbound_message_id: Mapped[int | None] = mapped_column(ForeignKey("inbound_message.id"))
+    carrier: Mapped[str] = mapped_column(String(100))
+    tracking_number: Mapped[str] = mapped_column(String(200))  # normalised
+    status: Mapped[str] = mapped_column(String(32))
+    raw_status: Mapped[str] = mapped_column(String(200))
+    occurred_at: Mapped[datetime] = mapped_column(DateTime)
+    message: Mapped[str | None] = mapped_column(Text)
+    location: Mapped[str | None] = mapped_column(String(300))
+    unmatched_reason: Mapped[str | None] = mapped_column(String(300))
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 

@@ -9,7 +9,16 @@ from omniroute.connectors import testkit
 from omniroute.core.platform.live_connectors import ConnectorRegistry
 
 REGISTRY = ConnectorRegistry.discover()
-BUILT_IN = {"shopify", "rest_wms", "woocommerce", "square", "amazon_sp", "generic_webhook"}
+BUILT_IN = {
+    "shopify",
+    "rest_wms",
+    "woocommerce",
+    "square",
+    "amazon_sp",
+    "generic_webhook",
+    "easypost",
+    "aftership",
+}
 
 
 def test_every_built_in_kind_loads() -> None:

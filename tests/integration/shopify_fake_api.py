@@ -15,6 +15,8 @@ It serves what the Shopify connector calls, under ``/admin/api/{version}``:
   ``fulfillable_quantity``, as older API versions send them (the fake still checks by it).
 - ``POST /fulfillments.json``: checked against the open fulfillment orders (422 otherwise),
   applied, and answered 201 with a fulfillment built on the recorded sample.
+- ``GET`` / ``POST /orders/{id}/fulfillments/{id}/events.json``: a fulfillment's delivery
+  events (``fulfillment_events``), 404 for a fulfillment the order does not have.
 - ``POST /inventory_levels/set.json``: the ``available`` of an inventory item at a location.
 - ``POST /graphql.json``: an order's ``risk`` (``risks``: recommendation and assessments, set
   by the test), and the two documents the connector sends for stock: the read of
@@ -51,6 +53,9 @@ ORDER_PATH = rf"{API}/orders/(?P<order_id>\d+)\.json"
 FULFILLMENTS_PATH = rf"{API}/orders/(?P<order_id>\d+)/fulfillments\.json"
 FULFILLMENT_ORDERS_PATH = rf"{API}/orders/(?P<order_id>\d+)/fulfillment_orders\.json"
 CREATE_FULFILLMENT_PATH = rf"{API}/fulfillments\.json"
+FULFILLMENT_EVENTS_PATH = (
+    rf"{API}/orders/(?P<order_id>\d+)/fulfillments/(?P<fulfillment_id>\d+)/events\.json"
+)
 INVENTORY_SET_PATH = rf"{API}/inventory_levels/set\.json"
 GRAPHQL_PATH = rf"{API}/graphql\.json"
 ITEM_GID = "gid://shopify/InventoryItem/"
@@ -170,6 +175,8 @@ class ShopifyFake:
         self.served_pages: list[list[dict[str, Any]]] = []
         #: Every fulfillment answered to a POST /fulfillments.json, in order.
         self.created: list[dict[str, Any]] = []
+        #: Fulfillment events (delivery status) by fulfillment id, oldest first.
+        self.fulfillment_events: dict[int, list[dict[str, Any]]] = {}
         #: ``available`` by (inventory item id, location id).
         self.levels: dict[tuple[int, int], int] = {}
         #: Answer fulfillment orders as an older API version does: no fulfillable_quantity.
@@ -187,6 +194,8 @@ class ShopifyFake:
         self.http.route("GET", FULFILLMENTS_PATH, self._list_fulfillments)
         self.http.route("GET", FULFILLMENT_ORDERS_PATH, self._list_fulfillment_orders)
         self.http.route("POST", CREATE_FULFILLMENT_PATH, self._create_fulfillment)
+        self.http.route("GET", FULFILLMENT_EVENTS_PATH, self._list_fulfillment_events)
+        self.http.route("POST", FULFILLMENT_EVENTS_PATH, self._create_fulfillment_event)
         self.http.route("POST", INVENTORY_SET_PATH, self._set_inventory_level)
         self.http.route("POST", GRAPHQL_PATH, self._graphql)
 
@@ -433,6 +442,48 @@ class ShopifyFake:
         )
         self._next_fulfillment_id += 1
         return fulfillment
+
+    def _fulfillment_of(self, request: Request) -> tuple[int, int] | None:
+        """(order id, fulfillment id) of an events path, if the order has that fulfillment."""
+        match = re.fullmatch(FULFILLMENT_EVENTS_PATH, request.path)
+        assert match is not None  # the route matched this pattern
+        order_id, fulfillment_id = int(match["order_id"]), int(match["fulfillment_id"])
+        known = {f["id"] for f in self.fulfillments.get(order_id, ())}
+        return (order_id, fulfillment_id) if fulfillment_id in known else None
+
+    def _list_fulfillment_events(self, request: Request) -> Reply:
+        refused = self._refused(request)
+        if refused is not None:
+            return refused
+        with self._lock:
+            found = self._fulfillment_of(request)
+            if found is None:
+                return Reply(404, shopify_errors("Not Found"))
+            events = self.fulfillment_events.get(found[1], [])
+            return Reply(200, {"fulfillment_events": copy.deepcopy(events)})
+
+    def _create_fulfillment_event(self, request: Request) -> Reply:
+        refused = self._refused(request)
+        if refused is not None:
+            return refused
+        body = (request.json or {}).get("event") or {}
+        with self._lock:
+            found = self._fulfillment_of(request)
+            if found is None:
+                return Reply(404, shopify_errors("Not Found"))
+            if not body.get("status"):
+                return Reply(422, shopify_errors(["Status can't be blank"]))
+            events = self.fulfillment_events.setdefault(found[1], [])
+            event = {
+                "id": 944956390 + sum(len(e) for e in self.fulfillment_events.values()),
+                "order_id": found[0],
+                "fulfillment_id": found[1],
+                "status": body["status"],
+                "happened_at": body.get("happened_at"),
+                "message": body.get("message"),
+            }
+            events.append(event)
+        return Reply(201, {"fulfillment_event": copy.deepcopy(event)})
 
     def _set_inventory_level(self, request: Request) -> Reply:
         refused = self._refused(request)

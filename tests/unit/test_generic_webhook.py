@@ -97,7 +97,9 @@ def signed(
 def test_kind_is_declared_properly() -> None:
     testkit.check_kind(GenericWebhookConnector, connector())
     assert GenericWebhookConnector.kind == "generic_webhook"
-    assert GenericWebhookConnector.capabilities == frozenset({Capability.ORDER_WEBHOOKS})
+    assert GenericWebhookConnector.capabilities == frozenset(
+        {Capability.ORDER_WEBHOOKS, Capability.TRACKING_WEBHOOKS}
+    )
 
 
 def test_config_and_secrets_refuse_unknown_or_bad_values() -> None:

@@ -71,6 +71,7 @@ def test_connector_declares_its_kind(connector: ShopifyConnector) -> None:
             Capability.STOCK_PUSH,
             Capability.CANCEL_PUSH,
             Capability.RISK_ASSESSMENT,
+            Capability.TRACKING_PUSH,
         }
     )
     assert ShopifyConnector.config_model is ShopifyConfig

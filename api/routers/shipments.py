@@ -1,0 +1,63 @@
+"""Shipments with their carrier tracking, and tracking events no shipment has claimed."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel
+
+from omniroute.api.deps import CtxDep, Reader, Staff
+from omniroute.api.schemas import Id, ShipmentLineOut, UtcDateTime
+from omniroute.core.tracking import views as svc
+
+router = APIRouter(prefix="/api/v1", tags=["tracking"])
+
+
+class TrackingEventOut(BaseModel):
+    id: int
+    carrier: str
+    tracking_number: str
+    status: str
+    raw_status: str
+    occurred_at: UtcDateTime
+    message: str | None
+    location: str | None
+    connector_id: int
+    inbound_message_id: int | None
+    unmatched_reason: str | None
+
+
+class ShipmentDetailOut(BaseModel):
+    id: int
+    order_id: int
+    fulfilment_order_id: int
+    external_ref: str
+    carrier: str | None
+    tracking_number: str | None
+    tracking_url: str | None
+    shipped_at: UtcDateTime
+    lines: list[ShipmentLineOut]
+    status: str
+    status_at: UtcDateTime | None
+    delivered_at: UtcDateTime | None
+    last_event_at: UtcDateTime | None
+    events: list[TrackingEventOut]
+
+
+@router.get("/shipments/{shipment_id}", response_model=ShipmentDetailOut)
+def get_shipment(shipment_id: Id, ctx: CtxDep, _: Reader) -> ShipmentDetailOut:
+    """A shipment's tracking status (canonical, with the carrier's raw codes) and events."""
+    return ShipmentDetailOut.model_validate(svc.shipment_detail(ctx, shipment_id))
+
+
+@router.get("/tracking-events/unmatched", response_model=list[TrackingEventOut])
+def get_unmatched(
+    ctx: CtxDep,
+    _: Staff,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    after_id: Annotated[int, Query(ge=0)] = 0,
+) -> list[TrackingEventOut]:
+    """Carrier events kept for tracking numbers no shipment has yet (each says why)."""
+    rows = svc.unmatched_events(ctx, limit=limit, after_id=after_id)
+    return [TrackingEventOut.model_validate(r) for r in rows]

@@ -1,0 +1,1 @@
+"""AfterShip Tracking: ``tracking_update`` webhooks as tracking events."""

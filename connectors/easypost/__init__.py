@@ -1,0 +1,1 @@
+"""EasyPost: tracker webhooks (``tracker.created`` / ``tracker.updated``) as tracking events."""
