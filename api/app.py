@@ -12,6 +12,7 @@ from omniroute.api import problems
 from omniroute.api.body_limit import BodyLimitMiddleware
 from omniroute.api.errors import ErrorMiddleware
 from omniroute.api.routers import (
+    audit,
     connectors,
     consolidations,
     exceptions,
@@ -22,6 +23,7 @@ from omniroute.api.routers import (
     orders,
     routing_rules,
     stock,
+    tokens,
     warehouses,
     webhooks,
 )
@@ -78,6 +80,8 @@ def create_app(
         consolidations,
         exceptions,
         routing_rules,
+        tokens,
+        audit,
         health,
     ):
         app.include_router(module.router)

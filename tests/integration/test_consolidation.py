@@ -300,7 +300,7 @@ def test_cancelling_a_held_order_leaves_the_other_to_ship_alone(
     answer = client.post(
         f"/api/v1/orders/{first}/cancel",
         json={"reason": "changed mind"},
-        headers=auth(ctx, Role.SUPPORT),
+        headers=auth(ctx, Role.OPS),
     )
     assert answer.status_code == 200, answer.text
     assert answer.json()["units_released"] == 0
