@@ -67,6 +67,46 @@ def _not_found(what: str, ident: int) -> HTTPException:
     return HTTPException(404, f"{what} {ident} does not exist")
 
 
+def connector_in_scope(permission: Permission) -> Callable[..., Awaitable[Principal]]:
+    """``require(permission)``, and the route's ``connector_id`` (in its path or query) one of
+    the token's connectors (404 otherwise)."""
+    checked = require(permission)
+
+    async def check(
+        request: Request,
+        who: Principal = Depends(checked),  # noqa: B008 - Annotated would name a local
+    ) -> Principal:
+        # Read, not declared: the route declares and validates connector_id itself (a value
+        # that is not a number is its 422).
+        raw = request.path_params.get("connector_id", request.query_params.get("connector_id"))
+        if who.connector_ids is None or raw is None or not str(raw).isdigit():
+            return who
+        if int(raw) not in who.connector_ids:
+            raise _not_found("connector", int(raw))
+        return who
+
+    return check
+
+
+def consolidation_in_scope(permission: Permission) -> Callable[..., Awaitable[Principal]]:
+    """``require(permission)``, and every order of the path's ``group_id`` within the token's
+    connectors."""
+    checked = require(permission)
+
+    async def check(
+        group_id: Id,
+        ctx: CtxDep,
+        who: Principal = Depends(checked),  # noqa: B008 - Annotated would name a local
+    ) -> Principal:
+        if who.connector_ids is not None and not await run_in_threadpool(
+            scope.consolidation_visible, ctx, group_id, who.connector_ids
+        ):
+            raise _not_found("consolidation group", group_id)
+        return who
+
+    return check
+
+
 def order_in_scope(permission: Permission) -> Callable[..., Awaitable[Principal]]:
     """``require(permission)``, and the path's ``order_id`` within the token's connectors
     (404 otherwise, as if it did not exist)."""

@@ -4,7 +4,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 
-from omniroute.api.deps import CtxDep, require
+from omniroute.api.deps import CtxDep, connector_in_scope, require
 from omniroute.api.schemas import (
     BrokenKindOut,
     ConnectorHealthOut,
@@ -26,8 +26,10 @@ from omniroute.core.platform.models import Connector
 router = APIRouter(prefix="/api/v1", tags=["connectors"])
 
 ReadConnectors = Annotated[Principal, Depends(require(Permission.CONNECTORS_READ))]
-WriteConnectors = Annotated[Principal, Depends(require(Permission.CONNECTORS_WRITE))]
-PollConnectors = Annotated[Principal, Depends(require(Permission.CONNECTORS_POLL))]
+CreateConnectors = Annotated[Principal, Depends(require(Permission.CONNECTORS_WRITE))]
+ReadConnector = Annotated[Principal, Depends(connector_in_scope(Permission.CONNECTORS_READ))]
+WriteConnector = Annotated[Principal, Depends(connector_in_scope(Permission.CONNECTORS_WRITE))]
+PollConnector = Annotated[Principal, Depends(connector_in_scope(Permission.CONNECTORS_POLL))]
 
 
 def _out(ctx: Context, row: Connector, request: Request) -> ConnectorOut:
@@ -67,13 +69,17 @@ def broken_connector_kinds(ctx: CtxDep, _: ReadConnectors) -> list[BrokenKindOut
 
 
 @router.get("/connectors", response_model=list[ConnectorOut])
-def list_connectors(ctx: CtxDep, _: ReadConnectors, request: Request) -> list[ConnectorOut]:
-    return [_out(ctx, c, request) for c in svc.list_connectors(ctx)]
+def list_connectors(ctx: CtxDep, who: ReadConnectors, request: Request) -> list[ConnectorOut]:
+    """Connectors; a token limited to some sees only those."""
+    scope = who.connector_ids
+    return [
+        _out(ctx, c, request) for c in svc.list_connectors(ctx) if scope is None or c.id in scope
+    ]
 
 
 @router.post("/connectors", response_model=ConnectorOut, status_code=201)
 def create_connector(
-    body: ConnectorIn, ctx: CtxDep, who: WriteConnectors, request: Request
+    body: ConnectorIn, ctx: CtxDep, who: CreateConnectors, request: Request
 ) -> ConnectorOut:
     row = svc.create_connector(
         ctx,
@@ -90,14 +96,14 @@ def create_connector(
 
 @router.get("/connectors/{connector_id}", response_model=ConnectorOut)
 def get_connector(
-    connector_id: Id, ctx: CtxDep, _: ReadConnectors, request: Request
+    connector_id: Id, ctx: CtxDep, _: ReadConnector, request: Request
 ) -> ConnectorOut:
     return _out(ctx, svc.get_connector(ctx, connector_id), request)
 
 
 @router.patch("/connectors/{connector_id}", response_model=ConnectorOut)
 def update_connector(
-    connector_id: Id, body: ConnectorPatch, ctx: CtxDep, who: WriteConnectors, request: Request
+    connector_id: Id, body: ConnectorPatch, ctx: CtxDep, who: WriteConnector, request: Request
 ) -> ConnectorOut:
     row = svc.update_connector(
         ctx,
@@ -114,11 +120,11 @@ def update_connector(
 
 
 @router.get("/connectors/{connector_id}/health", response_model=ConnectorHealthOut)
-def connector_health(connector_id: Id, ctx: CtxDep, _: ReadConnectors) -> ConnectorHealthOut:
+def connector_health(connector_id: Id, ctx: CtxDep, _: ReadConnector) -> ConnectorHealthOut:
     return ConnectorHealthOut(**svc.connector_health_view(ctx, connector_id))
 
 
 @router.post("/connectors/{connector_id}/poll", response_model=PollRequested, status_code=202)
-def poll_connector_now(connector_id: Id, ctx: CtxDep, who: PollConnectors) -> PollRequested:
+def poll_connector_now(connector_id: Id, ctx: CtxDep, who: PollConnector) -> PollRequested:
     svc.request_poll(ctx, connector_id, actor=who.actor)
     return PollRequested(connector_id=connector_id, queued=True)

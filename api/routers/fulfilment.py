@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from omniroute.api.deps import CtxDep, fulfilment_order_in_scope, require
+from omniroute.api.deps import CtxDep, connector_in_scope, fulfilment_order_in_scope
 from omniroute.api.routers.order_actions import RejectIn, RerouteOut, reroute_out
 from omniroute.api.schemas import Id, LineQuantity, SmallCount
 from omniroute.core.access.permissions import Permission
@@ -22,8 +22,8 @@ router = APIRouter(prefix="/api/v1", tags=["fulfilment"])
 
 Shipper = Annotated[Principal, Depends(fulfilment_order_in_scope(Permission.SHIPMENTS_WRITE))]
 Rejecter = Annotated[Principal, Depends(fulfilment_order_in_scope(Permission.FULFILMENT_REJECT))]
-ReadListings = Annotated[Principal, Depends(require(Permission.LISTINGS_READ))]
-WriteListings = Annotated[Principal, Depends(require(Permission.LISTINGS_WRITE))]
+ReadListings = Annotated[Principal, Depends(connector_in_scope(Permission.LISTINGS_READ))]
+WriteListings = Annotated[Principal, Depends(connector_in_scope(Permission.LISTINGS_WRITE))]
 
 
 class ShipmentLineIn(BaseModel):

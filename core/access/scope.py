@@ -10,6 +10,7 @@ from sqlalchemy import ColumnElement, false, func, select
 
 from omniroute.core.platform.db import unit_of_work
 from omniroute.core.platform.models import (
+    Consolidation,
     FulfilmentOrder,
     InboundMessage,
     OrderException,
@@ -79,3 +80,16 @@ def fulfilment_order_visible(
         )
     with unit_of_work(deps.sessions) as session:
         return session.scalar(q) is not None
+
+
+def consolidation_visible(deps: HasSessions, group_id: int, connector_ids: Collection[int]) -> bool:
+    """A group may hold orders of several channels: visible when none is outside the scope."""
+    with unit_of_work(deps.sessions) as session:
+        if session.get(Consolidation, group_id) is None:
+            return False
+        outside = session.scalar(
+            select(SalesOrder.id)
+            .where(SalesOrder.consolidation_id == group_id, ~orders_of(connector_ids))
+            .limit(1)
+        )
+        return outside is None

@@ -232,3 +232,44 @@ def test_a_warehouse_scoped_token_ships_only_its_warehouses_fulfilment_orders(
     assert shipped.status_code == 201, shipped.text
     # The warehouse role reads no orders at all.
     assert client.get("/api/v1/orders", headers=east_wms).status_code == 403
+
+
+def generic(ctx: Context, name: str) -> int:
+    row = connector_admin.create_connector(
+        ctx,
+        kind="generic_webhook",
+        name=name,
+        config={"default_channel": name},
+        secrets={},
+        enabled=True,
+        actor="test",
+    )
+    return row.id
+
+
+def test_a_connector_scoped_token_uploads_and_reads_only_its_connectors(
+    ctx: Context, client: TestClient
+) -> None:
+    mine, theirs = generic(ctx, "phone"), generic(ctx, "fax")
+    integrator = bearer(create_token(ctx, role=Role.INTEGRATOR, name="phone", connector_ids=[mine]))
+    json_type = {"Content-Type": "application/json"}
+    url = "/api/v1/orders/import"
+    refused = client.post(
+        url, params={"connector_id": theirs}, headers={**integrator, **json_type}, content=b"[]"
+    )
+    assert (refused.status_code, refused.json()["code"]) == (404, "not_found")
+    allowed = client.post(
+        url, params={"connector_id": mine}, headers={**integrator, **json_type}, content=b"[]"
+    )
+    assert allowed.status_code not in {403, 404}, allowed.text
+    bad = client.post(
+        url, params={"connector_id": "x"}, headers={**integrator, **json_type}, content=b"[]"
+    )
+    assert bad.status_code == 422
+
+    ops = bearer(create_token(ctx, role=Role.OPS, name="phone ops", connector_ids=[mine]))
+    assert [c["id"] for c in client.get("/api/v1/connectors", headers=ops).json()] == [mine]
+    assert client.get(f"/api/v1/connectors/{theirs}", headers=ops).status_code == 404
+    assert client.get(f"/api/v1/connectors/{mine}", headers=ops).status_code == 200
+    assert client.get(f"/api/v1/connectors/{theirs}/listings", headers=ops).status_code == 404
+    assert client.post(f"/api/v1/connectors/{theirs}/poll", headers=ops).status_code == 404
