@@ -67,6 +67,8 @@ def test_changes_are_audited_with_token_and_address_and_filtered(
 
     updates = entries(client, ops, entity="warehouse", entity_id=str(east))
     assert [e["action"] for e in updates] == ["warehouse.create", "warehouse.update"]
+    assert updates[1]["after"] == {"priority": 7}
+    assert set(updates[1]["before"]) == {"priority"} and updates[1]["before"]["priority"] != 7
     assert [e["action"] for e in entries(client, boss, actor="token:2:boss")] == [
         "token.create",
         "token.revoke",
@@ -118,3 +120,27 @@ def test_audit_rows_outside_a_request_have_no_origin_and_unknown_names_are_refus
     assert [(r["token_id"], r["client_ip"]) for r in rows] == [(None, None), (None, "cli")]
     with pytest.raises(ValueError, match=r"order\.explode"), unit_of_work(ctx.sessions) as session:
         audit.record(session, "x", "order.explode", "order", 1)
+
+
+def test_a_connector_change_keeps_before_and_after_without_secrets(
+    ctx: Context, client: TestClient
+) -> None:
+    boss = bearer(ctx, Role.ADMIN, "boss")
+    made = client.post(
+        "/api/v1/connectors",
+        headers=boss,
+        json={"kind": "shopify", "name": "s", "secrets": {"webhook_secret": "hush-123"}},
+    )
+    assert made.status_code == 201, made.text
+    cid = made.json()["id"]
+    changed = client.patch(
+        f"/api/v1/connectors/{cid}",
+        headers=boss,
+        json={"enabled": False, "secrets": {"webhook_secret": "hush-456"}},
+    )
+    assert changed.status_code == 200, changed.text
+    (entry,) = entries(client, boss, action="connector.update")
+    assert (entry["before"]["enabled"], entry["after"]["enabled"]) == (True, False)
+    assert entry["detail"]["secrets"] == ["webhook_secret"]
+    everything = client.get("/api/v1/audit", headers=boss).text
+    assert "hush-123" not in everything and "hush-456" not in everything
