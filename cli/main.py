@@ -266,6 +266,14 @@ def token_list(
         ctx.close()
 
 
+@token_app.command("roles")
+def token_roles() -> None:
+    """Print the role table (Markdown), as README.md shows it."""
+    from omniroute.core.access.permissions import role_table_markdown
+
+    typer.echo(role_table_markdown(), nl=False)
+
+
 @token_app.command("revoke")
 def token_revoke(token_id: Annotated[int, typer.Argument(min=1)]) -> None:
     """Revoke a token: it is refused from now on."""

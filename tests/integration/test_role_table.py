@@ -17,9 +17,11 @@ import pytest
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
+from typer.testing import CliRunner
 
 from omniroute.api.app import create_app
 from omniroute.api.deps import permission_of
+from omniroute.cli.main import app as cli
 from omniroute.core.access.permissions import (
     ROLE_PERMISSIONS,
     Permission,
@@ -145,9 +147,14 @@ def test_readme_role_table_is_the_one_in_the_code() -> None:
     match = re.search(r"<!-- roles:begin -->\n(.*?)<!-- roles:end -->", text, re.S)
     assert match, "README.md lost its <!-- roles:begin --> ... <!-- roles:end --> block"
     assert match.group(1) == role_table_markdown(), (
-        "README's role table differs from core/access/permissions.py; paste "
-        "role_table_markdown() between the markers"
+        "README's role table differs from core/access/permissions.py; paste the output of "
+        "`omniroute token roles` between the markers"
     )
+
+
+def test_the_cli_prints_the_same_table() -> None:
+    printed = CliRunner().invoke(cli, ["token", "roles"])
+    assert printed.exit_code == 0 and printed.output == role_table_markdown()
 
 
 def test_the_old_roles_keep_what_readme_promised_them() -> None:
