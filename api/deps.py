@@ -63,6 +63,12 @@ def permission_of(dependency: object) -> Permission | None:
     return found if isinstance(found, Permission) else None
 
 
+def scoped_by(dependency: object) -> str | None:
+    """The path (or query) parameter a scope dependency checks, as the route test reads it."""
+    found = getattr(dependency, "scoped_by", None)
+    return found if isinstance(found, str) else None
+
+
 def _not_found(what: str, ident: int) -> HTTPException:
     return HTTPException(404, f"{what} {ident} does not exist")
 
@@ -85,6 +91,7 @@ def connector_in_scope(permission: Permission) -> Callable[..., Awaitable[Princi
             raise _not_found("connector", int(raw))
         return who
 
+    check.scoped_by = "connector_id"  # type: ignore[attr-defined]  # read by scoped_by
     return check
 
 
@@ -104,6 +111,7 @@ def consolidation_in_scope(permission: Permission) -> Callable[..., Awaitable[Pr
             raise _not_found("consolidation group", group_id)
         return who
 
+    check.scoped_by = "group_id"  # type: ignore[attr-defined]  # read by scoped_by
     return check
 
 
@@ -123,6 +131,7 @@ def order_in_scope(permission: Permission) -> Callable[..., Awaitable[Principal]
             raise _not_found("order", order_id)
         return who
 
+    check.scoped_by = "order_id"  # type: ignore[attr-defined]  # read by scoped_by
     return check
 
 
@@ -141,6 +150,7 @@ def exception_in_scope(permission: Permission) -> Callable[..., Awaitable[Princi
             raise _not_found("exception", exception_id)
         return who
 
+    check.scoped_by = "exception_id"  # type: ignore[attr-defined]  # read by scoped_by
     return check
 
 
@@ -166,4 +176,5 @@ def fulfilment_order_in_scope(permission: Permission) -> Callable[..., Awaitable
             raise _not_found("fulfilment order", fulfilment_order_id)
         return who
 
+    check.scoped_by = "fulfilment_order_id"  # type: ignore[attr-defined]  # read by scoped_by
     return check

@@ -20,7 +20,7 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from omniroute.api.app import create_app
-from omniroute.api.deps import permission_of
+from omniroute.api.deps import permission_of, scoped_by
 from omniroute.cli.main import app as cli
 from omniroute.core.access.permissions import (
     ROLE_PERMISSIONS,
@@ -136,6 +136,32 @@ def test_every_route_has_the_rule_the_table_gives(app: FastAPI) -> None:
     assert not gone, f"ROUTES names routes the app does not serve: {gone}"
     differ = {key: (seen[key], ROUTES[key]) for key in ROUTES if seen[key] != ROUTES[key]}
     assert not differ, f"route: (declared, table) {differ}"
+
+
+def scopes(dependant: Any) -> set[str]:
+    found = scoped_by(dependant.call)
+    below = {name for sub in dependant.dependencies for name in scopes(sub)}
+    return ({found} if found is not None else set()) | below
+
+
+# What a scoped token is limited by; any route naming one of these must check it.
+SCOPED_PARAMETERS = ("order_id", "exception_id", "fulfilment_order_id", "connector_id", "group_id")
+# connector_id in the query: the upload names its connector there.
+SCOPED_BY_QUERY = {("POST", "/api/v1/orders/import"): "connector_id"}
+
+
+def test_every_route_that_names_a_scoped_thing_checks_the_scope(app: FastAPI) -> None:
+    unchecked = []
+    for method, path, route in api_routes(app):
+        named = {p for p in SCOPED_PARAMETERS if "{" + p + "}" in path}
+        if (method, path) in SCOPED_BY_QUERY:
+            named.add(SCOPED_BY_QUERY[method, path])
+        if path.startswith("/webhooks/"):
+            continue  # signed by the connector itself, no token
+        missing = named - scopes(route.dependant)
+        if missing:
+            unchecked.append(f"{method} {path}: {sorted(missing)}")
+    assert not unchecked, "routes that do not check a token's scope:\n" + "\n".join(unchecked)
 
 
 def test_every_permission_guards_a_route() -> None:
