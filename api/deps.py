@@ -95,6 +95,23 @@ def connector_in_scope(permission: Permission) -> Callable[..., Awaitable[Princi
     return check
 
 
+def warehouse_in_scope(permission: Permission) -> Callable[..., Awaitable[Principal]]:
+    """``require(permission)``, and the path's ``warehouse_id`` one of the token's warehouses
+    (404 otherwise)."""
+    checked = require(permission)
+
+    async def check(
+        warehouse_id: Id,
+        who: Principal = Depends(checked),  # noqa: B008 - Annotated would name a local
+    ) -> Principal:
+        if who.warehouse_ids is not None and warehouse_id not in who.warehouse_ids:
+            raise _not_found("warehouse", warehouse_id)
+        return who
+
+    check.scoped_by = "warehouse_id"  # type: ignore[attr-defined]  # read by scoped_by
+    return check
+
+
 def consolidation_in_scope(permission: Permission) -> Callable[..., Awaitable[Principal]]:
     """``require(permission)``, and every order of the path's ``group_id`` within the token's
     connectors."""

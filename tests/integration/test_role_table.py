@@ -145,7 +145,14 @@ def scopes(dependant: Any) -> set[str]:
 
 
 # What a scoped token is limited by; any route naming one of these must check it.
-SCOPED_PARAMETERS = ("order_id", "exception_id", "fulfilment_order_id", "connector_id", "group_id")
+SCOPED_PARAMETERS = (
+    "order_id",
+    "exception_id",
+    "fulfilment_order_id",
+    "connector_id",
+    "group_id",
+    "warehouse_id",
+)
 # connector_id in the query: the upload names its connector there.
 SCOPED_BY_QUERY = {("POST", "/api/v1/orders/import"): "connector_id"}
 

@@ -232,6 +232,12 @@ def test_a_warehouse_scoped_token_ships_only_its_warehouses_fulfilment_orders(
     assert shipped.status_code == 201, shipped.text
     # The warehouse role reads no orders at all.
     assert client.get("/api/v1/orders", headers=east_wms).status_code == 403
+    east_ops = bearer(create_token(ctx, role=Role.OPS, name="east ops", warehouse_ids=[east]))
+    assert [w["id"] for w in client.get("/api/v1/warehouses", headers=east_ops).json()] == [east]
+    assert client.get(f"/api/v1/warehouses/{west}", headers=east_ops).status_code == 404
+    patched = client.patch(f"/api/v1/warehouses/{west}", headers=east_ops, json={"priority": 1})
+    assert patched.status_code == 404
+    assert client.get(f"/api/v1/warehouses/{east}", headers=east_ops).status_code == 200
 
 
 def generic(ctx: Context, name: str) -> int:
