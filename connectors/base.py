@@ -28,7 +28,7 @@ import enum
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, ClassVar, Protocol, runtime_checkable
+from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel
 
@@ -42,6 +42,7 @@ class Capability(enum.StrEnum):
     STOCK_PUSH = "stock_push"
     CANCEL_PUSH = "cancel_push"
     FULFILMENT_CANCEL = "fulfilment_cancel"
+    RISK_ASSESSMENT = "risk_assessment"
 
 
 class ConnectorError(Exception):
@@ -408,6 +409,21 @@ class OrderFetcher(Protocol):
     """A channel that can return one order by its id (used for id-only webhook hints)."""
 
     def fetch_order(self, external_id: str) -> ChannelOrder: ...
+
+
+#: A channel's fraud risk verdict on an order, as the canonical order's ``risk_level`` holds
+#: it: ``pending`` while the channel is still assessing, None when it gives no verdict.
+RiskVerdict = Literal["low", "medium", "high", "pending"] | None
+
+
+@runtime_checkable
+class RiskAssessor(Protocol):
+    """A channel that rates an order's fraud risk through its API, apart from the order
+    itself (Shopify's risk assessments). Called outside any transaction, once per version
+    of an order that may still be routed, when the instance has ``RISK_ASSESSMENT`` enabled.
+    """
+
+    def assess_risk(self, external_id: str) -> RiskVerdict: ...
 
 
 @dataclass(frozen=True)

@@ -46,10 +46,12 @@ from omniroute.connectors.base import (
     OrderPoller,
     OrderSource,
     PermanentError,
+    RiskAssessor,
     SignatureError,
     StockSink,
     TransientError,
     WarehouseAdapter,
+    WarehouseCanceller,
     kept_webhook_headers,
 )
 from omniroute.mapping import validate_order
@@ -77,6 +79,8 @@ PROTOCOL_OF: Mapping[Capability, type] = {
     Capability.STOCK_PUSH: StockSink,
     Capability.CANCEL_PUSH: OrderCanceller,
     Capability.FULFILMENT_RELEASE: WarehouseAdapter,
+    Capability.FULFILMENT_CANCEL: WarehouseCanceller,
+    Capability.RISK_ASSESSMENT: RiskAssessor,
 }
 
 MAX_PAGES = 1000

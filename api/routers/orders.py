@@ -114,7 +114,9 @@ def cancel_order(
 ) -> CancelOut:
     """Cancel an order. No warehouse holds it: at once, its reserved stock goes back (200).
     A warehouse holds it: the cancel is asked of the WMS (202), and stock goes back, the
-    order is cancelled and its channel told once the warehouse confirms."""
+    order is cancelled and its channel told once the warehouse confirms. Part of it with
+    warehouses: what waits for stock is dropped and what is still in the outbox withdrawn at
+    once (``units_released``), the rest asked of the warehouses (202 when any was asked)."""
     lines: dict[int, int] | None = None
     if body.lines is not None:
         lines = {}
@@ -130,7 +132,8 @@ def cancel_order(
     )
     requested = None
     if result.requested is not None:
-        response.status_code = 202
+        if result.requested.cancellation_ids:
+            response.status_code = 202  # pending until the warehouses answer
         requested = CancellationRequestedOut(
             cancellation_ids=list(result.requested.cancellation_ids),
             units_requested=result.requested.units_requested,

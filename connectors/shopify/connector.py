@@ -46,6 +46,7 @@ from omniroute.connectors.base import (
     PayloadError,
     PermanentError,
     PushReceipt,
+    RiskVerdict,
     StockUpdate,
     TransientError,
     WebhookEvent,
@@ -60,7 +61,7 @@ from omniroute.connectors.http import (
     send_with_retry,
 )
 from omniroute.connectors.ratelimit import TokenBucket
-from omniroute.connectors.shopify import graphql, inventory, mapping, webhooks
+from omniroute.connectors.shopify import graphql, inventory, mapping, risk, webhooks
 from omniroute.connectors.shopify.client import MAX_PAGE_SIZE, ShopifyAdminClient
 
 __all__ = ["ShopifyConfig", "ShopifyConnector", "ShopifySecrets"]
@@ -74,6 +75,11 @@ CAS_ROUNDS = 3
 _DENIED_HINT = (
     "grant the Shopify app read_inventory and write_inventory, or set inventory_compare_and_set "
     "to false in the connector's config to set stock without reading it first"
+)
+
+_RISK_DENIED_HINT = (
+    "grant the Shopify app read_orders (API version 2024-04 or later), or set "
+    "fetch_risk_assessment to false in the connector's config"
 )
 
 _T = TypeVar("_T")
@@ -112,6 +118,13 @@ class ShopifyConfig(BaseModel):
         description="Read Shopify's available first and set stock by compare-and-set "
         "(GraphQL, needs read_inventory), so sales omniroute has not taken in yet are not "
         "overwritten; off: set it blindly through REST inventory_levels/set",
+    )
+    fetch_risk_assessment: bool = Field(
+        default=False,
+        description="Read Shopify's fraud risk of each order before it is routed (GraphQL "
+        "Order.risk, API 2024-04 or later, scope read_orders; one call per order version, paced "
+        "by the shop's bucket) so the release policy's hold_risk_levels can hold it; subscribe "
+        "orders/risk_assessment_changed so a pending assessment is read again when it ends",
     )
     notify_customer: bool = Field(
         default=False, description="Let Shopify e-mail the customer when a fulfillment is made"
@@ -190,6 +203,7 @@ class ShopifyConnector:
             Capability.FULFILMENT_PUSH,
             Capability.STOCK_PUSH,
             Capability.CANCEL_PUSH,
+            Capability.RISK_ASSESSMENT,
         }
     )
     config_model: ClassVar[type[BaseModel]] = ShopifyConfig
@@ -237,6 +251,8 @@ class ShopifyConnector:
             }
             if self.config.location_id is not None:
                 enabled.add(Capability.STOCK_PUSH)
+            if self.config.fetch_risk_assessment:
+                enabled.add(Capability.RISK_ASSESSMENT)
         return frozenset(enabled)
 
     # --- webhooks (unchanged hot path) --------------------------------------------------------
@@ -293,6 +309,12 @@ class ShopifyConnector:
         response, _ = self._send(lambda api: api.get_order(order_id))
         body = _json_object(response, "order")
         return mapping.channel_order(webhooks.extract_order(body))
+
+    def assess_risk(self, external_id: str) -> RiskVerdict:
+        """Shopify's fraud risk verdict on one order (``connectors.shopify.risk``)."""
+        order_id = mapping.shopify_id(external_id, "order id")
+        data, _ = self._graphql(risk.request_body(order_id), denied_hint=_RISK_DENIED_HINT)
+        return risk.verdict(data, order_id)
 
     def cancel_order(self, notice: CancelNotice) -> PushReceipt:
         """Cancel the order in Shopify, unless it already is (cancelled is final there)."""
@@ -402,21 +424,21 @@ class ShopifyConnector:
         )
 
     def _graphql(
-        self, body: Mapping[str, Any], *, write: bool = False
+        self, body: Mapping[str, Any], *, write: bool = False, denied_hint: str = _DENIED_HINT
     ) -> tuple[dict[str, Any], int]:
         """``data`` of one GraphQL call, paced by the shop's bucket; throttles are retried."""
 
         def check(response: httpx.Response) -> None:
             _check_response(response)
             try:
-                graphql.check(graphql.envelope(response), denied_hint=_DENIED_HINT)
+                graphql.check(graphql.envelope(response), denied_hint=denied_hint)
             except TransientError as exc:
                 pause = exc.retry_after
                 self._bucket.hold_off(DEFAULT_THROTTLE_PAUSE if pause is None else pause)
                 raise
 
         response, made = self._send(lambda api: api.graphql(body), check=check, write=write)
-        return graphql.check(graphql.envelope(response), denied_hint=_DENIED_HINT), made
+        return graphql.check(graphql.envelope(response), denied_hint=denied_hint), made
 
     def _unreported(
         self, order_id: int, notice: FulfilmentNotice

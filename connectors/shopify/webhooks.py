@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from omniroute.connectors.base import PayloadError, SignatureError, WebhookEvent, keep_headers
+from omniroute.connectors.shopify.risk import order_of_risk_event
 
 HMAC_HEADER = "X-Shopify-Hmac-Sha256"
 TOPIC_HEADER = "X-Shopify-Topic"
@@ -34,6 +35,9 @@ ORDER_TOPICS = frozenset(
         "orders/partially_fulfilled",
     }
 )
+#: Shopify adds a fraud assessment to an order: the body names the order, which is read again
+#: with its risk (``connectors.shopify.risk``).
+RISK_TOPIC = "orders/risk_assessment_changed"
 #: Stored with the body: Shopify's own headers (its HMAC is dropped as secret-looking).
 KEPT_HEADER_PREFIXES = ("x-shopify-", "content-type", "user-agent")
 
@@ -91,6 +95,8 @@ def parse(headers: Mapping[str, str], body: bytes) -> WebhookEvent:
     """The event a verified body carries: its topic and the bare Shopify order object, or
     nothing to do for a topic that is not one of ``ORDER_TOPICS`` (its body is not read)."""
     topic = (header(headers, TOPIC_HEADER) or "").strip() or DEFAULT_TOPIC
+    if topic.lower() == RISK_TOPIC:
+        return WebhookEvent(topic=topic, order=None, external_id=order_of_risk_event(_decode(body)))
     if topic.lower() not in ORDER_TOPICS:
         return WebhookEvent(topic=topic, order=None, external_id=None)
     order = extract_order(_decode(body))

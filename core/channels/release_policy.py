@@ -110,6 +110,7 @@ class HoldCode(enum.StrEnum):
     UNRECOGNISED_PAYMENT = "unrecognised_payment"
     TEST_ORDER = "test_order"
     RISK = "risk"
+    RISK_PENDING = "risk_pending"
     PARTIALLY_FULFILLED = "partially_fulfilled_by_channel"
 
 
@@ -156,6 +157,14 @@ def _holds(order: Mapping[str, Any], policy: ReleasePolicy) -> list[Hold]:
     risk = order.get("risk_level")
     if risk in policy.hold_risk_levels:
         found.append(Hold(HoldCode.RISK, f"the channel rates its fraud risk {risk}"))
+    elif risk == "pending" and policy.hold_risk_levels:
+        found.append(
+            Hold(
+                HoldCode.RISK_PENDING,
+                "the channel has not finished assessing its fraud risk; it is released "
+                "when the assessment comes",
+            )
+        )
     if order.get("channel_fulfilment") == "partial":
         found.append(
             Hold(

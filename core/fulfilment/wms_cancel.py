@@ -17,10 +17,10 @@ lines. So a shipment confirmation and a cancel outcome for the same units are se
   meanwhile, open a ``cancel_too_late`` exception. A later shipment can only take units that
   are neither shipped nor cancelled (``fulfilment.shipments``), so cancelled units never ship.
   The fulfilment order is ``cancelled`` (or ``shipped``) once nothing of it is open; the order
-  is ``cancelled`` once nothing of it is left to ship, and then, if ops asked with
-  ``notify_channel``, its channel is told (``channel.cancel``). The channel is never told of a
-  cancel it sent itself, nor of one that leaves units to ship (channels take whole-order
-  cancels only).
+  is ``shipped`` once nothing of it is left to ship if any unit of it shipped, else
+  ``cancelled``, and only then, if ops asked with ``notify_channel``, its channel is told
+  (``channel.cancel``). The channel is never told of a cancel it sent itself, nor of one that
+  leaves units shipped or to ship (channels take whole-order cancels only).
 - too late (picked, packed or shipped): ``cancel_too_late``; nothing is given back.
 - unknown order: ``cancel_unknown_order``; nothing is given back.
 """
@@ -66,6 +66,7 @@ from omniroute.core.platform.models import (
     ConnectorHealth,
     FulfilmentLine,
     FulfilmentOrder,
+    OrderException,
     OrderLine,
     OutboxMessage,
     SalesOrder,
@@ -287,10 +288,42 @@ def _cancelled(
         _refused_in_part(session, row, order, late)
     if not units or order.status not in CANCELLED_FROM or _left_to_ship(session, order.id):
         return None
+    if not (order.canonical or {}).get("cancelled") and _keeps_shipped_units(session, order.id):
+        # Part of it left the building and stays with the customer (the channel has not
+        # cancelled the order and no return is pending):
+        # it is shipped, the rest cancelled; the channel, which takes whole-order cancels
+        # only, is not told of a cancel.
+        order_state.transition(
+            session, order, OrderStatus.SHIPPED, "shipped in part; the warehouse cancelled the rest"
+        )
+        return None
     order_state.transition(
         session, order, OrderStatus.CANCELLED, "the warehouse cancelled everything left to ship"
     )
     return queue_cancel_push(deps, session, order, row.reason) if row.notify_channel else None
+
+
+def _keeps_shipped_units(session: Session, order_id: int) -> bool:
+    """Whether units of the order shipped and no return of them is pending (a cut of what
+    was left, not a cancel of the whole order)."""
+    shipped = session.scalar(
+        select(FulfilmentLine.id)
+        .join(OrderLine, OrderLine.id == FulfilmentLine.order_line_id)
+        .where(OrderLine.order_id == order_id, FulfilmentLine.shipped_quantity > 0)
+        .limit(1)
+    )
+    if shipped is None:
+        return False
+    returning = session.scalar(
+        select(OrderException.id)
+        .where(
+            OrderException.order_id == order_id,
+            OrderException.reason == Reason.RETURN_REQUIRED.value,
+            OrderException.status == "open",
+        )
+        .limit(1)
+    )
+    return returning is None
 
 
 def _refused_in_part(

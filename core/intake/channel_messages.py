@@ -13,6 +13,8 @@ from omniroute.connectors.base import (
     PayloadError,
     PermanentError,
     PolledRecordReader,
+    RiskAssessor,
+    RiskVerdict,
 )
 
 #: Topics whose body is the order payload itself (written by omniroute, not by a channel).
@@ -36,6 +38,23 @@ class FetchNeeded(Exception):
             return dict(self.source.fetch_order(self.external_id).payload)
         except PermanentError as exc:
             return PayloadError(f"could not fetch order {self.external_id}: {exc}")
+
+
+class RiskNeeded(Exception):
+    """The channel rates fraud risk apart from the order; ask it outside any transaction."""
+
+    def __init__(self, source: RiskAssessor, external_id: str) -> None:
+        super().__init__(f"the risk of order {external_id} must be read from the channel")
+        self.source = source
+        self.external_id = external_id
+
+    def fetch(self) -> RiskVerdict | PayloadError:
+        """The verdict, or the PayloadError to record if the channel refuses for good (the
+        order is not routed without it). A TransientError propagates: retried later."""
+        try:
+            return self.source.assess_risk(self.external_id)
+        except (PermanentError, PayloadError) as exc:
+            return PayloadError(f"could not read the fraud risk of order {self.external_id}: {exc}")
 
 
 def channel_order_of(

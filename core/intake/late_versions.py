@@ -8,11 +8,15 @@ Compared with the channel's previous version (``SalesOrder.canonical``), a newer
 - change what no warehouse can be sent (the ship-to address, the service level, an added
   line, a higher quantity): a ``change_after_release`` exception naming each change.
 
-Either only once every routed unit is with a warehouse (released, partially shipped,
-shipped, delivered). An order still being handed over, or released only in part, gets the
-``change_after_release`` exception for all of it, cancels included, for ops to act on. The
-version is then recorded as the one seen (``external_updated_at``, ``canonical``), so a
-redelivery changes nothing and the next version is compared with this one.
+Cancels and cuts reach an order wherever it is past routing: all with warehouses (released,
+partially shipped, shipped, delivered), released in part while the rest waits for stock
+(the waiting units are dropped first), or still being handed over (a cancel of all of it
+withdraws the fulfilment orders in the outbox; one being sent right now makes the row wait
+for a later try). A cut of units that sit on a fulfilment order not yet handed over, and any
+newer version of an order on hold or in the exception queue with fulfilment orders, gets the
+``change_after_release`` exception for ops to act on. The version is then recorded as the
+one seen (``external_updated_at``, ``canonical``), so a redelivery changes nothing and the
+next version is compared with this one.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from omniroute.core.channels.release_policy import needs_shipping
 from omniroute.core.exceptions.opening import Reason, open_exception
 from omniroute.core.order_state import timeline as order_state
 from omniroute.core.order_state.machine import OrderStatus
-from omniroute.core.orders.after_release import AFTER_RELEASE, request_cancellation
+from omniroute.core.orders.after_release import THROUGH_FULFILMENT, request_cancellation
 from omniroute.core.platform.models import OrderLine, SalesOrder
 
 #: An order no warehouse has shipped from: the channel calling it fulfilled is not our doing.
@@ -98,7 +102,7 @@ def apply_late_version(session: Session, order: SalesOrder, canonical: dict[str,
         order_state.note(
             session, order, f"version {incoming} changes nothing the warehouse needs to know"
         )
-    elif order.status in AFTER_RELEASE:
+    elif order.status in THROUGH_FULFILMENT:
         _through_warehouses(session, order, changes, incoming)
     else:
         _not_applied(session, order, changes.describe(), incoming)
@@ -129,7 +133,8 @@ def _through_warehouses(
         )
         session.info.setdefault(_NUDGES, []).extend(requested.outbox_ids)
         unsendable += [
-            f"line {line_id}: {n} unit(s) to cancel are on no fulfilment order a warehouse holds"
+            f"line {line_id}: {n} unit(s) to cancel are on no fulfilment order a warehouse "
+            "holds yet (still being handed over)"
             for line_id, n in sorted(requested.unplaced.items())
         ]
     if unsendable:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -11,13 +12,20 @@ from sqlalchemy import bindparam, insert, literal, select, union_all
 from sqlalchemy.orm import Session, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
-from omniroute.connectors.base import PayloadError, listing_refs_of
+from omniroute.connectors.base import (
+    Capability,
+    PayloadError,
+    RiskAssessor,
+    RiskVerdict,
+    enabled_capabilities,
+    listing_refs_of,
+)
 from omniroute.core.channels.release_policy import hold_for, policy_of, shipping_lines
 from omniroute.core.exceptions.opening import Reason, open_exception, resolve_open_for_order
 from omniroute.core.fulfilment import release
 from omniroute.core.fulfilment.release import Job, deliver_outbox, prepare_release
 from omniroute.core.intake import external_fulfilment, late_versions
-from omniroute.core.intake.channel_messages import FetchNeeded, channel_order_of
+from omniroute.core.intake.channel_messages import FetchNeeded, RiskNeeded, channel_order_of
 from omniroute.core.intake.checks import Problem, check_order
 from omniroute.core.intake.external_fulfilment import record_external_fulfilment
 from omniroute.core.order_routing import consolidation
@@ -49,6 +57,16 @@ log = logging.getLogger("omniroute.processing")
 # What fetching a hinted order gave: the order, or the error to record; None before a fetch.
 Fetched = Mapping[str, Any] | PayloadError | None
 
+
+@dataclass
+class Outside:
+    """What was read from the channel outside the transaction, for the row's next pass."""
+
+    order: Fetched = None
+    risk: RiskVerdict | PayloadError = None
+    risk_read: bool = False
+
+
 # Statuses in which a newer version of the order from the channel may still change it.
 EDITABLE = {
     OrderStatus.RECEIVED,
@@ -77,7 +95,7 @@ def process_inbound(deps: Deps, inbound_id: int, *, now: datetime | None = None)
     outbox_ids: list[int] = []
     prepared: list[Job | None] = []
     nudges: list[int] = []  # cancels asked of warehouses (intake.late_versions)
-    fetched: Fetched = None
+    outside = Outside()
     try:
         while True:
             try:
@@ -88,7 +106,7 @@ def process_inbound(deps: Deps, inbound_id: int, *, now: datetime | None = None)
                     if claimed is None:
                         return None
                     msg, connector = claimed
-                    ready = _process_claimed(deps, session, msg, now, fetched)
+                    ready = _process_claimed(deps, session, msg, now, outside)
                     if ready is not None:
                         outbox_ids = _route_ready(
                             deps,
@@ -103,10 +121,14 @@ def process_inbound(deps: Deps, inbound_id: int, *, now: datetime | None = None)
                     nudges = late_versions.take_nudges(session)
                 break
             except FetchNeeded as need:
-                if fetched is not None:
+                if outside.order is not None:
                     raise RuntimeError("the order was fetched but is asked for again") from None
                 # Rolled back: nothing is held while the channel answers. Then from the start.
-                fetched = need.fetch()
+                outside.order = need.fetch()
+            except RiskNeeded as need:
+                if outside.risk_read:
+                    raise RuntimeError("the risk was read but is asked for again") from None
+                outside.risk, outside.risk_read = need.fetch(), True
     except Exception as exc:
         _retry_later(deps, inbound_id, exc)
         raise
@@ -170,11 +192,13 @@ def _route_ready(
 
 
 def _process_claimed(
-    deps: Deps, session: Session, msg: InboundMessage, now: datetime, fetched: Fetched = None
+    deps: Deps, session: Session, msg: InboundMessage, now: datetime, outside: Outside
 ) -> tuple[SalesOrder, dict[str, Sku]] | None:
     connector = session.get_one(Connector, msg.connector_id)
     try:
-        canonical = _translate(deps, session, connector, msg, fetched)
+        canonical = _translate(deps, session, connector, msg, outside.order)
+        if canonical is not None:
+            _add_channel_risk(deps, session, connector, canonical, outside)
     except (PayloadError, MappingError) as exc:
         _fail(session, msg, exc, now)
         return None
@@ -193,6 +217,38 @@ def _process_claimed(
     ):
         return None
     return _validate(session, order, msg, canonical, created=created)
+
+
+def _add_channel_risk(
+    deps: Deps,
+    session: Session,
+    connector: Connector,
+    canonical: dict[str, Any],
+    outside: Outside,
+) -> None:
+    """Put the channel's fraud risk verdict into an order it may still be routed, where the
+    connector reads it apart from the order (``RiskNeeded`` the first time: read outside the
+    transaction, then this row again)."""
+    if canonical.get("risk_level") is not None or canonical.get("cancelled"):
+        return
+    source = deps.connectors.for_row(connector)
+    if Capability.RISK_ASSESSMENT not in enabled_capabilities(source) or not isinstance(
+        source, RiskAssessor
+    ):
+        return
+    if not outside.risk_read:
+        status = session.scalar(
+            select(SalesOrder.status).where(
+                SalesOrder.connector_id == connector.id,
+                SalesOrder.external_id == canonical["external_id"],
+            )
+        )
+        if status is None or OrderStatus(status) in EDITABLE:
+            raise RiskNeeded(source, canonical["external_id"])
+        return
+    if isinstance(outside.risk, PayloadError):
+        raise outside.risk
+    canonical["risk_level"] = outside.risk
 
 
 def _settled_without_routing(
@@ -416,11 +472,14 @@ def _apply_newer(
         if incoming != order.external_updated_at:  # a cancel or an edit after routing
             late_versions.apply_late_version(session, order, canonical)
         return order, False
-    if incoming == order.external_updated_at and order.status not in (
-        OrderStatus.RECEIVED,
-        OrderStatus.EXCEPTION,
+    if (
+        incoming == order.external_updated_at
+        and order.status not in (OrderStatus.RECEIVED, OrderStatus.EXCEPTION)
+        and canonical.get("risk_level") == (order.canonical or {}).get("risk_level")
     ):
-        return order, False  # the same version again: a redelivery, nothing to apply
+        # The same version again: a redelivery, nothing to apply (unless the channel's risk
+        # verdict, read apart from the order, changed: connectors.base.RiskAssessor).
+        return order, False
     if order.status == OrderStatus.ON_HOLD and order.consolidation_id is not None:
         why = "cancelled by the channel" if canonical.get("cancelled") else "changed by the channel"
         leave_group(session, order, why, now=now_of(session))

@@ -31,7 +31,17 @@ TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
     # one that finds new warehouses takes a released order back to routed until they accept.
     # Released or partly shipped, it is cancelled once its warehouses confirmed a cancel of
     # everything left to ship (core/fulfilment/wms_cancel.py).
-    S.ROUTED: frozenset({S.RELEASED, S.EXCEPTION, S.CANCELLED, S.BACKORDERED, S.ON_HOLD}),
+    S.ROUTED: frozenset(
+        {
+            S.RELEASED,
+            S.EXCEPTION,
+            S.CANCELLED,
+            S.BACKORDERED,
+            S.ON_HOLD,
+            S.PARTIALLY_SHIPPED,
+            S.SHIPPED,
+        }
+    ),
     S.RELEASED: frozenset(
         {
             S.PARTIALLY_SHIPPED,
@@ -47,7 +57,22 @@ TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
     S.SHIPPED: frozenset({S.DELIVERED}),
     S.DELIVERED: frozenset(),
     S.ON_HOLD: frozenset({S.RECEIVED, S.VALIDATED, S.CANCELLED}),
-    S.BACKORDERED: frozenset({S.RECEIVED, S.VALIDATED, S.EXCEPTION, S.CANCELLED}),
+    # Backordered with part of it with warehouses already (a partial release), a cancel of
+    # what still waits leaves it as far as its fulfilment orders are
+    # (core/orders/after_release.py); so does a cancel that withdraws a routed order's
+    # fulfilment orders not yet handed over while a warehouse shipped the others.
+    S.BACKORDERED: frozenset(
+        {
+            S.RECEIVED,
+            S.VALIDATED,
+            S.EXCEPTION,
+            S.CANCELLED,
+            S.ROUTED,
+            S.RELEASED,
+            S.PARTIALLY_SHIPPED,
+            S.SHIPPED,
+        }
+    ),
     # An exception is resolved by retrying: back to the start, or on to validated once the
     # order itself is fine (a routing or hand-off problem).
     S.EXCEPTION: frozenset({S.RECEIVED, S.VALIDATED, S.ROUTED, S.CANCELLED}),

@@ -7,7 +7,17 @@ first from what its fulfilment orders still have open (not shipped, not cancelle
 already asked for): one ``cancellation`` row and one ``wms.cancel`` outbox row per
 fulfilment order, written together, delivered and settled by ``fulfilment.wms_cancel``.
 Units already shipped cannot be cancelled: they open a ``return_required`` exception and
-no WMS call. Nothing moves stock here: stock goes back only when the warehouse confirms.
+no WMS call. Nothing moves stock for those units here: stock goes back only when the
+warehouse confirms.
+
+An order only part of which warehouses hold (released in part while the rest waits for
+stock, or split with one fulfilment order accepted and another still in the outbox) is
+cancelled the same way, after two steps of its own: units still waiting for stock (on no
+fulfilment order) are taken first and simply dropped (the order line keeps fewer units, so
+nothing routes them later); a cancel of the whole order also withdraws its fulfilment orders
+not yet handed over (``outbox.withdraw_releases``: refused while one is being sent) and gives
+their stock back. Then the order's status says what is left: still waiting, routed, released,
+shipped in part or whole, or cancelled when nothing of it is left anywhere.
 """
 
 from __future__ import annotations
@@ -19,9 +29,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from omniroute.core.exceptions.opening import Reason, open_exception
+from omniroute.core.exceptions.opening import Reason, open_exception, resolve_open_for_order
+from omniroute.core.order_routing.route import open_lines
 from omniroute.core.order_state import timeline as order_state
-from omniroute.core.order_state.holdings import of_order
+from omniroute.core.order_state.holdings import CLOSED, of_order
 from omniroute.core.order_state.machine import OrderStatus
 from omniroute.core.outbox import messages as outbox
 from omniroute.core.outbox.messages import WMS_CANCEL
@@ -33,6 +44,7 @@ from omniroute.core.platform.models import (
     SalesOrder,
     Warehouse,
 )
+from omniroute.core.stock.levels import give_back
 
 #: Order statuses in which every routed unit is with a warehouse (or shipped).
 AFTER_RELEASE = frozenset(
@@ -45,7 +57,15 @@ AFTER_RELEASE = frozenset(
 )
 #: Fulfilment orders a warehouse accepted, whose units a cancel or a return concerns.
 WITH_A_WAREHOUSE = ("released", "partially_shipped", "shipped")
+#: Fulfilment orders still in the outbox: withdrawn, not asked, by a cancel of the whole order.
+NOT_HANDED_OVER = ("pending", "failed")
 REQUESTED = "requested"
+#: Orders part of which may wait for stock (on no fulfilment order) while warehouses hold the
+#: rest; such waiting units are dropped by a cancel before any warehouse is asked.
+WAITING_IN_PART = frozenset({OrderStatus.BACKORDERED})
+#: Orders a cancel reaches through their fulfilment orders: a warehouse holds all of it
+#: (``AFTER_RELEASE``), or part of it while the rest waits or is still being handed over.
+THROUGH_FULFILMENT = AFTER_RELEASE | WAITING_IN_PART | {OrderStatus.ROUTED}
 
 
 @dataclass
@@ -66,6 +86,8 @@ class Requested:
     outbox_ids: tuple[int, ...] = ()  # nudge them once the transaction commits
     units_requested: int = 0  # asked of warehouses
     units_to_return: int = 0  # shipped already: a return_required exception
+    units_dropped: int = 0  # waiting for stock on no fulfilment order: dropped at once
+    units_withdrawn: int = 0  # on fulfilment orders not yet handed over: withdrawn
     #: Units on no fulfilment order a warehouse holds, by order line (e.g. still in transit
     #: to a warehouse, or never routed): nothing was asked for them.
     unplaced: dict[int, int] = field(default_factory=dict)
@@ -87,28 +109,22 @@ def request_cancellation(
     ``strict`` (ops): a line not in the order, or more units than are left, is ``Invalid``
     (422) and nothing is asked; otherwise (the channel) each line is cut to what is left.
     """
+    whole = wanted is None
     slots = _slots(session, order)
+    waiting = _waiting(session, order)
+    # Units in the outbox: withdrawn by a cancel of all of it; a cut cannot take them.
+    unsent = _unsent(session, order)
     left = {
-        line.id: sum(s.open + s.shipped for s in slots.get(line.id, ())) for line in order.lines
+        line.id: waiting.get(line.id, 0)
+        + unsent.get(line.id, 0)
+        + sum(s.open + s.shipped for s in slots.get(line.id, ()))
+        for line in order.lines
     }
     wanted = dict(left) if wanted is None else _checked(order, wanted, left, strict=strict)
-    asks: dict[int, list[tuple[_Slot, int]]] = defaultdict(list)  # by fulfilment order
-    returns: list[dict[str, Any]] = []
-    unplaced: dict[int, int] = {}
-    for line_id, units in sorted(wanted.items()):
-        rest = units
-        for slot in slots.get(line_id, ()):
-            take = min(rest, slot.open)
-            if take:
-                asks[slot.fo.id].append((slot, take))
-                rest -= take
-        for slot in slots.get(line_id, ()):
-            take = min(rest, slot.shipped)
-            if take:
-                returns.append(_line_dict(slot.line) | {"quantity": take})
-                rest -= take
-        if rest:
-            unplaced[line_id] = rest
+    plan = _allocate(wanted, waiting, unsent if whole else {}, slots)
+    asks, returns, unplaced, dropped = plan.asks, plan.returns, plan.unplaced, plan.dropped
+    withdrawn = _withdraw_unsent(session, order, reason) if whole and unsent else 0
+    _drop_waiting(session, order, dropped, source=source, reason=reason, lower=not whole)
     ids, outbox_ids = _ask(
         session,
         order,
@@ -128,13 +144,175 @@ def request_cancellation(
             f"cancel of {asked} unit(s) asked of the warehouse ({source}: {reason}); "
             f"fulfilment order(s) {', '.join(str(fo) for fo in sorted(asks))}",
         )
+    if order.status not in AFTER_RELEASE and not unplaced:
+        _settle_status(session, order, reason, whole=whole)
     return Requested(
         cancellation_ids=tuple(ids),
         outbox_ids=tuple(outbox_ids),
         units_requested=asked,
         units_to_return=sum(int(r["quantity"]) for r in returns),
         unplaced=unplaced,
+        units_dropped=sum(dropped.values()),
+        units_withdrawn=withdrawn,
     )
+
+
+@dataclass
+class _Allocation:
+    """Where the units to cancel are taken from."""
+
+    asks: dict[int, list[tuple[_Slot, int]]] = field(
+        default_factory=lambda: defaultdict(list)
+    )  # by fulfilment order
+    returns: list[dict[str, Any]] = field(default_factory=list)
+    unplaced: dict[int, int] = field(default_factory=dict)
+    dropped: dict[int, int] = field(default_factory=dict)
+
+
+def _allocate(
+    wanted: dict[int, int],
+    waiting: dict[int, int],
+    unsent: dict[int, int],
+    slots: dict[int, list[_Slot]],
+) -> _Allocation:
+    """Per line: what waits for stock first, then what warehouses hold open, then what they
+    shipped (a return); a whole cancel takes the units not yet handed over as they are."""
+    plan = _Allocation()
+    for line_id, units in sorted(wanted.items()):
+        rest = units - unsent.get(line_id, 0)
+        if take := min(rest, waiting.get(line_id, 0)):
+            plan.dropped[line_id] = take
+            rest -= take
+        for slot in slots.get(line_id, ()):
+            if take := min(rest, slot.open):
+                plan.asks[slot.fo.id].append((slot, take))
+                rest -= take
+        for slot in slots.get(line_id, ()):
+            if take := min(rest, slot.shipped):
+                plan.returns.append(_line_dict(slot.line) | {"quantity": take})
+                rest -= take
+        if rest > 0:
+            plan.unplaced[line_id] = rest
+    return plan
+
+
+def _waiting(session: Session, order: SalesOrder) -> dict[int, int]:
+    """Units of each line waiting for stock on no fulfilment order (a partial release)."""
+    if order.status not in WAITING_IN_PART:
+        return {}
+    return {d.line_id: d.quantity for d in open_lines(session, order)}
+
+
+def _unsent(session: Session, order: SalesOrder) -> dict[int, int]:
+    """Units of each line on its own fulfilment orders not yet handed over (a consolidation
+    group's shared ones are the group's: ``orders.cancellation`` withdraws those)."""
+    mine = {line.id for line in order.lines}
+    units: dict[int, int] = defaultdict(int)
+    for line_id, quantity in session.execute(
+        select(FulfilmentLine.order_line_id, FulfilmentLine.quantity)
+        .join(FulfilmentOrder, FulfilmentOrder.id == FulfilmentLine.fulfilment_order_id)
+        .where(
+            of_order(order.id),
+            FulfilmentOrder.status.in_(NOT_HANDED_OVER),
+            FulfilmentOrder.consolidation_id.is_(None),
+        )
+    ):
+        if line_id in mine:
+            units[line_id] += int(quantity)
+    return dict(units)
+
+
+def _withdraw_unsent(session: Session, order: SalesOrder, reason: str) -> int:
+    """Withdraw the order's own fulfilment orders not yet handed over, stock back; units."""
+    fos = list(
+        session.scalars(
+            select(FulfilmentOrder)
+            .where(
+                of_order(order.id),
+                FulfilmentOrder.status.in_(NOT_HANDED_OVER),
+                FulfilmentOrder.consolidation_id.is_(None),
+            )
+            .order_by(FulfilmentOrder.id)
+            .with_for_update()
+        )
+    )
+    outbox.withdraw_releases(session, [fo.id for fo in fos])  # Conflict while one is sent
+    units = 0
+    for fo in fos:
+        by_sku: dict[str, int] = defaultdict(int)
+        for line in fo.lines:
+            by_sku[line.sku] += line.quantity
+        give_back(
+            session,
+            fo.warehouse_id,
+            by_sku,
+            shipped=False,
+            reason="unreserved",
+            reference=f"cancel:{order.id}",
+        )
+        units += sum(by_sku.values())
+        fo.status = "cancelled"
+    order_state.note(
+        session,
+        order,
+        f"{units} unit(s) not yet handed over withdrawn ({reason}); fulfilment order(s) "
+        f"{', '.join(str(fo.id) for fo in fos)}",
+    )
+    return units
+
+
+def _drop_waiting(
+    session: Session,
+    order: SalesOrder,
+    dropped: dict[int, int],
+    *,
+    source: str,
+    reason: str,
+    lower: bool,
+) -> None:
+    """Units waiting for stock leave the order. ``lower`` (a cancel of part of it): its lines
+    keep fewer, so nothing routes them; a cancel of all of it leaves the lines as they were,
+    as the order no longer waits for anything."""
+    if not dropped:
+        return
+    if lower:
+        for line in order.lines:
+            line.quantity -= dropped.get(line.id, 0)
+    said = ", ".join(f"line {line_id}: {n}" for line_id, n in sorted(dropped.items()))
+    order_state.note(
+        session,
+        order,
+        f"{sum(dropped.values())} unit(s) waiting for stock cancelled ({source}: {reason}): {said}",
+    )
+
+
+def _settle_status(session: Session, order: SalesOrder, reason: str, *, whole: bool) -> None:
+    """The status of an order not (all) with warehouses after a cancel took units from it:
+    it waits while units still wait (after a cut); else it is as far as its fulfilment
+    orders are."""
+    session.flush()  # the lowered lines and withdrawn fulfilment orders, for the reads below
+    if not whole and open_lines(session, order):
+        return
+    states = list(
+        session.scalars(
+            select(FulfilmentOrder.status).where(
+                of_order(order.id), FulfilmentOrder.status.not_in(CLOSED)
+            )
+        )
+    )
+    if not states:
+        target = OrderStatus.CANCELLED
+        resolve_open_for_order(session, order.id)
+    elif any(state in NOT_HANDED_OVER for state in states):
+        target = OrderStatus.ROUTED
+    elif all(state == "shipped" for state in states):
+        target = OrderStatus.SHIPPED
+    elif any(state in ("partially_shipped", "shipped") for state in states):
+        target = OrderStatus.PARTIALLY_SHIPPED
+    else:
+        target = OrderStatus.RELEASED
+    if order.status != target:
+        order_state.transition(session, order, target, f"nothing left waiting: {reason}")
 
 
 def _checked(

@@ -9,9 +9,12 @@ the warehouse confirms (``fulfilment.wms_cancel``). ``lines`` cancel part of suc
 An order whose fulfilment orders are still waiting in the outbox can be cancelled: those
 outbox rows are withdrawn with a conditional update, so a relay that has already picked
 one up wins and the cancel is refused (try again once it has answered). An order only part
-of which a warehouse holds, in any other status, is refused (409 ``not_cancellable``), e.g.
-a backordered order whose covered lines were released (partial release); its backordered
-rest is not cancelled on its own.
+of which a warehouse holds (a backordered order whose covered lines were released, a split
+order with one fulfilment order accepted and another in the outbox) is cancelled through
+``after_release`` too: what waits for stock is dropped, what is in the outbox withdrawn, what
+warehouses hold asked of them; ``lines`` cancel part of it, waiting units first. An order on
+hold or in the exception queue that a warehouse holds part of is refused (409
+``not_cancellable``).
 
 An order waiting in a consolidation group leaves it. One routed with its group, whose shared
 fulfilment orders are still in the outbox, takes those with it: they are withdrawn and the
@@ -41,7 +44,12 @@ from omniroute.core.order_routing.route import RoutingContention
 from omniroute.core.order_state import timeline as order_state
 from omniroute.core.order_state.holdings import of_order
 from omniroute.core.order_state.machine import OrderStatus
-from omniroute.core.orders.after_release import AFTER_RELEASE, Requested, request_cancellation
+from omniroute.core.orders.after_release import (
+    AFTER_RELEASE,
+    THROUGH_FULFILMENT,
+    Requested,
+    request_cancellation,
+)
 from omniroute.core.outbox import messages as outbox
 from omniroute.core.platform.db import unit_of_work
 from omniroute.core.platform.dispatch import Task
@@ -104,12 +112,19 @@ def cancel_order(
         order = order_state.lock_order(session, order_id)
         if order.status == OrderStatus.CANCELLED:
             return CancelResult(order.id, order.status, 0, False)
-        if order.status in AFTER_RELEASE:
+        if _through_fulfilment(session, order, partial=lines is not None):
             requested = _through_warehouses(
                 session, order, lines, reason=reason, actor=actor, notify_channel=notify_channel
             )
-            result = CancelResult(order.id, order.status, 0, False, requested)
             queued = list(requested.outbox_ids)
+            told = False
+            if order.status == OrderStatus.CANCELLED and notify_channel:
+                # Nothing of it was with a warehouse any more: cancelled here and now.
+                pushed = queue_cancel_push(deps, session, order, reason)
+                told = pushed is not None
+                queued += [] if pushed is None else [pushed]
+            units = requested.units_dropped + requested.units_withdrawn
+            result = CancelResult(order.id, order.status, units, told, requested)
         elif lines is not None:
             raise Invalid(
                 f"order {order_id} is {order.status}: only an order its warehouses hold is "
@@ -129,6 +144,17 @@ def cancel_order(
     for queued_id in queued:
         deps.dispatcher.enqueue(Task.DELIVER_OUTBOX, queued_id)
     return result
+
+
+def _through_fulfilment(session: Session, order: SalesOrder, *, partial: bool) -> bool:
+    """Whether the cancel goes through the order's fulfilment orders (``after_release``):
+    all of it is with warehouses, or part of it is, or only part of it is to be cancelled
+    while it waits for stock or is being handed over."""
+    if order.status in AFTER_RELEASE:
+        return True
+    if order.status not in THROUGH_FULFILMENT:
+        return False
+    return partial or _with_a_warehouse(session, order) is not None
 
 
 def _cancel_now(
@@ -221,15 +247,20 @@ def _through_warehouses(
     return requested
 
 
-def _refuse_if_with_a_warehouse(session: Session, order: SalesOrder) -> None:
-    """409 when a warehouse has accepted some of the order's lines (a backordered order
-    released in part, or a split order half accepted): that part is cancelled there first."""
-    accepted = session.scalar(
+def _with_a_warehouse(session: Session, order: SalesOrder) -> int | None:
+    """The first fulfilment order of the order a warehouse has accepted, if any."""
+    return session.scalar(
         select(FulfilmentOrder.id)
         .where(of_order(order.id), FulfilmentOrder.status.in_(WITH_A_WAREHOUSE))
         .order_by(FulfilmentOrder.id)
         .limit(1)
     )
+
+
+def _refuse_if_with_a_warehouse(session: Session, order: SalesOrder) -> None:
+    """409 when a warehouse has accepted some of the order's lines while its status says
+    otherwise (on hold, in the exception queue): that part is cancelled there first."""
+    accepted = _with_a_warehouse(session, order)
     if accepted is not None:
         raise Conflict(
             f"order {order.id} is {order.status} but a warehouse has part of it (fulfilment "

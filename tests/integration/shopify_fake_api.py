@@ -16,7 +16,8 @@ It serves what the Shopify connector calls, under ``/admin/api/{version}``:
 - ``POST /fulfillments.json``: checked against the open fulfillment orders (422 otherwise),
   applied, and answered 201 with a fulfillment built on the recorded sample.
 - ``POST /inventory_levels/set.json``: the ``available`` of an inventory item at a location.
-- ``POST /graphql.json``, the two documents the connector sends for stock: the read of
+- ``POST /graphql.json``: an order's ``risk`` (``risks``: recommendation and assessments, set
+  by the test), and the two documents the connector sends for stock: the read of
   ``available`` (``nodes(ids:)`` → ``InventoryItem.inventoryLevel(locationId:)``, null for an
   item not stocked there) and ``inventorySetQuantities``, which sets only when every
   ``compareQuantity`` matches what the fake holds (otherwise ``COMPARE_QUANTITY_STALE`` and
@@ -173,6 +174,9 @@ class ShopifyFake:
         self.levels: dict[tuple[int, int], int] = {}
         #: Answer fulfillment orders as an older API version does: no fulfillable_quantity.
         self.omit_fulfillable_quantity = False
+        #: ``Order.risk`` by order id (``{"recommendation", "assessments"}``); no entry: an
+        #: order Shopify has not assessed (``risk`` answers NONE with no assessments).
+        self.risks: dict[int, dict[str, Any]] = {}
         self._lock = threading.Lock()
         self._next_fulfillment_id = first_fulfillment_id
         self._after_page: dict[int, list[Reply]] = {}
@@ -464,10 +468,22 @@ class ShopifyFake:
             data = {"inventorySetQuantities": self._set_quantities(variables.get("input") or {})}
         elif "nodes(ids:" in query and "inventoryLevel(locationId:" in query:
             data = {"nodes": self._read_levels(variables)}
+        elif "order(id:" in query and "risk" in query:
+            data = {"order": self._order_risk(variables)}
         else:
             return Reply(200, {"errors": [{"message": "the fake does not know this query"}]})
         cost = {"requestedQueryCost": 10, "actualQueryCost": 10, "throttleStatus": THROTTLE}
         return Reply(200, {"data": data, "extensions": {"cost": cost}})
+
+    def _order_risk(self, variables: dict[str, Any]) -> dict[str, Any] | None:
+        """``Order.risk`` of a known order, null for an unknown one (as GraphQL answers)."""
+        gid = str(variables.get("id") or "")
+        order_id = _numeric(gid, "gid://shopify/Order/")
+        with self._lock:
+            if order_id not in self.orders:
+                return None
+            risk = self.risks.get(order_id, {"recommendation": "NONE", "assessments": []})
+            return {"id": gid, "risk": copy.deepcopy(risk)}
 
     def _read_levels(self, variables: dict[str, Any]) -> list[dict[str, Any] | None]:
         location = _numeric(variables.get("locationId"), LOCATION_GID)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -40,6 +41,7 @@ from tests.integration.builders import World, build_world, sample_order, signed_
 GREEN, RED = "IPOD2008GREEN", "IPOD2008RED"
 ORDER_ID = 450789469  # the recorded sample's id
 CREATED = "2026-11-20T09:00:00-05:00"
+EDITED = "2026-11-20T12:00:00-05:00"
 
 
 def version(updated_at: str, lines: list[tuple[str, int]], **changes: Any) -> dict[str, Any]:
@@ -432,7 +434,7 @@ def test_ops_cancel_of_a_shipped_order_opens_a_return_and_calls_no_wms(
     assert levels(ctx) == {GREEN: (5, 0), RED: (3, 0)}
 
 
-def test_a_channel_cancel_while_the_release_waits_is_flagged_not_dropped(
+def test_a_channel_cancel_while_the_release_waits_withdraws_it_and_nothing_is_sent(
     ctx: Context, world: World, wms: FakeWms
 ) -> None:
     wms.set_down(True)  # the release waits in the outbox: the order is routed, not released
@@ -441,9 +443,46 @@ def test_a_channel_cancel_while_the_release_waits_is_flagged_not_dropped(
 
     send(ctx, world, cancelled_version(), "orders/cancelled")
 
+    assert the_order(ctx).status == "cancelled"
+    assert fo_of(ctx).status == "cancelled"
+    assert levels(ctx) == {GREEN: (5, 0), RED: (5, 0)}
+    assert exception_queue.list_exceptions(ctx) == []
+    wms.set_down(False)
+    sweep(ctx, now=ctx.clock.now() + timedelta(hours=1))
+    drain(ctx)
+    assert wms.accepted_count == 0  # the withdrawn release is never sent
     assert cancel_posts(wms) == []
+
+
+def test_a_channel_cut_of_units_still_in_the_outbox_is_flagged_not_dropped(
+    ctx: Context, world: World, wms: FakeWms
+) -> None:
+    wms.set_down(True)
+    send(ctx, world, version(CREATED, [(GREEN, 1), (RED, 2)]), "orders/create")
+    send(ctx, world, version(EDITED, [(GREEN, 1), (RED, 1)]), "orders/updated")
+
     (exc,) = exception_queue.list_exceptions(ctx)
     assert exc.reason == "change_after_release"
-    assert exc.detail["changes"][0] == "cancelled by the channel"
-    assert "routed" in exc.detail["message"]
+    assert "still being handed over" in " ".join(exc.detail["changes"])
+    assert the_order(ctx).status == "routed"
     assert levels(ctx) == {GREEN: (5, 1), RED: (5, 2)}
+
+
+def test_a_cut_of_what_was_left_after_a_partial_shipment_leaves_the_order_shipped(
+    ctx: Context, world: World, wms: FakeWms, client: TestClient
+) -> None:
+    released(ctx, world)
+    client.post(
+        f"/api/v1/fulfilment-orders/{fo_of(ctx).id}/shipments",
+        json={"external_ref": "PKG-1", "lines": [{"sku": RED, "quantity": 2}]},
+        headers=auth(ctx, Role.INTEGRATION),
+    )
+    assert the_order(ctx).status == "partially_shipped"
+
+    send(ctx, world, version("2026-11-21T10:00:00-05:00", [(GREEN, 0), (RED, 2)]), "orders/updated")
+
+    (sent,) = cancel_posts(wms)
+    assert [(ln["sku"], ln["quantity"]) for ln in sent.body["lines"]] == [(GREEN, 1)]
+    assert the_order(ctx).status == "shipped"  # what shipped stays with the customer
+    assert reasons(ctx) == []
+    assert levels(ctx) == {GREEN: (5, 0), RED: (3, 0)}

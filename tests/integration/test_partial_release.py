@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from typing import Any
 
@@ -12,17 +13,24 @@ from sqlalchemy import select
 from omniroute.connectors.wms.demo_server import FakeWms
 from omniroute.core.bootstrap import Context
 from omniroute.core.fulfilment.shipments import ShipmentInput, confirm_shipment
+from omniroute.core.intake.webhooks import receive_webhook
 from omniroute.core.order_routing import rule_sets
 from omniroute.core.orders import cancellation
 from omniroute.core.orders import views as orders
 from omniroute.core.platform.clock import utcnow
 from omniroute.core.platform.db import unit_of_work
-from omniroute.core.platform.errors import Conflict
 from omniroute.core.platform.models import StockLevel
 from omniroute.core.platform.security import Role
 from omniroute.core.stock import inventory
 from omniroute.worker.handlers import drain
-from tests.integration.builders import World, build_world, order_body, post, stock
+from tests.integration.builders import (
+    World,
+    build_world,
+    order_body,
+    post,
+    signed_headers,
+    stock,
+)
 from tests.integration.test_consolidation import (  # the group fixtures and helpers
     WINDOW,
     Shop,
@@ -221,7 +229,7 @@ def test_ship_complete_also_binds_the_released_part(
     assert outcomes == (["partial_release"] if released else ["backorder"])
 
 
-def test_a_partly_released_backorder_cannot_be_cancelled_here(
+def test_a_partly_released_backorder_cancels_the_waiting_rest_at_once_and_asks_the_warehouse(
     ctx: Context, wms: FakeWms, client: TestClient
 ) -> None:
     world = world_with(ctx, wms, {("EAST", "A"): 5, ("EAST", "B"): 0})
@@ -229,21 +237,84 @@ def test_a_partly_released_backorder_cannot_be_cancelled_here(
     post(ctx, world, order_body(605, [("A", 2), ("B", 3)]))
     drain(ctx)
     detail = the_order(ctx)
+    fo_id = detail["fulfilment_orders"][0]["id"]
     r = client.post(
         f"/api/v1/orders/{detail['id']}/cancel",
         json={"reason": "customer"},
         headers=auth(ctx, Role.OPS),
     )
-    assert r.status_code == 409, r.text
-    assert "not_cancellable" in r.text
-    with pytest.raises(Conflict) as refused:
-        cancellation.cancel_order(ctx, detail["id"], reason="customer", actor="ops")
-    assert refused.value.code == "not_cancellable"
-    assert refused.value.details["fulfilment_order_id"] == detail["fulfilment_orders"][0]["id"]
+    assert r.status_code == 202, r.text
+    body = r.json()
+    assert body["units_released"] == 3  # the waiting B units, dropped at once
+    assert body["cancellation"]["units_requested"] == 2  # A, asked of the warehouse
+    assert body["status"] == "released"  # nothing waits any more; the warehouse has the rest
+    drain(ctx)
+
     detail = the_order(ctx)
-    assert detail["status"] == "backordered"
-    assert live(detail) == [("EAST", "released", [("A", 2)])]
-    assert reserved(ctx) == {"A": 2, "B": 0}
+    assert detail["status"] == "cancelled"
+    assert [k.split("-")[2] for k in wms.cancelled] == [str(fo_id)]
+    assert reserved(ctx) == {"A": 0, "B": 0}
+    assert any("3 unit(s) waiting for stock cancelled" in n for n in timeline_notes(detail))
+
+    receive(ctx, world, "EAST", "B", 3)  # the stock it waited for arrives: nothing routes
+    assert len(wms.accepted) == 1
+    assert the_order(ctx)["status"] == "cancelled"
+
+
+def test_ops_cancel_the_waiting_units_only_and_the_order_is_released(
+    ctx: Context, wms: FakeWms
+) -> None:
+    world = world_with(ctx, wms, {("EAST", "A"): 5, ("EAST", "B"): 0})
+    publish(ctx, partial_release=True)
+    post(ctx, world, order_body(607, [("A", 2), ("B", 3)]))
+    drain(ctx)
+    detail = the_order(ctx)
+    b_line = next(ln["id"] for ln in detail["lines"] if ln["sku"] == "B")
+    result = cancellation.cancel_order(
+        ctx, detail["id"], reason="out of stock", actor="ops", lines={b_line: 2}
+    )
+    assert (result.status, result.units_released) == ("backordered", 2)
+    assert result.requested is not None and result.requested.cancellation_ids == ()
+    assert wms.cancelled == {}
+
+    receive(ctx, world, "EAST", "B", 5)  # one unit of B still waits: it is routed alone
+    detail = the_order(ctx)
+    assert sorted(
+        (fo["status"], fo["lines"][0]["sku"], fo["lines"][0]["quantity"])
+        for fo in detail["fulfilment_orders"]
+    ) == [
+        ("released", "A", 2),
+        ("released", "B", 1),
+    ]
+    assert detail["status"] == "released"
+
+
+def test_a_channel_edit_removing_the_waiting_line_releases_the_order(
+    ctx: Context, wms: FakeWms
+) -> None:
+    world = world_with(ctx, wms, {("EAST", "A"): 5, ("EAST", "B"): 0})
+    publish(ctx, partial_release=True)
+    created = json.loads(order_body(608, [("A", 2), ("B", 3)]))
+    post(ctx, world, json.dumps(created).encode())
+    drain(ctx)
+    edited = {
+        **created,
+        "updated_at": "2030-01-01T00:00:00-05:00",
+        "line_items": created["line_items"][:1],
+    }
+    receive_webhook(
+        ctx,
+        world.shopify_id,
+        signed_headers(json.dumps(edited).encode(), topic="orders/updated"),
+        json.dumps(edited).encode(),
+    )
+    drain(ctx)
+    detail = the_order(ctx)
+    assert detail["status"] == "released"
+    assert wms.cancelled == {}
+    assert [x["reason"] for x in detail["exceptions"] if x["status"] == "open"] == []
+    receive(ctx, world, "EAST", "B", 3)
+    assert len(wms.accepted) == 1
 
 
 def test_a_backorder_with_nothing_released_still_cancels(ctx: Context, wms: FakeWms) -> None:

@@ -70,6 +70,7 @@ def test_connector_declares_its_kind(connector: ShopifyConnector) -> None:
             Capability.FULFILMENT_PUSH,
             Capability.STOCK_PUSH,
             Capability.CANCEL_PUSH,
+            Capability.RISK_ASSESSMENT,
         }
     )
     assert ShopifyConnector.config_model is ShopifyConfig

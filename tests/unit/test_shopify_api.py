@@ -1046,7 +1046,19 @@ def test_an_instance_enables_only_what_its_config_allows() -> None:
         {"webhook_secret": "s", "access_token": "t"},
         runtime=runtime,
     )
-    assert enabled_capabilities(stock) == ShopifyConnector.capabilities
+    assert enabled_capabilities(stock) == ShopifyConnector.capabilities - {
+        Capability.RISK_ASSESSMENT
+    }
+    risk = ShopifyConnector(
+        {"shop_domain": "shop.myshopify.com", "location_id": 7, "fetch_risk_assessment": True},
+        {"webhook_secret": "s", "access_token": "t"},
+        runtime=runtime,
+    )
+    assert enabled_capabilities(risk) == ShopifyConnector.capabilities
+    webhook_only_risk = ShopifyConnector(
+        {"fetch_risk_assessment": True}, {"webhook_secret": "s"}, runtime=runtime
+    )
+    assert enabled_capabilities(webhook_only_risk) == {Capability.ORDER_WEBHOOKS}
 
 
 @respx.mock

@@ -41,6 +41,13 @@ S = OrderStatus
         # the warehouse confirmed a cancel of everything left to ship
         (S.RELEASED, S.CANCELLED),
         (S.PARTIALLY_SHIPPED, S.CANCELLED),
+        # a cancel dropped what waited for stock, or withdrew what was still in the outbox
+        (S.BACKORDERED, S.RELEASED),
+        (S.BACKORDERED, S.ROUTED),
+        (S.BACKORDERED, S.PARTIALLY_SHIPPED),
+        (S.BACKORDERED, S.SHIPPED),
+        (S.ROUTED, S.PARTIALLY_SHIPPED),
+        (S.ROUTED, S.SHIPPED),
     ],
 )
 def test_allowed_moves(current: OrderStatus, target: OrderStatus) -> None:
