@@ -475,7 +475,7 @@ def test_a_cut_of_what_was_left_after_a_partial_shipment_leaves_the_order_shippe
     client.post(
         f"/api/v1/fulfilment-orders/{fo_of(ctx).id}/shipments",
         json={"external_ref": "PKG-1", "lines": [{"sku": RED, "quantity": 2}]},
-        headers=auth(ctx, Role.INTEGRATION),
+        headers=auth(ctx, Role.WAREHOUSE),
     )
     assert the_order(ctx).status == "partially_shipped"
 
