@@ -12,6 +12,7 @@ from omniroute.api import problems
 from omniroute.api.body_limit import BodyLimitMiddleware
 from omniroute.api.errors import ErrorMiddleware
 from omniroute.api.routers import (
+    audit,
     connectors,
     consolidations,
     exceptions,
@@ -23,6 +24,7 @@ from omniroute.api.routers import (
     routing_rules,
     shipments,
     stock,
+    tokens,
     warehouses,
     webhooks,
 )
@@ -80,6 +82,8 @@ def create_app(
         consolidations,
         exceptions,
         routing_rules,
+        tokens,
+        audit,
         health,
     ):
         app.include_router(module.router)

@@ -12,6 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
+from omniroute.core.access.tokens import TokenRefused
 from omniroute.core.order_state.machine import InvalidTransition
 from omniroute.core.platform.errors import Conflict, DomainError, Invalid, NotFound, Unauthorized
 
@@ -55,7 +56,10 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def _domain(_: Request, exc: DomainError) -> JSONResponse:
         status = next((s for cls, s in STATUS.items() if isinstance(exc, cls)), 400)
-        return problem(status, exc.code, str(exc), **exc.details)
+        response = problem(status, exc.code, str(exc), **exc.details)
+        if isinstance(exc, TokenRefused):
+            response.headers["WWW-Authenticate"] = "Bearer"
+        return response
 
     @app.exception_handler(InvalidTransition)
     async def _transition(_: Request, exc: InvalidTransition) -> JSONResponse:

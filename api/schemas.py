@@ -9,7 +9,6 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, field_validator
 
 from omniroute.core.channels.release_policy import ReleasePolicy
-from omniroute.core.platform.security import Role
 from omniroute.mapping.engine import MAX_LINE_QUANTITY
 
 #: The largest id: ids are BIGINT, and a larger number would fail in the database driver.
@@ -388,18 +387,6 @@ class RetryOut(BaseModel):
     exception_id: int
     task: str
     row_id: int
-
-
-class TokenIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    role: Role
-    name: str = Field(min_length=1, max_length=200)
-
-
-class TokenOut(BaseModel):
-    token: str
-    role: Role
-    name: str
 
 
 class WebhookAck(BaseModel):

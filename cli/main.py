@@ -206,20 +206,90 @@ def rules_backtest(
     typer.echo(json.dumps(report, indent=2, default=str))
 
 
+CLI_ACTOR = "cli"
+
+
 @token_app.command("create")
 def token_create(
-    role: Annotated[Role, typer.Option(help="admin, ops, support or integration")],
+    *,
+    role: Annotated[Role, typer.Option(help=", ".join(r.value for r in Role))],
     name: Annotated[str, typer.Option(help="who or what the token is for")] = "cli",
+    owner: Annotated[str | None, typer.Option(help="the person or system answerable")] = None,
+    expires_in_days: Annotated[
+        int | None, typer.Option(min=1, help="refused after this many days (default: never)")
+    ] = None,
+    connector: Annotated[
+        list[int] | None, typer.Option(help="limit to this connector's data (repeatable)")
+    ] = None,
+    warehouse: Annotated[
+        list[int] | None, typer.Option(help="limit to this warehouse's fulfilment (repeatable)")
+    ] = None,
 ) -> None:
     """Create an API token and print it (it is shown only once)."""
-    from omniroute.core.access.tokens import create_token
+    from datetime import timedelta
+
+    from omniroute.core.access.tokens import NewToken, issue_token
+    from omniroute.core.bootstrap import bootstrap
+    from omniroute.core.platform.errors import DomainError
+
+    ctx = bootstrap(Settings())
+    try:
+        expires = None if expires_in_days is None else ctx.clock.now() + timedelta(expires_in_days)
+        spec = NewToken(name, role, owner, expires, connector or None, warehouse or None)
+        _, value = issue_token(ctx, spec, created_by=CLI_ACTOR)
+    except DomainError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    finally:
+        ctx.close()
+    typer.echo(value)
+
+
+@token_app.command("list")
+def token_list(
+    include_revoked: Annotated[bool, typer.Option(help="revoked tokens too")] = False,
+) -> None:
+    """List tokens as JSON lines (never their values)."""
+    import json
+
+    from omniroute.core.access.tokens import list_tokens
     from omniroute.core.bootstrap import bootstrap
 
     ctx = bootstrap(Settings())
     try:
-        typer.echo(create_token(ctx, role=role, name=name))
+        after = 0
+        while page := list_tokens(ctx, include_revoked=include_revoked, after_id=after):
+            for row in page:
+                typer.echo(json.dumps(row, default=str))
+            after = page[-1]["id"]
     finally:
         ctx.close()
+
+
+@token_app.command("roles")
+def token_roles() -> None:
+    """Print the role table (Markdown), as README.md shows it."""
+    from omniroute.core.access.permissions import role_table_markdown
+
+    typer.echo(role_table_markdown(), nl=False)
+
+
+@token_app.command("revoke")
+def token_revoke(token_id: Annotated[int, typer.Argument(min=1)]) -> None:
+    """Revoke a token: it is refused from now on."""
+    from omniroute.core.access.tokens import revoke_token
+    from omniroute.core.bootstrap import bootstrap
+    from omniroute.core.platform.errors import NotFound
+
+    ctx = bootstrap(Settings())
+    try:
+        row = revoke_token(ctx, token_id, actor=CLI_ACTOR)
+    except NotFound as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    finally:
+        ctx.close()
+    typer.echo(f"token {row['id']} ({row['name']}) revoked at {row['revoked_at']}")
 
 
 if __name__ == "__main__":

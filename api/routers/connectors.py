@@ -1,8 +1,10 @@
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from typing import Annotated
 
-from omniroute.api.deps import Admin, CtxDep, Ops
+from fastapi import APIRouter, Depends, Request
+
+from omniroute.api.deps import CtxDep, connector_in_scope, require
 from omniroute.api.schemas import (
     BrokenKindOut,
     ConnectorHealthOut,
@@ -14,12 +16,20 @@ from omniroute.api.schemas import (
     PollRequested,
 )
 from omniroute.connectors.base import Capability
+from omniroute.core.access.permissions import Permission
+from omniroute.core.access.tokens import Principal
 from omniroute.core.bootstrap import Context
 from omniroute.core.channels import connector_admin as svc
 from omniroute.core.channels.release_policy import policy_of
 from omniroute.core.platform.models import Connector
 
 router = APIRouter(prefix="/api/v1", tags=["connectors"])
+
+ReadConnectors = Annotated[Principal, Depends(require(Permission.CONNECTORS_READ))]
+CreateConnectors = Annotated[Principal, Depends(require(Permission.CONNECTORS_WRITE))]
+ReadConnector = Annotated[Principal, Depends(connector_in_scope(Permission.CONNECTORS_READ))]
+WriteConnector = Annotated[Principal, Depends(connector_in_scope(Permission.CONNECTORS_WRITE))]
+PollConnector = Annotated[Principal, Depends(connector_in_scope(Permission.CONNECTORS_POLL))]
 
 
 def _out(ctx: Context, row: Connector, request: Request) -> ConnectorOut:
@@ -40,7 +50,7 @@ def _out(ctx: Context, row: Connector, request: Request) -> ConnectorOut:
 
 
 @router.get("/connector-kinds", response_model=list[ConnectorKindOut])
-def connector_kinds(ctx: CtxDep, _: Ops) -> list[ConnectorKindOut]:
+def connector_kinds(ctx: CtxDep, _: ReadConnectors) -> list[ConnectorKindOut]:
     return [
         ConnectorKindOut(
             kind=k,
@@ -53,18 +63,24 @@ def connector_kinds(ctx: CtxDep, _: Ops) -> list[ConnectorKindOut]:
 
 
 @router.get("/connector-kinds/broken", response_model=list[BrokenKindOut])
-def broken_connector_kinds(ctx: CtxDep, _: Ops) -> list[BrokenKindOut]:
+def broken_connector_kinds(ctx: CtxDep, _: ReadConnectors) -> list[BrokenKindOut]:
     """Installed connector kinds that failed to load, with the error."""
     return [BrokenKindOut(kind=k, error=e) for k, e in sorted(ctx.registry.broken.items())]
 
 
 @router.get("/connectors", response_model=list[ConnectorOut])
-def list_connectors(ctx: CtxDep, _: Ops, request: Request) -> list[ConnectorOut]:
-    return [_out(ctx, c, request) for c in svc.list_connectors(ctx)]
+def list_connectors(ctx: CtxDep, who: ReadConnectors, request: Request) -> list[ConnectorOut]:
+    """Connectors; a token limited to some sees only those."""
+    scope = who.connector_ids
+    return [
+        _out(ctx, c, request) for c in svc.list_connectors(ctx) if scope is None or c.id in scope
+    ]
 
 
 @router.post("/connectors", response_model=ConnectorOut, status_code=201)
-def create_connector(body: ConnectorIn, ctx: CtxDep, who: Admin, request: Request) -> ConnectorOut:
+def create_connector(
+    body: ConnectorIn, ctx: CtxDep, who: CreateConnectors, request: Request
+) -> ConnectorOut:
     row = svc.create_connector(
         ctx,
         kind=body.kind,
@@ -79,13 +95,15 @@ def create_connector(body: ConnectorIn, ctx: CtxDep, who: Admin, request: Reques
 
 
 @router.get("/connectors/{connector_id}", response_model=ConnectorOut)
-def get_connector(connector_id: Id, ctx: CtxDep, _: Ops, request: Request) -> ConnectorOut:
+def get_connector(
+    connector_id: Id, ctx: CtxDep, _: ReadConnector, request: Request
+) -> ConnectorOut:
     return _out(ctx, svc.get_connector(ctx, connector_id), request)
 
 
 @router.patch("/connectors/{connector_id}", response_model=ConnectorOut)
 def update_connector(
-    connector_id: Id, body: ConnectorPatch, ctx: CtxDep, who: Admin, request: Request
+    connector_id: Id, body: ConnectorPatch, ctx: CtxDep, who: WriteConnector, request: Request
 ) -> ConnectorOut:
     row = svc.update_connector(
         ctx,
@@ -102,11 +120,11 @@ def update_connector(
 
 
 @router.get("/connectors/{connector_id}/health", response_model=ConnectorHealthOut)
-def connector_health(connector_id: Id, ctx: CtxDep, _: Ops) -> ConnectorHealthOut:
+def connector_health(connector_id: Id, ctx: CtxDep, _: ReadConnector) -> ConnectorHealthOut:
     return ConnectorHealthOut(**svc.connector_health_view(ctx, connector_id))
 
 
 @router.post("/connectors/{connector_id}/poll", response_model=PollRequested, status_code=202)
-def poll_connector_now(connector_id: Id, ctx: CtxDep, who: Ops) -> PollRequested:
+def poll_connector_now(connector_id: Id, ctx: CtxDep, who: PollConnector) -> PollRequested:
     svc.request_poll(ctx, connector_id, actor=who.actor)
     return PollRequested(connector_id=connector_id, queued=True)

@@ -3,14 +3,20 @@ from __future__ import annotations
 import enum
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Depends, Path, Query
 
-from omniroute.api.deps import CtxDep, Staff
+from omniroute.api.deps import CtxDep, exception_in_scope, require
 from omniroute.api.schemas import MAX_ID, ExceptionOut, RetryOut
+from omniroute.core.access.permissions import Permission
+from omniroute.core.access.tokens import Principal
 from omniroute.core.exceptions import queue as svc
 from omniroute.core.exceptions.opening import Reason
 
 router = APIRouter(prefix="/api/v1/exceptions", tags=["exceptions"])
+
+ListExceptions = Annotated[Principal, Depends(require(Permission.EXCEPTIONS_READ))]
+ReadException = Annotated[Principal, Depends(exception_in_scope(Permission.EXCEPTIONS_READ))]
+RetryException = Annotated[Principal, Depends(exception_in_scope(Permission.EXCEPTIONS_RETRY))]
 
 ExceptionId = Annotated[int, Path(ge=1, le=MAX_ID)]
 
@@ -28,7 +34,7 @@ class StatusFilter(enum.StrEnum):
 def list_exceptions(
     *,
     ctx: CtxDep,
-    _: Staff,
+    who: ListExceptions,
     status: Annotated[
         StatusFilter, Query(description="open (the default), retried, resolved, or all")
     ] = StatusFilter.OPEN,
@@ -47,17 +53,18 @@ def list_exceptions(
         order_id=order_id,
         limit=limit,
         after_id=after_id,
+        connector_ids=who.connector_ids,
     )
     return [ExceptionOut.model_validate(r) for r in rows]
 
 
 @router.get("/{exception_id}", response_model=ExceptionOut)
-def get_exception(exception_id: ExceptionId, ctx: CtxDep, _: Staff) -> ExceptionOut:
+def get_exception(exception_id: ExceptionId, ctx: CtxDep, _: ReadException) -> ExceptionOut:
     return ExceptionOut.model_validate(svc.get_exception(ctx, exception_id))
 
 
 @router.post("/{exception_id}/retry", response_model=RetryOut, status_code=202)
-def retry_exception(exception_id: ExceptionId, ctx: CtxDep, who: Staff) -> RetryOut:
+def retry_exception(exception_id: ExceptionId, ctx: CtxDep, who: RetryException) -> RetryOut:
     """Replay the work behind the exception once its cause is fixed. It is marked retried;
     if the problem comes back, the same exception opens again (occurrences + 1)."""
     result = svc.retry_exception(ctx, exception_id, actor=who.actor)

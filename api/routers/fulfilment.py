@@ -8,19 +8,22 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from omniroute.api.deps import CtxDep, Ops, Staff, require
+from omniroute.api.deps import CtxDep, connector_in_scope, fulfilment_order_in_scope
 from omniroute.api.routers.order_actions import RejectIn, RerouteOut, reroute_out
 from omniroute.api.schemas import Id, LineQuantity, SmallCount
+from omniroute.core.access.permissions import Permission
 from omniroute.core.access.tokens import Principal
 from omniroute.core.fulfilment import shipments as shipment_svc
 from omniroute.core.order_routing.reroute import Count, reroute_fulfilment
-from omniroute.core.platform.security import Role
 from omniroute.core.stock import listings as listing_svc
 from omniroute.core.stock.sync import resync_connector
 
 router = APIRouter(prefix="/api/v1", tags=["fulfilment"])
 
-Shipper = Annotated[Principal, Depends(require(Role.OPS, Role.INTEGRATION))]
+Shipper = Annotated[Principal, Depends(fulfilment_order_in_scope(Permission.SHIPMENTS_WRITE))]
+Rejecter = Annotated[Principal, Depends(fulfilment_order_in_scope(Permission.FULFILMENT_REJECT))]
+ReadListings = Annotated[Principal, Depends(connector_in_scope(Permission.LISTINGS_READ))]
+WriteListings = Annotated[Principal, Depends(connector_in_scope(Permission.LISTINGS_WRITE))]
 
 
 class ShipmentLineIn(BaseModel):
@@ -106,13 +109,13 @@ def confirm_shipment(
 
 
 @router.get("/connectors/{connector_id}/listings", response_model=list[ListingOut])
-def get_listings(connector_id: Id, ctx: CtxDep, _: Staff) -> list[ListingOut]:
+def get_listings(connector_id: Id, ctx: CtxDep, _: ReadListings) -> list[ListingOut]:
     return [ListingOut.model_validate(r) for r in listing_svc.list_listings(ctx, connector_id)]
 
 
 @router.put("/connectors/{connector_id}/listings", response_model=list[ListingOut])
 def put_listings(
-    connector_id: Id, body: list[ListingBody], ctx: CtxDep, who: Ops
+    connector_id: Id, body: list[ListingBody], ctx: CtxDep, who: WriteListings
 ) -> list[ListingOut]:
     rows = listing_svc.put_listings(
         ctx,
@@ -124,14 +127,14 @@ def put_listings(
 
 
 @router.post("/connectors/{connector_id}/stock-sync", response_model=ResyncOut, status_code=202)
-def resync_stock(connector_id: Id, ctx: CtxDep, _: Ops) -> ResyncOut:
+def resync_stock(connector_id: Id, ctx: CtxDep, _: WriteListings) -> ResyncOut:
     """Push every listing of this channel now, changed or not."""
     return ResyncOut(connector_id=connector_id, queued_pushes=resync_connector(ctx, connector_id))
 
 
 @router.post("/fulfilment-orders/{fulfilment_order_id}/reject", response_model=RerouteOut)
 def reject_fulfilment(
-    fulfilment_order_id: Id, body: RejectIn, ctx: CtxDep, who: Shipper
+    fulfilment_order_id: Id, body: RejectIn, ctx: CtxDep, who: Rejecter
 ) -> RerouteOut:
     """A warehouse refuses a fulfilment order or miscounted its stock: its lines re-route."""
     result = reroute_fulfilment(

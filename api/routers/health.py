@@ -7,10 +7,8 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.concurrency import run_in_threadpool
 
-from omniroute.api.deps import Admin, CtxDep
+from omniroute.api.deps import CtxDep
 from omniroute.api.problems import correlation_id, server_problem
-from omniroute.api.schemas import TokenIn, TokenOut
-from omniroute.core.access.tokens import create_token
 from omniroute.core.platform.readiness import readiness
 
 router = APIRouter(tags=["health"])
@@ -39,11 +37,3 @@ async def readyz(ctx: CtxDep, request: Request) -> dict[str, Any] | JSONResponse
 @router.get("/metrics")
 def metrics() -> Response:
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
-
-
-@router.post("/api/v1/tokens", response_model=TokenOut, status_code=201, tags=["tokens"])
-def new_token(body: TokenIn, ctx: CtxDep, _: Admin) -> TokenOut:
-    """Create a token; its value is shown only in this response."""
-    return TokenOut(
-        token=create_token(ctx, role=body.role, name=body.name), role=body.role, name=body.name
-    )

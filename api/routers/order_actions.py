@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Literal, Self
+from typing import Annotated, Literal, Self
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from omniroute.api.deps import CtxDep, Ops
+from omniroute.api.deps import CtxDep, order_in_scope
 from omniroute.api.schemas import Id, StockUnits
+from omniroute.core.access.permissions import Permission
+from omniroute.core.access.tokens import Principal
 from omniroute.core.order_routing.reroute import RerouteResult
 from omniroute.core.orders import overrides
 
 router = APIRouter(prefix="/api/v1/orders", tags=["orders"])
+
+RouteOrder = Annotated[Principal, Depends(order_in_scope(Permission.ORDERS_ROUTE))]
 
 
 class ForcedLineIn(BaseModel):
@@ -111,7 +115,7 @@ def reroute_out(result: RerouteResult) -> RerouteOut:
 
 
 @router.post("/{order_id}/route", response_model=RerouteOut)
-def override_route(order_id: Id, body: RouteOverrideIn, ctx: CtxDep, who: Ops) -> RerouteOut:
+def override_route(order_id: Id, body: RouteOverrideIn, ctx: CtxDep, who: RouteOrder) -> RerouteOut:
     """Route an order not yet routed, or parked, to the warehouses named (audited)."""
     result = overrides.override_route(
         ctx,
@@ -126,6 +130,6 @@ def override_route(order_id: Id, body: RouteOverrideIn, ctx: CtxDep, who: Ops) -
 
 
 @router.post("/{order_id}/reroute", response_model=RerouteOut)
-def reroute_order(order_id: Id, ctx: CtxDep, who: Ops) -> RerouteOut:
+def reroute_order(order_id: Id, ctx: CtxDep, who: RouteOrder) -> RerouteOut:
     """Route again with the rules in force now: an order no warehouse has yet, or a parked one."""
     return reroute_out(overrides.reroute_order(ctx, order_id, actor=who.actor))

@@ -8,16 +8,16 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from omniroute.api.deps import CtxDep, require
+from omniroute.api.deps import CtxDep, connector_in_scope
 from omniroute.api.schemas import Id
 from omniroute.connectors.generic.upload import MAX_REPORTED_ERRORS, MEDIA_TYPES
+from omniroute.core.access.permissions import Permission
 from omniroute.core.access.tokens import Principal
 from omniroute.core.intake.order_import import ImportOutcome, import_orders
-from omniroute.core.platform.security import Role
 
 router = APIRouter(prefix="/api/v1/orders", tags=["orders"])
 
-Importer = Annotated[Principal, Depends(require(Role.OPS, Role.INTEGRATION))]
+Importer = Annotated[Principal, Depends(connector_in_scope(Permission.ORDERS_IMPORT))]
 
 
 class ImportErrorOut(BaseModel):

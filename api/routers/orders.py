@@ -2,33 +2,42 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from omniroute.api.deps import CtxDep, Reader, Staff
+from omniroute.api.deps import CtxDep, order_in_scope, require
 from omniroute.api.schemas import AfterId, Id, LineQuantity, OrderDetailOut, OrderSummaryOut
+from omniroute.core.access.permissions import Permission
+from omniroute.core.access.tokens import Principal
 from omniroute.core.order_state.machine import OrderStatus
 from omniroute.core.orders import cancellation, holds
 from omniroute.core.orders import views as svc
 
 router = APIRouter(prefix="/api/v1/orders", tags=["orders"])
 
+ListOrders = Annotated[Principal, Depends(require(Permission.ORDERS_READ))]
+ReadOrder = Annotated[Principal, Depends(order_in_scope(Permission.ORDERS_READ))]
+ReleaseHold = Annotated[Principal, Depends(order_in_scope(Permission.ORDERS_RELEASE_HOLD))]
+CancelOrder = Annotated[Principal, Depends(order_in_scope(Permission.ORDERS_CANCEL))]
+
 
 @router.get("", response_model=list[OrderSummaryOut])
 def list_orders(
     ctx: CtxDep,
-    _: Reader,
+    who: ListOrders,
     status: OrderStatus | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     after_id: AfterId = 0,
 ) -> list[OrderSummaryOut]:
     """Orders by id; page with ``after_id`` = the last id of the previous page."""
-    rows = svc.list_orders(ctx, status=status, limit=limit, after_id=after_id)
+    rows = svc.list_orders(
+        ctx, status=status, limit=limit, after_id=after_id, connector_ids=who.connector_ids
+    )
     return [OrderSummaryOut.model_validate(r) for r in rows]
 
 
 @router.get("/{order_id}", response_model=OrderDetailOut, response_model_by_alias=True)
-def get_order(order_id: Id, ctx: CtxDep, _: Reader) -> OrderDetailOut:
+def get_order(order_id: Id, ctx: CtxDep, _: ReadOrder) -> OrderDetailOut:
     """An order with its lines, timeline, fulfilment orders and routing decisions (trace)."""
     return OrderDetailOut.model_validate(svc.order_detail(ctx, order_id))
 
@@ -46,7 +55,9 @@ class ReleaseHoldOut(BaseModel):
 
 
 @router.post("/{order_id}/release-hold", response_model=ReleaseHoldOut, status_code=202)
-def release_hold(order_id: Id, body: ReleaseHoldIn, ctx: CtxDep, who: Staff) -> ReleaseHoldOut:
+def release_hold(
+    order_id: Id, body: ReleaseHoldIn, ctx: CtxDep, who: ReleaseHold
+) -> ReleaseHoldOut:
     """Release an order from its channel's release-policy hold (not a voided payment): the
     hold is waived for this order and it is processed again (another hold may still apply)."""
     result = holds.release_hold(ctx, order_id, actor=who.actor, note=body.note)
@@ -99,7 +110,7 @@ class CancelOut(BaseModel):
 
 @router.post("/{order_id}/cancel", response_model=CancelOut)
 def cancel_order(
-    order_id: Id, body: CancelIn, ctx: CtxDep, who: Staff, response: Response
+    order_id: Id, body: CancelIn, ctx: CtxDep, who: CancelOrder, response: Response
 ) -> CancelOut:
     """Cancel an order. No warehouse holds it: at once, its reserved stock goes back (200).
     A warehouse holds it: the cancel is asked of the WMS (202), and stock goes back, the

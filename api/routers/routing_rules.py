@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
-from omniroute.api.deps import CtxDep, Ops, Staff
+from omniroute.api.deps import CtxDep, require
 from omniroute.api.schemas import Id, LineQuantity, UtcDateTime
+from omniroute.core.access.permissions import Permission
+from omniroute.core.access.tokens import Principal
 from omniroute.core.order_routing import rule_sets as svc
 from omniroute.core.order_routing.backtest import backtest
 from omniroute.core.order_routing.simulate import simulate
@@ -21,6 +23,11 @@ from omniroute.mapping.engine import MAX_ORDER_LINES
 from omniroute.routing.rules import rule_set_schema
 
 router = APIRouter(prefix="/api/v1/routing", tags=["routing"])
+
+ReadRules = Annotated[Principal, Depends(require(Permission.RULES_READ))]
+WriteRules = Annotated[Principal, Depends(require(Permission.RULES_WRITE))]
+PublishRules = Annotated[Principal, Depends(require(Permission.RULES_PUBLISH))]
+SimulateRules = Annotated[Principal, Depends(require(Permission.RULES_SIMULATE))]
 
 
 class RuleSetIn(BaseModel):
@@ -109,42 +116,42 @@ def _out(row: RoutingRuleSet) -> RuleSetOut:
 
 
 @router.get("/schema")
-def schema(_: Staff) -> dict[str, Any]:
+def schema(_: ReadRules) -> dict[str, Any]:
     """The JSON Schema every rule set must satisfy."""
     return rule_set_schema()
 
 
 @router.get("/rule-sets", response_model=list[RuleSetOut])
-def list_rule_sets(ctx: CtxDep, _: Staff) -> list[RuleSetOut]:
+def list_rule_sets(ctx: CtxDep, _: ReadRules) -> list[RuleSetOut]:
     return [_out(r) for r in svc.list_rule_sets(ctx)]
 
 
 @router.post("/rule-sets", response_model=RuleSetOut, status_code=201)
-def create_rule_set(body: RuleSetIn, ctx: CtxDep, who: Ops) -> RuleSetOut:
+def create_rule_set(body: RuleSetIn, ctx: CtxDep, who: WriteRules) -> RuleSetOut:
     """Save a draft (even an invalid one: ``errors`` lists what to fix)."""
     return _out(svc.create_draft(ctx, body.document, notes=body.notes, actor=who.actor))
 
 
 @router.get("/rule-sets/{rule_set_id}", response_model=RuleSetOut)
-def get_rule_set(rule_set_id: Id, ctx: CtxDep, _: Staff) -> RuleSetOut:
+def get_rule_set(rule_set_id: Id, ctx: CtxDep, _: ReadRules) -> RuleSetOut:
     return _out(svc.get_rule_set(ctx, rule_set_id))
 
 
 @router.put("/rule-sets/{rule_set_id}", response_model=RuleSetOut)
-def update_rule_set(rule_set_id: Id, body: RuleSetIn, ctx: CtxDep, who: Ops) -> RuleSetOut:
+def update_rule_set(rule_set_id: Id, body: RuleSetIn, ctx: CtxDep, who: WriteRules) -> RuleSetOut:
     return _out(
         svc.update_draft(ctx, rule_set_id, body.document, notes=body.notes, actor=who.actor)
     )
 
 
 @router.post("/rule-sets/validate", response_model=ValidationOut)
-def validate(body: RuleSetIn, _: Staff) -> ValidationOut:
+def validate(body: RuleSetIn, _: ReadRules) -> ValidationOut:
     errors = svc.check_document(body.document)
     return ValidationOut(valid=not errors, errors=errors)
 
 
 @router.post("/rule-sets/{rule_set_id}/publish", response_model=RuleSetOut)
-def publish(rule_set_id: Id, body: PublishIn, ctx: CtxDep, who: Ops) -> RuleSetOut:
+def publish(rule_set_id: Id, body: PublishIn, ctx: CtxDep, who: PublishRules) -> RuleSetOut:
     """Publish a draft; publishing an already published version re-publishes it (rollback)."""
     return _out(
         svc.publish(
@@ -154,7 +161,7 @@ def publish(rule_set_id: Id, body: PublishIn, ctx: CtxDep, who: Ops) -> RuleSetO
 
 
 @router.post("/simulate")
-async def simulate_order(body: SimulateIn, ctx: CtxDep, _: Staff) -> dict[str, Any]:
+async def simulate_order(body: SimulateIn, ctx: CtxDep, _: SimulateRules) -> dict[str, Any]:
     """What a rule set would decide for an order, against current stock. Changes nothing."""
     return await run_in_threadpool(
         lambda: simulate(
@@ -169,7 +176,7 @@ async def simulate_order(body: SimulateIn, ctx: CtxDep, _: Staff) -> dict[str, A
 
 
 @router.post("/backtest")
-async def backtest_rules(body: BacktestIn, ctx: CtxDep, _: Staff) -> dict[str, Any]:
+async def backtest_rules(body: BacktestIn, ctx: CtxDep, _: SimulateRules) -> dict[str, Any]:
     """Replay a rule set over recent routed orders and compare with what decided them."""
     document = body.document
     if document is None:

@@ -2,9 +2,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 
-from omniroute.api.deps import CtxDep, Ops, Reader
+from omniroute.api.deps import CtxDep, require
 from omniroute.api.schemas import (
     AfterId,
     AliasIn,
@@ -17,11 +17,17 @@ from omniroute.api.schemas import (
     StockOut,
     StockSet,
 )
+from omniroute.core.access.permissions import Permission
+from omniroute.core.access.tokens import Principal
 from omniroute.core.platform.models import StockLevel
 from omniroute.core.stock import inventory
 from omniroute.core.stock import warehouses as catalog
 
 router = APIRouter(prefix="/api/v1", tags=["stock"])
+
+ReadStock = Annotated[Principal, Depends(require(Permission.STOCK_READ))]
+WriteStock = Annotated[Principal, Depends(require(Permission.STOCK_WRITE))]
+WriteSkus = Annotated[Principal, Depends(require(Permission.SKUS_WRITE))]
 Limit = Annotated[int, Query(ge=1, le=1000)]
 
 
@@ -40,7 +46,7 @@ def _out(level: StockLevel) -> StockOut:
 @router.get("/stock", response_model=list[StockOut])
 def list_stock(
     ctx: CtxDep,
-    _: Reader,
+    _: ReadStock,
     warehouse_id: Id | None = None,
     sku: str | None = None,
     limit: Limit = 500,
@@ -55,7 +61,7 @@ def list_stock(
 
 
 @router.put("/stock", response_model=StockOut)
-def set_stock(body: StockSet, ctx: CtxDep, who: Ops) -> StockOut:
+def set_stock(body: StockSet, ctx: CtxDep, who: WriteStock) -> StockOut:
     """Set on hand and/or safety stock to absolute values (creates the SKU if new)."""
     return _out(
         inventory.set_stock(
@@ -71,7 +77,7 @@ def set_stock(body: StockSet, ctx: CtxDep, who: Ops) -> StockOut:
 
 
 @router.post("/stock/adjustments", response_model=StockOut)
-def adjust_stock(body: StockAdjust, ctx: CtxDep, who: Ops) -> StockOut:
+def adjust_stock(body: StockAdjust, ctx: CtxDep, who: WriteStock) -> StockOut:
     """Add or remove units on hand (receipts, counts, damage)."""
     return _out(
         inventory.adjust_stock(
@@ -83,7 +89,7 @@ def adjust_stock(body: StockAdjust, ctx: CtxDep, who: Ops) -> StockOut:
 @router.get("/stock/ledger", response_model=list[LedgerOut])
 def stock_ledger(
     ctx: CtxDep,
-    _: Reader,
+    _: ReadStock,
     warehouse_id: Id | None = None,
     sku: str | None = None,
     limit: Limit = 500,
@@ -94,12 +100,12 @@ def stock_ledger(
 
 
 @router.get("/skus", response_model=list[SkuOut])
-def list_skus(ctx: CtxDep, _: Reader, limit: Limit = 500, after: str = "") -> list[SkuOut]:
+def list_skus(ctx: CtxDep, _: ReadStock, limit: Limit = 500, after: str = "") -> list[SkuOut]:
     return [SkuOut.model_validate(s) for s in catalog.list_skus(ctx, limit=limit, after=after)]
 
 
 @router.put("/skus", response_model=SkuOut)
-def upsert_sku(body: SkuIn, ctx: CtxDep, who: Ops) -> SkuOut:
+def upsert_sku(body: SkuIn, ctx: CtxDep, who: WriteSkus) -> SkuOut:
     return SkuOut.model_validate(
         catalog.upsert_sku(
             ctx,
@@ -114,12 +120,12 @@ def upsert_sku(body: SkuIn, ctx: CtxDep, who: Ops) -> SkuOut:
 
 
 @router.get("/sku-aliases", response_model=list[AliasOut])
-def list_aliases(ctx: CtxDep, _: Reader, connector_id: Id | None = None) -> list[AliasOut]:
+def list_aliases(ctx: CtxDep, _: ReadStock, connector_id: Id | None = None) -> list[AliasOut]:
     return [AliasOut.model_validate(a) for a in catalog.list_aliases(ctx, connector_id)]
 
 
 @router.post("/sku-aliases", response_model=AliasOut, status_code=201)
-def create_alias(body: AliasIn, ctx: CtxDep, who: Ops) -> AliasOut:
+def create_alias(body: AliasIn, ctx: CtxDep, who: WriteSkus) -> AliasOut:
     """Map a channel SKU (or ``variant:<id>``) to a SKU; the orders waiting for exactly this
     alias (their unknown_sku exception names it) are retried at once."""
     mapped = catalog.map_alias(ctx, body.connector_id, body.alias, body.sku, actor=who.actor)

@@ -97,6 +97,8 @@ def update_connector(
         row = session.get(Connector, connector_id)
         if row is None:
             raise NotFound(f"connector {connector_id} does not exist")
+        # Secrets are never in the audit trail: their names are, in the detail.
+        before = {"config": row.config, "enabled": row.enabled}
         merged_secrets = deps.connectors.open(row.secrets_encrypted)
         if secrets:
             merged_secrets.update(secrets)
@@ -117,7 +119,17 @@ def update_connector(
             changes["release_policy"] = {"before": row.release_policy}
             row.release_policy = _stored(release_policy)
             changes["release_policy"]["after"] = row.release_policy
-        record(session, actor, "connector.update", "connector", row.id, changes)
+        after = {"config": row.config, "enabled": row.enabled}
+        record(
+            session,
+            actor,
+            "connector.update",
+            "connector",
+            row.id,
+            changes,
+            before=before,
+            after=after,
+        )
     deps.connectors.forget(connector_id)
     return row
 

@@ -5,12 +5,14 @@ A retry marks the exception ``retried`` and replays its work; if the problem com
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Protocol
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from omniroute.core.access import scope
 from omniroute.core.access.audit import record
 from omniroute.core.exceptions.opening import ExceptionStatus, mark_retried
 from omniroute.core.order_state import timeline as order_state
@@ -50,10 +52,14 @@ def list_exceptions(
     order_id: int | None = None,
     limit: int = 100,
     after_id: int = 0,
+    connector_ids: Collection[int] | None = None,
 ) -> list[OrderException]:
-    """Exceptions by id, oldest first; ``status`` None: any status."""
+    """Exceptions by id, oldest first; ``status`` None: any status; ``connector_ids`` (a
+    scoped token's): only those channels' exceptions."""
     with unit_of_work(deps.sessions) as session:
         q = select(OrderException).where(OrderException.id > after_id)
+        if connector_ids is not None:
+            q = q.where(scope.exceptions_of(connector_ids))
         if status is not None:
             q = q.where(OrderException.status == status)
         if reason is not None:

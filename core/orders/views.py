@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
+from omniroute.core.access import scope
 from omniroute.core.order_routing.consolidation import group_of_order
 from omniroute.core.order_state.holdings import of_order
 from omniroute.core.platform.clock import as_aware
@@ -26,12 +28,20 @@ from omniroute.core.platform.ports import HasSessions
 
 
 def list_orders(
-    deps: HasSessions, *, status: str | None, limit: int, after_id: int = 0
+    deps: HasSessions,
+    *,
+    status: str | None,
+    limit: int,
+    after_id: int = 0,
+    connector_ids: Collection[int] | None = None,
 ) -> list[dict[str, Any]]:
+    """Orders by id; ``connector_ids`` (a scoped token's) limits them to those channels."""
     with unit_of_work(deps.sessions) as session:
         q = select(SalesOrder).where(SalesOrder.id > after_id)
         if status:
             q = q.where(SalesOrder.status == status)
+        if connector_ids is not None:
+            q = q.where(scope.orders_of(connector_ids))
         return [_summary(o) for o in session.scalars(q.order_by(SalesOrder.id).limit(limit))]
 
 

@@ -559,10 +559,23 @@ class ApiToken(Base):
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime)
+    owner: Mapped[str | None] = mapped_column(String(200))
+    created_by: Mapped[str | None] = mapped_column(String(200))
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime)
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime)
+    # NULL: every connector (warehouse); a list: only those ids.
+    connector_ids: Mapped[list[Any] | None] = mapped_column(JSONType)
+    warehouse_ids: Mapped[list[Any] | None] = mapped_column(JSONType)
 
 
 class AuditLog(Base):
     __tablename__ = "audit_log"
+    # GET /api/v1/audit filters by these, newest pages by id.
+    __table_args__ = (
+        Index("ix_audit_log_entity", "entity", "entity_id", "id"),
+        Index("ix_audit_log_actor", "actor", "id"),
+        Index("ix_audit_log_created", "created_at"),
+    )
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     actor: Mapped[str] = mapped_column(String(200))
     action: Mapped[str] = mapped_column(String(60))
@@ -570,3 +583,7 @@ class AuditLog(Base):
     entity_id: Mapped[str | None] = mapped_column(String(64))
     detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    token_id: Mapped[int | None] = mapped_column(Id)
+    client_ip: Mapped[str | None] = mapped_column(String(45))
+    before: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    after: Mapped[dict[str, Any] | None] = mapped_column(JSONType)

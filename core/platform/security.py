@@ -16,9 +16,14 @@ from omniroute.core.platform.settings import Settings
 
 
 class Role(enum.StrEnum):
-    ADMIN = "admin"
-    OPS = "ops"
+    """A token's role; what each may do is ``core/access/permissions.ROLE_PERMISSIONS``."""
+
+    VIEWER = "viewer"
     SUPPORT = "support"
+    OPS = "ops"
+    INTEGRATOR = "integrator"
+    WAREHOUSE = "warehouse"
+    ADMIN = "admin"
     INTEGRATION = "integration"
 
 

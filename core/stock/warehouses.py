@@ -84,10 +84,22 @@ def update_warehouse(
             raise Invalid(f"{', '.join(nulls)} may not be null", code="null_not_allowed")
         if "wms_connector_id" in changes:
             _check_wms(session, changes["wms_connector_id"])
-        for key, value in changes.items():
-            if key in WAREHOUSE_FIELDS and key != "code":
-                setattr(wh, key, {} if value is None and key in CLEARED_BY_NULL else value)
-        record(session, actor, "warehouse.update", "warehouse", wh.id, changes)
+        fields = [key for key in changes if key in WAREHOUSE_FIELDS and key != "code"]
+        before = {key: getattr(wh, key) for key in fields}
+        for key in fields:
+            value = changes[key]
+            setattr(wh, key, {} if value is None and key in CLEARED_BY_NULL else value)
+        after = {key: getattr(wh, key) for key in fields}
+        record(
+            session,
+            actor,
+            "warehouse.update",
+            "warehouse",
+            wh.id,
+            changes,
+            before=before,
+            after=after,
+        )
         return wh
 
 

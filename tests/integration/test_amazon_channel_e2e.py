@@ -176,7 +176,7 @@ def amazon(ctx: Context, wms: FakeWms, client: TestClient) -> Iterator[Amazon]:
             client=client,
             cid=cid,
             ops=ops,
-            shipper=headers_for(ctx, Role.INTEGRATION),
+            shipper=headers_for(ctx, Role.WAREHOUSE),
             t0=datetime.now(UTC).replace(microsecond=0),
         )
 

@@ -170,7 +170,7 @@ def test_a_channel_cancel_after_release_is_sent_to_the_wms_once_and_stock_goes_b
     refused = client.post(
         f"/api/v1/fulfilment-orders/{fo.id}/shipments",
         json={"external_ref": "PKG-LATE"},
-        headers=auth(ctx, Role.INTEGRATION),
+        headers=auth(ctx, Role.WAREHOUSE),
     )
     assert refused.status_code == 409 and refused.json()["code"] == "not_shippable"
     assert levels(ctx) == {GREEN: (5, 0), RED: (5, 0)}
@@ -202,7 +202,7 @@ def test_a_cancel_after_shipment_is_a_return_and_never_reaches_the_wms(
     shipped = client.post(
         f"/api/v1/fulfilment-orders/{fo_of(ctx).id}/shipments",
         json={"external_ref": "PKG-1"},
-        headers=auth(ctx, Role.INTEGRATION),
+        headers=auth(ctx, Role.WAREHOUSE),
     )
     assert shipped.status_code == 201, shipped.text
     assert the_order(ctx).status == "shipped"
@@ -247,7 +247,7 @@ def test_a_shopify_edit_lowering_a_quantity_cancels_those_units_and_an_address_c
     shipped = client.post(
         f"/api/v1/fulfilment-orders/{fo_of(ctx).id}/shipments",
         json={"external_ref": "PKG-1"},
-        headers=auth(ctx, Role.INTEGRATION),
+        headers=auth(ctx, Role.WAREHOUSE),
     )
     assert shipped.status_code == 201, shipped.text
     assert levels(ctx) == {GREEN: (4, 0), RED: (4, 0)}
@@ -338,7 +338,7 @@ def test_a_shipment_racing_a_pending_cancel_is_not_given_back_twice(
     shipped = client.post(
         f"/api/v1/fulfilment-orders/{fo.id}/shipments",
         json={"external_ref": "PKG-1", "lines": [{"sku": RED, "quantity": 2}]},
-        headers=auth(ctx, Role.INTEGRATION),
+        headers=auth(ctx, Role.WAREHOUSE),
     )
     assert shipped.status_code == 201, shipped.text
     wms.set_down(False)
@@ -410,14 +410,14 @@ def test_ops_cancel_of_a_shipped_order_opens_a_return_and_calls_no_wms(
     client.post(
         f"/api/v1/fulfilment-orders/{fo_of(ctx).id}/shipments",
         json={"external_ref": "PKG-1", "lines": [{"sku": RED, "quantity": 2}]},
-        headers=auth(ctx, Role.INTEGRATION),
+        headers=auth(ctx, Role.WAREHOUSE),
     )
     assert the_order(ctx).status == "partially_shipped"
 
     answer = client.post(
         f"/api/v1/orders/{order.id}/cancel",
         json={"reason": "customer called"},
-        headers=auth(ctx, Role.SUPPORT),
+        headers=auth(ctx, Role.OPS),
     )
     assert answer.status_code == 202, answer.text
     assert answer.json()["cancellation"] == {
@@ -475,7 +475,7 @@ def test_a_cut_of_what_was_left_after_a_partial_shipment_leaves_the_order_shippe
     client.post(
         f"/api/v1/fulfilment-orders/{fo_of(ctx).id}/shipments",
         json={"external_ref": "PKG-1", "lines": [{"sku": RED, "quantity": 2}]},
-        headers=auth(ctx, Role.INTEGRATION),
+        headers=auth(ctx, Role.WAREHOUSE),
     )
     assert the_order(ctx).status == "partially_shipped"
 

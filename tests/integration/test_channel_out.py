@@ -101,7 +101,7 @@ def test_shipments_move_stock_and_the_order_and_reach_the_channel_once(
     order = place(ctx, cid, fake, [("A", 2), ("B", 1)])
     assert order.status == "released"
     fo = fulfilment_order_id(ctx, order.id)
-    wms = headers(ctx, Role.INTEGRATION)
+    wms = headers(ctx, Role.WAREHOUSE)
     url = f"/api/v1/fulfilment-orders/{fo}/shipments"
 
     first = {
@@ -158,17 +158,16 @@ def test_a_shipment_that_does_not_match_is_refused(
     _, cid, fake = channel
     order = place(ctx, cid, fake, [("A", 1)])
     url = f"/api/v1/fulfilment-orders/{fulfilment_order_id(ctx, order.id)}/shipments"
-    wms = headers(ctx, Role.INTEGRATION)
+    wms = headers(ctx, Role.WAREHOUSE)
     too_many = {"external_ref": "X", "lines": [{"sku": "A", "quantity": 2}]}
     answer = client.post(url, json=too_many, headers=wms)
     assert answer.status_code == 422
     assert answer.json()["problems"][0]["sku"] == "A"
     wrong_sku = {"external_ref": "X", "lines": [{"sku": "B", "quantity": 1}]}
     assert client.post(url, json=wrong_sku, headers=wms).status_code == 422
-    assert (
-        client.post(url, json={"external_ref": "X"}, headers=headers(ctx, Role.SUPPORT)).status_code
-        == 403
-    )
+    for role in (Role.SUPPORT, Role.INTEGRATION, Role.INTEGRATOR):
+        refused = client.post(url, json={"external_ref": "X"}, headers=headers(ctx, role))
+        assert refused.status_code == 403, role
     assert (
         client.post(
             "/api/v1/fulfilment-orders/999/shipments", json={"external_ref": "X"}, headers=wms
@@ -188,7 +187,7 @@ def test_channel_push_retries_then_dead_letters_and_redrives(
     fake.push_failures = [TransientError("503"), PermanentError("422 order is archived")]
     fo = fulfilment_order_id(ctx, order.id)
     url = f"/api/v1/fulfilment-orders/{fo}/shipments"
-    client.post(url, json={"external_ref": "P"}, headers=headers(ctx, Role.INTEGRATION))
+    client.post(url, json={"external_ref": "P"}, headers=headers(ctx, Role.WAREHOUSE))
     drain(ctx)  # first try: transient, retried later
     with unit_of_work(ctx.sessions) as s:
         msg = s.scalars(

@@ -300,7 +300,7 @@ def test_cancelling_a_held_order_leaves_the_other_to_ship_alone(
     answer = client.post(
         f"/api/v1/orders/{first}/cancel",
         json={"reason": "changed mind"},
-        headers=auth(ctx, Role.SUPPORT),
+        headers=auth(ctx, Role.OPS),
     )
     assert answer.status_code == 200, answer.text
     assert answer.json()["units_released"] == 0
@@ -421,6 +421,15 @@ def test_ops_release_a_held_group_early(ctx: Context, shop: Shop, client: TestCl
     assert client.post(f"{url}/release", headers=auth(ctx, Role.SUPPORT)).status_code == 403
     seen = client.get(url, headers=auth(ctx, Role.SUPPORT)).json()
     assert seen["status"] == "open" and [o["id"] for o in seen["orders"]] == [first, second]
+    # A token limited to other channels does not see the group; one limited to its own does.
+    elsewhere = create_token(
+        ctx, role=Role.OPS, name="shopify ops", connector_ids=[shop.world.shopify_id]
+    )
+    assert client.get(url, headers={"Authorization": f"Bearer {elsewhere}"}).status_code == 404
+    refused = client.post(f"{url}/release", headers={"Authorization": f"Bearer {elsewhere}"})
+    assert refused.status_code == 404
+    own = create_token(ctx, role=Role.SUPPORT, name="own", connector_ids=[shop.connector_id])
+    assert client.get(url, headers={"Authorization": f"Bearer {own}"}).status_code == 200
 
     r = client.post(f"{url}/release", headers=auth(ctx, Role.OPS))
     assert r.status_code == 200, r.text

@@ -153,7 +153,9 @@ def test_json_upload_by_an_integration_token(client: TestClient, ctx: Context) -
         "ship_to": {"postal_code": "10115", "country": "DE"},
         "lines": [{"external_line_id": "1", "channel_sku": "MUG", "quantity": 1}],
     }
-    headers = {**auth(ctx, Role.INTEGRATION), "Content-Type": "application/json"}
+    refused = {**auth(ctx, Role.INTEGRATION), "Content-Type": "application/json"}
+    assert upload(client, refused, generic, json.dumps([order]).encode()).status_code == 403
+    headers = {**auth(ctx, Role.INTEGRATOR), "Content-Type": "application/json"}
     r = upload(client, headers, generic, json.dumps([order]).encode())
     assert r.status_code == 200, r.text
     assert r.json()["created"] == 1

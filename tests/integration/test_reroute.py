@@ -290,7 +290,7 @@ def test_stock_discrepancy_reported_through_the_api_sets_the_count_and_reroutes(
 
     r = client.post(
         f"/api/v1/fulfilment-orders/{fo['id']}/reject",
-        headers=token(ctx, Role.INTEGRATION),
+        headers=token(ctx, Role.WAREHOUSE),
         json={
             "reason": "stock_discrepancy",
             "counted": [{"sku": "A", "on_hand": 1}],

@@ -132,7 +132,7 @@ class Env:
     warehouse_ids: dict[str, int]
     admin: dict[str, str]
     ops: dict[str, str]
-    integration: dict[str, str]
+    shipper: dict[str, str]
 
 
 def bearer(ctx: Context, role: Role) -> dict[str, str]:
@@ -220,7 +220,7 @@ def env(ctx: Context, wms: FakeWms, client: TestClient) -> Iterator[Env]:
             warehouse_ids=ids,
             admin=admin,
             ops=ops,
-            integration=bearer(ctx, Role.INTEGRATION),
+            shipper=bearer(ctx, Role.WAREHOUSE),
         )
 
 
@@ -516,7 +516,7 @@ def test_a_429_is_waited_out_and_a_503_reschedules_the_poll_which_resumes_at_its
 
 def ship(env: Env, fo_id: int, body: dict[str, Any], status: int = 201) -> dict[str, Any]:
     url = f"/api/v1/fulfilment-orders/{fo_id}/shipments"
-    result: dict[str, Any] = ok(env.client.post(url, json=body, headers=env.integration), status)
+    result: dict[str, Any] = ok(env.client.post(url, json=body, headers=env.shipper), status)
     return result
 
 

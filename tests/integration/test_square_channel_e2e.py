@@ -109,7 +109,7 @@ class Env:
     warehouse_ids: dict[str, int]
     admin: dict[str, str]
     ops: dict[str, str]
-    integration: dict[str, str]
+    shipper: dict[str, str]
 
 
 def bearer(ctx: Context, role: Role) -> dict[str, str]:
@@ -189,7 +189,7 @@ def env(ctx: Context, wms: FakeWms, client: TestClient) -> Iterator[Env]:
             warehouse_ids=ids,
             admin=admin,
             ops=ops,
-            integration=bearer(ctx, Role.INTEGRATION),
+            shipper=bearer(ctx, Role.WAREHOUSE),
         )
 
 
@@ -598,7 +598,7 @@ def test_poll_survives_5xx_mid_run_and_a_429_and_health_shows_both(env: Env) -> 
 
 def ship(env: Env, fo_id: int, body: dict[str, Any], status: int = 201) -> dict[str, Any]:
     url = f"/api/v1/fulfilment-orders/{fo_id}/shipments"
-    result: dict[str, Any] = ok(env.client.post(url, json=body, headers=env.integration), status)
+    result: dict[str, Any] = ok(env.client.post(url, json=body, headers=env.shipper), status)
     return result
 
 

@@ -61,7 +61,7 @@ class Shop:
     connector_id: int
     admin: dict[str, str]
     ops: dict[str, str]
-    integration: dict[str, str]
+    shipper: dict[str, str]
 
     @property
     def east(self) -> int:
@@ -132,7 +132,7 @@ def shop(ctx: Context, wms: FakeWms, client: TestClient) -> Iterator[Shop]:
             connector_id=connector_id,
             admin=admin,
             ops=ops,
-            integration=bearer(ctx, Role.INTEGRATION),
+            shipper=bearer(ctx, Role.WAREHOUSE),
         )
 
 
@@ -437,7 +437,7 @@ def ship(shop: Shop, fulfilment_order_id: int, body: dict[str, Any]) -> dict[str
     answer = shop.client.post(
         f"/api/v1/fulfilment-orders/{fulfilment_order_id}/shipments",
         json=body,
-        headers=shop.integration,
+        headers=shop.shipper,
     )
     assert answer.status_code == 201, answer.text
     result: dict[str, Any] = answer.json()

@@ -1,0 +1,114 @@
+"""Permissions (``resource:verb``) and roles as named bundles of them: the one source of truth.
+
+The API declares one permission per route (``api/deps.require``); README's role table is
+rendered from ``ROLE_PERMISSIONS`` (``role_table_markdown``) and a test compares the two.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable
+
+from omniroute.core.platform.security import Role
+
+
+class Permission(enum.StrEnum):
+    ORDERS_READ = "orders:read"
+    ORDERS_CANCEL = "orders:cancel"
+    ORDERS_ROUTE = "orders:route"
+    ORDERS_RELEASE_HOLD = "orders:release_hold"
+    ORDERS_IMPORT = "orders:import"
+    EXCEPTIONS_READ = "exceptions:read"
+    EXCEPTIONS_RETRY = "exceptions:retry"
+    SHIPMENTS_WRITE = "shipments:write"
+    FULFILMENT_REJECT = "fulfilment:reject"
+    STOCK_READ = "stock:read"
+    STOCK_WRITE = "stock:write"
+    SKUS_WRITE = "skus:write"
+    WAREHOUSES_READ = "warehouses:read"
+    WAREHOUSES_WRITE = "warehouses:write"
+    LISTINGS_READ = "listings:read"
+    LISTINGS_WRITE = "listings:write"
+    RULES_READ = "rules:read"
+    RULES_SIMULATE = "rules:simulate"
+    RULES_WRITE = "rules:write"
+    RULES_PUBLISH = "rules:publish"
+    CONNECTORS_READ = "connectors:read"
+    CONNECTORS_POLL = "connectors:poll"
+    CONNECTORS_WRITE = "connectors:write"
+    TOKENS_ADMIN = "tokens:admin"
+    AUDIT_READ = "audit:read"
+
+
+P = Permission
+
+_VIEWER = frozenset(
+    {
+        P.ORDERS_READ,
+        P.EXCEPTIONS_READ,
+        P.STOCK_READ,
+        P.WAREHOUSES_READ,
+        P.LISTINGS_READ,
+        P.RULES_READ,
+    }
+)
+_SUPPORT = _VIEWER | {P.EXCEPTIONS_RETRY, P.ORDERS_RELEASE_HOLD, P.RULES_SIMULATE}
+_OPS = _SUPPORT | {
+    P.ORDERS_CANCEL,
+    P.ORDERS_ROUTE,
+    P.ORDERS_IMPORT,
+    P.SHIPMENTS_WRITE,
+    P.FULFILMENT_REJECT,
+    P.STOCK_WRITE,
+    P.SKUS_WRITE,
+    P.WAREHOUSES_WRITE,
+    P.LISTINGS_WRITE,
+    P.RULES_WRITE,
+    P.RULES_PUBLISH,
+    P.CONNECTORS_READ,
+    P.CONNECTORS_POLL,
+    P.AUDIT_READ,
+}
+_CHANNEL_READ = frozenset({P.ORDERS_READ, P.STOCK_READ})
+
+ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
+    Role.VIEWER: _VIEWER,
+    Role.SUPPORT: _SUPPORT,
+    Role.OPS: _OPS,
+    Role.INTEGRATOR: _CHANNEL_READ | {P.ORDERS_IMPORT},
+    Role.INTEGRATION: _CHANNEL_READ,
+    Role.WAREHOUSE: frozenset({P.SHIPMENTS_WRITE, P.FULFILMENT_REJECT}),
+    Role.ADMIN: frozenset(Permission),
+}
+
+ROLE_SUMMARIES: dict[Role, str] = {
+    Role.VIEWER: "reads orders, exceptions, stock, warehouses, listings and rules",
+    Role.SUPPORT: "a viewer who works the exception queue (retry, release holds, simulate)",
+    Role.OPS: "runs the operation: stock, SKUs, warehouses, rules, order actions, audit",
+    Role.INTEGRATOR: "a channel's machine role: reads orders and stock, uploads orders",
+    Role.INTEGRATION: "the old channel role, kept: reads orders and stock only",
+    Role.WAREHOUSE: "a WMS's machine role: ships or rejects its fulfilment orders",
+    Role.ADMIN: "everything, including connectors and tokens",
+}
+
+
+def allows(role: Role, permission: Permission) -> bool:
+    return permission in ROLE_PERMISSIONS[role]
+
+
+def roles_with(permission: Permission) -> list[Role]:
+    return [role for role in Role if permission in ROLE_PERMISSIONS[role]]
+
+
+def role_table_markdown(roles: Iterable[Role] = tuple(Role)) -> str:
+    """README's role table: one row per role, its permissions in declaration order."""
+    rows = ["| role | for | permissions |", "|---|---|---|"]
+    for role in roles:
+        granted = ROLE_PERMISSIONS[role]
+        names = (
+            "all"
+            if granted == frozenset(Permission)
+            else ", ".join(f"`{p.value}`" for p in Permission if p in granted)
+        )
+        rows.append(f"| `{role.value}` | {ROLE_SUMMARIES[role]} | {names} |")
+    return "\n".join(rows) + "\n"
