@@ -195,3 +195,29 @@ def fulfilment_order_in_scope(permission: Permission) -> Callable[..., Awaitable
 
     check.scoped_by = "fulfilment_order_id"  # type: ignore[attr-defined]  # read by scoped_by
     return check
+
+
+def shipment_in_scope(permission: Permission) -> Callable[..., Awaitable[Principal]]:
+    """``require(permission)``, and the path's ``shipment_id`` within the token's warehouses
+    and connectors (404 otherwise)."""
+    checked = require(permission)
+
+    async def check(
+        shipment_id: Id,
+        ctx: CtxDep,
+        who: Principal = Depends(checked),  # noqa: B008 - Annotated would name a local
+    ) -> Principal:
+        if (who.connector_ids is not None or who.warehouse_ids is not None) and not (
+            await run_in_threadpool(
+                scope.shipment_visible,
+                ctx,
+                shipment_id,
+                connector_ids=who.connector_ids,
+                warehouse_ids=who.warehouse_ids,
+            )
+        ):
+            raise _not_found("shipment", shipment_id)
+        return who
+
+    check.scoped_by = "shipment_id"  # type: ignore[attr-defined]  # read by scoped_by
+    return check

@@ -4,14 +4,19 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel
 
-from omniroute.api.deps import CtxDep, Reader, Staff
+from omniroute.api.deps import CtxDep, require, shipment_in_scope
 from omniroute.api.schemas import Id, ShipmentLineOut, UtcDateTime
+from omniroute.core.access.permissions import Permission
+from omniroute.core.access.tokens import Principal
 from omniroute.core.tracking import views as svc
 
 router = APIRouter(prefix="/api/v1", tags=["tracking"])
+
+ReadShipment = Annotated[Principal, Depends(shipment_in_scope(Permission.ORDERS_READ))]
+ReadUnmatched = Annotated[Principal, Depends(require(Permission.EXCEPTIONS_READ))]
 
 
 class TrackingEventOut(BaseModel):
@@ -46,7 +51,7 @@ class ShipmentDetailOut(BaseModel):
 
 
 @router.get("/shipments/{shipment_id}", response_model=ShipmentDetailOut)
-def get_shipment(shipment_id: Id, ctx: CtxDep, _: Reader) -> ShipmentDetailOut:
+def get_shipment(shipment_id: Id, ctx: CtxDep, _: ReadShipment) -> ShipmentDetailOut:
     """A shipment's tracking status (canonical, with the carrier's raw codes) and events."""
     return ShipmentDetailOut.model_validate(svc.shipment_detail(ctx, shipment_id))
 
@@ -54,10 +59,12 @@ def get_shipment(shipment_id: Id, ctx: CtxDep, _: Reader) -> ShipmentDetailOut:
 @router.get("/tracking-events/unmatched", response_model=list[TrackingEventOut])
 def get_unmatched(
     ctx: CtxDep,
-    _: Staff,
+    who: ReadUnmatched,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     after_id: Annotated[int, Query(ge=0)] = 0,
 ) -> list[TrackingEventOut]:
     """Carrier events kept for tracking numbers no shipment has yet (each says why)."""
-    rows = svc.unmatched_events(ctx, limit=limit, after_id=after_id)
+    rows = svc.unmatched_events(
+        ctx, limit=limit, after_id=after_id, connector_ids=who.connector_ids
+    )
     return [TrackingEventOut.model_validate(r) for r in rows]

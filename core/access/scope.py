@@ -15,6 +15,7 @@ from omniroute.core.platform.models import (
     InboundMessage,
     OrderException,
     SalesOrder,
+    Shipment,
 )
 from omniroute.core.platform.ports import HasSessions
 
@@ -78,6 +79,25 @@ def fulfilment_order_visible(
         q = q.join(SalesOrder, SalesOrder.id == FulfilmentOrder.order_id).where(
             orders_of(connector_ids)
         )
+    with unit_of_work(deps.sessions) as session:
+        return session.scalar(q) is not None
+
+
+def shipment_visible(
+    deps: HasSessions,
+    shipment_id: int,
+    *,
+    connector_ids: Collection[int] | None,
+    warehouse_ids: Collection[int] | None,
+) -> bool:
+    """Within both limits given: its fulfilment order's warehouse, its order's connector."""
+    q = select(Shipment.id).where(Shipment.id == shipment_id)
+    if warehouse_ids is not None:
+        q = q.join(FulfilmentOrder, FulfilmentOrder.id == Shipment.fulfilment_order_id).where(
+            FulfilmentOrder.warehouse_id.in_(sorted(warehouse_ids)) if warehouse_ids else false()
+        )
+    if connector_ids is not None:
+        q = q.join(SalesOrder, SalesOrder.id == Shipment.order_id).where(orders_of(connector_ids))
     with unit_of_work(deps.sessions) as session:
         return session.scalar(q) is not None
 

@@ -3,6 +3,7 @@ events no shipment has claimed yet."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 from sqlalchemy import select
@@ -43,15 +44,22 @@ def shipment_detail(deps: HasSessions, shipment_id: int) -> dict[str, Any]:
         }
 
 
-def unmatched_events(deps: HasSessions, *, limit: int, after_id: int = 0) -> list[dict[str, Any]]:
-    """Events kept for tracking numbers no shipment has (yet), oldest first."""
+def unmatched_events(
+    deps: HasSessions,
+    *,
+    limit: int,
+    after_id: int = 0,
+    connector_ids: Collection[int] | None = None,
+) -> list[dict[str, Any]]:
+    """Events kept for tracking numbers no shipment has (yet), oldest first; of the carrier
+    connectors ``connector_ids`` only, when given."""
+    q = select(TrackingEvent).where(
+        TrackingEvent.shipment_id.is_(None), TrackingEvent.id > after_id
+    )
+    if connector_ids is not None:
+        q = q.where(TrackingEvent.connector_id.in_(sorted(connector_ids)))
     with unit_of_work(deps.sessions) as session:
-        rows = session.scalars(
-            select(TrackingEvent)
-            .where(TrackingEvent.shipment_id.is_(None), TrackingEvent.id > after_id)
-            .order_by(TrackingEvent.id)
-            .limit(limit)
-        ).all()
+        rows = session.scalars(q.order_by(TrackingEvent.id).limit(limit)).all()
         return [_event(e) for e in rows]
 
 

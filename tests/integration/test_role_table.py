@@ -41,6 +41,8 @@ ROUTES: dict[tuple[str, str], Permission | str] = {
     ("GET", "/readyz"): PUBLIC,
     ("GET", "/metrics"): PUBLIC,
     ("GET", "/api/v1/orders"): P.ORDERS_READ,
+    ("GET", "/api/v1/shipments/{shipment_id}"): P.ORDERS_READ,
+    ("GET", "/api/v1/tracking-events/unmatched"): P.EXCEPTIONS_READ,
     ("GET", "/api/v1/orders/{order_id}"): P.ORDERS_READ,
     ("POST", "/api/v1/orders/import"): P.ORDERS_IMPORT,
     ("POST", "/api/v1/orders/{order_id}/release-hold"): P.ORDERS_RELEASE_HOLD,
@@ -152,6 +154,7 @@ SCOPED_PARAMETERS = (
     "connector_id",
     "group_id",
     "warehouse_id",
+    "shipment_id",
 )
 # connector_id in the query: the upload names its connector there.
 SCOPED_BY_QUERY = {("POST", "/api/v1/orders/import"): "connector_id"}

@@ -1,4 +1,4 @@
-"""``omniroute token create|list|revoke`` on a real database, and migration 0011 over tokens
+"""``omniroute token create|list|revoke`` on a real database, and migration 0012 over tokens
 and audit rows written before it."""
 
 from __future__ import annotations
@@ -64,9 +64,9 @@ def test_the_cli_creates_lists_and_revokes_tokens(
     assert cli.invoke(app, ["token", "revoke", "999"]).exit_code == 1
 
 
-def test_migration_0011_keeps_older_tokens_and_audit_rows_working(tmp_path: Path) -> None:
+def test_migration_0012_keeps_older_tokens_and_audit_rows_working(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'old.db'}"
-    upgrade(url, "0010")
+    upgrade(url, "0011")
     engine = create_engine(url)
     with engine.begin() as conn:
         conn.execute(
@@ -97,5 +97,5 @@ def test_migration_0011_keeps_older_tokens_and_audit_rows_working(tmp_path: Path
         assert (entry["token_id"], entry["client_ip"], entry["before"]) == (None, None, None)
     finally:
         ctx.close()
-    command.downgrade(alembic_config(url), "0010")
+    command.downgrade(alembic_config(url), "0011")
     upgrade(url)

@@ -1,8 +1,8 @@
 """API tokens with an owner, scopes, expiry and last use; audit rows with their token, client
 IP and before/after; indexes for the audit API's filters
 
-Revision ID: 0011
-Revises: 0010
+Revision ID: 0012
+Revises: 0011
 
 Existing tokens keep working unchanged: no owner, no scope (every connector and warehouse),
 no expiry. Existing audit rows have no token, IP or before/after.
@@ -17,8 +17,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects.postgresql import JSONB
 
-revision: str = "0011"
-down_revision: str | None = "0010"
+revision: str = "0012"
+down_revision: str | None = "0011"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
