@@ -90,6 +90,8 @@ class InterchangeOut:
     ack_requested: bool = False
     delimiters: Delimiters = field(default_factory=Delimiters)
     line_break: bool = False  # a line break after each terminator, for partners who want one
+    # Segments written between ISA and the first GS: a TA1 answering an interchange.
+    leading: Sequence[OutSegment] = field(default_factory=tuple)
 
 
 def _check(value: str, delimiters: Delimiters, where: str) -> str:
@@ -164,6 +166,7 @@ def write_interchange(out: InterchangeOut) -> bytes:
     d = out.delimiters
     brk = "\n" if out.line_break and d.segment != "\n" else ""
     lines = [isa_segment(out)]
+    lines.extend(render(segment, d) for segment in out.leading)
     for group in out.groups:
         lines.extend(_group_lines(group, out, d))
     lines.append(
