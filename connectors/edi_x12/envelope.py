@@ -180,12 +180,14 @@ class GroupEnd:
 
 @dataclass(frozen=True, slots=True)
 class InterchangeEnd:
-    """The end of an interchange and every problem of its ISA/IEA (for a TA1)."""
+    """The end of an interchange and every problem of its ISA/IEA (for a TA1); ``ta1s`` are
+    the TA1 segments it carries (a partner acknowledging our interchanges)."""
 
     header: InterchangeHeader
     group_count: int
     problems: tuple[Problem, ...]
     iea: Segment | None
+    ta1s: tuple[Segment, ...] = ()
 
 
 Event = InterchangeHeader | GroupHeader | TransactionSet | GroupEnd | InterchangeEnd
@@ -205,6 +207,7 @@ class Interchange:
     groups: tuple[FunctionalGroup, ...]
     problems: tuple[Problem, ...]
     iea: Segment | None
+    ta1s: tuple[Segment, ...] = ()
 
     @property
     def transactions(self) -> list[TransactionSet]:
@@ -257,6 +260,7 @@ class _Interchange:
     problems: list[Problem]
     groups: int = 0
     group: _Group | None = None
+    ta1s: list[Segment] = field(default_factory=list)
 
 
 class _Walker:
@@ -296,7 +300,9 @@ class _Walker:
 
     def feed_in_group(self, segment: Segment, interchange: _Interchange) -> Iterator[Event]:
         tag = segment.tag
-        if interchange.group is None:
+        if interchange.group is None and tag == "TA1":
+            interchange.ta1s.append(segment)  # a partner's answer to one of our interchanges
+        elif interchange.group is None:
             text = f"{tag} outside a functional group"
             interchange.problems.append(_problem(InterchangeNote.INVALID_CONTENT, segment, text))
         elif tag == "ST":
@@ -419,7 +425,9 @@ class _Walker:
         else:
             iea = at
             problems.extend(_iea_problems(at, header.control_number, interchange.groups))
-        yield InterchangeEnd(header, interchange.groups, tuple(problems), iea)
+        yield InterchangeEnd(
+            header, interchange.groups, tuple(problems), iea, tuple(interchange.ta1s)
+        )
 
     def finish(self, last: Segment | None) -> Iterator[Event]:
         if self.interchange is not None and last is not None:
@@ -492,6 +500,8 @@ def parse_interchanges(source: Iterable[bytes] | BinaryIO | bytes) -> list[Inter
             groups.append(FunctionalGroup(event.header, tuple(sets), event.problems, event.ge))
             sets = []
         elif isinstance(event, InterchangeEnd):
-            interchanges.append(Interchange(event.header, tuple(groups), event.problems, event.iea))
+            interchanges.append(
+                Interchange(event.header, tuple(groups), event.problems, event.iea, event.ta1s)
+            )
             groups = []
     return interchanges
