@@ -9,8 +9,9 @@ with AK502 code 1, "transaction set not supported") and the notes a mapper found
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import overload
 
 from omniroute.connectors.edi_x12.codes import (
     AckCode,
@@ -83,33 +84,33 @@ class SetResult:
 
 @dataclass(frozen=True, slots=True)
 class GroupAck:
-    """Everything a 997 says about one group."""
+    """Everything a 997 says about one group. ``sets`` are computed from the group's
+    summaries when read, so a group of any size is acknowledged without a copy per set."""
 
     functional_id: str
     control_number: str
     version: str
     included: int
-    sets: tuple[SetResult, ...]
+    sets: Sequence[SetResult]
     errors: tuple[GroupError, ...] = ()
+    accepted_sets: int = 0  # A or E, before any group error
+    with_errors: int = 0  # E
 
     @property
     def code(self) -> AckCode:
         """AK901: R when the group's envelope is wrong or no set was accepted."""
-        accepted = self.accepted
-        if self.errors or (self.sets and accepted == 0):
+        if self.errors or (self.sets and self.accepted_sets == 0):
             return AckCode.REJECTED
-        if accepted < len(self.sets):
+        if self.accepted_sets < len(self.sets):
             return AckCode.PARTIALLY_ACCEPTED
-        if any(result.code is AckCode.ACCEPTED_WITH_ERRORS for result in self.sets):
+        if self.with_errors:
             return AckCode.ACCEPTED_WITH_ERRORS
         return AckCode.ACCEPTED
 
     @property
     def accepted(self) -> int:
         """AK904: sets accepted (with or without errors noted); none when the group is bad."""
-        if self.errors:
-            return 0
-        return sum(result.code is not AckCode.REJECTED for result in self.sets)
+        return 0 if self.errors else self.accepted_sets
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,11 +126,7 @@ def set_result(
 ) -> SetResult:
     """AK2/AK5 for one set: its envelope problems, not supported, or the mapper's verdict."""
     verdict = verdict or SetVerdict()
-    errors = [
-        problem.code
-        for problem in summary.problems
-        if isinstance(problem.code, TransactionSetError)
-    ]
+    errors = list(summary.errors)
     if summary.set_id not in supported:
         errors.insert(0, TransactionSetError.NOT_SUPPORTED)
     if verdict.rejected and not errors:
@@ -141,8 +138,49 @@ def set_result(
         code = AckCode.ACCEPTED_WITH_ERRORS
     else:
         code = AckCode.ACCEPTED
-    ref = summary.st.get(3).strip() or None
-    return SetResult(summary.set_id, summary.control_number, code, unique, verdict.notes, ref)
+    return SetResult(
+        summary.set_id,
+        summary.control_number,
+        code,
+        unique,
+        verdict.notes,
+        summary.implementation_ref,
+    )
+
+
+class _Results(Sequence[SetResult]):
+    """The verdict on each set of a group, computed when asked for."""
+
+    def __init__(
+        self,
+        summaries: Sequence[TransactionSummary],
+        supported: Collection[str],
+        verdicts: Mapping[str, SetVerdict],
+    ) -> None:
+        self._summaries = summaries
+        self._supported = supported
+        self._verdicts = verdicts
+
+    def __len__(self) -> int:
+        return len(self._summaries)
+
+    def _result(self, summary: TransactionSummary) -> SetResult:
+        verdict = self._verdicts.get(summary.control_number)
+        return set_result(summary, supported=self._supported, verdict=verdict)
+
+    @overload
+    def __getitem__(self, index: int) -> SetResult: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[SetResult]: ...
+
+    def __getitem__(self, index: int | slice) -> SetResult | Sequence[SetResult]:
+        if isinstance(index, slice):
+            return [self._result(summary) for summary in self._summaries[index]]
+        return self._result(self._summaries[index])
+
+    def __iter__(self) -> Iterator[SetResult]:
+        return (self._result(summary) for summary in self._summaries)
 
 
 def acknowledge_group(
@@ -152,53 +190,56 @@ def acknowledge_group(
     verdicts: Mapping[str, SetVerdict] | None = None,
 ) -> GroupAck:
     """The 997's content for a group; ``verdicts`` by ST02 come from mapping its sets."""
-    verdicts = verdicts or {}
-    sets = tuple(
-        set_result(summary, supported=supported, verdict=verdicts.get(summary.control_number))
-        for summary in end.transactions
-    )
+    sets = _Results(end.transactions, supported, verdicts or {})
+    accepted = with_errors = 0
+    for result in sets:
+        if result.code is not AckCode.REJECTED:
+            accepted += 1
+            with_errors += result.code is AckCode.ACCEPTED_WITH_ERRORS
     errors = tuple(dict.fromkeys(p.code for p in end.problems if isinstance(p.code, GroupError)))
     declared = end.ge.get(1).strip() if end.ge is not None else ""
     included = int(declared) if declared.isdigit() else len(sets)
     header = end.header
     return GroupAck(
-        header.functional_id, header.control_number, header.version, included, sets, errors
+        header.functional_id,
+        header.control_number,
+        header.version,
+        included,
+        sets,
+        errors,
+        accepted,
+        with_errors,
     )
 
 
-def functional_ack_body(ack: GroupAck, *, version_5010: bool = False) -> list[OutSegment]:
-    """The 997's segments between ST and SE (AK103 carries GS08 from 005010 on)."""
-    body = [
-        seg("AK1", ack.functional_id, ack.control_number, ack.version if version_5010 else None)
-    ]
-    for result in ack.sets:
-        ref = result.implementation_ref if version_5010 else None
-        body.append(seg("AK2", result.set_id, result.control_number, ref))
-        for note in result.notes:
-            body.append(
-                seg(
-                    "AK3",
-                    note.tag,
-                    str(note.position),
-                    note.loop_id,
-                    note.code.value if note.code else None,
-                )
-            )
-            body.extend(_ak4(element) for element in note.elements)
-        codes = [error.value for error in result.errors[:_MAX_CODES]]
-        body.append(seg("AK5", result.code.value, *codes))
-    group_codes = [error.value for error in ack.errors[:_MAX_CODES]]
-    body.append(
-        seg(
-            "AK9",
-            ack.code.value,
-            str(ack.included),
-            str(len(ack.sets)),
-            str(ack.accepted),
-            *group_codes,
+def functional_ack_body(ack: GroupAck, *, version_5010: bool = False) -> Iterable[OutSegment]:
+    """The 997's segments between ST and SE (AK103 carries GS08 from 005010 on); made
+    afresh each time it is iterated, a set at a time."""
+    return _AckBody(ack, version_5010)
+
+
+class _AckBody:
+    def __init__(self, ack: GroupAck, version_5010: bool) -> None:
+        self._ack = ack
+        self._version_5010 = version_5010
+
+    def __iter__(self) -> Iterator[OutSegment]:
+        ack, version_5010 = self._ack, self._version_5010
+        yield seg(
+            "AK1", ack.functional_id, ack.control_number, ack.version if version_5010 else None
         )
-    )
-    return body
+        for result in ack.sets:
+            ref = result.implementation_ref if version_5010 else None
+            yield seg("AK2", result.set_id, result.control_number, ref)
+            for note in result.notes:
+                code = note.code.value if note.code else None
+                yield seg("AK3", note.tag, str(note.position), note.loop_id, code)
+                yield from (_ak4(element) for element in note.elements)
+            codes = [error.value for error in result.errors[:_MAX_CODES]]
+            yield seg("AK5", result.code.value, *codes)
+        group_codes = [error.value for error in ack.errors[:_MAX_CODES]]
+        counts = (str(ack.included), str(len(ack.sets)), str(ack.accepted))
+        yield seg("AK9", ack.code.value, *counts, *group_codes)
 
 
 def _ak4(note: ElementNote) -> OutSegment:

@@ -11,9 +11,10 @@ summary of its sets, so a stream of any size keeps one transaction set in memory
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+import sys
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import BinaryIO
+from typing import BinaryIO, NamedTuple, overload
 
 from omniroute.connectors.edi_x12.codes import (
     ElementError,
@@ -50,7 +51,7 @@ class Problem:
 
 
 def _problem(code: Code, segment: Segment, text: str, element: int | None = None) -> Problem:
-    return Problem(code, segment.index, segment.offset, segment.tag, text, element)
+    return Problem(code, segment.number, segment.offset, segment.tag, text, element)
 
 
 # ISA element widths, and the TA105 note for a wrong value in each.
@@ -155,17 +156,66 @@ class TransactionSet:
         return self.segments[0]
 
     def summary(self) -> TransactionSummary:
-        return TransactionSummary(self.set_id, self.control_number, self.problems, self.st)
+        errors = tuple(p.code for p in self.problems if isinstance(p.code, TransactionSetError))
+        ref = self.st.get(3).strip() or None
+        return TransactionSummary(sys.intern(self.set_id), self.control_number, errors, ref)
 
 
-@dataclass(frozen=True, slots=True)
-class TransactionSummary:
-    """What a group's end remembers of each set: enough for its 997 AK2/AK5."""
+class Summaries(Sequence["TransactionSummary"]):
+    """A group's set summaries, compact: a clean set (the group's usual set id, no problems,
+    no ST03) costs its control number only, so a group of 100,000 sets stays small."""
+
+    def __init__(self) -> None:
+        self._controls: list[str] = []
+        self._seen: set[str] = set()
+        self._other: dict[int, TransactionSummary] = {}
+        self._set_id = ""
+
+    def add(self, summary: TransactionSummary) -> None:
+        if not self._controls:
+            self._set_id = summary.set_id
+        plain = (
+            summary.set_id == self._set_id
+            and not summary.errors
+            and summary.implementation_ref is None
+        )
+        if not plain:
+            self._other[len(self._controls)] = summary
+        self._controls.append(summary.control_number)
+        self._seen.add(summary.control_number)
+
+    def seen(self, control: str) -> bool:
+        """Whether a set with this ST02 control number was seen."""
+        return control in self._seen
+
+    def __len__(self) -> int:
+        return len(self._controls)
+
+    @overload
+    def __getitem__(self, index: int) -> TransactionSummary: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[TransactionSummary]: ...
+
+    def __getitem__(self, index: int | slice) -> TransactionSummary | Sequence[TransactionSummary]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        if index < 0:
+            index += len(self)
+        found = self._other.get(index)
+        if found is not None:
+            return found
+        return TransactionSummary(self._set_id, self._controls[index], (), None)
+
+
+class TransactionSummary(NamedTuple):
+    """What a group's end remembers of each set: only what its 997 AK2/AK5 says (the
+    problems themselves came with the set), so a long group costs little memory a set."""
 
     set_id: str
     control_number: str
-    problems: tuple[Problem, ...]
-    st: Segment
+    errors: tuple[TransactionSetError, ...]
+    implementation_ref: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,7 +223,7 @@ class GroupEnd:
     """The end of a group (its GE, or where it should have been) and the group's problems."""
 
     header: GroupHeader
-    transactions: tuple[TransactionSummary, ...]
+    transactions: Sequence[TransactionSummary]
     problems: tuple[Problem, ...]
     ge: Segment | None
 
@@ -250,8 +300,7 @@ def isa_problems(isa: Segment) -> list[Problem]:
 @dataclass
 class _Group:
     header: GroupHeader
-    transactions: list[TransactionSummary] = field(default_factory=list)
-    controls: set[str] = field(default_factory=set)
+    transactions: Summaries = field(default_factory=Summaries)
 
 
 @dataclass
@@ -284,7 +333,7 @@ class _Walker:
         interchange = self.interchange
         if interchange is None:
             detail = f"{tag} outside an interchange (no ISA before it)"
-            raise X12SyntaxError(detail, index=segment.index, offset=segment.offset)
+            raise X12SyntaxError(detail, index=segment.number, offset=segment.offset)
         if tag == "IEA":
             yield from self.close_interchange(segment, premature=False)
         elif tag == "GS":
@@ -344,7 +393,7 @@ class _Walker:
                     2,
                 )
             )
-        elif control in group.controls:
+        elif group.transactions.seen(control):
             problems.append(
                 _problem(
                     TransactionSetError.CONTROL_NUMBER_NOT_UNIQUE,
@@ -353,7 +402,6 @@ class _Walker:
                     2,
                 )
             )
-        group.controls.add(control)
         if se is None:
             problems.append(
                 _problem(
@@ -368,7 +416,7 @@ class _Walker:
         ts = TransactionSet(
             set_id, control, tuple(segments), tuple(problems), group.header, interchange.header
         )
-        group.transactions.append(ts.summary())
+        group.transactions.add(ts.summary())
         yield ts
 
     def close_group(self, at: Segment, ge: Segment | None) -> Iterator[Event]:
@@ -403,7 +451,7 @@ class _Walker:
             )
         else:
             problems.extend(_ge_problems(ge, header.control_number, len(group.transactions)))
-        yield GroupEnd(header, tuple(group.transactions), tuple(problems), ge)
+        yield GroupEnd(header, group.transactions, tuple(problems), ge)
 
     def close_interchange(self, at: Segment, *, premature: bool) -> Iterator[Event]:
         interchange = self.interchange
@@ -431,7 +479,7 @@ class _Walker:
 
     def finish(self, last: Segment | None) -> Iterator[Event]:
         if self.interchange is not None and last is not None:
-            end = Segment("EOF", (), last.index + 1, -1, last.delimiters)
+            end = Segment("EOF", (), last.number + 1, -1, last.delimiters)
             yield from self.close_interchange(end, premature=True)
 
 

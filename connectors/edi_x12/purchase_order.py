@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -146,7 +147,9 @@ def _fail(
 def _date(state: _State, segment: Segment, position: int, element: int) -> str:
     text = segment.get(element).strip()
     try:
-        return dt.datetime.strptime(text, "%Y%m%d").date().isoformat()
+        if len(text) != 8 or not text.isdigit():
+            raise ValueError(text)
+        return dt.date(int(text[:4]), int(text[4:6]), int(text[6:])).isoformat()
     except ValueError:
         raise _fail(
             state,
@@ -431,6 +434,7 @@ def _finish(state: _State) -> PurchaseOrder:
     return PurchaseOrder(order, state.location, state.purpose, SetVerdict(notes=_ctt_notes(state)))
 
 
+@functools.lru_cache(maxsize=64)
 def _group_time(date: str, time: str) -> str | None:
     # GS04 is CCYYMMDD from version 004010 on, YYMMDD before (and in some 004010 files).
     pattern = {8: "%Y%m%d%H%M", 6: "%y%m%d%H%M"}.get(len(date))

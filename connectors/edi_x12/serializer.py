@@ -9,7 +9,8 @@ silently change the document's structure).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+import io
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from omniroute.connectors.edi_x12.control_numbers import ControlKind, format_control
@@ -56,11 +57,12 @@ class Party:
 
 @dataclass(frozen=True, slots=True)
 class TransactionOut:
-    """A transaction set's body (no ST/SE: they are added) and its ST02 control number."""
+    """A transaction set's body (no ST/SE: they are added) and its ST02 control number.
+    ``body`` may be any re-iterable collection (a 997's is made as it is written)."""
 
     set_id: str
     control_number: int
-    body: Sequence[OutSegment]
+    body: Iterable[OutSegment]
     implementation_ref: str | None = None
 
 
@@ -165,24 +167,19 @@ def write_interchange(out: InterchangeOut) -> bytes:
     """The whole interchange, UTF-8 encoded."""
     d = out.delimiters
     brk = "\n" if out.line_break and d.segment != "\n" else ""
-    lines = [isa_segment(out)]
-    lines.extend(render(segment, d) for segment in out.leading)
+    text = io.StringIO()
+    text.write(isa_segment(out) + brk)
+    for segment in out.leading:
+        text.write(render(segment, d) + brk)
     for group in out.groups:
-        lines.extend(_group_lines(group, out, d))
-    lines.append(
-        render(
-            seg(
-                "IEA",
-                str(len(out.groups)),
-                format_control(out.control_number, ControlKind.INTERCHANGE),
-            ),
-            d,
-        )
-    )
-    return (brk.join(lines) + brk).encode("utf-8")
+        _write_group(text, group, out, brk)
+    control = format_control(out.control_number, ControlKind.INTERCHANGE)
+    text.write(render(seg("IEA", str(len(out.groups)), control), d) + brk)
+    return text.getvalue().encode("utf-8")
 
 
-def _group_lines(group: GroupOut, out: InterchangeOut, d: Delimiters) -> list[str]:
+def _write_group(text: io.StringIO, group: GroupOut, out: InterchangeOut, brk: str) -> None:
+    d = out.delimiters
     if not group.transactions and group.functional_id is None:
         raise SerializeError("a functional group needs a transaction set or a functional id")
     functional_id = group.functional_id or FUNCTIONAL_IDS.get(group.transactions[0].set_id)
@@ -202,17 +199,19 @@ def _group_lines(group: GroupOut, out: InterchangeOut, d: Delimiters) -> list[st
         "X",
         group.version,
     )
-    lines = [render(gs, d)]
+    text.write(render(gs, d) + brk)
     for ts in group.transactions:
-        lines.extend(transaction_lines(ts, d))
-    lines.append(render(seg("GE", str(len(group.transactions)), control), d))
-    return lines
+        for line in transaction_lines(ts, d):
+            text.write(line + brk)
+    text.write(render(seg("GE", str(len(group.transactions)), control), d) + brk)
 
 
-def transaction_lines(ts: TransactionOut, d: Delimiters) -> list[str]:
-    """ST, the body and SE (its count includes ST and SE)."""
+def transaction_lines(ts: TransactionOut, d: Delimiters) -> Iterator[str]:
+    """ST, the body and SE (its count includes ST and SE), one rendered segment at a time."""
     control = format_control(ts.control_number, ControlKind.TRANSACTION_SET)
-    lines = [render(seg("ST", ts.set_id, control, ts.implementation_ref), d)]
-    lines.extend(render(segment, d) for segment in ts.body)
-    lines.append(render(seg("SE", str(len(ts.body) + 2), control), d))
-    return lines
+    yield render(seg("ST", ts.set_id, control, ts.implementation_ref), d)
+    count = 2
+    for segment in ts.body:
+        count += 1
+        yield render(segment, d)
+    yield render(seg("SE", str(count), control), d)

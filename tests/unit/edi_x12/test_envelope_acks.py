@@ -115,7 +115,7 @@ def test_broken_transaction_sets_are_rejected_with_their_code(
     assert len(rejected) == 1 and list(rejected[0].errors) == expected
     assert ack.code is AckCode.PARTIALLY_ACCEPTED and ack.accepted == 1
     assert acknowledge_interchange(ends[0]).code is AckCode.ACCEPTED
-    body = functional_ack(ack, 5).body
+    body = list(functional_ack(ack, 5).body)
     ak5 = [s for s in body if s.tag == "AK5"]
     assert [s.elements for s in ak5].count(("R", expected[0].value)) == 1
     assert body[-1].elements == ("P", "2", "2", "1")
@@ -138,7 +138,7 @@ def test_broken_groups_get_ak9_codes(broken: bytes, code: GroupError) -> None:
     ack = acknowledge_group(groups[0], supported=WE_TAKE)
     assert ack.errors == (code,)
     assert ack.code is AckCode.REJECTED and ack.accepted == 0
-    ak9 = functional_ack(ack, 1).body[-1]
+    ak9 = list(functional_ack(ack, 1).body)[-1]
     assert ak9.tag == "AK9" and ak9.elements[0] == "R" and ak9.elements[4] == code.value
 
 
@@ -204,7 +204,7 @@ def test_duplicate_interchange_is_rejected_with_025() -> None:
 
 def test_isa_with_wrong_element_count() -> None:
     isa = parse_interchanges(SIMPLE)[0].header.isa
-    short = Segment(isa.tag, isa.elements[:-1], isa.index, isa.offset, isa.delimiters)
+    short = Segment(isa.tag, isa.elements[:-1], isa.number, isa.offset, isa.delimiters)
     assert [p.code for p in isa_problems(short)] == [InterchangeNote.INVALID_CONTROL_STRUCTURE]
 
 
@@ -216,7 +216,7 @@ def test_unsupported_transaction_set_is_rejected_precisely() -> None:
         ("810", AckCode.REJECTED, (TransactionSetError.NOT_SUPPORTED,)),
         ("810", AckCode.REJECTED, (TransactionSetError.NOT_SUPPORTED,)),
     ]
-    body = functional_ack(ack, 1).body
+    body = list(functional_ack(ack, 1).body)
     assert [s.elements for s in body] == [
         ("IN", "224", ""),
         ("810", "2240001", ""),
@@ -256,3 +256,28 @@ def test_mapper_notes_become_ak3_ak4_and_the_997_round_trips() -> None:
 def test_hand_made_interchange_fixture_is_valid() -> None:
     (ic,) = parse_interchanges(_interchange(Delimiters(), "000000001", "A"))
     assert ic.problems == () and ic.transactions[0].problems == ()
+
+
+def test_group_summaries_keep_odd_sets_exactly() -> None:
+    """A group's summaries store a clean set by its control number only; any other set
+    (another set id, an ST03, a problem) is kept whole and in its place."""
+    mixed = SIMPLE.replace(b"ST*850*0002", b"ST*810*0002*X1").replace(
+        b"GE*2*7~", b"ST*850*0003~BEG*00*SA*A3~SE*9*0003~ST*850*0004~SE*2*0004~GE*4*7~"
+    )
+    groups, _, _ = _ends(mixed)
+    summaries = groups[0].transactions
+    assert [(s.set_id, s.control_number, s.errors, s.implementation_ref) for s in summaries] == [
+        ("850", "0001", (), None),
+        ("810", "0002", (), "X1"),
+        ("850", "0003", (TransactionSetError.COUNT_MISMATCH,), None),
+        ("850", "0004", (), None),
+    ]
+    assert summaries[-1].control_number == "0004" and len(summaries[1:3]) == 2
+    ack = acknowledge_group(groups[0], supported=WE_TAKE)
+    assert [r.code for r in ack.sets] == [
+        AckCode.ACCEPTED,
+        AckCode.REJECTED,
+        AckCode.REJECTED,
+        AckCode.ACCEPTED,
+    ]
+    assert (ack.code, ack.accepted, ack.included) == (AckCode.PARTIALLY_ACCEPTED, 2, 4)

@@ -43,7 +43,7 @@ def test_samples_tokenize_with_their_own_delimiters(name: str, chunk_size: int) 
     assert len(segments) == count
     assert {segment.delimiters for segment in segments} == {delimiters}
     assert segments[0].tag == "ISA" and segments[-1].tag == "IEA"
-    assert [s.index for s in segments] == list(range(count))
+    assert [s.number for s in segments] == list(range(count))
     raw = (SAMPLES / name).read_bytes()
     for segment in segments:  # each offset points at its tag
         assert raw[segment.offset :].startswith(segment.tag.encode())
@@ -183,3 +183,26 @@ def test_rendered_segments_read_back(
         while expected and not expected[-1]:
             expected.pop()
         assert list(segment.elements) == [value.rstrip("\r\n") for value in expected]
+
+
+@pytest.mark.parametrize("terminator", ["~", "\n", "\x15", "'"])
+@pytest.mark.parametrize("after", ["", "\r\n", "\n"])
+@pytest.mark.parametrize("bom", [b"", b"\xef\xbb\xbf"])
+def test_terminator_variants_read_the_same(terminator: str, after: str, bom: bytes) -> None:
+    base = _interchange(Delimiters("*", ">", "~", None), "000000001", "P-1")
+    text = base.decode().replace("~", terminator + after)
+    nbsp = text.replace("*          *", "*\u00a0\u00a0        *", 1).encode()
+    segments = list(iter_segments(bom + nbsp, chunk_size=5))
+    reference = list(iter_segments(base))
+    assert [(s.tag, s.elements) for s in segments] == [(s.tag, s.elements) for s in reference]
+    assert segments[0].delimiters.segment == terminator
+
+
+def test_crlf_written_as_the_terminator() -> None:
+    """CR LF after ISA16: CR is the terminator and each LF is skipped as a line break."""
+    base = _interchange(Delimiters("*", ">", "~", None), "000000001", "P-1")
+    segments = list(iter_segments(base.replace(b"~", b"\r\n")))
+    assert segments[0].delimiters.segment == "\r"
+    assert [(s.tag, s.elements) for s in segments] == [
+        (s.tag, s.elements) for s in iter_segments(base)
+    ]
