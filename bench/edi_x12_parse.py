@@ -32,10 +32,10 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from omniroute.connectors.edi_x12.acknowledgements import SetVerdict, acknowledge_group
+from omniroute.connectors.edi_x12.acknowledgements import acknowledge_group
 from omniroute.connectors.edi_x12.envelope import GroupEnd, TransactionSet, read_envelope
+from omniroute.connectors.edi_x12.inbound import GroupRead, OrderRead, SetRejected, read_inbound
 from omniroute.connectors.edi_x12.outbound import functional_ack
-from omniroute.connectors.edi_x12.purchase_order import PurchaseOrderError, map_purchase_order
 from omniroute.connectors.edi_x12.serializer import (
     GroupOut,
     InterchangeOut,
@@ -86,24 +86,18 @@ def interchange(sets: int) -> bytes:
     return write_interchange(out)
 
 
-def parse_and_map(source: object) -> tuple[int, int]:
-    """Every 850 mapped, every group's 997 built: (sets, orders)."""
+def parse_and_map(source: bytes) -> tuple[int, int]:
+    """``inbound.read_inbound`` over the interchange: every 850 mapped, every group's 997
+    content built; returns (sets, orders)."""
     sets = orders = 0
-    verdicts: dict[str, SetVerdict] = {}
-    for event in read_envelope(source):  # type: ignore[arg-type]
-        if isinstance(event, TransactionSet):
+    for event in read_inbound(source, channel="edi"):
+        if isinstance(event, OrderRead):
             sets += 1
-            try:
-                po = map_purchase_order(event, channel="edi")
-            except PurchaseOrderError as error:
-                verdicts[event.control_number] = error.verdict
-            else:
-                orders += 1
-                if po.verdict.notes:
-                    verdicts[event.control_number] = po.verdict
-        elif isinstance(event, GroupEnd):
-            functional_ack(acknowledge_group(event, supported={"850"}, verdicts=verdicts), 1)
-            verdicts = {}
+            orders += 1
+        elif isinstance(event, SetRejected):
+            sets += 1
+        elif isinstance(event, GroupRead):
+            functional_ack(event.ack, 1)
     return sets, orders
 
 

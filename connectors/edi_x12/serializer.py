@@ -187,6 +187,9 @@ def _write_group(text: io.StringIO, group: GroupOut, out: InterchangeOut, brk: s
         raise SerializeError(
             f"no functional id known for transaction set {group.transactions[0].set_id}"
         )
+    controls = [ts.control_number for ts in group.transactions]
+    if len(set(controls)) != len(controls):
+        raise SerializeError(f"ST02 control numbers repeat within group {group.control_number}")
     control = format_control(group.control_number, ControlKind.GROUP)
     gs = seg(
         "GS",

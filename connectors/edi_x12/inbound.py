@@ -1,0 +1,139 @@
+"""One pass over a received file: orders out, acknowledgements' content out.
+
+``read_inbound`` streams every interchange of a source and yields, in file order: each 850
+mapped to a canonical order (``OrderRead``), each transaction set that cannot be taken with
+why (``SetRejected``: an envelope problem, a set we do not take, a value the 850 mapper
+refuses), the 997 content at the end of each group (``GroupRead``) and the TA1 content at
+the end of each interchange (``InterchangeRead``). Only when an interchange's end is read is
+it known whether its envelope holds (``InterchangeRead.rejected``): a caller that must not
+act on orders of a rejected interchange keeps them until then (the raw file is stored
+first, so this is a matter of order, not of memory).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import BinaryIO
+
+from omniroute.connectors.edi_x12.acknowledgements import (
+    GroupAck,
+    InterchangeAck,
+    SetVerdict,
+    acknowledge_group,
+    acknowledge_interchange,
+)
+from omniroute.connectors.edi_x12.codes import AckCode, TransactionSetError
+from omniroute.connectors.edi_x12.envelope import (
+    GroupEnd,
+    InterchangeEnd,
+    TransactionSet,
+    read_envelope,
+)
+from omniroute.connectors.edi_x12.purchase_order import (
+    DEFAULT_IDENTIFIER_ORDER,
+    PurchaseOrder,
+    PurchaseOrderError,
+    map_purchase_order,
+)
+
+#: The transaction sets taken in: purchase orders.
+SUPPORTED: frozenset[str] = frozenset({"850"})
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRead:
+    """An 850 that became a canonical order."""
+
+    transaction: TransactionSet
+    purchase_order: PurchaseOrder
+
+
+@dataclass(frozen=True, slots=True)
+class SetRejected:
+    """A transaction set that is not taken, and why (each reason names its segment)."""
+
+    transaction: TransactionSet
+    reasons: tuple[str, ...]
+    verdict: SetVerdict
+
+
+@dataclass(frozen=True, slots=True)
+class GroupRead:
+    """A group's end: the content of the 997 that answers it."""
+
+    end: GroupEnd
+    ack: GroupAck
+
+
+@dataclass(frozen=True, slots=True)
+class InterchangeRead:
+    """An interchange's end: the content of its TA1, and whether it is rejected whole."""
+
+    end: InterchangeEnd
+    ack: InterchangeAck
+
+    @property
+    def rejected(self) -> bool:
+        return self.ack.code is AckCode.REJECTED
+
+
+Inbound = OrderRead | SetRejected | GroupRead | InterchangeRead
+
+
+def read_inbound(
+    source: Iterable[bytes] | BinaryIO | bytes,
+    *,
+    channel: str,
+    supported: Collection[str] = SUPPORTED,
+    default_currency: str = "USD",
+    identifier_order: Sequence[str] = DEFAULT_IDENTIFIER_ORDER,
+) -> Iterator[Inbound]:
+    """Orders, rejected sets, and the 997/TA1 content of ``source``, in file order."""
+    verdicts: dict[str, SetVerdict] = {}
+    for event in read_envelope(source):
+        if isinstance(event, TransactionSet):
+            outcome = _read_set(event, channel, supported, default_currency, identifier_order)
+            verdict = (
+                outcome.verdict
+                if isinstance(outcome, SetRejected)
+                else outcome.purchase_order.verdict
+            )
+            if verdict.notes or verdict.rejected:
+                verdicts[event.control_number] = verdict
+            yield outcome
+        elif isinstance(event, GroupEnd):
+            yield GroupRead(event, acknowledge_group(event, supported=supported, verdicts=verdicts))
+            verdicts = {}
+        elif isinstance(event, InterchangeEnd):
+            yield InterchangeRead(event, acknowledge_interchange(event))
+
+
+def _read_set(
+    ts: TransactionSet,
+    channel: str,
+    supported: Collection[str],
+    default_currency: str,
+    identifier_order: Sequence[str],
+) -> OrderRead | SetRejected:
+    envelope = [str(p) for p in ts.problems if isinstance(p.code, TransactionSetError)]
+    if envelope:
+        return SetRejected(ts, tuple(envelope), SetVerdict())
+    if ts.set_id not in supported:
+        text = (
+            f"{ts.st.where()}: transaction set {ts.set_id} ({ts.control_number}) is not one "
+            f"we take (we take {', '.join(sorted(supported))})"
+        )
+        return SetRejected(ts, (text,), SetVerdict())
+    if ts.set_id != "850":
+        raise ValueError(f"no reader for transaction set {ts.set_id}: only 850 is read")
+    try:
+        po = map_purchase_order(
+            ts,
+            channel=channel,
+            default_currency=default_currency,
+            identifier_order=identifier_order,
+        )
+    except PurchaseOrderError as error:
+        return SetRejected(ts, (str(error),), error.verdict)
+    return OrderRead(ts, po)
