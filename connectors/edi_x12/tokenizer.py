@@ -190,6 +190,8 @@ class _Reader:
 
 
 def _chunks_of(source: Iterable[bytes] | BinaryIO | bytes, chunk_size: int) -> Iterator[bytes]:
+    if isinstance(source, str):
+        raise TypeError("X12 is read from bytes (or a binary file), not from str")
     if isinstance(source, bytes | bytearray | memoryview):
         yield bytes(source)
         return
@@ -214,6 +216,7 @@ def iter_segments(
     delimiters: Delimiters | None = None
     terminator = b""
     element = ""
+    breaks = ""
     while True:
         if reader.pos >= len(reader.buf) or reader.buf[reader.pos] in _SKIPPED_OR_BOM:
             reader.skip_blank()
@@ -225,13 +228,15 @@ def iter_segments(
             delimiters = _read_header(reader, index)
             terminator = delimiters.segment.encode("latin-1")
             element = delimiters.element
+            # Line breaks before the terminator are dropped, unless one is a delimiter itself.
+            breaks = "".join(c for c in "\r\n" if c not in _delimiter_chars(delimiters))
         end = reader.find(terminator)
         raw = reader.buf[reader.pos : end]
         if not at_header and raw[:3] == b"ISA" and len(raw) > 3 and not raw[3:4].isalnum():
             delimiters = None  # the next interchange began before this one's IEA
             continue
         reader.pos = min(end + len(terminator), len(reader.buf))
-        text = _decode(raw).rstrip("\r\n")
+        text = _decode(raw).rstrip(breaks) if breaks else _decode(raw)
         if at_header:
             text = text.replace("\u00a0", " ")
         parts = text.split(element)
@@ -242,6 +247,10 @@ def iter_segments(
         index += 1
         if tag == "IEA":
             delimiters = None
+
+
+def _delimiter_chars(delimiters: Delimiters) -> str:
+    return delimiters.element + delimiters.component + (delimiters.repetition or "")
 
 
 def _read_header(reader: _Reader, index: int) -> Delimiters:
