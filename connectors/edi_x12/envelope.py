@@ -96,6 +96,12 @@ class InterchangeHeader:
     def delimiters(self) -> Delimiters:
         return self.isa.delimiters
 
+    @property
+    def dedupe_key(self) -> str:
+        """Sender and interchange control number: ``"ZZ:ACME:000000042"``. The same key
+        again is the same interchange sent twice (TA1 note 025)."""
+        return f"{self.sender_qualifier}:{self.sender_id}:{self.control_number}"
+
     @classmethod
     def of(cls, isa: Segment) -> InterchangeHeader:
         value = [isa.get(n).strip() for n in range(1, 17)]

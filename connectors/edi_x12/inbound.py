@@ -12,7 +12,7 @@ first, so this is a matter of order, not of memory).
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Iterator, Sequence
+from collections.abc import Collection, Container, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -27,6 +27,7 @@ from omniroute.connectors.edi_x12.codes import AckCode, TransactionSetError
 from omniroute.connectors.edi_x12.envelope import (
     GroupEnd,
     InterchangeEnd,
+    InterchangeHeader,
     TransactionSet,
     read_envelope,
 )
@@ -88,11 +89,27 @@ def read_inbound(
     supported: Collection[str] = SUPPORTED,
     default_currency: str = "USD",
     identifier_order: Sequence[str] = DEFAULT_IDENTIFIER_ORDER,
+    seen_interchanges: Container[str] = frozenset(),
 ) -> Iterator[Inbound]:
-    """Orders, rejected sets, and the 997/TA1 content of ``source``, in file order."""
+    """Orders, rejected sets, and the 997/TA1 content of ``source``, in file order.
+
+    An interchange whose ``dedupe_key`` is in ``seen_interchanges`` (taken before) or
+    earlier in this source is not read again: only its ``InterchangeRead`` comes out,
+    rejected with TA1 note 025 (duplicate interchange control number)."""
     verdicts: dict[str, SetVerdict] = {}
+    in_source: set[str] = set()
+    duplicate = False
     for event in read_envelope(source):
-        if isinstance(event, TransactionSet):
+        if isinstance(event, InterchangeHeader):
+            key = event.dedupe_key
+            duplicate = key in seen_interchanges or key in in_source
+            in_source.add(key)
+        elif isinstance(event, InterchangeEnd):
+            yield InterchangeRead(event, acknowledge_interchange(event, duplicate=duplicate))
+            duplicate = False
+        elif duplicate:
+            continue
+        elif isinstance(event, TransactionSet):
             outcome = _read_set(event, channel, supported, default_currency, identifier_order)
             verdict = (
                 outcome.verdict
@@ -105,8 +122,6 @@ def read_inbound(
         elif isinstance(event, GroupEnd):
             yield GroupRead(event, acknowledge_group(event, supported=supported, verdicts=verdicts))
             verdicts = {}
-        elif isinstance(event, InterchangeEnd):
-            yield InterchangeRead(event, acknowledge_interchange(event))
 
 
 def _read_set(

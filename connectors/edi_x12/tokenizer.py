@@ -63,6 +63,8 @@ class Delimiters:
             raise ValueError(f"X12 delimiters must differ from each other, got {chars!r}")
         if any(char.isalnum() or char == " " for char in chars):
             raise ValueError(f"X12 delimiters cannot be letters, digits or spaces: {chars!r}")
+        if self.element in "\r\n":
+            raise ValueError("the X12 element separator cannot be a line break")
 
 
 class Segment(NamedTuple):

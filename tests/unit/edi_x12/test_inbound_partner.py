@@ -132,3 +132,22 @@ def test_write_to_profile() -> None:
             group_control=1,
             created_at=AT,
         )
+
+
+def test_duplicate_interchanges_are_answered_not_read_again() -> None:
+    events = list(read_inbound(SIMPLE + SIMPLE, channel="edi"))
+    assert [type(e).__name__ for e in events] == [
+        "OrderRead",
+        "OrderRead",
+        "GroupRead",
+        "InterchangeRead",
+        "InterchangeRead",
+    ]
+    first, second = events[3], events[4]
+    assert isinstance(first, InterchangeRead) and isinstance(second, InterchangeRead)
+    assert not first.rejected and second.rejected
+    assert second.ack.note is InterchangeNote.DUPLICATE_CONTROL_NUMBER
+    assert first.end.header.dedupe_key == "ZZ:BUYER:000000009"
+    # taken in an earlier file
+    again = list(read_inbound(SIMPLE, channel="edi", seen_interchanges={"ZZ:BUYER:000000009"}))
+    assert len(again) == 1 and isinstance(again[0], InterchangeRead) and again[0].rejected

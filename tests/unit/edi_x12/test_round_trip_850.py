@@ -23,8 +23,10 @@ from omniroute.connectors.edi_x12.serializer import (
 from omniroute.connectors.edi_x12.tokenizer import Delimiters, iter_segments
 
 _PUNCT = "*~:^|!'+\n\x15\\>"
-_delimiters = st.permutations(list("*~:^|!'+\n\x15\\>")).map(
-    lambda chars: Delimiters(chars[0], chars[1], chars[2], chars[3])
+_delimiters = (
+    st.permutations(list(_PUNCT))
+    .filter(lambda chars: chars[0] != "\n")  # an element separator is never a line break
+    .map(lambda chars: Delimiters(chars[0], chars[1], chars[2], chars[3]))
 )
 _word = st.text(
     alphabet=st.characters(
@@ -108,6 +110,11 @@ def test_850_round_trip(
             (q, v.strip()) for q, v in ids
         }
         assert line["title"] == title.strip()
+
+
+def test_line_break_as_element_separator_is_refused() -> None:
+    with pytest.raises(ValueError, match="cannot be a line break"):
+        Delimiters("\n", ":", "~", None)
 
 
 def test_str_is_refused() -> None:
