@@ -1,13 +1,15 @@
 """One pass over a received file: orders out, acknowledgements' content out.
 
 ``read_inbound`` streams every interchange of a source and yields, in file order: each 850
-mapped to a canonical order (``OrderRead``), each transaction set that cannot be taken with
-why (``SetRejected``: an envelope problem, a set we do not take, a value the 850 mapper
-refuses), the 997 content at the end of each group (``GroupRead``) and the TA1 content at
-the end of each interchange (``InterchangeRead``). Only when an interchange's end is read is
-it known whether its envelope holds (``InterchangeRead.rejected``): a caller that must not
-act on orders of a rejected interchange keeps them until then (the raw file is stored
-first, so this is a matter of order, not of memory).
+mapped to a canonical order (``OrderRead``), each partner 997 answering one of our groups
+(``AckReceived``), each transaction set that cannot be taken with why (``SetRejected``: an
+envelope problem, a set we do not take, a value the 850 mapper refuses), the 997 content at
+the end of each group (``GroupRead``; a group of 997s is not answered) and the TA1 content
+at the end of each interchange (``InterchangeRead``, with any TA1s it carries). Only when
+an interchange's end is read is it known whether its envelope holds
+(``InterchangeRead.rejected``): a caller that must not act on orders of a rejected
+interchange keeps them until then (the raw file is stored first, so this is a matter of
+order, not of memory).
 """
 
 from __future__ import annotations
@@ -37,9 +39,16 @@ from omniroute.connectors.edi_x12.purchase_order import (
     PurchaseOrderError,
     map_purchase_order,
 )
+from omniroute.connectors.edi_x12.received_acks import (
+    AckReadError,
+    Received997,
+    ReceivedTa1,
+    read_997,
+    read_ta1,
+)
 
-#: The transaction sets taken in: purchase orders.
-SUPPORTED: frozenset[str] = frozenset({"850"})
+#: The transaction sets taken in: purchase orders, and 997s answering ours.
+SUPPORTED: frozenset[str] = frozenset({"850", "997"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,11 +69,24 @@ class SetRejected:
 
 
 @dataclass(frozen=True, slots=True)
+class AckReceived:
+    """A partner's 997 answering one of our groups."""
+
+    transaction: TransactionSet
+    ack: Received997
+
+
+@dataclass(frozen=True, slots=True)
 class GroupRead:
     """A group's end: the content of the 997 that answers it."""
 
     end: GroupEnd
     ack: GroupAck
+
+    @property
+    def needs_997(self) -> bool:
+        """Every group is answered except one of acknowledgements (a 997 is never acked)."""
+        return self.end.header.functional_id != "FA"
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,8 +100,13 @@ class InterchangeRead:
     def rejected(self) -> bool:
         return self.ack.code is AckCode.REJECTED
 
+    @property
+    def received_ta1s(self) -> tuple[ReceivedTa1, ...]:
+        """TA1s in it: the partner's verdicts on our interchanges."""
+        return tuple(read_ta1(segment) for segment in self.end.ta1s)
 
-Inbound = OrderRead | SetRejected | GroupRead | InterchangeRead
+
+Inbound = OrderRead | SetRejected | AckReceived | GroupRead | InterchangeRead
 
 
 def read_inbound(
@@ -111,11 +138,12 @@ def read_inbound(
             continue
         elif isinstance(event, TransactionSet):
             outcome = _read_set(event, channel, supported, default_currency, identifier_order)
-            verdict = (
-                outcome.verdict
-                if isinstance(outcome, SetRejected)
-                else outcome.purchase_order.verdict
-            )
+            if isinstance(outcome, SetRejected):
+                verdict = outcome.verdict
+            elif isinstance(outcome, OrderRead):
+                verdict = outcome.purchase_order.verdict
+            else:
+                verdict = SetVerdict()
             if verdict.notes or verdict.rejected:
                 verdicts[event.control_number] = verdict
             yield outcome
@@ -130,10 +158,15 @@ def _read_set(
     supported: Collection[str],
     default_currency: str,
     identifier_order: Sequence[str],
-) -> OrderRead | SetRejected:
+) -> OrderRead | SetRejected | AckReceived:
     envelope = [str(p) for p in ts.problems if isinstance(p.code, TransactionSetError)]
     if envelope:
         return SetRejected(ts, tuple(envelope), SetVerdict())
+    if ts.set_id == "997":
+        try:
+            return AckReceived(ts, read_997(ts))
+        except AckReadError as error:
+            return SetRejected(ts, (str(error),), SetVerdict(rejected=True))
     if ts.set_id not in supported:
         text = (
             f"{ts.st.where()}: transaction set {ts.set_id} ({ts.control_number}) is not one "
