@@ -70,6 +70,7 @@ DATE_NAMES: dict[str, str] = {
 }
 _ISO3 = {"USA": "US", "CAN": "CA", "MEX": "MX"}
 _CANCELLING_PURPOSES = frozenset({"01", "03"})  # cancellation, delete
+_MAX_DIGITS = 15
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,6 +180,16 @@ def _decimal(
             f"{segment.tag}{element:02d} {text!r} is not a number",
             element=element,
             code=ElementError.INVALID_CHARACTER,
+        )
+    # X12 numbers have at most 15 digits; "1E+999999" must not become a million of them.
+    if value.adjusted() > _MAX_DIGITS or -int(value.as_tuple().exponent) > _MAX_DIGITS:
+        raise _fail(
+            state,
+            segment,
+            position,
+            f"{segment.tag}{element:02d} {text!r} is out of range",
+            element=element,
+            code=ElementError.TOO_LONG,
         )
     return value
 

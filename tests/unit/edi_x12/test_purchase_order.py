@@ -174,6 +174,8 @@ def test_cancellation_purpose_cancels() -> None:
         ("BEG*00*SA*P~PO1*1**EA~", "PO1", 3, 2, ElementError.MANDATORY_MISSING),
         ("BEG*00*SA*P~PO1*1*1*EA*1,5~", "PO1", 3, 4, ElementError.INVALID_CHARACTER),
         ("BEG*00*SA*P~DTM*002*2026~PO1*1*1*EA~", "DTM", 3, 2, ElementError.INVALID_DATE),
+        ("BEG*00*SA*P~PO1*1*1E+999999*EA~", "PO1", 3, 2, ElementError.TOO_LONG),
+        ("BEG*00*SA*P~PO1*1*1*EA*1E-99~", "PO1", 3, 4, ElementError.TOO_LONG),
     ],
 )
 def test_bad_values_reject_with_ak3_ak4(
