@@ -14,9 +14,9 @@ order, not of memory).
 
 from __future__ import annotations
 
-from collections.abc import Collection, Container, Iterable, Iterator, Sequence
+from collections.abc import Collection, Container, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from omniroute.connectors.edi_x12.acknowledgements import (
     GroupAck,
@@ -117,6 +117,7 @@ def read_inbound(
     default_currency: str = "USD",
     identifier_order: Sequence[str] = DEFAULT_IDENTIFIER_ORDER,
     seen_interchanges: Container[str] = frozenset(),
+    locations: Mapping[tuple[str, str], Mapping[str, Any]] | None = None,
 ) -> Iterator[Inbound]:
     """Orders, rejected sets, and the 997/TA1 content of ``source``, in file order.
 
@@ -137,7 +138,14 @@ def read_inbound(
         elif duplicate:
             continue
         elif isinstance(event, TransactionSet):
-            outcome = _read_set(event, channel, supported, default_currency, identifier_order)
+            outcome = _read_set(
+                event,
+                channel=channel,
+                supported=supported,
+                default_currency=default_currency,
+                identifier_order=identifier_order,
+                locations=locations,
+            )
             if isinstance(outcome, SetRejected):
                 verdict = outcome.verdict
             elif isinstance(outcome, OrderRead):
@@ -154,10 +162,12 @@ def read_inbound(
 
 def _read_set(
     ts: TransactionSet,
+    *,
     channel: str,
     supported: Collection[str],
     default_currency: str,
     identifier_order: Sequence[str],
+    locations: Mapping[tuple[str, str], Mapping[str, Any]] | None,
 ) -> OrderRead | SetRejected | AckReceived:
     envelope = [str(p) for p in ts.problems if isinstance(p.code, TransactionSetError)]
     if envelope:
@@ -181,6 +191,7 @@ def _read_set(
             channel=channel,
             default_currency=default_currency,
             identifier_order=identifier_order,
+            locations=locations,
         )
     except PurchaseOrderError as error:
         return SetRejected(ts, (str(error),), error.verdict)

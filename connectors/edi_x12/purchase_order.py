@@ -19,7 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import functools
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -90,6 +90,7 @@ class PurchaseOrder:
     ship_to_location: LocationCode | None
     purpose: str
     verdict: SetVerdict = field(default_factory=SetVerdict)
+    location_resolved: bool = False  # the ship-to's address came from ``locations``
 
 
 class PurchaseOrderError(ValueError):
@@ -395,8 +396,13 @@ def map_purchase_order(
     channel: str,
     default_currency: str = "USD",
     identifier_order: Sequence[str] = DEFAULT_IDENTIFIER_ORDER,
+    locations: Mapping[tuple[str, str], Mapping[str, Any]] | None = None,
 ) -> PurchaseOrder:
-    """The canonical order of one 850; raises ``PurchaseOrderError`` (with its 997 note)."""
+    """The canonical order of one 850; raises ``PurchaseOrderError`` (with its 997 note).
+
+    ``locations`` is the partner's address book by (qualifier, code), e.g.
+    ``{("92", "0042"): {"name": "Store 42", "address1": ..., "country": "US"}}``: a ship-to
+    given by location code takes that address (canonical address keys)."""
     if ts.set_id != "850":
         raise ValueError(f"transaction set {ts.control_number} is a {ts.set_id}, not an 850")
     order: dict[str, Any] = {"channel": channel, "currency": default_currency}
@@ -418,13 +424,14 @@ def map_purchase_order(
             "PO1", 2, SegmentError.MANDATORY_MISSING, text="the order has no PO1 line"
         )
         raise PurchaseOrderError(note, ts.control_number)
-    return _finish(state)
+    return _finish(state, locations or {})
 
 
-def _finish(state: _State) -> PurchaseOrder:
+def _finish(state: _State, locations: Mapping[tuple[str, str], Mapping[str, Any]]) -> PurchaseOrder:
     order = state.order
     group = state.ts.group
     order["updated_at"] = _group_time(group.date, group.time)
+    resolved = _resolve_location(state, locations)
     for party, key in (("ST", "ship_to"), ("BT", "bill_to")):
         if party in state.parties:
             order[key] = state.parties[party]
@@ -442,7 +449,26 @@ def _finish(state: _State) -> PurchaseOrder:
         validate_order(order)
     except MappingError as error:
         raise _schema_failure(state, error) from None
-    return PurchaseOrder(order, state.location, state.purpose, SetVerdict(notes=_ctt_notes(state)))
+    verdict = SetVerdict(notes=_ctt_notes(state))
+    return PurchaseOrder(order, state.location, state.purpose, verdict, resolved)
+
+
+def _resolve_location(
+    state: _State, locations: Mapping[tuple[str, str], Mapping[str, Any]]
+) -> bool:
+    """Fill the ship-to from the partner's address for its location code; what the 850
+    itself states (a name, an N3/N4 line) wins over the address book."""
+    location = state.location
+    if location is None:
+        return False
+    address = locations.get((location.qualifier, location.code))
+    if address is None:
+        return False
+    ship_to = state.parties.setdefault("ST", {})
+    for key, value in address.items():
+        if ship_to.get(key) is None:
+            ship_to[key] = value
+    return True
 
 
 @functools.lru_cache(maxsize=64)

@@ -239,3 +239,32 @@ def test_not_an_850() -> None:
     ts = _only((SAMPLES / "bots_997-004010VICS-01.x12").read_bytes())
     with pytest.raises(ValueError, match="is a 997, not an 850"):
         map_purchase_order(ts, channel="edi")
+
+
+def test_ship_to_location_takes_the_partners_address() -> None:
+    ts = _po("BEG*00*SA*P~N1*ST*Store 42*92*0042~PO1*1*1*EA~")
+    book = {
+        ("92", "0042"): {
+            "name": "Store forty-two",
+            "address1": "42 Long Rd",
+            "city": "Austin",
+            "region": "TX",
+            "postal_code": "78701",
+            "country": "US",
+        }
+    }
+    po = map_purchase_order(ts, channel="edi", locations=book)
+    assert po.location_resolved
+    assert po.order["ship_to"] == {
+        "name": "Store 42",  # the 850's own name wins
+        "address1": "42 Long Rd",
+        "city": "Austin",
+        "region": "TX",
+        "postal_code": "78701",
+        "country": "US",
+    }
+    unknown = map_purchase_order(
+        ts, channel="edi", locations={("92", "0043"): book[("92", "0042")]}
+    )
+    assert not unknown.location_resolved and unknown.order["ship_to"] == {"name": "Store 42"}
+    assert unknown.ship_to_location == LocationCode("ST", "92", "0042")
