@@ -61,6 +61,8 @@ class Delimiters:
             raise ValueError(f"each X12 delimiter must be one character, got {chars!r}")
         if len(set(chars)) != len(chars):
             raise ValueError(f"X12 delimiters must differ from each other, got {chars!r}")
+        if not all(char.isascii() for char in chars):
+            raise ValueError(f"X12 delimiters must be ASCII characters, got {chars!r}")
         if any(char.isalnum() or char == " " for char in chars):
             raise ValueError(f"X12 delimiters cannot be letters, digits or spaces: {chars!r}")
         if self.element in "\r\n":
@@ -112,10 +114,9 @@ def _decode(raw: bytes) -> str:
         return raw.decode("latin-1")
 
 
-def header_delimiters(header: str) -> tuple[Delimiters, int]:
-    """The delimiters an ISA header announces and the header's length in characters
-    (terminator included). ``header`` starts with ``ISA`` and holds at least the whole
-    header; raises ``ValueError`` when it is not one."""
+def header_delimiters(header: str) -> Delimiters:
+    """The delimiters an ISA header announces. ``header`` starts with ``ISA`` and holds at
+    least the whole header; raises ``ValueError`` when it is not one."""
     if not header.startswith("ISA") or len(header) < 4:
         raise ValueError("an interchange must start with ISA")
     element = header[3]
@@ -134,11 +135,10 @@ def header_delimiters(header: str) -> tuple[Delimiters, int]:
     version = fields[11].strip() if len(fields) > 11 else ""
     repetition = fields[10] if version >= _REPETITION_FROM and len(fields) > 10 else None
     try:
-        delimiters = Delimiters(element, component, segment, repetition)
+        return Delimiters(element, component, segment, repetition)
     except ValueError:
         # Repetition separator equal to another delimiter (or a letter): not a separator.
-        delimiters = Delimiters(element, component, segment, None)
-    return delimiters, position + 3
+        return Delimiters(element, component, segment, None)
 
 
 class _Reader:
@@ -149,7 +149,6 @@ class _Reader:
         self.buf = b""
         self.pos = 0
         self.base = 0  # source offset of buf[0]
-        self.eof = False
 
     def fill(self) -> bool:
         """Read one more chunk; False at the end of the source."""
@@ -159,7 +158,6 @@ class _Reader:
                 self.buf = self.buf[self.pos :] + bytes(chunk)
                 self.pos = 0
                 return True
-        self.eof = True
         return False
 
     def ensure(self, size: int) -> bool:
@@ -263,7 +261,7 @@ def _read_header(reader: _Reader, index: int) -> Delimiters:
         found = _decode(window[:20])
         raise X12SyntaxError(f"expected an ISA header, found {found!r}", index=index, offset=offset)
     try:
-        delimiters, _ = header_delimiters(_decode(window))
+        delimiters = header_delimiters(_decode(window))
     except ValueError as error:
         raise X12SyntaxError(str(error), index=index, offset=offset) from None
     return delimiters

@@ -115,6 +115,10 @@ def test_850_round_trip(
 def test_line_break_as_element_separator_is_refused() -> None:
     with pytest.raises(ValueError, match="cannot be a line break"):
         Delimiters("\n", ":", "~", None)
+    with pytest.raises(ValueError, match="must be ASCII"):
+        Delimiters("\u00a7", ":", "~", None)
+    with pytest.raises(ValueError, match="must differ"):
+        Delimiters("*", "*", "~", None)
 
 
 def test_str_is_refused() -> None:
