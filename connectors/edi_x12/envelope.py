@@ -98,7 +98,7 @@ class InterchangeHeader:
 
     @property
     def dedupe_key(self) -> str:
-        """Sender and interchange control number: ``"ZZ:ACME:000000042"``. The same key
+        """Sender and interchange control number: ``"ZZ:BUYER:000000042"``. The same key
         again is the same interchange sent twice (TA1 note 025)."""
         return f"{self.sender_qualifier}:{self.sender_id}:{self.control_number}"
 
