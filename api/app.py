@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from omniroute.api import problems
 from omniroute.api.body_limit import BodyLimitMiddleware
 from omniroute.api.errors import ErrorMiddleware
+from omniroute.api.openapi import declare_problems
 from omniroute.api.routers import (
     connectors,
     consolidations,
@@ -28,6 +29,9 @@ from omniroute.api.routers import (
 from omniroute.api.webhook_intake import WebhookIntake
 from omniroute.core.bootstrap import Context
 
+# Webhooks are answered by their own handler, which the request timeout does not cover.
+UNTIMED_PREFIXES = ("/webhooks/",)
+
 
 class OmnirouteApp(FastAPI):
     """FastAPI, with webhooks answered by a lean ASGI handler before the framework runs."""
@@ -42,6 +46,13 @@ class OmnirouteApp(FastAPI):
                 await intake(scope, receive, send, connector_id)
                 return
         await super().__call__(scope, receive, send)
+
+    def openapi(self) -> dict[str, Any]:
+        if self.openapi_schema is None:
+            document = super().openapi()
+            declare_problems(document, untimed_prefixes=UNTIMED_PREFIXES)
+            self.openapi_schema = document
+        return self.openapi_schema
 
 
 def create_app(
@@ -86,6 +97,8 @@ def create_app(
     # One webhook thread per pooled database connection: no thread waits for a connection
     # and no overflow connection is opened (and closed again) for a webhook.
     app.webhook_intake = WebhookIntake(
-        ctx, max_bytes=ctx.settings.max_body_bytes, threads=ctx.settings.db_pool_size
+        ctx,
+        max_bytes=ctx.settings.max_body_bytes,
+        threads=ctx.settings.db_pool_size,
     )
     return app

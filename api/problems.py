@@ -16,6 +16,7 @@ from omniroute.core.order_state.machine import InvalidTransition
 from omniroute.core.platform.errors import Conflict, DomainError, Invalid, NotFound, Unauthorized
 
 HTTP_CODES = {
+    400: "malformed_body",
     401: "unauthorized",
     403: "forbidden",
     404: "not_found",

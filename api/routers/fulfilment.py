@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from omniroute.api.deps import CtxDep, Ops, Staff, require
 from omniroute.api.routers.order_actions import RejectIn, RerouteOut, reroute_out
-from omniroute.api.schemas import Id, LineQuantity, SmallCount
+from omniroute.api.schemas import Body, Id, LineQuantity, SmallCount
 from omniroute.core.access.tokens import Principal
 from omniroute.core.fulfilment import shipments as shipment_svc
 from omniroute.core.order_routing.reroute import Count, reroute_fulfilment
@@ -23,14 +23,14 @@ router = APIRouter(prefix="/api/v1", tags=["fulfilment"])
 Shipper = Annotated[Principal, Depends(require(Role.OPS, Role.INTEGRATION))]
 
 
-class ShipmentLineIn(BaseModel):
+class ShipmentLineIn(Body):
     model_config = ConfigDict(extra="forbid")
 
     sku: str = Field(min_length=1, max_length=128)
     quantity: LineQuantity
 
 
-class ShipmentIn(BaseModel):
+class ShipmentIn(Body):
     """A warehouse's confirmation; ``lines`` left out means everything still open shipped."""
 
     model_config = ConfigDict(extra="forbid")
@@ -51,7 +51,7 @@ class ShipmentOut(BaseModel):
     order_status: str
 
 
-class ListingBody(BaseModel):
+class ListingBody(Body):
     model_config = ConfigDict(extra="forbid")
 
     sku: str = Field(min_length=1, max_length=128)
