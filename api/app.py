@@ -26,8 +26,11 @@ from omniroute.api.routers import (
     warehouses,
     webhooks,
 )
+from omniroute.api.throttling import WebhookShedder
+from omniroute.api.timeout import TimeoutMiddleware
 from omniroute.api.webhook_intake import WebhookIntake
 from omniroute.core.bootstrap import Context
+from omniroute.core.platform.throttle import auth_throttle_for
 
 # Webhooks are answered by their own handler, which the request timeout does not cover.
 UNTIMED_PREFIXES = ("/webhooks/",)
@@ -76,6 +79,7 @@ def create_app(
         description="Integration hub and omnichannel order router",
     )
     app.state.ctx = ctx
+    app.state.auth_throttle = auth_throttle_for(ctx.settings)
     problems.install(app)
     for module in (
         webhooks,
@@ -93,6 +97,7 @@ def create_app(
     ):
         app.include_router(module.router)
     app.add_middleware(BodyLimitMiddleware, max_bytes=ctx.settings.max_body_bytes)
+    app.add_middleware(TimeoutMiddleware, seconds=ctx.settings.request_timeout)
     app.add_middleware(ErrorMiddleware)  # added last: the outermost of ours
     # One webhook thread per pooled database connection: no thread waits for a connection
     # and no overflow connection is opened (and closed again) for a webhook.
@@ -100,5 +105,6 @@ def create_app(
         ctx,
         max_bytes=ctx.settings.max_body_bytes,
         threads=ctx.settings.db_pool_size,
+        shedder=WebhookShedder(ctx.settings.webhook_rate, ctx.settings.webhook_burst),
     )
     return app

@@ -9,7 +9,8 @@ from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
-from omniroute.core.access.tokens import Principal, authenticate
+from omniroute.api.throttling import authenticate_throttled
+from omniroute.core.access.tokens import Principal
 from omniroute.core.bootstrap import Context
 from omniroute.core.platform.security import Role
 
@@ -30,13 +31,29 @@ def require(*roles: Role) -> Callable[..., object]:
 
     async def check(
         ctx: CtxDep,
+        request: Request,
         creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
     ) -> Principal:
         if creds is None or creds.scheme.lower() != "bearer":
             raise HTTPException(
                 401, "a bearer token is required", headers={"WWW-Authenticate": "Bearer"}
             )
-        principal = await run_in_threadpool(authenticate, ctx, creds.credentials)
+        client_ip = request.client.host if request.client else "unknown"
+        outcome = await run_in_threadpool(
+            authenticate_throttled,
+            ctx,
+            request.app.state.auth_throttle,
+            client_ip,
+            creds.credentials,
+        )
+        if outcome.retry_after:
+            raise HTTPException(
+                429,
+                "too many failed authentications from this address or with this token; "
+                f"try again in {outcome.retry_after} s",
+                headers={"Retry-After": str(outcome.retry_after)},
+            )
+        principal = outcome.principal
         if principal is None:
             raise HTTPException(
                 401, "the token is not valid", headers={"WWW-Authenticate": "Bearer"}

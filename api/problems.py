@@ -22,6 +22,7 @@ HTTP_CODES = {
     404: "not_found",
     405: "method_not_allowed",
     413: "body_too_large",
+    429: "too_many_requests",
 }
 STATUS = {NotFound: 404, Conflict: 409, Invalid: 422, Unauthorized: 401}
 CORRELATION_HEADER = "X-Correlation-ID"
