@@ -25,6 +25,22 @@ def get_ctx(request: Request) -> Context:
 CtxDep = Annotated[Context, Depends(get_ctx)]
 
 
+def public_url(request: Request, path: str) -> str:
+    """The URL of ``path`` as clients reach omniroute: OMNIROUTE_PUBLIC_URL when set, else the
+    address the server is bound to. Never the Host header, which the caller chooses."""
+    ctx: Context = request.app.state.ctx
+    base = ctx.settings.public_url
+    if base is None:
+        # A Unix socket has no address: the default bind address stands in.
+        host, port = request.scope.get("server") or ("127.0.0.1", 8000)
+        host = f"[{host}]" if ":" in host else host
+        scheme = request.url.scheme
+        default = {"http": 80, "https": 443}.get(scheme)
+        base = f"{scheme}://{host}" if port == default else f"{scheme}://{host}:{port}"
+    root: str = request.scope.get("root_path", "")
+    return base + root + path
+
+
 def require(*roles: Role) -> Callable[..., object]:
     """A dependency that admits only tokens with one of ``roles`` (admin always passes)."""
     allowed = {Role.ADMIN, *roles}

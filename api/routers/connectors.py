@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
-from omniroute.api.deps import Admin, CtxDep, Ops
+from omniroute.api.deps import Admin, CtxDep, Ops, public_url
 from omniroute.api.schemas import (
     BrokenKindOut,
     ConnectorHealthOut,
@@ -33,7 +33,7 @@ def _out(ctx: Context, row: Connector, request: Request) -> ConnectorOut:
         enabled=row.enabled,
         secrets_set=svc.secret_names(ctx, row),
         release_policy=policy_of(row.release_policy),
-        webhook_url=str(request.url_for("webhook", connector_id=row.id))
+        webhook_url=public_url(request, request.app.url_path_for("webhook", connector_id=row.id))
         if takes_webhooks
         else None,
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -49,6 +49,10 @@ class Settings(BaseSettings):
     reroute_on_rejection: bool = True
     max_reroutes: int = Field(default=3, ge=0)
 
+    # The base URL clients reach omniroute at (https://oms.example.com), used for every URL
+    # omniroute hands out (a connector's webhook_url). Unset: the address the server is bound
+    # to. Never the request's Host header, which the caller chooses.
+    public_url: str | None = Field(default=None, pattern=r"^https?://[^/?#\s]+(/[^?#\s]*)?$")
     # Failed authentication: this many failures of one client address or one token within
     # the window lock it out (429 with Retry-After) for the lockout, in seconds.
     auth_max_failures: int = Field(default=10, ge=1)
@@ -64,6 +68,11 @@ class Settings(BaseSettings):
     embedded_workers: int = Field(default=2, ge=1)
     db_pool_size: int = Field(default=10, ge=1)
     log_level: str = "INFO"
+
+    @field_validator("public_url")
+    @classmethod
+    def _no_trailing_slash(cls, value: str | None) -> str | None:
+        return None if value is None else value.rstrip("/")
 
     @property
     def is_sqlite(self) -> bool:

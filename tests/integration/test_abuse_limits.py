@@ -1,4 +1,5 @@
-"""Abuse limits at the API: failed-login lockouts, webhook shedding, the request timeout."""
+"""Abuse limits at the API: failed-login lockouts, webhook shedding, the request timeout,
+and URLs handed out from the configured public URL, never from the Host header."""
 
 from __future__ import annotations
 
@@ -131,6 +132,30 @@ def test_webhooks_over_a_connectors_rate_are_shed_before_the_database(
     for _ in range(2):
         assert client.post("/webhooks/987654", content=b"{}").status_code == 404
     assert client.post("/webhooks/987654", content=b"{}").status_code == 429
+
+
+@pytest.mark.parametrize(
+    ("public_url", "expected"),
+    [
+        ("https://oms.example.com/", "https://oms.example.com/webhooks/"),
+        (None, "http://testserver/webhooks/"),
+    ],
+)
+def test_the_webhook_url_never_comes_from_the_host_header(
+    db_url: str, clock: MovableClock, public_url: str | None, expected: str
+) -> None:
+    for ctx in make_ctx(db_url, clock, public_url=public_url):
+        admin = bearer(create_token(ctx, role=Role.ADMIN, name="admin"))
+        client = TestClient(create_app(ctx))
+        evil = {**admin, "Host": "evil.example", "X-Forwarded-Host": "evil.example"}
+        created = client.post(
+            "/api/v1/connectors",
+            headers=evil,
+            json={"kind": "shopify", "name": "s", "secrets": {"webhook_secret": SECRET}},
+        ).json()
+        assert created["webhook_url"] == f"{expected}{created['id']}"
+        listed = client.get("/api/v1/connectors", headers=evil).json()
+        assert "evil" not in listed[0]["webhook_url"]
 
 
 def test_a_request_over_the_timeout_is_a_503_problem(
