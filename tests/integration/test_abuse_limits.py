@@ -167,13 +167,13 @@ def test_a_request_over_the_timeout_is_a_503_problem(
         assert client.get("/api/v1/warehouses", headers=ops).status_code == 200
 
         def slow(_ctx: Context) -> list[object]:
-            time.sleep(0.6)
+            time.sleep(1.5)
             return []
 
         monkeypatch.setattr(warehouses, "list_warehouses", slow)
         started = time.monotonic()
         r = client.get("/api/v1/warehouses", headers=ops)
-        assert time.monotonic() - started < 0.55
+        assert time.monotonic() - started < 1.2  # not the 1.5 s the route takes
         assert r.status_code == 503
         assert r.headers["content-type"] == "application/problem+json"
         assert r.json()["code"] == "request_timeout"
