@@ -7,11 +7,11 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from itertools import repeat
 from operator import itemgetter
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 from omniroute.routing.allocate import LineDemand, Outcome, RoutingResult, Shipment
-from omniroute.routing.geo import GeoPoint
-from omniroute.routing.ranking import ScoreColumns
+from omniroute.routing.geo import POSTAL_CODE_COUNTRIES, GeoLevel, GeoPoint
+from omniroute.routing.ranking import SCORE_INDEX, ScoreColumns
 from omniroute.routing.rules import Evaluation, NoStockAction
 from omniroute.routing.search import SearchResult
 from omniroute.routing.warehouses import Columns, ShipDay, Shipping, Site, channel_buffer, held_back
@@ -24,6 +24,15 @@ NO_STOCK_OUTCOME = {
 }
 
 
+class Removal(NamedTuple):
+    """Why a feasibility filter removed a warehouse: the trace's ``removed_by`` words, the
+    filter's name and what it found (the rule, tags, channel...), for ``why_not``."""
+
+    text: str
+    filter: str
+    detail: Mapping[str, Any]
+
+
 class Verdicts(NamedTuple):
     """Every warehouse considered: the eligible ones (their scores, the SKUs each may not
     ship with why, and the ranking), then the removed ones by code with the filter's reason;
@@ -33,7 +42,7 @@ class Verdicts(NamedTuple):
     scores: ScoreColumns  # in ``eligible`` order
     blocked: dict[int, dict[str, str]]  # by position in ``eligible``; absent: none blocked
     order: Sequence[int]  # positions in ``eligible``, best-ranked first
-    removed: Sequence[tuple[Site, str]]
+    removed: Sequence[tuple[Site, Removal]]
     ships: Mapping[Shipping, ShipDay]  # by each site's ``shipping``
     channel: tuple[str, str]  # the order's connector kind and name
 
@@ -56,30 +65,26 @@ def permuter(order: Sequence[int]) -> Callable[[Sequence[Any]], tuple[Any, ...]]
 
 
 class _RankWords:
-    """The verdicts of the eligible warehouses by rank, made once and shared (the trace is
-    read, never changed in place, and equal strings serialise the same)."""
+    """The verdicts of the chosen warehouses by rank, made once and shared (the trace is read,
+    never changed in place, and equal strings serialise the same)."""
 
     def __init__(self) -> None:
-        # (chosen, lost) by rank, index 0 unused; one attribute, so that a thread growing it
-        # never lets another read one tuple of the old size and one of the new.
-        self.words: tuple[tuple[str, ...], tuple[str, ...]] = ((), ())
+        # One attribute, so that a thread growing it never reads a half-made one.
+        self.words: tuple[str, ...] = ()
 
-    def upto(self, ranks: int) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    def upto(self, ranks: int) -> tuple[str, ...]:
         words = self.words
-        if len(words[0]) <= ranks:
-            size = max(ranks + 1, 2 * len(words[0]), 64)
-            words = (
-                tuple(f"chosen: ranked {rank}" for rank in range(size)),
-                tuple(
-                    f"lost: ranked {rank}; the plan needed no shipment from it"
-                    for rank in range(size)
-                ),
-            )
+        if len(words) <= ranks:
+            size = max(ranks + 1, 2 * len(words), 64)
+            words = tuple(f"chosen: ranked {rank}" for rank in range(size))
             self.words = words
         return words
 
 
 RANK_WORDS = _RankWords()
+# What breaks a tie on every ranking criterion, in this order (routing.ranking.rank_order).
+TIE_BREAKS = ("code", "warehouse_id")
+MAX_HEADLINE_LOSERS = 4
 
 
 def build_result(
@@ -95,7 +100,10 @@ def build_result(
     verdicts: Verdicts,
     stock: Stock,
     order_value: Mapping[str, Any] | None = None,
+    address: tuple[str | None, str | None] = (None, None),
 ) -> RoutingResult:
+    """The result and its trace. ``address``: the ship-to's country and postal code, to say
+    in ``warnings`` when they could not be placed."""
     rules = evaluation.outcome
     if shipments:
         outcome = Outcome.SINGLE if len(shipments) == 1 else Outcome.SPLIT
@@ -105,7 +113,14 @@ def build_result(
         outcome = NO_STOCK_OUTCOME[rules.on_no_stock]
         shortfall = _shortfall(lines, stock)
         summary = _no_plan_summary(evaluation, shortfall, policy_block, verdicts)
+    currency = None if order_value is None else order_value.get("currency")
+    candidates = _candidates(
+        verdicts,
+        {s.warehouse_id for s in shipments},
+        Losses(stock, _demand(lines), rules.ranking, currency, summary if not shipments else None),
+    )
     trace = {
+        "headline": headline(shipments, candidates, summary),
         "policy": label,
         "decided_at": now.isoformat(),
         "outcome": outcome.value,
@@ -125,20 +140,41 @@ def build_result(
             "proven_minimal": search.proven_minimal,
             "nodes": search.nodes,
         },
-        "candidates": _candidates(verdicts, {s.warehouse_id for s in shipments}),
+        "candidates": candidates,
         "chosen": [s.warehouse_code for s in shipments],
         "shipments": len(shipments),
         "shortfall": [
             {"line_id": d.line_id, "sku": d.sku, "missing": d.quantity} for d in shortfall
         ],
         "summary": summary,
+        "tie_breaks": list(TIE_BREAKS),
+        "warnings": _warnings(ship_to, address, verdicts),
     }
     return RoutingResult(
         outcome=outcome, shipments=shipments, shortfall=tuple(shortfall), trace=trace
     )
 
 
-def _candidates(verdicts: Verdicts, chosen: set[int]) -> list[dict[str, Any]]:
+class Losses(NamedTuple):
+    """What ``why_not`` compares: each eligible warehouse's usable stock against the units
+    the order needs of each SKU, the ranking chain, the order's currency (the unit of
+    shipping costs), and the summary when no plan was found."""
+
+    stock: Stock
+    demand: Mapping[str, int]
+    ranking: Sequence[str]
+    currency: str | None
+    no_plan: str | None
+
+
+def _demand(lines: Sequence[LineDemand]) -> dict[str, int]:
+    need: dict[str, int] = {}
+    for line in lines:
+        need[line.sku] = need.get(line.sku, 0) + line.quantity
+    return need
+
+
+def _candidates(verdicts: Verdicts, chosen: set[int], losses: Losses) -> list[dict[str, Any]]:
     """The trace entry of every warehouse: the eligible ones best-ranked first, then the
     removed ones. Entries are made in ``eligible`` order, column by column, and put in rank
     order once (cheaper than putting every column in rank order)."""
@@ -166,7 +202,8 @@ def _candidates(verdicts: Verdicts, chosen: set[int]) -> list[dict[str, Any]]:
     ranks = [0] * len(order)
     for rank, n in enumerate(order, start=1):
         ranks[n] = rank
-    won, lost = RANK_WORDS.upto(len(order))
+    won = RANK_WORDS.upto(len(order))
+    whys = why_not_eligible(verdicts, chosen, ranks, losses)
     entries = [
         {
             "warehouse_id": wid,
@@ -186,9 +223,11 @@ def _candidates(verdicts: Verdicts, chosen: set[int]) -> list[dict[str, Any]]:
             "cannot_ship": {} if skus is None else skus,
             "ship_date": date,
             "channel_buffer": units,
-            "verdict": won[rank] if wid in chosen else lost[rank],
+            "verdict": won[rank] if why is None else f"lost: {why['text']}",
+            "why_not": why,
         }
         for (
+            why,
             rank,
             wid,
             code,
@@ -203,6 +242,7 @@ def _candidates(verdicts: Verdicts, chosen: set[int]) -> list[dict[str, Any]]:
             date,
             units,
         ) in zip(
+            whys,
             ranks,
             eligible.ids,
             eligible.codes,
@@ -220,14 +260,15 @@ def _candidates(verdicts: Verdicts, chosen: set[int]) -> list[dict[str, Any]]:
             "warehouse_id": s.warehouse_id,
             "code": s.code,
             "eligible": False,
-            "removed_by": reason,
+            "removed_by": reason.text,
             "rank": None,
             "scores": {},
             "location": s.level,
             "cannot_ship": {},
             "ship_date": verdicts.ships[s.shipping].iso,
             "channel_buffer": held_back(s, kind, name) if s.buffers else 0,
-            "verdict": f"removed: {reason}",
+            "verdict": f"removed: {reason.text}",
+            "why_not": {"reason": reason.filter, **reason.detail, "text": reason.text},
         }
         for s, reason in verdicts.removed
     ]
@@ -272,3 +313,265 @@ def _no_plan_summary(
         short = ", ".join(f"{d.sku} (short {d.quantity})" for d in shortfall)
         return f"Not enough stock in the eligible warehouses: {short}; {action}."
     return f"The split policy allows no plan with the stock there is; {action}."
+
+
+# --- why not: every warehouse that did not ship the order, and the reason in figures
+
+UNITS = {
+    "distance": "km",
+    "stock_depth": "units",
+    "capacity_headroom": "orders",
+    "ship_date": "days",
+    "priority": None,  # a plain number, lower wins
+}
+LOSING_WORDS = {
+    "distance": "farther than",
+    "priority": "lower priority than",
+    "stock_depth": "less stock of the ordered items than",
+    "shipping_cost": "dearer to ship than",
+    "capacity_headroom": "less capacity left today than",
+    "ship_date": "ships later than",
+}
+WINNING_WORDS = {
+    "distance": "nearest with stock",
+    "priority": "highest priority with stock",
+    "stock_depth": "most stock",
+    "shipping_cost": "cheapest to ship",
+    "capacity_headroom": "most capacity left today",
+    "ship_date": "ships soonest",
+}
+
+
+def why_not_eligible(
+    verdicts: Verdicts, chosen: set[int], ranks: Sequence[int], losses: Losses
+) -> list[dict[str, Any] | None]:
+    """Why each eligible warehouse (``eligible`` order) did not ship the order; None for the
+    chosen ones. Short of the order's stock (which SKUs, by how many units, or a capability a
+    SKU needs), else ranked below the best chosen warehouse (on which criterion, by how much),
+    else the plan did not need it."""
+    ids = verdicts.eligible.ids
+    stock, demand = losses.stock, losses.demand
+    need = [demand.get(sku, 0) for sku in stock.skus]
+    best = next((n for n in verdicts.order if ids[n] in chosen), None)
+    others = f"{len(chosen)} shipments" if len(chosen) > 1 else ""
+    whys: list[dict[str, Any] | None] = []
+    for n, row in enumerate(stock.rows):
+        if ids[n] in chosen:
+            whys.append(None)
+        elif any(have < want for have, want in zip(row, need, strict=True)):
+            whys.append(_short(stock.skus, need, row, verdicts.blocked.get(n), others))
+        elif losses.no_plan is not None:
+            whys.append({"reason": "no_plan", "text": f"has the stock; {losses.no_plan}"})
+        elif best is not None and ranks[n] > ranks[best]:
+            whys.append(_ranked_below(verdicts, n, best, losses))
+        else:
+            text = f"ranked {ranks[n]}; the plan needed no shipment from it"
+            whys.append({"reason": "not_needed", "text": text})
+    return whys
+
+
+def _short(
+    skus: Sequence[str],
+    need: Sequence[int],
+    row: Sequence[int],
+    blocked: Mapping[str, str] | None,
+    others: str,
+) -> dict[str, Any]:
+    """Why-not of a warehouse that cannot ship the whole order: the SKUs it may not ship
+    (capability) and those it has too few of (units needed, usable, short)."""
+    cannot = {sku: why for sku, why in (blocked or {}).items()}
+    short = [
+        {"sku": sku, "needed": want, "available": have, "short": want - have}
+        for sku, want, have in zip(skus, need, row, strict=True)
+        if have < want and sku not in cannot
+    ]
+    words = [f"cannot ship {sku} ({why})" for sku, why in cannot.items()]
+    words += [
+        f"no stock of {s['sku']} (needs {s['needed']})"
+        if not s["available"]
+        else f"short of {s['sku']}: {s['available']} of {s['needed']} units ({s['short']} short)"
+        for s in short
+    ]
+    text = "; ".join(words) + (f"; the order ships in {others}" if others else "")
+    entry: dict[str, Any] = {"reason": "capability" if cannot else "no_stock"}
+    if cannot:
+        entry["cannot_ship"] = cannot
+    entry["short"] = short
+    entry["text"] = text
+    return entry
+
+
+def _ranked_below(verdicts: Verdicts, n: int, w: int, losses: Losses) -> dict[str, Any]:
+    """Why-not of warehouse ``n`` (a position in ``eligible``), which could ship the whole
+    order but ranks below ``w``: the first criterion of the chain on which they differ, the
+    values and the difference with their unit; the criteria tied before it."""
+    scores, codes = verdicts.scores, verdicts.eligible.codes
+    winner = codes[w]
+    tied: list[str] = []
+    for criterion in losses.ranking:
+        index = SCORE_INDEX.get(criterion)
+        if index is None or criterion in scores.uniform:
+            continue
+        column = cast("Sequence[float | None]", scores[index])
+        mine, theirs = _finite(column[n]), _finite(column[w])
+        if mine == theirs:
+            tied.append(criterion)
+            continue
+        unit = losses.currency if criterion == "shipping_cost" else UNITS.get(criterion)
+        by = None if mine is None or theirs is None else round(abs(mine - theirs), 2)
+        if mine is None:  # unknown ranks after every known value
+            text = f"{criterion} unknown, {winner}'s {_amount(criterion, theirs, unit)}"
+        else:
+            text = (
+                f"{LOSING_WORDS[criterion]} {winner}: "
+                f"{_amount(criterion, mine, unit)} vs {_amount(criterion, theirs, unit)}"
+            )
+        if by is not None:
+            text += f" ({_amount(criterion, by, unit)} apart)"
+        if tied:
+            text += f"; tied on {', '.join(tied)}"
+        return {
+            "reason": "ranked_below",
+            "winner": winner,
+            "criterion": criterion,
+            "value": mine,
+            "winner_value": theirs,
+            "difference": by,
+            "unit": unit,
+            "tied_on": tied,
+            "text": text,
+        }
+    on = f" on {', '.join(tied)}" if tied else ""
+    if codes[n] != winner:
+        criterion, text = "code", f"tied with {winner}{on}; {winner} comes first by code"
+    else:
+        criterion, text = "warehouse_id", f"tied with {winner}{on}; it has the lower id"
+    return {
+        "reason": "ranked_below",
+        "winner": winner,
+        "criterion": criterion,
+        "value": None,
+        "winner_value": None,
+        "difference": None,
+        "unit": None,
+        "tied_on": tied,
+        "text": f"{text} (tie-break)",
+    }
+
+
+def _amount(criterion: str, value: float | None, unit: str | None) -> str:
+    """A criterion's value as support would read it: "3,936 km", "12.50 USD", "priority 5"."""
+    if value is None:
+        return "unknown" if criterion != "ship_date" else "never"
+    if criterion == "priority":
+        return f"priority {value:g}"
+    if criterion == "distance":
+        return f"{value:,.0f} km" if value >= 100 else f"{value:,.1f} km"
+    if criterion == "shipping_cost":
+        return f"{value:,.2f} {unit}" if unit else f"{value:,.2f}"
+    if criterion == "ship_date":
+        return f"{value:g} day" + ("" if value == 1 else "s")
+    return f"{value:,.0f} {unit}"
+
+
+def headline(
+    shipments: Sequence[Shipment], candidates: Sequence[Mapping[str, Any]], summary: str
+) -> str:
+    """One sentence support can read aloud: where it ships from and why, then why not the
+    next few warehouses ("Shipped from NYC: nearest with stock (2.0 km); LA 3,936 km")."""
+    if not shipments:
+        return summary
+    codes = ", ".join(s.warehouse_code for s in shipments)
+    losers = [c for c in candidates if c["why_not"] is not None]
+    if len(shipments) > 1:
+        head = f"Shipped in {len(shipments)} shipments from {codes}: no one warehouse had it all"
+    else:
+        head = f"Shipped from {codes}: {_why_won(candidates, losers)}"
+    parts = [head, *(_brief(c) for c in losers[:MAX_HEADLINE_LOSERS])]
+    if len(losers) > MAX_HEADLINE_LOSERS:
+        parts.append(f"{len(losers) - MAX_HEADLINE_LOSERS} more not chosen")
+    return "; ".join(parts)
+
+
+def _why_won(candidates: Sequence[Mapping[str, Any]], losers: Sequence[Mapping[str, Any]]) -> str:
+    beaten = next((c["why_not"] for c in losers if c["why_not"]["reason"] == "ranked_below"), None)
+    if beaten is None:
+        km = next((c["scores"].get("distance") for c in candidates if c["why_not"] is None), None)
+        where = "" if km is None else f" ({_amount('distance', km, 'km')})"
+        return f"the only warehouse with all of it in stock{where}"
+    criterion = beaten["criterion"]
+    if criterion in TIE_BREAKS:
+        return f"tied with {_loser_code(losers, beaten)}, first by {criterion}"
+    value = _amount(criterion, beaten["winner_value"], beaten["unit"])
+    return f"{WINNING_WORDS[criterion]} ({value})"
+
+
+def _loser_code(losers: Sequence[Mapping[str, Any]], why: Mapping[str, Any]) -> str:
+    return str(next(c["code"] for c in losers if c["why_not"] is why))
+
+
+def _brief(candidate: Mapping[str, Any]) -> str:
+    """A few words on why one warehouse did not ship it: "LA 3,936 km", "CHI lacks cold-chain"."""
+    code, why = candidate["code"], candidate["why_not"]
+    reason = why["reason"]
+    if reason == "ranked_below":
+        if why["criterion"] in TIE_BREAKS:
+            return f"{code} tied, later by {why['criterion']}"
+        return f"{code} {_amount(why['criterion'], why['value'], why['unit'])}"
+    if reason == "capability" and "missing" in why:
+        return f"{code} lacks {', '.join(why['missing'])}"
+    if reason == "capability":
+        return f"{code} {'; '.join(why['cannot_ship'].values())}"
+    if reason == "no_stock":
+        skus = ", ".join(s["sku"] for s in why["short"])
+        return f"{code} short of {skus}"
+    return f"{code} {why['text']}"
+
+
+def _warnings(
+    ship_to: GeoPoint | None, address: tuple[str | None, str | None], verdicts: Verdicts
+) -> list[dict[str, Any]]:
+    """What made distances unknown or rough: a ship-to that could not be placed (or only
+    above its postal code where postal codes are known), warehouses with no place."""
+    country, postal_code = address
+    warnings: list[dict[str, Any]] = []
+    if ship_to is None:
+        given = ", ".join(
+            f"{name} {value}"
+            for name, value in (("country", country), ("postal code", postal_code))
+            if value
+        )
+        warnings.append(
+            {
+                "code": "ship_to_not_located",
+                "message": f"the ship-to address ({given or 'no country'}) could not be placed: "
+                "distances are unknown and the ranking left distance out",
+            }
+        )
+    elif (
+        postal_code
+        and ship_to.level is not GeoLevel.POSTAL_CODE
+        and (country or "").upper() in POSTAL_CODE_COUNTRIES
+    ):
+        warnings.append(
+            {
+                "code": "postal_code_unknown",
+                "message": f"postal code {postal_code} is unknown in {country}: placed by "
+                f"{ship_to.level.value} ({ship_to.label}), so distances are approximate",
+            }
+        )
+    unplaced = [
+        code
+        for code, level in zip(verdicts.eligible.codes, verdicts.eligible.levels, strict=True)
+        if level is None
+    ] + [s.code for s, _ in verdicts.removed if s.level is None]
+    if unplaced and ship_to is not None:
+        warnings.append(
+            {
+                "code": "warehouse_not_located",
+                "warehouses": sorted(unplaced),
+                "message": f"no place for warehouse(s) {', '.join(sorted(unplaced))}: they rank "
+                "after every warehouse with a distance",
+            }
+        )
+    return warnings
