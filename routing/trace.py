@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
-from itertools import repeat
+from itertools import compress, repeat
 from operator import itemgetter
 from typing import Any, NamedTuple, cast
 
@@ -114,13 +114,13 @@ def build_result(
         shortfall = _shortfall(lines, stock)
         summary = _no_plan_summary(evaluation, shortfall, policy_block, verdicts)
     currency = None if order_value is None else order_value.get("currency")
-    candidates = _candidates(
+    candidates, beaten = _candidates(
         verdicts,
         {s.warehouse_id for s in shipments},
         Losses(stock, _demand(lines), rules.ranking, currency, summary if not shipments else None),
     )
     trace = {
-        "headline": headline(shipments, candidates, summary),
+        "headline": headline(shipments, candidates, summary, beaten),
         "policy": label,
         "decided_at": now.isoformat(),
         "outcome": outcome.value,
@@ -174,7 +174,9 @@ def _demand(lines: Sequence[LineDemand]) -> dict[str, int]:
     return need
 
 
-def _candidates(verdicts: Verdicts, chosen: set[int], losses: Losses) -> list[dict[str, Any]]:
+def _candidates(
+    verdicts: Verdicts, chosen: set[int], losses: Losses
+) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
     """The trace entry of every warehouse: the eligible ones best-ranked first, then the
     removed ones. Entries are made in ``eligible`` order, column by column, and put in rank
     order once (cheaper than putting every column in rank order)."""
@@ -203,7 +205,7 @@ def _candidates(verdicts: Verdicts, chosen: set[int], losses: Losses) -> list[di
     for rank, n in enumerate(order, start=1):
         ranks[n] = rank
     won = RANK_WORDS.upto(len(order))
-    whys = why_not_eligible(verdicts, chosen, ranks, losses)
+    whys, beaten = why_not_eligible(verdicts, chosen, ranks, losses)
     entries = [
         {
             "warehouse_id": wid,
@@ -272,7 +274,7 @@ def _candidates(verdicts: Verdicts, chosen: set[int], losses: Losses) -> list[di
         }
         for s, reason in verdicts.removed
     ]
-    return entries
+    return entries, beaten
 
 
 def _finite(value: float | None) -> float | None:
@@ -344,80 +346,145 @@ WINNING_WORDS = {
 
 def why_not_eligible(
     verdicts: Verdicts, chosen: set[int], ranks: Sequence[int], losses: Losses
-) -> list[dict[str, Any] | None]:
+) -> tuple[list[dict[str, Any] | None], dict[str, Any] | None]:
     """Why each eligible warehouse (``eligible`` order) did not ship the order; None for the
     chosen ones. Short of the order's stock (which SKUs, by how many units, or a capability a
     SKU needs), else ranked below the best chosen warehouse (on which criterion, by how much),
-    else the plan did not need it."""
-    ids = verdicts.eligible.ids
-    stock, demand = losses.stock, losses.demand
-    need = [demand.get(sku, 0) for sku in stock.skus]
-    best = next((n for n in verdicts.order if ids[n] in chosen), None)
-    others = f"{len(chosen)} shipments" if len(chosen) > 1 else ""
-    whys: list[dict[str, Any] | None] = []
-    for n, row in enumerate(stock.rows):
-        if ids[n] in chosen:
-            whys.append(None)
-        elif any(have < want for have, want in zip(row, need, strict=True)):
-            whys.append(_short(stock.skus, need, row, verdicts.blocked.get(n), others))
-        elif losses.no_plan is not None:
-            whys.append({"reason": "no_plan", "text": f"has the stock; {losses.no_plan}"})
-        elif best is not None and ranks[n] > ranks[best]:
-            whys.append(_ranked_below(verdicts, n, best, losses))
-        else:
-            text = f"ranked {ranks[n]}; the plan needed no shipment from it"
-            whys.append({"reason": "not_needed", "text": text})
-    return whys
+    else the plan did not need it. Also the why-not of the best-ranked warehouse that lost
+    on the ranking (what the winner beat), if any.
+
+    Kept cheap, as it runs for every warehouse of every decision: the units each one is short
+    of each SKU are worked out a SKU at a time over all of them, in C, and warehouses short of
+    the same units share one entry (the trace is read, never changed in place)."""
+    eligible, skus = verdicts.eligible, losses.stock.skus
+    if not eligible.ids:
+        return [], None
+    need = tuple(map(losses.demand.get, skus, repeat(0)))
+    # Per SKU, over every warehouse: the units it is short of (0 where it has enough).
+    columns = zip(*losses.stock.rows, strict=True)
+    shortfalls = zip(
+        *[
+            [want - h if h < want else 0 for h in column]
+            for want, column in zip(need, columns, strict=True)
+        ],
+        strict=True,
+    )
+    many = f"; the order ships in {len(chosen)} shipments" if len(chosen) > 1 else ""
+    table = _ShortOf(skus, many)
+    whys: list[dict[str, Any] | None] = list(map(table.__getitem__, shortfalls))
+    for n in (eligible.ids.index(wid) for wid in chosen):
+        whys[n] = None
+    for n, cannot in verdicts.blocked.items():
+        if whys[n] is not None:
+            whys[n] = _cannot(skus, need, losses.stock.rows[n], cannot, table)
+    beaten = _full_stock(verdicts, whys, chosen, ranks, losses) if FULL in whys else None
+    return whys, beaten
 
 
-def _short(
+FULL: dict[str, Any] = {}  # placeholder: the warehouse has every unit; explained afterwards
+
+
+class _ShortOf(dict[tuple[int, ...], dict[str, Any]]):
+    """Why-not entries by the units a warehouse is short of each SKU, made on first use
+    (``short``: SKU -> units short); the words for each set of SKUs made once."""
+
+    def __init__(self, skus: Sequence[str], tail: str) -> None:
+        super().__init__({(0,) * len(skus): FULL})
+        self.skus, self.tail = skus, tail
+        self.words: dict[tuple[str, ...], str] = {}
+
+    def __missing__(self, short: tuple[int, ...]) -> dict[str, Any]:
+        named = tuple(compress(self.skus, short))
+        entry = {
+            "reason": "no_stock",
+            "short": dict(zip(named, compress(short, short), strict=True)),
+            "text": self.text(named),
+        }
+        self[short] = entry
+        return entry
+
+    def text(self, named: tuple[str, ...]) -> str:
+        words = self.words.get(named)
+        if words is None:
+            words = self.words[named] = (
+                f"short of {', '.join(named)}{self.tail}" if named else self.tail[2:]
+            )
+        return words
+
+
+def _cannot(
     skus: Sequence[str],
     need: Sequence[int],
     row: Sequence[int],
-    blocked: Mapping[str, str] | None,
-    others: str,
+    blocked: Mapping[str, str],
+    table: _ShortOf,
 ) -> dict[str, Any]:
-    """Why-not of a warehouse that cannot ship the whole order: the SKUs it may not ship
-    (capability) and those it has too few of (units needed, usable, short)."""
-    cannot = {sku: why for sku, why in (blocked or {}).items()}
-    short = [
-        {"sku": sku, "needed": want, "available": have, "short": want - have}
-        for sku, want, have in zip(skus, need, row, strict=True)
-        if have < want and sku not in cannot
-    ]
-    words = [f"cannot ship {sku} ({why})" for sku, why in cannot.items()]
-    words += [
-        f"no stock of {s['sku']} (needs {s['needed']})"
-        if not s["available"]
-        else f"short of {s['sku']}: {s['available']} of {s['needed']} units ({s['short']} short)"
-        for s in short
-    ]
-    text = "; ".join(words) + (f"; the order ships in {others}" if others else "")
-    entry: dict[str, Any] = {"reason": "capability" if cannot else "no_stock"}
-    if cannot:
-        entry["cannot_ship"] = cannot
-    entry["short"] = short
-    entry["text"] = text
-    return entry
+    """Why-not of a warehouse that may not ship some SKUs (``cannot_ship``: the capability
+    each needs), and the units it is short of the others (``short``)."""
+    short = [0 if s in blocked else max(w - h, 0) for s, w, h in zip(skus, need, row, strict=True)]
+    named = tuple(compress(skus, short))
+    text = "; ".join(f"cannot ship {sku} ({why})" for sku, why in blocked.items())
+    return {
+        "reason": "capability",
+        "cannot_ship": dict(blocked),
+        "short": dict(zip(named, compress(short, short), strict=True)),
+        "text": f"{text}; {table.text(named)}" if named else text,
+    }
 
 
-def _ranked_below(verdicts: Verdicts, n: int, w: int, losses: Losses) -> dict[str, Any]:
+def _full_stock(
+    verdicts: Verdicts,
+    whys: list[dict[str, Any] | None],
+    chosen: set[int],
+    ranks: Sequence[int],
+    losses: Losses,
+) -> dict[str, Any] | None:
+    """The why-not of each warehouse that has every unit but was not chosen (``FULL`` in
+    ``whys``): nothing could be routed, it ranked below the best chosen warehouse, or the
+    plan did not need it. The best-ranked one that lost on the ranking, if any."""
+    ids, scores = verdicts.eligible.ids, verdicts.scores
+    chain = [
+        (
+            criterion,
+            cast("Sequence[float | None]", scores[index]),
+            losses.currency if criterion == "shipping_cost" else UNITS.get(criterion),
+        )
+        for criterion in losses.ranking
+        if (index := SCORE_INDEX.get(criterion)) is not None and criterion not in scores.uniform
+    ]
+    best = next((n for n in verdicts.order if ids[n] in chosen), None)
+    runner_up: tuple[int, dict[str, Any]] | None = None
+    for n, why in enumerate(whys):
+        if why is not FULL:
+            continue
+        if losses.no_plan is not None:
+            whys[n] = {"reason": "no_plan", "text": f"has the stock; {losses.no_plan}"}
+        elif best is not None and ranks[n] > ranks[best]:
+            whys[n] = lost = _ranked_below(verdicts.eligible.codes, chain, n, best)
+            if runner_up is None or ranks[n] < runner_up[0]:
+                runner_up = (ranks[n], lost | {"code": verdicts.eligible.codes[n]})
+        else:
+            text = f"ranked {ranks[n]}; the plan needed no shipment from it"
+            whys[n] = {"reason": "not_needed", "text": text}
+    return None if runner_up is None else runner_up[1]
+
+
+def _ranked_below(
+    codes: Sequence[str],
+    chain: Sequence[tuple[str, Sequence[float | None], str | None]],
+    n: int,
+    w: int,
+) -> dict[str, Any]:
     """Why-not of warehouse ``n`` (a position in ``eligible``), which could ship the whole
     order but ranks below ``w``: the first criterion of the chain on which they differ, the
     values and the difference with their unit; the criteria tied before it."""
-    scores, codes = verdicts.scores, verdicts.eligible.codes
     winner = codes[w]
     tied: list[str] = []
-    for criterion in losses.ranking:
-        index = SCORE_INDEX.get(criterion)
-        if index is None or criterion in scores.uniform:
-            continue
-        column = cast("Sequence[float | None]", scores[index])
+    for criterion, column, unit in chain:
         mine, theirs = _finite(column[n]), _finite(column[w])
         if mine == theirs:
             tied.append(criterion)
             continue
-        unit = losses.currency if criterion == "shipping_cost" else UNITS.get(criterion)
         by = None if mine is None or theirs is None else round(abs(mine - theirs), 2)
         if mine is None:  # unknown ranks after every known value
             text = f"{criterion} unknown, {winner}'s {_amount(criterion, theirs, unit)}"
@@ -475,10 +542,15 @@ def _amount(criterion: str, value: float | None, unit: str | None) -> str:
 
 
 def headline(
-    shipments: Sequence[Shipment], candidates: Sequence[Mapping[str, Any]], summary: str
+    shipments: Sequence[Shipment],
+    candidates: Sequence[Mapping[str, Any]],
+    summary: str,
+    beaten: Mapping[str, Any] | None = None,
 ) -> str:
     """One sentence support can read aloud: where it ships from and why, then why not the
-    next few warehouses ("Shipped from NYC: nearest with stock (2.0 km); LA 3,936 km")."""
+    next few warehouses ("Shipped from NYC: nearest with stock (2.0 km); LA 3,936 km").
+    ``beaten``: the why-not (with its ``code``) of the best-ranked warehouse that lost on the
+    ranking, if any."""
     if not shipments:
         return summary
     codes = ", ".join(s.warehouse_code for s in shipments)
@@ -486,28 +558,33 @@ def headline(
     if len(shipments) > 1:
         head = f"Shipped in {len(shipments)} shipments from {codes}: no one warehouse had it all"
     else:
-        head = f"Shipped from {codes}: {_why_won(candidates, losers)}"
+        head = f"Shipped from {codes}: {_why_won(candidates, beaten)}"
     parts = [head, *(_brief(c) for c in losers[:MAX_HEADLINE_LOSERS])]
     if len(losers) > MAX_HEADLINE_LOSERS:
         parts.append(f"{len(losers) - MAX_HEADLINE_LOSERS} more not chosen")
     return "; ".join(parts)
 
 
-def _why_won(candidates: Sequence[Mapping[str, Any]], losers: Sequence[Mapping[str, Any]]) -> str:
-    beaten = next((c["why_not"] for c in losers if c["why_not"]["reason"] == "ranked_below"), None)
+def runner_up(candidates: Sequence[Mapping[str, Any]]) -> dict[str, Any] | None:
+    """The why-not (with its ``code``) of the best-ranked warehouse that lost on the ranking,
+    read back from a trace's candidates (best-ranked first)."""
+    for c in candidates:
+        why = c.get("why_not")
+        if why is not None and why.get("reason") == "ranked_below":
+            return dict(why) | {"code": c["code"]}
+    return None
+
+
+def _why_won(candidates: Sequence[Mapping[str, Any]], beaten: Mapping[str, Any] | None) -> str:
     if beaten is None:
         km = next((c["scores"].get("distance") for c in candidates if c["why_not"] is None), None)
         where = "" if km is None else f" ({_amount('distance', km, 'km')})"
         return f"the only warehouse with all of it in stock{where}"
     criterion = beaten["criterion"]
     if criterion in TIE_BREAKS:
-        return f"tied with {_loser_code(losers, beaten)}, first by {criterion}"
+        return f"tied with {beaten['code']}, first by {criterion}"
     value = _amount(criterion, beaten["winner_value"], beaten["unit"])
     return f"{WINNING_WORDS[criterion]} ({value})"
-
-
-def _loser_code(losers: Sequence[Mapping[str, Any]], why: Mapping[str, Any]) -> str:
-    return str(next(c["code"] for c in losers if c["why_not"] is why))
 
 
 def _brief(candidate: Mapping[str, Any]) -> str:
@@ -521,10 +598,9 @@ def _brief(candidate: Mapping[str, Any]) -> str:
     if reason == "capability" and "missing" in why:
         return f"{code} lacks {', '.join(why['missing'])}"
     if reason == "capability":
-        return f"{code} {'; '.join(why['cannot_ship'].values())}"
+        return f"{code} cannot ship {', '.join(why['cannot_ship'])}"
     if reason == "no_stock":
-        skus = ", ".join(s["sku"] for s in why["short"])
-        return f"{code} short of {skus}"
+        return f"{code} short of {', '.join(why['short'])}"
     return f"{code} {why['text']}"
 
 

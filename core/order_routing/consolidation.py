@@ -64,7 +64,7 @@ from omniroute.core.platform.ports import HasDispatcher
 from omniroute.core.platform.sql import table_of
 from omniroute.core.stock.levels import ReservationLost
 from omniroute.routing.engine import decide
-from omniroute.routing.trace import headline
+from omniroute.routing.trace import headline, runner_up
 
 log = logging.getLogger("omniroute.consolidation")
 
@@ -442,7 +442,7 @@ def member_trace(trace: dict[str, Any], own: Sequence[routing.Shipment]) -> dict
     summary = own_summary(own)
     group = {key: trace.get(key) for key in ("headline", "summary", "chosen", "shipments")}
     return trace | {
-        "headline": headline(own, candidates, summary),
+        "headline": headline(own, candidates, summary, runner_up(candidates)),
         "candidates": candidates,
         "chosen": [s.warehouse_code for s in own],
         "shipments": len(own),

@@ -93,13 +93,14 @@ def test_a_warehouse_short_of_stock_says_which_skus_and_by_how_much() -> None:
     assert result.trace["chosen"] == ["LA"]
     nyc = why(result, "NYC")
     assert nyc["reason"] == "no_stock"
-    assert nyc["short"] == [{"sku": "A", "needed": 2, "available": 1, "short": 1}]
-    assert nyc["text"] == "short of A: 1 of 2 units (1 short)"
+    assert nyc["short"] == {"A": 1}  # has 1 of the 2 ordered
+    assert nyc["text"] == "short of A"
     assert result.trace["headline"] == (
         "Shipped from LA: the only warehouse with all of it in stock (3,941 km); NYC short of A"
     )
     none = decide(request([("A", 1), ("B", 1)], coasts(), {(2, "A"): 1, (2, "B"): 1}))
-    assert why(none, "NYC")["text"] == "no stock of A (needs 1); no stock of B (needs 1)"
+    assert why(none, "NYC")["short"] == {"A": 1, "B": 1}
+    assert why(none, "NYC")["text"] == "short of A, B"
 
 
 def test_a_capability_a_sku_needs_is_named() -> None:
@@ -111,7 +112,9 @@ def test_a_capability_a_sku_needs_is_named() -> None:
     nyc = why(result, "NYC")
     assert nyc["reason"] == "capability"
     assert nyc["cannot_ship"] == {"ICE": "needs cold-chain"}
-    assert "NYC needs cold-chain" in result.trace["headline"]
+    assert nyc["short"] == {}
+    assert nyc["text"] == "cannot ship ICE (needs cold-chain)"
+    assert "NYC cannot ship ICE" in result.trace["headline"]
 
 
 def test_filters_name_what_removed_the_warehouse() -> None:
@@ -198,7 +201,29 @@ def test_a_split_says_why_each_warehouse_left_out_lost() -> None:
     assert result.trace["chosen"] == ["NYC", "CHI"]
     la = why(result, "LA")
     assert la["reason"] == "no_stock"
-    assert la["text"] == "no stock of A (needs 1); the order ships in 2 shipments"
+    assert la["short"] == {"A": 1}
+    assert la["text"] == "short of A; the order ships in 2 shipments"
     assert result.trace["headline"].startswith(
         "Shipped in 2 shipments from NYC, CHI: no one warehouse had it all; LA short of A"
     )
+
+
+def test_a_warehouse_lacking_a_capability_and_stock_names_both() -> None:
+    houses = [wh(1, "NYC", NYC_10001), wh(2, "CHI", CHI_60601, tags=frozenset({"cold-chain"}))]
+    stock = {(1, "ICE"): 5, (2, "ICE"): 5, (2, "CONE"): 4, (1, "CONE"): 1}
+    skus = {"ICE": SkuProfile(requires=frozenset({"cold-chain"}))}
+    result = decide(request([("ICE", 1), ("CONE", 3)], houses, stock, skus=skus))
+    assert result.trace["chosen"] == ["CHI"]
+    nyc = why(result, "NYC")
+    assert nyc["cannot_ship"] == {"ICE": "needs cold-chain"}
+    assert nyc["short"] == {"CONE": 2}
+    assert nyc["text"] == "cannot ship ICE (needs cold-chain); short of CONE"
+
+
+def test_nothing_routable_says_so_for_warehouses_with_the_stock() -> None:
+    doc = rules({"split": {"min_value_per_extra_shipment": "500"}})
+    stock = {(1, "A"): 1, (2, "B"): 1}
+    result = decide(request([("A", 1), ("B", 1)], coasts(), stock, doc, ship_to=TO_10003))
+    assert result.trace["shipments"] == 0
+    assert why(result, "NYC")["reason"] == "no_stock"
+    assert result.trace["headline"] == result.trace["summary"]
