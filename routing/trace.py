@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
-from itertools import compress, repeat
+from itertools import compress, islice, repeat
 from operator import itemgetter
 from typing import Any, NamedTuple, cast
 
@@ -370,13 +370,25 @@ def why_not_eligible(
         strict=True,
     )
     many = f"; the order ships in {len(chosen)} shipments" if len(chosen) > 1 else ""
-    table = _ShortOf(skus, many)
-    whys: list[dict[str, Any] | None] = list(map(table.__getitem__, shortfalls))
+    words = _Words(skus, many)
+    shared: dict[tuple[int, ...], dict[str, Any] | None] = {(0,) * len(skus): FULL}
+    whys: list[dict[str, Any] | None] = []
+    append = whys.append
+    for short in shortfalls:
+        entry = shared.get(short)
+        if entry is None:  # the first warehouse short of exactly these units
+            named = tuple(compress(skus, short))
+            shared[short] = entry = {
+                "reason": "no_stock",
+                "short": dict(zip(named, filter(None, short), strict=True)),
+                "text": words.get(named) or words.text(named),
+            }
+        append(entry)
     for n in (eligible.ids.index(wid) for wid in chosen):
         whys[n] = None
     for n, cannot in verdicts.blocked.items():
         if whys[n] is not None:
-            whys[n] = _cannot(skus, need, losses.stock.rows[n], cannot, table)
+            whys[n] = _cannot(skus, need, losses.stock.rows[n], cannot, words)
     beaten = _full_stock(verdicts, whys, chosen, ranks, losses) if FULL in whys else None
     return whys, beaten
 
@@ -384,29 +396,17 @@ def why_not_eligible(
 FULL: dict[str, Any] = {}  # placeholder: the warehouse has every unit; explained afterwards
 
 
-class _ShortOf(dict[tuple[int, ...], dict[str, Any]]):
-    """Why-not entries by the units a warehouse is short of each SKU, made on first use
-    (``short``: SKU -> units short); the words for each set of SKUs made once."""
+class _Words(dict[tuple[str, ...], str]):
+    """The words for each set of SKUs a warehouse is short of, made once per decision."""
 
     def __init__(self, skus: Sequence[str], tail: str) -> None:
-        super().__init__({(0,) * len(skus): FULL})
+        super().__init__()
         self.skus, self.tail = skus, tail
-        self.words: dict[tuple[str, ...], str] = {}
-
-    def __missing__(self, short: tuple[int, ...]) -> dict[str, Any]:
-        named = tuple(compress(self.skus, short))
-        entry = {
-            "reason": "no_stock",
-            "short": dict(zip(named, compress(short, short), strict=True)),
-            "text": self.text(named),
-        }
-        self[short] = entry
-        return entry
 
     def text(self, named: tuple[str, ...]) -> str:
-        words = self.words.get(named)
+        words = self.get(named)
         if words is None:
-            words = self.words[named] = (
+            words = self[named] = (
                 f"short of {', '.join(named)}{self.tail}" if named else self.tail[2:]
             )
         return words
@@ -417,7 +417,7 @@ def _cannot(
     need: Sequence[int],
     row: Sequence[int],
     blocked: Mapping[str, str],
-    table: _ShortOf,
+    words: _Words,
 ) -> dict[str, Any]:
     """Why-not of a warehouse that may not ship some SKUs (``cannot_ship``: the capability
     each needs), and the units it is short of the others (``short``)."""
@@ -428,7 +428,7 @@ def _cannot(
         "reason": "capability",
         "cannot_ship": dict(blocked),
         "short": dict(zip(named, compress(short, short), strict=True)),
-        "text": f"{text}; {table.text(named)}" if named else text,
+        "text": f"{text}; {words.text(named)}" if named else text,
     }
 
 
@@ -554,14 +554,16 @@ def headline(
     if not shipments:
         return summary
     codes = ", ".join(s.warehouse_code for s in shipments)
-    losers = [c for c in candidates if c["why_not"] is not None]
     if len(shipments) > 1:
         head = f"Shipped in {len(shipments)} shipments from {codes}: no one warehouse had it all"
     else:
         head = f"Shipped from {codes}: {_why_won(candidates, beaten)}"
-    parts = [head, *(_brief(c) for c in losers[:MAX_HEADLINE_LOSERS])]
-    if len(losers) > MAX_HEADLINE_LOSERS:
-        parts.append(f"{len(losers) - MAX_HEADLINE_LOSERS} more not chosen")
+    # The first few losers only: the sentence names no more, and the list is long.
+    losers = islice((c for c in candidates if c["why_not"] is not None), MAX_HEADLINE_LOSERS)
+    parts = [head, *map(_brief, losers)]
+    more = len(candidates) - len(shipments) - (len(parts) - 1)
+    if more > 0:
+        parts.append(f"{more} more not chosen")
     return "; ".join(parts)
 
 
