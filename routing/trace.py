@@ -205,7 +205,7 @@ def _candidates(
     for rank, n in enumerate(order, start=1):
         ranks[n] = rank
     won = RANK_WORDS.upto(len(order))
-    whys, beaten = why_not_eligible(verdicts, chosen, ranks, losses)
+    whys, lost, beaten = why_not_eligible(verdicts, chosen, ranks, losses)
     entries = [
         {
             "warehouse_id": wid,
@@ -225,11 +225,12 @@ def _candidates(
             "cannot_ship": {} if skus is None else skus,
             "ship_date": date,
             "channel_buffer": units,
-            "verdict": won[rank] if why is None else f"lost: {why['text']}",
+            "verdict": won[rank] if why is None else words,
             "why_not": why,
         }
         for (
             why,
+            words,
             rank,
             wid,
             code,
@@ -245,6 +246,7 @@ def _candidates(
             units,
         ) in zip(
             whys,
+            lost,
             ranks,
             eligible.ids,
             eligible.codes,
@@ -346,51 +348,59 @@ WINNING_WORDS = {
 
 def why_not_eligible(
     verdicts: Verdicts, chosen: set[int], ranks: Sequence[int], losses: Losses
-) -> tuple[list[dict[str, Any] | None], dict[str, Any] | None]:
-    """Why each eligible warehouse (``eligible`` order) did not ship the order; None for the
-    chosen ones. Short of the order's stock (which SKUs, by how many units, or a capability a
-    SKU needs), else ranked below the best chosen warehouse (on which criterion, by how much),
-    else the plan did not need it. Also the why-not of the best-ranked warehouse that lost
-    on the ranking (what the winner beat), if any.
+) -> tuple[list[dict[str, Any] | None], list[str | None], dict[str, Any] | None]:
+    """Why each eligible warehouse (``eligible`` order) did not ship the order, and its
+    verdict (``lost: ...``); None for the chosen ones. Short of the order's stock (which SKUs,
+    by how many units, or a capability a SKU needs), else ranked below the best chosen
+    warehouse (on which criterion, by how much), else the plan did not need it. Also the
+    why-not of the best-ranked warehouse that lost on the ranking (what the winner beat).
 
     Kept cheap, as it runs for every warehouse of every decision: the units each one is short
-    of each SKU are worked out a SKU at a time over all of them, in C, and warehouses short of
-    the same units share one entry (the trace is read, never changed in place)."""
+    of each SKU are worked out a SKU at a time over all of them, an entry is made once for
+    each distinct shortfall and shared by the warehouses short of the same units (the trace
+    is read, never changed in place), and they are handed out in C."""
     eligible, skus = verdicts.eligible, losses.stock.skus
     if not eligible.ids:
-        return [], None
+        return [], [], None
     need = tuple(map(losses.demand.get, skus, repeat(0)))
     # Per SKU, over every warehouse: the units it is short of (0 where it has enough).
     columns = zip(*losses.stock.rows, strict=True)
-    shortfalls = zip(
-        *[
-            [want - h if h < want else 0 for h in column]
-            for want, column in zip(need, columns, strict=True)
-        ],
-        strict=True,
+    shortfalls = list(
+        zip(
+            *[
+                [want - h if h < want else 0 for h in column]
+                for want, column in zip(need, columns, strict=True)
+            ],
+            strict=True,
+        )
     )
     many = f"; the order ships in {len(chosen)} shipments" if len(chosen) > 1 else ""
     words = _Words(skus, many)
-    shared: dict[tuple[int, ...], dict[str, Any] | None] = {(0,) * len(skus): FULL}
-    whys: list[dict[str, Any] | None] = []
-    append = whys.append
-    for short in shortfalls:
-        entry = shared.get(short)
-        if entry is None:  # the first warehouse short of exactly these units
-            named = tuple(compress(skus, short))
-            shared[short] = entry = {
-                "reason": "no_stock",
-                "short": dict(zip(named, filter(None, short), strict=True)),
-                "text": words.get(named) or words.text(named),
-            }
-        append(entry)
+    entries: dict[tuple[int, ...], Any] = dict.fromkeys(shortfalls)
+    said: dict[tuple[int, ...], str | None] = {}
+    full = (0,) * len(skus)
+    for short in entries:
+        if short == full:
+            entries[short], said[short] = FULL, None
+            continue
+        named = tuple(compress(skus, short))
+        text = f"short of {', '.join(named)}{many}"
+        entries[short] = {
+            "reason": "no_stock",
+            "short": dict(zip(named, filter(None, short), strict=True)),
+            "text": text,
+        }
+        said[short] = "lost: " + text
+    whys: list[dict[str, Any] | None] = list(map(entries.__getitem__, shortfalls))
+    lost: list[str | None] = list(map(said.__getitem__, shortfalls))
     for n in (eligible.ids.index(wid) for wid in chosen):
-        whys[n] = None
+        whys[n] = lost[n] = None
     for n, cannot in verdicts.blocked.items():
         if whys[n] is not None:
-            whys[n] = _cannot(skus, need, losses.stock.rows[n], cannot, words)
-    beaten = _full_stock(verdicts, whys, chosen, ranks, losses) if FULL in whys else None
-    return whys, beaten
+            whys[n] = why = _cannot(skus, need, losses.stock.rows[n], cannot, words)
+            lost[n] = f"lost: {why['text']}"
+    beaten = _full_stock(verdicts, (whys, lost), chosen, ranks, losses) if full in entries else None
+    return whys, lost, beaten
 
 
 FULL: dict[str, Any] = {}  # placeholder: the warehouse has every unit; explained afterwards
@@ -434,14 +444,14 @@ def _cannot(
 
 def _full_stock(
     verdicts: Verdicts,
-    whys: list[dict[str, Any] | None],
+    out: tuple[list[dict[str, Any] | None], list[str | None]],
     chosen: set[int],
     ranks: Sequence[int],
     losses: Losses,
 ) -> dict[str, Any] | None:
-    """The why-not of each warehouse that has every unit but was not chosen (``FULL`` in
-    ``whys``): nothing could be routed, it ranked below the best chosen warehouse, or the
-    plan did not need it. The best-ranked one that lost on the ranking, if any."""
+    """The why-not and verdict (``out``) of each warehouse that has every unit but was not
+    chosen (``FULL`` there): nothing could be routed, it ranked below the best chosen
+    warehouse, or the plan did not need it. The best-ranked one that lost on the ranking."""
     ids, scores = verdicts.eligible.ids, verdicts.scores
     chain = [
         (
@@ -454,18 +464,20 @@ def _full_stock(
     ]
     best = next((n for n in verdicts.order if ids[n] in chosen), None)
     runner_up: tuple[int, dict[str, Any]] | None = None
-    for n, why in enumerate(whys):
-        if why is not FULL:
+    whys, lost = out
+    for n, entry in enumerate(whys):
+        if entry is not FULL:
             continue
         if losses.no_plan is not None:
-            whys[n] = {"reason": "no_plan", "text": f"has the stock; {losses.no_plan}"}
+            why = {"reason": "no_plan", "text": f"has the stock; {losses.no_plan}"}
         elif best is not None and ranks[n] > ranks[best]:
-            whys[n] = lost = _ranked_below(verdicts.eligible.codes, chain, n, best)
+            why = _ranked_below(verdicts.eligible.codes, chain, n, best)
             if runner_up is None or ranks[n] < runner_up[0]:
-                runner_up = (ranks[n], lost | {"code": verdicts.eligible.codes[n]})
+                runner_up = (ranks[n], why | {"code": verdicts.eligible.codes[n]})
         else:
             text = f"ranked {ranks[n]}; the plan needed no shipment from it"
-            whys[n] = {"reason": "not_needed", "text": text}
+            why = {"reason": "not_needed", "text": text}
+        whys[n], lost[n] = why, f"lost: {why['text']}"
     return None if runner_up is None else runner_up[1]
 
 
