@@ -64,7 +64,7 @@ from omniroute.core.platform.ports import HasDispatcher
 from omniroute.core.platform.sql import table_of
 from omniroute.core.stock.levels import ReservationLost
 from omniroute.routing.engine import decide
-from omniroute.routing.trace import headline, runner_up
+from omniroute.routing.explain import headline, runner_up
 
 log = logging.getLogger("omniroute.consolidation")
 
