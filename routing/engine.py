@@ -21,6 +21,7 @@ from itertools import product, repeat
 
 from omniroute.routing.allocate import OrderDemand, RoutingResult, Shipment
 from omniroute.routing.conditions import OrderFacts
+from omniroute.routing.explain import Removal, Stock, Verdicts
 from omniroute.routing.geo import GeoPoint, distances_km, prepare_point
 from omniroute.routing.ranking import (
     SMALLER_IS_BETTER,
@@ -39,7 +40,7 @@ from omniroute.routing.rules import (
     evaluate,
 )
 from omniroute.routing.search import SearchLimits, SearchResult, min_split_rows
-from omniroute.routing.trace import Removal, Stock, Verdicts, build_result, permuter
+from omniroute.routing.trace import build_result, permuter
 from omniroute.routing.warehouses import (
     Columns,
     RateBand,

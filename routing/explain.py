@@ -124,7 +124,7 @@ def why_not_eligible(
         )
     )
     many = f"; the order ships in {len(chosen)} shipments" if len(chosen) > 1 else ""
-    words = _Words(skus, many)
+    words = _Words(many)
     entries: dict[tuple[int, ...], Any] = dict.fromkeys(shortfalls)
     said: dict[tuple[int, ...], str | None] = {}
     full = (0,) * len(skus)
@@ -156,11 +156,12 @@ FULL: dict[str, Any] = {}  # placeholder: the warehouse has every unit; explaine
 
 
 class _Words(dict[tuple[str, ...], str]):
-    """The words for each set of SKUs a warehouse is short of, made once per decision."""
+    """The words for each set of SKUs a warehouse is short of, made once per decision;
+    ``tail`` ends each (how many shipments the order went in, if more than one)."""
 
-    def __init__(self, skus: Sequence[str], tail: str) -> None:
+    def __init__(self, tail: str) -> None:
         super().__init__()
-        self.skus, self.tail = skus, tail
+        self.tail = tail
 
     def text(self, named: tuple[str, ...]) -> str:
         words = self.get(named)
