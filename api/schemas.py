@@ -14,6 +14,7 @@ from pydantic import (
     PlainSerializer,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 
 from omniroute.core.channels.release_policy import ReleasePolicy
@@ -114,14 +115,39 @@ def _utc(value: datetime) -> str:
 UtcDateTime = Annotated[datetime, PlainSerializer(_utc, return_type=str)]
 
 
+# Street lines are named as on orders (the canonical order's ship_to); a warehouse's address
+# written before with line1/line2 is read and accepted under those names too.
+STREET_ALIASES = (("line1", "address1"), ("line2", "address2"))
+
+
+def _street_names(value: Any) -> Any:
+    """``line1``/``line2`` as ``address1``/``address2``; both names with different values
+    is an error naming them."""
+    if not isinstance(value, dict) or not any(old in value for old, _ in STREET_ALIASES):
+        return value
+    value = dict(value)
+    for old, new in STREET_ALIASES:
+        if old in value:
+            given = value.pop(old)
+            if new in value and value[new] != given:
+                raise ValueError(f"give {new} or {old} (the same field), not both")
+            value[new] = given
+    return value
+
+
 class Address(Body):
+    """A warehouse's address: ``address1``/``address2`` as on orders (``line1``/``line2`` are
+    accepted as the same fields)."""
+
     model_config = ConfigDict(extra="forbid")
-    line1: str | None = None
-    line2: str | None = None
+    address1: str | None = None
+    address2: str | None = None
     city: str | None = None
     region: str | None = None
     postal_code: str = Field(min_length=1, max_length=20)
     country: str = Field(min_length=2, max_length=2, description="ISO 3166-1 alpha-2")
+
+    _streets = model_validator(mode="before")(_street_names)
 
     @field_validator("country")
     @classmethod
@@ -283,6 +309,11 @@ class WarehouseOut(BaseModel):
     @classmethod
     def _null_dict(cls, value: Any) -> Any:
         return {} if value is None else value
+
+    @field_validator("address")
+    @classmethod
+    def _streets(cls, value: dict[str, Any]) -> dict[str, Any]:
+        return dict(_street_names(value))
 
 
 class StockSet(Body):
@@ -638,8 +669,21 @@ class CancellationOut(BaseModel):
     settled_at: UtcDateTime | None
 
 
+class RoutingWarningOut(BaseModel):
+    code: str = Field(
+        description="ship_to_not_located, postal_code_unknown or warehouse_not_located"
+    )
+    message: str
+    warehouses: list[str] | None = Field(default=None, description="the warehouses meant")
+
+
 class OrderDetailOut(OrderSummaryOut):
     ship_to: dict[str, Any] | None
+    routing_warnings: list[RoutingWarningOut] = Field(
+        default_factory=list,
+        description="what the latest routing decision could not place: distances unknown "
+        "or rough (the trace's warnings)",
+    )
     bill_to: dict[str, Any] | None = None
     note: str | None = Field(default=None, description="the buyer's note")
     gift_message: str | None = None

@@ -74,10 +74,12 @@ def order_detail(deps: HasSessions, order_id: int) -> dict[str, Any]:
             .where(Shipment.fulfilment_order_id.in_([fo.id for fo in fos]))
             .order_by(Shipment.id)
         )
-        decisions = session.scalars(
-            select(RoutingDecision)
-            .where(RoutingDecision.order_id == order_id)
-            .order_by(RoutingDecision.id)
+        decisions = list(
+            session.scalars(
+                select(RoutingDecision)
+                .where(RoutingDecision.order_id == order_id)
+                .order_by(RoutingDecision.id)
+            )
         )
         exceptions = session.scalars(
             select(OrderException)
@@ -89,6 +91,11 @@ def order_detail(deps: HasSessions, order_id: int) -> dict[str, Any]:
         return {
             **_summary(order),
             "ship_to": order.ship_to,
+            # What the latest routing decision could not place (an unknown country or postal
+            # code, a warehouse without a location): its distances are unknown or rough.
+            "routing_warnings": (decisions[-1].trace or {}).get("warnings", [])
+            if decisions
+            else [],
             **_order_fields(canonical),
             "lines": [
                 {
