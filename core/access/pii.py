@@ -45,7 +45,7 @@ _ALWAYS = {
     "line2",
     "line3",
 }
-_IN_PERSON = {"name", "company", "attention"}
+_IN_PERSON = {"name", "company", "attention", "latitude", "longitude"}
 _PERSON_PARENTS = {
     "shipto",
     "billto",
