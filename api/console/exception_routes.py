@@ -54,13 +54,16 @@ def queue_page(
     user: ReadQueue,
     status: Annotated[str, Query(pattern="^(open|retried|resolved|dismissed|all)$")] = "open",
     reason: Annotated[str, Query(max_length=40)] = "",
-    connector_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
-    older_than_hours: Annotated[int | None, Query(ge=0, le=24 * 365)] = None,
+    # Strings: a form sends an empty field for "any".
+    connector: Annotated[str, Query(alias="connector_id", pattern=r"^\d{0,18}$")] = "",
+    older_than: Annotated[str, Query(alias="older_than_hours", pattern=r"^\d{0,4}$")] = "",
     late: bool = False,
     after: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
 ) -> HTMLResponse:
     if reason and reason not in {r.value for r in Reason}:
         raise ConsoleError(400, "Unknown code", f"There is no exception code {reason!r}.")
+    connector_id = int(connector) if connector else None
+    older_than_hours = int(older_than) if older_than else None
     where = board.QueueFilter(
         status=None if status == "all" else status,
         reason=reason or None,

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import HTMLResponse
 
-from omniroute.api.console.auth import not_found, order_in_scope, require
+from omniroute.api.console.auth import ConsoleError, not_found, order_in_scope, require
 from omniroute.api.console.pages import render, shown
 from omniroute.api.deps import CtxDep
 from omniroute.api.schemas import MAX_ID
@@ -95,11 +95,17 @@ def audit_page(
     ctx: CtxDep,
     _: ReadAudit,
     actor: Annotated[str, Query(max_length=200)] = "",
-    entity: Annotated[audit.Entity | None, Query()] = None,
+    entity: Annotated[str, Query(max_length=40)] = "",  # "" from the form: any
     entity_id: Annotated[str, Query(max_length=64)] = "",
     after: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
 ) -> HTMLResponse:
-    where = audit.AuditFilter(actor=actor or None, entity=entity, entity_id=entity_id or None)
+    if entity and entity not in {e.value for e in audit.Entity}:
+        raise ConsoleError(400, "Unknown entity", f"There is no audited entity {entity!r}.")
+    where = audit.AuditFilter(
+        actor=actor or None,
+        entity=audit.Entity(entity) if entity else None,
+        entity_id=entity_id or None,
+    )
     rows = audit.list_entries(ctx, where, after_id=after, limit=PAGE + 1)
     more = len(rows) > PAGE
     rows = rows[:PAGE]
@@ -109,7 +115,7 @@ def audit_page(
         {
             "rows": rows,
             "actor": actor,
-            "entity": entity.value if entity else "",
+            "entity": entity,
             "entity_id": entity_id,
             "entities": [e.value for e in audit.Entity],
             "next_after": rows[-1]["id"] if more and rows else None,

@@ -2,8 +2,9 @@
 
 Walks any JSON-like value and replaces, by key, e-mails, phones, people's names and street
 lines; a ``name`` (or ``company``) is a person's only inside an address or customer (its
-parent's key, or a sibling key such as ``address1`` or ``email``), so a product's name is
-kept. Any e-mail address inside other text is masked too.
+parent's key, or a sibling key such as ``address1`` or ``first_name``), so a product's
+name and an order's ``name`` (Shopify's order number) are kept. Any e-mail address inside
+other text is masked too.
 """
 
 from __future__ import annotations
@@ -63,7 +64,7 @@ _PERSON_PARENTS = {
     "contact",
     "destination",
 }
-_PERSON_SIBLINGS = {"address1", "firstname", "lastname", "email", "phone", "street", "line1"}
+_PERSON_SIBLINGS = {"address1", "firstname", "lastname", "street", "line1"}
 
 
 def _norm(key: object) -> str:

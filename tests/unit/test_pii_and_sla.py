@@ -15,6 +15,7 @@ SHOPIFY = Path(__file__).parents[1] / "fixtures" / "third_party" / "shopify"
 
 def test_people_and_addresses_are_masked_products_are_not() -> None:
     order = {
+        "name": "#1001",
         "email": "jo@example.com",
         "note": "call jo@example.com before noon",
         "shipping_address": {
@@ -29,6 +30,7 @@ def test_people_and_addresses_are_masked_products_are_not() -> None:
     }
     masked = mask_pii(order)
     assert masked["email"] == MASK
+    assert masked["name"] == "#1001"  # the order's number, beside an e-mail but no address
     assert masked["note"] == f"call {MASK} before noon"
     assert masked["shipping_address"] == {
         "name": MASK,
