@@ -268,3 +268,21 @@ def test_queue_filters_counts_and_orders_search(
     assert app_client.get("/console/exceptions?reason=bogus").status_code == 400
     dash = app_client.get("/console/").text
     assert "open exceptions" in dash and "exception" in dash
+
+
+def test_the_queue_pages_by_keyset(
+    cctx: Context, app_client: TestClient, wms: FakeWms, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from omniroute.api.console import exception_routes
+
+    monkeypatch.setattr(exception_routes, "PAGE", 1)
+    world = build_world(cctx, wms.base_url)
+    first = _unknown_sku_order(cctx, world, 601)
+    second = _unknown_sku_order(cctx, world, 602)
+    make_user(cctx, "max", Role.VIEWER)
+    sign_in(app_client, "max")
+    page = app_client.get("/console/exceptions").text
+    assert f"/console/exceptions/{first}" in page and f"/console/exceptions/{second}" not in page
+    assert f"after={first}" in page
+    following = app_client.get(f"/console/exceptions?after={first}").text
+    assert f"/console/exceptions/{second}" in following and "Next page" not in following
