@@ -127,7 +127,7 @@ def test_known_filters_are_accepted_and_listed_in_the_openapi(ctx: Context, wms:
                 return list(option["enum"])
         raise AssertionError(schema)
 
-    assert set(enum_of(params["status"])) == {"open", "retried", "resolved", "all"}
+    assert set(enum_of(params["status"])) == {"open", "retried", "resolved", "dismissed", "all"}
     assert set(enum_of(params["reason"])) == {r.value for r in Reason}
     assert params["order_id"]["anyOf"][0]["maximum"] == 2**63 - 1
 
