@@ -12,7 +12,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from omniroute.api.console.auth import ConsoleError, exception_in_scope, not_found, require
-from omniroute.api.console.pages import render, shown
+from omniroute.api.console.pages import history, render, shown
 from omniroute.api.deps import CtxDep
 from omniroute.api.schemas import MAX_ID
 from omniroute.core.access.permissions import Permission, allows
@@ -131,6 +131,7 @@ def _page(
             "done": DONE.get(done or ""),
             "error": error,
             "masked": not allows(user.role, P.PII_READ),
+            "history": history(ctx, user, "exception", exception_id),
         },
         status=status,
     )

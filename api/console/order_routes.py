@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import HTMLResponse
 
 from omniroute.api.console.auth import ConsoleError, not_found, order_in_scope, require
-from omniroute.api.console.pages import render, shown
+from omniroute.api.console.pages import history, render, shown
 from omniroute.api.deps import CtxDep
 from omniroute.api.schemas import MAX_ID
 from omniroute.core.access import audit
@@ -84,7 +84,11 @@ def order_page(
     return render(
         request,
         "order.html",
-        {"o": shown(user, order), "masked": not allows(user.role, P.PII_READ)},
+        {
+            "o": shown(user, order),
+            "masked": not allows(user.role, P.PII_READ),
+            "history": history(ctx, user, "order", order_id),
+        },
     )
 
 

@@ -13,6 +13,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from omniroute.api.console.auth import ConsoleError, NotSignedIn
+from omniroute.core.access import audit
 from omniroute.core.access.permissions import Permission, allows
 from omniroute.core.access.pii import mask_pii
 from omniroute.core.access.sessions import SignedIn
@@ -41,6 +42,15 @@ templates.env.filters["pretty"] = _pretty
 def shown(user: SignedIn, value: Any) -> Any:
     """``value`` as this user may see it: personal data masked without ``pii:read``."""
     return value if allows(user.role, Permission.PII_READ) else mask_pii(value)
+
+
+def history(ctx: Any, user: SignedIn, entity: str, entity_id: int) -> list[dict[str, Any]] | None:
+    """The record's audit rows (oldest first, the first 100) for a role with ``audit:read``;
+    None for any other."""
+    if not allows(user.role, Permission.AUDIT_READ):
+        return None
+    where = audit.AuditFilter(entity=audit.Entity(entity), entity_id=str(entity_id))
+    return audit.list_entries(ctx, where, limit=100)
 
 
 def render(

@@ -189,6 +189,12 @@ def test_support_maps_the_unknown_sku_and_the_order_routes(
         assert s.scalar(select(SalesOrder.status)) == "released"
     actions = {e["action"] for e in list_entries(cctx, AuditFilter(actor="user:frank"))}
     assert {"sku_alias.create", "exception.retry"} <= actions
+    assert "Audit trail" not in app_client.get(f"/console/exceptions/{exception_id}").text
+    make_user(cctx, "fern", Role.OPS)
+    app_client.cookies.clear()
+    sign_in(app_client, "fern")
+    shown = app_client.get(f"/console/exceptions/{exception_id}").text
+    assert "Audit trail" in shown and "user:frank" in shown and "exception.retry" in shown
 
 
 def test_support_is_refused_an_ops_page_and_a_viewer_an_action(
@@ -243,6 +249,10 @@ def test_personal_data_is_masked_without_pii_read(
     app_client.cookies.clear()
     sign_in(app_client, "kate")
     assert email in app_client.get(f"/console/exceptions/{exception_id}").text
+    with unit_of_work(cctx.sessions) as s:
+        order_id = s.scalar(select(SalesOrder.id))
+    order_page = app_client.get(f"/console/orders/{order_id}").text
+    assert email in order_page and "Audit trail" in order_page
 
 
 def test_queue_filters_counts_and_orders_search(
