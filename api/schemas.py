@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import types
 from datetime import UTC, date, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Union, get_args, get_origin
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    ValidationInfo,
+    field_validator,
+)
 
 from omniroute.core.channels.release_policy import ReleasePolicy
 from omniroute.mapping.engine import MAX_LINE_QUANTITY
@@ -27,6 +35,77 @@ LineQuantity = Annotated[int, Field(ge=1, le=MAX_LINE_QUANTITY)]
 SmallCount = Annotated[int, Field(ge=0, le=1_000_000)]
 
 
+#: The longest string any request body field may hold unless the field says less.
+MAX_BODY_STRING = 10_000
+
+
+def _unwrap(annotation: Any) -> Any:
+    while get_origin(annotation) is Annotated:
+        annotation = get_args(annotation)[0]
+    return annotation
+
+
+def _json_type_fits(annotation: Any, value: Any) -> bool:
+    """False when ``value`` is a JSON type that pydantic's lax mode would coerce wrongly for
+    ``annotation``: ``true``/``false`` or a string where a number goes, a number or a string
+    where a boolean goes. Anything else is left to the field's own validation."""
+    annotation = _unwrap(annotation)
+    origin = get_origin(annotation)
+    if origin in (Union, types.UnionType):
+        members = [a for a in get_args(annotation) if a is not type(None)]
+        return value is None or any(_json_type_fits(a, value) for a in members)
+    if annotation is bool:
+        return isinstance(value, bool)
+    if annotation in (int, float):
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    items: list[tuple[Any, Any]] = []
+    if origin is list and isinstance(value, list):
+        items = [(get_args(annotation)[0], v) for v in value]
+    elif origin is dict and isinstance(value, dict):
+        items = [(get_args(annotation)[1], v) for v in value.values()]
+    return all(_json_type_fits(a, v) for a, v in items)
+
+
+TYPE_NAMES: dict[Any, str] = {
+    bool: "a boolean",
+    int: "an integer",
+    float: "a number",
+    str: "a string",
+    type(None): "null",
+    list: "a list",
+    dict: "an object",
+}
+
+
+def _type_name(annotation: Any) -> str:
+    annotation = _unwrap(annotation)
+    origin = get_origin(annotation)
+    if origin in (Union, types.UnionType):
+        return " or ".join(_type_name(a) for a in get_args(annotation))
+    return TYPE_NAMES.get(origin or annotation, getattr(annotation, "__name__", "another type"))
+
+
+class Body(BaseModel):
+    """A JSON request body: unknown fields refused, every string bounded, and no coercion
+    between JSON types (``false`` or ``"1"`` is not an integer, ``0`` is not a boolean).
+
+    Pydantic's strict mode would also refuse the ISO strings of dates and the values of
+    enums, which FastAPI hands over as plain strings; this checks only the JSON types."""
+
+    model_config = ConfigDict(extra="forbid", str_max_length=MAX_BODY_STRING)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _strict_json_types(cls, value: Any, info: ValidationInfo) -> Any:
+        if info.field_name is None:
+            return value
+        annotation = cls.model_fields[info.field_name].annotation
+        if not _json_type_fits(annotation, value):
+            expected = _type_name(annotation)
+            raise ValueError(f"must be {expected}, not {type(value).__name__} {value!r}"[:200])
+        return value
+
+
 def _utc(value: datetime) -> str:
     """Stored times are naive UTC; say so on the wire."""
     return (value if value.tzinfo else value.replace(tzinfo=UTC)).isoformat()
@@ -35,7 +114,7 @@ def _utc(value: datetime) -> str:
 UtcDateTime = Annotated[datetime, PlainSerializer(_utc, return_type=str)]
 
 
-class Address(BaseModel):
+class Address(Body):
     model_config = ConfigDict(extra="forbid")
     line1: str | None = None
     line2: str | None = None
@@ -50,14 +129,14 @@ class Address(BaseModel):
         return v.upper()
 
 
-class RateBandIn(BaseModel):
+class RateBandIn(Body):
     model_config = ConfigDict(extra="forbid")
     max_km: float = Field(gt=0)
     base: float = Field(ge=0)
     per_kg: float = Field(ge=0)
 
 
-class WarehouseCalendar(BaseModel):
+class WarehouseCalendar(Body):
     """Local days a warehouse does not ship; empty = open every day."""
 
     model_config = ConfigDict(extra="forbid")
@@ -105,7 +184,7 @@ def _check_timezone(value: str | None) -> str | None:
     return value
 
 
-class WarehouseIn(BaseModel):
+class WarehouseIn(Body):
     model_config = ConfigDict(extra="forbid")
     code: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
     name: str = Field(min_length=1, max_length=200)
@@ -129,7 +208,7 @@ class WarehouseIn(BaseModel):
     _tz = field_validator("timezone")(_check_timezone)
 
 
-class WarehousePatch(BaseModel):
+class WarehousePatch(Body):
     """Fields left out are kept. ``null`` clears the fields that may be empty (the WMS,
     capacity, cut-off, location, and ``calendar`` / ``channel_buffers`` back to none); for
     any other field it is a 422."""
@@ -206,7 +285,7 @@ class WarehouseOut(BaseModel):
         return {} if value is None else value
 
 
-class StockSet(BaseModel):
+class StockSet(Body):
     model_config = ConfigDict(extra="forbid")
     warehouse_id: Id
     sku: str = Field(min_length=1, max_length=128)
@@ -215,7 +294,7 @@ class StockSet(BaseModel):
     reason: str = Field(default="set", max_length=40)
 
 
-class StockAdjust(BaseModel):
+class StockAdjust(Body):
     model_config = ConfigDict(extra="forbid")
     warehouse_id: Id
     sku: str = Field(min_length=1, max_length=128)
@@ -248,7 +327,7 @@ class LedgerOut(BaseModel):
     created_at: UtcDateTime
 
 
-class SkuIn(BaseModel):
+class SkuIn(Body):
     model_config = ConfigDict(extra="forbid")
     code: str = Field(min_length=1, max_length=128)
     name: str | None = Field(default=None, max_length=300)
@@ -268,7 +347,7 @@ class SkuOut(BaseModel):
     weight_kg: float | None
 
 
-class AliasIn(BaseModel):
+class AliasIn(Body):
     model_config = ConfigDict(extra="forbid")
     connector_id: Id
     alias: str = Field(
@@ -292,7 +371,7 @@ class AliasOut(BaseModel):
     )
 
 
-class ConnectorIn(BaseModel):
+class ConnectorIn(Body):
     model_config = ConfigDict(extra="forbid")
     kind: str
     name: str = Field(min_length=1, max_length=200)
@@ -304,7 +383,7 @@ class ConnectorIn(BaseModel):
     )
 
 
-class ConnectorPatch(BaseModel):
+class ConnectorPatch(Body):
     model_config = ConfigDict(extra="forbid")
     config: dict[str, Any] | None = None
     secrets: dict[str, Any] | None = Field(default=None, description="write-only; merged")

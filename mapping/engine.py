@@ -606,8 +606,9 @@ def map_order(spec: MappingSpec, payload: Mapping[str, Any]) -> dict[str, Any]:
 
 def sku_keys(line: Mapping[str, Any]) -> list[str]:
     """The alias keys a canonical line can be found under, in the order they are tried:
-    its channel SKU, ``"variant:<variant_id>"``, and the bare variant id when the line has
-    no channel SKU (an alias ``93`` for a SKU-less line of variant 93)."""
+    its channel SKU, ``"variant:<variant_id>"``, the bare variant id when the line has
+    no channel SKU (an alias ``93`` for a SKU-less line of variant 93), then
+    ``"<scheme>:<value>"`` for each of its ``identifiers`` (``"gtin:00012345678905"``)."""
     channel_sku = line.get("channel_sku") or None
     variant_id = line.get("variant_id") or None
     keys = [channel_sku] if channel_sku else []
@@ -615,6 +616,10 @@ def sku_keys(line: Mapping[str, Any]) -> list[str]:
         keys.append(f"variant:{variant_id}")
         if not channel_sku:
             keys.append(str(variant_id))
+    for identifier in line.get("identifiers") or ():
+        key = f"{identifier['scheme']}:{identifier['value']}"
+        if key not in keys:
+            keys.append(key)
     return keys
 
 
@@ -633,7 +638,8 @@ def resolve_skus(
 
     A line is matched, in this order: by an alias of its channel SKU; by its channel SKU
     itself when that is a SKU of the catalogue (``known``; None: taken to be one); by an
-    alias of ``"variant:<variant_id>"`` (or of the bare id for a SKU-less line); else the
+    alias of ``"variant:<variant_id>"`` (or of the bare id for a SKU-less line); by an alias
+    of each of its identifiers, ``"<scheme>:<value>"``, in their order; else the
     channel SKU is kept as it is (``None`` if there is none) and validation reports it.
     The lines are new dicts; every other value is shared with ``order``, which is left as
     it was (a deep copy of the whole order cost more than mapping it).
