@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from omniroute.api import problems
 from omniroute.api.body_limit import BodyLimitMiddleware
+from omniroute.api.console import exception_routes, order_routes, pages, session_routes
 from omniroute.api.errors import ErrorMiddleware
 from omniroute.api.openapi import declare_problems
 from omniroute.api.routers import (
@@ -102,6 +103,11 @@ def create_app(
         health,
     ):
         app.include_router(module.router)
+    # The console: server-rendered pages over the same services and permission table.
+    pages.install(app)
+    for console in (session_routes, order_routes, exception_routes):
+        app.include_router(console.router)
+    app.include_router(pages.static)
     app.add_middleware(BodyLimitMiddleware, max_bytes=ctx.settings.max_body_bytes)
     app.add_middleware(TimeoutMiddleware, seconds=ctx.settings.request_timeout)
     app.add_middleware(ErrorMiddleware)  # added last: the outermost of ours

@@ -476,7 +476,9 @@ class ExceptionOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
     id: int
     reason: str
-    status: str = Field(description="open, retried (its work replayed) or resolved")
+    status: str = Field(
+        description="open, retried (its work replayed), resolved, or dismissed (by a person)"
+    )
     detail: dict[str, Any] = Field(
         description="the latest occurrence's; inbound_message_ids lists the inbox rows a bad "
         "payload came in (the same body under other webhook ids), newest last"
@@ -491,6 +493,12 @@ class ExceptionOut(BaseModel):
     last_retried_at: UtcDateTime | None
     created_at: UtcDateTime
     resolved_at: UtcDateTime | None = Field(description="when it was resolved or last retried")
+    closed_by: str | None = Field(default=None, description="who resolved or dismissed it")
+    close_note: str | None = Field(default=None, description="why, in their words")
+
+
+class CloseIn(BaseModel):
+    note: str = Field(min_length=1, max_length=2000, description="why it is closed")
 
 
 class RetryOut(BaseModel):

@@ -64,6 +64,13 @@ class Settings(BaseSettings):
     webhook_burst: int = Field(default=400, ge=1)
     # An API request (webhooks aside) not answered in this many seconds gets a 503.
     request_timeout: float = Field(default=30.0, gt=0)
+    # The console's session cookie is Secure unless this is false (plain http in development).
+    console_cookie_secure: bool = True
+    console_session_hours: float = Field(default=12.0, gt=0)
+    # Sign-in throttling: this many failures for one username within the window (four times
+    # as many from one address) and further attempts wait until the oldest leaves it.
+    console_login_max_failures: int = Field(default=5, ge=1)
+    console_login_window: float = Field(default=900.0, gt=0)
 
     embedded_workers: int = Field(default=2, ge=1)
     db_pool_size: int = Field(default=10, ge=1)
