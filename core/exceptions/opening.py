@@ -176,6 +176,20 @@ def resolve_open_for_order(session: Session, order_id: int, *, except_reason: st
             resolved.add(exc.id)
 
 
+def resolve_retried_for_order(session: Session, order_id: int) -> None:
+    """The order's retried exceptions are resolved: the replay got past what failed (if the
+    problem had come back, ``open_exception`` would have reopened it)."""
+    session.execute(
+        update(OrderException)
+        .where(
+            OrderException.order_id == order_id,
+            OrderException.status == ExceptionStatus.RETRIED,
+        )
+        .values(status=ExceptionStatus.RESOLVED, resolved_at=now_of(session))
+        .execution_options(synchronize_session=False)
+    )
+
+
 def resolve_dead_letters(session: Session, fulfilment_order_ids: list[int]) -> None:
     """Resolve the open exceptions of these fulfilment orders' outbox rows (dead letters):
     redriving them would be wrong now that the fulfilment orders are withdrawn."""

@@ -21,7 +21,12 @@ from omniroute.connectors.base import (
     listing_refs_of,
 )
 from omniroute.core.channels.release_policy import hold_for, policy_of, shipping_lines
-from omniroute.core.exceptions.opening import Reason, open_exception, resolve_open_for_order
+from omniroute.core.exceptions.opening import (
+    Reason,
+    open_exception,
+    resolve_open_for_order,
+    resolve_retried_for_order,
+)
 from omniroute.core.fulfilment import release
 from omniroute.core.fulfilment.release import Job, deliver_outbox, prepare_release
 from omniroute.core.intake import external_fulfilment, late_versions
@@ -223,7 +228,11 @@ def _process_claimed(
         deps, session, connector, order, msg=msg, canonical=canonical, created=created
     ):
         return None
-    return _validate(session, order, msg, canonical, created=created)
+    ready = _validate(session, order, msg, canonical, created=created)
+    if ready is not None and not created:
+        # A replay (an exception retried, a new version) got past the checks.
+        resolve_retried_for_order(session, order.id)
+    return ready
 
 
 def _add_channel_risk(

@@ -12,7 +12,7 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from omniroute import routing
-from omniroute.core.exceptions.opening import Reason, open_exception
+from omniroute.core.exceptions.opening import Reason, open_exception, resolve_retried_for_order
 from omniroute.core.order_routing.inputs import (
     HasRoutingCaches,
     Rules,
@@ -74,7 +74,10 @@ def route_order(deps: Deps, order_id: int, *, now: datetime | None = None) -> li
                 session, order, OrderStatus.ROUTED, "every line has a fulfilment order"
             )
             return []
-        return route_locked(deps, session, order, now, lines=lines)
+        sent = route_locked(deps, session, order, now, lines=lines)
+        session.flush()  # a problem that came back has reopened its exception by now
+        resolve_retried_for_order(session, order.id)
+        return sent
 
 
 def open_lines(session: Session, order: SalesOrder) -> list[routing.LineDemand]:

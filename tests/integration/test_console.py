@@ -184,7 +184,7 @@ def test_support_maps_the_unknown_sku_and_the_order_routes(
     )
     assert mapped.status_code == 200 and "SKU mapped" in mapped.text
     drain(cctx)
-    assert exception_queue.get_exception(cctx, exception_id).status == "retried"
+    assert exception_queue.get_exception(cctx, exception_id).status == "resolved"
     with unit_of_work(cctx.sessions) as s:
         assert s.scalar(select(SalesOrder.status)) == "released"
     actions = {e["action"] for e in list_entries(cctx, AuditFilter(actor="user:frank"))}
