@@ -45,6 +45,7 @@ from omniroute.core.platform.claims import claim_inbound
 from omniroute.core.platform.clock import now_of
 from omniroute.core.platform.db import unit_of_work
 from omniroute.core.platform.dispatch import Task
+from omniroute.core.platform.errors import Conflict
 from omniroute.core.platform.models import (
     ChannelListing,
     Connector,
@@ -72,6 +73,17 @@ class Outside:
     order: Fetched = None
     risk: RiskVerdict | PayloadError = None
     risk_read: bool = False
+
+    def read(self, need: FetchNeeded | RiskNeeded) -> None:
+        """Ask the channel for what ``need`` names (once each)."""
+        if isinstance(need, FetchNeeded):
+            if self.order is not None:
+                raise RuntimeError("the order was fetched but is asked for again") from None
+            self.order = need.fetch()
+            return
+        if self.risk_read:
+            raise RuntimeError("the risk was read but is asked for again") from None
+        self.risk, self.risk_read = need.fetch(), True
 
 
 # Statuses in which a newer version of the order from the channel may still change it.
@@ -128,22 +140,23 @@ def process_inbound(deps: Deps, inbound_id: int, *, now: datetime | None = None)
                     nudges = late_versions.take_nudges(session)
                     nudges += tracking_events.take_nudges(session)
                 break
-            except FetchNeeded as need:
-                if outside.order is not None:
-                    raise RuntimeError("the order was fetched but is asked for again") from None
+            except (FetchNeeded, RiskNeeded) as need:
                 # Rolled back: nothing is held while the channel answers. Then from the start.
-                outside.order = need.fetch()
-            except RiskNeeded as need:
-                if outside.risk_read:
-                    raise RuntimeError("the risk was read but is asked for again") from None
-                outside.risk, outside.risk_read = need.fetch(), True
+                outside.read(need)
     except Exception as exc:
         _retry_later(deps, inbound_id, exc)
+        if _waits_for_hand_off(exc):
+            return None  # tried again once the warehouse has answered
         raise
     _send_releases(deps, outbox_ids, prepared)
     for outbox_id in nudges:
         deps.dispatcher.enqueue(Task.DELIVER_OUTBOX, outbox_id)
     return None if ready is None else ready[0].id
+
+
+def _waits_for_hand_off(exc: Exception) -> bool:
+    """A cancel of units a warehouse is being handed (or may have been): not a failure."""
+    return isinstance(exc, Conflict) and exc.code == "release_in_flight"
 
 
 def _send_releases(deps: Deps, outbox_ids: list[int], prepared: list[Job | None]) -> None:

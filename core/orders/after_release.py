@@ -236,7 +236,9 @@ def _withdraw_unsent(session: Session, order: SalesOrder, reason: str) -> int:
             .with_for_update()
         )
     )
-    outbox.withdraw_releases(session, [fo.id for fo in fos])  # Conflict while one is sent
+    # Conflict while one is being sent, or was tried and waits for its retry (it may have
+    # reached the warehouse): the cancel waits for the hand-off to settle.
+    outbox.withdraw_releases(session, [fo.id for fo in fos], untried_only=True)
     units = 0
     for fo in fos:
         by_sku: dict[str, int] = defaultdict(int)

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Final, Protocol
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import ColumnElement, and_, bindparam, insert, not_, or_, select, update
 from sqlalchemy.orm import Session
 
 from omniroute.connectors.base import ConnectorError, TransientError
@@ -144,13 +144,16 @@ def withdraw_releases(
     *,
     rejected_by_warehouse: bool = False,
     own: int | None = None,
+    untried_only: bool = False,
 ) -> None:
     """Withdraw the WMS releases of these fulfilment orders: those not yet sent (pending, or
     dead letters) are cancelled.
 
     Refused (409 ``release_in_flight``), the caller's transaction to be rolled back:
     - when one is being sent right now, other than ``own`` (the relay's own row, when the
-      warehouse it was sending to refused it): the warehouse may be taking it;
+      warehouse it was sending to refused it): the warehouse may be taking it; with
+      ``untried_only``, also when one was tried before and waits for its retry (a timeout or
+      a lost answer may have left it with the warehouse);
     - when one was sent already, unless the warehouse itself rejected the fulfilment order
       (``rejected_by_warehouse``): the warehouse has it, and cancelling it there comes first.
 
@@ -161,14 +164,23 @@ def withdraw_releases(
     if not ids:
         return
     of_these = (OutboxMessage.fulfilment_order_id.in_(ids), OutboxMessage.kind == WMS_RELEASE)
+    withdrawable: ColumnElement[bool] = OutboxMessage.status.in_(("pending", "dead"))
+    busy: ColumnElement[bool] = OutboxMessage.status.in_(("processing",))
+    if not rejected_by_warehouse:
+        busy = OutboxMessage.status.in_(("processing", "sent"))
+    if untried_only:
+        # A release tried before and due again may have reached the warehouse (a timeout
+        # or a lost answer): it counts as in flight until its retry settles it.
+        tried = and_(OutboxMessage.status == "pending", OutboxMessage.attempts > 0)
+        withdrawable = and_(withdrawable, not_(tried))
+        busy = or_(busy, tried)
     session.execute(
         update(OutboxMessage)
-        .where(*of_these, OutboxMessage.status.in_(("pending", "dead")))
+        .where(*of_these, withdrawable)
         .values(status="cancelled", claimed_at=None)
         .execution_options(synchronize_session=False)
     )
-    busy = ("processing",) if rejected_by_warehouse else ("processing", "sent")
-    in_flight = select(OutboxMessage.id).where(*of_these, OutboxMessage.status.in_(busy))
+    in_flight = select(OutboxMessage.id).where(*of_these, busy)
     if own is not None:
         in_flight = in_flight.where(OutboxMessage.id != own)
     if session.scalar(in_flight.limit(1)) is not None:
