@@ -18,6 +18,7 @@ BUILT_IN = {
     "generic_webhook",
     "easypost",
     "aftership",
+    "edi_x12",
 }
 
 

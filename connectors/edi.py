@@ -1,0 +1,114 @@
+"""What an EDI trading partner connector offers the core, whatever its syntax (X12, EDIFACT).
+
+Pure: bytes in, dataclasses out; the core stores, numbers and sends. A partner connector
+(``EdiPartner``) cuts a received file into interchanges (``split``: each stored raw as its
+own inbox row, keyed by sender and interchange control number), reads one stored
+interchange (``read_interchange``: one ``Child`` per transaction set or message, to be
+stored as its own inbox row and mapped by ``parse_webhook``/``map_order`` like any channel
+order; the acknowledgements to send back; the problems to open), writes a reply once the
+database has issued its control numbers (``render``), and transmits a rendered document
+(``send_document``: the outbox relay calls it; it never renders).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol, runtime_checkable
+
+from omniroute.connectors.base import PushReceipt
+
+#: The inbox topic of a stored interchange (the core fans it out) ...
+INTERCHANGE_TOPIC = "edi.interchange"
+#: ... and of one transaction set / message taken from it (mapped like a webhook order).
+CHILD_TOPIC = "edi.set"
+
+
+@dataclass(frozen=True, slots=True)
+class Piece:
+    """One interchange cut from a received file: its dedupe key (sender + control number)
+    and raw bytes. ``problem`` says why the cut failed (the rest of the file, kept whole)."""
+
+    dedupe_key: str
+    body: bytes
+    sender: str | None = None
+    control_number: str | None = None
+    problem: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Child:
+    """One transaction set / message of an interchange, enough to map it again alone."""
+
+    dedupe_key: str
+    body: bytes
+    set_id: str
+    control_number: str
+    reference: str | None = None  # e.g. the PO number, for ops
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """A document to send back (997, TA1, CONTRL, 855, ...), rendered by ``render`` once
+    the core has taken ``scopes`` control numbers; ``content`` is the connector's own."""
+
+    doc_type: str
+    content: Any
+    answers: str  # what it answers: an interchange's dedupe key, an order's id, ...
+    scopes: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Rendered:
+    doc_type: str
+    body: bytes
+    filename: str
+    control_number: str
+    media_type: str = "application/edi-x12"
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """What one stored interchange holds. ``rejected``: its envelope does not hold, so none
+    of its sets is taken (``children`` empty); ``problems`` name segment and reason."""
+
+    children: tuple[Child, ...] = ()
+    replies: tuple[Reply, ...] = ()
+    problems: tuple[str, ...] = ()
+    rejected: bool = False
+    acks_received: tuple[Mapping[str, Any], ...] = field(default=())
+
+
+@dataclass(frozen=True, slots=True)
+class OrderAnswer:
+    """An order's state after routing, for an 855 / ORDRSP: each line with what is
+    accepted and what is backordered."""
+
+    external_id: str
+    order_date: str | None
+    lines: Sequence[Mapping[str, Any]]
+    currency: str = "USD"
+
+
+@runtime_checkable
+class EdiPartner(Protocol):
+    """A trading partner: intake, fan-out, replies and their delivery."""
+
+    def check_token(self, authorization: str | None) -> None:
+        """Raise ``SignatureError`` unless ``Authorization: Bearer <intake token>``."""
+        ...
+
+    def split(self, body: bytes) -> list[Piece]: ...
+
+    def read_interchange(self, body: bytes) -> Reading: ...
+
+    def duplicate_reply(self, piece: Piece) -> Reply | None:
+        """The answer to an interchange whose control number was taken before."""
+        ...
+
+    def render(self, reply: Reply, numbers: Mapping[str, int], created_at: datetime) -> Rendered:
+        """``numbers``: one control number per scope of ``reply.scopes``."""
+        ...
+
+    def send_document(self, document: Rendered, *, idempotency_key: str) -> PushReceipt: ...
