@@ -15,6 +15,7 @@ from omniroute.api.routers import (
     audit,
     connectors,
     consolidations,
+    edi,
     exceptions,
     fulfilment,
     health,
@@ -71,6 +72,7 @@ def create_app(
     problems.install(app)
     for module in (
         webhooks,
+        edi,
         warehouses,
         stock,
         connectors,

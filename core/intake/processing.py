@@ -21,6 +21,7 @@ from omniroute.connectors.base import (
     listing_refs_of,
 )
 from omniroute.core.channels.release_policy import hold_for, policy_of, shipping_lines
+from omniroute.core.edi import interchanges as edi_interchanges
 from omniroute.core.exceptions.opening import Reason, open_exception, resolve_open_for_order
 from omniroute.core.fulfilment import release
 from omniroute.core.fulfilment.release import Job, deliver_outbox, prepare_release
@@ -97,6 +98,7 @@ def process_inbound(deps: Deps, inbound_id: int, *, now: datetime | None = None)
     outbox_ids: list[int] = []
     prepared: list[Job | None] = []
     nudges: list[int] = []  # cancels asked of warehouses, tracking told to channels
+    inbound_nudges: list[int] = []  # an EDI interchange's transaction sets
     outside = Outside()
     try:
         while True:
@@ -122,6 +124,8 @@ def process_inbound(deps: Deps, inbound_id: int, *, now: datetime | None = None)
                     prepared = [prepare_release(deps, session, i) for i in outbox_ids]
                     nudges = late_versions.take_nudges(session)
                     nudges += tracking_events.take_nudges(session)
+                    inbound_nudges, edi_outbox = edi_interchanges.take_nudges(session)
+                    nudges += edi_outbox
                 break
             except FetchNeeded as need:
                 if outside.order is not None:
@@ -136,9 +140,15 @@ def process_inbound(deps: Deps, inbound_id: int, *, now: datetime | None = None)
         _retry_later(deps, inbound_id, exc)
         raise
     _send_releases(deps, outbox_ids, prepared)
-    for outbox_id in nudges:
-        deps.dispatcher.enqueue(Task.DELIVER_OUTBOX, outbox_id)
+    _nudge(deps, nudges, inbound_nudges)
     return None if ready is None else ready[0].id
+
+
+def _nudge(deps: Deps, outbox_ids: list[int], inbound_ids: list[int]) -> None:
+    for outbox_id in outbox_ids:
+        deps.dispatcher.enqueue(Task.DELIVER_OUTBOX, outbox_id)
+    for inbound_id in inbound_ids:
+        deps.dispatcher.enqueue(Task.PROCESS_INBOUND, inbound_id)
 
 
 def _send_releases(deps: Deps, outbox_ids: list[int], prepared: list[Job | None]) -> None:
@@ -199,9 +209,7 @@ def _process_claimed(
 ) -> tuple[SalesOrder, dict[str, Sku]] | None:
     connector = session.get_one(Connector, msg.connector_id)
     try:
-        tracking = tracking_of(deps.connectors.for_row(connector), msg)
-        if tracking is not None:  # a carrier's checkpoints, not an order
-            take_tracking(deps, session, msg, tracking, now)
+        if _not_an_order(deps, session, connector, msg, now):
             return None
         canonical = _translate(deps, session, connector, msg, outside.order)
         if canonical is not None:
@@ -224,6 +232,22 @@ def _process_claimed(
     ):
         return None
     return _validate(session, order, msg, canonical, created=created)
+
+
+def _not_an_order(
+    deps: Deps, session: Session, connector: Connector, msg: InboundMessage, now: datetime
+) -> bool:
+    """Take a row that holds no order (an EDI interchange, fanned out into one row per
+    transaction set; a carrier's checkpoints); whether it was one."""
+    source = deps.connectors.for_row(connector)
+    if edi_interchanges.is_interchange(msg):
+        edi_interchanges.take_interchange(session, msg, source, now)
+        return True
+    tracking = tracking_of(source, msg)
+    if tracking is not None:
+        take_tracking(deps, session, msg, tracking, now)
+        return True
+    return False
 
 
 def _add_channel_risk(

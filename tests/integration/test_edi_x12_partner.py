@@ -1,0 +1,312 @@
+"""An X12 trading partner end to end: its files through ``POST /edi/{id}`` (and the CLI),
+each interchange kept raw, each 850 an order that routes and releases, 997/TA1 written with
+the partner's control numbers into its delivery directory and read back by our parser."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+from typer.testing import CliRunner
+
+from omniroute.cli.main import app as cli
+from omniroute.connectors.edi_x12.inbound import AckReceived, InterchangeRead, read_inbound
+from omniroute.connectors.edi_x12.serializer import (
+    GroupOut,
+    InterchangeOut,
+    Party,
+    TransactionOut,
+    seg,
+    write_interchange,
+)
+from omniroute.connectors.wms.demo_server import FakeWms
+from omniroute.core.bootstrap import Context
+from omniroute.core.channels import connector_admin
+from omniroute.core.platform.db import unit_of_work
+from omniroute.core.platform.models import (
+    EdiControlNumber,
+    InboundMessage,
+    OrderException,
+    SalesOrder,
+)
+from omniroute.core.stock import warehouses
+from omniroute.worker.handlers import drain
+from tests.conftest import SECRET_KEY
+from tests.integration.builders import build_world, stock
+
+SAMPLES = Path(__file__).parents[1] / "fixtures" / "third_party" / "x12"
+TOKEN = "partner-intake-token-1"
+
+
+BOOK: dict[str, Any] = {
+    "92:0012": {
+        "address1": "12 Store Rd",
+        "city": "Albany",
+        "region": "NY",
+        "postal_code": "12207",
+        "country": "US",
+    },
+    # the bots sample's N3/N4 has no country: the partner's book gives it
+    "92:333333": {"address1": "Store 333333", "city": "Guaynabo", "country": "US"},
+}
+
+
+def _partner(ctx: Context, out: Path, **ids: str) -> int:
+    config: dict[str, Any] = {
+        "our_qualifier": ids["our_q"],
+        "our_id": ids["our_id"],
+        "their_qualifier": ids["their_q"],
+        "their_id": ids["their_id"],
+        "our_code": ids["our_id"],
+        "their_code": ids["their_id"],
+        "delivery_directory": str(out),
+        "send": ["997", "TA1"],
+        "locations": BOOK,
+    }
+    row = connector_admin.create_connector(
+        ctx,
+        kind="edi_x12",
+        name=f"partner {ids['their_id']}",
+        config=config,
+        secrets={"intake_token": TOKEN},
+        enabled=True,
+        actor="test",
+    )
+    return row.id
+
+
+def _edinet_partner(ctx: Context, out: Path) -> int:
+    return _partner(ctx, out, our_q="ZZ", our_id="PARTNERID", their_q="01", their_id="000123456")
+
+
+def _post(client: TestClient, partner: int, body: bytes, token: str = TOKEN) -> Any:
+    return client.post(
+        f"/edi/{partner}",
+        content=body,
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/edi-x12"},
+    )
+
+
+def _sent(out: Path, prefix: str) -> list[bytes]:
+    return [p.read_bytes() for p in sorted(out.glob(f"{prefix}_*.x12"))]
+
+
+def _our_850(control: int, po: str) -> bytes:
+    body = [
+        seg("BEG", "00", "SA", po, None, "20261207"),
+        seg("N1", "ST", "Store 12", "92", "0012"),
+        seg("PO1", "1", "2", "EA", "4.00", None, "UP", "012345678905"),
+        seg("CTT", "1"),
+    ]
+    out = InterchangeOut(
+        Party("01", "000123456"),
+        Party("ZZ", "PARTNERID"),
+        control,
+        dt.datetime(2026, 12, 7, 9, 0),
+        groups=[GroupOut("000123456", "PARTNERID", 5, [TransactionOut("850", 1, body)])],
+    )
+    return write_interchange(out)
+
+
+@pytest.fixture
+def world(ctx: Context, wms: FakeWms) -> dict[str, int]:
+    built = build_world(ctx, wms.base_url)
+    for sku in ("MUG", "TEA", "SHIRT"):
+        stock(ctx, built.warehouse_ids["EAST"], sku, 100)
+    return built.warehouse_ids
+
+
+def test_edinet_850_becomes_a_released_order_and_is_acknowledged(
+    client: TestClient, ctx: Context, world: dict[str, int], wms: FakeWms, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    partner = _edinet_partner(ctx, out)
+    warehouses.create_alias(ctx, partner, "vendor_part:0054321", "MUG", actor="test")
+    warehouses.create_alias(ctx, partner, "gtin:012345678905", "TEA", actor="test")
+    # Two interchanges in one file: the sample, and ours with another control number.
+    raw = (SAMPLES / "edinet_x12.850.edi").read_bytes() + _our_850(56, "PO-56")
+
+    r = _post(client, partner, raw)
+    assert r.status_code == 202, r.text
+    entries = r.json()["interchanges"]
+    assert [(e["interchange"], e["status"]) for e in entries] == [
+        ("01:000123456:000000055", "accepted"),
+        ("01:000123456:000000056", "accepted"),
+    ]
+    drain(ctx)
+
+    with unit_of_work(ctx.sessions) as s:
+        orders = {o.external_id: o for o in s.scalars(select(SalesOrder))}
+        assert {k: o.status for k, o in orders.items()} == {
+            "1000012": "released",
+            "PO-56": "released",
+        }
+        # the location code took the address from the partner's book
+        assert orders["PO-56"].ship_to["city"] == "Albany"
+        kinds = s.execute(
+            select(InboundMessage.topic, func.count()).group_by(InboundMessage.topic)
+        ).all()
+    assert dict(kinds) == {"edi.interchange": 2, "edi.set": 2}
+    assert wms.accepted_count == 2
+
+    acks = _sent(out, "997")
+    assert len(acks) == 2
+    for ack in acks:
+        read = [e for e in read_inbound(ack, channel="check") if isinstance(e, AckReceived)]
+        assert len(read) == 1 and read[0].ack.code == "A", ack
+    # the sample's IEA count is wrong: a TA1 E 001 answers it, nothing is lost
+    (ta1,) = _sent(out, "TA1")
+    (end,) = [e for e in read_inbound(ta1, channel="check") if isinstance(e, InterchangeRead)]
+    assert [(t.code, t.note) for t in end.received_ta1s] == [("E", "001")]
+
+
+def test_a_repeated_interchange_is_answered_ta1_025_and_makes_no_second_order(
+    client: TestClient, ctx: Context, world: dict[str, int], tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    partner = _edinet_partner(ctx, out)
+    body = _our_850(77, "PO-77")
+    assert _post(client, partner, body).json()["interchanges"][0]["status"] == "accepted"
+    drain(ctx)
+    again = _post(client, partner, body)
+    assert again.status_code == 202
+    (entry,) = again.json()["interchanges"]
+    assert entry["status"] == "duplicate" and entry["inbound_id"] is None
+    drain(ctx)
+
+    with unit_of_work(ctx.sessions) as s:
+        assert s.scalar(select(func.count()).select_from(SalesOrder)) == 1
+        numbers = dict(
+            s.execute(select(EdiControlNumber.scope, EdiControlNumber.last_value)).tuples().all()
+        )
+    (ta1,) = _sent(out, "TA1")
+    (end,) = [e for e in read_inbound(ta1, channel="check") if isinstance(e, InterchangeRead)]
+    assert [(t.control_number, t.code, t.note) for t in end.received_ta1s] == [
+        ("000000077", "R", "025")
+    ]
+    # the 997 took interchange 1, the TA1 interchange 2: never reused, increasing
+    assert numbers == {"interchange": 2, "group": 1}
+    assert end.end.header.control_number == "000000002"
+
+
+def test_bad_token_unknown_partner_and_a_non_partner_are_refused(
+    client: TestClient, ctx: Context, world: dict[str, int], tmp_path: Path
+) -> None:
+    partner = _edinet_partner(ctx, tmp_path)
+    body = _our_850(1, "PO-1")
+    wrong = _post(client, partner, body, token="nope")
+    assert wrong.status_code == 401
+    assert wrong.headers["content-type"].startswith("application/problem+json")
+    assert wrong.json()["code"] == "bad_token"
+    missing = client.post(f"/edi/{partner}", content=body)
+    assert missing.status_code == 401
+    assert _post(client, 999_999, body).status_code == 404
+    shop = 2  # build_world's Shopify connector: not a trading partner
+    assert _post(client, shop, body).status_code == 404
+    with unit_of_work(ctx.sessions) as s:
+        assert s.scalar(select(func.count()).select_from(InboundMessage)) == 0
+
+
+def test_another_sender_is_kept_raw_and_rejected_with_ta1(
+    client: TestClient, ctx: Context, world: dict[str, int], tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    partner = _partner(ctx, out, our_q="ZZ", our_id="PARTNERID", their_q="ZZ", their_id="OTHER")
+    r = _post(client, partner, _our_850(9, "PO-9"))
+    (entry,) = r.json()["interchanges"]
+    assert entry["status"] == "rejected"
+    assert "ISA05/06 01:000123456 is not this partner" in entry["reasons"][0]
+    drain(ctx)
+    with unit_of_work(ctx.sessions) as s:
+        row = s.scalars(select(InboundMessage)).one()
+        assert row.status == "failed" and row.body == _our_850(9, "PO-9")
+        exc = s.scalars(select(OrderException)).one()
+        assert exc.reason == "invalid_payload" and "ISA05/06" in exc.detail["message"]
+        assert s.scalar(select(func.count()).select_from(SalesOrder)) == 0
+    (ta1,) = _sent(out, "TA1")
+    (end,) = [e for e in read_inbound(ta1, channel="check") if isinstance(e, InterchangeRead)]
+    assert [(t.code, t.note) for t in end.received_ta1s] == [("R", "006")]
+
+
+def test_a_broken_envelope_is_kept_and_answered(
+    client: TestClient, ctx: Context, world: dict[str, int], tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    partner = _edinet_partner(ctx, out)
+    good = _our_850(12, "PO-12")
+    broken = good.replace(b"IEA*1*000000012", b"IEA*3*000000099")
+    (entry,) = _post(client, partner, broken).json()["interchanges"]
+    drain(ctx)
+    with unit_of_work(ctx.sessions) as s:
+        row = s.scalars(
+            select(InboundMessage).where(InboundMessage.topic == "edi.interchange")
+        ).one()
+        assert row.body == broken
+    (ta1,) = _sent(out, "TA1")
+    (end,) = [e for e in read_inbound(ta1, channel="check") if isinstance(e, InterchangeRead)]
+    (verdict,) = end.received_ta1s
+    assert verdict.code in ("R", "E") and verdict.note in ("001", "021")
+    assert entry["status"] == ("rejected" if verdict.code == "R" else "accepted")
+
+
+def test_not_x12_at_all_is_kept_and_rejected(
+    client: TestClient, ctx: Context, world: dict[str, int], tmp_path: Path
+) -> None:
+    partner = _edinet_partner(ctx, tmp_path / "out")
+    (entry,) = _post(client, partner, b"hello, this is not EDI").json()["interchanges"]
+    assert entry["status"] == "rejected" and entry["interchange"].startswith("sha256:")
+    drain(ctx)
+    with unit_of_work(ctx.sessions) as s:
+        row = s.scalars(select(InboundMessage)).one()
+        assert row.status == "failed" and row.body == b"hello, this is not EDI"
+        assert s.scalars(select(OrderException)).one().reason == "invalid_payload"
+
+
+def test_unknown_items_wait_for_their_alias_and_the_bots_sample_routes(
+    client: TestClient, ctx: Context, world: dict[str, int], tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    partner = _partner(
+        ctx, out, our_q="ZZ", our_id="test22222", their_q="08", their_id="AAAAAAAAAA"
+    )
+    r = _post(client, partner, (SAMPLES / "bots_850-004010-01.x12").read_bytes())
+    assert r.json()["interchanges"][0]["status"] == "accepted", r.text
+    drain(ctx)
+    with unit_of_work(ctx.sessions) as s:
+        order = s.scalars(select(SalesOrder)).one()
+        assert order.external_id == "91393058" and order.status == "exception"
+        found = {e.reason: e for e in s.scalars(select(OrderException))}
+        assert set(found) == {"unknown_sku"}, {k: e.detail for k, e in found.items()}
+        named = str(found["unknown_sku"].detail)
+    assert "add the alias 'buyer_catalog:17920108'" in named, named
+    for code in ("17920108", "17920207", "17930107", "17930206"):
+        warehouses.map_alias(ctx, partner, f"buyer_catalog:{code}", "SHIRT", actor="test")
+    for code in ("17940106", "17940205", "17950105", "17950204"):
+        warehouses.map_alias(ctx, partner, f"buyer_catalog:{code}", "MUG", actor="test")
+    drain(ctx)
+    with unit_of_work(ctx.sessions) as s:
+        assert s.scalars(select(SalesOrder)).one().status == "released"
+    (ack,) = _sent(out, "997")
+    read = [e for e in read_inbound(ack, channel="check") if isinstance(e, AckReceived)]
+    assert read[0].ack.code == "A"
+
+
+def test_the_cli_imports_a_file_for_a_partner(
+    ctx: Context, world: dict[str, int], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    partner = _edinet_partner(ctx, tmp_path / "out")
+    path = tmp_path / "po.x12"
+    path.write_bytes(_our_850(31, "PO-31"))
+    monkeypatch.setenv("OMNIROUTE_DATABASE_URL", ctx.settings.database_url)
+    monkeypatch.setenv("OMNIROUTE_SECRET_KEY", SECRET_KEY)
+    result = CliRunner().invoke(cli, ["edi", "import", str(path), "--partner", str(partner)])
+    assert result.exit_code == 0, result.output
+    assert '"status": "accepted"' in result.output
+    again = CliRunner().invoke(cli, ["edi", "import", str(path), "--partner", str(partner)])
+    assert '"status": "duplicate"' in again.output
+    with unit_of_work(ctx.sessions) as s:
+        assert s.scalar(select(func.count()).select_from(InboundMessage)) == 1
