@@ -19,6 +19,7 @@ BUILT_IN = {
     "easypost",
     "aftership",
     "edi_x12",
+    "edi_edifact",
 }
 
 

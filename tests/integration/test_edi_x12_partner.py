@@ -310,3 +310,84 @@ def test_the_cli_imports_a_file_for_a_partner(
     assert '"status": "duplicate"' in again.output
     with unit_of_work(ctx.sessions) as s:
         assert s.scalar(select(func.count()).select_from(InboundMessage)) == 1
+
+
+EDIFACT = Path(__file__).parents[1] / "fixtures" / "third_party" / "edifact"
+
+
+def _edifact_partner(ctx: Context, out: Path, their: str, our: str) -> int:
+    book = {
+        "9:PARTNER1": {
+            "address1": "1 Dock Rd",
+            "city": "Newark",
+            "region": "NJ",
+            "postal_code": "07102",
+            "country": "US",
+        }
+    }
+    row = connector_admin.create_connector(
+        ctx,
+        kind="edi_edifact",
+        name=f"edifact {their}",
+        config={
+            "our_id": our,
+            "their_id": their,
+            "default_currency": "EUR",
+            "delivery_directory": str(out),
+            "locations": book,
+        },
+        secrets={"intake_token": TOKEN},
+        enabled=True,
+        actor="test",
+    )
+    return row.id
+
+
+def test_edifact_orders_become_released_orders_and_get_a_contrl(
+    client: TestClient, ctx: Context, world: dict[str, int], wms: FakeWms, tmp_path: Path
+) -> None:
+    from omniroute.connectors.edi_edifact.envelope import parse_interchanges
+
+    out = tmp_path / "out"
+    partner = _edifact_partner(ctx, out, "8712345678906", "PARTNER2")
+    stock(ctx, world["EAST"], "MUG", 20_000)  # the sample orders ten thousand of one
+    for gtin in ("2000100873151", "2000100873168", "2000100873175", "2000100873182"):
+        warehouses.create_alias(ctx, partner, f"gtin:{gtin}", "MUG", actor="test")
+    raw = (EDIFACT / "bots_my_first_plugin_order01.edi").read_bytes()
+    r = _post(client, partner, raw)
+    assert [e["status"] for e in r.json()["interchanges"]] == ["accepted", "accepted"], r.text
+    drain(ctx)
+    with unit_of_work(ctx.sessions) as s:
+        orders = {o.external_id: o.status for o in s.scalars(select(SalesOrder))}
+        why = [(e.reason, e.detail) for e in s.scalars(select(OrderException))]
+    assert orders == {f"ORDT0000000004-{n}": "released" for n in (1, 2, 3)}, why
+    contrls = sorted(out.glob("CONTRL_*.edi"))
+    assert len(contrls) == 2
+    for path in contrls:
+        (ic,) = parse_interchanges(path.read_text())
+        (msg,) = ic.messages
+        uci = next(seg for seg in msg.segments if seg.tag == "UCI")
+        assert uci.value(3) == "7", path.read_text()  # acknowledged
+    again = _post(client, partner, raw).json()["interchanges"]
+    assert [e["status"] for e in again] == ["duplicate", "duplicate"]
+
+
+def test_an_edifact_interchange_without_unz_is_kept_and_rejected_by_contrl(
+    client: TestClient, ctx: Context, world: dict[str, int], tmp_path: Path
+) -> None:
+    from omniroute.connectors.edi_edifact.envelope import parse_interchanges
+
+    out = tmp_path / "out"
+    partner = _edifact_partner(ctx, out, "12345678", "WBDZDD")
+    raw = (EDIFACT / "pydifact_order.edi").read_bytes()
+    (entry,) = _post(client, partner, raw).json()["interchanges"]
+    assert entry["status"] == "rejected" and "UNZ" in entry["reasons"][0]
+    drain(ctx)
+    with unit_of_work(ctx.sessions) as s:
+        row = s.scalars(select(InboundMessage)).one()
+        assert row.status == "failed" and row.body == raw
+        assert s.scalar(select(func.count()).select_from(SalesOrder)) == 0
+    (path,) = out.glob("CONTRL_*.edi")
+    (ic,) = parse_interchanges(path.read_text())
+    uci = next(seg for seg in ic.messages[0].segments if seg.tag == "UCI")
+    assert uci.value(3) == "4"  # rejected
