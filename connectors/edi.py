@@ -12,7 +12,7 @@ database has issued its control numbers (``render``), and transmits a rendered d
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
@@ -81,14 +81,36 @@ class Reading:
 
 
 @dataclass(frozen=True, slots=True)
-class OrderAnswer:
-    """An order's state after routing, for an 855 / ORDRSP: each line with what is
-    accepted and what is backordered."""
+class AnswerLine:
+    """One line of an order as routing left it: how much is placed with a warehouse and
+    how much waits for stock."""
 
+    line_id: str  # the partner's line number (PO101 / LIN 1082)
+    ordered: int
+    accepted: int
+    backordered: int
+    unit: str | None
+    identifiers: tuple[tuple[str, str], ...]  # (qualifier, value) as the partner sent them
+    unit_price: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OrderAnswer:
+    """An order's state after routing, for an 855 / ORDRSP."""
+
+    order_id: int
     external_id: str
-    order_date: str | None
-    lines: Sequence[Mapping[str, Any]]
-    currency: str = "USD"
+    order_date: str | None  # ISO date
+    lines: tuple[AnswerLine, ...]
+    currency: str | None = None
+
+
+@runtime_checkable
+class OrderAnswering(Protocol):
+    """A partner that is told how its orders were taken (855 / ORDRSP): None when its
+    agreement does not ask for it."""
+
+    def answer_order(self, answer: OrderAnswer) -> Reply | None: ...
 
 
 @runtime_checkable

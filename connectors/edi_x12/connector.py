@@ -24,11 +24,18 @@ from omniroute.connectors.base import (
     SignatureError,
     WebhookEvent,
 )
-from omniroute.connectors.edi import CHILD_TOPIC, Piece, Reading, Rendered, Reply
-from omniroute.connectors.edi_x12 import interchanges
+from omniroute.connectors.edi import (
+    CHILD_TOPIC,
+    OrderAnswer,
+    Piece,
+    Reading,
+    Rendered,
+    Reply,
+)
+from omniroute.connectors.edi_x12 import answers, interchanges
 from omniroute.connectors.edi_x12.acknowledgements import GroupAck, InterchangeAck
 from omniroute.connectors.edi_x12.inbound import OrderRead, SetRejected, read_inbound
-from omniroute.connectors.edi_x12.outbound import functional_ack
+from omniroute.connectors.edi_x12.outbound import functional_ack, po_acknowledgement
 from omniroute.connectors.edi_x12.partner import PartnerProfile, write_ta1, write_to
 from omniroute.connectors.edi_x12.purchase_order import DEFAULT_IDENTIFIER_ORDER
 from omniroute.connectors.edi_x12.serializer import Party
@@ -182,6 +189,17 @@ class X12PartnerConnector:
 
     # -- out ------------------------------------------------------------------------------
 
+    def answer_order(self, answer: OrderAnswer) -> Reply | None:
+        """The 855 of a routed order, when the agreement asks for one."""
+        if "855" not in self._agreement.send:
+            return None
+        return Reply(
+            "855",
+            answer,
+            f"order:{answer.external_id}",
+            (interchanges.INTERCHANGE, interchanges.GROUP),
+        )
+
     def render(self, reply: Reply, numbers: Mapping[str, int], created_at: datetime) -> Rendered:
         control = numbers[interchanges.INTERCHANGE]
         if reply.doc_type == "TA1" and isinstance(reply.content, InterchangeAck):
@@ -192,6 +210,15 @@ class X12PartnerConnector:
             body = write_to(
                 self._profile,
                 [functional_ack(reply.content, 1)],
+                interchange_control=control,
+                group_control=numbers[interchanges.GROUP],
+                created_at=created_at,
+            )
+        elif reply.doc_type == "855" and isinstance(reply.content, OrderAnswer):
+            ack = answers.purchase_order_ack(reply.content, created_at.date())
+            body = write_to(
+                self._profile,
+                [po_acknowledgement(ack)],
                 interchange_control=control,
                 group_control=numbers[interchanges.GROUP],
                 created_at=created_at,

@@ -12,17 +12,24 @@ from omniroute.core.outbox import messages as outbox
 from omniroute.core.platform.clock import now_of
 
 
-def queue_document(session: Session, connector_id: int, partner: EdiPartner, reply: Reply) -> int:
+def queue_document(
+    session: Session,
+    connector_id: int,
+    partner: EdiPartner,
+    reply: Reply,
+    *,
+    key: str | None = None,
+) -> int:
     """The outbox row of ``reply``, its control numbers taken now; its id (nudge it after
-    the commit)."""
+    the commit). ``key``: the row's idempotency key when the caller names the document
+    (an order's answer); else the document type and its control number."""
     taken = numbers.take_all(session, connector_id, reply.scopes)
     rendered = partner.render(reply, taken, now_of(session))
     payload = {**to_payload(rendered), "answers": reply.answers}
-    key = f"edi:{connector_id}:{rendered.doc_type}:{rendered.control_number}"
     return outbox.add(
         session,
         kind=outbox.EDI_DOCUMENT,
         connector_id=connector_id,
-        idempotency_key=key,
+        idempotency_key=key or f"edi:{connector_id}:{rendered.doc_type}:{rendered.control_number}",
         payload=payload,
     )

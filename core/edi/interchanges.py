@@ -82,6 +82,11 @@ def take_interchange(session: Session, msg: InboundMessage, source: Any, now: da
     session.info.setdefault(_OUTBOX_NUDGES, []).extend(outbox_ids)
 
 
+def note_outbox(session: Session, outbox_id: int) -> None:
+    """An outbox row this session wrote for a partner: nudged after the commit."""
+    session.info.setdefault(_OUTBOX_NUDGES, []).append(outbox_id)
+
+
 def take_nudges(session: Session) -> tuple[list[int], list[int]]:
     """(inbox ids, outbox ids) this session wrote: nudge them after the commit."""
     return (

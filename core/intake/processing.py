@@ -22,6 +22,7 @@ from omniroute.connectors.base import (
 )
 from omniroute.core.channels.release_policy import hold_for, policy_of, shipping_lines
 from omniroute.core.edi import interchanges as edi_interchanges
+from omniroute.core.edi.order_answers import answer_routed
 from omniroute.core.exceptions.opening import Reason, open_exception, resolve_open_for_order
 from omniroute.core.fulfilment import release
 from omniroute.core.fulfilment.release import Job, deliver_outbox, prepare_release
@@ -189,7 +190,7 @@ def _route_ready(
         if hold_if_consolidating(deps, session, order, connector, skus, now=now, rules=rules):
             return []  # routed with its group when the window ends (order_routing.consolidation)
         try:
-            return route_locked(
+            released = route_locked(
                 deps,
                 session,
                 order,
@@ -202,6 +203,9 @@ def _route_ready(
         except RoutingContention as exc:
             log.warning("%s; the sweeper will try again", exc)
             return []
+        # An EDI partner is told how its order was taken (855 / ORDRSP).
+        answer_routed(session, connector.id, deps.connectors.for_row(connector), order)
+        return released
 
 
 def _process_claimed(

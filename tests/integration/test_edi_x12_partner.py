@@ -28,6 +28,7 @@ from omniroute.core.bootstrap import Context
 from omniroute.core.channels import connector_admin
 from omniroute.core.platform.db import unit_of_work
 from omniroute.core.platform.models import (
+    Connector,
     EdiControlNumber,
     InboundMessage,
     OrderException,
@@ -180,9 +181,7 @@ def test_a_repeated_interchange_is_answered_ta1_025_and_makes_no_second_order(
 
     with unit_of_work(ctx.sessions) as s:
         assert s.scalar(select(func.count()).select_from(SalesOrder)) == 1
-        numbers = dict(
-            s.execute(select(EdiControlNumber.scope, EdiControlNumber.last_value)).tuples().all()
-        )
+        numbers = {row.scope: row.last_value for row in s.scalars(select(EdiControlNumber))}
     (ta1,) = _sent(out, "TA1")
     (end,) = [e for e in read_inbound(ta1, channel="check") if isinstance(e, InterchangeRead)]
     assert [(t.control_number, t.code, t.note) for t in end.received_ta1s] == [
@@ -391,3 +390,33 @@ def test_an_edifact_interchange_without_unz_is_kept_and_rejected_by_contrl(
     (ic,) = parse_interchanges(path.read_text())
     uci = next(seg for seg in ic.messages[0].segments if seg.tag == "UCI")
     assert uci.value(3) == "4"  # rejected
+
+
+def test_a_routed_order_is_answered_with_an_855_from_its_state(
+    client: TestClient, ctx: Context, world: dict[str, int], tmp_path: Path
+) -> None:
+    from omniroute.connectors.edi_x12.envelope import parse_interchanges
+
+    out = tmp_path / "out"
+    partner = _edinet_partner(ctx, out)
+    with unit_of_work(ctx.sessions) as s:
+        row = s.get_one(Connector, partner)
+        row.config = {**row.config, "send": ["997", "855"]}
+    warehouses.create_alias(ctx, partner, "gtin:012345678905", "TEA", actor="test")
+    _post(client, partner, _our_850(81, "PO-81"))
+    drain(ctx)
+    _post(client, partner, _our_850(81, "PO-81"))  # a duplicate: no second 855
+    drain(ctx)
+    (doc,) = _sent(out, "855")
+    (ic,) = parse_interchanges(doc)
+    (ts,) = ic.transactions
+    assert not ic.problems and not ts.problems
+    tags = {s.tag: s for s in ts.segments}
+    assert tags["BAK"].elements[:3] == ("00", "AD", "PO-81")
+    assert tags["ACK"].elements[:3] == ("IA", "2", "EA")
+    assert tags["PO1"].elements[5:7] == ("UP", "012345678905")
+    with unit_of_work(ctx.sessions) as s:
+        numbers = {row.scope: row.last_value for row in s.scalars(select(EdiControlNumber))}
+    # the 997 and the 855 each took an interchange and a group number
+    assert numbers == {"interchange": 2, "group": 2}
+    assert int(ic.header.control_number) in (1, 2)
