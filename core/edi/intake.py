@@ -23,7 +23,7 @@ from omniroute.core.platform.inbox_insert import insert_committed
 from omniroute.core.platform.ports import HasConnectors, HasDispatcher, HasEngine, Store
 
 
-class Deps(Store, HasEngine, HasConnectors, HasDispatcher, Protocol):
+class Deps(Store, HasDispatcher, HasConnectors, HasEngine, Protocol):
     """What taking a partner's file uses."""
 
 

@@ -420,3 +420,35 @@ def test_a_routed_order_is_answered_with_an_855_from_its_state(
     # the 997 and the 855 each took an interchange and a group number
     assert numbers == {"interchange": 2, "group": 2}
     assert int(ic.header.control_number) in (1, 2)
+
+
+def test_the_inbox_folder_is_swept_into_done_and_failed(
+    ctx: Context, world: dict[str, int], tmp_path: Path
+) -> None:
+    from omniroute.core.housekeeping.sweeper import sweep
+
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    partner = _edinet_partner(ctx, tmp_path / "out")
+    with unit_of_work(ctx.sessions) as s:
+        row = s.get_one(Connector, partner)
+        row.config = {**row.config, "inbox_directory": str(inbox)}
+    warehouses.create_alias(ctx, partner, "gtin:012345678905", "TEA", actor="test")
+    (inbox / "po-1.x12").write_bytes(_our_850(41, "PO-41"))
+    (inbox / "junk.txt").write_bytes(b"not an interchange")
+    (inbox / "half.x12.part").write_bytes(b"ISA*00")  # still being written: left alone
+    sweep(ctx)
+    drain(ctx)
+    assert sorted(p.name for p in inbox.iterdir() if p.is_file()) == ["half.x12.part"]
+    assert [p.name for p in (inbox / "done").iterdir()] == ["po-1.x12"]
+    failed = sorted(p.name for p in (inbox / "failed").iterdir())
+    assert failed == ["junk.txt", "junk.txt.reason"]
+    assert "expected an ISA header" in (inbox / "failed" / "junk.txt.reason").read_text()
+    with unit_of_work(ctx.sessions) as s:
+        order = s.scalars(select(SalesOrder)).one()
+        assert (order.external_id, order.status) == ("PO-41", "released")
+        kept = s.scalars(select(InboundMessage).where(InboundMessage.status == "failed")).one()
+        assert kept.body == b"not an interchange"
+    (inbox / "po-1.x12").write_bytes(_our_850(41, "PO-41"))  # the same again: a duplicate
+    sweep(ctx)
+    assert sorted(p.name for p in (inbox / "done").iterdir()) == ["po-1.x12", "po-1.x12.1"]
