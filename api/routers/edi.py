@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Query, Request
 from starlette.concurrency import run_in_threadpool
 
-from omniroute.api.deps import CtxDep
+from omniroute.api.deps import CtxDep, connector_in_scope
 from omniroute.api.schemas import Id
+from omniroute.core.access.permissions import Permission
+from omniroute.core.access.tokens import Principal
 from omniroute.core.edi.intake import receive_file
+from omniroute.core.edi.views import partner_interchanges
+
+ReadConnector = Annotated[Principal, Depends(connector_in_scope(Permission.CONNECTORS_READ))]
 
 router = APIRouter(tags=["edi"])
 
@@ -30,3 +35,15 @@ async def edi_intake(connector_id: Id, request: Request, ctx: CtxDep) -> dict[st
     authorization = request.headers.get("authorization")
     entries = await run_in_threadpool(receive_file, ctx, connector_id, authorization, body)
     return {"interchanges": [entry.as_dict() for entry in entries]}
+
+
+@router.get("/api/v1/edi/partners/{connector_id}/interchanges")
+def edi_interchanges(
+    connector_id: Id,
+    ctx: CtxDep,
+    _: ReadConnector,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> dict[str, Any]:
+    """Interchanges in (their sets, orders and acknowledgements) and documents out, newest
+    first; ``overdue`` counts acknowledgements and answers not sent in time."""
+    return partner_interchanges(ctx, connector_id, limit=limit)

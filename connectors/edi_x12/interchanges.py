@@ -100,7 +100,8 @@ def read(body: bytes, agreement: Agreement) -> Reading:
         )
     except X12SyntaxError as exc:
         return Reading(problems=(f"not readable as X12: {exc}",), rejected=True)
-    groups: list[Reply] = []
+    groups: list[Reply] = []  # answers and scopes set once the interchange's key is read
+    key = ""
     for event in events:
         if isinstance(event, OrderRead | SetRejected):
             children.append(_child(event.transaction))
@@ -109,9 +110,9 @@ def read(body: bytes, agreement: Agreement) -> Reading:
         elif isinstance(event, AckReceived):
             acks.append(_ack_received(event))
         elif isinstance(event, GroupRead) and event.needs_997 and "997" in agreement.send:
-            key = event.end.header.control_number
-            groups.append(Reply("997", event.ack, key, (INTERCHANGE, GROUP)))
+            groups.append(Reply("997", event.ack, event.end.header.control_number, ()))
         elif isinstance(event, InterchangeRead):
+            key = event.end.header.dedupe_key
             verdict = _verdict(event, agreement)
             problems.extend(verdict.problems)
             replies.extend(_ta1(event, verdict, agreement))
@@ -120,7 +121,8 @@ def read(body: bytes, agreement: Agreement) -> Reading:
     if not any(isinstance(e, InterchangeRead) for e in events):
         problems.append("no interchange found (no ISA)")
         return Reading(problems=tuple(problems), rejected=True)
-    return Reading(tuple(children), tuple(replies + groups), tuple(problems), False, tuple(acks))
+    acks_997 = [Reply("997", g.content, f"{key}:{g.answers}", (INTERCHANGE, GROUP)) for g in groups]
+    return Reading(tuple(children), tuple(replies + acks_997), tuple(problems), False, tuple(acks))
 
 
 def _ack_received(event: AckReceived) -> dict[str, Any]:

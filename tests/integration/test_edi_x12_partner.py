@@ -56,7 +56,7 @@ BOOK: dict[str, Any] = {
 }
 
 
-def _partner(ctx: Context, out: Path, **ids: str) -> int:
+def _partner(ctx: Context, out: Path, name: str | None = None, **ids: str) -> int:
     config: dict[str, Any] = {
         "our_qualifier": ids["our_q"],
         "our_id": ids["our_id"],
@@ -71,7 +71,7 @@ def _partner(ctx: Context, out: Path, **ids: str) -> int:
     row = connector_admin.create_connector(
         ctx,
         kind="edi_x12",
-        name=f"partner {ids['their_id']}",
+        name=name or f"partner {ids['their_id']}",
         config=config,
         secrets={"intake_token": TOKEN},
         enabled=True,
@@ -452,3 +452,58 @@ def test_the_inbox_folder_is_swept_into_done_and_failed(
     (inbox / "po-1.x12").write_bytes(_our_850(41, "PO-41"))  # the same again: a duplicate
     sweep(ctx)
     assert sorted(p.name for p in (inbox / "done").iterdir()) == ["po-1.x12", "po-1.x12.1"]
+
+
+def test_the_ops_view_shows_interchanges_acks_and_what_is_overdue(
+    client: TestClient, ctx: Context, world: dict[str, int], tmp_path: Path
+) -> None:
+    import datetime as _dt
+
+    from omniroute.core.access.tokens import create_token
+    from omniroute.core.edi.views import partner_interchanges
+    from omniroute.core.platform.security import Role
+
+    out = tmp_path / "out"
+    partner = _edinet_partner(ctx, out)
+    lost = _partner(
+        ctx,
+        tmp_path / "x",
+        "lost",
+        our_q="ZZ",
+        our_id="PARTNERID",
+        their_q="01",
+        their_id="000123456",
+    )
+    with unit_of_work(ctx.sessions) as s:  # no way out: its 997 cannot be sent
+        row = s.get_one(Connector, lost)
+        row.config = {k: v for k, v in row.config.items() if k != "delivery_directory"}
+    warehouses.create_alias(ctx, partner, "gtin:012345678905", "TEA", actor="test")
+    _post(client, partner, _our_850(61, "PO-61"))
+    _post(client, lost, _our_850(62, "PO-62"))
+    drain(ctx)
+
+    token = create_token(ctx, role=Role.ADMIN, name="ops")
+    r = client.get(
+        f"/api/v1/edi/partners/{partner}/interchanges",
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert r.status_code == 200, r.text
+    view = r.json()
+    (ic,) = view["interchanges"]
+    assert ic["interchange"] == "01:000123456:000000061" and ic["status"] == "done"
+    assert [(a["doc_type"], a["status"]) for a in ic["acknowledgements"]] == [("997", "sent")]
+    (one,) = ic["sets"]
+    assert one["reference"] == "PO-61" and one["order_status"] == "released"
+    assert view["overdue"] == 0
+
+    later = ctx.clock.now() + _dt.timedelta(hours=1)
+    stuck = partner_interchanges(ctx, lost, now=later)
+    (ic,) = stuck["interchanges"]
+    assert ic["overdue"] and [a["status"] for a in ic["acknowledgements"]] == ["dead"]
+    assert stuck["overdue"] == 1
+    assert (
+        client.get(
+            "/api/v1/edi/partners/2/interchanges", headers={"Authorization": f"Bearer {token}"}
+        ).status_code
+        == 404
+    )

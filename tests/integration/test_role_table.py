@@ -79,6 +79,7 @@ ROUTES: dict[tuple[str, str], Permission | str] = {
     ("GET", "/api/v1/connectors/{connector_id}"): P.CONNECTORS_READ,
     ("PATCH", "/api/v1/connectors/{connector_id}"): P.CONNECTORS_WRITE,
     ("GET", "/api/v1/connectors/{connector_id}/health"): P.CONNECTORS_READ,
+    ("GET", "/api/v1/edi/partners/{connector_id}/interchanges"): P.CONNECTORS_READ,
     ("POST", "/api/v1/connectors/{connector_id}/poll"): P.CONNECTORS_POLL,
     ("GET", "/api/v1/routing/schema"): P.RULES_READ,
     ("GET", "/api/v1/routing/rule-sets"): P.RULES_READ,
