@@ -25,12 +25,21 @@ from omniroute.connectors.base import (
     SignatureError,
     WebhookEvent,
 )
-from omniroute.connectors.edi import CHILD_TOPIC, Piece, Reading, Rendered, Reply
-from omniroute.connectors.edi_edifact import contrl, interchanges
+from omniroute.connectors.edi import (
+    CHILD_TOPIC,
+    OrderAnswer,
+    Piece,
+    Reading,
+    Rendered,
+    Reply,
+)
+from omniroute.connectors.edi_edifact import answers, contrl, interchanges
 from omniroute.connectors.edi_edifact.adapter import Delimiters, EdifactSyntaxError
 from omniroute.connectors.edi_edifact.envelope import Party
 from omniroute.connectors.edi_edifact.orders import DEFAULT_IDENTIFIER_ORDER
-from omniroute.connectors.edi_edifact.writer import Envelope, write_interchange
+from omniroute.connectors.edi_edifact.ordrsp import build_ordrsp
+from omniroute.connectors.edi_edifact.parts import PartyRef
+from omniroute.connectors.edi_edifact.writer import Envelope, OutboundMessage, write_interchange
 
 Document = Literal["CONTRL", "ORDRSP", "DESADV", "INVOIC"]
 _DEFAULT_SEND: tuple[Document, ...] = ("CONTRL", "ORDRSP")
@@ -150,17 +159,15 @@ class EdifactPartnerConnector:
     def map_order(self, order: Mapping[str, Any]) -> dict[str, Any]:
         return dict(order)  # parse_webhook already gave the canonical order
 
+    def answer_order(self, answer: OrderAnswer) -> Reply | None:
+        """The ORDRSP of a routed order, when the agreement asks for one."""
+        if "ORDRSP" not in self._agreement.send:
+            return None
+        return Reply("ORDRSP", answer, f"order:{answer.external_id}", (interchanges.INTERCHANGE,))
+
     def render(self, reply: Reply, numbers: Mapping[str, int], created_at: datetime) -> Rendered:
-        content = reply.content
-        if reply.doc_type != "CONTRL" or not isinstance(content, interchanges.ContrlContent):
-            raise ValueError(f"no EDIFACT writer for {reply.doc_type}")
         control = str(numbers[interchanges.INTERCHANGE])
-        message = contrl.build_contrl(
-            content.interchange,
-            reference="1",
-            rejected=content.rejected,
-            interchange_problems=content.problems,
-        )
+        message = self._message(reply, created_at)
         c = self.config
         envelope = Envelope(
             sender=Party(c.our_id, c.our_qualifier),
@@ -174,10 +181,41 @@ class EdifactPartnerConnector:
             line_breaks=c.line_breaks,
         )
         body = write_interchange(envelope, [message]).encode("utf-8")
-        filename = f"CONTRL_{c.their_id}_{int(control):09d}.edi"
-        return Rendered("CONTRL", body, filename, control, "application/edifact")
+        filename = f"{reply.doc_type}_{c.their_id}_{int(control):09d}.edi"
+        return Rendered(reply.doc_type, body, filename, control, "application/edifact")
+
+    def _message(self, reply: Reply, created_at: datetime) -> OutboundMessage:
+        content = reply.content
+        if reply.doc_type == "CONTRL" and isinstance(content, interchanges.ContrlContent):
+            return contrl.build_contrl(
+                content.interchange,
+                reference="1",
+                rejected=content.rejected,
+                interchange_problems=content.problems,
+            )
+        if reply.doc_type == "ORDRSP" and isinstance(content, OrderAnswer):
+            c = self.config
+            response = answers.order_response(
+                content,
+                buyer=PartyRef(c.their_id, _agency(c.their_qualifier)),
+                supplier=PartyRef(c.our_id, _agency(c.our_qualifier)),
+                issued=created_at,
+            )
+            return build_ordrsp(
+                response,
+                reference="1",
+                version=("D", c.directory[1:]),
+                decimal_mark=c.decimal_mark,
+            )
+        raise ValueError(f"no EDIFACT writer for {reply.doc_type}")
 
     def send_document(self, document: Rendered, *, idempotency_key: str) -> PushReceipt:
         return edi_delivery.send(
             self.config, self.secrets, self.runtime, document, idempotency_key=idempotency_key
         )
+
+
+def _agency(qualifier: str) -> str:
+    """NAD 3055 for a UNB id qualifier: 14 (a GLN) is GS1's 9, anything else mutually
+    defined (ZZZ)."""
+    return "9" if qualifier == "14" else "ZZZ"

@@ -367,6 +367,18 @@ def test_edifact_orders_become_released_orders_and_get_a_contrl(
         (msg,) = ic.messages
         uci = next(seg for seg in msg.segments if seg.tag == "UCI")
         assert uci.value(3) == "7", path.read_text()  # acknowledged
+    responses = sorted(out.glob("ORDRSP_*.edi"))
+    assert len(responses) == 3  # one per order, after routing
+    seen = set()
+    for path in responses:
+        (ic,) = parse_interchanges(path.read_text())
+        assert not list(ic.all_problems()), path.read_text()
+        (msg,) = ic.messages
+        assert msg.type == "ORDRSP"
+        tags = [seg.tag for seg in msg.segments]
+        assert "LIN" in tags and "QTY" in tags
+        seen.add(ic.control_reference)
+    assert len(seen) == 3
     again = _post(client, partner, raw).json()["interchanges"]
     assert [e["status"] for e in again] == ["duplicate", "duplicate"]
 
