@@ -519,3 +519,82 @@ def test_the_ops_view_shows_interchanges_acks_and_what_is_overdue(
         ).status_code
         == 404
     )
+
+
+def _850_set(po: str, *segments: Any) -> bytes:
+    out = InterchangeOut(
+        Party("01", "000123456"),
+        Party("ZZ", "PARTNERID"),
+        int(po.rsplit("-", 1)[-1]),
+        dt.datetime(2026, 12, 7, 9, 0),
+        groups=[
+            GroupOut(
+                "000123456",
+                "PARTNERID",
+                7,
+                [TransactionOut("850", n + 1, body) for n, body in enumerate(segments)],
+            )
+        ],
+    )
+    return write_interchange(out)
+
+
+def test_a_refused_set_is_rejected_in_the_997_kept_and_the_rest_goes_on(
+    client: TestClient, ctx: Context, world: dict[str, int], tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    partner = _edinet_partner(ctx, out)
+    warehouses.create_alias(ctx, partner, "gtin:012345678905", "TEA", actor="test")
+    good = [
+        seg("BEG", "00", "SA", "PO-91", None, "20261207"),
+        seg("N1", "ST", "Store 12", "92", "0012"),
+        seg("PO1", "1", "1", "EA", "4.00", None, "UP", "012345678905"),
+        seg("CTT", "1"),
+    ]
+    no_po_number = [seg("BEG", "00", "SA", None, None, "20261207"), *good[1:]]
+    _post(client, partner, _850_set("X-91", good, no_po_number))
+    drain(ctx)
+
+    (ack,) = _sent(out, "997")
+    (read,) = [e for e in read_inbound(ack, channel="c") if isinstance(e, AckReceived)]
+    assert read.ack.code == "P"  # partially accepted
+    assert [(s.control_number, s.code) for s in read.ack.sets] == [("0001", "A"), ("0002", "R")]
+    with unit_of_work(ctx.sessions) as s:
+        order = s.scalars(select(SalesOrder)).one()
+        assert (order.external_id, order.status) == ("PO-91", "released")
+        refused = s.scalars(select(InboundMessage).where(InboundMessage.status == "failed")).one()
+        assert refused.topic == "edi.set"
+        exc = s.scalars(select(OrderException)).one()
+        assert exc.reason == "invalid_payload" and exc.inbound_message_id == refused.id
+        assert "BEG03" in exc.detail["message"]
+
+
+def test_an_order_waiting_for_its_ship_to_goes_on_once_the_book_has_it(
+    client: TestClient, ctx: Context, world: dict[str, int], tmp_path: Path
+) -> None:
+    from omniroute.core.exceptions.queue import retry_exception
+
+    partner = _edinet_partner(ctx, tmp_path / "out")
+    warehouses.create_alias(ctx, partner, "gtin:012345678905", "TEA", actor="test")
+    body = [
+        seg("BEG", "00", "SA", "PO-95", None, "20261207"),
+        seg("N1", "ST", "New store", "92", "0777"),
+        seg("PO1", "1", "1", "EA", "4.00", None, "UP", "012345678905"),
+        seg("CTT", "1"),
+    ]
+    _post(client, partner, _850_set("X-95", body))
+    drain(ctx)
+    with unit_of_work(ctx.sessions) as s:
+        assert s.scalars(select(SalesOrder)).one().status == "exception"
+        exc = s.scalars(select(OrderException)).one()
+        assert exc.reason == "bad_address"
+        exception_id = exc.id
+        row = s.get_one(Connector, partner)
+        book = dict(row.config["locations"])
+        book["92:0777"] = {**book["92:0012"], "address1": "777 New Rd"}
+        row.config = {**row.config, "locations": book}
+    retry_exception(ctx, exception_id, actor="support")
+    drain(ctx)
+    with unit_of_work(ctx.sessions) as s:
+        order = s.scalars(select(SalesOrder)).one()
+        assert order.status == "released" and order.ship_to["address1"] == "777 New Rd"
