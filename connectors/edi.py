@@ -105,6 +105,28 @@ class OrderAnswer:
     currency: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class ShipmentNotice:
+    """What one shipment carried of one order, for an 856 / DESADV."""
+
+    shipment_id: int
+    external_id: str  # the partner's PO number
+    order_date: str | None
+    shipped_at: datetime
+    lines: tuple[AnswerLine, ...]  # ``accepted``: the units this shipment carries
+    carrier: str | None = None
+    tracking_number: str | None = None
+    ship_to: Mapping[str, Any] | None = None
+
+
+@runtime_checkable
+class ShipmentNoticing(Protocol):
+    """A partner told of each shipment (856 / DESADV); None when its agreement does not
+    ask for it."""
+
+    def notice_shipment(self, notice: ShipmentNotice) -> Reply | None: ...
+
+
 @runtime_checkable
 class OrderAnswering(Protocol):
     """A partner that is told how its orders were taken (855 / ORDRSP): None when its

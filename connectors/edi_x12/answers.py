@@ -1,13 +1,22 @@
 """An order's state after routing as the 855's content (pure): each line accepted as
-ordered (IA), waiting for stock (IB), or accepted in part (IQ, the quantity placed)."""
+ordered (IA), waiting for stock (IB), or accepted in part (IQ, the quantity placed); and a
+shipment of an order as the 856's (one pack holding the shipped lines, with the tracking
+number)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import decimal
 
-from omniroute.connectors.edi import AnswerLine, OrderAnswer
+from omniroute.connectors.edi import AnswerLine, OrderAnswer, ShipmentNotice
 from omniroute.connectors.edi_x12.outbound import AckLine, LineStatus, PurchaseOrderAck
+from omniroute.connectors.edi_x12.ship_notice import (
+    Pack,
+    ShipNotice,
+    ShippedItem,
+    ShippedOrder,
+    ShipTo,
+)
 
 
 def _status(line: AnswerLine) -> tuple[LineStatus, int]:
@@ -36,3 +45,43 @@ def purchase_order_ack(answer: OrderAnswer, today: dt.date) -> PurchaseOrderAck:
             )
         )
     return PurchaseOrderAck(answer.external_id, po_date, today, tuple(lines), 1)
+
+
+def ship_notice(notice: ShipmentNotice) -> ShipNotice:
+    items = [
+        ShippedItem(
+            identifiers=line.identifiers,
+            quantity=line.accepted,
+            unit=line.unit or "EA",
+            ordered_quantity=line.ordered,
+            line_id=line.line_id,
+        )
+        for line in notice.lines
+        if line.accepted > 0
+    ]
+    po_date = dt.date.fromisoformat(notice.order_date[:10]) if notice.order_date else None
+    order = ShippedOrder(
+        notice.external_id, [Pack(items, tracking_number=notice.tracking_number)], po_date
+    )
+    return ShipNotice(
+        shipment_id=str(notice.shipment_id),
+        shipped_at=notice.shipped_at,
+        orders=[order],
+        control_number=1,
+        tracking_number=notice.tracking_number,
+        ship_to=_ship_to(notice.ship_to),
+    )
+
+
+def _ship_to(address: object) -> ShipTo | None:
+    if not isinstance(address, dict) or not address.get("address1"):
+        return None
+    return ShipTo(
+        name=str(address.get("name") or address.get("company") or "Ship to"),
+        address1=address.get("address1"),
+        address2=address.get("address2"),
+        city=address.get("city"),
+        region=address.get("region"),
+        postal_code=address.get("postal_code"),
+        country=address.get("country"),
+    )

@@ -31,6 +31,7 @@ from omniroute.connectors.edi import (
     Reading,
     Rendered,
     Reply,
+    ShipmentNotice,
 )
 from omniroute.connectors.edi_x12 import answers, interchanges
 from omniroute.connectors.edi_x12.acknowledgements import GroupAck, InterchangeAck
@@ -39,6 +40,7 @@ from omniroute.connectors.edi_x12.outbound import functional_ack, po_acknowledge
 from omniroute.connectors.edi_x12.partner import PartnerProfile, write_ta1, write_to
 from omniroute.connectors.edi_x12.purchase_order import DEFAULT_IDENTIFIER_ORDER
 from omniroute.connectors.edi_x12.serializer import Party
+from omniroute.connectors.edi_x12.ship_notice import ship_notice
 from omniroute.connectors.edi_x12.tokenizer import Delimiters
 
 Document = Literal["997", "TA1", "855", "856", "810", "846"]
@@ -200,6 +202,17 @@ class X12PartnerConnector:
             (interchanges.INTERCHANGE, interchanges.GROUP),
         )
 
+    def notice_shipment(self, notice: ShipmentNotice) -> Reply | None:
+        """The 856 of a shipment, when the agreement asks for one."""
+        if "856" not in self._agreement.send or not any(x.accepted for x in notice.lines):
+            return None
+        return Reply(
+            "856",
+            notice,
+            f"order:{notice.external_id}",
+            (interchanges.INTERCHANGE, interchanges.GROUP),
+        )
+
     def render(self, reply: Reply, numbers: Mapping[str, int], created_at: datetime) -> Rendered:
         control = numbers[interchanges.INTERCHANGE]
         if reply.doc_type == "TA1" and isinstance(reply.content, InterchangeAck):
@@ -219,6 +232,14 @@ class X12PartnerConnector:
             body = write_to(
                 self._profile,
                 [po_acknowledgement(ack)],
+                interchange_control=control,
+                group_control=numbers[interchanges.GROUP],
+                created_at=created_at,
+            )
+        elif reply.doc_type == "856" and isinstance(reply.content, ShipmentNotice):
+            body = write_to(
+                self._profile,
+                [ship_notice(answers.ship_notice(reply.content))],
                 interchange_control=control,
                 group_control=numbers[interchanges.GROUP],
                 created_at=created_at,

@@ -42,6 +42,15 @@ def answer_routed(session: Session, connector_id: int, source: Any, order: Sales
         note_outbox(session, queue_document(session, connector_id, source, reply, key=key))
 
 
+def identifiers_of(line: Any) -> tuple[tuple[str, str], ...]:
+    """(qualifier, value) of each id the partner sent for a canonical line."""
+    return tuple(
+        (str(i["qualifier"]), str(i["value"]))
+        for i in line.get("identifiers") or ()
+        if i.get("qualifier") and i.get("value")
+    )
+
+
 def _placed(session: Session, line_ids: list[int]) -> dict[int, int]:
     rows = session.execute(
         select(
@@ -61,11 +70,7 @@ def _answer(order: SalesOrder, placed: dict[int, int]) -> OrderAnswer:
     for line in sorted(order.lines, key=lambda x: x.line_no):
         source = channel_lines[line.line_no - 1] if line.line_no <= len(channel_lines) else {}
         accepted = min(placed.get(line.id, 0), line.quantity)
-        ids = tuple(
-            (str(i.get("qualifier") or ""), str(i.get("value") or ""))
-            for i in source.get("identifiers") or ()
-            if i.get("qualifier") and i.get("value")
-        )
+        ids = identifiers_of(source)
         lines.append(
             AnswerLine(
                 line_id=line.external_line_id or str(line.line_no),

@@ -20,6 +20,8 @@ from sqlalchemy.orm import Session
 from omniroute.connectors.base import Capability
 from omniroute.connectors.tracking import normalise_tracking_number
 from omniroute.core.access.audit import record
+from omniroute.core.edi.folders import KINDS as EDI_KINDS
+from omniroute.core.edi.ship_notices import notice_shipped
 from omniroute.core.order_state import timeline as order_state
 from omniroute.core.order_state.holdings import member_orders_of, of_order
 from omniroute.core.order_state.machine import AWAITING_REST, OrderStatus
@@ -333,7 +335,12 @@ def _notify_channel(
     only_lines: list[int] | None = None,
 ) -> int | None:
     connector = session.get(Connector, order.connector_id)
-    if connector is None or not deps.connectors.can(connector, Capability.FULFILMENT_PUSH):
+    if connector is None:
+        return None
+    if connector.kind in EDI_KINDS:  # an EDI partner is sent an 856 / DESADV instead
+        source = deps.connectors.for_row(connector)
+        return notice_shipped(session, connector.id, source, order, shipment, only_lines=only_lines)
+    if not deps.connectors.can(connector, Capability.FULFILMENT_PUSH):
         return None
     return outbox.add(
         session,

@@ -598,3 +598,38 @@ def test_an_order_waiting_for_its_ship_to_goes_on_once_the_book_has_it(
     with unit_of_work(ctx.sessions) as s:
         order = s.scalars(select(SalesOrder)).one()
         assert order.status == "released" and order.ship_to["address1"] == "777 New Rd"
+
+
+def test_a_shipment_is_sent_to_the_partner_as_an_856(
+    client: TestClient, ctx: Context, world: dict[str, int], tmp_path: Path
+) -> None:
+    from omniroute.connectors.edi_x12.envelope import parse_interchanges
+    from omniroute.core.fulfilment.shipments import ShipmentInput, confirm_shipment
+    from omniroute.core.order_state.holdings import of_order
+    from omniroute.core.platform.models import FulfilmentOrder
+
+    out = tmp_path / "out"
+    partner = _edinet_partner(ctx, out)
+    with unit_of_work(ctx.sessions) as s:
+        row = s.get_one(Connector, partner)
+        row.config = {**row.config, "send": ["856"]}
+    warehouses.create_alias(ctx, partner, "gtin:012345678905", "TEA", actor="test")
+    _post(client, partner, _our_850(88, "PO-88"))
+    drain(ctx)
+    with unit_of_work(ctx.sessions) as s:
+        order = s.scalars(select(SalesOrder)).one()
+        fo_id = s.scalars(select(FulfilmentOrder.id).where(of_order(order.id))).one()
+    shipment = ShipmentInput(
+        "WMS-SHIP-1", None, carrier="UPS", tracking_number="1Z999AA10123456784"
+    )
+    confirm_shipment(ctx, fo_id, shipment, actor="wms")
+    confirm_shipment(ctx, fo_id, shipment, actor="wms")  # the same again: no second 856
+    drain(ctx)
+    (doc,) = _sent(out, "856")
+    (ic,) = parse_interchanges(doc)
+    (ts,) = ic.transactions
+    assert not ic.problems and not ts.problems and ts.set_id == "856"
+    text = doc.decode()
+    assert "PRF*PO-88" in text and "1Z999AA10123456784" in text
+    sn1 = next(s for s in ts.segments if s.tag == "SN1")
+    assert sn1.elements[:3] == ("1", "2", "EA")
