@@ -25,7 +25,7 @@ def queue_document(
     (an order's answer); else the document type and its control number."""
     taken = numbers.take_all(session, connector_id, reply.scopes)
     rendered = partner.render(reply, taken, now_of(session))
-    payload = {**to_payload(rendered), "answers": reply.answers}
+    payload = {**to_payload(rendered), "answers": reply.answers, "numbers": taken}
     return outbox.add(
         session,
         kind=outbox.EDI_DOCUMENT,

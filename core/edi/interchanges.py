@@ -11,6 +11,7 @@ envelope does not hold yields no set: the row fails with an exception naming the
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any
 
@@ -24,6 +25,8 @@ from omniroute.core.platform.inbox_insert import CONFLICT_KEY
 from omniroute.core.platform.models import InboundMessage
 from omniroute.core.platform.sql import insert_ignoring_conflict_stmt, table_of
 
+#: The stored interchange's header listing the 997s it carried, as JSON.
+ACKS_HEADER = "x-edi-acks"
 _INBOUND_NUDGES = "omniroute.edi.inbound_nudges"
 _OUTBOX_NUDGES = "omniroute.edi.outbox_nudges"
 
@@ -62,6 +65,8 @@ def take_interchange(session: Session, msg: InboundMessage, source: Any, now: da
         if new_id is not None:
             inbound_ids.append(int(new_id))
     msg.processed_at = now
+    if reading.acks_received:  # the partner's verdicts on our groups, for the ops view
+        msg.headers = {**(msg.headers or {}), ACKS_HEADER: json.dumps(reading.acks_received)}
     if reading.rejected:
         msg.status = "failed"
         msg.last_error = "; ".join(reading.problems)[:2000] or "interchange rejected"

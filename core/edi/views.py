@@ -5,12 +5,15 @@ acknowledgements written for it) and documents out, newest first; an interchange
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+import json
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
 
 from omniroute.connectors.edi import CHILD_TOPIC, INTERCHANGE_TOPIC
+from omniroute.core.edi.interchanges import ACKS_HEADER
 from omniroute.core.outbox.messages import EDI_DOCUMENT
 from omniroute.core.platform.clock import as_aware
 from omniroute.core.platform.db import unit_of_work
@@ -23,6 +26,8 @@ KINDS = ("edi_x12", "edi_edifact")
 ACKS = {"edi_x12": "997", "edi_edifact": "CONTRL"}
 ANSWERS = {"edi_x12": "855", "edi_edifact": "ORDRSP"}
 MAX_ROWS = 200
+#: What we send that the partner answers with a 997 of its own.
+ACKED_BY_PARTNER = frozenset({"855", "856", "810", "846"})
 
 
 def partner_interchanges(
@@ -53,7 +58,8 @@ def partner_interchanges(
         orders = {
             o.id: o for o in session.scalars(select(SalesOrder).where(SalesOrder.id.in_(order_ids)))
         }
-        documents = [_document(m) for m in out]
+        received = _received_acks(rows)
+        documents = [_document(m, received, now) for m in out]
         by_answer: dict[str, list[dict[str, Any]]] = {}
         for doc in documents:
             by_answer.setdefault(str(doc["answers"]), []).append(doc)
@@ -74,8 +80,17 @@ def partner_interchanges(
         "interchanges": incoming,
         "documents": documents[:limit],
         "overdue": sum(1 for i in incoming if i["overdue"])
-        + sum(1 for i in incoming for s in i["sets"] if s["overdue"]),
+        + sum(1 for i in incoming for s in i["sets"] if s["overdue"])
+        + sum(1 for d in documents[:limit] if d["overdue"]),
     }
+
+
+def _older(at: datetime | None, now: datetime) -> bool:
+    """``at`` (stored naive UTC) lies more than ``OVERDUE_AFTER`` before ``now``."""
+    if at is None:
+        return False
+    moment = now if now.tzinfo else now.replace(tzinfo=UTC)
+    return moment - at.replace(tzinfo=UTC) > OVERDUE_AFTER
 
 
 class _Wanted:
@@ -85,17 +100,34 @@ class _Wanted:
     def late(
         self, received_at: datetime | None, docs: list[dict[str, Any]], doc: str | None
     ) -> bool:
-        if doc is None or received_at is None:
+        if doc is None:
             return False
         if any(d["doc_type"] == doc and d["status"] == "sent" for d in docs):
             return False
-        received = as_aware(received_at)
-        return received is not None and as_aware(self.now) - received > OVERDUE_AFTER  # type: ignore[operator]
+        return _older(received_at, self.now)
 
 
-def _document(msg: OutboxMessage) -> dict[str, Any]:
+def _received_acks(rows: Sequence[InboundMessage]) -> dict[str, str]:
+    """The partner's 997 verdicts by the control number of our group they answer."""
+    found: dict[str, str] = {}
+    for row in rows:
+        text = (row.headers or {}).get(ACKS_HEADER)
+        if not text:
+            continue
+        for ack in json.loads(text):
+            found.setdefault(str(int(ack["group_control"])), str(ack["code"]))
+    return found
+
+
+def _document(msg: OutboxMessage, received: dict[str, str], now: datetime) -> dict[str, Any]:
     payload = msg.payload or {}
+    group = (payload.get("numbers") or {}).get("group")
+    verdict = received.get(str(group)) if group is not None else None
+    sent_at = as_aware(msg.sent_at)
+    waiting = payload.get("doc_type") in ACKED_BY_PARTNER and verdict is None
     return {
+        "partner_ack": verdict,
+        "overdue": waiting and sent_at is not None and as_aware(now) - sent_at > OVERDUE_AFTER,  # type: ignore[operator]
         "outbox_id": msg.id,
         "doc_type": payload.get("doc_type"),
         "control_number": payload.get("control_number"),

@@ -633,3 +633,46 @@ def test_a_shipment_is_sent_to_the_partner_as_an_856(
     assert "PRF*PO-88" in text and "1Z999AA10123456784" in text
     sn1 = next(s for s in ts.segments if s.tag == "SN1")
     assert sn1.elements[:3] == ("1", "2", "EA")
+
+
+def test_an_856_the_partner_never_acknowledged_is_overdue_until_its_997_comes(
+    client: TestClient, ctx: Context, world: dict[str, int], tmp_path: Path
+) -> None:
+    import datetime as _dt
+
+    from omniroute.core.edi.views import partner_interchanges
+    from omniroute.core.fulfilment.shipments import ShipmentInput, confirm_shipment
+    from omniroute.core.order_state.holdings import of_order
+    from omniroute.core.platform.models import FulfilmentOrder
+
+    out = tmp_path / "out"
+    partner = _edinet_partner(ctx, out)
+    with unit_of_work(ctx.sessions) as s:
+        row = s.get_one(Connector, partner)
+        row.config = {**row.config, "send": ["856"]}
+    warehouses.create_alias(ctx, partner, "gtin:012345678905", "TEA", actor="test")
+    _post(client, partner, _our_850(71, "PO-71"))
+    drain(ctx)
+    with unit_of_work(ctx.sessions) as s:
+        fo_id = s.scalars(select(FulfilmentOrder.id)).one()
+    confirm_shipment(ctx, fo_id, ShipmentInput("S-71", None, tracking_number="T71"), actor="w")
+    drain(ctx)
+    later = ctx.clock.now() + _dt.timedelta(hours=2)
+    (doc,) = [d for d in partner_interchanges(ctx, partner, now=later)["documents"]]
+    assert doc["doc_type"] == "856" and doc["partner_ack"] is None and doc["overdue"]
+
+    # the partner's 997 for our group 1
+    body = [seg("AK1", "SH", "1"), seg("AK9", "A", "1", "1", "1")]
+    ack = write_interchange(
+        InterchangeOut(
+            Party("01", "000123456"),
+            Party("ZZ", "PARTNERID"),
+            72,
+            dt.datetime(2026, 12, 7, 11, 0),
+            groups=[GroupOut("000123456", "PARTNERID", 9, [TransactionOut("997", 1, body)])],
+        )
+    )
+    assert _post(client, partner, ack).json()["interchanges"][0]["status"] == "accepted"
+    drain(ctx)
+    (doc,) = [d for d in partner_interchanges(ctx, partner, now=later)["documents"]]
+    assert doc["partner_ack"] == "A" and not doc["overdue"]
