@@ -128,6 +128,14 @@ class ShipmentNoticing(Protocol):
 
 
 @runtime_checkable
+class ShipmentInvoicing(Protocol):
+    """A partner invoiced for each shipment's lines (810 / INVOIC); None when its agreement
+    does not ask for it."""
+
+    def invoice_shipment(self, notice: ShipmentNotice) -> Reply | None: ...
+
+
+@runtime_checkable
 class OrderAnswering(Protocol):
     """A partner that is told how its orders were taken (855 / ORDRSP): None when its
     agreement does not ask for it."""

@@ -9,7 +9,13 @@ import datetime as dt
 import decimal
 
 from omniroute.connectors.edi import AnswerLine, OrderAnswer, ShipmentNotice
-from omniroute.connectors.edi_x12.outbound import AckLine, LineStatus, PurchaseOrderAck
+from omniroute.connectors.edi_x12.outbound import (
+    AckLine,
+    Invoice,
+    InvoiceLine,
+    LineStatus,
+    PurchaseOrderAck,
+)
 from omniroute.connectors.edi_x12.ship_notice import (
     Pack,
     ShipNotice,
@@ -84,4 +90,34 @@ def _ship_to(address: object) -> ShipTo | None:
         region=address.get("region"),
         postal_code=address.get("postal_code"),
         country=address.get("country"),
+    )
+
+
+def invoice(notice: ShipmentNotice, *, currency: str | None) -> Invoice:
+    """The 810 of a shipment's lines, numbered by the shipment; a line without a price is
+    refused (a partner is not invoiced nothing for goods)."""
+    lines = []
+    for line in notice.lines:
+        if line.accepted <= 0:
+            continue
+        if line.unit_price is None:
+            raise ValueError(f"810 line {line.line_id}: the order line has no unit price")
+        lines.append(
+            InvoiceLine(
+                line_id=line.line_id,
+                quantity=line.accepted,
+                unit=line.unit or "EA",
+                unit_price=decimal.Decimal(line.unit_price),
+                identifiers=line.identifiers,
+            )
+        )
+    po_date = dt.date.fromisoformat(notice.order_date[:10]) if notice.order_date else None
+    return Invoice(
+        invoice_number=f"INV{notice.shipment_id}",
+        invoice_date=notice.shipped_at.date(),
+        po_number=notice.external_id,
+        po_date=po_date,
+        lines=tuple(lines),
+        control_number=1,
+        currency=currency,
     )

@@ -36,10 +36,15 @@ from omniroute.connectors.edi import (
 from omniroute.connectors.edi_x12 import answers, interchanges
 from omniroute.connectors.edi_x12.acknowledgements import GroupAck, InterchangeAck
 from omniroute.connectors.edi_x12.inbound import OrderRead, SetRejected, read_inbound
-from omniroute.connectors.edi_x12.outbound import functional_ack, po_acknowledgement
+from omniroute.connectors.edi_x12.outbound import (
+    Invoice,
+    functional_ack,
+    invoice,
+    po_acknowledgement,
+)
 from omniroute.connectors.edi_x12.partner import PartnerProfile, write_ta1, write_to
 from omniroute.connectors.edi_x12.purchase_order import DEFAULT_IDENTIFIER_ORDER
-from omniroute.connectors.edi_x12.serializer import Party
+from omniroute.connectors.edi_x12.serializer import Party, TransactionOut
 from omniroute.connectors.edi_x12.ship_notice import ship_notice
 from omniroute.connectors.edi_x12.tokenizer import Delimiters
 
@@ -213,39 +218,31 @@ class X12PartnerConnector:
             (interchanges.INTERCHANGE, interchanges.GROUP),
         )
 
+    def invoice_shipment(self, notice: ShipmentNotice) -> Reply | None:
+        """The 810 of a shipment's lines, when the agreement asks for one."""
+        if "810" not in self._agreement.send or not any(x.accepted for x in notice.lines):
+            return None
+        return Reply(
+            "810",
+            answers.invoice(notice, currency=self.config.default_currency),
+            f"order:{notice.external_id}",
+            (interchanges.INTERCHANGE, interchanges.GROUP),
+        )
+
     def render(self, reply: Reply, numbers: Mapping[str, int], created_at: datetime) -> Rendered:
         control = numbers[interchanges.INTERCHANGE]
         if reply.doc_type == "TA1" and isinstance(reply.content, InterchangeAck):
             body = write_ta1(
                 self._profile, reply.content, interchange_control=control, created_at=created_at
             )
-        elif reply.doc_type == "997" and isinstance(reply.content, GroupAck):
-            body = write_to(
-                self._profile,
-                [functional_ack(reply.content, 1)],
-                interchange_control=control,
-                group_control=numbers[interchanges.GROUP],
-                created_at=created_at,
-            )
-        elif reply.doc_type == "855" and isinstance(reply.content, OrderAnswer):
-            ack = answers.purchase_order_ack(reply.content, created_at.date())
-            body = write_to(
-                self._profile,
-                [po_acknowledgement(ack)],
-                interchange_control=control,
-                group_control=numbers[interchanges.GROUP],
-                created_at=created_at,
-            )
-        elif reply.doc_type == "856" and isinstance(reply.content, ShipmentNotice):
-            body = write_to(
-                self._profile,
-                [ship_notice(answers.ship_notice(reply.content))],
-                interchange_control=control,
-                group_control=numbers[interchanges.GROUP],
-                created_at=created_at,
-            )
         else:
-            raise ValueError(f"no X12 writer for {reply.doc_type}")
+            body = write_to(
+                self._profile,
+                [_transaction(reply, created_at)],
+                interchange_control=control,
+                group_control=numbers[interchanges.GROUP],
+                created_at=created_at,
+            )
         filename = f"{reply.doc_type}_{self.config.their_id}_{control:09d}.x12"
         return Rendered(reply.doc_type, body, filename, f"{control:09d}")
 
@@ -253,3 +250,17 @@ class X12PartnerConnector:
         return edi_delivery.send(
             self.config, self.secrets, self.runtime, document, idempotency_key=idempotency_key
         )
+
+
+def _transaction(reply: Reply, created_at: datetime) -> TransactionOut:
+    """The one transaction set of a reply's group (ST02 0001)."""
+    content = reply.content
+    if reply.doc_type == "997" and isinstance(content, GroupAck):
+        return functional_ack(content, 1)
+    if reply.doc_type == "855" and isinstance(content, OrderAnswer):
+        return po_acknowledgement(answers.purchase_order_ack(content, created_at.date()))
+    if reply.doc_type == "856" and isinstance(content, ShipmentNotice):
+        return ship_notice(answers.ship_notice(content))
+    if reply.doc_type == "810" and isinstance(content, Invoice):
+        return invoice(content)
+    raise ValueError(f"no X12 writer for {reply.doc_type}")

@@ -4,14 +4,23 @@ order, with the identifiers the partner sent for them, and the tracking number."
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from omniroute.connectors.edi import AnswerLine, EdiPartner, ShipmentNotice, ShipmentNoticing
+from omniroute.connectors.edi import (
+    AnswerLine,
+    EdiPartner,
+    Reply,
+    ShipmentInvoicing,
+    ShipmentNotice,
+    ShipmentNoticing,
+)
 from omniroute.core.edi.documents import queue_document
 from omniroute.core.edi.order_answers import identifiers_of
+from omniroute.core.exceptions.opening import Reason, open_exception
 from omniroute.core.platform.clock import as_aware
 from omniroute.core.platform.models import FulfilmentLine, OrderLine, SalesOrder, Shipment
 
@@ -34,11 +43,11 @@ def notice_shipped(
     shipment: Shipment,
     *,
     only_lines: list[int] | None = None,
-) -> int | None:
-    """The outbox id of the partner's 856 / DESADV for this shipment of ``order``; None for
-    other channels, or when the partner's agreement does not ask for one."""
+) -> list[int]:
+    """The outbox ids of the partner's 856 / DESADV and 810 / INVOIC for this shipment of
+    ``order``, as far as its agreement asks for them (none for other channels)."""
     if not _notices(source):
-        return None
+        return []
     carried = {
         int(x["fulfilment_line_id"]): int(x["quantity"])
         for x in shipment.lines or ()
@@ -62,6 +71,7 @@ def notice_shipped(
                 backordered=0,
                 unit=source_line.get("unit_of_measure"),
                 identifiers=identifiers_of(source_line),
+                unit_price=str(line.unit_price) if line.unit_price is not None else None,
             )
         )
     shipped_at = as_aware(shipment.shipped_at)
@@ -76,8 +86,37 @@ def notice_shipped(
         tracking_number=shipment.tracking_number,
         ship_to=order.ship_to,
     )
-    reply = source.notice_shipment(notice)
-    if reply is None:
-        return None
-    key = f"edi:{connector_id}:shipment:{shipment.id}:{order.id}"
-    return queue_document(session, connector_id, source, reply, key=key)
+    written = []
+    for what, make in (("shipment", source.notice_shipment), ("invoice", _invoicer(source))):
+        try:
+            reply = make(notice)
+            if reply is None:
+                continue
+            with session.begin_nested():  # a document that cannot be written keeps the shipment
+                written.append(
+                    queue_document(
+                        session,
+                        connector_id,
+                        source,
+                        reply,
+                        key=f"edi:{connector_id}:{what}:{shipment.id}:{order.id}",
+                    )
+                )
+        except ValueError as exc:
+            open_exception(
+                session,
+                Reason.CHANNEL_PUSH_FAILED,
+                order_id=order.id,
+                detail={
+                    "message": f"the {what} document for shipment {shipment.id} cannot be "
+                    f"written: {exc}",
+                    "connector_id": connector_id,
+                },
+            )
+    return written
+
+
+def _invoicer(source: object) -> Callable[[ShipmentNotice], Reply | None]:
+    if isinstance(source, ShipmentInvoicing):
+        return source.invoice_shipment
+    return lambda _: None

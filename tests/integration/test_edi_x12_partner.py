@@ -612,7 +612,7 @@ def test_a_shipment_is_sent_to_the_partner_as_an_856(
     partner = _edinet_partner(ctx, out)
     with unit_of_work(ctx.sessions) as s:
         row = s.get_one(Connector, partner)
-        row.config = {**row.config, "send": ["856"]}
+        row.config = {**row.config, "send": ["856", "810"]}
     warehouses.create_alias(ctx, partner, "gtin:012345678905", "TEA", actor="test")
     _post(client, partner, _our_850(88, "PO-88"))
     drain(ctx)
@@ -633,6 +633,14 @@ def test_a_shipment_is_sent_to_the_partner_as_an_856(
     assert "PRF*PO-88" in text and "1Z999AA10123456784" in text
     sn1 = next(s for s in ts.segments if s.tag == "SN1")
     assert sn1.elements[:3] == ("1", "2", "EA")
+    (bill,) = _sent(out, "810")
+    (ic,) = parse_interchanges(bill)
+    (ts,) = ic.transactions
+    assert not ic.problems and not ts.problems and ts.set_id == "810"
+    tags = {s.tag: s for s in ts.segments}
+    assert tags["BIG"].elements[3] == "PO-88"
+    assert tags["IT1"].elements[:4] == ("1", "2", "EA", "4")
+    assert tags["TDS"].elements[0] == "800"  # 2 x 4.00, in cents
 
 
 def test_an_856_the_partner_never_acknowledged_is_overdue_until_its_997_comes(
@@ -642,7 +650,6 @@ def test_an_856_the_partner_never_acknowledged_is_overdue_until_its_997_comes(
 
     from omniroute.core.edi.views import partner_interchanges
     from omniroute.core.fulfilment.shipments import ShipmentInput, confirm_shipment
-    from omniroute.core.order_state.holdings import of_order
     from omniroute.core.platform.models import FulfilmentOrder
 
     out = tmp_path / "out"
@@ -676,3 +683,34 @@ def test_an_856_the_partner_never_acknowledged_is_overdue_until_its_997_comes(
     drain(ctx)
     (doc,) = [d for d in partner_interchanges(ctx, partner, now=later)["documents"]]
     assert doc["partner_ack"] == "A" and not doc["overdue"]
+
+
+def test_an_invoice_that_cannot_be_written_keeps_the_shipment_and_opens_an_exception(
+    client: TestClient, ctx: Context, world: dict[str, int], tmp_path: Path
+) -> None:
+    from omniroute.core.fulfilment.shipments import ShipmentInput, confirm_shipment
+    from omniroute.core.platform.models import FulfilmentOrder, Shipment
+
+    out = tmp_path / "out"
+    partner = _edinet_partner(ctx, out)
+    with unit_of_work(ctx.sessions) as s:
+        row = s.get_one(Connector, partner)
+        row.config = {**row.config, "send": ["856", "810"]}
+    warehouses.create_alias(ctx, partner, "gtin:012345678905", "TEA", actor="test")
+    no_price = [
+        seg("BEG", "00", "SA", "PO-97", None, "20261207"),
+        seg("N1", "ST", "Store 12", "92", "0012"),
+        seg("PO1", "1", "1", "EA", None, None, "UP", "012345678905"),
+        seg("CTT", "1"),
+    ]
+    _post(client, partner, _850_set("X-97", no_price))
+    drain(ctx)
+    with unit_of_work(ctx.sessions) as s:
+        fo_id = s.scalars(select(FulfilmentOrder.id)).one()
+    confirm_shipment(ctx, fo_id, ShipmentInput("S-97", None), actor="wms")
+    drain(ctx)
+    assert len(_sent(out, "856")) == 1 and _sent(out, "810") == []
+    with unit_of_work(ctx.sessions) as s:
+        assert s.scalar(select(func.count()).select_from(Shipment)) == 1
+        (exc,) = s.scalars(select(OrderException)).all()
+        assert exc.reason == "channel_push_failed" and "no unit price" in exc.detail["message"]
