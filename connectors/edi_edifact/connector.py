@@ -32,9 +32,11 @@ from omniroute.connectors.edi import (
     Reading,
     Rendered,
     Reply,
+    ShipmentNotice,
 )
 from omniroute.connectors.edi_edifact import answers, contrl, interchanges
 from omniroute.connectors.edi_edifact.adapter import Delimiters, EdifactSyntaxError
+from omniroute.connectors.edi_edifact.desadv import build_desadv
 from omniroute.connectors.edi_edifact.envelope import Party
 from omniroute.connectors.edi_edifact.orders import DEFAULT_IDENTIFIER_ORDER
 from omniroute.connectors.edi_edifact.ordrsp import build_ordrsp
@@ -165,6 +167,12 @@ class EdifactPartnerConnector:
             return None
         return Reply("ORDRSP", answer, f"order:{answer.external_id}", (interchanges.INTERCHANGE,))
 
+    def notice_shipment(self, notice: ShipmentNotice) -> Reply | None:
+        """The DESADV of a shipment, when the agreement asks for one."""
+        if "DESADV" not in self._agreement.send or not any(x.accepted for x in notice.lines):
+            return None
+        return Reply("DESADV", notice, f"order:{notice.external_id}", (interchanges.INTERCHANGE,))
+
     def render(self, reply: Reply, numbers: Mapping[str, int], created_at: datetime) -> Rendered:
         control = str(numbers[interchanges.INTERCHANGE])
         message = self._message(reply, created_at)
@@ -193,20 +201,22 @@ class EdifactPartnerConnector:
                 rejected=content.rejected,
                 interchange_problems=content.problems,
             )
+        c = self.config
+        buyer = PartyRef(c.their_id, _agency(c.their_qualifier))
+        supplier = PartyRef(c.our_id, _agency(c.our_qualifier))
+        version = ("D", c.directory[1:])
         if reply.doc_type == "ORDRSP" and isinstance(content, OrderAnswer):
-            c = self.config
             response = answers.order_response(
-                content,
-                buyer=PartyRef(c.their_id, _agency(c.their_qualifier)),
-                supplier=PartyRef(c.our_id, _agency(c.our_qualifier)),
-                issued=created_at,
+                content, buyer=buyer, supplier=supplier, issued=created_at
             )
             return build_ordrsp(
-                response,
-                reference="1",
-                version=("D", c.directory[1:]),
-                decimal_mark=c.decimal_mark,
+                response, reference="1", version=version, decimal_mark=c.decimal_mark
             )
+        if reply.doc_type == "DESADV" and isinstance(content, ShipmentNotice):
+            advice = answers.despatch_advice(
+                content, buyer=buyer, supplier=supplier, ship_to=buyer, issued=created_at
+            )
+            return build_desadv(advice, reference="1", version=version)
         raise ValueError(f"no EDIFACT writer for {reply.doc_type}")
 
     def send_document(self, document: Rendered, *, idempotency_key: str) -> PushReceipt:

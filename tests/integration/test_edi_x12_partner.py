@@ -714,3 +714,38 @@ def test_an_invoice_that_cannot_be_written_keeps_the_shipment_and_opens_an_excep
         assert s.scalar(select(func.count()).select_from(Shipment)) == 1
         (exc,) = s.scalars(select(OrderException)).all()
         assert exc.reason == "channel_push_failed" and "no unit price" in exc.detail["message"]
+
+
+def test_an_edifact_shipment_is_sent_as_a_desadv(
+    client: TestClient, ctx: Context, world: dict[str, int], tmp_path: Path
+) -> None:
+    from omniroute.connectors.edi_edifact.envelope import parse_interchanges
+    from omniroute.core.fulfilment.shipments import ShipmentInput, confirm_shipment
+    from omniroute.core.order_state.holdings import of_order
+    from omniroute.core.platform.models import FulfilmentOrder
+
+    out = tmp_path / "out"
+    partner = _edifact_partner(ctx, out, "8712345678906", "PARTNER2")
+    with unit_of_work(ctx.sessions) as s:
+        row = s.get_one(Connector, partner)
+        row.config = {**row.config, "send": ["DESADV"]}
+    stock(ctx, world["EAST"], "MUG", 20_000)
+    for gtin in ("2000100873151", "2000100873168", "2000100873175", "2000100873182"):
+        warehouses.create_alias(ctx, partner, f"gtin:{gtin}", "MUG", actor="test")
+    raw = (EDIFACT / "bots_my_first_plugin_order01.edi").read_bytes()
+    _post(client, partner, raw)
+    drain(ctx)
+    with unit_of_work(ctx.sessions) as s:
+        order = s.scalars(
+            select(SalesOrder).where(SalesOrder.external_id == "ORDT0000000004-1")
+        ).one()
+        fo_id = s.scalars(select(FulfilmentOrder.id).where(of_order(order.id))).one()
+    confirm_shipment(ctx, fo_id, ShipmentInput("S-1", None, tracking_number="TRK1"), actor="w")
+    drain(ctx)
+    (path,) = out.glob("DESADV_*.edi")
+    (ic,) = parse_interchanges(path.read_text())
+    assert not list(ic.all_problems()), path.read_text()
+    (msg,) = ic.messages
+    assert msg.type == "DESADV"
+    text = path.read_text()
+    assert "RFF+ON:ORDT0000000004-1" in text and "RFF+CN:TRK1" in text
