@@ -135,6 +135,24 @@ class ShipmentInvoicing(Protocol):
     def invoice_shipment(self, notice: ShipmentNotice) -> Reply | None: ...
 
 
+@dataclass(frozen=True, slots=True)
+class InventoryReport:
+    """Available-to-sell of a partner's listings (``channel_ref``: the partner's item id,
+    ``"<qualifier>:<value>"`` such as ``"UP:012345678905"``, or a bare value)."""
+
+    reference: str
+    as_of: datetime
+    lines: tuple[tuple[str, int], ...]  # (channel_ref, units available)
+
+
+@runtime_checkable
+class InventoryAdvising(Protocol):
+    """A partner sent its available-to-sell (846) every ``inventory_every`` minutes; None
+    when its agreement does not ask for it."""
+
+    def advise_inventory(self, report: InventoryReport) -> Reply | None: ...
+
+
 @runtime_checkable
 class OrderAnswering(Protocol):
     """A partner that is told how its orders were taken (855 / ORDRSP): None when its

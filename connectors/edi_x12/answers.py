@@ -8,9 +8,11 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 
-from omniroute.connectors.edi import AnswerLine, OrderAnswer, ShipmentNotice
+from omniroute.connectors.edi import AnswerLine, InventoryReport, OrderAnswer, ShipmentNotice
 from omniroute.connectors.edi_x12.outbound import (
     AckLine,
+    InventoryAdvice,
+    InventoryItem,
     Invoice,
     InvoiceLine,
     LineStatus,
@@ -121,3 +123,14 @@ def invoice(notice: ShipmentNotice, *, currency: str | None) -> Invoice:
         control_number=1,
         currency=currency,
     )
+
+
+def inventory_advice(report: InventoryReport, *, default_qualifier: str) -> InventoryAdvice:
+    """The 846 of a partner's listings: each ``channel_ref`` as its item id (a bare value
+    under ``default_qualifier``) with the units available."""
+    items = []
+    for ref, available in report.lines:
+        qualifier, sep, value = ref.partition(":")
+        pair = (qualifier, value) if sep and qualifier and value else (default_qualifier, ref)
+        items.append(InventoryItem(identifiers=(pair,), quantity=available))
+    return InventoryAdvice(report.reference, report.as_of.date(), tuple(items), 1)

@@ -26,6 +26,7 @@ from omniroute.connectors.base import (
 )
 from omniroute.connectors.edi import (
     CHILD_TOPIC,
+    InventoryReport,
     OrderAnswer,
     Piece,
     Reading,
@@ -37,8 +38,10 @@ from omniroute.connectors.edi_x12 import answers, interchanges
 from omniroute.connectors.edi_x12.acknowledgements import GroupAck, InterchangeAck
 from omniroute.connectors.edi_x12.inbound import OrderRead, SetRejected, read_inbound
 from omniroute.connectors.edi_x12.outbound import (
+    InventoryAdvice,
     Invoice,
     functional_ack,
+    inventory_advice,
     invoice,
     po_acknowledgement,
 )
@@ -49,6 +52,7 @@ from omniroute.connectors.edi_x12.ship_notice import ship_notice
 from omniroute.connectors.edi_x12.tokenizer import Delimiters
 
 Document = Literal["997", "TA1", "855", "856", "810", "846"]
+_SCOPES = (interchanges.INTERCHANGE, interchanges.GROUP)
 _DEFAULT_SEND: tuple[Document, ...] = ("997", "TA1", "855")
 _INTERCHANGE_VERSION = {"004010": "00401", "005010": "00501"}
 
@@ -80,6 +84,15 @@ class X12PartnerConfig(edi_delivery.Delivery):
     identifier_order: list[str] = Field(
         default_factory=lambda: list(DEFAULT_IDENTIFIER_ORDER),
         description="item identifier schemes, preferred first (gtin, vendor_part, ...)",
+    )
+    inventory_every: int = Field(
+        default=60, ge=5, le=1440, description="minutes between two 846s (when 846 is sent)"
+    )
+    inventory_qualifier: str = Field(
+        default="VN",
+        min_length=2,
+        max_length=2,
+        description="the LIN qualifier of a listing whose channel_ref has none",
     )
     locations: dict[str, edi_delivery.Address] = Field(
         default_factory=dict,
@@ -229,6 +242,17 @@ class X12PartnerConnector:
             (interchanges.INTERCHANGE, interchanges.GROUP),
         )
 
+    @property
+    def inventory_every(self) -> int | None:
+        """Minutes between two 846s; None when the agreement sends none."""
+        return self.config.inventory_every if "846" in self._agreement.send else None
+
+    def advise_inventory(self, report: InventoryReport) -> Reply | None:
+        if "846" not in self._agreement.send or not report.lines:
+            return None
+        advice = answers.inventory_advice(report, default_qualifier=self.config.inventory_qualifier)
+        return Reply("846", advice, f"inventory:{report.reference}", _SCOPES)
+
     def render(self, reply: Reply, numbers: Mapping[str, int], created_at: datetime) -> Rendered:
         control = numbers[interchanges.INTERCHANGE]
         if reply.doc_type == "TA1" and isinstance(reply.content, InterchangeAck):
@@ -263,4 +287,6 @@ def _transaction(reply: Reply, created_at: datetime) -> TransactionOut:
         return ship_notice(answers.ship_notice(content))
     if reply.doc_type == "810" and isinstance(content, Invoice):
         return invoice(content)
+    if reply.doc_type == "846" and isinstance(content, InventoryAdvice):
+        return inventory_advice(content)
     raise ValueError(f"no X12 writer for {reply.doc_type}")

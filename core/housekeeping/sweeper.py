@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from omniroute.core.edi import intake as edi_intake
 from omniroute.core.edi.folders import sweep_inboxes
+from omniroute.core.edi.inventory import advise_inventory
 from omniroute.core.intake import polling
 from omniroute.core.intake.polling import enqueue_due_polls
 from omniroute.core.order_routing import consolidation
@@ -157,8 +158,8 @@ def sweep(
     polls = enqueue_due_polls(deps, now=now)
     pushes = sync_stock(deps, now=now)
     rematched = rematch_tracking(deps, now=now)
-    files = sweep_inboxes(deps)  # EDI partners' inbox folders
-    return len(work) + polls + pushes + route_due_groups(deps, now=now) + rematched + files
+    edi = sweep_inboxes(deps) + advise_inventory(deps, now=now)  # EDI partners' folders, 846s
+    return len(work) + polls + pushes + route_due_groups(deps, now=now) + rematched + edi
 
 
 # How far back the sweeper looks for shipments that may have missed carrier events written

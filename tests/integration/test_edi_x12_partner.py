@@ -749,3 +749,45 @@ def test_an_edifact_shipment_is_sent_as_a_desadv(
     assert msg.type == "DESADV"
     text = path.read_text()
     assert "RFF+ON:ORDT0000000004-1" in text and "RFF+CN:TRK1" in text
+
+
+def test_available_to_sell_goes_out_as_an_846_once_a_period(
+    ctx: Context, world: dict[str, int], tmp_path: Path
+) -> None:
+    import datetime as _dt
+
+    from omniroute.connectors.edi_x12.envelope import parse_interchanges
+    from omniroute.core.housekeeping.sweeper import sweep
+    from omniroute.core.stock.listings import ListingIn, put_listings
+
+    out = tmp_path / "out"
+    partner = _edinet_partner(ctx, out)
+    with unit_of_work(ctx.sessions) as s:
+        row = s.get_one(Connector, partner)
+        row.config = {**row.config, "send": ["846"], "inventory_every": 60}
+    put_listings(
+        ctx,
+        partner,
+        [ListingIn("TEA", "UP:012345678905", buffer=10), ListingIn("MUG", "MUG-1")],
+        actor="test",
+    )
+    at = ctx.clock.now().replace(minute=5, second=0, microsecond=0)
+    sweep(ctx, now=at)
+    sweep(ctx, now=at + _dt.timedelta(minutes=20))  # the same hour: nothing new
+    drain(ctx)
+    (doc,) = _sent(out, "846")
+    (ic,) = parse_interchanges(doc)
+    (ts,) = ic.transactions
+    assert not ic.problems and not ts.problems
+    pairs = [
+        (lin.elements[1:3], qty.elements[1])
+        for lin, qty in zip(
+            [s for s in ts.segments if s.tag == "LIN"],
+            [s for s in ts.segments if s.tag == "QTY"],
+            strict=True,
+        )
+    ]
+    assert pairs == [(("VN", "MUG-1"), "100"), (("UP", "012345678905"), "90")]
+    sweep(ctx, now=at + _dt.timedelta(hours=1))
+    drain(ctx)
+    assert len(_sent(out, "846")) == 2
