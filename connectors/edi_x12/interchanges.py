@@ -1,8 +1,9 @@
 """A partner's received X12 file, cut and read for the wiring (pure).
 
 ``split`` cuts a file at each ISA (each interchange keeps its own delimiters; the key is
-``InterchangeHeader.dedupe_key``); bytes that are not X12 at all are one piece keyed by
-their SHA-256, so they are still stored and answered. ``read`` reads one interchange with
+``InterchangeHeader.dedupe_key``; a file of one interchange is kept whole, BOM and all);
+bytes that are not X12 at all are one piece keyed by their SHA-256, so they are still
+stored and answered. ``read`` reads one interchange with
 ``inbound.read_inbound``: each transaction set (except 997s, which answer us) becomes a
 ``Child`` whose body is the set in a copy of its own envelope (ISA, GS, the set, GE and
 IEA counting one), so it maps again alone on replay; each group's 997 and the TA1 become
@@ -67,6 +68,9 @@ def split(body: bytes) -> list[Piece]:
         problem = str(exc)
     if not starts:
         return [Piece(_raw_key(body), body, problem=problem or "no ISA segment: not X12")]
+    if len(starts) == 1:  # a file of one interchange is kept exactly as it came
+        sender, _, control = starts[0][1].rpartition(":")
+        return [Piece(starts[0][1], body, sender, control, problem)]
     pieces = []
     for n, (offset, key) in enumerate(starts):
         end = starts[n + 1][0] if n + 1 < len(starts) else len(body)
