@@ -7,7 +7,10 @@ interchange (``read_interchange``: one ``Child`` per transaction set or message,
 stored as its own inbox row and mapped by ``parse_webhook``/``map_order`` like any channel
 order; the acknowledgements to send back; the problems to open), writes a reply once the
 database has issued its control numbers (``render``), and transmits a rendered document
-(``send_document``: the outbox relay calls it; it never renders).
+(``send_document``: the outbox relay calls it; it never renders). Optional, each a
+``Reply`` or None as the partner's agreement says: ``OrderAnswering`` (855 / ORDRSP after
+routing), ``ShipmentNoticing`` (856 / DESADV), ``ShipmentInvoicing`` (810) and
+``InventoryAdvising`` (846).
 """
 
 from __future__ import annotations

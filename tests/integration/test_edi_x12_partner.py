@@ -791,3 +791,15 @@ def test_available_to_sell_goes_out_as_an_846_once_a_period(
     sweep(ctx, now=at + _dt.timedelta(hours=1))
     drain(ctx)
     assert len(_sent(out, "846")) == 2
+
+
+def test_a_file_over_the_body_limit_is_refused_before_it_is_read(
+    client: TestClient, ctx: Context, world: dict[str, int], tmp_path: Path
+) -> None:
+    partner = _edinet_partner(ctx, tmp_path / "out")
+    huge = _our_850(5, "PO-5") + b"\n" * ctx.settings.max_body_bytes
+    r = _post(client, partner, huge)
+    assert r.status_code == 413
+    assert r.headers["content-type"].startswith("application/problem+json")
+    with unit_of_work(ctx.sessions) as s:
+        assert s.scalar(select(func.count()).select_from(InboundMessage)) == 0
