@@ -117,6 +117,10 @@ def read(body: bytes, agreement: Agreement) -> Reading:
             groups.append(Reply("997", event.ack, event.end.header.control_number, ()))
         elif isinstance(event, InterchangeRead):
             key = event.end.header.dedupe_key
+            acks.extend(
+                {"interchange_control": ta1.control_number, "code": ta1.code, "note": ta1.note}
+                for ta1 in event.received_ta1s
+            )
             verdict = _verdict(event, agreement)
             problems.extend(verdict.problems)
             replies.extend(_ta1(event, verdict, agreement))

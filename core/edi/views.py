@@ -107,26 +107,35 @@ class _Wanted:
         return _older(received_at, self.now)
 
 
-def _received_acks(rows: Sequence[InboundMessage]) -> dict[str, str]:
-    """The partner's 997 verdicts by the control number of our group they answer."""
-    found: dict[str, str] = {}
+def _received_acks(rows: Sequence[InboundMessage]) -> dict[tuple[str, str], str]:
+    """The partner's verdicts on what we sent: its 997s by our group's control number
+    (``("group", n)``), its TA1s by our interchange's (``("interchange", n)``)."""
+    found: dict[tuple[str, str], str] = {}
     for row in rows:
         text = (row.headers or {}).get(ACKS_HEADER)
         if not text:
             continue
         for ack in json.loads(text):
-            found.setdefault(str(int(ack["group_control"])), str(ack["code"]))
+            for scope in ("group", "interchange"):
+                number = ack.get(f"{scope}_control")
+                if number is not None and str(number).isdigit():
+                    found.setdefault((scope, str(int(number))), str(ack["code"]))
     return found
 
 
-def _document(msg: OutboxMessage, received: dict[str, str], now: datetime) -> dict[str, Any]:
+def _document(
+    msg: OutboxMessage, received: dict[tuple[str, str], str], now: datetime
+) -> dict[str, Any]:
     payload = msg.payload or {}
-    group = (payload.get("numbers") or {}).get("group")
-    verdict = received.get(str(group)) if group is not None else None
+    numbers = payload.get("numbers") or {}
+    group, interchange = numbers.get("group"), numbers.get("interchange")
+    verdict = received.get(("group", str(group))) if group is not None else None
+    envelope = received.get(("interchange", str(interchange))) if interchange else None
     sent_at = as_aware(msg.sent_at)
     waiting = payload.get("doc_type") in ACKED_BY_PARTNER and verdict is None
     return {
         "partner_ack": verdict,
+        "partner_ta1": envelope,
         "overdue": waiting and sent_at is not None and as_aware(now) - sent_at > OVERDUE_AFTER,  # type: ignore[operator]
         "outbox_id": msg.id,
         "doc_type": payload.get("doc_type"),

@@ -683,6 +683,17 @@ def test_an_856_the_partner_never_acknowledged_is_overdue_until_its_997_comes(
     drain(ctx)
     (doc,) = [d for d in partner_interchanges(ctx, partner, now=later)["documents"]]
     assert doc["partner_ack"] == "A" and not doc["overdue"]
+    assert doc["partner_ta1"] is None
+    # and its TA1 on our interchange 1
+    ta1 = (
+        b"ISA*00*          *00*          *01*000123456      *ZZ*PARTNERID      "
+        b"*261207*1100*U*00401*000000073*0*P*>~"
+        b"TA1*000000001*261207*1000*A*000~IEA*0*000000073~"
+    )
+    _post(client, partner, ta1)
+    drain(ctx)
+    (doc,) = [d for d in partner_interchanges(ctx, partner, now=later)["documents"]]
+    assert doc["partner_ta1"] == "A"
 
 
 def test_an_invoice_that_cannot_be_written_keeps_the_shipment_and_opens_an_exception(
