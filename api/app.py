@@ -10,7 +10,9 @@ from fastapi import FastAPI
 
 from omniroute.api import problems
 from omniroute.api.body_limit import BodyLimitMiddleware
+from omniroute.api.console import exception_routes, order_routes, pages, session_routes
 from omniroute.api.errors import ErrorMiddleware
+from omniroute.api.openapi import declare_problems
 from omniroute.api.routers import (
     audit,
     connectors,
@@ -29,8 +31,14 @@ from omniroute.api.routers import (
     warehouses,
     webhooks,
 )
+from omniroute.api.throttling import WebhookShedder
+from omniroute.api.timeout import TimeoutMiddleware
 from omniroute.api.webhook_intake import WebhookIntake
 from omniroute.core.bootstrap import Context
+from omniroute.core.platform.throttle import auth_throttle_for
+
+# Webhooks are answered by their own handler, which the request timeout does not cover.
+UNTIMED_PREFIXES = ("/webhooks/",)
 
 
 class OmnirouteApp(FastAPI):
@@ -46,6 +54,13 @@ class OmnirouteApp(FastAPI):
                 await intake(scope, receive, send, connector_id)
                 return
         await super().__call__(scope, receive, send)
+
+    def openapi(self) -> dict[str, Any]:
+        if self.openapi_schema is None:
+            document = super().openapi()
+            declare_problems(document, untimed_prefixes=UNTIMED_PREFIXES)
+            self.openapi_schema = document
+        return self.openapi_schema
 
 
 def create_app(
@@ -69,6 +84,7 @@ def create_app(
         description="Integration hub and omnichannel order router",
     )
     app.state.ctx = ctx
+    app.state.auth_throttle = auth_throttle_for(ctx.settings)
     problems.install(app)
     for module in (
         webhooks,
@@ -89,11 +105,20 @@ def create_app(
         health,
     ):
         app.include_router(module.router)
+    # The console: server-rendered pages over the same services and permission table.
+    pages.install(app)
+    for console in (session_routes, order_routes, exception_routes):
+        app.include_router(console.router)
+    app.include_router(pages.static)
     app.add_middleware(BodyLimitMiddleware, max_bytes=ctx.settings.max_body_bytes)
+    app.add_middleware(TimeoutMiddleware, seconds=ctx.settings.request_timeout)
     app.add_middleware(ErrorMiddleware)  # added last: the outermost of ours
     # One webhook thread per pooled database connection: no thread waits for a connection
     # and no overflow connection is opened (and closed again) for a webhook.
     app.webhook_intake = WebhookIntake(
-        ctx, max_bytes=ctx.settings.max_body_bytes, threads=ctx.settings.db_pool_size
+        ctx,
+        max_bytes=ctx.settings.max_body_bytes,
+        threads=ctx.settings.db_pool_size,
+        shedder=WebhookShedder(ctx.settings.webhook_rate, ctx.settings.webhook_burst),
     )
     return app

@@ -10,9 +10,10 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
 from omniroute.api.schemas import Id
+from omniroute.api.throttling import authenticate_throttled
 from omniroute.core.access import audit, scope
 from omniroute.core.access.permissions import Permission, allows
-from omniroute.core.access.tokens import Principal, authenticate
+from omniroute.core.access.tokens import Principal
 from omniroute.core.bootstrap import Context
 
 bearer = HTTPBearer(auto_error=False)
@@ -30,6 +31,22 @@ PermissionCheck = Callable[..., Awaitable[Principal]]
 _CHECKS: dict[Permission, PermissionCheck] = {}
 
 
+def public_url(request: Request, path: str) -> str:
+    """The URL of ``path`` as clients reach omniroute: OMNIROUTE_PUBLIC_URL when set, else the
+    address the server is bound to. Never the Host header, which the caller chooses."""
+    ctx: Context = request.app.state.ctx
+    base = ctx.settings.public_url
+    if base is None:
+        # A Unix socket has no address: the default bind address stands in.
+        host, port = request.scope.get("server") or ("127.0.0.1", 8000)
+        host = f"[{host}]" if ":" in host else host
+        scheme = request.url.scheme
+        default = {"http": 80, "https": 443}.get(scheme)
+        base = f"{scheme}://{host}" if port == default else f"{scheme}://{host}:{port}"
+    root: str = request.scope.get("root_path", "")
+    return base + root + path
+
+
 def require(permission: Permission | str) -> PermissionCheck:
     """A dependency that admits only tokens whose role has ``permission``.
 
@@ -45,7 +62,23 @@ def require(permission: Permission | str) -> PermissionCheck:
             raise HTTPException(
                 401, "a bearer token is required", headers={"WWW-Authenticate": "Bearer"}
             )
-        principal = await run_in_threadpool(authenticate, ctx, creds.credentials)
+        client_ip = request.client.host if request.client else "unknown"
+        outcome = await run_in_threadpool(
+            authenticate_throttled,
+            ctx,
+            request.app.state.auth_throttle,
+            client_ip,
+            creds.credentials,
+        )
+        if outcome.retry_after:
+            raise HTTPException(
+                429,
+                "too many failed authentications from this address or with this token; "
+                f"try again in {outcome.retry_after} s",
+                headers={"Retry-After": str(outcome.retry_after)},
+            )
+        principal = outcome.principal
+        assert principal is not None  # noqa: S101 - not locked out, so authenticated
         # Set here, in the request's own context, so the route's audit rows carry it.
         client = request.client.host if request.client else None
         audit.set_origin(audit.Origin(token_id=principal.token_id, client_ip=client))

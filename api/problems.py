@@ -17,11 +17,13 @@ from omniroute.core.order_state.machine import InvalidTransition
 from omniroute.core.platform.errors import Conflict, DomainError, Invalid, NotFound, Unauthorized
 
 HTTP_CODES = {
+    400: "malformed_body",
     401: "unauthorized",
     403: "forbidden",
     404: "not_found",
     405: "method_not_allowed",
     413: "body_too_large",
+    429: "too_many_requests",
 }
 STATUS = {NotFound: 404, Conflict: 409, Invalid: 422, Unauthorized: 401}
 CORRELATION_HEADER = "X-Correlation-ID"

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import types
 from datetime import UTC, date, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Union, get_args, get_origin
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from omniroute.core.channels.release_policy import ReleasePolicy
 from omniroute.mapping.engine import MAX_LINE_QUANTITY
@@ -27,6 +36,77 @@ LineQuantity = Annotated[int, Field(ge=1, le=MAX_LINE_QUANTITY)]
 SmallCount = Annotated[int, Field(ge=0, le=1_000_000)]
 
 
+#: The longest string any request body field may hold unless the field says less.
+MAX_BODY_STRING = 10_000
+
+
+def _unwrap(annotation: Any) -> Any:
+    while get_origin(annotation) is Annotated:
+        annotation = get_args(annotation)[0]
+    return annotation
+
+
+def _json_type_fits(annotation: Any, value: Any) -> bool:
+    """False when ``value`` is a JSON type that pydantic's lax mode would coerce wrongly for
+    ``annotation``: ``true``/``false`` or a string where a number goes, a number or a string
+    where a boolean goes. Anything else is left to the field's own validation."""
+    annotation = _unwrap(annotation)
+    origin = get_origin(annotation)
+    if origin in (Union, types.UnionType):
+        members = [a for a in get_args(annotation) if a is not type(None)]
+        return value is None or any(_json_type_fits(a, value) for a in members)
+    if annotation is bool:
+        return isinstance(value, bool)
+    if annotation in (int, float):
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    items: list[tuple[Any, Any]] = []
+    if origin is list and isinstance(value, list):
+        items = [(get_args(annotation)[0], v) for v in value]
+    elif origin is dict and isinstance(value, dict):
+        items = [(get_args(annotation)[1], v) for v in value.values()]
+    return all(_json_type_fits(a, v) for a, v in items)
+
+
+TYPE_NAMES: dict[Any, str] = {
+    bool: "a boolean",
+    int: "an integer",
+    float: "a number",
+    str: "a string",
+    type(None): "null",
+    list: "a list",
+    dict: "an object",
+}
+
+
+def _type_name(annotation: Any) -> str:
+    annotation = _unwrap(annotation)
+    origin = get_origin(annotation)
+    if origin in (Union, types.UnionType):
+        return " or ".join(_type_name(a) for a in get_args(annotation))
+    return TYPE_NAMES.get(origin or annotation, getattr(annotation, "__name__", "another type"))
+
+
+class Body(BaseModel):
+    """A JSON request body: unknown fields refused, every string bounded, and no coercion
+    between JSON types (``false`` or ``"1"`` is not an integer, ``0`` is not a boolean).
+
+    Pydantic's strict mode would also refuse the ISO strings of dates and the values of
+    enums, which FastAPI hands over as plain strings; this checks only the JSON types."""
+
+    model_config = ConfigDict(extra="forbid", str_max_length=MAX_BODY_STRING)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _strict_json_types(cls, value: Any, info: ValidationInfo) -> Any:
+        if info.field_name is None:
+            return value
+        annotation = cls.model_fields[info.field_name].annotation
+        if not _json_type_fits(annotation, value):
+            expected = _type_name(annotation)
+            raise ValueError(f"must be {expected}, not {type(value).__name__} {value!r}"[:200])
+        return value
+
+
 def _utc(value: datetime) -> str:
     """Stored times are naive UTC; say so on the wire."""
     return (value if value.tzinfo else value.replace(tzinfo=UTC)).isoformat()
@@ -35,14 +115,39 @@ def _utc(value: datetime) -> str:
 UtcDateTime = Annotated[datetime, PlainSerializer(_utc, return_type=str)]
 
 
-class Address(BaseModel):
+# Street lines are named as on orders (the canonical order's ship_to); a warehouse's address
+# written before with line1/line2 is read and accepted under those names too.
+STREET_ALIASES = (("line1", "address1"), ("line2", "address2"))
+
+
+def _street_names(value: Any) -> Any:
+    """``line1``/``line2`` as ``address1``/``address2``; both names with different values
+    is an error naming them."""
+    if not isinstance(value, dict) or not any(old in value for old, _ in STREET_ALIASES):
+        return value
+    value = dict(value)
+    for old, new in STREET_ALIASES:
+        if old in value:
+            given = value.pop(old)
+            if new in value and value[new] != given:
+                raise ValueError(f"give {new} or {old} (the same field), not both")
+            value[new] = given
+    return value
+
+
+class Address(Body):
+    """A warehouse's address: ``address1``/``address2`` as on orders (``line1``/``line2`` are
+    accepted as the same fields)."""
+
     model_config = ConfigDict(extra="forbid")
-    line1: str | None = None
-    line2: str | None = None
+    address1: str | None = None
+    address2: str | None = None
     city: str | None = None
     region: str | None = None
     postal_code: str = Field(min_length=1, max_length=20)
     country: str = Field(min_length=2, max_length=2, description="ISO 3166-1 alpha-2")
+
+    _streets = model_validator(mode="before")(_street_names)
 
     @field_validator("country")
     @classmethod
@@ -50,14 +155,14 @@ class Address(BaseModel):
         return v.upper()
 
 
-class RateBandIn(BaseModel):
+class RateBandIn(Body):
     model_config = ConfigDict(extra="forbid")
     max_km: float = Field(gt=0)
     base: float = Field(ge=0)
     per_kg: float = Field(ge=0)
 
 
-class WarehouseCalendar(BaseModel):
+class WarehouseCalendar(Body):
     """Local days a warehouse does not ship; empty = open every day."""
 
     model_config = ConfigDict(extra="forbid")
@@ -105,7 +210,7 @@ def _check_timezone(value: str | None) -> str | None:
     return value
 
 
-class WarehouseIn(BaseModel):
+class WarehouseIn(Body):
     model_config = ConfigDict(extra="forbid")
     code: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
     name: str = Field(min_length=1, max_length=200)
@@ -129,7 +234,7 @@ class WarehouseIn(BaseModel):
     _tz = field_validator("timezone")(_check_timezone)
 
 
-class WarehousePatch(BaseModel):
+class WarehousePatch(Body):
     """Fields left out are kept. ``null`` clears the fields that may be empty (the WMS,
     capacity, cut-off, location, and ``calendar`` / ``channel_buffers`` back to none); for
     any other field it is a 422."""
@@ -205,8 +310,13 @@ class WarehouseOut(BaseModel):
     def _null_dict(cls, value: Any) -> Any:
         return {} if value is None else value
 
+    @field_validator("address")
+    @classmethod
+    def _streets(cls, value: dict[str, Any]) -> dict[str, Any]:
+        return dict(_street_names(value))
 
-class StockSet(BaseModel):
+
+class StockSet(Body):
     model_config = ConfigDict(extra="forbid")
     warehouse_id: Id
     sku: str = Field(min_length=1, max_length=128)
@@ -215,7 +325,7 @@ class StockSet(BaseModel):
     reason: str = Field(default="set", max_length=40)
 
 
-class StockAdjust(BaseModel):
+class StockAdjust(Body):
     model_config = ConfigDict(extra="forbid")
     warehouse_id: Id
     sku: str = Field(min_length=1, max_length=128)
@@ -248,7 +358,7 @@ class LedgerOut(BaseModel):
     created_at: UtcDateTime
 
 
-class SkuIn(BaseModel):
+class SkuIn(Body):
     model_config = ConfigDict(extra="forbid")
     code: str = Field(min_length=1, max_length=128)
     name: str | None = Field(default=None, max_length=300)
@@ -268,7 +378,7 @@ class SkuOut(BaseModel):
     weight_kg: float | None
 
 
-class AliasIn(BaseModel):
+class AliasIn(Body):
     model_config = ConfigDict(extra="forbid")
     connector_id: Id
     alias: str = Field(
@@ -292,7 +402,7 @@ class AliasOut(BaseModel):
     )
 
 
-class ConnectorIn(BaseModel):
+class ConnectorIn(Body):
     model_config = ConfigDict(extra="forbid")
     kind: str
     name: str = Field(min_length=1, max_length=200)
@@ -304,7 +414,7 @@ class ConnectorIn(BaseModel):
     )
 
 
-class ConnectorPatch(BaseModel):
+class ConnectorPatch(Body):
     model_config = ConfigDict(extra="forbid")
     config: dict[str, Any] | None = None
     secrets: dict[str, Any] | None = Field(default=None, description="write-only; merged")
@@ -366,7 +476,9 @@ class ExceptionOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
     id: int
     reason: str
-    status: str = Field(description="open, retried (its work replayed) or resolved")
+    status: str = Field(
+        description="open, retried (its work replayed), resolved, or dismissed (by a person)"
+    )
     detail: dict[str, Any] = Field(
         description="the latest occurrence's; inbound_message_ids lists the inbox rows a bad "
         "payload came in (the same body under other webhook ids), newest last"
@@ -381,6 +493,12 @@ class ExceptionOut(BaseModel):
     last_retried_at: UtcDateTime | None
     created_at: UtcDateTime
     resolved_at: UtcDateTime | None = Field(description="when it was resolved or last retried")
+    closed_by: str | None = Field(default=None, description="who resolved or dismissed it")
+    close_note: str | None = Field(default=None, description="why, in their words")
+
+
+class CloseIn(BaseModel):
+    note: str = Field(min_length=1, max_length=2000, description="why it is closed")
 
 
 class RetryOut(BaseModel):
@@ -559,8 +677,21 @@ class CancellationOut(BaseModel):
     settled_at: UtcDateTime | None
 
 
+class RoutingWarningOut(BaseModel):
+    code: str = Field(
+        description="ship_to_not_located, postal_code_unknown or warehouse_not_located"
+    )
+    message: str
+    warehouses: list[str] | None = Field(default=None, description="the warehouses meant")
+
+
 class OrderDetailOut(OrderSummaryOut):
     ship_to: dict[str, Any] | None
+    routing_warnings: list[RoutingWarningOut] = Field(
+        default_factory=list,
+        description="what the latest routing decision could not place: distances unknown "
+        "or rough (the trace's warnings)",
+    )
     bill_to: dict[str, Any] | None = None
     note: str | None = Field(default=None, description="the buyer's note")
     gift_message: str | None = None

@@ -26,6 +26,7 @@ from starlette.datastructures import Headers
 from omniroute.api.errors import answer_unexpected
 from omniroute.api.problems import STATUS
 from omniroute.api.schemas import MAX_ID
+from omniroute.api.throttling import WebhookShedder
 from omniroute.core.bootstrap import Context
 from omniroute.core.intake.webhooks import IntakeResult, receive_webhook
 from omniroute.core.platform.errors import DomainError
@@ -52,8 +53,11 @@ def _accepted_body(result: IntakeResult) -> bytes:
 
 
 class WebhookIntake:
-    def __init__(self, ctx: Context, *, max_bytes: int, threads: int) -> None:
+    def __init__(
+        self, ctx: Context, *, max_bytes: int, threads: int, shedder: WebhookShedder
+    ) -> None:
         self.ctx = ctx
+        self.shedder = shedder
         self.max_bytes = max_bytes
         self.threads = threads
         # The blocking part (connector lookup, verify, INSERT + COMMIT) runs here. A plain
@@ -72,6 +76,10 @@ class WebhookIntake:
         return connector_id if 1 <= connector_id <= MAX_ID else None
 
     async def __call__(self, scope: Scope, receive: Any, send: Any, connector_id: int) -> None:
+        wait = self.shedder.retry_after(connector_id)
+        if wait:
+            await self._shed(send, connector_id, wait)
+            return
         headers = Headers(scope=scope)
         declared = headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
@@ -115,8 +123,24 @@ class WebhookIntake:
         }
         await self._answer(send, 413, _json(payload), b"application/problem+json")
 
+    async def _shed(self, send: Any, connector_id: int, wait: int) -> None:
+        payload = {
+            "status": 429,
+            "code": "webhook_rate_exceeded",
+            "detail": f"connector {connector_id} is over {self.shedder.rate:g} webhooks a "
+            f"second; deliver again in {wait} s",
+        }
+        extra = [(b"retry-after", str(wait).encode())]
+        await self._answer(send, 429, _json(payload), b"application/problem+json", extra)
+
     @staticmethod
-    async def _answer(send: Any, status: int, body: bytes, content_type: bytes) -> None:
+    async def _answer(
+        send: Any,
+        status: int,
+        body: bytes,
+        content_type: bytes,
+        extra: list[tuple[bytes, bytes]] | None = None,
+    ) -> None:
         await send(
             {
                 "type": "http.response.start",
@@ -124,6 +148,7 @@ class WebhookIntake:
                 "headers": [
                     (b"content-length", str(len(body)).encode()),
                     (b"content-type", content_type),
+                    *(extra or ()),
                 ],
             }
         )

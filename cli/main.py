@@ -22,6 +22,8 @@ rules_app = typer.Typer(
     help="routing rule sets: validate, simulate, backtest", no_args_is_help=True
 )
 app.add_typer(rules_app, name="rules")
+user_app = typer.Typer(help="console users (people who sign in)", no_args_is_help=True)
+app.add_typer(user_app, name="user")
 
 DEMO_DB = "sqlite:///./omniroute-demo.db"
 
@@ -323,6 +325,113 @@ def edi_import(
         ctx.close()
     for entry in entries:
         typer.echo(json.dumps(entry.as_dict()))
+
+
+def _read_password(from_stdin: bool) -> str:
+    """From the first line of standard input, or a prompt that does not echo, twice."""
+    import sys
+
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    value: str = typer.prompt("password", hide_input=True, confirmation_prompt=True)
+    return value
+
+
+PasswordStdin = Annotated[
+    bool, typer.Option("--password-stdin", help="read the password from standard input")
+]
+
+
+@user_app.command("create")
+def user_create(
+    username: Annotated[str, typer.Argument(help="the name they sign in with")],
+    *,
+    role: Annotated[Role, typer.Option(help=", ".join(r.value for r in Role))],
+    connector: Annotated[
+        list[int] | None, typer.Option(help="limit to this connector's data (repeatable)")
+    ] = None,
+    warehouse: Annotated[
+        list[int] | None, typer.Option(help="limit to this warehouse's records (repeatable)")
+    ] = None,
+    password_stdin: PasswordStdin = False,
+) -> None:
+    """Create a console user; the password is prompted for (never an argument)."""
+    from omniroute.core.access.users import NewUser, create_user
+    from omniroute.core.bootstrap import bootstrap
+    from omniroute.core.platform.errors import DomainError
+
+    password = _read_password(password_stdin)
+    ctx = bootstrap(Settings())
+    try:
+        spec = NewUser(username, role, connector or None, warehouse or None)
+        row = create_user(ctx, spec, password, actor=CLI_ACTOR)
+    except DomainError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    finally:
+        ctx.close()
+    typer.echo(f"user {row['username']} ({row['role']}) created")
+
+
+@user_app.command("list")
+def user_list() -> None:
+    """List console users as JSON lines (never their password hashes)."""
+    import json
+
+    from omniroute.core.access.users import list_users
+    from omniroute.core.bootstrap import bootstrap
+
+    ctx = bootstrap(Settings())
+    try:
+        after = 0
+        while page := list_users(ctx, after_id=after):
+            for row in page:
+                typer.echo(json.dumps(row, default=str))
+            after = page[-1]["id"]
+    finally:
+        ctx.close()
+
+
+@user_app.command("disable")
+def user_disable(username: Annotated[str, typer.Argument()]) -> None:
+    """Refuse the user's sign-ins from now on and end their sessions."""
+    from omniroute.core.access.users import disable_user
+    from omniroute.core.bootstrap import bootstrap
+    from omniroute.core.platform.errors import NotFound
+
+    ctx = bootstrap(Settings())
+    try:
+        disable_user(ctx, username, actor=CLI_ACTOR)
+    except NotFound as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    finally:
+        ctx.close()
+    typer.echo(f"user {username} disabled")
+
+
+@user_app.command("set-password")
+def user_set_password(
+    username: Annotated[str, typer.Argument()], password_stdin: PasswordStdin = False
+) -> None:
+    """Set a new password (prompted for); the user's sessions end."""
+    from omniroute.core.access.users import set_password
+    from omniroute.core.bootstrap import bootstrap
+    from omniroute.core.platform.errors import DomainError, NotFound
+
+    password = _read_password(password_stdin)
+    ctx = bootstrap(Settings())
+    try:
+        set_password(ctx, username, password, actor=CLI_ACTOR)
+    except NotFound as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    except DomainError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    finally:
+        ctx.close()
+    typer.echo(f"password of {username} changed")
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ ranking are :mod:`routing.ranking`'s, the trace is assembled by :mod:`routing.tr
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -21,6 +21,7 @@ from itertools import product, repeat
 
 from omniroute.routing.allocate import OrderDemand, RoutingResult, Shipment
 from omniroute.routing.conditions import OrderFacts
+from omniroute.routing.explain import Removal, Stock, Verdicts
 from omniroute.routing.geo import GeoPoint, distances_km, prepare_point
 from omniroute.routing.ranking import (
     SMALLER_IS_BETTER,
@@ -39,7 +40,7 @@ from omniroute.routing.rules import (
     evaluate,
 )
 from omniroute.routing.search import SearchLimits, SearchResult, min_split_rows
-from omniroute.routing.trace import Stock, Verdicts, build_result, permuter
+from omniroute.routing.trace import build_result, permuter
 from omniroute.routing.warehouses import (
     Columns,
     RateBand,
@@ -104,7 +105,9 @@ def decide(req: RoutingRequest) -> RoutingResult:
     sites = sites_of(req.warehouses)
     ships = ship_days(req.warehouses, sites, req.now)  # once per calendar, not per warehouse
     every = columns_of(req.warehouses, sites)
-    kept, removed = _eligibility(req, outcome.warehouses, sites, every, ships)
+    kept, removed = _eligibility(
+        req, outcome.warehouses, sites, every, ships, matched=evaluation.matched
+    )
     eligible = every if kept is None else columns([sites[n] for n in kept])
     skus = tuple(dict.fromkeys(line.sku for line in req.order.lines))  # first-appearance order
     units, blocked = _stock_rows(req, eligible, skus)
@@ -140,6 +143,7 @@ def decide(req: RoutingRequest) -> RoutingResult:
         verdicts=verdicts,
         stock=Stock(skus, rows),
         order_value=_value_entry(req.facts),
+        address=(req.facts.country, req.facts.postal_code),
     )
 
 
@@ -160,7 +164,9 @@ def _eligibility(
     sites: Sequence[Site],
     every: Columns,
     ships: Mapping[Shipping, ShipDay],
-) -> tuple[list[int] | None, list[tuple[Site, str]]]:
+    *,
+    matched: tuple[str, ...],
+) -> tuple[list[int] | None, list[tuple[Site, Removal]]]:
     """Positions in ``sites`` of the warehouses that pass every feasibility filter (None: all
     of them), and the others with the reason."""
     # Warehouses the caller excludes are rare: when there are some, no fast path.
@@ -181,7 +187,7 @@ def _eligibility(
         return None, []  # nothing can remove any of them
     served = (req.facts.channel, req.channel_name)
     kept: list[int] = []
-    removed: list[tuple[Site, str]] = []
+    removed: list[tuple[Site, Removal]] = []
     for n, s in enumerate(sites):
         # Fast path: nothing can remove it; anything else is read by _removal in full.
         if (
@@ -189,41 +195,82 @@ def _eligibility(
             and not selective
             and (not s.channels or not s.channels.isdisjoint(served))
             and not (urgent and s.limited)
-        ) or (reason := _removal(req, sel, s.profile, ships[s.shipping])) is None:
+        ) or (reason := _removal(req, sel, s.profile, ships[s.shipping], matched)) is None:
             kept.append(n)
         else:
             removed.append((s, reason))
     return (None if not removed else kept), removed
 
 
-def _removal(
-    req: RoutingRequest, sel: WarehouseSelector, w: WarehouseProfile, ship: ShipDay
-) -> str | None:
-    """The first feasibility filter that removes ``w``, in words; None when it passes them all.
+def _removal(  # noqa: PLR0911 - one return per filter, in the order they are applied
+    req: RoutingRequest,
+    sel: WarehouseSelector,
+    w: WarehouseProfile,
+    ship: ShipDay,
+    matched: tuple[str, ...],
+) -> Removal | None:
+    """The first feasibility filter that removes ``w``, in words and as a filter name with
+    what it found; None when it passes them all. ``matched``: the rules applied, to name the
+    one whose warehouse list removed it.
 
     An urgent order (``URGENT_LEVELS``) needs a warehouse that ships today: one closed today
     by its calendar or past its cut-off is removed.
     """
-    reason = None
     if not w.enabled:
-        reason = "disabled"
-    elif (excluded := req.excluded_warehouses.get(w.warehouse_id)) is not None:
-        reason = excluded
-    elif sel.include and w.code not in sel.include:
-        reason = "not in the rule's warehouse list"
-    elif w.code in sel.exclude:
-        reason = "excluded by the rule"
-    elif missing := [t for t in sel.require_tags if t not in w.tags]:
-        reason = f"lacks required tag(s) {', '.join(missing)}"
-    elif banned := [t for t in sel.exclude_tags if t in w.tags]:
-        reason = f"has excluded tag(s) {', '.join(banned)}"
-    elif w.channels and not ({req.facts.channel, req.channel_name} & w.channels):
-        reason = f"does not serve channel {req.channel_name}"
-    elif w.capacity_left is not None and w.capacity_left <= 0:
-        reason = "no capacity left today"
-    elif req.facts.service_level in URGENT_LEVELS and ship.late:
-        reason = f"{ship.late} for a {req.facts.service_level} order"
-    return reason
+        return Removal("disabled", "disabled", {})
+    if (excluded := req.excluded_warehouses.get(w.warehouse_id)) is not None:
+        return Removal(excluded, "excluded", {})
+    if sel.include and w.code not in sel.include:
+        rule = _rule_of(req.rule_set, matched, lambda s: bool(s.include))
+        return Removal("not in the rule's warehouse list", "rule_include", {"rule": rule})
+    if w.code in sel.exclude:
+        rule = _rule_of(req.rule_set, matched, lambda s: w.code in s.exclude)
+        return Removal("excluded by the rule", "rule_exclude", {"rule": rule})
+    if missing := [t for t in sel.require_tags if t not in w.tags]:
+        rule = _rule_of(req.rule_set, matched, lambda s: bool(set(missing) & set(s.require_tags)))
+        return Removal(
+            f"lacks required tag(s) {', '.join(missing)}",
+            "capability",
+            {"missing": missing, "rule": rule},
+        )
+    if banned := [t for t in sel.exclude_tags if t in w.tags]:
+        rule = _rule_of(req.rule_set, matched, lambda s: bool(set(banned) & set(s.exclude_tags)))
+        return Removal(
+            f"has excluded tag(s) {', '.join(banned)}",
+            "rule_exclude_tags",
+            {"tags": banned, "rule": rule},
+        )
+    if w.channels and not ({req.facts.channel, req.channel_name} & w.channels):
+        return Removal(
+            f"does not serve channel {req.channel_name}",
+            "channel",
+            {"channel": req.channel_name, "serves": sorted(w.channels)},
+        )
+    if w.capacity_left is not None and w.capacity_left <= 0:
+        return Removal("no capacity left today", "capacity", {"capacity_left": w.capacity_left})
+    if req.facts.service_level in URGENT_LEVELS and ship.late:
+        return Removal(
+            f"{ship.late} for a {req.facts.service_level} order",
+            ship.cause or "calendar",
+            {"service_level": req.facts.service_level, "ships": ship.iso},
+        )
+    return None
+
+
+def _rule_of(
+    rule_set: RuleSet | None,
+    matched: tuple[str, ...],
+    states: Callable[[WarehouseSelector], bool],
+) -> str:
+    """The last applied rule whose warehouse selector ``states`` it; else the rule set's
+    ``default`` (where a selector stated there comes from)."""
+    if rule_set is not None:
+        selectors = {rule.id: rule.then.warehouses for rule in rule_set.rules}
+        for rule_id in reversed(matched):
+            sel = selectors.get(rule_id)
+            if sel is not None and states(sel):
+                return rule_id
+    return "default"
 
 
 def _stock_rows(

@@ -29,6 +29,8 @@ _COUNTRY_ALIASES = {"UK": "GB"}
 _ZIP = re.compile(r"(\d{5})(?:[-\s]?\d{4})?", re.ASCII)
 # Postal areas that have their own ISO country code but US ZIP codes.
 _ZIP_TERRITORIES = frozenset({"AS", "FM", "GU", "MH", "MP", "PR", "PW", "VI"})
+# Where the bundled data places a postal code itself (elsewhere a city, region or country).
+POSTAL_CODE_COUNTRIES = frozenset({"US"}) | _ZIP_TERRITORIES
 _NOT_ALNUM = re.compile(r"[\W_]+")
 _DIACRITICS = re.compile("[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]")
 

@@ -127,9 +127,14 @@ class RuleOutcome:
         }
 
 
+# Nearest first where the ship-to and the warehouse are both placed (a warehouse with no
+# place ranks after every placed one; an unplaced ship-to leaves distance out), then
+# priority, then most stock; code and id break what is still tied (routing.ranking).
+DEFAULT_RANKING: Final = ("distance", "priority", "stock_depth")
+
 DEFAULT_OUTCOME: Final = RuleOutcome(
     warehouses=WarehouseSelector(),
-    ranking=("priority", "stock_depth"),
+    ranking=DEFAULT_RANKING,
     split=SplitPolicy(),
     on_no_stock=NoStockAction.EXCEPTION,
 )

@@ -26,7 +26,8 @@ An outcome (``default`` or a rule's ``then``) states any of:
 
 * ``warehouses``: ``include`` (only these codes), ``exclude`` (never these), ``require_tags``
   (a warehouse needs every one, e.g. cold-chain, hazmat) and ``exclude_tags``;
-* ``ranking``: criteria chained in order, from :data:`CRITERIA`;
+* ``ranking``: criteria chained in order, from :data:`CRITERIA` (not stated:
+  :data:`DEFAULT_RANKING`, nearest first, then priority, then most stock);
 * ``split``: ``mode`` (ship_complete | split), ``max_shipments`` (null: no limit; ignored by
   ship_complete), ``allow_line_split``, ``ship_alone_skus`` (each always its own shipment),
   ``keep_together`` (groups of SKUs such as a kit's parts) and
@@ -51,6 +52,7 @@ from omniroute.routing.conditions import Condition, OrderFacts, RuleError
 from omniroute.routing.rule_model import (
     CRITERIA,
     DEFAULT_OUTCOME,
+    DEFAULT_RANKING,
     MAX_BOOST,
     CompiledRules,
     Evaluation,
@@ -71,6 +73,7 @@ from omniroute.routing.rule_parser import parse_rule_set, rule_set_schema, valid
 __all__ = [
     "CRITERIA",
     "DEFAULT_OUTCOME",
+    "DEFAULT_RANKING",
     "MAX_BOOST",
     "CompiledRules",
     "Condition",

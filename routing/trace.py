@@ -2,19 +2,43 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from itertools import repeat
 from operator import itemgetter
-from typing import Any, NamedTuple
+from typing import Any
 
 from omniroute.routing.allocate import LineDemand, Outcome, RoutingResult, Shipment
+from omniroute.routing.explain import (
+    TIE_BREAKS,
+    Losses,
+    Removal,
+    Stock,
+    Verdicts,
+    finite,
+    headline,
+    runner_up,
+    warnings,
+    why_not_eligible,
+)
 from omniroute.routing.geo import GeoPoint
-from omniroute.routing.ranking import ScoreColumns
 from omniroute.routing.rules import Evaluation, NoStockAction
 from omniroute.routing.search import SearchResult
-from omniroute.routing.warehouses import Columns, ShipDay, Shipping, Site, channel_buffer, held_back
+from omniroute.routing.warehouses import channel_buffer, held_back
+
+# The explanations' types and the headline moved to routing.explain; they stay importable
+# from here.
+__all__ = [
+    "RANK_WORDS",
+    "Losses",
+    "Removal",
+    "Stock",
+    "Verdicts",
+    "build_result",
+    "headline",
+    "permuter",
+    "runner_up",
+]
 
 NO_STOCK_OUTCOME = {
     NoStockAction.EXCEPTION: Outcome.NO_STOCK,
@@ -22,27 +46,6 @@ NO_STOCK_OUTCOME = {
     NoStockAction.HOLD: Outcome.HOLD,
     NoStockAction.REJECT: Outcome.REJECT,
 }
-
-
-class Verdicts(NamedTuple):
-    """Every warehouse considered: the eligible ones (their scores, the SKUs each may not
-    ship with why, and the ranking), then the removed ones by code with the filter's reason;
-    for each, its ship date and the units it holds back from the order's channel."""
-
-    eligible: Columns
-    scores: ScoreColumns  # in ``eligible`` order
-    blocked: dict[int, dict[str, str]]  # by position in ``eligible``; absent: none blocked
-    order: Sequence[int]  # positions in ``eligible``, best-ranked first
-    removed: Sequence[tuple[Site, str]]
-    ships: Mapping[Shipping, ShipDay]  # by each site's ``shipping``
-    channel: tuple[str, str]  # the order's connector kind and name
-
-
-class Stock(NamedTuple):
-    """Usable units of each order SKU per eligible warehouse (``rows`` in any order)."""
-
-    skus: tuple[str, ...]
-    rows: Sequence[tuple[int, ...]]
 
 
 def permuter(order: Sequence[int]) -> Callable[[Sequence[Any]], tuple[Any, ...]]:
@@ -56,25 +59,18 @@ def permuter(order: Sequence[int]) -> Callable[[Sequence[Any]], tuple[Any, ...]]
 
 
 class _RankWords:
-    """The verdicts of the eligible warehouses by rank, made once and shared (the trace is
-    read, never changed in place, and equal strings serialise the same)."""
+    """The verdicts of the chosen warehouses by rank, made once and shared (the trace is read,
+    never changed in place, and equal strings serialise the same)."""
 
     def __init__(self) -> None:
-        # (chosen, lost) by rank, index 0 unused; one attribute, so that a thread growing it
-        # never lets another read one tuple of the old size and one of the new.
-        self.words: tuple[tuple[str, ...], tuple[str, ...]] = ((), ())
+        # One attribute, so that a thread growing it never reads a half-made one.
+        self.words: tuple[str, ...] = ()
 
-    def upto(self, ranks: int) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    def upto(self, ranks: int) -> tuple[str, ...]:
         words = self.words
-        if len(words[0]) <= ranks:
-            size = max(ranks + 1, 2 * len(words[0]), 64)
-            words = (
-                tuple(f"chosen: ranked {rank}" for rank in range(size)),
-                tuple(
-                    f"lost: ranked {rank}; the plan needed no shipment from it"
-                    for rank in range(size)
-                ),
-            )
+        if len(words) <= ranks:
+            size = max(ranks + 1, 2 * len(words), 64)
+            words = tuple(f"chosen: ranked {rank}" for rank in range(size))
             self.words = words
         return words
 
@@ -95,7 +91,10 @@ def build_result(
     verdicts: Verdicts,
     stock: Stock,
     order_value: Mapping[str, Any] | None = None,
+    address: tuple[str | None, str | None] = (None, None),
 ) -> RoutingResult:
+    """The result and its trace. ``address``: the ship-to's country and postal code, to say
+    in ``warnings`` when they could not be placed."""
     rules = evaluation.outcome
     if shipments:
         outcome = Outcome.SINGLE if len(shipments) == 1 else Outcome.SPLIT
@@ -105,7 +104,14 @@ def build_result(
         outcome = NO_STOCK_OUTCOME[rules.on_no_stock]
         shortfall = _shortfall(lines, stock)
         summary = _no_plan_summary(evaluation, shortfall, policy_block, verdicts)
+    currency = None if order_value is None else order_value.get("currency")
+    candidates, beaten = _candidates(
+        verdicts,
+        {s.warehouse_id for s in shipments},
+        Losses(stock, _demand(lines), rules.ranking, currency, summary if not shipments else None),
+    )
     trace = {
+        "headline": headline(shipments, candidates, summary, beaten),
         "policy": label,
         "decided_at": now.isoformat(),
         "outcome": outcome.value,
@@ -125,20 +131,31 @@ def build_result(
             "proven_minimal": search.proven_minimal,
             "nodes": search.nodes,
         },
-        "candidates": _candidates(verdicts, {s.warehouse_id for s in shipments}),
+        "candidates": candidates,
         "chosen": [s.warehouse_code for s in shipments],
         "shipments": len(shipments),
         "shortfall": [
             {"line_id": d.line_id, "sku": d.sku, "missing": d.quantity} for d in shortfall
         ],
         "summary": summary,
+        "tie_breaks": list(TIE_BREAKS),
+        "warnings": warnings(ship_to, address, verdicts),
     }
     return RoutingResult(
         outcome=outcome, shipments=shipments, shortfall=tuple(shortfall), trace=trace
     )
 
 
-def _candidates(verdicts: Verdicts, chosen: set[int]) -> list[dict[str, Any]]:
+def _demand(lines: Sequence[LineDemand]) -> dict[str, int]:
+    need: dict[str, int] = {}
+    for line in lines:
+        need[line.sku] = need.get(line.sku, 0) + line.quantity
+    return need
+
+
+def _candidates(
+    verdicts: Verdicts, chosen: set[int], losses: Losses
+) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
     """The trace entry of every warehouse: the eligible ones best-ranked first, then the
     removed ones. Entries are made in ``eligible`` order, column by column, and put in rank
     order once (cheaper than putting every column in rank order)."""
@@ -151,7 +168,7 @@ def _candidates(verdicts: Verdicts, chosen: set[int]) -> list[dict[str, Any]]:
     kind, name = verdicts.channel
     values: Sequence[Sequence[float | None]] = scores[:6]
     if scores.infinite():
-        values = [list(map(_finite, column)) for column in values]
+        values = [list(map(finite, column)) for column in values]
     dates: Any = (
         repeat(next(iter(verdicts.ships.values())).iso)
         if len(verdicts.ships) == 1
@@ -166,7 +183,8 @@ def _candidates(verdicts: Verdicts, chosen: set[int]) -> list[dict[str, Any]]:
     ranks = [0] * len(order)
     for rank, n in enumerate(order, start=1):
         ranks[n] = rank
-    won, lost = RANK_WORDS.upto(len(order))
+    won = RANK_WORDS.upto(len(order))
+    whys, lost, beaten = why_not_eligible(verdicts, chosen, ranks, losses)
     entries = [
         {
             "warehouse_id": wid,
@@ -186,9 +204,12 @@ def _candidates(verdicts: Verdicts, chosen: set[int]) -> list[dict[str, Any]]:
             "cannot_ship": {} if skus is None else skus,
             "ship_date": date,
             "channel_buffer": units,
-            "verdict": won[rank] if wid in chosen else lost[rank],
+            "verdict": won[rank] if why is None else words,
+            "why_not": why,
         }
         for (
+            why,
+            words,
             rank,
             wid,
             code,
@@ -203,6 +224,8 @@ def _candidates(verdicts: Verdicts, chosen: set[int]) -> list[dict[str, Any]]:
             date,
             units,
         ) in zip(
+            whys,
+            lost,
             ranks,
             eligible.ids,
             eligible.codes,
@@ -220,22 +243,19 @@ def _candidates(verdicts: Verdicts, chosen: set[int]) -> list[dict[str, Any]]:
             "warehouse_id": s.warehouse_id,
             "code": s.code,
             "eligible": False,
-            "removed_by": reason,
+            "removed_by": reason.text,
             "rank": None,
             "scores": {},
             "location": s.level,
             "cannot_ship": {},
             "ship_date": verdicts.ships[s.shipping].iso,
             "channel_buffer": held_back(s, kind, name) if s.buffers else 0,
-            "verdict": f"removed: {reason}",
+            "verdict": f"removed: {reason.text}",
+            "why_not": {"reason": reason.filter, **reason.detail, "text": reason.text},
         }
         for s, reason in verdicts.removed
     ]
-    return entries
-
-
-def _finite(value: float | None) -> float | None:
-    return None if value is None or math.isinf(value) else value
+    return entries, beaten
 
 
 def _shortfall(lines: Sequence[LineDemand], stock: Stock) -> list[LineDemand]:

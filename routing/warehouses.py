@@ -75,6 +75,7 @@ class ShipDay(NamedTuple):
     days: float | None  # days from its local today (the ship_date criterion)
     iso: str | None  # ``date`` for the trace
     late: str | None  # why not today (a missed cut-off or a closed day); None: today
+    cause: str | None = None  # "cut_off" or "calendar" when ``late``
 
 
 class Site(NamedTuple):
@@ -274,23 +275,24 @@ def ship_day(key: Shipping, now: datetime) -> ShipDay:
     local = now.astimezone(ZoneInfo(zone))
     today = local.date()
     late = None
+    cause = "calendar"
     if today.weekday() in closed:
         late = f"closed on {WEEKDAYS[today.weekday()]}s by its calendar"
     elif today in holidays:
         late = f"closed today ({today.isoformat()}, a holiday in its calendar)"
     elif cutoff and local.time() >= _clock(cutoff):
-        late = f"missed today's {cutoff} cut-off ({zone})"
+        late, cause = f"missed today's {cutoff} cut-off ({zone})", "cut_off"
     if late is None:
         return ShipDay(today, 0.0, today.isoformat(), None)
     if len(closed) >= len(WEEKDAYS):
-        return ShipDay(None, None, None, "closed every day by its calendar")
+        return ShipDay(None, None, None, "closed every day by its calendar", cause)
     day = today + timedelta(days=1)
     # Each holiday can hide at most one open weekday, so this always finds one.
     for _ in range(len(WEEKDAYS) * (len(holidays) + 1)):
         if day.weekday() not in closed and day not in holidays:
             break
         day += timedelta(days=1)
-    return ShipDay(day, float((day - today).days), day.isoformat(), late)
+    return ShipDay(day, float((day - today).days), day.isoformat(), late, cause)
 
 
 def _clock(hh_mm: str) -> time:

@@ -4,7 +4,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 
-from omniroute.api.deps import CtxDep, connector_in_scope, require
+from omniroute.api.deps import CtxDep, connector_in_scope, public_url, require
 from omniroute.api.schemas import (
     BrokenKindOut,
     ConnectorHealthOut,
@@ -43,7 +43,7 @@ def _out(ctx: Context, row: Connector, request: Request) -> ConnectorOut:
         enabled=row.enabled,
         secrets_set=svc.secret_names(ctx, row),
         release_policy=policy_of(row.release_policy),
-        webhook_url=str(request.url_for("webhook", connector_id=row.id))
+        webhook_url=public_url(request, request.app.url_path_for("webhook", connector_id=row.id))
         if takes_webhooks
         else None,
     )

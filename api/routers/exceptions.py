@@ -6,11 +6,11 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query
 
 from omniroute.api.deps import CtxDep, exception_in_scope, require
-from omniroute.api.schemas import MAX_ID, ExceptionOut, RetryOut
+from omniroute.api.schemas import MAX_ID, CloseIn, ExceptionOut, RetryOut
 from omniroute.core.access.permissions import Permission
 from omniroute.core.access.tokens import Principal
 from omniroute.core.exceptions import queue as svc
-from omniroute.core.exceptions.opening import Reason
+from omniroute.core.exceptions.opening import ExceptionStatus, Reason
 
 router = APIRouter(prefix="/api/v1/exceptions", tags=["exceptions"])
 
@@ -27,6 +27,7 @@ class StatusFilter(enum.StrEnum):
     OPEN = "open"
     RETRIED = "retried"
     RESOLVED = "resolved"
+    DISMISSED = "dismissed"
     ALL = "all"
 
 
@@ -36,7 +37,7 @@ def list_exceptions(
     ctx: CtxDep,
     who: ListExceptions,
     status: Annotated[
-        StatusFilter, Query(description="open (the default), retried, resolved, or all")
+        StatusFilter, Query(description="open (the default), retried, resolved, dismissed, or all")
     ] = StatusFilter.OPEN,
     reason: Reason | None = None,
     order_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
@@ -69,3 +70,25 @@ def retry_exception(exception_id: ExceptionId, ctx: CtxDep, who: RetryException)
     if the problem comes back, the same exception opens again (occurrences + 1)."""
     result = svc.retry_exception(ctx, exception_id, actor=who.actor)
     return RetryOut(exception_id=result.exception_id, task=result.task.value, row_id=result.row_id)
+
+
+@router.post("/{exception_id}/resolve", response_model=ExceptionOut)
+def resolve_exception(
+    exception_id: ExceptionId, body: CloseIn, ctx: CtxDep, who: RetryException
+) -> ExceptionOut:
+    """Close an open or retried exception whose cause was dealt with, with a note."""
+    row = svc.close_exception(
+        ctx, exception_id, outcome=ExceptionStatus.RESOLVED, note=body.note, actor=who.actor
+    )
+    return ExceptionOut.model_validate(row)
+
+
+@router.post("/{exception_id}/dismiss", response_model=ExceptionOut)
+def dismiss_exception(
+    exception_id: ExceptionId, body: CloseIn, ctx: CtxDep, who: RetryException
+) -> ExceptionOut:
+    """Close an open or retried exception that needs nothing done, with a note."""
+    row = svc.close_exception(
+        ctx, exception_id, outcome=ExceptionStatus.DISMISSED, note=body.note, actor=who.actor
+    )
+    return ExceptionOut.model_validate(row)

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from omniroute.api.deps import CtxDep, connector_in_scope, fulfilment_order_in_scope
 from omniroute.api.routers.order_actions import RejectIn, RerouteOut, reroute_out
-from omniroute.api.schemas import Id, LineQuantity, SmallCount
+from omniroute.api.schemas import Body, Id, LineQuantity, SmallCount
 from omniroute.core.access.permissions import Permission
 from omniroute.core.access.tokens import Principal
 from omniroute.core.fulfilment import shipments as shipment_svc
@@ -26,14 +26,14 @@ ReadListings = Annotated[Principal, Depends(connector_in_scope(Permission.LISTIN
 WriteListings = Annotated[Principal, Depends(connector_in_scope(Permission.LISTINGS_WRITE))]
 
 
-class ShipmentLineIn(BaseModel):
+class ShipmentLineIn(Body):
     model_config = ConfigDict(extra="forbid")
 
     sku: str = Field(min_length=1, max_length=128)
     quantity: LineQuantity
 
 
-class ShipmentIn(BaseModel):
+class ShipmentIn(Body):
     """A warehouse's confirmation; ``lines`` left out means everything still open shipped."""
 
     model_config = ConfigDict(extra="forbid")
@@ -54,7 +54,7 @@ class ShipmentOut(BaseModel):
     order_status: str
 
 
-class ListingBody(BaseModel):
+class ListingBody(Body):
     model_config = ConfigDict(extra="forbid")
 
     sku: str = Field(min_length=1, max_length=128)

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from omniroute.api.deps import CtxDep, order_in_scope
-from omniroute.api.schemas import Id, StockUnits
+from omniroute.api.schemas import Body, Id, StockUnits
 from omniroute.core.access.permissions import Permission
 from omniroute.core.access.tokens import Principal
 from omniroute.core.order_routing.reroute import RerouteResult
@@ -19,14 +19,14 @@ router = APIRouter(prefix="/api/v1/orders", tags=["orders"])
 RouteOrder = Annotated[Principal, Depends(order_in_scope(Permission.ORDERS_ROUTE))]
 
 
-class ForcedLineIn(BaseModel):
+class ForcedLineIn(Body):
     model_config = ConfigDict(extra="forbid")
 
     line_id: Id
     warehouse_code: str = Field(min_length=1, max_length=64)
 
 
-class RouteOverrideIn(BaseModel):
+class RouteOverrideIn(Body):
     """The whole order to one warehouse, or some lines each to one (the rest by the rules)."""
 
     model_config = ConfigDict(extra="forbid")
@@ -41,14 +41,14 @@ class RouteOverrideIn(BaseModel):
         return self
 
 
-class CountIn(BaseModel):
+class CountIn(Body):
     model_config = ConfigDict(extra="forbid")
 
     sku: str = Field(min_length=1, max_length=128)
     on_hand: StockUnits = Field(description="What the warehouse counted")
 
 
-class RejectIn(BaseModel):
+class RejectIn(Body):
     """A warehouse refuses a fulfilment order, or finds less stock than it should hold."""
 
     model_config = ConfigDict(extra="forbid")

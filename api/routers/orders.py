@@ -6,7 +6,7 @@ from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from omniroute.api.deps import CtxDep, order_in_scope, require
-from omniroute.api.schemas import AfterId, Id, LineQuantity, OrderDetailOut, OrderSummaryOut
+from omniroute.api.schemas import AfterId, Body, Id, LineQuantity, OrderDetailOut, OrderSummaryOut
 from omniroute.core.access.permissions import Permission
 from omniroute.core.access.tokens import Principal
 from omniroute.core.order_state.machine import OrderStatus
@@ -42,7 +42,7 @@ def get_order(order_id: Id, ctx: CtxDep, _: ReadOrder) -> OrderDetailOut:
     return OrderDetailOut.model_validate(svc.order_detail(ctx, order_id))
 
 
-class ReleaseHoldIn(BaseModel):
+class ReleaseHoldIn(Body):
     model_config = ConfigDict(extra="forbid")
 
     note: str = Field(min_length=1, max_length=500, description="Why it may ship (audited)")
@@ -68,14 +68,14 @@ def release_hold(
     )
 
 
-class CancelLineIn(BaseModel):
+class CancelLineIn(Body):
     model_config = ConfigDict(extra="forbid")
 
     line_id: Id = Field(description="The order line's id (GET /api/v1/orders/{id}: lines)")
     quantity: LineQuantity = Field(description="Units of the line to cancel")
 
 
-class CancelIn(BaseModel):
+class CancelIn(Body):
     model_config = ConfigDict(extra="forbid")
 
     reason: str = Field(min_length=1, max_length=500)
@@ -108,7 +108,11 @@ class CancelOut(BaseModel):
     )
 
 
-@router.post("/{order_id}/cancel", response_model=CancelOut)
+@router.post(
+    "/{order_id}/cancel",
+    response_model=CancelOut,
+    responses={202: {"model": CancelOut, "description": "the order's warehouses were asked"}},
+)
 def cancel_order(
     order_id: Id, body: CancelIn, ctx: CtxDep, who: CancelOrder, response: Response
 ) -> CancelOut:

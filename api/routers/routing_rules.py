@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from omniroute.api.deps import CtxDep, require
-from omniroute.api.schemas import Id, LineQuantity, UtcDateTime
+from omniroute.api.schemas import Body, Id, LineQuantity, UtcDateTime
 from omniroute.core.access.permissions import Permission
 from omniroute.core.access.tokens import Principal
 from omniroute.core.order_routing import rule_sets as svc
@@ -30,13 +30,13 @@ PublishRules = Annotated[Principal, Depends(require(Permission.RULES_PUBLISH))]
 SimulateRules = Annotated[Principal, Depends(require(Permission.RULES_SIMULATE))]
 
 
-class RuleSetIn(BaseModel):
+class RuleSetIn(Body):
     model_config = ConfigDict(extra="forbid")
     document: dict[str, Any] = Field(description="a rule set; see GET /api/v1/routing/schema")
     notes: str | None = Field(default=None, max_length=2000)
 
 
-class PublishIn(BaseModel):
+class PublishIn(Body):
     model_config = ConfigDict(extra="forbid")
     effective_from: datetime | None = Field(default=None, description="default: now")
 
@@ -77,7 +77,7 @@ class SimulatedOrderIn(BaseModel):
     lines: list[SimulatedLineIn] = Field(min_length=1, max_length=MAX_ORDER_LINES)
 
 
-class SimulateIn(BaseModel):
+class SimulateIn(Body):
     model_config = ConfigDict(extra="forbid")
     order_id: Id | None = None
     order: SimulatedOrderIn | None = Field(
@@ -88,7 +88,7 @@ class SimulateIn(BaseModel):
     at: datetime | None = Field(default=None, description="decide as of this time (UTC)")
 
 
-class BacktestIn(BaseModel):
+class BacktestIn(Body):
     model_config = ConfigDict(extra="forbid")
     document: dict[str, Any] | None = Field(default=None, description="an unsaved rule set")
     rule_set_id: Id | None = None

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel
 
 from omniroute.api.deps import CtxDep, require, shipment_in_scope
-from omniroute.api.schemas import Id, ShipmentLineOut, UtcDateTime
+from omniroute.api.schemas import AfterId, Id, ShipmentLineOut, UtcDateTime
 from omniroute.core.access.permissions import Permission
 from omniroute.core.access.tokens import Principal
 from omniroute.core.tracking import views as svc
@@ -61,7 +61,7 @@ def get_unmatched(
     ctx: CtxDep,
     who: ReadUnmatched,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    after_id: Annotated[int, Query(ge=0)] = 0,
+    after_id: AfterId = 0,
 ) -> list[TrackingEventOut]:
     """Carrier events kept for tracking numbers no shipment has yet (each says why)."""
     rows = svc.unmatched_events(

@@ -28,6 +28,7 @@ router = APIRouter(prefix="/api/v1", tags=["stock"])
 ReadStock = Annotated[Principal, Depends(require(Permission.STOCK_READ))]
 WriteStock = Annotated[Principal, Depends(require(Permission.STOCK_WRITE))]
 WriteSkus = Annotated[Principal, Depends(require(Permission.SKUS_WRITE))]
+MapSkus = Annotated[Principal, Depends(require(Permission.SKUS_MAP))]
 Limit = Annotated[int, Query(ge=1, le=1000)]
 
 
@@ -125,7 +126,7 @@ def list_aliases(ctx: CtxDep, _: ReadStock, connector_id: Id | None = None) -> l
 
 
 @router.post("/sku-aliases", response_model=AliasOut, status_code=201)
-def create_alias(body: AliasIn, ctx: CtxDep, who: WriteSkus) -> AliasOut:
+def create_alias(body: AliasIn, ctx: CtxDep, who: MapSkus) -> AliasOut:
     """Map a channel SKU (or ``variant:<id>``) to a SKU; the orders waiting for exactly this
     alias (their unknown_sku exception names it) are retried at once."""
     mapped = catalog.map_alias(ctx, body.connector_id, body.alias, body.sku, actor=who.actor)

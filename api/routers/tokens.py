@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from omniroute.api.deps import CtxDep, require
-from omniroute.api.schemas import AfterId, Id, UtcDateTime
+from omniroute.api.schemas import AfterId, Body, Id, UtcDateTime
 from omniroute.core.access import tokens as svc
 from omniroute.core.access.permissions import Permission
 from omniroute.core.access.tokens import Principal
@@ -21,7 +21,7 @@ AdminTokens = Annotated[Principal, Depends(require(Permission.TOKENS_ADMIN))]
 ScopeIds = Annotated[list[Id], Field(min_length=1, max_length=svc.MAX_SCOPE_IDS)]
 
 
-class TokenIn(BaseModel):
+class TokenIn(Body):
     model_config = ConfigDict(extra="forbid")
 
     role: Role

@@ -15,7 +15,11 @@ router = APIRouter(tags=["webhooks"])
 @router.post(
     "/webhooks/{connector_id}",
     response_model=WebhookAck,
-    responses={401: {"description": "bad signature"}, 413: {"description": "too large"}},
+    responses={
+        401: {"description": "bad signature"},
+        413: {"description": "too large"},
+        429: {"description": "over the connector's webhook rate: wait Retry-After seconds"},
+    },
 )
 async def webhook(connector_id: Id, request: Request, ctx: CtxDep) -> WebhookAck:
     """Signed by the channel, not by a token: the connector checks the signature."""

@@ -24,7 +24,7 @@ WAREHOUSES = [
         "name": "East coast DC",
         "priority": 1,
         "address": {
-            "line1": "1 Dock Rd",
+            "address1": "1 Dock Rd",
             "city": "Newark",
             "region": "NJ",
             "postal_code": "07102",
@@ -36,7 +36,7 @@ WAREHOUSES = [
         "name": "West coast DC",
         "priority": 2,
         "address": {
-            "line1": "9 Harbor Way",
+            "address1": "9 Harbor Way",
             "city": "Seattle",
             "region": "WA",
             "postal_code": "98101",
@@ -48,7 +48,7 @@ WAREHOUSES = [
         "name": "Canada DC",
         "priority": 3,
         "address": {
-            "line1": "5 Front St",
+            "address1": "5 Front St",
             "city": "Toronto",
             "region": "ON",
             "postal_code": "M5V 2T6",

@@ -18,14 +18,14 @@ import hmac
 from collections.abc import Mapping
 
 from omniroute.connectors.aftership.mapping import tracking_update
-from omniroute.connectors.base import PayloadError, SignatureError, header_value, keep_headers
+from omniroute.connectors.base import PayloadError, keep_headers
+from omniroute.connectors.carrier_webhooks import check_signature, event_dedupe_key
 from omniroute.connectors.tracking import TrackingDelivery, decode_json
 
 SIGNATURE_HEADER = "aftership-hmac-sha256"
 TRACKING_EVENTS = frozenset({"tracking_update"})
 KEPT_HEADER_PREFIXES = ("content-type", "user-agent")
 DEDUPE_PREFIX = "as:"
-_MAX_ID_CHARS = 200
 
 
 def sign(secret: str, body: bytes) -> str:
@@ -36,13 +36,7 @@ def sign(secret: str, body: bytes) -> str:
 
 def verify(secret: str, headers: Mapping[str, str], body: bytes) -> None:
     """Raise ``SignatureError`` unless ``aftership-hmac-sha256`` matches the body."""
-    given = (header_value(headers, SIGNATURE_HEADER) or "").strip()
-    if not given:
-        raise SignatureError(f"missing {SIGNATURE_HEADER} header")
-    if not hmac.compare_digest(sign(secret, body).encode(), given.encode()):
-        raise SignatureError(
-            f"{SIGNATURE_HEADER} does not match the body; check the webhook secret"
-        )
+    check_signature(headers, SIGNATURE_HEADER, lambda: sign(secret, body))
 
 
 def kept_headers(headers: Mapping[str, str]) -> dict[str, str]:
@@ -51,17 +45,7 @@ def kept_headers(headers: Mapping[str, str]) -> dict[str, str]:
 
 def dedupe_key(body: bytes) -> str:
     """``as:`` + the event id; a body without one is keyed by its digest."""
-    try:
-        doc = decode_json(body)
-    except PayloadError:
-        doc = None
-    event_id = doc.get("event_id") if isinstance(doc, dict) else None
-    if not isinstance(event_id, str) or not event_id.strip():
-        return DEDUPE_PREFIX + "sha256:" + hashlib.sha256(body).hexdigest()
-    event_id = event_id.strip()
-    if len(event_id) > _MAX_ID_CHARS:
-        return DEDUPE_PREFIX + "sha256-id:" + hashlib.sha256(event_id.encode()).hexdigest()
-    return DEDUPE_PREFIX + event_id
+    return event_dedupe_key(body, prefix=DEDUPE_PREFIX, id_field="event_id")
 
 
 def parse(body: bytes) -> TrackingDelivery:

@@ -17,7 +17,8 @@ import hmac
 import unicodedata
 from collections.abc import Mapping
 
-from omniroute.connectors.base import PayloadError, SignatureError, header_value, keep_headers
+from omniroute.connectors.base import PayloadError, keep_headers
+from omniroute.connectors.carrier_webhooks import check_signature, event_dedupe_key
 from omniroute.connectors.easypost.mapping import tracker_update
 from omniroute.connectors.tracking import TrackingDelivery, decode_json
 
@@ -26,7 +27,6 @@ SIGNATURE_PREFIX = "hmac-sha256-hex="
 TRACKER_EVENTS = frozenset({"tracker.created", "tracker.updated"})
 KEPT_HEADER_PREFIXES = ("content-type", "user-agent")
 DEDUPE_PREFIX = "ep:"
-_MAX_ID_CHARS = 200
 
 
 def signing_key(secret: str) -> bytes:
@@ -40,13 +40,7 @@ def sign(secret: str, body: bytes) -> str:
 
 def verify(secret: str, headers: Mapping[str, str], body: bytes) -> None:
     """Raise ``SignatureError`` unless ``X-Hmac-Signature`` matches the body."""
-    given = (header_value(headers, SIGNATURE_HEADER) or "").strip()
-    if not given:
-        raise SignatureError(f"missing {SIGNATURE_HEADER} header")
-    if not hmac.compare_digest(sign(secret, body).encode(), given.encode()):
-        raise SignatureError(
-            f"{SIGNATURE_HEADER} does not match the body; check the webhook secret"
-        )
+    check_signature(headers, SIGNATURE_HEADER, lambda: sign(secret, body))
 
 
 def kept_headers(headers: Mapping[str, str]) -> dict[str, str]:
@@ -55,17 +49,7 @@ def kept_headers(headers: Mapping[str, str]) -> dict[str, str]:
 
 def dedupe_key(body: bytes) -> str:
     """``ep:`` + the Event id; a body without one is keyed by its digest."""
-    try:
-        doc = decode_json(body)
-    except PayloadError:
-        doc = None
-    event_id = doc.get("id") if isinstance(doc, dict) else None
-    if not isinstance(event_id, str) or not event_id.strip():
-        return DEDUPE_PREFIX + "sha256:" + hashlib.sha256(body).hexdigest()
-    event_id = event_id.strip()
-    if len(event_id) > _MAX_ID_CHARS:
-        return DEDUPE_PREFIX + "sha256-id:" + hashlib.sha256(event_id.encode()).hexdigest()
-    return DEDUPE_PREFIX + event_id
+    return event_dedupe_key(body, prefix=DEDUPE_PREFIX, id_field="id")
 
 
 def parse(body: bytes) -> TrackingDelivery:

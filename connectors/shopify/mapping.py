@@ -49,8 +49,10 @@ def to_canonical(order: Mapping[str, Any]) -> dict[str, Any]:
 
 def as_edited(order: Mapping[str, Any]) -> Mapping[str, Any]:
     """The order as Shopify's order edits left it: each line's ``current_quantity`` (where
-    the API version sends it) as its quantity, and lines edited down to 0 left out. The
-    source is not changed; an order without edits is returned as it is."""
+    the API version sends it) as its quantity, and lines edited down to 0 left out. An order
+    edited down to no line at all is a cancelled one (its lines kept as they were, for the
+    cancel to name them). The source is not changed; an order without edits is returned as
+    it is."""
     items = order.get("line_items")
     if not isinstance(items, list) or not any(
         isinstance(item, Mapping) and item.get("current_quantity") is not None for item in items
@@ -63,6 +65,9 @@ def as_edited(order: Mapping[str, Any]) -> Mapping[str, Any]:
             left.append(item)
         elif current != 0:
             left.append({**item, "quantity": current})
+    if not left:
+        edited_away = order.get("cancelled_at") or order.get("updated_at") or "edited to no line"
+        return {**order, "cancelled_at": edited_away}
     return {**order, "line_items": left}
 
 

@@ -35,6 +35,7 @@ class Entity(enum.StrEnum):
     SKU_ALIAS = "sku_alias"
     ROUTING_RULE_SET = "routing_rule_set"
     API_TOKEN = "api_token"  # noqa: S105 - an entity name, not a secret
+    CONSOLE_USER = "console_user"
 
 
 class Action(enum.StrEnum):
@@ -46,6 +47,8 @@ class Action(enum.StrEnum):
     ORDER_REROUTE = "order.reroute"
     ORDERS_IMPORT = "orders.import"
     EXCEPTION_RETRY = "exception.retry"
+    EXCEPTION_RESOLVE = "exception.resolve"
+    EXCEPTION_DISMISS = "exception.dismiss"
     FULFILMENT_ORDER_REJECT = "fulfilment_order.reject"
     SHIPMENT_CONFIRM = "shipment.confirm"
     CONSOLIDATION_RELEASE = "consolidation.release"
@@ -64,6 +67,11 @@ class Action(enum.StrEnum):
     RULE_SET_PUBLISH = "rule_set.publish"
     TOKEN_CREATE = "token.create"  # noqa: S105 - an action name
     TOKEN_REVOKE = "token.revoke"  # noqa: S105 - an action name
+    USER_CREATE = "user.create"
+    USER_DISABLE = "user.disable"
+    USER_SET_PASSWORD = "user.set_password"  # noqa: S105 - an action name
+    USER_LOGIN = "user.login"
+    USER_LOGOUT = "user.logout"
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ class Permission(enum.StrEnum):
     STOCK_READ = "stock:read"
     STOCK_WRITE = "stock:write"
     SKUS_WRITE = "skus:write"
+    SKUS_MAP = "skus:map"
     WAREHOUSES_READ = "warehouses:read"
     WAREHOUSES_WRITE = "warehouses:write"
     LISTINGS_READ = "listings:read"
@@ -38,6 +39,8 @@ class Permission(enum.StrEnum):
     CONNECTORS_WRITE = "connectors:write"
     TOKENS_ADMIN = "tokens:admin"
     AUDIT_READ = "audit:read"
+    # Not a route's: customer names, e-mails, phones and street lines shown unmasked.
+    PII_READ = "pii:read"
 
 
 P = Permission
@@ -52,7 +55,12 @@ _VIEWER = frozenset(
         P.RULES_READ,
     }
 )
-_SUPPORT = _VIEWER | {P.EXCEPTIONS_RETRY, P.ORDERS_RELEASE_HOLD, P.RULES_SIMULATE}
+_SUPPORT = _VIEWER | {
+    P.EXCEPTIONS_RETRY,
+    P.ORDERS_RELEASE_HOLD,
+    P.RULES_SIMULATE,
+    P.SKUS_MAP,
+}
 _OPS = _SUPPORT | {
     P.ORDERS_CANCEL,
     P.ORDERS_ROUTE,
@@ -68,6 +76,7 @@ _OPS = _SUPPORT | {
     P.CONNECTORS_READ,
     P.CONNECTORS_POLL,
     P.AUDIT_READ,
+    P.PII_READ,
 }
 _CHANNEL_READ = frozenset({P.ORDERS_READ, P.STOCK_READ})
 
@@ -83,8 +92,14 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
 
 ROLE_SUMMARIES: dict[Role, str] = {
     Role.VIEWER: "reads orders, exceptions, stock, warehouses, listings and rules",
-    Role.SUPPORT: "a viewer who works the exception queue (retry, release holds, simulate)",
-    Role.OPS: "runs the operation: stock, SKUs, warehouses, rules, order actions, audit",
+    Role.SUPPORT: (
+        "a viewer who works the exception queue (retry, resolve, map unknown SKUs, release "
+        "holds, simulate)"
+    ),
+    Role.OPS: (
+        "runs the operation: stock, SKUs, warehouses, rules, order actions, audit, customer "
+        "details unmasked"
+    ),
     Role.INTEGRATOR: "a channel's machine role: reads orders and stock, uploads orders",
     Role.INTEGRATION: "the old channel role, kept: reads orders and stock only",
     Role.WAREHOUSE: "a WMS's machine role: ships or rejects its fulfilment orders",
@@ -94,6 +109,10 @@ ROLE_SUMMARIES: dict[Role, str] = {
 
 def allows(role: Role, permission: Permission) -> bool:
     return permission in ROLE_PERMISSIONS[role]
+
+
+# Permissions that unmask data inside pages rather than guard a route of their own.
+FIELD_PERMISSIONS = frozenset({P.PII_READ})
 
 
 def roles_with(permission: Permission) -> list[Role]:

@@ -83,8 +83,8 @@ def issue_token(
         raise Invalid("expires_at is not in the future", code="invalid_expiry")
     token = new_token()
     with unit_of_work(deps.sessions) as session:
-        connectors = _checked_ids(session, Connector, "connector_ids", spec.connector_ids)
-        warehouses = _checked_ids(session, Warehouse, "warehouse_ids", spec.warehouse_ids)
+        connectors = checked_scope_ids(session, "connector_ids", spec.connector_ids)
+        warehouses = checked_scope_ids(session, "warehouse_ids", spec.warehouse_ids)
         row = ApiToken(
             name=spec.name,
             role=spec.role.value,
@@ -109,9 +109,9 @@ def issue_token(
         return token_view(row), token
 
 
-def _checked_ids(
-    session: Any, model: type[Connector] | type[Warehouse], field: str, ids: Collection[int] | None
-) -> list[int] | None:
+def checked_scope_ids(session: Any, field: str, ids: Collection[int] | None) -> list[int] | None:
+    """A scope's ids (``connector_ids`` or ``warehouse_ids``), sorted, each one existing."""
+    model: type[Connector] | type[Warehouse] = Connector if field == "connector_ids" else Warehouse
     if ids is None:
         return None
     wanted = sorted(set(ids))

@@ -66,6 +66,8 @@ class ExceptionStatus(enum.StrEnum):
     OPEN = "open"
     RETRIED = "retried"
     RESOLVED = "resolved"
+    # Closed by a person without fixing it (not a problem after all, handled elsewhere).
+    DISMISSED = "dismissed"
 
 
 # An exception counted again from other inbox rows lists them in detail, newest last.

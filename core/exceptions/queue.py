@@ -22,7 +22,7 @@ from omniroute.core.outbox.messages import WMS_RELEASE
 from omniroute.core.platform.clock import now_of
 from omniroute.core.platform.db import unit_of_work
 from omniroute.core.platform.dispatch import Task
-from omniroute.core.platform.errors import Conflict, NotFound
+from omniroute.core.platform.errors import Conflict, Invalid, NotFound
 from omniroute.core.platform.models import (
     FulfilmentOrder,
     InboundMessage,
@@ -105,6 +105,45 @@ def retry_exception(deps: Deps, exception_id: int, *, actor: str) -> RetryResult
         )
     deps.dispatcher.enqueue(result.task, result.row_id)
     return result
+
+
+MAX_NOTE = 2000
+
+
+def close_exception(
+    deps: Deps, exception_id: int, *, outcome: ExceptionStatus, note: str, actor: str
+) -> OrderException:
+    """Close an open or retried exception by hand: ``resolved`` (the cause was dealt with)
+    or ``dismissed`` (nothing to do), with a note saying why. Its order is left as it is."""
+    if outcome not in (ExceptionStatus.RESOLVED, ExceptionStatus.DISMISSED):
+        raise Invalid(f"an exception is closed as resolved or dismissed, not {outcome}")
+    text = note.strip()
+    if not text:
+        raise Invalid("a note is required to close an exception", code="note_required")
+    if len(text) > MAX_NOTE:
+        raise Invalid(f"the note is longer than {MAX_NOTE} characters", code="note_too_long")
+    with unit_of_work(deps.sessions) as session:
+        exc = session.get(OrderException, exception_id, with_for_update=True)
+        if exc is None:
+            raise NotFound(f"exception {exception_id} does not exist")
+        if exc.status not in (ExceptionStatus.OPEN, ExceptionStatus.RETRIED):
+            raise Conflict(f"exception {exception_id} is {exc.status} already", code="closed")
+        before = exc.status
+        exc.status = outcome.value
+        exc.resolved_at = deps.clock.now()
+        exc.closed_by = actor
+        exc.close_note = text
+        record(
+            session,
+            actor,
+            f"exception.{'resolve' if outcome == ExceptionStatus.RESOLVED else 'dismiss'}",
+            "exception",
+            exc.id,
+            {"reason": exc.reason, "note": text},
+            before={"status": before},
+            after={"status": exc.status},
+        )
+        return exc
 
 
 def _redrive_outbox(session: Session, exc: OrderException, order: SalesOrder | None) -> RetryResult:

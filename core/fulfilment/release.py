@@ -62,7 +62,7 @@ from omniroute.core.fulfilment.wms_cancel import deliver_cancel
 from omniroute.core.order_routing import reroute
 from omniroute.core.order_routing.reroute import REJECTIONS, Unplaceable, reroute_fulfilment
 from omniroute.core.order_state import timeline as order_state
-from omniroute.core.order_state.holdings import CLOSED, member_orders_of
+from omniroute.core.order_state.holdings import member_orders_of
 from omniroute.core.order_state.machine import AWAITING_REST, OrderStatus
 from omniroute.core.outbox import messages as outbox
 from omniroute.core.outbox.messages import WMS_CANCEL, WMS_RELEASE
@@ -365,10 +365,18 @@ _FO = table_of(FulfilmentOrder).c
 _ORDER = table_of(SalesOrder).c
 _LOCK_ORDER = select(_ORDER.status).where(_ORDER.id == bindparam("order_id")).with_for_update()
 _INSERT_EVENT = insert(table_of(OrderEvent))
+# Only a fulfilment order still waiting for its warehouse's answer becomes released: one
+# the warehouse shipped from before the answer came (it took the order, the answer was lost,
+# a retry got it again) stays as its shipments left it, and only learns its reference.
 _RELEASE_FO = (
     update(table_of(FulfilmentOrder))
-    .where(_FO.id == bindparam("fo_id"), _FO.status.not_in(("released", *CLOSED)))
+    .where(_FO.id == bindparam("fo_id"), _FO.status.in_(("pending", "failed")))
     .values(status="released", released_at=bindparam("now"), external_ref=bindparam("ref"))
+)
+_NOTE_REF = (
+    update(table_of(FulfilmentOrder))
+    .where(_FO.id == bindparam("fo_id"), _FO.external_ref.is_(None))
+    .values(released_at=bindparam("now"), external_ref=bindparam("ref"))
 )
 # Rejected or withdrawn fulfilment orders do not hold the order back.
 _ALL_RELEASED = ~exists().where(_FO.order_id == _ORDER.id, _FO.status.in_(("pending", "failed")))
@@ -398,7 +406,11 @@ def _sent(session: Session, job: Job, external_ref: str | None) -> None:
         _RELEASE_FO, {"fo_id": request.fulfilment_order_id, "now": now, "ref": external_ref}
     )
     if released.rowcount != 1:  # type: ignore[attr-defined]
-        return  # already released (a redelivery): nothing more to do
+        # Already released (a redelivery), or shipped from before this answer: keep its status.
+        session.execute(
+            _NOTE_REF, {"fo_id": request.fulfilment_order_id, "now": now, "ref": external_ref}
+        )
+        return
     for order_id in orders:
         if status[order_id] in AWAITING_REST:  # the rest of it waits to be routed
             session.execute(

@@ -64,6 +64,7 @@ from omniroute.core.platform.ports import HasDispatcher
 from omniroute.core.platform.sql import table_of
 from omniroute.core.stock.levels import ReservationLost
 from omniroute.routing.engine import decide
+from omniroute.routing.explain import headline, runner_up
 
 log = logging.getLogger("omniroute.consolidation")
 
@@ -387,6 +388,10 @@ def _apply(  # noqa: PLR0917 - the pieces of one decision, applied together
                 "reason": reason,
             }
         }
+    owns = {
+        o.id: _own(result.shipments, {line.line_id for line in group.lines[o.id]})
+        for o in group.orders
+    }
     decisions = {
         o.id: record_decision(
             session,
@@ -395,8 +400,8 @@ def _apply(  # noqa: PLR0917 - the pieces of one decision, applied together
             rule_set_id=rules.row_id,
             outcome=outcome,
             attempt=attempt,
-            trace=trace,
-            shipments=_own(result.shipments, {line.line_id for line in group.lines[o.id]}),
+            trace=trace if merged is None else member_trace(trace, owns[o.id]),
+            shipments=owns[o.id],
             stock_snapshot=snapshot,
         )
         for o in group.orders
@@ -412,7 +417,7 @@ def _apply(  # noqa: PLR0917 - the pieces of one decision, applied together
     summary = str(result.trace.get("summary") or result.outcome.value)
     for o in group.orders:
         own = {line.line_id for line in group.lines[o.id]}
-        target, note = OrderStatus.ROUTED, summary
+        target, note = OrderStatus.ROUTED, summary if merged is None else own_summary(owns[o.id])
         if partial is not None and partial.waiting(own):  # this member's rest waits
             target, note = OrderStatus.BACKORDERED, partial.note_for(own)
         if merged is not None:
@@ -420,6 +425,43 @@ def _apply(  # noqa: PLR0917 - the pieces of one decision, applied together
             note = f"consolidated with order {_named(others)} (group {group.group_id}): {note}"
         _settle(session, o, target, note[:1000])
     return outbox_ids
+
+
+def member_trace(trace: dict[str, Any], own: Sequence[routing.Shipment]) -> dict[str, Any]:
+    """A merged order's trace: its own shipments, summary and headline, the group's kept
+    under ``consolidation.group``; a warehouse that ships only other members' lines says so."""
+    if not own:
+        return trace
+    mine = {s.warehouse_id for s in own}
+    candidates = [
+        c | _only_others(c)
+        if c["verdict"].startswith("chosen") and c["warehouse_id"] not in mine
+        else c
+        for c in trace["candidates"]
+    ]
+    summary = own_summary(own)
+    group = {key: trace.get(key) for key in ("headline", "summary", "chosen", "shipments")}
+    return trace | {
+        "headline": headline(own, candidates, summary, runner_up(candidates)),
+        "candidates": candidates,
+        "chosen": [s.warehouse_code for s in own],
+        "shipments": len(own),
+        "summary": summary,
+        "consolidation": dict(trace.get("consolidation") or {}) | {"group": group},
+    }
+
+
+def _only_others(candidate: dict[str, Any]) -> dict[str, Any]:
+    why = "ships other orders of the group, none of this order's lines"
+    return {"verdict": f"chosen for the group: {why}", "why_not": {"reason": "group", "text": why}}
+
+
+def own_summary(own: Sequence[routing.Shipment]) -> str:
+    """A merged order's part of the group's plan, in words."""
+    codes = ", ".join(s.warehouse_code for s in own)
+    if len(own) == 1:
+        return f"Ship this order's lines from {codes} (with its consolidation group)."
+    return f"Ship this order's lines in {len(own)} shipments from {codes} (with its group)."
 
 
 def _own(shipments: Sequence[routing.Shipment], line_ids: set[int]) -> tuple[routing.Shipment, ...]:

@@ -71,6 +71,7 @@ class PartialRelease:
         shortfall = first.trace.get("shortfall", [])
         codes = ", ".join(s.warehouse_code for s in self.plan.shipments)
         return self.plan.trace | {
+            "headline": f"Partial release from {codes}: {self.note}",
             "outcome": OUTCOME,
             "shortfall": shortfall,
             "summary": f"Partial release from {codes}: {self.note}.",

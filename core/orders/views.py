@@ -45,6 +45,33 @@ def list_orders(
         return [_summary(o) for o in session.scalars(q.order_by(SalesOrder.id).limit(limit))]
 
 
+def search_orders(
+    deps: HasSessions,
+    *,
+    number: str | None = None,
+    status: str | None = None,
+    before_id: int | None = None,
+    limit: int = 50,
+    connector_ids: Collection[int] | None = None,
+) -> list[dict[str, Any]]:
+    """Newest first; ``number``: the channel's order number, exactly (with or without a
+    leading '#'); page on with ``before_id`` = the last id shown."""
+    with unit_of_work(deps.sessions) as session:
+        q = select(SalesOrder)
+        if before_id is not None:
+            q = q.where(SalesOrder.id < before_id)
+        if number:
+            wanted = number.strip()
+            bare = wanted.removeprefix("#")
+            q = q.where(SalesOrder.external_number.in_(sorted({wanted, bare, f"#{bare}"})))
+        if status:
+            q = q.where(SalesOrder.status == status)
+        if connector_ids is not None:
+            q = q.where(scope.orders_of(connector_ids))
+        rows = session.scalars(q.order_by(SalesOrder.id.desc()).limit(limit))
+        return [_summary(o) for o in rows]
+
+
 def order_detail(deps: HasSessions, order_id: int) -> dict[str, Any]:
     with unit_of_work(deps.sessions) as session:
         order = session.scalars(
@@ -74,10 +101,12 @@ def order_detail(deps: HasSessions, order_id: int) -> dict[str, Any]:
             .where(Shipment.fulfilment_order_id.in_([fo.id for fo in fos]))
             .order_by(Shipment.id)
         )
-        decisions = session.scalars(
-            select(RoutingDecision)
-            .where(RoutingDecision.order_id == order_id)
-            .order_by(RoutingDecision.id)
+        decisions = list(
+            session.scalars(
+                select(RoutingDecision)
+                .where(RoutingDecision.order_id == order_id)
+                .order_by(RoutingDecision.id)
+            )
         )
         exceptions = session.scalars(
             select(OrderException)
@@ -89,6 +118,11 @@ def order_detail(deps: HasSessions, order_id: int) -> dict[str, Any]:
         return {
             **_summary(order),
             "ship_to": order.ship_to,
+            # What the latest routing decision could not place (an unknown country or postal
+            # code, a warehouse without a location): its distances are unknown or rough.
+            "routing_warnings": (decisions[-1].trace or {}).get("warnings", [])
+            if decisions
+            else [],
             **_order_fields(canonical),
             "lines": [
                 {

@@ -267,6 +267,7 @@ class SalesOrder(Base):
         Index("ix_sales_order_status", "status", "updated_at"),
         Index("ix_sales_order_consolidation", "consolidation_id"),
         Index("ix_sales_order_connector_created", "connector_id", "created_at"),
+        Index("ix_sales_order_number", "external_number"),  # the console's search
     )
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     connector_id: Mapped[int] = mapped_column(ForeignKey("connector.id"))
@@ -564,6 +565,9 @@ class OrderException(Base):
     last_retried_at: Mapped[datetime | None] = mapped_column(DateTime)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     resolved_at: Mapped[datetime | None] = mapped_column(DateTime)
+    # Who closed it by hand (resolved or dismissed from the console) and their note.
+    closed_by: Mapped[str | None] = mapped_column(String(200))
+    close_note: Mapped[str | None] = mapped_column(Text)
 
 
 class ApiToken(Base):
@@ -581,6 +585,50 @@ class ApiToken(Base):
     # NULL: every connector (warehouse); a list: only those ids.
     connector_ids: Mapped[list[Any] | None] = mapped_column(JSONType)
     warehouse_ids: Mapped[list[Any] | None] = mapped_column(JSONType)
+
+
+class ConsoleUser(Base):
+    """A person who signs in to the console: a role and optional scopes, as a token has."""
+
+    __tablename__ = "console_user"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    username: Mapped[str] = mapped_column(String(100), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(20))
+    connector_ids: Mapped[list[Any] | None] = mapped_column(JSONType)
+    warehouse_ids: Mapped[list[Any] | None] = mapped_column(JSONType)
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    last_login_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class ConsoleSession(Base):
+    """A signed-in browser: the cookie holds a random id, the table only its SHA-256."""
+
+    __tablename__ = "console_session"
+    __table_args__ = (Index("ix_console_session_user", "user_id"),)
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("console_user.id"))
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    client_ip: Mapped[str | None] = mapped_column(String(45))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime)
+    last_seen_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class ConsoleLoginFailure(Base):
+    """A failed sign-in, counted per username and per address to throttle guessing."""
+
+    __tablename__ = "console_login_failure"
+    __table_args__ = (
+        Index("ix_console_login_failure_user", "username", "created_at"),
+        Index("ix_console_login_failure_ip", "client_ip", "created_at"),
+    )
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    username: Mapped[str] = mapped_column(String(100))
+    client_ip: Mapped[str | None] = mapped_column(String(45))
+    created_at: Mapped[datetime] = mapped_column(DateTime)
 
 
 class AuditLog(Base):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -49,9 +49,37 @@ class Settings(BaseSettings):
     reroute_on_rejection: bool = True
     max_reroutes: int = Field(default=3, ge=0)
 
+    # The base URL clients reach omniroute at (https://oms.example.com), used for every URL
+    # omniroute hands out (a connector's webhook_url). Unset: the address the server is bound
+    # to. Never the request's Host header, which the caller chooses.
+    public_url: str | None = Field(default=None, pattern=r"^https?://[^/?#\s]+(/[^?#\s]*)?$")
+    # Failed authentication: this many failures of one client address or one token within
+    # the window lock it out (429 with Retry-After) for the lockout, in seconds.
+    auth_max_failures: int = Field(default=10, ge=1)
+    auth_failure_window: int = Field(default=60, ge=1)
+    auth_lockout: int = Field(default=300, ge=1)
+    # Webhooks each connector may deliver per second to one API process (burst on top);
+    # more are answered 429 with Retry-After before the database is touched. 0: no limit.
+    webhook_rate: float = Field(default=200.0, ge=0)
+    webhook_burst: int = Field(default=400, ge=1)
+    # An API request (webhooks aside) not answered in this many seconds gets a 503.
+    request_timeout: float = Field(default=30.0, gt=0)
+    # The console's session cookie is Secure unless this is false (plain http in development).
+    console_cookie_secure: bool = True
+    console_session_hours: float = Field(default=12.0, gt=0)
+    # Sign-in throttling: this many failures for one username within the window (four times
+    # as many from one address) and further attempts wait until the oldest leaves it.
+    console_login_max_failures: int = Field(default=5, ge=1)
+    console_login_window: float = Field(default=900.0, gt=0)
+
     embedded_workers: int = Field(default=2, ge=1)
     db_pool_size: int = Field(default=10, ge=1)
     log_level: str = "INFO"
+
+    @field_validator("public_url")
+    @classmethod
+    def _no_trailing_slash(cls, value: str | None) -> str | None:
+        return None if value is None else value.rstrip("/")
 
     @property
     def is_sqlite(self) -> bool:
@@ -60,3 +88,9 @@ class Settings(BaseSettings):
     @property
     def embedded(self) -> bool:
         return not self.broker_url
+
+    @property
+    def redis_url(self) -> str | None:
+        """The Redis the deployment runs with (its broker), if any."""
+        url = self.broker_url
+        return url if url and url.startswith(("redis://", "rediss://")) else None

@@ -224,6 +224,27 @@ def test_two_orders_of_one_customer_leave_as_one_fulfilment_order_and_ship_toget
     ]
 
 
+def test_a_merged_orders_trace_shows_its_own_part(ctx: Context, shop: Shop) -> None:
+    stock(ctx, shop.world.warehouse_ids["EAST"], "B", 0)
+    stock(ctx, shop.world.warehouse_ids["WEST"], "A", 0)
+    first = place(ctx, shop, 941, [("A", 1)])
+    second = place(ctx, shop, 942, [("B", 1)])
+    window_ends(ctx)
+    one, two = (
+        orders.order_detail(ctx, oid)["routing_decisions"][-1]["trace"] for oid in (first, second)
+    )
+    assert (one["chosen"], two["chosen"]) == (["EAST"], ["WEST"])
+    assert one["shipments"] == two["shipments"] == 1
+    assert one["headline"].startswith("Shipped from EAST")
+    assert "this order's lines from EAST" in one["summary"]
+    assert sorted(one["consolidation"]["group"]["chosen"]) == ["EAST", "WEST"]
+    assert one["consolidation"]["group"]["shipments"] == 2
+    west = next(c for c in one["candidates"] if c["code"] == "WEST")
+    assert west["why_not"]["reason"] == "group"
+    assert west["verdict"].startswith("chosen for the group")
+    assert any("this order's lines from WEST" in n for n in notes(ctx, second))
+
+
 def test_a_partial_shipment_of_a_merged_order_moves_only_the_orders_it_carries(
     ctx: Context, shop: Shop
 ) -> None:

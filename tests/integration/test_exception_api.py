@@ -127,6 +127,39 @@ def test_known_filters_are_accepted_and_listed_in_the_openapi(ctx: Context, wms:
                 return list(option["enum"])
         raise AssertionError(schema)
 
-    assert set(enum_of(params["status"])) == {"open", "retried", "resolved", "all"}
+    assert set(enum_of(params["status"])) == {"open", "retried", "resolved", "dismissed", "all"}
     assert set(enum_of(params["reason"])) == {r.value for r in Reason}
     assert params["order_id"]["anyOf"][0]["maximum"] == 2**63 - 1
+
+
+def test_a_person_resolves_or_dismisses_with_a_note_once(ctx: Context, wms: FakeWms) -> None:
+    world = build_world(ctx, wms.base_url)
+    for number in (311, 312):
+        post(ctx, world, order_body(number, [("NOT-A-SKU", 1)]))
+    drain(ctx)
+    client = TestClient(create_app(ctx))
+    who = headers(ctx)
+    first, second = client.get("/api/v1/exceptions", headers=who).json()
+    blank = client.post(f"/api/v1/exceptions/{first['id']}/resolve", headers=who, json={})
+    assert blank.status_code == 422
+    done = client.post(
+        f"/api/v1/exceptions/{first['id']}/resolve", headers=who, json={"note": "re-keyed"}
+    )
+    assert done.status_code == 200
+    assert (done.json()["status"], done.json()["close_note"]) == ("resolved", "re-keyed")
+    assert done.json()["closed_by"].startswith("token:")
+    again = client.post(
+        f"/api/v1/exceptions/{first['id']}/dismiss", headers=who, json={"note": "twice"}
+    )
+    assert (again.status_code, again.json()["code"]) == (409, "closed")
+    dismissed = client.post(
+        f"/api/v1/exceptions/{second['id']}/dismiss", headers=who, json={"note": "a test order"}
+    )
+    assert dismissed.json()["status"] == "dismissed"
+    listed = client.get("/api/v1/exceptions?status=dismissed", headers=who).json()
+    assert [x["id"] for x in listed] == [second["id"]]
+    viewer = headers(ctx, Role.VIEWER)
+    refused = client.post(
+        f"/api/v1/exceptions/{second['id']}/resolve", headers=viewer, json={"note": "x"}
+    )
+    assert refused.status_code == 403

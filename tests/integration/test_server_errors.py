@@ -96,7 +96,7 @@ def test_an_exception_in_a_real_route_or_its_dependency_is_a_500_problem(
     assert_logged_once(caplog, cid)
     caplog.clear()
 
-    monkeypatch.setattr("omniroute.api.deps.authenticate", lambda _ctx, _token: boom())
+    monkeypatch.setattr("omniroute.api.throttling.authenticate", lambda _ctx, _token: boom())
     cid = assert_internal_error(client.get("/api/v1/warehouses", headers=headers))
     assert_logged_once(caplog, cid)
 

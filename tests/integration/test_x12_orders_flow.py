@@ -88,7 +88,7 @@ def test_850_orders_resolve_skus_by_identifiers_and_release(
         if isinstance(event, OrderRead)
     ]
     assert [o["external_id"] for o in canonical] == ["1000012", "PO-77"]
-    token = create_token(ctx, role=Role.INTEGRATOR, name="edi")  # orders:import
+    token = create_token(ctx, role=Role.INTEGRATOR, name="edi")
     r = client.post(
         "/api/v1/orders/import",
         params={"connector_id": partner.id},

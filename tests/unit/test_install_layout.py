@@ -85,6 +85,14 @@ def test_an_install_adds_only_omniroute(tmp_path: Path) -> None:
     for data in ("mapping/schemas/order.v1.json", "routing/schemas/ruleset.v1.json", *specs):
         assert (installed / data).is_file(), data
     assert (installed / "migrations" / "script.py.mako").is_file()
+    console = sorted(
+        str(p.relative_to(ROOT))
+        for p in (ROOT / "api" / "console").rglob("*")
+        if p.suffix in {".html", ".js", ".css"}
+    )
+    assert len(console) >= 10, console
+    for data in console:
+        assert (installed / data).is_file(), data
 
 
 def _bare_imports(path: Path) -> list[str]:

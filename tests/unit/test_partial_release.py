@@ -100,6 +100,7 @@ def test_the_second_call_plans_the_covered_part_and_the_trace_keeps_both() -> No
     assert trace["summary"] == (
         "Partial release from EAST: released 2 of 2 lines; waiting for stock of B (2 units)."
     )
+    assert trace["headline"] == trace["summary"][:-1]
     assert trace["partial_release"]["plan_summary"] == partial.plan.trace["summary"]
     assert trace["partial_release"]["first"]["outcome"] == "backorder"
     assert trace["partial_release"]["first"]["shortfall"] == trace["shortfall"]

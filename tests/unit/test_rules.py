@@ -141,7 +141,7 @@ def test_example_validates_and_parses() -> None:
 def test_default_outcome() -> None:
     expected = RuleOutcome(
         warehouses=WarehouseSelector(),
-        ranking=("priority", "stock_depth"),
+        ranking=("distance", "priority", "stock_depth"),
         split=SplitPolicy(),
         on_no_stock=NoStockAction.EXCEPTION,
         priority_boost=(),

@@ -548,3 +548,15 @@ def test_an_edited_order_maps_what_is_left_of_each_line(connector: ShopifyConnec
     assert [ln["quantity"] for ln in connector.map_order(sample_order())["lines"]] == [
         item["quantity"] for item in sample_order()["line_items"]
     ]
+
+
+def test_an_order_edited_down_to_no_line_is_a_cancelled_order(connector: ShopifyConnector) -> None:
+    edited = sample_order()
+    edited["cancelled_at"] = None
+    for item in edited["line_items"]:
+        item["current_quantity"] = 0
+    canonical = connector.map_order(edited)
+    assert canonical["cancelled"] is True
+    assert len(canonical["lines"]) == len(edited["line_items"])  # named by the cancel
+    del edited["updated_at"]
+    assert connector.map_order(edited)["cancelled"] is True

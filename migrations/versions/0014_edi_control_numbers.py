@@ -1,7 +1,7 @@
 """Per-partner control number sequences for EDI documents we send
 
-Revision ID: 0013
-Revises: 0012
+Revision ID: 0014
+Revises: 0013
 
 One row per (connector, scope) holding the last number issued: an X12 partner has the
 scopes ``interchange`` (ISA13) and ``group`` (GS06), an EDIFACT partner ``interchange``
@@ -16,8 +16,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0013"
-down_revision: str | None = "0012"
+revision: str = "0014"
+down_revision: str | None = "0013"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,0 +1,251 @@
+"""The exception queue and an exception's page, with its actions (each a CSRF-checked POST
+through the queue's and the catalogue's services)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Form, Path, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from omniroute.api.console.auth import ConsoleError, exception_in_scope, not_found, require
+from omniroute.api.console.pages import history, render, shown
+from omniroute.api.deps import CtxDep
+from omniroute.api.schemas import MAX_ID
+from omniroute.core.access.permissions import Permission, allows
+from omniroute.core.access.sessions import SignedIn
+from omniroute.core.bootstrap import Context
+from omniroute.core.exceptions import board
+from omniroute.core.exceptions import queue as exception_queue
+from omniroute.core.exceptions.opening import ExceptionStatus, Reason
+from omniroute.core.orders.views import order_detail
+from omniroute.core.platform.errors import DomainError, Invalid, NotFound
+from omniroute.core.stock import warehouses
+
+router = APIRouter(prefix="/console/exceptions", include_in_schema=False)
+
+P = Permission
+ReadQueue = Annotated[SignedIn, Depends(require(P.EXCEPTIONS_READ))]
+ReadOne = Annotated[SignedIn, Depends(exception_in_scope(P.EXCEPTIONS_READ))]
+WorkOne = Annotated[SignedIn, Depends(exception_in_scope(P.EXCEPTIONS_RETRY))]
+MapSku = Annotated[SignedIn, Depends(exception_in_scope(P.SKUS_MAP))]
+ExceptionId = Annotated[int, Path(ge=1, le=MAX_ID)]
+Note = Annotated[str, Form(max_length=exception_queue.MAX_NOTE)]
+
+PAGE = 50
+STATUSES = ("open", "retried", "resolved", "dismissed", "all")
+DONE = {
+    "retried": "Retried: the work behind it was replayed. It opens again if the problem is "
+    "still there.",
+    "resolved": "Resolved, with your note.",
+    "dismissed": "Dismissed, with your note.",
+    "mapped": "SKU mapped; every order waiting for it was retried.",
+}
+
+
+@router.get("", response_class=HTMLResponse)
+def queue_page(
+    *,
+    request: Request,
+    ctx: CtxDep,
+    user: ReadQueue,
+    status: Annotated[str, Query(pattern="^(open|retried|resolved|dismissed|all)$")] = "open",
+    reason: Annotated[str, Query(max_length=40)] = "",
+    # Strings: a form sends an empty field for "any".
+    connector: Annotated[str, Query(alias="connector_id", pattern=r"^\d{0,18}$")] = "",
+    older_than: Annotated[str, Query(alias="older_than_hours", pattern=r"^\d{0,4}$")] = "",
+    late: bool = False,
+    after: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
+) -> HTMLResponse:
+    if reason and reason not in {r.value for r in Reason}:
+        raise ConsoleError(400, "Unknown code", f"There is no exception code {reason!r}.")
+    connector_id = int(connector) if connector else None
+    older_than_hours = int(older_than) if older_than else None
+    where = board.QueueFilter(
+        status=None if status == "all" else status,
+        reason=reason or None,
+        connector_id=connector_id,
+        older_than=None if older_than_hours is None else timedelta(hours=older_than_hours),
+        late_only=late,
+    )
+    now = ctx.clock.now()
+    scope = user.connector_ids
+    rows = board.list_queue(
+        ctx, where, now=now, after_id=after, limit=PAGE + 1, connector_ids=scope
+    )
+    more = len(rows) > PAGE
+    rows = rows[:PAGE]
+    params = {
+        "status": status,
+        "reason": reason,
+        "connector_id": connector_id or "",
+        "older_than_hours": "" if older_than_hours is None else older_than_hours,
+        "late": "1" if late else "",
+    }
+    return render(
+        request,
+        "exceptions.html",
+        {
+            "rows": shown(user, rows),
+            "counts": board.counts_by_reason(ctx, where, now=now, connector_ids=scope),
+            "connectors": board.connector_choices(ctx, scope),
+            "reasons": [r.value for r in Reason],
+            "statuses": STATUSES,
+            "params": params,
+            "next_after": rows[-1]["id"] if more and rows else None,
+            "first_page": after == 0,
+        },
+    )
+
+
+def _page(
+    request: Request,
+    ctx: Context,
+    user: SignedIn,
+    exception_id: int,
+    *,
+    done: str | None = None,
+    error: str | None = None,
+    status: int = 200,
+) -> HTMLResponse:
+    try:
+        record = board.exception_record(
+            ctx, exception_id, now=ctx.clock.now(), connector_ids=user.connector_ids
+        )
+    except NotFound:
+        raise not_found("exception", exception_id) from None
+    order = order_detail(ctx, record["order_id"]) if record["order_id"] else None
+    problems: list[dict[str, Any]] = list(record["detail"].get("problems") or [])
+    aliases = [p["alias"] for p in problems if p.get("reason") == "unknown_sku" and p.get("alias")]
+    return render(
+        request,
+        "exception.html",
+        {
+            "x": shown(user, record),
+            "order": shown(user, order),
+            "problems": shown(user, problems),
+            "aliases": aliases if record["status"] == ExceptionStatus.OPEN else [],
+            "done": DONE.get(done or ""),
+            "error": error,
+            "masked": not allows(user.role, P.PII_READ),
+            "history": history(ctx, user, "exception", exception_id),
+        },
+        status=status,
+    )
+
+
+@router.get("/{exception_id}", response_class=HTMLResponse)
+def exception_page(
+    request: Request,
+    ctx: CtxDep,
+    user: ReadOne,
+    exception_id: ExceptionId,
+    done: Annotated[str | None, Query(max_length=20)] = None,
+) -> HTMLResponse:
+    return _page(request, ctx, user, exception_id, done=done)
+
+
+def _after(exception_id: int, done: str) -> RedirectResponse:
+    return RedirectResponse(f"/console/exceptions/{exception_id}?done={done}", status_code=303)
+
+
+async def _act(
+    request: Request,
+    ctx: Context,
+    user: SignedIn,
+    exception_id: int,
+    *,
+    done: str,
+    action: Callable[[], object],
+) -> Response:
+    """Run a service call; a refusal is shown on the exception's page with its message."""
+    try:
+        await run_in_threadpool(action)
+    except DomainError as exc:
+        message = str(exc)
+        status = 404 if isinstance(exc, NotFound) else 422 if isinstance(exc, Invalid) else 409
+        return await run_in_threadpool(
+            lambda: _page(request, ctx, user, exception_id, error=message, status=status)
+        )
+    return _after(exception_id, done)
+
+
+@router.post("/{exception_id}/retry")
+async def retry(
+    *, request: Request, ctx: CtxDep, user: WorkOne, exception_id: ExceptionId
+) -> Response:
+    return await _act(
+        request,
+        ctx,
+        user,
+        exception_id,
+        done="retried",
+        action=lambda: exception_queue.retry_exception(ctx, exception_id, actor=user.actor),
+    )
+
+
+@router.post("/{exception_id}/resolve")
+async def resolve(
+    *, request: Request, ctx: CtxDep, user: WorkOne, exception_id: ExceptionId, note: Note = ""
+) -> Response:
+    return await _act(
+        request,
+        ctx,
+        user,
+        exception_id,
+        done="resolved",
+        action=lambda: exception_queue.close_exception(
+            ctx, exception_id, outcome=ExceptionStatus.RESOLVED, note=note, actor=user.actor
+        ),
+    )
+
+
+@router.post("/{exception_id}/dismiss")
+async def dismiss(
+    *, request: Request, ctx: CtxDep, user: WorkOne, exception_id: ExceptionId, note: Note = ""
+) -> Response:
+    return await _act(
+        request,
+        ctx,
+        user,
+        exception_id,
+        done="dismissed",
+        action=lambda: exception_queue.close_exception(
+            ctx, exception_id, outcome=ExceptionStatus.DISMISSED, note=note, actor=user.actor
+        ),
+    )
+
+
+@router.post("/{exception_id}/map-sku")
+async def map_sku(
+    *,
+    request: Request,
+    ctx: CtxDep,
+    user: MapSku,
+    exception_id: ExceptionId,
+    alias: Annotated[str, Form(max_length=255)] = "",
+    sku: Annotated[str, Form(max_length=128)] = "",
+) -> Response:
+    """Map the alias this exception names (and only that) to a catalogue SKU; the catalogue's
+    service retries every order of the channel waiting for it."""
+
+    def act() -> None:
+        record = board.exception_record(
+            ctx, exception_id, now=ctx.clock.now(), connector_ids=user.connector_ids
+        )
+        problems = record["detail"].get("problems") or []
+        named = {p.get("alias") for p in problems if p.get("reason") == "unknown_sku"}
+        if record["status"] != ExceptionStatus.OPEN or record["reason"] != "unknown_sku":
+            raise Invalid(f"exception {exception_id} is not an open unknown_sku exception")
+        if not alias or alias not in named:
+            raise Invalid(f"exception {exception_id} does not name the alias {alias!r}")
+        if not sku.strip():
+            raise Invalid("choose the catalogue SKU to map it to")
+        if record["connector_id"] is None:
+            raise Invalid(f"exception {exception_id} belongs to no channel")
+        warehouses.map_alias(ctx, record["connector_id"], alias, sku.strip(), actor=user.actor)
+
+    return await _act(request, ctx, user, exception_id, done="mapped", action=act)

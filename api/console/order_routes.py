@@ -1,0 +1,127 @@
+"""The dashboard, the orders list and an order's page, and the audit trail (ops)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.responses import HTMLResponse
+
+from omniroute.api.console.auth import ConsoleError, not_found, order_in_scope, require
+from omniroute.api.console.pages import history, render, shown
+from omniroute.api.deps import CtxDep
+from omniroute.api.schemas import MAX_ID
+from omniroute.core.access import audit
+from omniroute.core.access.permissions import Permission, allows
+from omniroute.core.access.sessions import SignedIn
+from omniroute.core.order_state.machine import OrderStatus
+from omniroute.core.orders import dashboard, views
+from omniroute.core.platform.errors import NotFound
+
+router = APIRouter(prefix="/console", include_in_schema=False)
+
+P = Permission
+ReadOrders = Annotated[SignedIn, Depends(require(P.ORDERS_READ))]
+ReadOrder = Annotated[SignedIn, Depends(order_in_scope(P.ORDERS_READ))]
+ReadAudit = Annotated[SignedIn, Depends(require(P.AUDIT_READ))]
+PAGE = 50
+
+
+@router.get("/", response_class=HTMLResponse)
+def dashboard_page(request: Request, ctx: CtxDep, user: ReadOrders) -> HTMLResponse:
+    figures = dashboard.figures(ctx, now=ctx.clock.now(), connector_ids=user.connector_ids)
+    if not allows(user.role, P.EXCEPTIONS_READ):
+        figures["exceptions"] = None
+    return render(request, "dashboard.html", {"f": figures})
+
+
+@router.get("/orders", response_class=HTMLResponse)
+def orders_page(
+    *,
+    request: Request,
+    ctx: CtxDep,
+    user: ReadOrders,
+    number: Annotated[str, Query(max_length=128)] = "",
+    status: Annotated[str, Query(max_length=32)] = "",
+    before: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+) -> HTMLResponse:
+    rows = views.search_orders(
+        ctx,
+        number=number or None,
+        status=status or None,
+        before_id=before,
+        limit=PAGE + 1,
+        connector_ids=user.connector_ids,
+    )
+    more = len(rows) > PAGE
+    rows = rows[:PAGE]
+    return render(
+        request,
+        "orders.html",
+        {
+            "rows": shown(user, rows),
+            "number": number,
+            "status": status,
+            "statuses": [s.value for s in OrderStatus],
+            "next_before": rows[-1]["id"] if more and rows else None,
+            "first_page": before is None,
+        },
+    )
+
+
+@router.get("/orders/{order_id}", response_class=HTMLResponse)
+def order_page(
+    *,
+    request: Request,
+    ctx: CtxDep,
+    user: ReadOrder,
+    order_id: Annotated[int, Path(ge=1, le=MAX_ID)],
+) -> HTMLResponse:
+    try:
+        order = views.order_detail(ctx, order_id)
+    except NotFound:
+        raise not_found("order", order_id) from None
+    return render(
+        request,
+        "order.html",
+        {
+            "o": shown(user, order),
+            "masked": not allows(user.role, P.PII_READ),
+            "history": history(ctx, user, "order", order_id),
+        },
+    )
+
+
+@router.get("/audit", response_class=HTMLResponse)
+def audit_page(
+    *,
+    request: Request,
+    ctx: CtxDep,
+    _: ReadAudit,
+    actor: Annotated[str, Query(max_length=200)] = "",
+    entity: Annotated[str, Query(max_length=40)] = "",  # "" from the form: any
+    entity_id: Annotated[str, Query(max_length=64)] = "",
+    after: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
+) -> HTMLResponse:
+    if entity and entity not in {e.value for e in audit.Entity}:
+        raise ConsoleError(400, "Unknown entity", f"There is no audited entity {entity!r}.")
+    where = audit.AuditFilter(
+        actor=actor or None,
+        entity=audit.Entity(entity) if entity else None,
+        entity_id=entity_id or None,
+    )
+    rows = audit.list_entries(ctx, where, after_id=after, limit=PAGE + 1)
+    more = len(rows) > PAGE
+    rows = rows[:PAGE]
+    return render(
+        request,
+        "audit.html",
+        {
+            "rows": rows,
+            "actor": actor,
+            "entity": entity,
+            "entity_id": entity_id,
+            "entities": [e.value for e in audit.Entity],
+            "next_after": rows[-1]["id"] if more and rows else None,
+        },
+    )

@@ -1,0 +1,230 @@
+"""The exception queue as the console shows it: filtered, oldest first, with each code's
+SLA due time and whether it is late; counts per code; one exception with its raw payload.
+
+Reads only; every change goes through ``queue`` (retry, close) and ``stock.warehouses``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Collection
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, case, false, func, or_, select
+from sqlalchemy.orm import aliased
+
+from omniroute.core.access import scope
+from omniroute.core.exceptions.opening import ExceptionStatus
+from omniroute.core.exceptions.sla import DEFAULT_SLA, SLA, due_at
+from omniroute.core.platform.clock import as_aware
+from omniroute.core.platform.db import unit_of_work
+from omniroute.core.platform.errors import NotFound
+from omniroute.core.platform.models import Connector, InboundMessage, OrderException, SalesOrder
+from omniroute.core.platform.ports import HasSessions
+
+MAX_PAGE = 200
+# A raw payload larger than this is shown cut (the whole body stays in the inbox row).
+MAX_SHOWN_BODY = 256 * 1024
+
+
+@dataclass(frozen=True)
+class QueueFilter:
+    """``status`` None: any status. ``older_than``: first seen at least this long ago."""
+
+    status: str | None = ExceptionStatus.OPEN
+    reason: str | None = None
+    connector_id: int | None = None
+    older_than: timedelta | None = None
+    late_only: bool = False
+
+
+def late(now: datetime) -> ColumnElement[bool]:
+    """Open and first seen longer ago than its code's SLA."""
+    per_code = [
+        and_(OrderException.reason == code.value, OrderException.first_seen_at <= now - sla)
+        for code, sla in SLA.items()
+    ]
+    other = and_(
+        OrderException.reason.notin_([c.value for c in SLA]),
+        OrderException.first_seen_at <= now - DEFAULT_SLA,
+    )
+    return and_(OrderException.status == ExceptionStatus.OPEN, or_(*per_code, other))
+
+
+def _conditions(
+    where: QueueFilter, now: datetime, connector_ids: Collection[int] | None, *, by_reason: bool
+) -> list[ColumnElement[bool]]:
+    found: list[ColumnElement[bool]] = []
+    if connector_ids is not None:
+        found.append(scope.exceptions_of(connector_ids))
+    if where.status is not None:
+        found.append(OrderException.status == where.status)
+    if by_reason and where.reason is not None:
+        found.append(OrderException.reason == where.reason)
+    if where.connector_id is not None:
+        found.append(scope.exception_connector() == where.connector_id)
+    if where.older_than is not None:
+        found.append(OrderException.first_seen_at <= now - where.older_than)
+    if where.late_only:
+        found.append(late(now))
+    return found
+
+
+def list_queue(
+    deps: HasSessions,
+    where: QueueFilter,
+    *,
+    now: datetime,
+    after_id: int = 0,
+    limit: int = 50,
+    connector_ids: Collection[int] | None = None,
+) -> list[dict[str, Any]]:
+    """Exceptions by id (oldest first); page on with ``after_id`` = the last id shown."""
+    if not 1 <= limit <= MAX_PAGE:
+        raise ValueError(f"limit must be 1..{MAX_PAGE}")
+    connector = scope.exception_connector().label("connector_id")
+    # An alias: the connector's subquery names sales_order itself and must not correlate.
+    order = aliased(SalesOrder)
+    q = (
+        select(OrderException, connector, order.external_number, order.status)
+        .outerjoin(order, order.id == OrderException.order_id)
+        .where(
+            OrderException.id > after_id, *_conditions(where, now, connector_ids, by_reason=True)
+        )
+        .order_by(OrderException.id)
+        .limit(limit)
+    )
+    with unit_of_work(deps.sessions) as session:
+        rows = session.execute(q).all()
+        names = _connector_names(session, {r[1] for r in rows if r[1] is not None})
+    return [
+        {
+            **_row(exc, now),
+            "connector_id": connector_id,
+            "connector": names.get(connector_id),
+            "order_number": number,
+            "order_status": order_status,
+        }
+        for exc, connector_id, number, order_status in rows
+    ]
+
+
+def _connector_names(session: Any, ids: set[int]) -> dict[int, str]:
+    if not ids:
+        return {}
+    q = select(Connector.id, Connector.name).where(Connector.id.in_(sorted(ids)))
+    return {i: n for i, n in session.execute(q)}
+
+
+def _row(exc: OrderException, now: datetime) -> dict[str, Any]:
+    due = due_at(exc.reason, exc.first_seen_at)
+    return {
+        "id": exc.id,
+        "reason": exc.reason,
+        "status": exc.status,
+        "order_id": exc.order_id,
+        "inbound_message_id": exc.inbound_message_id,
+        "outbox_message_id": exc.outbox_message_id,
+        "occurrences": exc.occurrences,
+        "retries": exc.retries,
+        "first_seen_at": as_aware(exc.first_seen_at),
+        "last_seen_at": as_aware(exc.last_seen_at),
+        "resolved_at": as_aware(exc.resolved_at),
+        "due_at": as_aware(due),
+        "late": exc.status == ExceptionStatus.OPEN and due <= now,
+        "detail": exc.detail or {},
+        "closed_by": exc.closed_by,
+        "close_note": exc.close_note,
+    }
+
+
+def counts_by_reason(
+    deps: HasSessions,
+    where: QueueFilter,
+    *,
+    now: datetime,
+    connector_ids: Collection[int] | None = None,
+) -> list[dict[str, Any]]:
+    """Per code, under the filter (its own code filter aside): how many, and how many late."""
+    late_now = late(now)
+    q = (
+        select(
+            OrderException.reason,
+            func.count(),
+            func.sum(case((late_now, 1), else_=0)),
+        )
+        .where(*_conditions(where, now, connector_ids, by_reason=False))
+        .group_by(OrderException.reason)
+        .order_by(OrderException.reason)
+    )
+    with unit_of_work(deps.sessions) as session:
+        return [
+            {"reason": reason, "count": int(count), "late": int(late_count or 0)}
+            for reason, count, late_count in session.execute(q)
+        ]
+
+
+def exception_record(
+    deps: HasSessions,
+    exception_id: int,
+    *,
+    now: datetime,
+    connector_ids: Collection[int] | None = None,
+) -> dict[str, Any]:
+    """One exception with its channel and the raw body of its inbox row, pretty-printed
+    when it is JSON. Outside ``connector_ids`` it does not exist (NotFound)."""
+    q = select(OrderException, scope.exception_connector().label("connector_id")).where(
+        OrderException.id == exception_id
+    )
+    if connector_ids is not None:
+        q = q.where(scope.exceptions_of(connector_ids) if connector_ids else false())
+    with unit_of_work(deps.sessions) as session:
+        found = session.execute(q).first()
+        if found is None:
+            raise NotFound(f"exception {exception_id} does not exist")
+        exc, connector_id = found
+        inbound = (
+            session.get(InboundMessage, exc.inbound_message_id)
+            if exc.inbound_message_id is not None
+            else None
+        )
+        names = _connector_names(session, {connector_id} if connector_id is not None else set())
+        return {
+            **_row(exc, now),
+            "connector_id": connector_id,
+            "connector": names.get(connector_id) if connector_id is not None else None,
+            "inbound": None if inbound is None else _inbound(inbound),
+        }
+
+
+def _inbound(msg: InboundMessage) -> dict[str, Any]:
+    body = bytes(msg.body or b"")
+    shown = body[:MAX_SHOWN_BODY]
+    parsed: Any = None
+    try:
+        parsed = json.loads(body) if len(body) <= MAX_SHOWN_BODY else None
+    except ValueError:
+        parsed = None
+    return {
+        "id": msg.id,
+        "topic": msg.topic,
+        "received_at": as_aware(msg.received_at),
+        "status": msg.status,
+        "size": len(body),
+        "json": parsed,
+        "text": None if parsed is not None else shown.decode("utf-8", errors="replace"),
+        "cut": len(body) > MAX_SHOWN_BODY,
+    }
+
+
+def connector_choices(
+    deps: HasSessions, connector_ids: Collection[int] | None = None
+) -> list[dict[str, Any]]:
+    """The connectors a filter may name (a scoped user's only), by name."""
+    q = select(Connector.id, Connector.name, Connector.kind).order_by(Connector.name)
+    if connector_ids is not None:
+        q = q.where(Connector.id.in_(sorted(connector_ids)) if connector_ids else false())
+    with unit_of_work(deps.sessions) as session:
+        return [{"id": i, "name": n, "kind": k} for i, n, k in session.execute(q)]
