@@ -17,6 +17,7 @@ from omniroute.api.routers import (
     audit,
     connectors,
     consolidations,
+    edi,
     exceptions,
     fulfilment,
     health,
@@ -87,6 +88,7 @@ def create_app(
     problems.install(app)
     for module in (
         webhooks,
+        edi,
         warehouses,
         stock,
         connectors,

@@ -16,6 +16,8 @@ app = typer.Typer(
 )
 token_app = typer.Typer(help="API tokens", no_args_is_help=True)
 app.add_typer(token_app, name="token")
+edi_app = typer.Typer(help="EDI trading partners", no_args_is_help=True)
+app.add_typer(edi_app, name="edi")
 rules_app = typer.Typer(
     help="routing rule sets: validate, simulate, backtest", no_args_is_help=True
 )
@@ -292,6 +294,37 @@ def token_revoke(token_id: Annotated[int, typer.Argument(min=1)]) -> None:
     finally:
         ctx.close()
     typer.echo(f"token {row['id']} ({row['name']}) revoked at {row['revoked_at']}")
+
+
+@edi_app.command("import")
+def edi_import(
+    file: Annotated[str, typer.Argument(help="a file of one or more interchanges")],
+    partner: Annotated[int, typer.Option(help="the partner's connector id", min=1)],
+) -> None:
+    """Store a partner's file as its endpoint would (one line of JSON per interchange); the
+    worker processes it."""
+    import json
+    from pathlib import Path
+
+    from omniroute.core.bootstrap import bootstrap
+    from omniroute.core.edi.intake import import_file
+    from omniroute.core.platform.errors import DomainError
+
+    try:
+        body = Path(file).read_bytes()
+    except OSError as exc:
+        typer.echo(f"error: cannot read {file}: {exc}", err=True)
+        raise typer.Exit(2) from None
+    ctx = bootstrap(Settings())
+    try:
+        entries = import_file(ctx, partner, body, source=f"cli:{Path(file).name}")
+    except DomainError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    finally:
+        ctx.close()
+    for entry in entries:
+        typer.echo(json.dumps(entry.as_dict()))
 
 
 def _read_password(from_stdin: bool) -> str:

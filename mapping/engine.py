@@ -624,7 +624,11 @@ def sku_keys(line: Mapping[str, Any]) -> list[str]:
 
 
 def alias_to_map(line: Mapping[str, Any]) -> str | None:
-    """The alias that would map this line: its channel SKU, else ``"variant:<id>"``."""
+    """The alias that would map this line: its first identifier (``"gtin:<value>"``, the
+    scheme the partner's items are preferred by), else its channel SKU, else
+    ``"variant:<id>"``."""
+    for identifier in line.get("identifiers") or ():
+        return f"{identifier['scheme']}:{identifier['value']}"
     keys = sku_keys(line)
     return keys[0] if keys else None
 

@@ -34,6 +34,8 @@ from omniroute.connectors.base import (
     StockUpdate,
     TransientError,
 )
+from omniroute.connectors.edi import EdiPartner
+from omniroute.connectors.edi_delivery import from_payload
 from omniroute.connectors.tracking import TrackingNotice, TrackingSink, TrackingStatus
 from omniroute.core.channels import health as connector_health
 from omniroute.core.exceptions.opening import Reason, open_exception
@@ -44,6 +46,7 @@ from omniroute.core.outbox.messages import (
     CHANNEL_FULFILMENT,
     CHANNEL_STOCK,
     CHANNEL_TRACKING,
+    EDI_DOCUMENT,
 )
 from omniroute.core.platform.clock import as_aware
 from omniroute.core.platform.db import unit_of_work
@@ -148,6 +151,13 @@ def _prepare(deps: Deps, session: Session, msg: OutboxMessage) -> Prepared:
             tuple((lid, update.channel_ref, update.available) for lid, update in levels),
             read_at,
         )
+    return _prepare_message(session, connector, sink, msg)
+
+
+def _prepare_message(
+    session: Session, connector: Connector, sink: Any, msg: OutboxMessage
+) -> Prepared:
+    """A cancel, a tracking status or an EDI document: the call that sends it."""
     if msg.kind == CHANNEL_CANCEL:
         if not isinstance(sink, OrderCanceller):
             raise PermanentError(f"{connector.kind} cannot take cancellations", reason="no_channel")
@@ -161,6 +171,12 @@ def _prepare(deps: Deps, session: Session, msg: OutboxMessage) -> Prepared:
             raise PermanentError(f"{connector.kind} cannot take tracking", reason="no_channel")
         tracking = _tracking_notice(session, msg)
         return Prepared(lambda: sink.push_tracking(tracking))
+    if msg.kind == EDI_DOCUMENT:
+        if not isinstance(sink, EdiPartner):
+            raise PermanentError(f"{connector.kind} is not an EDI partner", reason="no_channel")
+        document = from_payload(msg.payload)  # rendered when the row was written
+        key = msg.idempotency_key
+        return Prepared(lambda: sink.send_document(document, idempotency_key=key))
     raise PermanentError(f"unknown channel outbox kind {msg.kind!r}", reason="no_channel")
 
 

@@ -20,6 +20,8 @@ from sqlalchemy.orm import Session
 from omniroute.connectors.base import Capability
 from omniroute.connectors.tracking import normalise_tracking_number
 from omniroute.core.access.audit import record
+from omniroute.core.edi.folders import KINDS as EDI_KINDS
+from omniroute.core.edi.ship_notices import notice_shipped
 from omniroute.core.order_state import timeline as order_state
 from omniroute.core.order_state.holdings import member_orders_of, of_order
 from omniroute.core.order_state.machine import AWAITING_REST, OrderStatus
@@ -132,7 +134,7 @@ def confirm_shipment(
         _close_fulfilment(session, fo)
         if fo.consolidation_id is None:
             complete = _advance(session, order, fo)
-            outbox_ids = [_notify_channel(deps, session, order, row, complete)]
+            outbox_ids: list[int | None] = [*_notify_channel(deps, session, order, row, complete)]
         else:
             outbox_ids = _advance_members(deps, session, orders, fo, shipment=row, shipped=shipped)
         # Carrier events that came before the warehouse's confirmation apply now.
@@ -317,7 +319,7 @@ def _advance_members(
     for order_id, line_ids in sorted(by_order.items()):
         order = orders[order_id]
         complete = _advance(session, order, fo)
-        outbox_ids.append(
+        outbox_ids.extend(
             _notify_channel(deps, session, order, shipment, complete, only_lines=line_ids)
         )
     return outbox_ids
@@ -331,11 +333,17 @@ def _notify_channel(
     complete: bool,
     *,
     only_lines: list[int] | None = None,
-) -> int | None:
+) -> list[int]:
+    """The outbox rows telling the order's channel of the shipment (none if it is not told)."""
     connector = session.get(Connector, order.connector_id)
-    if connector is None or not deps.connectors.can(connector, Capability.FULFILMENT_PUSH):
-        return None
-    return outbox.add(
+    if connector is None:
+        return []
+    if connector.kind in EDI_KINDS:  # an EDI partner is sent an 856 / DESADV instead
+        source = deps.connectors.for_row(connector)
+        return notice_shipped(session, connector.id, source, order, shipment, only_lines=only_lines)
+    if not deps.connectors.can(connector, Capability.FULFILMENT_PUSH):
+        return []
+    outbox_id = outbox.add(
         session,
         kind=CHANNEL_FULFILMENT,
         connector_id=connector.id,
@@ -346,3 +354,4 @@ def _notify_channel(
         payload={"shipment_id": shipment.id, "order_complete": complete}
         | ({} if only_lines is None else {"order_id": order.id, "fulfilment_line_ids": only_lines}),
     )
+    return [outbox_id]

@@ -14,6 +14,9 @@ from typing import Any, Protocol
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
+from omniroute.core.edi import intake as edi_intake
+from omniroute.core.edi.folders import sweep_inboxes
+from omniroute.core.edi.inventory import advise_inventory
 from omniroute.core.intake import polling
 from omniroute.core.intake.polling import enqueue_due_polls
 from omniroute.core.order_routing import consolidation
@@ -28,7 +31,7 @@ from omniroute.core.stock.sync import sync_stock
 from omniroute.core.tracking.events import rematch_parked
 
 
-class Deps(polling.Deps, sync.Deps, consolidation.Deps, Protocol):
+class Deps(polling.Deps, sync.Deps, consolidation.Deps, edi_intake.Deps, Protocol):
     """What a sweep uses: every periodic chore's dependencies."""
 
 
@@ -155,7 +158,8 @@ def sweep(
     polls = enqueue_due_polls(deps, now=now)
     pushes = sync_stock(deps, now=now)
     rematched = rematch_tracking(deps, now=now)
-    return len(work) + polls + pushes + route_due_groups(deps, now=now) + rematched
+    edi = sweep_inboxes(deps) + advise_inventory(deps, now=now)  # EDI partners' folders, 846s
+    return len(work) + polls + pushes + route_due_groups(deps, now=now) + rematched + edi
 
 
 # How far back the sweeper looks for shipments that may have missed carrier events written

@@ -21,6 +21,8 @@ from omniroute.connectors.base import (
     listing_refs_of,
 )
 from omniroute.core.channels.release_policy import hold_for, policy_of, shipping_lines
+from omniroute.core.edi import interchanges as edi_interchanges
+from omniroute.core.edi.order_answers import answer_routed
 from omniroute.core.exceptions.opening import (
     Reason,
     open_exception,
@@ -114,6 +116,7 @@ def process_inbound(deps: Deps, inbound_id: int, *, now: datetime | None = None)
     outbox_ids: list[int] = []
     prepared: list[Job | None] = []
     nudges: list[int] = []  # cancels asked of warehouses, tracking told to channels
+    inbound_nudges: list[int] = []  # an EDI interchange's transaction sets
     outside = Outside()
     try:
         while True:
@@ -139,6 +142,8 @@ def process_inbound(deps: Deps, inbound_id: int, *, now: datetime | None = None)
                     prepared = [prepare_release(deps, session, i) for i in outbox_ids]
                     nudges = late_versions.take_nudges(session)
                     nudges += tracking_events.take_nudges(session)
+                    inbound_nudges, edi_outbox = edi_interchanges.take_nudges(session)
+                    nudges += edi_outbox
                 break
             except (FetchNeeded, RiskNeeded) as need:
                 # Rolled back: nothing is held while the channel answers. Then from the start.
@@ -149,14 +154,20 @@ def process_inbound(deps: Deps, inbound_id: int, *, now: datetime | None = None)
             return None  # tried again once the warehouse has answered
         raise
     _send_releases(deps, outbox_ids, prepared)
-    for outbox_id in nudges:
-        deps.dispatcher.enqueue(Task.DELIVER_OUTBOX, outbox_id)
+    _nudge(deps, nudges, inbound_nudges)
     return None if ready is None else ready[0].id
 
 
 def _waits_for_hand_off(exc: Exception) -> bool:
     """A cancel of units a warehouse is being handed (or may have been): not a failure."""
     return isinstance(exc, Conflict) and exc.code == "release_in_flight"
+
+
+def _nudge(deps: Deps, outbox_ids: list[int], inbound_ids: list[int]) -> None:
+    for outbox_id in outbox_ids:
+        deps.dispatcher.enqueue(Task.DELIVER_OUTBOX, outbox_id)
+    for inbound_id in inbound_ids:
+        deps.dispatcher.enqueue(Task.PROCESS_INBOUND, inbound_id)
 
 
 def _send_releases(deps: Deps, outbox_ids: list[int], prepared: list[Job | None]) -> None:
@@ -197,7 +208,7 @@ def _route_ready(
         if hold_if_consolidating(deps, session, order, connector, skus, now=now, rules=rules):
             return []  # routed with its group when the window ends (order_routing.consolidation)
         try:
-            return route_locked(
+            released = route_locked(
                 deps,
                 session,
                 order,
@@ -210,6 +221,9 @@ def _route_ready(
         except RoutingContention as exc:
             log.warning("%s; the sweeper will try again", exc)
             return []
+        # An EDI partner is told how its order was taken (855 / ORDRSP).
+        answer_routed(session, connector.id, deps.connectors.for_row(connector), order)
+        return released
 
 
 def _process_claimed(
@@ -217,9 +231,7 @@ def _process_claimed(
 ) -> tuple[SalesOrder, dict[str, Sku]] | None:
     connector = session.get_one(Connector, msg.connector_id)
     try:
-        tracking = tracking_of(deps.connectors.for_row(connector), msg)
-        if tracking is not None:  # a carrier's checkpoints, not an order
-            take_tracking(deps, session, msg, tracking, now)
+        if _not_an_order(deps, session, connector, msg, now):
             return None
         canonical = _translate(deps, session, connector, msg, outside.order)
         if canonical is not None:
@@ -246,6 +258,22 @@ def _process_claimed(
         # A replay (an exception retried, a new version) got past the checks.
         resolve_retried_for_order(session, order.id)
     return ready
+
+
+def _not_an_order(
+    deps: Deps, session: Session, connector: Connector, msg: InboundMessage, now: datetime
+) -> bool:
+    """Take a row that holds no order (an EDI interchange, fanned out into one row per
+    transaction set; a carrier's checkpoints); whether it was one."""
+    source = deps.connectors.for_row(connector)
+    if edi_interchanges.is_interchange(msg):
+        edi_interchanges.take_interchange(session, msg, source, now)
+        return True
+    tracking = tracking_of(source, msg)
+    if tracking is not None:
+        take_tracking(deps, session, msg, tracking, now)
+        return True
+    return False
 
 
 def _add_channel_risk(

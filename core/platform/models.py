@@ -63,6 +63,21 @@ class Connector(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
 
 
+class EdiControlNumber(Base):
+    """The last control number issued to an EDI partner in one scope (``interchange``,
+    ``group``); taken with one UPDATE ... RETURNING, never reused (core/edi/numbers.py)."""
+
+    __tablename__ = "edi_control_number"
+    __table_args__ = (
+        CheckConstraint("last_value >= 0", name="ck_edi_control_number_non_negative"),
+    )
+    connector_id: Mapped[int] = mapped_column(
+        ForeignKey("connector.id", ondelete="CASCADE"), primary_key=True
+    )
+    scope: Mapped[str] = mapped_column(String(40), primary_key=True)
+    last_value: Mapped[int] = mapped_column(BigInteger)
+
+
 class ConnectorCursor(Base):
     """Where a connector's order poll stands; a run interrupted mid-way resumes at its token."""
 

@@ -8,6 +8,7 @@ from typing import Protocol
 from sqlalchemy import select
 
 from omniroute.connectors.base import Capability
+from omniroute.connectors.edi import InventoryAdvising
 from omniroute.core.access.audit import record
 from omniroute.core.platform.db import unit_of_work
 from omniroute.core.platform.errors import Conflict, Invalid, NotFound
@@ -34,7 +35,9 @@ def put_listings(
         connector = session.get(Connector, connector_id)
         if connector is None:
             raise NotFound(f"connector {connector_id} does not exist")
-        if not deps.connectors.can(connector, Capability.STOCK_PUSH):
+        # An EDI partner takes its stock as an 846 of its listings (core/edi/inventory.py).
+        advises = isinstance(deps.connectors.for_row(connector), InventoryAdvising)
+        if not advises and not deps.connectors.can(connector, Capability.STOCK_PUSH):
             raise Conflict(
                 f"connector {connector_id} ({connector.kind}) does not take stock as configured",
                 code="not_stock_push",

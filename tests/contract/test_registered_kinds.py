@@ -18,6 +18,8 @@ BUILT_IN = {
     "generic_webhook",
     "easypost",
     "aftership",
+    "edi_x12",
+    "edi_edifact",
 }
 
 

@@ -38,6 +38,7 @@ P = Permission
 PUBLIC = "public"
 ROUTES: dict[tuple[str, str], Permission | str] = {
     ("POST", "/webhooks/{connector_id}"): PUBLIC,
+    ("POST", "/edi/{connector_id}"): PUBLIC,  # the partner's own token, checked by its connector
     ("GET", "/healthz"): PUBLIC,
     ("GET", "/readyz"): PUBLIC,
     ("GET", "/metrics"): PUBLIC,
@@ -81,6 +82,7 @@ ROUTES: dict[tuple[str, str], Permission | str] = {
     ("GET", "/api/v1/connectors/{connector_id}"): P.CONNECTORS_READ,
     ("PATCH", "/api/v1/connectors/{connector_id}"): P.CONNECTORS_WRITE,
     ("GET", "/api/v1/connectors/{connector_id}/health"): P.CONNECTORS_READ,
+    ("GET", "/api/v1/edi/partners/{connector_id}/interchanges"): P.CONNECTORS_READ,
     ("POST", "/api/v1/connectors/{connector_id}/poll"): P.CONNECTORS_POLL,
     ("GET", "/api/v1/routing/schema"): P.RULES_READ,
     ("GET", "/api/v1/routing/rule-sets"): P.RULES_READ,
@@ -186,8 +188,8 @@ def test_every_route_that_names_a_scoped_thing_checks_the_scope(app: FastAPI) ->
         named = {p for p in SCOPED_PARAMETERS if "{" + p + "}" in path}
         if (method, path) in SCOPED_BY_QUERY:
             named.add(SCOPED_BY_QUERY[method, path])
-        if path.startswith("/webhooks/"):
-            continue  # signed by the connector itself, no token
+        if path.startswith(("/webhooks/", "/edi/")):
+            continue  # signed by the connector itself, or the partner's token: no API token
         missing = named - scopes(route.dependant)
         if missing:
             unchecked.append(f"{method} {path}: {sorted(missing)}")

@@ -1,9 +1,8 @@
 """X12 850s, read by the pure layer, go through the order path as canonical orders: their
 lines find SKUs through aliases of their identifiers, and the orders route and release.
 
-The partner intake (POST /edi/{id}, inbox folders) is not wired yet; until it is, the
-generic connector's JSON upload carries the canonical orders in, which is the path the
-wiring's inbox rows will take after mapping.
+Here the generic connector's JSON upload carries the canonical orders in; the partner
+intake (POST /edi/{id}, the CLI, inbox folders) is tested in test_edi_x12_partner.py.
 """
 
 from __future__ import annotations

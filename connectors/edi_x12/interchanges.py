@@ -1,0 +1,221 @@
+"""A partner's received X12 file, cut and read for the wiring (pure).
+
+``split`` cuts a file at each ISA (each interchange keeps its own delimiters; the key is
+``InterchangeHeader.dedupe_key``; a file of one interchange is kept whole, BOM and all);
+bytes that are not X12 at all are one piece keyed by their SHA-256, so they are still
+stored and answered. ``read`` reads one interchange with
+``inbound.read_inbound``: each transaction set (except 997s, which answer us) becomes a
+``Child`` whose body is the set in a copy of its own envelope (ISA, GS, the set, GE and
+IEA counting one), so it maps again alone on replay; each group's 997 and the TA1 become
+replies; an interchange from another sender or to another receiver than the partner
+agreement says is rejected whole (TA1 R 006/008).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from omniroute.connectors.edi import Child, Piece, Reading, Reply
+from omniroute.connectors.edi_x12.acknowledgements import InterchangeAck, needs_ta1
+from omniroute.connectors.edi_x12.codes import AckCode, InterchangeNote
+from omniroute.connectors.edi_x12.envelope import InterchangeHeader, TransactionSet
+from omniroute.connectors.edi_x12.inbound import (
+    AckReceived,
+    GroupRead,
+    InterchangeRead,
+    OrderRead,
+    SetRejected,
+    read_inbound,
+)
+from omniroute.connectors.edi_x12.tokenizer import Segment, X12SyntaxError, iter_segments
+
+#: Control number scopes a reply takes from the partner's sequence.
+INTERCHANGE = "interchange"
+GROUP = "group"
+_MAX_KEY = 200
+
+
+@dataclass(frozen=True, slots=True)
+class Agreement:
+    """What the partner agreement fixes for reading: who may send, to whom, and how."""
+
+    their: tuple[str, str]  # (ISA05, ISA06)
+    our: tuple[str, str]  # (ISA07, ISA08)
+    channel: str
+    default_currency: str
+    identifier_order: Sequence[str]
+    locations: Mapping[tuple[str, str], Mapping[str, Any]]
+    send: frozenset[str]
+
+
+def _raw_key(body: bytes) -> str:
+    return "sha256:" + hashlib.sha256(body).hexdigest()
+
+
+def split(body: bytes) -> list[Piece]:
+    """Each interchange of ``body`` with its dedupe key; what cannot be cut stays whole."""
+    starts: list[tuple[int, str]] = []
+    problem: str | None = None
+    try:
+        for segment in iter_segments(body):
+            if segment.tag == "ISA":
+                starts.append((segment.offset, _key_of(segment)))
+    except X12SyntaxError as exc:
+        problem = str(exc)
+    if not starts:
+        return [Piece(_raw_key(body), body, problem=problem or "no ISA segment: not X12")]
+    if len(starts) == 1:  # a file of one interchange is kept exactly as it came
+        sender, _, control = starts[0][1].rpartition(":")
+        return [Piece(starts[0][1], body, sender, control, problem)]
+    pieces = []
+    for n, (offset, key) in enumerate(starts):
+        end = starts[n + 1][0] if n + 1 < len(starts) else len(body)
+        raw = body[offset:end]
+        last = n + 1 == len(starts)
+        sender, _, control = key.rpartition(":")
+        pieces.append(Piece(key, raw, sender, control, problem if last else None))
+    return pieces
+
+
+def _key_of(isa: Segment) -> str:
+    key = InterchangeHeader.of(isa).dedupe_key
+    return key if len(key) <= _MAX_KEY else _raw_key(key.encode())
+
+
+def read(body: bytes, agreement: Agreement) -> Reading:
+    """Children, replies and problems of one stored interchange."""
+    children: list[Child] = []
+    replies: list[Reply] = []
+    problems: list[str] = []
+    acks: list[dict[str, Any]] = []
+    try:
+        events = list(
+            read_inbound(
+                body,
+                channel=agreement.channel,
+                default_currency=agreement.default_currency,
+                identifier_order=agreement.identifier_order,
+                locations=agreement.locations,
+            )
+        )
+    except X12SyntaxError as exc:
+        return Reading(problems=(f"not readable as X12: {exc}",), rejected=True)
+    groups: list[Reply] = []  # answers and scopes set once the interchange's key is read
+    key = ""
+    for event in events:
+        if isinstance(event, OrderRead | SetRejected):
+            children.append(_child(event.transaction))
+            if isinstance(event, SetRejected):
+                problems.extend(event.reasons)
+        elif isinstance(event, AckReceived):
+            acks.append(_ack_received(event))
+        elif isinstance(event, GroupRead) and event.needs_997 and "997" in agreement.send:
+            groups.append(Reply("997", event.ack, event.end.header.control_number, ()))
+        elif isinstance(event, InterchangeRead):
+            key = event.end.header.dedupe_key
+            acks.extend(
+                {"interchange_control": ta1.control_number, "code": ta1.code, "note": ta1.note}
+                for ta1 in event.received_ta1s
+            )
+            verdict = _verdict(event, agreement)
+            problems.extend(verdict.problems)
+            replies.extend(_ta1(event, verdict, agreement))
+            if verdict.code is AckCode.REJECTED:
+                return Reading(replies=tuple(replies), problems=tuple(problems), rejected=True)
+    if not any(isinstance(e, InterchangeRead) for e in events):
+        problems.append("no interchange found (no ISA)")
+        return Reading(problems=tuple(problems), rejected=True)
+    acks_997 = [Reply("997", g.content, f"{key}:{g.answers}", (INTERCHANGE, GROUP)) for g in groups]
+    return Reading(tuple(children), tuple(replies + acks_997), tuple(problems), False, tuple(acks))
+
+
+def _ack_received(event: AckReceived) -> dict[str, Any]:
+    ack = event.ack
+    return {
+        "functional_id": ack.functional_id,
+        "group_control": ack.group_control_number,
+        "code": ack.code,
+    }
+
+
+def _ta1(event: InterchangeRead, verdict: InterchangeAck, agreement: Agreement) -> list[Reply]:
+    header = event.end.header
+    if "TA1" not in agreement.send or not needs_ta1(verdict, requested=header.ack_requested):
+        return []
+    return [Reply("TA1", verdict, header.dedupe_key, (INTERCHANGE,))]
+
+
+def _verdict(event: InterchangeRead, agreement: Agreement) -> InterchangeAck:
+    header = event.end.header
+    ack = event.ack
+    sender = (header.sender_qualifier, header.sender_id)
+    receiver = (header.receiver_qualifier, header.receiver_id)
+    wrong: list[tuple[InterchangeNote, str]] = []
+    if sender != agreement.their:
+        wrong.append(
+            (
+                InterchangeNote.INVALID_SENDER_ID,
+                f"ISA05/06 {':'.join(sender)} is not this partner ({':'.join(agreement.their)})",
+            )
+        )
+    if receiver != agreement.our:
+        wrong.append(
+            (
+                InterchangeNote.INVALID_RECEIVER_ID,
+                f"ISA07/08 {':'.join(receiver)} is not us ({':'.join(agreement.our)})",
+            )
+        )
+    if not wrong or ack.code is AckCode.REJECTED:
+        return ack
+    return dataclasses.replace(
+        ack,
+        code=AckCode.REJECTED,
+        note=wrong[0][0],
+        problems=(*(text for _, text in wrong), *ack.problems),
+    )
+
+
+def _child(ts: TransactionSet) -> Child:
+    d = ts.interchange.delimiters
+    isa, gs = ts.interchange.isa, ts.group.gs
+    parts = [_render(isa), _render(gs), *(_render(s) for s in ts.segments)]
+    parts.append(f"GE{d.element}1{d.element}{ts.group.control_number}{d.segment}")
+    parts.append(f"IEA{d.element}1{d.element}{ts.interchange.control_number}{d.segment}")
+    key = f"{ts.interchange.dedupe_key}:{ts.group.control_number}:{ts.control_number}"
+    reference = ts.st.get(3).strip() or None
+    if ts.set_id == "850":
+        beg = next((s for s in ts.segments if s.tag == "BEG"), None)
+        reference = beg.get(3).strip() if beg is not None else reference
+    return Child(
+        key if len(key) <= _MAX_KEY else _raw_key(key.encode()),
+        "".join(parts).encode("utf-8"),
+        ts.set_id,
+        ts.control_number,
+        reference,
+    )
+
+
+def _render(segment: Segment) -> str:
+    d = segment.delimiters
+    return d.element.join((segment.tag, *segment.elements)) + d.segment
+
+
+def duplicate_ta1(piece: Piece) -> InterchangeAck | None:
+    """TA1 R 025 for an interchange whose control number was taken before."""
+    try:
+        isa = next(iter_segments(piece.body))
+    except (X12SyntaxError, StopIteration):
+        return None
+    header = InterchangeHeader.of(isa)
+    return InterchangeAck(
+        header.control_number,
+        header.date,
+        header.time,
+        AckCode.REJECTED,
+        InterchangeNote.DUPLICATE_CONTROL_NUMBER,
+        (f"interchange control number {header.control_number} seen before",),
+    )

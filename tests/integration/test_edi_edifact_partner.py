@@ -1,0 +1,131 @@
+"""An EDIFACT trading partner: ORDERS in through ``POST /edi/{id}`` as released orders with
+their CONTRL and ORDRSP, a broken interchange kept and rejected, shipments as DESADV."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+
+from omniroute.connectors.wms.demo_server import FakeWms
+from omniroute.core.bootstrap import Context
+from omniroute.core.platform.db import unit_of_work
+from omniroute.core.platform.models import (
+    Connector,
+    InboundMessage,
+    OrderException,
+    SalesOrder,
+)
+from omniroute.core.stock import warehouses
+from omniroute.worker.handlers import drain
+from tests.integration.builders import stock
+from tests.integration.edi_support import (
+    EDIFACT,
+    edi_world,
+    edifact_partner,
+    post_file,
+)
+
+
+@pytest.fixture
+def world(ctx: Context, wms: FakeWms) -> dict[str, int]:
+    return edi_world(ctx, wms)
+
+
+def test_edifact_orders_become_released_orders_and_get_a_contrl(
+    client: TestClient, ctx: Context, world: dict[str, int], wms: FakeWms, tmp_path: Path
+) -> None:
+    from omniroute.connectors.edi_edifact.envelope import parse_interchanges
+
+    out = tmp_path / "out"
+    partner = edifact_partner(ctx, out, "8712345678906", "PARTNER2")
+    stock(ctx, world["EAST"], "MUG", 20_000)  # the sample orders ten thousand of one
+    for gtin in ("2000100873151", "2000100873168", "2000100873175", "2000100873182"):
+        warehouses.create_alias(ctx, partner, f"gtin:{gtin}", "MUG", actor="test")
+    raw = (EDIFACT / "bots_my_first_plugin_order01.edi").read_bytes()
+    r = post_file(client, partner, raw)
+    assert [e["status"] for e in r.json()["interchanges"]] == ["accepted", "accepted"], r.text
+    drain(ctx)
+    with unit_of_work(ctx.sessions) as s:
+        orders = {o.external_id: o.status for o in s.scalars(select(SalesOrder))}
+        why = [(e.reason, e.detail) for e in s.scalars(select(OrderException))]
+    assert orders == {f"ORDT0000000004-{n}": "released" for n in (1, 2, 3)}, why
+    contrls = sorted(out.glob("CONTRL_*.edi"))
+    assert len(contrls) == 2
+    for path in contrls:
+        (ic,) = parse_interchanges(path.read_text())
+        (msg,) = ic.messages
+        uci = next(seg for seg in msg.segments if seg.tag == "UCI")
+        assert uci.value(3) == "7", path.read_text()  # acknowledged
+    responses = sorted(out.glob("ORDRSP_*.edi"))
+    assert len(responses) == 3  # one per order, after routing
+    seen = set()
+    for path in responses:
+        (ic,) = parse_interchanges(path.read_text())
+        assert not list(ic.all_problems()), path.read_text()
+        (msg,) = ic.messages
+        assert msg.type == "ORDRSP"
+        tags = [seg.tag for seg in msg.segments]
+        assert "LIN" in tags and "QTY" in tags
+        seen.add(ic.control_reference)
+    assert len(seen) == 3
+    again = post_file(client, partner, raw).json()["interchanges"]
+    assert [e["status"] for e in again] == ["duplicate", "duplicate"]
+
+
+def test_an_edifact_interchange_without_unz_is_kept_and_rejected_by_contrl(
+    client: TestClient, ctx: Context, world: dict[str, int], tmp_path: Path
+) -> None:
+    from omniroute.connectors.edi_edifact.envelope import parse_interchanges
+
+    out = tmp_path / "out"
+    partner = edifact_partner(ctx, out, "12345678", "WBDZDD")
+    raw = (EDIFACT / "pydifact_order.edi").read_bytes()
+    (entry,) = post_file(client, partner, raw).json()["interchanges"]
+    assert entry["status"] == "rejected" and "UNZ" in entry["reasons"][0]
+    drain(ctx)
+    with unit_of_work(ctx.sessions) as s:
+        row = s.scalars(select(InboundMessage)).one()
+        assert row.status == "failed" and row.body == raw
+        assert s.scalar(select(func.count()).select_from(SalesOrder)) == 0
+    (path,) = out.glob("CONTRL_*.edi")
+    (ic,) = parse_interchanges(path.read_text())
+    uci = next(seg for seg in ic.messages[0].segments if seg.tag == "UCI")
+    assert uci.value(3) == "4"  # rejected
+
+
+def test_an_edifact_shipment_is_sent_as_a_desadv(
+    client: TestClient, ctx: Context, world: dict[str, int], tmp_path: Path
+) -> None:
+    from omniroute.connectors.edi_edifact.envelope import parse_interchanges
+    from omniroute.core.fulfilment.shipments import ShipmentInput, confirm_shipment
+    from omniroute.core.order_state.holdings import of_order
+    from omniroute.core.platform.models import FulfilmentOrder
+
+    out = tmp_path / "out"
+    partner = edifact_partner(ctx, out, "8712345678906", "PARTNER2")
+    with unit_of_work(ctx.sessions) as s:
+        row = s.get_one(Connector, partner)
+        row.config = {**row.config, "send": ["DESADV"]}
+    stock(ctx, world["EAST"], "MUG", 20_000)
+    for gtin in ("2000100873151", "2000100873168", "2000100873175", "2000100873182"):
+        warehouses.create_alias(ctx, partner, f"gtin:{gtin}", "MUG", actor="test")
+    raw = (EDIFACT / "bots_my_first_plugin_order01.edi").read_bytes()
+    post_file(client, partner, raw)
+    drain(ctx)
+    with unit_of_work(ctx.sessions) as s:
+        order = s.scalars(
+            select(SalesOrder).where(SalesOrder.external_id == "ORDT0000000004-1")
+        ).one()
+        fo_id = s.scalars(select(FulfilmentOrder.id).where(of_order(order.id))).one()
+    confirm_shipment(ctx, fo_id, ShipmentInput("S-1", None, tracking_number="TRK1"), actor="w")
+    drain(ctx)
+    (path,) = out.glob("DESADV_*.edi")
+    (ic,) = parse_interchanges(path.read_text())
+    assert not list(ic.all_problems()), path.read_text()
+    (msg,) = ic.messages
+    assert msg.type == "DESADV"
+    text = path.read_text()
+    assert "RFF+ON:ORDT0000000004-1" in text and "RFF+CN:TRK1" in text
