@@ -12,11 +12,13 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from itertools import compress, islice, repeat
+from operator import ge
 from typing import Any, NamedTuple, cast
 
 from omniroute.routing.allocate import Shipment
 from omniroute.routing.geo import POSTAL_CODE_COUNTRIES, GeoLevel, GeoPoint
 from omniroute.routing.ranking import SCORE_INDEX, ScoreColumns
+from omniroute.routing.render import NO_STOCK, UNRENDERED
 from omniroute.routing.warehouses import Columns, ShipDay, Shipping, Site
 
 # What breaks a tie on every ranking criterion, in this order (routing.ranking.rank_order).
@@ -104,52 +106,43 @@ def why_not_eligible(
     warehouse (on which criterion, by how much), else the plan did not need it. Also the
     why-not of the best-ranked warehouse that lost on the ranking (what the winner beat).
 
-    Kept cheap, as it runs for every warehouse of every decision: the units each one is short
-    of each SKU are worked out a SKU at a time over all of them, an entry is made once for
-    each distinct shortfall and shared by the warehouses short of the same units (the trace
-    is read, never changed in place), and they are handed out in C."""
+    A warehouse short of the order's stock gets only ``NO_STOCK`` and the verdict ``lost``:
+    its words are made when the trace is read (:func:`routing.render.render_trace`, from the
+    stock figures the trace keeps), as most warehouses of a decision are short, each in its
+    own way, and their words cost more than the rest of the decision."""
     eligible, skus = verdicts.eligible, losses.stock.skus
     if not eligible.ids:
         return [], [], None
     need = tuple(map(losses.demand.get, skus, repeat(0)))
-    # Per SKU, over every warehouse: the units it is short of (0 where it has enough).
-    columns = zip(*losses.stock.rows, strict=True)
-    shortfalls = list(
-        zip(
-            *[
-                [want - h if h < want else 0 for h in column]
-                for want, column in zip(need, columns, strict=True)
-            ],
-            strict=True,
-        )
-    )
-    many = f"; the order ships in {len(chosen)} shipments" if len(chosen) > 1 else ""
-    words = _Words(many)
-    entries: dict[tuple[int, ...], Any] = dict.fromkeys(shortfalls)
-    said: dict[tuple[int, ...], str | None] = {}
-    full = (0,) * len(skus)
-    for short in entries:
-        if short == full:
-            entries[short], said[short] = FULL, None
-            continue
-        named = tuple(compress(skus, short))
-        text = f"short of {', '.join(named)}{many}"
-        entries[short] = {
-            "reason": "no_stock",
-            "short": dict(zip(named, filter(None, short), strict=True)),
-            "text": text,
-        }
-        said[short] = "lost: " + text
-    whys: list[dict[str, Any] | None] = list(map(entries.__getitem__, shortfalls))
-    lost: list[str | None] = list(map(said.__getitem__, shortfalls))
+    whys: list[dict[str, Any] | None] = [NO_STOCK] * len(eligible.ids)
+    lost: list[str | None] = [UNRENDERED] * len(eligible.ids)
+    full = _has_all(losses.stock.rows, need)
+    for n in full:
+        whys[n], lost[n] = FULL, None
     for n in (eligible.ids.index(wid) for wid in chosen):
         whys[n] = lost[n] = None
+    many = f"; the order ships in {len(chosen)} shipments" if len(chosen) > 1 else ""
+    words = _Words(many)
     for n, cannot in verdicts.blocked.items():
         if whys[n] is not None:
             whys[n] = why = _cannot(skus, need, losses.stock.rows[n], cannot, words)
             lost[n] = f"lost: {why['text']}"
-    beaten = _full_stock(verdicts, (whys, lost), chosen, ranks, losses) if full in entries else None
+    beaten = _full_stock(verdicts, (whys, lost), chosen, ranks, losses) if full else None
     return whys, lost, beaten
+
+
+def _has_all(rows: Sequence[tuple[int, ...]], need: Sequence[int]) -> list[int]:
+    """The positions of the ``rows`` holding every unit of ``need``."""
+    if len(need) == 1:
+        (only,) = need
+        return [n for n, row in enumerate(rows) if row[0] >= only]
+    # Most rows lack one of the first two SKUs: checked inline before the full comparison.
+    first, second = need[0], need[1]
+    return [
+        n
+        for n, row in enumerate(rows)
+        if row[0] >= first and row[1] >= second and all(map(ge, row, need))
+    ]
 
 
 FULL: dict[str, Any] = {}  # placeholder: the warehouse has every unit; explained afterwards

@@ -10,6 +10,7 @@ from typing import Any
 
 from omniroute.routing.allocate import LineDemand, Outcome, RoutingResult, Shipment
 from omniroute.routing.explain import (
+    MAX_HEADLINE_LOSERS,
     TIE_BREAKS,
     Losses,
     Removal,
@@ -22,6 +23,7 @@ from omniroute.routing.explain import (
     why_not_eligible,
 )
 from omniroute.routing.geo import GeoPoint
+from omniroute.routing.render import FIGURES, NO_STOCK, figures, shipments_tail, short_words
 from omniroute.routing.rules import Evaluation, NoStockAction
 from omniroute.routing.search import SearchResult
 from omniroute.routing.warehouses import channel_buffer, held_back
@@ -105,13 +107,15 @@ def build_result(
         shortfall = _shortfall(lines, stock)
         summary = _no_plan_summary(evaluation, shortfall, policy_block, verdicts)
     currency = None if order_value is None else order_value.get("currency")
+    demand = _demand(lines)
     candidates, beaten = _candidates(
         verdicts,
         {s.warehouse_id for s in shipments},
-        Losses(stock, _demand(lines), rules.ranking, currency, summary if not shipments else None),
+        Losses(stock, demand, rules.ranking, currency, summary if not shipments else None),
     )
+    short_of = figures(stock.skus, [demand.get(sku, 0) for sku in stock.skus], len(shipments))
     trace = {
-        "headline": headline(shipments, candidates, summary, beaten),
+        "headline": headline(shipments, _named(candidates, short_of), summary, beaten),
         "policy": label,
         "decided_at": now.isoformat(),
         "outcome": outcome.value,
@@ -140,10 +144,28 @@ def build_result(
         "summary": summary,
         "tie_breaks": list(TIE_BREAKS),
         "warnings": warnings(ship_to, address, verdicts),
+        FIGURES: short_of,  # for the words of the warehouses short of stock, made on read
     }
     return RoutingResult(
         outcome=outcome, shipments=shipments, shortfall=tuple(shortfall), trace=trace
     )
+
+
+def _named(candidates: list[dict[str, Any]], short_of: dict[str, Any]) -> list[dict[str, Any]]:
+    """``candidates`` with the first losers the headline names in words (the others are
+    rendered when the trace is read)."""
+    shown, named = list(candidates), 0
+    tail = shipments_tail(short_of["shipments"])
+    for n, candidate in enumerate(shown):
+        if candidate["why_not"] is None:
+            continue
+        if candidate["why_not"] is NO_STOCK:  # the headline reads only the code and why
+            why, _ = short_words(candidate["stock"], short_of["skus"], short_of["need"], tail)
+            shown[n] = {"code": candidate["code"], "why_not": why}
+        named += 1
+        if named == MAX_HEADLINE_LOSERS:
+            break
+    return shown
 
 
 def _demand(lines: Sequence[LineDemand]) -> dict[str, int]:
@@ -206,8 +228,10 @@ def _candidates(
             "channel_buffer": units,
             "verdict": won[rank] if why is None else words,
             "why_not": why,
+            "stock": row,  # dropped when the trace is read (routing.render)
         }
         for (
+            row,
             why,
             words,
             rank,
@@ -224,6 +248,7 @@ def _candidates(
             date,
             units,
         ) in zip(
+            map(list, losses.stock.rows),  # lists, as JSON reads them back
             whys,
             lost,
             ranks,

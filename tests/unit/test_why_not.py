@@ -8,6 +8,7 @@ from typing import Any
 
 from omniroute.routing.engine import SkuProfile, decide
 from omniroute.routing.geo import GeoLevel, GeoPoint
+from omniroute.routing.render import render_trace
 from tests.unit.test_engine import facts, request, rules, wh
 
 NYC_10001 = GeoPoint(40.7506, -73.9972, GeoLevel.POSTAL_CODE, "US 10001")
@@ -17,7 +18,8 @@ TO_10003 = GeoPoint(40.7316, -73.9892, GeoLevel.POSTAL_CODE, "US 10003")
 
 
 def entry(result: Any, code: str) -> dict[str, Any]:
-    return next(c for c in result.trace["candidates"] if c["code"] == code)
+    """A candidate of the trace as it is read (the losers' words are made then)."""
+    return next(c for c in render_trace(result.trace)["candidates"] if c["code"] == code)
 
 
 def why(result: Any, code: str) -> dict[str, Any]:
