@@ -1,11 +1,13 @@
-"""The trace as it is read: the words of the warehouses short of stock, made from its figures.
+"""The trace as it is read: the words of the warehouses short of stock, made from its
+figures, and the headline, which names the first of them.
 
 The router stores, for each eligible warehouse short of the order's stock, only the figures
 (its usable units of each order SKU under ``stock``, the order's SKUs and units under
 ``short_of``) and a bare ``{"reason": "no_stock"}``: in a typical decision most warehouses
 are short, each in its own way, and their words cost more than the rest of the decision.
 :func:`render_trace` makes those entries what they would have been if written at decision
-time (``short``, ``text``, the ``lost: ...`` verdict) and drops the figures; a trace stored
+time (``short``, ``text``, the ``lost: ...`` verdict), drops the figures and, unless the
+application set one, makes the ``headline`` (always the first key); a trace stored
 before (or one with nothing to render) comes back as it is. Pure; the stored trace is not
 changed.
 """
@@ -16,11 +18,11 @@ from collections.abc import Mapping, Sequence
 from itertools import compress
 from typing import Any
 
+from omniroute.routing.explain import headline, runner_up
+
 # The top-level key of a trace with entries to render: the order's SKUs, the units it needs
 # of each (same order as every candidate's ``stock``) and how many shipments it went in.
 FIGURES = "short_of"
-NO_STOCK: dict[str, Any] = {"reason": "no_stock"}  # shared: the trace is never changed in place
-UNRENDERED = "lost"  # the verdict stored beside NO_STOCK
 
 
 def figures(skus: Sequence[str], need: Sequence[int], shipments: int) -> dict[str, Any]:
@@ -46,9 +48,15 @@ def render_trace(trace: Mapping[str, Any]) -> dict[str, Any]:
         short_entry(c, skus, need, tail, words) if "stock" in c else c
         for c in trace.get("candidates", ())
     ]
-    return {key: value for key, value in trace.items() if key != FIGURES} | {
+    read = {key: value for key, value in trace.items() if key != FIGURES} | {
         "candidates": candidates
     }
+    # The headline names the first losers in words: stored without one, it is made here;
+    # one set by the application (a partial release, a merged order) is kept. First either way.
+    said = read.pop("headline", None)
+    if said is None:
+        said = headline(read["chosen"], candidates, read["summary"], runner_up(candidates))
+    return {"headline": said} | read
 
 
 def short_entry(

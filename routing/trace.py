@@ -10,7 +10,6 @@ from typing import Any
 
 from omniroute.routing.allocate import LineDemand, Outcome, RoutingResult, Shipment
 from omniroute.routing.explain import (
-    MAX_HEADLINE_LOSERS,
     TIE_BREAKS,
     Losses,
     Removal,
@@ -23,7 +22,7 @@ from omniroute.routing.explain import (
     why_not_eligible,
 )
 from omniroute.routing.geo import GeoPoint
-from omniroute.routing.render import FIGURES, NO_STOCK, figures, shipments_tail, short_words
+from omniroute.routing.render import FIGURES, figures
 from omniroute.routing.rules import Evaluation, NoStockAction
 from omniroute.routing.search import SearchResult
 from omniroute.routing.warehouses import channel_buffer, held_back
@@ -108,14 +107,15 @@ def build_result(
         summary = _no_plan_summary(evaluation, shortfall, policy_block, verdicts)
     currency = None if order_value is None else order_value.get("currency")
     demand = _demand(lines)
-    candidates, beaten = _candidates(
+    candidates = _candidates(
         verdicts,
         {s.warehouse_id for s in shipments},
         Losses(stock, demand, rules.ranking, currency, summary if not shipments else None),
     )
     short_of = figures(stock.skus, [demand.get(sku, 0) for sku in stock.skus], len(shipments))
+    # No headline: it names the first losers in words, made when the trace is read
+    # (routing.render.render_trace, which puts it first).
     trace = {
-        "headline": headline(shipments, _named(candidates, short_of), summary, beaten),
         "policy": label,
         "decided_at": now.isoformat(),
         "outcome": outcome.value,
@@ -151,23 +151,6 @@ def build_result(
     )
 
 
-def _named(candidates: list[dict[str, Any]], short_of: dict[str, Any]) -> list[dict[str, Any]]:
-    """``candidates`` with the first losers the headline names in words (the others are
-    rendered when the trace is read)."""
-    shown, named = list(candidates), 0
-    tail = shipments_tail(short_of["shipments"])
-    for n, candidate in enumerate(shown):
-        if candidate["why_not"] is None:
-            continue
-        if candidate["why_not"] is NO_STOCK:  # the headline reads only the code and why
-            why, _ = short_words(candidate["stock"], short_of["skus"], short_of["need"], tail)
-            shown[n] = {"code": candidate["code"], "why_not": why}
-        named += 1
-        if named == MAX_HEADLINE_LOSERS:
-            break
-    return shown
-
-
 def _demand(lines: Sequence[LineDemand]) -> dict[str, int]:
     need: dict[str, int] = {}
     for line in lines:
@@ -175,9 +158,7 @@ def _demand(lines: Sequence[LineDemand]) -> dict[str, int]:
     return need
 
 
-def _candidates(
-    verdicts: Verdicts, chosen: set[int], losses: Losses
-) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+def _candidates(verdicts: Verdicts, chosen: set[int], losses: Losses) -> list[dict[str, Any]]:
     """The trace entry of every warehouse: the eligible ones best-ranked first, then the
     removed ones. Entries are made in ``eligible`` order, column by column, and put in rank
     order once (cheaper than putting every column in rank order)."""
@@ -206,7 +187,7 @@ def _candidates(
     for rank, n in enumerate(order, start=1):
         ranks[n] = rank
     won = RANK_WORDS.upto(len(order))
-    whys, lost, beaten = why_not_eligible(verdicts, chosen, ranks, losses)
+    whys, lost = why_not_eligible(verdicts, chosen, ranks, losses)
     entries = [
         {
             "warehouse_id": wid,
@@ -280,7 +261,7 @@ def _candidates(
         }
         for s, reason in verdicts.removed
     ]
-    return entries, beaten
+    return entries
 
 
 def _shortfall(lines: Sequence[LineDemand], stock: Stock) -> list[LineDemand]:

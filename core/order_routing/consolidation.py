@@ -444,7 +444,9 @@ def member_trace(trace: dict[str, Any], own: Sequence[routing.Shipment]) -> dict
     summary = own_summary(own)
     group = {key: trace.get(key) for key in ("headline", "summary", "chosen", "shipments")}
     return trace | {
-        "headline": headline(own, candidates, summary, runner_up(candidates)),
+        "headline": headline(
+            [s.warehouse_code for s in own], candidates, summary, runner_up(candidates)
+        ),
         "candidates": candidates,
         "chosen": [s.warehouse_code for s in own],
         "shipments": len(own),

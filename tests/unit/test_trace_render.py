@@ -44,7 +44,10 @@ def test_a_short_warehouse_is_stored_as_figures_and_read_in_words() -> None:
     assert by_code["LA"]["verdict"].startswith("chosen")
     # The fields keep their places: the API's key order is the one the router wrote.
     assert list(by_code["NYC"]) == [k for k in nyc if k != "stock"]
-    assert list(read) == [k for k in stored if k != FIGURES]
+    assert "headline" not in stored  # it names the first losers in words: made on read
+    assert list(read) == ["headline", *(k for k in stored if k != FIGURES)]
+    assert read["headline"].startswith("Shipped from LA: the only warehouse with all of it")
+    assert "NYC short of A, B" in read["headline"]
     assert stored == json.loads(json.dumps(result.trace))  # reading changes nothing stored
 
 
