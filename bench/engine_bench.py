@@ -11,7 +11,8 @@ every call); ``prepared`` passes a WarehouseSet prepared once, as the service do
 the plain dict the service stores (its JSON encoding at storage is not timed here, before or
 after). Every corpus is decided once untimed (warm-up), then ``--repeat`` times timed.
 ``other-cpu`` is the CPU other processes used meanwhile, in cores (the machine has 2): figures
-under load are lower.
+under load are lower. ``cpu us`` is this process's CPU time per decision (``time.process_time``,
+the least of the timed passes), steadier than wall time on a shared machine.
 
     python bench/engine_bench.py                    # 1/5/20 lines x 10/50/200 warehouses
     python bench/engine_bench.py --orders 300 --shapes 5x50,5x10,1x10
@@ -182,12 +183,15 @@ def shape(lines: int, n_wh: int, count: int, seed: int, *, repeat: int, prepared
     for req in reqs:
         decide(req)  # warm-up: caches of the interpreter, the rule set and the time zones
     times: list[float] = []
+    cpu: list[float] = []  # process CPU µs per decision, one figure per pass
     busy0, own0, wall0 = machine_busy(), time.process_time(), time.perf_counter()
     for _ in range(repeat):
+        pass0 = time.process_time()
         for req in reqs:
             started = time.perf_counter()
             decide(req)
             times.append((time.perf_counter() - started) * 1e6)
+        cpu.append((time.process_time() - pass0) * 1e6 / len(reqs))
     wall = time.perf_counter() - wall0
     others = max(0.0, (machine_busy() - busy0 - (time.process_time() - own0)) / wall)
     engine_ships = greedy_ships = splits = greedy_splits = 0
@@ -205,7 +209,7 @@ def shape(lines: int, n_wh: int, count: int, seed: int, *, repeat: int, prepared
     return (
         f"{lines:>5} {n_wh:>4} {count:>6} {mode:>8} | {per_s:>10,.0f} {p50:>8.1f} {p99:>8.1f} | "
         f"{splits / count:>6.1%} {engine_ships:>6} | {greedy_splits / count:>6.1%} "
-        f"{greedy_ships:>6} | {others:>5.2f}"
+        f"{greedy_ships:>6} | {others:>5.2f} | {min(cpu):>7.1f}"
     )
 
 
@@ -225,7 +229,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     print(f"python {platform.python_version()}, {os.cpu_count()} cores, routing from {ROUTING}")
     print(
         "lines  whs orders     mode | decisions/s   p50 us   p99 us | engine split ships | "
-        "greedy split ships | other-cpu"
+        "greedy split ships | other-cpu | cpu us"
     )
     for spec in args.shapes.split(","):
         lines, n_wh = (int(x) for x in spec.split("x"))

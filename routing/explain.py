@@ -12,9 +12,9 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from itertools import compress, islice, repeat
+from operator import ge
 from typing import Any, NamedTuple, cast
 
-from omniroute.routing.allocate import Shipment
 from omniroute.routing.geo import POSTAL_CODE_COUNTRIES, GeoLevel, GeoPoint
 from omniroute.routing.ranking import SCORE_INDEX, ScoreColumns
 from omniroute.routing.warehouses import Columns, ShipDay, Shipping, Site
@@ -97,61 +97,56 @@ WINNING_WORDS = {
 
 def why_not_eligible(
     verdicts: Verdicts, chosen: set[int], ranks: Sequence[int], losses: Losses
-) -> tuple[list[dict[str, Any] | None], list[str | None], dict[str, Any] | None]:
+) -> tuple[list[dict[str, Any] | None], list[str | None]]:
     """Why each eligible warehouse (``eligible`` order) did not ship the order, and its
     verdict (``lost: ...``); None for the chosen ones. Short of the order's stock (which SKUs,
     by how many units, or a capability a SKU needs), else ranked below the best chosen
-    warehouse (on which criterion, by how much), else the plan did not need it. Also the
-    why-not of the best-ranked warehouse that lost on the ranking (what the winner beat).
+    warehouse (on which criterion, by how much), else the plan did not need it.
 
-    Kept cheap, as it runs for every warehouse of every decision: the units each one is short
-    of each SKU are worked out a SKU at a time over all of them, an entry is made once for
-    each distinct shortfall and shared by the warehouses short of the same units (the trace
-    is read, never changed in place), and they are handed out in C."""
+    A warehouse short of the order's stock gets only ``NO_STOCK`` and the verdict ``lost``:
+    its words are made when the trace is read (:func:`routing.render.render_trace`, from the
+    stock figures the trace keeps), as most warehouses of a decision are short, each in its
+    own way, and their words cost more than the rest of the decision."""
     eligible, skus = verdicts.eligible, losses.stock.skus
     if not eligible.ids:
-        return [], [], None
+        return [], []
     need = tuple(map(losses.demand.get, skus, repeat(0)))
-    # Per SKU, over every warehouse: the units it is short of (0 where it has enough).
-    columns = zip(*losses.stock.rows, strict=True)
-    shortfalls = list(
-        zip(
-            *[
-                [want - h if h < want else 0 for h in column]
-                for want, column in zip(need, columns, strict=True)
-            ],
-            strict=True,
-        )
-    )
-    many = f"; the order ships in {len(chosen)} shipments" if len(chosen) > 1 else ""
-    words = _Words(many)
-    entries: dict[tuple[int, ...], Any] = dict.fromkeys(shortfalls)
-    said: dict[tuple[int, ...], str | None] = {}
-    full = (0,) * len(skus)
-    for short in entries:
-        if short == full:
-            entries[short], said[short] = FULL, None
-            continue
-        named = tuple(compress(skus, short))
-        text = f"short of {', '.join(named)}{many}"
-        entries[short] = {
-            "reason": "no_stock",
-            "short": dict(zip(named, filter(None, short), strict=True)),
-            "text": text,
-        }
-        said[short] = "lost: " + text
-    whys: list[dict[str, Any] | None] = list(map(entries.__getitem__, shortfalls))
-    lost: list[str | None] = list(map(said.__getitem__, shortfalls))
+    whys: list[dict[str, Any] | None] = [NO_STOCK] * len(eligible.ids)
+    lost: list[str | None] = [UNRENDERED] * len(eligible.ids)
+    full = _has_all(losses.stock.rows, need)
+    for n in full:
+        whys[n], lost[n] = FULL, None
     for n in (eligible.ids.index(wid) for wid in chosen):
         whys[n] = lost[n] = None
+    many = f"; the order ships in {len(chosen)} shipments" if len(chosen) > 1 else ""
+    words = _Words(many)
     for n, cannot in verdicts.blocked.items():
         if whys[n] is not None:
             whys[n] = why = _cannot(skus, need, losses.stock.rows[n], cannot, words)
             lost[n] = f"lost: {why['text']}"
-    beaten = _full_stock(verdicts, (whys, lost), chosen, ranks, losses) if full in entries else None
-    return whys, lost, beaten
+    if full:
+        _full_stock(verdicts, (whys, lost), chosen, ranks, losses)
+    return whys, lost
 
 
+def _has_all(rows: Sequence[tuple[int, ...]], need: Sequence[int]) -> list[int]:
+    """The positions of the ``rows`` holding every unit of ``need``."""
+    if len(need) == 1:
+        (only,) = need
+        return [n for n, row in enumerate(rows) if row[0] >= only]
+    # Most rows lack one of the first two SKUs: checked inline before the full comparison.
+    first, second = need[0], need[1]
+    return [
+        n
+        for n, row in enumerate(rows)
+        if row[0] >= first and row[1] >= second and all(map(ge, row, need))
+    ]
+
+
+# A warehouse short of the order's stock as stored: put in words when the trace is read
+# (routing.render). Shared: the trace is never changed in place.
+NO_STOCK: dict[str, Any] = {"reason": "no_stock"}
+UNRENDERED = "lost"  # the verdict stored beside NO_STOCK
 FULL: dict[str, Any] = {}  # placeholder: the warehouse has every unit; explained afterwards
 
 
@@ -198,10 +193,10 @@ def _full_stock(
     chosen: set[int],
     ranks: Sequence[int],
     losses: Losses,
-) -> dict[str, Any] | None:
+) -> None:
     """The why-not and verdict (``out``) of each warehouse that has every unit but was not
     chosen (``FULL`` there): nothing could be routed, it ranked below the best chosen
-    warehouse, or the plan did not need it. The best-ranked one that lost on the ranking."""
+    warehouse, or the plan did not need it."""
     ids, scores = verdicts.eligible.ids, verdicts.scores
     chain = [
         (
@@ -213,7 +208,6 @@ def _full_stock(
         if (index := SCORE_INDEX.get(criterion)) is not None and criterion not in scores.uniform
     ]
     best = next((n for n in verdicts.order if ids[n] in chosen), None)
-    runner_up: tuple[int, dict[str, Any]] | None = None
     whys, lost = out
     for n, entry in enumerate(whys):
         if entry is not FULL:
@@ -222,13 +216,10 @@ def _full_stock(
             why = {"reason": "no_plan", "text": f"has the stock; {losses.no_plan}"}
         elif best is not None and ranks[n] > ranks[best]:
             why = _ranked_below(verdicts.eligible.codes, chain, n, best)
-            if runner_up is None or ranks[n] < runner_up[0]:
-                runner_up = (ranks[n], why | {"code": verdicts.eligible.codes[n]})
         else:
             text = f"ranked {ranks[n]}; the plan needed no shipment from it"
             why = {"reason": "not_needed", "text": text}
         whys[n], lost[n] = why, f"lost: {why['text']}"
-    return None if runner_up is None else runner_up[1]
 
 
 def _ranked_below(
@@ -304,26 +295,27 @@ def _amount(criterion: str, value: float | None, unit: str | None) -> str:
 
 
 def headline(
-    shipments: Sequence[Shipment],
+    chosen: Sequence[str],
     candidates: Sequence[Mapping[str, Any]],
     summary: str,
     beaten: Mapping[str, Any] | None = None,
 ) -> str:
-    """One sentence support can read aloud: where it ships from and why, then why not the
-    next few warehouses ("Shipped from NYC: nearest with stock (2.0 km); LA 3,936 km").
+    """One sentence support can read aloud: where it ships from (``chosen``: the codes) and
+    why, then why not the next few warehouses ("Shipped from NYC: nearest with stock
+    (2.0 km); LA 3,936 km").
     ``beaten``: the why-not (with its ``code``) of the best-ranked warehouse that lost on the
     ranking, if any."""
-    if not shipments:
+    if not chosen:
         return summary
-    codes = ", ".join(s.warehouse_code for s in shipments)
-    if len(shipments) > 1:
-        head = f"Shipped in {len(shipments)} shipments from {codes}: no one warehouse had it all"
+    codes = ", ".join(chosen)
+    if len(chosen) > 1:
+        head = f"Shipped in {len(chosen)} shipments from {codes}: no one warehouse had it all"
     else:
         head = f"Shipped from {codes}: {_why_won(candidates, beaten)}"
     # The first few losers only: the sentence names no more, and the list is long.
     losers = islice((c for c in candidates if c["why_not"] is not None), MAX_HEADLINE_LOSERS)
     parts = [head, *map(_brief, losers)]
-    more = len(candidates) - len(shipments) - (len(parts) - 1)
+    more = len(candidates) - len(chosen) - (len(parts) - 1)
     if more > 0:
         parts.append(f"{more} more not chosen")
     return "; ".join(parts)

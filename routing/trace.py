@@ -22,6 +22,7 @@ from omniroute.routing.explain import (
     why_not_eligible,
 )
 from omniroute.routing.geo import GeoPoint
+from omniroute.routing.render import FIGURES, figures
 from omniroute.routing.rules import Evaluation, NoStockAction
 from omniroute.routing.search import SearchResult
 from omniroute.routing.warehouses import channel_buffer, held_back
@@ -105,13 +106,16 @@ def build_result(
         shortfall = _shortfall(lines, stock)
         summary = _no_plan_summary(evaluation, shortfall, policy_block, verdicts)
     currency = None if order_value is None else order_value.get("currency")
-    candidates, beaten = _candidates(
+    demand = _demand(lines)
+    candidates = _candidates(
         verdicts,
         {s.warehouse_id for s in shipments},
-        Losses(stock, _demand(lines), rules.ranking, currency, summary if not shipments else None),
+        Losses(stock, demand, rules.ranking, currency, summary if not shipments else None),
     )
+    short_of = figures(stock.skus, [demand.get(sku, 0) for sku in stock.skus], len(shipments))
+    # No headline: it names the first losers in words, made when the trace is read
+    # (routing.render.render_trace, which puts it first).
     trace = {
-        "headline": headline(shipments, candidates, summary, beaten),
         "policy": label,
         "decided_at": now.isoformat(),
         "outcome": outcome.value,
@@ -140,6 +144,7 @@ def build_result(
         "summary": summary,
         "tie_breaks": list(TIE_BREAKS),
         "warnings": warnings(ship_to, address, verdicts),
+        FIGURES: short_of,  # for the words of the warehouses short of stock, made on read
     }
     return RoutingResult(
         outcome=outcome, shipments=shipments, shortfall=tuple(shortfall), trace=trace
@@ -153,9 +158,7 @@ def _demand(lines: Sequence[LineDemand]) -> dict[str, int]:
     return need
 
 
-def _candidates(
-    verdicts: Verdicts, chosen: set[int], losses: Losses
-) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+def _candidates(verdicts: Verdicts, chosen: set[int], losses: Losses) -> list[dict[str, Any]]:
     """The trace entry of every warehouse: the eligible ones best-ranked first, then the
     removed ones. Entries are made in ``eligible`` order, column by column, and put in rank
     order once (cheaper than putting every column in rank order)."""
@@ -184,7 +187,7 @@ def _candidates(
     for rank, n in enumerate(order, start=1):
         ranks[n] = rank
     won = RANK_WORDS.upto(len(order))
-    whys, lost, beaten = why_not_eligible(verdicts, chosen, ranks, losses)
+    whys, lost = why_not_eligible(verdicts, chosen, ranks, losses)
     entries = [
         {
             "warehouse_id": wid,
@@ -206,8 +209,10 @@ def _candidates(
             "channel_buffer": units,
             "verdict": won[rank] if why is None else words,
             "why_not": why,
+            "stock": row,  # dropped when the trace is read (routing.render)
         }
         for (
+            row,
             why,
             words,
             rank,
@@ -224,6 +229,7 @@ def _candidates(
             date,
             units,
         ) in zip(
+            map(list, losses.stock.rows),  # lists, as JSON reads them back
             whys,
             lost,
             ranks,
@@ -255,7 +261,7 @@ def _candidates(
         }
         for s, reason in verdicts.removed
     ]
-    return entries, beaten
+    return entries
 
 
 def _shortfall(lines: Sequence[LineDemand], stock: Stock) -> list[LineDemand]:

@@ -65,6 +65,7 @@ from omniroute.core.platform.sql import table_of
 from omniroute.core.stock.levels import ReservationLost
 from omniroute.routing.engine import decide
 from omniroute.routing.explain import headline, runner_up
+from omniroute.routing.render import render_trace
 
 log = logging.getLogger("omniroute.consolidation")
 
@@ -432,6 +433,7 @@ def member_trace(trace: dict[str, Any], own: Sequence[routing.Shipment]) -> dict
     under ``consolidation.group``; a warehouse that ships only other members' lines says so."""
     if not own:
         return trace
+    trace = render_trace(trace)  # the losers' words name the group's shipment count
     mine = {s.warehouse_id for s in own}
     candidates = [
         c | _only_others(c)
@@ -442,7 +444,9 @@ def member_trace(trace: dict[str, Any], own: Sequence[routing.Shipment]) -> dict
     summary = own_summary(own)
     group = {key: trace.get(key) for key in ("headline", "summary", "chosen", "shipments")}
     return trace | {
-        "headline": headline(own, candidates, summary, runner_up(candidates)),
+        "headline": headline(
+            [s.warehouse_code for s in own], candidates, summary, runner_up(candidates)
+        ),
         "candidates": candidates,
         "chosen": [s.warehouse_code for s in own],
         "shipments": len(own),

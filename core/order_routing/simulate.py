@@ -12,6 +12,7 @@ from omniroute.core.order_routing.route import build_request
 from omniroute.core.platform.errors import Invalid, NotFound
 from omniroute.core.platform.models import Connector, OrderLine, RoutingRuleSet, SalesOrder
 from omniroute.routing.engine import decide
+from omniroute.routing.render import render_trace
 
 
 class Deps(route.Deps, Protocol):
@@ -69,7 +70,7 @@ def simulate(
         "shortfall": [
             {"line_id": d.line_id, "sku": d.sku, "missing": d.quantity} for d in result.shortfall
         ],
-        "trace": result.trace,
+        "trace": render_trace(result.trace),
     }
 
 

@@ -35,6 +35,7 @@ from omniroute.core.platform.errors import Conflict, Invalid
 from omniroute.core.platform.models import FulfilmentOrder, SalesOrder, Warehouse
 from omniroute.core.stock.levels import Key, StockMoves, available_after_release
 from omniroute.routing.engine import decide
+from omniroute.routing.render import render_trace
 
 OVERRIDABLE = frozenset({OrderStatus.VALIDATED, *PARKED})
 WITHDRAWABLE = ("pending", "failed")  # not yet accepted by a warehouse
@@ -350,7 +351,7 @@ def _trace(  # noqa: PLR0917 - one call site, each argument a part of the trace
         },
         "chosen": [s.warehouse_code for s in shipments],
         "shipments": len(shipments),
-        "rest": None if left is None else left.trace,
+        "rest": None if left is None else render_trace(left.trace),
         "shortfall": [] if left is None or left.shipments else left.trace["shortfall"],
         "summary": summary,
     }

@@ -25,6 +25,7 @@ from omniroute.core.platform.models import (
     Warehouse,
 )
 from omniroute.core.platform.ports import HasSessions
+from omniroute.routing.render import render_trace
 
 
 def list_orders(
@@ -197,7 +198,8 @@ def order_detail(deps: HasSessions, order_id: int) -> dict[str, Any]:
                     "attempt": d.attempt,
                     "at": as_aware(d.created_at),
                     "plan": d.plan,
-                    "trace": d.trace,
+                    # Stored compact: the losers' words are made here (routing.render).
+                    "trace": render_trace(d.trace) if d.trace else d.trace,
                 }
                 for d in decisions
             ],

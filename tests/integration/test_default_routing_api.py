@@ -126,3 +126,38 @@ def test_a_warehouse_street_given_both_ways_must_agree(client: TestClient, ctx: 
     )
     assert patched.status_code == 200, patched.text
     assert patched.json()["address"]["address2"] == "Gate 4"
+
+
+def test_the_api_says_in_words_why_a_warehouse_short_of_stock_lost(
+    client: TestClient, ctx: Context, wms: FakeWms
+) -> None:
+    admin = auth(ctx, Role.ADMIN)
+    shop = coasts(client, admin, wms.base_url)
+    connectors = client.get("/api/v1/connectors", headers=admin).json()
+    made = client.post(
+        "/api/v1/warehouses",
+        headers=admin,
+        json={
+            "code": "CHI",
+            "name": "CHI",
+            "priority": 10,
+            "wms_connector_id": next(c["id"] for c in connectors if c["kind"] == "rest_wms"),
+            "address": {"address1": "1 Dock Rd", "postal_code": "60601", "country": "US"},
+        },
+    )
+    assert made.status_code == 201, made.text
+    stocked = client.put(
+        "/api/v1/stock",
+        headers=admin,
+        json={"warehouse_id": made.json()["id"], "sku": SKU, "on_hand": 0},
+    )
+    assert stocked.status_code == 200, stocked.text
+    detail = order_to(client, ctx, shop, 18, zip="10003", country_code="US", province_code="NY")
+    trace = detail["routing_decisions"][-1]["trace"]
+    # Stored as figures; the API reads it in words, the figures left out.
+    assert "short_of" not in trace
+    chi = next(c for c in trace["candidates"] if c["code"] == "CHI")
+    assert "stock" not in chi
+    assert chi["why_not"] == {"reason": "no_stock", "short": {SKU: 1}, "text": f"short of {SKU}"}
+    assert chi["verdict"] == f"lost: short of {SKU}"
+    assert f"CHI short of {SKU}" in trace["headline"]

@@ -8,6 +8,7 @@ from typing import Any
 
 from omniroute.routing.engine import SkuProfile, decide
 from omniroute.routing.geo import GeoLevel, GeoPoint
+from omniroute.routing.render import render_trace
 from tests.unit.test_engine import facts, request, rules, wh
 
 NYC_10001 = GeoPoint(40.7506, -73.9972, GeoLevel.POSTAL_CODE, "US 10001")
@@ -17,7 +18,8 @@ TO_10003 = GeoPoint(40.7316, -73.9892, GeoLevel.POSTAL_CODE, "US 10003")
 
 
 def entry(result: Any, code: str) -> dict[str, Any]:
-    return next(c for c in result.trace["candidates"] if c["code"] == code)
+    """A candidate of the trace as it is read (the losers' words are made then)."""
+    return next(c for c in render_trace(result.trace)["candidates"] if c["code"] == code)
 
 
 def why(result: Any, code: str) -> dict[str, Any]:
@@ -46,8 +48,10 @@ def test_without_rules_the_nearest_warehouse_with_stock_wins() -> None:
     assert 3900 < la["value"] < 4000
     assert la["winner_value"] < 5
     assert la["difference"] == round(la["value"] - la["winner_value"], 2)
-    assert result.trace["headline"].startswith("Shipped from NYC: nearest with stock (2.")
-    assert "LA 3,9" in result.trace["headline"]
+    assert render_trace(result.trace)["headline"].startswith(
+        "Shipped from NYC: nearest with stock (2."
+    )
+    assert "LA 3,9" in render_trace(result.trace)["headline"]
     assert result.trace["tie_breaks"] == ["code", "warehouse_id"]
     assert result.trace["warnings"] == []
 
@@ -84,7 +88,7 @@ def test_a_full_tie_names_the_code_tie_break() -> None:
     assert east["criterion"] == "code"
     assert east["tied_on"] == ["distance", "priority", "stock_depth"]
     assert "ALSO comes first by code" in east["text"]
-    assert "tied with EAST, first by code" in result.trace["headline"]
+    assert "tied with EAST, first by code" in render_trace(result.trace)["headline"]
 
 
 def test_a_warehouse_short_of_stock_says_which_skus_and_by_how_much() -> None:
@@ -95,7 +99,7 @@ def test_a_warehouse_short_of_stock_says_which_skus_and_by_how_much() -> None:
     assert nyc["reason"] == "no_stock"
     assert nyc["short"] == {"A": 1}  # has 1 of the 2 ordered
     assert nyc["text"] == "short of A"
-    assert result.trace["headline"] == (
+    assert render_trace(result.trace)["headline"] == (
         "Shipped from LA: the only warehouse with all of it in stock (3,941 km); NYC short of A"
     )
     none = decide(request([("A", 1), ("B", 1)], coasts(), {(2, "A"): 1, (2, "B"): 1}))
@@ -114,7 +118,7 @@ def test_a_capability_a_sku_needs_is_named() -> None:
     assert nyc["cannot_ship"] == {"ICE": "needs cold-chain"}
     assert nyc["short"] == {}
     assert nyc["text"] == "cannot ship ICE (needs cold-chain)"
-    assert "NYC cannot ship ICE" in result.trace["headline"]
+    assert "NYC cannot ship ICE" in render_trace(result.trace)["headline"]
 
 
 def test_filters_name_what_removed_the_warehouse() -> None:
@@ -142,7 +146,7 @@ def test_filters_name_what_removed_the_warehouse() -> None:
     }
     chi = why(result, "CHI")
     assert (chi["reason"], chi["missing"], chi["rule"]) == ("capability", ["cold-chain"], "us-cold")
-    assert result.trace["headline"] == (
+    assert render_trace(result.trace)["headline"] == (
         "Shipped from NYC: the only warehouse with all of it in stock (2.2 km); "
         "CHI lacks cold-chain; LA excluded by the rule"
     )
@@ -203,7 +207,7 @@ def test_a_split_says_why_each_warehouse_left_out_lost() -> None:
     assert la["reason"] == "no_stock"
     assert la["short"] == {"A": 1}
     assert la["text"] == "short of A; the order ships in 2 shipments"
-    assert result.trace["headline"].startswith(
+    assert render_trace(result.trace)["headline"].startswith(
         "Shipped in 2 shipments from NYC, CHI: no one warehouse had it all; LA short of A"
     )
 
@@ -226,4 +230,4 @@ def test_nothing_routable_says_so_for_warehouses_with_the_stock() -> None:
     result = decide(request([("A", 1), ("B", 1)], coasts(), stock, doc, ship_to=TO_10003))
     assert result.trace["shipments"] == 0
     assert why(result, "NYC")["reason"] == "no_stock"
-    assert result.trace["headline"] == result.trace["summary"]
+    assert render_trace(result.trace)["headline"] == result.trace["summary"]
