@@ -165,13 +165,17 @@ def test_the_easypost_sample_sets_the_status_and_duplicates_are_absorbed(
     assert row.status == "in_transit"
     assert row.status_at is not None and row.status_at.isoformat() == "2024-08-02T18:50:00"
     assert row.last_event_at == row.status_at
+    page = easypost_event()["result"]["public_url"]
+    assert page and row.tracking_url == page
     assert event_count(ctx, shipment_id=first) == 7
 
     assert send(client, shop.easypost_id, delivery) == "duplicate"  # the same event id
     again = {**easypost_event(), "id": "evt_resent"}  # the same history under a new id
+    again["result"] = {**again["result"], "public_url": "https://elsewhere.example/1"}
     assert send(client, shop.easypost_id, easypost_delivery(again)) == "accepted"
     drain(ctx)
     assert event_count(ctx, shipment_id=first) == 7
+    assert shipment_of(ctx, first).tracking_url == page  # the first page shown is kept
 
     detail = client.get(f"/api/v1/shipments/{first}", headers=shop.headers)
     assert detail.status_code == 200, detail.text
