@@ -23,19 +23,23 @@ import argparse
 import copy
 import cProfile
 import io
+import itertools
 import json
 import os
 import pstats
 import random
 import sys
 import tempfile
+import threading
 import time
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from cryptography.fernet import Fernet
-from sqlalchemy import func, insert, select
+from sqlalchemy import event, func, insert, select
 
 from omniroute.connectors.easypost import webhooks as easypost
 from omniroute.core.bootstrap import Context, bootstrap
@@ -72,6 +76,47 @@ HISTORY = [
     ("delivered", "arrived_at_destination", 34),
 ]
 CUTS = (2, 4, 5)
+
+
+class StatementCounter:
+    """Statements and commits on the context's engine, by phase (intake, processing) and by
+    kind (the first word, the table it names)."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.phase = "seed"
+        self.statements: Counter[str] = Counter()
+        self.commits: Counter[str] = Counter()
+        self.kinds: Counter[tuple[str, str]] = Counter()
+        self._lock = threading.Lock()  # the processing threads share it
+        event.listen(ctx.engine, "before_cursor_execute", self._statement)
+        event.listen(ctx.engine, "commit", self._commit)
+
+    def _statement(self, _conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        words = statement.split()
+        verb = words[0].upper() if words else "?"
+        target = next(
+            (w.strip('"') for k, w in itertools.pairwise(words) if k.upper() in _NAMING),
+            "",
+        )
+        with self._lock:
+            self.statements[self.phase] += 1
+            self.kinds[(self.phase, f"{verb} {target}".strip())] += 1
+
+    def _commit(self, _conn: Any) -> None:
+        with self._lock:
+            self.commits[self.phase] += 1
+
+    def report(self, phase: str, per: int) -> str:
+        kinds = sorted(((n, k) for (p, k), n in self.kinds.items() if p == phase), reverse=True)
+        lines = [
+            f"  {phase}: {self.statements[phase] / per:.2f} statements and "
+            f"{self.commits[phase] / per:.2f} commits a delivery"
+        ]
+        lines += [f"    {n / per:6.2f}  {k}" for n, k in kinds]
+        return "\n".join(lines)
+
+
+_NAMING = {"INTO", "UPDATE", "FROM"}  # the word before the table a statement is about
 
 
 def parse_args() -> argparse.Namespace:
@@ -236,6 +281,49 @@ def deliveries(parcels: int, share: float, rnd: random.Random) -> list[Delivery]
     return out + rnd.sample(out, int(len(out) * share))
 
 
+def server_cpu(dialect: str) -> float:
+    """CPU seconds of the PostgreSQL server's processes so far (0 on SQLite)."""
+    if dialect != "postgresql":
+        return 0.0
+    import benchlib  # noqa: PLC0415 - as in database()
+
+    return benchlib.postgres_cpu()
+
+
+def print_cpu(
+    *, cpu: float, intake_cpu: float, pg_cpu: float, sent: int, new: int, dialect: str
+) -> None:
+    print(
+        f"  CPU per delivery {cpu / sent * 1000:.2f} ms: intake {intake_cpu / sent * 1000:.2f} "
+        f"ms, processing {(cpu - intake_cpu) / new * 1000:.2f} ms a new row"
+    )
+    if dialect == "postgresql":
+        print(f"  PostgreSQL CPU per delivery {pg_cpu / sent * 1000:.2f} ms (every backend)")
+
+
+def print_profile(profiler: cProfile.Profile, top: int) -> None:
+    out = io.StringIO()
+    pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(top)
+    pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(top)
+    print(out.getvalue())
+
+
+def outcome(ctx: Context) -> tuple[int, int]:
+    """The events stored and the orders delivered."""
+    with unit_of_work(ctx.sessions) as s:
+        stored = s.scalar(select(func.count()).select_from(TrackingEvent)) or 0
+        delivered = (
+            s.scalar(
+                select(func.count())
+                .select_from(SalesOrder)
+                .join(Connector, Connector.id == SalesOrder.connector_id)
+                .where(SalesOrder.status == "delivered")
+            )
+            or 0
+        )
+    return stored, delivered
+
+
 def main() -> None:
     args = parse_args()
     url, dialect = database(args)
@@ -243,6 +331,7 @@ def main() -> None:
     ctx = bootstrap(
         Settings(database_url=url, secret_key=Fernet.generate_key().decode(), log_level="WARNING")
     )
+    counter = StatementCounter(ctx)
     try:
         carrier_id = seed(ctx, args.parcels)
         work = deliveries(args.parcels, args.redeliveries, random.Random(args.seed))
@@ -251,10 +340,13 @@ def main() -> None:
         profiler = cProfile.Profile(time.process_time) if args.profile else None
         if profiler:
             profiler.enable()
+        counter.phase = "intake"
+        pg0 = server_cpu(dialect)
         cpu0, wall0 = time.process_time(), time.perf_counter()
         inbound = [receive_webhook(ctx, carrier_id, h, b).inbound_id for h, b in work]
-        intake_wall = time.perf_counter() - wall0
+        intake_wall, intake_cpu = time.perf_counter() - wall0, time.process_time() - cpu0
         ids = [i for i in inbound if i is not None]
+        counter.phase = "processing"
         if args.workers > 1:
             with ThreadPoolExecutor(args.workers) as pool:
                 list(pool.map(lambda row_id: process_inbound(ctx, row_id), ids))
@@ -262,20 +354,12 @@ def main() -> None:
             for row_id in ids:
                 process_inbound(ctx, row_id)
         wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
+        pg_cpu = server_cpu(dialect) - pg0
         if profiler:
             profiler.disable()
         ctx.dispatcher.drain()  # type: ignore[attr-defined]
-        with unit_of_work(ctx.sessions) as s:
-            stored = s.scalar(select(func.count()).select_from(TrackingEvent)) or 0
-            delivered = (
-                s.scalar(
-                    select(func.count())
-                    .select_from(SalesOrder)
-                    .join(Connector, Connector.id == SalesOrder.connector_id)
-                    .where(SalesOrder.status == "delivered")
-                )
-                or 0
-            )
+        counter.phase = "check"
+        stored, delivered = outcome(ctx)
     finally:
         ctx.close()
     print(
@@ -288,11 +372,12 @@ def main() -> None:
     print(f"  intake alone: {len(work) / intake_wall:.0f} deliveries/s")
     print(f"  wall {wall:.2f} s, process CPU {cpu:.2f} s")
     print(f"  orders delivered: {delivered} of {args.parcels}")
+    print_cpu(
+        cpu=cpu, intake_cpu=intake_cpu, pg_cpu=pg_cpu, sent=len(work), new=len(ids), dialect=dialect
+    )
+    print(counter.report("processing", len(ids)))
     if profiler:
-        out = io.StringIO()
-        pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(args.profile)
-        pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(args.profile)
-        print(out.getvalue())
+        print_profile(profiler, args.profile)
     if delivered != args.parcels or stored != args.parcels * len(HISTORY):
         sys.exit("not every parcel ended delivered with its 5 events: the figures are not valid")
 

@@ -12,12 +12,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import cast
 
+from sqlalchemy import bindparam, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from omniroute.connectors.base import PayloadError
 from omniroute.connectors.tracking import TrackingDelivery, TrackingSource
 from omniroute.core.platform.models import InboundMessage
 from omniroute.core.platform.ports import HasConnectors
+from omniroute.core.platform.sql import table_of
 from omniroute.core.tracking.events import Recorded, record_update
 
 _IS_SOURCE: dict[type, bool] = {}
@@ -57,10 +60,27 @@ def take_tracking(
         recorded = record_update(
             deps, session, delivery.update, connector_id=msg.connector_id, inbound_message_id=msg.id
         )
-    # Set after the work: the row's one UPDATE is flushed at commit, not before a query.
-    msg.status = "ignored" if recorded is None else "done"
-    msg.processed_at = now
     # A parked update is kept, not lost: applied when a shipment with this number comes.
     parked = recorded is not None and recorded.shipment_id is None
-    msg.last_error = f"parked: {recorded.reason}" if parked and recorded else None
+    settled = {
+        "status": "ignored" if recorded is None else "done",
+        "processed_at": now,
+        "last_error": f"parked: {recorded.reason}" if parked and recorded else None,
+    }
+    # One Core UPDATE rather than an ORM flush; the object is told it holds what is stored.
+    session.execute(_SETTLE, {"row_id": msg.id, **{f"new_{k}": v for k, v in settled.items()}})
+    for name, value in settled.items():
+        set_committed_value(msg, name, value)
     return recorded
+
+
+_INBOX = table_of(InboundMessage)
+_SETTLE = (
+    update(_INBOX)
+    .where(_INBOX.c.id == bindparam("row_id"))
+    .values(
+        status=bindparam("new_status"),
+        processed_at=bindparam("new_processed_at"),
+        last_error=bindparam("new_last_error"),
+    )
+)

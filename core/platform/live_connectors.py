@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from importlib.metadata import entry_points
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import Engine, select
 
@@ -150,6 +150,21 @@ _TARGET_COLUMNS = select(
 )
 
 
+class ConnectorColumns(Protocol):
+    """What builds a connector's instance: a ``Connector`` row, or its columns read as such."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def updated_at(self) -> datetime: ...
+    @property
+    def config(self) -> dict[str, Any]: ...
+    @property
+    def secrets_encrypted(self) -> bytes | None: ...
+
+
 class LiveConnectors:
     """What services ask of connectors: which kinds exist, the instance for a row, and the
     sealing of a row's secrets (the plaintext never leaves this process)."""
@@ -174,11 +189,11 @@ class LiveConnectors:
         """The class of a kind; LookupError naming why when it is unknown or broken."""
         return self._registry.get(name)
 
-    def can(self, row: Connector, capability: Capability) -> bool:
+    def can(self, row: ConnectorColumns, capability: Capability) -> bool:
         """Whether the row's kind is installed and its instance, as configured, can do this."""
         return row.kind in self.kinds and capability in enabled_capabilities(self.for_row(row))
 
-    def for_row(self, row: Connector) -> Any:
+    def for_row(self, row: ConnectorColumns) -> Any:
         return self.for_stored(row.id, row.kind, row.updated_at, row.config, row.secrets_encrypted)
 
     def for_stored(

@@ -17,9 +17,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import Row, bindparam, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.util import identity_key
 
 from omniroute.connectors.base import Capability
 from omniroute.connectors.tracking import (
@@ -29,15 +30,30 @@ from omniroute.connectors.tracking import (
     normalise_carrier,
     normalise_tracking_number,
 )
+from omniroute.core.order_state.holdings import member_orders_of
 from omniroute.core.outbox import messages as outbox
 from omniroute.core.outbox.messages import CHANNEL_TRACKING
 from omniroute.core.platform.clock import as_naive_utc
-from omniroute.core.platform.models import Connector, SalesOrder, Shipment, TrackingEvent
+from omniroute.core.platform.models import (
+    Connector,
+    FulfilmentOrder,
+    SalesOrder,
+    Shipment,
+    TrackingEvent,
+)
 from omniroute.core.platform.ports import HasConnectors
 from omniroute.core.platform.sql import table_of
-from omniroute.core.tracking.status import Checkpoint, deliver_orders, fold, orders_of
+from omniroute.core.tracking.status import (
+    Checkpoint,
+    Standing,
+    advance,
+    deliver_orders,
+    fold,
+    orders_of,
+)
 
 _EVENTS = table_of(TrackingEvent)
+_SHIPMENTS = table_of(Shipment)
 _INSERT = {
     name: module.insert(_EVENTS).on_conflict_do_nothing(index_elements=["event_key"])
     for name, module in (("postgresql", postgresql), ("sqlite", sqlite))
@@ -59,6 +75,36 @@ class Recorded:
     reason: str | None = None
 
 
+@dataclass(frozen=True)
+class _Connector:
+    """The columns of a channel's connector that say whether it takes tracking pushes."""
+
+    id: int
+    kind: str
+    enabled: bool
+    updated_at: datetime
+    config: dict[str, Any]
+    secrets_encrypted: bytes | None
+
+
+@dataclass(frozen=True)
+class _Channel:
+    """An order with lines in the shipment, and its channel's connector."""
+
+    order_id: int
+    connector: _Connector | None
+
+
+@dataclass(frozen=True)
+class _Change:
+    """A shipment's status that just changed."""
+
+    shipment_id: int
+    fulfilment_order_id: int
+    status: str
+    status_at: datetime
+
+
 def record_update(
     deps: HasConnectors,
     session: Session,
@@ -68,14 +114,18 @@ def record_update(
     inbound_message_id: int | None,
 ) -> Recorded:
     """Keep an update's checkpoints and apply them to its shipment, in the caller's
-    transaction."""
+    transaction.
+
+    A handful of Core statements: the shipment read (and locked) with what telling its
+    channel needs, the checkpoints inserted at once, and an UPDATE of the shipment only
+    when the checkpoints moved it."""
     number = normalise_tracking_number(update_.tracking_number)[:NUMBER_CHARS]
     carrier = update_.carrier.strip()[:CARRIER_CHARS]
-    shipment, reason = _match(session, carrier, number)
+    target, reason = _match(session, carrier, number)
     rows: list[dict[str, Any]] = [
         {
             "event_key": event_key(carrier, number, event),
-            "shipment_id": None if shipment is None else shipment.id,
+            "shipment_id": None if target is None else target.id,
             "connector_id": connector_id,
             "inbound_message_id": inbound_message_id,
             "carrier": carrier,
@@ -91,14 +141,52 @@ def record_update(
     ]
     if rows:
         session.execute(_INSERT[session.get_bind().dialect.name], rows)
-    if shipment is None:
+    if target is None:
         return Recorded(None, None, False, reason=reason)
     # Events kept before this shipment existed were given to it when it was recorded
     # (attach_parked), or by the sweeper if their write raced its confirmation.
     checkpoints: list[Checkpoint] = [(TrackingStatus(r["status"]), r["occurred_at"]) for r in rows]
-    if update_.tracking_url and not shipment.tracking_url:
-        shipment.tracking_url = update_.tracking_url
-    return _apply(deps, session, shipment, checkpoints)
+    url = update_.tracking_url if update_.tracking_url and not target.tracking_url else None
+    return _apply_to_row(deps, session, target, checkpoints, url)
+
+
+def _apply_to_row(
+    deps: HasConnectors,
+    session: Session,
+    target: Row[Any],
+    checkpoints: Sequence[Checkpoint],
+    tracking_url: str | None,
+) -> Recorded:
+    """Fold checkpoints into a shipment read as columns (``_CANDIDATES``); write it back
+    only when something moved."""
+    before = Standing(TrackingStatus(target.status), target.status_at, target.last_event_at)
+    after = advance(before, checkpoints)
+    changed = (after.status, after.status_at) != (before.status, before.status_at)
+    if changed or after.last_event_at != before.last_event_at or tracking_url:
+        delivered = changed and after.status == TrackingStatus.DELIVERED
+        session.execute(
+            _SET_STANDING,
+            {
+                "shipment_id": target.id,
+                "new_status": after.status.value,
+                "new_status_at": after.status_at,
+                "new_last_event_at": after.last_event_at,
+                "new_delivered_at": after.status_at if delivered else None,
+                "new_tracking_url": tracking_url,
+            },
+        )
+        _expire_loaded(session, target.id)
+    if not changed:
+        return Recorded(target.id, after.status.value, False)
+    assert after.status_at is not None  # noqa: S101 - a status that changed has its time
+    if target.consolidation_id is None:
+        connector = None if target.c_id is None else _connector_of(target, "c_")
+        channels = [_Channel(target.order_id, connector)]
+    else:
+        members = member_orders_of(session, target.fulfilment_order_id)
+        channels = _channels_of(session, members or [target.order_id])
+    change = _Change(target.id, target.fulfilment_order_id, after.status.value, after.status_at)
+    return Recorded(target.id, change.status, True, _after_change(deps, session, change, channels))
 
 
 def attach_parked(deps: HasConnectors, session: Session, shipment: Shipment) -> Recorded | None:
@@ -148,40 +236,79 @@ def rematch_parked(
 def _apply(
     deps: HasConnectors, session: Session, shipment: Shipment, checkpoints: Sequence[Checkpoint]
 ) -> Recorded:
-    changed = fold(shipment, checkpoints)
-    delivered: list[int] = []
-    if changed:
-        _tell_channels(deps, session, shipment)
-        if shipment.status == TrackingStatus.DELIVERED:
-            delivered = deliver_orders(session, shipment)
-    return Recorded(shipment.id, shipment.status, changed, tuple(delivered))
-
-
-def _tell_channels(deps: HasConnectors, session: Session, shipment: Shipment) -> None:
-    """Queue the new status for the channel of each order in the shipment that takes it."""
+    """Fold checkpoints into a (locked) shipment loaded as an object."""
+    if not fold(shipment, checkpoints):
+        return Recorded(shipment.id, shipment.status, False)
     assert shipment.status_at is not None  # noqa: S101 - a status that changed has its time
-    stamp = shipment.status_at.strftime("%Y%m%dT%H%M%S")
-    for order_id in orders_of(session, shipment):
-        order = session.get_one(SalesOrder, order_id)
-        connector = session.get(Connector, order.connector_id)
+    change = _Change(shipment.id, shipment.fulfilment_order_id, shipment.status, shipment.status_at)
+    channels = _channels_of(session, orders_of(session, shipment))
+    return Recorded(
+        shipment.id, shipment.status, True, _after_change(deps, session, change, channels)
+    )
+
+
+def _after_change(
+    deps: HasConnectors, session: Session, change: _Change, channels: Sequence[_Channel]
+) -> tuple[int, ...]:
+    """Tell the channels; when delivered, deliver the orders it completes (their ids)."""
+    _tell_channels(deps, session, change, channels)
+    if change.status != TrackingStatus.DELIVERED:
+        return ()
+    return tuple(deliver_orders(session, change.shipment_id, [c.order_id for c in channels]))
+
+
+def _tell_channels(
+    deps: HasConnectors, session: Session, change: _Change, channels: Sequence[_Channel]
+) -> None:
+    """Queue the new status for the channel of each order in the shipment that takes it."""
+    stamp = change.status_at.strftime("%Y%m%dT%H%M%S")
+    for channel in channels:
+        connector = channel.connector
         if connector is None or not connector.enabled:
             continue
         if not deps.connectors.can(connector, Capability.TRACKING_PUSH):
             continue
+        order_id = channel.order_id
         outbox_id = outbox.add(
             session,
             kind=CHANNEL_TRACKING,
             connector_id=connector.id,
-            fulfilment_order_id=shipment.fulfilment_order_id,
-            idempotency_key=f"tracking-{shipment.id}-{order_id}-{shipment.status}-{stamp}",
+            fulfilment_order_id=change.fulfilment_order_id,
+            idempotency_key=f"tracking-{change.shipment_id}-{order_id}-{change.status}-{stamp}",
             payload={
-                "shipment_id": shipment.id,
+                "shipment_id": change.shipment_id,
                 "order_id": order_id,
-                "status": shipment.status,
-                "status_at": shipment.status_at.isoformat(),
+                "status": change.status,
+                "status_at": change.status_at.isoformat(),
             },
         )
         session.info.setdefault(_NUDGES, []).append(outbox_id)
+
+
+def _channels_of(session: Session, order_ids: Sequence[int]) -> list[_Channel]:
+    """The orders (ascending) with their channels' connectors, in one read."""
+    rows = session.execute(_CHANNELS, {"order_ids": list(order_ids)}).all()
+    return [
+        _Channel(row.order_id, None if row.id is None else _connector_of(row, "")) for row in rows
+    ]
+
+
+def _connector_of(row: Row[Any], prefix: str) -> _Connector:
+    return _Connector(
+        id=getattr(row, f"{prefix}id"),
+        kind=getattr(row, f"{prefix}kind"),
+        enabled=bool(getattr(row, f"{prefix}enabled")),
+        updated_at=getattr(row, f"{prefix}updated_at"),
+        config=getattr(row, f"{prefix}config"),
+        secrets_encrypted=getattr(row, f"{prefix}secrets_encrypted"),
+    )
+
+
+def _expire_loaded(session: Session, shipment_id: int) -> None:
+    """A Shipment object this session holds no longer shows the row: read it afresh."""
+    loaded = session.identity_map.get(identity_key(Shipment, shipment_id))
+    if loaded is not None:
+        session.expire(loaded)
 
 
 _NUDGES = "omniroute.tracking.push_nudges"
@@ -200,9 +327,10 @@ def _take_parked(session: Session, shipment: Shipment) -> list[Checkpoint]:
     return [(TrackingStatus(status), at) for status, at in rows]
 
 
-def _match(session: Session, carrier: str, number: str) -> tuple[Shipment | None, str | None]:
-    """The shipment an update is for, locked; else None and why."""
-    candidates = list(session.scalars(_CANDIDATES, {"number": number}))
+def _match(session: Session, carrier: str, number: str) -> tuple[Row[Any] | None, str | None]:
+    """The shipment an update is for, locked, as ``_CANDIDATES`` reads it; else None and
+    why."""
+    candidates = session.execute(_CANDIDATES, {"number": number}).all()
     if not candidates:
         return None, f"no shipment has tracking number {number}"
     if len(candidates) > 1:
@@ -216,14 +344,59 @@ def _match(session: Session, carrier: str, number: str) -> tuple[Shipment | None
     return candidates[0], None
 
 
-# The shipments with a tracking number, locked (nearly always one).
+_FOS = table_of(FulfilmentOrder)
+_ORDERS = table_of(SalesOrder)
+_CONNECTORS = table_of(Connector)
+_CONNECTOR_COLUMNS = [
+    _CONNECTORS.c[name]
+    for name in ("id", "kind", "enabled", "updated_at", "config", "secrets_encrypted")
+]
+
+# The shipments with a tracking number (nearly always one), each with what applying an
+# update to it reads: its fulfilment order's consolidation and its order's connector. Only
+# the shipment row is locked.
 _CANDIDATES = (
-    select(Shipment)
-    .where(Shipment.tracking_key == bindparam("number"))
-    .order_by(Shipment.id)
+    select(
+        _SHIPMENTS.c.id,
+        _SHIPMENTS.c.carrier,
+        _SHIPMENTS.c.status,
+        _SHIPMENTS.c.status_at,
+        _SHIPMENTS.c.last_event_at,
+        _SHIPMENTS.c.tracking_url,
+        _SHIPMENTS.c.fulfilment_order_id,
+        _SHIPMENTS.c.order_id,
+        _FOS.c.consolidation_id,
+        *[column.label(f"c_{column.name}") for column in _CONNECTOR_COLUMNS],
+    )
+    .select_from(
+        _SHIPMENTS.join(_FOS, _FOS.c.id == _SHIPMENTS.c.fulfilment_order_id)
+        .join(_ORDERS, _ORDERS.c.id == _SHIPMENTS.c.order_id)
+        .outerjoin(_CONNECTORS, _CONNECTORS.c.id == _ORDERS.c.connector_id)
+    )
+    .where(_SHIPMENTS.c.tracking_key == bindparam("number"))
+    .order_by(_SHIPMENTS.c.id)
     .limit(20)
-    .with_for_update()
-    .execution_options(populate_existing=True)
+    .with_for_update(of=_SHIPMENTS)
+)
+# The orders of a shipment with their connectors.
+_CHANNELS = (
+    select(_ORDERS.c.id.label("order_id"), *_CONNECTOR_COLUMNS)
+    .select_from(_ORDERS.outerjoin(_CONNECTORS, _CONNECTORS.c.id == _ORDERS.c.connector_id))
+    .where(_ORDERS.c.id.in_(bindparam("order_ids", expanding=True)))
+    .order_by(_ORDERS.c.id)
+)
+# A shipment's standing after an update, written only when the update moved it; the
+# delivered time and the tracking page are set once.
+_SET_STANDING = (
+    update(_SHIPMENTS)
+    .where(_SHIPMENTS.c.id == bindparam("shipment_id"))
+    .values(
+        status=bindparam("new_status"),
+        status_at=bindparam("new_status_at"),
+        last_event_at=bindparam("new_last_event_at"),
+        delivered_at=func.coalesce(bindparam("new_delivered_at"), _SHIPMENTS.c.delivered_at),
+        tracking_url=func.coalesce(bindparam("new_tracking_url"), _SHIPMENTS.c.tracking_url),
+    )
 )
 _PARKED = (
     update(TrackingEvent)

@@ -7,8 +7,9 @@ arrive in any order and any number of times; the status they leave is the same.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
+from typing import NamedTuple
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -23,31 +24,46 @@ from omniroute.core.platform.models import FulfilmentOrder, SalesOrder, Shipment
 Checkpoint = tuple[TrackingStatus, datetime]
 
 
-def fold(shipment: Shipment, checkpoints: Iterable[Checkpoint]) -> bool:
-    """Apply checkpoints to a (locked) shipment's status; whether its status changed."""
-    current = TrackingStatus(shipment.status)
-    current_at = shipment.status_at
-    latest = shipment.last_event_at
+class Standing(NamedTuple):
+    """Where a shipment's tracking stands: its status, when the event that set it happened,
+    and the newest event's time (naive UTC)."""
+
+    status: TrackingStatus
+    status_at: datetime | None
+    last_event_at: datetime | None
+
+
+def advance(standing: Standing, checkpoints: Iterable[Checkpoint]) -> Standing:
+    """Where a shipment stands after ``checkpoints`` (pure)."""
+    current, current_at, latest = standing
     for status, at in checkpoints:
         if latest is None or at > latest:
             latest = at
         if advances(current, current_at, status, at):
             current, current_at = status, at
-    shipment.last_event_at = latest
-    if current == shipment.status and current_at == shipment.status_at:
+    return Standing(current, current_at, latest)
+
+
+def fold(shipment: Shipment, checkpoints: Iterable[Checkpoint]) -> bool:
+    """Apply checkpoints to a (locked) shipment's status; whether its status changed."""
+    before = Standing(TrackingStatus(shipment.status), shipment.status_at, shipment.last_event_at)
+    after = advance(before, checkpoints)
+    shipment.last_event_at = after.last_event_at
+    if (after.status, after.status_at) == (before.status, before.status_at):
         return False
-    shipment.status = current.value
-    shipment.status_at = current_at
-    if current == TrackingStatus.DELIVERED:
-        shipment.delivered_at = current_at
+    shipment.status = after.status.value
+    shipment.status_at = after.status_at
+    if after.status == TrackingStatus.DELIVERED:
+        shipment.delivered_at = after.status_at
     return True
 
 
-def deliver_orders(session: Session, shipment: Shipment) -> list[int]:
-    """After ``shipment`` was delivered: each order with lines on it whose every shipment is
-    delivered, and which has shipped in full, becomes ``delivered``. The ids moved."""
+def deliver_orders(session: Session, shipment_id: int, order_ids: Sequence[int]) -> list[int]:
+    """After a shipment was delivered: each of the orders with lines on it (``order_ids``,
+    ascending) whose every shipment is delivered, and which has shipped in full, becomes
+    ``delivered``. The ids moved."""
     moved = []
-    for order_id in orders_of(session, shipment):
+    for order_id in order_ids:
         order = order_state.lock_order(session, order_id)
         if order.status != OrderStatus.SHIPPED or not _all_delivered(session, order):
             continue
@@ -55,7 +71,7 @@ def deliver_orders(session: Session, shipment: Shipment) -> list[int]:
             session,
             order,
             OrderStatus.DELIVERED,
-            f"every shipment delivered (the last: shipment {shipment.id})",
+            f"every shipment delivered (the last: shipment {shipment_id})",
         )
         moved.append(order.id)
     return moved

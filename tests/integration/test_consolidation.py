@@ -14,6 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from omniroute.connectors.tracking import TrackingEvent, TrackingStatus, TrackingUpdate
 from omniroute.connectors.wms.demo_server import FakeWms
 from omniroute.core.access.tokens import create_token
 from omniroute.core.bootstrap import Context
@@ -37,6 +38,7 @@ from omniroute.core.platform.models import (
     StockLevel,
 )
 from omniroute.core.platform.security import Role
+from omniroute.core.tracking.events import record_update
 from omniroute.worker.handlers import drain
 from tests.fakes import REMOTES, FakeChannel, FakeRemote, remote
 from tests.integration.builders import World, build_world, order_body, stock
@@ -222,6 +224,47 @@ def test_two_orders_of_one_customer_leave_as_one_fulfilment_order_and_ship_toget
     assert [sh["lines"] for sh in orders.order_detail(ctx, second)["shipments"]] == [
         [{"sku": "B", "quantity": 2}]
     ]
+
+
+def test_a_consolidated_parcel_delivered_delivers_every_order_in_it(
+    ctx: Context, shop: Shop
+) -> None:
+    first = place(ctx, shop, 951, [("A", 1)])
+    second = place(ctx, shop, 952, [("B", 1)])
+    window_ends(ctx)
+    (fo,) = fulfilment_orders(ctx)
+    assert fo.consolidation_id is not None
+    parcel = ShipmentInput(external_ref="S-9", lines=None, carrier="UPS", tracking_number="1Z 9")
+    confirm_shipment(ctx, fo.id, parcel, actor="wms")
+    drain(ctx)
+    assert (status(ctx, first), status(ctx, second)) == ("shipped", "shipped")
+
+    at = T0.replace(tzinfo=UTC) + timedelta(days=2)
+    moving = TrackingEvent(TrackingStatus.IN_TRANSIT, "in_transit", at - timedelta(days=1))
+    done = TrackingEvent(TrackingStatus.DELIVERED, "delivered", at)
+    with unit_of_work(ctx.sessions) as s:
+        recorded = record_update(
+            ctx,
+            s,
+            TrackingUpdate("UPS", "1z9", (moving,)),
+            connector_id=shop.connector_id,
+            inbound_message_id=None,
+        )
+    assert (recorded.status, recorded.changed, recorded.delivered_orders) == (
+        "in_transit",
+        True,
+        (),
+    )
+    with unit_of_work(ctx.sessions) as s:
+        recorded = record_update(
+            ctx,
+            s,
+            TrackingUpdate("UPS", "1z9", (moving, done)),
+            connector_id=shop.connector_id,
+            inbound_message_id=None,
+        )
+    assert (recorded.status, recorded.delivered_orders) == ("delivered", (first, second))
+    assert (status(ctx, first), status(ctx, second)) == ("delivered", "delivered")
 
 
 def test_a_merged_orders_trace_shows_its_own_part(ctx: Context, shop: Shop) -> None:

@@ -9,12 +9,14 @@ import copy
 import json
 import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
+from omniroute.connectors import tracking as carrier
 from omniroute.connectors.generic import webhooks as generic_webhooks
 from omniroute.connectors.wms.demo_server import FakeWms
 from omniroute.core.access.tokens import create_token
@@ -31,6 +33,7 @@ from omniroute.core.platform.models import (
     TrackingEvent,
 )
 from omniroute.core.platform.security import Role
+from omniroute.core.tracking.events import record_update
 from omniroute.worker.handlers import drain
 from tests.carrier_samples import (
     AFTERSHIP_SECRET,
@@ -165,13 +168,17 @@ def test_the_easypost_sample_sets_the_status_and_duplicates_are_absorbed(
     assert row.status == "in_transit"
     assert row.status_at is not None and row.status_at.isoformat() == "2024-08-02T18:50:00"
     assert row.last_event_at == row.status_at
+    page = easypost_event()["result"]["public_url"]
+    assert page and row.tracking_url == page
     assert event_count(ctx, shipment_id=first) == 7
 
     assert send(client, shop.easypost_id, delivery) == "duplicate"  # the same event id
     again = {**easypost_event(), "id": "evt_resent"}  # the same history under a new id
+    again["result"] = {**again["result"], "public_url": "https://elsewhere.example/1"}
     assert send(client, shop.easypost_id, easypost_delivery(again)) == "accepted"
     drain(ctx)
     assert event_count(ctx, shipment_id=first) == 7
+    assert shipment_of(ctx, first).tracking_url == page  # the first page shown is kept
 
     detail = client.get(f"/api/v1/shipments/{first}", headers=shop.headers)
     assert detail.status_code == 200, detail.text
@@ -350,3 +357,26 @@ def test_the_sweeper_applies_events_parked_while_their_shipment_was_recorded(
     assert shipment_of(ctx, only).status == "delivered"
     assert event_count(ctx, shipment_id=only) == 1
     assert order_status(ctx, shop.order_id) == "delivered"
+
+
+def test_a_shipment_the_session_holds_shows_what_an_update_wrote(ctx: Context, shop: Shop) -> None:
+    first = ship(ctx, shop, "pkg-1", "EZ7")
+    at = datetime(2026, 11, 28, 8, 0, tzinfo=UTC)
+    moving = carrier.TrackingEvent(carrier.TrackingStatus.IN_TRANSIT, "in_transit", at)
+    with unit_of_work(ctx.sessions) as s:
+        held = s.get_one(Shipment, first)
+        assert held.status == "unknown"
+        recorded = record_update(
+            ctx,
+            s,
+            carrier.TrackingUpdate("FedEx", "ez7", (moving,), tracking_url="https://t.example/7"),
+            connector_id=shop.easypost_id,
+            inbound_message_id=None,
+        )
+        assert (recorded.shipment_id, recorded.status, recorded.changed) == (
+            first,
+            "in_transit",
+            True,
+        )
+        assert (held.status, held.tracking_url) == ("in_transit", "https://t.example/7")
+        assert held.status_at == held.last_event_at == at.replace(tzinfo=None)
