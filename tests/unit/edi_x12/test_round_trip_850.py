@@ -64,7 +64,7 @@ def _po(
     return body
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=60, deadline=None, derandomize=True)  # the same examples in every CI run
 @given(
     delimiters=_delimiters,
     number=_word,
