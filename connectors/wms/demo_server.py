@@ -253,9 +253,11 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(reply)
             return
         time.sleep(delay)
+        # The caller may have given up and closed the connection; say so in the answer too,
+        # or a patient caller would reuse a connection this side is about to close.
         self.close_connection = True
-        with contextlib.suppress(OSError):  # the caller gave up and closed the connection
-            self._send(reply)
+        with contextlib.suppress(OSError):
+            self._send(reply, close=True)
 
     def _read_body(self) -> bytes:
         try:
@@ -264,11 +266,13 @@ class _Handler(BaseHTTPRequestHandler):
             length = 0
         return self.rfile.read(length) if length > 0 else b""
 
-    def _send(self, reply: _Reply) -> None:
+    def _send(self, reply: _Reply, *, close: bool = False) -> None:
         data = json.dumps(reply.body).encode()
         self.send_response(reply.status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
+        if close:
+            self.send_header("Connection", "close")
         for name, value in reply.headers:
             self.send_header(name, value)
         self.end_headers()
