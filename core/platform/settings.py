@@ -60,8 +60,8 @@ class Settings(BaseSettings):
     auth_lockout: int = Field(default=300, ge=1)
     # Webhooks each connector may deliver per second to one API process (burst on top);
     # more are answered 429 with Retry-After before the database is touched. 0: no limit.
-    webhook_rate: float = Field(default=200.0, ge=0)
-    webhook_burst: int = Field(default=400, ge=1)
+    webhook_rate: float = Field(default=1000.0, ge=0)
+    webhook_burst: int = Field(default=5000, ge=1)
     # An API request (webhooks aside) not answered in this many seconds gets a 503.
     request_timeout: float = Field(default=30.0, gt=0)
     # The console's session cookie is Secure unless this is false (plain http in development).
