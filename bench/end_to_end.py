@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import benchlib as bl
+import order_path_baseline
 import psycopg
 import redis
 from celery import Celery
@@ -36,6 +37,7 @@ from omniroute.core.platform.settings import Settings
 from omniroute.core.stock import warehouses
 
 TARGET_ORDERS_PER_S = 100.0
+TARGET_RATIO = 0.3  # end to end against bench/order_path_baseline.py in the same run (issue 18)
 # A paced run kept up when its last order was released within this share of the posting
 # time after the last post (the backlog stayed bounded instead of growing with the run).
 KEPT_UP_SHARE = 0.05
@@ -424,6 +426,36 @@ def report(
         print(f"  {name:10} {sum(values):7.0f}" + (f"  ({detail})" if len(values) > 1 else ""))
 
 
+def print_ratio(m: dict[str, Any], baseline: dict[str, Any] | None) -> None:
+    if baseline is None:
+        return
+    ratio = m.get("orders_per_s", 0.0) / max(baseline["orders_per_s"], 1e-9)
+    print(
+        f"ratio to the bare order path in this run: {ratio:.2f} "
+        f"({m.get('orders_per_s', 0.0):.1f} / {baseline['orders_per_s']:.1f} orders/s; "
+        f"target >= {TARGET_RATIO}: {'met' if ratio >= TARGET_RATIO else 'MISSED'})"
+    )
+
+
+def run_bare(
+    args: argparse.Namespace, bodies: list[bytes], skus: list[str], logdir: Path
+) -> dict[str, Any]:
+    """The bare order path on the same orders and stock, before omniroute's stack starts."""
+    figures = order_path_baseline.run_baseline(
+        pg_admin_url=args.pg_admin_url,
+        db=f"{args.db}_bare",
+        bodies=bodies,
+        warehouses=args.warehouses,
+        skus=skus,
+        stock_density=args.stock_density,
+        processes=args.baseline_processes,
+        wms_port=args.wms_port + 10,
+        logdir=logdir,
+    )
+    print(order_path_baseline.describe(figures))
+    return figures
+
+
 def run(args: argparse.Namespace, logdir: Path) -> None:
     url = bl.recreate_database(args.pg_admin_url, args.db)
     bl.flush_redis(args.redis_url)
@@ -450,6 +482,7 @@ def run(args: argparse.Namespace, logdir: Path) -> None:
             json.dumps(shopify_order(5_000_000 + i, skus, rng, now=now)).encode()
             for i in range(args.orders)
         ]
+        baseline = run_bare(args, bodies, skus, logdir) if args.baseline else None
         requests_file = logdir / "orders.jsonl"
         bl.write_requests(requests_file, bodies, secret)
         stack = start_stack(group, env, args)
@@ -497,6 +530,7 @@ def run(args: argparse.Namespace, logdir: Path) -> None:
         pg1 = pg_counters(url)
     pg = {k: pg1[k] - pg0[k] for k in pg1}
     report(args, intake=intake, m=m, waited=waited, cpu=cpu, rss=rss, tasks=tasks, pg=pg)
+    print_ratio(m, baseline)
     print(
         f"machine speed probe: {speed_before:.0f} ms before, {speed_after:.0f} ms after "
         "(bl.speed_probe: the same Python loop each time; lower is faster)"
@@ -527,6 +561,14 @@ def main() -> None:
         help="post at this many orders/s (0: as fast as the API takes them); at a rate the "
         "workers keep up with, time to release shows the latency of a sustained load",
     )
+    parser.add_argument(
+        "--baseline",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="first run the bare order path (bench/order_path_baseline.py) on the same orders "
+        "and report end to end as a ratio to it",
+    )
+    parser.add_argument("--baseline-processes", type=int, default=2)
     parser.add_argument("--skus", type=int, default=2000)
     parser.add_argument("--warehouses", type=int, default=20)
     parser.add_argument(
