@@ -140,6 +140,12 @@ class FakeWms:
             self._state.failure_status = status
             self._state.failure_retry_after = retry_after
 
+    @property
+    def failures_left(self) -> int:
+        """How many of the failures asked for with :meth:`fail_next` are still to come."""
+        with self._state.lock:
+            return self._state.failures_left
+
     def set_down(self, down: bool) -> None:
         """While down, every request is answered 503."""
         with self._state.lock:

@@ -11,13 +11,17 @@ import os
 from collections.abc import Generator, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 import redis
 
 from omniroute.connectors.wms.demo_server import FakeWms
+from omniroute.core.access.tokens import create_token
 from omniroute.core.bootstrap import Context, bootstrap
+from omniroute.core.platform.security import Role
 from tests.conftest import SECRET_KEY, _truncate_pg, make_settings
-from tests.e2e.processes import ProcessStack, ProcessStackFactory, omniroute_env
+from tests.e2e.flows import ClientFactory
+from tests.e2e.processes import GatedProxy, ProcessStack, ProcessStackFactory, omniroute_env
 
 REDIS_URL = os.environ.get("OMNIROUTE_TEST_REDIS_URL", "redis://127.0.0.1:6379/11")
 FAILED = pytest.StashKey[bool]()
@@ -124,3 +128,29 @@ def make_stack(
     else:
         for stack in stacks:
             stack.assert_logs_clean()
+
+
+@pytest.fixture
+def api(e2e_ctx: Context) -> Iterator[ClientFactory]:
+    """A factory of httpx clients for a running server, with an admin token."""
+    token = create_token(e2e_ctx, role=Role.ADMIN, name="e2e")
+    clients: list[httpx.Client] = []
+
+    def client(base_url: str) -> httpx.Client:
+        c = httpx.Client(
+            base_url=base_url, timeout=15, headers={"Authorization": f"Bearer {token}"}
+        )
+        clients.append(c)
+        return c
+
+    yield client
+    for c in clients:
+        c.close()
+
+
+@pytest.fixture
+def wms_proxy(wms: FakeWms) -> Iterator[GatedProxy]:
+    proxy = GatedProxy(wms.base_url)
+    proxy.start()
+    yield proxy
+    proxy.stop()
