@@ -31,7 +31,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import parse_qs, unquote
 
 from tests.e2e.fake_http import FakeHttp, Reply, Request
 
@@ -147,6 +147,8 @@ class FakeAmazon:
         self.rdt_requests: list[Any] = []  # createRestrictedDataToken bodies, in order
         self.first_pages: list[dict[str, Any]] = []  # canned getOrders first pages, served once
         self.next_page_failures: list[Reply] = []  # served instead of NextToken pages, once each
+        self.revoked_refresh_tokens: set[str] = set()  # LWA answers invalid_grant to these
+        self._revoke_at_page: tuple[int, str] | None = None
         self._pages_issued = 0
         self.confirmed: list[tuple[str, Any]] = []
         self.listings: dict[str, Any] = {}
@@ -199,6 +201,14 @@ class FakeAmazon:
         with self._lock:
             self.next_page_failures.append(reply)
 
+    def revoke_mid_poll(self, refresh_token: str, *, after_pages: int) -> None:
+        """The seller revokes the app while a poll reads its orders: after ``after_pages``
+        NextToken pages were served, ``refresh_token`` is revoked, the access token in use
+        stops working (a new one is issued only for another refresh token), and the page that
+        was asked for is answered as SP-API answers a revoked token."""
+        with self._lock:
+            self._revoke_at_page = (after_pages, refresh_token)
+
     def serve_first(self, document: dict[str, Any]) -> None:
         """Answer the next first-page getOrders with ``document`` as it is; its NextToken (if
         any) then continues with this fake's own listing from the start."""
@@ -245,6 +255,16 @@ class FakeAmazon:
         return serve
 
     def _token(self, request: Request) -> Reply:
+        refresh = parse_qs(request.raw.decode()).get("refresh_token", [""])[0]
+        if refresh in self.revoked_refresh_tokens:
+            return Reply(
+                400,
+                {
+                    "error": "invalid_grant",
+                    "error_description": "The request has an invalid grant parameter : "
+                    "refresh_token",
+                },
+            )
         self._issued += 1
         return Reply(
             200,
@@ -334,6 +354,21 @@ class FakeAmazon:
             return Reply(400, errors("InvalidInput", "Invalid NextToken."))
         if self.next_page_failures:
             return self.next_page_failures.pop(0)
+        if self._revoke_at_page is not None:
+            left, refresh_token = self._revoke_at_page
+            if left <= 0:
+                self._revoke_at_page = None
+                self.revoked_refresh_tokens.add(refresh_token)
+                self.access_token = f"{self.access_token}-after-revocation"
+                return Reply(
+                    403,
+                    errors(
+                        "Unauthorized",
+                        "Access to requested resource is denied.",
+                        "The access token you provided is revoked, malformed or invalid.",
+                    ),
+                )
+            self._revoke_at_page = (left - 1, refresh_token)
         return self._order_tokens[token]
 
     def _order_id(self, request: Request, pattern: str) -> str:
