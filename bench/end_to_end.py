@@ -542,7 +542,7 @@ def main() -> None:
     parser.add_argument("--orders", type=int, default=10_000)
     parser.add_argument(
         "--workers",
-        choices=["2x1", "1x2", "2x2", "2x3"],
+        choices=["1x1", "2x1", "4x1", "1x2", "2x2", "2x3"],
         default="2x1",
         help="PxC: P worker processes, each with --concurrency C (2x1: two with 1 each)",
     )
