@@ -495,6 +495,24 @@ class ExceptionOut(BaseModel):
     resolved_at: UtcDateTime | None = Field(description="when it was resolved or last retried")
     closed_by: str | None = Field(default=None, description="who resolved or dismissed it")
     close_note: str | None = Field(default=None, description="why, in their words")
+    assignee: str | None = Field(default=None, description="who is working it")
+    assigned_at: UtcDateTime | None = None
+    snoozed_until: UtcDateTime | None = Field(
+        default=None, description="hidden from the console's open queue until then"
+    )
+
+
+class AssignIn(Body):
+    assignee: str | None = Field(
+        max_length=200, description="a user name or team; null takes the exception back"
+    )
+
+
+class SnoozeIn(Body):
+    until: datetime | None = Field(
+        description="when it shows in the queue again (at most 30 days ahead; a time "
+        "without a zone is UTC); null wakes it now"
+    )
 
 
 class CloseIn(BaseModel):

@@ -18,7 +18,7 @@ from omniroute.api.schemas import MAX_ID
 from omniroute.core.access.permissions import Permission, allows
 from omniroute.core.access.sessions import SignedIn
 from omniroute.core.bootstrap import Context
-from omniroute.core.exceptions import board
+from omniroute.core.exceptions import board, triage
 from omniroute.core.exceptions import queue as exception_queue
 from omniroute.core.exceptions.opening import ExceptionStatus, Reason
 from omniroute.core.orders.views import order_detail
@@ -31,6 +31,7 @@ P = Permission
 ReadQueue = Annotated[SignedIn, Depends(require(P.EXCEPTIONS_READ))]
 ReadOne = Annotated[SignedIn, Depends(exception_in_scope(P.EXCEPTIONS_READ))]
 WorkOne = Annotated[SignedIn, Depends(exception_in_scope(P.EXCEPTIONS_RETRY))]
+TriageOne = Annotated[SignedIn, Depends(exception_in_scope(P.EXCEPTIONS_TRIAGE))]
 MapSku = Annotated[SignedIn, Depends(exception_in_scope(P.SKUS_MAP))]
 ExceptionId = Annotated[int, Path(ge=1, le=MAX_ID)]
 Note = Annotated[str, Form(max_length=exception_queue.MAX_NOTE)]
@@ -43,6 +44,9 @@ DONE = {
     "resolved": "Resolved, with your note.",
     "dismissed": "Dismissed, with your note.",
     "mapped": "SKU mapped; every order waiting for it was retried.",
+    "assigned": "Assignment saved.",
+    "snoozed": "Snoozed: it is hidden from the open queue until then (its SLA keeps running).",
+    "woken": "It shows in the queue again.",
 }
 
 
@@ -58,6 +62,8 @@ def queue_page(
     connector: Annotated[str, Query(alias="connector_id", pattern=r"^\d{0,18}$")] = "",
     older_than: Annotated[str, Query(alias="older_than_hours", pattern=r"^\d{0,4}$")] = "",
     late: bool = False,
+    assignee: Annotated[str, Query(max_length=200)] = "",
+    snoozed: bool = False,
     after: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
 ) -> HTMLResponse:
     if reason and reason not in {r.value for r in Reason}:
@@ -70,6 +76,8 @@ def queue_page(
         connector_id=connector_id,
         older_than=None if older_than_hours is None else timedelta(hours=older_than_hours),
         late_only=late,
+        assignee=(user.username if assignee == "me" else assignee) or None,
+        include_snoozed=snoozed,
     )
     now = ctx.clock.now()
     scope = user.connector_ids
@@ -84,6 +92,8 @@ def queue_page(
         "connector_id": connector_id or "",
         "older_than_hours": "" if older_than_hours is None else older_than_hours,
         "late": "1" if late else "",
+        "assignee": assignee,
+        "snoozed": "1" if snoozed else "",
     }
     return render(
         request,
@@ -249,3 +259,45 @@ async def map_sku(
         warehouses.map_alias(ctx, record["connector_id"], alias, sku.strip(), actor=user.actor)
 
     return await _act(request, ctx, user, exception_id, done="mapped", action=act)
+
+
+@router.post("/{exception_id}/assign")
+async def assign(
+    *,
+    request: Request,
+    ctx: CtxDep,
+    user: TriageOne,
+    exception_id: ExceptionId,
+    assignee: Annotated[str, Form(max_length=triage.MAX_ASSIGNEE)] = "",
+) -> Response:
+    """Assign to a name ("me" is the signed-in user); an empty name takes it back."""
+    name = user.username if assignee.strip() == "me" else assignee
+    return await _act(
+        request,
+        ctx,
+        user,
+        exception_id,
+        done="assigned",
+        action=lambda: triage.assign(ctx, exception_id, name or None, actor=user.actor),
+    )
+
+
+@router.post("/{exception_id}/snooze")
+async def snooze(
+    *,
+    request: Request,
+    ctx: CtxDep,
+    user: TriageOne,
+    exception_id: ExceptionId,
+    hours: Annotated[int, Form(ge=0, le=720)] = 0,
+) -> Response:
+    """Snooze for ``hours`` (0: wake it now)."""
+    until = ctx.clock.now() + timedelta(hours=hours) if hours else None
+    return await _act(
+        request,
+        ctx,
+        user,
+        exception_id,
+        done="snoozed" if until else "woken",
+        action=lambda: triage.snooze(ctx, exception_id, until, actor=user.actor),
+    )

@@ -6,10 +6,11 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query
 
 from omniroute.api.deps import CtxDep, exception_in_scope, require
-from omniroute.api.schemas import MAX_ID, CloseIn, ExceptionOut, RetryOut
+from omniroute.api.schemas import MAX_ID, AssignIn, CloseIn, ExceptionOut, RetryOut, SnoozeIn
 from omniroute.core.access.permissions import Permission
 from omniroute.core.access.tokens import Principal
 from omniroute.core.exceptions import queue as svc
+from omniroute.core.exceptions import triage
 from omniroute.core.exceptions.opening import ExceptionStatus, Reason
 
 router = APIRouter(prefix="/api/v1/exceptions", tags=["exceptions"])
@@ -17,6 +18,7 @@ router = APIRouter(prefix="/api/v1/exceptions", tags=["exceptions"])
 ListExceptions = Annotated[Principal, Depends(require(Permission.EXCEPTIONS_READ))]
 ReadException = Annotated[Principal, Depends(exception_in_scope(Permission.EXCEPTIONS_READ))]
 RetryException = Annotated[Principal, Depends(exception_in_scope(Permission.EXCEPTIONS_RETRY))]
+TriageException = Annotated[Principal, Depends(exception_in_scope(Permission.EXCEPTIONS_TRIAGE))]
 
 ExceptionId = Annotated[int, Path(ge=1, le=MAX_ID)]
 
@@ -41,6 +43,9 @@ def list_exceptions(
     ] = StatusFilter.OPEN,
     reason: Reason | None = None,
     order_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+    assignee: Annotated[
+        str | None, Query(max_length=200, description="only those assigned to this name")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     after_id: Annotated[
         int, Query(ge=0, le=MAX_ID, description="the last id of the previous page")
@@ -52,6 +57,7 @@ def list_exceptions(
         status=None if status == StatusFilter.ALL else status.value,
         reason=reason,
         order_id=order_id,
+        assignee=assignee,
         limit=limit,
         after_id=after_id,
         connector_ids=who.connector_ids,
@@ -92,3 +98,24 @@ def dismiss_exception(
         ctx, exception_id, outcome=ExceptionStatus.DISMISSED, note=body.note, actor=who.actor
     )
     return ExceptionOut.model_validate(row)
+
+
+@router.post("/{exception_id}/assign", response_model=ExceptionOut)
+def assign_exception(
+    exception_id: ExceptionId, body: AssignIn, ctx: CtxDep, who: TriageException
+) -> ExceptionOut:
+    """Give an open or retried exception to someone (or take it back with null)."""
+    return ExceptionOut.model_validate(
+        triage.assign(ctx, exception_id, body.assignee, actor=who.actor)
+    )
+
+
+@router.post("/{exception_id}/snooze", response_model=ExceptionOut)
+def snooze_exception(
+    exception_id: ExceptionId, body: SnoozeIn, ctx: CtxDep, who: TriageException
+) -> ExceptionOut:
+    """Hide an open or retried exception from the console's queue until a time (its SLA
+    keeps running); null shows it again now."""
+    return ExceptionOut.model_validate(
+        triage.snooze(ctx, exception_id, body.until, actor=who.actor)
+    )

@@ -20,6 +20,7 @@ class Permission(enum.StrEnum):
     ORDERS_IMPORT = "orders:import"
     EXCEPTIONS_READ = "exceptions:read"
     EXCEPTIONS_RETRY = "exceptions:retry"
+    EXCEPTIONS_TRIAGE = "exceptions:triage"
     SHIPMENTS_WRITE = "shipments:write"
     FULFILMENT_REJECT = "fulfilment:reject"
     STOCK_READ = "stock:read"
@@ -57,6 +58,7 @@ _VIEWER = frozenset(
 )
 _SUPPORT = _VIEWER | {
     P.EXCEPTIONS_RETRY,
+    P.EXCEPTIONS_TRIAGE,
     P.ORDERS_RELEASE_HOLD,
     P.RULES_SIMULATE,
     P.SKUS_MAP,
@@ -93,8 +95,8 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
 ROLE_SUMMARIES: dict[Role, str] = {
     Role.VIEWER: "reads orders, exceptions, stock, warehouses, listings and rules",
     Role.SUPPORT: (
-        "a viewer who works the exception queue (retry, resolve, map unknown SKUs, release "
-        "holds, simulate)"
+        "a viewer who works the exception queue (assign, snooze, retry, resolve, map unknown "
+        "SKUs, release holds, simulate)"
     ),
     Role.OPS: (
         "runs the operation: stock, SKUs, warehouses, rules, order actions, audit, customer "

@@ -18,7 +18,7 @@ from sqlalchemy.orm import aliased
 from omniroute.core.access import scope
 from omniroute.core.exceptions.opening import ExceptionStatus
 from omniroute.core.exceptions.sla import DEFAULT_SLA, SLA, due_at
-from omniroute.core.platform.clock import as_aware
+from omniroute.core.platform.clock import as_aware, as_naive_utc
 from omniroute.core.platform.db import unit_of_work
 from omniroute.core.platform.errors import NotFound
 from omniroute.core.platform.models import Connector, InboundMessage, OrderException, SalesOrder
@@ -38,6 +38,12 @@ class QueueFilter:
     connector_id: int | None = None
     older_than: timedelta | None = None
     late_only: bool = False
+    # A name, UNASSIGNED for nobody's, or None: anyone's.
+    assignee: str | None = None
+    include_snoozed: bool = False
+
+
+UNASSIGNED = "-"
 
 
 def late(now: datetime) -> ColumnElement[bool]:
@@ -69,6 +75,15 @@ def _conditions(
         found.append(OrderException.first_seen_at <= now - where.older_than)
     if where.late_only:
         found.append(late(now))
+    if where.assignee == UNASSIGNED:
+        found.append(OrderException.assignee.is_(None))
+    elif where.assignee is not None:
+        found.append(OrderException.assignee == where.assignee)
+    if not where.include_snoozed:
+        naive_now = as_naive_utc(now)
+        found.append(
+            or_(OrderException.snoozed_until.is_(None), OrderException.snoozed_until <= naive_now)
+        )
     return found
 
 
@@ -120,6 +135,7 @@ def _connector_names(session: Any, ids: set[int]) -> dict[int, str]:
 
 def _row(exc: OrderException, now: datetime) -> dict[str, Any]:
     due = due_at(exc.reason, exc.first_seen_at)
+    asleep = exc.snoozed_until is not None and exc.snoozed_until > (as_naive_utc(now) or now)
     return {
         "id": exc.id,
         "reason": exc.reason,
@@ -137,6 +153,9 @@ def _row(exc: OrderException, now: datetime) -> dict[str, Any]:
         "detail": exc.detail or {},
         "closed_by": exc.closed_by,
         "close_note": exc.close_note,
+        "assignee": exc.assignee,
+        "assigned_at": as_aware(exc.assigned_at),
+        "snoozed_until": as_aware(exc.snoozed_until) if asleep else None,
     }
 
 

@@ -50,6 +50,7 @@ def list_exceptions(
     status: str | None = ExceptionStatus.OPEN,
     reason: str | None = None,
     order_id: int | None = None,
+    assignee: str | None = None,
     limit: int = 100,
     after_id: int = 0,
     connector_ids: Collection[int] | None = None,
@@ -66,6 +67,8 @@ def list_exceptions(
             q = q.where(OrderException.reason == reason)
         if order_id is not None:
             q = q.where(OrderException.order_id == order_id)
+        if assignee is not None:
+            q = q.where(OrderException.assignee == assignee)
         return list(session.scalars(q.order_by(OrderException.id).limit(limit)))
 
 

@@ -547,6 +547,7 @@ class OrderException(Base):
         Index("ix_order_exception_status", "status", "id"),
         Index("ix_order_exception_order", "order_id", "status"),
         Index("ix_order_exception_subject", "subject", "reason"),
+        Index("ix_order_exception_assignee", "status", "assignee", "id"),
     )
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     reason: Mapped[str] = mapped_column(String(40))
@@ -568,6 +569,10 @@ class OrderException(Base):
     # Who closed it by hand (resolved or dismissed from the console) and their note.
     closed_by: Mapped[str | None] = mapped_column(String(200))
     close_note: Mapped[str | None] = mapped_column(Text)
+    # Who is working it, since when; hidden from the queue until this time (SLA still runs).
+    assignee: Mapped[str | None] = mapped_column(String(200))
+    assigned_at: Mapped[datetime | None] = mapped_column(DateTime)
+    snoozed_until: Mapped[datetime | None] = mapped_column(DateTime)
 
 
 class ApiToken(Base):

@@ -57,6 +57,8 @@ ROUTES: dict[tuple[str, str], Permission | str] = {
     ("GET", "/api/v1/exceptions/{exception_id}"): P.EXCEPTIONS_READ,
     ("POST", "/api/v1/exceptions/{exception_id}/retry"): P.EXCEPTIONS_RETRY,
     ("POST", "/api/v1/exceptions/{exception_id}/resolve"): P.EXCEPTIONS_RETRY,
+    ("POST", "/api/v1/exceptions/{exception_id}/assign"): P.EXCEPTIONS_TRIAGE,
+    ("POST", "/api/v1/exceptions/{exception_id}/snooze"): P.EXCEPTIONS_TRIAGE,
     ("POST", "/api/v1/exceptions/{exception_id}/dismiss"): P.EXCEPTIONS_RETRY,
     ("POST", "/api/v1/fulfilment-orders/{fulfilment_order_id}/shipments"): P.SHIPMENTS_WRITE,
     ("POST", "/api/v1/fulfilment-orders/{fulfilment_order_id}/reject"): P.FULFILMENT_REJECT,
@@ -111,6 +113,8 @@ ROUTES: dict[tuple[str, str], Permission | str] = {
     ("GET", "/console/exceptions/{exception_id}"): P.EXCEPTIONS_READ,
     ("POST", "/console/exceptions/{exception_id}/retry"): P.EXCEPTIONS_RETRY,
     ("POST", "/console/exceptions/{exception_id}/resolve"): P.EXCEPTIONS_RETRY,
+    ("POST", "/console/exceptions/{exception_id}/assign"): P.EXCEPTIONS_TRIAGE,
+    ("POST", "/console/exceptions/{exception_id}/snooze"): P.EXCEPTIONS_TRIAGE,
     ("POST", "/console/exceptions/{exception_id}/dismiss"): P.EXCEPTIONS_RETRY,
     ("POST", "/console/exceptions/{exception_id}/map-sku"): P.SKUS_MAP,
 }
