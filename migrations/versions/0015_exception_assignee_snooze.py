@@ -25,9 +25,7 @@ def upgrade() -> None:
         batch.add_column(sa.Column("assignee", sa.String(length=200), nullable=True))
         batch.add_column(sa.Column("assigned_at", sa.DateTime(), nullable=True))
         batch.add_column(sa.Column("snoozed_until", sa.DateTime(), nullable=True))
-    op.create_index(
-        "ix_order_exception_assignee", "order_exception", ["status", "assignee", "id"]
-    )
+    op.create_index("ix_order_exception_assignee", "order_exception", ["status", "assignee", "id"])
 
 
 def downgrade() -> None:
