@@ -9,7 +9,7 @@ order; the acknowledgements to send back; the problems to open), writes a reply 
 database has issued its control numbers (``render``), and transmits a rendered document
 (``send_document``: the outbox relay calls it; it never renders). Optional, each a
 ``Reply`` or None as the partner's agreement says: ``OrderAnswering`` (855 / ORDRSP after
-routing), ``ShipmentNoticing`` (856 / DESADV), ``ShipmentInvoicing`` (810) and
+routing), ``ShipmentNoticing`` (856 / DESADV), ``ShipmentInvoicing`` (810 / INVOIC) and
 ``InventoryAdvising`` (846).
 """
 
@@ -120,6 +120,7 @@ class ShipmentNotice:
     carrier: str | None = None
     tracking_number: str | None = None
     ship_to: Mapping[str, Any] | None = None
+    currency: str | None = None  # the order's
 
 
 @runtime_checkable

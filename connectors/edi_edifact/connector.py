@@ -12,6 +12,7 @@ from __future__ import annotations
 import zoneinfo
 from collections.abc import Mapping
 from datetime import datetime
+from decimal import Decimal
 from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, Field
@@ -38,6 +39,7 @@ from omniroute.connectors.edi_edifact import answers, contrl, interchanges
 from omniroute.connectors.edi_edifact.adapter import Delimiters, EdifactSyntaxError
 from omniroute.connectors.edi_edifact.desadv import build_desadv
 from omniroute.connectors.edi_edifact.envelope import Party
+from omniroute.connectors.edi_edifact.invoic import Invoice, build_invoic
 from omniroute.connectors.edi_edifact.orders import DEFAULT_IDENTIFIER_ORDER
 from omniroute.connectors.edi_edifact.ordrsp import build_ordrsp
 from omniroute.connectors.edi_edifact.parts import PartyRef
@@ -67,6 +69,9 @@ class EdifactPartnerConfig(edi_delivery.Delivery):
     send: list[Document] = Field(default_factory=lambda: list(_DEFAULT_SEND))
     channel: str = Field(default="edifact", min_length=1, max_length=64)
     default_currency: str | None = Field(default=None, pattern=r"^[A-Z]{3}$")
+    invoice_tax_rate: Decimal = Field(
+        default=Decimal(0), ge=0, le=100, description="VAT percent on INVOIC lines"
+    )
     time_zone: str = Field(default="UTC", description="the partner's zone for DTM moments")
     identifier_order: list[str] = Field(default_factory=lambda: list(DEFAULT_IDENTIFIER_ORDER))
     locations: dict[str, edi_delivery.Address] = Field(
@@ -173,6 +178,22 @@ class EdifactPartnerConnector:
             return None
         return Reply("DESADV", notice, f"order:{notice.external_id}", (interchanges.INTERCHANGE,))
 
+    def invoice_shipment(self, notice: ShipmentNotice) -> Reply | None:
+        """The INVOIC of a shipment's lines, when the agreement asks for one; ``ValueError``
+        when it cannot be written (no price, no currency)."""
+        if "INVOIC" not in self._agreement.send or not any(x.accepted for x in notice.lines):
+            return None
+        c = self.config
+        content = answers.invoice(
+            notice,
+            buyer=PartyRef(c.their_id, _agency(c.their_qualifier)),
+            supplier=PartyRef(c.our_id, _agency(c.our_qualifier)),
+            currency=notice.currency or c.default_currency,
+            tax_rate=c.invoice_tax_rate,
+            despatch_number=f"D{notice.shipment_id}" if "DESADV" in self._agreement.send else None,
+        )
+        return Reply("INVOIC", content, f"order:{notice.external_id}", (interchanges.INTERCHANGE,))
+
     def render(self, reply: Reply, numbers: Mapping[str, int], created_at: datetime) -> Rendered:
         control = str(numbers[interchanges.INTERCHANGE])
         message = self._message(reply, created_at)
@@ -217,6 +238,10 @@ class EdifactPartnerConnector:
                 content, buyer=buyer, supplier=supplier, ship_to=buyer, issued=created_at
             )
             return build_desadv(advice, reference="1", version=version)
+        if reply.doc_type == "INVOIC" and isinstance(content, Invoice):
+            return build_invoic(
+                content, reference="1", version=version, decimal_mark=c.decimal_mark
+            )
         raise ValueError(f"no EDIFACT writer for {reply.doc_type}")
 
     def send_document(self, document: Rendered, *, idempotency_key: str) -> PushReceipt:

@@ -129,3 +129,86 @@ def test_an_edifact_shipment_is_sent_as_a_desadv(
     assert msg.type == "DESADV"
     text = path.read_text()
     assert "RFF+ON:ORDT0000000004-1" in text and "RFF+CN:TRK1" in text
+
+
+GOLDEN_INVOIC = EDIFACT.parents[1] / "edi_golden" / "edifact" / "shipped.invoic.edi"
+
+
+def _undated(text: str) -> str:
+    """The document without the moments the clock gives (UNB's preparation, DTM+137)."""
+    import re
+
+    text = re.sub(r"\+\d{6}:\d{4}\+", "+YYMMDD:HHMM+", text, count=1)
+    return re.sub(r"DTM\+137:\d{12}:203", "DTM+137:CCYYMMDDHHMM:203", text)
+
+
+def test_an_edifact_shipment_is_invoiced_with_an_invoic_from_its_shipped_lines(
+    client: TestClient, ctx: Context, world: dict[str, int], tmp_path: Path
+) -> None:
+    from omniroute.connectors.edi_edifact.envelope import parse_interchanges
+    from omniroute.core.fulfilment.shipments import ShipmentInput, confirm_shipment
+    from omniroute.core.order_state.holdings import of_order
+    from omniroute.core.platform.models import FulfilmentOrder, OrderLine
+
+    out = tmp_path / "out"
+    partner = edifact_partner(ctx, out, "8712345678906", "PARTNER2")
+    with unit_of_work(ctx.sessions) as s:
+        row = s.get_one(Connector, partner)
+        row.config = {**row.config, "send": ["DESADV", "INVOIC"], "invoice_tax_rate": "19"}
+    stock(ctx, world["EAST"], "MUG", 20_000)
+    for gtin in ("2000100873151", "2000100873168", "2000100873175", "2000100873182"):
+        warehouses.create_alias(ctx, partner, f"gtin:{gtin}", "MUG", actor="test")
+    post_file(client, partner, (EDIFACT / "bots_my_first_plugin_order01.edi").read_bytes())
+    drain(ctx)
+    with unit_of_work(ctx.sessions) as s:
+        order = s.scalars(
+            select(SalesOrder).where(SalesOrder.external_id == "ORDT0000000004-3")
+        ).one()
+        # the sample's ORDERS carry no PRI: the order's prices come from our price list
+        for line in s.scalars(select(OrderLine).where(OrderLine.order_id == order.id)):
+            line.unit_price = "0.10"
+        fo_id = s.scalars(select(FulfilmentOrder.id).where(of_order(order.id))).one()
+    confirm_shipment(ctx, fo_id, ShipmentInput("S-3", None, tracking_number="TRK3"), actor="w")
+    drain(ctx)
+    (path,) = out.glob("INVOIC_*.edi")
+    text = path.read_text(encoding="latin-1")
+    assert _undated(text) == GOLDEN_INVOIC.read_text(encoding="latin-1")
+    (ic,) = parse_interchanges(text)  # round trip through our own parser
+    assert not list(ic.all_problems()), text
+    (msg,) = ic.messages
+    assert msg.type == "INVOIC"
+    quantities = [seg.value(0, 1) for seg in msg.segments if seg.tag == "QTY"]
+    assert quantities == ["10", "100", "1000", "10000"]
+    moa = {seg.value(0, 0): seg.value(0, 1) for seg in msg.segments if seg.tag == "MOA"}
+    assert moa["79"] == "1111.00" and moa["176"] == "211.09" and moa["77"] == "1322.09"
+    assert "RFF+ON:ORDT0000000004-3" in text and "CUX+2:EUR:4" in text
+
+
+def test_an_invoic_without_prices_opens_an_exception_and_keeps_the_shipment(
+    client: TestClient, ctx: Context, world: dict[str, int], tmp_path: Path
+) -> None:
+    from omniroute.core.fulfilment.shipments import ShipmentInput, confirm_shipment
+    from omniroute.core.order_state.holdings import of_order
+    from omniroute.core.platform.models import FulfilmentOrder, Shipment
+
+    out = tmp_path / "out"
+    partner = edifact_partner(ctx, out, "8712345678906", "PARTNER2")
+    with unit_of_work(ctx.sessions) as s:
+        row = s.get_one(Connector, partner)
+        row.config = {**row.config, "send": ["DESADV", "INVOIC"]}
+    stock(ctx, world["EAST"], "MUG", 20_000)
+    warehouses.create_alias(ctx, partner, "gtin:2000100873151", "MUG", actor="test")
+    post_file(client, partner, (EDIFACT / "bots_my_first_plugin_order01.edi").read_bytes())
+    drain(ctx)
+    with unit_of_work(ctx.sessions) as s:
+        order = s.scalars(
+            select(SalesOrder).where(SalesOrder.external_id == "ORDT0000000004-1")
+        ).one()
+        fo_id = s.scalars(select(FulfilmentOrder.id).where(of_order(order.id))).one()
+    confirm_shipment(ctx, fo_id, ShipmentInput("S-1", None, tracking_number="T1"), actor="w")
+    drain(ctx)
+    assert len(list(out.glob("DESADV_*.edi"))) == 1 and list(out.glob("INVOIC_*.edi")) == []
+    with unit_of_work(ctx.sessions) as s:
+        assert s.scalar(select(func.count()).select_from(Shipment)) == 1
+        details = [str(e.detail.get("message")) for e in s.scalars(select(OrderException))]
+    assert any("no unit price" in d for d in details), details
