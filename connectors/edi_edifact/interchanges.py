@@ -7,7 +7,8 @@ character is involved). The key is the sender (qualifier and id) and the control
 ``read`` gives one ``Child`` per message (UNB, the message, UNZ counting one: it maps again
 alone) and the CONTRL content: messages whose ORDERS mapping fails, or whose type we do not
 take, are rejected in it; an interchange from another sender, to another recipient, or
-with a broken envelope is rejected whole.
+with a broken envelope is rejected whole. A CONTRL the partner sends on ours is no child:
+its verdict goes into ``Reading.acks_received`` and is not answered.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from omniroute.connectors.edi_edifact.envelope import (
     parse_interchanges,
 )
 from omniroute.connectors.edi_edifact.orders import PurchaseOrder, map_orders
+from omniroute.connectors.edi_edifact.received_acks import read_contrl
 from omniroute.mapping import MappingError
 
 INTERCHANGE = "interchange"
@@ -138,17 +140,26 @@ def read(body: bytes, agreement: Agreement) -> Reading:
     rejected: dict[str, list[Problem]] = {}
     children = []
     problems = []
+    acks: list[Mapping[str, Any]] = []
     for message in interchange.messages:
-        if message.type == "CONTRL":
-            continue  # their answer to ours
+        if message.type == "CONTRL":  # their answer to ours: kept for the ops view
+            verdict = read_contrl(message)
+            if verdict is None:
+                problems.append(f"message {message.reference}: a CONTRL without a readable UCI")
+            else:
+                acks.append(verdict.as_dict())
+            continue
         children.append(_child(chunk, interchange, message))
         refusal = _refusal(message, interchange, agreement)
         if refusal is not None:
             rejected[message.reference] = [refusal]
             problems.append(f"message {message.reference}: {refusal.describe()}")
         problems.extend(f"message {message.reference}: {p.describe()}" for p in message.problems)
-    reply = _contrl(agreement, ContrlContent(interchange, rejected))
-    return Reading(tuple(children), reply, tuple(problems))
+    # A CONTRL is never answered with one (ISO 9735-6): only an interchange with other
+    # messages, or with none at all, gets ours.
+    only_contrl = bool(interchange.messages) and not children
+    reply = () if only_contrl else _contrl(agreement, ContrlContent(interchange, rejected))
+    return Reading(tuple(children), reply, tuple(problems), acks_received=tuple(acks))
 
 
 def _contrl(agreement: Agreement, content: ContrlContent) -> tuple[Reply, ...]:

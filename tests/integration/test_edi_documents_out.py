@@ -122,7 +122,9 @@ def test_the_ops_view_shows_interchanges_acks_and_what_is_overdue(
     stuck = partner_interchanges(ctx, lost, now=later)
     (ic,) = stuck["interchanges"]
     assert ic["overdue"] and [a["status"] for a in ic["acknowledgements"]] == ["dead"]
-    assert stuck["overdue"] == 1
+    (po,) = ic["sets"]  # the 850 itself: its 997 never went
+    assert po["overdue"] and po["overdue_reasons"] == ["997 not sent"]
+    assert stuck["overdue"] == 2
     assert (
         client.get(
             "/api/v1/edi/partners/2/interchanges", headers={"Authorization": f"Bearer {token}"}
@@ -298,3 +300,35 @@ def test_available_to_sell_goes_out_as_an_846_once_a_period(
     sweep(ctx, now=at + _dt.timedelta(hours=1))
     drain(ctx)
     assert len(sent_documents(out, "846")) == 2
+
+
+def test_an_850_whose_997_or_855_never_went_is_overdue_after_the_partners_threshold(
+    client: TestClient, ctx: Context, world: dict[str, int], tmp_path: Path
+) -> None:
+    import datetime as _dt
+
+    from omniroute.core.edi.views import partner_interchanges
+
+    partner = x12_partner(
+        ctx, tmp_path / "x", our_q="ZZ", our_id="PARTNERID", their_q="01", their_id="000123456"
+    )
+    with unit_of_work(ctx.sessions) as s:  # no way out, and a 10-minute threshold
+        row = s.get_one(Connector, partner)
+        config = {k: v for k, v in row.config.items() if k != "delivery_directory"}
+        row.config = {**config, "send": ["997", "855"], "overdue_minutes": 10}
+    warehouses.create_alias(ctx, partner, "gtin:012345678905", "TEA", actor="test")
+    post_file(client, partner, our_850(63, "PO-63"))
+    drain(ctx)
+    now = ctx.clock.now()
+    soon = partner_interchanges(ctx, partner, now=now + _dt.timedelta(minutes=5))
+    assert soon["overdue"] == 0
+    later = partner_interchanges(ctx, partner, now=now + _dt.timedelta(minutes=20))
+    (ic,) = later["interchanges"]
+    (po,) = ic["sets"]
+    assert po["order_status"] == "released"
+    assert po["overdue_reasons"] == ["997 not sent", "855 not sent"]
+    with unit_of_work(ctx.sessions) as s:  # back to the default half hour
+        row = s.get_one(Connector, partner)
+        row.config = {k: v for k, v in row.config.items() if k != "overdue_minutes"}
+    assert partner_interchanges(ctx, partner, now=now + _dt.timedelta(minutes=20))["overdue"] == 0
+    assert partner_interchanges(ctx, partner, now=now + _dt.timedelta(minutes=40))["overdue"] == 2

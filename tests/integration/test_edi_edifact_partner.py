@@ -212,3 +212,61 @@ def test_an_invoic_without_prices_opens_an_exception_and_keeps_the_shipment(
         assert s.scalar(select(func.count()).select_from(Shipment)) == 1
         details = [str(e.detail.get("message")) for e in s.scalars(select(OrderException))]
     assert any("no unit price" in d for d in details), details
+
+
+def _contrl_from_partner(ours: str, control: str, *, reject: bool = False) -> bytes:
+    """The partner's CONTRL on one of our interchanges, written by our own writer."""
+    import datetime as dt
+
+    from omniroute.connectors.edi_edifact.contrl import build_contrl
+    from omniroute.connectors.edi_edifact.envelope import (
+        Party,
+        Problem,
+        SyntaxErrorCode,
+        parse_interchanges,
+    )
+    from omniroute.connectors.edi_edifact.writer import Envelope, write_interchange
+
+    (ic,) = parse_interchanges(ours)
+    rejected = {
+        m.reference: [Problem(SyntaxErrorCode.MISSING, 3, "BGM", "missing")] for m in ic.messages
+    }
+    message = build_contrl(ic, reference="1", rejected=rejected if reject else None)
+    envelope = Envelope(
+        sender=Party("8712345678906"),
+        recipient=Party("PARTNER2"),
+        control_reference=control,
+        prepared=dt.datetime(2026, 12, 7, 10, 0),
+    )
+    return write_interchange(envelope, [message]).encode()
+
+
+def test_a_partners_contrl_on_our_ordrsp_sets_its_ack_state(
+    client: TestClient, ctx: Context, world: dict[str, int], tmp_path: Path
+) -> None:
+    import datetime as dt
+
+    from omniroute.core.edi.views import partner_interchanges
+
+    out = tmp_path / "out"
+    partner = edifact_partner(ctx, out, "8712345678906", "PARTNER2")
+    stock(ctx, world["EAST"], "MUG", 20_000)
+    for gtin in ("2000100873151", "2000100873168", "2000100873175", "2000100873182"):
+        warehouses.create_alias(ctx, partner, f"gtin:{gtin}", "MUG", actor="test")
+    post_file(client, partner, (EDIFACT / "bots_my_first_plugin_order01.edi").read_bytes())
+    drain(ctx)
+    first, second, third = sorted(out.glob("ORDRSP_*.edi"))
+    contrls_before = len(list(out.glob("CONTRL_*.edi")))
+    r = post_file(client, partner, _contrl_from_partner(first.read_text(), "C1"))
+    assert [e["status"] for e in r.json()["interchanges"]] == ["accepted"], r.text
+    post_file(client, partner, _contrl_from_partner(second.read_text(), "C2", reject=True))
+    drain(ctx)
+    assert len(list(out.glob("CONTRL_*.edi"))) == contrls_before  # a CONTRL is not answered
+    later = ctx.clock.now() + dt.timedelta(hours=1)
+    view = partner_interchanges(ctx, partner, now=later)
+    docs = {d["filename"]: d for d in view["documents"] if d["doc_type"] == "ORDRSP"}
+    assert docs[first.name]["partner_ack"] == "A" and not docs[first.name]["overdue"]
+    assert docs[second.name]["partner_ack"] == "R" and not docs[second.name]["overdue"]
+    assert docs[third.name]["partner_ack"] is None and docs[third.name]["overdue"]
+    with unit_of_work(ctx.sessions) as s:
+        assert s.scalar(select(func.count()).select_from(SalesOrder)) == 3  # no new order
