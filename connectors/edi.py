@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, BinaryIO, Protocol, runtime_checkable
 
 from omniroute.connectors.base import PushReceipt
 
@@ -38,6 +38,13 @@ class Piece:
     sender: str | None = None
     control_number: str | None = None
     problem: str | None = None
+    #: Why its envelope is rejected whole (read in the same pass as the cut; empty when it
+    #: holds): what the intake answers at once, before the worker reads the sets.
+    rejections: tuple[str, ...] = ()
+
+    @property
+    def reasons(self) -> tuple[str, ...]:
+        return self.rejections or ((self.problem,) if self.problem else ())
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,7 +180,10 @@ class EdiPartner(Protocol):
         """Raise ``SignatureError`` unless ``Authorization: Bearer <intake token>``."""
         ...
 
-    def split(self, body: bytes) -> list[Piece]: ...
+    def split(self, body: bytes | BinaryIO) -> list[Piece]:
+        """Each interchange with its key and, read in the same pass, whether its envelope
+        is rejected; ``body`` may be a (spooled) file, read once from where it stands."""
+        ...
 
     def read_interchange(self, body: bytes) -> Reading: ...
 

@@ -13,7 +13,7 @@ import zoneinfo
 from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, ClassVar, Literal
+from typing import Any, BinaryIO, ClassVar, Literal
 
 from pydantic import BaseModel, Field
 
@@ -134,8 +134,8 @@ class EdifactPartnerConnector:
     def dedupe_key(self, headers: Mapping[str, str], body: bytes) -> str:
         return interchanges.split(body)[0].dedupe_key
 
-    def split(self, body: bytes) -> list[Piece]:
-        return interchanges.split(body)
+    def split(self, body: bytes | BinaryIO) -> list[Piece]:
+        return interchanges.split(body, self._agreement)
 
     def read_interchange(self, body: bytes) -> Reading:
         return interchanges.read(body, self._agreement)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, ClassVar, Literal
+from typing import Any, BinaryIO, ClassVar, Literal
 
 from pydantic import BaseModel, Field, field_validator
 
@@ -172,8 +172,8 @@ class X12PartnerConnector:
     def dedupe_key(self, headers: Mapping[str, str], body: bytes) -> str:
         return interchanges.split(body)[0].dedupe_key
 
-    def split(self, body: bytes) -> list[Piece]:
-        return interchanges.split(body)
+    def split(self, body: bytes | BinaryIO) -> list[Piece]:
+        return interchanges.split(body, self._agreement)
 
     def read_interchange(self, body: bytes) -> Reading:
         return interchanges.read(body, self._agreement)
