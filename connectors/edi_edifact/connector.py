@@ -13,7 +13,7 @@ import zoneinfo
 from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, BinaryIO, ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, Field
 
@@ -22,15 +22,11 @@ from omniroute.connectors.base import (
     Capability,
     ConnectorRuntime,
     PayloadError,
-    PushReceipt,
-    SignatureError,
     WebhookEvent,
 )
 from omniroute.connectors.edi import (
     CHILD_TOPIC,
     OrderAnswer,
-    Piece,
-    Reading,
     Rendered,
     Reply,
     ShipmentNotice,
@@ -44,6 +40,7 @@ from omniroute.connectors.edi_edifact.orders import DEFAULT_IDENTIFIER_ORDER
 from omniroute.connectors.edi_edifact.ordrsp import build_ordrsp
 from omniroute.connectors.edi_edifact.parts import PartyRef
 from omniroute.connectors.edi_edifact.writer import Envelope, OutboundMessage, write_interchange
+from omniroute.connectors.edi_partner import PartnerBase, Syntax
 
 Document = Literal["CONTRL", "ORDRSP", "DESADV", "INVOIC"]
 _DEFAULT_SEND: tuple[Document, ...] = ("CONTRL", "ORDRSP")
@@ -91,10 +88,20 @@ class EdifactPartnerConfig(edi_delivery.Delivery):
         )
 
 
-class EdifactPartnerConnector:
+class EdifactPartnerConnector(PartnerBase):
     """One EDIFACT trading partner: intake, fan-out, CONTRL, documents out."""
 
     kind: ClassVar[str] = "edi_edifact"
+    syntax: ClassVar[Syntax] = Syntax(
+        "EDIFACT",
+        interchanges.split,
+        interchanges.read,
+        interchanges.duplicate_contrl,
+        "CONTRL",
+        interchanges.INTERCHANGE,
+    )
+    config: EdifactPartnerConfig
+    _agreement: interchanges.Agreement
     capabilities: ClassVar[frozenset[Capability]] = frozenset({Capability.ORDER_WEBHOOKS})
     config_model: ClassVar[type[BaseModel]] = EdifactPartnerConfig
     secrets_model: ClassVar[type[BaseModel]] = edi_delivery.PartnerSecrets
@@ -125,29 +132,6 @@ class EdifactPartnerConnector:
             send=frozenset(c.send),
         )
 
-    def check_token(self, authorization: str | None) -> None:
-        edi_delivery.check_token(self.secrets, authorization)
-
-    def verify_webhook(self, headers: Mapping[str, str], body: bytes) -> None:
-        raise SignatureError("an EDIFACT partner posts its files to /edi/{id}, not /webhooks")
-
-    def dedupe_key(self, headers: Mapping[str, str], body: bytes) -> str:
-        return interchanges.split(body)[0].dedupe_key
-
-    def split(self, body: bytes | BinaryIO) -> list[Piece]:
-        return interchanges.split(body, self._agreement)
-
-    def read_interchange(self, body: bytes) -> Reading:
-        return interchanges.read(body, self._agreement)
-
-    def duplicate_reply(self, piece: Piece) -> Reply | None:
-        if "CONTRL" not in self._agreement.send:
-            return None
-        content = interchanges.duplicate_contrl(piece)
-        if content is None:
-            return None
-        return Reply("CONTRL", content, piece.dedupe_key, (interchanges.INTERCHANGE,))
-
     def parse_webhook(self, headers: Mapping[str, str], body: bytes) -> WebhookEvent:
         """A stored message (``Child``) as its canonical order."""
         try:
@@ -163,25 +147,22 @@ class EdifactPartnerConnector:
         po = interchanges.map_order(message, interchange, self._agreement)
         return WebhookEvent(CHILD_TOPIC, po.order)
 
-    def map_order(self, order: Mapping[str, Any]) -> dict[str, Any]:
-        return dict(order)  # parse_webhook already gave the canonical order
-
     def answer_order(self, answer: OrderAnswer) -> Reply | None:
         """The ORDRSP of a routed order, when the agreement asks for one."""
-        if "ORDRSP" not in self._agreement.send:
+        if not self.sends("ORDRSP"):
             return None
         return Reply("ORDRSP", answer, f"order:{answer.external_id}", (interchanges.INTERCHANGE,))
 
     def notice_shipment(self, notice: ShipmentNotice) -> Reply | None:
         """The DESADV of a shipment, when the agreement asks for one."""
-        if "DESADV" not in self._agreement.send or not any(x.accepted for x in notice.lines):
+        if not self.sends("DESADV") or not any(x.accepted for x in notice.lines):
             return None
         return Reply("DESADV", notice, f"order:{notice.external_id}", (interchanges.INTERCHANGE,))
 
     def invoice_shipment(self, notice: ShipmentNotice) -> Reply | None:
         """The INVOIC of a shipment's lines, when the agreement asks for one; ``ValueError``
         when it cannot be written (no price, no currency)."""
-        if "INVOIC" not in self._agreement.send or not any(x.accepted for x in notice.lines):
+        if not self.sends("INVOIC") or not any(x.accepted for x in notice.lines):
             return None
         c = self.config
         content = answers.invoice(
@@ -190,7 +171,7 @@ class EdifactPartnerConnector:
             supplier=PartyRef(c.our_id, _agency(c.our_qualifier)),
             currency=notice.currency or c.default_currency,
             tax_rate=c.invoice_tax_rate,
-            despatch_number=f"D{notice.shipment_id}" if "DESADV" in self._agreement.send else None,
+            despatch_number=f"D{notice.shipment_id}" if self.sends("DESADV") else None,
         )
         return Reply("INVOIC", content, f"order:{notice.external_id}", (interchanges.INTERCHANGE,))
 
@@ -243,11 +224,6 @@ class EdifactPartnerConnector:
                 content, reference="1", version=version, decimal_mark=c.decimal_mark
             )
         raise ValueError(f"no EDIFACT writer for {reply.doc_type}")
-
-    def send_document(self, document: Rendered, *, idempotency_key: str) -> PushReceipt:
-        return edi_delivery.send(
-            self.config, self.secrets, self.runtime, document, idempotency_key=idempotency_key
-        )
 
 
 def _agency(qualifier: str) -> str:
