@@ -130,6 +130,20 @@ class ShipmentNotice:
     currency: str | None = None  # the order's
 
 
+def invoiced_lines(notice: ShipmentNotice, document: str) -> list[tuple[AnswerLine, str]]:
+    """The lines a shipment carried, each with its unit price, for an invoice (810 /
+    INVOIC); ``ValueError`` naming ``document`` and the line when one has no price (a
+    partner is not invoiced nothing for goods)."""
+    priced = []
+    for line in notice.lines:
+        if line.accepted <= 0:
+            continue
+        if line.unit_price is None:
+            raise ValueError(f"{document} line {line.line_id}: the order line has no unit price")
+        priced.append((line, line.unit_price))
+    return priced
+
+
 @runtime_checkable
 class ShipmentNoticing(Protocol):
     """A partner told of each shipment (856 / DESADV); None when its agreement does not

@@ -12,8 +12,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, BinaryIO, ClassVar, Protocol
 
+from pydantic import BaseModel
+
 from omniroute.connectors import edi_delivery
-from omniroute.connectors.base import ConnectorRuntime, PushReceipt, SignatureError
+from omniroute.connectors.base import Capability, ConnectorRuntime, PushReceipt, SignatureError
 from omniroute.connectors.edi import Piece, Reading, Rendered, Reply
 
 
@@ -40,10 +42,19 @@ class PartnerBase:
     ``_agreement``."""
 
     syntax: ClassVar[Syntax]
+    capabilities: ClassVar[frozenset[Capability]] = frozenset({Capability.ORDER_WEBHOOKS})
+    secrets_model: ClassVar[type[BaseModel]] = edi_delivery.PartnerSecrets
     config: edi_delivery.Delivery
     secrets: edi_delivery.PartnerSecrets
     runtime: ConnectorRuntime
     _agreement: Agreement
+
+    def take(
+        self, secrets: edi_delivery.PartnerSecrets | Mapping[str, Any], runtime: ConnectorRuntime
+    ) -> None:
+        """The secrets and runtime, as every kind's ``__init__`` takes them."""
+        self.secrets = edi_delivery.PartnerSecrets.model_validate(secrets)
+        self.runtime = runtime
 
     def check_token(self, authorization: str | None) -> None:
         edi_delivery.check_token(self.secrets, authorization)

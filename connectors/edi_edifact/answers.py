@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
-from omniroute.connectors.edi import AnswerLine, OrderAnswer, ShipmentNotice
+from omniroute.connectors.edi import AnswerLine, OrderAnswer, ShipmentNotice, invoiced_lines
 from omniroute.connectors.edi_edifact.desadv import DespatchAdvice, Package, PackedItem
 from omniroute.connectors.edi_edifact.invoic import Invoice, InvoiceLine
 from omniroute.connectors.edi_edifact.ordrsp import LineStatus, OrderResponse, ResponseLine
@@ -89,21 +89,16 @@ def invoice(
     nothing, nor in a currency we guess."""
     if currency is None:
         raise ValueError("INVOIC: the order has no currency and the agreement no default")
-    lines = []
-    for line in notice.lines:
-        if line.accepted <= 0:
-            continue
-        if line.unit_price is None:
-            raise ValueError(f"INVOIC line {line.line_id}: the order line has no unit price")
-        lines.append(
-            InvoiceLine(
-                line_number=line.line_id,
-                items=tuple(ItemId(value, qualifier) for qualifier, value in line.identifiers),
-                quantity=line.accepted,
-                unit_price=Decimal(line.unit_price),
-                tax_rate=tax_rate,
-            )
+    lines = [
+        InvoiceLine(
+            line_number=line.line_id,
+            items=tuple(ItemId(value, qualifier) for qualifier, value in line.identifiers),
+            quantity=line.accepted,
+            unit_price=Decimal(price),
+            tax_rate=tax_rate,
         )
+        for line, price in invoiced_lines(notice, "INVOIC")
+    ]
     return Invoice(
         document_number=f"I{notice.shipment_id}",
         order_number=notice.external_id,

@@ -19,7 +19,6 @@ from pydantic import BaseModel, Field
 
 from omniroute.connectors import edi_delivery
 from omniroute.connectors.base import (
-    Capability,
     ConnectorRuntime,
     PayloadError,
     WebhookEvent,
@@ -102,9 +101,7 @@ class EdifactPartnerConnector(PartnerBase):
     )
     config: EdifactPartnerConfig
     _agreement: interchanges.Agreement
-    capabilities: ClassVar[frozenset[Capability]] = frozenset({Capability.ORDER_WEBHOOKS})
     config_model: ClassVar[type[BaseModel]] = EdifactPartnerConfig
-    secrets_model: ClassVar[type[BaseModel]] = edi_delivery.PartnerSecrets
 
     def __init__(
         self,
@@ -114,8 +111,7 @@ class EdifactPartnerConnector(PartnerBase):
         runtime: ConnectorRuntime,
     ) -> None:
         self.config = c = EdifactPartnerConfig.model_validate(config)
-        self.secrets = edi_delivery.PartnerSecrets.model_validate(secrets)
-        self.runtime = runtime
+        self.take(secrets, runtime)
         try:
             zone = zoneinfo.ZoneInfo(c.time_zone)
         except (zoneinfo.ZoneInfoNotFoundError, ValueError):

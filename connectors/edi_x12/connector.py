@@ -17,7 +17,6 @@ from pydantic import BaseModel, Field, field_validator
 
 from omniroute.connectors import edi_delivery
 from omniroute.connectors.base import (
-    Capability,
     ConnectorRuntime,
     PayloadError,
     WebhookEvent,
@@ -128,9 +127,7 @@ class X12PartnerConnector(PartnerBase):
     )
     config: X12PartnerConfig
     _agreement: interchanges.Agreement
-    capabilities: ClassVar[frozenset[Capability]] = frozenset({Capability.ORDER_WEBHOOKS})
     config_model: ClassVar[type[BaseModel]] = X12PartnerConfig
-    secrets_model: ClassVar[type[BaseModel]] = edi_delivery.PartnerSecrets
 
     def __init__(
         self,
@@ -140,8 +137,7 @@ class X12PartnerConnector(PartnerBase):
         runtime: ConnectorRuntime,
     ) -> None:
         self.config = X12PartnerConfig.model_validate(config)
-        self.secrets = edi_delivery.PartnerSecrets.model_validate(secrets)
-        self.runtime = runtime
+        self.take(secrets, runtime)
         self.config.delimiters()  # refuses delimiters that clash, at set-up
         c = self.config
         self._agreement = interchanges.Agreement(

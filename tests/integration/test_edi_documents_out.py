@@ -32,6 +32,7 @@ from omniroute.core.platform.models import (
 from omniroute.core.stock import warehouses
 from omniroute.worker.handlers import drain
 from tests.integration.edi_support import (
+    agree,
     edi_world,
     edinet_partner,
     our_850,
@@ -313,10 +314,8 @@ def test_an_850_whose_997_or_855_never_went_is_overdue_after_the_partners_thresh
     partner = x12_partner(
         ctx, tmp_path / "x", our_q="ZZ", our_id="PARTNERID", their_q="01", their_id="000123456"
     )
-    with unit_of_work(ctx.sessions) as s:  # no way out, and a 10-minute threshold
-        row = s.get_one(Connector, partner)
-        config = {k: v for k, v in row.config.items() if k != "delivery_directory"}
-        row.config = {**config, "send": ["997", "855"], "overdue_minutes": 10}
+    # no way out, and a 10-minute threshold
+    agree(ctx, partner, drop=("delivery_directory",), send=["997", "855"], overdue_minutes=10)
     warehouses.create_alias(ctx, partner, "gtin:012345678905", "TEA", actor="test")
     post_file(client, partner, our_850(63, "PO-63"))
     drain(ctx)
@@ -328,9 +327,7 @@ def test_an_850_whose_997_or_855_never_went_is_overdue_after_the_partners_thresh
     (po,) = ic["sets"]
     assert po["order_status"] == "released"
     assert po["overdue_reasons"] == ["997 not sent", "855 not sent"]
-    with unit_of_work(ctx.sessions) as s:  # back to the default half hour
-        row = s.get_one(Connector, partner)
-        row.config = {k: v for k, v in row.config.items() if k != "overdue_minutes"}
+    agree(ctx, partner, drop=("overdue_minutes",))  # back to the default half hour
     assert partner_interchanges(ctx, partner, now=now + _dt.timedelta(minutes=20))["overdue"] == 0
     assert partner_interchanges(ctx, partner, now=now + _dt.timedelta(minutes=40))["overdue"] == 2
 
@@ -352,11 +349,9 @@ def test_a_backorder_woken_by_stock_is_answered_again_once_per_change(
         inventory.set_stock(ctx, east, "SHIRT", on_hand=0, safety=0, actor="test")
         out = tmp_path / "out"
         partner = edinet_partner(ctx, out)
-        with unit_of_work(ctx.sessions) as s:
-            row = s.get_one(Connector, partner)
-            row.config = {**row.config, "send": ["997", "855"]}
-        warehouses.create_alias(ctx, partner, "gtin:012345678905", "TEA", actor="test")
-        warehouses.create_alias(ctx, partner, "gtin:012345678912", "SHIRT", actor="test")
+        agree(ctx, partner, send=["997", "855"])
+        for gtin, sku in (("012345678905", "TEA"), ("012345678912", "SHIRT")):
+            warehouses.create_alias(ctx, partner, f"gtin:{gtin}", sku, actor="test")
         po = [
             seg("BEG", "00", "SA", "PO-71", None, "20261207"),
             seg("N1", "ST", "Store 12", "92", "0012"),

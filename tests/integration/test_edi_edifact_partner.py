@@ -23,10 +23,26 @@ from omniroute.worker.handlers import drain
 from tests.integration.builders import stock
 from tests.integration.edi_support import (
     EDIFACT,
+    agree,
+    bots_orders_in,
     edi_world,
     edifact_partner,
     post_file,
 )
+
+
+def _ship(ctx: Context, external_id: str, tracking: str) -> None:
+    """The warehouse ships the whole of one order, and the worker catches up."""
+    from omniroute.core.fulfilment.shipments import ShipmentInput, confirm_shipment
+    from omniroute.core.order_state.holdings import of_order
+    from omniroute.core.platform.models import FulfilmentOrder
+
+    with unit_of_work(ctx.sessions) as s:
+        order = s.scalars(select(SalesOrder).where(SalesOrder.external_id == external_id)).one()
+        fo_id = s.scalars(select(FulfilmentOrder.id).where(of_order(order.id))).one()
+    shipment = ShipmentInput(f"S-{external_id}", None, tracking_number=tracking)
+    confirm_shipment(ctx, fo_id, shipment, actor="w")
+    drain(ctx)
 
 
 @pytest.fixture
@@ -100,9 +116,6 @@ def test_an_edifact_shipment_is_sent_as_a_desadv(
     client: TestClient, ctx: Context, world: dict[str, int], tmp_path: Path
 ) -> None:
     from omniroute.connectors.edi_edifact.envelope import parse_interchanges
-    from omniroute.core.fulfilment.shipments import ShipmentInput, confirm_shipment
-    from omniroute.core.order_state.holdings import of_order
-    from omniroute.core.platform.models import FulfilmentOrder
 
     out = tmp_path / "out"
     partner = edifact_partner(ctx, out, "8712345678906", "PARTNER2")
@@ -115,13 +128,7 @@ def test_an_edifact_shipment_is_sent_as_a_desadv(
     raw = (EDIFACT / "bots_my_first_plugin_order01.edi").read_bytes()
     post_file(client, partner, raw)
     drain(ctx)
-    with unit_of_work(ctx.sessions) as s:
-        order = s.scalars(
-            select(SalesOrder).where(SalesOrder.external_id == "ORDT0000000004-1")
-        ).one()
-        fo_id = s.scalars(select(FulfilmentOrder.id).where(of_order(order.id))).one()
-    confirm_shipment(ctx, fo_id, ShipmentInput("S-1", None, tracking_number="TRK1"), actor="w")
-    drain(ctx)
+    _ship(ctx, "ORDT0000000004-1", "TRK1")
     (path,) = out.glob("DESADV_*.edi")
     (ic,) = parse_interchanges(path.read_text())
     assert not list(ic.all_problems()), path.read_text()
@@ -152,14 +159,8 @@ def test_an_edifact_shipment_is_invoiced_with_an_invoic_from_its_shipped_lines(
 
     out = tmp_path / "out"
     partner = edifact_partner(ctx, out, "8712345678906", "PARTNER2")
-    with unit_of_work(ctx.sessions) as s:
-        row = s.get_one(Connector, partner)
-        row.config = {**row.config, "send": ["DESADV", "INVOIC"], "invoice_tax_rate": "19"}
-    stock(ctx, world["EAST"], "MUG", 20_000)
-    for gtin in ("2000100873151", "2000100873168", "2000100873175", "2000100873182"):
-        warehouses.create_alias(ctx, partner, f"gtin:{gtin}", "MUG", actor="test")
-    post_file(client, partner, (EDIFACT / "bots_my_first_plugin_order01.edi").read_bytes())
-    drain(ctx)
+    agree(ctx, partner, send=["DESADV", "INVOIC"], invoice_tax_rate="19")
+    bots_orders_in(ctx, client, partner, world["EAST"])
     with unit_of_work(ctx.sessions) as s:
         order = s.scalars(
             select(SalesOrder).where(SalesOrder.external_id == "ORDT0000000004-3")
@@ -187,26 +188,13 @@ def test_an_edifact_shipment_is_invoiced_with_an_invoic_from_its_shipped_lines(
 def test_an_invoic_without_prices_opens_an_exception_and_keeps_the_shipment(
     client: TestClient, ctx: Context, world: dict[str, int], tmp_path: Path
 ) -> None:
-    from omniroute.core.fulfilment.shipments import ShipmentInput, confirm_shipment
-    from omniroute.core.order_state.holdings import of_order
-    from omniroute.core.platform.models import FulfilmentOrder, Shipment
+    from omniroute.core.platform.models import Shipment
 
     out = tmp_path / "out"
     partner = edifact_partner(ctx, out, "8712345678906", "PARTNER2")
-    with unit_of_work(ctx.sessions) as s:
-        row = s.get_one(Connector, partner)
-        row.config = {**row.config, "send": ["DESADV", "INVOIC"]}
-    stock(ctx, world["EAST"], "MUG", 20_000)
-    warehouses.create_alias(ctx, partner, "gtin:2000100873151", "MUG", actor="test")
-    post_file(client, partner, (EDIFACT / "bots_my_first_plugin_order01.edi").read_bytes())
-    drain(ctx)
-    with unit_of_work(ctx.sessions) as s:
-        order = s.scalars(
-            select(SalesOrder).where(SalesOrder.external_id == "ORDT0000000004-1")
-        ).one()
-        fo_id = s.scalars(select(FulfilmentOrder.id).where(of_order(order.id))).one()
-    confirm_shipment(ctx, fo_id, ShipmentInput("S-1", None, tracking_number="T1"), actor="w")
-    drain(ctx)
+    agree(ctx, partner, send=["DESADV", "INVOIC"])
+    bots_orders_in(ctx, client, partner, world["EAST"], gtins=("2000100873151",))
+    _ship(ctx, "ORDT0000000004-1", "T1")
     assert len(list(out.glob("DESADV_*.edi"))) == 1 and list(out.glob("INVOIC_*.edi")) == []
     with unit_of_work(ctx.sessions) as s:
         assert s.scalar(select(func.count()).select_from(Shipment)) == 1
@@ -250,11 +238,7 @@ def test_a_partners_contrl_on_our_ordrsp_sets_its_ack_state(
 
     out = tmp_path / "out"
     partner = edifact_partner(ctx, out, "8712345678906", "PARTNER2")
-    stock(ctx, world["EAST"], "MUG", 20_000)
-    for gtin in ("2000100873151", "2000100873168", "2000100873175", "2000100873182"):
-        warehouses.create_alias(ctx, partner, f"gtin:{gtin}", "MUG", actor="test")
-    post_file(client, partner, (EDIFACT / "bots_my_first_plugin_order01.edi").read_bytes())
-    drain(ctx)
+    bots_orders_in(ctx, client, partner, world["EAST"])
     first, second, third = sorted(out.glob("ORDRSP_*.edi"))
     contrls_before = len(list(out.glob("CONTRL_*.edi")))
     r = post_file(client, partner, _contrl_from_partner(first.read_text(), "C1"))
