@@ -170,11 +170,12 @@ class TransactionSet:
 
 class Summaries(Sequence["TransactionSummary"]):
     """A group's set summaries, compact: a clean set (the group's usual set id, no problems,
-    no ST03) costs its control number only, and a control number of digits of the group's
-    one width (``0001``, ``0002`` ...) costs 8 bytes (an ``array``), so a group of 100,000
-    sets stays well under a megabyte. The repeated-ST02 check needs no set of what was seen
-    while the numbers increase (the usual case: a number above the highest is new); the
-    first number out of order builds that set once, and it is kept from then on."""
+    no ST03) costs its control number only, and a control number of digits that padding to
+    the group's first one's width gives back (``0001`` ... ``9999``, ``10000`` ...) costs 8
+    bytes (an ``array``), so a group of 100,000 sets stays well under a megabyte. The
+    repeated-ST02 check needs no set of what was seen while the numbers increase (the
+    usual case: a number above the highest is new); the first number out of order builds
+    that set once, and it is kept from then on."""
 
     def __init__(self) -> None:
         self._numbers = array("Q")
@@ -198,12 +199,10 @@ class Summaries(Sequence["TransactionSummary"]):
             self._other[len(self)] = summary
         control = summary.control_number
         number = _number(control)
-        if (
-            self._texts is None
-            and number is not None
-            and len(control) == (self._width or len(control))
-        ):
+        if not len(self) and number is not None:
             self._width = len(control)
+        # kept as a number when the group's width gives it back: 0001 ... 9999, 10000 ...
+        if self._texts is None and number is not None and self._control_of(number) == control:
             self._numbers.append(number)
         elif self._texts is None:
             self._texts = [*map(self._control, range(len(self._numbers))), control]
@@ -220,7 +219,10 @@ class Summaries(Sequence["TransactionSummary"]):
     def _control(self, index: int) -> str:
         if self._texts is not None:
             return self._texts[index]
-        return f"{self._numbers[index]:0{self._width}d}"
+        return self._control_of(self._numbers[index])
+
+    def _control_of(self, number: int) -> str:
+        return f"{number:0{self._width}d}"
 
     def seen(self, control: str) -> bool:
         """Whether a set with this ST02 control number was seen."""

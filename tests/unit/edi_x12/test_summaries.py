@@ -59,3 +59,11 @@ def test_increasing_numbers_cost_eight_bytes_a_set_and_no_set_of_seen() -> None:
     numbers = summaries._numbers  # the compact store is what is under test
     assert sys.getsizeof(numbers) < 100_000 * 8 * 1.2
     assert summaries._seen is None
+
+
+def test_numbers_past_the_first_width_stay_compact() -> None:
+    controls = [f"{n:04d}" for n in range(9_990, 10_011)]  # 9990 ... 9999, 10000 ... 10010
+    summaries, found = _fill([*controls, "10005"])
+    assert found == ["10005"]
+    assert [s.control_number for s in summaries] == [*controls, "10005"]
+    assert summaries._texts is None  # all kept as numbers
