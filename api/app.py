@@ -110,7 +110,11 @@ def create_app(
     for console in (session_routes, order_routes, exception_routes):
         app.include_router(console.router)
     app.include_router(pages.static)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=ctx.settings.max_body_bytes)
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_bytes=ctx.settings.max_body_bytes,
+        by_prefix={"/edi/": ctx.settings.edi_max_body_bytes},
+    )
     app.add_middleware(TimeoutMiddleware, seconds=ctx.settings.request_timeout)
     app.add_middleware(ErrorMiddleware)  # added last: the outermost of ours
     # One webhook thread per pooled database connection: no thread waits for a connection

@@ -9,7 +9,7 @@ order; the acknowledgements to send back; the problems to open), writes a reply 
 database has issued its control numbers (``render``), and transmits a rendered document
 (``send_document``: the outbox relay calls it; it never renders). Optional, each a
 ``Reply`` or None as the partner's agreement says: ``OrderAnswering`` (855 / ORDRSP after
-routing), ``ShipmentNoticing`` (856 / DESADV), ``ShipmentInvoicing`` (810) and
+routing), ``ShipmentNoticing`` (856 / DESADV), ``ShipmentInvoicing`` (810 / INVOIC) and
 ``InventoryAdvising`` (846).
 """
 
@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, BinaryIO, Protocol, runtime_checkable
 
 from omniroute.connectors.base import PushReceipt
 
@@ -38,6 +38,13 @@ class Piece:
     sender: str | None = None
     control_number: str | None = None
     problem: str | None = None
+    #: Why its envelope is rejected whole (read in the same pass as the cut; empty when it
+    #: holds): what the intake answers at once, before the worker reads the sets.
+    rejections: tuple[str, ...] = ()
+
+    @property
+    def reasons(self) -> tuple[str, ...]:
+        return self.rejections or ((self.problem,) if self.problem else ())
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +127,21 @@ class ShipmentNotice:
     carrier: str | None = None
     tracking_number: str | None = None
     ship_to: Mapping[str, Any] | None = None
+    currency: str | None = None  # the order's
+
+
+def invoiced_lines(notice: ShipmentNotice, document: str) -> list[tuple[AnswerLine, str]]:
+    """The lines a shipment carried, each with its unit price, for an invoice (810 /
+    INVOIC); ``ValueError`` naming ``document`` and the line when one has no price (a
+    partner is not invoiced nothing for goods)."""
+    priced = []
+    for line in notice.lines:
+        if line.accepted <= 0:
+            continue
+        if line.unit_price is None:
+            raise ValueError(f"{document} line {line.line_id}: the order line has no unit price")
+        priced.append((line, line.unit_price))
+    return priced
 
 
 @runtime_checkable
@@ -172,7 +194,10 @@ class EdiPartner(Protocol):
         """Raise ``SignatureError`` unless ``Authorization: Bearer <intake token>``."""
         ...
 
-    def split(self, body: bytes) -> list[Piece]: ...
+    def split(self, body: bytes | BinaryIO) -> list[Piece]:
+        """Each interchange with its key and, read in the same pass, whether its envelope
+        is rejected; ``body`` may be a (spooled) file, read once from where it stands."""
+        ...
 
     def read_interchange(self, body: bytes) -> Reading: ...
 

@@ -44,7 +44,8 @@ class Address(BaseModel):
 
 
 class Delivery(BaseModel):
-    """Where documents for the partner go, and the folder it drops files into."""
+    """Where documents for the partner go, the folder it drops files into, and how long
+    the ops view waits before it calls an answer overdue."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -57,6 +58,13 @@ class Delivery(BaseModel):
     inbox_directory: str | None = Field(
         default=None,
         description="A folder the partner drops files into; read ones go to done/ or failed/.",
+    )
+    overdue_minutes: int = Field(
+        default=30,
+        ge=1,
+        le=7 * 24 * 60,
+        description="An acknowledgement or answer not sent (or a document of ours not "
+        "acknowledged) this many minutes on is flagged overdue in the ops view.",
     )
 
     @model_validator(mode="after")

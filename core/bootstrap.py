@@ -8,12 +8,14 @@ protocol they declare (``core.platform.ports``), so each sees only what it uses.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from omniroute.connectors.base import ConnectorRuntime
+from omniroute.core.edi.order_answers import AnswerChanges
 from omniroute.core.order_routing.inputs import RoutingCaches
 from omniroute.core.platform.clock import Clock, SystemClock
 from omniroute.core.platform.db import make_engine, make_session_factory
@@ -23,6 +25,7 @@ from omniroute.core.platform.live_connectors import (
     ConnectorRegistry,
     LiveConnectors,
 )
+from omniroute.core.platform.ports import AfterRouting
 from omniroute.core.platform.security import SecretBox, load_secret_key
 from omniroute.core.platform.settings import Settings
 from omniroute.routing.geo import OfflineGeocoder
@@ -39,6 +42,7 @@ class Context:
     routing: RoutingCaches
     clock: Clock
     dispatcher: Dispatcher = field(default_factory=RecordingDispatcher)
+    after_routing: Sequence[AfterRouting] = ()
 
     def close(self) -> None:
         self.engine.dispose()
@@ -67,13 +71,15 @@ def bootstrap(
         retry_max_wait=settings.http_retry_max_wait,
     )
     secret_box = SecretBox(load_secret_key(settings))
+    connectors = LiveConnectors(registry, ConnectorCache(registry, runtime), secret_box, engine)
     return Context(
         settings=settings,
         engine=engine,
         sessions=make_session_factory(engine, clock),
         registry=registry,
-        connectors=LiveConnectors(registry, ConnectorCache(registry, runtime), secret_box, engine),
+        connectors=connectors,
         secret_box=secret_box,
         routing=RoutingCaches(geocoder=OfflineGeocoder()),
         clock=clock,
+        after_routing=(AnswerChanges(connectors),),
     )

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+import tempfile
+from typing import Annotated, Any, BinaryIO, cast
 
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.concurrency import run_in_threadpool
@@ -11,8 +12,11 @@ from omniroute.api.deps import CtxDep, connector_in_scope
 from omniroute.api.schemas import Id
 from omniroute.core.access.permissions import Permission
 from omniroute.core.access.tokens import Principal
-from omniroute.core.edi.intake import receive_file
+from omniroute.core.edi.intake import authorize, store_file
 from omniroute.core.edi.views import partner_interchanges
+
+#: A file up to this size stays in memory while it is received; a larger one goes to disk.
+SPOOL_BYTES = 1_048_576
 
 ReadConnector = Annotated[Principal, Depends(connector_in_scope(Permission.CONNECTORS_READ))]
 
@@ -30,10 +34,18 @@ router = APIRouter(tags=["edi"])
 )
 async def edi_intake(connector_id: Id, request: Request, ctx: CtxDep) -> dict[str, Any]:
     """Authenticated by the partner's intake token (``Authorization: Bearer``), not by an
-    API token; one entry per interchange: accepted, duplicate or rejected with reasons."""
-    body = await request.body()
+    API token; one entry per interchange: accepted, duplicate or rejected with reasons.
+    The token is checked before the body is read; the body is streamed into a spooled
+    file (``edi_max_body_bytes``, enforced while it streams: 413), never buffered whole."""
     authorization = request.headers.get("authorization")
-    entries = await run_in_threadpool(receive_file, ctx, connector_id, authorization, body)
+    partner = await run_in_threadpool(authorize, ctx, connector_id, authorization)
+    with tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES) as spool:
+        async for chunk in request.stream():
+            spool.write(chunk)
+        spool.seek(0)
+        entries = await run_in_threadpool(
+            store_file, ctx, connector_id, partner, cast(BinaryIO, spool), source="http"
+        )
     return {"interchanges": [entry.as_dict() for entry in entries]}
 
 

@@ -12,24 +12,20 @@ from __future__ import annotations
 import zoneinfo
 from collections.abc import Mapping
 from datetime import datetime
+from decimal import Decimal
 from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, Field
 
 from omniroute.connectors import edi_delivery
 from omniroute.connectors.base import (
-    Capability,
     ConnectorRuntime,
     PayloadError,
-    PushReceipt,
-    SignatureError,
     WebhookEvent,
 )
 from omniroute.connectors.edi import (
     CHILD_TOPIC,
     OrderAnswer,
-    Piece,
-    Reading,
     Rendered,
     Reply,
     ShipmentNotice,
@@ -38,10 +34,12 @@ from omniroute.connectors.edi_edifact import answers, contrl, interchanges
 from omniroute.connectors.edi_edifact.adapter import Delimiters, EdifactSyntaxError
 from omniroute.connectors.edi_edifact.desadv import build_desadv
 from omniroute.connectors.edi_edifact.envelope import Party
+from omniroute.connectors.edi_edifact.invoic import Invoice, build_invoic
 from omniroute.connectors.edi_edifact.orders import DEFAULT_IDENTIFIER_ORDER
 from omniroute.connectors.edi_edifact.ordrsp import build_ordrsp
 from omniroute.connectors.edi_edifact.parts import PartyRef
 from omniroute.connectors.edi_edifact.writer import Envelope, OutboundMessage, write_interchange
+from omniroute.connectors.edi_partner import PartnerBase, Syntax
 
 Document = Literal["CONTRL", "ORDRSP", "DESADV", "INVOIC"]
 _DEFAULT_SEND: tuple[Document, ...] = ("CONTRL", "ORDRSP")
@@ -67,6 +65,9 @@ class EdifactPartnerConfig(edi_delivery.Delivery):
     send: list[Document] = Field(default_factory=lambda: list(_DEFAULT_SEND))
     channel: str = Field(default="edifact", min_length=1, max_length=64)
     default_currency: str | None = Field(default=None, pattern=r"^[A-Z]{3}$")
+    invoice_tax_rate: Decimal = Field(
+        default=Decimal(0), ge=0, le=100, description="VAT percent on INVOIC lines"
+    )
     time_zone: str = Field(default="UTC", description="the partner's zone for DTM moments")
     identifier_order: list[str] = Field(default_factory=lambda: list(DEFAULT_IDENTIFIER_ORDER))
     locations: dict[str, edi_delivery.Address] = Field(
@@ -86,13 +87,21 @@ class EdifactPartnerConfig(edi_delivery.Delivery):
         )
 
 
-class EdifactPartnerConnector:
+class EdifactPartnerConnector(PartnerBase):
     """One EDIFACT trading partner: intake, fan-out, CONTRL, documents out."""
 
     kind: ClassVar[str] = "edi_edifact"
-    capabilities: ClassVar[frozenset[Capability]] = frozenset({Capability.ORDER_WEBHOOKS})
+    syntax: ClassVar[Syntax] = Syntax(
+        "EDIFACT",
+        interchanges.split,
+        interchanges.read,
+        interchanges.duplicate_contrl,
+        "CONTRL",
+        interchanges.INTERCHANGE,
+    )
+    config: EdifactPartnerConfig
+    _agreement: interchanges.Agreement
     config_model: ClassVar[type[BaseModel]] = EdifactPartnerConfig
-    secrets_model: ClassVar[type[BaseModel]] = edi_delivery.PartnerSecrets
 
     def __init__(
         self,
@@ -102,8 +111,7 @@ class EdifactPartnerConnector:
         runtime: ConnectorRuntime,
     ) -> None:
         self.config = c = EdifactPartnerConfig.model_validate(config)
-        self.secrets = edi_delivery.PartnerSecrets.model_validate(secrets)
-        self.runtime = runtime
+        self.take(secrets, runtime)
         try:
             zone = zoneinfo.ZoneInfo(c.time_zone)
         except (zoneinfo.ZoneInfoNotFoundError, ValueError):
@@ -120,29 +128,6 @@ class EdifactPartnerConnector:
             send=frozenset(c.send),
         )
 
-    def check_token(self, authorization: str | None) -> None:
-        edi_delivery.check_token(self.secrets, authorization)
-
-    def verify_webhook(self, headers: Mapping[str, str], body: bytes) -> None:
-        raise SignatureError("an EDIFACT partner posts its files to /edi/{id}, not /webhooks")
-
-    def dedupe_key(self, headers: Mapping[str, str], body: bytes) -> str:
-        return interchanges.split(body)[0].dedupe_key
-
-    def split(self, body: bytes) -> list[Piece]:
-        return interchanges.split(body)
-
-    def read_interchange(self, body: bytes) -> Reading:
-        return interchanges.read(body, self._agreement)
-
-    def duplicate_reply(self, piece: Piece) -> Reply | None:
-        if "CONTRL" not in self._agreement.send:
-            return None
-        content = interchanges.duplicate_contrl(piece)
-        if content is None:
-            return None
-        return Reply("CONTRL", content, piece.dedupe_key, (interchanges.INTERCHANGE,))
-
     def parse_webhook(self, headers: Mapping[str, str], body: bytes) -> WebhookEvent:
         """A stored message (``Child``) as its canonical order."""
         try:
@@ -158,20 +143,33 @@ class EdifactPartnerConnector:
         po = interchanges.map_order(message, interchange, self._agreement)
         return WebhookEvent(CHILD_TOPIC, po.order)
 
-    def map_order(self, order: Mapping[str, Any]) -> dict[str, Any]:
-        return dict(order)  # parse_webhook already gave the canonical order
-
     def answer_order(self, answer: OrderAnswer) -> Reply | None:
         """The ORDRSP of a routed order, when the agreement asks for one."""
-        if "ORDRSP" not in self._agreement.send:
+        if not self.sends("ORDRSP"):
             return None
         return Reply("ORDRSP", answer, f"order:{answer.external_id}", (interchanges.INTERCHANGE,))
 
     def notice_shipment(self, notice: ShipmentNotice) -> Reply | None:
         """The DESADV of a shipment, when the agreement asks for one."""
-        if "DESADV" not in self._agreement.send or not any(x.accepted for x in notice.lines):
+        if not self.sends("DESADV") or not any(x.accepted for x in notice.lines):
             return None
         return Reply("DESADV", notice, f"order:{notice.external_id}", (interchanges.INTERCHANGE,))
+
+    def invoice_shipment(self, notice: ShipmentNotice) -> Reply | None:
+        """The INVOIC of a shipment's lines, when the agreement asks for one; ``ValueError``
+        when it cannot be written (no price, no currency)."""
+        if not self.sends("INVOIC") or not any(x.accepted for x in notice.lines):
+            return None
+        c = self.config
+        content = answers.invoice(
+            notice,
+            buyer=PartyRef(c.their_id, _agency(c.their_qualifier)),
+            supplier=PartyRef(c.our_id, _agency(c.our_qualifier)),
+            currency=notice.currency or c.default_currency,
+            tax_rate=c.invoice_tax_rate,
+            despatch_number=f"D{notice.shipment_id}" if self.sends("DESADV") else None,
+        )
+        return Reply("INVOIC", content, f"order:{notice.external_id}", (interchanges.INTERCHANGE,))
 
     def render(self, reply: Reply, numbers: Mapping[str, int], created_at: datetime) -> Rendered:
         control = str(numbers[interchanges.INTERCHANGE])
@@ -217,12 +215,11 @@ class EdifactPartnerConnector:
                 content, buyer=buyer, supplier=supplier, ship_to=buyer, issued=created_at
             )
             return build_desadv(advice, reference="1", version=version)
+        if reply.doc_type == "INVOIC" and isinstance(content, Invoice):
+            return build_invoic(
+                content, reference="1", version=version, decimal_mark=c.decimal_mark
+            )
         raise ValueError(f"no EDIFACT writer for {reply.doc_type}")
-
-    def send_document(self, document: Rendered, *, idempotency_key: str) -> PushReceipt:
-        return edi_delivery.send(
-            self.config, self.secrets, self.runtime, document, idempotency_key=idempotency_key
-        )
 
 
 def _agency(qualifier: str) -> str:

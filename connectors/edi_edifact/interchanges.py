@@ -7,7 +7,8 @@ character is involved). The key is the sender (qualifier and id) and the control
 ``read`` gives one ``Child`` per message (UNB, the message, UNZ counting one: it maps again
 alone) and the CONTRL content: messages whose ORDERS mapping fails, or whose type we do not
 take, are rejected in it; an interchange from another sender, to another recipient, or
-with a broken envelope is rejected whole.
+with a broken envelope is rejected whole. A CONTRL the partner sends on ours is no child:
+its verdict goes into ``Reading.acks_received`` and is not answered.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import tzinfo
-from typing import Any
+from typing import Any, BinaryIO
 
 from omniroute.connectors.edi import Child, Piece, Reading, Reply
 from omniroute.connectors.edi_edifact import contrl
@@ -36,6 +37,7 @@ from omniroute.connectors.edi_edifact.envelope import (
     parse_interchanges,
 )
 from omniroute.connectors.edi_edifact.orders import PurchaseOrder, map_orders
+from omniroute.connectors.edi_edifact.received_acks import read_contrl
 from omniroute.mapping import MappingError
 
 INTERCHANGE = "interchange"
@@ -81,7 +83,12 @@ def key_of(interchange: Interchange) -> str:
     return key if len(key) <= _MAX_KEY else _hash_key(key.encode())
 
 
-def split(body: bytes) -> list[Piece]:
+def split(body: bytes | BinaryIO, agreement: Agreement | None = None) -> list[Piece]:
+    """Each interchange with its key; with an ``agreement``, whether its envelope (or its
+    sender or recipient) rejects it, from the same parse. A file is read whole: EDIFACT
+    cannot be cut at byte offsets once a release character is involved."""
+    if not isinstance(body, bytes):
+        body = body.read()
     text = text_of(body)
     try:
         chunks = list(read_chunks(text))
@@ -90,18 +97,42 @@ def split(body: bytes) -> list[Piece]:
         return [Piece(_hash_key(body), body, problem=f"not readable as EDIFACT: {exc}")]
     if not interchanges:
         return [Piece(_hash_key(body), body, problem="no interchange found (no UNB)")]
+
+    def rejections(ic: Interchange) -> tuple[str, ...]:
+        own = [] if agreement is None else own_problems(ic, agreement)
+        return tuple(p.describe() for p in own)
+
     if len(interchanges) == 1:
         (one,) = interchanges
-        return [Piece(key_of(one), body, one.sender.id, one.control_reference)]
+        return [
+            Piece(key_of(one), body, one.sender.id, one.control_reference, None, rejections(one))
+        ]
     return [
         Piece(
             key_of(ic),
             render(chunk.segments, chunk.delimiters, una=chunk.has_una).encode("utf-8"),
             ic.sender.id,
             ic.control_reference,
+            None,
+            rejections(ic),
         )
         for chunk, ic in zip(chunks, interchanges, strict=True)
     ]
+
+
+def own_problems(interchange: Interchange, agreement: Agreement) -> list[Problem]:
+    """What rejects the interchange whole: its envelope's problems, another sender, another
+    recipient."""
+    own = list(interchange.problems)
+    sender = interchange.sender
+    if sender.id != agreement.their.id or (
+        agreement.their.qualifier and sender.qualifier != agreement.their.qualifier
+    ):
+        own.append(contrl.unknown_sender(interchange))
+    wrong = contrl.wrong_recipient(interchange, agreement.our)
+    if wrong is not None:
+        own.append(wrong)
+    return own
 
 
 def parse_one(body: bytes) -> tuple[Chunk, Interchange]:
@@ -121,15 +152,7 @@ def read(body: bytes, agreement: Agreement) -> Reading:
         chunk, interchange = parse_one(body)
     except EdifactSyntaxError as exc:
         return Reading(problems=(f"not readable as EDIFACT: {exc}",), rejected=True)
-    own = list(interchange.problems)
-    sender = interchange.sender
-    if sender.id != agreement.their.id or (
-        agreement.their.qualifier and sender.qualifier != agreement.their.qualifier
-    ):
-        own.append(contrl.unknown_sender(interchange))
-    wrong = contrl.wrong_recipient(interchange, agreement.our)
-    if wrong is not None:
-        own.append(wrong)
+    own = own_problems(interchange, agreement)
     if own:
         reply = _contrl(
             agreement, ContrlContent(interchange, problems=own[len(interchange.problems) :])
@@ -138,17 +161,26 @@ def read(body: bytes, agreement: Agreement) -> Reading:
     rejected: dict[str, list[Problem]] = {}
     children = []
     problems = []
+    acks: list[Mapping[str, Any]] = []
     for message in interchange.messages:
-        if message.type == "CONTRL":
-            continue  # their answer to ours
+        if message.type == "CONTRL":  # their answer to ours: kept for the ops view
+            verdict = read_contrl(message)
+            if verdict is None:
+                problems.append(f"message {message.reference}: a CONTRL without a readable UCI")
+            else:
+                acks.append(verdict.as_dict())
+            continue
         children.append(_child(chunk, interchange, message))
         refusal = _refusal(message, interchange, agreement)
         if refusal is not None:
             rejected[message.reference] = [refusal]
             problems.append(f"message {message.reference}: {refusal.describe()}")
         problems.extend(f"message {message.reference}: {p.describe()}" for p in message.problems)
-    reply = _contrl(agreement, ContrlContent(interchange, rejected))
-    return Reading(tuple(children), reply, tuple(problems))
+    # A CONTRL is never answered with one (ISO 9735-6): only an interchange with other
+    # messages, or with none at all, gets ours.
+    only_contrl = bool(interchange.messages) and not children
+    reply = () if only_contrl else _contrl(agreement, ContrlContent(interchange, rejected))
+    return Reading(tuple(children), reply, tuple(problems), acks_received=tuple(acks))
 
 
 def _contrl(agreement: Agreement, content: ContrlContent) -> tuple[Reply, ...]:

@@ -8,7 +8,13 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 
-from omniroute.connectors.edi import AnswerLine, InventoryReport, OrderAnswer, ShipmentNotice
+from omniroute.connectors.edi import (
+    AnswerLine,
+    InventoryReport,
+    OrderAnswer,
+    ShipmentNotice,
+    invoiced_lines,
+)
 from omniroute.connectors.edi_x12.outbound import (
     AckLine,
     InventoryAdvice,
@@ -98,21 +104,16 @@ def _ship_to(address: object) -> ShipTo | None:
 def invoice(notice: ShipmentNotice, *, currency: str | None) -> Invoice:
     """The 810 of a shipment's lines, numbered by the shipment; a line without a price is
     refused (a partner is not invoiced nothing for goods)."""
-    lines = []
-    for line in notice.lines:
-        if line.accepted <= 0:
-            continue
-        if line.unit_price is None:
-            raise ValueError(f"810 line {line.line_id}: the order line has no unit price")
-        lines.append(
-            InvoiceLine(
-                line_id=line.line_id,
-                quantity=line.accepted,
-                unit=line.unit or "EA",
-                unit_price=decimal.Decimal(line.unit_price),
-                identifiers=line.identifiers,
-            )
+    lines = [
+        InvoiceLine(
+            line_id=line.line_id,
+            quantity=line.accepted,
+            unit=line.unit or "EA",
+            unit_price=decimal.Decimal(price),
+            identifiers=line.identifiers,
         )
+        for line, price in invoiced_lines(notice, "810")
+    ]
     po_date = dt.date.fromisoformat(notice.order_date[:10]) if notice.order_date else None
     return Invoice(
         invoice_number=f"INV{notice.shipment_id}",

@@ -17,23 +17,19 @@ from pydantic import BaseModel, Field, field_validator
 
 from omniroute.connectors import edi_delivery
 from omniroute.connectors.base import (
-    Capability,
     ConnectorRuntime,
     PayloadError,
-    PushReceipt,
-    SignatureError,
     WebhookEvent,
 )
 from omniroute.connectors.edi import (
     CHILD_TOPIC,
     InventoryReport,
     OrderAnswer,
-    Piece,
-    Reading,
     Rendered,
     Reply,
     ShipmentNotice,
 )
+from omniroute.connectors.edi_partner import PartnerBase, Syntax
 from omniroute.connectors.edi_x12 import answers, interchanges
 from omniroute.connectors.edi_x12.acknowledgements import GroupAck, InterchangeAck
 from omniroute.connectors.edi_x12.inbound import OrderRead, SetRejected, read_inbound
@@ -117,13 +113,21 @@ class X12PartnerConfig(edi_delivery.Delivery):
         )
 
 
-class X12PartnerConnector:
+class X12PartnerConnector(PartnerBase):
     """One X12 trading partner: intake, fan-out, acknowledgements, documents out."""
 
     kind: ClassVar[str] = "edi_x12"
-    capabilities: ClassVar[frozenset[Capability]] = frozenset({Capability.ORDER_WEBHOOKS})
+    syntax: ClassVar[Syntax] = Syntax(
+        "X12",
+        interchanges.split,
+        interchanges.read,
+        interchanges.duplicate_ta1,
+        "TA1",
+        interchanges.INTERCHANGE,
+    )
+    config: X12PartnerConfig
+    _agreement: interchanges.Agreement
     config_model: ClassVar[type[BaseModel]] = X12PartnerConfig
-    secrets_model: ClassVar[type[BaseModel]] = edi_delivery.PartnerSecrets
 
     def __init__(
         self,
@@ -133,8 +137,7 @@ class X12PartnerConnector:
         runtime: ConnectorRuntime,
     ) -> None:
         self.config = X12PartnerConfig.model_validate(config)
-        self.secrets = edi_delivery.PartnerSecrets.model_validate(secrets)
-        self.runtime = runtime
+        self.take(secrets, runtime)
         self.config.delimiters()  # refuses delimiters that clash, at set-up
         c = self.config
         self._agreement = interchanges.Agreement(
@@ -161,31 +164,6 @@ class X12PartnerConnector:
             usage=c.usage,
         )
 
-    # -- intake -------------------------------------------------------------------------
-
-    def check_token(self, authorization: str | None) -> None:
-        edi_delivery.check_token(self.secrets, authorization)
-
-    def verify_webhook(self, headers: Mapping[str, str], body: bytes) -> None:
-        raise SignatureError("an X12 partner posts its files to /edi/{{id}}, not /webhooks")
-
-    def dedupe_key(self, headers: Mapping[str, str], body: bytes) -> str:
-        return interchanges.split(body)[0].dedupe_key
-
-    def split(self, body: bytes) -> list[Piece]:
-        return interchanges.split(body)
-
-    def read_interchange(self, body: bytes) -> Reading:
-        return interchanges.read(body, self._agreement)
-
-    def duplicate_reply(self, piece: Piece) -> Reply | None:
-        if "TA1" not in self._agreement.send:
-            return None
-        ack = interchanges.duplicate_ta1(piece)
-        if ack is None:
-            return None
-        return Reply("TA1", ack, piece.dedupe_key, (interchanges.INTERCHANGE,))
-
     # -- one transaction set as an order --------------------------------------------------
 
     def parse_webhook(self, headers: Mapping[str, str], body: bytes) -> WebhookEvent:
@@ -204,14 +182,11 @@ class X12PartnerConnector:
                 raise PayloadError("; ".join(event.reasons))
         raise PayloadError("the stored interchange holds no transaction set")
 
-    def map_order(self, order: Mapping[str, Any]) -> dict[str, Any]:
-        return dict(order)  # parse_webhook already gave the canonical order
-
     # -- out ------------------------------------------------------------------------------
 
     def answer_order(self, answer: OrderAnswer) -> Reply | None:
         """The 855 of a routed order, when the agreement asks for one."""
-        if "855" not in self._agreement.send:
+        if not self.sends("855"):
             return None
         return Reply(
             "855",
@@ -222,7 +197,7 @@ class X12PartnerConnector:
 
     def notice_shipment(self, notice: ShipmentNotice) -> Reply | None:
         """The 856 of a shipment, when the agreement asks for one."""
-        if "856" not in self._agreement.send or not any(x.accepted for x in notice.lines):
+        if not self.sends("856") or not any(x.accepted for x in notice.lines):
             return None
         return Reply(
             "856",
@@ -233,7 +208,7 @@ class X12PartnerConnector:
 
     def invoice_shipment(self, notice: ShipmentNotice) -> Reply | None:
         """The 810 of a shipment's lines, when the agreement asks for one."""
-        if "810" not in self._agreement.send or not any(x.accepted for x in notice.lines):
+        if not self.sends("810") or not any(x.accepted for x in notice.lines):
             return None
         return Reply(
             "810",
@@ -245,10 +220,10 @@ class X12PartnerConnector:
     @property
     def inventory_every(self) -> int | None:
         """Minutes between two 846s; None when the agreement sends none."""
-        return self.config.inventory_every if "846" in self._agreement.send else None
+        return self.config.inventory_every if self.sends("846") else None
 
     def advise_inventory(self, report: InventoryReport) -> Reply | None:
-        if "846" not in self._agreement.send or not report.lines:
+        if not self.sends("846") or not report.lines:
             return None
         advice = answers.inventory_advice(report, default_qualifier=self.config.inventory_qualifier)
         return Reply("846", advice, f"inventory:{report.reference}", _SCOPES)
@@ -269,11 +244,6 @@ class X12PartnerConnector:
             )
         filename = f"{reply.doc_type}_{self.config.their_id}_{control:09d}.x12"
         return Rendered(reply.doc_type, body, filename, f"{control:09d}")
-
-    def send_document(self, document: Rendered, *, idempotency_key: str) -> PushReceipt:
-        return edi_delivery.send(
-            self.config, self.secrets, self.runtime, document, idempotency_key=idempotency_key
-        )
 
 
 def _transaction(reply: Reply, created_at: datetime) -> TransactionOut:

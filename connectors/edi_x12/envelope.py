@@ -12,6 +12,7 @@ summary of its sets, so a stream of any size keeps one transaction set in memory
 from __future__ import annotations
 
 import sys
+from array import array
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import BinaryIO, NamedTuple, overload
@@ -169,16 +170,25 @@ class TransactionSet:
 
 class Summaries(Sequence["TransactionSummary"]):
     """A group's set summaries, compact: a clean set (the group's usual set id, no problems,
-    no ST03) costs its control number only, so a group of 100,000 sets stays small."""
+    no ST03) costs its control number only, and a control number of digits that padding to
+    the group's first one's width gives back (``0001`` ... ``9999``, ``10000`` ...) costs 8
+    bytes (an ``array``), so a group of 100,000 sets stays well under a megabyte. The
+    repeated-ST02 check needs no set of what was seen while the numbers increase (the
+    usual case: a number above the highest is new); the first number out of order builds
+    that set once, and it is kept from then on."""
 
     def __init__(self) -> None:
-        self._controls: list[str] = []
-        self._seen: set[str] = set()
+        self._numbers = array("Q")
+        self._texts: list[str] | None = None  # once a control number is not of that form
+        self._width = 0
+        self._highest = -1
+        self._increasing = True
+        self._seen: set[str] | None = None
         self._other: dict[int, TransactionSummary] = {}
         self._set_id = ""
 
     def add(self, summary: TransactionSummary) -> None:
-        if not self._controls:
+        if not len(self):
             self._set_id = summary.set_id
         plain = (
             summary.set_id == self._set_id
@@ -186,16 +196,45 @@ class Summaries(Sequence["TransactionSummary"]):
             and summary.implementation_ref is None
         )
         if not plain:
-            self._other[len(self._controls)] = summary
-        self._controls.append(summary.control_number)
-        self._seen.add(summary.control_number)
+            self._other[len(self)] = summary
+        control = summary.control_number
+        number = _number(control)
+        if not len(self) and number is not None:
+            self._width = len(control)
+        # kept as a number when the group's width gives it back: 0001 ... 9999, 10000 ...
+        if self._texts is None and number is not None and self._control_of(number) == control:
+            self._numbers.append(number)
+        elif self._texts is None:
+            self._texts = [*map(self._control, range(len(self._numbers))), control]
+            self._numbers = array("Q")
+        else:
+            self._texts.append(control)
+        if number is None or number <= self._highest:
+            self._increasing = False
+        else:
+            self._highest = number
+        if self._seen is not None:
+            self._seen.add(control)
+
+    def _control(self, index: int) -> str:
+        if self._texts is not None:
+            return self._texts[index]
+        return self._control_of(self._numbers[index])
+
+    def _control_of(self, number: int) -> str:
+        return f"{number:0{self._width}d}"
 
     def seen(self, control: str) -> bool:
         """Whether a set with this ST02 control number was seen."""
+        if self._seen is None:
+            number = _number(control)
+            if self._increasing and number is not None and number > self._highest:
+                return False
+            self._seen = set(map(self._control, range(len(self))))
         return control in self._seen
 
     def __len__(self) -> int:
-        return len(self._controls)
+        return len(self._texts) if self._texts is not None else len(self._numbers)
 
     @overload
     def __getitem__(self, index: int) -> TransactionSummary: ...
@@ -211,7 +250,13 @@ class Summaries(Sequence["TransactionSummary"]):
         found = self._other.get(index)
         if found is not None:
             return found
-        return TransactionSummary(self._set_id, self._controls[index], (), None)
+        return TransactionSummary(self._set_id, self._control(index), (), None)
+
+
+def _number(control: str) -> int | None:
+    """A control number of ASCII digits as an int (one that fits 8 bytes), else None."""
+    ok = control.isascii() and control.isdigit() and len(control) <= 18
+    return int(control) if ok else None
 
 
 class TransactionSummary(NamedTuple):

@@ -17,12 +17,21 @@ import dataclasses
 import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, BinaryIO
 
 from omniroute.connectors.edi import Child, Piece, Reading, Reply
-from omniroute.connectors.edi_x12.acknowledgements import InterchangeAck, needs_ta1
+from omniroute.connectors.edi_x12.acknowledgements import (
+    InterchangeAck,
+    acknowledge_interchange,
+    needs_ta1,
+)
 from omniroute.connectors.edi_x12.codes import AckCode, InterchangeNote
-from omniroute.connectors.edi_x12.envelope import InterchangeHeader, TransactionSet
+from omniroute.connectors.edi_x12.envelope import (
+    InterchangeEnd,
+    InterchangeHeader,
+    TransactionSet,
+    iter_envelope,
+)
 from omniroute.connectors.edi_x12.inbound import (
     AckReceived,
     GroupRead,
@@ -56,29 +65,45 @@ def _raw_key(body: bytes) -> str:
     return "sha256:" + hashlib.sha256(body).hexdigest()
 
 
-def split(body: bytes) -> list[Piece]:
-    """Each interchange of ``body`` with its dedupe key; what cannot be cut stays whole."""
+def split(body: bytes | BinaryIO, agreement: Agreement | None = None) -> list[Piece]:
+    """Each interchange of ``body`` with its dedupe key; what cannot be cut stays whole.
+    One streaming pass through the tokenizer and envelope checks: with an ``agreement``,
+    each piece also says whether its envelope (or its sender or receiver) rejects it."""
+    start_at = body.tell() if not isinstance(body, bytes) else 0
     starts: list[tuple[int, str]] = []
+    rejections: dict[int, tuple[str, ...]] = {}
     problem: str | None = None
     try:
-        for segment in iter_segments(body):
-            if segment.tag == "ISA":
-                starts.append((segment.offset, _key_of(segment)))
+        for event in iter_envelope(iter_segments(body)):
+            if isinstance(event, InterchangeHeader):
+                starts.append((event.isa.offset, _key_of(event.isa)))
+            elif isinstance(event, InterchangeEnd) and agreement is not None and starts:
+                verdict = _verdict(event, acknowledge_interchange(event), agreement)
+                if verdict.code is AckCode.REJECTED:
+                    rejections[len(starts) - 1] = verdict.problems or (f"TA1 {verdict.note}",)
     except X12SyntaxError as exc:
         problem = str(exc)
     if not starts:
-        return [Piece(_raw_key(body), body, problem=problem or "no ISA segment: not X12")]
-    if len(starts) == 1:  # a file of one interchange is kept exactly as it came
-        sender, _, control = starts[0][1].rpartition(":")
-        return [Piece(starts[0][1], body, sender, control, problem)]
+        raw = _slice(body, start_at, None)
+        return [Piece(_raw_key(raw), raw, problem=problem or "no ISA segment: not X12")]
     pieces = []
     for n, (offset, key) in enumerate(starts):
-        end = starts[n + 1][0] if n + 1 < len(starts) else len(body)
-        raw = body[offset:end]
         last = n + 1 == len(starts)
+        # a file of one interchange is kept exactly as it came (BOM and all)
+        begin = start_at if len(starts) == 1 else start_at + offset
+        raw = _slice(body, begin, None if last else start_at + starts[n + 1][0])
         sender, _, control = key.rpartition(":")
-        pieces.append(Piece(key, raw, sender, control, problem if last else None))
+        pieces.append(
+            Piece(key, raw, sender, control, problem if last else None, rejections.get(n, ()))
+        )
     return pieces
+
+
+def _slice(body: bytes | BinaryIO, begin: int, end: int | None) -> bytes:
+    if isinstance(body, bytes):
+        return body[begin:end]
+    body.seek(begin)
+    return body.read() if end is None else body.read(end - begin)
 
 
 def _key_of(isa: Segment) -> str:
@@ -121,7 +146,7 @@ def read(body: bytes, agreement: Agreement) -> Reading:
                 {"interchange_control": ta1.control_number, "code": ta1.code, "note": ta1.note}
                 for ta1 in event.received_ta1s
             )
-            verdict = _verdict(event, agreement)
+            verdict = _verdict(event.end, event.ack, agreement)
             problems.extend(verdict.problems)
             replies.extend(_ta1(event, verdict, agreement))
             if verdict.code is AckCode.REJECTED:
@@ -149,9 +174,8 @@ def _ta1(event: InterchangeRead, verdict: InterchangeAck, agreement: Agreement) 
     return [Reply("TA1", verdict, header.dedupe_key, (INTERCHANGE,))]
 
 
-def _verdict(event: InterchangeRead, agreement: Agreement) -> InterchangeAck:
-    header = event.end.header
-    ack = event.ack
+def _verdict(end: InterchangeEnd, ack: InterchangeAck, agreement: Agreement) -> InterchangeAck:
+    header = end.header
     sender = (header.sender_qualifier, header.sender_id)
     receiver = (header.receiver_qualifier, header.receiver_id)
     wrong: list[tuple[InterchangeNote, str]] = []

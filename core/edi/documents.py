@@ -3,6 +3,9 @@ caller's transaction; the relay only transmits it (``channels.push``)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from sqlalchemy.orm import Session
 
 from omniroute.connectors.edi import EdiPartner, Reply
@@ -19,13 +22,15 @@ def queue_document(
     reply: Reply,
     *,
     key: str | None = None,
+    extra: Mapping[str, Any] | None = None,
 ) -> int:
     """The outbox row of ``reply``, its control numbers taken now; its id (nudge it after
     the commit). ``key``: the row's idempotency key when the caller names the document
-    (an order's answer); else the document type and its control number."""
+    (an order's answer); else the document type and its control number. ``extra``: more
+    payload keys, for the caller to read back (an answer's line state)."""
     taken = numbers.take_all(session, connector_id, reply.scopes)
     rendered = partner.render(reply, taken, now_of(session))
-    payload = {**to_payload(rendered), "answers": reply.answers, "numbers": taken}
+    payload = {**to_payload(rendered), "answers": reply.answers, "numbers": taken, **(extra or {})}
     return outbox.add(
         session,
         kind=outbox.EDI_DOCUMENT,

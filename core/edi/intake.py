@@ -5,13 +5,14 @@ The file is cut into interchanges (``EdiPartner.split``); each is inserted into 
 committed, then nudged. An interchange whose key was stored before is not stored again: it
 is answered with the partner's duplicate reply (TA1 025 / CONTRL), numbered and written to
 the outbox. The answer lists each interchange: accepted, duplicate, or rejected with its
-reasons (read here only to answer; the worker reads it again to act).
+reasons. The file is read once here, by ``split`` (cut and envelope verdict in one pass;
+no set is mapped: the worker does that), and may be a spooled file rather than bytes.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, BinaryIO, Protocol
 
 from omniroute.connectors.base import SignatureError
 from omniroute.connectors.edi import INTERCHANGE_TOPIC, EdiPartner, Piece
@@ -57,15 +58,21 @@ def partner_of(deps: Deps, connector_id: int) -> EdiPartner:
     return target.source
 
 
-def receive_file(
-    deps: Deps, connector_id: int, authorization: str | None, body: bytes
-) -> list[Entry]:
-    """``POST /edi/{id}``: the partner's token checked (constant time), then ``store_file``."""
+def authorize(deps: Deps, connector_id: int, authorization: str | None) -> EdiPartner:
+    """The partner, its token checked (constant time): before its file is read."""
     partner = partner_of(deps, connector_id)
     try:
         partner.check_token(authorization)
     except SignatureError as exc:
         raise Unauthorized(str(exc), code="bad_token") from None
+    return partner
+
+
+def receive_file(
+    deps: Deps, connector_id: int, authorization: str | None, body: bytes | BinaryIO
+) -> list[Entry]:
+    """``POST /edi/{id}``: the partner's token checked, then ``store_file``."""
+    partner = authorize(deps, connector_id, authorization)
     return store_file(deps, connector_id, partner, body, source="http")
 
 
@@ -75,11 +82,25 @@ def import_file(deps: Deps, connector_id: int, body: bytes, *, source: str) -> l
 
 
 def store_file(
-    deps: Deps, connector_id: int, partner: EdiPartner, body: bytes, *, source: str
+    deps: Deps, connector_id: int, partner: EdiPartner, body: bytes | BinaryIO, *, source: str
 ) -> list[Entry]:
-    if not body.strip():
+    if _blank(body):
         raise Invalid("the file is empty", code="empty_file")
     return [_store(deps, connector_id, partner, piece, source) for piece in partner.split(body)]
+
+
+def _blank(body: bytes | BinaryIO, chunk: int = 65_536) -> bool:
+    """Nothing but white space (a file is left where it stood)."""
+    if isinstance(body, bytes):
+        return not body.strip()
+    start = body.tell()
+    try:
+        while block := body.read(chunk):
+            if block.strip():
+                return False
+        return True
+    finally:
+        body.seek(start)
 
 
 def _store(deps: Deps, connector_id: int, partner: EdiPartner, piece: Piece, source: str) -> Entry:
@@ -96,10 +117,8 @@ def _store(deps: Deps, connector_id: int, partner: EdiPartner, piece: Piece, sou
     if inbound_id is None:
         return _duplicate(deps, connector_id, partner, piece)
     deps.dispatcher.enqueue(Task.PROCESS_INBOUND, inbound_id)
-    reading = partner.read_interchange(piece.body)
-    status = "rejected" if reading.rejected else "accepted"
-    reasons = reading.problems if reading.rejected else ()
-    return Entry(piece.dedupe_key, status, inbound_id, reasons)
+    reasons = piece.reasons
+    return Entry(piece.dedupe_key, "rejected" if reasons else "accepted", inbound_id, reasons)
 
 
 def _duplicate(deps: Deps, connector_id: int, partner: EdiPartner, piece: Piece) -> Entry:

@@ -85,6 +85,7 @@ def notice_shipped(
         carrier=shipment.carrier,
         tracking_number=shipment.tracking_number,
         ship_to=order.ship_to,
+        currency=order.currency,
     )
     written = []
     for what, make in (("shipment", source.notice_shipment), ("invoice", _invoicer(source))):

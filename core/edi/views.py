@@ -1,7 +1,10 @@
 """The ops view of one partner: interchanges in (each with its sets, their orders, and the
-acknowledgements written for it) and documents out, newest first; an interchange whose 997
-/ CONTRL, or an order whose 855 / ORDRSP, the agreement asks for but that is not sent
-``OVERDUE_AFTER`` after it came in is flagged overdue."""
+acknowledgements written for it) and documents out, newest first. Flagged overdue, once
+the partner's ``overdue_minutes`` (default ``OVERDUE_AFTER``) have passed: an interchange
+whose 997 / CONTRL the agreement asks for but that is not sent; an order set (850 /
+ORDERS) whose 997 / CONTRL or 855 / ORDRSP is not sent (``overdue_reasons`` says which;
+a set refused is answered by the acknowledgement alone); a document of ours the partner
+has not acknowledged (its 997, or for EDIFACT its CONTRL on our interchange)."""
 
 from __future__ import annotations
 
@@ -15,7 +18,6 @@ from sqlalchemy import select
 from omniroute.connectors.edi import CHILD_TOPIC, INTERCHANGE_TOPIC
 from omniroute.core.edi.interchanges import ACKS_HEADER
 from omniroute.core.outbox.messages import EDI_DOCUMENT
-from omniroute.core.platform.clock import as_aware
 from omniroute.core.platform.db import unit_of_work
 from omniroute.core.platform.errors import NotFound
 from omniroute.core.platform.models import Connector, InboundMessage, OutboxMessage, SalesOrder
@@ -25,9 +27,10 @@ OVERDUE_AFTER = timedelta(minutes=30)
 KINDS = ("edi_x12", "edi_edifact")
 ACKS = {"edi_x12": "997", "edi_edifact": "CONTRL"}
 ANSWERS = {"edi_x12": "855", "edi_edifact": "ORDRSP"}
+ORDER_SETS = frozenset({"850", "ORDERS"})
 MAX_ROWS = 200
-#: What we send that the partner answers with a 997 of its own.
-ACKED_BY_PARTNER = frozenset({"855", "856", "810", "846"})
+#: What we send that the partner answers with a 997 (X12) or CONTRL (EDIFACT) of its own.
+ACKED_BY_PARTNER = frozenset({"855", "856", "810", "846", "ORDRSP", "DESADV", "INVOIC"})
 
 
 def partner_interchanges(
@@ -38,7 +41,9 @@ def partner_interchanges(
         connector = session.get(Connector, connector_id)
         if connector is None or connector.kind not in KINDS:
             raise NotFound(f"EDI partner {connector_id} does not exist")
-        sends = set((connector.config or {}).get("send") or ())
+        config = connector.config or {}
+        sends = set(config.get("send") or ())
+        after = timedelta(minutes=int(config.get("overdue_minutes") or 0)) or OVERDUE_AFTER
         rows = session.scalars(
             select(InboundMessage)
             .where(
@@ -59,7 +64,7 @@ def partner_interchanges(
             o.id: o for o in session.scalars(select(SalesOrder).where(SalesOrder.id.in_(order_ids)))
         }
         received = _received_acks(rows)
-        documents = [_document(m, received, now) for m in out]
+        documents = [_document(m, received, now, after) for m in out]
         by_answer: dict[str, list[dict[str, Any]]] = {}
         for doc in documents:
             by_answer.setdefault(str(doc["answers"]), []).append(doc)
@@ -67,6 +72,7 @@ def partner_interchanges(
             ack=ACKS[connector.kind] if ACKS[connector.kind] in sends else None,
             answer=ANSWERS[connector.kind] if ANSWERS[connector.kind] in sends else None,
             now=now,
+            after=after,
         )
         children = [r for r in rows if r.topic == CHILD_TOPIC]
         incoming = [
@@ -85,17 +91,19 @@ def partner_interchanges(
     }
 
 
-def _older(at: datetime | None, now: datetime) -> bool:
-    """``at`` (stored naive UTC) lies more than ``OVERDUE_AFTER`` before ``now``."""
+def _older(at: datetime | None, now: datetime, after: timedelta) -> bool:
+    """``at`` (stored naive UTC, or aware) lies more than ``after`` before ``now``."""
     if at is None:
         return False
     moment = now if now.tzinfo else now.replace(tzinfo=UTC)
-    return moment - at.replace(tzinfo=UTC) > OVERDUE_AFTER
+    return moment - (at if at.tzinfo else at.replace(tzinfo=UTC)) > after
 
 
 class _Wanted:
-    def __init__(self, *, ack: str | None, answer: str | None, now: datetime) -> None:
-        self.ack, self.answer, self.now = ack, answer, now
+    def __init__(
+        self, *, ack: str | None, answer: str | None, now: datetime, after: timedelta
+    ) -> None:
+        self.ack, self.answer, self.now, self.after = ack, answer, now, after
 
     def late(
         self, received_at: datetime | None, docs: list[dict[str, Any]], doc: str | None
@@ -104,7 +112,7 @@ class _Wanted:
             return False
         if any(d["doc_type"] == doc and d["status"] == "sent" for d in docs):
             return False
-        return _older(received_at, self.now)
+        return _older(received_at, self.now, self.after)
 
 
 def _received_acks(rows: Sequence[InboundMessage]) -> dict[tuple[str, str], str]:
@@ -124,19 +132,21 @@ def _received_acks(rows: Sequence[InboundMessage]) -> dict[tuple[str, str], str]
 
 
 def _document(
-    msg: OutboxMessage, received: dict[tuple[str, str], str], now: datetime
+    msg: OutboxMessage, received: dict[tuple[str, str], str], now: datetime, after: timedelta
 ) -> dict[str, Any]:
     payload = msg.payload or {}
     numbers = payload.get("numbers") or {}
     group, interchange = numbers.get("group"), numbers.get("interchange")
-    verdict = received.get(("group", str(group))) if group is not None else None
     envelope = received.get(("interchange", str(interchange))) if interchange else None
-    sent_at = as_aware(msg.sent_at)
+    if group is not None:
+        verdict = received.get(("group", str(group)))
+    else:  # EDIFACT: the partner's CONTRL answers our interchange
+        verdict, envelope = envelope, None
     waiting = payload.get("doc_type") in ACKED_BY_PARTNER and verdict is None
     return {
         "partner_ack": verdict,
         "partner_ta1": envelope,
-        "overdue": waiting and sent_at is not None and as_aware(now) - sent_at > OVERDUE_AFTER,  # type: ignore[operator]
+        "overdue": waiting and _older(msg.sent_at, now, after),
         "outbox_id": msg.id,
         "doc_type": payload.get("doc_type"),
         "control_number": payload.get("control_number"),
@@ -167,6 +177,7 @@ def _interchange(
             continue
         order = orders.get(child.order_id) if child.order_id is not None else None
         answered = by_answer.get(f"order:{order.external_id}", []) if order else []
+        reasons = _set_overdue(child, acks, answered, wanted)
         sets.append(
             {
                 "inbound_id": child.id,
@@ -177,8 +188,8 @@ def _interchange(
                 "order_id": child.order_id,
                 "order_status": order.status if order else None,
                 "answers": answered,
-                "overdue": order is not None
-                and wanted.late(child.received_at, answered, wanted.answer),
+                "overdue": bool(reasons),
+                "overdue_reasons": reasons,
             }
         )
     rejected = row.status == "failed"
@@ -192,3 +203,22 @@ def _interchange(
         "overdue": not rejected and wanted.late(row.received_at, acks, wanted.ack),
         "sets": sets,
     }
+
+
+def _set_overdue(
+    child: InboundMessage,
+    acks: list[dict[str, Any]],
+    answered: list[dict[str, Any]],
+    wanted: _Wanted,
+) -> list[str]:
+    """Why an order set is overdue: its interchange's acknowledgement, or its answer (855 /
+    ORDRSP: due unless the set was refused), not sent in time."""
+    set_id = str((child.headers or {}).get("x-edi-set") or "").split(" ")[0]
+    if set_id not in ORDER_SETS:
+        return []
+    reasons = []
+    if wanted.late(child.received_at, acks, wanted.ack):
+        reasons.append(f"{wanted.ack} not sent")
+    if child.status != "failed" and wanted.late(child.received_at, answered, wanted.answer):
+        reasons.append(f"{wanted.answer} not sent")
+    return reasons

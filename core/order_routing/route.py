@@ -43,7 +43,7 @@ from omniroute.core.platform.models import (
     SalesOrder,
     Sku,
 )
-from omniroute.core.platform.ports import HasSettings, Store
+from omniroute.core.platform.ports import HasRoutingFollowUps, HasSettings, Store
 from omniroute.core.platform.sql import table_of
 from omniroute.core.stock.levels import Allocation, ReservationLost, available_snapshot, reserve
 from omniroute.routing.engine import RoutingRequest, decide
@@ -51,7 +51,7 @@ from omniroute.routing.engine import RoutingRequest, decide
 log = logging.getLogger("omniroute.routing")
 
 
-class Deps(Store, HasSettings, HasRoutingCaches, Protocol):
+class Deps(Store, HasSettings, HasRoutingCaches, HasRoutingFollowUps, Protocol):
     """What routing an order uses."""
 
 
@@ -75,6 +75,8 @@ def route_order(deps: Deps, order_id: int, *, now: datetime | None = None) -> li
             )
             return []
         sent = route_locked(deps, session, order, now, lines=lines)
+        for follow_up in deps.after_routing:  # e.g. an EDI partner's new 855 / ORDRSP
+            sent.extend(follow_up(session, order))
         session.flush()  # a problem that came back has reopened its exception by now
         resolve_retried_for_order(session, order.id)
         return sent

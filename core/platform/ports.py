@@ -8,6 +8,7 @@ it to what it declared, and a test can hand it just those things. The compositio
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol
 
 from sqlalchemy import Engine
@@ -16,6 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from omniroute.core.platform.clock import Clock
 from omniroute.core.platform.dispatch import Dispatcher
 from omniroute.core.platform.live_connectors import LiveConnectors
+from omniroute.core.platform.models import SalesOrder
 from omniroute.core.platform.settings import Settings
 
 
@@ -57,3 +59,17 @@ class HasEngine(Protocol):
 
 class Store(HasSessions, HasClock, Protocol):
     """A unit of work and the time: what every reading or writing service needs."""
+
+
+class AfterRouting(Protocol):
+    """Work another area adds to the transaction that routed an order again (a woken
+    backorder, an order the sweeper routes): outbox rows only; their ids, to nudge."""
+
+    def __call__(self, session: Session, order: SalesOrder) -> list[int]: ...
+
+
+class HasRoutingFollowUps(Protocol):
+    @property
+    def after_routing(self) -> Sequence[AfterRouting]:
+        """Called, in order, after ``order_routing.route.route_order`` routed an order."""
+        ...

@@ -18,6 +18,8 @@ class Settings(BaseSettings):
     secret_key_file: str | None = None
 
     max_body_bytes: int = Field(default=1_048_576, gt=0)
+    # A partner's EDI file (POST /edi/{id}) is streamed to a spooled file, not buffered.
+    edi_max_body_bytes: int = Field(default=64 * 1_048_576, gt=0)
     allow_private_urls: bool = False
 
     http_timeout: float = Field(default=10.0, gt=0)

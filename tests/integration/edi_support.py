@@ -150,3 +150,31 @@ def edi_world(ctx: Context, wms: FakeWms) -> dict[str, int]:
     for sku in ("MUG", "TEA", "SHIRT"):
         stock(ctx, built.warehouse_ids["EAST"], sku, 100)
     return built.warehouse_ids
+
+
+def agree(ctx: Context, partner: int, *, drop: tuple[str, ...] = (), **changes: Any) -> None:
+    """Change a partner's agreement (its connector config): ``changes`` set, ``drop`` unset."""
+    from omniroute.core.platform.db import unit_of_work
+    from omniroute.core.platform.models import Connector
+
+    with unit_of_work(ctx.sessions) as s:
+        row = s.get_one(Connector, partner)
+        kept = {k: v for k, v in row.config.items() if k not in drop}
+        row.config = {**kept, **changes}
+
+
+BOTS_GTINS = ("2000100873151", "2000100873168", "2000100873175", "2000100873182")
+
+
+def bots_orders_in(
+    ctx: Context, client: TestClient, partner: int, east: int, gtins: tuple[str, ...] = BOTS_GTINS
+) -> None:
+    """The bots sample's three ORDERS posted and processed, with MUG in stock for them."""
+    from omniroute.core.stock import warehouses
+    from omniroute.worker.handlers import drain
+
+    stock(ctx, east, "MUG", 20_000)  # the sample orders ten thousand of one
+    for gtin in gtins:
+        warehouses.create_alias(ctx, partner, f"gtin:{gtin}", "MUG", actor="test")
+    post_file(client, partner, (EDIFACT / "bots_my_first_plugin_order01.edi").read_bytes())
+    drain(ctx)

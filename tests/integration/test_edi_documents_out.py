@@ -26,11 +26,13 @@ from omniroute.core.platform.models import (
     Connector,
     EdiControlNumber,
     OrderException,
+    OutboxMessage,
     SalesOrder,
 )
 from omniroute.core.stock import warehouses
 from omniroute.worker.handlers import drain
 from tests.integration.edi_support import (
+    agree,
     edi_world,
     edinet_partner,
     our_850,
@@ -122,7 +124,9 @@ def test_the_ops_view_shows_interchanges_acks_and_what_is_overdue(
     stuck = partner_interchanges(ctx, lost, now=later)
     (ic,) = stuck["interchanges"]
     assert ic["overdue"] and [a["status"] for a in ic["acknowledgements"]] == ["dead"]
-    assert stuck["overdue"] == 1
+    (po,) = ic["sets"]  # the 850 itself: its 997 never went
+    assert po["overdue"] and po["overdue_reasons"] == ["997 not sent"]
+    assert stuck["overdue"] == 2
     assert (
         client.get(
             "/api/v1/edi/partners/2/interchanges", headers={"Authorization": f"Bearer {token}"}
@@ -298,3 +302,108 @@ def test_available_to_sell_goes_out_as_an_846_once_a_period(
     sweep(ctx, now=at + _dt.timedelta(hours=1))
     drain(ctx)
     assert len(sent_documents(out, "846")) == 2
+
+
+def test_an_850_whose_997_or_855_never_went_is_overdue_after_the_partners_threshold(
+    client: TestClient, ctx: Context, world: dict[str, int], tmp_path: Path
+) -> None:
+    import datetime as _dt
+
+    from omniroute.core.edi.views import partner_interchanges
+
+    partner = x12_partner(
+        ctx, tmp_path / "x", our_q="ZZ", our_id="PARTNERID", their_q="01", their_id="000123456"
+    )
+    # no way out, and a 10-minute threshold
+    agree(ctx, partner, drop=("delivery_directory",), send=["997", "855"], overdue_minutes=10)
+    warehouses.create_alias(ctx, partner, "gtin:012345678905", "TEA", actor="test")
+    post_file(client, partner, our_850(63, "PO-63"))
+    drain(ctx)
+    now = ctx.clock.now()
+    soon = partner_interchanges(ctx, partner, now=now + _dt.timedelta(minutes=5))
+    assert soon["overdue"] == 0
+    later = partner_interchanges(ctx, partner, now=now + _dt.timedelta(minutes=20))
+    (ic,) = later["interchanges"]
+    (po,) = ic["sets"]
+    assert po["order_status"] == "released"
+    assert po["overdue_reasons"] == ["997 not sent", "855 not sent"]
+    agree(ctx, partner, drop=("overdue_minutes",))  # back to the default half hour
+    assert partner_interchanges(ctx, partner, now=now + _dt.timedelta(minutes=20))["overdue"] == 0
+    assert partner_interchanges(ctx, partner, now=now + _dt.timedelta(minutes=40))["overdue"] == 2
+
+
+def test_a_backorder_woken_by_stock_is_answered_again_once_per_change(
+    db_url: str, wms: FakeWms, tmp_path: Path
+) -> None:
+    from omniroute.api.app import create_app
+    from omniroute.connectors.edi_x12.envelope import parse_interchanges
+    from omniroute.core.bootstrap import bootstrap
+    from omniroute.core.order_routing.route import route_order
+    from omniroute.core.stock import inventory
+    from tests.conftest import make_settings
+
+    ctx = bootstrap(make_settings(db_url, no_stock_policy="backorder"))
+    try:
+        world = edi_world(ctx, wms)
+        east = world["EAST"]
+        inventory.set_stock(ctx, east, "SHIRT", on_hand=0, safety=0, actor="test")
+        out = tmp_path / "out"
+        partner = edinet_partner(ctx, out)
+        agree(ctx, partner, send=["997", "855"])
+        for gtin, sku in (("012345678905", "TEA"), ("012345678912", "SHIRT")):
+            warehouses.create_alias(ctx, partner, f"gtin:{gtin}", sku, actor="test")
+        po = [
+            seg("BEG", "00", "SA", "PO-71", None, "20261207"),
+            seg("N1", "ST", "Store 12", "92", "0012"),
+            seg("PO1", "1", "2", "EA", "4.00", None, "UP", "012345678905"),
+            seg("PO1", "2", "3", "EA", "9.00", None, "UP", "012345678912"),
+            seg("CTT", "2"),
+        ]
+        with TestClient(create_app(ctx)) as client:
+            assert post_file(client, partner, po_interchange("PO-71", po)).status_code == 202
+        drain(ctx)
+
+        def acks() -> list[list[tuple[str, ...]]]:
+            found = []
+            for doc in sent_documents(out, "855"):
+                (ic,) = parse_interchanges(doc)
+                (ts,) = ic.transactions
+                assert not ic.problems and not ts.problems
+                found.append([s.elements[:2] for s in ts.segments if s.tag == "ACK"])
+            return found
+
+        with unit_of_work(ctx.sessions) as s:
+            order = s.scalars(select(SalesOrder)).one()
+        assert order.status == "backordered"
+        assert acks() == [[("IB", "2"), ("IB", "3")]]
+
+        # one shirt comes in: woken, routed again, still short: the same state, no new 855
+        inventory.adjust_stock(ctx, east, "SHIRT", delta=1, actor="t", reason="receipt")
+        drain(ctx)
+        assert len(acks()) == 1
+        # enough: the order is placed whole and the partner hears it once
+        inventory.adjust_stock(ctx, east, "SHIRT", delta=5, actor="t", reason="receipt")
+        drain(ctx)
+        with unit_of_work(ctx.sessions) as s:
+            assert s.get_one(SalesOrder, order.id).status == "released"
+        assert acks() == [[("IB", "2"), ("IB", "3")], [("IA", "2"), ("IA", "3")]]
+        # replays: another receipt, routing asked again, the same file again
+        inventory.adjust_stock(ctx, east, "SHIRT", delta=5, actor="t", reason="receipt")
+        assert route_order(ctx, order.id) == []
+        with TestClient(create_app(ctx)) as client:
+            again = post_file(client, partner, po_interchange("PO-71", po)).json()
+        assert [e["status"] for e in again["interchanges"]] == ["duplicate"]
+        drain(ctx)
+        assert len(acks()) == 2
+        with unit_of_work(ctx.sessions) as s:
+            keys = s.scalars(
+                select(OutboxMessage.idempotency_key).where(
+                    OutboxMessage.idempotency_key.like(f"edi:{partner}:answer:%")
+                )
+            ).all()
+        assert sorted(keys) == [
+            f"edi:{partner}:answer:{order.id}",
+            f"edi:{partner}:answer:{order.id}:2",
+        ]
+    finally:
+        ctx.close()

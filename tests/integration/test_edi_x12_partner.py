@@ -329,13 +329,40 @@ def test_an_order_waiting_for_its_ship_to_goes_on_once_the_book_has_it(
         assert order.status == "released" and order.ship_to["address1"] == "777 New Rd"
 
 
-def test_a_file_over_the_body_limit_is_refused_before_it_is_read(
-    client: TestClient, ctx: Context, world: dict[str, int], tmp_path: Path
+def test_a_file_is_streamed_under_the_edi_limit_and_refused_over_it(
+    db_url: str, wms: FakeWms, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    partner = edinet_partner(ctx, tmp_path / "out")
-    huge = our_850(5, "PO-5") + b"\n" * ctx.settings.max_body_bytes
-    r = post_file(client, partner, huge)
-    assert r.status_code == 413
-    assert r.headers["content-type"].startswith("application/problem+json")
-    with unit_of_work(ctx.sessions) as s:
-        assert s.scalar(select(func.count()).select_from(InboundMessage)) == 0
+    from starlette.requests import Request
+
+    from omniroute.api.app import create_app
+    from omniroute.core.bootstrap import bootstrap
+    from tests.conftest import make_settings
+
+    limit = 3 * 1_048_576
+    ctx = bootstrap(make_settings(db_url, edi_max_body_bytes=limit))
+
+    async def never(self: Request) -> bytes:
+        raise AssertionError("the EDI route read the body whole")
+
+    monkeypatch.setattr(Request, "body", never)
+    try:
+        edi_world(ctx, wms)
+        partner = edinet_partner(ctx, tmp_path / "out")
+        # a few MB (over the 1 MB every other route keeps): line breaks after the IEA
+        big = our_850(5, "PO-5") + b"\n" * (2 * 1_048_576)
+        assert len(big) > ctx.settings.max_body_bytes
+        with TestClient(create_app(ctx)) as client:
+            r = post_file(client, partner, big)
+            assert r.status_code == 202, r.text
+            assert [e["status"] for e in r.json()["interchanges"]] == ["accepted"]
+            huge = our_850(6, "PO-6") + b"\n" * limit
+            r = post_file(client, partner, huge)
+            assert r.status_code == 413
+            assert r.headers["content-type"].startswith("application/problem+json")
+            r = client.post("/webhooks/1", content=b"{" + b" " * (2 * 1_048_576) + b"}")
+            assert r.status_code == 413  # other routes keep their limit
+        with unit_of_work(ctx.sessions) as s:
+            (row,) = s.scalars(select(InboundMessage)).all()
+            assert row.body == big  # stored raw, byte for byte
+    finally:
+        ctx.close()
