@@ -7,6 +7,7 @@ import dataclasses
 from datetime import datetime, timedelta
 from typing import Any
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 
@@ -68,9 +69,14 @@ def draft(api: TestClient, ops: dict[str, str], doc: dict[str, Any]) -> int:
     return rule_set_id
 
 
-def publish(api: TestClient, ops: dict[str, str], rule_set_id: int, at: datetime | None = None):  # type: ignore[no-untyped-def]
+def publish(
+    api: TestClient, ops: dict[str, str], rule_set_id: int, at: datetime | None = None
+) -> httpx.Response:
     body = {} if at is None else {"effective_from": at.isoformat()}
-    return api.post(f"/api/v1/routing/rule-sets/{rule_set_id}/publish", headers=ops, json=body)
+    answer: httpx.Response = api.post(
+        f"/api/v1/routing/rule-sets/{rule_set_id}/publish", headers=ops, json=body
+    )
+    return answer
 
 
 def states(api: TestClient, ops: dict[str, str]) -> dict[int, str]:

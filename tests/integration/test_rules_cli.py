@@ -140,10 +140,9 @@ def test_versions_listed_withdrawn_rolled_back_and_compared(
     ]
     again = cli.invoke(app, ["rules", "withdraw", str(later.id)])
     assert again.exit_code == 1 and "withdrawn" in again.output
-    states = [
-        line.split()[3] for line in cli.invoke(app, ["rules", "list"]).output.splitlines()[1:]
-    ]
-    assert states == ["superseded", "superseded", "withdrawn", "active"]
+    listed = cli.invoke(app, ["rules", "list"])
+    after = [line.split()[3] for line in listed.output.splitlines()[1:]]
+    assert after == ["superseded", "superseded", "withdrawn", "active"]
     gone = cli.invoke(app, ["rules", "withdraw", "4", "--reason", "bad idea"])
     assert gone.exit_code == 0 and gone.output.strip() == "version 4 withdrawn"
     assert "bad idea" in cli.invoke(app, ["rules", "list"]).output
@@ -152,10 +151,8 @@ def test_versions_listed_withdrawn_rolled_back_and_compared(
 def test_validate_with_references_names_unknown_ones(
     ctx: Context, cli: CliRunner, tmp_path: Path
 ) -> None:
-    doc = {
-        **WEST_FIRST,
-        "rules": [{**WEST_FIRST["rules"][0], "then": {"warehouses": {"include": ["NYCC"]}}}],
-    }  # type: ignore[index]
+    typo = {"id": "west", "when": {"field": "country", "op": "eq", "value": "US"}}
+    doc = {**WEST_FIRST, "rules": [{**typo, "then": {"warehouses": {"include": ["NYCC"]}}}]}
     path = tmp_path / "typo.json"
     path.write_text(json.dumps(doc))
     assert cli.invoke(app, ["rules", "validate", str(path)]).exit_code == 0  # the form is fine
