@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from omniroute.cli.rules import rules_app
 from omniroute.core.platform.security import Role
 from omniroute.core.platform.settings import Settings
 
@@ -18,9 +19,6 @@ token_app = typer.Typer(help="API tokens", no_args_is_help=True)
 app.add_typer(token_app, name="token")
 edi_app = typer.Typer(help="EDI trading partners", no_args_is_help=True)
 app.add_typer(edi_app, name="edi")
-rules_app = typer.Typer(
-    help="routing rule sets: validate, simulate, backtest", no_args_is_help=True
-)
 app.add_typer(rules_app, name="rules")
 user_app = typer.Typer(help="console users (people who sign in)", no_args_is_help=True)
 app.add_typer(user_app, name="user")
@@ -142,72 +140,6 @@ def demo(
     run_demo(
         Settings(), host=host, port=port, send_orders=send_orders, exit_when_done=exit_when_done
     )
-
-
-def _read_rules(path: str) -> dict[str, object]:
-    import json
-    from pathlib import Path
-
-    try:
-        doc = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        typer.echo(f"{path}: {exc}", err=True)
-        raise typer.Exit(2) from None
-    if not isinstance(doc, dict):
-        typer.echo(f"{path}: a rule set is a JSON object", err=True)
-        raise typer.Exit(2)
-    return doc
-
-
-@rules_app.command("validate")
-def rules_validate(path: Annotated[str, typer.Argument(help="rule set JSON file")]) -> None:
-    """Check a rule set; every problem is printed with its JSON path (exit 1 if any)."""
-    from omniroute.routing.rules import validate_rule_set
-
-    errors = validate_rule_set(_read_rules(path))
-    for error in errors:
-        typer.echo(f"{error.path}: {error.message}")
-    if errors:
-        raise typer.Exit(1)
-    typer.echo("valid")
-
-
-@rules_app.command("simulate")
-def rules_simulate(
-    path: Annotated[str, typer.Argument(help="rule set JSON file")],
-    order_id: Annotated[int, typer.Option(help="a stored order to route")],
-) -> None:
-    """What the rule set would decide for a stored order (nothing is written)."""
-    import json
-
-    from omniroute.core.bootstrap import bootstrap
-    from omniroute.core.order_routing.simulate import simulate
-
-    ctx = bootstrap(Settings())
-    try:
-        result = simulate(ctx, order_id=order_id, document=_read_rules(path))
-    finally:
-        ctx.close()
-    typer.echo(json.dumps(result, indent=2, default=str))
-
-
-@rules_app.command("backtest")
-def rules_backtest(
-    path: Annotated[str, typer.Argument(help="rule set JSON file")],
-    last: Annotated[int, typer.Option(help="replay the most recent N routed orders")] = 100,
-) -> None:
-    """Replay the rule set over recent orders and compare with their stored decisions."""
-    import json
-
-    from omniroute.core.bootstrap import bootstrap
-    from omniroute.core.order_routing.backtest import backtest
-
-    ctx = bootstrap(Settings())
-    try:
-        report = backtest(ctx, _read_rules(path), last=last)
-    finally:
-        ctx.close()
-    typer.echo(json.dumps(report, indent=2, default=str))
 
 
 CLI_ACTOR = "cli"

@@ -72,6 +72,7 @@ __all__ = [
     "decide",
     "order_value",
     "prepare_warehouses",
+    "shipping_cost",
     "tenths",
 ]
 
@@ -373,6 +374,21 @@ def _scores(
         frozenset(known),
         eligible.integral,
     )
+
+
+def shipping_cost(req: RoutingRequest, warehouse: WarehouseProfile) -> float | None:
+    """What the ``shipping_cost`` criterion scores for shipping ``req``'s whole order from
+    ``warehouse``: its rate-table band for the distance, base + per kg x the order's weight
+    (SKU weights). None when the ship-to or the warehouse is not placed, the warehouse has no
+    rate table, or it does not ship that far."""
+    if req.ship_to is None or warehouse.location is None or not warehouse.rate_table:
+        return None
+    origin = prepare_point(req.ship_to)
+    (km,) = distances_km(origin, [prepare_point(warehouse.location)])
+    if km is None:
+        return None
+    bands = tuple(sorted(warehouse.rate_table, key=lambda band: band.max_km))
+    return _cost(bands, km, _order_weight(req))
 
 
 def _cost(bands: tuple[RateBand, ...], km: float, weight: float) -> float | None:

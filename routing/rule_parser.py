@@ -1,4 +1,6 @@
-"""Reading a rule-set document: its JSON Schema, validation with exact paths, and parsing.
+"""Reading a rule-set document: its JSON Schema, validation with exact paths, parsing, and
+the names it uses from the configuration (:func:`rule_references`; the application checks
+them against the warehouses, SKUs and connectors it has).
 
 The format is described in :mod:`routing.rules`, which re-exports the public functions here.
 Every problem of a document is reported, each located by a JSON path; the JSON Schema (what
@@ -8,7 +10,8 @@ clients see) and this reader are checked against each other on every read.
 import functools
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
 from importlib import resources
@@ -325,3 +328,118 @@ class _Reader:
                 self.fail(f"{_at(path, 'keep_together')}[{n}]", f"{clash} must ship alone")
                 raise _Invalid
         return tuple(got.items())
+
+
+# --- what a document refers to in the configuration
+
+
+class RefKind(StrEnum):
+    """What a rule set names that must exist in the configuration."""
+
+    WAREHOUSE = "warehouse"  # a warehouse code
+    WAREHOUSE_TAG = "warehouse_tag"  # a capability a warehouse is required or refused for
+    SKU = "sku"
+    SKU_TAG = "sku_tag"
+    CHANNEL = "channel"  # a connector kind
+    CONNECTOR = "connector"  # a connector id
+
+
+@dataclass(frozen=True)
+class Reference:
+    """One name a rule set uses, where it uses it (a JSON path), and what kind of thing it is."""
+
+    kind: RefKind
+    value: str | int
+    path: str
+
+
+_SELECTOR_KINDS = {
+    "include": RefKind.WAREHOUSE,
+    "exclude": RefKind.WAREHOUSE,
+    "require_tags": RefKind.WAREHOUSE_TAG,
+    "exclude_tags": RefKind.WAREHOUSE_TAG,
+}
+_FIELD_KINDS = {
+    "sku": RefKind.SKU,
+    "sku_tag": RefKind.SKU_TAG,
+    "channel": RefKind.CHANNEL,
+    "connector_id": RefKind.CONNECTOR,
+}
+
+
+def rule_references(doc: Any) -> list[Reference]:
+    """Every warehouse, tag, SKU, channel and connector a rule-set document names, in document
+    order. Parts that are not shaped as the schema says are skipped (validation reports them).
+
+    >>> [(r.kind.value, r.value, r.path) for r in rule_references({"rules": [{"id": "a",
+    ...     "when": {"field": "sku", "op": "contains_any", "value": ["X"]},
+    ...     "then": {"warehouses": {"include": ["NYC"]}}}]})]  # doctest: +NORMALIZE_WHITESPACE
+    [('sku', 'X', 'rules[0].when.value[0]'),
+     ('warehouse', 'NYC', 'rules[0].then.warehouses.include[0]')]
+    """
+    found: list[Reference] = []
+    if not isinstance(doc, dict):
+        return found
+    if isinstance(doc.get("default"), dict):
+        _outcome_references(doc["default"], "default", found)
+    rules = doc.get("rules")
+    for n, rule in enumerate(rules if isinstance(rules, list) else []):
+        if isinstance(rule, dict):
+            _condition_references(rule.get("when"), f"rules[{n}].when", found)
+            if isinstance(rule.get("then"), dict):
+                _outcome_references(rule["then"], f"rules[{n}].then", found)
+    return found
+
+
+def _each_text(values: Any, path: str) -> Iterator[tuple[str, str]]:
+    for n, value in enumerate(values if isinstance(values, list) else []):
+        if is_text(value):
+            yield value, f"{path}[{n}]"
+
+
+def _outcome_references(outcome: dict[str, Any], path: str, found: list[Reference]) -> None:
+    selector = outcome.get("warehouses")
+    if isinstance(selector, dict):
+        for key, kind_ in _SELECTOR_KINDS.items():
+            for value, where in _each_text(selector.get(key), f"{path}.warehouses.{key}"):
+                found.append(Reference(kind_, value, where))
+    boosts = outcome.get("priority_boost")
+    if isinstance(boosts, dict):
+        for code in boosts:
+            if is_text(code):
+                found.append(Reference(RefKind.WAREHOUSE, code, f"{path}.priority_boost.{code}"))
+    split = outcome.get("split")
+    if isinstance(split, dict):
+        alone = f"{path}.split.ship_alone_skus"
+        found.extend(
+            Reference(RefKind.SKU, v, w) for v, w in _each_text(split.get("ship_alone_skus"), alone)
+        )
+        groups = split.get("keep_together")
+        for g, group in enumerate(groups if isinstance(groups, list) else []):
+            where = f"{path}.split.keep_together[{g}]"
+            found.extend(Reference(RefKind.SKU, v, w) for v, w in _each_text(group, where))
+
+
+def _condition_references(condition: Any, path: str, found: list[Reference]) -> None:
+    if not isinstance(condition, dict):
+        return
+    for combinator in ("all", "any"):
+        parts = condition.get(combinator)
+        for n, part in enumerate(parts if isinstance(parts, list) else []):
+            _condition_references(part, f"{path}.{combinator}[{n}]", found)
+    if "not" in condition:
+        _condition_references(condition["not"], f"{path}.not", found)
+    kind_ = _FIELD_KINDS.get(str(condition.get("field")))
+    if kind_ is None:
+        return
+    value, where = condition.get("value"), f"{path}.value"
+    values = value if isinstance(value, list) else [value]
+    for n, item in enumerate(values):
+        at = f"{where}[{n}]" if isinstance(value, list) else where
+        wanted = (
+            isinstance(item, int) and not isinstance(item, bool)
+            if kind_ is RefKind.CONNECTOR
+            else is_text(item)
+        )
+        if wanted:
+            found.append(Reference(kind_, item, at))

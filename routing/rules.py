@@ -67,7 +67,14 @@ from omniroute.routing.rule_model import (
     WarehouseSelector,
     evaluate,
 )
-from omniroute.routing.rule_parser import parse_rule_set, rule_set_schema, validate_rule_set
+from omniroute.routing.rule_parser import (
+    Reference,
+    RefKind,
+    parse_rule_set,
+    rule_references,
+    rule_set_schema,
+    validate_rule_set,
+)
 
 # Condition, OrderFacts and RuleError are re-exported: callers need only this module.
 __all__ = [
@@ -81,6 +88,8 @@ __all__ = [
     "NoStockAction",
     "OrderFacts",
     "PartialOutcome",
+    "RefKind",
+    "Reference",
     "Rule",
     "RuleError",
     "RuleOutcome",
@@ -91,6 +100,7 @@ __all__ = [
     "WarehouseSelector",
     "evaluate",
     "parse_rule_set",
+    "rule_references",
     "rule_set_schema",
     "validate_rule_set",
 ]

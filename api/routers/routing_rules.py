@@ -1,11 +1,12 @@
-"""Routing rules: versions (draft → validate → simulate → publish) and dry runs."""
+"""Routing rules: versions (draft → validate → simulate → publish → withdraw or roll back),
+their differences, and dry runs."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
@@ -15,6 +16,7 @@ from omniroute.core.access.permissions import Permission
 from omniroute.core.access.tokens import Principal
 from omniroute.core.order_routing import rule_sets as svc
 from omniroute.core.order_routing.backtest import backtest
+from omniroute.core.order_routing.lifecycle import State
 from omniroute.core.order_routing.simulate import simulate
 from omniroute.core.platform.clock import as_naive_utc
 from omniroute.core.platform.errors import Invalid
@@ -41,11 +43,20 @@ class PublishIn(Body):
     effective_from: datetime | None = Field(default=None, description="default: now")
 
 
+class WithdrawIn(Body):
+    model_config = ConfigDict(extra="forbid")
+    reason: str | None = Field(default=None, max_length=2000)
+
+
 class RuleSetOut(BaseModel):
     id: int
     version: int
     name: str
-    status: str
+    status: str = Field(description="as stored: draft or published")
+    state: str = Field(
+        description="now: draft, scheduled, active (the one routing orders), superseded or "
+        "withdrawn"
+    )
     notes: str | None
     effective_from: UtcDateTime | None
     created_by: str
@@ -53,13 +64,25 @@ class RuleSetOut(BaseModel):
     copied_from: int | None
     created_at: UtcDateTime
     published_at: UtcDateTime | None
+    withdrawn_at: UtcDateTime | None
+    withdrawn_by: str | None
+    withdraw_reason: str | None
     document: dict[str, Any]
     errors: list[dict[str, str]]
+    warnings: list[dict[str, Any]] | None = Field(
+        default=None,
+        description="names the configuration cannot serve yet (publish and activate answers; "
+        "null elsewhere)",
+    )
+    withdrew: list[int] = Field(
+        default_factory=list, description="versions a rollback withdrew (activate answers)"
+    )
 
 
 class ValidationOut(BaseModel):
     valid: bool
-    errors: list[dict[str, str]]
+    errors: list[dict[str, Any]]
+    warnings: list[dict[str, Any]]
 
 
 class SimulatedLineIn(BaseModel):
@@ -97,12 +120,14 @@ class BacktestIn(Body):
     until: datetime | None = None
 
 
-def _out(row: RoutingRuleSet) -> RuleSetOut:
+def _out(version: svc.Version) -> RuleSetOut:
+    row = version.row
     return RuleSetOut(
         id=row.id,
         version=row.version,
         name=row.name,
         status=row.status,
+        state=version.state.value,
         notes=row.notes,
         effective_from=row.effective_from,
         created_by=row.created_by,
@@ -110,9 +135,18 @@ def _out(row: RoutingRuleSet) -> RuleSetOut:
         copied_from=row.copied_from,
         created_at=row.created_at,
         published_at=row.published_at,
+        withdrawn_at=row.withdrawn_at,
+        withdrawn_by=row.withdrawn_by,
+        withdraw_reason=row.withdraw_reason,
         document=row.document,
         errors=svc.check_document(row.document),
+        warnings=version.warnings,
+        withdrew=version.withdrawn,
     )
+
+
+def _draft(row: RoutingRuleSet) -> RuleSetOut:
+    return _out(svc.Version(row, State.DRAFT))
 
 
 @router.get("/schema")
@@ -129,7 +163,7 @@ def list_rule_sets(ctx: CtxDep, _: ReadRules) -> list[RuleSetOut]:
 @router.post("/rule-sets", response_model=RuleSetOut, status_code=201)
 def create_rule_set(body: RuleSetIn, ctx: CtxDep, who: WriteRules) -> RuleSetOut:
     """Save a draft (even an invalid one: ``errors`` lists what to fix)."""
-    return _out(svc.create_draft(ctx, body.document, notes=body.notes, actor=who.actor))
+    return _draft(svc.create_draft(ctx, body.document, notes=body.notes, actor=who.actor))
 
 
 @router.get("/rule-sets/{rule_set_id}", response_model=RuleSetOut)
@@ -139,25 +173,58 @@ def get_rule_set(rule_set_id: Id, ctx: CtxDep, _: ReadRules) -> RuleSetOut:
 
 @router.put("/rule-sets/{rule_set_id}", response_model=RuleSetOut)
 def update_rule_set(rule_set_id: Id, body: RuleSetIn, ctx: CtxDep, who: WriteRules) -> RuleSetOut:
-    return _out(
+    return _draft(
         svc.update_draft(ctx, rule_set_id, body.document, notes=body.notes, actor=who.actor)
     )
 
 
 @router.post("/rule-sets/validate", response_model=ValidationOut)
-def validate(body: RuleSetIn, _: ReadRules) -> ValidationOut:
-    errors = svc.check_document(body.document)
-    return ValidationOut(valid=not errors, errors=errors)
+def validate(body: RuleSetIn, ctx: CtxDep, _: ReadRules) -> ValidationOut:
+    """Check a document's form, then the names it uses against the configuration: an unknown
+    warehouse, tag, SKU, channel or connector is an error, one that exists but cannot serve
+    yet (no stock, no warehouse with the tag, disabled) a warning."""
+    check = svc.validate_document(ctx, body.document)
+    return ValidationOut(valid=not check.errors, errors=check.errors, warnings=check.warnings)
 
 
 @router.post("/rule-sets/{rule_set_id}/publish", response_model=RuleSetOut)
 def publish(rule_set_id: Id, body: PublishIn, ctx: CtxDep, who: PublishRules) -> RuleSetOut:
-    """Publish a draft; publishing an already published version re-publishes it (rollback)."""
+    """Publish a draft, now or at ``effective_from`` (422 ``unknown_reference`` naming each
+    unknown name and its path; ``warnings`` in the answer). Publishing an already published
+    version now is a rollback (``activate``); at a later time, a copy scheduled then."""
     return _out(
         svc.publish(
             ctx, rule_set_id, effective_from=as_naive_utc(body.effective_from), actor=who.actor
         )
     )
+
+
+@router.post("/rule-sets/{rule_set_id}/withdraw", response_model=RuleSetOut)
+def withdraw(
+    rule_set_id: Id, ctx: CtxDep, who: PublishRules, body: WithdrawIn | None = None
+) -> RuleSetOut:
+    """Withdraw a scheduled, active or superseded version: it routes nothing from now on (an
+    active one hands over to the version in force before it, or to the default)."""
+    reason = None if body is None else body.reason
+    return _out(svc.withdraw(ctx, rule_set_id, reason=reason, actor=who.actor))
+
+
+@router.post("/rule-sets/{rule_set_id}/activate", response_model=RuleSetOut)
+def activate(rule_set_id: Id, ctx: CtxDep, who: PublishRules) -> RuleSetOut:
+    """Roll back to a published version: it is copied as a new version active now, and every
+    version still scheduled is withdrawn (listed in ``withdrew``) so none takes over later."""
+    return _out(svc.activate(ctx, rule_set_id, actor=who.actor))
+
+
+@router.get("/rule-sets/{rule_set_id}/diff")
+def diff(
+    rule_set_id: Id,
+    ctx: CtxDep,
+    _: ReadRules,
+    against: Annotated[Id | None, Query(description="default: the active version")] = None,
+) -> dict[str, Any]:
+    """Rule by rule, what changed from version ``against`` to this one."""
+    return svc.diff_versions(ctx, rule_set_id, against=against)
 
 
 @router.post("/simulate")
@@ -182,7 +249,7 @@ async def backtest_rules(body: BacktestIn, ctx: CtxDep, _: SimulateRules) -> dic
     if document is None:
         if body.rule_set_id is None:
             raise Invalid("give a document or a rule_set_id", code="missing_rule_set")
-        document = svc.get_rule_set(ctx, body.rule_set_id).document
+        document = svc.get_rule_set(ctx, body.rule_set_id).row.document
     chosen = document
     return await run_in_threadpool(
         lambda: backtest(

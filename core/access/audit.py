@@ -69,6 +69,8 @@ class Action(enum.StrEnum):
     RULE_SET_DRAFT = "rule_set.draft"
     RULE_SET_UPDATE = "rule_set.update"
     RULE_SET_PUBLISH = "rule_set.publish"
+    RULE_SET_WITHDRAW = "rule_set.withdraw"
+    RULE_SET_ACTIVATE = "rule_set.activate"
     TOKEN_CREATE = "token.create"  # noqa: S105 - an action name
     TOKEN_REVOKE = "token.revoke"  # noqa: S105 - an action name
     USER_CREATE = "user.create"

@@ -10,20 +10,30 @@ Stock is what the stored decision saw (``routing_decision.stock_snapshot``) wher
 else today's, with each order's own reservations added back so an order does not compete with
 itself. Channel buffers, calendar settings, capacity left and the rest of the warehouses are
 today's. Nothing is written.
+
+The answer starts with a ``summary`` (``order_routing.backtest_report``): orders replayed,
+decisions changed, and fill rate, split rate, shipments per order, mean distance and
+estimated shipping cost before and after, each with its change.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
-from statistics import mean
 from typing import Any, Protocol
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from omniroute.core.order_routing import route
+from omniroute.core.order_routing.backtest_report import (
+    Replay,
+    Side,
+    change_of,
+    legacy_tally,
+    summarise,
+)
 from omniroute.core.order_routing.inputs import parse_rules, snapshot_stock
 from omniroute.core.order_routing.route import build_request
 from omniroute.core.platform.models import (
@@ -32,10 +42,9 @@ from omniroute.core.platform.models import (
     RoutingDecision,
     SalesOrder,
 )
-from omniroute.routing.engine import RoutingRequest, decide
+from omniroute.routing.engine import RoutingRequest, decide, shipping_cost
 from omniroute.routing.geo import distance_km
 
-FILLED = {"single", "split", "partial_release"}  # partial: shipped what stock covered
 DETAIL_LIMIT = 200
 DECISION_TIME, CURRENT = "decision_time", "current"  # where an order's replayed stock came from
 
@@ -44,36 +53,71 @@ class Deps(route.Deps, Protocol):
     """What a backtest uses (it writes nothing)."""
 
 
-@dataclass
-class _Tally:
-    orders: int = 0
-    unfillable: int = 0
-    shipments: list[int] = field(default_factory=list)
-    distances: list[float] = field(default_factory=list)
-    costs: list[float] = field(default_factory=list)
+def _side(outcome: str, codes: Sequence[str], request: RoutingRequest) -> Side:
+    by_code = {w.code: w for w in request.warehouses}
+    sites = [by_code.get(code) for code in codes]
+    km = tuple(
+        distance_km(request.ship_to, w.location)
+        for w in sites
+        if w is not None and w.location is not None and request.ship_to is not None
+    )
+    side = Side(outcome, tuple(codes), km, None)
+    if not side.filled or not codes:
+        return side
+    costs = [None if w is None else shipping_cost(request, w) for w in sites]
+    priced = [c for c in costs if c is not None]
+    return replace(side, cost=round(sum(priced), 2) if len(priced) == len(costs) else None)
 
-    def add(self, outcome: str, codes: list[str], request: RoutingRequest) -> None:
-        self.orders += 1
-        if outcome not in FILLED:
-            self.unfillable += 1
-            return
-        self.shipments.append(len(codes))
-        by_code = {w.code: w for w in request.warehouses}
-        for code in codes:
-            w = by_code.get(code)
-            if w is not None and w.location is not None and request.ship_to is not None:
-                self.distances.append(distance_km(request.ship_to, w.location))
 
-    def report(self) -> dict[str, Any]:
-        filled = len(self.shipments)
-        return {
-            "orders": self.orders,
-            "unfillable": self.unfillable,
-            "shipments_per_order": round(mean(self.shipments), 3) if filled else None,
-            "split_rate": round(sum(n > 1 for n in self.shipments) / filled, 4) if filled else None,
-            "mean_distance_km": round(mean(self.distances), 1) if self.distances else None,
-            "estimated_cost": round(sum(self.costs), 2) if self.costs else None,
-        }
+def replay_orders(
+    deps: Deps,
+    document: dict[str, Any],
+    *,
+    last: int = 100,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    now: datetime | None = None,
+) -> list[Replay]:
+    """Each recent routed order with its stored decision and the replay of ``document``."""
+    now = now or deps.clock.now()
+    rules = parse_rules(document)
+    label = _label(document)
+    replays: list[Replay] = []
+    session = deps.sessions()
+    try:
+        for order, decision in _decided_orders(session, last, since, until):
+            request, _ = build_request(deps, session, order, now)
+            if decision.stock_snapshot is not None:
+                source, stock = DECISION_TIME, snapshot_stock(decision.stock_snapshot)
+            else:
+                source, stock = CURRENT, _with_own_reservations(session, order, request)
+            decided_at = decision_time(decision)
+            request = replace(
+                request, stock=stock, rule_set=rules, rule_set_label=label, now=decided_at
+            )
+            result = decide(request)
+            old_codes = [s["warehouse_code"] for s in decision.plan]
+            new_codes = [s.warehouse_code for s in result.shipments]
+            replays.append(
+                Replay(
+                    order_id=order.id,
+                    external_id=order.external_id,
+                    stock=source,
+                    decided_at=decided_at,
+                    before=_side(decision.outcome, old_codes, request),
+                    after=_side(result.outcome.value, new_codes, request),
+                    policy=decision.policy,
+                    headline=result.trace.get("summary"),
+                )
+            )
+    finally:
+        session.rollback()
+        session.close()
+    return replays
+
+
+def _label(document: dict[str, Any]) -> str:
+    return f"{document.get('name', 'draft')} (backtest)"
 
 
 def backtest(
@@ -84,71 +128,32 @@ def backtest(
     since: datetime | None = None,
     until: datetime | None = None,
     now: datetime | None = None,
+    detail_limit: int | None = DETAIL_LIMIT,
 ) -> dict[str, Any]:
-    """Compare ``document`` with the decisions stored for recent routed orders."""
-    now = now or deps.clock.now()
-    rules = parse_rules(document)
-    label = f"{document.get('name', 'draft')} (backtest)"
-    before, after = _Tally(), _Tally()
-    changed: list[dict[str, Any]] = []
-    sources: list[dict[str, Any]] = []
-    session = deps.sessions()
-    try:
-        for order, decision in _decided_orders(session, last, since, until):
-            request, _ = build_request(deps, session, order, now)
-            if decision.stock_snapshot is not None:
-                source, stock = DECISION_TIME, snapshot_stock(decision.stock_snapshot)
-            else:
-                source, stock = CURRENT, _with_own_reservations(session, order, request)
-            decided_at = decision_time(decision)
-            sources.append(
-                {"order_id": order.id, "stock": source, "decided_at": decided_at.isoformat()}
-            )
-            request = replace(
-                request, stock=stock, rule_set=rules, rule_set_label=label, now=decided_at
-            )
-            result = decide(request)
-            old_codes = [s["warehouse_code"] for s in decision.plan]
-            new_codes = [s.warehouse_code for s in result.shipments]
-            before.add(decision.outcome, old_codes, request)
-            after.add(result.outcome.value, new_codes, request)
-            _add_cost(before, result.trace, old_codes)
-            _add_cost(after, result.trace, new_codes)
-            if sorted(old_codes) != sorted(new_codes) or decision.outcome != result.outcome.value:
-                changed.append(
-                    {
-                        "order_id": order.id,
-                        "stock": source,
-                        "before": {
-                            "policy": decision.policy,
-                            "outcome": decision.outcome,
-                            "warehouses": old_codes,
-                        },
-                        "after": {
-                            "outcome": result.outcome.value,
-                            "warehouses": new_codes,
-                            "summary": result.trace.get("summary"),
-                        },
-                    }
-                )
-    finally:
-        session.rollback()
-        session.close()
+    """Compare ``document`` with the decisions stored for recent routed orders: the summary
+    first, then the detail (``detail_limit`` changed orders and stock sources; None: all)."""
+    replays = replay_orders(deps, document, last=last, since=since, until=until, now=now)
+    changed = [change_of(r) for r in replays if r.changed]
+    sources = [
+        {"order_id": r.order_id, "stock": r.stock, "decided_at": r.decided_at.isoformat()}
+        for r in replays
+    ]
+    cut = slice(None) if detail_limit is None else slice(detail_limit)
     return {
-        "rule_set": label,
+        "summary": summarise(replays),
+        "rule_set": _label(document),
         "stock": "as each decision saw it where kept (decision_time), else current with the "
         "order's own reservations added back (current)",
         "stock_sources": {
-            kind: sum(item["stock"] == kind for item in sources)
-            for kind in (DECISION_TIME, CURRENT)
+            kind: sum(r.stock == kind for r in replays) for kind in (DECISION_TIME, CURRENT)
         },
         "clock": "each order at the time its stored decision was made (decided_at)",
-        "stock_by_order": sources[:DETAIL_LIMIT],
-        "orders": before.orders,
+        "stock_by_order": sources[cut],
+        "orders": len(replays),
         "changed_decisions": len(changed),
-        "before": before.report(),
-        "after": after.report(),
-        "changes": changed[:DETAIL_LIMIT],
+        "before": legacy_tally([r.before for r in replays]),
+        "after": legacy_tally([r.after for r in replays]),
+        "changes": changed[cut],
     }
 
 
@@ -201,11 +206,3 @@ def _with_own_reservations(
     for warehouse_id, sku, quantity in rows:
         stock[(warehouse_id, sku)] = stock.get((warehouse_id, sku), 0) + quantity
     return stock
-
-
-def _add_cost(tally: _Tally, trace: dict[str, Any], codes: list[str]) -> None:
-    scores = {c["code"]: c.get("scores", {}) for c in trace.get("candidates", [])}
-    for code in codes:
-        cost = scores.get(code, {}).get("shipping_cost")
-        if cost is not None:
-            tally.costs.append(float(cost))

@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import bindparam, func, or_, select
 from sqlalchemy.orm import Session
 
 from omniroute.core.platform.errors import Invalid
@@ -83,7 +83,8 @@ class Rules:
 def active_rules(
     session: Session, caches: RoutingCaches, now: datetime, no_stock_policy: str
 ) -> Rules:
-    """The published rule set in force at ``now``; else the built-in default policy."""
+    """The published rule set in force at ``now`` (not withdrawn by then; the same one
+    ``order_routing.lifecycle`` calls active); else the built-in default policy."""
     row = session.execute(_ACTIVE_RULES, {"now": now}).first()
     if row is None:
         default = replace(DEFAULT_OUTCOME, on_no_stock=NoStockAction(no_stock_policy))
@@ -103,7 +104,11 @@ def active_rules(
 # The hot path's reads, built once: no statement construction or cache key per order.
 _ACTIVE_RULES = (
     select(RoutingRuleSet.id, RoutingRuleSet.name, RoutingRuleSet.version)
-    .where(RoutingRuleSet.status == "published", RoutingRuleSet.effective_from <= bindparam("now"))
+    .where(
+        RoutingRuleSet.status == "published",
+        RoutingRuleSet.effective_from <= bindparam("now"),
+        or_(RoutingRuleSet.withdrawn_at.is_(None), RoutingRuleSet.withdrawn_at > bindparam("now")),
+    )
     .order_by(RoutingRuleSet.effective_from.desc(), RoutingRuleSet.version.desc())
     .limit(1)
 )

@@ -335,7 +335,9 @@ class OrderEvent(Base):
 
 
 class RoutingRuleSet(Base):
-    """A version of the routing rules: drafts are editable, published versions immutable."""
+    """A version of the routing rules: drafts are editable, published versions immutable.
+    Its lifecycle state (scheduled, active, superseded, withdrawn) is derived at a moment,
+    never stored (core/order_routing/lifecycle)."""
 
     __tablename__ = "routing_rule_set"
     __table_args__ = (Index("ix_routing_rule_set_active", "status", "effective_from"),)
@@ -351,6 +353,10 @@ class RoutingRuleSet(Base):
     copied_from: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     published_at: Mapped[datetime | None] = mapped_column(DateTime)
+    # A withdrawn version routes nothing from withdrawn_at on (core/order_routing/lifecycle).
+    withdrawn_at: Mapped[datetime | None] = mapped_column(DateTime)
+    withdrawn_by: Mapped[str | None] = mapped_column(String(200))
+    withdraw_reason: Mapped[str | None] = mapped_column(Text)
 
 
 class RoutingDecision(Base):

@@ -1,4 +1,4 @@
-"""Routing rules through the API: draft, validate, simulate, publish, roll back."""
+"""Routing rules through the API: draft, validate, simulate, publish."""
 
 from __future__ import annotations
 
@@ -88,7 +88,7 @@ def test_draft_validate_simulate_publish_and_roll_back(
     checked = client.post(
         "/api/v1/routing/rule-sets/validate", headers=ops, json={"document": WEST_FIRST}
     )
-    assert checked.json() == {"valid": True, "errors": []}
+    assert checked.json() == {"valid": True, "errors": [], "warnings": []}
 
     body = order_body(700, [("A", 1)])
     client.post(f"/webhooks/{ids['shop']}", content=body, headers=signed_headers(body))
@@ -129,12 +129,13 @@ def test_draft_validate_simulate_publish_and_roll_back(
     assert detail["fulfilment_orders"][0]["warehouse_code"] == "LAX"
     assert detail["routing_decisions"][0]["policy"] == "west-first@v2"
 
-    again = client.post(
-        f"/api/v1/routing/rule-sets/{good['id']}/publish", headers=ops, json={}
-    ).json()
-    assert again["version"] == 3 and again["copied_from"] == 2
+    again = client.post(f"/api/v1/routing/rule-sets/{good['id']}/publish", headers=ops, json={})
+    assert again.status_code == 409 and again.json()["code"] == "already_active"
     versions = client.get("/api/v1/routing/rule-sets", headers=ops).json()
-    assert [v["version"] for v in versions] == [1, 2, 3]
+    assert [(v["version"], v["status"], v["state"]) for v in versions] == [
+        (1, "draft", "draft"),
+        (2, "published", "active"),
+    ]
     assert client.get("/api/v1/routing/schema", headers=ops).json()["type"] == "object"
 
 

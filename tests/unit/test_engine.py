@@ -11,7 +11,14 @@ import pytest
 
 from omniroute.routing.allocate import LineDemand, OrderDemand, Outcome
 from omniroute.routing.conditions import OrderFacts
-from omniroute.routing.engine import RateBand, RoutingRequest, SkuProfile, WarehouseProfile, decide
+from omniroute.routing.engine import (
+    RateBand,
+    RoutingRequest,
+    SkuProfile,
+    WarehouseProfile,
+    decide,
+    shipping_cost,
+)
 from omniroute.routing.geo import GeoLevel, GeoPoint
 from omniroute.routing.rules import parse_rule_set
 
@@ -220,6 +227,14 @@ def test_shipping_cost_ranking_uses_the_rate_table() -> None:
     assert result.trace["chosen"] == ["FAR"]
     far = next(c for c in result.trace["candidates"] if c["code"] == "FAR")
     assert far["scores"]["shipping_cost"] == 5.0
+    # The backtest values a plan with the same figure the criterion ranks by.
+    req = request(
+        [("A", 1)], houses, stock, rules({"ranking": ["shipping_cost", "distance"]}), skus=skus
+    )
+    by_code = {c["code"]: c["scores"]["shipping_cost"] for c in result.trace["candidates"]}
+    assert {w.code: shipping_cost(req, w) for w in houses} == by_code == {"NEAR": 10.0, "FAR": 5.0}
+    assert shipping_cost(req, wh(3, "NOWHERE", None, rate_table=cheap)) is None
+    assert shipping_cost(req, wh(4, "NO_RATES", LA)) is None
 
 
 def test_trace_is_json_and_deterministic() -> None:
