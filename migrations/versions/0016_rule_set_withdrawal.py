@@ -1,7 +1,7 @@
 """Routing rule-set versions can be withdrawn: when, by whom and why
 
-Revision ID: 0015
-Revises: 0014
+Revision ID: 0016
+Revises: 0015
 
 A withdrawn version never routes an order from ``withdrawn_at`` on: a scheduled one never
 takes effect, an active one hands over to the version in force before it (or the default).
@@ -15,8 +15,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0015"
-down_revision: str | None = "0014"
+revision: str = "0016"
+down_revision: str | None = "0015"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
