@@ -7,7 +7,6 @@ protocol they declare (``core.platform.ports``), so each sees only what it uses.
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
@@ -25,6 +24,7 @@ from omniroute.core.platform.live_connectors import (
 )
 from omniroute.core.platform.security import SecretBox, load_secret_key
 from omniroute.core.platform.settings import Settings
+from omniroute.core.platform.telemetry.logs import configure_logging
 from omniroute.routing.geo import OfflineGeocoder
 
 
@@ -52,12 +52,7 @@ def bootstrap(
 ) -> Context:
     settings = settings or Settings()
     clock = clock or SystemClock()
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-    )
-    for noisy in ("httpx", "httpcore"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    configure_logging(level=settings.log_level, fmt=settings.log_format)
     engine = make_engine(settings.database_url, pool_size=settings.db_pool_size)
     registry = registry or ConnectorRegistry.discover()
     runtime = ConnectorRuntime(

@@ -17,7 +17,7 @@ from omniroute.core.housekeeping.sweeper import sweep
 from omniroute.core.platform.dispatch import Task
 from omniroute.core.platform.settings import Settings
 from omniroute.worker.broker_probe import intake_hint
-from omniroute.worker.handlers import run_task
+from omniroute.worker.handlers import run_task, timed
 
 log = logging.getLogger("omniroute.celery")
 
@@ -106,8 +106,12 @@ def create_celery(settings: Settings) -> Celery:
     @app.task(name=SWEEP_TASK)
     def sweep_task() -> int:
         ctx = holder.get()
-        depth, head = intake_hint(app, INTAKE_QUEUE, recent=ctx.settings.sweep_grace)
-        return sweep(ctx, queued_inbound=depth, queue_head=head)
+
+        def turn() -> int:
+            depth, head = intake_hint(app, INTAKE_QUEUE, recent=ctx.settings.sweep_grace)
+            return sweep(ctx, queued_inbound=depth, queue_head=head)
+
+        return timed("sweep", turn)
 
     return app
 

@@ -7,6 +7,8 @@ from typing import Any
 
 import httpx
 
+CORRELATION_HEADER = "X-Correlation-ID"
+
 
 class RestWmsClient:
     """The WMS's HTTP endpoints over an injected ``httpx.Client`` (base URL, auth, timeouts)."""
@@ -17,14 +19,17 @@ class RestWmsClient:
         self._cancel_path = cancel_path
 
     def create_fulfilment_order(
-        self, payload: Mapping[str, Any], idempotency_key: str
+        self,
+        payload: Mapping[str, Any],
+        idempotency_key: str,
+        correlation_id: str | None = None,
     ) -> httpx.Response:
-        """POST a fulfilment order as JSON; the WMS must dedupe on ``Idempotency-Key``."""
-        return self._http.post(
-            self._release_path,
-            json=dict(payload),
-            headers={"Idempotency-Key": idempotency_key},
-        )
+        """POST a fulfilment order as JSON; the WMS must dedupe on ``Idempotency-Key``.
+        ``correlation_id``: sent as ``X-Correlation-ID``, for matching the two sides' logs."""
+        headers = {"Idempotency-Key": idempotency_key}
+        if correlation_id:
+            headers[CORRELATION_HEADER] = correlation_id
+        return self._http.post(self._release_path, json=dict(payload), headers=headers)
 
     def cancel_fulfilment_order(
         self, fulfilment_order_id: int, payload: Mapping[str, Any], idempotency_key: str
