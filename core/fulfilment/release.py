@@ -167,6 +167,7 @@ def _deliver_outbox(
         # Last in the transaction, as every write of the health row is (see _count_failure).
         connector_health.note_success(session, job.connector_id, job.health, now=now_of(session))
     OUTBOX_DELIVERIES.labels(WMS_RELEASE, "sent").inc()
+    log.debug("outbox %s: fulfilment order %s released", outbox_id, job.request.fulfilment_order_id)
     return "sent"
 
 

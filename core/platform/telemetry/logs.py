@@ -8,7 +8,9 @@ What a record carries beyond its message comes from a context variable, bound wh
 work is known: ``log_context`` around a task (worker/handlers), ``bind`` once the row is read
 (the inbox row's connector and correlation id, its order; an outbox row's). Context
 variables follow threads and asyncio tasks, and ``log_context`` restores the previous
-context on exit, so one task's ids never leak into the next one on the same thread.
+context on exit, so one task's ids never leak into the next one on the same thread. An
+exception leaving a ``log_context`` takes that context with it, so a failure logged by the
+runner, outside the task, still names the order and correlation id it failed on.
 
 Only ids go into the context, never names, addresses or payloads: a record's own message
 is the caller's to keep free of secrets and personal data (``core.access.pii`` masks data
@@ -22,7 +24,7 @@ import logging
 import sys
 import traceback
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
@@ -30,6 +32,8 @@ from typing import Any
 #: The fields a record may carry from its context, in the order a JSON line shows them.
 FIELDS = ("correlation_id", "order_id", "connector_id", "inbound_id", "outbox_id", "task")
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(correlation_id)s] %(message)s"
+
+CONTEXT_ATTRIBUTE = "omniroute_log_context"  # set on an exception leaving a log_context
 
 _EMPTY: Mapping[str, Any] = {}
 _context: ContextVar[Mapping[str, Any]] = ContextVar("omniroute_log_context", default=_EMPTY)
@@ -41,6 +45,12 @@ def log_context(**fields: Any) -> Iterator[None]:
     token = _context.set({**_context.get(), **fields})
     try:
         yield
+    except BaseException as exc:
+        # Logged further out, where this context is gone, the error still names its work.
+        if not hasattr(exc, CONTEXT_ATTRIBUTE):
+            with suppress(AttributeError):
+                setattr(exc, CONTEXT_ATTRIBUTE, _context.get())
+        raise
     finally:
         _context.reset(token)
 
@@ -94,6 +104,10 @@ class JsonFormatter(logging.Formatter):
             "message": record.getMessage(),
         }
         context: Mapping[str, Any] = getattr(record, "context", _EMPTY)
+        if record.exc_info and record.exc_info[1] is not None:
+            raised = getattr(record.exc_info[1], CONTEXT_ATTRIBUTE, None)
+            if raised:
+                context = {**context, **raised}
         for name in FIELDS:
             value = context.get(name)
             if value is not None:
