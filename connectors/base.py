@@ -553,6 +553,7 @@ class CancelRequest:
     entire: bool
     reason: str
     idempotency_key: str
+    correlation_id: str | None = None  # sent as X-Correlation-ID, as a release's is
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from sqlalchemy import create_engine, event, select
 
 from omniroute.api.app import create_app
 from omniroute.connectors.wms.demo_server import FakeWms
+from omniroute.core.access.tokens import create_token
 from omniroute.core.bootstrap import Context
 from omniroute.core.platform.db import unit_of_work
 from omniroute.core.platform.models import (
@@ -23,9 +24,11 @@ from omniroute.core.platform.models import (
     InboundMessage,
     OrderException,
     OutboxMessage,
+    SalesOrder,
     StockLedger,
     SyncCursor,
 )
+from omniroute.core.platform.security import Role
 from omniroute.core.platform.telemetry.gauges import DatabaseGauges, read
 from omniroute.core.platform.telemetry.logs import JsonFormatter
 from omniroute.core.stock.sync import CURSOR
@@ -226,13 +229,27 @@ def test_one_correlation_id_from_the_webhook_to_the_warehouse(
         assert answer.headers["x-correlation-id"] == "shop-req-8101"
         assert runner.wait_idle(30)
         metrics = client.get("/metrics").text
+        # An API request binds its own id: the cancel it asks of the warehouse carries it.
+        with unit_of_work(ctx.sessions) as s:
+            order_id = s.scalars(select(SalesOrder.id)).one()
+        token = create_token(ctx, role=Role.OPS, name="ops")
+        cancelled = client.post(
+            f"/api/v1/orders/{order_id}/cancel",
+            json={"reason": "customer asked"},
+            headers={"Authorization": f"Bearer {token}", "X-Request-ID": "ops-cancel-1"},
+        )
+        assert cancelled.status_code == 202, cancelled.text
+        assert runner.wait_idle(30)
 
     with unit_of_work(ctx.sessions) as s:
         inbound = s.scalars(select(InboundMessage)).one()
-        outbox = s.scalars(select(OutboxMessage)).one()
-    assert inbound.correlation_id == outbox.correlation_id == "shop-req-8101"
-    (release,) = wms.requests
+        outbox = {row.kind: row.correlation_id for row in s.scalars(select(OutboxMessage))}
+    assert inbound.correlation_id == outbox["wms.release"] == "shop-req-8101"
+    assert outbox["wms.cancel"] == "ops-cancel-1"
+    release, cancel = wms.requests
     assert release.headers["x-correlation-id"] == "shop-req-8101"
+    assert cancel.path.endswith("/cancel")
+    assert cancel.headers["x-correlation-id"] == "ops-cancel-1"
     (line,) = [entry for entry in relay_log.lines if "released" in entry["message"]]
     assert line["correlation_id"] == "shop-req-8101"
     assert line["order_id"] == inbound.order_id
