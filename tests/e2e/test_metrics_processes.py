@@ -7,6 +7,7 @@ Run: OMNIROUTE_TEST_PG_URL=postgresql://postgres@127.0.0.1:5432/postgres pytest 
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import httpx
@@ -99,6 +100,11 @@ def test_the_api_serves_every_worker_process_counters_and_the_database_gauges(
     expected = {f"req-{FIRST_ORDER_ID + i}" for i in range(3)}
     assert inbound == outbox == expected
     assert {r.headers.get("x-correlation-id") for r in wms.requests} == expected
+
+    # OMNIROUTE_LOG_FORMAT=json: Celery's own lines go through omniroute's JSON handler too.
+    logged = [json.loads(line) for line in worker.log_text().splitlines() if line.startswith("{")]
+    assert any(entry["message"].endswith(" ready.") for entry in logged), worker.log_text()[-2000:]
+    assert all({"ts", "level", "logger", "message"} <= set(entry) for entry in logged)
 
     # A worker that stops takes none of its counts with it.
     stack.expected_dead.add(worker.pid)
