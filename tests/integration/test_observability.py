@@ -258,7 +258,8 @@ def test_one_correlation_id_from_the_webhook_to_the_warehouse(
 
     # The same names as the Celery deployment's /metrics: counters from the worker threads,
     # gauges from the database.
-    assert _sample("omniroute_tasks_total", task="process_inbound", outcome="ok") == (
+    # At least once: the sweeper (grace 0 in tests) may nudge the row a second time.
+    assert _sample("omniroute_tasks_total", task="process_inbound", outcome="ok") >= (
         tasks_before + 1
     )
     assert _sample(
