@@ -11,7 +11,8 @@ COPY connectors connectors
 COPY migrations migrations
 COPY omniroute omniroute
 RUN pip install --no-cache-dir .
-RUN useradd --system omniroute
+RUN useradd --system omniroute \
+    && mkdir -p /var/lib/omniroute/metrics && chown omniroute /var/lib/omniroute/metrics
 USER omniroute
 EXPOSE 8000
 CMD ["omniroute", "serve", "--host", "0.0.0.0", "--port", "8000"]

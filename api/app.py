@@ -12,6 +12,7 @@ from omniroute.api import problems
 from omniroute.api.body_limit import BodyLimitMiddleware
 from omniroute.api.console import exception_routes, order_routes, pages, session_routes
 from omniroute.api.errors import ErrorMiddleware
+from omniroute.api.metrics_exposition import Exposition
 from omniroute.api.openapi import declare_problems
 from omniroute.api.routers import (
     audit,
@@ -85,6 +86,7 @@ def create_app(
     )
     app.state.ctx = ctx
     app.state.auth_throttle = auth_throttle_for(ctx.settings)
+    app.state.metrics = Exposition(ctx)
     problems.install(app)
     for module in (
         webhooks,

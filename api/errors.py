@@ -5,7 +5,9 @@ around every application, ServerErrorMiddleware first, is outside it). It answer
 exception that escapes a route, a dependency or a middleware below it with a 500
 ``application/problem+json`` body whose ``correlation_id`` is also in the ``X-Correlation-ID``
 header, logs the traceback once with that id, and does not re-raise: ServerErrorMiddleware
-would answer in plain text and the server would log the traceback a second time.
+would answer in plain text and the server would log the traceback a second time. The
+request's correlation id is bound to the log context while it runs, so its log lines and
+the outbox rows it writes (an ops cancel, a shipment's channel push) carry it.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import logging
 from typing import Any
 
 from omniroute.api.problems import correlation_id, server_problem
+from omniroute.core.platform.telemetry.logs import log_context
 
 log = logging.getLogger("omniroute.api.errors")
 
@@ -33,9 +36,11 @@ def log_unexpected(scope: Scope, cid: str, exc: Exception) -> None:
     )
 
 
-async def answer_unexpected(scope: Scope, receive: Any, send: Any, exc: Exception) -> None:
+async def answer_unexpected(
+    scope: Scope, receive: Any, send: Any, exc: Exception, cid: str | None = None
+) -> None:
     """Log ``exc`` with a correlation id and answer 500 with it (nothing sent yet)."""
-    cid = correlation_id(scope["headers"])
+    cid = cid or correlation_id(scope["headers"])
     log_unexpected(scope, cid, exc)
     await server_problem(cid, 500, "internal_error", DETAIL)(scope, receive, send)
 
@@ -56,14 +61,17 @@ class ErrorMiddleware:
                 started = True
             await send(message)
 
+        # The request's correlation id, bound for its logs and any outbox row it writes.
+        cid = correlation_id(scope["headers"])
         try:
-            await self.app(scope, receive, tracking_send)
+            with log_context(correlation_id=cid):
+                await self.app(scope, receive, tracking_send)
         except Exception as exc:
             if not started:
-                await answer_unexpected(scope, receive, send, exc)
+                await answer_unexpected(scope, receive, send, exc, cid)
                 return
             # Part of the answer is out: nothing can be added to it. Returning with the
             # response incomplete makes the server close the connection (uvicorn notes that
             # in one line, without a traceback), so the client sees a broken answer rather
             # than a short one that looks whole.
-            log_unexpected(scope, correlation_id(scope["headers"]), exc)
+            log_unexpected(scope, cid, exc)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-import uuid
 from collections.abc import Iterable
 from typing import Any
 
@@ -15,6 +13,7 @@ from starlette.exceptions import HTTPException
 from omniroute.core.access.tokens import TokenRefused
 from omniroute.core.order_state.machine import InvalidTransition
 from omniroute.core.platform.errors import Conflict, DomainError, Invalid, NotFound, Unauthorized
+from omniroute.core.platform.telemetry import correlation
 
 HTTP_CODES = {
     400: "malformed_body",
@@ -26,10 +25,7 @@ HTTP_CODES = {
     429: "too_many_requests",
 }
 STATUS = {NotFound: 404, Conflict: 409, Invalid: 422, Unauthorized: 401}
-CORRELATION_HEADER = "X-Correlation-ID"
-# Request headers whose value, when sane, is reused as the correlation id (first wins).
-INCOMING_IDS = (b"x-request-id", b"x-correlation-id")
-SANE_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
+CORRELATION_HEADER = correlation.HEADER
 
 
 def problem(status: int, code: str, detail: str, **extra: Any) -> JSONResponse:
@@ -38,13 +34,11 @@ def problem(status: int, code: str, detail: str, **extra: Any) -> JSONResponse:
 
 
 def correlation_id(headers: Iterable[tuple[bytes, bytes]]) -> str:
-    """The caller's X-Request-ID (or X-Correlation-ID) when it is sane, else a new id."""
-    sent = dict(headers)
-    for name in INCOMING_IDS:
-        value = sent.get(name, b"").decode("latin-1")
-        if SANE_ID.fullmatch(value):
-            return value
-    return uuid.uuid4().hex
+    """The caller's X-Request-ID, X-Correlation-ID or traceparent trace id when it is sane,
+    else a new id (the rule webhook intake stores on the inbox row)."""
+    return correlation.of_request(
+        (name.decode("latin-1"), value.decode("latin-1")) for name, value in headers
+    )
 
 
 def server_problem(cid: str, status: int, code: str, detail: str, **extra: Any) -> JSONResponse:

@@ -113,7 +113,12 @@ class WebhookIntake:
         except Exception as exc:
             await answer_unexpected(scope, receive, send, exc)
             return
-        await self._answer(send, 200, _accepted_body(result), b"application/json")
+        extra = (
+            [(b"x-correlation-id", result.correlation_id.encode())]
+            if result.correlation_id
+            else None
+        )
+        await self._answer(send, 200, _accepted_body(result), b"application/json", extra)
 
     async def _too_large(self, send: Any) -> None:
         payload = {

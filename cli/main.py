@@ -62,6 +62,8 @@ def serve(
         "log_level": settings.log_level.lower(),
         "access_log": False,
     }
+    if settings.log_format == "json":
+        options["log_config"] = None  # uvicorn's loggers go to the root handler, as JSON
     if not settings.embedded:
         # Every worker process builds its own application from the settings.
         uvicorn.run("omniroute.api.asgi:broker_app", factory=True, workers=workers, **options)  # type: ignore[arg-type]

@@ -221,6 +221,9 @@ class ReleaseRequest:
     attributes: tuple[Mapping[str, str], ...] = ()
     # A consolidated fulfilment order: the same of every order with lines on it.
     orders: tuple[ReleaseOrder, ...] = ()
+    # The id that follows the order through omniroute's logs; an HTTP adapter sends it as
+    # the X-Correlation-ID header, so the warehouse's logs can be matched with ours.
+    correlation_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -550,6 +553,7 @@ class CancelRequest:
     entire: bool
     reason: str
     idempotency_key: str
+    correlation_id: str | None = None  # sent as X-Correlation-ID, as a release's is
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,6 @@ protocol they declare (``core.platform.ports``), so each sees only what it uses.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -28,6 +27,7 @@ from omniroute.core.platform.live_connectors import (
 from omniroute.core.platform.ports import AfterRouting
 from omniroute.core.platform.security import SecretBox, load_secret_key
 from omniroute.core.platform.settings import Settings
+from omniroute.core.platform.telemetry.logs import configure_logging
 from omniroute.routing.geo import OfflineGeocoder
 
 
@@ -56,12 +56,7 @@ def bootstrap(
 ) -> Context:
     settings = settings or Settings()
     clock = clock or SystemClock()
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-    )
-    for noisy in ("httpx", "httpcore"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    configure_logging(level=settings.log_level, fmt=settings.log_format)
     engine = make_engine(settings.database_url, pool_size=settings.db_pool_size)
     registry = registry or ConnectorRegistry.discover()
     runtime = ConnectorRuntime(

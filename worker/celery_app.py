@@ -5,19 +5,21 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from celery import Celery
-from celery.signals import worker_process_init
+from celery.signals import setup_logging, worker_process_init
 from kombu.entity import Queue
 
 from omniroute.core.bootstrap import Context, bootstrap
 from omniroute.core.housekeeping.sweeper import sweep
 from omniroute.core.platform.dispatch import Task
 from omniroute.core.platform.settings import Settings
+from omniroute.core.platform.telemetry.logs import configure_logging
 from omniroute.worker.broker_probe import intake_hint
-from omniroute.worker.handlers import run_task
+from omniroute.worker.handlers import run_task, timed
 
 log = logging.getLogger("omniroute.celery")
 
@@ -99,6 +101,10 @@ def create_celery(settings: Settings) -> Celery:
     )
     holder = _ContextHolder(settings, app)
     worker_process_init.connect(holder.reset, weak=False)
+    if settings.log_format == "json":
+        # A receiver here stops Celery from installing its own text handler on the root
+        # logger, so its lines (task received, succeeded, worker ready) are JSON as ours are.
+        setup_logging.connect(_json_logging(settings), weak=False)
 
     for task in Task:
         _register(app, holder, task)
@@ -106,10 +112,21 @@ def create_celery(settings: Settings) -> Celery:
     @app.task(name=SWEEP_TASK)
     def sweep_task() -> int:
         ctx = holder.get()
-        depth, head = intake_hint(app, INTAKE_QUEUE, recent=ctx.settings.sweep_grace)
-        return sweep(ctx, queued_inbound=depth, queue_head=head)
+
+        def turn() -> int:
+            depth, head = intake_hint(app, INTAKE_QUEUE, recent=ctx.settings.sweep_grace)
+            return sweep(ctx, queued_inbound=depth, queue_head=head)
+
+        return timed("sweep", turn)
 
     return app
+
+
+def _json_logging(settings: Settings) -> Callable[..., None]:
+    def configure(**_: Any) -> None:
+        configure_logging(level=settings.log_level, fmt="json")
+
+    return configure
 
 
 def _register(app: Celery, holder: _ContextHolder, task: Task) -> None:

@@ -9,7 +9,7 @@ import threading
 from omniroute.core.bootstrap import Context
 from omniroute.core.housekeeping.sweeper import sweep
 from omniroute.core.platform.dispatch import Task
-from omniroute.worker.handlers import run_task
+from omniroute.worker.handlers import run_task, timed
 
 log = logging.getLogger("omniroute.embedded")
 
@@ -79,10 +79,13 @@ class EmbeddedRunner:
             waiting = [row_id for task, row_id in self._queue.queue if task is Task.PROCESS_INBOUND]
         return len(waiting), (waiting[0] if waiting else None)
 
+    def _sweep_once(self) -> int:
+        depth, head = self._intake_hint()
+        return sweep(self._ctx, queued_inbound=depth, queue_head=head)
+
     def _sweep(self) -> None:
         while not self._stopping.wait(self._ctx.settings.sweep_interval):
             try:
-                depth, head = self._intake_hint()
-                sweep(self._ctx, queued_inbound=depth, queue_head=head)
+                timed("sweep", self._sweep_once)
             except Exception:
                 log.exception("sweep failed")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from typing import TypeVar
 
 from omniroute.core.bootstrap import Context
 from omniroute.core.fulfilment.release import deliver_outbox
@@ -13,9 +14,11 @@ from omniroute.core.intake.polling import poll_connector
 from omniroute.core.intake.processing import process_inbound
 from omniroute.core.order_routing.route import RoutingContention, route_order
 from omniroute.core.platform.dispatch import RecordingDispatcher, Task
-from omniroute.core.platform.metrics import TASK_SECONDS
+from omniroute.core.platform.metrics import TASK_SECONDS, TASKS
+from omniroute.core.platform.telemetry.logs import log_context
 
 log = logging.getLogger("omniroute.worker")
+T = TypeVar("T")
 
 
 def _process_inbound(ctx: Context, inbound_id: int) -> None:
@@ -49,11 +52,23 @@ HANDLERS: dict[Task, Callable[[Context, int], None]] = {
 
 
 def run_task(ctx: Context, task: Task, row_id: int) -> None:
+    handler = HANDLERS[task]
+    timed(task.name.lower(), lambda: handler(ctx, row_id))
+
+
+def timed(name: str, work: Callable[[], T]) -> T:
+    """Run one task, counted by outcome and timed, in a log context of its own: what it
+    binds (order, connector, correlation id) does not leak into the thread's next task."""
     started = time.perf_counter()
-    try:
-        HANDLERS[task](ctx, row_id)
-    finally:
-        TASK_SECONDS.labels(task.name.lower()).observe(time.perf_counter() - started)
+    outcome = "error"
+    with log_context(task=name):
+        try:
+            result = work()
+            outcome = "ok"
+            return result
+        finally:
+            TASK_SECONDS.labels(name).observe(time.perf_counter() - started)
+            TASKS.labels(name, outcome).inc()
 
 
 def drain(ctx: Context, *, limit: int = 100_000) -> int:

@@ -4,10 +4,11 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.concurrency import run_in_threadpool
 
 from omniroute.api.deps import CtxDep
+from omniroute.api.metrics_exposition import Exposition
 from omniroute.api.problems import correlation_id, server_problem
 from omniroute.core.platform.readiness import readiness
 
@@ -39,5 +40,6 @@ async def readyz(ctx: CtxDep, request: Request) -> dict[str, Any] | JSONResponse
     response_class=PlainTextResponse,
     responses={200: {"description": "Prometheus text exposition format"}},
 )
-def metrics() -> Response:
-    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+def metrics(request: Request) -> Response:
+    exposition: Exposition = request.app.state.metrics
+    return Response(exposition.render(), media_type=CONTENT_TYPE_LATEST)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -10,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from omniroute.connectors.base import IMPORTED_TOPIC, POLLED_TOPIC
 from omniroute.core.platform.clock import as_aware
+from omniroute.core.platform.metrics import CONNECTOR_ERRORS
 from omniroute.core.platform.models import (
     Connector,
     ConnectorCursor,
@@ -19,6 +21,18 @@ from omniroute.core.platform.models import (
 from omniroute.core.platform.sql import insert_ignoring_conflict_stmt, table_of
 
 ERROR_CHARS = 2000
+_REASON = re.compile(r"[a-z][a-z0-9_]{0,39}")
+
+
+def _count_error(connector_id: int, error: str) -> None:
+    """The failure in the connector errors counter, by the reason code the error text
+    starts with (``outbox.describe``: "<reason>: <message>"); "other" when it has none."""
+    reason = error.split(":", 1)[0]
+    CONNECTOR_ERRORS.labels(
+        str(connector_id), reason if _REASON.fullmatch(reason) else "other"
+    ).inc()
+
+
 NOT_WEBHOOKS = (POLLED_TOPIC, IMPORTED_TOPIC)
 
 
@@ -54,6 +68,7 @@ def record_failure(
 
     True when this failure disabled it.
     """
+    _count_error(connector_id, error)
     health = _row(session, connector_id)
     health.last_error_at = now
     health.last_error = error[:ERROR_CHARS]
@@ -138,6 +153,7 @@ def count_failure(
     """A failed call counted as ``record_failure`` counts it, but never disabling the
     connector (the caller decides that). One UPDATE that adds one, so failures recorded at
     the same moment by several workers all count, and none waits to read the row first."""
+    _count_error(connector_id, error)
     if not seen.row:
         _make_row(session, connector_id)
     session.execute(

@@ -83,6 +83,7 @@ from omniroute.core.platform.models import (
     Warehouse,
 )
 from omniroute.core.platform.sql import table_of
+from omniroute.core.platform.telemetry.logs import bind, log_context
 
 log = logging.getLogger("omniroute.outbox")
 
@@ -122,6 +123,13 @@ def deliver_outbox(
     ``create_fulfilment``), so it is not claimed again here. ``prepared``: that transaction
     also read the release (``prepare_release``), so it is not read again either.
     """
+    with log_context(outbox_id=outbox_id):
+        return _deliver_outbox(deps, outbox_id, now=now, claimed=claimed, prepared=prepared)
+
+
+def _deliver_outbox(
+    deps: Deps, outbox_id: int, *, now: datetime | None, claimed: bool, prepared: Job | None
+) -> str:
     now = now or deps.clock.now()
     if prepared is not None:
         if not claimed or prepared.outbox_id != outbox_id:
@@ -140,6 +148,8 @@ def deliver_outbox(
             except PermanentError as exc:
                 _dead(session, session.get_one(OutboxMessage, outbox_id), exc, Reason.NO_WMS)
                 return "dead"
+    if isinstance(job, Job):
+        bind(correlation_id=job.request.correlation_id, order_id=job.request.order_id)
     if not isinstance(job, Job):  # a WMS cancel, or a message to a channel
         deliver = deliver_cancel if job == WMS_CANCEL else deliver_to_channel
         return deliver(deps, outbox_id, now=now)
@@ -157,6 +167,7 @@ def deliver_outbox(
         # Last in the transaction, as every write of the health row is (see _count_failure).
         connector_health.note_success(session, job.connector_id, job.health, now=now_of(session))
     OUTBOX_DELIVERIES.labels(WMS_RELEASE, "sent").inc()
+    log.debug("outbox %s: fulfilment order %s released", outbox_id, job.request.fulfilment_order_id)
     return "sent"
 
 
@@ -251,6 +262,7 @@ def _prepare(deps: Deps, session: Session, outbox_id: int) -> Job | str:
         gift_message=own.gift_message if own else None,
         attributes=own.attributes if own else (),
         orders=tuple(notes.values()) if merged else (),
+        correlation_id=row.correlation_id,
     )
     return Job(
         outbox_id=outbox_id,
@@ -316,6 +328,7 @@ _RELEASE_READ = (
         OutboxMessage.kind,
         OutboxMessage.idempotency_key,
         OutboxMessage.attempts,
+        OutboxMessage.correlation_id,
         FulfilmentOrder.id.label("fo_id"),
         SalesOrder.id.label("order_id"),
         SalesOrder.external_number,

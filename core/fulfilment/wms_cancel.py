@@ -73,6 +73,7 @@ from omniroute.core.platform.models import (
     Warehouse,
 )
 from omniroute.core.platform.ports import HasConnectors, HasDispatcher, HasSettings, Store
+from omniroute.core.platform.telemetry.logs import bind
 from omniroute.core.stock.levels import give_back
 
 log = logging.getLogger("omniroute.outbox")
@@ -146,6 +147,7 @@ def _prepare(deps: Deps, session: Session, msg: OutboxMessage) -> CancelJob | No
             f"connector {connector.name} cannot cancel fulfilment orders", reason="no_wms_cancel"
         )
     health = session.get(ConnectorHealth, connector.id)
+    bind(correlation_id=msg.correlation_id, order_id=order.id)
     return CancelJob(
         outbox_id=msg.id,
         cancellation_id=row.id,
@@ -163,6 +165,7 @@ def _prepare(deps: Deps, session: Session, msg: OutboxMessage) -> CancelJob | No
             entire=bool(msg.payload.get("entire")),
             reason=row.reason,
             idempotency_key=msg.idempotency_key,
+            correlation_id=msg.correlation_id,
         ),
         connector_id=connector.id,
         health=connector_health.Seen(

@@ -59,6 +59,7 @@ from omniroute.core.platform.models import (
     SkuAlias,
 )
 from omniroute.core.platform.sql import insert_ignoring_conflict_stmt, table_of
+from omniroute.core.platform.telemetry.logs import bind, log_context
 from omniroute.core.tracking import events as tracking_events
 from omniroute.mapping import MappingError, resolve_skus, sku_keys
 
@@ -110,7 +111,15 @@ def process_inbound(deps: Deps, inbound_id: int, *, now: datetime | None = None)
     and sent right after it commits, by this call, whichever deployment runs it: no claim
     and no read transaction of their own, no queue round trip. If the process dies in
     between, their claims go stale and the sweeper has them sent (``outbox.messages``).
+
+    The row's correlation id, connector and order are bound to the log context for the
+    call, and so written on the outbox rows it makes (``outbox.messages``).
     """
+    with log_context():
+        return _process_inbound(deps, inbound_id, now=now)
+
+
+def _process_inbound(deps: Deps, inbound_id: int, *, now: datetime | None) -> int | None:
     now = now or deps.clock.now()
     claimed_at = deps.clock.now()  # the releases' claims: the real time, whatever ``now`` is
     outbox_ids: list[int] = []
@@ -128,7 +137,14 @@ def process_inbound(deps: Deps, inbound_id: int, *, now: datetime | None = None)
                     if claimed is None:
                         return None
                     msg, connector = claimed
+                    bind(
+                        correlation_id=msg.correlation_id,
+                        connector_id=msg.connector_id,
+                        inbound_id=msg.id,
+                    )
                     ready = _process_claimed(deps, session, msg, now, outside)
+                    if msg.order_id is not None:
+                        bind(order_id=msg.order_id)
                     if ready is not None:
                         outbox_ids = _route_ready(
                             deps,

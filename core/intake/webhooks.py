@@ -25,9 +25,10 @@ from omniroute.core.platform.dispatch import Task
 from omniroute.core.platform.errors import Conflict, NotFound, Unauthorized
 from omniroute.core.platform.inbox_insert import insert_committed
 from omniroute.core.platform.live_connectors import WebhookTarget
-from omniroute.core.platform.metrics import SIGNATURE_FAILURES, WEBHOOKS
+from omniroute.core.platform.metrics import INTAKE, SIGNATURE_FAILURES, WEBHOOKS
 from omniroute.core.platform.models import InboundMessage
 from omniroute.core.platform.ports import HasConnectors, HasDispatcher, HasEngine
+from omniroute.core.platform.telemetry import correlation
 
 
 class Deps(HasEngine, HasConnectors, HasDispatcher, Protocol):
@@ -38,6 +39,7 @@ class Deps(HasEngine, HasConnectors, HasDispatcher, Protocol):
 class IntakeResult:
     inbound_id: int | None
     duplicate: bool
+    correlation_id: str | None = None  # stored on the row (None: nothing stored)
 
     @property
     def status(self) -> str:
@@ -98,14 +100,18 @@ def receive_webhook(
         raise NotFound(f"connector {connector_id} does not take webhooks")
     if ping_aware and source.is_ping(headers, body):
         WEBHOOKS.labels(target.kind, "ping").inc()
+        INTAKE.labels(str(connector_id), "ignored").inc()
         return IntakeResult(inbound_id=None, duplicate=False)
     try:
         source.verify_webhook(headers, body)
     except SignatureError as exc:
         SIGNATURE_FAILURES.labels(target.kind).inc()
         WEBHOOKS.labels(target.kind, "bad_signature").inc()
+        INTAKE.labels(str(connector_id), "rejected").inc()
         raise Unauthorized(str(exc), code="bad_signature") from None
+    cid = correlation.of_request(headers.items())
     values = {
+        "correlation_id": cid,
         "connector_id": connector_id,
         "dedupe_key": source.dedupe_key(headers, body),
         "topic": _topic(source, headers),
@@ -116,7 +122,13 @@ def receive_webhook(
         "attempts": 0,
     }
     inbound_id = insert_committed(deps.engine, values)  # before the caller acknowledges
-    WEBHOOKS.labels(target.kind, "duplicate" if inbound_id is None else "accepted").inc()
+    outcome = "duplicate" if inbound_id is None else "accepted"
+    WEBHOOKS.labels(target.kind, outcome).inc()
+    INTAKE.labels(str(connector_id), outcome).inc()
     if inbound_id is not None:
         deps.dispatcher.enqueue(Task.PROCESS_INBOUND, inbound_id)
-    return IntakeResult(inbound_id=inbound_id, duplicate=inbound_id is None)
+    return IntakeResult(
+        inbound_id=inbound_id,
+        duplicate=inbound_id is None,
+        correlation_id=None if inbound_id is None else cid,
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -33,7 +34,7 @@ from omniroute.core.order_state.holdings import CLOSED
 from omniroute.core.order_state.machine import OrderStatus
 from omniroute.core.outbox import messages as outbox
 from omniroute.core.platform.db import unit_of_work
-from omniroute.core.platform.metrics import ORDERS_ROUTED, RESERVATION_RACES
+from omniroute.core.platform.metrics import ORDERS_ROUTED, RESERVATION_RACES, ROUTING_SECONDS
 from omniroute.core.platform.models import (
     Connector,
     FulfilmentLine,
@@ -126,6 +127,35 @@ def route_locked(
     A lost reservation race writes nothing and re-plans on fresh stock; when every re-plan
     loses, RoutingContention leaves the order validated. The ids of the outbox rows to send.
     """
+    started = time.perf_counter()
+    try:
+        return _route_locked(
+            deps,
+            session,
+            order,
+            now,
+            connector=connector,
+            skus=skus,
+            lines=lines,
+            rules=rules,
+            claimed_at=claimed_at,
+        )
+    finally:
+        ROUTING_SECONDS.observe(time.perf_counter() - started)
+
+
+def _route_locked(
+    deps: Deps,
+    session: Session,
+    order: SalesOrder,
+    now: datetime,
+    *,
+    connector: Connector | None,
+    skus: dict[str, Sku] | None,
+    lines: Sequence[routing.LineDemand] | None,
+    rules: Rules | None,
+    claimed_at: datetime | None,
+) -> list[int]:
     for attempt in range(1, deps.settings.route_max_replans + 1):
         with session.no_autoflush:  # plain reads: the order's own changes can wait
             request, used = build_request(

@@ -5,10 +5,12 @@ A row is written in the transaction whose state change causes it, with an idempo
 the receiver sees on every attempt. A relay claims it (a conditional UPDATE, committed on
 its own before the remote call), calls out with no transaction open, then settles it:
 sent, pending again after a backoff, or dead (a dead letter an exception points at, which
-ops can redrive). A WMS release can be written already claimed by the process that will
-send it right after the commit (``claimed_at``), which saves the claim's transaction; if
-that process dies first, the claim goes stale and the sweeper has the row sent, as after
-any crash past a claim.
+ops can redrive). Each row keeps the correlation id of the work that wrote it (the log
+context's, ``telemetry.logs``: the inbox row's being processed, or the request's), so the
+relay's logs, and the warehouse, see the id the order came in with. A WMS release can be
+written already claimed by the process that will send it right after the commit
+(``claimed_at``), which saves the claim's transaction; if that process dies first, the
+claim goes stale and the sweeper has the row sent, as after any crash past a claim.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from omniroute.core.platform.clock import now_of
 from omniroute.core.platform.errors import Conflict
 from omniroute.core.platform.models import OutboxMessage
 from omniroute.core.platform.sql import table_of
+from omniroute.core.platform.telemetry.logs import correlation_id
 
 # What a row asks for, by who receives it.
 WMS_RELEASE: Final = "wms.release"  # a fulfilment order to its warehouse's system
@@ -87,6 +90,7 @@ def add(
                 "attempts": 0,
                 "next_attempt_at": now,
                 "created_at": now,
+                "correlation_id": correlation_id(),
             },
         ).scalar_one()
     )
@@ -115,6 +119,7 @@ def add_releases(
         if claimed_at is None
         else {"status": "processing", "attempts": 1, "claimed_at": claimed_at}
     )
+    cid = correlation_id()
     rows = session.execute(
         _INSERT_RELEASES,
         [
@@ -124,6 +129,7 @@ def add_releases(
                 "fulfilment_order_id": r.fulfilment_order_id,
                 "idempotency_key": f"fo-{r.fulfilment_order_id}-{uuid.uuid4().hex[:16]}",
                 "payload": {"fulfilment_order_id": r.fulfilment_order_id} | dict(r.extra or {}),
+                "correlation_id": cid,
                 **born,
             }
             for r in releases

@@ -30,6 +30,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from omniroute.core.platform.clock import utcnow
+from omniroute.core.platform.telemetry.correlation import new_id as new_correlation_id
 
 JSONType = JSON().with_variant(JSONB(), "postgresql")
 # BIGINT ids on PostgreSQL; SQLite only autoincrements an INTEGER PRIMARY KEY.
@@ -145,6 +146,8 @@ class InboundMessage(WorkItem, Base):
     order_id: Mapped[int | None] = mapped_column(ForeignKey("sales_order.id"))
     received_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     processed_at: Mapped[datetime | None] = mapped_column(DateTime)
+    # Follows the order through logs and the outbox to the warehouse (migration 0015).
+    correlation_id: Mapped[str | None] = mapped_column(String(128), default=new_correlation_id)
 
 
 class Warehouse(Base):
@@ -542,6 +545,8 @@ class OutboxMessage(WorkItem, Base):
     payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(DateTime)
+    # The correlation id of the work that wrote it, sent with it (migration 0015).
+    correlation_id: Mapped[str | None] = mapped_column(String(128))
 
 
 class OrderException(Base):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -77,6 +79,10 @@ class Settings(BaseSettings):
     embedded_workers: int = Field(default=2, ge=1)
     db_pool_size: int = Field(default=10, ge=1)
     log_level: str = "INFO"
+    # Logs as one JSON object a line (json: for a log shipper) or as plain lines (text).
+    log_format: Literal["json", "text"] = "text"
+    # How long /metrics reuses the gauges it read from the database (one read per period).
+    metrics_cache_seconds: float = Field(default=5.0, ge=0)
 
     @field_validator("public_url")
     @classmethod

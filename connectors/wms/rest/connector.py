@@ -212,7 +212,9 @@ class RestWmsConnector:
         api = self._client()
         payload = build_release_payload(request)
         response, attempts = send_with_retry(
-            lambda: api.create_fulfilment_order(payload, request.idempotency_key),
+            lambda: api.create_fulfilment_order(
+                payload, request.idempotency_key, request.correlation_id
+            ),
             attempts=self._runtime.retry_attempts,
             max_wait=self._runtime.retry_max_wait,
             check=_check_release_response,
@@ -232,7 +234,10 @@ class RestWmsConnector:
         payload = build_cancel_payload(request)
         response, attempts = send_with_retry(
             lambda: api.cancel_fulfilment_order(
-                request.fulfilment_order_id, payload, request.idempotency_key
+                request.fulfilment_order_id,
+                payload,
+                request.idempotency_key,
+                request.correlation_id,
             ),
             attempts=self._runtime.retry_attempts,
             max_wait=self._runtime.retry_max_wait,
