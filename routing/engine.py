@@ -185,8 +185,9 @@ def _decide(
     if not shipments:
         return result
     promise = promised(shipments, eligible, ships, req.facts.service_level)
-    result.trace["promise"] = promise.to_json()  # the trace is new: nobody has read it yet
-    return replace(result, promise=promise)
+    trace = result.trace
+    trace["promise"] = promise.to_json()  # the trace is new: nobody has read it yet
+    return RoutingResult(result.outcome, shipments, result.shortfall, trace, promise)
 
 
 # Why-not reasons of a warehouse removed for not shipping an urgent order today.
@@ -272,6 +273,7 @@ def _parked(
     """No plan today, parked by ``outcome`` (a hold or the cut-off exception), not short."""
     trace = today.trace | {
         "outcome": outcome.value,
+        "shortfall": [],  # the stock is there, on a later day
         "summary": summary,
         "cutoff": cutoff,
         "promise": None if promise is None else promise.to_json(),
