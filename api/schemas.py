@@ -545,17 +545,32 @@ class OrderSummaryOut(BaseModel):
     created_at: UtcDateTime
     updated_at: UtcDateTime
     hold: HoldOut | None = Field(
-        default=None, description="Why the channel's release policy holds it (status on_hold)"
+        default=None,
+        description="Why it is held (status on_hold): by the channel's release policy, or "
+        "after a missed cut-off until the next shipping day (code cutoff_missed)",
+    )
+    promised_ship_by: date | None = Field(
+        default=None,
+        description="The local date by which its warehouses ship it, from the latest routing "
+        "decision with a plan (their cut-offs and calendars); null before one",
+    )
+    promised_service_level: str | None = Field(
+        default=None,
+        description="The service level it was routed as: service_level, or lower after a "
+        "downgrade for a missed cut-off",
     )
 
 
 class HoldOut(BaseModel):
     code: str = Field(
         description="payment_pending, payment_voided, unrecognised_payment, test_order, risk, "
-        "partially_fulfilled_by_channel"
+        "partially_fulfilled_by_channel; cutoff_missed (held until the next shipping day)"
     )
     reason: str | None
     waived: list[str] = Field(description="Hold codes a person released this order from")
+    until: UtcDateTime | None = Field(
+        default=None, description="cutoff_missed: when the sweeper routes it again"
+    )
 
 
 class NameValueOut(BaseModel):

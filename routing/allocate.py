@@ -2,7 +2,7 @@
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Any, Final
 
@@ -65,6 +65,8 @@ class Outcome(StrEnum):
     BACKORDER = "backorder"
     HOLD = "hold"
     REJECT = "reject"
+    # An urgent order every warehouse with its stock could ship only on a later day.
+    CUTOFF_MISSED = "cutoff_missed"
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,24 @@ class Shipment:
 
 
 @dataclass(frozen=True)
+class Promise:
+    """What the plan promises: the local date by which every shipment leaves its warehouse
+    (None: some warehouse never ships by its calendar) at the service level it was routed
+    as; for an order held for the next shipping day, when the hold ends."""
+
+    ship_by: date | None
+    service_level: str
+    hold_until: datetime | None = None  # aware; set only with Outcome.HOLD after a cut-off
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "ship_by": None if self.ship_by is None else self.ship_by.isoformat(),
+            "service_level": self.service_level,
+            "hold_until": None if self.hold_until is None else self.hold_until.isoformat(),
+        }
+
+
+@dataclass(frozen=True)
 class RoutingResult:
     """The plan (shipments), what is missing, and a JSON-serialisable trace of why."""
 
@@ -93,6 +113,7 @@ class RoutingResult:
     shipments: tuple[Shipment, ...]
     shortfall: tuple[LineDemand, ...]
     trace: dict[str, Any]
+    promise: Promise | None = None  # with shipments, or a hold until the next shipping day
 
 
 @dataclass(frozen=True)

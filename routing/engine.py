@@ -14,14 +14,15 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 from itertools import product, repeat
+from typing import Any
 
-from omniroute.routing.allocate import OrderDemand, RoutingResult, Shipment
+from omniroute.routing.allocate import OrderDemand, Outcome, Promise, RoutingResult, Shipment
 from omniroute.routing.conditions import OrderFacts
-from omniroute.routing.explain import Removal, Stock, Verdicts
+from omniroute.routing.explain import Removal, Stock, Verdicts, late_candidates, missed_words
 from omniroute.routing.geo import GeoPoint, distances_km, prepare_point
 from omniroute.routing.ranking import (
     SMALLER_IS_BETTER,
@@ -32,6 +33,8 @@ from omniroute.routing.ranking import (
 )
 from omniroute.routing.rules import (
     DEFAULT_OUTCOME,
+    CutoffAction,
+    Evaluation,
     RuleOutcome,
     RuleSet,
     SplitMode,
@@ -40,7 +43,7 @@ from omniroute.routing.rules import (
     evaluate,
 )
 from omniroute.routing.search import SearchLimits, SearchResult, min_split_rows
-from omniroute.routing.trace import build_result, permuter
+from omniroute.routing.trace import build_result, permuter, promised
 from omniroute.routing.warehouses import (
     Columns,
     RateBand,
@@ -53,6 +56,7 @@ from omniroute.routing.warehouses import (
     channel_buffer,
     columns,
     columns_of,
+    day_begins,
     prepare_warehouses,
     ship_days,
     sites_of,
@@ -98,16 +102,49 @@ class RoutingRequest:
 
 
 def decide(req: RoutingRequest) -> RoutingResult:
-    """Route one order: the plan (fewest shipments from the best-ranked warehouses) and why."""
+    """Route one order: the plan (fewest shipments from the best-ranked warehouses) and why.
+
+    An urgent order that no warehouse can ship today, though some could on a later day
+    (past their cut-off, or closed today), follows the rules' ``on_cutoff_missed``
+    (:func:`_after_cutoff`)."""
     if not req.order.lines:
         raise ValueError("an order without lines cannot be routed")
     evaluation = evaluate(req.rule_set or DEFAULT_RULES, req.facts, req.now)
-    outcome = evaluation.outcome
     sites = sites_of(req.warehouses)
     ships = ship_days(req.warehouses, sites, req.now)  # once per calendar, not per warehouse
     every = columns_of(req.warehouses, sites)
+    result = _decide(req, evaluation, sites, ships, every, urgent=_urgent(req))
+    if result.shipments or not missed_today(req, result):
+        return result
+    later = _decide(
+        req,
+        replace(evaluation, outcome=soonest_first(evaluation.outcome)),
+        sites,
+        ships,
+        every,
+        urgent=False,
+    )
+    return _after_cutoff(req, evaluation.outcome, result, later, ships)
+
+
+def _urgent(req: RoutingRequest) -> bool:
+    return req.facts.service_level in URGENT_LEVELS
+
+
+def _decide(
+    req: RoutingRequest,
+    evaluation: Evaluation,
+    sites: Sequence[Site],
+    ships: Mapping[Shipping, ShipDay],
+    every: Columns,
+    *,
+    urgent: bool,
+) -> RoutingResult:
+    """The decision under ``evaluation``'s outcome; ``urgent``: only warehouses that ship
+    today are eligible."""
+    outcome = evaluation.outcome
     kept, removed = _eligibility(
-        req, outcome.warehouses, sites, every, ships, matched=evaluation.matched
+        req, outcome.warehouses, sites, every, ships, matched=evaluation.matched, urgent=urgent
     )
     eligible = every if kept is None else columns([sites[n] for n in kept])
     skus = tuple(dict.fromkeys(line.sku for line in req.order.lines))  # first-appearance order
@@ -132,7 +169,7 @@ def decide(req: RoutingRequest) -> RoutingResult:
         ships=ships,
         channel=(req.facts.channel, req.channel_name),
     )
-    return build_result(
+    result = build_result(
         req.order.lines,
         label=req.rule_set_label,
         now=req.now,
@@ -146,6 +183,103 @@ def decide(req: RoutingRequest) -> RoutingResult:
         order_value=_value_entry(req.facts),
         address=(req.facts.country, req.facts.postal_code),
     )
+    if not shipments:
+        return result
+    promise = promised(shipments, eligible, ships, req.facts.service_level)
+    trace = result.trace
+    trace["promise"] = promise.to_json()  # the trace is new: nobody has read it yet
+    return RoutingResult(result.outcome, shipments, result.shortfall, trace, promise)
+
+
+# Why-not reasons of a warehouse removed for not shipping an urgent order today.
+LATE_REASONS = frozenset({"cutoff_missed", "calendar"})
+
+
+def missed_today(req: RoutingRequest, result: RoutingResult) -> bool:
+    """Whether an urgent order with no plan had warehouses removed for not shipping today."""
+    return _urgent(req) and any(
+        not c["eligible"] and c["why_not"]["reason"] in LATE_REASONS
+        for c in result.trace["candidates"]
+    )
+
+
+def soonest_first(outcome: RuleOutcome) -> RuleOutcome:
+    """``outcome`` ranking by ship date first: once today is missed, the soonest day wins."""
+    rest = tuple(c for c in outcome.ranking if c != "ship_date")
+    return replace(outcome, ranking=("ship_date", *rest))
+
+
+def _after_cutoff(
+    req: RoutingRequest,
+    outcome: RuleOutcome,
+    today: RoutingResult,
+    later: RoutingResult,
+    ships: Mapping[Shipping, ShipDay],
+) -> RoutingResult:
+    """An urgent order that found no plan among the warehouses shipping today (``today``)
+    routed by the rules' ``on_cutoff_missed``, given the plan it would have on a later day
+    (``later``: the same order with the cut-offs and closed days lifted, soonest first)."""
+    if later.promise is None:
+        return today  # not even on a later day: short of stock, the no-stock outcome stands
+    action = outcome.on_cutoff_missed
+    missed = late_candidates(today.trace["candidates"])
+    level = req.facts.service_level
+    earliest = later.promise.ship_by
+    where = [s.warehouse_code for s in later.shipments]
+    facts = {
+        "action": action.value,
+        "missed": missed,
+        "earliest_ship_date": None if earliest is None else earliest.isoformat(),
+        "earliest_from": where,
+    }
+    why = missed_words(level, missed)
+    if action is CutoffAction.SHIP_NEXT_DAY:
+        when = "on a day not yet known" if earliest is None else f"on {earliest.isoformat()}"
+        summary = f"{later.trace['summary']} Ships {when}: {why}."
+        return _noted(later, facts, summary)
+    if action is CutoffAction.DOWNGRADE and outcome.downgrade_to not in URGENT_LEVELS:
+        lower = decide(replace(req, facts=replace(req.facts, service_level=outcome.downgrade_to)))
+        if lower.promise is not None:
+            summary = f"{lower.trace['summary']} Routed as {outcome.downgrade_to}: {why}."
+            used = {"ordered": level, "used": outcome.downgrade_to}
+            return _noted(lower, facts | {"service_level": used}, summary)
+    elif action is CutoffAction.HOLD and earliest is not None:
+        keys = {s.warehouse_id: s.shipping for s in sites_of(req.warehouses)}
+        until = max(day_begins(keys[s.warehouse_id], earliest) for s in later.shipments)
+        promise = replace(later.promise, hold_until=until)
+        summary = (
+            f"{why}; held until {until:%Y-%m-%d %H:%M} UTC, when "
+            f"{', '.join(where)} begins its next shipping day ({earliest.isoformat()}), "
+            "then routed again."
+        )
+        held = facts | {"hold_until": until.isoformat()}
+        return _parked(today, Outcome.HOLD, held, summary, promise)
+    when = "" if earliest is None else f"; it could ship on {earliest} from {', '.join(where)}"
+    summary = f"{why}{when}; exception ({Outcome.CUTOFF_MISSED.value})."
+    return _parked(today, Outcome.CUTOFF_MISSED, facts, summary, None)
+
+
+def _noted(result: RoutingResult, cutoff: dict[str, Any], summary: str) -> RoutingResult:
+    """A plan made after the cut-off, with what was missed and why in its trace."""
+    return replace(result, trace=result.trace | {"summary": summary, "cutoff": cutoff})
+
+
+def _parked(
+    today: RoutingResult,
+    outcome: Outcome,
+    cutoff: dict[str, Any],
+    summary: str,
+    promise: Promise | None,
+) -> RoutingResult:
+    """No plan today, parked by ``outcome`` (a hold or the cut-off exception), not short."""
+    trace = today.trace | {
+        "outcome": outcome.value,
+        "shortfall": [],  # the stock is there, on a later day
+        "summary": summary,
+        "cutoff": cutoff,
+        "promise": None if promise is None else promise.to_json(),
+    }
+    return RoutingResult(outcome=outcome, shipments=(), shortfall=(), trace=trace, promise=promise)
 
 
 def _value_entry(facts: OrderFacts) -> dict[str, str | None]:
@@ -167,9 +301,10 @@ def _eligibility(
     ships: Mapping[Shipping, ShipDay],
     *,
     matched: tuple[str, ...],
+    urgent: bool,
 ) -> tuple[list[int] | None, list[tuple[Site, Removal]]]:
     """Positions in ``sites`` of the warehouses that pass every feasibility filter (None: all
-    of them), and the others with the reason."""
+    of them), and the others with the reason. ``urgent``: a warehouse must ship today."""
     # Warehouses the caller excludes are rare: when there are some, no fast path.
     selective = bool(
         sel.include
@@ -178,7 +313,6 @@ def _eligibility(
         or sel.exclude_tags
         or req.excluded_warehouses
     )
-    urgent = req.facts.service_level in URGENT_LEVELS
     if (
         not selective
         and every.all_open
@@ -196,7 +330,9 @@ def _eligibility(
             and not selective
             and (not s.channels or not s.channels.isdisjoint(served))
             and not (urgent and s.limited)
-        ) or (reason := _removal(req, sel, s.profile, ships[s.shipping], matched)) is None:
+        ) or (
+            reason := _removal(req, sel, s.profile, ships[s.shipping], matched, urgent=urgent)
+        ) is None:
             kept.append(n)
         else:
             removed.append((s, reason))
@@ -209,13 +345,16 @@ def _removal(  # noqa: PLR0911 - one return per filter, in the order they are ap
     w: WarehouseProfile,
     ship: ShipDay,
     matched: tuple[str, ...],
+    *,
+    urgent: bool,
 ) -> Removal | None:
     """The first feasibility filter that removes ``w``, in words and as a filter name with
     what it found; None when it passes them all. ``matched``: the rules applied, to name the
     one whose warehouse list removed it.
 
-    An urgent order (``URGENT_LEVELS``) needs a warehouse that ships today: one closed today
-    by its calendar or past its cut-off is removed.
+    An urgent order (``URGENT_LEVELS``; ``urgent`` false once the cut-off was missed by
+    every warehouse and the rules let it ship later) needs a warehouse that ships today: one
+    closed today by its calendar or past its cut-off is removed.
     """
     if not w.enabled:
         return Removal("disabled", "disabled", {})
@@ -249,13 +388,18 @@ def _removal(  # noqa: PLR0911 - one return per filter, in the order they are ap
         )
     if w.capacity_left is not None and w.capacity_left <= 0:
         return Removal("no capacity left today", "capacity", {"capacity_left": w.capacity_left})
-    if req.facts.service_level in URGENT_LEVELS and ship.late:
-        return Removal(
-            f"{ship.late} for a {req.facts.service_level} order",
-            ship.cause or "calendar",
-            {"service_level": req.facts.service_level, "ships": ship.iso},
-        )
+    if urgent and ship.late:
+        return _late(req.facts.service_level, w, ship)
     return None
+
+
+def _late(level: str, w: WarehouseProfile, ship: ShipDay) -> Removal:
+    """Why a warehouse that does not ship today is removed for an urgent order; a missed
+    cut-off names its time and time zone."""
+    detail: dict[str, str | None] = {"service_level": level, "ships": ship.iso}
+    if ship.cause == "cutoff_missed":
+        detail |= {"cutoff": w.cutoff_local_time, "timezone": w.timezone}
+    return Removal(f"{ship.late} for a {level} order", ship.cause or "calendar", detail)
 
 
 def _rule_of(

@@ -360,6 +360,30 @@ def _brief(candidate: Mapping[str, Any]) -> str:
     return f"{code} {why['text']}"
 
 
+def late_candidates(candidates: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The warehouses a trace removed for not shipping an urgent order today: its code, why
+    (``cutoff_missed`` with its cut-off and time zone, or ``calendar``) and when it ships."""
+    return [
+        {"code": c["code"], **{k: v for k, v in c["why_not"].items() if k != "service_level"}}
+        for c in candidates
+        if not c["eligible"] and c["why_not"]["reason"] in ("cutoff_missed", "calendar")
+    ]
+
+
+def missed_words(level: str, missed: Sequence[Mapping[str, Any]]) -> str:
+    """Why no warehouse ships an urgent order today, naming the first few: "No warehouse
+    ships this express order today: NYC missed its 14:00 cut-off (America/New_York)"."""
+    named = [
+        f"{m['code']} missed its {m['cutoff']} cut-off ({m['timezone']})"
+        if m["reason"] == "cutoff_missed"
+        else f"{m['code']} {m['text'].removesuffix(f' for a {level} order')}"
+        for m in missed[:MAX_HEADLINE_LOSERS]
+    ]
+    if len(missed) > MAX_HEADLINE_LOSERS:
+        named.append(f"{len(missed) - MAX_HEADLINE_LOSERS} more")
+    return f"No warehouse ships this {level} order today: {', '.join(named)}"
+
+
 def warnings(
     ship_to: GeoPoint | None, address: tuple[str | None, str | None], verdicts: Verdicts
 ) -> list[dict[str, Any]]:

@@ -39,6 +39,20 @@ class NoStockAction(StrEnum):
     REJECT = "reject"
 
 
+class CutoffAction(StrEnum):
+    """What to do with an urgent order when every warehouse that could ship it has missed
+    today's cut-off (or is closed today by its calendar)."""
+
+    EXCEPTION = "exception"  # park it with the exception ``cutoff_missed``
+    DOWNGRADE = "downgrade"  # route it as ``downgrade_to`` (a lower service level)
+    SHIP_NEXT_DAY = "ship_next_day"  # keep its level; ship on the warehouse's next open day
+    HOLD = "hold"  # hold it until the warehouse's next shipping day begins, then route it
+
+
+# The service levels an order may be downgraded to when it misses the cut-off.
+DOWNGRADE_LEVELS: Final = ("standard", "express")
+
+
 class SplitMode(StrEnum):
     SHIP_COMPLETE = "ship_complete"
     SPLIT = "split"
@@ -95,6 +109,8 @@ class RuleOutcome:
     consolidate_minutes: int = 0
     # With on_no_stock "backorder": release what stock covers now, backorder only the rest.
     partial_release: bool = False
+    on_cutoff_missed: CutoffAction = CutoffAction.EXCEPTION
+    downgrade_to: str = "standard"  # the service level of on_cutoff_missed "downgrade"
 
     def boost(self, code: str) -> int:
         """The priority boost of warehouse ``code``, 0 when none is set."""
@@ -124,6 +140,8 @@ class RuleOutcome:
             "priority_boost": dict(self.priority_boost),
             "consolidate": {"window_minutes": self.consolidate_minutes},
             "partial_release": self.partial_release,
+            "on_cutoff_missed": self.on_cutoff_missed.value,
+            "downgrade_to": self.downgrade_to,
         }
 
 
@@ -151,6 +169,8 @@ class PartialOutcome:
     priority_boost: Boosts = ()
     consolidate: int | None = None  # window minutes; 0 states "no consolidation"
     partial_release: bool | None = None
+    on_cutoff_missed: CutoffAction | None = None
+    downgrade_to: str | None = None
 
     def stated(self) -> tuple[str, ...]:
         """The outcome keys this partial outcome sets, for the trace."""
@@ -175,6 +195,8 @@ class PartialOutcome:
             partial_release=(
                 base.partial_release if self.partial_release is None else self.partial_release
             ),
+            on_cutoff_missed=self.on_cutoff_missed or base.on_cutoff_missed,
+            downgrade_to=self.downgrade_to or base.downgrade_to,
         )
 
 

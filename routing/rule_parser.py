@@ -34,9 +34,11 @@ from omniroute.routing.conditions import Condition, RuleError
 from omniroute.routing.rule_model import (
     CRITERIA,
     DEFAULT_OUTCOME,
+    DOWNGRADE_LEVELS,
     MAX_BOOST,
     MAX_CONSOLIDATION_MINUTES,
     Boosts,
+    CutoffAction,
     NoStockAction,
     PartialOutcome,
     Rule,
@@ -189,6 +191,9 @@ _RULE_ID = check(
     lambda value: isinstance(value, str) and len(value) <= 64 and value.strip() == value != "",
     "a rule id: a non-empty string of at most 64 characters without surrounding spaces",
 )
+_DOWNGRADE_LEVEL = check(
+    lambda value: value in DOWNGRADE_LEVELS, f"one of {', '.join(DOWNGRADE_LEVELS)}"
+)
 _VERSION = check(lambda value: value == 1 and value is not True, "1", int)
 
 
@@ -287,6 +292,8 @@ class _Reader:
             "priority_boost": _boosts,
             "consolidate": self.consolidate,
             "partial_release": _BOOLEAN,
+            "on_cutoff_missed": _choice_of(CutoffAction),
+            "downgrade_to": _DOWNGRADE_LEVEL,
         }
         return PartialOutcome(**self.keys(doc, path, checks))
 

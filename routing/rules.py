@@ -38,7 +38,13 @@ An outcome (``default`` or a rule's ``then``) states any of:
   orders of the same customer to the same address within N minutes ship together;
 * ``partial_release``: true | false (default false), acted on only with ``on_no_stock``
   backorder: what stock covers now is routed and released (under the same split policy) and
-  only the rest waits for replenishment; false keeps the whole order waiting.
+  only the rest waits for replenishment; false keeps the whole order waiting;
+* ``on_cutoff_missed``: exception | downgrade | ship_next_day | hold, for an express or
+  same_day order that every warehouse able to ship it could ship only on a later day (past
+  its cut-off, or closed today): the exception ``cutoff_missed`` (the default), routed as
+  ``downgrade_to`` (default standard), shipped on the warehouse's next open day, or held
+  until that day begins and routed then;
+* ``downgrade_to``: standard | express, the service level of ``downgrade``.
 
 Laying a ``then`` over an outcome replaces what it states: ``ranking`` and ``on_no_stock``
 whole, ``split`` key by key and ``priority_boost`` code by code; ``warehouses.include``
@@ -55,6 +61,7 @@ from omniroute.routing.rule_model import (
     DEFAULT_RANKING,
     MAX_BOOST,
     CompiledRules,
+    CutoffAction,
     Evaluation,
     NoStockAction,
     PartialOutcome,
@@ -84,6 +91,7 @@ __all__ = [
     "MAX_BOOST",
     "CompiledRules",
     "Condition",
+    "CutoffAction",
     "Evaluation",
     "NoStockAction",
     "OrderFacts",

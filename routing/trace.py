@@ -8,7 +8,7 @@ from itertools import repeat
 from operator import itemgetter
 from typing import Any
 
-from omniroute.routing.allocate import LineDemand, Outcome, RoutingResult, Shipment
+from omniroute.routing.allocate import LineDemand, Outcome, Promise, RoutingResult, Shipment
 from omniroute.routing.explain import (
     TIE_BREAKS,
     Losses,
@@ -25,7 +25,13 @@ from omniroute.routing.geo import GeoPoint
 from omniroute.routing.render import FIGURES, figures
 from omniroute.routing.rules import Evaluation, NoStockAction
 from omniroute.routing.search import SearchResult
-from omniroute.routing.warehouses import channel_buffer, held_back
+from omniroute.routing.warehouses import (
+    Columns,
+    ShipDay,
+    Shipping,
+    channel_buffer,
+    held_back,
+)
 
 # The explanations' types and the headline moved to routing.explain; they stay importable
 # from here.
@@ -38,6 +44,7 @@ __all__ = [
     "build_result",
     "headline",
     "permuter",
+    "promised",
     "runner_up",
 ]
 
@@ -149,6 +156,21 @@ def build_result(
     return RoutingResult(
         outcome=outcome, shipments=shipments, shortfall=tuple(shortfall), trace=trace
     )
+
+
+def promised(
+    shipments: Sequence[Shipment],
+    eligible: Columns,
+    ships: Mapping[Shipping, ShipDay],
+    service_level: str,
+) -> Promise:
+    """The promise of a plan: the last of its warehouses' ship dates (their local dates,
+    after their cut-offs and calendars); None when one of them never ships."""
+    ids, calendars = eligible.ids, eligible.shipping
+    dates = [ships[calendars[ids.index(s.warehouse_id)]].date for s in shipments]
+    known = [d for d in dates if d is not None]
+    ship_by = max(known) if len(known) == len(dates) and known else None
+    return Promise(ship_by=ship_by, service_level=service_level)
 
 
 def _demand(lines: Sequence[LineDemand]) -> dict[str, int]:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, NamedTuple, overload
 from zoneinfo import ZoneInfo
 
@@ -75,7 +75,7 @@ class ShipDay(NamedTuple):
     days: float | None  # days from its local today (the ship_date criterion)
     iso: str | None  # ``date`` for the trace
     late: str | None  # why not today (a missed cut-off or a closed day); None: today
-    cause: str | None = None  # "cut_off" or "calendar" when ``late``
+    cause: str | None = None  # "cutoff_missed" or "calendar" when ``late``
 
 
 class Site(NamedTuple):
@@ -281,7 +281,7 @@ def ship_day(key: Shipping, now: datetime) -> ShipDay:
     elif today in holidays:
         late = f"closed today ({today.isoformat()}, a holiday in its calendar)"
     elif cutoff and local.time() >= _clock(cutoff):
-        late, cause = f"missed today's {cutoff} cut-off ({zone})", "cut_off"
+        late, cause = f"missed today's {cutoff} cut-off ({zone})", "cutoff_missed"
     if late is None:
         return ShipDay(today, 0.0, today.isoformat(), None)
     if len(closed) >= len(WEEKDAYS):
@@ -293,6 +293,12 @@ def ship_day(key: Shipping, now: datetime) -> ShipDay:
             break
         day += timedelta(days=1)
     return ShipDay(day, float((day - today).days), day.isoformat(), late, cause)
+
+
+def day_begins(key: Shipping, day: date) -> datetime:
+    """When ``day`` begins (local midnight) for a warehouse with this calendar, in UTC."""
+    zone = key if isinstance(key, str) else key[0]
+    return datetime.combine(day, time(0), ZoneInfo(zone)).astimezone(UTC)
 
 
 def _clock(hh_mm: str) -> time:

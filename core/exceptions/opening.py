@@ -45,6 +45,8 @@ class Reason(enum.StrEnum):
     BAD_ADDRESS = "bad_address"
     BAD_QUANTITY = "bad_quantity"
     NO_STOCK = "no_stock"
+    # An urgent order every warehouse with the stock could ship only on a later day.
+    CUTOFF_MISSED = "cutoff_missed"
     WMS_REJECTED = "wms_rejected"
     WMS_UNREACHABLE = "wms_unreachable"
     NO_WMS = "no_wms"

@@ -16,6 +16,7 @@ SLA: dict[Reason, timedelta] = {
     Reason.WMS_UNREACHABLE: 1 * _H,
     Reason.NO_WMS: 1 * _H,
     Reason.WMS_REJECTED: 2 * _H,
+    Reason.CUTOFF_MISSED: 2 * _H,  # an express order waiting: ship it, downgrade or tell
     Reason.CANCEL_FAILED: 2 * _H,
     Reason.CHANGE_AFTER_RELEASE: 2 * _H,
     Reason.PROCESSING_ERROR: 2 * _H,

@@ -1,5 +1,7 @@
 """The sweeper: finds work whose nudge was lost or whose worker died, and nudges it again;
-and routes the consolidation groups whose hold has ended (core.order_routing.consolidation).
+and routes the consolidation groups whose hold has ended (core.order_routing.consolidation)
+and the orders held after a missed cut-off whose next shipping day has begun
+(core.order_routing.cutoff_holds).
 
 A row is re-nudged at most once per ``renudge_interval``: a backlog waiting in the broker
 is not a lost nudge, and re-queuing it on every sweep would only multiply duplicate tasks
@@ -19,8 +21,9 @@ from omniroute.core.edi.folders import sweep_inboxes
 from omniroute.core.edi.inventory import advise_inventory
 from omniroute.core.intake import polling
 from omniroute.core.intake.polling import enqueue_due_polls
-from omniroute.core.order_routing import consolidation
+from omniroute.core.order_routing import consolidation, cutoff_holds
 from omniroute.core.order_routing.consolidation import route_due_groups
+from omniroute.core.order_routing.cutoff_holds import route_due_holds
 from omniroute.core.order_state.machine import OrderStatus
 from omniroute.core.platform.db import unit_of_work
 from omniroute.core.platform.dispatch import Task
@@ -31,7 +34,9 @@ from omniroute.core.stock.sync import sync_stock
 from omniroute.core.tracking.events import rematch_parked
 
 
-class Deps(polling.Deps, sync.Deps, consolidation.Deps, edi_intake.Deps, Protocol):
+class Deps(
+    polling.Deps, sync.Deps, consolidation.Deps, cutoff_holds.Deps, edi_intake.Deps, Protocol
+):
     """What a sweep uses: every periodic chore's dependencies."""
 
 
@@ -149,8 +154,9 @@ def sweep(
     queued_inbound: int = 0,
     queue_head: int | None = None,
 ) -> int:
-    """Enqueue everything due (hints as in :func:`find_due_work`) and route the consolidation
-    groups whose window has passed; how many tasks were enqueued and groups routed."""
+    """Enqueue everything due (hints as in :func:`find_due_work`), route the consolidation
+    groups whose window has passed and the orders whose cut-off hold has ended; how many
+    tasks were enqueued and groups and orders routed."""
     now = now or deps.clock.now()
     work = find_due_work(deps, now=now, queued_inbound=queued_inbound, queue_head=queue_head)
     for task, row_id in work:
@@ -159,7 +165,9 @@ def sweep(
     pushes = sync_stock(deps, now=now)
     rematched = rematch_tracking(deps, now=now)
     edi = sweep_inboxes(deps) + advise_inventory(deps, now=now)  # EDI partners' folders, 846s
-    return len(work) + polls + pushes + route_due_groups(deps, now=now) + rematched + edi
+    groups = route_due_groups(deps, now=now)
+    held = route_due_holds(deps, now=now)  # urgent orders held after a missed cut-off
+    return len(work) + polls + pushes + groups + held + rematched + edi
 
 
 # How far back the sweeper looks for shipments that may have missed carrier events written

@@ -50,6 +50,7 @@ from omniroute.core.order_routing.route import (
     open_lines,
     park,
     record_decision,
+    record_promise,
     reserve_plan,
 )
 from omniroute.core.order_state import timeline as order_state
@@ -408,6 +409,8 @@ def _apply(  # noqa: PLR0917 - the pieces of one decision, applied together
         for o in group.orders
     }
     ORDERS_ROUTED.labels(outcome).inc(len(group.orders))
+    for o in group.orders:
+        record_promise(o, result)
     if not result.shipments:
         for o in group.orders:
             park(session, o, decisions[o.id], result)

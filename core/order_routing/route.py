@@ -258,6 +258,7 @@ def _apply(
         stock_snapshot=snapshot,
     )
     ORDERS_ROUTED.labels(outcome).inc()
+    record_promise(order, result)
     if not result.shipments:
         park(session, order, decision_id, result)
         return []
@@ -335,6 +336,19 @@ def record_decision(
     )
 
 
+def record_promise(order: SalesOrder, result: routing.RoutingResult) -> None:
+    """Keep on the order what the router promised: the ship-by date and the service level
+    it was routed as; a decision with no plan and no promise keeps the previous one."""
+    promise = result.promise
+    if promise is not None:
+        order.promised_ship_by = promise.ship_by
+        order.promised_service_level = promise.service_level
+
+
+# The hold code of an order held after a missed cut-off (on_cutoff_missed "hold").
+CUTOFF_HOLD = "cutoff_missed"
+
+
 def park(
     session: Session,
     order: SalesOrder,
@@ -351,6 +365,10 @@ def park(
         return None
     if result.outcome == routing.Outcome.HOLD:
         order_state.move(session, order, OrderStatus.ON_HOLD, summary[:1000])
+        until = None if result.promise is None else result.promise.hold_until
+        if until is not None:  # until the next shipping day: the sweeper routes it then
+            order.hold_code, order.hold_reason = CUTOFF_HOLD, summary[:500]
+            order.hold_until = until.astimezone(UTC).replace(tzinfo=None)
         return None
     if result.outcome == routing.Outcome.REJECT:
         exc = open_exception(
@@ -358,6 +376,19 @@ def park(
             Reason.REJECTED_BY_RULE,
             order_id=order.id,
             detail={"decision_id": decision_id, "summary": summary},
+        )
+    elif result.outcome == routing.Outcome.CUTOFF_MISSED:
+        cutoff = result.trace.get("cutoff") or {}
+        exc = open_exception(
+            session,
+            Reason.CUTOFF_MISSED,
+            order_id=order.id,
+            detail={
+                "decision_id": decision_id,
+                "summary": summary,
+                "missed": cutoff.get("missed", []),
+                "earliest_ship_date": cutoff.get("earliest_ship_date"),
+            },
         )
     else:
         exc = open_exception(

@@ -20,7 +20,9 @@ def transition(session: Session, order: SalesOrder, target: str, note: str | Non
     new = check_transition(order.status, target)
     session.add(OrderEvent(order_id=order.id, from_status=order.status, to_status=new, note=note))
     if order.status == OrderStatus.ON_HOLD and order.hold_code is not None:
-        order.hold_code = order.hold_reason = None  # a release-policy hold ends with it
+        # A release-policy hold, or one after a missed cut-off, ends with it.
+        order.hold_code = order.hold_reason = None
+        order.hold_until = None
     order.status = new
     order.updated_at = now_of(session)
 

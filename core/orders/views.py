@@ -296,5 +296,8 @@ def _summary(order: SalesOrder) -> dict[str, Any]:
             "code": order.hold_code,
             "reason": order.hold_reason,
             "waived": list(order.holds_waived or []),
+            "until": None if order.hold_until is None else as_aware(order.hold_until),
         },
+        "promised_ship_by": order.promised_ship_by,
+        "promised_service_level": order.promised_service_level,
     }

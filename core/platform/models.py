@@ -6,7 +6,7 @@ compare alike.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -14,6 +14,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    Date,
     DateTime,
     Float,
     ForeignKey,
@@ -271,6 +272,7 @@ class SalesOrder(Base):
         Index("ix_sales_order_consolidation", "consolidation_id"),
         Index("ix_sales_order_connector_created", "connector_id", "created_at"),
         Index("ix_sales_order_number", "external_number"),  # the console's search
+        Index("ix_sales_order_hold_until", "hold_until"),  # cut-off holds the sweeper ends
     )
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     connector_id: Mapped[int] = mapped_column(ForeignKey("connector.id"))
@@ -296,6 +298,12 @@ class SalesOrder(Base):
     hold_reason: Mapped[str | None] = mapped_column(String(500))
     # Hold codes a person released this order from; later versions are not held for them.
     holds_waived: Mapped[list[Any] | None] = mapped_column(JSONType)
+    # What the latest plan promised: the local date its warehouses ship by and the service
+    # level it was routed as (routing.Promise); and, while held after a missed cut-off
+    # (hold code cutoff_missed), when the sweeper routes it again (migration 0015).
+    promised_ship_by: Mapped[date | None] = mapped_column(Date)
+    promised_service_level: Mapped[str | None] = mapped_column(String(20))
+    hold_until: Mapped[datetime | None] = mapped_column(DateTime)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
 

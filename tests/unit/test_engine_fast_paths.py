@@ -16,6 +16,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as hs
 
+from omniroute.routing.allocate import Outcome
 from omniroute.routing.engine import RateBand, RoutingRequest, decide, prepare_warehouses, tenths
 from omniroute.routing.geo import (
     GeoLevel,
@@ -60,17 +61,25 @@ def varied_requests(draw: hs.DrawFn) -> RoutingRequest:
 
 
 def same(got: Any, want: Any) -> None:
-    assert got.outcome is want.outcome
-    assert got.shipments == want.shipments
-    assert got.shortfall == want.shortfall
-    trace = without_later_keys(render_trace(got.trace))  # the trace as it is read
     expected = reference_words(want.trace)
+    if got.outcome is Outcome.CUTOFF_MISSED:
+        # The reference predates missed cut-offs: it parks the order by its no-stock action.
+        # Everything but the outcome, the words and the shortfall is the same.
+        assert want.outcome in NO_PLAN and got.shipments == want.shipments == ()
+        assert got.trace["cutoff"]["missed"]
+        expected |= {key: got.trace[key] for key in ("outcome", "summary", "shortfall")}
+    else:
+        assert got.outcome is want.outcome
+        assert got.shortfall == want.shortfall
+    assert got.shipments == want.shipments
+    trace = without_later_keys(render_trace(got.trace))  # the trace as it is read
     assert trace == expected
     assert json.dumps(trace) == json.dumps(expected)  # key order too
 
 
 LATER_KEYS = ("ship_date", "channel_buffer", "why_not")  # the reference predates them
-LATER_TOP_KEYS = ("headline", "tie_breaks", "warnings")
+LATER_TOP_KEYS = ("headline", "tie_breaks", "warnings", "promise", "cutoff")
+NO_PLAN = (Outcome.NO_STOCK, Outcome.BACKORDER, Outcome.HOLD, Outcome.REJECT)
 
 
 def without_later_keys(trace: dict[str, Any]) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter, defaultdict
+from dataclasses import replace
 from datetime import UTC, datetime, time
 from decimal import Decimal
 from itertools import combinations, product
@@ -382,7 +383,22 @@ def test_no_plan_follows_the_no_stock_action(req: RoutingRequest) -> None:
         return
     assert result.shipments == ()
     assert result.trace["chosen"] == []
+    if result.outcome is Outcome.CUTOFF_MISSED:
+        # Urgent, and it would have a plan if the warehouses shipped today.
+        assert req.facts.service_level in URGENT_LEVELS
+        assert decide(no_cutoffs(req)).shipments
+        return
     assert result.outcome is NO_STOCK[effective(req).on_no_stock]
+    assert not decide(no_cutoffs(req)).shipments
+
+
+def no_cutoffs(req: RoutingRequest) -> RoutingRequest:
+    """``req`` with every warehouse shipping today: no cut-off, closed day or holiday."""
+    lifted = [
+        replace(w, cutoff_local_time=None, closed_weekdays=frozenset(), holidays=frozenset())
+        for w in req.warehouses
+    ]
+    return replace(req, warehouses=lifted)
 
 
 @PROPERTY
@@ -472,6 +488,9 @@ def test_short_pooled_stock_means_no_plan_and_a_shortfall(req: RoutingRequest) -
     short = {sku: q - pooled[sku] for sku, q in needs(req.order).items() if pooled[sku] < q}
     result = decide(req)
     if not short:
+        return
+    if result.outcome is Outcome.CUTOFF_MISSED:  # the stock is there, on a later day
+        assert decide(no_cutoffs(req)).shipments
         return
     assert result.outcome is NO_STOCK[rules.on_no_stock]
     missing: Counter[str] = Counter()
@@ -603,6 +622,9 @@ def test_plans_exactly_when_one_exists_with_the_fewest_shipments(req: RoutingReq
         best = None if value < minimum * (best - 1) else best
     result = decide(req)
     if best is None:
+        if result.outcome is Outcome.CUTOFF_MISSED:  # a plan on a later day
+            assert decide(no_cutoffs(req)).shipments
+            return
         assert result.outcome is NO_STOCK[rules.on_no_stock]
         return
     assert result.outcome in (Outcome.SINGLE, Outcome.SPLIT), result.trace["summary"]

@@ -48,6 +48,8 @@ def test_every_condition_field_and_outcome_key_has_an_example() -> None:
         "partial_release",
         "priority_boost",
         "consolidate",
+        "on_cutoff_missed",
+        "downgrade_to",
     }
 
 
@@ -65,4 +67,5 @@ def test_the_full_examples_are_valid() -> None:
     blocks = re.findall(r"```json\n(.*?)```", DOC, flags=re.DOTALL)
     full, combined = json.loads(blocks[0]), json.loads(blocks[1])
     assert validate_rule_set(full) == []
+    assert validate_rule_set(json.loads(blocks[2])) == []  # cut-offs
     assert validate_rule_set(document(combined, {"on_no_stock": "hold"})) == []

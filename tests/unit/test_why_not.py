@@ -172,11 +172,15 @@ def test_channel_capacity_cut_off_and_calendar_filters() -> None:
     assert {code: why(result, code)["reason"] for code in ("SHOP", "FULL", "LATE", "SHUT")} == {
         "SHOP": "channel",
         "FULL": "capacity",
-        "LATE": "cut_off",
+        "LATE": "cutoff_missed",
         "SHUT": "calendar",
     }
     assert why(result, "SHOP")["channel"] == "shop"
     assert why(result, "LATE")["ships"] == "2026-11-28"  # the next day it ships
+    assert (why(result, "LATE")["cutoff"], why(result, "LATE")["timezone"]) == (
+        "15:00",
+        "America/New_York",
+    )
 
 
 def test_an_address_that_cannot_be_placed_is_a_warning() -> None:
