@@ -28,6 +28,7 @@ CRITERIA: Final = (
 )
 MAX_BOOST: Final = 1000
 MAX_CONSOLIDATION_MINUTES: Final = 1440  # a day: longer holds are a backlog, not a merge
+MAX_WEIGHT: Final = 1e6  # an objective weight; larger ones only drown the others
 
 
 class NoStockAction(StrEnum):
@@ -79,6 +80,26 @@ class SplitPolicy:
     min_value_per_extra_shipment: Decimal | None = None
 
 
+@dataclass(frozen=True)
+class Objective:
+    """Weights of what a plan costs, per shipment: each shipment, its shipping cost (the
+    warehouse's rate band: base + per kg x weight shipped), its distance in km, and the share
+    of the warehouse's remaining daily capacity it takes (1 / orders it can still take).
+
+    The default, one per shipment and nothing else, is today's rule: fewest shipments first,
+    then the best-ranked warehouses (:mod:`routing.optimise`)."""
+
+    shipments: float = 1.0
+    cost: float = 0.0
+    distance_km: float = 0.0
+    capacity: float = 0.0
+
+    @property
+    def shipments_only(self) -> bool:
+        """Whether only the number of shipments counts (ranking breaks the ties)."""
+        return self.shipments > 0 and not (self.cost or self.distance_km or self.capacity)
+
+
 Boosts = tuple[tuple[str, int], ...]  # (warehouse code, boost), sorted by code
 
 
@@ -95,6 +116,7 @@ class RuleOutcome:
     consolidate_minutes: int = 0
     # With on_no_stock "backorder": release what stock covers now, backorder only the rest.
     partial_release: bool = False
+    objective: Objective = Objective()
 
     def boost(self, code: str) -> int:
         """The priority boost of warehouse ``code``, 0 when none is set."""
@@ -124,6 +146,7 @@ class RuleOutcome:
             "priority_boost": dict(self.priority_boost),
             "consolidate": {"window_minutes": self.consolidate_minutes},
             "partial_release": self.partial_release,
+            "objective": vars(self.objective).copy(),
         }
 
 
@@ -151,6 +174,7 @@ class PartialOutcome:
     priority_boost: Boosts = ()
     consolidate: int | None = None  # window minutes; 0 states "no consolidation"
     partial_release: bool | None = None
+    objective: tuple[tuple[str, float], ...] = ()  # (Objective field, weight) for each key stated
 
     def stated(self) -> tuple[str, ...]:
         """The outcome keys this partial outcome sets, for the trace."""
@@ -175,6 +199,7 @@ class PartialOutcome:
             partial_release=(
                 base.partial_release if self.partial_release is None else self.partial_release
             ),
+            objective=replace(base.objective, **dict(self.objective)),
         )
 
 

@@ -7,6 +7,7 @@ clients see) and this reader are checked against each other on every read.
 
 import functools
 import json
+import math
 import re
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
@@ -33,8 +34,10 @@ from omniroute.routing.rule_model import (
     DEFAULT_OUTCOME,
     MAX_BOOST,
     MAX_CONSOLIDATION_MINUTES,
+    MAX_WEIGHT,
     Boosts,
     NoStockAction,
+    Objective,
     PartialOutcome,
     Rule,
     RuleSet,
@@ -180,6 +183,12 @@ def _amount(value: Any, path: str) -> Decimal:
     return amount
 
 
+def _is_weight(value: Any) -> bool:
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    return number and math.isfinite(value) and 0 <= value <= MAX_WEIGHT
+
+
+_WEIGHT = check(_is_weight, f"a number >= 0 and <= {MAX_WEIGHT:g}", float)
 _STRING = check(lambda value: isinstance(value, str), "a string")
 _BOOLEAN = check(lambda value: isinstance(value, bool), "true or false", bool)
 _RULE_ID = check(
@@ -284,8 +293,14 @@ class _Reader:
             "priority_boost": _boosts,
             "consolidate": self.consolidate,
             "partial_release": _BOOLEAN,
+            "objective": self.objective,
         }
         return PartialOutcome(**self.keys(doc, path, checks))
+
+    def objective(self, doc: Any, path: str) -> tuple[tuple[str, float], ...]:
+        """The weights stated, each laid over the ones so far (see routing.optimise)."""
+        checks = dict.fromkeys(vars(Objective()), _WEIGHT)
+        return tuple(self.keys(doc, path, checks).items())
 
     def consolidate(self, doc: Any, path: str) -> int:
         """The consolidation window in minutes (0: the order is not held for others)."""
