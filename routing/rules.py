@@ -39,11 +39,16 @@ An outcome (``default`` or a rule's ``then``) states any of:
 * ``partial_release``: true | false (default false), acted on only with ``on_no_stock``
   backorder: what stock covers now is routed and released (under the same split policy) and
   only the rest waits for replenishment; false keeps the whole order waiting.
+* ``objective``: weights of what a plan costs, per shipment (``shipments``, ``cost``,
+  ``distance_km``, ``capacity``; default: shipments 1, the others 0, i.e. fewest shipments
+  then ranking), e.g. ``{"shipments": 10, "cost": 1, "distance_km": 0.01}``; see
+  :mod:`routing.optimise`.
 
 Laying a ``then`` over an outcome replaces what it states: ``ranking`` and ``on_no_stock``
 whole, ``split`` key by key and ``priority_boost`` code by code; ``warehouses.include``
-replaces too. ``exclude``, ``require_tags`` and ``exclude_tags`` add to those so far instead,
-so that a later rule cannot drop a constraint such as cold chain set by an earlier one.
+replaces too; ``objective`` weight by weight. ``exclude``, ``require_tags`` and
+``exclude_tags`` add to those so far instead, so that a later rule cannot drop a constraint
+such as cold chain set by an earlier one.
 The types and their evaluation live in :mod:`routing.rule_model`, reading a document in
 :mod:`routing.rule_parser`; everything is importable from here.
 """
@@ -57,6 +62,7 @@ from omniroute.routing.rule_model import (
     CompiledRules,
     Evaluation,
     NoStockAction,
+    Objective,
     PartialOutcome,
     Rule,
     RuleOutcome,
@@ -79,6 +85,7 @@ __all__ = [
     "Condition",
     "Evaluation",
     "NoStockAction",
+    "Objective",
     "OrderFacts",
     "PartialOutcome",
     "Rule",

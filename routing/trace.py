@@ -19,6 +19,7 @@ from omniroute.routing.explain import (
     headline,
     runner_up,
     warnings,
+    weighed,
     why_not_eligible,
 )
 from omniroute.routing.geo import GeoPoint
@@ -112,7 +113,14 @@ def build_result(
     candidates = _candidates(
         verdicts,
         {s.warehouse_id for s in shipments},
-        Losses(stock, demand, rules.ranking, currency, summary if not shipments else None),
+        Losses(
+            stock,
+            demand,
+            rules.ranking,
+            currency,
+            summary if not shipments else None,
+            weighed(optimiser),
+        ),
     )
     short_of = figures(stock.skus, [demand.get(sku, 0) for sku in stock.skus], len(shipments))
     # No headline: it names the first losers in words, made when the trace is read

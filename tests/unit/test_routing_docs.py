@@ -48,6 +48,7 @@ def test_every_condition_field_and_outcome_key_has_an_example() -> None:
         "partial_release",
         "priority_boost",
         "consolidate",
+        "objective",
     }
 
 
