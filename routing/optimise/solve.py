@@ -7,6 +7,7 @@ limit is reached.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -66,7 +67,9 @@ def solve(
     info = highs.getInfo()
     found = info.primal_solution_status == highspy.SolutionStatus.kSolutionStatusFeasible
     values = list(highs.getSolution().col_value) if found else None
-    gap = None if values is None else max(0.0, float(info.mip_gap))
+    # No plan, or no bound yet: None, as the trace's JSON has no infinity.
+    raw = float(info.mip_gap)
+    gap = None if values is None or not math.isfinite(raw) else min(max(raw, 0.0), 1.0)
     return Solved(status, values, gap, int(max(info.mip_node_count, 0)))
 
 

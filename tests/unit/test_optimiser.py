@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 from collections.abc import Sequence
 from dataclasses import replace
@@ -160,7 +161,9 @@ def test_more_than_twelve_lines_in_fewer_shipments_than_greedy(n_lines: int) -> 
     check_plan(mip.search, lines, ranked, stock, limits)
 
 
-def test_thirty_lines_fifty_warehouses_are_proven_optimal_on_a_weighted_objective() -> None:
+def thirty_by_fifty() -> tuple[
+    tuple[LineDemand, ...], list[int], dict[tuple[int, str], int], Objective, Costs
+]:
     rng = random.Random(5)
     lines = order(*[(f"S{n}", rng.randint(1, 3)) for n in range(30)])
     ranked = list(range(1, 51))
@@ -171,12 +174,30 @@ def test_thirty_lines_fifty_warehouses_are_proven_optimal_on_a_weighted_objectiv
     kg = {line.sku: rng.uniform(0.1, 5) for line in lines}
     objective = Objective(shipments=10, cost=1, distance_km=0.01)
     costs = shipment_costs(objective, distance_km=km, bands=bands, capacity_left=[None] * 50, kg=kg)
+    return lines, ranked, stock, objective, costs
+
+
+def test_thirty_lines_fifty_warehouses_are_proven_optimal_on_a_weighted_objective() -> None:
+    lines, ranked, stock, objective, costs = thirty_by_fifty()
     rows = rows_of(lines, ranked, stock)
     limits = SearchLimits(exact_max_lines=EXACT_MAX_LINES)
     done = plan_split(lines, ranked, rows, limits, objective=objective, costs=costs, time_limit=60)
     check_plan(done.search, lines, ranked, stock, limits)
     assert done.report["status"] == "optimal" and done.report["gap"] == 0
     assert done.report["objective"] <= done.report["heuristic_objective"]
+
+
+def test_at_the_time_limit_the_best_plan_found_comes_with_its_gap() -> None:
+    lines, ranked, stock, objective, costs = thirty_by_fifty()
+    rows = rows_of(lines, ranked, stock)
+    limits = SearchLimits(exact_max_lines=EXACT_MAX_LINES)
+    done = plan_split(lines, ranked, rows, limits, objective=objective, costs=costs, time_limit=0)
+    check_plan(done.search, lines, ranked, stock, limits)
+    assert done.report["status"] == "time_limit" and not done.search.proven_minimal
+    assert done.report["method"] in ("mip", "greedy")
+    assert done.report["objective"] <= done.report["heuristic_objective"] + 1e-6
+    assert done.report["gap"] is None or 0 < done.report["gap"] <= 1
+    json.dumps(done.report, allow_nan=False)  # stored as JSON: no infinity
 
 
 # --- costs ------------------------------------------------------------------------------
