@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from omniroute.routing.allocate import LineAllocation, LineDemand
+from omniroute.routing.allocate import LineDemand
 from omniroute.routing.optimise.costs import Costs, uniform_costs
 from omniroute.routing.optimise.model import build, plan_of, start, unit_costs
 from omniroute.routing.optimise.problem import Problem
@@ -54,18 +54,23 @@ def plan_split(
     the least ``objective``. ``costs``: its coefficients by position in ``ranked``, needed
     unless it weighs shipments only. ``limits.exact_max_lines``: up to how many lines the
     exact search runs (the router passes :data:`EXACT_MAX_LINES`)."""
-    if not objective.shipments_only and costs is None:
-        raise ValueError("an objective weighing more than shipments needs its costs")
     found = min_split_rows(lines, ranked, rows, limits)
     if objective.shipments_only:
         if found.proven_minimal:
             status = "optimal" if found.feasible else "infeasible"
             worth = objective.shipments * len(found.shipments) if found.feasible else None
             return Optimised(found, _report("exact_search", status, worth, objective, found.nodes))
-        costs = uniform_costs(objective, len(ranked))
-    elif found.proven_minimal and not found.feasible:
+        problem = Problem(lines, ranked, rows, limits)
+        if found.feasible and _combined(problem, found.shipments) <= problem.fewest_combined():
+            # The heuristic's count meets a lower bound: minimal, ties as the heuristic had them.
+            proven = SearchResult(found.shipments, True, found.method, found.nodes, True)
+            worth = objective.shipments * len(found.shipments)
+            return Optimised(proven, _report("greedy", "optimal", worth, objective, found.nodes))
+        return _mip(problem, uniform_costs(objective, len(ranked)), found, time_limit)
+    if costs is None:
+        raise ValueError("an objective weighing more than shipments needs its costs")
+    if found.proven_minimal and not found.feasible:
         return Optimised(found, _report("exact_search", "infeasible", None, objective, found.nodes))
-    assert costs is not None  # noqa: S101 - for mypy: set on every path above
     return _mip(Problem(lines, ranked, rows, limits), costs, found, time_limit)
 
 
@@ -81,11 +86,11 @@ def objective_of(problem: Problem, costs: Costs, shipments: Shipments) -> float:
 
 def _mip(problem: Problem, costs: Costs, seed: SearchResult, time_limit: float) -> Optimised:
     objective = costs.objective
-    least = 0
+    # The fewest combined shipments any plan needs, proven (by the exact search, else a
+    # bound): a cut that HiGHS's relaxation, a weak set cover, would take long to find.
+    least = problem.fewest_combined()
     if seed.proven_minimal and seed.feasible:
-        # The fewest combined shipments any plan needs, proven: a cut that HiGHS's relaxation
-        # (a weak set cover) would take long to find.
-        least = len({wid for wid, a in seed.shipments if not _alone(problem, a)})
+        least = max(least, _combined(problem, seed.shipments))
     model = build(problem, costs, least=least)
     if model.infeasible:
         nothing = SearchResult((), True, "mip", 0, False)
@@ -133,5 +138,7 @@ def _report(
     }
 
 
-def _alone(problem: Problem, allocations: Sequence[LineAllocation]) -> bool:
-    return len(allocations) == 1 and allocations[0].sku in problem.limits.ship_alone_skus
+def _combined(problem: Problem, shipments: Shipments) -> int:
+    """How many of ``shipments`` are combined ones (not a ship-alone line's own)."""
+    alone = problem.limits.ship_alone_skus
+    return len({wid for wid, a in shipments if not (len(a) == 1 and a[0].sku in alone)})

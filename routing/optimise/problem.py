@@ -81,6 +81,27 @@ class Problem:
             blocks.append(Block(tuple(part), demand, alone, len(alone) < len(part)))
         return tuple(blocks)
 
+    def fewest_combined(self) -> int:
+        """A lower bound on the combined shipments of any plan: per SKU, the fewest warehouses
+        whose largest stocks reach what the combined shipments need of it; at least 2 when no
+        warehouse holds all of that (stock that ship-alone lines also draw on is not taken
+        off, so the bound stays valid)."""
+        if not self.combined:
+            return 0
+        need = list(self.fluid_need)
+        for block in self.blocks:
+            for line in block.lines if block.combined else ():
+                if not self.is_alone[line]:
+                    need[self.sku[line]] += self.lines[line].quantity
+        bound = 1 if any(all(map(int.__ge__, row, need)) for row in self.rows) else 2
+        for s, q in enumerate(need):
+            stocks = sorted((row[s] for row in self.rows), reverse=True)
+            held, count = 0, 0
+            while held < q and count < len(stocks):
+                held, count = held + stocks[count], count + 1
+            bound = max(bound, count)
+        return bound
+
     def fits(self, block: Block, n: int) -> bool:
         """Whether warehouse ``n`` on its own holds all of ``block``."""
         row = self.rows[n]
