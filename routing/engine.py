@@ -24,6 +24,13 @@ from omniroute.routing.allocate import OrderDemand, Outcome, Promise, RoutingRes
 from omniroute.routing.conditions import OrderFacts
 from omniroute.routing.explain import Removal, Stock, Verdicts, late_candidates, missed_words
 from omniroute.routing.geo import GeoPoint, distances_km, prepare_point
+from omniroute.routing.optimise import (
+    DEFAULT_TIME_LIMIT,
+    EXACT_MAX_LINES,
+    Costs,
+    plan_split,
+    shipment_costs,
+)
 from omniroute.routing.ranking import (
     SMALLER_IS_BETTER,
     ScoreColumns,
@@ -42,7 +49,7 @@ from omniroute.routing.rules import (
     WarehouseSelector,
     evaluate,
 )
-from omniroute.routing.search import SearchLimits, SearchResult, min_split_rows
+from omniroute.routing.search import SearchLimits, SearchResult
 from omniroute.routing.trace import build_result, permuter, promised
 from omniroute.routing.warehouses import (
     Columns,
@@ -99,6 +106,8 @@ class RoutingRequest:
     node_budget: int = 20_000
     # Warehouses the caller rules out (id -> reason for the trace), e.g. after a WMS rejection.
     excluded_warehouses: Mapping[int, str] = field(default_factory=dict)
+    # Seconds HiGHS may spend on one decision (routing.optimise), when it runs at all.
+    optimiser_time_limit: float = DEFAULT_TIME_LIMIT
 
 
 def decide(req: RoutingRequest) -> RoutingResult:
@@ -154,9 +163,19 @@ def _decide(
     order = rank_order(outcome.ranking, scores, eligible.by_code)
     in_rank = permuter(order)
     ranked_ids: tuple[int, ...] = in_rank(eligible.ids)
-    search = min_split_rows(
-        req.order.lines, ranked_ids, in_rank(rows), _limits(outcome, req.node_budget)
+    costs = None
+    if not outcome.objective.shipments_only:
+        costs = _costs(req, outcome, eligible, scores, in_rank)
+    optimised = plan_split(
+        req.order.lines,
+        ranked_ids,
+        in_rank(rows),
+        _limits(outcome, req.node_budget),
+        objective=outcome.objective,
+        costs=costs,
+        time_limit=req.optimiser_time_limit,
     )
+    search = optimised.search
     shipments, policy_block = _shipments(req, outcome, search, eligible)
     verdicts = Verdicts(
         eligible=eligible,
@@ -182,6 +201,7 @@ def _decide(
         stock=Stock(skus, rows),
         order_value=_value_entry(req.facts),
         address=(req.facts.country, req.facts.postal_code),
+        optimiser=optimised.report,
     )
     if not shipments:
         return result
@@ -556,6 +576,28 @@ def _search_limits(split: SplitPolicy, node_budget: int) -> SearchLimits:
         ship_alone_skus=frozenset(split.ship_alone_skus),
         keep_together=tuple(frozenset(g) for g in split.keep_together),
         node_budget=node_budget,
+        exact_max_lines=EXACT_MAX_LINES,
+    )
+
+
+def _costs(
+    req: RoutingRequest,
+    outcome: RuleOutcome,
+    eligible: Columns,
+    scores: ScoreColumns,
+    in_rank: Callable[[Sequence[Any]], tuple[Any, ...]],
+) -> Costs:
+    """The objective's coefficients per eligible warehouse, in rank order."""
+    km: Sequence[float | None] = scores.distance
+    if req.ship_to is not None and outcome.objective.cost:
+        km = distances_km(prepare_point(req.ship_to), eligible.points)  # the bands' own km
+    kg = {sku: p.weight_kg or 0.0 for sku, p in req.skus.items()}
+    return shipment_costs(
+        outcome.objective,
+        distance_km=in_rank(km),
+        bands=in_rank(eligible.bands),
+        capacity_left=in_rank(eligible.capacities),
+        kg=kg,
     )
 
 

@@ -64,6 +64,9 @@ class Losses(NamedTuple):
     ranking: Sequence[str]
     currency: str | None
     no_plan: str | None
+    # The optimiser's weights when they weigh more than shipments: the objective, not the
+    # ranking, then decided which warehouses ship (routing.optimise).
+    weighed: Mapping[str, float] | None = None
 
 
 def finite(value: float | None) -> float | None:
@@ -214,6 +217,10 @@ def _full_stock(
             continue
         if losses.no_plan is not None:
             why = {"reason": "no_plan", "text": f"has the stock; {losses.no_plan}"}
+        elif losses.weighed is not None:
+            weights = _weights(losses.weighed)
+            text = f"has the stock; the plan chosen costs less on the objective ({weights})"
+            why = {"reason": "objective", "text": text}
         elif best is not None and ranks[n] > ranks[best]:
             why = _ranked_below(verdicts.eligible.codes, chain, n, best)
         else:
@@ -294,11 +301,26 @@ def _amount(criterion: str, value: float | None, unit: str | None) -> str:
     return f"{value:,.0f} {unit}"
 
 
+def _weights(weights: Mapping[str, float]) -> str:
+    """The weights that count, as ops wrote them: "shipments 10, cost 1"."""
+    return ", ".join(f"{key} {value:g}" for key, value in weights.items() if value)
+
+
+def weighed(optimiser: Mapping[str, Any] | None) -> Mapping[str, float] | None:
+    """The objective's weights from a trace's ``optimiser`` entry, when they weigh more than
+    the number of shipments (so the objective, not the ranking, picked the warehouses)."""
+    if optimiser is None:
+        return None
+    weights: Mapping[str, float] = optimiser["weights"]
+    return weights if any(v for k, v in weights.items() if k != "shipments") else None
+
+
 def headline(
     chosen: Sequence[str],
     candidates: Sequence[Mapping[str, Any]],
     summary: str,
     beaten: Mapping[str, Any] | None = None,
+    optimiser: Mapping[str, Any] | None = None,
 ) -> str:
     """One sentence support can read aloud: where it ships from (``chosen``: the codes) and
     why, then why not the next few warehouses ("Shipped from NYC: nearest with stock
@@ -308,7 +330,14 @@ def headline(
     if not chosen:
         return summary
     codes = ", ".join(chosen)
-    if len(chosen) > 1:
+    weights = weighed(optimiser)
+    if weights is not None and optimiser is not None:
+        many = f"in {len(chosen)} shipments " if len(chosen) > 1 else ""
+        head = (
+            f"Shipped {many}from {codes}: lowest objective found "
+            f"({optimiser['objective']:g}; {_weights(weights)})"
+        )
+    elif len(chosen) > 1:
         head = f"Shipped in {len(chosen)} shipments from {codes}: no one warehouse had it all"
     else:
         head = f"Shipped from {codes}: {_why_won(candidates, beaten)}"

@@ -55,7 +55,13 @@ def render_trace(trace: Mapping[str, Any]) -> dict[str, Any]:
     # one set by the application (a partial release, a merged order) is kept. First either way.
     said = read.pop("headline", None)
     if said is None:
-        said = headline(read["chosen"], candidates, read["summary"], runner_up(candidates))
+        said = headline(
+            read["chosen"],
+            candidates,
+            read["summary"],
+            runner_up(candidates),
+            read.get("optimiser"),
+        )
     return {"headline": said} | read
 
 

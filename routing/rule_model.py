@@ -28,6 +28,7 @@ CRITERIA: Final = (
 )
 MAX_BOOST: Final = 1000
 MAX_CONSOLIDATION_MINUTES: Final = 1440  # a day: longer holds are a backlog, not a merge
+MAX_WEIGHT: Final = 1e6  # an objective weight; larger ones only drown the others
 
 
 class NoStockAction(StrEnum):
@@ -93,6 +94,26 @@ class SplitPolicy:
     min_value_per_extra_shipment: Decimal | None = None
 
 
+@dataclass(frozen=True)
+class Objective:
+    """Weights of what a plan costs, per shipment: each shipment, its shipping cost (the
+    warehouse's rate band: base + per kg x weight shipped), its distance in km, and the share
+    of the warehouse's remaining daily capacity it takes (1 / orders it can still take).
+
+    The default, one per shipment and nothing else, is today's rule: fewest shipments first,
+    then the best-ranked warehouses (:mod:`routing.optimise`)."""
+
+    shipments: float = 1.0
+    cost: float = 0.0
+    distance_km: float = 0.0
+    capacity: float = 0.0
+
+    @property
+    def shipments_only(self) -> bool:
+        """Whether only the number of shipments counts (ranking breaks the ties)."""
+        return self.shipments > 0 and not (self.cost or self.distance_km or self.capacity)
+
+
 Boosts = tuple[tuple[str, int], ...]  # (warehouse code, boost), sorted by code
 
 
@@ -111,6 +132,7 @@ class RuleOutcome:
     partial_release: bool = False
     on_cutoff_missed: CutoffAction = CutoffAction.EXCEPTION
     downgrade_to: str = "standard"  # the service level of on_cutoff_missed "downgrade"
+    objective: Objective = Objective()
 
     def boost(self, code: str) -> int:
         """The priority boost of warehouse ``code``, 0 when none is set."""
@@ -142,6 +164,7 @@ class RuleOutcome:
             "partial_release": self.partial_release,
             "on_cutoff_missed": self.on_cutoff_missed.value,
             "downgrade_to": self.downgrade_to,
+            "objective": vars(self.objective).copy(),
         }
 
 
@@ -171,6 +194,7 @@ class PartialOutcome:
     partial_release: bool | None = None
     on_cutoff_missed: CutoffAction | None = None
     downgrade_to: str | None = None
+    objective: tuple[tuple[str, float], ...] = ()  # (Objective field, weight) for each key stated
 
     def stated(self) -> tuple[str, ...]:
         """The outcome keys this partial outcome sets, for the trace."""
@@ -197,6 +221,7 @@ class PartialOutcome:
             ),
             on_cutoff_missed=self.on_cutoff_missed or base.on_cutoff_missed,
             downgrade_to=self.downgrade_to or base.downgrade_to,
+            objective=replace(base.objective, **dict(self.objective)),
         )
 
 

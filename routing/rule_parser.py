@@ -9,6 +9,7 @@ clients see) and this reader are checked against each other on every read.
 
 import functools
 import json
+import math
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -37,9 +38,11 @@ from omniroute.routing.rule_model import (
     DOWNGRADE_LEVELS,
     MAX_BOOST,
     MAX_CONSOLIDATION_MINUTES,
+    MAX_WEIGHT,
     Boosts,
     CutoffAction,
     NoStockAction,
+    Objective,
     PartialOutcome,
     Rule,
     RuleSet,
@@ -185,6 +188,12 @@ def _amount(value: Any, path: str) -> Decimal:
     return amount
 
 
+def _is_weight(value: Any) -> bool:
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    return number and math.isfinite(value) and 0 <= value <= MAX_WEIGHT
+
+
+_WEIGHT = check(_is_weight, f"a number >= 0 and <= {MAX_WEIGHT:g}", float)
 _STRING = check(lambda value: isinstance(value, str), "a string")
 _BOOLEAN = check(lambda value: isinstance(value, bool), "true or false", bool)
 _RULE_ID = check(
@@ -294,8 +303,14 @@ class _Reader:
             "partial_release": _BOOLEAN,
             "on_cutoff_missed": _choice_of(CutoffAction),
             "downgrade_to": _DOWNGRADE_LEVEL,
+            "objective": self.objective,
         }
         return PartialOutcome(**self.keys(doc, path, checks))
+
+    def objective(self, doc: Any, path: str) -> tuple[tuple[str, float], ...]:
+        """The weights stated, each laid over the ones so far (see routing.optimise)."""
+        checks = dict.fromkeys(vars(Objective()), _WEIGHT)
+        return tuple(self.keys(doc, path, checks).items())
 
     def consolidate(self, doc: Any, path: str) -> int:
         """The consolidation window in minutes (0: the order is not held for others)."""

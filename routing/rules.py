@@ -44,12 +44,17 @@ An outcome (``default`` or a rule's ``then``) states any of:
   its cut-off, or closed today): the exception ``cutoff_missed`` (the default), routed as
   ``downgrade_to`` (default standard), shipped on the warehouse's next open day, or held
   until that day begins and routed then;
-* ``downgrade_to``: standard | express, the service level of ``downgrade``.
+* ``downgrade_to``: standard | express, the service level of ``downgrade``;
+* ``objective``: weights of what a plan costs, per shipment (``shipments``, ``cost``,
+  ``distance_km``, ``capacity``; default: shipments 1, the others 0, i.e. fewest shipments
+  then ranking), e.g. ``{"shipments": 10, "cost": 1, "distance_km": 0.01}``; see
+  :mod:`routing.optimise`.
 
 Laying a ``then`` over an outcome replaces what it states: ``ranking`` and ``on_no_stock``
 whole, ``split`` key by key and ``priority_boost`` code by code; ``warehouses.include``
-replaces too. ``exclude``, ``require_tags`` and ``exclude_tags`` add to those so far instead,
-so that a later rule cannot drop a constraint such as cold chain set by an earlier one.
+replaces too; ``objective`` weight by weight. ``exclude``, ``require_tags`` and
+``exclude_tags`` add to those so far instead, so that a later rule cannot drop a constraint
+such as cold chain set by an earlier one.
 The types and their evaluation live in :mod:`routing.rule_model`, reading a document in
 :mod:`routing.rule_parser`; everything is importable from here.
 """
@@ -64,6 +69,7 @@ from omniroute.routing.rule_model import (
     CutoffAction,
     Evaluation,
     NoStockAction,
+    Objective,
     PartialOutcome,
     Rule,
     RuleOutcome,
@@ -94,6 +100,7 @@ __all__ = [
     "CutoffAction",
     "Evaluation",
     "NoStockAction",
+    "Objective",
     "OrderFacts",
     "PartialOutcome",
     "RefKind",

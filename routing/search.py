@@ -180,7 +180,7 @@ def _bits(mask: int) -> Iterator[int]:
         mask ^= low
 
 
-def _components(
+def bound_together(
     lines: tuple[LineDemand, ...], groups: tuple[frozenset[str], ...]
 ) -> list[list[int]]:
     """Line positions bound together by (possibly overlapping) keep-together groups."""
@@ -225,7 +225,7 @@ class _Search:
         self._make_needs()
 
     def _make_blocks(self) -> None:
-        parts = _components(self.lines, self.limits.keep_together)
+        parts = bound_together(self.lines, self.limits.keep_together)
         grouped = {n for part in parts for n in part}
         free = [n for n in range(len(self.lines)) if n not in grouped]
         split = self.limits.allow_line_split

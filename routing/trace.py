@@ -19,6 +19,7 @@ from omniroute.routing.explain import (
     headline,
     runner_up,
     warnings,
+    weighed,
     why_not_eligible,
 )
 from omniroute.routing.geo import GeoPoint
@@ -100,14 +101,16 @@ def build_result(
     stock: Stock,
     order_value: Mapping[str, Any] | None = None,
     address: tuple[str | None, str | None] = (None, None),
+    optimiser: Mapping[str, Any] | None = None,
 ) -> RoutingResult:
     """The result and its trace. ``address``: the ship-to's country and postal code, to say
-    in ``warnings`` when they could not be placed."""
+    in ``warnings`` when they could not be placed; ``optimiser``: how the plan was found
+    (``routing.optimise``)."""
     rules = evaluation.outcome
     if shipments:
         outcome = Outcome.SINGLE if len(shipments) == 1 else Outcome.SPLIT
         shortfall: list[LineDemand] = []
-        summary = _plan_summary(shipments, search)
+        summary = _plan_summary(shipments, search, optimiser)
     else:
         outcome = NO_STOCK_OUTCOME[rules.on_no_stock]
         shortfall = _shortfall(lines, stock)
@@ -117,7 +120,14 @@ def build_result(
     candidates = _candidates(
         verdicts,
         {s.warehouse_id for s in shipments},
-        Losses(stock, demand, rules.ranking, currency, summary if not shipments else None),
+        Losses(
+            stock,
+            demand,
+            rules.ranking,
+            currency,
+            summary if not shipments else None,
+            weighed(optimiser),
+        ),
     )
     short_of = figures(stock.skus, [demand.get(sku, 0) for sku in stock.skus], len(shipments))
     # No headline: it names the first losers in words, made when the trace is read
@@ -142,6 +152,7 @@ def build_result(
             "proven_minimal": search.proven_minimal,
             "nodes": search.nodes,
         },
+        "optimiser": None if optimiser is None else dict(optimiser),
         "candidates": candidates,
         "chosen": [s.warehouse_code for s in shipments],
         "shipments": len(shipments),
@@ -297,12 +308,32 @@ def _shortfall(lines: Sequence[LineDemand], stock: Stock) -> list[LineDemand]:
     return missing
 
 
-def _plan_summary(shipments: tuple[Shipment, ...], search: SearchResult) -> str:
+def _plan_summary(
+    shipments: tuple[Shipment, ...], search: SearchResult, optimiser: Mapping[str, Any] | None
+) -> str:
     codes = ", ".join(s.warehouse_code for s in shipments)
+    weighed = optimiser is not None and not _shipments_only(optimiser)
+    if search.method == "mip" or weighed:
+        assert optimiser is not None  # noqa: S101 - the mip's plans always come with a report
+        objective = optimiser["objective"]
+        if optimiser["status"] == "optimal":
+            proof = f"optimal on the objective ({objective:g})"
+        else:
+            gap = optimiser.get("gap")
+            within = "" if gap is None else f", within {gap:.1%} of the best possible"
+            proof = f"best found in the time limit (objective {objective:g}{within})"
+        if len(shipments) == 1:
+            return f"Ship the whole order from {codes}; {proof}."
+        return f"Split into {len(shipments)} shipments from {codes}; {proof}."
     proof = "proven minimal" if search.proven_minimal else f"{search.method} (not proven minimal)"
     if len(shipments) == 1:
         return f"Ship the whole order from {codes}."
     return f"Split into {len(shipments)} shipments from {codes}; {proof}."
+
+
+def _shipments_only(optimiser: Mapping[str, Any]) -> bool:
+    weights = optimiser["weights"]
+    return not (weights["cost"] or weights["distance_km"] or weights["capacity"])
 
 
 def _no_plan_summary(

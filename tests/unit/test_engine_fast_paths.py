@@ -78,7 +78,7 @@ def same(got: Any, want: Any) -> None:
 
 
 LATER_KEYS = ("ship_date", "channel_buffer", "why_not")  # the reference predates them
-LATER_TOP_KEYS = ("headline", "tie_breaks", "warnings", "promise", "cutoff")
+LATER_TOP_KEYS = ("headline", "tie_breaks", "warnings", "promise", "cutoff", "optimiser")
 NO_PLAN = (Outcome.NO_STOCK, Outcome.BACKORDER, Outcome.HOLD, Outcome.REJECT)
 
 

@@ -50,6 +50,7 @@ def test_every_condition_field_and_outcome_key_has_an_example() -> None:
         "consolidate",
         "on_cutoff_missed",
         "downgrade_to",
+        "objective",
     }
 
 
