@@ -30,7 +30,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_index("ix_order_exception_assignee", table_name="order_exception")
-    with op.batch_alter_table("order_exception") as batch:
-        batch.drop_column("snoozed_until")
-        batch.drop_column("assigned_at")
-        batch.drop_column("assignee")
+    # A plain ALTER TABLE ... DROP COLUMN (SQLite 3.35 and later): batch mode would copy the
+    # table and drop it, which foreign keys pointing at it refuse.
+    for column in ("snoozed_until", "assigned_at", "assignee"):
+        op.drop_column("order_exception", column)

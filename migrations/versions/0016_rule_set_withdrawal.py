@@ -34,6 +34,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("routing_rule_set") as batch:
-        for name, _ in reversed(COLUMNS):
-            batch.drop_column(name)
+    # A plain ALTER TABLE ... DROP COLUMN (SQLite 3.35 and later): batch mode would copy the
+    # table and drop it, which foreign keys pointing at it refuse.
+    for name, _ in reversed(COLUMNS):
+        op.drop_column("routing_rule_set", name)

@@ -31,6 +31,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    # A plain ALTER TABLE ... DROP COLUMN (SQLite 3.35 and later): batch mode would copy the
+    # table and drop it, which foreign keys pointing at inbound_message refuse.
     for table in TABLES:
-        with op.batch_alter_table(table) as batch:
-            batch.drop_column("correlation_id")
+        op.drop_column(table, "correlation_id")
