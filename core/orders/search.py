@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import ColumnElement, func, select
 
@@ -71,3 +72,14 @@ def conditions(
     if connector_ids is not None:
         found.append(scope.orders_of(connector_ids))
     return found
+
+
+def by_id(where: OrderFilter, *, newest_first: bool) -> ColumnElement[Any]:
+    """The page order: by id. When the created-at range ends away from where the walk
+    starts (a range that ends before today, newest first; one that starts after the first
+    orders, oldest first), walking the primary key would read every order outside the
+    range first (1 s for a week early in a 200,000-order year): ``id + 0`` makes PostgreSQL
+    read the range from ``(created_at, id)`` and sort it instead."""
+    far = where.created_to if newest_first else where.created_from
+    key: ColumnElement[Any] = (SalesOrder.id + 0) if far is not None else SalesOrder.id.expression
+    return key.desc() if newest_first else key.asc()

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from omniroute.core.order_routing.consolidation import group_of_order
 from omniroute.core.order_state.holdings import of_order
-from omniroute.core.orders.search import OrderFilter, conditions
+from omniroute.core.orders.search import OrderFilter, by_id, conditions
 from omniroute.core.platform.clock import as_aware
 from omniroute.core.platform.db import unit_of_work
 from omniroute.core.platform.errors import NotFound
@@ -41,8 +41,9 @@ def list_orders(
     """Orders by id, oldest first, under ``where``; ``connector_ids`` (a scoped token's)
     limits them to those channels. Page on with ``after_id`` = the last id shown."""
     q = select(SalesOrder).where(SalesOrder.id > after_id, *conditions(where, connector_ids))
+    q = q.order_by(by_id(where, newest_first=False)).limit(limit)
     with unit_of_work(deps.sessions) as session:
-        return [_summary(o) for o in session.scalars(q.order_by(SalesOrder.id).limit(limit))]
+        return [_summary(o) for o in session.scalars(q)]
 
 
 def search_orders(
@@ -58,7 +59,7 @@ def search_orders(
     if before_id is not None:
         q = q.where(SalesOrder.id < before_id)
     with unit_of_work(deps.sessions) as session:
-        rows = session.scalars(q.order_by(SalesOrder.id.desc()).limit(limit))
+        rows = session.scalars(q.order_by(by_id(where, newest_first=True)).limit(limit))
         return [_summary(o) for o in rows]
 
 
