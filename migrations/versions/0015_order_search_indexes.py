@@ -75,5 +75,6 @@ def downgrade() -> None:
         op.drop_index(name, table_name=table)
     op.drop_index("ix_sales_order_customer_name", table_name="sales_order")
     op.drop_index("ix_sales_order_customer_email", table_name="sales_order")
-    with op.batch_alter_table("sales_order") as batch:
-        batch.drop_column("customer_name")
+    # Not batch mode: on SQLite that copies sales_order and drops it, which its foreign keys
+    # refuse once other rows point at orders; SQLite 3.35+ drops a column in place.
+    op.execute("ALTER TABLE sales_order DROP COLUMN customer_name")
