@@ -542,6 +542,9 @@ class OrderSummaryOut(BaseModel):
     total: str | None
     service_level: str
     customer_email: str | None
+    customer_name: str | None = Field(
+        default=None, description="The customer's name, else the ship-to name"
+    )
     created_at: UtcDateTime
     updated_at: UtcDateTime
     hold: HoldOut | None = Field(

@@ -26,6 +26,7 @@ import order_path_baseline
 import psycopg
 import redis
 from celery import Celery
+from psycopg import sql
 from sqlalchemy import insert
 
 from omniroute.cli.demo.orders import demo_skus, shopify_order
@@ -179,11 +180,30 @@ def wait_workers(group: bl.Procs, redis_url: str, count: int, timeout: float = 6
         control.close()
 
 
-def status_counts(url: str) -> dict[str, int]:
+FLOORED = ("sales_order", "inbound_message", "order_event", "fulfilment_order",
+           "routing_decision", "outbox_message", "order_exception")  # fmt: skip
+
+
+def floors(url: str) -> dict[str, int]:
+    """The highest id of each table this run reads, before it posts: a database filled
+    beforehand (--template) keeps its history out of the figures."""
     with psycopg.connect(url) as conn:
-        rows = conn.execute("SELECT status, count(*) FROM sales_order GROUP BY status").fetchall()
+        found = {}
+        for table in FLOORED:
+            row = conn.execute(f"SELECT coalesce(max(id), 0) FROM {table}").fetchone()
+            found[table] = int(row[0]) if row else 0
+    return found
+
+
+def status_counts(url: str, floor: dict[str, int]) -> dict[str, int]:
+    with psycopg.connect(url) as conn:
+        rows = conn.execute(
+            "SELECT status, count(*) FROM sales_order WHERE id > %s GROUP BY status",
+            (floor["sales_order"],),
+        ).fetchall()
         failed = conn.execute(
-            "SELECT count(*) FROM inbound_message WHERE status = 'failed'"
+            "SELECT count(*) FROM inbound_message WHERE status = 'failed' AND id > %s",
+            (floor["inbound_message"],),
         ).fetchone()
     counts = {str(s): int(n) for s, n in rows}
     counts["inbound_failed"] = int(failed[0]) if failed else 0
@@ -191,7 +211,11 @@ def status_counts(url: str) -> dict[str, int]:
 
 
 def wait_released(
-    url: str, args: argparse.Namespace, loadgen: subprocess.Popen[bytes], group: bl.Procs
+    url: str,
+    args: argparse.Namespace,
+    loadgen: subprocess.Popen[bytes],
+    group: bl.Procs,
+    floor: dict[str, int],
 ) -> dict[str, Any]:
     """Poll every 0.5 s until every order is released (or settled otherwise); bounded."""
     queue = redis.Redis.from_url(args.redis_url)
@@ -201,7 +225,7 @@ def wait_released(
     try:
         while True:
             group.check_alive()
-            counts = status_counts(url)
+            counts = status_counts(url, floor)
             depth = int(queue.llen("celery"))
             max_queue = max(max_queue, depth)
             settled = sum(counts.get(s, 0) for s in SETTLED) + counts["inbound_failed"]
@@ -232,6 +256,7 @@ WITH ev AS (
          min(e.created_at) FILTER (WHERE e.to_status = 'routed') AS routed_ev,
          min(e.created_at) FILTER (WHERE e.to_status = 'released') AS released_ev
   FROM inbound_message m JOIN order_event e ON e.order_id = m.order_id
+  WHERE m.id > %(inbound_message)s AND e.id > %(order_event)s
   GROUP BY m.order_id, m.received_at
 ), s AS (
   SELECT extract(epoch FROM released_ev - received_at) AS total,
@@ -240,7 +265,7 @@ WITH ev AS (
          extract(epoch FROM released_ev - routed_ev) AS release
   FROM ev WHERE released_ev IS NOT NULL
 )
-SELECT %s, percentile_cont(0.5) WITHIN GROUP (ORDER BY {c}),
+SELECT %(column)s, percentile_cont(0.5) WITHIN GROUP (ORDER BY {c}),
        percentile_cont(0.99) WITHIN GROUP (ORDER BY {c}), max({c}) FROM s
 """
 
@@ -249,37 +274,45 @@ STUCK_SQL = """
 SELECT o.id, o.status, string_agg(f.id || '=' || f.status || coalesce(
          ' at ' || to_char(f.released_at, 'HH24:MI:SS.US'), ''), ', ' ORDER BY f.id)
 FROM sales_order o LEFT JOIN fulfilment_order f ON f.order_id = o.id
-WHERE o.status <> 'released' GROUP BY o.id, o.status ORDER BY o.id LIMIT 20
+WHERE o.status <> 'released' AND o.id > %(sales_order)s
+GROUP BY o.id, o.status ORDER BY o.id LIMIT 20
 """
 
 
-def measure(url: str, first_post: float) -> dict[str, Any]:
+def measure(url: str, first_post: float, floor: dict[str, int]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     with psycopg.connect(url) as conn:
         times = [
             float(r[0])
             for r in conn.execute(
                 "SELECT extract(epoch FROM created_at) FROM order_event"
-                " WHERE to_status = 'released' ORDER BY created_at"
+                " WHERE to_status = 'released' AND id > %(order_event)s ORDER BY created_at",
+                floor,
             )
         ]
         for column in ("total", "inbox", "route", "release"):
-            row = conn.execute(TTR_SQL.format(c=column), (column,)).fetchone()
+            row = conn.execute(TTR_SQL.format(c=column), {**floor, "column": column}).fetchone()
             assert row is not None
             out[f"ttr_{column}"] = [round(float(v or 0) * 1000, 1) for v in row[1:]]
         for name, q in {
-            "fulfilment_orders": "SELECT count(*) FROM fulfilment_order",
+            "fulfilment_orders": "SELECT count(*) FROM fulfilment_order"
+            " WHERE id > %(fulfilment_order)s",
             "split_orders": "SELECT count(*) FROM (SELECT order_id FROM fulfilment_order"
-            " GROUP BY order_id HAVING count(*) > 1) x",
-            "replans": "SELECT count(*) FROM routing_decision WHERE attempt > 1",
-            "inbound_retried": "SELECT count(*) FROM inbound_message WHERE attempts > 1",
-            "outbox_retried": "SELECT count(*) FROM outbox_message WHERE attempts > 1",
-            "open_exceptions": "SELECT count(*) FROM order_exception WHERE status = 'open'",
+            " WHERE id > %(fulfilment_order)s GROUP BY order_id HAVING count(*) > 1) x",
+            "replans": "SELECT count(*) FROM routing_decision WHERE attempt > 1"
+            " AND id > %(routing_decision)s",
+            "inbound_retried": "SELECT count(*) FROM inbound_message WHERE attempts > 1"
+            " AND id > %(inbound_message)s",
+            "outbox_retried": "SELECT count(*) FROM outbox_message WHERE attempts > 1"
+            " AND id > %(outbox_message)s",
+            "open_exceptions": "SELECT count(*) FROM order_exception WHERE status = 'open'"
+            " AND id > %(order_exception)s",
         }.items():
-            row = conn.execute(q).fetchone()
+            row = conn.execute(q, floor).fetchone()
             out[name] = int(row[0]) if row else 0
         out["stuck"] = [
-            f"order {o} {st}: fulfilment orders {fos}" for o, st, fos in conn.execute(STUCK_SQL)
+            f"order {o} {st}: fulfilment orders {fos}"
+            for o, st, fos in conn.execute(STUCK_SQL, floor)
         ]
     if times:
         n = len(times)
@@ -456,8 +489,27 @@ def run_bare(
     return figures
 
 
-def run(args: argparse.Namespace, logdir: Path) -> None:
-    url = bl.recreate_database(args.pg_admin_url, args.db)
+def from_template(admin_url: str, name: str, template: str) -> str:
+    """``name`` dropped and made again as a copy of ``template`` (e.g. a database that
+    bench/big_database.py filled); its URL."""
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
+        conn.execute(
+            sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+                sql.Identifier(name), sql.Identifier(template)
+            )
+        )
+    return bl.db_url(admin_url, name)
+
+
+def run(args: argparse.Namespace, logdir: Path) -> None:  # noqa: PLR0915 - the run, in order
+    url = (
+        from_template(args.pg_admin_url, args.db, args.template)
+        if args.template
+        else bl.recreate_database(args.pg_admin_url, args.db)
+    )
     bl.flush_redis(args.redis_url)
     extra = dict(e.split("=", 1) for e in args.env)
     env = bl.omniroute_env(url, args.redis_url, OMNIROUTE_ALLOW_PRIVATE_URLS="true", **extra)
@@ -486,6 +538,7 @@ def run(args: argparse.Namespace, logdir: Path) -> None:
         requests_file = logdir / "orders.jsonl"
         bl.write_requests(requests_file, bodies, secret)
         stack = start_stack(group, env, args)
+        floor = floors(url)
         busy = bl.wait_quiet(args.quiet_pct, args.quiet_timeout)
         print(f"background load before posting: {busy:.0f}% of the machine's 2 cores")
         speed_before = bl.speed_probe()
@@ -503,7 +556,7 @@ def run(args: argparse.Namespace, logdir: Path) -> None:
             stderr=err,
         )
         try:
-            waited = wait_released(url, args, loadgen, group)
+            waited = wait_released(url, args, loadgen, group, floor)
             loadgen.wait(timeout=120)
         finally:
             if loadgen.poll() is None:
@@ -524,7 +577,7 @@ def run(args: argparse.Namespace, logdir: Path) -> None:
         cpu["loadgen"] = intake["loadgen_cpu_s"]
         cpu["other"] = max(0.0, box1[0] - box0[0] - sum(cpu.values()))
         cpu["machine_busy_pct"] = 100 * (box1[0] - box0[0]) / max(box1[1] - box0[1], 1e-9)
-        m = measure(url, intake["first_send_epoch"])
+        m = measure(url, intake["first_send_epoch"], floor)
         tasks = task_stats([w.log for w in stack["workers"]])
         time.sleep(1.5)  # PostgreSQL publishes its counters about once a second
         pg1 = pg_counters(url)
@@ -588,6 +641,12 @@ def main() -> None:
     parser.add_argument("--wms-port", type=int, default=8752)
     parser.add_argument("--pg-admin-url", default=bl.PG_ADMIN_URL)
     parser.add_argument("--db", default="omniroute_bench")
+    parser.add_argument(
+        "--template",
+        default="",
+        help="make --db as a copy of this database (e.g. one bench/big_database.py filled) "
+        "instead of an empty one; the figures count only this run's rows",
+    )
     parser.add_argument("--redis-url", default=bl.REDIS_URL)
     parser.add_argument(
         "--env",

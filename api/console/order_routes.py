@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import HTMLResponse
@@ -16,6 +18,7 @@ from omniroute.core.access.permissions import Permission, allows
 from omniroute.core.access.sessions import SignedIn
 from omniroute.core.order_state.machine import OrderStatus
 from omniroute.core.orders import dashboard, views
+from omniroute.core.orders.search import OrderFilter
 from omniroute.core.platform.errors import NotFound
 
 router = APIRouter(prefix="/console", include_in_schema=False)
@@ -43,30 +46,50 @@ def orders_page(
     user: ReadOrders,
     number: Annotated[str, Query(max_length=128)] = "",
     status: Annotated[str, Query(max_length=32)] = "",
+    customer: Annotated[str, Query(max_length=200)] = "",
+    sku: Annotated[str, Query(max_length=128)] = "",
+    created_from: Annotated[date | None, Query()] = None,
+    created_to: Annotated[date | None, Query()] = None,
     before: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
 ) -> HTMLResponse:
-    rows = views.search_orders(
-        ctx,
-        number=number or None,
+    """Newest first; the dates are whole days (UTC), ``created_to`` included."""
+    where = OrderFilter(
         status=status or None,
-        before_id=before,
-        limit=PAGE + 1,
-        connector_ids=user.connector_ids,
+        number=number or None,
+        customer=customer or None,
+        sku=sku or None,
+        created_from=_day_start(created_from),
+        created_to=_day_start(created_to + timedelta(days=1) if created_to else None),
+    )
+    rows = views.search_orders(
+        ctx, where=where, before_id=before, limit=PAGE + 1, connector_ids=user.connector_ids
     )
     more = len(rows) > PAGE
     rows = rows[:PAGE]
+    filters = {
+        "number": number,
+        "status": status,
+        "customer": customer,
+        "sku": sku,
+        "created_from": created_from.isoformat() if created_from else "",
+        "created_to": created_to.isoformat() if created_to else "",
+    }
     return render(
         request,
         "orders.html",
         {
             "rows": shown(user, rows),
-            "number": number,
-            "status": status,
+            **filters,
+            "query": urlencode({k: v for k, v in filters.items() if v}),
             "statuses": [s.value for s in OrderStatus],
             "next_before": rows[-1]["id"] if more and rows else None,
             "first_page": before is None,
         },
     )
+
+
+def _day_start(day: date | None) -> datetime | None:
+    return None if day is None else datetime.combine(day, time(0), tzinfo=UTC)
 
 
 @router.get("/orders/{order_id}", response_class=HTMLResponse)

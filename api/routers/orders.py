@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response
@@ -12,6 +13,7 @@ from omniroute.core.access.tokens import Principal
 from omniroute.core.order_state.machine import OrderStatus
 from omniroute.core.orders import cancellation, holds
 from omniroute.core.orders import views as svc
+from omniroute.core.orders.search import OrderFilter
 
 router = APIRouter(prefix="/api/v1/orders", tags=["orders"])
 
@@ -22,16 +24,47 @@ CancelOrder = Annotated[Principal, Depends(order_in_scope(Permission.ORDERS_CANC
 
 
 @router.get("", response_model=list[OrderSummaryOut])
-def list_orders(
+def list_orders(  # noqa: PLR0917 - each query parameter is one argument
     ctx: CtxDep,
     who: ListOrders,
     status: OrderStatus | None = None,
+    number: Annotated[
+        str | None,
+        Query(max_length=128, description="The channel's order number, exactly ('#' optional)"),
+    ] = None,
+    customer: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            max_length=200,
+            description="With an '@': the customer's e-mail address, in any case; otherwise "
+            "the start of the customer's name (any case)",
+        ),
+    ] = None,
+    sku: Annotated[
+        str | None, Query(max_length=128, description="Orders with a line of this SKU")
+    ] = None,
+    created_from: Annotated[
+        datetime | None, Query(description="Created at or after (UTC when no offset is given)")
+    ] = None,
+    created_to: Annotated[
+        datetime | None, Query(description="Created before (UTC when no offset is given)")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     after_id: AfterId = 0,
 ) -> list[OrderSummaryOut]:
-    """Orders by id; page with ``after_id`` = the last id of the previous page."""
+    """Orders by id under the filters given; page with ``after_id`` = the last id of the
+    previous page."""
+    where = OrderFilter(
+        status=status,
+        number=number,
+        customer=customer,
+        sku=sku,
+        created_from=created_from,
+        created_to=created_to,
+    )
     rows = svc.list_orders(
-        ctx, status=status, limit=limit, after_id=after_id, connector_ids=who.connector_ids
+        ctx, where=where, limit=limit, after_id=after_id, connector_ids=who.connector_ids
     )
     return [OrderSummaryOut.model_validate(r) for r in rows]
 

@@ -579,12 +579,23 @@ def _version_values(canonical: dict[str, Any]) -> dict[str, Any]:
         "total": canonical.get("total"),
         "ship_to": canonical.get("ship_to"),
         "customer_email": (canonical.get("customer") or {}).get("email"),
+        "customer_name": _customer_name(canonical),
         "service_level": canonical.get("service_level") or "standard",
         "canonical": canonical,
         "note": canonical.get("note"),
         "gift_message": canonical.get("gift_message"),
         "attributes": canonical.get("attributes") or None,
     }
+
+
+def _customer_name(canonical: dict[str, Any]) -> str | None:
+    """The customer's name, else the ship-to name (searched by prefix), cut to the column."""
+    name = (canonical.get("customer") or {}).get("name") or (canonical.get("ship_to") or {}).get(
+        "name"
+    )
+    return (
+        _clip(name.strip(), CUSTOMER_NAME_CHARS) if isinstance(name, str) and name.strip() else None
+    )
 
 
 def _apply_version(session: Session, order: SalesOrder, canonical: dict[str, Any]) -> None:
@@ -616,6 +627,7 @@ def _line_values(canonical: dict[str, Any]) -> list[dict[str, Any]]:
 
 # A line's title column holds this much; the whole title stays in the canonical order.
 TITLE_CHARS = 300
+CUSTOMER_NAME_CHARS = 200
 
 
 def _clip(text: str | None, limit: int) -> str | None:

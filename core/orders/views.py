@@ -8,9 +8,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from omniroute.core.access import scope
 from omniroute.core.order_routing.consolidation import group_of_order
 from omniroute.core.order_state.holdings import of_order
+from omniroute.core.orders.search import OrderFilter, by_id, conditions
 from omniroute.core.platform.clock import as_aware
 from omniroute.core.platform.db import unit_of_work
 from omniroute.core.platform.errors import NotFound
@@ -27,49 +27,39 @@ from omniroute.core.platform.models import (
 from omniroute.core.platform.ports import HasSessions
 from omniroute.routing.render import render_trace
 
+ANY_ORDER = OrderFilter()
+
 
 def list_orders(
     deps: HasSessions,
     *,
-    status: str | None,
+    where: OrderFilter = ANY_ORDER,
     limit: int,
     after_id: int = 0,
     connector_ids: Collection[int] | None = None,
 ) -> list[dict[str, Any]]:
-    """Orders by id; ``connector_ids`` (a scoped token's) limits them to those channels."""
+    """Orders by id, oldest first, under ``where``; ``connector_ids`` (a scoped token's)
+    limits them to those channels. Page on with ``after_id`` = the last id shown."""
+    q = select(SalesOrder).where(SalesOrder.id > after_id, *conditions(where, connector_ids))
+    q = q.order_by(by_id(where, newest_first=False)).limit(limit)
     with unit_of_work(deps.sessions) as session:
-        q = select(SalesOrder).where(SalesOrder.id > after_id)
-        if status:
-            q = q.where(SalesOrder.status == status)
-        if connector_ids is not None:
-            q = q.where(scope.orders_of(connector_ids))
-        return [_summary(o) for o in session.scalars(q.order_by(SalesOrder.id).limit(limit))]
+        return [_summary(o) for o in session.scalars(q)]
 
 
 def search_orders(
     deps: HasSessions,
     *,
-    number: str | None = None,
-    status: str | None = None,
+    where: OrderFilter = ANY_ORDER,
     before_id: int | None = None,
     limit: int = 50,
     connector_ids: Collection[int] | None = None,
 ) -> list[dict[str, Any]]:
-    """Newest first; ``number``: the channel's order number, exactly (with or without a
-    leading '#'); page on with ``before_id`` = the last id shown."""
+    """Newest first under ``where``; page on with ``before_id`` = the last id shown."""
+    q = select(SalesOrder).where(*conditions(where, connector_ids))
+    if before_id is not None:
+        q = q.where(SalesOrder.id < before_id)
     with unit_of_work(deps.sessions) as session:
-        q = select(SalesOrder)
-        if before_id is not None:
-            q = q.where(SalesOrder.id < before_id)
-        if number:
-            wanted = number.strip()
-            bare = wanted.removeprefix("#")
-            q = q.where(SalesOrder.external_number.in_(sorted({wanted, bare, f"#{bare}"})))
-        if status:
-            q = q.where(SalesOrder.status == status)
-        if connector_ids is not None:
-            q = q.where(scope.orders_of(connector_ids))
-        rows = session.scalars(q.order_by(SalesOrder.id.desc()).limit(limit))
+        rows = session.scalars(q.order_by(by_id(where, newest_first=True)).limit(limit))
         return [_summary(o) for o in rows]
 
 
@@ -288,6 +278,7 @@ def _summary(order: SalesOrder) -> dict[str, Any]:
         "total": order.total,
         "service_level": order.service_level,
         "customer_email": order.customer_email,
+        "customer_name": order.customer_name,
         "created_at": as_aware(order.created_at),
         "updated_at": as_aware(order.updated_at),
         "hold": None

@@ -268,11 +268,17 @@ class SalesOrder(Base):
     __tablename__ = "sales_order"
     __table_args__ = (
         UniqueConstraint("connector_id", "external_id", name="uq_sales_order_external"),
-        Index("ix_sales_order_status", "status", "updated_at"),
+        # Open orders over all time, closed ones over a window: the dashboard (migration 0015).
+        Index("ix_sales_order_status_window", "status", "updated_at", "channel"),
+        Index("ix_sales_order_status_id", "status", "id"),
         Index("ix_sales_order_consolidation", "consolidation_id"),
         Index("ix_sales_order_connector_created", "connector_id", "created_at"),
+        Index("ix_sales_order_created", "created_at", "id"),
         Index("ix_sales_order_number", "external_number"),  # the console's search
         Index("ix_sales_order_hold_until", "hold_until"),  # cut-off holds the sweeper ends
+        # Customer search; text_pattern_ops on PostgreSQL for LIKE 'prefix%' (migration 0019).
+        Index("ix_sales_order_customer_email", text("lower(customer_email)"), "id"),
+        Index("ix_sales_order_customer_name", text("lower(customer_name)"), "id"),
     )
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     connector_id: Mapped[int] = mapped_column(ForeignKey("connector.id"))
@@ -285,6 +291,8 @@ class SalesOrder(Base):
     total: Mapped[str | None] = mapped_column(String(32))
     ship_to: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
     customer_email: Mapped[str | None] = mapped_column(String(320))
+    # The customer's name, else the ship-to name: searched by prefix (migration 0015).
+    customer_name: Mapped[str | None] = mapped_column(String(200))
     service_level: Mapped[str] = mapped_column(String(20), default="standard")
     canonical: Mapped[dict[str, Any]] = mapped_column(default=dict)
     # The buyer's note, gift message and attributes, read with every release (migration 0010).
@@ -314,7 +322,10 @@ class SalesOrder(Base):
 
 class OrderLine(Base):
     __tablename__ = "order_line"
-    __table_args__ = (UniqueConstraint("order_id", "line_no", name="uq_order_line_no"),)
+    __table_args__ = (
+        UniqueConstraint("order_id", "line_no", name="uq_order_line_no"),
+        Index("ix_order_line_sku", "sku", "order_id"),  # orders having a SKU
+    )
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     order_id: Mapped[int] = mapped_column(ForeignKey("sales_order.id"))
     line_no: Mapped[int] = mapped_column(Integer)
@@ -564,6 +575,7 @@ class OrderException(Base):
     __tablename__ = "order_exception"
     __table_args__ = (
         Index("ix_order_exception_status", "status", "id"),
+        Index("ix_order_exception_status_reason", "status", "reason", "id"),
         Index("ix_order_exception_order", "order_id", "status"),
         Index("ix_order_exception_subject", "subject", "reason"),
         Index("ix_order_exception_assignee", "status", "assignee", "id"),

@@ -65,7 +65,7 @@ def world_with(ctx: Context, wms: FakeWms, units: dict[tuple[str, str], int]) ->
 
 
 def the_order(ctx: Context) -> dict[str, Any]:
-    (row,) = orders.list_orders(ctx, status=None, limit=2)
+    (row,) = orders.list_orders(ctx, limit=2)
     return orders.order_detail(ctx, row["id"])
 
 
