@@ -14,24 +14,16 @@ from omniroute.api.console import exception_routes, order_routes, pages, session
 from omniroute.api.errors import ErrorMiddleware
 from omniroute.api.metrics_exposition import Exposition
 from omniroute.api.openapi import declare_problems
-from omniroute.api.routers import (
-    audit,
-    connectors,
+from omniroute.api.routers import edi, health, webhooks
+from omniroute.api.routers.admin import audit, connectors, routing_rules, tokens
+from omniroute.api.routers.orders import (
     consolidations,
-    edi,
     exceptions,
-    fulfilment,
-    health,
     order_actions,
     order_import,
     orders,
-    routing_rules,
-    shipments,
-    stock,
-    tokens,
-    warehouses,
-    webhooks,
 )
+from omniroute.api.routers.warehouse import fulfilment, shipments, stock, warehouses
 from omniroute.api.throttling import WebhookShedder
 from omniroute.api.timeout import TimeoutMiddleware
 from omniroute.api.webhook_intake import WebhookIntake

@@ -7,7 +7,7 @@ locations already geocoded, the stock snapshot, SKU requirements, the parsed rul
 ``warehouses`` may be a plain list of profiles or a :class:`~routing.warehouses.WarehouseSet`
 prepared once for many decisions (same result, less work per decision). The eligible
 warehouses are handled as columns (:class:`~routing.warehouses.Columns`); the scores and the
-ranking are :mod:`routing.ranking`'s, the trace is assembled by :mod:`routing.trace`.
+ranking are :mod:`routing.ranking`'s, the trace is assembled by :mod:`routing.tracing.trace`.
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ from typing import Any
 
 from omniroute.routing.allocate import OrderDemand, Outcome, Promise, RoutingResult, Shipment
 from omniroute.routing.conditions import OrderFacts
-from omniroute.routing.explain import Removal, Stock, Verdicts, late_candidates, missed_words
 from omniroute.routing.geo import GeoPoint, distances_km, prepare_point
 from omniroute.routing.optimise import (
     DEFAULT_TIME_LIMIT,
@@ -50,7 +49,14 @@ from omniroute.routing.rules import (
     evaluate,
 )
 from omniroute.routing.search import SearchLimits, SearchResult
-from omniroute.routing.trace import build_result, permuter, promised
+from omniroute.routing.tracing.explain import (
+    Removal,
+    Stock,
+    Verdicts,
+    late_candidates,
+    missed_words,
+)
+from omniroute.routing.tracing.trace import build_result, permuter, promised
 from omniroute.routing.warehouses import (
     Columns,
     RateBand,

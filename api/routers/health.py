@@ -10,7 +10,7 @@ from starlette.concurrency import run_in_threadpool
 from omniroute.api.deps import CtxDep
 from omniroute.api.metrics_exposition import Exposition
 from omniroute.api.problems import correlation_id, server_problem
-from omniroute.core.platform.readiness import readiness
+from omniroute.core.platform.telemetry.readiness import readiness
 
 router = APIRouter(tags=["health"])
 

@@ -65,8 +65,8 @@ from omniroute.core.platform.ports import HasDispatcher
 from omniroute.core.platform.sql import table_of
 from omniroute.core.stock.levels import ReservationLost
 from omniroute.routing.engine import decide
-from omniroute.routing.explain import headline, runner_up
-from omniroute.routing.render import render_trace
+from omniroute.routing.tracing.explain import headline, runner_up
+from omniroute.routing.tracing.render import render_trace
 
 log = logging.getLogger("omniroute.consolidation")
 

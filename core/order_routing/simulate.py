@@ -12,7 +12,7 @@ from omniroute.core.order_routing.route import build_request
 from omniroute.core.platform.errors import Invalid, NotFound
 from omniroute.core.platform.models import Connector, OrderLine, RoutingRuleSet, SalesOrder
 from omniroute.routing.engine import decide
-from omniroute.routing.render import render_trace
+from omniroute.routing.tracing.render import render_trace
 
 
 class Deps(route.Deps, Protocol):

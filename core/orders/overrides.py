@@ -35,7 +35,7 @@ from omniroute.core.platform.errors import Conflict, Invalid
 from omniroute.core.platform.models import FulfilmentOrder, SalesOrder, Warehouse
 from omniroute.core.stock.levels import Key, StockMoves, available_after_release
 from omniroute.routing.engine import decide
-from omniroute.routing.render import render_trace
+from omniroute.routing.tracing.render import render_trace
 
 OVERRIDABLE = frozenset({OrderStatus.VALIDATED, *PARKED})
 WITHDRAWABLE = ("pending", "failed")  # not yet accepted by a warehouse

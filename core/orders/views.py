@@ -25,7 +25,7 @@ from omniroute.core.platform.models import (
     Warehouse,
 )
 from omniroute.core.platform.ports import HasSessions
-from omniroute.routing.render import render_trace
+from omniroute.routing.tracing.render import render_trace
 
 ANY_ORDER = OrderFilter()
 
@@ -188,7 +188,7 @@ def order_detail(deps: HasSessions, order_id: int) -> dict[str, Any]:
                     "attempt": d.attempt,
                     "at": as_aware(d.created_at),
                     "plan": d.plan,
-                    # Stored compact: the losers' words are made here (routing.render).
+                    # Stored compact: the losers' words are made here (routing.tracing.render).
                     "trace": render_trace(d.trace) if d.trace else d.trace,
                 }
                 for d in decisions

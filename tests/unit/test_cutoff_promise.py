@@ -11,8 +11,8 @@ import pytest
 
 from omniroute.routing.allocate import Outcome
 from omniroute.routing.engine import RoutingRequest, WarehouseProfile, decide, prepare_warehouses
-from omniroute.routing.render import render_trace
 from omniroute.routing.rules import CutoffAction, parse_rule_set, validate_rule_set
+from omniroute.routing.tracing.render import render_trace
 from omniroute.routing.warehouses import day_begins
 from tests.unit.test_engine import LA, NYC, facts, request, rules, wh
 

@@ -33,9 +33,9 @@ from omniroute.routing.ranking import (
     distances_in_tenths,
     rank_order,
 )
-from omniroute.routing.render import render_trace
 from omniroute.routing.rules import CRITERIA, evaluate
 from omniroute.routing.search import min_split, min_split_rows
+from omniroute.routing.tracing.render import render_trace
 from tests.unit import reference_engine as reference
 from tests.unit.test_engine import LA, NYC, wh
 from tests.unit.test_engine_properties import requests

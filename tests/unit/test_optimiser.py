@@ -227,7 +227,7 @@ def test_an_objective_beyond_shipments_needs_costs() -> None:
 
 def test_a_rule_sets_objective_picks_the_cheaper_warehouse_and_says_so() -> None:
     from omniroute.routing.engine import SkuProfile, decide
-    from omniroute.routing.render import render_trace
+    from omniroute.routing.tracing.render import render_trace
     from tests.unit.test_engine import request, rules, wh
     from tests.unit.test_why_not import LA_90001, NYC_10001, TO_10003
 

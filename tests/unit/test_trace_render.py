@@ -1,5 +1,6 @@
 """The trace is stored as figures for the warehouses short of stock and read in words
-(routing.render): what is read is what the router used to write, and old traces still read."""
+(routing.tracing.render): what is read is what the router used to write, and old traces
+still read."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import json
 import pytest
 
 from omniroute.routing.engine import decide
-from omniroute.routing.render import FIGURES, render_trace
+from omniroute.routing.tracing.render import FIGURES, render_trace
 from tests.unit.test_engine import request, wh
 from tests.unit.test_why_not import CHI_60601, LA_90001, NYC_10001, TO_10003
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from omniroute.routing.engine import SkuProfile, decide
 from omniroute.routing.geo import GeoLevel, GeoPoint
-from omniroute.routing.render import render_trace
+from omniroute.routing.tracing.render import render_trace
 from tests.unit.test_engine import facts, request, rules, wh
 
 NYC_10001 = GeoPoint(40.7506, -73.9972, GeoLevel.POSTAL_CODE, "US 10001")

@@ -9,7 +9,10 @@ from operator import itemgetter
 from typing import Any
 
 from omniroute.routing.allocate import LineDemand, Outcome, Promise, RoutingResult, Shipment
-from omniroute.routing.explain import (
+from omniroute.routing.geo import GeoPoint
+from omniroute.routing.rules import Evaluation, NoStockAction
+from omniroute.routing.search import SearchResult
+from omniroute.routing.tracing.explain import (
     TIE_BREAKS,
     Losses,
     Removal,
@@ -22,10 +25,7 @@ from omniroute.routing.explain import (
     weighed,
     why_not_eligible,
 )
-from omniroute.routing.geo import GeoPoint
-from omniroute.routing.render import FIGURES, figures
-from omniroute.routing.rules import Evaluation, NoStockAction
-from omniroute.routing.search import SearchResult
+from omniroute.routing.tracing.render import FIGURES, figures
 from omniroute.routing.warehouses import (
     Columns,
     ShipDay,

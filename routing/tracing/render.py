@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from itertools import compress
 from typing import Any
 
-from omniroute.routing.explain import headline, runner_up
+from omniroute.routing.tracing.explain import headline, runner_up
 
 # The top-level key of a trace with entries to render: the order's SKUs, the units it needs
 # of each (same order as every candidate's ``stock``) and how many shipments it went in.

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from omniroute.api.deps import CtxDep, connector_in_scope, fulfilment_order_in_scope
-from omniroute.api.routers.order_actions import RejectIn, RerouteOut, reroute_out
+from omniroute.api.routers.orders.order_actions import RejectIn, RerouteOut, reroute_out
 from omniroute.api.schemas import Body, Id, LineQuantity, SmallCount
 from omniroute.core.access.permissions import Permission
 from omniroute.core.access.tokens import Principal

@@ -1,0 +1,1 @@
+"""The routing trace: built from a result, the why-not words, and their rendering."""
