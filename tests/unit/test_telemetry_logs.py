@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 
@@ -116,3 +118,19 @@ def test_without_a_callers_id_a_new_one_is_made() -> None:
     made = {correlation.of_request([]) for _ in range(3)}
     assert len(made) == 3
     assert all(correlation.SANE.fullmatch(m) for m in made)
+
+
+def test_the_solver_banner_never_reaches_stdout() -> None:
+    """A command's stdout is only its own output: HiGHS's banner goes to stderr."""
+    code = (
+        "from omniroute.core.platform.telemetry.logs import configure_logging\n"
+        "configure_logging(level='INFO', fmt='text')\n"
+        "import highspy\n"
+        "highspy.Highs()\n"
+        "print('payload')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert done.stdout == "payload\n"
+    assert "HiGHS" in done.stderr  # still shown, where diagnostics belong

@@ -19,8 +19,11 @@ shown to people; logs name rows by id).
 
 from __future__ import annotations
 
+import ctypes
+import functools
 import json
 import logging
+import os
 import sys
 import traceback
 from collections.abc import Iterator, Mapping
@@ -28,6 +31,8 @@ from contextlib import contextmanager, suppress
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
+
+import highspy
 
 #: The fields a record may carry from its context, in the order a JSON line shows them.
 FIELDS = ("correlation_id", "order_id", "connector_id", "inbound_id", "outbox_id", "task")
@@ -131,3 +136,21 @@ def configure_logging(*, level: str, fmt: str) -> None:
         root.addHandler(handler)
     for noisy in ("httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    solver_banner_to_stderr()
+
+
+@functools.cache
+def solver_banner_to_stderr() -> None:
+    """HiGHS (the optimiser's solver) prints a copyright banner on stdout, from C++, the first
+    time a process builds a solver; build that first one now with stdout pointed at stderr, so
+    a command's output (``rules backtest --format csv``, JSON) is only its own. Once a process."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        os.dup2(2, 1)
+        highspy.Highs()  # type: ignore[no-untyped-call]  # highspy's __init__ is untyped
+        with suppress(OSError, AttributeError):
+            ctypes.CDLL(None).fflush(None)  # C's stdout buffer, while it still points at stderr
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
