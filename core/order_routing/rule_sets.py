@@ -28,6 +28,7 @@ from omniroute.core.platform.db import unit_of_work
 from omniroute.core.platform.errors import Conflict, Invalid, NotFound
 from omniroute.core.platform.models import RoutingRuleSet
 from omniroute.core.platform.ports import HasConnectors, Store
+from omniroute.core.platform.sql import serialize_writers
 from omniroute.routing.rules import validate_rule_set
 
 
@@ -77,6 +78,11 @@ def _require_valid(session: Session, deps: Deps, doc: Any) -> list[dict[str, Any
     return names.warnings
 
 
+# Versions are numbered max + 1 and a rollback reads every version's state before it writes:
+# one writer of rule sets at a time, so two at once neither collide nor both roll back.
+WRITERS = "routing_rule_set"
+
+
 def _next_version(session: Session) -> int:
     return int(session.scalar(select(func.coalesce(func.max(RoutingRuleSet.version), 0))) or 0) + 1
 
@@ -86,6 +92,7 @@ def create_draft(
 ) -> RoutingRuleSet:
     """Store a draft; it may be invalid (validation reports its problems)."""
     with unit_of_work(deps.sessions) as session:
+        serialize_writers(session, WRITERS)
         row = RoutingRuleSet(
             version=_next_version(session),
             name=str(doc.get("name") or "unnamed"),
@@ -106,6 +113,7 @@ def update_draft(
     deps: Store, rule_set_id: int, doc: dict[str, Any], *, notes: str | None, actor: str
 ) -> RoutingRuleSet:
     with unit_of_work(deps.sessions) as session:
+        serialize_writers(session, WRITERS)
         row = _get(session, rule_set_id)
         if row.status != "draft":
             raise Conflict(
@@ -126,6 +134,7 @@ def publish(
     is a rollback (:func:`activate`), or with a later ``effective_from`` a copy scheduled then."""
     now = deps.clock.now()
     with unit_of_work(deps.sessions) as session:
+        serialize_writers(session, WRITERS)
         row = _get(session, rule_set_id)
         if row.status == "published" and (effective_from is None or effective_from <= now):
             return _activate(session, deps, row, actor=actor, now=now)
@@ -155,6 +164,7 @@ def activate(deps: Deps, rule_set_id: int, *, actor: str) -> Version:
     still scheduled so that none takes over later."""
     now = deps.clock.now()
     with unit_of_work(deps.sessions) as session:
+        serialize_writers(session, WRITERS)
         return _activate(session, deps, _get(session, rule_set_id), actor=actor, now=now)
 
 
@@ -170,6 +180,13 @@ def _activate(
         scheduled = sorted(v for v, s in states.items() if s is State.SCHEDULED)
         hint = f"; withdraw version {scheduled[0]} to stop it" if scheduled else ""
         raise Conflict(f"version {target.version} is already active{hint}", code="already_active")
+    active = [v for v, s in states.items() if s is State.ACTIVE]
+    copy_of = {row.version: row.copied_from for row in _rows(session)}
+    if active and copy_of.get(active[0]) == target.version:
+        raise Conflict(
+            f"version {target.version} is already active, as version {active[0]}",
+            code="already_active",
+        )
     warnings = _require_valid(session, deps, target.document)
     copy = _copy(session, target, actor, f"rollback to version {target.version}")
     copy.status, copy.published_at, copy.published_by = "published", now, actor
@@ -196,6 +213,7 @@ def withdraw(deps: Store, rule_set_id: int, *, reason: str | None, actor: str) -
     """Withdraw a published version: from now on it routes nothing and never will."""
     now = deps.clock.now()
     with unit_of_work(deps.sessions) as session:
+        serialize_writers(session, WRITERS)
         row = _get(session, rule_set_id)
         state = _states(session, now)[row.version]
         if state in (State.DRAFT, State.WITHDRAWN):

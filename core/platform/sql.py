@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Table
+from sqlalchemy import Table, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -46,3 +46,12 @@ def insert_ignoring_conflict(
     stmt = insert_ignoring_conflict_stmt(session.get_bind().dialect.name, table, conflict_on)
     row = session.execute(stmt, values).first()
     return None if row is None else int(row[0])
+
+
+def serialize_writers(session: Session, name: str) -> None:
+    """Make this transaction the only writer of ``name`` until it ends: on PostgreSQL a
+    transaction-scoped advisory lock keyed by the name; SQLite's BEGIN IMMEDIATE
+    (core/platform/db.py) already lets one writing transaction run at a time. Take it before
+    reading what the write depends on, so the reads see the previous writer's commit."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:name))"), {"name": name})

@@ -4,6 +4,8 @@ against the configuration, and the diff between two versions."""
 from __future__ import annotations
 
 import dataclasses
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -15,8 +17,10 @@ from omniroute.api.app import create_app
 from omniroute.connectors.wms.demo_server import FakeWms
 from omniroute.core.access.tokens import create_token
 from omniroute.core.bootstrap import Context
+from omniroute.core.order_routing import rule_sets
 from omniroute.core.order_routing.inputs import active_rules
 from omniroute.core.platform.db import unit_of_work
+from omniroute.core.platform.errors import Conflict
 from omniroute.core.platform.security import Role
 from tests.integration.test_routing_rules_api import WEST_FIRST, world
 
@@ -158,6 +162,9 @@ def test_rolling_back_to_version_1_while_version_3_is_scheduled(
 
     same = api.post(f"/api/v1/routing/rule-sets/{body['id']}/activate", headers=ops)
     assert (same.status_code, same.json()["code"]) == (409, "already_active")
+    again = api.post(f"/api/v1/routing/rule-sets/{one}/activate", headers=ops)
+    assert (again.status_code, again.json()["code"]) == (409, "already_active")
+    assert "as version 4" in again.json()["detail"]
     # Withdrawing the active version hands over to the one in force before it.
     api.post(f"/api/v1/routing/rule-sets/{body['id']}/withdraw", headers=ops)
     assert states(api, ops)[2] == "active"
@@ -311,3 +318,28 @@ def test_diff_between_two_versions(
     assert back["counts"]["removed"] == 1
     missing = api.get(f"/api/v1/routing/rule-sets/{two}/diff?against=999", headers=ops)
     assert missing.status_code == 404
+
+
+def test_two_rollbacks_at_once_make_one_copy_and_one_conflict(
+    api: TestClient, ctx: Context, clock: Clock, ops: dict[str, str], wms: FakeWms
+) -> None:
+    world(api, ctx, wms.base_url)
+    one = draft(api, ops, WEST_FIRST)
+    publish(api, ops, one)
+    clock.at += timedelta(minutes=5)
+    publish(api, ops, draft(api, ops, NYC_ONLY))
+    clock.at += timedelta(minutes=5)
+    timed = dataclasses.replace(ctx, clock=clock)
+    start = threading.Barrier(4)
+
+    def roll_back() -> str:
+        start.wait()
+        try:
+            return str(rule_sets.activate(timed, one, actor="ops").row.version)
+        except Conflict as refused:
+            return refused.code
+
+    with ThreadPoolExecutor(4) as pool:
+        outcomes = sorted(pool.map(lambda _: roll_back(), range(4)))
+    assert outcomes == ["3", "already_active", "already_active", "already_active"]
+    assert states(api, ops) == {1: "superseded", 2: "superseded", 3: "active"}
