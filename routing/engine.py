@@ -71,6 +71,7 @@ from omniroute.routing.warehouses import (
     columns_of,
     day_begins,
     prepare_warehouses,
+    ship_day,
     ship_days,
     sites_of,
 )
@@ -272,6 +273,17 @@ def _after_cutoff(
     elif action is CutoffAction.HOLD and earliest is not None:
         keys = {s.warehouse_id: s.shipping for s in sites_of(req.warehouses)}
         until = max(day_begins(keys[s.warehouse_id], earliest) for s in later.shipments)
+        again = [
+            s.warehouse_code for s in later.shipments if _missed_at(keys[s.warehouse_id], until)
+        ]
+        if again:
+            # A cut-off at the very start of the day (00:00) is missed again whenever the
+            # hold ends: holding would never end, so it ships on its next day as if asked to.
+            summary = (
+                f"{later.trace['summary']} Ships on {earliest.isoformat()}: {why}; not held, "
+                f"as {', '.join(again)} would miss its cut-off again when its day begins."
+            )
+            return _noted(later, facts | {"action": CutoffAction.SHIP_NEXT_DAY.value}, summary)
         promise = replace(later.promise, hold_until=until)
         summary = (
             f"{why}; held until {until:%Y-%m-%d %H:%M} UTC, when "
@@ -283,6 +295,11 @@ def _after_cutoff(
     when = "" if earliest is None else f"; it could ship on {earliest} from {', '.join(where)}"
     summary = f"{why}{when}; exception ({Outcome.CUTOFF_MISSED.value})."
     return _parked(today, Outcome.CUTOFF_MISSED, facts, summary, None)
+
+
+def _missed_at(key: Shipping, moment: datetime) -> bool:
+    """Whether a warehouse with this calendar misses its cut-off for an order at ``moment``."""
+    return ship_day(key, moment).cause == "cutoff_missed"
 
 
 def _noted(result: RoutingResult, cutoff: dict[str, Any], summary: str) -> RoutingResult:

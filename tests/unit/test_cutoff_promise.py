@@ -268,3 +268,16 @@ def test_a_rule_sets_the_action_for_its_orders_only() -> None:
     assert decide(req).trace["cutoff"]["action"] == "ship_next_day"
     same_day = replace(req, facts=facts(service_level="same_day"))
     assert decide(same_day).outcome is Outcome.CUTOFF_MISSED
+
+
+def test_a_midnight_cutoff_is_not_held_forever_but_ships_next_day() -> None:
+    """A 00:00 cut-off is missed at every moment, also when a hold would end: the order ships
+    on its next day instead of being held again and again."""
+    midnight = [wh(1, "NYC", NYC, cutoff_local_time="00:00", timezone="America/New_York")]
+    result = decide(express({"on_cutoff_missed": "hold"}, warehouses=midnight))
+    assert result.outcome is Outcome.SINGLE
+    assert result.promise is not None
+    assert (result.promise.ship_by, result.promise.hold_until) == (date(2026, 11, 28), None)
+    cutoff = result.trace["cutoff"]
+    assert (cutoff["action"], cutoff["earliest_ship_date"]) == ("ship_next_day", "2026-11-28")
+    assert "not held, as NYC would miss its cut-off again" in result.trace["summary"]
