@@ -410,7 +410,7 @@ def _apply(  # noqa: PLR0917 - the pieces of one decision, applied together
     }
     ORDERS_ROUTED.labels(outcome).inc(len(group.orders))
     for o in group.orders:
-        record_promise(o, result)
+        record_promise(o, result.promise)
     if not result.shipments:
         for o in group.orders:
             park(session, o, decisions[o.id], result)

@@ -32,6 +32,7 @@ from omniroute.core.order_routing.route import (
     create_fulfilment,
     park,
     record_decision,
+    record_promise,
 )
 from omniroute.core.order_state import timeline as order_state
 from omniroute.core.order_state.holdings import member_orders_of, of_order
@@ -123,6 +124,9 @@ class Decision:
     # warehouse holds back from the order's channel (the reservation leaves it free).
     stock_snapshot: dict[str, dict[str, int]] | None = None
     held_back: Mapping[int, int] = field(default_factory=dict)
+    # What the router promised for this plan (ship-by, service level); None keeps the
+    # order's previous promise (an ops override that placed every line by hand).
+    promise: routing.Promise | None = None
 
 
 Work = Callable[[Session], tuple[RerouteResult, list[int]]]
@@ -254,6 +258,7 @@ def _reject(
         unplaced=None if result.shipments else result,
         stock_snapshot=decision_snapshot(request),
         held_back=channel_holdbacks(request),
+        promise=result.promise,
     )
     placed, outbox_ids = place(deps, session, order, decision, moves, actor=why.actor)
     return replace(placed, rejected_fulfilment_order_id=fo.id), outbox_ids
@@ -380,6 +385,7 @@ def _reject_merged(
             unplaced=None if result.shipments else result,
             stock_snapshot=decision_snapshot(request),
             held_back=channel_holdbacks(request),
+            promise=result.promise,
         )
         placed, sent = place(deps, session, order, decision, StockMoves(), actor=why.actor)
         results.append(placed)
@@ -453,6 +459,7 @@ def place(
         stock_snapshot=decision.stock_snapshot,
     )
     ORDERS_ROUTED.labels(decision.outcome).inc()
+    record_promise(order, decision.promise)
     summary = str(decision.trace.get("summary") or decision.outcome)
     outbox_ids: list[int] = []
     new: tuple[NewFulfilment, ...] = ()

@@ -258,7 +258,7 @@ def _apply(
         stock_snapshot=snapshot,
     )
     ORDERS_ROUTED.labels(outcome).inc()
-    record_promise(order, result)
+    record_promise(order, result.promise)
     if not result.shipments:
         park(session, order, decision_id, result)
         return []
@@ -336,10 +336,9 @@ def record_decision(
     )
 
 
-def record_promise(order: SalesOrder, result: routing.RoutingResult) -> None:
+def record_promise(order: SalesOrder, promise: routing.Promise | None) -> None:
     """Keep on the order what the router promised: the ship-by date and the service level
     it was routed as; a decision with no plan and no promise keeps the previous one."""
-    promise = result.promise
     if promise is not None:
         order.promised_ship_by = promise.ship_by
         order.promised_service_level = promise.service_level

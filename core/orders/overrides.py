@@ -25,7 +25,7 @@ from omniroute.core.order_routing.reroute import (
     place,
     run_with_replans,
 )
-from omniroute.core.order_routing.route import build_request, open_lines
+from omniroute.core.order_routing.route import CUTOFF_HOLD, build_request, open_lines
 from omniroute.core.order_state import timeline as order_state
 from omniroute.core.order_state.holdings import of_order
 from omniroute.core.order_state.machine import OrderStatus
@@ -169,6 +169,7 @@ def reroute_order(
             unplaced=None if result.shipments else result,
             stock_snapshot=decision_snapshot(request),
             held_back=channel_holdbacks(request),
+            promise=result.promise,
         )
         placed = place(deps, session, order, decision, moves, actor=actor)
         record(
@@ -186,7 +187,9 @@ def reroute_order(
 
 def _reopen(session: Session, order: SalesOrder, moves: StockMoves, why: str) -> list[int]:
     """Withdraw what no warehouse has accepted and, for a parked order, un-park it."""
-    if order.hold_code is not None:  # never checked: it goes through processing first
+    if order.hold_code == CUTOFF_HOLD:  # ops route it now rather than on its next day
+        order.hold_code = order.hold_reason = order.hold_until = None
+    elif order.hold_code is not None:  # never checked: it goes through processing first
         raise Conflict(
             f"order {order.id} is held by its channel's release policy ({order.hold_code}); "
             f"release the hold first (POST /api/v1/orders/{order.id}/release-hold)",

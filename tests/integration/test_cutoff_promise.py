@@ -195,3 +195,33 @@ def test_with_hold_the_sweeper_routes_it_when_the_next_shipping_day_begins(shop:
     assert trace["promise"]["ship_by"] == shop.monday.isoformat()
     with unit_of_work(shop.ctx.sessions) as s:
         assert s.get_one(SalesOrder, order_id).hold_until is None
+
+
+def test_ops_can_route_a_cutoff_hold_now_by_hand(shop: Shop) -> None:
+    """An order held for its next shipping day is not a release-policy hold: forcing it to a
+    warehouse, or re-running its routing, clears the hold instead of asking to release it."""
+    shop.publish({"on_cutoff_missed": "hold", "ranking": ["priority"]})
+    forced_id = shop.express(7004)
+    assert shop.view(forced_id)["status"] == "on_hold"
+    forced = shop.client.post(
+        f"/api/v1/orders/{forced_id}/route", headers=shop.headers, json={"warehouse_code": "WEST"}
+    )
+    assert forced.status_code == 200, forced.text
+    drain(shop.ctx)
+    view = shop.view(forced_id)
+    assert (view["status"], view["hold"]) == ("released", None)
+    assert fulfilment_warehouses(shop.ctx, forced_id) == [shop.world.warehouse_ids["WEST"]]
+
+    rerun_id = shop.express(7005)
+    assert shop.view(rerun_id)["status"] == "on_hold"
+    shop.publish({"on_cutoff_missed": "ship_next_day", "ranking": ["priority"]})
+    rerun = shop.client.post(f"/api/v1/orders/{rerun_id}/reroute", headers=shop.headers)
+    assert rerun.status_code == 200, rerun.text
+    view = shop.view(rerun_id)
+    assert (view["status"], view["hold"]) == ("routed", None)
+    # The new decision's promise replaces the hold's.
+    assert (view["promised_ship_by"], view["promised_service_level"]) == (
+        shop.monday.isoformat(),
+        "express",
+    )
+    assert latest_trace(view)["cutoff"]["action"] == "ship_next_day"
