@@ -10,7 +10,13 @@ from fastapi import FastAPI
 
 from omniroute.api import problems
 from omniroute.api.body_limit import BodyLimitMiddleware
-from omniroute.api.console import exception_routes, order_routes, pages, session_routes
+from omniroute.api.console import (
+    exception_routes,
+    order_routes,
+    pages,
+    rule_routes,
+    session_routes,
+)
 from omniroute.api.errors import ErrorMiddleware
 from omniroute.api.metrics_exposition import Exposition
 from omniroute.api.openapi import declare_problems
@@ -101,7 +107,7 @@ def create_app(
         app.include_router(module.router)
     # The console: server-rendered pages over the same services and permission table.
     pages.install(app)
-    for console in (session_routes, order_routes, exception_routes):
+    for console in (session_routes, order_routes, exception_routes, rule_routes):
         app.include_router(console.router)
     app.include_router(pages.static)
     app.add_middleware(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -27,12 +28,18 @@ def simulate(
     rule_set_id: int | None = None,
     document: dict[str, Any] | None = None,
     now: datetime | None = None,
+    connector_ids: Collection[int] | None = None,
 ) -> dict[str, Any]:
-    """The plan and trace for an order under a rule set, against current stock."""
+    """The plan and trace for an order under a rule set, against current stock; with
+    ``connector_ids`` (a scoped caller), only for an order of one of them."""
     now = now or deps.clock.now()
     session = deps.sessions()
     try:
         target = _order(session, order_id, order, now)
+        if connector_ids is not None and target.connector_id not in connector_ids:
+            if order_id is not None:
+                raise NotFound(f"order {order_id} does not exist")
+            raise Invalid(f"connector {target.connector_id} does not exist", code="invalid_order")
         if session.get(Connector, target.connector_id) is None:
             raise Invalid(f"connector {target.connector_id} does not exist", code="invalid_order")
         request, rules = build_request(deps, session, target, now)

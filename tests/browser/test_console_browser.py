@@ -7,6 +7,7 @@ OMNIROUTE_SCREENSHOTS=<dir> the tests save screenshots of the main pages there.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -15,15 +16,19 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 import uvicorn
 
 from omniroute.api.app import create_app
 from omniroute.connectors.wms.demo_server import FakeWms
 from omniroute.core.bootstrap import Context, bootstrap
+from omniroute.core.platform.db import unit_of_work
+from omniroute.core.platform.models import Connector
 from omniroute.core.stock import warehouses
 from omniroute.worker.embedded import EmbeddedRunner
 from omniroute.worker.handlers import drain
@@ -211,3 +216,58 @@ def test_a_wrong_password_n_times_is_throttled(live: Live, browser: Any) -> None
     _sign_in(page, live, "sam")
     sync_api.expect(page.get_by_role("alert")).to_contain_text("too many failed sign-ins")
     sync_api.expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+
+
+def test_ops_edits_a_rule_simulates_schedules_and_withdraws_it(live: Live, browser: Any) -> None:
+    with unit_of_work(live.ctx.sessions) as s:
+        shop_id = s.scalars(
+            sa.select(Connector.id).where(Connector.kind == "shopify").order_by(Connector.id)
+        ).first()
+    page = _page(browser)
+    _sign_in(page, live, "olga")
+    _nav(page, "Rules").click()
+    sync_api.expect(page.get_by_role("heading", name="Routing rules")).to_be_visible()
+    doc = {
+        "name": "east-first",
+        "timezone": "UTC",
+        "default": {"ranking": ["priority"]},
+        "rules": [
+            {
+                "id": "east",
+                "when": {"field": "country", "op": "eq", "value": "US"},
+                "then": {"warehouses": {"include": ["EASTT"]}},
+            }
+        ],
+    }
+    page.get_by_label("Rule set (JSON; starts from the active version)").fill(json.dumps(doc))
+    page.get_by_role("button", name="Save draft").click()
+    sync_api.expect(page.get_by_role("status")).to_contain_text("Draft saved")
+    sync_api.expect(page.locator("#rule-errors")).to_contain_text("EASTT")  # the typo, named
+
+    editor = page.get_by_label("Rule set (JSON)", exact=True)
+    editor.fill(editor.input_value().replace("EASTT", "EAST"))
+    page.get_by_role("button", name="Save and check").click()
+    sync_api.expect(page.locator("#rule-valid")).to_be_visible()
+    _shot(page, "rule-draft")
+
+    order = {
+        "connector_id": shop_id,
+        "ship_to": {"country": "US", "postal_code": "10001"},
+        "lines": [{"sku": "MUG-BLUE", "quantity": 1}],
+    }
+    page.get_by_label("or a pasted canonical order", exact=False).fill(json.dumps(order))
+    page.get_by_role("button", name="Simulate (changes nothing)").click()
+    sync_api.expect(page.get_by_role("region", name="Simulation result")).to_contain_text("EAST: 1")
+
+    tomorrow = live.ctx.clock.now() + timedelta(days=1)
+    page.get_by_label("Effective from (UTC; empty: now)").fill(tomorrow.strftime("%Y-%m-%dT%H:%M"))
+    page.get_by_role("button", name="Publish", exact=True).click()
+    sync_api.expect(page.get_by_role("status")).to_contain_text("scheduled")
+    sync_api.expect(page.locator("#rule-state")).to_have_text("scheduled")
+
+    page.get_by_label("Reason").fill("not this week")
+    page.get_by_role("button", name="Withdraw").click()
+    sync_api.expect(page.locator("#rule-state")).to_have_text("withdrawn")
+    page.get_by_role("link", name="All versions").click()
+    sync_api.expect(page.locator("table.rules")).to_contain_text("withdrawn")
+    _shot(page, "rules")

@@ -120,6 +120,14 @@ ROUTES: dict[tuple[str, str], Permission | str] = {
     ("POST", "/console/exceptions/{exception_id}/snooze"): P.EXCEPTIONS_TRIAGE,
     ("POST", "/console/exceptions/{exception_id}/dismiss"): P.EXCEPTIONS_RETRY,
     ("POST", "/console/exceptions/{exception_id}/map-sku"): P.SKUS_MAP,
+    ("GET", "/console/rules"): P.RULES_READ,
+    ("POST", "/console/rules"): P.RULES_WRITE,
+    ("GET", "/console/rules/{rule_set_id}"): P.RULES_READ,
+    ("POST", "/console/rules/{rule_set_id}"): P.RULES_WRITE,
+    ("POST", "/console/rules/{rule_set_id}/publish"): P.RULES_PUBLISH,
+    ("POST", "/console/rules/{rule_set_id}/withdraw"): P.RULES_PUBLISH,
+    ("POST", "/console/rules/{rule_set_id}/activate"): P.RULES_PUBLISH,
+    ("POST", "/console/rules/{rule_set_id}/simulate"): P.RULES_SIMULATE,
 }
 CONSOLE = "/console/"
 # FastAPI's own pages (the OpenAPI document and its viewers) are not ours to guard.

@@ -228,8 +228,9 @@ def diff(
 
 
 @router.post("/simulate")
-async def simulate_order(body: SimulateIn, ctx: CtxDep, _: SimulateRules) -> dict[str, Any]:
-    """What a rule set would decide for an order, against current stock. Changes nothing."""
+async def simulate_order(body: SimulateIn, ctx: CtxDep, who: SimulateRules) -> dict[str, Any]:
+    """What a rule set would decide for an order, against current stock. Changes nothing.
+    A token scoped to connectors simulates only their orders (another's: 404)."""
     return await run_in_threadpool(
         lambda: simulate(
             ctx,
@@ -238,6 +239,7 @@ async def simulate_order(body: SimulateIn, ctx: CtxDep, _: SimulateRules) -> dic
             rule_set_id=body.rule_set_id,
             document=body.document,
             now=as_naive_utc(body.at),
+            connector_ids=who.connector_ids,
         )
     )
 
