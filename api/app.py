@@ -24,6 +24,7 @@ from omniroute.api.routers import edi, health, webhooks
 from omniroute.api.routers.admin import audit, connectors, routing_rules, tokens
 from omniroute.api.routers.orders import (
     consolidations,
+    exception_bulk,
     exceptions,
     order_actions,
     order_import,
@@ -98,6 +99,7 @@ def create_app(
         orders,
         order_actions,
         consolidations,
+        exception_bulk,  # before exceptions: /exceptions/bulk/... is not an exception id
         exceptions,
         routing_rules,
         tokens,

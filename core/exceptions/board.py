@@ -21,7 +21,13 @@ from omniroute.core.exceptions.sla import DEFAULT_SLA, SLA, due_at
 from omniroute.core.platform.clock import as_aware, as_naive_utc
 from omniroute.core.platform.db import unit_of_work
 from omniroute.core.platform.errors import NotFound
-from omniroute.core.platform.models import Connector, InboundMessage, OrderException, SalesOrder
+from omniroute.core.platform.models import (
+    Connector,
+    InboundMessage,
+    OrderException,
+    OutboxMessage,
+    SalesOrder,
+)
 from omniroute.core.platform.ports import HasSessions
 
 MAX_PAGE = 200
@@ -41,6 +47,9 @@ class QueueFilter:
     # A name, UNASSIGNED for nobody's, or None: anyone's.
     assignee: str | None = None
     include_snoozed: bool = False
+    # Only the exceptions of outbox rows that are dead letters now (not redriven yet).
+    dead_letters_only: bool = False
+    outbox_kind: str | None = None  # with dead_letters_only: only this kind's
 
 
 UNASSIGNED = "-"
@@ -59,6 +68,14 @@ def late(now: datetime) -> ColumnElement[bool]:
     return and_(OrderException.status == ExceptionStatus.OPEN, or_(*per_code, other))
 
 
+def _dead_letter(kind: str | None) -> ColumnElement[bool]:
+    """The exception's outbox row is a dead letter now (of ``kind``, if given)."""
+    dead = select(OutboxMessage.id).where(OutboxMessage.status == "dead")
+    if kind:
+        dead = dead.where(OutboxMessage.kind == kind)
+    return OrderException.outbox_message_id.in_(dead)
+
+
 def _conditions(
     where: QueueFilter, now: datetime, connector_ids: Collection[int] | None, *, by_reason: bool
 ) -> list[ColumnElement[bool]]:
@@ -75,16 +92,31 @@ def _conditions(
         found.append(OrderException.first_seen_at <= now - where.older_than)
     if where.late_only:
         found.append(late(now))
+    return found + _sorting(where, now)
+
+
+def _sorting(where: QueueFilter, now: datetime) -> list[ColumnElement[bool]]:
+    """Whose it is, whether it sleeps, and whether it is a dead letter's."""
+    found: list[ColumnElement[bool]] = []
     if where.assignee == UNASSIGNED:
         found.append(OrderException.assignee.is_(None))
     elif where.assignee is not None:
         found.append(OrderException.assignee == where.assignee)
+    if where.dead_letters_only:
+        found.append(_dead_letter(where.outbox_kind))
     if not where.include_snoozed:
         naive_now = as_naive_utc(now)
         found.append(
             or_(OrderException.snoozed_until.is_(None), OrderException.snoozed_until <= naive_now)
         )
     return found
+
+
+def conditions(
+    where: QueueFilter, now: datetime, connector_ids: Collection[int] | None = None
+) -> list[ColumnElement[bool]]:
+    """The WHERE of everything ``where`` matches for a caller limited to ``connector_ids``."""
+    return _conditions(where, now, connector_ids, by_reason=True)
 
 
 def list_queue(
