@@ -12,11 +12,11 @@ from pathlib import Path
 
 from sqlalchemy import select
 
+from omniroute.connectors.files import DONE, FAILED, file_away, finished_files
 from omniroute.core.edi.intake import Deps, Entry, import_file
 from omniroute.core.platform.db import unit_of_work
 from omniroute.core.platform.errors import DomainError
 from omniroute.core.platform.models import Connector
-from omniroute.core.platform.watched_folders import DONE, FAILED, file_away, finished_files
 
 log = logging.getLogger("omniroute.edi.folders")
 

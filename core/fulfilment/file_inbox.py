@@ -19,6 +19,7 @@ from typing import Protocol
 
 from sqlalchemy import select
 
+from omniroute.connectors.files import DONE, FAILED, file_away, finished_files
 from omniroute.connectors.wms.file.connector import FileWmsConfig, FileWmsConnector
 from omniroute.core.fulfilment import file_confirmations
 from omniroute.core.fulfilment.file_confirmations import FILE_HEADER, TOPIC, apply_file
@@ -27,7 +28,6 @@ from omniroute.core.platform.errors import Invalid, NotFound
 from omniroute.core.platform.inbox_insert import insert_committed
 from omniroute.core.platform.models import Connector, InboundMessage, Warehouse
 from omniroute.core.platform.ports import HasEngine
-from omniroute.core.platform.watched_folders import DONE, FAILED, file_away, finished_files
 
 log = logging.getLogger("omniroute.fulfilment.files")
 
