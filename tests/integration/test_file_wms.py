@@ -18,7 +18,9 @@ from typing import Any
 
 import pytest
 from sqlalchemy import select, update
+from typer.testing import CliRunner
 
+from omniroute.cli.main import app
 from omniroute.connectors.wms.file.pick_lists import PICK_COLUMNS
 from omniroute.core.bootstrap import Context, bootstrap
 from omniroute.core.channels import connector_admin
@@ -41,7 +43,7 @@ from omniroute.core.platform.models import (
 )
 from omniroute.core.stock import warehouses
 from omniroute.worker.handlers import drain
-from tests.conftest import make_settings
+from tests.conftest import SECRET_KEY, make_settings
 from tests.integration.builders import SECRET, sample_order, signed_headers, stock
 
 GREEN, RED = "IPOD2008GREEN", "IPOD2008RED"
@@ -433,3 +435,22 @@ def test_folders_are_checked(world: FileWorld, tmp_path: Path) -> None:
     create("fine", str(tmp_path / "f" / "out"), str(tmp_path / "f" / "in"))
     assert (tmp_path / "f" / "out").is_dir() and (tmp_path / "f" / "in").is_dir()
     shutil.rmtree(tmp_path / "f")
+
+
+def test_the_cli_takes_one_warehouses_folder(
+    world: FileWorld, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    w = world
+    order_in(w, [(GREEN, 1)])
+    fo = the_fo(w)
+    drop(w, "conf.csv", f"{HEADER}\nship,{fo.id},PKG-1,,{GREEN},1,,,,\n")
+    monkeypatch.setenv("OMNIROUTE_DATABASE_URL", db_url)
+    monkeypatch.setenv("OMNIROUTE_SECRET_KEY", SECRET_KEY)
+    runner = CliRunner()
+    done = runner.invoke(app, ["wms", "file-turn", "--warehouse", "EAST"])
+    assert done.exit_code == 0, done.output
+    line = json.loads(done.output.strip())
+    assert (line["file"], line["status"], line["reasons"]) == ("conf.csv", "done", [])
+    assert the_fo(w).status == "shipped"
+    unknown = runner.invoke(app, ["wms", "file-turn", "--warehouse", "NOPE"])
+    assert unknown.exit_code == 1 and "does not exist" in unknown.output
