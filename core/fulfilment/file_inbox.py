@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from pydantic import ValidationError
 from sqlalchemy import select
 
 from omniroute.connectors.files import DONE, FAILED, file_away, finished_files
@@ -33,6 +34,7 @@ log = logging.getLogger("omniroute.fulfilment.files")
 
 KIND = FileWmsConnector.kind
 REASON_SUFFIX = ".reason.txt"
+STORED = "stored"  # kept as an inbox row, not applied yet: the file stays for the next turn
 
 
 class Deps(file_confirmations.Deps, HasEngine, Protocol):
@@ -44,7 +46,7 @@ class Taken:
     """What became of one file of a turn."""
 
     name: str
-    status: str  # done, failed, duplicate
+    status: str  # done, failed, duplicate, or stored (applied later)
     inbound_id: int | None
     reasons: tuple[str, ...] = ()
 
@@ -57,14 +59,15 @@ def sweep_folders(deps: Deps) -> int:
                 Connector.kind == KIND, Connector.enabled.is_(True)
             )
         ).all()
-    return sum(
-        len(
-            take_folder(
-                deps, connector_id, Path(FileWmsConfig.model_validate(config).inbound_directory)
-            )
-        )
-        for connector_id, config in rows
-    )
+    taken = 0
+    for connector_id, config in rows:
+        try:
+            folder = Path(FileWmsConfig.model_validate(config).inbound_directory)
+        except ValidationError as exc:
+            log.warning("file WMS %s: its config is not valid: %s", connector_id, exc)
+            continue
+        taken += len(take_folder(deps, connector_id, folder))
+    return taken
 
 
 def turn_for_warehouse(deps: Deps, warehouse_code: str) -> list[Taken]:
@@ -95,6 +98,9 @@ def take_folder(deps: Deps, connector_id: int, folder: Path) -> list[Taken]:
     taken = []
     for path in paths:
         outcome = _take_file(deps, connector_id, path)
+        taken.append(outcome)
+        if outcome.status == STORED:
+            continue  # left for the next turn, which finds it stored (see ``_take_file``)
         try:
             file_away(
                 path,
@@ -104,7 +110,6 @@ def take_folder(deps: Deps, connector_id: int, folder: Path) -> list[Taken]:
             )
         except OSError as exc:  # stored already: the next turn finds it a duplicate
             log.warning("file WMS %s: cannot move %s: %s", connector_id, path, exc)
-        taken.append(outcome)
     return taken
 
 
@@ -128,7 +133,18 @@ def _take_file(deps: Deps, connector_id: int, path: Path) -> Taken:
     )
     if inbound_id is None:
         return _duplicate(deps, connector_id, key, path.name)
-    outcome = apply_file(deps, inbound_id)
+    try:
+        outcome = apply_file(deps, inbound_id)
+    except Exception:
+        # Stored and still claimed: once the claim is stale the sweeper hands the row to
+        # ``intake.processing``, which applies it; the file waits here until then.
+        log.exception(
+            "file WMS %s: %s stored as inbox row %s, not applied yet",
+            connector_id,
+            path.name,
+            inbound_id,
+        )
+        return Taken(path.name, STORED, inbound_id)
     if outcome is None:  # another process took the row first: it is stored, it will apply
         return Taken(path.name, "done", inbound_id)
     return Taken(path.name, outcome.status, inbound_id, outcome.reasons)

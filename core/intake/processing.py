@@ -173,7 +173,11 @@ def _process_inbound(deps: Deps, inbound_id: int, *, now: datetime | None) -> in
             return None  # tried again once the warehouse has answered
         raise
     if outside.confirmation_file:
-        apply_file(deps, inbound_id, claimed=True)
+        try:
+            apply_file(deps, inbound_id, claimed=True)
+        except Exception as exc:
+            _retry_later(deps, inbound_id, exc)
+            raise
         return None
     _send_releases(deps, outbox_ids, prepared)
     _nudge(deps, nudges, inbound_nudges)

@@ -25,6 +25,7 @@ from omniroute.connectors.wms.file.pick_lists import PICK_COLUMNS
 from omniroute.core.bootstrap import Context, bootstrap
 from omniroute.core.channels import connector_admin
 from omniroute.core.exceptions import queue as exception_queue
+from omniroute.core.fulfilment import file_confirmations
 from omniroute.core.fulfilment.file_inbox import sweep_folders, turn_for_warehouse
 from omniroute.core.fulfilment.release import deliver_outbox
 from omniroute.core.housekeeping.sweeper import sweep
@@ -454,3 +455,32 @@ def test_the_cli_takes_one_warehouses_folder(
     assert the_fo(w).status == "shipped"
     unknown = runner.invoke(app, ["wms", "file-turn", "--warehouse", "NOPE"])
     assert unknown.exit_code == 1 and "does not exist" in unknown.output
+
+
+def test_a_crash_while_applying_leaves_the_file_and_the_stored_row_applies_later(
+    world: FileWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    w = world
+    order_in(w, [(GREEN, 1)])
+    fo = the_fo(w)
+    real = file_confirmations.confirm_shipment
+
+    def crash(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("database went away")
+
+    monkeypatch.setattr(file_confirmations, "confirm_shipment", crash)
+    drop(w, "conf.csv", f"{HEADER}\nship,{fo.id},PKG-1,,{GREEN},1,,,,\n")
+    (taken,) = turn_for_warehouse(w.ctx, "EAST")
+    assert taken.status == "stored" and (w.inbound / "conf.csv").exists()
+    assert shipment_count(w) == 0
+
+    # Once its claim is stale the sweeper hands the stored row to processing, which applies it.
+    monkeypatch.setattr(file_confirmations, "confirm_shipment", real)
+    clock = w.ctx.clock
+    assert isinstance(clock, PinnedClock)
+    clock.at += timedelta(seconds=w.ctx.settings.claim_timeout + 1)
+    # The same sweep finds the file stored already and files it under done/.
+    sweep(w.ctx)
+    drain(w.ctx)
+    assert shipment_count(w) == 1 and the_fo(w).status == "shipped"
+    assert (w.inbound / "done" / "conf.csv").exists() and not (w.inbound / "conf.csv").exists()
