@@ -19,6 +19,8 @@ token_app = typer.Typer(help="API tokens", no_args_is_help=True)
 app.add_typer(token_app, name="token")
 edi_app = typer.Typer(help="EDI trading partners", no_args_is_help=True)
 app.add_typer(edi_app, name="edi")
+wms_app = typer.Typer(help="warehouse systems", no_args_is_help=True)
+app.add_typer(wms_app, name="wms")
 app.add_typer(rules_app, name="rules")
 user_app = typer.Typer(help="console users (people who sign in)", no_args_is_help=True)
 app.add_typer(user_app, name="user")
@@ -259,6 +261,39 @@ def edi_import(
         ctx.close()
     for entry in entries:
         typer.echo(json.dumps(entry.as_dict()))
+
+
+@wms_app.command("file-turn")
+def wms_file_turn(
+    warehouse: Annotated[str, typer.Option(help="the warehouse's code")],
+) -> None:
+    """Take the confirmation files of a file-based warehouse's inbound folder now, as the
+    sweeper does (one line of JSON per file)."""
+    import json
+
+    from omniroute.core.bootstrap import bootstrap
+    from omniroute.core.fulfilment.file_inbox import turn_for_warehouse
+    from omniroute.core.platform.errors import DomainError
+
+    ctx = bootstrap(Settings())
+    try:
+        taken = turn_for_warehouse(ctx, warehouse)
+    except DomainError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    finally:
+        ctx.close()
+    for item in taken:
+        typer.echo(
+            json.dumps(
+                {
+                    "file": item.name,
+                    "status": item.status,
+                    "inbound_id": item.inbound_id,
+                    "reasons": list(item.reasons),
+                }
+            )
+        )
 
 
 def _read_password(from_stdin: bool) -> str:

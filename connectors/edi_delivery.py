@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import base64
 import hmac
-import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -22,6 +20,7 @@ from omniroute.connectors.base import (
     TransientError,
 )
 from omniroute.connectors.edi import Rendered
+from omniroute.connectors.files import write_atomically
 from omniroute.connectors.http import build_client, guard_url, send_with_retry
 
 _BEARER = "bearer "
@@ -142,20 +141,10 @@ def _post(
 
 
 def _write(directory: Path, document: Rendered) -> PushReceipt:
-    """Temp file in the same directory, then rename: a reader never sees half a file, and
-    a second attempt with the same name replaces the first with the same bytes."""
+    """Written atomically (``connectors.files``): a reader never sees half a file, and a
+    second attempt with the same name replaces the first with the same bytes."""
     try:
-        directory.mkdir(parents=True, exist_ok=True)
-        fd, temp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".part")
-        try:
-            with os.fdopen(fd, "wb") as out:
-                out.write(document.body)
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(temp, directory / document.filename)
-        except BaseException:
-            Path(temp).unlink(missing_ok=True)
-            raise
+        write_atomically(directory, document.filename, document.body)
     except OSError as exc:
         raise TransientError(
             f"could not write {document.filename} into {directory}: {exc}"

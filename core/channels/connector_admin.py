@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import enum
+import os
+from pathlib import Path
 from typing import Any, Protocol
 
 from pydantic import BaseModel, SecretStr, ValidationError
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from omniroute.connectors.base import Capability, TransientError
 from omniroute.connectors.http import UnsafeUrlError, guard_url
@@ -54,6 +57,7 @@ def create_connector(
     clean_config, sealed = _validated(deps, kind, config, secrets)
     try:
         with unit_of_work(deps.sessions) as session:
+            _check_folders(deps, session, kind, clean_config, None)
             row = Connector(
                 kind=kind,
                 name=name,
@@ -105,6 +109,7 @@ def update_connector(
         clean_config, sealed = _validated(
             deps, row.kind, config if config is not None else row.config, merged_secrets
         )
+        _check_folders(deps, session, row.kind, clean_config, row.id)
         row.config, row.secrets_encrypted = clean_config, sealed
         if enabled is not None:
             if enabled and not row.enabled:
@@ -157,6 +162,56 @@ def _validated(
         if v is not None
     }
     return cfg.model_dump(mode="json"), deps.connectors.seal(plain)
+
+
+def _folders_of(deps: Deps, kind: str, config: dict[str, Any]) -> dict[str, str]:
+    """The folders a connector's config claims for itself (``owned_folders``), if any."""
+    try:
+        cfg = deps.connectors.kind(kind).config_model.model_validate(config)
+    except (LookupError, ValidationError):
+        return {}
+    owned = getattr(cfg, "owned_folders", None)
+    return dict(owned()) if callable(owned) else {}
+
+
+def _check_folders(
+    deps: Deps, session: Session, kind: str, config: dict[str, Any], connector_id: int | None
+) -> None:
+    """Each folder the config claims exists (made if missing), is writable, and is not one
+    another connector claims, nor inside or around one."""
+    mine = _folders_of(deps, kind, config)
+    if not mine:
+        return
+    for key, folder in mine.items():
+        path = Path(folder)
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise Invalid(
+                f"{folder} cannot be created: {exc.strerror}",
+                code="invalid_config",
+                field=f"config.{key}",
+            ) from None
+        if not os.access(path, os.W_OK | os.X_OK):
+            raise Invalid(f"{folder} is not writable", code="invalid_config", field=f"config.{key}")
+    others = session.execute(
+        select(Connector.id, Connector.name, Connector.kind, Connector.config).where(
+            Connector.kind == kind
+        )
+    ).all()
+    for other_id, name, other_kind, other_config in others:
+        if other_id == connector_id:
+            continue
+        for their in _folders_of(deps, other_kind, other_config or {}).values():
+            for key, folder in mine.items():
+                a, b = Path(folder), Path(their)
+                if a == b or a in b.parents or b in a.parents:
+                    raise Conflict(
+                        f"{folder} overlaps {their}, a folder of connector {name!r}; "
+                        "each warehouse needs folders of its own",
+                        code="folder_shared",
+                        field=f"config.{key}",
+                    )
 
 
 def _model(model: type[BaseModel], data: dict[str, Any], where: str) -> BaseModel:

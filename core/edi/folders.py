@@ -8,11 +8,11 @@ leading dot, or ``.part`` / ``.tmp``) and rename it when complete; such names ar
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 
 from sqlalchemy import select
 
+from omniroute.connectors.files import DONE, FAILED, file_away, finished_files
 from omniroute.core.edi.intake import Deps, Entry, import_file
 from omniroute.core.platform.db import unit_of_work
 from omniroute.core.platform.errors import DomainError
@@ -21,9 +21,7 @@ from omniroute.core.platform.models import Connector
 log = logging.getLogger("omniroute.edi.folders")
 
 KINDS = ("edi_x12", "edi_edifact")
-DONE = "done"
-FAILED = "failed"
-_UNFINISHED = (".part", ".tmp")
+__all__ = ["DONE", "FAILED", "KINDS", "sweep_inboxes", "take_folder"]
 
 
 def sweep_inboxes(deps: Deps) -> int:
@@ -44,17 +42,13 @@ def sweep_inboxes(deps: Deps) -> int:
 
 def take_folder(deps: Deps, connector_id: int, folder: Path) -> int:
     try:
-        names = sorted(entry.name for entry in os.scandir(folder) if entry.is_file())
+        paths = finished_files(folder)
     except OSError as exc:
         log.warning("partner %s: cannot read inbox folder %s: %s", connector_id, folder, exc)
         return 0
-    taken = 0
-    for name in names:
-        if name.startswith(".") or name.endswith(_UNFINISHED):
-            continue
-        _take_file(deps, connector_id, folder / name)
-        taken += 1
-    return taken
+    for path in paths:
+        _take_file(deps, connector_id, path)
+    return len(paths)
 
 
 def _take_file(deps: Deps, connector_id: int, path: Path) -> None:
@@ -65,7 +59,7 @@ def _take_file(deps: Deps, connector_id: int, path: Path) -> None:
         reasons = _rejections(entries)
     except (DomainError, OSError) as exc:
         reasons = [str(exc)]
-    _move(path, FAILED if reasons else DONE, reasons)
+    file_away(path, FAILED if reasons else DONE, reasons, reason_suffix=".reason")
 
 
 def _rejections(entries: list[Entry]) -> list[str]:
@@ -74,23 +68,3 @@ def _rejections(entries: list[Entry]) -> list[str]:
         for entry in entries
         if entry.status == "rejected"
     ]
-
-
-def _move(path: Path, where: str, reasons: list[str]) -> None:
-    target_dir = path.parent / where
-    target_dir.mkdir(exist_ok=True)
-    target = _free_name(target_dir, path.name)
-    if reasons:
-        reason = target.with_name(target.name + ".reason")
-        reason.write_text("\n".join(reasons) + "\n", encoding="utf-8")
-    os.replace(path, target)
-
-
-def _free_name(directory: Path, name: str) -> Path:
-    """``name`` in ``directory``, or ``name.1``, ``name.2``... when a file of it is there."""
-    candidate = directory / name
-    n = 0
-    while candidate.exists():
-        n += 1
-        candidate = directory / f"{name}.{n}"
-    return candidate

@@ -1,7 +1,8 @@
 """The sweeper: finds work whose nudge was lost or whose worker died, and nudges it again;
 and routes the consolidation groups whose hold has ended (core.order_routing.consolidation)
 and the orders held after a missed cut-off whose next shipping day has begun
-(core.order_routing.cutoff_holds).
+(core.order_routing.cutoff_holds); and takes the folders of EDI partners (core.edi.folders)
+and of file-based warehouses (core.fulfilment.file_inbox).
 
 A row is re-nudged at most once per ``renudge_interval``: a backlog waiting in the broker
 is not a lost nudge, and re-queuing it on every sweep would only multiply duplicate tasks
@@ -19,6 +20,7 @@ from sqlalchemy.orm import Session
 from omniroute.core.edi import intake as edi_intake
 from omniroute.core.edi.folders import sweep_inboxes
 from omniroute.core.edi.inventory import advise_inventory
+from omniroute.core.fulfilment.file_inbox import sweep_folders
 from omniroute.core.intake import polling
 from omniroute.core.intake.polling import enqueue_due_polls
 from omniroute.core.order_routing import consolidation, cutoff_holds
@@ -165,9 +167,10 @@ def sweep(
     pushes = sync_stock(deps, now=now)
     rematched = rematch_tracking(deps, now=now)
     edi = sweep_inboxes(deps) + advise_inventory(deps, now=now)  # EDI partners' folders, 846s
+    files = sweep_folders(deps)  # file-based warehouses' confirmation files
     groups = route_due_groups(deps, now=now)
     held = route_due_holds(deps, now=now)  # urgent orders held after a missed cut-off
-    return len(work) + polls + pushes + groups + held + rematched + edi
+    return len(work) + polls + pushes + groups + held + rematched + edi + files
 
 
 # How far back the sweeper looks for shipments that may have missed carrier events written

@@ -30,6 +30,7 @@ from omniroute.core.exceptions.opening import (
     resolve_retried_for_order,
 )
 from omniroute.core.fulfilment import release
+from omniroute.core.fulfilment.file_confirmations import apply_file, is_confirmation_file
 from omniroute.core.fulfilment.release import Job, deliver_outbox, prepare_release
 from omniroute.core.intake import external_fulfilment, late_versions
 from omniroute.core.intake.channel_messages import FetchNeeded, RiskNeeded, channel_order_of
@@ -76,6 +77,8 @@ class Outside:
     order: Fetched = None
     risk: RiskVerdict | PayloadError = None
     risk_read: bool = False
+    # A file-based warehouse's confirmation file, applied once the claim is committed.
+    confirmation_file: bool = False
 
     def read(self, need: FetchNeeded | RiskNeeded) -> None:
         """Ask the channel for what ``need`` names (once each)."""
@@ -169,6 +172,13 @@ def _process_inbound(deps: Deps, inbound_id: int, *, now: datetime | None) -> in
         if _waits_for_hand_off(exc):
             return None  # tried again once the warehouse has answered
         raise
+    if outside.confirmation_file:
+        try:
+            apply_file(deps, inbound_id, claimed=True)
+        except Exception as exc:
+            _retry_later(deps, inbound_id, exc)
+            raise
+        return None
     _send_releases(deps, outbox_ids, prepared)
     _nudge(deps, nudges, inbound_nudges)
     return None if ready is None else ready[0].id
@@ -248,6 +258,7 @@ def _process_claimed(
     connector = session.get_one(Connector, msg.connector_id)
     try:
         if _not_an_order(deps, session, connector, msg, now):
+            outside.confirmation_file = is_confirmation_file(msg)
             return None
         canonical = _translate(deps, session, connector, msg, outside.order)
         if canonical is not None:
@@ -281,6 +292,8 @@ def _not_an_order(
 ) -> bool:
     """Take a row that holds no order (an EDI interchange, fanned out into one row per
     transaction set; a carrier's checkpoints); whether it was one."""
+    if is_confirmation_file(msg):
+        return True  # applied by ``_process_inbound`` after the claim's commit
     source = deps.connectors.for_row(connector)
     if edi_interchanges.is_interchange(msg):
         edi_interchanges.take_interchange(session, msg, source, now)

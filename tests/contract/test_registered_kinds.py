@@ -12,6 +12,7 @@ REGISTRY = ConnectorRegistry.discover()
 BUILT_IN = {
     "shopify",
     "rest_wms",
+    "wms_file",
     "woocommerce",
     "square",
     "amazon_sp",
