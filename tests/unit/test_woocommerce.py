@@ -206,6 +206,7 @@ def test_kind_passes_the_contract_kit(connector: WooCommerceConnector) -> None:
             Capability.FULFILMENT_PUSH,
             Capability.STOCK_PUSH,
             Capability.CANCEL_PUSH,
+            Capability.RETURN_PUSH,
         }
     )
     assert isinstance(connector, PingAware)
