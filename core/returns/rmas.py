@@ -322,7 +322,7 @@ def move(session: Session, rma: ReturnAuthorisation, target: ReturnStatus) -> No
     try:
         rules.check_transition(rma.status, target)
     except rules.InvalidReturnTransition as exc:
-        raise Conflict(str(exc), code="return_state", status=rma.status) from None
+        raise Conflict(str(exc), code="return_state", return_status=rma.status) from None
     rma.status = target
     rma.updated_at = now_of(session)
 
