@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -17,6 +19,7 @@ from omniroute.core.returns.rules import (
 )
 
 R = ReturnStatus
+S = OrderStatus
 
 
 def test_states_move_forward_only_and_end_closed_or_cancelled() -> None:
@@ -27,7 +30,7 @@ def test_states_move_forward_only_and_end_closed_or_cancelled() -> None:
         ["authorised", "partially_received", "closed"],
         ["in_transit", "cancelled"],
     ):
-        for here, there in zip(path, path[1:], strict=False):
+        for here, there in pairwise(path):
             rules.check_transition(here, there)
     for here, there in (
         ("received", "authorised"),
@@ -39,11 +42,10 @@ def test_states_move_forward_only_and_end_closed_or_cancelled() -> None:
         with pytest.raises(InvalidReturnTransition):
             rules.check_transition(here, there)
     assert not rules.TRANSITIONS[R.CLOSED] and not rules.TRANSITIONS[R.CANCELLED]
-    assert rules.RECEIVABLE == {R.AUTHORISED, R.IN_TRANSIT, R.PARTIALLY_RECEIVED}
+    assert {R.AUTHORISED, R.IN_TRANSIT, R.PARTIALLY_RECEIVED} == rules.RECEIVABLE
 
 
 def test_the_order_machine_takes_returns_after_shipping_only() -> None:
-    S = OrderStatus
     assert can_transition(S.SHIPPED, S.PARTIALLY_RETURNED)
     assert can_transition(S.DELIVERED, S.RETURNED)
     assert can_transition(S.PARTIALLY_RETURNED, S.RETURNED)
