@@ -31,6 +31,7 @@ from omniroute.core.platform.security import Role
 from omniroute.worker.handlers import drain
 from tests.conftest import make_settings
 from tests.integration.builders import World, build_world, order_body, post, stock
+from tests.integration.console_kit import make_user, sign_in
 from tests.invariants.checks import assert_invariants
 
 GREEN, RED = "IPOD2008GREEN", "IPOD2008RED"
@@ -102,7 +103,8 @@ def shop(db_url: str, wms: FakeWms) -> Iterator[Shop]:
     # Fixed for the whole test, a little after now: rows stamped at insert by the wall clock
     # (the inbox row's due time) are due by it, on any date.
     clock = FixedClock(utcnow().replace(microsecond=0) + timedelta(minutes=10))
-    ctx = bootstrap(make_settings(db_url), clock=clock)
+    # Plain http in tests: the console's session cookie without Secure.
+    ctx = bootstrap(make_settings(db_url, console_cookie_secure=False), clock=clock)
     try:
         world = build_world(ctx, wms.base_url)
         stock(ctx, world.warehouse_ids["EAST"], GREEN, 5)
@@ -328,3 +330,21 @@ def test_listing_filters_by_status_and_creation_time(shop: Shop) -> None:
     assert ids(created_from=(shop.clock.at - timedelta(minutes=1)).isoformat()) == [second["id"]]
     assert ids(after_id=first["id"]) == [second["id"]]
     assert ids(limit=1) == [first["id"]]
+
+
+def test_the_console_order_page_shows_the_returns(shop: Shop) -> None:
+    rma = shop.create([(RED, 2)]).json()
+    shop.receive(rma["id"], "RCV-1", [(RED, 1, "restock"), (RED, 1, "write_off")])
+    make_user(shop.ctx, "vera", Role.VIEWER)
+    make_user(shop.ctx, "ian", Role.INTEGRATOR)
+    with TestClient(create_app(shop.ctx)) as browser:
+        assert sign_in(browser, "vera") == 303
+        page = browser.get(f"/console/orders/{shop.order_id}")
+        assert page.status_code == 200
+        assert '<table id="returns">' in page.text
+        assert rma["rma_number"] in page.text
+        assert f"{RED} \u00d7 2 (1 restocked) (1 written off)" in page.text
+    with TestClient(create_app(shop.ctx)) as browser:
+        assert sign_in(browser, "ian") == 303  # orders:read without returns:read
+        page = browser.get(f"/console/orders/{shop.order_id}")
+        assert page.status_code == 200 and "<h3>Returns</h3>" not in page.text
