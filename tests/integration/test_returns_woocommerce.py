@@ -16,22 +16,27 @@ from tests.integration.test_woocommerce_channel_e2e import (  # noqa: F401 - the
     SINGLE,
     Shop,
     place_sample_order,
-    ship,
     shape,
+    ship,
     shop,
 )
 from tests.integration.woocommerce_fake_api import API
 from tests.invariants.checks import assert_invariants
 
 
-def returns_call(shop: Shop, path: str, body: dict[str, Any], headers: dict[str, str]) -> Any:
+def returns_call(
+    shop: Shop,  # noqa: F811 - the imported fixture's name
+    path: str,
+    body: dict[str, Any],
+    headers: dict[str, str],
+) -> Any:
     answer = shop.client.post(path, json=body, headers=headers)
     assert answer.status_code in (200, 201), answer.text
     return answer.json()
 
 
 def test_a_return_is_noted_on_the_woocommerce_order_and_refunds_it_when_all_is_back(
-    shop: Shop,
+    shop: Shop,  # noqa: F811 - the imported fixture
 ) -> None:
     config = shop.client.get(f"/api/v1/connectors/{shop.connector_id}", headers=shop.admin)
     patched = shop.client.patch(
