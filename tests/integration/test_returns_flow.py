@@ -348,3 +348,32 @@ def test_the_console_order_page_shows_the_returns(shop: Shop) -> None:
         assert sign_in(browser, "ian") == 303  # orders:read without returns:read
         page = browser.get(f"/console/orders/{shop.order_id}")
         assert page.status_code == 200 and "<h3>Returns</h3>" not in page.text
+
+
+def test_a_notice_the_wms_refuses_is_a_dead_letter_with_an_exception_that_can_be_redriven(
+    shop: Shop,
+) -> None:
+    shop.wms.fail_next(1, status=400)
+    rma = shop.create([(GREEN, 1)]).json()
+    drain(shop.ctx)
+    (exc,) = shop.client.get(
+        "/api/v1/exceptions", params={"reason": "return_notice_failed"}, headers=shop.support
+    ).json()
+    assert exc["order_id"] == shop.order_id
+    assert exc["detail"]["return_id"] == rma["id"] and exc["detail"]["error"] == "http_400"
+    assert "return notice" in str(shop.order()["timeline"])
+    # The return itself goes on: a warehouse may confirm a receipt it was never told of.
+    assert (
+        shop.client.get(f"/api/v1/returns/{rma['id']}", headers=shop.viewer).json()["status"]
+        == "authorised"
+    )
+
+    retried = shop.client.post(f"/api/v1/exceptions/{exc['id']}/retry", headers=shop.support)
+    assert retried.status_code == 202, retried.text
+    drain(shop.ctx)
+    sent = [r for r in shop.wms.requests if r.path == "/returns"]
+    assert [r.headers["idempotency-key"] for r in sent] == [f"return-{rma['id']}-expect"] * 2
+    assert len(shop.wms.returns) == 1  # the refused attempt was not taken
+    with unit_of_work(shop.ctx.sessions) as s:
+        status = s.scalar(select(OutboxMessage.status).where(OutboxMessage.kind == "wms.return"))
+    assert status == "sent"
