@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Select, false, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from omniroute.core.platform.db import unit_of_work
 from omniroute.core.platform.errors import NotFound
@@ -70,7 +70,11 @@ def list_returns(
         q = q.where(ReturnAuthorisation.created_at < flt.created_to)
     if flt.after_id is not None:
         q = q.where(ReturnAuthorisation.id > flt.after_id)
-    q = q.order_by(ReturnAuthorisation.id).limit(max(1, min(flt.limit, MAX_PAGE)))
+    q = (
+        q.options(selectinload(ReturnAuthorisation.lines))
+        .order_by(ReturnAuthorisation.id)
+        .limit(max(1, min(flt.limit, MAX_PAGE)))
+    )
     with unit_of_work(deps.sessions) as session:
         return [_view(session, rma, with_receipts=False) for rma in session.scalars(q)]
 
