@@ -29,6 +29,7 @@ from omniroute.api.routers.orders import (
     order_actions,
     order_import,
     orders,
+    returns,
 )
 from omniroute.api.routers.warehouse import fulfilment, shipments, stock, warehouses
 from omniroute.api.throttling import WebhookShedder
@@ -99,6 +100,7 @@ def create_app(
         orders,
         order_actions,
         consolidations,
+        returns,
         exception_bulk,  # before exceptions: /exceptions/bulk/... is not an exception id
         exceptions,
         routing_rules,

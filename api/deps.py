@@ -15,6 +15,7 @@ from omniroute.core.access import audit, scope
 from omniroute.core.access.permissions import Permission, allows
 from omniroute.core.access.tokens import Principal
 from omniroute.core.bootstrap import Context
+from omniroute.core.returns import views as return_views
 
 bearer = HTTPBearer(auto_error=False)
 
@@ -253,4 +254,29 @@ def shipment_in_scope(permission: Permission) -> Callable[..., Awaitable[Princip
         return who
 
     check.scoped_by = "shipment_id"  # type: ignore[attr-defined]  # read by scoped_by
+    return check
+
+
+def return_in_scope(permission: Permission) -> Callable[..., Awaitable[Principal]]:
+    """``require(permission)``, and the path's ``return_id`` within the token's connectors
+    and warehouses (404 otherwise, as if it did not exist)."""
+    checked = require(permission)
+
+    async def check(
+        return_id: Id,
+        ctx: CtxDep,
+        who: Principal = Depends(checked),  # noqa: B008 - Annotated would name a local
+    ) -> Principal:
+        if (who.connector_ids is not None or who.warehouse_ids is not None) and not (
+            await run_in_threadpool(
+                return_views.return_visible,
+                ctx,
+                return_id,
+                return_views.Scope(who.connector_ids, who.warehouse_ids),
+            )
+        ):
+            raise _not_found("return", return_id)
+        return who
+
+    check.scoped_by = "return_id"  # type: ignore[attr-defined]  # read by scoped_by
     return check

@@ -47,6 +47,10 @@ class Capability(enum.StrEnum):
     TRACKING_WEBHOOKS = "tracking_webhooks"
     # A channel told of its shipments' tracking status (connectors.tracking.TrackingSink).
     TRACKING_PUSH = "tracking_push"
+    # A WMS told of a return on its way to it (``ReturnExpecter``).
+    RETURN_NOTICE = "return_notice"
+    # A channel told of a return's status (``ReturnSink``).
+    RETURN_PUSH = "return_push"
 
 
 class ConnectorError(Exception):
@@ -580,6 +584,61 @@ class WarehouseCanceller(Protocol):
     """
 
     def cancel(self, request: CancelRequest) -> CancelReceipt: ...
+
+
+@dataclass(frozen=True)
+class ReturnLine:
+    line_id: int  # omniroute's order line id
+    sku: str
+    quantity: int
+    external_line_id: str | None = None  # the channel's id for the line
+
+
+@dataclass(frozen=True)
+class ReturnRequest:
+    """A return authorisation (RMA) a warehouse should expect: an advance notice of what
+    comes back, so it can match the parcel and confirm its receipt."""
+
+    return_id: int
+    rma_number: str
+    order_id: int
+    order_reference: str
+    warehouse_code: str
+    lines: tuple[ReturnLine, ...]
+    reason: str
+    idempotency_key: str
+    note: str | None = None
+    cancelled: bool = False  # the RMA was cancelled: the warehouse should stop expecting it
+    correlation_id: str | None = None
+
+
+@runtime_checkable
+class ReturnExpecter(Protocol):
+    """A WMS that takes advance notices of returns. Repeating a request with the same
+    ``idempotency_key`` must give the same answer."""
+
+    def expect_return(self, request: ReturnRequest) -> ReleaseReceipt: ...
+
+
+@dataclass(frozen=True)
+class ReturnNotice:
+    """A return's status for the order's channel: ``authorised``, ``received`` (units back,
+    ``lines`` say which) or ``cancelled``; ``order_returned``: every shipped unit is back."""
+
+    external_order_id: str
+    rma_number: str
+    status: str
+    lines: tuple[ReturnLine, ...]
+    reason: str
+    idempotency_key: str
+    order_returned: bool = False
+
+
+@runtime_checkable
+class ReturnSink(Protocol):
+    """A channel that can be told of a return (safe to repeat under the same key)."""
+
+    def push_return(self, notice: ReturnNotice) -> PushReceipt: ...
 
 
 @dataclass(frozen=True)

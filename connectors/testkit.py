@@ -46,6 +46,8 @@ from omniroute.connectors.base import (
     OrderPoller,
     OrderSource,
     PermanentError,
+    ReturnExpecter,
+    ReturnSink,
     RiskAssessor,
     SignatureError,
     StockSink,
@@ -84,6 +86,8 @@ PROTOCOL_OF: Mapping[Capability, type] = {
     Capability.RISK_ASSESSMENT: RiskAssessor,
     Capability.TRACKING_WEBHOOKS: TrackingSource,
     Capability.TRACKING_PUSH: TrackingSink,
+    Capability.RETURN_NOTICE: ReturnExpecter,
+    Capability.RETURN_PUSH: ReturnSink,
 }
 
 MAX_PAGES = 1000

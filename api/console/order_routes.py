@@ -20,6 +20,7 @@ from omniroute.core.order_state.machine import OrderStatus
 from omniroute.core.orders import dashboard, views
 from omniroute.core.orders.search import OrderFilter
 from omniroute.core.platform.errors import NotFound
+from omniroute.core.returns import views as return_views
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 
@@ -111,6 +112,10 @@ def order_page(
             "o": shown(user, order),
             "masked": not allows(user.role, P.PII_READ),
             "history": history(ctx, user, "order", order_id),
+            # Its returns, for those who may read them (None: the section is not shown).
+            "returns": return_views.returns_of_order(ctx, order_id)
+            if allows(user.role, P.RETURNS_READ)
+            else None,
         },
     )
 

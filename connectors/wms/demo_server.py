@@ -13,7 +13,8 @@ Endpoints: ``POST /fulfilment-orders`` (needs ``Idempotency-Key``; a replayed ke
 stored response again, marked ``Idempotent-Replayed: true``; the same key with a different
 body gets 409), ``POST /fulfilment-orders/{id}/cancel`` (the REST WMS cancel contract:
 200 ``cancelled``, 409 ``picked`` once ``pick(id)`` was called, 404 ``unknown_order`` for an
-id never accepted; keyed and replayed like a release) and ``GET /healthz``.
+id never accepted; keyed and replayed like a release), ``POST /returns`` (an expected return,
+keyed and replayed like a release: 201 with the WMS's id) and ``GET /healthz``.
 Standalone: ``python -m omniroute.connectors.wms.demo_server``.
 """
 
@@ -38,6 +39,7 @@ logger = logging.getLogger("omniroute.demo_wms")
 
 RELEASE_PATH = "/fulfilment-orders"
 CANCEL_SUFFIX = "/cancel"
+RETURN_PATH = "/returns"
 HEALTH_PATH = "/healthz"
 
 
@@ -75,6 +77,8 @@ class _State:
     picked: set[int] = field(default_factory=set)
     cancelled: dict[str, Any] = field(default_factory=dict)
     cancel_replies: dict[str, _Reply] = field(default_factory=dict)
+    returns: dict[str, Any] = field(default_factory=dict)
+    return_replies: dict[str, _Reply] = field(default_factory=dict)
 
 
 class FakeWms:
@@ -188,6 +192,12 @@ class FakeWms:
         """Idempotency key → body of every cancel that cancelled something (a copy)."""
         with self._state.lock:
             return dict(self._state.cancelled)
+
+    @property
+    def returns(self) -> dict[str, Any]:
+        """Idempotency key → body of every expected return taken (a copy)."""
+        with self._state.lock:
+            return dict(self._state.returns)
 
     @property
     def requests(self) -> list[RecordedRequest]:
@@ -311,10 +321,12 @@ def _route(state: _State, method: str, path: str, headers: dict[str, str], body:
         return _Reply(200, {"status": "ok"})
     if path == RELEASE_PATH and method == "POST":
         return _create_order(state, headers, body)
+    if path == RETURN_PATH and method == "POST":
+        return _expect_return(state, headers, body)
     fo_id = _cancel_target(path)
     if fo_id is not None and method == "POST":
         return _cancel_order(state, fo_id, headers, body)
-    if path in (HEALTH_PATH, RELEASE_PATH) or fo_id is not None:
+    if path in (HEALTH_PATH, RELEASE_PATH, RETURN_PATH) or fo_id is not None:
         return _Reply(405, {"error": "method not allowed"})
     return _Reply(404, {"error": "not found"})
 
@@ -337,6 +349,24 @@ def _create_order(state: _State, headers: dict[str, str], body: Any) -> _Reply:
     reply = _Reply(201, {"id": f"WMS-{state.counter}", "status": "accepted"})
     state.accepted[key] = body
     state.replies[key] = reply
+    return reply
+
+
+def _expect_return(state: _State, headers: dict[str, str], body: Any) -> _Reply:
+    key = headers.get("idempotency-key", "").strip()
+    if not key:
+        return _Reply(400, {"error": "missing Idempotency-Key"})
+    if not isinstance(body, dict):
+        return _Reply(400, {"error": "body must be a JSON object"})
+    if key in state.return_replies:
+        if state.returns[key] != body:
+            return _Reply(409, {"error": "Idempotency-Key reused with a different body"})
+        stored = state.return_replies[key]
+        return _Reply(stored.status, stored.body, (("Idempotent-Replayed", "true"),))
+    state.counter += 1
+    reply = _Reply(201, {"id": f"RET-{state.counter}", "status": "expected"})
+    state.returns[key] = body
+    state.return_replies[key] = reply
     return reply
 
 

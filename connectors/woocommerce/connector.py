@@ -34,6 +34,7 @@ from omniroute.connectors.base import (
     OrderPage,
     PermanentError,
     PushReceipt,
+    ReturnNotice,
     SignatureError,
     StockUpdate,
     TransientError,
@@ -57,9 +58,12 @@ from omniroute.connectors.woocommerce.mapping import (
     extract_order,
     format_gmt,
     marker_ref,
+    note_return_refs,
     note_shipment_refs,
     parse_channel_ref,
     parse_gmt,
+    return_note,
+    return_ref,
     to_canonical,
     tracking_note,
 )
@@ -93,6 +97,11 @@ class WooCommerceConfig(BaseModel):
     )
     notify_customer: bool = Field(
         default=True, description="Add the tracking note as a customer note (e-mailed)"
+    )
+    refund_status_on_return: bool = Field(
+        default=False,
+        description="Set status 'refunded' once every shipped unit came back (WooCommerce "
+        "then records a full refund in its reports; no money moves)",
     )
 
     @field_validator("base_url")
@@ -130,6 +139,7 @@ class WooCommerceConnector:
             Capability.FULFILMENT_PUSH,
             Capability.STOCK_PUSH,
             Capability.CANCEL_PUSH,
+            Capability.RETURN_PUSH,
         }
     )
     config_model: ClassVar[type[BaseModel]] = WooCommerceConfig
@@ -272,6 +282,31 @@ class WooCommerceConnector:
             lambda api: api.update_order(order_id, {"status": "cancelled"}), write=True
         )
         return PushReceipt(external_ref=None, attempts=attempts + more)
+
+    def push_return(self, notice: ReturnNotice) -> PushReceipt:
+        """An order note per return step (once: found again by its reference; a customer
+        note when ``notify_customer``), and
+        status ``refunded`` when every unit is back and ``refund_status_on_return`` is set."""
+        order_id = _order_id(notice.external_order_id)
+        response, attempts = self._call(lambda api: api.list_order_notes(order_id))
+        notes = _json(response, "GET /orders/{id}/notes")
+        if not isinstance(notes, list):
+            raise PermanentError("WooCommerce GET /orders/{id}/notes did not return a JSON list")
+        wanted = return_ref(notice)
+        if not any(
+            isinstance(n, dict) and wanted in note_return_refs(n.get("note")) for n in notes
+        ):
+            text, notify = return_note(notice), self.config.notify_customer
+            _, more = self._call(
+                lambda api: api.create_order_note(order_id, text, customer_note=notify), write=True
+            )
+            attempts += more
+        if notice.order_returned and self.config.refund_status_on_return:
+            _, more = self._call(
+                lambda api: api.update_order(order_id, {"status": "refunded"}), write=True
+            )
+            attempts += more
+        return PushReceipt(external_ref=None, attempts=attempts)
 
     def close(self) -> None:
         """Close pooled connections; the next call opens a new client."""

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from omniroute.connectors.base import FulfilmentNotice, PayloadError
+from omniroute.connectors.base import FulfilmentNotice, PayloadError, ReturnNotice
 from omniroute.mapping import MappingSpec, load_spec, map_order
 
 #: This kind's mapping spec: a JSON resource of this package, installed with it.
@@ -29,6 +29,8 @@ def spec() -> MappingSpec:
 #: The line of a tracking note that makes ``push_fulfilment`` safe to repeat.
 SHIPMENT_MARKER = "Shipment reference:"
 _MARKER_LINE = re.compile(re.escape(SHIPMENT_MARKER) + r"[ \t]*(\S+)")
+RETURN_MARKER = "Return reference:"
+_RETURN_LINE = re.compile(re.escape(RETURN_MARKER) + r"[ \t]*(\S+)")
 _PRODUCT_REF = re.compile(r"product:([1-9]\d*)")
 _VARIATION_REF = re.compile(r"variation:([1-9]\d*):([1-9]\d*)")
 
@@ -121,3 +123,31 @@ def note_shipment_refs(note: Any) -> set[str]:
     if not isinstance(note, str):
         return set()
     return set(_MARKER_LINE.findall(html.unescape(note)))
+
+
+_RETURN_WORDS = {
+    "authorised": "Your return {rma} is authorised; please send the items back.",
+    "received": "We have received items of your return {rma}.",
+    "cancelled": "Your return {rma} was cancelled.",
+}
+
+
+def return_note(notice: ReturnNotice) -> str:
+    """The order note for a return's status, the units named, ending with its reference."""
+    template = _RETURN_WORDS.get(notice.status, "Your return {rma} is now " + notice.status + ".")
+    parts = [template.format(rma=notice.rma_number)]
+    parts += [f"{line.quantity} x {line.sku}" for line in notice.lines]
+    parts.append(f"{RETURN_MARKER} {return_ref(notice)}")
+    return "\n".join(parts)
+
+
+def return_ref(notice: ReturnNotice) -> str:
+    """One word per RMA and step: a retried push finds its note and adds none."""
+    return "-".join(f"{notice.rma_number}:{notice.status}:{notice.idempotency_key}".split())
+
+
+def note_return_refs(note: Any) -> set[str]:
+    """The return references written in an order note's text."""
+    if not isinstance(note, str):
+        return set()
+    return set(_RETURN_LINE.findall(html.unescape(note)))

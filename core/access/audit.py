@@ -36,6 +36,7 @@ class Entity(enum.StrEnum):
     ROUTING_RULE_SET = "routing_rule_set"
     API_TOKEN = "api_token"  # noqa: S105 - an entity name, not a secret
     CONSOLE_USER = "console_user"
+    RETURN = "return"
 
 
 class Action(enum.StrEnum):
@@ -78,6 +79,11 @@ class Action(enum.StrEnum):
     USER_SET_PASSWORD = "user.set_password"  # noqa: S105 - an action name
     USER_LOGIN = "user.login"
     USER_LOGOUT = "user.logout"
+    RETURN_CREATE = "return.create"
+    RETURN_AUTHORISE = "return.authorise"
+    RETURN_CANCEL = "return.cancel"
+    RETURN_CLOSE = "return.close"
+    RETURN_RECEIVE = "return.receive"
 
 
 @dataclass(frozen=True)

@@ -40,6 +40,10 @@ class Permission(enum.StrEnum):
     CONNECTORS_WRITE = "connectors:write"
     TOKENS_ADMIN = "tokens:admin"
     AUDIT_READ = "audit:read"
+    RETURNS_READ = "returns:read"
+    RETURNS_WRITE = "returns:write"
+    # A warehouse confirming what came back (restock or write-off).
+    RETURNS_RECEIVE = "returns:receive"
     # Not a route's: customer names, e-mails, phones and street lines shown unmasked.
     PII_READ = "pii:read"
 
@@ -54,6 +58,7 @@ _VIEWER = frozenset(
         P.WAREHOUSES_READ,
         P.LISTINGS_READ,
         P.RULES_READ,
+        P.RETURNS_READ,
     }
 )
 _SUPPORT = _VIEWER | {
@@ -62,6 +67,7 @@ _SUPPORT = _VIEWER | {
     P.ORDERS_RELEASE_HOLD,
     P.RULES_SIMULATE,
     P.SKUS_MAP,
+    P.RETURNS_WRITE,
 }
 _OPS = _SUPPORT | {
     P.ORDERS_CANCEL,
@@ -79,6 +85,7 @@ _OPS = _SUPPORT | {
     P.CONNECTORS_POLL,
     P.AUDIT_READ,
     P.PII_READ,
+    P.RETURNS_RECEIVE,
 }
 _CHANNEL_READ = frozenset({P.ORDERS_READ, P.STOCK_READ})
 
@@ -88,15 +95,15 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.OPS: _OPS,
     Role.INTEGRATOR: _CHANNEL_READ | {P.ORDERS_IMPORT},
     Role.INTEGRATION: _CHANNEL_READ,
-    Role.WAREHOUSE: frozenset({P.SHIPMENTS_WRITE, P.FULFILMENT_REJECT}),
+    Role.WAREHOUSE: frozenset({P.SHIPMENTS_WRITE, P.FULFILMENT_REJECT, P.RETURNS_RECEIVE}),
     Role.ADMIN: frozenset(Permission),
 }
 
 ROLE_SUMMARIES: dict[Role, str] = {
-    Role.VIEWER: "reads orders, exceptions, stock, warehouses, listings and rules",
+    Role.VIEWER: "reads orders, returns, exceptions, stock, warehouses, listings and rules",
     Role.SUPPORT: (
         "a viewer who works the exception queue (assign, snooze, retry, resolve, map unknown "
-        "SKUs, release holds, simulate)"
+        "SKUs, release holds, simulate) and handles returns"
     ),
     Role.OPS: (
         "runs the operation: stock, SKUs, warehouses, rules, order actions, audit, customer "
@@ -104,7 +111,9 @@ ROLE_SUMMARIES: dict[Role, str] = {
     ),
     Role.INTEGRATOR: "a channel's machine role: reads orders and stock, uploads orders",
     Role.INTEGRATION: "the old channel role, kept: reads orders and stock only",
-    Role.WAREHOUSE: "a WMS's machine role: ships or rejects its fulfilment orders",
+    Role.WAREHOUSE: (
+        "a WMS's machine role: ships or rejects its fulfilment orders, confirms returns received"
+    ),
     Role.ADMIN: "everything, including connectors and tokens",
 }
 

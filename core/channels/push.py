@@ -1,5 +1,5 @@
 """Outbox delivery of what channels are told: shipments with tracking, delivery status
-(``channel.tracking``), available stock.
+(``channel.tracking``), available stock, cancels and returns (``channel.return``).
 
 Like the WMS release, the call happens outside any transaction with the row's idempotency
 key; transient failures retry with backoff, permanent ones dead-letter with an exception that
@@ -29,6 +29,9 @@ from omniroute.connectors.base import (
     OrderCanceller,
     PermanentError,
     PushReceipt,
+    ReturnLine,
+    ReturnNotice,
+    ReturnSink,
     ShippedLine,
     StockSink,
     StockUpdate,
@@ -44,6 +47,7 @@ from omniroute.core.outbox import messages as outbox
 from omniroute.core.outbox.messages import (
     CHANNEL_CANCEL,
     CHANNEL_FULFILMENT,
+    CHANNEL_RETURN,
     CHANNEL_STOCK,
     CHANNEL_TRACKING,
     EDI_DOCUMENT,
@@ -171,6 +175,11 @@ def _prepare_message(
             raise PermanentError(f"{connector.kind} cannot take tracking", reason="no_channel")
         tracking = _tracking_notice(session, msg)
         return Prepared(lambda: sink.push_tracking(tracking))
+    if msg.kind == CHANNEL_RETURN:
+        if not isinstance(sink, ReturnSink):
+            raise PermanentError(f"{connector.kind} cannot take returns", reason="no_channel")
+        notice = _return_notice(session, msg)
+        return Prepared(lambda: sink.push_return(notice))
     if msg.kind == EDI_DOCUMENT:
         if not isinstance(sink, EdiPartner):
             raise PermanentError(f"{connector.kind} is not an EDI partner", reason="no_channel")
@@ -178,6 +187,29 @@ def _prepare_message(
         key = msg.idempotency_key
         return Prepared(lambda: sink.send_document(document, idempotency_key=key))
     raise PermanentError(f"unknown channel outbox kind {msg.kind!r}", reason="no_channel")
+
+
+def _return_notice(session: Session, msg: OutboxMessage) -> ReturnNotice:
+    """The return's step as it was when the row was written (a later step has its own row)."""
+    order = session.get_one(SalesOrder, msg.payload["order_id"])
+    p = msg.payload
+    return ReturnNotice(
+        external_order_id=order.external_id,
+        rma_number=str(p["rma_number"]),
+        status=str(p["status"]),
+        lines=tuple(
+            ReturnLine(
+                int(i["order_line_id"]),
+                str(i["sku"]),
+                int(i["quantity"]),
+                i.get("external_line_id"),
+            )
+            for i in p.get("lines", [])
+        ),
+        reason=str(p.get("reason") or ""),
+        idempotency_key=msg.idempotency_key,
+        order_returned=bool(p.get("order_returned")),
+    )
 
 
 def _tracking_notice(session: Session, msg: OutboxMessage) -> TrackingNotice:
@@ -335,7 +367,7 @@ def _dead(
     if msg.kind == CHANNEL_FULFILMENT:
         shipment = session.get(Shipment, msg.payload.get("shipment_id"))
         order_id = shipment.order_id if shipment else None
-    elif msg.kind in (CHANNEL_CANCEL, CHANNEL_TRACKING):
+    elif msg.kind in (CHANNEL_CANCEL, CHANNEL_TRACKING, CHANNEL_RETURN):
         order_id = msg.payload.get("order_id")
     open_exception(
         session,

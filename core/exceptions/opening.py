@@ -62,6 +62,8 @@ class Reason(enum.StrEnum):
     CANCEL_FAILED = "cancel_failed"  # the cancel could not be delivered (a dead letter)
     RETURN_REQUIRED = "return_required"  # shipped already: a return, not a cancel
     CHANGE_AFTER_RELEASE = "change_after_release"  # an edit no warehouse can be sent
+    # A return's advance notice could not be delivered to its warehouse (a dead letter).
+    RETURN_NOTICE_FAILED = "return_notice_failed"
 
 
 class ExceptionStatus(enum.StrEnum):

@@ -27,6 +27,7 @@ SLA: dict[Reason, timedelta] = {
     Reason.CHANNEL_PUSH_FAILED: 4 * _H,
     Reason.CANCEL_TOO_LATE: 4 * _H,
     Reason.CANCEL_UNKNOWN_ORDER: 4 * _H,
+    Reason.RETURN_NOTICE_FAILED: 4 * _H,
     Reason.INVALID_PAYLOAD: 8 * _H,
     Reason.REJECTED_BY_RULE: 8 * _H,
     Reason.HELD_FOR_REVIEW: 8 * _H,

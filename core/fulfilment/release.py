@@ -1,7 +1,8 @@
 """Outbox relay: hand a fulfilment order to its warehouse system, exactly once in effect.
 
 Each claimed row goes by its kind: a WMS release is sent here, a WMS cancel by
-``fulfilment.wms_cancel``, a message to a channel by ``channels.push``.
+``fulfilment.wms_cancel``, a return notice by ``returns.wms_notice``, a message to a channel
+by ``channels.push``.
 
 The remote call happens outside any transaction (no lock is held while calling out); the
 idempotency key stored on the row is sent on every attempt, so a retry after a lost answer
@@ -65,7 +66,7 @@ from omniroute.core.order_state import timeline as order_state
 from omniroute.core.order_state.holdings import member_orders_of
 from omniroute.core.order_state.machine import AWAITING_REST, OrderStatus
 from omniroute.core.outbox import messages as outbox
-from omniroute.core.outbox.messages import WMS_CANCEL, WMS_RELEASE
+from omniroute.core.outbox.messages import WMS_CANCEL, WMS_RELEASE, WMS_RETURN
 from omniroute.core.platform.claims import relax_durability
 from omniroute.core.platform.clock import now_of
 from omniroute.core.platform.db import unit_of_work
@@ -84,6 +85,7 @@ from omniroute.core.platform.models import (
 )
 from omniroute.core.platform.sql import table_of
 from omniroute.core.platform.telemetry.logs import bind, log_context
+from omniroute.core.returns.wms_notice import deliver_return_notice
 
 log = logging.getLogger("omniroute.outbox")
 
@@ -150,8 +152,10 @@ def _deliver_outbox(
                 return "dead"
     if isinstance(job, Job):
         bind(correlation_id=job.request.correlation_id, order_id=job.request.order_id)
-    if not isinstance(job, Job):  # a WMS cancel, or a message to a channel
-        deliver = deliver_cancel if job == WMS_CANCEL else deliver_to_channel
+    if not isinstance(job, Job):  # a WMS cancel or return notice, or a message to a channel
+        deliver = {WMS_CANCEL: deliver_cancel, WMS_RETURN: deliver_return_notice}.get(
+            job, deliver_to_channel
+        )
         return deliver(deps, outbox_id, now=now)
     try:
         receipt = job.adapter.release(job.request)

@@ -63,7 +63,15 @@ REJECT_REASONS = frozenset({"rejected", "stock_discrepancy"})
 REJECTIONS = frozenset({"http_400", "http_422", "permanent", "rejected", "stock_discrepancy"})
 REROUTABLE = frozenset({"pending", "released", "failed"})  # nothing shipped from it yet
 PARKED = frozenset({OrderStatus.EXCEPTION, OrderStatus.BACKORDERED, OrderStatus.ON_HOLD})
-DONE = frozenset({OrderStatus.CANCELLED, OrderStatus.SHIPPED, OrderStatus.DELIVERED})
+DONE = frozenset(
+    {
+        OrderStatus.CANCELLED,
+        OrderStatus.SHIPPED,
+        OrderStatus.DELIVERED,
+        OrderStatus.PARTIALLY_RETURNED,
+        OrderStatus.RETURNED,
+    }
+)
 
 
 class Deps(route.Deps, HasDispatcher, Protocol):

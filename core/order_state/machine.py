@@ -13,6 +13,9 @@ class OrderStatus(enum.StrEnum):
     PARTIALLY_SHIPPED = "partially_shipped"
     SHIPPED = "shipped"
     DELIVERED = "delivered"
+    # Units came back through a return (core/returns): some, or every unit shipped.
+    PARTIALLY_RETURNED = "partially_returned"
+    RETURNED = "returned"
     ON_HOLD = "on_hold"
     BACKORDERED = "backordered"
     EXCEPTION = "exception"
@@ -54,8 +57,12 @@ TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
         }
     ),
     S.PARTIALLY_SHIPPED: frozenset({S.SHIPPED, S.EXCEPTION, S.BACKORDERED, S.ON_HOLD, S.CANCELLED}),
-    S.SHIPPED: frozenset({S.DELIVERED}),
-    S.DELIVERED: frozenset(),
+    # A warehouse's receipt of returned units (core/returns/receipts.py) moves a shipped or
+    # delivered order on; an order still shipping keeps its status and only notes it.
+    S.SHIPPED: frozenset({S.DELIVERED, S.PARTIALLY_RETURNED, S.RETURNED}),
+    S.DELIVERED: frozenset({S.PARTIALLY_RETURNED, S.RETURNED}),
+    S.PARTIALLY_RETURNED: frozenset({S.RETURNED}),
+    S.RETURNED: frozenset(),
     S.ON_HOLD: frozenset({S.RECEIVED, S.VALIDATED, S.CANCELLED}),
     # Backordered with part of it with warehouses already (a partial release), a cancel of
     # what still waits leaves it as far as its fulfilment orders are

@@ -24,7 +24,7 @@ from omniroute.core.platform.db import unit_of_work
 from omniroute.core.platform.models import SalesOrder
 from omniroute.core.platform.ports import HasSessions
 
-DONE = ("shipped", "delivered", "cancelled")
+DONE = ("shipped", "delivered", "partially_returned", "returned", "cancelled")
 DONE_WINDOW = timedelta(days=30)
 # Named, not "not done": an index reads a list of values, not what is outside one.
 IN_WORK = tuple(s.value for s in OrderStatus if s.value not in DONE)

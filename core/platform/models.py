@@ -495,6 +495,77 @@ class Shipment(Base):
     last_event_at: Mapped[datetime | None] = mapped_column(DateTime)
 
 
+class ReturnAuthorisation(Base):
+    """A return (RMA) of shipped units of one order, to one warehouse (core/returns).
+
+    ``status``: requested, authorised, in_transit, partially_received, received, closed,
+    cancelled (``core.returns.rules``)."""
+
+    __tablename__ = "return_authorisation"
+    __table_args__ = (
+        Index("ix_return_authorisation_order", "order_id"),
+        Index("ix_return_authorisation_status", "status", "id"),
+    )
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    rma_number: Mapped[str] = mapped_column(String(40), unique=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("sales_order.id"))
+    connector_id: Mapped[int] = mapped_column(ForeignKey("connector.id"))
+    warehouse_id: Mapped[int] = mapped_column(ForeignKey("warehouse.id"))
+    status: Mapped[str] = mapped_column(String(20), default="requested")
+    source: Mapped[str] = mapped_column(String(20), default="ops")  # ops | channel
+    reason: Mapped[str] = mapped_column(String(40))
+    note: Mapped[str | None] = mapped_column(Text)
+    created_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    lines: Mapped[list[ReturnLine]] = relationship(
+        back_populates="rma", order_by="ReturnLine.id", cascade="all, delete-orphan"
+    )
+
+
+class ReturnLine(Base):
+    """Units of one order line expected back, and what the warehouse did with those that
+    came: put back on the shelf (``restocked_quantity``) or written off."""
+
+    __tablename__ = "return_line"
+    __table_args__ = (
+        Index("ix_return_line_return", "return_id"),
+        Index("ix_return_line_order_line", "order_line_id"),
+        CheckConstraint(
+            "restocked_quantity + written_off_quantity <= quantity", name="received_at_most"
+        ),
+    )
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    return_id: Mapped[int] = mapped_column(ForeignKey("return_authorisation.id"))
+    order_line_id: Mapped[int] = mapped_column(ForeignKey("order_line.id"))
+    sku: Mapped[str] = mapped_column(String(128))
+    quantity: Mapped[int] = mapped_column(Integer)
+    restocked_quantity: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    written_off_quantity: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+    rma: Mapped[ReturnAuthorisation] = relationship(back_populates="lines")
+
+
+class ReturnReceipt(Base):
+    """A warehouse's confirmation of what came back for a return; unique per return and the
+    warehouse's own reference, so a repeated confirmation is a no-op. ``lines``:
+    ``[{"return_line_id", "sku", "quantity", "disposition"}]``; written-off units are
+    recorded here (and on the line), restocked ones also in the stock ledger."""
+
+    __tablename__ = "return_receipt"
+    __table_args__ = (
+        UniqueConstraint("return_id", "external_ref", name="uq_return_receipt_external"),
+    )
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    return_id: Mapped[int] = mapped_column(ForeignKey("return_authorisation.id"))
+    external_ref: Mapped[str] = mapped_column(String(200))
+    lines: Mapped[list[Any]] = mapped_column(default=list)
+    received_at: Mapped[datetime] = mapped_column(DateTime)
+    actor: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
 class TrackingEvent(Base):
     """One carrier checkpoint of a parcel, canonical status and raw code; kept even while no
     shipment has its tracking number (``shipment_id`` None, ``unmatched_reason`` says why),

@@ -107,6 +107,13 @@ ROUTES: dict[tuple[str, str], Permission | str] = {
     ("GET", "/api/v1/tokens"): P.TOKENS_ADMIN,
     ("POST", "/api/v1/tokens/{token_id}/revoke"): P.TOKENS_ADMIN,
     ("GET", "/api/v1/audit"): P.AUDIT_READ,
+    ("POST", "/api/v1/orders/{order_id}/returns"): P.RETURNS_WRITE,
+    ("GET", "/api/v1/returns"): P.RETURNS_READ,
+    ("GET", "/api/v1/returns/{return_id}"): P.RETURNS_READ,
+    ("POST", "/api/v1/returns/{return_id}/authorise"): P.RETURNS_WRITE,
+    ("POST", "/api/v1/returns/{return_id}/cancel"): P.RETURNS_WRITE,
+    ("POST", "/api/v1/returns/{return_id}/close"): P.RETURNS_WRITE,
+    ("POST", "/api/v1/returns/{return_id}/receipts"): P.RETURNS_RECEIVE,
     # The console: a session cookie instead of a token (tests/integration/test_console_roles.py
     # tries each role on these). Signing in and out and the two static files need no role.
     ("GET", "/console/login"): PUBLIC,
@@ -197,6 +204,7 @@ SCOPED_PARAMETERS = (
     "group_id",
     "warehouse_id",
     "shipment_id",
+    "return_id",
 )
 # connector_id in the query: the upload names its connector there.
 SCOPED_BY_QUERY = {("POST", "/api/v1/orders/import"): "connector_id"}

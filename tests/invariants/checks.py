@@ -30,11 +30,13 @@ from omniroute.core.platform.models import (
     InboundMessage,
     OrderLine,
     OutboxMessage,
+    ReturnLine,
     SalesOrder,
     StockLedger,
     StockLevel,
 )
 from omniroute.core.platform.ports import HasSessions
+from omniroute.core.returns.rmas import returned_per_line
 
 Key = tuple[int, str]  # (warehouse id, sku)
 # Fulfilment orders a warehouse accepted: each must have reached it through a sent release.
@@ -164,6 +166,38 @@ def fulfilment_line_violations(session: Session) -> list[str]:
     return found
 
 
+def return_violations(session: Session) -> list[str]:
+    """No return line receives more than it expects, and no order line has more units held
+    by returns than shipped from it."""
+    found = [
+        f"return line {ln.id} ({ln.sku}): restocked {ln.restocked_quantity} + written off "
+        f"{ln.written_off_quantity} of {ln.quantity}"
+        for ln in session.scalars(select(ReturnLine).order_by(ReturnLine.id))
+        if min(ln.restocked_quantity, ln.written_off_quantity) < 0
+        or ln.restocked_quantity + ln.written_off_quantity > ln.quantity
+    ]
+    shipped = dict(
+        session.execute(
+            select(
+                FulfilmentLine.order_line_id, func.sum(FulfilmentLine.shipped_quantity)
+            ).group_by(FulfilmentLine.order_line_id)
+        ).all()
+    )
+    order_ids = session.scalars(
+        select(OrderLine.order_id)
+        .where(OrderLine.id.in_(select(ReturnLine.order_line_id)))
+        .distinct()
+    )
+    for order_id in order_ids:
+        for line_id, held in sorted(returned_per_line(session, order_id).items()):
+            if held > int(shipped.get(line_id) or 0):
+                found.append(
+                    f"order line {line_id}: returns hold {held} units, "
+                    f"{shipped.get(line_id) or 0} shipped"
+                )
+    return found
+
+
 def fulfilment_status_violations(session: Session) -> list[str]:
     """A fulfilment order's status agrees with its lines: one still waiting, released or
     partly shipped has units open; a shipped one has none open and shipped some."""
@@ -288,6 +322,7 @@ CHECKS: tuple[Callable[[Session], list[str]], ...] = (
     fulfilment_status_violations,
     cancelled_order_violations,
     release_violations,
+    return_violations,
 )
 
 

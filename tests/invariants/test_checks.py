@@ -60,3 +60,22 @@ def test_a_fulfilment_order_at_a_warehouse_without_its_release_is_named(
     found = violations(ctx, wms)
     assert f"fulfilment order {fo_id} is released without a sent release" in found
     assert any(f"sent fulfilment order {fo_id}, which no longer holds" in f for f in found)
+
+
+def test_a_return_holding_more_than_shipped_is_named(ctx: Context, wms: FakeWms) -> None:
+    from omniroute.core.platform.models import ReturnAuthorisation, ReturnLine
+
+    _released_order(ctx, wms)
+    with unit_of_work(ctx.sessions) as s:
+        order = s.scalars(select(SalesOrder)).one()
+        fo = s.scalars(select(FulfilmentOrder)).one()
+        line = s.scalars(select(FulfilmentLine)).one()
+        line.shipped_quantity = 1  # written behind the services' back: only the return matters
+        rma = ReturnAuthorisation(
+            rma_number="RMA-X", order_id=order.id, connector_id=order.connector_id,
+            warehouse_id=fo.warehouse_id, status="authorised", reason="other", created_by="t",
+        )  # fmt: skip
+        rma.lines.append(ReturnLine(order_line_id=line.order_line_id, sku="A", quantity=2))
+        s.add(rma)
+    found = violations(ctx)
+    assert any("returns hold 2 units, 1 shipped" in f for f in found), found

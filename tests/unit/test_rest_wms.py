@@ -90,7 +90,7 @@ def connector() -> Iterator[RestWmsConnector]:
 def test_declares_kind_capabilities_and_models() -> None:
     assert RestWmsConnector.kind == "rest_wms"
     assert RestWmsConnector.capabilities == frozenset(
-        {Capability.FULFILMENT_RELEASE, Capability.FULFILMENT_CANCEL}
+        {Capability.FULFILMENT_RELEASE, Capability.FULFILMENT_CANCEL, Capability.RETURN_NOTICE}
     )
     assert RestWmsConnector.config_model is RestWmsConfig
     assert RestWmsConnector.secrets_model is RestWmsSecrets

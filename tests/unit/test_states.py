@@ -76,7 +76,9 @@ def test_refused_moves(current: OrderStatus, target: OrderStatus) -> None:
 
 
 def test_terminal_states_and_reachability() -> None:
-    assert TRANSITIONS[S.DELIVERED] == frozenset()
+    # Delivered is terminal but for units coming back (core/returns).
+    assert TRANSITIONS[S.DELIVERED] == {S.PARTIALLY_RETURNED, S.RETURNED}
+    assert TRANSITIONS[S.RETURNED] == frozenset()
     assert TRANSITIONS[S.CANCELLED] == frozenset()
     assert set(TRANSITIONS) == set(OrderStatus)
     reached = {S.RECEIVED}

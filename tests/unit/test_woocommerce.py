@@ -206,6 +206,7 @@ def test_kind_passes_the_contract_kit(connector: WooCommerceConnector) -> None:
             Capability.FULFILMENT_PUSH,
             Capability.STOCK_PUSH,
             Capability.CANCEL_PUSH,
+            Capability.RETURN_PUSH,
         }
     )
     assert isinstance(connector, PingAware)
@@ -1103,3 +1104,46 @@ def test_cancel_order_sets_cancelled_once_and_refuses_completed_orders(
     respx.get(f"{API}/orders/727").respond(200, json={**order, "status": "completed"})
     with pytest.raises(PermanentError, match="completed"):
         connector.cancel_order(CancelNotice("727", "late", "cancel-1"))
+
+
+@respx.mock
+def test_push_return_writes_one_note_per_step_and_refunds_only_when_asked() -> None:
+    from omniroute.connectors.base import ReturnLine, ReturnNotice
+
+    notice = ReturnNotice(
+        external_order_id="727",
+        rma_number="RMA-000005-727",
+        status="received",
+        lines=(ReturnLine(11, "SHIRT-BLACK-M", 1, "li-1"),),
+        reason="damaged",
+        idempotency_key="return-receipt-9",
+        order_returned=True,
+    )
+    notes: list[dict[str, Any]] = []
+    respx.get(f"{API}/orders/727/notes").mock(
+        side_effect=lambda request: httpx.Response(200, json=notes)
+    )
+
+    def create(request: httpx.Request) -> httpx.Response:
+        note = {"id": len(notes) + 1, **json.loads(request.content)}
+        notes.append(note)
+        return httpx.Response(201, json=note)
+
+    post = respx.post(f"{API}/orders/727/notes").mock(side_effect=create)
+    put = respx.put(f"{API}/orders/727").respond(200, json={"id": 727, "status": "refunded"})
+
+    plain = make_connector()
+    plain.push_return(notice)
+    plain.push_return(notice)  # a retry finds its note
+    assert post.call_count == 1 and put.call_count == 0
+    assert notes[0]["note"] == (
+        "We have received items of your return RMA-000005-727.\n"
+        "1 x SHIRT-BLACK-M\n"
+        "Return reference: RMA-000005-727:received:return-receipt-9"
+    )
+    assert notes[0]["customer_note"] is True
+
+    refunding = make_connector(refund_status_on_return=True)
+    refunding.push_return(notice)
+    assert post.call_count == 1
+    assert json.loads(put.calls.last.request.content) == {"status": "refunded"}

@@ -13,10 +13,18 @@ CORRELATION_HEADER = "X-Correlation-ID"
 class RestWmsClient:
     """The WMS's HTTP endpoints over an injected ``httpx.Client`` (base URL, auth, timeouts)."""
 
-    def __init__(self, http: httpx.Client, *, release_path: str, cancel_path: str = "") -> None:
+    def __init__(
+        self,
+        http: httpx.Client,
+        *,
+        release_path: str,
+        cancel_path: str = "",
+        return_path: str = "",
+    ) -> None:
         self._http = http
         self._release_path = release_path
         self._cancel_path = cancel_path
+        self._return_path = return_path
 
     def create_fulfilment_order(
         self,
@@ -43,6 +51,17 @@ class RestWmsClient:
         path = self._cancel_path.replace("{fulfilment_order_id}", str(int(fulfilment_order_id)))
         return self._http.post(
             path, json=dict(payload), headers=_headers(idempotency_key, correlation_id)
+        )
+
+    def expect_return(
+        self,
+        payload: Mapping[str, Any],
+        idempotency_key: str,
+        correlation_id: str | None = None,
+    ) -> httpx.Response:
+        """POST an expected return (an RMA, or its cancel); deduped on ``Idempotency-Key``."""
+        return self._http.post(
+            self._return_path, json=dict(payload), headers=_headers(idempotency_key, correlation_id)
         )
 
 

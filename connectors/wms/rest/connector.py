@@ -30,6 +30,14 @@ open unit) and the ``lines`` to cancel (``line_id``, ``sku``, ``quantity``). The
   without it is a wrong path (``PermanentError`` ``http_404``).
 - Anything else as ``raise_for_status`` says: 5xx, 429 and timeouts ``TransientError``
   (the outbox tries again later), other 4xx ``PermanentError`` (a dead letter).
+
+Return contract (``expect_return``): ``POST <return_path>`` (default ``/returns``) with an
+``Idempotency-Key``, the same retry rule and duplicate rule as a release (a 409 with
+``{"duplicate": true}`` is a success). The body names the RMA (``return_id``,
+``rma_number``), the order, the warehouse the parcel goes to, the ``reason``, a ``note`` and
+the ``lines`` expected back (``line_id``, ``sku``, ``quantity``); ``cancelled: true`` says the
+RMA was cancelled and nothing will come. The WMS later confirms what it received with
+``POST /api/v1/returns/{id}/receipts`` on omniroute.
 """
 
 from __future__ import annotations
@@ -52,6 +60,7 @@ from omniroute.connectors.base import (
     ReleaseOrder,
     ReleaseReceipt,
     ReleaseRequest,
+    ReturnRequest,
 )
 from omniroute.connectors.http import (
     UrlGuard,
@@ -68,6 +77,7 @@ __all__ = [
     "RestWmsSecrets",
     "build_cancel_payload",
     "build_release_payload",
+    "build_return_payload",
 ]
 
 # One leading slash, then no whitespace, query or fragment. "//host" or "http://host" would
@@ -95,6 +105,10 @@ class RestWmsConfig(BaseModel):
         description="Path, under base_url, that cancels (part of) a released order; "
         f"{FO_PLACEHOLDER} is replaced by the fulfilment order's id",
     )
+    return_path: str = Field(
+        default="/returns",
+        description="Path, under base_url, that takes returns to expect (RMAs) and their cancels",
+    )
     timeout_seconds: float = Field(default=10.0, gt=0, le=120)
 
     @field_validator("base_url")
@@ -102,11 +116,11 @@ class RestWmsConfig(BaseModel):
     def _check_base_url(cls, value: str) -> str:
         return check_base_url(value, "base_url")
 
-    @field_validator("release_path")
+    @field_validator("release_path", "return_path")
     @classmethod
-    def _check_release_path(cls, value: str) -> str:
+    def _check_plain_path(cls, value: str) -> str:
         if not _PATH_PATTERN.fullmatch(value):
-            raise ValueError("release_path must be a path starting with a single '/'")
+            raise ValueError("the path must start with a single '/'")
         return value
 
     @field_validator("cancel_path")
@@ -180,7 +194,7 @@ class RestWmsConnector:
 
     kind: ClassVar[str] = "rest_wms"
     capabilities: ClassVar[frozenset[Capability]] = frozenset(
-        {Capability.FULFILMENT_RELEASE, Capability.FULFILMENT_CANCEL}
+        {Capability.FULFILMENT_RELEASE, Capability.FULFILMENT_CANCEL, Capability.RETURN_NOTICE}
     )
     config_model: ClassVar[type[BaseModel]] = RestWmsConfig
     secrets_model: ClassVar[type[BaseModel]] = RestWmsSecrets
@@ -246,6 +260,24 @@ class RestWmsConnector:
         )
         return _cancel_receipt(response, attempts)
 
+    def expect_return(self, request: ReturnRequest) -> ReleaseReceipt:
+        """Tell the WMS of a return on its way (or of its cancel); raises as ``release``."""
+        self._check_target()
+        api = self._client()
+        payload = build_return_payload(request)
+        response, attempts = send_with_retry(
+            lambda: api.expect_return(payload, request.idempotency_key, request.correlation_id),
+            attempts=self._runtime.retry_attempts,
+            max_wait=self._runtime.retry_max_wait,
+            check=_check_release_response,
+            repeat_sent=False,
+        )
+        return ReleaseReceipt(
+            external_ref=_external_ref(response),
+            status_code=response.status_code,
+            attempts=attempts,
+        )
+
     def close(self) -> None:
         """Close pooled connections; a later ``release`` opens a new client."""
         with self._lock:
@@ -269,6 +301,7 @@ class RestWmsConnector:
                     self._http,
                     release_path=self.config.release_path,
                     cancel_path=self.config.cancel_path,
+                    return_path=self.config.return_path,
                 )
             return self._api
 
@@ -295,6 +328,24 @@ def build_cancel_payload(request: CancelRequest) -> dict[str, Any]:
         "external_ref": request.external_ref,
         "entire": request.entire,
         "reason": request.reason,
+        "lines": [
+            {"line_id": line.line_id, "sku": line.sku, "quantity": line.quantity}
+            for line in request.lines
+        ],
+    }
+
+
+def build_return_payload(request: ReturnRequest) -> dict[str, Any]:
+    """The JSON body of an expected return as this WMS takes it."""
+    return {
+        "return_id": request.return_id,
+        "rma_number": request.rma_number,
+        "order_id": request.order_id,
+        "order_reference": request.order_reference,
+        "warehouse_code": request.warehouse_code,
+        "reason": request.reason,
+        "note": request.note,
+        "cancelled": request.cancelled,
         "lines": [
             {"line_id": line.line_id, "sku": line.sku, "quantity": line.quantity}
             for line in request.lines
