@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from omniroute.api import problems
 from omniroute.api.body_limit import BodyLimitMiddleware
 from omniroute.api.console import (
+    dead_letter_routes,
     exception_routes,
     order_routes,
     pages,
@@ -111,7 +112,13 @@ def create_app(
         app.include_router(module.router)
     # The console: server-rendered pages over the same services and permission table.
     pages.install(app)
-    for console in (session_routes, order_routes, exception_routes, rule_routes):
+    for console in (
+        session_routes,
+        order_routes,
+        exception_routes,
+        rule_routes,
+        dead_letter_routes,
+    ):
         app.include_router(console.router)
     app.include_router(pages.static)
     app.add_middleware(

@@ -4,8 +4,10 @@ through the queue's and the catalogue's services)."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -18,7 +20,7 @@ from omniroute.api.schemas import MAX_ID
 from omniroute.core.access.permissions import Permission, allows
 from omniroute.core.access.sessions import SignedIn
 from omniroute.core.bootstrap import Context
-from omniroute.core.exceptions import board, triage
+from omniroute.core.exceptions import board, bulk, triage
 from omniroute.core.exceptions import queue as exception_queue
 from omniroute.core.exceptions.opening import ExceptionStatus, Reason
 from omniroute.core.orders.views import order_detail
@@ -50,35 +52,91 @@ DONE = {
 }
 
 
+StatusParam = Annotated[str, Query(pattern="^(open|retried|resolved|dismissed|all)$")]
+ReasonParam = Annotated[str, Query(max_length=40)]
+# Strings: a form sends an empty field for "any".
+ConnectorParam = Annotated[str, Query(alias="connector_id", pattern=r"^\d{0,18}$")]
+AgeParam = Annotated[str, Query(alias="older_than_hours", pattern=r"^\d{0,4}$")]
+AssigneeParam = Annotated[str, Query(max_length=200)]
+KindParam = Annotated[str, Query(max_length=40)]
+
+
+@dataclass(frozen=True)
+class Filter:
+    """The queue's filter as the page's fields carry it (the same in links and bulk forms)."""
+
+    status: str = "open"
+    reason: str = ""
+    connector: str = ""
+    older_than: str = ""
+    late: bool = False
+    assignee: str = ""
+    snoozed: bool = False
+    dead_letters: bool = False
+    kind: str = ""
+
+    def where(self, user: SignedIn) -> board.QueueFilter:
+        if self.reason and self.reason not in {r.value for r in Reason}:
+            raise ConsoleError(400, "Unknown code", f"There is no exception code {self.reason!r}.")
+        return board.QueueFilter(
+            status=None if self.status == "all" else self.status,
+            reason=self.reason or None,
+            connector_id=int(self.connector) if self.connector else None,
+            older_than=timedelta(hours=int(self.older_than)) if self.older_than else None,
+            late_only=self.late,
+            assignee=(user.username if self.assignee == "me" else self.assignee) or None,
+            include_snoozed=self.snoozed,
+            dead_letters_only=self.dead_letters,
+            outbox_kind=self.kind or None,
+        )
+
+    def params(self) -> dict[str, str]:
+        return {
+            "status": self.status,
+            "reason": self.reason,
+            "connector_id": self.connector,
+            "older_than_hours": self.older_than,
+            "late": "1" if self.late else "",
+            "assignee": self.assignee,
+            "snoozed": "1" if self.snoozed else "",
+            "dead_letters": "1" if self.dead_letters else "",
+            "kind": self.kind,
+        }
+
+    def query(self, **more: str) -> str:
+        """The filter as a query string, empty fields left out (an empty ``late=`` is not a
+        boolean)."""
+        return urlencode({k: v for k, v in {**self.params(), **more}.items() if v})
+
+
+def queue_filter(
+    *,
+    status: StatusParam = "open",
+    reason: ReasonParam = "",
+    connector: ConnectorParam = "",
+    older_than: AgeParam = "",
+    late: bool = False,
+    assignee: AssigneeParam = "",
+    snoozed: bool = False,
+    dead_letters: bool = False,
+    kind: KindParam = "",
+) -> Filter:
+    return Filter(
+        status, reason, connector, older_than, late, assignee, snoozed, dead_letters, kind
+    )
+
+
 @router.get("", response_class=HTMLResponse)
 def queue_page(
     *,
     request: Request,
     ctx: CtxDep,
     user: ReadQueue,
-    status: Annotated[str, Query(pattern="^(open|retried|resolved|dismissed|all)$")] = "open",
-    reason: Annotated[str, Query(max_length=40)] = "",
-    # Strings: a form sends an empty field for "any".
-    connector: Annotated[str, Query(alias="connector_id", pattern=r"^\d{0,18}$")] = "",
-    older_than: Annotated[str, Query(alias="older_than_hours", pattern=r"^\d{0,4}$")] = "",
-    late: bool = False,
-    assignee: Annotated[str, Query(max_length=200)] = "",
-    snoozed: bool = False,
+    chosen: Annotated[Filter, Depends(queue_filter)],
     after: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
+    bulk_done: Annotated[str, Query(max_length=200)] = "",
 ) -> HTMLResponse:
-    if reason and reason not in {r.value for r in Reason}:
-        raise ConsoleError(400, "Unknown code", f"There is no exception code {reason!r}.")
-    connector_id = int(connector) if connector else None
-    older_than_hours = int(older_than) if older_than else None
-    where = board.QueueFilter(
-        status=None if status == "all" else status,
-        reason=reason or None,
-        connector_id=connector_id,
-        older_than=None if older_than_hours is None else timedelta(hours=older_than_hours),
-        late_only=late,
-        assignee=(user.username if assignee == "me" else assignee) or None,
-        include_snoozed=snoozed,
-    )
+    where = chosen.where(user)
     now = ctx.clock.now()
     scope = user.connector_ids
     rows = board.list_queue(
@@ -86,15 +144,8 @@ def queue_page(
     )
     more = len(rows) > PAGE
     rows = rows[:PAGE]
-    params = {
-        "status": status,
-        "reason": reason,
-        "connector_id": connector_id or "",
-        "older_than_hours": "" if older_than_hours is None else older_than_hours,
-        "late": "1" if late else "",
-        "assignee": assignee,
-        "snoozed": "1" if snoozed else "",
-    }
+    may_act = allows(user.role, P.EXCEPTIONS_RETRY) or allows(user.role, P.EXCEPTIONS_TRIAGE)
+    matched = len(bulk.matching_ids(ctx, where, now=now, connector_ids=scope)) if may_act else 0
     return render(
         request,
         "exceptions.html",
@@ -104,11 +155,95 @@ def queue_page(
             "connectors": board.connector_choices(ctx, scope),
             "reasons": [r.value for r in Reason],
             "statuses": STATUSES,
-            "params": params,
+            "params": chosen.params(),
+            "query": chosen.query(),
             "next_after": rows[-1]["id"] if more and rows else None,
             "first_page": after == 0,
+            "matched": min(matched, bulk.MAX_BULK),
+            "more_than": matched > bulk.MAX_BULK,
+            "bulk_done": bulk_done,
         },
     )
+
+
+async def _bulk(
+    ctx: Context,
+    user: SignedIn,
+    chosen: Filter,
+    action: bulk.BulkAction,
+    *,
+    expected: int,
+    assignee: str | None = None,
+    note: str = "",
+) -> Response:
+    """Act on every exception the filter matches; back to the same queue with the outcome."""
+    where = chosen.where(user)
+    try:
+        result = await run_in_threadpool(
+            lambda: bulk.apply(
+                ctx,
+                where,
+                action,
+                actor=user.actor,
+                connector_ids=user.connector_ids,
+                assignee=assignee,
+                note=note,
+                expected=expected,
+            )
+        )
+        words = f"{action.value}: {result.done} of {result.matched} done"
+        if result.refused:
+            first = result.refusals[0]
+            words += f", {result.refused} refused (e.g. {first['exception_id']}: {first['code']})"
+        if result.more:
+            words += "; more match: run it again for the rest"
+    except DomainError as exc:
+        words = f"{action.value} not done: {exc}"
+    query = chosen.query(bulk_done=words[:200])
+    back = "/console/dead-letters" if chosen.dead_letters else "/console/exceptions"
+    return RedirectResponse(f"{back}?{query}", status_code=303)
+
+
+BulkFilter = Annotated[Filter, Depends(queue_filter)]
+Expected = Annotated[int, Form(ge=0, le=bulk.MAX_BULK)]
+RetryAll = Annotated[SignedIn, Depends(require(P.EXCEPTIONS_RETRY))]
+TriageAll = Annotated[SignedIn, Depends(require(P.EXCEPTIONS_TRIAGE))]
+
+
+@router.post("/bulk/retry")
+async def bulk_retry(
+    *, ctx: CtxDep, user: RetryAll, chosen: BulkFilter, expected: Expected
+) -> Response:
+    return await _bulk(ctx, user, chosen, bulk.BulkAction.RETRY, expected=expected)
+
+
+@router.post("/bulk/assign")
+async def bulk_assign(
+    *,
+    ctx: CtxDep,
+    user: TriageAll,
+    chosen: BulkFilter,
+    expected: Expected,
+    to: Annotated[str, Form(max_length=triage.MAX_ASSIGNEE)] = "",
+) -> Response:
+    name = user.username if to.strip() == "me" else to
+    return await _bulk(
+        ctx, user, chosen, bulk.BulkAction.ASSIGN, expected=expected, assignee=name or None
+    )
+
+
+@router.post("/bulk/resolve")
+async def bulk_resolve(
+    *, ctx: CtxDep, user: RetryAll, chosen: BulkFilter, expected: Expected, note: Note = ""
+) -> Response:
+    return await _bulk(ctx, user, chosen, bulk.BulkAction.RESOLVE, expected=expected, note=note)
+
+
+@router.post("/bulk/dismiss")
+async def bulk_dismiss(
+    *, ctx: CtxDep, user: RetryAll, chosen: BulkFilter, expected: Expected, note: Note = ""
+) -> Response:
+    return await _bulk(ctx, user, chosen, bulk.BulkAction.DISMISS, expected=expected, note=note)
 
 
 def _page(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from urllib.parse import unquote_plus
 
 import pytest
 from fastapi.testclient import TestClient
@@ -22,6 +23,7 @@ from omniroute.core.platform.security import Role
 from omniroute.worker.handlers import drain
 from tests.conftest import make_settings
 from tests.integration.builders import World, build_world, order_body, post, stock
+from tests.integration.console_kit import make_user, session_csrf, sign_in
 
 
 @pytest.fixture
@@ -172,3 +174,58 @@ def test_dead_letters_are_listed_masked_and_redriven_all_at_once(
     _until(bctx, "sent", 3)
     assert api.get("/api/v1/dead-letters", headers=ops).json() == []
     assert wms.accepted_count == 3
+
+
+@pytest.fixture
+def console(bctx: Context) -> Iterator[TestClient]:
+    ctx = bootstrap(make_settings(bctx.settings.database_url, console_cookie_secure=False))
+    try:
+        with TestClient(create_app(ctx)) as c:
+            yield c
+    finally:
+        ctx.close()
+
+
+def test_the_console_acts_on_all_matching_and_redrives_dead_letters(
+    bctx: Context, console: TestClient, wms: FakeWms
+) -> None:
+    world = build_world(bctx, wms.base_url)
+    unknown_sku_orders(bctx, world, 4)
+    stock(bctx, world.warehouse_ids["EAST"], "A", 100)
+    wms.set_down(True)
+    for n in range(2):
+        post(bctx, world, order_body(9_500 + n, [("A", 1)]))
+    drain(bctx)
+    _until(bctx, "dead", 2)
+
+    make_user(bctx, "sam", Role.SUPPORT)
+    sign_in(console, "sam")
+    csrf = session_csrf(console)
+    queue = console.get("/console/exceptions?reason=unknown_sku")
+    assert "All 4 matching" in queue.text
+    where = "status=open&reason=unknown_sku"
+    stale = console.post(
+        f"/console/exceptions/bulk/dismiss?{where}",
+        data={"csrf_token": csrf, "expected": "3", "note": "test"},
+        follow_redirects=False,
+    )
+    assert "not done: the filter matches 4" in unquote_plus(stale.headers["location"])
+    assigned = console.post(
+        f"/console/exceptions/bulk/assign?{where}",
+        data={"csrf_token": csrf, "expected": "4", "to": "me"},
+    )
+    assert "assign: 4 of 4 done" in assigned.text
+    assert len(exception_queue.list_exceptions(bctx, assignee="sam")) == 4
+
+    page = console.get("/console/dead-letters")
+    assert page.status_code == 200
+    assert page.text.count("<td>wms.release</td>") == 2 and "Redrive all 2" in page.text
+    wms.set_down(False)
+    redriven = console.post(
+        "/console/exceptions/bulk/retry?status=open&dead_letters=1&snoozed=1&kind=wms.release",
+        data={"csrf_token": csrf, "expected": "2"},
+    )
+    assert redriven.url.path == "/console/dead-letters"
+    assert "retry: 2 of 2 done" in redriven.text
+    _until(bctx, "sent", 2)
+    assert "None: every message was delivered" in console.get("/console/dead-letters").text
