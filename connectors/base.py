@@ -47,6 +47,10 @@ class Capability(enum.StrEnum):
     TRACKING_WEBHOOKS = "tracking_webhooks"
     # A channel told of its shipments' tracking status (connectors.tracking.TrackingSink).
     TRACKING_PUSH = "tracking_push"
+    # A carrier or TMS that quotes rates for parcels (connectors.carriers.CarrierRating).
+    CARRIER_RATES = "carrier_rates"
+    # A carrier or TMS that books a shipment: label and tracking number (CarrierBooking).
+    CARRIER_BOOKING = "carrier_booking"
 
 
 class ConnectorError(Exception):
