@@ -23,9 +23,9 @@ from datetime import date
 from enum import StrEnum
 from typing import Any
 
-from omniroute.connectors.carriers import SERVICE_LEVEL_RANK, Quote
 from omniroute.routing.carrier_choice.calendar import BusinessDays
 from omniroute.routing.carrier_choice.policy import CarrierPolicy, Strategy
+from omniroute.routing.carrier_choice.quotes import SERVICE_LEVEL_RANK, Quote
 
 
 class Why(StrEnum):

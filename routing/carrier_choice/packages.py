@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Final
 
-from omniroute.connectors.carriers import Parcel
+from omniroute.routing.carrier_choice.quotes import Parcel
 
 DEFAULT_UNIT_KG: Final = 0.5
 MAX_PARCEL_KG: Final = 30.0
