@@ -145,3 +145,31 @@ def test_policy_reading() -> None:
     for bad in ({"strategy": "slowest"}, {"cost_cap": -1}, {"service_levels": ["x"]}, {"y": 1}):
         with pytest.raises(PolicyError):
             read_policy(bad)
+
+
+def test_rules_set_the_carrier_policy_per_rule() -> None:
+    from omniroute.routing.rule_parser import parse_rule_set, validate_rule_set
+
+    doc = {
+        "name": "carriers",
+        "timezone": "UTC",
+        "default": {"carrier": {"strategy": "cheapest", "cost_cap": 40}},
+        "rules": [
+            {
+                "id": "fast-de",
+                "when": {"field": "country", "op": "eq", "value": "DE"},
+                "then": {"carrier": {"strategy": "fastest", "service_levels": ["express"]}},
+            }
+        ],
+    }
+    rule_set = parse_rule_set(doc)
+    assert rule_set.default.carrier == CarrierPolicy(cost_cap=Decimal(40))
+    bad = {**doc, "default": {"carrier": {"strategy": "slowest"}}}
+    assert [e.path for e in validate_rule_set(bad)] == ["default.carrier.strategy"]
+    outcome = rule_set.rules[0].then.over(rule_set.default)
+    assert outcome.carrier == CarrierPolicy(Strategy.FASTEST, Decimal(40), ("express",))
+    assert outcome.to_json()["carrier"] == {
+        "strategy": "fastest",
+        "cost_cap": "40",
+        "service_levels": ["express"],
+    }
