@@ -62,6 +62,9 @@ class Reason(enum.StrEnum):
     CANCEL_FAILED = "cancel_failed"  # the cancel could not be delivered (a dead letter)
     RETURN_REQUIRED = "return_required"  # shipped already: a return, not a cancel
     CHANGE_AFTER_RELEASE = "change_after_release"  # an edit no warehouse can be sent
+    # Carriers (core/carriers): no carrier could be booked; an order that will miss its promise.
+    CARRIER_BOOKING_FAILED = "carrier_booking_failed"
+    LATE_RISK = "late_risk"
 
 
 class ExceptionStatus(enum.StrEnum):

@@ -53,6 +53,7 @@ from omniroute.connectors.base import (
     TransientError,
     WarehouseAdapter,
 )
+from omniroute.core.carriers import booking as carrier_booking
 from omniroute.core.channels import health as connector_health
 from omniroute.core.channels import push
 from omniroute.core.channels.push import deliver_claimed as deliver_to_channel
@@ -65,10 +66,11 @@ from omniroute.core.order_state import timeline as order_state
 from omniroute.core.order_state.holdings import member_orders_of
 from omniroute.core.order_state.machine import AWAITING_REST, OrderStatus
 from omniroute.core.outbox import messages as outbox
-from omniroute.core.outbox.messages import WMS_CANCEL, WMS_RELEASE
+from omniroute.core.outbox.messages import CARRIER_BOOKING, WMS_CANCEL, WMS_RELEASE
 from omniroute.core.platform.claims import relax_durability
 from omniroute.core.platform.clock import now_of
 from omniroute.core.platform.db import unit_of_work
+from omniroute.core.platform.dispatch import Task
 from omniroute.core.platform.errors import DomainError
 from omniroute.core.platform.metrics import OUTBOX_DELIVERIES
 from omniroute.core.platform.models import (
@@ -91,7 +93,7 @@ log = logging.getLogger("omniroute.outbox")
 ORDER_REFUSALS = REJECTIONS | {"http_409"}  # 409: the key is held for another order
 
 
-class Deps(reroute.Deps, push.Deps, wms_cancel.Deps, Protocol):
+class Deps(reroute.Deps, push.Deps, wms_cancel.Deps, carrier_booking.Deps, Protocol):
     """What the outbox relay uses: the connectors, and re-routing for a warehouse's refusal."""
 
 
@@ -150,25 +152,40 @@ def _deliver_outbox(
                 return "dead"
     if isinstance(job, Job):
         bind(correlation_id=job.request.correlation_id, order_id=job.request.order_id)
-    if not isinstance(job, Job):  # a WMS cancel, or a message to a channel
-        deliver = deliver_cancel if job == WMS_CANCEL else deliver_to_channel
-        return deliver(deps, outbox_id, now=now)
+    if not isinstance(job, Job):  # a WMS cancel, a carrier booking, or a message to a channel
+        return _OTHER_KINDS.get(job, deliver_to_channel)(deps, outbox_id, now=now)
     try:
         receipt = job.adapter.release(job.request)
     except TransientError as exc:
         return _after_transient(deps, job, exc)
     except ConnectorError as exc:
         return _rejected(deps, job, exc)
+    _accepted(deps, job, receipt.external_ref)
+    OUTBOX_DELIVERIES.labels(WMS_RELEASE, "sent").inc()
+    log.debug("outbox %s: fulfilment order %s released", outbox_id, job.request.fulfilment_order_id)
+    return "sent"
+
+
+def _accepted(deps: Deps, job: Job, external_ref: str | None) -> None:
     with unit_of_work(deps.sessions) as session:
         # Lost in a database crash, the row is claimed again once stale and sent again with
         # the same idempotency key, which the warehouse system answers as before.
         relax_durability(session)
-        _sent(session, job, receipt.external_ref)
+        booking = _sent(session, job, external_ref)
         # Last in the transaction, as every write of the health row is (see _count_failure).
         connector_health.note_success(session, job.connector_id, job.health, now=now_of(session))
-    OUTBOX_DELIVERIES.labels(WMS_RELEASE, "sent").inc()
-    log.debug("outbox %s: fulfilment order %s released", outbox_id, job.request.fulfilment_order_id)
-    return "sent"
+    if booking is not None:
+        deps.dispatcher.enqueue(Task.DELIVER_OUTBOX, booking)
+
+
+class _Deliver(Protocol):
+    def __call__(self, deps: Deps, outbox_id: int, *, now: datetime) -> str: ...
+
+
+_OTHER_KINDS: dict[str, _Deliver] = {
+    WMS_CANCEL: deliver_cancel,
+    CARRIER_BOOKING: carrier_booking.deliver_booking,
+}
 
 
 def _rejected(deps: Deps, job: Job, exc: ConnectorError) -> str:
@@ -403,7 +420,8 @@ _ALL_LINES_RELEASED = ~exists(
 )
 
 
-def _sent(session: Session, job: Job, external_ref: str | None) -> None:
+def _sent(session: Session, job: Job, external_ref: str | None) -> int | None:
+    """Record the acceptance; the id of the carrier booking it queued, if any."""
     now = now_of(session)
     request = job.request
     # Lock the order before looking at its other fulfilment orders: those of a split order
@@ -423,7 +441,10 @@ def _sent(session: Session, job: Job, external_ref: str | None) -> None:
         session.execute(
             _NOTE_REF, {"fo_id": request.fulfilment_order_id, "now": now, "ref": external_ref}
         )
-        return
+        return None
+    booking = carrier_booking.queue_booking(
+        session, request.fulfilment_order_id, request.warehouse_code
+    )
     for order_id in orders:
         if status[order_id] in AWAITING_REST:  # the rest of it waits to be routed
             session.execute(
@@ -446,6 +467,7 @@ def _sent(session: Session, job: Job, external_ref: str | None) -> None:
             condition=_ALL_RELEASED if job.members is None else _ALL_LINES_RELEASED,
             now=now,
         )
+    return booking
 
 
 def _after_transient(deps: Deps, job: Job, exc: TransientError) -> str:

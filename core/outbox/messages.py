@@ -40,6 +40,7 @@ CHANNEL_FULFILMENT: Final = "channel.fulfilment"  # a shipment (and tracking) to
 CHANNEL_STOCK: Final = "channel.stock"  # available-to-sell of some listings to the channel
 CHANNEL_CANCEL: Final = "channel.cancel"  # an order ops cancelled, to its channel
 CHANNEL_TRACKING: Final = "channel.tracking"  # a shipment's new tracking status, to the channel
+CARRIER_BOOKING: Final = "carrier.booking"  # rate-shop and book a released fulfilment order
 EDI_DOCUMENT: Final = "edi.document"  # a rendered EDI document (997, TA1, 855, ...) to a partner
 
 ERROR_CHARS = 2000
