@@ -1,7 +1,8 @@
 """The sweeper: finds work whose nudge was lost or whose worker died, and nudges it again;
 and routes the consolidation groups whose hold has ended (core.order_routing.consolidation)
 and the orders held after a missed cut-off whose next shipping day has begun
-(core.order_routing.cutoff_holds).
+(core.order_routing.cutoff_holds); and opens the late-risk exceptions of orders that will
+miss their ship-by or deliver-by promise (core.carriers.late_risk).
 
 A row is re-nudged at most once per ``renudge_interval``: a backlog waiting in the broker
 is not a lost nudge, and re-queuing it on every sweep would only multiply duplicate tasks
@@ -16,6 +17,7 @@ from typing import Any, Protocol
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
+from omniroute.core.carriers.late_risk import open_late_risks
 from omniroute.core.edi import intake as edi_intake
 from omniroute.core.edi.folders import sweep_inboxes
 from omniroute.core.edi.inventory import advise_inventory
@@ -167,7 +169,8 @@ def sweep(
     edi = sweep_inboxes(deps) + advise_inventory(deps, now=now)  # EDI partners' folders, 846s
     groups = route_due_groups(deps, now=now)
     held = route_due_holds(deps, now=now)  # urgent orders held after a missed cut-off
-    return len(work) + polls + pushes + groups + held + rematched + edi
+    late = open_late_risks(deps, now=now)  # orders that will miss their promise
+    return len(work) + polls + pushes + groups + held + rematched + edi + late
 
 
 # How far back the sweeper looks for shipments that may have missed carrier events written
