@@ -34,7 +34,14 @@ from sqlalchemy.orm import Session
 from omniroute.connectors.base import ConnectorError, PermanentError, TransientError
 from omniroute.connectors.carriers import Booking, BookingRequest
 from omniroute.connectors.tracking import normalise_tracking_number
-from omniroute.core.carriers.job import BookingJob, Carrier, Deps, carrier_rows, read_job
+from omniroute.core.carriers.job import (
+    CARRIER_KINDS,
+    BookingJob,
+    Carrier,
+    Deps,
+    carrier_rows,
+    read_job,
+)
 from omniroute.core.exceptions.opening import Reason, open_exception
 from omniroute.core.outbox import messages as outbox
 from omniroute.core.outbox.messages import CARRIER_BOOKING
@@ -55,7 +62,7 @@ log = logging.getLogger("omniroute.carriers")
 
 KEY_PREFIX: Final = "carrier.booking:fo:"
 
-__all__ = ["Deps", "booked_tracking", "deliver_booking", "queue_booking"]
+__all__ = ["CARRIER_KINDS", "Deps", "booked_tracking", "deliver_booking", "queue_booking"]
 
 
 def queue_booking(session: Session, fulfilment_order_id: int, warehouse_code: str) -> int | None:

@@ -109,6 +109,8 @@ class Job:
     health: connector_health.Seen
     # The orders with lines here, when they are not just the fulfilment order's own.
     members: tuple[int, ...] | None = None
+    # Whether a carrier connector is enabled (its booking is queued once the WMS accepts).
+    any_carrier: bool = False
 
 
 def deliver_outbox(
@@ -293,6 +295,7 @@ def _prepare(deps: Deps, session: Session, outbox_id: int) -> Job | str:
             last_success_at=row.health_success_at,
         ),
         members=_members(rows),
+        any_carrier=bool(row.any_carrier),
     )
 
 
@@ -340,6 +343,14 @@ def _members(rows: Sequence[Any]) -> tuple[int, ...] | None:
 
 
 _LINE_ORDER = aliased(SalesOrder, name="line_order")
+# Whether any carrier connector is enabled: read with the release, so that a release costs
+# no statement more for carrier booking where no carrier is configured.
+_CARRIER = aliased(Connector)
+_ANY_CARRIER = (
+    exists()
+    .where(_CARRIER.kind.in_(carrier_booking.CARRIER_KINDS), _CARRIER.enabled.is_(True))
+    .correlate_except(_CARRIER)
+)
 _RELEASE_READ = (
     select(
         OutboxMessage.kind,
@@ -377,6 +388,7 @@ _RELEASE_READ = (
         _LINE_ORDER.note.label("line_order_note"),
         _LINE_ORDER.gift_message.label("line_order_gift_message"),
         _LINE_ORDER.attributes.label("line_order_attributes"),
+        _ANY_CARRIER.label("any_carrier"),
     )
     .outerjoin(FulfilmentOrder, FulfilmentOrder.id == OutboxMessage.fulfilment_order_id)
     .outerjoin(SalesOrder, SalesOrder.id == FulfilmentOrder.order_id)
@@ -442,8 +454,10 @@ def _sent(session: Session, job: Job, external_ref: str | None) -> int | None:
             _NOTE_REF, {"fo_id": request.fulfilment_order_id, "now": now, "ref": external_ref}
         )
         return None
-    booking = carrier_booking.queue_booking(
-        session, request.fulfilment_order_id, request.warehouse_code
+    booking = (
+        carrier_booking.queue_booking(session, request.fulfilment_order_id, request.warehouse_code)
+        if job.any_carrier
+        else None
     )
     for order_id in orders:
         if status[order_id] in AWAITING_REST:  # the rest of it waits to be routed
