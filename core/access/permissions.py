@@ -40,6 +40,7 @@ class Permission(enum.StrEnum):
     CONNECTORS_WRITE = "connectors:write"
     TOKENS_ADMIN = "tokens:admin"
     AUDIT_READ = "audit:read"
+    REPORTS_READ = "reports:read"  # freight cost and carrier on-time reports
     # Not a route's: customer names, e-mails, phones and street lines shown unmasked.
     PII_READ = "pii:read"
 
@@ -54,6 +55,7 @@ _VIEWER = frozenset(
         P.WAREHOUSES_READ,
         P.LISTINGS_READ,
         P.RULES_READ,
+        P.REPORTS_READ,
     }
 )
 _SUPPORT = _VIEWER | {
@@ -93,7 +95,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
 }
 
 ROLE_SUMMARIES: dict[Role, str] = {
-    Role.VIEWER: "reads orders, exceptions, stock, warehouses, listings and rules",
+    Role.VIEWER: "reads orders, exceptions, stock, warehouses, listings, rules and reports",
     Role.SUPPORT: (
         "a viewer who works the exception queue (assign, snooze, retry, resolve, map unknown "
         "SKUs, release holds, simulate)"
