@@ -83,6 +83,11 @@ class Shop:
 
 @pytest.fixture
 def shop(db_url: str, wms: FakeWms) -> Iterator[Shop]:
+    yield from open_shop(db_url, wms)
+
+
+def open_shop(db_url: str, wms: FakeWms) -> Iterator[Shop]:
+    """A context at 09:00 next Monday, the warehouse EAST with both SKUs weighed."""
     clock = FixedClock(next_monday_morning())
     ctx = bootstrap(make_settings(db_url), clock=clock)
     try:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
@@ -15,14 +16,26 @@ from typer.testing import CliRunner
 
 from omniroute.api.app import create_app
 from omniroute.cli.main import app as cli_app
+from omniroute.connectors.wms.demo_server import FakeWms
 from omniroute.core.access.tokens import create_token
 from omniroute.core.fulfilment import shipments
 from omniroute.core.platform.db import unit_of_work
 from omniroute.core.platform.models import FulfilmentOrder, Shipment
 from omniroute.core.platform.security import Role
 from tests.conftest import SECRET_KEY
-from tests.integration.test_carrier_booking import FEDEX, UPS, Shop, carriers, place_order
-from tests.integration.test_carrier_booking import shop  # noqa: F401 - the fixture
+from tests.integration.test_carrier_booking import (
+    FEDEX,
+    UPS,
+    Shop,
+    carriers,
+    open_shop,
+    place_order,
+)
+
+
+@pytest.fixture
+def shop(db_url: str, wms: FakeWms) -> Iterator[Shop]:
+    yield from open_shop(db_url, wms)
 
 
 def _ship(shop: Shop, order_id: int, delivered_days_after: int) -> None:
