@@ -89,7 +89,7 @@ def deliver_booking(deps: Deps, outbox_id: int, *, now: datetime) -> str:
         msg = session.get_one(OutboxMessage, outbox_id)
         fo = session.get_one(FulfilmentOrder, int(msg.payload["fulfilment_order_id"]))
         bind(correlation_id=msg.correlation_id, order_id=fo.order_id)
-        if _booking_of(session, fo.id) is not None or fo.status in ("cancelled", "rejected"):
+        if _booking_of(session, fo.id) is not None or _needs_no_label(session, fo):
             outbox.mark_sent(session, outbox_id, now=now)
             return "skipped"
         try:
@@ -131,6 +131,19 @@ def booked_tracking(session: Session, fulfilment_order_id: int) -> tuple[str, st
     """The carrier and tracking number booked for a fulfilment order, if it was booked."""
     booking = _booking_of(session, fulfilment_order_id)
     return None if booking is None else (booking.carrier, booking.tracking_number)
+
+
+def _needs_no_label(session: Session, fo: FulfilmentOrder) -> bool:
+    """Cancelled or refused; or shipped in full already, every parcel with the warehouse's
+    own tracking number (a label bought now would never be used)."""
+    if fo.status in ("cancelled", "rejected"):
+        return True
+    if fo.status != "shipped":
+        return False
+    untracked = select(Shipment.id).where(
+        Shipment.fulfilment_order_id == fo.id, Shipment.tracking_number.is_(None)
+    )
+    return session.scalar(untracked.limit(1)) is None
 
 
 def _offer(carrier: Carrier, job: BookingJob) -> Offer:

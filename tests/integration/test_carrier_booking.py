@@ -17,10 +17,12 @@ from sqlalchemy import select, update
 
 from omniroute.connectors.wms.demo_server import FakeWms
 from omniroute.core.bootstrap import Context, bootstrap
+from omniroute.core.carriers import booking
 from omniroute.core.channels import connector_admin
 from omniroute.core.fulfilment import shipments
 from omniroute.core.platform.clock import utcnow
 from omniroute.core.platform.db import unit_of_work
+from omniroute.core.platform.dispatch import Task
 from omniroute.core.platform.models import (
     CarrierBooking,
     FulfilmentOrder,
@@ -210,3 +212,27 @@ def test_a_warehouse_no_carrier_serves_books_nothing(shop: Shop) -> None:
         kinds = s.scalars(select(OutboxMessage.kind)).all()
         assert "carrier.booking" not in kinds
         assert s.scalars(select(OrderException)).first() is None
+
+
+def test_no_label_is_bought_for_an_order_shipped_with_its_own_tracking(shop: Shop) -> None:
+    order_id = place_order(shop, 8005)  # no carrier yet: no booking queued
+    carriers(shop.ctx, ("ups-table", UPS))
+    with unit_of_work(shop.ctx.sessions) as s:
+        fo_id = s.scalars(
+            select(FulfilmentOrder.id).where(FulfilmentOrder.order_id == order_id)
+        ).one()
+        outbox_id = booking.queue_booking(s, fo_id, "EAST")
+        assert booking.queue_booking(s, fo_id, "EAST") is None  # once per fulfilment order
+    assert outbox_id is not None
+    shipments.confirm_shipment(
+        shop.ctx,
+        fo_id,
+        shipments.ShipmentInput(external_ref="OWN", lines=None, tracking_number="1ZOWN"),
+        actor="wms",
+    )
+    shop.ctx.dispatcher.enqueue(Task.DELIVER_OUTBOX, outbox_id)
+    drain(shop.ctx)
+    with unit_of_work(shop.ctx.sessions) as s:
+        assert s.scalars(select(CarrierBooking)).first() is None
+        assert s.get_one(OutboxMessage, outbox_id).status == "sent"
+        assert s.scalars(select(Shipment.tracking_number)).one() == "1ZOWN"
