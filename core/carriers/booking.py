@@ -4,9 +4,11 @@ When: right after the WMS accepts the release (``fulfilment.release`` writes the
 ``carrier.booking`` row in the transaction that marks the fulfilment order released, when
 any enabled carrier connector serves its warehouse). Booking after acceptance, not with the
 release, means a warehouse that refuses an order (and a re-route elsewhere) never leaves a
-label bought for the wrong warehouse; the WMS takes the label and tracking number from
-omniroute's booking (``GET``-able with the order) or prints its own, and a shipment it
-confirms without a tracking number takes the booked one (``booked_tracking``).
+label bought for the wrong warehouse. The booking is shown with the order
+(``GET /api/v1/orders/{id}``: ``carrier_bookings``, label reference and tracking number) for
+the warehouse to print; it is not pushed to the WMS (the REST WMS contract has no call for
+it yet), and a shipment the WMS confirms without a tracking number takes the booked one
+(``booked_tracking``).
 
 Delivering the row: quotes from every carrier the warehouse may use (outside any
 transaction), the choice (``routing.carrier_choice``, under the rule's ``carrier`` policy,

@@ -143,6 +143,14 @@ def test_order_rated_booked_with_the_tms_and_shipped_with_its_tracking(shop: Sho
                 shipment = s.scalars(select(Shipment)).one()
                 assert (shipment.carrier, shipment.tracking_number) == ("Acme", "TMS0001")
 
+            detail = client.get(
+                f"/api/v1/orders/{order.id}", headers={"Authorization": f"Bearer {viewer}"}
+            )
+            assert detail.status_code == 200, detail.text
+            (booked,) = detail.json()["carrier_bookings"]
+            assert (booked["tracking_number"], booked["amount"]) == ("TMS0001", "5.00")
+            assert detail.json()["promised_deliver_by"] == booked["deliver_by"]
+
             day = shop.clock.at.date()
             report = client.get(
                 "/api/v1/reports/freight",
