@@ -20,6 +20,7 @@ from omniroute.core.bootstrap import Context, bootstrap
 from omniroute.core.carriers import booking
 from omniroute.core.channels import connector_admin
 from omniroute.core.fulfilment import shipments
+from omniroute.core.order_routing import rule_sets
 from omniroute.core.platform.clock import utcnow
 from omniroute.core.platform.db import unit_of_work
 from omniroute.core.platform.dispatch import Task
@@ -236,3 +237,34 @@ def test_no_label_is_bought_for_an_order_shipped_with_its_own_tracking(shop: Sho
         assert s.scalars(select(CarrierBooking)).first() is None
         assert s.get_one(OutboxMessage, outbox_id).status == "sent"
         assert s.scalars(select(Shipment.tracking_number)).one() == "1ZOWN"
+
+
+def test_a_rule_sets_the_carrier_strategy(shop: Shop) -> None:
+    carriers(shop.ctx, ("ups-table", UPS), ("fedex-table", FEDEX))
+    doc = {
+        "name": "fastest to the US",
+        "timezone": "UTC",
+        "rules": [
+            {
+                "id": "us-fast",
+                "when": {"field": "country", "op": "eq", "value": "US"},
+                "then": {"carrier": {"strategy": "fastest", "cost_cap": 20}},
+            }
+        ],
+    }
+    draft = rule_sets.create_draft(shop.ctx, doc, notes=None, actor="t")
+    rule_sets.publish(shop.ctx, draft.id, effective_from=None, actor="t")
+    order_id = place_order(shop, 8006)
+    with unit_of_work(shop.ctx.sessions) as s:
+        row = s.scalars(select(CarrierBooking).where(CarrierBooking.order_id == order_id)).one()
+        # FedEx 16.00 in 2 days beats UPS 9.90 in 4 under "fastest" (both within the cap).
+        assert (row.carrier, row.amount) == ("FedEx", "16.00")
+        assert row.choice["policy"] == {
+            "strategy": "fastest",
+            "cost_cap": "20",
+            "service_levels": [],
+        }
+        assert {q["carrier"]: q["lost"] for q in row.choice["quotes"]} == {
+            "UPS": "slower",
+            "FedEx": None,
+        }
