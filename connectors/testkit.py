@@ -54,6 +54,7 @@ from omniroute.connectors.base import (
     WarehouseCanceller,
     kept_webhook_headers,
 )
+from omniroute.connectors.carriers import CarrierBooking, CarrierRating
 from omniroute.connectors.tracking import TrackingSink, TrackingSource
 from omniroute.mapping import validate_order
 
@@ -84,6 +85,8 @@ PROTOCOL_OF: Mapping[Capability, type] = {
     Capability.RISK_ASSESSMENT: RiskAssessor,
     Capability.TRACKING_WEBHOOKS: TrackingSource,
     Capability.TRACKING_PUSH: TrackingSink,
+    Capability.CARRIER_RATES: CarrierRating,
+    Capability.CARRIER_BOOKING: CarrierBooking,
 }
 
 MAX_PAGES = 1000

@@ -159,3 +159,9 @@ def test_serves_its_warehouses_and_config_refuses_bad_paths() -> None:
     assert not carrier(warehouses=["NYC"]).serves("LAX")
     with pytest.raises(ValueError, match="single"):
         carrier(rates_path="//evil")
+
+
+def test_the_kind_declares_and_implements_its_protocols() -> None:
+    from omniroute.connectors import testkit
+
+    testkit.check_kind(RestCarrierConnector, carrier())

@@ -180,3 +180,9 @@ def test_booking_is_deterministic_per_key() -> None:
 def test_config_refuses_nonsense(change: dict[str, object], message: str) -> None:
     with pytest.raises(ValidationError, match=message):
         RateTableConfig.model_validate({**CONFIG, **change})
+
+
+def test_the_kind_declares_and_implements_its_protocols() -> None:
+    from omniroute.connectors import testkit
+
+    testkit.check_kind(RateTableConnector, RateTableConnector(CONFIG))
