@@ -27,14 +27,15 @@ once the cause is fixed (or book by hand).
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import date, datetime
+from decimal import Decimal
 from typing import Any, Final
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from omniroute.connectors.base import ConnectorError, PermanentError, TransientError
-from omniroute.connectors.carriers import Booking, BookingRequest
+from omniroute.connectors.carriers import Booking, BookingRequest, Quote
 from omniroute.connectors.tracking import normalise_tracking_number
 from omniroute.core.carriers.job import (
     CARRIER_KINDS,
@@ -58,7 +59,7 @@ from omniroute.core.platform.models import (
     Shipment,
 )
 from omniroute.core.platform.telemetry.logs import bind
-from omniroute.routing.carrier_choice.choose import Choice, Offer, choose
+from omniroute.routing.carrier_choice.choose import Candidate, Choice, Offer, choose
 
 log = logging.getLogger("omniroute.carriers")
 
@@ -95,16 +96,15 @@ def deliver_booking(deps: Deps, outbox_id: int, *, now: datetime) -> str:
             outbox.mark_sent(session, outbox_id, now=now)
             return "skipped"
         try:
-            job = read_job(deps, session, outbox_id, msg.idempotency_key, fo)
+            kept = msg.payload.get("choice")
+            job = read_job(deps, session, outbox_id, msg.idempotency_key, fo, earlier_choice=kept)
         except PermanentError as exc:
             _dead(session, msg, exc, fo.order_id, None)
             return "dead"
-    offers = [_offer(carrier, job) for carrier in job.carriers]
-    choice = choose(offers, job.demand, job.policy, job.calendar)
-    choice.trace["unweighed_skus"] = list(job.unweighed_skus)
+    choice = _earlier_choice(job) or _shop(job)
     chosen = choice.chosen
     if chosen is None:
-        transient = [o.error for o in offers if o.error and o.error.startswith("transient")]
+        transient = any(o.get("transient") for o in choice.trace["carriers_without_quote"])
         cause: ConnectorError = (
             TransientError(choice.reason, reason="carrier_unavailable")
             if transient
@@ -121,7 +121,7 @@ def deliver_booking(deps: Deps, outbox_id: int, *, now: datetime) -> str:
     try:
         booking = carrier.adapter.book(request, chosen.quote)
     except ConnectorError as error:
-        return _failed(deps, job, error, choice)
+        return _failed(deps, job, error, choice, booking_sent=True)
     with unit_of_work(deps.sessions) as session:
         _record(session, job, carrier, booking, choice)
         outbox.mark_sent(session, outbox_id, now=deps.clock.now())
@@ -148,11 +148,46 @@ def _needs_no_label(session: Session, fo: FulfilmentOrder) -> bool:
     return session.scalar(untracked.limit(1)) is None
 
 
+def _shop(job: BookingJob) -> Choice:
+    """Quotes from every carrier of the warehouse, and the choice among them."""
+    offers = [_offer(carrier, job) for carrier in job.carriers]
+    choice = choose(offers, job.demand, job.policy, job.calendar)
+    for failure, offer in zip(
+        choice.trace["carriers_without_quote"],
+        (o for o in offers if o.error is not None or not o.quotes),
+        strict=True,
+    ):
+        failure["transient"] = offer.transient
+    choice.trace["unweighed_skus"] = list(job.unweighed_skus)
+    return choice
+
+
+def _earlier_choice(job: BookingJob) -> Choice | None:
+    """The choice a booking attempt that may have reached the carrier was sent with: the
+    retry books the same service with the same carrier and key, never another carrier
+    (which would buy a second label if the first attempt went through after all)."""
+    kept = job.earlier_choice
+    if not kept or not any(c.name == kept["chosen"]["connector"] for c in job.carriers):
+        return None
+    chosen = kept["chosen"]
+    quote = Quote(
+        carrier=chosen["carrier"],
+        service=chosen["service"],
+        service_level=chosen["service_level"],
+        transit_days=int(chosen["transit_days"]),
+        amount=Decimal(chosen["amount"]),
+        currency=chosen["currency"],
+        zone=chosen.get("zone"),
+    )
+    candidate = Candidate(chosen["connector"], quote, date.fromisoformat(chosen["delivers_on"]))
+    return Choice(candidate, (candidate,), dict(kept))
+
+
 def _offer(carrier: Carrier, job: BookingJob) -> Offer:
     try:
         return Offer(carrier.name, tuple(carrier.adapter.quote(job.rates)))
     except TransientError as exc:
-        return Offer(carrier.name, error=f"transient: {exc}")
+        return Offer(carrier.name, error=f"{exc.reason}: {exc}", transient=True)
     except ConnectorError as exc:
         return Offer(carrier.name, error=f"{exc.reason}: {exc}")
 
@@ -206,9 +241,18 @@ def _record(
         shipment.tracking_key = normalise_tracking_number(booking.tracking_number)[:200]
 
 
-def _failed(deps: Deps, job: BookingJob, exc: ConnectorError, choice: Choice) -> str:
+def _failed(
+    deps: Deps,
+    job: BookingJob,
+    exc: ConnectorError,
+    choice: Choice,
+    *,
+    booking_sent: bool = False,
+) -> str:
     with unit_of_work(deps.sessions) as session:
         msg = session.get_one(OutboxMessage, job.outbox_id)
+        if booking_sent:  # it may have been booked: a retry sends the very same booking
+            msg.payload = {**msg.payload, "choice": choice.trace}
         if isinstance(exc, TransientError):
             delay = outbox.retry_with_backoff(msg, exc, deps.settings, now=deps.clock.now())
             if delay is not None:

@@ -68,6 +68,8 @@ class BookingJob:
     calendar: BusinessDays
     carriers: tuple[Carrier, ...]
     unweighed_skus: tuple[str, ...]
+    # The choice an earlier attempt sent a booking with (the row's payload ``choice``).
+    earlier_choice: dict[str, Any] | None = None
 
 
 def serves(config: Mapping[str, Any] | None, warehouse_code: str) -> bool:
@@ -86,7 +88,13 @@ def carrier_rows(session: Session, warehouse_code: str) -> list[Connector]:
 
 
 def read_job(
-    deps: Deps, session: Session, outbox_id: int, key: str, fo: FulfilmentOrder
+    deps: Deps,
+    session: Session,
+    outbox_id: int,
+    key: str,
+    fo: FulfilmentOrder,
+    *,
+    earlier_choice: dict[str, Any] | None = None,
 ) -> BookingJob:
     order = session.get_one(SalesOrder, fo.order_id)
     warehouse = session.get_one(Warehouse, fo.warehouse_id)
@@ -144,6 +152,7 @@ def read_job(
         ),
         carriers=carriers,
         unweighed_skus=packing.unweighed_skus,
+        earlier_choice=earlier_choice,
     )
 
 

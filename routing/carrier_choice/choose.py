@@ -47,6 +47,7 @@ class Offer:
     connector: str  # the connector's name
     quotes: tuple[Quote, ...] = ()
     error: str | None = None
+    transient: bool = False  # the error may pass (a carrier down for now)
 
 
 @dataclass(frozen=True, slots=True)

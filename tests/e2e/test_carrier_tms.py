@@ -1,8 +1,9 @@
 """End to end with a fake TMS on 127.0.0.1 (a real HTTP server) and the fake WMS: an order
 comes in through the webhook API, is released to the WMS, rate-shopped across the REST TMS
 and a rate table, booked with the TMS (the first booking answered 503, the retry carries the
-same Idempotency-Key), the warehouse confirms the shipment through the API without a
-tracking number and it takes the TMS's, and the freight report shows the cost.
+same Idempotency-Key and service, not shopped again), the warehouse confirms the shipment
+through the API without a tracking number and it takes the TMS's, the order shows the
+booking, and the freight report shows the cost.
 
 SQLite by default, PostgreSQL too when OMNIROUTE_TEST_PG_URL is set; no broker: the work the
 API queues runs in this process (``drain``), as the embedded deployment runs it."""
@@ -160,4 +161,6 @@ def test_order_rated_booked_with_the_tms_and_shipped_with_its_tracking(shop: Sho
             assert report.status_code == 200, report.text
             assert [(r["carrier"], r["total"]) for r in report.json()] == [("Acme", "5.00")]
     rates = [r for r in tms.http.requests if r.path == "/api/rates"]
-    assert rates and rates[0].json["destination"]["postal_code"] == "40202"
+    # Quoted once: the retry books the service the first attempt sent, without shopping again.
+    assert len(rates) == 1
+    assert rates[0].json["destination"]["postal_code"] == "40202"
