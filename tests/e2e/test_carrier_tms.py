@@ -28,6 +28,7 @@ from omniroute.core.platform.db import unit_of_work
 from omniroute.core.platform.models import (
     CarrierBooking,
     FulfilmentOrder,
+    OrderException,
     OutboxMessage,
     SalesOrder,
     Shipment,
@@ -164,3 +165,38 @@ def test_order_rated_booked_with_the_tms_and_shipped_with_its_tracking(shop: Sho
     # Quoted once: the retry books the service the first attempt sent, without shopping again.
     assert len(rates) == 1
     assert rates[0].json["destination"]["postal_code"] == "40202"
+
+
+def test_a_refused_booking_opens_an_exception_with_the_carriers_reason(shop: Shop) -> None:
+    tms = FakeTms()
+    with tms.http:
+        connector_admin.create_connector(
+            shop.ctx,
+            kind="carrier_rest",
+            name="acme-tms",
+            config={"base_url": f"{tms.http.base_url}/api"},
+            secrets={},
+            enabled=True,
+            actor="test",
+        )
+        tms.http.fail("POST", r"/api/shipments", Reply(422, {"error": "address not serviceable"}))
+        with TestClient(create_app(shop.ctx)) as client:
+            body = order_body(6002, [("IPOD2008GREEN", 1)])
+            posted = client.post(
+                f"/webhooks/{shop.world.shopify_id}", content=body, headers=signed_headers(body)
+            )
+            assert posted.status_code == 200, posted.text
+            drain(shop.ctx)
+    with unit_of_work(shop.ctx.sessions) as s:
+        order = s.scalars(select(SalesOrder)).one()
+        assert order.status == "released"  # the order is not lost: still at its warehouse
+        row = s.scalars(select(OutboxMessage).where(OutboxMessage.kind == "carrier.booking")).one()
+        assert row.status == "dead"
+        (problem,) = s.scalars(
+            select(OrderException).where(OrderException.reason == "carrier_booking_failed")
+        ).all()
+        assert problem.order_id == order.id
+        assert problem.detail["carrier_reason"] == "http_422"
+        assert "address not serviceable" in problem.detail["message"]
+        assert problem.detail["choice"]["chosen"]["service"] == "eco"
+        assert s.scalars(select(CarrierBooking)).first() is None
