@@ -22,7 +22,7 @@ from omniroute.api.errors import ErrorMiddleware
 from omniroute.api.metrics_exposition import Exposition
 from omniroute.api.openapi import declare_problems
 from omniroute.api.routers import edi, health, webhooks
-from omniroute.api.routers.admin import audit, connectors, routing_rules, tokens
+from omniroute.api.routers.admin import audit, connectors, reports, routing_rules, tokens
 from omniroute.api.routers.orders import (
     consolidations,
     exception_bulk,
@@ -107,6 +107,7 @@ def create_app(
         routing_rules,
         tokens,
         audit,
+        reports,
         health,
     ):
         app.include_router(module.router)

@@ -562,6 +562,11 @@ class OrderSummaryOut(BaseModel):
         description="The service level it was routed as: service_level, or lower after a "
         "downgrade for a missed cut-off",
     )
+    promised_deliver_by: date | None = Field(
+        default=None,
+        description="The latest delivery date its carrier bookings promise (ship-by + the "
+        "chosen service's transit business days); null before a booking",
+    )
 
 
 class HoldOut(BaseModel):
@@ -647,6 +652,20 @@ class FulfilmentOrderOut(BaseModel):
         default=None, description="set when the lines come from several orders of this group"
     )
     lines: list[FulfilmentLineOut] = Field(description="this order's lines on it")
+
+
+class CarrierBookingOut(BaseModel):
+    fulfilment_order_id: int
+    carrier: str
+    service: str
+    service_level: str
+    tracking_number: str
+    label_ref: str | None
+    amount: str = Field(description="freight cost, a decimal string in currency")
+    currency: str
+    deliver_by: date
+    booked_at: UtcDateTime
+    choice: dict[str, Any] = Field(description="every quote and why each loser lost")
 
 
 class RoutingDecisionOut(BaseModel):
@@ -743,6 +762,9 @@ class OrderDetailOut(OrderSummaryOut):
     timeline: list[TimelineEntryOut]
     fulfilment_orders: list[FulfilmentOrderOut]
     shipments: list[ShipmentOut]
+    carrier_bookings: list[CarrierBookingOut] = Field(
+        default_factory=list, description="carriers booked for its fulfilment orders"
+    )
     routing_decisions: list[RoutingDecisionOut]
     exceptions: list[OrderExceptionBrief]
     consolidation: ConsolidationOut | None = Field(

@@ -24,6 +24,8 @@ app.add_typer(wms_app, name="wms")
 app.add_typer(rules_app, name="rules")
 user_app = typer.Typer(help="console users (people who sign in)", no_args_is_help=True)
 app.add_typer(user_app, name="user")
+report_app = typer.Typer(help="reports (freight cost, carrier on-time)", no_args_is_help=True)
+app.add_typer(report_app, name="report")
 
 DEMO_DB = "sqlite:///./omniroute-demo.db"
 
@@ -405,3 +407,62 @@ def user_set_password(
 
 if __name__ == "__main__":
     app()
+
+
+class ReportFormat(StrEnum):
+    JSON = "json"  # JSON lines, one row per line
+    CSV = "csv"
+
+
+def _report(kind: str, since: str, until: str, fmt: ReportFormat) -> None:
+    import json
+    from datetime import date
+
+    from omniroute.core.bootstrap import bootstrap
+    from omniroute.core.carriers import reports
+    from omniroute.core.platform.errors import Invalid
+
+    try:
+        first, stop = date.fromisoformat(since), date.fromisoformat(until)
+    except ValueError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    make, columns = (
+        (reports.freight, reports.FREIGHT_COLUMNS)
+        if kind == "freight"
+        else (reports.on_time, reports.ON_TIME_COLUMNS)
+    )
+    ctx = bootstrap(Settings())
+    try:
+        rows = make(ctx, since=first, until=stop)
+    except Invalid as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    finally:
+        ctx.close()
+    if fmt is ReportFormat.CSV:
+        typer.echo(reports.as_csv(rows, columns), nl=False)
+        return
+    for row in rows:
+        typer.echo(json.dumps(row))
+
+
+SinceOption = Annotated[str, typer.Option("--since", help="first UTC day (YYYY-MM-DD), included")]
+UntilOption = Annotated[str, typer.Option("--until", help="UTC day it stops before, excluded")]
+FormatOption = Annotated[ReportFormat, typer.Option("--format", help="json lines or csv")]
+
+
+@report_app.command("freight")
+def report_freight(
+    since: SinceOption, until: UntilOption, fmt: FormatOption = ReportFormat.JSON
+) -> None:
+    """Freight cost booked per carrier, warehouse, channel and currency."""
+    _report("freight", since, until, fmt)
+
+
+@report_app.command("on-time")
+def report_on_time(
+    since: SinceOption, until: UntilOption, fmt: FormatOption = ReportFormat.JSON
+) -> None:
+    """Carriers' on-time rate per lane (delivered by the promise / delivered)."""
+    _report("on-time", since, until, fmt)

@@ -51,6 +51,10 @@ class Capability(enum.StrEnum):
     RETURN_NOTICE = "return_notice"
     # A channel told of a return's status (``ReturnSink``).
     RETURN_PUSH = "return_push"
+    # A carrier or TMS that quotes rates for parcels (connectors.carriers.CarrierRating).
+    CARRIER_RATES = "carrier_rates"
+    # A carrier or TMS that books a shipment: label and tracking number (CarrierBooking).
+    CARRIER_BOOKING = "carrier_booking"
 
 
 class ConnectorError(Exception):

@@ -56,6 +56,7 @@ from omniroute.connectors.base import (
     WarehouseCanceller,
     kept_webhook_headers,
 )
+from omniroute.connectors.carriers import CarrierBooking, CarrierRating
 from omniroute.connectors.tracking import TrackingSink, TrackingSource
 from omniroute.mapping import validate_order
 
@@ -88,6 +89,8 @@ PROTOCOL_OF: Mapping[Capability, type] = {
     Capability.TRACKING_PUSH: TrackingSink,
     Capability.RETURN_NOTICE: ReturnExpecter,
     Capability.RETURN_PUSH: ReturnSink,
+    Capability.CARRIER_RATES: CarrierRating,
+    Capability.CARRIER_BOOKING: CarrierBooking,
 }
 
 MAX_PAGES = 1000

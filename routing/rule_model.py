@@ -15,6 +15,7 @@ from enum import StrEnum
 from typing import Any, Final
 from zoneinfo import ZoneInfo
 
+from omniroute.routing.carrier_choice.policy import CarrierPolicy, PartialPolicy
 from omniroute.routing.conditions import Condition, Judge, OrderFacts, RuleError, compile_condition
 
 CRITERIA: Final = (
@@ -28,6 +29,7 @@ CRITERIA: Final = (
 )
 MAX_BOOST: Final = 1000
 MAX_CONSOLIDATION_MINUTES: Final = 1440  # a day: longer holds are a backlog, not a merge
+DEFAULT_CARRIER: Final = CarrierPolicy()
 MAX_WEIGHT: Final = 1e6  # an objective weight; larger ones only drown the others
 
 
@@ -133,6 +135,7 @@ class RuleOutcome:
     on_cutoff_missed: CutoffAction = CutoffAction.EXCEPTION
     downgrade_to: str = "standard"  # the service level of on_cutoff_missed "downgrade"
     objective: Objective = Objective()
+    carrier: CarrierPolicy = DEFAULT_CARRIER  # how its fulfilment orders' carrier is chosen
 
     def boost(self, code: str) -> int:
         """The priority boost of warehouse ``code``, 0 when none is set."""
@@ -165,6 +168,7 @@ class RuleOutcome:
             "on_cutoff_missed": self.on_cutoff_missed.value,
             "downgrade_to": self.downgrade_to,
             "objective": vars(self.objective).copy(),
+            "carrier": self.carrier.to_json(),
         }
 
 
@@ -195,6 +199,7 @@ class PartialOutcome:
     on_cutoff_missed: CutoffAction | None = None
     downgrade_to: str | None = None
     objective: tuple[tuple[str, float], ...] = ()  # (Objective field, weight) for each key stated
+    carrier: PartialPolicy | None = None
 
     def stated(self) -> tuple[str, ...]:
         """The outcome keys this partial outcome sets, for the trace."""
@@ -222,6 +227,7 @@ class PartialOutcome:
             on_cutoff_missed=self.on_cutoff_missed or base.on_cutoff_missed,
             downgrade_to=self.downgrade_to or base.downgrade_to,
             objective=replace(base.objective, **dict(self.objective)),
+            carrier=base.carrier if self.carrier is None else self.carrier.over(base.carrier),
         )
 
 

@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from jsonschema import Draft202012Validator
 
+from omniroute.routing.carrier_choice.policy import PartialPolicy, PolicyError, read_policy
 from omniroute.routing.condition_parser import (
     Check,
     check,
@@ -188,6 +189,14 @@ def _amount(value: Any, path: str) -> Decimal:
     return amount
 
 
+def _carrier(value: Any, path: str) -> PartialPolicy:
+    """A ``carrier`` outcome (routing.carrier_choice.policy)."""
+    try:
+        return read_policy(value)
+    except PolicyError as error:
+        raise RuleError(_at(path, error.key) if error.key else path, str(error)) from None
+
+
 def _is_weight(value: Any) -> bool:
     number = isinstance(value, int | float) and not isinstance(value, bool)
     return number and math.isfinite(value) and 0 <= value <= MAX_WEIGHT
@@ -304,6 +313,7 @@ class _Reader:
             "on_cutoff_missed": _choice_of(CutoffAction),
             "downgrade_to": _DOWNGRADE_LEVEL,
             "objective": self.objective,
+            "carrier": _carrier,
         }
         return PartialOutcome(**self.keys(doc, path, checks))
 

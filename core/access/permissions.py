@@ -44,6 +44,7 @@ class Permission(enum.StrEnum):
     RETURNS_WRITE = "returns:write"
     # A warehouse confirming what came back (restock or write-off).
     RETURNS_RECEIVE = "returns:receive"
+    REPORTS_READ = "reports:read"  # freight cost and carrier on-time reports
     # Not a route's: customer names, e-mails, phones and street lines shown unmasked.
     PII_READ = "pii:read"
 
@@ -59,6 +60,7 @@ _VIEWER = frozenset(
         P.LISTINGS_READ,
         P.RULES_READ,
         P.RETURNS_READ,
+        P.REPORTS_READ,
     }
 )
 _SUPPORT = _VIEWER | {
@@ -100,7 +102,9 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
 }
 
 ROLE_SUMMARIES: dict[Role, str] = {
-    Role.VIEWER: "reads orders, returns, exceptions, stock, warehouses, listings and rules",
+    Role.VIEWER: (
+        "reads orders, returns, exceptions, stock, warehouses, listings, rules and reports"
+    ),
     Role.SUPPORT: (
         "a viewer who works the exception queue (assign, snooze, retry, resolve, map unknown "
         "SKUs, release holds, simulate) and handles returns"

@@ -64,6 +64,9 @@ class Reason(enum.StrEnum):
     CHANGE_AFTER_RELEASE = "change_after_release"  # an edit no warehouse can be sent
     # A return's advance notice could not be delivered to its warehouse (a dead letter).
     RETURN_NOTICE_FAILED = "return_notice_failed"
+    # Carriers (core/carriers): no carrier could be booked; an order that will miss its promise.
+    CARRIER_BOOKING_FAILED = "carrier_booking_failed"
+    LATE_RISK = "late_risk"
 
 
 class ExceptionStatus(enum.StrEnum):

@@ -17,6 +17,8 @@ SLA: dict[Reason, timedelta] = {
     Reason.NO_WMS: 1 * _H,
     Reason.WMS_REJECTED: 2 * _H,
     Reason.CUTOFF_MISSED: 2 * _H,  # an express order waiting: ship it, downgrade or tell
+    Reason.CARRIER_BOOKING_FAILED: 2 * _H,  # released, but nothing to ship it with
+    Reason.LATE_RISK: 2 * _H,  # tell the customer before they notice
     Reason.CANCEL_FAILED: 2 * _H,
     Reason.CHANGE_AFTER_RELEASE: 2 * _H,
     Reason.PROCESSING_ERROR: 2 * _H,

@@ -54,6 +54,7 @@ from omniroute.connectors.base import (
     TransientError,
     WarehouseAdapter,
 )
+from omniroute.core.carriers import booking as carrier_booking
 from omniroute.core.channels import health as connector_health
 from omniroute.core.channels import push
 from omniroute.core.channels.push import deliver_claimed as deliver_to_channel
@@ -66,10 +67,11 @@ from omniroute.core.order_state import timeline as order_state
 from omniroute.core.order_state.holdings import member_orders_of
 from omniroute.core.order_state.machine import AWAITING_REST, OrderStatus
 from omniroute.core.outbox import messages as outbox
-from omniroute.core.outbox.messages import WMS_CANCEL, WMS_RELEASE, WMS_RETURN
+from omniroute.core.outbox.messages import CARRIER_BOOKING, WMS_CANCEL, WMS_RELEASE, WMS_RETURN
 from omniroute.core.platform.claims import relax_durability
 from omniroute.core.platform.clock import now_of
 from omniroute.core.platform.db import unit_of_work
+from omniroute.core.platform.dispatch import Task
 from omniroute.core.platform.errors import DomainError
 from omniroute.core.platform.metrics import OUTBOX_DELIVERIES
 from omniroute.core.platform.models import (
@@ -93,7 +95,7 @@ log = logging.getLogger("omniroute.outbox")
 ORDER_REFUSALS = REJECTIONS | {"http_409"}  # 409: the key is held for another order
 
 
-class Deps(reroute.Deps, push.Deps, wms_cancel.Deps, Protocol):
+class Deps(reroute.Deps, push.Deps, wms_cancel.Deps, carrier_booking.Deps, Protocol):
     """What the outbox relay uses: the connectors, and re-routing for a warehouse's refusal."""
 
 
@@ -109,6 +111,8 @@ class Job:
     health: connector_health.Seen
     # The orders with lines here, when they are not just the fulfilment order's own.
     members: tuple[int, ...] | None = None
+    # Whether a carrier connector is enabled (its booking is queued once the WMS accepts).
+    any_carrier: bool = False
 
 
 def deliver_outbox(
@@ -152,27 +156,43 @@ def _deliver_outbox(
                 return "dead"
     if isinstance(job, Job):
         bind(correlation_id=job.request.correlation_id, order_id=job.request.order_id)
-    if not isinstance(job, Job):  # a WMS cancel or return notice, or a message to a channel
-        deliver = {WMS_CANCEL: deliver_cancel, WMS_RETURN: deliver_return_notice}.get(
-            job, deliver_to_channel
-        )
-        return deliver(deps, outbox_id, now=now)
+    if not isinstance(
+        job, Job
+    ):  # a WMS cancel or return notice, a carrier booking, or a message to a channel
+        return _OTHER_KINDS.get(job, deliver_to_channel)(deps, outbox_id, now=now)
     try:
         receipt = job.adapter.release(job.request)
     except TransientError as exc:
         return _after_transient(deps, job, exc)
     except ConnectorError as exc:
         return _rejected(deps, job, exc)
+    _accepted(deps, job, receipt.external_ref)
+    OUTBOX_DELIVERIES.labels(WMS_RELEASE, "sent").inc()
+    log.debug("outbox %s: fulfilment order %s released", outbox_id, job.request.fulfilment_order_id)
+    return "sent"
+
+
+def _accepted(deps: Deps, job: Job, external_ref: str | None) -> None:
     with unit_of_work(deps.sessions) as session:
         # Lost in a database crash, the row is claimed again once stale and sent again with
         # the same idempotency key, which the warehouse system answers as before.
         relax_durability(session)
-        _sent(session, job, receipt.external_ref)
+        booking = _sent(session, job, external_ref)
         # Last in the transaction, as every write of the health row is (see _count_failure).
         connector_health.note_success(session, job.connector_id, job.health, now=now_of(session))
-    OUTBOX_DELIVERIES.labels(WMS_RELEASE, "sent").inc()
-    log.debug("outbox %s: fulfilment order %s released", outbox_id, job.request.fulfilment_order_id)
-    return "sent"
+    if booking is not None:
+        deps.dispatcher.enqueue(Task.DELIVER_OUTBOX, booking)
+
+
+class _Deliver(Protocol):
+    def __call__(self, deps: Deps, outbox_id: int, *, now: datetime) -> str: ...
+
+
+_OTHER_KINDS: dict[str, _Deliver] = {
+    WMS_CANCEL: deliver_cancel,
+    CARRIER_BOOKING: carrier_booking.deliver_booking,
+    WMS_RETURN: deliver_return_notice,
+}
 
 
 def _rejected(deps: Deps, job: Job, exc: ConnectorError) -> str:
@@ -280,6 +300,7 @@ def _prepare(deps: Deps, session: Session, outbox_id: int) -> Job | str:
             last_success_at=row.health_success_at,
         ),
         members=_members(rows),
+        any_carrier=bool(row.any_carrier),
     )
 
 
@@ -327,6 +348,14 @@ def _members(rows: Sequence[Any]) -> tuple[int, ...] | None:
 
 
 _LINE_ORDER = aliased(SalesOrder, name="line_order")
+# Whether any carrier connector is enabled: read with the release, so that a release costs
+# no statement more for carrier booking where no carrier is configured.
+_CARRIER = aliased(Connector)
+_ANY_CARRIER = (
+    exists()
+    .where(_CARRIER.kind.in_(carrier_booking.CARRIER_KINDS), _CARRIER.enabled.is_(True))
+    .correlate_except(_CARRIER)
+)
 _RELEASE_READ = (
     select(
         OutboxMessage.kind,
@@ -364,6 +393,7 @@ _RELEASE_READ = (
         _LINE_ORDER.note.label("line_order_note"),
         _LINE_ORDER.gift_message.label("line_order_gift_message"),
         _LINE_ORDER.attributes.label("line_order_attributes"),
+        _ANY_CARRIER.label("any_carrier"),
     )
     .outerjoin(FulfilmentOrder, FulfilmentOrder.id == OutboxMessage.fulfilment_order_id)
     .outerjoin(SalesOrder, SalesOrder.id == FulfilmentOrder.order_id)
@@ -407,7 +437,8 @@ _ALL_LINES_RELEASED = ~exists(
 )
 
 
-def _sent(session: Session, job: Job, external_ref: str | None) -> None:
+def _sent(session: Session, job: Job, external_ref: str | None) -> int | None:
+    """Record the acceptance; the id of the carrier booking it queued, if any."""
     now = now_of(session)
     request = job.request
     # Lock the order before looking at its other fulfilment orders: those of a split order
@@ -427,7 +458,12 @@ def _sent(session: Session, job: Job, external_ref: str | None) -> None:
         session.execute(
             _NOTE_REF, {"fo_id": request.fulfilment_order_id, "now": now, "ref": external_ref}
         )
-        return
+        return None
+    booking = (
+        carrier_booking.queue_booking(session, request.fulfilment_order_id, request.warehouse_code)
+        if job.any_carrier
+        else None
+    )
     for order_id in orders:
         if status[order_id] in AWAITING_REST:  # the rest of it waits to be routed
             session.execute(
@@ -450,6 +486,7 @@ def _sent(session: Session, job: Job, external_ref: str | None) -> None:
             condition=_ALL_RELEASED if job.members is None else _ALL_LINES_RELEASED,
             now=now,
         )
+    return booking
 
 
 def _after_transient(deps: Deps, job: Job, exc: TransientError) -> str:

@@ -10,7 +10,7 @@ that reports the shipment to the order's channel.
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from omniroute.connectors.base import Capability
 from omniroute.connectors.tracking import normalise_tracking_number
 from omniroute.core.access.audit import record
+from omniroute.core.carriers import booking as carrier_booking
 from omniroute.core.edi.folders import KINDS as EDI_KINDS
 from omniroute.core.edi.ship_notices import notice_shipped
 from omniroute.core.order_state import timeline as order_state
@@ -68,6 +69,19 @@ class ShipmentResult:
     order_status: str
 
 
+def _with_booked_tracking(
+    session: Session, fulfilment_order_id: int, shipment: ShipmentInput
+) -> ShipmentInput:
+    """A confirmation without a tracking number takes the carrier booking's, if any."""
+    if shipment.tracking_number:
+        return shipment
+    booked = carrier_booking.booked_tracking(session, fulfilment_order_id)
+    if booked is None:
+        return shipment
+    carrier, number = booked
+    return replace(shipment, carrier=shipment.carrier or carrier, tracking_number=number)
+
+
 def confirm_shipment(
     deps: Deps, fulfilment_order_id: int, shipment: ShipmentInput, *, actor: str
 ) -> ShipmentResult:
@@ -110,6 +124,7 @@ def confirm_shipment(
                 fulfilment_status=fo.status,
             )
         shipped = _take_lines(session, fo, shipment.lines)
+        shipment = _with_booked_tracking(session, fo.id, shipment)
         row = Shipment(
             fulfilment_order_id=fo.id,
             order_id=order.id,

@@ -1,8 +1,10 @@
 """The sweeper: finds work whose nudge was lost or whose worker died, and nudges it again;
 and routes the consolidation groups whose hold has ended (core.order_routing.consolidation)
 and the orders held after a missed cut-off whose next shipping day has begun
-(core.order_routing.cutoff_holds); and takes the folders of EDI partners (core.edi.folders)
-and of file-based warehouses (core.fulfilment.file_inbox).
+(core.order_routing.cutoff_holds); takes the folders of EDI partners (core.edi.folders)
+and of file-based warehouses (core.fulfilment.file_inbox); and opens the late-risk
+exceptions of orders that will miss their ship-by or deliver-by promise
+(core.carriers.late_risk).
 
 A row is re-nudged at most once per ``renudge_interval``: a backlog waiting in the broker
 is not a lost nudge, and re-queuing it on every sweep would only multiply duplicate tasks
@@ -17,6 +19,7 @@ from typing import Any, Protocol
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
+from omniroute.core.carriers.late_risk import open_late_risks
 from omniroute.core.edi import intake as edi_intake
 from omniroute.core.edi.folders import sweep_inboxes
 from omniroute.core.edi.inventory import advise_inventory
@@ -170,7 +173,8 @@ def sweep(
     files = sweep_folders(deps)  # file-based warehouses' confirmation files
     groups = route_due_groups(deps, now=now)
     held = route_due_holds(deps, now=now)  # urgent orders held after a missed cut-off
-    return len(work) + polls + pushes + groups + held + rematched + edi + files
+    late = open_late_risks(deps, now=now)  # orders that will miss their promise
+    return len(work) + polls + pushes + groups + held + rematched + edi + files + late
 
 
 # How far back the sweeper looks for shipments that may have missed carrier events written

@@ -16,6 +16,7 @@ from omniroute.core.platform.db import unit_of_work
 from omniroute.core.platform.errors import NotFound
 from omniroute.core.platform.models import (
     Cancellation,
+    CarrierBooking,
     FulfilmentOrder,
     OrderEvent,
     OrderException,
@@ -91,6 +92,11 @@ def order_detail(deps: HasSessions, order_id: int) -> dict[str, Any]:
             select(Shipment)
             .where(Shipment.fulfilment_order_id.in_([fo.id for fo in fos]))
             .order_by(Shipment.id)
+        )
+        bookings = session.scalars(
+            select(CarrierBooking)
+            .where(CarrierBooking.fulfilment_order_id.in_([fo.id for fo in fos]))
+            .order_by(CarrierBooking.id)
         )
         decisions = list(
             session.scalars(
@@ -179,6 +185,22 @@ def order_detail(deps: HasSessions, order_id: int) -> dict[str, Any]:
                     ],
                 }
                 for sh in shipments
+            ],
+            "carrier_bookings": [
+                {
+                    "fulfilment_order_id": b.fulfilment_order_id,
+                    "carrier": b.carrier,
+                    "service": b.service,
+                    "service_level": b.service_level,
+                    "tracking_number": b.tracking_number,
+                    "label_ref": b.label_ref,
+                    "amount": b.amount,
+                    "currency": b.currency,
+                    "deliver_by": b.deliver_by,
+                    "booked_at": as_aware(b.booked_at),
+                    "choice": b.choice,
+                }
+                for b in bookings
             ],
             "routing_decisions": [
                 {
@@ -291,4 +313,5 @@ def _summary(order: SalesOrder) -> dict[str, Any]:
         },
         "promised_ship_by": order.promised_ship_by,
         "promised_service_level": order.promised_service_level,
+        "promised_deliver_by": order.promised_deliver_by,
     }

@@ -42,6 +42,7 @@ CHANNEL_CANCEL: Final = "channel.cancel"  # an order ops cancelled, to its chann
 CHANNEL_TRACKING: Final = "channel.tracking"  # a shipment's new tracking status, to the channel
 WMS_RETURN: Final = "wms.return"  # a return (RMA) to expect, or its cancel, to the warehouse
 CHANNEL_RETURN: Final = "channel.return"  # a return's status (authorised, received, ...)
+CARRIER_BOOKING: Final = "carrier.booking"  # rate-shop and book a released fulfilment order
 EDI_DOCUMENT: Final = "edi.document"  # a rendered EDI document (997, TA1, 855, ...) to a partner
 
 ERROR_CHARS = 2000

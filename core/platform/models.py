@@ -276,6 +276,7 @@ class SalesOrder(Base):
         Index("ix_sales_order_created", "created_at", "id"),
         Index("ix_sales_order_number", "external_number"),  # the console's search
         Index("ix_sales_order_hold_until", "hold_until"),  # cut-off holds the sweeper ends
+        Index("ix_sales_order_deliver_by", "promised_deliver_by"),  # late-risk sweeper turn
         # Customer search; text_pattern_ops on PostgreSQL for LIKE 'prefix%' (migration 0019).
         Index("ix_sales_order_customer_email", text("lower(customer_email)"), "id"),
         Index("ix_sales_order_customer_name", text("lower(customer_name)"), "id"),
@@ -311,6 +312,10 @@ class SalesOrder(Base):
     # (hold code cutoff_missed), when the sweeper routes it again (migration 0015).
     promised_ship_by: Mapped[date | None] = mapped_column(Date)
     promised_service_level: Mapped[str | None] = mapped_column(String(20))
+    # The latest delivery date its carrier bookings promise (migration 0020), and when its
+    # late_risk exception was opened (once per order; core/carriers/late_risk).
+    promised_deliver_by: Mapped[date | None] = mapped_column(Date)
+    late_risk_at: Mapped[datetime | None] = mapped_column(DateTime)
     hold_until: Mapped[datetime | None] = mapped_column(DateTime)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
@@ -418,6 +423,35 @@ class FulfilmentOrder(Base):
     lines: Mapped[list[FulfilmentLine]] = relationship(
         back_populates="fulfilment_order", order_by="FulfilmentLine.id"
     )
+
+
+class CarrierBooking(Base):
+    """A fulfilment order booked with a carrier: the choice among the quotes (its trace),
+    the label and tracking number, the freight cost (a decimal string) and the delivery
+    date promised (core/carriers/booking, migration 0020)."""
+
+    __tablename__ = "carrier_booking"
+    __table_args__ = (
+        UniqueConstraint("fulfilment_order_id", name="uq_carrier_booking_fulfilment_order"),
+        Index("ix_carrier_booking_booked_at", "booked_at"),
+        Index("ix_carrier_booking_order", "order_id"),
+    )
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    fulfilment_order_id: Mapped[int] = mapped_column(ForeignKey("fulfilment_order.id"))
+    order_id: Mapped[int] = mapped_column(ForeignKey("sales_order.id"))
+    warehouse_id: Mapped[int] = mapped_column(ForeignKey("warehouse.id"))
+    connector_id: Mapped[int] = mapped_column(ForeignKey("connector.id"))
+    carrier: Mapped[str] = mapped_column(String(100))
+    service: Mapped[str] = mapped_column(String(64))
+    service_level: Mapped[str] = mapped_column(String(20))
+    tracking_number: Mapped[str] = mapped_column(String(200))
+    label_ref: Mapped[str | None] = mapped_column(String(1000))
+    amount: Mapped[str] = mapped_column(String(32))
+    currency: Mapped[str] = mapped_column(String(3))
+    transit_days: Mapped[int] = mapped_column(Integer)
+    deliver_by: Mapped[date] = mapped_column(Date)
+    choice: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    booked_at: Mapped[datetime] = mapped_column(DateTime)
 
 
 class FulfilmentLine(Base):

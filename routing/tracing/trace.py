@@ -9,6 +9,7 @@ from operator import itemgetter
 from typing import Any
 
 from omniroute.routing.allocate import LineDemand, Outcome, Promise, RoutingResult, Shipment
+from omniroute.routing.carrier_choice.policy import CarrierPolicy
 from omniroute.routing.geo import GeoPoint
 from omniroute.routing.rules import Evaluation, NoStockAction
 from omniroute.routing.search import SearchResult
@@ -164,6 +165,8 @@ def build_result(
         "warnings": warnings(ship_to, address, verdicts),
         FIGURES: short_of,  # for the words of the warehouses short of stock, made on read
     }
+    if rules.carrier != CarrierPolicy():  # what carrier booking reads; absent: the default
+        trace["carrier"] = rules.carrier.to_json()
     return RoutingResult(
         outcome=outcome, shipments=shipments, shortfall=tuple(shortfall), trace=trace
     )

@@ -21,6 +21,8 @@ BUILT_IN = {
     "aftership",
     "edi_x12",
     "edi_edifact",
+    "carrier_rates",
+    "carrier_rest",
 }
 
 

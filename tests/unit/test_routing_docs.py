@@ -51,6 +51,7 @@ def test_every_condition_field_and_outcome_key_has_an_example() -> None:
         "on_cutoff_missed",
         "downgrade_to",
         "objective",
+        "carrier",
     }
 
 
