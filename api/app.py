@@ -25,6 +25,7 @@ from omniroute.api.routers import (
     order_actions,
     order_import,
     orders,
+    reports,
     routing_rules,
     shipments,
     stock,
@@ -104,6 +105,7 @@ def create_app(
         routing_rules,
         tokens,
         audit,
+        reports,
         health,
     ):
         app.include_router(module.router)

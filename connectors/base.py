@@ -47,6 +47,14 @@ class Capability(enum.StrEnum):
     TRACKING_WEBHOOKS = "tracking_webhooks"
     # A channel told of its shipments' tracking status (connectors.tracking.TrackingSink).
     TRACKING_PUSH = "tracking_push"
+    # An ERP that takes sales orders and invoices (connectors.erp.ErpPoster).
+    ERP_POSTING = "erp_posting"
+    # An ERP whose stock on hand per warehouse and SKU is read in (connectors.erp).
+    ERP_STOCK_SNAPSHOT = "erp_stock_snapshot"
+    # An ERP whose item master (SKUs, names, weights, barcodes) is read in.
+    ERP_ITEM_MASTER = "erp_item_master"
+    # An ERP that takes purchase requests (connectors.erp.PurchaseRequestSink).
+    PURCHASE_REQUESTS = "purchase_requests"
 
 
 class ConnectorError(Exception):

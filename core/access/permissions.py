@@ -40,6 +40,8 @@ class Permission(enum.StrEnum):
     CONNECTORS_WRITE = "connectors:write"
     TOKENS_ADMIN = "tokens:admin"
     AUDIT_READ = "audit:read"
+    # Reports over the business (the ERP reconciliation).
+    REPORTS_READ = "reports:read"
     # Not a route's: customer names, e-mails, phones and street lines shown unmasked.
     PII_READ = "pii:read"
 
@@ -79,6 +81,7 @@ _OPS = _SUPPORT | {
     P.CONNECTORS_POLL,
     P.AUDIT_READ,
     P.PII_READ,
+    P.REPORTS_READ,
 }
 _CHANNEL_READ = frozenset({P.ORDERS_READ, P.STOCK_READ})
 
@@ -99,8 +102,8 @@ ROLE_SUMMARIES: dict[Role, str] = {
         "SKUs, release holds, simulate)"
     ),
     Role.OPS: (
-        "runs the operation: stock, SKUs, warehouses, rules, order actions, audit, customer "
-        "details unmasked"
+        "runs the operation: stock, SKUs, warehouses, rules, order actions, audit, reports, "
+        "customer details unmasked"
     ),
     Role.INTEGRATOR: "a channel's machine role: reads orders and stock, uploads orders",
     Role.INTEGRATION: "the old channel role, kept: reads orders and stock only",

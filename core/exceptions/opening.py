@@ -62,6 +62,8 @@ class Reason(enum.StrEnum):
     CANCEL_FAILED = "cancel_failed"  # the cancel could not be delivered (a dead letter)
     RETURN_REQUIRED = "return_required"  # shipped already: a return, not a cancel
     CHANGE_AFTER_RELEASE = "change_after_release"  # an edit no warehouse can be sent
+    # A sales order, invoice or purchase request the ERP did not take (core/erp/delivery.py).
+    ERP_POSTING_FAILED = "erp_posting_failed"
 
 
 class ExceptionStatus(enum.StrEnum):

@@ -56,6 +56,9 @@ from omniroute.connectors.base import (
 from omniroute.core.channels import health as connector_health
 from omniroute.core.channels import push
 from omniroute.core.channels.push import deliver_claimed as deliver_to_channel
+from omniroute.core.erp import delivery as erp_delivery
+from omniroute.core.erp.delivery import deliver_claimed as deliver_to_erp
+from omniroute.core.erp.posting import queue_sales_orders
 from omniroute.core.exceptions.opening import Reason, open_exception
 from omniroute.core.fulfilment import wms_cancel
 from omniroute.core.fulfilment.wms_cancel import deliver_cancel
@@ -65,10 +68,11 @@ from omniroute.core.order_state import timeline as order_state
 from omniroute.core.order_state.holdings import member_orders_of
 from omniroute.core.order_state.machine import AWAITING_REST, OrderStatus
 from omniroute.core.outbox import messages as outbox
-from omniroute.core.outbox.messages import WMS_CANCEL, WMS_RELEASE
+from omniroute.core.outbox.messages import ERP_KINDS, WMS_CANCEL, WMS_RELEASE
 from omniroute.core.platform.claims import relax_durability
 from omniroute.core.platform.clock import now_of
 from omniroute.core.platform.db import unit_of_work
+from omniroute.core.platform.dispatch import Task
 from omniroute.core.platform.errors import DomainError
 from omniroute.core.platform.metrics import OUTBOX_DELIVERIES
 from omniroute.core.platform.models import (
@@ -91,7 +95,7 @@ log = logging.getLogger("omniroute.outbox")
 ORDER_REFUSALS = REJECTIONS | {"http_409"}  # 409: the key is held for another order
 
 
-class Deps(reroute.Deps, push.Deps, wms_cancel.Deps, Protocol):
+class Deps(reroute.Deps, push.Deps, wms_cancel.Deps, erp_delivery.Deps, Protocol):
     """What the outbox relay uses: the connectors, and re-routing for a warehouse's refusal."""
 
 
@@ -150,9 +154,8 @@ def _deliver_outbox(
                 return "dead"
     if isinstance(job, Job):
         bind(correlation_id=job.request.correlation_id, order_id=job.request.order_id)
-    if not isinstance(job, Job):  # a WMS cancel, or a message to a channel
-        deliver = deliver_cancel if job == WMS_CANCEL else deliver_to_channel
-        return deliver(deps, outbox_id, now=now)
+    if not isinstance(job, Job):  # a WMS cancel, a message to an ERP or to a channel
+        return _deliver_other(deps, job, outbox_id, now)
     try:
         receipt = job.adapter.release(job.request)
     except TransientError as exc:
@@ -163,12 +166,27 @@ def _deliver_outbox(
         # Lost in a database crash, the row is claimed again once stale and sent again with
         # the same idempotency key, which the warehouse system answers as before.
         relax_durability(session)
-        _sent(session, job, receipt.external_ref)
+        erp_ids = _sent(session, job, receipt.external_ref)
         # Last in the transaction, as every write of the health row is (see _count_failure).
         connector_health.note_success(session, job.connector_id, job.health, now=now_of(session))
+    _nudge(deps, erp_ids)
     OUTBOX_DELIVERIES.labels(WMS_RELEASE, "sent").inc()
     log.debug("outbox %s: fulfilment order %s released", outbox_id, job.request.fulfilment_order_id)
     return "sent"
+
+
+def _nudge(deps: Deps, outbox_ids: list[int]) -> None:
+    for outbox_id in outbox_ids:
+        deps.dispatcher.enqueue(Task.DELIVER_OUTBOX, outbox_id)
+
+
+def _deliver_other(deps: Deps, kind: str, outbox_id: int, now: datetime) -> str:
+    """A row that is not a WMS release, handed to the relay of its kind."""
+    if kind == WMS_CANCEL:
+        return deliver_cancel(deps, outbox_id, now=now)
+    if kind in ERP_KINDS:
+        return deliver_to_erp(deps, outbox_id, now=now)
+    return deliver_to_channel(deps, outbox_id, now=now)
 
 
 def _rejected(deps: Deps, job: Job, exc: ConnectorError) -> str:
@@ -403,7 +421,9 @@ _ALL_LINES_RELEASED = ~exists(
 )
 
 
-def _sent(session: Session, job: Job, external_ref: str | None) -> None:
+def _sent(session: Session, job: Job, external_ref: str | None) -> list[int]:
+    """Record the warehouse's acceptance; the outbox ids of the ERP sales orders it wrote
+    (each order's, once, when a warehouse first takes a fulfilment order of it)."""
     now = now_of(session)
     request = job.request
     # Lock the order before looking at its other fulfilment orders: those of a split order
@@ -423,7 +443,8 @@ def _sent(session: Session, job: Job, external_ref: str | None) -> None:
         session.execute(
             _NOTE_REF, {"fo_id": request.fulfilment_order_id, "now": now, "ref": external_ref}
         )
-        return
+        return []
+    erp_ids = queue_sales_orders(session, orders)
     for order_id in orders:
         if status[order_id] in AWAITING_REST:  # the rest of it waits to be routed
             session.execute(
@@ -446,6 +467,7 @@ def _sent(session: Session, job: Job, external_ref: str | None) -> None:
             condition=_ALL_RELEASED if job.members is None else _ALL_LINES_RELEASED,
             now=now,
         )
+    return erp_ids
 
 
 def _after_transient(deps: Deps, job: Job, exc: TransientError) -> str:

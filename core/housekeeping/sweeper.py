@@ -1,7 +1,8 @@
 """The sweeper: finds work whose nudge was lost or whose worker died, and nudges it again;
 and routes the consolidation groups whose hold has ended (core.order_routing.consolidation)
 and the orders held after a missed cut-off whose next shipping day has begun
-(core.order_routing.cutoff_holds).
+(core.order_routing.cutoff_holds); and reads ERPs' item master and stock when due
+(core.erp.inbound).
 
 A row is re-nudged at most once per ``renudge_interval``: a backlog waiting in the broker
 is not a lost nudge, and re-queuing it on every sweep would only multiply duplicate tasks
@@ -19,6 +20,8 @@ from sqlalchemy.orm import Session
 from omniroute.core.edi import intake as edi_intake
 from omniroute.core.edi.folders import sweep_inboxes
 from omniroute.core.edi.inventory import advise_inventory
+from omniroute.core.erp import inbound as erp_inbound
+from omniroute.core.erp.inbound import sweep_erp_feeds
 from omniroute.core.intake import polling
 from omniroute.core.intake.polling import enqueue_due_polls
 from omniroute.core.order_routing import consolidation, cutoff_holds
@@ -35,7 +38,13 @@ from omniroute.core.tracking.events import rematch_parked
 
 
 class Deps(
-    polling.Deps, sync.Deps, consolidation.Deps, cutoff_holds.Deps, edi_intake.Deps, Protocol
+    polling.Deps,
+    sync.Deps,
+    consolidation.Deps,
+    cutoff_holds.Deps,
+    edi_intake.Deps,
+    erp_inbound.Deps,
+    Protocol,
 ):
     """What a sweep uses: every periodic chore's dependencies."""
 
@@ -167,7 +176,8 @@ def sweep(
     edi = sweep_inboxes(deps) + advise_inventory(deps, now=now)  # EDI partners' folders, 846s
     groups = route_due_groups(deps, now=now)
     held = route_due_holds(deps, now=now)  # urgent orders held after a missed cut-off
-    return len(work) + polls + pushes + groups + held + rematched + edi
+    erp = len(sweep_erp_feeds(deps, now=now))  # ERPs' item master and stock, when due
+    return len(work) + polls + pushes + groups + held + rematched + edi + erp
 
 
 # How far back the sweeper looks for shipments that may have missed carrier events written

@@ -41,6 +41,10 @@ CHANNEL_STOCK: Final = "channel.stock"  # available-to-sell of some listings to 
 CHANNEL_CANCEL: Final = "channel.cancel"  # an order ops cancelled, to its channel
 CHANNEL_TRACKING: Final = "channel.tracking"  # a shipment's new tracking status, to the channel
 EDI_DOCUMENT: Final = "edi.document"  # a rendered EDI document (997, TA1, 855, ...) to a partner
+ERP_SALES_ORDER: Final = "erp.sales_order"  # an order, once, when a warehouse first takes it
+ERP_INVOICE: Final = "erp.invoice"  # a shipment's invoice, per order it carries lines of
+ERP_PURCHASE_REQUEST: Final = "erp.purchase_request"  # ask the ERP to buy stock (connectors.erp)
+ERP_KINDS: Final = frozenset({ERP_SALES_ORDER, ERP_INVOICE, ERP_PURCHASE_REQUEST})
 
 ERROR_CHARS = 2000
 

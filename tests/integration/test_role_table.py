@@ -102,6 +102,7 @@ ROUTES: dict[tuple[str, str], Permission | str] = {
     ("GET", "/api/v1/tokens"): P.TOKENS_ADMIN,
     ("POST", "/api/v1/tokens/{token_id}/revoke"): P.TOKENS_ADMIN,
     ("GET", "/api/v1/audit"): P.AUDIT_READ,
+    ("GET", "/api/v1/reports/erp-reconciliation"): P.REPORTS_READ,
     # The console: a session cookie instead of a token (tests/integration/test_console_roles.py
     # tries each role on these). Signing in and out and the two static files need no role.
     ("GET", "/console/login"): PUBLIC,
