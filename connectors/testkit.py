@@ -54,6 +54,12 @@ from omniroute.connectors.base import (
     WarehouseCanceller,
     kept_webhook_headers,
 )
+from omniroute.connectors.erp import (
+    ErpPoster,
+    ItemMasterSource,
+    PurchaseRequestSink,
+    StockSnapshotSource,
+)
 from omniroute.connectors.tracking import TrackingSink, TrackingSource
 from omniroute.mapping import validate_order
 
@@ -84,6 +90,10 @@ PROTOCOL_OF: Mapping[Capability, type] = {
     Capability.RISK_ASSESSMENT: RiskAssessor,
     Capability.TRACKING_WEBHOOKS: TrackingSource,
     Capability.TRACKING_PUSH: TrackingSink,
+    Capability.ERP_POSTING: ErpPoster,
+    Capability.ERP_STOCK_SNAPSHOT: StockSnapshotSource,
+    Capability.ERP_ITEM_MASTER: ItemMasterSource,
+    Capability.PURCHASE_REQUESTS: PurchaseRequestSink,
 }
 
 MAX_PAGES = 1000

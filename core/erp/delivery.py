@@ -105,9 +105,9 @@ def _prepare(deps: Deps, session: Session, msg: OutboxMessage) -> Callable[[], E
     if msg.kind == ERP_INVOICE:
         if not isinstance(erp, ErpPoster):
             raise PermanentError(f"{connector.kind} cannot take invoices", reason="no_erp")
-        _sales_order_first(session, msg)
         invoice = invoice_from_payload(msg.payload)
         check_invoice_lines(session, [int(line.line_ref) for line in invoice.lines])
+        _sales_order_first(session, msg)
         return lambda: erp.post_invoice(invoice, idempotency_key=key)
     if msg.kind == ERP_PURCHASE_REQUEST:
         if not isinstance(erp, PurchaseRequestSink):
