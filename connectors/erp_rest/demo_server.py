@@ -121,19 +121,25 @@ class FakeErp:
                 return 503, {"error": "down"}
             if method == "GET":
                 return self._get(url.path, query)
-            if url.path not in _PREFIX:
-                return 404, {"error": "no such resource"}
-            if self._failures:
-                return self._failures.pop(0), {"error": "injected"}
-            key = headers.get("idempotency-key")
-            if not key:
-                return 400, {"error": "Idempotency-Key is required"}
+            refused = self._refusal(url.path, headers)
+            if refused is not None:
+                return refused
             try:
                 body = json.loads(raw or b"null")
             except ValueError:
                 return 400, {"error": "not JSON"}
+            key = headers["idempotency-key"]
             self.posts.append((url.path, key, headers))
             return self._post(url.path, key, body)
+
+    def _refusal(self, path: str, headers: dict[str, str]) -> tuple[int, Any] | None:
+        if path not in _PREFIX:
+            return 404, {"error": "no such resource"}
+        if self._failures:
+            return self._failures.pop(0), {"error": "injected"}
+        if not headers.get("idempotency-key"):
+            return 400, {"error": "Idempotency-Key is required"}
+        return None
 
     def _post(self, path: str, key: str, body: Any) -> tuple[int, Any]:
         if (path, key) in self.numbers:
@@ -157,8 +163,8 @@ class FakeErp:
     def _get(self, path: str, query: dict[str, str]) -> tuple[int, Any]:
         if path == "/invoices":
             start, end = query.get("from", ""), query.get("to", "9999-12-31")
-            rows = [i for i in self.invoices if start <= i["posting_date"] <= end]
-            return 200, {"invoices": rows}
+            listed = [i for i in self.invoices if start <= i["posting_date"] <= end]
+            return 200, {"invoices": listed}
         rows = {"/stock": self.stock, "/items": self.items}.get(path)
         if rows is None:
             return 404, {"error": "no such resource"}

@@ -259,7 +259,7 @@ def test_an_invoice_breaking_the_invariant_is_not_sent(
 def test_stock_and_items_come_in_from_the_erp(
     ctx: Context, wms: FakeWms, erp: FakeErp, clock: MovableClock
 ) -> None:
-    world, erp_id = _setup(ctx, wms, erp, barcode_alias_connectors=["shop"])
+    world, _ = _setup(ctx, wms, erp, barcode_alias_connectors=["shop"])
     post(ctx, world, order_body(5004, [("A", 4)]))  # 4 of A reserved at EAST
     drain(ctx)
     erp.set_items(
