@@ -58,7 +58,7 @@ from omniroute.core.channels import push
 from omniroute.core.channels.push import deliver_claimed as deliver_to_channel
 from omniroute.core.erp import delivery as erp_delivery
 from omniroute.core.erp.delivery import deliver_claimed as deliver_to_erp
-from omniroute.core.erp.posting import queue_sales_orders
+from omniroute.core.erp.posting import ERP_CONNECTOR_KINDS, queue_sales_orders
 from omniroute.core.exceptions.opening import Reason, open_exception
 from omniroute.core.fulfilment import wms_cancel
 from omniroute.core.fulfilment.wms_cancel import deliver_cancel
@@ -111,6 +111,9 @@ class Job:
     health: connector_health.Seen
     # The orders with lines here, when they are not just the fulfilment order's own.
     members: tuple[int, ...] | None = None
+    # An ERP connector was enabled when the release was read: the order's sales order is
+    # written with the acceptance (read in the same joined read, so no ERP costs nothing).
+    erp: bool = False
 
 
 def deliver_outbox(
@@ -294,6 +297,7 @@ def _prepare(deps: Deps, session: Session, outbox_id: int) -> Job | str:
             last_success_at=row.health_success_at,
         ),
         members=_members(rows),
+        erp=bool(row.erp_enabled),
     )
 
 
@@ -341,6 +345,13 @@ def _members(rows: Sequence[Any]) -> tuple[int, ...] | None:
 
 
 _LINE_ORDER = aliased(SalesOrder, name="line_order")
+_ERP = aliased(Connector, name="erp_connector")
+_ERP_ENABLED = (
+    select(_ERP.id)
+    .where(_ERP.kind.in_(ERP_CONNECTOR_KINDS), _ERP.enabled.is_(True))
+    .exists()
+    .label("erp_enabled")
+)
 _RELEASE_READ = (
     select(
         OutboxMessage.kind,
@@ -378,6 +389,7 @@ _RELEASE_READ = (
         _LINE_ORDER.note.label("line_order_note"),
         _LINE_ORDER.gift_message.label("line_order_gift_message"),
         _LINE_ORDER.attributes.label("line_order_attributes"),
+        _ERP_ENABLED,
     )
     .outerjoin(FulfilmentOrder, FulfilmentOrder.id == OutboxMessage.fulfilment_order_id)
     .outerjoin(SalesOrder, SalesOrder.id == FulfilmentOrder.order_id)
@@ -444,7 +456,7 @@ def _sent(session: Session, job: Job, external_ref: str | None) -> list[int]:
             _NOTE_REF, {"fo_id": request.fulfilment_order_id, "now": now, "ref": external_ref}
         )
         return []
-    erp_ids = queue_sales_orders(session, orders)
+    erp_ids = queue_sales_orders(session, orders) if job.erp else []
     for order_id in orders:
         if status[order_id] in AWAITING_REST:  # the rest of it waits to be routed
             session.execute(
