@@ -42,6 +42,7 @@ from omniroute.core.platform.security import Role
 from omniroute.worker.handlers import drain
 from tests.conftest import make_settings
 from tests.integration.builders import World, build_world, order_body, post, stock
+from tests.invariants.checks import assert_invariants
 
 # 09:00 UTC tomorrow, counted from the wall clock so that it is later than any row written
 # now (insert-time defaults) and the suite passes on any date; fixed from then on.
@@ -179,6 +180,7 @@ def test_order_to_invoices_and_a_clean_reconciliation(
     assert [i["number"] for i in report["connectors"][0]["invoices_without_shipment"]] == [
         "SINV-MANUAL"
     ]
+    assert_invariants(ctx, wms)
 
 
 def test_a_failing_erp_is_retried_dead_lettered_and_redriven(
@@ -217,6 +219,7 @@ def test_a_failing_erp_is_retried_dead_lettered_and_redriven(
     assert len(erp.bodies("/sales-orders")) == 1
     assert erp_reconciliation(ctx, **_day_range(clock))["clean"]
     assert _order(ctx, "5002").status == "shipped"
+    assert_invariants(ctx, wms)
 
 
 def test_an_invoice_breaking_the_invariant_is_not_sent(
@@ -332,6 +335,7 @@ def test_stock_and_items_come_in_from_the_erp(
             ).one()
             == 1
         )
+    assert_invariants(ctx, wms)
 
 
 def test_the_report_through_the_api(
@@ -359,6 +363,7 @@ def test_the_report_through_the_api(
         )
         assert backwards.status_code == 422
         assert backwards.headers["content-type"].startswith("application/problem+json")
+    assert_invariants(ctx, wms)
 
 
 def test_the_report_from_the_cli(  # noqa: PLR0917 - pytest fixtures
@@ -393,6 +398,7 @@ def test_the_report_from_the_cli(  # noqa: PLR0917 - pytest fixtures
     assert (row["order_id"], row["problem"]) == (order.id, "pending")
     bad = CliRunner().invoke(cli, ["report", "erp-reconciliation", "--from", day, "--to", "x"])
     assert bad.exit_code == 2
+    assert_invariants(ctx, wms)
 
 
 def test_a_purchase_request_goes_through_the_outbox(
@@ -414,3 +420,4 @@ def test_a_purchase_request_goes_through_the_outbox(
             select(ErpPosting).where(ErpPosting.outbox_message_id == outbox_id)
         ).one()
         assert posting.erp_reference == "MR-00001"
+    assert_invariants(ctx, wms)
