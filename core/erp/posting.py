@@ -176,7 +176,7 @@ def queue_invoices(session: Session, shipment: Shipment) -> list[int]:
                 order_number=_number(order),
                 canonical=order.canonical,
                 shipped=shipped,
-                shipped_at=shipment.shipped_at.isoformat(),
+                shipped_at=f"{shipment.shipped_at.isoformat()}Z",  # naive UTC in the table
                 freight=freight,
                 first_invoice=first,
                 warehouse_code=warehouse_code,

@@ -163,6 +163,10 @@ def test_custom_auth_header_name() -> None:
     assert receipt.reference == "9"
     assert route.calls.last.request.headers["X-Api-Key"] == SECRET
     assert "Authorization" not in route.calls.last.request.headers
+    body = json.loads(route.calls.last.request.content)
+    assert (body["posting_date"], body["shipped_at"]) == ("2026-03-02", "2026-03-02T09:00:00")
+    assert (body["freight"], body["tax_total"], body["grand_total"]) == ("4.95", "1.90", "16.35")
+    assert body["sales_order_reference"] == "order-3"
 
 
 @respx.mock
