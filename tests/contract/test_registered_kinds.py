@@ -20,6 +20,7 @@ BUILT_IN = {
     "aftership",
     "edi_x12",
     "edi_edifact",
+    "erp_rest",
 }
 
 
