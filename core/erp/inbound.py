@@ -8,7 +8,9 @@ is applied in one transaction, with what happened kept in ``erp_feed.last_result
 - Items first (so that the stock read after them finds their SKUs): each SKU created or its
   name and weight updated (``stock/levels.ensure_sku``); each barcode becomes a SKU alias of
   every channel connector named in the ERP connector's ``barcode_alias_connectors`` (the
-  model keys aliases by connector), never taking over an alias that means another SKU.
+  model keys aliases by connector), never taking over an alias that means another SKU;
+  orders parked on an ``unknown_sku`` that a new alias names are retried, as
+  ``stock/warehouses.map_alias`` does for one.
 - Stock: on hand set per warehouse code and SKU through ``stock/levels.apply_moves`` counts,
   each change with its ledger row (reason ``count``); never below what orders hold reserved
   (that opens a ``stock_discrepancy`` exception instead, as any count does). A warehouse
@@ -36,10 +38,12 @@ from omniroute.connectors.erp import (
     StockSnapshotSource,
 )
 from omniroute.core.erp.posting import ERP_CONNECTOR_KINDS
+from omniroute.core.exceptions import queue
 from omniroute.core.platform.db import unit_of_work
 from omniroute.core.platform.models import Connector, ErpFeed, Sku, SkuAlias, Warehouse
-from omniroute.core.platform.ports import HasConnectors, Store
+from omniroute.core.platform.ports import HasConnectors
 from omniroute.core.stock.levels import StockMoves, apply_moves, ensure_sku
+from omniroute.core.stock.warehouses import retry_waiting_on
 
 log = logging.getLogger("omniroute.erp")
 
@@ -49,8 +53,8 @@ STOCK = "stock"
 LISTED = 20
 
 
-class Deps(Store, HasConnectors, Protocol):
-    """What reading an ERP uses."""
+class Deps(queue.Deps, HasConnectors, Protocol):
+    """What reading an ERP uses (retrying orders that waited for a new barcode alias)."""
 
 
 @dataclass(frozen=True)
@@ -132,14 +136,25 @@ def run_feed(deps: Deps, connector_id: int, feed: str, *, now: datetime) -> dict
         result = {"ok": False, "error": f"{exc.reason}: {exc}"[:500]}
         log.warning("erp %s: reading %s failed: %s", connector_id, feed, exc)
     else:
+        added: dict[int, set[str]] = {}
         with unit_of_work(deps.sessions) as session:
             if feed == ITEMS:
-                result = apply_items(session, connector, records)
+                result = apply_items(session, connector, records, added=added)
             else:
                 result = apply_stock(
                     session, records, reference=f"erp:{connector_id}:stock", actor=f"erp:{name}"
                 )
             result = {"ok": True} | result
+        # Orders parked on an unknown SKU that a new barcode alias now names go again.
+        retried = [
+            exception_id
+            for alias_connector, aliases in sorted(added.items())
+            for exception_id in retry_waiting_on(
+                deps, alias_connector, aliases, actor=f"erp:{name}"
+            )
+        ]
+        if retried:
+            result["exceptions_retried"] = len(retried)
     with unit_of_work(deps.sessions) as session:
         row = session.get(ErpFeed, (connector_id, feed))
         if row is None:
@@ -185,37 +200,51 @@ def apply_stock(
     }
 
 
-def apply_items(session: Session, connector: Connector, records: Records) -> dict[str, Any]:
-    """Create or update each SKU, and alias its barcodes (see the module)."""
+def apply_items(
+    session: Session,
+    connector: Connector,
+    records: Records,
+    *,
+    added: dict[int, set[str]] | None = None,
+) -> dict[str, Any]:
+    """Create or update each SKU, and alias its barcodes (see the module); the aliases
+    added are collected per channel connector in ``added``."""
     alias_connectors = _alias_connectors(session, connector)
-    created = updated = aliased = 0
+    added = {} if added is None else added
+    created = updated = 0
     conflicts: list[dict[str, str]] = []
     for record in records.records:
         if not isinstance(record, ItemRecord):
             continue
-        known = session.get(Sku, record.sku)
-        before = None if known is None else (known.name, known.weight_kg)
-        sku = ensure_sku(session, record.sku, record.name)
-        if record.weight_kg is not None and sku.weight_kg != record.weight_kg:
-            sku.weight_kg = record.weight_kg
-        if known is None:
-            created += 1
-        elif before != (sku.name, sku.weight_kg):
-            updated += 1
+        change = _upsert_sku(session, record)
+        created += change == "created"
+        updated += change == "updated"
         for alias_connector in alias_connectors:
             for code in record.barcodes:
                 outcome = _alias(session, alias_connector, code, record.sku)
                 if outcome == "added":
-                    aliased += 1
+                    added.setdefault(alias_connector, set()).add(code[:200])
                 elif outcome is not None and len(conflicts) < LISTED:
                     conflicts.append({"barcode": code, "sku": record.sku, "held_by": outcome})
     return {
         "created": created,
         "updated": updated,
-        "aliases_added": aliased,
+        "aliases_added": sum(len(codes) for codes in added.values()),
         "alias_conflicts": conflicts,
         "rejected": _rejected(records),
     }
+
+
+def _upsert_sku(session: Session, record: ItemRecord) -> str | None:
+    """The SKU created or its name and weight brought up to date: what changed, if anything."""
+    known = session.get(Sku, record.sku)
+    before = None if known is None else (known.name, known.weight_kg)
+    sku = ensure_sku(session, record.sku, record.name)
+    if record.weight_kg is not None and sku.weight_kg != record.weight_kg:
+        sku.weight_kg = record.weight_kg
+    if known is None:
+        return "created"
+    return "updated" if before != (sku.name, sku.weight_kg) else None
 
 
 def _alias_connectors(session: Session, connector: Connector) -> list[int]:

@@ -265,11 +265,14 @@ def test_stock_and_items_come_in_from_the_erp(
 ) -> None:
     world, _ = _setup(ctx, wms, erp, barcode_alias_connectors=["shop"])
     post(ctx, world, order_body(5004, [("A", 4)]))  # 4 of A reserved at EAST
+    post(ctx, world, order_body(5008, [("333", 1)]))  # a barcode the catalogue lacks yet
     drain(ctx)
+    assert _order(ctx, "5008").status == "exception"
     erp.set_items(
         [
             {"item_code": "A", "item_name": "Apple", "weight_per_unit": 0.2, "barcodes": ["111"]},
             {"item_code": "N", "item_name": "New", "barcodes": [{"barcode": "222"}]},
+            {"item_code": "B", "barcodes": ["333"]},
             {"name": "no code"},
         ]
     )
@@ -303,13 +306,16 @@ def test_stock_and_items_come_in_from_the_erp(
         apple, new = s.get_one(Sku, "A"), s.get_one(Sku, "N")
         assert (apple.name, apple.weight_kg, new.name) == ("Apple", 0.2, "New")
         aliases = dict(s.execute(select(SkuAlias.alias, SkuAlias.sku)).all())
-        assert aliases == {"111": "A", "222": "N"}
+        assert aliases == {"111": "A", "222": "N", "333": "B"}
     from omniroute.core.platform.models import ErpFeed
 
     with unit_of_work(ctx.sessions) as s:
         feeds = {f.feed: f.last_result for f in s.scalars(select(ErpFeed))}
     assert feeds["stock"]["unknown_warehouses"] == ["NOWHERE"]
     assert len(feeds["items"]["rejected"]) == 1
+    assert feeds["items"]["exceptions_retried"] == 1
+    drain(ctx)  # the order that waited for barcode 333 goes again, now as B
+    assert _order(ctx, "5008").status == "released"
 
     # Not read again before poll_every_minutes.
     erp.set_stock([{"warehouse": "EAST", "item_code": "B", "actual_qty": 1}])
