@@ -22,7 +22,14 @@ from omniroute.api.errors import ErrorMiddleware
 from omniroute.api.metrics_exposition import Exposition
 from omniroute.api.openapi import declare_problems
 from omniroute.api.routers import edi, health, webhooks
-from omniroute.api.routers.admin import audit, connectors, reports, routing_rules, tokens
+from omniroute.api.routers.admin import (
+    audit,
+    connectors,
+    erp_reports,
+    reports,
+    routing_rules,
+    tokens,
+)
 from omniroute.api.routers.orders import (
     consolidations,
     exception_bulk,
@@ -108,6 +115,7 @@ def create_app(
         tokens,
         audit,
         reports,
+        erp_reports,
         health,
     ):
         app.include_router(module.router)

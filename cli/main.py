@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from omniroute.cli.reports import report_app
 from omniroute.cli.rules import rules_app
 from omniroute.core.platform.security import Role
 from omniroute.core.platform.settings import Settings
@@ -22,10 +23,9 @@ app.add_typer(edi_app, name="edi")
 wms_app = typer.Typer(help="warehouse systems", no_args_is_help=True)
 app.add_typer(wms_app, name="wms")
 app.add_typer(rules_app, name="rules")
+app.add_typer(report_app, name="report")
 user_app = typer.Typer(help="console users (people who sign in)", no_args_is_help=True)
 app.add_typer(user_app, name="user")
-report_app = typer.Typer(help="reports (freight cost, carrier on-time)", no_args_is_help=True)
-app.add_typer(report_app, name="report")
 
 DEMO_DB = "sqlite:///./omniroute-demo.db"
 

@@ -55,6 +55,14 @@ class Capability(enum.StrEnum):
     CARRIER_RATES = "carrier_rates"
     # A carrier or TMS that books a shipment: label and tracking number (CarrierBooking).
     CARRIER_BOOKING = "carrier_booking"
+    # An ERP that takes sales orders and invoices (connectors.erp.ErpPoster).
+    ERP_POSTING = "erp_posting"
+    # An ERP whose stock on hand per warehouse and SKU is read in (connectors.erp).
+    ERP_STOCK_SNAPSHOT = "erp_stock_snapshot"
+    # An ERP whose item master (SKUs, names, weights, barcodes) is read in.
+    ERP_ITEM_MASTER = "erp_item_master"
+    # An ERP that takes purchase requests (connectors.erp.PurchaseRequestSink).
+    PURCHASE_REQUESTS = "purchase_requests"
 
 
 class ConnectorError(Exception):

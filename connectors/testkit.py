@@ -57,6 +57,12 @@ from omniroute.connectors.base import (
     kept_webhook_headers,
 )
 from omniroute.connectors.carriers import CarrierBooking, CarrierRating
+from omniroute.connectors.erp import (
+    ErpPoster,
+    ItemMasterSource,
+    PurchaseRequestSink,
+    StockSnapshotSource,
+)
 from omniroute.connectors.tracking import TrackingSink, TrackingSource
 from omniroute.mapping import validate_order
 
@@ -91,6 +97,10 @@ PROTOCOL_OF: Mapping[Capability, type] = {
     Capability.RETURN_PUSH: ReturnSink,
     Capability.CARRIER_RATES: CarrierRating,
     Capability.CARRIER_BOOKING: CarrierBooking,
+    Capability.ERP_POSTING: ErpPoster,
+    Capability.ERP_STOCK_SNAPSHOT: StockSnapshotSource,
+    Capability.ERP_ITEM_MASTER: ItemMasterSource,
+    Capability.PURCHASE_REQUESTS: PurchaseRequestSink,
 }
 
 MAX_PAGES = 1000

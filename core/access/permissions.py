@@ -44,7 +44,8 @@ class Permission(enum.StrEnum):
     RETURNS_WRITE = "returns:write"
     # A warehouse confirming what came back (restock or write-off).
     RETURNS_RECEIVE = "returns:receive"
-    REPORTS_READ = "reports:read"  # freight cost and carrier on-time reports
+    # Reports over the business: freight cost, carrier on-time, ERP reconciliation.
+    REPORTS_READ = "reports:read"
     # Not a route's: customer names, e-mails, phones and street lines shown unmasked.
     PII_READ = "pii:read"
 
@@ -110,8 +111,8 @@ ROLE_SUMMARIES: dict[Role, str] = {
         "SKUs, release holds, simulate) and handles returns"
     ),
     Role.OPS: (
-        "runs the operation: stock, SKUs, warehouses, rules, order actions, audit, customer "
-        "details unmasked"
+        "runs the operation: stock, SKUs, warehouses, rules, order actions, audit, reports, "
+        "customer details unmasked"
     ),
     Role.INTEGRATOR: "a channel's machine role: reads orders and stock, uploads orders",
     Role.INTEGRATION: "the old channel role, kept: reads orders and stock only",

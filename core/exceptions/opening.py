@@ -67,6 +67,8 @@ class Reason(enum.StrEnum):
     # Carriers (core/carriers): no carrier could be booked; an order that will miss its promise.
     CARRIER_BOOKING_FAILED = "carrier_booking_failed"
     LATE_RISK = "late_risk"
+    # A sales order, invoice or purchase request the ERP did not take (core/erp/delivery.py).
+    ERP_POSTING_FAILED = "erp_posting_failed"
 
 
 class ExceptionStatus(enum.StrEnum):

@@ -27,6 +27,7 @@ SLA: dict[Reason, timedelta] = {
     Reason.BAD_QUANTITY: 4 * _H,
     Reason.REROUTE_EXHAUSTED: 4 * _H,
     Reason.CHANNEL_PUSH_FAILED: 4 * _H,
+    Reason.ERP_POSTING_FAILED: 8 * _H,  # money, not a parcel: a day's close can wait
     Reason.CANCEL_TOO_LATE: 4 * _H,
     Reason.CANCEL_UNKNOWN_ORDER: 4 * _H,
     Reason.RETURN_NOTICE_FAILED: 4 * _H,

@@ -58,6 +58,9 @@ from omniroute.core.carriers import booking as carrier_booking
 from omniroute.core.channels import health as connector_health
 from omniroute.core.channels import push
 from omniroute.core.channels.push import deliver_claimed as deliver_to_channel
+from omniroute.core.erp import delivery as erp_delivery
+from omniroute.core.erp.delivery import deliver_claimed as deliver_to_erp
+from omniroute.core.erp.posting import ERP_CONNECTOR_KINDS, queue_sales_orders
 from omniroute.core.exceptions.opening import Reason, open_exception
 from omniroute.core.fulfilment import wms_cancel
 from omniroute.core.fulfilment.wms_cancel import deliver_cancel
@@ -67,7 +70,13 @@ from omniroute.core.order_state import timeline as order_state
 from omniroute.core.order_state.holdings import member_orders_of
 from omniroute.core.order_state.machine import AWAITING_REST, OrderStatus
 from omniroute.core.outbox import messages as outbox
-from omniroute.core.outbox.messages import CARRIER_BOOKING, WMS_CANCEL, WMS_RELEASE, WMS_RETURN
+from omniroute.core.outbox.messages import (
+    CARRIER_BOOKING,
+    ERP_KINDS,
+    WMS_CANCEL,
+    WMS_RELEASE,
+    WMS_RETURN,
+)
 from omniroute.core.platform.claims import relax_durability
 from omniroute.core.platform.clock import now_of
 from omniroute.core.platform.db import unit_of_work
@@ -95,7 +104,9 @@ log = logging.getLogger("omniroute.outbox")
 ORDER_REFUSALS = REJECTIONS | {"http_409"}  # 409: the key is held for another order
 
 
-class Deps(reroute.Deps, push.Deps, wms_cancel.Deps, carrier_booking.Deps, Protocol):
+class Deps(
+    reroute.Deps, push.Deps, wms_cancel.Deps, carrier_booking.Deps, erp_delivery.Deps, Protocol
+):
     """What the outbox relay uses: the connectors, and re-routing for a warehouse's refusal."""
 
 
@@ -113,6 +124,9 @@ class Job:
     members: tuple[int, ...] | None = None
     # Whether a carrier connector is enabled (its booking is queued once the WMS accepts).
     any_carrier: bool = False
+    # An ERP connector was enabled when the release was read: the order's sales order is
+    # written with the acceptance (read in the same joined read, so no ERP costs nothing).
+    erp: bool = False
 
 
 def deliver_outbox(
@@ -156,10 +170,8 @@ def _deliver_outbox(
                 return "dead"
     if isinstance(job, Job):
         bind(correlation_id=job.request.correlation_id, order_id=job.request.order_id)
-    if not isinstance(
-        job, Job
-    ):  # a WMS cancel or return notice, a carrier booking, or a message to a channel
-        return _OTHER_KINDS.get(job, deliver_to_channel)(deps, outbox_id, now=now)
+    if not isinstance(job, Job):  # a WMS cancel or return notice, a carrier, an ERP, a channel
+        return _deliver_other(deps, job, outbox_id, now)
     try:
         receipt = job.adapter.release(job.request)
     except TransientError as exc:
@@ -177,11 +189,10 @@ def _accepted(deps: Deps, job: Job, external_ref: str | None) -> None:
         # Lost in a database crash, the row is claimed again once stale and sent again with
         # the same idempotency key, which the warehouse system answers as before.
         relax_durability(session)
-        booking = _sent(session, job, external_ref)
+        queued = _sent(session, job, external_ref)
         # Last in the transaction, as every write of the health row is (see _count_failure).
         connector_health.note_success(session, job.connector_id, job.health, now=now_of(session))
-    if booking is not None:
-        deps.dispatcher.enqueue(Task.DELIVER_OUTBOX, booking)
+    _nudge(deps, queued)
 
 
 class _Deliver(Protocol):
@@ -193,6 +204,21 @@ _OTHER_KINDS: dict[str, _Deliver] = {
     CARRIER_BOOKING: carrier_booking.deliver_booking,
     WMS_RETURN: deliver_return_notice,
 }
+
+
+def _nudge(deps: Deps, outbox_ids: list[int]) -> None:
+    for outbox_id in outbox_ids:
+        deps.dispatcher.enqueue(Task.DELIVER_OUTBOX, outbox_id)
+
+
+def _deliver_other(deps: Deps, kind: str, outbox_id: int, now: datetime) -> str:
+    """A row that is not a WMS release, handed to the relay of its kind."""
+    relay = _OTHER_KINDS.get(kind)
+    if relay is not None:
+        return relay(deps, outbox_id, now=now)
+    if kind in ERP_KINDS:
+        return deliver_to_erp(deps, outbox_id, now=now)
+    return deliver_to_channel(deps, outbox_id, now=now)
 
 
 def _rejected(deps: Deps, job: Job, exc: ConnectorError) -> str:
@@ -301,6 +327,7 @@ def _prepare(deps: Deps, session: Session, outbox_id: int) -> Job | str:
         ),
         members=_members(rows),
         any_carrier=bool(row.any_carrier),
+        erp=bool(row.erp_enabled),
     )
 
 
@@ -348,13 +375,20 @@ def _members(rows: Sequence[Any]) -> tuple[int, ...] | None:
 
 
 _LINE_ORDER = aliased(SalesOrder, name="line_order")
-# Whether any carrier connector is enabled: read with the release, so that a release costs
-# no statement more for carrier booking where no carrier is configured.
+# Whether any carrier / ERP connector is enabled: read with the release, so that a release
+# costs no statement more for carrier booking or ERP posting where none is configured.
 _CARRIER = aliased(Connector)
 _ANY_CARRIER = (
     exists()
     .where(_CARRIER.kind.in_(carrier_booking.CARRIER_KINDS), _CARRIER.enabled.is_(True))
     .correlate_except(_CARRIER)
+)
+_ERP = aliased(Connector, name="erp_connector")
+_ERP_ENABLED = (
+    select(_ERP.id)
+    .where(_ERP.kind.in_(ERP_CONNECTOR_KINDS), _ERP.enabled.is_(True))
+    .exists()
+    .label("erp_enabled")
 )
 _RELEASE_READ = (
     select(
@@ -394,6 +428,7 @@ _RELEASE_READ = (
         _LINE_ORDER.gift_message.label("line_order_gift_message"),
         _LINE_ORDER.attributes.label("line_order_attributes"),
         _ANY_CARRIER.label("any_carrier"),
+        _ERP_ENABLED,
     )
     .outerjoin(FulfilmentOrder, FulfilmentOrder.id == OutboxMessage.fulfilment_order_id)
     .outerjoin(SalesOrder, SalesOrder.id == FulfilmentOrder.order_id)
@@ -437,8 +472,10 @@ _ALL_LINES_RELEASED = ~exists(
 )
 
 
-def _sent(session: Session, job: Job, external_ref: str | None) -> int | None:
-    """Record the acceptance; the id of the carrier booking it queued, if any."""
+def _sent(session: Session, job: Job, external_ref: str | None) -> list[int]:
+    """Record the warehouse's acceptance; the outbox ids it queued: the carrier booking, and
+    the ERP sales orders (each order's, once, when a warehouse first takes a fulfilment order
+    of it)."""
     now = now_of(session)
     request = job.request
     # Lock the order before looking at its other fulfilment orders: those of a split order
@@ -458,12 +495,15 @@ def _sent(session: Session, job: Job, external_ref: str | None) -> int | None:
         session.execute(
             _NOTE_REF, {"fo_id": request.fulfilment_order_id, "now": now, "ref": external_ref}
         )
-        return None
+        return []
     booking = (
         carrier_booking.queue_booking(session, request.fulfilment_order_id, request.warehouse_code)
         if job.any_carrier
         else None
     )
+    queued = [booking] if booking is not None else []
+    if job.erp:
+        queued += queue_sales_orders(session, orders)
     for order_id in orders:
         if status[order_id] in AWAITING_REST:  # the rest of it waits to be routed
             session.execute(
@@ -486,7 +526,7 @@ def _sent(session: Session, job: Job, external_ref: str | None) -> int | None:
             condition=_ALL_RELEASED if job.members is None else _ALL_LINES_RELEASED,
             now=now,
         )
-    return booking
+    return queued
 
 
 def _after_transient(deps: Deps, job: Job, exc: TransientError) -> str:

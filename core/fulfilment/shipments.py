@@ -3,8 +3,8 @@
 One confirmation is one transaction: the shipment row (unique per fulfilment order and the
 warehouse's own reference, so a repeated confirmation is a no-op), shipped quantities (never
 more than a line has open: units the warehouse confirmed cancelled do not ship), stock
-out of on hand and reserved with ledger rows, fulfilment and order status, and the outbox row
-that reports the shipment to the order's channel.
+out of on hand and reserved with ledger rows, fulfilment and order status, the outbox row
+that reports the shipment to the order's channel, and the ERP invoices (``core/erp``).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from omniroute.core.access.audit import record
 from omniroute.core.carriers import booking as carrier_booking
 from omniroute.core.edi.folders import KINDS as EDI_KINDS
 from omniroute.core.edi.ship_notices import notice_shipped
+from omniroute.core.erp.posting import queue_invoices
 from omniroute.core.order_state import timeline as order_state
 from omniroute.core.order_state.holdings import member_orders_of, of_order
 from omniroute.core.order_state.machine import AWAITING_REST, OrderStatus
@@ -152,6 +153,8 @@ def confirm_shipment(
             outbox_ids: list[int | None] = [*_notify_channel(deps, session, order, row, complete)]
         else:
             outbox_ids = _advance_members(deps, session, orders, fo, shipment=row, shipped=shipped)
+        # The ERP invoices the shipment (and is sent the sales order first if it has none).
+        outbox_ids += queue_invoices(session, row)
         # Carrier events that came before the warehouse's confirmation apply now.
         attach_parked(deps, session, row)
         outbox_ids += take_tracking_nudges(session)

@@ -2,9 +2,10 @@
 and routes the consolidation groups whose hold has ended (core.order_routing.consolidation)
 and the orders held after a missed cut-off whose next shipping day has begun
 (core.order_routing.cutoff_holds); takes the folders of EDI partners (core.edi.folders)
-and of file-based warehouses (core.fulfilment.file_inbox); and opens the late-risk
+and of file-based warehouses (core.fulfilment.file_inbox); opens the late-risk
 exceptions of orders that will miss their ship-by or deliver-by promise
-(core.carriers.late_risk).
+(core.carriers.late_risk); and reads ERPs' item master and stock when due
+(core.erp.inbound).
 
 A row is re-nudged at most once per ``renudge_interval``: a backlog waiting in the broker
 is not a lost nudge, and re-queuing it on every sweep would only multiply duplicate tasks
@@ -23,6 +24,8 @@ from omniroute.core.carriers.late_risk import open_late_risks
 from omniroute.core.edi import intake as edi_intake
 from omniroute.core.edi.folders import sweep_inboxes
 from omniroute.core.edi.inventory import advise_inventory
+from omniroute.core.erp import inbound as erp_inbound
+from omniroute.core.erp.inbound import sweep_erp_feeds
 from omniroute.core.fulfilment.file_inbox import sweep_folders
 from omniroute.core.intake import polling
 from omniroute.core.intake.polling import enqueue_due_polls
@@ -40,7 +43,13 @@ from omniroute.core.tracking.events import rematch_parked
 
 
 class Deps(
-    polling.Deps, sync.Deps, consolidation.Deps, cutoff_holds.Deps, edi_intake.Deps, Protocol
+    polling.Deps,
+    sync.Deps,
+    consolidation.Deps,
+    cutoff_holds.Deps,
+    edi_intake.Deps,
+    erp_inbound.Deps,
+    Protocol,
 ):
     """What a sweep uses: every periodic chore's dependencies."""
 
@@ -174,7 +183,8 @@ def sweep(
     groups = route_due_groups(deps, now=now)
     held = route_due_holds(deps, now=now)  # urgent orders held after a missed cut-off
     late = open_late_risks(deps, now=now)  # orders that will miss their promise
-    return len(work) + polls + pushes + groups + held + rematched + edi + files + late
+    erp = len(sweep_erp_feeds(deps, now=now))  # ERPs' item master and stock, when due
+    return len(work) + polls + pushes + groups + held + rematched + edi + files + late + erp
 
 
 # How far back the sweeper looks for shipments that may have missed carrier events written

@@ -44,6 +44,10 @@ WMS_RETURN: Final = "wms.return"  # a return (RMA) to expect, or its cancel, to 
 CHANNEL_RETURN: Final = "channel.return"  # a return's status (authorised, received, ...)
 CARRIER_BOOKING: Final = "carrier.booking"  # rate-shop and book a released fulfilment order
 EDI_DOCUMENT: Final = "edi.document"  # a rendered EDI document (997, TA1, 855, ...) to a partner
+ERP_SALES_ORDER: Final = "erp.sales_order"  # an order, once, when a warehouse first takes it
+ERP_INVOICE: Final = "erp.invoice"  # a shipment's invoice, per order it carries lines of
+ERP_PURCHASE_REQUEST: Final = "erp.purchase_request"  # ask the ERP to buy stock (connectors.erp)
+ERP_KINDS: Final = frozenset({ERP_SALES_ORDER, ERP_INVOICE, ERP_PURCHASE_REQUEST})
 
 ERROR_CHARS = 2000
 

@@ -673,6 +673,44 @@ class OutboxMessage(WorkItem, Base):
     correlation_id: Mapped[str | None] = mapped_column(String(128))
 
 
+class ErpPosting(Base):
+    """A document posted to an ERP (core/erp, migration 0021): a sales order, an invoice of a
+    shipment or a purchase request, its outbox row, and the ERP's own number for it once it
+    answered, so that the two sides can be reconciled."""
+
+    __tablename__ = "erp_posting"
+    __table_args__ = (
+        Index("ix_erp_posting_order", "order_id", "kind"),
+        Index("ix_erp_posting_shipment", "shipment_id"),
+        Index("ix_erp_posting_reference", "connector_id", "erp_reference"),
+        Index("ix_erp_posting_document", "document_reference"),
+    )
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    connector_id: Mapped[int] = mapped_column(ForeignKey("connector.id"))
+    kind: Mapped[str] = mapped_column(String(40))
+    outbox_message_id: Mapped[int] = mapped_column(ForeignKey("outbox_message.id"), unique=True)
+    order_id: Mapped[int | None] = mapped_column(ForeignKey("sales_order.id"))
+    shipment_id: Mapped[int | None] = mapped_column(ForeignKey("shipment.id"))
+    document_reference: Mapped[str] = mapped_column(String(200))
+    erp_reference: Mapped[str | None] = mapped_column(String(200))
+    posted_at: Mapped[datetime | None] = mapped_column(DateTime)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class ErpFeed(Base):
+    """When an ERP's stock snapshot or item master is read next, and how the last read went
+    (a sweeper turn, core/erp/inbound)."""
+
+    __tablename__ = "erp_feed"
+    connector_id: Mapped[int] = mapped_column(
+        ForeignKey("connector.id", ondelete="CASCADE"), primary_key=True
+    )
+    feed: Mapped[str] = mapped_column(String(20), primary_key=True)
+    next_run_at: Mapped[datetime | None] = mapped_column(DateTime)
+    last_run_at: Mapped[datetime | None] = mapped_column(DateTime)
+    last_result: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+
+
 class OrderException(Base):
     """A problem a person must look at, with a machine-readable reason: one row per subject
     and reason, counted again each time it recurs (see core/exceptions/opening.py)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -199,21 +200,29 @@ def map_alias(
     channel whose ``unknown_sku`` exception names this alias as the one to add (the
     exception's ``alias``; an alias ``93`` also stands for ``variant:93``)."""
     row = create_alias(deps, connector_id, alias, sku, actor=actor)
+    return AliasMapped(row, retry_waiting_on(deps, connector_id, {alias}, actor=actor))
+
+
+def retry_waiting_on(
+    deps: queue.Deps, connector_id: int, aliases: Collection[str], *, actor: str
+) -> tuple[int, ...]:
+    """Retry every order of the channel whose ``unknown_sku`` exception names one of these
+    aliases (added already); the exceptions retried."""
     retried = []
-    for exception_id in _waiting_on(deps, connector_id, alias):
+    for exception_id in _waiting_on(deps, connector_id, aliases):
         try:
             queue.retry_exception(deps, exception_id, actor=actor)
         except Conflict:
             continue  # retried or closed meanwhile by someone else
         retried.append(exception_id)
-    return AliasMapped(row, tuple(retried))
+    return tuple(retried)
 
 
 WAITING_LIMIT = 1000  # exceptions retried by one new alias at most; the rest by hand
 
 
-def _waiting_on(deps: HasSessions, connector_id: int, alias: str) -> list[int]:
-    wanted = {alias, f"variant:{alias}"}
+def _waiting_on(deps: HasSessions, connector_id: int, aliases: Collection[str]) -> list[int]:
+    wanted = {*aliases, *(f"variant:{alias}" for alias in aliases)}
     with unit_of_work(deps.sessions) as session:
         rows = session.execute(
             select(OrderException.id, OrderException.detail)

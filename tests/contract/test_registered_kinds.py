@@ -23,6 +23,7 @@ BUILT_IN = {
     "edi_edifact",
     "carrier_rates",
     "carrier_rest",
+    "erp_rest",
 }
 
 

@@ -116,6 +116,7 @@ ROUTES: dict[tuple[str, str], Permission | str] = {
     ("POST", "/api/v1/returns/{return_id}/receipts"): P.RETURNS_RECEIVE,
     ("GET", "/api/v1/reports/freight"): P.REPORTS_READ,
     ("GET", "/api/v1/reports/carrier-on-time"): P.REPORTS_READ,
+    ("GET", "/api/v1/reports/erp-reconciliation"): P.REPORTS_READ,
     # The console: a session cookie instead of a token (tests/integration/test_console_roles.py
     # tries each role on these). Signing in and out and the two static files need no role.
     ("GET", "/console/login"): PUBLIC,
