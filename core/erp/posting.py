@@ -36,6 +36,7 @@ from omniroute.core.erp.documents import (
 from omniroute.core.outbox import messages as outbox
 from omniroute.core.outbox.messages import ERP_INVOICE, ERP_PURCHASE_REQUEST, ERP_SALES_ORDER
 from omniroute.core.platform.models import (
+    CarrierBooking,
     Connector,
     ErpPosting,
     FulfilmentLine,
@@ -148,6 +149,28 @@ def queue_sales_orders(session: Session, order_ids: Iterable[int]) -> list[int]:
     return written
 
 
+def _booked_freight(session: Session, shipment: Shipment) -> Decimal | None:
+    """The freight a carrier booking of the shipment's fulfilment order cost, on its first
+    shipment only (0 on the later ones of a partial shipment); None where no carrier was
+    booked (the order's shipping charge then goes on its first invoice)."""
+    booked = session.scalar(
+        select(CarrierBooking.amount).where(
+            CarrierBooking.fulfilment_order_id == shipment.fulfilment_order_id
+        )
+    )
+    if booked is None:
+        return None
+    earlier = session.scalar(
+        select(func.count())
+        .select_from(Shipment)
+        .where(
+            Shipment.fulfilment_order_id == shipment.fulfilment_order_id,
+            Shipment.id < shipment.id,
+        )
+    )
+    return Decimal(0) if earlier else to_decimal(booked)
+
+
 def queue_invoices(session: Session, shipment: Shipment) -> list[int]:
     """The invoices of a shipment just recorded (its lines already counted as shipped), one
     per order it carries lines of, to each ERP; the sales order first where none was
@@ -162,8 +185,7 @@ def queue_invoices(session: Session, shipment: Shipment) -> list[int]:
         .join(FulfilmentOrder, FulfilmentOrder.warehouse_id == Warehouse.id)
         .where(FulfilmentOrder.id == shipment.fulfilment_order_id)
     )
-    # The shipment's freight cost where a carrier booking recorded one (None: unknown).
-    cost = to_decimal(getattr(shipment, "freight_cost", None))
+    cost = _booked_freight(session, shipment)
     for order_id, shipped in sorted(by_order.items()):
         order = session.get_one(SalesOrder, order_id)
         # A shipment of several orders: its freight cost goes on the first order's invoice.

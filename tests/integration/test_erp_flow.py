@@ -28,6 +28,7 @@ from omniroute.core.housekeeping.sweeper import sweep
 from omniroute.core.platform.clock import utcnow
 from omniroute.core.platform.db import unit_of_work
 from omniroute.core.platform.models import (
+    CarrierBooking,
     ErpPosting,
     FulfilmentOrder,
     OrderException,
@@ -427,4 +428,38 @@ def test_a_purchase_request_goes_through_the_outbox(
             select(ErpPosting).where(ErpPosting.outbox_message_id == outbox_id)
         ).one()
         assert posting.erp_reference == "MR-00001"
+    assert_invariants(ctx, wms)
+
+
+def test_a_booked_carriers_freight_goes_on_the_first_invoice_of_its_fulfilment_order(
+    ctx: Context, wms: FakeWms, erp: FakeErp, clock: MovableClock
+) -> None:
+    world, _ = _setup(ctx, wms, erp)
+    post(ctx, world, order_body(5009, [("A", 2)]))
+    drain(ctx)
+    order = _order(ctx, "5009")
+    fo = _fo_id(ctx, order.id)
+    with unit_of_work(ctx.sessions) as s:  # as core/carriers/booking records one
+        s.add(
+            CarrierBooking(
+                fulfilment_order_id=fo,
+                order_id=order.id,
+                warehouse_id=world.warehouse_ids["EAST"],
+                connector_id=world.wms_id,
+                carrier="UPS",
+                service="ground",
+                service_level="standard",
+                tracking_number="1Z999",
+                amount="12.34",
+                currency="USD",
+                transit_days=3,
+                deliver_by=clock.now().date() + timedelta(days=3),
+                booked_at=clock.now(),
+            )
+        )
+    confirm_shipment(ctx, fo, ShipmentInput("box-1", [("A", 1)]), actor="wms")
+    confirm_shipment(ctx, fo, ShipmentInput("box-2", None), actor="wms")
+    drain(ctx)
+    first, second = erp.bodies("/invoices")
+    assert (Decimal(first["freight"]), Decimal(second["freight"])) == (Decimal("12.34"), 0)
     assert_invariants(ctx, wms)
