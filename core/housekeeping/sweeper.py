@@ -1,7 +1,8 @@
 """The sweeper: finds work whose nudge was lost or whose worker died, and nudges it again;
 and routes the consolidation groups whose hold has ended (core.order_routing.consolidation)
 and the orders held after a missed cut-off whose next shipping day has begun
-(core.order_routing.cutoff_holds).
+(core.order_routing.cutoff_holds); and checks the stock alerts of pairs whose stock changed
+(core.replenishment.alerts).
 
 A row is re-nudged at most once per ``renudge_interval``: a backlog waiting in the broker
 is not a lost nudge, and re-queuing it on every sweep would only multiply duplicate tasks
@@ -29,6 +30,7 @@ from omniroute.core.platform.db import unit_of_work
 from omniroute.core.platform.dispatch import Task
 from omniroute.core.platform.models import InboundMessage, OutboxMessage, SalesOrder
 from omniroute.core.platform.settings import Settings
+from omniroute.core.replenishment.alerts import check_alerts
 from omniroute.core.stock import sync
 from omniroute.core.stock.sync import sync_stock
 from omniroute.core.tracking.events import rematch_parked
@@ -163,6 +165,7 @@ def sweep(
         deps.dispatcher.enqueue(task, row_id)
     polls = enqueue_due_polls(deps, now=now)
     pushes = sync_stock(deps, now=now)
+    check_alerts(deps, now=now)  # stock alerts: not work to count, done in its own turn
     rematched = rematch_tracking(deps, now=now)
     edi = sweep_inboxes(deps) + advise_inventory(deps, now=now)  # EDI partners' folders, 846s
     groups = route_due_groups(deps, now=now)
