@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from omniroute.cli.replenishment import replenishment_app
 from omniroute.cli.rules import rules_app
 from omniroute.core.platform.security import Role
 from omniroute.core.platform.settings import Settings
@@ -20,6 +21,7 @@ app.add_typer(token_app, name="token")
 edi_app = typer.Typer(help="EDI trading partners", no_args_is_help=True)
 app.add_typer(edi_app, name="edi")
 app.add_typer(rules_app, name="rules")
+app.add_typer(replenishment_app, name="replenishment")
 user_app = typer.Typer(help="console users (people who sign in)", no_args_is_help=True)
 app.add_typer(user_app, name="user")
 
