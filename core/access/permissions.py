@@ -97,14 +97,16 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
 }
 
 ROLE_SUMMARIES: dict[Role, str] = {
-    Role.VIEWER: "reads orders, exceptions, stock and replenishment, warehouses, listings and rules",
+    Role.VIEWER: (
+        "reads orders, exceptions, stock and replenishment, warehouses, listings and rules"
+    ),
     Role.SUPPORT: (
         "a viewer who works the exception queue (assign, snooze, retry, resolve, map unknown "
         "SKUs, release holds, simulate)"
     ),
     Role.OPS: (
-        "runs the operation: stock and replenishment, SKUs, warehouses, rules, order actions, audit, customer "
-        "details unmasked"
+        "runs the operation: stock and replenishment, SKUs, warehouses, rules, order actions, "
+        "audit, customer details unmasked"
     ),
     Role.INTEGRATOR: "a channel's machine role: reads orders and stock, uploads orders",
     Role.INTEGRATION: "the old channel role, kept: reads orders and stock only",

@@ -60,7 +60,7 @@ def check_alerts(deps: Deps, *, now: datetime | None = None) -> int:
                 select(StockLedger.warehouse_id, StockLedger.sku)
                 .where(StockLedger.id > cursor.position, StockLedger.id <= newest)
                 .distinct()
-            ).tuples()
+            )
         )
         cursor.position, cursor.updated_at = newest, now
         moved = 0
@@ -95,7 +95,7 @@ def evaluate(session: Session, keys: Sequence[Key], *, now: datetime) -> int:
                 StockLevel.reserved,
                 StockLevel.safety,
             ).where(tuple_(StockLevel.warehouse_id, StockLevel.sku).in_(pairs))
-        ).tuples()
+        )
     }
     open_alerts: dict[Key, list[StockAlert]] = {}
     for alert in session.scalars(

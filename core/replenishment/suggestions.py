@@ -124,7 +124,7 @@ def _positions(session: Session) -> tuple[np.ndarray, Positions]:
                 StockLevel.reserved,
                 StockLevel.safety,
             )
-        ).tuples()
+        )
     }
     n = len(rows)
 
@@ -199,7 +199,7 @@ def _write(  # noqa: PLR0917 - one run's figures, passed through
         .where(ReplenishmentSuggestion.status == "proposed")
         .values(status="superseded")
     )
-    codes = dict(session.execute(select(Warehouse.id, Warehouse.code)).tuples().all())
+    codes = dict(session.execute(select(Warehouse.id, Warehouse.code)).all())
     rows: list[dict[str, object]] = []
     lines: list[Line] = []
 

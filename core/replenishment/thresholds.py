@@ -98,7 +98,7 @@ def set_threshold(deps: Deps, spec: ThresholdSpec, *, actor: str) -> StockThresh
 def import_csv(deps: Deps, text: str, *, actor: str) -> int:
     """Set every threshold of a CSV file in one transaction (all or none); how many."""
     with unit_of_work(deps.sessions) as session:
-        codes = dict(session.execute(select(Warehouse.code, Warehouse.id)).tuples().all())
+        codes = dict(session.execute(select(Warehouse.code, Warehouse.id)).all())
         specs = read_csv(text, codes)
         for spec in specs:
             _upsert(session, spec)

@@ -124,9 +124,9 @@ def test_transfers_come_before_purchases() -> None:
     )
     zero = np.zeros(5)
     result = plan(pos, zero, zero)
-    assert [(t.sku, t.from_warehouse_id, t.to_warehouse_id, t.quantity) for t in result.transfers] == [
-        ("A", 2, 1, 35)
-    ]
+    assert [
+        (t.sku, t.from_warehouse_id, t.to_warehouse_id, t.quantity) for t in result.transfers
+    ] == [("A", 2, 1, 35)]
     assert [(p.sku, p.warehouse_id, p.quantity) for p in result.purchases] == [
         ("A", 1, 25),
         ("A", 3, 10),
