@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from cryptography.fernet import Fernet
 from sqlalchemy import func, insert, select
 
 from omniroute.core.bootstrap import bootstrap
@@ -238,7 +239,10 @@ def main() -> None:
     args = parse()
     url = database(args)
     upgrade(url)
-    ctx = bootstrap(Settings(database_url=url, log_level="WARNING"), clock=FixedClock(NOW))
+    settings = Settings(
+        database_url=url, log_level="WARNING", secret_key=Fernet.generate_key().decode()
+    )
+    ctx = bootstrap(settings, clock=FixedClock(NOW))
     try:
         t0 = time.perf_counter()
         sizes = fill(ctx, args)
