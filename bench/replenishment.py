@@ -46,7 +46,7 @@ from omniroute.core.platform.models import (
     Warehouse,
 )
 from omniroute.core.platform.settings import Settings
-from omniroute.core.replenishment import suggestions
+from omniroute.core.replenishment import alerts, suggestions
 from omniroute.core.replenishment.demand import read_daily
 from omniroute.core.replenishment.forecast import forecast, horizon_demand
 from omniroute.core.replenishment.plan import plan
@@ -70,6 +70,9 @@ def parse() -> argparse.Namespace:
     p.add_argument("--orders", type=int, default=300_000)
     p.add_argument("--lines", type=int, default=5, help="lines per order")
     p.add_argument("--db", default="omniroute_bench_replenishment")
+    p.add_argument(
+        "--reuse", action="store_true", help="PostgreSQL: run on the database a previous run filled"
+    )
     return p.parse_args()
 
 
@@ -79,6 +82,8 @@ def database(args: argparse.Namespace) -> str:
         return f"sqlite:///{Path(tempfile.mkdtemp()) / 'replenishment.db'}"
     import benchlib  # noqa: PLC0415 - only the PostgreSQL run needs psycopg
 
+    if args.reuse:
+        return str(benchlib.db_url(server, args.db))
     return str(benchlib.recreate_database(server, args.db))
 
 
@@ -203,6 +208,29 @@ def fill(ctx: Any, args: argparse.Namespace) -> dict[str, int]:
     return {"orders": n_orders, "lines": line_id, "series": n_sku * n_wh}
 
 
+def timed_steps() -> dict[str, float]:
+    """Wrap the run's steps to add up the time spent in each (a bench-only patch)."""
+    spent: dict[str, float] = {}
+    for module, name in (
+        (suggestions, "_positions"),
+        (suggestions, "_forecast"),
+        (suggestions, "_write"),
+        (suggestions, "_keep_rates"),
+        (alerts, "evaluate"),
+    ):
+        original = getattr(module, name)
+
+        def wrapper(*a: Any, _f: Any = original, _n: str = name, **k: Any) -> Any:
+            t0 = time.perf_counter()
+            try:
+                return _f(*a, **k)
+            finally:
+                spent[_n] = spent.get(_n, 0.0) + time.perf_counter() - t0
+
+        setattr(module, name, wrapper)
+    return spent
+
+
 def parts(ctx: Any) -> dict[str, float]:
     """The demand read alone, and the pure forecast + plan alone (on the run's arrays)."""
     today: date = NOW.date()
@@ -244,9 +272,11 @@ def main() -> None:
     )
     ctx = bootstrap(settings, clock=FixedClock(NOW))
     try:
-        t0 = time.perf_counter()
-        sizes = fill(ctx, args)
-        print(f"filled {sizes} in {time.perf_counter() - t0:.1f} s", flush=True)
+        if not args.reuse:
+            t0 = time.perf_counter()
+            sizes = fill(ctx, args)
+            print(f"filled {sizes} in {time.perf_counter() - t0:.1f} s", flush=True)
+        steps = timed_steps()
         load = os.getloadavg()
         t0 = time.perf_counter()
         cpu0 = time.process_time()
@@ -258,6 +288,7 @@ def main() -> None:
         print(f"run: {result.series} series, {kinds}, {written} rows written; "
               f"{wall:.2f} s wall, {cpu:.2f} s CPU (this process); load average before "
               f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")  # fmt: skip
+        print("inside the run (s):", {k: round(v, 2) for k, v in steps.items()})
         print(
             "parts:", {k: round(v, 2) if isinstance(v, float) else v for k, v in parts(ctx).items()}
         )

@@ -20,7 +20,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import func, select, tuple_
+from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -69,22 +69,33 @@ def check_alerts(deps: Deps, *, now: datetime | None = None) -> int:
         return moved
 
 
-def evaluate(session: Session, keys: Sequence[Key], *, now: datetime) -> int:
-    """Open or clear the alerts of ``keys`` (pairs without a threshold are skipped)."""
-    if not keys:
+def evaluate(session: Session, keys: Sequence[Key] | None, *, now: datetime) -> int:
+    """Open or clear the alerts of ``keys`` (None: every pair with a threshold; pairs
+    without one are skipped); how many alerts were opened or cleared."""
+    if keys is not None and not keys:
         return 0
-    wanted = list(set(keys))
-    thresholds = {
-        (t.warehouse_id, t.sku): t
-        for t in session.scalars(
-            select(StockThreshold).where(
-                tuple_(StockThreshold.warehouse_id, StockThreshold.sku).in_(wanted)
-            )
-        )
-    }
+    wanted = None if keys is None else set(keys)
+    skus = None if wanted is None else sorted({sku for _, sku in wanted})
+
+    def by_sku(column: Any) -> list[Any]:
+        # By SKU (each table has it indexed), the pairs picked out in Python: a row-value
+        # IN list is not an index range on every database.
+        return [] if skus is None else [column.in_(skus)]
+
+    # Locked, in key order: a threshold being set and a sweeper turn evaluate one pair one
+    # after the other, so neither opens a second open alert.
+    thresholds: dict[Key, StockThreshold] = {}
+    for threshold in session.scalars(
+        select(StockThreshold)
+        .where(*by_sku(StockThreshold.sku))
+        .order_by(StockThreshold.warehouse_id, StockThreshold.sku)
+        .with_for_update()
+    ):
+        key = (threshold.warehouse_id, threshold.sku)
+        if wanted is None or key in wanted:
+            thresholds[key] = threshold
     if not thresholds:
         return 0
-    pairs = sorted(thresholds)
     available = {
         (w, s): on_hand - reserved - safety
         for w, s, on_hand, reserved, safety in session.execute(
@@ -94,21 +105,19 @@ def evaluate(session: Session, keys: Sequence[Key], *, now: datetime) -> int:
                 StockLevel.on_hand,
                 StockLevel.reserved,
                 StockLevel.safety,
-            ).where(tuple_(StockLevel.warehouse_id, StockLevel.sku).in_(pairs))
+            ).where(*by_sku(StockLevel.sku))
         )
     }
     open_alerts: dict[Key, list[StockAlert]] = {}
     for alert in session.scalars(
         select(StockAlert)
-        .where(
-            StockAlert.status == "open",
-            tuple_(StockAlert.warehouse_id, StockAlert.sku).in_(pairs),
-        )
+        .where(StockAlert.status == "open", *by_sku(StockAlert.sku))
+        .order_by(StockAlert.id)
         .with_for_update()
     ):
         open_alerts.setdefault((alert.warehouse_id, alert.sku), []).append(alert)
     moved = 0
-    for key in pairs:
+    for key in sorted(thresholds):
         moved += _settle(
             session, key, thresholds[key], available.get(key, 0), open_alerts.get(key, []), now
         )

@@ -81,12 +81,8 @@ def run(deps: Deps, *, actor: str) -> RunResult:
         lines = _write(session, run_id, now, pos, rate, horizon, result)
         _keep_rates(session, ids, rate, now)
         session.flush()
-        days_based = [
-            (int(pos.warehouse_id[i]), pos.sku[i])
-            for i in np.flatnonzero(~np.isnan(pos.min_days) | ~np.isnan(pos.max_days))
-        ]
-        for start in range(0, len(days_based), alerts.CHUNK):
-            alerts.evaluate(session, days_based[start : start + alerts.CHUNK], now=now)
+        # Thresholds in days of cover have new units: every pair's alerts, in one pass.
+        alerts.evaluate(session, None, now=now)
         record(
             session,
             actor,

@@ -99,7 +99,7 @@ def import_csv(deps: Deps, text: str, *, actor: str) -> int:
     """Set every threshold of a CSV file in one transaction (all or none); how many."""
     with unit_of_work(deps.sessions) as session:
         codes = dict(session.execute(select(Warehouse.code, Warehouse.id)).all())
-        specs = read_csv(text, codes)
+        specs = sorted(read_csv(text, codes), key=lambda spec: (spec.warehouse_id, spec.sku))
         for spec in specs:
             _upsert(session, spec)
         session.flush()
