@@ -325,3 +325,18 @@ def test_cli_imports_and_suggests_csv(
     assert [(r["kind"], r["sku"], r["warehouse"], r["quantity"]) for r in rows] == [
         ("purchase", "NEW", "WEST", "12")
     ]
+
+
+def test_the_sweeper_checks_alerts(shop: tuple[Context, MovableClock, dict[str, int]]) -> None:
+    from omniroute.core.housekeeping.sweeper import sweep
+
+    ctx, _, wh = shop
+    inventory.set_stock(ctx, wh["WEST"], "SILENT", on_hand=3, safety=0, actor="t")
+    sweep(ctx)  # no threshold yet: the cursor moves on, nothing opens
+    assert alerts.list_alerts(ctx) == []
+    thresholds.set_threshold(ctx, ThresholdSpec(wh["WEST"], "SILENT", min_units=5), actor="t")
+    [opened] = alerts.list_alerts(ctx)  # at once, when set
+    inventory.adjust_stock(ctx, wh["WEST"], "SILENT", delta=10, actor="t", reason="receipt")
+    sweep(ctx)
+    assert alerts.list_alerts(ctx) == []
+    assert [a.id for a in alerts.list_alerts(ctx, status="cleared")] == [opened.id]
