@@ -39,7 +39,13 @@ from omniroute.api.routers.orders import (
     orders,
     returns,
 )
-from omniroute.api.routers.warehouse import fulfilment, shipments, stock, warehouses
+from omniroute.api.routers.warehouse import (
+    fulfilment,
+    replenishment,
+    shipments,
+    stock,
+    warehouses,
+)
 from omniroute.api.throttling import WebhookShedder
 from omniroute.api.timeout import TimeoutMiddleware
 from omniroute.api.webhook_intake import WebhookIntake
@@ -101,6 +107,7 @@ def create_app(
         edi,
         warehouses,
         stock,
+        replenishment,
         connectors,
         order_import,
         fulfilment,

@@ -773,3 +773,84 @@ class OrderDetailOut(OrderSummaryOut):
     cancellations: list[CancellationOut] = Field(
         default_factory=list, description="cancels asked of its warehouses, pending or answered"
     )
+
+
+# Replenishment (core/replenishment): thresholds, alerts, suggestions.
+ThresholdUnits = Annotated[int, Field(ge=0, le=MAX_STOCK_UNITS)]
+ThresholdDays = Annotated[float, Field(ge=0, le=3650, allow_inf_nan=False)]
+WholeDays = Annotated[int, Field(ge=0, le=3650)]
+
+
+class ThresholdIn(Body):
+    """Set (create or replace) the threshold of a SKU at a warehouse. Give a min and/or a
+    max in units, in days of cover (units = days x the forecast daily rate), or both (the
+    larger counts); a missing max means "up to the min"."""
+
+    warehouse_id: Id
+    sku: str = Field(min_length=1, max_length=128)
+    min_units: ThresholdUnits | None = None
+    max_units: ThresholdUnits | None = None
+    min_days: ThresholdDays | None = None
+    max_days: ThresholdDays | None = None
+    lead_time_days: WholeDays = 0
+    review_period_days: WholeDays = 0
+    pack_size: Annotated[int, Field(ge=1, le=MAX_STOCK_UNITS)] = 1
+    moq: ThresholdUnits = 0
+
+
+class ThresholdOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    warehouse_id: int
+    sku: str
+    min_units: int | None
+    max_units: int | None
+    min_days: float | None
+    max_days: float | None
+    lead_time_days: int
+    review_period_days: int
+    pack_size: int
+    moq: int
+    forecast_daily: float | None
+    forecast_at: UtcDateTime | None
+    updated_at: UtcDateTime
+
+
+class StockAlertOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    warehouse_id: int
+    sku: str
+    kind: str
+    status: str
+    available: int
+    threshold: int
+    raised_at: UtcDateTime
+    cleared_at: UtcDateTime | None
+    cleared_available: int | None
+
+
+class SuggestionOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    run_id: str
+    kind: str
+    sku: str
+    warehouse_id: int
+    from_warehouse_id: int | None
+    quantity: int
+    need: int
+    available: int
+    min_units: int
+    max_units: int
+    forecast_daily: float
+    horizon_demand: float
+    status: str
+    created_at: UtcDateTime
+
+
+class ReplenishmentRunOut(BaseModel):
+    run_id: str
+    series: int
+    purchases: int
+    transfers: int

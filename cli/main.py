@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from omniroute.cli.replenishment import replenishment_app
 from omniroute.cli.reports import report_app
 from omniroute.cli.rules import rules_app
 from omniroute.core.platform.security import Role
@@ -24,6 +25,7 @@ wms_app = typer.Typer(help="warehouse systems", no_args_is_help=True)
 app.add_typer(wms_app, name="wms")
 app.add_typer(rules_app, name="rules")
 app.add_typer(report_app, name="report")
+app.add_typer(replenishment_app, name="replenishment")
 user_app = typer.Typer(help="console users (people who sign in)", no_args_is_help=True)
 app.add_typer(user_app, name="user")
 

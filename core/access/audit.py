@@ -37,6 +37,8 @@ class Entity(enum.StrEnum):
     API_TOKEN = "api_token"  # noqa: S105 - an entity name, not a secret
     CONSOLE_USER = "console_user"
     RETURN = "return"
+    STOCK_THRESHOLD = "stock_threshold"
+    REPLENISHMENT_RUN = "replenishment_run"
 
 
 class Action(enum.StrEnum):
@@ -67,6 +69,8 @@ class Action(enum.StrEnum):
     STOCK_ADJUST = "stock.adjust"
     SKU_UPSERT = "sku.upsert"
     SKU_ALIAS_CREATE = "sku_alias.create"
+    STOCK_THRESHOLD_SET = "stock_threshold.set"
+    REPLENISHMENT_RUN = "replenishment.run"
     RULE_SET_DRAFT = "rule_set.draft"
     RULE_SET_UPDATE = "rule_set.update"
     RULE_SET_PUBLISH = "rule_set.publish"

@@ -25,6 +25,8 @@ class Permission(enum.StrEnum):
     FULFILMENT_REJECT = "fulfilment:reject"
     STOCK_READ = "stock:read"
     STOCK_WRITE = "stock:write"
+    REPLENISHMENT_READ = "replenishment:read"
+    REPLENISHMENT_WRITE = "replenishment:write"
     SKUS_WRITE = "skus:write"
     SKUS_MAP = "skus:map"
     WAREHOUSES_READ = "warehouses:read"
@@ -57,6 +59,7 @@ _VIEWER = frozenset(
         P.ORDERS_READ,
         P.EXCEPTIONS_READ,
         P.STOCK_READ,
+        P.REPLENISHMENT_READ,
         P.WAREHOUSES_READ,
         P.LISTINGS_READ,
         P.RULES_READ,
@@ -79,6 +82,7 @@ _OPS = _SUPPORT | {
     P.SHIPMENTS_WRITE,
     P.FULFILMENT_REJECT,
     P.STOCK_WRITE,
+    P.REPLENISHMENT_WRITE,
     P.SKUS_WRITE,
     P.WAREHOUSES_WRITE,
     P.LISTINGS_WRITE,
@@ -104,15 +108,16 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
 
 ROLE_SUMMARIES: dict[Role, str] = {
     Role.VIEWER: (
-        "reads orders, returns, exceptions, stock, warehouses, listings, rules and reports"
+        "reads orders, returns, exceptions, stock and replenishment, warehouses, listings, "
+        "rules and reports"
     ),
     Role.SUPPORT: (
         "a viewer who works the exception queue (assign, snooze, retry, resolve, map unknown "
         "SKUs, release holds, simulate) and handles returns"
     ),
     Role.OPS: (
-        "runs the operation: stock, SKUs, warehouses, rules, order actions, audit, reports, "
-        "customer details unmasked"
+        "runs the operation: stock and replenishment, SKUs, warehouses, rules, order actions, "
+        "audit, reports, customer details unmasked"
     ),
     Role.INTEGRATOR: "a channel's machine role: reads orders and stock, uploads orders",
     Role.INTEGRATION: "the old channel role, kept: reads orders and stock only",

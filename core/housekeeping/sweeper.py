@@ -4,8 +4,9 @@ and the orders held after a missed cut-off whose next shipping day has begun
 (core.order_routing.cutoff_holds); takes the folders of EDI partners (core.edi.folders)
 and of file-based warehouses (core.fulfilment.file_inbox); opens the late-risk
 exceptions of orders that will miss their ship-by or deliver-by promise
-(core.carriers.late_risk); and reads ERPs' item master and stock when due
-(core.erp.inbound).
+(core.carriers.late_risk); reads ERPs' item master and stock when due
+(core.erp.inbound); and checks the stock alerts of pairs whose stock changed
+(core.replenishment.alerts).
 
 A row is re-nudged at most once per ``renudge_interval``: a backlog waiting in the broker
 is not a lost nudge, and re-queuing it on every sweep would only multiply duplicate tasks
@@ -37,6 +38,7 @@ from omniroute.core.platform.db import unit_of_work
 from omniroute.core.platform.dispatch import Task
 from omniroute.core.platform.models import InboundMessage, OutboxMessage, SalesOrder
 from omniroute.core.platform.settings import Settings
+from omniroute.core.replenishment.alerts import check_alerts
 from omniroute.core.stock import sync
 from omniroute.core.stock.sync import sync_stock
 from omniroute.core.tracking.events import rematch_parked
@@ -177,6 +179,7 @@ def sweep(
         deps.dispatcher.enqueue(task, row_id)
     polls = enqueue_due_polls(deps, now=now)
     pushes = sync_stock(deps, now=now)
+    check_alerts(deps, now=now)  # stock alerts: not work to count, done in its own turn
     rematched = rematch_tracking(deps, now=now)
     edi = sweep_inboxes(deps) + advise_inventory(deps, now=now)  # EDI partners' folders, 846s
     files = sweep_folders(deps)  # file-based warehouses' confirmation files

@@ -829,3 +829,86 @@ class AuditLog(Base):
     client_ip: Mapped[str | None] = mapped_column(String(45))
     before: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
     after: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+
+
+class StockThreshold(Base):
+    """Replenishment settings of a SKU at a warehouse (core/replenishment, migration 0024):
+    min/max in units and/or days of cover, lead time, review period, pack size and MOQ; the
+    daily rate of the last forecast, for alerts on days of cover."""
+
+    __tablename__ = "stock_threshold"
+    __table_args__ = (
+        UniqueConstraint("warehouse_id", "sku", name="uq_stock_threshold_key"),
+        Index("ix_stock_threshold_sku", "sku"),
+    )
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    warehouse_id: Mapped[int] = mapped_column(ForeignKey("warehouse.id"))
+    sku: Mapped[str] = mapped_column(ForeignKey("sku.code"))
+    min_units: Mapped[int | None] = mapped_column(Integer)
+    max_units: Mapped[int | None] = mapped_column(Integer)
+    min_days: Mapped[float | None] = mapped_column(Float)
+    max_days: Mapped[float | None] = mapped_column(Float)
+    lead_time_days: Mapped[int] = mapped_column(Integer, default=0)
+    review_period_days: Mapped[int] = mapped_column(Integer, default=0)
+    pack_size: Mapped[int] = mapped_column(Integer, default=1)
+    moq: Mapped[int] = mapped_column(Integer, default=0)
+    forecast_daily: Mapped[float | None] = mapped_column(Float)
+    forecast_at: Mapped[datetime | None] = mapped_column(DateTime)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+
+
+class StockAlert(Base):
+    """A SKU at a warehouse whose available units crossed a threshold: open while it stays
+    across, cleared when it is back; at most one open per (warehouse, SKU, kind)."""
+
+    __tablename__ = "stock_alert"
+    __table_args__ = (
+        Index(
+            "uq_stock_alert_open",
+            "warehouse_id",
+            "sku",
+            "kind",
+            unique=True,
+            sqlite_where=text("status = 'open'"),
+            postgresql_where=text("status = 'open'"),
+        ),
+        Index("ix_stock_alert_status", "status", "id"),
+    )
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    warehouse_id: Mapped[int] = mapped_column(ForeignKey("warehouse.id"))
+    sku: Mapped[str] = mapped_column(String(128))
+    kind: Mapped[str] = mapped_column(String(20))  # below_min | above_max
+    status: Mapped[str] = mapped_column(String(20), default="open")  # open | cleared
+    available: Mapped[int] = mapped_column(Integer)
+    threshold: Mapped[int] = mapped_column(Integer)
+    raised_at: Mapped[datetime] = mapped_column(DateTime)
+    cleared_at: Mapped[datetime | None] = mapped_column(DateTime)
+    cleared_available: Mapped[int | None] = mapped_column(Integer)
+
+
+class ReplenishmentSuggestion(Base):
+    """One line of a replenishment run: buy (``purchase``) or move (``transfer``) units of a
+    SKU to a warehouse. ``proposed`` until a newer run supersedes it or someone acts on it
+    (``sent`` to an ERP as a purchase request, ``dismissed``)."""
+
+    __tablename__ = "replenishment_suggestion"
+    __table_args__ = (
+        Index("ix_replenishment_suggestion_status", "status", "id"),
+        Index("ix_replenishment_suggestion_run", "run_id"),
+    )
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    run_id: Mapped[str] = mapped_column(String(40))
+    kind: Mapped[str] = mapped_column(String(20))
+    sku: Mapped[str] = mapped_column(String(128))
+    warehouse_id: Mapped[int] = mapped_column(ForeignKey("warehouse.id"))
+    from_warehouse_id: Mapped[int | None] = mapped_column(ForeignKey("warehouse.id"))
+    quantity: Mapped[int] = mapped_column(Integer)
+    need: Mapped[int] = mapped_column(Integer)
+    available: Mapped[int] = mapped_column(Integer)
+    min_units: Mapped[int] = mapped_column(Integer)
+    max_units: Mapped[int] = mapped_column(Integer)
+    forecast_daily: Mapped[float] = mapped_column(Float)
+    horizon_demand: Mapped[float] = mapped_column(Float)
+    status: Mapped[str] = mapped_column(String(20), default="proposed")
+    created_at: Mapped[datetime] = mapped_column(DateTime)

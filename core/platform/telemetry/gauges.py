@@ -12,7 +12,7 @@ import logging
 import threading
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -26,6 +26,7 @@ from omniroute.core.platform.models import (
     InboundMessage,
     OrderException,
     OutboxMessage,
+    StockAlert,
     StockLedger,
     SyncCursor,
 )
@@ -41,6 +42,7 @@ BACKLOG = ("pending", "processing")
 EXCEPTION_AGES = (("lt_1h", 1), ("1h_4h", 4), ("4h_24h", 24))  # (label, younger than hours)
 OLDEST_AGE = "gt_24h"
 STOCK_KIND = "channel.stock"
+STOCK_ALERT_KINDS = ("below_min", "above_max")
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,7 @@ class Reading:
     exceptions_open: list[tuple[tuple[str, ...], float]]
     connector_failures: list[tuple[tuple[str, ...], float]]
     stock_push_lag: float
+    stock_alerts_open: list[tuple[tuple[str, ...], float]] = field(default_factory=list)
 
 
 class DatabaseGauges(Collector):
@@ -142,7 +145,20 @@ def read(conn: Connection, now: datetime, *, stock_cursor: str) -> Reading:
         stock_push_lag=max(
             _unsynced_ledger_age(conn, now, stock_cursor), outbox_age.get(STOCK_KIND, 0.0)
         ),
+        stock_alerts_open=_open_stock_alerts(conn),
     )
+
+
+def _open_stock_alerts(conn: Connection) -> list[tuple[tuple[str, ...], float]]:
+    """Open stock alerts by kind (both kinds always present, 0 when none)."""
+    counts = dict.fromkeys(STOCK_ALERT_KINDS, 0.0)
+    for kind, count in conn.execute(
+        select(StockAlert.kind, func.count())
+        .where(StockAlert.status == "open")
+        .group_by(StockAlert.kind)
+    ):
+        counts[kind] = float(count)
+    return [((kind,), value) for kind, value in counts.items()]
 
 
 def _open_exceptions(conn: Connection, now: datetime) -> list[tuple[tuple[str, ...], float]]:
@@ -238,6 +254,12 @@ def families(reading: Reading) -> Iterator[Metric]:
             "Age of the oldest stock change not yet told to the channels (0: all told)",
             [],
             [((), reading.stock_push_lag)],
+        ),
+        (
+            "omniroute_stock_alerts_open",
+            "Open stock alerts (a SKU at a warehouse across its min or max), by kind",
+            ["kind"],
+            reading.stock_alerts_open,
         ),
     ]
     for name, documentation, labels, samples in specs:
