@@ -69,3 +69,29 @@ def suggest(
         f"{len(result.lines)} suggestions",
         err=True,
     )
+
+
+@replenishment_app.command("send")
+def send(
+    connector: Annotated[
+        int | None, typer.Option(help="the ERP connector (default: the only enabled one)")
+    ] = None,
+) -> None:
+    """Send every proposed purchase suggestion to the ERP as a purchase request (through the
+    outbox: the worker or the sweeper delivers it). Prints the suggestions sent."""
+    from omniroute.core.bootstrap import bootstrap
+    from omniroute.core.platform.errors import DomainError
+    from omniroute.core.replenishment.purchasing import send_purchases
+
+    ctx = bootstrap(Settings())
+    try:
+        sent = send_purchases(ctx, connector_id=connector, actor=CLI_ACTOR)
+    except DomainError as exc:
+        typer.echo(f"not sent: {exc}", err=True)
+        raise typer.Exit(2) from None
+    finally:
+        ctx.close()
+    typer.echo(
+        f"{len(sent.suggestion_ids)} purchase requests queued for ERP connector "
+        f"{sent.connector_id}: {sent.suggestion_ids}"
+    )

@@ -71,6 +71,8 @@ class Action(enum.StrEnum):
     SKU_ALIAS_CREATE = "sku_alias.create"
     STOCK_THRESHOLD_SET = "stock_threshold.set"
     REPLENISHMENT_RUN = "replenishment.run"
+    REPLENISHMENT_SEND = "replenishment.send"
+    REPLENISHMENT_DISMISS = "replenishment.dismiss"
     RULE_SET_DRAFT = "rule_set.draft"
     RULE_SET_UPDATE = "rule_set.update"
     RULE_SET_PUBLISH = "rule_set.publish"

@@ -18,8 +18,10 @@ from sqlalchemy import select
 from typer.testing import CliRunner
 
 from omniroute.api.app import create_app
+from omniroute.connectors.erp_rest.demo_server import FakeErp
 from omniroute.core.access.tokens import create_token
 from omniroute.core.bootstrap import Context, bootstrap
+from omniroute.core.channels import connector_admin
 from omniroute.core.platform.clock import utcnow
 from omniroute.core.platform.db import unit_of_work
 from omniroute.core.platform.errors import Invalid, NotFound
@@ -30,6 +32,7 @@ from omniroute.core.replenishment import alerts, suggestions, thresholds
 from omniroute.core.replenishment.thresholds import ThresholdSpec
 from omniroute.core.stock import inventory, warehouses
 from omniroute.core.stock import levels as stock
+from omniroute.worker.handlers import drain
 from tests.conftest import make_settings
 from tests.integration.replenishment_history import Allocation, write_history
 
@@ -340,3 +343,59 @@ def test_the_sweeper_checks_alerts(shop: tuple[Context, MovableClock, dict[str, 
     sweep(ctx)
     assert alerts.list_alerts(ctx) == []
     assert [a.id for a in alerts.list_alerts(ctx, status="cleared")] == [opened.id]
+
+
+def test_proposed_purchases_go_to_the_erp_once_and_can_be_dismissed(
+    shop: tuple[Context, MovableClock, dict[str, int]],
+) -> None:
+    ctx, clock, wh = shop
+    ops = {"Authorization": f"Bearer {create_token(ctx, role=Role.OPS, name='ops')}"}
+    for sku, lead in (("NEW", 5), ("STEADY", 0)):
+        spec = {"warehouse_id": wh["WEST"], "sku": sku, "min_units": 4, "max_units": 10}
+        thresholds.set_threshold(ctx, ThresholdSpec(**spec, lead_time_days=lead), actor="t")
+    with FakeErp() as erp, TestClient(create_app(ctx)) as client:
+        refused = client.post("/api/v1/replenishment/suggestions/send", json={}, headers=ops)
+        assert (refused.status_code, refused.json()["code"]) == (409, "no_erp")
+        connector_admin.create_connector(
+            ctx,
+            kind="erp_rest",
+            name="erp",
+            config={"base_url": erp.base_url},
+            secrets={"auth_header_value": "token k:s"},
+            enabled=True,
+            actor="test",
+        )
+        assert client.post("/api/v1/replenishment/runs", headers=ops).status_code == 201
+        rows = client.get("/api/v1/replenishment/suggestions", headers=ops).json()
+        ids = {r["sku"]: r["id"] for r in rows}
+        assert set(ids) == {"NEW", "STEADY"}
+        dismissed = client.post(
+            "/api/v1/replenishment/suggestions/dismiss",
+            json={"suggestion_ids": [ids["STEADY"]]},
+            headers=ops,
+        )
+        assert dismissed.json() == [ids["STEADY"]]
+        sent = client.post("/api/v1/replenishment/suggestions/send", json={}, headers=ops)
+        assert sent.status_code == 200, sent.text
+        assert sent.json()["suggestion_ids"] == [ids["NEW"]]
+        drain(ctx)
+        (request,) = erp.bodies("/purchase-requests")
+        needed_by = (clock.now() + timedelta(days=5)).date().isoformat()
+        assert (request["sku"], request["warehouse"], request["needed_by"]) == (
+            "NEW",
+            "WEST",
+            needed_by,
+        )
+        again = client.post(
+            "/api/v1/replenishment/suggestions/send",
+            json={"suggestion_ids": [ids["NEW"]]},
+            headers=ops,
+        )
+        assert (again.status_code, again.json()["code"]) == (409, "not_proposed")
+        drain(ctx)
+        assert len(erp.bodies("/purchase-requests")) == 1
+        statuses = {
+            r["sku"]: r["status"]
+            for r in client.get("/api/v1/replenishment/suggestions?status=all", headers=ops).json()
+        }
+        assert statuses == {"NEW": "sent", "STEADY": "dismissed"}

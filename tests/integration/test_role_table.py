@@ -75,6 +75,8 @@ ROUTES: dict[tuple[str, str], Permission | str] = {
     ("PUT", "/api/v1/stock/thresholds"): P.REPLENISHMENT_WRITE,
     ("GET", "/api/v1/stock/alerts"): P.REPLENISHMENT_READ,
     ("POST", "/api/v1/replenishment/runs"): P.REPLENISHMENT_WRITE,
+    ("POST", "/api/v1/replenishment/suggestions/send"): P.REPLENISHMENT_WRITE,
+    ("POST", "/api/v1/replenishment/suggestions/dismiss"): P.REPLENISHMENT_WRITE,
     ("GET", "/api/v1/replenishment/suggestions"): P.REPLENISHMENT_READ,
     ("GET", "/api/v1/skus"): P.STOCK_READ,
     ("PUT", "/api/v1/skus"): P.SKUS_WRITE,

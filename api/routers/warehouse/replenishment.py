@@ -6,10 +6,12 @@ from enum import StrEnum
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
+from pydantic import BaseModel, Field
 
 from omniroute.api.deps import CtxDep, require
 from omniroute.api.schemas import (
     AfterId,
+    Body,
     Id,
     ReplenishmentRunOut,
     StockAlertOut,
@@ -19,7 +21,7 @@ from omniroute.api.schemas import (
 )
 from omniroute.core.access.permissions import Permission
 from omniroute.core.access.tokens import Principal
-from omniroute.core.replenishment import alerts, suggestions, thresholds
+from omniroute.core.replenishment import alerts, purchasing, suggestions, thresholds
 
 router = APIRouter(prefix="/api/v1", tags=["replenishment"])
 
@@ -123,3 +125,40 @@ def list_suggestions(  # noqa: PLR0917 - each query parameter is one argument
         after_id=after_id,
     )
     return [SuggestionOut.model_validate(r) for r in rows]
+
+
+class SendPurchasesIn(Body):
+    suggestion_ids: list[Id] | None = Field(
+        default=None, max_length=purchasing.MAX_SENT, description="default: every proposed one"
+    )
+    connector_id: Id | None = Field(default=None, description="default: the only enabled ERP")
+
+
+class SentOut(BaseModel):
+    connector_id: int
+    suggestion_ids: list[int]
+    outbox_ids: list[int]
+
+
+class DismissIn(Body):
+    suggestion_ids: list[Id] = Field(min_length=1, max_length=purchasing.MAX_SENT)
+
+
+@router.post("/replenishment/suggestions/send", response_model=SentOut)
+def send_purchases(body: SendPurchasesIn, ctx: CtxDep, who: Write) -> SentOut:
+    """Send proposed purchase suggestions to the ERP as purchase requests (through the
+    outbox, once each); they become ``sent``. Transfers are not sent."""
+    sent = purchasing.send_purchases(
+        ctx, suggestion_ids=body.suggestion_ids, connector_id=body.connector_id, actor=who.actor
+    )
+    return SentOut(
+        connector_id=sent.connector_id,
+        suggestion_ids=sent.suggestion_ids,
+        outbox_ids=sent.outbox_ids,
+    )
+
+
+@router.post("/replenishment/suggestions/dismiss", response_model=list[int])
+def dismiss_suggestions(body: DismissIn, ctx: CtxDep, who: Write) -> list[int]:
+    """Set proposed suggestions aside; the ids dismissed (others were not proposed)."""
+    return purchasing.dismiss(ctx, body.suggestion_ids, actor=who.actor)
