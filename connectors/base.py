@@ -45,6 +45,8 @@ class Capability(enum.StrEnum):
     RISK_ASSESSMENT = "risk_assessment"
     # A carrier's tracking webhooks (connectors.tracking.TrackingSource).
     TRACKING_WEBHOOKS = "tracking_webhooks"
+    # A carrier asked for its parcels' tracking on a schedule (connectors.tracking.TrackingPoller).
+    TRACKING_POLL = "tracking_poll"
     # A channel told of its shipments' tracking status (connectors.tracking.TrackingSink).
     TRACKING_PUSH = "tracking_push"
     # A WMS told of a return on its way to it (``ReturnExpecter``).

@@ -63,7 +63,7 @@ from omniroute.connectors.erp import (
     PurchaseRequestSink,
     StockSnapshotSource,
 )
-from omniroute.connectors.tracking import TrackingSink, TrackingSource
+from omniroute.connectors.tracking import TrackingPoller, TrackingSink, TrackingSource
 from omniroute.mapping import validate_order
 
 __all__ = [
@@ -92,6 +92,7 @@ PROTOCOL_OF: Mapping[Capability, type] = {
     Capability.FULFILMENT_CANCEL: WarehouseCanceller,
     Capability.RISK_ASSESSMENT: RiskAssessor,
     Capability.TRACKING_WEBHOOKS: TrackingSource,
+    Capability.TRACKING_POLL: TrackingPoller,
     Capability.TRACKING_PUSH: TrackingSink,
     Capability.RETURN_NOTICE: ReturnExpecter,
     Capability.RETURN_PUSH: ReturnSink,

@@ -142,6 +142,26 @@ class TrackingSource(Protocol):
         ...
 
 
+#: The header a polled tracking answer is stored with: the number it was asked for.
+TRACKING_NUMBER_HEADER = "x-tracking-number"
+
+
+@runtime_checkable
+class TrackingPoller(Protocol):
+    """A carrier without webhooks, asked for its parcels' tracking (capability
+    ``TRACKING_POLL``). The poll stores each answer raw as an inbox row (deduplicated by its
+    content), and processing it calls ``parse_tracking`` as for a webhook delivery."""
+
+    def poll_tracking(self, tracking_number: str) -> bytes | None:
+        """The carrier's tracking of one parcel as it answered it (None: it does not know
+        the number); raise ``TransientError`` to try the poll again later."""
+        ...
+
+    def parse_tracking(
+        self, headers: Mapping[str, str], body: bytes
+    ) -> TrackingDelivery | None: ...
+
+
 @dataclass(frozen=True)
 class TrackingNotice:
     """A shipment's tracking status changed: tell the channel its order came from."""

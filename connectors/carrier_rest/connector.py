@@ -29,6 +29,12 @@ from omniroute.connectors.http import (
     raise_for_status,
     send_with_retry,
 )
+from omniroute.connectors.tracking import (
+    TRACKING_NUMBER_HEADER,
+    TrackingDelivery,
+    TrackingStatus,
+    decode_json,
+)
 
 _PATH = re.compile(r"/(?!/)[^\s?#]*")
 
@@ -46,6 +52,15 @@ class RestCarrierConfig(BaseModel):
         default_factory=list, description="Warehouse codes that may use it; [] every one"
     )
     timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    tracking_path: str = Field(
+        default="",
+        description="GET a parcel's tracking, '{tracking_number}' in the path; set it for a "
+        "carrier without webhooks, which is then polled for its booked parcels ('' : not)",
+    )
+    status_map: dict[str, str] = Field(
+        default_factory=dict,
+        description="the carrier's tracking codes -> omniroute's canonical statuses",
+    )
 
     @field_validator("base_url")
     @classmethod
@@ -59,6 +74,22 @@ class RestCarrierConfig(BaseModel):
             raise ValueError("must be a path starting with a single '/'")
         return value
 
+    @field_validator("tracking_path")
+    @classmethod
+    def _check_tracking_path(cls, value: str) -> str:
+        if value and (not _PATH.fullmatch(value) or "{tracking_number}" not in value):
+            raise ValueError("must be a path starting with '/' holding '{tracking_number}'")
+        return value
+
+    @field_validator("status_map")
+    @classmethod
+    def _check_statuses(cls, value: dict[str, str]) -> dict[str, str]:
+        known = {s.value for s in TrackingStatus}
+        wrong = sorted(v for v in value.values() if v not in known)
+        if wrong:
+            raise ValueError(f"not canonical statuses: {wrong}; use one of {sorted(known)}")
+        return value
+
 
 class RestCarrierSecrets(BaseModel):
     """``api_key`` is sent as a Bearer token when set."""
@@ -70,7 +101,7 @@ class RestCarrierSecrets(BaseModel):
 class RestCarrierConnector:
     kind: ClassVar[str] = "carrier_rest"
     capabilities: ClassVar[frozenset[Capability]] = frozenset(
-        {Capability.CARRIER_RATES, Capability.CARRIER_BOOKING}
+        {Capability.CARRIER_RATES, Capability.CARRIER_BOOKING, Capability.TRACKING_POLL}
     )
     config_model: ClassVar[type[BaseModel]] = RestCarrierConfig
     secrets_model: ClassVar[type[BaseModel]] = RestCarrierSecrets
@@ -92,6 +123,8 @@ class RestCarrierConnector:
         self._api: RestCarrierClient | None = None
         self._guard = UrlGuard(allow_private=runtime.allow_private_urls)
         self._warehouses = frozenset(self.config.warehouses)
+        if not self.config.tracking_path:  # polled only where the carrier has a tracking call
+            self.enabled_capabilities = self.capabilities - {Capability.TRACKING_POLL}
 
     def serves(self, warehouse_code: str) -> bool:
         return not self._warehouses or warehouse_code in self._warehouses
@@ -120,6 +153,24 @@ class RestCarrierConnector:
         )
         return mapping.read_booking(_json(response), quote, request.service)
 
+    def poll_tracking(self, tracking_number: str) -> bytes | None:
+        self._guard.check(self.config.base_url)
+        api = self._client()
+        response, _ = send_with_retry(
+            lambda: api.tracking(tracking_number),
+            attempts=self._runtime.retry_attempts,
+            max_wait=self._runtime.retry_max_wait,
+            check=_check_tracking,
+        )
+        return None if response.status_code == 404 else response.content
+
+    def parse_tracking(self, headers: Mapping[str, str], body: bytes) -> TrackingDelivery:
+        number = str(headers.get(TRACKING_NUMBER_HEADER, ""))
+        update = mapping.read_tracking(
+            decode_json(body), number, self.config.carrier, self.config.status_map
+        )
+        return TrackingDelivery("tracking.poll", update)
+
     def close(self) -> None:
         with self._lock:
             http, self._http, self._api = self._http, None, None
@@ -145,8 +196,14 @@ class RestCarrierConnector:
                     self._http,
                     rates_path=self.config.rates_path,
                     shipments_path=self.config.shipments_path,
+                    tracking_path=self.config.tracking_path,
                 )
             return self._api
+
+
+def _check_tracking(response: httpx.Response) -> None:
+    if response.status_code != 404:  # a number the carrier does not know: not an error
+        raise_for_status(response)
 
 
 def _check_booking(response: httpx.Response) -> None:

@@ -10,14 +10,20 @@ Booking: ``POST <shipments_path>`` with ``Idempotency-Key`` and ``{"reference", 
 "service", "quoted_amount", "currency", "origin", "destination", "ship_to", "parcels"}``,
 answered 2xx (or 409 ``{"duplicate": true, ...}`` for a key it already booked) with
 ``{"tracking_number", "label_ref" or "label_url", "amount", "currency"}``.
+
+Tracking (a carrier without webhooks, polled): ``GET <tracking_path>`` with the parcel's
+number in place of ``{tracking_number}``, answered ``{"tracking_number", "carrier",
+"tracking_url", "events": [{"status", "occurred_at", "message", "location"}]}``; 404 for a
+number it does not know.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from omniroute.connectors.base import PermanentError
+from omniroute.connectors.base import PayloadError, PermanentError
 from omniroute.connectors.carriers import (
     SERVICE_LEVEL_RANK,
     Address,
@@ -26,6 +32,12 @@ from omniroute.connectors.carriers import (
     Quote,
     RateRequest,
     cents,
+)
+from omniroute.connectors.tracking import (
+    TrackingEvent,
+    TrackingStatus,
+    TrackingUpdate,
+    parse_time,
 )
 
 
@@ -120,3 +132,50 @@ def _amount(value: Any) -> Decimal | None:
     except InvalidOperation:
         return None
     return cents(amount) if amount.is_finite() and amount >= 0 else None
+
+
+def read_tracking(
+    doc: Any, number: str, default_carrier: str, status_map: Mapping[str, str]
+) -> TrackingUpdate:
+    """A tracking answer (``{"tracking_number", "carrier"?, "tracking_url"?, "events": [{"status",
+    "occurred_at", "message"?, "location"?}]}``) in the canonical vocabulary: a status is the
+    carrier's code looked up in ``status_map`` (case-insensitive), else a canonical name as
+    it is, else ``unknown`` (its raw code kept)."""
+    if not isinstance(doc, dict):
+        raise PayloadError("carrier tracking answer is not a JSON object")
+    events = doc.get("events")
+    if not isinstance(events, list):
+        raise PayloadError("carrier tracking answer has no events list")
+    mapped = {code.lower(): status for code, status in status_map.items()}
+    read = []
+    for n, item in enumerate(events):
+        if not isinstance(item, dict):
+            raise PayloadError(f"events[{n}] is not an object")
+        raw = str(item.get("status") or "").strip()
+        if not raw:
+            raise PayloadError(f"events[{n}] has no status")
+        name = mapped.get(raw.lower(), raw.lower())
+        status = TrackingStatus(name) if name in _CANONICAL else TrackingStatus.UNKNOWN
+        read.append(
+            TrackingEvent(
+                status,
+                raw,
+                parse_time(item.get("occurred_at"), f"events[{n}].occurred_at"),
+                _text(item.get("message")),
+                _text(item.get("location")),
+            )
+        )
+    url = doc.get("tracking_url")
+    return TrackingUpdate(
+        str(doc.get("carrier") or default_carrier or "carrier"),
+        str(doc.get("tracking_number") or number),
+        tuple(read),
+        url if isinstance(url, str) and url else None,
+    )
+
+
+_CANONICAL = frozenset(s.value for s in TrackingStatus)
+
+
+def _text(value: Any) -> str | None:
+    return value[:500] if isinstance(value, str) and value else None

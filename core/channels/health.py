@@ -61,10 +61,11 @@ def record_failure(
     error: str,
     *,
     now: datetime,
-    disable_after: int,
+    disable_after: int | None,
     rate_limit_wait: float = 0.0,
 ) -> bool:
-    """Count a failed call; after ``disable_after`` in a row the connector is disabled.
+    """Count a failed call; after ``disable_after`` in a row the connector is disabled
+    (None: never, for calls the connector's main work does not depend on).
 
     True when this failure disabled it.
     """
@@ -74,7 +75,7 @@ def record_failure(
     health.last_error = error[:ERROR_CHARS]
     health.consecutive_failures = (health.consecutive_failures or 0) + 1
     health.rate_limit_wait_seconds = (health.rate_limit_wait_seconds or 0.0) + rate_limit_wait
-    if health.consecutive_failures < disable_after:
+    if disable_after is None or health.consecutive_failures < disable_after:
         return False
     connector = session.get_one(Connector, connector_id, with_for_update=True)
     if not connector.enabled:

@@ -20,7 +20,7 @@ import json
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -38,8 +38,10 @@ from omniroute.connectors.base import (
     enabled_capabilities,
 )
 from omniroute.connectors.ratelimit import total_wait_seconds
+from omniroute.connectors.tracking import TrackingPoller
 from omniroute.core.channels import health as connector_health
 from omniroute.core.exceptions.opening import Reason, open_exception
+from omniroute.core.intake import tracking_polls
 from omniroute.core.platform.clock import as_aware, as_naive_utc
 from omniroute.core.platform.db import unit_of_work
 from omniroute.core.platform.dispatch import Task
@@ -73,11 +75,13 @@ class PollResult:
     error: str | None = None
 
 
+# Polled: a channel for its orders, a carrier without webhooks for its parcels' tracking.
+POLLING = frozenset({Capability.ORDER_POLLING, Capability.TRACKING_POLL})
+
+
 def polling_kinds(deps: Deps) -> list[str]:
     return sorted(
-        kind
-        for kind, kind_cls in deps.connectors.kinds.items()
-        if Capability.ORDER_POLLING in kind_cls.capabilities
+        kind for kind, kind_cls in deps.connectors.kinds.items() if POLLING & kind_cls.capabilities
     )
 
 
@@ -117,7 +121,7 @@ def _polls(deps: Deps, row: Connector) -> bool:
     except Exception:  # reported by the poll itself; the sweeper must go on
         log.warning("connector %s cannot be built", row.id, exc_info=True)
         return False
-    return Capability.ORDER_POLLING in enabled_capabilities(source)
+    return bool(POLLING & enabled_capabilities(source))
 
 
 def _ensure_cursor(session: Session, connector_id: int) -> None:
@@ -153,17 +157,25 @@ def poll_connector(deps: Deps, connector_id: int, *, now: datetime | None = None
         if connector is None or not connector.enabled:
             return PollResult(connector_id, skipped="connector missing or disabled")
         source = deps.connectors.for_row(connector)
-        polls = Capability.ORDER_POLLING in enabled_capabilities(source)
-        if not polls or not isinstance(source, OrderPoller):
+        capabilities = enabled_capabilities(source)
+        if Capability.TRACKING_POLL in capabilities and isinstance(source, TrackingPoller):
+            tracked = True
+        elif Capability.ORDER_POLLING in capabilities and isinstance(source, OrderPoller):
+            tracked = False
+        else:
             return PollResult(connector_id, skipped=f"connector {connector.name} does not poll")
         _ensure_cursor(session, connector_id)
         if not _claim(session, connector_id, now, deps.settings.claim_timeout):
             return PollResult(connector_id, skipped="another poll of this connector is running")
-    waited_before = total_wait_seconds(source)
+    if tracked:
+        return _poll_tracking(deps, cast(TrackingPoller, source), connector_id, now)
+    order_source = cast(OrderPoller, source)
+    waited_before = total_wait_seconds(order_source)
     try:
-        result = _run_pages(deps, source, connector_id, now)
+        result = _run_pages(deps, order_source, connector_id, now)
     except ConnectorError as exc:
-        _record_failure(deps, connector_id, exc, now, total_wait_seconds(source) - waited_before)
+        waited = total_wait_seconds(order_source) - waited_before
+        _record_failure(deps, connector_id, exc, now, waited)
         log.warning("poll of connector %s failed: %s", connector_id, exc)
         return PollResult(connector_id, error=f"{exc.reason}: {exc}")
     except Exception:
@@ -174,11 +186,43 @@ def poll_connector(deps: Deps, connector_id: int, *, now: datetime | None = None
             session,
             connector_id,
             now=deps.clock.now(),
-            rate_limit_wait=total_wait_seconds(source) - waited_before,
+            rate_limit_wait=total_wait_seconds(order_source) - waited_before,
         )
     if not result.finished:
         deps.dispatcher.enqueue(Task.POLL_CONNECTOR, connector_id)  # go on with the next pages
     return result
+
+
+def _poll_tracking(
+    deps: Deps, source: TrackingPoller, connector_id: int, now: datetime
+) -> PollResult:
+    """One tracking turn of a carrier; a failure is retried at the next turn (it counts in
+    the carrier's health but never disables it: its bookings do not depend on tracking)."""
+    next_turn = now + timedelta(seconds=deps.settings.poll_interval)
+    try:
+        result = tracking_polls.poll_parcels(deps, source, connector_id, now)
+    except ConnectorError as exc:
+        with unit_of_work(deps.sessions) as session:
+            connector_health.record_failure(
+                session, connector_id, f"{exc.reason}: {exc}", now=now, disable_after=None
+            )
+        _release(deps, connector_id, next_poll_at=next_turn)
+        log.warning("tracking poll of connector %s failed: %s", connector_id, exc)
+        return PollResult(connector_id, error=f"{exc.reason}: {exc}")
+    except Exception:
+        _release(deps, connector_id, next_poll_at=None)
+        raise
+    with unit_of_work(deps.sessions) as session:
+        connector_health.record_success(session, connector_id, now=deps.clock.now())
+    _release(deps, connector_id, next_poll_at=next_turn)
+    for inbound_id in result.stored:
+        deps.dispatcher.enqueue(Task.PROCESS_INBOUND, inbound_id)
+    return PollResult(
+        connector_id,
+        orders_seen=result.asked,
+        new_messages=len(result.stored),
+        finished=True,
+    )
 
 
 def _claim(session: Session, connector_id: int, now: datetime, claim_timeout: float) -> bool:

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from omniroute.connectors.base import PayloadError
-from omniroute.connectors.tracking import TrackingDelivery, TrackingSource
+from omniroute.connectors.tracking import TrackingDelivery, TrackingPoller, TrackingSource
 from omniroute.core.platform.models import InboundMessage
 from omniroute.core.platform.ports import HasConnectors
 from omniroute.core.platform.sql import table_of
@@ -32,7 +32,7 @@ def is_tracking_source(source: object) -> bool:
     kind = type(source)
     known = _IS_SOURCE.get(kind)
     if known is None:
-        known = _IS_SOURCE[kind] = issubclass(kind, TrackingSource)
+        known = _IS_SOURCE[kind] = issubclass(kind, TrackingSource | TrackingPoller)
     return known
 
 
@@ -41,7 +41,7 @@ def tracking_of(source: object, msg: InboundMessage) -> TrackingDelivery | None:
     Raises ``PayloadError`` for a tracking delivery that cannot be read."""
     if not is_tracking_source(source):
         return None
-    parsed = cast(TrackingSource, source).parse_tracking(msg.headers, msg.body)
+    parsed = cast(TrackingSource, source).parse_tracking(msg.headers, msg.body)  # or a poller
     if parsed is not None and not isinstance(parsed, TrackingDelivery):
         raise PayloadError(f"parse_tracking returned {type(parsed).__name__}")
     return parsed

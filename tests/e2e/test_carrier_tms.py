@@ -23,7 +23,9 @@ from omniroute.api.app import create_app
 from omniroute.connectors.wms.demo_server import FakeWms
 from omniroute.core.access.tokens import create_token
 from omniroute.core.channels import connector_admin
+from omniroute.core.fulfilment.shipments import ShipmentInput, confirm_shipment
 from omniroute.core.housekeeping.sweeper import sweep
+from omniroute.core.intake.polling import poll_connector
 from omniroute.core.platform.db import unit_of_work
 from omniroute.core.platform.models import (
     CarrierBooking,
@@ -54,6 +56,16 @@ class FakeTms:
         self.booked: dict[str, dict[str, Any]] = {}
         self.http.route("POST", r"/api/rates", self._rates)
         self.http.route("POST", r"/api/shipments", self._book)
+        self.http.route("GET", r"/api/tracking/[^/]+", self._track)
+        # A carrier without webhooks: its scans per tracking number, in its own codes.
+        self.scans: dict[str, list[dict[str, str]]] = {}
+
+    def _track(self, request: Request) -> Reply:
+        number = request.path.rsplit("/", 1)[1]
+        if number not in self.scans:
+            return Reply(404, {"error": "unknown tracking number"})
+        events = self.scans[number]
+        return Reply(200, {"tracking_number": number, "carrier": "Acme", "events": events})
 
     def _rates(self, request: Request) -> Reply:
         weight = sum(p["weight_kg"] for p in request.json["parcels"])
@@ -200,3 +212,62 @@ def test_a_refused_booking_opens_an_exception_with_the_carriers_reason(shop: Sho
         assert "address not serviceable" in problem.detail["message"]
         assert problem.detail["choice"]["chosen"]["service"] == "eco"
         assert s.scalars(select(CarrierBooking)).first() is None
+
+
+def test_a_carrier_without_webhooks_is_polled_for_its_parcels(shop: Shop) -> None:
+    tms = FakeTms()
+    with tms.http:
+        carrier = connector_admin.create_connector(
+            shop.ctx,
+            kind="carrier_rest",
+            name="acme-tms",
+            config={
+                "base_url": f"{tms.http.base_url}/api",
+                "tracking_path": "/tracking/{tracking_number}",
+                "status_map": {"PU": "in_transit", "OD": "out_for_delivery", "DL": "delivered"},
+            },
+            secrets={},
+            enabled=True,
+            actor="test",
+        )
+        body = order_body(6003, [("IPOD2008GREEN", 1)])
+        with TestClient(create_app(shop.ctx)) as client:
+            posted = client.post(
+                f"/webhooks/{shop.world.shopify_id}", content=body, headers=signed_headers(body)
+            )
+            assert posted.status_code == 200, posted.text
+        drain(shop.ctx)
+        with unit_of_work(shop.ctx.sessions) as s:
+            fo_id = s.scalars(select(FulfilmentOrder.id)).one()
+        confirm_shipment(shop.ctx, fo_id, ShipmentInput("PKG-1", None), actor="wms")
+        with unit_of_work(shop.ctx.sessions) as s:
+            shipment = s.scalars(select(Shipment)).one()
+            assert shipment.tracking_number == "TMS0001"
+        day = shop.clock.at.date().isoformat()
+        tms.scans["TMS0001"] = [{"status": "PU", "occurred_at": f"{day}T15:00:00Z"}]
+
+        def turn() -> int:
+            shop.clock.at += timedelta(hours=1)  # past the poll interval
+            result = poll_connector(shop.ctx, carrier.id, now=shop.clock.at)
+            assert result.error is None, result.error
+            drain(shop.ctx)
+            return result.new_messages
+
+        def status() -> str:
+            with unit_of_work(shop.ctx.sessions) as s:
+                return str(s.scalars(select(Shipment.status)).one())
+
+        assert turn() == 1
+        assert status() == "in_transit"
+        assert turn() == 0  # the same history again: nothing stored twice
+        tms.scans["TMS0001"] += [
+            {"status": "OD", "occurred_at": f"{day}T20:00:00Z"},
+            {"status": "DL", "occurred_at": f"{day}T22:00:00Z", "location": "Louisville"},
+        ]
+        assert turn() == 1
+        assert status() == "delivered"
+        with unit_of_work(shop.ctx.sessions) as s:
+            assert s.scalars(select(SalesOrder.status)).one() == "delivered"
+        asked = len(tms.http.requests_to("GET", r"/api/tracking/"))
+        assert turn() == 0
+        assert len(tms.http.requests_to("GET", r"/api/tracking/")) == asked  # delivered: not asked

@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 import respx
 
-from omniroute.connectors.base import ConnectorRuntime, PermanentError, TransientError
-from omniroute.connectors.carrier_rest.connector import RestCarrierConnector
+from omniroute.connectors.base import ConnectorRuntime, PayloadError, PermanentError, TransientError
+from omniroute.connectors.carrier_rest import mapping as tracking_mapping
+from omniroute.connectors.carrier_rest.connector import RestCarrierConfig, RestCarrierConnector
 from omniroute.connectors.carriers import Address, BookingRequest, Parcel, Quote, RateRequest
 from omniroute.connectors.http import UnsafeUrlError
 
@@ -165,3 +166,36 @@ def test_the_kind_declares_and_implements_its_protocols() -> None:
     from omniroute.connectors import testkit
 
     testkit.check_kind(RestCarrierConnector, carrier())
+
+
+def test_tracking_answers_are_read_in_the_canonical_vocabulary() -> None:
+    doc = {
+        "tracking_number": "TMS9",
+        "events": [
+            {"status": "pu", "occurred_at": "2026-12-01T10:00:00Z", "message": "picked up"},
+            {"status": "delivered", "occurred_at": "2026-12-02T10:00:00+01:00"},
+            {"status": "XX-CUSTOMS", "occurred_at": "2026-12-01T12:00:00Z"},
+        ],
+    }
+    update = tracking_mapping.read_tracking(doc, "TMS9", "Acme", {"PU": "in_transit"})
+    assert (update.carrier, update.tracking_number) == ("Acme", "TMS9")
+    assert [(e.status.value, e.raw_status) for e in update.events] == [
+        ("in_transit", "pu"),
+        ("delivered", "delivered"),
+        ("unknown", "XX-CUSTOMS"),  # a code nobody mapped: kept, never guessed
+    ]
+    assert update.events[1].occurred_at.utcoffset() is not None
+    for bad in ({"events": "no"}, {"events": [{"occurred_at": "2026-12-01T10:00:00Z"}]}, []):
+        with pytest.raises(PayloadError):
+            tracking_mapping.read_tracking(bad, "TMS9", "Acme", {})
+
+
+def test_a_status_map_to_a_word_omniroute_does_not_know_is_refused() -> None:
+    with pytest.raises(ValueError, match="not canonical statuses"):
+        RestCarrierConfig.model_validate(
+            {"base_url": "https://tms.example", "status_map": {"PU": "picked"}}
+        )
+    with pytest.raises(ValueError, match="tracking_number"):
+        RestCarrierConfig.model_validate(
+            {"base_url": "https://tms.example", "tracking_path": "/tracking"}
+        )
