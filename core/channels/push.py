@@ -42,6 +42,7 @@ from omniroute.connectors.edi_delivery import from_payload
 from omniroute.connectors.tracking import TrackingNotice, TrackingSink, TrackingStatus
 from omniroute.core.channels import health as connector_health
 from omniroute.core.exceptions.opening import Reason, open_exception
+from omniroute.core.order_state.holdings import overshipped
 from omniroute.core.order_state.machine import OrderStatus
 from omniroute.core.outbox import messages as outbox
 from omniroute.core.outbox.messages import (
@@ -257,6 +258,12 @@ def _notice(session: Session, msg: OutboxMessage) -> FulfilmentNotice:
             .where(FulfilmentLine.id.in_(line_ids))
         )
     }
+    broken = overshipped(session, sorted({ol.id for ol in order_lines.values()}))
+    if broken:  # never tell a channel of more than was ordered and not cancelled
+        raise PermanentError(
+            f"shipped more than ordered less cancelled on order line(s) {broken}",
+            reason="invariant_broken",
+        )
     lines = tuple(
         ShippedLine(
             sku=item["sku"],

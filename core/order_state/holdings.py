@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from omniroute.core.platform.models import FulfilmentLine, FulfilmentOrder, OrderLine
@@ -43,3 +43,27 @@ def member_orders_of(session: Session, fulfilment_order_id: int) -> list[int]:
             .order_by(OrderLine.order_id)
         )
     )
+
+
+def overshipped(session: Session, order_line_ids: list[int]) -> list[dict[str, int]]:
+    """The order lines among these that show more shipped than ordered less cancelled, over
+    every fulfilment line holding them (empty when the invariant holds): checked before a
+    shipment is told to another system."""
+    if not order_line_ids:
+        return []
+    totals = session.execute(
+        select(
+            OrderLine.id,
+            OrderLine.quantity,
+            func.coalesce(func.sum(FulfilmentLine.shipped_quantity), 0),
+            func.coalesce(func.sum(FulfilmentLine.cancelled_quantity), 0),
+        )
+        .outerjoin(FulfilmentLine, FulfilmentLine.order_line_id == OrderLine.id)
+        .where(OrderLine.id.in_(sorted(set(order_line_ids))))
+        .group_by(OrderLine.id, OrderLine.quantity)
+    )
+    return [
+        {"order_line_id": int(i), "ordered": int(q), "shipped": int(s), "cancelled": int(c)}
+        for i, q, s, c in totals
+        if int(s) > int(q) - int(c)
+    ]

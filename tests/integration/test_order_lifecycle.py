@@ -16,13 +16,19 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from omniroute.connectors.erp_rest.demo_server import FakeErp
 from omniroute.core.erp.reconciliation import erp_reconciliation
 from omniroute.core.platform.clock import utcnow
 from omniroute.core.platform.db import unit_of_work
-from omniroute.core.platform.models import CarrierBooking, OutboxMessage, StockLevel
+from omniroute.core.platform.models import (
+    CarrierBooking,
+    FulfilmentLine,
+    OrderException,
+    OutboxMessage,
+    StockLevel,
+)
 from omniroute.worker.handlers import drain
 from tests.carrier_samples import EASYPOST_SECRET, easypost_delivery, easypost_event
 from tests.integration.test_carrier_booking import rate_table
@@ -190,3 +196,28 @@ def test_an_order_from_the_channel_to_its_return(env: Env, erp: FakeErp) -> None
         ).all()
     assert stuck == []
     assert_invariants(env.ctx, env.wms)
+
+
+def test_a_shipment_beyond_what_was_ordered_is_never_told_to_the_channel(
+    env: Env,  # noqa: F811
+) -> None:
+    poll(env)
+    (fo,) = order_detail(env, SAMPLE_ID)["fulfilment_orders"]
+    ship(env, fo["id"], {"external_ref": "PKG-1", "lines": [{"sku": GREEN, "quantity": 1}]})
+    with unit_of_work(env.ctx.sessions) as s:  # a bug elsewhere, or a hand edit gone wrong
+        s.execute(
+            update(FulfilmentLine)
+            .where(FulfilmentLine.fulfilment_order_id == fo["id"], FulfilmentLine.sku == GREEN)
+            .values(shipped_quantity=FulfilmentLine.quantity + 5)
+        )
+    drain(env.ctx)
+    assert env.shop.created == []  # Shopify heard nothing
+    with unit_of_work(env.ctx.sessions) as s:
+        (push,) = s.scalars(
+            select(OutboxMessage).where(OutboxMessage.kind == "channel.fulfilment")
+        ).all()
+        assert push.status == "dead" and "invariant_broken" in (push.last_error or "")
+        (problem,) = s.scalars(
+            select(OrderException).where(OrderException.outbox_message_id == push.id)
+        ).all()
+        assert problem.detail["error"] == "invariant_broken"
