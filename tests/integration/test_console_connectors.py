@@ -186,9 +186,10 @@ def test_roles_scopes_and_csrf(cctx: Context, world: World, client: TestClient) 
     as_user(cctx, client, "ivy", Role.ADMIN, connector_ids=[world.wms_id])
     assert client.get(url).status_code == 404
     assert client.get(f"/console/connectors/{world.wms_id}").status_code == 200
-    assert 'href="/console/connectors/' + str(world.shopify_id) not in client.get(
-        "/console/connectors"
-    ).text
+    assert (
+        'href="/console/connectors/' + str(world.shopify_id)
+        not in client.get("/console/connectors").text
+    )
 
 
 def test_the_inbox_shows_a_failed_message_and_replays_it_through_its_exception(
