@@ -281,7 +281,7 @@ def test_ops_adjusts_stock_with_a_reason_and_sees_the_ledger_row(live: Live, bro
     page.get_by_role("button", name="Search").click()
     page.locator("table.stock").get_by_role("link", name="MUG-BLUE").first.click()
     sync_api.expect(page.locator("#on-hand")).to_have_text("20")
-    page.get_by_label("Change (units, + or −)").fill("-4")
+    page.get_by_label("Units to add (negative to remove)").fill("-4")
     page.get_by_label("Reason").fill("damage")
     page.get_by_label("Reason").press("Enter")
     sync_api.expect(page.get_by_role("status")).to_contain_text("Stock adjusted")
