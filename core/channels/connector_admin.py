@@ -281,7 +281,8 @@ def inbox_messages(
     deps: Deps, connector_id: int, *, before_id: int = 0, limit: int = 20
 ) -> list[dict[str, Any]]:
     """The connector's raw inbox, newest first (keyset on id below ``before_id``; 0 for the
-    newest), each with its open exception (the one a replay goes through), if any."""
+    newest) on the (connector_id, id) index of migration 0025, each with its open exception
+    (the one a replay goes through), if any."""
     with unit_of_work(deps.sessions) as session:
         q = select(InboundMessage).where(InboundMessage.connector_id == connector_id)
         if before_id:
