@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import json
 import os
 from pathlib import Path
 from typing import Any, Protocol
@@ -17,6 +18,7 @@ from omniroute.connectors.http import UnsafeUrlError, guard_url
 from omniroute.core.access.audit import record
 from omniroute.core.channels import health as connector_health
 from omniroute.core.channels.release_policy import DEFAULT_POLICY, ReleasePolicy
+from omniroute.core.exceptions.board import MAX_SHOWN_BODY
 from omniroute.core.platform.db import unit_of_work
 from omniroute.core.platform.dispatch import Task
 from omniroute.core.platform.errors import Conflict, Invalid, NotFound
@@ -307,8 +309,21 @@ def inbox_messages(
                 "received_at": r.received_at,
                 "processed_at": r.processed_at,
                 "order_id": r.order_id,
-                "body": r.body.decode("utf-8", errors="replace"),
+                **_body(bytes(r.body or b"")),
                 "exception_id": open_for.get(r.id),
             }
             for r in rows
         ]
+
+
+def _body(body: bytes) -> dict[str, Any]:
+    """The raw body as a page shows it: parsed when it is JSON (so personal data in it can be
+    masked), else text; cut at the exception page's limit."""
+    parsed: Any = None
+    if len(body) <= MAX_SHOWN_BODY:
+        try:
+            parsed = json.loads(body)
+        except ValueError:
+            parsed = None
+    text = None if parsed is not None else body[:MAX_SHOWN_BODY].decode("utf-8", "replace")
+    return {"json": parsed, "text": text, "size": len(body), "cut": len(body) > MAX_SHOWN_BODY}
