@@ -79,13 +79,13 @@ def _parse_config(text: str) -> dict[str, Any]:
     return value
 
 
-async def _secrets_posted(request: Request) -> dict[str, str]:
+async def _secrets_posted(request: Request, prefix: str = SECRET_PREFIX) -> dict[str, str]:
     """The secret fields filled in; a blank one keeps what is stored."""
     form = await request.form()
     return {
-        key.removeprefix(SECRET_PREFIX): value
+        key.removeprefix(prefix): value
         for key, value in form.items()
-        if key.startswith(SECRET_PREFIX) and isinstance(value, str) and value
+        if key.startswith(prefix) and isinstance(value, str) and value
     }
 
 
@@ -135,11 +135,8 @@ async def create_connector(
     config: Config = "{}",
     enabled: Annotated[bool, Form()] = False,
 ) -> Response:
-    secrets = await _secrets_posted(request)
-    # Only this kind's secret fields: the form carries every kind's (hidden by the page).
-    kind_cls = ctx.registry.kinds.get(kind)
-    if kind_cls is not None:
-        secrets = {k: v for k, v in secrets.items() if k in kind_cls.secrets_model.model_fields}
+    # Only this kind's secret fields: the form carries every kind's, each named with its kind.
+    secrets = await _secrets_posted(request, f"{SECRET_PREFIX}{kind}__")
     try:
         cfg = _parse_config(config)
         row = await run_in_threadpool(

@@ -135,7 +135,8 @@ def test_admin_creates_a_connector_of_a_chosen_kind(
             "kind": "generic_webhook",
             "name": "pos",
             "config": '{"default_channel": "pos"}',
-            "secret__webhook_secret": POS_SECRET,
+            "secret__generic_webhook__webhook_secret": POS_SECRET,
+            "secret__shopify__webhook_secret": "",  # another kind's field, left blank
             "enabled": "true",
         },
         follow_redirects=False,
@@ -144,6 +145,7 @@ def test_admin_creates_a_connector_of_a_chosen_kind(
     ident = int(made.headers["location"].split("/")[-1].split("?")[0])
     row = connector_admin.get_connector(cctx, ident)
     assert (row.kind, row.name, row.enabled) == ("generic_webhook", "pos", True)
+    assert cctx.connectors.open(row.secrets_encrypted) == {"webhook_secret": POS_SECRET}
     assert POS_SECRET not in client.get(f"/console/connectors/{ident}").text
     again = client.post(
         "/console/connectors",
