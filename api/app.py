@@ -11,12 +11,14 @@ from fastapi import FastAPI
 from omniroute.api import problems
 from omniroute.api.body_limit import BodyLimitMiddleware
 from omniroute.api.console import (
+    connector_routes,
     dead_letter_routes,
     exception_routes,
     order_routes,
     pages,
     rule_routes,
     session_routes,
+    stock_routes,
 )
 from omniroute.api.errors import ErrorMiddleware
 from omniroute.api.metrics_exposition import Exposition
@@ -134,6 +136,8 @@ def create_app(
         exception_routes,
         rule_routes,
         dead_letter_routes,
+        connector_routes,
+        stock_routes,
     ):
         app.include_router(console.router)
     app.include_router(pages.static)

@@ -139,3 +139,18 @@ def exception_in_scope(permission: Permission) -> SignedInDep:
 
     check.scoped_by = "exception_id"  # type: ignore[attr-defined]  # read by deps.scoped_by
     return check
+
+
+def connector_in_scope(permission: Permission) -> SignedInDep:
+    checked = require(permission)
+
+    async def check(
+        connector_id: int,
+        user: SignedIn = Depends(checked),  # noqa: B008 - Annotated would name a local
+    ) -> SignedIn:
+        if user.connector_ids is not None and connector_id not in user.connector_ids:
+            raise not_found("connector", connector_id)
+        return user
+
+    check.scoped_by = "connector_id"  # type: ignore[attr-defined]  # read by deps.scoped_by
+    return check

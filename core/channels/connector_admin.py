@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import json
 import os
 from pathlib import Path
 from typing import Any, Protocol
@@ -17,10 +18,11 @@ from omniroute.connectors.http import UnsafeUrlError, guard_url
 from omniroute.core.access.audit import record
 from omniroute.core.channels import health as connector_health
 from omniroute.core.channels.release_policy import DEFAULT_POLICY, ReleasePolicy
+from omniroute.core.exceptions.board import MAX_SHOWN_BODY
 from omniroute.core.platform.db import unit_of_work
 from omniroute.core.platform.dispatch import Task
 from omniroute.core.platform.errors import Conflict, Invalid, NotFound
-from omniroute.core.platform.models import Connector
+from omniroute.core.platform.models import Connector, InboundMessage, OrderException
 from omniroute.core.platform.ports import (
     HasClock,
     HasConnectors,
@@ -275,3 +277,53 @@ def request_poll(deps: Deps, connector_id: int, *, actor: str) -> None:
             raise Conflict(f"connector {connector_id} is disabled", code="connector_disabled")
         record(session, actor, "connector.poll", "connector", row.id, {})
     deps.dispatcher.enqueue(Task.POLL_CONNECTOR, connector_id)
+
+
+def inbox_messages(
+    deps: Deps, connector_id: int, *, before_id: int = 0, limit: int = 20
+) -> list[dict[str, Any]]:
+    """The connector's raw inbox, newest first (keyset on id below ``before_id``; 0 for the
+    newest) on the (connector_id, id) index of migration 0025, each with its open exception
+    (the one a replay goes through), if any."""
+    with unit_of_work(deps.sessions) as session:
+        q = select(InboundMessage).where(InboundMessage.connector_id == connector_id)
+        if before_id:
+            q = q.where(InboundMessage.id < before_id)
+        rows = list(session.scalars(q.order_by(InboundMessage.id.desc()).limit(limit)))
+        open_for: dict[int, int] = {}
+        if rows:
+            found = session.execute(
+                select(OrderException.inbound_message_id, OrderException.id).where(
+                    OrderException.inbound_message_id.in_([r.id for r in rows]),
+                    OrderException.status == "open",
+                )
+            )
+            open_for = {inbound: exc for inbound, exc in found if inbound is not None}
+        return [
+            {
+                "id": r.id,
+                "topic": r.topic,
+                "status": r.status,
+                "attempts": r.attempts,
+                "last_error": r.last_error,
+                "received_at": r.received_at,
+                "processed_at": r.processed_at,
+                "order_id": r.order_id,
+                **_body(bytes(r.body or b"")),
+                "exception_id": open_for.get(r.id),
+            }
+            for r in rows
+        ]
+
+
+def _body(body: bytes) -> dict[str, Any]:
+    """The raw body as a page shows it: parsed when it is JSON (so personal data in it can be
+    masked), else text; cut at the exception page's limit."""
+    parsed: Any = None
+    if len(body) <= MAX_SHOWN_BODY:
+        try:
+            parsed = json.loads(body)
+        except ValueError:
+            parsed = None
+    text = None if parsed is not None else body[:MAX_SHOWN_BODY].decode("utf-8", "replace")
+    return {"json": parsed, "text": text, "size": len(body), "cut": len(body) > MAX_SHOWN_BODY}

@@ -138,6 +138,7 @@ class InboundMessage(WorkItem, Base):
     __table_args__ = (
         UniqueConstraint("connector_id", "dedupe_key", name="uq_inbound_message_dedupe"),
         Index("ix_inbound_message_due", "status", "next_attempt_at"),
+        Index("ix_inbound_message_connector", "connector_id", "id"),  # the console's inbox
     )
     connector_id: Mapped[int] = mapped_column(ForeignKey("connector.id"))
     dedupe_key: Mapped[str] = mapped_column(String(255))
@@ -722,6 +723,7 @@ class OrderException(Base):
         Index("ix_order_exception_order", "order_id", "status"),
         Index("ix_order_exception_subject", "subject", "reason"),
         Index("ix_order_exception_assignee", "status", "assignee", "id"),
+        Index("ix_order_exception_inbound", "inbound_message_id"),
     )
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     reason: Mapped[str] = mapped_column(String(40))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Collection
 from dataclasses import asdict, dataclass, fields
 from typing import Protocol
 
@@ -193,3 +194,16 @@ def list_thresholds(
         if sku is not None:
             q = q.where(StockThreshold.sku == sku)
         return list(session.scalars(q.order_by(StockThreshold.id).limit(limit)))
+
+
+def min_units_of(deps: Deps, skus: Collection[str]) -> dict[tuple[int, str], int]:
+    """The min in units of every threshold of these SKUs that has one, by (warehouse, SKU)."""
+    if not skus:
+        return {}
+    with unit_of_work(deps.sessions) as session:
+        found = session.execute(
+            select(StockThreshold.warehouse_id, StockThreshold.sku, StockThreshold.min_units).where(
+                StockThreshold.sku.in_(sorted(set(skus))), StockThreshold.min_units.is_not(None)
+            )
+        )
+        return {(w, s): m for w, s, m in found if m is not None}

@@ -105,3 +105,17 @@ def ledger(
         if sku is not None:
             q = q.where(StockLedger.sku == sku)
         return list(session.scalars(q.order_by(StockLedger.id).limit(limit)))
+
+
+def ledger_newest_first(
+    deps: Deps, warehouse_id: int, sku: str, *, before_id: int = 0, limit: int = 50
+) -> list[StockLedger]:
+    """A SKU's ledger at one warehouse, newest first: keyset below ``before_id`` (0 for the
+    newest), on the (warehouse_id, sku, id) index."""
+    with unit_of_work(deps.sessions) as session:
+        q = select(StockLedger).where(
+            StockLedger.warehouse_id == warehouse_id, StockLedger.sku == sku
+        )
+        if before_id:
+            q = q.where(StockLedger.id < before_id)
+        return list(session.scalars(q.order_by(StockLedger.id.desc()).limit(limit)))
