@@ -1,4 +1,4 @@
-"""Migration 0025 (the console's inbox indexes) goes up and back down, on SQLite and
+"""Migration 0024 (the console's inbox indexes) goes up and back down, on SQLite and
 PostgreSQL."""
 
 from __future__ import annotations
@@ -16,13 +16,13 @@ NEW_INDEXES = {
 }
 
 
-def test_0025_adds_the_inbox_indexes_and_goes_back(empty_url: str) -> None:  # noqa: F811
+def test_0024_adds_the_inbox_indexes_and_goes_back(empty_url: str) -> None:  # noqa: F811
     config = alembic_config(empty_url)
-    below = ScriptDirectory.from_config(config).get_revision("0025").down_revision
+    below = ScriptDirectory.from_config(config).get_revision("0024").down_revision
     assert isinstance(below, str)
     upgrade(empty_url, below)
     assert not _indexes(empty_url) & NEW_INDEXES
-    upgrade(empty_url, "0025")
+    upgrade(empty_url, "0024")
     assert _indexes(empty_url) >= NEW_INDEXES
     command.downgrade(config, below)
     assert not _indexes(empty_url) & NEW_INDEXES

@@ -1,7 +1,7 @@
 """indexes for the console's connector page: a connector's inbox newest first, and the
 open exception of each inbox message
 
-Revision ID: 0025
+Revision ID: 0024
 Revises: 0023
 
 - ``inbound_message (connector_id, id)``: the connector page lists its raw inbox newest
@@ -17,7 +17,7 @@ from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = "0025"
+revision: str = "0024"
 down_revision: str | None = "0023"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
