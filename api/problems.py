@@ -28,6 +28,11 @@ STATUS = {NotFound: 404, Conflict: 409, Invalid: 422, Unauthorized: 401}
 CORRELATION_HEADER = correlation.HEADER
 
 
+def status_of(exc: DomainError) -> int:
+    """The HTTP status of a service's refusal, for the API and the console alike."""
+    return next((s for cls, s in STATUS.items() if isinstance(exc, cls)), 400)
+
+
 def problem(status: int, code: str, detail: str, **extra: Any) -> JSONResponse:
     body = {"status": status, "code": code, "detail": detail, **extra}
     return JSONResponse(body, status_code=status, media_type="application/problem+json")
@@ -51,8 +56,7 @@ def server_problem(cid: str, status: int, code: str, detail: str, **extra: Any) 
 def install(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def _domain(_: Request, exc: DomainError) -> JSONResponse:
-        status = next((s for cls, s in STATUS.items() if isinstance(exc, cls)), 400)
-        response = problem(status, exc.code, str(exc), **exc.details)
+        response = problem(status_of(exc), exc.code, str(exc), **exc.details)
         if isinstance(exc, TokenRefused):
             response.headers["WWW-Authenticate"] = "Bearer"
         return response

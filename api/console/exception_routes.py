@@ -16,6 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from omniroute.api.console.auth import ConsoleError, exception_in_scope, not_found, require
 from omniroute.api.console.pages import history, render, shown
 from omniroute.api.deps import CtxDep
+from omniroute.api.problems import status_of
 from omniroute.api.schemas import MAX_ID
 from omniroute.core.access.permissions import Permission, allows
 from omniroute.core.access.sessions import SignedIn
@@ -311,7 +312,7 @@ async def _act(
         await run_in_threadpool(action)
     except DomainError as exc:
         message = str(exc)
-        status = 404 if isinstance(exc, NotFound) else 422 if isinstance(exc, Invalid) else 409
+        status = status_of(exc)
         return await run_in_threadpool(
             lambda: _page(request, ctx, user, exception_id, error=message, status=status)
         )

@@ -17,6 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from omniroute.api.console.auth import not_found, require
 from omniroute.api.console.pages import render
 from omniroute.api.deps import CtxDep
+from omniroute.api.problems import status_of
 from omniroute.api.schemas import MAX_ID
 from omniroute.core.access.permissions import Permission
 from omniroute.core.access.sessions import SignedIn
@@ -177,7 +178,7 @@ async def _act(
     try:
         done = await run_in_threadpool(action)
     except DomainError as exc:
-        status = 404 if isinstance(exc, NotFound) else 422 if isinstance(exc, Invalid) else 409
+        status = status_of(exc)
         problems = list(exc.details.get("errors") or [])
         message = str(exc)
         return await run_in_threadpool(
