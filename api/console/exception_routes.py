@@ -14,6 +14,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from omniroute.api.console.auth import ConsoleError, exception_in_scope, not_found, require
+from omniroute.api.console.order_routes import address_fixable
 from omniroute.api.console.pages import history, render, shown
 from omniroute.api.deps import CtxDep
 from omniroute.api.schemas import MAX_ID
@@ -49,6 +50,7 @@ DONE = {
     "assigned": "Assignment saved.",
     "snoozed": "Snoozed: it is hidden from the open queue until then (its SLA keeps running).",
     "woken": "It shows in the queue again.",
+    "address": "Shipping address saved; the order is checked and routed again.",
 }
 
 
@@ -246,7 +248,7 @@ async def bulk_dismiss(
     return await _bulk(ctx, user, chosen, bulk.BulkAction.DISMISS, expected=expected, note=note)
 
 
-def _page(
+def exception_view(
     request: Request,
     ctx: Context,
     user: SignedIn,
@@ -277,6 +279,9 @@ def _page(
             "error": error,
             "masked": not allows(user.role, P.PII_READ),
             "history": history(ctx, user, "exception", exception_id),
+            "address_fixable": record["reason"] == Reason.BAD_ADDRESS
+            and record["status"] in (ExceptionStatus.OPEN, ExceptionStatus.RETRIED)
+            and address_fixable(user, order),
         },
         status=status,
     )
@@ -290,7 +295,7 @@ def exception_page(
     exception_id: ExceptionId,
     done: Annotated[str | None, Query(max_length=20)] = None,
 ) -> HTMLResponse:
-    return _page(request, ctx, user, exception_id, done=done)
+    return exception_view(request, ctx, user, exception_id, done=done)
 
 
 def _after(exception_id: int, done: str) -> RedirectResponse:
@@ -313,7 +318,7 @@ async def _act(
         message = str(exc)
         status = 404 if isinstance(exc, NotFound) else 422 if isinstance(exc, Invalid) else 409
         return await run_in_threadpool(
-            lambda: _page(request, ctx, user, exception_id, error=message, status=status)
+            lambda: exception_view(request, ctx, user, exception_id, error=message, status=status)
         )
     return _after(exception_id, done)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Path, Query, Request
@@ -16,8 +16,9 @@ from omniroute.api.schemas import MAX_ID
 from omniroute.core.access import audit
 from omniroute.core.access.permissions import Permission, allows
 from omniroute.core.access.sessions import SignedIn
+from omniroute.core.bootstrap import Context
 from omniroute.core.order_state.machine import OrderStatus
-from omniroute.core.orders import dashboard, views
+from omniroute.core.orders import address_fix, dashboard, views
 from omniroute.core.orders.search import OrderFilter
 from omniroute.core.platform.errors import NotFound
 from omniroute.core.returns import views as return_views
@@ -100,7 +101,25 @@ def order_page(
     ctx: CtxDep,
     user: ReadOrder,
     order_id: Annotated[int, Path(ge=1, le=MAX_ID)],
+    done: Annotated[str | None, Query(max_length=20)] = None,
 ) -> HTMLResponse:
+    return order_view(request, ctx, user, order_id, done=DONE.get(done or ""))
+
+
+DONE = {"address": "Shipping address saved; the order is checked and routed again."}
+
+
+def order_view(
+    request: Request,
+    ctx: Context,
+    user: SignedIn,
+    order_id: int,
+    *,
+    done: str | None = None,
+    error: str | None = None,
+    status: int = 200,
+) -> HTMLResponse:
+    """An order's page, with the outcome of an action on it (``done``) or its refusal."""
     try:
         order = views.order_detail(ctx, order_id)
     except NotFound:
@@ -116,7 +135,22 @@ def order_page(
             "returns": return_views.returns_of_order(ctx, order_id)
             if allows(user.role, P.RETURNS_READ)
             else None,
+            "address_fixable": address_fixable(user, order),
+            "done": done,
+            "error": error,
         },
+        status=status,
+    )
+
+
+def address_fixable(user: SignedIn, order: dict[str, Any] | None) -> bool:
+    """Whether the page offers the address form: the user may edit orders and no warehouse
+    has this one (the service checks again when it is posted)."""
+    return (
+        order is not None
+        and allows(user.role, P.ORDERS_EDIT)
+        and order["status"] in address_fix.FIXABLE
+        and not order.get("fulfilment_orders")
     )
 
 

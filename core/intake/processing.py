@@ -44,6 +44,7 @@ from omniroute.core.order_routing.route import RoutingContention, route_locked
 from omniroute.core.order_state import timeline as order_state
 from omniroute.core.order_state.holdings import of_order
 from omniroute.core.order_state.machine import OrderStatus
+from omniroute.core.orders import address_fix
 from omniroute.core.platform.claims import claim_inbound
 from omniroute.core.platform.clock import now_of
 from omniroute.core.platform.db import unit_of_work
@@ -575,6 +576,8 @@ def _apply_newer(
         return order, False
     if order.status != OrderStatus.RECEIVED:
         order_state.transition(session, order, OrderStatus.RECEIVED, "re-processing")
+    if address_fix.keep_fix(order.address_fix, canonical):
+        order_state.note(session, order, "kept the shipping address a person fixed")
     _apply_version(session, order, canonical)
     return order, True
 

@@ -48,6 +48,7 @@ ROUTES: dict[tuple[str, str], Permission | str] = {
     ("GET", "/api/v1/orders/{order_id}"): P.ORDERS_READ,
     ("POST", "/api/v1/orders/import"): P.ORDERS_IMPORT,
     ("POST", "/api/v1/orders/{order_id}/release-hold"): P.ORDERS_RELEASE_HOLD,
+    ("POST", "/api/v1/orders/{order_id}/address"): P.ORDERS_EDIT,
     ("POST", "/api/v1/orders/{order_id}/cancel"): P.ORDERS_CANCEL,
     ("POST", "/api/v1/orders/{order_id}/route"): P.ORDERS_ROUTE,
     ("POST", "/api/v1/orders/{order_id}/reroute"): P.ORDERS_ROUTE,
