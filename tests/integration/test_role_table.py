@@ -143,6 +143,8 @@ ROUTES: dict[tuple[str, str], Permission | str] = {
     ("POST", "/console/exceptions/{exception_id}/snooze"): P.EXCEPTIONS_TRIAGE,
     ("POST", "/console/exceptions/{exception_id}/dismiss"): P.EXCEPTIONS_RETRY,
     ("POST", "/console/exceptions/{exception_id}/map-sku"): P.SKUS_MAP,
+    ("POST", "/console/exceptions/{exception_id}/address"): P.ORDERS_EDIT,
+    ("POST", "/console/orders/{order_id}/address"): P.ORDERS_EDIT,
     ("POST", "/console/exceptions/bulk/retry"): P.EXCEPTIONS_RETRY,
     ("POST", "/console/exceptions/bulk/assign"): P.EXCEPTIONS_TRIAGE,
     ("POST", "/console/exceptions/bulk/resolve"): P.EXCEPTIONS_RETRY,
