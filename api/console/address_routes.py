@@ -20,7 +20,7 @@ from omniroute.api.schemas import MAX_ID
 from omniroute.core.access.permissions import Permission, allows
 from omniroute.core.access.sessions import SignedIn
 from omniroute.core.exceptions import board
-from omniroute.core.orders import address_fix
+from omniroute.core.orders.fixes import address as address_fix
 from omniroute.core.platform.errors import DomainError, Invalid, NotFound
 
 router = APIRouter(prefix="/console", include_in_schema=False)

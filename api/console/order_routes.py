@@ -18,7 +18,8 @@ from omniroute.core.access.permissions import Permission, allows
 from omniroute.core.access.sessions import SignedIn
 from omniroute.core.bootstrap import Context
 from omniroute.core.order_state.machine import OrderStatus
-from omniroute.core.orders import address_fix, dashboard, views
+from omniroute.core.orders import dashboard, views
+from omniroute.core.orders.fixes.replay import FIXABLE
 from omniroute.core.orders.search import OrderFilter
 from omniroute.core.platform.errors import NotFound
 from omniroute.core.returns import views as return_views
@@ -149,7 +150,7 @@ def address_fixable(user: SignedIn, order: dict[str, Any] | None) -> bool:
     return (
         order is not None
         and allows(user.role, P.ORDERS_EDIT)
-        and order["status"] in address_fix.FIXABLE
+        and order["status"] in FIXABLE
         and not order.get("fulfilment_orders")
     )
 

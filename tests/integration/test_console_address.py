@@ -150,7 +150,8 @@ def test_the_fix_survives_a_redelivery_of_the_same_channel_address(
     order = _order(cctx)
     assert order.status == "released" and order.ship_to is not None
     assert order.ship_to["country"] == "US" and order.ship_to["phone"] is None
-    assert order.address_fix is not None and order.address_fix["channel"]["postal_code"] == "4020"
+    assert order.fixes is not None
+    assert order.fixes["ship_to"]["channel"]["postal_code"] == "4020"
     assert exception_queue.get_exception(cctx, exception_id).status == "resolved"
 
 

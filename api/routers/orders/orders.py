@@ -11,8 +11,9 @@ from omniroute.api.schemas import AfterId, Body, Id, LineQuantity, OrderDetailOu
 from omniroute.core.access.permissions import Permission
 from omniroute.core.access.tokens import Principal
 from omniroute.core.order_state.machine import OrderStatus
-from omniroute.core.orders import address_fix, cancellation, holds
+from omniroute.core.orders import cancellation, holds
 from omniroute.core.orders import views as svc
+from omniroute.core.orders.fixes import address as address_fix
 from omniroute.core.orders.search import OrderFilter
 
 router = APIRouter(prefix="/api/v1/orders", tags=["orders"])

@@ -1,10 +1,10 @@
-"""a person's fix of an order's shipping address
+"""a person's fixes of an order (address, quantities)
 
 Revision ID: 0026
 Revises: 0023
 
-- ``sales_order.address_fix``: the ship-to the channel sent and the one a person saved
-  instead (core/orders/address_fix.py); a replay of the same channel address keeps the fix.
+- ``sales_order.fixes``: what the channel sent and what a person saved instead
+  (core/orders/fixes); a replay of the same channel values keeps the fixes.
 """
 
 from __future__ import annotations
@@ -24,9 +24,9 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     op.add_column(
         "sales_order",
-        sa.Column("address_fix", sa.JSON().with_variant(JSONB(), "postgresql")),
+        sa.Column("fixes", sa.JSON().with_variant(JSONB(), "postgresql")),
     )
 
 
 def downgrade() -> None:
-    op.drop_column("sales_order", "address_fix")
+    op.drop_column("sales_order", "fixes")
