@@ -11,9 +11,9 @@ from fastapi import FastAPI
 from omniroute.api import problems
 from omniroute.api.body_limit import BodyLimitMiddleware
 from omniroute.api.console import (
-    address_routes,
     dead_letter_routes,
     exception_routes,
+    fix_routes,
     order_routes,
     pages,
     rule_routes,
@@ -133,7 +133,7 @@ def create_app(
         session_routes,
         order_routes,
         exception_routes,
-        address_routes,
+        fix_routes,
         rule_routes,
         dead_letter_routes,
     ):

@@ -14,7 +14,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from omniroute.api.console.auth import ConsoleError, exception_in_scope, not_found, require
-from omniroute.api.console.order_routes import address_fixable
+from omniroute.api.console.order_routes import fixable
 from omniroute.api.console.pages import history, render, shown
 from omniroute.api.deps import CtxDep
 from omniroute.api.schemas import MAX_ID
@@ -24,6 +24,7 @@ from omniroute.core.bootstrap import Context
 from omniroute.core.exceptions import board, bulk, triage
 from omniroute.core.exceptions import queue as exception_queue
 from omniroute.core.exceptions.opening import ExceptionStatus, Reason
+from omniroute.core.orders.overrides import OVERRIDABLE
 from omniroute.core.orders.views import order_detail
 from omniroute.core.platform.errors import DomainError, Invalid, NotFound
 from omniroute.core.stock import warehouses
@@ -51,7 +52,32 @@ DONE = {
     "snoozed": "Snoozed: it is hidden from the open queue until then (its SLA keeps running).",
     "woken": "It shows in the queue again.",
     "address": "Shipping address saved; the order is checked and routed again.",
+    "quantity": "Quantity saved; the order is checked and routed again.",
+    "forced": "Routed to the warehouse you chose.",
+    "cancelled": "Order cancelled.",
 }
+NOT_CANCELLABLE = ("cancelled", "shipped", "delivered", "partially_returned", "returned")
+
+
+def _order_actions(
+    user: SignedIn, record: dict[str, Any], order: dict[str, Any] | None, ctx: Context
+) -> dict[str, Any]:
+    """Which of the order's forms the exception's page offers (each service checks again)."""
+    live = order is not None and record["status"] in (
+        ExceptionStatus.OPEN,
+        ExceptionStatus.RETRIED,
+    )
+    status = order["status"] if order is not None else None
+    forceable = live and allows(user.role, P.ORDERS_ROUTE) and status in OVERRIDABLE
+    return {
+        "fixable": live and fixable(user, order),
+        "address_fixable": live and record["reason"] == Reason.BAD_ADDRESS and fixable(user, order),
+        "forceable": forceable,
+        "warehouses": [w.code for w in warehouses.list_warehouses(ctx)] if forceable else [],
+        "cancellable": live
+        and allows(user.role, P.ORDERS_CANCEL)
+        and status not in NOT_CANCELLABLE,
+    }
 
 
 StatusParam = Annotated[str, Query(pattern="^(open|retried|resolved|dismissed|all)$")]
@@ -279,9 +305,7 @@ def exception_view(
             "error": error,
             "masked": not allows(user.role, P.PII_READ),
             "history": history(ctx, user, "exception", exception_id),
-            "address_fixable": record["reason"] == Reason.BAD_ADDRESS
-            and record["status"] in (ExceptionStatus.OPEN, ExceptionStatus.RETRIED)
-            and address_fixable(user, order),
+            **_order_actions(user, record, order, ctx),
         },
         status=status,
     )

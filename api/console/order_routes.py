@@ -107,7 +107,7 @@ def order_page(
     return order_view(request, ctx, user, order_id, done=DONE.get(done or ""))
 
 
-DONE = {"address": "Shipping address saved; the order is checked and routed again."}
+DONE = {"changed": "Saved; the order is checked and routed again."}
 
 
 def order_view(
@@ -136,7 +136,7 @@ def order_view(
             "returns": return_views.returns_of_order(ctx, order_id)
             if allows(user.role, P.RETURNS_READ)
             else None,
-            "address_fixable": address_fixable(user, order),
+            "fixable": fixable(user, order),
             "done": done,
             "error": error,
         },
@@ -144,9 +144,9 @@ def order_view(
     )
 
 
-def address_fixable(user: SignedIn, order: dict[str, Any] | None) -> bool:
-    """Whether the page offers the address form: the user may edit orders and no warehouse
-    has this one (the service checks again when it is posted)."""
+def fixable(user: SignedIn, order: dict[str, Any] | None) -> bool:
+    """Whether the page offers the address and quantity forms: the user may edit orders and
+    no warehouse has this one (the service checks again when it is posted)."""
     return (
         order is not None
         and allows(user.role, P.ORDERS_EDIT)

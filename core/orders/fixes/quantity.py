@@ -73,7 +73,8 @@ def change_quantity(
                 code="above_channel",
                 channel_quantity=channel,
             )
-        if quantity == line.quantity:
+        # A line the channel sent with 0 units (a bad_quantity) is taken out by setting 0.
+        if quantity == line.quantity and (quantity != 0 or key in quantities):
             raise Invalid("the quantity is unchanged", code="unchanged")
         others = session.scalar(
             select(OrderLine.id)
