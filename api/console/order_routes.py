@@ -8,8 +8,10 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import HTMLResponse
+from markupsafe import Markup
 
 from omniroute.api.console.auth import ConsoleError, not_found, order_in_scope, require
+from omniroute.api.console.charts import Bar, bar_chart
 from omniroute.api.console.pages import history, render, shown
 from omniroute.api.deps import CtxDep
 from omniroute.api.schemas import MAX_ID
@@ -38,7 +40,67 @@ def dashboard_page(request: Request, ctx: CtxDep, user: ReadOrders) -> HTMLRespo
     figures = dashboard.figures(ctx, now=ctx.clock.now(), connector_ids=user.connector_ids)
     if not allows(user.role, P.EXCEPTIONS_READ):
         figures["exceptions"] = None
-    return render(request, "dashboard.html", {"f": figures})
+    drawn = dashboard.charts(ctx, now=ctx.clock.now(), connector_ids=user.connector_ids)
+    if figures["exceptions"] is None:
+        drawn["exception_ages"] = None
+    return render(request, "dashboard.html", {"f": figures, "c": drawn, "svg": _svg(drawn)})
+
+
+def _percent(value: float | None) -> str:
+    return "—" if value is None else f"{value * 100:.1f}%"
+
+
+def _hours(value: float | None) -> str:
+    return "—" if value is None else f"{value:.1f} h"
+
+
+def _svg(c: dict[str, Any]) -> dict[str, Markup]:
+    """The dashboard's charts; each one's figures are in the page as text too."""
+    hours = c["per_hour"]
+    drawn = {
+        "per_hour": bar_chart(
+            "chart-per-hour",
+            "Orders per hour, last 24 hours (UTC)",
+            "; ".join(f"{h['hour']:%H}:00 {h['count']}" for h in hours),
+            [
+                Bar(f"{h['hour']:%H}", h["count"], f"{h['count']} orders at {h['hour']:%H}:00 UTC")
+                for h in hours
+            ],
+            label_every=3,
+        )
+    }
+    rates = c["rates"]
+    shown = [("Fill", rates["fill"]), ("Split", rates["split"]), ("Backorder", rates["backorder"])]
+    drawn["rates"] = bar_chart(
+        "chart-rates",
+        f"Fill, split and backorder rate, last {c['rate_window_days']} days",
+        "; ".join(f"{name} rate {_percent(v)}" for name, v in shown),
+        [Bar(name, round((v or 0) * 100, 1), f"{name} rate {_percent(v)}") for name, v in shown],
+    )
+    cycle = c["cycle"]
+    drawn["cycle"] = bar_chart(
+        "chart-cycle",
+        f"Order cycle time, created to shipped, last {c['rate_window_days']} days (hours)",
+        f"p50 {_hours(cycle['p50'])}; p90 {_hours(cycle['p90'])}; {cycle['count']} orders",
+        [
+            Bar("p50", round(cycle["p50"] or 0, 1), f"p50 {_hours(cycle['p50'])}"),
+            Bar("p90", round(cycle["p90"] or 0, 1), f"p90 {_hours(cycle['p90'])}"),
+        ],
+    )
+    ages = c["exception_ages"]
+    if ages is not None:
+        bars = []
+        for a in ages:
+            bars.append(Bar(a["label"], a["count"], f"{a['count']} open, {a['label']} old"))
+        late = sum(a["late"] for a in ages)
+        bars.append(Bar("past due", late, f"{late} past due", warn=True))
+        drawn["exception_ages"] = bar_chart(
+            "chart-exception-ages",
+            "Open exceptions by age, and past due",
+            "; ".join(b.text for b in bars),
+            bars,
+        )
+    return drawn
 
 
 @router.get("/orders", response_class=HTMLResponse)
