@@ -82,7 +82,7 @@ def fix_address(
         order = lock_fixable(session, order_id, "address")
         before = dict(order.ship_to or {})
         after = new_ship_to(before, changes)
-        if after == before:
+        if _filled(after) == _filled(before):
             raise Invalid("the address is unchanged", code="unchanged")
         fixes = dict(order.fixes or {})
         channel = (fixes.get("ship_to") or {}).get("channel", before)
@@ -103,3 +103,8 @@ def fix_address(
         result = AddressFixed(order.id, after, replayed)
     deps.dispatcher.enqueue(Task.PROCESS_INBOUND, result.inbound_message_id)
     return result
+
+
+def _filled(ship_to: Mapping[str, Any]) -> dict[str, Any]:
+    """The fields with a value: an empty field and a missing one are the same address."""
+    return {k: v for k, v in ship_to.items() if k in FIELDS and v not in (None, "")}
