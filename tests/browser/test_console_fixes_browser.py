@@ -93,6 +93,7 @@ def test_support_fixes_an_address_on_the_exception_and_sees_the_order_routed(
     sync_api.expect(
         page.get_by_role("img", name="Orders per hour, last 24 hours (UTC)")
     ).to_be_visible()
+    _shot(page, "dashboard-charts")
     _nav(page, "Exceptions").click()
     page.get_by_label("Code", exact=True).select_option("bad_address")
     rows = page.locator("table.queue tbody tr")
