@@ -89,8 +89,11 @@ AGE_BUCKETS = (
     ("1 to 3 days", timedelta(days=1)),
     ("over 3 days", timedelta(days=3)),
 )
-# Cycle times are read for at most this many of the window's shipped orders (the newest).
-CYCLE_SAMPLE = 20_000
+# The rates and cycle times are read over at most this many of the window's orders (the
+# newest): each order costs index lookups of its lines, fulfilment orders and events, so
+# the whole window (tens of thousands of orders) would cost a second (bench/RESULTS.md).
+RATE_SAMPLE = 2_000
+CYCLE_SAMPLE = 2_000
 NOT_LIVE = ("cancelled", "rejected", "withdrawn")  # fulfilment orders that ship nothing
 
 
@@ -185,60 +188,57 @@ def _exception_ages(
 def _rates(
     session: Session, since: datetime, connector_ids: Collection[int] | None
 ) -> dict[str, Any]:
-    """Over the orders created since ``since`` (not cancelled): units placed with a
-    warehouse per unit ordered (fill), orders in more than one fulfilment order per order
-    in any (split), orders ever backordered per order (backorder)."""
+    """Over the newest ``RATE_SAMPLE`` orders created since ``since`` (not cancelled):
+    units placed with a warehouse per unit ordered (fill), orders in more than one live
+    fulfilment order per order in any (split), orders ever backordered per order
+    (backorder). One statement: each order's figures are index lookups by its id."""
     recent = _scoped(
-        select(SalesOrder.id).where(
-            SalesOrder.created_at >= since, SalesOrder.status != OrderStatus.CANCELLED
-        ),
+        select(SalesOrder.id)
+        .where(SalesOrder.created_at >= since, SalesOrder.status != OrderStatus.CANCELLED)
+        .order_by(SalesOrder.created_at.desc())
+        .limit(RATE_SAMPLE),
         connector_ids,
     ).subquery()
-    orders = session.scalar(select(func.count()).select_from(recent)) or 0
-    ordered = session.scalar(
-        select(func.coalesce(func.sum(OrderLine.quantity), 0)).where(
-            OrderLine.order_id.in_(select(recent.c.id))
-        )
-    )
-    placed = session.scalar(
-        select(func.coalesce(func.sum(FulfilmentLine.quantity), 0))
+    order_id = recent.c.id
+    live = FulfilmentOrder.status.notin_(NOT_LIVE)
+    ordered = (
+        select(func.sum(OrderLine.quantity)).where(OrderLine.order_id == order_id)
+    ).scalar_subquery()
+    placed = (
+        select(func.sum(FulfilmentLine.quantity))
         .join(OrderLine, OrderLine.id == FulfilmentLine.order_line_id)
         .join(FulfilmentOrder, FulfilmentOrder.id == FulfilmentLine.fulfilment_order_id)
-        .where(
-            OrderLine.order_id.in_(select(recent.c.id)),
-            FulfilmentOrder.status.notin_(NOT_LIVE),
-        )
+        .where(OrderLine.order_id == order_id, live)
+    ).scalar_subquery()
+    shipments = (
+        select(func.count()).where(FulfilmentOrder.order_id == order_id, live)
+    ).scalar_subquery()
+    backordered = (
+        select(OrderEvent.id)
+        .where(OrderEvent.order_id == order_id, OrderEvent.to_status == OrderStatus.BACKORDERED)
+        .exists()
     )
-    per_order = (
-        select(FulfilmentOrder.order_id, func.count().label("n"))
-        .where(
-            FulfilmentOrder.order_id.in_(select(recent.c.id)),
-            FulfilmentOrder.status.notin_(NOT_LIVE),
-        )
-        .group_by(FulfilmentOrder.order_id)
-        .subquery()
-    )
-    routed, split = session.execute(
+    orders, units_ordered, units_placed, routed, split, back = session.execute(
         select(
-            func.count(), func.coalesce(func.sum(case((per_order.c.n > 1, 1), else_=0)), 0)
-        ).select_from(per_order)
+            func.count(),
+            func.coalesce(func.sum(ordered), 0),
+            func.coalesce(func.sum(placed), 0),
+            func.coalesce(func.sum(case((shipments > 0, 1), else_=0)), 0),
+            func.coalesce(func.sum(case((shipments > 1, 1), else_=0)), 0),
+            func.coalesce(func.sum(case((backordered, 1), else_=0)), 0),
+        ).select_from(recent)
     ).one()
-    backordered = session.scalar(
-        select(func.count(func.distinct(OrderEvent.order_id))).where(
-            OrderEvent.order_id.in_(select(recent.c.id)),
-            OrderEvent.to_status == OrderStatus.BACKORDERED,
-        )
-    )
     return {
         "orders": int(orders),
-        "fill": _ratio(int(placed or 0), int(ordered or 0)),
+        "sampled": int(orders) >= RATE_SAMPLE,
+        "fill": _ratio(int(units_placed), int(units_ordered)),
         "split": _ratio(int(split), int(routed)),
-        "backorder": _ratio(int(backordered or 0), int(orders)),
-        "units_ordered": int(ordered or 0),
-        "units_placed": int(placed or 0),
+        "backorder": _ratio(int(back), int(orders)),
+        "units_ordered": int(units_ordered),
+        "units_placed": int(units_placed),
         "routed": int(routed),
         "split_orders": int(split),
-        "backordered": int(backordered or 0),
+        "backordered": int(back),
     }
 
 
@@ -249,13 +249,15 @@ def _ratio(part: int, whole: int) -> float | None:
 def _cycle_hours(
     session: Session, since: datetime, connector_ids: Collection[int] | None
 ) -> list[float]:
-    """Hours from created to shipped of the orders created since ``since`` that shipped."""
-    shipped_at = func.min(OrderEvent.created_at)
+    """Hours from created to shipped of the newest ``CYCLE_SAMPLE`` orders created since
+    ``since`` that shipped (read backwards from the created-at index)."""
+    shipped_event = (OrderEvent.order_id == SalesOrder.id) & (
+        OrderEvent.to_status == OrderStatus.SHIPPED
+    )
+    shipped_at = (select(func.min(OrderEvent.created_at)).where(shipped_event)).scalar_subquery()
     q = _scoped(
         select(SalesOrder.created_at, shipped_at)
-        .join(OrderEvent, OrderEvent.order_id == SalesOrder.id)
-        .where(SalesOrder.created_at >= since, OrderEvent.to_status == OrderStatus.SHIPPED)
-        .group_by(SalesOrder.id, SalesOrder.created_at)
+        .where(SalesOrder.created_at >= since, select(OrderEvent.id).where(shipped_event).exists())
         .order_by(SalesOrder.created_at.desc())
         .limit(CYCLE_SAMPLE),
         connector_ids,
