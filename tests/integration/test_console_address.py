@@ -18,8 +18,9 @@ from omniroute.core.access.audit import AuditFilter, Entity, list_entries
 from omniroute.core.access.tokens import create_token
 from omniroute.core.bootstrap import Context, bootstrap
 from omniroute.core.exceptions import queue as exception_queue
+from omniroute.core.orders.fixes import address
 from omniroute.core.platform.db import unit_of_work
-from omniroute.core.platform.models import SalesOrder
+from omniroute.core.platform.models import OrderException, SalesOrder
 from omniroute.core.platform.security import Role
 from omniroute.core.stock import warehouses
 from omniroute.worker.handlers import drain
@@ -120,11 +121,9 @@ def test_support_fixes_the_address_on_the_exception_and_the_order_routes(
     assert late.status_code == 409 and "can no longer be changed" in late.text
 
 
-def test_the_fix_survives_a_redelivery_of_the_same_channel_address(
+def test_ops_sees_and_sets_every_field_on_the_order_page(
     cctx: Context, app_client: TestClient, world: World
 ) -> None:
-    """A replay of the channel's payload (the retry of another exception, a redelivery)
-    keeps the fixed address while the channel still sends the one that was fixed."""
     exception_id = _bad_address_order(cctx, world, 702)
     make_user(cctx, "otto", Role.OPS)
     sign_in(app_client, "otto")
@@ -207,3 +206,38 @@ def test_the_api_fixes_an_address_and_refuses_a_bad_one(
     assert again.status_code == 409 and again.json()["code"] == "released"
     missing = app_client.post("/api/v1/orders/999999/address", json={}, headers=auth)
     assert missing.status_code == 404
+
+
+def test_a_replay_keeps_the_fix_and_a_new_address_from_the_channel_replaces_it(
+    cctx: Context, world: World
+) -> None:
+    order = sample_order()
+    template = order["line_items"][0]
+    order.update(id=705, name="#705", updated_at="2026-01-01T10:00:00-05:00")
+    order["line_items"] = [
+        {**template, "id": 70500, "sku": "WIDGET-1", "quantity": 1},
+        {**template, "id": 70501, "sku": "NOT-A-SKU", "quantity": 1},
+    ]
+    order["shipping_address"] = {**order["shipping_address"], "zip": "4020"}
+    post(cctx, world, json.dumps(order).encode())
+    drain(cctx)
+    order_id = _order(cctx).id
+    address.fix_address(cctx, order_id, {"postal_code": "40202"}, actor="user:sue")
+    drain(cctx)
+    parked = _order(cctx)
+    assert parked.status == "exception"  # still the unknown SKU
+    assert parked.ship_to is not None and parked.ship_to["postal_code"] == "40202"
+    with unit_of_work(cctx.sessions) as s:
+        reasons = set(s.execute(select(OrderException.reason, OrderException.status)).all())
+    # Retried, as a retry that got past its check but not every check leaves it.
+    assert reasons == {("bad_address", "retried"), ("unknown_sku", "open")}
+    # The channel sends the same version again (a redelivery): the fix is kept.
+    post(cctx, world, json.dumps(order).encode())
+    drain(cctx)
+    assert _order(cctx).ship_to["postal_code"] == "40202"  # type: ignore[index]
+    # A newer version with another address: the channel's wins, and is checked.
+    order.update(updated_at="2026-01-01T11:00:00-05:00")
+    order["shipping_address"] = {**order["shipping_address"], "zip": "40299"}
+    post(cctx, world, json.dumps(order).encode())
+    drain(cctx)
+    assert _order(cctx).ship_to["postal_code"] == "40299"  # type: ignore[index]

@@ -132,6 +132,19 @@ def test_ops_raises_a_quantity_on_the_order_page(
     order, (after,) = _order(cctx)
     assert after.quantity == 3 and order.status == "exception"  # the address still fails
     assert order.fixes == {"quantities": {str(line.external_line_id): {"channel": 2, "fixed": 3}}}
+    # The address fix replays the channel's payload again: both fixes are put on it.
+    page = app_client.get(f"/console/orders/{order_id}")
+    fixed = app_client.post(
+        f"/console/orders/{order_id}/address",
+        data={"postal_code": "40202", "country": "US", "csrf_token": csrf_in(page.text)},
+    )
+    assert fixed.status_code == 200
+    drain(cctx)
+    order, (after,) = _order(cctx)
+    assert order.status == "released" and after.quantity == 3
+    with unit_of_work(cctx.sessions) as s:
+        (fo,) = s.scalars(select(FulfilmentOrder)).all()
+        assert [fl.quantity for fl in fo.lines] == [3]
 
 
 def test_ops_forces_a_warehouse_and_support_may_not(
