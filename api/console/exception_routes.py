@@ -14,6 +14,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from omniroute.api.console.auth import ConsoleError, exception_in_scope, not_found, require
+from omniroute.api.console.order_routes import fixable
 from omniroute.api.console.pages import history, render, shown
 from omniroute.api.deps import CtxDep
 from omniroute.api.problems import status_of
@@ -24,6 +25,7 @@ from omniroute.core.bootstrap import Context
 from omniroute.core.exceptions import board, bulk, triage
 from omniroute.core.exceptions import queue as exception_queue
 from omniroute.core.exceptions.opening import ExceptionStatus, Reason
+from omniroute.core.orders.overrides import OVERRIDABLE
 from omniroute.core.orders.views import order_detail
 from omniroute.core.platform.errors import DomainError, Invalid, NotFound
 from omniroute.core.stock import warehouses
@@ -50,7 +52,33 @@ DONE = {
     "assigned": "Assignment saved.",
     "snoozed": "Snoozed: it is hidden from the open queue until then (its SLA keeps running).",
     "woken": "It shows in the queue again.",
+    "address": "Shipping address saved; the order is checked and routed again.",
+    "quantity": "Quantity saved; the order is checked and routed again.",
+    "forced": "Routed to the warehouse you chose.",
+    "cancelled": "Order cancelled.",
 }
+NOT_CANCELLABLE = ("cancelled", "shipped", "delivered", "partially_returned", "returned")
+
+
+def _order_actions(
+    user: SignedIn, record: dict[str, Any], order: dict[str, Any] | None, ctx: Context
+) -> dict[str, Any]:
+    """Which of the order's forms the exception's page offers (each service checks again)."""
+    live = order is not None and record["status"] in (
+        ExceptionStatus.OPEN,
+        ExceptionStatus.RETRIED,
+    )
+    status = order["status"] if order is not None else None
+    forceable = live and allows(user.role, P.ORDERS_ROUTE) and status in OVERRIDABLE
+    return {
+        "fixable": live and fixable(user, order),
+        "address_fixable": live and record["reason"] == Reason.BAD_ADDRESS and fixable(user, order),
+        "forceable": forceable,
+        "warehouses": [w.code for w in warehouses.list_warehouses(ctx)] if forceable else [],
+        "cancellable": live
+        and allows(user.role, P.ORDERS_CANCEL)
+        and status not in NOT_CANCELLABLE,
+    }
 
 
 StatusParam = Annotated[str, Query(pattern="^(open|retried|resolved|dismissed|all)$")]
@@ -247,7 +275,7 @@ async def bulk_dismiss(
     return await _bulk(ctx, user, chosen, bulk.BulkAction.DISMISS, expected=expected, note=note)
 
 
-def _page(
+def exception_view(
     request: Request,
     ctx: Context,
     user: SignedIn,
@@ -278,6 +306,7 @@ def _page(
             "error": error,
             "masked": not allows(user.role, P.PII_READ),
             "history": history(ctx, user, "exception", exception_id),
+            **_order_actions(user, record, order, ctx),
         },
         status=status,
     )
@@ -291,7 +320,7 @@ def exception_page(
     exception_id: ExceptionId,
     done: Annotated[str | None, Query(max_length=20)] = None,
 ) -> HTMLResponse:
-    return _page(request, ctx, user, exception_id, done=done)
+    return exception_view(request, ctx, user, exception_id, done=done)
 
 
 def _after(exception_id: int, done: str) -> RedirectResponse:
@@ -314,7 +343,7 @@ async def _act(
         message = str(exc)
         status = status_of(exc)
         return await run_in_threadpool(
-            lambda: _page(request, ctx, user, exception_id, error=message, status=status)
+            lambda: exception_view(request, ctx, user, exception_id, error=message, status=status)
         )
     return _after(exception_id, done)
 

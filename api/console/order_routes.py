@@ -3,21 +3,25 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import HTMLResponse
+from markupsafe import Markup
 
 from omniroute.api.console.auth import ConsoleError, not_found, order_in_scope, require
+from omniroute.api.console.charts import Bar, bar_chart
 from omniroute.api.console.pages import history, render, shown
 from omniroute.api.deps import CtxDep
 from omniroute.api.schemas import MAX_ID
 from omniroute.core.access import audit
 from omniroute.core.access.permissions import Permission, allows
 from omniroute.core.access.sessions import SignedIn
+from omniroute.core.bootstrap import Context
 from omniroute.core.order_state.machine import OrderStatus
 from omniroute.core.orders import dashboard, views
+from omniroute.core.orders.fixes.replay import FIXABLE
 from omniroute.core.orders.search import OrderFilter
 from omniroute.core.platform.errors import NotFound
 from omniroute.core.returns import views as return_views
@@ -36,7 +40,67 @@ def dashboard_page(request: Request, ctx: CtxDep, user: ReadOrders) -> HTMLRespo
     figures = dashboard.figures(ctx, now=ctx.clock.now(), connector_ids=user.connector_ids)
     if not allows(user.role, P.EXCEPTIONS_READ):
         figures["exceptions"] = None
-    return render(request, "dashboard.html", {"f": figures})
+    drawn = dashboard.charts(ctx, now=ctx.clock.now(), connector_ids=user.connector_ids)
+    if figures["exceptions"] is None:
+        drawn["exception_ages"] = None
+    return render(request, "dashboard.html", {"f": figures, "c": drawn, "svg": _svg(drawn)})
+
+
+def _percent(value: float | None) -> str:
+    return "—" if value is None else f"{value * 100:.1f}%"
+
+
+def _hours(value: float | None) -> str:
+    return "—" if value is None else f"{value:.1f} h"
+
+
+def _svg(c: dict[str, Any]) -> dict[str, Markup]:
+    """The dashboard's charts; each one's figures are in the page as text too."""
+    hours = c["per_hour"]
+    drawn = {
+        "per_hour": bar_chart(
+            "chart-per-hour",
+            "Orders per hour, last 24 hours (UTC)",
+            "; ".join(f"{h['hour']:%H}:00 {h['count']}" for h in hours),
+            [
+                Bar(f"{h['hour']:%H}", h["count"], f"{h['count']} orders at {h['hour']:%H}:00 UTC")
+                for h in hours
+            ],
+            label_every=3,
+        )
+    }
+    rates = c["rates"]
+    shown = [("Fill", rates["fill"]), ("Split", rates["split"]), ("Backorder", rates["backorder"])]
+    drawn["rates"] = bar_chart(
+        "chart-rates",
+        f"Fill, split and backorder rate, last {c['rate_window_days']} days",
+        "; ".join(f"{name} rate {_percent(v)}" for name, v in shown),
+        [Bar(name, round((v or 0) * 100, 1), f"{name} rate {_percent(v)}") for name, v in shown],
+    )
+    cycle = c["cycle"]
+    drawn["cycle"] = bar_chart(
+        "chart-cycle",
+        f"Order cycle time, created to shipped, last {c['rate_window_days']} days (hours)",
+        f"p50 {_hours(cycle['p50'])}; p90 {_hours(cycle['p90'])}; {cycle['count']} orders",
+        [
+            Bar("p50", round(cycle["p50"] or 0, 1), f"p50 {_hours(cycle['p50'])}"),
+            Bar("p90", round(cycle["p90"] or 0, 1), f"p90 {_hours(cycle['p90'])}"),
+        ],
+    )
+    ages = c["exception_ages"]
+    if ages is not None:
+        bars = []
+        for a in ages:
+            bars.append(Bar(a["label"], a["count"], f"{a['count']} open, {a['label']} old"))
+        late = sum(a["late"] for a in ages)
+        bars.append(Bar("past due", late, f"{late} past due", warn=True))
+        drawn["exception_ages"] = bar_chart(
+            "chart-exception-ages",
+            "Open exceptions by age, and past due",
+            "; ".join(b.text for b in bars),
+            bars,
+        )
+    return drawn
 
 
 @router.get("/orders", response_class=HTMLResponse)
@@ -100,7 +164,25 @@ def order_page(
     ctx: CtxDep,
     user: ReadOrder,
     order_id: Annotated[int, Path(ge=1, le=MAX_ID)],
+    done: Annotated[str | None, Query(max_length=20)] = None,
 ) -> HTMLResponse:
+    return order_view(request, ctx, user, order_id, done=DONE.get(done or ""))
+
+
+DONE = {"changed": "Saved; the order is checked and routed again."}
+
+
+def order_view(
+    request: Request,
+    ctx: Context,
+    user: SignedIn,
+    order_id: int,
+    *,
+    done: str | None = None,
+    error: str | None = None,
+    status: int = 200,
+) -> HTMLResponse:
+    """An order's page, with the outcome of an action on it (``done``) or its refusal."""
     try:
         order = views.order_detail(ctx, order_id)
     except NotFound:
@@ -116,7 +198,22 @@ def order_page(
             "returns": return_views.returns_of_order(ctx, order_id)
             if allows(user.role, P.RETURNS_READ)
             else None,
+            "fixable": fixable(user, order),
+            "done": done,
+            "error": error,
         },
+        status=status,
+    )
+
+
+def fixable(user: SignedIn, order: dict[str, Any] | None) -> bool:
+    """Whether the page offers the address and quantity forms: the user may edit orders and
+    no warehouse has this one (the service checks again when it is posted)."""
+    return (
+        order is not None
+        and allows(user.role, P.ORDERS_EDIT)
+        and order["status"] in FIXABLE
+        and not order.get("fulfilment_orders")
     )
 
 

@@ -46,6 +46,8 @@ class Action(enum.StrEnum):
 
     ORDER_CANCEL = "order.cancel"
     ORDER_RELEASE_HOLD = "order.release_hold"
+    ORDER_ADDRESS_FIX = "order.address_fix"
+    ORDER_QUANTITY_CHANGE = "order.quantity_change"
     ORDER_ROUTE_OVERRIDE = "order.route_override"
     ORDER_REROUTE = "order.reroute"
     ORDERS_IMPORT = "orders.import"

@@ -17,6 +17,8 @@ class Permission(enum.StrEnum):
     ORDERS_CANCEL = "orders:cancel"
     ORDERS_ROUTE = "orders:route"
     ORDERS_RELEASE_HOLD = "orders:release_hold"
+    # Fix what the channel sent wrong before a warehouse has it (the shipping address).
+    ORDERS_EDIT = "orders:edit"
     ORDERS_IMPORT = "orders:import"
     EXCEPTIONS_READ = "exceptions:read"
     EXCEPTIONS_RETRY = "exceptions:retry"
@@ -71,6 +73,7 @@ _SUPPORT = _VIEWER | {
     P.EXCEPTIONS_RETRY,
     P.EXCEPTIONS_TRIAGE,
     P.ORDERS_RELEASE_HOLD,
+    P.ORDERS_EDIT,
     P.RULES_SIMULATE,
     P.SKUS_MAP,
     P.RETURNS_WRITE,
@@ -112,7 +115,8 @@ ROLE_SUMMARIES: dict[Role, str] = {
         "rules and reports"
     ),
     Role.SUPPORT: (
-        "a viewer who works the exception queue (assign, snooze, retry, resolve, map unknown "
+        "a viewer who works the exception queue (assign, snooze, retry, resolve, fix addresses, "
+        "map unknown "
         "SKUs, release holds, simulate) and handles returns"
     ),
     Role.OPS: (

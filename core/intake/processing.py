@@ -44,6 +44,7 @@ from omniroute.core.order_routing.route import RoutingContention, route_locked
 from omniroute.core.order_state import timeline as order_state
 from omniroute.core.order_state.holdings import of_order
 from omniroute.core.order_state.machine import OrderStatus
+from omniroute.core.orders.fixes.apply import fixed_parts, keep_fixes
 from omniroute.core.platform.claims import claim_inbound
 from omniroute.core.platform.clock import now_of
 from omniroute.core.platform.db import unit_of_work
@@ -558,10 +559,13 @@ def _apply_newer(
         if incoming != order.external_updated_at:  # a cancel or an edit after routing
             late_versions.apply_late_version(session, order, canonical)
         return order, False
+    # A person's fixes of what the channel sent, while it still sends what they fixed.
+    fixed = keep_fixes(order.fixes, canonical)
     if (
         incoming == order.external_updated_at
         and order.status not in (OrderStatus.RECEIVED, OrderStatus.EXCEPTION)
         and canonical.get("risk_level") == (order.canonical or {}).get("risk_level")
+        and not (fixed and fixed_parts(canonical) != fixed_parts(order.canonical))
     ):
         # The same version again: a redelivery, nothing to apply (unless the channel's risk
         # verdict, read apart from the order, changed: connectors.base.RiskAssessor).

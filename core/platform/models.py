@@ -308,6 +308,9 @@ class SalesOrder(Base):
     hold_reason: Mapped[str | None] = mapped_column(String(500))
     # Hold codes a person released this order from; later versions are not held for them.
     holds_waived: Mapped[list[Any] | None] = mapped_column(JSONType)
+    # A person's fixes of what the channel sent (migration 0026), each beside the channel's
+    # value (core/orders/fixes/apply.py).
+    fixes: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
     # What the latest plan promised: the local date its warehouses ship by and the service
     # level it was routed as (routing.Promise); and, while held after a missed cut-off
     # (hold code cutoff_missed), when the sweeper routes it again (migration 0015).

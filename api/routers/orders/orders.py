@@ -13,6 +13,7 @@ from omniroute.core.access.tokens import Principal
 from omniroute.core.order_state.machine import OrderStatus
 from omniroute.core.orders import cancellation, holds
 from omniroute.core.orders import views as svc
+from omniroute.core.orders.fixes import address as address_fix
 from omniroute.core.orders.search import OrderFilter
 
 router = APIRouter(prefix="/api/v1/orders", tags=["orders"])
@@ -21,6 +22,7 @@ ListOrders = Annotated[Principal, Depends(require(Permission.ORDERS_READ))]
 ReadOrder = Annotated[Principal, Depends(order_in_scope(Permission.ORDERS_READ))]
 ReleaseHold = Annotated[Principal, Depends(order_in_scope(Permission.ORDERS_RELEASE_HOLD))]
 CancelOrder = Annotated[Principal, Depends(order_in_scope(Permission.ORDERS_CANCEL))]
+EditOrder = Annotated[Principal, Depends(order_in_scope(Permission.ORDERS_EDIT))]
 
 
 @router.get("", response_model=list[OrderSummaryOut])
@@ -97,6 +99,50 @@ def release_hold(
     return ReleaseHoldOut(
         order_id=result.order_id,
         hold_code=result.hold_code,
+        inbound_message_id=result.inbound_message_id,
+    )
+
+
+AddressField = Annotated[str | None, Field(max_length=address_fix.MAX_FIELD)]
+
+
+class AddressIn(Body):
+    """The fields to change; a field left out keeps its value, null or "" clears it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: AddressField = None
+    company: AddressField = None
+    address1: AddressField = None
+    address2: AddressField = None
+    city: AddressField = None
+    region: AddressField = None
+    postal_code: AddressField = None
+    country: AddressField = Field(default=None, max_length=2, description="ISO 3166-1 alpha-2")
+    phone: AddressField = None
+    note: str = Field(default="", max_length=500, description="Why (audited)")
+
+
+class AddressOut(BaseModel):
+    order_id: int
+    ship_to: dict[str, str | None] = Field(description="The shipping address now")
+    inbound_message_id: int | None = Field(
+        description="The inbox row replayed to validate and route the order again (an order "
+        "in exception); null when the order is not re-processed"
+    )
+
+
+@router.post("/{order_id}/address", response_model=AddressOut)
+def fix_address(order_id: Id, body: AddressIn, ctx: CtxDep, who: EditOrder) -> AddressOut:
+    """Fix the shipping address of an order no warehouse has yet, checked as intake checks
+    it (country, postal code format, street). An order in exception (a bad address) is
+    processed again: validated and routed, its bad_address exception resolved. The channel's
+    address and the fix are kept; the same address from the channel again keeps the fix."""
+    changes = {f: getattr(body, f) for f in body.model_fields_set if f in address_fix.FIELDS}
+    result = address_fix.fix_address(ctx, order_id, changes, actor=who.actor, note=body.note)
+    return AddressOut(
+        order_id=result.order_id,
+        ship_to=result.ship_to,
         inbound_message_id=result.inbound_message_id,
     )
 
