@@ -23,6 +23,7 @@ from omniroute.core.access.permissions import Permission
 from omniroute.core.access.sessions import SignedIn
 from omniroute.core.bootstrap import Context
 from omniroute.core.order_routing import rule_sets
+from omniroute.core.order_routing.backtest import backtest
 from omniroute.core.order_routing.simulate import simulate
 from omniroute.core.platform.errors import DomainError, Invalid, NotFound
 
@@ -120,6 +121,7 @@ def _page(
     problems: list[dict[str, Any]] | None = None,
     text: str | None = None,
     simulation: dict[str, Any] | None = None,
+    backtested: dict[str, Any] | None = None,
     status: int = 200,
 ) -> HTMLResponse:
     try:
@@ -149,6 +151,7 @@ def _page(
         "error": error,
         "problems": problems or [],
         "simulation": simulation,
+        "backtest": backtested,
     }
     return render(request, "rule.html", context, status=status, user=user)
 
@@ -304,5 +307,44 @@ async def simulate_order(
                 status=422,
             )
         return _page(request, ctx, user, rule_set_id, simulation=result, text=document or None)
+
+    return await run_in_threadpool(run)
+
+
+BACKTEST_SHOWN = 20  # changed orders listed on the page (the CLI and the API give them all)
+
+
+@router.post("/{rule_set_id}/backtest", response_class=HTMLResponse)
+async def backtest_version(
+    *,
+    request: Request,
+    ctx: CtxDep,
+    user: SimulateRules,
+    rule_set_id: RuleSetId,
+    last: Annotated[int, Form(ge=1, le=2000)] = 200,
+    document: Annotated[str, Form(max_length=MAX_DOCUMENT)] = "",
+) -> HTMLResponse:
+    """Replay this version (or the draft as typed) over the most recent routed orders and
+    show what would change: the summary before and after, and the first changed orders."""
+
+    def run() -> HTMLResponse:
+        try:
+            doc = _parse(document) if document.strip() else None
+            if doc is None:
+                doc = rule_sets.get_rule_set(ctx, rule_set_id).row.document
+            report = backtest(ctx, doc, last=last, detail_limit=BACKTEST_SHOWN)
+        except DomainError as exc:
+            problems = list(exc.details.get("errors") or [])
+            return _page(
+                request,
+                ctx,
+                user,
+                rule_set_id,
+                error=f"Backtest refused: {exc}",
+                problems=problems,
+                text=document or None,
+                status=422,
+            )
+        return _page(request, ctx, user, rule_set_id, backtested=report, text=document or None)
 
     return await run_in_threadpool(run)

@@ -19,8 +19,9 @@ from omniroute.core.access.audit import AuditFilter, list_entries
 from omniroute.core.bootstrap import Context, bootstrap
 from omniroute.core.platform.security import Role
 from omniroute.core.stock import warehouses
+from omniroute.worker.handlers import drain
 from tests.conftest import make_settings
-from tests.integration.builders import World, build_world, stock
+from tests.integration.builders import World, build_world, order_body, post, stock
 from tests.integration.console_kit import make_user, session_csrf, sign_in
 
 
@@ -213,3 +214,29 @@ def test_roles_and_scopes(cctx: Context, world: World, client: TestClient) -> No
         data={"csrf_token": csrf, "order": pasted_order(world)},
     )
     assert other.status_code == 422 and f"connector {world.shopify_id} does not exist" in other.text
+
+
+def test_a_draft_is_backtested_over_recent_orders_from_the_page(
+    cctx: Context, world: World, client: TestClient
+) -> None:
+    for number in (7301, 7302, 7303):
+        post(cctx, world, order_body(number, [("MUG", 1)]))
+    drain(cctx)
+    make_user(cctx, "olga", Role.OPS)
+    sign_in(client, "olga")
+    csrf = session_csrf(client)
+    made = client.post(
+        "/console/rules",
+        data={"csrf_token": csrf, "document": json.dumps(rules("WEST"))},
+        follow_redirects=False,
+    )
+    ident = rule_set_id(made)
+    answer = client.post(
+        f"/console/rules/{ident}/backtest",
+        data={"csrf_token": csrf, "last": "10", "document": json.dumps(rules("WEST"))},
+    )
+    assert answer.status_code == 200, answer.text
+    section = answer.text.split('id="backtest"', 1)[1]
+    assert "3 of 3 decisions change" in section  # every order went EAST, would go WEST
+    assert section.count("/console/orders/") == 3
+    assert "single EAST → single WEST" in section

@@ -171,6 +171,7 @@ ROUTES: dict[tuple[str, str], Permission | str] = {
     ("POST", "/console/rules/{rule_set_id}/withdraw"): P.RULES_PUBLISH,
     ("POST", "/console/rules/{rule_set_id}/activate"): P.RULES_PUBLISH,
     ("POST", "/console/rules/{rule_set_id}/simulate"): P.RULES_SIMULATE,
+    ("POST", "/console/rules/{rule_set_id}/backtest"): P.RULES_SIMULATE,
 }
 CONSOLE = "/console/"
 # FastAPI's own pages (the OpenAPI document and its viewers) are not ours to guard.
