@@ -32,11 +32,11 @@ from omniroute.core.exceptions.opening import (
 from omniroute.core.fulfilment import release
 from omniroute.core.fulfilment.file_confirmations import apply_file, is_confirmation_file
 from omniroute.core.fulfilment.release import Job, deliver_outbox, prepare_release
-from omniroute.core.intake import external_fulfilment, late_versions
+from omniroute.core.intake import external_fulfilment, late_versions, tracking_messages
 from omniroute.core.intake.channel_messages import FetchNeeded, RiskNeeded, channel_order_of
 from omniroute.core.intake.checks import Problem, check_order
 from omniroute.core.intake.external_fulfilment import record_external_fulfilment
-from omniroute.core.intake.tracking_messages import take_tracking, tracking_of
+from omniroute.core.intake.tracking_messages import take_tracking_batch, tracking_of
 from omniroute.core.order_routing import consolidation
 from omniroute.core.order_routing.consolidation import hold_if_consolidating, leave_group
 from omniroute.core.order_routing.inputs import active_rules, sku_profiles
@@ -162,6 +162,7 @@ def _process_inbound(deps: Deps, inbound_id: int, *, now: datetime | None) -> in
                     nudges = late_versions.take_nudges(session)
                     nudges += tracking_events.take_nudges(session)
                     inbound_nudges, edi_outbox = edi_interchanges.take_nudges(session)
+                    inbound_nudges += tracking_messages.take_handed_back(session)
                     nudges += edi_outbox
                 break
             except (FetchNeeded, RiskNeeded) as need:
@@ -300,7 +301,16 @@ def _not_an_order(
         return True
     tracking = tracking_of(source, msg)
     if tracking is not None:
-        take_tracking(deps, session, msg, tracking, now)
+        take_tracking_batch(
+            deps,
+            session,
+            msg,
+            tracking,
+            source=source,
+            batch_size=deps.settings.tracking_batch_size,
+            now=now,
+            fail=_fail,
+        )
         return True
     return False
 
