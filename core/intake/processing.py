@@ -130,6 +130,8 @@ def _process_inbound(deps: Deps, inbound_id: int, *, now: datetime | None) -> in
     nudges: list[int] = []  # cancels asked of warehouses, tracking told to channels
     inbound_nudges: list[int] = []  # an EDI interchange's transaction sets
     outside = Outside()
+    if not _claimable(deps, inbound_id):
+        return None
     try:
         while True:
             try:
@@ -183,6 +185,21 @@ def _process_inbound(deps: Deps, inbound_id: int, *, now: datetime | None) -> in
     _send_releases(deps, outbox_ids, prepared)
     _nudge(deps, nudges, inbound_nudges)
     return None if ready is None else ready[0].id
+
+
+def _claimable(deps: Deps, inbound_id: int) -> bool:
+    """Whether the row may still be claimed: a read before the claim, for the many tasks
+    that find their row already taken (a batch of tracking rows takes up to a hundred rows
+    that each have a task queued). A settled row becomes pending again only through a
+    replay, which queues a task of its own; the claim itself decides for the rest."""
+    with deps.sessions() as session:
+        status = session.execute(_STATUS, {"row_id": inbound_id}).scalar()
+    return status in ("pending", "processing")
+
+
+_STATUS = select(table_of(InboundMessage).c.status).where(
+    table_of(InboundMessage).c.id == bindparam("row_id")
+)
 
 
 def _waits_for_hand_off(exc: Exception) -> bool:
