@@ -118,6 +118,8 @@ def process_inbound(deps: Deps, inbound_id: int, *, now: datetime | None = None)
     The row's correlation id, connector and order are bound to the log context for the
     call, and so written on the outbox rows it makes (``outbox.messages``).
     """
+    if not _claimable(deps, inbound_id):
+        return None
     with log_context():
         return _process_inbound(deps, inbound_id, now=now)
 
@@ -130,8 +132,6 @@ def _process_inbound(deps: Deps, inbound_id: int, *, now: datetime | None) -> in
     nudges: list[int] = []  # cancels asked of warehouses, tracking told to channels
     inbound_nudges: list[int] = []  # an EDI interchange's transaction sets
     outside = Outside()
-    if not _claimable(deps, inbound_id):
-        return None
     try:
         while True:
             try:
