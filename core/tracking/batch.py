@@ -11,7 +11,7 @@ each shipment that moved is written back once.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import Row, bindparam
@@ -29,7 +29,12 @@ from omniroute.core.order_state.holdings import member_orders_of
 from omniroute.core.platform.clock import as_naive_utc
 from omniroute.core.platform.ports import HasConnectors
 from omniroute.core.tracking import events
-from omniroute.core.tracking.status import Checkpoint, Standing, advance
+from omniroute.core.tracking.status import (
+    Checkpoint,
+    Standing,
+    advance,
+    deliver_orders_of_many,
+)
 
 
 @dataclass(frozen=True)
@@ -74,31 +79,61 @@ def record_updates(
     targets: dict[int, _Target] = {}
     results: list[events.Recorded] = []
     changes: list[tuple[int, _Target, Standing]] = []
-    for index, (item, (target_row, reason)) in enumerate(zip(batch, matches, strict=True)):
-        if target_row is None:
-            results.append(events.Recorded(None, None, False, reason=reason))
-            continue
-        target = targets.get(target_row.id)
-        if target is None:
-            target = targets[target_row.id] = _Target(target_row, _standing_of(target_row))
-        before = target.standing
-        after = advance(before, _checkpoints(rows_of[index]))
-        target.standing = after
-        url = item.update.tracking_url
-        if url and not target_row.tracking_url and target.tracking_url is None:
-            target.tracking_url = url
-        if (after.status, after.status_at) == (before.status, before.status_at):
-            results.append(events.Recorded(target_row.id, after.status.value, False))
-            continue
-        target.delivered = target.delivered or after.status == TrackingStatus.DELIVERED
-        changes.append((index, target, after))
-        # Told below, once every shipment is written (delivering an order reads them all).
-        results.append(events.Recorded(target_row.id, after.status.value, True))
-
+    for index, (item, match) in enumerate(zip(batch, matches, strict=True)):
+        results.append(
+            _fold(item, match, rows_of[index], targets=targets, changes=changes, index=index)
+        )
     _write_standings(session, targets.values())
-    for index, target, after in changes:
-        results[index] = _told(deps, session, target.row, after)
+    _tell_and_deliver(deps, session, changes, results)
     return results
+
+
+def _fold(
+    item: Incoming,
+    match: tuple[Row[Any] | None, str | None],
+    rows: list[dict[str, Any]],
+    *,
+    targets: dict[int, _Target],
+    changes: list[tuple[int, _Target, Standing]],
+    index: int,
+) -> events.Recorded:
+    """Fold one update into its shipment's standing so far in the batch (pure); a status
+    change is added to ``changes``, told once every shipment is written."""
+    target_row, reason = match
+    if target_row is None:
+        return events.Recorded(None, None, False, reason=reason)
+    target = targets.get(target_row.id)
+    if target is None:
+        target = targets[target_row.id] = _Target(target_row, _standing_of(target_row))
+    before = target.standing
+    after = target.standing = advance(before, _checkpoints(rows))
+    url = item.update.tracking_url
+    if url and not target_row.tracking_url and target.tracking_url is None:
+        target.tracking_url = url
+    if (after.status, after.status_at) == (before.status, before.status_at):
+        return events.Recorded(target_row.id, after.status.value, False)
+    target.delivered = target.delivered or after.status == TrackingStatus.DELIVERED
+    changes.append((index, target, after))
+    return events.Recorded(target_row.id, after.status.value, True)
+
+
+def _tell_and_deliver(
+    deps: HasConnectors,
+    session: Session,
+    changes: list[tuple[int, _Target, Standing]],
+    results: list[events.Recorded],
+) -> None:
+    """Tell the channels each status change, in the batch's order; then deliver the orders
+    the delivered shipments complete (every shipment is written: that reads them all)."""
+    delivered: list[tuple[int, int, list[int]]] = []  # (result index, shipment, orders)
+    for index, target, after in changes:
+        order_ids = _told(deps, session, target.row, after)
+        if after.status == TrackingStatus.DELIVERED:
+            delivered.append((index, target.row.id, order_ids))
+    if delivered:
+        moved = deliver_orders_of_many(session, [(s, o) for _, s, o in delivered])
+        for (index, _, _), ids in zip(delivered, moved, strict=True):
+            results[index] = replace(results[index], delivered_orders=tuple(ids))
 
 
 def _key(update: TrackingUpdate) -> tuple[str, str]:
@@ -180,10 +215,8 @@ def _write_standings(session: Session, targets: Iterable[_Target]) -> None:
             events._expire_loaded(session, p["shipment_id"])
 
 
-def _told(
-    deps: HasConnectors, session: Session, target: Row[Any], after: Standing
-) -> events.Recorded:
-    """A status change of a shipment: its channels told, its orders delivered if it was."""
+def _told(deps: HasConnectors, session: Session, target: Row[Any], after: Standing) -> list[int]:
+    """Tell the channels of a shipment whose status changed; the orders with lines on it."""
     assert after.status_at is not None  # noqa: S101 - a status that changed has its time
     if target.consolidation_id is None:
         connector = None if target.c_id is None else events._connector_of(target, "c_")
@@ -194,8 +227,8 @@ def _told(
     change = events._Change(
         target.id, target.fulfilment_order_id, after.status.value, after.status_at
     )
-    delivered = events._after_change(deps, session, change, channels)
-    return events.Recorded(target.id, change.status, True, delivered)
+    events._tell_channels(deps, session, change, channels)
+    return [channel.order_id for channel in channels]
 
 
 # The shipments with any of the batch's tracking numbers, locked in id order (as
