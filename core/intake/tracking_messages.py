@@ -111,7 +111,11 @@ def take_tracking_batch(
     recorded = record_updates(
         deps,
         session,
-        [Incoming(d.update, m.connector_id, m.id) for m, d in with_update if d.update],
+        [
+            Incoming(d.update, m.connector_id, m.id, m.correlation_id)
+            for m, d in with_update
+            if d.update
+        ],
     )
     by_row = {m.id: r for (m, _), r in zip(with_update, recorded, strict=True)}
     _settle(session, [(m, by_row.get(m.id)) for m, _ in taken], now)

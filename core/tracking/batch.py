@@ -28,6 +28,7 @@ from omniroute.connectors.tracking import (
 from omniroute.core.order_state.holdings import member_orders_of
 from omniroute.core.platform.clock import as_naive_utc
 from omniroute.core.platform.ports import HasConnectors
+from omniroute.core.platform.telemetry.logs import log_context
 from omniroute.core.tracking import events
 from omniroute.core.tracking.status import (
     Checkpoint,
@@ -44,6 +45,8 @@ class Incoming:
     update: TrackingUpdate
     connector_id: int
     inbound_message_id: int | None
+    # The row's, written on the outbox rows its status changes make (as one at a time).
+    correlation_id: str | None = None
 
 
 @dataclass
@@ -84,7 +87,7 @@ def record_updates(
             _fold(item, match, rows_of[index], targets=targets, changes=changes, index=index)
         )
     _write_standings(session, targets.values())
-    _tell_and_deliver(deps, session, changes, results)
+    _tell_and_deliver(deps, session, changes, results, batch)
     return results
 
 
@@ -122,12 +125,15 @@ def _tell_and_deliver(
     session: Session,
     changes: list[tuple[int, _Target, Standing]],
     results: list[events.Recorded],
+    batch: Sequence[Incoming],
 ) -> None:
     """Tell the channels each status change, in the batch's order; then deliver the orders
     the delivered shipments complete (every shipment is written: that reads them all)."""
     delivered: list[tuple[int, int, list[int]]] = []  # (result index, shipment, orders)
     for index, target, after in changes:
-        order_ids = _told(deps, session, target.row, after)
+        item = batch[index]
+        with log_context(correlation_id=item.correlation_id, inbound_id=item.inbound_message_id):
+            order_ids = _told(deps, session, target.row, after)
         if after.status == TrackingStatus.DELIVERED:
             delivered.append((index, target.row.id, order_ids))
     if delivered:

@@ -21,7 +21,7 @@ from omniroute.core.channels import connector_admin
 from omniroute.core.exceptions.opening import Reason
 from omniroute.core.intake.processing import process_inbound
 from omniroute.core.platform.db import unit_of_work
-from omniroute.core.platform.models import InboundMessage, OrderException
+from omniroute.core.platform.models import InboundMessage, OrderException, OutboxMessage
 from omniroute.worker.handlers import drain
 from tests.carrier_samples import EASYPOST_SECRET, easypost_delivery, easypost_event
 from tests.integration.test_shopify_channel_e2e import (  # noqa: F401 - env is a fixture
@@ -222,6 +222,16 @@ def test_channels_are_told_each_status_once_when_the_rows_come_together(
         ("delivered", "sent"),
     ]
     assert order_detail(env, SAMPLE_ID)["status"] == "delivered"
+    # Each status told under the correlation id of the row that brought it.
+    rows = inbox(env.ctx, carrier.id)
+    with unit_of_work(env.ctx.sessions) as s:
+        told = s.scalars(
+            select(OutboxMessage.correlation_id)
+            .where(OutboxMessage.kind == "channel.tracking")
+            .order_by(OutboxMessage.id)
+        ).all()
+    assert told == [rows[0].correlation_id, rows[1].correlation_id, rows[3].correlation_id]
+    assert len(set(told)) == 3
 
 
 @pytest.mark.postgres
