@@ -15,6 +15,7 @@ reading raised something unexpected, is handed back to be processed on its own.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from datetime import datetime
 from typing import cast
@@ -28,8 +29,11 @@ from omniroute.connectors.tracking import TrackingDelivery, TrackingSource
 from omniroute.core.platform.models import InboundMessage
 from omniroute.core.platform.ports import HasConnectors
 from omniroute.core.platform.sql import table_of
+from omniroute.core.tracking import events as tracking_events
 from omniroute.core.tracking.batch import Incoming, record_updates
 from omniroute.core.tracking.events import Recorded, record_update
+
+log = logging.getLogger("omniroute.tracking")
 
 # How a row that cannot be read is failed (``processing._fail``: an exception row).
 Fail = Callable[[Session, InboundMessage, Exception, datetime], None]
@@ -105,8 +109,29 @@ def take_tracking_batch(
         else:
             taken.append((other, parsed))
     if handed_back:
-        session.execute(_HAND_BACK, [{"row_id": row_id} for row_id in handed_back])
-        session.info.setdefault(_HANDED_BACK, []).extend(handed_back)
+        _hand_back(session, handed_back)
+    if len(taken) == 1:
+        _record_and_settle(deps, session, taken, now)
+        return
+    mark = tracking_events.nudge_mark(session)
+    try:
+        with session.begin_nested():
+            _record_and_settle(deps, session, taken, now)
+    except Exception:
+        # One row the database refuses (a value too long for its column...) must not fail
+        # the rows batched with it: they are handed back, and this one is taken alone.
+        log.warning("a batch of %d tracking rows failed; each is taken alone", len(taken))
+        tracking_events.drop_nudges_after(session, mark)
+        _hand_back(session, [m.id for m, _ in taken[1:]])
+        _record_and_settle(deps, session, taken[:1], now)
+
+
+def _record_and_settle(
+    deps: HasConnectors,
+    session: Session,
+    taken: list[tuple[InboundMessage, TrackingDelivery]],
+    now: datetime,
+) -> None:
     with_update = [(m, d) for m, d in taken if d.update is not None]
     recorded = record_updates(
         deps,
@@ -119,6 +144,13 @@ def take_tracking_batch(
     )
     by_row = {m.id: r for (m, _), r in zip(with_update, recorded, strict=True)}
     _settle(session, [(m, by_row.get(m.id)) for m, _ in taken], now)
+
+
+def _hand_back(session: Session, row_ids: list[int]) -> None:
+    """Rows claimed with a batch and not taken by it: as they were, each queued on its own
+    after the commit."""
+    session.execute(_HAND_BACK, [{"row_id": row_id} for row_id in row_ids])
+    session.info.setdefault(_HANDED_BACK, []).extend(row_ids)
 
 
 def take_handed_back(session: Session) -> list[int]:

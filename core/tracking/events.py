@@ -319,6 +319,17 @@ def take_nudges(session: Session) -> list[int]:
     return list(session.info.pop(_NUDGES, ()))
 
 
+def nudge_mark(session: Session) -> int:
+    """How many tracking pushes this session has written so far (``drop_nudges_after``)."""
+    return len(session.info.get(_NUDGES, ()))
+
+
+def drop_nudges_after(session: Session, mark: int) -> None:
+    """Forget the pushes written after ``mark``: their savepoint was rolled back."""
+    if _NUDGES in session.info:
+        del session.info[_NUDGES][mark:]
+
+
 def _take_parked(session: Session, shipment: Shipment) -> list[Checkpoint]:
     """Give the shipment the unmatched events of its tracking number; their checkpoints."""
     rows = session.execute(

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
+from sqlalchemy.exc import DataError
 
 from omniroute.connectors.generic import webhooks as generic_webhooks
 from omniroute.core.bootstrap import Context
@@ -266,3 +267,43 @@ def test_two_workers_share_the_rows_each_taken_once(
         assert shipment_of(ctx, shipment_id).status == "delivered"
         assert event_count(ctx, shipment_id=shipment_id) == 4
     assert order_status(ctx, shop.order_id) == "delivered"
+
+
+@pytest.mark.postgres
+def test_a_row_the_database_refuses_does_not_fail_the_rows_batched_with_it(
+    ctx: Context,
+    client: TestClient,
+    shop: Shop,  # noqa: F811
+) -> None:
+    if ctx.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite stores a NUL in text")
+    only = ship(ctx, shop, "pkg-1", "AB1")
+
+    def tracking(at: str, message: str) -> dict[str, Any]:
+        event = {"status": "in_transit", "occurred_at": at, "message": message}
+        data = {"carrier": "FedEx", "tracking_number": "AB1", "events": [event]}
+        return {"type": "tracking.updated", "data": data}
+
+    send(client, shop.generic_id, _generic(ctx, tracking("2026-11-28T10:00:00Z", "ok")))
+    # PostgreSQL refuses a NUL in text: this row's INSERT fails, whichever batch it is in.
+    send(client, shop.generic_id, _generic(ctx, tracking("2026-11-28T11:00:00Z", "bad\0")))
+    send(client, shop.generic_id, _generic(ctx, tracking("2026-11-28T12:00:00Z", "ok")))
+    rows = inbox(ctx, shop.generic_id)
+
+    process_inbound(ctx, rows[0].id)  # the batch fails; the first row is taken alone
+
+    rows = inbox(ctx, shop.generic_id)
+    assert [(r.status, r.attempts) for r in rows] == [("done", 1), ("pending", 0), ("pending", 0)]
+    assert shipment_of(ctx, only).status_at.isoformat() == "2026-11-28T10:00:00"  # type: ignore[union-attr]
+    assert event_count(ctx, shipment_id=only) == 1
+
+    # Each handed-back row on its own: the bad one fails and is retried later, alone.
+    with pytest.raises(DataError):
+        process_inbound(ctx, rows[1].id)
+    process_inbound(ctx, rows[2].id)
+
+    rows = inbox(ctx, shop.generic_id)
+    assert (rows[1].status, rows[1].attempts) == ("pending", 1)
+    assert "NUL" in (rows[1].last_error or "")
+    assert rows[2].status == "done"
+    assert shipment_of(ctx, only).status_at.isoformat() == "2026-11-28T12:00:00"  # type: ignore[union-attr]
