@@ -31,7 +31,7 @@ from omniroute.core.platform.ports import HasConnectors
 from omniroute.core.platform.sql import table_of
 from omniroute.core.tracking import events as tracking_events
 from omniroute.core.tracking.batch import Incoming, record_updates
-from omniroute.core.tracking.events import Recorded, record_update
+from omniroute.core.tracking.events import Recorded
 
 log = logging.getLogger("omniroute.tracking")
 
@@ -60,23 +60,6 @@ def tracking_of(source: object, msg: InboundMessage) -> TrackingDelivery | None:
     if parsed is not None and not isinstance(parsed, TrackingDelivery):
         raise PayloadError(f"parse_tracking returned {type(parsed).__name__}")
     return parsed
-
-
-def take_tracking(
-    deps: HasConnectors,
-    session: Session,
-    msg: InboundMessage,
-    delivery: TrackingDelivery,
-    now: datetime,
-) -> Recorded | None:
-    """Record a tracking delivery's checkpoints against its shipment and settle the row."""
-    recorded = None
-    if delivery.update is not None:
-        recorded = record_update(
-            deps, session, delivery.update, connector_id=msg.connector_id, inbound_message_id=msg.id
-        )
-    _settle(session, [(msg, recorded)], now)
-    return recorded
 
 
 def take_tracking_batch(
