@@ -370,6 +370,11 @@ def main() -> None:
     print(f"  {checkpoints / wall:8.0f} checkpoints processed/s (a delivery repeats its history)")
     print(f"  {stored / wall:8.0f} new events stored and applied/s ({stored} events)")
     print(f"  intake alone: {len(work) / intake_wall:.0f} deliveries/s")
+    process_wall = wall - intake_wall
+    print(
+        f"  processing alone: {len(ids) / process_wall:.0f} new deliveries/s, "
+        f"{stored / process_wall:.0f} new events/s"
+    )
     print(f"  wall {wall:.2f} s, process CPU {cpu:.2f} s")
     print(f"  orders delivered: {delivered} of {args.parcels}")
     print_cpu(

@@ -32,11 +32,11 @@ from omniroute.core.exceptions.opening import (
 from omniroute.core.fulfilment import release
 from omniroute.core.fulfilment.file_confirmations import apply_file, is_confirmation_file
 from omniroute.core.fulfilment.release import Job, deliver_outbox, prepare_release
-from omniroute.core.intake import external_fulfilment, late_versions
+from omniroute.core.intake import external_fulfilment, late_versions, tracking_messages
 from omniroute.core.intake.channel_messages import FetchNeeded, RiskNeeded, channel_order_of
 from omniroute.core.intake.checks import Problem, check_order
 from omniroute.core.intake.external_fulfilment import record_external_fulfilment
-from omniroute.core.intake.tracking_messages import take_tracking, tracking_of
+from omniroute.core.intake.tracking_messages import take_tracking_batch, tracking_of
 from omniroute.core.order_routing import consolidation
 from omniroute.core.order_routing.consolidation import hold_if_consolidating, leave_group
 from omniroute.core.order_routing.inputs import active_rules, sku_profiles
@@ -119,6 +119,8 @@ def process_inbound(deps: Deps, inbound_id: int, *, now: datetime | None = None)
     The row's correlation id, connector and order are bound to the log context for the
     call, and so written on the outbox rows it makes (``outbox.messages``).
     """
+    if not _claimable(deps, inbound_id):
+        return None
     with log_context():
         return _process_inbound(deps, inbound_id, now=now)
 
@@ -163,6 +165,7 @@ def _process_inbound(deps: Deps, inbound_id: int, *, now: datetime | None) -> in
                     nudges = late_versions.take_nudges(session)
                     nudges += tracking_events.take_nudges(session)
                     inbound_nudges, edi_outbox = edi_interchanges.take_nudges(session)
+                    inbound_nudges += tracking_messages.take_handed_back(session)
                     nudges += edi_outbox
                 break
             except (FetchNeeded, RiskNeeded) as need:
@@ -183,6 +186,21 @@ def _process_inbound(deps: Deps, inbound_id: int, *, now: datetime | None) -> in
     _send_releases(deps, outbox_ids, prepared)
     _nudge(deps, nudges, inbound_nudges)
     return None if ready is None else ready[0].id
+
+
+def _claimable(deps: Deps, inbound_id: int) -> bool:
+    """Whether the row may still be claimed: a read before the claim, for the many tasks
+    that find their row already taken (a batch of tracking rows takes up to a hundred rows
+    that each have a task queued). A settled row becomes pending again only through a
+    replay, which queues a task of its own; the claim itself decides for the rest."""
+    with deps.sessions() as session:
+        status = session.execute(_STATUS, {"row_id": inbound_id}).scalar()
+    return status in ("pending", "processing")
+
+
+_STATUS = select(table_of(InboundMessage).c.status).where(
+    table_of(InboundMessage).c.id == bindparam("row_id")
+)
 
 
 def _waits_for_hand_off(exc: Exception) -> bool:
@@ -301,7 +319,16 @@ def _not_an_order(
         return True
     tracking = tracking_of(source, msg)
     if tracking is not None:
-        take_tracking(deps, session, msg, tracking, now)
+        take_tracking_batch(
+            deps,
+            session,
+            msg,
+            tracking,
+            source=source,
+            batch_size=deps.settings.tracking_batch_size,
+            now=now,
+            fail=_fail,
+        )
         return True
     return False
 

@@ -5,14 +5,22 @@ A connector that implements ``connectors.tracking.TrackingSource`` is asked for 
 tracking in a stored delivery (``parse_tracking``). A carrier always answers; a source that
 also sends orders (the generic webhook) answers None for an order event, which then takes
 the order path.
+
+A worker that takes a tracking row takes up to ``tracking_batch_size`` due rows of the same
+connector with it (``take_tracking_batch``): claimed in one statement (rows another worker
+holds are skipped), recorded with ``core.tracking.batch`` and settled in one transaction. A
+row that cannot be read fails alone; a row of the batch that holds an order, or whose
+reading raised something unexpected, is handed back to be processed on its own.
 """
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from datetime import datetime
 from typing import cast
 
-from sqlalchemy import bindparam, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -21,7 +29,14 @@ from omniroute.connectors.tracking import TrackingDelivery, TrackingPoller, Trac
 from omniroute.core.platform.models import InboundMessage
 from omniroute.core.platform.ports import HasConnectors
 from omniroute.core.platform.sql import table_of
-from omniroute.core.tracking.events import Recorded, record_update
+from omniroute.core.tracking import events as tracking_events
+from omniroute.core.tracking.batch import Incoming, record_updates
+from omniroute.core.tracking.events import Recorded
+
+log = logging.getLogger("omniroute.tracking")
+
+# How a row that cannot be read is failed (``processing._fail``: an exception row).
+Fail = Callable[[Session, InboundMessage, Exception, datetime], None]
 
 _IS_SOURCE: dict[type, bool] = {}
 
@@ -47,31 +62,113 @@ def tracking_of(source: object, msg: InboundMessage) -> TrackingDelivery | None:
     return parsed
 
 
-def take_tracking(
+def take_tracking_batch(
     deps: HasConnectors,
     session: Session,
     msg: InboundMessage,
     delivery: TrackingDelivery,
+    *,
+    source: object,
+    batch_size: int,
     now: datetime,
-) -> Recorded | None:
-    """Record a tracking delivery's checkpoints against its shipment and settle the row."""
-    recorded = None
-    if delivery.update is not None:
-        recorded = record_update(
-            deps, session, delivery.update, connector_id=msg.connector_id, inbound_message_id=msg.id
-        )
-    # A parked update is kept, not lost: applied when a shipment with this number comes.
-    parked = recorded is not None and recorded.shipment_id is None
-    settled = {
-        "status": "ignored" if recorded is None else "done",
-        "processed_at": now,
-        "last_error": f"parked: {recorded.reason}" if parked and recorded else None,
-    }
-    # One Core UPDATE rather than an ORM flush; the object is told it holds what is stored.
-    session.execute(_SETTLE, {"row_id": msg.id, **{f"new_{k}": v for k, v in settled.items()}})
-    for name, value in settled.items():
-        set_committed_value(msg, name, value)
-    return recorded
+    fail: Fail,
+) -> None:
+    """Take a claimed tracking row with up to ``batch_size - 1`` more due rows of its
+    connector, claimed here, in the caller's transaction. The rows handed back are left in
+    the session for ``take_handed_back``."""
+    taken: list[tuple[InboundMessage, TrackingDelivery]] = [(msg, delivery)]
+    handed_back: list[int] = []
+    more = _claim_more(session, msg, batch_size - 1, now) if batch_size > 1 else []
+    for other in more:
+        try:
+            parsed = tracking_of(source, other)
+        except PayloadError as exc:
+            fail(session, other, exc, now)
+            continue
+        except Exception:  # retried alone, where its error is recorded
+            parsed = None
+        if parsed is None:
+            handed_back.append(other.id)
+        else:
+            taken.append((other, parsed))
+    if handed_back:
+        _hand_back(session, handed_back)
+    if len(taken) == 1:
+        _record_and_settle(deps, session, taken, now)
+        return
+    mark = tracking_events.nudge_mark(session)
+    try:
+        with session.begin_nested():
+            _record_and_settle(deps, session, taken, now)
+    except Exception:
+        # One row the database refuses (a value too long for its column...) must not fail
+        # the rows batched with it: they are handed back, and this one is taken alone.
+        log.warning("a batch of %d tracking rows failed; each is taken alone", len(taken))
+        tracking_events.drop_nudges_after(session, mark)
+        _hand_back(session, [m.id for m, _ in taken[1:]])
+        _record_and_settle(deps, session, taken[:1], now)
+
+
+def _record_and_settle(
+    deps: HasConnectors,
+    session: Session,
+    taken: list[tuple[InboundMessage, TrackingDelivery]],
+    now: datetime,
+) -> None:
+    with_update = [(m, d) for m, d in taken if d.update is not None]
+    recorded = record_updates(
+        deps,
+        session,
+        [
+            Incoming(d.update, m.connector_id, m.id, m.correlation_id)
+            for m, d in with_update
+            if d.update
+        ],
+    )
+    by_row = {m.id: r for (m, _), r in zip(with_update, recorded, strict=True)}
+    _settle(session, [(m, by_row.get(m.id)) for m, _ in taken], now)
+
+
+def _hand_back(session: Session, row_ids: list[int]) -> None:
+    """Rows claimed with a batch and not taken by it: as they were, each queued on its own
+    after the commit."""
+    session.execute(_HAND_BACK, [{"row_id": row_id} for row_id in row_ids])
+    session.info.setdefault(_HANDED_BACK, []).extend(row_ids)
+
+
+def take_handed_back(session: Session) -> list[int]:
+    """The inbox rows a batch claimed and handed back: enqueue them after the commit."""
+    return list(session.info.pop(_HANDED_BACK, ()))
+
+
+def _claim_more(
+    session: Session, msg: InboundMessage, limit: int, now: datetime
+) -> list[InboundMessage]:
+    """Claim up to ``limit`` more due rows of ``msg``'s connector, oldest first, in one
+    statement; rows another worker holds are skipped (PostgreSQL; SQLite has one writer)."""
+    params = {"of_connector": msg.connector_id, "first_id": msg.id, "at": now, "limit": limit}
+    rows = session.scalars(_CLAIM_MORE, params).all()
+    return sorted(rows, key=lambda row: row.id)
+
+
+def _settle(
+    session: Session, taken: list[tuple[InboundMessage, Recorded | None]], now: datetime
+) -> None:
+    """Settle the rows in one UPDATE rather than an ORM flush; each object is told it holds
+    what is stored."""
+    params = []
+    for msg, recorded in taken:
+        # A parked update is kept, not lost: applied when a shipment with this number comes.
+        parked = recorded is not None and recorded.shipment_id is None
+        settled = {
+            "status": "ignored" if recorded is None else "done",
+            "processed_at": now,
+            "last_error": f"parked: {recorded.reason}" if parked and recorded else None,
+        }
+        params.append({"row_id": msg.id, **{f"new_{k}": v for k, v in settled.items()}})
+        for name, value in settled.items():
+            set_committed_value(msg, name, value)
+    session.execute(_SETTLE, params)
 
 
 _INBOX = table_of(InboundMessage)
@@ -83,4 +180,35 @@ _SETTLE = (
         processed_at=bindparam("new_processed_at"),
         last_error=bindparam("new_last_error"),
     )
+)
+_HANDED_BACK = "omniroute.tracking.handed_back"
+_DUE = (
+    select(_INBOX.c.id)
+    .where(
+        _INBOX.c.connector_id == bindparam("of_connector"),
+        _INBOX.c.status == "pending",
+        _INBOX.c.next_attempt_at <= bindparam("at"),
+        _INBOX.c.id != bindparam("first_id"),
+    )
+    .order_by(_INBOX.c.id)
+    .limit(bindparam("limit"))
+    .with_for_update(skip_locked=True)
+)
+_CLAIM_MORE = (
+    update(InboundMessage)
+    .where(InboundMessage.id.in_(_DUE.scalar_subquery()))
+    .values(
+        status="processing",
+        claimed_at=bindparam("at"),
+        nudged_at=None,
+        attempts=InboundMessage.attempts + 1,
+    )
+    .returning(InboundMessage)
+    .execution_options(synchronize_session=False)
+)
+# A row claimed with a batch that is not for it: as it was before the claim.
+_HAND_BACK = (
+    update(_INBOX)
+    .where(_INBOX.c.id == bindparam("row_id"))
+    .values(status="pending", claimed_at=None, attempts=_INBOX.c.attempts - 1)
 )

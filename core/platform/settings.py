@@ -32,6 +32,9 @@ class Settings(BaseSettings):
     outbox_backoff_base: float = Field(default=2.0, ge=0)
     outbox_backoff_max: float = Field(default=300.0, ge=0)
     inbox_max_attempts: int = Field(default=5, ge=1)
+    # A worker that takes a carrier's tracking row takes up to this many due rows of that
+    # connector with it, in one transaction (core/intake/tracking_messages.py); 1: one a time.
+    tracking_batch_size: int = Field(default=100, ge=1, le=1000)
 
     sweep_interval: float = Field(default=2.0, gt=0)
     sweep_grace: float = Field(default=5.0, ge=0)

@@ -319,6 +319,17 @@ def take_nudges(session: Session) -> list[int]:
     return list(session.info.pop(_NUDGES, ()))
 
 
+def nudge_mark(session: Session) -> int:
+    """How many tracking pushes this session has written so far (``drop_nudges_after``)."""
+    return len(session.info.get(_NUDGES, ()))
+
+
+def drop_nudges_after(session: Session, mark: int) -> None:
+    """Forget the pushes written after ``mark``: their savepoint was rolled back."""
+    if _NUDGES in session.info:
+        del session.info[_NUDGES][mark:]
+
+
 def _take_parked(session: Session, shipment: Shipment) -> list[Checkpoint]:
     """Give the shipment the unmatched events of its tracking number; their checkpoints."""
     rows = session.execute(
@@ -355,25 +366,24 @@ _CONNECTOR_COLUMNS = [
 # The shipments with a tracking number (nearly always one), each with what applying an
 # update to it reads: its fulfilment order's consolidation and its order's connector. Only
 # the shipment row is locked.
+_CANDIDATE_COLUMNS = select(
+    _SHIPMENTS.c.id,
+    _SHIPMENTS.c.carrier,
+    _SHIPMENTS.c.status,
+    _SHIPMENTS.c.status_at,
+    _SHIPMENTS.c.last_event_at,
+    _SHIPMENTS.c.tracking_url,
+    _SHIPMENTS.c.fulfilment_order_id,
+    _SHIPMENTS.c.order_id,
+    _FOS.c.consolidation_id,
+    *[column.label(f"c_{column.name}") for column in _CONNECTOR_COLUMNS],
+).select_from(
+    _SHIPMENTS.join(_FOS, _FOS.c.id == _SHIPMENTS.c.fulfilment_order_id)
+    .join(_ORDERS, _ORDERS.c.id == _SHIPMENTS.c.order_id)
+    .outerjoin(_CONNECTORS, _CONNECTORS.c.id == _ORDERS.c.connector_id)
+)
 _CANDIDATES = (
-    select(
-        _SHIPMENTS.c.id,
-        _SHIPMENTS.c.carrier,
-        _SHIPMENTS.c.status,
-        _SHIPMENTS.c.status_at,
-        _SHIPMENTS.c.last_event_at,
-        _SHIPMENTS.c.tracking_url,
-        _SHIPMENTS.c.fulfilment_order_id,
-        _SHIPMENTS.c.order_id,
-        _FOS.c.consolidation_id,
-        *[column.label(f"c_{column.name}") for column in _CONNECTOR_COLUMNS],
-    )
-    .select_from(
-        _SHIPMENTS.join(_FOS, _FOS.c.id == _SHIPMENTS.c.fulfilment_order_id)
-        .join(_ORDERS, _ORDERS.c.id == _SHIPMENTS.c.order_id)
-        .outerjoin(_CONNECTORS, _CONNECTORS.c.id == _ORDERS.c.connector_id)
-    )
-    .where(_SHIPMENTS.c.tracking_key == bindparam("number"))
+    _CANDIDATE_COLUMNS.where(_SHIPMENTS.c.tracking_key == bindparam("number"))
     .order_by(_SHIPMENTS.c.id)
     .limit(20)
     .with_for_update(of=_SHIPMENTS)
