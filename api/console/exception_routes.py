@@ -88,6 +88,7 @@ ConnectorParam = Annotated[str, Query(alias="connector_id", pattern=r"^\d{0,18}$
 AgeParam = Annotated[str, Query(alias="older_than_hours", pattern=r"^\d{0,4}$")]
 AssigneeParam = Annotated[str, Query(max_length=200)]
 KindParam = Annotated[str, Query(max_length=40)]
+WarehouseParam = Annotated[str, Query(alias="warehouse_id", pattern=r"^\d{0,18}$")]
 
 
 @dataclass(frozen=True)
@@ -103,6 +104,7 @@ class Filter:
     snoozed: bool = False
     dead_letters: bool = False
     kind: str = ""
+    warehouse: str = ""
 
     def where(self, user: SignedIn) -> board.QueueFilter:
         if self.reason and self.reason not in {r.value for r in Reason}:
@@ -117,6 +119,7 @@ class Filter:
             include_snoozed=self.snoozed,
             dead_letters_only=self.dead_letters,
             outbox_kind=self.kind or None,
+            warehouse_id=int(self.warehouse) if self.warehouse else None,
         )
 
     def params(self) -> dict[str, str]:
@@ -130,6 +133,7 @@ class Filter:
             "snoozed": "1" if self.snoozed else "",
             "dead_letters": "1" if self.dead_letters else "",
             "kind": self.kind,
+            "warehouse_id": self.warehouse,
         }
 
     def query(self, **more: str) -> str:
@@ -149,9 +153,19 @@ def queue_filter(
     snoozed: bool = False,
     dead_letters: bool = False,
     kind: KindParam = "",
+    warehouse: WarehouseParam = "",
 ) -> Filter:
     return Filter(
-        status, reason, connector, older_than, late, assignee, snoozed, dead_letters, kind
+        status,
+        reason,
+        connector,
+        older_than,
+        late,
+        assignee,
+        snoozed,
+        dead_letters,
+        kind,
+        warehouse,
     )
 
 
@@ -182,6 +196,7 @@ def queue_page(
             "rows": shown(user, rows),
             "counts": board.counts_by_reason(ctx, where, now=now, connector_ids=scope),
             "connectors": board.connector_choices(ctx, scope),
+            "warehouses": board.warehouse_choices(ctx, user.warehouse_ids),
             "reasons": [r.value for r in Reason],
             "statuses": STATUSES,
             "params": chosen.params(),

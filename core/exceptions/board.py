@@ -23,10 +23,12 @@ from omniroute.core.platform.db import unit_of_work
 from omniroute.core.platform.errors import NotFound
 from omniroute.core.platform.models import (
     Connector,
+    FulfilmentOrder,
     InboundMessage,
     OrderException,
     OutboxMessage,
     SalesOrder,
+    Warehouse,
 )
 from omniroute.core.platform.ports import HasSessions
 
@@ -50,6 +52,8 @@ class QueueFilter:
     # Only the exceptions of outbox rows that are dead letters now (not redriven yet).
     dead_letters_only: bool = False
     outbox_kind: str | None = None  # with dead_letters_only: only this kind's
+    # Only those about a warehouse: its fulfilment orders' orders, or its outbox rows.
+    warehouse_id: int | None = None
 
 
 UNASSIGNED = "-"
@@ -66,6 +70,29 @@ def late(now: datetime) -> ColumnElement[bool]:
         OrderException.first_seen_at <= now - DEFAULT_SLA,
     )
     return and_(OrderException.status == ExceptionStatus.OPEN, or_(*per_code, other))
+
+
+def _about_warehouse(warehouse_id: int) -> ColumnElement[bool]:
+    """The exception's order has a fulfilment order at the warehouse, or its outbox row is
+    about one of the warehouse's fulfilment orders."""
+    held = select(FulfilmentOrder.order_id).where(FulfilmentOrder.warehouse_id == warehouse_id)
+    sent = (
+        select(OutboxMessage.id)
+        .join(FulfilmentOrder, FulfilmentOrder.id == OutboxMessage.fulfilment_order_id)
+        .where(FulfilmentOrder.warehouse_id == warehouse_id)
+    )
+    return or_(OrderException.order_id.in_(held), OrderException.outbox_message_id.in_(sent))
+
+
+def warehouse_choices(
+    deps: HasSessions, warehouse_ids: Collection[int] | None = None
+) -> list[dict[str, Any]]:
+    """The warehouses a filter may name (a scoped user's only), by code."""
+    q = select(Warehouse.id, Warehouse.code).order_by(Warehouse.code)
+    if warehouse_ids is not None:
+        q = q.where(Warehouse.id.in_(sorted(warehouse_ids)) if warehouse_ids else false())
+    with unit_of_work(deps.sessions) as session:
+        return [{"id": i, "code": c} for i, c in session.execute(q)]
 
 
 def _dead_letter(kind: str | None) -> ColumnElement[bool]:
@@ -104,6 +131,8 @@ def _sorting(where: QueueFilter, now: datetime) -> list[ColumnElement[bool]]:
         found.append(OrderException.assignee == where.assignee)
     if where.dead_letters_only:
         found.append(_dead_letter(where.outbox_kind))
+    if where.warehouse_id is not None:
+        found.append(_about_warehouse(where.warehouse_id))
     if not where.include_snoozed:
         naive_now = as_naive_utc(now)
         found.append(

@@ -163,11 +163,24 @@ def test_dead_letters_are_listed_masked_and_redriven_all_at_once(
     assert rows[0]["fulfilment_order_id"] == rows[0]["payload"]["fulfilment_order_id"]
     assert api.get("/api/v1/dead-letters?kind=channel.stock", headers=ops).json() == []
 
+    elsewhere = api.post(
+        "/api/v1/exceptions/bulk/retry",
+        headers=support,
+        json={"filter": {"warehouse_id": world.warehouse_ids["WEST"]}},
+    )
+    assert elsewhere.json()["matched"] == 0  # every release went to EAST
     wms.set_down(False)
     redriven = api.post(
         "/api/v1/exceptions/bulk/retry",
         headers=support,
-        json={"filter": {"dead_letters_only": True, "outbox_kind": "wms.release"}, "expected": 3},
+        json={
+            "filter": {
+                "dead_letters_only": True,
+                "outbox_kind": "wms.release",
+                "warehouse_id": world.warehouse_ids["EAST"],
+            },
+            "expected": 3,
+        },
     )
     assert redriven.status_code == 200, redriven.text
     assert (redriven.json()["done"], redriven.json()["refused"]) == (3, 0)
@@ -203,6 +216,9 @@ def test_the_console_acts_on_all_matching_and_redrives_dead_letters(
     csrf = session_csrf(console)
     queue = console.get("/console/exceptions?reason=unknown_sku")
     assert "All 4 matching" in queue.text
+    east = world.warehouse_ids["EAST"]
+    by_house = console.get(f"/console/exceptions?warehouse_id={east}")
+    assert "All 2 matching" in by_house.text  # the two dead releases, not the unknown SKUs
     where = "status=open&reason=unknown_sku"
     stale = console.post(
         f"/console/exceptions/bulk/dismiss?{where}",

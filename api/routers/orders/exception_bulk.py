@@ -34,6 +34,9 @@ class BulkFilterIn(Body):
     status: StatusFilter = StatusFilter.OPEN
     reason: Reason | None = None
     connector_id: Id | None = None
+    warehouse_id: Id | None = Field(
+        default=None, description="only those about this warehouse's fulfilment orders"
+    )
     older_than_hours: int | None = Field(default=None, ge=0, le=24 * 366)
     late_only: bool = Field(default=False, description="only those past their SLA")
     assignee: str | None = Field(
@@ -60,6 +63,7 @@ class BulkFilterIn(Body):
             include_snoozed=self.include_snoozed,
             dead_letters_only=self.dead_letters_only,
             outbox_kind=self.outbox_kind,
+            warehouse_id=self.warehouse_id,
         )
 
 
