@@ -23,6 +23,8 @@ from omniroute.core.order_state.machine import OrderStatus
 from omniroute.core.platform.clock import as_naive_utc
 from omniroute.core.platform.db import unit_of_work
 from omniroute.core.platform.models import (
+    Connector,
+    ConnectorHealth,
     FulfilmentLine,
     FulfilmentOrder,
     OrderEvent,
@@ -109,6 +111,9 @@ def charts(
         ages = _exception_ages(session, now, naive_now, connector_ids)
         rates = _rates(session, naive_now - RATE_WINDOW, connector_ids)
         cycle = _cycle_hours(session, naive_now - RATE_WINDOW, connector_ids)
+        resolve = _resolve_hours(session, naive_now - RATE_WINDOW, connector_ids)
+        on_time, promised = _on_time(session, naive_now - RATE_WINDOW, connector_ids)
+        connectors = _connector_health(session, connector_ids)
     return {
         "per_hour": per_hour,
         "exception_ages": ages,
@@ -119,6 +124,14 @@ def charts(
             "p90": percentile(cycle, 90),
             "sampled": len(cycle) >= CYCLE_SAMPLE,
         },
+        "resolve": {
+            "count": len(resolve),
+            "p50": percentile(resolve, 50),
+            "p90": percentile(resolve, 90),
+            "sampled": len(resolve) >= CYCLE_SAMPLE,
+        },
+        "on_time": {"rate": _ratio(on_time, promised), "on_time": on_time, "promised": promised},
+        "connectors": connectors,
         "rate_window_days": RATE_WINDOW.days,
     }
 
@@ -265,4 +278,88 @@ def _cycle_hours(
     return [
         max(0.0, (shipped - created).total_seconds() / 3600)
         for created, shipped in session.execute(q)
+    ]
+
+
+def _resolve_hours(
+    session: Session, since: datetime, connector_ids: Collection[int] | None
+) -> list[float]:
+    """Hours from first seen to closed of the newest ``CYCLE_SAMPLE`` exceptions closed
+    (resolved or dismissed) since ``since``, read backwards by id."""
+    q = (
+        select(OrderException.first_seen_at, OrderException.resolved_at)
+        .where(
+            OrderException.status.in_(("resolved", "dismissed")),
+            OrderException.resolved_at >= since,
+        )
+        .order_by(OrderException.id.desc())
+        .limit(CYCLE_SAMPLE)
+    )
+    if connector_ids is not None:
+        q = q.where(scope.exceptions_of(connector_ids))
+    return [
+        max(0.0, (closed - seen).total_seconds() / 3600)
+        for seen, closed in session.execute(q)
+        if closed is not None and seen is not None
+    ]
+
+
+def _on_time(
+    session: Session, since: datetime, connector_ids: Collection[int] | None
+) -> tuple[int, int]:
+    """Of the newest ``CYCLE_SAMPLE`` orders created since ``since`` that shipped and had a
+    promised ship-by date: how many shipped by it (the UTC date of their first shipped event
+    on or before the promised date), and how many there were."""
+    shipped_event = (OrderEvent.order_id == SalesOrder.id) & (
+        OrderEvent.to_status == OrderStatus.SHIPPED
+    )
+    shipped_at = (select(func.min(OrderEvent.created_at)).where(shipped_event)).scalar_subquery()
+    q = _scoped(
+        select(SalesOrder.promised_ship_by, shipped_at)
+        .where(
+            SalesOrder.created_at >= since,
+            SalesOrder.promised_ship_by.is_not(None),
+            select(OrderEvent.id).where(shipped_event).exists(),
+        )
+        .order_by(SalesOrder.created_at.desc())
+        .limit(CYCLE_SAMPLE),
+        connector_ids,
+    )
+    rows = [(promised, shipped) for promised, shipped in session.execute(q) if shipped]
+    return sum(shipped.date() <= promised for promised, shipped in rows), len(rows)
+
+
+def _connector_health(
+    session: Session, connector_ids: Collection[int] | None
+) -> list[dict[str, Any]]:
+    """Each connector (a scoped user's only) with its health: enabled, failures in a row,
+    the last error and success."""
+    q = (
+        select(
+            Connector.id,
+            Connector.name,
+            Connector.kind,
+            Connector.enabled,
+            ConnectorHealth.consecutive_failures,
+            ConnectorHealth.last_error,
+            ConnectorHealth.last_success_at,
+        )
+        .outerjoin(ConnectorHealth, ConnectorHealth.connector_id == Connector.id)
+        .order_by(Connector.name)
+        .limit(200)
+    )
+    if connector_ids is not None:
+        q = q.where(Connector.id.in_(sorted(connector_ids)))
+    return [
+        {
+            "id": i,
+            "name": name,
+            "kind": kind,
+            "enabled": bool(enabled),
+            "failures": int(failures or 0),
+            "last_error": error,
+            "last_success_at": success,
+            "healthy": bool(enabled) and not failures,
+        }
+        for i, name, kind, enabled, failures, error, success in session.execute(q)
     ]

@@ -18,7 +18,12 @@ from omniroute.connectors.wms.demo_server import FakeWms
 from omniroute.core.bootstrap import Context, bootstrap
 from omniroute.core.orders import dashboard
 from omniroute.core.platform.db import unit_of_work
-from omniroute.core.platform.models import OrderEvent, OrderException, SalesOrder
+from omniroute.core.platform.models import (
+    ConnectorHealth,
+    OrderEvent,
+    OrderException,
+    SalesOrder,
+)
 from omniroute.core.platform.security import Role
 from omniroute.core.stock import warehouses
 from omniroute.worker.handlers import drain
@@ -98,6 +103,43 @@ def test_the_charts_figures_as_of_a_given_time(cctx: Context, world: World) -> N
     assert c["cycle"] == {"count": 1, "p50": 6.0, "p90": 6.0, "sampled": False}
 
 
+def test_on_time_time_to_resolve_and_connector_health(cctx: Context, world: World) -> None:
+    early, late = _order(cctx, world, 911), _order(cctx, world, 912)
+    parked = _order(cctx, world, 913, zip_code="4020")
+    for order_id, promised, shipped in (
+        (early, NOW.date(), NOW - timedelta(hours=3)),
+        (late, (NOW - timedelta(days=2)).date(), NOW - timedelta(hours=3)),
+    ):
+        _created(cctx, order_id, NOW - timedelta(days=3))
+        with unit_of_work(cctx.sessions) as s:
+            s.execute(
+                update(SalesOrder)
+                .where(SalesOrder.id == order_id)
+                .values(promised_ship_by=promised)
+            )
+            s.add(OrderEvent(order_id=order_id, to_status="shipped", created_at=shipped))
+    with unit_of_work(cctx.sessions) as s:
+        s.execute(
+            update(OrderException)
+            .where(OrderException.order_id == parked)
+            .values(
+                status="resolved",
+                first_seen_at=NOW - timedelta(hours=9),
+                resolved_at=NOW - timedelta(hours=1),
+            )
+        )
+        health_row = s.get(ConnectorHealth, world.wms_id)  # the WMS's, written on release
+        if health_row is None:
+            s.add(ConnectorHealth(connector_id=world.wms_id, consecutive_failures=3))
+        else:
+            health_row.consecutive_failures = 3
+    c = dashboard.charts(cctx, now=NOW)
+    assert c["on_time"] == {"rate": 0.5, "on_time": 1, "promised": 2}
+    assert c["resolve"] == {"count": 1, "p50": 8.0, "p90": 8.0, "sampled": False}
+    health = {k["name"]: (k["healthy"], k["failures"]) for k in c["connectors"]}
+    assert health == {"shop": (True, 0), "wms": (False, 3)}
+
+
 def test_percentiles_are_nearest_rank() -> None:
     assert dashboard.percentile([], 50) is None
     values = [float(v) for v in range(1, 11)]
@@ -131,3 +173,4 @@ def test_the_dashboard_draws_the_charts_with_their_figures(cctx: Context, world:
         assert "Backorder rate: 0.0% (0 of 2 orders)" in page
         assert "under 1 h: 1 open (0 past due)" in page
         assert "<script" not in page.split("<main", 1)[1]
+        assert 'id="connector-health"' in page and 'id="on-time-figures"' in page
