@@ -665,6 +665,15 @@ class ConnectorRuntime:
     retry_max_wait: float = 5.0
 
 
+@runtime_checkable
+class ConnectionCheck(Protocol):
+    """A connector that can prove its configuration and secrets work with one cheap read
+    call (the console's and the API's "test connection"). Raise ``ConnectorError`` (its
+    reason and message are shown) when the call fails; answer what answered."""
+
+    def check_connection(self) -> str: ...
+
+
 def enabled_capabilities(instance: Any) -> frozenset[Capability]:
     """What this instance can do with the config it has.
 

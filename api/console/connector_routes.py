@@ -178,6 +178,7 @@ def _page(
     config_text: str | None = None,
     error: str | None = None,
     problems: list[dict[str, str]] | None = None,
+    tested: svc.ConnectionTest | None = None,
     status: int = 200,
 ) -> HTMLResponse:
     try:
@@ -195,7 +196,9 @@ def _page(
         "secrets_set": svc.secret_names(ctx, row),
         "secret_fields": _fields_of(kind_cls.secrets_model) if kind_cls else [],
         "config_fields": _fields_of(kind_cls.config_model) if kind_cls else [],
-        "polls": ctx.connectors.can(row, Capability.ORDER_POLLING),
+        "polls": ctx.connectors.can(row, Capability.ORDER_POLLING)
+        or ctx.connectors.can(row, Capability.TRACKING_POLL),
+        "tested": tested,
         "config_text": config_text
         if config_text is not None
         else json.dumps(row.config, indent=2, ensure_ascii=False),
@@ -308,3 +311,15 @@ async def poll_now(
             lambda: _page(request, ctx, user, connector_id, error=str(failed), status=409)
         )
     return RedirectResponse(f"/console/connectors/{connector_id}?done=polled", status_code=303)
+
+
+@router.post("/{connector_id}/test", response_class=HTMLResponse)
+async def test_connection(
+    *, request: Request, ctx: CtxDep, user: PollOne, connector_id: ConnectorId
+) -> HTMLResponse:
+    """Make the connector's cheapest read call now and show what answered (changes nothing)."""
+    try:
+        tested = await run_in_threadpool(lambda: svc.test_connection(ctx, connector_id))
+    except NotFound:
+        raise not_found("connector", connector_id) from None
+    return await run_in_threadpool(lambda: _page(request, ctx, user, connector_id, tested=tested))

@@ -121,6 +121,25 @@ class ErpRestConnector:
 
     # --- reads
 
+    def check_connection(self) -> str:
+        """One page of the item master (or of the stock, or the invoice list): the address
+        and the auth header work."""
+        readable = [
+            (path, what)
+            for path, what in (
+                (self.config.items_path, "item master"),
+                (self.config.stock_path, "stock snapshot"),
+                (self.config.invoice_list_path, "invoice list"),
+            )
+            if path
+        ]
+        if not readable:
+            return "no read path is configured: nothing to call (postings show in its health)"
+        path, what = readable[0]
+        http = self._client()
+        send_with_retry(lambda: http.get(path), attempts=1, max_wait=self._runtime.retry_max_wait)
+        return f"the ERP answered: its {what} can be read"
+
     def fetch_stock_snapshot(self) -> Records:
         return self._read_all(self.config.stock_path, "stock", read_stock, {})
 

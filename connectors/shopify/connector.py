@@ -50,6 +50,7 @@ from omniroute.connectors.base import (
     StockUpdate,
     TransientError,
     WebhookEvent,
+    enabled_capabilities,
     read_records,
 )
 from omniroute.connectors.http import (
@@ -305,6 +306,15 @@ class ShopifyConnector:
     def read_polled(self, record: Any) -> ChannelOrder:
         """One order-list entry as ``pull_orders`` reads it (``PayloadError`` if it cannot)."""
         return mapping.channel_order(record)
+
+    def check_connection(self) -> str:
+        """One order-list read of one order's id: the token and API version work."""
+        if Capability.ORDER_POLLING not in enabled_capabilities(self):
+            return "webhooks only (no Admin API token): nothing to call"
+        self._send(
+            lambda api: api.list_orders({"limit": 1, "status": "any", "fields": "id"}), attempts=1
+        )
+        return "Shopify's Admin API answered: orders can be read"
 
     def fetch_order(self, external_id: str) -> ChannelOrder:
         """The current version of one order (``GET /orders/{id}.json``)."""

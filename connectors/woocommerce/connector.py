@@ -39,6 +39,7 @@ from omniroute.connectors.base import (
     StockUpdate,
     TransientError,
     WebhookEvent,
+    enabled_capabilities,
     read_records,
 )
 from omniroute.connectors.http import (
@@ -125,6 +126,9 @@ class WooCommerceSecrets(BaseModel):
     consumer_key: SecretStr = Field(min_length=1)
     consumer_secret: SecretStr = Field(min_length=1)
     webhook_secret: SecretStr | None = None
+
+
+_EPOCH = "1970-01-01T00:00:00"
 
 
 class WooCommerceConnector:
@@ -223,6 +227,13 @@ class WooCommerceConnector:
     def read_polled(self, record: Any) -> ChannelOrder:
         """One listed order as ``pull_orders`` reads it (``PayloadError`` if it cannot)."""
         return _channel_order(record)
+
+    def check_connection(self) -> str:
+        """One page of one order: the REST keys and the store's address work."""
+        if Capability.ORDER_POLLING not in enabled_capabilities(self):
+            return "webhooks only (no REST API keys): nothing to call"
+        self._call(lambda api: api.list_orders(modified_after=_EPOCH, page=1, per_page=1))
+        return "WooCommerce's REST API answered: orders can be read"
 
     def fetch_order(self, external_id: str) -> ChannelOrder:
         """The current version of one order (``GET /orders/{id}``)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -13,7 +14,12 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from omniroute.connectors.base import Capability, TransientError
+from omniroute.connectors.base import (
+    Capability,
+    ConnectionCheck,
+    ConnectorError,
+    TransientError,
+)
 from omniroute.connectors.http import UnsafeUrlError, guard_url
 from omniroute.core.access.audit import record
 from omniroute.core.channels import health as connector_health
@@ -269,7 +275,8 @@ def request_poll(deps: Deps, connector_id: int, *, actor: str) -> None:
         row = session.get(Connector, connector_id)
         if row is None:
             raise NotFound(f"connector {connector_id} does not exist")
-        if not deps.connectors.can(row, Capability.ORDER_POLLING):
+        polls = (Capability.ORDER_POLLING, Capability.TRACKING_POLL)
+        if not any(deps.connectors.can(row, capability) for capability in polls):
             raise Conflict(
                 f"connector {connector_id} does not poll as configured", code="not_polling"
             )
@@ -279,11 +286,40 @@ def request_poll(deps: Deps, connector_id: int, *, actor: str) -> None:
     deps.dispatcher.enqueue(Task.POLL_CONNECTOR, connector_id)
 
 
+@dataclass(frozen=True)
+class ConnectionTest:
+    ok: bool
+    message: str
+    reason: str | None = None  # the failure's reason code
+
+
+def test_connection(deps: Deps, connector_id: int) -> ConnectionTest:
+    """Build the connector from its stored config and secrets and, where its kind offers
+    one, make its cheapest read call (``connectors.base.ConnectionCheck``). Changes
+    nothing: not its health, not the audit trail."""
+    with unit_of_work(deps.sessions) as session:
+        row = session.get(Connector, connector_id)
+        if row is None:
+            raise NotFound(f"connector {connector_id} does not exist")
+        try:
+            instance = deps.connectors.for_row(row)
+        except (ValueError, ConnectorError) as exc:
+            return ConnectionTest(False, f"its configuration cannot be used: {exc}", "bad_config")
+    if not isinstance(instance, ConnectionCheck):
+        return ConnectionTest(
+            True, f"the {row.kind} kind has no connection check; its health shows its calls"
+        )
+    try:
+        return ConnectionTest(True, instance.check_connection())
+    except ConnectorError as exc:
+        return ConnectionTest(False, str(exc), exc.reason)
+
+
 def inbox_messages(
     deps: Deps, connector_id: int, *, before_id: int = 0, limit: int = 20
 ) -> list[dict[str, Any]]:
     """The connector's raw inbox, newest first (keyset on id below ``before_id``; 0 for the
-    newest) on the (connector_id, id) index of migration 0025, each with its open exception
+    newest) on the (connector_id, id) index of migration 0024, each with its open exception
     (the one a replay goes through), if any."""
     with unit_of_work(deps.sessions) as session:
         q = select(InboundMessage).where(InboundMessage.connector_id == connector_id)

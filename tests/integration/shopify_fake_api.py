@@ -61,6 +61,7 @@ GRAPHQL_PATH = rf"{API}/graphql\.json"
 ITEM_GID = "gid://shopify/InventoryItem/"
 LOCATION_GID = "gid://shopify/Location/"
 FIRST_PAGE_FILTERS = frozenset({"status", "updated_at_min", "limit", "order"})
+CHECK_FILTERS = frozenset({"status", "limit", "fields"})
 
 
 def sample_order_document() -> dict[str, Any]:
@@ -309,6 +310,10 @@ class ShopifyFake:
         if refused is not None:
             return refused
         page_info = request.param("page_info")
+        if page_info is None and set(request.query) == CHECK_FILTERS:
+            # A connection check: one order's id, as Shopify answers ``fields=id``.
+            ids = [{"id": order["id"]} for order in list(self.orders.values())[:1]]
+            return Reply(200, {"orders": ids})
         if page_info is None:
             if set(request.query) != FIRST_PAGE_FILTERS:
                 return Reply(400, shopify_errors("first page needs the poll filters"))

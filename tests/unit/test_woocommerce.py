@@ -1147,3 +1147,16 @@ def test_push_return_writes_one_note_per_step_and_refunds_only_when_asked() -> N
     refunding.push_return(notice)
     assert post.call_count == 1
     assert json.loads(put.calls.last.request.content) == {"status": "refunded"}
+
+
+@respx.mock
+def test_a_connection_check_reads_one_order_with_the_keys(
+    connector: WooCommerceConnector,
+) -> None:
+    route = respx.get(f"{API}/orders").mock(return_value=httpx.Response(200, json=[]))
+    assert connector.check_connection() == "WooCommerce's REST API answered: orders can be read"
+    assert route.calls.last.request.url.params["per_page"] == "1"
+    route.mock(return_value=httpx.Response(401, json={"code": "woocommerce_rest_cannot_view"}))
+    with pytest.raises(PermanentError) as refused:
+        connector.check_connection()
+    assert refused.value.reason == "http_401"

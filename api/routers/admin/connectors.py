@@ -3,6 +3,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel, Field
 
 from omniroute.api.deps import CtxDep, connector_in_scope, public_url, require
 from omniroute.api.schemas import (
@@ -122,6 +123,20 @@ def update_connector(
 @router.get("/connectors/{connector_id}/health", response_model=ConnectorHealthOut)
 def connector_health(connector_id: Id, ctx: CtxDep, _: ReadConnector) -> ConnectorHealthOut:
     return ConnectorHealthOut(**svc.connector_health_view(ctx, connector_id))
+
+
+class ConnectionTestOut(BaseModel):
+    ok: bool
+    message: str = Field(description="what answered, or why the call failed")
+    reason: str | None = Field(description="the failure's reason code (http_401, ...)")
+
+
+@router.post("/connectors/{connector_id}/test", response_model=ConnectionTestOut)
+def test_connection(connector_id: Id, ctx: CtxDep, _: PollConnector) -> ConnectionTestOut:
+    """Make the connector's cheapest read call with its stored configuration and secrets
+    (where its kind offers one) and say what answered. Changes nothing."""
+    result = svc.test_connection(ctx, connector_id)
+    return ConnectionTestOut(ok=result.ok, message=result.message, reason=result.reason)
 
 
 @router.post("/connectors/{connector_id}/poll", response_model=PollRequested, status_code=202)
