@@ -15,7 +15,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from omniroute.api.console.auth import not_found, require
-from omniroute.api.console.pages import render
+from omniroute.api.console.pages import history, render
 from omniroute.api.deps import CtxDep
 from omniroute.api.problems import status_of
 from omniroute.api.schemas import MAX_ID
@@ -152,6 +152,7 @@ def _page(
         "problems": problems or [],
         "simulation": simulation,
         "backtest": backtested,
+        "history": history(ctx, user, "routing_rule_set", rule_set_id),
     }
     return render(request, "rule.html", context, status=status, user=user)
 

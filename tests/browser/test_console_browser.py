@@ -28,7 +28,7 @@ from omniroute.api.app import create_app
 from omniroute.connectors.wms.demo_server import FakeWms
 from omniroute.core.bootstrap import Context, bootstrap
 from omniroute.core.platform.db import unit_of_work
-from omniroute.core.platform.models import Connector
+from omniroute.core.platform.models import Connector, SalesOrder
 from omniroute.core.stock import warehouses
 from omniroute.worker.embedded import EmbeddedRunner
 from omniroute.worker.handlers import drain
@@ -312,3 +312,17 @@ def test_admin_edits_a_connector_config_and_disables_it(live: Live, browser: Any
     page.get_by_role("button", name="Disable").click()
     sync_api.expect(page.locator("#enabled")).to_have_text("no")
     _shot(page, "connector")
+
+
+def test_a_user_scoped_to_another_channel_gets_not_found(live: Live, browser: Any) -> None:
+    with unit_of_work(live.ctx.sessions) as s:
+        wms_id = s.scalars(sa.select(Connector.id).where(Connector.kind == "rest_wms")).one()
+        order_id = s.scalars(sa.select(SalesOrder.id).order_by(SalesOrder.id)).first()
+    make_user(live.ctx, "ivy", _role("ops"), connector_ids=[wms_id])
+    page = _page(browser)
+    _sign_in(page, live, "ivy")
+    answer = page.goto(f"{live.base_url}/console/orders/{order_id}")
+    assert answer is not None and answer.status == 404
+    sync_api.expect(page.get_by_role("heading", name="Not found")).to_be_visible()
+    _nav(page, "Orders").click()
+    sync_api.expect(page.locator("table.orders")).to_have_count(0)  # none of its channel's

@@ -155,6 +155,8 @@ def test_ops_drafts_checks_simulates_schedules_and_withdraws(
         if e["action"].startswith("rule_set.")
     }
     assert done == {"rule_set.draft", "rule_set.update", "rule_set.publish", "rule_set.withdraw"}
+    trail = client.get(f"/console/rules/{ident}").text.split('id="history"', 1)[1]
+    assert "rule_set.withdraw" in trail and "user:olga" in trail  # on the version's own page
 
 
 def test_publish_now_and_roll_back_from_the_page(
