@@ -15,6 +15,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -60,6 +61,30 @@ def _free_port() -> int:
         return port
 
 
+@contextmanager
+def serve(ctx: Context) -> Iterator[str]:
+    """The console app with the in-process worker, served by uvicorn in a thread on a free
+    port of 127.0.0.1; its base URL."""
+    runner = EmbeddedRunner(ctx)
+    ctx.dispatcher = runner
+    app = create_app(ctx, on_startup=runner.start, on_shutdown=runner.stop)
+    port = _free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not server.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=15)
+
+
 @pytest.fixture
 def live(tmp_path: Path, sqlite_template: Path) -> Iterator[Live]:
     """A world with two orders waiting on an unknown SKU, served by uvicorn in a thread."""
@@ -75,24 +100,10 @@ def live(tmp_path: Path, sqlite_template: Path) -> Iterator[Live]:
         drain(ctx)
         make_user(ctx, "sam", _role("support"))
         make_user(ctx, "olga", _role("ops"))
-        runner = EmbeddedRunner(ctx)
-        ctx.dispatcher = runner
-        app = create_app(ctx, on_startup=runner.start, on_shutdown=runner.stop)
-        port = _free_port()
-        server = uvicorn.Server(
-            uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
-        )
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 15
-        while not server.started:
-            assert time.monotonic() < deadline, "uvicorn did not start"
-            time.sleep(0.05)
         try:
-            yield Live(f"http://127.0.0.1:{port}", ctx)
+            with serve(ctx) as base_url:
+                yield Live(base_url, ctx)
         finally:
-            server.should_exit = True
-            thread.join(timeout=15)
             ctx.close()
 
 

@@ -6,32 +6,27 @@ from __future__ import annotations
 
 import json
 import shutil
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 
-from omniroute.api.app import create_app
 from omniroute.connectors.wms.demo_server import FakeWms
 from omniroute.core.bootstrap import bootstrap
 from omniroute.core.platform.security import Role
 from omniroute.core.stock import warehouses
-from omniroute.worker.embedded import EmbeddedRunner
 from omniroute.worker.handlers import drain
 from tests.browser.test_console_browser import (
     CHROMIUM,
     Live,
-    _free_port,
     _nav,
     _page,
     _shot,
     _sign_in,
     _until,
     browser,
+    serve,
 )
 from tests.conftest import make_settings
 from tests.integration.builders import build_world, post, sample_order, stock
@@ -63,24 +58,10 @@ def live(tmp_path: Path, sqlite_template: Path) -> Iterator[Live]:
         post(ctx, world, json.dumps(order).encode())
         drain(ctx)
         make_user(ctx, "sam", Role.SUPPORT)
-        runner = EmbeddedRunner(ctx)
-        ctx.dispatcher = runner
-        app = create_app(ctx, on_startup=runner.start, on_shutdown=runner.stop)
-        port = _free_port()
-        server = uvicorn.Server(
-            uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
-        )
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 15
-        while not server.started:
-            assert time.monotonic() < deadline, "uvicorn did not start"
-            time.sleep(0.05)
         try:
-            yield Live(f"http://127.0.0.1:{port}", ctx)
+            with serve(ctx) as base_url:
+                yield Live(base_url, ctx)
         finally:
-            server.should_exit = True
-            thread.join(timeout=15)
             ctx.close()
 
 
