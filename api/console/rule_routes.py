@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Path, Query, Request
@@ -25,6 +25,7 @@ from omniroute.core.bootstrap import Context
 from omniroute.core.order_routing import rule_sets
 from omniroute.core.order_routing.backtest import backtest
 from omniroute.core.order_routing.simulate import simulate
+from omniroute.core.platform.clock import as_naive_utc
 from omniroute.core.platform.errors import DomainError, Invalid, NotFound
 
 router = APIRouter(prefix="/console/rules", include_in_schema=False)
@@ -74,7 +75,7 @@ def _when(text: str) -> datetime | None:
         moment = datetime.fromisoformat(text.strip())
     except ValueError as exc:
         raise Invalid(f"{text!r} is not a date and time (YYYY-MM-DDTHH:MM, UTC)") from exc
-    return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
+    return as_naive_utc(moment)
 
 
 def _listing(ctx: Context) -> tuple[list[rule_sets.Version], dict[str, Any]]:

@@ -14,6 +14,8 @@ from typing import Protocol
 
 from sqlalchemy.orm import Session
 
+from omniroute.core.platform.errors import Invalid
+
 SESSION_CLOCK = "omniroute.clock"
 
 
@@ -50,7 +52,15 @@ def as_aware(value: datetime | None) -> datetime | None:
 
 
 def as_naive_utc(value: datetime | None) -> datetime | None:
-    """An incoming time as the stored naive UTC (a naive input is taken to be UTC already)."""
+    """An incoming time as the stored naive UTC (a naive input is taken to be UTC already).
+    A time that UTC cannot hold (year 1 with a positive offset, year 9999 with a negative
+    one) is refused as ``Invalid``, not an overflow deep in a service."""
     if value is None or value.tzinfo is None:
         return value
-    return value.astimezone(UTC).replace(tzinfo=None)
+    try:
+        return value.astimezone(UTC).replace(tzinfo=None)
+    except OverflowError:
+        raise Invalid(
+            f"{value.isoformat()} is outside the times that can be kept (years 1 to 9999 in UTC)",
+            code="time_out_of_range",
+        ) from None

@@ -94,6 +94,13 @@ def test_assign_and_snooze_over_the_api_are_audited_and_checked(
     assert slept.status_code == 200, slept.text
     assert slept.json()["snoozed_until"] == iso_z(t0 + timedelta(hours=4))
 
+    # A time UTC cannot hold (found by the OpenAPI fuzzer: it was a 500).
+    odd = api.post(
+        f"/api/v1/exceptions/{second}/snooze",
+        json={"until": "0001-01-01T01:00:00.0+01:01"},
+        headers=support,
+    )
+    assert (odd.status_code, odd.json()["code"]) == (422, "time_out_of_range")
     # Refused: a time gone by, more than 30 days ahead, a JSON type that is not a string.
     for bad in [(t0 - timedelta(minutes=1)).isoformat(), (t0 + timedelta(days=31)).isoformat()]:
         refused = api.post(
