@@ -96,6 +96,9 @@ def test_changes_are_audited_with_token_and_address_and_filtered(
         {"after_id": "-1"},
         {"since": "yesterday"},
         {"since": "2026-01-02T00:00:00Z", "until": "2026-01-01T00:00:00Z"},
+        # One with an offset, one without (read as UTC): compared, not a 500.
+        {"since": "2026-01-02T00:00:00Z", "until": "2026-01-01T00:00:00"},
+        {"since": "0001-01-01T00:30:00+01:00"},
     ],
 )
 def test_unknown_or_bad_filters_are_a_422(

@@ -13,6 +13,7 @@ from omniroute.api.schemas import AfterId, Id, UtcDateTime
 from omniroute.core.access import audit as svc
 from omniroute.core.access.permissions import Permission
 from omniroute.core.access.tokens import Principal
+from omniroute.core.platform.clock import as_naive_utc
 
 router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
 
@@ -61,6 +62,7 @@ def list_audit(
     limit: Annotated[int, Query(ge=1, le=svc.MAX_PAGE)] = 100,
 ) -> list[AuditEntryOut]:
     """Entries oldest first; page with ``after_id`` = the last id of the previous page."""
+    since, until = as_naive_utc(since), as_naive_utc(until)  # one may carry an offset
     if since is not None and until is not None and until <= since:
         raise HTTPException(422, "until must be after since")
     where = svc.AuditFilter(
