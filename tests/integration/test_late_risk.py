@@ -5,14 +5,15 @@ as an exception; each opens one ``late_risk`` exception, once, and an order on t
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select, update
 
 from omniroute.connectors.wms.demo_server import FakeWms
 from omniroute.core.bootstrap import bootstrap
-from omniroute.core.carriers.late_risk import open_late_risks
+from omniroute.core.carriers.late_risk import local_day, open_late_risks
 from omniroute.core.fulfilment import shipments
 from omniroute.core.housekeeping.sweeper import sweep
 from omniroute.core.platform.db import unit_of_work
@@ -22,6 +23,7 @@ from omniroute.core.platform.models import (
     SalesOrder,
     Shipment,
     Sku,
+    Warehouse,
 )
 from tests.conftest import make_settings
 from tests.integration.builders import build_world, stock
@@ -111,3 +113,40 @@ def test_late_risks_open_once_each(shop: Shop) -> None:
         stamped = s.get_one(SalesOrder, unshipped).late_risk_at
     assert count == 3
     assert stamped == monday + timedelta(days=1)
+
+
+@pytest.mark.parametrize(
+    ("zone", "quiet_hours", "late_hours"),
+    [
+        # Los Angeles: Monday ends at 08:00 UTC Tuesday; at 06:00 UTC it is still Monday there.
+        ("America/Los_Angeles", 21, 24 + 9),
+        # Auckland (UTC+12/+13): Monday there is over before UTC's Monday lunchtime.
+        ("Pacific/Auckland", 0, 4),
+    ],
+)
+def test_ship_by_passes_when_the_warehouse_day_is_over(
+    shop: Shop, zone: str, quiet_hours: int, late_hours: int
+) -> None:
+    with unit_of_work(shop.ctx.sessions) as s:
+        s.execute(
+            update(Warehouse)
+            .where(Warehouse.id == shop.world.warehouse_ids["EAST"])
+            .values(timezone=zone, cutoff_local_time=None)
+        )
+    monday = shop.clock.at
+    order_id = place_order(shop, 9101)
+    with unit_of_work(shop.ctx.sessions) as s:
+        ship_by = s.get_one(SalesOrder, order_id).promised_ship_by
+    assert ship_by == local_day(monday, zone)
+    # Midnight after the ship-by date, in the warehouse's zone, as naive UTC.
+    over = (
+        datetime.combine(ship_by + timedelta(days=1), time(0), ZoneInfo(zone))
+        .astimezone(UTC)
+        .replace(tzinfo=None)
+    )
+    before, after = monday + timedelta(hours=quiet_hours), monday + timedelta(hours=late_hours)
+    assert before < over <= after
+    assert open_late_risks(shop.ctx, now=before) == 0
+    assert open_late_risks(shop.ctx, now=over - timedelta(seconds=1)) == 0
+    assert open_late_risks(shop.ctx, now=over) == 1
+    assert risks(shop) == {order_id: "not_shipped"}
