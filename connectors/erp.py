@@ -22,7 +22,8 @@ class ErpLine:
     """One line of a sales order or an invoice: ``quantity`` units of ``sku``.
 
     ``discount`` and ``tax`` are for the whole quantity (positive amounts), ``amount`` is
-    quantity x unit price less the discount, before tax."""
+    quantity x unit price less the discount, before tax (less the tax too when the order's
+    prices include it: the document's ``taxes_included``)."""
 
     line_ref: str  # omniroute's order line id: stable between the order and its invoices
     sku: str
@@ -53,6 +54,8 @@ class SalesOrderDocument:
     tax_total: str | None = None
     total: str | None = None
     service_level: str | None = None
+    # The channel's prices include tax (unit_price gross); amounts are net all the same.
+    taxes_included: bool = False
 
 
 @dataclass(frozen=True)
@@ -74,6 +77,8 @@ class InvoiceDocument:
     carrier: str | None = None
     tracking_number: str | None = None
     customer: Mapping[str, Any] = field(default_factory=dict)
+    # The channel's prices (unit_price, freight) include tax; amounts are net all the same.
+    taxes_included: bool = False
 
 
 @dataclass(frozen=True)

@@ -64,6 +64,8 @@ def sales_order_payload(document: SalesOrderDocument) -> dict[str, Any]:
         "shipping_total": document.shipping_total,
         "tax_total": document.tax_total,
         "grand_total": document.total,
+        # rate (unit price) and freight include tax; amount is net either way
+        "taxes_included": document.taxes_included,
     }
 
 
@@ -84,6 +86,8 @@ def invoice_payload(document: InvoiceDocument) -> dict[str, Any]:
         "discount_total": document.discount_total,
         "tax_total": document.tax_total,
         "grand_total": document.total,
+        # rate (unit price) and freight include tax; amount is net either way
+        "taxes_included": document.taxes_included,
     }
 
 

@@ -6,6 +6,11 @@ ships, cumulatively: the share of the first ``n`` units shipped is
 ``round(total x n / ordered)``, and an invoice takes the difference between the shares
 after and before it, so the invoices of a line add up to its discount and tax exactly once
 all of it has shipped, whatever the split.
+
+Where the channel's prices include tax (``taxes_included`` on the canonical order: Shopify's
+``taxes_included``, WooCommerce's ``prices_include_tax``, Square's inclusive taxes), a line's
+amount is still net: the gross price less the discount less the tax, so that an invoice's
+total (amounts + tax + freight) is what the customer paid and not tax counted twice.
 """
 
 from __future__ import annotations
@@ -94,8 +99,15 @@ def _text(value: Any) -> str | None:
     return str(value)
 
 
-def _line_amount(unit_price: Decimal | None, units: int, discount: Decimal) -> Decimal | None:
-    return None if unit_price is None else unit_price * units - discount
+def _line_amount(
+    unit_price: Decimal | None, units: int, discount: Decimal, included_tax: Decimal
+) -> Decimal | None:
+    """Net amount of ``units``: price less discount, less the tax when the price holds it."""
+    return None if unit_price is None else unit_price * units - discount - included_tax
+
+
+def taxes_included(canonical: Mapping[str, Any]) -> bool:
+    return canonical.get("taxes_included") is True
 
 
 def sales_order_document(
@@ -109,11 +121,13 @@ def sales_order_document(
     """The order as the ERP takes it: every line the warehouses ship and every money field
     of the canonical order, as the channel stated it."""
     currency = str(canonical.get("currency") or "")
+    gross = taxes_included(canonical)
     items = []
     for line in lines:
         price = to_decimal(line.unit_price)
         discount = to_decimal(line.discount_total) or Decimal(0)
-        amount = _line_amount(price, line.quantity, discount)
+        tax = (to_decimal(line.tax_total) or Decimal(0)) if gross else Decimal(0)
+        amount = _line_amount(price, line.quantity, discount, tax)
         items.append(
             ErpLine(
                 line_ref=str(line.line_id),
@@ -143,6 +157,7 @@ def sales_order_document(
         tax_total=_text(canonical.get("tax_total")),
         total=_text(canonical.get("total")),
         service_level=service_level,
+        taxes_included=gross,
     )
 
 
@@ -199,6 +214,7 @@ def invoice_document(
     The invariant (``check_shipped_within_ordered``) is checked by the relay before the
     call, on the figures of that moment."""
     currency = str(canonical.get("currency") or "")
+    gross = taxes_included(canonical)
     items: list[ErpLine] = []
     discounts = taxes = amounts = Decimal(0)
     for s in shipped:
@@ -212,7 +228,9 @@ def invoice_document(
         tax = share_of(line_tax, s.shipped_through, ordered, currency) - share_of(
             line_tax, before, ordered, currency
         )
-        amount = _line_amount(to_decimal(s.line.unit_price), s.quantity, discount)
+        amount = _line_amount(
+            to_decimal(s.line.unit_price), s.quantity, discount, tax if gross else Decimal(0)
+        )
         discounts += discount
         taxes += tax
         amounts += amount or Decimal(0)
@@ -247,6 +265,7 @@ def invoice_document(
         carrier=carrier,
         tracking_number=tracking_number,
         customer=dict(customer) if isinstance(customer, Mapping) else {},
+        taxes_included=gross,
     )
 
 

@@ -88,6 +88,27 @@ def test_split_shipments_add_up_to_the_line_exactly() -> None:
     assert invoice_from_payload(to_payload(second)) == second
 
 
+def test_prices_with_tax_included_are_invoiced_net_and_add_up_to_what_was_paid() -> None:
+    # A Dutch shop: 3 x 12.10 incl. 21 % VAT, 1.21 off the line, 6.30 VAT in the line.
+    gross = CANONICAL | {"taxes_included": True, "shipping_total": "4.84"}
+    line = OrderedLine(11, "SKU-RED", 3, "Red", "12.10", "1.21", "6.30")
+    order = sales_order_document(
+        order_id=3, order_number="#1", canonical=gross, lines=[line], service_level=None
+    )
+    assert order.taxes_included is True
+    assert order.lines[0].amount == "28.79"  # 36.30 - 1.21 - 6.30
+    first = invoice([ShippedUnits(line, 1, 1)], canonical=gross)
+    rest = invoice([ShippedUnits(line, 2, 3)], canonical=gross, shipment_id=6, first_invoice=False)
+    assert first.taxes_included and rest.taxes_included
+    paid = Decimal("36.30") - Decimal("1.21") + Decimal("4.84")
+    assert Decimal(first.total) + Decimal(rest.total) == paid  # no tax counted twice
+    assert Decimal(first.tax_total) + Decimal(rest.tax_total) == Decimal("6.30")
+    assert first.lines[0].amount == str(Decimal("12.10") - Decimal("0.40") - Decimal("2.10"))
+    assert invoice_from_payload(to_payload(first)) == first
+    # Prices without tax (or a channel that does not say) keep tax on top.
+    assert invoice([ShippedUnits(line, 3, 3)]).lines[0].amount == "35.09"
+
+
 def test_a_known_freight_cost_wins_over_the_charge() -> None:
     doc = invoice([ShippedUnits(LINE, 1, 1)], freight=Decimal("7.1"))
     assert doc.freight == "7.10"

@@ -442,6 +442,7 @@ def test_schema_is_draft_2020_12_and_has_the_canonical_fields() -> None:
         "discount_total",
         "shipping_total",
         "tax_total",
+        "taxes_included",
         "financial_status",
         "test",
         "risk_level",

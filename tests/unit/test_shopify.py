@@ -340,6 +340,7 @@ EXPECTED_ORDER = {
     "discount_total": "0.00",
     "shipping_total": "0.00",
     "tax_total": "11.94",
+    "taxes_included": False,
     "financial_status": "authorized",
     "cancelled": False,
     "test": False,

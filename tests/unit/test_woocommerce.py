@@ -286,6 +286,8 @@ def test_sample_maps_field_by_field(connector: WooCommerceConnector) -> None:
     assert canonical["currency"] == "USD"
     assert canonical["total"] == "29.35"
     assert canonical["financial_status"] == "paid"
+    assert canonical["taxes_included"] is False  # prices_include_tax
+    assert connector.map_order({**sample_order(), "prices_include_tax": True})["taxes_included"]
     assert canonical["cancelled"] is False
     assert canonical["service_level"] == "standard"
     assert canonical["note"] is None  # customer_note is ""
