@@ -60,6 +60,7 @@ from omniroute.core.platform.models import (
 )
 from omniroute.core.platform.telemetry.logs import bind
 from omniroute.routing.carrier_choice.choose import Candidate, Choice, Offer, choose
+from omniroute.routing.carrier_choice.fx import ExchangeRates
 
 log = logging.getLogger("omniroute.carriers")
 
@@ -101,7 +102,7 @@ def deliver_booking(deps: Deps, outbox_id: int, *, now: datetime) -> str:
         except PermanentError as exc:
             _dead(session, msg, exc, fo.order_id, None)
             return "dead"
-    choice = _earlier_choice(job) or _shop(job)
+    choice = _earlier_choice(job) or _shop(job, deps.settings.fx)
     chosen = choice.chosen
     if chosen is None:
         transient = any(o.get("transient") for o in choice.trace["carriers_without_quote"])
@@ -148,10 +149,10 @@ def _needs_no_label(session: Session, fo: FulfilmentOrder) -> bool:
     return session.scalar(untracked.limit(1)) is None
 
 
-def _shop(job: BookingJob) -> Choice:
+def _shop(job: BookingJob, rates: ExchangeRates) -> Choice:
     """Quotes from every carrier of the warehouse, and the choice among them."""
     offers = [_offer(carrier, job) for carrier in job.carriers]
-    choice = choose(offers, job.demand, job.policy, job.calendar)
+    choice = choose(offers, job.demand, job.policy, job.calendar, rates)
     for failure, offer in zip(
         choice.trace["carriers_without_quote"],
         (o for o in offers if o.error is not None or not o.quotes),

@@ -144,6 +144,7 @@ def read_job(
             service_level=order.promised_service_level or order.service_level or "standard",
             ship_by=order.promised_ship_by,
             deliver_by=requested_deliver_by(order),
+            currency=order.currency,
         ),
         policy=CarrierPolicy.from_json((decision.trace or {}).get("carrier") if decision else None),
         calendar=BusinessDays.of(

@@ -7,6 +7,8 @@ from typing import Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from omniroute.routing.carrier_choice.fx import ExchangeRates
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="OMNIROUTE_", env_file=None, extra="ignore")
@@ -86,6 +88,20 @@ class Settings(BaseSettings):
     log_format: Literal["json", "text"] = "text"
     # How long /metrics reuses the gauges it read from the database (one read per period).
     metrics_cache_seconds: float = Field(default=5.0, ge=0)
+
+    # Each currency's value in one common unit ("USD=1,EUR=1.08,CAD=0.73"): carrier quotes
+    # in different currencies are compared at these rates (routing/carrier_choice/fx).
+    exchange_rates: str = ""
+
+    @field_validator("exchange_rates")
+    @classmethod
+    def _rates_parse(cls, value: str) -> str:
+        ExchangeRates.parse(value)  # refused at start-up, not at the first booking
+        return value
+
+    @property
+    def fx(self) -> ExchangeRates:
+        return ExchangeRates.parse(self.exchange_rates)
 
     @field_validator("public_url")
     @classmethod

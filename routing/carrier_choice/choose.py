@@ -10,20 +10,24 @@ then price; carrier and service names break what is still tied. The first wins; 
 lost as ``dearer`` or ``slower``. A carrier that could not quote is traced as
 ``carrier_error`` with its message, one with no service for the shipment as ``no_service``.
 
-Prices are compared as numbers: every carrier of a warehouse is expected to quote in one
-currency; a quote in another currency than the first carrier's is refused (``currency``)
-rather than compared wrongly.
+Prices are compared in one currency: the order's when exchange rates are configured and
+know it (``fx.ExchangeRates``), else the first quote's. A quote in another currency is
+converted at the configured rates (the trace shows ``compared_amount`` and
+``compared_currency``) or, without a rate, refused (``currency``) rather than compared
+wrongly. ``cost_cap`` is in the comparison currency. A booking keeps the quoted amount.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
+from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
 from omniroute.routing.carrier_choice.calendar import BusinessDays
+from omniroute.routing.carrier_choice.fx import NO_RATES, ExchangeRates
 from omniroute.routing.carrier_choice.policy import CarrierPolicy, Strategy
 from omniroute.routing.carrier_choice.quotes import SERVICE_LEVEL_RANK, Quote
 
@@ -55,6 +59,7 @@ class Demand:
     service_level: str  # the order's: standard, express, same_day
     ship_by: date
     deliver_by: date | None = None  # the latest delivery the order allows, if it says
+    currency: str | None = None  # the order's: quotes are compared in it when rates know it
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,15 +69,25 @@ class Candidate:
     delivers_on: date
     lost: Why | None = None
     detail: str = ""
+    # The quote's amount in the comparison currency, when it had to be converted.
+    converted: tuple[Decimal, str] | None = None
+
+    @property
+    def compared(self) -> Decimal:
+        return self.quote.amount if self.converted is None else self.converted[0]
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out = {
             "connector": self.connector,
             **self.quote.to_json(),
             "delivers_on": self.delivers_on.isoformat(),
             "lost": None if self.lost is None else self.lost.value,
             "detail": self.detail,
         }
+        if self.converted is not None:
+            out["compared_amount"] = str(self.converted[0])
+            out["compared_currency"] = self.converted[1]
+        return out
 
 
 @dataclass(frozen=True)
@@ -92,11 +107,12 @@ def choose(
     demand: Demand,
     policy: CarrierPolicy,
     calendar: BusinessDays,
+    rates: ExchangeRates = NO_RATES,
 ) -> Choice:
     """The service to book under ``policy``, every quote with its verdict, and a trace."""
-    currency = next((q.currency for o in offers for q in o.quotes), None)
+    currency = _comparison_currency(offers, demand, rates)
     judged = [
-        _judge(o.connector, q, demand, policy=policy, calendar=calendar, currency=currency)
+        _judge(o.connector, q, demand, policy=policy, calendar=calendar, fx=(currency, rates))
         for o in offers
         for q in o.quotes
     ]
@@ -118,12 +134,21 @@ def choose(
             "ship_by": demand.ship_by.isoformat(),
             "deliver_by": None if demand.deliver_by is None else demand.deliver_by.isoformat(),
         },
+        "compared_in": currency,
         "chosen": None if chosen is None else chosen.to_json(),
         "quotes": [c.to_json() for c in verdicts],
         "carriers_without_quote": failures,
         "summary": _summary(chosen, verdicts, failures, policy),
     }
     return Choice(chosen, tuple(verdicts), trace)
+
+
+def _comparison_currency(
+    offers: Sequence[Offer], demand: Demand, rates: ExchangeRates
+) -> str | None:
+    if demand.currency is not None and rates.knows(demand.currency):
+        return demand.currency
+    return next((q.currency for o in offers for q in o.quotes), None)
 
 
 def _judge(
@@ -133,9 +158,15 @@ def _judge(
     *,
     policy: CarrierPolicy,
     calendar: BusinessDays,
-    currency: str | None,
+    fx: tuple[str | None, ExchangeRates],
 ) -> Candidate:
+    currency, rates = fx
     on = calendar.add(demand.ship_by, quote.transit_days)
+    converted = None
+    if currency is not None and quote.currency != currency:
+        amount = rates.convert(quote.amount, quote.currency, currency)
+        converted = None if amount is None else (amount, currency)
+    compared = quote.amount if converted is None else converted[0]
     need = SERVICE_LEVEL_RANK.get(demand.service_level, 0)
     if policy.service_levels and quote.service_level not in policy.service_levels:
         why, detail = Why.SERVICE_NOT_ALLOWED, f"{quote.service_level} not in the rule's levels"
@@ -143,28 +174,31 @@ def _judge(
         why, detail = Why.BELOW_SERVICE_LEVEL, f"order is {demand.service_level}"
     elif demand.deliver_by is not None and on > demand.deliver_by:
         why, detail = Why.TOO_SLOW, f"delivers {on.isoformat()}, after {demand.deliver_by}"
-    elif quote.currency != currency:
-        why, detail = Why.CURRENCY, f"quoted in {quote.currency}, others in {currency}"
-    elif policy.cost_cap is not None and quote.amount > policy.cost_cap:
-        why, detail = Why.OVER_CAP, f"{quote.amount} over the cap of {policy.cost_cap}"
+    elif quote.currency != currency and converted is None:
+        why, detail = (
+            Why.CURRENCY,
+            f"quoted in {quote.currency}, compared in {currency}; no exchange rate for both",
+        )
+    elif policy.cost_cap is not None and compared > policy.cost_cap:
+        why, detail = Why.OVER_CAP, f"{compared} {currency} over the cap of {policy.cost_cap}"
     else:
-        return Candidate(connector, quote, on)
-    return Candidate(connector, quote, on, why, detail)
+        return Candidate(connector, quote, on, converted=converted)
+    return Candidate(connector, quote, on, why, detail, converted)
 
 
 def _key(strategy: Strategy) -> Any:
     if strategy is Strategy.CHEAPEST:
-        return lambda c: (c.quote.amount, c.delivers_on, c.quote.carrier, c.quote.service)
-    return lambda c: (c.delivers_on, c.quote.amount, c.quote.carrier, c.quote.service)
+        return lambda c: (c.compared, c.delivers_on, c.quote.carrier, c.quote.service)
+    return lambda c: (c.delivers_on, c.compared, c.quote.carrier, c.quote.service)
 
 
 def _lost(candidate: Candidate, why: Why, chosen: Candidate | None) -> Candidate:
     assert chosen is not None  # noqa: S101 - a fit candidate that lost implies a winner
     if why is Why.DEARER:
-        detail = f"{candidate.quote.amount} > {chosen.quote.amount}"
+        detail = f"{candidate.compared} > {chosen.compared}"
     else:
         detail = f"delivers {candidate.delivers_on.isoformat()}, not first"
-    return Candidate(candidate.connector, candidate.quote, candidate.delivers_on, why, detail)
+    return replace(candidate, lost=why, detail=detail)
 
 
 def _summary(

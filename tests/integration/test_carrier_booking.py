@@ -268,3 +268,37 @@ def test_a_rule_sets_the_carrier_strategy(shop: Shop) -> None:
             "UPS": "slower",
             "FedEx": None,
         }
+
+
+def test_a_carrier_quoting_in_euros_is_compared_at_the_configured_rate(
+    db_url: str, wms: FakeWms
+) -> None:
+    clock = FixedClock(next_monday_morning())
+    settings = make_settings(db_url, exchange_rates="USD=1,EUR=1.10")
+    ctx = bootstrap(settings, clock=clock)
+    try:
+        world = build_world(ctx, wms.base_url, [("EAST", 1)])
+        for sku in ("IPOD2008GREEN", "IPOD2008RED"):
+            stock(ctx, world.warehouse_ids["EAST"], sku, 5)
+            with unit_of_work(ctx.sessions) as s:
+                s.execute(update(Sku).where(Sku.code == sku).values(weight_kg=0.3))
+        dpd = rate_table("DPD", 3, [{"max_kg": 10, "price": "8.50"}], "0") | {"currency": "EUR"}
+        carriers(ctx, ("ups-table", UPS), ("dpd-table", dpd))
+        order_id = place_order(Shop(ctx, clock, world), 8101)
+        with unit_of_work(ctx.sessions) as s:
+            currency = s.get_one(SalesOrder, order_id).currency
+            booking = s.scalars(select(CarrierBooking)).one()
+        assert currency == "USD"
+        # DPD 8.50 EUR = 9.35 USD beats UPS 9.90 USD; the booking keeps the euros quoted.
+        assert (booking.carrier, booking.amount, booking.currency) == ("DPD", "8.50", "EUR")
+        assert booking.choice["compared_in"] == "USD"
+        assert booking.choice["chosen"]["compared_amount"] == "9.35"
+        lost = {q["carrier"]: q["lost"] for q in booking.choice["quotes"]}
+        assert lost == {"UPS": "dearer", "DPD": None}
+    finally:
+        ctx.close()
+
+
+def test_unreadable_exchange_rates_stop_the_start() -> None:
+    with pytest.raises(ValueError, match="EUR=abc"):
+        make_settings("sqlite://", exchange_rates="USD=1,EUR=abc")

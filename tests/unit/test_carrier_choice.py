@@ -10,6 +10,7 @@ import pytest
 from omniroute.connectors.carriers import Quote
 from omniroute.routing.carrier_choice.calendar import BusinessDays
 from omniroute.routing.carrier_choice.choose import Demand, Offer, Why, choose
+from omniroute.routing.carrier_choice.fx import ExchangeRates
 from omniroute.routing.carrier_choice.packages import PackLine, pack
 from omniroute.routing.carrier_choice.policy import (
     CarrierPolicy,
@@ -114,6 +115,73 @@ def test_a_quote_in_another_currency_is_not_compared() -> None:
     choice = choose(offers, Demand("standard", MONDAY), CarrierPolicy(), WEEKDAYS)
     assert choice.chosen is not None and choice.chosen.quote.carrier == "UPS"
     assert verdicts(choice)["DPD:classic"] == Why.CURRENCY
+
+
+RATES = ExchangeRates.parse("USD=1, EUR=1.10, GBP=1.25")
+
+
+def test_quotes_in_other_currencies_are_compared_at_the_configured_rates() -> None:
+    eur = Quote("DPD", "classic", "standard", 3, Decimal("7.00"), "EUR")  # 7.70 USD
+    gbp = Quote("Royal Mail", "tracked", "standard", 3, Decimal("6.50"), "GBP")  # 8.13 USD
+    offers = (OFFERS[0], Offer("dpd", (eur,)), Offer("rm", (gbp,)))
+    usd_order = Demand("standard", MONDAY, currency="USD")
+    choice = choose(offers, usd_order, CarrierPolicy(), WEEKDAYS, RATES)
+    assert choice.chosen is not None and choice.chosen.quote.carrier == "DPD"
+    assert choice.chosen.quote.amount == Decimal("7.00")  # the booking keeps what was quoted
+    assert choice.trace["compared_in"] == "USD"
+    assert choice.trace["chosen"]["compared_amount"] == "7.70"
+    by_carrier = {c["carrier"]: c for c in choice.trace["quotes"]}
+    assert by_carrier["Royal Mail"]["compared_amount"] == "8.13"
+    assert by_carrier["Royal Mail"]["detail"] == "8.13 > 7.70"
+    assert "compared_amount" not in by_carrier["UPS"]  # quoted in USD already
+    # The cap is in the comparison currency: 7.70 USD is over a 7.69 cap (7.00 EUR is not).
+    capped = choose(offers, usd_order, CarrierPolicy(cost_cap=Decimal("7.69")), WEEKDAYS, RATES)
+    assert verdicts(capped)["DPD:classic"] == Why.OVER_CAP
+    assert capped.chosen is None
+
+
+def test_an_order_in_a_currency_without_a_rate_compares_in_the_first_quote_s() -> None:
+    eur = Quote("DPD", "classic", "standard", 3, Decimal("7.00"), "EUR")
+    offers = (OFFERS[0], Offer("dpd", (eur,)))
+    choice = choose(
+        offers, Demand("standard", MONDAY, currency="JPY"), CarrierPolicy(), WEEKDAYS, RATES
+    )
+    assert choice.trace["compared_in"] == "USD"
+    assert choice.chosen is not None and choice.chosen.quote.carrier == "DPD"
+    chf = Quote("Post", "eco", "standard", 3, Decimal("1.00"), "CHF")  # no rate for CHF
+    lonely = choose(
+        (OFFERS[0], Offer("post", (chf,))),
+        Demand("standard", MONDAY),
+        CarrierPolicy(),
+        WEEKDAYS,
+        RATES,
+    )
+    assert verdicts(lonely)["Post:eco"] == Why.CURRENCY
+
+
+@pytest.mark.parametrize(
+    ("text", "error"),
+    [
+        ("EUR", "expected CODE=value"),
+        ("EURO=1", "expected CODE=value"),
+        ("EUR=abc", "not a number"),
+        ("EUR=0", "above 0"),
+        ("EUR=-1", "above 0"),
+        ("EUR=NaN", "above 0"),
+        ("EUR=1,eur=2", "given twice"),
+    ],
+)
+def test_exchange_rates_refuse_what_they_cannot_read(text: str, error: str) -> None:
+    with pytest.raises(ValueError, match=error):
+        ExchangeRates.parse(text)
+
+
+def test_exchange_rates_convert_both_ways() -> None:
+    assert RATES.convert(Decimal("10"), "EUR", "USD") == Decimal("11.00")
+    assert RATES.convert(Decimal("11"), "USD", "EUR") == Decimal("10.00")
+    assert RATES.convert(Decimal("5"), "USD", "CHF") is None
+    assert RATES.convert(Decimal("5"), "CHF", "CHF") == Decimal("5")
+    assert not ExchangeRates.parse(" ") and ExchangeRates.parse("usd=1").knows("USD")
 
 
 def test_business_days_skip_weekends_and_holidays() -> None:
