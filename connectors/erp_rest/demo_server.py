@@ -21,10 +21,11 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
-from typing import Any, Self
+from http.server import BaseHTTPRequestHandler
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from omniroute.connectors.local_server import LocalServer, TrackingServer
 
 __all__ = ["FakeErp"]
 
@@ -32,12 +33,12 @@ PAGE = 2
 _PREFIX = {"/sales-orders": "SO", "/invoices": "SINV", "/purchase-requests": "MR"}
 
 
-class FakeErp:
+class FakeErp(LocalServer):
+    what = "the fake ERP"
+
     def __init__(self, *, host: str = "127.0.0.1") -> None:
-        self._host = host
+        super().__init__(host=host)
         self._lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
         self.documents: dict[str, dict[str, Any]] = {}  # by path: {key: body}
         self.numbers: dict[tuple[str, str], str] = {}  # (path, key) -> our number
         self.invoices: list[dict[str, Any]] = []  # what GET /invoices lists
@@ -47,40 +48,8 @@ class FakeErp:
         self._failures: list[int] = []
         self._down = False
 
-    # --- lifecycle
-
-    def start(self) -> str:
-        handler = _handler_for(self)
-        self._server = ThreadingHTTPServer((self._host, 0), handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
-        return self.base_url
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    @property
-    def base_url(self) -> str:
-        if self._server is None:
-            raise RuntimeError("the fake ERP is not running")
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
+    def bind(self, address: tuple[str, int]) -> TrackingServer:
+        return TrackingServer(address, _handler_for(self))
 
     # --- behaviour
 

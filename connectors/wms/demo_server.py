@@ -24,14 +24,14 @@ import argparse
 import contextlib
 import json
 import logging
-import socket
 import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
-from typing import Any, NamedTuple, Self
+from http.server import BaseHTTPRequestHandler
+from typing import Any, NamedTuple
+
+from omniroute.connectors.local_server import LocalServer, TrackingServer
 
 __all__ = ["FakeWms", "RecordedRequest"]
 
@@ -81,59 +81,17 @@ class _State:
     return_replies: dict[str, _Reply] = field(default_factory=dict)
 
 
-class FakeWms:
+class FakeWms(LocalServer):
     """A threaded HTTP fake WMS with failure injection and thread-safe introspection."""
 
+    what = "FakeWms"
+
     def __init__(self, *, host: str = "127.0.0.1", port: int = 0) -> None:
-        self._address = (host, port)
+        super().__init__(host=host, port=port)
         self._state = _State()
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
 
-    # --- lifecycle ---------------------------------------------------------------------------
-
-    def start(self) -> str:
-        """Bind, serve in a daemon thread and return the base URL (``http://127.0.0.1:<port>``)."""
-        if self._server is not None:
-            return self.base_url
-        server = _Server(self._address, _Handler, self._state)
-        self._server = server
-        self._thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-        )
-        self._thread.start()
-        return self.base_url
-
-    def stop(self) -> None:
-        """Stop serving and drop open keep-alive connections."""
-        server, self._server = self._server, None
-        if server is None:
-            return
-        server.shutdown()
-        server.drop_connections()
-        server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    @property
-    def base_url(self) -> str:
-        if self._server is None:
-            raise RuntimeError("FakeWms is not started")
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
+    def bind(self, address: tuple[str, int]) -> TrackingServer:
+        return _Server(address, _Handler, self._state)
 
     # --- failure injection -------------------------------------------------------------------
 
@@ -206,33 +164,12 @@ class FakeWms:
             return list(self._state.requests)
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-
+class _Server(TrackingServer):
     def __init__(
         self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler], state: _State
     ) -> None:
         self.state = state
-        self._open: set[socket.socket] = set()
-        self._open_lock = threading.Lock()
         super().__init__(address, handler)
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        with self._open_lock:
-            self._open.add(request)
-        super().process_request(request, client_address)
-
-    def shutdown_request(self, request: Any) -> None:
-        with self._open_lock:
-            self._open.discard(request)
-        super().shutdown_request(request)
-
-    def drop_connections(self) -> None:
-        with self._open_lock:
-            sockets = list(self._open)
-        for sock in sockets:
-            with contextlib.suppress(OSError):  # already closed by the peer
-                sock.shutdown(socket.SHUT_RDWR)
 
 
 class _Handler(BaseHTTPRequestHandler):
