@@ -4,10 +4,8 @@ and nothing is changed (health, audit)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 from fastapi.testclient import TestClient
 
 from omniroute.api.app import create_app
@@ -15,22 +13,14 @@ from omniroute.connectors.erp_rest.demo_server import FakeErp
 from omniroute.connectors.wms.demo_server import FakeWms
 from omniroute.core.access.audit import AuditFilter, list_entries
 from omniroute.core.access.tokens import create_token
-from omniroute.core.bootstrap import Context, bootstrap
+from omniroute.core.bootstrap import Context
 from omniroute.core.channels import connector_admin
 from omniroute.core.platform.security import Role
-from tests.conftest import make_settings
 from tests.integration.builders import build_world
 from tests.integration.console_kit import make_user, session_csrf, sign_in
 from tests.integration.shopify_fake_api import API_VERSION, ShopifyFake
 
 TOKEN = "shpat_test_connection_0123456789abcdef"
-
-
-@pytest.fixture
-def cctx(db_url: str) -> Iterator[Context]:
-    context = bootstrap(make_settings(db_url, console_cookie_secure=False))
-    yield context
-    context.close()
 
 
 def shopify(ctx: Context, shop: ShopifyFake, token: str) -> int:

@@ -3,8 +3,6 @@ scope checks, the exception actions through the services, PII masked by role."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
@@ -29,20 +27,6 @@ from tests.integration.console_kit import (
     session_csrf,
     sign_in,
 )
-
-
-@pytest.fixture
-def cctx(db_url: str) -> Iterator[Context]:
-    """Plain http in tests: the session cookie without Secure, so the client sends it."""
-    context = bootstrap(make_settings(db_url, console_cookie_secure=False))
-    yield context
-    context.close()
-
-
-@pytest.fixture
-def app_client(cctx: Context) -> Iterator[TestClient]:
-    with TestClient(create_app(cctx)) as c:
-        yield c
 
 
 def _unknown_sku_order(ctx: Context, world: World, number: int) -> int:

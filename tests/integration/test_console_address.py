@@ -6,17 +6,15 @@ warehouse has it."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from omniroute.api.app import create_app
 from omniroute.connectors.wms.demo_server import FakeWms
 from omniroute.core.access.audit import AuditFilter, Entity, list_entries
 from omniroute.core.access.tokens import create_token
-from omniroute.core.bootstrap import Context, bootstrap
+from omniroute.core.bootstrap import Context
 from omniroute.core.exceptions import queue as exception_queue
 from omniroute.core.orders.fixes import address
 from omniroute.core.platform.db import unit_of_work
@@ -24,22 +22,8 @@ from omniroute.core.platform.models import OrderException, SalesOrder
 from omniroute.core.platform.security import Role
 from omniroute.core.stock import warehouses
 from omniroute.worker.handlers import drain
-from tests.conftest import make_settings
 from tests.integration.builders import World, build_world, post, sample_order, stock
 from tests.integration.console_kit import csrf_in, make_user, sign_in
-
-
-@pytest.fixture
-def cctx(db_url: str) -> Iterator[Context]:
-    context = bootstrap(make_settings(db_url, console_cookie_secure=False))
-    yield context
-    context.close()
-
-
-@pytest.fixture
-def app_client(cctx: Context) -> Iterator[TestClient]:
-    with TestClient(create_app(cctx)) as c:
-        yield c
 
 
 @pytest.fixture

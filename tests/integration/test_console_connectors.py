@@ -15,25 +15,17 @@ from sqlalchemy import select
 from omniroute.api.app import create_app
 from omniroute.connectors.wms.demo_server import FakeWms
 from omniroute.core.access.audit import AuditFilter, list_entries
-from omniroute.core.bootstrap import Context, bootstrap
+from omniroute.core.bootstrap import Context
 from omniroute.core.channels import connector_admin
 from omniroute.core.intake.processing import process_inbound
 from omniroute.core.platform.db import unit_of_work
 from omniroute.core.platform.models import InboundMessage, OrderException
 from omniroute.core.platform.security import Role
-from tests.conftest import make_settings
 from tests.integration.builders import SECRET, World, build_world, post
 from tests.integration.console_kit import make_user, session_csrf, sign_in
 
 TOKEN = "shpat_0123456789abcdef0123456789abcdef"
 POS_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
-
-
-@pytest.fixture
-def cctx(db_url: str) -> Iterator[Context]:
-    context = bootstrap(make_settings(db_url, console_cookie_secure=False))
-    yield context
-    context.close()
 
 
 @pytest.fixture

@@ -4,16 +4,13 @@ page) exactly where the permission table says, as the API's routes are by token.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 
-import pytest
 from fastapi.testclient import TestClient
 
 from omniroute.api.app import create_app
 from omniroute.core.access.permissions import Permission, allows
-from omniroute.core.bootstrap import Context, bootstrap
+from omniroute.core.bootstrap import Context
 from omniroute.core.platform.security import Role
-from tests.conftest import make_settings
 from tests.integration.console_kit import make_user, session_csrf, sign_in
 from tests.integration.test_role_table import CONSOLE, PUBLIC, ROUTES
 
@@ -22,13 +19,6 @@ CONSOLE_ROUTES = {
     for key, permission in ROUTES.items()
     if key[1].startswith(CONSOLE) and permission != PUBLIC
 }
-
-
-@pytest.fixture
-def cctx(db_url: str) -> Iterator[Context]:
-    context = bootstrap(make_settings(db_url, console_cookie_secure=False))
-    yield context
-    context.close()
 
 
 def test_the_console_has_pages_to_check() -> None:

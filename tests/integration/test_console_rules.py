@@ -16,20 +16,12 @@ from fastapi.testclient import TestClient
 from omniroute.api.app import create_app
 from omniroute.connectors.wms.demo_server import FakeWms
 from omniroute.core.access.audit import AuditFilter, list_entries
-from omniroute.core.bootstrap import Context, bootstrap
+from omniroute.core.bootstrap import Context
 from omniroute.core.platform.security import Role
 from omniroute.core.stock import warehouses
 from omniroute.worker.handlers import drain
-from tests.conftest import make_settings
 from tests.integration.builders import World, build_world, order_body, post, stock
 from tests.integration.console_kit import make_user, session_csrf, sign_in
-
-
-@pytest.fixture
-def cctx(db_url: str) -> Iterator[Context]:
-    context = bootstrap(make_settings(db_url, console_cookie_secure=False))
-    yield context
-    context.close()
 
 
 @pytest.fixture

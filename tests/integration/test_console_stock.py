@@ -16,20 +16,12 @@ from omniroute.api.console import stock_routes
 from omniroute.connectors.wms.demo_server import FakeWms
 from omniroute.core.access.audit import AuditFilter, list_entries
 from omniroute.core.access.users import NewUser, create_user
-from omniroute.core.bootstrap import Context, bootstrap
+from omniroute.core.bootstrap import Context
 from omniroute.core.platform.security import Role
 from omniroute.core.replenishment.thresholds import ThresholdSpec, set_threshold
 from omniroute.core.stock import inventory, warehouses
-from tests.conftest import make_settings
 from tests.integration.builders import World, build_world, stock
 from tests.integration.console_kit import PASSWORD, make_user, session_csrf, sign_in
-
-
-@pytest.fixture
-def cctx(db_url: str) -> Iterator[Context]:
-    context = bootstrap(make_settings(db_url, console_cookie_secure=False))
-    yield context
-    context.close()
 
 
 @pytest.fixture

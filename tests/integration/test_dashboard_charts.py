@@ -5,7 +5,6 @@ figures also as text."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 
 import pytest
@@ -15,7 +14,7 @@ from sqlalchemy import select, update
 from omniroute.api.app import create_app
 from omniroute.api.console.charts import Bar, bar_chart
 from omniroute.connectors.wms.demo_server import FakeWms
-from omniroute.core.bootstrap import Context, bootstrap
+from omniroute.core.bootstrap import Context
 from omniroute.core.orders import dashboard
 from omniroute.core.platform.db import unit_of_work
 from omniroute.core.platform.models import (
@@ -27,18 +26,10 @@ from omniroute.core.platform.models import (
 from omniroute.core.platform.security import Role
 from omniroute.core.stock import warehouses
 from omniroute.worker.handlers import drain
-from tests.conftest import make_settings
 from tests.integration.builders import World, build_world, post, sample_order, stock
 from tests.integration.console_kit import make_user, sign_in
 
 NOW = datetime(2026, 3, 10, 12, 30)
-
-
-@pytest.fixture
-def cctx(db_url: str) -> Iterator[Context]:
-    context = bootstrap(make_settings(db_url, console_cookie_secure=False))
-    yield context
-    context.close()
 
 
 @pytest.fixture
