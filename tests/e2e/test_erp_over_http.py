@@ -29,20 +29,13 @@ from omniroute.core.platform.db import unit_of_work
 from omniroute.core.platform.models import FulfilmentOrder, SalesOrder
 from omniroute.core.platform.security import Role
 from omniroute.worker.handlers import drain
+from tests.clocks import MovableClock
 from tests.conftest import make_settings
 from tests.integration.builders import SECRET, order_body, signed_headers
 from tests.invariants.checks import assert_invariants
 
 _TOMORROW = utcnow().date() + timedelta(days=1)
 START = datetime(_TOMORROW.year, _TOMORROW.month, _TOMORROW.day, 9, 0)
-
-
-class MovableClock:
-    def __init__(self, now: datetime) -> None:
-        self.at = now
-
-    def now(self) -> datetime:
-        return self.at
 
 
 @pytest.fixture

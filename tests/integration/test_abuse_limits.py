@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import pytest
@@ -19,16 +18,9 @@ from omniroute.core.platform.db import unit_of_work
 from omniroute.core.platform.models import InboundMessage
 from omniroute.core.platform.security import Role
 from omniroute.core.stock import warehouses
+from tests.clocks import MovableClock
 from tests.conftest import make_settings
 from tests.integration.builders import SECRET, order_body, signed_headers
-
-
-@dataclass
-class MovableClock:
-    at: datetime
-
-    def now(self) -> datetime:
-        return self.at
 
 
 @pytest.fixture

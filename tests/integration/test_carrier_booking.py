@@ -34,16 +34,9 @@ from omniroute.core.platform.models import (
     Sku,
 )
 from omniroute.worker.handlers import drain
+from tests.clocks import MovableClock
 from tests.conftest import make_settings
 from tests.integration.builders import World, build_world, order_body, post, stock
-
-
-@dataclass
-class FixedClock:
-    at: datetime
-
-    def now(self) -> datetime:
-        return self.at
 
 
 def next_monday_morning() -> datetime:
@@ -80,7 +73,7 @@ FEDEX = rate_table("FedEx", 2, [{"max_kg": 10, "price": "16.00"}], "0")
 @dataclass
 class Shop:
     ctx: Context
-    clock: FixedClock
+    clock: MovableClock
     world: World
 
 
@@ -91,7 +84,7 @@ def shop(db_url: str, wms: FakeWms) -> Iterator[Shop]:
 
 def open_shop(db_url: str, wms: FakeWms) -> Iterator[Shop]:
     """A context at 09:00 next Monday, the warehouse EAST with both SKUs weighed."""
-    clock = FixedClock(next_monday_morning())
+    clock = MovableClock(next_monday_morning())
     ctx = bootstrap(make_settings(db_url), clock=clock)
     try:
         world = build_world(ctx, wms.base_url, [("EAST", 1)])
@@ -273,7 +266,7 @@ def test_a_rule_sets_the_carrier_strategy(shop: Shop) -> None:
 def test_a_carrier_quoting_in_euros_is_compared_at_the_configured_rate(
     db_url: str, wms: FakeWms
 ) -> None:
-    clock = FixedClock(next_monday_morning())
+    clock = MovableClock(next_monday_morning())
     settings = make_settings(db_url, exchange_rates="USD=1,EUR=1.10")
     ctx = bootstrap(settings, clock=clock)
     try:

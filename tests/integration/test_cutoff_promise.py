@@ -28,19 +28,12 @@ from omniroute.core.platform.models import FulfilmentOrder, SalesOrder
 from omniroute.core.platform.security import Role
 from omniroute.core.stock import warehouses
 from omniroute.worker.handlers import drain
+from tests.clocks import MovableClock
 from tests.conftest import make_settings
 from tests.integration.builders import World, build_world, order_body, post, stock
 
 NEW_YORK = ZoneInfo("America/New_York")
 WEEKEND = {"closed_weekdays": [5, 6], "holidays": []}
-
-
-@dataclass
-class MovableClock:
-    at: datetime  # naive UTC, as every clock answers
-
-    def now(self) -> datetime:
-        return self.at
 
 
 def next_friday_evening() -> datetime:

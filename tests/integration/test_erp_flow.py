@@ -41,6 +41,7 @@ from omniroute.core.platform.models import (
 )
 from omniroute.core.platform.security import Role
 from omniroute.worker.handlers import drain
+from tests.clocks import MovableClock
 from tests.conftest import make_settings
 from tests.integration.builders import World, build_world, order_body, post, stock
 from tests.invariants.checks import assert_invariants
@@ -49,14 +50,6 @@ from tests.invariants.checks import assert_invariants
 # now (insert-time defaults) and the suite passes on any date; fixed from then on.
 _TOMORROW = utcnow().date() + timedelta(days=1)
 START = datetime(_TOMORROW.year, _TOMORROW.month, _TOMORROW.day, 9, 0)
-
-
-class MovableClock:
-    def __init__(self, now: datetime) -> None:
-        self.at = now
-
-    def now(self) -> datetime:
-        return self.at
 
 
 @pytest.fixture

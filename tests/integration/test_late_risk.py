@@ -25,12 +25,12 @@ from omniroute.core.platform.models import (
     Sku,
     Warehouse,
 )
+from tests.clocks import MovableClock
 from tests.conftest import make_settings
 from tests.integration.builders import build_world, stock
 from tests.integration.test_carrier_booking import (
     FEDEX,
     UPS,
-    FixedClock,
     Shop,
     carriers,
     next_monday_morning,
@@ -40,7 +40,7 @@ from tests.integration.test_carrier_booking import (
 
 @pytest.fixture
 def shop(db_url: str, wms: FakeWms) -> Iterator[Shop]:
-    clock = FixedClock(next_monday_morning())
+    clock = MovableClock(next_monday_morning())
     ctx = bootstrap(make_settings(db_url), clock=clock)
     try:
         world = build_world(ctx, wms.base_url, [("EAST", 1)])

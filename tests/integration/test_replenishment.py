@@ -8,7 +8,6 @@ import io
 import math
 import random
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 
@@ -33,18 +32,11 @@ from omniroute.core.replenishment.thresholds import ThresholdSpec
 from omniroute.core.stock import inventory, warehouses
 from omniroute.core.stock import levels as stock
 from omniroute.worker.handlers import drain
+from tests.clocks import MovableClock
 from tests.conftest import make_settings
 from tests.integration.replenishment_history import Allocation, write_history
 
 HALF_LIFE = 28.0  # forecast.HALF_LIFE_DAYS, restated for the hand calculation
-
-
-@dataclass
-class MovableClock:
-    at: datetime
-
-    def now(self) -> datetime:
-        return self.at
 
 
 def last_monday() -> datetime:

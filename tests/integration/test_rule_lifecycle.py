@@ -22,24 +22,17 @@ from omniroute.core.order_routing.inputs import active_rules
 from omniroute.core.platform.db import unit_of_work
 from omniroute.core.platform.errors import Conflict
 from omniroute.core.platform.security import Role
+from tests.clocks import MovableClock
 from tests.integration.test_routing_rules_api import WEST_FIRST, world
 
 
-class Clock:
-    def __init__(self, start: datetime) -> None:
-        self.at = start
-
-    def now(self) -> datetime:
-        return self.at
+@pytest.fixture
+def clock(ctx: Context) -> MovableClock:
+    return MovableClock(ctx.clock.now())
 
 
 @pytest.fixture
-def clock(ctx: Context) -> Clock:
-    return Clock(ctx.clock.now())
-
-
-@pytest.fixture
-def timed(ctx: Context, clock: Clock) -> Context:
+def timed(ctx: Context, clock: MovableClock) -> Context:
     return dataclasses.replace(ctx, clock=clock)
 
 
@@ -101,7 +94,7 @@ def audit(api: TestClient, headers: dict[str, str], action: str) -> list[dict[st
 
 
 def test_a_scheduled_version_withdrawn_never_becomes_active(
-    api: TestClient, ctx: Context, clock: Clock, ops: dict[str, str], wms: FakeWms
+    api: TestClient, ctx: Context, clock: MovableClock, ops: dict[str, str], wms: FakeWms
 ) -> None:
     world(api, ctx, wms.base_url)
     first = draft(api, ops, WEST_FIRST)
@@ -130,7 +123,7 @@ def test_a_scheduled_version_withdrawn_never_becomes_active(
 
 
 def test_rolling_back_to_version_1_while_version_3_is_scheduled(
-    api: TestClient, ctx: Context, clock: Clock, ops: dict[str, str], wms: FakeWms
+    api: TestClient, ctx: Context, clock: MovableClock, ops: dict[str, str], wms: FakeWms
 ) -> None:
     world(api, ctx, wms.base_url)
     one = draft(api, ops, WEST_FIRST)
@@ -321,7 +314,7 @@ def test_diff_between_two_versions(
 
 
 def test_two_rollbacks_at_once_make_one_copy_and_one_conflict(
-    api: TestClient, ctx: Context, clock: Clock, ops: dict[str, str], wms: FakeWms
+    api: TestClient, ctx: Context, clock: MovableClock, ops: dict[str, str], wms: FakeWms
 ) -> None:
     world(api, ctx, wms.base_url)
     one = draft(api, ops, WEST_FIRST)
