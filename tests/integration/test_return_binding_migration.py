@@ -25,11 +25,11 @@ def _shape(url: str) -> tuple[set[str], set[str]]:
 def test_0026_up_down_up(empty_url: str) -> None:  # noqa: F811
     upgrade(empty_url)
     columns, uniques = _shape(empty_url)
-    assert ADDED <= columns
+    assert columns >= ADDED
     assert "uq_return_authorisation_external" in uniques
     command.downgrade(alembic_config(empty_url), "0025")
     columns, uniques = _shape(empty_url)
     assert not ADDED & columns
     assert "uq_return_authorisation_external" not in uniques
     upgrade(empty_url)
-    assert ADDED <= _shape(empty_url)[0]
+    assert _shape(empty_url)[0] >= ADDED
