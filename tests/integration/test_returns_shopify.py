@@ -229,3 +229,62 @@ def test_a_request_for_an_order_omniroute_does_not_hold_fails_visibly(
     problems = ok(env.client.get("/api/v1/exceptions", headers=env.ops))
     assert [p["reason"] for p in problems] == ["invalid_payload"]
     assert returns_of(env) == []
+
+
+def test_a_decline_or_cancel_in_shopify_cancels_the_rma_and_tells_only_the_warehouse(
+    env: Env,  # noqa: F811
+) -> None:
+    order = order_variant(
+        ORDER_D,
+        number=1104,
+        updated_at="2026-11-21T08:30:00-05:00",
+        lines=[Line(LINE, "IPOD2008BLACK", 457924702, 2)],
+        customer="Dennis Ritchie",
+    )
+    env.shop.add_order(order, single_fulfillment_order(order))
+    body = json.dumps(order).encode()
+    url = f"/webhooks/{env.connector_id}"
+    ok(env.client.post(url, content=body, headers=webhook_headers(body, "wh-o")))
+    drain(env.ctx)
+    order_id = orders(env)[str(ORDER_D)]["id"]
+    (fo,) = ok(env.client.get(f"/api/v1/orders/{order_id}", headers=env.ops))["fulfilment_orders"]
+    ship(env, fo["id"], {"external_ref": "PKG-D", "carrier": "UPS", "tracking_number": "1ZD2"})
+    drain(env.ctx)
+
+    # One request declined in Shopify before anyone here authorised it.
+    first = env.shop.request_return(ORDER_D, [(LINE, 1)])
+    webhook(env, first, "returns/request", "wh-a")
+    drain(env.ctx)
+    env.shop.returns[first]["status"] = "DECLINED"
+    webhook(env, first, "returns/decline", "wh-b")
+    # Another approved in Shopify (it arrives already open), then cancelled there.
+    second = env.shop.request_return(ORDER_D, [(LINE, 1)])
+    env.shop.returns[second]["status"] = "OPEN"
+    webhook(env, second, "returns/approve", "wh-c")
+    drain(env.ctx)
+    assert [s for s, _, _ in returns_of(env)] == ["cancelled", "authorised"]
+    start = len(env.shop.http.requests)
+    env.shop.returns[second]["status"] = "CANCELED"
+    webhook(env, second, "returns/cancel", "wh-d")
+    drain(env.ctx)
+    assert returns_of(env) == [
+        ("cancelled", "channel", f"gid://shopify/Return/{first}"),
+        ("cancelled", "channel", f"gid://shopify/Return/{second}"),
+    ]
+    assert env.shop.http.requests[start:] == []  # Shopify is not told what it said
+    assert outbox_rows(env, "channel.return") == []
+    # The warehouse expected only the approved one, and was told it is off.
+    second_rma = returns_of_ids(env)[1]
+    assert sorted(
+        (r.headers["idempotency-key"], r.body["cancelled"])
+        for r in env.wms.requests
+        if r.path == "/returns"
+    ) == [(f"return-{second_rma}-cancel", True), (f"return-{second_rma}-expect", False)]
+    assert_invariants(env.ctx, env.wms)
+
+
+def returns_of_ids(env: Env) -> list[int]:  # noqa: F811
+    with unit_of_work(env.ctx.sessions) as session:
+        return list(
+            session.scalars(select(ReturnAuthorisation.id).order_by(ReturnAuthorisation.id))
+        )
