@@ -214,8 +214,8 @@ def mark_in_transit(
     tracking_number: str | None = None,
     carrier: str | None = None,
 ) -> str:
-    """The return parcel is on its way back (told by the warehouse, a carrier or ops), with
-    its tracking where known. Marking it again only adds tracking it did not have."""
+    """The return parcel is on its way back (told by the warehouse or ops), with its tracking
+    where known. Marking it again changes nothing unless it brings a new tracking number."""
     with unit_of_work(deps.sessions) as session:
         rma, order = locked(session, return_id)
         if rma.status != ReturnStatus.IN_TRANSIT:
@@ -226,7 +226,7 @@ def mark_in_transit(
         rma.carrier = carrier or rma.carrier
         parcel = (
             f" ({rma.carrier or 'carrier unknown'} {rma.tracking_number})"
-            if (rma.tracking_number)
+            if rma.tracking_number
             else ""
         )
         order_state.note(session, order, f"return {rma.rma_number} in transit{parcel}")
