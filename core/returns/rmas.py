@@ -185,7 +185,8 @@ def cancel_locked(
     outbox_ids: list[int] = []
     if was_authorised:
         outbox_ids += _tell_warehouse(deps, session, rma, order, cancelled=True)
-    if was_authorised and tell_channel:
+    # The channel hears of a cancel if it heard of the return, or asked for it itself.
+    if tell_channel and (was_authorised or rma.external_id):
         outbox_ids += channel_push(
             deps, session, rma, order, status="cancelled", lines=_expected(session, rma)
         )

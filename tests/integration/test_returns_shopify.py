@@ -280,6 +280,22 @@ def test_a_decline_or_cancel_in_shopify_cancels_the_rma_and_tells_only_the_wareh
         for r in env.wms.requests
         if r.path == "/returns"
     ) == [(f"return-{second_rma}-cancel", True), (f"return-{second_rma}-expect", False)]
+
+    # A request ops cancel here is declined in Shopify.
+    third = env.shop.request_return(ORDER_D, [(LINE, 1)])
+    webhook(env, third, "returns/request", "wh-e")
+    drain(env.ctx)
+    third_rma = returns_of_ids(env)[2]
+    start = len(env.shop.http.requests)
+    cancel = f"/api/v1/returns/{third_rma}/cancel"
+    assert ok(env.client.post(cancel, json={}, headers=env.ops))["status"] == "cancelled"
+    drain(env.ctx)
+    third_gid = f"gid://shopify/Return/{third}"
+    assert graphql_calls(env, start) == [
+        ("Return", {"id": third_gid}),
+        ("ReturnDecline", {"input": {"id": third_gid, "declineReason": "OTHER"}}),
+    ]
+    assert env.shop.returns[third]["status"] == "DECLINED"
     assert_invariants(env.ctx, env.wms)
 
 
