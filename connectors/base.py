@@ -53,6 +53,9 @@ class Capability(enum.StrEnum):
     RETURN_NOTICE = "return_notice"
     # A channel told of a return's status (``ReturnSink``).
     RETURN_PUSH = "return_push"
+    # A channel whose webhooks say a customer asked for a return, or the channel approved,
+    # declined or cancelled one (``ReturnEvents``).
+    RETURN_WEBHOOKS = "return_webhooks"
     # A carrier or TMS that quotes rates for parcels (connectors.carriers.CarrierRating).
     CARRIER_RATES = "carrier_rates"
     # A carrier or TMS that books a shipment: label and tracking number (CarrierBooking).
@@ -637,7 +640,10 @@ class ReturnExpecter(Protocol):
 @dataclass(frozen=True)
 class ReturnNotice:
     """A return's status for the order's channel: ``authorised``, ``received`` (units back,
-    ``lines`` say which) or ``cancelled``; ``order_returned``: every shipped unit is back."""
+    ``lines`` say which), ``cancelled`` or ``closed``; ``order_returned``: every shipped unit
+    is back; ``return_complete``: every unit this return expects is back.
+    ``external_return_id``: the channel's own id of the return, where it has one (the channel
+    asked for it, or an earlier push created it there)."""
 
     external_order_id: str
     rma_number: str
@@ -646,13 +652,53 @@ class ReturnNotice:
     reason: str
     idempotency_key: str
     order_returned: bool = False
+    return_complete: bool = False
+    external_return_id: str | None = None
 
 
 @runtime_checkable
 class ReturnSink(Protocol):
-    """A channel that can be told of a return (safe to repeat under the same key)."""
+    """A channel that can be told of a return (safe to repeat under the same key).
+
+    ``PushReceipt.external_ref`` of an ``authorised`` push that created the return in the
+    channel is the channel's id of it; the core keeps it on the RMA for later pushes."""
 
     def push_return(self, notice: ReturnNotice) -> PushReceipt: ...
+
+
+@dataclass(frozen=True)
+class ChannelReturnLine:
+    external_line_id: str  # the channel's id of the order line (as ``order_line.external_line_id``)
+    quantity: int
+    reason: str  # one of omniroute's reason codes (core.returns.rules.ReasonCode values)
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class ChannelReturn:
+    """A return as the channel's webhook tells it.
+
+    ``status``: ``requested`` (a customer asked), ``authorised`` (the channel approved or
+    opened it), ``declined``, ``cancelled`` or ``closed``. ``lines`` may be empty for a
+    status change that names only the return."""
+
+    external_return_id: str
+    external_order_id: str | None
+    status: str
+    lines: tuple[ChannelReturnLine, ...] = ()
+    name: str | None = None  # the channel's own label of it (Shopify: "#1001-R1")
+    rma_number: str | None = None  # omniroute's RMA, when omniroute created it in the channel
+
+
+@runtime_checkable
+class ReturnEvents(Protocol):
+    """A channel whose webhooks carry returns. ``return_event`` reads a stored delivery: the
+    return it tells of, or None for a delivery that is not about a return (``PayloadError``
+    for one that is, but cannot be read)."""
+
+    def return_event(
+        self, topic: str | None, headers: Mapping[str, str], body: bytes
+    ) -> ChannelReturn | None: ...
 
 
 @dataclass(frozen=True)

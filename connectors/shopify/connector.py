@@ -40,12 +40,14 @@ from omniroute.connectors.base import (
     CancelNotice,
     Capability,
     ChannelOrder,
+    ChannelReturn,
     ConnectorRuntime,
     FulfilmentNotice,
     OrderPage,
     PayloadError,
     PermanentError,
     PushReceipt,
+    ReturnNotice,
     RiskVerdict,
     StockUpdate,
     TransientError,
@@ -62,7 +64,15 @@ from omniroute.connectors.http import (
     send_with_retry,
 )
 from omniroute.connectors.ratelimit import TokenBucket
-from omniroute.connectors.shopify import graphql, inventory, mapping, risk, tracking, webhooks
+from omniroute.connectors.shopify import (
+    graphql,
+    inventory,
+    mapping,
+    returns,
+    risk,
+    tracking,
+    webhooks,
+)
 from omniroute.connectors.shopify.client import MAX_PAGE_SIZE, ShopifyAdminClient
 from omniroute.connectors.tracking import TrackingNotice
 
@@ -207,6 +217,8 @@ class ShopifyConnector:
             Capability.CANCEL_PUSH,
             Capability.RISK_ASSESSMENT,
             Capability.TRACKING_PUSH,
+            Capability.RETURN_PUSH,
+            Capability.RETURN_WEBHOOKS,
         }
     )
     config_model: ClassVar[type[BaseModel]] = ShopifyConfig
@@ -244,7 +256,7 @@ class ShopifyConnector:
         has_api = bool(token and token.get_secret_value()) and bool(
             self.config.api_base_url or self.config.shop_domain
         )
-        enabled = {Capability.ORDER_WEBHOOKS}
+        enabled = {Capability.ORDER_WEBHOOKS, Capability.RETURN_WEBHOOKS}
         if has_api:
             enabled |= {
                 Capability.ORDER_POLLING,
@@ -252,6 +264,7 @@ class ShopifyConnector:
                 Capability.FULFILMENT_PUSH,
                 Capability.CANCEL_PUSH,
                 Capability.TRACKING_PUSH,
+                Capability.RETURN_PUSH,
             }
             if self.config.location_id is not None:
                 enabled.add(Capability.STOCK_PUSH)
@@ -279,6 +292,12 @@ class ShopifyConnector:
 
     def map_order(self, order: Mapping[str, Any]) -> dict[str, Any]:
         return mapping.to_canonical(order)
+
+    def return_event(
+        self, topic: str | None, headers: Mapping[str, str], body: bytes
+    ) -> ChannelReturn | None:
+        """A ``returns/*`` delivery's return (``connectors.shopify.returns``)."""
+        return webhooks.return_event(topic, headers, body)
 
     # --- Admin API ----------------------------------------------------------------------------
 
@@ -370,6 +389,14 @@ class ShopifyConnector:
             attempts += made
             refs.append(created)
         return PushReceipt(external_ref=",".join(refs), attempts=attempts)
+
+    def push_return(self, notice: ReturnNotice) -> PushReceipt:
+        """The RMA's step on the Shopify return (``connectors.shopify.returns``)."""
+
+        def call(body: Mapping[str, Any], write: bool) -> tuple[dict[str, Any], int]:
+            return self._graphql(body, write=write, denied_hint=returns.DENIED_HINT)
+
+        return returns.push_return(call, notice, notify_customer=self.config.notify_customer)
 
     def push_tracking(self, notice: TrackingNotice) -> PushReceipt:
         """A fulfillment event with the shipment's new status (``connectors.shopify.tracking``)."""

@@ -14,7 +14,14 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from omniroute.connectors.base import PayloadError, SignatureError, WebhookEvent, keep_headers
+from omniroute.connectors.base import (
+    ChannelReturn,
+    PayloadError,
+    SignatureError,
+    WebhookEvent,
+    keep_headers,
+)
+from omniroute.connectors.shopify import returns
 from omniroute.connectors.shopify.risk import order_of_risk_event
 
 HMAC_HEADER = "X-Shopify-Hmac-Sha256"
@@ -35,6 +42,8 @@ ORDER_TOPICS = frozenset(
         "orders/partially_fulfilled",
     }
 )
+#: ``returns/*`` topics (``connectors.shopify.returns.TOPICS``) carry a return, read by
+#: ``return_event``; ``parse`` treats them as not an order.
 #: Shopify adds a fraud assessment to an order: the body names the order, which is read again
 #: with its risk (``connectors.shopify.risk``).
 RISK_TOPIC = "orders/risk_assessment_changed"
@@ -101,6 +110,16 @@ def parse(headers: Mapping[str, str], body: bytes) -> WebhookEvent:
         return WebhookEvent(topic=topic, order=None, external_id=None)
     order = extract_order(_decode(body))
     return WebhookEvent(topic=topic, order=order, external_id=str(order["id"]))
+
+
+def return_event(
+    topic: str | None, headers: Mapping[str, str], body: bytes
+) -> ChannelReturn | None:
+    """The return a ``returns/*`` delivery tells of; None for any other topic."""
+    topic = (topic or header(headers, TOPIC_HEADER) or "").strip().lower()
+    if topic not in returns.TOPICS:
+        return None
+    return returns.return_event(topic, _decode(body))
 
 
 def _decode(body: bytes) -> Any:

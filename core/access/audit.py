@@ -92,6 +92,7 @@ class Action(enum.StrEnum):
     RETURN_CANCEL = "return.cancel"
     RETURN_CLOSE = "return.close"
     RETURN_RECEIVE = "return.receive"
+    RETURN_IN_TRANSIT = "return.in_transit"
 
 
 @dataclass(frozen=True)

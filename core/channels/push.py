@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import and_, func, select, update
 from sqlalchemy.orm import Session
 
 from omniroute.connectors.base import (
@@ -62,6 +62,7 @@ from omniroute.core.platform.models import (
     FulfilmentLine,
     OrderLine,
     OutboxMessage,
+    ReturnAuthorisation,
     SalesOrder,
     Shipment,
     TrackingEvent,
@@ -112,6 +113,8 @@ def deliver_claimed(deps: Deps, outbox_id: int, *, now: datetime) -> str:
         _record_pushed(
             session, prepared.levels, prepared.read_at or deps.clock.now(), applied or {}
         )
+        if kind == CHANNEL_RETURN and isinstance(receipt, PushReceipt):
+            _bind_return(session, outbox_id, receipt.external_ref)
         if connector_id is not None:
             connector_health.record_success(session, connector_id, now=deps.clock.now())
     OUTBOX_DELIVERIES.labels(kind, "sent").inc()
@@ -190,6 +193,21 @@ def _prepare_message(
     raise PermanentError(f"unknown channel outbox kind {msg.kind!r}", reason="no_channel")
 
 
+def _bind_return(session: Session, outbox_id: int, external_ref: str | None) -> None:
+    """Keep the channel's id of a return the push created there, for the pushes after it."""
+    if not external_ref:
+        return
+    msg = session.get_one(OutboxMessage, outbox_id)
+    session.execute(
+        update(ReturnAuthorisation)
+        .where(
+            ReturnAuthorisation.id == int(msg.payload["return_id"]),
+            ReturnAuthorisation.external_id.is_(None),
+        )
+        .values(external_id=external_ref[:100])
+    )
+
+
 def _return_notice(session: Session, msg: OutboxMessage) -> ReturnNotice:
     """The return's step as it was when the row was written (a later step has its own row)."""
     order = session.get_one(SalesOrder, msg.payload["order_id"])
@@ -210,6 +228,13 @@ def _return_notice(session: Session, msg: OutboxMessage) -> ReturnNotice:
         reason=str(p.get("reason") or ""),
         idempotency_key=msg.idempotency_key,
         order_returned=bool(p.get("order_returned")),
+        return_complete=bool(p.get("return_complete")),
+        # Read now: an earlier push may have created the return in the channel since.
+        external_return_id=session.scalar(
+            select(ReturnAuthorisation.external_id).where(
+                ReturnAuthorisation.id == int(p["return_id"])
+            )
+        ),
     )
 
 

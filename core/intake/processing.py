@@ -62,6 +62,7 @@ from omniroute.core.platform.models import (
 )
 from omniroute.core.platform.sql import insert_ignoring_conflict_stmt, table_of
 from omniroute.core.platform.telemetry.logs import bind, log_context
+from omniroute.core.returns import channel_returns
 from omniroute.core.tracking import events as tracking_events
 from omniroute.mapping import MappingError, resolve_skus, sku_keys
 
@@ -164,6 +165,7 @@ def _process_inbound(deps: Deps, inbound_id: int, *, now: datetime | None) -> in
                     prepared = [prepare_release(deps, session, i) for i in outbox_ids]
                     nudges = late_versions.take_nudges(session)
                     nudges += tracking_events.take_nudges(session)
+                    nudges += channel_returns.take_nudges(session)
                     inbound_nudges, edi_outbox = edi_interchanges.take_nudges(session)
                     inbound_nudges += tracking_messages.take_handed_back(session)
                     nudges += edi_outbox
@@ -310,12 +312,19 @@ def _not_an_order(
     deps: Deps, session: Session, connector: Connector, msg: InboundMessage, now: datetime
 ) -> bool:
     """Take a row that holds no order (an EDI interchange, fanned out into one row per
-    transaction set; a carrier's checkpoints); whether it was one."""
+    transaction set; a channel's return; a carrier's checkpoints); whether it was one."""
     if is_confirmation_file(msg):
         return True  # applied by ``_process_inbound`` after the claim's commit
     source = deps.connectors.for_row(connector)
     if edi_interchanges.is_interchange(msg):
         edi_interchanges.take_interchange(session, msg, source, now)
+        return True
+    returned = channel_returns.return_event_of(source, msg)
+    if returned is not None:
+        msg.order_id = channel_returns.take_channel_return(deps, session, connector, returned)
+        msg.status = "done" if msg.order_id is not None else "ignored"
+        msg.processed_at = now
+        msg.last_error = None
         return True
     tracking = tracking_of(source, msg)
     if tracking is not None:

@@ -543,6 +543,7 @@ class ReturnAuthorisation(Base):
     __table_args__ = (
         Index("ix_return_authorisation_order", "order_id"),
         Index("ix_return_authorisation_status", "status", "id"),
+        UniqueConstraint("connector_id", "external_id", name="uq_return_authorisation_external"),
     )
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     rma_number: Mapped[str] = mapped_column(String(40), unique=True)
@@ -553,6 +554,11 @@ class ReturnAuthorisation(Base):
     source: Mapped[str] = mapped_column(String(20), default="ops")  # ops | channel
     reason: Mapped[str] = mapped_column(String(40))
     note: Mapped[str | None] = mapped_column(Text)
+    # The channel's own id of the return (migration 0026), unique per connector.
+    external_id: Mapped[str | None] = mapped_column(String(100))
+    # The return parcel, once it is on its way back.
+    tracking_number: Mapped[str | None] = mapped_column(String(100))
+    carrier: Mapped[str | None] = mapped_column(String(50))
     created_by: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)

@@ -62,71 +62,97 @@ def create_return(
 ) -> int:
     """A new return of ``order_id``'s shipped units; its id. Invalid (422) for units that
     were not shipped or are returned already, an unknown reason or warehouse."""
-    try:
-        reason = ReasonCode(data.reason)
-    except ValueError:
-        raise Invalid(
-            f"unknown reason {data.reason!r}", reasons=[r.value for r in ReasonCode]
-        ) from None
+    reason = _reason(data.reason)
     with unit_of_work(deps.sessions) as session:
         order = lock_order(session, order_id)
-        facts = line_facts(session, order.id)
-        problems = rules.check_return_lines(facts, data.lines)
-        if problems:
-            raise Invalid("these units cannot be returned", problems=problems)
-        warehouse_id = data.warehouse_id or _shipped_from(session, [i for i, _ in data.lines])
-        if warehouse_id is None or session.get(Warehouse, warehouse_id) is None:
-            raise Invalid(f"warehouse {warehouse_id} does not exist", code="unknown_warehouse")
-        rma = ReturnAuthorisation(
-            rma_number=f"new-{uuid.uuid4().hex[:30]}",
-            order_id=order.id,
-            connector_id=order.connector_id,
-            warehouse_id=warehouse_id,
-            status=ReturnStatus.REQUESTED,
-            source=source,
-            reason=reason.value,
-            note=data.note,
-            created_by=actor,
-            created_at=deps.clock.now(),
-            updated_at=deps.clock.now(),
-        )
-        session.add(rma)
-        session.flush()
-        rma.rma_number = rules.rma_number(rma.id, order.external_number or order.external_id)
-        for line_id, qty in _summed(data.lines):
-            rma.lines.append(
-                ReturnLine(order_line_id=line_id, sku=facts[line_id].sku, quantity=qty)
-            )
-        session.flush()
-        units = sum(q for _, q in data.lines)
-        order_state.note(
-            session, order, f"return {rma.rma_number} requested: {units} unit(s), {reason.value}"
-        )
-        outbox_ids = _authorise(deps, session, rma, order) if data.authorise else []
-        record(
-            session,
-            actor,
-            Action.RETURN_CREATE,
-            Entity.RETURN,
-            rma.id,
-            {
-                "order_id": order.id,
-                "rma_number": rma.rma_number,
-                "reason": reason.value,
-                "warehouse_id": warehouse_id,
-                "lines": [{"order_line_id": i, "quantity": q} for i, q in data.lines],
-            },
+        rma, outbox_ids = create_locked(
+            deps, session, order, data, reason=reason, actor=actor, source=source
         )
         return_id = rma.id
     nudge(deps, outbox_ids)
     return return_id
 
 
+def _reason(value: str) -> ReasonCode:
+    try:
+        return ReasonCode(value)
+    except ValueError:
+        raise Invalid(f"unknown reason {value!r}", reasons=[r.value for r in ReasonCode]) from None
+
+
+def create_locked(
+    deps: Deps,
+    session: Session,
+    order: SalesOrder,
+    data: ReturnInput,
+    *,
+    reason: ReasonCode,
+    actor: str,
+    source: str,
+    external_id: str | None = None,
+    tell_channel: bool = True,
+) -> tuple[ReturnAuthorisation, list[int]]:
+    """The return written for an order the caller has locked, and the outbox rows to nudge."""
+    facts = line_facts(session, order.id)
+    problems = rules.check_return_lines(facts, data.lines)
+    if problems:
+        raise Invalid("these units cannot be returned", problems=problems)
+    warehouse_id = data.warehouse_id or _shipped_from(session, [i for i, _ in data.lines])
+    if warehouse_id is None or session.get(Warehouse, warehouse_id) is None:
+        raise Invalid(f"warehouse {warehouse_id} does not exist", code="unknown_warehouse")
+    rma = ReturnAuthorisation(
+        rma_number=f"new-{uuid.uuid4().hex[:30]}",
+        order_id=order.id,
+        connector_id=order.connector_id,
+        warehouse_id=warehouse_id,
+        status=ReturnStatus.REQUESTED,
+        source=source,
+        reason=reason.value,
+        note=data.note,
+        external_id=external_id,
+        created_by=actor,
+        created_at=deps.clock.now(),
+        updated_at=deps.clock.now(),
+    )
+    session.add(rma)
+    session.flush()
+    rma.rma_number = rules.rma_number(rma.id, order.external_number or order.external_id)
+    for line_id, qty in _summed(data.lines):
+        rma.lines.append(ReturnLine(order_line_id=line_id, sku=facts[line_id].sku, quantity=qty))
+    session.flush()
+    units = sum(q for _, q in data.lines)
+    order_state.note(
+        session, order, f"return {rma.rma_number} requested: {units} unit(s), {reason.value}"
+    )
+    outbox_ids = (
+        authorise_locked(deps, session, rma, order, tell_channel=tell_channel)
+        if data.authorise
+        else []
+    )
+    record(
+        session,
+        actor,
+        Action.RETURN_CREATE,
+        Entity.RETURN,
+        rma.id,
+        {
+            "order_id": order.id,
+            "rma_number": rma.rma_number,
+            "reason": reason.value,
+            "warehouse_id": warehouse_id,
+            "lines": [{"order_line_id": i, "quantity": q} for i, q in data.lines],
+            "source": source,
+            "external_id": external_id,
+        },
+    )
+    return rma, outbox_ids
+
+
 def authorise_return(deps: Deps, return_id: int, *, actor: str) -> str:
     """A requested return authorised: the warehouse and the channel are told; its status."""
     with unit_of_work(deps.sessions) as session:
         rma, order = locked(session, return_id)
-        outbox_ids = _authorise(deps, session, rma, order)
+        outbox_ids = authorise_locked(deps, session, rma, order)
         record(session, actor, Action.RETURN_AUTHORISE, Entity.RETURN, rma.id)
         status = rma.status
     nudge(deps, outbox_ids)
@@ -137,28 +163,82 @@ def cancel_return(deps: Deps, return_id: int, *, actor: str, note: str | None = 
     """Cancel a return nothing of which came back yet; a warehouse told of it is told again."""
     with unit_of_work(deps.sessions) as session:
         rma, order = locked(session, return_id)
-        was_authorised = rma.status != ReturnStatus.REQUESTED
-        move(session, rma, ReturnStatus.CANCELLED)
-        order_state.note(session, order, f"return {rma.rma_number} cancelled")
-        outbox_ids: list[int] = []
-        if was_authorised:
-            outbox_ids += _tell_warehouse(deps, session, rma, order, cancelled=True)
-            outbox_ids += channel_push(
-                deps, session, rma, order, status="cancelled", lines=_expected(session, rma)
-            )
+        outbox_ids = cancel_locked(deps, session, rma, order)
         record(session, actor, Action.RETURN_CANCEL, Entity.RETURN, rma.id, {"note": note})
         status = rma.status
     nudge(deps, outbox_ids)
     return status
 
 
+def cancel_locked(
+    deps: Deps,
+    session: Session,
+    rma: ReturnAuthorisation,
+    order: SalesOrder,
+    *,
+    tell_channel: bool = True,
+    why: str = "cancelled",
+) -> list[int]:
+    was_authorised = rma.status != ReturnStatus.REQUESTED
+    move(session, rma, ReturnStatus.CANCELLED)
+    order_state.note(session, order, f"return {rma.rma_number} {why}")
+    outbox_ids: list[int] = []
+    if was_authorised:
+        outbox_ids += _tell_warehouse(deps, session, rma, order, cancelled=True)
+    # The channel hears of a cancel if it heard of the return, or asked for it itself.
+    if tell_channel and (was_authorised or rma.external_id):
+        outbox_ids += channel_push(
+            deps, session, rma, order, status="cancelled", lines=_expected(session, rma)
+        )
+    return outbox_ids
+
+
 def close_return(deps: Deps, return_id: int, *, actor: str, note: str | None = None) -> str:
-    """Settle a return: what came back is all that will (the rest may be returned again)."""
+    """Settle a return: what came back is all that will (the rest may be returned again);
+    the channel is told where it takes returns."""
     with unit_of_work(deps.sessions) as session:
         rma, order = locked(session, return_id)
         move(session, rma, ReturnStatus.CLOSED)
         order_state.note(session, order, f"return {rma.rma_number} closed")
+        outbox_ids = channel_push(deps, session, rma, order, status="closed", lines=[])
         record(session, actor, Action.RETURN_CLOSE, Entity.RETURN, rma.id, {"note": note})
+        status = rma.status
+    nudge(deps, outbox_ids)
+    return status
+
+
+def mark_in_transit(
+    deps: Deps,
+    return_id: int,
+    *,
+    actor: str,
+    tracking_number: str | None = None,
+    carrier: str | None = None,
+) -> str:
+    """The return parcel is on its way back (told by the warehouse or ops), with its tracking
+    where known. Marking it again changes nothing unless it brings a new tracking number."""
+    with unit_of_work(deps.sessions) as session:
+        rma, order = locked(session, return_id)
+        if rma.status != ReturnStatus.IN_TRANSIT:
+            move(session, rma, ReturnStatus.IN_TRANSIT)
+        elif (tracking_number or None) in (None, rma.tracking_number):
+            return rma.status
+        rma.tracking_number = tracking_number or rma.tracking_number
+        rma.carrier = carrier or rma.carrier
+        parcel = (
+            f" ({rma.carrier or 'carrier unknown'} {rma.tracking_number})"
+            if rma.tracking_number
+            else ""
+        )
+        order_state.note(session, order, f"return {rma.rma_number} in transit{parcel}")
+        record(
+            session,
+            actor,
+            Action.RETURN_IN_TRANSIT,
+            Entity.RETURN,
+            rma.id,
+            {"tracking_number": rma.tracking_number, "carrier": rma.carrier},
+        )
         return rma.status
 
 
@@ -233,6 +313,7 @@ def channel_push(
                 "reason": rma.reason,
                 "lines": lines,
                 "order_returned": order_returned,
+                "return_complete": rma.status in (ReturnStatus.RECEIVED, ReturnStatus.CLOSED),
             },
         )
     ]
@@ -258,12 +339,22 @@ def _expected(session: Session, rma: ReturnAuthorisation) -> list[dict[str, Any]
     return lines_payload(session, [(ln.order_line_id, ln.sku, ln.quantity) for ln in rma.lines])
 
 
-def _authorise(
-    deps: Deps, session: Session, rma: ReturnAuthorisation, order: SalesOrder
+def authorise_locked(
+    deps: Deps,
+    session: Session,
+    rma: ReturnAuthorisation,
+    order: SalesOrder,
+    *,
+    tell_channel: bool = True,
 ) -> list[int]:
+    """Authorise a return the caller has locked; ``tell_channel`` False when the channel
+    itself approved it."""
     move(session, rma, ReturnStatus.AUTHORISED)
     order_state.note(session, order, f"return {rma.rma_number} authorised")
-    return _tell_warehouse(deps, session, rma, order, cancelled=False) + channel_push(
+    told = _tell_warehouse(deps, session, rma, order, cancelled=False)
+    if not tell_channel:
+        return told
+    return told + channel_push(
         deps, session, rma, order, status="authorised", lines=_expected(session, rma)
     )
 

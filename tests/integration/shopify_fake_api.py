@@ -26,6 +26,16 @@ It serves what the Shopify connector calls, under ``/admin/api/{version}``:
   nothing is set). ``sell`` lowers a level as a shop order would; ``sell_before_next_set``
   does it just before the next mutation is looked at (a sale between read and set).
 
+- Returns, through the same GraphQL endpoint, as the Admin GraphQL reference describes them:
+  an order's ``returns`` (with each line's ``returnReasonNote``) and its
+  ``returnableFulfillments`` (each fulfillment line item's units not held by a live return),
+  ``return(id:)``, and ``returnCreate`` (checked against what is returnable, status OPEN),
+  ``returnApproveRequest``, ``returnDeclineRequest``, ``returnCancel`` and ``returnClose``,
+  each refusing with ``userErrors`` a return not in the status it acts on. Each fulfillment
+  line item's id is ``fulfillment id * 1000 + its place``. ``request_return`` makes a
+  REQUESTED return as a customer would, ``return_webhook`` the body of its ``returns/*``
+  webhook (constructed from the documented fields: no capture exists here).
+
 Every request without the right ``X-Shopify-Access-Token`` is answered 401.
 """
 
@@ -185,6 +195,10 @@ class ShopifyFake:
         #: ``Order.risk`` by order id (``{"recommendation", "assessments"}``); no entry: an
         #: order Shopify has not assessed (``risk`` answers NONE with no assessments).
         self.risks: dict[int, dict[str, Any]] = {}
+        #: Returns by id: ``order_id``, ``name``, ``status``, ``lines`` (fulfillment line
+        #: item id, line item id, quantity, reason, note).
+        self.returns: dict[int, dict[str, Any]] = {}
+        self._next_return_id = 945000954
         self._lock = threading.Lock()
         self._next_fulfillment_id = first_fulfillment_id
         self._after_page: dict[int, list[Reply]] = {}
@@ -520,7 +534,10 @@ class ShopifyFake:
             return refused
         body = request.json or {}
         query, variables = str(body.get("query") or ""), body.get("variables") or {}
-        if "inventorySetQuantities(" in query:
+        returned = self._returns_graphql(query, variables)
+        if returned is not None:
+            data = returned
+        elif "inventorySetQuantities(" in query:
             data = {"inventorySetQuantities": self._set_quantities(variables.get("input") or {})}
         elif "nodes(ids:" in query and "inventoryLevel(locationId:" in query:
             data = {"nodes": self._read_levels(variables)}
@@ -583,6 +600,172 @@ class ShopifyFake:
             for key, quantity in wanted:
                 self.levels[key] = quantity
         return {"userErrors": []}
+
+    # --- returns ------------------------------------------------------------------------------
+
+    def request_return(
+        self, order_id: int, wanted: list[tuple[int, int]], reason: str = "DEFECTIVE"
+    ) -> int:
+        """A customer's return request of (line item id, quantity): a REQUESTED return."""
+        with self._lock:
+            lines = []
+            for line_item, quantity in wanted:
+                fli = next(
+                    f for f, item, left in self._returnable(order_id) if item == line_item and left
+                )
+                lines.append([fli, line_item, quantity, reason, ""])
+            return self._add_return(order_id, "REQUESTED", lines)
+
+    def return_webhook(self, return_id: int) -> bytes:
+        """The body of a ``returns/*`` webhook for a return (snake_case, REST-style ids)."""
+        with self._lock:
+            held = copy.deepcopy(self.returns[return_id])
+        items = [
+            {
+                "id": return_id * 10 + n,
+                "admin_graphql_api_id": f"gid://shopify/ReturnLineItem/{return_id * 10 + n}",
+                "fulfillment_line_item": {
+                    "id": fli,
+                    "admin_graphql_api_id": f"gid://shopify/FulfillmentLineItem/{fli}",
+                    "line_item": {
+                        "id": line_item,
+                        "admin_graphql_api_id": f"gid://shopify/LineItem/{line_item}",
+                    },
+                },
+                "quantity": quantity,
+                "return_reason": reason.lower(),
+                "return_reason_note": note,
+                "customer_note": None,
+            }
+            for n, (fli, line_item, quantity, reason, note) in enumerate(held["lines"])
+        ]
+        document = {
+            "id": return_id,
+            "admin_graphql_api_id": f"gid://shopify/Return/{return_id}",
+            "name": held["name"],
+            "status": held["status"].lower(),
+            "order": {
+                "id": held["order_id"],
+                "admin_graphql_api_id": f"gid://shopify/Order/{held['order_id']}",
+            },
+            "total_return_line_items": len(items),
+            "return_line_items": items,
+        }
+        return json.dumps(document).encode()
+
+    def _add_return(self, order_id: int, status: str, lines: list[list[Any]]) -> int:
+        return_id = self._next_return_id
+        self._next_return_id += 1
+        count = sum(1 for r in self.returns.values() if r["order_id"] == order_id)
+        name = f"{self.orders[order_id]['name']}-R{count + 1}"
+        self.returns[return_id] = {
+            "order_id": order_id,
+            "name": name,
+            "status": status,
+            "lines": lines,
+        }
+        return return_id
+
+    def _returnable(self, order_id: int) -> list[tuple[int, int, int]]:
+        """(fulfillment line item id, line item id, units not held by a live return)."""
+        held: dict[int, int] = {}
+        for ret in self.returns.values():
+            if ret["order_id"] == order_id and ret["status"] in ("REQUESTED", "OPEN", "CLOSED"):
+                for fli, _, quantity, _, _ in ret["lines"]:
+                    held[fli] = held.get(fli, 0) + quantity
+        out = []
+        for fulfillment in self.fulfillments.get(order_id, ()):
+            if fulfillment.get("status") in ("cancelled", "failure", "error"):
+                continue
+            for place, item in enumerate(fulfillment["line_items"]):
+                fli = fulfillment["id"] * 1000 + place
+                out.append((fli, item["id"], item["quantity"] - held.get(fli, 0)))
+        return out
+
+    def _return_node(self, return_id: int) -> dict[str, Any]:
+        held = self.returns[return_id]
+        return {
+            "id": f"gid://shopify/Return/{return_id}",
+            "name": held["name"],
+            "status": held["status"],
+        }
+
+    def _returns_graphql(self, query: str, variables: dict[str, Any]) -> dict[str, Any] | None:
+        moves = {
+            "returnApproveRequest(": ("REQUESTED", "OPEN"),
+            "returnDeclineRequest(": ("REQUESTED", "DECLINED"),
+            "returnCancel(": ("OPEN", "CANCELED"),
+            "returnClose(": ("OPEN", "CLOSED"),
+        }
+        with self._lock:
+            if "returnCreate(" in query:
+                return {"returnCreate": self._create_return(variables.get("input") or {})}
+            for call, (before, after) in moves.items():
+                if call in query:
+                    given = variables.get("input") or variables
+                    name = call.rstrip("(")
+                    return {name: self._move_return(str(given.get("id")), before, after)}
+            if "returnableFulfillments(" in query:
+                return self._order_returns(_numeric(variables.get("id"), "gid://shopify/Order/"))
+            if "return(id:" in query:
+                return_id = _numeric(variables.get("id"), "gid://shopify/Return/")
+                found = self._return_node(return_id) if return_id in self.returns else None
+                return {"return": found}
+        return None
+
+    def _order_returns(self, order_id: int) -> dict[str, Any]:
+        if order_id not in self.orders:
+            return {"order": None, "returnableFulfillments": {"nodes": []}}
+        nodes = []
+        for return_id, held in self.returns.items():
+            if held["order_id"] == order_id:
+                notes = [{"returnReasonNote": line[4]} for line in held["lines"]]
+                nodes.append({**self._return_node(return_id), "returnLineItems": {"nodes": notes}})
+        items = [
+            {
+                "quantity": left,
+                "fulfillmentLineItem": {
+                    "id": f"gid://shopify/FulfillmentLineItem/{fli}",
+                    "lineItem": {"id": f"gid://shopify/LineItem/{line_item}"},
+                },
+            }
+            for fli, line_item, left in self._returnable(order_id)
+            if left > 0
+        ]
+        return {
+            "order": {"id": f"gid://shopify/Order/{order_id}", "returns": {"nodes": nodes}},
+            "returnableFulfillments": {
+                "nodes": [{"returnableFulfillmentLineItems": {"nodes": items}}]
+            },
+        }
+
+    def _create_return(self, given: dict[str, Any]) -> dict[str, Any]:
+        order_id = _numeric(given.get("orderId"), "gid://shopify/Order/")
+        left = {fli: (item, units) for fli, item, units in self._returnable(order_id)}
+        lines = []
+        for n, entry in enumerate(given.get("returnLineItems") or []):
+            fli = _numeric(entry.get("fulfillmentLineItemId"), "gid://shopify/FulfillmentLineItem/")
+            quantity = int(entry.get("quantity") or 0)
+            if fli not in left or not 0 < quantity <= left[fli][1]:
+                field = ["returnInput", "returnLineItems", str(n), "quantity"]
+                return {"return": None, **_user_errors(("INVALID", field, "Quantity too high"))}
+            if not entry.get("returnReason"):
+                field = ["returnInput", "returnLineItems", str(n), "returnReason"]
+                return {"return": None, **_user_errors(("BLANK", field, "can't be blank"))}
+            lines.append(
+                [fli, left[fli][0], quantity, entry["returnReason"], entry.get("returnReasonNote")]
+            )
+        return_id = self._add_return(order_id, "OPEN", lines)
+        return {"return": self._return_node(return_id), "userErrors": []}
+
+    def _move_return(self, gid: str, before: str, after: str) -> dict[str, Any]:
+        return_id = _numeric(gid, "gid://shopify/Return/")
+        held = self.returns.get(return_id)
+        if held is None or held["status"] != before:
+            message = f"Return is not {before.lower()}"
+            return {"return": None, **_user_errors(("INVALID_STATE", ["id"], message))}
+        held["status"] = after
+        return {"return": self._return_node(return_id), "userErrors": []}
 
     @staticmethod
     def _order_id(pattern: str, request: Request) -> int:

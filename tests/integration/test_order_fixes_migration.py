@@ -21,7 +21,7 @@ def _columns(url: str) -> set[str]:
 def test_0025_up_down_up(empty_url: str) -> None:  # noqa: F811
     upgrade(empty_url)
     assert "fixes" in _columns(empty_url)
-    command.downgrade(alembic_config(empty_url), "0025-1")
+    command.downgrade(alembic_config(empty_url), "0024")
     assert "fixes" not in _columns(empty_url)
     upgrade(empty_url)
     assert "fixes" in _columns(empty_url)

@@ -272,6 +272,44 @@ def test_requested_authorised_cancelled_closed_follow_the_rules(shop: Shop) -> N
     assert_invariants(shop.ctx, shop.wms)
 
 
+def test_a_return_marked_in_transit_keeps_its_parcel_then_is_received(shop: Shop) -> None:
+    rma = shop.create([(GREEN, 1)]).json()
+    path = f"/api/v1/returns/{rma['id']}/in-transit"
+    parcel = {"tracking_number": "1ZRETURN01", "carrier": "UPS"}
+    assert shop.client.post(path, json=parcel, headers=shop.viewer).status_code == 403
+    moved = shop.client.post(path, json=parcel, headers=shop.warehouse)
+    assert moved.status_code == 200, moved.text
+    assert [moved.json()[k] for k in ("status", "tracking_number", "carrier")] == [
+        "in_transit",
+        "1ZRETURN01",
+        "UPS",
+    ]
+    # Told again without tracking: nothing changes, nothing is recorded twice.
+    again = shop.client.post(path, json={}, headers=shop.warehouse).json()
+    assert (again["status"], again["tracking_number"]) == ("in_transit", "1ZRETURN01")
+    # A return nobody authorised is not on its way.
+    asked = shop.create([(RED, 1)], authorise=False).json()
+    early = shop.client.post(
+        f"/api/v1/returns/{asked['id']}/in-transit", json={}, headers=shop.warehouse
+    )
+    assert early.status_code == 409 and early.json()["code"] == "return_state"
+
+    got = shop.receive(rma["id"], "R-1", [(GREEN, 1, "restock")])
+    assert got.json()["return_status"] == "received"
+    late = shop.client.post(path, json=parcel, headers=shop.warehouse)
+    assert late.status_code == 409
+    with unit_of_work(shop.ctx.sessions) as s:
+        moves = s.execute(
+            select(AuditLog.action, AuditLog.detail)
+            .where(AuditLog.entity == "return", AuditLog.action == "return.in_transit")
+            .order_by(AuditLog.id)
+        ).all()
+    assert [(a, d) for a, d in moves] == [
+        ("return.in_transit", {"tracking_number": "1ZRETURN01", "carrier": "UPS"})
+    ]
+    assert_invariants(shop.ctx, shop.wms)
+
+
 def test_bad_requests_are_clear(shop: Shop) -> None:
     unknown_reason = shop.client.post(
         f"/api/v1/orders/{shop.order_id}/returns",

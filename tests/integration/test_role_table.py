@@ -123,6 +123,7 @@ ROUTES: dict[tuple[str, str], Permission | str] = {
     ("POST", "/api/v1/returns/{return_id}/cancel"): P.RETURNS_WRITE,
     ("POST", "/api/v1/returns/{return_id}/close"): P.RETURNS_WRITE,
     ("POST", "/api/v1/returns/{return_id}/receipts"): P.RETURNS_RECEIVE,
+    ("POST", "/api/v1/returns/{return_id}/in-transit"): P.RETURNS_RECEIVE,
     ("GET", "/api/v1/reports/freight"): P.REPORTS_READ,
     ("GET", "/api/v1/reports/carrier-on-time"): P.REPORTS_READ,
     ("GET", "/api/v1/reports/erp-reconciliation"): P.REPORTS_READ,

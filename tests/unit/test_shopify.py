@@ -72,6 +72,8 @@ def test_connector_declares_its_kind(connector: ShopifyConnector) -> None:
             Capability.CANCEL_PUSH,
             Capability.RISK_ASSESSMENT,
             Capability.TRACKING_PUSH,
+            Capability.RETURN_PUSH,
+            Capability.RETURN_WEBHOOKS,
         }
     )
     assert ShopifyConnector.config_model is ShopifyConfig

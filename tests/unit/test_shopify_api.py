@@ -1033,7 +1033,10 @@ def test_an_instance_enables_only_what_its_config_allows() -> None:
 
     runtime = ConnectorRuntime()
     webhook_only = ShopifyConnector({}, {"webhook_secret": "s"}, runtime=runtime)
-    assert enabled_capabilities(webhook_only) == {Capability.ORDER_WEBHOOKS}
+    assert enabled_capabilities(webhook_only) == {
+        Capability.ORDER_WEBHOOKS,
+        Capability.RETURN_WEBHOOKS,
+    }
     api = ShopifyConnector(
         {"shop_domain": "shop.myshopify.com"},
         {"webhook_secret": "s", "access_token": "t"},
@@ -1058,7 +1061,10 @@ def test_an_instance_enables_only_what_its_config_allows() -> None:
     webhook_only_risk = ShopifyConnector(
         {"fetch_risk_assessment": True}, {"webhook_secret": "s"}, runtime=runtime
     )
-    assert enabled_capabilities(webhook_only_risk) == {Capability.ORDER_WEBHOOKS}
+    assert enabled_capabilities(webhook_only_risk) == {
+        Capability.ORDER_WEBHOOKS,
+        Capability.RETURN_WEBHOOKS,
+    }
 
 
 @respx.mock

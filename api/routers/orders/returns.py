@@ -77,6 +77,15 @@ class ReceiptIn(Body):
     received_at: datetime | None = None
 
 
+class InTransitIn(Body):
+    """The return parcel is on its way back; its tracking where known."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    tracking_number: str | None = Field(default=None, min_length=1, max_length=100)
+    carrier: str | None = Field(default=None, min_length=1, max_length=50)
+
+
 class ReturnLineOut(BaseModel):
     id: int
     order_line_id: int
@@ -105,6 +114,9 @@ class ReturnOut(BaseModel):
     source: str
     reason: str
     note: str | None
+    external_id: str | None = None
+    tracking_number: str | None = None
+    carrier: str | None = None
     created_by: str
     created_at: UtcDateTime
     updated_at: UtcDateTime
@@ -195,6 +207,19 @@ def cancel_return(return_id: Id, body: NoteIn, ctx: CtxDep, who: WriteReturn) ->
 def close_return(return_id: Id, body: NoteIn, ctx: CtxDep, who: WriteReturn) -> ReturnOut:
     """Settle a (partially) received return: nothing more will come back for it."""
     rmas.close_return(ctx, return_id, actor=who.actor, note=body.note)
+    return ReturnOut.model_validate(views.get_return(ctx, return_id))
+
+
+@router.post("/returns/{return_id}/in-transit", response_model=ReturnOut)
+def mark_in_transit(return_id: Id, body: InTransitIn, ctx: CtxDep, who: ReceiveReturn) -> ReturnOut:
+    """The return parcel is on its way back (its tracking recorded); again adds tracking."""
+    rmas.mark_in_transit(
+        ctx,
+        return_id,
+        actor=who.actor,
+        tracking_number=body.tracking_number,
+        carrier=body.carrier,
+    )
     return ReturnOut.model_validate(views.get_return(ctx, return_id))
 
 
