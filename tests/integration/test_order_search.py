@@ -21,7 +21,6 @@ from omniroute.core.platform.security import Role
 from omniroute.worker.handlers import drain
 from tests.integration.builders import World, build_world, post, sample_order, stock
 from tests.integration.console_kit import make_user, sign_in
-from tests.integration.test_console import app_client, cctx  # noqa: F401
 
 # (channel order id, e-mail, first name, last name, SKUs, created at)
 ORDERS = [
@@ -130,8 +129,8 @@ def test_the_api_filters_pages_and_keeps_scopes(
 
 
 def test_the_console_orders_page_filters_and_pages(
-    cctx: Context,  # noqa: F811
-    app_client: TestClient,  # noqa: F811
+    cctx: Context,
+    app_client: TestClient,
     wms: FakeWms,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
