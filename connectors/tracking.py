@@ -24,7 +24,7 @@ from __future__ import annotations
 import enum
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol, runtime_checkable
@@ -207,15 +207,22 @@ def normalise_carrier(name: str | None) -> str:
 def event_key(carrier: str, tracking_number: str, event: TrackingEvent) -> str:
     """A stable key of one checkpoint: the same scan sent again (every EasyPost and
     AfterShip delivery repeats the whole history) has the same key."""
-    parts = (
-        normalise_carrier(carrier),
-        normalise_tracking_number(tracking_number),
-        event.occurred_at.astimezone(UTC).isoformat(),
-        event.raw_status,
-        event.message or "",
-        event.location or "",
-    )
-    return "trk:" + hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
+    return event_keys(carrier, tracking_number, (event,))[0]
+
+
+def event_keys(carrier: str, tracking_number: str, events: Sequence[TrackingEvent]) -> list[str]:
+    """``event_key`` of each of one parcel's checkpoints (its names normalised once)."""
+    head = f"{normalise_carrier(carrier)}\x1f{normalise_tracking_number(tracking_number)}\x1f"
+    return [
+        "trk:"
+        + hashlib.sha256(
+            (
+                f"{head}{event.occurred_at.astimezone(UTC).isoformat()}\x1f{event.raw_status}"
+                f"\x1f{event.message or ''}\x1f{event.location or ''}"
+            ).encode()
+        ).hexdigest()
+        for event in events
+    ]
 
 
 def decode_json(body: bytes) -> Any:

@@ -104,6 +104,9 @@ def _detail(detail: Any, where: str) -> TrackingEvent:
 def _location(location: Any) -> str | None:
     if not isinstance(location, Mapping):
         return None
-    parts = [location.get(k) for k in ("city", "state", "zip", "country")]
-    text = ", ".join(str(p).strip() for p in parts if isinstance(p, str) and p.strip())
-    return text[:LOCATION_CHARS] or None
+    parts = []
+    for key in ("city", "state", "zip", "country"):
+        part = location.get(key)
+        if isinstance(part, str) and (part := part.strip()):
+            parts.append(part)
+    return ", ".join(parts)[:LOCATION_CHARS] or None

@@ -120,6 +120,8 @@ def process_inbound(deps: Deps, inbound_id: int, *, now: datetime | None = None)
     The row's correlation id, connector and order are bound to the log context for the
     call, and so written on the outbox rows it makes (``outbox.messages``).
     """
+    if tracking_messages.settled_by_batch(deps.sessions).take(inbound_id):
+        return None  # a batch of tracking rows of this process took it (committed)
     if not _claimable(deps, inbound_id):
         return None
     with log_context():
@@ -133,6 +135,7 @@ def _process_inbound(deps: Deps, inbound_id: int, *, now: datetime | None) -> in
     prepared: list[Job | None] = []
     nudges: list[int] = []  # cancels asked of warehouses, tracking told to channels
     inbound_nudges: list[int] = []  # an EDI interchange's transaction sets
+    settled: list[int] = []  # rows a batch of tracking rows took with this one
     outside = Outside()
     try:
         while True:
@@ -142,6 +145,7 @@ def _process_inbound(deps: Deps, inbound_id: int, *, now: datetime | None) -> in
                         session, inbound_id, now=now, claim_timeout=deps.settings.claim_timeout
                     )
                     if claimed is None:
+                        tracking_messages.settled_by_batch(deps.sessions).forget(inbound_id)
                         return None
                     msg, connector = claimed
                     bind(
@@ -168,6 +172,7 @@ def _process_inbound(deps: Deps, inbound_id: int, *, now: datetime | None) -> in
                     nudges += channel_returns.take_nudges(session)
                     inbound_nudges, edi_outbox = edi_interchanges.take_nudges(session)
                     inbound_nudges += tracking_messages.take_handed_back(session)
+                    settled = tracking_messages.take_settled(session)
                     nudges += edi_outbox
                 break
             except (FetchNeeded, RiskNeeded) as need:
@@ -178,6 +183,7 @@ def _process_inbound(deps: Deps, inbound_id: int, *, now: datetime | None) -> in
         if _waits_for_hand_off(exc):
             return None  # tried again once the warehouse has answered
         raise
+    tracking_messages.settled_by_batch(deps.sessions).add(settled)  # committed
     if outside.confirmation_file:
         try:
             apply_file(deps, inbound_id, claimed=True)

@@ -16,6 +16,8 @@ reading raised something unexpected, is handed back to be processed on its own.
 from __future__ import annotations
 
 import logging
+import threading
+import weakref
 from collections.abc import Callable
 from datetime import datetime
 from typing import cast
@@ -93,8 +95,10 @@ def take_tracking_batch(
             taken.append((other, parsed))
     if handed_back:
         _hand_back(session, handed_back)
+    settled = [other.id for other in more if other.id not in handed_back]
     if len(taken) == 1:
         _record_and_settle(deps, session, taken, now)
+        _note_settled(session, settled)
         return
     mark = tracking_events.nudge_mark(session)
     try:
@@ -105,8 +109,11 @@ def take_tracking_batch(
         # the rows batched with it: they are handed back, and this one is taken alone.
         log.warning("a batch of %d tracking rows failed; each is taken alone", len(taken))
         tracking_events.drop_nudges_after(session, mark)
-        _hand_back(session, [m.id for m, _ in taken[1:]])
+        back = {m.id for m, _ in taken[1:]}
+        _hand_back(session, sorted(back))
         _record_and_settle(deps, session, taken[:1], now)
+        settled = [row_id for row_id in settled if row_id not in back]
+    _note_settled(session, settled)
 
 
 def _record_and_settle(
@@ -139,6 +146,70 @@ def _hand_back(session: Session, row_ids: list[int]) -> None:
 def take_handed_back(session: Session) -> list[int]:
     """The inbox rows a batch claimed and handed back: enqueue them after the commit."""
     return list(session.info.pop(_HANDED_BACK, ()))
+
+
+def _note_settled(session: Session, row_ids: list[int]) -> None:
+    session.info.setdefault(_SETTLED, []).extend(row_ids)
+
+
+def take_settled(session: Session) -> list[int]:
+    """The inbox rows besides the caller's own that a batch settled in this transaction:
+    give them to ``settled_by_batch(...).add`` once it has committed."""
+    return list(session.info.pop(_SETTLED, ()))
+
+
+class SettledByBatch:
+    """Inbox rows a batch of this process settled (committed) whose own task has not run
+    here yet: that task ends at once, without a read (``process_inbound``).
+
+    A batch cannot un-queue the tasks of the rows it took, and each would otherwise open a
+    session to read that its row is settled. A mark is used once (``take``), so a replay of
+    the row, which queues a task of its own, still gets it processed: of the row's original
+    task and the replay's, the first to run takes the mark and the other reads the row. A
+    mark left behind (the row's task ran elsewhere, in another process, or found the row
+    taken just before the mark was set) can make a later replay's task end once; the row
+    then stays pending and due, and the sweeper nudges it again. Bounded: the oldest marks
+    are dropped first, and a task without its mark reads the row as before."""
+
+    def __init__(self, limit: int = 100_000) -> None:
+        self._limit = limit
+        self._rows: dict[int, None] = {}
+        self._lock = threading.Lock()
+
+    def add(self, row_ids: list[int]) -> None:
+        if not row_ids:
+            return
+        with self._lock:
+            for row_id in row_ids:
+                self._rows[row_id] = None
+            while len(self._rows) > self._limit:
+                del self._rows[next(iter(self._rows))]
+
+    def take(self, row_id: int) -> bool:
+        """Whether a batch settled the row (and the mark is now used)."""
+        if not self._rows:
+            return False
+        with self._lock:
+            return self._rows.pop(row_id, False) is None
+
+    def forget(self, row_id: int) -> None:
+        """The row's task ran and found the row taken: a mark is no longer wanted."""
+        if self._rows:
+            with self._lock:
+                self._rows.pop(row_id, None)
+
+
+_MARKS: weakref.WeakKeyDictionary[object, SettledByBatch] = weakref.WeakKeyDictionary()
+_MARKS_LOCK = threading.Lock()
+
+
+def settled_by_batch(sessions: object) -> SettledByBatch:
+    """The marks of the database a session factory opens (row ids are its own)."""
+    marks = _MARKS.get(sessions)
+    if marks is None:
+        with _MARKS_LOCK:
+            marks = _MARKS.setdefault(sessions, SettledByBatch())
+    return marks
 
 
 def _claim_more(
@@ -182,6 +253,7 @@ _SETTLE = (
     )
 )
 _HANDED_BACK = "omniroute.tracking.handed_back"
+_SETTLED = "omniroute.tracking.settled_by_batch"
 _DUE = (
     select(_INBOX.c.id)
     .where(

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Update, bindparam, insert, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.util import identity_key
 
 from omniroute.core.order_state.machine import OrderStatus, check_transition
 from omniroute.core.platform.clock import now_of
@@ -91,6 +93,39 @@ def transition_when(
         {"order_id": order_id, "from_status": current, "to_status": new.value, "note": note},
     )
     return True
+
+
+def transition_locked(
+    session: Session, moves: Sequence[tuple[int, str, str, str | None]], *, now: datetime
+) -> None:
+    """Move several orders this transaction has locked and read (order id, current status,
+    target, note) in two statements: every move checked by the state machine first, then
+    the orders updated at once and their timeline rows inserted at once. A loaded SalesOrder
+    of one of them is expired (read afresh when next used)."""
+    checked = [
+        (order_id, current, check_transition(current, target).value, note)
+        for order_id, current, target, note in moves
+    ]
+    if not checked:
+        return
+    session.execute(
+        _MOVE_IF_DONE,
+        [
+            {"order_id": order_id, "current": current, "target": new, "now": now}
+            for order_id, current, new, _ in checked
+        ],
+    )
+    session.execute(
+        _INSERT_EVENT,
+        [
+            {"order_id": order_id, "from_status": current, "to_status": new, "note": note}
+            for order_id, current, new, note in checked
+        ],
+    )
+    for order_id, *_ in checked:
+        loaded = session.identity_map.get(identity_key(SalesOrder, order_id))
+        if loaded is not None:
+            session.expire(loaded)
 
 
 _MOVES: dict[int, tuple[Any, Update]] = {}

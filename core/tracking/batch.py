@@ -18,10 +18,9 @@ from sqlalchemy import Row, bindparam
 from sqlalchemy.orm import Session
 
 from omniroute.connectors.tracking import (
-    TrackingEvent,
     TrackingStatus,
     TrackingUpdate,
-    event_key,
+    event_keys,
     normalise_carrier,
     normalise_tracking_number,
 )
@@ -72,8 +71,7 @@ def record_updates(
         by_number.setdefault(row.tracking_key, []).append(row)
     matches = [_match(by_number.get(number, []), carrier, number) for carrier, number in keys]
     rows_of = [
-        [_event_row(item, key, event, match) for event in item.update.events]
-        for item, key, match in zip(batch, keys, matches, strict=True)
+        _event_rows(item, key, match) for item, key, match in zip(batch, keys, matches, strict=True)
     ]
     rows = [row for item_rows in rows_of for row in item_rows]
     if rows:
@@ -167,27 +165,30 @@ def _match(
     return candidates[0], None
 
 
-def _event_row(
-    item: Incoming,
-    key: tuple[str, str],
-    event: TrackingEvent,
-    match: tuple[Row[Any] | None, str | None],
-) -> dict[str, Any]:
+def _event_rows(
+    item: Incoming, key: tuple[str, str], match: tuple[Row[Any] | None, str | None]
+) -> list[dict[str, Any]]:
     (carrier, number), (target, reason) = key, match
-    return {
-        "event_key": event_key(carrier, number, event),
-        "shipment_id": None if target is None else target.id,
-        "connector_id": item.connector_id,
-        "inbound_message_id": item.inbound_message_id,
-        "carrier": carrier,
-        "tracking_number": number,
-        "status": event.status.value,
-        "raw_status": event.raw_status[: events.RAW_CHARS],
-        "occurred_at": as_naive_utc(event.occurred_at),
-        "message": event.message,
-        "location": event.location,
-        "unmatched_reason": reason,
-    }
+    checkpoints = item.update.events
+    return [
+        {
+            "event_key": event_key,
+            "shipment_id": None if target is None else target.id,
+            "connector_id": item.connector_id,
+            "inbound_message_id": item.inbound_message_id,
+            "carrier": carrier,
+            "tracking_number": number,
+            "status": event.status.value,
+            "raw_status": event.raw_status[: events.RAW_CHARS],
+            "occurred_at": as_naive_utc(event.occurred_at),
+            "message": event.message,
+            "location": event.location,
+            "unmatched_reason": reason,
+        }
+        for event, event_key in zip(
+            checkpoints, event_keys(carrier, number, checkpoints), strict=True
+        )
+    ]
 
 
 def _checkpoints(rows: list[dict[str, Any]]) -> list[Checkpoint]:

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import event as sa_event
 from sqlalchemy import select
 from sqlalchemy.exc import DataError
 
@@ -22,7 +23,14 @@ from omniroute.core.channels import connector_admin
 from omniroute.core.exceptions.opening import Reason
 from omniroute.core.intake.processing import process_inbound
 from omniroute.core.platform.db import unit_of_work
-from omniroute.core.platform.models import InboundMessage, OrderException, OutboxMessage
+from omniroute.core.platform.models import (
+    InboundMessage,
+    OrderEvent,
+    OrderException,
+    OutboxMessage,
+    SalesOrder,
+    Shipment,
+)
 from omniroute.worker.handlers import drain
 from tests.carrier_samples import EASYPOST_SECRET, easypost_delivery, easypost_event
 from tests.integration.test_shopify_channel_e2e import (  # noqa: F401 - env is a fixture
@@ -307,3 +315,90 @@ def test_a_row_the_database_refuses_does_not_fail_the_rows_batched_with_it(
     assert "NUL" in (rows[1].last_error or "")
     assert rows[2].status == "done"
     assert shipment_of(ctx, only).status_at.isoformat() == "2026-11-28T12:00:00"  # type: ignore[union-attr]
+
+
+def test_two_parcels_of_one_order_delivered_in_one_batch(
+    ctx: Context,
+    client: TestClient,
+    shop: Shop,  # noqa: F811
+) -> None:
+    """The order's move to delivered is decided for the batch at once: with both of its
+    parcels delivered in one batch (late rows, duplicates and an unreadable row among them),
+    it moves once, with one timeline row."""
+    first = ship(ctx, shop, "pkg-1", "EZ1", [("IPOD2008GREEN", 1)])
+    second = ship(ctx, shop, "pkg-2", "EZ2", [("IPOD2008RED", 2)])
+    assert order_status(ctx, shop.order_id) == "shipped"
+    post_easypost(client, shop, "evt_1", "EZ2", LABEL, TRANSIT)
+    post_easypost(client, shop, "evt_2", "EZ1", LABEL, TRANSIT, OUT, DONE)
+    bad = easypost_event()
+    bad["id"] = "evt_bad"
+    del bad["result"]["tracking_code"]
+    assert send(client, shop.easypost_id, easypost_delivery(bad)) == "accepted"
+    post_easypost(client, shop, "evt_4", "EZ2", DONE, LABEL, OUT)  # out of order in itself
+    post_easypost(client, shop, "evt_5", "EZ1", LABEL, TRANSIT)  # late
+    post_easypost(client, shop, "evt_6", "EZ2", DONE, LABEL, OUT)  # the same history again
+    rows = inbox(ctx, shop.easypost_id)
+    with unit_of_work(ctx.sessions) as s:
+        shipped_at = s.get_one(SalesOrder, shop.order_id).updated_at
+
+    process_inbound(ctx, rows[0].id)  # one task: the whole batch
+
+    rows = inbox(ctx, shop.easypost_id)
+    assert [r.status for r in rows] == ["done", "done", "failed", "done", "done", "done"]
+    for shipment_id in (first, second):
+        assert shipment_of(ctx, shipment_id).status == "delivered"
+    assert event_count(ctx, shipment_id=first) == 4
+    assert event_count(ctx, shipment_id=second) == 4
+    with unit_of_work(ctx.sessions) as s:
+        moves = s.execute(
+            select(OrderEvent.from_status, OrderEvent.note).where(
+                OrderEvent.order_id == shop.order_id, OrderEvent.to_status == "delivered"
+            )
+        ).all()
+        updated_at = s.get_one(SalesOrder, shop.order_id).updated_at
+    assert [m.from_status for m in moves] == ["shipped"]
+    assert moves[0].note == f"every shipment delivered (the last: shipment {first})"
+    assert updated_at > shipped_at
+    assert order_status(ctx, shop.order_id) == "delivered"
+    drain(ctx)
+    assert order_status(ctx, shop.order_id) == "delivered"
+
+
+def test_the_rows_a_batch_took_end_their_tasks_without_a_read_but_a_replay_is_processed(
+    ctx: Context,
+    client: TestClient,
+    shop: Shop,  # noqa: F811
+) -> None:
+    ship(ctx, shop, "pkg-1", "EZ1", [("IPOD2008GREEN", 1)])
+    for n, cut in enumerate((1, 2, 3, 2), start=1):
+        post_easypost(client, shop, f"evt_{n}", "EZ1", *[LABEL, TRANSIT, OUT][:cut])
+    rows = inbox(ctx, shop.easypost_id)
+    ctx.dispatcher.drain()  # type: ignore[attr-defined]  # the rows' tasks, run below by hand
+    process_inbound(ctx, rows[0].id)  # takes the other three
+    # A replay of one of them before its task ran: pending again, with a task of its own.
+    with unit_of_work(ctx.sessions) as s:
+        replayed = s.get_one(InboundMessage, rows[2].id)
+        replayed.status, replayed.attempts = "pending", 0
+    reads: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if "inbound_message" in statement:
+            reads.append(statement.split(maxsplit=1)[0])
+
+    sa_event.listen(ctx.engine, "before_cursor_execute", count)
+    try:
+        for row in rows[1:]:  # their own tasks
+            process_inbound(ctx, row.id)
+        assert reads == []  # each took its mark, the replayed row's too
+        process_inbound(ctx, rows[2].id)  # the replay's task reads the row and takes it
+    finally:
+        sa_event.remove(ctx.engine, "before_cursor_execute", count)
+    assert reads and reads[0] == "SELECT"
+    got = inbox(ctx, shop.easypost_id)
+    assert [(r.status, r.attempts) for r in got] == [("done", 1)] * 4
+    assert shipment_of(ctx, shipment_id_of(ctx, "EZ1")).status == "out_for_delivery"
+
+
+def shipment_id_of(ctx: Context, number: str) -> int:
+    with unit_of_work(ctx.sessions) as s:
+        return int(s.scalars(select(Shipment.id).where(Shipment.tracking_key == number)).one())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime, timedelta, timezone
 from random import Random
 
@@ -15,10 +16,12 @@ from omniroute.connectors.tracking import (
     TrackingStatus,
     advances,
     event_key,
+    event_keys,
     normalise_carrier,
     normalise_tracking_number,
     with_summary,
 )
+from omniroute.core.tracking.status import orders_delivered
 
 T = TrackingStatus
 Event = tuple[TrackingStatus, datetime]
@@ -123,3 +126,55 @@ def test_the_summary_is_added_only_when_it_says_more_than_the_checkpoints() -> N
     same = TrackingEvent(T.IN_TRANSIT, "in_transit", BASE + timedelta(hours=2))
     assert with_summary([scan], same) == (scan,)
     assert with_summary([], None) == ()
+
+
+def test_orders_delivered_moves_each_shipped_order_once_when_every_shipment_is() -> None:
+    statuses = {1: "shipped", 2: "shipped", 3: "partially_shipped", 4: "shipped", 5: "delivered"}
+    shipments = {
+        1: ["delivered"],
+        2: ["delivered", "in_transit"],  # one still on its way
+        3: ["delivered"],  # not shipped in full
+        4: ["delivered"],
+        5: ["delivered"],
+    }
+    # Shipment 10 and 11 both hold order 1 (a consolidation, or two parcels of it): the
+    # first names the move; order 6 has no shipment read at all.
+    delivered = [(10, [1, 2]), (11, [1, 3, 4]), (12, [5]), (13, [6])]
+    statuses[6] = "shipped"
+    assert orders_delivered(delivered, statuses, shipments) == [[1], [4], [], []]
+
+
+def test_a_shipment_set_with_one_not_delivered_moves_nothing() -> None:
+    assert orders_delivered([(1, [7])], {7: "shipped"}, {7: ["delivered", "exception"]}) == [[]]
+    assert orders_delivered([(1, [7])], {7: "shipped"}, {7: ["returned_to_sender"]}) == [[]]
+
+
+def test_event_keys_are_the_stored_keys_of_each_checkpoint() -> None:
+    """Keys already stored must still match: the key is the digest of the normalised
+    carrier, number, UTC time, raw status, message and location, joined by US (0x1f)."""
+    events = [
+        TrackingEvent(T.IN_TRANSIT, "in_transit/x", BASE, "Arrived", "Memphis, TN"),
+        TrackingEvent(
+            T.DELIVERED,
+            "delivered",
+            datetime(2026, 11, 28, 9, 0, tzinfo=timezone(timedelta(hours=2))),
+        ),
+    ]
+    expected = [
+        "trk:"
+        + hashlib.sha256(
+            "\x1f".join(
+                [
+                    "fedex",
+                    "EZ1000",
+                    e.occurred_at.astimezone(UTC).isoformat(),
+                    e.raw_status,
+                    e.message or "",
+                    e.location or "",
+                ]
+            ).encode()
+        ).hexdigest()
+        for e in events
+    ]
+    assert event_keys("Fed Ex", "ez 1000", events) == expected
+    assert [event_key("FEDEX", "EZ1000", e) for e in events] == expected
