@@ -87,9 +87,9 @@ def shape(n_lines: int, n_wh: int, orders: int, name: str, *, seed: int, limit: 
         if before and report["objective"] is not None:
             ratio.append(report["objective"] / before)
     proven = sum(v for k, v in ended.items() if k.endswith("/optimal"))
-    wall, cpu = sorted(walls), sorted(cpus)
+    wall, cpu_ms = sorted(walls), sorted(cpus)
     figures = " ".join(
-        f"{percentile(ordered, f):>7.1f}" for ordered in (wall, cpu) for f in (0.5, 0.95, 0.99)
+        f"{percentile(ordered, f):>7.1f}" for ordered in (wall, cpu_ms) for f in (0.5, 0.95, 0.99)
     )
     mean_ratio = statistics.fmean(ratio) if ratio else 1.0
     ends = ", ".join(f"{k} {v}" for k, v in sorted(ended.items()))

@@ -4,10 +4,14 @@
   its answer stands when it is proven (one warehouse fills the order, or the exact search
   finished: up to ``exact_max_lines`` lines). Otherwise, where it only has a heuristic,
   the mixed-integer program (:mod:`routing.optimise.model`) answers, started from that plan.
-* Any other weight: the program always, started from the heuristic's plan.
+* Any other weight, every line splittable (no keep-together group, ship-alone or
+  unsplittable line): the branch and bound of :mod:`routing.optimise.cover`, with the
+  multipliers of the program's LP relaxation, started from the heuristic's plan.
+* Any other weight otherwise: the program, started from the heuristic's plan.
 
-HiGHS stops at ``time_limit`` seconds; the plan is then the best it found (never worse than
-the heuristic's, which it starts from), and the trace reports the gap to its bound.
+HiGHS stops at ``time_limit`` seconds, the branch and bound after ``time_limit`` times
+:data:`WORK_PER_SECOND` units of work; the plan is then the best found (never worse than the
+heuristic's, which they start from), and the trace reports the gap to the bound.
 """
 
 from __future__ import annotations

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from omniroute.routing.optimise.problem import Problem
 
 EPSILON = 1e-9
+Taken = list[tuple[float, int]]  # (unit price, units) of one SKU
 INF = float("inf")
 
 
@@ -97,6 +98,17 @@ class _Search:
             s: sorted(self.holders[s], key=lambda n: (unit[n][s], n)) for s in self.skus
         }
         self.stocked = [[s for s in self.skus if self.r[n][s]] for n in range(count)]
+        # Warehouses that could not save their shipment's cost on any fill: each unit they
+        # hold replacing the dearest unit of its SKU.
+        dearest = {
+            s: max(unit[n][s] for n in self.holders[s]) for s in self.skus if self.holders[s]
+        }
+        self.idle = {
+            n
+            for n in self.useful
+            if sum(self.r[n][s] * (dearest[s] - unit[n][s]) for s in self.stocked[n])
+            <= ship[n] + EPSILON
+        }
         self.mask = {s: sum(1 << n for n in self.holders[s]) for s in self.skus}
         self.enough = {
             (s, t): sum(1 << n for n in self.holders[s] if self.r[n][s] >= t)
@@ -112,19 +124,11 @@ class _Search:
 
     def cost(self, picks: int) -> float:
         """Shipments plus the fill of each SKU from ``picks``, cheapest unit first."""
+        used = self.fill(picks)
+        if used is None:
+            return INF
         total = sum(self.ship[n] for n in self.useful if picks >> n & 1)
-        for s in self.skus:
-            want = self.q[s]
-            for n in self.cheapest[s]:
-                if picks >> n & 1:
-                    got = min(want, self.r[n][s])
-                    total += got * self.unit[n][s]
-                    want -= got
-                    if not want:
-                        break
-            if want:
-                return float("inf")
-        return total
+        return total + sum(price * got for taken in used.values() for price, got in taken)
 
     def floor(self, extra: tuple[float, float], worst: float = 0.0) -> float:
         """The bound of a node: ``extra`` as in :meth:`node`, ``worst`` the ``g`` of a
@@ -207,9 +211,7 @@ class _Search:
         if bound >= self.best - EPSILON:
             return
         if short < 0:
-            worth = self.cost(picks)
-            self.offer(picks, worth)
-            self.grow(picks, out, extra, have, count, worth=worth)
+            self.grow(picks, out, extra, have, count)
             return
         if self.room is not None and count >= self.room:
             return
@@ -260,25 +262,18 @@ class _Search:
         extra: tuple[float, float],
         have: list[int],
         count: int,
-        *,
-        worth: float,
     ) -> None:
-        """Supersets of ``picks``, which covers the order: only warehouses that would save
-        more on the fill of ``picks`` than their shipment costs can lower the objective."""
+        """``picks``, which covers the order, and its supersets: only warehouses that would
+        save more on the fill of ``picks`` than their shipment costs can lower the objective."""
+        used = self.fill(picks)
+        if used is None:
+            return
+        worth = sum(self.ship[n] for n in self.useful if picks >> n & 1)
+        worth += sum(price * got for taken in used.values() for price, got in taken)
+        self.offer(picks, worth)
         if self.room is not None and count >= self.room:
             return
-        gains = []
-        used = self.fill(picks)
-        for n in self.useful:
-            if (picks | out) >> n & 1:
-                continue
-            self.work += len(self.stocked[n])
-            saving = self.saving(used, n)
-            if saving > self.ship[n] + EPSILON:
-                gains.append((self.ship[n] - saving, n))
-            else:
-                out |= 1 << n
-                extra = self.drop(extra, n)
+        gains, out, extra = self.gains(picks, out, extra, used)
         if worth + sum(d for d, _ in gains) >= self.best - EPSILON:
             return
         gains.sort()
@@ -297,22 +292,51 @@ class _Search:
         finally:
             self.open.pop()
 
-    def fill(self, picks: int) -> dict[int, list[tuple[float, int]]]:
-        """Per SKU, the (price, units) ``picks`` ships of it, dearest first."""
+    def gains(
+        self, picks: int, out: int, extra: tuple[float, float], used: dict[int, Taken]
+    ) -> tuple[list[tuple[float, int]], int, tuple[float, float]]:
+        """(shipment cost less fill saving, warehouse) of each free warehouse that saves more
+        than it costs on the fill ``used``; the others join ``out``, with ``extra`` to match."""
+        gains = []
+        for n in self.useful:
+            if (picks | out) >> n & 1:
+                continue
+            if n in self.idle or self.floor(self.take(extra, n)) >= self.best - EPSILON:
+                saving = 0.0  # never worth its shipment, or no better plan holds it here
+            else:
+                self.work += len(self.stocked[n])
+                saving = self.saving(used, n)
+            if saving > self.ship[n] + EPSILON:
+                gains.append((self.ship[n] - saving, n))
+            else:
+                out |= 1 << n
+                if self.g[n] < self.w:  # else dropping it changes no bound
+                    extra = self.drop(extra, n)
+        return gains, out, extra
+
+    def fill(self, picks: int) -> dict[int, Taken] | None:
+        """Per SKU, the (price, units) ``picks`` ships of it, dearest first (None: ``picks``
+        does not cover the order)."""
         used = {}
+        r, unit = self.r, self.unit
         for s in self.skus:
             want, taken = self.q[s], []
             for m in self.cheapest[s]:
-                if picks >> m & 1:
-                    got = min(want, self.r[m][s])
-                    taken.append((self.unit[m][s], got))
-                    want -= got
-                    if not want:
-                        break
+                if not picks >> m & 1:
+                    continue
+                got = r[m][s]
+                if got >= want:
+                    taken.append((unit[m][s], want))
+                    want = 0
+                    break
+                taken.append((unit[m][s], got))
+                want -= got
+            if want:
+                return None
             used[s] = taken[::-1]
         return used
 
-    def saving(self, used: dict[int, list[tuple[float, int]]], n: int) -> float:
+    def saving(self, used: dict[int, Taken], n: int) -> float:
         """What adding warehouse ``n`` saves on the fill ``used``: its units replace the
         dearest units shipped, where dearer."""
         total = 0.0
