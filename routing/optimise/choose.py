@@ -35,10 +35,11 @@ EPSILON = 1e-9
 # what stops it on hard orders (bench/optimiser_bench.py: 60 lines x 50 warehouses proven in
 # ~1,000 nodes on the bench's stock). Past the budget, HiGHS takes over.
 EXACT_MAX_LINES = 200
-# The branch and bound's effort per second of ``time_limit``, in SKU scans: a proxy, so that
-# its answer does not depend on the machine's load. Measured at ~1.5 million scans per CPU
-# second on python-svc (bench/optimiser_bench.py); set lower, so the limit is kept.
-WORK_PER_SECOND = 1_000_000
+# The branch and bound's effort per second of ``time_limit``, in units of work (about a scan
+# of one SKU's warehouses): a proxy, so that its answer does not depend on the machine's load.
+# ~3.2-3.7 million units per CPU second on python-svc at load 13 (bench/optimiser_bench.py);
+# 2 million leaves room for the LP relaxation and the exact search within the limit.
+WORK_PER_SECOND = 2_000_000
 
 
 @dataclass(frozen=True)

@@ -301,6 +301,7 @@ class _Search:
         for n in self.useful:
             if (picks | out) >> n & 1:
                 continue
+            self.work += 1
             if n in self.idle or self.floor(self.take(extra, n)) >= self.best - EPSILON:
                 saving = 0.0  # never worth its shipment, or no better plan holds it here
             else:
@@ -319,6 +320,7 @@ class _Search:
         does not cover the order)."""
         used = {}
         r, unit = self.r, self.unit
+        self.work += 4 * len(self.skus)  # a scan of each SKU's warehouses, cheapest first
         for s in self.skus:
             want, taken = self.q[s], []
             for m in self.cheapest[s]:
