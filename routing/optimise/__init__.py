@@ -1,7 +1,9 @@
 """The optimiser: the plan of least weighted objective, as a small mixed-integer program.
 
 :mod:`~routing.optimise.choose` picks the method by size and objective (the exact
-minimum-split search where it is proven, HiGHS otherwise); the program is stated in
+minimum-split search where it is proven; for a weighted objective on an order whose lines
+may all split, the branch and bound of :mod:`~routing.optimise.cover`; HiGHS otherwise);
+the program is stated in
 :mod:`~routing.optimise.model` over :mod:`~routing.optimise.problem` and solved in
 :mod:`~routing.optimise.solve`; :mod:`~routing.optimise.costs` turns the rule set's weights
 into per-shipment and per-unit coefficients. Pure: no I/O, no clock.

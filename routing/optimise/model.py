@@ -42,6 +42,8 @@ class Model:
     y: dict[int, int] = field(default_factory=dict)  # warehouse -> column
     z: list[dict[int, int]] = field(default_factory=list)  # per block: warehouse -> column
     x: dict[tuple[int, int], int] = field(default_factory=dict)  # (warehouse, sku) -> column
+    demand: dict[int, int] = field(default_factory=dict)  # splittable SKU -> its demand row
+    least: int | None = None  # the row Σ y ≥ least, if any
     infeasible: bool = False  # some block fits nowhere, or max_shipments is below the ship-alone
 
     def column(self, cost: float, upper: float, *, integer: bool) -> int:
@@ -65,15 +67,21 @@ def unit_costs(problem: Problem, costs: Costs) -> list[list[float]]:
     return [[costs.unit(n, sku) for sku in problem.skus] for n in range(len(problem.rows))]
 
 
+def shipment_prices(costs: Costs) -> list[float]:
+    """What a shipment from each warehouse costs the program: ``fixed`` plus its tie term."""
+    count = len(costs.fixed)
+    positive = [f for f in costs.fixed if f > 0]
+    tie = TIE * (min(positive) if positive else 1.0) / (count + 1)
+    return [costs.fixed[n] + tie * (n + 1) for n in range(count)]
+
+
 def build(problem: Problem, costs: Costs, *, least: int = 0) -> Model:
     """The program of ``problem`` under ``costs`` (warehouses holding none of it left out);
     ``least``: a proven lower bound on the combined shipments."""
     model = Model()
     count = len(problem.rows)
     useful = [n for n in range(count) if any(problem.rows[n])]
-    positive = [f for f in costs.fixed if f > 0]
-    tie = TIE * (min(positive) if positive else 1.0) / (count + 1)
-    ship = [costs.fixed[n] + tie * (n + 1) for n in range(count)]
+    ship = shipment_prices(costs)
     unit = unit_costs(problem, costs)
     if problem.combined:
         for n in useful:
@@ -92,6 +100,7 @@ def build(problem: Problem, costs: Costs, *, least: int = 0) -> Model:
                 model.x[n, s] = model.column(unit[n][s], problem.rows[n][s], integer=False)
     _rows(problem, model)
     if least > 1 and model.y:
+        model.least = len(model.rows)
         model.row([(c, 1.0) for c in model.y.values()], float(least), INF)
     return model
 
@@ -107,6 +116,7 @@ def _rows(problem: Problem, model: Model) -> None:
     for s, need in enumerate(problem.fluid_need):
         if need:
             terms = [(c, 1.0) for (_, t), c in model.x.items() if t == s]
+            model.demand[s] = len(model.rows)
             model.row(terms, float(need), INF)
             model.infeasible |= sum(problem.rows[n][t] for n, t in model.x if t == s) < need
     _stock_rows(problem, model)

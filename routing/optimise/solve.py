@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import highspy
 import numpy as np
 
-from omniroute.routing.optimise.model import Model
+from omniroute.routing.optimise.model import INF, Model
 
 # HiGHS's model status -> the trace's word for it.
 STATUS = {
@@ -37,15 +37,36 @@ class Solved:
     nodes: int
 
 
-def solve(
-    model: Model,
-    *,
-    time_limit: float,
-    start: Sequence[float] | None = None,
-    rel_gap: float = 1e-6,
-) -> Solved:
-    """Minimise ``model`` within ``time_limit`` seconds, from the feasible ``start`` if any."""
+@dataclass(frozen=True)
+class Relaxed:
+    """The LP relaxation's optimum (None: infeasible or not solved), its column values and
+    its row duals."""
+
+    value: float | None
+    values: list[float]
+    duals: list[float]
+
+
+def relax(model: Model) -> Relaxed:
+    """Solve ``model`` with its integer columns relaxed to continuous ones."""
+    highs = _highs(time_limit=INF)
+    highs.setOptionValue("presolve", "off")  # half the time on these small LPs
+    lp = _lp(model)
+    lp.integrality_ = [highspy.HighsVarType.kContinuous] * len(model.cost)
+    highs.passModel(lp)
+    highs.run()
+    if highs.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+        return Relaxed(None, [0.0] * len(model.cost), [0.0] * len(model.rows))
+    value = float(highs.getInfo().objective_function_value)
+    solution = highs.getSolution()
+    values = [float(v) for v in solution.col_value]
+    return Relaxed(value, values, [float(d) for d in solution.row_dual])
+
+
+def _highs(time_limit: float, rel_gap: float = 1e-6) -> highspy.Highs:
     highs = highspy.Highs()  # type: ignore[no-untyped-call]  # highspy's __init__ is untyped
+    # Every instance asks for one thread: HiGHS's scheduler is process-wide, and an instance
+    # asking for another count than the first one that ran fails to run at all.
     for name, value in (
         ("output_flag", False),
         ("log_to_console", False),
@@ -56,6 +77,18 @@ def solve(
         ("mip_heuristic_effort", 0.0),  # it starts from the heuristic's plan already
     ):
         highs.setOptionValue(name, value)
+    return highs
+
+
+def solve(
+    model: Model,
+    *,
+    time_limit: float,
+    start: Sequence[float] | None = None,
+    rel_gap: float = 1e-6,
+) -> Solved:
+    """Minimise ``model`` within ``time_limit`` seconds, from the feasible ``start`` if any."""
+    highs = _highs(time_limit, rel_gap)
     highs.passModel(_lp(model))
     if start is not None:
         solution = highspy.HighsSolution()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from itertools import product
 
@@ -20,8 +20,10 @@ from omniroute.routing.optimise import (
     plan_split,
     shipment_costs,
 )
-from omniroute.routing.optimise.model import TIE
+from omniroute.routing.optimise.cover import cover_search
+from omniroute.routing.optimise.model import TIE, build, plan_of, unit_costs
 from omniroute.routing.optimise.problem import Plan, Problem
+from omniroute.routing.optimise.solve import solve
 from omniroute.routing.rule_model import Objective
 from omniroute.routing.search import SearchLimits, min_split, min_split_rows
 from omniroute.routing.warehouses import RateBand
@@ -32,7 +34,7 @@ WEIGHTED = Objective(shipments=3, cost=1, distance_km=0.01, capacity=2)
 
 
 def rows_of(
-    lines: Sequence[LineDemand], ranked: Sequence[int], stock: dict[tuple[int, str], int]
+    lines: Sequence[LineDemand], ranked: Sequence[int], stock: Mapping[tuple[int, str], int]
 ) -> list[tuple[int, ...]]:
     skus = list(dict.fromkeys(line.sku for line in lines))
     return [tuple(max(0, stock.get((w, s), 0)) for s in skus) for w in ranked]
@@ -194,7 +196,7 @@ def test_at_the_time_limit_the_best_plan_found_comes_with_its_gap() -> None:
     done = plan_split(lines, ranked, rows, limits, objective=objective, costs=costs, time_limit=0)
     check_plan(done.search, lines, ranked, stock, limits)
     assert done.report["status"] == "time_limit" and not done.search.proven_minimal
-    assert done.report["method"] in ("mip", "greedy")
+    assert done.report["method"] in ("mip", "greedy", "branch_and_bound")
     assert done.report["objective"] <= done.report["heuristic_objective"] + 1e-6
     assert done.report["gap"] is None or 0 < done.report["gap"] <= 1
     json.dumps(done.report, allow_nan=False)  # stored as JSON: no infinity
@@ -244,7 +246,7 @@ def test_a_rule_sets_objective_picks_the_cheaper_warehouse_and_says_so() -> None
     result = decide(request([("A", 2)], houses, stock, cheap, ship_to=TO_10003, skus=skus))
     assert result.trace["chosen"] == ["LA"]
     optimiser = result.trace["optimiser"]
-    assert (optimiser["method"], optimiser["status"]) == ("mip", "optimal")
+    assert (optimiser["method"], optimiser["status"]) == ("branch_and_bound", "optimal")
     assert optimiser["objective"] == pytest.approx(1 + 6 + 0.5 * 2 * 2)
     assert optimiser["weights"] == {
         "shipments": 1.0,
@@ -294,3 +296,126 @@ def test_max_shipments_and_ship_alone_hold_under_an_objective() -> None:
         lines, [7, 8], rows, replace(limits, max_shipments=1), objective=objective, costs=costs
     )
     assert not none.search.feasible and none.report["status"] == "infeasible"
+
+
+# --- the branch and bound of orders whose lines all split --------------------------------
+
+
+@hs.composite
+def split_cases(
+    draw: hs.DrawFn, most_lines: int, most_warehouses: int
+) -> tuple[tuple[LineDemand, ...], list[int], list[tuple[int, ...]], SearchLimits, Costs]:
+    """Orders with every line splittable (no block): the branch and bound's ground."""
+    count = draw(hs.integers(1, most_lines))
+    skus = [f"S{n}" for n in range(count)]
+    lines = order(*[(sku, draw(hs.integers(1, 4))) for sku in skus])
+    ranked = list(range(1, draw(hs.integers(1, most_warehouses)) + 1))
+    held = hs.one_of(hs.just(0), hs.integers(0, 4), hs.integers(2, 8))
+    rows = [tuple(draw(held) for _ in skus) for _ in ranked]
+    limits = SearchLimits(max_shipments=draw(hs.sampled_from((None, None, 2, 3))))
+    km = [draw(hs.floats(10, 3000).map(round)) for _ in ranked]
+    bands = [
+        (RateBand(5000, draw(hs.integers(2, 12)), draw(hs.sampled_from((0.2, 0.6, 1.4)))),)
+        for _ in ranked
+    ]
+    capacity = [draw(hs.sampled_from((None, 2.0, 40.0))) for _ in ranked]
+    kg = {sku: draw(hs.sampled_from((0.1, 1.0, 3.0, 8.0))) for sku in skus}
+    costs = shipment_costs(WEIGHTED, distance_km=km, bands=bands, capacity_left=capacity, kg=kg)
+    return lines, ranked, rows, limits, costs
+
+
+def split_brute_force(problem: Problem, costs: Costs) -> float | None:
+    """Every lines splits: a plan is a set of warehouses, filled cheapest first."""
+    count = len(problem.rows)
+    unit = [[costs.unit(n, s) for s in problem.skus] for n in range(count)]
+    best = None
+    for mask in range(1 << count):
+        plan = Plan(frozenset(n for n in range(count) if mask >> n & 1), ())
+        if problem.feasible(plan):
+            worth = objective_of(problem, costs, problem.assemble(plan, unit))
+            best = worth if best is None or worth < best else best
+    return best
+
+
+def stock_of(
+    ranked: Sequence[int], lines: Sequence[LineDemand], rows: Sequence[tuple[int, ...]]
+) -> dict[tuple[int, str], int]:
+    return {
+        (w, line.sku): row[n]
+        for w, row in zip(ranked, rows, strict=True)
+        for n, line in enumerate(lines)
+    }
+
+
+@PROPERTY
+@given(split_cases(most_lines=6, most_warehouses=8))
+def test_split_orders_match_brute_force_and_keep_every_constraint(case: tuple) -> None:  # type: ignore[type-arg]
+    lines, ranked, rows, limits, costs = case
+    done = plan_split(lines, ranked, rows, limits, objective=WEIGHTED, costs=costs)
+    check_plan(done.search, lines, ranked, stock_of(ranked, lines, rows), limits)
+    problem = Problem(lines, ranked, rows, limits)
+    best = split_brute_force(problem, costs)
+    assert done.search.feasible == (best is not None)
+    assert done.report["status"] == ("optimal" if best is not None else "infeasible")
+    if best is not None:
+        assert done.report["method"] == "branch_and_bound"
+        got = objective_of(problem, costs, done.search.shipments)
+        assert best - 1e-6 <= got <= best + tolerance(costs)
+        assert done.report["gap"] == 0 and done.search.proven_minimal
+        greedy = min_split_rows(lines, ranked, rows, replace(limits, exact_max_lines=0))
+        if greedy.feasible:
+            assert got <= objective_of(problem, costs, greedy.shipments) + 1e-6
+
+
+@settings(max_examples=25, deadline=None, derandomize=True)
+@given(split_cases(most_lines=14, most_warehouses=16))
+def test_split_orders_match_highs_on_larger_orders(case: tuple) -> None:  # type: ignore[type-arg]
+    lines, ranked, rows, limits, costs = case
+    done = plan_split(lines, ranked, rows, limits, objective=WEIGHTED, costs=costs)
+    problem = Problem(lines, ranked, rows, limits)
+    model = build(problem, costs)
+    if model.infeasible:
+        assert not done.search.feasible
+        return
+    solved = solve(model, time_limit=60, rel_gap=1e-9)
+    assert solved.status in ("optimal", "infeasible")
+    assert done.search.feasible == (solved.status == "optimal")
+    if solved.values is not None and solved.status == "optimal":
+        unit = unit_costs(problem, costs)
+        highs = problem.assemble(plan_of(problem, model, solved.values), unit)
+        got = objective_of(problem, costs, done.search.shipments)
+        want = objective_of(problem, costs, highs)
+        assert want - tolerance(costs) <= got <= want + tolerance(costs)
+        assert done.report["status"] == "optimal"
+
+
+def test_out_of_budget_the_gap_bounds_the_distance_to_the_optimum() -> None:
+    lines, ranked, stock, objective, costs = thirty_by_fifty()
+    rows = rows_of(lines, ranked, stock)
+    limits = SearchLimits(exact_max_lines=EXACT_MAX_LINES)
+    proven = plan_split(
+        lines, ranked, rows, limits, objective=objective, costs=costs, time_limit=60
+    )
+    assert proven.report["status"] == "optimal"
+    best = proven.report["objective"]
+    for limit in (0.0, 0.002, 0.01):
+        done = plan_split(
+            lines, ranked, rows, limits, objective=objective, costs=costs, time_limit=limit
+        )
+        again = plan_split(
+            lines, ranked, rows, limits, objective=objective, costs=costs, time_limit=limit
+        )
+        assert again.report == done.report  # a budget of work, not of time: deterministic
+        check_plan(done.search, lines, ranked, stock, limits)
+        worth, gap = done.report["objective"], done.report["gap"]
+        assert worth >= best - 1e-6
+        assert (worth - best) / worth <= gap + 1e-6  # the bound is below the optimum
+        assert (gap == 0) == (done.report["status"] == "optimal")
+
+
+def test_the_branch_and_bound_takes_only_orders_without_blocks() -> None:
+    lines = order(("A", 1), ("B", 1))
+    limits = SearchLimits(allow_line_split=False)
+    problem = Problem(lines, [1, 2], [(1, 1), (1, 1)], limits)
+    with pytest.raises(ValueError, match="split"):
+        cover_search(problem, [1.0, 1.0], [[0.0, 0.0]] * 2, [0.0, 0.0], budget=10)
