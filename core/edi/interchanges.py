@@ -43,12 +43,10 @@ def take_interchange(
     msg: InboundMessage,
     source: Any,
     now: datetime,
-    *,
-    batch_size: int = CHILD_BATCH,
 ) -> None:
     """Fan out one stored interchange and settle its row.
 
-    The children are inserted as the partner reads them, ``batch_size`` rows a statement,
+    The children are inserted as the partner reads them, ``CHILD_BATCH`` rows a statement,
     inside a savepoint: an X12 envelope is known to hold only at its end, so a rejected
     interchange rolls the savepoint back and leaves no child. (The intake's verdict is not
     stored with the row, and the partner's agreement may have changed since: the verdict
@@ -56,7 +54,7 @@ def take_interchange(
     the ``Reading``."""
     if not isinstance(source, EdiPartner):
         raise PayloadError(f"connector {msg.connector_id} is not an EDI partner")
-    reading, inbound_ids = _fan_out(session, msg, source, now, batch_size)
+    reading, inbound_ids = _fan_out(session, msg, source, now)
     outbox_ids = [queue_document(session, msg.connector_id, source, r) for r in reading.replies]
     msg.processed_at = now
     if reading.acks_received:  # the partner's verdicts on our groups, for the ops view
@@ -82,7 +80,7 @@ def take_interchange(
 
 
 def _fan_out(
-    session: Session, msg: InboundMessage, source: EdiPartner, now: datetime, batch_size: int
+    session: Session, msg: InboundMessage, source: EdiPartner, now: datetime
 ) -> tuple[Reading, list[int]]:
     """The partner's reading of ``msg`` and the ids of the children it added (none when the
     interchange is rejected: the savepoint around them rolled back)."""
@@ -102,7 +100,7 @@ def _fan_out(
                 savepoint.commit()
                 return item, inbound_ids
             rows.append(_child_row(msg.connector_id, item, now))
-            if len(rows) >= batch_size:
+            if len(rows) >= CHILD_BATCH:
                 inbound_ids += _insert(session, stmt, rows)
                 rows = []
         raise PayloadError("the interchange's reading ended without its verdict")
