@@ -29,7 +29,6 @@ import argparse
 import json
 import os
 import platform
-import resource
 import subprocess
 import sys
 import tempfile
@@ -128,12 +127,13 @@ def fan_out_only(url: str, key: str, row_id: int) -> None:
     ctx = bootstrap(settings(url, key))
     with ctx.sessions() as session:  # a pooled connection and its backend, as a worker has
         session.execute(text("SELECT 1"))
-    ready_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    ready_rss = bl.peak_rss_mib(os.getpid())
     pg0, cpu0, wall0 = backend_cpu(ctx), time.process_time(), time.perf_counter()
     process_inbound(ctx, row_id)
     wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
     pg = backend_cpu(ctx) - pg0
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    # VmHWM, not ru_maxrss: Linux carries the parent's peak into ru_maxrss across exec
+    peak = bl.peak_rss_mib(os.getpid())
     with unit_of_work(ctx.sessions) as s:
         status = s.get_one(InboundMessage, row_id).status
     ctx.close()
