@@ -17,6 +17,7 @@
    nudged, fanned out by the worker; printed: the POST's time, the time until the
    interchange row is done, child rows, and each process's RSS before and its peak after
    (VmHWM, read when the row is done, before the worker gets far into the children).
+   The API's request timeout is raised to ``--timeout`` for the run.
 
 The database ``--db`` is dropped and created on the server of OMNIROUTE_BENCH_PG_URL (without
 it, a temporary SQLite file; no end to end run then). Before/after: run the same script with
@@ -173,6 +174,9 @@ def fan_out(args: argparse.Namespace, url: str, key: str, folder: Path) -> None:
 def end_to_end(args: argparse.Namespace, url: str, key: str, folder: Path) -> None:
     env = bl.omniroute_env(url, bl.REDIS_URL, OMNIROUTE_SECRET_KEY=key)
     env["OMNIROUTE_LOG_LEVEL"] = "WARNING"
+    # 30 s by default: a loaded 2-core box reads 50 MB slower than that (the answer comes
+    # after the whole file is cut and stored)
+    env["OMNIROUTE_REQUEST_TIMEOUT"] = str(args.timeout)
     ctx = bootstrap(settings(url, key))
     try:
         with ctx.engine.begin() as conn:
