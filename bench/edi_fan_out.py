@@ -5,7 +5,7 @@
     python bench/edi_fan_out.py --megabytes 50 --no-e2e   # SQLite when no PostgreSQL URL
 
 1. Fan-out: an interchange of ``--megabytes`` MB of 850s (the sets of bench/edi_x12_parse.py:
-   5 PO1 lines each, with PID, DTM, REF and an N1/N3/N4 ship-to; ~1,000 bytes a set), and
+   5 PO1 lines each, with PID, DTM, REF and an N1/N3/N4 ship-to; ~470 bytes a set), and
    one of a tenth of that, each stored through ``core/edi/intake.store_file`` from a file,
    then taken by ``process_inbound`` (the worker's task: every 850 mapped, one child inbox
    row per set, the 997 numbered and queued, one commit) in a fresh process. Printed: sets
