@@ -3,19 +3,21 @@
 Pure: bytes in, dataclasses out; the core stores, numbers and sends. A partner connector
 (``EdiPartner``) cuts a received file into interchanges (``split``: each stored raw as its
 own inbox row, keyed by sender and interchange control number), reads one stored
-interchange (``read_interchange``: one ``Child`` per transaction set or message, to be
-stored as its own inbox row and mapped by ``parse_webhook``/``map_order`` like any channel
-order; the acknowledgements to send back; the problems to open), writes a reply once the
-database has issued its control numbers (``render``), and transmits a rendered document
-(``send_document``: the outbox relay calls it; it never renders). Optional, each a
-``Reply`` or None as the partner's agreement says: ``OrderAnswering`` (855 / ORDRSP after
-routing), ``ShipmentNoticing`` (856 / DESADV), ``ShipmentInvoicing`` (810 / INVOIC) and
-``InventoryAdvising`` (846).
+interchange (``stream_interchange``: one ``Child`` per transaction set or message, yielded as
+it is read, to be stored as its own inbox row and mapped by ``parse_webhook``/``map_order``
+like any channel order; then, last, the ``Reading``: the acknowledgements to send back, the
+problems to open, whether the envelope holds; ``read_interchange`` collects it all), writes a
+reply once the database has issued its control numbers (``render``), and transmits a
+rendered document (``send_document``: the outbox relay calls it; it never renders).
+Optional, each a ``Reply`` or None as the partner's agreement says: ``OrderAnswering``
+(855 / ORDRSP after routing), ``ShipmentNoticing`` (856 / DESADV), ``ShipmentInvoicing``
+(810 / INVOIC) and ``InventoryAdvising`` (846).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import dataclasses
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, BinaryIO, Protocol, runtime_checkable
@@ -81,13 +83,25 @@ class Rendered:
 @dataclass(frozen=True, slots=True)
 class Reading:
     """What one stored interchange holds. ``rejected``: its envelope does not hold, so none
-    of its sets is taken (``children`` empty); ``problems`` name segment and reason."""
+    of its sets is taken (``children`` empty); ``problems`` name segment and reason. As the
+    last item of ``stream_interchange``, ``children`` is empty: they came before it."""
 
     children: tuple[Child, ...] = ()
     replies: tuple[Reply, ...] = ()
     problems: tuple[str, ...] = ()
     rejected: bool = False
     acks_received: tuple[Mapping[str, Any], ...] = field(default=())
+
+
+def collect(stream: Iterable[Child | Reading]) -> Reading:
+    """A streamed interchange read whole: its children kept in the ``Reading`` (none when it
+    is rejected)."""
+    children: list[Child] = []
+    for item in stream:
+        if isinstance(item, Reading):
+            return dataclasses.replace(item, children=() if item.rejected else tuple(children))
+        children.append(item)
+    raise ValueError("the interchange's reading ended without its verdict")
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,7 +213,15 @@ class EdiPartner(Protocol):
         is rejected; ``body`` may be a (spooled) file, read once from where it stands."""
         ...
 
-    def read_interchange(self, body: bytes) -> Reading: ...
+    def stream_interchange(self, body: bytes) -> Iterator[Child | Reading]:
+        """Each child as it is read, then the ``Reading`` (its ``children`` empty), last.
+        Whether the envelope holds may be known only at its end: a rejected interchange's
+        children were yielded already and must be dropped (``Reading.rejected``)."""
+        ...
+
+    def read_interchange(self, body: bytes) -> Reading:
+        """``stream_interchange`` collected (``collect``)."""
+        ...
 
     def duplicate_reply(self, piece: Piece) -> Reply | None:
         """The answer to an interchange whose control number was taken before."""

@@ -8,7 +8,7 @@ through, whether the agreement asks for a document, and delivery are one code he
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, BinaryIO, ClassVar, Protocol
 
@@ -16,7 +16,7 @@ from pydantic import BaseModel
 
 from omniroute.connectors import edi_delivery
 from omniroute.connectors.base import Capability, ConnectorRuntime, PushReceipt, SignatureError
-from omniroute.connectors.edi import Piece, Reading, Rendered, Reply
+from omniroute.connectors.edi import Child, Piece, Reading, Rendered, Reply, collect
 
 
 class Agreement(Protocol):
@@ -30,7 +30,8 @@ class Syntax:
 
     name: str  # for messages: "X12", "EDIFACT"
     split: Callable[[bytes | BinaryIO, Any], list[Piece]]
-    read: Callable[[bytes, Any], Reading]
+    #: each child as it is read, then the ``Reading`` (``EdiPartner.stream_interchange``)
+    stream: Callable[[bytes, Any], Iterator[Child | Reading]]
     duplicate: Callable[[Piece], Any]  # the duplicate answer's content, or None
     duplicate_doc: str  # "TA1", "CONTRL"
     interchange_scope: str  # the control number scope of a reply of one interchange
@@ -70,8 +71,11 @@ class PartnerBase:
     def split(self, body: bytes | BinaryIO) -> list[Piece]:
         return self.syntax.split(body, self._agreement)
 
+    def stream_interchange(self, body: bytes) -> Iterator[Child | Reading]:
+        return self.syntax.stream(body, self._agreement)
+
     def read_interchange(self, body: bytes) -> Reading:
-        return self.syntax.read(body, self._agreement)
+        return collect(self.stream_interchange(body))
 
     def duplicate_reply(self, piece: Piece) -> Reply | None:
         syntax = self.syntax

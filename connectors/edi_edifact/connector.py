@@ -94,7 +94,7 @@ class EdifactPartnerConnector(PartnerBase):
     syntax: ClassVar[Syntax] = Syntax(
         "EDIFACT",
         interchanges.split,
-        interchanges.read,
+        interchanges.stream,
         interchanges.duplicate_contrl,
         "CONTRL",
         interchanges.INTERCHANGE,

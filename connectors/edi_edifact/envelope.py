@@ -176,6 +176,11 @@ def parse_interchanges(text: str) -> tuple[Interchange, ...]:
     return found
 
 
+def interchange_of(chunk: Chunk) -> Interchange:
+    """One interchange already cut and tokenized (``adapter.read_chunks``), checked."""
+    return _interchange(chunk)
+
+
 @dataclass
 class _Reading:
     """The mutable state of reading one interchange."""

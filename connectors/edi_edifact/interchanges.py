@@ -14,12 +14,12 @@ its verdict goes into ``Reading.acks_received`` and is not answered.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import tzinfo
 from typing import Any, BinaryIO
 
-from omniroute.connectors.edi import Child, Piece, Reading, Reply
+from omniroute.connectors.edi import Child, Piece, Reading, Reply, collect
 from omniroute.connectors.edi_edifact import contrl
 from omniroute.connectors.edi_edifact.adapter import (
     Chunk,
@@ -34,6 +34,7 @@ from omniroute.connectors.edi_edifact.envelope import (
     Message,
     Party,
     Problem,
+    interchange_of,
     parse_interchanges,
 )
 from omniroute.connectors.edi_edifact.orders import PurchaseOrder, map_orders
@@ -137,31 +138,37 @@ def own_problems(interchange: Interchange, agreement: Agreement) -> list[Problem
 
 def parse_one(body: bytes) -> tuple[Chunk, Interchange]:
     """The one interchange a stored piece holds; raises ``EdifactSyntaxError``."""
-    text = text_of(body)
-    chunks = list(read_chunks(text))
-    interchanges = parse_interchanges(text)
-    if len(interchanges) != 1 or len(chunks) != 1:
+    chunks = list(read_chunks(text_of(body)))  # tokenized once: the envelope reads these
+    if not chunks:
+        raise EdifactSyntaxError("the file holds no EDIFACT segment", segment=1)
+    if len(chunks) != 1:
         raise EdifactSyntaxError(
-            f"a stored piece holds {len(interchanges)} interchanges, not one", segment=1
+            f"a stored piece holds {len(chunks)} interchanges, not one", segment=1
         )
-    return chunks[0], interchanges[0]
+    return chunks[0], interchange_of(chunks[0])
 
 
-def read(body: bytes, agreement: Agreement) -> Reading:
+def stream(body: bytes, agreement: Agreement) -> Iterator[Child | Reading]:
+    """Each message of one stored interchange as a ``Child``, then the ``Reading``. The
+    text is parsed whole (the envelope's checks, pydifact's tokenizer and the release
+    character want it so), and the verdict on the envelope comes from that parse, before
+    any child; the children themselves are written out and yielded one at a time."""
     try:
         chunk, interchange = parse_one(body)
     except EdifactSyntaxError as exc:
-        return Reading(problems=(f"not readable as EDIFACT: {exc}",), rejected=True)
+        yield Reading(problems=(f"not readable as EDIFACT: {exc}",), rejected=True)
+        return
     own = own_problems(interchange, agreement)
     if own:
         reply = _contrl(
             agreement, ContrlContent(interchange, problems=own[len(interchange.problems) :])
         )
-        return Reading(replies=reply, problems=tuple(p.describe() for p in own), rejected=True)
+        yield Reading(replies=reply, problems=tuple(p.describe() for p in own), rejected=True)
+        return
     rejected: dict[str, list[Problem]] = {}
-    children = []
     problems = []
     acks: list[Mapping[str, Any]] = []
+    children = 0
     for message in interchange.messages:
         if message.type == "CONTRL":  # their answer to ours: kept for the ops view
             verdict = read_contrl(message)
@@ -170,7 +177,8 @@ def read(body: bytes, agreement: Agreement) -> Reading:
             else:
                 acks.append(verdict.as_dict())
             continue
-        children.append(_child(chunk, interchange, message))
+        yield _child(chunk, interchange, message)
+        children += 1
         refusal = _refusal(message, interchange, agreement)
         if refusal is not None:
             rejected[message.reference] = [refusal]
@@ -180,7 +188,12 @@ def read(body: bytes, agreement: Agreement) -> Reading:
     # messages, or with none at all, gets ours.
     only_contrl = bool(interchange.messages) and not children
     reply = () if only_contrl else _contrl(agreement, ContrlContent(interchange, rejected))
-    return Reading(tuple(children), reply, tuple(problems), acks_received=tuple(acks))
+    yield Reading((), reply, tuple(problems), acks_received=tuple(acks))
+
+
+def read(body: bytes, agreement: Agreement) -> Reading:
+    """Children, replies and problems of one stored interchange, read whole."""
+    return collect(stream(body, agreement))
 
 
 def _contrl(agreement: Agreement, content: ContrlContent) -> tuple[Reply, ...]:

@@ -120,7 +120,7 @@ class X12PartnerConnector(PartnerBase):
     syntax: ClassVar[Syntax] = Syntax(
         "X12",
         interchanges.split,
-        interchanges.read,
+        interchanges.stream,
         interchanges.duplicate_ta1,
         "TA1",
         interchanges.INTERCHANGE,

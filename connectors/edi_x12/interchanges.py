@@ -6,7 +6,8 @@ bytes that are not X12 at all are one piece keyed by their SHA-256, so they are 
 stored and answered. ``read`` reads one interchange with
 ``inbound.read_inbound``: each transaction set (except 997s, which answer us) becomes a
 ``Child`` whose body is the set in a copy of its own envelope (ISA, GS, the set, GE and
-IEA counting one), so it maps again alone on replay; each group's 997 and the TA1 become
+IEA counting one), so it maps again alone on replay (``stream`` yields each as it is read,
+holding none); each group's 997 and the TA1 become
 replies; an interchange from another sender or to another receiver than the partner
 agreement says is rejected whole (TA1 R 006/008).
 """
@@ -15,11 +16,11 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
-from omniroute.connectors.edi import Child, Piece, Reading, Reply
+from omniroute.connectors.edi import Child, Piece, Reading, Reply, collect
 from omniroute.connectors.edi_x12.acknowledgements import (
     InterchangeAck,
     acknowledge_interchange,
@@ -111,51 +112,62 @@ def _key_of(isa: Segment) -> str:
     return key if len(key) <= _MAX_KEY else _raw_key(key.encode())
 
 
-def read(body: bytes, agreement: Agreement) -> Reading:
-    """Children, replies and problems of one stored interchange."""
-    children: list[Child] = []
+def stream(body: bytes, agreement: Agreement) -> Iterator[Child | Reading]:
+    """Each set of one stored interchange as a ``Child`` as it is read, then the
+    ``Reading`` of replies and problems. One pass: what is held meanwhile is the per-group
+    997 content and the problems' text, never the sets. Whether the envelope holds is known
+    at its end: a rejected interchange's children are yielded before the rejected
+    ``Reading`` and the caller drops them."""
     replies: list[Reply] = []
     problems: list[str] = []
     acks: list[dict[str, Any]] = []
-    try:
-        events = list(
-            read_inbound(
-                body,
-                channel=agreement.channel,
-                default_currency=agreement.default_currency,
-                identifier_order=agreement.identifier_order,
-                locations=agreement.locations,
-            )
-        )
-    except X12SyntaxError as exc:
-        return Reading(problems=(f"not readable as X12: {exc}",), rejected=True)
     groups: list[Reply] = []  # answers and scopes set once the interchange's key is read
     key = ""
-    for event in events:
-        if isinstance(event, OrderRead | SetRejected):
-            children.append(_child(event.transaction))
-            if isinstance(event, SetRejected):
-                problems.extend(event.reasons)
-        elif isinstance(event, AckReceived):
-            acks.append(_ack_received(event))
-        elif isinstance(event, GroupRead) and event.needs_997 and "997" in agreement.send:
-            groups.append(Reply("997", event.ack, event.end.header.control_number, ()))
-        elif isinstance(event, InterchangeRead):
-            key = event.end.header.dedupe_key
-            acks.extend(
-                {"interchange_control": ta1.control_number, "code": ta1.code, "note": ta1.note}
-                for ta1 in event.received_ta1s
-            )
-            verdict = _verdict(event.end, event.ack, agreement)
-            problems.extend(verdict.problems)
-            replies.extend(_ta1(event, verdict, agreement))
-            if verdict.code is AckCode.REJECTED:
-                return Reading(replies=tuple(replies), problems=tuple(problems), rejected=True)
-    if not any(isinstance(e, InterchangeRead) for e in events):
+    ended = False
+    events = read_inbound(
+        body,
+        channel=agreement.channel,
+        default_currency=agreement.default_currency,
+        identifier_order=agreement.identifier_order,
+        locations=agreement.locations,
+    )
+    try:
+        for event in events:
+            if isinstance(event, OrderRead | SetRejected):
+                yield _child(event.transaction)
+                if isinstance(event, SetRejected):
+                    problems.extend(event.reasons)
+            elif isinstance(event, AckReceived):
+                acks.append(_ack_received(event))
+            elif isinstance(event, GroupRead) and event.needs_997 and "997" in agreement.send:
+                groups.append(Reply("997", event.ack, event.end.header.control_number, ()))
+            elif isinstance(event, InterchangeRead):
+                ended = True
+                key = event.end.header.dedupe_key
+                acks.extend(
+                    {"interchange_control": t.control_number, "code": t.code, "note": t.note}
+                    for t in event.received_ta1s
+                )
+                verdict = _verdict(event.end, event.ack, agreement)
+                problems.extend(verdict.problems)
+                replies.extend(_ta1(event, verdict, agreement))
+                if verdict.code is AckCode.REJECTED:
+                    yield Reading(replies=tuple(replies), problems=tuple(problems), rejected=True)
+                    return
+    except X12SyntaxError as exc:
+        yield Reading(problems=(f"not readable as X12: {exc}",), rejected=True)
+        return
+    if not ended:
         problems.append("no interchange found (no ISA)")
-        return Reading(problems=tuple(problems), rejected=True)
+        yield Reading(problems=tuple(problems), rejected=True)
+        return
     acks_997 = [Reply("997", g.content, f"{key}:{g.answers}", (INTERCHANGE, GROUP)) for g in groups]
-    return Reading(tuple(children), tuple(replies + acks_997), tuple(problems), False, tuple(acks))
+    yield Reading((), tuple(replies + acks_997), tuple(problems), False, tuple(acks))
+
+
+def read(body: bytes, agreement: Agreement) -> Reading:
+    """Children, replies and problems of one stored interchange, read whole."""
+    return collect(stream(body, agreement))
 
 
 def _ack_received(event: AckReceived) -> dict[str, Any]:

@@ -11,7 +11,7 @@ import pytest
 
 from omniroute.connectors import testkit
 from omniroute.connectors.base import ConnectorRuntime, PayloadError, SignatureError
-from omniroute.connectors.edi import EdiPartner
+from omniroute.connectors.edi import EdiPartner, Reading
 from omniroute.connectors.edi_edifact.connector import EdifactPartnerConnector
 from omniroute.connectors.edi_edifact.envelope import parse_interchanges
 
@@ -85,3 +85,14 @@ def test_a_message_type_we_do_not_take_is_refused_in_contrl_and_as_a_child() -> 
     assert reading.children and any("not taken" in p for p in reading.problems)
     with pytest.raises(PayloadError, match="not taken"):
         partner.parse_webhook({}, reading.children[0].body)
+
+
+def test_messages_stream_out_one_by_one_and_a_rejection_comes_before_any() -> None:
+    partner = _partner()
+    body = partner.split(BOTS)[0].body
+    items = list(partner.stream_interchange(body))
+    assert [type(i).__name__ for i in items] == ["Child", "Child", "Reading"]
+    assert partner.read_interchange(body).children == tuple(items[:2])
+    # the whole text is parsed first, so an envelope that does not hold yields no child
+    (only,) = list(_partner(their_id="SOMEONE").stream_interchange(body))
+    assert isinstance(only, Reading) and only.rejected

@@ -14,7 +14,7 @@ from pydantic import ValidationError
 
 from omniroute.connectors import testkit
 from omniroute.connectors.base import ConnectorRuntime, PayloadError, SignatureError
-from omniroute.connectors.edi import CHILD_TOPIC, EdiPartner, Rendered
+from omniroute.connectors.edi import CHILD_TOPIC, EdiPartner, Reading, Rendered, collect
 from omniroute.connectors.edi_delivery import from_payload, to_payload
 from omniroute.connectors.edi_x12.connector import X12PartnerConnector
 from omniroute.connectors.edi_x12.inbound import AckReceived, read_inbound
@@ -186,3 +186,30 @@ def test_without_a_way_out_a_document_is_a_permanent_error() -> None:
 
     with pytest.raises(PermanentError, match="nowhere to send"):
         _partner().send_document(Rendered("997", b"x", "f", "1"), idempotency_key="k")
+
+
+def test_children_stream_out_before_the_reading_that_ends_them() -> None:
+    partner = _partner()
+    stream = partner.stream_interchange(EDINET)
+    first = next(stream)
+    assert not isinstance(first, Reading) and first.set_id == "850"
+    (last,) = list(stream)
+    assert isinstance(last, Reading) and last.children == () and not last.rejected
+    assert partner.read_interchange(EDINET).children == (first,)
+
+
+def test_a_file_broken_after_its_first_set_streams_that_set_then_a_rejection() -> None:
+    partner = _partner()
+    body = EDINET[: EDINET.index(b"GE*")] + b"*~"  # the reader gives up there
+    items = list(partner.stream_interchange(body))
+    assert [type(i).__name__ for i in items] == ["Child", "Reading"]
+    last = items[-1]
+    assert isinstance(last, Reading) and last.rejected
+    assert "not readable as X12" in last.problems[0]
+    # read whole, a rejected interchange has no children: the caller drops what came first
+    assert partner.read_interchange(body).children == ()
+
+
+def test_collect_wants_the_reading_last() -> None:
+    with pytest.raises(ValueError, match="without its verdict"):
+        collect(iter(()))
