@@ -57,7 +57,9 @@ ZONES = ("UTC", "America/New_York", "America/Los_Angeles", "America/Chicago")
 
 def bench_module() -> ModuleType:
     """bench/engine_bench.py (bench/ is not a package)."""
-    spec = importlib.util.spec_from_file_location("engine_bench", ROOT / "bench" / "engine_bench.py")
+    spec = importlib.util.spec_from_file_location(
+        "engine_bench", ROOT / "bench" / "engine_bench.py"
+    )
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
