@@ -23,7 +23,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, NamedTuple, overload
 from zoneinfo import ZoneInfo
 
-from omniroute.routing.geo import GeoPoint, PreparedPoint, prepare_point
+from omniroute.routing.geo import GeoPoint, PreparedPoint, distances_km, prepare_point
+from omniroute.routing.ranking import distances_in_tenths
 
 
 @dataclass(frozen=True)
@@ -178,15 +179,43 @@ def columns(sites: Sequence[Site]) -> Columns:
 
 
 class WarehouseSet(Sequence[WarehouseProfile]):
-    """Candidate warehouses prepared once (see the module docs); a sequence of the profiles."""
+    """Candidate warehouses prepared once (see the module docs); a sequence of the profiles.
 
-    __slots__ = ("calendars", "columns", "profiles", "sites")
+    It also remembers the distances of its warehouses from the last ``MAX_PLACES`` ship-tos
+    it was asked about (orders to one postal code share them); they depend on nothing else.
+    """
+
+    __slots__ = ("_km", "_tenths", "calendars", "columns", "profiles", "sites")
+
+    MAX_PLACES = 2048  # ship-tos remembered per kind of distance; past that, forgotten at once
 
     def __init__(self, profiles: Iterable[WarehouseProfile]) -> None:
         self.profiles: tuple[WarehouseProfile, ...] = tuple(profiles)
         self.sites: tuple[Site, ...] = tuple(map(site, self.profiles))
         self.calendars: tuple[Shipping, ...] = tuple({s.shipping: None for s in self.sites})
         self.columns: Columns = columns(self.sites)
+        self._tenths: dict[tuple[float, float], list[float | None]] = {}
+        self._km: dict[tuple[float, float], list[float | None]] = {}
+
+    def distances_in_tenths(self, to: GeoPoint) -> list[float | None]:
+        """``ranking.distances_in_tenths`` from ``to`` to every site (in ``sites`` order),
+        remembered. The list is shared: read it, never change it."""
+        key = (to.lat, to.lon)
+        found = self._tenths.get(key)
+        if found is None:
+            found = distances_in_tenths(prepare_point(to), self.columns.points)
+            _remember(self._tenths, key, found, self.MAX_PLACES)
+        return found
+
+    def distances_km(self, to: GeoPoint) -> list[float | None]:
+        """``geo.distances_km`` from ``to`` to every site (in ``sites`` order), remembered
+        and shared like :meth:`distances_in_tenths`."""
+        key = (to.lat, to.lon)
+        found = self._km.get(key)
+        if found is None:
+            found = distances_km(prepare_point(to), self.columns.points)
+            _remember(self._km, key, found, self.MAX_PLACES)
+        return found
 
     @overload
     def __getitem__(self, index: int) -> WarehouseProfile: ...
@@ -205,6 +234,17 @@ class WarehouseSet(Sequence[WarehouseProfile]):
 
     def __repr__(self) -> str:
         return f"WarehouseSet({list(self.profiles)!r})"
+
+
+def _remember(
+    memo: dict[tuple[float, float], list[float | None]],
+    key: tuple[float, float],
+    value: list[float | None],
+    most: int,
+) -> None:
+    if len(memo) >= most:
+        memo.clear()  # cheaper than keeping an order of use; a ship-to's figures come back
+    memo[key] = value
 
 
 def prepare_warehouses(
