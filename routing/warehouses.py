@@ -19,7 +19,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta, timezone
 from typing import Any, NamedTuple, overload
 from zoneinfo import ZoneInfo
 
@@ -185,7 +185,7 @@ class WarehouseSet(Sequence[WarehouseProfile]):
     it was asked about (orders to one postal code share them); they depend on nothing else.
     """
 
-    __slots__ = ("_km", "_tenths", "calendars", "columns", "profiles", "sites")
+    __slots__ = ("_km", "_ships", "_tenths", "calendars", "columns", "profiles", "sites")
 
     MAX_PLACES = 2048  # ship-tos remembered per kind of distance; past that, forgotten at once
 
@@ -196,6 +196,8 @@ class WarehouseSet(Sequence[WarehouseProfile]):
         self.columns: Columns = columns(self.sites)
         self._tenths: dict[tuple[float, float], list[float | None]] = {}
         self._km: dict[tuple[float, float], list[float | None]] = {}
+        # The ship dates of the last minute asked about: (its start, its end, the dates).
+        self._ships: tuple[datetime, datetime, dict[Shipping, ShipDay]] | None = None
 
     def distances_in_tenths(self, to: GeoPoint) -> list[float | None]:
         """``ranking.distances_in_tenths`` from ``to`` to every site (in ``sites`` order),
@@ -286,13 +288,27 @@ def ship_days(
     warehouses: Sequence[WarehouseProfile], sites: Iterable[Site], now: datetime
 ) -> dict[Shipping, ShipDay]:
     """The ship date of every calendar among ``sites`` for an order decided at ``now``."""
-    keys = (
-        warehouses.calendars
-        if isinstance(warehouses, WarehouseSet)
-        else {s.shipping: None for s in sites}
-    )
+    if not isinstance(warehouses, WarehouseSet):
+        minute = now.replace(second=0, microsecond=0)
+        return {key: _ship_day_in(key, minute) for key in {s.shipping: None for s in sites}}
+    last = warehouses._ships
+    # Orders decided in the same minute share it (see _ship_day_in). Only for a fixed UTC
+    # offset, where the minute's bounds compare like its local fields (no fold to mind).
+    if (
+        last is not None
+        and type(now.tzinfo) is timezone
+        and last[0].tzinfo is now.tzinfo
+        and last[0] <= now < last[1]
+    ):
+        return last[2]
     minute = now.replace(second=0, microsecond=0)
-    return {key: _ship_day_in(key, minute) for key in keys}
+    ships = {key: _ship_day_in(key, minute) for key in warehouses.calendars}
+    if type(now.tzinfo) is timezone:
+        warehouses._ships = (minute, minute + ONE_MINUTE, ships)
+    return ships
+
+
+ONE_MINUTE = timedelta(minutes=1)
 
 
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
