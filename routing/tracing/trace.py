@@ -9,8 +9,8 @@ from operator import itemgetter
 from typing import Any
 
 from omniroute.routing.allocate import LineDemand, Outcome, Promise, RoutingResult, Shipment
-from omniroute.routing.carrier_choice.policy import CarrierPolicy
 from omniroute.routing.geo import GeoPoint
+from omniroute.routing.rule_model import DEFAULT_CARRIER
 from omniroute.routing.rules import Evaluation, NoStockAction
 from omniroute.routing.search import SearchResult
 from omniroute.routing.tracing.explain import (
@@ -165,8 +165,9 @@ def build_result(
         "warnings": warnings(ship_to, address, verdicts),
         FIGURES: short_of,  # for the words of the warehouses short of stock, made on read
     }
-    if rules.carrier != CarrierPolicy():  # what carrier booking reads; absent: the default
-        trace["carrier"] = rules.carrier.to_json()
+    carrier = rules.carrier
+    if carrier is not DEFAULT_CARRIER and carrier != DEFAULT_CARRIER:
+        trace["carrier"] = carrier.to_json()  # what carrier booking reads; absent: the default
     return RoutingResult(
         outcome=outcome, shipments=shipments, shortfall=tuple(shortfall), trace=trace
     )
