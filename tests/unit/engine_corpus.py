@@ -110,6 +110,57 @@ def varied_world(rng: random.Random, count: int) -> list[WarehouseProfile]:
     return houses
 
 
+def plain_world(rng: random.Random, count: int) -> list[WarehouseProfile]:
+    """Warehouses nothing removes (so every one is eligible), some at the very same place
+    or of equal priority and distance (ties the per-order criteria break)."""
+    houses: list[WarehouseProfile] = []
+    for i in range(1, count + 1):
+        twin = houses[-1] if houses and rng.random() < 0.15 else None
+        houses.append(
+            WarehouseProfile(
+                warehouse_id=i,
+                code=f"P{i:03d}",
+                priority=twin.priority if twin else rng.randint(1, 3),
+                location=twin.location
+                if twin
+                else GeoPoint(
+                    rng.uniform(25, 48), rng.uniform(-123, -70), GeoLevel.POSTAL_CODE, f"P{i:03d}"
+                ),
+                timezone=rng.choice(ZONES),
+            )
+        )
+    return houses
+
+
+def plain_requests(seed: int = 11) -> Iterator[tuple[str, RoutingRequest]]:
+    """Bench-like orders over warehouses that are all eligible, to several ship-tos, with
+    and without ties on priority and distance, in a prepared set used again and again."""
+    bench = bench_module()
+    rng = random.Random(seed)
+    for lines, count, orders in ((2, 12, 80), (5, 30, 120)):
+        houses = plain_world(rng, count)
+        stock = {
+            (w.warehouse_id, f"S{s}"): rng.randint(0, 6)
+            for w in houses
+            for s in range(30)
+            if rng.random() < 0.6
+        }
+        prepared = prepare_warehouses(houses)
+        for n, order in enumerate(bench.orders(rng, orders, lines, 30)):
+            req = RoutingRequest(
+                order=order,
+                facts=bench_facts(bench, order, rng, cold=False),
+                channel_name="shop",
+                ship_to=rng.choice(SHIP_TOS),
+                warehouses=prepared if n % 3 else houses,
+                stock=stock,
+                now=rng.choice(NOWS),
+                rule_set=bench.RULES,
+                rule_set_label="bench@v1",
+            )
+            yield f"plain {lines}x{count} {n}", req
+
+
 def varied_requests(seed: int = 7) -> Iterator[tuple[str, RoutingRequest]]:
     """Bench-like orders over varied warehouses, facts, ship-tos and times."""
     bench = bench_module()
@@ -172,6 +223,7 @@ def bench_facts(bench: ModuleType, order: Any, rng: random.Random, *, cold: bool
 def corpus() -> Iterator[tuple[str, RoutingRequest]]:
     yield from bench_requests()
     yield from varied_requests()
+    yield from plain_requests()
 
 
 def encoded(result: RoutingResult) -> str:
