@@ -195,6 +195,30 @@ def _demand(lines: Sequence[LineDemand]) -> dict[str, int]:
     return need
 
 
+# An eligible warehouse's trace entry and its scores, keys in their order: each entry is a
+# copy with its values set. Never handed out themselves.
+ELIGIBLE_ENTRY: dict[str, Any] = dict.fromkeys(
+    (
+        "warehouse_id",
+        "code",
+        "eligible",
+        "removed_by",
+        "rank",
+        "scores",
+        "location",
+        "cannot_ship",
+        "ship_date",
+        "channel_buffer",
+        "verdict",
+        "why_not",
+        "stock",
+    )
+) | {"eligible": True}
+SCORES_ENTRY: dict[str, Any] = dict.fromkeys(
+    ("priority", "distance", "stock_depth", "shipping_cost", "capacity_headroom", "ship_date")
+)
+
+
 def _candidates(verdicts: Verdicts, chosen: set[int], losses: Losses) -> list[dict[str, Any]]:
     """The trace entry of every warehouse: the eligible ones best-ranked first, then the
     removed ones. Entries are made in ``eligible`` order, column by column, and put in rank
@@ -225,61 +249,62 @@ def _candidates(verdicts: Verdicts, chosen: set[int], losses: Losses) -> list[di
         ranks[n] = rank
     won = RANK_WORDS.upto(len(order))
     whys, lost = why_not_eligible(verdicts, chosen, ranks, losses)
-    entries = [
-        {
-            "warehouse_id": wid,
-            "code": code,
-            "eligible": True,
-            "removed_by": None,
-            "rank": rank,
-            "scores": {
-                "priority": priority,
-                "distance": distance,
-                "stock_depth": depth,
-                "shipping_cost": cost,
-                "capacity_headroom": capacity,
-                "ship_date": days,
-            },
-            "location": level,
-            "cannot_ship": {} if skus is None else skus,
-            "ship_date": date,
-            "channel_buffer": units,
-            "verdict": won[rank] if why is None else words,
-            "why_not": why,
-            "stock": row,  # dropped when the trace is read (routing.render)
-        }
-        for (
-            row,
-            why,
-            words,
-            rank,
-            wid,
-            code,
-            level,
-            priority,
-            distance,
-            depth,
-            cost,
-            capacity,
-            days,
-            skus,
-            date,
-            units,
-        ) in zip(
-            map(list, losses.stock.rows),  # lists, as JSON reads them back
-            whys,
-            lost,
-            ranks,
-            eligible.ids,
-            eligible.codes,
-            eligible.levels,
-            *values,
-            cannot,
-            dates,
-            held,
-            strict=False,  # the constant columns repeat without end
-        )
-    ]
+    entries = []
+    append = entries.append
+    entry_of, scores_of = ELIGIBLE_ENTRY.copy, SCORES_ENTRY.copy
+    for (
+        row,
+        why,
+        words,
+        rank,
+        wid,
+        code,
+        level,
+        priority,
+        distance,
+        depth,
+        cost,
+        capacity,
+        days,
+        skus,
+        date,
+        units,
+    ) in zip(
+        map(list, losses.stock.rows),  # lists, as JSON reads them back
+        whys,
+        lost,
+        ranks,
+        eligible.ids,
+        eligible.codes,
+        eligible.levels,
+        *values,
+        cannot,
+        dates,
+        held,
+        strict=False,  # the constant columns repeat without end
+    ):
+        # A copy of a template, then its values set in place: about half the cost of a
+        # dict display of the same keys (no insertion, no resizing), same keys in order.
+        scored = scores_of()
+        scored["priority"] = priority
+        scored["distance"] = distance
+        scored["stock_depth"] = depth
+        scored["shipping_cost"] = cost
+        scored["capacity_headroom"] = capacity
+        scored["ship_date"] = days
+        entry = entry_of()
+        entry["warehouse_id"] = wid
+        entry["code"] = code
+        entry["rank"] = rank
+        entry["scores"] = scored
+        entry["location"] = level
+        entry["cannot_ship"] = {} if skus is None else skus
+        entry["ship_date"] = date
+        entry["channel_buffer"] = units
+        entry["verdict"] = won[rank] if why is None else words
+        entry["why_not"] = why
+        entry["stock"] = row  # dropped when the trace is read (routing.render)
+        append(entry)
     entries = list(permuter(order)(entries))
     entries += [
         {
