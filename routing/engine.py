@@ -35,6 +35,7 @@ from omniroute.routing.ranking import (
     ScoreColumns,
     distances_in_tenths,
     rank_order,
+    settled_order,
     tenths,
 )
 from omniroute.routing.rules import (
@@ -168,7 +169,7 @@ def _decide(
     rows = list(zip(*[iter(units)] * len(skus), strict=True))
     depths = list(map(float, map(sum, rows)))
     scores = _scores(req, eligible, depths, outcome.priority_boost, ships, kept=kept)
-    order = rank_order(outcome.ranking, scores, eligible.by_code)
+    order = _rank(req, outcome, scores, eligible, kept=kept)
     in_rank = permuter(order)
     ranked_ids: tuple[int, ...] = in_rank(eligible.ids)
     costs = None
@@ -494,6 +495,29 @@ def _stock_rows(
                 blocked.setdefault(n, {})[sku] = f"needs {', '.join(sorted(need - tags))}"
                 units[n * m + j] = 0
     return units, blocked
+
+
+def _rank(
+    req: RoutingRequest,
+    outcome: RuleOutcome,
+    scores: ScoreColumns,
+    eligible: Columns,
+    *,
+    kept: list[int] | None,
+) -> list[int]:
+    """The eligible warehouses' positions best first (``ranking.rank_order``). With every
+    warehouse of a prepared set eligible, a ranking that the per-order criteria cannot
+    change (``ranking.settled_order``) is remembered by the set for the next orders."""
+    houses = req.warehouses
+    if kept is None and isinstance(houses, WarehouseSet):
+        to = req.ship_to
+        key = (None if to is None else (to.lat, to.lon), outcome.ranking, outcome.priority_boost)
+        settled = houses.ranked(
+            key, lambda: settled_order(outcome.ranking, scores, eligible.by_code)
+        )
+        if settled is not None:
+            return list(settled)
+    return rank_order(outcome.ranking, scores, eligible.by_code)
 
 
 def _order_weight(req: RoutingRequest) -> float:

@@ -17,7 +17,7 @@ the same warehouses keeps the set and passes it again::
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, timezone
 from typing import Any, NamedTuple, overload
@@ -185,7 +185,16 @@ class WarehouseSet(Sequence[WarehouseProfile]):
     it was asked about (orders to one postal code share them); they depend on nothing else.
     """
 
-    __slots__ = ("_km", "_ships", "_tenths", "calendars", "columns", "profiles", "sites")
+    __slots__ = (
+        "_km",
+        "_ranked",
+        "_ships",
+        "_tenths",
+        "calendars",
+        "columns",
+        "profiles",
+        "sites",
+    )
 
     MAX_PLACES = 2048  # ship-tos remembered per kind of distance; past that, forgotten at once
 
@@ -196,6 +205,9 @@ class WarehouseSet(Sequence[WarehouseProfile]):
         self.columns: Columns = columns(self.sites)
         self._tenths: dict[tuple[float, float], list[float | None]] = {}
         self._km: dict[tuple[float, float], list[float | None]] = {}
+        # Rankings settled before any per-order criterion (ranking.settled_order), by
+        # ship-to, ranking chain and boosts; None: they do not settle it.
+        self._ranked: dict[Hashable, tuple[int, ...] | None] = {}
         # The ship dates of the last minute asked about: (its start, its end, the dates).
         self._ships: tuple[datetime, datetime, dict[Shipping, ShipDay]] | None = None
 
@@ -208,6 +220,21 @@ class WarehouseSet(Sequence[WarehouseProfile]):
             found = distances_in_tenths(prepare_point(to), self.columns.points)
             _remember(self._tenths, key, found, self.MAX_PLACES)
         return found
+
+    def ranked(
+        self, key: Hashable, settle: Callable[[], list[int] | None]
+    ) -> tuple[int, ...] | None:
+        """The ranking of all the warehouses that ``settle`` gives (None: not settled),
+        remembered under ``key``: what it depends on (ship-to, ranking chain, boosts)."""
+        try:
+            return self._ranked[key]
+        except KeyError:
+            found = settle()
+            order = None if found is None else tuple(found)
+            if len(self._ranked) >= self.MAX_PLACES:
+                self._ranked.clear()
+            self._ranked[key] = order
+            return order
 
     def distances_km(self, to: GeoPoint) -> list[float | None]:
         """``geo.distances_km`` from ``to`` to every site (in ``sites`` order), remembered
