@@ -275,7 +275,10 @@ def _code(value: str | None) -> str | None:
 
 
 def _folded(tags: frozenset[str]) -> frozenset[str]:
-    return frozenset(tag.casefold() for tag in tags)
+    return frozenset(map(str.casefold, tags)) if tags else NO_TAGS
+
+
+NO_TAGS: frozenset[str] = frozenset()
 
 
 def normal_postal(value: str) -> str:

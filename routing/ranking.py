@@ -49,13 +49,12 @@ class ScoreColumns(NamedTuple):
         )
         if not bounded and (math.inf in priority or -math.inf in priority):
             return True
-        return any(
-            math.inf in column or -math.inf in column
-            for name, column in (
-                ("shipping_cost", self.shipping_cost),
-                ("capacity_headroom", self.capacity_headroom),
-            )
-            if name not in self.uniform  # a uniform cost or capacity is None throughout
+        uniform = self.uniform  # a uniform cost or capacity is None throughout
+        cost, capacity = self.shipping_cost, self.capacity_headroom
+        if "shipping_cost" not in uniform and (math.inf in cost or -math.inf in cost):
+            return True
+        return "capacity_headroom" not in uniform and (
+            math.inf in capacity or -math.inf in capacity
         )
 
 
