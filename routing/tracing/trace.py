@@ -136,15 +136,15 @@ def build_result(
     trace = {
         "policy": label,
         "decided_at": now.isoformat(),
-        "outcome": outcome.value,
+        "outcome": outcome._value_,  # .value is a slow descriptor
         "rules": {"matched": list(evaluation.matched), "steps": list(evaluation.steps)},
         "order_value": order_value,
         "ship_to": None
         if ship_to is None
-        else {"level": ship_to.level.value, "label": ship_to.label},
+        else {"level": ship_to.level._value_, "label": ship_to.label},
         "ranking": list(rules.ranking),
         "split": {
-            "mode": rules.split.mode.value,
+            "mode": rules.split.mode._value_,
             "max_shipments": rules.split.max_shipments,
             "allow_line_split": rules.split.allow_line_split,
         },
@@ -249,7 +249,7 @@ def _candidates(verdicts: Verdicts, chosen: set[int], losses: Losses) -> list[di
         ranks[n] = rank
     won = RANK_WORDS.upto(len(order))
     whys, lost = why_not_eligible(verdicts, chosen, ranks, losses)
-    entries = []
+    entries: list[dict[str, Any]] = []
     append = entries.append
     entry_of, scores_of = ELIGIBLE_ENTRY.copy, SCORES_ENTRY.copy
     for (
