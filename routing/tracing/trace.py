@@ -249,6 +249,19 @@ def _candidates(verdicts: Verdicts, chosen: set[int], losses: Losses) -> list[di
         ranks[n] = rank
     won = RANK_WORDS.upto(len(order))
     whys, lost = why_not_eligible(verdicts, chosen, ranks, losses)
+    if (
+        order
+        and len(verdicts.ships) == 1
+        and not eligible.buffered
+        and all(column.count(column[0]) == len(column) for column in values[3:])
+    ):
+        # The usual decision: one ship date for all, nothing held back, the same shipping
+        # cost, capacity and days for every warehouse (none, mostly): those come with the
+        # templates.
+        plain = _plain_entries(
+            verdicts, values, (whys, lost), ranks, losses, cannot, next(iter(dates))
+        )
+        return [*permuter(order)(plain), *_removed_entries(verdicts)]
     entries: list[dict[str, Any]] = []
     append = entries.append
     entry_of, scores_of = ELIGIBLE_ENTRY.copy, SCORES_ENTRY.copy
@@ -306,7 +319,71 @@ def _candidates(verdicts: Verdicts, chosen: set[int], losses: Losses) -> list[di
         entry["stock"] = row  # dropped when the trace is read (routing.render)
         append(entry)
     entries = list(permuter(order)(entries))
-    entries += [
+    return entries + _removed_entries(verdicts)
+
+
+def _plain_entries(  # noqa: PLR0917 - _candidates' own parts
+    verdicts: Verdicts,
+    values: Sequence[Sequence[float | None]],
+    why_not: tuple[list[dict[str, Any] | None], list[str | None]],
+    ranks: list[int],
+    losses: Losses,
+    cannot: Any,
+    date: str | None,
+) -> list[dict[str, Any]]:
+    """:func:`_candidates`' entries of the eligible warehouses (``eligible`` order) when the
+    last three score columns, the ship date and the units held back (none) are the same for
+    every warehouse: set once in this decision's templates, the same keys in the same order."""
+    eligible = verdicts.eligible
+    whys, lost = why_not
+    won = RANK_WORDS.upto(len(ranks))
+    scores_of = (
+        SCORES_ENTRY
+        | {
+            "shipping_cost": values[3][0],
+            "capacity_headroom": values[4][0],
+            "ship_date": values[5][0],
+        }
+    ).copy
+    entry_of = (ELIGIBLE_ENTRY | {"ship_date": date, "channel_buffer": 0}).copy
+    entries: list[dict[str, Any]] = []
+    append = entries.append
+    for row, why, words, rank, wid, code, level, priority, distance, depth, skus in zip(
+        map(list, losses.stock.rows),  # lists, as JSON reads them back
+        whys,
+        lost,
+        ranks,
+        eligible.ids,
+        eligible.codes,
+        eligible.levels,
+        values[0],
+        values[1],
+        values[2],
+        cannot,
+        strict=False,  # cannot may repeat without end
+    ):
+        scored = scores_of()
+        scored["priority"] = priority
+        scored["distance"] = distance
+        scored["stock_depth"] = depth
+        entry = entry_of()
+        entry["warehouse_id"] = wid
+        entry["code"] = code
+        entry["rank"] = rank
+        entry["scores"] = scored
+        entry["location"] = level
+        entry["cannot_ship"] = {} if skus is None else skus
+        entry["verdict"] = won[rank] if why is None else words
+        entry["why_not"] = why
+        entry["stock"] = row  # dropped when the trace is read (routing.render)
+        append(entry)
+    return entries
+
+
+def _removed_entries(verdicts: Verdicts) -> list[dict[str, Any]]:
+    """The trace entries of the warehouses a feasibility filter removed."""
+    kind, name = verdicts.channel
+    return [
         {
             "warehouse_id": s.warehouse_id,
             "code": s.code,
@@ -323,7 +400,6 @@ def _candidates(verdicts: Verdicts, chosen: set[int], losses: Losses) -> list[di
         }
         for s, reason in verdicts.removed
     ]
-    return entries
 
 
 def _shortfall(lines: Sequence[LineDemand], stock: Stock) -> list[LineDemand]:
