@@ -6,8 +6,11 @@ was), plus what every decision would otherwise work out again per warehouse: the
 radians and its cosine, the rate table sorted by distance, the location level's name, the
 distinct shipping calendars (a warehouse's ship date is worked out once per calendar and
 decision, see :func:`ship_days`), and every field as a column (:class:`Columns`) with what the
-filters and the ranking ask of all the warehouses at once. ``decide`` accepts either; given a
-plain list it prepares it for that one decision. A caller that routes many orders against
+filters and the ranking ask of all the warehouses at once. Between decisions a set also
+remembers what depends only on itself and a few inputs: its distances from each ship-to, the
+ship dates of the last minute, and a ranking that no per-order criterion can change (bounded;
+each is the very same answer worked out afresh). ``decide`` accepts either; given a plain list
+it prepares it for that one decision. A caller that routes many orders against
 the same warehouses keeps the set and passes it again::
 
     houses = prepare_warehouses(profiles, reuse=houses)  # the old set if nothing changed
