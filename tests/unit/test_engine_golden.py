@@ -25,6 +25,8 @@ def test_every_decision_matches_its_golden_digest() -> None:
 def test_a_prepared_set_decides_again_the_same_way() -> None:
     """Deciding the same requests twice over (caches of a prepared set warm the second
     time) gives the very same results."""
-    reqs = [req for name, req in corpus() if name.startswith(("varied", "plain", "bench 5x50 prepared"))]
+    reqs = [
+        req for name, req in corpus() if name.startswith(("varied", "plain", "bench 5x50 prepared"))
+    ]
     first = [encoded(decide(req)) for req in reqs]
     assert [encoded(decide(req)) for req in reversed(reqs)] == first[::-1]
