@@ -179,7 +179,7 @@ RULES = parse_rule_set(
         hs.tuples(
             hs.sampled_from(["US", "us ", "CA", "DE", None]),
             hs.sampled_from([Decimal("100"), Decimal("100.00"), Decimal("0.5"), None]),
-            hs.sampled_from(["USD", "usd", "EUR", None]),
+            hs.sampled_from(["USD", "usd", "EUR", ""]),
             hs.sampled_from([("A",), ("B", "A"), ("C",)]),
         ),
         min_size=1,
@@ -187,7 +187,7 @@ RULES = parse_rule_set(
     )
 )
 def test_a_condition_answers_from_memory_as_afresh(
-    orders: list[tuple[str | None, Decimal | None, str | None, tuple[str, ...]]],
+    orders: list[tuple[str | None, Decimal | None, str, tuple[str, ...]]],
 ) -> None:
     """Equal amounts written apart (100 and 100.00) and currencies keep their own words."""
     now = datetime(2026, 11, 27, 17, 0, tzinfo=UTC)
@@ -202,7 +202,7 @@ def test_a_condition_answers_from_memory_as_afresh(
         sku_tags=frozenset(),
         line_count=1,
         order_value=None,
-        currency=None,
+        currency="",
         service_level="standard",
         customer_tags=frozenset(),
         order_tags=frozenset(),
