@@ -130,12 +130,18 @@ def machine_busy() -> float:
 
 
 def requests(
-    lines: int, n_wh: int, count: int, seed: int, *, prepared: bool
+    lines: int, n_wh: int, count: int, seed: int, *, prepared: bool, places: int = 1
 ) -> tuple[list[RoutingRequest], list[WarehouseCandidate], dict[tuple[int, str], int]]:
     rng = random.Random(seed)
     houses, stock = world(rng, n_wh, 200)
     corpus = orders(rng, count, lines, 200)
     ship_to = GeoPoint(40.7, -74.0, GeoLevel.POSTAL_CODE, "US 10001")
+    # Ship-tos drawn from ``places`` points (their own generator: the orders stay the same).
+    spots = random.Random(seed + 1)
+    points = [ship_to] + [
+        GeoPoint(spots.uniform(25, 48), spots.uniform(-123, -70), GeoLevel.POSTAL_CODE, f"P{n}")
+        for n in range(1, places)
+    ]
     warehouses: Sequence[WarehouseProfile] = houses
     if prepared:
         assert prepare_warehouses is not None
@@ -163,7 +169,7 @@ def requests(
                 order=order,
                 facts=facts,
                 channel_name="shop",
-                ship_to=ship_to,
+                ship_to=ship_to if places == 1 else spots.choice(points),
                 warehouses=warehouses,
                 stock=stock,
                 now=NOW,
@@ -175,11 +181,13 @@ def requests(
     return reqs, candidates, stock
 
 
-def shape(lines: int, n_wh: int, count: int, seed: int, *, repeat: int, prepared: bool) -> str:
+def shape(
+    lines: int, n_wh: int, count: int, seed: int, *, repeat: int, prepared: bool, places: int = 1
+) -> str:
     """One line of the table: every order decided ``repeat`` times, after one warm-up pass."""
     if prepared and prepare_warehouses is None:
         return f"{lines:>5} {n_wh:>4} {count:>6} prepared | (no routing.warehouses in this code)"
-    reqs, candidates, stock = requests(lines, n_wh, count, seed, prepared=prepared)
+    reqs, candidates, stock = requests(lines, n_wh, count, seed, prepared=prepared, places=places)
     for req in reqs:
         decide(req)  # warm-up: caches of the interpreter, the rule set and the time zones
     times: list[float] = []
@@ -225,6 +233,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         help="list: warehouses as a plain list (prepared inside each decision); "
         "prepared: a WarehouseSet prepared once, as a caller that keeps it would pass",
     )
+    parser.add_argument(
+        "--places",
+        type=int,
+        default=1,
+        help="ship-tos drawn from this many points (1: every order to US 10001). With as many "
+        "points as orders, what a prepared set remembers per ship-to is seldom used again",
+    )
     args = parser.parse_args(argv)
     print(f"python {platform.python_version()}, {os.cpu_count()} cores, routing from {ROUTING}")
     print(
@@ -235,7 +250,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         lines, n_wh = (int(x) for x in spec.split("x"))
         for mode in args.modes.split(","):
             row = shape(
-                lines, n_wh, args.orders, args.seed, repeat=args.repeat, prepared=mode == "prepared"
+                lines,
+                n_wh,
+                args.orders,
+                args.seed,
+                repeat=args.repeat,
+                prepared=mode == "prepared",
+                places=args.places,
             )
             print(row, flush=True)
 

@@ -48,7 +48,7 @@ from dataclasses import dataclass
 from datetime import datetime, time
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 MAX_DEPTH = 32
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -275,7 +275,10 @@ def _code(value: str | None) -> str | None:
 
 
 def _folded(tags: frozenset[str]) -> frozenset[str]:
-    return frozenset(tag.casefold() for tag in tags)
+    return frozenset(map(str.casefold, tags)) if tags else NO_TAGS
+
+
+NO_TAGS: frozenset[str] = frozenset()
 
 
 def normal_postal(value: str) -> str:
@@ -330,8 +333,10 @@ def compile_condition(condition: Condition) -> Judge:
 
 
 class _LeafJudge:
-    __slots__ = ("currency", "missing", "money", "read", "test", "text", "value")
+    __slots__ = ("currency", "known", "missing", "money", "read", "test", "text", "value")
     group = False
+
+    MAX_KNOWN: Final = 4096  # answers remembered per condition; past that, forgotten at once
 
     def __init__(self, leaf: Leaf) -> None:
         self.read = READERS[leaf.field]
@@ -341,9 +346,26 @@ class _LeafJudge:
         self.currency = leaf.currency
         self.money = leaf.field is Field.ORDER_VALUE
         self.text = leaf.describe()
+        # The answer for each value read, when it depends on nothing else: not for money
+        # (its words name the currency and the source, and equal amounts print apart).
+        self.known: dict[Any, tuple[bool, str]] | None = (
+            None if self.money or self.currency is not None else {}
+        )
 
     def judge(self, facts: OrderFacts, local_now: datetime) -> tuple[bool, str]:
         actual = self.read(facts, local_now)
+        known = self.known
+        if known is None:
+            return self._judge(facts, actual)
+        answer = known.get(actual)
+        if answer is None:
+            answer = self._judge(facts, actual)
+            if len(known) >= self.MAX_KNOWN:
+                known.clear()
+            known[actual] = answer
+        return answer
+
+    def _judge(self, facts: OrderFacts, actual: Any) -> tuple[bool, str]:
         if actual is None:
             hit = self.missing
         elif self.currency is not None and _code(facts.currency) != self.currency:

@@ -35,6 +35,7 @@ from omniroute.routing.ranking import (
     ScoreColumns,
     distances_in_tenths,
     rank_order,
+    settled_order,
     tenths,
 )
 from omniroute.routing.rules import (
@@ -166,13 +167,14 @@ def _decide(
     skus = tuple(dict.fromkeys(line.sku for line in req.order.lines))  # first-appearance order
     units, blocked = _stock_rows(req, eligible, skus)
     rows = list(zip(*[iter(units)] * len(skus), strict=True))
-    scores = _scores(req, eligible, list(map(float, map(sum, rows))), outcome.priority_boost, ships)
-    order = rank_order(outcome.ranking, scores, eligible.by_code)
+    depths = list(map(float, map(sum, rows)))
+    scores = _scores(req, eligible, depths, outcome.priority_boost, ships, kept=kept)
+    order = _rank(req, outcome, scores, eligible, kept=kept)
     in_rank = permuter(order)
     ranked_ids: tuple[int, ...] = in_rank(eligible.ids)
     costs = None
     if not outcome.objective.shipments_only:
-        costs = _costs(req, outcome, eligible, scores, in_rank)
+        costs = _costs(req, outcome, eligible, scores, in_rank, kept=kept)
     optimised = plan_split(
         req.order.lines,
         ranked_ids,
@@ -495,6 +497,29 @@ def _stock_rows(
     return units, blocked
 
 
+def _rank(
+    req: RoutingRequest,
+    outcome: RuleOutcome,
+    scores: ScoreColumns,
+    eligible: Columns,
+    *,
+    kept: list[int] | None,
+) -> list[int]:
+    """The eligible warehouses' positions best first (``ranking.rank_order``). With every
+    warehouse of a prepared set eligible, a ranking that the per-order criteria cannot
+    change (``ranking.settled_order``) is remembered by the set for the next orders."""
+    houses = req.warehouses
+    if kept is None and isinstance(houses, WarehouseSet):
+        to = req.ship_to
+        key = (None if to is None else (to.lat, to.lon), outcome.ranking, outcome.priority_boost)
+        settled = houses.ranked(
+            key, lambda: settled_order(outcome.ranking, scores, eligible.by_code)
+        )
+        if settled is not None:
+            return list(settled)
+    return rank_order(outcome.ranking, scores, eligible.by_code)
+
+
 def _order_weight(req: RoutingRequest) -> float:
     total = 0.0
     for line in req.order.lines:
@@ -504,12 +529,35 @@ def _order_weight(req: RoutingRequest) -> float:
     return total
 
 
+def _distances(
+    req: RoutingRequest, eligible: Columns, kept: list[int] | None, *, tenths: bool
+) -> list[float | None]:
+    """The distances (in km, or rounded to tenths) from the ship-to to each eligible
+    warehouse: a prepared set's remembered ones (``kept``: the eligible positions in it;
+    None: all of them), else worked out now."""
+    assert req.ship_to is not None  # noqa: S101 - the callers check
+    houses = req.warehouses
+    if isinstance(houses, WarehouseSet):
+        every = (
+            houses.distances_in_tenths(req.ship_to) if tenths else houses.distances_km(req.ship_to)
+        )
+        if kept is None:
+            return every
+        return [every[n] for n in kept]
+    origin = prepare_point(req.ship_to)
+    if tenths:
+        return distances_in_tenths(origin, eligible.points)
+    return distances_km(origin, eligible.points)
+
+
 def _scores(
     req: RoutingRequest,
     eligible: Columns,
     depths: list[float],
     boosts: Sequence[tuple[str, int]],
     ships: Mapping[Shipping, ShipDay],
+    *,
+    kept: list[int] | None,
 ) -> ScoreColumns:
     """Every eligible warehouse's value on each criterion, a column per criterion."""
     n = len(depths)
@@ -529,12 +577,11 @@ def _scores(
         distance, cost = km, km
         uniform += ("distance", "shipping_cost")
     else:
-        origin = prepare_point(req.ship_to)
-        distance = distances_in_tenths(origin, eligible.points)
+        distance = _distances(req, eligible, kept, tenths=True)
         if eligible.located:
             known.append("distance")
         if eligible.priced:
-            km = distances_km(origin, eligible.points)
+            km = _distances(req, eligible, kept, tenths=False)
             weight = _order_weight(req)
             cost = [
                 None if k is None or not bands else _cost(bands, k, weight)
@@ -609,11 +656,13 @@ def _costs(
     eligible: Columns,
     scores: ScoreColumns,
     in_rank: Callable[[Sequence[Any]], tuple[Any, ...]],
+    *,
+    kept: list[int] | None,
 ) -> Costs:
     """The objective's coefficients per eligible warehouse, in rank order."""
     km: Sequence[float | None] = scores.distance
     if req.ship_to is not None and outcome.objective.cost:
-        km = distances_km(prepare_point(req.ship_to), eligible.points)  # the bands' own km
+        km = _distances(req, eligible, kept, tenths=False)  # the bands' own km
     kg = {sku: p.weight_kg or 0.0 for sku, p in req.skus.items()}
     return shipment_costs(
         outcome.objective,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from itertools import pairwise
 from typing import Any, NamedTuple, cast
 
 from omniroute.routing.geo import EARTH_RADIUS_KM, PreparedPoint
@@ -48,13 +49,12 @@ class ScoreColumns(NamedTuple):
         )
         if not bounded and (math.inf in priority or -math.inf in priority):
             return True
-        return any(
-            math.inf in column or -math.inf in column
-            for name, column in (
-                ("shipping_cost", self.shipping_cost),
-                ("capacity_headroom", self.capacity_headroom),
-            )
-            if name not in self.uniform  # a uniform cost or capacity is None throughout
+        uniform = self.uniform  # a uniform cost or capacity is None throughout
+        cost, capacity = self.shipping_cost, self.capacity_headroom
+        if "shipping_cost" not in uniform and (math.inf in cost or -math.inf in cost):
+            return True
+        return "capacity_headroom" not in uniform and (
+            math.inf in capacity or -math.inf in capacity
         )
 
 
@@ -136,4 +136,35 @@ def rank_order(chain: Sequence[str], scores: ScoreColumns, by_code: Sequence[int
             known = [0.0 if v is None else v for v in column]
             order.sort(key=known.__getitem__, reverse=larger)
             order.sort(key=[v is None for v in column].__getitem__)
+    return order
+
+
+# Criteria whose values depend on the order (its stock, weight, time); the others depend only
+# on the warehouses, the ship-to and the rules' boosts.
+PER_ORDER = frozenset({"stock_depth", "shipping_cost", "ship_date"})
+
+
+def settled_order(
+    chain: Sequence[str], scores: ScoreColumns, by_code: Sequence[int]
+) -> list[int] | None:
+    """``rank_order(chain, ...)`` when the criteria before the chain's first per-order one
+    (``PER_ORDER``) already tell every warehouse apart, so that it is the same for any order
+    with these warehouses, ship-to and boosts; None when some tie on them (or a value is not
+    a number: NaN sorts by the input order)."""
+    prefix: list[str] = []
+    for criterion in chain:
+        if criterion in PER_ORDER:
+            break
+        prefix.append(criterion)
+    columns = [
+        cast("Sequence[float | None]", scores[SCORE_INDEX[c]])
+        for c in prefix
+        if c in SCORE_INDEX and c not in scores.uniform
+    ]
+    if not columns or any(v is not None and math.isnan(v) for column in columns for v in column):
+        return None
+    order = rank_order(prefix, scores, by_code)
+    keys = list(zip(*columns, strict=True))
+    if any(keys[a] == keys[b] for a, b in pairwise(order)):
+        return None
     return order

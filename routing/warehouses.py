@@ -6,8 +6,11 @@ was), plus what every decision would otherwise work out again per warehouse: the
 radians and its cosine, the rate table sorted by distance, the location level's name, the
 distinct shipping calendars (a warehouse's ship date is worked out once per calendar and
 decision, see :func:`ship_days`), and every field as a column (:class:`Columns`) with what the
-filters and the ranking ask of all the warehouses at once. ``decide`` accepts either; given a
-plain list it prepares it for that one decision. A caller that routes many orders against
+filters and the ranking ask of all the warehouses at once. Between decisions a set also
+remembers what depends only on itself and a few inputs: its distances from each ship-to, the
+ship dates of the last minute, and a ranking that no per-order criterion can change (bounded;
+each is the very same answer worked out afresh). ``decide`` accepts either; given a plain list
+it prepares it for that one decision. A caller that routes many orders against
 the same warehouses keeps the set and passes it again::
 
     houses = prepare_warehouses(profiles, reuse=houses)  # the old set if nothing changed
@@ -17,13 +20,14 @@ the same warehouses keeps the set and passes it again::
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta, timezone
 from typing import Any, NamedTuple, overload
 from zoneinfo import ZoneInfo
 
-from omniroute.routing.geo import GeoPoint, PreparedPoint, prepare_point
+from omniroute.routing.geo import GeoPoint, PreparedPoint, distances_km, prepare_point
+from omniroute.routing.ranking import distances_in_tenths
 
 
 @dataclass(frozen=True)
@@ -178,15 +182,72 @@ def columns(sites: Sequence[Site]) -> Columns:
 
 
 class WarehouseSet(Sequence[WarehouseProfile]):
-    """Candidate warehouses prepared once (see the module docs); a sequence of the profiles."""
+    """Candidate warehouses prepared once (see the module docs); a sequence of the profiles.
 
-    __slots__ = ("calendars", "columns", "profiles", "sites")
+    It also remembers the distances of its warehouses from the last ``MAX_PLACES`` ship-tos
+    it was asked about (orders to one postal code share them); they depend on nothing else.
+    """
+
+    __slots__ = (
+        "_km",
+        "_ranked",
+        "_ships",
+        "_tenths",
+        "calendars",
+        "columns",
+        "profiles",
+        "sites",
+    )
+
+    MAX_PLACES = 2048  # ship-tos remembered per kind of distance; past that, forgotten at once
 
     def __init__(self, profiles: Iterable[WarehouseProfile]) -> None:
         self.profiles: tuple[WarehouseProfile, ...] = tuple(profiles)
         self.sites: tuple[Site, ...] = tuple(map(site, self.profiles))
         self.calendars: tuple[Shipping, ...] = tuple({s.shipping: None for s in self.sites})
         self.columns: Columns = columns(self.sites)
+        self._tenths: dict[tuple[float, float], list[float | None]] = {}
+        self._km: dict[tuple[float, float], list[float | None]] = {}
+        # Rankings settled before any per-order criterion (ranking.settled_order), by
+        # ship-to, ranking chain and boosts; None: they do not settle it.
+        self._ranked: dict[Hashable, tuple[int, ...] | None] = {}
+        # The ship dates of the last minute asked about: (its start, its end, the dates).
+        self._ships: tuple[datetime, datetime, dict[Shipping, ShipDay]] | None = None
+
+    def distances_in_tenths(self, to: GeoPoint) -> list[float | None]:
+        """``ranking.distances_in_tenths`` from ``to`` to every site (in ``sites`` order),
+        remembered. The list is shared: read it, never change it."""
+        key = (to.lat, to.lon)
+        found = self._tenths.get(key)
+        if found is None:
+            found = distances_in_tenths(prepare_point(to), self.columns.points)
+            _remember(self._tenths, key, found, self.MAX_PLACES)
+        return found
+
+    def ranked(
+        self, key: Hashable, settle: Callable[[], list[int] | None]
+    ) -> tuple[int, ...] | None:
+        """The ranking of all the warehouses that ``settle`` gives (None: not settled),
+        remembered under ``key``: what it depends on (ship-to, ranking chain, boosts)."""
+        try:
+            return self._ranked[key]
+        except KeyError:
+            found = settle()
+            order = None if found is None else tuple(found)
+            if len(self._ranked) >= self.MAX_PLACES:
+                self._ranked.clear()
+            self._ranked[key] = order
+            return order
+
+    def distances_km(self, to: GeoPoint) -> list[float | None]:
+        """``geo.distances_km`` from ``to`` to every site (in ``sites`` order), remembered
+        and shared like :meth:`distances_in_tenths`."""
+        key = (to.lat, to.lon)
+        found = self._km.get(key)
+        if found is None:
+            found = distances_km(prepare_point(to), self.columns.points)
+            _remember(self._km, key, found, self.MAX_PLACES)
+        return found
 
     @overload
     def __getitem__(self, index: int) -> WarehouseProfile: ...
@@ -205,6 +266,17 @@ class WarehouseSet(Sequence[WarehouseProfile]):
 
     def __repr__(self) -> str:
         return f"WarehouseSet({list(self.profiles)!r})"
+
+
+def _remember(
+    memo: dict[tuple[float, float], list[float | None]],
+    key: tuple[float, float],
+    value: list[float | None],
+    most: int,
+) -> None:
+    if len(memo) >= most:
+        memo.clear()  # cheaper than keeping an order of use; a ship-to's figures come back
+    memo[key] = value
 
 
 def prepare_warehouses(
@@ -246,13 +318,27 @@ def ship_days(
     warehouses: Sequence[WarehouseProfile], sites: Iterable[Site], now: datetime
 ) -> dict[Shipping, ShipDay]:
     """The ship date of every calendar among ``sites`` for an order decided at ``now``."""
-    keys = (
-        warehouses.calendars
-        if isinstance(warehouses, WarehouseSet)
-        else {s.shipping: None for s in sites}
-    )
+    if not isinstance(warehouses, WarehouseSet):
+        minute = now.replace(second=0, microsecond=0)
+        return {key: _ship_day_in(key, minute) for key in {s.shipping: None for s in sites}}
+    last = warehouses._ships
+    # Orders decided in the same minute share it (see _ship_day_in). Only for a fixed UTC
+    # offset, where the minute's bounds compare like its local fields (no fold to mind).
+    if (
+        last is not None
+        and type(now.tzinfo) is timezone
+        and last[0].tzinfo is now.tzinfo
+        and last[0] <= now < last[1]
+    ):
+        return last[2]
     minute = now.replace(second=0, microsecond=0)
-    return {key: _ship_day_in(key, minute) for key in keys}
+    ships = {key: _ship_day_in(key, minute) for key in warehouses.calendars}
+    if type(now.tzinfo) is timezone:
+        warehouses._ships = (minute, minute + ONE_MINUTE, ships)
+    return ships
+
+
+ONE_MINUTE = timedelta(minutes=1)
 
 
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")

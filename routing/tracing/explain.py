@@ -128,7 +128,7 @@ def why_not_eligible(
             whys[n] = why = _cannot(skus, need, losses.stock.rows[n], cannot, words)
             lost[n] = f"lost: {why['text']}"
     if full:
-        _full_stock(verdicts, (whys, lost), chosen, ranks, losses)
+        _full_stock(verdicts, (whys, lost), chosen, ranks, losses, full=full)
     return whys, lost
 
 
@@ -196,10 +196,12 @@ def _full_stock(
     chosen: set[int],
     ranks: Sequence[int],
     losses: Losses,
+    *,
+    full: list[int],
 ) -> None:
-    """The why-not and verdict (``out``) of each warehouse that has every unit but was not
-    chosen (``FULL`` there): nothing could be routed, it ranked below the best chosen
-    warehouse, or the plan did not need it."""
+    """The why-not and verdict (``out``) of each warehouse that has every unit (``full``,
+    positions in ascending order) but was not chosen (``FULL`` there): nothing could be
+    routed, it ranked below the best chosen warehouse, or the plan did not need it."""
     ids, scores = verdicts.eligible.ids, verdicts.scores
     chain = [
         (
@@ -212,8 +214,8 @@ def _full_stock(
     ]
     best = next((n for n in verdicts.order if ids[n] in chosen), None)
     whys, lost = out
-    for n, entry in enumerate(whys):
-        if entry is not FULL:
+    for n in full:
+        if whys[n] is not FULL:
             continue
         if losses.no_plan is not None:
             why = {"reason": "no_plan", "text": f"has the stock; {losses.no_plan}"}

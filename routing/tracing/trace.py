@@ -9,8 +9,8 @@ from operator import itemgetter
 from typing import Any
 
 from omniroute.routing.allocate import LineDemand, Outcome, Promise, RoutingResult, Shipment
-from omniroute.routing.carrier_choice.policy import CarrierPolicy
 from omniroute.routing.geo import GeoPoint
+from omniroute.routing.rule_model import DEFAULT_CARRIER
 from omniroute.routing.rules import Evaluation, NoStockAction
 from omniroute.routing.search import SearchResult
 from omniroute.routing.tracing.explain import (
@@ -136,15 +136,15 @@ def build_result(
     trace = {
         "policy": label,
         "decided_at": now.isoformat(),
-        "outcome": outcome.value,
+        "outcome": outcome._value_,  # .value is a slow descriptor
         "rules": {"matched": list(evaluation.matched), "steps": list(evaluation.steps)},
         "order_value": order_value,
         "ship_to": None
         if ship_to is None
-        else {"level": ship_to.level.value, "label": ship_to.label},
+        else {"level": ship_to.level._value_, "label": ship_to.label},
         "ranking": list(rules.ranking),
         "split": {
-            "mode": rules.split.mode.value,
+            "mode": rules.split.mode._value_,
             "max_shipments": rules.split.max_shipments,
             "allow_line_split": rules.split.allow_line_split,
         },
@@ -165,8 +165,9 @@ def build_result(
         "warnings": warnings(ship_to, address, verdicts),
         FIGURES: short_of,  # for the words of the warehouses short of stock, made on read
     }
-    if rules.carrier != CarrierPolicy():  # what carrier booking reads; absent: the default
-        trace["carrier"] = rules.carrier.to_json()
+    carrier = rules.carrier
+    if carrier is not DEFAULT_CARRIER and carrier != DEFAULT_CARRIER:
+        trace["carrier"] = carrier.to_json()  # what carrier booking reads; absent: the default
     return RoutingResult(
         outcome=outcome, shipments=shipments, shortfall=tuple(shortfall), trace=trace
     )
@@ -192,6 +193,30 @@ def _demand(lines: Sequence[LineDemand]) -> dict[str, int]:
     for line in lines:
         need[line.sku] = need.get(line.sku, 0) + line.quantity
     return need
+
+
+# An eligible warehouse's trace entry and its scores, keys in their order: each entry is a
+# copy with its values set. Never handed out themselves.
+ELIGIBLE_ENTRY: dict[str, Any] = dict.fromkeys(
+    (
+        "warehouse_id",
+        "code",
+        "eligible",
+        "removed_by",
+        "rank",
+        "scores",
+        "location",
+        "cannot_ship",
+        "ship_date",
+        "channel_buffer",
+        "verdict",
+        "why_not",
+        "stock",
+    )
+) | {"eligible": True}
+SCORES_ENTRY: dict[str, Any] = dict.fromkeys(
+    ("priority", "distance", "stock_depth", "shipping_cost", "capacity_headroom", "ship_date")
+)
 
 
 def _candidates(verdicts: Verdicts, chosen: set[int], losses: Losses) -> list[dict[str, Any]]:
@@ -224,63 +249,141 @@ def _candidates(verdicts: Verdicts, chosen: set[int], losses: Losses) -> list[di
         ranks[n] = rank
     won = RANK_WORDS.upto(len(order))
     whys, lost = why_not_eligible(verdicts, chosen, ranks, losses)
-    entries = [
-        {
-            "warehouse_id": wid,
-            "code": code,
-            "eligible": True,
-            "removed_by": None,
-            "rank": rank,
-            "scores": {
-                "priority": priority,
-                "distance": distance,
-                "stock_depth": depth,
-                "shipping_cost": cost,
-                "capacity_headroom": capacity,
-                "ship_date": days,
-            },
-            "location": level,
-            "cannot_ship": {} if skus is None else skus,
-            "ship_date": date,
-            "channel_buffer": units,
-            "verdict": won[rank] if why is None else words,
-            "why_not": why,
-            "stock": row,  # dropped when the trace is read (routing.render)
-        }
-        for (
-            row,
-            why,
-            words,
-            rank,
-            wid,
-            code,
-            level,
-            priority,
-            distance,
-            depth,
-            cost,
-            capacity,
-            days,
-            skus,
-            date,
-            units,
-        ) in zip(
-            map(list, losses.stock.rows),  # lists, as JSON reads them back
-            whys,
-            lost,
-            ranks,
-            eligible.ids,
-            eligible.codes,
-            eligible.levels,
-            *values,
-            cannot,
-            dates,
-            held,
-            strict=False,  # the constant columns repeat without end
+    if (
+        order
+        and len(verdicts.ships) == 1
+        and not eligible.buffered
+        and all(column.count(column[0]) == len(column) for column in values[3:])
+    ):
+        # The usual decision: one ship date for all, nothing held back, the same shipping
+        # cost, capacity and days for every warehouse (none, mostly): those come with the
+        # templates.
+        plain = _plain_entries(
+            verdicts, values, (whys, lost), ranks, losses, cannot, next(iter(dates))
         )
-    ]
+        return [*permuter(order)(plain), *_removed_entries(verdicts)]
+    entries: list[dict[str, Any]] = []
+    append = entries.append
+    entry_of, scores_of = ELIGIBLE_ENTRY.copy, SCORES_ENTRY.copy
+    for (
+        row,
+        why,
+        words,
+        rank,
+        wid,
+        code,
+        level,
+        priority,
+        distance,
+        depth,
+        cost,
+        capacity,
+        days,
+        skus,
+        date,
+        units,
+    ) in zip(
+        map(list, losses.stock.rows),  # lists, as JSON reads them back
+        whys,
+        lost,
+        ranks,
+        eligible.ids,
+        eligible.codes,
+        eligible.levels,
+        *values,
+        cannot,
+        dates,
+        held,
+        strict=False,  # the constant columns repeat without end
+    ):
+        # A copy of a template, then its values set in place: about half the cost of a
+        # dict display of the same keys (no insertion, no resizing), same keys in order.
+        scored = scores_of()
+        scored["priority"] = priority
+        scored["distance"] = distance
+        scored["stock_depth"] = depth
+        scored["shipping_cost"] = cost
+        scored["capacity_headroom"] = capacity
+        scored["ship_date"] = days
+        entry = entry_of()
+        entry["warehouse_id"] = wid
+        entry["code"] = code
+        entry["rank"] = rank
+        entry["scores"] = scored
+        entry["location"] = level
+        entry["cannot_ship"] = {} if skus is None else skus
+        entry["ship_date"] = date
+        entry["channel_buffer"] = units
+        entry["verdict"] = won[rank] if why is None else words
+        entry["why_not"] = why
+        entry["stock"] = row  # dropped when the trace is read (routing.render)
+        append(entry)
     entries = list(permuter(order)(entries))
-    entries += [
+    return entries + _removed_entries(verdicts)
+
+
+def _plain_entries(  # noqa: PLR0917 - _candidates' own parts
+    verdicts: Verdicts,
+    values: Sequence[Sequence[float | None]],
+    why_not: tuple[list[dict[str, Any] | None], list[str | None]],
+    ranks: list[int],
+    losses: Losses,
+    cannot: Any,
+    date: str | None,
+) -> list[dict[str, Any]]:
+    """:func:`_candidates`' entries of the eligible warehouses (``eligible`` order) when the
+    last three score columns, the ship date and the units held back (none) are the same for
+    every warehouse: set once in this decision's templates, the same keys in the same order."""
+    eligible = verdicts.eligible
+    whys, lost = why_not
+    won = RANK_WORDS.upto(len(ranks))
+    scores_of = (
+        SCORES_ENTRY
+        | {
+            "shipping_cost": values[3][0],
+            "capacity_headroom": values[4][0],
+            "ship_date": values[5][0],
+        }
+    ).copy
+    entry_of = (ELIGIBLE_ENTRY | {"ship_date": date, "channel_buffer": 0}).copy
+    entries: list[dict[str, Any]] = []
+    append = entries.append
+    for row, why, words, rank, wid, code, level, priority, distance, depth, skus in zip(
+        map(list, losses.stock.rows),  # lists, as JSON reads them back
+        whys,
+        lost,
+        ranks,
+        eligible.ids,
+        eligible.codes,
+        eligible.levels,
+        values[0],
+        values[1],
+        values[2],
+        cannot,
+        strict=False,  # cannot may repeat without end
+    ):
+        scored = scores_of()
+        scored["priority"] = priority
+        scored["distance"] = distance
+        scored["stock_depth"] = depth
+        entry = entry_of()
+        entry["warehouse_id"] = wid
+        entry["code"] = code
+        entry["rank"] = rank
+        entry["scores"] = scored
+        entry["location"] = level
+        entry["cannot_ship"] = {} if skus is None else skus
+        entry["verdict"] = won[rank] if why is None else words
+        entry["why_not"] = why
+        entry["stock"] = row  # dropped when the trace is read (routing.render)
+        append(entry)
+    return entries
+
+
+def _removed_entries(verdicts: Verdicts) -> list[dict[str, Any]]:
+    """The trace entries of the warehouses a feasibility filter removed."""
+    kind, name = verdicts.channel
+    return [
         {
             "warehouse_id": s.warehouse_id,
             "code": s.code,
@@ -297,7 +400,6 @@ def _candidates(verdicts: Verdicts, chosen: set[int], losses: Losses) -> list[di
         }
         for s, reason in verdicts.removed
     ]
-    return entries
 
 
 def _shortfall(lines: Sequence[LineDemand], stock: Stock) -> list[LineDemand]:
