@@ -21,7 +21,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -211,9 +211,8 @@ def main() -> None:
             counter.reset()
             speed = bl.speed_probe()
             profiler = cProfile.Profile(time.process_time) if args.profile else None
-            own = backends_of(ctx, args.db)
+            own = own_backends_cpu(ctx, args.db)
             pg0, cpu0, wall0 = bl.postgres_cpu(), time.process_time(), time.perf_counter()
-            own0 = bl.cpu_seconds(own)
             if profiler:
                 profiler.enable()
             ran = run_orders(ctx, counter, intake[args.warmup : args.warmup + args.orders])
@@ -221,9 +220,7 @@ def main() -> None:
                 profiler.disable()
             cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
             pg_cpu = bl.postgres_cpu() - pg0
-            own_cpu = bl.cpu_seconds(own) - own0
-            if set(backends_of(ctx, args.db)) != set(own):
-                own_cpu = float("nan")  # a backend came or went while timing: not comparable
+            own_cpu = own()
             trace: list[str] = []
             if args.trace:
                 counter.trace = trace
@@ -255,6 +252,19 @@ def backends_of(ctx: Context, db: str) -> list[int]:
             {"db": db},
         )
         return sorted(int(r[0]) for r in rows)
+
+
+def own_backends_cpu(ctx: Context, db: str) -> Callable[[], float]:
+    """From now, the CPU seconds of this database's backends (NaN if one came or went)."""
+    pids = backends_of(ctx, db)
+    start = bl.cpu_seconds(pids)
+
+    def spent() -> float:
+        if backends_of(ctx, db) != pids:
+            return float("nan")
+        return bl.cpu_seconds(pids) - start
+
+    return spent
 
 
 def unsent_releases(ctx: Context) -> int:
