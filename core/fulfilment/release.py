@@ -40,7 +40,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import bindparam, exists, insert, select, update
+from sqlalchemy import bindparam, exists, func, insert, select, true, update
 from sqlalchemy.exc import NoResultFound
 from sqlalchemy.orm import Session, aliased
 
@@ -187,8 +187,8 @@ def _deliver_outbox(
 def _accepted(deps: Deps, job: Job, external_ref: str | None) -> None:
     with unit_of_work(deps.sessions) as session:
         # Lost in a database crash, the row is claimed again once stale and sent again with
-        # the same idempotency key, which the warehouse system answers as before.
-        relax_durability(session)
+        # the same idempotency key, which the warehouse system answers as before: its commit
+        # need not wait for the disk (``relax_durability``, said by the order lock's read).
         queued = _sent(session, job, external_ref)
         # Last in the transaction, as every write of the health row is (see _count_failure).
         connector_health.note_success(session, job.connector_id, job.health, now=now_of(session))
@@ -446,6 +446,13 @@ _RELEASE_READ = (
 _FO = table_of(FulfilmentOrder).c
 _ORDER = table_of(SalesOrder).c
 _LOCK_ORDER = select(_ORDER.status).where(_ORDER.id == bindparam("order_id")).with_for_update()
+# The same read, relaxing the transaction's durability as ``relax_durability`` does (SET
+# LOCAL synchronous_commit), in its round trip: PostgreSQL only.
+_LOCK_ORDER_RELAXED = (
+    select(_ORDER.status, func.set_config("synchronous_commit", "off", true()))
+    .where(_ORDER.id == bindparam("order_id"))
+    .with_for_update()
+)
 _INSERT_EVENT = insert(table_of(OrderEvent))
 # Only a fulfilment order still waiting for its warehouse's answer becomes released: one
 # the warehouse shipped from before the answer came (it took the order, the answer was lost,
@@ -482,10 +489,17 @@ def _sent(session: Session, job: Job, external_ref: str | None) -> list[int]:
     # are sent in parallel, and without the lock each transaction sees its sibling still
     # pending (READ COMMITTED) and neither releases the order, which then stays routed.
     orders = job.members or (request.order_id,)
-    status = {  # ascending ids, like every other multi-order lock
-        order_id: session.execute(_LOCK_ORDER, {"order_id": order_id}).scalar_one()
-        for order_id in orders
-    }
+    if session.get_bind().dialect.name == "postgresql":
+        first = session.execute(_LOCK_ORDER_RELAXED, {"order_id": orders[0]}).one()[0]
+    else:
+        first = session.execute(_LOCK_ORDER, {"order_id": orders[0]}).scalar_one()
+    status = (
+        {orders[0]: first}
+        | {  # ascending ids, like every other multi-order lock
+            order_id: session.execute(_LOCK_ORDER, {"order_id": order_id}).scalar_one()
+            for order_id in orders[1:]
+        }
+    )
     outbox.mark_sent(session, job.outbox_id, now=now)
     released = session.execute(
         _RELEASE_FO, {"fo_id": request.fulfilment_order_id, "now": now, "ref": external_ref}

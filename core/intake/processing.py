@@ -122,8 +122,6 @@ def process_inbound(deps: Deps, inbound_id: int, *, now: datetime | None = None)
     """
     if tracking_messages.settled_by_batch(deps.sessions).take(inbound_id):
         return None  # a batch of tracking rows of this process took it (committed)
-    if not _claimable(deps, inbound_id):
-        return None
     with log_context():
         return _process_inbound(deps, inbound_id, now=now)
 
@@ -141,9 +139,7 @@ def _process_inbound(deps: Deps, inbound_id: int, *, now: datetime | None) -> in
         while True:
             try:
                 with unit_of_work(deps.sessions) as session:
-                    claimed = claim_inbound(
-                        session, inbound_id, now=now, claim_timeout=deps.settings.claim_timeout
-                    )
+                    claimed = _claim(deps, session, inbound_id, now)
                     if claimed is None:
                         tracking_messages.settled_by_batch(deps.sessions).forget(inbound_id)
                         return None
@@ -196,13 +192,21 @@ def _process_inbound(deps: Deps, inbound_id: int, *, now: datetime | None) -> in
     return None if ready is None else ready[0].id
 
 
-def _claimable(deps: Deps, inbound_id: int) -> bool:
+def _claim(
+    deps: Deps, session: Session, inbound_id: int, now: datetime
+) -> tuple[InboundMessage, Connector] | None:
+    if not _claimable(session, inbound_id):
+        return None
+    return claim_inbound(session, inbound_id, now=now, claim_timeout=deps.settings.claim_timeout)
+
+
+def _claimable(session: Session, inbound_id: int) -> bool:
     """Whether the row may still be claimed: a read before the claim, for the many tasks
     that find their row already taken (a batch of tracking rows takes up to a hundred rows
     that each have a task queued). A settled row becomes pending again only through a
-    replay, which queues a task of its own; the claim itself decides for the rest."""
-    with deps.sessions() as session:
-        status = session.execute(_STATUS, {"row_id": inbound_id}).scalar()
+    replay, which queues a task of its own; the claim itself decides for the rest. Read in
+    the claim's transaction: no connection of its own to check out and reset."""
+    status = session.execute(_STATUS, {"row_id": inbound_id}).scalar()
     return status in ("pending", "processing")
 
 
