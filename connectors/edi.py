@@ -213,7 +213,7 @@ class EdiPartner(Protocol):
         is rejected; ``body`` may be a (spooled) file, read once from where it stands."""
         ...
 
-    def stream_interchange(self, body: bytes) -> Iterator[Child | Reading]:
+    def stream_interchange(self, body: bytes | Iterable[bytes]) -> Iterator[Child | Reading]:
         """Each child as it is read, then the ``Reading`` (its ``children`` empty), last.
         Whether the envelope holds may be known only at its end: a rejected interchange's
         children were yielded already and must be dropped (``Reading.rejected``)."""

@@ -8,7 +8,7 @@ through, whether the agreement asks for a document, and delivery are one code he
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, BinaryIO, ClassVar, Protocol
 
@@ -31,7 +31,7 @@ class Syntax:
     name: str  # for messages: "X12", "EDIFACT"
     split: Callable[[bytes | BinaryIO, Any], list[Piece]]
     #: each child as it is read, then the ``Reading`` (``EdiPartner.stream_interchange``)
-    stream: Callable[[bytes, Any], Iterator[Child | Reading]]
+    stream: Callable[[bytes | Iterable[bytes], Any], Iterator[Child | Reading]]
     duplicate: Callable[[Piece], Any]  # the duplicate answer's content, or None
     duplicate_doc: str  # "TA1", "CONTRL"
     interchange_scope: str  # the control number scope of a reply of one interchange
@@ -71,7 +71,7 @@ class PartnerBase:
     def split(self, body: bytes | BinaryIO) -> list[Piece]:
         return self.syntax.split(body, self._agreement)
 
-    def stream_interchange(self, body: bytes) -> Iterator[Child | Reading]:
+    def stream_interchange(self, body: bytes | Iterable[bytes]) -> Iterator[Child | Reading]:
         return self.syntax.stream(body, self._agreement)
 
     def read_interchange(self, body: bytes) -> Reading:

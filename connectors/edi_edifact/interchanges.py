@@ -14,7 +14,7 @@ its verdict goes into ``Reading.acks_received`` and is not answered.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import tzinfo
 from typing import Any, BinaryIO
@@ -148,11 +148,14 @@ def parse_one(body: bytes) -> tuple[Chunk, Interchange]:
     return chunks[0], interchange_of(chunks[0])
 
 
-def stream(body: bytes, agreement: Agreement) -> Iterator[Child | Reading]:
+def stream(body: bytes | Iterable[bytes], agreement: Agreement) -> Iterator[Child | Reading]:
     """Each message of one stored interchange as a ``Child``, then the ``Reading``. The
     text is parsed whole (the envelope's checks, pydifact's tokenizer and the release
     character want it so), and the verdict on the envelope comes from that parse, before
-    any child; the children themselves are written out and yielded one at a time."""
+    any child; the children themselves are written out and yielded one at a time. A body
+    given in slices is joined first."""
+    if not isinstance(body, bytes | bytearray):
+        body = b"".join(body)
     try:
         chunk, interchange = parse_one(body)
     except EdifactSyntaxError as exc:

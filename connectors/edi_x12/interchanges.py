@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
@@ -112,10 +112,11 @@ def _key_of(isa: Segment) -> str:
     return key if len(key) <= _MAX_KEY else _raw_key(key.encode())
 
 
-def stream(body: bytes, agreement: Agreement) -> Iterator[Child | Reading]:
+def stream(body: bytes | Iterable[bytes], agreement: Agreement) -> Iterator[Child | Reading]:
     """Each set of one stored interchange as a ``Child`` as it is read, then the
     ``Reading`` of replies and problems. One pass: what is held meanwhile is the per-group
-    997 content and the problems' text, never the sets. Whether the envelope holds is known
+    997 content and the problems' text, never the sets (nor the file: ``body`` may come
+    in slices, as a stored interchange is read). Whether the envelope holds is known
     at its end: a rejected interchange's children are yielded before the rejected
     ``Reading`` and the caller drops them."""
     replies: list[Reply] = []

@@ -22,6 +22,7 @@ from omniroute.connectors.base import PayloadError
 from omniroute.connectors.edi import CHILD_TOPIC, INTERCHANGE_TOPIC, Child, EdiPartner, Reading
 from omniroute.core.edi.documents import queue_document
 from omniroute.core.exceptions.opening import Reason, open_exception
+from omniroute.core.platform.inbox_body import body_of
 from omniroute.core.platform.inbox_insert import CONFLICT_KEY
 from omniroute.core.platform.models import InboundMessage
 from omniroute.core.platform.sql import insert_ignoring_conflict_stmt, table_of
@@ -91,7 +92,7 @@ def _fan_out(
     rows: list[dict[str, Any]] = []
     savepoint = session.begin_nested()
     try:
-        for item in source.stream_interchange(msg.body):
+        for item in source.stream_interchange(body_of(session, msg)):
             if isinstance(item, Reading):
                 if item.rejected:
                     savepoint.rollback()

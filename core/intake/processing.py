@@ -20,6 +20,7 @@ from omniroute.connectors.base import (
     enabled_capabilities,
     listing_refs_of,
 )
+from omniroute.connectors.edi import INTERCHANGE_TOPIC
 from omniroute.core.channels.release_policy import hold_for, policy_of, shipping_lines
 from omniroute.core.edi import interchanges as edi_interchanges
 from omniroute.core.edi.order_answers import answer_routed
@@ -197,7 +198,17 @@ def _claim(
 ) -> tuple[InboundMessage, Connector] | None:
     if not _claimable(session, inbound_id):
         return None
-    return claim_inbound(session, inbound_id, now=now, claim_timeout=deps.settings.claim_timeout)
+    return claim_inbound(
+        session,
+        inbound_id,
+        now=now,
+        claim_timeout=deps.settings.claim_timeout,
+        streamed_topics=_STREAMED,
+    )
+
+
+#: Inbox topics whose body the claim leaves in the database (read in slices).
+_STREAMED = frozenset({INTERCHANGE_TOPIC})
 
 
 def _claimable(session: Session, inbound_id: int) -> bool:

@@ -15,8 +15,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import Update, and_, bindparam, or_, text, update
-from sqlalchemy.orm import Session
+from sqlalchemy import Update, and_, bindparam, case, null, or_, text, update
+from sqlalchemy.orm import Session, defer
+from sqlalchemy.orm.attributes import set_committed_value
 
 from omniroute.core.platform.models import Connector, InboundMessage, WorkItem
 
@@ -42,19 +43,64 @@ def claim_row(
 
 
 def claim_inbound(
-    session: Session, row_id: int, *, now: datetime, claim_timeout: float
+    session: Session,
+    row_id: int,
+    *,
+    now: datetime,
+    claim_timeout: float,
+    streamed_topics: frozenset[str] = frozenset(),
 ) -> tuple[InboundMessage, Connector] | None:
     """Claim an inbox row as ``claim_row`` does, and load its connector with it.
 
     One statement on PostgreSQL (UPDATE ... FROM connector ... RETURNING both); SQLite's
     RETURNING cannot name a FROM table, so there the connector is read after the claim.
+    A row whose topic is in ``streamed_topics`` comes without its body (a stored EDI
+    interchange, read in slices by ``inbox_body``); the statement returns the others' body
+    as it always does, so no row pays a statement more.
     """
     params = _claim_params(row_id, now, claim_timeout)
     if session.get_bind().dialect.name == "postgresql":
-        row = session.execute(_CLAIM_INBOUND_WITH_CONNECTOR, params).first()
-        return None if row is None else (row[0], row[1])
-    msg = claim_row(session, InboundMessage, row_id, now=now, claim_timeout=claim_timeout)
-    return None if msg is None else (msg, session.get_one(Connector, msg.connector_id))
+        row = session.execute(_inbound_claim(streamed_topics, with_connector=True), params).first()
+        if row is None:
+            return None
+        msg, connector, body = row[0], row[1], row[2]
+    else:
+        row = session.execute(_inbound_claim(streamed_topics, with_connector=False), params).first()
+        if row is None:
+            return None
+        msg, body = row[0], row[1]
+        connector = session.get_one(Connector, msg.connector_id)
+    if msg.topic not in streamed_topics:
+        set_committed_value(msg, "body", body)
+    return msg, connector
+
+
+_INBOUND_CLAIMS: dict[tuple[frozenset[str], bool], Any] = {}
+
+
+def _inbound_claim(streamed_topics: frozenset[str], *, with_connector: bool) -> Any:
+    """The inbox claim returning the row without its body column, the body (or NULL for a
+    streamed topic) as a value of its own, and the connector when asked; built once."""
+    key = (streamed_topics, with_connector)
+    stmt = _INBOUND_CLAIMS.get(key)
+    if stmt is None:
+        body = (
+            case(
+                (InboundMessage.topic.in_(sorted(streamed_topics)), null()),
+                else_=InboundMessage.body,
+            )
+            if streamed_topics
+            else InboundMessage.body
+        )
+        base = _claim_statement(InboundMessage)
+        if with_connector:
+            stmt = base.where(Connector.id == InboundMessage.connector_id).returning(
+                InboundMessage, Connector, body
+            )
+        else:
+            stmt = base.returning(InboundMessage, body)
+        stmt = _INBOUND_CLAIMS[key] = stmt.options(defer(InboundMessage.body))
+    return stmt
 
 
 def _claim_params(row_id: int, now: datetime, claim_timeout: float) -> dict[str, Any]:
@@ -115,10 +161,3 @@ def relax_durability(session: Session) -> None:
     """
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SET LOCAL synchronous_commit TO OFF"))
-
-
-_CLAIM_INBOUND_WITH_CONNECTOR = (
-    _claim_statement(InboundMessage)
-    .where(Connector.id == InboundMessage.connector_id)
-    .returning(InboundMessage, Connector)
-)
