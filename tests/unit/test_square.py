@@ -504,7 +504,6 @@ def test_payment_status_from_amount_due_and_tenders(connector: SquareConnector) 
     assert connector.map_order(sample_order())["financial_status"] is None
 
 
-
 def test_inclusive_taxes_mark_prices_as_including_tax(connector: SquareConnector) -> None:
     def with_taxes(*kinds: str) -> dict[str, Any]:
         taxes = [{"uid": f"t{i}", "name": "VAT", "type": k} for i, k in enumerate(kinds)]
@@ -514,6 +513,7 @@ def test_inclusive_taxes_mark_prices_as_including_tax(connector: SquareConnector
     assert connector.map_order(with_taxes("ADDITIVE"))["taxes_included"] is False
     assert connector.map_order(with_taxes("ADDITIVE", "INCLUSIVE"))["taxes_included"] is True
     assert connector.map_order(sample_order())["taxes_included"] is None
+
 
 def test_fractional_quantity_is_refused_with_its_path(connector: SquareConnector) -> None:
     order = sample_order()
